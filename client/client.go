@@ -1,0 +1,523 @@
+// Package client is the Go client for goworld servers: it connects to a
+// gate over TCP or KCP, keeps a view of the entities the server shows it,
+// calls their exposed methods, and delivers what the server sends as
+// events on a channel.
+//
+//	c, err := client.Dial("127.0.0.1:14001", client.Options{})
+//	if err != nil { ... }
+//	defer c.Close()
+//	for ev := range c.Events() {
+//		switch ev := ev.(type) {
+//		case client.EntityCreated:
+//			if ev.IsPlayer {
+//				c.CallPlayer("Login", "alice", "secret")
+//			}
+//		case client.Call:
+//			fmt.Println(ev.Method, ev.Args)
+//		case client.Disconnected:
+//			fmt.Println("disconnected:", ev.Reason)
+//		}
+//	}
+//
+// The package imports no server package: it speaks the protocol in
+// docs/protocol.md through the shared wire layer (package rpc) only.
+package client
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/goworld-engine/goworld/rpc"
+	kcp "github.com/xtaci/kcp-go/v5"
+)
+
+// Options configures a client. Zero values take the defaults noted.
+type Options struct {
+	// KCP connects over KCP (UDP) instead of TCP.
+	KCP bool
+	// DialTimeout bounds the connection attempt (default 5s).
+	DialTimeout time.Duration
+	// HeartbeatInterval is how often the client sends a heartbeat (default
+	// 5s; negative disables heartbeats, for tests of the server's idle
+	// timeout). With heartbeats on, a server silent for 4 intervals is
+	// taken as gone.
+	HeartbeatInterval time.Duration
+	// MaxPacketSize is the largest frame body accepted from the server (default 16 MiB).
+	MaxPacketSize int
+	// EventBuffer is the capacity of the Events channel (default 1024).
+	// When it is full, reading from the server waits for the application.
+	EventBuffer int
+}
+
+// Entity is the client's view of one entity.
+type Entity struct {
+	ID       rpc.EntityID
+	Type     string
+	IsPlayer bool
+	// Attrs holds the client-visible attributes, as plain Go values
+	// (map[string]any, []any, int64, float64, string, bool, []byte, nil).
+	Attrs map[string]any
+}
+
+// Event is one of EntityCreated, EntityDestroyed, Call, AttrChanged and
+// Disconnected.
+type Event interface{ isEvent() }
+
+// EntityCreated: the server showed the client an entity. IsPlayer marks
+// the entity that the client controls (its "player", e.g. Account, then
+// Avatar after login).
+type EntityCreated struct{ Entity }
+
+// EntityDestroyed: an entity left the client's view.
+type EntityDestroyed struct {
+	ID   rpc.EntityID
+	Type string
+}
+
+// Call: the server called Method on the client's copy of an entity.
+// Broadcast is true for filtered broadcasts, which target the player.
+type Call struct {
+	EntityID  rpc.EntityID
+	Method    string
+	Args      []any
+	Broadcast bool
+}
+
+// AttrChanged: an attribute of an entity changed; the view is already
+// updated. Path runs from the entity's top-level key to the key or index
+// that changed (for AttrAppend and AttrPop, to the list itself).
+type AttrChanged struct {
+	EntityID rpc.EntityID
+	Op       rpc.AttrOp
+	Path     []any
+	Value    any
+}
+
+// Disconnected is the last event: the connection is closed. Reason is the
+// server's word when it kicked the client, otherwise a description of Err.
+type Disconnected struct {
+	Reason string
+	Err    error
+}
+
+func (EntityCreated) isEvent()   {}
+func (EntityDestroyed) isEvent() {}
+func (Call) isEvent()            {}
+func (AttrChanged) isEvent()     {}
+func (Disconnected) isEvent()    {}
+
+// ErrClosed is returned by calls on a closed client.
+var ErrClosed = errors.New("client: closed")
+
+// Client is a connection to a gate. Its methods are safe for concurrent use.
+type Client struct {
+	opts   Options
+	conn   *rpc.Conn
+	events chan Event
+
+	mu       sync.Mutex
+	entities map[rpc.EntityID]*Entity
+	player   rpc.EntityID
+	kicked   string
+
+	closing chan struct{}
+	once    sync.Once
+	wg      sync.WaitGroup
+}
+
+// Dial connects to a gate at addr.
+func Dial(addr string, opts Options) (*Client, error) {
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	if opts.HeartbeatInterval == 0 {
+		opts.HeartbeatInterval = 5 * time.Second
+	}
+	if opts.MaxPacketSize <= 0 {
+		opts.MaxPacketSize = 16 << 20
+	}
+	if opts.EventBuffer <= 0 {
+		opts.EventBuffer = 1024
+	}
+	var nc net.Conn
+	if opts.KCP {
+		s, err := kcp.DialWithOptions(addr, nil, 0, 0)
+		if err != nil {
+			return nil, fmt.Errorf("client: kcp dial %s: %w", addr, err)
+		}
+		s.SetNoDelay(1, 10, 2, 1)
+		s.SetWindowSize(128, 128)
+		s.SetACKNoDelay(true)
+		nc = s
+	} else {
+		var err error
+		if nc, err = net.DialTimeout("tcp", addr, opts.DialTimeout); err != nil {
+			return nil, fmt.Errorf("client: %w", err)
+		}
+		nc.(*net.TCPConn).SetNoDelay(true)
+	}
+	idle := time.Duration(0)
+	if opts.HeartbeatInterval > 0 {
+		idle = 4 * opts.HeartbeatInterval
+	}
+	c := &Client{
+		opts: opts,
+		conn: rpc.NewConn(nc, rpc.ConnConfig{
+			MaxBody: opts.MaxPacketSize, MaxPending: 64 << 20, ReadBufferSize: 16 << 10, IdleTimeout: idle,
+		}),
+		events:   make(chan Event, opts.EventBuffer),
+		entities: map[rpc.EntityID]*Entity{},
+		closing:  make(chan struct{}),
+	}
+	if opts.KCP {
+		// KCP has no handshake: say something at once so the gate creates
+		// the session now rather than at the first call.
+		c.conn.Send(rpc.MsgHeartbeat, nil)
+	}
+	c.wg.Add(1)
+	go c.readLoop()
+	if opts.HeartbeatInterval > 0 {
+		c.wg.Add(1)
+		go c.heartbeat()
+	}
+	return c, nil
+}
+
+// Events returns the channel of events. It is closed after Disconnected.
+func (c *Client) Events() <-chan Event { return c.events }
+
+// Player returns the client's player entity, if the server has shown one.
+func (c *Client) Player() (Entity, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entities[c.player]; ok {
+		return snapshot(e), true
+	}
+	return Entity{}, false
+}
+
+// Entity returns the view of entity id.
+func (c *Client) Entity(id rpc.EntityID) (Entity, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entities[id]; ok {
+		return snapshot(e), true
+	}
+	return Entity{}, false
+}
+
+func snapshot(e *Entity) Entity {
+	s := *e
+	s.Attrs = deepCopy(e.Attrs).(map[string]any)
+	return s
+}
+
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = deepCopy(e)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = deepCopy(e)
+		}
+		return l
+	}
+	return v
+}
+
+// Call calls an exposed method on entity id. It returns once the call is
+// queued; the server's answer, if any, arrives as events.
+func (c *Client) Call(id rpc.EntityID, method string, args ...any) error {
+	if !id.Valid() {
+		return fmt.Errorf("client: invalid entity ID %q", id)
+	}
+	b := rpc.AppendString(rpc.AppendEntityID(nil, id), method)
+	b, err := rpc.AppendArgs(b, args)
+	if err != nil {
+		return err
+	}
+	if err := c.conn.Send(rpc.MsgCallEntity, b); err != nil {
+		return ErrClosed
+	}
+	return nil
+}
+
+// CallPlayer calls an exposed method on the player entity.
+func (c *Client) CallPlayer(method string, args ...any) error {
+	c.mu.Lock()
+	id := c.player
+	c.mu.Unlock()
+	if id == "" {
+		return errors.New("client: no player entity yet")
+	}
+	return c.Call(id, method, args...)
+}
+
+// SendRaw sends one frame as is. It exists for tests of servers'
+// handling of bad input.
+func (c *Client) SendRaw(t rpc.MsgType, body []byte) error { return c.conn.Send(t, body) }
+
+// Close flushes what is queued (for up to a second), closes the
+// connection and waits for the client's goroutines. Events still buffered
+// can be read; the channel is then closed.
+func (c *Client) Close() error {
+	c.conn.CloseAfterFlush(ErrClosed)
+	select {
+	case <-c.conn.Done():
+	case <-time.After(time.Second):
+	}
+	c.once.Do(func() { close(c.closing) })
+	c.conn.Close(ErrClosed)
+	c.wg.Wait()
+	c.conn.Wait()
+	return nil
+}
+
+func (c *Client) heartbeat() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.opts.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			c.conn.Send(rpc.MsgHeartbeat, nil)
+		case <-c.conn.Done():
+			return
+		}
+	}
+}
+
+func (c *Client) emit(ev Event) bool {
+	select {
+	case c.events <- ev:
+		return true
+	case <-c.closing:
+		return false
+	}
+}
+
+func (c *Client) readLoop() {
+	defer c.wg.Done()
+	defer close(c.events)
+	reason := c.conn.Serve(c.handle)
+	c.mu.Lock()
+	kicked := c.kicked
+	c.mu.Unlock()
+	d := Disconnected{Reason: kicked, Err: reason}
+	if d.Reason == "" {
+		switch {
+		case errors.Is(reason, rpc.ErrIdleTimeout):
+			d.Reason = "the server stopped answering"
+		case errors.Is(reason, rpc.ErrPeerClosed):
+			d.Reason = "the server closed the connection"
+		case errors.Is(reason, ErrClosed):
+			d.Reason = "closed by the client"
+		default:
+			d.Reason = reason.Error()
+		}
+	}
+	c.emit(d)
+}
+
+func (c *Client) handle(t rpc.MsgType, body []byte) error {
+	r := rpc.NewReader(body)
+	switch t {
+	case rpc.MsgHeartbeatAck:
+		return nil
+	case rpc.MsgCreateEntity:
+		id := r.EntityID()
+		isPlayer := r.Uint8() != 0
+		typ := r.String()
+		if r.Err() != nil {
+			return fmt.Errorf("client: malformed %v: %w", t, r.Err())
+		}
+		v, _, err := rpc.DecodeAny(r.Rest())
+		if err != nil {
+			return fmt.Errorf("client: %v attributes: %w", t, err)
+		}
+		attrs, _ := v.(map[string]any)
+		if attrs == nil {
+			attrs = map[string]any{}
+		}
+		e := &Entity{ID: id, Type: typ, IsPlayer: isPlayer, Attrs: attrs}
+		c.mu.Lock()
+		c.entities[id] = e
+		if isPlayer {
+			c.player = id
+		}
+		ev := EntityCreated{snapshot(e)}
+		c.mu.Unlock()
+		c.emit(ev)
+	case rpc.MsgDestroyEntity:
+		id := r.EntityID()
+		if r.Err() != nil {
+			return fmt.Errorf("client: malformed %v: %w", t, r.Err())
+		}
+		c.mu.Lock()
+		e := c.entities[id]
+		delete(c.entities, id)
+		if c.player == id {
+			c.player = ""
+		}
+		c.mu.Unlock()
+		typ := ""
+		if e != nil {
+			typ = e.Type
+		}
+		c.emit(EntityDestroyed{ID: id, Type: typ})
+	case rpc.MsgCallClient:
+		id, method := r.EntityID(), r.String()
+		if r.Err() != nil {
+			return fmt.Errorf("client: malformed %v: %w", t, r.Err())
+		}
+		args, err := rpc.DecodeAnyArgs(r.Rest())
+		if err != nil {
+			return fmt.Errorf("client: %v %s: %w", t, method, err)
+		}
+		ev := Call{EntityID: id, Method: method, Args: args}
+		if id == "" {
+			c.mu.Lock()
+			ev.EntityID, ev.Broadcast = c.player, true
+			c.mu.Unlock()
+		}
+		c.emit(ev)
+	case rpc.MsgAttrChange:
+		id, op := r.EntityID(), rpc.AttrOp(r.Uint8())
+		if r.Err() != nil {
+			return fmt.Errorf("client: malformed %v: %w", t, r.Err())
+		}
+		rest := r.Rest()
+		pv, n, err := rpc.DecodeAny(rest)
+		if err != nil {
+			return fmt.Errorf("client: %v path: %w", t, err)
+		}
+		value, _, err := rpc.DecodeAny(rest[n:])
+		if err != nil {
+			return fmt.Errorf("client: %v value: %w", t, err)
+		}
+		path, _ := pv.([]any)
+		c.mu.Lock()
+		if e := c.entities[id]; e != nil {
+			if err := applyChange(e.Attrs, op, path, value); err != nil {
+				c.mu.Unlock()
+				return fmt.Errorf("client: %v on %s: %w", t, id, err)
+			}
+		}
+		c.mu.Unlock()
+		c.emit(AttrChanged{EntityID: id, Op: op, Path: path, Value: deepCopy(value)})
+	case rpc.MsgKick:
+		reason := r.String()
+		c.mu.Lock()
+		c.kicked = reason
+		c.mu.Unlock()
+	default:
+		return fmt.Errorf("client: unexpected message type %d from server", uint16(t))
+	}
+	return nil
+}
+
+// applyChange applies one attribute change to a view.
+func applyChange(root map[string]any, op rpc.AttrOp, path []any, value any) error {
+	if len(path) == 0 {
+		return errors.New("empty path")
+	}
+	var cur any = root
+	// Walk to the container that holds the changed key (for Set/Delete) or
+	// to the list itself (for Append/Pop).
+	walk := path[:len(path)-1]
+	if op == rpc.AttrAppend || op == rpc.AttrPop {
+		walk = path
+	}
+	for _, k := range walk {
+		next, err := child(cur, k)
+		if err != nil {
+			return err
+		}
+		cur = next
+	}
+	last := path[len(path)-1]
+	switch op {
+	case rpc.AttrSet:
+		switch c := cur.(type) {
+		case map[string]any:
+			k, ok := last.(string)
+			if !ok {
+				return fmt.Errorf("map key %v is not a string", last)
+			}
+			c[k] = value
+		case []any:
+			i, ok := last.(int64)
+			if !ok || i < 0 || int(i) >= len(c) {
+				return fmt.Errorf("list index %v out of range", last)
+			}
+			c[i] = value
+		default:
+			return fmt.Errorf("cannot set in %T", cur)
+		}
+	case rpc.AttrDelete:
+		c, ok := cur.(map[string]any)
+		k, ok2 := last.(string)
+		if !ok || !ok2 {
+			return fmt.Errorf("cannot delete %v from %T", last, cur)
+		}
+		delete(c, k)
+	case rpc.AttrAppend, rpc.AttrPop:
+		l, ok := cur.([]any)
+		if !ok {
+			return fmt.Errorf("append/pop on %T", cur)
+		}
+		if op == rpc.AttrAppend {
+			l = append(l, value)
+		} else if len(l) > 0 {
+			l = l[:len(l)-1]
+		}
+		// Store the grown or shrunk slice back into its parent.
+		parent := any(root)
+		for _, k := range path[:len(path)-1] {
+			parent, _ = child(parent, k)
+		}
+		switch p := parent.(type) {
+		case map[string]any:
+			if k, ok := last.(string); ok {
+				p[k] = l
+			}
+		case []any:
+			if i, ok := last.(int64); ok && i >= 0 && int(i) < len(p) {
+				p[i] = l
+			}
+		}
+	default:
+		return fmt.Errorf("unknown op %d", op)
+	}
+	return nil
+}
+
+func child(cur any, k any) (any, error) {
+	switch c := cur.(type) {
+	case map[string]any:
+		s, ok := k.(string)
+		if !ok {
+			return nil, fmt.Errorf("map key %v is not a string", k)
+		}
+		v, ok := c[s]
+		if !ok {
+			return nil, fmt.Errorf("no key %q", s)
+		}
+		return v, nil
+	case []any:
+		i, ok := k.(int64)
+		if !ok || i < 0 || int(i) >= len(c) {
+			return nil, fmt.Errorf("list index %v out of range", k)
+		}
+		return c[i], nil
+	}
+	return nil, fmt.Errorf("cannot index %T with %v", cur, k)
+}

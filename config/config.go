@@ -1,0 +1,214 @@
+package config
+
+import (
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Defaults used by Default and by Load and Parse for keys that are set
+// neither in a process section nor in its _common section.
+const (
+	// DefaultMaxPacketSize is the default max_packet_size: the largest frame,
+	// in bytes, accepted on a connection between two server processes.
+	DefaultMaxPacketSize = 16 << 20
+	// DefaultMaxClientPacketSize is the default max_client_packet_size: the
+	// largest frame, in bytes, that a client may send to a gate.
+	DefaultMaxClientPacketSize = 64 << 10
+	// DefaultClientSendBufferSize is the default client_send_buffer_size: the
+	// number of bytes a gate queues for one client before it closes the
+	// client as a slow consumer.
+	DefaultClientSendBufferSize = 1 << 20
+	// DefaultSendBufferSize is the default send_buffer_size: the number of
+	// bytes queued for one server peer before the connection is closed as a
+	// slow consumer.
+	DefaultSendBufferSize = 64 << 20
+	// DefaultHeartbeatTimeout is the default heartbeat_timeout: a client that
+	// sends nothing for this long is disconnected by its gate.
+	DefaultHeartbeatTimeout = 30 * time.Second
+	// DefaultSaveInterval is the default save_interval: how often a game
+	// saves its persistent entities.
+	DefaultSaveInterval = 60 * time.Second
+	// DefaultTickInterval is the default tick_interval of the game loop.
+	DefaultTickInterval = 100 * time.Millisecond
+	// DefaultLogLevel is the default log_level of every process.
+	DefaultLogLevel = "info"
+	// DefaultKCP is the default of the gate's kcp key.
+	DefaultKCP = true
+	// DefaultStorageType is the default type of the [storage] section.
+	DefaultStorageType = "bbolt"
+	// DefaultStoragePath is the default path of the [storage] section.
+	DefaultStoragePath = "goworld.db"
+)
+
+// Config is the configuration of a whole cluster.
+type Config struct {
+	Dispatchers []DispatcherConfig // sorted by ID
+	Games       []GameConfig       // sorted by ID
+	Gates       []GateConfig       // sorted by ID
+	Storage     StorageConfig
+}
+
+// DispatcherConfig is the configuration of one dispatcher process, section
+// [dispatcherN].
+type DispatcherConfig struct {
+	ID             int    // N of [dispatcherN], 1..65535
+	Name           string // section name, e.g. "dispatcher1"
+	ListenAddr     string // listen_addr: host:port the games and gates connect to
+	HTTPAddr       string // http_addr: admin HTTP host:port; empty means disabled
+	LogLevel       string // log_level: debug, info, warn or error
+	LogFile        string // log_file: defaults to Name + ".log"
+	MaxPacketSize  int    // max_packet_size in bytes
+	SendBufferSize int    // send_buffer_size in bytes
+}
+
+// GameConfig is the configuration of one game process, section [gameN].
+type GameConfig struct {
+	ID             int           // N of [gameN], 1..65535
+	Name           string        // section name, e.g. "game1"
+	BootEntity     string        // boot_entity: entity type created for each new client
+	SaveInterval   time.Duration // save_interval: how often persistent entities are saved
+	TickInterval   time.Duration // tick_interval: game loop tick
+	HTTPAddr       string        // http_addr: admin HTTP host:port; empty means disabled
+	LogLevel       string        // log_level: debug, info, warn or error
+	LogFile        string        // log_file: defaults to Name + ".log"
+	MaxPacketSize  int           // max_packet_size in bytes
+	SendBufferSize int           // send_buffer_size in bytes
+}
+
+// GateConfig is the configuration of one gate process, section [gateN].
+type GateConfig struct {
+	ID                   int           // N of [gateN], 1..65535
+	Name                 string        // section name, e.g. "gate1"
+	ListenAddr           string        // listen_addr: host:port clients connect to
+	HTTPAddr             string        // http_addr: admin HTTP host:port; empty means disabled
+	KCP                  bool          // kcp: also serve KCP (UDP) on the port of ListenAddr
+	HeartbeatTimeout     time.Duration // heartbeat_timeout: idle clients are disconnected after it
+	MaxClientPacketSize  int           // max_client_packet_size in bytes
+	ClientSendBufferSize int           // client_send_buffer_size in bytes
+	MaxPacketSize        int           // max_packet_size in bytes
+	SendBufferSize       int           // send_buffer_size in bytes
+	LogLevel             string        // log_level: debug, info, warn or error
+	LogFile              string        // log_file: defaults to Name + ".log"
+}
+
+// StorageConfig is the [storage] section: where persistent entities are kept.
+type StorageConfig struct {
+	Type string // type: the backend; only "bbolt" exists so far
+	Path string // path: the database file, relative to the server directory
+}
+
+// Section name prefixes of the three process kinds.
+const (
+	dispatcherKind = "dispatcher"
+	gameKind       = "game"
+	gateKind       = "gate"
+)
+
+func processName(kind string, id int) string { return kind + strconv.Itoa(id) }
+
+func newDispatcher(id int) DispatcherConfig {
+	name := processName(dispatcherKind, id)
+	return DispatcherConfig{
+		ID:             id,
+		Name:           name,
+		LogLevel:       DefaultLogLevel,
+		LogFile:        name + ".log",
+		MaxPacketSize:  DefaultMaxPacketSize,
+		SendBufferSize: DefaultSendBufferSize,
+	}
+}
+
+func newGame(id int) GameConfig {
+	name := processName(gameKind, id)
+	return GameConfig{
+		ID:             id,
+		Name:           name,
+		SaveInterval:   DefaultSaveInterval,
+		TickInterval:   DefaultTickInterval,
+		LogLevel:       DefaultLogLevel,
+		LogFile:        name + ".log",
+		MaxPacketSize:  DefaultMaxPacketSize,
+		SendBufferSize: DefaultSendBufferSize,
+	}
+}
+
+func newGate(id int) GateConfig {
+	name := processName(gateKind, id)
+	return GateConfig{
+		ID:                   id,
+		Name:                 name,
+		KCP:                  DefaultKCP,
+		HeartbeatTimeout:     DefaultHeartbeatTimeout,
+		MaxClientPacketSize:  DefaultMaxClientPacketSize,
+		ClientSendBufferSize: DefaultClientSendBufferSize,
+		MaxPacketSize:        DefaultMaxPacketSize,
+		SendBufferSize:       DefaultSendBufferSize,
+		LogLevel:             DefaultLogLevel,
+		LogFile:              name + ".log",
+	}
+}
+
+// Default returns a new copy of the configuration in the default config.ini:
+// dispatcher1 listening on 127.0.0.1:13001, game1 booting "Account" entities,
+// gate1 listening on 127.0.0.1:14001 with KCP, and bbolt storage in
+// goworld.db; every other setting has its Default* value.
+func Default() *Config {
+	d := newDispatcher(1)
+	d.ListenAddr = "127.0.0.1:13001"
+	g := newGame(1)
+	g.BootEntity = "Account"
+	gt := newGate(1)
+	gt.ListenAddr = "127.0.0.1:14001"
+	return &Config{
+		Dispatchers: []DispatcherConfig{d},
+		Games:       []GameConfig{g},
+		Gates:       []GateConfig{gt},
+		Storage:     StorageConfig{Type: DefaultStorageType, Path: DefaultStoragePath},
+	}
+}
+
+// Dispatcher returns the dispatcher with the given ID. The pointer refers to
+// the element of c.Dispatchers.
+func (c *Config) Dispatcher(id int) (*DispatcherConfig, bool) {
+	for i := range c.Dispatchers {
+		if c.Dispatchers[i].ID == id {
+			return &c.Dispatchers[i], true
+		}
+	}
+	return nil, false
+}
+
+// Game returns the game with the given ID. The pointer refers to the element
+// of c.Games.
+func (c *Config) Game(id int) (*GameConfig, bool) {
+	for i := range c.Games {
+		if c.Games[i].ID == id {
+			return &c.Games[i], true
+		}
+	}
+	return nil, false
+}
+
+// Gate returns the gate with the given ID. The pointer refers to the element
+// of c.Gates.
+func (c *Config) Gate(id int) (*GateConfig, bool) {
+	for i := range c.Gates {
+		if c.Gates[i].ID == id {
+			return &c.Gates[i], true
+		}
+	}
+	return nil, false
+}
+
+// DispatcherAddrs returns the listen addresses of the dispatchers in ID
+// order, the order in which games and gates index them.
+func (c *Config) DispatcherAddrs() []string {
+	ds := slices.Clone(c.Dispatchers)
+	slices.SortStableFunc(ds, func(a, b DispatcherConfig) int { return a.ID - b.ID })
+	addrs := make([]string, len(ds))
+	for i, d := range ds {
+		addrs[i] = d.ListenAddr
+	}
+	return addrs
+}

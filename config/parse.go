@@ -1,0 +1,432 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/ini.v1"
+)
+
+// Load reads, parses and validates the configuration file at path. Every
+// error message is prefixed with path; see Parse.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is in the prefix already
+		}
+		return nil, fmt.Errorf("%s: cannot read: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses and validates the contents of a configuration file; name is
+// the file name used in error messages. On error it returns a nil Config and
+// all problems found, joined with errors.Join, each of the form
+//
+//	name: [section] key = "value": what was expected
+//
+// A bad value is reported in the section where it is written, so a bad value
+// in [game_common] is reported once, not once per game.
+func Parse(name string, data []byte) (*Config, error) {
+	f, err := ini.LoadSources(loadOptions(), data)
+	if err != nil {
+		return nil, syntaxError{name, err}
+	}
+	p := &parser{
+		common:  make(map[string]*ini.Section),
+		procs:   make(map[string]map[int]*ini.Section),
+		sources: make(map[string]map[string]string),
+		errored: make(map[[2]string]bool),
+	}
+	p.scan(f)
+
+	cfg := &Config{
+		Dispatchers: parseKind(p, dispatcherKind, newDispatcher, dispatcherFields),
+		Games:       parseKind(p, gameKind, newGame, gameFields),
+		Gates:       parseKind(p, gateKind, newGate, gateFields),
+		Storage:     StorageConfig{Type: DefaultStorageType, Path: DefaultStoragePath},
+	}
+	if p.storage != nil {
+		p.apply(p.storage.Name(), storageFields(&cfg.Storage), p.storage)
+	}
+
+	for _, vp := range cfg.validate() {
+		if p.follows(vp) {
+			continue
+		}
+		if vp.ownValue && vp.key != "" {
+			if src := p.sources[vp.section][vp.key]; src != "" {
+				vp.section = src
+			}
+		}
+		p.problems = append(p.problems, vp)
+	}
+	if len(p.problems) > 0 {
+		return nil, join(name, p.problems)
+	}
+	return cfg, nil
+}
+
+// syntaxError is an error of ini.v1, which cannot read the file at all.
+type syntaxError struct {
+	name string
+	err  error
+}
+
+func (e syntaxError) Error() string { return e.name + ": " + strings.TrimSpace(e.err.Error()) }
+func (e syntaxError) Unwrap() error { return e.err }
+
+// loadOptions makes ini.v1 strict: only "=" separates keys from values (so
+// "host:port" can never be read as a key), a trailing backslash does not
+// continue a line, an inline comment needs white space before it, and
+// repeated keys and sections are kept apart so that they can be reported
+// rather than silently overwritten or merged.
+func loadOptions() ini.LoadOptions {
+	return ini.LoadOptions{
+		KeyValueDelimiters:         "=",
+		IgnoreContinuation:         true,
+		SpaceBeforeInlineComment:   true,
+		AllowShadows:               true,
+		AllowDuplicateShadowValues: true,
+		AllowNonUniqueSections:     true,
+	}
+}
+
+// parser holds the state of one Parse.
+type parser struct {
+	common   map[string]*ini.Section         // kind -> [kind_common]
+	procs    map[string]map[int]*ini.Section // kind -> ID -> [kindN]
+	storage  *ini.Section
+	problems problems
+	// sources maps a process section and a key to the section where the
+	// key's value is written (the process section or its _common section).
+	sources map[string]map[string]string
+	// errored holds the (section, key) pairs whose value could not be used.
+	errored map[[2]string]bool
+}
+
+const storageSection = "storage"
+
+var kinds = []string{dispatcherKind, gameKind, gateKind}
+
+// allowedKeys lists the keys each section kind accepts.
+var allowedKeys = map[string][]string{
+	dispatcherKind: fieldKeys(dispatcherFields(&DispatcherConfig{})),
+	gameKind:       fieldKeys(gameFields(&GameConfig{})),
+	gateKind:       fieldKeys(gateFields(&GateConfig{})),
+	storageSection: fieldKeys(storageFields(&StorageConfig{})),
+}
+
+// scan sorts the sections of f by kind and reports unknown and repeated
+// sections and keys, keys in the DEFAULT section and keys set twice.
+func (p *parser) scan(f *ini.File) {
+	seen := make(map[string]bool)
+	for _, sec := range f.Sections() {
+		name := sec.Name()
+		if name == ini.DefaultSection {
+			for _, k := range sec.Keys() {
+				p.problems.add(name, "", fmt.Sprintf(
+					"key %q is outside of any section: the DEFAULT section must be empty; move the key below a [section] header",
+					k.Name()))
+			}
+			continue
+		}
+		if seen[name] {
+			p.problems.add(name, "", "section appears more than once; merge the two")
+			continue
+		}
+		seen[name] = true
+
+		kind := ""
+		switch {
+		case name == storageSection:
+			kind = storageSection
+			p.storage = sec
+		case strings.HasSuffix(name, "_common") && slices.Contains(kinds, strings.TrimSuffix(name, "_common")):
+			kind = strings.TrimSuffix(name, "_common")
+			p.common[kind] = sec
+		default:
+			for _, k := range kinds {
+				digits, ok := strings.CutPrefix(name, k)
+				if !ok || digits == "" || strings.Trim(digits, "0123456789") != "" {
+					continue
+				}
+				kind = k
+				id, err := strconv.Atoi(digits)
+				if err != nil || id < 1 || id > maxID || digits[0] == '0' {
+					p.problems.add(name, "", fmt.Sprintf("bad process number %q: must be 1..%d without leading zeros", digits, maxID))
+					break
+				}
+				if p.procs[k] == nil {
+					p.procs[k] = make(map[int]*ini.Section)
+				}
+				p.procs[k][id] = sec
+			}
+		}
+		if kind == "" {
+			msg := "unknown section (use dispatcherN, gameN, gateN, dispatcher_common, game_common, gate_common or storage)"
+			if s := suggest(name, []string{"dispatcher_common", "game_common", "gate_common", storageSection}); s != "" {
+				msg = fmt.Sprintf("unknown section (did you mean [%s]?)", s)
+			}
+			p.problems.add(name, "", msg)
+			continue
+		}
+		p.checkKeys(sec, kind)
+	}
+}
+
+// checkKeys reports keys of sec that kind does not accept and keys set more
+// than once.
+func (p *parser) checkKeys(sec *ini.Section, kind string) {
+	for _, k := range sec.Keys() {
+		key := k.Name()
+		if !slices.Contains(allowedKeys[kind], key) {
+			p.problems.add(sec.Name(), "", unknownKey(key, kind))
+			continue
+		}
+		// With AllowShadows, every repetition of a key is a shadow of its
+		// first occurrence; ValueWithShadows skips empty values, so a first
+		// empty value followed by a non-empty one is a repetition too.
+		vals := k.ValueWithShadows()
+		if len(vals) > 1 || (len(vals) == 1 && k.Value() == "") {
+			p.problems.add(sec.Name(), "", fmt.Sprintf("key %q is set more than once (values %q)", key, vals))
+			p.errored[[2]string{sec.Name(), key}] = true
+		}
+	}
+}
+
+func unknownKey(key, kind string) string {
+	if strings.HasPrefix(key, "#") {
+		// ini.v1 names the keys of "- = value" lines #1, #2, ...
+		return fmt.Sprintf(`auto-numbered key "-" (%s) is not allowed`, key)
+	}
+	msg := fmt.Sprintf("unknown key %q", key)
+	var in []string
+	for _, k := range append(slices.Clone(kinds), storageSection) {
+		if k != kind && slices.Contains(allowedKeys[k], key) {
+			in = append(in, k)
+		}
+	}
+	if len(in) > 0 {
+		return msg + fmt.Sprintf(" (it is a key of %s sections)", strings.Join(in, " and "))
+	}
+	if s := suggest(key, allowedKeys[kind]); s != "" {
+		return msg + fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return msg
+}
+
+// parseKind builds the processes of one kind, in ID order, from their
+// sections and the kind's _common section.
+func parseKind[T any](p *parser, kind string, newT func(int) T, fields func(*T) []field) []T {
+	ids := make([]int, 0, len(p.procs[kind]))
+	for id := range p.procs[kind] {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]T, 0, len(ids))
+	for _, id := range ids {
+		sec := p.procs[kind][id]
+		secs := []*ini.Section{sec}
+		if c := p.common[kind]; c != nil {
+			secs = []*ini.Section{c, sec} // the process section overrides
+		}
+		t := newT(id)
+		p.apply(sec.Name(), fields(&t), secs...)
+		out = append(out, t)
+	}
+	return out
+}
+
+// apply sets the fields of section sec from the keys of secs, later
+// sections overriding earlier ones, and records where each value came from.
+func (p *parser) apply(sec string, fields []field, secs ...*ini.Section) {
+	src := make(map[string]string)
+	vals := make(map[string]string)
+	for _, s := range secs {
+		for _, k := range s.Keys() {
+			src[k.Name()] = s.Name()
+			vals[k.Name()] = k.Value()
+		}
+	}
+	p.sources[sec] = src
+	for _, f := range fields {
+		v, ok := vals[f.key]
+		if !ok {
+			continue
+		}
+		from := src[f.key]
+		if p.errored[[2]string{from, f.key}] {
+			continue
+		}
+		msg := "multi-line values are not allowed"
+		if !strings.ContainsAny(v, "\r\n") {
+			msg = f.set(v)
+		}
+		if msg != "" {
+			p.problems.bad(from, f.key, v, msg)
+			p.errored[[2]string{from, f.key}] = true
+		}
+	}
+}
+
+// follows reports whether vp is a consequence of a value already reported
+// as unusable.
+func (p *parser) follows(vp problem) bool {
+	for _, k := range vp.keys {
+		from := p.sources[vp.section][k]
+		if from == "" {
+			from = vp.section
+		}
+		if p.errored[[2]string{from, k}] {
+			return true
+		}
+	}
+	return false
+}
+
+// field is one key of a section and how to store its value.
+type field struct {
+	key string
+	set func(v string) string // stores v; returns what was expected if v is bad
+}
+
+func fieldKeys(fs []field) []string {
+	keys := make([]string, len(fs))
+	for i, f := range fs {
+		keys[i] = f.key
+	}
+	return keys
+}
+
+func strField(key string, p *string) field {
+	return field{key, func(v string) string { *p = v; return "" }}
+}
+
+func durField(key string, p *time.Duration) field {
+	return field{key, func(v string) string {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return "not a duration (use e.g. 60s, 5m)"
+		}
+		if msg := durationProblem(d); msg != "" {
+			return msg
+		}
+		*p = d
+		return ""
+	}}
+}
+
+func sizeField(key string, p *int, limit int) field {
+	return field{key, func(v string) string {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return "not a whole number of bytes (e.g. 16777216)"
+		}
+		if msg := sizeProblem(n, limit); msg != "" {
+			return msg
+		}
+		*p = n
+		return ""
+	}}
+}
+
+func boolField(key string, p *bool) field {
+	return field{key, func(v string) string {
+		switch strings.ToLower(v) {
+		case "true", "yes", "on", "1":
+			*p = true
+		case "false", "no", "off", "0":
+			*p = false
+		default:
+			return "not a boolean (use true or false)"
+		}
+		return ""
+	}}
+}
+
+func dispatcherFields(d *DispatcherConfig) []field {
+	return []field{
+		strField("listen_addr", &d.ListenAddr),
+		strField("http_addr", &d.HTTPAddr),
+		strField("log_level", &d.LogLevel),
+		strField("log_file", &d.LogFile),
+		sizeField("max_packet_size", &d.MaxPacketSize, maxPacketLimit),
+		sizeField("send_buffer_size", &d.SendBufferSize, 0),
+	}
+}
+
+func gameFields(g *GameConfig) []field {
+	return []field{
+		strField("boot_entity", &g.BootEntity),
+		durField("save_interval", &g.SaveInterval),
+		durField("tick_interval", &g.TickInterval),
+		strField("http_addr", &g.HTTPAddr),
+		strField("log_level", &g.LogLevel),
+		strField("log_file", &g.LogFile),
+		sizeField("max_packet_size", &g.MaxPacketSize, maxPacketLimit),
+		sizeField("send_buffer_size", &g.SendBufferSize, 0),
+	}
+}
+
+func gateFields(g *GateConfig) []field {
+	return []field{
+		strField("listen_addr", &g.ListenAddr),
+		strField("http_addr", &g.HTTPAddr),
+		boolField("kcp", &g.KCP),
+		durField("heartbeat_timeout", &g.HeartbeatTimeout),
+		sizeField("max_client_packet_size", &g.MaxClientPacketSize, maxPacketLimit),
+		sizeField("client_send_buffer_size", &g.ClientSendBufferSize, 0),
+		sizeField("max_packet_size", &g.MaxPacketSize, maxPacketLimit),
+		sizeField("send_buffer_size", &g.SendBufferSize, 0),
+		strField("log_level", &g.LogLevel),
+		strField("log_file", &g.LogFile),
+	}
+}
+
+func storageFields(s *StorageConfig) []field {
+	return []field{
+		strField("type", &s.Type),
+		strField("path", &s.Path),
+	}
+}
+
+// suggest returns the candidate closest to s if it is a likely typo of it.
+func suggest(s string, candidates []string) string {
+	best, bestDist := "", 3 // at most two edits
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,322 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"go/token"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxPacketLimit caps max_packet_size and max_client_packet_size so that a
+// frame length always fits the 32-bit length field of the wire format with
+// room to spare, and a typo cannot disable the frame size check.
+const maxPacketLimit = 1 << 30
+
+// maxID is the largest process number: N of [gameN] is 1..maxID.
+const maxID = 65535
+
+// problem is one configuration error. Load, Parse and Validate return all
+// problems joined with errors.Join.
+type problem struct {
+	section  string // without brackets; empty for problems of the whole cluster
+	key      string // empty when msg alone says everything
+	value    string
+	hasValue bool   // print `key = "value": msg` rather than `key msg`
+	msg      string // what is wrong or what was expected
+	// ownValue is set when the problem is about the value of key alone, so
+	// Parse may report it in the section where that value was written
+	// (e.g. [game_common] instead of [game1] and [game2]).
+	ownValue bool
+	// keys are the keys of section the problem depends on; Parse drops the
+	// problem when one of them already had a syntax error.
+	keys []string
+}
+
+func (p problem) Error() string {
+	var b strings.Builder
+	if p.section != "" {
+		b.WriteString("[" + p.section + "] ")
+	}
+	switch {
+	case p.key != "" && p.hasValue:
+		fmt.Fprintf(&b, "%s = %q: %s", p.key, p.value, p.msg)
+	case p.key != "":
+		b.WriteString(p.key + " " + p.msg)
+	default:
+		b.WriteString(p.msg)
+	}
+	return b.String()
+}
+
+// problems collects problems.
+type problems []problem
+
+// bad records a bad value of one key.
+func (ps *problems) bad(section, key, value, msg string) {
+	*ps = append(*ps, problem{section: section, key: key, value: value, hasValue: true, msg: msg, ownValue: true, keys: []string{key}})
+}
+
+// add records a problem that is not about one key's value alone.
+func (ps *problems) add(section, key, msg string, keys ...string) {
+	*ps = append(*ps, problem{section: section, key: key, msg: msg, keys: keys})
+}
+
+// join turns problems into one error, each message prefixed with prefix.
+// Identical messages are reported once.
+func join(prefix string, ps []problem) error {
+	var errs []error
+	seen := make(map[string]bool)
+	for _, p := range ps {
+		msg := p.Error()
+		if seen[msg] {
+			continue
+		}
+		seen[msg] = true
+		if prefix != "" {
+			errs = append(errs, fmt.Errorf("%s: %w", prefix, p))
+		} else {
+			errs = append(errs, p)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks c as Load does after parsing, so it can be used on
+// configurations built in code. It reports every problem, joined with
+// errors.Join; each message names the section and key concerned, e.g.
+// `[gate1] listen_addr = "localhost": not host:port (missing port)`.
+// Validate does not modify c.
+func (c *Config) Validate() error {
+	return join("", c.validate())
+}
+
+func (c *Config) validate() []problem {
+	var ps problems
+	if c == nil {
+		ps.add("", "", "config is nil")
+		return ps
+	}
+	if len(c.Dispatchers) == 0 {
+		ps.add("", "", "no dispatcher: add a [dispatcher1] section with a listen_addr")
+	}
+	if len(c.Games) == 0 {
+		ps.add("", "", "no game: add a [game1] section (boot_entity is required in it or in [game_common])")
+	}
+	if len(c.Gates) == 0 {
+		ps.add("", "", "no gate: add a [gate1] section with a listen_addr")
+	}
+
+	addrs := newAddrSet()
+	checkIDs(&ps, dispatcherKind, len(c.Dispatchers), func(i int) (int, string) { return c.Dispatchers[i].ID, c.Dispatchers[i].Name })
+	for _, d := range c.Dispatchers {
+		sec := processName(dispatcherKind, d.ID)
+		checkListenAddr(&ps, addrs, sec, d.ListenAddr)
+		checkCommon(&ps, addrs, sec, d.HTTPAddr, d.LogLevel, d.LogFile, d.MaxPacketSize, d.SendBufferSize)
+	}
+	checkIDs(&ps, gameKind, len(c.Games), func(i int) (int, string) { return c.Games[i].ID, c.Games[i].Name })
+	for _, g := range c.Games {
+		sec := processName(gameKind, g.ID)
+		if msg := checkIdentifier(g.BootEntity); msg != "" {
+			if g.BootEntity == "" {
+				ps.add(sec, "boot_entity", "is required: the entity type created for each new client, e.g. Account", "boot_entity")
+			} else {
+				ps.bad(sec, "boot_entity", g.BootEntity, msg)
+			}
+		}
+		checkDuration(&ps, sec, "save_interval", g.SaveInterval)
+		checkDuration(&ps, sec, "tick_interval", g.TickInterval)
+		checkCommon(&ps, addrs, sec, g.HTTPAddr, g.LogLevel, g.LogFile, g.MaxPacketSize, g.SendBufferSize)
+	}
+	checkIDs(&ps, gateKind, len(c.Gates), func(i int) (int, string) { return c.Gates[i].ID, c.Gates[i].Name })
+	for _, g := range c.Gates {
+		sec := processName(gateKind, g.ID)
+		checkListenAddr(&ps, addrs, sec, g.ListenAddr)
+		checkDuration(&ps, sec, "heartbeat_timeout", g.HeartbeatTimeout)
+		clientOK := checkSize(&ps, sec, "max_client_packet_size", g.MaxClientPacketSize, maxPacketLimit)
+		checkSize(&ps, sec, "client_send_buffer_size", g.ClientSendBufferSize, 0)
+		if clientOK && g.MaxPacketSize > 0 && g.MaxClientPacketSize > g.MaxPacketSize {
+			ps.add(sec, "max_client_packet_size",
+				fmt.Sprintf("(%d) must not exceed max_packet_size (%d)", g.MaxClientPacketSize, g.MaxPacketSize),
+				"max_client_packet_size", "max_packet_size")
+		}
+		checkCommon(&ps, addrs, sec, g.HTTPAddr, g.LogLevel, g.LogFile, g.MaxPacketSize, g.SendBufferSize)
+	}
+
+	switch c.Storage.Type {
+	case "bbolt":
+		if len(c.Games) > 1 {
+			names := make([]string, len(c.Games))
+			for i, g := range c.Games {
+				names[i] = "[" + processName(gameKind, g.ID) + "]"
+			}
+			ps.bad("storage", "type", c.Storage.Type, fmt.Sprintf(
+				"supports only one game process (a bbolt file can be opened by one process), but %d are configured: %s",
+				len(c.Games), strings.Join(names, ", ")))
+		}
+	case "":
+		ps.add("storage", "type", "is required (bbolt)", "type")
+	default:
+		ps.bad("storage", "type", c.Storage.Type, "unknown storage type (the only one so far is bbolt)")
+	}
+	if c.Storage.Path == "" {
+		ps.add("storage", "path", "is required: the database file, e.g. goworld.db", "path")
+	}
+	return ps
+}
+
+// checkIDs checks the IDs and names of the processes of one kind: IDs must
+// be 1..65535, unique and increasing, and names must match them.
+func checkIDs(ps *problems, kind string, n int, at func(int) (int, string)) {
+	prev := 0
+	for i := range n {
+		id, name := at(i)
+		sec := processName(kind, id)
+		switch {
+		case id < 1 || id > maxID:
+			ps.add(sec, "", fmt.Sprintf("process ID %d out of range 1..%d", id, maxID))
+		case id == prev:
+			ps.add(sec, "", fmt.Sprintf("more than one %s has ID %d", kind, id))
+		case id < prev:
+			ps.add(sec, "", fmt.Sprintf("%ss must be sorted by ID (%s comes after %s)", kind, sec, processName(kind, prev)))
+		}
+		if name != sec {
+			ps.add(sec, "", fmt.Sprintf("Name is %q, want %q", name, sec))
+		}
+		prev = max(prev, id)
+	}
+}
+
+// checkCommon checks the keys every kind of process has.
+func checkCommon(ps *problems, addrs *addrSet, sec, httpAddr, logLevel, logFile string, maxPacket, sendBuf int) {
+	if httpAddr != "" {
+		if canon, msg := checkAddr(httpAddr); msg != "" {
+			ps.bad(sec, "http_addr", httpAddr, msg)
+		} else {
+			addrs.use(ps, sec, "http_addr", httpAddr, canon)
+		}
+	}
+	if msg := checkLogLevel(logLevel); msg != "" {
+		ps.bad(sec, "log_level", logLevel, msg)
+	}
+	if logFile == "" {
+		ps.add(sec, "log_file", "must not be empty (the default is "+sec+".log)", "log_file")
+	}
+	packetOK := checkSize(ps, sec, "max_packet_size", maxPacket, maxPacketLimit)
+	bufOK := checkSize(ps, sec, "send_buffer_size", sendBuf, 0)
+	if packetOK && bufOK && sendBuf < maxPacket {
+		ps.add(sec, "send_buffer_size",
+			fmt.Sprintf("(%d) must be at least max_packet_size (%d), or a single large packet closes the connection", sendBuf, maxPacket),
+			"send_buffer_size", "max_packet_size")
+	}
+}
+
+func checkListenAddr(ps *problems, addrs *addrSet, sec, addr string) {
+	if addr == "" {
+		ps.add(sec, "listen_addr", "is required (host:port, e.g. 127.0.0.1:13001; port 0 picks a free port)", "listen_addr")
+		return
+	}
+	canon, msg := checkAddr(addr)
+	if msg != "" {
+		ps.bad(sec, "listen_addr", addr, msg)
+		return
+	}
+	addrs.use(ps, sec, "listen_addr", addr, canon)
+}
+
+func checkDuration(ps *problems, sec, key string, d time.Duration) {
+	if msg := durationProblem(d); msg != "" {
+		ps.bad(sec, key, d.String(), msg)
+	}
+}
+
+func durationProblem(d time.Duration) string {
+	if d <= 0 {
+		return "must be positive"
+	}
+	return ""
+}
+
+// checkSize reports a size that is not positive or above limit (when limit
+// is not 0). It reports whether n is fine.
+func checkSize(ps *problems, sec, key string, n, limit int) bool {
+	if msg := sizeProblem(n, limit); msg != "" {
+		ps.bad(sec, key, strconv.Itoa(n), msg)
+		return false
+	}
+	return true
+}
+
+func sizeProblem(n, limit int) string {
+	if n <= 0 {
+		return "must be a positive number of bytes"
+	}
+	if limit > 0 && n > limit {
+		return fmt.Sprintf("must be at most %d bytes", limit)
+	}
+	return ""
+}
+
+var logLevels = []string{"debug", "info", "warn", "error"}
+
+func checkLogLevel(v string) string {
+	for _, l := range logLevels {
+		if v == l {
+			return ""
+		}
+	}
+	return "not a log level (use " + strings.Join(logLevels, ", ") + ")"
+}
+
+func checkIdentifier(v string) string {
+	if !token.IsIdentifier(v) {
+		return "not a valid Go identifier (the name of an entity type, e.g. Account)"
+	}
+	return ""
+}
+
+// checkAddr checks that addr is host:port with a numeric port 0..65535. It
+// returns the address in a canonical form for comparisons.
+func checkAddr(addr string) (canon, msg string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return "", "not host:port (" + ae.Err + ")"
+		}
+		return "", "not host:port"
+	}
+	if strings.ContainsFunc(host, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return "", "host contains white space or control characters"
+	}
+	if port == "" || strings.Trim(port, "0123456789") != "" {
+		return "", "port must be a number 0..65535"
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n > 65535 {
+		return "", "port must be a number 0..65535"
+	}
+	return net.JoinHostPort(strings.ToLower(host), strconv.Itoa(n)), ""
+}
+
+// addrSet finds two processes that use the same host:port.
+type addrSet struct {
+	owner map[string]string // canonical address -> "[gate1] listen_addr"
+}
+
+func newAddrSet() *addrSet { return &addrSet{owner: make(map[string]string)} }
+
+func (s *addrSet) use(ps *problems, sec, key, addr, canon string) {
+	if strings.HasSuffix(canon, ":0") {
+		return // any free port: never a conflict
+	}
+	who := "[" + sec + "] " + key
+	if prev, ok := s.owner[canon]; ok {
+		*ps = append(*ps, problem{section: sec, key: key, value: addr, hasValue: true,
+			msg: "address already used by " + prev + " (every process needs its own port)", keys: []string{key}})
+		return
+	}
+	s.owner[canon] = who
+}

@@ -1,0 +1,456 @@
+// Package dispatcher routes packets between gates and games.
+//
+// A dispatcher holds, for its shard of entity IDs, the table entity → game.
+// Games and gates connect to every dispatcher and say who they are with
+// MsgHello. From then on the dispatcher routes each frame by the field at
+// offset 0 of its body, without decoding the rest:
+//
+//   - entity-routed messages (calls, client calls, register/unregister,
+//     create/load somewhere) go to the game that hosts the entity;
+//   - gate-routed messages (to-client packets, client owner and filter
+//     updates, kicks) go to that gate;
+//   - a new client (MsgClientConnected) gets a boot entity ID and a game,
+//     the least loaded one this dispatcher knows;
+//   - filtered broadcasts go to the gates this dispatcher is the route for.
+//
+// When a game or gate disconnects, the dispatcher forgets its entities and
+// tells every other peer with MsgPeerGone.
+//
+// Usage:
+//
+//	d, err := dispatcher.New(dispatcher.Config{ID: 1, ListenAddr: "127.0.0.1:13001"})
+//	if err != nil { ... }
+//	go d.Run(ctx)
+//	defer d.Close()
+//
+// Routing runs on each peer's reader goroutine; the tables are guarded by
+// one RWMutex, so routing scales with peers and never waits on a socket.
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/goworld-engine/goworld/rpc"
+	"github.com/sirupsen/logrus"
+)
+
+// Config configures a Dispatcher.
+type Config struct {
+	// ID is the dispatcher's number (its config section, e.g. 1 for [dispatcher1]).
+	ID int
+	// Index and Count place this dispatcher among all of the cluster's
+	// dispatchers (0 <= Index < Count; Count 0 means 1). Entity IDs and gate
+	// IDs are sharded over them.
+	Index, Count int
+	// ListenAddr is where games and gates connect (port 0: any free port).
+	ListenAddr string
+	// MaxPacketSize is the largest frame body accepted from a peer (default 16 MiB).
+	MaxPacketSize int
+	// SendBufferSize bounds the bytes queued for one peer (default 64 MiB).
+	SendBufferSize int
+	// HelloTimeout is how long a new connection has to say MsgHello (default 10s).
+	HelloTimeout time.Duration
+	// Logger receives the dispatcher's logs (default: logrus's standard logger).
+	Logger logrus.FieldLogger
+}
+
+// ErrServerClosed is returned by Run after Close.
+var ErrServerClosed = errors.New("dispatcher: closed")
+
+type peer struct {
+	role rpc.Role
+	id   uint16
+	conn *rpc.Conn
+}
+
+func (p *peer) String() string { return fmt.Sprintf("%s%d", p.role, p.id) }
+
+// Dispatcher is one dispatcher process's server. Create it with New.
+type Dispatcher struct {
+	cfg Config
+	log logrus.FieldLogger
+	ln  net.Listener
+
+	mu       sync.RWMutex
+	games    map[rpc.GameID]*peer
+	gates    map[rpc.GateID]*peer
+	entities map[rpc.EntityID]rpc.GameID
+	load     map[rpc.GameID]int // entities per game in this shard
+	conns    map[*rpc.Conn]struct{}
+	closed   bool
+
+	wg sync.WaitGroup
+}
+
+// New validates cfg and binds the listen address, so Addr is known as soon
+// as New returns.
+func New(cfg Config) (*Dispatcher, error) {
+	if cfg.Count <= 0 {
+		cfg.Count = 1
+	}
+	if cfg.Index < 0 || cfg.Index >= cfg.Count {
+		return nil, fmt.Errorf("dispatcher: index %d out of range for %d dispatchers", cfg.Index, cfg.Count)
+	}
+	if cfg.MaxPacketSize <= 0 {
+		cfg.MaxPacketSize = 16 << 20
+	}
+	if cfg.SendBufferSize <= 0 {
+		cfg.SendBufferSize = 64 << 20
+	}
+	if cfg.HelloTimeout <= 0 {
+		cfg.HelloTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = logrus.StandardLogger()
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("dispatcher%d: %w", cfg.ID, err)
+	}
+	return &Dispatcher{
+		cfg:      cfg,
+		log:      cfg.Logger.WithField("dispatcher", cfg.ID),
+		ln:       ln,
+		games:    map[rpc.GameID]*peer{},
+		gates:    map[rpc.GateID]*peer{},
+		entities: map[rpc.EntityID]rpc.GameID{},
+		load:     map[rpc.GameID]int{},
+		conns:    map[*rpc.Conn]struct{}{},
+	}, nil
+}
+
+// Addr returns the bound listen address.
+func (d *Dispatcher) Addr() net.Addr { return d.ln.Addr() }
+
+// Run accepts connections until ctx is done or Close is called. It returns
+// ErrServerClosed after Close, or ctx's error.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	d.log.WithField("addr", d.ln.Addr().String()).Info("dispatcher listening")
+	stop := context.AfterFunc(ctx, func() { d.Close() })
+	defer stop()
+	var delay time.Duration
+	for {
+		nc, err := d.ln.Accept()
+		if err != nil {
+			d.mu.RLock()
+			closed := d.closed
+			d.mu.RUnlock()
+			if closed {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return ErrServerClosed
+			}
+			// Temporary errors (out of file descriptors): back off, as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			d.log.WithError(err).Warnf("accept failed; retrying in %v", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if tc, ok := nc.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+		}
+		conn := rpc.NewConn(nc, rpc.ConnConfig{
+			MaxBody:        d.cfg.MaxPacketSize,
+			MaxPending:     d.cfg.SendBufferSize,
+			ReadBufferSize: 64 << 10,
+			RetainBuffer:   1 << 20,
+		})
+		d.mu.Lock()
+		if d.closed {
+			d.mu.Unlock()
+			conn.Close(ErrServerClosed)
+			continue
+		}
+		d.conns[conn] = struct{}{}
+		d.wg.Add(1)
+		d.mu.Unlock()
+		go d.serveConn(conn)
+	}
+}
+
+// Close stops accepting, closes every connection and waits for their
+// goroutines to end. It is safe to call more than once.
+func (d *Dispatcher) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		d.wg.Wait()
+		return nil
+	}
+	d.closed = true
+	conns := make([]*rpc.Conn, 0, len(d.conns))
+	for c := range d.conns {
+		conns = append(conns, c)
+	}
+	d.mu.Unlock()
+	err := d.ln.Close()
+	for _, c := range conns {
+		c.Close(ErrServerClosed)
+	}
+	d.wg.Wait()
+	return err
+}
+
+func (d *Dispatcher) serveConn(conn *rpc.Conn) {
+	defer d.wg.Done()
+	defer conn.Wait()
+	defer func() {
+		d.mu.Lock()
+		delete(d.conns, conn)
+		d.mu.Unlock()
+	}()
+	log := d.log.WithField("remote", conn.RemoteAddr().String())
+
+	conn.NetConn().SetReadDeadline(time.Now().Add(d.cfg.HelloTimeout))
+	t, body, err := conn.ReadFrame()
+	if err != nil {
+		log.WithError(err).Warn("connection closed before hello")
+		conn.Close(err)
+		return
+	}
+	conn.NetConn().SetReadDeadline(time.Time{})
+	r := rpc.NewReader(body)
+	role, id := rpc.Role(r.Uint8()), r.Uint16()
+	if t != rpc.MsgHello || r.Err() != nil || (role != rpc.RoleGame && role != rpc.RoleGate) || id == 0 {
+		log.Warnf("bad hello (%v, %d bytes); closing", t, len(body))
+		conn.Close(fmt.Errorf("dispatcher: bad hello"))
+		return
+	}
+	p := &peer{role: role, id: id, conn: conn}
+	log = log.WithField("peer", p.String())
+	d.addPeer(p, log)
+	conn.Send(rpc.MsgHelloAck, rpc.AppendUint16(nil, uint16(d.cfg.ID)))
+	log.Info("peer connected")
+
+	reason := conn.Serve(func(t rpc.MsgType, body []byte) error { return d.route(p, t, body) })
+	d.removePeer(p)
+	log.WithField("reason", reason).Info("peer disconnected")
+}
+
+func (d *Dispatcher) addPeer(p *peer, log logrus.FieldLogger) {
+	d.mu.Lock()
+	var old *peer
+	if p.role == rpc.RoleGame {
+		old = d.games[rpc.GameID(p.id)]
+		d.games[rpc.GameID(p.id)] = p
+	} else {
+		old = d.gates[rpc.GateID(p.id)]
+		d.gates[rpc.GateID(p.id)] = p
+	}
+	d.mu.Unlock()
+	if old != nil {
+		log.Warn("a new connection replaces the old one of the same peer")
+		old.conn.Close(errors.New("dispatcher: replaced by a new connection"))
+	}
+}
+
+func (d *Dispatcher) removePeer(p *peer) {
+	d.mu.Lock()
+	switch p.role {
+	case rpc.RoleGame:
+		if d.games[rpc.GameID(p.id)] != p {
+			d.mu.Unlock()
+			return // replaced: the new connection owns the entry
+		}
+		delete(d.games, rpc.GameID(p.id))
+		for e, g := range d.entities {
+			if g == rpc.GameID(p.id) {
+				delete(d.entities, e)
+			}
+		}
+		delete(d.load, rpc.GameID(p.id))
+	case rpc.RoleGate:
+		if d.gates[rpc.GateID(p.id)] != p {
+			d.mu.Unlock()
+			return
+		}
+		delete(d.gates, rpc.GateID(p.id))
+	}
+	others := d.allPeersLocked()
+	closed := d.closed
+	d.mu.Unlock()
+	if closed {
+		return
+	}
+	body := rpc.AppendUint16([]byte{byte(p.role)}, p.id)
+	for _, o := range others {
+		o.conn.Send(rpc.MsgPeerGone, body)
+	}
+}
+
+func (d *Dispatcher) allPeersLocked() []*peer {
+	ps := make([]*peer, 0, len(d.games)+len(d.gates))
+	for _, g := range d.games {
+		ps = append(ps, g)
+	}
+	for _, g := range d.gates {
+		ps = append(ps, g)
+	}
+	return ps
+}
+
+// pickGameLocked returns the game with the fewest entities in this shard
+// (lowest ID on ties, so placement is deterministic), or nil.
+func (d *Dispatcher) pickGameLocked() *peer {
+	var best *peer
+	bestLoad := 0
+	for id, g := range d.games {
+		l := d.load[id]
+		if best == nil || l < bestLoad || (l == bestLoad && g.id < best.id) {
+			best, bestLoad = g, l
+		}
+	}
+	return best
+}
+
+// newLocalEntityID returns a fresh entity ID in this dispatcher's shard, so
+// that the dispatcher can record where it lives before anyone calls it.
+func (d *Dispatcher) newLocalEntityID() rpc.EntityID {
+	for {
+		id := rpc.NewEntityID()
+		if id.Shard(d.cfg.Count) == d.cfg.Index {
+			return id
+		}
+	}
+}
+
+// errProtocol closes a peer that sent something a correct peer never sends.
+func errProtocol(p *peer, t rpc.MsgType, what string) error {
+	return fmt.Errorf("dispatcher: protocol error from %s: %v: %s", p, t, what)
+}
+
+// route handles one frame from p, on p's reader goroutine.
+func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
+	switch {
+	case t.IsEntityRouted():
+		return d.routeEntity(p, t, body)
+	case t.IsGateRouted():
+		gid, ok := rpc.PeekGateID(body)
+		if !ok || p.role != rpc.RoleGame {
+			return errProtocol(p, t, "short body or not from a game")
+		}
+		d.mu.RLock()
+		g := d.gates[gid]
+		d.mu.RUnlock()
+		if g == nil {
+			d.log.Debugf("%v for unknown gate %d dropped", t, gid)
+			return nil
+		}
+		g.conn.Send(t, body)
+		return nil
+	}
+	switch t {
+	case rpc.MsgClientConnected:
+		if p.role != rpc.RoleGate || len(body) < rpc.EntityIDLength {
+			return errProtocol(p, t, "short body or not from a gate")
+		}
+		d.mu.Lock()
+		g := d.pickGameLocked()
+		if g == nil {
+			d.mu.Unlock()
+			d.log.Warn("a client connected but no game is connected; kicking it")
+			r := rpc.NewReader(body[rpc.EntityIDLength:])
+			gid, cid := r.Uint16(), r.Uint64()
+			kick := rpc.AppendUint64(rpc.AppendUint16(nil, gid), cid)
+			p.conn.Send(rpc.MsgKickClient, rpc.AppendString(kick, "no game server is available"))
+			return nil
+		}
+		id := d.newLocalEntityID()
+		d.entities[id] = rpc.GameID(g.id)
+		d.load[rpc.GameID(g.id)]++
+		d.mu.Unlock()
+		out := append(rpc.AppendEntityID(make([]byte, 0, len(body)), id), body[rpc.EntityIDLength:]...)
+		g.conn.Send(t, out)
+		return nil
+	case rpc.MsgFilteredBroadcast:
+		if p.role != rpc.RoleGame {
+			return errProtocol(p, t, "not from a game")
+		}
+		d.mu.RLock()
+		for gid, g := range d.gates {
+			if gid.Shard(d.cfg.Count) == d.cfg.Index {
+				g.conn.Send(t, body)
+			}
+		}
+		d.mu.RUnlock()
+		return nil
+	}
+	return errProtocol(p, t, "unexpected message type")
+}
+
+func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
+	if len(body) < rpc.EntityIDLength {
+		return errProtocol(p, t, "body shorter than an entity ID")
+	}
+	key := body[:rpc.EntityIDLength]
+	switch t {
+	case rpc.MsgRegisterEntity, rpc.MsgUnregisterEntity, rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere:
+		if p.role != rpc.RoleGame {
+			return errProtocol(p, t, "not from a game")
+		}
+	}
+	switch t {
+	case rpc.MsgRegisterEntity:
+		id := rpc.EntityID(key)
+		d.mu.Lock()
+		if old, ok := d.entities[id]; ok {
+			d.load[old]--
+		}
+		d.entities[id] = rpc.GameID(p.id)
+		d.load[rpc.GameID(p.id)]++
+		d.mu.Unlock()
+		return nil
+	case rpc.MsgUnregisterEntity:
+		d.mu.Lock()
+		if g, ok := d.entities[rpc.EntityID(key)]; ok && g == rpc.GameID(p.id) {
+			delete(d.entities, rpc.EntityID(key))
+			d.load[g]--
+		}
+		d.mu.Unlock()
+		return nil
+	case rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere:
+		id := rpc.EntityID(key)
+		d.mu.Lock()
+		if _, live := d.entities[id]; live {
+			d.mu.Unlock()
+			if t == rpc.MsgCreateEntitySomewhere {
+				d.log.Warnf("create of entity %s which already exists: dropped", id)
+			}
+			return nil // a load of a live entity: it is already somewhere
+		}
+		g := d.pickGameLocked()
+		if g == nil {
+			d.mu.Unlock()
+			d.log.Warnf("%v of %s: no game connected; dropped", t, id)
+			return nil
+		}
+		d.entities[id] = rpc.GameID(g.id)
+		d.load[rpc.GameID(g.id)]++
+		d.mu.Unlock()
+		g.conn.Send(t, body)
+		return nil
+	}
+	// Calls and client notifications: forward to the hosting game.
+	if t == rpc.MsgClientCall || t == rpc.MsgClientDisconnected {
+		if p.role != rpc.RoleGate {
+			return errProtocol(p, t, "not from a gate")
+		}
+	}
+	d.mu.RLock()
+	gid, ok := d.entities[rpc.EntityID(key)]
+	g := d.games[gid]
+	d.mu.RUnlock()
+	if !ok || g == nil {
+		d.log.Debugf("%v for unknown entity %q dropped", t, key)
+		return nil
+	}
+	g.conn.Send(t, body)
+	return nil
+}

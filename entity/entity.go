@@ -1,0 +1,250 @@
+package entity
+
+import (
+	"fmt"
+	"reflect"
+
+	"github.com/goworld-engine/goworld/rpc"
+)
+
+// ClientRef names a client connection: its gate and its ID there.
+type ClientRef struct {
+	Gate rpc.GateID
+	ID   rpc.ClientID
+}
+
+// Entity is the engine's part of every entity. User types embed it by
+// value:
+//
+//	type Avatar struct {
+//		entity.Entity
+//	}
+//
+// All its methods must be called on the game loop (from entity methods,
+// hooks, timers and callbacks, which is where user code runs anyway).
+type Entity struct {
+	id    rpc.EntityID
+	typ   *entityType
+	world *World
+	self  reflect.Value // pointer to the user's struct
+	// Attrs is the entity's attribute tree. Top-level keys must be declared
+	// with DefineAttr; their flags decide what is synced and saved.
+	Attrs *MapAttr
+
+	client    *ClientRef
+	timers    map[TimerID]*timer
+	nextTimer TimerID
+	destroyed bool
+	dirty     bool // persistent attributes changed since the last save
+}
+
+// ID returns the entity's ID.
+func (e *Entity) ID() rpc.EntityID { return e.id }
+
+// TypeName returns the entity's registered type name.
+func (e *Entity) TypeName() string { return e.typ.name }
+
+// World returns the game world the entity lives in.
+func (e *Entity) World() *World { return e.world }
+
+// IsDestroyed reports whether Destroy has been called.
+func (e *Entity) IsDestroyed() bool { return e.destroyed }
+
+// String returns "Type<ID>".
+func (e *Entity) String() string { return e.typ.name + "<" + string(e.id) + ">" }
+
+// Client returns the client bound to the entity, if any.
+func (e *Entity) Client() (ClientRef, bool) {
+	if e.client == nil {
+		return ClientRef{}, false
+	}
+	return *e.client, true
+}
+
+// HasClient reports whether a client is bound to the entity.
+func (e *Entity) HasClient() bool { return e.client != nil }
+
+// Call calls method on the entity id with args, wherever it lives. The call
+// is asynchronous: it runs later, on the target's game loop, in the order
+// calls to that entity were sent. Errors (unknown entity or method, bad
+// arguments) are logged by the receiver.
+func (e *Entity) Call(id rpc.EntityID, method string, args ...any) {
+	e.world.Call(id, method, args...)
+}
+
+// CallClient calls method on this entity's copy in its own client. It does
+// nothing if no client is bound.
+func (e *Entity) CallClient(method string, args ...any) {
+	if e.client == nil {
+		return
+	}
+	body, err := appendCall(nil, e.id, method, args)
+	if err != nil {
+		e.world.log.WithError(err).Errorf("%s.CallClient(%s)", e, method)
+		return
+	}
+	e.world.toClient(*e.client, rpc.MsgCallClient, body)
+}
+
+// SetClientFilterProp sets a property on this entity's client at its gate,
+// for filtered broadcasts (World.CallFilteredClients). An empty value
+// removes it. It does nothing if no client is bound.
+func (e *Entity) SetClientFilterProp(key, value string) {
+	if e.client == nil {
+		return
+	}
+	b := rpc.AppendUint16(nil, uint16(e.client.Gate))
+	b = rpc.AppendUint64(b, uint64(e.client.ID))
+	b = rpc.AppendString(rpc.AppendString(b, key), value)
+	e.world.sendGate(e.client.Gate, rpc.MsgSetClientFilterProp, b)
+}
+
+// Kick disconnects this entity's client, telling it reason.
+func (e *Entity) Kick(reason string) {
+	if e.client == nil {
+		return
+	}
+	e.world.kick(*e.client, reason)
+}
+
+// GiveClientTo hands this entity's client to the entity id (typically an
+// Account giving its client to the player's Avatar after login). This
+// entity loses the client at once (its OnClientDisconnected runs); the
+// target gets it when the handover arrives, possibly on another game, and
+// its OnClientConnected runs there. If the target already has a client,
+// that older client is kicked.
+func (e *Entity) GiveClientTo(id rpc.EntityID) {
+	if e.client == nil {
+		e.world.log.Warnf("%s.GiveClientTo(%s): no client to give", e, id)
+		return
+	}
+	ref := *e.client
+	e.setClient(nil)
+	e.world.Call(id, methodTakeClient, uint16(ref.Gate), uint64(ref.ID))
+}
+
+// Destroy destroys the entity: OnDestroy runs, a persistent entity is
+// saved, its client (if any) is told, its timers are cancelled and it is
+// removed from the world. Calls that arrive later are dropped with a
+// warning.
+func (e *Entity) Destroy() {
+	if e.destroyed {
+		return
+	}
+	if h, ok := e.self.Interface().(Destroyer); ok {
+		e.world.safely(e, "OnDestroy", h.OnDestroy)
+	}
+	e.destroyed = true
+	if e.typ.persistent {
+		e.world.saveOne(e)
+	}
+	if e.client != nil {
+		e.world.toClient(*e.client, rpc.MsgDestroyEntity, rpc.AppendEntityID(nil, e.id))
+		e.client = nil
+	}
+	for id := range e.timers {
+		delete(e.timers, id)
+	}
+	e.world.remove(e)
+}
+
+// setClient binds ref (nil to unbind), telling the gates and the client and
+// running the client hooks.
+func (e *Entity) setClient(ref *ClientRef) {
+	w := e.world
+	if old := e.client; old != nil {
+		if ref != nil && *old == *ref {
+			return
+		}
+		w.toClient(*old, rpc.MsgDestroyEntity, rpc.AppendEntityID(nil, e.id))
+		e.client = nil
+		if ref != nil {
+			// A new connection takes over (the same player logged in
+			// again): the old one is kicked, and the entity keeps a
+			// client, so OnClientDisconnected does not run.
+			w.kick(*old, "logged in from another connection")
+		} else if h, ok := e.self.Interface().(ClientDisconnector); ok {
+			w.safely(e, "OnClientDisconnected", h.OnClientDisconnected)
+		}
+	}
+	if ref == nil {
+		return
+	}
+	if e.destroyed {
+		w.kick(*ref, "the entity this client was given to is gone")
+		return
+	}
+	e.client = ref
+	b := rpc.AppendUint16(nil, uint16(ref.Gate))
+	b = rpc.AppendUint64(b, uint64(ref.ID))
+	b = rpc.AppendEntityID(b, e.id)
+	b = rpc.AppendUint16(b, uint16(w.gameID))
+	w.sendGate(ref.Gate, rpc.MsgSetClientOwner, b)
+	w.toClient(*ref, rpc.MsgCreateEntity, e.createBody(true))
+	if h, ok := e.self.Interface().(ClientConnector); ok {
+		w.safely(e, "OnClientConnected", h.OnClientConnected)
+	}
+}
+
+// createBody encodes MsgCreateEntity for a client: the entity's
+// client-visible attributes (all of them for its owner).
+func (e *Entity) createBody(isPlayer bool) []byte {
+	b := rpc.AppendEntityID(nil, e.id)
+	p := uint8(0)
+	if isPlayer {
+		p = 1
+	}
+	b = rpc.AppendUint8(b, p)
+	b = rpc.AppendString(b, e.typ.name)
+	attrs := map[string]any{}
+	for k, v := range e.Attrs.m {
+		f := e.typ.attrs[k]
+		if f&AttrAllClients != 0 || (isPlayer && f&AttrOwnClient != 0) {
+			attrs[k] = plain(v)
+		}
+	}
+	b, err := rpc.AppendValue(b, attrs)
+	if err != nil {
+		panic(fmt.Sprintf("entity: cannot encode attributes of %s: %v", e, err))
+	}
+	return b
+}
+
+// attrChanged is called by the attribute tree for every change under the
+// top-level key root.
+func (e *Entity) attrChanged(root string, op rpc.AttrOp, path []any, value any) {
+	f := e.typ.attrs[root]
+	if f&AttrPersistent != 0 {
+		e.dirty = true
+	}
+	if e.client != nil && f&(AttrOwnClient|AttrAllClients) != 0 {
+		b := rpc.AppendEntityID(nil, e.id)
+		b = rpc.AppendUint8(b, uint8(op))
+		b, err := rpc.AppendValue(b, path)
+		if err == nil {
+			b, err = rpc.AppendValue(b, plain(value))
+		}
+		if err != nil {
+			panic(fmt.Sprintf("entity: cannot encode attribute change of %s: %v", e, err))
+		}
+		e.world.toClient(*e.client, rpc.MsgAttrChange, b)
+	}
+}
+
+// persistentData returns the attributes flagged AttrPersistent.
+func (e *Entity) persistentData() map[string]any {
+	out := map[string]any{}
+	for k, v := range e.Attrs.m {
+		if e.typ.attrs[k]&AttrPersistent != 0 {
+			out[k] = plain(v)
+		}
+	}
+	return out
+}
+
+// appendCall encodes entityID | method | args.
+func appendCall(b []byte, id rpc.EntityID, method string, args []any) ([]byte, error) {
+	b = rpc.AppendEntityID(b, id)
+	b = rpc.AppendString(b, method)
+	return rpc.AppendArgs(b, args)
+}

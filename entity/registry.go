@@ -1,0 +1,260 @@
+package entity
+
+import (
+	"errors"
+	"fmt"
+	"go/token"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/goworld-engine/goworld/rpc"
+)
+
+// Describer is implemented by entity types that declare attributes,
+// persistence and client-callable methods. Register calls
+// DescribeEntityType once, on a zero value, and validates what it declares.
+type Describer interface {
+	DescribeEntityType(desc *TypeDesc)
+}
+
+// Hooks an entity type may implement. They run on the game loop.
+type (
+	// Creator: OnCreated runs once the entity exists, its attributes set
+	// (from the creator or from storage).
+	Creator interface{ OnCreated() }
+	// Destroyer: OnDestroy runs when Destroy is called, before the entity
+	// is saved for the last time and removed.
+	Destroyer interface{ OnDestroy() }
+	// ClientConnector: OnClientConnected runs when a client is bound to
+	// the entity (a new connection for a boot entity, or GiveClientTo).
+	ClientConnector interface{ OnClientConnected() }
+	// ClientDisconnector: OnClientDisconnected runs when the entity's
+	// client goes away or is given to another entity.
+	ClientDisconnector interface{ OnClientDisconnected() }
+)
+
+// TypeDesc collects what an entity type declares in DescribeEntityType.
+type TypeDesc struct {
+	persistent bool
+	attrs      map[string]AttrFlag
+	exposed    map[string]exposure
+	order      []string // declaration order of exposed names, for errors
+}
+
+type exposure uint8
+
+const (
+	exposeOwner  exposure = 1 // callable by the client that owns the entity
+	exposePublic exposure = 2 // callable by any client
+)
+
+// SetPersistent makes entities of this type persistent: attributes flagged
+// AttrPersistent are saved on an interval and when the entity is destroyed,
+// and the entity can be loaded by ID.
+func (d *TypeDesc) SetPersistent(p bool) { d.persistent = p }
+
+// DefineAttr declares a top-level attribute and its flags. Setting an
+// undeclared top-level attribute is an error (it panics at the Set), so
+// that a typo cannot silently turn a synced or saved attribute into a
+// server-only one.
+func (d *TypeDesc) DefineAttr(name string, flags AttrFlag) {
+	if d.attrs == nil {
+		d.attrs = map[string]AttrFlag{}
+	}
+	if _, dup := d.attrs[name]; dup {
+		d.attrs["\x00dup:"+name] = 0
+	}
+	d.attrs[name] = flags
+}
+
+// ExposeToClient lets the client that owns an entity call these methods on
+// it. Other clients cannot.
+func (d *TypeDesc) ExposeToClient(methods ...string) { d.expose(exposeOwner, methods) }
+
+// ExposeToAllClients lets any client call these methods, on any entity of
+// this type. Use it sparingly: the method must check its arguments itself.
+func (d *TypeDesc) ExposeToAllClients(methods ...string) { d.expose(exposePublic, methods) }
+
+func (d *TypeDesc) expose(e exposure, methods []string) {
+	if d.exposed == nil {
+		d.exposed = map[string]exposure{}
+	}
+	for _, m := range methods {
+		d.exposed[m] |= e
+		d.order = append(d.order, m)
+	}
+}
+
+// method is one callable method of an entity type.
+type method struct {
+	name    string
+	index   int // in the pointer type's method set
+	params  []reflect.Type
+	exposed exposure
+}
+
+// entityType is a registered, validated entity type.
+type entityType struct {
+	name       string
+	typ        reflect.Type // the struct type
+	field      []int        // index of the embedded Entity
+	persistent bool
+	attrs      map[string]AttrFlag
+	methods    map[string]*method
+}
+
+// checkAttr panics for an undeclared top-level attribute.
+func (t *entityType) checkAttr(key string) {
+	if _, ok := t.attrs[key]; !ok {
+		panic(fmt.Sprintf("entity: %s has no attribute %q (declare it with DefineAttr in DescribeEntityType)", t.name, key))
+	}
+}
+
+// Registry holds the entity types of a game. Register every type before
+// the game starts; a Registry is not safe for concurrent registration.
+type Registry struct {
+	types map[string]*entityType
+}
+
+// NewRegistry returns an empty Registry.
+func NewRegistry() *Registry { return &Registry{types: map[string]*entityType{}} }
+
+// Has reports whether a type of that name is registered.
+func (r *Registry) Has(name string) bool { _, ok := r.types[name]; return ok }
+
+// Names returns the registered type names, sorted.
+func (r *Registry) Names() []string {
+	ns := make([]string, 0, len(r.types))
+	for n := range r.types {
+		ns = append(ns, n)
+	}
+	sort.Strings(ns)
+	return ns
+}
+
+var (
+	entityPtrType = reflect.TypeFor[*Entity]()
+	entityType_   = reflect.TypeFor[Entity]()
+	// hookNames are methods with engine meaning, never callable as RPC.
+	hookNames = map[string]bool{
+		"DescribeEntityType": true, "OnCreated": true, "OnDestroy": true,
+		"OnClientConnected": true, "OnClientDisconnected": true,
+	}
+)
+
+// ErrRegister is wrapped by every registration error.
+var ErrRegister = errors.New("entity: cannot register type")
+
+// Register adds an entity type under name. proto is a pointer to the
+// user's struct (e.g. &Avatar{}), which must embed entity.Entity by value.
+// Register validates everything it can and returns an error naming the
+// problem: a duplicate name, a missing embedded Entity, an exposed method
+// that does not exist or returns values, a parameter type that cannot
+// travel as msgpack, an attribute with unknown flags.
+func (r *Registry) Register(name string, proto any) error {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("%w %q: %s", ErrRegister, name, fmt.Sprintf(format, args...))
+	}
+	if !token.IsIdentifier(name) {
+		return fail("the name must be a Go-style identifier")
+	}
+	if _, dup := r.types[name]; dup {
+		return fail("a type of that name is already registered")
+	}
+	pt := reflect.TypeOf(proto)
+	if pt == nil || pt.Kind() != reflect.Pointer || pt.Elem().Kind() != reflect.Struct {
+		return fail("want a pointer to a struct that embeds entity.Entity, got %T", proto)
+	}
+	st := pt.Elem()
+	f, ok := st.FieldByName("Entity")
+	if !ok || f.Type != entityType_ || !f.Anonymous || len(f.Index) != 1 {
+		return fail("%s must embed entity.Entity (by value, as its own field)", st)
+	}
+	t := &entityType{name: name, typ: st, field: f.Index, attrs: map[string]AttrFlag{}, methods: map[string]*method{}}
+
+	var desc TypeDesc
+	if d, ok := reflect.New(st).Interface().(Describer); ok {
+		d.DescribeEntityType(&desc)
+	}
+	t.persistent = desc.persistent
+	var problems []string
+	for a, flags := range desc.attrs {
+		if strings.HasPrefix(a, "\x00dup:") {
+			problems = append(problems, fmt.Sprintf("attribute %q defined twice", a[len("\x00dup:"):]))
+			continue
+		}
+		if a == "" {
+			problems = append(problems, "an attribute has an empty name")
+		}
+		if flags&^attrFlagsAll != 0 {
+			problems = append(problems, fmt.Sprintf("attribute %q has unknown flags %#x", a, uint8(flags)))
+		}
+		if flags&AttrPersistent != 0 && !desc.persistent {
+			problems = append(problems, fmt.Sprintf("attribute %q is Persistent but the type is not (call desc.SetPersistent(true))", a))
+		}
+		t.attrs[a] = flags
+	}
+
+	for i := 0; i < pt.NumMethod(); i++ {
+		m := pt.Method(i)
+		if hookNames[m.Name] {
+			continue
+		}
+		if _, promoted := entityPtrType.MethodByName(m.Name); promoted {
+			continue
+		}
+		if m.Type.NumOut() != 0 {
+			continue // methods with results are helpers, not RPC targets
+		}
+		params := make([]reflect.Type, m.Type.NumIn()-1)
+		for j := range params {
+			params[j] = m.Type.In(j + 1)
+		}
+		if m.Type.IsVariadic() {
+			if desc.exposed[m.Name] != 0 {
+				problems = append(problems, fmt.Sprintf("exposed method %s is variadic", m.Name))
+			}
+			continue
+		}
+		var bad error
+		for j, p := range params {
+			if err := rpc.CheckParamType(p); err != nil {
+				bad = fmt.Errorf("parameter %d: %v", j, err)
+				break
+			}
+		}
+		if bad != nil {
+			if desc.exposed[m.Name] != 0 {
+				problems = append(problems, fmt.Sprintf("exposed method %s: %v", m.Name, bad))
+			}
+			continue // not callable as RPC, but a legal Go method
+		}
+		t.methods[m.Name] = &method{name: m.Name, index: m.Index, params: params, exposed: desc.exposed[m.Name]}
+	}
+	seen := map[string]bool{}
+	for _, name := range desc.order {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		if _, ok := t.methods[name]; ok {
+			continue
+		}
+		if m, ok := pt.MethodByName(name); ok && m.Type.NumOut() != 0 {
+			problems = append(problems, fmt.Sprintf("exposed method %s returns values; RPC methods return nothing", name))
+		} else if !ok || hookNames[name] {
+			if _, promoted := entityPtrType.MethodByName(name); promoted || hookNames[name] {
+				problems = append(problems, fmt.Sprintf("%s is an engine method and cannot be exposed", name))
+			} else {
+				problems = append(problems, fmt.Sprintf("exposed method %s does not exist on %s", name, pt))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return fail("%s", strings.Join(problems, "; "))
+	}
+	r.types[name] = t
+	return nil
+}

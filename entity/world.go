@@ -1,0 +1,651 @@
+package entity
+
+import (
+	"fmt"
+	"reflect"
+	"runtime/debug"
+	"time"
+
+	"github.com/goworld-engine/goworld/rpc"
+	"github.com/goworld-engine/goworld/storage"
+	"github.com/sirupsen/logrus"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// methodTakeClient is the internal method GiveClientTo calls on the
+// receiving entity. Its name is not a Go identifier, so no user method can
+// collide with it and no client can be exposed to it.
+const methodTakeClient = "@takeClient"
+
+// Outbox sends frames to the dispatchers. The game implements it.
+type Outbox interface {
+	// NumDispatchers returns how many dispatchers there are.
+	NumDispatchers() int
+	// Send queues one frame for dispatcher i (0 <= i < NumDispatchers()).
+	Send(i int, t rpc.MsgType, body []byte)
+}
+
+// Store runs storage operations off the game loop and calls done back on
+// the loop. The game implements it on top of a storage.Backend.
+type Store interface {
+	LoadEntity(typeName string, id rpc.EntityID, done func(data []byte, err error))
+	SaveEntities(recs []storage.EntityRecord, done func(err error))
+	KVGet(key string, done func(value []byte, err error))
+	KVPut(key string, value []byte, done func(err error))
+	KVPutIfAbsent(key string, value []byte, done func(stored bool, existing []byte, err error))
+}
+
+// WorldConfig configures a World.
+type WorldConfig struct {
+	GameID     rpc.GameID
+	Registry   *Registry
+	BootEntity string // type created for each new client
+	Outbox     Outbox
+	Store      Store
+	Now        func() time.Time // the clock (default time.Now)
+	Logger     logrus.FieldLogger
+}
+
+// World holds all entities of one game process. Every method must be
+// called from the game loop, the one goroutine that owns the world; entity
+// code therefore never needs a lock.
+type World struct {
+	cfg      WorldConfig
+	reg      *Registry
+	gameID   rpc.GameID
+	out      Outbox
+	store    Store
+	now      func() time.Time
+	log      logrus.FieldLogger
+	entities map[rpc.EntityID]*Entity
+	loading  map[rpc.EntityID][]pendingCall // loads in flight and the calls that wait for them
+	local    []pendingCall                  // calls to local entities, run after the current event
+	timers   timerHeap
+	timerSeq uint64
+	saving   int // saves in flight
+}
+
+type pendingCall struct {
+	id     rpc.EntityID
+	method string
+	args   []byte
+	client *ClientRef // the calling client, for client calls
+}
+
+// NewWorld returns an empty world. It checks that the boot entity type is
+// registered.
+func NewWorld(cfg WorldConfig) (*World, error) {
+	if cfg.Registry == nil || cfg.Outbox == nil {
+		return nil, fmt.Errorf("entity: WorldConfig needs a Registry and an Outbox")
+	}
+	if cfg.BootEntity != "" && !cfg.Registry.Has(cfg.BootEntity) {
+		return nil, fmt.Errorf("entity: boot entity type %q is not registered (registered: %v)", cfg.BootEntity, cfg.Registry.Names())
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = logrus.StandardLogger()
+	}
+	return &World{
+		cfg: cfg, reg: cfg.Registry, gameID: cfg.GameID, out: cfg.Outbox, store: cfg.Store,
+		now: cfg.Now, log: cfg.Logger,
+		entities: map[rpc.EntityID]*Entity{},
+		loading:  map[rpc.EntityID][]pendingCall{},
+	}, nil
+}
+
+// Entity returns the local entity id, or nil.
+func (w *World) Entity(id rpc.EntityID) *Entity { return w.entities[id] }
+
+// NumEntities returns the number of local entities.
+func (w *World) NumEntities() int { return len(w.entities) }
+
+// Entities calls fn for every local entity.
+func (w *World) Entities(fn func(e *Entity)) {
+	for _, e := range w.entities {
+		fn(e)
+	}
+}
+
+// Now returns the world's clock.
+func (w *World) Now() time.Time { return w.now() }
+
+// newEntity builds an entity of type t with id and attrs, without hooks.
+func (w *World) newEntity(t *entityType, id rpc.EntityID, attrs map[string]any) (*Entity, error) {
+	if _, dup := w.entities[id]; dup {
+		return nil, fmt.Errorf("entity: %s already exists", id)
+	}
+	v := reflect.New(t.typ)
+	e := v.Elem().FieldByIndex(t.field).Addr().Interface().(*Entity)
+	e.id, e.typ, e.world, e.self = id, t, w, v
+	e.Attrs = NewMapAttr()
+	e.Attrs.owner = e
+	for k, val := range attrs {
+		if _, ok := t.attrs[k]; !ok {
+			w.log.Warnf("%s: dropping undeclared attribute %q", e, k)
+			continue
+		}
+		nv := normalize(val)
+		e.Attrs.m[k] = adopt(e.Attrs, k, nv, e, k)
+	}
+	w.entities[id] = e
+	return e, nil
+}
+
+// CreateEntityLocally creates an entity of the named type on this game with
+// the given attributes and runs its OnCreated hook.
+func (w *World) CreateEntityLocally(typeName string, attrs map[string]any) (*Entity, error) {
+	t, ok := w.reg.types[typeName]
+	if !ok {
+		return nil, fmt.Errorf("entity: unknown type %q", typeName)
+	}
+	e, err := w.newEntity(t, rpc.NewEntityID(), attrs)
+	if err != nil {
+		return nil, err
+	}
+	w.sendEntity(e.id, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, e.id))
+	w.created(e)
+	w.firstSave(e)
+	return e, nil
+}
+
+// CreateEntitySomewhere creates an entity on the game a dispatcher picks
+// (the least loaded) and returns its ID at once. Calls sent to the ID
+// afterwards reach it once it exists.
+func (w *World) CreateEntitySomewhere(typeName string, attrs map[string]any) (rpc.EntityID, error) {
+	id := rpc.NewEntityID()
+	return id, w.CreateEntitySomewhereWithID(typeName, id, attrs)
+}
+
+// CreateEntitySomewhereWithID is CreateEntitySomewhere with an ID the
+// caller chose (from rpc.NewEntityID), for when the ID must be recorded
+// elsewhere first, such as an account's avatar ID in the KV store.
+func (w *World) CreateEntitySomewhereWithID(typeName string, id rpc.EntityID, attrs map[string]any) error {
+	if !w.reg.Has(typeName) {
+		return fmt.Errorf("entity: unknown type %q", typeName)
+	}
+	if !id.Valid() {
+		return fmt.Errorf("entity: invalid entity ID %q", id)
+	}
+	b := rpc.AppendEntityID(nil, id)
+	b = rpc.AppendString(b, typeName)
+	if attrs == nil {
+		attrs = map[string]any{}
+	}
+	b, err := rpc.AppendValue(b, attrs)
+	if err != nil {
+		return fmt.Errorf("entity: attributes: %w", err)
+	}
+	w.sendEntity(id, rpc.MsgCreateEntitySomewhere, b)
+	return nil
+}
+
+// LoadEntitySomewhere makes the persistent entity id live: if it already
+// is, nothing happens; otherwise a game picked by the dispatcher loads it
+// from storage. Calls sent to id after this wait until it is loaded.
+func (w *World) LoadEntitySomewhere(typeName string, id rpc.EntityID) error {
+	t, ok := w.reg.types[typeName]
+	if !ok {
+		return fmt.Errorf("entity: unknown type %q", typeName)
+	}
+	if !t.persistent {
+		return fmt.Errorf("entity: type %q is not persistent", typeName)
+	}
+	if !id.Valid() {
+		return fmt.Errorf("entity: invalid entity ID %q", id)
+	}
+	w.sendEntity(id, rpc.MsgLoadEntitySomewhere, rpc.AppendString(rpc.AppendEntityID(nil, id), typeName))
+	return nil
+}
+
+func (w *World) created(e *Entity) {
+	if h, ok := e.self.Interface().(Creator); ok {
+		w.safely(e, "OnCreated", h.OnCreated)
+	}
+}
+
+func (w *World) remove(e *Entity) {
+	delete(w.entities, e.id)
+	w.sendEntity(e.id, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, e.id))
+}
+
+// Call calls method on entity id with args (see Entity.Call).
+func (w *World) Call(id rpc.EntityID, method string, args ...any) {
+	enc, err := rpc.AppendArgs(nil, args)
+	if err != nil {
+		w.log.WithError(err).Errorf("Call %s.%s: cannot encode arguments", id, method)
+		return
+	}
+	if _, ok := w.entities[id]; ok {
+		// Local target: queue it to run after the current event, as if it
+		// had gone through the dispatcher, but without the round trip.
+		w.local = append(w.local, pendingCall{id: id, method: method, args: enc})
+		return
+	}
+	if q, ok := w.loading[id]; ok {
+		w.loading[id] = append(q, pendingCall{id: id, method: method, args: enc})
+		return
+	}
+	b := rpc.AppendEntityID(nil, id)
+	b = rpc.AppendString(b, method)
+	w.sendEntity(id, rpc.MsgCallEntityMethod, append(b, enc...))
+}
+
+// CallFilteredClients calls method on the player entity of every client
+// whose filter property key equals value, on every gate (see
+// Entity.SetClientFilterProp).
+func (w *World) CallFilteredClients(key, value, method string, args ...any) {
+	w.broadcast(rpc.FilterEq, key, value, method, args)
+}
+
+// CallAllClients calls method on the player entity of every connected client.
+func (w *World) CallAllClients(method string, args ...any) {
+	w.broadcast(rpc.FilterAll, "", "", method, args)
+}
+
+func (w *World) broadcast(op rpc.FilterOp, key, value, method string, args []any) {
+	b := rpc.AppendUint8(nil, uint8(op))
+	b = rpc.AppendString(rpc.AppendString(b, key), value)
+	b = rpc.AppendUint16(b, uint16(rpc.MsgCallClient))
+	b, err := appendCall(b, "", method, args)
+	if err != nil {
+		w.log.WithError(err).Errorf("broadcast %s: cannot encode arguments", method)
+		return
+	}
+	for i := 0; i < w.out.NumDispatchers(); i++ {
+		w.out.Send(i, rpc.MsgFilteredBroadcast, b)
+	}
+}
+
+// KVGet reads key from the key-value store; done runs on the game loop.
+func (w *World) KVGet(key string, done func(value []byte, err error)) {
+	w.store.KVGet(key, done)
+}
+
+// KVPut writes key; done (may be nil) runs on the game loop.
+func (w *World) KVPut(key string, value []byte, done func(err error)) {
+	if done == nil {
+		done = func(err error) {
+			if err != nil {
+				w.log.WithError(err).Errorf("KVPut %q", key)
+			}
+		}
+	}
+	w.store.KVPut(key, value, done)
+}
+
+// KVPutIfAbsent writes key only if it does not exist yet, atomically;
+// done runs on the game loop with whether it stored, and the existing
+// value if not.
+func (w *World) KVPutIfAbsent(key string, value []byte, done func(stored bool, existing []byte, err error)) {
+	w.store.KVPutIfAbsent(key, value, done)
+}
+
+func (w *World) sendEntity(id rpc.EntityID, t rpc.MsgType, body []byte) {
+	w.out.Send(id.Shard(w.out.NumDispatchers()), t, body)
+}
+
+func (w *World) sendGate(g rpc.GateID, t rpc.MsgType, body []byte) {
+	w.out.Send(g.Shard(w.out.NumDispatchers()), t, body)
+}
+
+// toClient sends one client frame to ref through its gate.
+func (w *World) toClient(ref ClientRef, t rpc.MsgType, body []byte) {
+	b := make([]byte, 0, 12+len(body))
+	b = rpc.AppendUint16(b, uint16(ref.Gate))
+	b = rpc.AppendUint64(b, uint64(ref.ID))
+	b = rpc.AppendUint16(b, uint16(t))
+	w.sendGate(ref.Gate, rpc.MsgToClient, append(b, body...))
+}
+
+func (w *World) kick(ref ClientRef, reason string) {
+	b := rpc.AppendUint64(rpc.AppendUint16(nil, uint16(ref.Gate)), uint64(ref.ID))
+	w.sendGate(ref.Gate, rpc.MsgKickClient, rpc.AppendString(b, reason))
+}
+
+// safely runs fn, recovering and logging a panic with the entity's ID, so
+// that one entity's bug cannot stop the game loop.
+func (w *World) safely(e *Entity, what string, fn func()) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.log.WithField("entity", e.String()).Errorf("panic in %s: %v\n%s", what, p, debug.Stack())
+			ok = false
+		}
+	}()
+	fn()
+	return true
+}
+
+// invoke decodes args for method and calls it on e.
+func (w *World) invoke(e *Entity, method string, args []byte, from string) error {
+	if e.destroyed {
+		return fmt.Errorf("%s is destroyed", e)
+	}
+	m, ok := e.typ.methods[method]
+	if !ok {
+		return fmt.Errorf("%s has no method %q", e.typ.name, method)
+	}
+	vals, err := rpc.DecodeArgs(args, m.params)
+	if err != nil {
+		return fmt.Errorf("%s.%s: %w", e.typ.name, method, err)
+	}
+	in := make([]reflect.Value, 0, len(vals)+1)
+	in = append(in, e.self)
+	in = append(in, vals...)
+	fn := e.self.Method(m.index)
+	w.safely(e, from+" "+method, func() { fn.Call(in[1:]) })
+	return nil
+}
+
+// Run runs fn on behalf of the game (a posted callback, a storage
+// result), recovering a panic, then runs the local calls fn made. It must
+// be called on the game loop.
+func (w *World) Run(fn func()) {
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				w.log.Errorf("panic in game callback: %v\n%s", p, debug.Stack())
+			}
+		}()
+		fn()
+	}()
+	w.flushLocal()
+}
+
+// flushLocal runs queued local calls (and the calls they make) in order.
+func (w *World) flushLocal() {
+	for len(w.local) > 0 {
+		c := w.local[0]
+		w.local = w.local[1:]
+		w.deliver(c)
+	}
+	w.local = w.local[:0]
+}
+
+// deliver runs one call on a local entity, or queues it for one loading.
+func (w *World) deliver(c pendingCall) {
+	if q, ok := w.loading[c.id]; ok {
+		w.loading[c.id] = append(q, c)
+		return
+	}
+	e := w.entities[c.id]
+	if e == nil {
+		w.log.Warnf("call %s on unknown entity %s dropped", c.method, c.id)
+		return
+	}
+	if c.method == methodTakeClient {
+		w.takeClient(e, c.args)
+		return
+	}
+	if c.client != nil {
+		w.clientCall(e, c)
+		return
+	}
+	if err := w.invoke(e, c.method, c.args, "call"); err != nil {
+		w.log.WithField("entity", e.String()).Warnf("call dropped: %v", err)
+	}
+}
+
+func (w *World) takeClient(e *Entity, args []byte) {
+	vals, err := rpc.DecodeArgs(args, []reflect.Type{reflect.TypeFor[uint16](), reflect.TypeFor[uint64]()})
+	if err != nil {
+		w.log.WithError(err).Errorf("%s: bad client handover", e)
+		return
+	}
+	ref := &ClientRef{Gate: rpc.GateID(vals[0].Uint()), ID: rpc.ClientID(vals[1].Uint())}
+	e.setClient(ref)
+}
+
+// clientCall runs a call from a client after checking that this client
+// may call this method on this entity.
+func (w *World) clientCall(e *Entity, c pendingCall) {
+	m, ok := e.typ.methods[c.method]
+	switch {
+	case !ok || m.exposed == 0:
+		w.clientError(*c.client, e, c.method, "method is not exposed to clients")
+		return
+	case m.exposed&exposePublic == 0 && (e.client == nil || *e.client != *c.client):
+		w.clientError(*c.client, e, c.method, "the entity is not this client's")
+		return
+	}
+	if err := w.invoke(e, c.method, c.args, "client call"); err != nil {
+		w.clientError(*c.client, e, c.method, err.Error())
+	}
+}
+
+// clientError logs a refused client call and disconnects that client:
+// a correct client never makes one.
+func (w *World) clientError(ref ClientRef, e *Entity, method, why string) {
+	w.log.WithFields(logrus.Fields{"gate": ref.Gate, "client": uint64(ref.ID), "entity": e.String()}).
+		Warnf("refused client call %s: %s; disconnecting the client", method, why)
+	w.kick(ref, fmt.Sprintf("call %s.%s refused: %s", e.typ.name, method, why))
+}
+
+// Handle processes one frame from a dispatcher, then everything it caused
+// locally. A malformed frame is logged and dropped.
+func (w *World) Handle(t rpc.MsgType, body []byte) {
+	if err := w.handle(t, body); err != nil {
+		w.log.WithError(err).Errorf("dropped %v frame (%d bytes)", t, len(body))
+	}
+	w.flushLocal()
+}
+
+func (w *World) handle(t rpc.MsgType, body []byte) error {
+	r := rpc.NewReader(body)
+	switch t {
+	case rpc.MsgCallEntityMethod:
+		id, method := r.EntityID(), r.String()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		w.deliver(pendingCall{id: id, method: method, args: r.Rest()})
+	case rpc.MsgClientCall:
+		id := r.EntityID()
+		ref := &ClientRef{Gate: rpc.GateID(r.Uint16()), ID: rpc.ClientID(r.Uint64())}
+		method := r.String()
+		if err := r.Err(); err != nil {
+			return err
+		}
+		if w.entities[id] == nil && w.loading[id] == nil {
+			w.log.Debugf("client call %s on unknown entity %s dropped", method, id)
+			return nil
+		}
+		w.deliver(pendingCall{id: id, method: method, args: r.Rest(), client: ref})
+	case rpc.MsgClientConnected:
+		id := r.EntityID()
+		ref := &ClientRef{Gate: rpc.GateID(r.Uint16()), ID: rpc.ClientID(r.Uint64())}
+		if r.Err() != nil || id == "" {
+			return fmt.Errorf("malformed: %v", r.Err())
+		}
+		t := w.reg.types[w.cfg.BootEntity]
+		if t == nil {
+			w.kick(*ref, "this game has no boot entity")
+			return fmt.Errorf("no boot entity type")
+		}
+		e, err := w.newEntity(t, id, nil)
+		if err != nil {
+			return err
+		}
+		w.created(e)
+		e.setClient(ref)
+	case rpc.MsgClientDisconnected:
+		id := r.EntityID()
+		ref := ClientRef{Gate: rpc.GateID(r.Uint16()), ID: rpc.ClientID(r.Uint64())}
+		if r.Err() != nil {
+			return r.Err()
+		}
+		if e := w.entities[id]; e != nil && e.client != nil && *e.client == ref {
+			e.setClient(nil)
+		}
+	case rpc.MsgCreateEntitySomewhere:
+		id, typeName := r.EntityID(), r.String()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		attrs, _, err := rpc.DecodeAny(r.Rest())
+		if err != nil {
+			return err
+		}
+		m, _ := attrs.(map[string]any)
+		tt := w.reg.types[typeName]
+		if tt == nil {
+			w.sendEntity(id, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, id))
+			return fmt.Errorf("create of unknown type %q", typeName)
+		}
+		e, err := w.newEntity(tt, id, m)
+		if err != nil {
+			return err
+		}
+		w.created(e)
+		w.firstSave(e)
+	case rpc.MsgLoadEntitySomewhere:
+		id, typeName := r.EntityID(), r.String()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		w.load(id, typeName)
+	case rpc.MsgPeerGone:
+		role, pid := rpc.Role(r.Uint8()), r.Uint16()
+		if role == rpc.RoleGate {
+			for _, e := range w.entities {
+				if e.client != nil && e.client.Gate == rpc.GateID(pid) {
+					e.setClient(nil)
+				}
+			}
+		}
+	default:
+		return fmt.Errorf("unexpected message type")
+	}
+	return nil
+}
+
+// load starts loading a persistent entity; calls to it wait meanwhile.
+func (w *World) load(id rpc.EntityID, typeName string) {
+	if w.entities[id] != nil {
+		return
+	}
+	if _, busy := w.loading[id]; busy {
+		return
+	}
+	t := w.reg.types[typeName]
+	if t == nil || !t.persistent || w.store == nil {
+		w.log.Errorf("cannot load %s: type %q unknown, not persistent, or no storage", id, typeName)
+		w.sendEntity(id, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, id))
+		return
+	}
+	w.loading[id] = []pendingCall{}
+	w.store.LoadEntity(typeName, id, func(data []byte, err error) {
+		queued := w.loading[id]
+		delete(w.loading, id)
+		var attrs map[string]any
+		if err == nil {
+			var v any
+			if v, _, err = rpc.DecodeAny(data); err == nil {
+				var ok bool
+				if attrs, ok = v.(map[string]any); !ok {
+					err = fmt.Errorf("saved data is %T, not a map", v)
+				}
+			}
+		}
+		var e *Entity
+		if err == nil {
+			e, err = w.newEntity(t, id, attrs)
+		}
+		if err != nil {
+			w.log.WithError(err).Errorf("loading %s<%s> failed; %d queued calls dropped", typeName, id, len(queued))
+			w.sendEntity(id, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, id))
+			return
+		}
+		w.created(e)
+		for _, c := range queued {
+			w.deliver(c)
+		}
+		w.flushLocal()
+	})
+}
+
+// Reregister tells dispatcher i again about every local entity in its
+// shard, after it restarted and lost its table.
+func (w *World) Reregister(i int) {
+	n := w.out.NumDispatchers()
+	for id := range w.entities {
+		if id.Shard(n) == i {
+			w.out.Send(i, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, id))
+		}
+	}
+}
+
+// SaveDirty saves every persistent entity whose persistent attributes
+// changed since its last save, in one batch. The game calls it every
+// save interval and at shutdown.
+func (w *World) SaveDirty(done func(err error)) int {
+	var recs []storage.EntityRecord
+	for _, e := range w.entities {
+		if e.typ.persistent && e.dirty {
+			if rec, ok := w.record(e); ok {
+				recs = append(recs, rec)
+			}
+		}
+	}
+	if len(recs) == 0 {
+		if done != nil {
+			done(nil)
+		}
+		return 0
+	}
+	w.save(recs, done)
+	return len(recs)
+}
+
+// firstSave saves a newly created persistent entity at once, so that a
+// reference to it stored elsewhere (an account's avatar ID) never points
+// to nothing after a crash.
+func (w *World) firstSave(e *Entity) {
+	if e.typ.persistent && !e.destroyed {
+		w.saveOne(e)
+	}
+}
+
+func (w *World) saveOne(e *Entity) {
+	if rec, ok := w.record(e); ok {
+		w.save([]storage.EntityRecord{rec}, nil)
+	}
+}
+
+func (w *World) record(e *Entity) (storage.EntityRecord, bool) {
+	data, err := msgpack.Marshal(e.persistentData())
+	if err != nil {
+		w.log.WithError(err).Errorf("%s: cannot encode for saving", e)
+		return storage.EntityRecord{}, false
+	}
+	e.dirty = false
+	return storage.EntityRecord{Type: e.typ.name, ID: string(e.id), Data: data}, true
+}
+
+func (w *World) save(recs []storage.EntityRecord, done func(error)) {
+	if w.store == nil {
+		if done != nil {
+			done(nil)
+		}
+		return
+	}
+	w.saving++
+	w.store.SaveEntities(recs, func(err error) {
+		w.saving--
+		if err != nil {
+			w.log.WithError(err).Errorf("saving %d entities failed; they stay dirty and are retried", len(recs))
+			for _, r := range recs {
+				if e := w.entities[rpc.EntityID(r.ID)]; e != nil {
+					e.dirty = true
+				}
+			}
+		}
+		if done != nil {
+			done(err)
+		}
+	})
+}
+
+// SavesInFlight returns the number of saves not yet completed.
+func (w *World) SavesInFlight() int { return w.saving }

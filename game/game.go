@@ -1,0 +1,367 @@
+// Package game runs a game process: the world of entities and the one
+// goroutine that owns it.
+//
+// The game loop selects over frames from the dispatchers, callbacks posted
+// by other goroutines (storage results), entity timers, the save ticker and
+// shutdown. Everything that touches entities runs there, so entity code
+// never locks. Blocking work (storage) runs on a worker goroutine and posts
+// its result back to the loop.
+//
+//	reg := entity.NewRegistry()
+//	reg.Register("Account", &Account{})
+//	g, err := game.New(game.Config{ID: 1, Dispatchers: []string{"127.0.0.1:13001"},
+//		BootEntity: "Account", Registry: reg, Storage: backend})
+//	go g.Run(ctx)
+//	<-g.Ready()
+package game
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/goworld-engine/goworld/entity"
+	"github.com/goworld-engine/goworld/rpc"
+	"github.com/goworld-engine/goworld/storage"
+	"github.com/sirupsen/logrus"
+)
+
+// Config configures a Game. Zero values take the defaults noted.
+type Config struct {
+	// ID is the game's number ([game1] is 1). Required.
+	ID int
+	// Dispatchers are the addresses of all dispatchers, in config order.
+	Dispatchers []string
+	// BootEntity is the entity type created for each new client. Required.
+	BootEntity string
+	// Registry holds the entity types. Required.
+	Registry *entity.Registry
+	// Storage persists entities and serves the key-value store; nil means
+	// no persistence (loading a persistent entity then fails).
+	Storage storage.Backend
+	// SaveInterval is how often changed persistent entities are saved (default 60s).
+	SaveInterval time.Duration
+	// MaxPacketSize is the largest frame body accepted from a dispatcher (default 16 MiB).
+	MaxPacketSize int
+	// SendBufferSize bounds the bytes queued for a dispatcher (default 64 MiB).
+	SendBufferSize int
+	// ShutdownTimeout bounds the final save at shutdown (default 10s).
+	ShutdownTimeout time.Duration
+	// Logger receives the game's logs (default: logrus's standard logger).
+	Logger logrus.FieldLogger
+}
+
+type inbound struct {
+	t    rpc.MsgType
+	body []byte
+}
+
+// Game is one game process's server. Create it with New.
+type Game struct {
+	cfg   Config
+	log   logrus.FieldLogger
+	world *entity.World
+	links []*rpc.Link
+
+	in     chan inbound
+	posted postQueue
+	jobs   chan func() // storage work, run by the worker
+	ready  chan struct{}
+	done   chan struct{}
+	cancel context.CancelFunc
+	mu     sync.Mutex
+}
+
+// New validates cfg and builds the world (which checks the boot entity type).
+func New(cfg Config) (*Game, error) {
+	if cfg.ID <= 0 || cfg.ID > 65535 {
+		return nil, fmt.Errorf("game: ID %d out of range 1..65535", cfg.ID)
+	}
+	if len(cfg.Dispatchers) == 0 {
+		return nil, errors.New("game: no dispatcher addresses")
+	}
+	if cfg.Registry == nil {
+		return nil, errors.New("game: no entity registry")
+	}
+	if cfg.BootEntity == "" {
+		return nil, errors.New("game: no boot entity type")
+	}
+	if cfg.SaveInterval <= 0 {
+		cfg.SaveInterval = 60 * time.Second
+	}
+	if cfg.MaxPacketSize <= 0 {
+		cfg.MaxPacketSize = 16 << 20
+	}
+	if cfg.SendBufferSize <= 0 {
+		cfg.SendBufferSize = 64 << 20
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = logrus.StandardLogger()
+	}
+	g := &Game{
+		cfg:    cfg,
+		log:    cfg.Logger.WithField("game", cfg.ID),
+		in:     make(chan inbound, 4096),
+		jobs:   make(chan func(), 4096),
+		ready:  make(chan struct{}),
+		done:   make(chan struct{}),
+		posted: postQueue{signal: make(chan struct{}, 1)},
+	}
+	var store entity.Store
+	if cfg.Storage != nil {
+		store = &asyncStore{g: g, b: cfg.Storage}
+	}
+	w, err := entity.NewWorld(entity.WorldConfig{
+		GameID: rpc.GameID(cfg.ID), Registry: cfg.Registry, BootEntity: cfg.BootEntity,
+		Outbox: (*outbox)(g), Store: store, Logger: g.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("game%d: %w", cfg.ID, err)
+	}
+	g.world = w
+	for i, addr := range cfg.Dispatchers {
+		first := true
+		g.links = append(g.links, rpc.NewLink(rpc.LinkConfig{
+			Addr: addr, Role: rpc.RoleGame, ID: uint16(cfg.ID),
+			Conn: rpc.ConnConfig{
+				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize,
+				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20,
+			},
+			OnConnect: func(c *rpc.Conn) {
+				if !first {
+					// A dispatcher came back: tell it where our entities are.
+					g.Post(func() { g.world.Reregister(i) })
+				}
+				first = false
+			},
+			Handler: func(t rpc.MsgType, body []byte) error {
+				select {
+				case g.in <- inbound{t, body}:
+				case <-g.done:
+				}
+				return nil
+			},
+			Logger: g.log,
+		}))
+	}
+	return g, nil
+}
+
+// World returns the game's world. Use it only on the game loop (from
+// entity code, or inside Post).
+func (g *Game) World() *entity.World { return g.world }
+
+// Ready is closed once the game is connected to every dispatcher.
+func (g *Game) Ready() <-chan struct{} { return g.ready }
+
+// Post runs fn on the game loop. It never blocks; fn runs in order with
+// other posted functions.
+func (g *Game) Post(fn func()) { g.posted.push(fn) }
+
+// Run runs the game loop until ctx is done or Close is called, then saves
+// what changed and disconnects. It returns nil after a clean shutdown.
+func (g *Game) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	g.mu.Lock()
+	g.cancel = cancel
+	g.mu.Unlock()
+	defer cancel()
+
+	linkCtx, stopLinks := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, l := range g.links {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.Run(linkCtx) }()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); g.worker(linkCtx) }()
+	defer func() {
+		close(g.done) // unblocks link handlers waiting on g.in
+		stopLinks()
+		wg.Wait()
+	}()
+
+	for _, l := range g.links {
+		select {
+		case <-l.Connected():
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	g.log.Info("game ready")
+	close(g.ready)
+	g.loop(ctx)
+	return g.shutdown()
+}
+
+// Close stops Run. It does not wait; Run returns when shutdown is done.
+func (g *Game) Close() {
+	g.mu.Lock()
+	if g.cancel != nil {
+		g.cancel()
+	}
+	g.mu.Unlock()
+}
+
+func (g *Game) loop(ctx context.Context) {
+	w := g.world
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	armed := time.Time{}
+	save := time.NewTicker(g.cfg.SaveInterval)
+	defer save.Stop()
+	for {
+		// Arm the timer for the earliest entity timer.
+		if next, ok := w.NextTimer(); ok && !next.Equal(armed) {
+			timer.Reset(time.Until(next))
+			armed = next
+		}
+		select {
+		case m := <-g.in:
+			w.Handle(m.t, m.body)
+		case <-g.posted.signal:
+			for _, fn := range g.posted.drain() {
+				w.Run(fn)
+			}
+		case <-timer.C:
+			armed = time.Time{}
+			w.RunTimers(time.Now())
+		case <-save.C:
+			if n := w.SaveDirty(nil); n > 0 {
+				g.log.Debugf("saving %d entities", n)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// shutdown saves every changed persistent entity and waits for storage,
+// still serving posted callbacks (the save results) meanwhile.
+func (g *Game) shutdown() error {
+	w := g.world
+	n := w.SaveDirty(nil)
+	g.log.Infof("game shutting down; saving %d entities", n)
+	deadline := time.NewTimer(g.cfg.ShutdownTimeout)
+	defer deadline.Stop()
+	for w.SavesInFlight() > 0 {
+		select {
+		case <-g.posted.signal:
+			for _, fn := range g.posted.drain() {
+				w.Run(fn)
+			}
+		case <-deadline.C:
+			return fmt.Errorf("game%d: %d saves still in flight after %v", g.cfg.ID, w.SavesInFlight(), g.cfg.ShutdownTimeout)
+		}
+	}
+	return nil
+}
+
+// worker runs storage jobs off the loop.
+func (g *Game) worker(ctx context.Context) {
+	for {
+		select {
+		case job := <-g.jobs:
+			job()
+		case <-ctx.Done():
+			// Finish what was queued (the final saves) before leaving.
+			for {
+				select {
+				case job := <-g.jobs:
+					job()
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// outbox implements entity.Outbox over the dispatcher links.
+type outbox Game
+
+func (o *outbox) NumDispatchers() int { return len(o.links) }
+
+func (o *outbox) Send(i int, t rpc.MsgType, body []byte) {
+	if err := o.links[i].Send(t, body); err != nil {
+		o.log.WithError(err).Warnf("%v to dispatcher %d dropped", t, i)
+	}
+}
+
+// postQueue is an unbounded FIFO of functions with a wake-up signal, so
+// that a storage worker never blocks on a busy loop (and the loop never
+// deadlocks with it).
+type postQueue struct {
+	mu     sync.Mutex
+	fns    []func()
+	signal chan struct{}
+}
+
+func (q *postQueue) push(fn func()) {
+	q.mu.Lock()
+	q.fns = append(q.fns, fn)
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (q *postQueue) drain() []func() {
+	q.mu.Lock()
+	fns := q.fns
+	q.fns = nil
+	q.mu.Unlock()
+	return fns
+}
+
+// asyncStore implements entity.Store: each operation runs on the worker
+// and its result is posted back to the loop.
+type asyncStore struct {
+	g *Game
+	b storage.Backend
+}
+
+func (s *asyncStore) run(job func()) {
+	s.g.jobs <- job // bounded: a storage backlog slows the loop rather than growing without limit
+}
+
+func (s *asyncStore) LoadEntity(typeName string, id rpc.EntityID, done func([]byte, error)) {
+	s.run(func() {
+		data, err := s.b.LoadEntity(typeName, string(id))
+		s.g.Post(func() { done(data, err) })
+	})
+}
+
+func (s *asyncStore) SaveEntities(recs []storage.EntityRecord, done func(error)) {
+	s.run(func() {
+		err := s.b.SaveEntities(recs)
+		s.g.Post(func() { done(err) })
+	})
+}
+
+func (s *asyncStore) KVGet(key string, done func([]byte, error)) {
+	s.run(func() {
+		v, err := s.b.Get(key)
+		s.g.Post(func() { done(v, err) })
+	})
+}
+
+func (s *asyncStore) KVPut(key string, value []byte, done func(error)) {
+	s.run(func() {
+		err := s.b.Put(key, value)
+		s.g.Post(func() { done(err) })
+	})
+}
+
+func (s *asyncStore) KVPutIfAbsent(key string, value []byte, done func(bool, []byte, error)) {
+	s.run(func() {
+		stored, existing, err := s.b.PutIfAbsent(key, value)
+		s.g.Post(func() { done(stored, existing, err) })
+	})
+}

@@ -1,0 +1,555 @@
+// Package gate terminates client connections and relays their packets to
+// and from the dispatchers.
+//
+// A gate listens on one port for TCP and, optionally, KCP (over UDP, with
+// github.com/xtaci/kcp-go/v5); both carry the same frames (docs/protocol.md).
+// For every client it:
+//
+//   - tells a dispatcher it connected, which places a boot entity for it on a game;
+//   - forwards its calls (MsgCallEntity) with the client's gate and client
+//     IDs attached, so the game can check that the client may call that
+//     entity — the gate does not decode arguments;
+//   - delivers what games send it, including filtered broadcasts by client
+//     property (chat rooms: a game sets property "room" on a client and
+//     broadcasts to room = "lobby");
+//   - disconnects it when it sends nothing for the heartbeat timeout, sends
+//     a frame the protocol does not allow, or reads too slowly.
+//
+// The gate holds no game state. Each client costs one reader goroutine and
+// a small struct; a writer goroutine exists only while a client has
+// something to receive.
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/goworld-engine/goworld/rpc"
+	"github.com/sirupsen/logrus"
+	kcp "github.com/xtaci/kcp-go/v5"
+)
+
+// Config configures a Gate. Zero values take the defaults noted.
+type Config struct {
+	// ID is the gate's number ([gate1] is 1). Required.
+	ID int
+	// ListenAddr is the client address, for TCP and (with KCP) UDP.
+	ListenAddr string
+	// KCP also serves KCP on the same port as TCP.
+	KCP bool
+	// Dispatchers are the addresses of all dispatchers, in config order.
+	Dispatchers []string
+	// HeartbeatTimeout disconnects a client that sends nothing for this
+	// long (default 30s).
+	HeartbeatTimeout time.Duration
+	// MaxClientPacketSize is the largest frame body a client may send (default 64 KiB).
+	MaxClientPacketSize int
+	// ClientSendBufferSize bounds the bytes queued for one client (default 1 MiB).
+	ClientSendBufferSize int
+	// MaxPacketSize is the largest frame body accepted from a dispatcher (default 16 MiB).
+	MaxPacketSize int
+	// SendBufferSize bounds the bytes queued for a dispatcher (default 64 MiB).
+	SendBufferSize int
+	// Logger receives the gate's logs (default: logrus's standard logger).
+	Logger logrus.FieldLogger
+}
+
+// ErrServerClosed is returned by Run after Close.
+var ErrServerClosed = errors.New("gate: closed")
+
+type client struct {
+	id   rpc.ClientID
+	conn *rpc.Conn
+	kcp  bool
+	// Guarded by Gate.mu:
+	owner     rpc.EntityID
+	ownerGame rpc.GameID
+	props     map[string]string
+	kicked    atomic.Bool
+}
+
+// Gate is one gate process's server. Create it with New.
+type Gate struct {
+	cfg   Config
+	log   logrus.FieldLogger
+	tcp   net.Listener
+	kcp   *kcp.Listener
+	links []*rpc.Link
+
+	nextID atomic.Uint64
+
+	mu      sync.RWMutex
+	clients map[rpc.ClientID]*client
+	// index[key][value] is the set of clients whose property key = value.
+	index  map[string]map[string]map[*client]struct{}
+	closed bool
+
+	ready chan struct{}
+	wg    sync.WaitGroup
+}
+
+// New validates cfg and binds the client listeners, so Addr is known as
+// soon as New returns. Clients are accepted once Run has connected to
+// every dispatcher.
+func New(cfg Config) (*Gate, error) {
+	if cfg.ID <= 0 || cfg.ID > 65535 {
+		return nil, fmt.Errorf("gate: ID %d out of range 1..65535", cfg.ID)
+	}
+	if len(cfg.Dispatchers) == 0 {
+		return nil, errors.New("gate: no dispatcher addresses")
+	}
+	if cfg.HeartbeatTimeout <= 0 {
+		cfg.HeartbeatTimeout = 30 * time.Second
+	}
+	if cfg.MaxClientPacketSize <= 0 {
+		cfg.MaxClientPacketSize = 64 << 10
+	}
+	if cfg.ClientSendBufferSize <= 0 {
+		cfg.ClientSendBufferSize = 1 << 20
+	}
+	if cfg.MaxPacketSize <= 0 {
+		cfg.MaxPacketSize = 16 << 20
+	}
+	if cfg.SendBufferSize <= 0 {
+		cfg.SendBufferSize = 64 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = logrus.StandardLogger()
+	}
+	g := &Gate{
+		cfg:     cfg,
+		log:     cfg.Logger.WithField("gate", cfg.ID),
+		clients: map[rpc.ClientID]*client{},
+		index:   map[string]map[string]map[*client]struct{}{},
+		ready:   make(chan struct{}),
+	}
+	// Client IDs start at a random point so that a restarted gate does not
+	// reuse the IDs of its previous life while games still hold them.
+	g.nextID.Store(rand.Uint64() >> 16)
+	var err error
+	if g.tcp, err = net.Listen("tcp", cfg.ListenAddr); err != nil {
+		return nil, fmt.Errorf("gate%d: %w", cfg.ID, err)
+	}
+	if cfg.KCP {
+		// KCP listens on UDP at the port TCP got (which matters for port 0).
+		addr := g.tcp.Addr().String()
+		if g.kcp, err = kcp.ListenWithOptions(addr, nil, 0, 0); err != nil {
+			g.tcp.Close()
+			return nil, fmt.Errorf("gate%d: kcp listen on %s: %w", cfg.ID, addr, err)
+		}
+		g.kcp.SetReadBuffer(4 << 20)
+		g.kcp.SetWriteBuffer(4 << 20)
+	}
+	for _, addr := range cfg.Dispatchers {
+		g.links = append(g.links, rpc.NewLink(rpc.LinkConfig{
+			Addr: addr, Role: rpc.RoleGate, ID: uint16(cfg.ID),
+			Conn: rpc.ConnConfig{
+				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize,
+				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20,
+			},
+			Handler: g.handleDispatcher,
+			Logger:  g.log,
+		}))
+	}
+	return g, nil
+}
+
+// Addr returns the bound client address (TCP; KCP uses the same port on UDP).
+func (g *Gate) Addr() net.Addr { return g.tcp.Addr() }
+
+// Ready is closed once the gate is connected to every dispatcher and
+// accepting clients.
+func (g *Gate) Ready() <-chan struct{} { return g.ready }
+
+// NumClients returns the number of connected clients.
+func (g *Gate) NumClients() int {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return len(g.clients)
+}
+
+// Run connects to the dispatchers, then accepts clients until ctx is done
+// or Close is called.
+func (g *Gate) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { g.Close() })
+	defer stop()
+
+	var linkWG sync.WaitGroup
+	defer linkWG.Wait()
+	defer cancel() // runs before linkWG.Wait: stops the links
+	for _, l := range g.links {
+		linkWG.Add(1)
+		go func() { defer linkWG.Done(); l.Run(ctx) }()
+	}
+	for _, l := range g.links {
+		select {
+		case <-l.Connected():
+		case <-ctx.Done():
+			return g.exitErr(ctx)
+		}
+	}
+	g.log.WithField("addr", g.tcp.Addr().String()).WithField("kcp", g.kcp != nil).Info("gate accepting clients")
+	close(g.ready)
+
+	var acceptWG sync.WaitGroup
+	if g.kcp != nil {
+		acceptWG.Add(1)
+		go func() { defer acceptWG.Done(); g.acceptLoop(g.kcp, true) }()
+	}
+	g.acceptLoop(g.tcp, false)
+	acceptWG.Wait()
+	return g.exitErr(ctx)
+}
+
+func (g *Gate) exitErr(ctx context.Context) error {
+	g.mu.RLock()
+	closed := g.closed
+	g.mu.RUnlock()
+	if closed && ctx.Err() == nil {
+		return ErrServerClosed
+	}
+	return ctx.Err()
+}
+
+func (g *Gate) acceptLoop(ln net.Listener, isKCP bool) {
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			g.mu.RLock()
+			closed := g.closed
+			g.mu.RUnlock()
+			if closed {
+				return
+			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			g.log.WithError(err).Warnf("accept failed; retrying in %v", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		switch c := nc.(type) {
+		case *net.TCPConn:
+			c.SetNoDelay(true)
+		case *kcp.UDPSession:
+			c.SetNoDelay(1, 10, 2, 1)
+			c.SetWindowSize(128, 128)
+			c.SetACKNoDelay(true)
+		}
+		g.startClient(nc, isKCP)
+	}
+}
+
+// Close stops accepting clients, disconnects every client and waits for
+// their goroutines. Run then returns. Safe to call more than once.
+func (g *Gate) Close() error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		g.wg.Wait()
+		return nil
+	}
+	g.closed = true
+	cs := make([]*client, 0, len(g.clients))
+	for _, c := range g.clients {
+		cs = append(cs, c)
+	}
+	g.mu.Unlock()
+	err := g.tcp.Close()
+	if g.kcp != nil {
+		g.kcp.Close()
+	}
+	for _, c := range cs {
+		c.conn.Close(ErrServerClosed)
+	}
+	g.wg.Wait()
+	return err
+}
+
+func (g *Gate) link(shard int) *rpc.Link { return g.links[shard] }
+
+func (g *Gate) startClient(nc net.Conn, isKCP bool) {
+	c := &client{
+		id:  rpc.ClientID(g.nextID.Add(1)),
+		kcp: isKCP,
+		conn: rpc.NewConn(nc, rpc.ConnConfig{
+			MaxBody:     g.cfg.MaxClientPacketSize,
+			MaxPending:  g.cfg.ClientSendBufferSize,
+			IdleTimeout: g.cfg.HeartbeatTimeout,
+		}),
+	}
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		c.conn.Close(ErrServerClosed)
+		return
+	}
+	g.clients[c.id] = c
+	g.wg.Add(1)
+	g.mu.Unlock()
+	go g.serveClient(c)
+}
+
+func (g *Gate) serveClient(c *client) {
+	defer g.wg.Done()
+	defer c.conn.Wait()
+	n := len(g.links)
+	body := rpc.AppendUint64(rpc.AppendUint16(rpc.AppendEntityID(make([]byte, 0, 26), ""), uint16(g.cfg.ID)), uint64(c.id))
+	if err := g.link(c.id.Shard(n)).Send(rpc.MsgClientConnected, body); err != nil {
+		g.log.WithError(err).Warn("cannot announce new client")
+		g.kick(c, "server unavailable, try again later")
+	}
+	if g.log != nil {
+		g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()).Debug("client connected")
+	}
+
+	reason := c.conn.Serve(func(t rpc.MsgType, body []byte) error { return g.handleClient(c, t, body) })
+
+	g.mu.Lock()
+	delete(g.clients, c.id)
+	g.unindexLocked(c)
+	owner := c.owner
+	g.mu.Unlock()
+	log := g.log.WithField("client", uint64(c.id)).WithField("reason", reason)
+	if errors.Is(reason, rpc.ErrPeerClosed) || errors.Is(reason, ErrServerClosed) {
+		log.Debug("client disconnected")
+	} else {
+		log.Info("client disconnected")
+	}
+	if owner != "" {
+		body := rpc.AppendUint64(rpc.AppendUint16(rpc.AppendEntityID(make([]byte, 0, 26), owner), uint16(g.cfg.ID)), uint64(c.id))
+		g.link(owner.Shard(n)).Send(rpc.MsgClientDisconnected, body)
+	}
+}
+
+// kick sends the client a reason and closes it once that is written.
+func (g *Gate) kick(c *client, reason string) {
+	if c.kicked.Swap(true) {
+		return
+	}
+	c.conn.Send(rpc.MsgKick, rpc.AppendString(nil, reason))
+	c.conn.CloseAfterFlush(errors.New("kicked: " + reason))
+}
+
+// protocolError logs a client's bad frame and kicks it.
+func (g *Gate) protocolError(c *client, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()).Warn("bad client input: " + msg)
+	g.kick(c, "protocol error: "+msg)
+	return nil
+}
+
+// handleClient handles one frame from a client, on its reader goroutine.
+func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
+	if c.kicked.Load() {
+		return nil // on its way out: ignore the rest
+	}
+	switch t {
+	case rpc.MsgHeartbeat:
+		c.conn.Send(rpc.MsgHeartbeatAck, nil)
+		return nil
+	case rpc.MsgCallEntity:
+		r := rpc.NewReader(body)
+		id := r.EntityID()
+		method := r.String()
+		if r.Err() != nil || id == "" || method == "" {
+			return g.protocolError(c, "malformed CallEntity (%d bytes)", len(body))
+		}
+		args := r.Rest()
+		err := g.link(id.Shard(len(g.links))).Append(func(b []byte) []byte {
+			b = rpc.AppendHeader(b, rpc.MsgClientCall, rpc.EntityIDLength+2+8+2+len(method)+len(args))
+			b = rpc.AppendEntityID(b, id)
+			b = rpc.AppendUint16(b, uint16(g.cfg.ID))
+			b = rpc.AppendUint64(b, uint64(c.id))
+			b = rpc.AppendString(b, method)
+			return append(b, args...)
+		})
+		if err != nil {
+			g.log.WithError(err).Debug("client call dropped: dispatcher link down")
+		}
+		return nil
+	}
+	return g.protocolError(c, "unexpected message type %d", uint16(t))
+}
+
+func (g *Gate) lookup(cid rpc.ClientID) *client {
+	g.mu.RLock()
+	c := g.clients[cid]
+	g.mu.RUnlock()
+	return c
+}
+
+// handleDispatcher handles one frame from a dispatcher.
+func (g *Gate) handleDispatcher(t rpc.MsgType, body []byte) error {
+	r := rpc.NewReader(body)
+	switch t {
+	case rpc.MsgToClient:
+		r.Uint16()
+		cid := rpc.ClientID(r.Uint64())
+		frame := r.Rest() // client type u16 | client body
+		if r.Err() != nil || len(frame) < 2 {
+			return fmt.Errorf("gate: malformed %v", t)
+		}
+		if c := g.lookup(cid); c != nil {
+			c.conn.Append(func(b []byte) []byte {
+				b = rpc.AppendUint32LE(b, uint32(len(frame)))
+				return append(b, frame...)
+			})
+		}
+		return nil
+	case rpc.MsgSetClientOwner:
+		r.Uint16()
+		cid := rpc.ClientID(r.Uint64())
+		owner := r.EntityID()
+		game := rpc.GameID(r.Uint16())
+		if r.Err() != nil {
+			return fmt.Errorf("gate: malformed %v: %w", t, r.Err())
+		}
+		g.mu.Lock()
+		c := g.clients[cid]
+		if c != nil {
+			c.owner, c.ownerGame = owner, game
+		}
+		g.mu.Unlock()
+		if c == nil && owner != "" {
+			// The client left before its owner was known: tell the owner.
+			out := rpc.AppendUint64(rpc.AppendUint16(rpc.AppendEntityID(make([]byte, 0, 26), owner), uint16(g.cfg.ID)), uint64(cid))
+			g.link(owner.Shard(len(g.links))).Send(rpc.MsgClientDisconnected, out)
+		}
+		return nil
+	case rpc.MsgSetClientFilterProp:
+		r.Uint16()
+		cid := rpc.ClientID(r.Uint64())
+		key, val := r.String(), r.String()
+		if r.Err() != nil {
+			return fmt.Errorf("gate: malformed %v: %w", t, r.Err())
+		}
+		g.mu.Lock()
+		if c := g.clients[cid]; c != nil {
+			g.setPropLocked(c, key, val)
+		}
+		g.mu.Unlock()
+		return nil
+	case rpc.MsgKickClient:
+		r.Uint16()
+		cid := rpc.ClientID(r.Uint64())
+		reason := r.String()
+		if r.Err() != nil {
+			return fmt.Errorf("gate: malformed %v: %w", t, r.Err())
+		}
+		if c := g.lookup(cid); c != nil {
+			g.log.WithField("client", uint64(cid)).WithField("reason", reason).Info("kicking client on a game's request")
+			g.kick(c, reason)
+		}
+		return nil
+	case rpc.MsgFilteredBroadcast:
+		op := rpc.FilterOp(r.Uint8())
+		key, val := r.String(), r.String()
+		frame := r.Rest()
+		if r.Err() != nil || len(frame) < 2 {
+			return fmt.Errorf("gate: malformed %v", t)
+		}
+		g.broadcast(op, key, val, frame)
+		return nil
+	case rpc.MsgPeerGone:
+		role, id := rpc.Role(r.Uint8()), r.Uint16()
+		if role == rpc.RoleGame {
+			g.gameGone(rpc.GameID(id))
+		}
+		return nil
+	}
+	return fmt.Errorf("gate: unexpected %v from dispatcher", t)
+}
+
+// gameGone kicks the clients whose owner entity lived on a game that went
+// away: their session is gone with it.
+func (g *Gate) gameGone(game rpc.GameID) {
+	g.mu.RLock()
+	var victims []*client
+	for _, c := range g.clients {
+		if c.owner != "" && c.ownerGame == game {
+			victims = append(victims, c)
+		}
+	}
+	g.mu.RUnlock()
+	if len(victims) > 0 {
+		g.log.Warnf("game%d is gone; disconnecting its %d clients", game, len(victims))
+	}
+	for _, c := range victims {
+		g.kick(c, fmt.Sprintf("game server %d went away", game))
+	}
+}
+
+func (g *Gate) broadcast(op rpc.FilterOp, key, val string, frame []byte) {
+	send := func(c *client) {
+		c.conn.Append(func(b []byte) []byte {
+			b = rpc.AppendUint32LE(b, uint32(len(frame)))
+			return append(b, frame...)
+		})
+	}
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	switch op {
+	case rpc.FilterEq:
+		for c := range g.index[key][val] {
+			send(c)
+		}
+	case rpc.FilterNe:
+		for _, c := range g.clients {
+			if v, ok := c.props[key]; !ok || v != val {
+				send(c)
+			}
+		}
+	case rpc.FilterAll:
+		for _, c := range g.clients {
+			send(c)
+		}
+	default:
+		g.log.Warnf("unknown filter op %d in broadcast", op)
+	}
+}
+
+func (g *Gate) setPropLocked(c *client, key, val string) {
+	if old, ok := c.props[key]; ok {
+		if old == val {
+			return
+		}
+		delete(g.index[key][old], c)
+		if len(g.index[key][old]) == 0 {
+			delete(g.index[key], old)
+		}
+	}
+	if val == "" {
+		delete(c.props, key)
+		return
+	}
+	if c.props == nil {
+		c.props = map[string]string{}
+	}
+	c.props[key] = val
+	byVal := g.index[key]
+	if byVal == nil {
+		byVal = map[string]map[*client]struct{}{}
+		g.index[key] = byVal
+	}
+	set := byVal[val]
+	if set == nil {
+		set = map[*client]struct{}{}
+		byVal[val] = set
+	}
+	set[c] = struct{}{}
+}
+
+func (g *Gate) unindexLocked(c *client) {
+	for key := range c.props {
+		g.setPropLocked(c, key, "")
+	}
+}

@@ -1,0 +1,24 @@
+module github.com/goworld-engine/goworld
+
+go 1.25.0
+
+require (
+	github.com/sirupsen/logrus v1.10.2
+	github.com/vmihailenco/msgpack/v5 v5.3.6
+	github.com/xtaci/kcp-go/v5 v5.6.72
+	go.etcd.io/bbolt v1.5.0
+	go.uber.org/goleak v1.3.0
+	gopkg.in/ini.v1 v1.67.3
+)
+
+require (
+	github.com/klauspost/cpuid/v2 v2.2.6 // indirect
+	github.com/klauspost/reedsolomon v1.12.0 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
+	github.com/tjfoc/gmsm v1.4.1 // indirect
+	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+	golang.org/x/crypto v0.45.0 // indirect
+	golang.org/x/net v0.47.0 // indirect
+	golang.org/x/sys v0.45.0 // indirect
+	golang.org/x/time v0.14.0 // indirect
+)

@@ -1,0 +1,289 @@
+package rpc
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// Errors that a Conn reports as the reason it closed.
+var (
+	// ErrSlowConsumer: the peer did not read fast enough to keep the send
+	// buffer under ConnConfig.MaxPending.
+	ErrSlowConsumer = errors.New("rpc: slow consumer: send buffer full")
+	// ErrConnClosed is returned by Send on a closed connection.
+	ErrConnClosed = errors.New("rpc: connection closed")
+	// ErrIdleTimeout: nothing arrived for ConnConfig.IdleTimeout.
+	ErrIdleTimeout = errors.New("rpc: idle timeout")
+	// ErrPeerClosed: the peer closed the connection.
+	ErrPeerClosed = errors.New("rpc: connection closed by peer")
+)
+
+// ConnConfig configures a Conn. Zero values take the defaults noted.
+type ConnConfig struct {
+	// MaxBody is the largest frame body accepted from the peer (default 64 KiB).
+	MaxBody int
+	// MaxPending is the most bytes queued for sending before the peer is
+	// closed as a slow consumer (default 1 MiB).
+	MaxPending int
+	// ReadBufferSize > 0 reads through a bufio.Reader of that size (good for
+	// busy server links); 0 reads frames straight from the socket, which
+	// keeps an idle connection small (good for clients at a gate).
+	ReadBufferSize int
+	// RetainBuffer is the largest send buffer kept for reuse once the
+	// writer has drained; larger ones are dropped so that an idle
+	// connection holds no big buffer (default 4 KiB).
+	RetainBuffer int
+	// IdleTimeout closes the connection when no frame arrives for this
+	// long (0: never).
+	IdleTimeout time.Duration
+	// WriteTimeout bounds each write to the socket (default 10s), so a peer
+	// that stopped reading cannot hold a writer forever.
+	WriteTimeout time.Duration
+}
+
+func (c *ConnConfig) fill() {
+	if c.MaxBody <= 0 {
+		c.MaxBody = 64 << 10
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 1 << 20
+	}
+	if c.RetainBuffer <= 0 {
+		c.RetainBuffer = 4 << 10
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+}
+
+// Handler handles one frame on the connection's reader goroutine. body is
+// owned by the handler from then on. A non-nil error closes the connection
+// with that error as the reason.
+type Handler func(t MsgType, body []byte) error
+
+// Conn is a framed connection with one reader (the goroutine that calls
+// Serve) and a writer goroutine that runs only while there is something to
+// send. Send and the other methods are safe for concurrent use. Senders
+// never block on the network: frames are appended to a buffer bounded by
+// MaxPending, and the writer flushes all that is queued in one write.
+type Conn struct {
+	nc  net.Conn
+	cfg ConnConfig
+	r   io.Reader
+	hdr [HeaderSize]byte
+
+	mu          sync.Mutex
+	out         []byte // queued bytes, owned by senders
+	spare       []byte // the writer's last buffer, reused for out
+	writing     bool   // a writer goroutine is running
+	closed      bool
+	flushClose  bool  // close once out is flushed
+	flushReason error // reason for the flush-close
+	reason      error
+
+	done chan struct{}
+	wg   sync.WaitGroup // the writer goroutine
+}
+
+// NewConn wraps nc. Call Serve to read from it.
+func NewConn(nc net.Conn, cfg ConnConfig) *Conn {
+	cfg.fill()
+	c := &Conn{nc: nc, cfg: cfg, r: nc, done: make(chan struct{})}
+	if cfg.ReadBufferSize > 0 {
+		c.r = bufio.NewReaderSize(nc, cfg.ReadBufferSize)
+	}
+	return c
+}
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// NetConn returns the underlying connection.
+func (c *Conn) NetConn() net.Conn { return c.nc }
+
+// Done is closed when the connection closes.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Reason returns why the connection closed (nil while open).
+func (c *Conn) Reason() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
+}
+
+// ReadFrame reads one frame directly, for handshakes before Serve.
+func (c *Conn) ReadFrame() (MsgType, []byte, error) {
+	return ReadFrame(c.r, c.hdr[:], c.cfg.MaxBody)
+}
+
+// Serve reads frames and passes them to h until the connection closes,
+// then returns the reason. It must be called at most once; the calling
+// goroutine is the connection's reader. Serve recovers a panic in h,
+// closing the connection with it as the reason, so one bad frame cannot
+// take the process down.
+func (c *Conn) Serve(h Handler) (reason error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.Close(fmt.Errorf("rpc: panic handling frame: %v", p))
+		}
+		reason = c.Reason()
+	}()
+	for {
+		if c.cfg.IdleTimeout > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(c.cfg.IdleTimeout))
+		}
+		t, body, err := ReadFrame(c.r, c.hdr[:], c.cfg.MaxBody)
+		if err != nil {
+			c.Close(readError(err))
+			return
+		}
+		if err := h(t, body); err != nil {
+			c.Close(err)
+			return
+		}
+	}
+}
+
+func readError(err error) error {
+	switch {
+	case errors.Is(err, io.EOF):
+		return ErrPeerClosed
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return ErrIdleTimeout
+	case errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrClosedPipe):
+		return ErrConnClosed
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return ErrIdleTimeout // KCP sessions report deadlines with their own error type
+	}
+	return fmt.Errorf("rpc: read: %w", err)
+}
+
+// Send queues one frame. body is copied; the caller may reuse it.
+func (c *Conn) Send(t MsgType, body []byte) error {
+	return c.Append(func(b []byte) []byte { return AppendFrame(b, t, body) })
+}
+
+// SendFrame queues bytes that already hold one or more whole frames.
+func (c *Conn) SendFrame(frame []byte) error {
+	return c.Append(func(b []byte) []byte { return append(b, frame...) })
+}
+
+// Append lets fn append whole frames straight into the send buffer, which
+// saves a copy for frames built from parts. fn runs under the connection's
+// lock: it must only append and must not call into the Conn.
+func (c *Conn) Append(fn func([]byte) []byte) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrConnClosed
+	}
+	c.out = fn(c.out)
+	if len(c.out) > c.cfg.MaxPending {
+		c.mu.Unlock()
+		c.Close(fmt.Errorf("%w (%d bytes queued, limit %d)", ErrSlowConsumer, len(c.out), c.cfg.MaxPending))
+		return ErrSlowConsumer
+	}
+	start := !c.writing
+	if start {
+		c.writing = true
+		c.wg.Add(1)
+	}
+	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
+	return nil
+}
+
+// Pending returns the number of bytes queued and not yet written.
+func (c *Conn) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.out)
+}
+
+func (c *Conn) writeLoop() {
+	defer c.wg.Done()
+	for {
+		c.mu.Lock()
+		if c.closed || len(c.out) == 0 {
+			c.writing = false
+			flushClose, why := c.flushClose && !c.closed, c.flushReason
+			if cap(c.spare) > c.cfg.RetainBuffer {
+				c.spare = nil
+			}
+			if len(c.out) == 0 && cap(c.out) > c.cfg.RetainBuffer {
+				c.out = nil
+			}
+			c.mu.Unlock()
+			if flushClose {
+				c.Close(why)
+			}
+			return
+		}
+		buf := c.out
+		c.out = c.spare[:0]
+		c.spare = nil
+		c.mu.Unlock()
+
+		c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
+		_, err := c.nc.Write(buf)
+
+		c.mu.Lock()
+		c.spare = buf[:0]
+		c.mu.Unlock()
+		if err != nil {
+			c.Close(fmt.Errorf("rpc: write: %w", err))
+		}
+	}
+}
+
+// Close closes the connection at once, dropping anything not yet written,
+// and records reason as why. Only the first call has an effect.
+func (c *Conn) Close(reason error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if reason == nil {
+		reason = ErrConnClosed
+	}
+	c.closed = true
+	c.reason = reason
+	c.out, c.spare = nil, nil
+	c.mu.Unlock()
+	c.nc.Close()
+	close(c.done)
+}
+
+// CloseAfterFlush closes the connection once everything queued so far has
+// been written (bounded by WriteTimeout), so that a last message such as a
+// kick reason reaches the peer.
+func (c *Conn) CloseAfterFlush(reason error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if len(c.out) == 0 && !c.writing {
+		c.mu.Unlock()
+		c.Close(reason)
+		return
+	}
+	c.flushClose, c.flushReason = true, reason
+	c.mu.Unlock()
+	// The running writer closes the connection when it drains.
+}
+
+// Wait waits until the writer goroutine, if any, has exited. Call it after
+// Close and after Serve returned for a leak-free shutdown.
+func (c *Conn) Wait() { c.wg.Wait() }

@@ -1,0 +1,173 @@
+package rpc
+
+import "strconv"
+
+// MsgType identifies the layout of a frame's body.
+type MsgType uint16
+
+// Client protocol: the messages a client and a gate exchange. Their bodies
+// are documented field by field in docs/protocol.md. Strings are
+// uint16-length-prefixed UTF-8; arguments are a msgpack array.
+const (
+	// MsgHeartbeat (client → gate, empty body) keeps a connection alive; the
+	// gate answers with MsgHeartbeatAck.
+	MsgHeartbeat MsgType = 1
+	// MsgHeartbeatAck (gate → client, empty body) answers MsgHeartbeat.
+	MsgHeartbeatAck MsgType = 2
+	// MsgCallEntity (client → gate): entityID[16] | method str | args.
+	MsgCallEntity MsgType = 3
+
+	// MsgCreateEntity (gate → client): entityID[16] | isPlayer u8 | type str | attrs msgpack map.
+	MsgCreateEntity MsgType = 10
+	// MsgDestroyEntity (gate → client): entityID[16].
+	MsgDestroyEntity MsgType = 11
+	// MsgCallClient (gate → client): entityID[16] | method str | args. An
+	// all-zero entity ID means "the client's player entity".
+	MsgCallClient MsgType = 12
+	// MsgAttrChange (gate → client): entityID[16] | op u8 | path msgpack array | value msgpack.
+	MsgAttrChange MsgType = 13
+	// MsgKick (gate → client): reason str. The gate closes the connection
+	// after sending it.
+	MsgKick MsgType = 14
+)
+
+// Server protocol: messages between gates, dispatchers and games. Those
+// that a dispatcher routes start with their routing field.
+const (
+	// MsgHello (game/gate → dispatcher): role u8 | id u16. First frame on
+	// every server connection.
+	MsgHello MsgType = 1000
+	// MsgHelloAck (dispatcher → game/gate): dispatcherID u16.
+	MsgHelloAck MsgType = 1001
+	// MsgPeerGone (dispatcher → games, gates): role u8 | id u16. A game or
+	// gate disconnected from the dispatcher.
+	MsgPeerGone MsgType = 1002
+
+	// MsgCallEntityMethod (game → dispatcher → game), entity-routed:
+	// entityID[16] | method str | args.
+	MsgCallEntityMethod MsgType = 1010
+	// MsgClientCall (gate → dispatcher → game), entity-routed:
+	// entityID[16] | gateID u16 | clientID u64 | method str | args.
+	MsgClientCall MsgType = 1011
+	// MsgClientConnected (gate → dispatcher → game): bootEntityID[16] |
+	// gateID u16 | clientID u64. The gate sends a zero boot ID; the
+	// dispatcher picks the ID and the game, and records where it lives.
+	MsgClientConnected MsgType = 1012
+	// MsgClientDisconnected (gate → dispatcher → game), entity-routed:
+	// ownerEntityID[16] | gateID u16 | clientID u64.
+	MsgClientDisconnected MsgType = 1013
+	// MsgRegisterEntity (game → dispatcher), entity-routed: entityID[16].
+	// The sending game now hosts the entity.
+	MsgRegisterEntity MsgType = 1014
+	// MsgUnregisterEntity (game → dispatcher), entity-routed: entityID[16].
+	MsgUnregisterEntity MsgType = 1015
+	// MsgCreateEntitySomewhere (game → dispatcher → game), entity-routed:
+	// entityID[16] | type str | attrs msgpack map. The dispatcher picks a game.
+	MsgCreateEntitySomewhere MsgType = 1016
+	// MsgLoadEntitySomewhere (game → dispatcher → game), entity-routed:
+	// entityID[16] | type str. Loads a persistent entity unless it is
+	// already live somewhere.
+	MsgLoadEntitySomewhere MsgType = 1017
+
+	// MsgToClient (game → dispatcher → gate), gate-routed: gateID u16 |
+	// clientID u64 | client frame type u16 | client frame body.
+	MsgToClient MsgType = 1030
+	// MsgSetClientOwner (game → dispatcher → gate), gate-routed: gateID u16 |
+	// clientID u64 | entityID[16] | gameID u16.
+	MsgSetClientOwner MsgType = 1031
+	// MsgSetClientFilterProp (game → dispatcher → gate), gate-routed:
+	// gateID u16 | clientID u64 | key str | value str.
+	MsgSetClientFilterProp MsgType = 1032
+	// MsgKickClient (game → dispatcher → gate), gate-routed: gateID u16 |
+	// clientID u64 | reason str.
+	MsgKickClient MsgType = 1033
+	// MsgFilteredBroadcast (game → every dispatcher → gates): op u8 | key
+	// str | value str | client frame type u16 | client frame body. Each
+	// dispatcher forwards it to the gates it is the route for.
+	MsgFilteredBroadcast MsgType = 1034
+)
+
+var msgTypeNames = map[MsgType]string{
+	MsgHeartbeat: "Heartbeat", MsgHeartbeatAck: "HeartbeatAck", MsgCallEntity: "CallEntity",
+	MsgCreateEntity: "CreateEntity", MsgDestroyEntity: "DestroyEntity", MsgCallClient: "CallClient",
+	MsgAttrChange: "AttrChange", MsgKick: "Kick",
+	MsgHello: "Hello", MsgHelloAck: "HelloAck", MsgPeerGone: "PeerGone",
+	MsgCallEntityMethod: "CallEntityMethod", MsgClientCall: "ClientCall",
+	MsgClientConnected: "ClientConnected", MsgClientDisconnected: "ClientDisconnected",
+	MsgRegisterEntity: "RegisterEntity", MsgUnregisterEntity: "UnregisterEntity",
+	MsgCreateEntitySomewhere: "CreateEntitySomewhere", MsgLoadEntitySomewhere: "LoadEntitySomewhere",
+	MsgToClient: "ToClient", MsgSetClientOwner: "SetClientOwner", MsgSetClientFilterProp: "SetClientFilterProp",
+	MsgKickClient: "KickClient", MsgFilteredBroadcast: "FilteredBroadcast",
+}
+
+// String returns the message type's name, or its number if unknown.
+func (t MsgType) String() string {
+	if s, ok := msgTypeNames[t]; ok {
+		return s
+	}
+	return "MsgType(" + strconv.Itoa(int(t)) + ")"
+}
+
+// IsEntityRouted reports whether a dispatcher routes t by the entity ID at
+// offset 0 of its body.
+func (t MsgType) IsEntityRouted() bool {
+	switch t {
+	case MsgCallEntityMethod, MsgClientCall, MsgClientDisconnected, MsgRegisterEntity,
+		MsgUnregisterEntity, MsgCreateEntitySomewhere, MsgLoadEntitySomewhere:
+		return true
+	}
+	return false
+}
+
+// IsGateRouted reports whether a dispatcher routes t by the gate ID at
+// offset 0 of its body.
+func (t MsgType) IsGateRouted() bool {
+	switch t {
+	case MsgToClient, MsgSetClientOwner, MsgSetClientFilterProp, MsgKickClient:
+		return true
+	}
+	return false
+}
+
+// Role is the kind of a server process, as sent in MsgHello.
+type Role uint8
+
+// Server roles.
+const (
+	RoleGame Role = 1
+	RoleGate Role = 2
+)
+
+// String returns "game", "gate" or the number.
+func (r Role) String() string {
+	switch r {
+	case RoleGame:
+		return "game"
+	case RoleGate:
+		return "gate"
+	}
+	return "role(" + strconv.Itoa(int(r)) + ")"
+}
+
+// FilterOp compares a client's filter property with a broadcast's value.
+type FilterOp uint8
+
+// Filter operators for MsgFilteredBroadcast.
+const (
+	FilterEq  FilterOp = 0 // property == value
+	FilterNe  FilterOp = 1 // property != value (clients without the property match)
+	FilterAll FilterOp = 2 // every client, key and value ignored
+)
+
+// AttrOp is the kind of change in a MsgAttrChange.
+type AttrOp uint8
+
+// Attribute change operations. Path is the list of map keys (strings) and
+// list indexes (integers) from the entity's root attribute map to the
+// container that changed; its last element is the key or index changed.
+const (
+	AttrSet    AttrOp = 1 // container[last] = value (map key or list index)
+	AttrDelete AttrOp = 2 // delete(container, last) (maps only); value is nil
+	AttrAppend AttrOp = 3 // append value to the list at path (path names the list itself)
+	AttrPop    AttrOp = 4 // remove the last element of the list at path; value is nil
+)

@@ -1,0 +1,417 @@
+package storage
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// DefaultBoltTimeout is how long [OpenBolt] waits for the database file lock
+// when [BoltOptions.Timeout] is zero.
+const DefaultBoltTimeout = time.Second
+
+const (
+	// boltEntityPrefix prefixes the bucket of each entity type: "e/<type>".
+	boltEntityPrefix = "e/"
+	// boltKVBucket is the bucket of the global key-value store.
+	boltKVBucket = "kv"
+
+	// boltMaxKey is the longest key bbolt accepts (bolt.MaxKeySize).
+	boltMaxKey = bolt.MaxKeySize
+	// boltMaxValue is the longest value bbolt accepts (bolt.MaxValueSize).
+	boltMaxValue = bolt.MaxValueSize
+	// boltMaxType is the longest entity type name: its bucket name is a key
+	// too, and carries the prefix.
+	boltMaxType = boltMaxKey - len(boltEntityPrefix)
+)
+
+// BoltOptions configures [OpenBolt]. The zero value and nil select the
+// defaults.
+type BoltOptions struct {
+	// Timeout is how long to wait for the exclusive lock on the database
+	// file, which another process (or another open handle in this process)
+	// may hold. Zero means DefaultBoltTimeout (1s); a negative value means
+	// try once and do not wait.
+	Timeout time.Duration
+}
+
+// Bolt is the embedded [Backend]: one bbolt database file with one bucket per
+// entity type ("e/<type>") and one bucket "kv" for the key-value store.
+//
+// Bolt is safe for concurrent use by multiple goroutines. Reads run in
+// parallel; writes are serialised by bbolt, and each write method commits
+// (and fsyncs) one transaction, so batch entity saves with SaveEntities. A
+// database file can be open by only one Bolt at a time, across processes.
+type Bolt struct {
+	path string
+
+	// mu guards db: methods hold it for reading for the duration of their
+	// transaction, Close holds it for writing, so Close waits for calls in
+	// progress and no call can touch a closed bbolt.DB.
+	mu sync.RWMutex
+	db *bolt.DB // nil once closed
+}
+
+var _ Backend = (*Bolt)(nil)
+
+// OpenBolt opens or creates the bbolt database file at path, creating the
+// parent directory if it is missing. A new file gets mode 0600. opts may be
+// nil.
+//
+// If another process (or another open Bolt in this process) holds the file,
+// OpenBolt waits up to opts.Timeout and then fails with an error that names
+// the path and wraps [ErrLocked].
+func OpenBolt(path string, opts *BoltOptions) (*Bolt, error) {
+	if path == "" {
+		return nil, fmt.Errorf("storage: open bbolt: empty path: %w", ErrInvalidArgument)
+	}
+	timeout := DefaultBoltTimeout
+	if opts != nil && opts.Timeout != 0 {
+		timeout = opts.Timeout
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("storage: open bbolt %q: create directory: %w", path, err)
+		}
+	}
+
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			wait := timeout
+			if wait < 0 {
+				wait = 0
+			}
+			return nil, fmt.Errorf("storage: open bbolt %q: file is locked by another process "+
+				"(or is already open in this one); gave up after %v: %w", path, wait, ErrLocked)
+		}
+		return nil, fmt.Errorf("storage: open bbolt %q: %w", path, err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists([]byte(boltKVBucket))
+		return err
+	}); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("storage: open bbolt %q: create bucket %q: %w", path, boltKVBucket, err)
+	}
+	return &Bolt{path: path, db: db}, nil
+}
+
+// Path returns the path of the database file, as given to OpenBolt.
+func (b *Bolt) Path() string {
+	if b == nil {
+		return ""
+	}
+	return b.path
+}
+
+// Close closes the database file, waiting for calls in progress to finish.
+// It returns ErrClosed if the Bolt is already closed.
+func (b *Bolt) Close() error {
+	if b == nil {
+		return ErrClosed
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.db == nil {
+		return ErrClosed
+	}
+	err := b.db.Close()
+	b.db = nil
+	if err != nil {
+		return fmt.Errorf("storage: close bbolt %q: %w", b.path, err)
+	}
+	return nil
+}
+
+// view runs fn in a read-only transaction, or returns ErrClosed.
+func (b *Bolt) view(fn func(tx *bolt.Tx) error) error {
+	if b == nil {
+		return ErrClosed
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.db == nil {
+		return ErrClosed
+	}
+	return b.db.View(fn)
+}
+
+// update runs fn in a read-write transaction, or returns ErrClosed.
+func (b *Bolt) update(fn func(tx *bolt.Tx) error) error {
+	if b == nil {
+		return ErrClosed
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.db == nil {
+		return ErrClosed
+	}
+	return b.db.Update(fn)
+}
+
+// SaveEntities stores all records in one read-write transaction (one fsynced
+// commit): either all of them are stored or, on error, none. Every record is
+// validated before the transaction starts. If the batch holds the same
+// (Type, ID) more than once, the last one wins.
+func (b *Bolt) SaveEntities(recs []EntityRecord) error {
+	for i := range recs {
+		r := &recs[i]
+		if err := checkEntity(r.Type, r.ID); err != nil {
+			return fmt.Errorf("storage: SaveEntities: record %d: %w", i, err)
+		}
+		if int64(len(r.Data)) > boltMaxValue {
+			return fmt.Errorf("storage: SaveEntities: record %d (%q/%q): data is %d bytes, more than %d: %w",
+				i, r.Type, r.ID, len(r.Data), int64(boltMaxValue), ErrInvalidArgument)
+		}
+	}
+	if len(recs) == 0 {
+		return b.view(func(*bolt.Tx) error { return nil }) // ErrClosed if closed
+	}
+	err := b.update(func(tx *bolt.Tx) error {
+		var (
+			lastType   string
+			lastBucket *bolt.Bucket
+		)
+		for i := range recs {
+			r := &recs[i]
+			if lastBucket == nil || r.Type != lastType {
+				bk, err := tx.CreateBucketIfNotExists(entityBucket(r.Type))
+				if err != nil {
+					return fmt.Errorf("bucket for type %q: %w", r.Type, err)
+				}
+				lastType, lastBucket = r.Type, bk
+			}
+			if err := lastBucket.Put([]byte(r.ID), r.Data); err != nil {
+				return fmt.Errorf("record %d (%q/%q): %w", i, r.Type, r.ID, err)
+			}
+		}
+		return nil
+	})
+	return wrapErr("SaveEntities", err)
+}
+
+// LoadEntity returns a copy of the entity's data, or ErrNotFound.
+func (b *Bolt) LoadEntity(typeName, id string) ([]byte, error) {
+	if err := checkEntity(typeName, id); err != nil {
+		return nil, fmt.Errorf("storage: LoadEntity: %w", err)
+	}
+	var out []byte
+	err := b.view(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(entityBucket(typeName))
+		if bk == nil {
+			return ErrNotFound
+		}
+		v, ok := get(bk, []byte(id))
+		if !ok {
+			return ErrNotFound
+		}
+		out = v
+		return nil
+	})
+	if err != nil {
+		return nil, wrapErr("LoadEntity", err)
+	}
+	return out, nil
+}
+
+// DeleteEntity removes the entity; deleting a missing one is not an error.
+// It commits one transaction.
+func (b *Bolt) DeleteEntity(typeName, id string) error {
+	if err := checkEntity(typeName, id); err != nil {
+		return fmt.Errorf("storage: DeleteEntity: %w", err)
+	}
+	err := b.update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(entityBucket(typeName))
+		if bk == nil {
+			return nil
+		}
+		return bk.Delete([]byte(id))
+	})
+	return wrapErr("DeleteEntity", err)
+}
+
+// ListEntities returns the IDs of all entities of typeName in byte order.
+// An unknown type yields an empty, non-nil slice.
+func (b *Bolt) ListEntities(typeName string) ([]string, error) {
+	if err := checkType(typeName); err != nil {
+		return nil, fmt.Errorf("storage: ListEntities: %w", err)
+	}
+	ids := []string{}
+	err := b.view(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(entityBucket(typeName))
+		if bk == nil {
+			return nil
+		}
+		c := bk.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			ids = append(ids, string(k)) // string() copies out of the mmap
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrapErr("ListEntities", err)
+	}
+	return ids, nil
+}
+
+// Get returns a copy of the value stored under key, or ErrNotFound.
+func (b *Bolt) Get(key string) ([]byte, error) {
+	if err := checkKey(key); err != nil {
+		return nil, fmt.Errorf("storage: Get: %w", err)
+	}
+	var out []byte
+	err := b.view(func(tx *bolt.Tx) error {
+		bk := tx.Bucket([]byte(boltKVBucket))
+		if bk == nil {
+			return ErrNotFound
+		}
+		v, ok := get(bk, []byte(key))
+		if !ok {
+			return ErrNotFound
+		}
+		out = v
+		return nil
+	})
+	if err != nil {
+		return nil, wrapErr("Get", err)
+	}
+	return out, nil
+}
+
+// Put stores value under key. It commits one transaction.
+func (b *Bolt) Put(key string, value []byte) error {
+	if err := checkKV(key, value); err != nil {
+		return fmt.Errorf("storage: Put: %w", err)
+	}
+	err := b.update(func(tx *bolt.Tx) error {
+		bk, err := tx.CreateBucketIfNotExists([]byte(boltKVBucket))
+		if err != nil {
+			return err
+		}
+		return bk.Put([]byte(key), value)
+	})
+	return wrapErr("Put", err)
+}
+
+// PutIfAbsent stores value under key unless the key already has a value, in
+// which case it returns a copy of that value. The check and the write happen
+// in one read-write transaction, and bbolt runs those one at a time, so
+// concurrent callers cannot both store.
+func (b *Bolt) PutIfAbsent(key string, value []byte) (stored bool, existing []byte, err error) {
+	if err := checkKV(key, value); err != nil {
+		return false, nil, fmt.Errorf("storage: PutIfAbsent: %w", err)
+	}
+	err = b.update(func(tx *bolt.Tx) error {
+		bk, err := tx.CreateBucketIfNotExists([]byte(boltKVBucket))
+		if err != nil {
+			return err
+		}
+		if v, ok := get(bk, []byte(key)); ok {
+			existing = v
+			return nil
+		}
+		stored = true
+		return bk.Put([]byte(key), value)
+	})
+	if err != nil {
+		return false, nil, wrapErr("PutIfAbsent", err)
+	}
+	return stored, existing, nil
+}
+
+// Delete removes key; deleting a missing key is not an error. It commits one
+// transaction.
+func (b *Bolt) Delete(key string) error {
+	if err := checkKey(key); err != nil {
+		return fmt.Errorf("storage: Delete: %w", err)
+	}
+	err := b.update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket([]byte(boltKVBucket))
+		if bk == nil {
+			return nil
+		}
+		return bk.Delete([]byte(key))
+	})
+	return wrapErr("Delete", err)
+}
+
+// get looks key up in bk and returns a copy of its value. bbolt values point
+// into the memory map and are only valid inside the transaction. A present
+// key with an empty value yields a non-nil empty slice.
+func get(bk *bolt.Bucket, key []byte) ([]byte, bool) {
+	k, v := bk.Cursor().Seek(key)
+	if k == nil || !bytes.Equal(k, key) {
+		return nil, false
+	}
+	return append(make([]byte, 0, len(v)), v...), true
+}
+
+// entityBucket returns the bucket name of an entity type.
+func entityBucket(typeName string) []byte {
+	return []byte(boltEntityPrefix + typeName)
+}
+
+// wrapErr gives an error from a transaction the method's name, leaving the
+// package's sentinel errors bare.
+func wrapErr(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case err == ErrNotFound, err == ErrClosed:
+		return err
+	case errors.Is(err, bolt.ErrDatabaseNotOpen):
+		return ErrClosed
+	default:
+		return fmt.Errorf("storage: %s: %w", op, err)
+	}
+}
+
+func checkType(typeName string) error {
+	switch {
+	case typeName == "":
+		return fmt.Errorf("empty entity type name: %w", ErrInvalidArgument)
+	case len(typeName) > boltMaxType:
+		return fmt.Errorf("entity type name is %d bytes, more than %d: %w", len(typeName), boltMaxType, ErrInvalidArgument)
+	}
+	return nil
+}
+
+func checkEntity(typeName, id string) error {
+	if err := checkType(typeName); err != nil {
+		return err
+	}
+	switch {
+	case id == "":
+		return fmt.Errorf("empty entity ID (type %q): %w", typeName, ErrInvalidArgument)
+	case len(id) > boltMaxKey:
+		return fmt.Errorf("entity ID is %d bytes, more than %d: %w", len(id), boltMaxKey, ErrInvalidArgument)
+	}
+	return nil
+}
+
+func checkKey(key string) error {
+	switch {
+	case key == "":
+		return fmt.Errorf("empty key: %w", ErrInvalidArgument)
+	case len(key) > boltMaxKey:
+		return fmt.Errorf("key is %d bytes, more than %d: %w", len(key), boltMaxKey, ErrInvalidArgument)
+	}
+	return nil
+}
+
+func checkKV(key string, value []byte) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if int64(len(value)) > boltMaxValue {
+		return fmt.Errorf("value is %d bytes, more than %d: %w", len(value), int64(boltMaxValue), ErrInvalidArgument)
+	}
+	return nil
+}

@@ -1,0 +1,127 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrNotFound is returned when an entity or key does not exist.
+	// Implementations may wrap it; test with errors.Is.
+	ErrNotFound = errors.New("storage: not found")
+
+	// ErrClosed is returned by every method of a Backend after Close has been
+	// called, including a second call to Close.
+	ErrClosed = errors.New("storage: closed")
+
+	// ErrInvalidArgument is wrapped by the errors returned for invalid input:
+	// empty entity type names, entity IDs or keys, and names or values larger
+	// than the backend supports. Test with errors.Is.
+	ErrInvalidArgument = errors.New("storage: invalid argument")
+
+	// ErrLocked is wrapped by the error [OpenBolt] returns when the database
+	// file is locked by another process (or by another open handle in this
+	// process) for longer than [BoltOptions.Timeout].
+	ErrLocked = errors.New("storage: database file is locked")
+)
+
+// EntityRecord is one persistent entity's saved state.
+//
+// Type is the entity type name and ID its entity ID; both must be non-empty
+// and may hold arbitrary bytes. Data is opaque to the store (the engine
+// stores msgpack); a nil Data is stored as an empty value.
+type EntityRecord struct {
+	Type string
+	ID   string
+	Data []byte
+}
+
+// EntityStore saves and loads persistent entities, addressed by
+// (type name, ID).
+//
+// Implementations are safe for concurrent use by multiple goroutines. They do
+// not retain the byte slices passed to them, and the slices they return are
+// owned by the caller.
+type EntityStore interface {
+	// SaveEntities stores every record of recs, overwriting existing
+	// entities. It is atomic: when it returns an error, none of the records
+	// was stored. If a batch holds the same (Type, ID) more than once, the
+	// last one wins. An empty batch is a no-op. The engine calls it once per
+	// save tick, so implementations commit a batch as one transaction.
+	SaveEntities(recs []EntityRecord) error
+
+	// LoadEntity returns the data of one entity, or an error wrapping
+	// ErrNotFound if it does not exist.
+	LoadEntity(typeName, id string) ([]byte, error)
+
+	// DeleteEntity removes one entity. Deleting an entity that does not
+	// exist is not an error.
+	DeleteEntity(typeName, id string) error
+
+	// ListEntities returns the IDs of all entities of typeName, sorted in
+	// byte order (the order of sort.Strings). An unknown type yields an empty
+	// list and no error. Types are isolated from each other.
+	ListEntities(typeName string) ([]string, error)
+}
+
+// KVStore is a global key-value store, for lookups such as
+// account name → avatar ID. Keys are non-empty and may hold arbitrary bytes;
+// values may be empty, which is distinct from absent.
+//
+// Implementations are safe for concurrent use by multiple goroutines. They do
+// not retain the byte slices passed to them, and the slices they return are
+// owned by the caller.
+type KVStore interface {
+	// Get returns the value stored under key, or an error wrapping
+	// ErrNotFound if there is none.
+	Get(key string) ([]byte, error)
+
+	// Put stores value under key, overwriting any existing value.
+	Put(key string, value []byte) error
+
+	// PutIfAbsent stores value under key only if the key has no value yet.
+	// It is atomic with respect to every other call on the store, including
+	// calls from other processes sharing it: when many callers race on one
+	// key, exactly one gets stored == true and all others get stored ==
+	// false with existing holding the winner's value. existing is nil when
+	// stored is true.
+	PutIfAbsent(key string, value []byte) (stored bool, existing []byte, err error)
+
+	// Delete removes key. Deleting a missing key is not an error.
+	Delete(key string) error
+}
+
+// Backend is a complete storage backend: an EntityStore and a KVStore that
+// can be closed.
+//
+// Close waits for calls in progress to finish and releases the backend's
+// resources. After Close has been called, every method, Close included,
+// returns ErrClosed. It is safe to call Close concurrently with other
+// methods: each of them either completes normally or returns ErrClosed.
+type Backend interface {
+	EntityStore
+	KVStore
+	Close() error
+}
+
+// Backend type names accepted by [Open].
+const (
+	// TypeBolt selects the embedded bbolt backend ([Bolt]).
+	TypeBolt = "bbolt"
+)
+
+// Open opens a backend by type name. "bbolt" ([TypeBolt]) is the only type so
+// far; path is then the database file, opened with [OpenBolt] and default
+// options.
+func Open(typ, path string) (Backend, error) {
+	switch typ {
+	case TypeBolt:
+		b, err := OpenBolt(path, nil)
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	default:
+		return nil, fmt.Errorf("storage: unknown backend type %q (known: %q): %w", typ, TypeBolt, ErrInvalidArgument)
+	}
+}

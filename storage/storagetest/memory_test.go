@@ -1,0 +1,196 @@
+package storagetest_test
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/goworld-engine/goworld/storage"
+	"github.com/goworld-engine/goworld/storage/storagetest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// memBackend is a minimal reference Backend kept in memory, used to check
+// that the suite asks for nothing beyond the storage contracts (it shares no
+// code with the bbolt backend). Data lives in memStores, keyed by directory,
+// so that reopening a directory finds it again.
+type memBackend struct {
+	mu     sync.Mutex
+	data   *memData
+	closed bool
+}
+
+type memData struct {
+	entities map[string]map[string][]byte
+	kv       map[string][]byte
+}
+
+var (
+	memStoresMu sync.Mutex
+	memStores   = map[string]*memData{}
+)
+
+func openMem(dir string) *memBackend {
+	memStoresMu.Lock()
+	defer memStoresMu.Unlock()
+	d := memStores[dir]
+	if d == nil {
+		d = &memData{entities: map[string]map[string][]byte{}, kv: map[string][]byte{}}
+		memStores[dir] = d
+	}
+	return &memBackend{data: d}
+}
+
+func clone(b []byte) []byte { return append([]byte{}, b...) }
+
+func invalid(what string) error { return fmt.Errorf("mem: %s: %w", what, storage.ErrInvalidArgument) }
+
+// lock locks the backend's data. Every backend on one directory shares it,
+// but the suite never has two open at once.
+func (m *memBackend) lock() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return storage.ErrClosed
+	}
+	return nil
+}
+
+func (m *memBackend) SaveEntities(recs []storage.EntityRecord) error {
+	for _, r := range recs {
+		if r.Type == "" || r.ID == "" {
+			return invalid("empty type or ID")
+		}
+	}
+	if err := m.lock(); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	for _, r := range recs {
+		t := m.data.entities[r.Type]
+		if t == nil {
+			t = map[string][]byte{}
+			m.data.entities[r.Type] = t
+		}
+		t[r.ID] = clone(r.Data)
+	}
+	return nil
+}
+
+func (m *memBackend) LoadEntity(typ, id string) ([]byte, error) {
+	if typ == "" || id == "" {
+		return nil, invalid("empty type or ID")
+	}
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	v, ok := m.data.entities[typ][id]
+	if !ok {
+		return nil, storage.ErrNotFound
+	}
+	return clone(v), nil
+}
+
+func (m *memBackend) DeleteEntity(typ, id string) error {
+	if typ == "" || id == "" {
+		return invalid("empty type or ID")
+	}
+	if err := m.lock(); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	delete(m.data.entities[typ], id)
+	return nil
+}
+
+func (m *memBackend) ListEntities(typ string) ([]string, error) {
+	if typ == "" {
+		return nil, invalid("empty type")
+	}
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	var ids []string
+	for id := range m.data.entities[typ] {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+func (m *memBackend) Get(key string) ([]byte, error) {
+	if key == "" {
+		return nil, invalid("empty key")
+	}
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	v, ok := m.data.kv[key]
+	if !ok {
+		return nil, storage.ErrNotFound
+	}
+	return clone(v), nil
+}
+
+func (m *memBackend) Put(key string, value []byte) error {
+	if key == "" {
+		return invalid("empty key")
+	}
+	if err := m.lock(); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	m.data.kv[key] = clone(value)
+	return nil
+}
+
+func (m *memBackend) PutIfAbsent(key string, value []byte) (bool, []byte, error) {
+	if key == "" {
+		return false, nil, invalid("empty key")
+	}
+	if err := m.lock(); err != nil {
+		return false, nil, err
+	}
+	defer m.mu.Unlock()
+	if v, ok := m.data.kv[key]; ok {
+		return false, clone(v), nil
+	}
+	m.data.kv[key] = clone(value)
+	return true, nil, nil
+}
+
+func (m *memBackend) Delete(key string) error {
+	if key == "" {
+		return invalid("empty key")
+	}
+	if err := m.lock(); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	delete(m.data.kv, key)
+	return nil
+}
+
+func (m *memBackend) Close() error {
+	if err := m.lock(); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	m.closed = true
+	return nil
+}
+
+func TestReferenceBackend(t *testing.T) {
+	storagetest.Run(t, storagetest.Factory{
+		Open: func(t *testing.T, dir string) storage.Backend { return openMem(dir) },
+	})
+}
