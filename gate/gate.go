@@ -319,10 +319,14 @@ func (g *Gate) serveClient(c *client) {
 	owner := c.owner
 	g.mu.Unlock()
 	log := g.log.WithField("client", uint64(c.id)).WithField("reason", reason)
-	if errors.Is(reason, rpc.ErrPeerClosed) || errors.Is(reason, ErrServerClosed) {
+	switch {
+	case errors.Is(reason, rpc.ErrPeerClosed), errors.Is(reason, ErrServerClosed):
 		log.Debug("client disconnected")
-	} else {
+	case errors.Is(reason, rpc.ErrIdleTimeout), c.kicked.Load():
 		log.Info("client disconnected")
+	default:
+		// Oversized or truncated frames, slow consumers, socket errors.
+		log.WithField("remote", c.conn.RemoteAddr().String()).Warn("client disconnected on error")
 	}
 	if owner != "" {
 		body := rpc.AppendUint64(rpc.AppendUint16(rpc.AppendEntityID(make([]byte, 0, 26), owner), uint16(g.cfg.ID)), uint64(c.id))

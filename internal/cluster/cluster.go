@@ -1,0 +1,196 @@
+// Package cluster starts a whole goworld cluster inside one process —
+// dispatchers, games and gates on 127.0.0.1 with ports picked by the
+// kernel — for tests and benchmarks. The servers are the real ones,
+// talking over real sockets; only the process boundary is missing.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/goworld-engine/goworld/dispatcher"
+	"github.com/goworld-engine/goworld/entity"
+	"github.com/goworld-engine/goworld/game"
+	"github.com/goworld-engine/goworld/gate"
+	"github.com/goworld-engine/goworld/storage"
+	"github.com/sirupsen/logrus"
+)
+
+// Options describes the cluster. Zero values take the defaults noted.
+type Options struct {
+	Registry   *entity.Registry // required
+	BootEntity string           // required
+	// Dispatchers, Games and Gates count the processes (default 1 each).
+	Dispatchers, Games, Gates int
+	// KCP serves KCP on the gates as well as TCP.
+	KCP bool
+	// StorageDir holds one bbolt file per game (default: none, no storage).
+	StorageDir string
+	// HeartbeatTimeout for the gates (default 30s).
+	HeartbeatTimeout time.Duration
+	// MaxClientPacketSize for the gates (default 64 KiB).
+	MaxClientPacketSize int
+	// ClientSendBufferSize for the gates (default 1 MiB).
+	ClientSendBufferSize int
+	// SaveInterval for the games (default 60s).
+	SaveInterval time.Duration
+	// Logger for all servers (default: discards below warnings).
+	Logger logrus.FieldLogger
+}
+
+// Cluster is a running in-process cluster.
+type Cluster struct {
+	Dispatchers []*dispatcher.Dispatcher
+	Games       []*game.Game
+	Gates       []*gate.Gate
+	stores      []storage.Backend
+	cancel      context.CancelFunc
+	errs        chan error
+	running     int
+}
+
+// Start starts the cluster and waits until every server is ready. It
+// registers t.Cleanup to stop it.
+func Start(t testing.TB, o Options) *Cluster {
+	t.Helper()
+	c, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("cluster: %v", err)
+		}
+	})
+	return c
+}
+
+// New starts a cluster; the caller must Close it.
+func New(o Options) (*Cluster, error) {
+	if o.Dispatchers <= 0 {
+		o.Dispatchers = 1
+	}
+	if o.Games <= 0 {
+		o.Games = 1
+	}
+	if o.Gates <= 0 {
+		o.Gates = 1
+	}
+	if o.Logger == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		l.SetLevel(logrus.WarnLevel)
+		o.Logger = l
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Cluster{cancel: cancel, errs: make(chan error, o.Dispatchers+o.Games+o.Gates)}
+	run := func(f func(context.Context) error) {
+		c.running++
+		go func() { c.errs <- f(ctx) }()
+	}
+	fail := func(err error) (*Cluster, error) {
+		c.Close()
+		return nil, err
+	}
+	var addrs []string
+	for i := 0; i < o.Dispatchers; i++ {
+		d, err := dispatcher.New(dispatcher.Config{
+			ID: i + 1, Index: i, Count: o.Dispatchers, ListenAddr: "127.0.0.1:0", Logger: o.Logger,
+		})
+		if err != nil {
+			return fail(err)
+		}
+		c.Dispatchers = append(c.Dispatchers, d)
+		addrs = append(addrs, d.Addr().String())
+		run(d.Run)
+	}
+	for i := 0; i < o.Games; i++ {
+		var st storage.Backend
+		if o.StorageDir != "" {
+			var err error
+			if st, err = storage.Open("bbolt", filepath.Join(o.StorageDir, fmt.Sprintf("game%d.db", i+1))); err != nil {
+				return fail(err)
+			}
+			c.stores = append(c.stores, st)
+		}
+		g, err := game.New(game.Config{
+			ID: i + 1, Dispatchers: addrs, BootEntity: o.BootEntity, Registry: o.Registry,
+			Storage: st, SaveInterval: o.SaveInterval, Logger: o.Logger,
+		})
+		if err != nil {
+			return fail(err)
+		}
+		c.Games = append(c.Games, g)
+		run(g.Run)
+	}
+	for i := 0; i < o.Gates; i++ {
+		g, err := gate.New(gate.Config{
+			ID: i + 1, ListenAddr: "127.0.0.1:0", KCP: o.KCP, Dispatchers: addrs,
+			HeartbeatTimeout: o.HeartbeatTimeout, MaxClientPacketSize: o.MaxClientPacketSize,
+			ClientSendBufferSize: o.ClientSendBufferSize, Logger: o.Logger,
+		})
+		if err != nil {
+			return fail(err)
+		}
+		c.Gates = append(c.Gates, g)
+		run(g.Run)
+	}
+	timeout := time.After(10 * time.Second)
+	for _, g := range c.Games {
+		select {
+		case <-g.Ready():
+		case err := <-c.errs:
+			c.running--
+			return fail(fmt.Errorf("cluster: a server stopped during start: %v", err))
+		case <-timeout:
+			return fail(errors.New("cluster: games not ready after 10s"))
+		}
+	}
+	for _, g := range c.Gates {
+		select {
+		case <-g.Ready():
+		case err := <-c.errs:
+			c.running--
+			return fail(fmt.Errorf("cluster: a server stopped during start: %v", err))
+		case <-timeout:
+			return fail(errors.New("cluster: gates not ready after 10s"))
+		}
+	}
+	return c, nil
+}
+
+// GateAddr returns gate i's client address (0-based).
+func (c *Cluster) GateAddr(i int) string { return c.Gates[i].Addr().String() }
+
+// Close stops every server (gates, games, dispatchers) and waits for them.
+func (c *Cluster) Close() error {
+	for _, g := range c.Gates {
+		g.Close()
+	}
+	for _, g := range c.Games {
+		g.Close()
+	}
+	// Games save on shutdown; give them until their Run returns before
+	// the dispatchers go, by cancelling everything only after the gates
+	// and games were asked to stop.
+	c.cancel()
+	var errs []error
+	for ; c.running > 0; c.running-- {
+		if err := <-c.errs; err != nil && !errors.Is(err, context.Canceled) &&
+			!errors.Is(err, gate.ErrServerClosed) && !errors.Is(err, dispatcher.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	for _, d := range c.Dispatchers {
+		d.Close()
+	}
+	for _, s := range c.stores {
+		s.Close()
+	}
+	return errors.Join(errs...)
+}
