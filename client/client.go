@@ -26,6 +26,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"go/token"
 	"net"
 	"sync"
 	"time"
@@ -238,6 +239,9 @@ func deepCopy(v any) any {
 func (c *Client) Call(id rpc.EntityID, method string, args ...any) error {
 	if !id.Valid() {
 		return fmt.Errorf("client: invalid entity ID %q", id)
+	}
+	if !token.IsIdentifier(method) {
+		return fmt.Errorf("client: method name %q is not an identifier", method)
 	}
 	b := rpc.AppendString(rpc.AppendEntityID(nil, id), method)
 	b, err := rpc.AppendArgs(b, args)

@@ -242,8 +242,14 @@ func (e *Entity) persistentData() map[string]any {
 	return out
 }
 
-// appendCall encodes entityID | method | args.
+// appendCall encodes entityID | method | args for a client, refusing
+// arguments a client cannot decode.
 func appendCall(b []byte, id rpc.EntityID, method string, args []any) ([]byte, error) {
+	for i, a := range args {
+		if err := rpc.CheckClientValue(a); err != nil {
+			return b, fmt.Errorf("argument %d (%T) cannot be sent to a client: %w", i, a, err)
+		}
+	}
 	b = rpc.AppendEntityID(b, id)
 	b = rpc.AppendString(b, method)
 	return rpc.AppendArgs(b, args)

@@ -374,12 +374,14 @@ func (w *World) deliver(c pendingCall) {
 		w.log.Warnf("call %s on unknown entity %s dropped", c.method, c.id)
 		return
 	}
-	if c.method == methodTakeClient {
-		w.takeClient(e, c.args)
+	if c.client != nil {
+		// Client calls first: a client may run exposed methods only, never
+		// an internal one such as @takeClient.
+		w.clientCall(e, c)
 		return
 	}
-	if c.client != nil {
-		w.clientCall(e, c)
+	if c.method == methodTakeClient {
+		w.takeClient(e, c.args)
 		return
 	}
 	if err := w.invoke(e, c.method, c.args, "call"); err != nil {

@@ -244,7 +244,9 @@ func TestBadInputClosesOnlyThatClient(t *testing.T) {
 		}
 		defer nc.Close()
 		nc.Write([]byte{0xff, 0xff, 0xff, 0xff, byte(rpc.MsgCallEntity), 0})
-		readUntilClosed(t, nc)
+		if kick := readUntilClosed(t, nc); !strings.Contains(kick, "frame too large") {
+			t.Fatalf("kick reason %q", kick)
+		}
 		l.wait(t, "frame too large", "client disconnected on error")
 		p.check(t)
 	})
@@ -275,6 +277,23 @@ func TestBadInputClosesOnlyThatClient(t *testing.T) {
 			t.Fatalf("kick reason %q", r)
 		}
 		l.wait(t, "refused client call Secret", "not exposed")
+		p.check(t)
+	})
+
+	t.Run("internal method", func(t *testing.T) {
+		// @takeClient is how the server hands a client over; a client
+		// that names it must be refused, not obeyed.
+		bad := dialPlayer(t, addr)
+		victim, _ := p.b.Player()
+		me, _ := bad.Player()
+		for _, target := range []rpc.EntityID{me.ID, victim.ID} {
+			body := rpc.AppendString(rpc.AppendEntityID(nil, target), "@takeClient")
+			body, _ = rpc.AppendArgs(body, []any{1, 2})
+			bad.SendRaw(rpc.MsgCallEntity, body)
+		}
+		if r := expectKick(t, bad); !strings.Contains(r, "not an identifier") {
+			t.Fatalf("kick reason %q", r)
+		}
 		p.check(t)
 	})
 
@@ -350,7 +369,7 @@ func TestHeartbeatTimeoutDisconnects(t *testing.T) {
 	defer alive.Close()
 	for {
 		if ev, ok := next(t, silent).(client.Disconnected); ok {
-			if ev.Reason != "the server closed the connection" {
+			if ev.Reason != "heartbeat timeout: nothing received for too long" {
 				t.Fatalf("reason %q", ev.Reason)
 			}
 			break
@@ -405,5 +424,7 @@ func TestOversizeFrameLimitIsConfigurable(t *testing.T) {
 	defer nc.Close()
 	hdr := binary.LittleEndian.AppendUint32(nil, 103) // 101-byte body
 	nc.Write(append(hdr, byte(rpc.MsgHeartbeat), 0))
-	readUntilClosed(t, nc)
+	if kick := readUntilClosed(t, nc); !strings.Contains(kick, "101 bytes, limit 100") {
+		t.Fatalf("kick reason %q", kick)
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/token"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -64,9 +65,10 @@ type Config struct {
 var ErrServerClosed = errors.New("gate: closed")
 
 type client struct {
-	id   rpc.ClientID
-	conn *rpc.Conn
-	kcp  bool
+	id        rpc.ClientID
+	conn      *rpc.Conn
+	kcp       bool
+	announced bool // MsgClientConnected sent (reader goroutine only)
 	// Guarded by Gate.mu:
 	owner     rpc.EntityID
 	ownerGame rpc.GameID
@@ -284,6 +286,7 @@ func (g *Gate) startClient(nc net.Conn, isKCP bool) {
 			MaxBody:     g.cfg.MaxClientPacketSize,
 			MaxPending:  g.cfg.ClientSendBufferSize,
 			IdleTimeout: g.cfg.HeartbeatTimeout,
+			Farewell:    farewell,
 		}),
 	}
 	g.mu.Lock()
@@ -298,18 +301,40 @@ func (g *Gate) startClient(nc net.Conn, isKCP bool) {
 	go g.serveClient(c)
 }
 
+// farewell tells a client why the gate closes it for its own input.
+func farewell(reason error) (rpc.MsgType, []byte, bool) {
+	msg := "protocol error: " + reason.Error()
+	if errors.Is(reason, rpc.ErrIdleTimeout) {
+		msg = "heartbeat timeout: nothing received for too long"
+	}
+	return rpc.MsgKick, rpc.AppendString(nil, msg), true
+}
+
+// announce tells a dispatcher that the client connected, which creates
+// its boot entity. TCP clients are announced at once; KCP clients at their
+// first frame, because KCP has no handshake: a stray datagram (say, a
+// retransmission after the gate closed a session) opens a session that
+// must not cost a boot entity.
+func (g *Gate) announce(c *client) {
+	if c.announced {
+		return
+	}
+	c.announced = true
+	body := rpc.AppendUint64(rpc.AppendUint16(rpc.AppendEntityID(make([]byte, 0, 26), ""), uint16(g.cfg.ID)), uint64(c.id))
+	if err := g.link(c.id.Shard(len(g.links))).Send(rpc.MsgClientConnected, body); err != nil {
+		g.log.WithError(err).Warn("cannot announce new client")
+		g.kick(c, "server unavailable, try again later")
+	}
+}
+
 func (g *Gate) serveClient(c *client) {
 	defer g.wg.Done()
 	defer c.conn.Wait()
 	n := len(g.links)
-	body := rpc.AppendUint64(rpc.AppendUint16(rpc.AppendEntityID(make([]byte, 0, 26), ""), uint16(g.cfg.ID)), uint64(c.id))
-	if err := g.link(c.id.Shard(n)).Send(rpc.MsgClientConnected, body); err != nil {
-		g.log.WithError(err).Warn("cannot announce new client")
-		g.kick(c, "server unavailable, try again later")
+	if !c.kcp {
+		g.announce(c)
 	}
-	if g.log != nil {
-		g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()).Debug("client connected")
-	}
+	g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()).Debug("client connected")
 
 	reason := c.conn.Serve(func(t rpc.MsgType, body []byte) error { return g.handleClient(c, t, body) })
 
@@ -356,6 +381,7 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 	if c.kicked.Load() {
 		return nil // on its way out: ignore the rest
 	}
+	g.announce(c)
 	switch t {
 	case rpc.MsgHeartbeat:
 		c.conn.Send(rpc.MsgHeartbeatAck, nil)
@@ -366,6 +392,9 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 		method := r.String()
 		if r.Err() != nil || id == "" || method == "" {
 			return g.protocolError(c, "malformed CallEntity (%d bytes)", len(body))
+		}
+		if !token.IsIdentifier(method) {
+			return g.protocolError(c, "method name %q is not an identifier", method)
 		}
 		args := r.Rest()
 		err := g.link(id.Shard(len(g.links))).Append(func(b []byte) []byte {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"reflect"
 	"sync"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -32,13 +33,21 @@ type argEncoder struct {
 var encPool = sync.Pool{New: func() any {
 	e := &argEncoder{}
 	e.enc = msgpack.NewEncoder(&e.w)
+	// Integers take their smallest encoding; floats stay floats (compact
+	// floats would send 3.0 as the integer 3, which a typed client cannot
+	// tell from an int).
 	e.enc.UseCompactInts(true)
-	e.enc.UseCompactFloats(true)
 	return e
 }}
 
-// AppendArgs appends args to dst as one msgpack array.
+// AppendArgs appends args to dst as one msgpack array. Only values that
+// the other side can decode are accepted (see CheckValue).
 func AppendArgs(dst []byte, args []any) ([]byte, error) {
+	for i, a := range args {
+		if err := CheckValue(a); err != nil {
+			return dst, fmt.Errorf("%w: argument %d (%T): %v", ErrArgs, i, a, err)
+		}
+	}
 	e := encPool.Get().(*argEncoder)
 	e.w.b = dst
 	err := e.enc.EncodeArrayLen(len(args))
@@ -53,8 +62,11 @@ func AppendArgs(dst []byte, args []any) ([]byte, error) {
 	return out, err
 }
 
-// AppendValue appends one msgpack-encoded value to dst.
+// AppendValue appends one msgpack-encoded value to dst (see CheckValue).
 func AppendValue(dst []byte, v any) ([]byte, error) {
+	if err := CheckValue(v); err != nil {
+		return dst, fmt.Errorf("%w: %T: %v", ErrArgs, v, err)
+	}
 	e := encPool.Get().(*argEncoder)
 	e.w.b = dst
 	err := e.enc.Encode(v)
@@ -85,9 +97,11 @@ func putDecoder(d *argDecoder) {
 }
 
 // DecodeArgs decodes a msgpack array of arguments into values of the given
-// types, converting where the conversion is exact (an integer that fits the
-// parameter's type, any number into a float, nil into a pointer, slice or
-// map). A wrong count, a value that does not fit, trailing bytes or any
+// types, converting where the conversion is exact: an integer that fits the
+// parameter's type, an integer that a float holds exactly (|n| <= 2^53 for
+// float64, 2^24 for float32), a float into float32 as Go narrows it, nil
+// into a pointer, slice, map or interface. A float is never accepted for an
+// integer parameter. A wrong count, a value that does not fit, trailing bytes or any
 // malformed input is an error wrapping ErrArgs; it never panics.
 func DecodeArgs(data []byte, types []reflect.Type) ([]reflect.Value, error) {
 	d := getDecoder(data)
@@ -329,16 +343,26 @@ func decodeInto(d *argDecoder, v reflect.Value, depth int) error {
 		var f float64
 		switch x := x.(type) {
 		case float64:
+			// A float narrows to float32 as Go converts it; only a value
+			// beyond float32's range is refused.
 			f = x
+			if v.Kind() == reflect.Float32 && !math.IsInf(f, 0) && !math.IsNaN(f) && math.Abs(f) > math.MaxFloat32 {
+				return fmt.Errorf("%g does not fit %s", f, v.Type())
+			}
 		case int64:
+			// An integer is accepted only where the float holds it exactly.
 			f = float64(x)
+			exact := x >= -(1<<53) && x <= 1<<53
+			if v.Kind() == reflect.Float32 {
+				exact = x >= -(1<<24) && x <= 1<<24
+			}
+			if !exact {
+				return fmt.Errorf("integer %d has no exact %s", x, v.Type())
+			}
 		case uint64:
-			f = float64(x)
+			return fmt.Errorf("integer %d has no exact %s", x, v.Type())
 		default:
 			return fmt.Errorf("%T does not fit %s", x, v.Type())
-		}
-		if v.Kind() == reflect.Float32 && !math.IsInf(f, 0) && !math.IsNaN(f) && math.Abs(f) > math.MaxFloat32 {
-			return fmt.Errorf("%g does not fit %s", f, v.Type())
 		}
 		v.SetFloat(f)
 		return nil
@@ -522,6 +546,105 @@ func decodeStruct(d *argDecoder, v reflect.Value, depth int) error {
 		}
 	}
 	return nil
+}
+
+var (
+	timeType          = reflect.TypeFor[time.Time]()
+	customEncoderType = reflect.TypeFor[msgpack.CustomEncoder]()
+	marshalerType     = reflect.TypeFor[msgpack.Marshaler]()
+)
+
+// CheckValue reports whether v can travel as an argument between servers:
+// nil, bools, integers, floats, strings, byte slices, slices, arrays and
+// maps of those, structs of those (encoded as maps keyed by field name) and
+// pointers to them. Extension types (time.Time, custom encoders) are
+// refused, because the receiver could not decode them.
+func CheckValue(v any) error { return checkAny(v, false) }
+
+// CheckClientValue is CheckValue for values sent to clients, which the
+// protocol restricts further: maps must have string keys.
+func CheckClientValue(v any) error { return checkAny(v, true) }
+
+func checkAny(v any, client bool) error {
+	switch v.(type) {
+	case nil, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64,
+		float32, float64, string, []byte, []any, map[string]any, []string, []int, []int64, []float64:
+		if m, ok := v.(map[string]any); ok {
+			for _, e := range m {
+				if err := checkAny(e, client); err != nil {
+					return err
+				}
+			}
+		}
+		if l, ok := v.([]any); ok {
+			for _, e := range l {
+				if err := checkAny(e, client); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return checkValue(reflect.ValueOf(v), client, 0)
+}
+
+func checkValue(v reflect.Value, client bool, depth int) error {
+	if depth > MaxArgDepth {
+		return fmt.Errorf("nesting deeper than %d", MaxArgDepth)
+	}
+	if !v.IsValid() {
+		return nil
+	}
+	t := v.Type()
+	if t == timeType || t.Implements(customEncoderType) || t.Implements(marshalerType) ||
+		reflect.PointerTo(t).Implements(customEncoderType) || reflect.PointerTo(t).Implements(marshalerType) {
+		return fmt.Errorf("%s is encoded as a msgpack extension or custom value, which the protocol does not carry", t)
+	}
+	switch v.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64, reflect.String:
+		return nil
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		return checkValue(v.Elem(), client, depth+1)
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return nil
+		}
+		for i := 0; i < v.Len(); i++ {
+			if err := checkValue(v.Index(i), client, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.Map:
+		if client && t.Key().Kind() != reflect.String {
+			return fmt.Errorf("map key type %s: clients accept only string keys", t.Key())
+		}
+		if err := checkValue(reflect.Zero(t.Key()), client, depth+1); err != nil {
+			return err
+		}
+		it := v.MapRange()
+		for it.Next() {
+			if err := checkValue(it.Value(), client, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if t.Field(i).IsExported() {
+				if err := checkValue(v.Field(i), client, depth+1); err != nil {
+					return fmt.Errorf("field %s: %w", t.Field(i).Name, err)
+				}
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("type %s cannot be sent", t)
 }
 
 // CheckParamType reports whether values of t can be decoded by DecodeArgs.

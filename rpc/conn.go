@@ -45,6 +45,11 @@ type ConnConfig struct {
 	// WriteTimeout bounds each write to the socket (default 10s), so a peer
 	// that stopped reading cannot hold a writer forever.
 	WriteTimeout time.Duration
+	// Farewell, if set, is asked for a last frame to send when the reader
+	// closes the connection because of the peer's input (an oversized or
+	// malformed frame, an idle timeout). If it returns ok, that frame is
+	// flushed before the connection closes, so the peer learns why.
+	Farewell func(reason error) (t MsgType, body []byte, ok bool)
 }
 
 func (c *ConnConfig) fill() {
@@ -140,7 +145,17 @@ func (c *Conn) Serve(h Handler) (reason error) {
 		}
 		t, body, err := ReadFrame(c.r, c.hdr[:], c.cfg.MaxBody)
 		if err != nil {
-			c.Close(readError(err))
+			why := readError(err)
+			if c.cfg.Farewell != nil && (errors.Is(why, ErrIdleTimeout) ||
+				errors.Is(why, ErrFrameTooLarge) || errors.Is(why, ErrFrameTooShort)) {
+				if ft, fb, ok := c.cfg.Farewell(why); ok {
+					c.Send(ft, fb)
+					c.CloseAfterFlush(why)
+					<-c.done
+					return
+				}
+			}
+			c.Close(why)
 			return
 		}
 		if err := h(t, body); err != nil {
@@ -158,6 +173,8 @@ func readError(err error) error {
 		return ErrIdleTimeout
 	case errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrClosedPipe):
 		return ErrConnClosed
+	case errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrFrameTooShort):
+		return err
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
@@ -166,7 +183,8 @@ func readError(err error) error {
 	return fmt.Errorf("rpc: read: %w", err)
 }
 
-// Send queues one frame. body is copied; the caller may reuse it.
+// Send queues one frame. body is copied; the caller may reuse it. After
+// Close or CloseAfterFlush, Send returns ErrConnClosed and queues nothing.
 func (c *Conn) Send(t MsgType, body []byte) error {
 	return c.Append(func(b []byte) []byte { return AppendFrame(b, t, body) })
 }
@@ -181,12 +199,16 @@ func (c *Conn) SendFrame(frame []byte) error {
 // lock: it must only append and must not call into the Conn.
 func (c *Conn) Append(fn func([]byte) []byte) error {
 	c.mu.Lock()
-	if c.closed {
+	if c.closed || c.flushClose {
 		c.mu.Unlock()
 		return ErrConnClosed
 	}
+	before := len(c.out)
 	c.out = fn(c.out)
-	if len(c.out) > c.cfg.MaxPending {
+	// Over the bound is a slow consumer, unless the buffer was empty: one
+	// frame larger than the bound may pass on its own, since a reader that
+	// keeps up drains it like any other.
+	if len(c.out) > c.cfg.MaxPending && before > 0 {
 		c.mu.Unlock()
 		c.Close(fmt.Errorf("%w (%d bytes queued, limit %d)", ErrSlowConsumer, len(c.out), c.cfg.MaxPending))
 		return ErrSlowConsumer

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"regexp"
+	"unicode/utf8"
+
+	"github.com/goworld-engine/goworld"
+)
+
+// Avatar is a logged-in player: persistent, one per account.
+type Avatar struct {
+	goworld.Entity
+}
+
+// DescribeEntityType declares the avatar's attributes and client methods.
+func (a *Avatar) DescribeEntityType(desc *goworld.TypeDesc) {
+	desc.SetPersistent(true)
+	desc.DefineAttr("name", goworld.AttrAllClients|goworld.AttrPersistent)
+	desc.DefineAttr("room", goworld.AttrOwnClient|goworld.AttrPersistent)
+	desc.DefineAttr("said", goworld.AttrOwnClient|goworld.AttrPersistent)
+	desc.ExposeToClient("JoinRoom", "Say")
+}
+
+var validRoom = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
+
+// maxMessage is the longest chat message accepted, in bytes.
+const maxMessage = 1000
+
+// OnClientConnected greets the client that just logged in.
+func (a *Avatar) OnClientConnected() {
+	a.CallClient("OnLogin", a.Attrs.GetString("name"))
+}
+
+// OnClientDisconnected destroys the avatar (saving it) when its player leaves.
+func (a *Avatar) OnClientDisconnected() { a.Destroy() }
+
+// JoinRoom moves the player to room: it receives that room's messages only.
+func (a *Avatar) JoinRoom(room string) {
+	if !validRoom.MatchString(room) {
+		a.CallClient("OnError", "a room name is 1 to 32 letters, digits, '_', '.' or '-'")
+		return
+	}
+	a.Attrs.Set("room", room)
+	a.SetClientFilterProp("room", room)
+	a.CallClient("OnJoined", room)
+}
+
+// Say sends text to everyone in the player's room, the player included.
+func (a *Avatar) Say(text string) {
+	room := a.Attrs.GetString("room")
+	switch {
+	case room == "":
+		a.CallClient("OnError", "join a room first")
+		return
+	case len(text) > maxMessage || !utf8.ValidString(text):
+		a.CallClient("OnError", "a message is valid UTF-8 of at most 1000 bytes")
+		return
+	}
+	a.Attrs.Set("said", a.Attrs.GetInt("said")+1)
+	a.World().CallFilteredClients("room", room, "OnChat", room, a.Attrs.GetString("name"), text)
+}

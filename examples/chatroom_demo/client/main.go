@@ -1,0 +1,132 @@
+// Command client is the chatroom demo's terminal client.
+//
+//	go run ./examples/chatroom_demo/client -gate 127.0.0.1:14001 -user alice -password secret [-kcp]
+//
+// It registers the account if it does not exist or logs in if it does,
+// joins room "lobby", prints "logged in as NAME" and "joined ROOM", sends
+// each line of standard input as a chat message, understands "/join ROOM"
+// and "/quit", and prints every message of its room as "[ROOM] NAME: TEXT".
+// A refused login exits with status 1, a lost connection with status 2.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/goworld-engine/goworld/client"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	gate := flag.String("gate", "127.0.0.1:14001", "gate address")
+	user := flag.String("user", "", "user name (registered on first login)")
+	password := flag.String("password", "", "password")
+	useKCP := flag.Bool("kcp", false, "connect over KCP instead of TCP")
+	room := flag.String("room", "lobby", "room to join after login")
+	flag.Parse()
+	if *user == "" || *password == "" {
+		fmt.Fprintln(os.Stderr, "usage: client -gate HOST:PORT -user NAME -password PASSWORD [-kcp]")
+		return 1
+	}
+
+	c, err := client.Dial(*gate, client.Options{KCP: *useKCP})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return 2
+	}
+	defer c.Close()
+
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+
+	loggedIn, eof := false, false
+	var pending []string // lines typed before login completed
+	events := c.Events()
+	for {
+		if loggedIn {
+			for len(pending) > 0 {
+				line := pending[0]
+				pending = pending[1:]
+				if quit := handleLine(c, line); quit {
+					return 0
+				}
+			}
+			if eof {
+				return 0 // end of input: leave
+			}
+		}
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return 2
+			}
+			switch ev := ev.(type) {
+			case client.EntityCreated:
+				if ev.IsPlayer && ev.Type == "Account" {
+					if err := c.Call(ev.ID, "Login", *user, *password); err != nil {
+						fmt.Fprintln(os.Stderr, "error:", err)
+						return 2
+					}
+				}
+			case client.Call:
+				switch ev.Method {
+				case "OnLoginFailed":
+					fmt.Fprintln(os.Stderr, "login failed:", arg(ev.Args, 0))
+					return 1
+				case "OnLogin":
+					fmt.Printf("logged in as %s\n", arg(ev.Args, 0))
+					c.Call(ev.EntityID, "JoinRoom", *room)
+				case "OnJoined":
+					fmt.Printf("joined %s\n", arg(ev.Args, 0))
+					loggedIn = true
+				case "OnChat":
+					fmt.Printf("[%s] %s: %s\n", arg(ev.Args, 0), arg(ev.Args, 1), arg(ev.Args, 2))
+				case "OnError":
+					fmt.Fprintln(os.Stderr, "error:", arg(ev.Args, 0))
+				}
+			case client.Disconnected:
+				fmt.Fprintln(os.Stderr, "disconnected:", ev.Reason)
+				return 2
+			}
+		case line, ok := <-lines:
+			if !ok {
+				lines, eof = nil, true
+				continue
+			}
+			pending = append(pending, line)
+		}
+	}
+}
+
+// handleLine sends one input line; it reports whether the user quit.
+func handleLine(c *client.Client, line string) bool {
+	switch {
+	case line == "/quit":
+		return true
+	case strings.HasPrefix(line, "/join "):
+		c.CallPlayer("JoinRoom", strings.TrimSpace(strings.TrimPrefix(line, "/join ")))
+	case strings.TrimSpace(line) == "":
+	default:
+		c.CallPlayer("Say", line)
+	}
+	return false
+}
+
+func arg(args []any, i int) string {
+	if i < len(args) {
+		return fmt.Sprint(args[i])
+	}
+	return ""
+}

@@ -1,0 +1,18 @@
+// Command chatroom_demo is the goworld chat server: an Account entity per
+// connection handles login and registration, then hands the client to the
+// player's persistent Avatar, which joins rooms and chats. Run it with
+// goworldctl:
+//
+//	go run ./tools/goworldctl start examples/chatroom_demo
+//	go run ./examples/chatroom_demo/client -gate 127.0.0.1:14001 -user alice -password secret
+package main
+
+import (
+	"github.com/goworld-engine/goworld"
+)
+
+func main() {
+	goworld.RegisterEntity("Account", &Account{})
+	goworld.RegisterEntity("Avatar", &Avatar{})
+	goworld.Run()
+}

@@ -1,0 +1,309 @@
+// Package goworld is the entry point for game developers: register entity
+// types, then call Run from main. One binary serves as dispatcher, game or
+// gate, chosen by flags, so a project builds once and goworldctl starts the
+// whole cluster from it.
+//
+// A minimal game:
+//
+//	package main
+//
+//	import "github.com/goworld-engine/goworld"
+//
+//	type Account struct{ goworld.Entity }
+//
+//	func (a *Account) DescribeEntityType(desc *goworld.TypeDesc) {
+//		desc.ExposeToClient("Hello")
+//	}
+//
+//	func (a *Account) Hello(name string) { a.CallClient("Greet", "hello, "+name) }
+//
+//	func main() {
+//		goworld.RegisterEntity("Account", &Account{})
+//		goworld.Run()
+//	}
+//
+// Entity code runs on the game loop, one goroutine per game process: it
+// never needs a lock. See the entity package for attributes, timers,
+// client binding and calls.
+package goworld
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/goworld-engine/goworld/config"
+	"github.com/goworld-engine/goworld/dispatcher"
+	"github.com/goworld-engine/goworld/entity"
+	"github.com/goworld-engine/goworld/game"
+	"github.com/goworld-engine/goworld/gate"
+	"github.com/goworld-engine/goworld/internal/proc"
+	"github.com/goworld-engine/goworld/rpc"
+	"github.com/goworld-engine/goworld/storage"
+	"github.com/sirupsen/logrus"
+)
+
+// Aliases so that a game needs to import only this package.
+type (
+	// Entity is embedded by value in every entity type.
+	Entity = entity.Entity
+	// TypeDesc is what DescribeEntityType declares.
+	TypeDesc = entity.TypeDesc
+	// EntityID identifies an entity across the cluster.
+	EntityID = rpc.EntityID
+	// MapAttr is a map attribute.
+	MapAttr = entity.MapAttr
+	// ListAttr is a list attribute.
+	ListAttr = entity.ListAttr
+	// TimerID identifies an entity timer.
+	TimerID = entity.TimerID
+)
+
+// Attribute flags (see entity.AttrFlag).
+const (
+	AttrOwnClient  = entity.AttrOwnClient
+	AttrAllClients = entity.AttrAllClients
+	AttrPersistent = entity.AttrPersistent
+)
+
+// ErrNotFound is returned by KV reads of missing keys.
+var ErrNotFound = storage.ErrNotFound
+
+// registry is the process's entity registry. Package-level state is
+// confined to this facade, which exists to be called from main.
+var (
+	registry    = entity.NewRegistry()
+	registerErr []error
+)
+
+// RegisterEntity registers an entity type under name. proto is a pointer
+// to the type's zero value, e.g. &Avatar{}. An invalid type is reported
+// here (the error is returned) and again by Run, which then refuses to
+// start: a typo fails at start-up, never in production.
+func RegisterEntity(name string, proto any) error {
+	err := registry.Register(name, proto)
+	if err != nil {
+		registerErr = append(registerErr, err)
+	}
+	return err
+}
+
+// Registry returns the registry RegisterEntity fills, for tests that
+// start servers in-process.
+func Registry() *entity.Registry { return registry }
+
+// Run runs this process in the role its flags name, until SIGTERM or
+// SIGINT, then exits. It does not return. Flags:
+//
+//	-role dispatcher|game|gate  which server to run (required)
+//	-id N                       its number, [gameN] etc. (default 1)
+//	-config PATH                the cluster config (default config.ini)
+//	-dispatchers A,B            dispatcher addresses, overriding the config
+//	-log PATH                   log file (default: the config's log_file); logs also go to stderr
+//	-pidfile PATH               hold this PID file while running
+//
+// goworldctl passes all of them; see tools/goworldctl.
+func Run() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "goworld:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("goworld", flag.ContinueOnError)
+	role := fs.String("role", "", "dispatcher, game or gate")
+	id := fs.Int("id", 1, "process number")
+	cfgPath := fs.String("config", "config.ini", "cluster config file")
+	dispatchers := fs.String("dispatchers", "", "comma-separated dispatcher addresses (overrides the config)")
+	logPath := fs.String("log", "", "log file (default: the config's log_file)")
+	pidPath := fs.String("pidfile", "", "PID file to hold while running")
+	fs.Bool("restore", false, "restore from a freeze file (hot reload; not supported yet)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if len(registerErr) > 0 {
+		return fmt.Errorf("entity registration failed: %w", errors.Join(registerErr...))
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	var dispAddrs []string
+	if *dispatchers != "" {
+		dispAddrs = strings.Split(*dispatchers, ",")
+		if len(dispAddrs) != len(cfg.Dispatchers) {
+			return fmt.Errorf("-dispatchers lists %d addresses but the config has %d dispatchers", len(dispAddrs), len(cfg.Dispatchers))
+		}
+	} else {
+		dispAddrs = cfg.DispatcherAddrs()
+	}
+
+	var name, level, logFile string
+	switch *role {
+	case "dispatcher":
+		c, ok := cfg.Dispatcher(*id)
+		if !ok {
+			return fmt.Errorf("no [dispatcher%d] in %s", *id, *cfgPath)
+		}
+		name, level, logFile = c.Name, c.LogLevel, c.LogFile
+	case "game":
+		c, ok := cfg.Game(*id)
+		if !ok {
+			return fmt.Errorf("no [game%d] in %s", *id, *cfgPath)
+		}
+		name, level, logFile = c.Name, c.LogLevel, c.LogFile
+	case "gate":
+		c, ok := cfg.Gate(*id)
+		if !ok {
+			return fmt.Errorf("no [gate%d] in %s", *id, *cfgPath)
+		}
+		name, level, logFile = c.Name, c.LogLevel, c.LogFile
+	default:
+		return fmt.Errorf("-role must be dispatcher, game or gate, not %q", *role)
+	}
+	if *logPath != "" {
+		logFile = *logPath
+	}
+	log, closeLog, err := newLogger(logFile, level)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	entry := log.WithField("process", name)
+
+	if *pidPath != "" {
+		pf, err := proc.AcquirePIDFile(*pidPath)
+		if err != nil {
+			return err
+		}
+		defer pf.Release()
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	err = runRole(ctx, *role, *id, name, cfg, dispAddrs, entry)
+	if err != nil {
+		entry.WithError(err).Error("exiting with error")
+		return err
+	}
+	entry.Info("stopped")
+	return nil
+}
+
+func newLogger(path, level string) (*logrus.Logger, func(), error) {
+	lvl, err := logrus.ParseLevel(level)
+	if err != nil {
+		return nil, nil, err
+	}
+	log := logrus.New()
+	log.SetLevel(lvl)
+	log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: "2006-01-02T15:04:05.000Z07:00"})
+	if path == "" {
+		log.SetOutput(os.Stderr)
+		return log, func() {}, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("log file: %w", err)
+	}
+	log.SetOutput(io.MultiWriter(f, os.Stderr))
+	return log, func() { f.Close() }, nil
+}
+
+func runRole(ctx context.Context, role string, id int, name string, cfg *config.Config, dispAddrs []string, log *logrus.Entry) error {
+	ready := func(addr string) {
+		if err := proc.SignalReady(proc.ReadyInfo{Name: name, Role: role, ID: id, PID: os.Getpid(), Addr: addr}); err != nil {
+			log.WithError(err).Warn("cannot signal readiness")
+		}
+	}
+	switch role {
+	case "dispatcher":
+		c, _ := cfg.Dispatcher(id)
+		index := 0
+		for i, d := range cfg.Dispatchers {
+			if d.ID == id {
+				index = i
+			}
+		}
+		d, err := dispatcher.New(dispatcher.Config{
+			ID: id, Index: index, Count: len(cfg.Dispatchers), ListenAddr: c.ListenAddr,
+			MaxPacketSize: c.MaxPacketSize, SendBufferSize: c.SendBufferSize, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		ready(d.Addr().String())
+		if err := d.Run(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, dispatcher.ErrServerClosed) {
+			return err
+		}
+		return d.Close()
+	case "gate":
+		c, _ := cfg.Gate(id)
+		g, err := gate.New(gate.Config{
+			ID: id, ListenAddr: c.ListenAddr, KCP: c.KCP, Dispatchers: dispAddrs,
+			HeartbeatTimeout: c.HeartbeatTimeout, MaxClientPacketSize: c.MaxClientPacketSize,
+			ClientSendBufferSize: c.ClientSendBufferSize, MaxPacketSize: c.MaxPacketSize,
+			SendBufferSize: c.SendBufferSize, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- g.Run(ctx) }()
+		select {
+		case <-g.Ready():
+			ready(g.Addr().String())
+		case err := <-errc:
+			return err
+		}
+		err = <-errc
+		if errors.Is(err, context.Canceled) || errors.Is(err, gate.ErrServerClosed) {
+			err = nil
+		}
+		return err
+	case "game":
+		c, _ := cfg.Game(id)
+		backend, err := storage.Open(cfg.Storage.Type, cfg.Storage.Path)
+		if err != nil {
+			return err
+		}
+		defer backend.Close()
+		g, err := game.New(game.Config{
+			ID: id, Dispatchers: dispAddrs, BootEntity: c.BootEntity, Registry: registry,
+			Storage: backend, SaveInterval: c.SaveInterval, MaxPacketSize: c.MaxPacketSize,
+			SendBufferSize: c.SendBufferSize, Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- g.Run(ctx) }()
+		select {
+		case <-g.Ready():
+			ready("")
+		case err := <-errc:
+			if err == nil {
+				err = ctx.Err()
+			}
+			return err
+		}
+		return <-errc
+	}
+	return fmt.Errorf("unknown role %q", role)
+}
+
+// NewEntityID returns a fresh entity ID (for CreateEntitySomewhereWithID).
+func NewEntityID() EntityID { return rpc.NewEntityID() }

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// build compiles the main package in dir into dir/bin/<base name of dir>
+// and returns the binary's path. It builds into a temporary directory under
+// dir/bin and renames the result into place, so a running binary is never
+// overwritten: running processes keep the old file.
+func build(ctx context.Context, out io.Writer, dir string) (string, error) {
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("build: the go command is not in PATH: %w", err)
+	}
+	target := binaryPath(dir)
+	binDir := filepath.Dir(target)
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	// A directory whose name starts with "." is ignored by "./..." patterns.
+	tmp, err := os.MkdirTemp(binDir, ".build-")
+	if err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	built := filepath.Join(tmp, filepath.Base(target))
+
+	cmd := exec.CommandContext(ctx, goCmd, "build", "-o", built, ".")
+	cmd.Dir = dir
+	output, err := cmd.CombinedOutput()
+	if err != nil {
+		msg := strings.TrimRight(string(output), "\n")
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("build in %s interrupted: %w", dir, ctx.Err())
+		}
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && msg != "" {
+			return "", fmt.Errorf("go build in %s failed:\n%s", dir, msg)
+		}
+		return "", fmt.Errorf("go build in %s failed: %v\n%s", dir, err, msg)
+	}
+	if err := os.Rename(built, target); err != nil {
+		return "", fmt.Errorf("build: %w", err)
+	}
+	fmt.Fprintf(out, "built %s\n", target)
+	return target, nil
+}

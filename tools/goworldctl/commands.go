@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/goworld-engine/goworld/internal/proc"
+)
+
+// startOptions are the flags of start.
+type startOptions struct {
+	timeout time.Duration // per process, for readiness and for clean-up stops
+	noBuild bool          // use DIR/bin as it is
+}
+
+// started is a process started by this invocation of start.
+type started struct {
+	process
+	*proc.Started
+}
+
+// start builds the server unless told not to, then starts the processes of
+// c in order, each waited for until ready. Games and gates get the actual
+// addresses of the dispatchers. It refuses to start if any process of the
+// cluster runs already. If a process fails, it stops those it started, in
+// reverse order, and returns the failure, which carries the failing
+// process's log tail.
+func start(ctx context.Context, out io.Writer, c *cluster, o startOptions) error {
+	if running := runningProcs(c); len(running) > 0 {
+		return fmt.Errorf("cluster in %s is already running (%s); run goworldctl stop first",
+			c.Dir, strings.Join(running, ", "))
+	}
+	if o.noBuild {
+		if _, err := os.Stat(c.Binary()); err != nil {
+			return fmt.Errorf("-no-build: %w (run goworldctl build first)", err)
+		}
+	} else if _, err := build(ctx, out, c.Dir); err != nil {
+		return err
+	}
+	for _, p := range c.Procs { // from an earlier run: they describe no live process
+		removeReadyFile(c.Paths(p))
+	}
+
+	var done []started
+	var dispatchers []string
+	for _, p := range c.Procs {
+		s, err := startProcess(ctx, c, p, dispatchers, o.timeout)
+		if s != nil {
+			done = append(done, started{p, s})
+		}
+		if err != nil {
+			cleanUp(out, c, done, o.timeout)
+			return fmt.Errorf("start failed: %w", err)
+		}
+		if p.Role == roleDispatcher {
+			dispatchers = append(dispatchers, s.Ready.Addr)
+		}
+		fmt.Fprintf(out, "started %s pid=%d%s\n", p.Name, s.PID, addrField(s.Ready.Addr))
+	}
+	return nil
+}
+
+// startProcess starts process p, waits until it is ready, checks what it
+// reported and records it in DIR/run/NAME.json. A non-nil *proc.Started is
+// returned whenever the process runs, even with an error.
+func startProcess(ctx context.Context, c *cluster, p process, dispatchers []string, timeout time.Duration) (*proc.Started, error) {
+	paths := c.Paths(p)
+	args := []string{
+		"-role", p.Role,
+		"-id", strconv.Itoa(p.ID),
+		"-config", c.ConfigPath,
+		"-pidfile", paths.PIDFile,
+		"-log", paths.LogFile,
+	}
+	if p.Role != roleDispatcher && len(dispatchers) > 0 {
+		args = append(args, "-dispatchers", strings.Join(dispatchers, ","))
+	}
+	s, err := proc.Start(ctx, proc.StartSpec{
+		Binary:  c.Binary(),
+		Args:    args,
+		Dir:     c.Dir,
+		Name:    p.Name,
+		LogFile: paths.LogFile,
+		Timeout: timeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := s.Ready
+	switch {
+	case r.Role != p.Role || r.ID != p.ID:
+		return s, fmt.Errorf("%s (pid %d) reported itself as %s %d", p.Name, s.PID, r.Role, r.ID)
+	case p.Role != roleGame && r.Addr == "":
+		return s, fmt.Errorf("%s (pid %d) reported no listen address", p.Name, s.PID)
+	}
+	if err := writeReadyFile(paths.ReadyFile, r); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// cleanUp stops the processes of a failed start, last started first, and
+// waits until they are reaped.
+func cleanUp(out io.Writer, c *cluster, done []started, timeout time.Duration) {
+	for _, s := range slices.Backward(done) {
+		paths := c.Paths(s.process)
+		res, err := proc.Stop(paths.PIDFile, syscall.SIGTERM, timeout)
+		if err != nil {
+			fmt.Fprintf(out, "could not stop %s pid=%d: %v\n", s.Name, s.PID, err)
+			continue
+		}
+		select {
+		case <-s.Done():
+		case <-time.After(timeout):
+		}
+		removeReadyFile(paths)
+		if res.WasRunning {
+			fmt.Fprintf(out, "stopped %s pid=%d\n", s.Name, res.PID)
+		}
+	}
+}
+
+// runningProcs returns "NAME (pid N)" for every process of c that runs.
+func runningProcs(c *cluster) []string {
+	var running []string
+	for _, p := range c.Procs {
+		pid, ok, err := proc.Probe(c.Paths(p).PIDFile)
+		switch {
+		case err != nil:
+			running = append(running, fmt.Sprintf("%s (%v)", p.Name, err))
+		case ok:
+			running = append(running, fmt.Sprintf("%s pid=%d", p.Name, pid))
+		}
+	}
+	return running
+}
+
+// status prints one line per process, "NAME running pid=N addr=A" or
+// "NAME down", and fails if any is down.
+func status(out io.Writer, c *cluster) error {
+	down := 0
+	var errs []error
+	for _, p := range c.Procs {
+		paths := c.Paths(p)
+		pid, running, err := proc.Probe(paths.PIDFile)
+		switch {
+		case err != nil:
+			fmt.Fprintf(out, "%s unknown\n", p.Name)
+			errs = append(errs, err)
+		case running:
+			addr := ""
+			if r, err := readReadyFile(paths.ReadyFile); err == nil && r.PID == pid {
+				addr = r.Addr
+			}
+			fmt.Fprintf(out, "%s running pid=%d%s\n", p.Name, pid, addrField(addr))
+		default:
+			fmt.Fprintf(out, "%s down\n", p.Name)
+			down++
+		}
+	}
+	if down > 0 {
+		errs = append(errs, fmt.Errorf("%d of %d processes down", down, len(c.Procs)))
+	}
+	return errors.Join(errs...)
+}
+
+// stop sends sig to the processes of c in reverse start order (gates,
+// games, dispatchers), each waited for until it exits; after timeout a
+// process gets SIGKILL. Processes that do not run are reported, not an
+// error.
+func stop(out io.Writer, c *cluster, sig syscall.Signal, timeout time.Duration) error {
+	verb := "stopped"
+	if sig == syscall.SIGKILL {
+		verb = "killed"
+	}
+	var errs []error
+	for _, p := range slices.Backward(c.Procs) {
+		paths := c.Paths(p)
+		res, err := proc.Stop(paths.PIDFile, sig, timeout)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", p.Name, err))
+			continue
+		case !res.WasRunning:
+			fmt.Fprintf(out, "%s not running\n", p.Name)
+		case res.Killed:
+			fmt.Fprintf(out, "killed %s pid=%d (still running %v after %s)\n", p.Name, res.PID, timeout, sigName(sig))
+		default:
+			fmt.Fprintf(out, "%s %s pid=%d\n", verb, p.Name, res.PID)
+		}
+		removeReadyFile(paths)
+	}
+	return errors.Join(errs...)
+}
+
+func sigName(sig syscall.Signal) string {
+	switch sig {
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGKILL:
+		return "SIGKILL"
+	case syscall.SIGINT:
+		return "SIGINT"
+	}
+	return sig.String()
+}
+
+// addrField formats an address for an output line: " addr=A", or nothing
+// when there is none (a game).
+func addrField(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	return " addr=" + addr
+}
+
+// writeReadyFile records a process's READY info, atomically.
+func writeReadyFile(path string, r proc.ReadyInfo) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// readReadyFile reads what writeReadyFile wrote.
+func readReadyFile(path string) (proc.ReadyInfo, error) {
+	var r proc.ReadyInfo
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return r, err
+	}
+	err = json.Unmarshal(data, &r)
+	return r, err
+}
+
+// removeReadyFile removes a process's READY record. Failing to is harmless:
+// status only believes a record whose pid holds the PID file.
+func removeReadyFile(paths proc.Paths) {
+	os.Remove(paths.ReadyFile)
+}
