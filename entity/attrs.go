@@ -170,9 +170,35 @@ func adopt(container any, key any, v any, owner *Entity, root string) any {
 	if n.parent != nil || n.owner != nil {
 		panic("entity: a MapAttr or ListAttr can only be in one place; copy it with ToMap or ToList")
 	}
+	for c := container; c != nil; {
+		if sameNode(c, v) {
+			panic("entity: a MapAttr or ListAttr cannot be placed inside itself")
+		}
+		switch x := c.(type) {
+		case *MapAttr:
+			c = x.parent
+		case *ListAttr:
+			c = x.parent
+		default:
+			c = nil
+		}
+	}
 	n.parent, n.key = container, key
 	setOwner(v, owner, root)
 	return v
+}
+
+// sameNode reports whether a and b are the same MapAttr or ListAttr.
+func sameNode(a, b any) bool {
+	switch x := a.(type) {
+	case *MapAttr:
+		y, ok := b.(*MapAttr)
+		return ok && x == y
+	case *ListAttr:
+		y, ok := b.(*ListAttr)
+		return ok && x == y
+	}
+	return false
 }
 
 // setOwner sets owner and root key on a subtree.
@@ -229,14 +255,19 @@ func (a *MapAttr) Set(key string, v any) {
 		a.owner.typ.checkAttr(key)
 	}
 	v = normalize(v)
-	if old, ok := a.m[key]; ok {
-		detach(old)
-	}
 	root := a.root
 	if a.parent == nil {
 		root = key
 	}
-	a.m[key] = adopt(a, key, v, a.owner, root)
+	old, had := a.m[key]
+	if !had || !sameNode(old, v) {
+		// adopt first: if v cannot go here it panics with nothing changed.
+		v = adopt(a, key, v, a.owner, root)
+		if had {
+			detach(old)
+		}
+	}
+	a.m[key] = v
 	if a.owner != nil {
 		a.owner.attrChanged(root, rpc.AttrSet, append(a.path(), key), v)
 	}
@@ -332,8 +363,11 @@ func (l *ListAttr) Set(i int, v any) {
 		panic(fmt.Sprintf("entity: list index %d out of range [0,%d)", i, len(l.l)))
 	}
 	v = normalize(v)
-	detach(l.l[i])
-	l.l[i] = adopt(l, i, v, l.owner, l.root)
+	if old := l.l[i]; !sameNode(old, v) {
+		v = adopt(l, i, v, l.owner, l.root) // panics with nothing changed
+		detach(old)
+	}
+	l.l[i] = v
 	l.changed(rpc.AttrSet, append(l.path(), i), v)
 }
 

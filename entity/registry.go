@@ -241,15 +241,18 @@ func (r *Registry) Register(name string, proto any) error {
 		if _, ok := t.methods[name]; ok {
 			continue
 		}
-		if m, ok := pt.MethodByName(name); ok && m.Type.NumOut() != 0 {
+		_, promoted := entityPtrType.MethodByName(name)
+		m, ok := pt.MethodByName(name)
+		switch {
+		case promoted || hookNames[name]:
+			problems = append(problems, fmt.Sprintf("%s is an engine method and cannot be exposed", name))
+		case !ok:
+			problems = append(problems, fmt.Sprintf("exposed method %s does not exist on %s", name, pt))
+		case m.Type.NumOut() != 0:
 			problems = append(problems, fmt.Sprintf("exposed method %s returns values; RPC methods return nothing", name))
-		} else if !ok || hookNames[name] {
-			if _, promoted := entityPtrType.MethodByName(name); promoted || hookNames[name] {
-				problems = append(problems, fmt.Sprintf("%s is an engine method and cannot be exposed", name))
-			} else {
-				problems = append(problems, fmt.Sprintf("exposed method %s does not exist on %s", name, pt))
-			}
 		}
+		// Otherwise the method exists but is variadic or has a parameter
+		// type that cannot travel: reported by the loop above.
 	}
 	if len(problems) > 0 {
 		sort.Strings(problems)

@@ -140,8 +140,10 @@ func (w *World) RunTimers(now time.Time) {
 			// The next fire keeps the period (no drift); after a stall it
 			// fires once, not once per missed period.
 			t.fireAt = t.fireAt.Add(t.interval)
-			if t.fireAt.Before(now) {
-				t.fireAt = now
+			if !t.fireAt.After(now) {
+				// Skip the missed periods, keeping the phase.
+				missed := now.Sub(t.fireAt)/t.interval + 1
+				t.fireAt = t.fireAt.Add(missed * t.interval)
 			}
 			w.schedule(e, t)
 		} else {

@@ -112,10 +112,18 @@ func (w *World) Entities(fn func(e *Entity)) {
 func (w *World) Now() time.Time { return w.now() }
 
 // newEntity builds an entity of type t with id and attrs, without hooks.
-func (w *World) newEntity(t *entityType, id rpc.EntityID, attrs map[string]any) (*Entity, error) {
+func (w *World) newEntity(t *entityType, id rpc.EntityID, attrs map[string]any) (_ *Entity, err error) {
 	if _, dup := w.entities[id]; dup {
 		return nil, fmt.Errorf("entity: %s already exists", id)
 	}
+	// Attributes from the network or storage may hold values an entity
+	// cannot (an integer above MaxInt64): an error, not a crash. The
+	// entity is added to the world last, so a panic leaves no trace.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("entity: %s<%s>: bad attributes: %v", t.name, id, p)
+		}
+	}()
 	v := reflect.New(t.typ)
 	e := v.Elem().FieldByIndex(t.field).Addr().Interface().(*Entity)
 	e.id, e.typ, e.world, e.self = id, t, w, v
@@ -372,6 +380,13 @@ func (w *World) deliver(c pendingCall) {
 	e := w.entities[c.id]
 	if e == nil {
 		w.log.Warnf("call %s on unknown entity %s dropped", c.method, c.id)
+		if c.method == methodTakeClient && c.client == nil {
+			// The client was given to an entity that is gone: do not leave
+			// it connected to nothing.
+			if ref, ok := decodeHandover(c.args); ok {
+				w.kick(ref, "the entity this client was given to is gone")
+			}
+		}
 		return
 	}
 	if c.client != nil {
@@ -390,13 +405,21 @@ func (w *World) deliver(c pendingCall) {
 }
 
 func (w *World) takeClient(e *Entity, args []byte) {
-	vals, err := rpc.DecodeArgs(args, []reflect.Type{reflect.TypeFor[uint16](), reflect.TypeFor[uint64]()})
-	if err != nil {
-		w.log.WithError(err).Errorf("%s: bad client handover", e)
+	ref, ok := decodeHandover(args)
+	if !ok {
+		w.log.Errorf("%s: bad client handover", e)
 		return
 	}
-	ref := &ClientRef{Gate: rpc.GateID(vals[0].Uint()), ID: rpc.ClientID(vals[1].Uint())}
-	e.setClient(ref)
+	e.setClient(&ref)
+}
+
+// decodeHandover decodes the arguments of methodTakeClient: gate, client.
+func decodeHandover(args []byte) (ClientRef, bool) {
+	vals, err := rpc.DecodeArgs(args, []reflect.Type{reflect.TypeFor[uint16](), reflect.TypeFor[uint64]()})
+	if err != nil {
+		return ClientRef{}, false
+	}
+	return ClientRef{Gate: rpc.GateID(vals[0].Uint()), ID: rpc.ClientID(vals[1].Uint())}, true
 }
 
 // clientCall runs a call from a client after checking that this client
@@ -485,6 +508,9 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 		if r.Err() != nil {
 			return r.Err()
 		}
+		if id == "" {
+			return fmt.Errorf("zero entity ID")
+		}
 		attrs, _, err := rpc.DecodeAny(r.Rest())
 		if err != nil {
 			return err
@@ -497,6 +523,8 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 		}
 		e, err := w.newEntity(tt, id, m)
 		if err != nil {
+			// The dispatcher recorded the entity here: let it forget.
+			w.sendEntity(id, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, id))
 			return err
 		}
 		w.created(e)
@@ -505,6 +533,9 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 		id, typeName := r.EntityID(), r.String()
 		if r.Err() != nil {
 			return r.Err()
+		}
+		if id == "" {
+			return fmt.Errorf("zero entity ID")
 		}
 		w.load(id, typeName)
 	case rpc.MsgPeerGone:
