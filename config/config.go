@@ -29,8 +29,6 @@ const (
 	// DefaultSaveInterval is the default save_interval: how often a game
 	// saves its persistent entities.
 	DefaultSaveInterval = 60 * time.Second
-	// DefaultTickInterval is the default tick_interval of the game loop.
-	DefaultTickInterval = 100 * time.Millisecond
 	// DefaultLogLevel is the default log_level of every process.
 	DefaultLogLevel = "info"
 	// DefaultKCP is the default of the gate's kcp key.
@@ -68,7 +66,6 @@ type GameConfig struct {
 	Name           string        // section name, e.g. "game1"
 	BootEntity     string        // boot_entity: entity type created for each new client
 	SaveInterval   time.Duration // save_interval: how often persistent entities are saved
-	TickInterval   time.Duration // tick_interval: game loop tick
 	HTTPAddr       string        // http_addr: admin HTTP host:port; empty means disabled
 	LogLevel       string        // log_level: debug, info, warn or error
 	LogFile        string        // log_file: defaults to Name + ".log"
@@ -125,7 +122,6 @@ func newGame(id int) GameConfig {
 		ID:             id,
 		Name:           name,
 		SaveInterval:   DefaultSaveInterval,
-		TickInterval:   DefaultTickInterval,
 		LogLevel:       DefaultLogLevel,
 		LogFile:        name + ".log",
 		MaxPacketSize:  DefaultMaxPacketSize,

@@ -77,7 +77,7 @@ save_interval = 5m
 log_level = error
 
 [game7]
-tick_interval = 50ms ; inline comment
+save_interval = 2m ; inline comment
 log_level = "debug"
 
 [gate_common]
@@ -111,7 +111,7 @@ path = data/world#1.db
 		d.MaxPacketSize, d.SendBufferSize = 1<<20, 2<<20
 	}
 	g7 := newGame(7)
-	g7.BootEntity, g7.SaveInterval, g7.TickInterval, g7.LogLevel = "Avatar", 5*time.Minute, 50*time.Millisecond, "debug"
+	g7.BootEntity, g7.SaveInterval, g7.LogLevel = "Avatar", 2*time.Minute, "debug"
 	gt1, gt2 := newGate(1), newGate(2)
 	for _, g := range []*GateConfig{&gt1, &gt2} {
 		g.KCP, g.HeartbeatTimeout, g.ListenAddr = false, time.Minute, "0.0.0.0:0"
@@ -255,8 +255,8 @@ listen_addr = 127.0.0.1:14001
 		},
 		{
 			name: "negative duration",
-			text: minimal + "[game_common]\ntick_interval = -1s\n",
-			want: []string{`config.ini: [game_common] tick_interval = "-1s": must be positive`},
+			text: minimal + "[game_common]\nsave_interval = -1s\n",
+			want: []string{`config.ini: [game_common] save_interval = "-1s": must be positive`},
 		},
 		{
 			name: "zero duration",

@@ -368,7 +368,6 @@ func gameFields(g *GameConfig) []field {
 	return []field{
 		strField("boot_entity", &g.BootEntity),
 		durField("save_interval", &g.SaveInterval),
-		durField("tick_interval", &g.TickInterval),
 		strField("http_addr", &g.HTTPAddr),
 		strField("log_level", &g.LogLevel),
 		strField("log_file", &g.LogFile),

@@ -127,7 +127,6 @@ func (c *Config) validate() []problem {
 			}
 		}
 		checkDuration(&ps, sec, "save_interval", g.SaveInterval)
-		checkDuration(&ps, sec, "tick_interval", g.TickInterval)
 		checkCommon(&ps, addrs, sec, g.HTTPAddr, g.LogLevel, g.LogFile, g.MaxPacketSize, g.SendBufferSize)
 	}
 	checkIDs(&ps, gateKind, len(c.Gates), func(i int) (int, string) { return c.Gates[i].ID, c.Gates[i].Name })
