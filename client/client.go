@@ -230,6 +230,8 @@ func deepCopy(v any) any {
 			l[i] = deepCopy(e)
 		}
 		return l
+	case []byte:
+		return append(x[:0:0], x...)
 	}
 	return v
 }
@@ -239,6 +241,9 @@ func deepCopy(v any) any {
 func (c *Client) Call(id rpc.EntityID, method string, args ...any) error {
 	if !id.Valid() {
 		return fmt.Errorf("client: invalid entity ID %q", id)
+	}
+	if len(method) > 0xffff {
+		return fmt.Errorf("client: method name of %d bytes is too long", len(method))
 	}
 	if !token.IsIdentifier(method) {
 		return fmt.Errorf("client: method name %q is not an identifier", method)
@@ -300,6 +305,13 @@ func (c *Client) heartbeat() {
 }
 
 func (c *Client) emit(ev Event) bool {
+	// Deliver whenever there is room, even once Close has begun, so that
+	// events (Disconnected above all) are not dropped at random.
+	select {
+	case c.events <- ev:
+		return true
+	default:
+	}
 	select {
 	case c.events <- ev:
 		return true
@@ -342,6 +354,9 @@ func (c *Client) handle(t rpc.MsgType, body []byte) error {
 		typ := r.String()
 		if r.Err() != nil {
 			return fmt.Errorf("client: malformed %v: %w", t, r.Err())
+		}
+		if id == "" {
+			return fmt.Errorf("client: malformed %v: zero entity ID", t)
 		}
 		v, _, err := rpc.DecodeAny(r.Rest())
 		if err != nil {

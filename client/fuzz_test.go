@@ -1,0 +1,72 @@
+package client_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/rpc"
+)
+
+// FuzzClientFrames feeds arbitrary bytes to a client as its server's
+// stream. Whatever they hold, the client must end with Disconnected (then
+// close its events channel), without panicking.
+func FuzzClientFrames(f *testing.F) {
+	id, other := rpc.EntityID("AAAAAAAAAAAAAAAA"), rpc.EntityID("BBBBBBBBBBBBBBBB")
+	frame := rpc.AppendFrame
+	create := frame(nil, rpc.MsgCreateEntity, createBody(f, id, true, "Avatar",
+		map[string]any{"name": "a", "bag": []any{"x", []any{1}}, "stats": map[string]any{"hp": 1}}))
+	seeds := [][]byte{
+		nil,
+		create,
+		frame(nil, rpc.MsgHeartbeatAck, nil),
+		frame(nil, rpc.MsgKick, kickBody("bye")),
+		frame(nil, rpc.MsgCallClient, callBody(f, "", "OnSay", "hi", 1)),
+		frame(frame(nil, rpc.MsgCreateEntity, createBody(f, other, false, "Monster", nil)),
+			rpc.MsgDestroyEntity, rpc.AppendEntityID(nil, other)),
+	}
+	for _, ch := range []struct {
+		op    rpc.AttrOp
+		path  []any
+		value any
+	}{
+		{rpc.AttrSet, path("stats", "hp"), 2},
+		{rpc.AttrSet, path("bag", 1, 0), "y"},
+		{rpc.AttrDelete, path("name"), nil},
+		{rpc.AttrAppend, path("bag", 1), map[string]any{"k": []any{}}},
+		{rpc.AttrPop, path("bag"), nil},
+	} {
+		seeds = append(seeds, frame(create, rpc.MsgAttrChange, attrBody(f, id, ch.op, ch.path, ch.value)))
+	}
+	seeds = append(seeds, frame(frame(create, rpc.MsgCallClient, callBody(f, id, "OnX", []any{1, "2"})),
+		rpc.MsgKick, kickBody("done")))
+	for _, s := range seeds {
+		f.Add(s)
+	}
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, p := dialFake(t, client.Options{HeartbeatInterval: -1, MaxPacketSize: 64 << 10, EventBuffer: 16})
+		written := make(chan struct{})
+		go func() {
+			defer close(written)
+			p.nc.Write(data) // fails if the client hangs up first
+			p.nc.Close()
+		}()
+		for {
+			ev := nextEvent(t, c)
+			// The view stays readable and consistent meanwhile.
+			if e, ok := c.Player(); ok && !e.IsPlayer {
+				t.Fatalf("Player() is not a player: %#v", e)
+			}
+			if d, ok := ev.(client.Disconnected); ok {
+				if d.Err == nil || d.Reason == "" || strings.Contains(d.Reason, "panic") {
+					t.Fatalf("disconnected with %#v", d)
+				}
+				break
+			}
+		}
+		expectClosed(t, c)
+		c.Close()
+		<-written
+	})
+}

@@ -1,0 +1,66 @@
+package goworld
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// kcp-go starts process-wide scheduler goroutines at init and never stops them.
+		goleak.IgnoreTopFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),
+		goleak.IgnoreTopFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).prepend"),
+	)
+}
+
+type okEntity struct{ Entity }
+
+type badEntity struct{ Entity }
+
+func (b *badEntity) DescribeEntityType(d *TypeDesc) { d.ExposeToClient("Hello") } // no such method
+
+func TestRunRefusesBadInvocations(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.ini")
+	os.WriteFile(cfg, []byte("[dispatcher1]\nlisten_addr = 127.0.0.1:0\n[game_common]\nboot_entity = Account\n[game1]\n[gate1]\nlisten_addr = 127.0.0.1:0\n"), 0o644)
+	bad := filepath.Join(dir, "bad.ini")
+	os.WriteFile(bad, []byte("[dispatcher1]\nlisten_adr = 127.0.0.1:0\n"), 0o644)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-role", "lobby", "-config", cfg}, `-role must be dispatcher, game or gate, not "lobby"`},
+		{[]string{"-role", "game", "-id", "2", "-config", cfg}, "no [game2]"},
+		{[]string{"-role", "gate", "-config", filepath.Join(dir, "missing.ini")}, "missing.ini"},
+		{[]string{"-role", "gate", "-config", bad}, `unknown key "listen_adr"`},
+		{[]string{"-role", "gate", "-config", cfg, "-dispatchers", "a:1,b:2"}, "-dispatchers lists 2 addresses but the config has 1"},
+		{[]string{"-bogus"}, "flag provided but not defined"},
+	} {
+		err := run(c.args)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("run %v: %v, want an error containing %q", c.args, err, c.want)
+		}
+	}
+}
+
+func TestRegistrationErrorsStopRun(t *testing.T) {
+	saved, savedErr := registry, registerErr
+	t.Cleanup(func() { registry, registerErr = saved, savedErr })
+	if err := RegisterEntity("Fine", &okEntity{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := RegisterEntity("Broken", &badEntity{}); err == nil || !strings.Contains(err.Error(), "exposed method Hello does not exist") {
+		t.Fatalf("RegisterEntity: %v", err)
+	}
+	err := run([]string{"-role", "game"})
+	if err == nil || !strings.Contains(err.Error(), "entity registration failed") || !strings.Contains(err.Error(), "Hello") {
+		t.Fatalf("run after a bad registration: %v", err)
+	}
+	if !Registry().Has("Fine") || Registry().Has("Broken") {
+		t.Fatalf("registry holds %v", Registry().Names())
+	}
+}
