@@ -174,8 +174,8 @@ func Dial(addr string, opts Options) (*Client, error) {
 		closing:  make(chan struct{}),
 	}
 	if opts.KCP {
-		// KCP has no handshake: say something at once so the gate creates
-		// the session now rather than at the first call.
+		// KCP has no handshake: the gate announces a KCP client (creating
+		// its boot entity) at its first frame, so say something at once.
 		c.conn.Send(rpc.MsgHeartbeat, nil)
 	}
 	c.wg.Add(1)
@@ -377,8 +377,8 @@ func (c *Client) handle(t rpc.MsgType, body []byte) error {
 		c.emit(ev)
 	case rpc.MsgDestroyEntity:
 		id := r.EntityID()
-		if r.Err() != nil {
-			return fmt.Errorf("client: malformed %v: %w", t, r.Err())
+		if r.Err() != nil || id == "" {
+			return fmt.Errorf("client: malformed %v: %v", t, r.Err())
 		}
 		c.mu.Lock()
 		e := c.entities[id]
@@ -410,8 +410,8 @@ func (c *Client) handle(t rpc.MsgType, body []byte) error {
 		c.emit(ev)
 	case rpc.MsgAttrChange:
 		id, op := r.EntityID(), rpc.AttrOp(r.Uint8())
-		if r.Err() != nil {
-			return fmt.Errorf("client: malformed %v: %w", t, r.Err())
+		if r.Err() != nil || id == "" {
+			return fmt.Errorf("client: malformed %v: %v", t, r.Err())
 		}
 		rest := r.Rest()
 		pv, n, err := rpc.DecodeAny(rest)

@@ -207,7 +207,7 @@ func checkCommon(ps *problems, addrs *addrSet, sec, httpAddr, logLevel, logFile 
 	bufOK := checkSize(ps, sec, "send_buffer_size", sendBuf, 0)
 	if packetOK && bufOK && sendBuf < maxPacket {
 		ps.add(sec, "send_buffer_size",
-			fmt.Sprintf("(%d) must be at least max_packet_size (%d), or a single large packet closes the connection", sendBuf, maxPacket),
+			fmt.Sprintf("(%d) must be at least max_packet_size (%d), or two large packets in a row close the connection as a slow consumer", sendBuf, maxPacket),
 			"send_buffer_size", "max_packet_size")
 	}
 }

@@ -85,6 +85,7 @@ type Conn struct {
 
 	mu          sync.Mutex
 	out         []byte // queued bytes, owned by senders
+	head        int    // length of out's first frame: one frame may exceed the bound
 	spare       []byte // the writer's last buffer, reused for out
 	writing     bool   // a writer goroutine is running
 	closed      bool
@@ -205,10 +206,13 @@ func (c *Conn) Append(fn func([]byte) []byte) error {
 	}
 	before := len(c.out)
 	c.out = fn(c.out)
-	// Over the bound is a slow consumer, unless the buffer was empty: one
-	// frame larger than the bound may pass on its own, since a reader that
-	// keeps up drains it like any other.
-	if len(c.out) > c.cfg.MaxPending && before > 0 {
+	if before == 0 {
+		c.head = len(c.out)
+	}
+	// Over the bound is a slow consumer. The first frame queued on an
+	// empty buffer does not count: one frame larger than the bound may
+	// pass, since a reader that keeps up drains it like any other.
+	if len(c.out)-c.head > c.cfg.MaxPending {
 		c.mu.Unlock()
 		c.Close(fmt.Errorf("%w (%d bytes queued, limit %d)", ErrSlowConsumer, len(c.out), c.cfg.MaxPending))
 		return ErrSlowConsumer
@@ -254,6 +258,7 @@ func (c *Conn) writeLoop() {
 		buf := c.out
 		c.out = c.spare[:0]
 		c.spare = nil
+		c.head = 0
 		c.mu.Unlock()
 
 		c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
