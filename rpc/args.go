@@ -2,8 +2,10 @@ package rpc
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"reflect"
 	"sync"
@@ -24,6 +26,10 @@ var ErrArgs = errors.New("rpc: bad arguments")
 type appendWriter struct{ b []byte }
 
 func (w *appendWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
+
+// WriteByte spares msgpack its byteWriter adapter, which allocates for
+// every single byte it writes.
+func (w *appendWriter) WriteByte(c byte) error { w.b = append(w.b, c); return nil }
 
 type argEncoder struct {
 	w   appendWriter
@@ -469,6 +475,9 @@ func decodeInto(d *argDecoder, v reflect.Value, depth int) error {
 			if err := decodeInto(d, k, depth+1); err != nil {
 				return fmt.Errorf("map key: %w", err)
 			}
+			if !k.Comparable() { // e.g. a []any or map[string]any key for map[any]T
+				return fmt.Errorf("unhashable map key %v", k)
+			}
 			e := reflect.New(et).Elem()
 			if err := decodeInto(d, e, depth+1); err != nil {
 				return fmt.Errorf("map[%v]: %w", k, err)
@@ -536,8 +545,8 @@ func decodeStruct(d *argDecoder, v reflect.Value, depth int) error {
 		}
 		idx, ok := fields[ks]
 		if !ok {
-			if err := d.dec.Skip(); err != nil {
-				return err
+			if err := skipValue(d, depth+1); err != nil {
+				return fmt.Errorf("field %s: %w", ks, err)
 			}
 			continue
 		}
@@ -549,10 +558,23 @@ func decodeStruct(d *argDecoder, v reflect.Value, depth int) error {
 }
 
 var (
-	timeType          = reflect.TypeFor[time.Time]()
-	customEncoderType = reflect.TypeFor[msgpack.CustomEncoder]()
-	marshalerType     = reflect.TypeFor[msgpack.Marshaler]()
+	timeType            = reflect.TypeFor[time.Time]()
+	customEncoderType   = reflect.TypeFor[msgpack.CustomEncoder]()
+	marshalerType       = reflect.TypeFor[msgpack.Marshaler]()
+	binaryMarshalerType = reflect.TypeFor[encoding.BinaryMarshaler]()
+	textMarshalerType   = reflect.TypeFor[encoding.TextMarshaler]()
 )
+
+// encodesItself reports whether msgpack encodes t through one of t's (or
+// *t's) methods instead of by its kind; DecodeArgs would not undo that.
+func encodesItself(t reflect.Type) bool {
+	for _, i := range []reflect.Type{customEncoderType, marshalerType, binaryMarshalerType, textMarshalerType} {
+		if t.Implements(i) || reflect.PointerTo(t).Implements(i) {
+			return true
+		}
+	}
+	return false
+}
 
 // CheckValue reports whether v can travel as an argument between servers:
 // nil, bools, integers, floats, strings, byte slices, slices, arrays and
@@ -596,8 +618,7 @@ func checkValue(v reflect.Value, client bool, depth int) error {
 		return nil
 	}
 	t := v.Type()
-	if t == timeType || t.Implements(customEncoderType) || t.Implements(marshalerType) ||
-		reflect.PointerTo(t).Implements(customEncoderType) || reflect.PointerTo(t).Implements(marshalerType) {
+	if t == timeType || encodesItself(t) {
 		return fmt.Errorf("%s is encoded as a msgpack extension or custom value, which the protocol does not carry", t)
 	}
 	switch v.Kind() {
@@ -629,6 +650,9 @@ func checkValue(v reflect.Value, client bool, depth int) error {
 		}
 		it := v.MapRange()
 		for it.Next() {
+			if err := checkValue(it.Key(), client, depth+1); err != nil {
+				return err
+			}
 			if err := checkValue(it.Value(), client, depth+1); err != nil {
 				return err
 			}
@@ -647,31 +671,89 @@ func checkValue(v reflect.Value, client bool, depth int) error {
 	return fmt.Errorf("type %s cannot be sent", t)
 }
 
+// skipValue skips one msgpack value within the bounds decodeAny keeps:
+// nesting at most MaxArgDepth, no declared length beyond the bytes left.
+// (msgpack's Decoder.Skip has neither bound, and grows the decoder's
+// buffer to any declared string length.)
+func skipValue(d *argDecoder, depth int) error {
+	if depth > MaxArgDepth {
+		return fmt.Errorf("nesting deeper than %d", MaxArgDepth)
+	}
+	c, err := d.dec.PeekCode()
+	if err != nil {
+		return err
+	}
+	var n int
+	switch {
+	case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
+		if n, err = d.dec.DecodeArrayLen(); err != nil {
+			return err
+		}
+	case msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32:
+		if n, err = d.dec.DecodeMapLen(); err != nil {
+			return err
+		}
+		if err := checkLen(d, n); err != nil {
+			return err
+		}
+		n *= 2 // keys and values
+	case msgpcode.IsString(c) || msgpcode.IsBin(c) || msgpcode.IsExt(c):
+		if msgpcode.IsExt(c) {
+			_, n, err = d.dec.DecodeExtHeader()
+		} else {
+			n, err = d.dec.DecodeBytesLen()
+		}
+		if err != nil {
+			return err
+		}
+		if err := checkLen(d, n); err != nil {
+			return err
+		}
+		_, err = d.r.Seek(int64(n), io.SeekCurrent)
+		return err
+	default:
+		return d.dec.Skip() // nil, bool, numbers: at most 8 bytes
+	}
+	if err := checkLen(d, n); err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		if err := skipValue(d, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // CheckParamType reports whether values of t can be decoded by DecodeArgs.
 // Entity registration calls it so that an unsupported parameter type is an
 // error at start-up, not at the first call.
-func CheckParamType(t reflect.Type) error { return checkType(t, 0) }
+func CheckParamType(t reflect.Type) error { return checkType(t, map[reflect.Type]bool{}) }
 
-func checkType(t reflect.Type, depth int) error {
-	if depth > MaxArgDepth {
-		return fmt.Errorf("type %s nests too deeply", t)
+// checkType checks t and the types it contains. seen holds the types
+// already being checked, so that recursive types (a linked list, a tree)
+// terminate; the depth of their values is bounded when decoding.
+func checkType(t reflect.Type, seen map[reflect.Type]bool) error {
+	if seen[t] {
+		return nil
 	}
+	seen[t] = true
 	switch t.Kind() {
 	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
 		reflect.Float32, reflect.Float64, reflect.String, reflect.Interface:
 		return nil
 	case reflect.Pointer, reflect.Slice, reflect.Array:
-		return checkType(t.Elem(), depth+1)
+		return checkType(t.Elem(), seen)
 	case reflect.Map:
-		if err := checkType(t.Key(), depth+1); err != nil {
+		if err := checkType(t.Key(), seen); err != nil {
 			return err
 		}
-		return checkType(t.Elem(), depth+1)
+		return checkType(t.Elem(), seen)
 	case reflect.Struct:
 		for i := 0; i < t.NumField(); i++ {
 			if f := t.Field(i); f.IsExported() {
-				if err := checkType(f.Type, depth+1); err != nil {
+				if err := checkType(f.Type, seen); err != nil {
 					return fmt.Errorf("field %s: %w", f.Name, err)
 				}
 			}

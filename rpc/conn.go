@@ -212,9 +212,9 @@ func (c *Conn) Append(fn func([]byte) []byte) error {
 	// Over the bound is a slow consumer. The first frame queued on an
 	// empty buffer does not count: one frame larger than the bound may
 	// pass, since a reader that keeps up drains it like any other.
-	if len(c.out)-c.head > c.cfg.MaxPending {
+	if n := len(c.out); n-c.head > c.cfg.MaxPending {
 		c.mu.Unlock()
-		c.Close(fmt.Errorf("%w (%d bytes queued, limit %d)", ErrSlowConsumer, len(c.out), c.cfg.MaxPending))
+		c.Close(fmt.Errorf("%w (%d bytes queued, limit %d)", ErrSlowConsumer, n, c.cfg.MaxPending))
 		return ErrSlowConsumer
 	}
 	start := !c.writing

@@ -419,9 +419,6 @@ func TestConnSlowConsumerPipe(t *testing.T) {
 // len(c.out) for its error message after unlocking c.mu, while the writer
 // goroutine may be assigning c.out (see report).
 func TestConnSlowConsumerTCP(t *testing.T) {
-	if raceEnabled {
-		skipKnownBug(t, "Conn.Append reads c.out after c.mu.Unlock when reporting ErrSlowConsumer (data race)")
-	}
 	cn, sn := tcpPair(t)
 	_ = sn // never read
 	c := NewConn(cn, ConnConfig{MaxPending: 256 << 10})
@@ -464,9 +461,6 @@ func (discardConn) SetWriteDeadline(time.Time) error { return nil }
 // read after c.mu.Unlock for the error message) within a few hundred
 // overflows.
 func TestConnSlowConsumerRace(t *testing.T) {
-	if raceEnabled {
-		skipKnownBug(t, "Conn.Append reads c.out after c.mu.Unlock when reporting ErrSlowConsumer (data race)")
-	}
 	overflows := 0
 	for attempt := 0; attempt < 10000 && overflows < 1000; attempt++ {
 		c := NewConn(discardConn{}, ConnConfig{MaxPending: 1000})

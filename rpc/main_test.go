@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"os"
 	"runtime"
 	"testing"
 
@@ -23,14 +22,4 @@ func allocBytes(runs int, f func()) uint64 {
 	}
 	runtime.ReadMemStats(&after)
 	return (after.TotalAlloc - before.TotalAlloc) / uint64(runs)
-}
-
-// skipKnownBug skips a test that demonstrates one of the bugs described
-// with the test, unless RPC_TEST_BUGS is set: after the fixes are applied,
-// RPC_TEST_BUGS=1 go test -race ./rpc/ must pass.
-func skipKnownBug(t *testing.T, msg string) {
-	t.Helper()
-	if os.Getenv("RPC_TEST_BUGS") == "" {
-		t.Skip("bug: " + msg + " (set RPC_TEST_BUGS=1 to run)")
-	}
 }
