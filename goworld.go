@@ -126,7 +126,8 @@ func run(args []string) error {
 	dispatchers := fs.String("dispatchers", "", "comma-separated dispatcher addresses (overrides the config)")
 	logPath := fs.String("log", "", "log file (default: the config's log_file)")
 	pidPath := fs.String("pidfile", "", "PID file to hold while running")
-	fs.Bool("restore", false, "restore from a freeze file (hot reload; not supported yet)")
+	restore := fs.Bool("restore", false, "game: resume from the newest freeze file in freeze_dir (hot reload)")
+	restoreFrom := fs.String("restore-from", "", "game: resume from this freeze file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -191,7 +192,18 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	err = runRole(ctx, *role, *id, name, cfg, dispAddrs, entry)
+	var frozen *entity.Frozen
+	if *restore || *restoreFrom != "" {
+		if *role != "game" {
+			return fmt.Errorf("-restore is for games, not a %s", *role)
+		}
+		if frozen, err = loadFrozen(cfg, *id, *restoreFrom); err != nil {
+			entry.WithError(err).Error("cannot restore")
+			return err
+		}
+	}
+
+	err = runRole(ctx, *role, *id, name, cfg, dispAddrs, frozen, entry)
 	if err != nil {
 		entry.WithError(err).Error("exiting with error")
 		return err
@@ -223,12 +235,33 @@ func newLogger(path, level string) (*logrus.Logger, func(), error) {
 	return log, func() { f.Close() }, nil
 }
 
-func runRole(ctx context.Context, role string, id int, name string, cfg *config.Config, dispAddrs []string, log *logrus.Entry) error {
-	ready := func(addr string) {
-		if err := proc.SignalReady(proc.ReadyInfo{Name: name, Role: role, ID: id, PID: os.Getpid(), Addr: addr}); err != nil {
+// loadFrozen reads the freeze file to restore: path if given, else the
+// newest of game id's files in its freeze_dir.
+func loadFrozen(cfg *config.Config, id int, path string) (*entity.Frozen, error) {
+	c, ok := cfg.Game(id)
+	if !ok {
+		return nil, fmt.Errorf("no [game%d]", id)
+	}
+	if path == "" {
+		files, err := game.FreezeFiles(c.FreezeDir, id)
+		if err != nil || len(files) == 0 {
+			return nil, fmt.Errorf("-restore: no freeze file of game%d in %s (%v)", id, c.FreezeDir, err)
+		}
+		path = files[len(files)-1]
+	}
+	return game.LoadFreezeFile(path, id)
+}
+
+func runRole(ctx context.Context, role string, id int, name string, cfg *config.Config, dispAddrs []string, frozen *entity.Frozen, log *logrus.Entry) error {
+	readyInfo := func(addr string) proc.ReadyInfo {
+		return proc.ReadyInfo{Name: name, Role: role, ID: id, PID: os.Getpid(), Addr: addr}
+	}
+	signalReady := func(info proc.ReadyInfo) {
+		if err := proc.SignalReady(info); err != nil {
 			log.WithError(err).Warn("cannot signal readiness")
 		}
 	}
+	ready := func(addr string) { signalReady(readyInfo(addr)) }
 	switch role {
 	case "dispatcher":
 		c, _ := cfg.Dispatcher(id)
@@ -240,7 +273,8 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 		}
 		d, err := dispatcher.New(dispatcher.Config{
 			ID: id, Index: index, Count: len(cfg.Dispatchers), ListenAddr: c.ListenAddr,
-			MaxPacketSize: c.MaxPacketSize, SendBufferSize: c.SendBufferSize, Logger: log,
+			MaxPacketSize: c.MaxPacketSize, SendBufferSize: c.SendBufferSize,
+			FreezeQueueLimit: c.FreezeQueueLimit, RestoreTimeout: c.RestoreTimeout, Logger: log,
 		})
 		if err != nil {
 			return err
@@ -284,23 +318,36 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 		g, err := game.New(game.Config{
 			ID: id, Dispatchers: dispAddrs, BootEntity: c.BootEntity, Registry: registry,
 			Storage: backend, SaveInterval: c.SaveInterval, MaxPacketSize: c.MaxPacketSize,
-			SendBufferSize: c.SendBufferSize, Logger: log,
+			SendBufferSize: c.SendBufferSize, FreezeDir: c.FreezeDir, KeepFreezeFiles: c.KeepFreezeFiles,
+			FreezeTimeout: c.FreezeTimeout, Restore: frozen, Logger: log,
 		})
 		if err != nil {
 			return err
 		}
+		stopFreeze := onFreezeSignal(g.RequestFreeze)
+		defer stopFreeze()
 		errc := make(chan error, 1)
 		go func() { errc <- g.Run(ctx) }()
 		select {
 		case <-g.Ready():
-			ready("")
+			info := readyInfo("")
+			if frozen != nil {
+				info.Restored, info.Entities = true, len(frozen.Entities)
+				info.PauseMS = float64(g.Pause().Microseconds()) / 1000
+			}
+			signalReady(info)
 		case err := <-errc:
 			if err == nil {
 				err = ctx.Err()
 			}
 			return err
 		}
-		return <-errc
+		err = <-errc
+		if errors.Is(err, game.ErrFrozen) {
+			log.Info("frozen for a hot reload; exiting")
+			return nil
+		}
+		return err
 	}
 	return fmt.Errorf("unknown role %q", role)
 }

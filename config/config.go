@@ -37,6 +37,18 @@ const (
 	DefaultStorageType = "bbolt"
 	// DefaultStoragePath is the default path of the [storage] section.
 	DefaultStoragePath = "goworld.db"
+	// DefaultFreezeQueueLimit bounds what a dispatcher queues for a game
+	// frozen for a hot reload.
+	DefaultFreezeQueueLimit = 64 << 20
+	// DefaultRestoreTimeout is how long a dispatcher waits for a frozen game.
+	DefaultRestoreTimeout = 60 * time.Second
+	// DefaultFreezeDir is where games write freeze files (relative to the
+	// server directory).
+	DefaultFreezeDir = "freeze"
+	// DefaultKeepFreezeFiles is how many freeze files per game are kept.
+	DefaultKeepFreezeFiles = 5
+	// DefaultFreezeTimeout bounds a game's freeze.
+	DefaultFreezeTimeout = 10 * time.Second
 )
 
 // Config is the configuration of a whole cluster.
@@ -58,19 +70,32 @@ type DispatcherConfig struct {
 	LogFile        string // log_file: defaults to Name + ".log"
 	MaxPacketSize  int    // max_packet_size in bytes
 	SendBufferSize int    // send_buffer_size in bytes
+	// FreezeQueueLimit (freeze_queue_limit) bounds the bytes queued for a
+	// game frozen for a hot reload.
+	FreezeQueueLimit int
+	// RestoreTimeout (restore_timeout) is how long to wait for a frozen
+	// game to come back.
+	RestoreTimeout time.Duration
 }
 
 // GameConfig is the configuration of one game process, section [gameN].
 type GameConfig struct {
-	ID             int           // N of [gameN], 1..65535
-	Name           string        // section name, e.g. "game1"
-	BootEntity     string        // boot_entity: entity type created for each new client
-	SaveInterval   time.Duration // save_interval: how often persistent entities are saved
-	HTTPAddr       string        // http_addr: admin HTTP host:port; empty means disabled
-	LogLevel       string        // log_level: debug, info, warn or error
-	LogFile        string        // log_file: defaults to Name + ".log"
-	MaxPacketSize  int           // max_packet_size in bytes
-	SendBufferSize int           // send_buffer_size in bytes
+	ID           int           // N of [gameN], 1..65535
+	Name         string        // section name, e.g. "game1"
+	BootEntity   string        // boot_entity: entity type created for each new client
+	SaveInterval time.Duration // save_interval: how often persistent entities are saved
+	// FreezeDir (freeze_dir) is where hot-reload freeze files go, relative
+	// to the server directory.
+	FreezeDir string
+	// KeepFreezeFiles (keep_freeze_files) is how many freeze files are kept.
+	KeepFreezeFiles int
+	// FreezeTimeout (freeze_timeout) bounds a freeze.
+	FreezeTimeout  time.Duration
+	HTTPAddr       string // http_addr: admin HTTP host:port; empty means disabled
+	LogLevel       string // log_level: debug, info, warn or error
+	LogFile        string // log_file: defaults to Name + ".log"
+	MaxPacketSize  int    // max_packet_size in bytes
+	SendBufferSize int    // send_buffer_size in bytes
 }
 
 // GateConfig is the configuration of one gate process, section [gateN].
@@ -107,25 +132,30 @@ func processName(kind string, id int) string { return kind + strconv.Itoa(id) }
 func newDispatcher(id int) DispatcherConfig {
 	name := processName(dispatcherKind, id)
 	return DispatcherConfig{
-		ID:             id,
-		Name:           name,
-		LogLevel:       DefaultLogLevel,
-		LogFile:        name + ".log",
-		MaxPacketSize:  DefaultMaxPacketSize,
-		SendBufferSize: DefaultSendBufferSize,
+		ID:               id,
+		Name:             name,
+		LogLevel:         DefaultLogLevel,
+		LogFile:          name + ".log",
+		MaxPacketSize:    DefaultMaxPacketSize,
+		SendBufferSize:   DefaultSendBufferSize,
+		FreezeQueueLimit: DefaultFreezeQueueLimit,
+		RestoreTimeout:   DefaultRestoreTimeout,
 	}
 }
 
 func newGame(id int) GameConfig {
 	name := processName(gameKind, id)
 	return GameConfig{
-		ID:             id,
-		Name:           name,
-		SaveInterval:   DefaultSaveInterval,
-		LogLevel:       DefaultLogLevel,
-		LogFile:        name + ".log",
-		MaxPacketSize:  DefaultMaxPacketSize,
-		SendBufferSize: DefaultSendBufferSize,
+		ID:              id,
+		Name:            name,
+		SaveInterval:    DefaultSaveInterval,
+		FreezeDir:       DefaultFreezeDir,
+		KeepFreezeFiles: DefaultKeepFreezeFiles,
+		FreezeTimeout:   DefaultFreezeTimeout,
+		LogLevel:        DefaultLogLevel,
+		LogFile:         name + ".log",
+		MaxPacketSize:   DefaultMaxPacketSize,
+		SendBufferSize:  DefaultSendBufferSize,
 	}
 }
 

@@ -361,6 +361,8 @@ func dispatcherFields(d *DispatcherConfig) []field {
 		strField("log_file", &d.LogFile),
 		sizeField("max_packet_size", &d.MaxPacketSize, maxPacketLimit),
 		sizeField("send_buffer_size", &d.SendBufferSize, 0),
+		sizeField("freeze_queue_limit", &d.FreezeQueueLimit, 0),
+		durField("restore_timeout", &d.RestoreTimeout),
 	}
 }
 
@@ -368,6 +370,9 @@ func gameFields(g *GameConfig) []field {
 	return []field{
 		strField("boot_entity", &g.BootEntity),
 		durField("save_interval", &g.SaveInterval),
+		strField("freeze_dir", &g.FreezeDir),
+		sizeField("keep_freeze_files", &g.KeepFreezeFiles, 0),
+		durField("freeze_timeout", &g.FreezeTimeout),
 		strField("http_addr", &g.HTTPAddr),
 		strField("log_level", &g.LogLevel),
 		strField("log_file", &g.LogFile),

@@ -115,6 +115,8 @@ func (c *Config) validate() []problem {
 		sec := processName(dispatcherKind, d.ID)
 		checkListenAddr(&ps, addrs, sec, d.ListenAddr)
 		checkCommon(&ps, addrs, sec, d.HTTPAddr, d.LogLevel, d.LogFile, d.MaxPacketSize, d.SendBufferSize)
+		checkSize(&ps, sec, "freeze_queue_limit", d.FreezeQueueLimit, 0)
+		checkDuration(&ps, sec, "restore_timeout", d.RestoreTimeout)
 	}
 	checkIDs(&ps, gameKind, len(c.Games), func(i int) (int, string) { return c.Games[i].ID, c.Games[i].Name })
 	for _, g := range c.Games {
@@ -127,6 +129,11 @@ func (c *Config) validate() []problem {
 			}
 		}
 		checkDuration(&ps, sec, "save_interval", g.SaveInterval)
+		checkDuration(&ps, sec, "freeze_timeout", g.FreezeTimeout)
+		checkSize(&ps, sec, "keep_freeze_files", g.KeepFreezeFiles, 0)
+		if g.FreezeDir == "" {
+			ps.add(sec, "freeze_dir", "must not be empty", "freeze_dir")
+		}
 		checkCommon(&ps, addrs, sec, g.HTTPAddr, g.LogLevel, g.LogFile, g.MaxPacketSize, g.SendBufferSize)
 	}
 	checkIDs(&ps, gateKind, len(c.Gates), func(i int) (int, string) { return c.Gates[i].ID, c.Gates[i].Name })

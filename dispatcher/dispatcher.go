@@ -55,6 +55,14 @@ type Config struct {
 	SendBufferSize int
 	// HelloTimeout is how long a new connection has to say MsgHello (default 10s).
 	HelloTimeout time.Duration
+	// FreezeQueueLimit bounds the bytes queued for a game frozen for a hot
+	// reload (default 64 MiB). Packets beyond it are dropped and counted,
+	// with an error in the log.
+	FreezeQueueLimit int
+	// RestoreTimeout is how long a frozen game that disconnected may take
+	// to come back before the dispatcher gives up on it and tells its peers
+	// it is gone (default 60s).
+	RestoreTimeout time.Duration
 	// Logger receives the dispatcher's logs (default: logrus's standard logger).
 	Logger logrus.FieldLogger
 }
@@ -81,10 +89,20 @@ type Dispatcher struct {
 	gates    map[rpc.GateID]*peer
 	entities map[rpc.EntityID]rpc.GameID
 	load     map[rpc.GameID]int // entities per game in this shard
+	frozen   map[rpc.GameID]*frozenGame
 	conns    map[*rpc.Conn]struct{}
 	closed   bool
 
 	wg sync.WaitGroup
+}
+
+// frozenGame is the queue of a game frozen for a hot reload.
+type frozenGame struct {
+	mu      sync.Mutex
+	frames  []byte // whole frames, in arrival order
+	dropped int    // frames refused over FreezeQueueLimit
+	since   time.Time
+	expire  *time.Timer // runs giveUp once the frozen game's connection is gone
 }
 
 // New validates cfg and binds the listen address, so Addr is known as soon
@@ -105,6 +123,12 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.HelloTimeout <= 0 {
 		cfg.HelloTimeout = 10 * time.Second
 	}
+	if cfg.FreezeQueueLimit <= 0 {
+		cfg.FreezeQueueLimit = 64 << 20
+	}
+	if cfg.RestoreTimeout <= 0 {
+		cfg.RestoreTimeout = 60 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()
 	}
@@ -120,6 +144,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		gates:    map[rpc.GateID]*peer{},
 		entities: map[rpc.EntityID]rpc.GameID{},
 		load:     map[rpc.GameID]int{},
+		frozen:   map[rpc.GameID]*frozenGame{},
 		conns:    map[*rpc.Conn]struct{}{},
 	}, nil
 }
@@ -185,6 +210,11 @@ func (d *Dispatcher) Close() error {
 		return nil
 	}
 	d.closed = true
+	for _, fg := range d.frozen {
+		if fg.expire != nil {
+			fg.expire.Stop()
+		}
+	}
 	conns := make([]*rpc.Conn, 0, len(d.conns))
 	for c := range d.conns {
 		conns = append(conns, c)
@@ -226,7 +256,6 @@ func (d *Dispatcher) serveConn(conn *rpc.Conn) {
 	p := &peer{role: role, id: id, conn: conn}
 	log = log.WithField("peer", p.String())
 	d.addPeer(p, log)
-	conn.Send(rpc.MsgHelloAck, rpc.AppendUint16(nil, uint16(d.cfg.ID)))
 	log.Info("peer connected")
 
 	reason := conn.Serve(func(t rpc.MsgType, body []byte) error { return d.route(p, t, body) })
@@ -237,9 +266,31 @@ func (d *Dispatcher) serveConn(conn *rpc.Conn) {
 func (d *Dispatcher) addPeer(p *peer, log logrus.FieldLogger) {
 	d.mu.Lock()
 	var old *peer
+	// The ack goes out under the lock, before anything routed to the peer.
+	p.conn.Send(rpc.MsgHelloAck, rpc.AppendUint16(nil, uint16(d.cfg.ID)))
 	if p.role == rpc.RoleGame {
-		old = d.games[rpc.GameID(p.id)]
-		d.games[rpc.GameID(p.id)] = p
+		id := rpc.GameID(p.id)
+		old = d.games[id]
+		d.games[id] = p
+		if fg := d.frozen[id]; fg != nil {
+			// A frozen game is back (restored by a new process, or the same
+			// one reconnecting): deliver what waited for it, in order.
+			if fg.expire != nil {
+				fg.expire.Stop()
+			}
+			delete(d.frozen, id)
+			fg.mu.Lock()
+			n, dropped := len(fg.frames), fg.dropped
+			p.conn.SendFrame(fg.frames)
+			fg.frames = nil
+			fg.mu.Unlock()
+			entry := log.WithField("queued_bytes", n).WithField("frozen_for", time.Since(fg.since).Round(time.Millisecond).String())
+			if dropped > 0 {
+				entry.Errorf("frozen game is back; %d packets over freeze_queue_limit were dropped", dropped)
+			} else {
+				entry.Info("frozen game is back; queued packets delivered")
+			}
+		}
 	} else {
 		old = d.gates[rpc.GateID(p.id)]
 		d.gates[rpc.GateID(p.id)] = p
@@ -255,17 +306,21 @@ func (d *Dispatcher) removePeer(p *peer) {
 	d.mu.Lock()
 	switch p.role {
 	case rpc.RoleGame:
-		if d.games[rpc.GameID(p.id)] != p {
+		id := rpc.GameID(p.id)
+		if d.games[id] != p {
 			d.mu.Unlock()
 			return // replaced: the new connection owns the entry
 		}
-		delete(d.games, rpc.GameID(p.id))
-		for e, g := range d.entities {
-			if g == rpc.GameID(p.id) {
-				delete(d.entities, e)
-			}
+		delete(d.games, id)
+		if fg := d.frozen[id]; fg != nil && !d.closed {
+			// Frozen for a hot reload: keep its entities and queue, and wait
+			// for the restored process. Nobody is told it is gone.
+			fg.expire = time.AfterFunc(d.cfg.RestoreTimeout, func() { d.giveUp(id) })
+			d.mu.Unlock()
+			d.log.WithField("peer", p.String()).Infof("frozen game disconnected; queueing its packets for up to %v", d.cfg.RestoreTimeout)
+			return
 		}
-		delete(d.load, rpc.GameID(p.id))
+		d.forgetGameLocked(id)
 	case rpc.RoleGate:
 		if d.gates[rpc.GateID(p.id)] != p {
 			d.mu.Unlock()
@@ -273,41 +328,107 @@ func (d *Dispatcher) removePeer(p *peer) {
 		}
 		delete(d.gates, rpc.GateID(p.id))
 	}
-	others := d.allPeersLocked()
-	closed := d.closed
-	d.mu.Unlock()
-	if closed {
-		return
+	if !d.closed {
+		d.announceGoneLocked(p.role, p.id)
 	}
-	body := rpc.AppendUint16([]byte{byte(p.role)}, p.id)
-	for _, o := range others {
-		o.conn.Send(rpc.MsgPeerGone, body)
+	d.mu.Unlock()
+}
+
+// forgetGameLocked drops a game's entities from the table.
+func (d *Dispatcher) forgetGameLocked(id rpc.GameID) {
+	for e, g := range d.entities {
+		if g == id {
+			delete(d.entities, e)
+		}
+	}
+	delete(d.load, id)
+}
+
+// announceGoneLocked tells every gate and game that a peer left (games
+// through their freeze queue if frozen). The caller holds d.mu.
+func (d *Dispatcher) announceGoneLocked(role rpc.Role, id uint16) {
+	body := rpc.AppendUint16([]byte{byte(role)}, id)
+	for _, g := range d.gates {
+		g.conn.Send(rpc.MsgPeerGone, body)
+	}
+	games := map[rpc.GameID]bool{}
+	for gid := range d.games {
+		games[gid] = true
+	}
+	for gid := range d.frozen {
+		games[gid] = true
+	}
+	for gid := range games {
+		d.toGameLocked(gid, rpc.MsgPeerGone, body)
 	}
 }
 
-func (d *Dispatcher) allPeersLocked() []*peer {
-	ps := make([]*peer, 0, len(d.games)+len(d.gates))
-	for _, g := range d.games {
-		ps = append(ps, g)
+// giveUp runs when a frozen game did not come back within RestoreTimeout:
+// its queue is dropped and its peers are told it is gone.
+func (d *Dispatcher) giveUp(id rpc.GameID) {
+	d.mu.Lock()
+	fg := d.frozen[id]
+	if fg == nil || d.games[id] != nil || d.closed {
+		d.mu.Unlock()
+		return
 	}
-	for _, g := range d.gates {
-		ps = append(ps, g)
+	delete(d.frozen, id)
+	d.forgetGameLocked(id)
+	d.announceGoneLocked(rpc.RoleGame, uint16(id))
+	d.mu.Unlock()
+	fg.mu.Lock()
+	n := len(fg.frames)
+	fg.mu.Unlock()
+	d.log.Errorf("game%d froze and did not come back within %v; %d queued bytes dropped, its clients will be disconnected", id, d.cfg.RestoreTimeout, n)
+}
+
+// toGameLocked forwards one frame to a game, or queues it while the game
+// is frozen. The caller holds d.mu (read or write): freezing takes the
+// write lock, so no frame can slip past the freeze acknowledgement.
+func (d *Dispatcher) toGameLocked(id rpc.GameID, t rpc.MsgType, body []byte) {
+	if fg := d.frozen[id]; fg != nil {
+		fg.mu.Lock()
+		if len(fg.frames)+rpc.HeaderSize+len(body) > d.cfg.FreezeQueueLimit {
+			fg.dropped++
+			if fg.dropped == 1 || fg.dropped%1000 == 0 {
+				d.log.Errorf("game%d is frozen and its queue is full (freeze_queue_limit %d bytes): %d packets dropped so far", id, d.cfg.FreezeQueueLimit, fg.dropped)
+			}
+		} else {
+			fg.frames = rpc.AppendFrame(fg.frames, t, body)
+		}
+		fg.mu.Unlock()
+		return
 	}
-	return ps
+	if g := d.games[id]; g != nil {
+		g.conn.Send(t, body)
+		return
+	}
+	d.log.Debugf("%v for game%d, which is not connected, dropped", t, id)
 }
 
 // pickGameLocked returns the game with the fewest entities in this shard
-// (lowest ID on ties, so placement is deterministic), or nil.
-func (d *Dispatcher) pickGameLocked() *peer {
-	var best *peer
-	bestLoad := 0
-	for id, g := range d.games {
+// (lowest ID on ties, so placement is deterministic), preferring games that
+// are not frozen for a reload; ok is false if there is no game at all.
+func (d *Dispatcher) pickGameLocked() (best rpc.GameID, ok bool) {
+	bestFrozen, bestLoad := true, 0
+	consider := func(id rpc.GameID) {
+		_, frozen := d.frozen[id]
 		l := d.load[id]
-		if best == nil || l < bestLoad || (l == bestLoad && g.id < best.id) {
-			best, bestLoad = g, l
+		better := !ok || (bestFrozen && !frozen) ||
+			(frozen == bestFrozen && (l < bestLoad || (l == bestLoad && id < best)))
+		if better {
+			best, bestLoad, bestFrozen, ok = id, l, frozen, true
 		}
 	}
-	return best
+	for id := range d.games {
+		consider(id)
+	}
+	for id := range d.frozen {
+		if d.games[id] == nil {
+			consider(id)
+		}
+	}
+	return best, ok
 }
 
 // newLocalEntityID returns a fresh entity ID in this dispatcher's shard, so
@@ -319,6 +440,37 @@ func (d *Dispatcher) newLocalEntityID() rpc.EntityID {
 			return id
 		}
 	}
+}
+
+// freeze starts (on) or ends (off: the game's freeze failed) queueing for
+// game p. The acknowledgement is sent under the write lock, after every
+// frame already forwarded to p and before any that will be queued.
+func (d *Dispatcher) freeze(p *peer, on bool) {
+	id := rpc.GameID(p.id)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.games[id] != p {
+		return // a stale connection
+	}
+	fg := d.frozen[id]
+	if on {
+		if fg == nil {
+			d.frozen[id] = &frozenGame{since: time.Now()}
+		}
+		p.conn.Send(rpc.MsgFreezeAck, nil)
+		d.log.WithField("peer", p.String()).Info("game freezing for a hot reload; queueing its packets")
+		return
+	}
+	if fg == nil {
+		return
+	}
+	delete(d.frozen, id)
+	fg.mu.Lock()
+	p.conn.SendFrame(fg.frames)
+	n := len(fg.frames)
+	fg.frames = nil
+	fg.mu.Unlock()
+	d.log.WithField("peer", p.String()).WithField("queued_bytes", n).Warn("game's freeze failed; it resumes with its queued packets")
 }
 
 // errProtocol closes a peer that sent something a correct peer never sends.
@@ -348,12 +500,12 @@ func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
 	}
 	switch t {
 	case rpc.MsgClientConnected:
-		if p.role != rpc.RoleGate || len(body) < rpc.EntityIDLength {
+		if p.role != rpc.RoleGate || len(body) < rpc.EntityIDLength+2+8 {
 			return errProtocol(p, t, "short body or not from a gate")
 		}
 		d.mu.Lock()
-		g := d.pickGameLocked()
-		if g == nil {
+		gid, found := d.pickGameLocked()
+		if !found {
 			d.mu.Unlock()
 			d.log.Warn("a client connected but no game is connected; kicking it")
 			r := rpc.NewReader(body[rpc.EntityIDLength:])
@@ -363,11 +515,17 @@ func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
 			return nil
 		}
 		id := d.newLocalEntityID()
-		d.entities[id] = rpc.GameID(g.id)
-		d.load[rpc.GameID(g.id)]++
-		d.mu.Unlock()
+		d.entities[id] = gid
+		d.load[gid]++
 		out := append(rpc.AppendEntityID(make([]byte, 0, len(body)), id), body[rpc.EntityIDLength:]...)
-		g.conn.Send(t, out)
+		d.toGameLocked(gid, t, out)
+		d.mu.Unlock()
+		return nil
+	case rpc.MsgFreezeGame, rpc.MsgUnfreezeGame:
+		if p.role != rpc.RoleGame {
+			return errProtocol(p, t, "not from a game")
+		}
+		d.freeze(p, t == rpc.MsgFreezeGame)
 		return nil
 	case rpc.MsgFilteredBroadcast:
 		if p.role != rpc.RoleGame {
@@ -425,16 +583,16 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 			}
 			return nil // a load of a live entity: it is already somewhere
 		}
-		g := d.pickGameLocked()
-		if g == nil {
+		gid, found := d.pickGameLocked()
+		if !found {
 			d.mu.Unlock()
 			d.log.Warnf("%v of %s: no game connected; dropped", t, id)
 			return nil
 		}
-		d.entities[id] = rpc.GameID(g.id)
-		d.load[rpc.GameID(g.id)]++
+		d.entities[id] = gid
+		d.load[gid]++
+		d.toGameLocked(gid, t, body)
 		d.mu.Unlock()
-		g.conn.Send(t, body)
 		return nil
 	}
 	// Calls and client notifications: forward to the hosting game.
@@ -444,13 +602,12 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 		}
 	}
 	d.mu.RLock()
+	defer d.mu.RUnlock()
 	gid, ok := d.entities[rpc.EntityID(key)]
-	g := d.games[gid]
-	d.mu.RUnlock()
-	if !ok || g == nil {
+	if !ok {
 		d.log.Debugf("%v for unknown entity %q dropped", t, key)
 		return nil
 	}
-	g.conn.Send(t, body)
+	d.toGameLocked(gid, t, body)
 	return nil
 }

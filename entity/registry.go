@@ -32,12 +32,21 @@ type (
 	// ClientDisconnector: OnClientDisconnected runs when the entity's
 	// client goes away or is given to another entity.
 	ClientDisconnector interface{ OnClientDisconnected() }
+	// Freezer: OnFreeze runs before a hot reload writes the entity to the
+	// freeze file. Attributes, timers and the client binding survive a
+	// reload; plain struct fields do not, so save what matters into
+	// (server-only) attributes here. A panic aborts the reload.
+	Freezer interface{ OnFreeze() }
+	// Restorer: OnRestore runs after a hot reload rebuilt the entity (all
+	// entities exist by then), instead of OnCreated.
+	Restorer interface{ OnRestore() }
 )
 
 // TypeDesc collects what an entity type declares in DescribeEntityType.
 type TypeDesc struct {
 	persistent bool
 	attrs      map[string]AttrFlag
+	defaults   map[string]any
 	exposed    map[string]exposure
 	order      []string // declaration order of exposed names, for errors
 }
@@ -57,8 +66,10 @@ func (d *TypeDesc) SetPersistent(p bool) { d.persistent = p }
 // DefineAttr declares a top-level attribute and its flags. Setting an
 // undeclared top-level attribute is an error (it panics at the Set), so
 // that a typo cannot silently turn a synced or saved attribute into a
-// server-only one.
-func (d *TypeDesc) DefineAttr(name string, flags AttrFlag) {
+// server-only one. Chain Default to give it a value that every entity
+// without one gets: when created, loaded, or restored after a hot reload
+// (so an attribute added in a new build gets its default).
+func (d *TypeDesc) DefineAttr(name string, flags AttrFlag) *AttrDef {
 	if d.attrs == nil {
 		d.attrs = map[string]AttrFlag{}
 	}
@@ -66,6 +77,24 @@ func (d *TypeDesc) DefineAttr(name string, flags AttrFlag) {
 		d.attrs["\x00dup:"+name] = 0
 	}
 	d.attrs[name] = flags
+	return &AttrDef{desc: d, name: name}
+}
+
+// AttrDef is an attribute being declared.
+type AttrDef struct {
+	desc *TypeDesc
+	name string
+}
+
+// Default sets the attribute's default value (any attribute value: a
+// number, string, map[string]any, []any ...). It is copied into each
+// entity that lacks the attribute.
+func (a *AttrDef) Default(v any) *AttrDef {
+	if a.desc.defaults == nil {
+		a.desc.defaults = map[string]any{}
+	}
+	a.desc.defaults[a.name] = v
+	return a
 }
 
 // ExposeToClient lets the client that owns an entity call these methods on
@@ -101,6 +130,7 @@ type entityType struct {
 	field      []int        // index of the embedded Entity
 	persistent bool
 	attrs      map[string]AttrFlag
+	defaults   map[string]any // plain values, copied into each entity lacking the key
 	methods    map[string]*method
 }
 
@@ -140,6 +170,7 @@ var (
 	hookNames = map[string]bool{
 		"DescribeEntityType": true, "OnCreated": true, "OnDestroy": true,
 		"OnClientConnected": true, "OnClientDisconnected": true,
+		"OnFreeze": true, "OnRestore": true,
 	}
 )
 
@@ -179,6 +210,22 @@ func (r *Registry) Register(name string, proto any) error {
 	}
 	t.persistent = desc.persistent
 	var problems []string
+	for a, v := range desc.defaults {
+		if _, ok := desc.attrs[a]; !ok {
+			continue
+		}
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					problems = append(problems, fmt.Sprintf("attribute %q: bad default: %v", a, p))
+				}
+			}()
+			if t.defaults == nil {
+				t.defaults = map[string]any{}
+			}
+			t.defaults[a] = plain(normalize(v))
+		}()
+	}
 	for a, flags := range desc.attrs {
 		if strings.HasPrefix(a, "\x00dup:") {
 			problems = append(problems, fmt.Sprintf("attribute %q defined twice", a[len("\x00dup:"):]))

@@ -1,6 +1,7 @@
 package entity
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"runtime/debug"
@@ -11,6 +12,10 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/vmihailenco/msgpack/v5"
 )
+
+// ErrNoStorage is passed to the done callbacks of key-value operations on
+// a world without storage.
+var ErrNoStorage = errors.New("entity: no storage configured")
 
 // methodTakeClient is the internal method GiveClientTo calls on the
 // receiving entity. Its name is not a Go identifier, so no user method can
@@ -63,6 +68,7 @@ type World struct {
 	timers   timerHeap
 	timerSeq uint64
 	saving   int // saves in flight
+	inflight int // other storage operations in flight (loads, KV)
 }
 
 type pendingCall struct {
@@ -136,6 +142,11 @@ func (w *World) newEntity(t *entityType, id rpc.EntityID, attrs map[string]any) 
 		}
 		nv := normalize(val)
 		e.Attrs.m[k] = adopt(e.Attrs, k, nv, e, k)
+	}
+	for k, def := range t.defaults {
+		if _, ok := e.Attrs.m[k]; !ok {
+			e.Attrs.m[k] = adopt(e.Attrs, k, normalize(def), e, k)
+		}
 	}
 	w.entities[id] = e
 	return e, nil
@@ -268,7 +279,12 @@ func (w *World) broadcast(op rpc.FilterOp, key, value, method string, args []any
 
 // KVGet reads key from the key-value store; done runs on the game loop.
 func (w *World) KVGet(key string, done func(value []byte, err error)) {
-	w.store.KVGet(key, done)
+	if w.store == nil {
+		done(nil, ErrNoStorage)
+		return
+	}
+	w.inflight++
+	w.store.KVGet(key, func(v []byte, err error) { w.inflight--; done(v, err) })
 }
 
 // KVPut writes key; done (may be nil) runs on the game loop.
@@ -280,14 +296,27 @@ func (w *World) KVPut(key string, value []byte, done func(err error)) {
 			}
 		}
 	}
-	w.store.KVPut(key, value, done)
+	if w.store == nil {
+		done(ErrNoStorage)
+		return
+	}
+	w.inflight++
+	w.store.KVPut(key, value, func(err error) { w.inflight--; done(err) })
 }
 
 // KVPutIfAbsent writes key only if it does not exist yet, atomically;
 // done runs on the game loop with whether it stored, and the existing
 // value if not.
 func (w *World) KVPutIfAbsent(key string, value []byte, done func(stored bool, existing []byte, err error)) {
-	w.store.KVPutIfAbsent(key, value, done)
+	if w.store == nil {
+		done(false, nil, ErrNoStorage)
+		return
+	}
+	w.inflight++
+	w.store.KVPutIfAbsent(key, value, func(stored bool, existing []byte, err error) {
+		w.inflight--
+		done(stored, existing, err)
+	})
 }
 
 func (w *World) sendEntity(id rpc.EntityID, t rpc.MsgType, body []byte) {
@@ -568,7 +597,9 @@ func (w *World) load(id rpc.EntityID, typeName string) {
 		return
 	}
 	w.loading[id] = []pendingCall{}
+	w.inflight++
 	w.store.LoadEntity(typeName, id, func(data []byte, err error) {
+		w.inflight--
 		queued := w.loading[id]
 		delete(w.loading, id)
 		var attrs map[string]any
@@ -682,3 +713,9 @@ func (w *World) save(recs []storage.EntityRecord, done func(error)) {
 
 // SavesInFlight returns the number of saves not yet completed.
 func (w *World) SavesInFlight() int { return w.saving }
+
+// StorageInFlight returns the number of storage operations of any kind
+// (saves, loads, KV) whose results have not come back yet. A freeze waits
+// for it to reach zero: a pending callback is a closure, which cannot be
+// written to a freeze file.
+func (w *World) StorageInFlight() int { return w.saving + w.inflight }

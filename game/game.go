@@ -49,6 +49,17 @@ type Config struct {
 	SendBufferSize int
 	// ShutdownTimeout bounds the final save at shutdown (default 10s).
 	ShutdownTimeout time.Duration
+	// FreezeDir is where hot-reload freeze files are written (default "freeze").
+	FreezeDir string
+	// KeepFreezeFiles is how many freeze files of this game are kept for
+	// post-mortems (default 5).
+	KeepFreezeFiles int
+	// FreezeTimeout bounds a freeze: waiting for the dispatchers'
+	// acknowledgements and for storage to drain (default 10s).
+	FreezeTimeout time.Duration
+	// Restore, if set, is the world to rebuild before connecting: the game
+	// resumes a hot reload.
+	Restore *entity.Frozen
 	// Logger receives the game's logs (default: logrus's standard logger).
 	Logger logrus.FieldLogger
 }
@@ -67,10 +78,16 @@ type Game struct {
 
 	in     chan inbound
 	posted postQueue
+	// freezeReq asks the loop to freeze (from the SIGUSR1 handler).
+	freezeReq chan struct{}
+	// pause is, after a restore, the time from the freeze signal until the
+	// game was connected again and its queued packets flowing.
+	pause  time.Duration
 	jobs   chan func() // storage work, run by the worker
 	ready  chan struct{}
 	done   chan struct{}
 	cancel context.CancelFunc
+	closed bool // Close was called
 	mu     sync.Mutex
 }
 
@@ -100,17 +117,27 @@ func New(cfg Config) (*Game, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	if cfg.FreezeDir == "" {
+		cfg.FreezeDir = "freeze"
+	}
+	if cfg.KeepFreezeFiles <= 0 {
+		cfg.KeepFreezeFiles = 5
+	}
+	if cfg.FreezeTimeout <= 0 {
+		cfg.FreezeTimeout = 10 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()
 	}
 	g := &Game{
-		cfg:    cfg,
-		log:    cfg.Logger.WithField("game", cfg.ID),
-		in:     make(chan inbound, 4096),
-		jobs:   make(chan func(), 4096),
-		ready:  make(chan struct{}),
-		done:   make(chan struct{}),
-		posted: postQueue{signal: make(chan struct{}, 1)},
+		cfg:       cfg,
+		log:       cfg.Logger.WithField("game", cfg.ID),
+		in:        make(chan inbound, 4096),
+		jobs:      make(chan func(), 4096),
+		ready:     make(chan struct{}),
+		done:      make(chan struct{}),
+		freezeReq: make(chan struct{}, 1),
+		posted:    postQueue{signal: make(chan struct{}, 1)},
 	}
 	var store entity.Store
 	if cfg.Storage != nil {
@@ -164,13 +191,27 @@ func (g *Game) Ready() <-chan struct{} { return g.ready }
 func (g *Game) Post(fn func()) { g.posted.push(fn) }
 
 // Run runs the game loop until ctx is done or Close is called, then saves
-// what changed and disconnects. It returns nil after a clean shutdown.
+// what changed and disconnects. It returns nil after a clean shutdown, and
+// ErrFrozen after a successful freeze (RequestFreeze): the process should
+// then exit, and a new one restore from the freeze file.
 func (g *Game) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	g.mu.Lock()
 	g.cancel = cancel
+	if g.closed {
+		cancel()
+	}
 	g.mu.Unlock()
 	defer cancel()
+
+	if f := g.cfg.Restore; f != nil {
+		rep, err := g.world.Restore(f)
+		if err != nil {
+			return fmt.Errorf("game%d: restore: %w", g.cfg.ID, err)
+		}
+		g.log.WithField("entities", rep.Restored).WithField("skipped", len(rep.Skipped)).
+			WithField("dropped_timers", len(rep.DroppedTimers)).Info("world restored from the freeze file")
+	}
 
 	linkCtx, stopLinks := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -178,12 +219,17 @@ func (g *Game) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); l.Run(linkCtx) }()
 	}
-	wg.Add(1)
-	go func() { defer wg.Done(); g.worker(linkCtx) }()
+	workerDone := make(chan struct{})
+	go func() { defer close(workerDone); g.worker(linkCtx) }()
 	defer func() {
 		close(g.done) // unblocks link handlers waiting on g.in
 		stopLinks()
 		wg.Wait()
+		select {
+		case <-workerDone:
+		case <-time.After(g.cfg.ShutdownTimeout): // a hung backend: do not hang with it
+			g.log.Errorf("storage still busy %v after shutdown; leaving it behind", g.cfg.ShutdownTimeout)
+		}
 	}()
 
 	for _, l := range g.links {
@@ -193,23 +239,46 @@ func (g *Game) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+	if f := g.cfg.Restore; f != nil && f.SignalAt != 0 {
+		g.pause = time.Since(time.Unix(0, f.SignalAt))
+		g.log.WithField("pause", g.pause.Round(time.Millisecond).String()).Info("hot reload complete: queued packets are flowing again")
+	}
 	g.log.Info("game ready")
 	close(g.ready)
-	g.loop(ctx)
+	if err := g.loop(ctx); err != nil {
+		return err // frozen: no shutdown save, the freeze file has it all
+	}
 	return g.shutdown()
+}
+
+// Pause returns, for a game restored from a freeze, the time from the
+// freeze signal until it was serving again (zero otherwise). Valid once
+// Ready is closed.
+func (g *Game) Pause() time.Duration { return g.pause }
+
+// RequestFreeze asks the game to freeze for a hot reload (see Run). It is
+// safe to call from any goroutine, such as a signal handler.
+func (g *Game) RequestFreeze() {
+	select {
+	case g.freezeReq <- struct{}{}:
+	default: // one is already pending
+	}
 }
 
 // Close stops Run. It does not wait; Run returns when shutdown is done.
 func (g *Game) Close() {
 	g.mu.Lock()
+	g.closed = true
 	if g.cancel != nil {
 		g.cancel()
 	}
 	g.mu.Unlock()
 }
 
-func (g *Game) loop(ctx context.Context) {
+func (g *Game) loop(ctx context.Context) error {
 	w := g.world
+	fz := freezer{g: g}
+	defer fz.stop()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	armed := time.Time{}
@@ -223,7 +292,11 @@ func (g *Game) loop(ctx context.Context) {
 		}
 		select {
 		case m := <-g.in:
-			w.Handle(m.t, m.body)
+			if m.t == rpc.MsgFreezeAck {
+				fz.acked()
+			} else {
+				w.Handle(m.t, m.body)
+			}
 		case <-g.posted.signal:
 			for _, fn := range g.posted.drain() {
 				w.Run(fn)
@@ -235,8 +308,21 @@ func (g *Game) loop(ctx context.Context) {
 			if n := w.SaveDirty(nil); n > 0 {
 				g.log.Debugf("saving %d entities", n)
 			}
+		case <-g.freezeReq:
+			fz.start()
+		case <-fz.deadline():
+			fz.abort(fmt.Errorf("timed out after %v (%d of %d dispatchers acknowledged, %d storage operations in flight)",
+				g.cfg.FreezeTimeout, fz.acks, len(g.links), w.StorageInFlight()))
 		case <-ctx.Done():
-			return
+			if fz.active {
+				fz.abort(errors.New("the game is shutting down"))
+			}
+			return nil
+		}
+		if fz.ready() {
+			if err := fz.finish(); err == nil {
+				return ErrFrozen
+			}
 		}
 	}
 }

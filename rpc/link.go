@@ -23,8 +23,9 @@ type LinkConfig struct {
 	ID   uint16
 	// Conn configures each connection the link makes.
 	Conn ConnConfig
-	// OnConnect runs after the dispatcher acknowledged MsgHello and before
-	// any frame is handled: the place to re-register state.
+	// OnConnect runs after the dispatcher acknowledged MsgHello, once the
+	// connection is current (Send uses it), and before any frame is
+	// handled: the place to re-register state.
 	OnConnect func(c *Conn)
 	// Handler handles the dispatcher's frames (on the link's goroutine).
 	Handler Handler
@@ -135,12 +136,14 @@ func (l *Link) runOnce(ctx context.Context, log logrus.FieldLogger) error {
 		return fmt.Errorf("hello: %w", err)
 	}
 	nc.SetReadDeadline(time.Time{})
-	if l.cfg.OnConnect != nil {
-		l.cfg.OnConnect(c)
-	}
+	// Publish c before OnConnect, so that what OnConnect starts (a game
+	// posting its re-registration) can already send through the link.
 	l.mu.Lock()
 	l.cur = c
 	l.mu.Unlock()
+	if l.cfg.OnConnect != nil {
+		l.cfg.OnConnect(c)
+	}
 	l.once.Do(func() { close(l.connected) })
 	log.Info("connected to dispatcher")
 

@@ -85,6 +85,18 @@ const (
 	// str | value str | client frame type u16 | client frame body. Each
 	// dispatcher forwards it to the gates it is the route for.
 	MsgFilteredBroadcast MsgType = 1034
+
+	// MsgFreezeGame (game → dispatcher), empty body: the game is about to
+	// freeze for a hot reload. The dispatcher queues every packet for it,
+	// in order, until it comes back (a new connection from the same game
+	// ID) or unfreezes, and answers MsgFreezeAck after everything it had
+	// already forwarded.
+	MsgFreezeGame MsgType = 1040
+	// MsgFreezeAck (dispatcher → game), empty body.
+	MsgFreezeAck MsgType = 1041
+	// MsgUnfreezeGame (game → dispatcher), empty body: the freeze failed;
+	// flush the queue to this connection and resume.
+	MsgUnfreezeGame MsgType = 1042
 )
 
 var msgTypeNames = map[MsgType]string{
@@ -98,6 +110,7 @@ var msgTypeNames = map[MsgType]string{
 	MsgCreateEntitySomewhere: "CreateEntitySomewhere", MsgLoadEntitySomewhere: "LoadEntitySomewhere",
 	MsgToClient: "ToClient", MsgSetClientOwner: "SetClientOwner", MsgSetClientFilterProp: "SetClientFilterProp",
 	MsgKickClient: "KickClient", MsgFilteredBroadcast: "FilteredBroadcast",
+	MsgFreezeGame: "FreezeGame", MsgFreezeAck: "FreezeAck", MsgUnfreezeGame: "UnfreezeGame",
 }
 
 // String returns the message type's name, or its number if unknown.

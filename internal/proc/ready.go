@@ -19,6 +19,12 @@ type ReadyInfo struct {
 	ID   int    `json:"id"`   // N of the process's config section
 	PID  int    `json:"pid"`  // process ID
 	Addr string `json:"addr"` // actual bound listen address; empty for a game
+	// Restored is set by a game that resumed from a freeze file (hot
+	// reload); PauseMS is then the time from the freeze signal until it
+	// served again, and Entities how many entities it restored.
+	Restored bool    `json:"restored,omitempty"`
+	PauseMS  float64 `json:"pause_ms,omitempty"`
+	Entities int     `json:"entities,omitempty"`
 }
 
 // readyPrefix starts the one line written to the ready pipe.

@@ -1,0 +1,261 @@
+package entity
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sort"
+	"time"
+
+	"github.com/goworld-engine/goworld/rpc"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// FreezeVersion is the version of the freeze format this build writes and
+// reads. A file of another version is refused with a clear error.
+const FreezeVersion = 1
+
+// freezeMagic starts every freeze file.
+var freezeMagic = [8]byte{'G', 'W', 'F', 'R', 'E', 'E', 'Z', 'E'}
+
+// freezeHeaderSize: magic, version u32, payload length u64.
+const freezeHeaderSize = 8 + 4 + 8
+
+// Errors from Freeze, Restore and DecodeFrozen.
+var (
+	// ErrStorageBusy: storage operations are in flight; their callbacks
+	// cannot be frozen. Drain first (the game does).
+	ErrStorageBusy = errors.New("entity: storage operations in flight")
+	// ErrFreezeHook: an entity's OnFreeze panicked; the freeze is aborted.
+	ErrFreezeHook = errors.New("entity: OnFreeze failed")
+	// ErrFreezeFile: a freeze file is truncated, corrupt or of another version.
+	ErrFreezeFile = errors.New("entity: bad freeze file")
+)
+
+// Frozen is the whole state of a world at a freeze: what a hot reload
+// carries from the old process to the new one.
+type Frozen struct {
+	Version  int    `msgpack:"version"`
+	GameID   uint16 `msgpack:"game"`
+	FrozenAt int64  `msgpack:"frozen_at"` // unix nanoseconds
+	// SignalAt is when the freeze was requested (unix nanoseconds), to
+	// measure the whole pause; set by the game.
+	SignalAt int64          `msgpack:"signal_at"`
+	Entities []FrozenEntity `msgpack:"entities"`
+}
+
+// FrozenEntity is one entity in a Frozen world.
+type FrozenEntity struct {
+	Type   string         `msgpack:"type"`
+	ID     string         `msgpack:"id"`
+	Attrs  map[string]any `msgpack:"attrs"`
+	Client *FrozenClient  `msgpack:"client,omitempty"`
+	Timers []FrozenTimer  `msgpack:"timers,omitempty"`
+	// NextTimer is the last timer ID handed out, so new IDs stay unique.
+	NextTimer uint64 `msgpack:"next_timer"`
+	// Dirty: persistent attributes changed since the last save.
+	Dirty bool `msgpack:"dirty,omitempty"`
+}
+
+// FrozenClient is a client binding.
+type FrozenClient struct {
+	Gate uint16 `msgpack:"gate"`
+	ID   uint64 `msgpack:"id"`
+}
+
+// FrozenTimer is an entity timer with the time it had left.
+type FrozenTimer struct {
+	ID        uint64 `msgpack:"id"`
+	Method    string `msgpack:"method"`
+	Args      []byte `msgpack:"args"`
+	Remaining int64  `msgpack:"remaining"` // nanoseconds until it fires
+	Interval  int64  `msgpack:"interval"`  // 0: fires once
+}
+
+// Freeze runs every entity's OnFreeze hook and captures the world. It must
+// be called on the game loop with no storage operation in flight
+// (ErrStorageBusy otherwise). A panicking hook aborts the freeze with an
+// error wrapping ErrFreezeHook; the world is then still live and serving.
+func (w *World) Freeze() (*Frozen, error) {
+	if n := w.StorageInFlight(); n > 0 {
+		return nil, fmt.Errorf("%w: %d", ErrStorageBusy, n)
+	}
+	ids := make([]string, 0, len(w.entities))
+	for id := range w.entities {
+		ids = append(ids, string(id))
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		e := w.entities[rpc.EntityID(id)]
+		if h, ok := e.self.Interface().(Freezer); ok {
+			if err := w.freezeHook(e, h); err != nil {
+				return nil, err
+			}
+		}
+	}
+	w.flushLocal() // calls made by hooks run now, not after the reload
+	now := w.now()
+	f := &Frozen{Version: FreezeVersion, GameID: uint16(w.gameID), FrozenAt: now.UnixNano()}
+	f.Entities = make([]FrozenEntity, 0, len(ids))
+	for _, id := range ids {
+		e := w.entities[rpc.EntityID(id)]
+		if e == nil {
+			continue // destroyed by a hook's call
+		}
+		fe := FrozenEntity{Type: e.typ.name, ID: id, Attrs: e.Attrs.ToMap(), NextTimer: uint64(e.nextTimer), Dirty: e.dirty}
+		if e.client != nil {
+			fe.Client = &FrozenClient{Gate: uint16(e.client.Gate), ID: uint64(e.client.ID)}
+		}
+		tids := make([]TimerID, 0, len(e.timers))
+		for tid := range e.timers {
+			tids = append(tids, tid)
+		}
+		sort.Slice(tids, func(i, j int) bool { return tids[i] < tids[j] })
+		for _, tid := range tids {
+			t := e.timers[tid]
+			fe.Timers = append(fe.Timers, FrozenTimer{
+				ID: uint64(t.id), Method: t.method, Args: t.args,
+				Remaining: int64(max(t.fireAt.Sub(now), 0)), Interval: int64(t.interval),
+			})
+		}
+		f.Entities = append(f.Entities, fe)
+	}
+	return f, nil
+}
+
+func (w *World) freezeHook(e *Entity, h Freezer) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.log.WithField("entity", e.String()).Errorf("panic in OnFreeze: %v\n%s", p, debug.Stack())
+			err = fmt.Errorf("%w: %s: %v", ErrFreezeHook, e, p)
+		}
+	}()
+	h.OnFreeze()
+	return nil
+}
+
+// RestoreReport says what Restore did.
+type RestoreReport struct {
+	Restored int
+	// Skipped lists entities whose type no longer exists, as "Type<ID>".
+	Skipped []string
+	// DroppedTimers lists timers whose method no longer exists or whose
+	// arguments no longer fit, as "Type<ID>.Method".
+	DroppedTimers []string
+}
+
+// Restore rebuilds the entities of f into this (empty) world: attributes
+// (declared ones; new ones get their defaults), client bindings (the
+// clients still have their views, so nothing is sent to them) and timers,
+// which fire after the time they had left. Then every entity's OnRestore
+// runs. Entities of types that no longer exist are skipped and reported,
+// not fatal.
+func (w *World) Restore(f *Frozen) (RestoreReport, error) {
+	var rep RestoreReport
+	if f.Version != FreezeVersion {
+		return rep, fmt.Errorf("%w: version %d, this build reads %d", ErrFreezeFile, f.Version, FreezeVersion)
+	}
+	if len(w.entities) > 0 {
+		return rep, errors.New("entity: Restore into a world that has entities")
+	}
+	now := w.now()
+	var restored []*Entity
+	for i := range f.Entities {
+		fe := &f.Entities[i]
+		t := w.reg.types[fe.Type]
+		id := rpc.EntityID(fe.ID)
+		if t == nil || !id.Valid() {
+			rep.Skipped = append(rep.Skipped, fe.Type+"<"+fe.ID+">")
+			continue
+		}
+		e, err := w.newEntity(t, id, fe.Attrs)
+		if err != nil {
+			rep.Skipped = append(rep.Skipped, fe.Type+"<"+fe.ID+">")
+			w.log.WithError(err).Errorf("restore: %s<%s> skipped", fe.Type, fe.ID)
+			continue
+		}
+		e.dirty = fe.Dirty
+		e.nextTimer = TimerID(fe.NextTimer)
+		if fe.Client != nil {
+			e.client = &ClientRef{Gate: rpc.GateID(fe.Client.Gate), ID: rpc.ClientID(fe.Client.ID)}
+		}
+		for _, ft := range fe.Timers {
+			m, ok := t.methods[ft.Method]
+			if ok {
+				_, err := rpc.DecodeArgs(ft.Args, m.params)
+				ok = err == nil
+			}
+			if !ok {
+				rep.DroppedTimers = append(rep.DroppedTimers, e.String()+"."+ft.Method)
+				continue
+			}
+			tm := &timer{id: TimerID(ft.ID), method: ft.Method, args: ft.Args,
+				fireAt: now.Add(time.Duration(ft.Remaining)), interval: time.Duration(ft.Interval)}
+			if e.timers == nil {
+				e.timers = map[TimerID]*timer{}
+			}
+			e.timers[tm.id] = tm
+			w.schedule(e, tm)
+		}
+		restored = append(restored, e)
+	}
+	for _, e := range restored {
+		if h, ok := e.self.Interface().(Restorer); ok {
+			w.safely(e, "OnRestore", h.OnRestore)
+		}
+	}
+	w.flushLocal()
+	rep.Restored = len(restored)
+	if len(rep.Skipped) > 0 {
+		w.log.Warnf("restore: %d entities of types that no longer exist were skipped: %v", len(rep.Skipped), rep.Skipped)
+	}
+	if len(rep.DroppedTimers) > 0 {
+		w.log.Warnf("restore: %d timers whose method is gone or changed were dropped: %v", len(rep.DroppedTimers), rep.DroppedTimers)
+	}
+	return rep, nil
+}
+
+// EncodeFrozen encodes f as a freeze file: the magic "GWFREEZE", the
+// version (uint32 LE), the payload length (uint64 LE), the msgpack
+// payload, and the payload's SHA-256.
+func EncodeFrozen(f *Frozen) ([]byte, error) {
+	payload, err := msgpack.Marshal(f)
+	if err != nil {
+		return nil, fmt.Errorf("entity: encoding freeze: %w", err)
+	}
+	b := make([]byte, 0, freezeHeaderSize+len(payload)+sha256.Size)
+	b = append(b, freezeMagic[:]...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(f.Version))
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(payload)))
+	b = append(b, payload...)
+	sum := sha256.Sum256(payload)
+	return append(b, sum[:]...), nil
+}
+
+// DecodeFrozen decodes a freeze file, refusing (with an error wrapping
+// ErrFreezeFile) a wrong magic or version, a truncated file, or a checksum
+// mismatch.
+func DecodeFrozen(data []byte) (*Frozen, error) {
+	if len(data) < freezeHeaderSize+sha256.Size || !bytes.Equal(data[:8], freezeMagic[:]) {
+		return nil, fmt.Errorf("%w: not a freeze file (or truncated to %d bytes)", ErrFreezeFile, len(data))
+	}
+	if v := binary.LittleEndian.Uint32(data[8:12]); v != FreezeVersion {
+		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrFreezeFile, v, FreezeVersion)
+	}
+	n := binary.LittleEndian.Uint64(data[12:20])
+	if n != uint64(len(data)-freezeHeaderSize-sha256.Size) {
+		return nil, fmt.Errorf("%w: payload of %d bytes declared, %d present (truncated?)", ErrFreezeFile, n, len(data)-freezeHeaderSize-sha256.Size)
+	}
+	payload := data[freezeHeaderSize : freezeHeaderSize+int(n)]
+	if sum := sha256.Sum256(payload); !bytes.Equal(sum[:], data[freezeHeaderSize+int(n):]) {
+		return nil, fmt.Errorf("%w: checksum mismatch (corrupt)", ErrFreezeFile)
+	}
+	var f Frozen
+	if err := msgpack.Unmarshal(payload, &f); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFreezeFile, err)
+	}
+	return &f, nil
+}
