@@ -148,26 +148,26 @@ func run(args []string) error {
 		dispAddrs = cfg.DispatcherAddrs()
 	}
 
-	var name, level, logFile string
+	var name, level, logFile, httpAddr string
 	switch *role {
 	case "dispatcher":
 		c, ok := cfg.Dispatcher(*id)
 		if !ok {
 			return fmt.Errorf("no [dispatcher%d] in %s", *id, *cfgPath)
 		}
-		name, level, logFile = c.Name, c.LogLevel, c.LogFile
+		name, level, logFile, httpAddr = c.Name, c.LogLevel, c.LogFile, c.HTTPAddr
 	case "game":
 		c, ok := cfg.Game(*id)
 		if !ok {
 			return fmt.Errorf("no [game%d] in %s", *id, *cfgPath)
 		}
-		name, level, logFile = c.Name, c.LogLevel, c.LogFile
+		name, level, logFile, httpAddr = c.Name, c.LogLevel, c.LogFile, c.HTTPAddr
 	case "gate":
 		c, ok := cfg.Gate(*id)
 		if !ok {
 			return fmt.Errorf("no [gate%d] in %s", *id, *cfgPath)
 		}
-		name, level, logFile = c.Name, c.LogLevel, c.LogFile
+		name, level, logFile, httpAddr = c.Name, c.LogLevel, c.LogFile, c.HTTPAddr
 	default:
 		return fmt.Errorf("-role must be dispatcher, game or gate, not %q", *role)
 	}
@@ -188,6 +188,13 @@ func run(args []string) error {
 		}
 		defer pf.Release()
 	}
+
+	_, stopAdmin, err := startAdmin(httpAddr, entry)
+	if err != nil {
+		entry.WithError(err).Error("cannot start")
+		return err
+	}
+	defer stopAdmin()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

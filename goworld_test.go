@@ -1,11 +1,14 @@
 package goworld
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/sirupsen/logrus"
 	"go.uber.org/goleak"
 )
 
@@ -62,5 +65,32 @@ func TestRegistrationErrorsStopRun(t *testing.T) {
 	}
 	if !Registry().Has("Fine") || Registry().Has("Broken") {
 		t.Fatalf("registry holds %v", Registry().Names())
+	}
+}
+
+func TestAdminServesPprof(t *testing.T) {
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	addr, stop, err := startAdmin("127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	resp, err := http.Get("http://" + addr.String() + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "goroutine profile") {
+		t.Fatalf("pprof: %d %.100q", resp.StatusCode, body)
+	}
+	if _, _, err := startAdmin(addr.String(), log); err == nil || !strings.Contains(err.Error(), "http_addr") {
+		t.Fatalf("taken address: %v", err)
+	}
+	if a, stop, err := startAdmin("", log); a != nil || err != nil {
+		t.Fatalf("empty http_addr: %v %v", a, err)
+	} else {
+		stop()
 	}
 }

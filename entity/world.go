@@ -47,8 +47,11 @@ type WorldConfig struct {
 	BootEntity string // type created for each new client
 	Outbox     Outbox
 	Store      Store
-	Now        func() time.Time // the clock (default time.Now)
-	Logger     logrus.FieldLogger
+	// Async runs work off the game loop and then done on it (see World.Go).
+	// Nil runs work inline on the loop.
+	Async  func(work, done func())
+	Now    func() time.Time // the clock (default time.Now)
+	Logger logrus.FieldLogger
 }
 
 // World holds all entities of one game process. Every method must be
@@ -275,6 +278,21 @@ func (w *World) broadcast(op rpc.FilterOp, key, value, method string, args []any
 	for i := 0; i < w.out.NumDispatchers(); i++ {
 		w.out.Send(i, rpc.MsgFilteredBroadcast, b)
 	}
+}
+
+// Go runs work off the game loop (on a worker goroutine) and then done on
+// the loop, for blocking or CPU-heavy work — password hashing, an HTTP
+// call — that must not stall every other entity. work must not touch
+// entities or attributes; done may. If work panics, the panic is logged
+// and done still runs. A freeze waits for outstanding work.
+func (w *World) Go(work, done func()) {
+	if w.cfg.Async == nil {
+		work()
+		done()
+		return
+	}
+	w.inflight++
+	w.cfg.Async(work, func() { w.inflight--; done() })
 }
 
 // KVGet reads key from the key-value store; done runs on the game loop.

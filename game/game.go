@@ -84,6 +84,7 @@ type Game struct {
 	// game was connected again and its queued packets flowing.
 	pause  time.Duration
 	jobs   chan func() // storage work, run by the worker
+	work   chan func() // World.Go work, run by the async workers
 	ready  chan struct{}
 	done   chan struct{}
 	cancel context.CancelFunc
@@ -134,6 +135,7 @@ func New(cfg Config) (*Game, error) {
 		log:       cfg.Logger.WithField("game", cfg.ID),
 		in:        make(chan inbound, 4096),
 		jobs:      make(chan func(), 4096),
+		work:      make(chan func(), 4096),
 		ready:     make(chan struct{}),
 		done:      make(chan struct{}),
 		freezeReq: make(chan struct{}, 1),
@@ -145,7 +147,7 @@ func New(cfg Config) (*Game, error) {
 	}
 	w, err := entity.NewWorld(entity.WorldConfig{
 		GameID: rpc.GameID(cfg.ID), Registry: cfg.Registry, BootEntity: cfg.BootEntity,
-		Outbox: (*outbox)(g), Store: store, Logger: g.log,
+		Outbox: (*outbox)(g), Store: store, Logger: g.log, Async: g.async,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("game%d: %w", cfg.ID, err)
@@ -221,6 +223,10 @@ func (g *Game) Run(ctx context.Context) error {
 	}
 	workerDone := make(chan struct{})
 	go func() { defer close(workerDone); g.worker(linkCtx) }()
+	for i := 0; i < asyncWorkers; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); g.asyncWorker(linkCtx) }()
+	}
 	defer func() {
 		close(g.done) // unblocks link handlers waiting on g.in
 		stopLinks()
@@ -364,6 +370,38 @@ func (g *Game) worker(ctx context.Context) {
 					return
 				}
 			}
+		}
+	}
+}
+
+// asyncWorkers run World.Go work: two, as there are cores to spare on the
+// machines this is written for, and more would only queue on them.
+const asyncWorkers = 2
+
+// async implements entity.WorldConfig.Async: work runs on an async worker,
+// done is posted back to the loop. The queue is bounded; a full queue
+// makes the loop wait, which is the back-pressure such work needs.
+func (g *Game) async(work, done func()) {
+	select {
+	case g.work <- func() { defer g.Post(done); work() }: // done runs even if work panics
+	case <-g.done:
+	}
+}
+
+func (g *Game) asyncWorker(ctx context.Context) {
+	for {
+		select {
+		case job := <-g.work:
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						g.log.Errorf("panic in World.Go work: %v", p)
+					}
+				}()
+				job()
+			}()
+		case <-ctx.Done():
+			return
 		}
 	}
 }

@@ -76,7 +76,15 @@ func (a *Account) Login(user, password string) {
 func (a *Account) register(key, user, password string) {
 	rec := accountRecord{Avatar: goworld.NewEntityID(), Salt: make([]byte, 16)}
 	rand.Read(rec.Salt)
-	rec.Hash = hashPassword(password, rec.Salt)
+	// Hashing takes milliseconds by design: do it off the game loop.
+	a.World().Go(func() { rec.Hash = hashPassword(password, rec.Salt) }, func() {
+		if !a.IsDestroyed() {
+			a.store(key, user, password, rec)
+		}
+	})
+}
+
+func (a *Account) store(key, user, password string, rec accountRecord) {
 	data, err := msgpack.Marshal(&rec)
 	if err != nil {
 		a.fail("internal error")
@@ -107,15 +115,18 @@ func (a *Account) check(data []byte, password string) {
 		a.fail("this account's record is damaged")
 		return
 	}
-	if subtle.ConstantTimeCompare(hashPassword(password, rec.Salt), rec.Hash) != 1 {
-		a.fail("wrong password")
-		return
-	}
-	if err := a.World().LoadEntitySomewhere("Avatar", rec.Avatar); err != nil {
-		a.fail("internal error")
-		return
-	}
-	a.GiveClientTo(rec.Avatar)
+	var ok bool
+	a.World().Go(func() { ok = subtle.ConstantTimeCompare(hashPassword(password, rec.Salt), rec.Hash) == 1 }, func() {
+		switch {
+		case a.IsDestroyed():
+		case !ok:
+			a.fail("wrong password")
+		case a.World().LoadEntitySomewhere("Avatar", rec.Avatar) != nil:
+			a.fail("internal error")
+		default:
+			a.GiveClientTo(rec.Avatar)
+		}
+	})
 }
 
 func (a *Account) fail(reason string) {
