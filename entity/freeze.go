@@ -193,7 +193,7 @@ func (w *World) Restore(f *Frozen) (RestoreReport, error) {
 				continue
 			}
 			tm := &timer{id: TimerID(ft.ID), method: ft.Method, args: ft.Args,
-				fireAt: now.Add(time.Duration(ft.Remaining)), interval: time.Duration(ft.Interval)}
+				fireAt: now.Add(time.Duration(max(ft.Remaining, 0))), interval: time.Duration(max(ft.Interval, 0))}
 			if e.timers == nil {
 				e.timers = map[TimerID]*timer{}
 			}

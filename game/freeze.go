@@ -41,8 +41,11 @@ type freezer struct {
 	g        *Game
 	active   bool
 	signalAt time.Time
-	acks     int
-	timer    *time.Timer
+	// unacked counts, per dispatcher link, the MsgFreezeGame sent and not
+	// yet acknowledged. The ack of an attempt that timed out may still
+	// arrive during the next one: it must not count for it.
+	unacked []int
+	timer   *time.Timer
 }
 
 func (f *freezer) start() {
@@ -50,7 +53,7 @@ func (f *freezer) start() {
 		return
 	}
 	g := f.g
-	f.active, f.signalAt, f.acks = true, time.Now(), 0
+	f.active, f.signalAt = true, time.Now()
 	f.timer = time.NewTimer(g.cfg.FreezeTimeout)
 	g.log.Info("freezing for a hot reload")
 	for i, l := range g.links {
@@ -58,13 +61,26 @@ func (f *freezer) start() {
 			f.abort(fmt.Errorf("dispatcher %d: %w", i, err))
 			return
 		}
+		f.unacked[i]++
 	}
 }
 
-func (f *freezer) acked() {
-	if f.active {
-		f.acks++
+// acked counts an acknowledgement from dispatcher link i.
+func (f *freezer) acked(i int) {
+	if f.unacked[i] > 0 {
+		f.unacked[i]--
 	}
+}
+
+// acks returns how many dispatchers acknowledged every freeze sent to them.
+func (f *freezer) acks() int {
+	n := 0
+	for _, u := range f.unacked {
+		if u == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // deadline is the freeze timeout's channel, or nil (never ready).
@@ -77,7 +93,7 @@ func (f *freezer) deadline() <-chan time.Time {
 
 // ready reports whether every dispatcher queues for us and storage is idle.
 func (f *freezer) ready() bool {
-	return f.active && f.acks == len(f.g.links) && f.g.world.StorageInFlight() == 0
+	return f.active && f.acks() == len(f.g.links) && f.g.world.StorageInFlight() == 0
 }
 
 func (f *freezer) stop() {

@@ -67,6 +67,7 @@ type Config struct {
 type inbound struct {
 	t    rpc.MsgType
 	body []byte
+	link int // the dispatcher link it came from
 }
 
 // Game is one game process's server. Create it with New.
@@ -80,6 +81,9 @@ type Game struct {
 	posted postQueue
 	// freezeReq asks the loop to freeze (from the SIGUSR1 handler).
 	freezeReq chan struct{}
+	// unacked counts, per dispatcher link, freeze requests not yet
+	// acknowledged (see freezer); only the loop touches it.
+	unacked []int
 	// pause is, after a restore, the time from the freeze signal until the
 	// game was connected again and its queued packets flowing.
 	pause  time.Duration
@@ -139,6 +143,7 @@ func New(cfg Config) (*Game, error) {
 		ready:     make(chan struct{}),
 		done:      make(chan struct{}),
 		freezeReq: make(chan struct{}, 1),
+		unacked:   make([]int, len(cfg.Dispatchers)),
 		posted:    postQueue{signal: make(chan struct{}, 1)},
 	}
 	var store entity.Store
@@ -164,13 +169,14 @@ func New(cfg Config) (*Game, error) {
 			OnConnect: func(c *rpc.Conn) {
 				if !first {
 					// A dispatcher came back: tell it where our entities are.
-					g.Post(func() { g.world.Reregister(i) })
+					// Acks of freezes sent on the old connection will not come.
+					g.Post(func() { g.unacked[i] = 0; g.world.Reregister(i) })
 				}
 				first = false
 			},
 			Handler: func(t rpc.MsgType, body []byte) error {
 				select {
-				case g.in <- inbound{t, body}:
+				case g.in <- inbound{t, body, i}:
 				case <-g.done:
 				}
 				return nil
@@ -252,9 +258,22 @@ func (g *Game) Run(ctx context.Context) error {
 	g.log.Info("game ready")
 	close(g.ready)
 	if err := g.loop(ctx); err != nil {
+		g.drainLinks(g.cfg.ShutdownTimeout)
 		return err // frozen: no shutdown save, the freeze file has it all
 	}
 	return g.shutdown()
+}
+
+// drainLinks waits, up to timeout, until what is queued for every
+// dispatcher (the last answers, what OnFreeze hooks sent) has been
+// written: the links close right after, dropping anything still queued.
+func (g *Game) drainLinks(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for _, l := range g.links {
+		for c := l.Conn(); c != nil && !c.Idle() && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+	}
 }
 
 // Pause returns, for a game restored from a freeze, the time from the
@@ -283,7 +302,7 @@ func (g *Game) Close() {
 
 func (g *Game) loop(ctx context.Context) error {
 	w := g.world
-	fz := freezer{g: g}
+	fz := freezer{g: g, unacked: g.unacked}
 	defer fz.stop()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -299,7 +318,7 @@ func (g *Game) loop(ctx context.Context) error {
 		select {
 		case m := <-g.in:
 			if m.t == rpc.MsgFreezeAck {
-				fz.acked()
+				fz.acked(m.link)
 			} else {
 				w.Handle(m.t, m.body)
 			}
@@ -318,7 +337,7 @@ func (g *Game) loop(ctx context.Context) error {
 			fz.start()
 		case <-fz.deadline():
 			fz.abort(fmt.Errorf("timed out after %v (%d of %d dispatchers acknowledged, %d storage operations in flight)",
-				g.cfg.FreezeTimeout, fz.acks, len(g.links), w.StorageInFlight()))
+				g.cfg.FreezeTimeout, fz.acks(), len(g.links), w.StorageInFlight()))
 		case <-ctx.Done():
 			if fz.active {
 				fz.abort(errors.New("the game is shutting down"))

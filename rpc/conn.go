@@ -236,6 +236,14 @@ func (c *Conn) Pending() int {
 	return len(c.out)
 }
 
+// Idle reports whether everything queued has been written (or dropped by
+// a close): nothing is queued and no write is in progress.
+func (c *Conn) Idle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.out) == 0 && !c.writing
+}
+
 func (c *Conn) writeLoop() {
 	defer c.wg.Done()
 	for {
