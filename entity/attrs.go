@@ -93,6 +93,16 @@ type ListAttr struct {
 // NewMapAttr returns an empty, detached map.
 func NewMapAttr() *MapAttr { return &MapAttr{m: map[string]any{}} }
 
+// NewMapAttrFrom returns a detached map holding a copy of m (see Set for
+// the value kinds).
+func NewMapAttrFrom(m map[string]any) *MapAttr {
+	a := NewMapAttr()
+	for k, v := range m {
+		a.m[k] = adopt(a, k, normalize(v), nil, "")
+	}
+	return a
+}
+
 // NewListAttr returns an empty, detached list.
 func NewListAttr() *ListAttr { return &ListAttr{} }
 

@@ -49,9 +49,12 @@ type Frozen struct {
 
 // FrozenEntity is one entity in a Frozen world.
 type FrozenEntity struct {
-	Type   string         `msgpack:"type"`
-	ID     string         `msgpack:"id"`
-	Attrs  map[string]any `msgpack:"attrs"`
+	Type string `msgpack:"type"`
+	ID   string `msgpack:"id"`
+	// Attrs are all the entity's attributes. After Freeze it is the live
+	// tree of the entity (nothing is copied, for speed): encode the Frozen
+	// before the world changes. After DecodeFrozen it is a detached tree.
+	Attrs  *MapAttr       `msgpack:"attrs"`
 	Client *FrozenClient  `msgpack:"client,omitempty"`
 	Timers []FrozenTimer  `msgpack:"timers,omitempty"`
 	// NextTimer is the last timer ID handed out, so new IDs stay unique.
@@ -105,7 +108,7 @@ func (w *World) Freeze() (*Frozen, error) {
 		if e == nil {
 			continue // destroyed by a hook's call
 		}
-		fe := FrozenEntity{Type: e.typ.name, ID: id, Attrs: e.Attrs.ToMap(), NextTimer: uint64(e.nextTimer), Dirty: e.dirty}
+		fe := FrozenEntity{Type: e.typ.name, ID: id, Attrs: e.Attrs, NextTimer: uint64(e.nextTimer), Dirty: e.dirty}
 		if e.client != nil {
 			fe.Client = &FrozenClient{Gate: uint16(e.client.Gate), ID: uint64(e.client.ID)}
 		}
@@ -152,7 +155,8 @@ type RestoreReport struct {
 // clients still have their views, so nothing is sent to them) and timers,
 // which fire after the time they had left. Then every entity's OnRestore
 // runs. Entities of types that no longer exist are skipped and reported,
-// not fatal.
+// not fatal. The attribute trees of a decoded f move into the entities
+// (no copy): f's Attrs are empty afterwards.
 func (w *World) Restore(f *Frozen) (RestoreReport, error) {
 	var rep RestoreReport
 	if f.Version != FreezeVersion {
@@ -163,6 +167,9 @@ func (w *World) Restore(f *Frozen) (RestoreReport, error) {
 	}
 	now := w.now()
 	var restored []*Entity
+	// Timers of many entities share their method and arguments: check each
+	// combination against the (possibly changed) method once.
+	argsOK := map[string]bool{}
 	for i := range f.Entities {
 		fe := &f.Entities[i]
 		t := w.reg.types[fe.Type]
@@ -171,7 +178,7 @@ func (w *World) Restore(f *Frozen) (RestoreReport, error) {
 			rep.Skipped = append(rep.Skipped, fe.Type+"<"+fe.ID+">")
 			continue
 		}
-		e, err := w.newEntity(t, id, fe.Attrs)
+		e, err := w.newEntityFromTree(t, id, fe.Attrs)
 		if err != nil {
 			rep.Skipped = append(rep.Skipped, fe.Type+"<"+fe.ID+">")
 			w.log.WithError(err).Errorf("restore: %s<%s> skipped", fe.Type, fe.ID)
@@ -185,8 +192,13 @@ func (w *World) Restore(f *Frozen) (RestoreReport, error) {
 		for _, ft := range fe.Timers {
 			m, ok := t.methods[ft.Method]
 			if ok {
-				_, err := rpc.DecodeArgs(ft.Args, m.params)
-				ok = err == nil
+				key := fe.Type + "\x00" + ft.Method + "\x00" + string(ft.Args)
+				var seen bool
+				if ok, seen = argsOK[key]; !seen {
+					_, err := rpc.DecodeArgs(ft.Args, m.params)
+					ok = err == nil
+					argsOK[key] = ok
+				}
 			}
 			if !ok {
 				rep.DroppedTimers = append(rep.DroppedTimers, e.String()+"."+ft.Method)

@@ -341,8 +341,8 @@ func TestFreezeRestoreRoundTrip(t *testing.T) {
 	slices.Sort(want)
 	deepEqual(t, "hooks run by Freeze", evs, want)
 	fa := frozenEntity(t, f, a.ID())
-	if fa.Type != "Hero" || fa.Attrs["memo"] != "remember me" || !fa.Dirty || fa.NextTimer != uint64(gone) {
-		t.Fatalf("frozen a: type %s memo %v dirty %v next timer %d", fa.Type, fa.Attrs["memo"], fa.Dirty, fa.NextTimer)
+	if fa.Type != "Hero" || fa.Attrs.Get("memo") != "remember me" || !fa.Dirty || fa.NextTimer != uint64(gone) {
+		t.Fatalf("frozen a: type %s memo %v dirty %v next timer %d", fa.Type, fa.Attrs.Get("memo"), fa.Dirty, fa.NextTimer)
 	}
 	deepEqual(t, "frozen a's client", fa.Client, &FrozenClient{Gate: 3, ID: 77})
 	deepEqual(t, "frozen a's timers", fa.Timers, []FrozenTimer{
@@ -512,11 +512,20 @@ func TestFreezeRestoreFreezeIsStable(t *testing.T) {
 	a.AddCallback(1500*time.Millisecond, "Tick", 4)
 	e1.store.flush(e1.w)
 	f1, _ := e1.freeze()
+	// Restore moves the decoded trees into the entities: keep copies.
+	attrs1 := make([]map[string]any, len(f1.Entities))
+	for i, fe := range f1.Entities {
+		attrs1[i] = fe.Attrs.ToMap()
+	}
 
 	e2 := newEnvWith(t, e1.reg, &fakeClock{t: clock.Now().Add(time.Minute)})
 	e2.restore(f1)
 	f2, _ := e2.freeze()
 	f1.FrozenAt, f2.FrozenAt = 0, 0
+	for i := range f1.Entities {
+		deepEqual(t, "second freeze's attributes", f2.Entities[i].Attrs.ToMap(), attrs1[i])
+		f1.Entities[i].Attrs, f2.Entities[i].Attrs = nil, nil
+	}
 	deepEqual(t, "second freeze", f2, f1)
 }
 
@@ -551,7 +560,7 @@ func TestFreezeHookCallsRunBeforeCapture(t *testing.T) {
 	c := e.create("Caller", map[string]any{"peer": string(h.ID())})
 	e.store.flush(e.w)
 	f, _ := e.freeze()
-	deepEqual(t, "notes in the file", frozenEntity(t, f, h.ID()).Attrs["notes"], []any{"from " + string(c.ID())})
+	deepEqual(t, "notes in the file", frozenEntity(t, f, h.ID()).Attrs.ToMap()["notes"], []any{"from " + string(c.ID())})
 	if len(e.w.local) != 0 {
 		t.Fatalf("%d local calls left after Freeze", len(e.w.local))
 	}
@@ -847,7 +856,7 @@ func FuzzDecodeFrozen(f *testing.F) {
 	empty, _ := EncodeFrozen(&Frozen{Version: FreezeVersion, GameID: 1})
 	f.Add(empty)
 	big := &Frozen{Version: FreezeVersion, GameID: 2, Entities: []FrozenEntity{
-		{Type: "Hero", ID: string(rpc.NewEntityID()), Attrs: allKinds(), NextTimer: 5, Dirty: true,
+		{Type: "Hero", ID: string(rpc.NewEntityID()), Attrs: NewMapAttrFrom(allKinds()), NextTimer: 5, Dirty: true,
 			Client: &FrozenClient{Gate: 1, ID: 1},
 			Timers: []FrozenTimer{{ID: 1, Method: "Tick", Args: mustArgs(f, 1), Remaining: 10, Interval: 10}, {ID: 2, Method: "Pair", Args: mustArgs(f, 1)}}},
 		{Type: "Gone", ID: string(rpc.NewEntityID())},
@@ -999,7 +1008,7 @@ func TestAttrDefaults(t *testing.T) {
 	t.Run("at restore", func(t *testing.T) {
 		e2 := newEnvWith(t, e.reg, newFakeClock())
 		id := rpc.NewEntityID()
-		e2.restore(&Frozen{Version: FreezeVersion, Entities: []FrozenEntity{{Type: "Defaults", ID: string(id), Attrs: map[string]any{"s": "kept"}}}})
+		e2.restore(&Frozen{Version: FreezeVersion, Entities: []FrozenEntity{{Type: "Defaults", ID: string(id), Attrs: NewMapAttrFrom(map[string]any{"s": "kept"})}}})
 		w := want()
 		w["s"] = "kept"
 		deepEqual(t, "restored", e2.w.Entity(id).Attrs.ToMap(), w)

@@ -155,6 +155,35 @@ func (w *World) newEntity(t *entityType, id rpc.EntityID, attrs map[string]any) 
 	return e, nil
 }
 
+// newEntityFromTree is newEntity for attributes already in a tree (from a
+// freeze file): its values move into the entity without a copy. A tree
+// that still belongs to a live entity is copied instead.
+func (w *World) newEntityFromTree(t *entityType, id rpc.EntityID, tree *MapAttr) (*Entity, error) {
+	if tree == nil {
+		return w.newEntity(t, id, nil)
+	}
+	if tree.owner != nil || tree.parent != nil {
+		return w.newEntity(t, id, tree.ToMap())
+	}
+	e, err := w.newEntity(t, id, nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range tree.m {
+		if _, ok := t.attrs[k]; !ok {
+			w.log.Warnf("%s: dropping undeclared attribute %q", e, k)
+			continue
+		}
+		detach(v)
+		if old, had := e.Attrs.m[k]; had {
+			detach(old) // a default, now overridden
+		}
+		e.Attrs.m[k] = adopt(e.Attrs, k, v, e, k)
+	}
+	tree.m = nil
+	return e, nil
+}
+
 // CreateEntityLocally creates an entity of the named type on this game with
 // the given attributes and runs its OnCreated hook.
 func (w *World) CreateEntityLocally(typeName string, attrs map[string]any) (*Entity, error) {

@@ -386,10 +386,10 @@ func TestHotReloadInProcess(t *testing.T) {
 			fp = fe
 		}
 	}
-	if fp.Type != "FzPlayer" || fp.Client == nil || fp.Client.Gate != 1 || fp.Attrs["tag"] != p.sk.tag {
+	if fp.Type != "FzPlayer" || fp.Client == nil || fp.Client.Gate != 1 || fp.Attrs.Get("tag") != p.sk.tag {
 		t.Fatalf("frozen player %+v", fp)
 	}
-	handledBefore := len(fp.Attrs["seq"].([]any))
+	handledBefore := fp.Attrs.GetList("seq").Len()
 	if handledBefore < 50 || handledBefore > 100 {
 		t.Fatalf("%d calls in the file", handledBefore)
 	}
@@ -539,8 +539,8 @@ func TestFailedFreezeKeepsServing(t *testing.T) {
 		t.Fatalf("%d entities frozen", len(f.Entities))
 	}
 	for _, fe := range f.Entities {
-		if fe.ID == string(p.id) && len(fe.Attrs["seq"].([]any)) != 60 {
-			t.Fatalf("seq in the file: %v", fe.Attrs["seq"])
+		if fe.ID == string(p.id) && fe.Attrs.GetList("seq").Len() != 60 {
+			t.Fatalf("seq in the file: %v", fe.Attrs.ToMap()["seq"])
 		}
 	}
 }
@@ -836,7 +836,7 @@ func TestRestoreSkipsUnknownTypes(t *testing.T) {
 	r := newReloadEnv(t)
 	id, gone := rpc.NewEntityID(), rpc.NewEntityID()
 	f := &entity.Frozen{Version: entity.FreezeVersion, GameID: 1, SignalAt: time.Now().UnixNano(), Entities: []entity.FrozenEntity{
-		{Type: "FzPlayer", ID: string(id), Attrs: map[string]any{"count": 5}},
+		{Type: "FzPlayer", ID: string(id), Attrs: entity.NewMapAttrFrom(map[string]any{"count": 5})},
 		{Type: "Dragon", ID: string(gone)},
 	}}
 	g := startGame(t, r.config(f))
