@@ -54,9 +54,9 @@ type FrozenEntity struct {
 	// Attrs are all the entity's attributes. After Freeze it is the live
 	// tree of the entity (nothing is copied, for speed): encode the Frozen
 	// before the world changes. After DecodeFrozen it is a detached tree.
-	Attrs  *MapAttr       `msgpack:"attrs"`
-	Client *FrozenClient  `msgpack:"client,omitempty"`
-	Timers []FrozenTimer  `msgpack:"timers,omitempty"`
+	Attrs  *MapAttr      `msgpack:"attrs"`
+	Client *FrozenClient `msgpack:"client,omitempty"`
+	Timers []FrozenTimer `msgpack:"timers,omitempty"`
 	// NextTimer is the last timer ID handed out, so new IDs stay unique.
 	NextTimer uint64 `msgpack:"next_timer"`
 	// Dirty: persistent attributes changed since the last save.

@@ -1,7 +1,6 @@
 package entity
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -118,102 +117,6 @@ func TestAttrSyncMessages(t *testing.T) {
 	if f := e.out.take(); len(f) != 0 {
 		t.Fatalf("never bound: %d frames", len(f))
 	}
-}
-
-// applyChange applies one attribute change to a client view, exactly as
-// client.applyChange does (copied from client/client.go).
-func applyChange(root map[string]any, op rpc.AttrOp, path []any, value any) error {
-	if len(path) == 0 {
-		return errors.New("empty path")
-	}
-	var cur any = root
-	walk := path[:len(path)-1]
-	if op == rpc.AttrAppend || op == rpc.AttrPop {
-		walk = path
-	}
-	for _, k := range walk {
-		next, err := viewChild(cur, k)
-		if err != nil {
-			return err
-		}
-		cur = next
-	}
-	last := path[len(path)-1]
-	switch op {
-	case rpc.AttrSet:
-		switch c := cur.(type) {
-		case map[string]any:
-			k, ok := last.(string)
-			if !ok {
-				return fmt.Errorf("map key %v is not a string", last)
-			}
-			c[k] = value
-		case []any:
-			i, ok := last.(int64)
-			if !ok || i < 0 || int(i) >= len(c) {
-				return fmt.Errorf("list index %v out of range", last)
-			}
-			c[i] = value
-		default:
-			return fmt.Errorf("cannot set in %T", cur)
-		}
-	case rpc.AttrDelete:
-		c, ok := cur.(map[string]any)
-		k, ok2 := last.(string)
-		if !ok || !ok2 {
-			return fmt.Errorf("cannot delete %v from %T", last, cur)
-		}
-		delete(c, k)
-	case rpc.AttrAppend, rpc.AttrPop:
-		l, ok := cur.([]any)
-		if !ok {
-			return fmt.Errorf("append/pop on %T", cur)
-		}
-		if op == rpc.AttrAppend {
-			l = append(l, value)
-		} else if len(l) > 0 {
-			l = l[:len(l)-1]
-		}
-		parent := any(root)
-		for _, k := range path[:len(path)-1] {
-			parent, _ = viewChild(parent, k)
-		}
-		switch p := parent.(type) {
-		case map[string]any:
-			if k, ok := last.(string); ok {
-				p[k] = l
-			}
-		case []any:
-			if i, ok := last.(int64); ok && i >= 0 && int(i) < len(p) {
-				p[i] = l
-			}
-		}
-	default:
-		return fmt.Errorf("unknown op %d", op)
-	}
-	return nil
-}
-
-func viewChild(cur any, k any) (any, error) {
-	switch c := cur.(type) {
-	case map[string]any:
-		s, ok := k.(string)
-		if !ok {
-			return nil, fmt.Errorf("map key %v is not a string", k)
-		}
-		v, ok := c[s]
-		if !ok {
-			return nil, fmt.Errorf("no key %q", s)
-		}
-		return v, nil
-	case []any:
-		i, ok := k.(int64)
-		if !ok || i < 0 || int(i) >= len(c) {
-			return nil, fmt.Errorf("list index %v out of range", k)
-		}
-		return c[i], nil
-	}
-	return nil, fmt.Errorf("cannot index %T with %v", cur, k)
 }
 
 // attrGen generates random attribute values and operations.
@@ -397,7 +300,7 @@ func testAttrSyncProperty(t *testing.T, seed uint64, nOps int) {
 		if live && visible(root) {
 			c := expectOneChange(t, frames, nd, ref, av.ID())
 			maxDepth = max(maxDepth, len(c.path))
-			if err := applyChange(view, c.op, c.path, c.value); err != nil {
+			if err := rpc.ApplyAttrChange(view, c.op, c.path, c.value); err != nil {
 				t.Fatalf("seed %d step %d (%s under %q): client cannot apply %+v: %v", seed, step, what, root, c, err)
 			}
 		} else if len(frames) != 0 {
