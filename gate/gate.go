@@ -301,6 +301,13 @@ func (g *Gate) startClient(nc net.Conn, isKCP bool) {
 	go g.serveClient(c)
 }
 
+// clientBody encodes entityID | gateID | clientID, the body of
+// MsgClientConnected and MsgClientDisconnected.
+func (g *Gate) clientBody(id rpc.EntityID, cid rpc.ClientID) []byte {
+	b := rpc.AppendEntityID(make([]byte, 0, rpc.EntityIDLength+2+8), id)
+	return rpc.AppendUint64(rpc.AppendUint16(b, uint16(g.cfg.ID)), uint64(cid))
+}
+
 // farewell tells a client why the gate closes it for its own input.
 func farewell(reason error) (rpc.MsgType, []byte, bool) {
 	msg := "protocol error: " + reason.Error()
@@ -320,7 +327,7 @@ func (g *Gate) announce(c *client) {
 		return
 	}
 	c.announced = true
-	body := rpc.AppendUint64(rpc.AppendUint16(rpc.AppendEntityID(make([]byte, 0, 26), ""), uint16(g.cfg.ID)), uint64(c.id))
+	body := g.clientBody("", c.id)
 	if err := g.link(c.id.Shard(len(g.links))).Send(rpc.MsgClientConnected, body); err != nil {
 		g.log.WithError(err).Warn("cannot announce new client")
 		g.kick(c, "server unavailable, try again later")
@@ -354,7 +361,7 @@ func (g *Gate) serveClient(c *client) {
 		log.WithField("remote", c.conn.RemoteAddr().String()).Warn("client disconnected on error")
 	}
 	if owner != "" {
-		body := rpc.AppendUint64(rpc.AppendUint16(rpc.AppendEntityID(make([]byte, 0, 26), owner), uint16(g.cfg.ID)), uint64(c.id))
+		body := g.clientBody(owner, c.id)
 		g.link(owner.Shard(n)).Send(rpc.MsgClientDisconnected, body)
 	}
 }
@@ -454,7 +461,7 @@ func (g *Gate) handleDispatcher(t rpc.MsgType, body []byte) error {
 		g.mu.Unlock()
 		if c == nil && owner != "" {
 			// The client left before its owner was known: tell the owner.
-			out := rpc.AppendUint64(rpc.AppendUint16(rpc.AppendEntityID(make([]byte, 0, 26), owner), uint16(g.cfg.ID)), uint64(cid))
+			out := g.clientBody(owner, cid)
 			g.link(owner.Shard(len(g.links))).Send(rpc.MsgClientDisconnected, out)
 		}
 		return nil
