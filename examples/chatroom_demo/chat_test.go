@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -16,6 +17,11 @@ func TestMain(m *testing.M) {
 		// kcp-go runs process-wide scheduler goroutines it never stops.
 		goleak.IgnoreTopFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),
 		goleak.IgnoreTopFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).prepend"),
+		goleak.Cleanup(func(int) {
+			if binDir != "" {
+				os.RemoveAll(binDir) // the binaries e2e_test.go built
+			}
+		}),
 	)
 }
 

@@ -18,6 +18,10 @@ const ReadyFDEnv = "GOWORLD_READY_FD"
 // live process holds the PID file.
 var ErrAlreadyRunning = errors.New("already running")
 
+// ErrNotRunning is wrapped by the error of Signal when no live process
+// holds the PID file.
+var ErrNotRunning = errors.New("not running")
+
 // Errors wrapped by the Err field of a *StartError, telling why a process
 // did not become ready.
 var (

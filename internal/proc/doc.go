@@ -7,7 +7,7 @@
 //
 //	BIN -role dispatcher|game|gate -id N -config /abs/config.ini \
 //	    -pidfile DIR/run/NAME.pid -log DIR/log/NAME.log \
-//	    [-dispatchers host:port,host:port] [-restore]
+//	    [-dispatchers host:port,host:port] [-restore | -restore-from FILE]
 //
 // The server side uses two functions of this package:
 //
@@ -19,7 +19,7 @@
 //     GOWORLD_READY_FD names an inherited pipe, it writes one line
 //     "READY {json}\n" (see ReadyInfo) and closes the pipe.
 //
-// The control side uses Probe, Start and Stop:
+// The control side uses Probe, Start, Stop, Signal and WaitReleased:
 //
 //   - Probe tells whether a live process holds a PID file's lock. It never
 //     trusts the file's contents alone: a stale file left by a killed
@@ -30,6 +30,9 @@
 //     carries the last lines of the process's log and stderr.
 //   - Stop signals the process holding a PID file and waits until the lock
 //     is released, with SIGKILL as a fallback.
+//   - Signal sends a signal (a game's SIGUSR1, for a hot reload) to the
+//     process holding a PID file, and only to it; WaitReleased waits until
+//     that process let go of the file, which it does only by exiting.
 //
 // PathsFor returns the conventional file names of one process under DIR.
 //

@@ -119,6 +119,22 @@ func runHelper(mode string, args []string) int {
 			return 1
 		}
 		return 0
+	case "usr1":
+		// Ready; exits 0 on SIGUSR1 (as a game that froze for a hot
+		// reload), after logging the signal.
+		sigc := make(chan os.Signal, 1)
+		signal.Notify(sigc, syscall.SIGUSR1)
+		p := acquire()
+		if err := SignalReady(ReadyInfo{Name: *name, Role: "game", ID: 1}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		logf("got %v", <-sigc)
+		if err := p.Release(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return 0
 	case "ignore-term":
 		// Ready, but deaf to SIGTERM.
 		signal.Ignore(syscall.SIGTERM)

@@ -54,3 +54,11 @@ func Start(ctx context.Context, spec StartSpec) (*Started, error) {
 func Stop(pidfile string, sig syscall.Signal, timeout time.Duration) (StopResult, error) {
 	return StopResult{}, fmt.Errorf("stop %s: %w", pidfile, errUnsupported)
 }
+
+// Signal is unsupported on this system and returns an error.
+func Signal(pidfile string, sig syscall.Signal) (int, error) {
+	return 0, fmt.Errorf("signal %s: %w", pidfile, errUnsupported)
+}
+
+// WaitReleased is unsupported on this system and reports false.
+func WaitReleased(pidfile string, pid int, timeout time.Duration) bool { return false }

@@ -202,25 +202,62 @@ func Stop(pidfile string, sig syscall.Signal, timeout time.Duration) (StopResult
 	return res, fmt.Errorf("stop %s: pid %d still holds the lock after SIGKILL", pidfile, pid)
 }
 
-// stopPoll is how often Stop probes the PID file.
-const stopPoll = 20 * time.Millisecond
+// Signal sends sig to the process holding the lock of pidfile and returns
+// its PID. Like Stop, it signals only a PID read from a file whose lock is
+// held at that moment, never PID 0 or 1 and never the calling process; if
+// no live process holds the file, the error wraps ErrNotRunning and nothing
+// is signalled. A process that exits between the check and the signal is
+// not an error: the caller sees it gone with WaitReleased.
+func Signal(pidfile string, sig syscall.Signal) (pid int, err error) {
+	pid, running, err := Probe(pidfile)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("signal: %w", err)
+	case !running:
+		return 0, fmt.Errorf("signal: %w: no process holds %s", ErrNotRunning, pidfile)
+	}
+	if err := signalPID(pid, sig); err != nil {
+		return pid, fmt.Errorf("signal %s: %w", pidfile, err)
+	}
+	return pid, nil
+}
+
+// WaitReleased waits until process pid no longer holds pidfile (the file is
+// unlocked or gone, or another process holds it), or timeout passes (zero
+// or negative means DefaultTimeout). It reports whether pid let go. It
+// polls, every millisecond at first and every 20ms after a while, so that
+// a caller timing a hand-over (a hot reload) loses little.
+func WaitReleased(pidfile string, pid int, timeout time.Duration) bool {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return waitReleased(pidfile, pid, timeout)
+}
+
+// Polling intervals of waitReleased: it starts at the first and doubles up
+// to the second.
+const (
+	pollMin = time.Millisecond
+	pollMax = 20 * time.Millisecond
+)
 
 // waitReleased polls pidfile until process pid no longer holds it (it is
 // unlocked, or another process holds it) or d passes. It reports whether
 // pid is gone.
 func waitReleased(pidfile string, pid int, d time.Duration) bool {
 	deadline := time.Now().Add(d)
-	tick := time.NewTicker(stopPoll)
-	defer tick.Stop()
+	poll := pollMin
 	for {
 		cur, running, err := Probe(pidfile)
 		if err == nil && (!running || cur != pid) {
 			return true
 		}
-		if !time.Now().Before(deadline) {
+		left := time.Until(deadline)
+		if left <= 0 {
 			return false
 		}
-		<-tick.C
+		time.Sleep(min(poll, left))
+		poll = min(2*poll, pollMax)
 	}
 }
 

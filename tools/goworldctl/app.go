@@ -66,7 +66,7 @@ var (
 func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:      "goworldctl",
-		Usage:     "build, start, inspect and stop a goworld cluster",
+		Usage:     "build, start, inspect, hot-reload and stop a goworld cluster",
 		UsageText: "goworldctl COMMAND [flags] DIR",
 		Description: "DIR is a server directory: it holds the game's main package and, usually, config.ini.\n" +
 			"Processes keep their PID files in DIR/run and their logs in DIR/log.",
@@ -92,9 +92,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 
 func onUsageError(_ *cli.Context, err error, _ bool) error { return usageError{err} }
 
-// commands returns the subcommands. The commands still to come, reload (hot
-// reload of the games: SIGUSR1 and restore) and bench, are to be added to
-// this list next to the others, each with its own file.
+// commands returns the subcommands. The command still to come, bench, is
+// to be added to this list next to the others, with its own file.
 func commands() []*cli.Command {
 	return []*cli.Command{
 		{
@@ -123,6 +122,23 @@ func commands() []*cli.Command {
 			OnUsageError: onUsageError,
 			Action: withCluster(func(c *cli.Context, cl *cluster) error {
 				return start(c.Context, c.App.Writer, cl, startOptions{
+					timeout: c.Duration(timeoutFlag.Name),
+					noBuild: c.Bool(noBuildFlag.Name),
+				})
+			}),
+		},
+		{
+			Name:  "reload",
+			Usage: "build, then hot-reload the games one by one: freeze, restart with the new binary, restore",
+			Description: "Each game in turn, in ID order, freezes its world to a file (SIGUSR1) and exits; the new\n" +
+				"binary restores it while the dispatchers hold the game's packets. If the new binary fails,\n" +
+				"the game's previous binary (DIR/run/NAME.bin) restores the same file instead, and reload\n" +
+				"stops with an error. Linux and macOS only.",
+			ArgsUsage:    "DIR",
+			Flags:        []cli.Flag{configFlag, timeoutFlag, noBuildFlag},
+			OnUsageError: onUsageError,
+			Action: withCluster(func(c *cli.Context, cl *cluster) error {
+				return reload(c.Context, c.App.Writer, c.App.ErrWriter, cl, reloadOptions{
 					timeout: c.Duration(timeoutFlag.Name),
 					noBuild: c.Bool(noBuildFlag.Name),
 				})

@@ -53,3 +53,36 @@ func build(ctx context.Context, out io.Writer, dir string) (string, error) {
 	fmt.Fprintf(out, "built %s\n", target)
 	return target, nil
 }
+
+// installBinary copies the executable src to dst, written as a new file
+// (mode 0755) and renamed into place: a process running the old dst keeps
+// its file, and dst is never seen half written. It returns dst.
+func installBinary(src, dst string) (string, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", fmt.Errorf("install binary: %w", err)
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", fmt.Errorf("install binary: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-")
+	if err != nil {
+		return "", fmt.Errorf("install binary: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
+	_, err = io.Copy(tmp, in)
+	if err == nil {
+		err = tmp.Chmod(0o755)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dst)
+	}
+	if err != nil {
+		return "", fmt.Errorf("install binary %s: %w", dst, err)
+	}
+	return dst, nil
+}

@@ -30,14 +30,36 @@ type process struct {
 
 // cluster is the server directory and its configured processes.
 type cluster struct {
-	Dir        string    // absolute server directory
-	ConfigPath string    // absolute path of the config file
-	Procs      []process // in start order: dispatchers, games, gates, each by ID
+	Dir        string         // absolute server directory
+	ConfigPath string         // absolute path of the config file
+	Config     *config.Config // the loaded config file
+	Procs      []process      // in start order: dispatchers, games, gates, each by ID
 }
 
 // Binary returns the server binary that build writes: DIR/bin/<base name
 // of DIR>.
 func (c *cluster) Binary() string { return binaryPath(c.Dir) }
+
+// ProcBinary returns the copy of the server binary that process p runs:
+// DIR/run/NAME.bin. start (and reload, for games) install it before
+// starting the process. So DIR/bin/<base name of DIR> is never a running
+// executable, and any way of replacing it works (go build, cp); and a
+// reload knows, and can go back to, the binary a game runs whatever
+// happened to DIR/bin since.
+func (c *cluster) ProcBinary(p process) string {
+	return filepath.Join(c.Dir, "run", p.Name+".bin")
+}
+
+// ProcsOf returns the processes of c with the given role, by ID.
+func (c *cluster) ProcsOf(role string) []process {
+	var ps []process
+	for _, p := range c.Procs {
+		if p.Role == role {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
 
 func binaryPath(dir string) string {
 	return filepath.Join(dir, "bin", filepath.Base(dir))
@@ -95,7 +117,7 @@ func loadCluster(dirArg, configFlag string) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{Dir: dir, ConfigPath: path, Procs: processes(cfg)}
+	c := &cluster{Dir: dir, ConfigPath: path, Config: cfg, Procs: processes(cfg)}
 	if len(c.Procs) == 0 {
 		return nil, fmt.Errorf("%s defines no processes", path)
 	}

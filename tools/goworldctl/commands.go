@@ -71,23 +71,34 @@ func start(ctx context.Context, out io.Writer, c *cluster, o startOptions) error
 }
 
 // startProcess starts process p, waits until it is ready, checks what it
-// reported and records it in DIR/run/NAME.json. A non-nil *proc.Started is
-// returned whenever the process runs, even with an error.
+// reported and records it in DIR/run/NAME.json. Every process runs its own
+// copy of the binary, DIR/run/NAME.bin, installed first (see
+// cluster.ProcBinary). A non-nil *proc.Started is returned whenever the
+// process runs, even with an error.
 func startProcess(ctx context.Context, c *cluster, p process, dispatchers []string, timeout time.Duration) (*proc.Started, error) {
+	bin, err := installBinary(c.Binary(), c.ProcBinary(p))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.Name, err)
+	}
+	s, err := launch(ctx, c, p, bin, dispatchers, nil, timeout)
+	if err != nil {
+		return s, err
+	}
+	if err := writeReadyFile(c.Paths(p).ReadyFile, s.Ready); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// launch starts binary bin as process p with the usual flags, the
+// dispatchers' addresses (for games and gates) and extra arguments, waits
+// until it is ready and checks what it reported. A non-nil *proc.Started is
+// returned whenever the process runs, even with an error.
+func launch(ctx context.Context, c *cluster, p process, bin string, dispatchers, extra []string, timeout time.Duration) (*proc.Started, error) {
 	paths := c.Paths(p)
-	args := []string{
-		"-role", p.Role,
-		"-id", strconv.Itoa(p.ID),
-		"-config", c.ConfigPath,
-		"-pidfile", paths.PIDFile,
-		"-log", paths.LogFile,
-	}
-	if p.Role != roleDispatcher && len(dispatchers) > 0 {
-		args = append(args, "-dispatchers", strings.Join(dispatchers, ","))
-	}
 	s, err := proc.Start(ctx, proc.StartSpec{
-		Binary:  c.Binary(),
-		Args:    args,
+		Binary:  bin,
+		Args:    procArgs(c, p, dispatchers, extra),
 		Dir:     c.Dir,
 		Name:    p.Name,
 		LogFile: paths.LogFile,
@@ -103,10 +114,24 @@ func startProcess(ctx context.Context, c *cluster, p process, dispatchers []stri
 	case p.Role != roleGame && r.Addr == "":
 		return s, fmt.Errorf("%s (pid %d) reported no listen address", p.Name, s.PID)
 	}
-	if err := writeReadyFile(paths.ReadyFile, r); err != nil {
-		return s, err
-	}
 	return s, nil
+}
+
+// procArgs returns the command-line arguments of process p: the usual
+// flags, the dispatchers' addresses (for games and gates), then extra.
+func procArgs(c *cluster, p process, dispatchers, extra []string) []string {
+	paths := c.Paths(p)
+	args := []string{
+		"-role", p.Role,
+		"-id", strconv.Itoa(p.ID),
+		"-config", c.ConfigPath,
+		"-pidfile", paths.PIDFile,
+		"-log", paths.LogFile,
+	}
+	if p.Role != roleDispatcher && len(dispatchers) > 0 {
+		args = append(args, "-dispatchers", strings.Join(dispatchers, ","))
+	}
+	return append(args, extra...)
 }
 
 // cleanUp stops the processes of a failed start, last started first, and

@@ -5,6 +5,7 @@
 //
 //	goworldctl build  DIR
 //	goworldctl start  [-config PATH] [-timeout 30s] [-no-build] DIR
+//	goworldctl reload [-config PATH] [-timeout 30s] [-no-build] DIR
 //	goworldctl status [-config PATH] DIR
 //	goworldctl stop   [-config PATH] [-timeout 30s] DIR
 //	goworldctl kill   [-config PATH] [-timeout 30s] DIR
@@ -14,7 +15,19 @@
 // of the configuration (by default DIR/config.ini, else ./config.ini):
 // dispatchers first, then games, then gates, each waited for until it
 // signals readiness. Processes keep their PID files in DIR/run and their logs
-// in DIR/log.
+// in DIR/log. Each process runs its own copy of the binary,
+// DIR/run/NAME.bin, so DIR/bin/NAME is never busy and reload knows which
+// binary each game runs.
+//
+// reload (Linux and macOS) builds, then hot-reloads the games one at a
+// time, in ID order: the game freezes its world to a file on SIGUSR1 and
+// exits, and the new binary restores it with -restore-from while the
+// dispatchers hold the game's packets. If the new binary fails, the
+// game's previous binary, DIR/run/NAME.bin, restores the same file, and
+// reload exits non-zero without touching the games after it. One game at
+// a time keeps each game's pause short, and a bad build is caught on the
+// first game while the others still run the old one. See
+// docs/hot-reload.md.
 package main
 
 import (

@@ -29,11 +29,18 @@ var fakeBin struct {
 }
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
-		if fakeBin.dir != "" {
-			os.RemoveAll(fakeBin.dir)
-		}
-	}))
+	goleak.VerifyTestMain(m,
+		// kcp-go (imported by the client package, which the reload tests
+		// use) runs process-wide scheduler goroutines it never stops.
+		goleak.IgnoreTopFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),
+		goleak.IgnoreTopFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).prepend"),
+		goleak.Cleanup(func(int) {
+			for _, dir := range []string{fakeBin.dir, reloadBins.dir} {
+				if dir != "" {
+					os.RemoveAll(dir)
+				}
+			}
+		}))
 }
 
 // fakeServer returns the path of the fake server binary, building it on

@@ -1,0 +1,169 @@
+// Command reloadgame is a small game for the hot-reload tests of
+// goworldctl (see reload_test.go). A client's Player can echo calls with
+// the server's PID, keep a note, run a Counter driven by a 50ms timer, and
+// arm a panic in its OnFreeze hook.
+//
+// Built with -ldflags "-X main.failRestore=yes", the binary exits 3 at
+// once when asked to restore (-restore or -restore-from): a bad build, for
+// the rollback test. It fails in main because the engine recovers a panic
+// in OnRestore.
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/goworld-engine/goworld"
+)
+
+// failRestore, set to "yes" at link time, makes the binary refuse to restore.
+var failRestore string
+
+// Player is the boot entity, one per client.
+type Player struct {
+	goworld.Entity
+}
+
+// DescribeEntityType declares Player's attributes and client methods.
+func (p *Player) DescribeEntityType(desc *goworld.TypeDesc) {
+	desc.DefineAttr("note", goworld.AttrOwnClient)
+	desc.DefineAttr("counter", 0)      // the Counter's ID, server-only
+	desc.DefineAttr("freeze_panic", 0) // OnFreeze panics while true
+	desc.ExposeToClient("Echo", "SetNote", "GetNote", "StartCounter", "QueryCounter",
+		"ResetCounterGaps", "ArmFreezePanic", "DisarmFreezePanic")
+}
+
+// OnClientConnected greets the client with the server's PID.
+func (p *Player) OnClientConnected() { p.CallClient("Welcome", os.Getpid()) }
+
+// OnClientDisconnected destroys the player.
+func (p *Player) OnClientDisconnected() { p.Destroy() }
+
+// OnFreeze panics while ArmFreezePanic is in force, which aborts the freeze.
+func (p *Player) OnFreeze() {
+	if p.Attrs.GetBool("freeze_panic") {
+		panic("reloadgame: ArmFreezePanic is in force")
+	}
+}
+
+// Echo answers n with the PID of the process that ran the call.
+func (p *Player) Echo(n int) { p.CallClient("Echoed", n, os.Getpid()) }
+
+// SetNote sets the note attribute (synced to the client).
+func (p *Player) SetNote(note string) {
+	p.Attrs.Set("note", note)
+	p.CallClient("NoteSet", note)
+}
+
+// GetNote answers the note attribute.
+func (p *Player) GetNote() { p.CallClient("Note", p.Attrs.GetString("note")) }
+
+// StartCounter creates the player's Counter on this game.
+func (p *Player) StartCounter() {
+	c, err := p.World().CreateEntityLocally("Counter", nil)
+	if err != nil {
+		p.CallClient("Error", err.Error())
+		return
+	}
+	p.Attrs.Set("counter", string(c.ID()))
+	p.CallClient("CounterStarted")
+}
+
+// QueryCounter asks the Counter for its state; the answer comes back as a
+// call to the client's Counter method.
+func (p *Player) QueryCounter() {
+	p.Call(goworld.EntityID(p.Attrs.GetString("counter")), "Report", string(p.ID()))
+}
+
+// ResetCounterGaps restarts the Counter's gap statistics.
+func (p *Player) ResetCounterGaps() {
+	p.Call(goworld.EntityID(p.Attrs.GetString("counter")), "ResetGaps", string(p.ID()))
+}
+
+// CounterReport passes the Counter's answer to the client.
+func (p *Player) CounterReport(count, minGapUS, maxGapUS, lastFire, pid int64) {
+	p.CallClient("Counter", count, minGapUS, maxGapUS, lastFire, pid)
+}
+
+// ArmFreezePanic makes OnFreeze panic until DisarmFreezePanic.
+func (p *Player) ArmFreezePanic() {
+	p.Attrs.Set("freeze_panic", true)
+	p.CallClient("Armed", true)
+}
+
+// DisarmFreezePanic undoes ArmFreezePanic.
+func (p *Player) DisarmFreezePanic() {
+	p.Attrs.Set("freeze_panic", false)
+	p.CallClient("Armed", false)
+}
+
+// tick is the Counter's timer period.
+const tick = 50 * time.Millisecond
+
+// Counter counts the fires of its timer, every 50ms, and keeps the
+// smallest and largest gap between two fires, in microseconds, all in
+// server-only attributes.
+type Counter struct {
+	goworld.Entity
+}
+
+// DescribeEntityType declares Counter's attributes.
+func (c *Counter) DescribeEntityType(desc *goworld.TypeDesc) {
+	for _, a := range []string{"count", "min_gap_us", "max_gap_us", "last_fire"} {
+		desc.DefineAttr(a, 0)
+	}
+}
+
+// OnCreated starts the timer. A restored Counter gets its timer back from
+// the freeze file, not from here.
+func (c *Counter) OnCreated() {
+	if _, err := c.AddTimer(tick, "Tick"); err != nil {
+		panic(err)
+	}
+}
+
+// Tick counts one fire.
+func (c *Counter) Tick() {
+	now := time.Now().UnixNano()
+	if last := c.Attrs.GetInt("last_fire"); last != 0 {
+		gap := (now - last) / 1000
+		if m := c.Attrs.GetInt("min_gap_us"); m == 0 || gap < m {
+			c.Attrs.Set("min_gap_us", gap)
+		}
+		if gap > c.Attrs.GetInt("max_gap_us") {
+			c.Attrs.Set("max_gap_us", gap)
+		}
+	}
+	c.Attrs.Set("last_fire", now)
+	c.Attrs.Set("count", c.Attrs.GetInt("count")+1)
+}
+
+// Report sends the Counter's state to the player owner.
+func (c *Counter) Report(owner string) {
+	a := c.Attrs
+	c.Call(goworld.EntityID(owner), "CounterReport", a.GetInt("count"), a.GetInt("min_gap_us"),
+		a.GetInt("max_gap_us"), a.GetInt("last_fire"), int64(os.Getpid()))
+}
+
+// ResetGaps restarts the gap statistics, then reports to owner.
+func (c *Counter) ResetGaps(owner string) {
+	c.Attrs.Set("min_gap_us", int64(0))
+	c.Attrs.Set("max_gap_us", int64(0))
+	c.Report(owner)
+}
+
+func main() {
+	if failRestore == "yes" {
+		for _, a := range os.Args[1:] {
+			if strings.HasPrefix(strings.TrimLeft(a, "-"), "restore") {
+				fmt.Fprintln(os.Stderr, "reloadgame: built with failRestore=yes: refusing to restore")
+				os.Exit(3)
+			}
+		}
+	}
+	goworld.RegisterEntity("Player", &Player{})
+	goworld.RegisterEntity("Counter", &Counter{})
+	goworld.Run()
+}
