@@ -32,7 +32,7 @@ func (p *Player) DescribeEntityType(desc *goworld.TypeDesc) {
 	desc.DefineAttr("counter", 0)      // the Counter's ID, server-only
 	desc.DefineAttr("freeze_panic", 0) // OnFreeze panics while true
 	desc.ExposeToClient("Echo", "SetNote", "GetNote", "StartCounter", "QueryCounter",
-		"ResetCounterGaps", "ArmFreezePanic", "DisarmFreezePanic")
+		"ResetCounterGaps", "ArmFreezePanic", "DisarmFreezePanic", "Spawn")
 }
 
 // OnClientConnected greets the client with the server's PID.
@@ -98,6 +98,44 @@ func (p *Player) DisarmFreezePanic() {
 	p.Attrs.Set("freeze_panic", false)
 	p.CallClient("Armed", false)
 }
+
+// Spawn creates n Monsters on this game, for the reload benchmark, and
+// answers Spawned(n).
+func (p *Player) Spawn(n int) {
+	for i := 0; i < n; i++ {
+		m, err := p.World().CreateEntityLocally("Monster", map[string]any{
+			"name": fmt.Sprintf("monster-%d", i), "level": i % 60, "hp": 812.5, "alive": true,
+			"pos":       map[string]any{"x": float64(i%1000) + 0.5, "y": 12.25, "z": float64(i/1000) + 0.75},
+			"inventory": []any{"sword", "shield", "potion", "potion", "key"},
+			"gold":      i * 7, "guild": "wanderers", "seen": 0,
+			"stats": map[string]any{"str": 12, "dex": 14, "con": 10, "int": 8},
+		})
+		if err == nil {
+			_, err = m.AddTimer(time.Second, "Think", 1)
+		}
+		if err != nil {
+			p.CallClient("Error", err.Error())
+			return
+		}
+	}
+	p.CallClient("Spawned", n)
+}
+
+// Monster is a typical NPC for the reload benchmark: ten attributes and a
+// timer.
+type Monster struct {
+	goworld.Entity
+}
+
+// DescribeEntityType declares Monster's attributes.
+func (m *Monster) DescribeEntityType(desc *goworld.TypeDesc) {
+	for _, a := range []string{"name", "level", "hp", "pos", "inventory", "alive", "gold", "guild", "stats", "seen"} {
+		desc.DefineAttr(a, goworld.AttrAllClients)
+	}
+}
+
+// Think is the Monster's timer callback.
+func (m *Monster) Think(step int) { m.Attrs.Set("seen", m.Attrs.GetInt("seen")+int64(step)) }
 
 // tick is the Counter's timer period.
 const tick = 50 * time.Millisecond
@@ -165,5 +203,6 @@ func main() {
 	}
 	goworld.RegisterEntity("Player", &Player{})
 	goworld.RegisterEntity("Counter", &Counter{})
+	goworld.RegisterEntity("Monster", &Monster{})
 	goworld.Run()
 }
