@@ -939,3 +939,35 @@ func TestLoadFreezeFileRefusesBadFiles(t *testing.T) {
 		t.Fatalf("another game's file: %v", err)
 	}
 }
+
+// A restored game tells its dispatchers where its entities are: here the
+// dispatcher restarted (its table empty) while the game was away, and a
+// call from another game must still reach the restored entity.
+func TestRestoredGameReregisters(t *testing.T) {
+	r := newReloadEnv(t)
+	g1 := startGame(t, r.config(nil))
+	id := createLocally(t, g1.g, "FzPlayer", nil)
+	_, f := r.freeze(t, g1)
+
+	r.d.stop(t)
+	dl, _ := newLogger()
+	r.d = startDispatcher(t, r.d.addr, dl)
+
+	g2 := startGame(t, r.config(f))
+	other := r.config(nil)
+	other.ID = 2
+	g3 := startGame(t, other)
+	deadline := time.Now().Add(waitLimit)
+	for {
+		onLoop(t, g3.g, func() { g3.g.World().Call(id, "Bump") })
+		var count int64
+		onLoop(t, g2.g, func() { count = g2.g.World().Entity(id).Attrs.GetInt("count") })
+		if count > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a call routed by the new dispatcher never reached the restored entity")
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+}

@@ -167,8 +167,10 @@ func New(cfg Config) (*Game, error) {
 				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20,
 			},
 			OnConnect: func(c *rpc.Conn) {
-				if !first {
-					// A dispatcher came back: tell it where our entities are.
+				if !first || cfg.Restore != nil {
+					// A dispatcher came back, or we come back from a hot
+					// reload (a dispatcher may have given up on us, or
+					// restarted meanwhile): tell it where our entities are.
 					// Acks of freezes sent on the old connection will not come.
 					g.Post(func() { g.unacked[i] = 0; g.world.Reregister(i) })
 				}
