@@ -103,6 +103,10 @@ type frozenGame struct {
 	dropped int    // frames refused over FreezeQueueLimit
 	since   time.Time
 	expire  *time.Timer // runs giveUp once the frozen game's connection is gone
+	// restoring is the new process that received the queue and has not yet
+	// said MsgRestored. Frames still go to frames as well as to it, so that
+	// if it dies before serving, the next process gets them all.
+	restoring *peer
 }
 
 // New validates cfg and binds the listen address, so Addr is known as soon
@@ -274,15 +278,16 @@ func (d *Dispatcher) addPeer(p *peer, log logrus.FieldLogger) {
 		d.games[id] = p
 		if fg := d.frozen[id]; fg != nil {
 			// A frozen game is back (restored by a new process, or the same
-			// one reconnecting): deliver what waited for it, in order.
+			// one reconnecting): deliver what waited for it, in order, and
+			// keep a copy until it says it serves (MsgRestored).
 			if fg.expire != nil {
 				fg.expire.Stop()
+				fg.expire = nil
 			}
-			delete(d.frozen, id)
+			fg.restoring = p
 			fg.mu.Lock()
 			n, dropped := len(fg.frames), fg.dropped
 			p.conn.SendFrame(fg.frames)
-			fg.frames = nil
 			fg.mu.Unlock()
 			entry := log.WithField("queued_bytes", n).WithField("frozen_for", time.Since(fg.since).Round(time.Millisecond).String())
 			if dropped > 0 {
@@ -314,10 +319,19 @@ func (d *Dispatcher) removePeer(p *peer) {
 		delete(d.games, id)
 		if fg := d.frozen[id]; fg != nil && !d.closed {
 			// Frozen for a hot reload: keep its entities and queue, and wait
-			// for the restored process. Nobody is told it is gone.
+			// for the restored process. Nobody is told it is gone. A
+			// restoring process that dies before serving leaves the queue,
+			// with everything sent to it since, for the next one.
+			died := fg.restoring == p
+			fg.restoring = nil
 			fg.expire = time.AfterFunc(d.cfg.RestoreTimeout, func() { d.giveUp(id) })
 			d.mu.Unlock()
-			d.log.WithField("peer", p.String()).Infof("frozen game disconnected; queueing its packets for up to %v", d.cfg.RestoreTimeout)
+			entry := d.log.WithField("peer", p.String())
+			if died {
+				entry.Warnf("restored game left before it was serving; keeping its packets for the next process for up to %v", d.cfg.RestoreTimeout)
+			} else {
+				entry.Infof("frozen game disconnected; queueing its packets for up to %v", d.cfg.RestoreTimeout)
+			}
 			return
 		}
 		d.forgetGameLocked(id)
@@ -387,6 +401,9 @@ func (d *Dispatcher) giveUp(id rpc.GameID) {
 // write lock, so no frame can slip past the freeze acknowledgement.
 func (d *Dispatcher) toGameLocked(id rpc.GameID, t rpc.MsgType, body []byte) {
 	if fg := d.frozen[id]; fg != nil {
+		if fg.restoring != nil {
+			fg.restoring.conn.Send(t, body)
+		}
 		fg.mu.Lock()
 		if len(fg.frames)+rpc.HeaderSize+len(body) > d.cfg.FreezeQueueLimit {
 			fg.dropped++
@@ -461,7 +478,7 @@ func (d *Dispatcher) freeze(p *peer, on bool) {
 		d.log.WithField("peer", p.String()).Info("game freezing for a hot reload; queueing its packets")
 		return
 	}
-	if fg == nil {
+	if fg == nil || fg.restoring != nil {
 		return
 	}
 	delete(d.frozen, id)
@@ -526,6 +543,17 @@ func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
 			return errProtocol(p, t, "not from a game")
 		}
 		d.freeze(p, t == rpc.MsgFreezeGame)
+		return nil
+	case rpc.MsgRestored:
+		if p.role != rpc.RoleGame {
+			return errProtocol(p, t, "not from a game")
+		}
+		d.mu.Lock()
+		if fg := d.frozen[rpc.GameID(p.id)]; fg != nil && fg.restoring == p {
+			delete(d.frozen, rpc.GameID(p.id))
+			d.log.WithField("peer", p.String()).Info("restored game is serving; hot reload done")
+		}
+		d.mu.Unlock()
 		return nil
 	case rpc.MsgFilteredBroadcast:
 		if p.role != rpc.RoleGame {

@@ -246,10 +246,52 @@ func TestFrozenGameQueuesAndTheRestoredProcessGetsTheQueue(t *testing.T) {
 		return l.level == logrus.InfoLevel && strings.Contains(l.msg, "frozen game is back")
 	})
 
-	// It is an ordinary game again: leaving now is announced.
+	// Once it says it serves, it is an ordinary game again: leaving now is
+	// announced.
+	g1b.send(t, rpc.MsgRestored, nil)
+	s.logs.wait(t, "restored logged", func(l logEntry) bool { return strings.Contains(l.msg, "hot reload done") })
 	g1b.close()
 	gw.expectPeerGone(t, rpc.RoleGame, 1)
 	g2.expectPeerGone(t, rpc.RoleGame, 1)
+}
+
+// A restored process that dies before it serves (before MsgRestored)
+// leaves everything for the next one: the queue and what was delivered to
+// it since, in order, and nobody hears the game is gone.
+func TestRestoringProcessThatDiesLeavesTheQueueForTheNext(t *testing.T) {
+	s := startDispatcher(t, dispatcher.Config{})
+	g1 := connect(t, s, rpc.RoleGame, 1)
+	gw := connect(t, s, rpc.RoleGate, 1)
+	e := rpc.NewEntityID()
+	g1.send(t, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, e))
+	barrier(t, g1, e)
+	g1.send(t, rpc.MsgFreezeGame, nil)
+	g1.expectFrame(t, rpc.MsgFreezeAck, nil)
+	before := clientCallBody(e, 1, 11, "Before")
+	gw.send(t, rpc.MsgClientCall, before)
+	g1.close()
+	s.logs.wait(t, "frozen game disconnected", func(l logEntry) bool { return strings.Contains(l.msg, "frozen game disconnected") })
+
+	bad := connect(t, s, rpc.RoleGame, 1) // a new binary that will crash
+	bad.expectFrame(t, rpc.MsgClientCall, before)
+	during := clientCallBody(e, 1, 11, "During")
+	gw.send(t, rpc.MsgClientCall, during)
+	bad.expectFrame(t, rpc.MsgClientCall, during)
+	bad.close()
+	s.logs.wait(t, "died logged", func(l logEntry) bool { return strings.Contains(l.msg, "left before it was serving") })
+	after := clientCallBody(e, 1, 11, "After")
+	gw.send(t, rpc.MsgClientCall, after)
+
+	good := connect(t, s, rpc.RoleGame, 1) // the rollback
+	good.expectFrames(t, []frame{{rpc.MsgClientCall, before}, {rpc.MsgClientCall, during}, {rpc.MsgClientCall, after}})
+	good.send(t, rpc.MsgRestored, nil)
+	s.logs.wait(t, "restored logged", func(l logEntry) bool { return strings.Contains(l.msg, "hot reload done") })
+	fresh := clientCallBody(e, 1, 11, "Fresh")
+	gw.send(t, rpc.MsgClientCall, fresh)
+	good.expectNothingBefore(t, frame{rpc.MsgClientCall, fresh})
+	toc := toClientBody(1, 11, rpc.MsgCallClient, []byte("x"))
+	good.send(t, rpc.MsgToClient, toc)
+	gw.expectNothingBefore(t, frame{rpc.MsgToClient, toc}) // no PeerGone(game 1) reached the gate
 }
 
 func TestUnfreezeFlushesTheQueueToTheSameConnection(t *testing.T) {

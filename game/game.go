@@ -253,6 +253,13 @@ func (g *Game) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+	if g.cfg.Restore != nil {
+		// Serving from here on: the dispatchers may drop the copies of what
+		// they delivered since the freeze.
+		for _, l := range g.links {
+			l.Send(rpc.MsgRestored, nil)
+		}
+	}
 	if f := g.cfg.Restore; f != nil && f.SignalAt != 0 {
 		g.pause = time.Since(time.Unix(0, f.SignalAt))
 		g.log.WithField("pause", g.pause.Round(time.Millisecond).String()).Info("hot reload complete: queued packets are flowing again")

@@ -97,6 +97,12 @@ const (
 	// MsgUnfreezeGame (game → dispatcher), empty body: the freeze failed;
 	// flush the queue to this connection and resume.
 	MsgUnfreezeGame MsgType = 1042
+	// MsgRestored (game → dispatcher), empty body: the game restored from
+	// a freeze is serving. Until then the dispatcher keeps a copy of
+	// everything it delivered to the game since the freeze, so that if the
+	// new process dies before serving, the next one (a rollback) gets it
+	// all again.
+	MsgRestored MsgType = 1043
 )
 
 var msgTypeNames = map[MsgType]string{
@@ -111,6 +117,7 @@ var msgTypeNames = map[MsgType]string{
 	MsgToClient: "ToClient", MsgSetClientOwner: "SetClientOwner", MsgSetClientFilterProp: "SetClientFilterProp",
 	MsgKickClient: "KickClient", MsgFilteredBroadcast: "FilteredBroadcast",
 	MsgFreezeGame: "FreezeGame", MsgFreezeAck: "FreezeAck", MsgUnfreezeGame: "UnfreezeGame",
+	MsgRestored: "Restored",
 }
 
 // String returns the message type's name, or its number if unknown.
