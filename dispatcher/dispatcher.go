@@ -478,10 +478,13 @@ func (d *Dispatcher) freeze(p *peer, on bool) {
 		d.log.WithField("peer", p.String()).Info("game freezing for a hot reload; queueing its packets")
 		return
 	}
-	if fg == nil || fg.restoring != nil {
+	if fg == nil || (fg.restoring != nil && fg.restoring != p) {
 		return
 	}
 	delete(d.frozen, id)
+	if fg.restoring == p {
+		return // it has received everything queued already
+	}
 	fg.mu.Lock()
 	p.conn.SendFrame(fg.frames)
 	n := len(fg.frames)

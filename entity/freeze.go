@@ -100,6 +100,10 @@ func (w *World) Freeze() (*Frozen, error) {
 		}
 	}
 	w.flushLocal() // calls made by hooks run now, not after the reload
+	if n := w.StorageInFlight(); n > 0 {
+		// A hook used storage: its callback could not survive the reload.
+		return nil, fmt.Errorf("%w: %d operations started by OnFreeze hooks (hooks must not use storage)", ErrStorageBusy, n)
+	}
 	now := w.now()
 	f := &Frozen{Version: FreezeVersion, GameID: uint16(w.gameID), FrozenAt: now.UnixNano()}
 	f.Entities = make([]FrozenEntity, 0, len(ids))

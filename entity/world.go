@@ -676,6 +676,18 @@ func (w *World) load(id rpc.EntityID, typeName string) {
 	})
 }
 
+// DropClients unbinds every client, running OnClientDisconnected, after
+// a dispatcher link was lost: that dispatcher told the gates this game is
+// gone, and they disconnected its clients.
+func (w *World) DropClients() {
+	for _, e := range w.entities {
+		if e.client != nil {
+			e.setClient(nil)
+		}
+	}
+	w.flushLocal()
+}
+
 // Reregister tells dispatcher i again about every local entity in its
 // shard, after it restarted and lost its table.
 func (w *World) Reregister(i int) {

@@ -54,6 +54,7 @@ func (f *freezer) start() {
 	}
 	g := f.g
 	f.active, f.signalAt = true, time.Now()
+	g.linkLost = false
 	f.timer = time.NewTimer(g.cfg.FreezeTimeout)
 	g.log.Info("freezing for a hot reload")
 	for i, l := range g.links {

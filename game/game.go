@@ -84,6 +84,9 @@ type Game struct {
 	// unacked counts, per dispatcher link, freeze requests not yet
 	// acknowledged (see freezer); only the loop touches it.
 	unacked []int
+	// linkLost is set (on the loop) when a dispatcher link drops; a freeze
+	// in progress aborts on it.
+	linkLost bool
 	// pause is, after a restore, the time from the freeze signal until the
 	// game was connected again and its queued packets flowing.
 	pause  time.Duration
@@ -166,6 +169,13 @@ func New(cfg Config) (*Game, error) {
 				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize,
 				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20,
 			},
+			OnDisconnect: func(error) {
+				// This dispatcher told the gates that we are gone, and they
+				// kicked our clients: unbind them here too (their owners'
+				// disconnect notices were dropped, since the dispatcher
+				// forgot our entities). A freeze in progress is aborted.
+				g.Post(func() { g.linkLost = true; g.world.DropClients() })
+			},
 			OnConnect: func(c *rpc.Conn) {
 				if !first || cfg.Restore != nil {
 					// A dispatcher came back, or we come back from a hot
@@ -214,21 +224,13 @@ func (g *Game) Run(ctx context.Context) error {
 	g.mu.Unlock()
 	defer cancel()
 
-	if f := g.cfg.Restore; f != nil {
-		rep, err := g.world.Restore(f)
-		if err != nil {
-			return fmt.Errorf("game%d: restore: %w", g.cfg.ID, err)
-		}
-		g.log.WithField("entities", rep.Restored).WithField("skipped", len(rep.Skipped)).
-			WithField("dropped_timers", len(rep.DroppedTimers)).Info("world restored from the freeze file")
-	}
-
 	linkCtx, stopLinks := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for _, l := range g.links {
 		wg.Add(1)
 		go func() { defer wg.Done(); l.Run(linkCtx) }()
 	}
+	// The workers run before a restore: OnRestore hooks may use storage.
 	workerDone := make(chan struct{})
 	go func() { defer close(workerDone); g.worker(linkCtx) }()
 	for i := 0; i < asyncWorkers; i++ {
@@ -253,7 +255,16 @@ func (g *Game) Run(ctx context.Context) error {
 			return nil
 		}
 	}
-	if g.cfg.Restore != nil {
+	if f := g.cfg.Restore; f != nil {
+		// Rebuild the world once connected, so that what OnRestore hooks
+		// send (client calls, attribute syncs) goes out. What the
+		// dispatchers deliver meanwhile waits in g.in for the loop.
+		rep, err := g.world.Restore(f)
+		if err != nil {
+			return fmt.Errorf("game%d: restore: %w", g.cfg.ID, err)
+		}
+		g.log.WithField("entities", rep.Restored).WithField("skipped", len(rep.Skipped)).
+			WithField("dropped_timers", len(rep.DroppedTimers)).Info("world restored from the freeze file")
 		// Serving from here on: the dispatchers may drop the copies of what
 		// they delivered since the freeze.
 		for _, l := range g.links {
@@ -352,6 +363,9 @@ func (g *Game) loop(ctx context.Context) error {
 				fz.abort(errors.New("the game is shutting down"))
 			}
 			return nil
+		}
+		if fz.active && g.linkLost {
+			fz.abort(errors.New("a dispatcher link was lost during the freeze"))
 		}
 		if fz.ready() {
 			if err := fz.finish(); err == nil {

@@ -156,7 +156,10 @@ func New(cfg Config) (*Gate, error) {
 				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20,
 			},
 			Handler: g.handleDispatcher,
-			Logger:  g.log,
+			// The dispatcher told every game this gate is gone, and they
+			// unbound its clients: a client kept now would talk to no one.
+			OnDisconnect: func(error) { g.kickAll("connection to the server lost, please reconnect") },
+			Logger:       g.log,
 		}))
 	}
 	return g, nil
@@ -507,6 +510,26 @@ func (g *Gate) handleDispatcher(t rpc.MsgType, body []byte) error {
 		return nil
 	}
 	return fmt.Errorf("gate: unexpected %v from dispatcher", t)
+}
+
+// kickAll kicks every client (unless the gate is closing).
+func (g *Gate) kickAll(reason string) {
+	g.mu.RLock()
+	if g.closed {
+		g.mu.RUnlock()
+		return
+	}
+	cs := make([]*client, 0, len(g.clients))
+	for _, c := range g.clients {
+		cs = append(cs, c)
+	}
+	g.mu.RUnlock()
+	if len(cs) > 0 {
+		g.log.Warnf("lost a dispatcher link; disconnecting all %d clients", len(cs))
+	}
+	for _, c := range cs {
+		g.kick(c, reason)
+	}
 }
 
 // gameGone kicks the clients whose owner entity lived on a game that went

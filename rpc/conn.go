@@ -85,7 +85,7 @@ type Conn struct {
 
 	mu          sync.Mutex
 	out         []byte // queued bytes, owned by senders
-	head        int    // length of out's first frame: one frame may exceed the bound
+	head        int    // the largest single append in out: it may exceed the bound
 	spare       []byte // the writer's last buffer, reused for out
 	writing     bool   // a writer goroutine is running
 	closed      bool
@@ -206,12 +206,13 @@ func (c *Conn) Append(fn func([]byte) []byte) error {
 	}
 	before := len(c.out)
 	c.out = fn(c.out)
-	if before == 0 {
-		c.head = len(c.out)
+	if added := len(c.out) - before; before == 0 || added > c.head {
+		c.head = added
 	}
-	// Over the bound is a slow consumer. The first frame queued on an
-	// empty buffer does not count: one frame larger than the bound may
-	// pass, since a reader that keeps up drains it like any other.
+	// Over the bound is a slow consumer. The largest single append queued
+	// does not count: one frame larger than the bound may pass, since a
+	// reader that keeps up drains it like any other, whatever small frame
+	// happens to be queued before it.
 	if n := len(c.out); n-c.head > c.cfg.MaxPending {
 		c.mu.Unlock()
 		c.Close(fmt.Errorf("%w (%d bytes queued, limit %d)", ErrSlowConsumer, n, c.cfg.MaxPending))

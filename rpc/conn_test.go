@@ -1212,3 +1212,29 @@ func TestConnFarewell(t *testing.T) {
 		}
 	})
 }
+
+// TestConnLargeFrameBehindSmallOnes: the largest single frame does not
+// count against the bound, whatever small frame happens to be queued
+// before it, so a client that keeps up is not closed for one big frame.
+func TestConnLargeFrameBehindSmallOnes(t *testing.T) {
+	cn, sn := tcpPair(t)
+	gc := newGatedConn(cn)
+	recv := serve(NewConn(sn, ConnConfig{MaxBody: 1 << 20}), func(MsgType, []byte) error { return nil })
+	c := NewConn(gc, ConnConfig{MaxPending: 1024})
+	if err := c.Send(MsgToClient, make([]byte, 10)); err != nil {
+		t.Fatal(err)
+	}
+	gc.waitFirstWrite(t) // the writer holds the first frame
+	if err := c.Send(MsgToClient, make([]byte, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(MsgToClient, make([]byte, 5000)); err != nil {
+		t.Fatalf("one large frame behind a small one: %v", err)
+	}
+	close(gc.gate)
+	c.Close(nil)
+	waitDone(t, c)
+	c.Wait()
+	recv.Conn.Close(nil)
+	recv.reason(t)
+}
