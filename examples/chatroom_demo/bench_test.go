@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -37,28 +36,6 @@ import (
 	"github.com/goworld-engine/goworld/rpc"
 	kcp "github.com/xtaci/kcp-go/v5"
 )
-
-// perfBinaries builds goworldctl and the demo server into a temporary
-// directory of b, removed when b ends (no -race: they are what is
-// measured). The build cache makes every build after the first one quick.
-func perfBinaries(b *testing.B) (ctl, server string) {
-	b.Helper()
-	if runtime.GOOS != "linux" {
-		b.Skip("these benchmarks read /proc")
-	}
-	dir := b.TempDir()
-	for _, p := range []struct{ out, pkg string }{
-		{"goworldctl", "./tools/goworldctl"},
-		{"chatroom_demo", "./examples/chatroom_demo"},
-	} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, p.out), p.pkg)
-		cmd.Dir = repoRoot
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("go build %s: %v\n%s", p.pkg, err, out)
-		}
-	}
-	return filepath.Join(dir, "goworldctl"), filepath.Join(dir, "chatroom_demo")
-}
 
 // perfConfig is the benchmark cluster: one of each, ports picked by the
 // kernel, clients idle for up to a minute, saves every 5 s (so a 10 s
@@ -91,21 +68,12 @@ var perfStatusLine = regexp.MustCompile(`(?m)^(\w+) running pid=(\d+)(?: addr=(\
 // it (goworldctl stop, then kill, on that directory only).
 func perfStart(b *testing.B) *perfCluster {
 	b.Helper()
-	ctl, server := perfBinaries(b)
-	dir := filepath.Join(b.TempDir(), "chat")
-	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
-		b.Fatal(err)
+	if runtime.GOOS != "linux" {
+		b.Skip("these benchmarks read /proc")
 	}
-	data, err := os.ReadFile(server)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "bin", "chat"), data, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config.ini"), []byte(perfConfig), 0o644); err != nil {
-		b.Fatal(err)
-	}
+	ctl, server, _ := binaries(b)
+	dir := serverDir(b, server)
+	writeConfig(b, dir, perfConfig)
 	c := &perfCluster{ctl: ctl, dir: dir, pids: map[string]int{}}
 	b.Cleanup(func() {
 		perfCtl(b, ctl, "stop", dir)
@@ -135,23 +103,8 @@ func perfStart(b *testing.B) *perfCluster {
 // combined output and exit code.
 func perfCtl(b *testing.B, ctl string, args ...string) (string, int) {
 	b.Helper()
-	cmd := exec.Command(ctl, args...)
-	cmd.Dir = repoRoot
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Minute):
-		cmd.Process.Kill() // goworldctl itself, which we started
-		<-done
-		b.Fatalf("goworldctl %v: still running after 2 minutes", args)
-	}
-	return out.String(), cmd.ProcessState.ExitCode()
+	r := run(b, repoRoot, ctl, args...)
+	return r.out + r.err, r.code
 }
 
 // perfCPUTicks returns utime+stime of pid in clock ticks (USER_HZ, 100 on

@@ -32,7 +32,7 @@ var (
 
 // binaries builds goworldctl, the demo server and the demo client once per
 // test run (without -race: they are the product, not the test).
-func binaries(t *testing.T) (ctl, server, chat string) {
+func binaries(t testing.TB) (ctl, server, chat string) {
 	t.Helper()
 	if runtime.GOOS == "windows" {
 		t.Skip("goworldctl manages processes on Linux and macOS only")
@@ -79,7 +79,7 @@ path = %s
 
 // serverDir makes DIR with the prebuilt server binary at DIR/bin/DIR and a
 // config.ini, for goworldctl start -no-build.
-func serverDir(t *testing.T, server string) string {
+func serverDir(t testing.TB, server string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "chat")
 	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
@@ -96,7 +96,7 @@ func serverDir(t *testing.T, server string) string {
 	return dir
 }
 
-func writeConfig(t *testing.T, dir, cfg string) {
+func writeConfig(t testing.TB, dir, cfg string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, "config.ini"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ type result struct {
 }
 
 // run runs a command to completion (bounded by two minutes).
-func run(t *testing.T, dir string, name string, args ...string) result {
+func run(t testing.TB, dir string, name string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
