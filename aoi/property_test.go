@@ -1,0 +1,507 @@
+package aoi
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// impl is what the property tests drive: the Grid, the reference and the
+// cross-linked list all have these methods.
+type impl interface {
+	Insert(id ID, x, z, radius float64) error
+	Move(id ID, x, z float64) error
+	Remove(id ID) error
+	SetRadius(id ID, radius float64) error
+	Len() int
+}
+
+type recorder struct{ evs []event }
+
+func (r *recorder) Enter(w, t ID) { r.evs = append(r.evs, event{w, t, true}) }
+func (r *recorder) Leave(w, t ID) { r.evs = append(r.evs, event{w, t, false}) }
+
+type opKind int
+
+const (
+	opInsert opKind = iota
+	opMove
+	opRemove
+	opSetRadius
+)
+
+type op struct {
+	kind    opKind
+	id      ID
+	x, z, r float64
+}
+
+func (o op) String() string {
+	switch o.kind {
+	case opInsert:
+		return fmt.Sprintf("Insert(%d, %v, %v, %v)", o.id, o.x, o.z, o.r)
+	case opMove:
+		return fmt.Sprintf("Move(%d, %v, %v)", o.id, o.x, o.z)
+	case opRemove:
+		return fmt.Sprintf("Remove(%d)", o.id)
+	default:
+		return fmt.Sprintf("SetRadius(%d, %v)", o.id, o.r)
+	}
+}
+
+func (o op) apply(s impl) error {
+	switch o.kind {
+	case opInsert:
+		return s.Insert(o.id, o.x, o.z, o.r)
+	case opMove:
+		return s.Move(o.id, o.x, o.z)
+	case opRemove:
+		return s.Remove(o.id)
+	default:
+		return s.SetRadius(o.id, o.r)
+	}
+}
+
+// checker runs every operation on the reference and on the implementation
+// under test and compares errors and callbacks, in order. It keeps the set
+// of pairs that the implementation's callbacks describe, checking that
+// every call is a real change, and compares that set with a full O(n^2)
+// recomputation every fullEvery operations and at Finish.
+type checker struct {
+	tb        testing.TB
+	label     string
+	ref       *refAOI
+	refRec    *recorder
+	sut       impl
+	rec       *recorder
+	grid      *Grid // sut, if it is a Grid
+	seen      map[pair]bool
+	ops       int
+	fullEvery int
+	history   []op // the last operations, for failure messages
+}
+
+func newChecker(tb testing.TB, label string, mk func(Callbacks) impl, fullEvery int) *checker {
+	c := &checker{tb: tb, label: label, refRec: &recorder{}, rec: &recorder{},
+		seen: make(map[pair]bool), fullEvery: fullEvery}
+	c.ref = newRef(c.refRec)
+	c.sut = mk(c.rec)
+	c.grid, _ = c.sut.(*Grid)
+	return c
+}
+
+func (c *checker) fatalf(format string, args ...any) {
+	c.tb.Helper()
+	start := max(0, len(c.history)-8)
+	var b []byte
+	for i, o := range c.history[start:] {
+		b = fmt.Appendf(b, "\n  op %d: %v", c.ops-len(c.history)+start+i, o)
+	}
+	c.tb.Fatalf("%s: after op %d: %s\nlast operations:%s", c.label, c.ops, fmt.Sprintf(format, args...), b)
+}
+
+func (c *checker) do(o op) error {
+	c.ops++
+	c.history = append(c.history, o)
+	if len(c.history) > 64 {
+		c.history = slices.Delete(c.history, 0, 32)
+	}
+	c.refRec.evs = c.refRec.evs[:0]
+	c.rec.evs = c.rec.evs[:0]
+	errRef := o.apply(c.ref)
+	err := o.apply(c.sut)
+	if errKind(err) != errKind(errRef) {
+		c.fatalf("%v: error %v, reference %v", o, err, errRef)
+	}
+	if !slices.Equal(c.rec.evs, c.refRec.evs) {
+		c.fatalf("%v: callbacks differ\n got  %v\n want %v", o, fmtEvents(c.rec.evs), fmtEvents(c.refRec.evs))
+	}
+	for _, ev := range c.rec.evs {
+		p := pair{ev.watcher, ev.target}
+		if p.watcher == p.target {
+			c.fatalf("%v: callback for an entity with itself: %v", o, ev)
+		}
+		if ev.enter == c.seen[p] {
+			c.fatalf("%v: %v is not a change", o, ev)
+		}
+		if ev.enter {
+			c.seen[p] = true
+		} else {
+			delete(c.seen, p)
+		}
+	}
+	if c.sut.Len() != c.ref.Len() {
+		c.fatalf("Len %d, reference %d", c.sut.Len(), c.ref.Len())
+	}
+	if c.fullEvery > 0 && c.ops%c.fullEvery == 0 {
+		c.full()
+	}
+	return err
+}
+
+func fmtEvents(evs []event) string {
+	var b []byte
+	for i, ev := range evs {
+		if i == 20 {
+			b = fmt.Appendf(b, " ... (%d in all)", len(evs))
+			break
+		}
+		k := "Leave"
+		if ev.enter {
+			k = "Enter"
+		}
+		b = fmt.Appendf(b, " %s(%d,%d)", k, ev.watcher, ev.target)
+	}
+	return string(b)
+}
+
+// full compares the pairs seen through callbacks with an O(n^2)
+// recomputation, and the Grid's own view of them and its invariants.
+func (c *checker) full() {
+	c.tb.Helper()
+	want := c.ref.allPairs()
+	if !mapsEqual(want, c.ref.pairs()) {
+		c.fatalf("reference matrix differs from recomputation")
+	}
+	if !mapsEqual(want, c.seen) {
+		c.fatalf("pairs from callbacks (%d) differ from recomputation (%d): %s", len(c.seen), len(want), pairDiff(c.seen, want))
+	}
+	if g := c.grid; g != nil {
+		got, watchers := make(map[pair]bool), make(map[pair]bool)
+		for id := range g.ents {
+			g.Neighbors(id, func(t ID) bool { got[pair{id, t}] = true; return true })
+			g.Watchers(id, func(w ID) bool { watchers[pair{w, id}] = true; return true })
+		}
+		if !mapsEqual(want, got) {
+			c.fatalf("Neighbors differ from recomputation: %s", pairDiff(got, want))
+		}
+		if !mapsEqual(want, watchers) {
+			c.fatalf("Watchers differ from recomputation: %s", pairDiff(watchers, want))
+		}
+		if err := checkInvariants(g); err != nil {
+			c.fatalf("invariants: %v", err)
+		}
+	}
+}
+
+func mapsEqual(a, b map[pair]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+func pairDiff(got, want map[pair]bool) string {
+	var b []byte
+	n := 0
+	for p := range got {
+		if !want[p] && n < 10 {
+			b = fmt.Appendf(b, " extra %v", p)
+			n++
+		}
+	}
+	for p := range want {
+		if !got[p] && n < 20 {
+			b = fmt.Appendf(b, " missing %v", p)
+			n++
+		}
+	}
+	return string(b)
+}
+
+// checkInvariants checks the Grid's internal structure.
+func checkInvariants(g *Grid) error {
+	if g.busy != 0 || g.pending != 0 {
+		return fmt.Errorf("busy %d, %d calls pending", g.busy, g.pending)
+	}
+	for _, b := range g.buckets {
+		if len(b) != 0 {
+			return fmt.Errorf("calls left in buckets: %v", g.buckets)
+		}
+	}
+	if len(g.all) != len(g.ents) {
+		return fmt.Errorf("%d in all, %d in map", len(g.all), len(g.ents))
+	}
+	var counts [maxClass + 1]int
+	bigs := 0
+	for i, e := range g.all {
+		if e.ai != i || g.ents[e.id] != e {
+			return fmt.Errorf("entity %d: bad index in all", e.id)
+		}
+		if e.cell == nil || e.cell.slots[e.ci] != (slot{e.x, e.z, e.slotR2(), e}) ||
+			e.cell.cx != g.coord(e.x) || e.cell.cz != g.coord(e.z) || g.cells[e.cell.key] != e.cell {
+			return fmt.Errorf("entity %d: bad cell", e.id)
+		}
+		if e.r2 != e.r*e.r {
+			return fmt.Errorf("entity %d: r2", e.id)
+		}
+		if e.class >= 0 {
+			counts[e.class]++
+			if float64(e.class) < e.r*g.inv*classesPerCell || e.class > maxClass {
+				return fmt.Errorf("entity %d: class %d for radius %v", e.id, e.class, e.r)
+			}
+		} else {
+			bigs++
+			if g.bigs[e.bi] != e {
+				return fmt.Errorf("entity %d: bad index in bigs", e.id)
+			}
+		}
+		set := make(map[*entity]bool)
+		for i, ed := range e.sees {
+			if ed.other == e || set[ed.other] {
+				return fmt.Errorf("entity %d: self or duplicate in sees", e.id)
+			}
+			set[ed.other] = true
+			if ed.other.seenBy[ed.rev] != (edge{e, i}) {
+				return fmt.Errorf("entity %d: sees[%d] not mirrored", e.id, i)
+			}
+		}
+		for i, ed := range e.seenBy {
+			if ed.other.sees[ed.rev] != (edge{e, i}) {
+				return fmt.Errorf("entity %d: seenBy[%d] not mirrored", e.id, i)
+			}
+		}
+	}
+	if bigs != len(g.bigs) || counts != g.classCount {
+		return fmt.Errorf("classes: %d bigs (want %d), counts %v (want %v)", len(g.bigs), bigs, g.classCount, counts)
+	}
+	top := -1
+	for k, n := range counts {
+		if n > 0 {
+			top = k
+		}
+	}
+	if top != g.topClass {
+		return fmt.Errorf("topClass %d, want %d", g.topClass, top)
+	}
+	n := 0
+	for k, c := range g.cells {
+		if c.key != k || c.key != pack(c.cx, c.cz) || len(c.slots) == 0 {
+			return fmt.Errorf("cell %x: key %x, %d entities", k, c.key, len(c.slots))
+		}
+		for dz := int64(-1); dz <= 1; dz++ {
+			for dx := int64(-1); dx <= 1; dx++ {
+				if want := g.cells[pack(c.cx+dx, c.cz+dz)]; c.nb[(dz+1)*3+dx+1] != want {
+					return fmt.Errorf("cell (%d, %d): neighbour (%d, %d) is %p, want %p", c.cx, c.cz, dx, dz, c.nb[(dz+1)*3+dx+1], want)
+				}
+			}
+		}
+		n += len(c.slots)
+	}
+	if n != len(g.all) {
+		return fmt.Errorf("%d entities in cells, %d in all", n, len(g.all))
+	}
+	return nil
+}
+
+// workload describes a random sequence of operations.
+type workload struct {
+	name     string
+	world    float64 // positions mostly in [-world/2, world/2)
+	cell     float64
+	radius   func(r *rand.Rand) float64
+	maxN     int     // entity count it hovers around
+	ops      int     // operations per seed
+	step     float64 // largest small move per axis
+	integer  bool    // round positions to integers: many exact boundaries
+	crowd    int     // size of crowds inserted at a single spot
+	hotspots int     // clusters that keep entities close on big maps
+}
+
+func fixedRadius(v float64) func(*rand.Rand) float64 {
+	return func(*rand.Rand) float64 { return v }
+}
+
+func uniformRadius(lo, hi float64) func(*rand.Rand) float64 {
+	return func(r *rand.Rand) float64 { return lo + r.Float64()*(hi-lo) }
+}
+
+// mixedRadius mostly returns radii around the cell size, sometimes 0,
+// huge or infinite ones.
+func mixedRadius(cell float64) func(*rand.Rand) float64 {
+	return func(r *rand.Rand) float64 {
+		switch p := r.IntN(100); {
+		case p < 5:
+			return 0
+		case p < 8:
+			return math.Inf(1)
+		case p < 12:
+			return cell * (5 + 50*r.Float64())
+		case p < 30:
+			return cell * 2 // exactly the small/big limit
+		default:
+			return cell * 3 * r.Float64()
+		}
+	}
+}
+
+var workloads = []workload{
+	{name: "1k/r=cell", world: 1000, cell: 100, radius: fixedRadius(100), maxN: 300, ops: 3000, step: 20, hotspots: 3},
+	{name: "1k/r<cell", world: 1000, cell: 100, radius: uniformRadius(0, 60), maxN: 300, ops: 3000, step: 20, integer: true},
+	{name: "1k/r>cell", world: 1000, cell: 40, radius: uniformRadius(30, 250), maxN: 250, ops: 2500, step: 30},
+	{name: "1k/mixed", world: 1000, cell: 50, radius: mixedRadius(50), maxN: 200, ops: 2500, step: 25, integer: true, hotspots: 2},
+	{name: "1k/crowds", world: 1000, cell: 100, radius: uniformRadius(50, 150), maxN: 400, ops: 2000, step: 10, crowd: 300},
+	{name: "10k/r=cell", world: 10000, cell: 100, radius: fixedRadius(100), maxN: 400, ops: 3000, step: 40, hotspots: 8},
+	{name: "10k/r<cell", world: 10000, cell: 250, radius: uniformRadius(10, 200), maxN: 300, ops: 2500, step: 60, integer: true, hotspots: 6},
+	{name: "10k/r>cell", world: 10000, cell: 30, radius: uniformRadius(50, 400), maxN: 300, ops: 2500, step: 50, hotspots: 6, crowd: 150},
+	{name: "10k/mixed", world: 10000, cell: 100, radius: mixedRadius(100), maxN: 250, ops: 2500, step: 50, integer: true, hotspots: 4},
+}
+
+// run drives c with a random workload from seed.
+func (w workload) run(c *checker, seed uint64) {
+	c.tb.Helper()
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	var live []ID
+	pos := make(map[ID][2]float64)
+	next := ID(1)
+	hot := make([][2]float64, w.hotspots)
+	for i := range hot {
+		hot[i] = [2]float64{(rng.Float64() - 0.5) * w.world, (rng.Float64() - 0.5) * w.world}
+	}
+	round := func(v float64) float64 {
+		if w.integer {
+			return math.Round(v)
+		}
+		return v
+	}
+	spot := func() (float64, float64) {
+		if len(hot) > 0 && rng.IntN(2) == 0 {
+			h := hot[rng.IntN(len(hot))]
+			return round(h[0] + rng.NormFloat64()*w.cell), round(h[1] + rng.NormFloat64()*w.cell)
+		}
+		return round((rng.Float64() - 0.5) * w.world), round((rng.Float64() - 0.5) * w.world)
+	}
+	newID := func() ID {
+		if rng.IntN(10) == 0 {
+			return ID(rng.Uint64())
+		}
+		next++
+		return next
+	}
+	insert := func(id ID, x, z float64) {
+		if c.do(op{opInsert, id, x, z, w.radius(rng)}) == nil {
+			live = append(live, id)
+			pos[id] = [2]float64{x, z}
+		}
+	}
+	pick := func() (int, ID) {
+		i := rng.IntN(len(live))
+		return i, live[i]
+	}
+	for c.ops < w.ops {
+		p := rng.IntN(100)
+		switch {
+		case len(live) == 0 || (p < 25 && len(live) < w.maxN):
+			x, z := spot()
+			insert(newID(), x, z)
+		case p < 65: // small step
+			_, id := pick()
+			q := pos[id]
+			x, z := round(q[0]+(rng.Float64()*2-1)*w.step), round(q[1]+(rng.Float64()*2-1)*w.step)
+			c.do(op{kind: opMove, id: id, x: x, z: z})
+			pos[id] = [2]float64{x, z}
+		case p < 75: // teleport, sometimes onto another entity
+			_, id := pick()
+			x, z := spot()
+			if rng.IntN(4) == 0 {
+				_, o := pick()
+				x, z = pos[o][0], pos[o][1]
+			}
+			c.do(op{kind: opMove, id: id, x: x, z: z})
+			pos[id] = [2]float64{x, z}
+		case p < 85:
+			i, id := pick()
+			c.do(op{kind: opRemove, id: id})
+			live[i] = live[len(live)-1]
+			live = live[:len(live)-1]
+			delete(pos, id)
+		case p < 94:
+			_, id := pick()
+			c.do(op{kind: opSetRadius, id: id, r: w.radius(rng)})
+		case p < 96 && w.crowd > 0 && len(live) < w.maxN: // a crowd on one spot
+			x, z := spot()
+			for range w.crowd {
+				insert(newID(), x, z)
+			}
+		case p < 98: // a crowd disperses or gathers: many entities move
+			x, z := spot()
+			for range min(len(live), 50) {
+				_, id := pick()
+				if rng.IntN(2) == 0 {
+					c.do(op{kind: opMove, id: id, x: x, z: z})
+					pos[id] = [2]float64{x, z}
+				} else {
+					q := pos[id]
+					nx, nz := round(q[0]+(rng.Float64()*2-1)*w.cell), round(q[1]+(rng.Float64()*2-1)*w.cell)
+					c.do(op{kind: opMove, id: id, x: nx, z: nz})
+					pos[id] = [2]float64{nx, nz}
+				}
+			}
+		default: // errors
+			_, id := pick()
+			bad := []op{
+				{kind: opInsert, id: id, r: 1},
+				{kind: opMove, id: ID(rng.Uint64()) | 1<<63, x: 1, z: 1},
+				{kind: opRemove, id: ID(rng.Uint64()) | 1<<63},
+				{kind: opSetRadius, id: ID(rng.Uint64()) | 1<<63, r: 1},
+				{kind: opMove, id: id, x: math.NaN()},
+				{kind: opMove, id: id, z: math.Inf(-1)},
+				{kind: opSetRadius, id: id, r: -1},
+				{kind: opSetRadius, id: id, r: math.NaN()},
+				{kind: opInsert, id: ID(rng.Uint64()) | 1<<63, x: math.Inf(1), r: 1},
+				{kind: opInsert, id: ID(rng.Uint64()) | 1<<63, r: -0.5},
+			}
+			o := bad[rng.IntN(len(bad))]
+			if c.do(o) == nil {
+				c.fatalf("%v succeeded", o)
+			}
+		}
+	}
+	c.full()
+}
+
+func newGridImpl(cell float64) func(Callbacks) impl {
+	return func(cb Callbacks) impl { return NewGrid(cell, cb) }
+}
+
+func TestGridProperty(t *testing.T) {
+	seeds := []uint64{1, 2, 3}
+	if testing.Short() {
+		seeds = seeds[:1]
+	}
+	for _, w := range workloads {
+		t.Run(w.name, func(t *testing.T) {
+			t.Parallel()
+			for _, seed := range seeds {
+				t.Logf("seed %d", seed)
+				c := newChecker(t, fmt.Sprintf("%s seed %d", w.name, seed), newGridImpl(w.cell), 97)
+				w.run(c, seed)
+				t.Logf("seed %d: %d operations, %d entities and %d pairs at the end", seed, c.ops, c.sut.Len(), len(c.seen))
+			}
+		})
+	}
+}
+
+// The comparison implementation used by the benchmarks must be right too.
+func TestXZListProperty(t *testing.T) {
+	for _, w := range workloads {
+		if w.crowd > 0 {
+			continue // slow with maps and long list walks; covered by the grid
+		}
+		t.Run(w.name, func(t *testing.T) {
+			t.Parallel()
+			const seed = 7
+			t.Logf("seed %d", seed)
+			w.ops = 1000
+			c := newChecker(t, fmt.Sprintf("%s seed %d", w.name, seed), func(cb Callbacks) impl { return newXZList(cb) }, 97)
+			w.run(c, seed)
+		})
+	}
+}
