@@ -140,25 +140,23 @@ func New(o Options) (*Cluster, error) {
 		c.Gates = append(c.Gates, g)
 		run(g.Run)
 	}
-	timeout := time.After(10 * time.Second)
+	// Every game, then every gate, must say it is ready within 10s.
+	var ready []<-chan struct{}
 	for _, g := range c.Games {
-		select {
-		case <-g.Ready():
-		case err := <-c.errs:
-			c.running--
-			return fail(fmt.Errorf("cluster: a server stopped during start: %v", err))
-		case <-timeout:
-			return fail(errors.New("cluster: games not ready after 10s"))
-		}
+		ready = append(ready, g.Ready())
 	}
 	for _, g := range c.Gates {
+		ready = append(ready, g.Ready())
+	}
+	timeout := time.After(10 * time.Second)
+	for _, r := range ready {
 		select {
-		case <-g.Ready():
+		case <-r:
 		case err := <-c.errs:
 			c.running--
 			return fail(fmt.Errorf("cluster: a server stopped during start: %v", err))
 		case <-timeout:
-			return fail(errors.New("cluster: gates not ready after 10s"))
+			return fail(errors.New("cluster: servers not ready after 10s"))
 		}
 	}
 	return c, nil
