@@ -64,6 +64,8 @@ type (
 	ListAttr = entity.ListAttr
 	// TimerID identifies an entity timer.
 	TimerID = entity.TimerID
+	// Vector3 is a position in a space (X and Z on the ground plane).
+	Vector3 = entity.Vector3
 )
 
 // Attribute flags (see entity.AttrFlag).
@@ -327,6 +329,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 			Storage: backend, SaveInterval: c.SaveInterval, MaxPacketSize: c.MaxPacketSize,
 			SendBufferSize: c.SendBufferSize, FreezeDir: c.FreezeDir, KeepFreezeFiles: c.KeepFreezeFiles,
 			FreezeTimeout: c.FreezeTimeout, Restore: frozen, Logger: log,
+			PositionSyncInterval: c.PositionSyncInterval, AOISyncLimit: c.AOISyncLimit,
 		})
 		if err != nil {
 			return err

@@ -61,11 +61,38 @@ type Entity struct {
 	// Attrs holds the client-visible attributes, as plain Go values
 	// (map[string]any, []any, int64, float64, string, bool, []byte, nil).
 	Attrs map[string]any
+	// Pos and Yaw are where the entity is in the player's space (zero for
+	// entities not in a space).
+	Pos rpc.Vector3
+	Yaw float32
 }
 
-// Event is one of EntityCreated, EntityDestroyed, Call, AttrChanged and
-// Disconnected.
+// Event is one of EntityCreated, EntityDestroyed, Call, AttrChanged,
+// SpaceEntered, Moved and Disconnected.
 type Event interface{ isEvent() }
+
+// SpaceEntered: the player entered the space ID (of type Type) at Pos, or
+// left its space when ID is empty. The entities of the new space arrive
+// as EntityCreated events after it.
+type SpaceEntered struct {
+	ID   rpc.EntityID
+	Type string
+	Pos  rpc.Vector3
+	Yaw  float32
+}
+
+// Moved: the server sent new positions of entities in the view (the view
+// is already updated). It may include the player, when the server moved it.
+type Moved struct {
+	Updates []PositionUpdate
+}
+
+// PositionUpdate is one entity's new position.
+type PositionUpdate struct {
+	ID  rpc.EntityID
+	Pos rpc.Vector3
+	Yaw float32
+}
 
 // EntityCreated: the server showed the client an entity. IsPlayer marks
 // the entity that the client controls (its "player", e.g. Account, then
@@ -109,6 +136,8 @@ func (EntityDestroyed) isEvent() {}
 func (Call) isEvent()            {}
 func (AttrChanged) isEvent()     {}
 func (Disconnected) isEvent()    {}
+func (SpaceEntered) isEvent()    {}
+func (Moved) isEvent()           {}
 
 // ErrClosed is returned by calls on a closed client.
 var ErrClosed = errors.New("client: closed")
@@ -120,9 +149,11 @@ type Client struct {
 	events chan Event
 
 	mu       sync.Mutex
-	entities map[rpc.EntityID]*Entity
-	player   rpc.EntityID
-	kicked   string
+	entities  map[rpc.EntityID]*Entity
+	player    rpc.EntityID
+	space     rpc.EntityID
+	spaceType string
+	kicked    string
 
 	closing chan struct{}
 	once    sync.Once
@@ -259,6 +290,62 @@ func (c *Client) Call(id rpc.EntityID, method string, args ...any) error {
 	return nil
 }
 
+// Entities returns a snapshot of every entity in the view, the player
+// included.
+func (c *Client) Entities() []Entity {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Entity, 0, len(c.entities))
+	for _, e := range c.entities {
+		out = append(out, snapshot(e))
+	}
+	return out
+}
+
+// NumEntities returns the number of entities in the view, the player included.
+func (c *Client) NumEntities() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entities)
+}
+
+// Space returns the space the player is in and its type ("" if none).
+func (c *Client) Space() (rpc.EntityID, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.space, c.spaceType
+}
+
+// MovePlayer tells the server the player moved to pos, heading yaw, in
+// the space it is in, and updates the view's copy. The server applies it
+// only while the player is in that space (a move sent just before a space
+// change is dropped); other clients that see the player get it at the
+// next position sync.
+func (c *Client) MovePlayer(pos rpc.Vector3, yaw float32) error {
+	if !pos.Finite() || !(rpc.Vector3{X: yaw}).Finite() {
+		return fmt.Errorf("client: position %v yaw %v is not finite", pos, yaw)
+	}
+	c.mu.Lock()
+	id, sp := c.player, c.space
+	if e := c.entities[id]; e != nil {
+		e.Pos, e.Yaw = pos, yaw
+	}
+	c.mu.Unlock()
+	if id == "" {
+		return errors.New("client: no player entity yet")
+	}
+	if sp == "" {
+		return errors.New("client: the player is in no space")
+	}
+	b := rpc.AppendEntityID(nil, id)
+	b = rpc.AppendEntityID(b, sp)
+	b = rpc.AppendPosition(b, pos, yaw)
+	if err := c.conn.Send(rpc.MsgSyncPosition, b); err != nil {
+		return ErrClosed
+	}
+	return nil
+}
+
 // CallPlayer calls an exposed method on the player entity.
 func (c *Client) CallPlayer(method string, args ...any) error {
 	c.mu.Lock()
@@ -358,7 +445,8 @@ func (c *Client) handle(t rpc.MsgType, body []byte) error {
 		if id == "" {
 			return fmt.Errorf("client: malformed %v: zero entity ID", t)
 		}
-		v, _, err := rpc.DecodeAny(r.Rest())
+		rest := r.Rest()
+		v, n, err := rpc.DecodeAny(rest)
 		if err != nil {
 			return fmt.Errorf("client: %v attributes: %w", t, err)
 		}
@@ -367,6 +455,13 @@ func (c *Client) handle(t rpc.MsgType, body []byte) error {
 			attrs = map[string]any{}
 		}
 		e := &Entity{ID: id, Type: typ, IsPlayer: isPlayer, Attrs: attrs}
+		if tail := rest[n:]; len(tail) > 0 {
+			pr := rpc.NewReader(tail)
+			e.Pos, e.Yaw = pr.Position()
+			if pr.Err() != nil || pr.Remaining() != 0 {
+				return fmt.Errorf("client: malformed %v: %d bytes after the attributes", t, len(tail))
+			}
+		}
 		c.mu.Lock()
 		c.entities[id] = e
 		if isPlayer {
@@ -432,6 +527,40 @@ func (c *Client) handle(t rpc.MsgType, body []byte) error {
 		}
 		c.mu.Unlock()
 		c.emit(AttrChanged{EntityID: id, Op: op, Path: path, Value: deepCopy(value)})
+	case rpc.MsgEnterSpace:
+		id, typ := r.EntityID(), r.String()
+		pos, yaw := r.Position()
+		if r.Err() != nil || r.Remaining() != 0 {
+			return fmt.Errorf("client: malformed %v (%d bytes)", t, len(body))
+		}
+		c.mu.Lock()
+		c.space, c.spaceType = id, typ
+		if e := c.entities[c.player]; e != nil {
+			e.Pos, e.Yaw = pos, yaw
+		}
+		c.mu.Unlock()
+		c.emit(SpaceEntered{ID: id, Type: typ, Pos: pos, Yaw: yaw})
+	case rpc.MsgPositions:
+		n := int(r.Uint16())
+		if r.Err() != nil || r.Remaining() != n*(rpc.EntityIDLength+rpc.PositionSize) {
+			return fmt.Errorf("client: malformed %v (%d bytes)", t, len(body))
+		}
+		ups := make([]PositionUpdate, n)
+		for i := range ups {
+			ups[i].ID = r.EntityID()
+			ups[i].Pos, ups[i].Yaw = r.Position()
+		}
+		if r.Err() != nil {
+			return fmt.Errorf("client: malformed %v: %w", t, r.Err())
+		}
+		c.mu.Lock()
+		for _, u := range ups {
+			if e := c.entities[u.ID]; e != nil {
+				e.Pos, e.Yaw = u.Pos, u.Yaw
+			}
+		}
+		c.mu.Unlock()
+		c.emit(Moved{Updates: ups})
 	case rpc.MsgKick:
 		reason := r.String()
 		c.mu.Lock()

@@ -49,6 +49,12 @@ const (
 	DefaultKeepFreezeFiles = 5
 	// DefaultFreezeTimeout bounds a game's freeze.
 	DefaultFreezeTimeout = 10 * time.Second
+	// DefaultPositionSyncInterval is how often a game sends clients the
+	// positions of what moved in their view.
+	DefaultPositionSyncInterval = 100 * time.Millisecond
+	// DefaultAOISyncLimit bounds the entity creates and position updates
+	// one client is sent per position sync.
+	DefaultAOISyncLimit = 128
 )
 
 // Config is the configuration of a whole cluster.
@@ -90,7 +96,13 @@ type GameConfig struct {
 	// KeepFreezeFiles (keep_freeze_files) is how many freeze files are kept.
 	KeepFreezeFiles int
 	// FreezeTimeout (freeze_timeout) bounds a freeze.
-	FreezeTimeout  time.Duration
+	FreezeTimeout time.Duration
+	// PositionSyncInterval (position_sync_interval) is how often clients
+	// are sent the positions of what moved in their view.
+	PositionSyncInterval time.Duration
+	// AOISyncLimit (aoi_sync_limit) bounds the creates and position
+	// updates one client is sent per position sync; the rest wait.
+	AOISyncLimit   int
 	HTTPAddr       string // http_addr: admin HTTP host:port; empty means disabled
 	LogLevel       string // log_level: debug, info, warn or error
 	LogFile        string // log_file: defaults to Name + ".log"
@@ -146,16 +158,18 @@ func newDispatcher(id int) DispatcherConfig {
 func newGame(id int) GameConfig {
 	name := processName(gameKind, id)
 	return GameConfig{
-		ID:              id,
-		Name:            name,
-		SaveInterval:    DefaultSaveInterval,
-		FreezeDir:       DefaultFreezeDir,
-		KeepFreezeFiles: DefaultKeepFreezeFiles,
-		FreezeTimeout:   DefaultFreezeTimeout,
-		LogLevel:        DefaultLogLevel,
-		LogFile:         name + ".log",
-		MaxPacketSize:   DefaultMaxPacketSize,
-		SendBufferSize:  DefaultSendBufferSize,
+		ID:                   id,
+		Name:                 name,
+		SaveInterval:         DefaultSaveInterval,
+		FreezeDir:            DefaultFreezeDir,
+		KeepFreezeFiles:      DefaultKeepFreezeFiles,
+		FreezeTimeout:        DefaultFreezeTimeout,
+		PositionSyncInterval: DefaultPositionSyncInterval,
+		AOISyncLimit:         DefaultAOISyncLimit,
+		LogLevel:             DefaultLogLevel,
+		LogFile:              name + ".log",
+		MaxPacketSize:        DefaultMaxPacketSize,
+		SendBufferSize:       DefaultSendBufferSize,
 	}
 }
 

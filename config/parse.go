@@ -325,6 +325,18 @@ func durField(key string, p *time.Duration) field {
 	}}
 }
 
+// countField parses a positive whole number of things (not bytes).
+func countField(key string, p *int) field {
+	return field{key, func(v string) string {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return "must be a positive whole number"
+		}
+		*p = n
+		return ""
+	}}
+}
+
 func sizeField(key string, p *int, limit int) field {
 	return field{key, func(v string) string {
 		n, err := strconv.Atoi(v)
@@ -373,6 +385,8 @@ func gameFields(g *GameConfig) []field {
 		strField("freeze_dir", &g.FreezeDir),
 		sizeField("keep_freeze_files", &g.KeepFreezeFiles, 0),
 		durField("freeze_timeout", &g.FreezeTimeout),
+		durField("position_sync_interval", &g.PositionSyncInterval),
+		countField("aoi_sync_limit", &g.AOISyncLimit),
 		strField("http_addr", &g.HTTPAddr),
 		strField("log_level", &g.LogLevel),
 		strField("log_file", &g.LogFile),

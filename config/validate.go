@@ -130,6 +130,10 @@ func (c *Config) validate() []problem {
 		}
 		checkDuration(&ps, sec, "save_interval", g.SaveInterval)
 		checkDuration(&ps, sec, "freeze_timeout", g.FreezeTimeout)
+		checkDuration(&ps, sec, "position_sync_interval", g.PositionSyncInterval)
+		if g.AOISyncLimit <= 0 {
+			ps.bad(sec, "aoi_sync_limit", strconv.Itoa(g.AOISyncLimit), "must be a positive number of entities")
+		}
 		checkSize(&ps, sec, "keep_freeze_files", g.KeepFreezeFiles, 0)
 		if g.FreezeDir == "" {
 			ps.add(sec, "freeze_dir", "must not be empty", "freeze_dir")

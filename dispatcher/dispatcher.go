@@ -29,6 +29,7 @@ package dispatcher
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -63,6 +64,10 @@ type Config struct {
 	// to come back before the dispatcher gives up on it and tells its peers
 	// it is gone (default 60s).
 	RestoreTimeout time.Duration
+	// MigrateQueueLimit bounds the bytes queued for one entity while it
+	// migrates between games (default 4 MiB). Packets beyond it are
+	// dropped and counted, with an error in the log.
+	MigrateQueueLimit int
 	// Logger receives the dispatcher's logs (default: logrus's standard logger).
 	Logger logrus.FieldLogger
 }
@@ -90,6 +95,7 @@ type Dispatcher struct {
 	entities map[rpc.EntityID]rpc.GameID
 	load     map[rpc.GameID]int // entities per game in this shard
 	frozen   map[rpc.GameID]*frozenGame
+	blocked  map[rpc.EntityID]*entityQueue // entities migrating between games
 	conns    map[*rpc.Conn]struct{}
 	closed   bool
 
@@ -109,6 +115,13 @@ type frozenGame struct {
 	restoring *peer
 }
 
+// entityQueue holds the packets for an entity that is migrating.
+type entityQueue struct {
+	mu      sync.Mutex
+	frames  []byte
+	dropped int
+}
+
 // New validates cfg and binds the listen address, so Addr is known as soon
 // as New returns.
 func New(cfg Config) (*Dispatcher, error) {
@@ -126,6 +139,9 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	if cfg.HelloTimeout <= 0 {
 		cfg.HelloTimeout = 10 * time.Second
+	}
+	if cfg.MigrateQueueLimit <= 0 {
+		cfg.MigrateQueueLimit = 4 << 20
 	}
 	if cfg.FreezeQueueLimit <= 0 {
 		cfg.FreezeQueueLimit = 64 << 20
@@ -149,6 +165,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		entities: map[rpc.EntityID]rpc.GameID{},
 		load:     map[rpc.GameID]int{},
 		frozen:   map[rpc.GameID]*frozenGame{},
+		blocked:  map[rpc.EntityID]*entityQueue{},
 		conns:    map[*rpc.Conn]struct{}{},
 	}, nil
 }
@@ -580,20 +597,35 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	}
 	key := body[:rpc.EntityIDLength]
 	switch t {
-	case rpc.MsgRegisterEntity, rpc.MsgUnregisterEntity, rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere:
+	case rpc.MsgRegisterEntity, rpc.MsgUnregisterEntity, rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere,
+		rpc.MsgMigrateBlock, rpc.MsgMigrateEntity, rpc.MsgCreateEntityOnGame:
 		if p.role != rpc.RoleGame {
 			return errProtocol(p, t, "not from a game")
+		}
+	case rpc.MsgClientCall, rpc.MsgClientDisconnected, rpc.MsgClientSyncPosition:
+		if p.role != rpc.RoleGate {
+			return errProtocol(p, t, "not from a gate")
 		}
 	}
 	switch t {
 	case rpc.MsgRegisterEntity:
 		id := rpc.EntityID(key)
+		gid := rpc.GameID(p.id)
 		d.mu.Lock()
 		if old, ok := d.entities[id]; ok {
 			d.load[old]--
 		}
-		d.entities[id] = rpc.GameID(p.id)
-		d.load[rpc.GameID(p.id)]++
+		d.entities[id] = gid
+		d.load[gid]++
+		if q := d.blocked[id]; q != nil {
+			// A migrated entity arrived: what waited for it follows, in order.
+			delete(d.blocked, id)
+			q.mu.Lock()
+			frames := q.frames
+			q.frames = nil
+			q.mu.Unlock()
+			d.forwardFramesLocked(gid, frames)
+		}
 		d.mu.Unlock()
 		return nil
 	case rpc.MsgUnregisterEntity:
@@ -603,6 +635,51 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 			d.load[g]--
 		}
 		d.mu.Unlock()
+		return nil
+	case rpc.MsgMigrateBlock:
+		id := rpc.EntityID(key)
+		d.mu.Lock()
+		if d.blocked[id] == nil {
+			d.blocked[id] = &entityQueue{}
+		}
+		// Under the write lock: every frame for the entity routed before
+		// this is already on p's connection, and every later one queues.
+		d.toGameLocked(rpc.GameID(p.id), rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, id))
+		d.mu.Unlock()
+		return nil
+	case rpc.MsgMigrateEntity:
+		if len(body) < rpc.EntityIDLength+2 {
+			return errProtocol(p, t, "short body")
+		}
+		from := rpc.GameID(binary.LittleEndian.Uint16(body[rpc.EntityIDLength:]))
+		d.mu.RLock()
+		defer d.mu.RUnlock()
+		gid, ok := d.entities[rpc.EntityID(key)]
+		if !ok {
+			d.log.Warnf("migration into unknown space %q: sending the entity back to game%d", key, from)
+			gid = from
+		}
+		d.toGameLocked(gid, t, body)
+		return nil
+	case rpc.MsgCreateEntityOnGame:
+		if len(body) < rpc.EntityIDLength+2 {
+			return errProtocol(p, t, "short body")
+		}
+		id := rpc.EntityID(key)
+		gid := rpc.GameID(binary.LittleEndian.Uint16(body[rpc.EntityIDLength:]))
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if _, live := d.entities[id]; live {
+			d.log.Warnf("create of entity %s which already exists: dropped", id)
+			return nil
+		}
+		if d.games[gid] == nil && d.frozen[gid] == nil {
+			d.log.Warnf("create of %s on game%d, which is not connected: dropped", id, gid)
+			return nil
+		}
+		d.entities[id] = gid
+		d.load[gid]++
+		d.toGameLocked(gid, t, body)
 		return nil
 	case rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere:
 		id := rpc.EntityID(key)
@@ -627,13 +704,21 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 		return nil
 	}
 	// Calls and client notifications: forward to the hosting game.
-	if t == rpc.MsgClientCall || t == rpc.MsgClientDisconnected {
-		if p.role != rpc.RoleGate {
-			return errProtocol(p, t, "not from a gate")
-		}
-	}
 	d.mu.RLock()
 	defer d.mu.RUnlock()
+	if q := d.blocked[rpc.EntityID(key)]; q != nil {
+		q.mu.Lock()
+		if len(q.frames)+rpc.HeaderSize+len(body) > d.cfg.MigrateQueueLimit {
+			q.dropped++
+			if q.dropped == 1 || q.dropped%1000 == 0 {
+				d.log.Errorf("entity %s is migrating and its queue is full (%d bytes): %d packets dropped so far", key, d.cfg.MigrateQueueLimit, q.dropped)
+			}
+		} else {
+			q.frames = rpc.AppendFrame(q.frames, t, body)
+		}
+		q.mu.Unlock()
+		return nil
+	}
 	gid, ok := d.entities[rpc.EntityID(key)]
 	if !ok {
 		d.log.Debugf("%v for unknown entity %q dropped", t, key)
@@ -641,4 +726,18 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	}
 	d.toGameLocked(gid, t, body)
 	return nil
+}
+
+// forwardFramesLocked sends whole frames to game gid, one by one (through
+// its freeze queue if it is frozen). The caller holds d.mu.
+func (d *Dispatcher) forwardFramesLocked(gid rpc.GameID, frames []byte) {
+	for len(frames) >= rpc.HeaderSize {
+		t, n, err := rpc.ParseHeader(frames[:rpc.HeaderSize], len(frames))
+		if err != nil || rpc.HeaderSize+n > len(frames) {
+			d.log.Errorf("dispatcher: corrupt migration queue (%v); %d bytes dropped", err, len(frames))
+			return
+		}
+		d.toGameLocked(gid, t, frames[rpc.HeaderSize:rpc.HeaderSize+n])
+		frames = frames[rpc.HeaderSize+n:]
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 
+	"github.com/goworld-engine/goworld/aoi"
 	"github.com/goworld-engine/goworld/rpc"
 )
 
@@ -36,6 +37,13 @@ type Entity struct {
 	nextTimer TimerID
 	destroyed bool
 	dirty     bool // persistent attributes changed since the last save
+
+	sp        *spaceState // set if the entity is a space
+	space     *Entity     // the space it is in, if any
+	aoiID     aoi.ID      // its ID in that space
+	pos       Vector3
+	yaw       float32
+	migrating bool // waiting to leave for another game
 }
 
 // ID returns the entity's ID.
@@ -52,6 +60,10 @@ func (e *Entity) IsDestroyed() bool { return e.destroyed }
 
 // String returns "Type<ID>".
 func (e *Entity) String() string { return e.typ.name + "<" + string(e.id) + ">" }
+
+// Self returns the user's struct that embeds this Entity (e.g. *Avatar),
+// for hooks that receive other entities as *Entity.
+func (e *Entity) Self() any { return e.self.Interface() }
 
 // Client returns the client bound to the entity, if any.
 func (e *Entity) Client() (ClientRef, bool) {
@@ -134,9 +146,14 @@ func (e *Entity) Destroy() {
 	if h, ok := e.self.Interface().(Destroyer); ok {
 		e.world.safely(e, "OnDestroy", h.OnDestroy)
 	}
+	e.LeaveSpace()
+	e.emptySpace()
 	e.destroyed = true
 	if e.typ.persistent {
 		e.world.saveOne(e)
+	}
+	if e.sp != nil {
+		delete(e.world.spaces, e.id)
 	}
 	if e.client != nil {
 		e.world.toClient(*e.client, rpc.MsgDestroyEntity, rpc.AppendEntityID(nil, e.id))
@@ -156,6 +173,7 @@ func (e *Entity) setClient(ref *ClientRef) {
 		if ref != nil && *old == *ref {
 			return
 		}
+		e.spaceClientUnbinding()
 		w.toClient(*old, rpc.MsgDestroyEntity, rpc.AppendEntityID(nil, e.id))
 		e.client = nil
 		if ref != nil {
@@ -181,6 +199,7 @@ func (e *Entity) setClient(ref *ClientRef) {
 	b = rpc.AppendUint16(b, uint16(w.gameID))
 	w.sendGate(ref.Gate, rpc.MsgSetClientOwner, b)
 	w.toClient(*ref, rpc.MsgCreateEntity, e.createBody(true))
+	w.spaceOp(e.spaceClientBound)
 	if h, ok := e.self.Interface().(ClientConnector); ok {
 		w.safely(e, "OnClientConnected", h.OnClientConnected)
 	}
@@ -207,6 +226,9 @@ func (e *Entity) createBody(isPlayer bool) []byte {
 	if err != nil {
 		panic(fmt.Sprintf("entity: cannot encode attributes of %s: %v", e, err))
 	}
+	if e.space != nil {
+		b = rpc.AppendPosition(b, e.pos, e.yaw)
+	}
 	return b
 }
 
@@ -217,7 +239,9 @@ func (e *Entity) attrChanged(root string, op rpc.AttrOp, path []any, value any) 
 	if f&AttrPersistent != 0 {
 		e.dirty = true
 	}
-	if e.client != nil && f&(AttrOwnClient|AttrAllClients) != 0 {
+	toOwner := e.client != nil && f&(AttrOwnClient|AttrAllClients) != 0
+	toOthers := e.space != nil && f&AttrAllClients != 0
+	if toOwner || toOthers {
 		b := rpc.AppendEntityID(nil, e.id)
 		b = rpc.AppendUint8(b, uint8(op))
 		b, err := rpc.AppendValue(b, path)
@@ -227,7 +251,12 @@ func (e *Entity) attrChanged(root string, op rpc.AttrOp, path []any, value any) 
 		if err != nil {
 			panic(fmt.Sprintf("entity: cannot encode attribute change of %s: %v", e, err))
 		}
-		e.world.toClient(*e.client, rpc.MsgAttrChange, b)
+		if toOwner {
+			e.world.toClient(*e.client, rpc.MsgAttrChange, b)
+		}
+		if toOthers {
+			e.fanOutAttr(b)
+		}
 	}
 }
 

@@ -10,13 +10,18 @@ import (
 	"sort"
 	"time"
 
+	"github.com/goworld-engine/goworld/aoi"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// FreezeVersion is the version of the freeze format this build writes and
-// reads. A file of another version is refused with a clear error.
-const FreezeVersion = 1
+// FreezeVersion is the version of the freeze format this build writes.
+// It reads this version and the earlier ones (version 2 added spaces,
+// positions and views to version 1, which has none); other versions are
+// refused with a clear error.
+const FreezeVersion = 2
+
+func versionOK(v int) bool { return v >= 1 && v <= FreezeVersion }
 
 // freezeMagic starts every freeze file.
 var freezeMagic = [8]byte{'G', 'W', 'F', 'R', 'E', 'E', 'Z', 'E'}
@@ -61,6 +66,25 @@ type FrozenEntity struct {
 	NextTimer uint64 `msgpack:"next_timer"`
 	// Dirty: persistent attributes changed since the last save.
 	Dirty bool `msgpack:"dirty,omitempty"`
+	// Space is the ID of the space the entity is in ("" for none).
+	Space string `msgpack:"space,omitempty"`
+	// Pos and Yaw are the entity's position (x, y, z) and heading.
+	Pos [3]float32 `msgpack:"pos,omitempty"`
+	Yaw float32    `msgpack:"yaw,omitempty"`
+	// Unshown lists, for an entity with a client in a space, the entities
+	// it sees that its client has not been sent yet (over the per-sync
+	// budget). Everything else it sees, its client already holds.
+	Unshown []string `msgpack:"unshown,omitempty"`
+	// Calls are calls that reached the entity while it was migrating, to
+	// run after it arrives (in migrations only, never in freeze files).
+	Calls []FrozenCall `msgpack:"calls,omitempty"`
+}
+
+// FrozenCall is a call waiting for a migrating entity.
+type FrozenCall struct {
+	Method string        `msgpack:"method"`
+	Args   []byte        `msgpack:"args"`
+	Client *FrozenClient `msgpack:"client,omitempty"` // the calling client, for client calls
 }
 
 // FrozenClient is a client binding.
@@ -112,25 +136,39 @@ func (w *World) Freeze() (*Frozen, error) {
 		if e == nil {
 			continue // destroyed by a hook's call
 		}
-		fe := FrozenEntity{Type: e.typ.name, ID: id, Attrs: e.Attrs, NextTimer: uint64(e.nextTimer), Dirty: e.dirty}
-		if e.client != nil {
-			fe.Client = &FrozenClient{Gate: uint16(e.client.Gate), ID: uint64(e.client.ID)}
-		}
-		tids := make([]TimerID, 0, len(e.timers))
-		for tid := range e.timers {
-			tids = append(tids, tid)
-		}
-		sort.Slice(tids, func(i, j int) bool { return tids[i] < tids[j] })
-		for _, tid := range tids {
-			t := e.timers[tid]
-			fe.Timers = append(fe.Timers, FrozenTimer{
-				ID: uint64(t.id), Method: t.method, Args: t.args,
-				Remaining: int64(max(t.fireAt.Sub(now), 0)), Interval: int64(t.interval),
-			})
-		}
-		f.Entities = append(f.Entities, fe)
+		f.Entities = append(f.Entities, e.frozen(now))
 	}
 	return f, nil
+}
+
+// frozen captures e (its attributes are the live tree, not a copy).
+func (e *Entity) frozen(now time.Time) FrozenEntity {
+	fe := FrozenEntity{Type: e.typ.name, ID: string(e.id), Attrs: e.Attrs, NextTimer: uint64(e.nextTimer), Dirty: e.dirty,
+		Pos: [3]float32{e.pos.X, e.pos.Y, e.pos.Z}, Yaw: e.yaw}
+	if e.client != nil {
+		fe.Client = &FrozenClient{Gate: uint16(e.client.Gate), ID: uint64(e.client.ID)}
+	}
+	if sp := e.space; sp != nil {
+		fe.Space = string(sp.id)
+		for _, a := range sp.sp.s.Pending(e.aoiID) {
+			if t := sp.sp.members[a]; t != nil {
+				fe.Unshown = append(fe.Unshown, string(t.id))
+			}
+		}
+	}
+	tids := make([]TimerID, 0, len(e.timers))
+	for tid := range e.timers {
+		tids = append(tids, tid)
+	}
+	sort.Slice(tids, func(i, j int) bool { return tids[i] < tids[j] })
+	for _, tid := range tids {
+		t := e.timers[tid]
+		fe.Timers = append(fe.Timers, FrozenTimer{
+			ID: uint64(t.id), Method: t.method, Args: t.args,
+			Remaining: int64(max(t.fireAt.Sub(now), 0)), Interval: int64(t.interval),
+		})
+	}
+	return fe
 }
 
 func (w *World) freezeHook(e *Entity, h Freezer) (err error) {
@@ -163,8 +201,8 @@ type RestoreReport struct {
 // (no copy): f's Attrs are empty afterwards.
 func (w *World) Restore(f *Frozen) (RestoreReport, error) {
 	var rep RestoreReport
-	if f.Version != FreezeVersion {
-		return rep, fmt.Errorf("%w: version %d, this build reads %d", ErrFreezeFile, f.Version, FreezeVersion)
+	if !versionOK(f.Version) {
+		return rep, fmt.Errorf("%w: version %d, this build reads 1 to %d", ErrFreezeFile, f.Version, FreezeVersion)
 	}
 	if len(w.entities) > 0 {
 		return rep, errors.New("entity: Restore into a world that has entities")
@@ -176,48 +214,17 @@ func (w *World) Restore(f *Frozen) (RestoreReport, error) {
 	argsOK := map[string]bool{}
 	for i := range f.Entities {
 		fe := &f.Entities[i]
-		t := w.reg.types[fe.Type]
-		id := rpc.EntityID(fe.ID)
-		if t == nil || !id.Valid() {
-			rep.Skipped = append(rep.Skipped, fe.Type+"<"+fe.ID+">")
-			continue
-		}
-		e, err := w.newEntityFromTree(t, id, fe.Attrs)
+		e, err := w.rebuild(fe, now, argsOK, &rep)
 		if err != nil {
 			rep.Skipped = append(rep.Skipped, fe.Type+"<"+fe.ID+">")
-			w.log.WithError(err).Errorf("restore: %s<%s> skipped", fe.Type, fe.ID)
+			if !errors.Is(err, errUnknownType) {
+				w.log.WithError(err).Errorf("restore: %s<%s> skipped", fe.Type, fe.ID)
+			}
 			continue
-		}
-		e.dirty = fe.Dirty
-		e.nextTimer = TimerID(fe.NextTimer)
-		if fe.Client != nil {
-			e.client = &ClientRef{Gate: rpc.GateID(fe.Client.Gate), ID: rpc.ClientID(fe.Client.ID)}
-		}
-		for _, ft := range fe.Timers {
-			m, ok := t.methods[ft.Method]
-			if ok {
-				key := fe.Type + "\x00" + ft.Method + "\x00" + string(ft.Args)
-				var seen bool
-				if ok, seen = argsOK[key]; !seen {
-					_, err := rpc.DecodeArgs(ft.Args, m.params)
-					ok = err == nil
-					argsOK[key] = ok
-				}
-			}
-			if !ok {
-				rep.DroppedTimers = append(rep.DroppedTimers, e.String()+"."+ft.Method)
-				continue
-			}
-			tm := &timer{id: TimerID(ft.ID), method: ft.Method, args: ft.Args,
-				fireAt: now.Add(time.Duration(max(ft.Remaining, 0))), interval: time.Duration(max(ft.Interval, 0))}
-			if e.timers == nil {
-				e.timers = map[TimerID]*timer{}
-			}
-			e.timers[tm.id] = tm
-			w.schedule(e, tm)
 		}
 		restored = append(restored, e)
 	}
+	w.restoreSpaces(f, restored)
 	for _, e := range restored {
 		if h, ok := e.self.Interface().(Restorer); ok {
 			w.safely(e, "OnRestore", h.OnRestore)
@@ -258,8 +265,8 @@ func DecodeFrozen(data []byte) (*Frozen, error) {
 	if len(data) < freezeHeaderSize+sha256.Size || !bytes.Equal(data[:8], freezeMagic[:]) {
 		return nil, fmt.Errorf("%w: not a freeze file (or truncated to %d bytes)", ErrFreezeFile, len(data))
 	}
-	if v := binary.LittleEndian.Uint32(data[8:12]); v != FreezeVersion {
-		return nil, fmt.Errorf("%w: version %d, this build reads %d", ErrFreezeFile, v, FreezeVersion)
+	if v := binary.LittleEndian.Uint32(data[8:12]); v < 1 || v > FreezeVersion {
+		return nil, fmt.Errorf("%w: version %d, this build reads 1 to %d", ErrFreezeFile, v, FreezeVersion)
 	}
 	n := binary.LittleEndian.Uint64(data[12:20])
 	if n != uint64(len(data)-freezeHeaderSize-sha256.Size) {
@@ -274,4 +281,95 @@ func DecodeFrozen(data []byte) (*Frozen, error) {
 		return nil, fmt.Errorf("%w: %v", ErrFreezeFile, err)
 	}
 	return &f, nil
+}
+
+var errUnknownType = errors.New("entity: unknown type or invalid ID")
+
+// rebuild makes a live entity of fe, without hooks and without telling
+// anyone: attributes, client binding, timers (those whose method still
+// fits). It does not enter its space.
+func (w *World) rebuild(fe *FrozenEntity, now time.Time, argsOK map[string]bool, rep *RestoreReport) (*Entity, error) {
+	t := w.reg.types[fe.Type]
+	id := rpc.EntityID(fe.ID)
+	if t == nil || !id.Valid() {
+		return nil, errUnknownType
+	}
+	e, err := w.newEntityFromTree(t, id, fe.Attrs)
+	if err != nil {
+		return nil, err
+	}
+	e.dirty = fe.Dirty
+	e.nextTimer = TimerID(fe.NextTimer)
+	e.pos, e.yaw = Vector3{X: fe.Pos[0], Y: fe.Pos[1], Z: fe.Pos[2]}, fe.Yaw
+	if !e.pos.Finite() {
+		e.pos = Vector3{}
+	}
+	if fe.Client != nil {
+		e.client = &ClientRef{Gate: rpc.GateID(fe.Client.Gate), ID: rpc.ClientID(fe.Client.ID)}
+	}
+	for _, ft := range fe.Timers {
+		m, ok := t.methods[ft.Method]
+		if ok {
+			key := fe.Type + "\x00" + ft.Method + "\x00" + string(ft.Args)
+			var seen bool
+			if ok, seen = argsOK[key]; !seen {
+				_, err := rpc.DecodeArgs(ft.Args, m.params)
+				ok = err == nil
+				argsOK[key] = ok
+			}
+		}
+		if !ok {
+			rep.DroppedTimers = append(rep.DroppedTimers, e.String()+"."+ft.Method)
+			continue
+		}
+		tm := &timer{id: TimerID(ft.ID), method: ft.Method, args: ft.Args,
+			fireAt: now.Add(time.Duration(max(ft.Remaining, 0))), interval: time.Duration(max(ft.Interval, 0))}
+		if e.timers == nil {
+			e.timers = map[TimerID]*timer{}
+		}
+		e.timers[tm.id] = tm
+		w.schedule(e, tm)
+	}
+	return e, nil
+}
+
+// restoreSpaces puts the restored entities back into their spaces without
+// telling anyone: the clients still hold their views. Entities whose
+// space is gone (its type no longer exists) are left in no space.
+func (w *World) restoreSpaces(f *Frozen, restored []*Entity) {
+	byID := map[rpc.EntityID]*FrozenEntity{}
+	for i := range f.Entities {
+		byID[rpc.EntityID(f.Entities[i].ID)] = &f.Entities[i]
+	}
+	var members []*Entity
+	for _, e := range restored {
+		fe := byID[e.id]
+		if fe == nil || fe.Space == "" {
+			continue
+		}
+		sp := w.entities[rpc.EntityID(fe.Space)]
+		if sp == nil || sp.sp == nil || e.sp != nil {
+			w.log.Warnf("restore: %s was in space %s, which is gone; it is in no space now", e, fe.Space)
+			continue
+		}
+		w.nextAOI++
+		e.aoiID = w.nextAOI
+		e.space = sp
+		sp.sp.members[e.aoiID] = e
+		members = append(members, e)
+	}
+	for _, e := range members {
+		fe := byID[e.id]
+		var unshown []aoi.ID
+		for _, u := range fe.Unshown {
+			if t := w.entities[rpc.EntityID(u)]; t != nil && t.space == e.space {
+				unshown = append(unshown, t.aoiID)
+			}
+		}
+		if err := e.space.sp.s.Restore(e.aoiID, float64(e.pos.X), float64(e.pos.Z), e.typ.aoiRadius, e.client != nil, unshown); err != nil {
+			w.log.WithError(err).Errorf("restore: %s could not re-enter its space", e)
+			delete(e.space.sp.members, e.aoiID)
+			e.space, e.aoiID = nil, 0
+		}
+	}
 }

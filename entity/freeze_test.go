@@ -187,6 +187,7 @@ func newEnvWith(t *testing.T, reg *Registry, clock *fakeClock, opts ...envOpt) *
 		t.Fatal(err)
 	}
 	e.w = w
+	e.out.flush = w.FlushClients
 	t.Cleanup(func() {
 		eventsMu.Lock()
 		delete(events, w)

@@ -30,10 +30,13 @@ type frame struct {
 	body []byte
 }
 
-// recOutbox records every frame sent, in order.
+// recOutbox records every frame sent, in order. A MsgToClients is
+// recorded as the MsgToClient frames it stands for (one per client and
+// item, in order), so that tests read one client frame at a time.
 type recOutbox struct {
 	n      int
 	frames []frame
+	flush  func() // the world's FlushClients, so take sees everything
 }
 
 func (o *recOutbox) NumDispatchers() int { return o.n }
@@ -42,11 +45,46 @@ func (o *recOutbox) Send(i int, t rpc.MsgType, body []byte) {
 	if i < 0 || i >= o.n {
 		panic(fmt.Sprintf("Send to dispatcher %d of %d", i, o.n))
 	}
+	if t == rpc.MsgToClients {
+		for _, b := range expandToClients(body) {
+			o.frames = append(o.frames, frame{disp: i, typ: rpc.MsgToClient, body: b})
+		}
+		return
+	}
 	o.frames = append(o.frames, frame{disp: i, typ: t, body: append([]byte(nil), body...)})
+}
+
+// expandToClients turns a MsgToClients body into MsgToClient bodies.
+func expandToClients(body []byte) [][]byte {
+	r := rpc.NewReader(body)
+	gate := r.Uint16()
+	var out [][]byte
+	for r.Remaining() > 0 {
+		n := int(r.Uint16())
+		ids := make([]uint64, n)
+		for i := range ids {
+			ids[i] = r.Uint64()
+		}
+		flen := int(r.Uint32())
+		if r.Err() != nil || flen > r.Remaining() {
+			panic("malformed MsgToClients")
+		}
+		rest := r.Rest()
+		fr := rest[:flen]
+		for _, id := range ids {
+			b := rpc.AppendUint64(rpc.AppendUint16(nil, gate), id)
+			out = append(out, append(b, fr...))
+		}
+		r = rpc.NewReader(rest[flen:])
+	}
+	return out
 }
 
 // take returns the frames recorded so far and forgets them.
 func (o *recOutbox) take() []frame {
+	if o.flush != nil {
+		o.flush()
+	}
 	f := o.frames
 	o.frames = nil
 	return f
@@ -381,6 +419,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 		t.Fatalf("NewWorld: %v", err)
 	}
 	e.w = w
+	e.out.flush = w.FlushClients
 	t.Cleanup(func() {
 		eventsMu.Lock()
 		delete(events, w)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"go/token"
+	"math"
 	"reflect"
 	"sort"
 	"strings"
@@ -49,6 +50,29 @@ type TypeDesc struct {
 	defaults   map[string]any
 	exposed    map[string]exposure
 	order      []string // declaration order of exposed names, for errors
+	isSpace    bool
+	cellSize   float64
+	aoiRadius  float64
+	aoiSet     bool
+}
+
+// DefineSpace makes entities of this type spaces: other entities enter
+// them, move in them and see each other within their AOI radius.
+// cellSize is the AOI grid's cell size, best about the usual AOI radius
+// (0: 100). A space is created like any entity (CreateSpaceLocally,
+// CreateSpaceSomewhere, CreateSpaceOnGame).
+func (d *TypeDesc) DefineSpace(cellSize float64) {
+	d.isSpace = true
+	d.cellSize = cellSize
+}
+
+// SetAOIRadius sets how far entities of this type see in a space (their
+// area of interest): others within radius on the x/z plane enter it.
+// The default, 0, sees nothing (the entity is still seen by others).
+// Players' types set it; so do NPCs that react to who comes near.
+func (d *TypeDesc) SetAOIRadius(radius float64) {
+	d.aoiRadius = radius
+	d.aoiSet = true
 }
 
 type exposure uint8
@@ -132,6 +156,9 @@ type entityType struct {
 	attrs      map[string]AttrFlag
 	defaults   map[string]any // plain values, copied into each entity lacking the key
 	methods    map[string]*method
+	isSpace    bool
+	cellSize   float64
+	aoiRadius  float64
 }
 
 // checkAttr panics for an undeclared top-level attribute.
@@ -171,6 +198,8 @@ var (
 		"DescribeEntityType": true, "OnCreated": true, "OnDestroy": true,
 		"OnClientConnected": true, "OnClientDisconnected": true,
 		"OnFreeze": true, "OnRestore": true,
+		"OnEnterAOI": true, "OnLeaveAOI": true, "OnEnterSpace": true, "OnLeaveSpace": true,
+		"OnEntityEnter": true, "OnEntityLeave": true,
 	}
 )
 
@@ -209,7 +238,20 @@ func (r *Registry) Register(name string, proto any) error {
 		d.DescribeEntityType(&desc)
 	}
 	t.persistent = desc.persistent
+	t.isSpace, t.cellSize, t.aoiRadius = desc.isSpace, desc.cellSize, desc.aoiRadius
 	var problems []string
+	if desc.isSpace && (math.IsNaN(desc.cellSize) || math.IsInf(desc.cellSize, 0) || desc.cellSize < 0) {
+		problems = append(problems, fmt.Sprintf("space cell size %v must be a finite number >= 0", desc.cellSize))
+	}
+	if desc.isSpace && t.cellSize == 0 {
+		t.cellSize = 100
+	}
+	if math.IsNaN(desc.aoiRadius) || math.IsInf(desc.aoiRadius, 0) || desc.aoiRadius < 0 {
+		problems = append(problems, fmt.Sprintf("AOI radius %v must be a finite number >= 0", desc.aoiRadius))
+	}
+	if desc.isSpace && desc.aoiSet {
+		problems = append(problems, "a space cannot have an AOI radius: spaces do not enter spaces")
+	}
 	for a, v := range desc.defaults {
 		if _, ok := desc.attrs[a]; !ok {
 			continue

@@ -114,7 +114,7 @@ func (w *World) schedule(e *Entity, t *timer) {
 func (w *World) NextTimer() (time.Time, bool) {
 	for len(w.timers) > 0 {
 		top := w.timers[0]
-		if top.e.destroyed || top.e.timers[top.t.id] != top.t {
+		if top.e.destroyed || top.e.migrating || top.e.timers[top.t.id] != top.t {
 			heap.Pop(&w.timers) // cancelled: drop lazily
 			continue
 		}
@@ -127,7 +127,7 @@ func (w *World) NextTimer() (time.Time, bool) {
 func (w *World) RunTimers(now time.Time) {
 	for len(w.timers) > 0 {
 		top := w.timers[0]
-		if top.e.destroyed || top.e.timers[top.t.id] != top.t {
+		if top.e.destroyed || top.e.migrating || top.e.timers[top.t.id] != top.t {
 			heap.Pop(&w.timers)
 			continue
 		}

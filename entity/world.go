@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/goworld-engine/goworld/aoi"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/goworld-engine/goworld/storage"
 	"github.com/sirupsen/logrus"
@@ -52,6 +53,12 @@ type WorldConfig struct {
 	Async  func(work, done func())
 	Now    func() time.Time // the clock (default time.Now)
 	Logger logrus.FieldLogger
+	// SyncLimit bounds the entity creates and position updates one client
+	// is sent per position sync (default space.DefaultSyncLimit).
+	SyncLimit int
+	// SyncWork bounds the work of one position sync per space (default
+	// space.DefaultSyncWork).
+	SyncWork int
 }
 
 // World holds all entities of one game process. Every method must be
@@ -72,6 +79,14 @@ type World struct {
 	timerSeq uint64
 	saving   int // saves in flight
 	inflight int // other storage operations in flight (loads, KV)
+
+	spaces  map[rpc.EntityID]*Entity // local spaces
+	nextAOI aoi.ID
+	hooks   []func() // space hooks waiting to run, in order
+	inHooks bool
+	gateOut map[rpc.GateID]*gateOut // client frames of the current event, per gate
+	// migrations: entities waiting for their dispatcher's MsgMigrateBlockAck.
+	migrations map[rpc.EntityID]*migration
 }
 
 type pendingCall struct {
@@ -99,8 +114,11 @@ func NewWorld(cfg WorldConfig) (*World, error) {
 	return &World{
 		cfg: cfg, reg: cfg.Registry, gameID: cfg.GameID, out: cfg.Outbox, store: cfg.Store,
 		now: cfg.Now, log: cfg.Logger,
-		entities: map[rpc.EntityID]*Entity{},
-		loading:  map[rpc.EntityID][]pendingCall{},
+		entities:   map[rpc.EntityID]*Entity{},
+		loading:    map[rpc.EntityID][]pendingCall{},
+		spaces:     map[rpc.EntityID]*Entity{},
+		gateOut:    map[rpc.GateID]*gateOut{},
+		migrations: map[rpc.EntityID]*migration{},
 	}, nil
 }
 
@@ -152,6 +170,9 @@ func (w *World) newEntity(t *entityType, id rpc.EntityID, attrs map[string]any) 
 		}
 	}
 	w.entities[id] = e
+	if t.isSpace {
+		w.newSpaceState(e)
+	}
 	return e, nil
 }
 
@@ -304,6 +325,7 @@ func (w *World) broadcast(op rpc.FilterOp, key, value, method string, args []any
 		w.log.WithError(err).Errorf("broadcast %s: cannot encode arguments", method)
 		return
 	}
+	w.FlushClients()
 	for i := 0; i < w.out.NumDispatchers(); i++ {
 		w.out.Send(i, rpc.MsgFilteredBroadcast, b)
 	}
@@ -370,17 +392,11 @@ func (w *World) sendEntity(id rpc.EntityID, t rpc.MsgType, body []byte) {
 	w.out.Send(id.Shard(w.out.NumDispatchers()), t, body)
 }
 
+// sendGate sends a message for gate g, after the client frames buffered
+// for it, so that the gate sees everything in the order it was done.
 func (w *World) sendGate(g rpc.GateID, t rpc.MsgType, body []byte) {
+	w.flushGate(g)
 	w.out.Send(g.Shard(w.out.NumDispatchers()), t, body)
-}
-
-// toClient sends one client frame to ref through its gate.
-func (w *World) toClient(ref ClientRef, t rpc.MsgType, body []byte) {
-	b := make([]byte, 0, 12+len(body))
-	b = rpc.AppendUint16(b, uint16(ref.Gate))
-	b = rpc.AppendUint64(b, uint64(ref.ID))
-	b = rpc.AppendUint16(b, uint16(t))
-	w.sendGate(ref.Gate, rpc.MsgToClient, append(b, body...))
 }
 
 func (w *World) kick(ref ClientRef, reason string) {
@@ -445,6 +461,7 @@ func (w *World) flushLocal() {
 		w.deliver(c)
 	}
 	w.local = w.local[:0]
+	w.FlushClients()
 }
 
 // deliver runs one call on a local entity, or queues it for one loading.
@@ -454,6 +471,11 @@ func (w *World) deliver(c pendingCall) {
 		return
 	}
 	e := w.entities[c.id]
+	if e != nil && e.migrating {
+		m := w.migrations[c.id]
+		m.calls = append(m.calls, c)
+		return
+	}
 	if e == nil {
 		w.log.Warnf("call %s on unknown entity %s dropped", c.method, c.id)
 		if c.method == methodTakeClient && c.client == nil {
@@ -579,8 +601,34 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 		if e := w.entities[id]; e != nil && e.client != nil && *e.client == ref {
 			e.setClient(nil)
 		}
-	case rpc.MsgCreateEntitySomewhere:
-		id, typeName := r.EntityID(), r.String()
+	case rpc.MsgClientSyncPosition:
+		id := r.EntityID()
+		ref := ClientRef{Gate: rpc.GateID(r.Uint16()), ID: rpc.ClientID(r.Uint64())}
+		spaceID := r.EntityID()
+		pos, yaw := r.Position()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		w.clientPosition(id, ref, spaceID, pos, yaw)
+	case rpc.MsgMigrateBlockAck:
+		id := r.EntityID()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		w.migrateAcked(id)
+	case rpc.MsgMigrateEntity:
+		spaceID := r.EntityID()
+		r.Uint16()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		return w.migrateIn(spaceID, r.Rest())
+	case rpc.MsgCreateEntitySomewhere, rpc.MsgCreateEntityOnGame:
+		id := r.EntityID()
+		if t == rpc.MsgCreateEntityOnGame {
+			r.Uint16()
+		}
+		typeName := r.String()
 		if r.Err() != nil {
 			return r.Err()
 		}
@@ -777,4 +825,7 @@ func (w *World) SavesInFlight() int { return w.saving }
 // (saves, loads, KV) whose results have not come back yet. A freeze waits
 // for it to reach zero: a pending callback is a closure, which cannot be
 // written to a freeze file.
-func (w *World) StorageInFlight() int { return w.saving + w.inflight }
+//
+// Entities waiting to migrate to another game count too: they are
+// neither here nor there until their dispatcher answers.
+func (w *World) StorageInFlight() int { return w.saving + w.inflight + len(w.migrations) }

@@ -57,6 +57,12 @@ type Config struct {
 	// FreezeTimeout bounds a freeze: waiting for the dispatchers'
 	// acknowledgements and for storage to drain (default 10s).
 	FreezeTimeout time.Duration
+	// PositionSyncInterval is how often clients are sent the positions of
+	// what moved in their view (default 100ms).
+	PositionSyncInterval time.Duration
+	// AOISyncLimit bounds the entity creates and position updates one
+	// client is sent per position sync (default 128).
+	AOISyncLimit int
 	// Restore, if set, is the world to rebuild before connecting: the game
 	// resumes a hot reload.
 	Restore *entity.Frozen
@@ -134,6 +140,9 @@ func New(cfg Config) (*Game, error) {
 	if cfg.FreezeTimeout <= 0 {
 		cfg.FreezeTimeout = 10 * time.Second
 	}
+	if cfg.PositionSyncInterval <= 0 {
+		cfg.PositionSyncInterval = 100 * time.Millisecond
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()
 	}
@@ -156,6 +165,7 @@ func New(cfg Config) (*Game, error) {
 	w, err := entity.NewWorld(entity.WorldConfig{
 		GameID: rpc.GameID(cfg.ID), Registry: cfg.Registry, BootEntity: cfg.BootEntity,
 		Outbox: (*outbox)(g), Store: store, Logger: g.log, Async: g.async,
+		SyncLimit: cfg.AOISyncLimit,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("game%d: %w", cfg.ID, err)
@@ -329,13 +339,33 @@ func (g *Game) loop(ctx context.Context) error {
 	armed := time.Time{}
 	save := time.NewTicker(g.cfg.SaveInterval)
 	defer save.Stop()
+	// The position sync ticker runs only while there are spaces, so that
+	// an idle game without any wakes for nothing.
+	var sync *time.Ticker
+	var syncC <-chan time.Time
+	defer func() {
+		if sync != nil {
+			sync.Stop()
+		}
+	}()
 	for {
 		// Arm the timer for the earliest entity timer.
 		if next, ok := w.NextTimer(); ok && !next.Equal(armed) {
 			timer.Reset(time.Until(next))
 			armed = next
 		}
+		if hasSpaces := w.NumSpaces() > 0; hasSpaces != (sync != nil) {
+			if hasSpaces {
+				sync = time.NewTicker(g.cfg.PositionSyncInterval)
+				syncC = sync.C
+			} else {
+				sync.Stop()
+				sync, syncC = nil, nil
+			}
+		}
 		select {
+		case <-syncC:
+			w.SyncPositions()
 		case m := <-g.in:
 			if m.t == rpc.MsgFreezeAck {
 				fz.acked(m.link)

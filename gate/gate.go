@@ -22,9 +22,11 @@ package gate
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"go/token"
+	"math"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -419,8 +421,88 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 			g.log.WithError(err).Debug("client call dropped: dispatcher link down")
 		}
 		return nil
+	case rpc.MsgSyncPosition:
+		return g.syncPosition(c, body)
 	}
 	return g.protocolError(c, "unexpected message type %d", uint16(t))
+}
+
+// syncPositionSize is the body of MsgSyncPosition: entity, space, x, y, z, yaw.
+const syncPositionSize = 2*rpc.EntityIDLength + rpc.PositionSize
+
+// syncPosition forwards a client's position for its player entity. A
+// malformed body or a coordinate that is not a finite number is a protocol
+// error; a position for an entity that is not (or no longer) the client's
+// own is dropped, since a handover can race with it.
+func (g *Gate) syncPosition(c *client, body []byte) error {
+	if len(body) != syncPositionSize {
+		return g.protocolError(c, "SyncPosition of %d bytes, want %d", len(body), syncPositionSize)
+	}
+	r := rpc.NewReader(body)
+	id, _ := r.EntityID(), r.EntityID()
+	pos, yaw := r.Position()
+	if r.Err() != nil || id == "" {
+		return g.protocolError(c, "malformed SyncPosition: %v", r.Err())
+	}
+	if !pos.Finite() || math.IsNaN(float64(yaw)) || math.IsInf(float64(yaw), 0) {
+		return g.protocolError(c, "SyncPosition with a coordinate that is not a finite number")
+	}
+	g.mu.RLock()
+	owner := c.owner
+	g.mu.RUnlock()
+	if id != owner {
+		g.log.WithField("client", uint64(c.id)).Debugf("position for %s, which is not the client's entity (%s), dropped", id, owner)
+		return nil
+	}
+	err := g.link(id.Shard(len(g.links))).Append(func(b []byte) []byte {
+		b = rpc.AppendHeader(b, rpc.MsgClientSyncPosition, syncPositionSize+2+8)
+		b = rpc.AppendEntityID(b, id)
+		b = rpc.AppendUint16(b, uint16(g.cfg.ID))
+		b = rpc.AppendUint64(b, uint64(c.id))
+		return append(b, body[rpc.EntityIDLength:]...)
+	})
+	if err != nil {
+		g.log.WithError(err).Debug("position dropped: dispatcher link down")
+	}
+	return nil
+}
+
+// toClients delivers a MsgToClients body: after the gate ID, items of
+// n u16 | n client IDs u64 | frame length u32 | frame.
+func (g *Gate) toClients(body []byte) error {
+	if len(body) < 2 {
+		return fmt.Errorf("gate: malformed %v: short body", rpc.MsgToClients)
+	}
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	for off := 2; off < len(body); {
+		if len(body)-off < 2 {
+			return fmt.Errorf("gate: malformed %v: truncated item", rpc.MsgToClients)
+		}
+		n := int(binary.LittleEndian.Uint16(body[off:]))
+		ids := off + 2
+		off = ids + 8*n
+		if off+4 > len(body) {
+			return fmt.Errorf("gate: malformed %v: truncated client list", rpc.MsgToClients)
+		}
+		flen := int(binary.LittleEndian.Uint32(body[off:]))
+		off += 4
+		if flen < 2 || flen > len(body)-off {
+			return fmt.Errorf("gate: malformed %v: frame of %d bytes", rpc.MsgToClients, flen)
+		}
+		frame := body[off : off+flen]
+		off += flen
+		for i := 0; i < n; i++ {
+			cid := rpc.ClientID(binary.LittleEndian.Uint64(body[ids+8*i:]))
+			if c := g.clients[cid]; c != nil {
+				c.conn.Append(func(b []byte) []byte {
+					b = rpc.AppendUint32LE(b, uint32(len(frame)))
+					return append(b, frame...)
+				})
+			}
+		}
+	}
+	return nil
 }
 
 func (g *Gate) lookup(cid rpc.ClientID) *client {
@@ -448,6 +530,8 @@ func (g *Gate) handleDispatcher(t rpc.MsgType, body []byte) error {
 			})
 		}
 		return nil
+	case rpc.MsgToClients:
+		return g.toClients(body)
 	case rpc.MsgSetClientOwner:
 		r.Uint16()
 		cid := rpc.ClientID(r.Uint64())

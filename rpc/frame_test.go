@@ -230,17 +230,19 @@ func TestMsgTypeNames(t *testing.T) {
 		t.Errorf("unknown type: %q", got)
 	}
 	for _, typ := range []MsgType{MsgCallEntityMethod, MsgClientCall, MsgClientDisconnected, MsgRegisterEntity,
-		MsgUnregisterEntity, MsgCreateEntitySomewhere, MsgLoadEntitySomewhere} {
+		MsgUnregisterEntity, MsgCreateEntitySomewhere, MsgLoadEntitySomewhere, MsgClientSyncPosition,
+		MsgMigrateBlock, MsgMigrateEntity, MsgCreateEntityOnGame} {
 		if !typ.IsEntityRouted() {
 			t.Errorf("%v is not entity-routed", typ)
 		}
 	}
-	for _, typ := range []MsgType{MsgToClient, MsgSetClientOwner, MsgSetClientFilterProp, MsgKickClient} {
+	for _, typ := range []MsgType{MsgToClient, MsgSetClientOwner, MsgSetClientFilterProp, MsgKickClient, MsgToClients} {
 		if !typ.IsGateRouted() {
 			t.Errorf("%v is not gate-routed", typ)
 		}
 	}
-	for _, typ := range []MsgType{MsgHello, MsgHeartbeat, MsgClientConnected, MsgFilteredBroadcast, MsgCallEntity} {
+	for _, typ := range []MsgType{MsgHello, MsgHeartbeat, MsgClientConnected, MsgFilteredBroadcast, MsgCallEntity,
+		MsgSyncPosition, MsgEnterSpace, MsgPositions, MsgMigrateBlockAck} {
 		if typ.IsEntityRouted() || typ.IsGateRouted() {
 			t.Errorf("%v is routed by its first field", typ)
 		}

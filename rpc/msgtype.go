@@ -16,8 +16,14 @@ const (
 	MsgHeartbeatAck MsgType = 2
 	// MsgCallEntity (client → gate): entityID[16] | method str | args.
 	MsgCallEntity MsgType = 3
+	// MsgSyncPosition (client → gate): entityID[16] | spaceID[16] | x f32 |
+	// y f32 | z f32 | yaw f32. The client moved the entity it controls (its
+	// player) in the space it believes it is in; anything else is dropped.
+	MsgSyncPosition MsgType = 4
 
-	// MsgCreateEntity (gate → client): entityID[16] | isPlayer u8 | type str | attrs msgpack map.
+	// MsgCreateEntity (gate → client): entityID[16] | isPlayer u8 | type str |
+	// attrs msgpack map, then, for an entity in a space, x f32 | y f32 |
+	// z f32 | yaw f32.
 	MsgCreateEntity MsgType = 10
 	// MsgDestroyEntity (gate → client): entityID[16].
 	MsgDestroyEntity MsgType = 11
@@ -29,6 +35,14 @@ const (
 	// MsgKick (gate → client): reason str. The gate closes the connection
 	// after sending it.
 	MsgKick MsgType = 14
+	// MsgEnterSpace (gate → client): spaceID[16] | space type str | x f32 |
+	// y f32 | z f32 | yaw f32. The player entered a space, at that position;
+	// a zero space ID means it left its space and is in none.
+	MsgEnterSpace MsgType = 15
+	// MsgPositions (gate → client): count u16, then count × (entityID[16] |
+	// x f32 | y f32 | z f32 | yaw f32): where entities in the client's view
+	// (or its player, when the server moved it) are now.
+	MsgPositions MsgType = 16
 )
 
 // Server protocol: messages between gates, dispatchers and games. Those
@@ -68,6 +82,24 @@ const (
 	// entityID[16] | type str. Loads a persistent entity unless it is
 	// already live somewhere.
 	MsgLoadEntitySomewhere MsgType = 1017
+	// MsgClientSyncPosition (gate → dispatcher → game), entity-routed:
+	// entityID[16] | gateID u16 | clientID u64 | spaceID[16] | x f32 | y f32 |
+	// z f32 | yaw f32. A client's MsgSyncPosition with its identity attached.
+	MsgClientSyncPosition MsgType = 1018
+	// MsgMigrateBlock (game → dispatcher), entity-routed: entityID[16]. The
+	// entity is leaving its game: the dispatcher queues everything for it,
+	// in order, until a game registers it again, and answers
+	// MsgMigrateBlockAck after everything it already forwarded.
+	MsgMigrateBlock MsgType = 1019
+	// MsgMigrateEntity (game → dispatcher → game), routed by the space ID:
+	// spaceID[16] | fromGame u16 | frozen entity (msgpack). The game that
+	// hosts the space receives the entity; if no game does, the dispatcher
+	// sends it back to fromGame, which keeps the entity outside any space.
+	MsgMigrateEntity MsgType = 1020
+	// MsgCreateEntityOnGame (game → dispatcher → game), entity-routed:
+	// entityID[16] | gameID u16 | type str | attrs msgpack map. Like
+	// MsgCreateEntitySomewhere, on the game named.
+	MsgCreateEntityOnGame MsgType = 1021
 
 	// MsgToClient (game → dispatcher → gate), gate-routed: gateID u16 |
 	// clientID u64 | client frame type u16 | client frame body.
@@ -85,6 +117,12 @@ const (
 	// str | value str | client frame type u16 | client frame body. Each
 	// dispatcher forwards it to the gates it is the route for.
 	MsgFilteredBroadcast MsgType = 1034
+	// MsgToClients (game → dispatcher → gate), gate-routed: gateID u16, then
+	// items to the end of the body, each n u16 | n × clientID u64 | frame
+	// length u32 | client frame type u16 | client frame body. The gate sends
+	// each item's frame to each of its n clients, items in order. A game
+	// sends everything for one gate that one event produced as one of these.
+	MsgToClients MsgType = 1035
 
 	// MsgFreezeGame (game → dispatcher), empty body: the game is about to
 	// freeze for a hot reload. The dispatcher queues every packet for it,
@@ -103,17 +141,24 @@ const (
 	// new process dies before serving, the next one (a rollback) gets it
 	// all again.
 	MsgRestored MsgType = 1043
+	// MsgMigrateBlockAck (dispatcher → game): entityID[16]. Answers
+	// MsgMigrateBlock: nothing more for the entity will reach this game.
+	MsgMigrateBlockAck MsgType = 1044
 )
 
 var msgTypeNames = map[MsgType]string{
 	MsgHeartbeat: "Heartbeat", MsgHeartbeatAck: "HeartbeatAck", MsgCallEntity: "CallEntity",
 	MsgCreateEntity: "CreateEntity", MsgDestroyEntity: "DestroyEntity", MsgCallClient: "CallClient",
-	MsgAttrChange: "AttrChange", MsgKick: "Kick",
+	MsgAttrChange: "AttrChange", MsgKick: "Kick", MsgSyncPosition: "SyncPosition",
+	MsgEnterSpace: "EnterSpace", MsgPositions: "Positions",
 	MsgHello: "Hello", MsgHelloAck: "HelloAck", MsgPeerGone: "PeerGone",
 	MsgCallEntityMethod: "CallEntityMethod", MsgClientCall: "ClientCall",
 	MsgClientConnected: "ClientConnected", MsgClientDisconnected: "ClientDisconnected",
 	MsgRegisterEntity: "RegisterEntity", MsgUnregisterEntity: "UnregisterEntity",
 	MsgCreateEntitySomewhere: "CreateEntitySomewhere", MsgLoadEntitySomewhere: "LoadEntitySomewhere",
+	MsgClientSyncPosition: "ClientSyncPosition", MsgMigrateBlock: "MigrateBlock",
+	MsgMigrateEntity: "MigrateEntity", MsgCreateEntityOnGame: "CreateEntityOnGame",
+	MsgToClients: "ToClients", MsgMigrateBlockAck: "MigrateBlockAck",
 	MsgToClient: "ToClient", MsgSetClientOwner: "SetClientOwner", MsgSetClientFilterProp: "SetClientFilterProp",
 	MsgKickClient: "KickClient", MsgFilteredBroadcast: "FilteredBroadcast",
 	MsgFreezeGame: "FreezeGame", MsgFreezeAck: "FreezeAck", MsgUnfreezeGame: "UnfreezeGame",
@@ -133,7 +178,8 @@ func (t MsgType) String() string {
 func (t MsgType) IsEntityRouted() bool {
 	switch t {
 	case MsgCallEntityMethod, MsgClientCall, MsgClientDisconnected, MsgRegisterEntity,
-		MsgUnregisterEntity, MsgCreateEntitySomewhere, MsgLoadEntitySomewhere:
+		MsgUnregisterEntity, MsgCreateEntitySomewhere, MsgLoadEntitySomewhere,
+		MsgClientSyncPosition, MsgMigrateBlock, MsgMigrateEntity, MsgCreateEntityOnGame:
 		return true
 	}
 	return false
@@ -143,7 +189,7 @@ func (t MsgType) IsEntityRouted() bool {
 // offset 0 of its body.
 func (t MsgType) IsGateRouted() bool {
 	switch t {
-	case MsgToClient, MsgSetClientOwner, MsgSetClientFilterProp, MsgKickClient:
+	case MsgToClient, MsgSetClientOwner, MsgSetClientFilterProp, MsgKickClient, MsgToClients:
 		return true
 	}
 	return false
