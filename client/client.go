@@ -148,7 +148,7 @@ type Client struct {
 	conn   *rpc.Conn
 	events chan Event
 
-	mu       sync.Mutex
+	mu        sync.Mutex
 	entities  map[rpc.EntityID]*Entity
 	player    rpc.EntityID
 	space     rpc.EntityID
