@@ -39,6 +39,10 @@ type Options struct {
 	ClientSendBufferSize int
 	// SaveInterval for the games (default 60s).
 	SaveInterval time.Duration
+	// PositionSyncInterval for the games (default 100ms).
+	PositionSyncInterval time.Duration
+	// AOISyncLimit for the games (default 128).
+	AOISyncLimit int
 	// Logger for all servers (default: discards below warnings).
 	Logger logrus.FieldLogger
 }
@@ -121,6 +125,7 @@ func New(o Options) (*Cluster, error) {
 		g, err := game.New(game.Config{
 			ID: i + 1, Dispatchers: addrs, BootEntity: o.BootEntity, Registry: o.Registry,
 			Storage: st, SaveInterval: o.SaveInterval, Logger: o.Logger,
+			PositionSyncInterval: o.PositionSyncInterval, AOISyncLimit: o.AOISyncLimit,
 		})
 		if err != nil {
 			return fail(err)

@@ -1,0 +1,360 @@
+package entity
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/goworld-engine/goworld/rpc"
+	"github.com/sirupsen/logrus"
+)
+
+func nan() float64 { return math.NaN() }
+func inf() float64 { return math.Inf(1) }
+
+// Zone is a space; Mover sees 10 units around it and records its hooks.
+type Zone struct{ Entity }
+
+func (z *Zone) DescribeEntityType(d *TypeDesc) { d.DefineSpace(10) }
+func (z *Zone) OnEntityEnter(e *Entity)        { record(&z.Entity, "member+ %s", e.Attrs.GetString("name")) }
+func (z *Zone) OnEntityLeave(e *Entity)        { record(&z.Entity, "member- %s", e.Attrs.GetString("name")) }
+
+type Mover struct{ Entity }
+
+func (m *Mover) DescribeEntityType(d *TypeDesc) {
+	d.SetAOIRadius(10)
+	d.DefineAttr("name", AttrAllClients)
+	d.DefineAttr("secret", AttrOwnClient)
+}
+func (m *Mover) OnEnterAOI(o *Entity) {
+	record(&m.Entity, "+%s", o.Attrs.GetString("name"))
+	if m.Attrs.GetString("name") == "jumpy" {
+		// A hook may move entities: the AOI changes it causes are
+		// reported after this one, in order.
+		m.SetPosition(Vector3{X: 500})
+	}
+}
+func (m *Mover) OnLeaveAOI(o *Entity)       { record(&m.Entity, "-%s", o.Attrs.GetString("name")) }
+func (m *Mover) OnEnterSpace()              { record(&m.Entity, "enter") }
+func (m *Mover) OnLeaveSpace(space *Entity) { record(&m.Entity, "leave") }
+
+func newSpaceEnv(t *testing.T, opts ...envOpt) *env {
+	e := newEnv(t, opts...)
+	mustRegister(t, e.reg, "Zone", &Zone{})
+	mustRegister(t, e.reg, "Mover", &Mover{})
+	return e
+}
+
+func withSyncLimit(n int) envOpt { return func(_ *env, c *WorldConfig) { c.SyncLimit = n } }
+
+func (e *env) mover(name string) *Entity {
+	return e.create("Mover", map[string]any{"name": name})
+}
+
+func (e *env) enter(m *Entity, sp *Entity, x, z float32) {
+	e.t.Helper()
+	var err error
+	e.w.Run(func() { err = m.EnterSpace(sp.ID(), Vector3{X: x, Z: z}) })
+	if err != nil {
+		e.t.Fatalf("EnterSpace: %v", err)
+	}
+}
+
+// toClientOf returns the client frames of type typ sent to ref.
+func toClientOf(t *testing.T, frames []frame, ref ClientRef, typ rpc.MsgType) []clientMsg {
+	var out []clientMsg
+	for _, m := range clientMsgs(t, frames) {
+		if m.ref() == ref && m.typ == typ {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func TestSpaceHooksAndClientMessages(t *testing.T) {
+	e := newSpaceEnv(t)
+	zone := e.create("Zone", nil)
+	if !zone.IsSpace() || zone.NumMembers() != 0 {
+		t.Fatal("Zone is not an empty space")
+	}
+	a, b := e.mover("a"), e.mover("b")
+	e.bind(a, 1, 10)
+	e.bind(b, 1, 11)
+	e.events()
+	e.out.take()
+
+	e.enter(a, zone, 0, 0)
+	e.enter(b, zone, 3, 4)
+	if got := e.events(); !slices.Equal(got, []string{
+		string(zone.ID()) + " member+ a", string(a.ID()) + " enter",
+		string(zone.ID()) + " member+ b", string(b.ID()) + " enter",
+		string(a.ID()) + " +b", string(b.ID()) + " +a",
+	}) {
+		t.Fatalf("hooks: %v", got)
+	}
+	frames := e.out.take()
+	refA, refB := ClientRef{1, 10}, ClientRef{1, 11}
+	if n := len(toClientOf(t, frames, refA, rpc.MsgEnterSpace)); n != 1 {
+		t.Fatalf("a got %d EnterSpace", n)
+	}
+	creates := toClientOf(t, frames, refA, rpc.MsgCreateEntity)
+	if len(creates) != 1 {
+		t.Fatalf("a got %d creates", len(creates))
+	}
+	c := decodeCreate(t, creates[0].body)
+	if c.id != b.ID() || c.isPlayer != 0 || c.attrs["secret"] != nil || c.attrs["name"] != "b" {
+		t.Fatalf("a's create of b: %+v", c)
+	}
+	// The position follows the attributes.
+	body := creates[0].body
+	r := rpc.NewReader(body[len(body)-rpc.PositionSize:])
+	if pos, _ := r.Position(); pos != (Vector3{X: 3, Z: 4}) {
+		t.Fatalf("create carries position %v", pos)
+	}
+
+	// An all-clients attribute reaches a's client; an own-client one
+	// does not.
+	e.w.Run(func() { b.Attrs.Set("name", "bee"); b.Attrs.Set("secret", "s") })
+	frames = e.out.take()
+	if ch := toClientOf(t, frames, refA, rpc.MsgAttrChange); len(ch) != 1 || decodeAttrChange(t, ch[0].body).value != "bee" {
+		t.Fatalf("a got attribute changes %v", ch)
+	}
+	if ch := toClientOf(t, frames, refB, rpc.MsgAttrChange); len(ch) != 2 {
+		t.Fatalf("b's own client got %d changes, want 2", len(ch))
+	}
+
+	// Moving out of range: leave hooks, destroys, then the space's hooks
+	// when leaving it.
+	e.w.Run(func() { b.SetPosition(Vector3{X: 30}) })
+	if got := e.events(); !slices.Equal(got, []string{string(a.ID()) + " -bee", string(b.ID()) + " -a"}) {
+		t.Fatalf("hooks after moving away: %v", got)
+	}
+	frames = e.out.take()
+	if d := toClientOf(t, frames, refA, rpc.MsgDestroyEntity); len(d) != 1 || decodeEntityIDBody(t, d[0].body) != b.ID() {
+		t.Fatalf("a's destroys: %v", d)
+	}
+	e.w.Run(func() { b.LeaveSpace() })
+	if got := e.events(); !slices.Equal(got, []string{string(b.ID()) + " leave", string(zone.ID()) + " member- bee"}) {
+		t.Fatalf("hooks after leaving: %v", got)
+	}
+	if b.Space() != nil || zone.NumMembers() != 1 {
+		t.Fatal("b still in the zone")
+	}
+	// Destroying the space empties it.
+	e.w.Run(func() { zone.Destroy() })
+	if a.Space() != nil || e.w.NumSpaces() != 0 {
+		t.Fatal("a is still in a destroyed space")
+	}
+	frames = e.out.take()
+	es := toClientOf(t, frames, refA, rpc.MsgEnterSpace)
+	if len(es) != 1 || rpc.NewReader(es[0].body).EntityID() != "" {
+		t.Fatalf("a was not told it left its space: %v", es)
+	}
+}
+
+func TestHookThatMovesRunsAfterTheChange(t *testing.T) {
+	e := newSpaceEnv(t)
+	zone := e.create("Zone", nil)
+	a, j := e.mover("a"), e.mover("jumpy")
+	e.enter(a, zone, 0, 0)
+	e.events()
+	e.enter(j, zone, 1, 0)
+	got := e.events()
+	// jumpy's OnEnterAOI moves it away: its leave events come after all
+	// the enter events of its arrival, never in the middle.
+	want := []string{
+		string(zone.ID()) + " member+ jumpy", string(j.ID()) + " enter",
+		string(a.ID()) + " +jumpy", string(j.ID()) + " +a",
+		string(a.ID()) + " -jumpy", string(j.ID()) + " -a",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("hooks %v, want %v", got, want)
+	}
+	if j.Position().X != 500 || a.Sees(j) {
+		t.Fatal("jumpy did not jump")
+	}
+}
+
+func TestAttributeFanOutReachesEveryViewer(t *testing.T) {
+	e := newSpaceEnv(t)
+	zone := e.create("Zone", nil)
+	star := e.mover("star")
+	e.enter(star, zone, 0, 0)
+	for i := 0; i < 50; i++ {
+		m := e.mover("fan")
+		e.bind(m, rpc.GateID(1+i%2), rpc.ClientID(100+i))
+		e.enter(m, zone, 1, 1)
+	}
+	e.out.take()
+	e.w.Run(func() { star.Attrs.Set("name", "superstar") })
+	seen := map[ClientRef]bool{}
+	for _, m := range clientMsgs(t, e.out.take()) {
+		if m.typ == rpc.MsgAttrChange {
+			seen[m.ref()] = true
+		}
+	}
+	if len(seen) != 50 {
+		t.Fatalf("%d fans heard of the change, want 50", len(seen))
+	}
+}
+
+func TestRawBatchLayout(t *testing.T) {
+	// Without the recorder's expansion: one MsgToClients per gate.
+	e := newSpaceEnv(t)
+	e.out.flush = nil
+	zone := e.create("Zone", nil)
+	star := e.mover("star")
+	e.enter(star, zone, 0, 0)
+	for i := 0; i < 6; i++ {
+		m := e.mover("fan")
+		e.bind(m, rpc.GateID(1+i%2), rpc.ClientID(100+i))
+		e.enter(m, zone, 1, 1)
+	}
+	out := &countingOutbox{}
+	e.w.out = out
+	e.w.Run(func() { star.Attrs.Set("name", "superstar") })
+	if sends := out.toClients; sends != 2 {
+		t.Fatalf("%d MsgToClients for 6 clients on 2 gates, want 2", sends)
+	}
+}
+
+type countingOutbox struct{ toClients int }
+
+func (o *countingOutbox) NumDispatchers() int { return 1 }
+func (o *countingOutbox) Send(i int, t rpc.MsgType, body []byte) {
+	if t == rpc.MsgToClients {
+		o.toClients++
+	}
+}
+
+func TestClientPositionOwnership(t *testing.T) {
+	e := newSpaceEnv(t)
+	zone := e.create("Zone", nil)
+	a := e.mover("a")
+	e.bind(a, 1, 10)
+	e.enter(a, zone, 0, 0)
+	send := func(ref ClientRef, space rpc.EntityID, pos Vector3) {
+		b := rpc.AppendEntityID(nil, a.ID())
+		b = rpc.AppendUint16(b, uint16(ref.Gate))
+		b = rpc.AppendUint64(b, uint64(ref.ID))
+		b = rpc.AppendEntityID(b, space)
+		e.w.Handle(rpc.MsgClientSyncPosition, rpc.AppendPosition(b, pos, 0.5))
+	}
+	send(ClientRef{1, 10}, zone.ID(), Vector3{X: 2, Y: 3, Z: 4})
+	if a.Position() != (Vector3{X: 2, Y: 3, Z: 4}) || a.Yaw() != 0.5 {
+		t.Fatalf("owner's position not applied: %v", a.Position())
+	}
+	send(ClientRef{1, 11}, zone.ID(), Vector3{X: 9})
+	send(ClientRef{2, 10}, zone.ID(), Vector3{X: 9})
+	send(ClientRef{1, 10}, rpc.NewEntityID(), Vector3{X: 9})
+	if a.Position().X != 2 {
+		t.Fatalf("a position from another client or for another space was applied: %v", a.Position())
+	}
+	if !e.logged(logrus.WarnLevel, "does not own the entity") {
+		t.Fatal("no warning for a position from a client that does not own the entity")
+	}
+	if k := kicks(t, e.out.take()); len(k) != 0 {
+		t.Fatalf("kicked: %v", k)
+	}
+	send(ClientRef{1, 10}, zone.ID(), Vector3{X: float32(nan())})
+	if k := kicks(t, e.out.take()); len(k) != 1 || !strings.Contains(k[0].reason, "NaN") {
+		t.Fatalf("NaN position kicks: %v", k)
+	}
+}
+
+func TestSpaceErrors(t *testing.T) {
+	e := newSpaceEnv(t)
+	zone := e.create("Zone", nil)
+	a, p := e.mover("a"), e.create("Plain", nil)
+	e.w.Run(func() {
+		if err := a.EnterSpace(p.ID(), Vector3{}); !errors.Is(err, ErrNotSpace) {
+			t.Errorf("entering a non-space: %v", err)
+		}
+		if err := a.EnterSpace(zone.ID(), Vector3{X: float32(nan())}); !errors.Is(err, ErrBadPosition) {
+			t.Errorf("entering at NaN: %v", err)
+		}
+		if err := zone.EnterSpace(zone.ID(), Vector3{}); err == nil {
+			t.Error("a space entered a space")
+		}
+		if _, err := e.w.CreateSpaceLocally("Plain", nil); !errors.Is(err, ErrNotSpace) {
+			t.Errorf("CreateSpaceLocally of a non-space type: %v", err)
+		}
+		if err := a.SetPosition(Vector3{Z: float32(inf())}); !errors.Is(err, ErrBadPosition) {
+			t.Errorf("SetPosition(Inf): %v", err)
+		}
+	})
+	r := NewRegistry()
+	if err := r.Register("Bad", &badSpace{}); err == nil || !strings.Contains(err.Error(), "AOI radius") {
+		t.Fatalf("a space with an AOI radius registered: %v", err)
+	}
+	if err := r.Register("Neg", &negRadius{}); err == nil || !strings.Contains(err.Error(), "AOI radius") {
+		t.Fatalf("a negative radius registered: %v", err)
+	}
+}
+
+type badSpace struct{ Entity }
+
+func (b *badSpace) DescribeEntityType(d *TypeDesc) { d.DefineSpace(1); d.SetAOIRadius(5) }
+
+type negRadius struct{ Entity }
+
+func (b *negRadius) DescribeEntityType(d *TypeDesc) { d.SetAOIRadius(-1) }
+
+// TestSpacesSurviveFreeze: spaces, members, positions and what each
+// client holds come back from a freeze file without a single message,
+// and the views carry on from there: a pending create is sent later,
+// a leave destroys what the client held before the reload.
+func TestSpacesSurviveFreeze(t *testing.T) {
+	e := newSpaceEnv(t, withSyncLimit(1))
+	zone := e.create("Zone", nil)
+	a, b, c := e.mover("a"), e.mover("b"), e.mover("c")
+	e.bind(a, 1, 10)
+	e.enter(b, zone, 1, 0)
+	e.enter(c, zone, 2, 0)
+	e.enter(a, zone, 0, 0) // budget 1: a's client is shown one of b, c now
+	var shown, unshown rpc.EntityID
+	for _, m := range toClientOf(t, e.out.take(), ClientRef{1, 10}, rpc.MsgCreateEntity) {
+		if id := decodeCreate(t, m.body).id; id != a.ID() {
+			shown = id
+		}
+	}
+	if shown == "" {
+		t.Fatal("a's client was shown no one")
+	}
+	unshown = b.ID()
+	if shown == b.ID() {
+		unshown = c.ID()
+	}
+
+	f, _ := e.freeze()
+	e2 := newEnvWith(t, e.reg, e.clock)
+	e2.restore(f)
+	if fr := e2.out.take(); len(fr) != 0 {
+		t.Fatalf("Restore sent %d frames: %v", len(fr), fr)
+	}
+	z2, a2 := e2.w.Entity(zone.ID()), e2.w.Entity(a.ID())
+	if z2 == nil || !z2.IsSpace() || z2.NumMembers() != 3 || a2.Space() != z2 || a2.Position() != (Vector3{}) {
+		t.Fatal("spaces or members not restored")
+	}
+	if p := e2.w.Entity(c.ID()).Position(); p != (Vector3{X: 2}) {
+		t.Fatalf("c restored at %v", p)
+	}
+	if !a2.Sees(e2.w.Entity(shown)) || !a2.Sees(e2.w.Entity(unshown)) {
+		t.Fatal("AOI not rebuilt")
+	}
+	// The next sync shows the pending one (and resends positions).
+	e2.w.Run(e2.w.SyncPositions)
+	creates := toClientOf(t, e2.out.take(), ClientRef{1, 10}, rpc.MsgCreateEntity)
+	if len(creates) != 1 || decodeCreate(t, creates[0].body).id != unshown {
+		t.Fatalf("after restore, a's client got creates %v, want only the one it lacked", creates)
+	}
+	// Moving a away destroys both on its client: the one it held before
+	// the reload and the one shown after.
+	e2.w.Run(func() { a2.SetPosition(Vector3{X: 100}) })
+	d := toClientOf(t, e2.out.take(), ClientRef{1, 10}, rpc.MsgDestroyEntity)
+	if len(d) != 2 {
+		t.Fatalf("%d destroys after moving away, want 2", len(d))
+	}
+}

@@ -1,0 +1,445 @@
+package space
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// recorder plays the clients: it keeps, per viewer, the set of entities
+// its client holds, applying Create and Destroy, and checks every output
+// against the rules of the package as it arrives.
+type recorder struct {
+	t      *testing.T
+	s      *Space
+	views  map[ID]map[ID]bool
+	sent   map[ID]int // creates + positions per viewer since the last Sync
+	pos    map[ID][]ID
+	aoi    []string
+	limit  int
+	strict bool // check the per-Sync budget
+}
+
+func newRecorder(t *testing.T, cfg Config) *recorder {
+	r := &recorder{t: t, views: map[ID]map[ID]bool{}, sent: map[ID]int{}, pos: map[ID][]ID{}, strict: true}
+	r.s = New(cfg, r)
+	r.limit = r.s.cfg.SyncLimit
+	return r
+}
+
+func (r *recorder) view(v ID) map[ID]bool {
+	if r.views[v] == nil {
+		r.views[v] = map[ID]bool{}
+	}
+	return r.views[v]
+}
+
+func (r *recorder) Create(viewer, target ID) {
+	r.t.Helper()
+	if viewer == target {
+		r.t.Fatalf("Create(%d, itself)", viewer)
+	}
+	if r.view(viewer)[target] {
+		r.t.Fatalf("Create(%d, %d): the client already holds it", viewer, target)
+	}
+	if !r.s.Sees(viewer, target) {
+		r.t.Fatalf("Create(%d, %d): the viewer does not see it", viewer, target)
+	}
+	r.view(viewer)[target] = true
+	r.count(viewer, 1)
+}
+
+func (r *recorder) Destroy(viewer, target ID) {
+	r.t.Helper()
+	if !r.view(viewer)[target] {
+		r.t.Fatalf("Destroy(%d, %d): the client does not hold it", viewer, target)
+	}
+	delete(r.view(viewer), target)
+}
+
+func (r *recorder) Positions(viewer ID, targets []ID) {
+	r.t.Helper()
+	for _, t := range targets {
+		if t != viewer && !r.view(viewer)[t] {
+			r.t.Fatalf("Positions(%d) names %d, which its client does not hold", viewer, t)
+		}
+	}
+	r.pos[viewer] = append(r.pos[viewer], targets...)
+	r.count(viewer, len(targets))
+}
+
+func (r *recorder) AOI(watcher, target ID, enter bool) {
+	r.aoi = append(r.aoi, fmt.Sprintf("%d %v %d", watcher, enter, target))
+}
+
+func (r *recorder) count(viewer ID, n int) {
+	r.t.Helper()
+	r.sent[viewer] += n
+	if r.strict && r.sent[viewer] > r.limit {
+		r.t.Fatalf("viewer %d was sent %d creates and positions in one sync interval, limit %d", viewer, r.sent[viewer], r.limit)
+	}
+}
+
+func (r *recorder) sync() {
+	r.sent = map[ID]int{}
+	r.s.Sync()
+}
+
+// checkSubset: every client holds only what its entity sees.
+func (r *recorder) checkSubset() {
+	r.t.Helper()
+	for v, held := range r.views {
+		for t := range held {
+			if !r.s.Sees(v, t) {
+				r.t.Fatalf("client of %d holds %d, which it does not see", v, t)
+			}
+		}
+	}
+}
+
+// checkExact: every viewer's client holds exactly what it sees, and
+// Shown agrees.
+func (r *recorder) checkExact(viewers map[ID]bool) {
+	r.t.Helper()
+	for v := range viewers {
+		var want []ID
+		r.s.Neighbors(v, func(t ID) bool { want = append(want, t); return true })
+		var got []ID
+		for t := range r.views[v] {
+			got = append(got, t)
+			if !r.s.Shown(v, t) {
+				r.t.Fatalf("Shown(%d, %d) is false but its client holds it", v, t)
+			}
+		}
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			r.t.Fatalf("client of %d holds %v, sees %v", v, got, want)
+		}
+	}
+}
+
+// drain syncs until nothing is pending.
+func (r *recorder) drain() {
+	r.t.Helper()
+	for i := 0; ; i++ {
+		if i > 10000 {
+			r.t.Fatal("the backlog never drains")
+		}
+		r.sync()
+		m, c, p := r.s.Backlog()
+		if m == 0 && c == 0 && p == 0 {
+			return
+		}
+	}
+}
+
+func TestCreateDestroyAndAOIOrder(t *testing.T) {
+	r := newRecorder(t, Config{CellSize: 10})
+	s := r.s
+	must(t, s.Add(1, 0, 0, 10, true))
+	must(t, s.Add(2, 5, 0, 10, false))
+	must(t, s.Add(3, 50, 0, 10, true))
+	if !r.views[1][2] || len(r.views[3]) != 0 {
+		t.Fatalf("views after adds: %v", r.views)
+	}
+	wantAOI := []string{"1 true 2", "2 true 1"}
+	if !slices.Equal(r.aoi, wantAOI) {
+		t.Fatalf("AOI events %v, want %v", r.aoi, wantAOI)
+	}
+	r.aoi = nil
+	must(t, s.Move(2, 45, 0, false))
+	if r.views[1][2] || !r.views[3][2] {
+		t.Fatalf("views after move: %v", r.views)
+	}
+	if want := []string{"1 false 2", "2 false 1", "2 true 3", "3 true 2"}; !slices.Equal(r.aoi, want) {
+		t.Fatalf("AOI events %v, want %v", r.aoi, want)
+	}
+	must(t, s.Remove(2))
+	if len(r.views[3]) != 0 {
+		t.Fatalf("removed entity still held: %v", r.views)
+	}
+	if err := s.Move(2, 0, 0, false); err == nil {
+		t.Fatal("Move of a removed member succeeded")
+	}
+	if err := s.Add(1, 0, 0, 1, false); err == nil {
+		t.Fatal("duplicate Add succeeded")
+	}
+	if err := s.Add(9, math.NaN(), 0, 1, false); err == nil || s.Has(9) {
+		t.Fatal("Add at NaN succeeded or left a member")
+	}
+}
+
+func TestPositionsGoToHoldersAndServerMovesToOwner(t *testing.T) {
+	r := newRecorder(t, Config{CellSize: 10})
+	s := r.s
+	must(t, s.Add(1, 0, 0, 10, true))
+	must(t, s.Add(2, 1, 0, 10, true))
+	must(t, s.Add(3, 100, 0, 10, true))
+	r.drain()
+	r.pos = map[ID][]ID{}
+	// 2 moves by its own client: 1 hears, 2 does not, 3 (far) does not.
+	must(t, s.Move(2, 2, 0, true))
+	r.sync()
+	if !slices.Equal(r.pos[1], []ID{2}) || len(r.pos[2]) != 0 || len(r.pos[3]) != 0 {
+		t.Fatalf("after an owner move: %v", r.pos)
+	}
+	r.pos = map[ID][]ID{}
+	// The server moves 2: its own client hears too.
+	must(t, s.Move(2, 3, 0, false))
+	r.sync()
+	if !slices.Equal(r.pos[1], []ID{2}) || !slices.Equal(r.pos[2], []ID{2}) {
+		t.Fatalf("after a server move: %v", r.pos)
+	}
+	r.pos = map[ID][]ID{}
+	// Nothing moved: nothing sent.
+	r.sync()
+	if len(r.pos) != 0 {
+		t.Fatalf("positions without moves: %v", r.pos)
+	}
+	// Several moves between syncs are one update.
+	for i := range 5 {
+		must(t, s.Move(2, float64(i), 1, true))
+	}
+	s.Touch(1, false)
+	r.sync()
+	if !slices.Equal(r.pos[1], []ID{2, 1}) && !slices.Equal(r.pos[1], []ID{1, 2}) {
+		t.Fatalf("coalesced moves: %v", r.pos)
+	}
+}
+
+func TestSetViewer(t *testing.T) {
+	r := newRecorder(t, Config{CellSize: 10, SyncLimit: 2})
+	s := r.s
+	for i := ID(1); i <= 5; i++ {
+		must(t, s.Add(i, float64(i), 0, 10, false))
+	}
+	s.SetViewer(3, true)
+	if len(r.views[3]) != 2 {
+		t.Fatalf("a new view got %d creates at once, want the budget of 2", len(r.views[3]))
+	}
+	r.drain()
+	r.checkExact(map[ID]bool{3: true})
+	if !slices.Contains(r.pos[3], 3) {
+		t.Fatalf("a new viewer was not told its own position: %v", r.pos[3])
+	}
+	s.SetViewer(3, false)
+	if len(r.views[3]) != 0 || s.Shown(3, 1) {
+		t.Fatalf("an ended view still holds %v", r.views[3])
+	}
+	s.SetViewer(3, false) // twice: nothing
+}
+
+func TestCrowdIsSpreadOverSyncs(t *testing.T) {
+	const n = 1000
+	r := newRecorder(t, Config{CellSize: 100, SyncLimit: 128, SyncWork: 50_000})
+	s := r.s
+	all := map[ID]bool{}
+	for i := ID(1); i <= n; i++ {
+		must(t, s.Add(i, 500+float64(i%7), 500, 100, true))
+		all[i] = true
+	}
+	r.sync()
+	_, creates, _ := s.Backlog()
+	if creates == 0 {
+		t.Fatal("a crowd of 1000 was shown at once: no budget at work")
+	}
+	syncs := 0
+	for {
+		r.sync()
+		syncs++
+		if _, c, _ := s.Backlog(); c == 0 {
+			break
+		}
+		if syncs > 20 {
+			t.Fatalf("crowd creates not done after %d syncs", syncs)
+		}
+	}
+	// 999 neighbours at 128 per sync: about 8 syncs.
+	if syncs < 5 {
+		t.Fatalf("crowd shown in %d syncs, expected the budget to spread it", syncs)
+	}
+	r.checkExact(all)
+
+	// Everyone moves: a million (mover, watcher) pairs, 50,000 per sync.
+	for i := ID(1); i <= n; i++ {
+		must(t, s.Move(i, 500+float64(i%5), 501, true))
+	}
+	r.pos = map[ID][]ID{}
+	r.sync()
+	moves, _, _ := s.Backlog()
+	if moves == 0 || moves == n {
+		t.Fatalf("after one sync %d of %d moves are left; want the work bound to route some, not all", moves, n)
+	}
+	r.drain()
+	// Every viewer heard of every other mover exactly once.
+	for v := ID(1); v <= n; v++ {
+		got := r.pos[v]
+		if len(got) != n-1 {
+			t.Fatalf("viewer %d got %d position updates, want %d", v, len(got), n-1)
+		}
+	}
+}
+
+func TestRestoreRebuildsViewsQuietly(t *testing.T) {
+	r := newRecorder(t, Config{CellSize: 10, SyncLimit: 3})
+	s := r.s
+	type m struct {
+		x, z, radius float64
+		viewer       bool
+	}
+	members := map[ID]m{}
+	for i := ID(1); i <= 8; i++ {
+		members[i] = m{float64(i), 0, 10, i%2 == 0}
+		must(t, s.Add(i, float64(i), 0, 10, i%2 == 0))
+	}
+	// Viewers have more neighbours than their budget: some are pending.
+	pending := map[ID][]ID{}
+	shown := map[ID][]ID{}
+	for id, mm := range members {
+		if mm.viewer {
+			pending[id] = s.Pending(id)
+			for t := range r.views[id] {
+				shown[id] = append(shown[id], t)
+			}
+		}
+	}
+	if len(pending[2]) == 0 {
+		t.Fatal("test setup: no pending creates to carry over")
+	}
+
+	r2 := newRecorder(t, Config{CellSize: 10, SyncLimit: 3})
+	for id, mm := range members {
+		must(t, r2.s.Restore(id, mm.x, mm.z, mm.radius, mm.viewer, pending[id]))
+	}
+	if len(r2.views) != 0 || len(r2.aoi) != 0 {
+		t.Fatalf("Restore output something: views %v, AOI %v", r2.views, r2.aoi)
+	}
+	for id, ts := range shown {
+		for _, tt := range ts {
+			if !r2.s.Shown(id, tt) {
+				t.Fatalf("after restore, %d's client is not known to hold %d", id, tt)
+			}
+		}
+		if got := r2.s.Pending(id); !sameSet(got, pending[id]) {
+			t.Fatalf("pending of %d: %v, want %v", id, got, pending[id])
+		}
+	}
+	// The recorder of the new space starts from what the clients hold.
+	for id, ts := range shown {
+		for _, tt := range ts {
+			r2.view(id)[tt] = true
+		}
+	}
+	r2.drain()
+	viewers := map[ID]bool{}
+	for id, mm := range members {
+		if mm.viewer {
+			viewers[id] = true
+			if !slices.Contains(r2.pos[id], id) && len(r2.pos[id]) == 0 {
+				t.Fatalf("restored viewer %d got no positions", id)
+			}
+		}
+	}
+	r2.checkExact(viewers)
+}
+
+// TestRandomWorkload is the property test: random adds, removes, moves,
+// teleports, crowds, radius changes and viewer changes, with syncs in
+// between. After every operation clients hold only what their entities
+// see and no viewer gets more than its budget per sync; after a drain
+// every client holds exactly what its entity sees.
+func TestRandomWorkload(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, seed*7))
+			limit := 1 + rng.IntN(20)
+			r := newRecorder(t, Config{CellSize: 20, SyncLimit: limit, SyncWork: 1 + rng.IntN(200)})
+			s := r.s
+			live := map[ID]bool{}
+			viewers := map[ID]bool{}
+			next := ID(1)
+			pick := func() (ID, bool) {
+				if len(live) == 0 {
+					return 0, false
+				}
+				k := rng.IntN(len(live))
+				for id := range live {
+					if k == 0 {
+						return id, true
+					}
+					k--
+				}
+				return 0, false
+			}
+			coord := func() float64 {
+				if rng.IntN(4) == 0 {
+					return 50 + rng.Float64()*3 // the crowd spot
+				}
+				return rng.Float64() * 200
+			}
+			for op := 0; op < 600; op++ {
+				switch k := rng.IntN(10); {
+				case k < 3 || len(live) < 3:
+					v := rng.IntN(2) == 0
+					must(t, s.Add(next, coord(), coord(), float64(rng.IntN(40)), v))
+					live[next] = true
+					if v {
+						viewers[next] = true
+					}
+					next++
+				case k == 3:
+					id, _ := pick()
+					must(t, s.Remove(id))
+					delete(live, id)
+					delete(viewers, id)
+					delete(r.views, id)
+				case k <= 6:
+					id, _ := pick()
+					x, z, _ := s.grid.Position(id)
+					must(t, s.Move(id, x+rng.Float64()*10-5, z+rng.Float64()*10-5, rng.IntN(2) == 0))
+				case k == 7:
+					id, _ := pick()
+					must(t, s.Move(id, coord(), coord(), false)) // teleport
+				case k == 8:
+					id, _ := pick()
+					must(t, s.SetRadius(id, float64(rng.IntN(60))))
+				default:
+					id, _ := pick()
+					on := !viewers[id]
+					s.SetViewer(id, on)
+					if on {
+						viewers[id] = true
+					} else {
+						delete(viewers, id)
+						if len(r.views[id]) != 0 {
+							t.Fatalf("ended view of %d still holds %v", id, r.views[id])
+						}
+					}
+				}
+				r.checkSubset()
+				if rng.IntN(5) == 0 {
+					r.sync()
+				}
+			}
+			r.drain()
+			r.checkExact(viewers)
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sameSet(a, b []ID) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
