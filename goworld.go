@@ -330,6 +330,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 			SendBufferSize: c.SendBufferSize, FreezeDir: c.FreezeDir, KeepFreezeFiles: c.KeepFreezeFiles,
 			FreezeTimeout: c.FreezeTimeout, Restore: frozen, Logger: log,
 			PositionSyncInterval: c.PositionSyncInterval, AOISyncLimit: c.AOISyncLimit,
+			AOISyncTotal: c.AOISyncTotal, AOISyncWork: c.AOISyncWork,
 		})
 		if err != nil {
 			return err

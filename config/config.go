@@ -54,7 +54,12 @@ const (
 	DefaultPositionSyncInterval = 100 * time.Millisecond
 	// DefaultAOISyncLimit bounds the entity creates and position updates
 	// one client is sent per position sync.
-	DefaultAOISyncLimit = 128
+	DefaultAOISyncLimit = 64
+	// DefaultAOISyncTotal bounds those of one position sync for a whole space.
+	DefaultAOISyncTotal = 20000
+	// DefaultAOISyncWork bounds the (mover, watcher) pairs one position
+	// sync examines per space.
+	DefaultAOISyncWork = 50000
 )
 
 // Config is the configuration of a whole cluster.
@@ -102,7 +107,12 @@ type GameConfig struct {
 	PositionSyncInterval time.Duration
 	// AOISyncLimit (aoi_sync_limit) bounds the creates and position
 	// updates one client is sent per position sync; the rest wait.
-	AOISyncLimit   int
+	AOISyncLimit int
+	// AOISyncTotal (aoi_sync_total) bounds them for a whole space per sync.
+	AOISyncTotal int
+	// AOISyncWork (aoi_sync_work) bounds the (mover, watcher) pairs one
+	// sync examines per space.
+	AOISyncWork    int
 	HTTPAddr       string // http_addr: admin HTTP host:port; empty means disabled
 	LogLevel       string // log_level: debug, info, warn or error
 	LogFile        string // log_file: defaults to Name + ".log"
@@ -166,6 +176,8 @@ func newGame(id int) GameConfig {
 		FreezeTimeout:        DefaultFreezeTimeout,
 		PositionSyncInterval: DefaultPositionSyncInterval,
 		AOISyncLimit:         DefaultAOISyncLimit,
+		AOISyncTotal:         DefaultAOISyncTotal,
+		AOISyncWork:          DefaultAOISyncWork,
 		LogLevel:             DefaultLogLevel,
 		LogFile:              name + ".log",
 		MaxPacketSize:        DefaultMaxPacketSize,

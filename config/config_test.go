@@ -249,6 +249,16 @@ listen_addr = 127.0.0.1:14001
 			want: []string{`config.ini: [game_common] save_interval = "10 minutes": not a duration (use e.g. 60s, 5m)`},
 		},
 		{
+			name: "zero position sync interval",
+			text: minimal + "[game_common]\nposition_sync_interval = 0s\n",
+			want: []string{`config.ini: [game_common] position_sync_interval = "0s": must be positive`},
+		},
+		{
+			name: "bad AOI sync limit",
+			text: minimal + "[game_common]\naoi_sync_limit = many\n",
+			want: []string{`config.ini: [game_common] aoi_sync_limit = "many": must be a positive whole number`},
+		},
+		{
 			name: "duration without unit",
 			text: minimal + "[gate_common]\nheartbeat_timeout = 30\n",
 			want: []string{`config.ini: [gate_common] heartbeat_timeout = "30": not a duration`},

@@ -387,6 +387,8 @@ func gameFields(g *GameConfig) []field {
 		durField("freeze_timeout", &g.FreezeTimeout),
 		durField("position_sync_interval", &g.PositionSyncInterval),
 		countField("aoi_sync_limit", &g.AOISyncLimit),
+		countField("aoi_sync_total", &g.AOISyncTotal),
+		countField("aoi_sync_work", &g.AOISyncWork),
 		strField("http_addr", &g.HTTPAddr),
 		strField("log_level", &g.LogLevel),
 		strField("log_file", &g.LogFile),

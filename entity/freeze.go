@@ -341,7 +341,10 @@ func (w *World) restoreSpaces(f *Frozen, restored []*Entity) {
 	for i := range f.Entities {
 		byID[rpc.EntityID(f.Entities[i].ID)] = &f.Entities[i]
 	}
-	var members []*Entity
+	// Per space, reserve every member's ID first, so that the lists of
+	// entities a client had not been shown can name members restored later.
+	bySpace := map[*Entity][]*Entity{}
+	var order []*Entity
 	for _, e := range restored {
 		fe := byID[e.id]
 		if fe == nil || fe.Space == "" {
@@ -352,24 +355,32 @@ func (w *World) restoreSpaces(f *Frozen, restored []*Entity) {
 			w.log.Warnf("restore: %s was in space %s, which is gone; it is in no space now", e, fe.Space)
 			continue
 		}
-		w.nextAOI++
-		e.aoiID = w.nextAOI
-		e.space = sp
-		sp.sp.members[e.aoiID] = e
-		members = append(members, e)
+		if bySpace[sp] == nil {
+			order = append(order, sp)
+		}
+		bySpace[sp] = append(bySpace[sp], e)
 	}
-	for _, e := range members {
-		fe := byID[e.id]
-		var unshown []aoi.ID
-		for _, u := range fe.Unshown {
-			if t := w.entities[rpc.EntityID(u)]; t != nil && t.space == e.space {
-				unshown = append(unshown, t.aoiID)
+	for _, sp := range order {
+		members := bySpace[sp]
+		ids := sp.sp.s.Reserve(len(members))
+		for i, e := range members {
+			e.space, e.aoiID = sp, ids[i]
+			sp.sp.members[e.aoiID] = e
+		}
+		for _, e := range members {
+			fe := byID[e.id]
+			var unshown []aoi.ID
+			for _, u := range fe.Unshown {
+				if t := w.entities[rpc.EntityID(u)]; t != nil && t.space == sp {
+					unshown = append(unshown, t.aoiID)
+				}
+			}
+			id, err := sp.sp.s.Restore(float64(e.pos.X), float64(e.pos.Z), e.typ.aoiRadius, e.client != nil, unshown)
+			if err != nil || id != e.aoiID {
+				// Positions were finite when frozen; this is a bug.
+				panic(fmt.Sprintf("entity: restoring %s into %s: id %d, want %d: %v", e, sp, id, e.aoiID, err))
 			}
 		}
-		if err := e.space.sp.s.Restore(e.aoiID, float64(e.pos.X), float64(e.pos.Z), e.typ.aoiRadius, e.client != nil, unshown); err != nil {
-			w.log.WithError(err).Errorf("restore: %s could not re-enter its space", e)
-			delete(e.space.sp.members, e.aoiID)
-			e.space, e.aoiID = nil, 0
-		}
+		sp.sp.s.FinishRestore()
 	}
 }

@@ -203,9 +203,6 @@ func (e *Entity) joinSpace(sp *Entity, pos Vector3) {
 	w := e.world
 	e.pos = pos
 	e.space = sp
-	w.nextAOI++
-	e.aoiID = w.nextAOI
-	sp.sp.members[e.aoiID] = e
 	if e.client != nil {
 		w.toClient(*e.client, rpc.MsgEnterSpace, e.enterSpaceBody())
 	}
@@ -219,7 +216,10 @@ func (e *Entity) joinSpace(sp *Entity, pos Vector3) {
 			w.safely(e, "OnEnterSpace", h.OnEnterSpace)
 		}
 	})
-	if err := sp.sp.s.Add(e.aoiID, float64(pos.X), float64(pos.Z), e.typ.aoiRadius, e.client != nil); err != nil {
+	// The entity must be known by its ID before the space reports on it.
+	e.aoiID = sp.sp.s.Reserve(1)[0]
+	sp.sp.members[e.aoiID] = e
+	if _, err := sp.sp.s.Add(float64(pos.X), float64(pos.Z), e.typ.aoiRadius, e.client != nil); err != nil {
 		// Positions are checked before; this is a bug.
 		panic(fmt.Sprintf("entity: %s entering %s: %v", e, sp, err))
 	}
@@ -330,7 +330,7 @@ func (w *World) runHooks() {
 // newSpaceState makes e a space (its type declared DefineSpace).
 func (w *World) newSpaceState(e *Entity) {
 	sp := &spaceState{e: e, members: map[aoi.ID]*Entity{}}
-	sp.s = space.New(space.Config{CellSize: e.typ.cellSize, SyncLimit: w.cfg.SyncLimit, SyncWork: w.cfg.SyncWork}, (*spaceOut)(sp))
+	sp.s = space.New(space.Config{CellSize: e.typ.cellSize, SyncLimit: w.cfg.SyncLimit, SyncTotal: w.cfg.SyncTotal, SyncWork: w.cfg.SyncWork}, (*spaceOut)(sp))
 	e.sp = sp
 	w.spaces[e.id] = e
 }

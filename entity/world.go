@@ -7,7 +7,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/goworld-engine/goworld/aoi"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/goworld-engine/goworld/storage"
 	"github.com/sirupsen/logrus"
@@ -56,6 +55,10 @@ type WorldConfig struct {
 	// SyncLimit bounds the entity creates and position updates one client
 	// is sent per position sync (default space.DefaultSyncLimit).
 	SyncLimit int
+	// SyncTotal bounds the creates and position updates one position sync
+	// sends per space, to all clients together (default
+	// space.DefaultSyncTotal).
+	SyncTotal int
 	// SyncWork bounds the work of one position sync per space (default
 	// space.DefaultSyncWork).
 	SyncWork int
@@ -81,8 +84,7 @@ type World struct {
 	inflight int // other storage operations in flight (loads, KV)
 
 	spaces  map[rpc.EntityID]*Entity // local spaces
-	nextAOI aoi.ID
-	hooks   []func() // space hooks waiting to run, in order
+	hooks   []func()                 // space hooks waiting to run, in order
 	inHooks bool
 	gateOut map[rpc.GateID]*gateOut // client frames of the current event, per gate
 	// migrations: entities waiting for their dispatcher's MsgMigrateBlockAck.

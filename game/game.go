@@ -61,8 +61,14 @@ type Config struct {
 	// what moved in their view (default 100ms).
 	PositionSyncInterval time.Duration
 	// AOISyncLimit bounds the entity creates and position updates one
-	// client is sent per position sync (default 128).
+	// client is sent per position sync (default 64).
 	AOISyncLimit int
+	// AOISyncTotal bounds those of one position sync for a whole space
+	// (default 20,000).
+	AOISyncTotal int
+	// AOISyncWork bounds the (mover, watcher) pairs one position sync
+	// examines per space (default 50,000).
+	AOISyncWork int
 	// Restore, if set, is the world to rebuild before connecting: the game
 	// resumes a hot reload.
 	Restore *entity.Frozen
@@ -165,7 +171,7 @@ func New(cfg Config) (*Game, error) {
 	w, err := entity.NewWorld(entity.WorldConfig{
 		GameID: rpc.GameID(cfg.ID), Registry: cfg.Registry, BootEntity: cfg.BootEntity,
 		Outbox: (*outbox)(g), Store: store, Logger: g.log, Async: g.async,
-		SyncLimit: cfg.AOISyncLimit,
+		SyncLimit: cfg.AOISyncLimit, SyncTotal: cfg.AOISyncTotal, SyncWork: cfg.AOISyncWork,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("game%d: %w", cfg.ID, err)

@@ -29,7 +29,10 @@ import (
 	"github.com/goworld-engine/goworld/aoi"
 )
 
-// ID identifies a member. The caller assigns IDs (unique within a space).
+// ID identifies a member within its space. Add assigns them, small and
+// dense (from 1), and reuses those of removed members, so that looking a
+// member up is an index, not a hash: routing a move to its watchers does
+// it once per (mover, watcher) pair.
 type ID = aoi.ID
 
 // Output receives what a Space decides. Its methods are called
@@ -56,16 +59,21 @@ type Config struct {
 	// SyncLimit bounds the creates and position updates one viewer is sent
 	// per Sync (default 128).
 	SyncLimit int
+	// SyncTotal bounds the creates and position updates one Sync sends to
+	// all viewers together (default 20,000): in a crowd each viewer gets a
+	// share, in an order that changes from one Sync to the next.
+	SyncTotal int
 	// SyncWork bounds the (mover, watcher) pairs one Sync examines to route
-	// position updates (default 200,000).
+	// position updates (default 50,000).
 	SyncWork int
 }
 
 // Defaults for Config.
 const (
 	DefaultCellSize  = 100
-	DefaultSyncLimit = 128
-	DefaultSyncWork  = 200_000
+	DefaultSyncLimit = 64
+	DefaultSyncTotal = 20_000
+	DefaultSyncWork  = 50_000
 )
 
 type member struct {
@@ -79,12 +87,14 @@ type view struct {
 	known map[ID]struct{} // what the client holds
 	// pending: entities seen but not yet created on the client (over the
 	// budget); pendingSet says which entries of pending are live.
-	pending    []ID
-	pendingSet map[ID]struct{}
+	pending     []ID
+	pendingHead int // entries before it are consumed
+	pendingSet  map[ID]struct{}
 	// pos: entities whose new position the client has not been sent yet.
-	pos    []ID
-	posSet map[ID]struct{}
-	budget int
+	pos     []ID
+	posHead int
+	posSet  map[ID]struct{}
+	budget  int
 }
 
 // Space is the state of one space. Create it with New.
@@ -92,7 +102,9 @@ type Space struct {
 	cfg     Config
 	grid    *aoi.Grid
 	out     Output
-	members map[ID]*member
+	slots   []*member // by ID; nil for free IDs (and for 0)
+	free    []ID
+	count   int
 	viewers map[ID]*member
 	moved   []*member
 	events  []event // the current grid operation's changes
@@ -117,7 +129,10 @@ func New(cfg Config, out Output) *Space {
 	if cfg.SyncWork <= 0 {
 		cfg.SyncWork = DefaultSyncWork
 	}
-	s := &Space{cfg: cfg, out: out, members: map[ID]*member{}, viewers: map[ID]*member{}}
+	if cfg.SyncTotal <= 0 {
+		cfg.SyncTotal = DefaultSyncTotal
+	}
+	s := &Space{cfg: cfg, out: out, slots: []*member{nil}, viewers: map[ID]*member{}}
 	s.grid = aoi.NewGrid(cfg.CellSize, aoi.Funcs{
 		OnEnter: func(w, t ID) { s.events = append(s.events, event{w, t, true}) },
 		OnLeave: func(w, t ID) { s.events = append(s.events, event{w, t, false}) },
@@ -126,43 +141,84 @@ func New(cfg Config, out Output) *Space {
 }
 
 // Len returns the number of members.
-func (s *Space) Len() int { return len(s.members) }
+func (s *Space) Len() int { return s.count }
 
 // Has reports whether id is a member.
-func (s *Space) Has(id ID) bool { return s.members[id] != nil }
+func (s *Space) Has(id ID) bool { return s.member(id) != nil }
 
-// Add makes id a member at (x, z) with an AOI radius. viewer says whether
-// it has a client to keep a view for.
-func (s *Space) Add(id ID, x, z, radius float64, viewer bool) error {
-	if s.members[id] != nil {
-		return fmt.Errorf("space: member %d already present", id)
+func (s *Space) member(id ID) *member {
+	if id >= ID(len(s.slots)) {
+		return nil
+	}
+	return s.slots[id]
+}
+
+// Add adds a member at (x, z) with an AOI radius and returns its ID.
+// viewer says whether it has a client to keep a view for.
+func (s *Space) Add(x, z, radius float64, viewer bool) (ID, error) {
+	var id ID
+	if n := len(s.free); n > 0 {
+		id = s.free[n-1]
+		s.free = s.free[:n-1]
+	} else {
+		id = ID(len(s.slots))
+		s.slots = append(s.slots, nil)
 	}
 	m := &member{id: id}
 	if viewer {
 		m.view = s.newView()
 	}
-	s.members[id] = m
+	s.slots[id] = m
 	if viewer {
 		s.viewers[id] = m
 	}
 	if err := s.grid.Insert(id, x, z, radius); err != nil {
-		delete(s.members, id)
-		delete(s.viewers, id)
-		return err
+		s.release(id)
+		return 0, err
 	}
+	s.count++
 	s.apply()
-	return nil
+	return id, nil
 }
 
-// Restore adds id like Add, but outputs nothing: after a hot reload the
-// clients still hold their views. For a viewer, pending lists the
-// entities its client had not been shown yet (see Pending); everything
-// else it sees is taken as shown. Members restored this way have their
+func (s *Space) release(id ID) {
+	s.slots[id] = nil
+	delete(s.viewers, id)
+	s.free = append(s.free, id)
+}
+
+// Reserve returns the ID the next Add or Restore will assign, so that a
+// caller restoring many members can name, in pending, members it has not
+// restored yet: it reserves all their IDs first, then restores them in
+// the same order.
+func (s *Space) Reserve(n int) []ID {
+	ids := make([]ID, 0, n)
+	free := len(s.free)
+	next := ID(len(s.slots))
+	for range n {
+		if free > 0 {
+			free--
+			ids = append(ids, s.free[free])
+		} else {
+			ids = append(ids, next)
+			next++
+		}
+	}
+	return ids
+}
+
+// Restore adds a member like Add, but outputs nothing: after a hot
+// reload the clients still hold their views. For a viewer, pending lists
+// the members its client had not been shown yet (see Pending; use
+// Reserve to know the IDs of members not restored yet); everything else
+// it sees is taken as shown. Members restored this way have their
 // positions sent again at the next Sync, in case the last ones were lost.
-func (s *Space) Restore(id ID, x, z, radius float64, viewer bool, pending []ID) error {
+// Call FinishRestore when all are in.
+func (s *Space) Restore(x, z, radius float64, viewer bool, pending []ID) (ID, error) {
 	if s.frozen == nil {
 		s.frozen = map[ID]map[ID]struct{}{}
 	}
+	id := s.Reserve(1)[0]
 	if viewer && len(pending) > 0 {
 		set := make(map[ID]struct{}, len(pending))
 		for _, p := range pending {
@@ -172,24 +228,29 @@ func (s *Space) Restore(id ID, x, z, radius float64, viewer bool, pending []ID) 
 	}
 	s.quiet = true
 	defer func() { s.quiet = false }()
-	if err := s.Add(id, x, z, radius, viewer); err != nil {
-		return err
+	id, err := s.Add(x, z, radius, viewer)
+	if err != nil {
+		delete(s.frozen, id)
+		return 0, err
 	}
-	m := s.members[id]
+	m := s.slots[id]
 	m.moved = true
 	s.moved = append(s.moved, m)
-	return nil
+	return id, nil
 }
+
+// FinishRestore forgets what Restore needed to rebuild the views.
+func (s *Space) FinishRestore() { s.frozen = nil }
 
 // Pending returns the entities viewer sees but its client has not been
 // shown yet (over the per-Sync budget), for a freeze file.
 func (s *Space) Pending(viewer ID) []ID {
-	m := s.members[viewer]
+	m := s.member(viewer)
 	if m == nil || m.view == nil {
 		return nil
 	}
 	var out []ID
-	for _, id := range m.view.pending {
+	for _, id := range m.view.pending[m.view.pendingHead:] {
 		if _, ok := m.view.pendingSet[id]; ok {
 			out = append(out, id)
 		}
@@ -201,7 +262,7 @@ func (s *Space) Pending(viewer ID) []ID {
 // the clients that held it) and its own client is told to destroy
 // everything it held.
 func (s *Space) Remove(id ID) error {
-	m := s.members[id]
+	m := s.member(id)
 	if m == nil {
 		return fmt.Errorf("space: %w: %d", aoi.ErrUnknownID, id)
 	}
@@ -209,8 +270,9 @@ func (s *Space) Remove(id ID) error {
 		return err
 	}
 	s.apply()
-	delete(s.members, id)
-	delete(s.viewers, id)
+	m.moved, m.view = false, nil
+	s.release(id)
+	s.count--
 	return nil
 }
 
@@ -218,7 +280,7 @@ func (s *Space) Remove(id ID) error {
 // that client is not told; other viewers that hold it are, at the next
 // Sync.
 func (s *Space) Move(id ID, x, z float64, byOwner bool) error {
-	m := s.members[id]
+	m := s.member(id)
 	if m == nil {
 		return fmt.Errorf("space: %w: %d", aoi.ErrUnknownID, id)
 	}
@@ -233,7 +295,7 @@ func (s *Space) Move(id ID, x, z float64, byOwner bool) error {
 // Touch marks id as moved without moving it on the grid (a change of height
 // or yaw only), so that viewers are sent its position at the next Sync.
 func (s *Space) Touch(id ID, byOwner bool) {
-	if m := s.members[id]; m != nil {
+	if m := s.member(id); m != nil {
 		s.touch(m, byOwner)
 	}
 }
@@ -250,7 +312,7 @@ func (s *Space) touch(m *member, byOwner bool) {
 
 // SetRadius changes id's AOI radius.
 func (s *Space) SetRadius(id ID, r float64) error {
-	if s.members[id] == nil {
+	if s.member(id) == nil {
 		return fmt.Errorf("space: %w: %d", aoi.ErrUnknownID, id)
 	}
 	if err := s.grid.SetRadius(id, r); err != nil {
@@ -264,7 +326,7 @@ func (s *Space) SetRadius(id ID, r float64) error {
 // or taken from it. A new view is shown everything id sees (within the
 // budget); an ended one is told to destroy everything it held.
 func (s *Space) SetViewer(id ID, on bool) {
-	m := s.members[id]
+	m := s.member(id)
 	if m == nil || (m.view != nil) == on {
 		return
 	}
@@ -296,7 +358,7 @@ func (s *Space) Sees(watcher, target ID) bool { return s.grid.Sees(watcher, targ
 
 // Shown reports whether viewer's client holds target.
 func (s *Space) Shown(viewer, target ID) bool {
-	m := s.members[viewer]
+	m := s.member(viewer)
 	if m == nil || m.view == nil {
 		return false
 	}
@@ -316,7 +378,7 @@ func (s *Space) Watchers(id ID, fn func(ID) bool) { s.grid.Watchers(id, fn) }
 // tell when id's public state changes.
 func (s *Space) ShownTo(id ID, fn func(viewer ID)) {
 	s.grid.Watchers(id, func(w ID) bool {
-		if m := s.members[w]; m != nil && m.view != nil {
+		if m := s.slots[w]; m.view != nil {
 			if _, ok := m.view.known[id]; ok {
 				fn(w)
 			}
@@ -340,15 +402,16 @@ func (s *Space) Sync() {
 			break
 		}
 		done++
-		if s.members[m.id] != m {
+		if s.slots[m.id] != m {
 			continue // removed since
 		}
+		// Queue the move for every view that watches it; whether the
+		// client holds the mover is checked when the queue is sent (it
+		// may be created by then), which saves a lookup per pair here.
 		s.grid.Watchers(m.id, func(w ID) bool {
 			work++
-			if wm := s.members[w]; wm != nil && wm.view != nil {
-				if _, ok := wm.view.known[m.id]; ok {
-					wm.view.queuePos(m.id)
-				}
+			if v := s.slots[w].view; v != nil {
+				v.queuePos(m.id)
 			}
 			return true
 		})
@@ -361,12 +424,16 @@ func (s *Space) Sync() {
 	clear(s.moved[n:])
 	s.moved = s.moved[:n]
 
+	// Map order differs from one Sync to the next, so when the total runs
+	// out, different viewers wait each time.
+	total := s.cfg.SyncTotal
 	for id, m := range s.viewers {
 		v := m.view
-		v.budget = s.cfg.SyncLimit
+		v.budget = min(s.cfg.SyncLimit, total)
+		before := v.budget
 		// Pending creates first: an entity must exist on the client
 		// before its position means anything.
-		head := 0
+		head := v.pendingHead
 		for head < len(v.pending) && v.budget > 0 {
 			t := v.pending[head]
 			head++
@@ -378,12 +445,14 @@ func (s *Space) Sync() {
 			v.budget--
 			s.out.Create(id, t)
 		}
-		v.pending = compact(v.pending, head)
-		if len(v.pos) == 0 || v.budget == 0 {
+		v.pending, v.pendingHead = advance(v.pending, head)
+		if len(v.pos) == v.posHead || v.budget == 0 {
+			total -= before - v.budget
+			v.budget = s.cfg.SyncLimit - (before - v.budget)
 			continue
 		}
 		s.buf = s.buf[:0]
-		head = 0
+		head = v.posHead
 		for head < len(v.pos) && v.budget > 0 {
 			t := v.pos[head]
 			head++
@@ -397,10 +466,14 @@ func (s *Space) Sync() {
 			s.buf = append(s.buf, t)
 			v.budget--
 		}
-		v.pos = compact(v.pos, head)
+		v.pos, v.posHead = advance(v.pos, head)
 		if len(s.buf) > 0 {
 			s.out.Positions(id, s.buf)
 		}
+		total -= before - v.budget
+		// Until the next Sync, what is left of the per-viewer budget
+		// serves creates made at once.
+		v.budget = s.cfg.SyncLimit - (before - v.budget)
 	}
 }
 
@@ -423,7 +496,7 @@ func (s *Space) apply() {
 	evs := s.events
 	s.events = s.events[:0]
 	for _, ev := range evs {
-		m := s.members[ev.watcher]
+		m := s.slots[ev.watcher]
 		if m != nil && m.view != nil {
 			if ev.enter {
 				s.show(m, ev.target)
@@ -488,11 +561,16 @@ func (v *view) queuePos(t ID) {
 	}
 }
 
-// compact drops the first head entries of q, reusing its array.
-func compact(q []ID, head int) []ID {
-	if head == 0 {
-		return q
+// advance consumes q up to head. The consumed prefix is dropped only
+// once it is at least half of q, so a long queue drained a little at each
+// Sync is not copied each time.
+func advance(q []ID, head int) ([]ID, int) {
+	if head == len(q) {
+		return q[:0], 0
+	}
+	if head < len(q)/2 {
+		return q, head
 	}
 	n := copy(q, q[head:])
-	return q[:n]
+	return q[:n], 0
 }

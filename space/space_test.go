@@ -139,9 +139,9 @@ func (r *recorder) drain() {
 func TestCreateDestroyAndAOIOrder(t *testing.T) {
 	r := newRecorder(t, Config{CellSize: 10})
 	s := r.s
-	must(t, s.Add(1, 0, 0, 10, true))
-	must(t, s.Add(2, 5, 0, 10, false))
-	must(t, s.Add(3, 50, 0, 10, true))
+	addAs(t, s, 1, 0, 0, 10, true)
+	addAs(t, s, 2, 5, 0, 10, false)
+	addAs(t, s, 3, 50, 0, 10, true)
 	if !r.views[1][2] || len(r.views[3]) != 0 {
 		t.Fatalf("views after adds: %v", r.views)
 	}
@@ -164,20 +164,21 @@ func TestCreateDestroyAndAOIOrder(t *testing.T) {
 	if err := s.Move(2, 0, 0, false); err == nil {
 		t.Fatal("Move of a removed member succeeded")
 	}
-	if err := s.Add(1, 0, 0, 1, false); err == nil {
-		t.Fatal("duplicate Add succeeded")
-	}
-	if err := s.Add(9, math.NaN(), 0, 1, false); err == nil || s.Has(9) {
+	if _, err := s.Add(math.NaN(), 0, 1, false); err == nil || s.Len() != 2 {
 		t.Fatal("Add at NaN succeeded or left a member")
+	}
+	// IDs of removed members are reused.
+	if id, err := s.Add(0, 0, 1, false); err != nil || id != 2 {
+		t.Fatalf("Add after Remove: id %d, %v; want the freed 2", id, err)
 	}
 }
 
 func TestPositionsGoToHoldersAndServerMovesToOwner(t *testing.T) {
 	r := newRecorder(t, Config{CellSize: 10})
 	s := r.s
-	must(t, s.Add(1, 0, 0, 10, true))
-	must(t, s.Add(2, 1, 0, 10, true))
-	must(t, s.Add(3, 100, 0, 10, true))
+	addAs(t, s, 1, 0, 0, 10, true)
+	addAs(t, s, 2, 1, 0, 10, true)
+	addAs(t, s, 3, 100, 0, 10, true)
 	r.drain()
 	r.pos = map[ID][]ID{}
 	// 2 moves by its own client: 1 hears, 2 does not, 3 (far) does not.
@@ -214,7 +215,7 @@ func TestSetViewer(t *testing.T) {
 	r := newRecorder(t, Config{CellSize: 10, SyncLimit: 2})
 	s := r.s
 	for i := ID(1); i <= 5; i++ {
-		must(t, s.Add(i, float64(i), 0, 10, false))
+		addAs(t, s, i, float64(i), 0, 10, false)
 	}
 	s.SetViewer(3, true)
 	if len(r.views[3]) != 2 {
@@ -234,11 +235,11 @@ func TestSetViewer(t *testing.T) {
 
 func TestCrowdIsSpreadOverSyncs(t *testing.T) {
 	const n = 1000
-	r := newRecorder(t, Config{CellSize: 100, SyncLimit: 128, SyncWork: 50_000})
+	r := newRecorder(t, Config{CellSize: 100, SyncLimit: 128, SyncTotal: 1 << 30, SyncWork: 50_000})
 	s := r.s
 	all := map[ID]bool{}
 	for i := ID(1); i <= n; i++ {
-		must(t, s.Add(i, 500+float64(i%7), 500, 100, true))
+		addAs(t, s, i, 500+float64(i%7), 500, 100, true)
 		all[i] = true
 	}
 	r.sync()
@@ -283,6 +284,43 @@ func TestCrowdIsSpreadOverSyncs(t *testing.T) {
 	}
 }
 
+func TestSyncTotalBoundsOneSync(t *testing.T) {
+	const n, total = 200, 1000
+	r := newRecorder(t, Config{CellSize: 100, SyncLimit: 50, SyncTotal: total})
+	s := r.s
+	all := map[ID]bool{}
+	for i := ID(1); i <= n; i++ {
+		addAs(t, s, i, 0, 0, 100, true)
+		all[i] = true
+	}
+	for syncs := 0; ; syncs++ {
+		if syncs > 1000 {
+			t.Fatal("backlog never drains")
+		}
+		before := sum(r)
+		r.sync()
+		if got := sum(r) - before; got > total {
+			t.Fatalf("one Sync sent %d creates and positions, SyncTotal %d", got, total)
+		}
+		if m, c, p := s.Backlog(); m+c+p == 0 {
+			break
+		}
+	}
+	r.checkExact(all)
+}
+
+// sum is everything the recorder's clients were sent so far.
+func sum(r *recorder) int {
+	n := 0
+	for _, v := range r.views {
+		n += len(v)
+	}
+	for _, p := range r.pos {
+		n += len(p)
+	}
+	return n
+}
+
 func TestRestoreRebuildsViewsQuietly(t *testing.T) {
 	r := newRecorder(t, Config{CellSize: 10, SyncLimit: 3})
 	s := r.s
@@ -293,7 +331,7 @@ func TestRestoreRebuildsViewsQuietly(t *testing.T) {
 	members := map[ID]m{}
 	for i := ID(1); i <= 8; i++ {
 		members[i] = m{float64(i), 0, 10, i%2 == 0}
-		must(t, s.Add(i, float64(i), 0, 10, i%2 == 0))
+		addAs(t, s, i, float64(i), 0, 10, i%2 == 0)
 	}
 	// Viewers have more neighbours than their budget: some are pending.
 	pending := map[ID][]ID{}
@@ -311,9 +349,15 @@ func TestRestoreRebuildsViewsQuietly(t *testing.T) {
 	}
 
 	r2 := newRecorder(t, Config{CellSize: 10, SyncLimit: 3})
-	for id, mm := range members {
-		must(t, r2.s.Restore(id, mm.x, mm.z, mm.radius, mm.viewer, pending[id]))
+	for id := ID(1); id <= 8; id++ {
+		mm := members[id]
+		got, err := r2.s.Restore(mm.x, mm.z, mm.radius, mm.viewer, pending[id])
+		must(t, err)
+		if got != id {
+			t.Fatalf("restored as %d, want %d", got, id)
+		}
 	}
+	r2.s.FinishRestore()
 	if len(r2.views) != 0 || len(r2.aoi) != 0 {
 		t.Fatalf("Restore output something: views %v, AOI %v", r2.views, r2.aoi)
 	}
@@ -360,7 +404,6 @@ func TestRandomWorkload(t *testing.T) {
 			s := r.s
 			live := map[ID]bool{}
 			viewers := map[ID]bool{}
-			next := ID(1)
 			pick := func() (ID, bool) {
 				if len(live) == 0 {
 					return 0, false
@@ -384,18 +427,22 @@ func TestRandomWorkload(t *testing.T) {
 				switch k := rng.IntN(10); {
 				case k < 3 || len(live) < 3:
 					v := rng.IntN(2) == 0
-					must(t, s.Add(next, coord(), coord(), float64(rng.IntN(40)), v))
-					live[next] = true
-					if v {
-						viewers[next] = true
+					id, err := s.Add(coord(), coord(), float64(rng.IntN(40)), v)
+					must(t, err)
+					if live[id] {
+						t.Fatalf("Add returned %d, which is live", id)
 					}
-					next++
+					live[id] = true
+					if v {
+						viewers[id] = true
+					}
 				case k == 3:
 					id, _ := pick()
 					must(t, s.Remove(id))
 					delete(live, id)
 					delete(viewers, id)
 					delete(r.views, id)
+					delete(r.sent, id) // its ID, when reused, is another client
 				case k <= 6:
 					id, _ := pick()
 					x, z, _ := s.grid.Position(id)
@@ -409,6 +456,9 @@ func TestRandomWorkload(t *testing.T) {
 				default:
 					id, _ := pick()
 					on := !viewers[id]
+					if on {
+						delete(r.sent, id) // a new client, with a budget of its own
+					}
 					s.SetViewer(id, on)
 					if on {
 						viewers[id] = true
@@ -442,4 +492,16 @@ func sameSet(a, b []ID) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// addAs adds a member and checks that it got the ID the test expects.
+func addAs(t *testing.T, s *Space, want ID, x, z, radius float64, viewer bool) {
+	t.Helper()
+	id, err := s.Add(x, z, radius, viewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != want {
+		t.Fatalf("Add returned ID %d, want %d", id, want)
+	}
 }
