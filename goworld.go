@@ -66,6 +66,8 @@ type (
 	TimerID = entity.TimerID
 	// Vector3 is a position in a space (X and Z on the ground plane).
 	Vector3 = entity.Vector3
+	// World is a game process's world of entities (Entity.World).
+	World = entity.World
 )
 
 // Attribute flags (see entity.AttrFlag).

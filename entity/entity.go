@@ -44,6 +44,16 @@ type Entity struct {
 	pos       Vector3
 	yaw       float32
 	migrating bool // waiting to leave for another game
+
+	// The MsgCreateEntity body other clients are sent, kept while nothing
+	// it holds changed: in a crowd, many clients are shown the same
+	// entity in the same tick.
+	attrSeq    uint64 // bumped by every attribute change
+	shown      []byte
+	shownSeq   uint64
+	shownPos   Vector3
+	shownYaw   float32
+	shownSpace *Entity
 }
 
 // ID returns the entity's ID.
@@ -235,6 +245,7 @@ func (e *Entity) createBody(isPlayer bool) []byte {
 // attrChanged is called by the attribute tree for every change under the
 // top-level key root.
 func (e *Entity) attrChanged(root string, op rpc.AttrOp, path []any, value any) {
+	e.attrSeq++
 	f := e.typ.attrs[root]
 	if f&AttrPersistent != 0 {
 		e.dirty = true

@@ -356,7 +356,7 @@ func (o *spaceOut) Create(viewer, target aoi.ID) {
 	if v == nil || t == nil || v.client == nil {
 		return
 	}
-	v.world.toClient(*v.client, rpc.MsgCreateEntity, t.createBody(false))
+	v.world.toClient(*v.client, rpc.MsgCreateEntity, t.publicCreateBody())
 }
 
 func (o *spaceOut) Destroy(viewer, target aoi.ID) {
@@ -403,6 +403,16 @@ func (o *spaceOut) AOI(watcher, target aoi.ID, enter bool) {
 	if h, ok := wa.self.Interface().(AOILeaver); ok {
 		w.queueHook(func() { w.safely(wa, "OnLeaveAOI", func() { h.OnLeaveAOI(t) }) })
 	}
+}
+
+// publicCreateBody is createBody(false), reused while the entity's
+// attributes, position and space are unchanged.
+func (e *Entity) publicCreateBody() []byte {
+	if e.shown == nil || e.shownSeq != e.attrSeq || e.shownPos != e.pos || e.shownYaw != e.yaw || e.shownSpace != e.space {
+		e.shown = e.createBody(false)
+		e.shownSeq, e.shownPos, e.shownYaw, e.shownSpace = e.attrSeq, e.pos, e.yaw, e.space
+	}
+	return e.shown
 }
 
 // fanOutAttr sends an attribute change of e to the clients that hold e,
