@@ -84,18 +84,28 @@ type member struct {
 }
 
 type view struct {
-	known map[ID]struct{} // what the client holds
+	// state holds, for every entity the viewer sees (and the viewer
+	// itself when its own position is due), what its client has of it:
+	// one map for the three facts, so that each step of routing and
+	// sending costs one lookup.
+	state map[ID]uint8
 	// pending: entities seen but not yet created on the client (over the
-	// budget); pendingSet says which entries of pending are live.
+	// budget), oldest first; entries without fPending are stale.
 	pending     []ID
 	pendingHead int // entries before it are consumed
-	pendingSet  map[ID]struct{}
-	// pos: entities whose new position the client has not been sent yet.
+	// pos: entities whose new position the client has not been sent yet;
+	// entries without fPos are stale.
 	pos     []ID
 	posHead int
-	posSet  map[ID]struct{}
 	budget  int
 }
+
+// Flags of view.state.
+const (
+	fShown   = 1 << iota // the client holds the entity
+	fPending             // queued in pending
+	fPos                 // queued in pos
+)
 
 // Space is the state of one space. Create it with New.
 type Space struct {
@@ -251,7 +261,7 @@ func (s *Space) Pending(viewer ID) []ID {
 	}
 	var out []ID
 	for _, id := range m.view.pending[m.view.pendingHead:] {
-		if _, ok := m.view.pendingSet[id]; ok {
+		if m.view.state[id]&fPending != 0 {
 			out = append(out, id)
 		}
 	}
@@ -334,8 +344,10 @@ func (s *Space) SetViewer(id ID, on bool) {
 		v := m.view
 		m.view = nil
 		delete(s.viewers, id)
-		for t := range v.known {
-			s.out.Destroy(id, t)
+		for t, st := range v.state {
+			if st&fShown != 0 {
+				s.out.Destroy(id, t)
+			}
 		}
 		return
 	}
@@ -362,8 +374,7 @@ func (s *Space) Shown(viewer, target ID) bool {
 	if m == nil || m.view == nil {
 		return false
 	}
-	_, ok := m.view.known[target]
-	return ok
+	return m.view.state[target]&fShown != 0
 }
 
 // Neighbors calls fn for each member id sees, until fn returns false. fn
@@ -379,7 +390,7 @@ func (s *Space) Watchers(id ID, fn func(ID) bool) { s.grid.Watchers(id, fn) }
 func (s *Space) ShownTo(id ID, fn func(viewer ID)) {
 	s.grid.Watchers(id, func(w ID) bool {
 		if m := s.slots[w]; m.view != nil {
-			if _, ok := m.view.known[id]; ok {
+			if m.view.state[id]&fShown != 0 {
 				fn(w)
 			}
 		}
@@ -437,11 +448,11 @@ func (s *Space) Sync() {
 		for head < len(v.pending) && v.budget > 0 {
 			t := v.pending[head]
 			head++
-			if _, ok := v.pendingSet[t]; !ok {
+			st := v.state[t]
+			if st&fPending == 0 {
 				continue
 			}
-			delete(v.pendingSet, t)
-			v.known[t] = struct{}{}
+			v.state[t] = st&^fPending | fShown
 			v.budget--
 			s.out.Create(id, t)
 		}
@@ -456,12 +467,18 @@ func (s *Space) Sync() {
 		for head < len(v.pos) && v.budget > 0 {
 			t := v.pos[head]
 			head++
-			if _, ok := v.posSet[t]; !ok {
+			st := v.state[t]
+			if st&fPos == 0 {
 				continue
 			}
-			delete(v.posSet, t)
-			if _, ok := v.known[t]; !ok && t != id {
-				continue
+			st &^= fPos
+			if st == 0 {
+				delete(v.state, t) // the viewer itself
+			} else {
+				v.state[t] = st
+			}
+			if st&fShown == 0 && t != id {
+				continue // still pending: its create will carry its position
 			}
 			s.buf = append(s.buf, t)
 			v.budget--
@@ -481,14 +498,20 @@ func (s *Space) Sync() {
 // updates queued for viewers, for metrics and tests.
 func (s *Space) Backlog() (moves, creates, positions int) {
 	for _, m := range s.viewers {
-		creates += len(m.view.pendingSet)
-		positions += len(m.view.posSet)
+		for _, st := range m.view.state {
+			if st&fPending != 0 {
+				creates++
+			}
+			if st&fPos != 0 {
+				positions++
+			}
+		}
 	}
 	return len(s.moved), creates, positions
 }
 
 func (s *Space) newView() *view {
-	return &view{known: map[ID]struct{}{}, pendingSet: map[ID]struct{}{}, posSet: map[ID]struct{}{}, budget: s.cfg.SyncLimit}
+	return &view{state: map[ID]uint8{}, budget: s.cfg.SyncLimit}
 }
 
 // apply turns the grid's changes into view updates and AOI reports.
@@ -517,46 +540,41 @@ func (s *Space) apply() {
 // else at a later Sync.
 func (s *Space) show(m *member, target ID) {
 	v := m.view
-	if s.quiet {
-		if _, pending := s.frozen[m.id][target]; pending {
-			v.pending = append(v.pending, target)
-			v.pendingSet[target] = struct{}{}
-		} else {
-			v.known[target] = struct{}{}
+	st := v.state[target]
+	if st&(fShown|fPending) != 0 {
+		return
+	}
+	switch {
+	case s.quiet:
+		if _, pending := s.frozen[m.id][target]; !pending {
+			v.state[target] = st | fShown
+			return
 		}
-		return
-	}
-	if _, ok := v.known[target]; ok {
-		return
-	}
-	if v.budget > 0 {
+	case v.budget > 0:
 		v.budget--
-		v.known[target] = struct{}{}
+		v.state[target] = st | fShown
 		s.out.Create(m.id, target)
 		return
 	}
-	if _, ok := v.pendingSet[target]; !ok {
-		v.pending = append(v.pending, target)
-		v.pendingSet[target] = struct{}{}
-	}
+	v.state[target] = st | fPending
+	v.pending = append(v.pending, target)
 }
 
 func (s *Space) hide(m *member, target ID) {
 	v := m.view
-	if _, ok := v.known[target]; ok {
-		delete(v.known, target)
-		delete(v.posSet, target)
-		if !s.quiet {
-			s.out.Destroy(m.id, target)
-		}
+	st, ok := v.state[target]
+	if !ok {
 		return
 	}
-	delete(v.pendingSet, target)
+	delete(v.state, target) // queue entries left behind are stale
+	if st&fShown != 0 && !s.quiet {
+		s.out.Destroy(m.id, target)
+	}
 }
 
 func (v *view) queuePos(t ID) {
-	if _, ok := v.posSet[t]; !ok {
-		v.posSet[t] = struct{}{}
+	if st := v.state[t]; st&fPos == 0 {
+		v.state[t] = st | fPos
 		v.pos = append(v.pos, t)
 	}
 }
