@@ -40,6 +40,16 @@ func FuzzClientFrames(f *testing.F) {
 	}
 	seeds = append(seeds, frame(frame(create, rpc.MsgCallClient, callBody(f, id, "OnX", []any{1, "2"})),
 		rpc.MsgKick, kickBody("done")))
+	// Spaces: entering one, an entity created with a position, positions.
+	enter := rpc.AppendPosition(rpc.AppendString(rpc.AppendEntityID(nil, other), "Arena"), rpc.Vector3{X: 1, Z: 2}, 0.5)
+	withPos := rpc.AppendPosition(createBody(f, other, false, "Monster", map[string]any{"name": "m"}), rpc.Vector3{X: 3}, 0)
+	positions := rpc.AppendPosition(rpc.AppendEntityID([]byte{2, 0}, other), rpc.Vector3{X: 4}, 1)
+	positions = rpc.AppendPosition(rpc.AppendEntityID(positions, id), rpc.Vector3{Y: 5}, 2)
+	seeds = append(seeds,
+		frame(frame(frame(create, rpc.MsgEnterSpace, enter), rpc.MsgCreateEntity, withPos), rpc.MsgPositions, positions),
+		frame(create, rpc.MsgPositions, positions[:20]),
+		frame(create, rpc.MsgEnterSpace, enter[:10]),
+	)
 	for _, s := range seeds {
 		f.Add(s)
 	}
