@@ -58,6 +58,15 @@ func (w *World) migrateAcked(id rpc.EntityID) {
 	}
 	delete(w.migrations, id)
 	e := m.e
+	if e.destroyed {
+		// Destroyed while waiting (its client left, say): let the
+		// dispatcher route to us again, which hands us what it queued
+		// (dropped here, for an entity that is gone), then forget it.
+		w.sendEntity(id, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, id))
+		w.sendEntity(id, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, id))
+		w.log.Infof("%s was destroyed while migrating; %d calls that waited for it dropped", e, len(m.calls))
+		return
+	}
 	if h, ok := e.self.Interface().(Freezer); ok {
 		if err := w.freezeHook(e, h); err != nil {
 			w.log.WithError(err).Warnf("%s: OnFreeze failed before migrating; migrating anyway", e)

@@ -358,3 +358,89 @@ func TestSpacesSurviveFreeze(t *testing.T) {
 		t.Fatalf("%d destroys after moving away, want 2", len(d))
 	}
 }
+
+// TestMigrationBetweenWorlds plays the dispatchers by hand: the entity
+// leaves one world with its state and the calls that reached it, and
+// arrives in the other's space.
+func TestMigrationBetweenWorlds(t *testing.T) {
+	e1 := newSpaceEnv(t)
+	e2 := newEnvWith(t, e1.reg, e1.clock)
+	var zone *Entity
+	e2.w.Run(func() { zone, _ = e2.w.CreateSpaceLocally("Zone", nil) })
+	m := e1.mover("traveller")
+	e1.bind(m, 1, 10)
+	e1.out.take()
+	e1.enter(m, zone, 3, 4) // not local: migrates
+	if !m.migrating || e1.w.NumMigrating() != 1 {
+		t.Fatal("not migrating")
+	}
+	if f := e1.out.ofType(rpc.MsgMigrateBlock); len(f) != 1 {
+		t.Fatalf("%d MigrateBlock frames", len(f))
+	}
+	// A call that reaches it before the ack waits with it.
+	e1.w.Handle(rpc.MsgCallEntityMethod, callBody(t, m.ID(), "SetPosition"))
+	e1.w.Run(func() { m.Attrs.Set("secret", "kept") })
+	e1.out.take()
+	e1.w.Handle(rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, m.ID()))
+	frames := e1.out.take()
+	var mig []byte
+	for _, f := range frames {
+		if f.typ == rpc.MsgMigrateEntity {
+			mig = f.body
+		}
+		if f.typ == rpc.MsgUnregisterEntity {
+			t.Fatal("the source game unregistered the migrating entity")
+		}
+	}
+	if mig == nil || e1.w.Entity(m.ID()) != nil {
+		t.Fatal("no MigrateEntity sent, or the entity stayed")
+	}
+	if id := rpc.NewReader(mig).EntityID(); id != zone.ID() {
+		t.Fatalf("migration routed by %s, want the space %s", id, zone.ID())
+	}
+	e2.w.Handle(rpc.MsgMigrateEntity, mig)
+	m2 := e2.w.Entity(m.ID())
+	if m2 == nil || m2.Space() != zone || m2.Position() != (Vector3{X: 3, Z: 4}) ||
+		m2.Attrs.GetString("secret") != "kept" || !m2.HasClient() {
+		t.Fatalf("arrived as %+v", m2)
+	}
+	frames = e2.out.take()
+	if f := toClientOf(t, frames, ClientRef{1, 10}, rpc.MsgEnterSpace); len(f) != 1 {
+		t.Fatalf("client told of %d space entries", len(f))
+	}
+	var reg, owner bool
+	for _, f := range frames {
+		reg = reg || f.typ == rpc.MsgRegisterEntity
+		owner = owner || f.typ == rpc.MsgSetClientOwner
+	}
+	if !reg || !owner {
+		t.Fatalf("register %v, client owner %v", reg, owner)
+	}
+	// The queued call ran there: SetPosition is not an RPC method (it has
+	// a result), so it is dropped with a warning naming the entity there.
+	if !e2.logged(logrus.WarnLevel, "has no method \"SetPosition\"") {
+		t.Fatal("the queued call did not reach the new world")
+	}
+}
+
+// TestDestroyedWhileMigrating: an entity destroyed before its dispatcher
+// answers does not travel; the dispatcher is told to route to us and
+// forget it, which releases its queue.
+func TestDestroyedWhileMigrating(t *testing.T) {
+	e := newSpaceEnv(t)
+	m := e.mover("ghost")
+	e.enter(m, &Entity{id: rpc.NewEntityID()}, 0, 0)
+	e.w.Run(m.Destroy)
+	e.out.take()
+	e.w.Handle(rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, m.ID()))
+	var types []rpc.MsgType
+	for _, f := range e.out.take() {
+		types = append(types, f.typ)
+	}
+	if !slices.Equal(types, []rpc.MsgType{rpc.MsgRegisterEntity, rpc.MsgUnregisterEntity}) {
+		t.Fatalf("after the ack: %v", types)
+	}
+	if e.w.StorageInFlight() != 0 {
+		t.Fatal("the migration still counts as in flight (a freeze would wait for it)")
+	}
+}
