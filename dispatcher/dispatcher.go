@@ -422,13 +422,8 @@ func (d *Dispatcher) toGameLocked(id rpc.GameID, t rpc.MsgType, body []byte) {
 			fg.restoring.conn.Send(t, body)
 		}
 		fg.mu.Lock()
-		if len(fg.frames)+rpc.HeaderSize+len(body) > d.cfg.FreezeQueueLimit {
-			fg.dropped++
-			if fg.dropped == 1 || fg.dropped%1000 == 0 {
-				d.log.Errorf("game%d is frozen and its queue is full (freeze_queue_limit %d bytes): %d packets dropped so far", id, d.cfg.FreezeQueueLimit, fg.dropped)
-			}
-		} else {
-			fg.frames = rpc.AppendFrame(fg.frames, t, body)
+		if n, ok := appendBounded(&fg.frames, &fg.dropped, d.cfg.FreezeQueueLimit, t, body); !ok && (n == 1 || n%1000 == 0) {
+			d.log.Errorf("game%d is frozen and its queue is full (freeze_queue_limit %d bytes): %d packets dropped so far", id, d.cfg.FreezeQueueLimit, n)
 		}
 		fg.mu.Unlock()
 		return
@@ -708,13 +703,8 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	defer d.mu.RUnlock()
 	if q := d.blocked[rpc.EntityID(key)]; q != nil {
 		q.mu.Lock()
-		if len(q.frames)+rpc.HeaderSize+len(body) > d.cfg.MigrateQueueLimit {
-			q.dropped++
-			if q.dropped == 1 || q.dropped%1000 == 0 {
-				d.log.Errorf("entity %s is migrating and its queue is full (%d bytes): %d packets dropped so far", key, d.cfg.MigrateQueueLimit, q.dropped)
-			}
-		} else {
-			q.frames = rpc.AppendFrame(q.frames, t, body)
+		if n, ok := appendBounded(&q.frames, &q.dropped, d.cfg.MigrateQueueLimit, t, body); !ok && (n == 1 || n%1000 == 0) {
+			d.log.Errorf("entity %s is migrating and its queue is full (%d bytes): %d packets dropped so far", key, d.cfg.MigrateQueueLimit, n)
 		}
 		q.mu.Unlock()
 		return nil
@@ -726,6 +716,17 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	}
 	d.toGameLocked(gid, t, body)
 	return nil
+}
+
+// appendBounded appends one frame to a queue of at most limit bytes, or
+// counts it as dropped; it returns the drop count and whether it was kept.
+func appendBounded(frames *[]byte, dropped *int, limit int, t rpc.MsgType, body []byte) (int, bool) {
+	if len(*frames)+rpc.HeaderSize+len(body) > limit {
+		*dropped++
+		return *dropped, false
+	}
+	*frames = rpc.AppendFrame(*frames, t, body)
+	return *dropped, true
 }
 
 // forwardFramesLocked sends whole frames to game gid, one by one (through
