@@ -29,6 +29,7 @@ import (
 	"go/token"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/goworld-engine/goworld/rpc"
@@ -158,6 +159,34 @@ type Client struct {
 	closing chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
+
+	framesIn, bytesIn, framesOut, bytesOut atomic.Int64
+}
+
+// Stats counts what a client has received and sent since it connected.
+// Bytes include each frame's header; KCP's and TCP's own overhead is not
+// counted.
+type Stats struct {
+	FramesIn, BytesIn   int64
+	FramesOut, BytesOut int64
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() Stats {
+	return Stats{
+		FramesIn: c.framesIn.Load(), BytesIn: c.bytesIn.Load(),
+		FramesOut: c.framesOut.Load(), BytesOut: c.bytesOut.Load(),
+	}
+}
+
+// send sends one frame and counts it.
+func (c *Client) send(t rpc.MsgType, body []byte) error {
+	err := c.conn.Send(t, body)
+	if err == nil {
+		c.framesOut.Add(1)
+		c.bytesOut.Add(int64(rpc.HeaderSize + len(body)))
+	}
+	return err
 }
 
 // Dial connects to a gate at addr.
@@ -207,7 +236,7 @@ func Dial(addr string, opts Options) (*Client, error) {
 	if opts.KCP {
 		// KCP has no handshake: the gate announces a KCP client (creating
 		// its boot entity) at its first frame, so say something at once.
-		c.conn.Send(rpc.MsgHeartbeat, nil)
+		c.send(rpc.MsgHeartbeat, nil)
 	}
 	c.wg.Add(1)
 	go c.readLoop()
@@ -284,7 +313,7 @@ func (c *Client) Call(id rpc.EntityID, method string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	if err := c.conn.Send(rpc.MsgCallEntity, b); err != nil {
+	if err := c.send(rpc.MsgCallEntity, b); err != nil {
 		return ErrClosed
 	}
 	return nil
@@ -340,7 +369,7 @@ func (c *Client) MovePlayer(pos rpc.Vector3, yaw float32) error {
 	b := rpc.AppendEntityID(nil, id)
 	b = rpc.AppendEntityID(b, sp)
 	b = rpc.AppendPosition(b, pos, yaw)
-	if err := c.conn.Send(rpc.MsgSyncPosition, b); err != nil {
+	if err := c.send(rpc.MsgSyncPosition, b); err != nil {
 		return ErrClosed
 	}
 	return nil
@@ -359,7 +388,7 @@ func (c *Client) CallPlayer(method string, args ...any) error {
 
 // SendRaw sends one frame as is. It exists for tests of servers'
 // handling of bad input.
-func (c *Client) SendRaw(t rpc.MsgType, body []byte) error { return c.conn.Send(t, body) }
+func (c *Client) SendRaw(t rpc.MsgType, body []byte) error { return c.send(t, body) }
 
 // Close flushes what is queued (for up to a second), closes the
 // connection and waits for the client's goroutines. Events still buffered
@@ -384,7 +413,7 @@ func (c *Client) heartbeat() {
 	for {
 		select {
 		case <-t.C:
-			c.conn.Send(rpc.MsgHeartbeat, nil)
+			c.send(rpc.MsgHeartbeat, nil)
 		case <-c.conn.Done():
 			return
 		}
@@ -431,6 +460,8 @@ func (c *Client) readLoop() {
 }
 
 func (c *Client) handle(t rpc.MsgType, body []byte) error {
+	c.framesIn.Add(1)
+	c.bytesIn.Add(int64(rpc.HeaderSize + len(body)))
 	r := rpc.NewReader(body)
 	switch t {
 	case rpc.MsgHeartbeatAck:

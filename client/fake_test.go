@@ -689,3 +689,26 @@ func TestDialFails(t *testing.T) {
 		t.Fatal("Dial to a closed port: no error")
 	}
 }
+
+func TestStatsCountFrames(t *testing.T) {
+	c, p := dialFake(t, quiet)
+	if s := c.Stats(); s != (client.Stats{}) {
+		t.Fatalf("Stats of a new client = %+v", s)
+	}
+	player := rpc.NewEntityID()
+	create := createBody(t, player, true, "Avatar", map[string]any{"name": "alice"})
+	p.send(rpc.MsgCreateEntity, create)
+	expectEvent[client.EntityCreated](t, c)
+	if err := c.CallPlayer("Hello", "x"); err != nil {
+		t.Fatal(err)
+	}
+	_, body := p.readFrame()
+	s := c.Stats()
+	want := client.Stats{
+		FramesIn: 1, BytesIn: int64(rpc.HeaderSize + len(create)),
+		FramesOut: 1, BytesOut: int64(rpc.HeaderSize + len(body)),
+	}
+	if s != want {
+		t.Fatalf("Stats = %+v, want %+v", s, want)
+	}
+}
