@@ -15,12 +15,10 @@ package main
 // failures are lost messages, disconnects and errors. Each takes under a minute.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
@@ -28,11 +26,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/internal/procstat"
 	"github.com/goworld-engine/goworld/rpc"
 	kcp "github.com/xtaci/kcp-go/v5"
 )
@@ -107,88 +105,21 @@ func perfCtl(b *testing.B, ctl string, args ...string) (string, int) {
 	return r.out + r.err, r.code
 }
 
-// perfCPUTicks returns utime+stime of pid in clock ticks (USER_HZ, 100 on
-// Linux/amd64), from /proc/PID/stat.
-func perfCPUTicks(pid int) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0, errors.New("malformed stat")
-	}
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 13 {
-		return 0, errors.New("malformed stat")
-	}
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return ut + st, nil
-}
-
-const perfTick = 10 * time.Millisecond // 1/USER_HZ
-
-// perfRunqWait returns how long the threads of pid have been runnable but
-// waiting for a CPU (second field of /proc/PID/task/TID/schedstat): on a
-// shared 2-core machine, this tells stalls caused by other load apart from
-// stalls of our own.
-func perfRunqWait(pid int) time.Duration {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
-	var sum time.Duration
-	for _, t := range tasks {
-		data, err := os.ReadFile(t)
-		if err != nil {
-			continue // the thread exited
-		}
-		if f := strings.Fields(string(data)); len(f) >= 2 {
-			n, _ := strconv.ParseInt(f[1], 10, 64)
-			sum += time.Duration(n)
-		}
-	}
-	return sum
-}
-
-// runqWait is perfRunqWait for the cluster's processes and this one
+// runqWait is procstat.RunqWait for the cluster's processes and this one
 // ("bench").
 func (c *perfCluster) runqWait() map[string]time.Duration {
-	m := map[string]time.Duration{"bench": perfRunqWait(os.Getpid())}
+	m := map[string]time.Duration{"bench": procstat.RunqWait(os.Getpid())}
 	for name, pid := range c.pids {
-		m[name] = perfRunqWait(pid)
+		m[name] = procstat.RunqWait(pid)
 	}
 	return m
-}
-
-// perfSelfCPU is the benchmark process's own CPU time (user + system).
-func perfSelfCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// perfRSSKB returns VmRSS of pid in KiB, from /proc/PID/status.
-func perfRSSKB(pid int) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		}
-	}
-	return 0, errors.New("no VmRSS")
 }
 
 func (c *perfCluster) ticks(b *testing.B) map[string]int64 {
 	b.Helper()
 	m := map[string]int64{}
 	for name, pid := range c.pids {
-		t, err := perfCPUTicks(pid)
+		t, err := procstat.CPUTicks(pid)
 		if err != nil {
 			b.Fatalf("%s: %v", name, err)
 		}
@@ -201,7 +132,7 @@ func (c *perfCluster) rss(b *testing.B) map[string]int64 {
 	b.Helper()
 	m := map[string]int64{}
 	for name, pid := range c.pids {
-		kb, err := perfRSSKB(pid)
+		kb, err := procstat.RSSKB(pid)
 		if err != nil {
 			b.Fatalf("%s: %v", name, err)
 		}
@@ -474,7 +405,7 @@ func BenchmarkChat(b *testing.B) {
 			tag++
 			cur.Store(r)
 			time.Sleep(500 * time.Millisecond) // let heartbeats and saves of the previous run pass
-			before, selfBefore, waitBefore := cl.ticks(b), perfSelfCPU(), cl.runqWait()
+			before, selfBefore, waitBefore := cl.ticks(b), procstat.SelfCPU(), cl.runqWait()
 			start := time.Now()
 			var lastSend time.Time
 			if sc.rate > 0 {
@@ -509,7 +440,7 @@ func BenchmarkChat(b *testing.B) {
 			for r.received.Load() < expected() && time.Now().Before(drainEnd) {
 				time.Sleep(10 * time.Millisecond)
 			}
-			after, selfAfter, waitAfter := cl.ticks(b), perfSelfCPU(), cl.runqWait()
+			after, selfAfter, waitAfter := cl.ticks(b), procstat.SelfCPU(), cl.runqWait()
 			sent, received := r.sent.Load(), r.received.Load()
 			last := time.Unix(0, r.lastRecvN.Load())
 			var rtts []time.Duration
@@ -533,7 +464,7 @@ func BenchmarkChat(b *testing.B) {
 				if received == 0 {
 					return 0
 				}
-				return float64(time.Duration(ticks)*perfTick) / float64(time.Microsecond) / float64(received)
+				return float64(time.Duration(ticks)*procstat.Tick) / float64(time.Microsecond) / float64(received)
 			}
 			var srv int64
 			for name := range cl.pids {
@@ -640,7 +571,7 @@ func BenchmarkIdleClientMemory(b *testing.B) {
 			b.ReportMetric(per("gate1"), "gate-KB/client")
 			b.ReportMetric(per("game1"), "game-KB/client")
 			b.ReportMetric(per("dispatcher1"), "disp-KB/client")
-			b.ReportMetric(float64(time.Duration(t1["gate1"]-t0["gate1"])*perfTick)/float64(idle)*100, "gate-idle-CPU-%")
+			b.ReportMetric(float64(time.Duration(t1["gate1"]-t0["gate1"])*procstat.Tick)/float64(idle)*100, "gate-idle-CPU-%")
 			b.Logf("%d clients connected in %v; VmRSS KB before/after: gate %d/%d, game %d/%d, dispatcher %d/%d",
 				sc.n, connected.Round(time.Millisecond), rss0["gate1"], rss1["gate1"], rss0["game1"], rss1["game1"],
 				rss0["dispatcher1"], rss1["dispatcher1"])
