@@ -137,6 +137,12 @@ func startCluster(t *testing.T) string {
 // gameKeys are added to [game_common].
 func startClusterDir(t *testing.T, gameKeys string) (addr, dir string) {
 	t.Helper()
+	return startClusterConfig(t, fmt.Sprintf(testConfig, gameKeys))
+}
+
+// startClusterConfig is startClusterDir with the whole config.ini given.
+func startClusterConfig(t testing.TB, config string) (addr, dir string) {
+	t.Helper()
 	ctl, server := binaries(t)
 	dir = filepath.Join(t.TempDir(), "aoi")
 	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
@@ -149,7 +155,7 @@ func startClusterDir(t *testing.T, gameKeys string) (addr, dir string) {
 	if err := os.WriteFile(filepath.Join(dir, "bin", "aoi"), data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "config.ini"), []byte(fmt.Sprintf(testConfig, gameKeys)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "config.ini"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// Registered before any client's cleanup, so it runs after them all.
