@@ -56,7 +56,7 @@ const (
 	// one client is sent per position sync.
 	DefaultAOISyncLimit = 64
 	// DefaultAOISyncTotal bounds those of one position sync for a whole space.
-	DefaultAOISyncTotal = 20000
+	DefaultAOISyncTotal = 50000
 	// DefaultAOISyncWork bounds the (mover, watcher) pairs one position
 	// sync examines per space.
 	DefaultAOISyncWork = 50000

@@ -64,7 +64,7 @@ type Config struct {
 	// client is sent per position sync (default 64).
 	AOISyncLimit int
 	// AOISyncTotal bounds those of one position sync for a whole space
-	// (default 20,000).
+	// (default 50,000).
 	AOISyncTotal int
 	// AOISyncWork bounds the (mover, watcher) pairs one position sync
 	// examines per space (default 50,000).

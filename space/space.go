@@ -57,10 +57,10 @@ type Config struct {
 	// CellSize is the AOI grid's cell size, about the usual radius (default 100).
 	CellSize float64
 	// SyncLimit bounds the creates and position updates one viewer is sent
-	// per Sync (default 128).
+	// per Sync (default 64).
 	SyncLimit int
 	// SyncTotal bounds the creates and position updates one Sync sends to
-	// all viewers together (default 20,000): in a crowd each viewer gets a
+	// all viewers together (default 50,000): in a crowd each viewer gets a
 	// share, in an order that changes from one Sync to the next.
 	SyncTotal int
 	// SyncWork bounds the (mover, watcher) pairs one Sync examines to route
@@ -72,7 +72,7 @@ type Config struct {
 const (
 	DefaultCellSize  = 100
 	DefaultSyncLimit = 64
-	DefaultSyncTotal = 20_000
+	DefaultSyncTotal = 50_000
 	DefaultSyncWork  = 50_000
 )
 

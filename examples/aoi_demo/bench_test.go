@@ -207,7 +207,12 @@ func BenchmarkMovingClients(b *testing.B) {
 	avgView := float64(viewSum) / float64(n)
 	b.ReportMetric(float64(total)/moved.Seconds(), "moves-sent/s")
 	b.ReportMetric(avgView, "avg-view")
-	b.ReportMetric(float64(upd1-upd0)/secs/float64(n), "positions-in/s/client")
+	perClient := float64(upd1-upd0) / secs / float64(n)
+	b.ReportMetric(perClient, "positions-in/s/client")
+	// Every neighbour moves moveRate times a second and each sync sends a
+	// mover once: about avg-view × moveRate positions a second reach a
+	// client unless a sync budget holds some back (or moves coalesce).
+	b.ReportMetric(perClient/(avgView*moveRate)*100, "positions-%-of-moves")
 	b.ReportMetric(float64(stats1.BytesIn-stats0.BytesIn)/secs/float64(n), "bytes-in/s/client")
 	b.ReportMetric(float64(stats1.FramesIn-stats0.FramesIn)/secs/float64(n), "frames-in/s/client")
 	b.ReportMetric(float64(stats1.BytesOut-stats0.BytesOut)/secs/float64(n), "bytes-out/s/client")
