@@ -143,6 +143,12 @@ func (Moved) isEvent()           {}
 // ErrClosed is returned by calls on a closed client.
 var ErrClosed = errors.New("client: closed")
 
+// ErrKicked is Disconnected.Err after the server kicked the client (the
+// reason is Disconnected.Reason). A kick is the server's last word: the
+// client closes the connection on receiving it, which matters over KCP,
+// where the gate's close is not seen.
+var ErrKicked = errors.New("client: kicked by the server")
+
 // Client is a connection to a gate. Its methods are safe for concurrent use.
 type Client struct {
 	opts   Options
@@ -597,6 +603,7 @@ func (c *Client) handle(t rpc.MsgType, body []byte) error {
 		c.mu.Lock()
 		c.kicked = reason
 		c.mu.Unlock()
+		return ErrKicked
 	default:
 		return fmt.Errorf("client: unexpected message type %d from server", uint16(t))
 	}

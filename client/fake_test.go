@@ -267,8 +267,8 @@ func TestKick(t *testing.T) {
 	if d.Reason != "logged in from another connection" {
 		t.Fatalf("reason %q", d.Reason)
 	}
-	if !errors.Is(d.Err, rpc.ErrPeerClosed) {
-		t.Fatalf("err %v, want ErrPeerClosed", d.Err)
+	if !errors.Is(d.Err, client.ErrKicked) {
+		t.Fatalf("err %v, want ErrKicked", d.Err)
 	}
 	expectClosed(t, c)
 	if err := c.CallPlayer("Hello"); err == nil {

@@ -386,7 +386,15 @@ func (g *Game) loop(ctx context.Context) error {
 			armed = time.Time{}
 			w.RunTimers(time.Now())
 		case <-save.C:
-			if n := w.SaveDirty(nil); n > 0 {
+			// "saving" and "saved" pair up, in order (one storage worker):
+			// a test can tell when a change it made has been saved.
+			var n int
+			n = w.SaveDirty(func(err error) {
+				if err == nil && n > 0 {
+					g.log.Debugf("saved %d entities", n)
+				}
+			})
+			if n > 0 {
 				g.log.Debugf("saving %d entities", n)
 			}
 		case <-g.freezeReq:

@@ -697,7 +697,7 @@ func (g *Gate) gameGone(game rpc.GameID) {
 		g.log.Warnf("game%d is gone; disconnecting its %d clients", game, len(victims))
 	}
 	for _, c := range victims {
-		g.kick(c, fmt.Sprintf("game server %d went away", game))
+		g.kick(c, fmt.Sprintf("the game hosting your entity stopped (game%d); please reconnect", game))
 	}
 }
 

@@ -31,8 +31,15 @@ func (a *Avatar) OnClientConnected() {
 	a.CallClient("OnLogin", a.Attrs.GetString("name"))
 }
 
-// OnClientDisconnected destroys the avatar (saving it) when its player leaves.
-func (a *Avatar) OnClientDisconnected() { a.Destroy() }
+// OnClientDisconnected tells the player's room it left, then destroys the
+// avatar (saving it). It runs however the client went: it quit, its
+// connection dropped, or its gate crashed.
+func (a *Avatar) OnClientDisconnected() {
+	if room := a.Attrs.GetString("room"); room != "" {
+		a.World().CallFilteredClients("room", room, "OnLeft", room, a.Attrs.GetString("name"))
+	}
+	a.Destroy()
+}
 
 // JoinRoom moves the player to room: it receives that room's messages only.
 func (a *Avatar) JoinRoom(room string) {

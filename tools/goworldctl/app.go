@@ -115,15 +115,23 @@ func commands() []*cli.Command {
 			},
 		},
 		{
-			Name:         "start",
-			Usage:        "build, then start every configured process and wait until all are ready",
-			ArgsUsage:    "DIR",
-			Flags:        []cli.Flag{configFlag, timeoutFlag, noBuildFlag},
+			Name:      "start",
+			Usage:     "build, then start every configured process and wait until all are ready",
+			ArgsUsage: "DIR",
+			Description: "With -down, only the processes that are down are started (after a crash); the running\n" +
+				"ones are left alone, and new games and gates get the running dispatchers' addresses.\n" +
+				"A dispatcher started again listens on its configured listen_addr: give it a fixed port,\n" +
+				"since the games and gates that still run redial the address they had.",
+			Flags: []cli.Flag{configFlag, timeoutFlag, noBuildFlag, &cli.BoolFlag{
+				Name:  "down",
+				Usage: "start only the processes that are down, leaving the running ones alone",
+			}},
 			OnUsageError: onUsageError,
 			Action: withCluster(func(c *cli.Context, cl *cluster) error {
 				return start(c.Context, c.App.Writer, cl, startOptions{
 					timeout: c.Duration(timeoutFlag.Name),
 					noBuild: c.Bool(noBuildFlag.Name),
+					down:    c.Bool("down"),
 				})
 			}),
 		},

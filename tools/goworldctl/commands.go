@@ -21,6 +21,7 @@ import (
 type startOptions struct {
 	timeout time.Duration // per process, for readiness and for clean-up stops
 	noBuild bool          // use DIR/bin as it is
+	down    bool          // start only the processes that are down
 }
 
 // started is a process started by this invocation of start.
@@ -35,9 +36,20 @@ type started struct {
 // cluster runs already. If a process fails, it stops those it started, in
 // reverse order, and returns the failure, which carries the failing
 // process's log tail.
+//
+// With o.down, it starts only the processes that are down (after a crash)
+// and leaves the running ones alone: games and gates it starts get the
+// running dispatchers' addresses from their READY records, each checked
+// against the process holding its PID-file lock.
 func start(ctx context.Context, out io.Writer, c *cluster, o startOptions) error {
-	if running := runningProcs(c); len(running) > 0 {
-		return fmt.Errorf("cluster in %s is already running (%s); run goworldctl stop first",
+	var live map[string]string // with -down: running dispatcher -> address
+	if o.down {
+		var err error
+		if live, err = runningDispatchers(c); err != nil {
+			return err
+		}
+	} else if running := runningProcs(c); len(running) > 0 {
+		return fmt.Errorf("cluster in %s is already running (%s); run goworldctl stop first, or start -down to start only what is down",
 			c.Dir, strings.Join(running, ", "))
 	}
 	if o.noBuild {
@@ -47,13 +59,29 @@ func start(ctx context.Context, out io.Writer, c *cluster, o startOptions) error
 	} else if _, err := build(ctx, out, c.Dir); err != nil {
 		return err
 	}
-	for _, p := range c.Procs { // from an earlier run: they describe no live process
-		removeReadyFile(c.Paths(p))
+	var todo []process
+	for _, p := range c.Procs {
+		if o.down {
+			if pid, running, err := proc.Probe(c.Paths(p).PIDFile); err != nil {
+				return fmt.Errorf("%s: %w", p.Name, err)
+			} else if running {
+				fmt.Fprintf(out, "%s already running pid=%d\n", p.Name, pid)
+				continue
+			}
+		}
+		removeReadyFile(c.Paths(p)) // from an earlier run: it describes no live process
+		todo = append(todo, p)
 	}
 
 	var done []started
-	var dispatchers []string
-	for _, p := range c.Procs {
+	// The dispatchers' addresses, in config order (they shard by index).
+	dispIndex := map[string]int{}
+	dispatchers := make([]string, len(c.ProcsOf(roleDispatcher)))
+	for i, p := range c.ProcsOf(roleDispatcher) {
+		dispIndex[p.Name] = i
+		dispatchers[i] = live[p.Name]
+	}
+	for _, p := range todo {
 		s, err := startProcess(ctx, c, p, dispatchers, o.timeout)
 		if s != nil {
 			done = append(done, started{p, s})
@@ -63,7 +91,7 @@ func start(ctx context.Context, out io.Writer, c *cluster, o startOptions) error
 			return fmt.Errorf("start failed: %w", err)
 		}
 		if p.Role == roleDispatcher {
-			dispatchers = append(dispatchers, s.Ready.Addr)
+			dispatchers[dispIndex[p.Name]] = s.Ready.Addr
 		}
 		fmt.Fprintf(out, "started %s pid=%d%s\n", p.Name, s.PID, addrField(s.Ready.Addr))
 	}
@@ -153,6 +181,30 @@ func cleanUp(out io.Writer, c *cluster, done []started, timeout time.Duration) {
 			fmt.Fprintf(out, "stopped %s pid=%d\n", s.Name, res.PID)
 		}
 	}
+}
+
+// runningDispatchers returns the addresses of the running dispatchers, by
+// name, from the READY records start wrote, each checked against the
+// process that holds the dispatcher's PID-file lock now.
+func runningDispatchers(c *cluster) (map[string]string, error) {
+	live := map[string]string{}
+	for _, p := range c.ProcsOf(roleDispatcher) {
+		paths := c.Paths(p)
+		pid, running, err := proc.Probe(paths.PIDFile)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%s: %w", p.Name, err)
+		case !running:
+			continue
+		}
+		r, err := readReadyFile(paths.ReadyFile)
+		if err != nil || r.PID != pid || r.Addr == "" {
+			return nil, fmt.Errorf("%s (pid %d) was not started by goworldctl start, or its record %s is lost (%v): its address is unknown",
+				p.Name, pid, paths.ReadyFile, err)
+		}
+		live[p.Name] = r.Addr
+	}
+	return live, nil
 }
 
 // runningProcs returns "NAME (pid N)" for every process of c that runs.
