@@ -111,8 +111,9 @@ type Gate struct {
 	index  map[string]map[string]map[*client]struct{}
 	closed bool
 
-	ready chan struct{}
-	wg    sync.WaitGroup
+	ready   chan struct{}
+	closing chan struct{} // closed by Close: lingering KCP sessions end
+	wg      sync.WaitGroup
 }
 
 // New validates cfg and binds the client listeners, so Addr is known as
@@ -157,6 +158,7 @@ func New(cfg Config) (*Gate, error) {
 		clients: map[rpc.ClientID]*client{},
 		index:   map[string]map[string]map[*client]struct{}{},
 		ready:   make(chan struct{}),
+		closing: make(chan struct{}),
 	}
 	// Client IDs start at a random point so that a restarted gate does not
 	// reuse the IDs of its previous life while games still hold them.
@@ -289,6 +291,7 @@ func (g *Gate) acceptLoop(ln net.Listener, isKCP bool) {
 			c.SetNoDelay(1, 10, 2, 1)
 			c.SetWindowSize(128, 128)
 			c.SetACKNoDelay(true)
+			nc = &kcpConn{UDPSession: c, g: g} // a last kick is retransmitted
 		}
 		g.startClient(nc, isKCP)
 	}
@@ -304,6 +307,7 @@ func (g *Gate) Close() error {
 		return nil
 	}
 	g.closed = true
+	close(g.closing)
 	cs := make([]*client, 0, len(g.clients))
 	for _, c := range g.clients {
 		cs = append(cs, c)
