@@ -417,6 +417,8 @@ func (g *Gate) serveClient(c *client) {
 		log.Debug("client disconnected")
 	case errors.Is(reason, rpc.ErrIdleTimeout), c.kicked.Load():
 		log.Info("client disconnected")
+	case errors.Is(reason, rpc.ErrSlowConsumer):
+		log.WithField("remote", c.conn.RemoteAddr().String()).Warn("client disconnected: it reads too slowly (more queued for it than client_send_buffer_size)")
 	default:
 		// Oversized or truncated frames, slow consumers, socket errors.
 		log.WithField("remote", c.conn.RemoteAddr().String()).Warn("client disconnected on error")
