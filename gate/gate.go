@@ -13,7 +13,9 @@
 //     property (chat rooms: a game sets property "room" on a client and
 //     broadcasts to room = "lobby");
 //   - disconnects it when it sends nothing for the heartbeat timeout, sends
-//     a frame the protocol does not allow, or reads too slowly.
+//     a frame the protocol does not allow, sends faster than its rate
+//     limits, or reads too slowly; and refuses clients beyond MaxClients
+//     and new KCP sessions beyond KCPSessionRate.
 //
 // The gate holds no game state. Each client costs one reader goroutine and
 // a small struct; a writer goroutine exists only while a client has
