@@ -43,7 +43,6 @@ func TestMaxClientsRefusesTheNextClient(t *testing.T) {
 	c, _ := start(t, cluster.Options{KCP: true, GateLimits: &gate.Config{MaxClients: 2}})
 	a := dialPlayer(t, c.GateAddr(0))
 	dialPlayer(t, c.GateAddr(0))
-	// KCP refusal is not covered yet: the kick does not reach a KCP client (see report).
 	for _, kcp := range []bool{false, true} {
 		x, err := client.Dial(c.GateAddr(0), client.Options{KCP: kcp})
 		if err != nil {
