@@ -165,19 +165,8 @@ func New(cfg Config) (*Gate, error) {
 	// Client IDs start at a random point so that a restarted gate does not
 	// reuse the IDs of its previous life while games still hold them.
 	g.nextID.Store(rand.Uint64() >> 16)
-	var err error
-	if g.tcp, err = net.Listen("tcp", cfg.ListenAddr); err != nil {
-		return nil, fmt.Errorf("gate%d: %w", cfg.ID, err)
-	}
-	if cfg.KCP {
-		// KCP listens on UDP at the port TCP got (which matters for port 0).
-		addr := g.tcp.Addr().String()
-		if g.kcp, err = kcp.ListenWithOptions(addr, nil, 0, 0); err != nil {
-			g.tcp.Close()
-			return nil, fmt.Errorf("gate%d: kcp listen on %s: %w", cfg.ID, addr, err)
-		}
-		g.kcp.SetReadBuffer(4 << 20)
-		g.kcp.SetWriteBuffer(4 << 20)
+	if err := g.listen(); err != nil {
+		return nil, err
 	}
 	for _, addr := range cfg.Dispatchers {
 		g.links = append(g.links, rpc.NewLink(rpc.LinkConfig{
