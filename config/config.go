@@ -29,6 +29,10 @@ const (
 	// DefaultSaveInterval is the default save_interval: how often a game
 	// saves its persistent entities.
 	DefaultSaveInterval = 60 * time.Second
+	// DefaultHTTPAddr is the default http_addr of every process: the admin
+	// HTTP server (/metrics, /debug/pprof/) on a free loopback port, which
+	// the process reports to goworldctl when it is ready.
+	DefaultHTTPAddr = "127.0.0.1:0"
 	// DefaultLogLevel is the default log_level of every process.
 	DefaultLogLevel = "info"
 	// DefaultKCP is the default of the gate's kcp key.
@@ -73,14 +77,17 @@ type Config struct {
 // DispatcherConfig is the configuration of one dispatcher process, section
 // [dispatcherN].
 type DispatcherConfig struct {
-	ID             int    // N of [dispatcherN], 1..65535
-	Name           string // section name, e.g. "dispatcher1"
-	ListenAddr     string // listen_addr: host:port the games and gates connect to
-	HTTPAddr       string // http_addr: admin HTTP host:port; empty means disabled
-	LogLevel       string // log_level: debug, info, warn or error
-	LogFile        string // log_file: defaults to Name + ".log"
-	MaxPacketSize  int    // max_packet_size in bytes
-	SendBufferSize int    // send_buffer_size in bytes
+	ID         int    // N of [dispatcherN], 1..65535
+	Name       string // section name, e.g. "dispatcher1"
+	ListenAddr string // listen_addr: host:port the games and gates connect to
+	HTTPAddr   string // http_addr: admin HTTP host:port; empty means disabled
+	// HTTPAllowRemote (http_allow_remote) allows an http_addr that is not
+	// a loopback address.
+	HTTPAllowRemote bool
+	LogLevel        string // log_level: debug, info, warn or error
+	LogFile         string // log_file: defaults to Name + ".log"
+	MaxPacketSize   int    // max_packet_size in bytes
+	SendBufferSize  int    // send_buffer_size in bytes
 	// FreezeQueueLimit (freeze_queue_limit) bounds the bytes queued for a
 	// game frozen for a hot reload.
 	FreezeQueueLimit int
@@ -112,12 +119,15 @@ type GameConfig struct {
 	AOISyncTotal int
 	// AOISyncWork (aoi_sync_work) bounds the (mover, watcher) pairs one
 	// sync examines per space.
-	AOISyncWork    int
-	HTTPAddr       string // http_addr: admin HTTP host:port; empty means disabled
-	LogLevel       string // log_level: debug, info, warn or error
-	LogFile        string // log_file: defaults to Name + ".log"
-	MaxPacketSize  int    // max_packet_size in bytes
-	SendBufferSize int    // send_buffer_size in bytes
+	AOISyncWork int
+	HTTPAddr    string // http_addr: admin HTTP host:port; empty means disabled
+	// HTTPAllowRemote (http_allow_remote) allows an http_addr that is not
+	// a loopback address.
+	HTTPAllowRemote bool
+	LogLevel        string // log_level: debug, info, warn or error
+	LogFile         string // log_file: defaults to Name + ".log"
+	MaxPacketSize   int    // max_packet_size in bytes
+	SendBufferSize  int    // send_buffer_size in bytes
 }
 
 // GateConfig is the configuration of one gate process, section [gateN].
@@ -126,6 +136,7 @@ type GateConfig struct {
 	Name                 string        // section name, e.g. "gate1"
 	ListenAddr           string        // listen_addr: host:port clients connect to
 	HTTPAddr             string        // http_addr: admin HTTP host:port; empty means disabled
+	HTTPAllowRemote      bool          // http_allow_remote: allow a non-loopback http_addr
 	KCP                  bool          // kcp: also serve KCP (UDP) on the port of ListenAddr
 	HeartbeatTimeout     time.Duration // heartbeat_timeout: idle clients are disconnected after it
 	MaxClientPacketSize  int           // max_client_packet_size in bytes
@@ -156,6 +167,7 @@ func newDispatcher(id int) DispatcherConfig {
 	return DispatcherConfig{
 		ID:               id,
 		Name:             name,
+		HTTPAddr:         DefaultHTTPAddr,
 		LogLevel:         DefaultLogLevel,
 		LogFile:          name + ".log",
 		MaxPacketSize:    DefaultMaxPacketSize,
@@ -178,6 +190,7 @@ func newGame(id int) GameConfig {
 		AOISyncLimit:         DefaultAOISyncLimit,
 		AOISyncTotal:         DefaultAOISyncTotal,
 		AOISyncWork:          DefaultAOISyncWork,
+		HTTPAddr:             DefaultHTTPAddr,
 		LogLevel:             DefaultLogLevel,
 		LogFile:              name + ".log",
 		MaxPacketSize:        DefaultMaxPacketSize,
@@ -196,6 +209,7 @@ func newGate(id int) GateConfig {
 		ClientSendBufferSize: DefaultClientSendBufferSize,
 		MaxPacketSize:        DefaultMaxPacketSize,
 		SendBufferSize:       DefaultSendBufferSize,
+		HTTPAddr:             DefaultHTTPAddr,
 		LogLevel:             DefaultLogLevel,
 		LogFile:              name + ".log",
 	}

@@ -96,6 +96,7 @@ type Gate struct {
 
 	ready chan struct{}
 	wg    sync.WaitGroup
+	met   gateMetrics // see metrics.go
 }
 
 // New validates cfg and binds the client listeners, so Addr is known as
@@ -155,7 +156,7 @@ func New(cfg Config) (*Gate, error) {
 			Addr: addr, Role: rpc.RoleGate, ID: uint16(cfg.ID),
 			Conn: rpc.ConnConfig{
 				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize,
-				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20,
+				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20, Stats: &g.met.links,
 			},
 			Handler: g.handleDispatcher,
 			// The dispatcher told every game this gate is gone, and they
@@ -292,6 +293,7 @@ func (g *Gate) startClient(nc net.Conn, isKCP bool) {
 			MaxPending:  g.cfg.ClientSendBufferSize,
 			IdleTimeout: g.cfg.HeartbeatTimeout,
 			Farewell:    farewell,
+			Stats:       &g.met.clients,
 		}),
 	}
 	g.mu.Lock()
