@@ -223,7 +223,10 @@ func runningProcs(c *cluster) []string {
 }
 
 // status prints one line per process, "NAME running pid=N addr=A" or
-// "NAME down", and fails if any is down.
+// "NAME down", and fails if any is down. Under each running process it
+// prints, indented, the key figures from its /metrics ("admin=A
+// clients=3 ..."), or why there are none; a process whose metrics cannot
+// be had is not a failure.
 func status(out io.Writer, c *cluster) error {
 	down := 0
 	var errs []error
@@ -235,11 +238,12 @@ func status(out io.Writer, c *cluster) error {
 			fmt.Fprintf(out, "%s unknown\n", p.Name)
 			errs = append(errs, err)
 		case running:
-			addr := ""
+			addr, admin, known := "", "", false
 			if r, err := readReadyFile(paths.ReadyFile); err == nil && r.PID == pid {
-				addr = r.Addr
+				addr, admin, known = r.Addr, r.HTTPAddr, true
 			}
 			fmt.Fprintf(out, "%s running pid=%d%s\n", p.Name, pid, addrField(addr))
+			fmt.Fprintf(out, "    %s\n", statusMetrics(p.Role, admin, known))
 		default:
 			fmt.Fprintf(out, "%s down\n", p.Name)
 			down++
