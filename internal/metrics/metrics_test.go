@@ -68,6 +68,17 @@ func TestWriteThenParse(t *testing.T) {
 	}
 }
 
+func TestDelta(t *testing.T) {
+	prev, _ := Parse(strings.NewReader("a{x=\"1\"} 5\na{x=\"2\"} 1\n"))
+	cur, _ := Parse(strings.NewReader("a{x=\"1\"} 8\na{x=\"2\"} 1\na{x=\"3\"} 4\n"))
+	d := cur.Delta(prev)
+	for x, want := range map[string]float64{"1": 3, "2": 0, "3": 4} {
+		if v, _ := d.Sum("a", "x", x); v != want {
+			t.Errorf("delta x=%s: %v, want %v", x, v, want)
+		}
+	}
+}
+
 func TestWriterRefusesScatteredFamily(t *testing.T) {
 	var b strings.Builder
 	w := NewWriter(&b)

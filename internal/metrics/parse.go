@@ -391,3 +391,20 @@ func (ss Samples) Quantile(q float64, name string, match ...string) (v float64, 
 	}
 	return prevLE, true
 }
+
+// Delta returns the samples of ss less the value of the sample with the
+// same name and labels in prev (as they are where prev has none): for
+// counters and histogram buckets, what happened between two scrapes.
+// Gauges in the result mean nothing.
+func (ss Samples) Delta(prev Samples) Samples {
+	before := make(map[string]float64, len(prev))
+	for _, s := range prev {
+		before[s.Name+"{"+labelKey(s.Labels, "")+"}"] = s.Value
+	}
+	out := make(Samples, len(ss))
+	for i, s := range ss {
+		out[i] = s
+		out[i].Value -= before[s.Name+"{"+labelKey(s.Labels, "")+"}"]
+	}
+	return out
+}

@@ -63,25 +63,94 @@ func fetchMetrics(ctx context.Context, addr string) (metrics.Samples, error) {
 // noAdminLine is what status says of a process without an admin server.
 const noAdminLine = "metrics: none (http_addr is empty: no admin server)"
 
-// statusMetrics returns the line status prints under a running process:
-// its admin address and key figures, or why there are none. known says
-// whether the process's READY record was found.
-func statusMetrics(role, admin string, known bool) string {
+// scraped is what status learnt of one running process's metrics.
+type scraped struct {
+	role, admin string
+	addr        string          // where /metrics is fetched
+	ss          metrics.Samples // the last scrape
+	prev        metrics.Samples // the one before, with -interval
+	interval    time.Duration
+	why         string // why there are no figures, if there are none
+}
+
+// scrapeProcess fetches the metrics of a running process of the given role
+// whose READY record (if known) gave the admin address admin.
+func scrapeProcess(role, admin string, known bool) *scraped {
+	s := &scraped{role: role, admin: admin}
 	switch {
 	case !known:
-		return "metrics: unknown admin address (no READY record of this process)"
+		s.why = "metrics: unknown admin address (no READY record of this process)"
+		return s
 	case admin == "":
-		return noAdminLine
+		s.why = noAdminLine
+		return s
 	}
 	addr, err := scrapeAddr(admin)
 	if err != nil {
-		return "admin=" + admin + " metrics: " + err.Error()
+		s.why = "admin=" + admin + " metrics: " + err.Error()
+		return s
 	}
-	ss, err := fetchMetrics(context.Background(), addr)
+	s.addr = addr
+	s.fetch()
+	return s
+}
+
+func (s *scraped) fetch() {
+	ss, err := fetchMetrics(context.Background(), s.addr)
 	if err != nil {
-		return "admin=" + admin + " metrics: unavailable: " + err.Error()
+		s.why = "admin=" + s.admin + " metrics: unavailable: " + err.Error()
+		return
 	}
-	return strings.TrimSpace("admin=" + admin + " " + metricsLine(role, ss))
+	s.ss = ss
+}
+
+// again scrapes a second time, interval after the first.
+func (s *scraped) again(interval time.Duration) {
+	if s.why != "" {
+		return
+	}
+	s.prev, s.interval = s.ss, interval
+	s.fetch()
+}
+
+// String is the line status prints under the process.
+func (s *scraped) String() string {
+	if s.why != "" {
+		return s.why
+	}
+	line := "admin=" + s.admin + " " + metricsLine(s.role, s.ss)
+	if s.prev != nil {
+		line += " | over " + s.interval.String() + ": " + rateLine(s.role, s.ss.Delta(s.prev), s.interval)
+	}
+	return strings.TrimSpace(line)
+}
+
+// rateLine returns the rates and the tick p99 from delta, the counters'
+// growth over interval.
+func rateLine(role string, delta metrics.Samples, interval time.Duration) string {
+	var f []string
+	rate := func(key, name string, bytes bool) {
+		v, ok := delta.Sum(name)
+		if !ok {
+			return
+		}
+		r := v / interval.Seconds()
+		if bytes {
+			f = append(f, key+"="+formatBytes(r)+"/s")
+		} else {
+			f = append(f, key+"="+strconv.FormatFloat(r, 'f', 1, 64)+"/s")
+		}
+	}
+	if role == roleGame {
+		if q, ok := delta.Quantile(0.99, "goworld_game_tick_seconds"); ok {
+			f = append(f, "tick_p99="+formatSeconds(q))
+		}
+	}
+	rate("packets_in", "goworld_packets_in_total", false)
+	rate("packets_out", "goworld_packets_out_total", false)
+	rate("bytes_in", "goworld_bytes_in_total", true)
+	rate("bytes_out", "goworld_bytes_out_total", true)
+	return strings.Join(f, " ")
 }
 
 // metricsLine returns the key figures of a process of the given role, as

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/internal/proc"
@@ -107,6 +108,38 @@ func TestStatusShowsMetrics(t *testing.T) {
 		if v := field("game1", key); !strings.HasSuffix(v, "s") {
 			t.Errorf("game1: %s=%q is not a duration", key, v)
 		}
+	}
+
+	// With -interval, rates over it: a client keeps calling meanwhile.
+	p := dialPlayer(t, gateAddr)
+	stopSending := make(chan struct{})
+	sending := make(chan struct{})
+	go func() {
+		defer close(sending)
+		for n := 0; n < 2000; n++ { // bounded: about 2s at most
+			select {
+			case <-stopSending:
+				return
+			case <-time.After(time.Millisecond): // pacing, not synchronisation
+			}
+			if p.c.CallPlayer("Echo", n) != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		for range p.c.Events() { // drain the echoes until the client closes
+		}
+	}()
+	r = ctl(t, "status", "-interval", "300ms", dir)
+	close(stopSending)
+	<-sending
+	t.Logf("goworldctl status -interval 300ms:\n%s", r.stdout)
+	m := regexp.MustCompile(`(?m)^    admin=\S+ clients=3 .* \| over 300ms: packets_in=(\S+)/s packets_out=\S+/s bytes_in=\S+/s bytes_out=\S+/s$`).FindStringSubmatch(r.stdout)
+	if r.code != 0 || m == nil {
+		t.Fatalf("status -interval: %v", r)
+	} else if v, err := strconv.ParseFloat(m[1], 64); err != nil || v <= 0 {
+		t.Errorf("gate1 packets_in rate %q while a client was calling", m[1])
 	}
 	if r := ctl(t, "stop", dir); r.code != 0 {
 		t.Errorf("stop: %v", r)
