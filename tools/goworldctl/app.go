@@ -153,9 +153,9 @@ func commands() []*cli.Command {
 			}),
 		},
 		{
-			Name:         "status",
-			Usage:        "show which processes run, with key figures from their /metrics; fails if any is down",
-			ArgsUsage:    "DIR",
+			Name:      "status",
+			Usage:     "show which processes run, with key figures from their /metrics; fails if any is down",
+			ArgsUsage: "DIR",
 			Flags: []cli.Flag{configFlag, &cli.DurationFlag{
 				Name:  "interval",
 				Usage: "scrape twice this far apart and show rates (packets/s, bytes/s) and the tick p99 over it; 0: totals only",
