@@ -69,7 +69,8 @@ func awaitCall(t *testing.T, c *client.Client, method string) client.Call {
 
 // scrape fetches and parses http://addr/metrics.
 func scrape(addr string) (metrics.Samples, error) {
-	hc := http.Client{Timeout: 5 * time.Second}
+	// No keep-alive: nothing of the client lingers for goleak.
+	hc := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := hc.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return nil, err

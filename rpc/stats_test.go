@@ -39,7 +39,9 @@ func TestConnStatsCount(t *testing.T) {
 	if v := sendStats.FramesOut.Load(); v != frames {
 		t.Errorf("FramesOut = %d, want %d", v, frames)
 	}
-	// Everything was received, so everything was written.
+	// Everything was received, so everything was written; the writer
+	// counts after its write returns, and exits once it has drained.
+	waitWriter(t, send)
 	if v := sendStats.BytesOut.Load(); v != bytes {
 		t.Errorf("BytesOut = %d, want %d", v, bytes)
 	}
