@@ -77,23 +77,23 @@ type Config struct {
 // DispatcherConfig is the configuration of one dispatcher process, section
 // [dispatcherN].
 type DispatcherConfig struct {
-	ID         int    // N of [dispatcherN], 1..65535
-	Name       string // section name, e.g. "dispatcher1"
-	ListenAddr string // listen_addr: host:port the games and gates connect to
-	HTTPAddr   string // http_addr: admin HTTP host:port; empty means disabled
-	// HTTPAllowRemote (http_allow_remote) allows an http_addr that is not
-	// a loopback address.
-	HTTPAllowRemote bool
-	LogLevel        string // log_level: debug, info, warn or error
-	LogFile         string // log_file: defaults to Name + ".log"
-	MaxPacketSize   int    // max_packet_size in bytes
-	SendBufferSize  int    // send_buffer_size in bytes
+	ID             int    // N of [dispatcherN], 1..65535
+	Name           string // section name, e.g. "dispatcher1"
+	ListenAddr     string // listen_addr: host:port the games and gates connect to
+	HTTPAddr       string // http_addr: admin HTTP host:port; empty means disabled
+	LogLevel       string // log_level: debug, info, warn or error
+	LogFile        string // log_file: defaults to Name + ".log"
+	MaxPacketSize  int    // max_packet_size in bytes
+	SendBufferSize int    // send_buffer_size in bytes
 	// FreezeQueueLimit (freeze_queue_limit) bounds the bytes queued for a
 	// game frozen for a hot reload.
 	FreezeQueueLimit int
 	// RestoreTimeout (restore_timeout) is how long to wait for a frozen
 	// game to come back.
 	RestoreTimeout time.Duration
+	// HTTPAllowRemote (http_allow_remote) allows an http_addr that is not
+	// a loopback address.
+	HTTPAllowRemote bool
 }
 
 // GameConfig is the configuration of one game process, section [gameN].
@@ -117,17 +117,17 @@ type GameConfig struct {
 	AOISyncLimit int
 	// AOISyncTotal (aoi_sync_total) bounds them for a whole space per sync.
 	AOISyncTotal int
-	// AOISyncWork (aoi_sync_work) bounds the (mover, watcher) pairs one
-	// sync examines per space.
-	AOISyncWork int
-	HTTPAddr    string // http_addr: admin HTTP host:port; empty means disabled
 	// HTTPAllowRemote (http_allow_remote) allows an http_addr that is not
 	// a loopback address.
 	HTTPAllowRemote bool
-	LogLevel        string // log_level: debug, info, warn or error
-	LogFile         string // log_file: defaults to Name + ".log"
-	MaxPacketSize   int    // max_packet_size in bytes
-	SendBufferSize  int    // send_buffer_size in bytes
+	// AOISyncWork (aoi_sync_work) bounds the (mover, watcher) pairs one
+	// sync examines per space.
+	AOISyncWork    int
+	HTTPAddr       string // http_addr: admin HTTP host:port; empty means disabled
+	LogLevel       string // log_level: debug, info, warn or error
+	LogFile        string // log_file: defaults to Name + ".log"
+	MaxPacketSize  int    // max_packet_size in bytes
+	SendBufferSize int    // send_buffer_size in bytes
 }
 
 // GateConfig is the configuration of one gate process, section [gateN].
