@@ -193,12 +193,12 @@ func run(args []string) error {
 		defer pf.Release()
 	}
 
-	_, stopAdmin, err := startAdmin(httpAddr, entry)
+	adm, err := startAdmin(httpAddr, name, entry)
 	if err != nil {
 		entry.WithError(err).Error("cannot start")
 		return err
 	}
-	defer stopAdmin()
+	defer adm.Stop()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -214,7 +214,7 @@ func run(args []string) error {
 		}
 	}
 
-	err = runRole(ctx, *role, *id, name, cfg, dispAddrs, frozen, entry)
+	err = runRole(ctx, *role, *id, name, cfg, dispAddrs, frozen, adm, entry)
 	if err != nil {
 		entry.WithError(err).Error("exiting with error")
 		return err
@@ -263,9 +263,9 @@ func loadFrozen(cfg *config.Config, id int, path string) (*entity.Frozen, error)
 	return game.LoadFreezeFile(path, id)
 }
 
-func runRole(ctx context.Context, role string, id int, name string, cfg *config.Config, dispAddrs []string, frozen *entity.Frozen, log *logrus.Entry) error {
+func runRole(ctx context.Context, role string, id int, name string, cfg *config.Config, dispAddrs []string, frozen *entity.Frozen, adm *admin, log *logrus.Entry) error {
 	readyInfo := func(addr string) proc.ReadyInfo {
-		return proc.ReadyInfo{Name: name, Role: role, ID: id, PID: os.Getpid(), Addr: addr}
+		return proc.ReadyInfo{Name: name, Role: role, ID: id, PID: os.Getpid(), Addr: addr, HTTPAddr: adm.Addr()}
 	}
 	signalReady := func(info proc.ReadyInfo) {
 		if err := proc.SignalReady(info); err != nil {
@@ -290,6 +290,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 		if err != nil {
 			return err
 		}
+		adm.SetMetrics(d.WriteMetrics)
 		ready(d.Addr().String())
 		if err := d.Run(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, dispatcher.ErrServerClosed) {
 			return err
@@ -301,6 +302,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 		if err != nil {
 			return err
 		}
+		adm.SetMetrics(g.WriteMetrics)
 		errc := make(chan error, 1)
 		go func() { errc <- g.Run(ctx) }()
 		select {
@@ -332,6 +334,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 		if err != nil {
 			return err
 		}
+		adm.SetMetrics(g.WriteMetrics)
 		stopFreeze := onFreezeSignal(g.RequestFreeze)
 		defer stopFreeze()
 		errc := make(chan error, 1)

@@ -1,6 +1,7 @@
 package goworld
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -71,12 +72,12 @@ func TestRegistrationErrorsStopRun(t *testing.T) {
 func TestAdminServesPprof(t *testing.T) {
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	addr, stop, err := startAdmin("127.0.0.1:0", log)
+	a, err := startAdmin("127.0.0.1:0", "game1", log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stop()
-	resp, err := http.Get("http://" + addr.String() + "/debug/pprof/goroutine?debug=1")
+	defer a.Stop()
+	resp, err := http.Get("http://" + a.Addr() + "/debug/pprof/goroutine?debug=1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,12 +86,37 @@ func TestAdminServesPprof(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "goroutine profile") {
 		t.Fatalf("pprof: %d %.100q", resp.StatusCode, body)
 	}
-	if _, _, err := startAdmin(addr.String(), log); err == nil || !strings.Contains(err.Error(), "http_addr") {
+	// Before the server exists, /metrics has the process's own metrics;
+	// then the server's too.
+	ss, err := scrape(a.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := ss.Sum("goworld_up", "process", "game1"); v != 1 {
+		t.Errorf("goworld_up = %v", v)
+	}
+	if _, found := ss.Sum("extra"); found {
+		t.Error("server metrics before SetMetrics")
+	}
+	a.SetMetrics(func(w io.Writer) error { _, err := io.WriteString(w, "# TYPE extra gauge\nextra 7\n"); return err })
+	if ss, err = scrape(a.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := ss.Sum("extra"); v != 7 {
+		t.Errorf("server metric = %v", v)
+	}
+	a.SetMetrics(func(w io.Writer) error { return errors.New("broken") })
+	if _, err := scrape(a.Addr()); err == nil || !strings.Contains(err.Error(), "status 500") {
+		t.Errorf("failing source: %v", err)
+	}
+
+	if _, err := startAdmin(a.Addr(), "game1", log); err == nil || !strings.Contains(err.Error(), "http_addr") {
 		t.Fatalf("taken address: %v", err)
 	}
-	if a, stop, err := startAdmin("", log); a != nil || err != nil {
-		t.Fatalf("empty http_addr: %v %v", a, err)
-	} else {
-		stop()
+	none, err := startAdmin("", "game1", log)
+	if none != nil || err != nil || none.Addr() != "" {
+		t.Fatalf("empty http_addr: %v %v", none, err)
 	}
+	none.SetMetrics(nil) // a nil admin does nothing
+	none.Stop()
 }

@@ -29,6 +29,10 @@ const (
 	// DefaultSaveInterval is the default save_interval: how often a game
 	// saves its persistent entities.
 	DefaultSaveInterval = 60 * time.Second
+	// DefaultHTTPAddr is the default http_addr of every process: the admin
+	// HTTP server (/metrics, /debug/pprof/) on a free loopback port, which
+	// the process reports to goworldctl when it is ready.
+	DefaultHTTPAddr = "127.0.0.1:0"
 	// DefaultLogLevel is the default log_level of every process.
 	DefaultLogLevel = "info"
 	// DefaultKCP is the default of the gate's kcp key.
@@ -108,6 +112,9 @@ type DispatcherConfig struct {
 	// RestoreTimeout (restore_timeout) is how long to wait for a frozen
 	// game to come back.
 	RestoreTimeout time.Duration
+	// HTTPAllowRemote (http_allow_remote) allows an http_addr that is not
+	// a loopback address.
+	HTTPAllowRemote bool
 }
 
 // GameConfig is the configuration of one game process, section [gameN].
@@ -131,6 +138,9 @@ type GameConfig struct {
 	AOISyncLimit int
 	// AOISyncTotal (aoi_sync_total) bounds them for a whole space per sync.
 	AOISyncTotal int
+	// HTTPAllowRemote (http_allow_remote) allows an http_addr that is not
+	// a loopback address.
+	HTTPAllowRemote bool
 	// AOISyncWork (aoi_sync_work) bounds the (mover, watcher) pairs one
 	// sync examines per space.
 	AOISyncWork    int
@@ -147,6 +157,7 @@ type GateConfig struct {
 	Name                 string        // section name, e.g. "gate1"
 	ListenAddr           string        // listen_addr: host:port clients connect to
 	HTTPAddr             string        // http_addr: admin HTTP host:port; empty means disabled
+	HTTPAllowRemote      bool          // http_allow_remote: allow a non-loopback http_addr
 	KCP                  bool          // kcp: also serve KCP (UDP) on the port of ListenAddr
 	HeartbeatTimeout     time.Duration // heartbeat_timeout: idle clients are disconnected after it
 	MaxClientPacketSize  int           // max_client_packet_size in bytes
@@ -194,6 +205,7 @@ func newDispatcher(id int) DispatcherConfig {
 	return DispatcherConfig{
 		ID:               id,
 		Name:             name,
+		HTTPAddr:         DefaultHTTPAddr,
 		LogLevel:         DefaultLogLevel,
 		LogFile:          name + ".log",
 		MaxPacketSize:    DefaultMaxPacketSize,
@@ -216,6 +228,7 @@ func newGame(id int) GameConfig {
 		AOISyncLimit:         DefaultAOISyncLimit,
 		AOISyncTotal:         DefaultAOISyncTotal,
 		AOISyncWork:          DefaultAOISyncWork,
+		HTTPAddr:             DefaultHTTPAddr,
 		LogLevel:             DefaultLogLevel,
 		LogFile:              name + ".log",
 		MaxPacketSize:        DefaultMaxPacketSize,
@@ -234,6 +247,7 @@ func newGate(id int) GateConfig {
 		ClientSendBufferSize: DefaultClientSendBufferSize,
 		MaxPacketSize:        DefaultMaxPacketSize,
 		SendBufferSize:       DefaultSendBufferSize,
+		HTTPAddr:             DefaultHTTPAddr,
 		LogLevel:             DefaultLogLevel,
 		LogFile:              name + ".log",
 		ClientMsgRate:        DefaultClientMsgRate,

@@ -338,6 +338,14 @@ listen_addr = 127.0.0.1:14001
 			want: []string{`config.ini: [gate_common] log_level = "verbose": not a log level (use debug, info, warn, error)`},
 		},
 		{
+			name: "admin address not on loopback",
+			text: minimal + "[gate_common]\nhttp_addr = 0.0.0.0:15000\n[game_common]\nhttp_addr = :15001\n",
+			want: []string{
+				`config.ini: [game_common] http_addr = ":15001": is not a loopback address`,
+				`config.ini: [gate_common] http_addr = "0.0.0.0:15000": is not a loopback address`,
+			},
+		},
+		{
 			name: "empty log file",
 			text: minimal + "[game_common]\nlog_file =\n",
 			want: []string{`config.ini: [game1] log_file must not be empty`},
@@ -689,6 +697,33 @@ func TestEditDistance(t *testing.T) {
 	} {
 		if got := editDistance(tt.a, tt.b); got != tt.want {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+func TestAdminAddress(t *testing.T) {
+	cfg, err := Parse("config.ini", []byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b, c := cfg.Dispatchers[0].HTTPAddr, cfg.Games[0].HTTPAddr, cfg.Gates[0].HTTPAddr; a != DefaultHTTPAddr || b != a || c != a {
+		t.Errorf("default http_addr = %q %q %q, want %q", a, b, c, DefaultHTTPAddr)
+	}
+	// Empty disables; a remote address is allowed when asked for.
+	cfg, err = Parse("config.ini", []byte(minimal+"[dispatcher_common]\nhttp_addr =\n[gate_common]\nhttp_addr = 0.0.0.0:15000\nhttp_allow_remote = true\n[game_common]\nhttp_addr = [::1]:15001\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, g, gt := cfg.Dispatchers[0], cfg.Games[0], cfg.Gates[0]; d.HTTPAddr != "" || g.HTTPAddr != "[::1]:15001" || g.HTTPAllowRemote ||
+		gt.HTTPAddr != "0.0.0.0:15000" || !gt.HTTPAllowRemote {
+		t.Errorf("got %+v\n%+v\n%+v", d, g, gt)
+	}
+	for addr, want := range map[string]bool{
+		"127.0.0.1:1": true, "127.9.9.9:1": true, "[::1]:1": true, "LocalHost:1": true,
+		":1": false, "0.0.0.0:1": false, "[::]:1": false, "10.0.0.1:1": false, "example.com:1": false, "127.0.0.1": false,
+	} {
+		if got := IsLoopback(addr); got != want {
+			t.Errorf("IsLoopback(%q) = %v", addr, got)
 		}
 	}
 }

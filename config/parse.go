@@ -384,6 +384,7 @@ func dispatcherFields(d *DispatcherConfig) []field {
 	return []field{
 		strField("listen_addr", &d.ListenAddr),
 		strField("http_addr", &d.HTTPAddr),
+		boolField("http_allow_remote", &d.HTTPAllowRemote),
 		strField("log_level", &d.LogLevel),
 		strField("log_file", &d.LogFile),
 		sizeField("max_packet_size", &d.MaxPacketSize, maxPacketLimit),
@@ -405,6 +406,7 @@ func gameFields(g *GameConfig) []field {
 		countField("aoi_sync_total", &g.AOISyncTotal),
 		countField("aoi_sync_work", &g.AOISyncWork),
 		strField("http_addr", &g.HTTPAddr),
+		boolField("http_allow_remote", &g.HTTPAllowRemote),
 		strField("log_level", &g.LogLevel),
 		strField("log_file", &g.LogFile),
 		sizeField("max_packet_size", &g.MaxPacketSize, maxPacketLimit),
@@ -416,6 +418,7 @@ func gateFields(g *GateConfig) []field {
 	return []field{
 		strField("listen_addr", &g.ListenAddr),
 		strField("http_addr", &g.HTTPAddr),
+		boolField("http_allow_remote", &g.HTTPAllowRemote),
 		boolField("kcp", &g.KCP),
 		durField("heartbeat_timeout", &g.HeartbeatTimeout),
 		sizeField("max_client_packet_size", &g.MaxClientPacketSize, maxPacketLimit),

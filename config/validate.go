@@ -114,7 +114,7 @@ func (c *Config) validate() []problem {
 	for _, d := range c.Dispatchers {
 		sec := processName(dispatcherKind, d.ID)
 		checkListenAddr(&ps, addrs, sec, d.ListenAddr)
-		checkCommon(&ps, addrs, sec, d.HTTPAddr, d.LogLevel, d.LogFile, d.MaxPacketSize, d.SendBufferSize)
+		checkCommon(&ps, addrs, sec, d.HTTPAddr, d.HTTPAllowRemote, d.LogLevel, d.LogFile, d.MaxPacketSize, d.SendBufferSize)
 		checkSize(&ps, sec, "freeze_queue_limit", d.FreezeQueueLimit, 0)
 		checkDuration(&ps, sec, "restore_timeout", d.RestoreTimeout)
 	}
@@ -140,7 +140,7 @@ func (c *Config) validate() []problem {
 		if g.FreezeDir == "" {
 			ps.add(sec, "freeze_dir", "must not be empty", "freeze_dir")
 		}
-		checkCommon(&ps, addrs, sec, g.HTTPAddr, g.LogLevel, g.LogFile, g.MaxPacketSize, g.SendBufferSize)
+		checkCommon(&ps, addrs, sec, g.HTTPAddr, g.HTTPAllowRemote, g.LogLevel, g.LogFile, g.MaxPacketSize, g.SendBufferSize)
 	}
 	checkIDs(&ps, gateKind, len(c.Gates), func(i int) (int, string) { return c.Gates[i].ID, c.Gates[i].Name })
 	for _, g := range c.Gates {
@@ -154,7 +154,7 @@ func (c *Config) validate() []problem {
 				fmt.Sprintf("(%d) must not exceed max_packet_size (%d)", g.MaxClientPacketSize, g.MaxPacketSize),
 				"max_client_packet_size", "max_packet_size")
 		}
-		checkCommon(&ps, addrs, sec, g.HTTPAddr, g.LogLevel, g.LogFile, g.MaxPacketSize, g.SendBufferSize)
+		checkCommon(&ps, addrs, sec, g.HTTPAddr, g.HTTPAllowRemote, g.LogLevel, g.LogFile, g.MaxPacketSize, g.SendBufferSize)
 		for _, l := range []struct {
 			key string
 			n   int
@@ -224,10 +224,13 @@ func checkIDs(ps *problems, kind string, n int, at func(int) (int, string)) {
 }
 
 // checkCommon checks the keys every kind of process has.
-func checkCommon(ps *problems, addrs *addrSet, sec, httpAddr, logLevel, logFile string, maxPacket, sendBuf int) {
+func checkCommon(ps *problems, addrs *addrSet, sec, httpAddr string, allowRemote bool, logLevel, logFile string, maxPacket, sendBuf int) {
 	if httpAddr != "" {
 		if canon, msg := checkAddr(httpAddr); msg != "" {
 			ps.bad(sec, "http_addr", httpAddr, msg)
+		} else if !allowRemote && !IsLoopback(httpAddr) {
+			ps.bad(sec, "http_addr", httpAddr, "is not a loopback address: the admin server exposes pprof and metrics to anyone "+
+				"who can reach it; use 127.0.0.1 (or [::1], localhost), or set http_allow_remote = true behind a firewall")
 		} else {
 			addrs.use(ps, sec, "http_addr", httpAddr, canon)
 		}
@@ -245,6 +248,21 @@ func checkCommon(ps *problems, addrs *addrSet, sec, httpAddr, logLevel, logFile 
 			fmt.Sprintf("(%d) must be at least max_packet_size (%d), or two large packets in a row close the connection as a slow consumer", sendBuf, maxPacket),
 			"send_buffer_size", "max_packet_size")
 	}
+}
+
+// IsLoopback reports whether the host of host:port addr is a loopback
+// address: an IP in 127.0.0.0/8 or ::1, or "localhost". An empty host
+// (every interface) and other names are not.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func checkListenAddr(ps *problems, addrs *addrSet, sec, addr string) {

@@ -99,7 +99,8 @@ type Dispatcher struct {
 	conns    map[*rpc.Conn]struct{}
 	closed   bool
 
-	wg sync.WaitGroup
+	wg  sync.WaitGroup
+	met dispatcherMetrics // see metrics.go
 }
 
 // frozenGame is the queue of a game frozen for a hot reload.
@@ -275,6 +276,7 @@ func (d *Dispatcher) serveConn(conn *rpc.Conn) {
 		return
 	}
 	p := &peer{role: role, id: id, conn: conn}
+	conn.SetStats(d.met.stats(role))
 	log = log.WithField("peer", p.String())
 	d.addPeer(p, log)
 	log.Info("peer connected")

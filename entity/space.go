@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/goworld-engine/goworld/aoi"
 	"github.com/goworld-engine/goworld/rpc"
@@ -194,7 +195,11 @@ func (e *Entity) moveTo(pos Vector3, yaw float32, byOwner bool) error {
 		return nil
 	}
 	var err error
-	e.world.spaceOp(func() { err = s.Move(e.aoiID, float64(pos.X), float64(pos.Z), byOwner) })
+	e.world.spaceOp(func() {
+		start := time.Now()
+		err = s.Move(e.aoiID, float64(pos.X), float64(pos.Z), byOwner)
+		e.world.aoiCost.add(start)
+	})
 	return err
 }
 

@@ -89,6 +89,7 @@ type World struct {
 	gateOut map[rpc.GateID]*gateOut // client frames of the current event, per gate
 	// migrations: entities waiting for their dispatcher's MsgMigrateBlockAck.
 	migrations map[rpc.EntityID]*migration
+	aoiCost    aoiCost // see metrics.go
 }
 
 type pendingCall struct {

@@ -109,6 +109,7 @@ type Game struct {
 	cancel context.CancelFunc
 	closed bool // Close was called
 	mu     sync.Mutex
+	met    *gameMetrics // see metrics.go
 }
 
 // New validates cfg and builds the world (which checks the boot entity type).
@@ -163,6 +164,7 @@ func New(cfg Config) (*Game, error) {
 		freezeReq: make(chan struct{}, 1),
 		unacked:   make([]int, len(cfg.Dispatchers)),
 		posted:    postQueue{signal: make(chan struct{}, 1)},
+		met:       newGameMetrics(),
 	}
 	var store entity.Store
 	if cfg.Storage != nil {
@@ -183,7 +185,7 @@ func New(cfg Config) (*Game, error) {
 			Addr: addr, Role: rpc.RoleGame, ID: uint16(cfg.ID),
 			Conn: rpc.ConnConfig{
 				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize,
-				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20,
+				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20, Stats: &g.met.links,
 			},
 			OnDisconnect: func(error) {
 				// This dispatcher told the gates that we are gone, and they
@@ -354,6 +356,7 @@ func (g *Game) loop(ctx context.Context) error {
 			sync.Stop()
 		}
 	}()
+	g.publish()
 	for {
 		// Arm the timer for the earliest entity timer.
 		if next, ok := w.NextTimer(); ok && !next.Equal(armed) {
@@ -371,20 +374,28 @@ func (g *Game) loop(ctx context.Context) error {
 		}
 		select {
 		case <-syncC:
+			start := time.Now()
 			w.SyncPositions()
+			g.tickDone(tickSync, start)
 		case m := <-g.in:
+			start := time.Now()
 			if m.t == rpc.MsgFreezeAck {
 				fz.acked(m.link)
 			} else {
 				w.Handle(m.t, m.body)
 			}
+			g.tickDone(tickFrame, start)
 		case <-g.posted.signal:
+			start := time.Now()
 			for _, fn := range g.posted.drain() {
 				w.Run(fn)
 			}
+			g.tickDone(tickPosted, start)
 		case <-timer.C:
+			start := time.Now()
 			armed = time.Time{}
-			w.RunTimers(time.Now())
+			w.RunTimers(start)
+			g.tickDone(tickTimers, start)
 		case <-save.C:
 			// "saving" and "saved" pair up, in order (one storage worker):
 			// a test can tell when a change it made has been saved.

@@ -116,6 +116,7 @@ type Gate struct {
 	ready   chan struct{}
 	closing chan struct{} // closed by Close: lingering KCP sessions end
 	wg      sync.WaitGroup
+	met     gateMetrics // see metrics.go
 }
 
 // New validates cfg and binds the client listeners, so Addr is known as
@@ -173,7 +174,7 @@ func New(cfg Config) (*Gate, error) {
 			Addr: addr, Role: rpc.RoleGate, ID: uint16(cfg.ID),
 			Conn: rpc.ConnConfig{
 				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize,
-				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20,
+				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20, Stats: &g.met.links,
 			},
 			Handler: g.handleDispatcher,
 			// The dispatcher told every game this gate is gone, and they
@@ -328,6 +329,7 @@ func (g *Gate) startClient(nc net.Conn, isKCP bool) {
 			MaxPending:  g.cfg.ClientSendBufferSize,
 			IdleTimeout: g.cfg.HeartbeatTimeout,
 			Farewell:    farewell,
+			Stats:       &g.met.clients,
 		}),
 	}
 	g.mu.Lock()

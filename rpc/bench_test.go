@@ -97,18 +97,31 @@ func BenchmarkDecodeAnyMap10(b *testing.B) {
 // BenchmarkConnThroughput: one sender, one receiver over loopback TCP,
 // 64-byte frames. The sender backs off while more than 512 KiB is queued,
 // as a well-behaved producer would, instead of tripping ErrSlowConsumer.
-func BenchmarkConnThroughput(b *testing.B) {
+func BenchmarkConnThroughput(b *testing.B) { connThroughput(b, nil, nil) }
+
+// BenchmarkConnThroughputStats is BenchmarkConnThroughput with both ends
+// counting their traffic in a ConnStats, as every server connection does:
+// the difference is the cost of the metrics on the hot path.
+func BenchmarkConnThroughputStats(b *testing.B) {
+	var in, out ConnStats
+	connThroughput(b, &in, &out)
+	if in.FramesIn.Load() != uint64(b.N) || out.FramesOut.Load() != uint64(b.N) {
+		b.Fatalf("counted %d in, %d out, want %d", in.FramesIn.Load(), out.FramesOut.Load(), b.N)
+	}
+}
+
+func connThroughput(b *testing.B, recvStats, sendStats *ConnStats) {
 	cn, sn := tcpPair(b)
 	body := bytes.Repeat([]byte{0x5a}, 64)
 	received := 0
 	all := make(chan struct{})
-	recv := serve(NewConn(sn, ConnConfig{ReadBufferSize: 64 << 10}), func(MsgType, []byte) error {
+	recv := serve(NewConn(sn, ConnConfig{ReadBufferSize: 64 << 10, Stats: recvStats}), func(MsgType, []byte) error {
 		if received++; received == b.N {
 			close(all)
 		}
 		return nil
 	})
-	send := NewConn(cn, ConnConfig{MaxPending: 4 << 20, RetainBuffer: 1 << 20})
+	send := NewConn(cn, ConnConfig{MaxPending: 4 << 20, RetainBuffer: 1 << 20, Stats: sendStats})
 	b.ReportAllocs()
 	b.SetBytes(int64(HeaderSize + len(body)))
 	b.ResetTimer()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -50,6 +51,8 @@ type ConnConfig struct {
 	// malformed frame, an idle timeout). If it returns ok, that frame is
 	// flushed before the connection closes, so the peer learns why.
 	Farewell func(reason error) (t MsgType, body []byte, ok bool)
+	// Stats, if set, counts the connection's traffic (see SetStats).
+	Stats *ConnStats
 }
 
 func (c *ConnConfig) fill() {
@@ -78,10 +81,11 @@ type Handler func(t MsgType, body []byte) error
 // never block on the network: frames are appended to a buffer bounded by
 // MaxPending, and the writer flushes all that is queued in one write.
 type Conn struct {
-	nc  net.Conn
-	cfg ConnConfig
-	r   io.Reader
-	hdr [HeaderSize]byte
+	nc    net.Conn
+	cfg   ConnConfig
+	r     io.Reader
+	hdr   [HeaderSize]byte
+	stats atomic.Pointer[ConnStats]
 
 	mu          sync.Mutex
 	out         []byte // queued bytes, owned by senders
@@ -104,8 +108,16 @@ func NewConn(nc net.Conn, cfg ConnConfig) *Conn {
 	if cfg.ReadBufferSize > 0 {
 		c.r = bufio.NewReaderSize(nc, cfg.ReadBufferSize)
 	}
+	if cfg.Stats != nil {
+		c.stats.Store(cfg.Stats)
+	}
 	return c
 }
+
+// SetStats makes s count the connection's traffic from now on (nil: no
+// counting), for a server that learns what kind of peer it talks to only
+// after a handshake.
+func (c *Conn) SetStats(s *ConnStats) { c.stats.Store(s) }
 
 // RemoteAddr returns the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
@@ -158,6 +170,10 @@ func (c *Conn) Serve(h Handler) (reason error) {
 			}
 			c.Close(why)
 			return
+		}
+		if s := c.stats.Load(); s != nil {
+			s.FramesIn.Add(1)
+			s.BytesIn.Add(uint64(HeaderSize + len(body)))
 		}
 		if err := h(t, body); err != nil {
 			c.Close(err)
@@ -218,6 +234,9 @@ func (c *Conn) Append(fn func([]byte) []byte) error {
 		c.Close(fmt.Errorf("%w (%d bytes queued, limit %d)", ErrSlowConsumer, n, c.cfg.MaxPending))
 		return ErrSlowConsumer
 	}
+	if s := c.stats.Load(); s != nil && len(c.out) > before {
+		s.FramesOut.Add(1)
+	}
 	start := !c.writing
 	if start {
 		c.writing = true
@@ -271,7 +290,10 @@ func (c *Conn) writeLoop() {
 		c.mu.Unlock()
 
 		c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
-		_, err := c.nc.Write(buf)
+		n, err := c.nc.Write(buf)
+		if s := c.stats.Load(); s != nil && n > 0 {
+			s.BytesOut.Add(uint64(n))
+		}
 
 		c.mu.Lock()
 		c.spare = buf[:0]

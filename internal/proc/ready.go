@@ -19,6 +19,9 @@ type ReadyInfo struct {
 	ID   int    `json:"id"`   // N of the process's config section
 	PID  int    `json:"pid"`  // process ID
 	Addr string `json:"addr"` // actual bound listen address; empty for a game
+	// HTTPAddr is the bound admin HTTP address (/metrics, /debug/pprof/);
+	// empty if the process has none (http_addr is empty).
+	HTTPAddr string `json:"http_addr,omitempty"`
 	// Restored is set by a game that resumed from a freeze file (hot
 	// reload); PauseMS is then the time from the freeze signal until it
 	// served again, and Entities how many entities it restored.

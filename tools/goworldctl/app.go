@@ -153,13 +153,16 @@ func commands() []*cli.Command {
 			}),
 		},
 		{
-			Name:         "status",
-			Usage:        "show which processes run; fails if any is down",
-			ArgsUsage:    "DIR",
-			Flags:        []cli.Flag{configFlag},
+			Name:      "status",
+			Usage:     "show which processes run, with key figures from their /metrics; fails if any is down",
+			ArgsUsage: "DIR",
+			Flags: []cli.Flag{configFlag, &cli.DurationFlag{
+				Name:  "interval",
+				Usage: "scrape twice this far apart and show rates (packets/s, bytes/s) and the tick p99 over it; 0: totals only",
+			}},
 			OnUsageError: onUsageError,
 			Action: withCluster(func(c *cli.Context, cl *cluster) error {
-				return status(c.App.Writer, cl)
+				return status(c.App.Writer, cl, c.Duration("interval"))
 			}),
 		},
 		{

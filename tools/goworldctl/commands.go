@@ -223,26 +223,52 @@ func runningProcs(c *cluster) []string {
 }
 
 // status prints one line per process, "NAME running pid=N addr=A" or
-// "NAME down", and fails if any is down.
-func status(out io.Writer, c *cluster) error {
+// "NAME down", and fails if any is down. Under each running process it
+// prints, indented, the key figures from its /metrics ("admin=A
+// clients=3 ..."), or why there are none; a process whose metrics cannot
+// be had is not a failure. With interval > 0 it scrapes twice, interval
+// apart, and adds rates and the tick p99 over that interval.
+func status(out io.Writer, c *cluster, interval time.Duration) error {
 	down := 0
 	var errs []error
+	type row struct {
+		line string
+		scr  *scraped // nil for a process that does not run
+	}
+	var rows []row
 	for _, p := range c.Procs {
 		paths := c.Paths(p)
 		pid, running, err := proc.Probe(paths.PIDFile)
 		switch {
 		case err != nil:
-			fmt.Fprintf(out, "%s unknown\n", p.Name)
+			rows = append(rows, row{line: p.Name + " unknown"})
 			errs = append(errs, err)
 		case running:
-			addr := ""
+			addr, admin, known := "", "", false
 			if r, err := readReadyFile(paths.ReadyFile); err == nil && r.PID == pid {
-				addr = r.Addr
+				addr, admin, known = r.Addr, r.HTTPAddr, true
 			}
-			fmt.Fprintf(out, "%s running pid=%d%s\n", p.Name, pid, addrField(addr))
+			rows = append(rows, row{
+				line: fmt.Sprintf("%s running pid=%d%s", p.Name, pid, addrField(addr)),
+				scr:  scrapeProcess(p.Role, admin, known),
+			})
 		default:
-			fmt.Fprintf(out, "%s down\n", p.Name)
+			rows = append(rows, row{line: p.Name + " down"})
 			down++
+		}
+	}
+	if interval > 0 {
+		time.Sleep(interval)
+		for _, r := range rows {
+			if r.scr != nil {
+				r.scr.again(interval)
+			}
+		}
+	}
+	for _, r := range rows {
+		fmt.Fprintln(out, r.line)
+		if r.scr != nil {
+			fmt.Fprintf(out, "    %s\n", r.scr.String())
 		}
 	}
 	if down > 0 {

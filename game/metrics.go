@@ -1,0 +1,98 @@
+package game
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/goworld-engine/goworld/internal/metrics"
+	"github.com/goworld-engine/goworld/rpc"
+)
+
+// tickKind is what woke the game loop.
+type tickKind int
+
+const (
+	tickFrame  tickKind = iota // a frame from a dispatcher
+	tickPosted                 // posted functions (storage results, World.Go callbacks, link events)
+	tickTimers                 // entity timers
+	tickSync                   // the position sync
+	numTickKinds
+)
+
+var tickKindNames = [numTickKinds]string{"frame", "posted", "timers", "sync"}
+
+// gameMetrics are the game's metrics. The loop publishes what only it may
+// read (the world's figures) with atomic stores after each wake-up, so a
+// scrape never waits for the loop, and still answers when the loop is
+// stuck (the figures then stop changing, and the tick histogram shows the
+// stall once it ends).
+type gameMetrics struct {
+	links    rpc.ConnStats // the dispatcher links
+	tick     [numTickKinds]*metrics.Histogram
+	entities atomic.Int64
+	spaces   atomic.Int64
+	aoiMoves atomic.Uint64
+	aoiNanos atomic.Int64
+}
+
+func newGameMetrics() *gameMetrics {
+	m := &gameMetrics{}
+	for i := range m.tick {
+		m.tick[i] = metrics.NewDurationHistogram()
+	}
+	return m
+}
+
+// tickDone records one wake-up of the loop, which started at start, and
+// publishes the world's figures. On the loop only.
+func (g *Game) tickDone(k tickKind, start time.Time) {
+	g.met.tick[k].Observe(time.Since(start))
+	g.publish()
+}
+
+// publish stores the world's figures for WriteMetrics. On the loop only.
+func (g *Game) publish() {
+	m, w := g.met, g.world
+	m.entities.Store(int64(w.NumEntities()))
+	m.spaces.Store(int64(w.NumSpaces()))
+	moves, spent := w.AOIStats()
+	m.aoiMoves.Store(moves)
+	m.aoiNanos.Store(int64(spent))
+}
+
+// WriteMetrics writes the game's metrics in the Prometheus text format,
+// each with the label process="gameN". It never waits for the game loop:
+// the world's figures are those the loop published after its last
+// wake-up. Safe to call from any goroutine.
+func (g *Game) WriteMetrics(out io.Writer) error {
+	m := g.met
+	w := metrics.NewWriter(out, "process", fmt.Sprintf("game%d", g.cfg.ID))
+	w.Gauge("goworld_game_entities", "Entities on this game (spaces included).", float64(m.entities.Load()))
+	w.Gauge("goworld_game_spaces", "Spaces on this game.", float64(m.spaces.Load()))
+	w.Counter("goworld_game_aoi_moves_total", "Moves of entities within a space's AOI grid.", m.aoiMoves.Load())
+	w.FloatCounter("goworld_game_aoi_move_seconds_total", "Time spent in AOI grid moves.", time.Duration(m.aoiNanos.Load()).Seconds())
+	for k, h := range m.tick {
+		w.Histogram("goworld_game_tick_seconds", "Time the game loop spent on one wake-up, by what woke it.", h, "kind", tickKindNames[k])
+	}
+	w.Gauge("goworld_game_inbound_queue", "Frames from the dispatchers waiting for the game loop (bounded; a full queue pushes back on TCP).", float64(len(g.in)))
+	w.Gauge("goworld_game_posted_queue", "Functions posted to the game loop and not yet run.", float64(g.posted.len()))
+	w.WriteTraffic(metrics.Traffic{Link: "dispatcher", Stats: &m.links})
+	for i, l := range g.links {
+		q := 0
+		if c := l.Conn(); c != nil {
+			q = c.Pending()
+		}
+		w.Gauge("goworld_link_queue_bytes", "Bytes queued for a dispatcher, not yet written (0 while the link is down).",
+			float64(q), "dispatcher", strconv.Itoa(i+1))
+	}
+	return w.Err()
+}
+
+func (q *postQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.fns)
+}

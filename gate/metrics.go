@@ -1,0 +1,55 @@
+package gate
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/goworld-engine/goworld/internal/metrics"
+	"github.com/goworld-engine/goworld/rpc"
+)
+
+// gateMetrics are the gate's counters, updated by the connections
+// themselves (atomic adds, see rpc.ConnStats).
+type gateMetrics struct {
+	clients rpc.ConnStats // every client connection
+	links   rpc.ConnStats // the dispatcher links
+}
+
+// WriteMetrics writes the gate's metrics in the Prometheus text format,
+// each with the label process="gateN". Gauges are read now: it takes the
+// gate's lock (for reading) and each client's send-buffer lock in turn,
+// never for long. Safe to call from any goroutine.
+func (g *Gate) WriteMetrics(out io.Writer) error {
+	w := metrics.NewWriter(out, "process", fmt.Sprintf("gate%d", g.cfg.ID))
+	g.mu.RLock()
+	n := len(g.clients)
+	conns := make([]*rpc.Conn, 0, n)
+	for _, c := range g.clients {
+		conns = append(conns, c.conn)
+	}
+	g.mu.RUnlock()
+	var queued, most int
+	for _, c := range conns {
+		p := c.Pending()
+		queued += p
+		most = max(most, p)
+	}
+	w.Gauge("goworld_gate_clients", "Clients connected to the gate.", float64(n))
+	w.Gauge("goworld_gate_client_queue_bytes", "Bytes queued for all clients, not yet written.", float64(queued))
+	w.Gauge("goworld_gate_client_queue_max_bytes", "Bytes queued for the client with the most queued (client_send_buffer_size closes it).", float64(most))
+	w.WriteTraffic(metrics.Traffic{Link: "client", Stats: &g.met.clients}, metrics.Traffic{Link: "dispatcher", Stats: &g.met.links})
+	for i, l := range g.links {
+		w.Gauge("goworld_link_queue_bytes", "Bytes queued for a dispatcher, not yet written (0 while the link is down).",
+			float64(linkPending(l)), "dispatcher", strconv.Itoa(i+1))
+	}
+	return w.Err()
+}
+
+// linkPending returns the bytes queued on a link's current connection.
+func linkPending(l *rpc.Link) int {
+	if c := l.Conn(); c != nil {
+		return c.Pending()
+	}
+	return 0
+}
