@@ -297,12 +297,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 		return d.Close()
 	case "gate":
 		c, _ := cfg.Gate(id)
-		g, err := gate.New(gate.Config{
-			ID: id, ListenAddr: c.ListenAddr, KCP: c.KCP, Dispatchers: dispAddrs,
-			HeartbeatTimeout: c.HeartbeatTimeout, MaxClientPacketSize: c.MaxClientPacketSize,
-			ClientSendBufferSize: c.ClientSendBufferSize, MaxPacketSize: c.MaxPacketSize,
-			SendBufferSize: c.SendBufferSize, Logger: log,
-		})
+		g, err := gate.New(gateConfig(c, dispAddrs, log))
 		if err != nil {
 			return err
 		}
@@ -367,3 +362,27 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 
 // NewEntityID returns a fresh entity ID (for CreateEntitySomewhereWithID).
 func NewEntityID() EntityID { return rpc.NewEntityID() }
+
+// gateConfig is the gate.Config of the gate configured by c.
+func gateConfig(c *config.GateConfig, dispAddrs []string, log logrus.FieldLogger) gate.Config {
+	return gate.Config{
+		ID: c.ID, ListenAddr: c.ListenAddr, KCP: c.KCP, Dispatchers: dispAddrs,
+		HeartbeatTimeout: c.HeartbeatTimeout, MaxClientPacketSize: c.MaxClientPacketSize,
+		ClientSendBufferSize: c.ClientSendBufferSize, MaxPacketSize: c.MaxPacketSize,
+		SendBufferSize: c.SendBufferSize, Logger: log,
+		ClientMsgRate: unlimitedIfZero(c.ClientMsgRate), ClientMsgBurst: c.ClientMsgBurst,
+		ClientByteRate: unlimitedIfZero(c.ClientByteRate), ClientByteBurst: c.ClientByteBurst,
+		MaxClients:     unlimitedIfZero(c.MaxClients),
+		KCPSessionRate: unlimitedIfZero(c.KCPSessionRate), KCPSessionBurst: c.KCPSessionBurst,
+	}
+}
+
+// unlimitedIfZero maps a config.ini limit, where 0 means unlimited, to
+// gate.Config's convention, where 0 takes the default and a negative
+// value means unlimited.
+func unlimitedIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}

@@ -60,6 +60,27 @@ const (
 	// DefaultAOISyncWork bounds the (mover, watcher) pairs one position
 	// sync examines per space.
 	DefaultAOISyncWork = 50000
+	// DefaultClientMsgRate is the default client_msg_rate: the frames per
+	// second one client may send to its gate, on average.
+	DefaultClientMsgRate = 1000
+	// DefaultClientMsgBurst is the default client_msg_burst: the frames a
+	// client may send at once above client_msg_rate.
+	DefaultClientMsgBurst = 2000
+	// DefaultClientByteRate is the default client_byte_rate: the bytes per
+	// second (frame headers included) one client may send, on average.
+	DefaultClientByteRate = 1 << 20
+	// DefaultClientByteBurst is the default client_byte_burst: the bytes a
+	// client may send at once above client_byte_rate.
+	DefaultClientByteBurst = 2 << 20
+	// DefaultMaxClients is the default max_clients: the clients one gate
+	// serves at a time.
+	DefaultMaxClients = 50000
+	// DefaultKCPSessionRate is the default kcp_session_rate: the new KCP
+	// sessions per second one gate accepts, on average.
+	DefaultKCPSessionRate = 500
+	// DefaultKCPSessionBurst is the default kcp_session_burst: the new KCP
+	// sessions a gate accepts at once above kcp_session_rate.
+	DefaultKCPSessionBurst = 2500
 )
 
 // Config is the configuration of a whole cluster.
@@ -134,6 +155,23 @@ type GateConfig struct {
 	SendBufferSize       int           // send_buffer_size in bytes
 	LogLevel             string        // log_level: debug, info, warn or error
 	LogFile              string        // log_file: defaults to Name + ".log"
+	// ClientMsgRate (client_msg_rate) and ClientMsgBurst (client_msg_burst)
+	// bound the frames one client may send: a token bucket refilled at the
+	// rate per second, holding at most the burst. A client over it is
+	// kicked. A rate of 0 means unlimited; the burst must be positive.
+	ClientMsgRate, ClientMsgBurst int
+	// ClientByteRate (client_byte_rate) and ClientByteBurst
+	// (client_byte_burst) do the same for the bytes a client sends, frame
+	// headers included. The gate raises a burst below one largest frame
+	// (max_client_packet_size + 6) to it.
+	ClientByteRate, ClientByteBurst int
+	// MaxClients (max_clients) bounds the clients connected to the gate;
+	// more are kicked with "server full" as they connect. 0 means unlimited.
+	MaxClients int
+	// KCPSessionRate (kcp_session_rate) and KCPSessionBurst
+	// (kcp_session_burst) bound the new KCP sessions the gate accepts;
+	// sessions beyond are closed at once. A rate of 0 means unlimited.
+	KCPSessionRate, KCPSessionBurst int
 }
 
 // StorageConfig is the [storage] section: where persistent entities are kept.
@@ -198,6 +236,13 @@ func newGate(id int) GateConfig {
 		SendBufferSize:       DefaultSendBufferSize,
 		LogLevel:             DefaultLogLevel,
 		LogFile:              name + ".log",
+		ClientMsgRate:        DefaultClientMsgRate,
+		ClientMsgBurst:       DefaultClientMsgBurst,
+		ClientByteRate:       DefaultClientByteRate,
+		ClientByteBurst:      DefaultClientByteBurst,
+		MaxClients:           DefaultMaxClients,
+		KCPSessionRate:       DefaultKCPSessionRate,
+		KCPSessionBurst:      DefaultKCPSessionBurst,
 	}
 }
 

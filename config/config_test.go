@@ -87,10 +87,19 @@ listen_addr = 0.0.0.0:0
 max_client_packet_size = 4096
 max_packet_size = 8192
 send_buffer_size = 8192
+client_msg_rate = 10
+client_msg_burst = 20
+max_clients = 0
 
 [gate2]
 kcp = yes
 client_send_buffer_size = 100
+client_msg_rate = 0
+client_byte_rate = 5000
+client_byte_burst = 9000
+max_clients = 7
+kcp_session_rate = 0
+kcp_session_burst = 3
 
 [gate1]
 listen_addr = 127.0.0.1:14001
@@ -116,9 +125,12 @@ path = data/world#1.db
 	for _, g := range []*GateConfig{&gt1, &gt2} {
 		g.KCP, g.HeartbeatTimeout, g.ListenAddr = false, time.Minute, "0.0.0.0:0"
 		g.MaxClientPacketSize, g.MaxPacketSize, g.SendBufferSize = 4096, 8192, 8192
+		g.ClientMsgRate, g.ClientMsgBurst, g.MaxClients = 10, 20, 0
 	}
 	gt1.ListenAddr = "127.0.0.1:14001"
 	gt2.KCP, gt2.ClientSendBufferSize = true, 100
+	gt2.ClientMsgRate, gt2.ClientByteRate, gt2.ClientByteBurst = 0, 5000, 9000
+	gt2.MaxClients, gt2.KCPSessionRate, gt2.KCPSessionBurst = 7, 0, 3
 	want := &Config{
 		Dispatchers: []DispatcherConfig{d1, d2},
 		Games:       []GameConfig{g7},
@@ -257,6 +269,25 @@ listen_addr = 127.0.0.1:14001
 			name: "bad AOI sync limit",
 			text: minimal + "[game_common]\naoi_sync_limit = many\n",
 			want: []string{`config.ini: [game_common] aoi_sync_limit = "many": must be a positive whole number`},
+		},
+		{
+			name: "bad client limits",
+			text: minimal + "[gate_common]\nclient_msg_rate = -1\nclient_byte_rate = 1MiB\nmax_clients = lots\n" +
+				"client_msg_burst = 0\nclient_byte_burst = -5\nkcp_session_rate = 1.5\nkcp_session_burst = none\n",
+			want: []string{
+				`config.ini: [gate_common] client_msg_rate = "-1": must not be negative (0 means unlimited)`,
+				`config.ini: [gate_common] client_byte_rate = "1MiB": not a whole number (0 means unlimited)`,
+				`config.ini: [gate_common] max_clients = "lots": not a whole number (0 means unlimited)`,
+				`config.ini: [gate_common] client_msg_burst = "0": must be a positive whole number`,
+				`config.ini: [gate_common] client_byte_burst = "-5": must be a positive whole number`,
+				`config.ini: [gate_common] kcp_session_rate = "1.5": not a whole number (0 means unlimited)`,
+				`config.ini: [gate_common] kcp_session_burst = "none": must be a positive whole number`,
+			},
+		},
+		{
+			name: "limit in a process section",
+			text: minimal + "max_clients = -3\n",
+			want: []string{`config.ini: [gate1] max_clients = "-3": must not be negative (0 means unlimited)`},
 		},
 		{
 			name: "duration without unit",
@@ -597,6 +628,15 @@ func TestValidateHandBuilt(t *testing.T) {
 			`[gate1] send_buffer_size = "0"`,
 			`[gate1] log_level = "": not a log level`,
 			"[gate1] log_file must not be empty",
+			`[gate1] client_msg_burst = "0": must be a positive whole number`,
+			`[gate1] client_byte_burst = "0": must be a positive whole number`,
+			`[gate1] kcp_session_burst = "0": must be a positive whole number`,
+		}},
+		{"negative limits", func(c *Config) {
+			c.Gates[0].MaxClients, c.Gates[0].KCPSessionRate = -1, -2
+		}, []string{
+			`[gate1] max_clients = "-1": must not be negative (0 means unlimited)`,
+			`[gate1] kcp_session_rate = "-2": must not be negative (0 means unlimited)`,
 		}},
 		{"bad IDs", func(c *Config) {
 			c.Dispatchers = append(c.Dispatchers, c.Dispatchers[0])

@@ -337,6 +337,21 @@ func countField(key string, p *int) field {
 	}}
 }
 
+// limitField parses a limit: a whole number of things, 0 for unlimited.
+func limitField(key string, p *int) field {
+	return field{key, func(v string) string {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return "not a whole number (0 means unlimited)"
+		}
+		if msg := limitProblem(n); msg != "" {
+			return msg
+		}
+		*p = n
+		return ""
+	}}
+}
+
 func sizeField(key string, p *int, limit int) field {
 	return field{key, func(v string) string {
 		n, err := strconv.Atoi(v)
@@ -409,6 +424,13 @@ func gateFields(g *GateConfig) []field {
 		sizeField("send_buffer_size", &g.SendBufferSize, 0),
 		strField("log_level", &g.LogLevel),
 		strField("log_file", &g.LogFile),
+		limitField("client_msg_rate", &g.ClientMsgRate),
+		countField("client_msg_burst", &g.ClientMsgBurst),
+		limitField("client_byte_rate", &g.ClientByteRate),
+		countField("client_byte_burst", &g.ClientByteBurst),
+		limitField("max_clients", &g.MaxClients),
+		limitField("kcp_session_rate", &g.KCPSessionRate),
+		countField("kcp_session_burst", &g.KCPSessionBurst),
 	}
 }
 

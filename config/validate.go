@@ -155,6 +155,28 @@ func (c *Config) validate() []problem {
 				"max_client_packet_size", "max_packet_size")
 		}
 		checkCommon(&ps, addrs, sec, g.HTTPAddr, g.LogLevel, g.LogFile, g.MaxPacketSize, g.SendBufferSize)
+		for _, l := range []struct {
+			key string
+			n   int
+		}{
+			{"client_msg_rate", g.ClientMsgRate}, {"client_byte_rate", g.ClientByteRate},
+			{"max_clients", g.MaxClients}, {"kcp_session_rate", g.KCPSessionRate},
+		} {
+			if msg := limitProblem(l.n); msg != "" {
+				ps.bad(sec, l.key, strconv.Itoa(l.n), msg)
+			}
+		}
+		for _, b := range []struct {
+			key string
+			n   int
+		}{
+			{"client_msg_burst", g.ClientMsgBurst}, {"client_byte_burst", g.ClientByteBurst},
+			{"kcp_session_burst", g.KCPSessionBurst},
+		} {
+			if b.n <= 0 {
+				ps.bad(sec, b.key, strconv.Itoa(b.n), "must be a positive whole number")
+			}
+		}
 	}
 
 	switch c.Storage.Type {
@@ -267,6 +289,14 @@ func sizeProblem(n, limit int) string {
 	}
 	if limit > 0 && n > limit {
 		return fmt.Sprintf("must be at most %d bytes", limit)
+	}
+	return ""
+}
+
+// limitProblem reports a rate or count limit that is negative.
+func limitProblem(n int) string {
+	if n < 0 {
+		return "must not be negative (0 means unlimited)"
 	}
 	return ""
 }

@@ -13,7 +13,9 @@
 //     property (chat rooms: a game sets property "room" on a client and
 //     broadcasts to room = "lobby");
 //   - disconnects it when it sends nothing for the heartbeat timeout, sends
-//     a frame the protocol does not allow, or reads too slowly.
+//     a frame the protocol does not allow, sends faster than its rate
+//     limits, or reads too slowly; and refuses clients beyond MaxClients
+//     and new KCP sessions beyond KCPSessionRate.
 //
 // The gate holds no game state. Each client costs one reader goroutine and
 // a small struct; a writer goroutine exists only while a client has
@@ -59,6 +61,21 @@ type Config struct {
 	MaxPacketSize int
 	// SendBufferSize bounds the bytes queued for a dispatcher (default 64 MiB).
 	SendBufferSize int
+	// ClientMsgRate and ClientMsgBurst bound the frames one client may send
+	// per second (token bucket; defaults 1000/s, burst 2000). ClientByteRate
+	// and ClientByteBurst do the same for bytes, headers included (defaults
+	// 1 MiB/s, burst 2 MiB; a burst below one largest frame is raised to it).
+	// Zero takes the default, negative means unlimited. A client over a limit
+	// is kicked with "rate limit: ...".
+	ClientMsgRate, ClientMsgBurst   int
+	ClientByteRate, ClientByteBurst int
+	// MaxClients bounds the connected clients (default 50000; negative:
+	// unlimited). Connections beyond are kicked with "server full".
+	MaxClients int
+	// KCPSessionRate and KCPSessionBurst bound new KCP sessions per second
+	// (defaults 500/s, burst 2500; negative: unlimited). Sessions beyond are
+	// closed at once, and the drops logged at most once a second.
+	KCPSessionRate, KCPSessionBurst int
 	// Logger receives the gate's logs (default: logrus's standard logger).
 	Logger logrus.FieldLogger
 }
@@ -76,6 +93,8 @@ type client struct {
 	ownerGame rpc.GameID
 	props     map[string]string
 	kicked    atomic.Bool
+	// Reader goroutine only:
+	msgs, bytes bucket
 }
 
 // linkQueueLimit bounds, per dispatcher link, the bytes of client frames
@@ -99,8 +118,9 @@ type Gate struct {
 	index  map[string]map[string]map[*client]struct{}
 	closed bool
 
-	ready chan struct{}
-	wg    sync.WaitGroup
+	ready   chan struct{}
+	closing chan struct{} // closed by Close: lingering KCP sessions end
+	wg      sync.WaitGroup
 }
 
 // New validates cfg and binds the client listeners, so Addr is known as
@@ -131,29 +151,27 @@ func New(cfg Config) (*Gate, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()
 	}
+	cfg.ClientMsgRate = limitOr(cfg.ClientMsgRate, 1000)
+	cfg.ClientMsgBurst = limitOr(cfg.ClientMsgBurst, 2000)
+	cfg.ClientByteRate = limitOr(cfg.ClientByteRate, 1<<20)
+	cfg.ClientByteBurst = max(limitOr(cfg.ClientByteBurst, 2<<20), cfg.MaxClientPacketSize+rpc.HeaderSize)
+	cfg.MaxClients = limitOr(cfg.MaxClients, 50000)
+	cfg.KCPSessionRate = limitOr(cfg.KCPSessionRate, 500)
+	cfg.KCPSessionBurst = max(limitOr(cfg.KCPSessionBurst, 2500), 1)
+	cfg.ClientMsgBurst = max(cfg.ClientMsgBurst, 1)
 	g := &Gate{
 		cfg:     cfg,
 		log:     cfg.Logger.WithField("gate", cfg.ID),
 		clients: map[rpc.ClientID]*client{},
 		index:   map[string]map[string]map[*client]struct{}{},
 		ready:   make(chan struct{}),
+		closing: make(chan struct{}),
 	}
 	// Client IDs start at a random point so that a restarted gate does not
 	// reuse the IDs of its previous life while games still hold them.
 	g.nextID.Store(rand.Uint64() >> 16)
-	var err error
-	if g.tcp, err = net.Listen("tcp", cfg.ListenAddr); err != nil {
-		return nil, fmt.Errorf("gate%d: %w", cfg.ID, err)
-	}
-	if cfg.KCP {
-		// KCP listens on UDP at the port TCP got (which matters for port 0).
-		addr := g.tcp.Addr().String()
-		if g.kcp, err = kcp.ListenWithOptions(addr, nil, 0, 0); err != nil {
-			g.tcp.Close()
-			return nil, fmt.Errorf("gate%d: kcp listen on %s: %w", cfg.ID, addr, err)
-		}
-		g.kcp.SetReadBuffer(4 << 20)
-		g.kcp.SetWriteBuffer(4 << 20)
+	if err := g.listen(); err != nil {
+		return nil, err
 	}
 	for _, addr := range cfg.Dispatchers {
 		g.links = append(g.links, rpc.NewLink(rpc.LinkConfig{
@@ -242,6 +260,9 @@ func (g *Gate) exitErr(ctx context.Context) error {
 
 func (g *Gate) acceptLoop(ln net.Listener, isKCP bool) {
 	var delay time.Duration
+	sessions := newBucket(g.cfg.KCPSessionRate, g.cfg.KCPSessionBurst)
+	var dropped int
+	var lastLog time.Time
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -257,6 +278,17 @@ func (g *Gate) acceptLoop(ln net.Listener, isKCP bool) {
 			continue
 		}
 		delay = 0
+		if isKCP {
+			if now := time.Now(); !sessions.take(now, 1) {
+				nc.Close()
+				dropped++
+				if now.Sub(lastLog) >= time.Second {
+					g.log.Warnf("dropped %d new KCP sessions: more than %d per second (kcp_session_rate)", dropped, g.cfg.KCPSessionRate)
+					dropped, lastLog = 0, now
+				}
+				continue
+			}
+		}
 		switch c := nc.(type) {
 		case *net.TCPConn:
 			c.SetNoDelay(true)
@@ -264,6 +296,7 @@ func (g *Gate) acceptLoop(ln net.Listener, isKCP bool) {
 			c.SetNoDelay(1, 10, 2, 1)
 			c.SetWindowSize(128, 128)
 			c.SetACKNoDelay(true)
+			nc = &kcpConn{UDPSession: c, g: g} // a last kick is retransmitted
 		}
 		g.startClient(nc, isKCP)
 	}
@@ -279,6 +312,7 @@ func (g *Gate) Close() error {
 		return nil
 	}
 	g.closed = true
+	close(g.closing)
 	cs := make([]*client, 0, len(g.clients))
 	for _, c := range g.clients {
 		cs = append(cs, c)
@@ -299,8 +333,10 @@ func (g *Gate) link(shard int) *rpc.Link { return g.links[shard] }
 
 func (g *Gate) startClient(nc net.Conn, isKCP bool) {
 	c := &client{
-		id:  rpc.ClientID(g.nextID.Add(1)),
-		kcp: isKCP,
+		id:    rpc.ClientID(g.nextID.Add(1)),
+		kcp:   isKCP,
+		msgs:  newBucket(g.cfg.ClientMsgRate, g.cfg.ClientMsgBurst),
+		bytes: newBucket(g.cfg.ClientByteRate, g.cfg.ClientByteBurst),
 		conn: rpc.NewConn(nc, rpc.ConnConfig{
 			MaxBody:     g.cfg.MaxClientPacketSize,
 			MaxPending:  g.cfg.ClientSendBufferSize,
@@ -312,6 +348,17 @@ func (g *Gate) startClient(nc net.Conn, isKCP bool) {
 	if g.closed {
 		g.mu.Unlock()
 		c.conn.Close(ErrServerClosed)
+		return
+	}
+	if g.cfg.MaxClients > 0 && len(g.clients) >= g.cfg.MaxClients {
+		// Refused before it has a boot entity: the kick, then close.
+		g.wg.Add(1)
+		g.mu.Unlock()
+		g.log.WithField("remote", nc.RemoteAddr().String()).Debug("client refused: server full")
+		c.kicked.Store(true)
+		c.conn.Send(rpc.MsgKick, rpc.AppendString(nil, "server full"))
+		c.conn.CloseAfterFlush(errors.New("kicked: server full"))
+		go func() { defer g.wg.Done(); <-c.conn.Done(); c.conn.Wait() }()
 		return
 	}
 	g.clients[c.id] = c
@@ -375,6 +422,8 @@ func (g *Gate) serveClient(c *client) {
 		log.Debug("client disconnected")
 	case errors.Is(reason, rpc.ErrIdleTimeout), c.kicked.Load():
 		log.Info("client disconnected")
+	case errors.Is(reason, rpc.ErrSlowConsumer):
+		log.WithField("remote", c.conn.RemoteAddr().String()).Warn("client disconnected: it reads too slowly (more queued for it than client_send_buffer_size)")
 	default:
 		// Oversized or truncated frames, slow consumers, socket errors.
 		log.WithField("remote", c.conn.RemoteAddr().String()).Warn("client disconnected on error")
@@ -394,6 +443,13 @@ func (g *Gate) kick(c *client, reason string) {
 	c.conn.CloseAfterFlush(errors.New("kicked: " + reason))
 }
 
+// rateLimited logs a client over a rate limit (once: it is kicked) and kicks it.
+func (g *Gate) rateLimited(c *client, msg string) error {
+	g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()).Warn("client over its rate limit: " + msg)
+	g.kick(c, "rate limit: "+msg)
+	return nil
+}
+
 // protocolError logs a client's bad frame and kicks it.
 func (g *Gate) protocolError(c *client, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
@@ -406,6 +462,13 @@ func (g *Gate) protocolError(c *client, format string, args ...any) error {
 func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 	if c.kicked.Load() {
 		return nil // on its way out: ignore the rest
+	}
+	now := time.Now()
+	if !c.msgs.take(now, 1) {
+		return g.rateLimited(c, fmt.Sprintf("more than %d messages per second", g.cfg.ClientMsgRate))
+	}
+	if !c.bytes.take(now, float64(rpc.HeaderSize+len(body))) {
+		return g.rateLimited(c, fmt.Sprintf("more than %d bytes per second", g.cfg.ClientByteRate))
 	}
 	g.announce(c)
 	switch t {

@@ -18,9 +18,23 @@ type Account struct {
 	busy bool // a login is in progress
 }
 
-// DescribeEntityType exposes Login to the connection's own client.
+// DescribeEntityType exposes Login and Echo to the connection's own client.
 func (a *Account) DescribeEntityType(desc *goworld.TypeDesc) {
-	desc.ExposeToClient("Login")
+	desc.ExposeToClient("Login", "Echo")
+}
+
+// maxEcho is the longest payload Echo returns, in bytes.
+const maxEcho = 1024
+
+// Echo sends payload back to the client as OnEcho(payload): one round trip
+// through gate, dispatcher and game with no other work, which is what
+// goworldctl bench -scenario echo measures.
+func (a *Account) Echo(payload string) {
+	if len(payload) > maxEcho {
+		a.CallClient("OnError", "an echo payload is at most 1024 bytes")
+		return
+	}
+	a.CallClient("OnEcho", payload)
 }
 
 // accountRecord is what the KV store holds per account name.

@@ -37,6 +37,9 @@ type Options struct {
 	MaxClientPacketSize int
 	// ClientSendBufferSize for the gates (default 1 MiB).
 	ClientSendBufferSize int
+	// GateLimits, if set, supplies the gates' rate and connection limits
+	// (ClientMsgRate ... KCPSessionBurst of gate.Config; other fields ignored).
+	GateLimits *gate.Config
 	// SaveInterval for the games (default 60s).
 	SaveInterval time.Duration
 	// PositionSyncInterval for the games (default 100ms).
@@ -134,10 +137,17 @@ func New(o Options) (*Cluster, error) {
 		run(g.Run)
 	}
 	for i := 0; i < o.Gates; i++ {
+		var lim gate.Config
+		if o.GateLimits != nil {
+			lim = *o.GateLimits
+		}
 		g, err := gate.New(gate.Config{
 			ID: i + 1, ListenAddr: "127.0.0.1:0", KCP: o.KCP, Dispatchers: addrs,
 			HeartbeatTimeout: o.HeartbeatTimeout, MaxClientPacketSize: o.MaxClientPacketSize,
 			ClientSendBufferSize: o.ClientSendBufferSize, Logger: o.Logger,
+			ClientMsgRate: lim.ClientMsgRate, ClientMsgBurst: lim.ClientMsgBurst,
+			ClientByteRate: lim.ClientByteRate, ClientByteBurst: lim.ClientByteBurst,
+			MaxClients: lim.MaxClients, KCPSessionRate: lim.KCPSessionRate, KCPSessionBurst: lim.KCPSessionBurst,
 		})
 		if err != nil {
 			return fail(err)

@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -95,11 +94,4 @@ func RunqWait(pid int) time.Duration {
 		}
 	}
 	return sum
-}
-
-// SelfCPU returns the calling process's own CPU time (user + system).
-func SelfCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -92,10 +92,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 
 func onUsageError(_ *cli.Context, err error, _ bool) error { return usageError{err} }
 
-// commands returns the subcommands. The command still to come, bench, is
-// to be added to this list next to the others, with its own file.
+// commands returns the subcommands.
 func commands() []*cli.Command {
 	return []*cli.Command{
+		benchCommand(),
 		{
 			Name:         "build",
 			Usage:        "build DIR's main package into DIR/bin/<base name of DIR>",

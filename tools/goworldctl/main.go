@@ -9,6 +9,7 @@
 //	goworldctl status [-config PATH] DIR
 //	goworldctl stop   [-config PATH] [-timeout 30s] DIR
 //	goworldctl kill   [-config PATH] [-timeout 30s] DIR
+//	goworldctl bench  [-gate ADDR] [-clients N] [-duration D] [-scenario chat|echo|move] [-kcp] [DIR]
 //
 // DIR holds the game's main package. build compiles it to DIR/bin/NAME,
 // NAME being the base name of DIR. start runs that binary once per process
@@ -28,6 +29,13 @@
 // a time keeps each game's pause short, and a bad build is caught on the
 // first game while the others still run the old one. See
 // docs/hot-reload.md.
+//
+// bench drives bot clients against a running cluster (loopback only unless
+// -allow-remote) and ends with one summary line,
+//
+//	clients=N duration=Ds rpc/s=X p50=Yms p99=Zms errors=E lost=L
+//
+// exiting 1 if anything errored or was lost. See docs/performance.md.
 package main
 
 import (

@@ -1,0 +1,80 @@
+package gate_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/gate"
+	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/rpc"
+)
+
+func TestMessageRateLimitKicksOnlyTheFlooder(t *testing.T) {
+	c, l := start(t, cluster.Options{GateLimits: &gate.Config{ClientMsgRate: 50, ClientMsgBurst: 100}})
+	p := newPair(t, c.GateAddr(0))
+	flood := dialPlayer(t, c.GateAddr(0))
+	for i := 0; i < 1000; i++ {
+		flood.SendRaw(rpc.MsgHeartbeat, nil)
+	}
+	if r := expectKick(t, flood); r != "rate limit: more than 50 messages per second" {
+		t.Fatalf("kick reason %q", r)
+	}
+	l.wait(t, "over its rate limit")
+	p.check(t)
+}
+
+func TestByteRateLimitKicks(t *testing.T) {
+	c, l := start(t, cluster.Options{MaxClientPacketSize: 1000,
+		GateLimits: &gate.Config{ClientByteRate: 10000, ClientByteBurst: 20000}})
+	p := newPair(t, c.GateAddr(0))
+	flood := dialPlayer(t, c.GateAddr(0))
+	for i := 0; i < 100; i++ {
+		flood.CallPlayer("Echo", strings.Repeat("x", 900))
+	}
+	if r := expectKick(t, flood); r != "rate limit: more than 10000 bytes per second" {
+		t.Fatalf("kick reason %q", r)
+	}
+	l.wait(t, "over its rate limit")
+	p.check(t)
+}
+
+func TestMaxClientsRefusesTheNextClient(t *testing.T) {
+	c, _ := start(t, cluster.Options{KCP: true, GateLimits: &gate.Config{MaxClients: 2}})
+	a := dialPlayer(t, c.GateAddr(0))
+	dialPlayer(t, c.GateAddr(0))
+	for _, kcp := range []bool{false, true} {
+		x, err := client.Dial(c.GateAddr(0), client.Options{KCP: kcp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("kcp=%v", kcp)
+		if r := expectKick(t, x); r != "server full" {
+			t.Fatalf("kcp=%v: kick reason %q", kcp, r)
+		}
+		x.Close()
+	}
+	a.Close()
+	// Once a leaves, a new client gets in (bounded by dialPlayer's waits).
+	for i := 0; ; i++ {
+		x, err := client.Dial(c.GateAddr(0), client.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := next(t, x)
+		for {
+			if _, ok := ev.(client.Disconnected); ok {
+				break
+			}
+			if e, ok := ev.(client.EntityCreated); ok && e.IsPlayer {
+				x.Close()
+				return
+			}
+			ev = next(t, x)
+		}
+		x.Close()
+		if i > 100 {
+			t.Fatal("still full after a client left")
+		}
+	}
+}

@@ -1,0 +1,43 @@
+package gate_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/internal/cluster"
+)
+
+// TestClientThatStopsReadingIsDisconnected: a real client, over TCP and
+// over KCP, asks for a 16 MB flood and stops taking its events, so it stops
+// reading its connection. The gate's queue for it passes
+// client_send_buffer_size, and the gate closes it as a slow consumer, logs
+// why, forgets it, and keeps serving the others.
+func TestClientThatStopsReadingIsDisconnected(t *testing.T) {
+	for _, kcp := range []bool{false, true} {
+		t.Run(fmt.Sprintf("kcp=%v", kcp), func(t *testing.T) {
+			c, l := start(t, cluster.Options{KCP: true, ClientSendBufferSize: 64 << 10})
+			p := newPair(t, c.GateAddr(0))
+			slow, err := client.Dial(c.GateAddr(0), client.Options{KCP: kcp, EventBuffer: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer slow.Close()
+			for {
+				if ev, ok := next(t, slow).(client.EntityCreated); ok && ev.IsPlayer {
+					break
+				}
+			}
+			slow.CallPlayer("Flood", 4000, 4000)
+			// From here on nobody takes slow's events.
+			l.wait(t, "slow consumer", "limit 65536", "client_send_buffer_size")
+			p.check(t)
+			for deadline := time.Now().Add(10 * time.Second); c.Gates[0].NumClients() != 2; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("gate has %d clients, want 2", c.Gates[0].NumClients())
+				}
+			}
+		})
+	}
+}

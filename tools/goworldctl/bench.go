@@ -1,0 +1,628 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/internal/proc"
+	"github.com/goworld-engine/goworld/internal/procstat"
+)
+
+// Bounds of bench's flags: every run stops by itself.
+const (
+	benchMaxClients  = 100_000
+	benchMaxDuration = time.Hour
+	benchDrain       = 10 * time.Second // how long answers may trail the last request
+)
+
+// benchOptions are bench's flags.
+type benchOptions struct {
+	gate        string
+	clients     int
+	duration    time.Duration
+	scenario    string
+	kcp         bool
+	rate        float64 // requests per second per client (echo, move)
+	parallel    int     // connections set up at once
+	setup       time.Duration
+	idle        time.Duration // the idle cluster's CPU is measured this long
+	allowRemote bool
+	cluster     *cluster // nil without DIR: no server CPU figures
+}
+
+func benchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "bench",
+		Usage: "drive bot clients against a running cluster and report throughput, latency and losses",
+		Description: "Scenarios (each needs the matching demo's entity types):\n" +
+			"  chat  examples/chatroom_demo: client i logs in as bench<i>, joins room r<i/50> and says\n" +
+			"        one 32-byte message every 2 s; every member of the room must get it.\n" +
+			"  echo  examples/chatroom_demo: Account.Echo before login, -rate calls/s per client.\n" +
+			"  move  examples/aoi_demo: -rate moves/s per client, and once a second a Say whose\n" +
+			"        own copy times the round trip.\n" +
+			"Requests are spread evenly over time. The last line is the summary:\n" +
+			"  clients=N duration=Ds rpc/s=X p50=Yms p99=Zms errors=E lost=L\n" +
+			"and bench exits 1 if anything errored or was lost. With DIR (or ./config.ini), the gate's\n" +
+			"address defaults to the cluster's first gate, and the servers' CPU is reported.",
+		ArgsUsage: "[DIR]",
+		Flags: []cli.Flag{
+			configFlag,
+			&cli.StringFlag{Name: "gate", Usage: "gate `ADDR` (default: the first gate of DIR's config)"},
+			&cli.IntFlag{Name: "clients", Value: 100, Usage: "number of bot clients"},
+			&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "how long the load runs, after set-up"},
+			&cli.StringFlag{Name: "scenario", Value: "chat", Usage: "chat|echo|move"},
+			&cli.BoolFlag{Name: "kcp", Usage: "connect over KCP instead of TCP"},
+			&cli.Float64Flag{Name: "rate", Value: 10, Usage: "requests per second per client (echo, move)"},
+			&cli.IntFlag{Name: "parallel", Value: 16, Usage: "connections and logins set up at once"},
+			&cli.DurationFlag{Name: "setup-timeout", Value: 5 * time.Minute, Usage: "how long connecting and logging in may take"},
+			&cli.DurationFlag{Name: "idle", Value: 2 * time.Second, Usage: "how long the idle cluster's CPU is measured before the bots connect (0: not measured)"},
+			&cli.BoolFlag{Name: "allow-remote", Usage: "allow a gate address that is not loopback"},
+		},
+		OnUsageError: onUsageError,
+		Action: func(c *cli.Context) error {
+			o := benchOptions{
+				gate:        c.String("gate"),
+				clients:     c.Int("clients"),
+				duration:    c.Duration("duration"),
+				scenario:    c.String("scenario"),
+				kcp:         c.Bool("kcp"),
+				rate:        c.Float64("rate"),
+				parallel:    c.Int("parallel"),
+				setup:       c.Duration("setup-timeout"),
+				idle:        c.Duration("idle"),
+				allowRemote: c.Bool("allow-remote"),
+			}
+			if err := o.check(); err != nil {
+				return err
+			}
+			if err := o.findCluster(c); err != nil {
+				return err
+			}
+			return bench(c.Context, c.App.Writer, o)
+		},
+	}
+}
+
+func (o *benchOptions) check() error {
+	switch {
+	case o.clients < 1 || o.clients > benchMaxClients:
+		return usagef("bench: -clients must be 1 to %d, not %d", benchMaxClients, o.clients)
+	case o.duration <= 0 || o.duration > benchMaxDuration:
+		return usagef("bench: -duration must be positive and at most %v, not %v", benchMaxDuration, o.duration)
+	case o.rate <= 0 || o.rate > 1000:
+		return usagef("bench: -rate must be in (0, 1000], not %v", o.rate)
+	case o.parallel < 1 || o.parallel > 1024:
+		return usagef("bench: -parallel must be 1 to 1024, not %d", o.parallel)
+	case o.setup <= 0:
+		return usagef("bench: -setup-timeout must be positive")
+	case o.idle < 0 || o.idle > time.Minute:
+		return usagef("bench: -idle must be 0 to 1m, not %v", o.idle)
+	}
+	if _, ok := scenarios[o.scenario]; !ok {
+		return usagef("bench: unknown -scenario %q (chat, echo or move)", o.scenario)
+	}
+	return nil
+}
+
+// findCluster loads DIR's cluster (DIR, or "." when it holds a config, or
+// none) and, without -gate, takes the address of its first gate. Then it
+// checks the address is loopback, unless -allow-remote.
+func (o *benchOptions) findCluster(c *cli.Context) error {
+	dir := ""
+	switch args := c.Args(); {
+	case args.Len() > 1:
+		return usagef("bench: unexpected arguments %q after DIR", args.Tail())
+	case args.Len() == 1:
+		dir = args.First()
+	case c.String(configFlag.Name) != "":
+		dir = "."
+	default:
+		if _, err := os.Stat("config.ini"); err == nil {
+			dir = "."
+		}
+	}
+	if dir != "" {
+		cl, err := loadCluster(dir, c.String(configFlag.Name))
+		if err != nil {
+			return err
+		}
+		o.cluster = cl
+	}
+	if o.gate == "" {
+		if o.cluster == nil {
+			return usagef("bench: give -gate ADDR, or a DIR whose config has a gate")
+		}
+		gates := o.cluster.ProcsOf(roleGate)
+		if len(gates) == 0 {
+			return fmt.Errorf("bench: %s configures no gate", o.cluster.ConfigPath)
+		}
+		addr, err := o.cluster.gateAddr(gates[0])
+		if err != nil {
+			return err
+		}
+		o.gate = addr
+	}
+	host, _, err := net.SplitHostPort(o.gate)
+	if err != nil {
+		return usagef("bench: -gate %q: %v", o.gate, err)
+	}
+	if ip := net.ParseIP(host); !o.allowRemote && (ip == nil || !ip.IsLoopback()) && host != "localhost" {
+		return usagef("bench: %s is not a loopback address; pass -allow-remote to load it anyway", o.gate)
+	}
+	return nil
+}
+
+// gateAddr returns the address of gate p: the one it reported when it
+// started (port 0 in the config picks one), else the configured one. A
+// wildcard host becomes 127.0.0.1.
+func (c *cluster) gateAddr(p process) (string, error) {
+	paths := c.Paths(p)
+	if pid, running, err := proc.Probe(paths.PIDFile); err == nil && running {
+		if r, err := readReadyFile(paths.ReadyFile); err == nil && r.PID == pid && r.Addr != "" {
+			return r.Addr, nil
+		}
+	}
+	addr := c.Config.Gates[p.ID].ListenAddr
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("bench: %s listen_addr %q: %v", p.Name, addr, err)
+	}
+	if port == "0" {
+		return "", fmt.Errorf("bench: %s listens on port 0 and is not running; give -gate", p.Name)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// scenario is one kind of load. A bot is set up by setup (which may read
+// the client's events until it is ready), then its events go to recv and
+// the scheduler calls send for each of its requests.
+type scenario struct {
+	// period is the time between two requests of one client.
+	period func(o benchOptions) time.Duration
+	// setup prepares client i; it reads events from b.c.Events() until the
+	// bot is ready.
+	setup func(r *benchRun, b *bot) error
+	// send sends request seq of bot b.
+	send func(r *benchRun, b *bot, seq int) error
+	// recv handles one event of bot b after set-up.
+	recv func(r *benchRun, b *bot, ev client.Event)
+}
+
+var scenarios = map[string]scenario{
+	"chat": chatScenario,
+	"echo": echoScenario,
+	"move": moveScenario,
+}
+
+// bot is one client of a run.
+type bot struct {
+	i    int
+	c    *client.Client
+	done chan struct{}
+
+	mu     sync.Mutex
+	sentAt map[int]time.Time // requests awaiting their answer, by seq
+	last   map[int]int       // chat: last seq seen per sender, to catch duplicates and reordering
+	state  any               // the scenario's
+}
+
+// benchRun is the shared state of a run. Counters are atomic: bots'
+// goroutines update them.
+type benchRun struct {
+	o     benchOptions
+	out   io.Writer
+	sc    scenario
+	bots  []*bot
+	start time.Time
+
+	sent      atomic.Int64 // requests sent
+	expected  atomic.Int64 // answers or deliveries due for them
+	delivered atomic.Int64 // of those, arrived
+	errs      atomic.Int64
+	firstErr  atomic.Pointer[string]
+
+	latMu sync.Mutex
+	lat   []time.Duration // round trips
+}
+
+// fail counts an error and keeps the first one for the report.
+func (r *benchRun) fail(format string, a ...any) {
+	r.errs.Add(1)
+	msg := fmt.Sprintf(format, a...)
+	r.firstErr.CompareAndSwap(nil, &msg)
+}
+
+func (r *benchRun) roundTrip(d time.Duration) {
+	r.latMu.Lock()
+	if len(r.lat) < 50_000_000 {
+		r.lat = append(r.lat, d)
+	}
+	r.latMu.Unlock()
+}
+
+// answered resolves request seq of b, if it is awaited, and returns when it
+// was sent.
+func (b *bot) answered(seq int) (time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.sentAt[seq]
+	if ok {
+		delete(b.sentAt, seq)
+	}
+	return t, ok
+}
+
+func (b *bot) sending(seq int) {
+	b.mu.Lock()
+	b.sentAt[seq] = time.Now()
+	b.mu.Unlock()
+}
+
+// bench runs one load and prints the report.
+func bench(ctx context.Context, out io.Writer, o benchOptions) error {
+	r := &benchRun{o: o, out: out, sc: scenarios[o.scenario]}
+	fmt.Fprintf(out, "bench scenario=%s gate=%s clients=%d duration=%v kcp=%v\n", o.scenario, o.gate, o.clients, o.duration, o.kcp)
+
+	// The idle cluster's CPU, before any bot connects.
+	pids := benchPIDs(o.cluster)
+	var idleCPU map[string]time.Duration
+	if len(pids) > 0 && o.idle > 0 {
+		c0 := cpuOf(pids)
+		t0 := time.Now()
+		select {
+		case <-time.After(o.idle):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		idleCPU = perSecond(cpuOf(pids), c0, time.Since(t0))
+	}
+
+	defer r.closeAll()
+	if err := r.setUp(ctx); err != nil {
+		return err
+	}
+	c0, self0, st0 := cpuOf(pids), procstat.SelfCPU(), r.stats()
+	if err := r.load(ctx); err != nil {
+		return err
+	}
+	elapsed := time.Since(r.start)
+	r.drain(ctx)
+	c1, self1, st1 := cpuOf(pids), procstat.SelfCPU(), r.stats()
+	for _, b := range r.bots { // a disconnect is an error, and its answers are lost
+		select {
+		case <-b.done:
+			r.fail("client %d disconnected", b.i)
+		default:
+		}
+	}
+
+	sent, expected, delivered := r.sent.Load(), r.expected.Load(), r.delivered.Load()
+	lost := max(expected-delivered, 0)
+	p50, p99 := r.percentiles()
+	secs := elapsed.Seconds()
+	fmt.Fprintf(out, "sent=%d expected=%d delivered=%d deliveries/s=%.0f bytes-in/s/client=%.0f bytes-out/s/client=%.0f bench-cpu=%.1f%%\n",
+		sent, expected, delivered, float64(delivered)/secs,
+		float64(st1.BytesIn-st0.BytesIn)/secs/float64(o.clients), float64(st1.BytesOut-st0.BytesOut)/secs/float64(o.clients),
+		(self1-self0).Seconds()/secs*100)
+	if len(pids) > 0 {
+		var total time.Duration
+		line := "servers"
+		for _, name := range sortedKeys(pids) {
+			d := c1[name] - c0[name]
+			total += d
+			line += fmt.Sprintf(" %s=%.1f%%", name, d.Seconds()/secs*100)
+		}
+		var idle time.Duration
+		for _, d := range idleCPU {
+			idle += d
+		}
+		perDelivery := 0.0
+		if delivered > 0 {
+			perDelivery = float64(total.Nanoseconds()) / 1e3 / float64(delivered)
+		}
+		line += fmt.Sprintf(" cpu/delivery=%.2fµs", perDelivery)
+		if idleCPU != nil {
+			line += fmt.Sprintf(" idle-cluster-cpu=%.1f%%", idle.Seconds()*100)
+		}
+		fmt.Fprintln(out, line)
+	}
+	if m := r.firstErr.Load(); m != nil {
+		fmt.Fprintf(out, "first error: %s\n", *m)
+	}
+	errs := r.errs.Load()
+	fmt.Fprintf(out, "clients=%d duration=%.0fs rpc/s=%.0f p50=%.2fms p99=%.2fms errors=%d lost=%d\n",
+		o.clients, secs, float64(sent)/secs, ms(p50), ms(p99), errs, lost)
+	if errs > 0 || lost > 0 {
+		return benchFailed{}
+	}
+	return nil
+}
+
+// benchFailed makes bench exit 1 after its summary, which already said why.
+type benchFailed struct{}
+
+func (benchFailed) Error() string { return "bench: errors or losses (see the summary)" }
+
+// setUp connects every bot, at most o.parallel at a time, and sets it up.
+func (r *benchRun) setUp(ctx context.Context) error {
+	o := r.o
+	r.bots = make([]*bot, o.clients)
+	ctx, cancel := context.WithTimeout(ctx, o.setup)
+	defer cancel()
+	var next, ready atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, o.parallel)
+	t0 := time.Now()
+	for range o.parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= o.clients {
+					return
+				}
+				if err := r.setUpBot(i); err != nil {
+					errc <- fmt.Errorf("bench: client %d: %w", i, err)
+					cancel()
+					return
+				}
+				ready.Add(1)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			select {
+			case err := <-errc:
+				return err
+			default:
+			}
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("bench: %d of %d clients set up in %v: %w", ready.Load(), o.clients, o.setup, err)
+			}
+			fmt.Fprintf(r.out, "set up %d clients in %.1fs\n", o.clients, time.Since(t0).Seconds())
+			return nil
+		case <-tick.C:
+			fmt.Fprintf(r.out, "setting up: %d/%d clients\n", ready.Load(), o.clients)
+		}
+	}
+}
+
+func (r *benchRun) setUpBot(i int) error {
+	c, err := client.Dial(r.o.gate, client.Options{KCP: r.o.kcp})
+	if err != nil {
+		return err
+	}
+	b := &bot{i: i, c: c, done: make(chan struct{}), sentAt: map[int]time.Time{}}
+	r.bots[i] = b
+	if err := r.sc.setup(r, b); err != nil {
+		c.Close()
+		close(b.done)
+		return err
+	}
+	go func() {
+		defer close(b.done)
+		for ev := range c.Events() {
+			if _, ok := ev.(client.Disconnected); ok {
+				continue // counted after the run, once
+			}
+			r.sc.recv(r, b, ev)
+		}
+	}()
+	return nil
+}
+
+// awaitEvent reads b's events until match accepts one (nil) or says it
+// failed (an error), for at most 30 s.
+func awaitEvent(b *bot, what string, match func(client.Event) (bool, error)) error {
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	for {
+		select {
+		case ev, ok := <-b.c.Events():
+			if !ok {
+				return fmt.Errorf("disconnected waiting for %s", what)
+			}
+			if d, isD := ev.(client.Disconnected); isD {
+				return fmt.Errorf("disconnected waiting for %s: %s", what, d.Reason)
+			}
+			if ok, err := match(ev); ok || err != nil {
+				return err
+			}
+		case <-deadline.C:
+			return fmt.Errorf("no %s after 30s", what)
+		}
+	}
+}
+
+// load sends every request on schedule: request k is bot k%n's number
+// k/n, due at start + k·period/n, so the load is spread evenly. It stops
+// after o.duration, or at ctx's end.
+func (r *benchRun) load(ctx context.Context) error {
+	n := len(r.bots)
+	period := r.sc.period(r.o)
+	gap := period / time.Duration(n)
+	// Requests due within the duration, at least one per client.
+	total := max(int64(float64(r.o.duration)/float64(period)*float64(n)), int64(n))
+	if gap <= 0 {
+		gap = 1
+	}
+	r.start = time.Now()
+	progress := r.start.Add(time.Second)
+	for k := int64(0); k < total; k++ {
+		due := r.start.Add(time.Duration(k) * gap)
+		if d := time.Until(due); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if now := time.Now(); now.After(progress) {
+			fmt.Fprintf(r.out, "t=%.0fs sent=%d delivered=%d/%d errors=%d\n",
+				now.Sub(r.start).Seconds(), r.sent.Load(), r.delivered.Load(), r.expected.Load(), r.errs.Load())
+			progress = progress.Add(time.Second)
+			if !r.anyConnected() {
+				r.fail("every client is disconnected")
+				return nil
+			}
+		}
+		if time.Since(r.start) > r.o.duration+benchDrain {
+			r.fail("fell behind: sent %d of %d requests in %v", k, total, time.Since(r.start))
+			return nil
+		}
+		b := r.bots[k%int64(n)]
+		if err := r.sc.send(r, b, int(k/int64(n))); err != nil {
+			r.fail("client %d: %v", b.i, err)
+		}
+	}
+	// The rates are per second of the whole duration: wait for its end.
+	select {
+	case <-time.After(time.Until(r.start.Add(r.o.duration))):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// drain waits until everything due has arrived, for at most benchDrain,
+// or until no bot is left connected to receive it.
+func (r *benchRun) drain(ctx context.Context) {
+	deadline := time.Now().Add(benchDrain)
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for r.delivered.Load() < r.expected.Load() && time.Now().Before(deadline) && r.anyConnected() {
+		select {
+		case <-t.C: // polling a counter that the bots' goroutines advance
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// anyConnected reports whether any bot is still connected.
+func (r *benchRun) anyConnected() bool {
+	for _, b := range r.bots {
+		select {
+		case <-b.done:
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+func (r *benchRun) closeAll() {
+	for _, b := range r.bots {
+		if b != nil {
+			b.c.Close()
+			<-b.done
+		}
+	}
+}
+
+func (r *benchRun) stats() client.Stats {
+	var s client.Stats
+	for _, b := range r.bots {
+		t := b.c.Stats()
+		s.FramesIn += t.FramesIn
+		s.BytesIn += t.BytesIn
+		s.FramesOut += t.FramesOut
+		s.BytesOut += t.BytesOut
+	}
+	return s
+}
+
+func (r *benchRun) percentiles() (p50, p99 time.Duration) {
+	r.latMu.Lock()
+	defer r.latMu.Unlock()
+	if len(r.lat) == 0 {
+		return 0, 0
+	}
+	slices.Sort(r.lat)
+	at := func(q float64) time.Duration { return r.lat[min(int(q*float64(len(r.lat))), len(r.lat)-1)] }
+	return at(0.50), at(0.99)
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// benchPIDs returns the PIDs of c's running processes, each checked by its
+// PID file's lock (proc.Probe), so a stale file never names a stranger.
+func benchPIDs(c *cluster) map[string]int {
+	pids := map[string]int{}
+	if c == nil {
+		return pids
+	}
+	for _, p := range c.Procs {
+		if pid, running, err := proc.Probe(c.Paths(p).PIDFile); err == nil && running {
+			pids[p.Name] = pid
+		}
+	}
+	return pids
+}
+
+func cpuOf(pids map[string]int) map[string]time.Duration {
+	m := map[string]time.Duration{}
+	for name, pid := range pids {
+		if d, err := procstat.CPU(pid); err == nil {
+			m[name] = d
+		}
+	}
+	return m
+}
+
+func perSecond(after, before map[string]time.Duration, over time.Duration) map[string]time.Duration {
+	m := map[string]time.Duration{}
+	for k, v := range after {
+		m[k] = time.Duration(float64(v-before[k]) / over.Seconds())
+	}
+	return m
+}
+
+func sortedKeys(m map[string]int) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// token is a request's text: the sender and seq, padded to size bytes.
+func token(sender, seq, size int) string {
+	s := strconv.Itoa(sender) + " " + strconv.Itoa(seq) + " "
+	for len(s) < size {
+		s += "."
+	}
+	return s
+}
+
+// parseToken returns the sender and seq of a token.
+func parseToken(s string) (sender, seq int, err error) {
+	var a, b int
+	if _, err := fmt.Sscanf(s, "%d %d ", &a, &b); err != nil {
+		return 0, 0, errors.New("malformed token " + strconv.Quote(s))
+	}
+	return a, b, nil
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/rpc"
+)
+
+// The chat scenario is fixed, so that its figures compare across engines
+// and over time: rooms of chatRoomSize, one chatSize-byte message per
+// client every chatPeriod.
+const (
+	chatRoomSize = 50
+	chatPeriod   = 2 * time.Second
+	chatSize     = 32
+	benchPass    = "bench-password"
+)
+
+// awaitPlayer waits until the gate has created b's boot entity.
+func awaitPlayer(b *bot) error {
+	return awaitEvent(b, "the player entity", func(ev client.Event) (bool, error) {
+		c, ok := ev.(client.EntityCreated)
+		return ok && c.IsPlayer, nil
+	})
+}
+
+// awaitCall waits for a call of method on b's client; a call of fail
+// (OnLoginFailed, OnError) is an error with its arguments.
+func awaitCall(b *bot, method string, fail ...string) error {
+	return awaitEvent(b, method, func(ev client.Event) (bool, error) {
+		c, ok := ev.(client.Call)
+		if !ok {
+			return false, nil
+		}
+		for _, f := range fail {
+			if c.Method == f {
+				return false, fmt.Errorf("%s%v", c.Method, c.Args)
+			}
+		}
+		return c.Method == method, nil
+	})
+}
+
+// chatRoom is client i's room number, and chatMembers the size of room r.
+func chatRoom(i int) int { return i / chatRoomSize }
+
+func chatMembers(r, clients int) int { return min(chatRoomSize, clients-r*chatRoomSize) }
+
+var chatScenario = scenario{
+	period: func(benchOptions) time.Duration { return chatPeriod },
+	setup: func(r *benchRun, b *bot) error {
+		if err := awaitPlayer(b); err != nil {
+			return err
+		}
+		b.last = map[int]int{}
+		if err := b.c.CallPlayer("Login", fmt.Sprintf("bench%d", b.i), benchPass); err != nil {
+			return err
+		}
+		if err := awaitCall(b, "OnLogin", "OnLoginFailed", "OnError"); err != nil {
+			return fmt.Errorf("login: %w", err)
+		}
+		if err := b.c.CallPlayer("JoinRoom", fmt.Sprintf("r%d", chatRoom(b.i))); err != nil {
+			return err
+		}
+		if err := awaitCall(b, "OnJoined", "OnError"); err != nil {
+			return fmt.Errorf("join: %w", err)
+		}
+		return nil
+	},
+	send: func(r *benchRun, b *bot, seq int) error {
+		b.sending(seq)
+		r.sent.Add(1)
+		r.expected.Add(int64(chatMembers(chatRoom(b.i), len(r.bots))))
+		return b.c.CallPlayer("Say", token(b.i, seq, chatSize))
+	},
+	recv: func(r *benchRun, b *bot, ev client.Event) {
+		c, ok := ev.(client.Call)
+		if !ok {
+			return
+		}
+		if c.Method != "OnChat" {
+			if c.Method == "OnError" {
+				r.fail("client %d: OnError%v", b.i, c.Args)
+			}
+			return
+		}
+		if len(c.Args) != 3 {
+			r.fail("client %d: OnChat with %d arguments", b.i, len(c.Args))
+			return
+		}
+		room, _ := c.Args[0].(string)
+		text, _ := c.Args[2].(string)
+		sender, seq, err := parseToken(text)
+		switch {
+		case err != nil:
+			r.fail("client %d: %v", b.i, err)
+			return
+		case room != fmt.Sprintf("r%d", chatRoom(b.i)) || sender >= len(r.bots) || chatRoom(sender) != chatRoom(b.i):
+			r.fail("client %d (room r%d) got a message of client %d in room %q", b.i, chatRoom(b.i), sender, room)
+			return
+		}
+		b.mu.Lock()
+		last, seen := b.last[sender]
+		if seen && seq <= last {
+			b.mu.Unlock()
+			r.fail("client %d got message %d of client %d after message %d", b.i, seq, sender, last)
+			return
+		}
+		b.last[sender] = seq
+		b.mu.Unlock()
+		r.delivered.Add(1)
+		if sender == b.i {
+			if t, ok := b.answered(seq); ok {
+				r.roundTrip(time.Since(t))
+			}
+		}
+	},
+}
+
+// echoAnswer handles a call that answers a token request of b (OnEcho,
+// and OnSay in the move scenario).
+func echoAnswer(r *benchRun, b *bot, text string) {
+	sender, seq, err := parseToken(text)
+	if err != nil || sender != b.i {
+		r.fail("client %d: answer %q is not its own", b.i, text)
+		return
+	}
+	t, ok := b.answered(seq)
+	if !ok {
+		r.fail("client %d: answer %d twice, or never asked", b.i, seq)
+		return
+	}
+	r.delivered.Add(1)
+	r.roundTrip(time.Since(t))
+}
+
+var echoScenario = scenario{
+	period: func(o benchOptions) time.Duration { return time.Duration(float64(time.Second) / o.rate) },
+	setup:  func(r *benchRun, b *bot) error { return awaitPlayer(b) },
+	send: func(r *benchRun, b *bot, seq int) error {
+		b.sending(seq)
+		r.sent.Add(1)
+		r.expected.Add(1)
+		return b.c.CallPlayer("Echo", token(b.i, seq, chatSize))
+	},
+	recv: func(r *benchRun, b *bot, ev client.Event) {
+		c, ok := ev.(client.Call)
+		if !ok {
+			return
+		}
+		switch text, _ := firstString(c.Args); {
+		case c.Method == "OnEcho" && len(c.Args) == 1:
+			echoAnswer(r, b, text)
+		case c.Method == "OnError":
+			r.fail("client %d: OnError%v", b.i, c.Args)
+		}
+	},
+}
+
+func firstString(args []any) (string, bool) {
+	if len(args) == 0 {
+		return "", false
+	}
+	s, ok := args[0].(string)
+	return s, ok
+}
+
+// mover is a move bot's state: where it is and its own entity.
+type mover struct {
+	id  rpc.EntityID
+	pos rpc.Vector3
+	rng *rand.Rand
+}
+
+// Moves: steps of up to moveStep units on x and z, within [0, moveArea),
+// the area the AOI demo spawns players in.
+const (
+	moveStep = 5
+	moveArea = 1000
+)
+
+var moveScenario = scenario{
+	period: func(o benchOptions) time.Duration { return time.Duration(float64(time.Second) / o.rate) },
+	setup: func(r *benchRun, b *bot) error {
+		err := awaitEvent(b, "entering a space", func(ev client.Event) (bool, error) {
+			_, ok := ev.(client.SpaceEntered)
+			return ok, nil
+		})
+		if err != nil {
+			return err
+		}
+		pl, ok := b.c.Player()
+		if !ok {
+			return fmt.Errorf("in a space without a player entity")
+		}
+		b.state = &mover{id: pl.ID, pos: pl.Pos, rng: rand.New(rand.NewPCG(uint64(b.i), uint64(time.Now().UnixNano())))}
+		return nil
+	},
+	send: func(r *benchRun, b *bot, seq int) error {
+		m := b.state.(*mover)
+		m.pos.X = min(max(m.pos.X+(m.rng.Float32()*2-1)*moveStep, 0), moveArea-1)
+		m.pos.Z = min(max(m.pos.Z+(m.rng.Float32()*2-1)*moveStep, 0), moveArea-1)
+		r.sent.Add(1)
+		if err := b.c.MovePlayer(m.pos, 0); err != nil {
+			return err
+		}
+		// About once a second, a probe: a Say comes back on the player's
+		// own client along the path the moves took.
+		if every := max(int(math.Round(r.o.rate)), 1); seq%every == 0 {
+			b.sending(seq)
+			r.sent.Add(1)
+			r.expected.Add(1)
+			return b.c.CallPlayer("Say", token(b.i, seq, chatSize))
+		}
+		return nil
+	},
+	recv: func(r *benchRun, b *bot, ev client.Event) {
+		c, ok := ev.(client.Call)
+		if !ok {
+			return
+		}
+		switch {
+		case c.Method == "OnSay" && len(c.Args) == 3 && c.EntityID == b.state.(*mover).id:
+			if id, _ := c.Args[0].(string); id == string(b.state.(*mover).id) {
+				text, _ := c.Args[2].(string)
+				echoAnswer(r, b, text)
+			}
+		case c.Method == "OnError":
+			r.fail("client %d: OnError%v", b.i, c.Args)
+		}
+	},
+}

@@ -1,0 +1,267 @@
+//go:build linux || darwin
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// demoBins are the chatroom and AOI demos, built once for the bench tests.
+var demoBins struct {
+	once      sync.Once
+	dir       string
+	chat, aoi string
+	err       error
+}
+
+// demoBinary returns the path of a demo's server binary, building both
+// demos on first use.
+func demoBinary(t *testing.T, which string) string {
+	t.Helper()
+	demoBins.once.Do(func() {
+		demoBins.dir, demoBins.err = os.MkdirTemp("", "goworldctl-bench-")
+		if demoBins.err != nil {
+			return
+		}
+		demoBins.chat = filepath.Join(demoBins.dir, "chat")
+		demoBins.aoi = filepath.Join(demoBins.dir, "aoi")
+		for bin, pkg := range map[string]string{demoBins.chat: "../../examples/chatroom_demo", demoBins.aoi: "../../examples/aoi_demo"} {
+			if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+				demoBins.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+				return
+			}
+		}
+	})
+	if demoBins.err != nil {
+		t.Fatal(demoBins.err)
+	}
+	if which == "aoi" {
+		return demoBins.aoi
+	}
+	return demoBins.chat
+}
+
+// startDemo starts a one-of-each cluster running a demo ("chat" or "aoi")
+// and returns its directory and the processes started.
+func startDemo(t *testing.T, which string) (string, []startedProc) {
+	t.Helper()
+	ini := configINI(1, 1, 1)
+	if which == "aoi" {
+		ini = strings.Replace(ini, "boot_entity = Account", "boot_entity = Player", 1)
+	}
+	dir := newServerDir(t, ini)
+	copyFile(t, demoBinary(t, which), filepath.Join(dir, "bin", "demo"), 0o755)
+	r := ctl(t, "start", "-no-build", dir)
+	if r.code != 0 {
+		t.Fatalf("start: %v", r)
+	}
+	return dir, parseStarted(t, r.stdout)
+}
+
+var (
+	benchSummary = regexp.MustCompile(`^clients=(\d+) duration=(\d+)s rpc/s=(\d+) p50=([\d.]+)ms p99=([\d.]+)ms errors=(\d+) lost=(\d+)$`)
+	benchCounts  = regexp.MustCompile(`^sent=(\d+) expected=(\d+) delivered=(\d+) `)
+	benchServers = regexp.MustCompile(`^servers dispatcher1=[\d.]+% game1=[\d.]+% gate1=[\d.]+% cpu/delivery=[\d.]+µs`)
+)
+
+// benchResult is what one bench run printed, parsed.
+type benchResult struct {
+	out                       string
+	code                      int
+	clients, errors, lost     int
+	sent, expected, delivered int
+	p50, p99                  float64
+	servers                   bool // the per-process CPU line was there
+}
+
+func parseBench(t *testing.T, r result) benchResult {
+	t.Helper()
+	b := benchResult{out: r.String(), code: r.code}
+	ls := lines(r.stdout)
+	if len(ls) == 0 {
+		t.Fatalf("bench printed nothing: %v", r)
+	}
+	m := benchSummary.FindStringSubmatch(ls[len(ls)-1])
+	if m == nil {
+		t.Fatalf("bench's last line is not the summary: %v", r)
+	}
+	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
+	b.clients, b.errors, b.lost = atoi(m[1]), atoi(m[6]), atoi(m[7])
+	b.p50, _ = strconv.ParseFloat(m[4], 64)
+	b.p99, _ = strconv.ParseFloat(m[5], 64)
+	for _, l := range ls {
+		if m := benchCounts.FindStringSubmatch(l); m != nil {
+			b.sent, b.expected, b.delivered = atoi(m[1]), atoi(m[2]), atoi(m[3])
+		}
+		if benchServers.MatchString(l) {
+			b.servers = true
+		}
+		if benchSummary.MatchString(l) && l != ls[len(ls)-1] {
+			t.Errorf("more than one summary line: %v", r)
+		}
+	}
+	return b
+}
+
+// TestBenchScenarios runs each scenario briefly against real demo servers
+// and checks the figures add up: every request was answered, and the chat
+// deliveries are the messages times the room's members.
+func TestBenchScenarios(t *testing.T) {
+	chat, _ := startDemo(t, "chat")
+	aoi, _ := startDemo(t, "aoi")
+	const clients = 60 // rooms of 50: one full room and one of 10
+	for _, tc := range []struct {
+		name string
+		dir  string
+		args []string
+		// wantExpected returns the deliveries due for sent requests.
+		wantExpected func(sent int) int
+	}{
+		{"chat", chat, []string{"-scenario", "chat", "-duration", "4s"}, func(sent int) int {
+			// Over 4 s, each client says two messages: 50×50 + 10×10 each.
+			if sent != 2*clients {
+				t.Errorf("chat: sent %d messages, want %d", sent, 2*clients)
+			}
+			return 2 * (50*50 + 10*10)
+		}},
+		{"chat over KCP", chat, []string{"-scenario", "chat", "-duration", "2s", "-kcp"}, func(sent int) int { return 50*50 + 10*10 }},
+		{"echo", chat, []string{"-scenario", "echo", "-duration", "2s", "-rate", "5"}, func(sent int) int {
+			if sent != 2*5*clients {
+				t.Errorf("echo: sent %d calls, want %d", sent, 2*5*clients)
+			}
+			return sent
+		}},
+		{"move", aoi, []string{"-scenario", "move", "-duration", "2s", "-rate", "5"}, func(sent int) int {
+			// Five moves and one timed Say per client per second.
+			if sent != 2*6*clients {
+				t.Errorf("move: sent %d requests, want %d", sent, 2*6*clients)
+			}
+			return 2 * clients
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"bench", "-clients", strconv.Itoa(clients), "-idle", "500ms"}, tc.args...)
+			b := parseBench(t, ctl(t, append(args, tc.dir)...))
+			if b.code != 0 || b.errors != 0 || b.lost != 0 || b.clients != clients {
+				t.Fatalf("want a clean run of %d clients: %s", clients, b.out)
+			}
+			if want := tc.wantExpected(b.sent); b.expected != want || b.delivered != want {
+				t.Errorf("expected=%d delivered=%d, want %d: %s", b.expected, b.delivered, want, b.out)
+			}
+			if b.p50 <= 0 || b.p99 < b.p50 {
+				t.Errorf("p50=%v p99=%v: %s", b.p50, b.p99, b.out)
+			}
+			if !b.servers {
+				t.Errorf("no per-process CPU line: %s", b.out)
+			}
+			if !strings.Contains(b.out, "idle-cluster-cpu=") {
+				t.Errorf("no idle CPU figure: %s", b.out)
+			}
+		})
+	}
+}
+
+// lineWriter is an io.Writer for bench's output that reports, once, the
+// first line matching a pattern.
+type lineWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	match *regexp.Regexp
+	seen  chan struct{}
+	once  sync.Once
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	for _, l := range lines(w.buf.String()) {
+		if w.match.MatchString(l) {
+			w.once.Do(func() { close(w.seen) })
+		}
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// TestBenchCountsLossesWhenTheGameDies kills the game in the middle of a
+// chat run: the bots are kicked, their messages are lost, and bench says so
+// in its summary and exits 1.
+func TestBenchCountsLossesWhenTheGameDies(t *testing.T) {
+	dir, ps := startDemo(t, "chat")
+	w := &lineWriter{match: regexp.MustCompile(`^t=1s `), seen: make(chan struct{})}
+	var stderr bytes.Buffer
+	code := make(chan int, 1)
+	go func() {
+		code <- run(context.Background(), []string{"goworldctl", "bench", "-clients", "20", "-duration", "4s", "-idle", "0", dir}, w, &stderr)
+	}()
+	select {
+	case <-w.seen:
+	case c := <-code:
+		t.Fatalf("bench ended (exit %d) before the load started:\n%s%s", c, w, &stderr)
+	case <-time.After(time.Minute):
+		t.Fatalf("no progress line:\n%s", w)
+	}
+	game := ps[1]
+	if game.name != "game1" {
+		t.Fatalf("started %v", ps)
+	}
+	if err := syscall.Kill(game.pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var c int
+	select {
+	case c = <-code:
+	case <-time.After(time.Minute):
+		t.Fatal("bench did not end")
+	}
+	b := parseBench(t, result{w.String(), stderr.String(), c})
+	if b.code != 1 || b.errors == 0 || b.lost == 0 {
+		t.Errorf("want exit 1 with errors and losses: %s", b.out)
+	}
+	if !strings.Contains(b.out, "first error: ") {
+		t.Errorf("the first error is not shown: %s", b.out)
+	}
+}
+
+func TestBenchUsageErrors(t *testing.T) {
+	dir := newServerDir(t, configINI(1, 1, 1)) // configured, not started
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-clients", "0", dir}, 2, "-clients must be 1 to"},
+		{[]string{"-duration", "0s", dir}, 2, "-duration must be positive"},
+		{[]string{"-scenario", "fly", dir}, 2, `unknown -scenario "fly"`},
+		{[]string{"-rate", "0", dir}, 2, "-rate must be"},
+		{[]string{"-gate", "192.0.2.1:14001"}, 2, "not a loopback address"},
+		{[]string{"-gate", "nonsense"}, 2, `-gate "nonsense"`},
+		{[]string{}, 2, "give -gate ADDR"},
+		{[]string{dir, "extra"}, 2, "unexpected arguments"},
+		// Nothing listens there: set-up fails, which is an error (exit 1).
+		{[]string{"-clients", "2", "-gate", "127.0.0.1:1", "-setup-timeout", "5s"}, 1, "127.0.0.1:1"},
+	} {
+		r := ctl(t, append([]string{"bench"}, tc.args...)...)
+		if r.code != tc.code || !strings.Contains(r.stderr+r.stdout, tc.want) {
+			t.Errorf("bench %q: want exit %d and %q in the output, got %v", tc.args, tc.code, tc.want, r)
+		}
+	}
+}
