@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/goworld-engine/goworld/dispatcher"
+	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/cluster"
 	"github.com/sirupsen/logrus"
 )
@@ -15,7 +16,8 @@ import (
 // bounded link queue; the call that finds it full is refused with a clear
 // reason, and only that client is disconnected.
 func TestCallsBeyondTheLinkQueueAreRefused(t *testing.T) {
-	c, logs := start(t, cluster.Options{})
+	// No byte rate limit: the queue, not the limit, must stop the flood.
+	c, logs := start(t, cluster.Options{GateLimits: &gate.Config{ClientByteRate: -1, ClientByteBurst: -1}})
 	flooder, quiet := dialPlayer(t, c.GateAddr(0)), dialPlayer(t, c.GateAddr(0))
 	addr := c.Dispatchers[0].Addr().String()
 	c.Dispatchers[0].Close()
