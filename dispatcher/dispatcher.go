@@ -721,11 +721,10 @@ func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
 			return errProtocol(p, t, "short body or not from a gate")
 		}
 		d.mu.Lock()
-		if d.rec != nil && len(d.games) == 0 && len(d.frozen) == 0 {
-			// Restarted, and no game is back yet: the client waits.
-			if d.reserveLocked(d.rec, rpc.HeaderSize+len(body)) {
-				d.rec.clients = append(d.rec.clients, append([]byte(nil), body...))
-			}
+		if d.rec != nil && len(d.games) == 0 && len(d.frozen) == 0 && d.reserveLocked(d.rec, rpc.HeaderSize+len(body)) {
+			// Restarted, and no game is back yet: the client waits (or,
+			// over the hold's bound, is kicked below).
+			d.rec.clients = append(d.rec.clients, append([]byte(nil), body...))
 			d.mu.Unlock()
 			return nil
 		}
