@@ -16,6 +16,13 @@
 // When a game or gate disconnects, the dispatcher forgets its entities and
 // tells every other peer with MsgPeerGone.
 //
+// A dispatcher that restarted knows nothing: the games and gates redial it,
+// say in MsgHello which instance they were connected to before, and games
+// register their entities again. From the first such hello, for
+// Config.RecoverWindow, the dispatcher holds what is routed to entities and
+// gates it does not know yet (and new clients while no game is back), and
+// delivers it when they register or connect (see recovery).
+//
 // Usage:
 //
 //	d, err := dispatcher.New(dispatcher.Config{ID: 1, ListenAddr: "127.0.0.1:13001"})
@@ -32,6 +39,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
@@ -64,6 +72,15 @@ type Config struct {
 	// to come back before the dispatcher gives up on it and tells its peers
 	// it is gone (default 60s).
 	RestoreTimeout time.Duration
+	// RecoverWindow is how long a restarted dispatcher (one that a peer
+	// says was not the dispatcher it knew) holds frames for entities not
+	// registered yet, gates not connected yet, and new clients while no
+	// game is connected (default 20s; negative: never). What is still held
+	// at its end is dropped, with an error in the log.
+	RecoverWindow time.Duration
+	// RecoverQueueLimit bounds the bytes held during RecoverWindow
+	// (default 64 MiB). Frames beyond it are dropped and counted.
+	RecoverQueueLimit int
 	// MigrateQueueLimit bounds the bytes queued for one entity while it
 	// migrates between games (default 4 MiB). Packets beyond it are
 	// dropped and counted, with an error in the log.
@@ -98,9 +115,94 @@ type Dispatcher struct {
 	blocked  map[rpc.EntityID]*entityQueue // entities migrating between games
 	conns    map[*rpc.Conn]struct{}
 	closed   bool
+	// instance identifies this dispatcher process in MsgHelloAck: random,
+	// never 0.
+	instance uint64
+	// rec is what a restarted dispatcher holds during RecoverWindow; nil
+	// before and after. recovered is set once a window has begun.
+	rec       *recovery
+	recovered bool
 
 	wg  sync.WaitGroup
 	met dispatcherMetrics // see metrics.go
+}
+
+// recovery holds, for a restarted dispatcher, the frames for what it does
+// not know yet. The maps and slices are changed under mu while d.mu is
+// held for reading, and read and emptied under d.mu held for writing.
+type recovery struct {
+	mu       sync.Mutex
+	timer    *time.Timer
+	since    time.Time
+	bytes    int                     // held in total
+	dropped  int                     // frames refused over RecoverQueueLimit
+	entities map[rpc.EntityID][]byte // frames for entities not registered yet
+	// gateLog holds, in arrival order, gate-routed frames for gates not
+	// connected since the restart and every filtered broadcast: each gate
+	// gets its part when it first connects.
+	gateLog []byte
+	seen    map[rpc.GateID]bool // gates connected since the restart
+	clients [][]byte            // MsgClientConnected bodies, while no game is connected
+}
+
+// reserveLocked counts n more bytes held, within RecoverQueueLimit; false
+// means the frame must be dropped (it is counted). The caller holds d.mu
+// and, unless it holds d.mu for writing, r.mu.
+func (d *Dispatcher) reserveLocked(r *recovery, n int) bool {
+	if r.bytes+n > d.cfg.RecoverQueueLimit {
+		if r.dropped++; r.dropped == 1 || r.dropped%1000 == 0 {
+			d.log.Errorf("recovering from a restart and the hold queue is full (recover_queue_limit %d bytes): %d packets dropped so far", d.cfg.RecoverQueueLimit, r.dropped)
+		}
+		return false
+	}
+	r.bytes += n
+	return true
+}
+
+// holdLocked appends a frame to *q within RecoverQueueLimit (see
+// reserveLocked).
+func (d *Dispatcher) holdLocked(r *recovery, q *[]byte, t rpc.MsgType, body []byte) {
+	if d.reserveLocked(r, rpc.HeaderSize+len(body)) {
+		*q = rpc.AppendFrame(*q, t, body)
+	}
+}
+
+// startRecoveryLocked begins the recovery window, once per process. The
+// caller holds d.mu for writing.
+func (d *Dispatcher) startRecoveryLocked(p *peer) {
+	if d.recovered || d.cfg.RecoverWindow < 0 || d.closed {
+		return
+	}
+	d.recovered = true
+	r := &recovery{since: time.Now(), entities: map[rpc.EntityID][]byte{}, seen: map[rpc.GateID]bool{}}
+	for gid := range d.gates {
+		r.seen[gid] = true
+	}
+	r.timer = time.AfterFunc(d.cfg.RecoverWindow, d.endRecovery)
+	d.rec = r
+	d.log.WithField("peer", p.String()).Warnf("%s was connected to another dispatcher instance: this one restarted; holding packets for what re-registers within %v", p, d.cfg.RecoverWindow)
+}
+
+// endRecovery ends the recovery window: what is still held is dropped.
+func (d *Dispatcher) endRecovery() {
+	d.mu.Lock()
+	r := d.rec
+	d.rec = nil
+	d.mu.Unlock()
+	if r == nil {
+		return
+	}
+	n := 0
+	for _, q := range r.entities {
+		n += len(q)
+	}
+	entry := d.log.WithField("recovered_for", time.Since(r.since).Round(time.Millisecond).String())
+	if len(r.entities) > 0 || len(r.clients) > 0 || r.dropped > 0 {
+		entry.Errorf("recovery window over: %d bytes for %d entities that never registered, %d new clients that found no game and %d packets over recover_queue_limit dropped",
+			n, len(r.entities), len(r.clients), r.dropped)
+	} else {
+		entry.Info("recovery window over; nothing was left waiting")
+	}
 }
 
 // frozenGame is the queue of a game frozen for a hot reload.
@@ -150,6 +252,12 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.RestoreTimeout <= 0 {
 		cfg.RestoreTimeout = 60 * time.Second
 	}
+	if cfg.RecoverWindow == 0 {
+		cfg.RecoverWindow = 20 * time.Second
+	}
+	if cfg.RecoverQueueLimit <= 0 {
+		cfg.RecoverQueueLimit = 64 << 20
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()
 	}
@@ -168,6 +276,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		frozen:   map[rpc.GameID]*frozenGame{},
 		blocked:  map[rpc.EntityID]*entityQueue{},
 		conns:    map[*rpc.Conn]struct{}{},
+		instance: rand.Uint64() | 1,
 	}, nil
 }
 
@@ -232,6 +341,9 @@ func (d *Dispatcher) Close() error {
 		return nil
 	}
 	d.closed = true
+	if d.rec != nil {
+		d.rec.timer.Stop()
+	}
 	for _, fg := range d.frozen {
 		if fg.expire != nil {
 			fg.expire.Stop()
@@ -270,6 +382,10 @@ func (d *Dispatcher) serveConn(conn *rpc.Conn) {
 	conn.NetConn().SetReadDeadline(time.Time{})
 	r := rpc.NewReader(body)
 	role, id := rpc.Role(r.Uint8()), r.Uint16()
+	var before uint64 // the dispatcher instance the peer knew
+	if len(body) >= 11 {
+		before = r.Uint64()
+	}
 	if t != rpc.MsgHello || r.Err() != nil || (role != rpc.RoleGame && role != rpc.RoleGate) || id == 0 {
 		log.Warnf("bad hello (%v, %d bytes); closing", t, len(body))
 		conn.Close(fmt.Errorf("dispatcher: bad hello"))
@@ -278,7 +394,7 @@ func (d *Dispatcher) serveConn(conn *rpc.Conn) {
 	p := &peer{role: role, id: id, conn: conn}
 	conn.SetStats(d.met.stats(role))
 	log = log.WithField("peer", p.String())
-	d.addPeer(p, log)
+	d.addPeer(p, before, log)
 	log.Info("peer connected")
 
 	reason := conn.Serve(func(t rpc.MsgType, body []byte) error { return d.route(p, t, body) })
@@ -286,15 +402,30 @@ func (d *Dispatcher) serveConn(conn *rpc.Conn) {
 	log.WithField("reason", reason).Info("peer disconnected")
 }
 
-func (d *Dispatcher) addPeer(p *peer, log logrus.FieldLogger) {
+// addPeer records p, whose hello named the dispatcher instance before
+// (0: none).
+func (d *Dispatcher) addPeer(p *peer, before uint64, log logrus.FieldLogger) {
 	d.mu.Lock()
 	var old *peer
 	// The ack goes out under the lock, before anything routed to the peer.
-	p.conn.Send(rpc.MsgHelloAck, rpc.AppendUint16(nil, uint16(d.cfg.ID)))
+	p.conn.Send(rpc.MsgHelloAck, rpc.AppendUint64(rpc.AppendUint16(nil, uint16(d.cfg.ID)), d.instance))
+	if before != 0 && before != d.instance {
+		d.startRecoveryLocked(p)
+	}
 	if p.role == rpc.RoleGame {
 		id := rpc.GameID(p.id)
 		old = d.games[id]
 		d.games[id] = p
+		if r := d.rec; r != nil && len(r.clients) > 0 {
+			// New clients waited for a game: this one takes them.
+			clients := r.clients
+			r.clients = nil
+			for _, body := range clients {
+				r.bytes -= rpc.HeaderSize + len(body)
+				d.connectClientLocked(body)
+			}
+			log.Infof("%d new clients that waited for a game are placed", len(clients))
+		}
 		if fg := d.frozen[id]; fg != nil {
 			// A frozen game is back (restored by a new process, or the same
 			// one reconnecting): deliver what waited for it, in order, and
@@ -316,8 +447,14 @@ func (d *Dispatcher) addPeer(p *peer, log logrus.FieldLogger) {
 			}
 		}
 	} else {
-		old = d.gates[rpc.GateID(p.id)]
-		d.gates[rpc.GateID(p.id)] = p
+		gid := rpc.GateID(p.id)
+		old = d.gates[gid]
+		d.gates[gid] = p
+		if r := d.rec; r != nil && !r.seen[gid] {
+			r.seen[gid] = true
+			n := d.replayGateLogLocked(r, p)
+			log.WithField("held_bytes", n).Info("gate is back after the restart; what was held for it delivered")
+		}
 	}
 	d.mu.Unlock()
 	if old != nil {
@@ -365,6 +502,31 @@ func (d *Dispatcher) removePeer(p *peer) {
 		d.announceGoneLocked(p.role, p.id)
 	}
 	d.mu.Unlock()
+}
+
+// replayGateLogLocked sends gate p the frames of the recovery's gate log
+// that are for it: those routed to it and the filtered broadcasts of this
+// dispatcher's shard. It returns their bytes. The caller holds d.mu for
+// writing.
+func (d *Dispatcher) replayGateLogLocked(r *recovery, p *peer) int {
+	gid := rpc.GateID(p.id)
+	mine := gid.Shard(d.cfg.Count) == d.cfg.Index
+	n := 0
+	for b := r.gateLog; len(b) >= rpc.HeaderSize; {
+		t, size, err := rpc.ParseHeader(b[:rpc.HeaderSize], len(b))
+		if err != nil || rpc.HeaderSize+size > len(b) {
+			d.log.Errorf("dispatcher: corrupt recovery log (%v)", err)
+			return n
+		}
+		body := b[rpc.HeaderSize : rpc.HeaderSize+size]
+		b = b[rpc.HeaderSize+size:]
+		to, _ := rpc.PeekGateID(body)
+		if (t == rpc.MsgFilteredBroadcast && mine) || (t != rpc.MsgFilteredBroadcast && to == gid) {
+			p.conn.Send(t, body)
+			n += rpc.HeaderSize + size
+		}
+	}
+	return n
 }
 
 // forgetGameLocked drops a game's entities from the table.
@@ -507,6 +669,22 @@ func (d *Dispatcher) freeze(p *peer, on bool) {
 	d.log.WithField("peer", p.String()).WithField("queued_bytes", n).Warn("game's freeze failed; it resumes with its queued packets")
 }
 
+// connectClientLocked places a new client (a MsgClientConnected body from
+// a gate): a boot entity ID in this shard on the least loaded game. It
+// returns false if there is no game. The caller holds d.mu for writing.
+func (d *Dispatcher) connectClientLocked(body []byte) bool {
+	gid, found := d.pickGameLocked()
+	if !found {
+		return false
+	}
+	id := d.newLocalEntityID()
+	d.entities[id] = gid
+	d.load[gid]++
+	out := append(rpc.AppendEntityID(make([]byte, 0, len(body)), id), body[rpc.EntityIDLength:]...)
+	d.toGameLocked(gid, rpc.MsgClientConnected, out)
+	return true
+}
+
 // errProtocol closes a peer that sent something a correct peer never sends.
 func errProtocol(p *peer, t rpc.MsgType, what string) error {
 	return fmt.Errorf("dispatcher: protocol error from %s: %v: %s", p, t, what)
@@ -523,9 +701,16 @@ func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
 			return errProtocol(p, t, "short body or not from a game")
 		}
 		d.mu.RLock()
+		defer d.mu.RUnlock()
 		g := d.gates[gid]
-		d.mu.RUnlock()
 		if g == nil {
+			if r := d.rec; r != nil && !r.seen[gid] {
+				// Restarted: the gate has not redialled yet.
+				r.mu.Lock()
+				d.holdLocked(r, &r.gateLog, t, body)
+				r.mu.Unlock()
+				return nil
+			}
 			d.log.Debugf("%v for unknown gate %d dropped", t, gid)
 			return nil
 		}
@@ -538,8 +723,14 @@ func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
 			return errProtocol(p, t, "short body or not from a gate")
 		}
 		d.mu.Lock()
-		gid, found := d.pickGameLocked()
-		if !found {
+		if d.rec != nil && len(d.games) == 0 && len(d.frozen) == 0 && d.reserveLocked(d.rec, rpc.HeaderSize+len(body)) {
+			// Restarted, and no game is back yet: the client waits (or,
+			// over the hold's bound, is kicked below).
+			d.rec.clients = append(d.rec.clients, append([]byte(nil), body...))
+			d.mu.Unlock()
+			return nil
+		}
+		if !d.connectClientLocked(body) {
 			d.mu.Unlock()
 			d.log.Warn("a client connected but no game is connected; kicking it")
 			r := rpc.NewReader(body[rpc.EntityIDLength:])
@@ -548,11 +739,6 @@ func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
 			p.conn.Send(rpc.MsgKickClient, rpc.AppendString(kick, "no game server is available"))
 			return nil
 		}
-		id := d.newLocalEntityID()
-		d.entities[id] = gid
-		d.load[gid]++
-		out := append(rpc.AppendEntityID(make([]byte, 0, len(body)), id), body[rpc.EntityIDLength:]...)
-		d.toGameLocked(gid, t, out)
 		d.mu.Unlock()
 		return nil
 	case rpc.MsgFreezeGame, rpc.MsgUnfreezeGame:
@@ -577,6 +763,12 @@ func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
 			return errProtocol(p, t, "not from a game")
 		}
 		d.mu.RLock()
+		if r := d.rec; r != nil {
+			// For the gates that have not redialled yet.
+			r.mu.Lock()
+			d.holdLocked(r, &r.gateLog, t, body)
+			r.mu.Unlock()
+		}
 		for gid, g := range d.gates {
 			if gid.Shard(d.cfg.Count) == d.cfg.Index {
 				g.conn.Send(t, body)
@@ -622,6 +814,14 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 			q.frames = nil
 			q.mu.Unlock()
 			d.forwardFramesLocked(gid, frames)
+		}
+		if r := d.rec; r != nil {
+			if frames, ok := r.entities[id]; ok {
+				// Re-registered after the restart: what waited for it follows.
+				delete(r.entities, id)
+				r.bytes -= len(frames)
+				d.forwardFramesLocked(gid, frames)
+			}
 		}
 		d.mu.Unlock()
 		return nil
@@ -713,6 +913,17 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	}
 	gid, ok := d.entities[rpc.EntityID(key)]
 	if !ok {
+		if r := d.rec; r != nil {
+			// Restarted: its game may not have re-registered it yet.
+			r.mu.Lock()
+			q := r.entities[rpc.EntityID(key)]
+			d.holdLocked(r, &q, t, body)
+			if q != nil {
+				r.entities[rpc.EntityID(key)] = q
+			}
+			r.mu.Unlock()
+			return nil
+		}
 		d.log.Debugf("%v for unknown entity %q dropped", t, key)
 		return nil
 	}

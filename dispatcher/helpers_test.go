@@ -210,7 +210,7 @@ func (p *peer) hello(t *testing.T, role rpc.Role, id uint16) {
 	p.send(t, rpc.MsgHello, helloBody(role, id))
 	body := p.expect(t, rpc.MsgHelloAck)
 	r := rpc.NewReader(body)
-	if got := r.Uint16(); r.Err() != nil || got != dispatcherID || len(body) != 2 {
+	if got := r.Uint16(); r.Err() != nil || got != dispatcherID || len(body) != 10 || r.Uint64() == 0 {
 		t.Fatalf("%s: HelloAck body %x, want dispatcher ID %d", p.name, body, dispatcherID)
 	}
 }

@@ -76,6 +76,10 @@ type Config struct {
 	Logger logrus.FieldLogger
 }
 
+// linkQueueLimit bounds, per dispatcher link, the bytes of frames kept
+// while the link is down, for a restarted dispatcher.
+const linkQueueLimit = 16 << 20
+
 type inbound struct {
 	t    rpc.MsgType
 	body []byte
@@ -187,20 +191,28 @@ func New(cfg Config) (*Game, error) {
 				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize,
 				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20, Stats: &g.met.links,
 			},
-			OnDisconnect: func(error) {
-				// This dispatcher told the gates that we are gone, and they
-				// kicked our clients: unbind them here too (their owners'
-				// disconnect notices were dropped, since the dispatcher
-				// forgot our entities). A freeze in progress is aborted.
-				g.Post(func() { g.linkLost = true; g.world.DropClients() })
-			},
-			OnConnect: func(c *rpc.Conn) {
+			// While the link is down, entities keep their clients (which
+			// stay connected to their gates) and what they send waits in
+			// the link's queue. A freeze in progress is aborted.
+			QueueLimit:   linkQueueLimit,
+			OnDisconnect: func(error) { g.Post(func() { g.linkLost = true }) },
+			OnConnect: func(c *rpc.Conn, same bool) {
 				if !first || cfg.Restore != nil {
 					// A dispatcher came back, or we come back from a hot
 					// reload (a dispatcher may have given up on us, or
 					// restarted meanwhile): tell it where our entities are.
 					// Acks of freezes sent on the old connection will not come.
-					g.Post(func() { g.unacked[i] = 0; g.world.Reregister(i) })
+					g.Post(func() {
+						g.unacked[i] = 0
+						if same {
+							// The same dispatcher saw us leave: it told the
+							// gates we were gone, and they kicked our clients
+							// (whose disconnect notices it dropped, having
+							// forgotten our entities). Unbind them here too.
+							g.world.DropClients()
+						}
+						g.world.Reregister(i)
+					})
 				}
 				first = false
 			},
@@ -509,7 +521,8 @@ type outbox Game
 func (o *outbox) NumDispatchers() int { return len(o.links) }
 
 func (o *outbox) Send(i int, t rpc.MsgType, body []byte) {
-	if err := o.links[i].Send(t, body); err != nil {
+	// A full queue is logged by the link, once per thousand frames.
+	if err := o.links[i].Send(t, body); err != nil && !errors.Is(err, rpc.ErrLinkQueueFull) {
 		o.log.WithError(err).Warnf("%v to dispatcher %d dropped", t, i)
 	}
 }

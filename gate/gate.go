@@ -97,6 +97,11 @@ type client struct {
 	msgs, bytes bucket
 }
 
+// linkQueueLimit bounds, per dispatcher link, the bytes of client frames
+// (calls, positions, connect and disconnect notices) kept while the link
+// is down, for a restarted dispatcher.
+const linkQueueLimit = 8 << 20
+
 // Gate is one gate process's server. Create it with New.
 type Gate struct {
 	cfg   Config
@@ -177,10 +182,19 @@ func New(cfg Config) (*Gate, error) {
 				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20, Stats: &g.met.links,
 			},
 			Handler: g.handleDispatcher,
-			// The dispatcher told every game this gate is gone, and they
-			// unbound its clients: a client kept now would talk to no one.
-			OnDisconnect: func(error) { g.kickAll("connection to the server lost, please reconnect") },
-			Logger:       g.log,
+			// While the link is down, the clients stay connected and what
+			// they send waits in the link's queue, for a dispatcher that
+			// restarted (it knows nothing of this gate's departure).
+			QueueLimit: linkQueueLimit,
+			OnConnect: func(_ *rpc.Conn, same bool) {
+				if same {
+					// The same dispatcher saw us leave: it told every game
+					// this gate was gone, and they unbound its clients. A
+					// client kept now would talk to no one.
+					g.kickAll("connection to the server lost, please reconnect")
+				}
+			},
+			Logger: g.log,
 		}))
 	}
 	return g, nil
@@ -482,8 +496,12 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 			b = rpc.AppendString(b, method)
 			return append(b, args...)
 		})
-		if err != nil {
-			g.log.WithError(err).Debug("client call dropped: dispatcher link down")
+		if errors.Is(err, rpc.ErrLinkQueueFull) {
+			// Queued calls would be lost without a word: say so.
+			g.log.WithField("client", uint64(c.id)).Warn("client call refused: dispatcher link down and its queue full; kicking the client")
+			g.kick(c, "the server is unreachable and too much is waiting for it; please reconnect")
+		} else if err != nil {
+			g.log.WithError(err).Debug("client call dropped")
 		}
 		return nil
 	case rpc.MsgSyncPosition:
@@ -674,7 +692,7 @@ func (g *Gate) kickAll(reason string) {
 	}
 	g.mu.RUnlock()
 	if len(cs) > 0 {
-		g.log.Warnf("lost a dispatcher link; disconnecting all %d clients", len(cs))
+		g.log.Warnf("a dispatcher saw this gate leave and told the games; disconnecting all %d clients", len(cs))
 	}
 	for _, c := range cs {
 		g.kick(c, reason)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
@@ -11,8 +12,23 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// ErrNotConnected is returned by Link.Send while the link is down.
+// ErrNotConnected is returned by Link.Send while the link is down and the
+// link keeps no queue (LinkConfig.QueueLimit 0).
 var ErrNotConnected = errors.New("rpc: link to dispatcher is down")
+
+// ErrLinkQueueFull is returned by Link.Send while the link is down and its
+// queue (LinkConfig.QueueLimit) has no room for the frame: it is dropped.
+var ErrLinkQueueFull = errors.New("rpc: link to dispatcher is down and its queue is full")
+
+// Reconnection backoff of a Link: the first redial waits about
+// MinBackoff, each failed dial doubles the wait up to MaxBackoff. Every
+// wait is jittered (a uniformly random 50% to 100% of it), so that the
+// games and gates of a cluster do not all redial a restarted dispatcher
+// at the same instant.
+const (
+	MinBackoff = 100 * time.Millisecond
+	MaxBackoff = 5 * time.Second
+)
 
 // LinkConfig configures a Link.
 type LinkConfig struct {
@@ -23,10 +39,20 @@ type LinkConfig struct {
 	ID   uint16
 	// Conn configures each connection the link makes.
 	Conn ConnConfig
-	// OnConnect runs after the dispatcher acknowledged MsgHello, once the
-	// connection is current (Send uses it), and before any frame is
-	// handled: the place to re-register state.
-	OnConnect func(c *Conn)
+	// QueueLimit bounds the bytes of frames that Send and Append keep
+	// while the link is down, to send first on the next connection to a
+	// new dispatcher instance (one that restarted). Frames beyond it are
+	// dropped (Send returns ErrLinkQueueFull) and counted in the log. 0
+	// keeps nothing: Send returns ErrNotConnected.
+	QueueLimit int
+	// OnConnect runs after the dispatcher acknowledged MsgHello and the
+	// queue was sent, once the connection is current (Send uses it), and
+	// before any frame is handled: the place to re-register state. same
+	// reports that the dispatcher is the same instance (process) as on the
+	// previous connection: it saw this peer leave and told the others so
+	// (and the queue was dropped, see LinkConfig.QueueLimit). It is false
+	// on the first connection and after the dispatcher restarted.
+	OnConnect func(c *Conn, same bool)
 	// Handler handles the dispatcher's frames (on the link's goroutine).
 	Handler Handler
 	// OnDisconnect runs when a connection ends, with its reason.
@@ -36,14 +62,20 @@ type LinkConfig struct {
 }
 
 // Link keeps a connection to one dispatcher up: it dials, says hello,
-// serves frames and, when the connection drops, dials again with backoff
-// (100 ms doubling to 5 s) until its context ends.
+// serves frames and, when the connection drops, dials again with capped,
+// jittered exponential backoff (MinBackoff doubling to MaxBackoff) until
+// its context ends. While it is down, what is sent through it waits in a
+// bounded queue (LinkConfig.QueueLimit).
 type Link struct {
 	cfg       LinkConfig
-	mu        sync.Mutex
-	cur       *Conn
 	connected chan struct{} // closed at the first successful hello
 	once      sync.Once
+	instance  uint64 // the dispatcher instance of the last hello (runOnce only)
+
+	mu      sync.Mutex
+	cur     *Conn
+	queue   []byte // whole frames sent while down, in order
+	dropped int    // frames refused over QueueLimit since the link went down
 }
 
 // NewLink returns a Link; call Run to start it.
@@ -64,46 +96,81 @@ func (l *Link) Conn() *Conn {
 	return l.cur
 }
 
-// Send queues a frame on the current connection.
+// Send queues a frame on the current connection or, while the link is
+// down, in the link's own queue (see LinkConfig.QueueLimit).
 func (l *Link) Send(t MsgType, body []byte) error {
-	c := l.Conn()
-	if c == nil {
-		return ErrNotConnected
-	}
-	return c.Send(t, body)
+	return l.Append(func(b []byte) []byte { return AppendFrame(b, t, body) })
 }
 
-// Append appends frames built by fn on the current connection (see Conn.Append).
+// Append appends frames built by fn on the current connection (see
+// Conn.Append) or, while the link is down, to the link's queue.
 func (l *Link) Append(fn func([]byte) []byte) error {
-	c := l.Conn()
-	if c == nil {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cur != nil {
+		if err := l.cur.Append(fn); err == nil || l.cfg.QueueLimit <= 0 {
+			return err
+		}
+		// The connection is closing: keep the frames for the next one.
+	}
+	if l.cfg.QueueLimit <= 0 {
 		return ErrNotConnected
 	}
-	return c.Append(fn)
+	n := len(l.queue)
+	l.queue = fn(l.queue)
+	if len(l.queue) > l.cfg.QueueLimit {
+		l.queue = l.queue[:n]
+		if l.dropped++; l.dropped == 1 || l.dropped%1000 == 0 {
+			l.cfg.Logger.WithField("dispatcher_addr", l.cfg.Addr).Errorf(
+				"dispatcher link down and its queue full (%d bytes): %d frames dropped so far", l.cfg.QueueLimit, l.dropped)
+		}
+		return ErrLinkQueueFull
+	}
+	return nil
 }
 
 // Run keeps the link up until ctx is done. It returns ctx's error.
 func (l *Link) Run(ctx context.Context) error {
 	log := l.cfg.Logger.WithField("dispatcher_addr", l.cfg.Addr)
-	backoff := 100 * time.Millisecond
+	backoff := MinBackoff
+	failed := 0 // dials failed in a row
 	for {
 		err := l.runOnce(ctx, log)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err != nil {
-			log.WithError(err).Warnf("dispatcher link down; reconnecting in %v", backoff)
+		if err == nil {
+			backoff, failed = MinBackoff, 0 // it was up: start over
 		}
+		wait := Jitter(backoff)
+		if err != nil {
+			failed++
+			log.WithError(err).Warnf("dispatcher unreachable (attempt %d); redialling in %v", failed, wait.Round(time.Millisecond))
+		} else {
+			log.Infof("redialling dispatcher in %v", wait.Round(time.Millisecond))
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
-		case <-time.After(backoff):
+		case <-t.C:
 		}
-		backoff = min(2*backoff, 5*time.Second)
-		if err == nil {
-			backoff = 100 * time.Millisecond
+		if err != nil {
+			backoff = NextBackoff(backoff)
 		}
 	}
+}
+
+// NextBackoff returns the backoff after d: twice d, at most MaxBackoff.
+func NextBackoff(d time.Duration) time.Duration { return min(2*d, MaxBackoff) }
+
+// Jitter returns a uniformly random duration in [d/2, d].
+func Jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
 }
 
 // runOnce makes one connection and serves it until it ends. It returns
@@ -124,10 +191,12 @@ func (l *Link) runOnce(ctx context.Context, log logrus.FieldLogger) error {
 	defer stop()
 	defer c.Wait()
 
-	hello := AppendUint16([]byte{byte(l.cfg.Role)}, l.cfg.ID)
+	// The hello names the dispatcher instance we were connected to last
+	// (0: none), so that a restarted dispatcher knows it is one.
+	hello := AppendUint64(AppendUint16([]byte{byte(l.cfg.Role)}, l.cfg.ID), l.instance)
 	c.Send(MsgHello, hello)
 	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	t, _, err := c.ReadFrame()
+	t, ack, err := c.ReadFrame()
 	if err != nil || t != MsgHelloAck {
 		c.Close(nil)
 		if err == nil {
@@ -136,16 +205,37 @@ func (l *Link) runOnce(ctx context.Context, log logrus.FieldLogger) error {
 		return fmt.Errorf("hello: %w", err)
 	}
 	nc.SetReadDeadline(time.Time{})
-	// Publish c before OnConnect, so that what OnConnect starts (a game
-	// posting its re-registration) can already send through the link.
+	r := NewReader(ack)
+	r.Uint16()
+	inst := r.Uint64() // 0 from a dispatcher that sends none
+	same := r.Err() == nil && inst != 0 && inst == l.instance
+	l.instance = inst
+	// Send the queue, then publish c before OnConnect, so that what
+	// OnConnect starts (a game posting its re-registration) can already
+	// send through the link, after the queue.
 	l.mu.Lock()
+	queued, dropped := len(l.queue), l.dropped
+	if !same && queued > 0 {
+		c.SendFrame(l.queue)
+	}
+	l.queue, l.dropped = nil, 0
 	l.cur = c
 	l.mu.Unlock()
+	entry := log.WithField("queued_bytes", queued)
+	switch {
+	case same && queued > 0:
+		entry.Warn("connected to dispatcher again; it saw us leave, so what was queued meanwhile is dropped")
+	case dropped > 0:
+		entry.Errorf("connected to dispatcher; queue sent, %d frames over its limit were dropped", dropped)
+	case queued > 0:
+		entry.Info("connected to dispatcher; queue sent")
+	default:
+		log.Info("connected to dispatcher")
+	}
 	if l.cfg.OnConnect != nil {
-		l.cfg.OnConnect(c)
+		l.cfg.OnConnect(c, same)
 	}
 	l.once.Do(func() { close(l.connected) })
-	log.Info("connected to dispatcher")
 
 	reason := c.Serve(l.cfg.Handler)
 

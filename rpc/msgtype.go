@@ -48,10 +48,18 @@ const (
 // Server protocol: messages between gates, dispatchers and games. Those
 // that a dispatcher routes start with their routing field.
 const (
-	// MsgHello (game/gate → dispatcher): role u8 | id u16. First frame on
-	// every server connection.
+	// MsgHello (game/gate → dispatcher): role u8 | id u16 [| instance
+	// u64]. First frame on every server connection. The instance is that
+	// of the dispatcher the peer was connected to before (0 or absent:
+	// none); one that is not the dispatcher's own tells it that it
+	// restarted (see dispatcher.Config.RecoverWindow).
 	MsgHello MsgType = 1000
-	// MsgHelloAck (dispatcher → game/gate): dispatcherID u16.
+	// MsgHelloAck (dispatcher → game/gate): dispatcherID u16 | instance
+	// u64. The instance is random, drawn when the dispatcher process
+	// starts: a peer that reconnects to the same instance knows the
+	// dispatcher saw it leave and told the others (MsgPeerGone); a new
+	// instance (the dispatcher restarted) told no one anything and knows
+	// nothing, so sessions carry on and state is re-announced.
 	MsgHelloAck MsgType = 1001
 	// MsgPeerGone (dispatcher → games, gates): role u8 | id u16. A game or
 	// gate disconnected from the dispatcher.

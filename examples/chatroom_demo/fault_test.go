@@ -7,19 +7,24 @@ package main
 // goworldctl start -down. Clients are the real client package.
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/dispatcher"
 	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/sirupsen/logrus"
 )
 
 // faultConfig is one dispatcher (on a fixed port, so that it can be
@@ -326,4 +331,214 @@ func TestOtherGameCarriesOnWhenAGameStops(t *testing.T) {
 			u.expectChat("[lobby] " + from.name + ": still here")
 		}
 	}
+}
+
+// awaitLog waits until process name's log has a line containing s.
+func (fc *faultCluster) awaitLog(name, s string) {
+	fc.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for fc.countLog(name, s) == 0 {
+		if time.Now().After(deadline) {
+			fc.t.Fatalf("%s.log: no %q after 15s", name, s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// expectAll waits for the chat lines and departures in want (as
+// "[room] name: text" and "left room name"), in any order, each once, and
+// fails on a disconnect or on any other chat line or departure.
+func (ch *chatter) expectAll(want ...string) {
+	ch.t.Helper()
+	missing := map[string]bool{}
+	for _, w := range want {
+		missing[w] = true
+	}
+	for len(missing) > 0 {
+		var got string
+		switch ev := ch.next().(type) {
+		case client.Disconnected:
+			ch.t.Fatalf("%s disconnected waiting for %v: %s", ch.name, missing, ev.Reason)
+		case client.Call:
+			switch ev.Method {
+			case "OnChat":
+				got = fmt.Sprintf("[%v] %v: %v", ev.Args[0], ev.Args[1], ev.Args[2])
+			case "OnLeft":
+				got = fmt.Sprintf("left %v %v", ev.Args[0], ev.Args[1])
+			default:
+				continue
+			}
+			if !missing[got] {
+				ch.t.Fatalf("%s: got %q waiting for %v", ch.name, got, missing)
+			}
+			delete(missing, got)
+		}
+	}
+}
+
+// TestDispatcherRestartClientsStayConnected kills the dispatcher with
+// SIGKILL and starts it again on the same port: the gates and the game
+// redial it by themselves, no client is disconnected, what the players
+// said while it was down (and a player's departure meanwhile) reaches the
+// room once it is back, and chat carries on.
+func TestDispatcherRestartClientsStayConnected(t *testing.T) {
+	fc := startFaultCluster(t)
+	before := fc.status()
+	alice := dial(t, fc.gate("gate1"), "alice", false)
+	carol := dial(t, fc.gate("gate1"), "carol", false)
+	bob := dial(t, fc.gate("gate2"), "bob", true)
+	alice.login("secret", "lobby")
+	carol.login("pw", "lobby")
+	bob.login("hunter2", "lobby")
+	alice.say("before")
+	for _, u := range []*chatter{alice, bob, carol} {
+		u.expectChat("[lobby] alice: before")
+	}
+
+	fc.kill9("dispatcher1")
+	// Once the gates and the game know the dispatcher is gone, what they
+	// send waits in their links' queues.
+	for _, name := range []string{"gate1", "gate2", "game1"} {
+		fc.awaitLog(name, "disconnected from dispatcher")
+	}
+	alice.say("while down 1")
+	bob.say("while down 2")
+	carol.c.Close()
+	fc.restart("dispatcher1")
+
+	// All of it arrives, once: the queues were sent to the new dispatcher,
+	// which held what was for entities and gates not yet back.
+	for _, u := range []*chatter{alice, bob} {
+		u.expectAll("[lobby] alice: while down 1", "[lobby] bob: while down 2", "left lobby carol")
+	}
+	fc.awaitLog("dispatcher1", "this one restarted")
+	for _, name := range []string{"gate1", "gate2"} {
+		if fc.countLog(name, "queue sent") == 0 {
+			t.Errorf("%s.log: no queue sent to the restarted dispatcher", name)
+		}
+	}
+	// Calls resume, in order, with nothing more in between.
+	alice.say("after 1")
+	bob.say("after 2")
+	for _, u := range []*chatter{alice, bob} {
+		u.expectAll("[lobby] alice: after 1", "[lobby] bob: after 2")
+	}
+	// New clients work too, and no process but the dispatcher restarted.
+	dave := dial(t, fc.gate("gate2"), "dave", false)
+	dave.login("pw", "lobby")
+	dave.say("hello")
+	for _, u := range []*chatter{alice, bob, dave} {
+		u.expectChat("[lobby] dave: hello")
+	}
+	after := fc.status()
+	for _, name := range []string{"game1", "gate1", "gate2"} {
+		if after[name].pid != before[name].pid {
+			t.Fatalf("%s: pid %d before, %d after the dispatcher restart", name, before[name].pid, after[name].pid)
+		}
+	}
+	if after["dispatcher1"].pid == before["dispatcher1"].pid {
+		t.Fatal("dispatcher1 has the pid it had before it was killed")
+	}
+}
+
+// TestOneOfTwoDispatchersRestarts has two dispatchers (internal/cluster,
+// real sockets) and stops the second, as when its process dies, then
+// starts a new one on its address. Meanwhile only its routes wait: players
+// of gate 2 (routed by dispatcher 1) whose avatars are in dispatcher 1's
+// shard chat on, and gate 1 (routed by dispatcher 2) gets what it missed
+// once dispatcher 2 is back, with no client disconnected.
+func TestOneOfTwoDispatchersRestarts(t *testing.T) {
+	lw := &logWatch{}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	log.SetLevel(logrus.WarnLevel)
+	log.AddHook(lw)
+	c, err := cluster.New(cluster.Options{Registry: registry(t), BootEntity: "Account",
+		StorageDir: t.TempDir(), Dispatchers: 2, Gates: 2, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d2 *dispatcher.Dispatcher
+	d2done := make(chan error, 1)
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("cluster: %v", err)
+		}
+		if d2 != nil {
+			d2.Close()
+			<-d2done
+		}
+	})
+	// gate1 (ID 1) is routed by dispatcher index 1, gate2 by index 0.
+	listener := dial(t, c.GateAddr(0), "listener", false)
+	listener.login("pw", "lobby")
+	var talkers []*chatter
+	for i := 0; len(talkers) < 2; i++ {
+		if i == 16 {
+			t.Fatal("16 players on gate 2, not two with an avatar in dispatcher 1's shard")
+		}
+		u := dial(t, c.GateAddr(1), fmt.Sprintf("user%d", i), false)
+		u.login("pw", "lobby")
+		if p, _ := u.c.Player(); p.ID.Shard(2) == 0 {
+			talkers = append(talkers, u)
+		} else {
+			u.c.Close() // its departure goes through dispatcher 2, before it stops
+			listener.expectAll(fmt.Sprintf("left lobby user%d", i))
+		}
+	}
+	a, b := talkers[0], talkers[1]
+
+	addr := c.Dispatchers[1].Addr().String()
+	c.Dispatchers[1].Close()
+	// Once the game and both gates know, what they send to it is queued.
+	deadline := time.Now().Add(waitFor)
+	for lw.count("disconnected from dispatcher", addr) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v, %d of 3 links noticed dispatcher 2 was gone", waitFor, lw.count("disconnected from dispatcher", addr))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	a.say("during")
+	for _, u := range []*chatter{a, b} {
+		u.expectChat("[lobby] " + a.name + ": during")
+	}
+	d2, err = dispatcher.New(dispatcher.Config{ID: 2, Index: 1, Count: 2, ListenAddr: addr, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { d2done <- d2.Run(context.Background()) }()
+	listener.expectChat("[lobby] " + a.name + ": during")
+	listener.say("back")
+	for _, u := range []*chatter{listener, a, b} {
+		u.expectChat("[lobby] listener: back")
+	}
+}
+
+// logWatch is a logrus hook that keeps the messages logged, with their
+// dispatcher_addr field.
+type logWatch struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (w *logWatch) Levels() []logrus.Level { return logrus.AllLevels }
+
+func (w *logWatch) Fire(e *logrus.Entry) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lines = append(w.lines, fmt.Sprintf("%s %v", e.Message, e.Data["dispatcher_addr"]))
+	return nil
+}
+
+// count counts the messages that contain msg and addr.
+func (w *logWatch) count(msg, addr string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, l := range w.lines {
+		if strings.Contains(l, msg) && strings.Contains(l, addr) {
+			n++
+		}
+	}
+	return n
 }
