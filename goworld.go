@@ -285,7 +285,8 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 		d, err := dispatcher.New(dispatcher.Config{
 			ID: id, Index: index, Count: len(cfg.Dispatchers), ListenAddr: c.ListenAddr,
 			MaxPacketSize: c.MaxPacketSize, SendBufferSize: c.SendBufferSize,
-			FreezeQueueLimit: c.FreezeQueueLimit, RestoreTimeout: c.RestoreTimeout, Logger: log,
+			FreezeQueueLimit: c.FreezeQueueLimit, RestoreTimeout: c.RestoreTimeout,
+			RecoverWindow: c.RecoverWindow, RecoverQueueLimit: c.RecoverQueueLimit, Logger: log,
 		})
 		if err != nil {
 			return err

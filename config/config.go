@@ -46,6 +46,11 @@ const (
 	DefaultFreezeQueueLimit = 64 << 20
 	// DefaultRestoreTimeout is how long a dispatcher waits for a frozen game.
 	DefaultRestoreTimeout = 60 * time.Second
+	// DefaultRecoverWindow is how long a restarted dispatcher holds what is
+	// routed to entities and gates that have not come back yet.
+	DefaultRecoverWindow = 20 * time.Second
+	// DefaultRecoverQueueLimit bounds the bytes held during that window.
+	DefaultRecoverQueueLimit = 64 << 20
 	// DefaultFreezeDir is where games write freeze files (relative to the
 	// server directory).
 	DefaultFreezeDir = "freeze"
@@ -115,6 +120,11 @@ type DispatcherConfig struct {
 	// HTTPAllowRemote (http_allow_remote) allows an http_addr that is not
 	// a loopback address.
 	HTTPAllowRemote bool
+	// RecoverWindow (recover_window) is how long a restarted dispatcher
+	// holds frames for entities and gates that have not re-registered.
+	RecoverWindow time.Duration
+	// RecoverQueueLimit (recover_queue_limit) bounds the bytes it holds.
+	RecoverQueueLimit int
 }
 
 // GameConfig is the configuration of one game process, section [gameN].
@@ -203,15 +213,17 @@ func processName(kind string, id int) string { return kind + strconv.Itoa(id) }
 func newDispatcher(id int) DispatcherConfig {
 	name := processName(dispatcherKind, id)
 	return DispatcherConfig{
-		ID:               id,
-		Name:             name,
-		HTTPAddr:         DefaultHTTPAddr,
-		LogLevel:         DefaultLogLevel,
-		LogFile:          name + ".log",
-		MaxPacketSize:    DefaultMaxPacketSize,
-		SendBufferSize:   DefaultSendBufferSize,
-		FreezeQueueLimit: DefaultFreezeQueueLimit,
-		RestoreTimeout:   DefaultRestoreTimeout,
+		ID:                id,
+		Name:              name,
+		HTTPAddr:          DefaultHTTPAddr,
+		LogLevel:          DefaultLogLevel,
+		LogFile:           name + ".log",
+		MaxPacketSize:     DefaultMaxPacketSize,
+		SendBufferSize:    DefaultSendBufferSize,
+		FreezeQueueLimit:  DefaultFreezeQueueLimit,
+		RestoreTimeout:    DefaultRestoreTimeout,
+		RecoverWindow:     DefaultRecoverWindow,
+		RecoverQueueLimit: DefaultRecoverQueueLimit,
 	}
 }
 

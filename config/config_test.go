@@ -181,6 +181,14 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`config.ini: [gate_common] unknown key "heartbeat_timout" (did you mean "heartbeat_timeout"?)`},
 		},
 		{
+			name: "dispatcher recovery bounds",
+			text: minimal + "[dispatcher_common]\nrecover_window = 0s\nrecover_queue_limit = -5\n",
+			want: []string{
+				`config.ini: [dispatcher_common] recover_window = "0s": must be positive`,
+				`config.ini: [dispatcher_common] recover_queue_limit = "-5": must be a positive number of bytes`,
+			},
+		},
+		{
 			name: "unknown key in process section",
 			text: `
 [dispatcher1]
@@ -725,5 +733,16 @@ func TestAdminAddress(t *testing.T) {
 		if got := IsLoopback(addr); got != want {
 			t.Errorf("IsLoopback(%q) = %v", addr, got)
 		}
+	}
+}
+
+func TestDispatcherRecoverySettings(t *testing.T) {
+	cfg, err := Parse("config.ini", []byte(minimal+"[dispatcher_common]\nrecover_window = 5s\nrecover_queue_limit = 1048576\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.Dispatchers[0]
+	if d.RecoverWindow != 5*time.Second || d.RecoverQueueLimit != 1<<20 {
+		t.Errorf("recover_window %v, recover_queue_limit %d; want 5s, 1048576", d.RecoverWindow, d.RecoverQueueLimit)
 	}
 }

@@ -391,6 +391,8 @@ func dispatcherFields(d *DispatcherConfig) []field {
 		sizeField("send_buffer_size", &d.SendBufferSize, 0),
 		sizeField("freeze_queue_limit", &d.FreezeQueueLimit, 0),
 		durField("restore_timeout", &d.RestoreTimeout),
+		durField("recover_window", &d.RecoverWindow),
+		sizeField("recover_queue_limit", &d.RecoverQueueLimit, 0),
 	}
 }
 

@@ -117,6 +117,8 @@ func (c *Config) validate() []problem {
 		checkCommon(&ps, addrs, sec, d.HTTPAddr, d.HTTPAllowRemote, d.LogLevel, d.LogFile, d.MaxPacketSize, d.SendBufferSize)
 		checkSize(&ps, sec, "freeze_queue_limit", d.FreezeQueueLimit, 0)
 		checkDuration(&ps, sec, "restore_timeout", d.RestoreTimeout)
+		checkDuration(&ps, sec, "recover_window", d.RecoverWindow)
+		checkSize(&ps, sec, "recover_queue_limit", d.RecoverQueueLimit, 0)
 	}
 	checkIDs(&ps, gameKind, len(c.Games), func(i int) (int, string) { return c.Games[i].ID, c.Games[i].Name })
 	for _, g := range c.Games {
