@@ -20,9 +20,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
@@ -66,16 +69,22 @@ type perfCluster struct {
 
 var perfStatusLine = regexp.MustCompile(`(?m)^(\w+) running pid=(\d+)(?: addr=(\S+))?$`)
 
-// perfStart starts a cluster in a new temporary directory; cleanup stops
-// it (goworldctl stop, then kill, on that directory only).
+// perfStart starts a perfConfig cluster in a new temporary directory;
+// cleanup stops it (goworldctl stop, then kill, on that directory only).
 func perfStart(b *testing.B) *perfCluster {
+	b.Helper()
+	return perfStartWith(b, perfConfig)
+}
+
+// perfStartWith is perfStart with config cfg (dispatcher1, game1, gate1).
+func perfStartWith(b *testing.B, cfg string) *perfCluster {
 	b.Helper()
 	if runtime.GOOS != "linux" {
 		b.Skip("these benchmarks read /proc")
 	}
 	ctl, server, _ := binaries(b)
 	dir := serverDir(b, server)
-	writeConfig(b, dir, perfConfig)
+	writeConfig(b, dir, cfg)
 	c := &perfCluster{ctl: ctl, dir: dir, pids: map[string]int{}}
 	b.Cleanup(func() {
 		perfCtl(b, ctl, "stop", dir)
@@ -518,6 +527,46 @@ func BenchmarkChat(b *testing.B) {
 // ---------------------------------------------------------------------
 // Memory per idle client
 
+// perfIdleConfig is perfConfig with the gate's admin HTTP server (pprof) on
+// a port the kernel picks.
+var perfIdleConfig = strings.Replace(perfConfig, "[gate1]\n", "[gate1]\nhttp_addr = 127.0.0.1:0\n", 1)
+
+var perfAdminLine = regexp.MustCompile(`admin HTTP \(pprof\) listening.*http_addr="?([0-9.]+:[0-9]+)`)
+
+// perfMemStats returns HeapAlloc and StackInuse of process name of c, in
+// bytes, after a garbage collection: from /debug/pprof/heap?gc=1&debug=1 on
+// the admin address the process logged.
+func (c *perfCluster) perfMemStats(b *testing.B, name string) (heap, stack int64) {
+	b.Helper()
+	data, err := os.ReadFile(filepath.Join(c.dir, "log", name+".log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := perfAdminLine.FindSubmatch(data)
+	if m == nil {
+		b.Fatalf("%s logged no admin HTTP address:\n%s", name, data)
+	}
+	hc := &http.Client{Timeout: time.Minute}
+	resp, err := hc.Get("http://" + string(m[1]) + "/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("%s heap profile: %v %s", name, err, resp.Status)
+	}
+	num := func(re string) int64 {
+		m := regexp.MustCompile(`(?m)^# ` + re + ` = (\d+)`).FindSubmatch(body)
+		if m == nil {
+			b.Fatalf("%s heap profile: no %s", name, re)
+		}
+		n, _ := strconv.ParseInt(string(m[1]), 10, 64)
+		return n
+	}
+	return num("HeapAlloc"), num("Stack")
+}
+
 var (
 	idleTCP = flag.String("idle.tcp", "5000", "TCP client counts of BenchmarkIdleClientMemory, comma-separated (0: none)")
 	idleKCP = flag.String("idle.kcp", "2000", "KCP client counts of BenchmarkIdleClientMemory, comma-separated (0: none)")
@@ -594,9 +643,10 @@ func BenchmarkIdleClientMemory(b *testing.B) {
 	for _, sc := range scs {
 		b.Run(sc.name, func(b *testing.B) {
 			perfCheckLimits(b, sc.n, sc.kcp)
-			cl := perfStart(b)
+			cl := perfStartWith(b, perfIdleConfig)
 			time.Sleep(2 * time.Second) // let the processes settle after start
 			rss0 := cl.rss(b)
+			heap0, stack0 := cl.perfMemStats(b, "gate1")
 			clients := make([]*client.Client, sc.n)
 			defer func() {
 				perfForEach(len(clients), 64, func(i int) error {
@@ -629,6 +679,7 @@ func BenchmarkIdleClientMemory(b *testing.B) {
 			time.Sleep(idle)
 			t1, self1, wait1 := cl.ticks(b), procstat.SelfCPU(), cl.runqWait()
 			rss1 := cl.rss(b)
+			heap1, stack1 := cl.perfMemStats(b, "gate1") // after RSS: it collects garbage first
 			for i, c := range clients {
 				select {
 				case ev := <-c.Events():
@@ -642,6 +693,8 @@ func BenchmarkIdleClientMemory(b *testing.B) {
 			pct := func(d time.Duration) float64 { return float64(d) / float64(idle) * 100 }
 			b.ReportMetric(0, "ns/op")
 			b.ReportMetric(per("gate1"), "gate-KB/client")
+			b.ReportMetric(float64(heap1-heap0)/1024/float64(sc.n), "gate-heap-KB/client")
+			b.ReportMetric(float64(stack1-stack0)/1024/float64(sc.n), "gate-stack-KB/client")
 			b.ReportMetric(per("game1"), "game-KB/client")
 			b.ReportMetric(per("dispatcher1"), "disp-KB/client")
 			b.ReportMetric(pct(time.Duration(t1["gate1"]-t0["gate1"])*procstat.Tick), "gate-idle-CPU-%")
@@ -649,6 +702,8 @@ func BenchmarkIdleClientMemory(b *testing.B) {
 			b.Logf("%d clients connected in %v; VmRSS KB before/after: gate %d/%d, game %d/%d, dispatcher %d/%d",
 				sc.n, connected.Round(time.Millisecond), rss0["gate1"], rss1["gate1"], rss0["game1"], rss1["game1"],
 				rss0["dispatcher1"], rss1["dispatcher1"])
+			b.Logf("gate after a GC, before/after: live heap %d/%d KB, goroutine stacks %d/%d KB",
+				heap0>>10, heap1>>10, stack0>>10, stack1>>10)
 			b.Logf("idle %v: CPU ticks gate %d, game %d, dispatcher %d, bench process %v; waiting for a CPU while runnable: gate %v, bench process %v",
 				idle, t1["gate1"]-t0["gate1"], t1["game1"]-t0["game1"], t1["dispatcher1"]-t0["dispatcher1"],
 				(self1 - self0).Round(time.Millisecond),
