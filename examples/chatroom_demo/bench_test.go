@@ -6,13 +6,17 @@ package main
 // produce the figures in docs/performance.md; run them as shown there, e.g.
 //
 //	go test -run XXX -bench 'BenchmarkChat|BenchmarkIdleClientMemory|BenchmarkKCPMemoryUnderTraffic' -benchtime 1x ./examples/chatroom_demo/
+//	go test -run XXX -bench BenchmarkIdleClientMemory -benchtime 1x -timeout 30m ./examples/chatroom_demo/ -idle.tcp 10000,15000 -idle.kcp 10000
 //	go test -run XXX -bench BenchmarkPingPong -benchmem ./examples/chatroom_demo/
+//	go test -run XXX -bench BenchmarkClusterStart -benchtime 8x ./examples/chatroom_demo/
 //
-// All but BenchmarkPingPong (an ordinary b.N benchmark) run their own fixed
+// All but BenchmarkPingPong (an ordinary b.N benchmark) and
+// BenchmarkClusterStart (b.N starts and stops) run their own fixed
 // scenario once (fixed client counts, rates and durations) and report their
 // figures with b.ReportMetric; b.N is ignored beyond that, so -benchtime 1x
 // is the honest way to run them. Nothing here asserts a timing: the only
-// failures are lost messages, disconnects and errors. Each takes under a minute.
+// failures are lost messages, disconnects and errors. Each takes under a
+// minute at its default client counts.
 
 import (
 	"bufio"
