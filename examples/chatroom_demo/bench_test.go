@@ -6,19 +6,30 @@ package main
 // produce the figures in docs/performance.md; run them as shown there, e.g.
 //
 //	go test -run XXX -bench 'BenchmarkChat|BenchmarkIdleClientMemory|BenchmarkKCPMemoryUnderTraffic' -benchtime 1x ./examples/chatroom_demo/
+//	go test -run XXX -bench BenchmarkIdleClientMemory -benchtime 1x -timeout 30m ./examples/chatroom_demo/ -idle.tcp 10000,15000 -idle.kcp 10000
 //	go test -run XXX -bench BenchmarkPingPong -benchmem ./examples/chatroom_demo/
+//	go test -run XXX -bench BenchmarkClusterStart -benchtime 8x ./examples/chatroom_demo/
 //
-// All but BenchmarkPingPong (an ordinary b.N benchmark) run their own fixed
+// All but BenchmarkPingPong (an ordinary b.N benchmark) and
+// BenchmarkClusterStart (b.N starts and stops) run their own fixed
 // scenario once (fixed client counts, rates and durations) and report their
 // figures with b.ReportMetric; b.N is ignored beyond that, so -benchtime 1x
 // is the honest way to run them. Nothing here asserts a timing: the only
-// failures are lost messages, disconnects and errors. Each takes under a minute.
+// failures are lost messages, disconnects and errors. Each takes under a
+// minute at its default client counts.
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
@@ -62,16 +73,22 @@ type perfCluster struct {
 
 var perfStatusLine = regexp.MustCompile(`(?m)^(\w+) running pid=(\d+)(?: addr=(\S+))?$`)
 
-// perfStart starts a cluster in a new temporary directory; cleanup stops
-// it (goworldctl stop, then kill, on that directory only).
+// perfStart starts a perfConfig cluster in a new temporary directory;
+// cleanup stops it (goworldctl stop, then kill, on that directory only).
 func perfStart(b *testing.B) *perfCluster {
+	b.Helper()
+	return perfStartWith(b, perfConfig)
+}
+
+// perfStartWith is perfStart with config cfg (dispatcher1, game1, gate1).
+func perfStartWith(b *testing.B, cfg string) *perfCluster {
 	b.Helper()
 	if runtime.GOOS != "linux" {
 		b.Skip("these benchmarks read /proc")
 	}
 	ctl, server, _ := binaries(b)
 	dir := serverDir(b, server)
-	writeConfig(b, dir, perfConfig)
+	writeConfig(b, dir, cfg)
 	c := &perfCluster{ctl: ctl, dir: dir, pids: map[string]int{}}
 	b.Cleanup(func() {
 		perfCtl(b, ctl, "stop", dir)
@@ -514,20 +531,126 @@ func BenchmarkChat(b *testing.B) {
 // ---------------------------------------------------------------------
 // Memory per idle client
 
+// perfIdleConfig is perfConfig with the gate's admin HTTP server (pprof) on
+// a port the kernel picks.
+var perfIdleConfig = strings.Replace(perfConfig, "[gate1]\n", "[gate1]\nhttp_addr = 127.0.0.1:0\n", 1)
+
+var perfAdminLine = regexp.MustCompile(`admin HTTP \(pprof\) listening.*http_addr="?([0-9.]+:[0-9]+)`)
+
+// perfMemStats returns HeapAlloc and StackInuse of process name of c, in
+// bytes, after a garbage collection: from /debug/pprof/heap?gc=1&debug=1 on
+// the admin address the process logged.
+func (c *perfCluster) perfMemStats(b *testing.B, name string) (heap, stack int64) {
+	b.Helper()
+	data, err := os.ReadFile(filepath.Join(c.dir, "log", name+".log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := perfAdminLine.FindSubmatch(data)
+	if m == nil {
+		b.Fatalf("%s logged no admin HTTP address:\n%s", name, data)
+	}
+	hc := &http.Client{Timeout: time.Minute}
+	resp, err := hc.Get("http://" + string(m[1]) + "/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("%s heap profile: %v %s", name, err, resp.Status)
+	}
+	num := func(re string) int64 {
+		m := regexp.MustCompile(`(?m)^# ` + re + ` = (\d+)`).FindSubmatch(body)
+		if m == nil {
+			b.Fatalf("%s heap profile: no %s", name, re)
+		}
+		n, _ := strconv.ParseInt(string(m[1]), 10, 64)
+		return n
+	}
+	return num("HeapAlloc"), num("Stack")
+}
+
+var (
+	idleTCP = flag.String("idle.tcp", "5000", "TCP client counts of BenchmarkIdleClientMemory, comma-separated (0: none)")
+	idleKCP = flag.String("idle.kcp", "2000", "KCP client counts of BenchmarkIdleClientMemory, comma-separated (0: none)")
+)
+
+// perfCounts parses a comma-separated list of client counts; 0 entries are
+// dropped.
+func perfCounts(b *testing.B, name, list string) []int {
+	b.Helper()
+	var ns []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			b.Fatalf("-%s %q: want comma-separated client counts", name, list)
+		}
+		if n > 0 {
+			ns = append(ns, n)
+		}
+	}
+	return ns
+}
+
+// perfCheckLimits fails b if n clients cannot be held: the benchmark
+// process holds one file per client (a TCP socket, or a KCP session's UDP
+// socket) and the gate one per TCP client, both under the same open-file
+// limit; TCP clients each take an ephemeral port of 127.0.0.1.
+func perfCheckLimits(b *testing.B, n int, kcp bool) {
+	b.Helper()
+	// "Max open files            20000                20000                files"
+	if data, err := os.ReadFile("/proc/self/limits"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			rest, ok := strings.CutPrefix(line, "Max open files")
+			if f := strings.Fields(rest); ok && len(f) == 3 {
+				if hard, err := strconv.Atoi(f[1]); err == nil && n+200 > hard {
+					b.Fatalf("%d clients need more open files than the hard limit %d allows (ulimit -Hn)", n, hard)
+				}
+			}
+		}
+	}
+	if kcp {
+		return
+	}
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(data), &lo, &hi); err == nil && n > hi-lo+1-1000 {
+		b.Fatalf("%d TCP clients from one source address need more than the %d ephemeral ports (%d-%d)", n, hi-lo+1, lo, hi)
+	}
+}
+
 // BenchmarkIdleClientMemory connects N idle clients (heartbeat every 20 s;
 // the gate allows 60 s) to a fresh cluster of real processes, waits until
 // each has its boot entity, and reports the growth of the gate's and the
-// game's VmRSS divided by N, and the gate's CPU use while they idle.
+// game's VmRSS divided by N, and the gate's (and this process's) CPU use
+// while they idle. N is 5,000 for TCP and 2,000 for KCP unless -idle.tcp
+// and -idle.kcp say otherwise, e.g.
+//
+//	go test -run XXX -bench BenchmarkIdleClientMemory -benchtime 1x -timeout 30m ./examples/chatroom_demo/ -idle.tcp 10000,15000 -idle.kcp 10000
 func BenchmarkIdleClientMemory(b *testing.B) {
-	for _, sc := range []struct {
+	type scenario struct {
 		name string
 		kcp  bool
 		n    int
-	}{{"TCP-5000", false, 5000}, {"KCP-2000", true, 2000}} {
+	}
+	var scs []scenario
+	for _, n := range perfCounts(b, "idle.tcp", *idleTCP) {
+		scs = append(scs, scenario{fmt.Sprintf("TCP-%d", n), false, n})
+	}
+	for _, n := range perfCounts(b, "idle.kcp", *idleKCP) {
+		scs = append(scs, scenario{fmt.Sprintf("KCP-%d", n), true, n})
+	}
+	for _, sc := range scs {
 		b.Run(sc.name, func(b *testing.B) {
-			cl := perfStart(b)
+			perfCheckLimits(b, sc.n, sc.kcp)
+			cl := perfStartWith(b, perfIdleConfig)
 			time.Sleep(2 * time.Second) // let the processes settle after start
 			rss0 := cl.rss(b)
+			heap0, stack0 := cl.perfMemStats(b, "gate1")
 			clients := make([]*client.Client, sc.n)
 			defer func() {
 				perfForEach(len(clients), 64, func(i int) error {
@@ -541,10 +664,13 @@ func BenchmarkIdleClientMemory(b *testing.B) {
 			err := perfForEach(sc.n, 32, func(i int) error {
 				c, err := client.Dial(cl.addr, client.Options{KCP: sc.kcp, HeartbeatInterval: 20 * time.Second, EventBuffer: 16})
 				if err != nil {
-					return err
+					return fmt.Errorf("client %d: %w", i, err)
 				}
 				clients[i] = c
-				return perfWait(c, 60*time.Second, "boot entity", perfIsBoot)
+				if err := perfWait(c, 60*time.Second, "boot entity", perfIsBoot); err != nil {
+					return fmt.Errorf("client %d: %w", i, err)
+				}
+				return nil
 			})
 			if err != nil {
 				b.Fatal(err)
@@ -553,10 +679,11 @@ func BenchmarkIdleClientMemory(b *testing.B) {
 			// Settle, then measure the gate's CPU while everyone idles.
 			time.Sleep(3 * time.Second)
 			const idle = 5 * time.Second
-			t0 := cl.ticks(b)
+			t0, self0, wait0 := cl.ticks(b), procstat.SelfCPU(), cl.runqWait()
 			time.Sleep(idle)
-			t1 := cl.ticks(b)
+			t1, self1, wait1 := cl.ticks(b), procstat.SelfCPU(), cl.runqWait()
 			rss1 := cl.rss(b)
+			heap1, stack1 := cl.perfMemStats(b, "gate1") // after RSS: it collects garbage first
 			for i, c := range clients {
 				select {
 				case ev := <-c.Events():
@@ -567,14 +694,24 @@ func BenchmarkIdleClientMemory(b *testing.B) {
 				}
 			}
 			per := func(name string) float64 { return float64(rss1[name]-rss0[name]) / float64(sc.n) }
+			pct := func(d time.Duration) float64 { return float64(d) / float64(idle) * 100 }
 			b.ReportMetric(0, "ns/op")
 			b.ReportMetric(per("gate1"), "gate-KB/client")
+			b.ReportMetric(float64(heap1-heap0)/1024/float64(sc.n), "gate-heap-KB/client")
+			b.ReportMetric(float64(stack1-stack0)/1024/float64(sc.n), "gate-stack-KB/client")
 			b.ReportMetric(per("game1"), "game-KB/client")
 			b.ReportMetric(per("dispatcher1"), "disp-KB/client")
-			b.ReportMetric(float64(time.Duration(t1["gate1"]-t0["gate1"])*procstat.Tick)/float64(idle)*100, "gate-idle-CPU-%")
+			b.ReportMetric(pct(time.Duration(t1["gate1"]-t0["gate1"])*procstat.Tick), "gate-idle-CPU-%")
+			b.ReportMetric(pct(self1-self0), "bench-idle-CPU-%")
 			b.Logf("%d clients connected in %v; VmRSS KB before/after: gate %d/%d, game %d/%d, dispatcher %d/%d",
 				sc.n, connected.Round(time.Millisecond), rss0["gate1"], rss1["gate1"], rss0["game1"], rss1["game1"],
 				rss0["dispatcher1"], rss1["dispatcher1"])
+			b.Logf("gate after a GC, before/after: live heap %d/%d KB, goroutine stacks %d/%d KB",
+				heap0>>10, heap1>>10, stack0>>10, stack1>>10)
+			b.Logf("idle %v: CPU ticks gate %d, game %d, dispatcher %d, bench process %v; waiting for a CPU while runnable: gate %v, bench process %v",
+				idle, t1["gate1"]-t0["gate1"], t1["game1"]-t0["game1"], t1["dispatcher1"]-t0["dispatcher1"],
+				(self1 - self0).Round(time.Millisecond),
+				(wait1["gate1"] - wait0["gate1"]).Round(time.Millisecond), (wait1["bench"] - wait0["bench"]).Round(time.Millisecond))
 		})
 	}
 }
@@ -727,4 +864,191 @@ func BenchmarkKCPMemoryUnderTraffic(b *testing.B) {
 	b.ReportMetric(float64(rss1["gate1"]-rss0["gate1"])/n, "idle-gate-KB/client")
 	b.ReportMetric(float64(rss2["gate1"]-rss0["gate1"])/n, "busy-gate-KB/client")
 	b.Logf("gate VmRSS KB: no clients %d, %d idle clients %d, after traffic %d", rss0["gate1"], n, rss1["gate1"], rss2["gate1"])
+}
+
+// ---------------------------------------------------------------------
+// Cluster start and stop
+
+// perfConfig2 is perfConfig with two dispatchers and two gates. It keeps
+// one game: games share the [storage] file, and bbolt lets only one
+// process open it.
+const perfConfig2 = `
+[dispatcher1]
+listen_addr = 127.0.0.1:0
+[dispatcher2]
+listen_addr = 127.0.0.1:0
+[game_common]
+boot_entity = Account
+save_interval = 5s
+[game1]
+[gate_common]
+kcp = true
+heartbeat_timeout = 60s
+[gate1]
+listen_addr = 127.0.0.1:0
+[gate2]
+listen_addr = 127.0.0.1:0
+[storage]
+path = chat.db
+`
+
+// perfLine is a line of a command's standard output and when it arrived.
+type perfLine struct {
+	text string
+	at   time.Duration // since the command was started
+}
+
+// perfCtlLines runs goworldctl (bounded by two minutes), timing each line
+// of its standard output, and returns the lines, the combined output, the
+// exit code and how long the command took.
+func perfCtlLines(b *testing.B, ctl string, args ...string) ([]perfLine, string, int, time.Duration) {
+	b.Helper()
+	cmd := exec.Command(ctl, args...)
+	cmd.Dir = repoRoot
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	timer := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
+	defer timer.Stop()
+	var (
+		lines []perfLine
+		all   strings.Builder
+	)
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		lines = append(lines, perfLine{sc.Text(), time.Since(start)})
+		all.WriteString(sc.Text() + "\n")
+	}
+	err = cmd.Wait()
+	took := time.Since(start)
+	if !timer.Stop() {
+		b.Fatalf("goworldctl %v: still running after 2 minutes", args)
+	}
+	if err != nil && cmd.ProcessState == nil {
+		b.Fatal(err)
+	}
+	return lines, all.String() + errb.String(), cmd.ProcessState.ExitCode(), took
+}
+
+var perfStartedLine = regexp.MustCompile(`^started (\w+) pid=(\d+)`)
+
+// BenchmarkClusterStart measures, on the chat demo's real processes, the
+// wall time of `goworldctl start -no-build` (which starts the dispatchers,
+// the games, then the gates, each waited for until it reports ready) and
+// of `goworldctl stop`, for one of each and for two dispatchers, one game
+// and two gates. Each iteration starts the cluster, logs a client in
+// through every gate to its boot entity (first-client-ms counts from the
+// start command to the last gate's boot entity), then stops it and checks
+// that nothing runs. Run it with e.g. -benchtime 9x; the metrics are
+// medians over the iterations (start also its minimum and maximum), each
+// of which is logged.
+func BenchmarkClusterStart(b *testing.B) {
+	ctl, server, _ := binaries(b)
+	for _, sc := range []struct {
+		name  string
+		cfg   string
+		procs int
+	}{{"1disp-1game-1gate", perfConfig, 3}, {"2disp-1game-2gates", perfConfig2, 5}} {
+		b.Run(sc.name, func(b *testing.B) {
+			if runtime.GOOS != "linux" {
+				b.Skip("goworldctl status is checked on Linux")
+			}
+			dir := serverDir(b, server)
+			writeConfig(b, dir, sc.cfg)
+			b.Cleanup(func() {
+				perfCtl(b, ctl, "stop", dir)
+				perfCtl(b, ctl, "kill", dir)
+			})
+			var starts, firsts, stops []time.Duration
+			ready := map[string][]time.Duration{} // per process: its "started" line
+			for i := range b.N {
+				t0 := time.Now()
+				lines, out, code, startTook := perfCtlLines(b, ctl, "start", "-no-build", dir)
+				if code != 0 {
+					b.Fatalf("goworldctl start: exit %d\n%s", code, out)
+				}
+				n := 0
+				for _, l := range lines {
+					if m := perfStartedLine.FindStringSubmatch(l.text); m != nil {
+						ready[m[1]] = append(ready[m[1]], l.at)
+						n++
+					}
+				}
+				if n != sc.procs {
+					b.Fatalf("goworldctl start: %d started lines, want %d:\n%s", n, sc.procs, out)
+				}
+				out, code = perfCtl(b, ctl, "status", dir)
+				if code != 0 {
+					b.Fatalf("goworldctl status: exit %d\n%s", code, out)
+				}
+				var gates []string
+				running := perfStatusLine.FindAllStringSubmatch(out, -1)
+				for _, m := range running {
+					if strings.HasPrefix(m[1], "gate") {
+						gates = append(gates, m[3])
+					}
+				}
+				if len(running) != sc.procs {
+					b.Fatalf("%d processes running, want %d:\n%s", len(running), sc.procs, out)
+				}
+				// Every gate serves: a client gets its boot entity.
+				if err := perfForEach(len(gates), len(gates), func(j int) error {
+					c, err := client.Dial(gates[j], client.Options{})
+					if err != nil {
+						return err
+					}
+					defer c.Close()
+					return perfWait(c, 30*time.Second, "boot entity", perfIsBoot)
+				}); err != nil {
+					b.Fatal(err)
+				}
+				first := time.Since(t0)
+				stopStart := time.Now()
+				if out, code := perfCtl(b, ctl, "stop", dir); code != 0 {
+					b.Fatalf("goworldctl stop: exit %d\n%s", code, out)
+				}
+				stopTook := time.Since(stopStart)
+				out, _ = perfCtl(b, ctl, "status", dir)
+				if m := perfStatusLine.FindAllString(out, -1); len(m) > 0 {
+					b.Fatalf("still running after goworldctl stop: %v", m)
+				}
+				starts, firsts, stops = append(starts, startTook), append(firsts, first), append(stops, stopTook)
+				b.Logf("run %d: start %v (ready at %s), every gate's first client %v, stop %v", i+1,
+					startTook.Round(time.Millisecond), perfReadyAt(lines), first.Round(time.Millisecond), stopTook.Round(time.Millisecond))
+			}
+			ms := func(ds []time.Duration) float64 {
+				ds = slices.Clone(ds)
+				slices.Sort(ds)
+				return float64(ds[len(ds)/2]) / float64(time.Millisecond)
+			}
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(ms(starts), "start-ms")
+			b.ReportMetric(float64(slices.Min(starts))/float64(time.Millisecond), "start-min-ms")
+			b.ReportMetric(float64(slices.Max(starts))/float64(time.Millisecond), "start-max-ms")
+			b.ReportMetric(ms(firsts), "first-client-ms")
+			b.ReportMetric(ms(stops), "stop-ms")
+			for name, ds := range ready {
+				b.ReportMetric(ms(ds), name+"-ready-ms")
+			}
+		})
+	}
+}
+
+// perfReadyAt lists when each process was reported started, e.g.
+// "dispatcher1 45ms, game1 80ms, gate1 101ms".
+func perfReadyAt(lines []perfLine) string {
+	var s []string
+	for _, l := range lines {
+		if m := perfStartedLine.FindStringSubmatch(l.text); m != nil {
+			s = append(s, fmt.Sprintf("%s %v", m[1], l.at.Round(time.Millisecond)))
+		}
+	}
+	return strings.Join(s, ", ")
 }
