@@ -234,6 +234,9 @@ func Dial(addr string, opts Options) (*Client, error) {
 		opts: opts,
 		conn: rpc.NewConn(nc, rpc.ConnConfig{
 			MaxBody: opts.MaxPacketSize, MaxPending: 64 << 20, ReadBufferSize: 16 << 10, IdleTimeout: idle,
+			// A gate that kicks a client closes the socket after the kick:
+			// a write of ours that fails meanwhile must not hide the reason.
+			DrainAfterWriteError: time.Second,
 		}),
 		events:   make(chan Event, opts.EventBuffer),
 		entities: map[rpc.EntityID]*Entity{},

@@ -44,8 +44,16 @@ type ConnConfig struct {
 	// long (0: never).
 	IdleTimeout time.Duration
 	// WriteTimeout bounds each write to the socket (default 10s), so a peer
-	// that stopped reading cannot hold a writer forever.
+	// that stopped reading cannot hold a writer forever. A write is given
+	// between half of it and all of it: the deadline is moved only when
+	// less than half is left, which saves a timer update per write.
 	WriteTimeout time.Duration
+	// DrainAfterWriteError, if positive, keeps the reader going for up to
+	// this long after a write fails, so that the peer's last frames (a
+	// kick saying why it closed) are still handled. The write error is
+	// the connection's reason unless the handler ends it first. Meanwhile
+	// Send fails with ErrConnClosed. Zero closes at once.
+	DrainAfterWriteError time.Duration
 	// Farewell, if set, is asked for a last frame to send when the reader
 	// closes the connection because of the peer's input (an oversized or
 	// malformed frame, an idle timeout). If it returns ok, that frame is
@@ -88,10 +96,13 @@ type Conn struct {
 	stats atomic.Pointer[ConnStats]
 
 	mu          sync.Mutex
-	out         []byte // queued bytes, owned by senders
-	head        int    // the largest single append in out: it may exceed the bound
-	spare       []byte // the writer's last buffer, reused for out
-	writing     bool   // a writer goroutine is running
+	out         []byte    // queued bytes, owned by senders
+	head        int       // the largest single append in out: it may exceed the bound
+	spare       []byte    // the writer's last buffer, reused for out
+	writing     bool      // a writer goroutine is running
+	wdeadline   time.Time // the socket's write deadline; only the writer touches it
+	writeErr    error     // a failed write, while the reader drains (DrainAfterWriteError)
+	draining    atomic.Bool
 	closed      bool
 	flushClose  bool  // close once out is flushed
 	flushReason error // reason for the flush-close
@@ -153,12 +164,20 @@ func (c *Conn) Serve(h Handler) (reason error) {
 		reason = c.Reason()
 	}()
 	for {
-		if c.cfg.IdleTimeout > 0 {
+		if c.cfg.IdleTimeout > 0 && !c.draining.Load() {
 			c.nc.SetReadDeadline(time.Now().Add(c.cfg.IdleTimeout))
+			if c.draining.Load() { // writeFailed ran meanwhile: its deadline wins
+				c.nc.SetReadDeadline(time.Now().Add(c.cfg.DrainAfterWriteError))
+			}
 		}
 		t, body, err := ReadFrame(c.r, c.hdr[:], c.cfg.MaxBody)
 		if err != nil {
 			why := readError(err)
+			if c.draining.Load() {
+				c.mu.Lock()
+				why = c.writeErr
+				c.mu.Unlock()
+			}
 			if c.cfg.Farewell != nil && (errors.Is(why, ErrIdleTimeout) ||
 				errors.Is(why, ErrFrameTooLarge) || errors.Is(why, ErrFrameTooShort)) {
 				if ft, fb, ok := c.cfg.Farewell(why); ok {
@@ -216,7 +235,7 @@ func (c *Conn) SendFrame(frame []byte) error {
 // lock: it must only append and must not call into the Conn.
 func (c *Conn) Append(fn func([]byte) []byte) error {
 	c.mu.Lock()
-	if c.closed || c.flushClose {
+	if c.closed || c.flushClose || c.writeErr != nil {
 		c.mu.Unlock()
 		return ErrConnClosed
 	}
@@ -289,7 +308,10 @@ func (c *Conn) writeLoop() {
 		c.head = 0
 		c.mu.Unlock()
 
-		c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
+		if now := time.Now(); c.wdeadline.Sub(now) < c.cfg.WriteTimeout/2 {
+			c.wdeadline = now.Add(c.cfg.WriteTimeout)
+			c.nc.SetWriteDeadline(c.wdeadline)
+		}
 		n, err := c.nc.Write(buf)
 		if s := c.stats.Load(); s != nil && n > 0 {
 			s.BytesOut.Add(uint64(n))
@@ -299,9 +321,29 @@ func (c *Conn) writeLoop() {
 		c.spare = buf[:0]
 		c.mu.Unlock()
 		if err != nil {
-			c.Close(fmt.Errorf("rpc: write: %w", err))
+			c.writeFailed(fmt.Errorf("rpc: write: %w", err))
 		}
 	}
+}
+
+// writeFailed ends the connection after a failed write: at once, or,
+// with DrainAfterWriteError, once the reader has read what the peer sent
+// last (bounded in time).
+func (c *Conn) writeFailed(err error) {
+	if c.cfg.DrainAfterWriteError <= 0 {
+		c.Close(err)
+		return
+	}
+	c.mu.Lock()
+	if c.closed || c.writeErr != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.writeErr = err
+	c.out = c.out[:0] // never written: the writer loop ends
+	c.mu.Unlock()
+	c.draining.Store(true)
+	c.nc.SetReadDeadline(time.Now().Add(c.cfg.DrainAfterWriteError))
 }
 
 // Close closes the connection at once, dropping anything not yet written,

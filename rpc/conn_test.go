@@ -1238,3 +1238,48 @@ func TestConnLargeFrameBehindSmallOnes(t *testing.T) {
 	recv.Conn.Close(nil)
 	recv.reason(t)
 }
+
+// A peer that says why it closes (a kick) and closes at once, while we
+// are still writing: with DrainAfterWriteError the reader still gets the
+// last frame, so the reason is the kick, not our failed write.
+func TestConnDrainAfterWriteError(t *testing.T) {
+	errKick := errors.New("kicked")
+	for _, drain := range []time.Duration{0, 2 * time.Second} {
+		t.Run(fmt.Sprint("drain=", drain), func(t *testing.T) {
+			cn, sn := tcpPair(t)
+			failed := make(chan struct{})
+			c := NewConn(cn, ConnConfig{MaxPending: 1 << 30, DrainAfterWriteError: drain})
+			got := serve(c, func(typ MsgType, body []byte) error {
+				if typ == MsgKick {
+					return errKick
+				}
+				<-failed // the first frame: hold the reader until our write fails
+				return nil
+			})
+			// The peer sends a frame, then its kick, and closes without reading.
+			sn.Write(AppendFrame(AppendFrame(nil, MsgHeartbeat, nil), MsgKick, []byte("bye")))
+			sn.Close()
+			blob := make([]byte, 64<<10)
+			for i := 0; ; i++ {
+				if err := c.Send(MsgCallEntity, blob); err != nil {
+					break
+				}
+				if i == 100000 {
+					t.Fatal("writes to a closed peer never failed")
+				}
+				for c.Pending() > 16<<20 { // bound the queue: let the writer reach the socket
+					time.Sleep(time.Millisecond)
+				}
+			}
+			close(failed)
+			err := got.reason(t)
+			if drain > 0 && err != errKick {
+				t.Fatalf("reason %v, want the kick", err)
+			}
+			if drain == 0 && (err == errKick || !strings.Contains(err.Error(), "rpc: write")) {
+				t.Fatalf("reason %v, want the write error", err)
+			}
+			waitWriter(t, c)
+		})
+	}
+}
