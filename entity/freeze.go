@@ -259,8 +259,8 @@ func EncodeFrozen(f *Frozen) ([]byte, error) {
 }
 
 // DecodeFrozen decodes a freeze file, refusing (with an error wrapping
-// ErrFreezeFile) a wrong magic or version, a truncated file, or a checksum
-// mismatch.
+// ErrFreezeFile) a wrong magic or version, a truncated file, a checksum
+// mismatch, or a payload whose version is not the header's.
 func DecodeFrozen(data []byte) (*Frozen, error) {
 	if len(data) < freezeHeaderSize+sha256.Size || !bytes.Equal(data[:8], freezeMagic[:]) {
 		return nil, fmt.Errorf("%w: not a freeze file (or truncated to %d bytes)", ErrFreezeFile, len(data))
@@ -279,6 +279,9 @@ func DecodeFrozen(data []byte) (*Frozen, error) {
 	var f Frozen
 	if err := msgpack.Unmarshal(payload, &f); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFreezeFile, err)
+	}
+	if v := binary.LittleEndian.Uint32(data[8:12]); f.Version != int(v) {
+		return nil, fmt.Errorf("%w: header says version %d, payload %d", ErrFreezeFile, v, f.Version)
 	}
 	return &f, nil
 }
