@@ -857,6 +857,21 @@ func TestDecodeFrozenRefusesBadFiles(t *testing.T) {
 			refuse(t, "payload", wrapPayload(payload))
 		}
 	})
+	t.Run("huge declared lengths", func(t *testing.T) {
+		// An attribute list or map of 2^31 elements in 20 bytes: room
+		// for them was made before reading them, and the process died
+		// out of memory (found by FuzzDecodeFrozen, which hung).
+		for _, p := range []string{
+			"\x81\xa8entities\x91\x81\xa5attrs\x81\xa1a\xdd\x7f\xff\xff\xff",
+			"\x81\xa8entities\x91\x81\xa5attrs\x81\xa1a\xdf\x7f\xff\xff\xff",
+			"\x81\xa8entities\x91\x81\xa5attrs\xdf\x7f\xff\xff\xff",
+			"\x81\xa8entities\x91\x81\xa5attrs\x81\xa1a\xc6\x7f\xff\xff\xff",
+			"\x81\xa8entities\xdd\x7f\xff\xff\xff",
+			"\x81\xa8entities\x91\x81\xa6timers\x91\x81\xa4args\xc6\x7f\xff\xff\xff",
+		} {
+			refuse(t, "huge length", wrapPayload([]byte(p)))
+		}
+	})
 }
 
 // wrapPayload makes a well-formed file around any payload.
