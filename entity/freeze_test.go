@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -1094,5 +1095,35 @@ func TestRestoreClampsTimersFromTheFile(t *testing.T) {
 	e.tick(time.Second)
 	if n := len(e.eventsOf(id)); n != 1 {
 		t.Fatalf("%d fires in a second; the 1ns timer should fire once after a stall, the bad interval not again", n)
+	}
+}
+
+// TestHugeFieldNamesDoNotGrowMemory: a struct field name (or string) in
+// a freeze file or a migrating entity that declares more bytes than
+// follow must not leave memory behind. msgpack.Unmarshal's pooled
+// decoder kept the buffer it grew (by 1 MiB or more per such input) and
+// reused it, so FuzzWorldFrames (crasher 5378bc682a530b0c) ran out of
+// memory after a few thousand migrations.
+func TestHugeFieldNamesDoNotGrowMemory(t *testing.T) {
+	payload := []byte("\x81\xa8entities\x91\x81\xdb\x7f\xff\xff\xff0000")
+	entity := []byte("\x87\xa4type\xa5Mover\xdb\x7f\xff\xff\xff0000")
+	e := newSpaceEnv(t)
+	migrate := append(rpc.AppendUint16(rpc.AppendEntityID(nil, rpc.NewEntityID()), 1), entity...)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range 200 {
+		if _, err := DecodeFrozen(wrapPayload(payload)); !errors.Is(err, ErrFreezeFile) {
+			t.Fatalf("DecodeFrozen: %v", err)
+		}
+		e.w.Handle(rpc.MsgMigrateEntity, migrate)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 64<<20 {
+		t.Fatalf("the heap grew by %d MiB over 400 bad decodes", grown>>20)
+	}
+	if !e.logged(logrus.ErrorLevel, "MigrateEntity") {
+		t.Fatal("the bad migrations were not logged")
 	}
 }
