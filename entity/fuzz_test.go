@@ -254,3 +254,27 @@ func hasNaNValue(v any) bool {
 	}
 	return false
 }
+
+// TestEmptyBytesAttrSurvivesASave: FuzzLoadEntity crasher
+// 4f8d1fdabc34a5c0, an avatar saved with an empty binary attribute came
+// back with nil in its place (attributes copied []byte{} to nil, which
+// msgpack writes as nil).
+func TestEmptyBytesAttrSurvivesASave(t *testing.T) {
+	e := newEnv(t)
+	a := e.create("Avatar", map[string]any{"saved": []byte{}})
+	rec, ok := e.w.record(a)
+	if !ok {
+		t.Fatal("record failed")
+	}
+	e2 := newEnv(t)
+	e2.store.entities[storeKey("Avatar", string(fuzzAvatar))] = rec.Data
+	e2.w.Handle(rpc.MsgLoadEntitySomewhere, rpc.AppendString(rpc.AppendEntityID(nil, fuzzAvatar), "Avatar"))
+	e2.store.flush(e2.w)
+	got := e2.w.Entity(fuzzAvatar)
+	if got == nil {
+		t.Fatal("not loaded")
+	}
+	if b, ok := got.Attrs.m["saved"].([]byte); !ok || b == nil || len(b) != 0 {
+		t.Fatalf("saved = %#v, want an empty []byte", got.Attrs.m["saved"])
+	}
+}
