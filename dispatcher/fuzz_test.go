@@ -61,7 +61,7 @@ func FuzzDispatcherFrames(f *testing.F) {
 	inputs := 0
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if inputs%128 == 0 {
-			routes(t, s)
+			routes(t, s, inputs/128)
 		}
 		inputs++
 		role := rpc.RoleGame
@@ -105,22 +105,38 @@ func FuzzDispatcherFrames(f *testing.F) {
 	})
 }
 
-// routes checks that s still routes: game 3 registers an entity, and a
-// client call from gate 3 reaches it.
-func routes(t *testing.T, s *server) {
+// routes checks that s still routes: a game registers an entity, and a
+// client call from a gate reaches it. Each check uses a game and a gate
+// ID of its own (the dispatcher notices that the previous check's peers
+// left only after the next one may have connected, and tells the new
+// peers: PeerGone frames are skipped, anything else is an error).
+func routes(t *testing.T, s *server, check int) {
 	t.Helper()
-	g := connect(t, s, rpc.RoleGame, 3)
+	id16 := uint16(3 + check%60000)
+	g := connect(t, s, rpc.RoleGame, id16)
 	defer g.close()
-	gw := connect(t, s, rpc.RoleGate, 3)
+	gw := connect(t, s, rpc.RoleGate, id16)
 	defer gw.close()
 	id := rpc.NewEntityID()
-	register(t, g, id)
-	call := clientCallBody(id, 3, 1, "Alive")
+	g.send(t, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, id))
+	sync := callBody(id, "sync", g.name)
+	g.send(t, rpc.MsgCallEntityMethod, sync)
+	expectSkippingPeerGone(t, g, rpc.MsgCallEntityMethod, sync)
+	call := clientCallBody(id, id16, 1, "Alive")
 	gw.send(t, rpc.MsgClientCall, call)
+	expectSkippingPeerGone(t, g, rpc.MsgClientCall, call)
+}
+
+func expectSkippingPeerGone(t *testing.T, p *peer, typ rpc.MsgType, body []byte) {
+	t.Helper()
 	for {
-		fr := g.next(t)
-		if fr.t == rpc.MsgClientCall && string(fr.body) == string(call) {
-			return
+		fr := p.next(t)
+		if fr.t == rpc.MsgPeerGone {
+			continue
 		}
+		if fr.t != typ || string(fr.body) != string(body) {
+			t.Fatalf("%s: got %v %x, want %v %x", p.name, fr.t, fr.body, typ, body)
+		}
+		return
 	}
 }
