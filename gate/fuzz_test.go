@@ -165,15 +165,19 @@ func startKCPRelay(tb testing.TB, gate string) *kcpRelay {
 }
 
 // echoOverKCP connects a real client over KCP (through addr), calls Echo
-// and waits for the answer.
+// and waits for the answer. The fuzzer's sessions come and go by the
+// thousand, each a boot entity created and destroyed on the game, and
+// the client's own boot entity waits its turn behind them: it sends
+// heartbeats meanwhile (without, the gate's idle timeout of 5s closed it
+// once before its player arrived) and waits up to 30s.
 func echoOverKCP(tb testing.TB, addr, s string) {
 	tb.Helper()
-	c, err := client.Dial(addr, client.Options{KCP: true, HeartbeatInterval: -1})
+	c, err := client.Dial(addr, client.Options{KCP: true, HeartbeatInterval: time.Second})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer c.Close()
-	timeout := time.After(10 * time.Second)
+	timeout := time.After(30 * time.Second)
 	asked := false
 	for {
 		select {
@@ -197,7 +201,7 @@ func echoOverKCP(tb testing.TB, addr, s string) {
 				tb.Fatalf("disconnected before the echo: %v", ev.Reason)
 			}
 		case <-timeout:
-			tb.Fatal("no echo over KCP within 10s")
+			tb.Fatal("no echo over KCP within 30s")
 		}
 	}
 }
@@ -224,8 +228,8 @@ func kcpDatagrams(data []byte) [][]byte {
 // KCP port: kcp-go parses them in the gate's process (headers, FEC
 // flags, segments, window and ack fields) and the gate reads frames from
 // whatever stream they make. The gate must not crash, and must keep
-// serving: every 256 inputs, and at the start, a real client completes a
-// call over KCP.
+// serving: every 256 inputs, at the start and at the end, a real client
+// completes a call over KCP.
 //
 // Inputs are sent from a pool of 16 UDP sockets in turn, so the gate
 // holds at most 16 sessions from the fuzzer (a datagram with a new
@@ -280,6 +284,12 @@ func FuzzGateKCPDatagrams(f *testing.F) {
 		}
 		defer pool[i].Close()
 	}
+	// A last echo once the inputs are done (cleanups run last first, so
+	// before the cluster stops): the gate accepts sessions in the order
+	// their first datagrams came, so once it answers, it has accepted
+	// every session the inputs opened, and stopping closes them all.
+	// (kcp-go's Listener.Close leaves sessions not yet accepted running.)
+	f.Cleanup(func() { echoOverKCP(f, addr, "last") })
 	inputs := 0
 	f.Fuzz(func(t *testing.T, data []byte) {
 		uc := pool[inputs%len(pool)]
