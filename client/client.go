@@ -503,10 +503,16 @@ func (c *Client) handle(t rpc.MsgType, body []byte) error {
 			}
 		}
 		c.mu.Lock()
-		c.entities[id] = e
 		if isPlayer {
+			if old := c.entities[c.player]; old != nil && c.player != id {
+				old.IsPlayer = false // handed over: no longer the player
+			}
 			c.player = id
 		}
+		// isPlayer = 0 leaves the player unchanged, even when it names the
+		// player itself: the view must not hold a player that is not one.
+		e.IsPlayer = id == c.player
+		c.entities[id] = e
 		ev := EntityCreated{snapshot(e)}
 		c.mu.Unlock()
 		c.emit(ev)

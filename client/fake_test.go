@@ -714,3 +714,29 @@ func TestStatsCountFrames(t *testing.T) {
 		t.Fatalf("Stats = %+v, want %+v", s, want)
 	}
 }
+
+// TestPlayerStaysAPlayer: fuzz crasher 9f1151f407760c3c, a create with
+// isPlayer = 0 for the player's own ID, left Player() returning an
+// entity with IsPlayer false. isPlayer = 0 leaves the player unchanged;
+// a handover to another entity unmarks the old one.
+func TestPlayerStaysAPlayer(t *testing.T) {
+	c, p := dialFake(t, quiet)
+	boot, avatar := rpc.NewEntityID(), rpc.NewEntityID()
+	p.send(rpc.MsgCreateEntity, createBody(t, boot, true, "Account", nil))
+	expectEvent[client.EntityCreated](t, c)
+	p.send(rpc.MsgCreateEntity, createBody(t, boot, false, "Account", map[string]any{"v": 2}))
+	if ev := expectEvent[client.EntityCreated](t, c); !ev.IsPlayer {
+		t.Fatalf("re-created player reported as %#v", ev.Entity)
+	}
+	if e, ok := c.Player(); !ok || e.ID != boot || !e.IsPlayer || e.Attrs["v"] != int64(2) {
+		t.Fatalf("Player() = %#v, %v", e, ok)
+	}
+	p.send(rpc.MsgCreateEntity, createBody(t, avatar, true, "Avatar", nil))
+	expectEvent[client.EntityCreated](t, c)
+	if e, ok := c.Player(); !ok || e.ID != avatar || !e.IsPlayer {
+		t.Fatalf("Player() after the handover = %#v, %v", e, ok)
+	}
+	if e, ok := c.Entity(boot); !ok || e.IsPlayer {
+		t.Fatalf("the old player after the handover: %#v, %v", e, ok)
+	}
+}

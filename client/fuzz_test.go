@@ -1,8 +1,10 @@
 package client_test
 
 import (
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/rpc"
@@ -54,13 +56,34 @@ func FuzzClientFrames(f *testing.F) {
 		f.Add(s)
 	}
 
+	// One fake gate for the whole run. A listener per input (dialFake)
+	// costs an ephemeral port for the listener as well as the client's,
+	// and a few thousand inputs a second used up the range within
+	// seconds ("bind: address already in use"). With one listener, the
+	// client's port is the only one taken per input, and a TIME_WAIT on
+	// loopback does not keep it (net.ipv4.tcp_tw_reuse, 2 by default, lets
+	// a connect reuse it).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer ln.Close()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, p := dialFake(t, client.Options{HeartbeatInterval: -1, MaxPacketSize: 64 << 10, EventBuffer: 16})
+		c, err := client.Dial(ln.Addr().String(), client.Options{HeartbeatInterval: -1, MaxPacketSize: 64 << 10, EventBuffer: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln.(*net.TCPListener).SetDeadline(time.Now().Add(eventTimeout))
+		nc, err := ln.Accept() // inputs run one at a time: this is c's
+		if err != nil {
+			c.Close()
+			t.Fatal(err)
+		}
 		written := make(chan struct{})
 		go func() {
 			defer close(written)
-			p.nc.Write(data) // fails if the client hangs up first
-			p.nc.Close()
+			nc.Write(data) // fails if the client hangs up first
+			nc.Close()
 		}()
 		for {
 			ev := nextEvent(t, c)

@@ -71,7 +71,7 @@ func (h *logHook) find(match func(logEntry) bool) (logEntry, bool) {
 }
 
 // wait polls until an entry matches, or fails the test after waitLimit.
-func (h *logHook) wait(t *testing.T, what string, match func(logEntry) bool) logEntry {
+func (h *logHook) wait(t testing.TB, what string, match func(logEntry) bool) logEntry {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {
@@ -96,7 +96,7 @@ type server struct {
 	err    error // Run's result, once stop returned
 }
 
-func startDispatcher(t *testing.T, cfg dispatcher.Config) *server {
+func startDispatcher(t testing.TB, cfg dispatcher.Config) *server {
 	t.Helper()
 	h := &logHook{}
 	l := logrus.New()
@@ -121,7 +121,7 @@ func startDispatcher(t *testing.T, cfg dispatcher.Config) *server {
 }
 
 // stop closes the dispatcher and returns what Run returned.
-func (s *server) stop(t *testing.T) error {
+func (s *server) stop(t testing.TB) error {
 	t.Helper()
 	s.once.Do(func() {
 		if err := s.d.Close(); err != nil {
@@ -153,7 +153,7 @@ type peer struct {
 }
 
 // dial connects without saying hello.
-func dial(t *testing.T, s *server, name string) *peer {
+func dial(t testing.TB, s *server, name string) *peer {
 	t.Helper()
 	nc, err := net.Dial("tcp", s.addr)
 	if err != nil {
@@ -194,7 +194,7 @@ func (p *peer) close() {
 }
 
 // connect dials and completes the hello handshake as role/id.
-func connect(t *testing.T, s *server, role rpc.Role, id uint16) *peer {
+func connect(t testing.TB, s *server, role rpc.Role, id uint16) *peer {
 	t.Helper()
 	p := dial(t, s, fmt.Sprintf("%s%d", role, id))
 	p.hello(t, role, id)
@@ -205,7 +205,7 @@ func helloBody(role rpc.Role, id uint16) []byte {
 	return rpc.AppendUint16([]byte{byte(role)}, id)
 }
 
-func (p *peer) hello(t *testing.T, role rpc.Role, id uint16) {
+func (p *peer) hello(t testing.TB, role rpc.Role, id uint16) {
 	t.Helper()
 	p.send(t, rpc.MsgHello, helloBody(role, id))
 	body := p.expect(t, rpc.MsgHelloAck)
@@ -215,12 +215,12 @@ func (p *peer) hello(t *testing.T, role rpc.Role, id uint16) {
 	}
 }
 
-func (p *peer) send(t *testing.T, typ rpc.MsgType, body []byte) {
+func (p *peer) send(t testing.TB, typ rpc.MsgType, body []byte) {
 	t.Helper()
 	p.sendRaw(t, rpc.AppendFrame(nil, typ, body))
 }
 
-func (p *peer) sendRaw(t *testing.T, b []byte) {
+func (p *peer) sendRaw(t testing.TB, b []byte) {
 	t.Helper()
 	p.nc.SetWriteDeadline(time.Now().Add(waitLimit))
 	if _, err := p.nc.Write(b); err != nil {
@@ -229,7 +229,7 @@ func (p *peer) sendRaw(t *testing.T, b []byte) {
 }
 
 // next returns the next frame, failing if the connection closes first.
-func (p *peer) next(t *testing.T) frame {
+func (p *peer) next(t testing.TB) frame {
 	t.Helper()
 	select {
 	case f := <-p.frames:
@@ -248,7 +248,7 @@ func (p *peer) next(t *testing.T) frame {
 }
 
 // expect returns the body of the next frame, which must be of type want.
-func (p *peer) expect(t *testing.T, want rpc.MsgType) []byte {
+func (p *peer) expect(t testing.TB, want rpc.MsgType) []byte {
 	t.Helper()
 	f := p.next(t)
 	if f.t != want {
@@ -258,7 +258,7 @@ func (p *peer) expect(t *testing.T, want rpc.MsgType) []byte {
 }
 
 // expectFrame checks that the next frame is exactly (want, body).
-func (p *peer) expectFrame(t *testing.T, want rpc.MsgType, body []byte) {
+func (p *peer) expectFrame(t testing.TB, want rpc.MsgType, body []byte) {
 	t.Helper()
 	if got := p.expect(t, want); !bytes.Equal(got, body) {
 		t.Fatalf("%s: %v body\n got  %x\n want %x", p.name, want, got, body)
@@ -266,14 +266,14 @@ func (p *peer) expectFrame(t *testing.T, want rpc.MsgType, body []byte) {
 }
 
 // expectPeerGone checks that the next frame is MsgPeerGone(role, id).
-func (p *peer) expectPeerGone(t *testing.T, role rpc.Role, id uint16) {
+func (p *peer) expectPeerGone(t testing.TB, role rpc.Role, id uint16) {
 	t.Helper()
 	p.expectFrame(t, rpc.MsgPeerGone, helloBody(role, id))
 }
 
 // expectClosed waits until the dispatcher closes the connection. Any frame
 // received meanwhile fails the test.
-func (p *peer) expectClosed(t *testing.T) {
+func (p *peer) expectClosed(t testing.TB) {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -348,7 +348,7 @@ func loadBody(id rpc.EntityID, typ string) []byte {
 // recorded it: a call that g sends to id after the registration comes
 // back to g only once the registration was processed (frames from one
 // peer are routed in order).
-func register(t *testing.T, g *peer, id rpc.EntityID) {
+func register(t testing.TB, g *peer, id rpc.EntityID) {
 	t.Helper()
 	g.send(t, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, id))
 	b := callBody(id, "sync", g.name)
@@ -358,7 +358,7 @@ func register(t *testing.T, g *peer, id rpc.EntityID) {
 
 // barrier proves that everything g sent so far has been routed, by
 // sending a call to one of g's own entities and waiting for it.
-func barrier(t *testing.T, g *peer, own rpc.EntityID) {
+func barrier(t testing.TB, g *peer, own rpc.EntityID) {
 	t.Helper()
 	b := callBody(own, "barrier")
 	g.send(t, rpc.MsgCallEntityMethod, b)

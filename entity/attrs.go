@@ -1,6 +1,7 @@
 package entity
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"sort"
@@ -134,7 +135,7 @@ func normalize(v any) any {
 	case float32:
 		return float64(x)
 	case []byte:
-		return append([]byte(nil), x...)
+		return bytes.Clone(x) // keeps an empty one empty, not nil (which saves as nil)
 	case map[string]any:
 		m := NewMapAttr()
 		for k, e := range x {
@@ -246,7 +247,7 @@ func plain(v any) any {
 	case *ListAttr:
 		return c.ToList()
 	case []byte:
-		return append([]byte(nil), c...)
+		return bytes.Clone(c)
 	}
 	return v
 }

@@ -12,6 +12,12 @@ import (
 // freeze file (which is checksummed, so this only guards against bugs).
 const maxFrozenDepth = 256
 
+// maxPrealloc bounds the room made for a map or list before its elements
+// are read: the length is the file's (or a migrating entity's) word, and
+// 2^32-1 elements would be tens of GiB. Each element takes at least a
+// byte, so what is read past this is paid for by the input.
+const maxPrealloc = 1024
+
 // EncodeMsgpack writes the map straight from the tree (no copy), so a
 // freeze does not build a second tree of plain maps first.
 func (a *MapAttr) EncodeMsgpack(enc *msgpack.Encoder) error {
@@ -77,7 +83,7 @@ func decodeMapInto(dec *msgpack.Decoder, a *MapAttr, depth int) error {
 		return err
 	}
 	if a.m == nil || len(a.m) > 0 {
-		a.m = make(map[string]any, max(n, 0))
+		a.m = make(map[string]any, min(max(n, 0), maxPrealloc))
 	}
 	for i := 0; i < n; i++ {
 		k, err := dec.DecodeString()
@@ -129,7 +135,7 @@ func decodeAttr(dec *msgpack.Decoder, depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		l := &ListAttr{l: make([]any, 0, max(n, 0))}
+		l := &ListAttr{l: make([]any, 0, min(max(n, 0), maxPrealloc))}
 		for i := 0; i < n; i++ {
 			v, err := decodeAttr(dec, depth+1)
 			if err != nil {

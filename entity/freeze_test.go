@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -810,6 +811,23 @@ func TestDecodeFrozenRefusesBadFiles(t *testing.T) {
 			refuse(t, "version", b, "version")
 		}
 	})
+	t.Run("versions disagree", func(t *testing.T) {
+		// Fuzz crasher 93d74b1d4ef98e06: a version 1 payload under a
+		// version 2 header decoded.
+		v1, err := EncodeFrozen(&Frozen{Version: 1, GameID: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, err := DecodeFrozen(v1); err != nil || f.Version != 1 {
+			t.Fatalf("a version 1 file: %v, %v", f, err)
+		}
+		b := bytes.Clone(v1)
+		binary.LittleEndian.PutUint32(b[8:], 2)
+		refuse(t, "version 1 payload, version 2 header", b, "header says version 2, payload 1")
+		b = bytes.Clone(data)
+		binary.LittleEndian.PutUint32(b[8:], 1)
+		refuse(t, "version 2 payload, version 1 header", b, "header says version 1, payload 2")
+	})
 	t.Run("every truncation", func(t *testing.T) {
 		for n := 0; n < len(data); n++ {
 			refuse(t, "truncated", data[:n])
@@ -838,6 +856,21 @@ func TestDecodeFrozenRefusesBadFiles(t *testing.T) {
 	t.Run("checksummed garbage", func(t *testing.T) {
 		for _, payload := range [][]byte{nil, {0xc1}, {0x92, 0x01}, []byte("\x81\xa8entities\x05"), {0xdf, 0xff, 0xff, 0xff, 0xff}} {
 			refuse(t, "payload", wrapPayload(payload))
+		}
+	})
+	t.Run("huge declared lengths", func(t *testing.T) {
+		// An attribute list or map of 2^31 elements in 20 bytes: room
+		// for them was made before reading them, and the process died
+		// out of memory (found by FuzzDecodeFrozen, which hung).
+		for _, p := range []string{
+			"\x81\xa8entities\x91\x81\xa5attrs\x81\xa1a\xdd\x7f\xff\xff\xff",
+			"\x81\xa8entities\x91\x81\xa5attrs\x81\xa1a\xdf\x7f\xff\xff\xff",
+			"\x81\xa8entities\x91\x81\xa5attrs\xdf\x7f\xff\xff\xff",
+			"\x81\xa8entities\x91\x81\xa5attrs\x81\xa1a\xc6\x7f\xff\xff\xff",
+			"\x81\xa8entities\xdd\x7f\xff\xff\xff",
+			"\x81\xa8entities\x91\x81\xa6timers\x91\x81\xa4args\xc6\x7f\xff\xff\xff",
+		} {
+			refuse(t, "huge length", wrapPayload([]byte(p)))
 		}
 	})
 }
@@ -887,13 +920,11 @@ func FuzzDecodeFrozen(f *testing.F) {
 				delete(events, w)
 				eventsMu.Unlock()
 			}()
-			if fr.Version != FreezeVersion {
-				// The payload's own version disagrees with the header's:
-				// Restore refuses it.
-				if _, err := w.Restore(fr); !errors.Is(err, ErrFreezeFile) {
-					t.Fatalf("Restore of a payload of version %d: %v", fr.Version, err)
-				}
-				return
+			// The payload's own version is the header's (a file that
+			// disagrees is refused: crasher 93d74b1d4ef98e06, a version 1
+			// payload under a version 2 header), which Restore reads.
+			if hv := int(binary.LittleEndian.Uint32(data[8:12])); fr.Version != hv || !versionOK(fr.Version) {
+				t.Fatalf("decoded a payload of version %d under a header of version %d", fr.Version, hv)
 			}
 			// What decodes re-encodes and decodes again.
 			again, err := EncodeFrozen(fr)
@@ -1064,5 +1095,35 @@ func TestRestoreClampsTimersFromTheFile(t *testing.T) {
 	e.tick(time.Second)
 	if n := len(e.eventsOf(id)); n != 1 {
 		t.Fatalf("%d fires in a second; the 1ns timer should fire once after a stall, the bad interval not again", n)
+	}
+}
+
+// TestHugeFieldNamesDoNotGrowMemory: a struct field name (or string) in
+// a freeze file or a migrating entity that declares more bytes than
+// follow must not leave memory behind. msgpack.Unmarshal's pooled
+// decoder kept the buffer it grew (by 1 MiB or more per such input) and
+// reused it, so FuzzWorldFrames (crasher 5378bc682a530b0c) ran out of
+// memory after a few thousand migrations.
+func TestHugeFieldNamesDoNotGrowMemory(t *testing.T) {
+	payload := []byte("\x81\xa8entities\x91\x81\xdb\x7f\xff\xff\xff0000")
+	entity := []byte("\x87\xa4type\xa5Mover\xdb\x7f\xff\xff\xff0000")
+	e := newSpaceEnv(t)
+	migrate := append(rpc.AppendUint16(rpc.AppendEntityID(nil, rpc.NewEntityID()), 1), entity...)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range 200 {
+		if _, err := DecodeFrozen(wrapPayload(payload)); !errors.Is(err, ErrFreezeFile) {
+			t.Fatalf("DecodeFrozen: %v", err)
+		}
+		e.w.Handle(rpc.MsgMigrateEntity, migrate)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 64<<20 {
+		t.Fatalf("the heap grew by %d MiB over 400 bad decodes", grown>>20)
+	}
+	if !e.logged(logrus.ErrorLevel, "MigrateEntity") {
+		t.Fatal("the bad migrations were not logged")
 	}
 }

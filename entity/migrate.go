@@ -107,7 +107,7 @@ func (w *World) migrateAcked(id rpc.EntityID) {
 // its space was not found).
 func (w *World) migrateIn(spaceID rpc.EntityID, data []byte) error {
 	var fe FrozenEntity
-	if err := msgpack.Unmarshal(data, &fe); err != nil {
+	if err := unmarshal(data, &fe); err != nil {
 		return fmt.Errorf("migrated entity: %w", err)
 	}
 	var rep RestoreReport

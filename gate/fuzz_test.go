@@ -1,14 +1,17 @@
 package gate_test
 
 import (
+	"encoding/binary"
 	"io"
 	"math"
 	"math/rand/v2"
 	"net"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/internal/cluster"
 	"github.com/goworld-engine/goworld/rpc"
@@ -98,6 +101,204 @@ func FuzzGateClientStream(f *testing.F) {
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				t.Fatalf("the gate did not close the connection within 10s of the end of %d bytes", len(data))
 			}
+		}
+	})
+}
+
+// kcpRelay forwards datagrams between one KCP client and the gate,
+// keeping those the client sent: real KCP traffic to seed the fuzzer with.
+type kcpRelay struct {
+	pc   net.PacketConn
+	mu   sync.Mutex
+	sent [][]byte
+}
+
+func startKCPRelay(tb testing.TB, gate string) *kcpRelay {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	up, err := net.Dial("udp", gate)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := &kcpRelay{pc: pc}
+	var wg sync.WaitGroup
+	var client net.Addr
+	var clientMu sync.Mutex
+	wg.Add(2)
+	go func() { // client → gate
+		defer wg.Done()
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			clientMu.Lock()
+			client = from
+			clientMu.Unlock()
+			r.mu.Lock()
+			r.sent = append(r.sent, append([]byte(nil), buf[:n]...))
+			r.mu.Unlock()
+			up.Write(buf[:n])
+		}
+	}()
+	go func() { // gate → client
+		defer wg.Done()
+		buf := make([]byte, 2048)
+		for {
+			n, err := up.Read(buf)
+			if err != nil {
+				return
+			}
+			clientMu.Lock()
+			to := client
+			clientMu.Unlock()
+			if to != nil {
+				pc.WriteTo(buf[:n], to)
+			}
+		}
+	}()
+	tb.Cleanup(func() { pc.Close(); up.Close(); wg.Wait() })
+	return r
+}
+
+// echoOverKCP connects a real client over KCP (through addr), calls Echo
+// and waits for the answer. The fuzzer's sessions come and go by the
+// thousand, each a boot entity created and destroyed on the game, and
+// the client's own boot entity waits its turn behind them: it sends
+// heartbeats meanwhile (without, the gate's idle timeout of 5s closed it
+// once before its player arrived) and waits up to 30s.
+func echoOverKCP(tb testing.TB, addr, s string) {
+	tb.Helper()
+	c, err := client.Dial(addr, client.Options{KCP: true, HeartbeatInterval: time.Second})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	timeout := time.After(30 * time.Second)
+	asked := false
+	for {
+		select {
+		case ev, ok := <-c.Events():
+			if !ok {
+				tb.Fatal("events closed before the echo")
+			}
+			switch ev := ev.(type) {
+			case client.EntityCreated:
+				if ev.IsPlayer && !asked {
+					asked = true
+					if err := c.CallPlayer("Echo", s); err != nil {
+						tb.Fatal(err)
+					}
+				}
+			case client.Call:
+				if ev.Method == "OnEcho" && len(ev.Args) == 1 && ev.Args[0] == s {
+					return
+				}
+			case client.Disconnected:
+				tb.Fatalf("disconnected before the echo: %v", ev.Reason)
+			}
+		case <-timeout:
+			tb.Fatal("no echo over KCP within 30s")
+		}
+	}
+}
+
+// kcpDatagrams splits a fuzz input into datagrams: each is a uint16 LE
+// length and that many bytes (the last takes what is left), at most 32
+// of at most 1,500 bytes.
+func kcpDatagrams(data []byte) [][]byte {
+	var out [][]byte
+	for len(data) > 0 && len(out) < 32 {
+		n := len(data)
+		if n >= 2 {
+			n = int(binary.LittleEndian.Uint16(data))
+			data = data[2:]
+		}
+		n = min(n, len(data), 1500)
+		out = append(out, data[:n])
+		data = data[n:]
+	}
+	return out
+}
+
+// FuzzGateKCPDatagrams sends arbitrary UDP datagrams to a real gate's
+// KCP port: kcp-go parses them in the gate's process (headers, FEC
+// flags, segments, window and ack fields) and the gate reads frames from
+// whatever stream they make. The gate must not crash, and must keep
+// serving: every 256 inputs, at the start and at the end, a real client
+// completes a call over KCP.
+//
+// Inputs are sent from a pool of 16 UDP sockets in turn, so the gate
+// holds at most 16 sessions from the fuzzer (a datagram with a new
+// conversation and sequence number 0 replaces its address's session);
+// a fresh socket per input would leave thousands of sessions open until
+// their idle timeout. A session can therefore see the tail of an earlier
+// input: a crasher may need the inputs before it to reproduce.
+func FuzzGateKCPDatagrams(f *testing.F) {
+	r := entity.NewRegistry()
+	for name, proto := range map[string]any{"Mover": &Mover{}, "Ground": &Ground{}} {
+		if err := r.Register(name, proto); err != nil {
+			f.Fatal(err)
+		}
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	c := cluster.Start(f, cluster.Options{Registry: r, BootEntity: "Mover", Logger: log, KCP: true, HeartbeatTimeout: 5 * time.Second})
+	done := make(chan struct{})
+	c.Games[0].Post(func() { c.Games[0].World().CreateSpaceLocally("Ground", nil); close(done) })
+	<-done
+	addr := c.GateAddr(0)
+
+	// Seeds: the datagrams of a real client's session (connect, call,
+	// acks), one per seed and all together.
+	relay := startKCPRelay(f, addr)
+	echoOverKCP(f, relay.pc.LocalAddr().String(), "seed")
+	relay.mu.Lock()
+	sent := relay.sent
+	relay.mu.Unlock()
+	if len(sent) == 0 {
+		f.Fatal("the relay saw no datagram")
+	}
+	join := func(ds ...[]byte) []byte {
+		var b []byte
+		for _, d := range ds {
+			b = append(binary.LittleEndian.AppendUint16(b, uint16(len(d))), d...)
+		}
+		return b
+	}
+	f.Add(join(sent...))
+	for _, d := range sent[:min(len(sent), 8)] {
+		f.Add(join(d))
+	}
+	f.Add(join(sent[0][:24], sent[0][:10]))
+	f.Add([]byte{})
+
+	pool := make([]net.Conn, 16)
+	for i := range pool {
+		var err error
+		if pool[i], err = net.Dial("udp", addr); err != nil {
+			f.Fatal(err)
+		}
+		defer pool[i].Close()
+	}
+	// A last echo once the inputs are done (cleanups run last first, so
+	// before the cluster stops): the gate accepts sessions in the order
+	// their first datagrams came, so once it answers, it has accepted
+	// every session the inputs opened, and stopping closes them all.
+	// (kcp-go's Listener.Close leaves sessions not yet accepted running.)
+	f.Cleanup(func() { echoOverKCP(f, addr, "last") })
+	inputs := 0
+	f.Fuzz(func(t *testing.T, data []byte) {
+		uc := pool[inputs%len(pool)]
+		inputs++
+		for _, d := range kcpDatagrams(data) {
+			uc.Write(d) // a refused datagram (ICMP) fails a later write: fine
+		}
+		if inputs%256 == 1 {
+			echoOverKCP(t, addr, "alive")
 		}
 	})
 }

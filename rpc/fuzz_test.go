@@ -28,40 +28,56 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add([]byte{0x02, 0x00, 0x00})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const maxBody = 512
-		r := bytes.NewReader(data)
 		hdr := make([]byte, HeaderSize)
-		off, frames := 0, 0
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		var err error
-		for {
-			var typ MsgType
-			var body []byte
-			typ, body, err = ReadFrame(r, hdr, maxBody)
-			if err != nil {
-				if body != nil {
-					t.Fatalf("body returned with error %v", err)
+		// readAll reads every frame of data, checking each, and reports
+		// how many bytes the process allocated meanwhile.
+		readAll := func() (off, frames int, err error, allocated uint64) {
+			r := bytes.NewReader(data)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			defer func() {
+				runtime.ReadMemStats(&after)
+				allocated = after.TotalAlloc - before.TotalAlloc
+			}()
+			for {
+				var typ MsgType
+				var body []byte
+				typ, body, err = ReadFrame(r, hdr, maxBody)
+				if err != nil {
+					if body != nil {
+						t.Fatalf("body returned with error %v", err)
+					}
+					break
 				}
-				break
+				frames++
+				if len(body) > maxBody || cap(body) > maxBody {
+					t.Fatalf("body of len %d cap %d, limit %d", len(body), cap(body), maxBody)
+				}
+				// The frame is exactly the next HeaderSize+len(body) input bytes
+				// (checked without allocating).
+				end := off + HeaderSize + len(body)
+				if end > len(data) ||
+					binary.LittleEndian.Uint32(data[off:]) != uint32(len(body)+2) ||
+					binary.LittleEndian.Uint16(data[off+4:]) != uint16(typ) ||
+					!bytes.Equal(data[off+HeaderSize:end], body) {
+					t.Fatalf("frame %d does not match input bytes %d..%d", frames, off, end)
+				}
+				off = end
 			}
-			frames++
-			if len(body) > maxBody || cap(body) > maxBody {
-				t.Fatalf("body of len %d cap %d, limit %d", len(body), cap(body), maxBody)
-			}
-			// The frame is exactly the next HeaderSize+len(body) input bytes
-			// (checked without allocating).
-			end := off + HeaderSize + len(body)
-			if end > len(data) ||
-				binary.LittleEndian.Uint32(data[off:]) != uint32(len(body)+2) ||
-				binary.LittleEndian.Uint16(data[off+4:]) != uint16(typ) ||
-				!bytes.Equal(data[off+HeaderSize:end], body) {
-				t.Fatalf("frame %d does not match input bytes %d..%d", frames, off, end)
-			}
-			off = end
+			return
 		}
-		runtime.ReadMemStats(&after)
-		if limit := uint64(frames+1)*(maxBody+HeaderSize) + 4096; after.TotalAlloc-before.TotalAlloc > limit {
-			t.Fatalf("allocated %d bytes for %d frames from %d input bytes", after.TotalAlloc-before.TotalAlloc, frames, len(data))
+		// TotalAlloc counts the whole process, and under -fuzz the
+		// worker's own goroutines allocate now and then (a 16-byte input
+		// once showed 5,952 bytes): the reads are deterministic, so only
+		// the least of three measurements counts.
+		off, frames, err, allocated := readAll()
+		limit := uint64(frames+1)*(maxBody+HeaderSize) + 4096
+		for i := 0; i < 2 && allocated > limit; i++ {
+			_, _, _, again := readAll()
+			allocated = min(allocated, again)
+		}
+		if allocated > limit {
+			t.Fatalf("allocated %d bytes for %d frames from %d input bytes", allocated, frames, len(data))
 		}
 
 		rest := len(data) - off

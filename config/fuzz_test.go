@@ -1,0 +1,70 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// FuzzParse parses arbitrary config.ini contents. Parse must not panic;
+// it returns a configuration that passes Validate, or an error whose
+// every problem is prefixed with the file name; and the same text gives
+// the same result every time (problems in the same order).
+func FuzzParse(f *testing.F) {
+	def, err := os.ReadFile("../config.ini")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{
+		string(def),
+		minimal,
+		"",
+		minimal + "[gate_common]\nheartbeat_timout = 10s\n",
+		minimal + "[gat2]\nlisten_addr = 127.0.0.1:14002\n",
+		minimal + "[game1]\nsave_interval = 5m\n",
+		minimal + "[gate1]\nlisten_addr = 127.0.0.1:14001\nlisten_addr = 127.0.0.1:14002\n",
+		minimal + "[game_common]\nsave_interval = -1s\naoi_sync_limit = 99999999999999999999\n",
+		minimal + "[gate_common]\nmax_client_packet_size = 1k\nkcp = maybe\n",
+		minimal + "[storage]\ntype = redis\npath = \n",
+		"key = value\n[dispatcher0]\n[game-1]\n[gate99999999999999999999]\n",
+		"[dispatcher1\nlisten_addr\n= x\n",
+		"[game_common]\nlog_level = \"debug\n[game1]\nboot_entity = `A` ; c\n",
+		minimal + "[dispatcher1]\nhttp_addr = 127.0.0.1:15001\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const name = "fuzz.ini"
+		cfg, err := Parse(name, data)
+		if (cfg == nil) == (err == nil) {
+			t.Fatalf("Parse = %v, %v: want exactly one of a config and an error", cfg, err)
+		}
+		if err != nil {
+			errs := []error{err}
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				errs = j.Unwrap()
+			}
+			for _, e := range errs {
+				if !strings.HasPrefix(e.Error(), name+": ") {
+					t.Fatalf("problem without the file name: %q", e)
+				}
+			}
+			if _, again := Parse(name, data); again == nil || again.Error() != err.Error() {
+				t.Fatalf("Parse is not deterministic:\n%v\nthen\n%v", err, again)
+			}
+			var se syntaxError
+			if errors.As(err, &se) && len(errs) != 1 {
+				t.Fatalf("a syntax error among other problems: %v", err)
+			}
+			return
+		}
+		if verr := cfg.Validate(); verr != nil {
+			t.Fatalf("Parse accepted a config that Validate refuses: %v", verr)
+		}
+		if again, _ := Parse(name, data); !reflect.DeepEqual(again, cfg) {
+			t.Fatalf("Parse is not deterministic: %+v then %+v", cfg, again)
+		}
+	})
+}

@@ -1,0 +1,280 @@
+package entity
+
+import (
+	"bytes"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goworld-engine/goworld/rpc"
+	"github.com/sirupsen/logrus"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Fixed IDs, so that fuzzed frames can name the entities of the fuzz world.
+const (
+	fuzzZone    rpc.EntityID = "ZoneZoneZoneZone"
+	fuzzAccount rpc.EntityID = "AccountAccount00"
+	fuzzMover   rpc.EntityID = "MoverMoverMover0"
+	fuzzAvatar  rpc.EntityID = "AvatarAvatarAvat"
+)
+
+func clientBody(id rpc.EntityID, gate rpc.GateID, cid rpc.ClientID) []byte {
+	return rpc.AppendUint64(rpc.AppendUint16(rpc.AppendEntityID(nil, id), uint16(gate)), uint64(cid))
+}
+
+func createOnGameBody(tb testing.TB, id rpc.EntityID, typeName string, attrs map[string]any) []byte {
+	b := rpc.AppendString(rpc.AppendUint16(rpc.AppendEntityID(nil, id), uint16(testGameID)), typeName)
+	b, err := rpc.AppendValue(b, attrs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// newFuzzWorld is a world as a dispatcher would have built it: a space
+// (fuzzZone), a boot entity with a client (fuzzAccount, gate 1 client 10),
+// a mover in the space with a client (fuzzMover, gate 1 client 11), and a
+// saved avatar (fuzzAvatar) that a load finds.
+func newFuzzWorld(t *testing.T) *env {
+	e := newSpaceEnv(t)
+	e.logs.Reset()
+	avatar, err := msgpack.Marshal(map[string]any{"name": "saved", "inv": []any{"sword", map[string]any{"n": 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store.entities[storeKey("Avatar", string(fuzzAvatar))] = avatar
+	e.w.Handle(rpc.MsgCreateEntityOnGame, createOnGameBody(t, fuzzZone, "Zone", nil))
+	e.w.Handle(rpc.MsgClientConnected, clientBody(fuzzAccount, 1, 10))
+	e.w.Handle(rpc.MsgCreateEntityOnGame, createOnGameBody(t, fuzzMover, "Mover", map[string]any{"name": "m"}))
+	m := e.w.Entity(fuzzMover)
+	if m == nil || e.w.Entity(fuzzZone) == nil || e.w.Entity(fuzzAccount) == nil {
+		t.Fatal("fuzz world not built")
+	}
+	e.bind(m, 1, 11)
+	e.enter(m, e.w.Entity(fuzzZone), 1, 2)
+	e.store.flush(e.w)
+	e.out.take()
+	return e
+}
+
+// checkNoPanics fails if the world logged a recovered panic other than
+// Plain.Boom's (which a fuzzed call may reach on purpose).
+func checkNoPanics(t *testing.T, e *env) {
+	t.Helper()
+	for _, en := range e.logs.AllEntries() {
+		msg := en.Message
+		if err, ok := en.Data[logrus.ErrorKey].(error); ok {
+			msg += ": " + err.Error()
+		}
+		if strings.Contains(msg, "panic") && !strings.Contains(msg, "boom in timer") {
+			t.Fatalf("logged: %s", msg)
+		}
+	}
+}
+
+// FuzzWorldFrames feeds a world arbitrary frames from its dispatcher:
+// client calls with their msgpack arguments, client positions, creates
+// with attributes, loads, migrations in, peers gone. Whatever they hold,
+// the world must not panic (nor log a recovered panic of its own), every
+// frame it sends must be well formed (recOutbox and expandToClients
+// check), and timers, position syncs and saves must still run.
+func FuzzWorldFrames(f *testing.F) {
+	frame := rpc.AppendFrame
+	call := func(id rpc.EntityID, gate rpc.GateID, cid rpc.ClientID, method string, args ...any) []byte {
+		b := rpc.AppendString(clientBody(id, gate, cid), method)
+		b, err := rpc.AppendArgs(b, args)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	pos := func(id rpc.EntityID, cid rpc.ClientID, space rpc.EntityID, p Vector3, yaw float32) []byte {
+		return rpc.AppendPosition(rpc.AppendEntityID(clientBody(id, 1, cid), space), p, yaw)
+	}
+	load := rpc.AppendString(rpc.AppendEntityID(nil, fuzzAvatar), "Avatar")
+	seeds := [][]byte{
+		nil,
+		frame(nil, rpc.MsgClientCall, call(fuzzAccount, 1, 10, "Echo", "hi")),
+		frame(nil, rpc.MsgClientCall, call(fuzzAccount, 1, 10, "Typed", int8(1), uint16(2), float32(3), []string{"s"}, map[string]int{"k": 4}, 5)),
+		frame(nil, rpc.MsgClientCall, call(fuzzAccount, 1, 10, "Typed", 300, -1, "x", nil, nil, nil)),
+		frame(nil, rpc.MsgClientCall, call(fuzzAccount, 1, 99, "Echo", "not my entity")),
+		frame(nil, rpc.MsgClientCall, call(fuzzAccount, 1, 10, "Secret", 1)),
+		frame(nil, rpc.MsgClientCall, call(fuzzAccount, 1, 10, "Login", string(fuzzAvatar))),
+		frame(nil, rpc.MsgClientSyncPosition, pos(fuzzMover, 11, fuzzZone, Vector3{X: 5, Z: 5}, 1)),
+		frame(nil, rpc.MsgClientSyncPosition, pos(fuzzMover, 10, fuzzZone, Vector3{X: 5}, 0)),
+		frame(nil, rpc.MsgClientSyncPosition, pos(fuzzMover, 11, fuzzAccount, Vector3{X: 1e30}, 0)),
+		frame(nil, rpc.MsgLoadEntitySomewhere, load),
+		frame(frame(nil, rpc.MsgLoadEntitySomewhere, load), rpc.MsgClientCall, call(fuzzAvatar, 1, 10, "Move", 1, 2)),
+		frame(nil, rpc.MsgCreateEntityOnGame, createOnGameBody(f, "NewNewNewNewNew0", "Mover", map[string]any{"name": "n", "x": []any{1}})),
+		frame(nil, rpc.MsgCreateEntitySomewhere, rpc.AppendString(rpc.AppendEntityID(nil, "NewNewNewNewNew1"), "Avatar")),
+		frame(nil, rpc.MsgCallEntityMethod, callBody(f, fuzzMover, "EnterSpace", string(fuzzZone))),
+		frame(nil, rpc.MsgClientDisconnected, clientBody(fuzzMover, 1, 11)),
+		frame(nil, rpc.MsgPeerGone, peerGoneBody(rpc.RoleGate, 1)),
+		frame(nil, rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, fuzzMover)),
+	}
+	// A real migration into the space: a mover leaves another world for
+	// fuzzZone.
+	{
+		reg := NewRegistry()
+		mustRegister(f, reg, "Zone", &Zone{})
+		mustRegister(f, reg, "Mover", &Mover{})
+		out := &recOutbox{n: 1}
+		logger := logrus.New()
+		logger.SetOutput(io.Discard)
+		src, err := NewWorld(WorldConfig{GameID: testGameID + 1, Registry: reg, Outbox: out, Now: newFakeClock().Now, Logger: logger})
+		if err != nil {
+			f.Fatal(err)
+		}
+		out.flush = src.FlushClients
+		var m *Entity
+		src.Run(func() {
+			if m, err = src.CreateEntityLocally("Mover", map[string]any{"name": "traveller"}); err == nil {
+				m.setClient(&ClientRef{Gate: 1, ID: 12})
+				err = m.EnterSpace(fuzzZone, Vector3{X: 3, Z: 4})
+			}
+		})
+		if err != nil {
+			f.Fatal(err)
+		}
+		src.Handle(rpc.MsgCallEntityMethod, callBody(f, m.ID(), "SetPosition"))
+		src.Handle(rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, m.ID()))
+		var mig []byte
+		for _, fr := range out.take() {
+			if fr.typ == rpc.MsgMigrateEntity {
+				mig = fr.body
+			}
+		}
+		if mig == nil {
+			f.Fatal("no migration to seed with")
+		}
+		seeds = append(seeds, frame(nil, rpc.MsgMigrateEntity, mig),
+			frame(frame(nil, rpc.MsgMigrateEntity, mig), rpc.MsgClientSyncPosition, pos(m.ID(), 12, fuzzZone, Vector3{X: 9}, 0)))
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e := newFuzzWorld(t)
+		r := bytes.NewReader(data)
+		hdr := make([]byte, rpc.HeaderSize)
+		for range 64 {
+			typ, body, err := rpc.ReadFrame(r, hdr, 1<<16)
+			if err != nil {
+				break
+			}
+			e.w.Handle(typ, body)
+			e.store.flush(e.w)
+			e.out.take()
+		}
+		e.clock.Advance(time.Second)
+		e.w.RunTimers(e.clock.Now())
+		e.w.SyncPositions()
+		e.w.SaveDirty(nil)
+		e.store.flush(e.w)
+		e.out.take()
+		checkNoPanics(t, e)
+	})
+}
+
+// FuzzLoadEntity loads an avatar whose stored record is arbitrary bytes
+// (storage holds what some earlier version, or a damaged file, wrote).
+// The load must fail cleanly (logged, and the dispatcher told to forget
+// the entity) or give an entity whose saved record loads back the same.
+func FuzzLoadEntity(f *testing.F) {
+	for _, attrs := range []any{
+		map[string]any{},
+		map[string]any{"name": "a", "inv": []any{"sword", map[string]any{"n": 1, "f": 1.5}}, "saved": nil},
+		map[string]any{"name": 1, "undeclared": true, "bag": "not persistent"},
+		map[string]any{"inv": map[string]any{"deep": []any{[]any{[]any{}}}}, "saved": []byte{1, 2}},
+		[]any{"not", "a", "map"},
+		map[string]any{"name": uint64(1) << 63},
+	} {
+		b, err := msgpack.Marshal(attrs)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0x81, 0xa4, 'n', 'a', 'm', 'e', 0xdd, 0xff, 0x0f, 0x00, 0x30})
+
+	load := rpc.AppendString(rpc.AppendEntityID(nil, fuzzAvatar), "Avatar")
+	loadFrom := func(t *testing.T, data []byte) (*env, *Entity) {
+		e := newEnv(t)
+		e.store.entities[storeKey("Avatar", string(fuzzAvatar))] = data
+		e.w.Handle(rpc.MsgLoadEntitySomewhere, load)
+		e.store.flush(e.w)
+		checkNoPanics(t, e)
+		return e, e.w.Entity(fuzzAvatar)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, a := loadFrom(t, data)
+		if a == nil {
+			if len(e.out.ofType(rpc.MsgUnregisterEntity)) != 1 || !e.logged(logrus.ErrorLevel, "loading") {
+				t.Fatalf("failed load not logged and unregistered: %v", e.out.take())
+			}
+			return
+		}
+		rec, ok := e.w.record(a)
+		if !ok {
+			t.Fatal("the loaded entity does not encode for saving")
+		}
+		e2, a2 := loadFrom(t, rec.Data)
+		if a2 == nil {
+			t.Fatalf("the record of a loaded entity does not load: %v", e2.logs.AllEntries())
+		}
+		if got, want := a2.persistentData(), a.persistentData(); !reflect.DeepEqual(got, want) && !hasNaNValue(want) {
+			t.Fatalf("reloaded as %#v, want %#v", got, want)
+		}
+	})
+}
+
+// hasNaNValue reports whether v holds a NaN, which DeepEqual never
+// matches.
+func hasNaNValue(v any) bool {
+	switch x := v.(type) {
+	case float64:
+		return x != x
+	case map[string]any:
+		for _, y := range x {
+			if hasNaNValue(y) {
+				return true
+			}
+		}
+	case []any:
+		for _, y := range x {
+			if hasNaNValue(y) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestEmptyBytesAttrSurvivesASave: FuzzLoadEntity crasher
+// 4f8d1fdabc34a5c0, an avatar saved with an empty binary attribute came
+// back with nil in its place (attributes copied []byte{} to nil, which
+// msgpack writes as nil).
+func TestEmptyBytesAttrSurvivesASave(t *testing.T) {
+	e := newEnv(t)
+	a := e.create("Avatar", map[string]any{"saved": []byte{}})
+	rec, ok := e.w.record(a)
+	if !ok {
+		t.Fatal("record failed")
+	}
+	e2 := newEnv(t)
+	e2.store.entities[storeKey("Avatar", string(fuzzAvatar))] = rec.Data
+	e2.w.Handle(rpc.MsgLoadEntitySomewhere, rpc.AppendString(rpc.AppendEntityID(nil, fuzzAvatar), "Avatar"))
+	e2.store.flush(e2.w)
+	got := e2.w.Entity(fuzzAvatar)
+	if got == nil {
+		t.Fatal("not loaded")
+	}
+	if b, ok := got.Attrs.m["saved"].([]byte); !ok || b == nil || len(b) != 0 {
+		t.Fatalf("saved = %#v, want an empty []byte", got.Attrs.m["saved"])
+	}
+}
