@@ -39,12 +39,10 @@ type Ground struct{ entity.Entity }
 
 func (g *Ground) DescribeEntityType(d *entity.TypeDesc) { d.DefineSpace(10) }
 
-// FuzzGateClientStream sends arbitrary bytes to a real gate as a client's
-// stream over TCP. Whatever they hold, the gate (in this process) must
-// not crash, and must not hang: once the client stops sending, the gate
-// closes the connection (after a kick, or at the end of the stream)
-// within seconds.
-func FuzzGateClientStream(f *testing.F) {
+// startFuzzCluster starts an in-process cluster whose boot entity is a
+// Mover, with a Ground space, quiet logs and a 5 s heartbeat timeout, and
+// returns its gate's address.
+func startFuzzCluster(f *testing.F, kcp bool) string {
 	r := entity.NewRegistry()
 	for name, proto := range map[string]any{"Mover": &Mover{}, "Ground": &Ground{}} {
 		if err := r.Register(name, proto); err != nil {
@@ -53,11 +51,21 @@ func FuzzGateClientStream(f *testing.F) {
 	}
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	c := cluster.Start(f, cluster.Options{Registry: r, BootEntity: "Mover", Logger: log, HeartbeatTimeout: 5 * time.Second})
+	c := cluster.Start(f, cluster.Options{Registry: r, BootEntity: "Mover", Logger: log, KCP: kcp, HeartbeatTimeout: 5 * time.Second})
 	done := make(chan struct{})
 	c.Games[0].Post(func() { c.Games[0].World().CreateSpaceLocally("Ground", nil); close(done) })
 	<-done
 	addr := c.GateAddr(0)
+	return addr
+}
+
+// FuzzGateClientStream sends arbitrary bytes to a real gate as a client's
+// stream over TCP. Whatever they hold, the gate (in this process) must
+// not crash, and must not hang: once the client stops sending, the gate
+// closes the connection (after a kick, or at the end of the stream)
+// within seconds.
+func FuzzGateClientStream(f *testing.F) {
+	addr := startFuzzCluster(f, false)
 
 	id := rpc.EntityID("AAAAAAAAAAAAAAAA")
 	pos := func(x float32) []byte {
@@ -238,19 +246,7 @@ func kcpDatagrams(data []byte) [][]byte {
 // their idle timeout. A session can therefore see the tail of an earlier
 // input: a crasher may need the inputs before it to reproduce.
 func FuzzGateKCPDatagrams(f *testing.F) {
-	r := entity.NewRegistry()
-	for name, proto := range map[string]any{"Mover": &Mover{}, "Ground": &Ground{}} {
-		if err := r.Register(name, proto); err != nil {
-			f.Fatal(err)
-		}
-	}
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	c := cluster.Start(f, cluster.Options{Registry: r, BootEntity: "Mover", Logger: log, KCP: true, HeartbeatTimeout: 5 * time.Second})
-	done := make(chan struct{})
-	c.Games[0].Post(func() { c.Games[0].World().CreateSpaceLocally("Ground", nil); close(done) })
-	<-done
-	addr := c.GateAddr(0)
+	addr := startFuzzCluster(f, true)
 
 	// Seeds: the datagrams of a real client's session (connect, call,
 	// acks), one per seed and all together.
