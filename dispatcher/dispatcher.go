@@ -96,6 +96,10 @@ type peer struct {
 	role rpc.Role
 	id   uint16
 	conn *rpc.Conn
+	// out holds what routing this peer's frames sends, until the frames
+	// of one read are handled (ConnConfig.AfterBatch): then each
+	// destination gets one write. Reader goroutine only.
+	out *rpc.Batch
 }
 
 func (p *peer) String() string { return fmt.Sprintf("%s%d", p.role, p.id) }
@@ -312,11 +316,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetNoDelay(true)
 		}
+		out := &rpc.Batch{}
 		conn := rpc.NewConn(nc, rpc.ConnConfig{
 			MaxBody:        d.cfg.MaxPacketSize,
 			MaxPending:     d.cfg.SendBufferSize,
 			ReadBufferSize: 64 << 10,
 			RetainBuffer:   1 << 20,
+			AfterBatch:     out.Flush,
 		})
 		d.mu.Lock()
 		if d.closed {
@@ -327,7 +333,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		d.conns[conn] = struct{}{}
 		d.wg.Add(1)
 		d.mu.Unlock()
-		go d.serveConn(conn)
+		go d.serveConn(conn, out)
 	}
 }
 
@@ -362,7 +368,7 @@ func (d *Dispatcher) Close() error {
 	return err
 }
 
-func (d *Dispatcher) serveConn(conn *rpc.Conn) {
+func (d *Dispatcher) serveConn(conn *rpc.Conn, out *rpc.Batch) {
 	defer d.wg.Done()
 	defer conn.Wait()
 	defer func() {
@@ -391,7 +397,7 @@ func (d *Dispatcher) serveConn(conn *rpc.Conn) {
 		conn.Close(fmt.Errorf("dispatcher: bad hello"))
 		return
 	}
-	p := &peer{role: role, id: id, conn: conn}
+	p := &peer{role: role, id: id, conn: conn, out: out}
 	conn.SetStats(d.met.stats(role))
 	log = log.WithField("peer", p.String())
 	d.addPeer(p, before, log)
@@ -422,7 +428,7 @@ func (d *Dispatcher) addPeer(p *peer, before uint64, log logrus.FieldLogger) {
 			r.clients = nil
 			for _, body := range clients {
 				r.bytes -= rpc.HeaderSize + len(body)
-				d.connectClientLocked(body)
+				d.connectClientLocked(nil, body)
 			}
 			log.Infof("%d new clients that waited for a game are placed", len(clients))
 		}
@@ -554,7 +560,7 @@ func (d *Dispatcher) announceGoneLocked(role rpc.Role, id uint16) {
 		games[gid] = true
 	}
 	for gid := range games {
-		d.toGameLocked(gid, rpc.MsgPeerGone, body)
+		d.toGameLocked(nil, gid, rpc.MsgPeerGone, body)
 	}
 }
 
@@ -577,13 +583,13 @@ func (d *Dispatcher) giveUp(id rpc.GameID) {
 	d.log.Errorf("game%d froze and did not come back within %v; %d queued bytes dropped, its clients will be disconnected", id, d.cfg.RestoreTimeout, n)
 }
 
-// toGameLocked forwards one frame to a game, or queues it while the game
-// is frozen. The caller holds d.mu (read or write): freezing takes the
+// toGameLocked forwards one frame to a game through out (nil: at once),
+// or queues it while the game is frozen. The caller holds d.mu (read or write): freezing takes the
 // write lock, so no frame can slip past the freeze acknowledgement.
-func (d *Dispatcher) toGameLocked(id rpc.GameID, t rpc.MsgType, body []byte) {
+func (d *Dispatcher) toGameLocked(out *rpc.Batch, id rpc.GameID, t rpc.MsgType, body []byte) {
 	if fg := d.frozen[id]; fg != nil {
 		if fg.restoring != nil {
-			fg.restoring.conn.Send(t, body)
+			out.Send(fg.restoring.conn, t, body)
 		}
 		fg.mu.Lock()
 		if n, ok := appendBounded(&fg.frames, &fg.dropped, d.cfg.FreezeQueueLimit, t, body); !ok && (n == 1 || n%1000 == 0) {
@@ -593,7 +599,7 @@ func (d *Dispatcher) toGameLocked(id rpc.GameID, t rpc.MsgType, body []byte) {
 		return
 	}
 	if g := d.games[id]; g != nil {
-		g.conn.Send(t, body)
+		out.Send(g.conn, t, body)
 		return
 	}
 	d.log.Debugf("%v for game%d, which is not connected, dropped", t, id)
@@ -672,7 +678,7 @@ func (d *Dispatcher) freeze(p *peer, on bool) {
 // connectClientLocked places a new client (a MsgClientConnected body from
 // a gate): a boot entity ID in this shard on the least loaded game. It
 // returns false if there is no game. The caller holds d.mu for writing.
-func (d *Dispatcher) connectClientLocked(body []byte) bool {
+func (d *Dispatcher) connectClientLocked(out *rpc.Batch, body []byte) bool {
 	gid, found := d.pickGameLocked()
 	if !found {
 		return false
@@ -680,8 +686,8 @@ func (d *Dispatcher) connectClientLocked(body []byte) bool {
 	id := d.newLocalEntityID()
 	d.entities[id] = gid
 	d.load[gid]++
-	out := append(rpc.AppendEntityID(make([]byte, 0, len(body)), id), body[rpc.EntityIDLength:]...)
-	d.toGameLocked(gid, rpc.MsgClientConnected, out)
+	msg := append(rpc.AppendEntityID(make([]byte, 0, len(body)), id), body[rpc.EntityIDLength:]...)
+	d.toGameLocked(out, gid, rpc.MsgClientConnected, msg)
 	return true
 }
 
@@ -714,7 +720,7 @@ func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
 			d.log.Debugf("%v for unknown gate %d dropped", t, gid)
 			return nil
 		}
-		g.conn.Send(t, body)
+		p.out.Send(g.conn, t, body)
 		return nil
 	}
 	switch t {
@@ -730,13 +736,13 @@ func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
 			d.mu.Unlock()
 			return nil
 		}
-		if !d.connectClientLocked(body) {
+		if !d.connectClientLocked(p.out, body) {
 			d.mu.Unlock()
 			d.log.Warn("a client connected but no game is connected; kicking it")
 			r := rpc.NewReader(body[rpc.EntityIDLength:])
 			gid, cid := r.Uint16(), r.Uint64()
 			kick := rpc.AppendUint64(rpc.AppendUint16(nil, gid), cid)
-			p.conn.Send(rpc.MsgKickClient, rpc.AppendString(kick, "no game server is available"))
+			p.out.Send(p.conn, rpc.MsgKickClient, rpc.AppendString(kick, "no game server is available"))
 			return nil
 		}
 		d.mu.Unlock()
@@ -771,7 +777,7 @@ func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
 		}
 		for gid, g := range d.gates {
 			if gid.Shard(d.cfg.Count) == d.cfg.Index {
-				g.conn.Send(t, body)
+				p.out.Send(g.conn, t, body)
 			}
 		}
 		d.mu.RUnlock()
@@ -813,14 +819,14 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 			frames := q.frames
 			q.frames = nil
 			q.mu.Unlock()
-			d.forwardFramesLocked(gid, frames)
+			d.forwardFramesLocked(p.out, gid, frames)
 		}
 		if r := d.rec; r != nil {
 			if frames, ok := r.entities[id]; ok {
 				// Re-registered after the restart: what waited for it follows.
 				delete(r.entities, id)
 				r.bytes -= len(frames)
-				d.forwardFramesLocked(gid, frames)
+				d.forwardFramesLocked(p.out, gid, frames)
 			}
 		}
 		d.mu.Unlock()
@@ -841,7 +847,7 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 		}
 		// Under the write lock: every frame for the entity routed before
 		// this is already on p's connection, and every later one queues.
-		d.toGameLocked(rpc.GameID(p.id), rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, id))
+		d.toGameLocked(p.out, rpc.GameID(p.id), rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, id))
 		d.mu.Unlock()
 		return nil
 	case rpc.MsgMigrateEntity:
@@ -856,7 +862,7 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 			d.log.Warnf("migration into unknown space %q: sending the entity back to game%d", key, from)
 			gid = from
 		}
-		d.toGameLocked(gid, t, body)
+		d.toGameLocked(p.out, gid, t, body)
 		return nil
 	case rpc.MsgCreateEntityOnGame:
 		if len(body) < rpc.EntityIDLength+2 {
@@ -876,7 +882,7 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 		}
 		d.entities[id] = gid
 		d.load[gid]++
-		d.toGameLocked(gid, t, body)
+		d.toGameLocked(p.out, gid, t, body)
 		return nil
 	case rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere:
 		id := rpc.EntityID(key)
@@ -896,7 +902,7 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 		}
 		d.entities[id] = gid
 		d.load[gid]++
-		d.toGameLocked(gid, t, body)
+		d.toGameLocked(p.out, gid, t, body)
 		d.mu.Unlock()
 		return nil
 	}
@@ -927,7 +933,7 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 		d.log.Debugf("%v for unknown entity %q dropped", t, key)
 		return nil
 	}
-	d.toGameLocked(gid, t, body)
+	d.toGameLocked(p.out, gid, t, body)
 	return nil
 }
 
@@ -944,14 +950,14 @@ func appendBounded(frames *[]byte, dropped *int, limit int, t rpc.MsgType, body 
 
 // forwardFramesLocked sends whole frames to game gid, one by one (through
 // its freeze queue if it is frozen). The caller holds d.mu.
-func (d *Dispatcher) forwardFramesLocked(gid rpc.GameID, frames []byte) {
+func (d *Dispatcher) forwardFramesLocked(out *rpc.Batch, gid rpc.GameID, frames []byte) {
 	for len(frames) >= rpc.HeaderSize {
 		t, n, err := rpc.ParseHeader(frames[:rpc.HeaderSize], len(frames))
 		if err != nil || rpc.HeaderSize+n > len(frames) {
 			d.log.Errorf("dispatcher: corrupt migration queue (%v); %d bytes dropped", err, len(frames))
 			return
 		}
-		d.toGameLocked(gid, t, frames[rpc.HeaderSize:rpc.HeaderSize+n])
+		d.toGameLocked(out, gid, t, frames[rpc.HeaderSize:rpc.HeaderSize+n])
 		frames = frames[rpc.HeaderSize+n:]
 	}
 }

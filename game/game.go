@@ -95,6 +95,10 @@ type Game struct {
 
 	in     chan inbound
 	posted postQueue
+	// out holds what the world sends until the loop has nothing more
+	// waiting in in (or maxUnflushed turns went by): then each link gets
+	// one write. Only the goroutine that runs Run touches it.
+	out rpc.Batch
 	// freezeReq asks the loop to freeze (from the SIGUSR1 handler).
 	freezeReq chan struct{}
 	// unacked counts, per dispatcher link, freeze requests not yet
@@ -297,6 +301,7 @@ func (g *Game) Run(ctx context.Context) error {
 			WithField("dropped_timers", len(rep.DroppedTimers)).Info("world restored from the freeze file")
 		// Serving from here on: the dispatchers may drop the copies of what
 		// they delivered since the freeze.
+		g.out.Flush()
 		for _, l := range g.links {
 			l.Send(rpc.MsgRestored, nil)
 		}
@@ -369,7 +374,15 @@ func (g *Game) loop(ctx context.Context) error {
 		}
 	}()
 	g.publish()
+	defer g.out.Flush()
+	turns := 0 // loop turns since the last flush
 	for {
+		// Send what the last turns queued, unless more frames wait to be
+		// handled first (they are likely to add to the same writes).
+		if turns++; g.out.Len() > 0 && (len(g.in) == 0 || turns >= maxUnflushed) {
+			g.out.Flush()
+			turns = 0
+		}
 		// Arm the timer for the earliest entity timer.
 		if next, ok := w.NextTimer(); ok && !next.Equal(armed) {
 			timer.Reset(time.Until(next))
@@ -445,12 +458,14 @@ func (g *Game) loop(ctx context.Context) error {
 // shutdown saves every changed persistent entity and waits for storage,
 // still serving posted callbacks (the save results) meanwhile.
 func (g *Game) shutdown() error {
+	defer g.out.Flush()
 	w := g.world
 	n := w.SaveDirty(nil)
 	g.log.Infof("game shutting down; saving %d entities", n)
 	deadline := time.NewTimer(g.cfg.ShutdownTimeout)
 	defer deadline.Stop()
 	for w.SavesInFlight() > 0 {
+		g.out.Flush()
 		select {
 		case <-g.posted.signal:
 			for _, fn := range g.posted.drain() {
@@ -515,14 +530,19 @@ func (g *Game) asyncWorker(ctx context.Context) {
 	}
 }
 
-// outbox implements entity.Outbox over the dispatcher links.
+// maxUnflushed bounds the loop turns whose output waits in Game.out while
+// more frames keep arriving.
+const maxUnflushed = 64
+
+// outbox implements entity.Outbox over the dispatcher links, through
+// Game.out.
 type outbox Game
 
 func (o *outbox) NumDispatchers() int { return len(o.links) }
 
 func (o *outbox) Send(i int, t rpc.MsgType, body []byte) {
 	// A full queue is logged by the link, once per thousand frames.
-	if err := o.links[i].Send(t, body); err != nil && !errors.Is(err, rpc.ErrLinkQueueFull) {
+	if err := o.out.SendLink(o.links[i], t, body); err != nil && !errors.Is(err, rpc.ErrLinkQueueFull) {
 		o.log.WithError(err).Warnf("%v to dispatcher %d dropped", t, i)
 	}
 }

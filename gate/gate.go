@@ -95,6 +95,7 @@ type client struct {
 	kicked    atomic.Bool
 	// Reader goroutine only:
 	msgs, bytes bucket
+	out         rpc.Batch // what handling the client's frames sends, flushed per frame
 }
 
 // linkQueueLimit bounds, per dispatcher link, the bytes of client frames
@@ -175,13 +176,18 @@ func New(cfg Config) (*Gate, error) {
 		return nil, err
 	}
 	for _, addr := range cfg.Dispatchers {
+		// What a dispatcher's frames send to clients (a broadcast: many)
+		// waits until the frames of one read are handled, then goes out
+		// in one write per client, on the link's goroutine.
+		out := &rpc.Batch{}
 		g.links = append(g.links, rpc.NewLink(rpc.LinkConfig{
 			Addr: addr, Role: rpc.RoleGate, ID: uint16(cfg.ID),
 			Conn: rpc.ConnConfig{
 				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize,
 				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20, Stats: &g.met.links,
+				AfterBatch: out.Flush,
 			},
-			Handler: g.handleDispatcher,
+			Handler: func(t rpc.MsgType, body []byte) error { return g.handleDispatcher(out, t, body) },
 			// While the link is down, the clients stay connected and what
 			// they send waits in the link's queue, for a dispatcher that
 			// restarted (it knows nothing of this gate's departure).
@@ -338,14 +344,15 @@ func (g *Gate) startClient(nc net.Conn, isKCP bool) {
 		kcp:   isKCP,
 		msgs:  newBucket(g.cfg.ClientMsgRate, g.cfg.ClientMsgBurst),
 		bytes: newBucket(g.cfg.ClientByteRate, g.cfg.ClientByteBurst),
-		conn: rpc.NewConn(nc, rpc.ConnConfig{
-			MaxBody:     g.cfg.MaxClientPacketSize,
-			MaxPending:  g.cfg.ClientSendBufferSize,
-			IdleTimeout: g.cfg.HeartbeatTimeout,
-			Farewell:    farewell,
-			Stats:       &g.met.clients,
-		}),
 	}
+	c.conn = rpc.NewConn(nc, rpc.ConnConfig{
+		MaxBody:     g.cfg.MaxClientPacketSize,
+		MaxPending:  g.cfg.ClientSendBufferSize,
+		IdleTimeout: g.cfg.HeartbeatTimeout,
+		Farewell:    farewell,
+		Stats:       &g.met.clients,
+		AfterBatch:  c.out.Flush,
+	})
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
@@ -475,7 +482,7 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 	g.announce(c)
 	switch t {
 	case rpc.MsgHeartbeat:
-		c.conn.Send(rpc.MsgHeartbeatAck, nil)
+		c.out.Send(c.conn, rpc.MsgHeartbeatAck, nil)
 		return nil
 	case rpc.MsgCallEntity:
 		r := rpc.NewReader(body)
@@ -488,7 +495,7 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 			return g.protocolError(c, "method name %q is not an identifier", method)
 		}
 		args := r.Rest()
-		err := g.link(id.Shard(len(g.links))).Append(func(b []byte) []byte {
+		err := c.out.AppendLink(g.link(id.Shard(len(g.links))), func(b []byte) []byte {
 			b = rpc.AppendHeader(b, rpc.MsgClientCall, rpc.EntityIDLength+2+8+2+len(method)+len(args))
 			b = rpc.AppendEntityID(b, id)
 			b = rpc.AppendUint16(b, uint16(g.cfg.ID))
@@ -537,7 +544,7 @@ func (g *Gate) syncPosition(c *client, body []byte) error {
 		g.log.WithField("client", uint64(c.id)).Debugf("position for %s, which is not the client's entity (%s), dropped", id, owner)
 		return nil
 	}
-	err := g.link(id.Shard(len(g.links))).Append(func(b []byte) []byte {
+	err := c.out.AppendLink(g.link(id.Shard(len(g.links))), func(b []byte) []byte {
 		b = rpc.AppendHeader(b, rpc.MsgClientSyncPosition, syncPositionSize+2+8)
 		b = rpc.AppendEntityID(b, id)
 		b = rpc.AppendUint16(b, uint16(g.cfg.ID))
@@ -552,7 +559,7 @@ func (g *Gate) syncPosition(c *client, body []byte) error {
 
 // toClients delivers a MsgToClients body: after the gate ID, items of
 // n u16 | n client IDs u64 | frame length u32 | frame.
-func (g *Gate) toClients(body []byte) error {
+func (g *Gate) toClients(out *rpc.Batch, body []byte) error {
 	if len(body) < 2 {
 		return fmt.Errorf("gate: malformed %v: short body", rpc.MsgToClients)
 	}
@@ -578,7 +585,7 @@ func (g *Gate) toClients(body []byte) error {
 		for i := 0; i < n; i++ {
 			cid := rpc.ClientID(binary.LittleEndian.Uint64(body[ids+8*i:]))
 			if c := g.clients[cid]; c != nil {
-				c.conn.Append(func(b []byte) []byte {
+				out.Append(c.conn, func(b []byte) []byte {
 					b = rpc.AppendUint32LE(b, uint32(len(frame)))
 					return append(b, frame...)
 				})
@@ -595,8 +602,9 @@ func (g *Gate) lookup(cid rpc.ClientID) *client {
 	return c
 }
 
-// handleDispatcher handles one frame from a dispatcher.
-func (g *Gate) handleDispatcher(t rpc.MsgType, body []byte) error {
+// handleDispatcher handles one frame from a dispatcher, on its link's
+// goroutine; what it sends waits in out.
+func (g *Gate) handleDispatcher(out *rpc.Batch, t rpc.MsgType, body []byte) error {
 	r := rpc.NewReader(body)
 	switch t {
 	case rpc.MsgToClient:
@@ -607,14 +615,14 @@ func (g *Gate) handleDispatcher(t rpc.MsgType, body []byte) error {
 			return fmt.Errorf("gate: malformed %v", t)
 		}
 		if c := g.lookup(cid); c != nil {
-			c.conn.Append(func(b []byte) []byte {
+			out.Append(c.conn, func(b []byte) []byte {
 				b = rpc.AppendUint32LE(b, uint32(len(frame)))
 				return append(b, frame...)
 			})
 		}
 		return nil
 	case rpc.MsgToClients:
-		return g.toClients(body)
+		return g.toClients(out, body)
 	case rpc.MsgSetClientOwner:
 		r.Uint16()
 		cid := rpc.ClientID(r.Uint64())
@@ -631,8 +639,7 @@ func (g *Gate) handleDispatcher(t rpc.MsgType, body []byte) error {
 		g.mu.Unlock()
 		if c == nil && owner != "" {
 			// The client left before its owner was known: tell the owner.
-			out := g.clientBody(owner, cid)
-			g.link(owner.Shard(len(g.links))).Send(rpc.MsgClientDisconnected, out)
+			out.SendLink(g.link(owner.Shard(len(g.links))), rpc.MsgClientDisconnected, g.clientBody(owner, cid))
 		}
 		return nil
 	case rpc.MsgSetClientFilterProp:
@@ -667,7 +674,7 @@ func (g *Gate) handleDispatcher(t rpc.MsgType, body []byte) error {
 		if r.Err() != nil || len(frame) < 2 {
 			return fmt.Errorf("gate: malformed %v", t)
 		}
-		g.broadcast(op, key, val, frame)
+		g.broadcast(out, op, key, val, frame)
 		return nil
 	case rpc.MsgPeerGone:
 		role, id := rpc.Role(r.Uint8()), r.Uint16()
@@ -718,9 +725,9 @@ func (g *Gate) gameGone(game rpc.GameID) {
 	}
 }
 
-func (g *Gate) broadcast(op rpc.FilterOp, key, val string, frame []byte) {
+func (g *Gate) broadcast(out *rpc.Batch, op rpc.FilterOp, key, val string, frame []byte) {
 	send := func(c *client) {
-		c.conn.Append(func(b []byte) []byte {
+		out.Append(c.conn, func(b []byte) []byte {
 			b = rpc.AppendUint32LE(b, uint32(len(frame)))
 			return append(b, frame...)
 		})

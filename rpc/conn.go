@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -61,7 +63,19 @@ type ConnConfig struct {
 	Farewell func(reason error) (t MsgType, body []byte, ok bool)
 	// Stats, if set, counts the connection's traffic (see SetStats).
 	Stats *ConnStats
+	// AfterBatch, if set, runs on the reader goroutine once it has handled
+	// every whole frame that had already arrived, before it waits for more
+	// (and at most every maxBatchFrames frames), and once more when Serve
+	// returns. A handler that queues its output in a Batch flushes it
+	// here, so that the frames one read brought in go out in one write
+	// per destination.
+	AfterBatch func()
 }
+
+// maxBatchFrames bounds the frames a reader handles between two
+// AfterBatch calls, so that a long run of buffered input cannot hold
+// back the output of its first frames.
+const maxBatchFrames = 1024
 
 func (c *ConnConfig) fill() {
 	if c.MaxBody <= 0 {
@@ -90,8 +104,10 @@ type Handler func(t MsgType, body []byte) error
 // MaxPending, and the writer flushes all that is queued in one write.
 type Conn struct {
 	nc    net.Conn
+	raw   syscall.RawConn // for writes that must not block; nil: none
 	cfg   ConnConfig
 	r     io.Reader
+	br    *bufio.Reader // r, when reads are buffered
 	hdr   [HeaderSize]byte
 	stats atomic.Pointer[ConnStats]
 
@@ -99,7 +115,8 @@ type Conn struct {
 	out         []byte    // queued bytes, owned by senders
 	head        int       // the largest single append in out: it may exceed the bound
 	spare       []byte    // the writer's last buffer, reused for out
-	writing     bool      // a writer goroutine is running
+	writing     bool      // a writer (goroutine, or Batch.Flush writing in place) is running
+	batch       *Batch    // the Batch this connection was last added to
 	wdeadline   time.Time // the socket's write deadline; only the writer touches it
 	writeErr    error     // a failed write, while the reader drains (DrainAfterWriteError)
 	draining    atomic.Bool
@@ -117,8 +134,10 @@ func NewConn(nc net.Conn, cfg ConnConfig) *Conn {
 	cfg.fill()
 	c := &Conn{nc: nc, cfg: cfg, r: nc, done: make(chan struct{})}
 	if cfg.ReadBufferSize > 0 {
-		c.r = bufio.NewReaderSize(nc, cfg.ReadBufferSize)
+		c.br = bufio.NewReaderSize(nc, cfg.ReadBufferSize)
+		c.r = c.br
 	}
+	c.raw = rawConn(nc)
 	if cfg.Stats != nil {
 		c.stats.Store(cfg.Stats)
 	}
@@ -161,9 +180,17 @@ func (c *Conn) Serve(h Handler) (reason error) {
 		if p := recover(); p != nil {
 			c.Close(fmt.Errorf("rpc: panic handling frame: %v", p))
 		}
+		if c.cfg.AfterBatch != nil {
+			c.cfg.AfterBatch()
+		}
 		reason = c.Reason()
 	}()
+	batched := 0 // frames handled since the last AfterBatch
 	for {
+		if c.cfg.AfterBatch != nil && batched > 0 && (batched >= maxBatchFrames || !c.frameBuffered()) {
+			c.cfg.AfterBatch()
+			batched = 0
+		}
 		if c.cfg.IdleTimeout > 0 && !c.draining.Load() {
 			c.nc.SetReadDeadline(time.Now().Add(c.cfg.IdleTimeout))
 			if c.draining.Load() { // writeFailed ran meanwhile: its deadline wins
@@ -194,11 +221,29 @@ func (c *Conn) Serve(h Handler) (reason error) {
 			s.FramesIn.Add(1)
 			s.BytesIn.Add(uint64(HeaderSize + len(body)))
 		}
+		batched++
 		if err := h(t, body); err != nil {
 			c.Close(err)
 			return
 		}
 	}
+}
+
+// frameBuffered reports whether a whole frame is already buffered, so
+// that reading it will not wait on the network.
+func (c *Conn) frameBuffered() bool {
+	if c.br == nil {
+		return false
+	}
+	n := c.br.Buffered()
+	if n < HeaderSize {
+		return false
+	}
+	hdr, err := c.br.Peek(lengthSize)
+	if err != nil {
+		return false
+	}
+	return uint64(n) >= lengthSize+uint64(binary.LittleEndian.Uint32(hdr))
 }
 
 func readError(err error) error {
@@ -234,6 +279,12 @@ func (c *Conn) SendFrame(frame []byte) error {
 // saves a copy for frames built from parts. fn runs under the connection's
 // lock: it must only append and must not call into the Conn.
 func (c *Conn) Append(fn func([]byte) []byte) error {
+	return c.append(nil, fn)
+}
+
+// append queues what fn appends. With a nil Batch it starts the writer
+// goroutine if none runs; otherwise it adds c to b, whose Flush writes.
+func (c *Conn) append(b *Batch, fn func([]byte) []byte) error {
 	c.mu.Lock()
 	if c.closed || c.flushClose || c.writeErr != nil {
 		c.mu.Unlock()
@@ -256,15 +307,22 @@ func (c *Conn) Append(fn func([]byte) []byte) error {
 	if s := c.stats.Load(); s != nil && len(c.out) > before {
 		s.FramesOut.Add(1)
 	}
-	start := !c.writing
-	if start {
-		c.writing = true
-		c.wg.Add(1)
+	if c.writing {
+		c.mu.Unlock() // the running writer takes it
+		return nil
 	}
+	if b != nil {
+		if c.batch != b {
+			c.batch = b
+			b.conns = append(b.conns, c)
+		}
+		c.mu.Unlock()
+		return nil
+	}
+	c.writing = true
+	c.wg.Add(1)
 	c.mu.Unlock()
-	if start {
-		go c.writeLoop()
-	}
+	go c.writeLoop()
 	return nil
 }
 
@@ -283,35 +341,50 @@ func (c *Conn) Idle() bool {
 	return len(c.out) == 0 && !c.writing
 }
 
+// takeLocked hands what is queued to the writer, or, with nothing queued
+// (or the connection closed), ends the writer's turn and returns nil. A
+// flush-close that is due is returned for the caller to do, unlocked.
+func (c *Conn) takeLocked() (buf []byte, flushClose bool, why error) {
+	if c.closed || len(c.out) == 0 {
+		c.writing = false
+		flushClose, why = c.flushClose && !c.closed, c.flushReason
+		if cap(c.spare) > c.cfg.RetainBuffer {
+			c.spare = nil
+		}
+		if len(c.out) == 0 && cap(c.out) > c.cfg.RetainBuffer {
+			c.out = nil
+		}
+		return nil, flushClose, why
+	}
+	buf = c.out
+	c.out = c.spare[:0]
+	c.spare = nil
+	c.head = 0
+	return buf, false, nil
+}
+
+// moveWriteDeadline keeps the socket's write deadline at least half of
+// WriteTimeout ahead. Only the writer calls it.
+func (c *Conn) moveWriteDeadline() {
+	if now := time.Now(); c.wdeadline.Sub(now) < c.cfg.WriteTimeout/2 {
+		c.wdeadline = now.Add(c.cfg.WriteTimeout)
+		c.nc.SetWriteDeadline(c.wdeadline)
+	}
+}
+
 func (c *Conn) writeLoop() {
 	defer c.wg.Done()
 	for {
 		c.mu.Lock()
-		if c.closed || len(c.out) == 0 {
-			c.writing = false
-			flushClose, why := c.flushClose && !c.closed, c.flushReason
-			if cap(c.spare) > c.cfg.RetainBuffer {
-				c.spare = nil
-			}
-			if len(c.out) == 0 && cap(c.out) > c.cfg.RetainBuffer {
-				c.out = nil
-			}
-			c.mu.Unlock()
+		buf, flushClose, why := c.takeLocked()
+		c.mu.Unlock()
+		if buf == nil {
 			if flushClose {
 				c.Close(why)
 			}
 			return
 		}
-		buf := c.out
-		c.out = c.spare[:0]
-		c.spare = nil
-		c.head = 0
-		c.mu.Unlock()
-
-		if now := time.Now(); c.wdeadline.Sub(now) < c.cfg.WriteTimeout/2 {
-			c.wdeadline = now.Add(c.cfg.WriteTimeout)
-			c.nc.SetWriteDeadline(c.wdeadline)
-		}
+		c.moveWriteDeadline()
 		n, err := c.nc.Write(buf)
 		if s := c.stats.Load(); s != nil && n > 0 {
 			s.BytesOut.Add(uint64(n))
@@ -322,6 +395,76 @@ func (c *Conn) writeLoop() {
 		c.mu.Unlock()
 		if err != nil {
 			c.writeFailed(fmt.Errorf("rpc: write: %w", err))
+		}
+	}
+}
+
+// maxFlushRounds bounds the writes a Batch.Flush makes in place on one
+// connection (the first, and what other senders queued meanwhile) before
+// it leaves the rest to a writer goroutine.
+const maxFlushRounds = 4
+
+// flush writes what is queued, in place if the socket takes it without
+// waiting; what it does not take goes to a writer goroutine, which waits.
+func (c *Conn) flush() {
+	c.mu.Lock()
+	c.batch = nil
+	if c.writing || c.closed || len(c.out) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.writing = true
+	if c.raw == nil {
+		c.wg.Add(1)
+		c.mu.Unlock()
+		go c.writeLoop()
+		return
+	}
+	buf, _, _ := c.takeLocked()
+	c.mu.Unlock()
+	for round := 1; ; round++ {
+		c.moveWriteDeadline()
+		n, err := writeNoWait(c.raw, buf)
+		if s := c.stats.Load(); s != nil && n > 0 {
+			s.BytesOut.Add(uint64(n))
+		}
+		if err != nil {
+			c.writeFailed(fmt.Errorf("rpc: write: %w", err))
+			c.mu.Lock()
+			c.spare = buf[:0]
+			_, flushClose, why := c.takeLocked()
+			c.mu.Unlock()
+			if flushClose {
+				c.Close(why)
+			}
+			return
+		}
+		c.mu.Lock()
+		if n < len(buf) || (round >= maxFlushRounds && len(c.out) > 0 && !c.closed) {
+			// The socket is full (or others keep sending): the writer
+			// goroutine waits for it, starting with what it did not take.
+			if n < len(buf) && !c.closed {
+				rest := make([]byte, 0, len(buf)-n+len(c.out))
+				rest = append(append(rest, buf[n:]...), c.out...)
+				c.spare, c.out = c.out[:0], rest
+			} else {
+				c.spare = buf[:0]
+			}
+			c.wg.Add(1)
+			c.mu.Unlock()
+			go c.writeLoop()
+			return
+		}
+		c.spare = buf[:0]
+		var flushClose bool
+		var why error
+		buf, flushClose, why = c.takeLocked()
+		c.mu.Unlock()
+		if buf == nil {
+			if flushClose {
+				c.Close(why)
+			}
+			return
 		}
 	}
 }
@@ -380,8 +523,16 @@ func (c *Conn) CloseAfterFlush(reason error) {
 		return
 	}
 	c.flushClose, c.flushReason = true, reason
+	start := !c.writing // queued through a Batch not flushed yet
+	if start {
+		c.writing = true
+		c.wg.Add(1)
+	}
 	c.mu.Unlock()
-	// The running writer closes the connection when it drains.
+	if start {
+		go c.writeLoop()
+	}
+	// The writer closes the connection when it drains.
 }
 
 // Wait waits until the writer goroutine, if any, has exited. Call it after

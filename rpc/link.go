@@ -104,11 +104,15 @@ func (l *Link) Send(t MsgType, body []byte) error {
 
 // Append appends frames built by fn on the current connection (see
 // Conn.Append) or, while the link is down, to the link's queue.
-func (l *Link) Append(fn func([]byte) []byte) error {
+func (l *Link) Append(fn func([]byte) []byte) error { return l.append(nil, fn) }
+
+// append is Append through a Batch: on the current connection, the frames
+// wait for b's Flush (a nil b: none).
+func (l *Link) append(b *Batch, fn func([]byte) []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.cur != nil {
-		if err := l.cur.Append(fn); err == nil || l.cfg.QueueLimit <= 0 {
+		if err := l.cur.append(b, fn); err == nil || l.cfg.QueueLimit <= 0 {
 			return err
 		}
 		// The connection is closing: keep the frames for the next one.

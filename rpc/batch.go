@@ -1,0 +1,69 @@
+package rpc
+
+// Batch defers the writes of frames queued while a goroutine handles a
+// run of work, so that each connection it sent to is written once at the
+// end, in place: a dispatcher routing the frames that one read brought
+// in, a gate fanning a broadcast out to its clients, a game loop handling
+// what is waiting for it. Without one, every Send starts a writer
+// goroutine when none runs, which costs a goroutine and, more than that,
+// waking another thread for each frame at moderate rates.
+//
+// Flush writes each connection's queue straight to its socket when the
+// socket takes it without waiting (no goroutine, no thread hand-off);
+// what it does not take goes to the connection's writer goroutine, which
+// waits, so Flush never blocks on a slow peer. Frames queued through a
+// Batch go out only when it is flushed: the owner must call Flush when
+// its run of work ends (see ConnConfig.AfterBatch).
+//
+// A Batch belongs to one goroutine. The nil *Batch is valid and sends at
+// once, as Conn.Send does.
+type Batch struct {
+	conns []*Conn
+}
+
+// Send queues a frame on c, to be written at the next Flush. body is
+// copied.
+func (b *Batch) Send(c *Conn, t MsgType, body []byte) error {
+	return c.append(b, func(dst []byte) []byte { return AppendFrame(dst, t, body) })
+}
+
+// SendFrame queues bytes that hold whole frames on c.
+func (b *Batch) SendFrame(c *Conn, frame []byte) error {
+	return c.append(b, func(dst []byte) []byte { return append(dst, frame...) })
+}
+
+// Append queues the frames fn appends on c (see Conn.Append).
+func (b *Batch) Append(c *Conn, fn func([]byte) []byte) error {
+	return c.append(b, fn)
+}
+
+// SendLink queues a frame on l's current connection, to be written at
+// the next Flush, or, while l is down, in its queue (see Link.Send).
+func (b *Batch) SendLink(l *Link, t MsgType, body []byte) error {
+	return l.append(b, func(dst []byte) []byte { return AppendFrame(dst, t, body) })
+}
+
+// AppendLink queues the frames fn appends on l (see Link.Append).
+func (b *Batch) AppendLink(l *Link, fn func([]byte) []byte) error {
+	return l.append(b, fn)
+}
+
+// Len returns the number of connections waiting for Flush.
+func (b *Batch) Len() int {
+	if b == nil {
+		return 0
+	}
+	return len(b.conns)
+}
+
+// Flush writes what was queued through b on each of its connections.
+func (b *Batch) Flush() {
+	if b == nil {
+		return
+	}
+	for i, c := range b.conns {
+		c.flush()
+		b.conns[i] = nil
+	}
+	b.conns = b.conns[:0]
+}
