@@ -1,0 +1,50 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(peerEnv) == "1" { // started by measure as the other end
+		if err := run(os.Args[1:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "tcpfloor peer:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// TestModes runs both modes briefly and checks that every message was
+// counted and a CPU figure printed.
+func TestModes(t *testing.T) {
+	line := regexp.MustCompile(`^mode=(\w+) conns=10 rate=500 burst=5 messages=(\d+) .* cpu/message=[0-9.]+µs\n$`)
+	for _, mode := range []string{"fanout", "echo"} {
+		var out bytes.Buffer
+		if err := run([]string{mode, "-conns", "10", "-rate", "500", "-burst", "5", "-duration", "200ms"}, &out); err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		m := line.FindStringSubmatch(out.String())
+		if m == nil || m[1] != mode {
+			t.Fatalf("%s: unexpected output %q", mode, out.String())
+		}
+		if n, _ := strconv.Atoi(m[2]); n != 100 {
+			t.Fatalf("%s: %d messages, want 100", mode, n)
+		}
+	}
+}
+
+func TestUsage(t *testing.T) {
+	for _, args := range [][]string{nil, {"bogus"}, {"echo", "-conns", "0"}, {"fanout", "-duration", "1h"}} {
+		if err := run(args, &bytes.Buffer{}); err == nil {
+			t.Errorf("%q: no error", args)
+		}
+	}
+}
