@@ -3,8 +3,8 @@
 // machine: a server can batch, but it cannot deliver one message to one
 // client for less than one write(2).
 //
-//	tcpfloor fanout [-conns 1000] [-rate 25000] [-burst 50] [-duration 10s]
-//	tcpfloor echo   [-conns 1000] [-rate 10000] [-duration 10s]
+//	tcpfloor fanout [-conns 1000] [-rate 25000] [-burst 50] [-duration 10s] [-unix]
+//	tcpfloor echo   [-conns 1000] [-rate 10000] [-duration 10s] [-unix]
 //
 // fanout writes 40-byte messages to -conns connections, -rate messages per
 // second in all, -burst at a time back to back (a chat message to a room
@@ -48,6 +48,7 @@ func main() {
 type options struct {
 	conns, rate, burst int
 	duration           time.Duration
+	unix               bool   // a Unix domain socket instead of loopback TCP
 	peer               string // internal: the address of the measuring process
 }
 
@@ -62,6 +63,7 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&o.rate, "rate", map[string]int{"fanout": 25000, "echo": 10000}[mode], "messages per second, in all")
 	fs.IntVar(&o.burst, "burst", 50, "fanout: messages written back to back per wake-up")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send (at most 10m)")
+	fs.BoolVar(&o.unix, "unix", false, "use a Unix domain socket instead of loopback TCP")
 	fs.StringVar(&o.peer, "peer", "", "internal: run as the other end, connecting to this address")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -85,7 +87,16 @@ func pace(start time.Time, k, rate int) {
 }
 
 func measure(mode string, o options, out io.Writer) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	network, addr := "tcp", "127.0.0.1:0"
+	if o.unix {
+		dir, err := os.MkdirTemp("", "tcpfloor")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		network, addr = "unix", dir+"/sock"
+	}
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		return err
 	}
@@ -95,7 +106,8 @@ func measure(mode string, o options, out io.Writer) error {
 		return err
 	}
 	child := exec.Command(self, mode, "-conns", strconv.Itoa(o.conns), "-rate", strconv.Itoa(o.rate),
-		"-burst", strconv.Itoa(o.burst), "-duration", o.duration.String(), "-peer", ln.Addr().String())
+		"-burst", strconv.Itoa(o.burst), "-duration", o.duration.String(), "-peer", ln.Addr().String(),
+		"-unix="+strconv.FormatBool(o.unix))
 	child.Stderr = os.Stderr
 	child.Env = append(os.Environ(), peerEnv+"=1") // for a test binary standing in for this program
 	if err := child.Start(); err != nil {
@@ -104,14 +116,16 @@ func measure(mode string, o options, out io.Writer) error {
 	defer child.Wait()
 	defer child.Process.Kill() // by the PID we started; a no-op once it exited
 
-	ln.(*net.TCPListener).SetDeadline(time.Now().Add(time.Minute))
+	ln.(interface{ SetDeadline(time.Time) error }).SetDeadline(time.Now().Add(time.Minute))
 	conns := make([]net.Conn, o.conns)
 	for i := range conns {
 		c, err := ln.Accept()
 		if err != nil {
 			return fmt.Errorf("accept: %w", err)
 		}
-		c.(*net.TCPConn).SetNoDelay(true)
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+		}
 		defer c.Close()
 		conns[i] = c
 	}
@@ -162,8 +176,8 @@ func measure(mode string, o options, out io.Writer) error {
 		}
 	}
 	used, elapsed := cpuTime()-cpu0, time.Since(start)
-	fmt.Fprintf(out, "mode=%s conns=%d rate=%d burst=%d messages=%d elapsed=%v cpu=%v cpu/message=%.2fµs\n",
-		mode, o.conns, o.rate, o.burst, total, elapsed.Round(time.Millisecond), used.Round(time.Millisecond),
+	fmt.Fprintf(out, "mode=%s net=%s conns=%d rate=%d burst=%d messages=%d elapsed=%v cpu=%v cpu/message=%.2fµs\n",
+		mode, network, o.conns, o.rate, o.burst, total, elapsed.Round(time.Millisecond), used.Round(time.Millisecond),
 		float64(used.Nanoseconds())/1e3/float64(total))
 	for _, c := range conns {
 		c.Close() // the peer's readers end
@@ -177,7 +191,11 @@ func runPeer(mode string, o options) error {
 	deadline := time.Now().Add(o.duration + 2*time.Minute)
 	conns := make([]net.Conn, o.conns)
 	for i := range conns {
-		c, err := net.DialTimeout("tcp", o.peer, 10*time.Second)
+		network := "tcp"
+		if o.unix {
+			network = "unix"
+		}
+		c, err := net.DialTimeout(network, o.peer, 10*time.Second)
 		if err != nil {
 			return err
 		}

@@ -22,21 +22,24 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// TestModes runs both modes briefly and checks that every message was
-// counted and a CPU figure printed.
+// TestModes runs both modes briefly over TCP and a Unix socket and checks
+// that every message was counted and a CPU figure printed.
 func TestModes(t *testing.T) {
-	line := regexp.MustCompile(`^mode=(\w+) conns=10 rate=500 burst=5 messages=(\d+) .* cpu/message=[0-9.]+µs\n$`)
+	line := regexp.MustCompile(`^mode=(\w+) net=(tcp|unix) conns=10 rate=500 burst=5 messages=(\d+) .* cpu/message=[0-9.]+µs\n$`)
 	for _, mode := range []string{"fanout", "echo"} {
-		var out bytes.Buffer
-		if err := run([]string{mode, "-conns", "10", "-rate", "500", "-burst", "5", "-duration", "200ms"}, &out); err != nil {
-			t.Fatalf("%s: %v", mode, err)
-		}
-		m := line.FindStringSubmatch(out.String())
-		if m == nil || m[1] != mode {
-			t.Fatalf("%s: unexpected output %q", mode, out.String())
-		}
-		if n, _ := strconv.Atoi(m[2]); n != 100 {
-			t.Fatalf("%s: %d messages, want 100", mode, n)
+		for _, network := range []string{"tcp", "unix"} {
+			var out bytes.Buffer
+			args := []string{mode, "-conns", "10", "-rate", "500", "-burst", "5", "-duration", "200ms", "-unix=" + strconv.FormatBool(network == "unix")}
+			if err := run(args, &out); err != nil {
+				t.Fatalf("%s %s: %v", mode, network, err)
+			}
+			m := line.FindStringSubmatch(out.String())
+			if m == nil || m[1] != mode || m[2] != network {
+				t.Fatalf("%s %s: unexpected output %q", mode, network, out.String())
+			}
+			if n, _ := strconv.Atoi(m[3]); n != 100 {
+				t.Fatalf("%s %s: %d messages, want 100", mode, network, n)
+			}
 		}
 	}
 }
