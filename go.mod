@@ -3,6 +3,7 @@ module github.com/goworld-engine/goworld
 go 1.25.0
 
 require (
+	github.com/gorilla/websocket v1.5.3
 	github.com/sirupsen/logrus v1.10.2
 	github.com/urfave/cli/v2 v2.27.7
 	github.com/vmihailenco/msgpack/v5 v5.3.6

@@ -308,7 +308,15 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 		go func() { errc <- g.Run(ctx) }()
 		select {
 		case <-g.Ready():
-			ready(g.Addr().String())
+			info := readyInfo(g.Addr().String())
+			if a := g.WSAddr(); a != nil {
+				scheme := "ws://"
+				if c.WSTLSCert != "" {
+					scheme = "wss://"
+				}
+				info.WSURL = scheme + a.String() + "/"
+			}
+			signalReady(info)
 		case err := <-errc:
 			return err
 		}
@@ -371,6 +379,7 @@ func NewEntityID() EntityID { return rpc.NewEntityID() }
 func gateConfig(c *config.GateConfig, dispAddrs []string, log logrus.FieldLogger) gate.Config {
 	return gate.Config{
 		ID: c.ID, ListenAddr: c.ListenAddr, KCP: c.KCP, Dispatchers: dispAddrs,
+		WSAddr: c.WSAddr, WSTLSCertFile: c.WSTLSCert, WSTLSKeyFile: c.WSTLSKey, WSOrigins: c.WSOrigins,
 		HeartbeatTimeout: c.HeartbeatTimeout, MaxClientPacketSize: c.MaxClientPacketSize,
 		ClientSendBufferSize: c.ClientSendBufferSize, MaxPacketSize: c.MaxPacketSize,
 		SendBufferSize: c.SendBufferSize, Logger: log,

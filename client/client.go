@@ -1,9 +1,9 @@
 // Package client is the Go client for goworld servers: it connects to a
-// gate over TCP or KCP, keeps a view of the entities the server shows it,
+// gate over TCP, KCP or WebSocket, keeps a view of the entities the server shows it,
 // calls their exposed methods, and delivers what the server sends as
 // events on a channel.
 //
-//	c, err := client.Dial("127.0.0.1:14001", client.Options{})
+//	c, err := client.Dial("127.0.0.1:14001", client.Options{}) // or "ws://127.0.0.1:14002/"
 //	if err != nil { ... }
 //	defer c.Close()
 //	for ev := range c.Events() {
@@ -24,22 +24,30 @@
 package client
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"go/token"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gorilla/websocket"
+	"github.com/goworld-engine/goworld/internal/wsconn"
 	"github.com/goworld-engine/goworld/rpc"
 	kcp "github.com/xtaci/kcp-go/v5"
 )
 
 // Options configures a client. Zero values take the defaults noted.
 type Options struct {
-	// KCP connects over KCP (UDP) instead of TCP.
+	// KCP connects over KCP (UDP) instead of TCP. An address that is a
+	// ws:// or wss:// URL connects over WebSocket instead, whatever KCP says.
 	KCP bool
+	// TLSConfig configures wss:// connections (default: the system's
+	// roots, checking the server's name).
+	TLSConfig *tls.Config
 	// DialTimeout bounds the connection attempt (default 5s).
 	DialTimeout time.Duration
 	// HeartbeatInterval is how often the client sends a heartbeat (default
@@ -195,7 +203,9 @@ func (c *Client) send(t rpc.MsgType, body []byte) error {
 	return err
 }
 
-// Dial connects to a gate at addr.
+// Dial connects to a gate at addr: host:port for TCP (or KCP with
+// opts.KCP), or a ws:// or wss:// URL for the gate's WebSocket port
+// (ws_addr in config.ini; any path).
 func Dial(addr string, opts Options) (*Client, error) {
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = 5 * time.Second
@@ -210,7 +220,20 @@ func Dial(addr string, opts Options) (*Client, error) {
 		opts.EventBuffer = 1024
 	}
 	var nc net.Conn
-	if opts.KCP {
+	if isWebSocketURL(addr) {
+		d := websocket.Dialer{
+			HandshakeTimeout: opts.DialTimeout, TLSClientConfig: opts.TLSConfig,
+			ReadBufferSize: 16 << 10, WriteBufferSize: 16 << 10,
+		}
+		ws, resp, err := d.Dial(addr, nil)
+		if err != nil {
+			if resp != nil {
+				return nil, fmt.Errorf("client: websocket dial %s: %w (HTTP %s)", addr, err, resp.Status)
+			}
+			return nil, fmt.Errorf("client: websocket dial %s: %w", addr, err)
+		}
+		nc = wsconn.New(ws)
+	} else if opts.KCP {
 		s, err := kcp.DialWithOptions(addr, nil, 0, 0)
 		if err != nil {
 			return nil, fmt.Errorf("client: kcp dial %s: %w", addr, err)
@@ -254,6 +277,12 @@ func Dial(addr string, opts Options) (*Client, error) {
 		go c.heartbeat()
 	}
 	return c, nil
+}
+
+// isWebSocketURL reports whether addr names a WebSocket server.
+func isWebSocketURL(addr string) bool {
+	a := strings.ToLower(addr)
+	return strings.HasPrefix(a, "ws://") || strings.HasPrefix(a, "wss://")
 }
 
 // Events returns the channel of events. It is closed after Disconnected.

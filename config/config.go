@@ -163,12 +163,21 @@ type GameConfig struct {
 
 // GateConfig is the configuration of one gate process, section [gateN].
 type GateConfig struct {
-	ID                   int           // N of [gateN], 1..65535
-	Name                 string        // section name, e.g. "gate1"
-	ListenAddr           string        // listen_addr: host:port clients connect to
-	HTTPAddr             string        // http_addr: admin HTTP host:port; empty means disabled
-	HTTPAllowRemote      bool          // http_allow_remote: allow a non-loopback http_addr
-	KCP                  bool          // kcp: also serve KCP (UDP) on the port of ListenAddr
+	ID              int    // N of [gateN], 1..65535
+	Name            string // section name, e.g. "gate1"
+	ListenAddr      string // listen_addr: host:port clients connect to
+	HTTPAddr        string // http_addr: admin HTTP host:port; empty means disabled
+	HTTPAllowRemote bool   // http_allow_remote: allow a non-loopback http_addr
+	KCP             bool   // kcp: also serve KCP (UDP) on the port of ListenAddr
+	// WSAddr (ws_addr) is the host:port of the gate's WebSocket port; empty
+	// serves no WebSocket clients.
+	WSAddr string
+	// WSTLSCert (ws_tls_cert) and WSTLSKey (ws_tls_key) are PEM files, relative
+	// to the server directory; set both to serve wss:// on WSAddr.
+	WSTLSCert, WSTLSKey string
+	// WSOrigins (ws_origins) lists the browser origins allowed to connect
+	// over WebSocket, e.g. https://game.example; empty allows any.
+	WSOrigins            []string
 	HeartbeatTimeout     time.Duration // heartbeat_timeout: idle clients are disconnected after it
 	MaxClientPacketSize  int           // max_client_packet_size in bytes
 	ClientSendBufferSize int           // client_send_buffer_size in bytes
@@ -274,8 +283,9 @@ func newGate(id int) GateConfig {
 
 // Default returns a new copy of the configuration in the default config.ini:
 // dispatcher1 listening on 127.0.0.1:13001, game1 booting "Account" entities,
-// gate1 listening on 127.0.0.1:14001 with KCP, and bbolt storage in
-// goworld.db; every other setting has its Default* value.
+// gate1 listening on 127.0.0.1:14001 with KCP and on 127.0.0.1:14002 for
+// WebSocket clients, and bbolt storage in goworld.db; every other setting
+// has its Default* value (a gate without ws_addr serves no WebSocket).
 func Default() *Config {
 	d := newDispatcher(1)
 	d.ListenAddr = "127.0.0.1:13001"
@@ -283,6 +293,7 @@ func Default() *Config {
 	g.BootEntity = "Account"
 	gt := newGate(1)
 	gt.ListenAddr = "127.0.0.1:14001"
+	gt.WSAddr = "127.0.0.1:14002"
 	return &Config{
 		Dispatchers: []DispatcherConfig{d},
 		Games:       []GameConfig{g},

@@ -13,7 +13,10 @@ import (
 )
 
 // minimal is the smallest valid file: everything else takes its default.
-const minimal = `
+const minimal = noWS + "ws_addr = 127.0.0.1:14002\n"
+
+// noWS is minimal without its WebSocket port.
+const noWS = `
 [dispatcher1]
 listen_addr = 127.0.0.1:13001
 [game1]
@@ -290,6 +293,23 @@ listen_addr = 127.0.0.1:14001
 				`config.ini: [gate_common] client_byte_burst = "-5": must be a positive whole number`,
 				`config.ini: [gate_common] kcp_session_rate = "1.5": not a whole number (0 means unlimited)`,
 				`config.ini: [gate_common] kcp_session_burst = "none": must be a positive whole number`,
+			},
+		},
+		{
+			name: "bad WebSocket settings",
+			text: noWS + "ws_addr = 127.0.0.1:14001\nws_tls_cert = cert.pem\nws_origins = https://ok.example, game.example, https://x.example/path\n",
+			want: []string{
+				`config.ini: [gate1] ws_addr = "127.0.0.1:14001": address already used by [gate1] listen_addr`,
+				`config.ini: [gate1] ws_tls_cert and ws_tls_key go together`,
+				`config.ini: [gate1] ws_origins = "https://ok.example, game.example, https://x.example/path": "game.example" is not an origin`,
+			},
+		},
+		{
+			name: "WebSocket settings without ws_addr",
+			text: noWS + "ws_tls_cert = c.pem\nws_tls_key = k.pem\nws_origins = https://ok.example\n",
+			want: []string{
+				`config.ini: [gate1] ws_tls_cert is set but ws_addr is not`,
+				`config.ini: [gate1] ws_origins is set but ws_addr is not`,
 			},
 		},
 		{
@@ -744,5 +764,28 @@ func TestDispatcherRecoverySettings(t *testing.T) {
 	d := cfg.Dispatchers[0]
 	if d.RecoverWindow != 5*time.Second || d.RecoverQueueLimit != 1<<20 {
 		t.Errorf("recover_window %v, recover_queue_limit %d; want 5s, 1048576", d.RecoverWindow, d.RecoverQueueLimit)
+	}
+}
+
+func TestWebSocketSettings(t *testing.T) {
+	cfg, err := Parse("config.ini", []byte(noWS+"ws_addr = 127.0.0.1:14002\nws_tls_cert = tls/cert.pem\nws_tls_key = tls/key.pem\n"+
+		"ws_origins = https://game.example http://localhost:8080/, HTTPS://Other.example\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := cfg.Gates[0]
+	if g.WSAddr != "127.0.0.1:14002" || g.WSTLSCert != "tls/cert.pem" || g.WSTLSKey != "tls/key.pem" {
+		t.Errorf("ws_addr %q, ws_tls_cert %q, ws_tls_key %q", g.WSAddr, g.WSTLSCert, g.WSTLSKey)
+	}
+	want := []string{"https://game.example", "http://localhost:8080", "https://Other.example"}
+	if strings.Join(g.WSOrigins, " ") != strings.Join(want, " ") {
+		t.Errorf("ws_origins %q, want %q", g.WSOrigins, want)
+	}
+	cfg, err = Parse("config.ini", []byte(noWS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := cfg.Gates[0]; g.WSAddr != "" || g.WSOrigins != nil || g.WSTLSCert != "" {
+		t.Errorf("a gate without ws_addr serves WebSocket: %+v", g)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -366,6 +367,24 @@ func sizeField(key string, p *int, limit int) field {
 	}}
 }
 
+// originsField reads a list of browser origins (scheme://host[:port]),
+// separated by commas or spaces.
+func originsField(key string, p *[]string) field {
+	return field{key, func(v string) string {
+		var list []string
+		for _, o := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+			u, err := url.Parse(o)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+				(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
+				return fmt.Sprintf("%q is not an origin (use scheme://host[:port], e.g. https://game.example, http://localhost:8080)", o)
+			}
+			list = append(list, u.Scheme+"://"+u.Host)
+		}
+		*p = list
+		return ""
+	}}
+}
+
 func boolField(key string, p *bool) field {
 	return field{key, func(v string) string {
 		switch strings.ToLower(v) {
@@ -422,6 +441,10 @@ func gateFields(g *GateConfig) []field {
 		strField("http_addr", &g.HTTPAddr),
 		boolField("http_allow_remote", &g.HTTPAllowRemote),
 		boolField("kcp", &g.KCP),
+		strField("ws_addr", &g.WSAddr),
+		strField("ws_tls_cert", &g.WSTLSCert),
+		strField("ws_tls_key", &g.WSTLSKey),
+		originsField("ws_origins", &g.WSOrigins),
 		durField("heartbeat_timeout", &g.HeartbeatTimeout),
 		sizeField("max_client_packet_size", &g.MaxClientPacketSize, maxPacketLimit),
 		sizeField("client_send_buffer_size", &g.ClientSendBufferSize, 0),

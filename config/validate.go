@@ -148,6 +148,22 @@ func (c *Config) validate() []problem {
 	for _, g := range c.Gates {
 		sec := processName(gateKind, g.ID)
 		checkListenAddr(&ps, addrs, sec, g.ListenAddr)
+		if g.WSAddr != "" {
+			if canon, msg := checkAddr(g.WSAddr); msg != "" {
+				ps.bad(sec, "ws_addr", g.WSAddr, msg)
+			} else {
+				addrs.use(&ps, sec, "ws_addr", g.WSAddr, canon)
+			}
+		}
+		switch {
+		case (g.WSTLSCert == "") != (g.WSTLSKey == ""):
+			ps.add(sec, "ws_tls_cert", "and ws_tls_key go together: set both (PEM certificate chain and key) or neither", "ws_tls_cert", "ws_tls_key")
+		case g.WSTLSCert != "" && g.WSAddr == "":
+			ps.add(sec, "ws_tls_cert", "is set but ws_addr is not: TLS is for the WebSocket port", "ws_tls_cert", "ws_addr")
+		}
+		if len(g.WSOrigins) > 0 && g.WSAddr == "" {
+			ps.add(sec, "ws_origins", "is set but ws_addr is not: origins are checked on the WebSocket port", "ws_origins", "ws_addr")
+		}
 		checkDuration(&ps, sec, "heartbeat_timeout", g.HeartbeatTimeout)
 		clientOK := checkSize(&ps, sec, "max_client_packet_size", g.MaxClientPacketSize, maxPacketLimit)
 		checkSize(&ps, sec, "client_send_buffer_size", g.ClientSendBufferSize, 0)

@@ -2,7 +2,9 @@
 // and from the dispatchers.
 //
 // A gate listens on one port for TCP and, optionally, KCP (over UDP, with
-// github.com/xtaci/kcp-go/v5); both carry the same frames (docs/protocol.md).
+// github.com/xtaci/kcp-go/v5), and on a port of its own for WebSocket
+// clients (browsers; github.com/gorilla/websocket, optionally over TLS);
+// all three carry the same frames (docs/protocol.md).
 // For every client it:
 //
 //   - tells a dispatcher it connected, which places a boot entity for it on a game;
@@ -48,6 +50,17 @@ type Config struct {
 	ListenAddr string
 	// KCP also serves KCP on the same port as TCP.
 	KCP bool
+	// WSAddr, if set, is where the gate serves WebSocket clients (its own
+	// port: an HTTP server that upgrades requests on any path). The
+	// clients speak the same frames as over TCP, in binary messages.
+	WSAddr string
+	// WSTLSCertFile and WSTLSKeyFile, if set, make the WebSocket port
+	// serve TLS (wss://) with this PEM certificate chain and key.
+	WSTLSCertFile, WSTLSKeyFile string
+	// WSOrigins lists the browser origins (e.g. "https://game.example")
+	// allowed to open a WebSocket; empty allows any. Requests without an
+	// Origin header (programs, not browsers) are always allowed.
+	WSOrigins []string
 	// Dispatchers are the addresses of all dispatchers, in config order.
 	Dispatchers []string
 	// HeartbeatTimeout disconnects a client that sends nothing for this
@@ -109,6 +122,7 @@ type Gate struct {
 	log   logrus.FieldLogger
 	tcp   net.Listener
 	kcp   *kcp.Listener
+	ws    *wsListener // nil without WSAddr
 	links []*rpc.Link
 
 	nextID atomic.Uint64
@@ -175,6 +189,17 @@ func New(cfg Config) (*Gate, error) {
 	if err := g.listen(); err != nil {
 		return nil, err
 	}
+	if cfg.WSAddr != "" {
+		ws, err := g.listenWS()
+		if err != nil {
+			g.tcp.Close()
+			if g.kcp != nil {
+				g.kcp.Close()
+			}
+			return nil, err
+		}
+		g.ws = ws
+	}
 	for _, addr := range cfg.Dispatchers {
 		// What a dispatcher's frames send to clients (a broadcast: many)
 		// waits until the frames of one read are handled, then goes out
@@ -209,6 +234,15 @@ func New(cfg Config) (*Gate, error) {
 // Addr returns the bound client address (TCP; KCP uses the same port on UDP).
 func (g *Gate) Addr() net.Addr { return g.tcp.Addr() }
 
+// WSAddr returns the bound WebSocket address, or nil if the gate serves
+// no WebSocket clients.
+func (g *Gate) WSAddr() net.Addr {
+	if g.ws == nil {
+		return nil
+	}
+	return g.ws.Addr()
+}
+
 // Ready is closed once the gate is connected to every dispatcher and
 // accepting clients.
 func (g *Gate) Ready() <-chan struct{} { return g.ready }
@@ -242,13 +276,22 @@ func (g *Gate) Run(ctx context.Context) error {
 			return g.exitErr(ctx)
 		}
 	}
-	g.log.WithField("addr", g.tcp.Addr().String()).WithField("kcp", g.kcp != nil).Info("gate accepting clients")
+	log := g.log.WithField("addr", g.tcp.Addr().String()).WithField("kcp", g.kcp != nil)
+	if g.ws != nil {
+		log = log.WithField("websocket", g.ws.Addr().String()).WithField("tls", g.cfg.WSTLSCertFile != "")
+	}
+	log.Info("gate accepting clients")
 	close(g.ready)
 
 	var acceptWG sync.WaitGroup
 	if g.kcp != nil {
 		acceptWG.Add(1)
 		go func() { defer acceptWG.Done(); g.acceptLoop(g.kcp, true) }()
+	}
+	if g.ws != nil {
+		acceptWG.Add(2)
+		go func() { defer acceptWG.Done(); g.ws.serve() }()
+		go func() { defer acceptWG.Done(); g.acceptLoop(g.ws, false) }()
 	}
 	g.acceptLoop(g.tcp, false)
 	acceptWG.Wait()
@@ -328,6 +371,9 @@ func (g *Gate) Close() error {
 	err := g.tcp.Close()
 	if g.kcp != nil {
 		g.kcp.Close()
+	}
+	if g.ws != nil {
+		g.ws.Close()
 	}
 	for _, c := range cs {
 		c.conn.Close(ErrServerClosed)

@@ -206,7 +206,7 @@ func (c *Conn) Serve(h Handler) (reason error) {
 				c.mu.Unlock()
 			}
 			if c.cfg.Farewell != nil && (errors.Is(why, ErrIdleTimeout) ||
-				errors.Is(why, ErrFrameTooLarge) || errors.Is(why, ErrFrameTooShort)) {
+				errors.Is(why, ErrFrameTooLarge) || errors.Is(why, ErrFrameTooShort) || isPeerFault(why)) {
 				if ft, fb, ok := c.cfg.Farewell(why); ok {
 					c.Send(ft, fb)
 					c.CloseAfterFlush(why)
@@ -244,6 +244,20 @@ func (c *Conn) frameBuffered() bool {
 		return false
 	}
 	return uint64(n) >= lengthSize+uint64(binary.LittleEndian.Uint32(hdr))
+}
+
+// PeerFault is implemented by the read errors of a transport that mean
+// the peer broke the transport's own rules (a WebSocket text message,
+// say). A Conn with a Farewell tells such a peer why it is closed, as it
+// tells a peer that sent a frame too large.
+type PeerFault interface {
+	error
+	PeerFault() bool
+}
+
+func isPeerFault(err error) bool {
+	var pf PeerFault
+	return errors.As(err, &pf) && pf.PeerFault()
 }
 
 func readError(err error) error {

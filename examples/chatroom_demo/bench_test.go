@@ -71,7 +71,7 @@ type perfCluster struct {
 	pids           map[string]int // dispatcher1, game1, gate1
 }
 
-var perfStatusLine = regexp.MustCompile(`(?m)^(\w+) running pid=(\d+)(?: addr=(\S+))?$`)
+var perfStatusLine = regexp.MustCompile(`(?m)^(\w+) running pid=(\d+)(?: addr=(\S+))?(?: ws=\S+)?$`)
 
 // perfStart starts a perfConfig cluster in a new temporary directory;
 // cleanup stops it (goworldctl stop, then kill, on that directory only).

@@ -1,7 +1,8 @@
 package main
 
 // End-to-end tests with real processes: the demo binary started by
-// goworldctl, chatted with by the demo client binary over TCP and KCP.
+// goworldctl, chatted with by the demo client binary over TCP, KCP and
+// WebSocket.
 
 import (
 	"bufio"
@@ -73,6 +74,7 @@ save_interval = 1s
 heartbeat_timeout = 10s
 [gate1]
 listen_addr = 127.0.0.1:0
+ws_addr = 127.0.0.1:0
 [storage]
 path = %s
 `
@@ -154,16 +156,31 @@ func startProcs(t *testing.T, ctl, dir string, extra ...string) string {
 	return gateAddr(t, ctl, dir)
 }
 
-var gateLine = regexp.MustCompile(`(?m)^gate1 running pid=(\d+) addr=(\S+)$`)
+var gateLine = regexp.MustCompile(`(?m)^gate1 running pid=(\d+) addr=(\S+)(?: ws=(\S+))?$`)
 
 func gateAddr(t *testing.T, ctl, dir string) string {
+	t.Helper()
+	return gateStatus(t, ctl, dir)[2]
+}
+
+// gateWSURL returns gate1's WebSocket URL, as goworldctl status shows it.
+func gateWSURL(t *testing.T, ctl, dir string) string {
+	t.Helper()
+	url := gateStatus(t, ctl, dir)[3]
+	if !strings.HasPrefix(url, "ws://127.0.0.1:") {
+		t.Fatalf("gate1's WebSocket URL is %q", url)
+	}
+	return url
+}
+
+func gateStatus(t *testing.T, ctl, dir string) []string {
 	t.Helper()
 	out := ctlCmd(t, ctl, "status", dir)
 	m := gateLine.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no running gate in status:\n%s", out)
 	}
-	return m[2]
+	return m
 }
 
 var pidRE = regexp.MustCompile(`(?m)^(\w+) running pid=(\d+)`)
@@ -310,7 +327,7 @@ func TestEndToEndChatWithGoworldctl(t *testing.T) {
 
 	alice := startChat(t, chat, addr, "alice", "secret")
 	bob := startChat(t, chat, addr, "bob", "hunter2", "-kcp")
-	carol := startChat(t, chat, addr, "carol", "pw", "-room", "garden")
+	carol := startChat(t, chat, gateWSURL(t, ctl, dir), "carol", "pw", "-room", "garden") // over WebSocket
 	for _, p := range []*chatProc{alice, bob, carol} {
 		p.expect("logged in as " + p.name)
 	}

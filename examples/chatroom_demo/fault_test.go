@@ -83,7 +83,7 @@ func startFaultCluster(t *testing.T) *faultCluster {
 	return fc
 }
 
-var statusRE = regexp.MustCompile(`(?m)^(\w+) running pid=(\d+)(?: addr=(\S+))?$`)
+var statusRE = regexp.MustCompile(`(?m)^(\w+) running pid=(\d+)(?: addr=(\S+))?(?: ws=\S+)?$`)
 
 type procStatus struct {
 	pid  int

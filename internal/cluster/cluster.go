@@ -29,6 +29,9 @@ type Options struct {
 	Dispatchers, Games, Gates int
 	// KCP serves KCP on the gates as well as TCP.
 	KCP bool
+	// WebSocket serves WebSocket clients on the gates too, each on a port
+	// of its own (see GateWSURL).
+	WebSocket bool
 	// StorageDir holds one bbolt file per game (default: none, no storage).
 	StorageDir string
 	// HeartbeatTimeout for the gates (default 30s).
@@ -141,8 +144,12 @@ func New(o Options) (*Cluster, error) {
 		if o.GateLimits != nil {
 			lim = *o.GateLimits
 		}
+		wsAddr := ""
+		if o.WebSocket {
+			wsAddr = "127.0.0.1:0"
+		}
 		g, err := gate.New(gate.Config{
-			ID: i + 1, ListenAddr: "127.0.0.1:0", KCP: o.KCP, Dispatchers: addrs,
+			ID: i + 1, ListenAddr: "127.0.0.1:0", KCP: o.KCP, WSAddr: wsAddr, Dispatchers: addrs,
 			HeartbeatTimeout: o.HeartbeatTimeout, MaxClientPacketSize: o.MaxClientPacketSize,
 			ClientSendBufferSize: o.ClientSendBufferSize, Logger: o.Logger,
 			ClientMsgRate: lim.ClientMsgRate, ClientMsgBurst: lim.ClientMsgBurst,
@@ -179,6 +186,10 @@ func New(o Options) (*Cluster, error) {
 
 // GateAddr returns gate i's client address (0-based).
 func (c *Cluster) GateAddr(i int) string { return c.Gates[i].Addr().String() }
+
+// GateWSURL returns the ws:// URL of gate i's WebSocket port (0-based);
+// the cluster must have been started with WebSocket.
+func (c *Cluster) GateWSURL(i int) string { return "ws://" + c.Gates[i].WSAddr().String() + "/" }
 
 // Close stops every server (gates, games, dispatchers) and waits for them.
 func (c *Cluster) Close() error {

@@ -19,6 +19,9 @@ type ReadyInfo struct {
 	ID   int    `json:"id"`   // N of the process's config section
 	PID  int    `json:"pid"`  // process ID
 	Addr string `json:"addr"` // actual bound listen address; empty for a game
+	// WSURL is a gate's WebSocket address as a client dials it
+	// (ws://127.0.0.1:14002/ or wss://...); empty if it serves none.
+	WSURL string `json:"ws_url,omitempty"`
 	// HTTPAddr is the bound admin HTTP address (/metrics, /debug/pprof/);
 	// empty if the process has none (http_addr is empty).
 	HTTPAddr string `json:"http_addr,omitempty"`

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +36,7 @@ type benchOptions struct {
 	duration    time.Duration
 	scenario    string
 	kcp         bool
+	ws          bool
 	rate        float64 // requests per second per client (echo, move)
 	parallel    int     // connections set up at once
 	setup       time.Duration
@@ -59,11 +62,12 @@ func benchCommand() *cli.Command {
 		ArgsUsage: "[DIR]",
 		Flags: []cli.Flag{
 			configFlag,
-			&cli.StringFlag{Name: "gate", Usage: "gate `ADDR` (default: the first gate of DIR's config)"},
+			&cli.StringFlag{Name: "gate", Usage: "gate `ADDR`, or a ws:// URL (default: the first gate of DIR's config)"},
 			&cli.IntFlag{Name: "clients", Value: 100, Usage: "number of bot clients"},
 			&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "how long the load runs, after set-up"},
 			&cli.StringFlag{Name: "scenario", Value: "chat", Usage: "chat|echo|move"},
 			&cli.BoolFlag{Name: "kcp", Usage: "connect over KCP instead of TCP"},
+			&cli.BoolFlag{Name: "ws", Usage: "connect over WebSocket (the gate's ws_addr) instead of TCP"},
 			&cli.Float64Flag{Name: "rate", Value: 10, Usage: "requests per second per client (echo, move)"},
 			&cli.IntFlag{Name: "parallel", Value: 16, Usage: "connections and logins set up at once"},
 			&cli.DurationFlag{Name: "setup-timeout", Value: 5 * time.Minute, Usage: "how long connecting and logging in may take"},
@@ -78,6 +82,7 @@ func benchCommand() *cli.Command {
 				duration:    c.Duration("duration"),
 				scenario:    c.String("scenario"),
 				kcp:         c.Bool("kcp"),
+				ws:          c.Bool("ws") || isWSURL(c.String("gate")),
 				rate:        c.Float64("rate"),
 				parallel:    c.Int("parallel"),
 				setup:       c.Duration("setup-timeout"),
@@ -109,6 +114,10 @@ func (o *benchOptions) check() error {
 		return usagef("bench: -setup-timeout must be positive")
 	case o.idle < 0 || o.idle > time.Minute:
 		return usagef("bench: -idle must be 0 to 1m, not %v", o.idle)
+	case o.kcp && o.ws:
+		return usagef("bench: -kcp and -ws (or a ws:// -gate) exclude each other")
+	case o.ws && o.gate != "" && !isWSURL(o.gate):
+		return usagef("bench: with -ws, -gate is a ws:// or wss:// URL, not %q", o.gate)
 	}
 	if _, ok := scenarios[o.scenario]; !ok {
 		return usagef("bench: unknown -scenario %q (chat, echo or move)", o.scenario)
@@ -148,13 +157,25 @@ func (o *benchOptions) findCluster(c *cli.Context) error {
 		if len(gates) == 0 {
 			return fmt.Errorf("bench: %s configures no gate", o.cluster.ConfigPath)
 		}
-		addr, err := o.cluster.gateAddr(gates[0])
+		gateAddr := o.cluster.gateAddr
+		if o.ws {
+			gateAddr = o.cluster.gateWSURL
+		}
+		addr, err := gateAddr(gates[0])
 		if err != nil {
 			return err
 		}
 		o.gate = addr
 	}
-	host, _, err := net.SplitHostPort(o.gate)
+	hostPort := o.gate
+	if o.ws {
+		u, err := url.Parse(o.gate)
+		if err != nil {
+			return usagef("bench: -gate %q: %v", o.gate, err)
+		}
+		hostPort = u.Host
+	}
+	host, _, err := net.SplitHostPort(hostPort)
 	if err != nil {
 		return usagef("bench: -gate %q: %v", o.gate, err)
 	}
@@ -174,7 +195,11 @@ func (c *cluster) gateAddr(p process) (string, error) {
 			return r.Addr, nil
 		}
 	}
-	addr := c.Config.Gates[p.ID].ListenAddr
+	g, ok := c.Config.Gate(p.ID)
+	if !ok {
+		return "", fmt.Errorf("bench: %s is not in %s", p.Name, c.ConfigPath)
+	}
+	addr := g.ListenAddr
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", fmt.Errorf("bench: %s listen_addr %q: %v", p.Name, addr, err)
@@ -186,6 +211,42 @@ func (c *cluster) gateAddr(p process) (string, error) {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// gateWSURL returns the WebSocket URL of gate p: the one it reported when
+// it started, else one made of the configured ws_addr.
+func (c *cluster) gateWSURL(p process) (string, error) {
+	paths := c.Paths(p)
+	if pid, running, err := proc.Probe(paths.PIDFile); err == nil && running {
+		if r, err := readReadyFile(paths.ReadyFile); err == nil && r.PID == pid && r.WSURL != "" {
+			return r.WSURL, nil
+		}
+	}
+	g, ok := c.Config.Gate(p.ID)
+	if !ok || g.WSAddr == "" {
+		return "", fmt.Errorf("bench: %s serves no WebSocket clients (no ws_addr in %s)", p.Name, c.ConfigPath)
+	}
+	host, port, err := net.SplitHostPort(g.WSAddr)
+	if err != nil {
+		return "", fmt.Errorf("bench: %s ws_addr %q: %v", p.Name, g.WSAddr, err)
+	}
+	if port == "0" {
+		return "", fmt.Errorf("bench: %s serves WebSocket on port 0 and is not running; give -gate", p.Name)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	scheme := "ws://"
+	if g.WSTLSCert != "" {
+		scheme = "wss://"
+	}
+	return scheme + net.JoinHostPort(host, port) + "/", nil
+}
+
+// isWSURL reports whether addr is a WebSocket URL.
+func isWSURL(addr string) bool {
+	a := strings.ToLower(addr)
+	return strings.HasPrefix(a, "ws://") || strings.HasPrefix(a, "wss://")
 }
 
 // scenario is one kind of load. A bot is set up by setup (which may read
@@ -276,7 +337,7 @@ func (b *bot) sending(seq int) {
 // bench runs one load and prints the report.
 func bench(ctx context.Context, out io.Writer, o benchOptions) error {
 	r := &benchRun{o: o, out: out, sc: scenarios[o.scenario]}
-	fmt.Fprintf(out, "bench scenario=%s gate=%s clients=%d duration=%v kcp=%v\n", o.scenario, o.gate, o.clients, o.duration, o.kcp)
+	fmt.Fprintf(out, "bench scenario=%s gate=%s clients=%d duration=%v kcp=%v ws=%v\n", o.scenario, o.gate, o.clients, o.duration, o.kcp, o.ws)
 
 	// The idle cluster's CPU, before any bot connects.
 	pids := benchPIDs(o.cluster)

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,7 +58,7 @@ func demoBinary(t *testing.T, which string) string {
 // and returns its directory and the processes started.
 func startDemo(t *testing.T, which string) (string, []startedProc) {
 	t.Helper()
-	ini := configINI(1, 1, 1)
+	ini := strings.Replace(configINI(1, 1, 1), "[gate1]\nlisten_addr = 127.0.0.1:0\n", "[gate1]\nlisten_addr = 127.0.0.1:0\nws_addr = 127.0.0.1:0\n", 1)
 	if which == "aoi" {
 		ini = strings.Replace(ini, "boot_entity = Account", "boot_entity = Player", 1)
 	}
@@ -137,6 +138,7 @@ func TestBenchScenarios(t *testing.T) {
 			return 2 * (50*50 + 10*10)
 		}},
 		{"chat over KCP", chat, []string{"-scenario", "chat", "-duration", "2s", "-kcp"}, func(sent int) int { return 50*50 + 10*10 }},
+		{"chat over WebSocket", chat, []string{"-scenario", "chat", "-duration", "2s", "-ws"}, func(sent int) int { return 50*50 + 10*10 }},
 		{"echo", chat, []string{"-scenario", "echo", "-duration", "2s", "-rate", "5"}, func(sent int) int {
 			if sent != 2*5*clients {
 				t.Errorf("echo: sent %d calls, want %d", sent, 2*5*clients)
@@ -165,6 +167,9 @@ func TestBenchScenarios(t *testing.T) {
 			}
 			if !b.servers {
 				t.Errorf("no per-process CPU line: %s", b.out)
+			}
+			if slices.Contains(tc.args, "-ws") && !regexp.MustCompile(`gate=ws://127\.0\.0\.1:\d+/ .* ws=true`).MatchString(b.out) {
+				t.Errorf("-ws did not connect over WebSocket: %s", b.out)
 			}
 			if !strings.Contains(b.out, "idle-cluster-cpu=") {
 				t.Errorf("no idle CPU figure: %s", b.out)
@@ -254,6 +259,11 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"-rate", "0", dir}, 2, "-rate must be"},
 		{[]string{"-gate", "192.0.2.1:14001"}, 2, "not a loopback address"},
 		{[]string{"-gate", "nonsense"}, 2, `-gate "nonsense"`},
+		{[]string{"-kcp", "-ws", dir}, 2, "-kcp and -ws"},
+		{[]string{"-kcp", "-gate", "ws://127.0.0.1:1/"}, 2, "-kcp and -ws"},
+		{[]string{"-ws", "-gate", "127.0.0.1:1"}, 2, "-gate is a ws:// or wss:// URL"},
+		{[]string{"-gate", "ws://192.0.2.1:14002/"}, 2, "not a loopback address"},
+		{[]string{"-ws", dir}, 1, "gate1 serves no WebSocket clients (no ws_addr"},
 		{[]string{}, 2, "give -gate ADDR"},
 		{[]string{dir, "extra"}, 2, "unexpected arguments"},
 		// Nothing listens there: set-up fails, which is an error (exit 1).

@@ -93,7 +93,7 @@ func start(ctx context.Context, out io.Writer, c *cluster, o startOptions) error
 		if p.Role == roleDispatcher {
 			dispatchers[dispIndex[p.Name]] = s.Ready.Addr
 		}
-		fmt.Fprintf(out, "started %s pid=%d%s\n", p.Name, s.PID, addrField(s.Ready.Addr))
+		fmt.Fprintf(out, "started %s pid=%d%s%s\n", p.Name, s.PID, addrField(s.Ready.Addr), wsField(s.Ready.WSURL))
 	}
 	return nil
 }
@@ -244,12 +244,12 @@ func status(out io.Writer, c *cluster, interval time.Duration) error {
 			rows = append(rows, row{line: p.Name + " unknown"})
 			errs = append(errs, err)
 		case running:
-			addr, admin, known := "", "", false
+			addr, ws, admin, known := "", "", "", false
 			if r, err := readReadyFile(paths.ReadyFile); err == nil && r.PID == pid {
-				addr, admin, known = r.Addr, r.HTTPAddr, true
+				addr, ws, admin, known = r.Addr, r.WSURL, r.HTTPAddr, true
 			}
 			rows = append(rows, row{
-				line: fmt.Sprintf("%s running pid=%d%s", p.Name, pid, addrField(addr)),
+				line: fmt.Sprintf("%s running pid=%d%s%s", p.Name, pid, addrField(addr), wsField(ws)),
 				scr:  scrapeProcess(p.Role, admin, known),
 			})
 		default:
@@ -325,6 +325,13 @@ func addrField(addr string) string {
 		return ""
 	}
 	return " addr=" + addr
+}
+
+func wsField(url string) string {
+	if url == "" {
+		return ""
+	}
+	return " ws=" + url
 }
 
 // writeReadyFile records a process's READY info, atomically.

@@ -18,7 +18,7 @@ import (
 	"github.com/goworld-engine/goworld/internal/proc"
 )
 
-var startedLine = regexp.MustCompile(`^started (\w+) pid=(\d+)(?: addr=(127\.0\.0\.1:\d+))?$`)
+var startedLine = regexp.MustCompile(`^started (\w+) pid=(\d+)(?: addr=(127\.0\.0\.1:\d+))?(?: ws=(ws://127\.0\.0\.1:\d+/))?$`)
 
 // startedProc is what a "started" line says.
 type startedProc struct {

@@ -24,7 +24,7 @@ func main() {
 }
 
 func run() int {
-	gate := flag.String("gate", "127.0.0.1:14001", "gate address")
+	gate := flag.String("gate", "127.0.0.1:14001", "gate address: host:port for TCP and KCP, or the WebSocket URL (ws://127.0.0.1:14002/)")
 	user := flag.String("user", "", "user name (registered on first login)")
 	password := flag.String("password", "", "password")
 	useKCP := flag.Bool("kcp", false, "connect over KCP instead of TCP")

@@ -1,0 +1,231 @@
+package gate
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/goworld-engine/goworld/internal/wsconn"
+	"github.com/sirupsen/logrus"
+)
+
+// wsHandshakeTimeout bounds reading a WebSocket client's HTTP request and
+// writing the answer to it.
+const wsHandshakeTimeout = 10 * time.Second
+
+// wsLinger is how long a WebSocket client that the gate closes may take
+// to accept the close message, after the last frames (a kick), before the
+// socket is closed anyway.
+const wsLinger = time.Second
+
+// wsListener is the gate's WebSocket side: an HTTP server on its own
+// port that upgrades every request (any path) to a WebSocket and hands
+// the connection to Accept, so that the gate's accept loop serves
+// WebSocket clients as it serves TCP and KCP ones.
+type wsListener struct {
+	g     *Gate
+	ln    net.Listener // TCP, or TLS over TCP
+	srv   *http.Server
+	up    websocket.Upgrader
+	conns chan net.Conn
+
+	mu       sync.Mutex
+	closed   bool
+	handlers sync.WaitGroup // upgrades under way
+	done     chan struct{}  // closed by Close
+}
+
+// listenWS binds the WebSocket port (with TLS if configured). Serving
+// starts with serve, once the gate accepts clients.
+func (g *Gate) listenWS() (*wsListener, error) {
+	cfg := g.cfg
+	var tlsConf *tls.Config
+	if cfg.WSTLSCertFile != "" || cfg.WSTLSKeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.WSTLSCertFile, cfg.WSTLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("gate%d: WebSocket TLS certificate: %w", cfg.ID, err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	ln, err := net.Listen("tcp", cfg.WSAddr)
+	if err != nil {
+		return nil, fmt.Errorf("gate%d: WebSocket: %w", cfg.ID, err)
+	}
+	l := &wsListener{g: g, ln: ln, conns: make(chan net.Conn), done: make(chan struct{})}
+	if tlsConf != nil {
+		l.ln = tls.NewListener(ln, tlsConf)
+	}
+	l.up = websocket.Upgrader{
+		HandshakeTimeout: wsHandshakeTimeout,
+		// A small read buffer, and a write buffer only while writing: an
+		// idle client then holds about 1 KiB here (see LIBRARIES.md).
+		ReadBufferSize:  1024,
+		WriteBufferSize: 4096,
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     originChecker(cfg.WSOrigins),
+	}
+	l.srv = &http.Server{
+		Handler:           l,
+		ReadHeaderTimeout: wsHandshakeTimeout,
+		ReadTimeout:       wsHandshakeTimeout, // an upgraded connection clears it
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          log.New(debugWriter{g.log}, "", 0),
+	}
+	return l, nil
+}
+
+// originChecker allows a browser's Origin header if it is one of origins
+// (compared without case), or any origin if the list is empty. Requests
+// without an Origin header (clients that are not browsers) are allowed:
+// the protocol carries no cookies or other ambient credentials, so a page
+// on another site gains nothing a program could not do itself.
+func originChecker(origins []string) func(*http.Request) bool {
+	if len(origins) == 0 {
+		return func(*http.Request) bool { return true }
+	}
+	return func(r *http.Request) bool {
+		o := r.Header.Get("Origin")
+		if o == "" {
+			return true
+		}
+		for _, allowed := range origins {
+			if strings.EqualFold(o, allowed) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// debugWriter sends the HTTP server's own messages (TLS handshake errors,
+// bad requests) to the gate's log at debug level: they are the client's
+// fault and come as fast as anyone cares to send them.
+type debugWriter struct{ log logrus.FieldLogger }
+
+func (w debugWriter) Write(p []byte) (int, error) {
+	w.log.Debug("websocket: " + strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// serve runs the HTTP server until Close.
+func (l *wsListener) serve() { l.srv.Serve(l.ln) }
+
+// ServeHTTP upgrades the request and hands the connection to Accept.
+func (l *wsListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		http.Error(w, "goworld gate: shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	l.handlers.Add(1)
+	l.mu.Unlock()
+	defer l.handlers.Done()
+	if !websocket.IsWebSocketUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "goworld gate: this port speaks WebSocket only (docs/protocol.md)", http.StatusUpgradeRequired)
+		return
+	}
+	ws, err := l.up.Upgrade(w, r, nil) // answers the client itself on failure
+	if err != nil {
+		l.g.log.WithField("remote", r.RemoteAddr).WithError(err).Debug("websocket upgrade refused")
+		return
+	}
+	nc := &wsClientConn{Conn: wsconn.New(ws), g: l.g}
+	select {
+	case l.conns <- nc:
+	case <-l.done:
+		nc.Conn.CloseNow()
+	}
+}
+
+// Accept returns the next upgraded connection.
+func (l *wsListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops the HTTP server and waits for upgrades under way.
+func (l *wsListener) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	close(l.done)
+	l.mu.Unlock()
+	err := l.srv.Close() // the listener and connections not upgraded yet
+	l.ln.Close()         // in case serve never ran
+	l.handlers.Wait()
+	return err
+}
+
+// Addr returns the bound address.
+func (l *wsListener) Addr() net.Addr { return l.ln.Addr() }
+
+// wsClientConn is the server side of one WebSocket client. Its Close stops
+// the reader at once (reads time out) and sends the close message on a
+// goroutine that the gate's WaitGroup tracks, so that closing a client
+// never blocks the goroutine that closes it (a dispatcher link kicking a
+// slow consumer, say) on that client's full socket.
+type wsClientConn struct {
+	*wsconn.Conn
+	g *Gate
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// SetReadDeadline sets the read deadline, unless Close has expired it
+// for good.
+func (w *wsClientConn) SetReadDeadline(t time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	return w.Conn.SetReadDeadline(t)
+}
+
+// Close makes pending and later reads fail and returns; the close
+// message and the socket's close follow within wsLinger. Only the first
+// call has an effect.
+func (w *wsClientConn) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	// As for kcpConn: whoever closes holds a client goroutine's count of
+	// the WaitGroup, or the gate is not closed yet, so this Add cannot
+	// race with Gate.Close's Wait.
+	w.g.wg.Add(1)
+	w.Conn.SetReadDeadline(time.Now())
+	w.mu.Unlock()
+	go func() {
+		defer w.g.wg.Done()
+		select {
+		case <-w.g.closing:
+			w.Conn.CloseNow()
+			return
+		default:
+		}
+		ws := w.Conn.WebSocket()
+		ws.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(wsLinger))
+		w.Conn.CloseNow()
+	}()
+	return nil
+}

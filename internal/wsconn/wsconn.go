@@ -1,0 +1,156 @@
+// Package wsconn runs goworld's byte stream over a WebSocket, so that the
+// frame layer (package rpc) serves browser and other WebSocket clients
+// exactly as it serves TCP and KCP ones.
+//
+// A Conn is a net.Conn over a github.com/gorilla/websocket connection:
+//
+//   - Write sends its bytes as one binary message. A goworld writer writes
+//     whole frames, so every message the gate sends holds one or more
+//     whole frames.
+//   - Read returns the payloads of the binary messages the peer sends,
+//     one after another, as one stream: a peer may put one frame in each
+//     message (what a browser client naturally does), several, or split a
+//     frame over messages. A text message is a protocol error
+//     (ErrTextMessage).
+//   - A close message from the peer reads as io.EOF (normal closure,
+//     going away, or no status), as does a socket that ends without one;
+//     other close codes read as an error that names the code.
+//   - Close sends a close message (code 1000), waiting at most
+//     CloseTimeout for room to write it, then closes the socket.
+//
+// The package is shared by the gate and the Go client; it knows nothing
+// of frames or entities.
+package wsconn
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// ErrTextMessage is returned by Read when the peer sends a text message:
+// goworld's protocol is binary. It is the peer's fault (rpc.PeerFault),
+// so a gate tells the client before closing.
+var ErrTextMessage error = peerFault("websocket: text message received; goworld speaks binary messages only")
+
+// peerFault is an error that is the peer's fault (see rpc.PeerFault).
+type peerFault string
+
+func (e peerFault) Error() string { return string(e) }
+
+// PeerFault reports that the peer broke the protocol.
+func (peerFault) PeerFault() bool { return true }
+
+// CloseTimeout bounds how long Close waits to write its close message.
+const CloseTimeout = 100 * time.Millisecond
+
+// Conn is a net.Conn over a WebSocket connection (see the package
+// documentation). One goroutine may read while another writes, as with
+// any net.Conn; Close and the deadline setters may be called from any
+// goroutine.
+type Conn struct {
+	ws   *websocket.Conn
+	r    io.Reader // the current message; nil between messages
+	rerr error     // a failed read: every later Read returns it
+}
+
+// New wraps ws. The Conn owns ws from now on.
+func New(ws *websocket.Conn) *Conn { return &Conn{ws: ws} }
+
+// WebSocket returns the underlying connection.
+func (c *Conn) WebSocket() *websocket.Conn { return c.ws }
+
+// Read reads the next bytes of the stream the peer's binary messages
+// carry. It blocks only while no message has data to give.
+func (c *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, c.rerr
+	}
+	for c.rerr == nil {
+		if c.r == nil {
+			t, r, err := c.ws.NextReader()
+			if err != nil {
+				// gorilla's errors are permanent, and it panics after many
+				// reads of a failed connection: keep ours.
+				c.rerr = readError(err)
+				break
+			}
+			if t != websocket.BinaryMessage {
+				c.rerr = ErrTextMessage
+				break
+			}
+			c.r = r
+		}
+		n, err := c.r.Read(p)
+		if err == io.EOF {
+			c.r = nil // the message is done; an empty one gives nothing
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		if err != nil {
+			c.rerr = readError(err)
+			return n, c.rerr
+		}
+		return n, nil
+	}
+	return 0, c.rerr
+}
+
+// readError turns the close of a well-behaved peer into io.EOF and keeps
+// everything else, timeouts included, as it is.
+func readError(err error) error {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		switch ce.Code {
+		case websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived,
+			websocket.CloseAbnormalClosure: // 1006: the socket ended without a close message
+			return io.EOF
+		}
+		return fmt.Errorf("websocket: peer closed with code %d (%s)", ce.Code, ce.Text)
+	}
+	return err
+}
+
+// Write sends p as one binary message.
+func (c *Conn) Write(p []byte) (int, error) {
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close sends a close message (waiting at most CloseTimeout) and closes
+// the socket.
+func (c *Conn) Close() error {
+	c.ws.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(CloseTimeout))
+	return c.ws.Close()
+}
+
+// CloseNow closes the socket without a close message.
+func (c *Conn) CloseNow() error { return c.ws.Close() }
+
+// LocalAddr returns the socket's local address.
+func (c *Conn) LocalAddr() net.Addr { return c.ws.LocalAddr() }
+
+// RemoteAddr returns the socket's remote address.
+func (c *Conn) RemoteAddr() net.Addr { return c.ws.RemoteAddr() }
+
+// SetDeadline sets the read and write deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.ws.SetReadDeadline(t)
+	return c.ws.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets the deadline of Read (a timeout ends the
+// connection for reading, as gorilla's reads cannot resume).
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the deadline of Write.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
