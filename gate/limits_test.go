@@ -40,17 +40,19 @@ func TestByteRateLimitKicks(t *testing.T) {
 }
 
 func TestMaxClientsRefusesTheNextClient(t *testing.T) {
-	c, _ := start(t, cluster.Options{KCP: true, GateLimits: &gate.Config{MaxClients: 2}})
+	c, _ := start(t, cluster.Options{KCP: true, WebSocket: true, GateLimits: &gate.Config{MaxClients: 2}})
 	a := dialPlayer(t, c.GateAddr(0))
 	dialPlayer(t, c.GateAddr(0))
-	for _, kcp := range []bool{false, true} {
-		x, err := client.Dial(c.GateAddr(0), client.Options{KCP: kcp})
+	for _, tc := range []struct {
+		addr string
+		kcp  bool
+	}{{c.GateAddr(0), false}, {c.GateAddr(0), true}, {c.GateWSURL(0), false}} {
+		x, err := client.Dial(tc.addr, client.Options{KCP: tc.kcp})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("kcp=%v", kcp)
 		if r := expectKick(t, x); r != "server full" {
-			t.Fatalf("kcp=%v: kick reason %q", kcp, r)
+			t.Fatalf("%s kcp=%v: kick reason %q", tc.addr, tc.kcp, r)
 		}
 		x.Close()
 	}

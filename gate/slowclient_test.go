@@ -1,7 +1,6 @@
 package gate_test
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -9,17 +8,21 @@ import (
 	"github.com/goworld-engine/goworld/internal/cluster"
 )
 
-// TestClientThatStopsReadingIsDisconnected: a real client, over TCP and
-// over KCP, asks for a 16 MB flood and stops taking its events, so it stops
+// TestClientThatStopsReadingIsDisconnected: a real client, over TCP, KCP
+// and WebSocket, asks for a 16 MB flood and stops taking its events, so it stops
 // reading its connection. The gate's queue for it passes
 // client_send_buffer_size, and the gate closes it as a slow consumer, logs
 // why, forgets it, and keeps serving the others.
 func TestClientThatStopsReadingIsDisconnected(t *testing.T) {
-	for _, kcp := range []bool{false, true} {
-		t.Run(fmt.Sprintf("kcp=%v", kcp), func(t *testing.T) {
-			c, l := start(t, cluster.Options{KCP: true, ClientSendBufferSize: 64 << 10})
+	for _, transport := range []string{"tcp", "kcp", "ws"} {
+		t.Run(transport, func(t *testing.T) {
+			c, l := start(t, cluster.Options{KCP: true, WebSocket: true, ClientSendBufferSize: 64 << 10})
 			p := newPair(t, c.GateAddr(0))
-			slow, err := client.Dial(c.GateAddr(0), client.Options{KCP: kcp, EventBuffer: 1})
+			addr := c.GateAddr(0)
+			if transport == "ws" {
+				addr = c.GateWSURL(0)
+			}
+			slow, err := client.Dial(addr, client.Options{KCP: transport == "kcp", EventBuffer: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
