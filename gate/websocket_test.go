@@ -447,3 +447,39 @@ func selfSignedCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
 }
+
+// TestWebSocketHeartbeatTimeout: a WebSocket client that sends nothing is
+// kicked at the heartbeat timeout with the reason; WebSocket pings do not
+// count as heartbeats.
+func TestWebSocketHeartbeatTimeout(t *testing.T) {
+	c, _ := start(t, cluster.Options{WebSocket: true, HeartbeatTimeout: 300 * time.Millisecond})
+	began := time.Now() // before the gate's timer starts
+	r := dialRawWS(t, c.GateWSURL(0), nil)
+	r.player()
+	stop := make(chan struct{})
+	pinged := make(chan struct{})
+	go func() { // pings, faster than the timeout, until the kick
+		defer close(pinged)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				if r.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second)) != nil {
+					return
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	reason, code := r.kick()
+	close(stop)
+	<-pinged
+	if reason != "heartbeat timeout: nothing received for too long" || code != websocket.CloseNormalClosure {
+		t.Fatalf("kick %q, close code %d", reason, code)
+	}
+	if el := time.Since(began); el < 300*time.Millisecond {
+		t.Fatalf("kicked after %v, before the 300ms timeout", el)
+	}
+}
