@@ -535,7 +535,9 @@ func BenchmarkChat(b *testing.B) {
 // a port the kernel picks.
 var perfIdleConfig = strings.Replace(perfConfig, "[gate1]\n", "[gate1]\nhttp_addr = 127.0.0.1:0\n", 1)
 
-var perfAdminLine = regexp.MustCompile(`admin HTTP \(pprof\) listening.*http_addr="?([0-9.]+:[0-9]+)`)
+// perfAdminLine finds the admin address in a process's log ("admin HTTP
+// (metrics, pprof) listening"; before 8966d86, "admin HTTP (pprof)").
+var perfAdminLine = regexp.MustCompile(`admin HTTP \([^)]*\) listening.*http_addr="?([0-9.]+:[0-9]+)`)
 
 // perfMemStats returns HeapAlloc and StackInuse of process name of c, in
 // bytes, after a garbage collection: from /debug/pprof/heap?gc=1&debug=1 on
