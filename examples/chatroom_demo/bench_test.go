@@ -6,7 +6,7 @@ package main
 // produce the figures in docs/performance.md; run them as shown there, e.g.
 //
 //	go test -run XXX -bench 'BenchmarkChat|BenchmarkIdleClientMemory|BenchmarkKCPMemoryUnderTraffic' -benchtime 1x ./examples/chatroom_demo/
-//	go test -run XXX -bench BenchmarkIdleClientMemory -benchtime 1x -timeout 30m ./examples/chatroom_demo/ -idle.tcp 10000,15000 -idle.kcp 10000
+//	go test -run XXX -bench BenchmarkIdleClientMemory -benchtime 1x -timeout 30m ./examples/chatroom_demo/ -idle.tcp 10000,15000 -idle.kcp 10000 -idle.ws 10000
 //	go test -run XXX -bench BenchmarkPingPong -benchmem ./examples/chatroom_demo/
 //	go test -run XXX -bench BenchmarkClusterStart -benchtime 8x ./examples/chatroom_demo/
 //
@@ -48,7 +48,7 @@ import (
 
 // perfConfig is the benchmark cluster: one of each, ports picked by the
 // kernel, clients idle for up to a minute, saves every 5 s (so a 10 s
-// window always holds two), KCP on.
+// window always holds two), KCP on, WebSocket on a port of its own.
 const perfConfig = `
 [dispatcher1]
 listen_addr = 127.0.0.1:0
@@ -61,6 +61,7 @@ kcp = true
 heartbeat_timeout = 60s
 [gate1]
 listen_addr = 127.0.0.1:0
+ws_addr = 127.0.0.1:0
 [storage]
 path = chat.db
 `
@@ -68,10 +69,11 @@ path = chat.db
 // perfCluster is a cluster of real processes started by goworldctl.
 type perfCluster struct {
 	ctl, dir, addr string
+	wsURL          string         // gate1's WebSocket URL; "" without ws_addr
 	pids           map[string]int // dispatcher1, game1, gate1
 }
 
-var perfStatusLine = regexp.MustCompile(`(?m)^(\w+) running pid=(\d+)(?: addr=(\S+))?(?: ws=\S+)?$`)
+var perfStatusLine = regexp.MustCompile(`(?m)^(\w+) running pid=(\d+)(?: addr=(\S+))?(?: ws=(\S+))?$`)
 
 // perfStart starts a perfConfig cluster in a new temporary directory;
 // cleanup stops it (goworldctl stop, then kill, on that directory only).
@@ -105,7 +107,7 @@ func perfStartWith(b *testing.B, cfg string) *perfCluster {
 		pid, _ := strconv.Atoi(m[2])
 		c.pids[m[1]] = pid
 		if m[1] == "gate1" {
-			c.addr = m[3]
+			c.addr, c.wsURL = m[3], m[4]
 		}
 	}
 	if len(c.pids) != 3 || c.addr == "" {
@@ -535,7 +537,9 @@ func BenchmarkChat(b *testing.B) {
 // a port the kernel picks.
 var perfIdleConfig = strings.Replace(perfConfig, "[gate1]\n", "[gate1]\nhttp_addr = 127.0.0.1:0\n", 1)
 
-var perfAdminLine = regexp.MustCompile(`admin HTTP \(pprof\) listening.*http_addr="?([0-9.]+:[0-9]+)`)
+// perfAdminLine finds the admin address in a process's log ("admin HTTP
+// (metrics, pprof) listening"; before 8966d86, "admin HTTP (pprof)").
+var perfAdminLine = regexp.MustCompile(`admin HTTP \([^)]*\) listening.*http_addr="?([0-9.]+:[0-9]+)`)
 
 // perfMemStats returns HeapAlloc and StackInuse of process name of c, in
 // bytes, after a garbage collection: from /debug/pprof/heap?gc=1&debug=1 on
@@ -574,6 +578,7 @@ func (c *perfCluster) perfMemStats(b *testing.B, name string) (heap, stack int64
 var (
 	idleTCP = flag.String("idle.tcp", "5000", "TCP client counts of BenchmarkIdleClientMemory, comma-separated (0: none)")
 	idleKCP = flag.String("idle.kcp", "2000", "KCP client counts of BenchmarkIdleClientMemory, comma-separated (0: none)")
+	idleWS  = flag.String("idle.ws", "2000", "WebSocket client counts of BenchmarkIdleClientMemory, comma-separated (0: none)")
 )
 
 // perfCounts parses a comma-separated list of client counts; 0 entries are
@@ -595,8 +600,9 @@ func perfCounts(b *testing.B, name, list string) []int {
 
 // perfCheckLimits fails b if n clients cannot be held: the benchmark
 // process holds one file per client (a TCP socket, or a KCP session's UDP
-// socket) and the gate one per TCP client, both under the same open-file
-// limit; TCP clients each take an ephemeral port of 127.0.0.1.
+// socket) and the gate one per TCP or WebSocket client, both under the
+// same open-file limit; TCP and WebSocket clients each take an ephemeral
+// port of 127.0.0.1.
 func perfCheckLimits(b *testing.B, n int, kcp bool) {
 	b.Helper()
 	// "Max open files            20000                20000                files"
@@ -627,27 +633,38 @@ func perfCheckLimits(b *testing.B, n int, kcp bool) {
 // the gate allows 60 s) to a fresh cluster of real processes, waits until
 // each has its boot entity, and reports the growth of the gate's and the
 // game's VmRSS divided by N, and the gate's (and this process's) CPU use
-// while they idle. N is 5,000 for TCP and 2,000 for KCP unless -idle.tcp
-// and -idle.kcp say otherwise, e.g.
+// while they idle. Every transport is measured the same way, on the same
+// config: N is 5,000 for TCP, 2,000 for KCP and 2,000 for WebSocket unless
+// -idle.tcp, -idle.kcp and -idle.ws say otherwise, e.g.
 //
-//	go test -run XXX -bench BenchmarkIdleClientMemory -benchtime 1x -timeout 30m ./examples/chatroom_demo/ -idle.tcp 10000,15000 -idle.kcp 10000
+//	go test -run XXX -bench BenchmarkIdleClientMemory -benchtime 1x -timeout 30m ./examples/chatroom_demo/ -idle.tcp 10000 -idle.ws 10000 -idle.kcp 0
 func BenchmarkIdleClientMemory(b *testing.B) {
 	type scenario struct {
 		name string
-		kcp  bool
+		kcp  bool // over KCP, to the gate's TCP address
+		ws   bool // over WebSocket, to its ws_addr
 		n    int
 	}
 	var scs []scenario
 	for _, n := range perfCounts(b, "idle.tcp", *idleTCP) {
-		scs = append(scs, scenario{fmt.Sprintf("TCP-%d", n), false, n})
+		scs = append(scs, scenario{name: fmt.Sprintf("TCP-%d", n), n: n})
 	}
 	for _, n := range perfCounts(b, "idle.kcp", *idleKCP) {
-		scs = append(scs, scenario{fmt.Sprintf("KCP-%d", n), true, n})
+		scs = append(scs, scenario{name: fmt.Sprintf("KCP-%d", n), kcp: true, n: n})
+	}
+	for _, n := range perfCounts(b, "idle.ws", *idleWS) {
+		scs = append(scs, scenario{name: fmt.Sprintf("WS-%d", n), ws: true, n: n})
 	}
 	for _, sc := range scs {
 		b.Run(sc.name, func(b *testing.B) {
 			perfCheckLimits(b, sc.n, sc.kcp)
 			cl := perfStartWith(b, perfIdleConfig)
+			addr := cl.addr
+			if sc.ws {
+				if addr = cl.wsURL; addr == "" {
+					b.Fatal("goworldctl status shows no ws= URL for gate1")
+				}
+			}
 			time.Sleep(2 * time.Second) // let the processes settle after start
 			rss0 := cl.rss(b)
 			heap0, stack0 := cl.perfMemStats(b, "gate1")
@@ -662,7 +679,7 @@ func BenchmarkIdleClientMemory(b *testing.B) {
 			}()
 			connectStart := time.Now()
 			err := perfForEach(sc.n, 32, func(i int) error {
-				c, err := client.Dial(cl.addr, client.Options{KCP: sc.kcp, HeartbeatInterval: 20 * time.Second, EventBuffer: 16})
+				c, err := client.Dial(addr, client.Options{KCP: sc.kcp, HeartbeatInterval: 20 * time.Second, EventBuffer: 16})
 				if err != nil {
 					return fmt.Errorf("client %d: %w", i, err)
 				}
