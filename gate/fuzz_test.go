@@ -89,12 +89,12 @@ func clientStreamSeeds() [][]byte {
 	}
 }
 
-// sourceAddr returns a dialer whose connections come from a random
+// loopbackDialer returns a dialer whose connections come from a random
 // address of 127/8 (all loopback on Linux; elsewhere, the default).
 // Each fuzz input is a connection, which ends in TIME_WAIT: spread over
 // source addresses, a long run does not use up one address's ephemeral
 // ports.
-func sourceAddr() *net.Dialer {
+func loopbackDialer() *net.Dialer {
 	d := &net.Dialer{Timeout: 10 * time.Second}
 	if runtime.GOOS == "linux" {
 		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, byte(1+rand.IntN(250)), byte(rand.IntN(256)), byte(1+rand.IntN(250)))}
@@ -113,7 +113,7 @@ func FuzzGateClientStream(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		nc, err := sourceAddr().Dial("tcp", addr)
+		nc, err := loopbackDialer().Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,7 +215,7 @@ func FuzzGateWSStream(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := parseWSInput(data)
-		dialer := websocket.Dialer{NetDialContext: sourceAddr().DialContext, HandshakeTimeout: 10 * time.Second}
+		dialer := websocket.Dialer{NetDialContext: loopbackDialer().DialContext, HandshakeTimeout: 10 * time.Second}
 		ws, _, err := dialer.Dial(url, nil)
 		if err != nil {
 			t.Fatal(err)
