@@ -1,7 +1,9 @@
 package gate_test
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/internal/cluster"
@@ -40,9 +43,10 @@ type Ground struct{ entity.Entity }
 func (g *Ground) DescribeEntityType(d *entity.TypeDesc) { d.DefineSpace(10) }
 
 // startFuzzCluster starts an in-process cluster whose boot entity is a
-// Mover, with a Ground space, quiet logs and a 5 s heartbeat timeout, and
-// returns its gate's address.
-func startFuzzCluster(f *testing.F, kcp bool) string {
+// Mover, with a Ground space, quiet logs and a 5 s heartbeat timeout.
+// Of transports, only the KCP and WebSocket fields count: the client
+// transports its gate serves besides TCP.
+func startFuzzCluster(f *testing.F, transports cluster.Options) *cluster.Cluster {
 	r := entity.NewRegistry()
 	for name, proto := range map[string]any{"Mover": &Mover{}, "Ground": &Ground{}} {
 		if err := r.Register(name, proto); err != nil {
@@ -51,22 +55,20 @@ func startFuzzCluster(f *testing.F, kcp bool) string {
 	}
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	c := cluster.Start(f, cluster.Options{Registry: r, BootEntity: "Mover", Logger: log, KCP: kcp, HeartbeatTimeout: 5 * time.Second})
+	c := cluster.Start(f, cluster.Options{
+		Registry: r, BootEntity: "Mover", Logger: log, HeartbeatTimeout: 5 * time.Second,
+		KCP: transports.KCP, WebSocket: transports.WebSocket,
+	})
 	done := make(chan struct{})
 	c.Games[0].Post(func() { c.Games[0].World().CreateSpaceLocally("Ground", nil); close(done) })
 	<-done
-	addr := c.GateAddr(0)
-	return addr
+	return c
 }
 
-// FuzzGateClientStream sends arbitrary bytes to a real gate as a client's
-// stream over TCP. Whatever they hold, the gate (in this process) must
-// not crash, and must not hang: once the client stops sending, the gate
-// closes the connection (after a kick, or at the end of the stream)
-// within seconds.
-func FuzzGateClientStream(f *testing.F) {
-	addr := startFuzzCluster(f, false)
-
+// clientStreamSeeds are the client streams both stream targets start
+// from: a heartbeat, a call, positions (one NaN, one cut short), two
+// frames in a row, a 4 GiB length and a length below the minimum.
+func clientStreamSeeds() [][]byte {
 	id := rpc.EntityID("AAAAAAAAAAAAAAAA")
 	pos := func(x float32) []byte {
 		b := rpc.AppendEntityID(rpc.AppendEntityID(nil, id), id)
@@ -74,7 +76,7 @@ func FuzzGateClientStream(f *testing.F) {
 	}
 	call := rpc.AppendString(rpc.AppendEntityID(nil, id), "Echo")
 	call, _ = rpc.AppendArgs(call, []any{"hi"})
-	for _, s := range [][]byte{
+	return [][]byte{
 		nil,
 		rpc.AppendFrame(nil, rpc.MsgHeartbeat, nil),
 		rpc.AppendFrame(nil, rpc.MsgCallEntity, call),
@@ -84,18 +86,34 @@ func FuzzGateClientStream(f *testing.F) {
 		rpc.AppendFrame(rpc.AppendFrame(nil, rpc.MsgHeartbeat, nil), rpc.MsgPositions, []byte{1, 0}),
 		{0xff, 0xff, 0xff, 0xff, 3, 0},
 		{1, 0, 0, 0},
-	} {
+	}
+}
+
+// loopbackDialer returns a dialer whose connections come from a random
+// address of 127/8 (all loopback on Linux; elsewhere, the default).
+// Each fuzz input is a connection, which ends in TIME_WAIT: spread over
+// source addresses, a long run does not use up one address's ephemeral
+// ports.
+func loopbackDialer() *net.Dialer {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	if runtime.GOOS == "linux" {
+		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, byte(1+rand.IntN(250)), byte(rand.IntN(256)), byte(1+rand.IntN(250)))}
+	}
+	return d
+}
+
+// FuzzGateClientStream sends arbitrary bytes to a real gate as a client's
+// stream over TCP. Whatever they hold, the gate (in this process) must
+// not crash, and must not hang: once the client stops sending, the gate
+// closes the connection (after a kick, or at the end of the stream)
+// within seconds.
+func FuzzGateClientStream(f *testing.F) {
+	addr := startFuzzCluster(f, cluster.Options{}).GateAddr(0)
+	for _, s := range clientStreamSeeds() {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		// Each input is a connection, which ends in TIME_WAIT: spread them
-		// over source addresses (all of 127/8 is loopback on Linux) so that
-		// a long run does not use up one address's ephemeral ports.
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, byte(1+rand.IntN(250)), byte(rand.IntN(256)), byte(1+rand.IntN(250)))}}
-		if runtime.GOOS != "linux" {
-			d.LocalAddr = nil
-		}
-		nc, err := d.Dial("tcp", addr)
+		nc, err := loopbackDialer().Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,6 +127,137 @@ func FuzzGateClientStream(f *testing.F) {
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				t.Fatalf("the gate did not close the connection within 10s of the end of %d bytes", len(data))
 			}
+		}
+	})
+}
+
+// wsInput is a fuzz input read as a WebSocket client's session: the
+// binary messages that carry the stream, whether the last one goes as a
+// text message instead, and the close message's payload.
+type wsInput struct {
+	msgs     [][]byte
+	textLast bool
+	close    []byte
+}
+
+// wsMaxMessages bounds the messages of one input.
+const wsMaxMessages = 64
+
+// wsCloses are the close messages an input can end with: 1000, 1001, no
+// status, and a code (4000) that reads as an error.
+var wsCloses = [4][]byte{
+	websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
+	websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"),
+	websocket.FormatCloseMessage(websocket.CloseNoStatusReceived, ""),
+	websocket.FormatCloseMessage(4000, "app"),
+}
+
+// parseWSInput splits a fuzz input into messages. Its first byte is the
+// layout: bits 0-2 count the size bytes that follow (0 to 7), bit 3 sends
+// the last message as text, bits 4-5 pick the close message (wsCloses).
+// The rest is the stream. Without size bytes it is one message; with
+// them, messages take the sizes in turn (0: an empty message), at most
+// wsMaxMessages, the last one taking what is left. An empty input is no
+// message and a normal close.
+func parseWSInput(data []byte) wsInput {
+	in := wsInput{close: wsCloses[0]}
+	if len(data) == 0 {
+		return in
+	}
+	h := data[0]
+	in.textLast, in.close = h&0x08 != 0, wsCloses[h>>4&3]
+	k := min(int(h&7), len(data)-1)
+	sizes, stream := data[1:1+k], data[1+k:]
+	if k == 0 {
+		in.msgs = [][]byte{stream}
+		return in
+	}
+	for i := 0; len(stream) > 0; i++ {
+		n := int(sizes[i%k])
+		if len(in.msgs) == wsMaxMessages-1 {
+			n = len(stream)
+		}
+		n = min(n, len(stream))
+		in.msgs = append(in.msgs, stream[:n])
+		stream = stream[n:]
+	}
+	return in
+}
+
+// wsSeed is the input that sends stream in messages of the given sizes
+// (see parseWSInput; at most 7 sizes), with the layout's other bits in
+// flags.
+func wsSeed(flags byte, sizes []byte, stream []byte) []byte {
+	return append(append([]byte{flags | byte(len(sizes))}, sizes...), stream...)
+}
+
+// FuzzGateWSStream is FuzzGateClientStream over WebSocket: the input
+// (see parseWSInput) is a client's stream cut into binary messages at
+// places it chooses, perhaps ending in a text message, then a close
+// message. Whatever they hold, the gate must not crash, and must close
+// the connection (after a kick or at the close) within 10 s: its close
+// message, then the socket's end.
+func FuzzGateWSStream(f *testing.F) {
+	url := startFuzzCluster(f, cluster.Options{WebSocket: true}).GateWSURL(0)
+	seeds := clientStreamSeeds()
+	for _, s := range seeds {
+		f.Add(wsSeed(0, nil, s))             // one message
+		f.Add(wsSeed(0, []byte{1}, s))       // a message per byte
+		f.Add(wsSeed(0, []byte{3, 0, 5}, s)) // odd cuts and empty messages
+	}
+	all := bytes.Join(seeds, nil)
+	f.Add(wsSeed(0, []byte{7, 0, 200}, all))
+	f.Add(wsSeed(0x08, []byte{6}, seeds[2])) // a call, then its last bytes as text
+	f.Add(wsSeed(0x18, nil, []byte("{}")))   // text only, closed with 1001
+	f.Add(wsSeed(0x20, []byte{4}, seeds[2])) // closed without status
+	f.Add(wsSeed(0x30, []byte{2}, seeds[5])) // a cut position, closed with 4000
+	f.Add([]byte{})
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in := parseWSInput(data)
+		dialer := websocket.Dialer{NetDialContext: loopbackDialer().DialContext, HandshakeTimeout: 10 * time.Second}
+		ws, _, err := dialer.Dial(url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		deadline := time.Now().Add(10 * time.Second)
+		ws.SetWriteDeadline(deadline)
+		ws.SetReadDeadline(deadline)
+		for i, m := range in.msgs {
+			mt := websocket.BinaryMessage
+			if in.textLast && i == len(in.msgs)-1 {
+				mt = websocket.TextMessage
+			}
+			if err := ws.WriteMessage(mt, m); err != nil {
+				return // the gate hung up first: fine
+			}
+		}
+		if err := ws.WriteControl(websocket.CloseMessage, in.close, deadline); err != nil {
+			return
+		}
+		// What the gate sends (the boot entity, echoes, a kick) until its
+		// close message or the socket's end (bounded by the deadline, and
+		// in count for good measure).
+		for range 1 << 20 {
+			_, _, err = ws.ReadMessage()
+			if err != nil {
+				break
+			}
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("the gate did not close the connection within 10s of the close after %d messages", len(in.msgs))
+		}
+		if err == nil {
+			t.Fatal("the gate sent messages without end")
+		}
+		// A close message: then the socket must end too.
+		if websocket.IsCloseError(err, websocket.CloseAbnormalClosure) || !errors.As(err, new(*websocket.CloseError)) {
+			return // the socket ended already
+		}
+		if _, err := io.Copy(io.Discard, ws.NetConn()); errors.As(err, &ne) && ne.Timeout() {
+			t.Fatal("the gate sent its close message but kept the socket open for 10s")
 		}
 	})
 }
@@ -246,7 +395,7 @@ func kcpDatagrams(data []byte) [][]byte {
 // their idle timeout. A session can therefore see the tail of an earlier
 // input: a crasher may need the inputs before it to reproduce.
 func FuzzGateKCPDatagrams(f *testing.F) {
-	addr := startFuzzCluster(f, true)
+	addr := startFuzzCluster(f, cluster.Options{KCP: true}).GateAddr(0)
 
 	// Seeds: the datagrams of a real client's session (connect, call,
 	// acks), one per seed and all together.

@@ -15,6 +15,9 @@
 //   - A close message from the peer reads as io.EOF (normal closure,
 //     going away, or no status), as does a socket that ends without one;
 //     other close codes read as an error that names the code.
+//   - A deadline's error, reading or writing, is a net.Error whose
+//     Timeout is true and which wraps os.ErrDeadlineExceeded, as
+//     net.Conn promises (gorilla's own errors do not wrap it).
 //   - Close sends a close message (code 1000), waiting at most
 //     CloseTimeout for room to write it, then closes the socket.
 //
@@ -27,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -102,9 +106,13 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return 0, c.rerr
 }
 
-// readError turns the close of a well-behaved peer into io.EOF and keeps
-// everything else, timeouts included, as it is.
+// readError turns the close of a well-behaved peer into io.EOF, a
+// deadline's error into one that wraps os.ErrDeadlineExceeded, and keeps
+// everything else as it is.
 func readError(err error) error {
+	if err := deadlineError(err); err != nil {
+		return err
+	}
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
 		switch ce.Code {
@@ -117,9 +125,41 @@ func readError(err error) error {
 	return err
 }
 
+// timeoutError is a deadline's error: gorilla replaces the socket's
+// error, which wraps os.ErrDeadlineExceeded, with its own that does not;
+// this one keeps gorilla's message and wraps it again.
+type timeoutError struct{ msg string }
+
+func (e *timeoutError) Error() string { return e.msg }
+
+// Timeout reports true: the error is a deadline's.
+func (*timeoutError) Timeout() bool { return true }
+
+// Temporary reports true, as the socket's own deadline error does.
+func (*timeoutError) Temporary() bool { return true }
+
+func (*timeoutError) Unwrap() error { return os.ErrDeadlineExceeded }
+
+// deadlineError returns err as a *timeoutError if it is a deadline's
+// error that does not wrap os.ErrDeadlineExceeded, err itself if it does,
+// and nil if it is not a deadline's error.
+func deadlineError(err error) error {
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		return nil
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	return &timeoutError{msg: err.Error()}
+}
+
 // Write sends p as one binary message.
 func (c *Conn) Write(p []byte) (int, error) {
 	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
+		if terr := deadlineError(err); terr != nil {
+			err = terr
+		}
 		return 0, err
 	}
 	return len(p), nil
