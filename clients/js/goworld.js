@@ -623,6 +623,8 @@
     if (n === 0) return;
     if (this.start === this.end) {
       this.start = this.end = 0;
+      // Do not keep the room one big frame needed.
+      if (this.buf.length > 1 << 20 && n <= 1 << 16) this.buf = new Uint8Array(0);
     }
     if (this.buf.length - this.end < n) {
       var used = this.end - this.start;
@@ -885,6 +887,7 @@
     this._reader = null;
     this._ready = false;
     this._pendingError = null;
+    this._abortConnect = null;
     this._timers = [];
     this._idleTimer = null;
     this._lastRecv = 0;
@@ -1088,6 +1091,10 @@
       resolveClosed = r;
     });
     return new Promise(function (resolve, reject) {
+      self._abortConnect = function () {
+        clearTimeout(timer);
+        reject(new Error("goworld: connecting to " + url + ": closed by the client before the connection opened"));
+      };
       var timer = setTimeout(function () {
         if (self._ws !== ws || self._state !== "connecting") return;
         self._state = "closed";
@@ -1172,6 +1179,7 @@
       } catch (e) {
         /* ignore */
       }
+      this._abortConnect();
     } else {
       this._finish("closed by the client", null, false, 1000);
     }

@@ -429,6 +429,22 @@ step("connect: events wait for the task after connect() resolves");
     await noWS.connect("ws://x/").then(() => fail("connect without WebSocket"), (e) => check(/experimental-websocket/.test(e.message), e.message));
   }
   throws(() => c4.on("nope", () => {}), /unknown event "nope"/, "unknown event name");
+  // close() before the socket opens rejects connect() and emits nothing.
+  const c5 = new GoWorld.Client({ WebSocket: FakeWebSocket, heartbeatInterval: 0 });
+  let events5 = 0;
+  c5.on("disconnected", () => events5++);
+  const p6 = c5.connect("ws://fake/7");
+  const ws6 = FakeWebSocket.last;
+  const r6 = p6.then(() => fail("connect resolved"), (e) => check(/closed by the client before the connection opened/.test(e.message), e.message));
+  await c5.close();
+  await r6;
+  eq([ws6.closedWith, events5, c5.connected], [1000, 0, false], "close while connecting");
+  // A reader that took one big frame does not keep its buffer.
+  const big = new GoWorld.FrameReader();
+  big.push(GoWorld.encodeFrame(12, new Uint8Array(3 << 20)));
+  eq(big.next().body.length, 3 << 20, "a 3 MiB frame");
+  big.push(GoWorld.encodeFrame(1));
+  check(big.buf.length < 1 << 20, `the reader keeps ${big.buf.length} bytes after a big frame`);
 }
 
 step("heartbeats and dead-server detection with a fake socket");
@@ -502,12 +518,25 @@ step(`fuzz: ${fuzzIterations} random inputs to the decoders and the client`);
   // in a disconnection with a protocol error, never in an exception.
   const types = [2, 10, 11, 12, 13, 14, 15, 16, 99];
   const ids = ["AAECAwQFBgcICQoL", "DA0ODxAREhMUFRYX"].map((s) => new TextEncoder().encode(s));
-  let sessions = 0, disconnects = 0;
+  let sessions = 0, disconnects = 0, survived = 0;
+  const A = "4441304f4478415245684d5546525958", B = "4a43556d4a7967704b6973734c533476";
+  const validFrames = [
+    "270000000a00" + A + "01060041766174617281a46e616d65a5616c696365",
+    "350000000a00" + B + "00060041766174617281a46e616d65a3626f6200004041000000000000c8410000c03f",
+    "220000000c00" + A + "07004f6e4c6f67696e91a5616c696365",
+    "1f0000000d00" + A + "0191a4726f6f6da56c6f626279",
+    "1f0000000d00" + B + "0191a46e616d65a5626f626279",
+    "290000000f0047426b6147787764486838674953496a05004172656e6100002041000000000000a04100000000",
+    "240000000f00" + "00".repeat(16) + "0000" + "00003041000000000000a8410000803e",
+    "24000000100001" + "00" + B + "00004841000000000000c0410000c03f",
+    "2e0000000c00" + "00".repeat(16) + "06004f6e4368617493a56c6f626279a5616c696365a6686920616c6c",
+    "120000000b00" + B, "020000000200",
+  ];
   for (let i = 0; i < fuzzIterations / 20 && Date.now() - t0 < 25000; i++) {
     const c = new GoWorld.Client({ WebSocket: FakeWebSocket, heartbeatInterval: 0 });
     c.on("disconnected", (d) => {
       disconnects++;
-      if (d.kicked) return;
+      if (d.kicked || d.reason === "closed by the client") return;
       if (!/^goworld: |^goworld: protocol error: /.test(d.reason)) fail(`fuzz session ${i}: disconnected with ${show(d.reason)}`);
     });
     const p = c.connect("ws://fake/fuzz");
@@ -517,15 +546,28 @@ step(`fuzz: ${fuzzIterations} random inputs to the decoders and the client`);
     await tick();
     sessions++;
     ws.deliver(cat("1d0000000a0041414543417751464267634943516f4c0107004163636f756e7480"));
-    for (let k = 0; k < 20 && c.connected; k++) {
+    const mutateValid = i % 2 === 1;
+    for (let k = 0; k < 30 && c.connected; k++) {
+      if (mutateValid) {
+        // A frame of the documented session with, most of the time, one
+        // byte of its body changed: sessions live longer this way.
+        const f = hex(validFrames[Math.floor(rnd() * validFrames.length)]);
+        if (rnd() < 0.15) f[6 + Math.floor(rnd() * (f.length - 6))] = Math.floor(rnd() * 256);
+        ws.deliver(f);
+        continue;
+      }
       const t = types[Math.floor(rnd() * types.length)];
       let body = cat(ids[Math.floor(rnd() * 2)], bytes(Math.floor(rnd() * 40)));
       if (rnd() < 0.5 && seeds.length) body = cat(ids[0], Uint8Array.of(Math.floor(rnd() * 5)), seeds[k % seeds.length].subarray(0, Math.floor(rnd() * 20)), bytes(Math.floor(rnd() * 4)));
       ws.deliver(GoWorld.encodeFrame(t, body));
     }
-    if (c.connected) await c.close();
+    if (c.connected) {
+      survived++;
+      await c.close();
+    }
   }
-  console.log(`fuzz: ${fuzzIterations} decoder inputs (${errors} refused), ${sessions} client sessions (${disconnects} disconnects) in ${Date.now() - t0} ms`);
+  check(survived > 0, "no fuzzed session survived: the mutations are too coarse");
+  console.log(`fuzz: ${fuzzIterations} decoder inputs (${errors} refused), ${sessions} client sessions (${disconnects - survived} ended by a protocol error or a kick) in ${Date.now() - t0} ms`);
 }
 
 console.log("unit: ok");
