@@ -94,6 +94,18 @@
     }
   }
 
+  // quote shows a value in a message: JSON for strings and lists, which
+  // may hold BigInts (which JSON.stringify refuses), String otherwise.
+  function quote(v) {
+    if (typeof v === "string") return JSON.stringify(v);
+    if (Array.isArray(v)) return "[" + v.map(quote).join(",") + "]";
+    if (typeof v === "bigint") return v + "n";
+    if (typeof v === "symbol") return v.toString();
+    if (v instanceof Uint8Array) return "bytes(" + v.length + ")";
+    if (v !== null && typeof v === "object") return tagOf(v);
+    return String(v);
+  }
+
   /** isMap reports whether v is a decoded MessagePack map (a plain object). */
   function isMap(v) {
     return v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Uint8Array);
@@ -771,7 +783,7 @@
     }
     if (isMap(cur)) {
       if (typeof step !== "string") throw ProtocolError("map key " + String(step) + " is not a string");
-      if (!hasOwn(cur, step)) throw ProtocolError("no key " + JSON.stringify(step));
+      if (!hasOwn(cur, step)) throw ProtocolError("no key " + quote(step));
       return cur[step];
     }
     throw ProtocolError("cannot index " + describe(cur) + " with " + String(step));
@@ -899,8 +911,8 @@
 
   /** on(event, fn) calls fn(ev) for each event; it returns a function that removes fn. */
   Client.prototype.on = function (event, fn) {
-    var l = this._listeners[event];
-    if (!l) throw new TypeError("goworld: unknown event " + JSON.stringify(event) + "; events are " + eventNames.join(", "));
+    var l = typeof event === "string" && hasOwn(this._listeners, event) ? this._listeners[event] : null;
+    if (!l) throw new TypeError("goworld: unknown event " + quote(event) + "; events are " + eventNames.join(", "));
     if (typeof fn !== "function") throw new TypeError("goworld: listener is not a function");
     l.push(fn);
     var self = this;
@@ -911,7 +923,7 @@
 
   /** off(event, fn) removes a listener added with on. */
   Client.prototype.off = function (event, fn) {
-    var l = this._listeners[event];
+    var l = typeof event === "string" && hasOwn(this._listeners, event) ? this._listeners[event] : null;
     if (!l) return;
     var i = l.indexOf(fn);
     if (i >= 0) l.splice(i, 1);
@@ -946,7 +958,9 @@
    */
   Client.prototype.waitFor = function (event, predicate, timeoutMs) {
     var self = this;
-    if (!this._listeners[event]) return Promise.reject(new TypeError("goworld: unknown event " + JSON.stringify(event)));
+    if (typeof event !== "string" || !hasOwn(this._listeners, event)) {
+      return Promise.reject(new TypeError("goworld: unknown event " + quote(event)));
+    }
     predicate = predicate || function () {
       return true;
     };
@@ -1303,8 +1317,8 @@
    * all, with calls of its own.
    */
   Client.prototype.call = function (entityID, method) {
-    if (!isEntityID(entityID)) throw new TypeError("goworld: invalid entity ID " + JSON.stringify(entityID));
-    if (!isIdentifier(method)) throw new TypeError("goworld: method name " + JSON.stringify(method) + " is not a Go identifier");
+    if (!isEntityID(entityID)) throw new TypeError("goworld: invalid entity ID " + quote(entityID));
+    if (!isIdentifier(method)) throw new TypeError("goworld: method name " + quote(method) + " is not a Go identifier");
     var w = new Writer(64);
     for (var i = 0; i < ENTITY_ID_LENGTH; i++) w.u8(entityID.charCodeAt(i));
     var m = utf8Encoder.encode(method);
@@ -1446,7 +1460,7 @@
           try {
             applyAttrChange(e.attrs, op, path, value);
           } catch (err) {
-            throw ProtocolError("MsgAttrChange on " + id + " " + JSON.stringify(path) + ": " + err.message);
+            throw ProtocolError("MsgAttrChange on " + id + " " + quote(path) + ": " + err.message);
           }
         }
         this._emit("attrChanged", { entityID: id, entity: e, op: op, opName: opNames[op] || String(op), path: path, value: value });

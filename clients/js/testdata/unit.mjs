@@ -4,12 +4,13 @@
 // (bytes in and bytes out), and a bounded fuzz of the decoders and of the
 // client's frame handling.
 //
-//   node unit.mjs [fuzz-iterations]
+//   node unit.mjs [fuzz-iterations [fuzz-seed]]
 
 import { GoWorld, step, fail, deadline, check, eq, show, hex, tohex, throws, same, sleep } from "./lib.mjs";
 
 deadline(60000);
 const fuzzIterations = Number(process.argv[2] || 20000);
+const fuzzSeed = Number(process.argv[3] || 0x9e3779b9) >>> 0 || 1;
 
 // ---------------------------------------------------------------------------
 step("msgpack encoding, as protocol.md 7 shows it");
@@ -429,6 +430,18 @@ step("connect: events wait for the task after connect() resolves");
     await noWS.connect("ws://x/").then(() => fail("connect without WebSocket"), (e) => check(/experimental-websocket/.test(e.message), e.message));
   }
   throws(() => c4.on("nope", () => {}), /unknown event "nope"/, "unknown event name");
+  throws(() => c4.on("constructor", () => {}), /unknown event "constructor"/, "an Object.prototype name is no event");
+  throws(() => c4.call(5n, "X"), /invalid entity ID 5n/, "a BigInt ID");
+  // A path holding a BigInt that does not resolve: the reason names it.
+  const c6 = new GoWorld.Client({ WebSocket: FakeWebSocket, heartbeatInterval: 0 });
+  const p7 = c6.connect("ws://fake/8");
+  FakeWebSocket.last.open();
+  await p7;
+  await tick();
+  FakeWebSocket.last.deliver(hex("1d0000000a0041414543417751464267634943516f4c0107004163636f756e7480"));
+  const d6 = c6.waitFor("disconnected");
+  FakeWebSocket.last.deliver(GoWorld.encodeFrame(13, cat("41414543417751464267634943516f4c", "01", GoWorld.encode(["bag", 2n ** 60n]), "c0")));
+  eq((await d6).reason, 'goworld: protocol error: MsgAttrChange on AAECAwQFBgcICQoL ["bag",1152921504606846976n]: no key "bag"', "a BigInt in a path");
   // close() before the socket opens rejects connect() and emits nothing.
   const c5 = new GoWorld.Client({ WebSocket: FakeWebSocket, heartbeatInterval: 0 });
   let events5 = 0;
@@ -472,10 +485,10 @@ step("heartbeats and dead-server detection with a fake socket");
 }
 
 // ---------------------------------------------------------------------------
-step(`fuzz: ${fuzzIterations} random inputs to the decoders and the client`);
+step(`fuzz: ${fuzzIterations} random inputs to the decoders and the client, seed ${fuzzSeed}`);
 {
   // A small deterministic PRNG, so that a failure can be replayed.
-  let seed = 0x9e3779b9;
+  let seed = fuzzSeed;
   const rnd = () => {
     seed ^= seed << 13;
     seed ^= seed >>> 17;
