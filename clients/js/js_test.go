@@ -217,7 +217,7 @@ func (a *Arena) DescribeEntityType(d *entity.TypeDesc) { d.DefineSpace(10) }
 // heartbeatTimeout is the gates' heartbeat_timeout in the cluster test:
 // short, so that the script sees a silent client kicked and a
 // heartbeating one kept well past it.
-const heartbeatTimeout = 1500 * time.Millisecond
+const heartbeatTimeout = 2 * time.Second
 
 func TestAgainstCluster(t *testing.T) {
 	nodetest.Find(t) // fail (or skip) before starting anything

@@ -11,7 +11,7 @@ deadline(30000);
 const [url, arena, hbArg] = process.argv.slice(2);
 if (!url || !GoWorld.isEntityID(arena) || !(Number(hbArg) > 0)) fail("usage: cluster.mjs WS_URL ARENA_ID HEARTBEAT_TIMEOUT_MS");
 const heartbeatTimeout = Number(hbArg);
-const HEARTBEAT = 300; // ms: well within the gate's timeout
+const HEARTBEAT = 400; // ms: a fifth of the gate's timeout in js_test.go
 
 async function dial(name, options = {}) {
   const c = new GoWorld.Client({ heartbeatInterval: HEARTBEAT, ...options });
@@ -208,7 +208,7 @@ step("heartbeats: the silent client is kicked, the heartbeating one stays");
   check(idle.c.connected, `the idle client is connected after ${Date.now() - t0} ms (heartbeat_timeout ${heartbeatTimeout} ms)`);
   idle.c.callPlayer("Hello");
   eq(await idle.rec.call("OnHello"), [idle.id], "the idle client still works");
-  check(idle.c.stats().framesOut >= Math.floor((Date.now() - t0) / HEARTBEAT) - 1, `heartbeats sent: ${idle.c.stats().framesOut}`);
+  check(idle.c.stats().framesOut >= 3, `heartbeats sent: ${idle.c.stats().framesOut}`);
   const closing = idle.c.close();
   const di = await idle.rec.next("disconnected");
   eq([di.reason, di.kicked], ["closed by the client", false], "close()");

@@ -103,7 +103,7 @@ export class Recorder {
     this.name = name;
     this.events = [];
     for (const ev of ["entityCreated", "entityDestroyed", "call", "attrChanged", "spaceEntered", "moved", "disconnected"]) {
-      client.on(ev, (e) => this.events.push({ kind: ev, ...e }));
+      client.on(ev, (e) => this.events.push({ kind: ev, at: Date.now(), ...e }));
     }
   }
   /**

@@ -462,26 +462,34 @@ step("connect: events wait for the task after connect() resolves");
 
 step("heartbeats and dead-server detection with a fake socket");
 {
-  const c = new GoWorld.Client({ WebSocket: FakeWebSocket, heartbeatInterval: 40 });
+  const interval = 100;
+  const c = new GoWorld.Client({ WebSocket: FakeWebSocket, heartbeatInterval: interval });
   const p = c.connect("ws://fake/hb");
   const ws = FakeWebSocket.last;
   ws.open();
   await p;
-  const t0 = Date.now();
-  // Answer heartbeats for a while: the connection lives.
-  while (Date.now() - t0 < 400) {
-    await sleep(20);
-    if (ws.sent.length) {
-      ws.sent = [];
-      ws.deliver(hex("020000000200"));
+  // The fake gate answers each heartbeat at once, as a gate does.
+  let acks = 0, lastAck = 0;
+  const send = ws.send.bind(ws);
+  ws.send = (data) => {
+    send(data);
+    if (tohex(data) === "020000000100" && ws.answering) {
+      queueMicrotask(() => {
+        acks++;
+        lastAck = Date.now();
+        ws.deliver(hex("020000000200"));
+      });
     }
-  }
+  };
+  ws.answering = true;
+  await sleep(10 * interval);
   check(c.connected, "alive while the server answers");
-  // Then fall silent.
-  const d = await c.waitFor("disconnected", null, 2000);
-  const quiet = Date.now() - t0 - 400;
+  check(acks >= 3, `${acks} heartbeats in ${10 * interval} ms`);
+  ws.answering = false; // then it falls silent
+  const d = await c.waitFor("disconnected", null, 10000);
+  const quiet = Date.now() - lastAck;
   eq(d.reason, "the server stopped answering", "dead server");
-  check(quiet >= 100 && quiet < 1000, `detected after ${quiet} ms of silence (4 intervals of 40 ms after the last frame)`);
+  check(quiet >= 4 * interval - 20, `disconnected after ${quiet} ms of silence, before 4 intervals of ${interval} ms`);
 }
 
 // ---------------------------------------------------------------------------
