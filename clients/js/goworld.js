@@ -1,0 +1,1549 @@
+/*
+ * goworld.js: a JavaScript client for goworld gates, over WebSocket.
+ *
+ * One file, no dependencies. Load it as a classic script in a browser
+ * (<script src="goworld.js"></script>, file:// included) or import or
+ * require it in Node 20+ (Node 20 needs --experimental-websocket); either
+ * way it sets globalThis.GoWorld (and module.exports under CommonJS).
+ *
+ * It speaks the protocol of docs/protocol.md and follows the reference Go
+ * client (client/client.go): frames, the MessagePack subset, the entity
+ * view with attribute sync (section 11), spaces and positions (section
+ * 12), heartbeats every 5 s and dead-server detection after 4 silent
+ * intervals (section 9), and kicks (section 10).
+ *
+ * Numbers (protocol.md section 7):
+ *   - Sending: a JS number that is an integer goes as a MessagePack
+ *     integer (its smallest encoding), any other number (fractional, NaN,
+ *     +-Infinity) as a float64. The server never turns an integer into a
+ *     float for you if it is above 2^53 (2^24 for float32), and never
+ *     accepts a float for an integer parameter, so wrap a value meant for a
+ *     float parameter in GoWorld.float(x) to send it as a float64 even
+ *     when it happens to be integral (GoWorld.float(3)). BigInts go as
+ *     64-bit integers; -0 goes as the integer 0 (Math.round(-0.4) is -0).
+ *   - Receiving: integers that fit a JS number exactly (|n| <= 2^53 - 1)
+ *     are numbers; larger ones (only 64-bit encodings can hold them) are
+ *     BigInts. Floats (float32 or float64) are numbers, so a float 3.0
+ *     arrives as 3.
+ *   - str is a JS string, bin a Uint8Array, array an Array, map a plain
+ *     object (string keys only). Extension types and non-string map keys
+ *     are refused, as the Go client refuses them.
+ */
+(function (root) {
+  "use strict";
+
+  /** Message types (protocol.md section 5). */
+  var MsgType = Object.freeze({
+    Heartbeat: 1,
+    HeartbeatAck: 2,
+    CallEntity: 3,
+    SyncPosition: 4,
+    CreateEntity: 10,
+    DestroyEntity: 11,
+    CallClient: 12,
+    AttrChange: 13,
+    Kick: 14,
+    EnterSpace: 15,
+    Positions: 16,
+  });
+
+  /** Attribute change operations (protocol.md section 11.2). */
+  var AttrOp = Object.freeze({ Set: 1, Delete: 2, Append: 3, Pop: 4 });
+  var opNames = { 1: "set", 2: "delete", 3: "append", 4: "pop" };
+
+  var HEADER_SIZE = 6;
+  var ENTITY_ID_LENGTH = 16;
+  /** Arrays and maps nest at most this deep (protocol.md 7.2). */
+  var MAX_DEPTH = 32;
+  var DEFAULT_MAX_BODY = 16 << 20; // what the client accepts from the server
+  var DEFAULT_MAX_SEND_BODY = 65536; // the gate's max_client_packet_size
+
+  var utf8Encoder = new TextEncoder();
+  // Not fatal: the server does not check UTF-8 (protocol.md 2.2).
+  var utf8Decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+
+  // ---------------------------------------------------------------------
+  // Errors
+
+  /** Malformed or unexpected input from the server (or given to a decoder). */
+  function ProtocolError(message) {
+    var e = new Error(message);
+    Object.setPrototypeOf(e, ProtocolError.prototype);
+    if (Error.captureStackTrace) Error.captureStackTrace(e, ProtocolError);
+    return e;
+  }
+  ProtocolError.prototype = Object.create(Error.prototype, {
+    constructor: { value: ProtocolError, writable: true, configurable: true },
+    name: { value: "GoWorldProtocolError", writable: true, configurable: true },
+  });
+
+  function tagOf(v) {
+    return Object.prototype.toString.call(v);
+  }
+  var hasOwn = function (o, k) {
+    return Object.prototype.hasOwnProperty.call(o, k);
+  };
+
+  // setKey sets o[k] = v as an own, enumerable property, even for keys
+  // such as "__proto__" that plain assignment would treat specially.
+  function setKey(o, k, v) {
+    if (k === "__proto__") {
+      Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
+    } else {
+      o[k] = v;
+    }
+  }
+
+  // quote shows a value in a message: JSON for strings and lists, which
+  // may hold BigInts (which JSON.stringify refuses), String otherwise.
+  function quote(v) {
+    if (typeof v === "string") return JSON.stringify(v);
+    if (Array.isArray(v)) return "[" + v.map(quote).join(",") + "]";
+    if (typeof v === "bigint") return v + "n";
+    if (typeof v === "symbol") return v.toString();
+    if (v instanceof Uint8Array) return "bytes(" + v.length + ")";
+    if (v !== null && typeof v === "object") return tagOf(v);
+    return String(v);
+  }
+
+  /** isMap reports whether v is a decoded MessagePack map (a plain object). */
+  function isMap(v) {
+    return v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Uint8Array);
+  }
+
+  // ---------------------------------------------------------------------
+  // Float64: a number that travels as a MessagePack float64 even when it
+  // is integral.
+
+  function Float64(value) {
+    this.value = value;
+    Object.freeze(this);
+  }
+  Float64.prototype.valueOf = function () {
+    return this.value;
+  };
+  Float64.prototype.toString = function () {
+    return String(this.value);
+  };
+  Float64.prototype.toJSON = function () {
+    return this.value;
+  };
+
+  /**
+   * float(x) marks x to be sent as a MessagePack float64 (cb), for a float
+   * parameter on the server, even when x is integral (protocol.md 7.3).
+   */
+  function float(x) {
+    if (typeof x === "bigint") x = Number(x);
+    if (typeof x !== "number") throw new TypeError("GoWorld.float: " + typeof x + " is not a number");
+    return new Float64(x);
+  }
+
+  // ---------------------------------------------------------------------
+  // Writer: a growable byte buffer.
+
+  function Writer(capacity) {
+    this.buf = new Uint8Array(capacity || 64);
+    this.view = new DataView(this.buf.buffer);
+    this.len = 0;
+  }
+  Writer.prototype.ensure = function (n) {
+    if (this.len + n <= this.buf.length) return;
+    var cap = this.buf.length * 2;
+    while (cap < this.len + n) cap *= 2;
+    var b = new Uint8Array(cap);
+    b.set(this.buf.subarray(0, this.len));
+    this.buf = b;
+    this.view = new DataView(b.buffer);
+  };
+  Writer.prototype.u8 = function (v) {
+    this.ensure(1);
+    this.buf[this.len++] = v;
+  };
+  Writer.prototype.u16 = function (v, le) {
+    this.ensure(2);
+    this.view.setUint16(this.len, v, le);
+    this.len += 2;
+  };
+  Writer.prototype.u32 = function (v, le) {
+    this.ensure(4);
+    this.view.setUint32(this.len, v, le);
+    this.len += 4;
+  };
+  Writer.prototype.u64 = function (b) {
+    // b is a BigInt in [0, 2^64) or its two's complement image; big-endian.
+    b = BigInt.asUintN(64, b);
+    this.u32(Number(b >> BigInt(32)), false);
+    this.u32(Number(b & BigInt(0xffffffff)), false);
+  };
+  Writer.prototype.f32 = function (v, le) {
+    this.ensure(4);
+    this.view.setFloat32(this.len, v, le);
+    this.len += 4;
+  };
+  Writer.prototype.f64 = function (v, le) {
+    this.ensure(8);
+    this.view.setFloat64(this.len, v, le);
+    this.len += 8;
+  };
+  Writer.prototype.bytes = function (b) {
+    this.ensure(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  };
+  Writer.prototype.result = function () {
+    return this.buf.slice(0, this.len);
+  };
+
+  // ---------------------------------------------------------------------
+  // MessagePack encoding
+
+  var TWO_32 = 4294967296;
+  var TWO_63 = 9223372036854775808;
+  var TWO_64 = 18446744073709551616;
+
+  function encodeInt(w, n) {
+    // n is an integral number in [-2^63, 2^64).
+    if (n >= 0) {
+      if (n < 128) w.u8(n);
+      else if (n < 256) {
+        w.u8(0xcc);
+        w.u8(n);
+      } else if (n < 65536) {
+        w.u8(0xcd);
+        w.u16(n, false);
+      } else if (n < TWO_32) {
+        w.u8(0xce);
+        w.u32(n, false);
+      } else {
+        w.u8(0xcf);
+        w.u64(BigInt(n));
+      }
+    } else if (n >= -32) {
+      w.u8(n & 0xff);
+    } else if (n >= -128) {
+      w.u8(0xd0);
+      w.u8(n & 0xff);
+    } else if (n >= -32768) {
+      w.u8(0xd1);
+      w.u16(n & 0xffff, false);
+    } else if (n >= -2147483648) {
+      w.u8(0xd2);
+      w.u32(n >>> 0, false);
+    } else {
+      w.u8(0xd3);
+      w.u64(BigInt(n));
+    }
+  }
+
+  function encodeNumber(w, n) {
+    // -0 is an integer here (sent as 0): Number.isInteger(-0) is true.
+    if (Number.isInteger(n) && n >= -TWO_63 && n < TWO_64) {
+      encodeInt(w, n === 0 ? 0 : n);
+    } else {
+      w.u8(0xcb);
+      w.f64(n, false);
+    }
+  }
+
+  var BIG_MAX_U64 = BigInt("18446744073709551615");
+  var BIG_MIN_I64 = BigInt("-9223372036854775808");
+  var BIG_2_31 = BigInt(2147483648);
+
+  function encodeBigInt(w, b) {
+    if (b > BIG_MAX_U64 || b < BIG_MIN_I64) {
+      throw new RangeError("goworld: BigInt " + b + " does not fit 64 bits");
+    }
+    if (b >= -BIG_2_31 && b < BigInt(TWO_32)) {
+      encodeInt(w, Number(b));
+    } else if (b > 0) {
+      w.u8(0xcf);
+      w.u64(b);
+    } else {
+      w.u8(0xd3);
+      w.u64(b);
+    }
+  }
+
+  function encodeString(w, s) {
+    var b = utf8Encoder.encode(s);
+    var n = b.length;
+    if (n < 32) w.u8(0xa0 | n);
+    else if (n < 256) {
+      w.u8(0xd9);
+      w.u8(n);
+    } else if (n < 65536) {
+      w.u8(0xda);
+      w.u16(n, false);
+    } else {
+      w.u8(0xdb);
+      w.u32(n, false);
+    }
+    w.bytes(b);
+  }
+
+  function encodeBin(w, b) {
+    var n = b.length;
+    if (n < 256) {
+      w.u8(0xc4);
+      w.u8(n);
+    } else if (n < 65536) {
+      w.u8(0xc5);
+      w.u16(n, false);
+    } else {
+      w.u8(0xc6);
+      w.u32(n, false);
+    }
+    w.bytes(b);
+  }
+
+  function encodeArrayHeader(w, n) {
+    if (n < 16) w.u8(0x90 | n);
+    else if (n < 65536) {
+      w.u8(0xdc);
+      w.u16(n, false);
+    } else {
+      w.u8(0xdd);
+      w.u32(n, false);
+    }
+  }
+
+  function encodeMapHeader(w, n) {
+    if (n < 16) w.u8(0x80 | n);
+    else if (n < 65536) {
+      w.u8(0xde);
+      w.u16(n, false);
+    } else {
+      w.u8(0xdf);
+      w.u32(n, false);
+    }
+  }
+
+  function encodeValue(w, v, depth) {
+    if (depth > MAX_DEPTH) {
+      throw new RangeError("goworld: value nested deeper than " + MAX_DEPTH + " levels (or a cycle)");
+    }
+    switch (typeof v) {
+      case "undefined":
+        w.u8(0xc0);
+        return;
+      case "boolean":
+        w.u8(v ? 0xc3 : 0xc2);
+        return;
+      case "number":
+        encodeNumber(w, v);
+        return;
+      case "bigint":
+        encodeBigInt(w, v);
+        return;
+      case "string":
+        encodeString(w, v);
+        return;
+      case "object":
+        break;
+      default:
+        throw new TypeError("goworld: a " + typeof v + " cannot be sent");
+    }
+    if (v === null) {
+      w.u8(0xc0);
+      return;
+    }
+    if (v instanceof Float64) {
+      w.u8(0xcb);
+      w.f64(v.value, false);
+      return;
+    }
+    if (v instanceof Uint8Array || tagOf(v) === "[object Uint8ClampedArray]") {
+      encodeBin(w, v);
+      return;
+    }
+    if (tagOf(v) === "[object ArrayBuffer]") {
+      encodeBin(w, new Uint8Array(v));
+      return;
+    }
+    if (ArrayBuffer.isView(v)) {
+      throw new TypeError("goworld: " + tagOf(v) + " cannot be sent: use a Uint8Array for bytes, or Array.from(x) for numbers");
+    }
+    if (Array.isArray(v)) {
+      encodeArrayHeader(w, v.length);
+      for (var i = 0; i < v.length; i++) encodeValue(w, v[i], depth + 1);
+      return;
+    }
+    var keys, vals, j;
+    if (v instanceof Map) {
+      keys = [];
+      vals = [];
+      v.forEach(function (val, k) {
+        if (typeof k !== "string") {
+          throw new TypeError("goworld: a Map key of type " + typeof k + " cannot be sent: the server accepts string keys only");
+        }
+        if (val !== undefined) {
+          keys.push(k);
+          vals.push(val);
+        }
+      });
+    } else if (tagOf(v) === "[object Object]") {
+      keys = [];
+      vals = [];
+      var own = Object.keys(v);
+      for (j = 0; j < own.length; j++) {
+        if (v[own[j]] !== undefined) {
+          keys.push(own[j]);
+          vals.push(v[own[j]]);
+        }
+      }
+    } else {
+      throw new TypeError("goworld: " + tagOf(v) + " cannot be sent");
+    }
+    encodeMapHeader(w, keys.length);
+    for (j = 0; j < keys.length; j++) {
+      encodeString(w, keys[j]);
+      encodeValue(w, vals[j], depth + 1);
+    }
+  }
+
+  /** encode returns the MessagePack encoding of one value. */
+  function encode(value) {
+    var w = new Writer();
+    encodeValue(w, value, 0);
+    return w.result();
+  }
+
+  // ---------------------------------------------------------------------
+  // MessagePack decoding
+
+  function toBytes(data) {
+    if (data instanceof Uint8Array) return data;
+    if (tagOf(data) === "[object ArrayBuffer]") return new Uint8Array(data);
+    if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    throw new TypeError("goworld: expected a Uint8Array or an ArrayBuffer, got " + tagOf(data));
+  }
+
+  function Decoder(bytes, pos, end) {
+    this.b = bytes;
+    this.v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.pos = pos;
+    this.end = end;
+  }
+  Decoder.prototype.need = function (n) {
+    if (n > this.end - this.pos) {
+      throw ProtocolError("msgpack: need " + n + " bytes, " + (this.end - this.pos) + " left");
+    }
+  };
+  Decoder.prototype.u8 = function () {
+    this.need(1);
+    return this.b[this.pos++];
+  };
+  Decoder.prototype.u16 = function () {
+    this.need(2);
+    var x = this.v.getUint16(this.pos, false);
+    this.pos += 2;
+    return x;
+  };
+  Decoder.prototype.u32 = function () {
+    this.need(4);
+    var x = this.v.getUint32(this.pos, false);
+    this.pos += 4;
+    return x;
+  };
+  Decoder.prototype.u64 = function () {
+    this.need(8);
+    var hi = this.v.getUint32(this.pos, false);
+    var lo = this.v.getUint32(this.pos + 4, false);
+    this.pos += 8;
+    if (hi < 0x200000) return hi * TWO_32 + lo; // < 2^53
+    return (BigInt(hi) << BigInt(32)) | BigInt(lo);
+  };
+  Decoder.prototype.i64 = function () {
+    this.need(8);
+    var hi = this.v.getInt32(this.pos, false);
+    var lo = this.v.getUint32(this.pos + 4, false);
+    this.pos += 8;
+    var n = hi * TWO_32 + lo;
+    if (Number.isSafeInteger(n)) return n;
+    return (BigInt(hi) << BigInt(32)) | BigInt(lo);
+  };
+  // room checks that n elements of at least per bytes each can fit in what
+  // is left, before anything is allocated for them.
+  Decoder.prototype.room = function (n, per, what) {
+    if (n * per > this.end - this.pos) {
+      throw ProtocolError("msgpack: " + what + " of " + n + " exceeds the " + (this.end - this.pos) + " bytes left");
+    }
+  };
+  Decoder.prototype.str = function (n) {
+    this.room(n, 1, "string");
+    var s = utf8Decoder.decode(this.b.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return s;
+  };
+  Decoder.prototype.bin = function (n) {
+    this.room(n, 1, "binary");
+    var b = this.b.slice(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  };
+  Decoder.prototype.array = function (n, depth) {
+    this.room(n, 1, "array");
+    var a = new Array(n);
+    for (var i = 0; i < n; i++) a[i] = this.value(depth + 1);
+    return a;
+  };
+  Decoder.prototype.map = function (n, depth) {
+    this.room(n, 2, "map");
+    var o = {};
+    for (var i = 0; i < n; i++) {
+      var k = this.value(depth + 1);
+      if (typeof k !== "string") {
+        throw ProtocolError("msgpack: map key of type " + (k === null ? "nil" : typeof k) + ", want a string");
+      }
+      setKey(o, k, this.value(depth + 1));
+    }
+    return o;
+  };
+  Decoder.prototype.value = function (depth) {
+    if (depth > MAX_DEPTH) throw ProtocolError("msgpack: nesting deeper than " + MAX_DEPTH);
+    var c = this.u8();
+    if (c <= 0x7f) return c;
+    if (c >= 0xe0) return c - 256;
+    if (c <= 0x8f) return this.map(c & 0x0f, depth);
+    if (c <= 0x9f) return this.array(c & 0x0f, depth);
+    if (c <= 0xbf) return this.str(c & 0x1f);
+    var x;
+    switch (c) {
+      case 0xc0:
+        return null;
+      case 0xc2:
+        return false;
+      case 0xc3:
+        return true;
+      case 0xc4:
+        return this.bin(this.u8());
+      case 0xc5:
+        return this.bin(this.u16());
+      case 0xc6:
+        return this.bin(this.u32());
+      case 0xca:
+        this.need(4);
+        x = this.v.getFloat32(this.pos, false);
+        this.pos += 4;
+        return x;
+      case 0xcb:
+        this.need(8);
+        x = this.v.getFloat64(this.pos, false);
+        this.pos += 8;
+        return x;
+      case 0xcc:
+        return this.u8();
+      case 0xcd:
+        return this.u16();
+      case 0xce:
+        return this.u32();
+      case 0xcf:
+        return this.u64();
+      case 0xd0:
+        this.need(1);
+        return this.v.getInt8(this.pos++);
+      case 0xd1:
+        this.need(2);
+        x = this.v.getInt16(this.pos, false);
+        this.pos += 2;
+        return x;
+      case 0xd2:
+        this.need(4);
+        x = this.v.getInt32(this.pos, false);
+        this.pos += 4;
+        return x;
+      case 0xd3:
+        return this.i64();
+      case 0xd9:
+        return this.str(this.u8());
+      case 0xda:
+        return this.str(this.u16());
+      case 0xdb:
+        return this.str(this.u32());
+      case 0xdc:
+        return this.array(this.u16(), depth);
+      case 0xdd:
+        return this.array(this.u32(), depth);
+      case 0xde:
+        return this.map(this.u16(), depth);
+      case 0xdf:
+        return this.map(this.u32(), depth);
+      case 0xc1:
+        throw ProtocolError("msgpack: code 0xc1 is never used");
+    }
+    // c7-c9, d4-d8
+    throw ProtocolError("msgpack: extension type (code 0x" + c.toString(16) + ") is not part of the goworld protocol");
+  };
+
+  /**
+   * decodeOne decodes the one MessagePack value that starts at offset and
+   * returns {value, length}, length being the bytes it took. Bytes after
+   * it are not looked at.
+   */
+  function decodeOne(data, offset) {
+    var b = toBytes(data);
+    var d = new Decoder(b, offset || 0, b.length);
+    var v = d.value(0);
+    return { value: v, length: d.pos - (offset || 0) };
+  }
+
+  /** decode decodes one MessagePack value that must take all of data. */
+  function decode(data) {
+    var b = toBytes(data);
+    var r = decodeOne(b, 0);
+    if (r.length !== b.length) throw ProtocolError("msgpack: " + (b.length - r.length) + " trailing bytes");
+    return r.value;
+  }
+
+  // ---------------------------------------------------------------------
+  // Frames (protocol.md section 4)
+
+  /** encodeFrame returns the frame of message type `type` with body `body`. */
+  function encodeFrame(type, body) {
+    body = body ? toBytes(body) : new Uint8Array(0);
+    var f = new Uint8Array(HEADER_SIZE + body.length);
+    var v = new DataView(f.buffer);
+    v.setUint32(0, body.length + 2, true);
+    v.setUint16(4, type, true);
+    f.set(body, HEADER_SIZE);
+    return f;
+  }
+
+  /**
+   * FrameReader cuts a byte stream into frames: push() the bytes as they
+   * come (a WebSocket message may hold several frames, or part of one),
+   * then call next() until it returns null. next() returns {type, body}
+   * (body a Uint8Array of its own) and throws a ProtocolError for a length
+   * below 2 or a body over maxBody, checked before anything is allocated
+   * for the body. After an error the reader stays broken.
+   */
+  function FrameReader(maxBody) {
+    this.maxBody = maxBody === undefined ? DEFAULT_MAX_BODY : maxBody;
+    this.buf = new Uint8Array(0);
+    this.start = 0;
+    this.end = 0;
+    this.err = null;
+  }
+  FrameReader.prototype.buffered = function () {
+    return this.end - this.start;
+  };
+  FrameReader.prototype.push = function (chunk) {
+    if (this.err) throw this.err;
+    chunk = toBytes(chunk);
+    var n = chunk.length;
+    if (n === 0) return;
+    if (this.start === this.end) {
+      this.start = this.end = 0;
+      // Do not keep the room one big frame needed.
+      if (this.buf.length > 1 << 20 && n <= 1 << 16) this.buf = new Uint8Array(0);
+    }
+    if (this.buf.length - this.end < n) {
+      var used = this.end - this.start;
+      if (used + n <= this.buf.length && this.start > 0) {
+        this.buf.copyWithin(0, this.start, this.end);
+      } else {
+        var cap = Math.max(this.buf.length * 2, used + n, 256);
+        var b = new Uint8Array(cap);
+        b.set(this.buf.subarray(this.start, this.end));
+        this.buf = b;
+      }
+      this.start = 0;
+      this.end = used;
+    }
+    this.buf.set(chunk, this.end);
+    this.end += n;
+  };
+  FrameReader.prototype.next = function () {
+    if (this.err) throw this.err;
+    var avail = this.end - this.start;
+    if (avail < 4) return null;
+    var b = this.buf, s = this.start;
+    var len = (b[s] | (b[s + 1] << 8) | (b[s + 2] << 16)) + b[s + 3] * 16777216;
+    if (len < 2) {
+      this.err = ProtocolError("frame length " + len + " below 2");
+      throw this.err;
+    }
+    if (len - 2 > this.maxBody) {
+      this.err = ProtocolError("frame too large: " + (len - 2) + " bytes, limit " + this.maxBody);
+      throw this.err;
+    }
+    if (avail < 4 + len) return null;
+    var type = b[s + 4] | (b[s + 5] << 8);
+    var body = b.slice(s + HEADER_SIZE, s + 4 + len);
+    this.start += 4 + len;
+    return { type: type, body: body };
+  };
+
+  // ---------------------------------------------------------------------
+  // Body fields (protocol.md section 2)
+
+  function isEntityIDByte(c) {
+    return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45 || c === 95;
+  }
+
+  /** isEntityID reports whether s is a valid entity ID (16 characters of A-Z a-z 0-9 - _). */
+  function isEntityID(s) {
+    if (typeof s !== "string" || s.length !== ENTITY_ID_LENGTH) return false;
+    for (var i = 0; i < s.length; i++) if (!isEntityIDByte(s.charCodeAt(i))) return false;
+    return true;
+  }
+
+  var goKeywords = {};
+  ("break case chan const continue default defer else fallthrough for func go goto if import " +
+    "interface map package range return select struct switch type var")
+    .split(" ")
+    .forEach(function (k) {
+      goKeywords[k] = true;
+    });
+  var identRE = /^[\p{L}_][\p{L}\p{Nd}_]*$/u;
+
+  /** isIdentifier reports whether s is a Go identifier, as method names must be. */
+  function isIdentifier(s) {
+    return typeof s === "string" && identRE.test(s) && !hasOwn(goKeywords, s);
+  }
+
+  function BodyReader(body) {
+    this.b = body;
+    this.v = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    this.pos = 0;
+  }
+  BodyReader.prototype.remaining = function () {
+    return this.b.length - this.pos;
+  };
+  BodyReader.prototype.need = function (n, what) {
+    if (this.b.length - this.pos < n) throw ProtocolError("body too short for " + what);
+  };
+  BodyReader.prototype.u8 = function () {
+    this.need(1, "a u8");
+    return this.b[this.pos++];
+  };
+  BodyReader.prototype.u16 = function () {
+    this.need(2, "a u16");
+    var x = this.v.getUint16(this.pos, true);
+    this.pos += 2;
+    return x;
+  };
+  BodyReader.prototype.f32 = function () {
+    this.need(4, "a f32");
+    var x = this.v.getFloat32(this.pos, true);
+    this.pos += 4;
+    return x;
+  };
+  /** entityID returns the ID, or null for all zeros. */
+  BodyReader.prototype.entityID = function () {
+    this.need(ENTITY_ID_LENGTH, "an entity ID");
+    var zero = true, ok = true, s = "";
+    for (var i = 0; i < ENTITY_ID_LENGTH; i++) {
+      var c = this.b[this.pos + i];
+      if (c !== 0) zero = false;
+      if (!isEntityIDByte(c)) ok = false;
+      s += String.fromCharCode(c);
+    }
+    this.pos += ENTITY_ID_LENGTH;
+    if (zero) return null;
+    if (!ok) throw ProtocolError("malformed entity ID");
+    return s;
+  };
+  BodyReader.prototype.str = function () {
+    var n = this.u16();
+    this.need(n, "a string of " + n + " bytes");
+    var s = utf8Decoder.decode(this.b.subarray(this.pos, this.pos + n));
+    this.pos += n;
+    return s;
+  };
+  BodyReader.prototype.position = function () {
+    this.need(16, "a position");
+    var p = { x: this.f32(), y: this.f32(), z: this.f32() };
+    return { pos: p, yaw: this.f32() };
+  };
+  BodyReader.prototype.msgpack = function () {
+    var r = decodeOne(this.b, this.pos);
+    this.pos += r.length;
+    return r.value;
+  };
+
+  // ---------------------------------------------------------------------
+  // Attribute changes (protocol.md section 11.2)
+
+  function describe(v) {
+    if (v === null) return "nil";
+    if (Array.isArray(v)) return "a list";
+    if (v instanceof Uint8Array) return "bytes";
+    if (typeof v === "object") return "a map";
+    return "a " + typeof v;
+  }
+
+  function child(cur, step) {
+    if (Array.isArray(cur)) {
+      if (typeof step !== "number" || !Number.isInteger(step) || step < 0 || step >= cur.length) {
+        throw ProtocolError("list index " + String(step) + " out of range");
+      }
+      return cur[step];
+    }
+    if (isMap(cur)) {
+      if (typeof step !== "string") throw ProtocolError("map key " + String(step) + " is not a string");
+      if (!hasOwn(cur, step)) throw ProtocolError("no key " + quote(step));
+      return cur[step];
+    }
+    throw ProtocolError("cannot index " + describe(cur) + " with " + String(step));
+  }
+
+  /**
+   * applyAttrChange applies one MsgAttrChange to an entity's attribute
+   * map, in place: op is 1 Set, 2 Delete, 3 Append or 4 Pop. A path that
+   * does not resolve means the copy has diverged from the server's: it
+   * throws a ProtocolError (the Client then closes the connection, as the
+   * Go client does).
+   */
+  function applyAttrChange(rootMap, op, path, value) {
+    if (!Array.isArray(path) || path.length === 0) throw ProtocolError("attribute path is empty or not a list");
+    var walk = op === AttrOp.Append || op === AttrOp.Pop ? path.length : path.length - 1;
+    var cur = rootMap;
+    for (var i = 0; i < walk; i++) cur = child(cur, path[i]);
+    var last = path[path.length - 1];
+    switch (op) {
+      case AttrOp.Set:
+        if (Array.isArray(cur)) {
+          if (typeof last !== "number" || !Number.isInteger(last) || last < 0 || last >= cur.length) {
+            throw ProtocolError("list index " + String(last) + " out of range");
+          }
+          cur[last] = value;
+        } else if (isMap(cur)) {
+          if (typeof last !== "string") throw ProtocolError("map key " + String(last) + " is not a string");
+          setKey(cur, last, value);
+        } else {
+          throw ProtocolError("cannot set in " + describe(cur));
+        }
+        return;
+      case AttrOp.Delete:
+        if (!isMap(cur) || typeof last !== "string") {
+          throw ProtocolError("cannot delete " + String(last) + " from " + describe(cur));
+        }
+        if (hasOwn(cur, last)) delete cur[last];
+        return;
+      case AttrOp.Append:
+      case AttrOp.Pop:
+        if (!Array.isArray(cur)) throw ProtocolError(opNames[op] + " on " + describe(cur));
+        if (op === AttrOp.Append) cur.push(value);
+        else if (cur.length > 0) cur.pop();
+        return;
+    }
+    throw ProtocolError("unknown attribute operation " + op);
+  }
+
+  // ---------------------------------------------------------------------
+  // Client
+
+  /** Entity is the client's view of one entity. Treat it as read-only. */
+  function Entity(id, type, isPlayer, attrs, pos, yaw) {
+    this.id = id;
+    this.type = type;
+    this.isPlayer = isPlayer;
+    /** The client-visible attributes: plain objects, arrays, numbers, ... */
+    this.attrs = attrs;
+    /** Where the entity is in the player's space ({x:0,y:0,z:0} when in none). */
+    this.pos = pos;
+    this.yaw = yaw;
+  }
+
+  var eventNames = ["entityCreated", "entityDestroyed", "call", "attrChanged", "spaceEntered", "moved", "disconnected"];
+
+  function reportError(e) {
+    if (typeof root.reportError === "function") root.reportError(e);
+    else
+      setTimeout(function () {
+        throw e;
+      }, 0);
+  }
+
+  function now() {
+    return typeof performance !== "undefined" && performance.now ? performance.now() : Date.now();
+  }
+
+  var noWebSocket =
+    "goworld: no WebSocket implementation: browsers have one; Node 22+ too; Node 20 needs " +
+    "--experimental-websocket; or pass one as new GoWorld.Client({WebSocket})";
+
+  /**
+   * Client is a connection to a gate's WebSocket port.
+   *
+   * Options (all optional):
+   *   heartbeatInterval  ms between heartbeats (default 5000). The server
+   *                      is taken as gone after 4 intervals with nothing
+   *                      received. 0 or less turns both off.
+   *   maxBody            largest frame body accepted from the server
+   *                      (default 16 MiB).
+   *   maxSendBody        largest frame body sent (default 65536, the gate's
+   *                      max_client_packet_size); a larger call throws.
+   *   connectTimeout     ms that connect() waits for the socket (default 10000).
+   *   WebSocket          a WebSocket class (default globalThis.WebSocket).
+   */
+  function Client(options) {
+    var o = options || {};
+    this._opts = {
+      heartbeatInterval: o.heartbeatInterval === undefined ? 5000 : o.heartbeatInterval,
+      maxBody: o.maxBody === undefined ? DEFAULT_MAX_BODY : o.maxBody,
+      maxSendBody: o.maxSendBody === undefined ? DEFAULT_MAX_SEND_BODY : o.maxSendBody,
+      connectTimeout: o.connectTimeout === undefined ? 10000 : o.connectTimeout,
+      WebSocket: o.WebSocket,
+    };
+    this._listeners = {};
+    for (var i = 0; i < eventNames.length; i++) this._listeners[eventNames[i]] = [];
+    this._state = "idle"; // idle, connecting, open, closed
+    this._ws = null;
+    this._wsClosed = null;
+    this._entities = new Map();
+    this._player = null;
+    this._space = null;
+    this._reader = null;
+    this._ready = false;
+    this._pendingError = null;
+    this._abortConnect = null;
+    this._timers = [];
+    this._idleTimer = null;
+    this._lastRecv = 0;
+    this._disconnect = null;
+    this._stats = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0 };
+  }
+
+  // --- events
+
+  /** on(event, fn) calls fn(ev) for each event; it returns a function that removes fn. */
+  Client.prototype.on = function (event, fn) {
+    var l = typeof event === "string" && hasOwn(this._listeners, event) ? this._listeners[event] : null;
+    if (!l) throw new TypeError("goworld: unknown event " + quote(event) + "; events are " + eventNames.join(", "));
+    if (typeof fn !== "function") throw new TypeError("goworld: listener is not a function");
+    l.push(fn);
+    var self = this;
+    return function () {
+      self.off(event, fn);
+    };
+  };
+
+  /** off(event, fn) removes a listener added with on. */
+  Client.prototype.off = function (event, fn) {
+    var l = typeof event === "string" && hasOwn(this._listeners, event) ? this._listeners[event] : null;
+    if (!l) return;
+    var i = l.indexOf(fn);
+    if (i >= 0) l.splice(i, 1);
+  };
+
+  /** once(event, fn) is on() for the next event only. */
+  Client.prototype.once = function (event, fn) {
+    var off = this.on(event, function (ev) {
+      off();
+      fn(ev);
+    });
+    return off;
+  };
+
+  /**
+   * onCall(method, fn) calls fn(...args) whenever the server calls method
+   * on the client's copy of an entity (broadcasts included). It returns a
+   * function that removes fn. For the entity ID and the broadcast flag,
+   * listen to "call".
+   */
+  Client.prototype.onCall = function (method, fn) {
+    if (typeof fn !== "function") throw new TypeError("goworld: handler is not a function");
+    return this.on("call", function (ev) {
+      if (ev.method === method) fn.apply(undefined, ev.args);
+    });
+  };
+
+  /**
+   * waitFor(event, predicate, timeoutMs) resolves with the next event for
+   * which predicate(ev) is true (any event if no predicate), and rejects
+   * after timeoutMs (default 10000) or when the client disconnects first.
+   */
+  Client.prototype.waitFor = function (event, predicate, timeoutMs) {
+    var self = this;
+    if (typeof event !== "string" || !hasOwn(this._listeners, event)) {
+      return Promise.reject(new TypeError("goworld: unknown event " + quote(event)));
+    }
+    predicate = predicate || function () {
+      return true;
+    };
+    if (timeoutMs === undefined) timeoutMs = 10000;
+    if (this._state === "closed") {
+      if (event === "disconnected" && this._disconnect && predicate(this._disconnect)) {
+        return Promise.resolve(this._disconnect);
+      }
+      return Promise.reject(new Error("goworld: disconnected (" + (this._disconnect ? this._disconnect.reason : "") + ") before " + event));
+    }
+    return new Promise(function (resolve, reject) {
+      var settled = false, offs = [], timer;
+      function done(f, v) {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        for (var i = 0; i < offs.length; i++) offs[i]();
+        f(v);
+      }
+      offs.push(
+        self.on(event, function (ev) {
+          var ok;
+          try {
+            ok = predicate(ev);
+          } catch (e) {
+            done(reject, e);
+            return;
+          }
+          if (ok) done(resolve, ev);
+        })
+      );
+      if (event !== "disconnected") {
+        offs.push(
+          self.on("disconnected", function (ev) {
+            done(reject, new Error("goworld: disconnected while waiting for " + event + ": " + ev.reason));
+          })
+        );
+      }
+      timer = setTimeout(function () {
+        done(reject, new Error("goworld: no matching " + event + " event within " + timeoutMs + " ms"));
+      }, timeoutMs);
+    });
+  };
+
+  Client.prototype._emit = function (event, ev) {
+    var l = this._listeners[event].slice();
+    for (var i = 0; i < l.length; i++) {
+      try {
+        l[i].call(undefined, ev);
+      } catch (e) {
+        reportError(e);
+      }
+    }
+  };
+
+  // --- state
+
+  /** connected is true between connect() resolving and the disconnected event. */
+  Object.defineProperty(Client.prototype, "connected", {
+    get: function () {
+      return this._state === "open";
+    },
+  });
+
+  /** The player entity's ID, or null. */
+  Object.defineProperty(Client.prototype, "playerID", {
+    get: function () {
+      return this._player;
+    },
+  });
+
+  /** The space the player is in, {id, type}, or null. */
+  Object.defineProperty(Client.prototype, "space", {
+    get: function () {
+      return this._space ? { id: this._space.id, type: this._space.type } : null;
+    },
+  });
+
+  /** The disconnected event, once there was one (for the reason), else null. */
+  Object.defineProperty(Client.prototype, "lastDisconnect", {
+    get: function () {
+      return this._disconnect;
+    },
+  });
+
+  /** player() returns the player Entity, or null. */
+  Client.prototype.player = function () {
+    return (this._player && this._entities.get(this._player)) || null;
+  };
+
+  /** entity(id) returns the Entity with that ID in the view, or null. */
+  Client.prototype.entity = function (id) {
+    return this._entities.get(id) || null;
+  };
+
+  /** entities() returns every Entity in the view, the player included. */
+  Client.prototype.entities = function () {
+    return Array.from(this._entities.values());
+  };
+
+  /** stats() counts frames and bytes (frame headers included) in each direction. */
+  Client.prototype.stats = function () {
+    var s = this._stats;
+    return { framesIn: s.framesIn, bytesIn: s.bytesIn, framesOut: s.framesOut, bytesOut: s.bytesOut };
+  };
+
+  // --- connection
+
+  /**
+   * connect(url) opens a WebSocket to the gate (ws:// or wss://) and
+   * resolves once it is open; events start in a later task, so listeners
+   * added right after `await client.connect(url)` miss nothing. It
+   * rejects if the socket does not open. A client that has disconnected
+   * can connect again; its view starts empty.
+   */
+  Client.prototype.connect = function (url) {
+    var self = this;
+    if (this._state === "connecting" || this._state === "open") {
+      return Promise.reject(new Error("goworld: already connected or connecting"));
+    }
+    var WS = this._opts.WebSocket || root.WebSocket;
+    if (typeof WS !== "function") return Promise.reject(new Error(noWebSocket));
+    var ws;
+    try {
+      ws = new WS(url);
+    } catch (e) {
+      return Promise.reject(new Error("goworld: cannot connect to " + url + ": " + (e && e.message)));
+    }
+    ws.binaryType = "arraybuffer";
+    this._ws = ws;
+    this._state = "connecting";
+    this._entities = new Map();
+    this._player = null;
+    this._space = null;
+    this._disconnect = null;
+    this._reader = new FrameReader(this._opts.maxBody);
+    this._ready = false;
+    this._pendingError = null;
+    this._stats = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0 };
+    var resolveClosed;
+    this._wsClosed = new Promise(function (r) {
+      resolveClosed = r;
+    });
+    return new Promise(function (resolve, reject) {
+      self._abortConnect = function () {
+        clearTimeout(timer);
+        reject(new Error("goworld: connecting to " + url + ": closed by the client before the connection opened"));
+      };
+      var timer = setTimeout(function () {
+        if (self._ws !== ws || self._state !== "connecting") return;
+        self._state = "closed";
+        self._ws = null;
+        try {
+          ws.close();
+        } catch (e) {
+          /* already closing */
+        }
+        reject(new Error("goworld: cannot connect to " + url + ": no answer within " + self._opts.connectTimeout + " ms"));
+      }, self._opts.connectTimeout);
+      ws.onopen = function () {
+        clearTimeout(timer);
+        if (self._ws !== ws || self._state !== "connecting") return;
+        self._state = "open";
+        self._lastRecv = now();
+        self._startTimers();
+        // Hold what arrives until the task after this one, so that code
+        // after `await connect()` can add listeners first.
+        setTimeout(function () {
+          if (self._ws !== ws) return;
+          self._ready = true;
+          self._pump();
+        }, 0);
+        resolve();
+      };
+      ws.onmessage = function (ev) {
+        if (self._ws !== ws || self._state !== "open") return;
+        self._onData(ev.data);
+      };
+      ws.onerror = function (ev) {
+        // Browsers follow an error with a close event, which says what
+        // there is to say; Node's WebSocket may not, while connecting.
+        if (self._ws !== ws || self._state !== "connecting") return;
+        clearTimeout(timer);
+        self._state = "closed";
+        self._ws = null;
+        try {
+          ws.close();
+        } catch (e) {
+          /* not open */
+        }
+        resolveClosed();
+        var why = ev && (ev.message || (ev.error && ev.error.message));
+        reject(new Error("goworld: cannot connect to " + url + (why ? ": " + why : " (WebSocket error)")));
+      };
+      ws.onclose = function (ev) {
+        clearTimeout(timer);
+        resolveClosed();
+        if (self._ws !== ws) return;
+        if (self._state === "connecting") {
+          self._state = "closed";
+          self._ws = null;
+          reject(new Error("goworld: cannot connect to " + url + " (WebSocket closed, code " + ev.code + (ev.reason ? ", " + ev.reason : "") + ")"));
+          return;
+        }
+        // Frames already received are handled first: the kick, if any,
+        // comes before the close.
+        if (self._state === "open") {
+          self._ready = true;
+          self._pump();
+        }
+        self._finish("the server closed the connection", null, false, ev.code);
+      };
+    });
+  };
+
+  /**
+   * close() closes the connection (WebSocket close code 1000). Unless the
+   * client was already disconnected, "disconnected" fires at once with
+   * reason "closed by the client". The promise resolves once the socket
+   * is closed, or after a second.
+   */
+  Client.prototype.close = function () {
+    var closed = this._wsClosed;
+    if (this._state === "connecting") {
+      var ws = this._ws;
+      this._ws = null;
+      this._state = "closed";
+      try {
+        ws.close(1000);
+      } catch (e) {
+        /* ignore */
+      }
+      this._abortConnect();
+    } else {
+      this._finish("closed by the client", null, false, 1000);
+    }
+    if (!closed) return Promise.resolve();
+    return Promise.race([
+      closed,
+      new Promise(function (r) {
+        setTimeout(r, 1000);
+      }),
+    ]);
+  };
+
+  Client.prototype._startTimers = function () {
+    var self = this;
+    var iv = this._opts.heartbeatInterval;
+    if (!(iv > 0)) return;
+    this._timers.push(
+      setInterval(function () {
+        try {
+          self._sendFrame(MsgType.Heartbeat, new Uint8Array(0));
+        } catch (e) {
+          /* closing */
+        }
+      }, iv)
+    );
+    var idle = 4 * iv;
+    var check = function () {
+      if (self._state !== "open") return;
+      var quiet = now() - self._lastRecv;
+      if (quiet >= idle) {
+        self._finish("the server stopped answering", new Error("goworld: nothing received for " + Math.round(quiet) + " ms"), false, 0);
+        return;
+      }
+      self._idleTimer = setTimeout(check, idle - quiet + 1);
+    };
+    this._idleTimer = setTimeout(check, idle);
+  };
+
+  Client.prototype._stopTimers = function () {
+    for (var i = 0; i < this._timers.length; i++) clearInterval(this._timers[i]);
+    this._timers = [];
+    clearTimeout(this._idleTimer);
+    this._idleTimer = null;
+  };
+
+  // _finish ends the session once: closes the socket, stops the timers and
+  // emits "disconnected". The view stays readable until the next connect.
+  Client.prototype._finish = function (reason, error, kicked, code) {
+    if (this._state !== "open") return;
+    this._state = "closed";
+    this._stopTimers();
+    var ws = this._ws;
+    this._ws = null;
+    if (ws) {
+      try {
+        if (ws.readyState === 0 || ws.readyState === 1) ws.close(1000);
+      } catch (e) {
+        /* ignore */
+      }
+    }
+    this._disconnect = { reason: reason, kicked: kicked, error: error, code: code };
+    this._emit("disconnected", this._disconnect);
+  };
+
+  Client.prototype._fail = function (err) {
+    var msg = err && err.message ? err.message : String(err);
+    if (err && err.name === "GoWorldProtocolError" && msg.indexOf("goworld: ") !== 0) msg = "goworld: protocol error: " + msg;
+    this._finish(msg, err, false, 0);
+  };
+
+  Client.prototype._onData = function (data) {
+    if (this._pendingError) return;
+    this._lastRecv = now();
+    if (typeof data === "string") {
+      // Fails the session once the frames before it are handled.
+      this._pendingError = ProtocolError("goworld: text message from the server; goworld speaks binary messages only");
+    } else {
+      try {
+        this._reader.push(toBytes(data));
+      } catch (e) {
+        this._pendingError = ProtocolError("goworld: a WebSocket message that is not an ArrayBuffer (" + tagOf(data) + ")");
+      }
+    }
+    if (this._ready) this._pump();
+  };
+
+  Client.prototype._pump = function () {
+    try {
+      while (this._state === "open") {
+        var f = this._reader.next();
+        if (!f) {
+          if (this._pendingError) this._fail(this._pendingError);
+          return;
+        }
+        this._stats.framesIn++;
+        this._stats.bytesIn += HEADER_SIZE + f.body.length;
+        this._handle(f.type, f.body);
+      }
+    } catch (e) {
+      this._fail(e);
+    }
+  };
+
+  Client.prototype._sendFrame = function (type, body) {
+    if (this._state !== "open" || !this._ws || this._ws.readyState !== 1) {
+      throw new Error("goworld: not connected");
+    }
+    this._ws.send(encodeFrame(type, body));
+    this._stats.framesOut++;
+    this._stats.bytesOut += HEADER_SIZE + body.length;
+  };
+
+  // --- calls and moves
+
+  /**
+   * call(entityID, method, ...args) calls an exposed method of an entity
+   * on the server. Arguments are converted as described at the top of this
+   * file; GoWorld.float(x) forces a float. It throws for an invalid ID or
+   * method name, an argument that cannot be sent, a body over maxSendBody,
+   * or when not connected. Nothing is returned: the server answers, if at
+   * all, with calls of its own.
+   */
+  Client.prototype.call = function (entityID, method) {
+    if (!isEntityID(entityID)) throw new TypeError("goworld: invalid entity ID " + quote(entityID));
+    if (!isIdentifier(method)) throw new TypeError("goworld: method name " + quote(method) + " is not a Go identifier");
+    var w = new Writer(64);
+    for (var i = 0; i < ENTITY_ID_LENGTH; i++) w.u8(entityID.charCodeAt(i));
+    var m = utf8Encoder.encode(method);
+    if (m.length > 0xffff) throw new RangeError("goworld: method name of " + m.length + " bytes is too long");
+    w.u16(m.length, true);
+    w.bytes(m);
+    var nargs = arguments.length - 2;
+    encodeArrayHeader(w, nargs);
+    for (i = 0; i < nargs; i++) {
+      try {
+        encodeValue(w, arguments[i + 2], 0);
+      } catch (e) {
+        e.message = e.message.replace(/^goworld: /, "goworld: " + method + " argument " + i + ": ");
+        throw e;
+      }
+    }
+    var body = w.result();
+    if (body.length > this._opts.maxSendBody) {
+      throw new RangeError("goworld: call " + method + ": a body of " + body.length + " bytes is over the limit of " + this._opts.maxSendBody);
+    }
+    this._sendFrame(MsgType.CallEntity, body);
+  };
+
+  /** callPlayer(method, ...args) calls a method of the player entity (see call). */
+  Client.prototype.callPlayer = function (method) {
+    if (!this._player) throw new Error("goworld: no player entity yet");
+    var args = Array.prototype.slice.call(arguments, 1);
+    return this.call.apply(this, [this._player, method].concat(args));
+  };
+
+  /**
+   * movePlayer({x, y, z}, yaw) tells the server the player moved, in the
+   * space it is in, and updates the view's copy (as float32s). yaw
+   * defaults to the player's current one. It throws when there is no
+   * player, the player is in no space, or a value is not finite as a
+   * float32.
+   */
+  Client.prototype.movePlayer = function (pos, yaw) {
+    if (!pos || typeof pos !== "object") throw new TypeError("goworld: movePlayer wants {x, y, z}");
+    var e = this.player();
+    if (yaw === undefined) yaw = e ? e.yaw : 0;
+    var x = Math.fround(pos.x), y = Math.fround(pos.y), z = Math.fround(pos.z), w = Math.fround(yaw);
+    if (!isFinite(x) || !isFinite(y) || !isFinite(z) || !isFinite(w) ||
+        typeof pos.x !== "number" || typeof pos.y !== "number" || typeof pos.z !== "number" || typeof yaw !== "number") {
+      throw new RangeError("goworld: position (" + pos.x + ", " + pos.y + ", " + pos.z + ") yaw " + yaw + " is not finite as float32s");
+    }
+    if (!this._player) throw new Error("goworld: no player entity yet");
+    if (!this._space) throw new Error("goworld: the player is in no space");
+    var b = new Writer(48);
+    var ids = [this._player, this._space.id];
+    for (var k = 0; k < 2; k++) for (var i = 0; i < ENTITY_ID_LENGTH; i++) b.u8(ids[k].charCodeAt(i));
+    b.f32(x, true);
+    b.f32(y, true);
+    b.f32(z, true);
+    b.f32(w, true);
+    this._sendFrame(MsgType.SyncPosition, b.result());
+    if (e) {
+      e.pos = { x: x, y: y, z: z };
+      e.yaw = w;
+    }
+  };
+
+  // --- what the server sends
+
+  Client.prototype._handle = function (type, body) {
+    var r = new BodyReader(body);
+    var id, e, p;
+    switch (type) {
+      case MsgType.HeartbeatAck:
+        return;
+
+      case MsgType.CreateEntity: {
+        id = r.entityID();
+        var isPlayer = r.u8() !== 0;
+        var typ = r.str();
+        if (id === null) throw ProtocolError("malformed MsgCreateEntity: zero entity ID");
+        var attrs = r.msgpack();
+        if (!isMap(attrs)) attrs = {};
+        p = { pos: { x: 0, y: 0, z: 0 }, yaw: 0 };
+        var tail = r.remaining();
+        if (tail === 16) p = r.position();
+        else if (tail !== 0) throw ProtocolError("malformed MsgCreateEntity: " + tail + " bytes after the attributes");
+        if (isPlayer) {
+          var old = this._player && this._entities.get(this._player);
+          if (old && this._player !== id) old.isPlayer = false; // handed over
+          this._player = id;
+        }
+        // isPlayer = 0 leaves the player unchanged, even when it names it.
+        e = new Entity(id, typ, id === this._player, attrs, p.pos, p.yaw);
+        this._entities.set(id, e);
+        this._emit("entityCreated", { id: id, entity: e, isPlayer: e.isPlayer });
+        return;
+      }
+
+      case MsgType.DestroyEntity: {
+        id = r.entityID();
+        if (id === null) throw ProtocolError("malformed MsgDestroyEntity: zero entity ID");
+        e = this._entities.get(id) || null;
+        this._entities.delete(id);
+        var wasPlayer = this._player === id;
+        if (wasPlayer) this._player = null;
+        this._emit("entityDestroyed", { id: id, type: e ? e.type : "", entity: e, isPlayer: wasPlayer });
+        return;
+      }
+
+      case MsgType.CallClient: {
+        id = r.entityID();
+        var method = r.str();
+        var args;
+        try {
+          args = decode(body.subarray(r.pos));
+        } catch (err) {
+          throw ProtocolError("MsgCallClient " + method + ": " + err.message);
+        }
+        if (!Array.isArray(args)) throw ProtocolError("MsgCallClient " + method + ": arguments are not an array");
+        var broadcast = id === null;
+        if (broadcast) id = this._player;
+        this._emit("call", { entityID: id, entity: (id && this._entities.get(id)) || null, method: method, args: args, broadcast: broadcast });
+        return;
+      }
+
+      case MsgType.AttrChange: {
+        id = r.entityID();
+        var op = r.u8();
+        if (id === null) throw ProtocolError("malformed MsgAttrChange: zero entity ID");
+        var path, value;
+        try {
+          path = r.msgpack();
+        } catch (err) {
+          throw ProtocolError("MsgAttrChange path: " + err.message);
+        }
+        try {
+          value = r.msgpack();
+        } catch (err) {
+          throw ProtocolError("MsgAttrChange value: " + err.message);
+        }
+        e = this._entities.get(id) || null;
+        if (e) {
+          try {
+            applyAttrChange(e.attrs, op, path, value);
+          } catch (err) {
+            throw ProtocolError("MsgAttrChange on " + id + " " + quote(path) + ": " + err.message);
+          }
+        }
+        this._emit("attrChanged", { entityID: id, entity: e, op: op, opName: opNames[op] || String(op), path: path, value: value });
+        return;
+      }
+
+      case MsgType.EnterSpace: {
+        id = r.entityID();
+        var spaceType = r.str();
+        p = r.position();
+        if (r.remaining() !== 0) throw ProtocolError("malformed MsgEnterSpace (" + body.length + " bytes)");
+        this._space = id === null ? null : { id: id, type: spaceType };
+        e = this.player();
+        if (e && id !== null) {
+          e.pos = p.pos;
+          e.yaw = p.yaw;
+        }
+        this._emit("spaceEntered", { id: id, type: spaceType, pos: p.pos, yaw: p.yaw });
+        return;
+      }
+
+      case MsgType.Positions: {
+        var n = r.u16();
+        if (r.remaining() !== n * 32) throw ProtocolError("malformed MsgPositions (" + body.length + " bytes for " + n + " entries)");
+        var ups = new Array(n);
+        for (var i = 0; i < n; i++) {
+          var uid = r.entityID();
+          p = r.position();
+          ups[i] = { id: uid, pos: p.pos, yaw: p.yaw, entity: null };
+        }
+        for (i = 0; i < n; i++) {
+          e = ups[i].id !== null ? this._entities.get(ups[i].id) : undefined;
+          if (e) {
+            e.pos = ups[i].pos;
+            e.yaw = ups[i].yaw;
+            ups[i].entity = e;
+          }
+        }
+        this._emit("moved", { updates: ups });
+        return;
+      }
+
+      case MsgType.Kick: {
+        var reason = r.str();
+        this._finish(reason, new Error("goworld: kicked by the server: " + reason), true, 0);
+        return;
+      }
+    }
+    throw ProtocolError("goworld: unexpected message type " + type + " from the server");
+  };
+
+  // ---------------------------------------------------------------------
+  // Exports
+
+  var GoWorld = {
+    Client: Client,
+    Entity: Entity,
+    float: float,
+    Float64: Float64,
+    MsgType: MsgType,
+    AttrOp: AttrOp,
+    ProtocolError: ProtocolError,
+    encode: encode,
+    decode: decode,
+    decodeOne: decodeOne,
+    encodeFrame: encodeFrame,
+    FrameReader: FrameReader,
+    applyAttrChange: applyAttrChange,
+    isEntityID: isEntityID,
+    isIdentifier: isIdentifier,
+    MAX_DEPTH: MAX_DEPTH,
+    /** connect(url, options) is new Client(options) then connect(url); it resolves with the client. */
+    connect: function (url, options) {
+      var c = new Client(options);
+      return c.connect(url).then(function () {
+        return c;
+      });
+    },
+  };
+  Object.freeze(GoWorld);
+
+  root.GoWorld = GoWorld;
+  if (typeof module === "object" && module && typeof module.exports === "object") {
+    module.exports = GoWorld;
+  }
+})(typeof globalThis !== "undefined" ? globalThis : typeof self !== "undefined" ? self : this);
