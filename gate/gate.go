@@ -346,7 +346,7 @@ func (g *Gate) acceptLoop(ln net.Listener, isKCP bool) {
 			c.SetNoDelay(1, 10, 2, 1)
 			c.SetWindowSize(128, 128)
 			c.SetACKNoDelay(true)
-			nc = &kcpConn{UDPSession: c, g: g} // a last kick is retransmitted
+			nc = g.newKCPConn(c) // a last kick is retransmitted
 		}
 		g.startClient(nc, isKCP)
 	}

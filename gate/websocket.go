@@ -137,11 +137,10 @@ func (l *wsListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.g.log.WithField("remote", r.RemoteAddr).WithError(err).Debug("websocket upgrade refused")
 		return
 	}
-	nc := &wsClientConn{Conn: wsconn.New(ws), g: l.g}
 	select {
-	case l.conns <- nc:
+	case l.conns <- l.g.newWSConn(ws):
 	case <-l.done:
-		nc.Conn.CloseNow()
+		ws.Close()
 	}
 }
 
@@ -174,58 +173,19 @@ func (l *wsListener) Close() error {
 // Addr returns the bound address.
 func (l *wsListener) Addr() net.Addr { return l.ln.Addr() }
 
-// wsClientConn is the server side of one WebSocket client. Its Close stops
-// the reader at once (reads time out) and sends the close message on a
-// goroutine that the gate's WaitGroup tracks, so that closing a client
-// never blocks the goroutine that closes it (a dispatcher link kicking a
-// slow consumer, say) on that client's full socket.
-type wsClientConn struct {
-	*wsconn.Conn
-	g *Gate
-
-	mu     sync.Mutex
-	closed bool
-}
-
-// SetReadDeadline sets the read deadline, unless Close has expired it
-// for good.
-func (w *wsClientConn) SetReadDeadline(t time.Time) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		return nil
-	}
-	return w.Conn.SetReadDeadline(t)
-}
-
-// Close makes pending and later reads fail and returns; the close
-// message and the socket's close follow within wsLinger. Only the first
-// call has an effect.
-func (w *wsClientConn) Close() error {
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		return nil
-	}
-	w.closed = true
-	// As for kcpConn: whoever closes holds a client goroutine's count of
-	// the WaitGroup, or the gate is not closed yet, so this Add cannot
-	// race with Gate.Close's Wait.
-	w.g.wg.Add(1)
-	w.Conn.SetReadDeadline(time.Now())
-	w.mu.Unlock()
-	go func() {
-		defer w.g.wg.Done()
+// newWSConn wraps the server side of one WebSocket client: its Close
+// stops the reader at once and sends the close message (waiting up to
+// wsLinger for room) before closing the socket; a gate that is closing
+// closes the socket at once.
+func (g *Gate) newWSConn(ws *websocket.Conn) net.Conn {
+	c := wsconn.New(ws)
+	return &lingerConn{Conn: c, g: g, finish: func() {
 		select {
-		case <-w.g.closing:
-			w.Conn.CloseNow()
-			return
+		case <-g.closing:
 		default:
+			ws.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(wsLinger))
 		}
-		ws := w.Conn.WebSocket()
-		ws.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(wsLinger))
-		w.Conn.CloseNow()
-	}()
-	return nil
+		c.CloseNow()
+	}}
 }
