@@ -29,6 +29,8 @@ import (
 	"os/exec"
 	"strconv"
 	"time"
+
+	"github.com/goworld-engine/goworld/internal/procstat"
 )
 
 // peerEnv marks the child process, so that a test binary run as the
@@ -131,7 +133,7 @@ func measure(mode string, o options, out io.Writer) error {
 	}
 	total := o.total()
 	deadline := time.Now().Add(o.duration + time.Minute)
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), procstat.SelfCPU()
 	switch mode {
 	case "fanout":
 		msg := make([]byte, msgSize)
@@ -175,7 +177,7 @@ func measure(mode string, o options, out io.Writer) error {
 			return fmt.Errorf("echoed %d of %d messages", got, total)
 		}
 	}
-	used, elapsed := cpuTime()-cpu0, time.Since(start)
+	used, elapsed := procstat.SelfCPU()-cpu0, time.Since(start)
 	fmt.Fprintf(out, "mode=%s net=%s conns=%d rate=%d burst=%d messages=%d elapsed=%v cpu=%v cpu/message=%.2fµs\n",
 		mode, network, o.conns, o.rate, o.burst, total, elapsed.Round(time.Millisecond), used.Round(time.Millisecond),
 		float64(used.Nanoseconds())/1e3/float64(total))
