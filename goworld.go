@@ -287,6 +287,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 			MaxPacketSize: c.MaxPacketSize, SendBufferSize: c.SendBufferSize,
 			FreezeQueueLimit: c.FreezeQueueLimit, RestoreTimeout: c.RestoreTimeout,
 			RecoverWindow: c.RecoverWindow, RecoverQueueLimit: c.RecoverQueueLimit, Logger: log,
+			Games: gameIDs(cfg),
 		})
 		if err != nil {
 			return err
@@ -374,6 +375,15 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 
 // NewEntityID returns a fresh entity ID (for CreateEntitySomewhereWithID).
 func NewEntityID() EntityID { return rpc.NewEntityID() }
+
+// gameIDs returns the IDs of the games cfg configures.
+func gameIDs(cfg *config.Config) []rpc.GameID {
+	ids := make([]rpc.GameID, len(cfg.Games))
+	for i, g := range cfg.Games {
+		ids[i] = rpc.GameID(g.ID)
+	}
+	return ids
+}
 
 // gateConfig is the gate.Config of the gate configured by c.
 func gateConfig(c *config.GateConfig, dispAddrs []string, log logrus.FieldLogger) gate.Config {

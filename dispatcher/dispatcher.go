@@ -81,6 +81,13 @@ type Config struct {
 	// RecoverQueueLimit bounds the bytes held during RecoverWindow
 	// (default 64 MiB). Frames beyond it are dropped and counted.
 	RecoverQueueLimit int
+	// Games lists the IDs of every game of the cluster (from the config).
+	// During RecoverWindow a restarted dispatcher holds loads of entities
+	// it does not know (one may live on a game that has not re-registered
+	// it yet); once each of these games has re-registered
+	// (MsgRegistered), it places them. Without the list, held loads are
+	// placed when the window ends.
+	Games []rpc.GameID
 	// MigrateQueueLimit bounds the bytes queued for one entity while it
 	// migrates between games (default 4 MiB). Packets beyond it are
 	// dropped and counted, with an error in the log.
@@ -100,6 +107,9 @@ type peer struct {
 	// of one read are handled (ConnConfig.AfterBatch): then each
 	// destination gets one write. Reader goroutine only.
 	out *rpc.Batch
+	// registered: a game that said MsgRegistered on this connection.
+	// Guarded by Dispatcher.mu.
+	registered bool
 }
 
 func (p *peer) String() string { return fmt.Sprintf("%s%d", p.role, p.id) }
@@ -147,6 +157,12 @@ type recovery struct {
 	gateLog []byte
 	seen    map[rpc.GateID]bool // gates connected since the restart
 	clients [][]byte            // MsgClientConnected bodies, while no game is connected
+	// loads marks the entities whose held frames include a
+	// MsgLoadEntitySomewhere: they are placed on a game once every game
+	// of Config.Games is back (back), or when the window ends, unless
+	// their game re-registers them first.
+	loads map[rpc.EntityID]bool
+	back  map[rpc.GameID]bool // games that said MsgRegistered since the restart
 }
 
 // reserveLocked counts n more bytes held, within RecoverQueueLimit; false
@@ -178,20 +194,68 @@ func (d *Dispatcher) startRecoveryLocked(p *peer) {
 		return
 	}
 	d.recovered = true
-	r := &recovery{since: time.Now(), entities: map[rpc.EntityID][]byte{}, seen: map[rpc.GateID]bool{}}
+	r := &recovery{since: time.Now(), entities: map[rpc.EntityID][]byte{}, seen: map[rpc.GateID]bool{},
+		loads: map[rpc.EntityID]bool{}, back: map[rpc.GameID]bool{}}
 	for gid := range d.gates {
 		r.seen[gid] = true
+	}
+	for gid, g := range d.games {
+		if g.registered {
+			r.back[gid] = true
+		}
 	}
 	r.timer = time.AfterFunc(d.cfg.RecoverWindow, d.endRecovery)
 	d.rec = r
 	d.log.WithField("peer", p.String()).Warnf("%s was connected to another dispatcher instance: this one restarted; holding packets for what re-registers within %v", p, d.cfg.RecoverWindow)
 }
 
-// endRecovery ends the recovery window: what is still held is dropped.
+// gamesBackLocked reports whether every game of Config.Games has
+// re-registered since the restart. The caller holds d.mu.
+func (d *Dispatcher) gamesBackLocked(r *recovery) bool {
+	if len(d.cfg.Games) == 0 {
+		return false
+	}
+	for _, gid := range d.cfg.Games {
+		if !r.back[gid] {
+			return false
+		}
+	}
+	return true
+}
+
+// placeHeldLoadsLocked places the entities whose loads are held on games,
+// as a load outside recovery does, and forwards what was held for each:
+// no game has re-registered them, so none holds them. The caller holds
+// d.mu for writing.
+func (d *Dispatcher) placeHeldLoadsLocked(r *recovery, out *rpc.Batch) {
+	for id := range r.loads {
+		delete(r.loads, id)
+		frames, ok := r.entities[id]
+		if !ok {
+			continue
+		}
+		gid, found := d.pickGameLocked()
+		if !found {
+			d.log.Warnf("load of %s held during recovery: no game connected; dropped", id)
+			continue
+		}
+		delete(r.entities, id)
+		r.bytes -= len(frames)
+		d.entities[id] = gid
+		d.load[gid]++
+		d.forwardFramesLocked(out, gid, frames)
+	}
+}
+
+// endRecovery ends the recovery window: held loads are placed, and what
+// is still held for other entities is dropped.
 func (d *Dispatcher) endRecovery() {
 	d.mu.Lock()
 	r := d.rec
 	d.rec = nil
+	if r != nil {
+		d.placeHeldLoadsLocked(r, nil)
+	}
 	d.mu.Unlock()
 	if r == nil {
 		return
@@ -753,6 +817,21 @@ func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
 		}
 		d.freeze(p, t == rpc.MsgFreezeGame)
 		return nil
+	case rpc.MsgRegistered:
+		if p.role != rpc.RoleGame {
+			return errProtocol(p, t, "not from a game")
+		}
+		d.mu.Lock()
+		p.registered = true
+		if r := d.rec; r != nil && !r.back[rpc.GameID(p.id)] {
+			r.back[rpc.GameID(p.id)] = true
+			if len(r.loads) > 0 && d.gamesBackLocked(r) {
+				d.log.WithField("peer", p.String()).Infof("every game has re-registered: placing %d loads held since the restart", len(r.loads))
+				d.placeHeldLoadsLocked(r, p.out)
+			}
+		}
+		d.mu.Unlock()
+		return nil
 	case rpc.MsgRestored:
 		if p.role != rpc.RoleGame {
 			return errProtocol(p, t, "not from a game")
@@ -823,8 +902,11 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 		}
 		if r := d.rec; r != nil {
 			if frames, ok := r.entities[id]; ok {
-				// Re-registered after the restart: what waited for it follows.
+				// Re-registered after the restart: what waited for it
+				// follows (a held load of it included, which the game
+				// ignores: the entity is there).
 				delete(r.entities, id)
+				delete(r.loads, id)
 				r.bytes -= len(frames)
 				d.forwardFramesLocked(p.out, gid, frames)
 			}
@@ -893,6 +975,20 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 				d.log.Warnf("create of entity %s which already exists: dropped", id)
 			}
 			return nil // a load of a live entity: it is already somewhere
+		}
+		if r := d.rec; r != nil && t == rpc.MsgLoadEntitySomewhere && !d.gamesBackLocked(r) {
+			// Restarted: the entity may live on a game that has not
+			// re-registered it yet. Loading it elsewhere would make a
+			// second copy; hold the load (and what follows for it).
+			q := r.entities[id]
+			before := len(q)
+			d.holdLocked(r, &q, t, body)
+			if len(q) > before { // held, not over the bound
+				r.entities[id] = q
+				r.loads[id] = true
+			}
+			d.mu.Unlock()
+			return nil
 		}
 		gid, found := d.pickGameLocked()
 		if !found {

@@ -109,3 +109,82 @@ func TestRecoveryIsBoundedInSizeAndTime(t *testing.T) {
 	game1.send(t, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, e))
 	register(t, game1, own) // the next frame is its own call: nothing held came
 }
+
+// A restarted dispatcher does not load an entity that may still live on a
+// game that has not re-registered yet: the load waits, and when that game
+// re-registers the entity, the load (and what followed it) goes there,
+// where it does nothing. No second copy is made on the game that asked.
+func TestRestartedDispatcherHoldsLoadsUntilGamesReregister(t *testing.T) {
+	s := startDispatcher(t, dispatcher.Config{Games: []rpc.GameID{1, 2}})
+	const old = 0xdead
+	game2, _ := connectAfter(t, s, rpc.RoleGame, 2, old)
+	own2 := rpc.NewEntityID()
+	register(t, game2, own2)
+	game2.send(t, rpc.MsgRegistered, nil) // game 2 is back; game 1 is not yet
+
+	hero := rpc.NewEntityID() // lives on game 1
+	load := loadBody(hero, "Hero")
+	call := callBody(hero, "TakeClient", 7)
+	game2.send(t, rpc.MsgLoadEntitySomewhere, load) // a login on game 2
+	game2.send(t, rpc.MsgCallEntityMethod, call)
+	barrier(t, game2, own2) // both were routed, and neither came back here
+
+	game1, _ := connectAfter(t, s, rpc.RoleGame, 1, old)
+	game1.send(t, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, hero))
+	game1.expectFrame(t, rpc.MsgLoadEntitySomewhere, load)
+	game1.expectFrame(t, rpc.MsgCallEntityMethod, call)
+	game1.send(t, rpc.MsgRegistered, nil)
+
+	// hero is game 1's: a call from game 2 goes there, and game 2 still
+	// gets nothing but its own.
+	next := callBody(hero, "Hello")
+	game2.send(t, rpc.MsgCallEntityMethod, next)
+	game1.expectFrame(t, rpc.MsgCallEntityMethod, next)
+	barrier(t, game2, own2)
+}
+
+// A load held after a restart is placed, with what followed it, as soon
+// as every game of the cluster has re-registered and none has the entity.
+func TestHeldLoadIsPlacedOnceEveryGameIsBack(t *testing.T) {
+	s := startDispatcher(t, dispatcher.Config{Games: []rpc.GameID{1, 2}})
+	const old = 0xdead
+	game1, _ := connectAfter(t, s, rpc.RoleGame, 1, old)
+	own1 := rpc.NewEntityID()
+	register(t, game1, own1) // game 1 hosts one entity: game 2 is the less loaded
+	game1.send(t, rpc.MsgRegistered, nil)
+
+	hero := rpc.NewEntityID() // saved, live nowhere
+	load := loadBody(hero, "Hero")
+	call := callBody(hero, "TakeClient", 7)
+	game1.send(t, rpc.MsgLoadEntitySomewhere, load)
+	game1.send(t, rpc.MsgCallEntityMethod, call)
+	barrier(t, game1, own1)
+
+	game2, _ := connectAfter(t, s, rpc.RoleGame, 2, old)
+	game2.send(t, rpc.MsgRegistered, nil)
+	game2.expectFrame(t, rpc.MsgLoadEntitySomewhere, load)
+	game2.expectFrame(t, rpc.MsgCallEntityMethod, call)
+	s.logs.wait(t, "the placement", logged("every game has re-registered", "placing 1 loads"))
+
+	// Placed: a later load of it is a no-op, and calls go to game 2.
+	game1.send(t, rpc.MsgLoadEntitySomewhere, load)
+	next := callBody(hero, "Hello")
+	game1.send(t, rpc.MsgCallEntityMethod, next)
+	game2.expectFrame(t, rpc.MsgCallEntityMethod, next)
+}
+
+// Without the list of games, a load held after a restart is placed when
+// the recovery window ends.
+func TestHeldLoadIsPlacedAtTheEndOfTheWindow(t *testing.T) {
+	s := startDispatcher(t, dispatcher.Config{RecoverWindow: 300 * time.Millisecond})
+	game1, _ := connectAfter(t, s, rpc.RoleGame, 1, 0xdead)
+	game1.send(t, rpc.MsgRegistered, nil)
+	hero := rpc.NewEntityID()
+	load := loadBody(hero, "Hero")
+	began := time.Now()
+	game1.send(t, rpc.MsgLoadEntitySomewhere, load)
+	game1.expectFrame(t, rpc.MsgLoadEntitySomewhere, load)
+	if el := time.Since(began); el < 300*time.Millisecond {
+		t.Fatalf("the load was placed after %v, inside the 300ms window", el)
+	}
+}

@@ -750,6 +750,15 @@ func (w *World) Reregister(i int) {
 	}
 }
 
+// Registered tells dispatcher i that it has been told of every local
+// entity in its shard (MsgRegistered): after Reregister, or on a first
+// connection. A restarted dispatcher holds loads of entities it does not
+// know until every game has said this, so that an entity still alive
+// here is not loaded a second time elsewhere.
+func (w *World) Registered(i int) {
+	w.out.Send(i, rpc.MsgRegistered, nil)
+}
+
 // SaveDirty saves every persistent entity whose persistent attributes
 // changed since its last save, in one batch. The game calls it every
 // save interval and at shutdown.

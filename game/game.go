@@ -201,12 +201,14 @@ func New(cfg Config) (*Game, error) {
 			QueueLimit:   linkQueueLimit,
 			OnDisconnect: func(error) { g.Post(func() { g.linkLost = true }) },
 			OnConnect: func(c *rpc.Conn, same bool) {
-				if !first || cfg.Restore != nil {
-					// A dispatcher came back, or we come back from a hot
-					// reload (a dispatcher may have given up on us, or
-					// restarted meanwhile): tell it where our entities are.
-					// Acks of freezes sent on the old connection will not come.
-					g.Post(func() {
+				reregister := !first || cfg.Restore != nil
+				first = false
+				g.Post(func() {
+					if reregister {
+						// A dispatcher came back, or we come back from a hot
+						// reload (a dispatcher may have given up on us, or
+						// restarted meanwhile): tell it where our entities are.
+						// Acks of freezes sent on the old connection will not come.
 						g.unacked[i] = 0
 						if same {
 							// The same dispatcher saw us leave: it told the
@@ -216,9 +218,11 @@ func New(cfg Config) (*Game, error) {
 							g.world.DropClients()
 						}
 						g.world.Reregister(i)
-					})
-				}
-				first = false
+					}
+					// It knows all of ours now; a restarted dispatcher
+					// holds loads until every game has said so.
+					g.world.Registered(i)
+				})
 			},
 			Handler: func(t rpc.MsgType, body []byte) error {
 				select {

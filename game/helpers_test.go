@@ -248,6 +248,12 @@ func startDispatcher(t *testing.T, addr string, log logrus.FieldLogger) *dispatc
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runDispatcher(t, d)
+}
+
+// runDispatcher runs d until the test ends.
+func runDispatcher(t *testing.T, d *dispatcher.Dispatcher) *dispatcherNode {
+	t.Helper()
 	n := &dispatcherNode{d: d, addr: d.Addr().String(), runErr: make(chan error, 1)}
 	go func() { n.runErr <- d.Run(context.Background()) }()
 	t.Cleanup(func() { n.stop(t) })

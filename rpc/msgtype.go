@@ -152,6 +152,14 @@ const (
 	// MsgMigrateBlockAck (dispatcher → game): entityID[16]. Answers
 	// MsgMigrateBlock: nothing more for the entity will reach this game.
 	MsgMigrateBlockAck MsgType = 1044
+	// MsgRegistered (game → dispatcher), empty body: the game has sent a
+	// MsgRegisterEntity for every entity of its own in this dispatcher's
+	// shard since it connected (none, for a game that just started). A
+	// dispatcher that restarted holds loads of unknown entities until
+	// every game of the cluster has said this, so that an entity still
+	// alive on a game that has not re-registered it yet is not loaded a
+	// second time elsewhere.
+	MsgRegistered MsgType = 1045
 )
 
 var msgTypeNames = map[MsgType]string{
@@ -170,7 +178,7 @@ var msgTypeNames = map[MsgType]string{
 	MsgToClient: "ToClient", MsgSetClientOwner: "SetClientOwner", MsgSetClientFilterProp: "SetClientFilterProp",
 	MsgKickClient: "KickClient", MsgFilteredBroadcast: "FilteredBroadcast",
 	MsgFreezeGame: "FreezeGame", MsgFreezeAck: "FreezeAck", MsgUnfreezeGame: "UnfreezeGame",
-	MsgRestored: "Restored",
+	MsgRestored: "Restored", MsgRegistered: "Registered",
 }
 
 // String returns the message type's name, or its number if unknown.

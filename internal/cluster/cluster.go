@@ -17,6 +17,7 @@ import (
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/game"
 	"github.com/goworld-engine/goworld/gate"
+	"github.com/goworld-engine/goworld/rpc"
 	"github.com/goworld-engine/goworld/storage"
 	"github.com/sirupsen/logrus"
 )
@@ -108,9 +109,14 @@ func New(o Options) (*Cluster, error) {
 		return nil, err
 	}
 	var addrs []string
+	games := make([]rpc.GameID, o.Games)
+	for i := range games {
+		games[i] = rpc.GameID(i + 1)
+	}
 	for i := 0; i < o.Dispatchers; i++ {
 		d, err := dispatcher.New(dispatcher.Config{
 			ID: i + 1, Index: i, Count: o.Dispatchers, ListenAddr: "127.0.0.1:0", Logger: o.Logger,
+			Games: games,
 		})
 		if err != nil {
 			return fail(err)
