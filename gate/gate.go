@@ -352,6 +352,24 @@ func (g *Gate) acceptLoop(ln net.Listener, isKCP bool) {
 	}
 }
 
+// drainKCP closes the sessions that kcp-go had queued for Accept when its
+// listener closed: kcp-go never closes them itself, and each would keep a
+// goroutine for good. Once the listener is closed, Accept picks at random
+// between a queued session and the error, so it is asked until it has
+// said closed many times in a row (at most the backlog of 128 sessions
+// plus 64 calls, none of which waits).
+func (g *Gate) drainKCP() {
+	for misses := 0; misses < 64; {
+		s, err := g.kcp.AcceptKCP()
+		if err != nil {
+			misses++
+			continue
+		}
+		misses = 0
+		s.Close()
+	}
+}
+
 // Close stops accepting clients, disconnects every client and waits for
 // their goroutines. Run then returns. Safe to call more than once.
 func (g *Gate) Close() error {
@@ -371,6 +389,7 @@ func (g *Gate) Close() error {
 	err := g.tcp.Close()
 	if g.kcp != nil {
 		g.kcp.Close()
+		g.drainKCP()
 	}
 	if g.ws != nil {
 		g.ws.Close()

@@ -3,6 +3,8 @@ package gate_test
 import (
 	"encoding/binary"
 	"net"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/cluster"
 	"github.com/goworld-engine/goworld/rpc"
+	kcp "github.com/xtaci/kcp-go/v5"
 )
 
 // kcpCmdPush is the command byte of a KCP data segment. The gate uses
@@ -192,5 +195,53 @@ func TestKCPSessionRateLimit(t *testing.T) {
 	old.CallPlayer("Echo", "still here")
 	if got := expect(t, old, "OnEcho"); got[0] != "still here" {
 		t.Fatalf("OnEcho %v", got)
+	}
+}
+
+// TestKCPSessionsQueuedAtCloseAreClosed: sessions that kcp-go's listener
+// opened but the gate had not accepted yet when it closed (here: a gate
+// that never ran) are closed with it; kcp-go would leave each one's
+// goroutine running for good.
+func TestKCPSessionsQueuedAtCloseAreClosed(t *testing.T) {
+	g, err := gate.New(gate.Config{ID: 7, ListenAddr: "127.0.0.1:0", KCP: true,
+		Dispatchers: []string{"127.0.0.1:1"}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := kcpSessionGoroutines()
+	const n = 5
+	for i := 0; i < n; i++ {
+		s, err := kcp.DialWithOptions(g.Addr().String(), nil, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Write(rpc.AppendFrame(nil, rpc.MsgHeartbeat, nil))
+		defer s.Close()
+	}
+	// n client sessions, and n server sessions once their datagrams are in.
+	for deadline := time.Now().Add(10 * time.Second); kcpSessionGoroutines() < before+2*n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d session goroutines, want %d", kcpSessionGoroutines(), before+2*n)
+		}
+	}
+	g.Close()
+	// The server sessions' goroutines end (Close ends them at once; their
+	// exit is asynchronous); the clients' remain until the deferred closes.
+	for deadline := time.Now().Add(10 * time.Second); kcpSessionGoroutines() != before+n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after Close: %d session goroutines, want %d (the %d clients')", kcpSessionGoroutines(), before+n, n)
+		}
+	}
+}
+
+// kcpSessionGoroutines counts the goroutines of live kcp-go sessions.
+func kcpSessionGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), "kcp-go/v5.(*UDPSession).postProcess(")
+		}
+		buf = make([]byte, 2*len(buf))
 	}
 }
