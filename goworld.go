@@ -311,11 +311,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 		case <-g.Ready():
 			info := readyInfo(g.Addr().String())
 			if a := g.WSAddr(); a != nil {
-				scheme := "ws://"
-				if c.WSTLSCert != "" {
-					scheme = "wss://"
-				}
-				info.WSURL = scheme + a.String() + "/"
+				info.WSURL = c.WSURL(a.String())
 			}
 			signalReady(info)
 		case err := <-errc:

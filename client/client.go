@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"go/token"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -220,7 +219,7 @@ func Dial(addr string, opts Options) (*Client, error) {
 		opts.EventBuffer = 1024
 	}
 	var nc net.Conn
-	if isWebSocketURL(addr) {
+	if wsconn.IsURL(addr) {
 		d := websocket.Dialer{
 			HandshakeTimeout: opts.DialTimeout, TLSClientConfig: opts.TLSConfig,
 			ReadBufferSize: 16 << 10, WriteBufferSize: 16 << 10,
@@ -277,12 +276,6 @@ func Dial(addr string, opts Options) (*Client, error) {
 		go c.heartbeat()
 	}
 	return c, nil
-}
-
-// isWebSocketURL reports whether addr names a WebSocket server.
-func isWebSocketURL(addr string) bool {
-	a := strings.ToLower(addr)
-	return strings.HasPrefix(a, "ws://") || strings.HasPrefix(a, "wss://")
 }
 
 // Events returns the channel of events. It is closed after Disconnected.

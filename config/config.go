@@ -204,6 +204,15 @@ type GateConfig struct {
 	KCPSessionRate, KCPSessionBurst int
 }
 
+// WSURL returns the URL a client dials for the gate's WebSocket port at
+// hostPort (its bound ws_addr): wss:// with ws_tls_cert, else ws://.
+func (g *GateConfig) WSURL(hostPort string) string {
+	if g.WSTLSCert != "" {
+		return "wss://" + hostPort + "/"
+	}
+	return "ws://" + hostPort + "/"
+}
+
 // StorageConfig is the [storage] section: where persistent entities are kept.
 type StorageConfig struct {
 	Type string // type: the backend; only "bbolt" exists so far

@@ -182,10 +182,9 @@ func (g *Gate) newWSConn(ws *websocket.Conn) net.Conn {
 	return &lingerConn{Conn: c, g: g, finish: func() {
 		select {
 		case <-g.closing:
+			c.CloseNow()
 		default:
-			ws.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(wsLinger))
+			c.CloseWithin(wsLinger)
 		}
-		c.CloseNow()
 	}}
 }

@@ -31,6 +31,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -167,10 +168,21 @@ func (c *Conn) Write(p []byte) (int, error) {
 
 // Close sends a close message (waiting at most CloseTimeout) and closes
 // the socket.
-func (c *Conn) Close() error {
+func (c *Conn) Close() error { return c.CloseWithin(CloseTimeout) }
+
+// CloseWithin sends a close message with code 1000, waiting at most d
+// for room to write it, and closes the socket.
+func (c *Conn) CloseWithin(d time.Duration) error {
 	c.ws.WriteControl(websocket.CloseMessage,
-		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(CloseTimeout))
+		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(d))
 	return c.ws.Close()
+}
+
+// IsURL reports whether addr is a WebSocket URL (ws:// or wss://, in any
+// case) rather than a host:port.
+func IsURL(addr string) bool {
+	a := strings.ToLower(addr)
+	return strings.HasPrefix(a, "ws://") || strings.HasPrefix(a, "wss://")
 }
 
 // CloseNow closes the socket without a close message.

@@ -10,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/internal/proc"
 	"github.com/goworld-engine/goworld/internal/procstat"
+	"github.com/goworld-engine/goworld/internal/wsconn"
 )
 
 // Bounds of bench's flags: every run stops by itself.
@@ -82,7 +82,7 @@ func benchCommand() *cli.Command {
 				duration:    c.Duration("duration"),
 				scenario:    c.String("scenario"),
 				kcp:         c.Bool("kcp"),
-				ws:          c.Bool("ws") || isWSURL(c.String("gate")),
+				ws:          c.Bool("ws") || wsconn.IsURL(c.String("gate")),
 				rate:        c.Float64("rate"),
 				parallel:    c.Int("parallel"),
 				setup:       c.Duration("setup-timeout"),
@@ -116,7 +116,7 @@ func (o *benchOptions) check() error {
 		return usagef("bench: -idle must be 0 to 1m, not %v", o.idle)
 	case o.kcp && o.ws:
 		return usagef("bench: -kcp and -ws (or a ws:// -gate) exclude each other")
-	case o.ws && o.gate != "" && !isWSURL(o.gate):
+	case o.ws && o.gate != "" && !wsconn.IsURL(o.gate):
 		return usagef("bench: with -ws, -gate is a ws:// or wss:// URL, not %q", o.gate)
 	}
 	if _, ok := scenarios[o.scenario]; !ok {
@@ -189,64 +189,60 @@ func (o *benchOptions) findCluster(c *cli.Context) error {
 // started (port 0 in the config picks one), else the configured one. A
 // wildcard host becomes 127.0.0.1.
 func (c *cluster) gateAddr(p process) (string, error) {
-	paths := c.Paths(p)
-	if pid, running, err := proc.Probe(paths.PIDFile); err == nil && running {
-		if r, err := readReadyFile(paths.ReadyFile); err == nil && r.PID == pid && r.Addr != "" {
-			return r.Addr, nil
-		}
+	if addr := c.reported(p, func(r proc.ReadyInfo) string { return r.Addr }); addr != "" {
+		return addr, nil
 	}
 	g, ok := c.Config.Gate(p.ID)
 	if !ok {
 		return "", fmt.Errorf("bench: %s is not in %s", p.Name, c.ConfigPath)
 	}
-	addr := g.ListenAddr
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("bench: %s listen_addr %q: %v", p.Name, addr, err)
-	}
-	if port == "0" {
-		return "", fmt.Errorf("bench: %s listens on port 0 and is not running; give -gate", p.Name)
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	return net.JoinHostPort(host, port), nil
+	return dialAddr(p, "listen_addr", g.ListenAddr)
 }
 
 // gateWSURL returns the WebSocket URL of gate p: the one it reported when
 // it started, else one made of the configured ws_addr.
 func (c *cluster) gateWSURL(p process) (string, error) {
-	paths := c.Paths(p)
-	if pid, running, err := proc.Probe(paths.PIDFile); err == nil && running {
-		if r, err := readReadyFile(paths.ReadyFile); err == nil && r.PID == pid && r.WSURL != "" {
-			return r.WSURL, nil
-		}
+	if url := c.reported(p, func(r proc.ReadyInfo) string { return r.WSURL }); url != "" {
+		return url, nil
 	}
 	g, ok := c.Config.Gate(p.ID)
 	if !ok || g.WSAddr == "" {
 		return "", fmt.Errorf("bench: %s serves no WebSocket clients (no ws_addr in %s)", p.Name, c.ConfigPath)
 	}
-	host, port, err := net.SplitHostPort(g.WSAddr)
+	addr, err := dialAddr(p, "ws_addr", g.WSAddr)
 	if err != nil {
-		return "", fmt.Errorf("bench: %s ws_addr %q: %v", p.Name, g.WSAddr, err)
+		return "", err
+	}
+	return g.WSURL(addr), nil
+}
+
+// reported returns field of the READY record of p, if p runs and the
+// record is its own; "" otherwise.
+func (c *cluster) reported(p process, field func(proc.ReadyInfo) string) string {
+	paths := c.Paths(p)
+	if pid, running, err := proc.Probe(paths.PIDFile); err == nil && running {
+		if r, err := readReadyFile(paths.ReadyFile); err == nil && r.PID == pid {
+			return field(r)
+		}
+	}
+	return ""
+}
+
+// dialAddr turns p's configured address (config key key) into one to
+// dial: a wildcard host becomes 127.0.0.1; port 0 is known only to the
+// running process.
+func dialAddr(p process, key, addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("bench: %s %s %q: %v", p.Name, key, addr, err)
 	}
 	if port == "0" {
-		return "", fmt.Errorf("bench: %s serves WebSocket on port 0 and is not running; give -gate", p.Name)
+		return "", fmt.Errorf("bench: %s %s has port 0 and %s is not running; give -gate", p.Name, key, p.Name)
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
 	}
-	scheme := "ws://"
-	if g.WSTLSCert != "" {
-		scheme = "wss://"
-	}
-	return scheme + net.JoinHostPort(host, port) + "/", nil
-}
-
-// isWSURL reports whether addr is a WebSocket URL.
-func isWSURL(addr string) bool {
-	a := strings.ToLower(addr)
-	return strings.HasPrefix(a, "ws://") || strings.HasPrefix(a, "wss://")
+	return net.JoinHostPort(host, port), nil
 }
 
 // scenario is one kind of load. A bot is set up by setup (which may read
