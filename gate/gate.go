@@ -133,10 +133,11 @@ type Gate struct {
 	index  map[string]map[string]map[*client]struct{}
 	closed bool
 
-	ready   chan struct{}
-	closing chan struct{} // closed by Close: lingering KCP sessions end
-	wg      sync.WaitGroup
-	met     gateMetrics // see metrics.go
+	ready       chan struct{}
+	closing     context.Context // done once Close starts: lingering connections end
+	stopClosing context.CancelFunc
+	wg          sync.WaitGroup
+	met         gateMetrics // see metrics.go
 }
 
 // New validates cfg and binds the client listeners, so Addr is known as
@@ -181,8 +182,8 @@ func New(cfg Config) (*Gate, error) {
 		clients: map[rpc.ClientID]*client{},
 		index:   map[string]map[string]map[*client]struct{}{},
 		ready:   make(chan struct{}),
-		closing: make(chan struct{}),
 	}
+	g.closing, g.stopClosing = context.WithCancel(context.Background())
 	// Client IDs start at a random point so that a restarted gate does not
 	// reuse the IDs of its previous life while games still hold them.
 	g.nextID.Store(rand.Uint64() >> 16)
@@ -342,6 +343,7 @@ func (g *Gate) acceptLoop(ln net.Listener, isKCP bool) {
 		switch c := nc.(type) {
 		case *net.TCPConn:
 			c.SetNoDelay(true)
+			nc = g.newTCPConn(c) // a last kick is read before the close
 		case *kcp.UDPSession:
 			c.SetNoDelay(1, 10, 2, 1)
 			c.SetWindowSize(128, 128)
@@ -380,7 +382,7 @@ func (g *Gate) Close() error {
 		return nil
 	}
 	g.closed = true
-	close(g.closing)
+	g.stopClosing()
 	cs := make([]*client, 0, len(g.clients))
 	for _, c := range g.clients {
 		cs = append(cs, c)
@@ -476,7 +478,13 @@ func (g *Gate) announce(c *client) {
 
 func (g *Gate) serveClient(c *client) {
 	defer g.wg.Done()
-	defer c.conn.Wait()
+	// Serve returns once the Conn is marked closed, which may be while
+	// another goroutine (Close, a link kicking the client) is still
+	// closing the socket, whose Close adds a lingering close to g.wg: the
+	// Conn's Done comes after that, and holding g.wg until then keeps the
+	// count from reaching zero, and Gate.Close's Wait from returning,
+	// before the lingering close is counted.
+	defer func() { <-c.conn.Done(); c.conn.Wait() }()
 	n := len(g.links)
 	if !c.kcp {
 		g.announce(c)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/goworld-engine/goworld/internal/wsconn"
 	"github.com/sirupsen/logrus"
 )
 
@@ -172,19 +171,3 @@ func (l *wsListener) Close() error {
 
 // Addr returns the bound address.
 func (l *wsListener) Addr() net.Addr { return l.ln.Addr() }
-
-// newWSConn wraps the server side of one WebSocket client: its Close
-// stops the reader at once and sends the close message (waiting up to
-// wsLinger for room) before closing the socket; a gate that is closing
-// closes the socket at once.
-func (g *Gate) newWSConn(ws *websocket.Conn) net.Conn {
-	c := wsconn.New(ws)
-	return &lingerConn{Conn: c, g: g, finish: func() {
-		select {
-		case <-g.closing:
-			c.CloseNow()
-		default:
-			c.CloseWithin(wsLinger)
-		}
-	}}
-}

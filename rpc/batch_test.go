@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -283,4 +284,30 @@ func TestBatchNil(t *testing.T) {
 		t.Fatal("nil batch has a length")
 	}
 	recvSeq(t, frames, 7, 1)
+}
+
+// rawSocketer wraps a TCP connection the way a gate wraps its clients'.
+type rawSocketer struct {
+	net.Conn
+	tcp *net.TCPConn
+}
+
+func (w rawSocketer) RawSocket() syscall.Conn { return w.tcp }
+
+// TestBatchWritesRawSocketerInPlace: a wrapped socket that says what it
+// wraps (RawSocketer) is written in place, as a bare TCP connection is.
+func TestBatchWritesRawSocketerInPlace(t *testing.T) {
+	a, b := tcpPair(t)
+	c := NewConn(rawSocketer{a, a.(*net.TCPConn)}, ConnConfig{})
+	defer func() { c.Close(nil); c.Wait() }()
+	frames := frameReader(t, b)
+	var batch Batch
+	for i := 0; i < 5; i++ {
+		batch.Send(c, MsgType(7), seqBody(5, uint32(i), 10))
+	}
+	batch.Flush()
+	if !c.Idle() {
+		t.Fatalf("after Flush on an empty socket: %d bytes pending or a writer running", c.Pending())
+	}
+	recvSeq(t, frames, 5, 5)
 }

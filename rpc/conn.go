@@ -246,6 +246,14 @@ func (c *Conn) frameBuffered() bool {
 	return uint64(n) >= lengthSize+uint64(binary.LittleEndian.Uint32(hdr))
 }
 
+// RawSocketer is implemented by a net.Conn that wraps a stream socket
+// and adds nothing to the bytes written (a gate's TCP client, whose
+// wrapper only changes how it closes). A Conn writes such a socket in
+// place, without a writer goroutine, as it writes a bare *net.TCPConn.
+type RawSocketer interface {
+	RawSocket() syscall.Conn
+}
+
 // PeerFault is implemented by the read errors of a transport that mean
 // the peer broke the transport's own rules (a WebSocket text message,
 // say). A Conn with a Farewell tells such a peer why it is closed, as it

@@ -8,9 +8,13 @@ import (
 )
 
 // rawConn returns nc's raw connection for writes that must not wait, or
-// nil if it has none (a KCP session) or is wrapped.
+// nil if it has none (a KCP session) or is wrapped in something other
+// than a RawSocketer.
 func rawConn(nc net.Conn) syscall.RawConn {
 	switch nc := nc.(type) {
+	case RawSocketer:
+		rc, _ := nc.RawSocket().SyscallConn()
+		return rc
 	case *net.TCPConn:
 		rc, _ := nc.SyscallConn()
 		return rc

@@ -173,9 +173,16 @@ func (c *Conn) Close() error { return c.CloseWithin(CloseTimeout) }
 // CloseWithin sends a close message with code 1000, waiting at most d
 // for room to write it, and closes the socket.
 func (c *Conn) CloseWithin(d time.Duration) error {
-	c.ws.WriteControl(websocket.CloseMessage,
-		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(d))
+	c.SendClose(d)
 	return c.ws.Close()
+}
+
+// SendClose sends a close message with code 1000, waiting at most d for
+// room to write it, and leaves the socket open: the caller closes it
+// (through WebSocket().NetConn()) once the peer has had time to answer.
+func (c *Conn) SendClose(d time.Duration) error {
+	return c.ws.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(d))
 }
 
 // IsURL reports whether addr is a WebSocket URL (ws:// or wss://, in any

@@ -1,0 +1,172 @@
+package gate
+
+import (
+	"context"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/goworld-engine/goworld/internal/wsconn"
+)
+
+// closeLinger bounds how long a stream client (TCP or WebSocket) that the
+// gate closes keeps its socket: after the gate's last bytes (a kick, say)
+// and its end of the stream, the gate reads and drops what the client
+// still sends until the client closes its side, or for this long.
+//
+// Closing at once instead loses the kick: a socket closed with unread
+// input sends a reset, and a reset that reaches the client before it has
+// read the kick makes its kernel report "connection reset by peer" and
+// drop the kick. A client kicked for flooding always has unread input.
+const closeLinger = time.Second
+
+// maxLingerDrain bounds the bytes the gate reads and drops from one client
+// during closeLinger: a client that sends more is closed at once.
+const maxLingerDrain = 256 << 10
+
+// drainBufs holds the buffers lingering closes read into.
+var drainBufs = sync.Pool{New: func() any { return new([4096]byte) }}
+
+// lingerConn is a client connection whose end takes time after the gate
+// decides it: a stream whose close lingers until the client has read the
+// last bytes (see closeLinger), a KCP session that lingers so that a lost
+// kick is resent. Close stops the reader at once (reads time out) and
+// runs finish, which ends the connection, on a goroutine that the gate's
+// WaitGroup tracks, so that closing a client never blocks the goroutine
+// that closes it (a dispatcher link kicking a slow consumer, say). finish
+// must return promptly once g.closing is done.
+type lingerConn struct {
+	net.Conn
+	g      *Gate
+	finish func()
+
+	mu     sync.Mutex
+	closed bool
+	reads  int           // Reads under way
+	quiet  chan struct{} // made by Close; closed once no Read is under way
+}
+
+// Read reads from the connection, unless Close has ended reading.
+func (c *lingerConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return 0, os.ErrDeadlineExceeded
+	}
+	c.reads++
+	c.mu.Unlock()
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	if c.reads--; c.reads == 0 && c.closed {
+		close(c.quiet)
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+// SetReadDeadline sets the read deadline, unless Close has expired it for
+// good.
+func (c *lingerConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// Close makes pending and later reads fail, starts finish and returns
+// nil. Only the first call has an effect.
+func (c *lingerConn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.quiet = make(chan struct{})
+	if c.reads == 0 {
+		close(c.quiet)
+	}
+	// The client's reader goroutine (or, for a refused client, the one
+	// that waits for its close) holds a count of the WaitGroup until the
+	// rpc.Conn's Done is closed, which is after this Add: it cannot race
+	// with Gate.Close's Wait.
+	c.g.wg.Add(1)
+	c.Conn.SetReadDeadline(time.Now())
+	c.mu.Unlock()
+	go func() {
+		defer c.g.wg.Done()
+		c.finish()
+	}()
+	return nil
+}
+
+// lingeringClose ends a stream once the reader has left it (quiet is
+// closed): it ends the gate's side of the stream, reads and drops what
+// the client sends until the client closes its side, maxLingerDrain
+// bytes or closeLinger have passed, or the gate closes, and closes nc.
+func (g *Gate) lingeringClose(nc net.Conn, quiet <-chan struct{}) {
+	defer nc.Close()
+	select {
+	case <-quiet: // the reader's deadline has passed: it leaves at once
+	case <-g.closing.Done():
+		return
+	}
+	if hc, ok := nc.(interface{ CloseWrite() error }); ok {
+		hc.CloseWrite()
+	}
+	nc.SetReadDeadline(time.Now().Add(closeLinger))
+	stop := context.AfterFunc(g.closing, func() { nc.SetReadDeadline(time.Now()) })
+	defer stop()
+	buf := drainBufs.Get().(*[4096]byte)
+	defer drainBufs.Put(buf)
+	for n := 0; n < maxLingerDrain; {
+		m, err := nc.Read(buf[:])
+		if err != nil {
+			return
+		}
+		n += m
+	}
+}
+
+// tcpConn is a TCP client connection whose close lingers (see
+// closeLinger). Its socket stays reachable (rpc.RawSocketer), so that
+// rpc.Conn still writes it without a writer goroutine.
+type tcpConn struct {
+	*lingerConn
+	tcp *net.TCPConn
+}
+
+// RawSocket returns the TCP socket.
+func (c tcpConn) RawSocket() syscall.Conn { return c.tcp }
+
+// newTCPConn wraps the server side of one TCP client.
+func (g *Gate) newTCPConn(tc *net.TCPConn) net.Conn {
+	lc := &lingerConn{Conn: tc, g: g}
+	lc.finish = func() { g.lingeringClose(tc, lc.quiet) }
+	return tcpConn{lc, tc}
+}
+
+// newWSConn wraps the server side of one WebSocket client: its Close
+// stops the reader at once, sends the close message (waiting up to
+// wsLinger for room) and closes the socket as lingeringClose does; a gate
+// that is closing closes the socket at once.
+func (g *Gate) newWSConn(ws *websocket.Conn) net.Conn {
+	c := wsconn.New(ws)
+	lc := &lingerConn{Conn: c, g: g}
+	lc.finish = func() {
+		select {
+		case <-g.closing.Done():
+			c.CloseNow()
+			return
+		default:
+		}
+		c.SendClose(wsLinger)
+		g.lingeringClose(ws.NetConn(), lc.quiet)
+	}
+	return lc
+}

@@ -1,0 +1,116 @@
+package gate_test
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/goworld-engine/goworld/gate"
+	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/rpc"
+)
+
+// floodLimits kicks a client after 100 messages.
+var floodLimits = cluster.Options{WebSocket: true,
+	GateLimits: &gate.Config{ClientMsgRate: 50, ClientMsgBurst: 100}}
+
+const floodKick = "rate limit: more than 50 messages per second"
+
+// heartbeats returns n heartbeat frames.
+func heartbeats(n int) []byte {
+	return bytes.Repeat(rpc.AppendFrame(nil, rpc.MsgHeartbeat, nil), n)
+}
+
+// A client kicked with input still unread by the gate reads the kick and
+// then the end of the stream. Were the socket closed at once, its unread
+// input would make it send a reset, and a client that had not yet read
+// the kick would lose it to "connection reset by peer".
+func TestKickedFlooderReadsTheKickThenEOF(t *testing.T) {
+	c, l := start(t, floodLimits)
+	p := newPair(t, c.GateAddr(0))
+	for round := 0; round < 20; round++ {
+		nc, err := net.Dial("tcp", c.GateAddr(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrote := make(chan error, 1)
+		go func() { _, err := nc.Write(heartbeats(10000)); wrote <- err }()
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var hdr [rpc.HeaderSize]byte
+		kick := ""
+		for {
+			typ, body, err := rpc.ReadFrame(nc, hdr[:], 16<<20)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("round %d: read %v after kick %q; want the kick, then EOF", round, err, kick)
+			}
+			if typ == rpc.MsgKick {
+				kick = rpc.NewReader(body).String()
+			}
+		}
+		if kick != floodKick {
+			t.Fatalf("round %d: kick %q", round, kick)
+		}
+		// The gate read and dropped what the flooder sent after the kick
+		// (60 KB, under maxLingerDrain), so the write was not refused.
+		if err := <-wrote; err != nil {
+			t.Fatalf("round %d: write: %v", round, err)
+		}
+		nc.Close()
+	}
+	l.wait(t, "over its rate limit")
+	p.check(t)
+}
+
+// The same over WebSocket: the kick, then a clean close message.
+func TestKickedWebSocketFlooderReadsTheKickThenClose(t *testing.T) {
+	c, _ := start(t, floodLimits)
+	for round := 0; round < 20; round++ {
+		r := dialRawWS(t, c.GateWSURL(0), nil)
+		r.player()
+		// One message of 10,000 frames: the gate stops reading it at the
+		// 101st.
+		r.send(heartbeats(10000))
+		reason, code := r.kick()
+		if reason != floodKick || code != websocket.CloseNormalClosure {
+			t.Fatalf("round %d: kick %q, close code %d; want %q and %d", round, reason, code, floodKick, websocket.CloseNormalClosure)
+		}
+		r.ws.Close()
+	}
+}
+
+// A kicked client that neither reads nor closes does not hold its socket
+// for long: the gate closes it within closeLinger (1 s).
+func TestLingeringCloseIsBounded(t *testing.T) {
+	c, _ := start(t, floodLimits)
+	nc, err := net.Dial("tcp", c.GateAddr(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.Write(heartbeats(1000)); err != nil {
+		t.Fatal(err)
+	}
+	// The client keeps writing and never reads: once the gate has closed
+	// the socket, a write fails with a reset or a broken pipe.
+	start := time.Now()
+	nc.SetWriteDeadline(start.Add(10 * time.Second))
+	one := heartbeats(1)
+	for {
+		if _, err := nc.Write(one); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the gate still had the socket open after 10 s")
+			}
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // a pace, not a synchronisation
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the socket closed after %v; want about 1 s", d)
+	}
+}
