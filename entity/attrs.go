@@ -99,7 +99,7 @@ func NewMapAttr() *MapAttr { return &MapAttr{m: map[string]any{}} }
 func NewMapAttrFrom(m map[string]any) *MapAttr {
 	a := NewMapAttr()
 	for k, v := range m {
-		a.m[k] = adopt(a, k, normalize(v), nil, "")
+		a.m[k] = adopt(a, k, normalize(v, 1), nil, "")
 	}
 	return a
 }
@@ -107,12 +107,66 @@ func NewMapAttrFrom(m map[string]any) *MapAttr {
 // NewListAttr returns an empty, detached list.
 func NewListAttr() *ListAttr { return &ListAttr{} }
 
-// normalize converts v to an attribute value, converting plain maps and
-// slices into MapAttr and ListAttr. It panics on unsupported types: an
+// depthOf returns how deep container sits in its tree: 0 for a root (an
+// entity's attribute map, or a detached map or list), 1 for a top-level
+// attribute's value, and so on.
+func depthOf(container any) int {
+	d := 0
+	for {
+		switch c := container.(type) {
+		case *MapAttr:
+			container = c.parent
+		case *ListAttr:
+			container = c.parent
+		default:
+			return d
+		}
+		if container == nil {
+			return d
+		}
+		d++
+	}
+}
+
+// tooDeep panics for a value that would sit deeper than every receiver's
+// decoder accepts.
+func tooDeep() {
+	panic(fmt.Sprintf("entity: attribute values nested deeper than %d levels (counting from the entity's attribute map): clients and servers could not decode them", rpc.MaxArgDepth))
+}
+
+// checkDepth panics if a normalized value placed at depth would have
+// something deeper than rpc.MaxArgDepth, the nesting every decoder of an
+// entity's attribute map accepts.
+func checkDepth(v any, depth int) {
+	if depth > rpc.MaxArgDepth {
+		tooDeep()
+	}
+	switch c := v.(type) {
+	case *MapAttr:
+		for _, e := range c.m {
+			checkDepth(e, depth+1)
+		}
+	case *ListAttr:
+		for _, e := range c.l {
+			checkDepth(e, depth+1)
+		}
+	}
+}
+
+// normalize converts v, to be placed at depth (see depthOf), to an
+// attribute value, converting plain maps and slices into MapAttr and
+// ListAttr. It panics on unsupported types and on values nested deeper
+// than rpc.MaxArgDepth (a plain map that holds itself included): an
 // attribute that cannot be synced or saved is a programming error.
-func normalize(v any) any {
+func normalize(v any, depth int) any {
+	if depth > rpc.MaxArgDepth {
+		tooDeep()
+	}
 	switch x := v.(type) {
-	case nil, bool, int64, float64, string, *MapAttr, *ListAttr:
+	case nil, bool, int64, float64, string:
+		return x
+	case *MapAttr, *ListAttr:
+		checkDepth(x, depth)
 		return x
 	case int:
 		return int64(x)
@@ -139,16 +193,19 @@ func normalize(v any) any {
 	case map[string]any:
 		m := NewMapAttr()
 		for k, e := range x {
-			m.m[k] = adopt(m, k, normalize(e), nil, "")
+			m.m[k] = adopt(m, k, normalize(e, depth+1), nil, "")
 		}
 		return m
 	case []any:
 		l := NewListAttr()
 		for i, e := range x {
-			l.l = append(l.l, adopt(l, i, normalize(e), nil, ""))
+			l.l = append(l.l, adopt(l, i, normalize(e, depth+1), nil, ""))
 		}
 		return l
 	case []string:
+		if len(x) > 0 && depth+1 > rpc.MaxArgDepth {
+			tooDeep()
+		}
 		l := NewListAttr()
 		for _, e := range x {
 			l.l = append(l.l, e)
@@ -265,7 +322,7 @@ func (a *MapAttr) Set(key string, v any) {
 		// Top-level keys name the flags that apply below them.
 		a.owner.typ.checkAttr(key)
 	}
-	v = normalize(v)
+	v = normalize(v, depthOf(a)+1)
 	root := a.root
 	if a.parent == nil {
 		root = key
@@ -349,7 +406,7 @@ func (a *MapAttr) ToMap() map[string]any {
 
 // Append adds v at the end of the list.
 func (l *ListAttr) Append(v any) {
-	v = normalize(v)
+	v = normalize(v, depthOf(l)+1)
 	i := len(l.l)
 	l.l = append(l.l, adopt(l, i, v, l.owner, l.root))
 	l.changed(rpc.AttrAppend, l.path(), v)
@@ -373,7 +430,7 @@ func (l *ListAttr) Set(i int, v any) {
 	if i < 0 || i >= len(l.l) {
 		panic(fmt.Sprintf("entity: list index %d out of range [0,%d)", i, len(l.l)))
 	}
-	v = normalize(v)
+	v = normalize(v, depthOf(l)+1)
 	if old := l.l[i]; !sameNode(old, v) {
 		v = adopt(l, i, v, l.owner, l.root) // panics with nothing changed
 		detach(old)

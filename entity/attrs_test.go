@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goworld-engine/goworld/rpc"
 	"github.com/sirupsen/logrus"
 )
 
@@ -343,5 +344,67 @@ func TestAttrNoCycles(t *testing.T) {
 	}()
 	if b.Has("a") {
 		t.Fatal("regression: a detached MapAttr can be set inside its own descendant (a cycle); see report")
+	}
+}
+
+// TestAttrDepthBound: an attribute value may nest as deep as the decoders
+// of an entity's attribute map accept (rpc.MaxArgDepth levels below the
+// map), and no deeper: Set, Append and placing a subtree refuse more with
+// a panic that says so and change nothing, a plain map that holds itself
+// included (which used to overflow the stack).
+func TestAttrDepthBound(t *testing.T) {
+	nest := func(k int) any { // k maps around a scalar
+		var v any = int64(1)
+		for i := 0; i < k; i++ {
+			v = map[string]any{"k": v}
+		}
+		return v
+	}
+	root := NewMapAttr()
+	// A top-level value sits at depth 1, so k maps put the scalar at 1+k.
+	root.Set("ok", nest(rpc.MaxArgDepth-1))
+	enc, err := rpc.AppendValue(nil, root.ToMap())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := rpc.DecodeAny(enc); err != nil {
+		t.Fatalf("the deepest value Set accepts does not decode: %v", err)
+	}
+	msg := mustPanic(t, func() { root.Set("deep", nest(rpc.MaxArgDepth)) })
+	if !strings.Contains(msg, "nested deeper than 32") || root.Has("deep") {
+		t.Fatalf("one level more: panic %q, stored %v", msg, root.Has("deep"))
+	}
+	cyclic := map[string]any{}
+	cyclic["self"] = cyclic
+	if msg := mustPanic(t, func() { root.Set("cycle", cyclic) }); !strings.Contains(msg, "nested deeper") {
+		t.Fatalf("cycle: panic %q", msg)
+	}
+
+	// Deep in the tree: cur is at depth 31, so its values sit at 32.
+	cur := root
+	for i := 1; i < rpc.MaxArgDepth; i++ {
+		cur.Set("next", NewMapAttr())
+		cur = cur.GetMap("next")
+	}
+	cur.Set("leaf", "fits")
+	cur.Set("empty", NewMapAttr())
+	mustPanic(t, func() { cur.Set("map", map[string]any{"k": 1}) })
+	list := NewListAttr()
+	list.Append("x")
+	mustPanic(t, func() { cur.Set("list", list) }) // a detached subtree too tall for the spot
+	mustPanic(t, func() { cur.Set("strings", []string{"a"}) })
+	if cur.Has("map") || cur.Has("list") || cur.Has("strings") || list.parent != nil {
+		t.Fatal("a refused value was stored or adopted")
+	}
+	cur.Set("strings", []string{}) // empty: nothing at depth 33
+	empty := cur.GetMap("empty")   // at depth 32: it can hold nothing
+	mustPanic(t, func() { empty.Set("l", 1) })
+	mustPanic(t, func() { NewListAttr().Append(nest(rpc.MaxArgDepth)) })
+	enc, err = rpc.AppendValue(nil, root.ToMap())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := rpc.DecodeAny(enc); err != nil {
+		t.Fatalf("the tree at its deepest does not decode: %v", err)
 	}
 }

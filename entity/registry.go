@@ -265,7 +265,7 @@ func (r *Registry) Register(name string, proto any) error {
 			if t.defaults == nil {
 				t.defaults = map[string]any{}
 			}
-			t.defaults[a] = plain(normalize(v))
+			t.defaults[a] = plain(normalize(v, 1))
 		}()
 	}
 	for a, flags := range desc.attrs {

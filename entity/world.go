@@ -164,12 +164,12 @@ func (w *World) newEntity(t *entityType, id rpc.EntityID, attrs map[string]any) 
 			w.log.Warnf("%s: dropping undeclared attribute %q", e, k)
 			continue
 		}
-		nv := normalize(val)
+		nv := normalize(val, 1)
 		e.Attrs.m[k] = adopt(e.Attrs, k, nv, e, k)
 	}
 	for k, def := range t.defaults {
 		if _, ok := e.Attrs.m[k]; !ok {
-			e.Attrs.m[k] = adopt(e.Attrs, k, normalize(def), e, k)
+			e.Attrs.m[k] = adopt(e.Attrs, k, normalize(def, 1), e, k)
 		}
 	}
 	w.entities[id] = e

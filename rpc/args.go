@@ -50,7 +50,7 @@ var encPool = sync.Pool{New: func() any {
 // the other side can decode are accepted (see CheckValue).
 func AppendArgs(dst []byte, args []any) ([]byte, error) {
 	for i, a := range args {
-		if err := CheckValue(a); err != nil {
+		if err := checkAny(a, false, argDepth); err != nil {
 			return dst, fmt.Errorf("%w: argument %d (%T): %v", ErrArgs, i, a, err)
 		}
 	}
@@ -69,8 +69,10 @@ func AppendArgs(dst []byte, args []any) ([]byte, error) {
 }
 
 // AppendValue appends one msgpack-encoded value to dst (see CheckValue).
+// The value is decoded on its own (DecodeAny), so it may nest one level
+// deeper than an argument.
 func AppendValue(dst []byte, v any) ([]byte, error) {
-	if err := CheckValue(v); err != nil {
+	if err := checkAny(v, false, 0); err != nil {
 		return dst, fmt.Errorf("%w: %T: %v", ErrArgs, v, err)
 	}
 	e := encPool.Get().(*argEncoder)
@@ -579,40 +581,76 @@ func encodesItself(t reflect.Type) bool {
 // CheckValue reports whether v can travel as an argument between servers:
 // nil, bools, integers, floats, strings, byte slices, slices, arrays and
 // maps of those, structs of those (encoded as maps keyed by field name) and
-// pointers to them. Extension types (time.Time, custom encoders) are
-// refused, because the receiver could not decode them.
-func CheckValue(v any) error { return checkAny(v, false) }
+// pointers to them, with arrays and maps nested no deeper than the
+// receiver decodes (MaxArgDepth levels below the argument array). Extension
+// types (time.Time, custom encoders) are refused, because the receiver
+// could not decode them. A value that holds itself is refused as too deep.
+func CheckValue(v any) error { return checkAny(v, false, argDepth) }
 
 // CheckClientValue is CheckValue for values sent to clients, which the
 // protocol restricts further: maps must have string keys.
-func CheckClientValue(v any) error { return checkAny(v, true) }
+func CheckClientValue(v any) error { return checkAny(v, true, argDepth) }
 
-func checkAny(v any, client bool) error {
-	switch v.(type) {
+// argDepth is the depth at which the decoders meet an argument: inside the
+// argument array, which is at depth 0.
+const argDepth = 1
+
+// maxPointerHops bounds the pointers and interfaces followed along one
+// path of a value: they add no nesting to the encoding, but a pointer that
+// leads back to itself must not loop forever.
+const maxPointerHops = 4 * MaxArgDepth
+
+var errTooDeep = fmt.Errorf("nesting deeper than %d", MaxArgDepth)
+
+// checkAny checks v as it will sit at depth: the decoders refuse anything
+// deeper than MaxArgDepth, a container's elements being one deeper than
+// the container.
+func checkAny(v any, client bool, depth int) error {
+	if depth > MaxArgDepth {
+		return errTooDeep
+	}
+	switch x := v.(type) {
 	case nil, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64,
-		float32, float64, string, []byte, []any, map[string]any, []string, []int, []int64, []float64:
-		if m, ok := v.(map[string]any); ok {
-			for _, e := range m {
-				if err := checkAny(e, client); err != nil {
-					return err
-				}
+		float32, float64, string, []byte:
+		return nil
+	case []string:
+		return checkElems(len(x), depth)
+	case []int:
+		return checkElems(len(x), depth)
+	case []int64:
+		return checkElems(len(x), depth)
+	case []float64:
+		return checkElems(len(x), depth)
+	case map[string]any:
+		for _, e := range x {
+			if err := checkAny(e, client, depth+1); err != nil {
+				return err
 			}
 		}
-		if l, ok := v.([]any); ok {
-			for _, e := range l {
-				if err := checkAny(e, client); err != nil {
-					return err
-				}
+		return nil
+	case []any:
+		for _, e := range x {
+			if err := checkAny(e, client, depth+1); err != nil {
+				return err
 			}
 		}
 		return nil
 	}
-	return checkValue(reflect.ValueOf(v), client, 0)
+	return checkValue(reflect.ValueOf(v), client, depth, 0)
 }
 
-func checkValue(v reflect.Value, client bool, depth int) error {
+// checkElems checks that n scalar elements of a container at depth are
+// not too deep.
+func checkElems(n, depth int) error {
+	if n > 0 && depth+1 > MaxArgDepth {
+		return errTooDeep
+	}
+	return nil
+}
+
+func checkValue(v reflect.Value, client bool, depth, hops int) error {
 	if depth > MaxArgDepth {
-		return fmt.Errorf("nesting deeper than %d", MaxArgDepth)
+		return errTooDeep
 	}
 	if !v.IsValid() {
 		return nil
@@ -630,13 +668,16 @@ func checkValue(v reflect.Value, client bool, depth int) error {
 		if v.IsNil() {
 			return nil
 		}
-		return checkValue(v.Elem(), client, depth+1)
+		if hops >= maxPointerHops {
+			return fmt.Errorf("more than %d pointers and interfaces in a row (a value that holds itself?)", maxPointerHops)
+		}
+		return checkValue(v.Elem(), client, depth, hops+1)
 	case reflect.Slice, reflect.Array:
 		if t.Elem().Kind() == reflect.Uint8 {
 			return nil
 		}
 		for i := 0; i < v.Len(); i++ {
-			if err := checkValue(v.Index(i), client, depth+1); err != nil {
+			if err := checkValue(v.Index(i), client, depth+1, hops); err != nil {
 				return err
 			}
 		}
@@ -645,15 +686,16 @@ func checkValue(v reflect.Value, client bool, depth int) error {
 		if client && t.Key().Kind() != reflect.String {
 			return fmt.Errorf("map key type %s: clients accept only string keys", t.Key())
 		}
-		if err := checkValue(reflect.Zero(t.Key()), client, depth+1); err != nil {
+		// The key type must be sendable even when the map is empty.
+		if err := checkValue(reflect.Zero(t.Key()), client, 0, hops); err != nil {
 			return err
 		}
 		it := v.MapRange()
 		for it.Next() {
-			if err := checkValue(it.Key(), client, depth+1); err != nil {
+			if err := checkValue(it.Key(), client, depth+1, hops); err != nil {
 				return err
 			}
-			if err := checkValue(it.Value(), client, depth+1); err != nil {
+			if err := checkValue(it.Value(), client, depth+1, hops); err != nil {
 				return err
 			}
 		}
@@ -661,7 +703,7 @@ func checkValue(v reflect.Value, client bool, depth int) error {
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
 			if t.Field(i).IsExported() {
-				if err := checkValue(v.Field(i), client, depth+1); err != nil {
+				if err := checkValue(v.Field(i), client, depth+1, hops); err != nil {
 					return fmt.Errorf("field %s: %w", t.Field(i).Name, err)
 				}
 			}

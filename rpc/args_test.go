@@ -769,3 +769,113 @@ func TestAppendArgsRoundTripsOrRefuses(t *testing.T) {
 		}
 	}
 }
+
+// argNest nests through a struct and a pointer: each level is one map.
+type argNest struct {
+	N *argNest
+	V int
+}
+
+// TestEncodeDepthMatchesDecoders: the senders' check accepts exactly the
+// nesting the decoders accept, for arguments (AppendArgs, CheckValue,
+// CheckClientValue against DecodeAnyArgs) and for lone values
+// (AppendValue against DecodeAny), whatever builds the nesting: []any,
+// map[string]any, typed slices (the reflect path) or structs behind
+// pointers.
+func TestEncodeDepthMatchesDecoders(t *testing.T) {
+	builders := map[string]func(k int) any{
+		"[]any": func(k int) any {
+			var v any = 7
+			for i := 0; i < k; i++ {
+				v = []any{v}
+			}
+			return v
+		},
+		"map[string]any": func(k int) any {
+			var v any = "x"
+			for i := 0; i < k; i++ {
+				v = map[string]any{"k": v}
+			}
+			return v
+		},
+		"typed slices": func(k int) any {
+			v := reflect.ValueOf(7)
+			for i := 0; i < k; i++ {
+				s := reflect.MakeSlice(reflect.SliceOf(v.Type()), 1, 1)
+				s.Index(0).Set(v)
+				v = s
+			}
+			return v.Interface()
+		},
+		"struct pointers": func(k int) any {
+			if k == 0 {
+				return 7
+			}
+			n := &argNest{V: 7}
+			for i := 1; i < k; i++ {
+				n = &argNest{N: n}
+			}
+			return n
+		},
+	}
+	for name, build := range builders {
+		var argOK, argRefused, valueOK, valueRefused int
+		for k := 0; k <= MaxArgDepth+3; k++ {
+			v := build(k)
+			raw, err := msgpack.Marshal([]any{v})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, derr := DecodeAnyArgs(raw)
+			_, aerr := AppendArgs(nil, []any{v})
+			if (derr == nil) != (aerr == nil) || (derr == nil) != (CheckValue(v) == nil) || (derr == nil) != (CheckClientValue(v) == nil) {
+				t.Errorf("%s, %d levels as an argument: decoders say %v, AppendArgs %v, CheckValue %v, CheckClientValue %v",
+					name, k, derr, aerr, CheckValue(v), CheckClientValue(v))
+			}
+			if aerr == nil {
+				argOK++
+			} else {
+				argRefused++
+			}
+			raw, _ = msgpack.Marshal(v)
+			_, _, derr = DecodeAny(raw)
+			_, verr := AppendValue(nil, v)
+			if (derr == nil) != (verr == nil) {
+				t.Errorf("%s, %d levels as a value: DecodeAny says %v, AppendValue %v", name, k, derr, verr)
+			}
+			if verr == nil {
+				valueOK++
+			} else {
+				valueRefused++
+			}
+		}
+		if argOK == 0 || argRefused == 0 || valueOK == 0 || valueRefused == 0 || valueOK != argOK+1 {
+			t.Errorf("%s: %d depths accepted and %d refused as arguments, %d and %d as values; want both kinds, values one level more",
+				name, argOK, argRefused, valueOK, valueRefused)
+		}
+	}
+}
+
+// TestCheckValueRefusesCycles: a value that holds itself is refused with
+// an error, not a stack overflow (which no recover can stop).
+func TestCheckValueRefusesCycles(t *testing.T) {
+	list := []any{nil}
+	list[0] = list
+	m := map[string]any{}
+	m["m"] = m
+	var self any
+	self = &self
+	n := &argNest{}
+	n.N = n
+	for name, v := range map[string]any{"[]any": list, "map": m, "pointer to itself": self, "struct": n} {
+		if err := CheckValue(v); err == nil {
+			t.Errorf("%s: CheckValue accepted a cycle", name)
+		}
+		if _, err := AppendArgs(nil, []any{v}); !errors.Is(err, ErrArgs) {
+			t.Errorf("%s: AppendArgs = %v", name, err)
+		}
+		if _, err := AppendValue(nil, v); !errors.Is(err, ErrArgs) {
+			t.Errorf("%s: AppendValue = %v", name, err)
+		}
+	}
+}
