@@ -47,7 +47,10 @@ type Options struct {
 	// TLSConfig configures wss:// connections (default: the system's
 	// roots, checking the server's name).
 	TLSConfig *tls.Config
-	// DialTimeout bounds the connection attempt (default 5s).
+	// DialTimeout bounds the connection attempt (default 5s). Over KCP,
+	// which has no handshake, it is how long the gate has to answer at
+	// all: a KCP client that has heard nothing by then disconnects with
+	// ErrNoAnswer.
 	DialTimeout time.Duration
 	// HeartbeatInterval is how often the client sends a heartbeat (default
 	// 5s; negative disables heartbeats, for tests of the server's idle
@@ -156,6 +159,12 @@ var ErrClosed = errors.New("client: closed")
 // where the gate's close is not seen.
 var ErrKicked = errors.New("client: kicked by the server")
 
+// ErrNoAnswer is Disconnected.Err of a KCP client that heard nothing from
+// the gate within Options.DialTimeout of Dial. KCP has no handshake, so a
+// gate that is down or unreachable, and one that refused the session
+// (kcp_session_rate), look alike: silence. Dial again, with backoff.
+var ErrNoAnswer = errors.New("client: no answer from the gate over KCP")
+
 // Client is a connection to a gate. Its methods are safe for concurrent use.
 type Client struct {
 	opts   Options
@@ -172,6 +181,7 @@ type Client struct {
 	closing chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
+	answer  *time.Timer // KCP: gives up if the gate says nothing (ErrNoAnswer)
 
 	framesIn, bytesIn, framesOut, bytesOut atomic.Int64
 }
@@ -267,7 +277,13 @@ func Dial(addr string, opts Options) (*Client, error) {
 	if opts.KCP {
 		// KCP has no handshake: the gate announces a KCP client (creating
 		// its boot entity) at its first frame, so say something at once.
+		// The gate answers a heartbeat at once; silence means no gate.
 		c.send(rpc.MsgHeartbeat, nil)
+		c.answer = time.AfterFunc(opts.DialTimeout, func() {
+			if c.framesIn.Load() == 0 {
+				c.conn.Close(fmt.Errorf("%w within %v (it is down or unreachable, or refused the session)", ErrNoAnswer, opts.DialTimeout))
+			}
+		})
 	}
 	c.wg.Add(1)
 	go c.readLoop()
@@ -471,6 +487,9 @@ func (c *Client) readLoop() {
 	defer c.wg.Done()
 	defer close(c.events)
 	reason := c.conn.Serve(c.handle)
+	if c.answer != nil {
+		c.answer.Stop()
+	}
 	c.mu.Lock()
 	kicked := c.kicked
 	c.mu.Unlock()
@@ -479,6 +498,8 @@ func (c *Client) readLoop() {
 		switch {
 		case errors.Is(reason, rpc.ErrIdleTimeout):
 			d.Reason = "the server stopped answering"
+		case errors.Is(reason, ErrNoAnswer):
+			d.Reason = "the gate did not answer"
 		case errors.Is(reason, rpc.ErrPeerClosed):
 			d.Reason = "the server closed the connection"
 		case errors.Is(reason, ErrClosed):

@@ -3,6 +3,7 @@ package client_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/entity"
@@ -193,5 +194,34 @@ func TestClusterAttrSync(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestKCPAnswerKeepsTheClient: a KCP client that the gate answered stays
+// connected past its DialTimeout (the no-answer timer is for silence
+// only).
+func TestKCPAnswerKeepsTheClient(t *testing.T) {
+	cl := startHeroCluster(t, true)
+	const timeout = 200 * time.Millisecond
+	c, err := client.Dial(cl.GateAddr(0), client.Options{KCP: true, DialTimeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if created := expectEvent[client.EntityCreated](t, c); !created.IsPlayer {
+		t.Fatalf("first event %#v, want the player", created)
+	}
+	// What is under test is that nothing happens during this wait.
+	time.Sleep(3 * timeout)
+	if err := c.CallPlayer("Mutate", 0); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		switch ev := nextEvent(t, c).(type) {
+		case client.Disconnected:
+			t.Fatalf("disconnected after DialTimeout although the gate answered: %#v", ev)
+		case client.AttrChanged:
+			return
+		}
 	}
 }

@@ -740,3 +740,47 @@ func TestPlayerStaysAPlayer(t *testing.T) {
 		t.Fatalf("the old player after the handover: %#v, %v", e, ok)
 	}
 }
+
+// TestKCPNoAnswer: a KCP client that hears nothing from the gate (here a
+// UDP socket that swallows what it gets, as a gate that refused the
+// session may) gives up after DialTimeout with ErrNoAnswer, not after
+// the 20 s heartbeat silence.
+func TestKCPNoAnswer(t *testing.T) {
+	hole, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	got := make(chan struct{}, 1)
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := hole.ReadFrom(buf); err != nil {
+				return
+			}
+			select {
+			case got <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	const timeout = 300 * time.Millisecond
+	began := time.Now()
+	c, err := client.Dial(hole.LocalAddr().String(), client.Options{KCP: true, DialTimeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case <-got:
+	case <-time.After(eventTimeout):
+		t.Fatal("the client sent nothing")
+	}
+	d := expectDisconnected(t, c)
+	if !errors.Is(d.Err, client.ErrNoAnswer) || d.Reason != "the gate did not answer" {
+		t.Fatalf("got %#v, want ErrNoAnswer", d)
+	}
+	if waited := time.Since(began); waited < timeout {
+		t.Fatalf("gave up after %v, before DialTimeout (%v)", waited, timeout)
+	}
+}
