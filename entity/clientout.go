@@ -36,12 +36,19 @@ func (w *World) toClientRefs(refs []ClientRef, t rpc.MsgType, body []byte) {
 		w.toClient(refs[0], t, body)
 		return
 	}
-	byGate := map[rpc.GateID][]rpc.ClientID{}
-	for _, r := range refs {
-		byGate[r.Gate] = append(byGate[r.Gate], r.ID)
+	if w.byGate == nil {
+		w.byGate = map[rpc.GateID][]rpc.ClientID{}
 	}
-	for g, ids := range byGate {
-		w.appendClients(g, ids, t, body)
+	for _, r := range refs {
+		w.byGate[r.Gate] = append(w.byGate[r.Gate], r.ID)
+	}
+	// The game loop is single-threaded and appendClients copies the IDs,
+	// so the scratch lists are reused: truncated, not freed.
+	for g, ids := range w.byGate {
+		if len(ids) > 0 {
+			w.appendClients(g, ids, t, body)
+			w.byGate[g] = ids[:0]
+		}
 	}
 }
 

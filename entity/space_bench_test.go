@@ -84,3 +84,43 @@ func BenchmarkWorldSyncTick(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAttrFanOut is one synced attribute change of a player seen by
+// 49 others (on 4 gates): encoding the change and grouping its receivers
+// by gate, as the game loop does for every AttrAllClients change.
+func BenchmarkAttrFanOut(b *testing.B) {
+	reg := NewRegistry()
+	if err := reg.Register("Zone", &Zone{}); err != nil {
+		b.Fatal(err)
+	}
+	if err := reg.Register("Walker", &Walker{}); err != nil {
+		b.Fatal(err)
+	}
+	out := &nullOutbox{}
+	w, err := NewWorld(WorldConfig{GameID: 1, Registry: reg, Outbox: out})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ps := make([]*Entity, 50)
+	w.Run(func() {
+		zone, _ := w.CreateSpaceLocally("Zone", nil)
+		for i := range ps {
+			ps[i], _ = w.CreateEntityLocally("Walker", map[string]any{"name": "p"})
+			ps[i].setClient(&ClientRef{Gate: rpc.GateID(1 + i%4), ID: rpc.ClientID(i + 1)})
+			ps[i].EnterSpace(zone.ID(), Vector3{X: float32(i % 5), Z: float32(i / 5)})
+		}
+	})
+	w.SyncPositions()
+	w.FlushClients()
+	*out = nullOutbox{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		ps[i%len(ps)].Attrs.Set("name", "q")
+		w.FlushClients()
+	}
+	b.StopTimer()
+	if out.msgs < b.N {
+		b.Fatalf("%d messages for %d changes", out.msgs, b.N)
+	}
+}

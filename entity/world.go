@@ -86,7 +86,8 @@ type World struct {
 	spaces  map[rpc.EntityID]*Entity // local spaces
 	hooks   []func()                 // space hooks waiting to run, in order
 	inHooks bool
-	gateOut map[rpc.GateID]*gateOut // client frames of the current event, per gate
+	gateOut map[rpc.GateID]*gateOut       // client frames of the current event, per gate
+	byGate  map[rpc.GateID][]rpc.ClientID // toClientRefs' scratch, kept empty between calls
 	// migrations: entities waiting for their dispatcher's MsgMigrateBlockAck.
 	migrations map[rpc.EntityID]*migration
 	aoiCost    aoiCost // see metrics.go
