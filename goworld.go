@@ -38,6 +38,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/dispatcher"
@@ -263,6 +264,10 @@ func loadFrozen(cfg *config.Config, id int, path string) (*entity.Frozen, error)
 	return game.LoadFreezeFile(path, id)
 }
 
+// gateShutdownGrace bounds how long a gate stopped with SIGTERM waits for
+// its kicked clients to go before it closes.
+const gateShutdownGrace = 3 * time.Second
+
 func runRole(ctx context.Context, role string, id int, name string, cfg *config.Config, dispAddrs []string, frozen *entity.Frozen, adm *admin, log *logrus.Entry) error {
 	readyInfo := func(addr string) proc.ReadyInfo {
 		return proc.ReadyInfo{Name: name, Role: role, ID: id, PID: os.Getpid(), Addr: addr, HTTPAddr: adm.Addr()}
@@ -306,7 +311,15 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 		}
 		adm.SetMetrics(g.WriteMetrics)
 		errc := make(chan error, 1)
-		go func() { errc <- g.Run(ctx) }()
+		// The gate runs until shut down: on SIGTERM its clients are told
+		// why (a kick) before it closes.
+		go func() { errc <- g.Run(context.Background()) }()
+		stopping := context.AfterFunc(ctx, func() {
+			sctx, cancel := context.WithTimeout(context.Background(), gateShutdownGrace)
+			defer cancel()
+			g.Shutdown(sctx, "server shutting down")
+		})
+		defer stopping()
 		select {
 		case <-g.Ready():
 			info := readyInfo(g.Addr().String())

@@ -132,6 +132,15 @@ type Gate struct {
 	// index[key][value] is the set of clients whose property key = value.
 	index  map[string]map[string]map[*client]struct{}
 	closed bool
+	// leaving is the kick reason of a gate shutting down (see Shutdown):
+	// new clients get it at once.
+	leaving string
+
+	// changed is poked (never blocking) when a client leaves or a
+	// lingering close ends, for Shutdown's wait; lingers counts the
+	// lingering closes under way.
+	changed chan struct{}
+	lingers atomic.Int64
 
 	ready       chan struct{}
 	closing     context.Context // done once Close starts: lingering connections end
@@ -182,6 +191,7 @@ func New(cfg Config) (*Gate, error) {
 		clients: map[rpc.ClientID]*client{},
 		index:   map[string]map[string]map[*client]struct{}{},
 		ready:   make(chan struct{}),
+		changed: make(chan struct{}, 1),
 	}
 	g.closing, g.stopClosing = context.WithCancel(context.Background())
 	// Client IDs start at a random point so that a restarted gate does not
@@ -372,6 +382,54 @@ func (g *Gate) drainKCP() {
 	}
 }
 
+// poke wakes Shutdown's wait, if any.
+func (g *Gate) poke() {
+	select {
+	case g.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Shutdown ends the gate gracefully: it kicks every client with reason
+// (new ones too, at once), waits until they are gone and their closes
+// have lingered (see closeLinger; a KCP session lingers a second), or
+// until ctx is done, whichever comes first, and then closes the gate as
+// Close does. A process stopped with SIGTERM shuts its gate down this
+// way, so that clients are told why rather than cut off.
+func (g *Gate) Shutdown(ctx context.Context, reason string) error {
+	g.mu.Lock()
+	if g.closed || g.leaving != "" {
+		g.mu.Unlock()
+		return g.Close()
+	}
+	g.leaving = reason
+	cs := make([]*client, 0, len(g.clients))
+	for _, c := range g.clients {
+		cs = append(cs, c)
+	}
+	g.mu.Unlock()
+	g.log.Infof("shutting down: kicking %d clients (%s)", len(cs), reason)
+	for _, c := range cs {
+		g.kick(c, reason)
+	}
+	for {
+		g.mu.RLock()
+		n := len(g.clients)
+		g.mu.RUnlock()
+		if n == 0 && g.lingers.Load() == 0 {
+			break
+		}
+		select {
+		case <-g.changed:
+			continue
+		case <-ctx.Done():
+		}
+		g.log.Warnf("shutting down: %d clients still connected and %d closes lingering at the deadline; closing", n, g.lingers.Load())
+		break
+	}
+	return g.Close()
+}
+
 // Close stops accepting clients, disconnects every client and waits for
 // their goroutines. Run then returns. Safe to call more than once.
 func (g *Gate) Close() error {
@@ -426,14 +484,18 @@ func (g *Gate) startClient(nc net.Conn, isKCP bool) {
 		c.conn.Close(ErrServerClosed)
 		return
 	}
-	if g.cfg.MaxClients > 0 && len(g.clients) >= g.cfg.MaxClients {
+	refusal := g.leaving
+	if refusal == "" && g.cfg.MaxClients > 0 && len(g.clients) >= g.cfg.MaxClients {
+		refusal = "server full"
+	}
+	if refusal != "" {
 		// Refused before it has a boot entity: the kick, then close.
 		g.wg.Add(1)
 		g.mu.Unlock()
-		g.log.WithField("remote", nc.RemoteAddr().String()).Debug("client refused: server full")
+		g.log.WithField("remote", nc.RemoteAddr().String()).Debug("client refused: " + refusal)
 		c.kicked.Store(true)
-		c.conn.Send(rpc.MsgKick, rpc.AppendString(nil, "server full"))
-		c.conn.CloseAfterFlush(errors.New("kicked: server full"))
+		c.conn.Send(rpc.MsgKick, rpc.AppendString(nil, refusal))
+		c.conn.CloseAfterFlush(errors.New("kicked: " + refusal))
 		go func() { defer g.wg.Done(); <-c.conn.Done(); c.conn.Wait() }()
 		return
 	}
@@ -492,12 +554,14 @@ func (g *Gate) serveClient(c *client) {
 	g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()).Debug("client connected")
 
 	reason := c.conn.Serve(func(t rpc.MsgType, body []byte) error { return g.handleClient(c, t, body) })
+	<-c.conn.Done() // the socket's close (a lingering one) has begun
 
 	g.mu.Lock()
 	delete(g.clients, c.id)
 	g.unindexLocked(c)
 	owner := c.owner
 	g.mu.Unlock()
+	g.poke()
 	log := g.log.WithField("client", uint64(c.id)).WithField("reason", reason)
 	switch {
 	case errors.Is(reason, rpc.ErrPeerClosed), errors.Is(reason, ErrServerClosed):

@@ -96,11 +96,15 @@ func (c *lingerConn) Close() error {
 	// rpc.Conn's Done is closed, which is after this Add: it cannot race
 	// with Gate.Close's Wait.
 	c.g.wg.Add(1)
+	c.g.lingers.Add(1)
 	c.Conn.SetReadDeadline(time.Now())
 	c.mu.Unlock()
 	go func() {
 		defer c.g.wg.Done()
 		c.finish()
+		if c.g.lingers.Add(-1) == 0 {
+			c.g.poke()
+		}
 	}()
 	return nil
 }

@@ -2,12 +2,14 @@ package gate_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/cluster"
 	"github.com/goworld-engine/goworld/rpc"
@@ -113,4 +115,75 @@ func TestLingeringCloseIsBounded(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("the socket closed after %v; want about 1 s", d)
 	}
+}
+
+// Shutdown tells every client, over each transport, why it is cut off,
+// and returns once they are gone, before its deadline.
+func TestShutdownKicksEveryClient(t *testing.T) {
+	c, _ := start(t, cluster.Options{KCP: true, WebSocket: true})
+	var clients []*client.Client
+	for _, o := range []struct {
+		addr string
+		kcp  bool
+	}{{c.GateAddr(0), false}, {c.GateAddr(0), true}, {c.GateWSURL(0), false}} {
+		x, err := client.Dial(o.addr, client.Options{KCP: o.kcp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { x.Close() })
+		for {
+			if ev, ok := next(t, x).(client.EntityCreated); ok && ev.IsPlayer {
+				break
+			}
+		}
+		clients = append(clients, x)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Gates[0].Shutdown(ctx, "server shutting down") }()
+	for i, x := range clients {
+		if r := expectKick(t, x); r != "server shutting down" {
+			t.Fatalf("client %d: kick reason %q", i, r)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Shutdown waited for its deadline although every client left")
+	}
+	if _, err := net.Dial("tcp", c.GateAddr(0)); err == nil {
+		t.Fatal("the gate still accepts connections after Shutdown")
+	}
+}
+
+// A client that never closes holds Shutdown only until its deadline.
+func TestShutdownDeadline(t *testing.T) {
+	c, l := start(t, cluster.Options{})
+	nc, err := net.Dial("tcp", c.GateAddr(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// The boot entity's creation proves the gate has the client.
+	var hdr [rpc.HeaderSize]byte
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		typ, _, err := rpc.ReadFrame(nc, hdr[:], 16<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ == rpc.MsgCreateEntity {
+			break
+		}
+	}
+	// It neither reads nor closes now: its close lingers (1 s), longer
+	// than Shutdown may wait.
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := c.Gates[0].Shutdown(ctx, "server shutting down"); err != nil {
+		t.Fatal(err)
+	}
+	l.wait(t, "closes lingering at the deadline; closing")
 }

@@ -389,8 +389,8 @@ func TestEndToEndChatWithGoworldctl(t *testing.T) {
 	if r := run(t, repoRoot, ctl, "status", dir); r.code == 0 || !strings.Contains(r.out, "gate1 down") {
 		t.Fatalf("status after stop: exit %d\n%s%s", r.code, r.out, r.err)
 	}
-	if code := carol.exit(); code != 2 {
-		t.Fatalf("carol exited %d when the cluster stopped, want 2", code)
+	if code := carol.exit(); code != 2 || !strings.Contains(carol.stderr(), "disconnected: server shutting down") {
+		t.Fatalf("carol exited %d when the cluster stopped (want 2, told the server is shutting down); stderr %q", code, carol.stderr())
 	}
 
 	// A new cluster on the same storage remembers the accounts.
