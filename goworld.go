@@ -143,14 +143,20 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	var dispAddrs, dispSockets []string
+	dispAddrs, dispSockets := cfg.DispatcherAddrs(), cfg.DispatcherSockets()
 	if *dispatchers != "" {
+		// goworldctl names the addresses the dispatchers really bound
+		// (listen_addr may say port 0). Their Unix sockets still apply
+		// to those on loopback, which can only be on this host.
 		dispAddrs = strings.Split(*dispatchers, ",")
 		if len(dispAddrs) != len(cfg.Dispatchers) {
 			return fmt.Errorf("-dispatchers lists %d addresses but the config has %d dispatchers", len(dispAddrs), len(cfg.Dispatchers))
 		}
-	} else {
-		dispAddrs, dispSockets = cfg.DispatcherAddrs(), cfg.DispatcherSockets()
+		for i, a := range dispAddrs {
+			if !config.IsLoopback(a) {
+				dispSockets[i] = ""
+			}
+		}
 	}
 
 	var name, level, logFile, httpAddr string
