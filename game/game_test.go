@@ -3,7 +3,6 @@ package game_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -537,7 +536,7 @@ func TestGameReregistersWithARestartedDispatcher(t *testing.T) {
 	}
 	// The new dispatcher starts with an empty table; only g1's
 	// re-registration can make these calls reach g1.
-	logs.waitCount(t, 2, "connected to dispatcher", "game=1\n")
+	logs.waitConnects(t, 1, 2)
 	onLoop(t, g1, func() {}) // the re-registration posted on reconnecting has run
 	if logs.has("RegisterEntity to dispatcher 0 dropped") {
 		// See TestReregistrationIsNeverDropped.
@@ -563,7 +562,7 @@ func TestReregistrationIsNeverDropped(t *testing.T) {
 		d.stop(t)
 		d = startDispatcher(t, addr, l)
 		for i, g := range gs {
-			logs.waitCount(t, restart+1, "connected to dispatcher", fmt.Sprintf("game=%d\n", i+1))
+			logs.waitConnects(t, i+1, restart+1)
 			onLoop(t, g, func() {}) // its re-registration has run
 		}
 		if logs.has("RegisterEntity to dispatcher 0 dropped") {
