@@ -177,11 +177,14 @@ func TestHeldLoadIsPlacedOnceEveryGameIsBack(t *testing.T) {
 // the recovery window ends.
 func TestHeldLoadIsPlacedAtTheEndOfTheWindow(t *testing.T) {
 	s := startDispatcher(t, dispatcher.Config{RecoverWindow: 300 * time.Millisecond})
+	// The window opens when game 1's hello arrives, so the time is taken
+	// before it is sent: the load must not be placed sooner than 300ms
+	// after that.
+	began := time.Now()
 	game1, _ := connectAfter(t, s, rpc.RoleGame, 1, 0xdead)
 	game1.send(t, rpc.MsgRegistered, nil)
 	hero := rpc.NewEntityID()
 	load := loadBody(hero, "Hero")
-	began := time.Now()
 	game1.send(t, rpc.MsgLoadEntitySomewhere, load)
 	game1.expectFrame(t, rpc.MsgLoadEntitySomewhere, load)
 	if el := time.Since(began); el < 300*time.Millisecond {

@@ -50,7 +50,8 @@ type Config struct {
 	MaxPacketSize int
 	// SendBufferSize bounds the bytes queued for a dispatcher (default 64 MiB).
 	SendBufferSize int
-	// ShutdownTimeout bounds the final save at shutdown (default 10s).
+	// ShutdownTimeout bounds the final save at shutdown, and then the
+	// writing of what is queued for the dispatchers (default 10s).
 	ShutdownTimeout time.Duration
 	// FreezeDir is where hot-reload freeze files are written (default "freeze").
 	FreezeDir string
@@ -323,7 +324,11 @@ func (g *Game) Run(ctx context.Context) error {
 		g.drainLinks(g.cfg.ShutdownTimeout)
 		return err // frozen: no shutdown save, the freeze file has it all
 	}
-	return g.shutdown()
+	err := g.shutdown()
+	// What the last turns sent (an unfreeze for a freeze that the shutdown
+	// aborted, the last calls to clients) goes out before the links close.
+	g.drainLinks(g.cfg.ShutdownTimeout)
+	return err
 }
 
 // drainLinks waits, up to timeout, until what is queued for every

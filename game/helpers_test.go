@@ -138,6 +138,11 @@ func registry(t testing.TB) *entity.Registry {
 type logHook struct {
 	mu    sync.Mutex
 	lines []string
+	// connects counts the "connected to dispatcher" entries by the value
+	// of their game field. (Matching lines on "game=N\n" missed those with
+	// a field after game: "connected to dispatcher; queue sent" has
+	// queued_bytes.)
+	connects map[string]int
 }
 
 func (h *logHook) Levels() []logrus.Level { return logrus.AllLevels }
@@ -145,8 +150,33 @@ func (h *logHook) Fire(e *logrus.Entry) error {
 	s, _ := e.String()
 	h.mu.Lock()
 	h.lines = append(h.lines, s)
+	if strings.HasPrefix(e.Message, "connected to dispatcher") {
+		if h.connects == nil {
+			h.connects = map[string]int{}
+		}
+		h.connects[fmt.Sprint(e.Data["game"])]++
+	}
 	h.mu.Unlock()
 	return nil
+}
+
+// waitConnects waits until game has logged that it connected to a
+// dispatcher at least n times.
+func (h *logHook) waitConnects(t *testing.T, game, n int) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		h.mu.Lock()
+		got := h.connects[strconv.Itoa(game)]
+		h.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("game %d connected to a dispatcher %d times, want %d", game, got, n)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	}
 }
 
 // has reports whether a line contains all the words.

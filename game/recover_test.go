@@ -130,7 +130,7 @@ func TestRestartedDispatcherLoadsNoSecondCopy(t *testing.T) {
 	if d2.addr != addr {
 		t.Fatalf("new dispatcher on %s, want %s", d2.addr, addr)
 	}
-	logs.waitCount(t, 2, "connected to dispatcher", "game=2\n")
+	logs.waitConnects(t, 2, 2)
 	onLoop(t, g2, func() {}) // game 2 re-registered and said so
 
 	onLoopErr(t, g2, func() error { return g2.World().LoadEntitySomewhere("Hero", hero) })
@@ -154,7 +154,7 @@ func TestRestartedDispatcherLoadsNoSecondCopy(t *testing.T) {
 	}
 
 	path.setOpen(true) // game 1 gets through, re-registers hero: the load goes there
-	logs.waitCount(t, 2, "connected to dispatcher", "game=1\n")
+	logs.waitConnects(t, 1, 2)
 	reachAll(t, g2, sk, hero)
 	onLoop(t, g2, func() {
 		if g2.World().Entity(hero) != nil {

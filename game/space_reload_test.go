@@ -170,8 +170,16 @@ func TestSpacesSurviveHotReload(t *testing.T) {
 	// Nothing was resent by the reload: the only creates and destroys are
 	// those of ann's walk (ann: -ben +cat; ben: -ann; cat: +ann), and no
 	// space message at all.
+	// The views above are the clients' state, which changes before the
+	// events are counted (on each viewer's goroutine): wait until the
+	// walk's own events are counted. Anything the reload resent came
+	// before them, on the same connection, and is counted by then.
 	wantDelta := []snap{{1, 1, 0}, {0, 1, 0}, {1, 0, 0}}
 	for i, v := range vs {
+		until(t, names[i]+"'s events of the walk counted", func() bool {
+			c, d, _, gone := v.counts()
+			return gone != "" || (c-before[i].creates >= wantDelta[i].creates && d-before[i].destroys >= wantDelta[i].destroys)
+		})
 		c, d, s, gone := v.counts()
 		if gone != "" {
 			t.Fatalf("%s was disconnected: %s", names[i], gone)

@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"go/token"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -369,19 +370,35 @@ func (g *Gate) acceptLoop(ln net.Listener, isKCP bool) {
 
 // drainKCP closes the sessions that kcp-go had queued for Accept when its
 // listener closed: kcp-go never closes them itself, and each would keep a
-// goroutine for good. Once the listener is closed, Accept picks at random
-// between a queued session and the error, so it is asked until it has
-// said closed many times in a row (at most the backlog of 128 sessions
-// plus 64 calls, none of which waits).
+// goroutine for good. kcp-go's reader goroutine may still be handling a
+// batch of datagrams it read before the close, and queue new sessions for
+// them after it; it records its socket's read error as it returns. So
+// Accept is asked until it has reported that error (the reader is gone:
+// no session can be queued any more), and then until it has said closed
+// 64 times in a row: once the listener is closed, Accept picks at random
+// between a queued session and the errors, and none of these calls waits.
 func (g *Gate) drainKCP() {
-	for misses := 0; misses < 64; {
+	readerGone := false
+	deadline := time.Now().Add(5 * time.Second)
+	for misses := 0; misses < 64 || !readerGone; {
 		s, err := g.kcp.AcceptKCP()
-		if err != nil {
-			misses++
+		if err == nil {
+			misses = 0
+			s.Close()
 			continue
 		}
-		misses = 0
-		s.Close()
+		if !errors.Is(err, io.ErrClosedPipe) { // not "closed": the reader's error
+			readerGone = true
+		}
+		if readerGone {
+			misses++
+		} else {
+			if time.Now().After(deadline) {
+				g.log.Warn("KCP listener's reader still running 5s after close; sessions it opens later may leak")
+				return
+			}
+			time.Sleep(time.Millisecond) // the reader finishes its batch
+		}
 	}
 }
 

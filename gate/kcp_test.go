@@ -208,7 +208,18 @@ func TestKCPSessionsQueuedAtCloseAreClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Goroutines of other tests' sessions may still be ending: only the
+	// ones that were not there before count.
 	before := kcpSessionGoroutines()
+	fresh := func() int {
+		n := 0
+		for id := range kcpSessionGoroutines() {
+			if !before[id] {
+				n++
+			}
+		}
+		return n
+	}
 	const n = 5
 	for i := 0; i < n; i++ {
 		s, err := kcp.DialWithOptions(g.Addr().String(), nil, 0, 0)
@@ -219,29 +230,108 @@ func TestKCPSessionsQueuedAtCloseAreClosed(t *testing.T) {
 		defer s.Close()
 	}
 	// n client sessions, and n server sessions once their datagrams are in.
-	for deadline := time.Now().Add(10 * time.Second); kcpSessionGoroutines() < before+2*n; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); fresh() < 2*n; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d session goroutines, want %d", kcpSessionGoroutines(), before+2*n)
+			t.Fatalf("%d new session goroutines, want %d", fresh(), 2*n)
 		}
 	}
 	g.Close()
 	// The server sessions' goroutines end (Close ends them at once; their
 	// exit is asynchronous); the clients' remain until the deferred closes.
-	for deadline := time.Now().Add(10 * time.Second); kcpSessionGoroutines() != before+n; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); fresh() != n; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("after Close: %d session goroutines, want %d (the %d clients')", kcpSessionGoroutines(), before+n, n)
+			t.Fatalf("after Close: %d new session goroutines, want %d (the %d clients')", fresh(), n, n)
 		}
 	}
 }
 
-// kcpSessionGoroutines counts the goroutines of live kcp-go sessions.
-func kcpSessionGoroutines() int {
+// kcpSessionGoroutines returns the IDs of the goroutines of live kcp-go
+// sessions.
+func kcpSessionGoroutines() map[string]bool {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "kcp-go/v5.(*UDPSession).postProcess(")
+			ids := map[string]bool{}
+			for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+				if strings.Contains(g, "kcp-go/v5.(*UDPSession).postProcess(") {
+					id, _, _ := strings.Cut(strings.TrimPrefix(g, "goroutine "), " ")
+					ids[id] = true
+				}
+			}
+			return ids
 		}
 		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// TestKCPSessionsOpenedWhileClosingAreClosed: datagrams from new clients
+// keep coming while the gate closes. kcp-go's reader may open sessions
+// for the last batch it read after the listener closed; the gate closes
+// those too.
+func TestKCPSessionsOpenedWhileClosingAreClosed(t *testing.T) {
+	g, err := gate.New(gate.Config{ID: 7, ListenAddr: "127.0.0.1:0", KCP: true,
+		Dispatchers: []string{"127.0.0.1:1"}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := kcpSessionGoroutines()
+	fresh := func() int {
+		n := 0
+		for id := range kcpSessionGoroutines() {
+			if !before[id] {
+				n++
+			}
+		}
+		return n
+	}
+	ga, err := net.ResolveUDPAddr("udp", g.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A KCP data segment (conversation 1, sequence 0) holding a heartbeat:
+	// from a new address, it opens a session.
+	frame := rpc.AppendFrame(nil, rpc.MsgHeartbeat, nil)
+	seg := binary.LittleEndian.AppendUint32(nil, 1)
+	seg = append(seg, kcpCmdPush, 0)
+	seg = binary.LittleEndian.AppendUint16(seg, 128)
+	seg = binary.LittleEndian.AppendUint32(seg, 0) // ts
+	seg = binary.LittleEndian.AppendUint32(seg, 0) // sn
+	seg = binary.LittleEndian.AppendUint32(seg, 0) // una
+	seg = binary.LittleEndian.AppendUint32(seg, uint32(len(frame)))
+	seg = append(seg, frame...)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var sent atomic.Int32
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				uc, err := net.DialUDP("udp", nil, ga)
+				if err != nil {
+					continue
+				}
+				uc.Write(seg)
+				uc.Close()
+				sent.Add(1)
+			}
+		}()
+	}
+	for sent.Load() < 20 {
+		time.Sleep(time.Millisecond)
+	}
+	g.Close()
+	close(stop)
+	wg.Wait()
+	for deadline := time.Now().Add(10 * time.Second); fresh() != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after Close: %d session goroutines left", fresh())
+		}
 	}
 }
