@@ -49,7 +49,7 @@ client_msg_rate = 0
 	cl := cluster.Start(t, cluster.Options{Registry: r, BootEntity: "Player", Logger: log})
 
 	gc, _ := cfg.Gate(2)
-	g, err := gate.New(gateConfig(gc, []string{cl.Dispatchers[0].Addr().String()}, nil, log))
+	g, err := gate.New(gateConfig(gc, []string{cl.Dispatchers[0].Addr().String()}, log))
 	if err != nil {
 		t.Fatal(err)
 	}

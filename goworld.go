@@ -143,20 +143,14 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	dispAddrs, dispSockets := cfg.DispatcherAddrs(), cfg.DispatcherSockets()
+	var dispAddrs []string
 	if *dispatchers != "" {
-		// goworldctl names the addresses the dispatchers really bound
-		// (listen_addr may say port 0). Their Unix sockets still apply
-		// to those on loopback, which can only be on this host.
 		dispAddrs = strings.Split(*dispatchers, ",")
 		if len(dispAddrs) != len(cfg.Dispatchers) {
 			return fmt.Errorf("-dispatchers lists %d addresses but the config has %d dispatchers", len(dispAddrs), len(cfg.Dispatchers))
 		}
-		for i, a := range dispAddrs {
-			if !config.IsLoopback(a) {
-				dispSockets[i] = ""
-			}
-		}
+	} else {
+		dispAddrs = cfg.DispatcherAddrs()
 	}
 
 	var name, level, logFile, httpAddr string
@@ -221,7 +215,7 @@ func run(args []string) error {
 		}
 	}
 
-	err = runRole(ctx, *role, *id, name, cfg, dispAddrs, dispSockets, frozen, adm, entry)
+	err = runRole(ctx, *role, *id, name, cfg, dispAddrs, frozen, adm, entry)
 	if err != nil {
 		entry.WithError(err).Error("exiting with error")
 		return err
@@ -274,7 +268,7 @@ func loadFrozen(cfg *config.Config, id int, path string) (*entity.Frozen, error)
 // its kicked clients to go before it closes.
 const gateShutdownGrace = 3 * time.Second
 
-func runRole(ctx context.Context, role string, id int, name string, cfg *config.Config, dispAddrs, dispSockets []string, frozen *entity.Frozen, adm *admin, log *logrus.Entry) error {
+func runRole(ctx context.Context, role string, id int, name string, cfg *config.Config, dispAddrs []string, frozen *entity.Frozen, adm *admin, log *logrus.Entry) error {
 	readyInfo := func(addr string) proc.ReadyInfo {
 		return proc.ReadyInfo{Name: name, Role: role, ID: id, PID: os.Getpid(), Addr: addr, HTTPAddr: adm.Addr()}
 	}
@@ -294,7 +288,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 			}
 		}
 		d, err := dispatcher.New(dispatcher.Config{
-			ID: id, Index: index, Count: len(cfg.Dispatchers), ListenAddr: c.ListenAddr, UnixSocket: c.UnixSocket,
+			ID: id, Index: index, Count: len(cfg.Dispatchers), ListenAddr: c.ListenAddr,
 			MaxPacketSize: c.MaxPacketSize, SendBufferSize: c.SendBufferSize,
 			FreezeQueueLimit: c.FreezeQueueLimit, RestoreTimeout: c.RestoreTimeout,
 			RecoverWindow: c.RecoverWindow, RecoverQueueLimit: c.RecoverQueueLimit, Logger: log,
@@ -311,7 +305,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 		return d.Close()
 	case "gate":
 		c, _ := cfg.Gate(id)
-		g, err := gate.New(gateConfig(c, dispAddrs, dispSockets, log))
+		g, err := gate.New(gateConfig(c, dispAddrs, log))
 		if err != nil {
 			return err
 		}
@@ -349,7 +343,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 		}
 		defer backend.Close()
 		g, err := game.New(game.Config{
-			ID: id, Dispatchers: dispAddrs, DispatcherSockets: dispSockets, BootEntity: c.BootEntity, Registry: registry,
+			ID: id, Dispatchers: dispAddrs, BootEntity: c.BootEntity, Registry: registry,
 			Storage: backend, SaveInterval: c.SaveInterval, MaxPacketSize: c.MaxPacketSize,
 			SendBufferSize: c.SendBufferSize, FreezeDir: c.FreezeDir, KeepFreezeFiles: c.KeepFreezeFiles,
 			FreezeTimeout: c.FreezeTimeout, Restore: frozen, Logger: log,
@@ -401,9 +395,9 @@ func gameIDs(cfg *config.Config) []rpc.GameID {
 }
 
 // gateConfig is the gate.Config of the gate configured by c.
-func gateConfig(c *config.GateConfig, dispAddrs, dispSockets []string, log logrus.FieldLogger) gate.Config {
+func gateConfig(c *config.GateConfig, dispAddrs []string, log logrus.FieldLogger) gate.Config {
 	return gate.Config{
-		ID: c.ID, ListenAddr: c.ListenAddr, KCP: c.KCP, Dispatchers: dispAddrs, DispatcherSockets: dispSockets,
+		ID: c.ID, ListenAddr: c.ListenAddr, KCP: c.KCP, Dispatchers: dispAddrs,
 		WSAddr: c.WSAddr, WSTLSCertFile: c.WSTLSCert, WSTLSKeyFile: c.WSTLSKey, WSOrigins: c.WSOrigins,
 		HeartbeatTimeout: c.HeartbeatTimeout, MaxClientPacketSize: c.MaxClientPacketSize,
 		ClientSendBufferSize: c.ClientSendBufferSize, MaxPacketSize: c.MaxPacketSize,

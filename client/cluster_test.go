@@ -1,9 +1,7 @@
 package client_test
 
 import (
-	"bytes"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -223,43 +221,6 @@ func TestKCPAnswerKeepsTheClient(t *testing.T) {
 		switch ev := nextEvent(t, c).(type) {
 		case client.Disconnected:
 			t.Fatalf("disconnected after DialTimeout although the gate answered: %#v", ev)
-		case client.AttrChanged:
-			return
-		}
-	}
-}
-
-// TestClusterOverUnixSockets: games and gates reach the dispatcher
-// through its Unix socket (counted in its metrics), and clients are
-// served as over TCP.
-func TestClusterOverUnixSockets(t *testing.T) {
-	r := entity.NewRegistry()
-	if err := r.Register("Hero", &Hero{}); err != nil {
-		t.Fatal(err)
-	}
-	cl := cluster.Start(t, cluster.Options{Registry: r, BootEntity: "Hero", Unix: true})
-	var m bytes.Buffer
-	if err := cl.Dispatchers[0].WriteMetrics(&m); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(m.String(), `goworld_dispatcher_unix_peers{process="dispatcher1"} 2`) {
-		t.Fatalf("the game and the gate are not both on the Unix socket:\n%s", m.String())
-	}
-	c, err := client.Dial(cl.GateAddr(0), client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if created := expectEvent[client.EntityCreated](t, c); !created.IsPlayer {
-		t.Fatalf("first event %#v, want the player", created)
-	}
-	if err := c.CallPlayer("Mutate", 0); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		switch ev := nextEvent(t, c).(type) {
-		case client.Disconnected:
-			t.Fatalf("disconnected: %#v", ev)
 		case client.AttrChanged:
 			return
 		}

@@ -103,15 +103,9 @@ type Config struct {
 // DispatcherConfig is the configuration of one dispatcher process, section
 // [dispatcherN].
 type DispatcherConfig struct {
-	ID         int    // N of [dispatcherN], 1..65535
-	Name       string // section name, e.g. "dispatcher1"
-	ListenAddr string // listen_addr: host:port the games and gates connect to
-	// UnixSocket (unix_socket) is a Unix socket path, relative to the
-	// server directory, where the dispatcher also listens. Games and gates
-	// connect through it when listen_addr is a loopback address (so they
-	// are on the same host), falling back to listen_addr: it costs less
-	// CPU per message than loopback TCP.
-	UnixSocket     string
+	ID             int    // N of [dispatcherN], 1..65535
+	Name           string // section name, e.g. "dispatcher1"
+	ListenAddr     string // listen_addr: host:port the games and gates connect to
 	HTTPAddr       string // http_addr: admin HTTP host:port; empty means disabled
 	LogLevel       string // log_level: debug, info, warn or error
 	LogFile        string // log_file: defaults to Name + ".log"
@@ -304,7 +298,6 @@ func newGate(id int) GateConfig {
 func Default() *Config {
 	d := newDispatcher(1)
 	d.ListenAddr = "127.0.0.1:13001"
-	d.UnixSocket = "run/dispatcher1.sock"
 	g := newGame(1)
 	g.BootEntity = "Account"
 	gt := newGate(1)
@@ -349,23 +342,6 @@ func (c *Config) Gate(id int) (*GateConfig, bool) {
 		}
 	}
 	return nil, false
-}
-
-// DispatcherSockets returns, in the order of DispatcherAddrs, the Unix
-// socket through which games and gates reach each dispatcher, or "" where
-// they must use TCP: where there is no unix_socket, or where listen_addr
-// is not a loopback address (a process on another host would find
-// nothing, or another cluster's dispatcher, at that path).
-func (c *Config) DispatcherSockets() []string {
-	ds := slices.Clone(c.Dispatchers)
-	slices.SortStableFunc(ds, func(a, b DispatcherConfig) int { return a.ID - b.ID })
-	socks := make([]string, len(ds))
-	for i, d := range ds {
-		if IsLoopback(d.ListenAddr) {
-			socks[i] = d.UnixSocket
-		}
-	}
-	return socks
 }
 
 // DispatcherAddrs returns the listen addresses of the dispatchers in ID

@@ -19,7 +19,6 @@ const minimal = noWS + "ws_addr = 127.0.0.1:14002\n"
 const noWS = `
 [dispatcher1]
 listen_addr = 127.0.0.1:13001
-unix_socket = run/dispatcher1.sock
 [game1]
 boot_entity = Account
 [gate1]
@@ -355,16 +354,6 @@ listen_addr = 127.0.0.1:14001
 			name: "client packet larger than server packet",
 			text: minimal + "[gate_common]\nmax_client_packet_size = 2048\nmax_packet_size = 1024\n",
 			want: []string{`config.ini: [gate1] max_client_packet_size (2048) must not exceed max_packet_size (1024)`},
-		},
-		{
-			name: "unix socket path too long",
-			text: strings.Replace(minimal, "unix_socket = run/dispatcher1.sock", "unix_socket = "+strings.Repeat("d/", 50)+"s", 1),
-			want: []string{`config.ini: [dispatcher1] unix_socket = "` + strings.Repeat("d/", 50) + `s": is longer than 100 bytes, more than a Unix socket address holds: use a shorter path (relative paths are from the server directory)`},
-		},
-		{
-			name: "two dispatchers on one unix socket",
-			text: minimal + "[dispatcher2]\nlisten_addr = 127.0.0.1:13002\nunix_socket = run/../run/dispatcher1.sock\n",
-			want: []string{`config.ini: [dispatcher2] unix_socket = "run/../run/dispatcher1.sock": is also the unix_socket of [dispatcher1]`},
 		},
 		{
 			name: "send buffer smaller than a packet",
@@ -798,27 +787,5 @@ func TestWebSocketSettings(t *testing.T) {
 	}
 	if g := cfg.Gates[0]; g.WSAddr != "" || g.WSOrigins != nil || g.WSTLSCert != "" {
 		t.Errorf("a gate without ws_addr serves WebSocket: %+v", g)
-	}
-}
-
-// TestDispatcherSockets: games and gates use a dispatcher's Unix socket
-// only when its listen_addr is a loopback address (so they share its
-// host), in the order of DispatcherAddrs.
-func TestDispatcherSockets(t *testing.T) {
-	cfg, err := Parse("config.ini", []byte(minimal+`
-[dispatcher3]
-listen_addr = 0.0.0.0:13003
-unix_socket = run/d3.sock
-[dispatcher2]
-listen_addr = localhost:13002
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := cfg.DispatcherSockets(), []string{"run/dispatcher1.sock", "", ""}; !slices.Equal(got, want) {
-		t.Fatalf("DispatcherSockets() = %q, want %q", got, want)
-	}
-	if got := cfg.DispatcherAddrs(); got[2] != "0.0.0.0:13003" {
-		t.Fatalf("DispatcherAddrs() = %q", got)
 	}
 }

@@ -402,7 +402,6 @@ func boolField(key string, p *bool) field {
 func dispatcherFields(d *DispatcherConfig) []field {
 	return []field{
 		strField("listen_addr", &d.ListenAddr),
-		strField("unix_socket", &d.UnixSocket),
 		strField("http_addr", &d.HTTPAddr),
 		boolField("http_allow_remote", &d.HTTPAllowRemote),
 		strField("log_level", &d.LogLevel),

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"go/token"
 	"net"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -112,21 +111,9 @@ func (c *Config) validate() []problem {
 
 	addrs := newAddrSet()
 	checkIDs(&ps, dispatcherKind, len(c.Dispatchers), func(i int) (int, string) { return c.Dispatchers[i].ID, c.Dispatchers[i].Name })
-	sockets := map[string]string{} // cleaned unix_socket -> section
 	for _, d := range c.Dispatchers {
 		sec := processName(dispatcherKind, d.ID)
 		checkListenAddr(&ps, addrs, sec, d.ListenAddr)
-		if d.UnixSocket != "" {
-			clean := filepath.Clean(d.UnixSocket)
-			switch other, dup := sockets[clean]; {
-			case len(d.UnixSocket) > maxUnixSocketPath:
-				ps.bad(sec, "unix_socket", d.UnixSocket, fmt.Sprintf("is longer than %d bytes, more than a Unix socket address holds: use a shorter path (relative paths are from the server directory)", maxUnixSocketPath))
-			case dup:
-				ps.bad(sec, "unix_socket", d.UnixSocket, "is also the unix_socket of ["+other+"]")
-			default:
-				sockets[clean] = sec
-			}
-		}
 		checkCommon(&ps, addrs, sec, d.HTTPAddr, d.HTTPAllowRemote, d.LogLevel, d.LogFile, d.MaxPacketSize, d.SendBufferSize)
 		checkSize(&ps, sec, "freeze_queue_limit", d.FreezeQueueLimit, 0)
 		checkDuration(&ps, sec, "restore_timeout", d.RestoreTimeout)
@@ -280,10 +267,6 @@ func checkCommon(ps *problems, addrs *addrSet, sec, httpAddr string, allowRemote
 			"send_buffer_size", "max_packet_size")
 	}
 }
-
-// maxUnixSocketPath is the longest unix_socket accepted: Unix socket
-// addresses hold 104 bytes on macOS and BSD, 108 on Linux.
-const maxUnixSocketPath = 100
 
 // IsLoopback reports whether the host of host:port addr is a loopback
 // address: an IP in 127.0.0.0/8 or ::1, or "localhost". An empty host

@@ -41,8 +41,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -60,11 +58,6 @@ type Config struct {
 	Index, Count int
 	// ListenAddr is where games and gates connect (port 0: any free port).
 	ListenAddr string
-	// UnixSocket, if set, is a Unix socket path where the dispatcher also
-	// listens, for games and gates on the same host (less CPU per message
-	// than loopback TCP). A socket file left by a dispatcher that died is
-	// replaced; one that a live process listens on is an error.
-	UnixSocket string
 	// MaxPacketSize is the largest frame body accepted from a peer (default 16 MiB).
 	MaxPacketSize int
 	// SendBufferSize bounds the bytes queued for one peer (default 64 MiB).
@@ -126,7 +119,6 @@ type Dispatcher struct {
 	cfg Config
 	log logrus.FieldLogger
 	ln  net.Listener
-	uln net.Listener // on UnixSocket; nil without one
 
 	mu       sync.RWMutex
 	games    map[rpc.GameID]*peer
@@ -341,18 +333,10 @@ func New(cfg Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher%d: %w", cfg.ID, err)
 	}
-	var uln net.Listener
-	if cfg.UnixSocket != "" {
-		if uln, err = listenUnix(cfg.UnixSocket); err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("dispatcher%d: %w", cfg.ID, err)
-		}
-	}
 	return &Dispatcher{
 		cfg:      cfg,
 		log:      cfg.Logger.WithField("dispatcher", cfg.ID),
 		ln:       ln,
-		uln:      uln,
 		games:    map[rpc.GameID]*peer{},
 		gates:    map[rpc.GateID]*peer{},
 		entities: map[rpc.EntityID]rpc.GameID{},
@@ -367,82 +351,24 @@ func New(cfg Config) (*Dispatcher, error) {
 // Addr returns the bound listen address.
 func (d *Dispatcher) Addr() net.Addr { return d.ln.Addr() }
 
-// UnixAddr returns the Unix socket's address, or nil without one.
-func (d *Dispatcher) UnixAddr() net.Addr {
-	if d.uln == nil {
-		return nil
-	}
-	return d.uln.Addr()
-}
-
-// listenUnix listens on the Unix socket at path, creating its directory.
-// A socket file that nothing listens on (left by a dispatcher that died)
-// is replaced; a live one, or a file that is not a socket, is an error.
-func listenUnix(path string) (net.Listener, error) {
-	if dir := filepath.Dir(path); dir != "." {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("unix socket: %w", err)
-		}
-	}
-	ln, err := net.Listen("unix", path)
-	if err == nil {
-		return ln, nil
-	}
-	fi, serr := os.Lstat(path)
-	if serr != nil {
-		return nil, fmt.Errorf("unix socket: %w", err)
-	}
-	if fi.Mode()&os.ModeSocket == 0 {
-		return nil, fmt.Errorf("unix socket %s: the file exists and is not a socket", path)
-	}
-	if c, derr := net.DialTimeout("unix", path, time.Second); derr == nil {
-		c.Close()
-		return nil, fmt.Errorf("unix socket %s: another process listens on it", path)
-	}
-	if err := os.Remove(path); err != nil {
-		return nil, fmt.Errorf("unix socket %s: cannot remove the stale socket: %w", path, err)
-	}
-	ln, err = net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("unix socket: %w", err)
-	}
-	return ln, nil
-}
-
 // Run accepts connections until ctx is done or Close is called. It returns
 // ErrServerClosed after Close, or ctx's error.
 func (d *Dispatcher) Run(ctx context.Context) error {
-	log := d.log.WithField("addr", d.ln.Addr().String())
-	if d.uln != nil {
-		log = log.WithField("unix_socket", d.uln.Addr().String())
-	}
-	log.Info("dispatcher listening")
+	d.log.WithField("addr", d.ln.Addr().String()).Info("dispatcher listening")
 	stop := context.AfterFunc(ctx, func() { d.Close() })
 	defer stop()
-	d.mu.Lock()
-	if d.uln != nil && !d.closed { // Add under mu: Close's Wait comes after
-		d.wg.Add(1)
-		go func() { defer d.wg.Done(); d.accept(d.uln) }()
-	}
-	d.mu.Unlock()
-	d.accept(d.ln)
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return ErrServerClosed
-}
-
-// accept serves the connections of ln until the dispatcher closes.
-func (d *Dispatcher) accept(ln net.Listener) {
 	var delay time.Duration
 	for {
-		nc, err := ln.Accept()
+		nc, err := d.ln.Accept()
 		if err != nil {
 			d.mu.RLock()
 			closed := d.closed
 			d.mu.RUnlock()
 			if closed {
-				return
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return ErrServerClosed
 			}
 			// Temporary errors (out of file descriptors): back off, as net/http does.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
@@ -499,9 +425,6 @@ func (d *Dispatcher) Close() error {
 	}
 	d.mu.Unlock()
 	err := d.ln.Close()
-	if d.uln != nil {
-		d.uln.Close() // removes the socket file
-	}
 	for _, c := range conns {
 		c.Close(ErrServerClosed)
 	}

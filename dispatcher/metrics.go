@@ -37,14 +37,11 @@ func (d *Dispatcher) WriteMetrics(out io.Writer) error {
 	games, gates, entities := len(d.games), len(d.gates), len(d.entities)
 	frozen, migrating := len(d.frozen), len(d.blocked)
 	var queues []queue
-	unix := 0
 	for _, p := range d.games {
 		queues = append(queues, queue{p.String(), p.conn.Pending()})
-		unix += viaUnix(p)
 	}
 	for _, p := range d.gates {
 		queues = append(queues, queue{p.String(), p.conn.Pending()})
-		unix += viaUnix(p)
 	}
 	var frozenBytes int
 	for _, fg := range d.frozen {
@@ -57,7 +54,6 @@ func (d *Dispatcher) WriteMetrics(out io.Writer) error {
 
 	w.Gauge("goworld_dispatcher_peers", "Connected peers, by role.", float64(games), "role", "game")
 	w.Gauge("goworld_dispatcher_peers", "Connected peers, by role.", float64(gates), "role", "gate")
-	w.Gauge("goworld_dispatcher_unix_peers", "Connected peers that came through the Unix socket (unix_socket), not TCP.", float64(unix))
 	w.Gauge("goworld_dispatcher_entities", "Entities in this dispatcher's shard of the routing table.", float64(entities))
 	w.Gauge("goworld_dispatcher_frozen_games", "Games frozen for a hot reload, their packets queued.", float64(frozen))
 	w.Gauge("goworld_dispatcher_frozen_queue_bytes", "Bytes queued for frozen games (freeze_queue_limit bounds each).", float64(frozenBytes))
@@ -67,12 +63,4 @@ func (d *Dispatcher) WriteMetrics(out io.Writer) error {
 	}
 	w.WriteTraffic(metrics.Traffic{Link: "game", Stats: &d.met.games}, metrics.Traffic{Link: "gate", Stats: &d.met.gates})
 	return w.Err()
-}
-
-// viaUnix is 1 if p is connected through the Unix socket, else 0.
-func viaUnix(p *peer) int {
-	if p.conn.NetConn().LocalAddr().Network() == "unix" {
-		return 1
-	}
-	return 0
 }

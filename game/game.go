@@ -34,9 +34,6 @@ type Config struct {
 	ID int
 	// Dispatchers are the addresses of all dispatchers, in config order.
 	Dispatchers []string
-	// DispatcherSockets are, in the order of Dispatchers, the dispatchers'
-	// Unix sockets on this host ("" or missing: none), tried before TCP.
-	DispatcherSockets []string
 	// BootEntity is the entity type created for each new client. Required.
 	BootEntity string
 	// Registry holds the entity types. Required.
@@ -194,7 +191,7 @@ func New(cfg Config) (*Game, error) {
 	for i, addr := range cfg.Dispatchers {
 		first := true
 		g.links = append(g.links, rpc.NewLink(rpc.LinkConfig{
-			Addr: addr, UnixSocket: rpc.SocketOf(cfg.DispatcherSockets, i), Role: rpc.RoleGame, ID: uint16(cfg.ID),
+			Addr: addr, Role: rpc.RoleGame, ID: uint16(cfg.ID),
 			Conn: rpc.ConnConfig{
 				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize,
 				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20, Stats: &g.met.links,

@@ -64,9 +64,6 @@ type Config struct {
 	WSOrigins []string
 	// Dispatchers are the addresses of all dispatchers, in config order.
 	Dispatchers []string
-	// DispatcherSockets are, in the order of Dispatchers, the dispatchers'
-	// Unix sockets on this host ("" or missing: none), tried before TCP.
-	DispatcherSockets []string
 	// HeartbeatTimeout disconnects a client that sends nothing for this
 	// long (default 30s).
 	HeartbeatTimeout time.Duration
@@ -215,13 +212,13 @@ func New(cfg Config) (*Gate, error) {
 		}
 		g.ws = ws
 	}
-	for i, addr := range cfg.Dispatchers {
+	for _, addr := range cfg.Dispatchers {
 		// What a dispatcher's frames send to clients (a broadcast: many)
 		// waits until the frames of one read are handled, then goes out
 		// in one write per client, on the link's goroutine.
 		out := &rpc.Batch{}
 		g.links = append(g.links, rpc.NewLink(rpc.LinkConfig{
-			Addr: addr, UnixSocket: rpc.SocketOf(cfg.DispatcherSockets, i), Role: rpc.RoleGate, ID: uint16(cfg.ID),
+			Addr: addr, Role: rpc.RoleGate, ID: uint16(cfg.ID),
 			Conn: rpc.ConnConfig{
 				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize,
 				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20, Stats: &g.met.links,

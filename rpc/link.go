@@ -32,12 +32,8 @@ const (
 
 // LinkConfig configures a Link.
 type LinkConfig struct {
-	// Addr is the dispatcher's TCP address.
+	// Addr is the dispatcher's address.
 	Addr string
-	// UnixSocket, if set, is the path of the dispatcher's Unix socket, on
-	// the same host: the link dials it first (less CPU per message than
-	// loopback TCP) and Addr if that fails.
-	UnixSocket string
 	// Role and ID say who we are in MsgHello.
 	Role Role
 	ID   uint16
@@ -63,15 +59,6 @@ type LinkConfig struct {
 	OnDisconnect func(reason error)
 	// Logger receives connect/disconnect logs.
 	Logger logrus.FieldLogger
-}
-
-// SocketOf returns sockets[i], or "" if sockets is shorter: the Unix
-// socket of dispatcher i in a list that may leave them out.
-func SocketOf(sockets []string, i int) string {
-	if i < len(sockets) {
-		return sockets[i]
-	}
-	return ""
 }
 
 // Link keeps a connection to one dispatcher up: it dials, says hello,
@@ -195,14 +182,7 @@ func Jitter(d time.Duration) time.Duration {
 func (l *Link) runOnce(ctx context.Context, log logrus.FieldLogger) error {
 	var d net.Dialer
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	var nc net.Conn
-	err := errors.New("no address")
-	if l.cfg.UnixSocket != "" {
-		nc, err = d.DialContext(dctx, "unix", l.cfg.UnixSocket)
-	}
-	if err != nil {
-		nc, err = d.DialContext(dctx, "tcp", l.cfg.Addr)
-	}
+	nc, err := d.DialContext(dctx, "tcp", l.cfg.Addr)
 	cancel()
 	if err != nil {
 		return err
@@ -245,7 +225,6 @@ func (l *Link) runOnce(ctx context.Context, log logrus.FieldLogger) error {
 	l.queue, l.dropped = nil, 0
 	l.cur = c
 	l.mu.Unlock()
-	log = log.WithField("via", nc.LocalAddr().Network())
 	entry := log.WithField("queued_bytes", queued)
 	switch {
 	case same && queued > 0:

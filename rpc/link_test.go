@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -44,7 +42,7 @@ func listenFake(t *testing.T, addr string, instance uint64) *fakeDispatcher {
 // it returns the connection and the instance the peer said it knew.
 func (f *fakeDispatcher) accept() (*Conn, uint64) {
 	f.t.Helper()
-	f.ln.(interface{ SetDeadline(time.Time) error }).SetDeadline(time.Now().Add(linkWait))
+	f.ln.(*net.TCPListener).SetDeadline(time.Now().Add(linkWait))
 	nc, err := f.ln.Accept()
 	if err != nil {
 		f.t.Fatalf("accept: %v", err)
@@ -81,17 +79,11 @@ type linkEvents struct {
 
 func startLink(t *testing.T, addr string, queueLimit int) (*Link, linkEvents) {
 	t.Helper()
-	return startLinkVia(t, addr, "", queueLimit)
-}
-
-// startLinkVia is startLink with a Unix socket to try first.
-func startLinkVia(t *testing.T, addr, sock string, queueLimit int) (*Link, linkEvents) {
-	t.Helper()
 	ev := linkEvents{connected: make(chan bool, 4), down: make(chan struct{}, 4)}
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	l := NewLink(LinkConfig{
-		Addr: addr, UnixSocket: sock, Role: RoleGate, ID: 7, QueueLimit: queueLimit, Logger: log,
+		Addr: addr, Role: RoleGate, ID: 7, QueueLimit: queueLimit, Logger: log,
 		OnConnect:    func(_ *Conn, same bool) { ev.connected <- same },
 		OnDisconnect: func(error) { ev.down <- struct{}{} },
 		Handler:      func(MsgType, []byte) error { return nil },
@@ -216,36 +208,4 @@ func TestBackoffDoublesToItsCapWithJitter(t *testing.T) {
 	if len(seen) < 100 {
 		t.Fatalf("Jitter(1s) gave %d distinct values in 1000", len(seen))
 	}
-}
-
-// A link with a UnixSocket connects through it, and through Addr when
-// nothing listens there.
-func TestLinkPrefersTheUnixSocket(t *testing.T) {
-	tcp := listenFake(t, "127.0.0.1:0", 21)
-	dir, err := os.MkdirTemp("", "gw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "d.sock")
-	uln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { uln.Close() })
-	unix := &fakeDispatcher{t: t, ln: uln, instance: 22}
-
-	_, ev := startLinkVia(t, tcp.ln.Addr().String(), sock, 0)
-	c, _ := unix.accept()
-	if n := c.NetConn().LocalAddr().Network(); n != "unix" {
-		t.Fatalf("connected over %s", n)
-	}
-	await(t, ev.connected, "connection over the Unix socket")
-
-	_, ev = startLinkVia(t, tcp.ln.Addr().String(), filepath.Join(dir, "missing.sock"), 0)
-	c, _ = tcp.accept()
-	if n := c.NetConn().LocalAddr().Network(); n != "tcp" {
-		t.Fatalf("fell back over %s", n)
-	}
-	await(t, ev.connected, "connection over TCP")
 }

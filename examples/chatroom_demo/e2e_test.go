@@ -66,7 +66,6 @@ func binaries(t testing.TB) (ctl, server, chat string) {
 const testConfig = `
 [dispatcher1]
 listen_addr = 127.0.0.1:0
-unix_socket = run/dispatcher1.sock
 [game_common]
 boot_entity = %s
 save_interval = 1s
@@ -325,14 +324,6 @@ func TestEndToEndChatWithGoworldctl(t *testing.T) {
 	dir := serverDir(t, server)
 	addr := startProcs(t, ctl, dir, "-no-build")
 	pids := statusPIDs(t, ctl, dir)
-
-	// The game and the gate reach the dispatcher through its Unix socket.
-	for _, name := range []string{"game1", "gate1"} {
-		if log := filepath.Join(dir, "log", name+".log"); countLines(log, `msg="connected to dispatcher"`, "via=unix") != 1 {
-			data, _ := os.ReadFile(log)
-			t.Fatalf("%s did not connect through the Unix socket:\n%s", name, data)
-		}
-	}
 
 	alice := startChat(t, chat, addr, "alice", "secret")
 	bob := startChat(t, chat, addr, "bob", "hunter2", "-kcp")

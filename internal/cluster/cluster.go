@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -34,9 +33,6 @@ type Options struct {
 	// WebSocket serves WebSocket clients on the gates too, each on a port
 	// of its own (see GateWSURL).
 	WebSocket bool
-	// Unix has the dispatchers also listen on Unix sockets (in a temporary
-	// directory), which the games and gates use.
-	Unix bool
 	// StorageDir holds one bbolt file per game (default: none, no storage).
 	StorageDir string
 	// HeartbeatTimeout for the gates (default 30s).
@@ -67,7 +63,6 @@ type Cluster struct {
 	cancel      context.CancelFunc
 	errs        chan error
 	running     int
-	sockDir     string // Unix sockets' directory, removed by Close
 }
 
 // Start starts the cluster and waits until every server is ready. It
@@ -113,34 +108,21 @@ func New(o Options) (*Cluster, error) {
 		c.Close()
 		return nil, err
 	}
-	var addrs, socks []string
-	if o.Unix {
-		// A short directory: Unix socket paths hold about 100 bytes.
-		dir, err := os.MkdirTemp("", "gw")
-		if err != nil {
-			return fail(err)
-		}
-		c.sockDir = dir
-	}
+	var addrs []string
 	games := make([]rpc.GameID, o.Games)
 	for i := range games {
 		games[i] = rpc.GameID(i + 1)
 	}
 	for i := 0; i < o.Dispatchers; i++ {
-		sock := ""
-		if o.Unix {
-			sock = filepath.Join(c.sockDir, fmt.Sprintf("d%d.sock", i+1))
-		}
 		d, err := dispatcher.New(dispatcher.Config{
-			ID: i + 1, Index: i, Count: o.Dispatchers, ListenAddr: "127.0.0.1:0", UnixSocket: sock,
-			Logger: o.Logger, Games: games,
+			ID: i + 1, Index: i, Count: o.Dispatchers, ListenAddr: "127.0.0.1:0", Logger: o.Logger,
+			Games: games,
 		})
 		if err != nil {
 			return fail(err)
 		}
 		c.Dispatchers = append(c.Dispatchers, d)
 		addrs = append(addrs, d.Addr().String())
-		socks = append(socks, sock)
 		run(d.Run)
 	}
 	for i := 0; i < o.Games; i++ {
@@ -153,7 +135,7 @@ func New(o Options) (*Cluster, error) {
 			c.stores = append(c.stores, st)
 		}
 		g, err := game.New(game.Config{
-			ID: i + 1, Dispatchers: addrs, DispatcherSockets: socks, BootEntity: o.BootEntity, Registry: o.Registry,
+			ID: i + 1, Dispatchers: addrs, BootEntity: o.BootEntity, Registry: o.Registry,
 			Storage: st, SaveInterval: o.SaveInterval, Logger: o.Logger,
 			PositionSyncInterval: o.PositionSyncInterval, AOISyncLimit: o.AOISyncLimit,
 		})
@@ -173,7 +155,7 @@ func New(o Options) (*Cluster, error) {
 			wsAddr = "127.0.0.1:0"
 		}
 		g, err := gate.New(gate.Config{
-			ID: i + 1, ListenAddr: "127.0.0.1:0", KCP: o.KCP, WSAddr: wsAddr, Dispatchers: addrs, DispatcherSockets: socks,
+			ID: i + 1, ListenAddr: "127.0.0.1:0", KCP: o.KCP, WSAddr: wsAddr, Dispatchers: addrs,
 			HeartbeatTimeout: o.HeartbeatTimeout, MaxClientPacketSize: o.MaxClientPacketSize,
 			ClientSendBufferSize: o.ClientSendBufferSize, Logger: o.Logger,
 			ClientMsgRate: lim.ClientMsgRate, ClientMsgBurst: lim.ClientMsgBurst,
@@ -239,9 +221,6 @@ func (c *Cluster) Close() error {
 	}
 	for _, s := range c.stores {
 		s.Close()
-	}
-	if c.sockDir != "" {
-		os.RemoveAll(c.sockDir)
 	}
 	return errors.Join(errs...)
 }
