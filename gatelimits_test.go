@@ -120,3 +120,24 @@ func waitEvent(t *testing.T, c *client.Client, ok func(client.Event) bool) {
 		}
 	}
 }
+
+// TestGateConfigCarriesEveryGateKey: the gate keys of config.ini that
+// have no behaviour test of their own reach gate.Config.
+func TestGateConfigCarriesEveryGateKey(t *testing.T) {
+	cfg, err := config.Parse("config.ini", []byte(`
+[dispatcher1]
+listen_addr = 127.0.0.1:0
+[game1]
+boot_entity = Player
+[gate1]
+listen_addr = 127.0.0.1:0
+kcp_interval = 40ms
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc, _ := cfg.Gate(1)
+	if got := gateConfig(gc, []string{"127.0.0.1:1"}, logrus.New()).KCPInterval; got != 40*time.Millisecond {
+		t.Fatalf("KCPInterval = %v, want 40ms", got)
+	}
+}

@@ -57,6 +57,10 @@ type Options struct {
 	// timeout). With heartbeats on, a server silent for 4 intervals is
 	// taken as gone.
 	HeartbeatInterval time.Duration
+	// KCPInterval is how often KCP looks at the session for
+	// retransmissions (default 10ms; 10ms to 1s). Longer costs less CPU
+	// and resends a lost packet later.
+	KCPInterval time.Duration
 	// MaxPacketSize is the largest frame body accepted from the server (default 16 MiB).
 	MaxPacketSize int
 	// EventBuffer is the capacity of the Events channel (default 1024).
@@ -247,7 +251,7 @@ func Dial(addr string, opts Options) (*Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("client: kcp dial %s: %w", addr, err)
 		}
-		s.SetNoDelay(1, 10, 2, 1)
+		s.SetNoDelay(1, int(min(max(opts.KCPInterval, 10*time.Millisecond), time.Second)/time.Millisecond), 2, 1)
 		s.SetWindowSize(128, 128)
 		s.SetACKNoDelay(true)
 		nc = s

@@ -84,6 +84,8 @@ const (
 	// DefaultMaxClients is the default max_clients: the clients one gate
 	// serves at a time.
 	DefaultMaxClients = 50000
+	// DefaultKCPInterval is the default kcp_interval.
+	DefaultKCPInterval = 10 * time.Millisecond
 	// DefaultKCPSessionRate is the default kcp_session_rate: the new KCP
 	// sessions per second one gate accepts, on average.
 	DefaultKCPSessionRate = 500
@@ -202,6 +204,11 @@ type GateConfig struct {
 	// (kcp_session_burst) bound the new KCP sessions the gate accepts;
 	// sessions beyond are closed at once. A rate of 0 means unlimited.
 	KCPSessionRate, KCPSessionBurst int
+	// KCPInterval (kcp_interval) is how often KCP looks at each session
+	// for retransmissions and window updates, 10ms to 1s: every session
+	// costs a little CPU at each look, idle or not, and a lost packet
+	// waits up to one interval longer for its resend.
+	KCPInterval time.Duration
 }
 
 // WSURL returns the URL a client dials for the gate's WebSocket port at
@@ -287,6 +294,7 @@ func newGate(id int) GateConfig {
 		MaxClients:           DefaultMaxClients,
 		KCPSessionRate:       DefaultKCPSessionRate,
 		KCPSessionBurst:      DefaultKCPSessionBurst,
+		KCPInterval:          DefaultKCPInterval,
 	}
 }
 

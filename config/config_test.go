@@ -103,6 +103,7 @@ client_byte_burst = 9000
 max_clients = 7
 kcp_session_rate = 0
 kcp_session_burst = 3
+kcp_interval = 40ms
 
 [gate1]
 listen_addr = 127.0.0.1:14001
@@ -134,6 +135,7 @@ path = data/world#1.db
 	gt2.KCP, gt2.ClientSendBufferSize = true, 100
 	gt2.ClientMsgRate, gt2.ClientByteRate, gt2.ClientByteBurst = 0, 5000, 9000
 	gt2.MaxClients, gt2.KCPSessionRate, gt2.KCPSessionBurst = 7, 0, 3
+	gt2.KCPInterval = 40 * time.Millisecond
 	want := &Config{
 		Dispatchers: []DispatcherConfig{d1, d2},
 		Games:       []GameConfig{g7},
@@ -354,6 +356,15 @@ listen_addr = 127.0.0.1:14001
 			name: "client packet larger than server packet",
 			text: minimal + "[gate_common]\nmax_client_packet_size = 2048\nmax_packet_size = 1024\n",
 			want: []string{`config.ini: [gate1] max_client_packet_size (2048) must not exceed max_packet_size (1024)`},
+		},
+		{
+			name: "kcp interval out of range",
+			text: minimal + "[gate_common]\nkcp_interval = 5ms\n[gate2]\nlisten_addr = 127.0.0.1:14003\nkcp_interval = 2s\n[gate3]\nlisten_addr = 127.0.0.1:14004\nkcp_interval = 15500us\n",
+			want: []string{
+				`config.ini: [gate_common] kcp_interval = "5ms": must be whole milliseconds from 10ms to 1s`,
+				`config.ini: [gate2] kcp_interval = "2s": must be whole milliseconds from 10ms to 1s`,
+				`config.ini: [gate3] kcp_interval = "15.5ms": must be whole milliseconds from 10ms to 1s`,
+			},
 		},
 		{
 			name: "send buffer smaller than a packet",

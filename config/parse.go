@@ -459,6 +459,7 @@ func gateFields(g *GateConfig) []field {
 		limitField("max_clients", &g.MaxClients),
 		limitField("kcp_session_rate", &g.KCPSessionRate),
 		countField("kcp_session_burst", &g.KCPSessionBurst),
+		durField("kcp_interval", &g.KCPInterval),
 	}
 }
 

@@ -165,6 +165,9 @@ func (c *Config) validate() []problem {
 			ps.add(sec, "ws_origins", "is set but ws_addr is not: origins are checked on the WebSocket port", "ws_origins", "ws_addr")
 		}
 		checkDuration(&ps, sec, "heartbeat_timeout", g.HeartbeatTimeout)
+		if g.KCPInterval < 10*time.Millisecond || g.KCPInterval > time.Second || g.KCPInterval%time.Millisecond != 0 {
+			ps.bad(sec, "kcp_interval", g.KCPInterval.String(), "must be whole milliseconds from 10ms to 1s")
+		}
 		clientOK := checkSize(&ps, sec, "max_client_packet_size", g.MaxClientPacketSize, maxPacketLimit)
 		checkSize(&ps, sec, "client_send_buffer_size", g.ClientSendBufferSize, 0)
 		if clientOK && g.MaxPacketSize > 0 && g.MaxClientPacketSize > g.MaxPacketSize {

@@ -90,6 +90,11 @@ type Config struct {
 	// (defaults 500/s, burst 2500; negative: unlimited). Sessions beyond are
 	// closed at once, and the drops logged at most once a second.
 	KCPSessionRate, KCPSessionBurst int
+	// KCPInterval is how often KCP looks at each session for
+	// retransmissions (default 10ms; 10ms to 1s, whole milliseconds). Each
+	// look costs every session a little CPU, idle or not; a lost packet
+	// waits up to an interval longer for its resend.
+	KCPInterval time.Duration
 	// Logger receives the gate's logs (default: logrus's standard logger).
 	Logger logrus.FieldLogger
 }
@@ -185,6 +190,10 @@ func New(cfg Config) (*Gate, error) {
 	cfg.MaxClients = limitOr(cfg.MaxClients, 50000)
 	cfg.KCPSessionRate = limitOr(cfg.KCPSessionRate, 500)
 	cfg.KCPSessionBurst = max(limitOr(cfg.KCPSessionBurst, 2500), 1)
+	if cfg.KCPInterval <= 0 {
+		cfg.KCPInterval = 10 * time.Millisecond
+	}
+	cfg.KCPInterval = min(max(cfg.KCPInterval, 10*time.Millisecond), time.Second)
 	cfg.ClientMsgBurst = max(cfg.ClientMsgBurst, 1)
 	g := &Gate{
 		cfg:     cfg,
@@ -356,7 +365,7 @@ func (g *Gate) acceptLoop(ln net.Listener, isKCP bool) {
 			c.SetNoDelay(true)
 			nc = g.newTCPConn(c) // a last kick is read before the close
 		case *kcp.UDPSession:
-			c.SetNoDelay(1, 10, 2, 1)
+			c.SetNoDelay(1, int(g.cfg.KCPInterval/time.Millisecond), 2, 1)
 			c.SetWindowSize(128, 128)
 			c.SetACKNoDelay(true)
 			nc = g.newKCPConn(c) // a last kick is retransmitted

@@ -2,6 +2,7 @@ package gate_test
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
 	"runtime"
 	"strings"
@@ -121,19 +122,25 @@ func (r *lossyRelay) addr() string { return r.front.LocalAddr().String() }
 // client is lost once on the way; the session the gate closed lingers and
 // KCP retransmits the kick, so the client still learns why.
 func TestKCPKickSurvivesALostPacket(t *testing.T) {
-	c, _ := start(t, cluster.Options{KCP: true, GateLimits: &gate.Config{MaxClients: 1}})
-	dialPlayer(t, c.GateAddr(0))
-	relay := newLossyRelay(t, c.GateAddr(0))
-	x, err := client.Dial(relay.addr(), client.Options{KCP: true, HeartbeatInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer x.Close()
-	if r := expectKick(t, x); r != "server full" {
-		t.Fatalf("kick reason %q", r)
-	}
-	if d, n := relay.dropped.Load(), relay.relayed.Load(); d != 1 || n < 1 {
-		t.Fatalf("relay dropped %d and delivered %d data datagrams, want 1 and at least 1", d, n)
+	// The default kcp_interval, and a long one: resends happen at the
+	// interval's looks, so the kick still comes, later.
+	for _, interval := range []time.Duration{0, 200 * time.Millisecond} {
+		t.Run(fmt.Sprintf("kcp_interval=%v", interval), func(t *testing.T) {
+			c, _ := start(t, cluster.Options{KCP: true, GateLimits: &gate.Config{MaxClients: 1, KCPInterval: interval}})
+			dialPlayer(t, c.GateAddr(0))
+			relay := newLossyRelay(t, c.GateAddr(0))
+			x, err := client.Dial(relay.addr(), client.Options{KCP: true, HeartbeatInterval: -1, KCPInterval: interval})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer x.Close()
+			if r := expectKick(t, x); r != "server full" {
+				t.Fatalf("kick reason %q", r)
+			}
+			if d, n := relay.dropped.Load(), relay.relayed.Load(); d != 1 || n < 1 {
+				t.Fatalf("relay dropped %d and delivered %d data datagrams, want 1 and at least 1", d, n)
+			}
+		})
 	}
 }
 
