@@ -578,6 +578,8 @@ func (c *perfCluster) perfMemStats(b *testing.B, name string) (heap, stack int64
 var (
 	idleTCP = flag.String("idle.tcp", "5000", "TCP client counts of BenchmarkIdleClientMemory, comma-separated (0: none)")
 	idleKCP = flag.String("idle.kcp", "2000", "KCP client counts of BenchmarkIdleClientMemory, comma-separated (0: none)")
+	// idleKCPInterval sets kcp_interval on the gate and the KCP clients.
+	idleKCPInterval = flag.Duration("idle.kcpinterval", 0, "kcp_interval of BenchmarkIdleClientMemory's gate and KCP clients (0: the default, 10ms)")
 	idleWS  = flag.String("idle.ws", "2000", "WebSocket client counts of BenchmarkIdleClientMemory, comma-separated (0: none)")
 )
 
@@ -658,7 +660,11 @@ func BenchmarkIdleClientMemory(b *testing.B) {
 	for _, sc := range scs {
 		b.Run(sc.name, func(b *testing.B) {
 			perfCheckLimits(b, sc.n, sc.kcp)
-			cl := perfStartWith(b, perfIdleConfig)
+			cfg := perfIdleConfig
+			if *idleKCPInterval > 0 {
+				cfg = strings.Replace(cfg, "[gate1]\n", fmt.Sprintf("[gate1]\nkcp_interval = %v\n", *idleKCPInterval), 1)
+			}
+			cl := perfStartWith(b, cfg)
 			addr := cl.addr
 			if sc.ws {
 				if addr = cl.wsURL; addr == "" {
@@ -679,7 +685,7 @@ func BenchmarkIdleClientMemory(b *testing.B) {
 			}()
 			connectStart := time.Now()
 			err := perfForEach(sc.n, 32, func(i int) error {
-				c, err := client.Dial(addr, client.Options{KCP: sc.kcp, HeartbeatInterval: 20 * time.Second, EventBuffer: 16})
+				c, err := client.Dial(addr, client.Options{KCP: sc.kcp, HeartbeatInterval: 20 * time.Second, EventBuffer: 16, KCPInterval: *idleKCPInterval})
 				if err != nil {
 					return fmt.Errorf("client %d: %w", i, err)
 				}
