@@ -398,6 +398,7 @@ func gameIDs(cfg *config.Config) []rpc.GameID {
 func gateConfig(c *config.GateConfig, dispAddrs []string, log logrus.FieldLogger) gate.Config {
 	return gate.Config{
 		ID: c.ID, ListenAddr: c.ListenAddr, KCP: c.KCP, Dispatchers: dispAddrs,
+		TLSCertFile: c.TLSCert, TLSKeyFile: c.TLSKey,
 		WSAddr: c.WSAddr, WSTLSCertFile: c.WSTLSCert, WSTLSKeyFile: c.WSTLSKey, WSOrigins: c.WSOrigins,
 		HeartbeatTimeout: c.HeartbeatTimeout, MaxClientPacketSize: c.MaxClientPacketSize, KCPInterval: c.KCPInterval,
 		ClientSendBufferSize: c.ClientSendBufferSize, MaxPacketSize: c.MaxPacketSize,

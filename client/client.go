@@ -44,8 +44,11 @@ type Options struct {
 	// KCP connects over KCP (UDP) instead of TCP. An address that is a
 	// ws:// or wss:// URL connects over WebSocket instead, whatever KCP says.
 	KCP bool
-	// TLSConfig configures wss:// connections (default: the system's
-	// roots, checking the server's name).
+	// TLS connects over TLS to a gate whose TCP port has a certificate
+	// (tls_cert in config.ini). Not for KCP; for WebSocket, dial wss://.
+	TLS bool
+	// TLSConfig configures TLS and wss:// connections (default: the
+	// system's roots, checking the server's name).
 	TLSConfig *tls.Config
 	// DialTimeout bounds the connection attempt (default 5s). Over KCP,
 	// which has no handshake, it is how long the gate has to answer at
@@ -247,6 +250,9 @@ func Dial(addr string, opts Options) (*Client, error) {
 		}
 		nc = wsconn.New(ws)
 	} else if opts.KCP {
+		if opts.TLS {
+			return nil, errors.New("client: TLS is for TCP; KCP has none (and WebSocket dials wss://)")
+		}
 		s, err := kcp.DialWithOptions(addr, nil, 0, 0)
 		if err != nil {
 			return nil, fmt.Errorf("client: kcp dial %s: %w", addr, err)
@@ -261,6 +267,11 @@ func Dial(addr string, opts Options) (*Client, error) {
 			return nil, fmt.Errorf("client: %w", err)
 		}
 		nc.(*net.TCPConn).SetNoDelay(true)
+		if opts.TLS {
+			if nc, err = tlsHandshake(nc, addr, opts); err != nil {
+				return nil, err
+			}
+		}
 	}
 	idle := time.Duration(0)
 	if opts.HeartbeatInterval > 0 {
@@ -296,6 +307,30 @@ func Dial(addr string, opts Options) (*Client, error) {
 		go c.heartbeat()
 	}
 	return c, nil
+}
+
+// tlsHandshake runs the TLS handshake over nc within DialTimeout.
+func tlsHandshake(nc net.Conn, addr string, opts Options) (net.Conn, error) {
+	conf := &tls.Config{}
+	if opts.TLSConfig != nil {
+		conf = opts.TLSConfig.Clone()
+	}
+	if conf.ServerName == "" && !conf.InsecureSkipVerify {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("client: %w", err)
+		}
+		conf.ServerName = host
+	}
+	tc := tls.Client(nc, conf)
+	tc.SetDeadline(time.Now().Add(opts.DialTimeout))
+	if err := tc.Handshake(); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("client: TLS handshake with %s: %w", addr, err)
+	}
+	tc.SetDeadline(time.Time{})
+	return tc, nil
 }
 
 // Events returns the channel of events. It is closed after Disconnected.

@@ -174,6 +174,10 @@ type GateConfig struct {
 	// WSAddr (ws_addr) is the host:port of the gate's WebSocket port; empty
 	// serves no WebSocket clients.
 	WSAddr string
+	// TLSCert (tls_cert) and TLSKey (tls_key) are PEM files, relative to
+	// the server directory, that make the TCP client port speak TLS (KCP
+	// on the same port number stays plain).
+	TLSCert, TLSKey string
 	// WSTLSCert (ws_tls_cert) and WSTLSKey (ws_tls_key) are PEM files, relative
 	// to the server directory; set both to serve wss:// on WSAddr.
 	WSTLSCert, WSTLSKey string

@@ -307,6 +307,11 @@ listen_addr = 127.0.0.1:14001
 			},
 		},
 		{
+			name: "TLS key without its certificate",
+			text: minimal + "tls_key = key.pem\n",
+			want: []string{`config.ini: [gate1] tls_cert and tls_key go together`},
+		},
+		{
 			name: "WebSocket settings without ws_addr",
 			text: noWS + "ws_tls_cert = c.pem\nws_tls_key = k.pem\nws_origins = https://ok.example\n",
 			want: []string{

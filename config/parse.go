@@ -442,6 +442,8 @@ func gateFields(g *GateConfig) []field {
 		boolField("http_allow_remote", &g.HTTPAllowRemote),
 		boolField("kcp", &g.KCP),
 		strField("ws_addr", &g.WSAddr),
+		strField("tls_cert", &g.TLSCert),
+		strField("tls_key", &g.TLSKey),
 		strField("ws_tls_cert", &g.WSTLSCert),
 		strField("ws_tls_key", &g.WSTLSKey),
 		originsField("ws_origins", &g.WSOrigins),

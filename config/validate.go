@@ -155,6 +155,9 @@ func (c *Config) validate() []problem {
 				addrs.use(&ps, sec, "ws_addr", g.WSAddr, canon)
 			}
 		}
+		if (g.TLSCert == "") != (g.TLSKey == "") {
+			ps.add(sec, "tls_cert", "and tls_key go together: set both (PEM certificate chain and key) or neither", "tls_cert", "tls_key")
+		}
 		switch {
 		case (g.WSTLSCert == "") != (g.WSTLSKey == ""):
 			ps.add(sec, "ws_tls_cert", "and ws_tls_key go together: set both (PEM certificate chain and key) or neither", "ws_tls_cert", "ws_tls_key")

@@ -26,6 +26,7 @@ package gate
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -55,6 +56,10 @@ type Config struct {
 	// port: an HTTP server that upgrades requests on any path). The
 	// clients speak the same frames as over TCP, in binary messages.
 	WSAddr string
+	// TLSCertFile and TLSKeyFile, if set, make the TCP client port speak
+	// TLS (PEM certificate chain and key): clients then dial it with TLS
+	// (client.Options.TLS). KCP, on the same port number, stays plain.
+	TLSCertFile, TLSKeyFile string
 	// WSTLSCertFile and WSTLSKeyFile, if set, make the WebSocket port
 	// serve TLS (wss://) with this PEM certificate chain and key.
 	WSTLSCertFile, WSTLSKeyFile string
@@ -148,6 +153,7 @@ type Gate struct {
 	changed chan struct{}
 	lingers atomic.Int64
 
+	tlsConf     *tls.Config // TCP clients' TLS; nil: plain TCP
 	ready       chan struct{}
 	closing     context.Context // done once Close starts: lingering connections end
 	stopClosing context.CancelFunc
@@ -207,6 +213,13 @@ func New(cfg Config) (*Gate, error) {
 	// Client IDs start at a random point so that a restarted gate does not
 	// reuse the IDs of its previous life while games still hold them.
 	g.nextID.Store(rand.Uint64() >> 16)
+	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("gate%d: TLS certificate: %w", cfg.ID, err)
+		}
+		g.tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	if err := g.listen(); err != nil {
 		return nil, err
 	}
@@ -363,7 +376,11 @@ func (g *Gate) acceptLoop(ln net.Listener, isKCP bool) {
 		switch c := nc.(type) {
 		case *net.TCPConn:
 			c.SetNoDelay(true)
-			nc = g.newTCPConn(c) // a last kick is read before the close
+			if g.tlsConf != nil {
+				nc = g.newTLSConn(c)
+			} else {
+				nc = g.newTCPConn(c) // a last kick is read before the close
+			}
 		case *kcp.UDPSession:
 			c.SetNoDelay(1, int(g.cfg.KCPInterval/time.Millisecond), 2, 1)
 			c.SetWindowSize(128, 128)

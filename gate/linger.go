@@ -2,6 +2,7 @@ package gate
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"os"
 	"sync"
@@ -153,6 +154,17 @@ func (g *Gate) newTCPConn(tc *net.TCPConn) net.Conn {
 	lc := &lingerConn{Conn: tc, g: g}
 	lc.finish = func() { g.lingeringClose(tc, lc.quiet) }
 	return tcpConn{lc, tc}
+}
+
+// newTLSConn wraps the server side of one TCP client of a TLS port. The
+// handshake happens at the first read, bounded like any read by the
+// heartbeat timeout. Its close lingers too: after the TLS close_notify,
+// what the client still sends is read and dropped (see closeLinger).
+func (g *Gate) newTLSConn(tc *net.TCPConn) net.Conn {
+	c := tls.Server(tc, g.tlsConf)
+	lc := &lingerConn{Conn: c, g: g}
+	lc.finish = func() { g.lingeringClose(c, lc.quiet) }
+	return lc
 }
 
 // newWSConn wraps the server side of one WebSocket client: its Close

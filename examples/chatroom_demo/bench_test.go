@@ -580,7 +580,7 @@ var (
 	idleKCP = flag.String("idle.kcp", "2000", "KCP client counts of BenchmarkIdleClientMemory, comma-separated (0: none)")
 	// idleKCPInterval sets kcp_interval on the gate and the KCP clients.
 	idleKCPInterval = flag.Duration("idle.kcpinterval", 0, "kcp_interval of BenchmarkIdleClientMemory's gate and KCP clients (0: the default, 10ms)")
-	idleWS  = flag.String("idle.ws", "2000", "WebSocket client counts of BenchmarkIdleClientMemory, comma-separated (0: none)")
+	idleWS          = flag.String("idle.ws", "2000", "WebSocket client counts of BenchmarkIdleClientMemory, comma-separated (0: none)")
 )
 
 // perfCounts parses a comma-separated list of client counts; 0 entries are
