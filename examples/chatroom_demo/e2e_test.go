@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/goworld-engine/goworld/internal/testcert"
 )
 
 // repoRoot is the module root, two levels up from this package.
@@ -469,4 +471,34 @@ func TestGameInItsOwnModule(t *testing.T) {
 		t.Fatalf("client: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.err)
 	}
 	ctlCmd(t, ctl, "stop", dir)
+}
+
+// TestEndToEndChatOverTLS: a gate with tls_cert serves the chat client
+// over TLS (-tls -ca), and a client that dials it without TLS gets no
+// login.
+func TestEndToEndChatOverTLS(t *testing.T) {
+	ctl, server, chat := binaries(t)
+	dir := serverDir(t, server)
+	cert, _, _, err := testcert.Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(fmt.Sprintf(testConfig, "Account", "chat.db"), "[gate1]\n", "[gate1]\ntls_cert = cert.pem\ntls_key = key.pem\n", 1)
+	writeConfig(t, dir, cfg)
+	addr := startProcs(t, ctl, dir, "-no-build")
+
+	erin := startChat(t, chat, addr, "erin", "pw", "-tls", "-ca", cert)
+	erin.expect("logged in as erin")
+	erin.expect("joined lobby")
+	erin.send("over TLS")
+	erin.expect("[lobby] erin: over TLS")
+
+	plain := startChat(t, chat, addr, "frank", "pw")
+	if code := plain.exit(); code != 2 || !strings.Contains(plain.stderr(), "disconnected:") {
+		t.Fatalf("a plain client on the TLS port: exit %d, stderr %q", code, plain.stderr())
+	}
+	erin.send("/quit")
+	if code := erin.exit(); code != 0 {
+		t.Fatalf("erin exited %d after /quit", code)
+	}
 }

@@ -1,6 +1,6 @@
 // Command client is the chatroom demo's terminal client.
 //
-//	go run ./examples/chatroom_demo/client -gate 127.0.0.1:14001 -user alice -password secret [-kcp]
+//	go run ./examples/chatroom_demo/client -gate 127.0.0.1:14001 -user alice -password secret [-kcp | -tls [-ca cert.pem]]
 //
 // It registers the account if it does not exist or logs in if it does,
 // joins room "lobby", prints "logged in as NAME" and "joined ROOM", sends
@@ -11,6 +11,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"os"
@@ -28,6 +30,8 @@ func run() int {
 	user := flag.String("user", "", "user name (registered on first login)")
 	password := flag.String("password", "", "password")
 	useKCP := flag.Bool("kcp", false, "connect over KCP instead of TCP")
+	useTLS := flag.Bool("tls", false, "connect over TLS (a gate with tls_cert)")
+	caFile := flag.String("ca", "", "with -tls: trust this PEM certificate (a self-signed gate's) instead of the system's roots")
 	room := flag.String("room", "lobby", "room to join after login")
 	flag.Parse()
 	if *user == "" || *password == "" {
@@ -35,7 +39,21 @@ func run() int {
 		return 1
 	}
 
-	c, err := client.Dial(*gate, client.Options{KCP: *useKCP})
+	opts := client.Options{KCP: *useKCP, TLS: *useTLS}
+	if *caFile != "" {
+		pem, err := os.ReadFile(*caFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			return 1
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			fmt.Fprintf(os.Stderr, "error: %s holds no PEM certificate\n", *caFile)
+			return 1
+		}
+		opts.TLSConfig = &tls.Config{RootCAs: pool}
+	}
+	c, err := client.Dial(*gate, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 2
