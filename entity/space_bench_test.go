@@ -25,6 +25,24 @@ func (o *nullOutbox) Send(i int, t rpc.MsgType, body []byte) {
 	o.bytes += len(body)
 }
 
+// walkerWorld returns a World with the Zone and Walker types, whose
+// frames go to a nullOutbox.
+func walkerWorld(b *testing.B) (*World, *nullOutbox) {
+	reg := NewRegistry()
+	if err := reg.Register("Zone", &Zone{}); err != nil {
+		b.Fatal(err)
+	}
+	if err := reg.Register("Walker", &Walker{}); err != nil {
+		b.Fatal(err)
+	}
+	out := &nullOutbox{}
+	w, err := NewWorld(WorldConfig{GameID: 1, Registry: reg, Outbox: out})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return w, out
+}
+
 // BenchmarkWorldSyncTick is one position-sync interval of a game: n
 // players with clients (on 4 gates), each moved once by its client, then
 // SyncPositions encodes what every client must hear. It is the game
@@ -40,18 +58,7 @@ func BenchmarkWorldSyncTick(b *testing.B) {
 		{"players=1000/crowd", 1000, 5, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			reg := NewRegistry()
-			if err := reg.Register("Zone", &Zone{}); err != nil {
-				b.Fatal(err)
-			}
-			if err := reg.Register("Walker", &Walker{}); err != nil {
-				b.Fatal(err)
-			}
-			out := &nullOutbox{}
-			w, err := NewWorld(WorldConfig{GameID: 1, Registry: reg, Outbox: out})
-			if err != nil {
-				b.Fatal(err)
-			}
+			w, out := walkerWorld(b)
 			rng := rand.New(rand.NewPCG(1, 1))
 			var zone *Entity
 			ps := make([]*Entity, c.n)
@@ -89,18 +96,7 @@ func BenchmarkWorldSyncTick(b *testing.B) {
 // 49 others (on 4 gates): encoding the change and grouping its receivers
 // by gate, as the game loop does for every AttrAllClients change.
 func BenchmarkAttrFanOut(b *testing.B) {
-	reg := NewRegistry()
-	if err := reg.Register("Zone", &Zone{}); err != nil {
-		b.Fatal(err)
-	}
-	if err := reg.Register("Walker", &Walker{}); err != nil {
-		b.Fatal(err)
-	}
-	out := &nullOutbox{}
-	w, err := NewWorld(WorldConfig{GameID: 1, Registry: reg, Outbox: out})
-	if err != nil {
-		b.Fatal(err)
-	}
+	w, out := walkerWorld(b)
 	ps := make([]*Entity, 50)
 	w.Run(func() {
 		zone, _ := w.CreateSpaceLocally("Zone", nil)

@@ -215,18 +215,7 @@ func TestKCPSessionsQueuedAtCloseAreClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Goroutines of other tests' sessions may still be ending: only the
-	// ones that were not there before count.
-	before := kcpSessionGoroutines()
-	fresh := func() int {
-		n := 0
-		for id := range kcpSessionGoroutines() {
-			if !before[id] {
-				n++
-			}
-		}
-		return n
-	}
+	fresh := newKCPSessionCounter()
 	const n = 5
 	for i := 0; i < n; i++ {
 		s, err := kcp.DialWithOptions(g.Addr().String(), nil, 0, 0)
@@ -249,6 +238,22 @@ func TestKCPSessionsQueuedAtCloseAreClosed(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("after Close: %d new session goroutines, want %d (the %d clients')", fresh(), n, n)
 		}
+	}
+}
+
+// newKCPSessionCounter returns a function that counts the KCP session
+// goroutines that were not running when it was made: goroutines of other
+// tests' sessions may still be ending, and must not count.
+func newKCPSessionCounter() func() int {
+	before := kcpSessionGoroutines()
+	return func() int {
+		n := 0
+		for id := range kcpSessionGoroutines() {
+			if !before[id] {
+				n++
+			}
+		}
+		return n
 	}
 }
 
@@ -282,16 +287,7 @@ func TestKCPSessionsOpenedWhileClosingAreClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := kcpSessionGoroutines()
-	fresh := func() int {
-		n := 0
-		for id := range kcpSessionGoroutines() {
-			if !before[id] {
-				n++
-			}
-		}
-		return n
-	}
+	fresh := newKCPSessionCounter()
 	ga, err := net.ResolveUDPAddr("udp", g.Addr().String())
 	if err != nil {
 		t.Fatal(err)
