@@ -29,6 +29,10 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// slowExit is how long the "slow-exit" helper lives after releasing its
+// PID file.
+const slowExit = 300 * time.Millisecond
+
 // noExitSleep stops a race-enabled helper from sleeping for a second at
 // exit, which is the race detector's default.
 const noExitSleep = "GORACE=atexit_sleep_ms=0"
@@ -134,6 +138,23 @@ func runHelper(mode string, args []string) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
+		return 0
+	case "slow-exit":
+		// Ready; on SIGTERM it releases its PID file, then takes 300ms
+		// more to exit (as a server flushing its log).
+		sigc := make(chan os.Signal, 1)
+		signal.Notify(sigc, syscall.SIGTERM)
+		p := acquire()
+		if err := SignalReady(ReadyInfo{Name: *name, Role: "gate", ID: 1}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		<-sigc
+		if err := p.Release(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		time.Sleep(slowExit)
 		return 0
 	case "ignore-term":
 		// Ready, but deaf to SIGTERM.

@@ -375,6 +375,30 @@ func TestStartMissingBinary(t *testing.T) {
 	}
 }
 
+// TestStopWaitsForTheExit: a process releases its PID file just before it
+// exits; Stop returns only once it has exited, so that what starts next
+// finds its ports and files free.
+func TestStopWaitsForTheExit(t *testing.T) {
+	dir := t.TempDir()
+	paths := PathsFor(dir, "helper1")
+	s, err := startHelper(t, context.Background(), dir, "slow-exit", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	res, err := Stop(paths.PIDFile, syscall.SIGTERM, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took < slowExit {
+		t.Fatalf("Stop returned after %v, before the process exited (it lives %v after its release)", took, slowExit)
+	}
+	if res.Killed || !res.WasRunning || res.PID != s.PID {
+		t.Fatalf("Stop = %+v", res)
+	}
+	<-s.Done()
+}
+
 func TestStopKillFallback(t *testing.T) {
 	dir := t.TempDir()
 	paths := PathsFor(dir, "helper1")

@@ -3,12 +3,15 @@
 package proc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -185,6 +188,10 @@ func Stop(pidfile string, sig syscall.Signal, timeout time.Duration) (StopResult
 		return res, fmt.Errorf("stop %s: %w", pidfile, err)
 	}
 	if waitReleased(pidfile, pid, timeout) {
+		// The process lets go of its PID file just before it exits: wait
+		// for the exit too, so that a caller that starts its successor
+		// next finds the ports and files free.
+		waitExited(pid, reapWait)
 		return res, nil
 	}
 	if sig != syscall.SIGKILL {
@@ -259,6 +266,36 @@ func waitReleased(pidfile string, pid int, d time.Duration) bool {
 		time.Sleep(min(poll, left))
 		poll = min(2*poll, pollMax)
 	}
+}
+
+// waitExited waits, up to d, until process pid has exited: signal 0
+// finds no such process, or (on Linux) it is a zombie waiting for its
+// parent. It only looks: nothing is signalled, so a PID reused meanwhile
+// costs at most the wait.
+func waitExited(pid int, d time.Duration) {
+	deadline := time.Now().Add(d)
+	poll := pollMin
+	for exists(pid) && time.Now().Before(deadline) {
+		time.Sleep(poll)
+		poll = min(2*poll, pollMax)
+	}
+}
+
+// exists reports whether pid is a live process (not a zombie, where /proc
+// can tell).
+func exists(pid int) bool {
+	if syscall.Kill(pid, 0) == syscall.ESRCH {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return !errors.Is(err, fs.ErrNotExist) || runtime.GOOS != "linux"
+	}
+	// The state follows the parenthesised command name.
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z'
+	}
+	return true
 }
 
 // signalPID sends sig to pid after checking that it is a PID that may be
