@@ -310,9 +310,9 @@ func (g *Gate) Run(ctx context.Context) error {
 			return g.exitErr(ctx)
 		}
 	}
-	log := g.log.WithField("addr", g.tcp.Addr().String()).WithField("kcp", g.kcp != nil)
+	log := g.log.WithField("addr", g.tcp.Addr().String()).WithField("tls", g.tlsConf != nil).WithField("kcp", g.kcp != nil)
 	if g.ws != nil {
-		log = log.WithField("websocket", g.ws.Addr().String()).WithField("tls", g.cfg.WSTLSCertFile != "")
+		log = log.WithField("websocket", g.ws.Addr().String()).WithField("ws_tls", g.cfg.WSTLSCertFile != "")
 	}
 	log.Info("gate accepting clients")
 	close(g.ready)
