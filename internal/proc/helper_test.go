@@ -119,6 +119,23 @@ func runHelper(mode string, args []string) int {
 			return 1
 		}
 		return 0
+	case "linger":
+		// Like ready, but still runs for a while after releasing its PID
+		// file (as a server whose last deferred calls take time).
+		sigc := make(chan os.Signal, 1)
+		signal.Notify(sigc, syscall.SIGTERM)
+		p := acquire()
+		if err := SignalReady(ReadyInfo{Name: *name, Role: "game", ID: 1}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		<-sigc
+		if err := p.Release(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		time.Sleep(300 * time.Millisecond)
+		return 0
 	case "usr1":
 		// Ready; exits 0 on SIGUSR1 (as a game that froze for a hot
 		// reload), after logging the signal.

@@ -399,6 +399,32 @@ func TestStopKillFallback(t *testing.T) {
 	}
 }
 
+// TestStopWaitsForTheExit: a process that releases its PID file and then
+// takes a while to exit is gone when Stop returns.
+func TestStopWaitsForTheExit(t *testing.T) {
+	dir := t.TempDir()
+	paths := PathsFor(dir, "helper1")
+	s, err := startHelper(t, context.Background(), dir, "linger", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	born := startTime(s.PID)
+	res, err := Stop(paths.PIDFile, syscall.SIGTERM, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (StopResult{PID: s.PID, WasRunning: true}); res != want {
+		t.Errorf("Stop = %+v, want %+v", res, want)
+	}
+	if !exited(s.PID, born) {
+		t.Errorf("pid %d still runs after Stop returned", s.PID)
+	}
+	<-s.Done()
+	if st := s.ExitState(); !st.Success() {
+		t.Errorf("exit state %v; want a clean exit", st)
+	}
+}
+
 func TestStopNeverSignalsUnlockedPID(t *testing.T) {
 	// A live process whose PID sits in a file it does not lock.
 	cmd := helperCmd(t, "never")

@@ -3,6 +3,7 @@
 package proc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -162,7 +163,8 @@ func withoutVar(env []string, name string) []string {
 }
 
 // Stop sends sig to the process holding the lock of pidfile, if any, and
-// waits until the lock is released, polling every 20ms. If the process
+// waits until the lock is released and then until the process has exited,
+// polling every 20ms at most. If the process
 // still holds it after timeout (zero or negative means DefaultTimeout) and
 // sig was not SIGKILL, it sends SIGKILL and waits again. A process not
 // running is not an error: the result says WasRunning false.
@@ -181,10 +183,12 @@ func Stop(pidfile string, sig syscall.Signal, timeout time.Duration) (StopResult
 		return StopResult{}, nil
 	}
 	res := StopResult{PID: pid, WasRunning: true}
+	born := startTime(pid)
 	if err := signalPID(pid, sig); err != nil {
 		return res, fmt.Errorf("stop %s: %w", pidfile, err)
 	}
 	if waitReleased(pidfile, pid, timeout) {
+		waitExited(pid, born, timeout)
 		return res, nil
 	}
 	if sig != syscall.SIGKILL {
@@ -196,6 +200,7 @@ func Stop(pidfile string, sig syscall.Signal, timeout time.Duration) (StopResult
 			res.Killed = true
 		}
 		if waitReleased(pidfile, pid, max(timeout, reapWait)) {
+			waitExited(pid, born, max(timeout, reapWait))
 			return res, nil
 		}
 	}
@@ -259,6 +264,58 @@ func waitReleased(pidfile string, pid int, d time.Duration) bool {
 		time.Sleep(min(poll, left))
 		poll = min(2*poll, pollMax)
 	}
+}
+
+// waitExited waits, up to d, until process pid (started at born, as
+// startTime reports) has exited. A server releases its PID file in its
+// last deferred calls, so it still runs for a moment after the lock is
+// free: Stop waits for that too, so that its caller sees the process gone.
+// A zombie counts as exited (an orphan is reaped by whoever adopted it),
+// and so does another process that got the PID since. After d it gives up
+// quietly: the process no longer holds its PID file.
+func waitExited(pid int, born string, d time.Duration) {
+	deadline := time.Now().Add(d)
+	poll := pollMin
+	for !exited(pid, born) && time.Now().Before(deadline) {
+		time.Sleep(min(poll, time.Until(deadline)))
+		poll = min(2*poll, pollMax)
+	}
+}
+
+// procStat returns the state and the start time (in clock ticks since
+// boot) of process pid from /proc/PID/stat, and whether they could be read.
+func procStat(pid int) (state, start string, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", "", false
+	}
+	// The fields follow the parenthesised command name: state is the 3rd
+	// field of the line, start time the 22nd.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return "", "", false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return "", "", false
+	}
+	return f[0], f[19], true
+}
+
+// startTime returns the start time of process pid, or "" where there is
+// no /proc.
+func startTime(pid int) string {
+	_, start, _ := procStat(pid)
+	return start
+}
+
+// exited reports whether process pid, started at born ("" if unknown), is
+// gone, a zombie, or replaced by another process with the same PID.
+func exited(pid int, born string) bool {
+	if state, start, ok := procStat(pid); ok {
+		return state == "Z" || state == "X" || (born != "" && start != born)
+	}
+	return syscall.Kill(pid, 0) == syscall.ESRCH
 }
 
 // signalPID sends sig to pid after checking that it is a PID that may be
