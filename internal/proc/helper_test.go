@@ -29,10 +29,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// slowExit is how long the "slow-exit" helper lives after releasing its
-// PID file.
-const slowExit = 300 * time.Millisecond
-
 // noExitSleep stops a race-enabled helper from sleeping for a second at
 // exit, which is the race detector's default.
 const noExitSleep = "GORACE=atexit_sleep_ms=0"
@@ -123,6 +119,23 @@ func runHelper(mode string, args []string) int {
 			return 1
 		}
 		return 0
+	case "linger":
+		// Like ready, but still runs for a while after releasing its PID
+		// file (as a server whose last deferred calls take time).
+		sigc := make(chan os.Signal, 1)
+		signal.Notify(sigc, syscall.SIGTERM)
+		p := acquire()
+		if err := SignalReady(ReadyInfo{Name: *name, Role: "game", ID: 1}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		<-sigc
+		if err := p.Release(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		time.Sleep(300 * time.Millisecond)
+		return 0
 	case "usr1":
 		// Ready; exits 0 on SIGUSR1 (as a game that froze for a hot
 		// reload), after logging the signal.
@@ -138,23 +151,6 @@ func runHelper(mode string, args []string) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		return 0
-	case "slow-exit":
-		// Ready; on SIGTERM it releases its PID file, then takes 300ms
-		// more to exit (as a server flushing its log).
-		sigc := make(chan os.Signal, 1)
-		signal.Notify(sigc, syscall.SIGTERM)
-		p := acquire()
-		if err := SignalReady(ReadyInfo{Name: *name, Role: "gate", ID: 1}); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		<-sigc
-		if err := p.Release(); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		time.Sleep(slowExit)
 		return 0
 	case "ignore-term":
 		// Ready, but deaf to SIGTERM.

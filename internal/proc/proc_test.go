@@ -375,30 +375,6 @@ func TestStartMissingBinary(t *testing.T) {
 	}
 }
 
-// TestStopWaitsForTheExit: a process releases its PID file just before it
-// exits; Stop returns only once it has exited, so that what starts next
-// finds its ports and files free.
-func TestStopWaitsForTheExit(t *testing.T) {
-	dir := t.TempDir()
-	paths := PathsFor(dir, "helper1")
-	s, err := startHelper(t, context.Background(), dir, "slow-exit", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	began := time.Now()
-	res, err := Stop(paths.PIDFile, syscall.SIGTERM, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if took := time.Since(began); took < slowExit {
-		t.Fatalf("Stop returned after %v, before the process exited (it lives %v after its release)", took, slowExit)
-	}
-	if res.Killed || !res.WasRunning || res.PID != s.PID {
-		t.Fatalf("Stop = %+v", res)
-	}
-	<-s.Done()
-}
-
 func TestStopKillFallback(t *testing.T) {
 	dir := t.TempDir()
 	paths := PathsFor(dir, "helper1")
@@ -420,6 +396,32 @@ func TestStopKillFallback(t *testing.T) {
 	// The killed process left its file behind; it is not "running".
 	if _, running, err := Probe(paths.PIDFile); running || err != nil {
 		t.Errorf("Probe after SIGKILL: running=%v, %v", running, err)
+	}
+}
+
+// TestStopWaitsForTheExit: a process that releases its PID file and then
+// takes a while to exit is gone when Stop returns.
+func TestStopWaitsForTheExit(t *testing.T) {
+	dir := t.TempDir()
+	paths := PathsFor(dir, "helper1")
+	s, err := startHelper(t, context.Background(), dir, "linger", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	born := startTime(s.PID)
+	res, err := Stop(paths.PIDFile, syscall.SIGTERM, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (StopResult{PID: s.PID, WasRunning: true}); res != want {
+		t.Errorf("Stop = %+v, want %+v", res, want)
+	}
+	if !exited(s.PID, born) {
+		t.Errorf("pid %d still runs after Stop returned", s.PID)
+	}
+	<-s.Done()
+	if st := s.ExitState(); !st.Success() {
+		t.Errorf("exit state %v; want a clean exit", st)
 	}
 }
 

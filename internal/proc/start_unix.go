@@ -7,11 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -165,7 +163,8 @@ func withoutVar(env []string, name string) []string {
 }
 
 // Stop sends sig to the process holding the lock of pidfile, if any, and
-// waits until the lock is released, polling every 20ms. If the process
+// waits until the lock is released and then until the process has exited,
+// polling every 20ms at most. If the process
 // still holds it after timeout (zero or negative means DefaultTimeout) and
 // sig was not SIGKILL, it sends SIGKILL and waits again. A process not
 // running is not an error: the result says WasRunning false.
@@ -184,14 +183,12 @@ func Stop(pidfile string, sig syscall.Signal, timeout time.Duration) (StopResult
 		return StopResult{}, nil
 	}
 	res := StopResult{PID: pid, WasRunning: true}
+	born := startTime(pid)
 	if err := signalPID(pid, sig); err != nil {
 		return res, fmt.Errorf("stop %s: %w", pidfile, err)
 	}
 	if waitReleased(pidfile, pid, timeout) {
-		// The process lets go of its PID file just before it exits: wait
-		// for the exit too, so that a caller that starts its successor
-		// next finds the ports and files free.
-		waitExited(pid, reapWait)
+		waitExited(pid, born, timeout)
 		return res, nil
 	}
 	if sig != syscall.SIGKILL {
@@ -203,6 +200,7 @@ func Stop(pidfile string, sig syscall.Signal, timeout time.Duration) (StopResult
 			res.Killed = true
 		}
 		if waitReleased(pidfile, pid, max(timeout, reapWait)) {
+			waitExited(pid, born, max(timeout, reapWait))
 			return res, nil
 		}
 	}
@@ -268,34 +266,56 @@ func waitReleased(pidfile string, pid int, d time.Duration) bool {
 	}
 }
 
-// waitExited waits, up to d, until process pid has exited: signal 0
-// finds no such process, or (on Linux) it is a zombie waiting for its
-// parent. It only looks: nothing is signalled, so a PID reused meanwhile
-// costs at most the wait.
-func waitExited(pid int, d time.Duration) {
+// waitExited waits, up to d, until process pid (started at born, as
+// startTime reports) has exited. A server releases its PID file in its
+// last deferred calls, so it still runs for a moment after the lock is
+// free: Stop waits for that too, so that its caller sees the process gone.
+// A zombie counts as exited (an orphan is reaped by whoever adopted it),
+// and so does another process that got the PID since. After d it gives up
+// quietly: the process no longer holds its PID file.
+func waitExited(pid int, born string, d time.Duration) {
 	deadline := time.Now().Add(d)
 	poll := pollMin
-	for exists(pid) && time.Now().Before(deadline) {
-		time.Sleep(poll)
+	for !exited(pid, born) && time.Now().Before(deadline) {
+		time.Sleep(min(poll, time.Until(deadline)))
 		poll = min(2*poll, pollMax)
 	}
 }
 
-// exists reports whether pid is a live process (not a zombie, where /proc
-// can tell).
-func exists(pid int) bool {
-	if syscall.Kill(pid, 0) == syscall.ESRCH {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+// procStat returns the state and the start time (in clock ticks since
+// boot) of process pid from /proc/PID/stat, and whether they could be read.
+func procStat(pid int) (state, start string, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return !errors.Is(err, fs.ErrNotExist) || runtime.GOOS != "linux"
+		return "", "", false
 	}
-	// The state follows the parenthesised command name.
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
-		return stat[i+2] != 'Z'
+	// The fields follow the parenthesised command name: state is the 3rd
+	// field of the line, start time the 22nd.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return "", "", false
 	}
-	return true
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return "", "", false
+	}
+	return f[0], f[19], true
+}
+
+// startTime returns the start time of process pid, or "" where there is
+// no /proc.
+func startTime(pid int) string {
+	_, start, _ := procStat(pid)
+	return start
+}
+
+// exited reports whether process pid, started at born ("" if unknown), is
+// gone, a zombie, or replaced by another process with the same PID.
+func exited(pid int, born string) bool {
+	if state, start, ok := procStat(pid); ok {
+		return state == "Z" || state == "X" || (born != "" && start != born)
+	}
+	return syscall.Kill(pid, 0) == syscall.ESRCH
 }
 
 // signalPID sends sig to pid after checking that it is a PID that may be

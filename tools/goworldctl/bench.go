@@ -380,7 +380,13 @@ func bench(ctx context.Context, out io.Writer, o benchOptions) error {
 		var total time.Duration
 		line := "servers"
 		for _, name := range sortedKeys(pids) {
-			d := c1[name] - c0[name]
+			before, ok0 := c0[name]
+			after, ok1 := c1[name]
+			if !ok0 || !ok1 { // not running at the start or the end of the load
+				line += fmt.Sprintf(" %s=gone", name)
+				continue
+			}
+			d := after - before
 			total += d
 			line += fmt.Sprintf(" %s=%.1f%%", name, d.Seconds()/secs*100)
 		}
@@ -537,13 +543,16 @@ func (r *benchRun) load(ctx context.Context) error {
 			}
 		}
 		if now := time.Now(); now.After(progress) {
-			fmt.Fprintf(r.out, "t=%.0fs sent=%d delivered=%d/%d errors=%d\n",
-				now.Sub(r.start).Seconds(), r.sent.Load(), r.delivered.Load(), r.expected.Load(), r.errs.Load())
-			progress = progress.Add(time.Second)
+			// Checked before the line is printed: whatever happens after a
+			// progress line (a server dies) meets at least a second of
+			// requests, which are counted as lost if it cuts them off.
 			if !r.anyConnected() {
 				r.fail("every client is disconnected")
 				return nil
 			}
+			fmt.Fprintf(r.out, "t=%.0fs sent=%d delivered=%d/%d errors=%d\n",
+				now.Sub(r.start).Seconds(), r.sent.Load(), r.delivered.Load(), r.expected.Load(), r.errs.Load())
+			progress = progress.Add(time.Second)
 		}
 		if time.Since(r.start) > r.o.duration+benchDrain {
 			r.fail("fell behind: sent %d of %d requests in %v", k, total, time.Since(r.start))
