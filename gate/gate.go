@@ -455,22 +455,20 @@ func (g *Gate) Shutdown(ctx context.Context, reason string) error {
 	for _, c := range cs {
 		g.kick(c, reason)
 	}
-	for {
-		g.mu.RLock()
-		n := len(g.clients)
-		g.mu.RUnlock()
-		if n == 0 && g.lingers.Load() == 0 {
-			break
-		}
+	for !g.drained() {
 		select {
 		case <-g.changed:
-			continue
 		case <-ctx.Done():
+			g.log.Warnf("shutting down: %d clients still connected and %d closes lingering at the deadline; closing", g.NumClients(), g.lingers.Load())
+			return g.Close()
 		}
-		g.log.Warnf("shutting down: %d clients still connected and %d closes lingering at the deadline; closing", n, g.lingers.Load())
-		break
 	}
 	return g.Close()
+}
+
+// drained reports whether no client is connected and no close lingers.
+func (g *Gate) drained() bool {
+	return g.NumClients() == 0 && g.lingers.Load() == 0
 }
 
 // Close stops accepting clients, disconnects every client and waits for

@@ -110,14 +110,16 @@ func (c *lingerConn) Close() error {
 	return nil
 }
 
-// lingeringClose ends a stream once the reader has left it (quiet is
-// closed): it ends the gate's side of the stream, reads and drops what
-// the client sends until the client closes its side, maxLingerDrain
-// bytes or closeLinger have passed, or the gate closes, and closes nc.
-func (g *Gate) lingeringClose(nc net.Conn, quiet <-chan struct{}) {
+// lingeringClose ends the stream nc (c's own socket, or what it wraps)
+// once the reader has left c: it ends the gate's side of the stream,
+// reads and drops what the client sends until the client closes its side,
+// maxLingerDrain bytes or closeLinger have passed, or the gate closes, and
+// closes nc.
+func (c *lingerConn) lingeringClose(nc net.Conn) {
+	g := c.g
 	defer nc.Close()
 	select {
-	case <-quiet: // the reader's deadline has passed: it leaves at once
+	case <-c.quiet: // the reader's deadline has passed: it leaves at once
 	case <-g.closing.Done():
 		return
 	}
@@ -138,6 +140,14 @@ func (g *Gate) lingeringClose(nc net.Conn, quiet <-chan struct{}) {
 	}
 }
 
+// newStreamConn wraps nc, a stream client connection, so that its close
+// lingers (see lingeringClose).
+func (g *Gate) newStreamConn(nc net.Conn) *lingerConn {
+	c := &lingerConn{Conn: nc, g: g}
+	c.finish = func() { c.lingeringClose(nc) }
+	return c
+}
+
 // tcpConn is a TCP client connection whose close lingers (see
 // closeLinger). Its socket stays reachable (rpc.RawSocketer), so that
 // rpc.Conn still writes it without a writer goroutine.
@@ -151,9 +161,7 @@ func (c tcpConn) RawSocket() syscall.Conn { return c.tcp }
 
 // newTCPConn wraps the server side of one TCP client.
 func (g *Gate) newTCPConn(tc *net.TCPConn) net.Conn {
-	lc := &lingerConn{Conn: tc, g: g}
-	lc.finish = func() { g.lingeringClose(tc, lc.quiet) }
-	return tcpConn{lc, tc}
+	return tcpConn{g.newStreamConn(tc), tc}
 }
 
 // newTLSConn wraps the server side of one TCP client of a TLS port. The
@@ -161,10 +169,7 @@ func (g *Gate) newTCPConn(tc *net.TCPConn) net.Conn {
 // heartbeat timeout. Its close lingers too: after the TLS close_notify,
 // what the client still sends is read and dropped (see closeLinger).
 func (g *Gate) newTLSConn(tc *net.TCPConn) net.Conn {
-	c := tls.Server(tc, g.tlsConf)
-	lc := &lingerConn{Conn: c, g: g}
-	lc.finish = func() { g.lingeringClose(c, lc.quiet) }
-	return lc
+	return g.newStreamConn(tls.Server(tc, g.tlsConf))
 }
 
 // newWSConn wraps the server side of one WebSocket client: its Close
@@ -182,7 +187,7 @@ func (g *Gate) newWSConn(ws *websocket.Conn) net.Conn {
 		default:
 		}
 		c.SendClose(wsLinger)
-		g.lingeringClose(ws.NetConn(), lc.quiet)
+		lc.lingeringClose(ws.NetConn())
 	}
 	return lc
 }
