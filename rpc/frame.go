@@ -49,6 +49,12 @@ func ParseHeader(hdr []byte, maxBody int) (MsgType, int, error) {
 // ReadFrame reads one frame from r into a newly allocated body, refusing
 // bodies larger than maxBody before allocating. hdr is scratch space of at
 // least HeaderSize bytes that the caller may reuse across calls.
+//
+// The body grows with the bytes that actually arrive, not with the length
+// the header declares: a peer that declares a large frame and then sends
+// it slowly (or never) holds at most about twice what it sent, plus
+// smallBody. A body already buffered in r (a *bufio.Reader) is allocated
+// whole at once.
 func ReadFrame(r io.Reader, hdr []byte, maxBody int) (MsgType, []byte, error) {
 	if _, err := io.ReadFull(r, hdr[:HeaderSize]); err != nil {
 		return 0, nil, err
@@ -57,15 +63,37 @@ func ReadFrame(r io.Reader, hdr []byte, maxBody int) (MsgType, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	size := n
+	if n > smallBody {
+		size = smallBody
+		if b, ok := r.(interface{ Buffered() int }); ok {
+			size = min(n, max(size, b.Buffered()))
 		}
-		return 0, nil, err
 	}
-	return t, body, nil
+	body := make([]byte, size)
+	got := 0
+	for {
+		m, err := io.ReadFull(r, body[got:])
+		got += m
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, nil, err
+		}
+		if got == n {
+			return t, body, nil
+		}
+		// Everything asked for arrived: ask for up to twice as much.
+		grown := make([]byte, min(n, 2*len(body)))
+		copy(grown, body)
+		body = grown
+	}
 }
+
+// smallBody is the largest body ReadFrame allocates whole before any of
+// it has arrived; larger ones grow as their bytes come in.
+const smallBody = 4 << 10
 
 // AppendUint32LE appends v little-endian (the frame length field).
 func AppendUint32LE(dst []byte, v uint32) []byte { return binary.LittleEndian.AppendUint32(dst, v) }
