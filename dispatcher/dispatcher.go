@@ -41,7 +41,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/goworld-engine/goworld/rpc"
@@ -139,6 +141,9 @@ type Dispatcher struct {
 
 	wg  sync.WaitGroup
 	met dispatcherMetrics // see metrics.go
+	// forwardHook, if set, runs on each frame forwarded to a game (tests
+	// only: see SetForwardHook).
+	forwardHook atomic.Pointer[func(t rpc.MsgType, body []byte)]
 }
 
 // recovery holds, for a restarted dispatcher, the frames for what it does
@@ -250,13 +255,15 @@ func (d *Dispatcher) placeHeldLoadsLocked(r *recovery, out *rpc.Batch) {
 // endRecovery ends the recovery window: held loads are placed, and what
 // is still held for other entities is dropped.
 func (d *Dispatcher) endRecovery() {
-	d.mu.Lock()
-	r := d.rec
-	d.rec = nil
-	if r != nil {
-		d.placeHeldLoadsLocked(r, nil)
-	}
-	d.mu.Unlock()
+	defer d.recoverPanic("ending the recovery window", nil)
+	var r *recovery
+	d.locked(func() {
+		r = d.rec
+		d.rec = nil
+		if r != nil {
+			d.placeHeldLoadsLocked(r, nil)
+		}
+	})
 	if r == nil {
 		return
 	}
@@ -435,6 +442,10 @@ func (d *Dispatcher) Close() error {
 func (d *Dispatcher) serveConn(conn *rpc.Conn, out *rpc.Batch) {
 	defer d.wg.Done()
 	defer conn.Wait()
+	// A panic in the hello or in adding or removing the peer (routing has
+	// its own guard) closes this connection, not the process.
+	defer conn.Close(nil)
+	defer d.recoverPanic("serving a connection", func(f logrus.Fields) { f["remote"] = conn.RemoteAddr().String() })
 	defer func() {
 		d.mu.Lock()
 		delete(d.conns, conn)
@@ -467,7 +478,7 @@ func (d *Dispatcher) serveConn(conn *rpc.Conn, out *rpc.Batch) {
 	d.addPeer(p, before, log)
 	log.Info("peer connected")
 
-	reason := conn.Serve(func(t rpc.MsgType, body []byte) error { return d.route(p, t, body) })
+	reason := conn.Serve(func(t rpc.MsgType, body []byte) error { return d.routeGuarded(p, t, body) })
 	d.removePeer(p)
 	log.WithField("reason", reason).Info("peer disconnected")
 }
@@ -475,8 +486,17 @@ func (d *Dispatcher) serveConn(conn *rpc.Conn, out *rpc.Batch) {
 // addPeer records p, whose hello named the dispatcher instance before
 // (0: none).
 func (d *Dispatcher) addPeer(p *peer, before uint64, log logrus.FieldLogger) {
+	if old := d.addPeerLocked(p, before, log); old != nil {
+		log.Warn("a new connection replaces the old one of the same peer")
+		old.conn.Close(errors.New("dispatcher: replaced by a new connection"))
+	}
+}
+
+// addPeerLocked is addPeer's work under d.mu; it returns the connection
+// of the same peer that p replaces, if any.
+func (d *Dispatcher) addPeerLocked(p *peer, before uint64, log logrus.FieldLogger) (old *peer) {
 	d.mu.Lock()
-	var old *peer
+	defer d.mu.Unlock()
 	// The ack goes out under the lock, before anything routed to the peer.
 	p.conn.Send(rpc.MsgHelloAck, rpc.AppendUint64(rpc.AppendUint16(nil, uint16(d.cfg.ID)), d.instance))
 	if before != 0 && before != d.instance {
@@ -505,10 +525,7 @@ func (d *Dispatcher) addPeer(p *peer, before uint64, log logrus.FieldLogger) {
 				fg.expire = nil
 			}
 			fg.restoring = p
-			fg.mu.Lock()
-			n, dropped := len(fg.frames), fg.dropped
-			p.conn.SendFrame(fg.frames)
-			fg.mu.Unlock()
+			n, dropped := fg.sendTo(p)
 			entry := log.WithField("queued_bytes", n).WithField("frozen_for", time.Since(fg.since).Round(time.Millisecond).String())
 			if dropped > 0 {
 				entry.Errorf("frozen game is back; %d packets over freeze_queue_limit were dropped", dropped)
@@ -526,20 +543,49 @@ func (d *Dispatcher) addPeer(p *peer, before uint64, log logrus.FieldLogger) {
 			log.WithField("held_bytes", n).Info("gate is back after the restart; what was held for it delivered")
 		}
 	}
-	d.mu.Unlock()
-	if old != nil {
-		log.Warn("a new connection replaces the old one of the same peer")
-		old.conn.Close(errors.New("dispatcher: replaced by a new connection"))
-	}
+	return old
+}
+
+// add appends a frame to the frozen game's queue within limit (see
+// appendBounded).
+func (fg *frozenGame) add(limit int, t rpc.MsgType, body []byte) (int, bool) {
+	fg.mu.Lock()
+	defer fg.mu.Unlock()
+	return appendBounded(&fg.frames, &fg.dropped, limit, t, body)
+}
+
+// size returns the bytes queued and the frames dropped over the bound.
+func (fg *frozenGame) size() (n, dropped int) {
+	fg.mu.Lock()
+	defer fg.mu.Unlock()
+	return len(fg.frames), fg.dropped
+}
+
+// take empties the frozen game's queue and returns its frames.
+func (fg *frozenGame) take() []byte {
+	fg.mu.Lock()
+	defer fg.mu.Unlock()
+	frames := fg.frames
+	fg.frames = nil
+	return frames
+}
+
+// sendTo sends the frozen game's queue to p, keeping it, and returns its
+// bytes and the frames dropped over its bound.
+func (fg *frozenGame) sendTo(p *peer) (n, dropped int) {
+	fg.mu.Lock()
+	defer fg.mu.Unlock()
+	p.conn.SendFrame(fg.frames)
+	return len(fg.frames), fg.dropped
 }
 
 func (d *Dispatcher) removePeer(p *peer) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	switch p.role {
 	case rpc.RoleGame:
 		id := rpc.GameID(p.id)
 		if d.games[id] != p {
-			d.mu.Unlock()
 			return // replaced: the new connection owns the entry
 		}
 		delete(d.games, id)
@@ -551,7 +597,6 @@ func (d *Dispatcher) removePeer(p *peer) {
 			died := fg.restoring == p
 			fg.restoring = nil
 			fg.expire = time.AfterFunc(d.cfg.RestoreTimeout, func() { d.giveUp(id) })
-			d.mu.Unlock()
 			entry := d.log.WithField("peer", p.String())
 			if died {
 				entry.Warnf("restored game left before it was serving; keeping its packets for the next process for up to %v", d.cfg.RestoreTimeout)
@@ -563,7 +608,6 @@ func (d *Dispatcher) removePeer(p *peer) {
 		d.forgetGameLocked(id)
 	case rpc.RoleGate:
 		if d.gates[rpc.GateID(p.id)] != p {
-			d.mu.Unlock()
 			return
 		}
 		delete(d.gates, rpc.GateID(p.id))
@@ -571,7 +615,6 @@ func (d *Dispatcher) removePeer(p *peer) {
 	if !d.closed {
 		d.announceGoneLocked(p.role, p.id)
 	}
-	d.mu.Unlock()
 }
 
 // replayGateLogLocked sends gate p the frames of the recovery's gate log
@@ -631,19 +674,21 @@ func (d *Dispatcher) announceGoneLocked(role rpc.Role, id uint16) {
 // giveUp runs when a frozen game did not come back within RestoreTimeout:
 // its queue is dropped and its peers are told it is gone.
 func (d *Dispatcher) giveUp(id rpc.GameID) {
-	d.mu.Lock()
-	fg := d.frozen[id]
-	if fg == nil || d.games[id] != nil || d.closed {
-		d.mu.Unlock()
+	defer d.recoverPanic("giving up on a frozen game", nil)
+	var fg *frozenGame
+	d.locked(func() {
+		if fg = d.frozen[id]; fg == nil || d.games[id] != nil || d.closed {
+			fg = nil
+			return
+		}
+		delete(d.frozen, id)
+		d.forgetGameLocked(id)
+		d.announceGoneLocked(rpc.RoleGame, uint16(id))
+	})
+	if fg == nil {
 		return
 	}
-	delete(d.frozen, id)
-	d.forgetGameLocked(id)
-	d.announceGoneLocked(rpc.RoleGame, uint16(id))
-	d.mu.Unlock()
-	fg.mu.Lock()
-	n := len(fg.frames)
-	fg.mu.Unlock()
+	n, _ := fg.size()
 	d.log.Errorf("game%d froze and did not come back within %v; %d queued bytes dropped, its clients will be disconnected", id, d.cfg.RestoreTimeout, n)
 }
 
@@ -651,15 +696,16 @@ func (d *Dispatcher) giveUp(id rpc.GameID) {
 // or queues it while the game is frozen. The caller holds d.mu (read or write): freezing takes the
 // write lock, so no frame can slip past the freeze acknowledgement.
 func (d *Dispatcher) toGameLocked(out *rpc.Batch, id rpc.GameID, t rpc.MsgType, body []byte) {
+	if h := d.forwardHook.Load(); h != nil {
+		(*h)(t, body)
+	}
 	if fg := d.frozen[id]; fg != nil {
 		if fg.restoring != nil {
 			out.Send(fg.restoring.conn, t, body)
 		}
-		fg.mu.Lock()
-		if n, ok := appendBounded(&fg.frames, &fg.dropped, d.cfg.FreezeQueueLimit, t, body); !ok && (n == 1 || n%1000 == 0) {
+		if n, ok := fg.add(d.cfg.FreezeQueueLimit, t, body); !ok && (n == 1 || n%1000 == 0) {
 			d.log.Errorf("game%d is frozen and its queue is full (freeze_queue_limit %d bytes): %d packets dropped so far", id, d.cfg.FreezeQueueLimit, n)
 		}
-		fg.mu.Unlock()
 		return
 	}
 	if g := d.games[id]; g != nil {
@@ -731,12 +777,9 @@ func (d *Dispatcher) freeze(p *peer, on bool) {
 	if fg.restoring == p {
 		return // it has received everything queued already
 	}
-	fg.mu.Lock()
-	p.conn.SendFrame(fg.frames)
-	n := len(fg.frames)
-	fg.frames = nil
-	fg.mu.Unlock()
-	d.log.WithField("peer", p.String()).WithField("queued_bytes", n).Warn("game's freeze failed; it resumes with its queued packets")
+	frames := fg.take()
+	p.conn.SendFrame(frames)
+	d.log.WithField("peer", p.String()).WithField("queued_bytes", len(frames)).Warn("game's freeze failed; it resumes with its queued packets")
 }
 
 // connectClientLocked places a new client (a MsgClientConnected body from
@@ -753,6 +796,37 @@ func (d *Dispatcher) connectClientLocked(out *rpc.Batch, body []byte) bool {
 	msg := append(rpc.AppendEntityID(make([]byte, 0, len(body)), id), body[rpc.EntityIDLength:]...)
 	d.toGameLocked(out, gid, rpc.MsgClientConnected, msg)
 	return true
+}
+
+// routeGuarded is route, with a panic turned into a dropped frame: it is
+// logged with its stack, the peer and the message, counted in /metrics,
+// and the peer's connection serves on. Every lock route takes is released
+// by a defer, so a panic leaves none held.
+func (d *Dispatcher) routeGuarded(p *peer, t rpc.MsgType, body []byte) (err error) {
+	defer d.recoverPanic("routing a frame (dropped)", func(f logrus.Fields) {
+		f["peer"], f["msg"] = p.String(), t.String()
+		if t.IsEntityRouted() {
+			if id, ok := rpc.PeekEntityID(body); ok {
+				f["entity"] = fmt.Sprintf("%q", id)
+			}
+		}
+	})
+	return d.route(p, t, body)
+}
+
+// recoverPanic, deferred, recovers a panic and records it (logged with
+// its stack within a budget, counted in /metrics); fields, if set, adds
+// what was being handled to the log line.
+func (d *Dispatcher) recoverPanic(where string, fields func(logrus.Fields)) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	f := logrus.Fields{}
+	if fields != nil {
+		fields(f)
+	}
+	d.met.panics.Record(d.log, where, p, debug.Stack(), f)
 }
 
 // errProtocol closes a peer that sent something a correct peer never sends.
@@ -776,9 +850,7 @@ func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
 		if g == nil {
 			if r := d.rec; r != nil && !r.seen[gid] {
 				// Restarted: the gate has not redialled yet.
-				r.mu.Lock()
-				d.holdLocked(r, &r.gateLog, t, body)
-				r.mu.Unlock()
+				r.hold(d, &r.gateLog, t, body)
 				return nil
 			}
 			d.log.Debugf("%v for unknown gate %d dropped", t, gid)
@@ -792,24 +864,23 @@ func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
 		if p.role != rpc.RoleGate || len(body) < rpc.EntityIDLength+2+8 {
 			return errProtocol(p, t, "short body or not from a gate")
 		}
-		d.mu.Lock()
-		if d.rec != nil && len(d.games) == 0 && len(d.frozen) == 0 && d.reserveLocked(d.rec, rpc.HeaderSize+len(body)) {
-			// Restarted, and no game is back yet: the client waits (or,
-			// over the hold's bound, is kicked below).
-			d.rec.clients = append(d.rec.clients, append([]byte(nil), body...))
-			d.mu.Unlock()
-			return nil
-		}
-		if !d.connectClientLocked(p.out, body) {
-			d.mu.Unlock()
+		placed := true
+		d.locked(func() {
+			if d.rec != nil && len(d.games) == 0 && len(d.frozen) == 0 && d.reserveLocked(d.rec, rpc.HeaderSize+len(body)) {
+				// Restarted, and no game is back yet: the client waits (or,
+				// over the hold's bound, is kicked below).
+				d.rec.clients = append(d.rec.clients, append([]byte(nil), body...))
+				return
+			}
+			placed = d.connectClientLocked(p.out, body)
+		})
+		if !placed {
 			d.log.Warn("a client connected but no game is connected; kicking it")
 			r := rpc.NewReader(body[rpc.EntityIDLength:])
 			gid, cid := r.Uint16(), r.Uint64()
 			kick := rpc.AppendUint64(rpc.AppendUint16(nil, gid), cid)
 			p.out.Send(p.conn, rpc.MsgKickClient, rpc.AppendString(kick, "no game server is available"))
-			return nil
 		}
-		d.mu.Unlock()
 		return nil
 	case rpc.MsgFreezeGame, rpc.MsgUnfreezeGame:
 		if p.role != rpc.RoleGame {
@@ -822,6 +893,7 @@ func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
 			return errProtocol(p, t, "not from a game")
 		}
 		d.mu.Lock()
+		defer d.mu.Unlock()
 		p.registered = true
 		if r := d.rec; r != nil && !r.back[rpc.GameID(p.id)] {
 			r.back[rpc.GameID(p.id)] = true
@@ -830,36 +902,33 @@ func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
 				d.placeHeldLoadsLocked(r, p.out)
 			}
 		}
-		d.mu.Unlock()
 		return nil
 	case rpc.MsgRestored:
 		if p.role != rpc.RoleGame {
 			return errProtocol(p, t, "not from a game")
 		}
 		d.mu.Lock()
+		defer d.mu.Unlock()
 		if fg := d.frozen[rpc.GameID(p.id)]; fg != nil && fg.restoring == p {
 			delete(d.frozen, rpc.GameID(p.id))
 			d.log.WithField("peer", p.String()).Info("restored game is serving; hot reload done")
 		}
-		d.mu.Unlock()
 		return nil
 	case rpc.MsgFilteredBroadcast:
 		if p.role != rpc.RoleGame {
 			return errProtocol(p, t, "not from a game")
 		}
 		d.mu.RLock()
+		defer d.mu.RUnlock()
 		if r := d.rec; r != nil {
 			// For the gates that have not redialled yet.
-			r.mu.Lock()
-			d.holdLocked(r, &r.gateLog, t, body)
-			r.mu.Unlock()
+			r.hold(d, &r.gateLog, t, body)
 		}
 		for gid, g := range d.gates {
 			if gid.Shard(d.cfg.Count) == d.cfg.Index {
 				p.out.Send(g.conn, t, body)
 			}
 		}
-		d.mu.RUnlock()
 		return nil
 	}
 	return errProtocol(p, t, "unexpected message type")
@@ -886,6 +955,7 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 		id := rpc.EntityID(key)
 		gid := rpc.GameID(p.id)
 		d.mu.Lock()
+		defer d.mu.Unlock()
 		if old, ok := d.entities[id]; ok {
 			d.load[old]--
 		}
@@ -894,11 +964,7 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 		if q := d.blocked[id]; q != nil {
 			// A migrated entity arrived: what waited for it follows, in order.
 			delete(d.blocked, id)
-			q.mu.Lock()
-			frames := q.frames
-			q.frames = nil
-			q.mu.Unlock()
-			d.forwardFramesLocked(p.out, gid, frames)
+			d.forwardFramesLocked(p.out, gid, q.take())
 		}
 		if r := d.rec; r != nil {
 			if frames, ok := r.entities[id]; ok {
@@ -911,26 +977,25 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 				d.forwardFramesLocked(p.out, gid, frames)
 			}
 		}
-		d.mu.Unlock()
 		return nil
 	case rpc.MsgUnregisterEntity:
 		d.mu.Lock()
+		defer d.mu.Unlock()
 		if g, ok := d.entities[rpc.EntityID(key)]; ok && g == rpc.GameID(p.id) {
 			delete(d.entities, rpc.EntityID(key))
 			d.load[g]--
 		}
-		d.mu.Unlock()
 		return nil
 	case rpc.MsgMigrateBlock:
 		id := rpc.EntityID(key)
 		d.mu.Lock()
+		defer d.mu.Unlock()
 		if d.blocked[id] == nil {
 			d.blocked[id] = &entityQueue{}
 		}
 		// Under the write lock: every frame for the entity routed before
 		// this is already on p's connection, and every later one queues.
 		d.toGameLocked(p.out, rpc.GameID(p.id), rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, id))
-		d.mu.Unlock()
 		return nil
 	case rpc.MsgMigrateEntity:
 		if len(body) < rpc.EntityIDLength+2 {
@@ -969,8 +1034,8 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	case rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere:
 		id := rpc.EntityID(key)
 		d.mu.Lock()
+		defer d.mu.Unlock()
 		if _, live := d.entities[id]; live {
-			d.mu.Unlock()
 			if t == rpc.MsgCreateEntitySomewhere {
 				d.log.Warnf("create of entity %s which already exists: dropped", id)
 			}
@@ -987,43 +1052,32 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 				r.entities[id] = q
 				r.loads[id] = true
 			}
-			d.mu.Unlock()
 			return nil
 		}
 		gid, found := d.pickGameLocked()
 		if !found {
-			d.mu.Unlock()
 			d.log.Warnf("%v of %s: no game connected; dropped", t, id)
 			return nil
 		}
 		d.entities[id] = gid
 		d.load[gid]++
 		d.toGameLocked(p.out, gid, t, body)
-		d.mu.Unlock()
 		return nil
 	}
 	// Calls and client notifications: forward to the hosting game.
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if q := d.blocked[rpc.EntityID(key)]; q != nil {
-		q.mu.Lock()
-		if n, ok := appendBounded(&q.frames, &q.dropped, d.cfg.MigrateQueueLimit, t, body); !ok && (n == 1 || n%1000 == 0) {
+		if n, ok := q.add(d.cfg.MigrateQueueLimit, t, body); !ok && (n == 1 || n%1000 == 0) {
 			d.log.Errorf("entity %s is migrating and its queue is full (%d bytes): %d packets dropped so far", key, d.cfg.MigrateQueueLimit, n)
 		}
-		q.mu.Unlock()
 		return nil
 	}
 	gid, ok := d.entities[rpc.EntityID(key)]
 	if !ok {
 		if r := d.rec; r != nil {
 			// Restarted: its game may not have re-registered it yet.
-			r.mu.Lock()
-			q := r.entities[rpc.EntityID(key)]
-			d.holdLocked(r, &q, t, body)
-			if q != nil {
-				r.entities[rpc.EntityID(key)] = q
-			}
-			r.mu.Unlock()
+			r.holdFor(d, rpc.EntityID(key), t, body)
 			return nil
 		}
 		d.log.Debugf("%v for unknown entity %q dropped", t, key)
@@ -1031,6 +1085,51 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	}
 	d.toGameLocked(p.out, gid, t, body)
 	return nil
+}
+
+// locked runs fn with d.mu held for writing, and releases it even if fn
+// panics (a recovered panic must not leave the routing table locked).
+func (d *Dispatcher) locked(fn func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fn()
+}
+
+// hold appends a frame to *q (one of r's) under r.mu, within
+// RecoverQueueLimit. The caller holds d.mu for reading.
+func (r *recovery) hold(d *Dispatcher, q *[]byte, t rpc.MsgType, body []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d.holdLocked(r, q, t, body)
+}
+
+// holdFor holds a frame for entity id under r.mu. The caller holds d.mu
+// for reading.
+func (r *recovery) holdFor(d *Dispatcher, id rpc.EntityID, t rpc.MsgType, body []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := r.entities[id]
+	d.holdLocked(r, &q, t, body)
+	if q != nil {
+		r.entities[id] = q
+	}
+}
+
+// add appends a frame to the migration queue within limit (see
+// appendBounded).
+func (q *entityQueue) add(limit int, t rpc.MsgType, body []byte) (int, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return appendBounded(&q.frames, &q.dropped, limit, t, body)
+}
+
+// take empties the migration queue and returns its frames.
+func (q *entityQueue) take() []byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	frames := q.frames
+	q.frames = nil
+	return frames
 }
 
 // appendBounded appends one frame to a queue of at most limit bytes, or

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/goworld-engine/goworld/internal/metrics"
+	"github.com/goworld-engine/goworld/internal/recovered"
 	"github.com/goworld-engine/goworld/rpc"
 )
 
@@ -14,6 +15,7 @@ import (
 // the peer (atomic adds by the connections, see rpc.ConnStats).
 type dispatcherMetrics struct {
 	games, gates rpc.ConnStats
+	panics       recovered.Log // panics recovered routing a frame
 }
 
 func (m *dispatcherMetrics) stats(r rpc.Role) *rpc.ConnStats {
@@ -52,6 +54,7 @@ func (d *Dispatcher) WriteMetrics(out io.Writer) error {
 	d.mu.RUnlock()
 	slices.SortFunc(queues, func(a, b queue) int { return cmp.Compare(a.name, b.name) })
 
+	w.Counter("goworld_dispatcher_panics_total", "Panics recovered routing a frame (the frame is dropped; each is logged with its stack, the first few a minute).", d.met.panics.Total())
 	w.Gauge("goworld_dispatcher_peers", "Connected peers, by role.", float64(games), "role", "game")
 	w.Gauge("goworld_dispatcher_peers", "Connected peers, by role.", float64(gates), "role", "gate")
 	w.Gauge("goworld_dispatcher_entities", "Entities in this dispatcher's shard of the routing table.", float64(entities))

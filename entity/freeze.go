@@ -12,6 +12,7 @@ import (
 
 	"github.com/goworld-engine/goworld/aoi"
 	"github.com/goworld-engine/goworld/rpc"
+	"github.com/sirupsen/logrus"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -174,7 +175,7 @@ func (e *Entity) frozen(now time.Time) FrozenEntity {
 func (w *World) freezeHook(e *Entity, h Freezer) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			w.log.WithField("entity", e.String()).Errorf("panic in OnFreeze: %v\n%s", p, debug.Stack())
+			w.panics.Record(w.log, "in OnFreeze", p, debug.Stack(), logrus.Fields{"entity": e.String()})
 			err = fmt.Errorf("%w: %s: %v", ErrFreezeHook, e, p)
 		}
 	}()

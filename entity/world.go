@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/goworld-engine/goworld/internal/recovered"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/goworld-engine/goworld/storage"
 	"github.com/sirupsen/logrus"
@@ -91,6 +92,9 @@ type World struct {
 	// migrations: entities waiting for their dispatcher's MsgMigrateBlockAck.
 	migrations map[rpc.EntityID]*migration
 	aoiCost    aoiCost // see metrics.go
+	// panics logs (within a budget) and counts the panics recovered from
+	// entity code: methods, hooks, timers, callbacks.
+	panics recovered.Log
 }
 
 type pendingCall struct {
@@ -413,7 +417,7 @@ func (w *World) kick(ref ClientRef, reason string) {
 func (w *World) safely(e *Entity, what string, fn func()) (ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			w.log.WithField("entity", e.String()).Errorf("panic in %s: %v\n%s", what, p, debug.Stack())
+			w.panics.Record(w.log, "in "+what, p, debug.Stack(), logrus.Fields{"entity": e.String()})
 			ok = false
 		}
 	}()
@@ -442,6 +446,10 @@ func (w *World) invoke(e *Entity, method string, args []byte, from string) error
 	return nil
 }
 
+// Panics returns how many panics of entity code (methods, hooks, timers,
+// callbacks) the world has recovered from, for the game's metrics.
+func (w *World) Panics() uint64 { return w.panics.Total() }
+
 // Run runs fn on behalf of the game (a posted callback, a storage
 // result), recovering a panic, then runs the local calls fn made. It must
 // be called on the game loop.
@@ -449,7 +457,7 @@ func (w *World) Run(fn func()) {
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
-				w.log.Errorf("panic in game callback: %v\n%s", p, debug.Stack())
+				w.panics.Record(w.log, "in game callback", p, debug.Stack(), nil)
 			}
 		}()
 		fn()

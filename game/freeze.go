@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -123,6 +124,19 @@ func (f *freezer) finish() error {
 	}
 	f.abort(err)
 	return err
+}
+
+// finishGuarded is finish, with a panic while capturing or writing the
+// world turned into a failed freeze: the game keeps serving.
+func (f *freezer) finishGuarded() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			f.g.met.panics.Record(f.g.log, "while freezing", p, debug.Stack(), nil)
+			err = fmt.Errorf("panic while freezing: %v", p)
+			f.abort(err)
+		}
+	}()
+	return f.finish()
 }
 
 // abort tells the dispatchers to resume and records the failure.

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -119,6 +120,9 @@ type Game struct {
 	closed bool // Close was called
 	mu     sync.Mutex
 	met    *gameMetrics // see metrics.go
+	// frameHook, if set, runs before each frame is handled (tests only:
+	// see SetFrameHook). Loop only.
+	frameHook func(t rpc.MsgType, body []byte)
 }
 
 // New validates cfg and builds the world (which checks the boot entity type).
@@ -195,6 +199,10 @@ func New(cfg Config) (*Game, error) {
 			Conn: rpc.ConnConfig{
 				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize,
 				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20, Stats: &g.met.links,
+				OnPanic: func(t rpc.MsgType, _ []byte, p any, stack []byte) error {
+					g.met.panics.Record(g.log, "reading a dispatcher's frame (dropped)", p, stack, logrus.Fields{"msg": t.String()})
+					return nil
+				},
 			},
 			// While the link is down, entities keep their clients (which
 			// stay connected to their gates) and what they send waits in
@@ -409,39 +417,46 @@ func (g *Game) loop(ctx context.Context) error {
 		select {
 		case <-syncC:
 			start := time.Now()
-			w.SyncPositions()
+			g.guard("in the position sync", 0, nil, w.SyncPositions)
 			g.tickDone(tickSync, start)
 		case m := <-g.in:
 			start := time.Now()
 			if m.t == rpc.MsgFreezeAck {
 				fz.acked(m.link)
 			} else {
-				w.Handle(m.t, m.body)
+				g.guard("handling a frame", m.t, m.body, func() {
+					if g.frameHook != nil {
+						g.frameHook(m.t, m.body)
+					}
+					w.Handle(m.t, m.body)
+				})
 			}
 			g.tickDone(tickFrame, start)
 		case <-g.posted.signal:
 			start := time.Now()
 			for _, fn := range g.posted.drain() {
-				w.Run(fn)
+				g.guard("in a posted function", 0, nil, func() { w.Run(fn) })
 			}
 			g.tickDone(tickPosted, start)
 		case <-timer.C:
 			start := time.Now()
 			armed = time.Time{}
-			w.RunTimers(start)
+			g.guard("running timers", 0, nil, func() { w.RunTimers(start) })
 			g.tickDone(tickTimers, start)
 		case <-save.C:
 			// "saving" and "saved" pair up, in order (one storage worker):
 			// a test can tell when a change it made has been saved.
-			var n int
-			n = w.SaveDirty(func(err error) {
-				if err == nil && n > 0 {
-					g.log.Debugf("saved %d entities", n)
+			g.guard("saving", 0, nil, func() {
+				var n int
+				n = w.SaveDirty(func(err error) {
+					if err == nil && n > 0 {
+						g.log.Debugf("saved %d entities", n)
+					}
+				})
+				if n > 0 {
+					g.log.Debugf("saving %d entities", n)
 				}
 			})
-			if n > 0 {
-				g.log.Debugf("saving %d entities", n)
-			}
 		case <-g.freezeReq:
 			fz.start()
 		case <-fz.deadline():
@@ -457,11 +472,34 @@ func (g *Game) loop(ctx context.Context) error {
 			fz.abort(errors.New("a dispatcher link was lost during the freeze"))
 		}
 		if fz.ready() {
-			if err := fz.finish(); err == nil {
+			if err := fz.finishGuarded(); err == nil {
 				return ErrFrozen
 			}
 		}
 	}
+}
+
+// guard runs fn, one wake-up's work on the game loop, recovering a panic
+// that escaped the entity code's own guards (an engine invariant broken,
+// a hook's panic in engine code): it is logged with its stack and what
+// was being handled, counted in /metrics, and the loop serves on. Losing
+// one frame's work beats losing every player of the game.
+func (g *Game) guard(what string, t rpc.MsgType, body []byte, fn func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			fields := logrus.Fields{}
+			if t != 0 {
+				fields["msg"] = t.String()
+				if t.IsEntityRouted() {
+					if id, ok := rpc.PeekEntityID(body); ok {
+						fields["entity"] = fmt.Sprintf("%q", id)
+					}
+				}
+			}
+			g.met.panics.Record(g.log, what, p, debug.Stack(), fields)
+		}
+	}()
+	fn()
 }
 
 // shutdown saves every changed persistent entity and waits for storage,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/internal/metrics"
+	"github.com/goworld-engine/goworld/internal/recovered"
 	"github.com/goworld-engine/goworld/rpc"
 )
 
@@ -36,6 +37,9 @@ type gameMetrics struct {
 	spaces   atomic.Int64
 	aoiMoves atomic.Uint64
 	aoiNanos atomic.Int64
+	panics   recovered.Log // panics recovered on the loop and the links
+	// entityPanics is the world's count of panics recovered in entity code.
+	entityPanics atomic.Uint64
 }
 
 func newGameMetrics() *gameMetrics {
@@ -61,6 +65,7 @@ func (g *Game) publish() {
 	moves, spent := w.AOIStats()
 	m.aoiMoves.Store(moves)
 	m.aoiNanos.Store(int64(spent))
+	m.entityPanics.Store(w.Panics())
 }
 
 // WriteMetrics writes the game's metrics in the Prometheus text format,
@@ -77,6 +82,9 @@ func (g *Game) WriteMetrics(out io.Writer) error {
 	for k, h := range m.tick {
 		w.Histogram("goworld_game_tick_seconds", "Time the game loop spent on one wake-up, by what woke it.", h, "kind", tickKindNames[k])
 	}
+	const panicsHelp = "Panics recovered on the game loop: in entity code (methods, hooks, timers, callbacks) or in the engine; each is logged with its stack (the first few a minute)."
+	w.Counter("goworld_game_panics_total", panicsHelp, m.entityPanics.Load(), "in", "entity")
+	w.Counter("goworld_game_panics_total", panicsHelp, m.panics.Total(), "in", "engine")
 	w.Gauge("goworld_game_inbound_queue", "Frames from the dispatchers waiting for the game loop (bounded; a full queue pushes back on TCP).", float64(len(g.in)))
 	w.Gauge("goworld_game_posted_queue", "Functions posted to the game loop and not yet run.", float64(g.posted.len()))
 	w.WriteTraffic(metrics.Traffic{Link: "dispatcher", Stats: &m.links})

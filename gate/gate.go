@@ -245,6 +245,10 @@ func New(cfg Config) (*Gate, error) {
 				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize,
 				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20, Stats: &g.met.links,
 				AfterBatch: out.Flush,
+				OnPanic: func(t rpc.MsgType, _ []byte, p any, stack []byte) error {
+					g.met.panics.Record(g.log, "handling a dispatcher's frame (dropped)", p, stack, logrus.Fields{"msg": t.String()})
+					return nil
+				},
 			},
 			Handler: func(t rpc.MsgType, body []byte) error { return g.handleDispatcher(out, t, body) },
 			// While the link is down, the clients stay connected and what
@@ -518,6 +522,12 @@ func (g *Gate) startClient(nc net.Conn, isKCP bool) {
 		Farewell:    farewell,
 		Stats:       &g.met.clients,
 		AfterBatch:  c.out.Flush,
+		OnPanic: func(t rpc.MsgType, _ []byte, p any, stack []byte) error {
+			g.met.panics.Record(g.log, "handling a client's frame", p, stack,
+				logrus.Fields{"client": uint64(c.id), "msg": t.String()})
+			g.kick(c, "internal server error")
+			return nil
+		},
 	})
 	g.mu.Lock()
 	if g.closed {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/goworld-engine/goworld/internal/metrics"
+	"github.com/goworld-engine/goworld/internal/recovered"
 	"github.com/goworld-engine/goworld/rpc"
 )
 
@@ -14,6 +15,7 @@ import (
 type gateMetrics struct {
 	clients rpc.ConnStats // every client connection
 	links   rpc.ConnStats // the dispatcher links
+	panics  recovered.Log // panics recovered handling client or dispatcher frames
 }
 
 // WriteMetrics writes the gate's metrics in the Prometheus text format,
@@ -39,6 +41,7 @@ func (g *Gate) WriteMetrics(out io.Writer) error {
 	w.Gauge("goworld_gate_client_queue_bytes", "Bytes queued for all clients, not yet written.", float64(queued))
 	w.Gauge("goworld_gate_client_queue_max_bytes", "Bytes queued for the client with the most queued (client_send_buffer_size closes it).", float64(most))
 	w.WriteTraffic(metrics.Traffic{Link: "client", Stats: &g.met.clients}, metrics.Traffic{Link: "dispatcher", Stats: &g.met.links})
+	w.Counter("goworld_gate_panics_total", "Panics recovered handling a frame (each logged with its stack, the first few a minute); a client's costs it a kick, a dispatcher's the frame.", g.met.panics.Total())
 	for i, l := range g.links {
 		w.Gauge("goworld_link_queue_bytes", "Bytes queued for a dispatcher, not yet written (0 while the link is down).",
 			float64(linkPending(l)), "dispatcher", strconv.Itoa(i+1))

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -63,6 +64,13 @@ type ConnConfig struct {
 	Farewell func(reason error) (t MsgType, body []byte, ok bool)
 	// Stats, if set, counts the connection's traffic (see SetStats).
 	Stats *ConnStats
+	// OnPanic, if set, is called on the reader goroutine when the handler
+	// panics, with the frame's type and body, the panic's value and the
+	// stack: the place to log and count it. If it returns nil the
+	// connection keeps serving (the frame is dropped); otherwise it closes
+	// with that error as its reason. Without OnPanic a panic closes the
+	// connection with an error that names the message type and the panic.
+	OnPanic func(t MsgType, body []byte, p any, stack []byte) error
 	// AfterBatch, if set, runs on the reader goroutine once it has handled
 	// every whole frame that had already arrived, before it waits for more
 	// (and at most every maxBatchFrames frames), and once more when Serve
@@ -170,15 +178,19 @@ func (c *Conn) ReadFrame() (MsgType, []byte, error) {
 	return ReadFrame(c.r, c.hdr[:], c.cfg.MaxBody)
 }
 
+// ErrHandlerPanic is the reason of a connection closed because its
+// handler panicked (see ConnConfig.OnPanic).
+var ErrHandlerPanic = errors.New("rpc: panic handling a frame")
+
 // Serve reads frames and passes them to h until the connection closes,
 // then returns the reason. It must be called at most once; the calling
-// goroutine is the connection's reader. Serve recovers a panic in h,
-// closing the connection with it as the reason, so one bad frame cannot
-// take the process down.
+// goroutine is the connection's reader. Serve recovers a panic in h for
+// each frame (see ConnConfig.OnPanic), so one bad frame cannot take the
+// process down.
 func (c *Conn) Serve(h Handler) (reason error) {
 	defer func() {
-		if p := recover(); p != nil {
-			c.Close(fmt.Errorf("rpc: panic handling frame: %v", p))
+		if p := recover(); p != nil { // AfterBatch's, or the reader's own
+			c.Close(fmt.Errorf("%w: %v", ErrHandlerPanic, p))
 		}
 		if c.cfg.AfterBatch != nil {
 			c.cfg.AfterBatch()
@@ -222,11 +234,25 @@ func (c *Conn) Serve(h Handler) (reason error) {
 			s.BytesIn.Add(uint64(HeaderSize + len(body)))
 		}
 		batched++
-		if err := h(t, body); err != nil {
+		if err := c.handle(h, t, body); err != nil {
 			c.Close(err)
 			return
 		}
 	}
+}
+
+// handle runs h on one frame, turning a panic into OnPanic's verdict.
+func (c *Conn) handle(h Handler, t MsgType, body []byte) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if c.cfg.OnPanic == nil {
+				err = fmt.Errorf("%w: %v: %v", ErrHandlerPanic, t, p)
+				return
+			}
+			err = c.cfg.OnPanic(t, body, p, debug.Stack())
+		}
+	}()
+	return h(t, body)
 }
 
 // frameBuffered reports whether a whole frame is already buffered, so
