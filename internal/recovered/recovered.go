@@ -31,9 +31,9 @@ type Log struct {
 	total atomic.Uint64
 
 	mu         sync.Mutex
-	start      time.Time // of the current interval
-	logged     int       // stacks logged in it
-	suppressed int       // panics not logged in it
+	start      time.Time        // of the current interval
+	logged     int              // stacks logged in it
+	suppressed int              // panics not logged in it
 	now        func() time.Time // the clock (tests); nil: time.Now
 }
 
