@@ -347,7 +347,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 			Storage: backend, SaveInterval: c.SaveInterval, MaxPacketSize: c.MaxPacketSize,
 			SendBufferSize: c.SendBufferSize, FreezeDir: c.FreezeDir, KeepFreezeFiles: c.KeepFreezeFiles,
 			FreezeTimeout: c.FreezeTimeout, Restore: frozen, Logger: log,
-			PositionSyncInterval: c.PositionSyncInterval, AOISyncLimit: c.AOISyncLimit,
+			PositionSyncInterval: c.PositionSyncInterval, AOISyncLimit: c.AOISyncLimit, StallThreshold: c.StallThreshold,
 			AOISyncTotal: c.AOISyncTotal, AOISyncWork: c.AOISyncWork,
 		})
 		if err != nil {

@@ -58,6 +58,9 @@ const (
 	DefaultKeepFreezeFiles = 5
 	// DefaultFreezeTimeout bounds a game's freeze.
 	DefaultFreezeTimeout = 10 * time.Second
+	// DefaultStallThreshold is how long one wake-up of a game loop may run
+	// (or the loop fall behind) before it is logged as stuck.
+	DefaultStallThreshold = time.Second
 	// DefaultPositionSyncInterval is how often a game sends clients the
 	// positions of what moved in their view.
 	DefaultPositionSyncInterval = 100 * time.Millisecond
@@ -145,6 +148,10 @@ type GameConfig struct {
 	// PositionSyncInterval (position_sync_interval) is how often clients
 	// are sent the positions of what moved in their view.
 	PositionSyncInterval time.Duration
+	// StallThreshold (stall_threshold) is how long one wake-up of the game
+	// loop may run, or the loop fall behind, before it is logged as stuck
+	// (with the loop's stack) and counted.
+	StallThreshold time.Duration
 	// AOISyncLimit (aoi_sync_limit) bounds the creates and position
 	// updates one client is sent per position sync; the rest wait.
 	AOISyncLimit int
@@ -266,6 +273,7 @@ func newGame(id int) GameConfig {
 		KeepFreezeFiles:      DefaultKeepFreezeFiles,
 		FreezeTimeout:        DefaultFreezeTimeout,
 		PositionSyncInterval: DefaultPositionSyncInterval,
+		StallThreshold:       DefaultStallThreshold,
 		AOISyncLimit:         DefaultAOISyncLimit,
 		AOISyncTotal:         DefaultAOISyncTotal,
 		AOISyncWork:          DefaultAOISyncWork,

@@ -423,6 +423,7 @@ func gameFields(g *GameConfig) []field {
 		sizeField("keep_freeze_files", &g.KeepFreezeFiles, 0),
 		durField("freeze_timeout", &g.FreezeTimeout),
 		durField("position_sync_interval", &g.PositionSyncInterval),
+		durField("stall_threshold", &g.StallThreshold),
 		countField("aoi_sync_limit", &g.AOISyncLimit),
 		countField("aoi_sync_total", &g.AOISyncTotal),
 		countField("aoi_sync_work", &g.AOISyncWork),

@@ -133,6 +133,7 @@ func (c *Config) validate() []problem {
 		checkDuration(&ps, sec, "save_interval", g.SaveInterval)
 		checkDuration(&ps, sec, "freeze_timeout", g.FreezeTimeout)
 		checkDuration(&ps, sec, "position_sync_interval", g.PositionSyncInterval)
+		checkDuration(&ps, sec, "stall_threshold", g.StallThreshold)
 		for key, n := range map[string]int{"aoi_sync_limit": g.AOISyncLimit, "aoi_sync_total": g.AOISyncTotal, "aoi_sync_work": g.AOISyncWork} {
 			if n <= 0 {
 				ps.bad(sec, key, strconv.Itoa(n), "must be a positive whole number")

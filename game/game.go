@@ -59,6 +59,11 @@ type Config struct {
 	// FreezeTimeout bounds a freeze: waiting for the dispatchers'
 	// acknowledgements and for storage to drain (default 10s).
 	FreezeTimeout time.Duration
+	// StallThreshold is how long one wake-up of the game loop (a frame,
+	// the timers, a save...) may run before the loop is logged as stuck,
+	// with its stack; and how far behind the loop may fall before that is
+	// logged (default 1s; see stall.go).
+	StallThreshold time.Duration
 	// PositionSyncInterval is how often clients are sent the positions of
 	// what moved in their view (default 100ms).
 	PositionSyncInterval time.Duration
@@ -85,7 +90,8 @@ const linkQueueLimit = 16 << 20
 type inbound struct {
 	t    rpc.MsgType
 	body []byte
-	link int // the dispatcher link it came from
+	link int   // the dispatcher link it came from
+	at   int64 // when it arrived, unix nanoseconds
 }
 
 // Game is one game process's server. Create it with New.
@@ -159,6 +165,9 @@ func New(cfg Config) (*Game, error) {
 	}
 	if cfg.FreezeTimeout <= 0 {
 		cfg.FreezeTimeout = 10 * time.Second
+	}
+	if cfg.StallThreshold <= 0 {
+		cfg.StallThreshold = time.Second
 	}
 	if cfg.PositionSyncInterval <= 0 {
 		cfg.PositionSyncInterval = 100 * time.Millisecond
@@ -235,7 +244,7 @@ func New(cfg Config) (*Game, error) {
 			},
 			Handler: func(t rpc.MsgType, body []byte) error {
 				select {
-				case g.in <- inbound{t, body, i}:
+				case g.in <- inbound{t, body, i, time.Now().UnixNano()}:
 				case <-g.done:
 				}
 				return nil
@@ -392,6 +401,11 @@ func (g *Game) loop(ctx context.Context) error {
 	}()
 	g.publish()
 	defer g.out.Flush()
+	g.met.loop.goid.Store(currentGoid())
+	stopWatch := make(chan struct{})
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); g.watchLoop(stopWatch) }()
+	defer func() { close(stopWatch); <-watchDone }()
 	turns := 0 // loop turns since the last flush
 	for {
 		// Send what the last turns queued, unless more frames wait to be
@@ -416,11 +430,12 @@ func (g *Game) loop(ctx context.Context) error {
 		}
 		select {
 		case <-syncC:
-			start := time.Now()
+			start := g.begin(tickSync, 0)
 			g.guard("in the position sync", 0, nil, w.SyncPositions)
 			g.tickDone(tickSync, start)
 		case m := <-g.in:
-			start := time.Now()
+			start := g.begin(tickFrame, m.t)
+			g.frameWaited(m.at, start)
 			if m.t == rpc.MsgFreezeAck {
 				fz.acked(m.link)
 			} else {
@@ -433,19 +448,20 @@ func (g *Game) loop(ctx context.Context) error {
 			}
 			g.tickDone(tickFrame, start)
 		case <-g.posted.signal:
-			start := time.Now()
+			start := g.begin(tickPosted, 0)
 			for _, fn := range g.posted.drain() {
 				g.guard("in a posted function", 0, nil, func() { w.Run(fn) })
 			}
 			g.tickDone(tickPosted, start)
 		case <-timer.C:
-			start := time.Now()
+			start := g.begin(tickTimers, 0)
 			armed = time.Time{}
 			g.guard("running timers", 0, nil, func() { w.RunTimers(start) })
 			g.tickDone(tickTimers, start)
 		case <-save.C:
 			// "saving" and "saved" pair up, in order (one storage worker):
 			// a test can tell when a change it made has been saved.
+			start := g.begin(tickSave, 0)
 			g.guard("saving", 0, nil, func() {
 				var n int
 				n = w.SaveDirty(func(err error) {
@@ -457,6 +473,7 @@ func (g *Game) loop(ctx context.Context) error {
 					g.log.Debugf("saving %d entities", n)
 				}
 			})
+			g.tickDone(tickSave, start)
 		case <-g.freezeReq:
 			fz.start()
 		case <-fz.deadline():

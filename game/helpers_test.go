@@ -110,6 +110,7 @@ func (p *Probe) OnCreated()          { report(&p.Entity, "created") }
 func (p *Probe) Ping(n int)          { report(&p.Entity, "Ping", n) }
 func (p *Probe) Tick(n int)          { report(&p.Entity, "Tick", n) }
 func (p *Probe) Boom(message string) { panic(message) }
+func (p *Probe) Nap(ms int)          { stallHere(time.Duration(ms) * time.Millisecond) }
 
 // Hero is a persistent entity: "tag" and "level" are saved, "scratch" is not.
 type Hero struct{ entity.Entity }

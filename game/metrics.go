@@ -20,10 +20,11 @@ const (
 	tickPosted                 // posted functions (storage results, World.Go callbacks, link events)
 	tickTimers                 // entity timers
 	tickSync                   // the position sync
+	tickSave                   // the save ticker
 	numTickKinds
 )
 
-var tickKindNames = [numTickKinds]string{"frame", "posted", "timers", "sync"}
+var tickKindNames = [numTickKinds]string{"frame", "posted", "timers", "sync", "save"}
 
 // gameMetrics are the game's metrics. The loop publishes what only it may
 // read (the world's figures) with atomic stores after each wake-up, so a
@@ -40,10 +41,12 @@ type gameMetrics struct {
 	panics   recovered.Log // panics recovered on the loop and the links
 	// entityPanics is the world's count of panics recovered in entity code.
 	entityPanics atomic.Uint64
+	loop         loopState          // see stall.go
+	frameWait    *metrics.Histogram // how long frames waited for the loop
 }
 
 func newGameMetrics() *gameMetrics {
-	m := &gameMetrics{}
+	m := &gameMetrics{frameWait: metrics.NewDurationHistogram()}
 	for i := range m.tick {
 		m.tick[i] = metrics.NewDurationHistogram()
 	}
@@ -53,6 +56,7 @@ func newGameMetrics() *gameMetrics {
 // tickDone records one wake-up of the loop, which started at start, and
 // publishes the world's figures. On the loop only.
 func (g *Game) tickDone(k tickKind, start time.Time) {
+	g.met.loop.busySince.Store(0)
 	g.met.tick[k].Observe(time.Since(start))
 	g.publish()
 }
@@ -85,6 +89,13 @@ func (g *Game) WriteMetrics(out io.Writer) error {
 	const panicsHelp = "Panics recovered on the game loop: in entity code (methods, hooks, timers, callbacks) or in the engine; each is logged with its stack (the first few a minute)."
 	w.Counter("goworld_game_panics_total", panicsHelp, m.entityPanics.Load(), "in", "entity")
 	w.Counter("goworld_game_panics_total", panicsHelp, m.panics.Total(), "in", "engine")
+	w.Histogram("goworld_game_frame_wait_seconds", "How long frames from the dispatchers waited for the game loop: high when the loop is stuck, overloaded or the process was stopped.", m.frameWait)
+	w.Counter("goworld_game_loop_stalls_total", "Wake-ups of the game loop that ran longer than stall_threshold (each logged with the loop's stack), and times the process did not run for that long.", m.loop.stalls.Load())
+	busy := 0.0
+	if since := m.loop.busySince.Load(); since != 0 {
+		busy = time.Since(time.Unix(0, since)).Seconds()
+	}
+	w.Gauge("goworld_game_loop_busy_seconds", "How long the game loop's current wake-up has run (0 while it waits).", busy)
 	w.Gauge("goworld_game_inbound_queue", "Frames from the dispatchers waiting for the game loop (bounded; a full queue pushes back on TCP).", float64(len(g.in)))
 	w.Gauge("goworld_game_posted_queue", "Functions posted to the game loop and not yet run.", float64(g.posted.len()))
 	w.WriteTraffic(metrics.Traffic{Link: "dispatcher", Stats: &m.links})

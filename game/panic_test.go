@@ -22,11 +22,10 @@ func TestEnginePanicCostsOneFrame(t *testing.T) {
 	caller, host := c.Games[0], c.Games[1]
 	sk := newSink(t)
 	var id rpc.EntityID
-	onLoopErr(t, host, func() error {
-		e, err := host.World().CreateEntityLocally("Probe", map[string]any{"tag": sk.tag})
-		if err == nil {
-			id = e.ID()
-		}
+	// Created from the caller, through the dispatcher that routes the
+	// calls after it: they cannot overtake the entity's registration.
+	onLoopErr(t, caller, func() (err error) {
+		id, err = caller.World().CreateEntityOnGame(2, "Probe", map[string]any{"tag": sk.tag})
 		return err
 	})
 	sk.expect(t, "created")

@@ -48,6 +48,8 @@ type Options struct {
 	SaveInterval time.Duration
 	// PositionSyncInterval for the games (default 100ms).
 	PositionSyncInterval time.Duration
+	// StallThreshold for the games (default 1s).
+	StallThreshold time.Duration
 	// AOISyncLimit for the games (default 128).
 	AOISyncLimit int
 	// Logger for all servers (default: discards below warnings).
@@ -137,7 +139,7 @@ func New(o Options) (*Cluster, error) {
 		g, err := game.New(game.Config{
 			ID: i + 1, Dispatchers: addrs, BootEntity: o.BootEntity, Registry: o.Registry,
 			Storage: st, SaveInterval: o.SaveInterval, Logger: o.Logger,
-			PositionSyncInterval: o.PositionSyncInterval, AOISyncLimit: o.AOISyncLimit,
+			PositionSyncInterval: o.PositionSyncInterval, AOISyncLimit: o.AOISyncLimit, StallThreshold: o.StallThreshold,
 		})
 		if err != nil {
 			return fail(err)
