@@ -20,8 +20,9 @@ const (
 	// client as a slow consumer.
 	DefaultClientSendBufferSize = 1 << 20
 	// DefaultSendBufferSize is the default send_buffer_size: the number of
-	// bytes queued for one server peer before the connection is closed as a
-	// slow consumer.
+	// bytes queued for one server peer past which its senders wait for it
+	// to drain (back-pressure); past twice that the connection is closed
+	// as a slow consumer.
 	DefaultSendBufferSize = 64 << 20
 	// DefaultHeartbeatTimeout is the default heartbeat_timeout: a client that
 	// sends nothing for this long is disconnected by its gate.

@@ -62,7 +62,10 @@ type Config struct {
 	ListenAddr string
 	// MaxPacketSize is the largest frame body accepted from a peer (default 16 MiB).
 	MaxPacketSize int
-	// SendBufferSize bounds the bytes queued for one peer (default 64 MiB).
+	// SendBufferSize is the bytes queued for one peer past which the
+	// peers whose frames fill it wait for it to drain (back-pressure); a
+	// peer is closed as a slow consumer only past twice that, or when it
+	// reads nothing for the write timeout (default 64 MiB).
 	SendBufferSize int
 	// HelloTimeout is how long a new connection has to say MsgHello (default 10s).
 	HelloTimeout time.Duration
@@ -387,10 +390,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetNoDelay(true)
 		}
-		out := &rpc.Batch{}
+		// Routing waits (in the batch's flush, outside every lock) for a
+		// peer it filled past SendBufferSize: back-pressure, not a cut.
+		out := &rpc.Batch{Backpressure: true}
 		conn := rpc.NewConn(nc, rpc.ConnConfig{
 			MaxBody:        d.cfg.MaxPacketSize,
 			MaxPending:     d.cfg.SendBufferSize,
+			Backpressure:   true,
 			ReadBufferSize: 64 << 10,
 			RetainBuffer:   1 << 20,
 			AfterBatch:     out.Flush,

@@ -40,10 +40,10 @@ func (d *Dispatcher) WriteMetrics(out io.Writer) error {
 	frozen, migrating := len(d.frozen), len(d.blocked)
 	var queues []queue
 	for _, p := range d.games {
-		queues = append(queues, queue{p.String(), p.conn.Pending()})
+		queues = append(queues, queue{p.String(), p.conn.Queued()})
 	}
 	for _, p := range d.gates {
-		queues = append(queues, queue{p.String(), p.conn.Pending()})
+		queues = append(queues, queue{p.String(), p.conn.Queued()})
 	}
 	var frozenBytes int
 	for _, fg := range d.frozen {
@@ -62,7 +62,7 @@ func (d *Dispatcher) WriteMetrics(out io.Writer) error {
 	w.Gauge("goworld_dispatcher_frozen_queue_bytes", "Bytes queued for frozen games (freeze_queue_limit bounds each).", float64(frozenBytes))
 	w.Gauge("goworld_dispatcher_migrating_entities", "Entities migrating between games, their packets held.", float64(migrating))
 	for _, q := range queues {
-		w.Gauge("goworld_dispatcher_peer_queue_bytes", "Bytes queued for a peer, not yet written (send_buffer_size closes it).", float64(q.bytes), "peer", q.name)
+		w.Gauge("goworld_dispatcher_peer_queue_bytes", "Bytes queued for a peer, not yet written (past send_buffer_size, the senders wait: back-pressure).", float64(q.bytes), "peer", q.name)
 	}
 	w.WriteTraffic(metrics.Traffic{Link: "game", Stats: &d.met.games}, metrics.Traffic{Link: "gate", Stats: &d.met.gates})
 	return w.Err()

@@ -46,7 +46,9 @@ type Config struct {
 	SaveInterval time.Duration
 	// MaxPacketSize is the largest frame body accepted from a dispatcher (default 16 MiB).
 	MaxPacketSize int
-	// SendBufferSize bounds the bytes queued for a dispatcher (default 64 MiB).
+	// SendBufferSize is the bytes queued for a dispatcher past which the
+	// game loop waits for the link to drain (back-pressure), and a quarter
+	// of what the dispatchers may queue for the loop (default 64 MiB).
 	SendBufferSize int
 	// ShutdownTimeout bounds the final save at shutdown, and then the
 	// writing of what is queued for the dispatchers (default 10s).
@@ -101,11 +103,13 @@ type Game struct {
 	world *entity.World
 	links []*rpc.Link
 
-	in     chan inbound
+	in     *inQueue
 	posted postQueue
 	// out holds what the world sends until the loop has nothing more
 	// waiting in in (or maxUnflushed turns went by): then each link gets
-	// one write. Only the goroutine that runs Run touches it.
+	// one write. Only the goroutine that runs Run touches it. A link past
+	// its send buffer makes the loop wait in out.Flush (back-pressure: a
+	// stalled dispatcher stalls the game rather than losing the link).
 	out rpc.Batch
 	// freezeReq asks the loop to freeze (from the SIGUSR1 handler).
 	freezeReq chan struct{}
@@ -178,7 +182,7 @@ func New(cfg Config) (*Game, error) {
 	g := &Game{
 		cfg:       cfg,
 		log:       cfg.Logger.WithField("game", cfg.ID),
-		in:        make(chan inbound, 4096),
+		in:        newInQueue(4 * cfg.SendBufferSize),
 		jobs:      make(chan func(), 4096),
 		work:      make(chan func(), 4096),
 		ready:     make(chan struct{}),
@@ -188,6 +192,7 @@ func New(cfg Config) (*Game, error) {
 		posted:    postQueue{signal: make(chan struct{}, 1)},
 		met:       newGameMetrics(),
 	}
+	g.out.Backpressure = true
 	var store entity.Store
 	if cfg.Storage != nil {
 		store = &asyncStore{g: g, b: cfg.Storage}
@@ -206,7 +211,7 @@ func New(cfg Config) (*Game, error) {
 		g.links = append(g.links, rpc.NewLink(rpc.LinkConfig{
 			Addr: addr, Role: rpc.RoleGame, ID: uint16(cfg.ID),
 			Conn: rpc.ConnConfig{
-				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize,
+				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize, Backpressure: true,
 				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20, Stats: &g.met.links,
 				OnPanic: func(t rpc.MsgType, _ []byte, p any, stack []byte) error {
 					g.met.panics.Record(g.log, "reading a dispatcher's frame (dropped)", p, stack, logrus.Fields{"msg": t.String()})
@@ -243,10 +248,7 @@ func New(cfg Config) (*Game, error) {
 				})
 			},
 			Handler: func(t rpc.MsgType, body []byte) error {
-				select {
-				case g.in <- inbound{t, body, i, time.Now().UnixNano()}:
-				case <-g.done:
-				}
+				g.in.push(inbound{t, body, i, time.Now().UnixNano()}, g.done)
 				return nil
 			},
 			Logger: g.log,
@@ -410,7 +412,7 @@ func (g *Game) loop(ctx context.Context) error {
 	for {
 		// Send what the last turns queued, unless more frames wait to be
 		// handled first (they are likely to add to the same writes).
-		if turns++; g.out.Len() > 0 && (len(g.in) == 0 || turns >= maxUnflushed) {
+		if turns++; g.out.Len() > 0 && (g.in.len() == 0 || turns >= maxUnflushed) {
 			g.out.Flush()
 			turns = 0
 		}
@@ -433,7 +435,11 @@ func (g *Game) loop(ctx context.Context) error {
 			start := g.begin(tickSync, 0)
 			g.guard("in the position sync", 0, nil, w.SyncPositions)
 			g.tickDone(tickSync, start)
-		case m := <-g.in:
+		case <-g.in.signal:
+			m, ok := g.in.pop()
+			if !ok {
+				continue
+			}
 			start := g.begin(tickFrame, m.t)
 			g.frameWaited(m.at, start)
 			if m.t == rpc.MsgFreezeAck {

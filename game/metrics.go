@@ -96,13 +96,13 @@ func (g *Game) WriteMetrics(out io.Writer) error {
 		busy = time.Since(time.Unix(0, since)).Seconds()
 	}
 	w.Gauge("goworld_game_loop_busy_seconds", "How long the game loop's current wake-up has run (0 while it waits).", busy)
-	w.Gauge("goworld_game_inbound_queue", "Frames from the dispatchers waiting for the game loop (bounded; a full queue pushes back on TCP).", float64(len(g.in)))
+	w.Gauge("goworld_game_inbound_queue", "Frames from the dispatchers waiting for the game loop (bounded by 4 x send_buffer_size in bytes; past that the links push back on TCP).", float64(g.in.len()))
 	w.Gauge("goworld_game_posted_queue", "Functions posted to the game loop and not yet run.", float64(g.posted.len()))
 	w.WriteTraffic(metrics.Traffic{Link: "dispatcher", Stats: &m.links})
 	for i, l := range g.links {
 		q := 0
 		if c := l.Conn(); c != nil {
-			q = c.Pending()
+			q = c.Queued()
 		}
 		w.Gauge("goworld_link_queue_bytes", "Bytes queued for a dispatcher, not yet written (0 while the link is down).",
 			float64(q), "dispatcher", strconv.Itoa(i+1))

@@ -56,7 +56,7 @@ func (g *Game) frameWaited(arrived int64, now time.Time) {
 	if now.Sub(s.lastWaitLog) < stallRepeat {
 		return
 	}
-	g.log.WithField("waited", s.worstWait.Round(time.Millisecond).String()).WithField("queued", len(g.in)).Warnf(
+	g.log.WithField("waited", s.worstWait.Round(time.Millisecond).String()).WithField("queued", g.in.len()).Warnf(
 		"frames from the dispatchers waited up to %v for the game loop (stall_threshold %v): it cannot keep up", s.worstWait.Round(time.Millisecond), g.cfg.StallThreshold)
 	s.worstWait, s.lastWaitLog = 0, now
 }

@@ -78,7 +78,9 @@ type Config struct {
 	ClientSendBufferSize int
 	// MaxPacketSize is the largest frame body accepted from a dispatcher (default 16 MiB).
 	MaxPacketSize int
-	// SendBufferSize bounds the bytes queued for a dispatcher (default 64 MiB).
+	// SendBufferSize is the bytes queued for a dispatcher past which the
+	// clients whose frames fill it wait for it to drain (back-pressure;
+	// default 64 MiB).
 	SendBufferSize int
 	// ClientMsgRate and ClientMsgBurst bound the frames one client may send
 	// per second (token bucket; defaults 1000/s, burst 2000). ClientByteRate
@@ -242,7 +244,7 @@ func New(cfg Config) (*Gate, error) {
 		g.links = append(g.links, rpc.NewLink(rpc.LinkConfig{
 			Addr: addr, Role: rpc.RoleGate, ID: uint16(cfg.ID),
 			Conn: rpc.ConnConfig{
-				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize,
+				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize, Backpressure: true,
 				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20, Stats: &g.met.links,
 				AfterBatch: out.Flush,
 				OnPanic: func(t rpc.MsgType, _ []byte, p any, stack []byte) error {
@@ -515,6 +517,9 @@ func (g *Gate) startClient(nc net.Conn, isKCP bool) {
 		msgs:  newBucket(g.cfg.ClientMsgRate, g.cfg.ClientMsgBurst),
 		bytes: newBucket(g.cfg.ClientByteRate, g.cfg.ClientByteBurst),
 	}
+	// A client whose frames fill a dispatcher link past its send buffer
+	// waits (its reader stops reading) until the link drains.
+	c.out.Backpressure = true
 	c.conn = rpc.NewConn(nc, rpc.ConnConfig{
 		MaxBody:     g.cfg.MaxClientPacketSize,
 		MaxPending:  g.cfg.ClientSendBufferSize,

@@ -52,7 +52,7 @@ func (g *Gate) WriteMetrics(out io.Writer) error {
 // linkPending returns the bytes queued on a link's current connection.
 func linkPending(l *rpc.Link) int {
 	if c := l.Conn(); c != nil {
-		return c.Pending()
+		return c.Queued()
 	}
 	return 0
 }

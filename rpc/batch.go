@@ -18,7 +18,16 @@ package rpc
 // A Batch belongs to one goroutine. The nil *Batch is valid and sends at
 // once, as Conn.Send does.
 type Batch struct {
+	// Backpressure makes Flush wait, after writing, for each connection
+	// with ConnConfig.Backpressure that this Batch's sends filled past
+	// its MaxPending, until it has drained to half: the sender stalls
+	// rather than the link being closed as a slow consumer. Set it only
+	// for a sender whose waiting cannot hold up the reader that would
+	// drain that connection (see docs/architecture.md, "Back-pressure").
+	Backpressure bool
+
 	conns []*Conn
+	over  []*Conn // connections to wait for in Flush (Backpressure)
 }
 
 // Send queues a frame on c, to be written at the next Flush. body is
@@ -66,4 +75,19 @@ func (b *Batch) Flush() {
 		b.conns[i] = nil
 	}
 	b.conns = b.conns[:0]
+	for i, c := range b.over {
+		c.waitRoom()
+		b.over[i] = nil
+	}
+	b.over = b.over[:0]
+}
+
+// wait adds c to the connections Flush waits for. The caller holds c.mu.
+func (b *Batch) wait(c *Conn) {
+	for _, o := range b.over {
+		if o == c {
+			return
+		}
+	}
+	b.over = append(b.over, c)
 }

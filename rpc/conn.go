@@ -15,6 +15,14 @@ import (
 	"time"
 )
 
+// errWrite wraps the error of a failed write, the reason of the
+// connection's close.
+var errWrite = errors.New("rpc: write")
+
+// errRead wraps the error of a failed read (not EOF, a deadline or a
+// local close).
+var errRead = errors.New("rpc: read")
+
 // Errors that a Conn reports as the reason it closed.
 var (
 	// ErrSlowConsumer: the peer did not read fast enough to keep the send
@@ -33,8 +41,20 @@ type ConnConfig struct {
 	// MaxBody is the largest frame body accepted from the peer (default 64 KiB).
 	MaxBody int
 	// MaxPending is the most bytes queued for sending before the peer is
-	// closed as a slow consumer (default 1 MiB).
+	// closed as a slow consumer (default 1 MiB); with Backpressure, the
+	// bytes queued past which senders wait.
 	MaxPending int
+	// Backpressure makes MaxPending a mark for the senders to wait at
+	// rather than a bound to close at: the right thing for a link between
+	// servers, where closing forgets the peer's state (a game's entities,
+	// a gate's clients). A sender that filled the queue past MaxPending
+	// through a Batch with Backpressure set waits, in the Batch's Flush,
+	// until the writer has brought it down to half of MaxPending (or the
+	// connection closed). The connection closes as a slow consumer only
+	// past twice MaxPending (senders that do not wait) or when a write
+	// makes no progress for WriteTimeout (a peer that reads nothing is
+	// dead, or stopped for too long).
+	Backpressure bool
 	// ReadBufferSize > 0 reads through a bufio.Reader of that size (good for
 	// busy server links); 0 reads frames straight from the socket, which
 	// keeps an idle connection small (good for clients at a gate).
@@ -120,13 +140,15 @@ type Conn struct {
 	stats atomic.Pointer[ConnStats]
 
 	mu          sync.Mutex
-	out         []byte    // queued bytes, owned by senders
-	head        int       // the largest single append in out: it may exceed the bound
-	spare       []byte    // the writer's last buffer, reused for out
-	writing     bool      // a writer (goroutine, or Batch.Flush writing in place) is running
-	batch       *Batch    // the Batch this connection was last added to
-	wdeadline   time.Time // the socket's write deadline; only the writer touches it
-	writeErr    error     // a failed write, while the reader drains (DrainAfterWriteError)
+	out         []byte        // queued bytes, owned by senders
+	head        int           // the largest single append in out: it may exceed the bound
+	spare       []byte        // the writer's last buffer, reused for out
+	writing     bool          // a writer (goroutine, or Batch.Flush writing in place) is running
+	batch       *Batch        // the Batch this connection was last added to
+	wdeadline   time.Time     // the socket's write deadline; only the writer touches it
+	inflight    int           // bytes taken by the writer and not yet written
+	room        chan struct{} // closed when queued bytes drop to MaxPending/2 (Backpressure); nil: no waiter
+	writeErr    error         // a failed write, while the reader drains (DrainAfterWriteError)
 	draining    atomic.Bool
 	closed      bool
 	flushClose  bool  // close once out is flushed
@@ -309,7 +331,7 @@ func readError(err error) error {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return ErrIdleTimeout // KCP sessions report deadlines with their own error type
 	}
-	return fmt.Errorf("rpc: read: %w", err)
+	return fmt.Errorf("%w: %w", errRead, err)
 }
 
 // Send queues one frame. body is copied; the caller may reuse it. After
@@ -346,10 +368,22 @@ func (c *Conn) append(b *Batch, fn func([]byte) []byte) error {
 	// Over the bound is a slow consumer. The largest single append queued
 	// does not count: one frame larger than the bound may pass, since a
 	// reader that keeps up drains it like any other, whatever small frame
-	// happens to be queued before it.
-	if n := len(c.out); n-c.head > c.cfg.MaxPending {
+	// happens to be queued before it. With Backpressure the bound is twice
+	// MaxPending, counting what the writer holds, and a Batch sender past
+	// MaxPending waits in Flush.
+	limit, n := c.cfg.MaxPending, len(c.out)
+	if c.cfg.Backpressure {
+		limit, n = 2*c.cfg.MaxPending, n+c.inflight
+		if n > c.cfg.MaxPending && b != nil && b.Backpressure {
+			b.wait(c)
+		}
+	}
+	if n-c.head > limit {
 		c.mu.Unlock()
-		c.Close(fmt.Errorf("%w (%d bytes queued, limit %d)", ErrSlowConsumer, n, c.cfg.MaxPending))
+		if s := c.stats.Load(); s != nil {
+			s.SlowConsumers.Add(1)
+		}
+		c.Close(fmt.Errorf("%w (%d bytes queued, limit %d)", ErrSlowConsumer, n, limit))
 		return ErrSlowConsumer
 	}
 	if s := c.stats.Load(); s != nil && len(c.out) > before {
@@ -381,6 +415,14 @@ func (c *Conn) Pending() int {
 	return len(c.out)
 }
 
+// Queued returns the bytes queued and not yet written, including those
+// the writer is writing (Pending does not count them).
+func (c *Conn) Queued() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.out) + c.inflight
+}
+
 // Idle reports whether everything queued has been written (or dropped by
 // a close): nothing is queued and no write is in progress.
 func (c *Conn) Idle() bool {
@@ -408,7 +450,44 @@ func (c *Conn) takeLocked() (buf []byte, flushClose bool, why error) {
 	c.out = c.spare[:0]
 	c.spare = nil
 	c.head = 0
+	c.inflight = len(buf)
 	return buf, false, nil
+}
+
+// wroteLocked records n bytes of the writer's buffer written and wakes
+// senders waiting for room (Backpressure) once the queue is down to half
+// of MaxPending.
+func (c *Conn) wroteLocked(n int) {
+	c.inflight = max(c.inflight-n, 0)
+	if c.room != nil && (c.closed || len(c.out)+c.inflight <= c.cfg.MaxPending/2) {
+		close(c.room)
+		c.room = nil
+	}
+}
+
+// waitRoom waits, for a sender that filled the queue past MaxPending
+// (Backpressure), until the writer has brought it down to half, or the
+// connection closed. A writer is running: the Batch flushed first.
+func (c *Conn) waitRoom() {
+	c.mu.Lock()
+	if c.closed || len(c.out)+c.inflight <= c.cfg.MaxPending {
+		c.mu.Unlock()
+		return
+	}
+	if c.room == nil {
+		c.room = make(chan struct{})
+	}
+	room := c.room
+	c.mu.Unlock()
+	start := time.Now()
+	select {
+	case <-room:
+	case <-c.done:
+	}
+	if s := c.stats.Load(); s != nil {
+		s.Stalls.Add(1)
+		s.StallNanos.Add(uint64(time.Since(start)))
+	}
 }
 
 // moveWriteDeadline keeps the socket's write deadline at least half of
@@ -432,19 +511,44 @@ func (c *Conn) writeLoop() {
 			}
 			return
 		}
+		err := c.writeAll(buf)
+		c.mu.Lock()
+		c.spare = buf[:0]
+		c.wroteLocked(len(buf))
+		c.mu.Unlock()
+		if err != nil {
+			c.writeFailed(fmt.Errorf("%w: %w", errWrite, err))
+		}
+	}
+}
+
+// writeChunk bounds one write to the socket, so that the write deadline
+// (WriteTimeout) is a bound on a write making no progress, not on a large
+// queue taking long to drain, and so that senders waiting for room
+// (Backpressure) hear of progress as it is made.
+const writeChunk = 1 << 20
+
+// writeAll writes buf in chunks of at most writeChunk, each with the
+// write deadline moved ahead. On the writer only.
+func (c *Conn) writeAll(buf []byte) error {
+	for off := 0; off < len(buf); {
+		end := min(off+writeChunk, len(buf))
 		c.moveWriteDeadline()
-		n, err := c.nc.Write(buf)
+		n, err := c.nc.Write(buf[off:end])
 		if s := c.stats.Load(); s != nil && n > 0 {
 			s.BytesOut.Add(uint64(n))
 		}
-
-		c.mu.Lock()
-		c.spare = buf[:0]
-		c.mu.Unlock()
+		off += n
 		if err != nil {
-			c.writeFailed(fmt.Errorf("rpc: write: %w", err))
+			return err
+		}
+		if end < len(buf) {
+			c.mu.Lock()
+			c.wroteLocked(n)
+			c.mu.Unlock()
 		}
 	}
+	return nil
 }
 
 // maxFlushRounds bounds the writes a Batch.Flush makes in place on one
@@ -477,9 +581,10 @@ func (c *Conn) flush() {
 			s.BytesOut.Add(uint64(n))
 		}
 		if err != nil {
-			c.writeFailed(fmt.Errorf("rpc: write: %w", err))
+			c.writeFailed(fmt.Errorf("%w: %w", errWrite, err))
 			c.mu.Lock()
 			c.spare = buf[:0]
+			c.wroteLocked(len(buf))
 			_, flushClose, why := c.takeLocked()
 			c.mu.Unlock()
 			if flushClose {
@@ -498,12 +603,14 @@ func (c *Conn) flush() {
 			} else {
 				c.spare = buf[:0]
 			}
+			c.wroteLocked(len(buf)) // what was not written is queued again
 			c.wg.Add(1)
 			c.mu.Unlock()
 			go c.writeLoop()
 			return
 		}
 		c.spare = buf[:0]
+		c.wroteLocked(len(buf))
 		var flushClose bool
 		var why error
 		buf, flushClose, why = c.takeLocked()
@@ -551,7 +658,15 @@ func (c *Conn) Close(reason error) {
 	c.closed = true
 	c.reason = reason
 	c.out, c.spare = nil, nil
+	c.inflight = 0
+	if c.room != nil {
+		close(c.room)
+		c.room = nil
+	}
 	c.mu.Unlock()
+	if s := c.stats.Load(); s != nil {
+		s.countClose(reason)
+	}
 	c.nc.Close()
 	close(c.done)
 }

@@ -1,6 +1,10 @@
 package metrics
 
-import "github.com/goworld-engine/goworld/rpc"
+import (
+	"time"
+
+	"github.com/goworld-engine/goworld/rpc"
+)
 
 // Traffic is the ConnStats of one kind of link, named by the label
 // link="Link": "client", "dispatcher", "game" or "gate".
@@ -9,9 +13,10 @@ type Traffic struct {
 	Stats *rpc.ConnStats
 }
 
-// WriteTraffic writes the four traffic counters, goworld_packets_in_total,
+// WriteTraffic writes the traffic counters, goworld_packets_in_total,
 // goworld_bytes_in_total, goworld_packets_out_total and
-// goworld_bytes_out_total, with one sample per kind of link.
+// goworld_bytes_out_total, with one sample per kind of link, then the
+// back-pressure stalls, the slow consumers and the disconnects by reason.
 func (w *Writer) WriteTraffic(ts ...Traffic) {
 	for _, c := range []struct {
 		name, help string
@@ -24,6 +29,20 @@ func (w *Writer) WriteTraffic(ts ...Traffic) {
 	} {
 		for _, t := range ts {
 			w.Counter(c.name, c.help, c.get(t.Stats), "link", t.Link)
+		}
+	}
+	for _, t := range ts {
+		w.Counter("goworld_send_stalls_total", "Times a sender waited for a link whose queue was past send_buffer_size (back-pressure between servers) instead of the link being closed.", t.Stats.Stalls.Load(), "link", t.Link)
+	}
+	for _, t := range ts {
+		w.FloatCounter("goworld_send_stall_seconds_total", "Time senders spent waiting for room on a link (back-pressure).", time.Duration(t.Stats.StallNanos.Load()).Seconds(), "link", t.Link)
+	}
+	for _, t := range ts {
+		w.Counter("goworld_slow_consumers_total", "Connections closed because more was queued for them than their bound.", t.Stats.SlowConsumers.Load(), "link", t.Link)
+	}
+	for _, t := range ts {
+		for r, name := range rpc.CloseReasons {
+			w.Counter("goworld_disconnects_total", "Connections closed, by why.", t.Stats.Closes[r].Load(), "link", t.Link, "reason", name)
 		}
 	}
 }
