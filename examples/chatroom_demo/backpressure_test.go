@@ -229,4 +229,3 @@ func scrapeValue(admin, metric, label string) (float64, error) {
 	}
 	return 0, fmt.Errorf("%s{%s} not in %s/metrics", metric, label, admin)
 }
-
