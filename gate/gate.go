@@ -520,6 +520,9 @@ func (g *Gate) startClient(nc net.Conn, isKCP bool) {
 	// A client whose frames fill a dispatcher link past its send buffer
 	// waits (its reader stops reading) until the link drains.
 	c.out.Backpressure = true
+	if lc, ok := nc.(*lingerConn); ok && !isKCP {
+		lc.control = func(n int) bool { return g.chargeControl(c, n) }
+	}
 	c.conn = rpc.NewConn(nc, rpc.ConnConfig{
 		MaxBody:     g.cfg.MaxClientPacketSize,
 		MaxPending:  g.cfg.ClientSendBufferSize,
@@ -643,6 +646,26 @@ func (g *Gate) kick(c *client, reason string) {
 	}
 	c.conn.Send(rpc.MsgKick, rpc.AppendString(nil, reason))
 	c.conn.CloseAfterFlush(errors.New("kicked: " + reason))
+}
+
+// chargeControl counts a WebSocket control message (ping or pong, n
+// payload bytes, 6 of header as a frame's) against the client's rate
+// limits, and kicks it past them; false means: do not answer it. On the
+// client's reader goroutine (gorilla calls control handlers from reads).
+func (g *Gate) chargeControl(c *client, n int) bool {
+	if c.kicked.Load() {
+		return false
+	}
+	now := time.Now()
+	if !c.msgs.take(now, 1) {
+		g.rateLimited(c, fmt.Sprintf("more than %d messages per second (WebSocket pings count)", g.cfg.ClientMsgRate))
+		return false
+	}
+	if !c.bytes.take(now, float64(rpc.HeaderSize+n)) {
+		g.rateLimited(c, fmt.Sprintf("more than %d bytes per second", g.cfg.ClientByteRate))
+		return false
+	}
+	return true
 }
 
 // rateLimited logs a client over a rate limit (once: it is kicked) and kicks it.

@@ -43,6 +43,10 @@ type lingerConn struct {
 	net.Conn
 	g      *Gate
 	finish func()
+	// control, for a WebSocket client, charges a control message (a ping
+	// or pong, payload bytes) to the client; false: do not answer it. Set
+	// before the reader starts; called on the reader goroutine only.
+	control func(n int) bool
 
 	mu     sync.Mutex
 	closed bool
@@ -179,6 +183,28 @@ func (g *Gate) newTLSConn(tc *net.TCPConn) net.Conn {
 func (g *Gate) newWSConn(ws *websocket.Conn) net.Conn {
 	c := wsconn.New(ws)
 	lc := &lingerConn{Conn: c, g: g}
+	// Control messages cost the gate as much as frames (one connection
+	// once had 235,000 pings a second answered), so they count against
+	// the client's rate limits (startClient sets control); and a pong
+	// waits for a full socket, or for the lock of a write under way, as
+	// long as any write (wsPongTimeout), not gorilla's 1 s, after which a
+	// pong was dropped, or the client closed without a word.
+	ws.SetPingHandler(func(data string) error {
+		if lc.control != nil && !lc.control(len(data)) {
+			return nil
+		}
+		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(wsPongTimeout))
+		if err == websocket.ErrCloseSent {
+			return nil
+		}
+		return err
+	})
+	ws.SetPongHandler(func(data string) error {
+		if lc.control != nil {
+			lc.control(len(data))
+		}
+		return nil
+	})
 	lc.finish = func() {
 		select {
 		case <-g.closing.Done():

@@ -18,6 +18,11 @@ import (
 // writing the answer to it.
 const wsHandshakeTimeout = 10 * time.Second
 
+// wsPongTimeout bounds the write of a pong, as rpc.ConnConfig's default
+// WriteTimeout bounds other writes: a client that reads nothing is closed
+// after it.
+const wsPongTimeout = 10 * time.Second
+
 // wsLinger is how long a WebSocket client that the gate closes may take
 // to accept the close message, after the last frames (a kick), before the
 // socket is closed anyway.
