@@ -186,6 +186,11 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`config.ini: [gate_common] unknown key "heartbeat_timout" (did you mean "heartbeat_timeout"?)`},
 		},
 		{
+			name: "keep_freeze_files is a count of files",
+			text: minimal + "[game_common]\nkeep_freeze_files = -1\n",
+			want: []string{`config.ini: [game_common] keep_freeze_files = "-1": must be a positive whole number`},
+		},
+		{
 			name: "dispatcher recovery bounds",
 			text: minimal + "[dispatcher_common]\nrecover_window = 0s\nrecover_queue_limit = -5\n",
 			want: []string{

@@ -420,7 +420,7 @@ func gameFields(g *GameConfig) []field {
 		strField("boot_entity", &g.BootEntity),
 		durField("save_interval", &g.SaveInterval),
 		strField("freeze_dir", &g.FreezeDir),
-		sizeField("keep_freeze_files", &g.KeepFreezeFiles, 0),
+		countField("keep_freeze_files", &g.KeepFreezeFiles),
 		durField("freeze_timeout", &g.FreezeTimeout),
 		durField("position_sync_interval", &g.PositionSyncInterval),
 		durField("stall_threshold", &g.StallThreshold),

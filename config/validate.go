@@ -139,7 +139,9 @@ func (c *Config) validate() []problem {
 				ps.bad(sec, key, strconv.Itoa(n), "must be a positive whole number")
 			}
 		}
-		checkSize(&ps, sec, "keep_freeze_files", g.KeepFreezeFiles, 0)
+		if g.KeepFreezeFiles <= 0 {
+			ps.bad(sec, "keep_freeze_files", strconv.Itoa(g.KeepFreezeFiles), "must be a positive whole number (of files)")
+		}
 		if g.FreezeDir == "" {
 			ps.add(sec, "freeze_dir", "must not be empty", "freeze_dir")
 		}
