@@ -98,4 +98,3 @@ func TestDecodeArgsErrorsAreBounded(t *testing.T) {
 		}
 	}
 }
-
