@@ -349,6 +349,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 			FreezeTimeout: c.FreezeTimeout, Restore: frozen, Logger: log,
 			PositionSyncInterval: c.PositionSyncInterval, AOISyncLimit: c.AOISyncLimit,
 			AOISyncTotal: c.AOISyncTotal, AOISyncWork: c.AOISyncWork,
+			ClientStringLimit: unlimitedIfZero(c.MaxClientString),
 		})
 		if err != nil {
 			return err

@@ -50,6 +50,9 @@ type Options struct {
 	PositionSyncInterval time.Duration
 	// AOISyncLimit for the games (default 128).
 	AOISyncLimit int
+	// ClientStringLimit for the games (game.Config; 0: the default,
+	// 4096 bytes; negative: unlimited).
+	ClientStringLimit int
 	// Logger for all servers (default: discards below warnings).
 	Logger logrus.FieldLogger
 }
@@ -138,6 +141,7 @@ func New(o Options) (*Cluster, error) {
 			ID: i + 1, Dispatchers: addrs, BootEntity: o.BootEntity, Registry: o.Registry,
 			Storage: st, SaveInterval: o.SaveInterval, Logger: o.Logger,
 			PositionSyncInterval: o.PositionSyncInterval, AOISyncLimit: o.AOISyncLimit,
+			ClientStringLimit: o.ClientStringLimit,
 		})
 		if err != nil {
 			return fail(err)
