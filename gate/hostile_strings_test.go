@@ -60,7 +60,9 @@ func TestOverLongStringsAreKickedAndOthersChatOn(t *testing.T) {
 			"call Player.Echo refused: Player.Echo: rpc: bad arguments: argument 0 (string): string too long: 65000 bytes, over the limit of 4096 (max_client_string)"},
 		{"64 KiB room name", func(cl *client.Client) { cl.CallPlayer("Join", strings.Repeat("r", 65000)) },
 			"call Player.Join refused: Player.Join: rpc: bad arguments: argument 0 (string): string too long: 65000 bytes"},
-		{"SyncPosition with a zero entity ID", func(cl *client.Client) { cl.SendRaw(rpc.MsgSyncPosition, make([]byte, 2*rpc.EntityIDLength+rpc.PositionSize)) },
+		{"SyncPosition with a zero entity ID", func(cl *client.Client) {
+			cl.SendRaw(rpc.MsgSyncPosition, make([]byte, 2*rpc.EntityIDLength+rpc.PositionSize))
+		},
 			"protocol error: SyncPosition without an entity ID"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,4 +83,3 @@ func TestOverLongStringsAreKickedAndOthersChatOn(t *testing.T) {
 		}
 	}
 }
-
