@@ -414,6 +414,7 @@ func (d *Dispatcher) Close() error {
 	if d.closed {
 		d.mu.Unlock()
 		d.wg.Wait()
+		d.lines.Close()
 		return nil
 	}
 	d.closed = true

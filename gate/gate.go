@@ -540,6 +540,7 @@ func (g *Gate) Close() error {
 	if g.closed {
 		g.mu.Unlock()
 		g.wg.Wait()
+		g.lines.Close()
 		return nil
 	}
 	g.closed = true
