@@ -10,8 +10,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"runtime"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
