@@ -32,7 +32,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -111,7 +110,9 @@ func Registry() *entity.Registry { return registry }
 //	-id N                       its number, [gameN] etc. (default 1)
 //	-config PATH                the cluster config (default config.ini)
 //	-dispatchers A,B            dispatcher addresses, overriding the config
-//	-log PATH                   log file (default: the config's log_file); logs also go to stderr
+//	-log PATH                   log file (default: the config's log_file); with one, logs go
+//	                            there only (goworldctl sends stderr to log/NAME.stderr, which
+//	                            then holds only what the runtime writes: panics, fatal errors)
 //	-pidfile PATH               hold this PID file while running
 //
 // goworldctl passes all of them; see tools/goworldctl.
@@ -243,7 +244,12 @@ func newLogger(path, level string) (*logrus.Logger, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("log file: %w", err)
 	}
-	log.SetOutput(io.MultiWriter(f, os.Stderr))
+	// Each line is written once, to the file: copied to stderr as well
+	// (which goworldctl keeps in log/NAME.stderr), every line cost twice
+	// the disk. A failure to start still reaches stderr: Run prints the
+	// error there before exiting, and goworldctl start shows the tails
+	// of both files.
+	log.SetOutput(f)
 	return log, func() { f.Close() }, nil
 }
 
@@ -349,6 +355,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 			FreezeTimeout: c.FreezeTimeout, Restore: frozen, Logger: log,
 			PositionSyncInterval: c.PositionSyncInterval, AOISyncLimit: c.AOISyncLimit, StallThreshold: c.StallThreshold,
 			AOISyncTotal: c.AOISyncTotal, AOISyncWork: c.AOISyncWork,
+			ClientStringLimit: unlimitedIfZero(c.MaxClientString),
 		})
 		if err != nil {
 			return err

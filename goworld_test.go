@@ -14,6 +14,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(serverHelperEnv) != "" {
+		serverHelper() // the test binary as a server process (fdlimit_test.go)
+	}
 	goleak.VerifyTestMain(m,
 		// kcp-go starts process-wide scheduler goroutines at init and never stops them.
 		goleak.IgnoreTopFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),

@@ -388,8 +388,9 @@ func (c *Client) Call(id rpc.EntityID, method string, args ...any) error {
 	if !id.Valid() {
 		return fmt.Errorf("client: invalid entity ID %q", id)
 	}
-	if len(method) > 0xffff {
-		return fmt.Errorf("client: method name of %d bytes is too long", len(method))
+	if len(method) > rpc.MaxMethodNameLen {
+		// The gate would kick the client for it (a protocol error).
+		return fmt.Errorf("client: method name of %d bytes, over the limit of %d", len(method), rpc.MaxMethodNameLen)
 	}
 	if !token.IsIdentifier(method) {
 		return fmt.Errorf("client: method name %q is not an identifier", method)

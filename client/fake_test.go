@@ -540,8 +540,10 @@ func TestCallErrors(t *testing.T) {
 
 func TestCallLongMethodName(t *testing.T) {
 	c, _ := dialFake(t, quiet)
-	if err := c.Call(rpc.NewEntityID(), strings.Repeat("x", 70000)); err == nil {
-		t.Fatal("no error")
+	for _, n := range []int{70000, rpc.MaxMethodNameLen + 1} {
+		if err := c.Call(rpc.NewEntityID(), strings.Repeat("x", n)); err == nil || !strings.Contains(err.Error(), "over the limit of 256") {
+			t.Fatalf("a %d-byte method name: %v", n, err)
+		}
 	}
 }
 

@@ -73,6 +73,9 @@ const (
 	// DefaultAOISyncWork bounds the (mover, watcher) pairs one position
 	// sync examines per space.
 	DefaultAOISyncWork = 50000
+	// DefaultMaxClientString bounds each string in a client's call
+	// arguments, in bytes (max_client_string).
+	DefaultMaxClientString = 4096
 	// DefaultClientMsgRate is the default client_msg_rate: the frames per
 	// second one client may send to its gate, on average.
 	DefaultClientMsgRate = 1000
@@ -163,12 +166,17 @@ type GameConfig struct {
 	HTTPAllowRemote bool
 	// AOISyncWork (aoi_sync_work) bounds the (mover, watcher) pairs one
 	// sync examines per space.
-	AOISyncWork    int
-	HTTPAddr       string // http_addr: admin HTTP host:port; empty means disabled
-	LogLevel       string // log_level: debug, info, warn or error
-	LogFile        string // log_file: defaults to Name + ".log"
-	MaxPacketSize  int    // max_packet_size in bytes
-	SendBufferSize int    // send_buffer_size in bytes
+	AOISyncWork int
+	// MaxClientString (max_client_string) bounds every string in the
+	// arguments of a client's call, in bytes; a longer one refuses the
+	// call and disconnects the client. 0 means unlimited (the frame,
+	// max_client_packet_size, still bounds it).
+	MaxClientString int
+	HTTPAddr        string // http_addr: admin HTTP host:port; empty means disabled
+	LogLevel        string // log_level: debug, info, warn or error
+	LogFile         string // log_file: defaults to Name + ".log"
+	MaxPacketSize   int    // max_packet_size in bytes
+	SendBufferSize  int    // send_buffer_size in bytes
 }
 
 // GateConfig is the configuration of one gate process, section [gateN].
@@ -278,6 +286,7 @@ func newGame(id int) GameConfig {
 		AOISyncLimit:         DefaultAOISyncLimit,
 		AOISyncTotal:         DefaultAOISyncTotal,
 		AOISyncWork:          DefaultAOISyncWork,
+		MaxClientString:      DefaultMaxClientString,
 		HTTPAddr:             DefaultHTTPAddr,
 		LogLevel:             DefaultLogLevel,
 		LogFile:              name + ".log",

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 // FuzzParse parses arbitrary config.ini contents. Parse must not panic;
@@ -32,6 +34,8 @@ func FuzzParse(f *testing.F) {
 		"[dispatcher1\nlisten_addr\n= x\n",
 		"[game_common]\nlog_level = \"debug\n[game1]\nboot_entity = `A` ; c\n",
 		minimal + "[dispatcher1]\nhttp_addr = 127.0.0.1:15001\n",
+		minimal + "[gate1\x1b]\nlisten_addr = \x01\xff\n[game1]\nmax_client_string = -5\n",
+		"\x7fELF\x02\x01\x01\x00\x00",
 	} {
 		f.Add([]byte(s))
 	}
@@ -46,9 +50,22 @@ func FuzzParse(f *testing.F) {
 			if j, ok := err.(interface{ Unwrap() []error }); ok {
 				errs = j.Unwrap()
 			}
+			if len(errs) > maxProblems+1 {
+				t.Fatalf("%d problems reported, want at most %d and a count", len(errs), maxProblems)
+			}
 			for _, e := range errs {
-				if !strings.HasPrefix(e.Error(), name+": ") {
+				msg := e.Error()
+				if !strings.HasPrefix(msg, name+": ") {
 					t.Fatalf("problem without the file name: %q", e)
+				}
+				// Nothing from the file reaches the message raw or long.
+				if len(msg) > len(name)+2+2*maxShownMsg+64 {
+					t.Fatalf("a problem of %d bytes: %.300q", len(msg), msg)
+				}
+				for _, r := range msg {
+					if !unicode.IsPrint(r) || r == utf8.RuneError {
+						t.Fatalf("unprintable %U in %q", r, msg)
+					}
 				}
 			}
 			if _, again := Parse(name, data); again == nil || again.Error() != err.Error() {

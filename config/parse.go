@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -37,6 +38,11 @@ func Load(path string) (*Config, error) {
 // A bad value is reported in the section where it is written, so a bad value
 // in [game_common] is reported once, not once per game.
 func Parse(name string, data []byte) (*Config, error) {
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		// A binary file (or a text file in UTF-16): nothing in it can be
+		// read as INI, and echoing it would only spray bytes.
+		return nil, fmt.Errorf("%s: not a text file (a NUL byte at offset %d); a config file is INI text in UTF-8", name, i)
+	}
 	f, err := ini.LoadSources(loadOptions(), data)
 	if err != nil {
 		return nil, syntaxError{name, err}
@@ -82,7 +88,10 @@ type syntaxError struct {
 	err  error
 }
 
-func (e syntaxError) Error() string { return e.name + ": " + strings.TrimSpace(e.err.Error()) }
+func (e syntaxError) Error() string {
+	// ini.v1 quotes the offending line raw: show it escaped and cut.
+	return e.name + ": " + show(strings.TrimSpace(e.err.Error()), maxShownMsg)
+}
 func (e syntaxError) Unwrap() error { return e.err }
 
 // loadOptions makes ini.v1 strict: only "=" separates keys from values (so
@@ -427,6 +436,7 @@ func gameFields(g *GameConfig) []field {
 		countField("aoi_sync_limit", &g.AOISyncLimit),
 		countField("aoi_sync_total", &g.AOISyncTotal),
 		countField("aoi_sync_work", &g.AOISyncWork),
+		limitField("max_client_string", &g.MaxClientString),
 		strField("http_addr", &g.HTTPAddr),
 		boolField("http_allow_remote", &g.HTTPAllowRemote),
 		strField("log_level", &g.LogLevel),

@@ -8,6 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/goworld-engine/goworld/internal/clip"
 )
 
 // maxPacketLimit caps max_packet_size and max_client_packet_size so that a
@@ -35,20 +39,52 @@ type problem struct {
 	keys []string
 }
 
+// Bounds on what a problem quotes from the file: a config file may be
+// anything (a binary written over it, a huge line), and its bytes must
+// reach a terminal or a log only escaped and cut.
+const (
+	maxShownName  = 64  // a section or key name
+	maxShownValue = 128 // a value
+	maxShownMsg   = 512 // a whole message, which may quote names itself
+	maxProblems   = 20  // problems reported; the rest are counted
+)
+
+// show returns a name or message as written if it is short, valid UTF-8
+// and printable; quoted and cut otherwise, to at most about 2n bytes
+// (n/4 bytes of unprintable text, each escaped to at most 4).
+func show(s string, n int) string {
+	plain := utf8.ValidString(s)
+	if plain {
+		for _, r := range s {
+			if !unicode.IsPrint(r) {
+				plain = false
+				break
+			}
+		}
+	}
+	switch {
+	case plain && len(s) <= n:
+		return s
+	case plain:
+		return clip.Quote(s, n)
+	}
+	return clip.Quote(s, n/4)
+}
+
 func (p problem) Error() string {
 	var b strings.Builder
 	if p.section != "" {
-		b.WriteString("[" + p.section + "] ")
+		b.WriteString("[" + show(p.section, maxShownName) + "] ")
 	}
 	switch {
 	case p.key != "" && p.hasValue:
-		fmt.Fprintf(&b, "%s = %q: %s", p.key, p.value, p.msg)
+		fmt.Fprintf(&b, "%s = %s: %s", show(p.key, maxShownName), clip.Quote(p.value, maxShownValue), p.msg)
 	case p.key != "":
-		b.WriteString(p.key + " " + p.msg)
+		b.WriteString(show(p.key, maxShownName) + " " + p.msg)
 	default:
 		b.WriteString(p.msg)
 	}
-	return b.String()
+	return show(b.String(), maxShownMsg)
 }
 
 // problems collects problems.
@@ -69,17 +105,29 @@ func (ps *problems) add(section, key, msg string, keys ...string) {
 func join(prefix string, ps []problem) error {
 	var errs []error
 	seen := make(map[string]bool)
+	more := 0
 	for _, p := range ps {
 		msg := p.Error()
 		if seen[msg] {
 			continue
 		}
 		seen[msg] = true
+		if len(errs) == maxProblems {
+			more++
+			continue
+		}
 		if prefix != "" {
 			errs = append(errs, fmt.Errorf("%s: %w", prefix, p))
 		} else {
 			errs = append(errs, p)
 		}
+	}
+	if more > 0 {
+		summary := fmt.Errorf("… and %d more problems", more)
+		if prefix != "" {
+			summary = fmt.Errorf("%s: %w", prefix, summary)
+		}
+		errs = append(errs, summary)
 	}
 	return errors.Join(errs...)
 }

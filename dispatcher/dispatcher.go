@@ -46,6 +46,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/goworld-engine/goworld/internal/lograte"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/sirupsen/logrus"
 )
@@ -124,6 +125,9 @@ type Dispatcher struct {
 	cfg Config
 	log logrus.FieldLogger
 	ln  net.Listener
+	// lines rate-limits the log lines clients can cause (a client that
+	// connects while no game is: one line per attempt otherwise).
+	lines *lograte.Limiter
 
 	mu       sync.RWMutex
 	games    map[rpc.GameID]*peer
@@ -343,9 +347,11 @@ func New(cfg Config) (*Dispatcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dispatcher%d: %w", cfg.ID, err)
 	}
+	log := cfg.Logger.WithField("dispatcher", cfg.ID)
 	return &Dispatcher{
 		cfg:      cfg,
-		log:      cfg.Logger.WithField("dispatcher", cfg.ID),
+		log:      log,
+		lines:    lograte.New(log, lograte.DefaultInterval, lograte.DefaultBurst),
 		ln:       ln,
 		games:    map[rpc.GameID]*peer{},
 		gates:    map[rpc.GateID]*peer{},
@@ -421,6 +427,7 @@ func (d *Dispatcher) Close() error {
 	if d.closed {
 		d.mu.Unlock()
 		d.wg.Wait()
+		d.lines.Close()
 		return nil
 	}
 	d.closed = true
@@ -442,6 +449,7 @@ func (d *Dispatcher) Close() error {
 		c.Close(ErrServerClosed)
 	}
 	d.wg.Wait()
+	d.lines.Close()
 	return err
 }
 
@@ -881,7 +889,7 @@ func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
 			placed = d.connectClientLocked(p.out, body)
 		})
 		if !placed {
-			d.log.Warn("a client connected but no game is connected; kicking it")
+			d.lines.Logf(d.log, logrus.WarnLevel, "client kicked: no game", "a client connected but no game is connected; kicking it")
 			r := rpc.NewReader(body[rpc.EntityIDLength:])
 			gid, cid := r.Uint16(), r.Uint64()
 			kick := rpc.AppendUint64(rpc.AppendUint16(nil, gid), cid)

@@ -5,6 +5,7 @@ import (
 	"reflect"
 
 	"github.com/goworld-engine/goworld/aoi"
+	"github.com/goworld-engine/goworld/internal/clip"
 	"github.com/goworld-engine/goworld/rpc"
 )
 
@@ -110,9 +111,17 @@ func (e *Entity) CallClient(method string, args ...any) {
 
 // SetClientFilterProp sets a property on this entity's client at its gate,
 // for filtered broadcasts (World.CallFilteredClients). An empty value
-// removes it. It does nothing if no client is bound.
+// removes it. It does nothing if no client is bound. A key or value
+// longer than rpc.MaxFilterPropLen (256 bytes) is an error: logged, and
+// the property is not set (check what a client asks for, such as a room
+// name, before it gets here).
 func (e *Entity) SetClientFilterProp(key, value string) {
 	if e.client == nil {
+		return
+	}
+	if len(key) > rpc.MaxFilterPropLen || len(value) > rpc.MaxFilterPropLen {
+		e.world.log.Errorf("%s.SetClientFilterProp(%s, %s): a key or value is at most %d bytes; not set",
+			e, clip.QuoteDefault(key), clip.QuoteDefault(value), rpc.MaxFilterPropLen)
 		return
 	}
 	b := rpc.AppendUint16(nil, uint16(e.client.Gate))
@@ -137,7 +146,11 @@ func (e *Entity) Kick(reason string) {
 // that older client is kicked.
 func (e *Entity) GiveClientTo(id rpc.EntityID) {
 	if e.client == nil {
-		e.world.log.Warnf("%s.GiveClientTo(%s): no client to give", e, id)
+		e.world.log.Warnf("%s.GiveClientTo(%s): no client to give", e, clip.QuoteDefault(string(id)))
+		return
+	}
+	if !id.Valid() {
+		e.world.log.Errorf("%s.GiveClientTo(%s): not a valid entity ID; the client stays", e, clip.QuoteDefault(string(id)))
 		return
 	}
 	ref := *e.client

@@ -153,12 +153,29 @@ func FuzzWorldFrames(f *testing.F) {
 		seeds = append(seeds, frame(nil, rpc.MsgMigrateEntity, mig),
 			frame(frame(nil, rpc.MsgMigrateEntity, mig), rpc.MsgClientSyncPosition, pos(m.ID(), 12, fuzzZone, Vector3{X: 9}, 0)))
 	}
+	// Client text at and past every bound (issue 13: a 65,500-byte
+	// method name crashed the game building its kick reason).
+	seeds = append(seeds,
+		frame(nil, rpc.MsgClientCall, call(fuzzAccount, 1, 10, "M"+strings.Repeat("a", 65499))),
+		frame(nil, rpc.MsgClientCall, call(fuzzAccount, 1, 10, strings.Repeat("\n", 1000))),
+		frame(nil, rpc.MsgClientCall, call(fuzzAccount, 1, 10, "Login", strings.Repeat("x", 60000))),
+		frame(nil, rpc.MsgCallEntityMethod, callBody(f, fuzzAccount, strings.Repeat("b", 65000))),
+	)
 	for _, s := range seeds {
 		f.Add(s)
 	}
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e := newFuzzWorld(t)
+		defer func() {
+			// Whatever a client sent, kick reasons and log lines stay short.
+			for _, en := range e.logs.AllEntries() {
+				if len(en.Message) > 2048 {
+					t.Fatalf("a log line of %d bytes: %.200q", len(en.Message), en.Message)
+				}
+			}
+		}()
+
 		r := bytes.NewReader(data)
 		hdr := make([]byte, rpc.HeaderSize)
 		for range 64 {
@@ -168,7 +185,11 @@ func FuzzWorldFrames(f *testing.F) {
 			}
 			e.w.Handle(typ, body)
 			e.store.flush(e.w)
-			e.out.take()
+			for _, k := range kicks(t, e.out.take()) {
+				if len(k.reason) > 512 {
+					t.Fatalf("a kick reason of %d bytes: %.200q", len(k.reason), k.reason)
+				}
+			}
 		}
 		e.clock.Advance(time.Second)
 		e.w.RunTimers(e.clock.Now())

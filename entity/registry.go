@@ -219,6 +219,9 @@ func (r *Registry) Register(name string, proto any) error {
 	if !token.IsIdentifier(name) {
 		return fail("the name must be a Go-style identifier")
 	}
+	if len(name) > rpc.MaxMethodNameLen {
+		return fail("the name is %d bytes; type names are at most %d (rpc.MaxMethodNameLen)", len(name), rpc.MaxMethodNameLen)
+	}
 	if _, dup := r.types[name]; dup {
 		return fail("a type of that name is already registered")
 	}
@@ -295,6 +298,13 @@ func (r *Registry) Register(name string, proto any) error {
 		}
 		if m.Type.NumOut() != 0 {
 			continue // methods with results are helpers, not RPC targets
+		}
+		if len(m.Name) > rpc.MaxMethodNameLen {
+			// Gates refuse longer names from clients, and reasons and
+			// logs quote them: no RPC method may have one.
+			problems = append(problems, fmt.Sprintf("method %s… has a name of %d bytes; RPC method names are at most %d (rpc.MaxMethodNameLen; give it a result to keep it a helper)",
+				m.Name[:32], len(m.Name), rpc.MaxMethodNameLen))
+			continue
 		}
 		params := make([]reflect.Type, m.Type.NumIn()-1)
 		for j := range params {

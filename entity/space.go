@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/aoi"
+	"github.com/goworld-engine/goworld/internal/clip"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/goworld-engine/goworld/space"
 	"github.com/sirupsen/logrus"
@@ -143,7 +144,7 @@ func (e *Entity) EnterSpace(spaceID rpc.EntityID, pos Vector3) error {
 	target := e.world.entities[spaceID]
 	if target == nil {
 		if !spaceID.Valid() {
-			return fmt.Errorf("entity: invalid space ID %q", spaceID)
+			return fmt.Errorf("entity: invalid space ID %s", clip.QuoteDefault(string(spaceID)))
 		}
 		return e.world.migrate(e, spaceID, pos)
 	}
@@ -520,8 +521,8 @@ func (w *World) clientPosition(id rpc.EntityID, ref ClientRef, spaceID rpc.Entit
 	case e == nil:
 		w.log.Debugf("position for unknown entity %s dropped", id)
 	case e.client == nil || *e.client != ref:
-		w.log.WithFields(logrus.Fields{"gate": ref.Gate, "client": uint64(ref.ID), "entity": e.String()}).
-			Warn("position from a client that does not own the entity dropped")
+		w.lines.Logf(w.log.WithFields(logrus.Fields{"gate": ref.Gate, "client": uint64(ref.ID), "entity": e.String()}),
+			logrus.WarnLevel, "position from a non-owner", "position from a client that does not own the entity dropped")
 	case e.space == nil || e.space.id != spaceID:
 		w.log.WithField("entity", e.String()).Debug("position for another space dropped (sent before a space change)")
 	case !pos.Finite() || math.IsNaN(float64(yaw)) || math.IsInf(float64(yaw), 0):

@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/goworld-engine/goworld/internal/clip"
+	"github.com/goworld-engine/goworld/internal/lograte"
 	"github.com/goworld-engine/goworld/internal/recovered"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/goworld-engine/goworld/storage"
@@ -63,7 +65,20 @@ type WorldConfig struct {
 	// SyncWork bounds the work of one position sync per space (default
 	// space.DefaultSyncWork).
 	SyncWork int
+	// ClientStringLimit bounds every string in the arguments of a
+	// client's call, at any depth (rpc.DecodeClientArgs): a longer one
+	// refuses the call and disconnects the client. 0 takes
+	// DefaultClientStringLimit; negative means no limit but the frame's.
+	ClientStringLimit int
 }
+
+// DefaultClientStringLimit is WorldConfig.ClientStringLimit's default
+// (config.ini's max_client_string): 4 KiB, room for a chat line, a name
+// or a short text in any language, and small enough that what a client
+// sends cannot be amplified much by the broadcasts, logs and stored
+// attributes it ends up in. A game that takes longer text raises it;
+// binary arguments ([]byte, sent as msgpack bin) are not limited by it.
+const DefaultClientStringLimit = 4096
 
 // World holds all entities of one game process. Every method must be
 // called from the game loop, the one goroutine that owns the world; entity
@@ -95,7 +110,17 @@ type World struct {
 	// panics logs (within a budget) and counts the panics recovered from
 	// entity code: methods, hooks, timers, callbacks.
 	panics recovered.Log
+	// lines rate-limits the log lines that clients can cause (refused
+	// calls: one client can make them at its message rate).
+	lines *lograte.Limiter
 }
+
+// Log lines a client can cause are rate-limited: at most logBurst of
+// each kind per logInterval, then one line that counts the rest.
+const (
+	logInterval = lograte.DefaultInterval
+	logBurst    = lograte.DefaultBurst
+)
 
 type pendingCall struct {
 	id     rpc.EntityID
@@ -119,8 +144,12 @@ func NewWorld(cfg WorldConfig) (*World, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()
 	}
+	if cfg.ClientStringLimit == 0 {
+		cfg.ClientStringLimit = DefaultClientStringLimit
+	}
 	return &World{
-		cfg: cfg, reg: cfg.Registry, gameID: cfg.GameID, out: cfg.Outbox, store: cfg.Store,
+		lines: lograte.New(cfg.Logger, logInterval, logBurst),
+		cfg:   cfg, reg: cfg.Registry, gameID: cfg.GameID, out: cfg.Outbox, store: cfg.Store,
 		now: cfg.Now, log: cfg.Logger,
 		entities:   map[rpc.EntityID]*Entity{},
 		loading:    map[rpc.EntityID][]pendingCall{},
@@ -290,8 +319,13 @@ func (w *World) remove(e *Entity) {
 	w.sendEntity(e.id, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, e.id))
 }
 
-// Call calls method on entity id with args (see Entity.Call).
+// Call calls method on entity id with args (see Entity.Call). An ID that
+// is not a valid entity ID is logged and the call dropped.
 func (w *World) Call(id rpc.EntityID, method string, args ...any) {
+	if !id.Valid() {
+		w.log.Errorf("Call %s.%s: not a valid entity ID; call dropped", clip.QuoteDefault(string(id)), clip.Name(method))
+		return
+	}
 	enc, err := rpc.AppendArgs(nil, args)
 	if err != nil {
 		w.log.WithError(err).Errorf("Call %s.%s: cannot encode arguments", id, method)
@@ -325,6 +359,12 @@ func (w *World) CallAllClients(method string, args ...any) {
 }
 
 func (w *World) broadcast(op rpc.FilterOp, key, value, method string, args []any) {
+	if len(key) > rpc.MaxFilterPropLen || len(value) > rpc.MaxFilterPropLen {
+		// No client can have such a property (SetClientFilterProp refuses it).
+		w.log.Errorf("broadcast %s to %s = %s: a filter property's key and value are at most %d bytes; dropped",
+			clip.Name(method), clip.QuoteDefault(key), clip.QuoteDefault(value), rpc.MaxFilterPropLen)
+		return
+	}
 	b := rpc.AppendUint8(nil, uint8(op))
 	b = rpc.AppendString(rpc.AppendString(b, key), value)
 	b = rpc.AppendUint16(b, uint16(rpc.MsgCallClient))
@@ -425,17 +465,25 @@ func (w *World) safely(e *Entity, what string, fn func()) (ok bool) {
 	return true
 }
 
-// invoke decodes args for method and calls it on e.
+// invoke decodes args for method and calls it on e. A client's
+// arguments are held to the world's ClientStringLimit.
 func (w *World) invoke(e *Entity, method string, args []byte, from string) error {
 	if e.destroyed {
 		return fmt.Errorf("%s is destroyed", e)
 	}
 	m, ok := e.typ.methods[method]
 	if !ok {
-		return fmt.Errorf("%s has no method %q", e.typ.name, method)
+		return fmt.Errorf("%s has no method %s", e.typ.name, clip.QuoteDefault(method))
 	}
-	vals, err := rpc.DecodeArgs(args, m.params)
+	limit := 0
+	if from == fromClient {
+		limit = w.cfg.ClientStringLimit
+	}
+	vals, err := rpc.DecodeClientArgs(args, m.params, limit)
 	if err != nil {
+		if errors.Is(err, rpc.ErrStringTooLong) {
+			err = fmt.Errorf("%w (max_client_string)", err)
+		}
 		return fmt.Errorf("%s.%s: %w", e.typ.name, method, err)
 	}
 	in := make([]reflect.Value, 0, len(vals)+1)
@@ -489,7 +537,7 @@ func (w *World) deliver(c pendingCall) {
 		return
 	}
 	if e == nil {
-		w.log.Warnf("call %s on unknown entity %s dropped", c.method, c.id)
+		w.lines.Logf(w.log, logrus.WarnLevel, "call on unknown entity", "call %s on unknown entity %s dropped", clip.Name(c.method), c.id)
 		if c.method == methodTakeClient && c.client == nil {
 			// The client was given to an entity that is gone: do not leave
 			// it connected to nothing.
@@ -510,7 +558,7 @@ func (w *World) deliver(c pendingCall) {
 		return
 	}
 	if err := w.invoke(e, c.method, c.args, "call"); err != nil {
-		w.log.WithField("entity", e.String()).Warnf("call dropped: %v", err)
+		w.lines.Logf(w.log.WithField("entity", e.String()), logrus.WarnLevel, "call dropped", "call dropped: %s", clip.Text(err.Error(), maxReason))
 	}
 }
 
@@ -544,17 +592,29 @@ func (w *World) clientCall(e *Entity, c pendingCall) {
 		w.clientError(*c.client, e, c.method, "the entity is not this client's")
 		return
 	}
-	if err := w.invoke(e, c.method, c.args, "client call"); err != nil {
+	if err := w.invoke(e, c.method, c.args, fromClient); err != nil {
 		w.clientError(*c.client, e, c.method, err.Error())
 	}
 }
 
+// fromClient is invoke's from for a client's call.
+const fromClient = "client call"
+
+// maxReason bounds the explanation in a refused call's kick reason and
+// log line (an argument error quotes what the client sent, bounded, but
+// the whole stays short).
+const maxReason = 300
+
 // clientError logs a refused client call and disconnects that client:
-// a correct client never makes one.
+// a correct client never makes one. The method name (which the gate
+// bounds to rpc.MaxMethodNameLen, but need not be the gate's) and why
+// are bounded, and the log line is rate-limited: a client can make these
+// at its message rate until its kick lands.
 func (w *World) clientError(ref ClientRef, e *Entity, method, why string) {
-	w.log.WithFields(logrus.Fields{"gate": ref.Gate, "client": uint64(ref.ID), "entity": e.String()}).
-		Warnf("refused client call %s: %s; disconnecting the client", method, why)
-	w.kick(ref, fmt.Sprintf("call %s.%s refused: %s", e.typ.name, method, why))
+	m, why := clip.Name(method), clip.Text(why, maxReason)
+	w.lines.Logf(w.log.WithFields(logrus.Fields{"gate": ref.Gate, "client": uint64(ref.ID), "entity": e.String()}),
+		logrus.WarnLevel, "refused client call", "refused client call %s: %s; disconnecting the client", m, why)
+	w.kick(ref, fmt.Sprintf("call %s.%s refused: %s", e.typ.name, m, why))
 }
 
 // Handle processes one frame from a dispatcher, then everything it caused
@@ -583,7 +643,7 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 			return err
 		}
 		if w.entities[id] == nil && w.loading[id] == nil {
-			w.log.Debugf("client call %s on unknown entity %s dropped", method, id)
+			w.lines.Logf(w.log, logrus.DebugLevel, "client call on unknown entity", "client call %s on unknown entity %s dropped", clip.Name(method), id)
 			return nil
 		}
 		w.deliver(pendingCall{id: id, method: method, args: r.Rest(), client: ref})
@@ -655,7 +715,7 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 		tt := w.reg.types[typeName]
 		if tt == nil {
 			w.sendEntity(id, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, id))
-			return fmt.Errorf("create of unknown type %q", typeName)
+			return fmt.Errorf("create of unknown type %s", clip.Name(typeName))
 		}
 		e, err := w.newEntity(tt, id, m)
 		if err != nil {
@@ -699,7 +759,7 @@ func (w *World) load(id rpc.EntityID, typeName string) {
 	}
 	t := w.reg.types[typeName]
 	if t == nil || !t.persistent || w.store == nil {
-		w.log.Errorf("cannot load %s: type %q unknown, not persistent, or no storage", id, typeName)
+		w.log.Errorf("cannot load %s: type %s unknown, not persistent, or no storage", id, clip.Name(typeName))
 		w.sendEntity(id, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, id))
 		return
 	}

@@ -78,6 +78,10 @@ type Config struct {
 	// AOISyncWork bounds the (mover, watcher) pairs one position sync
 	// examines per space (default 50,000).
 	AOISyncWork int
+	// ClientStringLimit bounds each string in a client call's arguments,
+	// in bytes (entity.WorldConfig.ClientStringLimit: 0 takes the
+	// default, 4096; negative means no limit).
+	ClientStringLimit int
 	// Restore, if set, is the world to rebuild before connecting: the game
 	// resumes a hot reload.
 	Restore *entity.Frozen
@@ -201,6 +205,7 @@ func New(cfg Config) (*Game, error) {
 		GameID: rpc.GameID(cfg.ID), Registry: cfg.Registry, BootEntity: cfg.BootEntity,
 		Outbox: (*outbox)(g), Store: store, Logger: g.log, Async: g.async,
 		SyncLimit: cfg.AOISyncLimit, SyncTotal: cfg.AOISyncTotal, SyncWork: cfg.AOISyncWork,
+		ClientStringLimit: cfg.ClientStringLimit,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("game%d: %w", cfg.ID, err)

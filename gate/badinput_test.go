@@ -105,6 +105,12 @@ func start(t *testing.T, o cluster.Options) (*cluster.Cluster, *logs) {
 	log.SetOutput(io.Discard)
 	log.AddHook(l)
 	o.Registry, o.BootEntity, o.Logger = r, "Player", log
+	if o.ClientStringLimit == 0 {
+		// These tests are about the gate: long strings (a 60 KiB echo)
+		// travel. The game's bound has tests of its own
+		// (TestOverLongStringsAreKickedAndOthersChatOn).
+		o.ClientStringLimit = -1
+	}
 	return cluster.Start(t, o), l
 }
 

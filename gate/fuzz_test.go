@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -73,8 +74,9 @@ func startFuzzCluster(f testing.TB, transports cluster.Options) *cluster.Cluster
 }
 
 // clientStreamSeeds are the client streams both stream targets start
-// from: a heartbeat, a call, positions (one NaN, one cut short), two
-// frames in a row, a 4 GiB length and a length below the minimum.
+// from: a heartbeat, a call, positions (one NaN, one cut short, one
+// with no entity), two frames in a row, a 4 GiB length, a length below
+// the minimum, and method names over the bound.
 func clientStreamSeeds() [][]byte {
 	id := rpc.EntityID("AAAAAAAAAAAAAAAA")
 	pos := func(x float32) []byte {
@@ -93,6 +95,11 @@ func clientStreamSeeds() [][]byte {
 		rpc.AppendFrame(rpc.AppendFrame(nil, rpc.MsgHeartbeat, nil), rpc.MsgPositions, []byte{1, 0}),
 		{0xff, 0xff, 0xff, 0xff, 3, 0},
 		{1, 0, 0, 0},
+		// Method names past rpc.MaxMethodNameLen (issue 13), an
+		// identifier and not, and a zero entity ID in a position.
+		rpc.AppendFrame(nil, rpc.MsgCallEntity, append(rpc.AppendString(rpc.AppendEntityID(nil, id), "M"+strings.Repeat("a", 65499)), 0x90)),
+		rpc.AppendFrame(nil, rpc.MsgCallEntity, append(rpc.AppendString(rpc.AppendEntityID(nil, id), strings.Repeat("\n", 300)), 0x90)),
+		rpc.AppendFrame(nil, rpc.MsgSyncPosition, make([]byte, 2*rpc.EntityIDLength+rpc.PositionSize)),
 	}
 }
 

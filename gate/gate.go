@@ -39,6 +39,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/goworld-engine/goworld/internal/clip"
+	"github.com/goworld-engine/goworld/internal/fdlimit"
+	"github.com/goworld-engine/goworld/internal/lograte"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/sirupsen/logrus"
 	kcp "github.com/xtaci/kcp-go/v5"
@@ -91,7 +94,12 @@ type Config struct {
 	ClientMsgRate, ClientMsgBurst   int
 	ClientByteRate, ClientByteBurst int
 	// MaxClients bounds the connected clients (default 50000; negative:
-	// unlimited). Connections beyond are kicked with "server full".
+	// as many as the open-file limit allows). Connections beyond are
+	// kicked with "server full". New clamps it to the process's open-file
+	// limit (RLIMIT_NOFILE, raised to its hard limit first) less
+	// FDReserve descriptors and one per dispatcher, with a warning, and
+	// fails if that leaves fewer than MinClients: at the limit, accept
+	// would fail for players and for the admin server alike.
 	MaxClients int
 	// KCPSessionRate and KCPSessionBurst bound new KCP sessions per second
 	// (defaults 500/s, burst 2500; negative: unlimited). Sessions beyond are
@@ -105,6 +113,26 @@ type Config struct {
 	// Logger receives the gate's logs (default: logrus's standard logger).
 	Logger logrus.FieldLogger
 }
+
+// FDReserve is the number of descriptors a gate keeps out of
+// max_clients for itself (besides one per dispatcher link): its
+// listeners (TCP, KCP, WebSocket), the admin server and its scrapes, the
+// log file, the ready pipe, kicked clients' lingering closes, and the
+// runtime's own (epoll, timers).
+const FDReserve = 64
+
+// MinClients is the fewest clients a gate agrees to start with: an
+// open-file limit that leaves fewer after the reserve is a configuration
+// error (New fails) rather than a gate that refuses nearly everyone.
+const MinClients = 16
+
+// LogInterval and LogBurst bound the log lines that clients can cause: at
+// most LogBurst lines of each kind (bad input, rate limits, disconnects,
+// kicks...) per LogInterval, then one line counting the rest.
+const (
+	LogInterval = lograte.DefaultInterval
+	LogBurst    = lograte.DefaultBurst
+)
 
 // ErrServerClosed is returned by Run after Close.
 var ErrServerClosed = errors.New("gate: closed")
@@ -161,6 +189,8 @@ type Gate struct {
 	stopClosing context.CancelFunc
 	wg          sync.WaitGroup
 	met         gateMetrics // see metrics.go
+	// lines rate-limits the log lines clients can cause (see LogBurst).
+	lines *lograte.Limiter
 }
 
 // New validates cfg and binds the client listeners, so Addr is known as
@@ -203,6 +233,21 @@ func New(cfg Config) (*Gate, error) {
 	}
 	cfg.KCPInterval = min(max(cfg.KCPInterval, 10*time.Millisecond), time.Second)
 	cfg.ClientMsgBurst = max(cfg.ClientMsgBurst, 1)
+	if limit, ok := fdlimit.Raise(); ok {
+		n, err := clampClients(cfg.MaxClients, limit, FDReserve+len(cfg.Dispatchers))
+		if err != nil {
+			return nil, fmt.Errorf("gate%d: %w", cfg.ID, err)
+		}
+		if n != cfg.MaxClients {
+			what := fmt.Sprintf("max_clients = %d", cfg.MaxClients)
+			if cfg.MaxClients < 0 {
+				what = "max_clients = 0 (unlimited)"
+			}
+			cfg.Logger.WithField("gate", cfg.ID).Warnf("%s does not fit the open-file limit (RLIMIT_NOFILE) of %d descriptors, %d of which are kept for the gate's own links, listeners and admin server: serving at most %d clients. Raise the limit (ulimit -n, LimitNOFILE= for systemd) or lower max_clients",
+				what, limit, FDReserve+len(cfg.Dispatchers), n)
+			cfg.MaxClients = n
+		}
+	}
 	g := &Gate{
 		cfg:     cfg,
 		log:     cfg.Logger.WithField("gate", cfg.ID),
@@ -211,6 +256,7 @@ func New(cfg Config) (*Gate, error) {
 		ready:   make(chan struct{}),
 		changed: make(chan struct{}, 1),
 	}
+	g.lines = lograte.New(g.log, LogInterval, LogBurst)
 	g.closing, g.stopClosing = context.WithCancel(context.Background())
 	// Client IDs start at a random point so that a restarted gate does not
 	// reuse the IDs of its previous life while games still hold them.
@@ -269,6 +315,22 @@ func New(cfg Config) (*Gate, error) {
 		}))
 	}
 	return g, nil
+}
+
+// clampClients returns the max_clients a gate can serve under an
+// open-file limit of limit with reserve descriptors kept: maxClients if
+// it fits, else what does; negative (unlimited) means what fits. It
+// fails if fewer than MinClients fit.
+func clampClients(maxClients int, limit uint64, reserve int) (int, error) {
+	fits := fdlimit.ClientsFor(limit, reserve)
+	if fits < MinClients {
+		return 0, fmt.Errorf("the open-file limit (RLIMIT_NOFILE) is %d descriptors: a gate keeps %d for itself and needs room for at least %d clients; raise it (ulimit -n, LimitNOFILE= for systemd)",
+			limit, reserve, MinClients)
+	}
+	if maxClients < 0 || maxClients > fits {
+		return fits, nil
+	}
+	return maxClients, nil
 }
 
 // Addr returns the bound client address (TCP; KCP uses the same port on UDP).
@@ -363,7 +425,7 @@ func (g *Gate) acceptLoop(ln net.Listener, isKCP bool) {
 				return
 			}
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			g.log.WithError(err).Warnf("accept failed; retrying in %v", delay)
+			g.lines.Logf(g.log.WithError(err), logrus.WarnLevel, "accept failed", "accept failed; retrying in %v", delay)
 			time.Sleep(delay)
 			continue
 		}
@@ -484,6 +546,7 @@ func (g *Gate) Close() error {
 	if g.closed {
 		g.mu.Unlock()
 		g.wg.Wait()
+		g.lines.Close()
 		return nil
 	}
 	g.closed = true
@@ -505,6 +568,7 @@ func (g *Gate) Close() error {
 		c.conn.Close(ErrServerClosed)
 	}
 	g.wg.Wait()
+	g.lines.Close()
 	return err
 }
 
@@ -551,7 +615,7 @@ func (g *Gate) startClient(nc net.Conn, isKCP bool) {
 		// Refused before it has a boot entity: the kick, then close.
 		g.wg.Add(1)
 		g.mu.Unlock()
-		g.log.WithField("remote", nc.RemoteAddr().String()).Debug("client refused: " + refusal)
+		g.lines.Logf(g.log.WithField("remote", nc.RemoteAddr().String()), logrus.DebugLevel, "client refused", "client refused: %s", refusal)
 		c.kicked.Store(true)
 		c.conn.Send(rpc.MsgKick, rpc.AppendString(nil, refusal))
 		c.conn.CloseAfterFlush(errors.New("kicked: " + refusal))
@@ -610,7 +674,7 @@ func (g *Gate) serveClient(c *client) {
 	if !c.kcp {
 		g.announce(c)
 	}
-	g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()).Debug("client connected")
+	g.lines.Logf(g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()), logrus.DebugLevel, "client connected", "client connected")
 
 	reason := c.conn.Serve(func(t rpc.MsgType, body []byte) error { return g.handleClient(c, t, body) })
 	<-c.conn.Done() // the socket's close (a lingering one) has begun
@@ -621,22 +685,36 @@ func (g *Gate) serveClient(c *client) {
 	owner := c.owner
 	g.mu.Unlock()
 	g.poke()
-	log := g.log.WithField("client", uint64(c.id)).WithField("reason", reason)
+	// Every line here is one a client can cause by connecting again and
+	// again: each kind is rate-limited (see LogBurst).
+	log := g.log.WithField("client", uint64(c.id)).WithField("reason", reasonText(reason))
 	switch {
 	case errors.Is(reason, rpc.ErrPeerClosed), errors.Is(reason, ErrServerClosed):
-		log.Debug("client disconnected")
+		g.lines.Logf(log, logrus.DebugLevel, "client disconnected", "client disconnected")
 	case errors.Is(reason, rpc.ErrIdleTimeout), c.kicked.Load():
-		log.Info("client disconnected")
+		g.lines.Logf(log, logrus.InfoLevel, "client disconnected (kicked or timed out)", "client disconnected")
 	case errors.Is(reason, rpc.ErrSlowConsumer):
-		log.WithField("remote", c.conn.RemoteAddr().String()).Warn("client disconnected: it reads too slowly (more queued for it than client_send_buffer_size)")
+		g.lines.Logf(log.WithField("remote", c.conn.RemoteAddr().String()), logrus.WarnLevel, "slow client",
+			"client disconnected: it reads too slowly (more queued for it than client_send_buffer_size)")
 	default:
 		// Oversized or truncated frames, slow consumers, socket errors.
-		log.WithField("remote", c.conn.RemoteAddr().String()).Warn("client disconnected on error")
+		g.lines.Logf(log.WithField("remote", c.conn.RemoteAddr().String()), logrus.WarnLevel, "client disconnected on error", "client disconnected on error")
 	}
 	if owner != "" {
 		body := g.clientBody(owner, c.id)
 		g.link(owner.Shard(n)).Send(rpc.MsgClientDisconnected, body)
 	}
+}
+
+// maxReasonLog bounds a disconnect reason in a log line.
+const maxReasonLog = 256
+
+// reasonText is a disconnect reason for a log line, bounded.
+func reasonText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return clip.Text(err.Error(), maxReasonLog)
 }
 
 // kick sends the client a reason and closes it once that is written.
@@ -645,7 +723,7 @@ func (g *Gate) kick(c *client, reason string) {
 		return
 	}
 	c.conn.Send(rpc.MsgKick, rpc.AppendString(nil, reason))
-	c.conn.CloseAfterFlush(errors.New("kicked: " + reason))
+	c.conn.CloseAfterFlush(errors.New("kicked: " + clip.Text(reason, maxReasonLog)))
 }
 
 // chargeControl counts a WebSocket control message (ping or pong, n
@@ -670,15 +748,22 @@ func (g *Gate) chargeControl(c *client, n int) bool {
 
 // rateLimited logs a client over a rate limit (once: it is kicked) and kicks it.
 func (g *Gate) rateLimited(c *client, msg string) error {
-	g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()).Warn("client over its rate limit: " + msg)
+	g.lines.Logf(g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()),
+		logrus.WarnLevel, "client over its rate limit", "client over its rate limit: %s", msg)
 	g.kick(c, "rate limit: "+msg)
 	return nil
 }
 
+// maxProtocolError bounds the text of a protocol error, in the kick
+// reason and the log line. Callers quote what the client sent with
+// clip.Quote; this is the backstop.
+const maxProtocolError = 200
+
 // protocolError logs a client's bad frame and kicks it.
 func (g *Gate) protocolError(c *client, format string, args ...any) error {
-	msg := fmt.Sprintf(format, args...)
-	g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()).Warn("bad client input: " + msg)
+	msg := clip.Text(fmt.Sprintf(format, args...), maxProtocolError)
+	g.lines.Logf(g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()),
+		logrus.WarnLevel, "bad client input", "bad client input: %s", msg)
 	g.kick(c, "protocol error: "+msg)
 	return nil
 }
@@ -707,8 +792,11 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 		if r.Err() != nil || id == "" || method == "" {
 			return g.protocolError(c, "malformed CallEntity (%d bytes)", len(body))
 		}
+		if len(method) > rpc.MaxMethodNameLen {
+			return g.protocolError(c, "method name of %d bytes, over the limit of %d", len(method), rpc.MaxMethodNameLen)
+		}
 		if !token.IsIdentifier(method) {
-			return g.protocolError(c, "method name %q is not an identifier", method)
+			return g.protocolError(c, "method name %s is not an identifier", clip.QuoteDefault(method))
 		}
 		args := r.Rest()
 		err := c.out.AppendLink(g.link(id.Shard(len(g.links))), func(b []byte) []byte {
@@ -721,10 +809,11 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 		})
 		if errors.Is(err, rpc.ErrLinkQueueFull) {
 			// Queued calls would be lost without a word: say so.
-			g.log.WithField("client", uint64(c.id)).Warn("client call refused: dispatcher link down and its queue full; kicking the client")
+			g.lines.Logf(g.log.WithField("client", uint64(c.id)), logrus.WarnLevel, "link queue full",
+				"client call refused: dispatcher link down and its queue full; kicking the client")
 			g.kick(c, "the server is unreachable and too much is waiting for it; please reconnect")
 		} else if err != nil {
-			g.log.WithError(err).Debug("client call dropped")
+			g.lines.Logf(g.log.WithError(err), logrus.DebugLevel, "client call dropped", "client call dropped")
 		}
 		return nil
 	case rpc.MsgSyncPosition:
@@ -747,8 +836,11 @@ func (g *Gate) syncPosition(c *client, body []byte) error {
 	r := rpc.NewReader(body)
 	id, _ := r.EntityID(), r.EntityID()
 	pos, yaw := r.Position()
-	if r.Err() != nil || id == "" {
-		return g.protocolError(c, "malformed SyncPosition: %v", r.Err())
+	if err := r.Err(); err != nil {
+		return g.protocolError(c, "malformed SyncPosition: %v", err)
+	}
+	if id == "" {
+		return g.protocolError(c, "SyncPosition without an entity ID (all zeros)")
 	}
 	if !pos.Finite() || math.IsNaN(float64(yaw)) || math.IsInf(float64(yaw), 0) {
 		return g.protocolError(c, "SyncPosition with a coordinate that is not a finite number")
@@ -757,7 +849,8 @@ func (g *Gate) syncPosition(c *client, body []byte) error {
 	owner := c.owner
 	g.mu.RUnlock()
 	if id != owner {
-		g.log.WithField("client", uint64(c.id)).Debugf("position for %s, which is not the client's entity (%s), dropped", id, owner)
+		g.lines.Logf(g.log.WithField("client", uint64(c.id)), logrus.DebugLevel, "position not for the client's entity",
+			"position for %s, which is not the client's entity (%s), dropped", id, owner)
 		return nil
 	}
 	err := c.out.AppendLink(g.link(id.Shard(len(g.links))), func(b []byte) []byte {
@@ -768,7 +861,7 @@ func (g *Gate) syncPosition(c *client, body []byte) error {
 		return append(b, body[rpc.EntityIDLength:]...)
 	})
 	if err != nil {
-		g.log.WithError(err).Debug("position dropped: dispatcher link down")
+		g.lines.Logf(g.log.WithError(err), logrus.DebugLevel, "position dropped", "position dropped: dispatcher link down")
 	}
 	return nil
 }
@@ -865,6 +958,13 @@ func (g *Gate) handleDispatcher(out *rpc.Batch, t rpc.MsgType, body []byte) erro
 		if r.Err() != nil {
 			return fmt.Errorf("gate: malformed %v: %w", t, r.Err())
 		}
+		if len(key) > rpc.MaxFilterPropLen || len(val) > rpc.MaxFilterPropLen {
+			// A game refuses these (Entity.SetClientFilterProp); one that
+			// did not would make every client's properties a store.
+			g.lines.Logf(g.log.WithField("client", uint64(cid)), logrus.WarnLevel, "filter property too long",
+				"filter property %s = %s ignored: longer than %d bytes", clip.QuoteDefault(key), clip.QuoteDefault(val), rpc.MaxFilterPropLen)
+			return nil
+		}
 		g.mu.Lock()
 		if c := g.clients[cid]; c != nil {
 			g.setPropLocked(c, key, val)
@@ -879,7 +979,8 @@ func (g *Gate) handleDispatcher(out *rpc.Batch, t rpc.MsgType, body []byte) erro
 			return fmt.Errorf("gate: malformed %v: %w", t, r.Err())
 		}
 		if c := g.lookup(cid); c != nil {
-			g.log.WithField("client", uint64(cid)).WithField("reason", reason).Info("kicking client on a game's request")
+			g.lines.Logf(g.log.WithField("client", uint64(cid)).WithField("reason", clip.Text(reason, maxReasonLog)),
+				logrus.InfoLevel, "kick requested by a game", "kicking client on a game's request")
 			g.kick(c, reason)
 		}
 		return nil

@@ -38,6 +38,7 @@ func (g *Gate) WriteMetrics(out io.Writer) error {
 		most = max(most, p)
 	}
 	w.Gauge("goworld_gate_clients", "Clients connected to the gate.", float64(n))
+	w.Gauge("goworld_gate_max_clients", "Clients the gate serves at most: max_clients, or less if the open-file limit is lower (-1: unlimited).", float64(g.cfg.MaxClients))
 	w.Gauge("goworld_gate_client_queue_bytes", "Bytes queued for all clients, not yet written.", float64(queued))
 	w.Gauge("goworld_gate_client_queue_max_bytes", "Bytes queued for the client with the most queued (client_send_buffer_size closes it).", float64(most))
 	w.WriteTraffic(metrics.Traffic{Link: "client", Stats: &g.met.clients}, metrics.Traffic{Link: "dispatcher", Stats: &g.met.links})

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/goworld-engine/goworld/internal/clip"
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
@@ -89,6 +90,9 @@ var decPool = sync.Pool{New: func() any { return &argDecoder{dec: msgpack.NewDec
 type argDecoder struct {
 	r   bytes.Reader
 	dec *msgpack.Decoder
+	// maxStr, if > 0, bounds every msgpack string (values and map keys;
+	// not binary values) that the decoder keeps (DecodeClientArgs).
+	maxStr int
 }
 
 func getDecoder(data []byte) *argDecoder {
@@ -99,6 +103,7 @@ func getDecoder(data []byte) *argDecoder {
 }
 
 func putDecoder(d *argDecoder) {
+	d.maxStr = 0
 	d.r.Reset(nil)
 	d.dec.Reset(&d.r)
 	decPool.Put(d)
@@ -112,8 +117,23 @@ func putDecoder(d *argDecoder) {
 // integer parameter. A wrong count, a value that does not fit, trailing bytes or any
 // malformed input is an error wrapping ErrArgs; it never panics.
 func DecodeArgs(data []byte, types []reflect.Type) ([]reflect.Value, error) {
+	return DecodeClientArgs(data, types, 0)
+}
+
+// ErrStringTooLong is wrapped (with ErrArgs) by the error of
+// DecodeClientArgs for a string over its limit.
+var ErrStringTooLong = errors.New("string too long")
+
+// DecodeClientArgs is DecodeArgs for arguments a client sent: every
+// msgpack string in them (an argument, a list element, a map key or
+// value, at any depth) longer than maxString bytes is an error wrapping
+// ErrArgs and ErrStringTooLong, whatever parameter type it was for.
+// Binary values (msgpack bin, sent for []byte) are not limited: they are
+// bounded only by the frame. maxString <= 0 means no limit.
+func DecodeClientArgs(data []byte, types []reflect.Type, maxString int) ([]reflect.Value, error) {
 	d := getDecoder(data)
 	defer putDecoder(d)
+	d.maxStr = maxString
 	n, err := d.dec.DecodeArrayLen()
 	if err != nil {
 		return nil, fmt.Errorf("%w: not an argument array: %v", ErrArgs, err)
@@ -125,7 +145,7 @@ func DecodeArgs(data []byte, types []reflect.Type) ([]reflect.Value, error) {
 	for i, t := range types {
 		v := reflect.New(t).Elem()
 		if err := decodeInto(d, v, 0); err != nil {
-			return nil, fmt.Errorf("%w: argument %d (%s): %v", ErrArgs, i, t, err)
+			return nil, fmt.Errorf("%w: argument %d (%s): %w", ErrArgs, i, t, err)
 		}
 		vals[i] = v
 	}
@@ -207,6 +227,9 @@ func decodeAny(d *argDecoder, depth int) (any, error) {
 		n, err := d.dec.DecodeBytesLen()
 		if err != nil {
 			return nil, err
+		}
+		if d.maxStr > 0 && n > d.maxStr {
+			return nil, fmt.Errorf("%w: %d bytes, over the limit of %d", ErrStringTooLong, n, d.maxStr)
 		}
 		if err := checkLen(d, n); err != nil {
 			return nil, err
@@ -317,7 +340,7 @@ func decodeInto(d *argDecoder, v reflect.Value, depth int) error {
 		}
 		i, ok := x.(int64)
 		if !ok || v.OverflowInt(i) {
-			return fmt.Errorf("%v (%T) does not fit %s", x, x, v.Type())
+			return fmt.Errorf("%s (%T) does not fit %s", valueText(x), x, v.Type())
 		}
 		v.SetInt(i)
 		return nil
@@ -478,11 +501,11 @@ func decodeInto(d *argDecoder, v reflect.Value, depth int) error {
 				return fmt.Errorf("map key: %w", err)
 			}
 			if !k.Comparable() { // e.g. a []any or map[string]any key for map[any]T
-				return fmt.Errorf("unhashable map key %v", k)
+				return fmt.Errorf("unhashable map key %s", clip.Text(fmt.Sprint(k), clip.Default))
 			}
 			e := reflect.New(et).Elem()
 			if err := decodeInto(d, e, depth+1); err != nil {
-				return fmt.Errorf("map[%v]: %w", k, err)
+				return fmt.Errorf("map[%s]: %w", keyText(k), err)
 			}
 			m.SetMapIndex(k, e)
 		}
@@ -494,6 +517,27 @@ func decodeInto(d *argDecoder, v reflect.Value, depth int) error {
 		return decodeStruct(d, v, depth)
 	}
 	return fmt.Errorf("unsupported parameter type %s", v.Type())
+}
+
+// valueText is a decoded value for an error message, bounded.
+func valueText(x any) string {
+	if s, ok := x.(string); ok {
+		return clip.QuoteDefault(s)
+	}
+	return clip.Text(fmt.Sprint(x), clip.Default)
+}
+
+// keyText is a map key for an error message: what a peer sent, bounded.
+func keyText(k reflect.Value) string {
+	if k.Kind() == reflect.String {
+		return clip.Name(k.String())
+	}
+	if k.Kind() == reflect.Interface {
+		if s, ok := k.Interface().(string); ok {
+			return clip.Name(s)
+		}
+	}
+	return clip.Text(fmt.Sprint(k), clip.Default)
 }
 
 // structFields caches, per struct type, msgpack key → field index.
@@ -548,7 +592,7 @@ func decodeStruct(d *argDecoder, v reflect.Value, depth int) error {
 		idx, ok := fields[ks]
 		if !ok {
 			if err := skipValue(d, depth+1); err != nil {
-				return fmt.Errorf("field %s: %w", ks, err)
+				return fmt.Errorf("field %s: %w", clip.Name(ks), err)
 			}
 			continue
 		}

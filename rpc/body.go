@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/goworld-engine/goworld/internal/clip"
 )
 
 // ErrShortBody is returned when a body ends before all its fields.
@@ -36,12 +38,27 @@ func AppendUint16(dst []byte, v uint16) []byte { return binary.LittleEndian.Appe
 // AppendUint64 appends v little-endian.
 func AppendUint64(dst []byte, v uint64) []byte { return binary.LittleEndian.AppendUint64(dst, v) }
 
-// AppendString appends s as a uint16 length followed by its bytes. Strings
-// longer than 65535 bytes are a programming error and panic.
+// MaxStringLen is the longest string a string field (uint16 length) can
+// carry.
+const MaxStringLen = math.MaxUint16
+
+// MaxMethodNameLen bounds method names: a gate refuses a client's call
+// whose method name is longer (a protocol error), and an entity type
+// cannot register a method, or a type name, longer than this.
+const MaxMethodNameLen = 256
+
+// MaxFilterPropLen bounds the key and the value of a client filter
+// property (Entity.SetClientFilterProp) and of a filtered broadcast; a
+// game refuses longer ones, and a gate ignores them.
+const MaxFilterPropLen = 256
+
+// AppendString appends s as a uint16 length followed by its bytes. It
+// never fails: a string longer than MaxStringLen bytes is cut to at most
+// that many, on a UTF-8 character boundary (so that valid UTF-8 stays
+// valid). Fields that hold what a client sent are bounded long before
+// this; a cut here only keeps a server from dying of a string it built.
 func AppendString(dst []byte, s string) []byte {
-	if len(s) > math.MaxUint16 {
-		panic("rpc: string field longer than 65535 bytes")
-	}
+	s = clip.Prefix(s, MaxStringLen)
 	dst = binary.LittleEndian.AppendUint16(dst, uint16(len(s)))
 	return append(dst, s...)
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestReaderRoundTrip(t *testing.T) {
@@ -194,12 +195,41 @@ func TestAppendString(t *testing.T) {
 			t.Fatalf("round trip of %d bytes: %d bytes, %v", len(s), len(got), r.Err())
 		}
 	}
-	defer func() {
-		if recover() == nil {
-			t.Error("AppendString of 65536 bytes did not panic")
-		}
-	}()
-	AppendString(nil, strings.Repeat("z", math.MaxUint16+1))
+}
+
+// TestAppendStringTruncates: a string over the field's bound is cut, on a
+// UTF-8 boundary, never a panic (a game once died building a kick reason
+// around a client's 65,500-byte method name).
+func TestAppendStringTruncates(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		s    string
+		want int // encoded length of the string
+	}{
+		{"ascii one over", strings.Repeat("z", math.MaxUint16+1), math.MaxUint16},
+		{"ascii far over", strings.Repeat("z", 1<<20), math.MaxUint16},
+		// 65534 bytes of x, then a 3-byte character: it would end at
+		// 65537, so it goes whole.
+		{"3-byte char across the bound", strings.Repeat("x", math.MaxUint16-1) + "€€", math.MaxUint16 - 1},
+		{"2-byte chars", strings.Repeat("é", 40000), math.MaxUint16 - 1},
+		{"4-byte chars", strings.Repeat("😀", 20000), math.MaxUint16 - 3},
+		{"invalid bytes", strings.Repeat("\xff", 70000), math.MaxUint16},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := AppendString([]byte{0xee}, tc.s)
+			r := NewReader(b[1:])
+			got := r.String()
+			if r.Err() != nil || len(r.Rest()) != 0 {
+				t.Fatalf("encoding does not read back: %v", r.Err())
+			}
+			if len(got) != tc.want || got != tc.s[:tc.want] {
+				t.Fatalf("kept %d bytes, want the first %d", len(got), tc.want)
+			}
+			if utf8.ValidString(tc.s) && !utf8.ValidString(got) {
+				t.Fatal("valid UTF-8 cut inside a character")
+			}
+		})
+	}
 }
 
 func TestReaderStringCopies(t *testing.T) {

@@ -8,7 +8,9 @@ import (
 	"math"
 	"reflect"
 	"runtime"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzReadFrame reads frames from arbitrary bytes with a small limit. It
@@ -241,6 +243,24 @@ func FuzzDecodeArgs(f *testing.F) {
 
 		for i, types := range fuzzTypeLists {
 			vals, err := results[i].vals, results[i].err
+			// A client's decode with a string bound: the same result if
+			// every string fits, ErrStringTooLong otherwise; and an
+			// error's text stays short whatever the input quoted.
+			const bound = 8
+			cvals, cerr := DecodeClientArgs(data, types, bound)
+			switch {
+			case cerr == nil && err != nil:
+				t.Fatalf("%v: DecodeClientArgs accepted what DecodeArgs refused (%v)", types, err)
+			case cerr == nil && longestString(reflect.ValueOf(interfaces(cvals))) > bound:
+				t.Fatalf("%v: DecodeClientArgs let a string over %d bytes through", types, bound)
+			case cerr != nil && err == nil && !errors.Is(cerr, ErrStringTooLong):
+				t.Fatalf("%v: DecodeArgs accepted, DecodeClientArgs failed otherwise: %v", types, cerr)
+			}
+			for _, e := range []error{err, cerr} {
+				if e != nil && len(e.Error()) > 600 {
+					t.Fatalf("%v: an error of %d bytes: %.200q", types, len(e.Error()), e)
+				}
+			}
 			if err != nil {
 				if !errors.Is(err, ErrArgs) || vals != nil {
 					t.Fatalf("%v: error %v does not wrap ErrArgs (or values returned)", types, err)
@@ -463,6 +483,73 @@ func FuzzBodyReader(f *testing.F) {
 		}
 		if g, ok := PeekGateID(body); ok != (len(body) >= 2) || (ok && uint16(g) != binary.LittleEndian.Uint16(body)) {
 			t.Fatalf("PeekGateID = %d, %v", g, ok)
+		}
+	})
+}
+
+// longestString returns the length of the longest string within v (map
+// keys included), 0 if none.
+func longestString(v reflect.Value) int {
+	switch v.Kind() {
+	case reflect.String:
+		return v.Len()
+	case reflect.Interface, reflect.Pointer:
+		if v.IsNil() {
+			return 0
+		}
+		return longestString(v.Elem())
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return 0 // binary: not bounded
+		}
+		n := 0
+		for i := 0; i < v.Len(); i++ {
+			n = max(n, longestString(v.Index(i)))
+		}
+		return n
+	case reflect.Map:
+		n := 0
+		it := v.MapRange()
+		for it.Next() {
+			n = max(n, longestString(it.Key()), longestString(it.Value()))
+		}
+		return n
+	case reflect.Struct:
+		n := 0
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				n = max(n, longestString(v.Field(i)))
+			}
+		}
+		return n
+	}
+	return 0
+}
+
+// FuzzAppendString: AppendString never panics, and reads back as the
+// longest prefix of its input that fits the field on a UTF-8 boundary.
+// The input is repeated reps times, to reach past the field's bound.
+func FuzzAppendString(f *testing.F) {
+	f.Add("x", uint16(65535))
+	f.Add("€", uint16(21846))
+	f.Add("\xff\xfe", uint16(40000))
+	f.Add("😀a", uint16(13107))
+	f.Fuzz(func(t *testing.T, s string, reps uint16) {
+		if len(s) == 0 || len(s)*int(reps) > 1<<20 {
+			return
+		}
+		in := strings.Repeat(s, int(reps))
+		b := AppendString(nil, in)
+		r := NewReader(b)
+		got := r.String()
+		if r.Err() != nil || len(r.Rest()) != 0 {
+			t.Fatalf("does not read back: %v", r.Err())
+		}
+		if len(got) > MaxStringLen || !strings.HasPrefix(in, got) || len(got) < min(len(in), MaxStringLen-utf8.UTFMax+1) {
+			t.Fatalf("kept %d of %d bytes", len(got), len(in))
+		}
+		if utf8.ValidString(in) && !utf8.ValidString(got) {
+			t.Fatal("cut inside a character")
 		}
 	})
 }

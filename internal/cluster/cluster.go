@@ -52,6 +52,9 @@ type Options struct {
 	StallThreshold time.Duration
 	// AOISyncLimit for the games (default 128).
 	AOISyncLimit int
+	// ClientStringLimit for the games (game.Config; 0: the default,
+	// 4096 bytes; negative: unlimited).
+	ClientStringLimit int
 	// Logger for all servers (default: discards below warnings).
 	Logger logrus.FieldLogger
 }
@@ -140,6 +143,7 @@ func New(o Options) (*Cluster, error) {
 			ID: i + 1, Dispatchers: addrs, BootEntity: o.BootEntity, Registry: o.Registry,
 			Storage: st, SaveInterval: o.SaveInterval, Logger: o.Logger,
 			PositionSyncInterval: o.PositionSyncInterval, AOISyncLimit: o.AOISyncLimit, StallThreshold: o.StallThreshold,
+			ClientStringLimit: o.ClientStringLimit,
 		})
 		if err != nil {
 			return fail(err)
