@@ -371,6 +371,8 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 			if frozen != nil {
 				info.Restored, info.Entities = true, len(frozen.Entities)
 				info.PauseMS = float64(g.Pause().Microseconds()) / 1000
+				rep := g.RestoreReport()
+				info.RestoreHooks, info.RestorePanics = rep.Hooks, rep.HookPanics
 			}
 			signalReady(info)
 		case err := <-errc:

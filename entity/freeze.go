@@ -191,6 +191,9 @@ type RestoreReport struct {
 	// DroppedTimers lists timers whose method no longer exists or whose
 	// arguments no longer fit, as "Type<ID>.Method".
 	DroppedTimers []string
+	// Hooks is how many OnRestore hooks ran, and HookPanics how many of
+	// them panicked (recovered and logged; the entity stays as restored).
+	Hooks, HookPanics int
 }
 
 // Restore rebuilds the entities of f into this (empty) world: attributes
@@ -228,7 +231,10 @@ func (w *World) Restore(f *Frozen) (RestoreReport, error) {
 	w.restoreSpaces(f, restored)
 	for _, e := range restored {
 		if h, ok := e.self.Interface().(Restorer); ok {
-			w.safely(e, "OnRestore", h.OnRestore)
+			rep.Hooks++
+			if !w.safely(e, "OnRestore", h.OnRestore) {
+				rep.HookPanics++
+			}
 		}
 	}
 	w.flushLocal()
@@ -238,6 +244,9 @@ func (w *World) Restore(f *Frozen) (RestoreReport, error) {
 	}
 	if len(rep.DroppedTimers) > 0 {
 		w.log.Warnf("restore: %d timers whose method is gone or changed were dropped: %v", len(rep.DroppedTimers), rep.DroppedTimers)
+	}
+	if rep.HookPanics > 0 {
+		w.log.Errorf("restore: OnRestore panicked for %d of %d entities (the first panics are logged above): this build's OnRestore is broken; the entities serve on as restored", rep.HookPanics, rep.Hooks)
 	}
 	return rep, nil
 }

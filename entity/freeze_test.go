@@ -360,7 +360,7 @@ func TestFreezeRestoreRoundTrip(t *testing.T) {
 	e2 := newEnvWith(t, e1.reg, clock2)
 	restoredAt := clock2.Now()
 	got := e2.restore(f)
-	deepEqual(t, "report", got, RestoreReport{Restored: 3})
+	deepEqual(t, "report", got, RestoreReport{Restored: 3, Hooks: 2}) // two of the three have OnRestore
 	if fr := e2.out.take(); len(fr) != 0 {
 		t.Fatalf("Restore sent %d frames (to gates, clients or dispatchers): %v", len(fr), fr)
 	}

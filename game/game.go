@@ -124,8 +124,10 @@ type Game struct {
 	// in progress aborts on it.
 	linkLost bool
 	// pause is, after a restore, the time from the freeze signal until the
-	// game was connected again and its queued packets flowing.
-	pause  time.Duration
+	// game was connected again and its queued packets flowing; restored
+	// is the restore's report.
+	pause    time.Duration
+	restored entity.RestoreReport
 	jobs   chan func() // storage work, run by the worker
 	work   chan func() // World.Go work, run by the async workers
 	ready  chan struct{}
@@ -326,6 +328,7 @@ func (g *Game) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("game%d: restore: %w", g.cfg.ID, err)
 		}
+		g.restored = rep
 		g.log.WithField("entities", rep.Restored).WithField("skipped", len(rep.Skipped)).
 			WithField("dropped_timers", len(rep.DroppedTimers)).Info("world restored from the freeze file")
 		// Serving from here on: the dispatchers may drop the copies of what
@@ -363,6 +366,10 @@ func (g *Game) drainLinks(timeout time.Duration) {
 		}
 	}
 }
+
+// RestoreReport returns, for a game restored from a freeze, what the
+// restore did (zero otherwise). Valid once Ready is closed.
+func (g *Game) RestoreReport() entity.RestoreReport { return g.restored }
 
 // Pause returns, for a game restored from a freeze, the time from the
 // freeze signal until it was serving again (zero otherwise). Valid once

@@ -31,6 +31,11 @@ type ReadyInfo struct {
 	Restored bool    `json:"restored,omitempty"`
 	PauseMS  float64 `json:"pause_ms,omitempty"`
 	Entities int     `json:"entities,omitempty"`
+	// RestoreHooks is how many entities' OnRestore hooks ran, and
+	// RestorePanics how many of them panicked (the entity stays, as the
+	// hook left it): a new binary whose OnRestore is broken.
+	RestoreHooks  int `json:"restore_hooks,omitempty"`
+	RestorePanics int `json:"restore_panics,omitempty"`
 }
 
 // readyPrefix starts the one line written to the ready pipe.

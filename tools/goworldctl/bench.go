@@ -353,13 +353,23 @@ func bench(ctx context.Context, out io.Writer, o benchOptions) error {
 	if err := r.setUp(ctx); err != nil {
 		return err
 	}
-	c0, self0, st0 := cpuOf(pids), procstat.SelfCPU(), r.stats()
+	var cpu *cpuTracker
+	if o.cluster != nil {
+		cpu = trackCPU(o.cluster)
+	}
+	self0, st0 := procstat.SelfCPU(), r.stats()
 	if err := r.load(ctx); err != nil {
+		if cpu != nil {
+			cpu.Stop()
+		}
 		return err
 	}
 	elapsed := time.Since(r.start)
 	r.drain(ctx)
-	c1, self1, st1 := cpuOf(pids), procstat.SelfCPU(), r.stats()
+	if cpu != nil {
+		cpu.Stop()
+	}
+	self1, st1 := procstat.SelfCPU(), r.stats()
 	for _, b := range r.bots { // a disconnect is an error, and its answers are lost
 		select {
 		case <-b.done:
@@ -380,15 +390,16 @@ func bench(ctx context.Context, out io.Writer, o benchOptions) error {
 		var total time.Duration
 		line := "servers"
 		for _, name := range sortedKeys(pids) {
-			before, ok0 := c0[name]
-			after, ok1 := c1[name]
-			if !ok0 || !ok1 { // not running at the start or the end of the load
+			d, running, restarts, ok := cpu.used(name)
+			if !ok || !running { // not running at the start or the end of the load
 				line += fmt.Sprintf(" %s=gone", name)
 				continue
 			}
-			d := after - before
 			total += d
 			line += fmt.Sprintf(" %s=%.1f%%", name, d.Seconds()/secs*100)
+			if restarts > 0 { // a hot reload: the old process and the new one both count
+				line += fmt.Sprintf("(restarted×%d)", restarts)
+			}
 		}
 		var idle time.Duration
 		for _, d := range idleCPU {

@@ -275,3 +275,44 @@ func TestBenchUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchCountsCPUAcrossAReload reloads the game in the middle of a chat
+// run: nothing is lost (a hot reload keeps the clients and their calls),
+// and the game's CPU is that of the old process and the new one, marked
+// as restarted, where bench used to show a reloaded game as gone.
+func TestBenchCountsCPUAcrossAReload(t *testing.T) {
+	dir, _ := startDemo(t, "chat")
+	w := &lineWriter{match: regexp.MustCompile(`^t=1s `), seen: make(chan struct{})}
+	var stderr bytes.Buffer
+	code := make(chan int, 1)
+	go func() {
+		code <- run(context.Background(), []string{"goworldctl", "bench", "-clients", "20", "-duration", "4s", "-idle", "0", dir}, w, &stderr)
+	}()
+	select {
+	case <-w.seen:
+	case c := <-code:
+		t.Fatalf("bench ended (exit %d) before the load started:\n%s%s", c, w, &stderr)
+	case <-time.After(time.Minute):
+		t.Fatalf("no progress line:\n%s", w)
+	}
+	if r := ctl(t, "reload", "-no-build", dir); r.code != 0 {
+		t.Fatalf("reload during the bench: %v", r)
+	}
+	var c int
+	select {
+	case c = <-code:
+	case <-time.After(time.Minute):
+		t.Fatal("bench did not end")
+	}
+	b := parseBench(t, result{w.String(), stderr.String(), c})
+	if b.code != 0 || b.errors != 0 || b.lost != 0 {
+		t.Fatalf("a reload during the run lost something: %s", b.out)
+	}
+	m := regexp.MustCompile(`(?m)^servers .*game1=([\d.]+)%\(restarted×1\) `).FindStringSubmatch(b.out)
+	if m == nil {
+		t.Fatalf("no game1 CPU marked restarted: %s", b.out)
+	}
+	if cpu, _ := strconv.ParseFloat(m[1], 64); cpu <= 0 {
+		t.Fatalf("game1's CPU is %v%% across the reload: %s", cpu, b.out)
+	}
+}

@@ -206,6 +206,14 @@ func reloadGame(ctx context.Context, out, errOut io.Writer, c *cluster, p proces
 		}
 		fmt.Fprintf(out, "reloaded %s pid=%d->%d pause=%.1fms entities=%d freeze_file=%s\n",
 			p.Name, oldPID, s.PID, s.Ready.PauseMS, s.Ready.Entities, file)
+		if n := s.Ready.RestorePanics; n > 0 {
+			// It serves (rolling back now would lose what it has done since),
+			// but the reload is not a success.
+			return fmt.Errorf("%s was reloaded, but OnRestore panicked for %d of %d entities (see %s): "+
+				"the new build's OnRestore is broken; %s serves on with those entities as restored. "+
+				"Fix the hook and reload again, or build and reload the previous code; the games after it were not reloaded",
+				p.Name, n, s.Ready.RestoreHooks, paths.LogFile, p.Name)
+		}
 		return nil
 	}
 

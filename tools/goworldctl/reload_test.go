@@ -545,6 +545,39 @@ func TestReload(t *testing.T) {
 		}
 	})
 
+	t.Run("OnRestore panics are reported", func(t *testing.T) {
+		// A build whose OnRestore panics: the game serves on (rolling
+		// back would lose what it did since), but reload says so and
+		// exits 1, where it used to report success.
+		p.t = t
+		p.call("SetRestorePanic", true)
+		p.expect("RestorePanic")
+		pid := gameRunning(t, dir)
+		copyFile(t, good, filepath.Join(dir, "bin", "rg"), 0o755)
+		r := ctl(t, "reload", "-no-build", dir)
+		t.Logf("reload with a panicking OnRestore: %v", r)
+		m := reloadedLine.FindStringSubmatch(r.stdout)
+		if r.code != 1 || m == nil || m[1] != strconv.Itoa(pid) {
+			t.Fatalf("reload with a panicking OnRestore: want exit 1 after a reloaded line from pid %d", pid)
+		}
+		newPID, _ := strconv.Atoi(m[2])
+		for _, want := range []string{"game1 was reloaded, but OnRestore panicked for 1 of 1 entities",
+			filepath.Join(dir, "log", "game1.log"), "the games after it were not reloaded"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("stderr lacks %q", want)
+			}
+		}
+		if got := p.echo(5); got != newPID {
+			t.Fatalf("answered by pid %d, want the reloaded %d", got, newPID)
+		}
+		if log := readFile(t, filepath.Join(dir, "log", "game1.log")); !strings.Contains(log, "OnRestore panicked for 1 of 1 entities") {
+			t.Error("game1.log does not say that OnRestore panicked")
+		}
+		p.call("SetRestorePanic", false)
+		p.expect("RestorePanic")
+		copyFile(t, bad, filepath.Join(dir, "bin", "rg"), 0o755) // as the subtests before left it
+	})
+
 	// The client saw every reload through without a disconnection.
 	p.t = t
 	if got := p.echo(4); got != gameRunning(t, dir) {

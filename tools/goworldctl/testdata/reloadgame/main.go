@@ -29,10 +29,11 @@ type Player struct {
 // DescribeEntityType declares Player's attributes and client methods.
 func (p *Player) DescribeEntityType(desc *goworld.TypeDesc) {
 	desc.DefineAttr("note", goworld.AttrOwnClient)
-	desc.DefineAttr("counter", 0)      // the Counter's ID, server-only
-	desc.DefineAttr("freeze_panic", 0) // OnFreeze panics while true
+	desc.DefineAttr("counter", 0)       // the Counter's ID, server-only
+	desc.DefineAttr("freeze_panic", 0)  // OnFreeze panics while true
+	desc.DefineAttr("restore_panic", 0) // OnRestore panics while true
 	desc.ExposeToClient("Echo", "SetNote", "GetNote", "StartCounter", "QueryCounter",
-		"ResetCounterGaps", "ArmFreezePanic", "DisarmFreezePanic", "Spawn")
+		"ResetCounterGaps", "ArmFreezePanic", "DisarmFreezePanic", "SetRestorePanic", "Spawn")
 }
 
 // OnClientConnected greets the client with the server's PID.
@@ -46,6 +47,20 @@ func (p *Player) OnFreeze() {
 	if p.Attrs.GetBool("freeze_panic") {
 		panic("reloadgame: ArmFreezePanic is in force")
 	}
+}
+
+// OnRestore panics while SetRestorePanic(true) is in force: a build whose
+// OnRestore is broken.
+func (p *Player) OnRestore() {
+	if p.Attrs.GetBool("restore_panic") {
+		panic("reloadgame: SetRestorePanic(true) is in force")
+	}
+}
+
+// SetRestorePanic makes OnRestore panic (on) or not.
+func (p *Player) SetRestorePanic(on bool) {
+	p.Attrs.Set("restore_panic", on)
+	p.CallClient("RestorePanic", on)
 }
 
 // Echo answers n with the PID of the process that ran the call.
