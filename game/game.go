@@ -128,14 +128,14 @@ type Game struct {
 	// is the restore's report.
 	pause    time.Duration
 	restored entity.RestoreReport
-	jobs   chan func() // storage work, run by the worker
-	work   chan func() // World.Go work, run by the async workers
-	ready  chan struct{}
-	done   chan struct{}
-	cancel context.CancelFunc
-	closed bool // Close was called
-	mu     sync.Mutex
-	met    *gameMetrics // see metrics.go
+	jobs     chan func() // storage work, run by the worker
+	work     chan func() // World.Go work, run by the async workers
+	ready    chan struct{}
+	done     chan struct{}
+	cancel   context.CancelFunc
+	closed   bool // Close was called
+	mu       sync.Mutex
+	met      *gameMetrics // see metrics.go
 	// frameHook, if set, runs before each frame is handled (tests only:
 	// see SetFrameHook). Loop only.
 	frameHook func(t rpc.MsgType, body []byte)
