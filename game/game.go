@@ -136,6 +136,9 @@ type Game struct {
 	closed   bool // Close was called
 	mu       sync.Mutex
 	met      *gameMetrics // see metrics.go
+	// oversize counts the frames dropped for being over MaxPacketSize
+	// (see outbox.Send). Loop only.
+	oversize int
 	// frameHook, if set, runs before each frame is handled (tests only:
 	// see SetFrameHook). Loop only.
 	frameHook func(t rpc.MsgType, body []byte)
@@ -623,6 +626,17 @@ type outbox Game
 func (o *outbox) NumDispatchers() int { return len(o.links) }
 
 func (o *outbox) Send(i int, t rpc.MsgType, body []byte) {
+	if len(body) > o.cfg.MaxPacketSize {
+		// The dispatcher would take a frame over its limit for a broken
+		// peer and close the link: every player of this game would go.
+		// It is a bug of the game (a call to a client with a huge value):
+		// drop it and say so.
+		if o.oversize++; o.oversize == 1 || o.oversize%1000 == 0 {
+			o.log.Errorf("%v of %d bytes to dispatcher %d dropped: over max_packet_size (%d), which would close the link (%d dropped so far); "+
+				"send large data in parts", t, len(body), i+1, o.cfg.MaxPacketSize, o.oversize)
+		}
+		return
+	}
 	// A full queue is logged by the link, once per thousand frames.
 	if err := o.out.SendLink(o.links[i], t, body); err != nil && !errors.Is(err, rpc.ErrLinkQueueFull) {
 		o.log.WithError(err).Warnf("%v to dispatcher %d dropped", t, i)

@@ -799,6 +799,12 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 			return g.protocolError(c, "method name %s is not an identifier", clip.QuoteDefault(method))
 		}
 		args := r.Rest()
+		if n := rpc.EntityIDLength + 2 + 8 + 2 + len(method) + len(args); n > g.cfg.MaxPacketSize {
+			// Forwarded, it would be over the dispatcher's frame limit,
+			// which closes the link (and disconnects every client of this
+			// gate): max_client_packet_size is too close to max_packet_size.
+			return g.protocolError(c, "call of %d bytes, too large to forward (max_packet_size %d)", len(body), g.cfg.MaxPacketSize)
+		}
 		err := c.out.AppendLink(g.link(id.Shard(len(g.links))), func(b []byte) []byte {
 			b = rpc.AppendHeader(b, rpc.MsgClientCall, rpc.EntityIDLength+2+8+2+len(method)+len(args))
 			b = rpc.AppendEntityID(b, id)

@@ -50,6 +50,9 @@ type Options struct {
 	PositionSyncInterval time.Duration
 	// StallThreshold for the games (default 1s).
 	StallThreshold time.Duration
+	// MaxPacketSize for every server: the largest frame body each accepts
+	// from the others (default 16 MiB).
+	MaxPacketSize int
 	// AOISyncLimit for the games (default 128).
 	AOISyncLimit int
 	// ClientStringLimit for the games (game.Config; 0: the default,
@@ -121,7 +124,7 @@ func New(o Options) (*Cluster, error) {
 	for i := 0; i < o.Dispatchers; i++ {
 		d, err := dispatcher.New(dispatcher.Config{
 			ID: i + 1, Index: i, Count: o.Dispatchers, ListenAddr: "127.0.0.1:0", Logger: o.Logger,
-			Games: games,
+			Games: games, MaxPacketSize: o.MaxPacketSize,
 		})
 		if err != nil {
 			return fail(err)
@@ -141,7 +144,7 @@ func New(o Options) (*Cluster, error) {
 		}
 		g, err := game.New(game.Config{
 			ID: i + 1, Dispatchers: addrs, BootEntity: o.BootEntity, Registry: o.Registry,
-			Storage: st, SaveInterval: o.SaveInterval, Logger: o.Logger,
+			Storage: st, SaveInterval: o.SaveInterval, Logger: o.Logger, MaxPacketSize: o.MaxPacketSize,
 			PositionSyncInterval: o.PositionSyncInterval, AOISyncLimit: o.AOISyncLimit, StallThreshold: o.StallThreshold,
 			ClientStringLimit: o.ClientStringLimit,
 		})
@@ -163,7 +166,7 @@ func New(o Options) (*Cluster, error) {
 		g, err := gate.New(gate.Config{
 			ID: i + 1, ListenAddr: "127.0.0.1:0", KCP: o.KCP, WSAddr: wsAddr, Dispatchers: addrs,
 			HeartbeatTimeout: o.HeartbeatTimeout, MaxClientPacketSize: o.MaxClientPacketSize,
-			ClientSendBufferSize: o.ClientSendBufferSize, Logger: o.Logger,
+			ClientSendBufferSize: o.ClientSendBufferSize, Logger: o.Logger, MaxPacketSize: o.MaxPacketSize,
 			ClientMsgRate: lim.ClientMsgRate, ClientMsgBurst: lim.ClientMsgBurst,
 			ClientByteRate: lim.ClientByteRate, ClientByteBurst: lim.ClientByteBurst,
 			MaxClients: lim.MaxClients, KCPSessionRate: lim.KCPSessionRate, KCPSessionBurst: lim.KCPSessionBurst,
