@@ -144,7 +144,10 @@ func DecodeClientArgs(data []byte, types []reflect.Type, maxString int) ([]refle
 	vals := make([]reflect.Value, n)
 	for i, t := range types {
 		v := reflect.New(t).Elem()
-		if err := decodeInto(d, v, 0); err != nil {
+		// An argument sits inside the argument array, at argDepth, as
+		// DecodeAnyArgs and the senders' CheckValue count it: a value one
+		// level deeper decoded here but could not be sent on.
+		if err := decodeInto(d, v, argDepth); err != nil {
 			return nil, fmt.Errorf("%w: argument %d (%s): %w", ErrArgs, i, t, err)
 		}
 		vals[i] = v

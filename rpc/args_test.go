@@ -276,15 +276,22 @@ func nested(depth int, leaf []byte) []byte {
 
 func TestDecodeArgsDepth(t *testing.T) {
 	anyT := typesOf(new(any))
-	// MaxArgDepth nested arrays around a scalar decode; one more is refused.
-	ok := append([]byte{0x91}, nested(MaxArgDepth, []byte{0x07})...)
-	if _, err := DecodeArgs(ok, anyT); err != nil {
-		t.Fatalf("depth %d: %v", MaxArgDepth, err)
+	// An argument sits inside the argument array, at depth 1: MaxArgDepth-1
+	// nested arrays around a scalar decode as an argument (and pass
+	// CheckValue, so they can be sent on); one more is refused. A lone
+	// value (DecodeAny) starts at depth 0.
+	ok := append([]byte{0x91}, nested(MaxArgDepth-1, []byte{0x07})...)
+	vals, err := DecodeArgs(ok, anyT)
+	if err != nil {
+		t.Fatalf("depth %d: %v", MaxArgDepth-1, err)
 	}
-	if v, n, err := DecodeAny(ok[1:]); err != nil || n != len(ok)-1 || v == nil {
+	if err := CheckValue(vals[0].Interface()); err != nil {
+		t.Fatalf("decoded at depth %d, but cannot be sent on: %v", MaxArgDepth-1, err)
+	}
+	if v, n, err := DecodeAny(nested(MaxArgDepth, []byte{0x07})); err != nil || n != MaxArgDepth+1 || v == nil {
 		t.Fatalf("DecodeAny depth %d: %v", MaxArgDepth, err)
 	}
-	for _, depth := range []int{MaxArgDepth + 1, MaxArgDepth + 10, 10000, 100000} {
+	for _, depth := range []int{MaxArgDepth, MaxArgDepth + 1, MaxArgDepth + 10, 10000, 100000} {
 		deep := append([]byte{0x91}, nested(depth, []byte{0x07})...)
 		if _, err := DecodeArgs(deep, anyT); !errors.Is(err, ErrArgs) || !strings.Contains(err.Error(), "nesting") {
 			t.Errorf("DecodeArgs(any) depth %d: %v", depth, err)
@@ -292,7 +299,7 @@ func TestDecodeArgsDepth(t *testing.T) {
 		if _, err := DecodeArgs(deep, typesOf(new([]any))); !errors.Is(err, ErrArgs) {
 			t.Errorf("DecodeArgs([]any) depth %d: %v", depth, err)
 		}
-		if _, _, err := DecodeAny(deep[1:]); !errors.Is(err, ErrArgs) {
+		if _, _, err := DecodeAny(deep[1:]); depth > MaxArgDepth && !errors.Is(err, ErrArgs) {
 			t.Errorf("DecodeAny depth %d: %v", depth, err)
 		}
 		if _, err := DecodeAnyArgs(deep); !errors.Is(err, ErrArgs) {
