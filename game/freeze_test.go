@@ -802,8 +802,10 @@ func TestFrozenGameFlushesItsLastPackets(t *testing.T) {
 	l, logs := newLogger()
 	fake := startFakeDispatcher(t)
 	dir := t.TempDir()
+	// The fake dispatcher takes frames this large; a game sends none over
+	// its max_packet_size.
 	g, err := game.New(game.Config{ID: 1, Dispatchers: []string{fake.addr}, BootEntity: "Probe", Registry: freezeRegistry(t),
-		FreezeDir: dir, Logger: l})
+		FreezeDir: dir, Logger: l, MaxPacketSize: 2 * bigCallSize})
 	if err != nil {
 		t.Fatal(err)
 	}
