@@ -872,7 +872,7 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	key := body[:rpc.EntityIDLength]
 	switch t {
 	case rpc.MsgRegisterEntity, rpc.MsgUnregisterEntity, rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere,
-		rpc.MsgMigrateBlock, rpc.MsgMigrateEntity, rpc.MsgCreateEntityOnGame:
+		rpc.MsgMigrateBlock, rpc.MsgMigrateEntity, rpc.MsgCreateEntityOnGame, rpc.MsgLoadEntityResult:
 		if p.role != rpc.RoleGame {
 			return errProtocol(p, t, "not from a game")
 		}
@@ -969,12 +969,28 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	case rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere:
 		id := rpc.EntityID(key)
 		d.mu.Lock()
-		if _, live := d.entities[id]; live {
-			d.mu.Unlock()
+		if gid, live := d.entities[id]; live {
 			if t == rpc.MsgCreateEntitySomewhere {
+				d.mu.Unlock()
 				d.log.Warnf("create of entity %s which already exists: dropped", id)
+				return nil
 			}
-			return nil // a load of a live entity: it is already somewhere
+			// A load of a live entity that names a caller goes to its
+			// game, like a call: that game answers the caller
+			// (MsgLoadEntityResult), or loads it again if it has just let
+			// it go. One that is migrating waits in its queue with its
+			// calls (below). Without a caller, there is nothing to do.
+			if !loadHasCaller(body) {
+				d.mu.Unlock()
+				return nil
+			}
+			if d.blocked[id] == nil {
+				d.toGameLocked(p.out, gid, t, body)
+				d.mu.Unlock()
+				return nil
+			}
+			d.mu.Unlock()
+			break
 		}
 		if r := d.rec; r != nil && t == rpc.MsgLoadEntitySomewhere && !d.gamesBackLocked(r) {
 			// Restarted: the entity may live on a game that has not
@@ -1031,6 +1047,15 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	}
 	d.toGameLocked(p.out, gid, t, body)
 	return nil
+}
+
+// loadHasCaller reports whether a MsgLoadEntitySomewhere body names a
+// caller to answer after its entity ID and type.
+func loadHasCaller(body []byte) bool {
+	r := rpc.NewReader(body)
+	r.EntityID()
+	_ = r.String()
+	return r.Err() == nil && r.Remaining() > 0
 }
 
 // appendBounded appends one frame to a queue of at most limit bytes, or
