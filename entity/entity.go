@@ -32,11 +32,12 @@ type Entity struct {
 	// with DefineAttr; their flags decide what is synced and saved.
 	Attrs *MapAttr
 
-	client    *ClientRef
-	timers    map[TimerID]*timer
-	nextTimer TimerID
-	destroyed bool
-	dirty     bool // persistent attributes changed since the last save
+	client     *ClientRef
+	clientAddr string // where client connected from, as its gate saw it
+	timers     map[TimerID]*timer
+	nextTimer  TimerID
+	destroyed  bool
+	dirty      bool // persistent attributes changed since the last save
 
 	sp        *spaceState // set if the entity is a space
 	space     *Entity     // the space it is in, if any
@@ -81,6 +82,19 @@ func (e *Entity) Client() (ClientRef, bool) {
 		return ClientRef{}, false
 	}
 	return *e.client, true
+}
+
+// ClientAddr returns the network address ("host:port") the entity's
+// client connected from, as its gate saw it (MsgClientConnected): to
+// throttle logins per address, say. It follows the client through
+// GiveClientTo, migrations and hot reloads. It is "" when no client is
+// bound, or when its gate did not say (a gate older than this field).
+// Behind a reverse proxy it is the proxy's address.
+func (e *Entity) ClientAddr() string {
+	if e.client == nil {
+		return ""
+	}
+	return e.clientAddr
 }
 
 // HasClient reports whether a client is bound to the entity.
@@ -140,9 +154,9 @@ func (e *Entity) GiveClientTo(id rpc.EntityID) {
 		e.world.log.Warnf("%s.GiveClientTo(%s): no client to give", e, id)
 		return
 	}
-	ref := *e.client
+	ref, addr := *e.client, e.clientAddr
 	e.setClient(nil)
-	e.world.Call(id, methodTakeClient, uint16(ref.Gate), uint64(ref.ID))
+	e.world.Call(id, methodTakeClient, uint16(ref.Gate), uint64(ref.ID), addr)
 }
 
 // Destroy destroys the entity: OnDestroy runs, a persistent entity is
@@ -177,7 +191,10 @@ func (e *Entity) Destroy() {
 
 // setClient binds ref (nil to unbind), telling the gates and the client and
 // running the client hooks.
-func (e *Entity) setClient(ref *ClientRef) {
+func (e *Entity) setClient(ref *ClientRef) { e.bindClient(ref, "") }
+
+// bindClient is setClient with the address the client connected from.
+func (e *Entity) bindClient(ref *ClientRef, addr string) {
 	w := e.world
 	if old := e.client; old != nil {
 		if ref != nil && *old == *ref {
@@ -202,7 +219,7 @@ func (e *Entity) setClient(ref *ClientRef) {
 		w.kick(*ref, "the entity this client was given to is gone")
 		return
 	}
-	e.client = ref
+	e.client, e.clientAddr = ref, addr
 	b := rpc.AppendUint16(nil, uint16(ref.Gate))
 	b = rpc.AppendUint64(b, uint64(ref.ID))
 	b = rpc.AppendEntityID(b, e.id)

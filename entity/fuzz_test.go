@@ -122,6 +122,7 @@ func FuzzWorldFrames(f *testing.F) {
 		frame(nil, rpc.MsgLoadEntityResult, loadResultBody(fuzzCaller, fuzzAvatar, "Avatar", "OnLoaded", LoadNotFound, "gone")),
 		frame(nil, rpc.MsgLoadEntityResult, loadResultBody(fuzzCaller, fuzzAvatar, "Avatar", "OnLoaded", 0, "")),
 		frame(nil, rpc.MsgLoadEntityResult, loadResultBody(fuzzAccount, fuzzAvatar, "Avatar", "Login", 9, "x")),
+		frame(nil, rpc.MsgClientConnected, rpc.AppendString(clientBody("BootBootBootBoot", 1, 12), "127.0.0.1:5")),
 		nil,
 		frame(nil, rpc.MsgClientCall, call(fuzzAccount, 1, 10, "Echo", "hi")),
 		frame(nil, rpc.MsgClientCall, call(fuzzAccount, 1, 10, "Typed", int8(1), uint16(2), float32(3), []string{"s"}, map[string]int{"k": 4}, 5)),

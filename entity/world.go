@@ -483,7 +483,7 @@ func (w *World) deliver(c pendingCall) {
 		if c.method == methodTakeClient && c.client == nil {
 			// The client was given to an entity that is gone: do not leave
 			// it connected to nothing.
-			if ref, ok := decodeHandover(c.args); ok {
+			if ref, _, ok := decodeHandover(c.args); ok {
 				w.kick(ref, "the entity this client was given to is gone")
 			}
 		}
@@ -509,21 +509,26 @@ func (w *World) deliver(c pendingCall) {
 }
 
 func (w *World) takeClient(e *Entity, args []byte) {
-	ref, ok := decodeHandover(args)
+	ref, addr, ok := decodeHandover(args)
 	if !ok {
 		w.log.Errorf("%s: bad client handover", e)
 		return
 	}
-	e.setClient(&ref)
+	e.bindClient(&ref, addr)
 }
 
-// decodeHandover decodes the arguments of methodTakeClient: gate, client.
-func decodeHandover(args []byte) (ClientRef, bool) {
-	vals, err := rpc.DecodeArgs(args, []reflect.Type{reflect.TypeFor[uint16](), reflect.TypeFor[uint64]()})
+// decodeHandover decodes the arguments of methodTakeClient: gate, client
+// and the client's address (absent from a game older than it).
+func decodeHandover(args []byte) (ClientRef, string, bool) {
+	u16, u64 := reflect.TypeFor[uint16](), reflect.TypeFor[uint64]()
+	vals, err := rpc.DecodeArgs(args, []reflect.Type{u16, u64, reflect.TypeFor[string]()})
 	if err != nil {
-		return ClientRef{}, false
+		if vals, err = rpc.DecodeArgs(args, []reflect.Type{u16, u64}); err != nil {
+			return ClientRef{}, "", false
+		}
+		vals = append(vals, reflect.ValueOf(""))
 	}
-	return ClientRef{Gate: rpc.GateID(vals[0].Uint()), ID: rpc.ClientID(vals[1].Uint())}, true
+	return ClientRef{Gate: rpc.GateID(vals[0].Uint()), ID: rpc.ClientID(vals[1].Uint())}, vals[2].String(), true
 }
 
 // clientCall runs a call from a client after checking that this client
@@ -584,6 +589,10 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 	case rpc.MsgClientConnected:
 		id := r.EntityID()
 		ref := &ClientRef{Gate: rpc.GateID(r.Uint16()), ID: rpc.ClientID(r.Uint64())}
+		var addr string
+		if r.Remaining() > 0 {
+			addr = r.String()
+		}
 		if r.Err() != nil || id == "" {
 			return fmt.Errorf("malformed: %v", r.Err())
 		}
@@ -597,7 +606,7 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 			return err
 		}
 		w.created(e)
-		e.setClient(ref)
+		e.bindClient(ref, addr)
 	case rpc.MsgClientDisconnected:
 		id := r.EntityID()
 		ref := ClientRef{Gate: rpc.GateID(r.Uint16()), ID: rpc.ClientID(r.Uint64())}

@@ -72,8 +72,10 @@ const (
 	// entityID[16] | gateID u16 | clientID u64 | method str | args.
 	MsgClientCall MsgType = 1011
 	// MsgClientConnected (gate → dispatcher → game): bootEntityID[16] |
-	// gateID u16 | clientID u64. The gate sends a zero boot ID; the
-	// dispatcher picks the ID and the game, and records where it lives.
+	// gateID u16 | clientID u64 [| remoteAddr str]. The gate sends a zero
+	// boot ID; the dispatcher picks the ID and the game, and records where
+	// it lives. remoteAddr is the "host:port" the client connected from,
+	// as the gate saw it (at most 128 bytes; absent from older gates).
 	MsgClientConnected MsgType = 1012
 	// MsgClientDisconnected (gate → dispatcher → game), entity-routed:
 	// ownerEntityID[16] | gateID u16 | clientID u64.
