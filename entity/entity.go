@@ -32,12 +32,13 @@ type Entity struct {
 	// with DefineAttr; their flags decide what is synced and saved.
 	Attrs *MapAttr
 
-	client     *ClientRef
-	clientAddr string // where client connected from, as its gate saw it
-	timers     map[TimerID]*timer
-	nextTimer  TimerID
-	destroyed  bool
-	dirty      bool // persistent attributes changed since the last save
+	client    *ClientRef
+	timers    map[TimerID]*timer
+	nextTimer TimerID
+	destroyed bool
+	dirty     bool // persistent attributes changed since the last save
+
+	clientAddr string // where the client connected from, as its gate saw it
 
 	sp        *spaceState // set if the entity is a space
 	space     *Entity     // the space it is in, if any
