@@ -327,9 +327,9 @@ func TestEndToEndChatWithGoworldctl(t *testing.T) {
 	addr := startProcs(t, ctl, dir, "-no-build")
 	pids := statusPIDs(t, ctl, dir)
 
-	alice := startChat(t, chat, addr, "alice", "secret")
-	bob := startChat(t, chat, addr, "bob", "hunter2", "-kcp")
-	carol := startChat(t, chat, gateWSURL(t, ctl, dir), "carol", "pw", "-room", "garden") // over WebSocket
+	alice := startChat(t, chat, addr, "alice", "secret", "-register")
+	bob := startChat(t, chat, addr, "bob", "hunter2", "-kcp", "-register")
+	carol := startChat(t, chat, gateWSURL(t, ctl, dir), "carol", "pw", "-room", "garden", "-register") // over WebSocket
 	for _, p := range []*chatProc{alice, bob, carol} {
 		p.expect("logged in as " + p.name)
 	}
@@ -357,7 +357,7 @@ func TestEndToEndChatWithGoworldctl(t *testing.T) {
 	alice.expect("[lobby] alice: bob left")
 
 	wrong := startChat(t, chat, addr, "alice", "not-her-password")
-	if code := wrong.exit(); code != 1 || !strings.Contains(wrong.stderr(), "login failed: wrong password") {
+	if code := wrong.exit(); code != 1 || !strings.Contains(wrong.stderr(), "login failed: wrong name or password") {
 		t.Fatalf("wrong password: exit %d, stderr %q", code, wrong.stderr())
 	}
 
@@ -487,7 +487,7 @@ func TestEndToEndChatOverTLS(t *testing.T) {
 	writeConfig(t, dir, cfg)
 	addr := startProcs(t, ctl, dir, "-no-build")
 
-	erin := startChat(t, chat, addr, "erin", "pw", "-tls", "-ca", cert)
+	erin := startChat(t, chat, addr, "erin", "pw", "-register", "-tls", "-ca", cert)
 	erin.expect("logged in as erin")
 	erin.expect("joined lobby")
 	erin.send("over TLS")
