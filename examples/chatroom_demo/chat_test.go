@@ -152,7 +152,6 @@ func (ch *chatter) refused(method, password string) string {
 	}
 }
 
-
 func (ch *chatter) join(room string) {
 	ch.t.Helper()
 	if err := ch.c.CallPlayer("JoinRoom", room); err != nil {
