@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // The layout of a bbolt meta page (go.etcd.io/bbolt, internal/common:
@@ -87,6 +88,9 @@ func parseBoltMeta(b []byte) (m boltMeta, ok bool) {
 // the file and says what to do, and wraps ErrCorrupt, except errors
 // reading the file.
 func checkBoltFile(path string) error {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs // the messages say which file, wherever the process runs
+	}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

@@ -502,3 +502,59 @@ func TestEndToEndChatOverTLS(t *testing.T) {
 		t.Fatalf("erin exited %d after /quit", code)
 	}
 }
+
+// TestStartRefusesADamagedDatabase: goworldctl start with a database
+// file that is empty, or cut short, fails, and what it prints names the
+// file and says what to do; the file is left as it was. A missing file
+// is a new world (the start succeeds), as the demo's first run is.
+func TestStartRefusesADamagedDatabase(t *testing.T) {
+	ctl, server, chat := binaries(t)
+
+	// A real database to cut short: the demo's, after a registration.
+	dir := serverDir(t, server)
+	addr := startProcs(t, ctl, dir, "-no-build") // no chat.db yet: a new world
+	p := startChat(t, chat, addr, "alice", "secret", "-register")
+	p.expect("logged in as alice")
+	p.stdin.Close()
+	p.exit()
+	ctlCmd(t, ctl, "stop", dir)
+	valid, err := os.ReadFile(filepath.Join(dir, "chat.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", nil, "is empty (0 bytes)"},
+		{"half", valid[:len(valid)/2], "is truncated"},
+		{"header only", valid[:100], "is truncated"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := serverDir(t, server)
+			db := filepath.Join(dir, "chat.db")
+			if err := os.WriteFile(db, tc.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { run(t, repoRoot, ctl, "kill", dir) })
+			r := run(t, repoRoot, ctl, "start", "-no-build", dir)
+			if r.code == 0 {
+				t.Fatalf("start succeeded with a %s database:\n%s", tc.name, r.out)
+			}
+			t.Logf("goworldctl start said:\n%s", r.err)
+			for _, s := range []string{"game1", "chat.db", tc.want, "Restore it from a backup", "move it away"} {
+				if !strings.Contains(r.err, s) {
+					t.Errorf("start's error does not say %q:\n%s", s, r.err)
+				}
+			}
+			if after, _ := os.ReadFile(db); !bytes.Equal(after, tc.data) {
+				t.Errorf("the file changed: %d bytes before, %d after", len(tc.data), len(after))
+			}
+			if r := run(t, repoRoot, ctl, "status", dir); r.code == 0 {
+				t.Fatalf("something runs after a failed start:\n%s", r.out)
+			}
+		})
+	}
+}
