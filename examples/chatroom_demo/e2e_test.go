@@ -404,6 +404,14 @@ func TestEndToEndChatWithGoworldctl(t *testing.T) {
 	if code := wrong.exit(); code != 1 {
 		t.Fatalf("bob with alice's password: exit %d", code)
 	}
+	// Bob left from the garden: he is back in it, without joining.
+	bob = startChat(t, chat, addr, "bob", "hunter2")
+	bob.expect("logged in as bob")
+	bob.expect("joined garden")
+	bob.send("back in the garden")
+	bob.expect("[garden] bob: back in the garden")
+	again.send("lobby only")
+	again.expect("[lobby] alice: lobby only")
 	out = ctlCmd(t, ctl, "kill", dir)
 	if !strings.Contains(out, "killed gate1") || !strings.Contains(out, "killed dispatcher1") {
 		t.Fatalf("kill output:\n%s", out)

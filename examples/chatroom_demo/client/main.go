@@ -3,7 +3,8 @@
 //	go run ./examples/chatroom_demo/client -gate 127.0.0.1:14001 -user alice -password secret [-register] [-kcp | -tls [-ca cert.pem]]
 //
 // It logs in (with -register, it creates the account first: the first
-// time), joins room "lobby", prints "logged in as NAME" and "joined ROOM", sends
+// time), joins room -room (by default the room it was in when it left, or
+// "lobby"), prints "logged in as NAME" and "joined ROOM", sends
 // each line of standard input as a chat message, understands "/join ROOM"
 // and "/quit", and prints every message of its room as "[ROOM] NAME: TEXT".
 // A refused login exits with status 1, a lost connection with status 2.
@@ -33,8 +34,10 @@ func run() int {
 	useKCP := flag.Bool("kcp", false, "connect over KCP instead of TCP")
 	useTLS := flag.Bool("tls", false, "connect over TLS (a gate with tls_cert)")
 	caFile := flag.String("ca", "", "with -tls: trust this PEM certificate (a self-signed gate's) instead of the system's roots")
-	room := flag.String("room", "lobby", "room to join after login")
+	room := flag.String("room", "lobby", "room to join after login (default: the room you were in when you left, or lobby)")
 	flag.Parse()
+	roomSet := false
+	flag.Visit(func(f *flag.Flag) { roomSet = roomSet || f.Name == "room" })
 	if *user == "" || *password == "" {
 		fmt.Fprintln(os.Stderr, "usage: client -gate HOST:PORT -user NAME -password PASSWORD [-register] [-kcp]")
 		return 1
@@ -114,6 +117,14 @@ func run() int {
 					return 1
 				case "OnLogin":
 					fmt.Printf("logged in as %s\n", arg(ev.Args, 0))
+					// The server keeps a returning player in its room.
+					if p, ok := c.Player(); ok && !roomSet {
+						if r, _ := p.Attrs["room"].(string); r != "" {
+							fmt.Printf("joined %s\n", r)
+							loggedIn = true
+							break
+						}
+					}
 					c.Call(ev.EntityID, "JoinRoom", *room)
 				case "OnJoined":
 					fmt.Printf("joined %s\n", arg(ev.Args, 0))
