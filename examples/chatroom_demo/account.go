@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
@@ -58,6 +59,13 @@ func hashPassword(password string, salt []byte) []byte {
 		panic(err) // only for invalid parameters, which these are not
 	}
 	return h
+}
+
+// decodeRecord decodes a stored account record with a decoder of its
+// own: msgpack.Unmarshal's pooled decoder keeps the buffer a damaged
+// record's too-long string grew (see docs/architecture.md, wire protocol).
+func decodeRecord(data []byte, rec *accountRecord) error {
+	return msgpack.NewDecoder(bytes.NewReader(data)).Decode(rec)
 }
 
 // noSuchAccount is the salt and hash a login of a name that does not
@@ -129,7 +137,7 @@ func (a *Account) Login(user, password string) {
 			g.release(addr)
 			a.fail(msgStoreDown)
 			return
-		case msgpack.Unmarshal(val, &rec) != nil || !rec.Avatar.Valid():
+		case decodeRecord(val, &rec) != nil || !rec.Avatar.Valid():
 			g.release(addr)
 			a.fail(msgDamaged)
 			return
