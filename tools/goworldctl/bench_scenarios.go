@@ -25,17 +25,11 @@ const (
 	benchBusy = "the server is busy; try again in a moment"
 )
 
-// benchAccounts prefixes the names of this run's bot accounts: each run
-// registers its own (the demo refuses a taken name, and counts the
-// refusal against the address, as a failed login), so bots never log in
-// to accounts of an earlier run.
-var benchAccounts = fmt.Sprintf("b%x", rand.Uint32())
-
-// register creates b's account (retrying while the server is busy
-// hashing others' passwords) and logs in to it.
-func register(b *bot) error {
+// register creates b's account, named for the run (retrying while the
+// server is busy hashing others' passwords), and logs in to it.
+func register(r *benchRun, b *bot) error {
 	for try := 0; ; try++ {
-		if err := b.c.CallPlayer("Register", fmt.Sprintf("%s-%d", benchAccounts, b.i), benchPass); err != nil {
+		if err := b.c.CallPlayer("Register", fmt.Sprintf("%s-%d", r.accounts, b.i), benchPass); err != nil {
 			return err
 		}
 		err := awaitCall(b, "OnLogin", "OnLoginFailed", "OnError")
@@ -83,7 +77,7 @@ var chatScenario = scenario{
 			return err
 		}
 		b.last = map[int]int{}
-		if err := register(b); err != nil {
+		if err := register(r, b); err != nil {
 			return fmt.Errorf("register: %w", err)
 		}
 		if err := b.c.CallPlayer("JoinRoom", fmt.Sprintf("r%d", chatRoom(b.i))); err != nil {
