@@ -261,12 +261,7 @@ func (w *World) answerLoad(c loadCaller, id rpc.EntityID, typeName string, code 
 	if len(reason) > maxLoadReason {
 		reason = reason[:maxLoadReason]
 	}
-	b := rpc.AppendEntityID(nil, c.id)
-	b = rpc.AppendEntityID(b, id)
-	b = rpc.AppendString(b, typeName)
-	b = rpc.AppendString(b, c.callback)
-	b = rpc.AppendUint8(b, uint8(code))
-	b = rpc.AppendString(b, reason)
+	b := appendLoadResult(rpc.AppendEntityID(nil, c.id), loadResult{id: id, typeName: typeName, callback: c.callback, code: code, reason: reason})
 	_, here := w.entities[c.id]
 	if _, loading := w.loading[c.id]; here || loading {
 		w.local = append(w.local, pendingCall{id: c.id, method: methodLoadResult, args: b[rpc.EntityIDLength:]})
@@ -282,6 +277,16 @@ type loadResult struct {
 	callback string
 	code     LoadCode
 	reason   string
+}
+
+// appendLoadResult encodes res, the body of MsgLoadEntityResult after the
+// caller's ID.
+func appendLoadResult(b []byte, res loadResult) []byte {
+	b = rpc.AppendEntityID(b, res.id)
+	b = rpc.AppendString(b, res.typeName)
+	b = rpc.AppendString(b, res.callback)
+	b = rpc.AppendUint8(b, uint8(res.code))
+	return rpc.AppendString(b, res.reason)
 }
 
 // decodeLoadResult decodes the body of MsgLoadEntityResult after the

@@ -330,3 +330,29 @@ func TestLoadCallbackRefused(t *testing.T) {
 		t.Fatalf("ran %v", ev)
 	}
 }
+
+// FuzzDecodeLoadResult: the answer's decoder takes any bytes without
+// panicking, and what it accepts encodes back to the same bytes.
+func FuzzDecodeLoadResult(f *testing.F) {
+	for _, res := range []loadResult{
+		{id: "AvatarAvatarAvat", typeName: "Avatar", callback: "OnLoaded"},
+		{id: "AvatarAvatarAvat", typeName: "Avatar", callback: "OnLoaded", code: LoadDamaged, reason: "saved data is []interface {}, not a map"},
+		{id: "AvatarAvatarAvat", typeName: "", callback: "", code: 200, reason: strings.Repeat("x", maxLoadReason)},
+	} {
+		f.Add(appendLoadResult(nil, res))
+	}
+	f.Add([]byte{})
+	f.Add(make([]byte, 16))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		res, err := decodeLoadResult(b)
+		if err != nil {
+			return
+		}
+		if got := appendLoadResult(nil, res); string(got) != string(b) {
+			t.Fatalf("decoded %+v from %x, which encodes as %x", res, b, got)
+		}
+		if le := (&LoadError{Type: res.typeName, ID: res.id, Code: res.code, Reason: res.reason}); le.Error() == "" || le.Unwrap() == nil {
+			t.Fatalf("LoadError %+v", le)
+		}
+	})
+}
