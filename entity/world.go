@@ -77,13 +77,14 @@ type World struct {
 	log      logrus.FieldLogger
 	entities map[rpc.EntityID]*Entity
 	loading  map[rpc.EntityID][]pendingCall // loads in flight and the calls that wait for them
+	local    []pendingCall                  // calls to local entities, run after the current event
+	timers   timerHeap
+	timerSeq uint64
+	saving   int // saves in flight
+	inflight int // other storage operations in flight (loads, KV)
+
 	// loadCallers: for loads in flight, the entities waiting for an answer.
 	loadCallers map[rpc.EntityID][]loadCaller
-	local       []pendingCall // calls to local entities, run after the current event
-	timers      timerHeap
-	timerSeq    uint64
-	saving      int // saves in flight
-	inflight    int // other storage operations in flight (loads, KV)
 
 	spaces  map[rpc.EntityID]*Entity // local spaces
 	hooks   []func()                 // space hooks waiting to run, in order
