@@ -170,9 +170,7 @@ func (w *World) load(id rpc.EntityID, typeName string, caller loadCaller) {
 		return
 	}
 	if _, busy := w.loading[id]; busy {
-		if caller.callback != "" {
-			w.loadCallers[id] = append(w.loadCallers[id], caller)
-		}
+		w.waitForLoad(id, caller)
 		return
 	}
 	t := w.reg.types[typeName]
@@ -187,12 +185,7 @@ func (w *World) load(id rpc.EntityID, typeName string, caller loadCaller) {
 		return
 	}
 	w.loading[id] = []pendingCall{}
-	if caller.callback != "" {
-		if w.loadCallers == nil {
-			w.loadCallers = map[rpc.EntityID][]loadCaller{}
-		}
-		w.loadCallers[id] = append(w.loadCallers[id], caller)
-	}
+	w.waitForLoad(id, caller)
 	w.inflight++
 	w.store.LoadEntity(typeName, id, func(data []byte, err error) {
 		w.inflight--
@@ -249,6 +242,17 @@ func (w *World) load(id rpc.EntityID, typeName string, caller loadCaller) {
 		}
 		w.flushLocal()
 	})
+}
+
+// waitForLoad makes caller (if it has a callback) wait for the load of id.
+func (w *World) waitForLoad(id rpc.EntityID, caller loadCaller) {
+	if caller.callback == "" {
+		return
+	}
+	if w.loadCallers == nil {
+		w.loadCallers = map[rpc.EntityID][]loadCaller{}
+	}
+	w.loadCallers[id] = append(w.loadCallers[id], caller)
 }
 
 // answerLoad sends a load's answer to its caller: an internal call, run

@@ -176,8 +176,8 @@ func TestLoadCallbackFailures(t *testing.T) {
 
 // TestLoadCallbackRemote: a caller on another game gets its answer as a
 // MsgLoadEntityResult routed by its ID; that game runs the callback. Two
-// callers of one load in flight both get it, and a caller that is gone
-// by then is skipped with a log line.
+// callers that join a load in flight (started without a caller) both get
+// it, and a caller that is gone by then is skipped with a log line.
 func TestLoadCallbackRemote(t *testing.T) {
 	loading := newEnv(t, withDispatchers(2))
 	callers, l := newLoaderEnv(t, withDispatchers(2))
@@ -187,6 +187,7 @@ func TestLoadCallbackRemote(t *testing.T) {
 	id := rpc.NewEntityID()
 	storeAvatar(t, loading.store, id, map[string]any{"name": "far"})
 
+	loading.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar")) // no caller: starts the load
 	loading.w.Handle(rpc.MsgLoadEntitySomewhere, loadFrom(t, callers, l, id, "OnLoaded"))
 	var req2 []byte
 	callers.w.Run(func() {
