@@ -77,8 +77,19 @@ const (
 	AttrPersistent = entity.AttrPersistent
 )
 
-// ErrNotFound is returned by KV reads of missing keys.
+// ErrNotFound is returned by KV reads of missing keys, and wrapped by the
+// error a load callback gets for an entity not in storage.
 var ErrNotFound = storage.ErrNotFound
+
+// Errors a load callback's *LoadError wraps (see Entity.LoadEntitySomewhere).
+var (
+	ErrEntityDamaged = entity.ErrEntityDamaged // stored data cannot be decoded
+	ErrStorageFailed = entity.ErrStorageFailed // the storage backend failed
+	ErrNotLoadable   = entity.ErrNotLoadable   // the loading game cannot load the type
+)
+
+// LoadError is the error a load callback gets (see Entity.LoadEntitySomewhere).
+type LoadError = entity.LoadError
 
 // registry is the process's entity registry. Package-level state is
 // confined to this facade, which exists to be called from main.

@@ -66,6 +66,11 @@ type Options struct {
 	KCPInterval time.Duration
 	// MaxPacketSize is the largest frame body accepted from the server (default 16 MiB).
 	MaxPacketSize int
+	// LocalIP is the local IP address to connect from, over TCP and
+	// WebSocket (tests that play clients from several addresses use
+	// 127.0.0.2 and so on: all of 127/8 is loopback on Linux). Empty: the
+	// system picks. Not for KCP.
+	LocalIP string
 	// EventBuffer is the capacity of the Events channel (default 1024).
 	// When it is full, reading from the server waits for the application.
 	EventBuffer int
@@ -235,11 +240,20 @@ func Dial(addr string, opts Options) (*Client, error) {
 	if opts.EventBuffer <= 0 {
 		opts.EventBuffer = 1024
 	}
+	dialer := &net.Dialer{Timeout: opts.DialTimeout}
+	if opts.LocalIP != "" {
+		ip := net.ParseIP(opts.LocalIP)
+		if ip == nil || (opts.KCP && !wsconn.IsURL(addr)) {
+			return nil, fmt.Errorf("client: LocalIP %q: want an IP address, and TCP or WebSocket", opts.LocalIP)
+		}
+		dialer.LocalAddr = &net.TCPAddr{IP: ip}
+	}
 	var nc net.Conn
 	if wsconn.IsURL(addr) {
 		d := websocket.Dialer{
 			HandshakeTimeout: opts.DialTimeout, TLSClientConfig: opts.TLSConfig,
 			ReadBufferSize: 16 << 10, WriteBufferSize: 16 << 10,
+			NetDialContext: dialer.DialContext,
 		}
 		ws, resp, err := d.Dial(addr, nil)
 		if err != nil {
@@ -263,7 +277,7 @@ func Dial(addr string, opts Options) (*Client, error) {
 		nc = s
 	} else {
 		var err error
-		if nc, err = net.DialTimeout("tcp", addr, opts.DialTimeout); err != nil {
+		if nc, err = dialer.Dial("tcp", addr); err != nil {
 			return nil, fmt.Errorf("client: %w", err)
 		}
 		nc.(*net.TCPConn).SetNoDelay(true)

@@ -955,7 +955,7 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	key := body[:rpc.EntityIDLength]
 	switch t {
 	case rpc.MsgRegisterEntity, rpc.MsgUnregisterEntity, rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere,
-		rpc.MsgMigrateBlock, rpc.MsgMigrateEntity, rpc.MsgCreateEntityOnGame:
+		rpc.MsgMigrateBlock, rpc.MsgMigrateEntity, rpc.MsgCreateEntityOnGame, rpc.MsgLoadEntityResult:
 		if p.role != rpc.RoleGame {
 			return errProtocol(p, t, "not from a game")
 		}
@@ -1046,37 +1046,11 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 		d.toGameLocked(p.out, gid, t, body)
 		return nil
 	case rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere:
-		id := rpc.EntityID(key)
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if _, live := d.entities[id]; live {
-			if t == rpc.MsgCreateEntitySomewhere {
-				d.log.Warnf("create of entity %s which already exists: dropped", id)
-			}
-			return nil // a load of a live entity: it is already somewhere
-		}
-		if r := d.rec; r != nil && t == rpc.MsgLoadEntitySomewhere && !d.gamesBackLocked(r) {
-			// Restarted: the entity may live on a game that has not
-			// re-registered it yet. Loading it elsewhere would make a
-			// second copy; hold the load (and what follows for it).
-			q := r.entities[id]
-			before := len(q)
-			d.holdLocked(r, &q, t, body)
-			if len(q) > before { // held, not over the bound
-				r.entities[id] = q
-				r.loads[id] = true
-			}
+		if !d.placeEntity(p, t, body, rpc.EntityID(key)) {
 			return nil
 		}
-		gid, found := d.pickGameLocked()
-		if !found {
-			d.log.Warnf("%v of %s: no game connected; dropped", t, id)
-			return nil
-		}
-		d.entities[id] = gid
-		d.load[gid]++
-		d.toGameLocked(p.out, gid, t, body)
-		return nil
+		// A load that names a caller, of a live entity that is migrating:
+		// it waits in the entity's queue with its calls (below).
 	}
 	// Calls and client notifications: forward to the hosting game.
 	d.mu.RLock()
@@ -1099,6 +1073,53 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	}
 	d.toGameLocked(p.out, gid, t, body)
 	return nil
+}
+
+// placeEntity handles a create or load somewhere of id: it places a new
+// entity on the least loaded game, holds a load during a recovery, drops a
+// create of a live entity, and sends a load that names a caller of a live
+// entity to its game, like a call: that game answers the caller
+// (MsgLoadEntityResult), or loads it again if it has just let it go. It
+// reports whether the frame must be routed as a call instead (a load with
+// a caller of a live entity that is migrating: it waits in its queue).
+func (d *Dispatcher) placeEntity(p *peer, t rpc.MsgType, body []byte, id rpc.EntityID) (route bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if gid, live := d.entities[id]; live {
+		switch {
+		case t == rpc.MsgCreateEntitySomewhere:
+			d.log.Warnf("create of entity %s which already exists: dropped", id)
+		case !loadHasCaller(body):
+			// A load of a live entity without a caller: nothing to do.
+		case d.blocked[id] != nil:
+			return true
+		default:
+			d.toGameLocked(p.out, gid, t, body)
+		}
+		return false
+	}
+	if r := d.rec; r != nil && t == rpc.MsgLoadEntitySomewhere && !d.gamesBackLocked(r) {
+		// Restarted: the entity may live on a game that has not
+		// re-registered it yet. Loading it elsewhere would make a
+		// second copy; hold the load (and what follows for it).
+		q := r.entities[id]
+		before := len(q)
+		d.holdLocked(r, &q, t, body)
+		if len(q) > before { // held, not over the bound
+			r.entities[id] = q
+			r.loads[id] = true
+		}
+		return false
+	}
+	gid, found := d.pickGameLocked()
+	if !found {
+		d.log.Warnf("%v of %s: no game connected; dropped", t, id)
+		return false
+	}
+	d.entities[id] = gid
+	d.load[gid]++
+	d.toGameLocked(p.out, gid, t, body)
+	return false
 }
 
 // locked runs fn with d.mu held for writing, and releases it even if fn
@@ -1144,6 +1165,15 @@ func (q *entityQueue) take() []byte {
 	frames := q.frames
 	q.frames = nil
 	return frames
+}
+
+// loadHasCaller reports whether a MsgLoadEntitySomewhere body names a
+// caller to answer after its entity ID and type.
+func loadHasCaller(body []byte) bool {
+	r := rpc.NewReader(body)
+	r.EntityID()
+	_ = r.String()
+	return r.Err() == nil && r.Remaining() > 0
 }
 
 // appendBounded appends one frame to a queue of at most limit bytes, or

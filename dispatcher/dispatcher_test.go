@@ -384,6 +384,53 @@ func TestCreateAndLoadSomewhere(t *testing.T) {
 	g1.expectFrame(t, rpc.MsgLoadEntitySomewhere, load)
 }
 
+// A load that names a caller is answered: a load of a live entity goes to
+// the game where it lives (which answers), not dropped; the answer,
+// MsgLoadEntityResult, is routed by the caller's ID like a call; a load
+// of an entity that lives nowhere is placed as before.
+func TestLoadWithCallerIsAnswered(t *testing.T) {
+	s := startDispatcher(t, dispatcher.Config{})
+	g1 := connect(t, s, rpc.RoleGame, 1)
+	g2 := connect(t, s, rpc.RoleGame, 2)
+	caller, hero, own2 := rpc.NewEntityID(), rpc.NewEntityID(), rpc.NewEntityID()
+	register(t, g1, caller)
+	register(t, g2, hero)
+	register(t, g2, own2)
+
+	withCaller := func(id rpc.EntityID) []byte {
+		return rpc.AppendString(rpc.AppendEntityID(loadBody(id, "Hero"), caller), "OnLoaded")
+	}
+	// Live on g2: forwarded there, byte for byte.
+	g1.send(t, rpc.MsgLoadEntitySomewhere, withCaller(hero))
+	g2.expectFrame(t, rpc.MsgLoadEntitySomewhere, withCaller(hero))
+	// Without a caller, a load of a live entity is still dropped.
+	g1.send(t, rpc.MsgLoadEntitySomewhere, loadBody(hero, "Hero"))
+	barrier(t, g1, caller)
+	after := callBody(hero, "After")
+	g1.send(t, rpc.MsgCallEntityMethod, after)
+	g2.expectFrame(t, rpc.MsgCallEntityMethod, after)
+
+	// g2 answers: routed to the caller's game.
+	answer := rpc.AppendEntityID(rpc.AppendEntityID(nil, caller), hero)
+	answer = rpc.AppendString(rpc.AppendString(answer, "Hero"), "OnLoaded")
+	answer = rpc.AppendString(rpc.AppendUint8(answer, 0), "")
+	g2.send(t, rpc.MsgLoadEntityResult, answer)
+	g1.expectFrame(t, rpc.MsgLoadEntityResult, answer)
+
+	// Not live: placed on the less loaded game (g1: 1, g2: 2).
+	fresh := rpc.NewEntityID()
+	g2.send(t, rpc.MsgLoadEntitySomewhere, withCaller(fresh))
+	g1.expectFrame(t, rpc.MsgLoadEntitySomewhere, withCaller(fresh))
+
+	// Only games send answers.
+	gw := connect(t, s, rpc.RoleGate, 1)
+	gw.send(t, rpc.MsgLoadEntityResult, answer)
+	gw.expectClosed(t)
+	g1.expectPeerGone(t, rpc.RoleGate, 1)
+	g2.expectPeerGone(t, rpc.RoleGate, 1)
+	barrier(t, g2, own2)
+}
+
 func TestProtocolErrorsCloseThePeer(t *testing.T) {
 	s := startDispatcher(t, dispatcher.Config{MaxPacketSize: 1 << 10})
 	witnessGame := connect(t, s, rpc.RoleGame, 1)

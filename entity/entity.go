@@ -39,6 +39,8 @@ type Entity struct {
 	destroyed bool
 	dirty     bool // persistent attributes changed since the last save
 
+	clientAddr string // where the client connected from, as its gate saw it
+
 	sp        *spaceState // set if the entity is a space
 	space     *Entity     // the space it is in, if any
 	aoiID     aoi.ID      // its ID in that space
@@ -82,6 +84,19 @@ func (e *Entity) Client() (ClientRef, bool) {
 		return ClientRef{}, false
 	}
 	return *e.client, true
+}
+
+// ClientAddr returns the network address ("host:port") the entity's
+// client connected from, as its gate saw it (MsgClientConnected): to
+// throttle logins per address, say. It follows the client through
+// GiveClientTo, migrations and hot reloads. It is "" when no client is
+// bound, or when its gate did not say (a gate older than this field).
+// Behind a reverse proxy it is the proxy's address.
+func (e *Entity) ClientAddr() string {
+	if e.client == nil {
+		return ""
+	}
+	return e.clientAddr
 }
 
 // HasClient reports whether a client is bound to the entity.
@@ -153,9 +168,9 @@ func (e *Entity) GiveClientTo(id rpc.EntityID) {
 		e.world.log.Errorf("%s.GiveClientTo(%s): not a valid entity ID; the client stays", e, clip.QuoteDefault(string(id)))
 		return
 	}
-	ref := *e.client
+	ref, addr := *e.client, e.clientAddr
 	e.setClient(nil)
-	e.world.Call(id, methodTakeClient, uint16(ref.Gate), uint64(ref.ID))
+	e.world.Call(id, methodTakeClient, uint16(ref.Gate), uint64(ref.ID), addr)
 }
 
 // Destroy destroys the entity: OnDestroy runs, a persistent entity is
@@ -190,7 +205,10 @@ func (e *Entity) Destroy() {
 
 // setClient binds ref (nil to unbind), telling the gates and the client and
 // running the client hooks.
-func (e *Entity) setClient(ref *ClientRef) {
+func (e *Entity) setClient(ref *ClientRef) { e.bindClient(ref, "") }
+
+// bindClient is setClient with the address the client connected from.
+func (e *Entity) bindClient(ref *ClientRef, addr string) {
 	w := e.world
 	if old := e.client; old != nil {
 		if ref != nil && *old == *ref {
@@ -215,7 +233,7 @@ func (e *Entity) setClient(ref *ClientRef) {
 		w.kick(*ref, "the entity this client was given to is gone")
 		return
 	}
-	e.client = ref
+	e.client, e.clientAddr = ref, addr
 	b := rpc.AppendUint16(nil, uint16(ref.Gate))
 	b = rpc.AppendUint64(b, uint64(ref.ID))
 	b = rpc.AppendEntityID(b, e.id)

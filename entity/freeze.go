@@ -92,6 +92,8 @@ type FrozenCall struct {
 type FrozenClient struct {
 	Gate uint16 `msgpack:"gate"`
 	ID   uint64 `msgpack:"id"`
+	// Addr is where the client connected from (Entity.ClientAddr).
+	Addr string `msgpack:"addr,omitempty"`
 }
 
 // FrozenTimer is an entity timer with the time it had left.
@@ -147,7 +149,7 @@ func (e *Entity) frozen(now time.Time) FrozenEntity {
 	fe := FrozenEntity{Type: e.typ.name, ID: string(e.id), Attrs: e.Attrs, NextTimer: uint64(e.nextTimer), Dirty: e.dirty,
 		Pos: [3]float32{e.pos.X, e.pos.Y, e.pos.Z}, Yaw: e.yaw}
 	if e.client != nil {
-		fe.Client = &FrozenClient{Gate: uint16(e.client.Gate), ID: uint64(e.client.ID)}
+		fe.Client = &FrozenClient{Gate: uint16(e.client.Gate), ID: uint64(e.client.ID), Addr: e.clientAddr}
 	}
 	if sp := e.space; sp != nil {
 		fe.Space = string(sp.id)
@@ -330,6 +332,7 @@ func (w *World) rebuild(fe *FrozenEntity, now time.Time, argsOK map[string]bool,
 	}
 	if fe.Client != nil {
 		e.client = &ClientRef{Gate: rpc.GateID(fe.Client.Gate), ID: rpc.ClientID(fe.Client.ID)}
+		e.clientAddr = fe.Client.Addr
 	}
 	for _, ft := range fe.Timers {
 		m, ok := t.methods[ft.Method]

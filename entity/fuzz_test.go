@@ -19,7 +19,22 @@ const (
 	fuzzAccount rpc.EntityID = "AccountAccount00"
 	fuzzMover   rpc.EntityID = "MoverMoverMover0"
 	fuzzAvatar  rpc.EntityID = "AvatarAvatarAvat"
+	fuzzCaller  rpc.EntityID = "CallerCallerCall"
 )
+
+// fuzzCallerType asks for loads: its callback records the answer.
+type fuzzCallerType struct{ Entity }
+
+func (c *fuzzCallerType) OnLoaded(id rpc.EntityID, err error) {
+	record(&c.Entity, "OnLoaded(%s,%v)", id, err)
+}
+
+// loadResultBody encodes a MsgLoadEntityResult.
+func loadResultBody(caller, id rpc.EntityID, typeName, callback string, code LoadCode, reason string) []byte {
+	b := rpc.AppendEntityID(rpc.AppendEntityID(nil, caller), id)
+	b = rpc.AppendString(rpc.AppendString(b, typeName), callback)
+	return rpc.AppendString(rpc.AppendUint8(b, uint8(code)), reason)
+}
 
 func clientBody(id rpc.EntityID, gate rpc.GateID, cid rpc.ClientID) []byte {
 	return rpc.AppendUint64(rpc.AppendUint16(rpc.AppendEntityID(nil, id), uint16(gate)), uint64(cid))
@@ -36,10 +51,12 @@ func createOnGameBody(tb testing.TB, id rpc.EntityID, typeName string, attrs map
 
 // newFuzzWorld is a world as a dispatcher would have built it: a space
 // (fuzzZone), a boot entity with a client (fuzzAccount, gate 1 client 10),
-// a mover in the space with a client (fuzzMover, gate 1 client 11), and a
-// saved avatar (fuzzAvatar) that a load finds.
+// a mover in the space with a client (fuzzMover, gate 1 client 11), a
+// saved avatar (fuzzAvatar) that a load finds, and an entity that waits
+// for loads (fuzzCaller, callback OnLoaded).
 func newFuzzWorld(t *testing.T) *env {
 	e := newSpaceEnv(t)
+	mustRegister(t, e.reg, "Caller", &fuzzCallerType{})
 	e.logs.Reset()
 	avatar, err := msgpack.Marshal(map[string]any{"name": "saved", "inv": []any{"sword", map[string]any{"n": 1}}})
 	if err != nil {
@@ -49,8 +66,9 @@ func newFuzzWorld(t *testing.T) *env {
 	e.w.Handle(rpc.MsgCreateEntityOnGame, createOnGameBody(t, fuzzZone, "Zone", nil))
 	e.w.Handle(rpc.MsgClientConnected, clientBody(fuzzAccount, 1, 10))
 	e.w.Handle(rpc.MsgCreateEntityOnGame, createOnGameBody(t, fuzzMover, "Mover", map[string]any{"name": "m"}))
+	e.w.Handle(rpc.MsgCreateEntityOnGame, createOnGameBody(t, fuzzCaller, "Caller", nil))
 	m := e.w.Entity(fuzzMover)
-	if m == nil || e.w.Entity(fuzzZone) == nil || e.w.Entity(fuzzAccount) == nil {
+	if m == nil || e.w.Entity(fuzzCaller) == nil || e.w.Entity(fuzzZone) == nil || e.w.Entity(fuzzAccount) == nil {
 		t.Fatal("fuzz world not built")
 	}
 	e.bind(m, 1, 11)
@@ -95,7 +113,16 @@ func FuzzWorldFrames(f *testing.F) {
 		return rpc.AppendPosition(rpc.AppendEntityID(clientBody(id, 1, cid), space), p, yaw)
 	}
 	load := rpc.AppendString(rpc.AppendEntityID(nil, fuzzAvatar), "Avatar")
+	loadFor := func(id rpc.EntityID) []byte {
+		return rpc.AppendString(rpc.AppendEntityID(rpc.AppendString(rpc.AppendEntityID(nil, id), "Avatar"), fuzzCaller), "OnLoaded")
+	}
 	seeds := [][]byte{
+		frame(nil, rpc.MsgLoadEntitySomewhere, loadFor(fuzzAvatar)),
+		frame(frame(nil, rpc.MsgLoadEntitySomewhere, loadFor("MissingMissingMi")), rpc.MsgLoadEntitySomewhere, loadFor(fuzzAvatar)),
+		frame(nil, rpc.MsgLoadEntityResult, loadResultBody(fuzzCaller, fuzzAvatar, "Avatar", "OnLoaded", LoadNotFound, "gone")),
+		frame(nil, rpc.MsgLoadEntityResult, loadResultBody(fuzzCaller, fuzzAvatar, "Avatar", "OnLoaded", 0, "")),
+		frame(nil, rpc.MsgLoadEntityResult, loadResultBody(fuzzAccount, fuzzAvatar, "Avatar", "Login", 9, "x")),
+		frame(nil, rpc.MsgClientConnected, rpc.AppendString(clientBody("BootBootBootBoot", 1, 12), "127.0.0.1:5")),
 		nil,
 		frame(nil, rpc.MsgClientCall, call(fuzzAccount, 1, 10, "Echo", "hi")),
 		frame(nil, rpc.MsgClientCall, call(fuzzAccount, 1, 10, "Typed", int8(1), uint16(2), float32(3), []string{"s"}, map[string]int{"k": 4}, 5)),

@@ -156,9 +156,13 @@ type entityType struct {
 	attrs      map[string]AttrFlag
 	defaults   map[string]any // plain values, copied into each entity lacking the key
 	methods    map[string]*method
-	isSpace    bool
-	cellSize   float64
-	aoiRadius  float64
+	// loadCallbacks: methods func(rpc.EntityID, error), by name, with
+	// their index in the pointer type's method set (see
+	// Entity.LoadEntitySomewhere).
+	loadCallbacks map[string]int
+	isSpace       bool
+	cellSize      float64
+	aoiRadius     float64
 }
 
 // checkAttr panics for an undeclared top-level attribute.
@@ -294,6 +298,18 @@ func (r *Registry) Register(name string, proto any) error {
 			continue
 		}
 		if _, promoted := entityPtrType.MethodByName(m.Name); promoted {
+			continue
+		}
+		if isLoadCallback(m.Type) {
+			// Only the engine calls it, with a load's answer: not an RPC
+			// target, or a call could forge an answer.
+			if desc.exposed[m.Name] != 0 {
+				problems = append(problems, fmt.Sprintf("exposed method %s takes (EntityID, error): that is a load callback, which only the engine calls", m.Name))
+			}
+			if t.loadCallbacks == nil {
+				t.loadCallbacks = map[string]int{}
+			}
+			t.loadCallbacks[m.Name] = m.Index
 			continue
 		}
 		if m.Type.NumOut() != 0 {

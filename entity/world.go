@@ -99,6 +99,9 @@ type World struct {
 	saving   int // saves in flight
 	inflight int // other storage operations in flight (loads, KV)
 
+	// loadCallers: for loads in flight, the entities waiting for an answer.
+	loadCallers map[rpc.EntityID][]loadCaller
+
 	spaces  map[rpc.EntityID]*Entity // local spaces
 	hooks   []func()                 // space hooks waiting to run, in order
 	inHooks bool
@@ -293,16 +296,12 @@ func (w *World) CreateEntitySomewhereWithID(typeName string, id rpc.EntityID, at
 // LoadEntitySomewhere makes the persistent entity id live: if it already
 // is, nothing happens; otherwise a game picked by the dispatcher loads it
 // from storage. Calls sent to id after this wait until it is loaded.
+//
+// Nothing tells the caller whether the load worked: Entity.LoadEntitySomewhere
+// does, through a callback method of the calling entity.
 func (w *World) LoadEntitySomewhere(typeName string, id rpc.EntityID) error {
-	t, ok := w.reg.types[typeName]
-	if !ok {
-		return fmt.Errorf("entity: unknown type %q", typeName)
-	}
-	if !t.persistent {
-		return fmt.Errorf("entity: type %q is not persistent", typeName)
-	}
-	if !id.Valid() {
-		return fmt.Errorf("entity: invalid entity ID %q", id)
+	if err := w.checkLoad(typeName, id); err != nil {
+		return err
 	}
 	w.sendEntity(id, rpc.MsgLoadEntitySomewhere, rpc.AppendString(rpc.AppendEntityID(nil, id), typeName))
 	return nil
@@ -541,7 +540,7 @@ func (w *World) deliver(c pendingCall) {
 		if c.method == methodTakeClient && c.client == nil {
 			// The client was given to an entity that is gone: do not leave
 			// it connected to nothing.
-			if ref, ok := decodeHandover(c.args); ok {
+			if ref, _, ok := decodeHandover(c.args); ok {
 				w.kick(ref, "the entity this client was given to is gone")
 			}
 		}
@@ -557,27 +556,36 @@ func (w *World) deliver(c pendingCall) {
 		w.takeClient(e, c.args)
 		return
 	}
+	if c.method == methodLoadResult {
+		w.runLoadResult(e, c.args)
+		return
+	}
 	if err := w.invoke(e, c.method, c.args, "call"); err != nil {
 		w.lines.Logf(w.log.WithField("entity", e.String()), logrus.WarnLevel, "call dropped", "call dropped: %s", clip.Text(err.Error(), maxReason))
 	}
 }
 
 func (w *World) takeClient(e *Entity, args []byte) {
-	ref, ok := decodeHandover(args)
+	ref, addr, ok := decodeHandover(args)
 	if !ok {
 		w.log.Errorf("%s: bad client handover", e)
 		return
 	}
-	e.setClient(&ref)
+	e.bindClient(&ref, addr)
 }
 
-// decodeHandover decodes the arguments of methodTakeClient: gate, client.
-func decodeHandover(args []byte) (ClientRef, bool) {
-	vals, err := rpc.DecodeArgs(args, []reflect.Type{reflect.TypeFor[uint16](), reflect.TypeFor[uint64]()})
+// decodeHandover decodes the arguments of methodTakeClient: gate, client
+// and the client's address (absent from a game older than it).
+func decodeHandover(args []byte) (ClientRef, string, bool) {
+	u16, u64 := reflect.TypeFor[uint16](), reflect.TypeFor[uint64]()
+	vals, err := rpc.DecodeArgs(args, []reflect.Type{u16, u64, reflect.TypeFor[string]()})
 	if err != nil {
-		return ClientRef{}, false
+		if vals, err = rpc.DecodeArgs(args, []reflect.Type{u16, u64}); err != nil {
+			return ClientRef{}, "", false
+		}
+		vals = append(vals, reflect.ValueOf(""))
 	}
-	return ClientRef{Gate: rpc.GateID(vals[0].Uint()), ID: rpc.ClientID(vals[1].Uint())}, true
+	return ClientRef{Gate: rpc.GateID(vals[0].Uint()), ID: rpc.ClientID(vals[1].Uint())}, vals[2].String(), true
 }
 
 // clientCall runs a call from a client after checking that this client
@@ -650,6 +658,10 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 	case rpc.MsgClientConnected:
 		id := r.EntityID()
 		ref := &ClientRef{Gate: rpc.GateID(r.Uint16()), ID: rpc.ClientID(r.Uint64())}
+		var addr string
+		if r.Remaining() > 0 {
+			addr = r.String()
+		}
 		if r.Err() != nil || id == "" {
 			return fmt.Errorf("malformed: %v", r.Err())
 		}
@@ -663,7 +675,7 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 			return err
 		}
 		w.created(e)
-		e.setClient(ref)
+		e.bindClient(ref, addr)
 	case rpc.MsgClientDisconnected:
 		id := r.EntityID()
 		ref := ClientRef{Gate: rpc.GateID(r.Uint16()), ID: rpc.ClientID(r.Uint64())}
@@ -727,13 +739,30 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 		w.firstSave(e)
 	case rpc.MsgLoadEntitySomewhere:
 		id, typeName := r.EntityID(), r.String()
+		var caller loadCaller
+		if r.Remaining() > 0 { // a caller waits for the answer
+			caller = loadCaller{id: r.EntityID(), callback: r.String()}
+			if r.Err() == nil && (caller.id == "" || caller.callback == "") {
+				return fmt.Errorf("load answer to %q, callback %q", caller.id, caller.callback)
+			}
+		}
 		if r.Err() != nil {
 			return r.Err()
 		}
 		if id == "" {
 			return fmt.Errorf("zero entity ID")
 		}
-		w.load(id, typeName)
+		w.load(id, typeName, caller)
+	case rpc.MsgLoadEntityResult:
+		caller := r.EntityID()
+		rest := r.Rest()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		if _, err := decodeLoadResult(rest); err != nil || caller == "" {
+			return fmt.Errorf("malformed: %v", err)
+		}
+		w.deliver(pendingCall{id: caller, method: methodLoadResult, args: rest})
 	case rpc.MsgPeerGone:
 		role, pid := rpc.Role(r.Uint8()), r.Uint16()
 		if role == rpc.RoleGate {
@@ -747,53 +776,6 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 		return fmt.Errorf("unexpected message type")
 	}
 	return nil
-}
-
-// load starts loading a persistent entity; calls to it wait meanwhile.
-func (w *World) load(id rpc.EntityID, typeName string) {
-	if w.entities[id] != nil {
-		return
-	}
-	if _, busy := w.loading[id]; busy {
-		return
-	}
-	t := w.reg.types[typeName]
-	if t == nil || !t.persistent || w.store == nil {
-		w.log.Errorf("cannot load %s: type %s unknown, not persistent, or no storage", id, clip.Name(typeName))
-		w.sendEntity(id, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, id))
-		return
-	}
-	w.loading[id] = []pendingCall{}
-	w.inflight++
-	w.store.LoadEntity(typeName, id, func(data []byte, err error) {
-		w.inflight--
-		queued := w.loading[id]
-		delete(w.loading, id)
-		var attrs map[string]any
-		if err == nil {
-			var v any
-			if v, _, err = rpc.DecodeAny(data); err == nil {
-				var ok bool
-				if attrs, ok = v.(map[string]any); !ok {
-					err = fmt.Errorf("saved data is %T, not a map", v)
-				}
-			}
-		}
-		var e *Entity
-		if err == nil {
-			e, err = w.newEntity(t, id, attrs)
-		}
-		if err != nil {
-			w.log.WithError(err).Errorf("loading %s<%s> failed; %d queued calls dropped", typeName, id, len(queued))
-			w.sendEntity(id, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, id))
-			return
-		}
-		w.created(e)
-		for _, c := range queued {
-			w.deliver(c)
-		}
-		w.flushLocal()
-	})
 }
 
 // DropClients unbinds every client, running OnClientDisconnected, after

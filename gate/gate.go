@@ -654,7 +654,11 @@ func (g *Gate) announce(c *client) {
 		return
 	}
 	c.announced = true
-	body := g.clientBody("", c.id)
+	addr := c.conn.RemoteAddr().String() // the game's Entity.ClientAddr
+	if len(addr) > 128 {
+		addr = addr[:128]
+	}
+	body := rpc.AppendString(g.clientBody("", c.id), addr)
 	if err := g.link(c.id.Shard(len(g.links))).Send(rpc.MsgClientConnected, body); err != nil {
 		g.log.WithError(err).Warn("cannot announce new client")
 		g.kick(c, "server unavailable, try again later")

@@ -72,8 +72,10 @@ const (
 	// entityID[16] | gateID u16 | clientID u64 | method str | args.
 	MsgClientCall MsgType = 1011
 	// MsgClientConnected (gate → dispatcher → game): bootEntityID[16] |
-	// gateID u16 | clientID u64. The gate sends a zero boot ID; the
-	// dispatcher picks the ID and the game, and records where it lives.
+	// gateID u16 | clientID u64 [| remoteAddr str]. The gate sends a zero
+	// boot ID; the dispatcher picks the ID and the game, and records where
+	// it lives. remoteAddr is the "host:port" the client connected from,
+	// as the gate saw it (at most 128 bytes; absent from older gates).
 	MsgClientConnected MsgType = 1012
 	// MsgClientDisconnected (gate → dispatcher → game), entity-routed:
 	// ownerEntityID[16] | gateID u16 | clientID u64.
@@ -87,8 +89,11 @@ const (
 	// entityID[16] | type str | attrs msgpack map. The dispatcher picks a game.
 	MsgCreateEntitySomewhere MsgType = 1016
 	// MsgLoadEntitySomewhere (game → dispatcher → game), entity-routed:
-	// entityID[16] | type str. Loads a persistent entity unless it is
-	// already live somewhere.
+	// entityID[16] | type str [| callerID[16] | callback str]. Loads a
+	// persistent entity unless it is already live somewhere. With a
+	// caller, the game that loads it, or where it lives (the dispatcher
+	// forwards a load of a live entity there), answers with
+	// MsgLoadEntityResult.
 	MsgLoadEntitySomewhere MsgType = 1017
 	// MsgClientSyncPosition (gate → dispatcher → game), entity-routed:
 	// entityID[16] | gateID u16 | clientID u64 | spaceID[16] | x f32 | y f32 |
@@ -108,6 +113,14 @@ const (
 	// entityID[16] | gameID u16 | type str | attrs msgpack map. Like
 	// MsgCreateEntitySomewhere, on the game named.
 	MsgCreateEntityOnGame MsgType = 1021
+	// MsgLoadEntityResult (game → dispatcher → game), entity-routed by the
+	// caller: callerID[16] | entityID[16] | type str | callback str |
+	// code u8 | reason str. Answers a MsgLoadEntitySomewhere that named a
+	// caller: code 0 means the entity is live; otherwise the load failed
+	// (1 not in storage, 2 stored data damaged, 3 storage error, 4 the
+	// game cannot load that type) and reason says why, in the loading
+	// game's words (at most 512 bytes).
+	MsgLoadEntityResult MsgType = 1022
 
 	// MsgToClient (game → dispatcher → gate), gate-routed: gateID u16 |
 	// clientID u64 | client frame type u16 | client frame body.
@@ -174,7 +187,7 @@ var msgTypeNames = map[MsgType]string{
 	MsgCreateEntitySomewhere: "CreateEntitySomewhere", MsgLoadEntitySomewhere: "LoadEntitySomewhere",
 	MsgClientSyncPosition: "ClientSyncPosition", MsgMigrateBlock: "MigrateBlock",
 	MsgMigrateEntity: "MigrateEntity", MsgCreateEntityOnGame: "CreateEntityOnGame",
-	MsgToClients: "ToClients", MsgMigrateBlockAck: "MigrateBlockAck",
+	MsgToClients: "ToClients", MsgMigrateBlockAck: "MigrateBlockAck", MsgLoadEntityResult: "LoadEntityResult",
 	MsgToClient: "ToClient", MsgSetClientOwner: "SetClientOwner", MsgSetClientFilterProp: "SetClientFilterProp",
 	MsgKickClient: "KickClient", MsgFilteredBroadcast: "FilteredBroadcast",
 	MsgFreezeGame: "FreezeGame", MsgFreezeAck: "FreezeAck", MsgUnfreezeGame: "UnfreezeGame",
@@ -195,7 +208,8 @@ func (t MsgType) IsEntityRouted() bool {
 	switch t {
 	case MsgCallEntityMethod, MsgClientCall, MsgClientDisconnected, MsgRegisterEntity,
 		MsgUnregisterEntity, MsgCreateEntitySomewhere, MsgLoadEntitySomewhere,
-		MsgClientSyncPosition, MsgMigrateBlock, MsgMigrateEntity, MsgCreateEntityOnGame:
+		MsgClientSyncPosition, MsgMigrateBlock, MsgMigrateEntity, MsgCreateEntityOnGame,
+		MsgLoadEntityResult:
 		return true
 	}
 	return false

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -67,6 +68,15 @@ var _ Backend = (*Bolt)(nil)
 // If another process (or another open Bolt in this process) holds the file,
 // OpenBolt waits up to opts.Timeout and then fails with an error that names
 // the path and wraps [ErrLocked].
+//
+// A file that exists but is not a usable database is refused with an error
+// that names it, says what to do (restore it from a backup, or move it
+// away to start a new world) and wraps [ErrCorrupt]: an empty file (which
+// bbolt would silently turn into a new, empty database, every account
+// gone), a file shorter than its header says (cut short: bbolt could crash
+// reading it), a file without a valid bbolt header. These are checked
+// before bbolt sees the file; damage they cannot see that makes bbolt
+// panic while opening is recovered and refused the same way.
 func OpenBolt(path string, opts *BoltOptions) (*Bolt, error) {
 	if path == "" {
 		return nil, fmt.Errorf("storage: open bbolt: empty path: %w", ErrInvalidArgument)
@@ -81,8 +91,36 @@ func OpenBolt(path string, opts *BoltOptions) (*Bolt, error) {
 		}
 	}
 
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	if err := checkBoltFile(path); err != nil {
+		return nil, err
+	}
+	var (
+		db   *bolt.DB
+		file *os.File // bbolt's, to close (and unlock) if bbolt panics
+	)
+	err := guard(func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout,
+			OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
+				f, err := os.OpenFile(name, flag, mode)
+				file = f
+				return f, err
+			}})
+		return err
+	})
+	if db == nil && file != nil && errors.Is(err, ErrCorrupt) {
+		// bbolt panicked: it did not close the file it locked, and may
+		// have left a memory map of it (the map stays; the process is
+		// about to refuse to start).
+		unlockFile(file)
+		file.Close()
+	}
 	if err != nil {
+		if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch) {
+			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		if errors.Is(err, ErrCorrupt) {
+			return nil, fmt.Errorf("storage: open bbolt %q: %w. %s", path, err, damagedAdvice)
+		}
 		if errors.Is(err, bolt.ErrTimeout) {
 			wait := timeout
 			if wait < 0 {
@@ -93,14 +131,34 @@ func OpenBolt(path string, opts *BoltOptions) (*Bolt, error) {
 		}
 		return nil, fmt.Errorf("storage: open bbolt %q: %w", path, err)
 	}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists([]byte(boltKVBucket))
-		return err
+	if err := guard(func() error {
+		return db.Update(func(tx *bolt.Tx) error {
+			_, err := tx.CreateBucketIfNotExists([]byte(boltKVBucket))
+			return err
+		})
 	}); err != nil {
 		_ = db.Close()
+		if errors.Is(err, ErrCorrupt) {
+			return nil, fmt.Errorf("storage: open bbolt %q: %w. %s", path, err, damagedAdvice)
+		}
 		return nil, fmt.Errorf("storage: open bbolt %q: create bucket %q: %w", path, boltKVBucket, err)
 	}
 	return &Bolt{path: path, db: db}, nil
+}
+
+// guard runs fn, turning a panic inside bbolt into an error wrapping
+// ErrCorrupt: bbolt panics on pages it cannot make sense of, and a fault
+// reading its memory map (a page past the end of a file that shrank)
+// becomes a panic too while fn runs, instead of killing the process.
+// bbolt rolls back a transaction that panics.
+func guard(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: bbolt failed: %v", ErrCorrupt, p)
+		}
+	}()
+	return fn()
 }
 
 // Path returns the path of the database file, as given to OpenBolt.
@@ -140,7 +198,7 @@ func (b *Bolt) view(fn func(tx *bolt.Tx) error) error {
 	if b.db == nil {
 		return ErrClosed
 	}
-	return b.db.View(fn)
+	return guard(func() error { return b.db.View(fn) })
 }
 
 // update runs fn in a read-write transaction, or returns ErrClosed.
@@ -153,7 +211,7 @@ func (b *Bolt) update(fn func(tx *bolt.Tx) error) error {
 	if b.db == nil {
 		return ErrClosed
 	}
-	return b.db.Update(fn)
+	return guard(func() error { return b.db.Update(fn) })
 }
 
 // SaveEntities stores all records in one read-write transaction (one fsynced

@@ -23,6 +23,12 @@ var (
 	// file is locked by another process (or by another open handle in this
 	// process) for longer than [BoltOptions.Timeout].
 	ErrLocked = errors.New("storage: database file is locked")
+
+	// ErrCorrupt is wrapped by the errors for a damaged database: a file
+	// that [OpenBolt] refuses (empty, truncated, not a database) and a
+	// failure inside the database library while reading or writing it.
+	// The message names the file and says what to do.
+	ErrCorrupt = errors.New("storage: database file is damaged")
 )
 
 // EntityRecord is one persistent entity's saved state.

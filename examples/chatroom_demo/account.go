@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
@@ -15,12 +16,16 @@ import (
 // Account is the boot entity: one per connection until login succeeds.
 type Account struct {
 	goworld.Entity
-	busy bool // a login is in progress
+	busy bool // a login or registration is hashing its password
 }
 
-// DescribeEntityType exposes Login and Echo to the connection's own client.
+// DescribeEntityType exposes Login, Register and Echo to the connection's
+// own client. "login" (server-only) names the account and avatar while
+// the avatar loads: an attribute, so that it survives a hot reload, as
+// the load's callback does.
 func (a *Account) DescribeEntityType(desc *goworld.TypeDesc) {
-	desc.ExposeToClient("Login", "Echo")
+	desc.DefineAttr("login", 0)
+	desc.ExposeToClient("Login", "Register", "Echo")
 }
 
 // maxEcho is the longest payload Echo returns, in bytes.
@@ -56,95 +61,214 @@ func hashPassword(password string, salt []byte) []byte {
 	return h
 }
 
-// Login registers the account if the name is free, or checks the password
-// if it exists, then gives the client to the account's Avatar.
-func (a *Account) Login(user, password string) {
-	if a.busy {
-		return
+// decodeRecord decodes a stored account record with a decoder of its
+// own: msgpack.Unmarshal's pooled decoder keeps the buffer a damaged
+// record's too-long string grew (see docs/architecture.md, wire protocol).
+func decodeRecord(data []byte, rec *accountRecord) error {
+	return msgpack.NewDecoder(bytes.NewReader(data)).Decode(rec)
+}
+
+// noSuchAccount is the salt and hash a login of a name that does not
+// exist checks the password against: the same work as for one that
+// exists, and never a match.
+var noSuchAccount = accountRecord{Salt: make([]byte, 16), Hash: make([]byte, 32)}
+
+// Answers to the client (OnLoginFailed).
+const (
+	msgStoreDown  = "the account store is unavailable; try again"
+	msgTaken      = "that name is taken"
+	msgBadName    = "a user name is 1 to 32 letters, digits, '_', '.' or '-'"
+	msgBadPass    = "a password is 1 to 128 bytes"
+	msgInternal   = "internal error"
+	msgDamaged    = "this account's record is damaged; ask an operator"
+	msgAvatarGone = "your avatar's saved data is damaged and cannot be loaded; ask an operator"
+)
+
+// start checks a login or registration before any work: the client is
+// not busy already, the name and password are well-formed, the address
+// (and, for a login, the name) is not locked for failed logins, and the
+// server has room for one more password hash. It returns the address
+// key, the guard and true, having admitted a hash; or false, having
+// answered.
+func (a *Account) start(user, password string, checkName bool) (string, *loginGuard, bool) {
+	if a.busy || a.Attrs.GetMap("login") != nil {
+		return "", nil, false
 	}
 	if !validName.MatchString(user) {
-		a.CallClient("OnLoginFailed", "a user name is 1 to 32 letters, digits, '_', '.' or '-'")
-		return
+		a.CallClient("OnLoginFailed", msgBadName)
+		return "", nil, false
 	}
 	if password == "" || len(password) > 128 {
-		a.CallClient("OnLoginFailed", "a password is 1 to 128 bytes")
-		return
+		a.CallClient("OnLoginFailed", msgBadPass)
+		return "", nil, false
+	}
+	g, addr := guardOf(a.World()), addrKey(a.ClientAddr())
+	name := ""
+	if checkName {
+		name = user
+	}
+	if d := g.locked(addr, name, a.World().Now()); d > 0 {
+		a.CallClient("OnLoginFailed", msgThrottled(d))
+		return "", nil, false
+	}
+	if !g.admit(addr) {
+		a.CallClient("OnLoginFailed", msgBusy)
+		return "", nil, false
 	}
 	a.busy = true
-	key := "account/" + user
-	a.World().KVGet(key, func(val []byte, err error) {
-		if a.IsDestroyed() {
-			return
-		}
+	return addr, g, true
+}
+
+// Login logs in to an existing account: it checks the password, then
+// gives the client to the account's Avatar. A name that does not exist
+// and a wrong password get the same answer, after the same work (one
+// password hash), so that logins tell nothing about which names exist.
+func (a *Account) Login(user, password string) {
+	addr, g, ok := a.start(user, password, true)
+	if !ok {
+		return
+	}
+	a.World().KVGet("account/"+user, func(val []byte, err error) {
+		var rec accountRecord
 		switch {
 		case errors.Is(err, goworld.ErrNotFound):
-			a.register(key, user, password)
+			rec = noSuchAccount
 		case err != nil:
-			a.fail("the account store is unavailable, try again")
-		default:
-			a.check(val, password)
-		}
-	})
-}
-
-func (a *Account) register(key, user, password string) {
-	rec := accountRecord{Avatar: goworld.NewEntityID(), Salt: make([]byte, 16)}
-	rand.Read(rec.Salt)
-	// Hashing takes milliseconds by design: do it off the game loop.
-	a.World().Go(func() { rec.Hash = hashPassword(password, rec.Salt) }, func() {
-		if !a.IsDestroyed() {
-			a.store(key, user, password, rec)
-		}
-	})
-}
-
-func (a *Account) store(key, user, password string, rec accountRecord) {
-	data, err := msgpack.Marshal(&rec)
-	if err != nil {
-		a.fail("internal error")
-		return
-	}
-	a.World().KVPutIfAbsent(key, data, func(stored bool, existing []byte, err error) {
-		if a.IsDestroyed() {
+			g.release(addr)
+			a.fail(msgStoreDown)
+			return
+		case decodeRecord(val, &rec) != nil || !rec.Avatar.Valid():
+			g.release(addr)
+			a.fail(msgDamaged)
 			return
 		}
-		switch {
-		case err != nil:
-			a.fail("the account store is unavailable, try again")
-		case !stored:
-			a.check(existing, password) // registered concurrently by someone else
-		default:
-			if err := a.World().CreateEntitySomewhereWithID("Avatar", rec.Avatar, map[string]any{"name": user}); err != nil {
-				a.fail("internal error")
-				return
+		var match bool
+		a.World().Go(func() {
+			match = subtle.ConstantTimeCompare(hashPassword(password, rec.Salt), rec.Hash) == 1 && rec.Avatar != ""
+		}, func() {
+			// Counted even if the client is gone: a guesser that hangs
+			// up early must not escape its failures.
+			g.release(addr)
+			now := a.World().Now()
+			if match {
+				g.names.forget(user)
+			} else {
+				g.addrs.fail(addr, now)
+				g.names.fail(user, now)
 			}
-			a.GiveClientTo(rec.Avatar)
-		}
+			switch {
+			case a.IsDestroyed():
+			case !match:
+				a.fail(msgWrong)
+			default:
+				a.loadAvatar(user, rec.Avatar)
+			}
+		})
 	})
 }
 
-func (a *Account) check(data []byte, password string) {
-	var rec accountRecord
-	if err := msgpack.Unmarshal(data, &rec); err != nil || !rec.Avatar.Valid() {
-		a.fail("this account's record is damaged")
+// Register creates an account and logs in to it. A name that is taken
+// is refused, and counts against the client's address as a failed login
+// does (otherwise Register would list the names that exist).
+func (a *Account) Register(user, password string) {
+	addr, g, ok := a.start(user, password, false)
+	if !ok {
 		return
 	}
-	var ok bool
-	a.World().Go(func() { ok = subtle.ConstantTimeCompare(hashPassword(password, rec.Salt), rec.Hash) == 1 }, func() {
+	key := "account/" + user
+	taken := func() {
+		g.addrs.fail(addr, a.World().Now())
+		a.fail(msgTaken)
+	}
+	a.World().KVGet(key, func(_ []byte, err error) {
 		switch {
-		case a.IsDestroyed():
-		case !ok:
-			a.fail("wrong password")
-		case a.World().LoadEntitySomewhere("Avatar", rec.Avatar) != nil:
-			a.fail("internal error")
-		default:
-			a.GiveClientTo(rec.Avatar)
+		case err == nil:
+			g.release(addr)
+			taken()
+			return
+		case !errors.Is(err, goworld.ErrNotFound):
+			g.release(addr)
+			a.fail(msgStoreDown)
+			return
 		}
+		rec := accountRecord{Avatar: goworld.NewEntityID(), Salt: make([]byte, 16)}
+		rand.Read(rec.Salt)
+		a.World().Go(func() { rec.Hash = hashPassword(password, rec.Salt) }, func() {
+			g.release(addr)
+			if a.IsDestroyed() {
+				return
+			}
+			data, err := msgpack.Marshal(&rec)
+			if err != nil {
+				a.fail(msgInternal)
+				return
+			}
+			// The record first, then the avatar (saved when created): a
+			// crash between the two leaves an account whose avatar is
+			// missing, which the next login repairs (OnAvatarLoaded).
+			a.World().KVPutIfAbsent(key, data, func(stored bool, _ []byte, err error) {
+				switch {
+				case a.IsDestroyed():
+				case err != nil:
+					a.fail(msgStoreDown)
+				case !stored:
+					taken() // registered by someone else meanwhile
+				default:
+					if err := a.World().CreateEntitySomewhereWithID("Avatar", rec.Avatar, map[string]any{"name": user}); err != nil {
+						a.fail(msgInternal)
+						return
+					}
+					a.GiveClientTo(rec.Avatar)
+				}
+			})
+		})
 	})
+}
+
+// loadAvatar makes the account's avatar live; OnAvatarLoaded follows.
+func (a *Account) loadAvatar(user string, avatar goworld.EntityID) {
+	a.Attrs.Set("login", map[string]any{"user": user, "avatar": string(avatar)})
+	if err := a.LoadEntitySomewhere("Avatar", avatar, "OnAvatarLoaded"); err != nil {
+		a.World().Logger().WithError(err).Errorf("login of %q: cannot load avatar %s", user, avatar)
+		a.fail(msgInternal)
+	}
+}
+
+// OnAvatarLoaded is the avatar's load callback: the client goes to the
+// avatar once it is live. An avatar that storage does not have is one
+// whose registration was cut short (the process died between writing the
+// account record and the avatar's first save): it is created afresh, so
+// that no account is ever left that cannot log in.
+func (a *Account) OnAvatarLoaded(id goworld.EntityID, err error) {
+	login := a.Attrs.GetMap("login")
+	if login == nil || login.GetString("avatar") != string(id) {
+		return // not the load this account waits for
+	}
+	user := login.GetString("user")
+	log := a.World().Logger().WithField("user", user).WithField("avatar", string(id))
+	switch {
+	case err == nil:
+		a.GiveClientTo(id)
+	case errors.Is(err, goworld.ErrNotFound):
+		log.Warn("login: the account's avatar is missing from storage (a registration cut short); creating it afresh")
+		if err := a.World().CreateEntitySomewhereWithID("Avatar", id, map[string]any{"name": user}); err != nil {
+			log.WithError(err).Error("login: cannot create the avatar")
+			a.fail(msgInternal)
+			return
+		}
+		a.GiveClientTo(id)
+	case errors.Is(err, goworld.ErrEntityDamaged):
+		log.WithError(err).Error("login: the account's avatar cannot be loaded")
+		a.fail(msgAvatarGone)
+	default:
+		log.WithError(err).Error("login: the account's avatar cannot be loaded")
+		a.fail(msgStoreDown)
+	}
 }
 
 func (a *Account) fail(reason string) {
 	a.busy = false
+	a.Attrs.Delete("login")
 	a.CallClient("OnLoginFailed", reason)
 }
 

@@ -26,8 +26,14 @@ var validRoom = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
 // maxMessage is the longest chat message accepted, in bytes.
 const maxMessage = 1000
 
-// OnClientConnected greets the client that just logged in.
+// OnClientConnected greets the client that just logged in. A returning
+// player is back in the room it was in: the room is a saved attribute,
+// but the subscription to it (the client's filter property at its gate)
+// belongs to the connection, so it is set again for this one.
 func (a *Avatar) OnClientConnected() {
+	if room := a.Attrs.GetString("room"); room != "" {
+		a.SetClientFilterProp("room", room)
+	}
 	a.CallClient("OnLogin", a.Attrs.GetString("name"))
 }
 

@@ -94,21 +94,62 @@ func (ch *chatter) expectCall(method string) []any {
 	}
 }
 
-// login logs in (registering if needed) and joins room.
+// register creates the account and joins room.
+func (ch *chatter) register(password, room string) {
+	ch.t.Helper()
+	ch.enter("Register", password, room)
+}
+
+// login logs in to an existing account and joins room.
 func (ch *chatter) login(password, room string) {
 	ch.t.Helper()
-	for {
-		if ev, ok := ch.next().(client.EntityCreated); ok && ev.IsPlayer && ev.Type == "Account" {
-			if err := ch.c.Call(ev.ID, "Login", ch.name, password); err != nil {
-				ch.t.Fatal(err)
-			}
-			break
-		}
-	}
+	ch.enter("Login", password, room)
+}
+
+// enter calls method (Login or Register) on the boot Account, waits for
+// OnLogin, and joins room ("": joins none).
+func (ch *chatter) enter(method, password, room string) {
+	ch.t.Helper()
+	ch.call(method, password)
 	if got := ch.expectCall("OnLogin"); fmt.Sprint(got[0]) != ch.name {
 		ch.t.Fatalf("OnLogin(%v), want %s", got, ch.name)
 	}
-	ch.join(room)
+	if room != "" {
+		ch.join(room)
+	}
+}
+
+// call waits for the boot Account and calls method(name, password) on it.
+func (ch *chatter) call(method, password string) {
+	ch.t.Helper()
+	for {
+		if ev, ok := ch.next().(client.EntityCreated); ok && ev.IsPlayer && ev.Type == "Account" {
+			if err := ch.c.Call(ev.ID, method, ch.name, password); err != nil {
+				ch.t.Fatal(err)
+			}
+			return
+		}
+	}
+}
+
+// refused calls method(name, password) on the boot Account and returns
+// the reason of the OnLoginFailed that must follow.
+func (ch *chatter) refused(method, password string) string {
+	ch.t.Helper()
+	ch.call(method, password)
+	for {
+		switch ev := ch.next().(type) {
+		case client.Call:
+			switch ev.Method {
+			case "OnLoginFailed":
+				return fmt.Sprint(ev.Args[0])
+			case "OnLogin":
+				ch.t.Fatalf("%s: %s with password %q succeeded", ch.name, method, password)
+			}
+		case client.Disconnected:
+			ch.t.Fatalf("%s: disconnected: %s", ch.name, ev.Reason)
+		}
+	}
 }
 
 func (ch *chatter) join(room string) {
@@ -143,9 +184,9 @@ func TestChatDeliveryAndRoomIsolation(t *testing.T) {
 	alice := dial(t, addr, "alice", false)
 	bob := dial(t, addr, "bob", true) // over KCP
 	carol := dial(t, addr, "carol", false)
-	alice.login("secret", "lobby")
-	bob.login("hunter2", "lobby")
-	carol.login("pw", "garden")
+	alice.register("secret", "lobby")
+	bob.register("hunter2", "lobby")
+	carol.register("pw", "garden")
 
 	alice.say("hello")
 	alice.expectChat("[lobby] alice: hello")
@@ -176,12 +217,12 @@ func TestWrongPasswordAndAccountsSurviveRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice := dial(t, c.GateAddr(0), "alice", false)
-	alice.login("secret", "lobby")
+	alice.register("secret", "lobby")
 	alice.say("one")
 	alice.expectChat("[lobby] alice: one")
 
 	mallory := dial(t, c.GateAddr(0), "alice", false)
-	loginFails(t, mallory, "wrong", "wrong password")
+	loginFails(t, mallory, "wrong", "wrong name or password")
 	alice.c.Close()
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
@@ -190,7 +231,7 @@ func TestWrongPasswordAndAccountsSurviveRestart(t *testing.T) {
 	// A new cluster on the same storage knows alice and her password.
 	c2 := startCluster(t, dir)
 	again := dial(t, c2.GateAddr(0), "alice", true)
-	loginFails(t, again, "secret2", "wrong password")
+	loginFails(t, again, "secret2", "wrong name or password")
 	again = dial(t, c2.GateAddr(0), "alice", false)
 	again.login("secret", "lobby")
 	p, ok := again.c.Player()
@@ -204,34 +245,15 @@ func TestWrongPasswordAndAccountsSurviveRestart(t *testing.T) {
 
 func loginFails(t *testing.T, ch *chatter, password, want string) {
 	t.Helper()
-	for {
-		if ev, ok := ch.next().(client.EntityCreated); ok && ev.IsPlayer {
-			ch.c.Call(ev.ID, "Login", ch.name, password)
-			break
-		}
-	}
-	for {
-		switch ev := ch.next().(type) {
-		case client.Call:
-			if ev.Method == "OnLoginFailed" {
-				if fmt.Sprint(ev.Args[0]) != want {
-					t.Fatalf("login failed with %v, want %q", ev.Args, want)
-				}
-				return
-			}
-			if ev.Method == "OnLogin" {
-				t.Fatalf("login with password %q succeeded", password)
-			}
-		case client.Disconnected:
-			t.Fatalf("disconnected: %s", ev.Reason)
-		}
+	if got := ch.refused("Login", password); got != want {
+		t.Fatalf("login failed with %q, want %q", got, want)
 	}
 }
 
 func TestSecondLoginKicksFirst(t *testing.T) {
 	c := startCluster(t, t.TempDir())
 	first := dial(t, c.GateAddr(0), "dave", false)
-	first.login("pw", "lobby")
+	first.register("pw", "lobby")
 	second := dial(t, c.GateAddr(0), "dave", false)
 	second.login("pw", "lobby")
 	for {
@@ -258,7 +280,7 @@ func TestChatAcrossShardedCluster(t *testing.T) {
 	var users []*chatter
 	for i := 0; i < 8; i++ {
 		u := dial(t, c.GateAddr(i%2), fmt.Sprintf("user%d", i), i%3 == 0)
-		u.login("pw", "lobby")
+		u.register("pw", "lobby")
 		users = append(users, u)
 	}
 	for i, u := range users {

@@ -327,9 +327,9 @@ func TestEndToEndChatWithGoworldctl(t *testing.T) {
 	addr := startProcs(t, ctl, dir, "-no-build")
 	pids := statusPIDs(t, ctl, dir)
 
-	alice := startChat(t, chat, addr, "alice", "secret")
-	bob := startChat(t, chat, addr, "bob", "hunter2", "-kcp")
-	carol := startChat(t, chat, gateWSURL(t, ctl, dir), "carol", "pw", "-room", "garden") // over WebSocket
+	alice := startChat(t, chat, addr, "alice", "secret", "-register")
+	bob := startChat(t, chat, addr, "bob", "hunter2", "-kcp", "-register")
+	carol := startChat(t, chat, gateWSURL(t, ctl, dir), "carol", "pw", "-room", "garden", "-register") // over WebSocket
 	for _, p := range []*chatProc{alice, bob, carol} {
 		p.expect("logged in as " + p.name)
 	}
@@ -357,7 +357,7 @@ func TestEndToEndChatWithGoworldctl(t *testing.T) {
 	alice.expect("[lobby] alice: bob left")
 
 	wrong := startChat(t, chat, addr, "alice", "not-her-password")
-	if code := wrong.exit(); code != 1 || !strings.Contains(wrong.stderr(), "login failed: wrong password") {
+	if code := wrong.exit(); code != 1 || !strings.Contains(wrong.stderr(), "login failed: wrong name or password") {
 		t.Fatalf("wrong password: exit %d, stderr %q", code, wrong.stderr())
 	}
 
@@ -404,6 +404,14 @@ func TestEndToEndChatWithGoworldctl(t *testing.T) {
 	if code := wrong.exit(); code != 1 {
 		t.Fatalf("bob with alice's password: exit %d", code)
 	}
+	// Bob left from the garden: he is back in it, without joining.
+	bob = startChat(t, chat, addr, "bob", "hunter2")
+	bob.expect("logged in as bob")
+	bob.expect("joined garden")
+	bob.send("back in the garden")
+	bob.expect("[garden] bob: back in the garden")
+	again.send("lobby only")
+	again.expect("[lobby] alice: lobby only")
 	out = ctlCmd(t, ctl, "kill", dir)
 	if !strings.Contains(out, "killed gate1") || !strings.Contains(out, "killed dispatcher1") {
 		t.Fatalf("kill output:\n%s", out)
@@ -487,7 +495,7 @@ func TestEndToEndChatOverTLS(t *testing.T) {
 	writeConfig(t, dir, cfg)
 	addr := startProcs(t, ctl, dir, "-no-build")
 
-	erin := startChat(t, chat, addr, "erin", "pw", "-tls", "-ca", cert)
+	erin := startChat(t, chat, addr, "erin", "pw", "-register", "-tls", "-ca", cert)
 	erin.expect("logged in as erin")
 	erin.expect("joined lobby")
 	erin.send("over TLS")
@@ -500,5 +508,61 @@ func TestEndToEndChatOverTLS(t *testing.T) {
 	erin.send("/quit")
 	if code := erin.exit(); code != 0 {
 		t.Fatalf("erin exited %d after /quit", code)
+	}
+}
+
+// TestStartRefusesADamagedDatabase: goworldctl start with a database
+// file that is empty, or cut short, fails, and what it prints names the
+// file and says what to do; the file is left as it was. A missing file
+// is a new world (the start succeeds), as the demo's first run is.
+func TestStartRefusesADamagedDatabase(t *testing.T) {
+	ctl, server, chat := binaries(t)
+
+	// A real database to cut short: the demo's, after a registration.
+	dir := serverDir(t, server)
+	addr := startProcs(t, ctl, dir, "-no-build") // no chat.db yet: a new world
+	p := startChat(t, chat, addr, "alice", "secret", "-register")
+	p.expect("logged in as alice")
+	p.stdin.Close()
+	p.exit()
+	ctlCmd(t, ctl, "stop", dir)
+	valid, err := os.ReadFile(filepath.Join(dir, "chat.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", nil, "is empty (0 bytes)"},
+		{"half", valid[:len(valid)/2], "is truncated"},
+		{"header only", valid[:100], "is truncated"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := serverDir(t, server)
+			db := filepath.Join(dir, "chat.db")
+			if err := os.WriteFile(db, tc.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { run(t, repoRoot, ctl, "kill", dir) })
+			r := run(t, repoRoot, ctl, "start", "-no-build", dir)
+			if r.code == 0 {
+				t.Fatalf("start succeeded with a %s database:\n%s", tc.name, r.out)
+			}
+			t.Logf("goworldctl start said:\n%s", r.err)
+			for _, s := range []string{"game1", "chat.db", tc.want, "Restore it from a backup", "move it away"} {
+				if !strings.Contains(r.err, s) {
+					t.Errorf("start's error does not say %q:\n%s", s, r.err)
+				}
+			}
+			if after, _ := os.ReadFile(db); !bytes.Equal(after, tc.data) {
+				t.Errorf("the file changed: %d bytes before, %d after", len(tc.data), len(after))
+			}
+			if r := run(t, repoRoot, ctl, "status", dir); r.code == 0 {
+				t.Fatalf("something runs after a failed start:\n%s", r.out)
+			}
+		})
 	}
 }

@@ -187,8 +187,8 @@ func TestGameKilledClientsToldAvatarsComeBackFromLastSave(t *testing.T) {
 	before := fc.status()
 	alice := dial(t, fc.gate("gate1"), "alice", false)
 	bob := dial(t, fc.gate("gate2"), "bob", true)
-	alice.login("secret", "garden")
-	bob.login("pw", "lobby")
+	alice.register("secret", "garden")
+	bob.register("pw", "lobby")
 	alice.say("one")
 	alice.expectChat("[garden] alice: one")
 	alice.say("two")
@@ -249,9 +249,9 @@ func TestGateKilledEntitiesLoseTheirClients(t *testing.T) {
 	t.Cleanup(func() { cc.Close() })
 	carol := &chatter{t: t, name: "carol", c: cc}
 	bob := dial(t, fc.gate("gate2"), "bob", false)
-	alice.login("secret", "lobby")
-	carol.login("pw", "lobby")
-	bob.login("hunter2", "lobby")
+	alice.register("secret", "lobby")
+	carol.register("pw", "lobby")
+	bob.register("hunter2", "lobby")
 	alice.say("hi")
 	bob.expectChat("[lobby] alice: hi")
 
@@ -289,7 +289,7 @@ func TestOtherGameCarriesOnWhenAGameStops(t *testing.T) {
 	var users []*chatter
 	for i := range 6 {
 		u := dial(t, c.GateAddr(0), fmt.Sprintf("user%d", i), i%2 == 0)
-		u.login("pw", "lobby")
+		u.register("pw", "lobby")
 		users = append(users, u)
 	}
 	// Which game hosts each avatar, asked on game 2's loop.
@@ -387,9 +387,9 @@ func TestDispatcherRestartClientsStayConnected(t *testing.T) {
 	alice := dial(t, fc.gate("gate1"), "alice", false)
 	carol := dial(t, fc.gate("gate1"), "carol", false)
 	bob := dial(t, fc.gate("gate2"), "bob", true)
-	alice.login("secret", "lobby")
-	carol.login("pw", "lobby")
-	bob.login("hunter2", "lobby")
+	alice.register("secret", "lobby")
+	carol.register("pw", "lobby")
+	bob.register("hunter2", "lobby")
 	alice.say("before")
 	for _, u := range []*chatter{alice, bob, carol} {
 		u.expectChat("[lobby] alice: before")
@@ -425,7 +425,7 @@ func TestDispatcherRestartClientsStayConnected(t *testing.T) {
 	}
 	// New clients work too, and no process but the dispatcher restarted.
 	dave := dial(t, fc.gate("gate2"), "dave", false)
-	dave.login("pw", "lobby")
+	dave.register("pw", "lobby")
 	dave.say("hello")
 	for _, u := range []*chatter{alice, bob, dave} {
 		u.expectChat("[lobby] dave: hello")
@@ -471,14 +471,14 @@ func TestOneOfTwoDispatchersRestarts(t *testing.T) {
 	})
 	// gate1 (ID 1) is routed by dispatcher index 1, gate2 by index 0.
 	listener := dial(t, c.GateAddr(0), "listener", false)
-	listener.login("pw", "lobby")
+	listener.register("pw", "lobby")
 	var talkers []*chatter
 	for i := 0; len(talkers) < 2; i++ {
 		if i == 16 {
 			t.Fatal("16 players on gate 2, not two with an avatar in dispatcher 1's shard")
 		}
 		u := dial(t, c.GateAddr(1), fmt.Sprintf("user%d", i), false)
-		u.login("pw", "lobby")
+		u.register("pw", "lobby")
 		if p, _ := u.c.Player(); p.ID.Shard(2) == 0 {
 			talkers = append(talkers, u)
 		} else {

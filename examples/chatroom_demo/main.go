@@ -1,10 +1,10 @@
 // Command chatroom_demo is the goworld chat server: an Account entity per
-// connection handles login and registration, then hands the client to the
-// player's persistent Avatar, which joins rooms and chats. Run it with
-// goworldctl:
+// connection handles registration and login (throttled: see guard.go),
+// then hands the client to the player's persistent Avatar, which joins
+// rooms and chats. Run it with goworldctl:
 //
 //	go run ./tools/goworldctl start examples/chatroom_demo
-//	go run ./examples/chatroom_demo/client -gate 127.0.0.1:14001 -user alice -password secret
+//	go run ./examples/chatroom_demo/client -gate 127.0.0.1:14001 -user alice -password secret -register
 package main
 
 import (

@@ -47,7 +47,7 @@ func TestChatThroughHotReloads(t *testing.T) {
 	for i := range 6 {
 		name, room := fmt.Sprintf("user%d", i), []string{"lobby", "garden"}[i%2]
 		u := dial(t, addr, name, i%3 == 0) // two of them over KCP
-		u.login("pw", room)
+		u.register("pw", room)
 		rooms[name] = room
 		users = append(users, u)
 	}

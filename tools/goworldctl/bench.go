@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -286,6 +287,10 @@ type benchRun struct {
 	sc    scenario
 	bots  []*bot
 	start time.Time
+	// accounts prefixes the names of this run's bot accounts (chat): each
+	// run registers its own, since the demo refuses a taken name and
+	// counts the refusal against the address, as a failed login.
+	accounts string
 
 	sent      atomic.Int64 // requests sent
 	expected  atomic.Int64 // answers or deliveries due for them
@@ -332,7 +337,7 @@ func (b *bot) sending(seq int) {
 
 // bench runs one load and prints the report.
 func bench(ctx context.Context, out io.Writer, o benchOptions) error {
-	r := &benchRun{o: o, out: out, sc: scenarios[o.scenario]}
+	r := &benchRun{o: o, out: out, sc: scenarios[o.scenario], accounts: fmt.Sprintf("b%x", rand.Uint32())}
 	fmt.Fprintf(out, "bench scenario=%s gate=%s clients=%d duration=%v kcp=%v ws=%v\n", o.scenario, o.gate, o.clients, o.duration, o.kcp, o.ws)
 
 	// The idle cluster's CPU, before any bot connects.

@@ -261,9 +261,9 @@ step("a client session in the bytes of protocol.md 13, 11.3 and 12.8");
   eq(c.playerID, ACCOUNT, "player ID");
   check(c.player() === c.entity(ACCOUNT) && c.player().isPlayer, "player()");
   eq(c.player().pos, { x: 0, y: 0, z: 0 }, "no position outside a space");
-  // ② Login
-  c.call(ACCOUNT, "Login", "alice", "secret");
-  eq(ws.take(), ["27000000030041414543417751464267634943516f4c05004c6f67696e92a5616c696365a6736563726574"], "Login bytes");
+  // ② Register
+  c.call(ACCOUNT, "Register", "alice", "secret");
+  eq(ws.take(), ["2a000000030041414543417751464267634943516f4c0800526567697374657292a5616c696365a6736563726574"], "Register bytes");
   // ③ handover: destroy and create in one WebSocket message
   ev.length = 0;
   ws.deliver(cat("120000000b0041414543417751464267634943516f4c",

@@ -1,9 +1,10 @@
 // Command client is the chatroom demo's terminal client.
 //
-//	go run ./examples/chatroom_demo/client -gate 127.0.0.1:14001 -user alice -password secret [-kcp | -tls [-ca cert.pem]]
+//	go run ./examples/chatroom_demo/client -gate 127.0.0.1:14001 -user alice -password secret [-register] [-kcp | -tls [-ca cert.pem]]
 //
-// It registers the account if it does not exist or logs in if it does,
-// joins room "lobby", prints "logged in as NAME" and "joined ROOM", sends
+// It logs in (with -register, it creates the account first: the first
+// time), joins room -room (by default the room it was in when it left, or
+// "lobby"), prints "logged in as NAME" and "joined ROOM", sends
 // each line of standard input as a chat message, understands "/join ROOM"
 // and "/quit", and prints every message of its room as "[ROOM] NAME: TEXT".
 // A refused login exits with status 1, a lost connection with status 2.
@@ -27,15 +28,18 @@ func main() {
 
 func run() int {
 	gate := flag.String("gate", "127.0.0.1:14001", "gate address: host:port for TCP and KCP, or the WebSocket URL (ws://127.0.0.1:14002/)")
-	user := flag.String("user", "", "user name (registered on first login)")
+	user := flag.String("user", "", "user name")
 	password := flag.String("password", "", "password")
+	register := flag.Bool("register", false, "create the account (the first time), then log in to it")
 	useKCP := flag.Bool("kcp", false, "connect over KCP instead of TCP")
 	useTLS := flag.Bool("tls", false, "connect over TLS (a gate with tls_cert)")
 	caFile := flag.String("ca", "", "with -tls: trust this PEM certificate (a self-signed gate's) instead of the system's roots")
-	room := flag.String("room", "lobby", "room to join after login")
+	room := flag.String("room", "lobby", "room to join after login (default: the room you were in when you left, or lobby)")
 	flag.Parse()
+	roomSet := false
+	flag.Visit(func(f *flag.Flag) { roomSet = roomSet || f.Name == "room" })
 	if *user == "" || *password == "" {
-		fmt.Fprintln(os.Stderr, "usage: client -gate HOST:PORT -user NAME -password PASSWORD [-kcp]")
+		fmt.Fprintln(os.Stderr, "usage: client -gate HOST:PORT -user NAME -password PASSWORD [-register] [-kcp]")
 		return 1
 	}
 
@@ -93,7 +97,11 @@ func run() int {
 			switch ev := ev.(type) {
 			case client.EntityCreated:
 				if ev.IsPlayer && ev.Type == "Account" {
-					if err := c.Call(ev.ID, "Login", *user, *password); err != nil {
+					method := "Login"
+					if *register {
+						method = "Register"
+					}
+					if err := c.Call(ev.ID, method, *user, *password); err != nil {
 						fmt.Fprintln(os.Stderr, "error:", err)
 						return 2
 					}
@@ -101,10 +109,22 @@ func run() int {
 			case client.Call:
 				switch ev.Method {
 				case "OnLoginFailed":
-					fmt.Fprintln(os.Stderr, "login failed:", arg(ev.Args, 0))
+					what := "login"
+					if *register {
+						what = "registration"
+					}
+					fmt.Fprintf(os.Stderr, "%s failed: %s\n", what, arg(ev.Args, 0))
 					return 1
 				case "OnLogin":
 					fmt.Printf("logged in as %s\n", arg(ev.Args, 0))
+					// The server keeps a returning player in its room.
+					if p, ok := c.Player(); ok && !roomSet {
+						if r, _ := p.Attrs["room"].(string); r != "" {
+							fmt.Printf("joined %s\n", r)
+							loggedIn = true
+							break
+						}
+					}
 					c.Call(ev.EntityID, "JoinRoom", *room)
 				case "OnJoined":
 					fmt.Printf("joined %s\n", arg(ev.Args, 0))

@@ -137,12 +137,19 @@ class Page {
       await sleep(10);
     }
   }
-  login(user, password, room) {
+  fill(user, password, room) {
     this.type("gate", url);
     this.type("user", user);
     this.type("password", password);
     if (room) this.type("room", room);
+  }
+  login(user, password, room) {
+    this.fill(user, password, room);
     this.submit("login-form", "login");
+  }
+  register(user, password, room) {
+    this.fill(user, password, room);
+    this.click("register");
   }
   say(text) {
     this.type("text", text);
@@ -157,18 +164,31 @@ current = "the page's initial state";
 let alice = new Page("alice");
 check(alice.el("gate").value === "ws://127.0.0.1:14002/", `default gate URL ${alice.el("gate").value}`);
 check(alice.el("room").value === "lobby", "default room");
-check(!alice.el("login").disabled && alice.el("say").disabled && alice.el("join").disabled && alice.el("logout").disabled, "buttons before login");
+check(!alice.el("login").disabled && !alice.el("register").disabled && alice.el("say").disabled && alice.el("join").disabled && alice.el("logout").disabled, "buttons before login");
 check(alice.el("status").textContent === "Not connected.", "status before login");
 
+current = "a login before registering";
+const early = new Page("early");
+early.login("alice", "secret");
+await early.expect("login failed: wrong name or password");
+await early.expect("disconnected: closed by the client");
+
 current = "alice registers and joins the lobby";
-alice.login("alice", "secret");
+alice.register("alice", "secret");
 await alice.expect("logged in as alice");
 await alice.expect("joined lobby");
-check(alice.el("login").disabled && !alice.el("say").disabled && !alice.el("join").disabled && !alice.el("logout").disabled, "buttons after login");
+check(alice.el("login").disabled && alice.el("register").disabled && !alice.el("say").disabled && !alice.el("join").disabled && !alice.el("logout").disabled, "buttons after login");
 
-current = "bob logs in to the garden";
+current = "the name alice is taken";
+const copycat = new Page("copycat");
+copycat.register("alice", "another");
+await copycat.expect("registration failed: that name is taken");
+await copycat.expect("disconnected: closed by the client");
+check(!copycat.el("register").disabled, "copycat can try again");
+
+current = "bob registers in the garden";
 const bob = new Page("bob");
-bob.login("bob", "hunter2", "garden");
+bob.register("bob", "hunter2", "garden");
 await bob.expect("logged in as bob");
 await bob.expect("joined garden");
 
@@ -198,7 +218,7 @@ await bob.expect("error: a room name is 1 to 32 letters, digits, '_', '.' or '-'
 current = "a wrong password";
 const eve = new Page("eve");
 eve.login("alice", "not-her-password");
-await eve.expect("login failed: wrong password");
+await eve.expect("login failed: wrong name or password");
 await eve.expect("disconnected: closed by the client");
 check(!eve.el("login").disabled && eve.el("say").disabled, "eve can try again");
 
