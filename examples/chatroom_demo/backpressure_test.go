@@ -78,7 +78,7 @@ func TestStoppedServerIsWaitedFor(t *testing.T) {
 			chatters := make([]*chatter, players)
 			for i := range chatters {
 				chatters[i] = dial(t, addr, fmt.Sprintf("p%d", i), false)
-				chatters[i].login("pw", fmt.Sprintf("room%d", i))
+				chatters[i].register("pw", fmt.Sprintf("room%d", i))
 				chatters[i].say("warm")
 				chatters[i].expectChat(fmt.Sprintf("[room%d] p%d: warm", i, i))
 			}

@@ -42,8 +42,8 @@ func TestHostileStringsKickOnlyTheSender(t *testing.T) {
 	addr := c.GateAddr(0)
 	alice := dial(t, addr, "alice", false)
 	bob := dial(t, addr, "bob", true)
-	alice.login("secret", "lobby")
-	bob.login("hunter2", "lobby")
+	alice.register("secret", "lobby")
+	bob.register("hunter2", "lobby")
 	n := 0
 	chat := func() {
 		t.Helper()
@@ -88,7 +88,7 @@ func TestHostileStringsKickOnlyTheSender(t *testing.T) {
 			bad.t = t
 			var id rpc.EntityID
 			if tc.login {
-				bad.login("pw", "lobby") // the suite's own login, whatever it takes
+				bad.register("pw", "lobby")
 			} else {
 				id = bad.bootEntity()
 			}
@@ -103,7 +103,7 @@ func TestHostileStringsKickOnlyTheSender(t *testing.T) {
 	// A room name the engine lets through but the demo does not: the
 	// demo says why, and the player stays.
 	eve := dial(t, addr, "eve", false)
-	eve.login("pw", "lobby")
+	eve.register("pw", "lobby")
 	eve.c.CallPlayer("JoinRoom", strings.Repeat("r", 300))
 	for {
 		if ev, ok := eve.next().(client.Call); ok && ev.Method == "OnError" {
