@@ -1041,9 +1041,7 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 			d.log.Warnf("create of %s on game%d, which is not connected: dropped", id, gid)
 			return nil
 		}
-		d.entities[id] = gid
-		d.load[gid]++
-		d.toGameLocked(p.out, gid, t, body)
+		d.placeLocked(p.out, id, gid, t, body)
 		return nil
 	case rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere:
 		if !d.placeEntity(p, t, body, rpc.EntityID(key)) {
@@ -1116,10 +1114,16 @@ func (d *Dispatcher) placeEntity(p *peer, t rpc.MsgType, body []byte, id rpc.Ent
 		d.log.Warnf("%v of %s: no game connected; dropped", t, id)
 		return false
 	}
+	d.placeLocked(p.out, id, gid, t, body)
+	return false
+}
+
+// placeLocked records that entity id lives on game gid and forwards the
+// frame that creates or loads it there. The caller holds d.mu for writing.
+func (d *Dispatcher) placeLocked(out *rpc.Batch, id rpc.EntityID, gid rpc.GameID, t rpc.MsgType, body []byte) {
 	d.entities[id] = gid
 	d.load[gid]++
-	d.toGameLocked(p.out, gid, t, body)
-	return false
+	d.toGameLocked(out, gid, t, body)
 }
 
 // locked runs fn with d.mu held for writing, and releases it even if fn

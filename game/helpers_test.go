@@ -250,6 +250,21 @@ func onLoopErr(t *testing.T, g *game.Game, fn func() error) {
 	}
 }
 
+// probeOn has from create a Probe on game gameID that reports to sk, and
+// returns its ID once it reported its creation. The create goes through
+// the dispatcher that routes from's later calls to it: they cannot
+// overtake the entity's registration.
+func probeOn(t *testing.T, from *game.Game, gameID rpc.GameID, sk *sink) rpc.EntityID {
+	t.Helper()
+	var id rpc.EntityID
+	onLoopErr(t, from, func() (err error) {
+		id, err = from.World().CreateEntityOnGame(gameID, "Probe", map[string]any{"tag": sk.tag})
+		return err
+	})
+	sk.expect(t, "created")
+	return id
+}
+
 // createLocally creates an entity on g and returns its ID.
 func createLocally(t *testing.T, g *game.Game, typ string, attrs map[string]any) rpc.EntityID {
 	t.Helper()

@@ -21,14 +21,7 @@ func TestEnginePanicCostsOneFrame(t *testing.T) {
 	c, logs := startCluster(t, cluster.Options{Games: 2})
 	caller, host := c.Games[0], c.Games[1]
 	sk := newSink(t)
-	var id rpc.EntityID
-	// Created from the caller, through the dispatcher that routes the
-	// calls after it: they cannot overtake the entity's registration.
-	onLoopErr(t, caller, func() (err error) {
-		id, err = caller.World().CreateEntityOnGame(2, "Probe", map[string]any{"tag": sk.tag})
-		return err
-	})
-	sk.expect(t, "created")
+	id := probeOn(t, caller, 2, sk)
 
 	// The host's engine panics on the frame that carries Ping(13).
 	poison, err := msgpack.Marshal(13)

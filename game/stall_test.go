@@ -7,7 +7,6 @@ import (
 
 	"github.com/goworld-engine/goworld/game"
 	"github.com/goworld-engine/goworld/internal/cluster"
-	"github.com/goworld-engine/goworld/rpc"
 )
 
 // stallHere blocks the game loop, as an entity method that calls
@@ -40,14 +39,7 @@ func TestLaggingLoopIsLogged(t *testing.T) {
 	c, logs := startCluster(t, cluster.Options{Games: 2, StallThreshold: 100 * time.Millisecond})
 	caller, g := c.Games[0], c.Games[1]
 	sk := newSink(t)
-	var id rpc.EntityID
-	// Created from the caller, through the dispatcher that routes the
-	// calls after it: they cannot overtake the entity's registration.
-	onLoopErr(t, caller, func() (err error) {
-		id, err = caller.World().CreateEntityOnGame(2, "Probe", map[string]any{"tag": sk.tag})
-		return err
-	})
-	sk.expect(t, "created")
+	id := probeOn(t, caller, 2, sk)
 	// 40 calls of 15ms each, each a frame of its own: one wake-up each.
 	onLoop(t, caller, func() {
 		for i := 0; i < 40; i++ {

@@ -206,24 +206,50 @@ func (w *lineWriter) String() string {
 	return w.buf.String()
 }
 
+// bgBench is a goworldctl bench of 20 chat clients for 4s running in the
+// background.
+type bgBench struct {
+	w      *lineWriter
+	stderr bytes.Buffer
+	code   chan int
+}
+
+// startBench starts a bench against the cluster in dir and returns once
+// its load has run for a second (its first progress line).
+func startBench(t *testing.T, dir string) *bgBench {
+	t.Helper()
+	b := &bgBench{w: &lineWriter{match: regexp.MustCompile(`^t=1s `), seen: make(chan struct{})}, code: make(chan int, 1)}
+	go func() {
+		b.code <- run(context.Background(), []string{"goworldctl", "bench", "-clients", "20", "-duration", "4s", "-idle", "0", dir}, b.w, &b.stderr)
+	}()
+	select {
+	case <-b.w.seen:
+	case c := <-b.code:
+		t.Fatalf("bench ended (exit %d) before the load started:\n%s%s", c, b.w, &b.stderr)
+	case <-time.After(time.Minute):
+		t.Fatalf("no progress line:\n%s", b.w)
+	}
+	return b
+}
+
+// wait waits for the bench to end and parses what it printed.
+func (b *bgBench) wait(t *testing.T) benchResult {
+	t.Helper()
+	var c int
+	select {
+	case c = <-b.code:
+	case <-time.After(time.Minute):
+		t.Fatal("bench did not end")
+	}
+	return parseBench(t, result{b.w.String(), b.stderr.String(), c})
+}
+
 // TestBenchCountsLossesWhenTheGameDies kills the game in the middle of a
 // chat run: the bots are kicked, their messages are lost, and bench says so
 // in its summary and exits 1.
 func TestBenchCountsLossesWhenTheGameDies(t *testing.T) {
 	dir, ps := startDemo(t, "chat")
-	w := &lineWriter{match: regexp.MustCompile(`^t=1s `), seen: make(chan struct{})}
-	var stderr bytes.Buffer
-	code := make(chan int, 1)
-	go func() {
-		code <- run(context.Background(), []string{"goworldctl", "bench", "-clients", "20", "-duration", "4s", "-idle", "0", dir}, w, &stderr)
-	}()
-	select {
-	case <-w.seen:
-	case c := <-code:
-		t.Fatalf("bench ended (exit %d) before the load started:\n%s%s", c, w, &stderr)
-	case <-time.After(time.Minute):
-		t.Fatalf("no progress line:\n%s", w)
-	}
+	b := startBench(t, dir)
 	game := ps[1]
 	if game.name != "game1" {
 		t.Fatalf("started %v", ps)
@@ -231,18 +257,12 @@ func TestBenchCountsLossesWhenTheGameDies(t *testing.T) {
 	if err := syscall.Kill(game.pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	var c int
-	select {
-	case c = <-code:
-	case <-time.After(time.Minute):
-		t.Fatal("bench did not end")
+	res := b.wait(t)
+	if res.code != 1 || res.errors == 0 || res.lost == 0 {
+		t.Errorf("want exit 1 with errors and losses: %s", res.out)
 	}
-	b := parseBench(t, result{w.String(), stderr.String(), c})
-	if b.code != 1 || b.errors == 0 || b.lost == 0 {
-		t.Errorf("want exit 1 with errors and losses: %s", b.out)
-	}
-	if !strings.Contains(b.out, "first error: ") {
-		t.Errorf("the first error is not shown: %s", b.out)
+	if !strings.Contains(res.out, "first error: ") {
+		t.Errorf("the first error is not shown: %s", res.out)
 	}
 }
 
@@ -282,37 +302,19 @@ func TestBenchUsageErrors(t *testing.T) {
 // as restarted, where bench used to show a reloaded game as gone.
 func TestBenchCountsCPUAcrossAReload(t *testing.T) {
 	dir, _ := startDemo(t, "chat")
-	w := &lineWriter{match: regexp.MustCompile(`^t=1s `), seen: make(chan struct{})}
-	var stderr bytes.Buffer
-	code := make(chan int, 1)
-	go func() {
-		code <- run(context.Background(), []string{"goworldctl", "bench", "-clients", "20", "-duration", "4s", "-idle", "0", dir}, w, &stderr)
-	}()
-	select {
-	case <-w.seen:
-	case c := <-code:
-		t.Fatalf("bench ended (exit %d) before the load started:\n%s%s", c, w, &stderr)
-	case <-time.After(time.Minute):
-		t.Fatalf("no progress line:\n%s", w)
-	}
+	b := startBench(t, dir)
 	if r := ctl(t, "reload", "-no-build", dir); r.code != 0 {
 		t.Fatalf("reload during the bench: %v", r)
 	}
-	var c int
-	select {
-	case c = <-code:
-	case <-time.After(time.Minute):
-		t.Fatal("bench did not end")
+	res := b.wait(t)
+	if res.code != 0 || res.errors != 0 || res.lost != 0 {
+		t.Fatalf("a reload during the run lost something: %s", res.out)
 	}
-	b := parseBench(t, result{w.String(), stderr.String(), c})
-	if b.code != 0 || b.errors != 0 || b.lost != 0 {
-		t.Fatalf("a reload during the run lost something: %s", b.out)
-	}
-	m := regexp.MustCompile(`(?m)^servers .*game1=([\d.]+)%\(restarted×1\) `).FindStringSubmatch(b.out)
+	m := regexp.MustCompile(`(?m)^servers .*game1=([\d.]+)%\(restarted×1\) `).FindStringSubmatch(res.out)
 	if m == nil {
-		t.Fatalf("no game1 CPU marked restarted: %s", b.out)
+		t.Fatalf("no game1 CPU marked restarted: %s", res.out)
 	}
 	if cpu, _ := strconv.ParseFloat(m[1], 64); cpu <= 0 {
-		t.Fatalf("game1's CPU is %v%% across the reload: %s", cpu, b.out)
+		t.Fatalf("game1's CPU is %v%% across the reload: %s", cpu, res.out)
 	}
 }
