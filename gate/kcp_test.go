@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"runtime"
@@ -19,6 +20,7 @@ import (
 	"github.com/goworld-engine/goworld/internal/cluster"
 	"github.com/goworld-engine/goworld/internal/metrics"
 	"github.com/goworld-engine/goworld/rpc"
+	"github.com/sirupsen/logrus"
 	kcp "github.com/xtaci/kcp-go/v5"
 )
 
@@ -613,5 +615,50 @@ func TestKCPOldClientIsToldWhy(t *testing.T) {
 	}
 	if n, _ := gateMetrics(t, c.Gates[0]).Sum("goworld_gate_kcp_old_client_kicks_total"); n < 1 {
 		t.Fatalf("old client kicks %v", n)
+	}
+}
+
+// BenchmarkKCPPendingSession is what a KCP session costs the gate between
+// the handshake and its first frame (Gate.PendingKCP): 500 sockets each
+// run the handshake and send a segment holding half a frame header, and
+// the Go heap (after a GC) and goroutines of the whole process are
+// compared before and after, per session. The sockets themselves are raw
+// UDP sockets, no KCP state. Run with -benchtime 1x.
+func BenchmarkKCPPendingSession(b *testing.B) {
+	const n = 500
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	r := entity.NewRegistry()
+	if err := r.Register("Player", &Player{}); err != nil {
+		b.Fatal(err)
+	}
+	c := cluster.Start(b, cluster.Options{Registry: r, BootEntity: "Player", Logger: log, KCP: true,
+		GateLimits: &gate.Config{KCPHandshakeTimeout: time.Minute}})
+	g := c.Gates[0]
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	hb := rpc.AppendFrame(nil, rpc.MsgHeartbeat, nil)
+	for range b.N {
+		socks := make([]*net.UDPConn, n)
+		convs := make([]uint32, n)
+		var ga *net.UDPAddr
+		for i := range socks {
+			socks[i], ga, convs[i] = handshakeSocket(b, c.GateAddr(0))
+		}
+		h0, g0 := heap(), runtime.NumGoroutine()
+		for i, uc := range socks {
+			uc.WriteTo(kcpSegment(convs[i], kcpCmdPush, 0, hb[:3]), ga)
+		}
+		waitFor(b, "not every session is pending", func() bool { return g.PendingKCP() == n })
+		h1, g1 := heap(), runtime.NumGoroutine()
+		b.ReportMetric(float64(int64(h1)-int64(h0))/n/1024, "heap-KB/pending")
+		b.ReportMetric(float64(g1-g0)/n, "goroutines/pending")
+		for _, uc := range socks {
+			uc.Close()
+		}
 	}
 }

@@ -116,6 +116,7 @@ type kcpFilter struct {
 	msgs        []ipv4.Message
 	next, count int
 	mac         hash.Hash
+	macIn       [8 + 16 + 2]byte // slot, address, port (a field: on the stack it would escape)
 	sum         []byte
 	hellos      bucket
 	sessions    bucket
@@ -343,7 +344,7 @@ func (f *kcpFilter) slot(now time.Time) uint64 {
 // parity in the lowest bit, so that checking one takes one MAC. It is
 // never 0, the conversation of handshake datagrams.
 func (f *kcpFilter) cookie(key netip.AddrPort, slot uint64) uint32 {
-	var in [8 + 16 + 2]byte
+	in := &f.macIn
 	binary.LittleEndian.PutUint64(in[0:], slot)
 	a := key.Addr().As16()
 	copy(in[8:], a[:])
