@@ -64,12 +64,14 @@ func (c *kcpFirstFrame) Read(p []byte) (int, error) {
 }
 
 // admitKCP takes a session that kcp-go opened (for a datagram that passed
-// the filter, so from a sender that got a cookie at its address) and holds
-// it until its first complete frame has arrived; only then is it a client,
-// counted against max_clients and announced (at that frame). A session
-// that has no complete frame within KCPHandshakeTimeout is closed: until
-// then it is pending (Gate.PendingKCP), which costs the session's kcp-go
-// state, a goroutine and the bytes received.
+// the filter: from a sender that got a cookie at its address, with its
+// first frame) and holds it until that frame has been read; only then is
+// it a client, counted against max_clients and announced (at that frame).
+// Since the filter lets a session open only with its first frame, that
+// takes microseconds; should a session still have no complete frame
+// within KCPHandshakeTimeout, it is closed. Until then it is pending
+// (Gate.PendingKCP): kcp-go's state, two goroutines and the bytes
+// received.
 func (g *Gate) admitKCP(s *kcp.UDPSession) {
 	g.udp.accepted(s.RemoteAddr(), s.GetConv())
 	g.mu.Lock()
@@ -140,6 +142,7 @@ func (g *Gate) kcpDropCounts() []dropCount {
 	return []dropCount{
 		{"session_rate", f.dropped[dropSessionRate].Load(), fmt.Sprintf("dropped %%d first datagrams of new KCP sessions: more than %d per second (kcp_session_rate); their clients resend them", g.cfg.KCPSessionRate)},
 		{"bad_cookie", f.dropped[dropBadCookie].Load(), "dropped %d datagrams from new addresses without a valid handshake cookie"},
+		{"no_frame", f.dropped[dropNoFrame].Load(), "dropped %d datagrams with a valid cookie but no whole first frame in the session's first segment"},
 		{"wrong_conv", f.dropped[dropWrongConv].Load(), "dropped %d datagrams from the address of a session, for another conversation"},
 		{"malformed", f.dropped[dropMalformed].Load(), "dropped %d malformed datagrams"},
 		{"hello_rate", f.dropped[dropHelloRate].Load(), fmt.Sprintf("left %%d hellos unanswered: more than %d per second (kcp_hello_rate)", g.cfg.KCPHelloRate)},

@@ -35,9 +35,17 @@ import (
 //   - its address has a session (or one about to open) and the datagram
 //     carries that session's conversation ID: anything else from the
 //     address is dropped, so a session is never replaced; or
-//   - its address has none, and its conversation ID is a cookie the gate
+//   - its address has none, its conversation ID is a cookie the gate
 //     gave that address (rpc.AppendKCPCookie) within the last
-//     kcpCookieSlot to 2*kcpCookieSlot, and kcp_session_rate has a token.
+//     kcpCookieSlot to 2*kcpCookieSlot, it holds the session's first
+//     segment (a PUSH with sequence number 0 that is a whole message)
+//     beginning with a whole frame, and kcp_session_rate has a token.
+//
+// So kcp-go opens a session only when the client's first frame comes
+// with it: a session costs the gate (kcp-go's state, about 40 KB, and
+// two goroutines) only once it is a client, counted against max_clients
+// as a TCP connection is. A sender with a cookie and no frame costs
+// nothing, and one without a cookie costs a MAC per datagram.
 //
 // Cookies are answered, statelessly, to hellos (rpc.AppendKCPHello) up to
 // kcp_hello_rate a second. A cookie is a MAC, keyed by a secret the gate
@@ -80,12 +88,13 @@ const (
 	dropMalformed   = iota // too short or long, FEC, not a hello though conversation 0
 	dropBadCookie          // a new address without a valid cookie
 	dropWrongConv          // a known address, another conversation
+	dropNoFrame            // a valid cookie without a whole first frame in segment 0
 	dropSessionRate        // a valid cookie over kcp_session_rate
 	dropHelloRate          // a hello over kcp_hello_rate
 	numDropReasons
 )
 
-var dropNames = [numDropReasons]string{"malformed", "bad_cookie", "wrong_conv", "session_rate", "hello_rate"}
+var dropNames = [numDropReasons]string{"malformed", "bad_cookie", "wrong_conv", "no_frame", "session_rate", "hello_rate"}
 
 // kcpAddr is what the filter knows of one client address: the
 // conversation its session has (or will have once kcp-go opens it).
@@ -262,6 +271,10 @@ func (f *kcpFilter) admit(d []byte, ua *net.UDPAddr, now time.Time) bool {
 		f.oldClient(d, ua, now)
 		return false
 	}
+	if !firstFrame(d) {
+		f.drop(dropNoFrame)
+		return false
+	}
 	if !f.sessions.take(now, 1) {
 		f.drop(dropSessionRate)
 		return false
@@ -275,6 +288,32 @@ func (f *kcpFilter) admit(d []byte, ua *net.UDPAddr, now time.Time) bool {
 	}
 	f.mu.Unlock()
 	return true
+}
+
+// firstFrame reports whether datagram d holds a session's first segment,
+// a PUSH with sequence number 0 and fragment 0 (a whole KCP message),
+// whose data begins with a whole frame: a header whose length the data
+// holds, or one whose length is below 2, which the client's reader
+// refuses with a kick. (A frame's length is checked against
+// max_client_packet_size by that reader; one segment holds at most 1,476
+// bytes anyway.) The segments of d are walked as kcp-go walks them.
+func firstFrame(d []byte) bool {
+	for len(d) >= kcpOverhead {
+		n := binary.LittleEndian.Uint32(d[20:])
+		if uint64(n) > uint64(len(d)-kcpOverhead) {
+			return false
+		}
+		if d[4] == kcpCmdPush && binary.LittleEndian.Uint32(d[12:]) == 0 {
+			data := d[kcpOverhead : kcpOverhead+int(n)]
+			if d[5] != 0 || len(data) < rpc.HeaderSize {
+				return false
+			}
+			length := binary.LittleEndian.Uint32(data)
+			return length < 2 || uint64(length)+4 <= uint64(len(data))
+		}
+		d = d[kcpOverhead+int(n):]
+	}
+	return false
 }
 
 // sweepLocked forgets the addresses whose datagram passed but for which

@@ -220,6 +220,9 @@ func TestKCPFilterSessions(t *testing.T) {
 		{"conversation 0, not a hello", segment(0, kcpCmdPush, 0, heartbeat), dropMalformed},
 		{"another conversation", segment(conv^2, kcpCmdPush, 0, heartbeat), dropBadCookie},
 		{"an ACK", segment(conv+4, 82, 0, nil), dropBadCookie},
+		{"the cookie, half a header", segment(conv, kcpCmdPush, 0, heartbeat[:3]), dropNoFrame},
+		{"the cookie, an ACK", segment(conv, 82, 0, nil), dropNoFrame},
+		{"the cookie, a frame in segment 1", segment(conv, kcpCmdPush, 1, heartbeat), dropNoFrame},
 	}
 	binary.LittleEndian.PutUint16(junk[3].d[4:], kcpFECData)
 	for _, j := range junk {
@@ -235,7 +238,7 @@ func TestKCPFilterSessions(t *testing.T) {
 		t.Fatalf("%d addresses known after junk", n)
 	}
 	// A first segment without a cookie was answered with the kick of an
-	// old client; the ACK was not.
+	// old client; nothing else was.
 	kick := readReply(t, p)
 	if len(kick) < kcpOverhead || binary.LittleEndian.Uint32(kick) != conv^2 || kick[4] != kcpCmdPush {
 		t.Fatalf("answer to a segment without a cookie: %x", kick)
@@ -246,8 +249,9 @@ func TestKCPFilterSessions(t *testing.T) {
 	}
 	expectNoReply(t, p)
 
-	// The cookie opens the address, once; then its conversation passes.
-	if !f.admit(segment(conv, kcpCmdPush, 0, heartbeat), ua, now) {
+	// The cookie with a first frame (after an ACK, as kcp-go may send)
+	// opens the address, once; then its conversation passes.
+	if !f.admit(append(segment(conv, 82, 0, nil), segment(conv, kcpCmdPush, 0, heartbeat)...), ua, now) {
 		t.Fatal("a valid cookie did not pass")
 	}
 	if f.numAddrs() != 1 {
@@ -282,6 +286,40 @@ func TestKCPFilterSessions(t *testing.T) {
 	}
 	if !f.admit(segment(other, kcpCmdPush, 0, heartbeat), ua, later) {
 		t.Fatal("a new cookie did not pass after forget")
+	}
+}
+
+// TestKCPFirstFrame: what counts as a session's first segment with its
+// first frame.
+func TestKCPFirstFrame(t *testing.T) {
+	hb := rpc.AppendFrame(nil, rpc.MsgHeartbeat, nil)
+	call := rpc.AppendFrame(nil, rpc.MsgCallEntity, make([]byte, 1000))
+	two := append(append([]byte(nil), hb...), call[:10]...)
+	frg := segment(1, kcpCmdPush, 0, hb)
+	frg[5] = 1
+	long := segment(1, kcpCmdPush, 0, hb)
+	binary.LittleEndian.PutUint32(long[20:], 7) // says 7 bytes, holds 6
+	for _, tc := range []struct {
+		name string
+		d    []byte
+		want bool
+	}{
+		{"a heartbeat", segment(1, kcpCmdPush, 0, hb), true},
+		{"a call", segment(1, kcpCmdPush, 0, call), true},
+		{"a heartbeat and part of the next frame", segment(1, kcpCmdPush, 0, two), true},
+		{"after an ACK", append(segment(1, 82, 0, nil), segment(1, kcpCmdPush, 0, hb)...), true},
+		{"a length below 2 (the reader kicks it)", segment(1, kcpCmdPush, 0, []byte{1, 0, 0, 0, 0, 0}), true},
+		{"part of a call", segment(1, kcpCmdPush, 0, call[:500]), false},
+		{"half a header", segment(1, kcpCmdPush, 0, hb[:5]), false},
+		{"not a whole message", frg, false},
+		{"segment 1", segment(1, kcpCmdPush, 1, hb), false},
+		{"an ACK", segment(1, 82, 0, nil), false},
+		{"a length past the datagram", long, false},
+		{"nothing", nil, false},
+	} {
+		if got := firstFrame(tc.d); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
 
@@ -451,6 +489,8 @@ func FuzzKCPFilter(f *testing.F) {
 				t.Fatalf("conversation %#x passed from an address of conversation %#x", conv, known.conv)
 			case passed && known == nil && !valid:
 				t.Fatalf("conversation %#x passed from a new address without a valid cookie", conv)
+			case passed && known == nil && !firstFrame(d):
+				t.Fatalf("a new address passed without a whole first frame: %x", d)
 			case !passed && fl.numAddrs() > addrsBefore:
 				t.Fatal("a dropped datagram left an address behind")
 			case fl.answered.Load() > answeredBefore && len(d) < rpc.KCPHelloSize:
@@ -596,5 +636,63 @@ func waitKCPIn(b *testing.B, in func() uint64, base uint64, want int) {
 			b.Fatalf("KCP took in %d of %d datagrams in 10 s (lost?)", in()-base, want)
 		}
 		time.Sleep(20 * time.Microsecond)
+	}
+}
+
+// TestKCPPendingSessionExpires: a session that kcp-go opened but that
+// has no complete frame (the filter lets none through without one; here
+// the session comes from a listener without the filter) is pending, not a
+// client, and closed once kcp_handshake_timeout has passed, counted and
+// logged.
+func TestKCPPendingSessionExpires(t *testing.T) {
+	var logged atomic.Value
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	log.AddHook(hookFunc(func(e *logrus.Entry) { logged.Store(e.Message) }))
+	g, err := New(Config{ID: 9, ListenAddr: "127.0.0.1:0", KCP: true, Dispatchers: []string{"127.0.0.1:1"},
+		KCPHandshakeTimeout: 500 * time.Millisecond, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	raw, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := kcp.ServeConn(nil, 0, 0, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { l.Close(); raw.Close() }()
+	if _, err := peer(t).WriteTo(segment(7, 82, 0, nil), raw.LocalAddr()); err != nil { // an ACK opens it
+		t.Fatal(err)
+	}
+	s, err := l.AcceptKCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	g.admitKCP(s)
+	if p, n := g.PendingKCP(), g.NumClients(); p != 1 || n != 0 {
+		t.Fatalf("%d pending, %d clients; want 1 and 0", p, n)
+	}
+	for deadline := time.Now().Add(10 * time.Second); g.PendingKCP() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("still pending after 10s")
+		}
+	}
+	if waited := time.Since(began); waited < 500*time.Millisecond {
+		t.Fatalf("closed after %v, before kcp_handshake_timeout", waited)
+	}
+	if n, c := g.kcpTimeouts.Load(), g.NumClients(); n != 1 || c != 0 {
+		t.Fatalf("%d handshake timeouts, %d clients; want 1 and 0", n, c)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if m, _ := logged.Load().(string); strings.Contains(m, "closed 1 sessions that sent no complete frame within kcp_handshake_timeout (500ms)") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not logged; last line %q", logged.Load())
+		}
 	}
 }

@@ -45,7 +45,7 @@ func (g *Gate) WriteMetrics(out io.Writer) error {
 		w.Counter("goworld_gate_kcp_old_client_kicks_total", "KCP first segments without a cookie answered with a kick saying the handshake is required (at most 10 a second).", f.oldKicks.Load())
 		w.Counter("goworld_gate_kcp_handshake_timeouts_total", "KCP sessions closed for sending no complete frame within kcp_handshake_timeout.", g.kcpTimeouts.Load())
 		for i, name := range dropNames {
-			w.Counter("goworld_gate_kcp_dropped_total", "UDP datagrams the KCP filter dropped, by reason: malformed, bad_cookie (new address, no valid cookie), wrong_conv (a session's address, another conversation), session_rate (kcp_session_rate), hello_rate (kcp_hello_rate).",
+			w.Counter("goworld_gate_kcp_dropped_total", "UDP datagrams the KCP filter dropped, by reason: malformed, bad_cookie (new address, no valid cookie), wrong_conv (a session's address, another conversation), no_frame (a valid cookie without a whole first frame in segment 0), session_rate (kcp_session_rate), hello_rate (kcp_hello_rate).",
 				f.dropped[i].Load(), "reason", name)
 		}
 	}
