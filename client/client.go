@@ -40,8 +40,10 @@ import (
 
 // Options configures a client. Zero values take the defaults noted.
 type Options struct {
-	// KCP connects over KCP (UDP) instead of TCP. An address that is a
-	// ws:// or wss:// URL connects over WebSocket instead, whatever KCP says.
+	// KCP connects over KCP (UDP) instead of TCP, after the gate's KCP
+	// handshake (KCPHandshake; docs/protocol.md, 3.2). An address that is
+	// a ws:// or wss:// URL connects over WebSocket instead, whatever KCP
+	// says.
 	KCP bool
 	// TLS connects over TLS to a gate whose TCP port has a certificate
 	// (tls_cert in config.ini). Not for KCP; for WebSocket, dial wss://.

@@ -557,21 +557,18 @@ func BenchmarkKCPFilterAdmit(b *testing.B) {
 	})
 }
 
-// BenchmarkKCPListenerRead is what one datagram of an established session
-// costs on kcp-go's read path (its reader goroutine: read, find the
-// session, KCP input), with kcp-go reading the UDP socket itself
-// ("unwrapped": recvmmsg in batches of 16) and through the filter
-// ("filtered": the filter reads batches of 16 and decides, kcp-go reads
-// them one by one from it). The datagrams are KCP window-size segments
-// (command 84): KCP's cheapest input, so that the read path shows. A
-// sender on the same machine writes them with sendmmsg, at most 512 in
-// flight; one op is one datagram delivered to the session.
+// BenchmarkKCPListenerRead is what one datagram costs on kcp-go's read
+// path (its reader goroutine: read, find the session, KCP input), with
+// kcp-go reading the UDP socket itself ("unwrapped": recvmmsg in batches
+// of 16) and through the filter ("filtered": the filter reads batches of
+// 16 and decides, kcp-go takes them one by one from it); and, through the
+// filter, a datagram from an address without a cookie ("junk": read,
+// one MAC, dropped; it never reaches kcp-go). The datagrams are KCP
+// window-size segments (command 84): KCP's cheapest input, so that the
+// read path shows. A sender on the same machine writes them with
+// sendmmsg, at most 512 in flight; one op is one datagram handled.
 func BenchmarkKCPListenerRead(b *testing.B) {
-	for _, filtered := range []bool{false, true} {
-		name := "unwrapped"
-		if filtered {
-			name = "filtered"
-		}
+	for _, name := range []string{"unwrapped", "filtered", "junk"} {
 		b.Run(name, func(b *testing.B) {
 			uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 			if err != nil {
@@ -579,9 +576,11 @@ func BenchmarkKCPListenerRead(b *testing.B) {
 			}
 			uc.SetReadBuffer(4 << 20)
 			var pc net.PacketConn = uc
-			if filtered {
-				pc = newKCPFilter(uc, kcpFilterConfig{handshakeTimeout: time.Second},
+			var f *kcpFilter
+			if name != "unwrapped" {
+				f = newKCPFilter(uc, kcpFilterConfig{handshakeTimeout: time.Second},
 					newDropLog(logrus.New(), func() []dropCount { return nil }))
+				pc = f
 			}
 			l, err := kcp.ServeConn(nil, 0, 0, pc)
 			if err != nil {
@@ -590,27 +589,35 @@ func BenchmarkKCPListenerRead(b *testing.B) {
 			defer func() { l.Close(); uc.Close() }()
 			sender := peer(b)
 			conv := uint32(rand.Uint32() | 1)
-			if filtered {
+			if name == "filtered" {
 				if conv, err = goclient.KCPHandshake(sender, uc.LocalAddr(), 5*time.Second); err != nil {
 					b.Fatal(err)
 				}
 			}
-			seg := segment(conv, 84, 0, nil)
-			if _, err := sender.WriteTo(seg, uc.LocalAddr()); err != nil {
-				b.Fatal(err)
-			}
-			s, err := l.AcceptKCP()
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
 			in := func() uint64 { return atomic.LoadUint64(&kcp.DefaultSnmp.InPkts) }
+			if name == "junk" {
+				in = func() uint64 { return f.dropped[dropBadCookie].Load() }
+			} else {
+				// The session opens with its first frame, as the filter wants.
+				first := segment(conv, kcpCmdPush, 0, rpc.AppendFrame(nil, rpc.MsgHeartbeat, nil))
+				if _, err := sender.WriteTo(first, uc.LocalAddr()); err != nil {
+					b.Fatal(err)
+				}
+				l.SetReadDeadline(time.Now().Add(10 * time.Second))
+				s, err := l.AcceptKCP()
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+			}
+			seg := segment(conv, 84, 0, nil)
 			msgs := make([]ipv4.Message, 64)
 			for i := range msgs {
 				msgs[i] = ipv4.Message{Buffers: [][]byte{seg}, Addr: uc.LocalAddr()}
 			}
 			xc := ipv4.NewPacketConn(sender)
 			base := in()
+			b.ReportAllocs()
 			b.ResetTimer()
 			for sent := 0; sent < b.N; {
 				n, err := xc.WriteBatch(msgs[:min(len(msgs), b.N-sent)], 0)

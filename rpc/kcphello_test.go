@@ -1,6 +1,10 @@
 package rpc
 
 import (
+	"bytes"
+	"encoding/hex"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -39,6 +43,35 @@ func TestKCPHandshakeDatagrams(t *testing.T) {
 	for _, bad := range [][]byte{nil, h, c[:KCPCookieSize-1], append(c, 0), append([]byte{1}, c[1:]...)} {
 		if _, ok := ParseKCPCookie(bad); ok {
 			t.Errorf("ParseKCPCookie(%x) accepted", bad)
+		}
+	}
+}
+
+// TestKCPHandshakeDocExamples checks the hello and the answer shown in
+// docs/protocol.md (section 3.2, "As one line") against the encoders.
+func TestKCPHandshakeDocExamples(t *testing.T) {
+	doc, err := os.ReadFile("../docs/protocol.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		marker string
+		want   []byte
+	}{
+		{"KCP hello, as one line: `", AppendKCPHello(nil, 0x1122334455667788)},
+		{"KCP cookie answer, as one line: `", AppendKCPCookie(nil, KCPCookieOK, 0x1122334455667788, 0x9abcdef1)},
+	} {
+		_, rest, ok := strings.Cut(string(doc), tc.marker)
+		if !ok {
+			t.Fatalf("docs/protocol.md has no %q", tc.marker)
+		}
+		line, _, _ := strings.Cut(rest, "`")
+		b, err := hex.DecodeString(line)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.marker, err)
+		}
+		if !bytes.Equal(b, tc.want) {
+			t.Errorf("%s\n doc: %x\nwant: %x", tc.marker, b, tc.want)
 		}
 	}
 }
