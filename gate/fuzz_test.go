@@ -21,6 +21,7 @@ import (
 	"github.com/goworld-engine/goworld/internal/cluster"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/sirupsen/logrus"
+	kcp "github.com/xtaci/kcp-go/v5"
 )
 
 // Mover is the fuzz cluster's boot entity: it stands in a space, so that
@@ -518,7 +519,20 @@ func kcpDatagrams(data []byte) [][]byte {
 // the tail of an earlier input: a crasher may need the inputs before it
 // to reproduce.
 func FuzzGateKCPDatagrams(f *testing.F) {
-	addr := startFuzzCluster(f, cluster.Options{KCP: true}).GateAddr(0)
+	fc := startFuzzCluster(f, cluster.Options{KCP: true})
+	addr := fc.GateAddr(0)
+	// What got past the filter, for a run's log (go test -v).
+	f.Cleanup(func() {
+		ss := gateMetrics(f, fc.Gates[0])
+		var drops []string
+		for _, r := range []string{"malformed", "bad_cookie", "wrong_conv", "no_frame", "session_rate", "hello_rate"} {
+			n, _ := ss.Sum("goworld_gate_kcp_dropped_total", "reason", r)
+			drops = append(drops, fmt.Sprintf("%s=%v", r, n))
+		}
+		hellos, _ := ss.Sum("goworld_gate_kcp_hellos_answered_total")
+		snmp := kcp.DefaultSnmp.Copy()
+		f.Logf("KCP: %v hellos answered, dropped %v; kcp-go opened %d sessions and took in %d datagrams", hellos, drops, snmp.PassiveOpens, snmp.InPkts)
+	})
 
 	// Seeds: the datagrams of a real client's session (connect, call,
 	// acks), one per seed and all together.

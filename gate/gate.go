@@ -257,6 +257,7 @@ func New(cfg Config) (*Gate, error) {
 			if g.kcp != nil {
 				g.kcp.Close()
 				g.udp.Close()
+				g.kcpDrops.close()
 			}
 			return nil, err
 		}

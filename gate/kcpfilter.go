@@ -375,7 +375,7 @@ func (f *kcpFilter) oldClient(d []byte, ua *net.UDPAddr, now time.Time) {
 
 // slot is the cookie slot of time now.
 func (f *kcpFilter) slot(now time.Time) uint64 {
-	return uint64(now.Sub(f.epoch)/kcpCookieSlot) + 1 // slot 0 is "before the start"
+	return uint64(max(now.Sub(f.epoch), 0)/kcpCookieSlot) + 1 // slot 0 is "before the start"
 }
 
 // cookie is the cookie of address key in slot: 31 bits of HMAC-SHA256
