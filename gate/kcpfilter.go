@@ -44,8 +44,8 @@ import (
 // So kcp-go opens a session only when the client's first frame comes
 // with it: a session costs the gate (kcp-go's state, about 40 KB, and
 // two goroutines) only once it is a client, counted against max_clients
-// as a TCP connection is. A sender with a cookie and no frame costs
-// nothing, and one without a cookie costs a MAC per datagram.
+// as a TCP connection is. A sender without a cookie, or with one but no
+// first frame, costs a MAC per datagram and no memory.
 //
 // Cookies are answered, statelessly, to hellos (rpc.AppendKCPHello) up to
 // kcp_hello_rate a second. A cookie is a MAC, keyed by a secret the gate
