@@ -132,12 +132,19 @@ boot_entity = Player
 [gate1]
 listen_addr = 127.0.0.1:0
 kcp_interval = 40ms
+kcp_hello_rate = 0
+kcp_handshake_timeout = 1500ms
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	gc, _ := cfg.Gate(1)
-	if got := gateConfig(gc, []string{"127.0.0.1:1"}, logrus.New()).KCPInterval; got != 40*time.Millisecond {
-		t.Fatalf("KCPInterval = %v, want 40ms", got)
+	got := gateConfig(gc, []string{"127.0.0.1:1"}, logrus.New())
+	if got.KCPInterval != 40*time.Millisecond {
+		t.Fatalf("KCPInterval = %v, want 40ms", got.KCPInterval)
+	}
+	// 0 in config.ini is unlimited: negative in gate.Config.
+	if got.KCPHelloRate >= 0 || got.KCPHandshakeTimeout != 1500*time.Millisecond {
+		t.Fatalf("KCPHelloRate = %d, KCPHandshakeTimeout = %v; want negative and 1.5s", got.KCPHelloRate, got.KCPHandshakeTimeout)
 	}
 }

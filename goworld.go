@@ -427,6 +427,7 @@ func gateConfig(c *config.GateConfig, dispAddrs []string, log logrus.FieldLogger
 		ClientByteRate: unlimitedIfZero(c.ClientByteRate), ClientByteBurst: c.ClientByteBurst,
 		MaxClients:     unlimitedIfZero(c.MaxClients),
 		KCPSessionRate: unlimitedIfZero(c.KCPSessionRate), KCPSessionBurst: c.KCPSessionBurst,
+		KCPHelloRate: unlimitedIfZero(c.KCPHelloRate), KCPHandshakeTimeout: c.KCPHandshakeTimeout,
 	}
 }
 

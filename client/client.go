@@ -36,13 +36,14 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/goworld-engine/goworld/internal/wsconn"
 	"github.com/goworld-engine/goworld/rpc"
-	kcp "github.com/xtaci/kcp-go/v5"
 )
 
 // Options configures a client. Zero values take the defaults noted.
 type Options struct {
-	// KCP connects over KCP (UDP) instead of TCP. An address that is a
-	// ws:// or wss:// URL connects over WebSocket instead, whatever KCP says.
+	// KCP connects over KCP (UDP) instead of TCP, after the gate's KCP
+	// handshake (KCPHandshake; docs/protocol.md, 3.2). An address that is
+	// a ws:// or wss:// URL connects over WebSocket instead, whatever KCP
+	// says.
 	KCP bool
 	// TLS connects over TLS to a gate whose TCP port has a certificate
 	// (tls_cert in config.ini). Not for KCP; for WebSocket, dial wss://.
@@ -50,10 +51,10 @@ type Options struct {
 	// TLSConfig configures TLS and wss:// connections (default: the
 	// system's roots, checking the server's name).
 	TLSConfig *tls.Config
-	// DialTimeout bounds the connection attempt (default 5s). Over KCP,
-	// which has no handshake, it is how long the gate has to answer at
-	// all: a KCP client that has heard nothing by then disconnects with
-	// ErrNoAnswer.
+	// DialTimeout bounds the connection attempt (default 5s). Over KCP it
+	// bounds the handshake (Dial fails with ErrNoAnswer if the gate
+	// answers no hello), and then again the session's start: a KCP client
+	// that has heard nothing more by then disconnects with ErrNoAnswer.
 	DialTimeout time.Duration
 	// HeartbeatInterval is how often the client sends a heartbeat (default
 	// 5s; negative disables heartbeats, for tests of the server's idle
@@ -171,10 +172,13 @@ var ErrClosed = errors.New("client: closed")
 // where the gate's close is not seen.
 var ErrKicked = errors.New("client: kicked by the server")
 
-// ErrNoAnswer is Disconnected.Err of a KCP client that heard nothing from
-// the gate within Options.DialTimeout of Dial. KCP has no handshake, so a
-// gate that is down or unreachable, and one that refused the session
-// (kcp_session_rate), look alike: silence. Dial again, with backoff.
+// ErrNoAnswer is what a KCP client gets when the gate is silent: Dial's
+// error (wrapped) when no hello of the handshake was answered within
+// Options.DialTimeout, and Disconnected.Err when the gate answered the
+// handshake but then nothing came within DialTimeout of Dial. A gate that
+// is down or unreachable, one with KCP off, one too busy to answer, and
+// one older than the handshake look alike: silence. Dial again, with
+// backoff.
 var ErrNoAnswer = errors.New("client: no answer from the gate over KCP")
 
 // Client is a connection to a gate. Its methods are safe for concurrent use.
@@ -267,9 +271,9 @@ func Dial(addr string, opts Options) (*Client, error) {
 		if opts.TLS {
 			return nil, errors.New("client: TLS is for TCP; KCP has none (and WebSocket dials wss://)")
 		}
-		s, err := kcp.DialWithOptions(addr, nil, 0, 0)
+		s, err := dialKCP(addr, opts.DialTimeout)
 		if err != nil {
-			return nil, fmt.Errorf("client: kcp dial %s: %w", addr, err)
+			return nil, err
 		}
 		s.SetNoDelay(1, int(min(max(opts.KCPInterval, 10*time.Millisecond), time.Second)/time.Millisecond), 2, 1)
 		s.SetWindowSize(128, 128)
@@ -304,9 +308,10 @@ func Dial(addr string, opts Options) (*Client, error) {
 		closing:  make(chan struct{}),
 	}
 	if opts.KCP {
-		// KCP has no handshake: the gate announces a KCP client (creating
-		// its boot entity) at its first frame, so say something at once.
-		// The gate answers a heartbeat at once; silence means no gate.
+		// The gate makes a KCP session a client (creating its boot
+		// entity) at its first frame, so say something at once. The gate
+		// answers a heartbeat at once; silence means it refused the
+		// session or went away.
 		c.send(rpc.MsgHeartbeat, nil)
 		c.answer = time.AfterFunc(opts.DialTimeout, func() {
 			if c.framesIn.Load() == 0 {

@@ -743,46 +743,122 @@ func TestPlayerStaysAPlayer(t *testing.T) {
 	}
 }
 
-// TestKCPNoAnswer: a KCP client that hears nothing from the gate (here a
-// UDP socket that swallows what it gets, as a gate that refused the
-// session may) gives up after DialTimeout with ErrNoAnswer, not after
-// the 20 s heartbeat silence.
+// TestKCPNoAnswer: a KCP client whose hellos nobody answers (here a UDP
+// socket that swallows what it gets, as a gate that is down, too busy or
+// older than the handshake would) gives up after DialTimeout: Dial fails
+// with ErrNoAnswer and says what silence can mean.
 func TestKCPNoAnswer(t *testing.T) {
 	hole, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer hole.Close()
-	got := make(chan struct{}, 1)
+	hellos := make(chan []byte, 16)
 	go func() {
 		buf := make([]byte, 2048)
 		for {
-			if _, _, err := hole.ReadFrom(buf); err != nil {
+			n, _, err := hole.ReadFrom(buf)
+			if err != nil {
 				return
 			}
 			select {
-			case got <- struct{}{}:
+			case hellos <- append([]byte(nil), buf[:n]...):
 			default:
 			}
 		}
 	}()
-	const timeout = 300 * time.Millisecond
+	const timeout = 600 * time.Millisecond
 	began := time.Now()
 	c, err := client.Dial(hole.LocalAddr().String(), client.Options{KCP: true, DialTimeout: timeout})
+	if err == nil {
+		c.Close()
+		t.Fatal("Dial succeeded with nobody there")
+	}
+	if !errors.Is(err, client.ErrNoAnswer) || !strings.Contains(err.Error(), "older than this client") {
+		t.Fatalf("Dial: %v, want ErrNoAnswer saying what it may mean", err)
+	}
+	if waited := time.Since(began); waited < timeout {
+		t.Fatalf("gave up after %v, before DialTimeout (%v)", waited, timeout)
+	}
+	// It asked more than once, with hellos.
+	if n := len(hellos); n < 2 {
+		t.Fatalf("%d datagrams sent in %v, want the hello and at least one resend", n, timeout)
+	}
+	for range len(hellos) {
+		if _, _, ok := rpc.ParseKCPHello(<-hellos); !ok {
+			t.Fatal("the client sent something else than a hello")
+		}
+	}
+}
+
+// fakeKCPGate answers each KCP hello with the datagrams answer returns
+// for its nonce, and swallows everything else.
+func fakeKCPGate(t *testing.T, answer func(nonce uint64) [][]byte) net.PacketConn {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if _, nonce, ok := rpc.ParseKCPHello(buf[:n]); ok {
+				for _, a := range answer(nonce) {
+					pc.WriteTo(a, from)
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); <-done })
+	return pc
+}
+
+// TestKCPAnsweredHandshakeThenSilence: a gate that answers the handshake
+// but nothing after it (one that dropped the session, say) leaves the
+// client connected until DialTimeout, then Disconnected with ErrNoAnswer.
+func TestKCPAnsweredHandshakeThenSilence(t *testing.T) {
+	g := fakeKCPGate(t, func(nonce uint64) [][]byte { return [][]byte{rpc.AppendKCPCookie(nil, rpc.KCPCookieOK, nonce, 0x1234)} })
+	const timeout = 300 * time.Millisecond
+	began := time.Now()
+	c, err := client.Dial(g.LocalAddr().String(), client.Options{KCP: true, DialTimeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	select {
-	case <-got:
-	case <-time.After(eventTimeout):
-		t.Fatal("the client sent nothing")
-	}
 	d := expectDisconnected(t, c)
 	if !errors.Is(d.Err, client.ErrNoAnswer) || d.Reason != "the gate did not answer" {
 		t.Fatalf("got %#v, want ErrNoAnswer", d)
 	}
 	if waited := time.Since(began); waited < timeout {
 		t.Fatalf("gave up after %v, before DialTimeout (%v)", waited, timeout)
+	}
+}
+
+// TestKCPHandshakeVersionMismatch: a gate that speaks another handshake
+// version says so, and Dial fails at once with ErrKCPVersion; an answer
+// to another hello (a wrong nonce) is ignored.
+func TestKCPHandshakeVersionMismatch(t *testing.T) {
+	g := fakeKCPGate(t, func(nonce uint64) [][]byte {
+		bad := rpc.AppendKCPCookie(nil, rpc.KCPCookieBadVersion, nonce, 0)
+		bad[8] = 7 // the version the gate speaks
+		return [][]byte{rpc.AppendKCPCookie(nil, rpc.KCPCookieOK, nonce+1, 99), bad}
+	})
+	began := time.Now()
+	c, err := client.Dial(g.LocalAddr().String(), client.Options{KCP: true, DialTimeout: 10 * time.Second})
+	if err == nil {
+		c.Close()
+		t.Fatal("Dial succeeded with a gate of another version")
+	}
+	if !errors.Is(err, client.ErrKCPVersion) || !strings.Contains(err.Error(), "version 7") {
+		t.Fatalf("Dial: %v, want ErrKCPVersion naming the gate's version", err)
+	}
+	if waited := time.Since(began); waited > 5*time.Second {
+		t.Fatalf("Dial took %v: it waited for the timeout", waited)
 	}
 }

@@ -99,6 +99,12 @@ const (
 	// DefaultKCPSessionBurst is the default kcp_session_burst: the new KCP
 	// sessions a gate accepts at once above kcp_session_rate.
 	DefaultKCPSessionBurst = 2500
+	// DefaultKCPHelloRate is the default kcp_hello_rate: the KCP
+	// handshake hellos one gate answers per second.
+	DefaultKCPHelloRate = 2000
+	// DefaultKCPHandshakeTimeout is the default kcp_handshake_timeout: how
+	// long a new KCP session has to deliver its first frame.
+	DefaultKCPHandshakeTimeout = 3 * time.Second
 )
 
 // Config is the configuration of a whole cluster.
@@ -222,8 +228,18 @@ type GateConfig struct {
 	MaxClients int
 	// KCPSessionRate (kcp_session_rate) and KCPSessionBurst
 	// (kcp_session_burst) bound the new KCP sessions the gate accepts;
-	// sessions beyond are closed at once. A rate of 0 means unlimited.
+	// the first datagram of a session beyond is dropped (the client's KCP
+	// resends it). A rate of 0 means unlimited.
 	KCPSessionRate, KCPSessionBurst int
+	// KCPHelloRate (kcp_hello_rate) bounds the KCP handshake hellos the
+	// gate answers per second, in all (the burst is one second's worth).
+	// 0 means unlimited.
+	KCPHelloRate int
+	// KCPHandshakeTimeout (kcp_handshake_timeout) is how long a new KCP
+	// session has to deliver its first complete frame; until then it is
+	// not counted against max_clients. The gate cuts a longer one to
+	// heartbeat_timeout.
+	KCPHandshakeTimeout time.Duration
 	// KCPInterval (kcp_interval) is how often KCP looks at each session
 	// for retransmissions and window updates, 10ms to 1s: every session
 	// costs a little CPU at each look, idle or not, and a lost packet
@@ -316,6 +332,8 @@ func newGate(id int) GateConfig {
 		MaxClients:           DefaultMaxClients,
 		KCPSessionRate:       DefaultKCPSessionRate,
 		KCPSessionBurst:      DefaultKCPSessionBurst,
+		KCPHelloRate:         DefaultKCPHelloRate,
+		KCPHandshakeTimeout:  DefaultKCPHandshakeTimeout,
 		KCPInterval:          DefaultKCPInterval,
 	}
 }

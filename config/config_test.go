@@ -104,6 +104,8 @@ max_clients = 7
 kcp_session_rate = 0
 kcp_session_burst = 3
 kcp_interval = 40ms
+kcp_hello_rate = 0
+kcp_handshake_timeout = 1500ms
 
 [gate1]
 listen_addr = 127.0.0.1:14001
@@ -136,6 +138,7 @@ path = data/world#1.db
 	gt2.ClientMsgRate, gt2.ClientByteRate, gt2.ClientByteBurst = 0, 5000, 9000
 	gt2.MaxClients, gt2.KCPSessionRate, gt2.KCPSessionBurst = 7, 0, 3
 	gt2.KCPInterval = 40 * time.Millisecond
+	gt2.KCPHelloRate, gt2.KCPHandshakeTimeout = 0, 1500*time.Millisecond
 	want := &Config{
 		Dispatchers: []DispatcherConfig{d1, d2},
 		Games:       []GameConfig{g7},
@@ -374,6 +377,14 @@ listen_addr = 127.0.0.1:14001
 				`config.ini: [gate_common] kcp_interval = "5ms": must be whole milliseconds from 10ms to 1s`,
 				`config.ini: [gate2] kcp_interval = "2s": must be whole milliseconds from 10ms to 1s`,
 				`config.ini: [gate3] kcp_interval = "15.5ms": must be whole milliseconds from 10ms to 1s`,
+			},
+		},
+		{
+			name: "kcp handshake timeout",
+			text: minimal + "[gate_common]\nkcp_handshake_timeout = 0s\nkcp_hello_rate = -1\n",
+			want: []string{
+				`config.ini: [gate_common] kcp_handshake_timeout = "0s": must be positive`,
+				`config.ini: [gate_common] kcp_hello_rate = "-1": must not be negative (0 means unlimited)`,
 			},
 		},
 		{

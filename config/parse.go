@@ -472,6 +472,8 @@ func gateFields(g *GateConfig) []field {
 		limitField("max_clients", &g.MaxClients),
 		limitField("kcp_session_rate", &g.KCPSessionRate),
 		countField("kcp_session_burst", &g.KCPSessionBurst),
+		limitField("kcp_hello_rate", &g.KCPHelloRate),
+		durField("kcp_handshake_timeout", &g.KCPHandshakeTimeout),
 		durField("kcp_interval", &g.KCPInterval),
 	}
 }

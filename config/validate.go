@@ -219,6 +219,7 @@ func (c *Config) validate() []problem {
 			ps.add(sec, "ws_origins", "is set but ws_addr is not: origins are checked on the WebSocket port", "ws_origins", "ws_addr")
 		}
 		checkDuration(&ps, sec, "heartbeat_timeout", g.HeartbeatTimeout)
+		checkDuration(&ps, sec, "kcp_handshake_timeout", g.KCPHandshakeTimeout)
 		if g.KCPInterval < 10*time.Millisecond || g.KCPInterval > time.Second || g.KCPInterval%time.Millisecond != 0 {
 			ps.bad(sec, "kcp_interval", g.KCPInterval.String(), "must be whole milliseconds from 10ms to 1s")
 		}
@@ -236,6 +237,7 @@ func (c *Config) validate() []problem {
 		}{
 			{"client_msg_rate", g.ClientMsgRate}, {"client_byte_rate", g.ClientByteRate},
 			{"max_clients", g.MaxClients}, {"kcp_session_rate", g.KCPSessionRate},
+			{"kcp_hello_rate", g.KCPHelloRate},
 		} {
 			if msg := limitProblem(l.n); msg != "" {
 				ps.bad(sec, l.key, strconv.Itoa(l.n), msg)

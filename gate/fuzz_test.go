@@ -22,6 +22,7 @@ import (
 	"github.com/goworld-engine/goworld/internal/cluster"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/sirupsen/logrus"
+	kcp "github.com/xtaci/kcp-go/v5"
 )
 
 // Mover is the fuzz cluster's boot entity: it stands in a space, so that
@@ -338,18 +339,16 @@ func startKCPRelay(tb testing.TB, gate string) *kcpRelay {
 // echoOverKCP connects a real client over KCP (through addr), calls Echo
 // and waits for the answer, for at most budget in all.
 //
-// The client may be refused: the fuzzer's inputs open sessions faster
+// The client may be held back: the fuzzer's inputs open sessions faster
 // than the gate's kcp_session_rate allows (above all while the fuzz
-// engine minimizes an input, thousands of runs a second), and a session
-// over the limit is closed at once. kcp-go's Close acknowledges what the
-// session took in, so the client never resends its first segment, the
-// sessions its later datagrams open never make a frame, and the gate
-// never answers. Such an attempt is given up after a second of silence
-// (heartbeats every 250 ms; the client takes 4 silent intervals as the
-// end) and the client dials again: the fuzzer waits on this call, so the
-// gate's limit refills meanwhile. A gate that answered a client and then
-// failed it, or no echo within budget, fails the check. It returns the
-// number of attempts.
+// engine minimizes an input, thousands of runs a second), and the first
+// datagram of a session over the limit is dropped until the rate has a
+// token; the client's KCP resends it, but its heartbeats every 250 ms
+// make it take a second of silence as the end. Such an attempt, one that
+// heard nothing, is given up and the client dials again: the fuzzer waits
+// on this call, so the gate's limit refills meanwhile. A gate that
+// answered a client and then failed it, or no echo within budget, fails
+// the check. It returns the number of attempts.
 func echoOverKCP(tb testing.TB, addr, s string, budget time.Duration) int {
 	tb.Helper()
 	deadline := time.Now().Add(budget)
@@ -442,36 +441,48 @@ func TestFuzzMoverGoesWithItsClient(t *testing.T) {
 	}
 }
 
-// TestEchoOverKCPAfterRefusal: a liveness client refused by the gate's
-// KCP session rate may hear nothing ever, and echoOverKCP then dials
-// again. With one session a quarter second, a client dialed right after
-// another has been answered is refused. Whether kcp-go's Close gets the
-// acknowledgement of its first segment out is a race (its output gives
-// up once the session is closing): if not, the client resends the
-// segment and gets through late; if so, it is the silent case. Trials
-// run until the silent case comes.
-func TestEchoOverKCPAfterRefusal(t *testing.T) {
-	c := startFuzzCluster(t, cluster.Options{KCP: true, GateLimits: &gate.Config{KCPSessionRate: 4, KCPSessionBurst: 1}})
+// TestKCPClientOverSessionRateGetsIn: a KCP client whose session finds
+// kcp_session_rate spent is not refused for good, as when the gate closed
+// such sessions (kcp-go's Close could acknowledge the client's first
+// segment, which it then never resent, and heard nothing ever): the
+// filter drops its first datagram before KCP sees it, the client's KCP
+// resends it, and the session opens once the rate has a token.
+func TestKCPClientOverSessionRateGetsIn(t *testing.T) {
+	c := startFuzzCluster(t, cluster.Options{KCP: true, GateLimits: &gate.Config{KCPSessionRate: 2, KCPSessionBurst: 1}})
 	addr := c.GateAddr(0)
-	for trial := 1; trial <= 20; trial++ {
-		time.Sleep(300 * time.Millisecond) // a token
+	for trial := 1; ; trial++ {
 		taker, err := client.Dial(addr, client.Options{KCP: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for start := time.Now(); taker.Stats().FramesIn == 0; time.Sleep(time.Millisecond) {
-			if time.Since(start) > 5*time.Second {
-				t.Fatal("the gate did not answer a client while it had a token")
+			if time.Since(start) > 10*time.Second {
+				t.Fatal("the gate did not answer a client in 10s")
 			}
 		}
-		n := echoOverKCP(t, addr, "again", kcpAliveBudget)
+		before := kcpDropped(t, c.Gates[0], "session_rate")
+		late, err := client.Dial(addr, client.Options{KCP: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			ev := next(t, late)
+			if e, ok := ev.(client.EntityCreated); ok && e.IsPlayer {
+				break
+			}
+			if d, ok := ev.(client.Disconnected); ok {
+				t.Fatalf("the client over the rate was disconnected: %s", d.Reason)
+			}
+		}
 		taker.Close()
-		if n > 1 {
-			t.Logf("trial %d: echoed at attempt %d", trial, n)
-			return
+		late.Close()
+		if kcpDropped(t, c.Gates[0], "session_rate") > before {
+			return // it was over the rate, and got in
+		}
+		if trial == 10 {
+			t.Fatal("in 10 trials, no client dialed right after another was over the rate")
 		}
 	}
-	t.Fatal("in 20 trials, no client refused right after another went unanswered")
 }
 
 // kcpAliveBudget bounds the liveness check between fuzz inputs; it
@@ -504,13 +515,31 @@ func kcpDatagrams(data []byte) [][]byte {
 // completes a call over KCP.
 //
 // Inputs are sent from a pool of 16 UDP sockets in turn, so the gate
-// holds at most 16 sessions from the fuzzer (a datagram with a new
-// conversation and sequence number 0 replaces its address's session);
-// a fresh socket per input would leave thousands of sessions open until
-// their idle timeout. A session can therefore see the tail of an earlier
-// input: a crasher may need the inputs before it to reproduce.
+// holds at most 16 sessions from the fuzzer; a fresh socket per input
+// would leave thousands of sessions open until their handshake or idle
+// timeout. Each socket runs the KCP handshake (again every 4 s, within
+// a cookie's life), and every datagram of 4 bytes or more whose
+// conversation is not 0 goes out with the socket's cookie as its
+// conversation, so that it gets past the gate's filter to kcp-go; those
+// with conversation 0 are handshake datagrams for the filter. (The
+// filter's own decisions are fuzzed by FuzzKCPFilter.) A session can see
+// the tail of an earlier input: a crasher may need the inputs before it
+// to reproduce.
 func FuzzGateKCPDatagrams(f *testing.F) {
-	addr := startFuzzCluster(f, cluster.Options{KCP: true}).GateAddr(0)
+	fc := startFuzzCluster(f, cluster.Options{KCP: true})
+	addr := fc.GateAddr(0)
+	// What got past the filter, for a run's log (go test -v).
+	f.Cleanup(func() {
+		ss := gateMetrics(f, fc.Gates[0])
+		var drops []string
+		for _, r := range []string{"malformed", "bad_cookie", "wrong_conv", "no_frame", "session_rate", "hello_rate"} {
+			n, _ := ss.Sum("goworld_gate_kcp_dropped_total", "reason", r)
+			drops = append(drops, fmt.Sprintf("%s=%v", r, n))
+		}
+		hellos, _ := ss.Sum("goworld_gate_kcp_hellos_answered_total")
+		snmp := kcp.DefaultSnmp.Copy()
+		f.Logf("KCP: %v hellos answered, dropped %v; kcp-go opened %d sessions and took in %d datagrams", hellos, drops, snmp.PassiveOpens, snmp.InPkts)
+	})
 
 	// Seeds: the datagrams of a real client's session (connect, call,
 	// acks), one per seed and all together.
@@ -536,13 +565,21 @@ func FuzzGateKCPDatagrams(f *testing.F) {
 	f.Add(join(sent[0][:24], sent[0][:10]))
 	f.Add([]byte{})
 
-	pool := make([]net.Conn, 16)
+	ga, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		f.Fatal(err)
+	}
+	type pooled struct {
+		uc   *net.UDPConn
+		conv uint32
+		at   time.Time // of the handshake
+	}
+	pool := make([]pooled, 16)
 	for i := range pool {
-		var err error
-		if pool[i], err = net.Dial("udp", addr); err != nil {
+		if pool[i].uc, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
 			f.Fatal(err)
 		}
-		defer pool[i].Close()
+		defer pool[i].uc.Close()
 	}
 	// A last echo once the inputs are done (cleanups run last first, so
 	// before the cluster stops): the gate accepts sessions in the order
@@ -552,10 +589,21 @@ func FuzzGateKCPDatagrams(f *testing.F) {
 	f.Cleanup(func() { echoOverKCP(f, addr, "last", 30*time.Second) })
 	inputs := 0
 	f.Fuzz(func(t *testing.T, data []byte) {
-		uc := pool[inputs%len(pool)]
+		p := &pool[inputs%len(pool)]
 		inputs++
+		if time.Since(p.at) > 4*time.Second {
+			conv, err := client.KCPHandshake(p.uc, ga, kcpAliveBudget)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.conv, p.at = conv, time.Now()
+		}
 		for _, d := range kcpDatagrams(data) {
-			uc.Write(d) // a refused datagram (ICMP) fails a later write: fine
+			if len(d) >= 4 && binary.LittleEndian.Uint32(d) != 0 {
+				stamped := binary.LittleEndian.AppendUint32(make([]byte, 0, len(d)), p.conv)
+				d = append(stamped, d[4:]...)
+			}
+			p.uc.WriteTo(d, ga)
 		}
 		if inputs%256 == 1 {
 			// Well under the fuzz engine's patience: a worker whose call

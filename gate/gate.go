@@ -19,6 +19,10 @@
 //     limits, or reads too slowly; and refuses clients beyond MaxClients
 //     and new KCP sessions beyond KCPSessionRate.
 //
+// KCP sessions open only after a stateless cookie handshake (kcpfilter.go,
+// docs/protocol.md section 3.2), and become clients at their first
+// complete frame (kcp.go).
+//
 // The gate holds no game state. Each client costs one reader goroutine and
 // a small struct; a writer goroutine exists only while a client has
 // something to receive.
@@ -102,9 +106,19 @@ type Config struct {
 	// would fail for players and for the admin server alike.
 	MaxClients int
 	// KCPSessionRate and KCPSessionBurst bound new KCP sessions per second
-	// (defaults 500/s, burst 2500; negative: unlimited). Sessions beyond are
-	// closed at once, and the drops logged at most once a second.
+	// (defaults 500/s, burst 2500; negative: unlimited). The first
+	// datagram of a session beyond is dropped before KCP sees it (the
+	// client's KCP resends it), and the drops logged at most once a second.
 	KCPSessionRate, KCPSessionBurst int
+	// KCPHelloRate bounds the KCP handshake hellos the gate answers per
+	// second, in all (default 2000/s, burst the same; negative:
+	// unlimited). The rest go unanswered; clients resend theirs.
+	KCPHelloRate int
+	// KCPHandshakeTimeout is how long a new KCP session has to deliver its
+	// first complete frame (default 3s; at most HeartbeatTimeout). Until
+	// then it is pending, not a client: it does not count against
+	// MaxClients. Then it is closed.
+	KCPHandshakeTimeout time.Duration
 	// KCPInterval is how often KCP looks at each session for
 	// retransmissions (default 10ms; 10ms to 1s, whole milliseconds). Each
 	// look costs every session a little CPU, idle or not; a lost packet
@@ -163,6 +177,7 @@ type Gate struct {
 	log   logrus.FieldLogger
 	tcp   net.Listener
 	kcp   *kcp.Listener
+	udp   *kcpFilter  // what kcp reads (nil without KCP)
 	ws    *wsListener // nil without WSAddr
 	links []*rpc.Link
 
@@ -182,6 +197,13 @@ type Gate struct {
 	// lingering closes under way.
 	changed chan struct{}
 	lingers atomic.Int64
+
+	// KCP sessions waiting for their first frame, and those closed for
+	// not sending one in time (see admitKCP); what the filter and the
+	// handshake turned away is logged through kcpDrops.
+	kcpPending  atomic.Int64
+	kcpTimeouts atomic.Uint64
+	kcpDrops    *dropLog
 
 	tlsConf     *tls.Config // TCP clients' TLS; nil: plain TCP
 	ready       chan struct{}
@@ -228,6 +250,11 @@ func New(cfg Config) (*Gate, error) {
 	cfg.MaxClients = limitOr(cfg.MaxClients, 50000)
 	cfg.KCPSessionRate = limitOr(cfg.KCPSessionRate, 500)
 	cfg.KCPSessionBurst = max(limitOr(cfg.KCPSessionBurst, 2500), 1)
+	cfg.KCPHelloRate = limitOr(cfg.KCPHelloRate, 2000)
+	if cfg.KCPHandshakeTimeout <= 0 {
+		cfg.KCPHandshakeTimeout = 3 * time.Second
+	}
+	cfg.KCPHandshakeTimeout = min(cfg.KCPHandshakeTimeout, cfg.HeartbeatTimeout)
 	if cfg.KCPInterval <= 0 {
 		cfg.KCPInterval = 10 * time.Millisecond
 	}
@@ -277,6 +304,8 @@ func New(cfg Config) (*Gate, error) {
 			g.tcp.Close()
 			if g.kcp != nil {
 				g.kcp.Close()
+				g.udp.Close()
+				g.kcpDrops.close()
 			}
 			return nil, err
 		}
@@ -412,9 +441,6 @@ func (g *Gate) exitErr(ctx context.Context) error {
 
 func (g *Gate) acceptLoop(ln net.Listener, isKCP bool) {
 	var delay time.Duration
-	sessions := newBucket(g.cfg.KCPSessionRate, g.cfg.KCPSessionBurst)
-	var dropped int
-	var lastLog time.Time
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -430,17 +456,6 @@ func (g *Gate) acceptLoop(ln net.Listener, isKCP bool) {
 			continue
 		}
 		delay = 0
-		if isKCP {
-			if now := time.Now(); !sessions.take(now, 1) {
-				nc.Close()
-				dropped++
-				if now.Sub(lastLog) >= time.Second {
-					g.log.Warnf("dropped %d new KCP sessions: more than %d per second (kcp_session_rate)", dropped, g.cfg.KCPSessionRate)
-					dropped, lastLog = 0, now
-				}
-				continue
-			}
-		}
 		switch c := nc.(type) {
 		case *net.TCPConn:
 			c.SetNoDelay(true)
@@ -453,7 +468,8 @@ func (g *Gate) acceptLoop(ln net.Listener, isKCP bool) {
 			c.SetNoDelay(1, int(g.cfg.KCPInterval/time.Millisecond), 2, 1)
 			c.SetWindowSize(128, 128)
 			c.SetACKNoDelay(true)
-			nc = g.newKCPConn(c) // a last kick is retransmitted
+			g.admitKCP(c) // a client once its first frame is in (kcp.go)
+			continue
 		}
 		g.startClient(nc, isKCP)
 	}
@@ -559,7 +575,9 @@ func (g *Gate) Close() error {
 	err := g.tcp.Close()
 	if g.kcp != nil {
 		g.kcp.Close()
+		g.udp.Close() // kcp-go leaves a socket it was given open
 		g.drainKCP()
+		g.kcpDrops.close()
 	}
 	if g.ws != nil {
 		g.ws.Close()

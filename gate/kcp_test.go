@@ -1,8 +1,10 @@
 package gate_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"runtime"
 	"strings"
@@ -12,8 +14,10 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/metrics"
 	"github.com/goworld-engine/goworld/rpc"
 	kcp "github.com/xtaci/kcp-go/v5"
 )
@@ -40,11 +44,14 @@ func withoutKCPData(p []byte) (rest []byte, had bool) {
 }
 
 // lossyRelay relays the UDP datagrams of one client to a gate and back,
-// dropping the data segments of the first datagram from the gate that
-// carries any: a lost packet, on a real UDP path.
+// dropping (if lossy) the data segments of the first datagram from the
+// gate that carries any: a lost packet, on a real UDP path. To the gate,
+// the client's address is back's: what the test writes on back comes
+// from the client's address, as a spoofer's datagrams would.
 type lossyRelay struct {
 	front    *net.UDPConn // the client talks to this
 	back     *net.UDPConn // connected to the gate
+	lossy    bool
 	dropped  atomic.Int32
 	relayed  atomic.Int32 // data datagrams delivered to the client
 	wg       sync.WaitGroup
@@ -53,6 +60,11 @@ type lossyRelay struct {
 }
 
 func newLossyRelay(t *testing.T, gateAddr string) *lossyRelay {
+	t.Helper()
+	return newRelay(t, gateAddr, true)
+}
+
+func newRelay(t *testing.T, gateAddr string, lossy bool) *lossyRelay {
 	t.Helper()
 	front, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -66,7 +78,7 @@ func newLossyRelay(t *testing.T, gateAddr string) *lossyRelay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &lossyRelay{front: front, back: back, peer: make(chan *net.UDPAddr, 1)}
+	r := &lossyRelay{front: front, back: back, lossy: lossy, peer: make(chan *net.UDPAddr, 1)}
 	r.wg.Add(2)
 	go func() { // client -> gate
 		defer r.wg.Done()
@@ -93,7 +105,7 @@ func newLossyRelay(t *testing.T, gateAddr string) *lossyRelay {
 				to = <-r.peer // the gate answers only after the client spoke
 			}
 			out := buf[:n]
-			if rest, had := withoutKCPData(out); had {
+			if rest, had := withoutKCPData(out); had && r.lossy {
 				if r.dropped.Load() == 0 {
 					// Lose the data, deliver the ACKs: the client's own
 					// frame is acknowledged, so it sends nothing more.
@@ -218,10 +230,7 @@ func TestKCPSessionsQueuedAtCloseAreClosed(t *testing.T) {
 	fresh := newKCPSessionCounter()
 	const n = 5
 	for i := 0; i < n; i++ {
-		s, err := kcp.DialWithOptions(g.Addr().String(), nil, 0, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := rawKCP(t, g.Addr().String())
 		s.Write(rpc.AppendFrame(nil, rpc.MsgHeartbeat, nil))
 		defer s.Close()
 	}
@@ -292,17 +301,9 @@ func TestKCPSessionsOpenedWhileClosingAreClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A KCP data segment (conversation 1, sequence 0) holding a heartbeat:
-	// from a new address, it opens a session.
+	// After the handshake, a KCP data segment (sequence 0) holding a
+	// heartbeat: from a new address, it opens a session.
 	frame := rpc.AppendFrame(nil, rpc.MsgHeartbeat, nil)
-	seg := binary.LittleEndian.AppendUint32(nil, 1)
-	seg = append(seg, kcpCmdPush, 0)
-	seg = binary.LittleEndian.AppendUint16(seg, 128)
-	seg = binary.LittleEndian.AppendUint32(seg, 0) // ts
-	seg = binary.LittleEndian.AppendUint32(seg, 0) // sn
-	seg = binary.LittleEndian.AppendUint32(seg, 0) // una
-	seg = binary.LittleEndian.AppendUint32(seg, uint32(len(frame)))
-	seg = append(seg, frame...)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var sent atomic.Int32
@@ -316,13 +317,17 @@ func TestKCPSessionsOpenedWhileClosingAreClosed(t *testing.T) {
 					return
 				default:
 				}
-				uc, err := net.DialUDP("udp", nil, ga)
+				uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 				if err != nil {
 					continue
 				}
-				uc.Write(seg)
+				// Once the gate is closed, no hello is answered.
+				conv, err := client.KCPHandshake(uc, ga, 200*time.Millisecond)
+				if err == nil {
+					uc.WriteTo(kcpSegment(conv, kcpCmdPush, 0, frame), ga)
+					sent.Add(1)
+				}
 				uc.Close()
-				sent.Add(1)
 			}
 		}()
 	}
@@ -336,5 +341,290 @@ func TestKCPSessionsOpenedWhileClosingAreClosed(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("after Close: %d session goroutines left", fresh())
 		}
+	}
+}
+
+// kcpSegment returns a KCP segment of conversation conv with command cmd
+// and sequence number sn, holding data.
+func kcpSegment(conv uint32, cmd byte, sn uint32, data []byte) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, conv)
+	b = append(b, cmd, 0)
+	b = binary.LittleEndian.AppendUint16(b, 128) // window
+	b = binary.LittleEndian.AppendUint32(b, 0)   // ts
+	b = binary.LittleEndian.AppendUint32(b, sn)  // sn
+	b = binary.LittleEndian.AppendUint32(b, 0)   // una
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(data)))
+	return append(b, data...)
+}
+
+// handshakeSocket opens a UDP socket on 127.0.0.1 and runs the KCP
+// handshake with the gate at addr on it: conv opens a session from it.
+func handshakeSocket(t testing.TB, addr string) (uc *net.UDPConn, ga *net.UDPAddr, conv uint32) {
+	t.Helper()
+	ga, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conv, err = client.KCPHandshake(uc, ga, 10*time.Second); err != nil {
+		uc.Close()
+		t.Fatal(err)
+	}
+	return uc, ga, conv
+}
+
+// rawKCP is a kcp-go session with the gate at addr, opened as client.Dial
+// opens one, for tests that speak KCP by hand. The caller closes it.
+func rawKCP(t testing.TB, addr string) *kcp.UDPSession {
+	t.Helper()
+	uc, ga, conv := handshakeSocket(t, addr)
+	s, err := kcp.NewConn4(conv, ga, nil, 0, 0, true, uc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// gateMetrics scrapes a gate's metrics.
+func gateMetrics(t testing.TB, g *gate.Gate) metrics.Samples {
+	t.Helper()
+	var b bytes.Buffer
+	if err := g.WriteMetrics(&b); err != nil {
+		t.Fatal(err)
+	}
+	ss, err := metrics.Parse(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ss
+}
+
+// kcpDropped returns the gate's count of KCP datagrams dropped for reason.
+func kcpDropped(t testing.TB, g *gate.Gate, reason string) int {
+	t.Helper()
+	n, _ := gateMetrics(t, g).Sum("goworld_gate_kcp_dropped_total", "reason", reason)
+	return int(n)
+}
+
+// waitFor polls cond every few milliseconds for up to 10 s.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s: %s", what)
+		}
+	}
+}
+
+// dialWith is dialPlayer with options.
+func dialWith(t *testing.T, addr string, opts client.Options) *client.Client {
+	t.Helper()
+	c, err := client.Dial(addr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	for {
+		if ev, ok := next(t, c).(client.EntityCreated); ok && ev.IsPlayer {
+			return c
+		}
+	}
+}
+
+// TestKCPJunkTakesNoSlot: UDP datagrams from 200 ports that did not do
+// the handshake (random bytes, and what an old client or a spoofer
+// sends: a first KCP segment with a heartbeat under a random
+// conversation, and an ACK) open no session and take no client slot: with
+// max_clients = 20, TCP, WebSocket and KCP clients all get in afterwards,
+// and the drops are counted and logged.
+func TestKCPJunkTakesNoSlot(t *testing.T) {
+	c, l := start(t, cluster.Options{KCP: true, WebSocket: true, GateLimits: &gate.Config{MaxClients: 20}})
+	g := c.Gates[0]
+	ga, err := net.ResolveUDPAddr("udp", c.GateAddr(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := newKCPSessionCounter()
+	hb := rpc.AppendFrame(nil, rpc.MsgHeartbeat, nil)
+	const ports = 200
+	sent := 0
+	for range ports {
+		uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		junk := make([]byte, 24+rand.IntN(200))
+		for i := range junk {
+			junk[i] = byte(rand.Uint32())
+		}
+		conv := rand.Uint32() | 1
+		for _, d := range [][]byte{junk, kcpSegment(conv, kcpCmdPush, 0, hb), kcpSegment(conv, 82, 0, nil)} {
+			if _, err := uc.WriteTo(d, ga); err != nil {
+				t.Fatal(err)
+			}
+			sent++
+		}
+		uc.Close()
+	}
+	waitFor(t, "the gate has not seen every junk datagram", func() bool {
+		return kcpDropped(t, g, "bad_cookie")+kcpDropped(t, g, "malformed") >= sent
+	})
+	if n, p, s := g.NumClients(), g.PendingKCP(), fresh(); n != 0 || p != 0 || s != 0 {
+		t.Fatalf("after %d junk datagrams: %d clients, %d pending KCP sessions, %d kcp-go sessions; want none", sent, n, p, s)
+	}
+	for range 3 {
+		dialWith(t, c.GateAddr(0), client.Options{})
+		dialWith(t, c.GateWSURL(0), client.Options{})
+		dialWith(t, c.GateAddr(0), client.Options{KCP: true})
+	}
+	if n := g.NumClients(); n != 9 {
+		t.Fatalf("%d clients, want 9", n)
+	}
+	l.wait(t, "KCP: dropped", "datagrams from new addresses without a valid handshake cookie")
+}
+
+// TestKCPSessionCannotBeTakenOver: datagrams from a connected KCP
+// player's own address (its relay's socket, which the gate sees as the
+// player) that carry another conversation, a first segment with a new
+// conversation and sequence number 0 among them (kcp-go alone replaces
+// the player's session for it), are dropped: the player keeps calling
+// and being answered, and its entity keeps its client.
+func TestKCPSessionCannotBeTakenOver(t *testing.T) {
+	c, _ := start(t, cluster.Options{KCP: true})
+	g := c.Gates[0]
+	relay := newRelay(t, c.GateAddr(0), false)
+	p := dialWith(t, relay.addr(), client.Options{KCP: true})
+	player, _ := p.Player()
+	ref := clientOf(t, c, player.ID)
+	hb := rpc.AppendFrame(nil, rpc.MsgHeartbeat, nil)
+	for i := range 10 {
+		conv := rand.Uint32() | 1
+		for _, d := range [][]byte{kcpSegment(conv, kcpCmdPush, 0, hb), kcpSegment(conv, 82, uint32(i), nil), kcpSegment(conv, kcpCmdPush, 1, hb)} {
+			if _, err := relay.back.Write(d); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitFor(t, "the gate has not dropped the 30 datagrams of other conversations", func() bool {
+		return kcpDropped(t, g, "wrong_conv") >= 30
+	})
+	for i := range 5 {
+		s := fmt.Sprint("still mine ", i)
+		p.CallPlayer("Echo", s)
+		if got := expect(t, p, "OnEcho"); got[0] != s {
+			t.Fatalf("OnEcho %v, want %q", got, s)
+		}
+	}
+	if now := clientOf(t, c, player.ID); now != ref {
+		t.Fatalf("the player's entity has client %+v, had %+v", now, ref)
+	}
+	if n, pend := g.NumClients(), g.PendingKCP(); n != 1 || pend != 0 {
+		t.Fatalf("%d clients and %d pending KCP sessions, want 1 and 0", n, pend)
+	}
+}
+
+// clientOf returns the client bound to entity id on the cluster's first
+// game; it fails the test if the entity is gone or has none.
+func clientOf(t *testing.T, c *cluster.Cluster, id rpc.EntityID) entity.ClientRef {
+	t.Helper()
+	type result struct {
+		ref       entity.ClientRef
+		found, ok bool
+	}
+	ch := make(chan result, 1)
+	c.Games[0].Post(func() {
+		e := c.Games[0].World().Entity(id)
+		if e == nil {
+			ch <- result{}
+			return
+		}
+		ref, ok := e.Client()
+		ch <- result{ref, true, ok}
+	})
+	select {
+	case r := <-ch:
+		if !r.found || !r.ok {
+			t.Fatalf("entity %s: found %v, has a client %v", id, r.found, r.ok)
+		}
+		return r.ref
+	case <-time.After(10 * time.Second):
+		t.Fatal("the game loop did not answer in 10s")
+	}
+	return entity.ClientRef{}
+}
+
+// TestKCPNoSessionWithoutAFrame: a sender with a cookie whose datagrams
+// hold no whole first frame in the session's first segment (half a
+// header; a whole frame in a segment that is not a whole message; an ACK;
+// a frame in the second segment) opens no session: no kcp-go state,
+// nothing pending, no client slot (of max_clients = 2, a TCP client takes
+// one). Its address is not held either: a KCP session from the same
+// socket, with the same cookie, then gets in.
+func TestKCPNoSessionWithoutAFrame(t *testing.T) {
+	c, l := start(t, cluster.Options{KCP: true, GateLimits: &gate.Config{MaxClients: 2}})
+	g := c.Gates[0]
+	fresh := newKCPSessionCounter()
+	uc, ga, conv := handshakeSocket(t, c.GateAddr(0))
+	hb := rpc.AppendFrame(nil, rpc.MsgHeartbeat, nil)
+	notWhole := kcpSegment(conv, kcpCmdPush, 0, hb)
+	notWhole[5] = 1 // frg: one more fragment to come
+	for _, d := range [][]byte{kcpSegment(conv, kcpCmdPush, 0, hb[:3]), notWhole, kcpSegment(conv, 82, 0, nil), kcpSegment(conv, kcpCmdPush, 1, hb)} {
+		if _, err := uc.WriteTo(d, ga); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the gate has not dropped the 4 datagrams without a first frame", func() bool { return kcpDropped(t, g, "no_frame") >= 4 })
+	if n, p, s := g.NumClients(), g.PendingKCP(), fresh(); n != 0 || p != 0 || s != 0 {
+		t.Fatalf("%d clients, %d pending KCP sessions, %d kcp-go sessions; want none", n, p, s)
+	}
+	dialPlayer(t, c.GateAddr(0))
+	s, err := kcp.NewConn4(conv, ga, nil, 0, 0, true, uc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Write(hb)
+	s.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		typ, _, err := rpc.ReadFrame(s, make([]byte, rpc.HeaderSize), 1<<20)
+		if err != nil {
+			t.Fatalf("the KCP session after the drops: %v", err)
+		}
+		if typ == rpc.MsgHeartbeatAck {
+			break
+		}
+	}
+	if n := g.NumClients(); n != 2 {
+		t.Fatalf("%d clients, want the TCP and the KCP one", n)
+	}
+	l.wait(t, "KCP: dropped", "datagrams with a valid cookie but no whole first frame")
+}
+
+// TestKCPOldClientIsToldWhy: a KCP client that skips the handshake (one
+// written before it, with a conversation of its own) gets a MsgKick
+// saying the handshake is required, rather than silence.
+func TestKCPOldClientIsToldWhy(t *testing.T) {
+	c, _ := start(t, cluster.Options{KCP: true})
+	s, err := kcp.DialWithOptions(c.GateAddr(0), nil, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetNoDelay(1, 10, 2, 1)
+	s.Write(rpc.AppendFrame(nil, rpc.MsgHeartbeat, nil))
+	s.SetReadDeadline(time.Now().Add(10 * time.Second))
+	typ, body, err := rpc.ReadFrame(s, make([]byte, rpc.HeaderSize), 1<<16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rpc.NewReader(body)
+	if reason := r.String(); typ != rpc.MsgKick || !strings.HasPrefix(reason, "KCP handshake required") {
+		t.Fatalf("got %v %q, want a kick about the handshake", typ, reason)
+	}
+	if n, _ := gateMetrics(t, c.Gates[0]).Sum("goworld_gate_kcp_old_client_kicks_total"); n < 1 {
+		t.Fatalf("old client kicks %v", n)
 	}
 }

@@ -41,6 +41,17 @@ func (g *Gate) WriteMetrics(out io.Writer) error {
 	w.Gauge("goworld_gate_max_clients", "Clients the gate serves at most: max_clients, or less if the open-file limit is lower (-1: unlimited).", float64(g.cfg.MaxClients))
 	w.Gauge("goworld_gate_client_queue_bytes", "Bytes queued for all clients, not yet written.", float64(queued))
 	w.Gauge("goworld_gate_client_queue_max_bytes", "Bytes queued for the client with the most queued (client_send_buffer_size closes it).", float64(most))
+	if f := g.udp; f != nil {
+		w.Gauge("goworld_gate_kcp_pending_sessions", "KCP sessions open but without their first complete frame yet: not clients (kcp_handshake_timeout closes them).", float64(g.PendingKCP()))
+		w.Gauge("goworld_gate_kcp_addresses", "Client addresses whose KCP conversation the filter lets through.", float64(f.numAddrs()))
+		w.Counter("goworld_gate_kcp_hellos_answered_total", "KCP handshake hellos answered with a cookie.", f.answered.Load())
+		w.Counter("goworld_gate_kcp_old_client_kicks_total", "KCP first segments without a cookie answered with a kick saying the handshake is required (at most 10 a second).", f.oldKicks.Load())
+		w.Counter("goworld_gate_kcp_handshake_timeouts_total", "KCP sessions closed for sending no complete frame within kcp_handshake_timeout.", g.kcpTimeouts.Load())
+		for i, name := range dropNames {
+			w.Counter("goworld_gate_kcp_dropped_total", "UDP datagrams the KCP filter dropped, by reason: malformed, bad_cookie (new address, no valid cookie), wrong_conv (a session's address, another conversation), no_frame (a valid cookie without a whole first frame in segment 0), session_rate (kcp_session_rate), hello_rate (kcp_hello_rate).",
+				f.dropped[i].Load(), "reason", name)
+		}
+	}
 	w.WriteTraffic(metrics.Traffic{Link: "client", Stats: &g.met.clients}, metrics.Traffic{Link: "dispatcher", Stats: &g.met.links})
 	w.Counter("goworld_gate_panics_total", "Panics recovered handling a frame (each logged with its stack, the first few a minute); a client's costs it a kick, a dispatcher's the frame.", g.met.panics.Total())
 	for i, l := range g.links {

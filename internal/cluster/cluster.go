@@ -42,7 +42,8 @@ type Options struct {
 	// ClientSendBufferSize for the gates (default 1 MiB).
 	ClientSendBufferSize int
 	// GateLimits, if set, supplies the gates' rate and connection limits
-	// (ClientMsgRate ... KCPInterval of gate.Config; other fields ignored).
+	// (ClientMsgRate ... KCPInterval, KCPHelloRate and KCPHandshakeTimeout
+	// of gate.Config; other fields ignored).
 	GateLimits *gate.Config
 	// SaveInterval for the games (default 60s).
 	SaveInterval time.Duration
@@ -170,7 +171,7 @@ func New(o Options) (*Cluster, error) {
 			ClientMsgRate: lim.ClientMsgRate, ClientMsgBurst: lim.ClientMsgBurst,
 			ClientByteRate: lim.ClientByteRate, ClientByteBurst: lim.ClientByteBurst,
 			MaxClients: lim.MaxClients, KCPSessionRate: lim.KCPSessionRate, KCPSessionBurst: lim.KCPSessionBurst,
-			KCPInterval: lim.KCPInterval,
+			KCPInterval: lim.KCPInterval, KCPHelloRate: lim.KCPHelloRate, KCPHandshakeTimeout: lim.KCPHandshakeTimeout,
 		})
 		if err != nil {
 			return fail(err)
