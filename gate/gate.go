@@ -67,6 +67,10 @@ type Config struct {
 	// TLS (PEM certificate chain and key): clients then dial it with TLS
 	// (client.Options.TLS). KCP, on the same port number, stays plain.
 	TLSCertFile, TLSKeyFile string
+	// TLSHandshakeTimeout bounds a TLS client's handshake (default 10s):
+	// a client that has not completed it by then is closed, before it
+	// costs a boot entity.
+	TLSHandshakeTimeout time.Duration
 	// WSTLSCertFile and WSTLSKeyFile, if set, make the WebSocket port
 	// serve TLS (wss://) with this PEM certificate chain and key.
 	WSTLSCertFile, WSTLSKeyFile string
@@ -227,6 +231,9 @@ func New(cfg Config) (*Gate, error) {
 	}
 	if cfg.HeartbeatTimeout <= 0 {
 		cfg.HeartbeatTimeout = 30 * time.Second
+	}
+	if cfg.TLSHandshakeTimeout <= 0 {
+		cfg.TLSHandshakeTimeout = 10 * time.Second
 	}
 	if cfg.MaxClientPacketSize <= 0 {
 		cfg.MaxClientPacketSize = 64 << 10
@@ -693,7 +700,9 @@ func (g *Gate) serveClient(c *client) {
 	// before the lingering close is counted.
 	defer func() { <-c.conn.Done(); c.conn.Wait() }()
 	n := len(g.links)
-	if !c.kcp {
+	if err := g.tlsHandshake(c); err != nil {
+		c.conn.Close(err) // Serve returns at once, and it is logged below
+	} else if !c.kcp {
 		g.announce(c)
 	}
 	g.lines.Logf(g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()), logrus.DebugLevel, "client connected", "client connected")
@@ -726,6 +735,28 @@ func (g *Gate) serveClient(c *client) {
 		body := g.clientBody(owner, c.id)
 		g.link(owner.Shard(n)).Send(rpc.MsgClientDisconnected, body)
 	}
+}
+
+// tlsHandshake runs a TLS client's handshake, bounded by
+// TLSHandshakeTimeout, before the client is announced: one that stalls it
+// or speaks something else costs a slot for that long at most, and no
+// boot entity (the handshake used to run at the first read, bounded only
+// by the heartbeat timeout, after the announcement). Other clients: nil.
+func (g *Gate) tlsHandshake(c *client) error {
+	lc, ok := c.conn.NetConn().(*lingerConn)
+	if !ok {
+		return nil
+	}
+	tc, ok := lc.Conn.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(g.closing, g.cfg.TLSHandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("TLS handshake: %w", err)
+	}
+	return nil
 }
 
 // maxReasonLog bounds a disconnect reason in a log line.

@@ -369,7 +369,7 @@ func (f *kcpFilter) oldClient(d []byte, ua *net.UDPAddr, now time.Time) {
 	}
 	copy(f.oldKick[0:4], d[0:4])   // conv
 	copy(f.oldKick[8:12], d[8:12]) // ts, echoed as KCP does
-	f.oldKicks.Add(1) // before the answer, which a test may read at once
+	f.oldKicks.Add(1)              // before the answer, which a test may read at once
 	f.conn.WriteToUDP(f.oldKick, ua)
 }
 

@@ -2,8 +2,12 @@ package gate_test
 
 import (
 	"crypto/tls"
+	"errors"
+	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/gate"
@@ -94,5 +98,36 @@ func TestTLSCertificateError(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "TLS certificate") {
 		t.Fatalf("error %q", err)
+	}
+}
+
+// TestTLSHandshakeIsBounded: a connection to a TLS port that never
+// completes its handshake is closed after TLSHandshakeTimeout, where it
+// used to hold its slot (and a boot entity) for the heartbeat timeout.
+func TestTLSHandshakeIsBounded(t *testing.T) {
+	c, _ := start(t, cluster.Options{})
+	cert, key, _ := selfSignedCert(t)
+	g := startGate(t, c, gate.Config{TLSCertFile: cert, TLSKeyFile: key, TLSHandshakeTimeout: 300 * time.Millisecond})
+	nc, err := net.Dial("tcp", g.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	began := time.Now()
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadAll(nc); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatal("a client silent during the TLS handshake was not closed within 10s")
+		}
+	}
+	// Closed by the handshake's bound, not the heartbeat timeout (30s).
+	if took := time.Since(began); took > 5*time.Second {
+		t.Fatalf("closed after %v", took)
+	}
+	for deadline := time.Now().Add(5 * time.Second); g.NumClients() != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d clients left after the close", g.NumClients())
+		}
 	}
 }
