@@ -35,6 +35,10 @@ type Options struct {
 	WebSocket bool
 	// StorageDir holds one bbolt file per game (default: none, no storage).
 	StorageDir string
+	// Storage, if set, is one backend every game shares, as games share a
+	// networked store in production (StorageDir is then ignored). The
+	// caller owns it: the cluster does not close it.
+	Storage storage.Backend
 	// HeartbeatTimeout for the gates (default 30s).
 	HeartbeatTimeout time.Duration
 	// MaxClientPacketSize for the gates (default 64 KiB).
@@ -135,8 +139,8 @@ func New(o Options) (*Cluster, error) {
 		run(d.Run)
 	}
 	for i := 0; i < o.Games; i++ {
-		var st storage.Backend
-		if o.StorageDir != "" {
+		st := o.Storage
+		if st == nil && o.StorageDir != "" {
 			var err error
 			if st, err = storage.Open("bbolt", filepath.Join(o.StorageDir, fmt.Sprintf("game%d.db", i+1))); err != nil {
 				return fail(err)
