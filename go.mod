@@ -11,6 +11,7 @@ require (
 	go.etcd.io/bbolt v1.5.0
 	go.uber.org/goleak v1.3.0
 	golang.org/x/net v0.47.0
+	golang.org/x/sys v0.45.0
 	gopkg.in/ini.v1 v1.67.3
 )
 
@@ -24,5 +25,4 @@ require (
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
 	golang.org/x/crypto v0.45.0 // indirect
-	golang.org/x/sys v0.45.0 // indirect
 )
