@@ -35,6 +35,10 @@ type Options struct {
 	WebSocket bool
 	// StorageDir holds one bbolt file per game (default: none, no storage).
 	StorageDir string
+	// GameDispatchers, if set, rewrites the dispatcher addresses the games
+	// dial (say, through a proxy that injects faults); gates dial the
+	// real ones.
+	GameDispatchers func(addrs []string) []string
 	// Storage, if set, is one backend every game shares, as games share a
 	// networked store in production (StorageDir is then ignored). The
 	// caller owns it: the cluster does not close it.
@@ -147,8 +151,12 @@ func New(o Options) (*Cluster, error) {
 			}
 			c.stores = append(c.stores, st)
 		}
+		gameAddrs := addrs
+		if o.GameDispatchers != nil {
+			gameAddrs = o.GameDispatchers(addrs)
+		}
 		g, err := game.New(game.Config{
-			ID: i + 1, Dispatchers: addrs, BootEntity: o.BootEntity, Registry: o.Registry,
+			ID: i + 1, Dispatchers: gameAddrs, BootEntity: o.BootEntity, Registry: o.Registry,
 			Storage: st, SaveInterval: o.SaveInterval, Logger: o.Logger, MaxPacketSize: o.MaxPacketSize,
 			PositionSyncInterval: o.PositionSyncInterval, AOISyncLimit: o.AOISyncLimit, StallThreshold: o.StallThreshold,
 			ClientStringLimit: o.ClientStringLimit,
