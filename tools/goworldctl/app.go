@@ -56,6 +56,12 @@ var (
 		Value: proc.DefaultTimeout,
 		Usage: "how long to wait for each process to become ready or to exit",
 	}
+	hostFlag = &cli.StringFlag{
+		Name:    "host",
+		EnvVars: []string{hostEnv},
+		Usage: "the host `NAME` this machine is in the config's host keys: act only on its processes " +
+			"(required when the config places processes on hosts; default $" + hostEnv + ")",
+	}
 	noBuildFlag = &cli.BoolFlag{
 		Name:  "no-build",
 		Usage: "start the binary in DIR/bin as it is, without building it first",
@@ -122,7 +128,7 @@ func commands() []*cli.Command {
 				"ones are left alone, and new games and gates get the running dispatchers' addresses.\n" +
 				"A dispatcher started again listens on its configured listen_addr: give it a fixed port,\n" +
 				"since the games and gates that still run redial the address they had.",
-			Flags: []cli.Flag{configFlag, timeoutFlag, noBuildFlag, &cli.BoolFlag{
+			Flags: []cli.Flag{configFlag, hostFlag, timeoutFlag, noBuildFlag, &cli.BoolFlag{
 				Name:  "down",
 				Usage: "start only the processes that are down, leaving the running ones alone",
 			}},
@@ -143,7 +149,7 @@ func commands() []*cli.Command {
 				"the game's previous binary (DIR/run/NAME.bin) restores the same file instead, and reload\n" +
 				"stops with an error. Linux and macOS only.",
 			ArgsUsage:    "DIR",
-			Flags:        []cli.Flag{configFlag, timeoutFlag, noBuildFlag},
+			Flags:        []cli.Flag{configFlag, hostFlag, timeoutFlag, noBuildFlag},
 			OnUsageError: onUsageError,
 			Action: withCluster(func(c *cli.Context, cl *cluster) error {
 				return reload(c.Context, c.App.Writer, c.App.ErrWriter, cl, reloadOptions{
@@ -156,7 +162,7 @@ func commands() []*cli.Command {
 			Name:      "status",
 			Usage:     "show which processes run, with key figures from their /metrics; fails if any is down",
 			ArgsUsage: "DIR",
-			Flags: []cli.Flag{configFlag, &cli.DurationFlag{
+			Flags: []cli.Flag{configFlag, hostFlag, &cli.DurationFlag{
 				Name:  "interval",
 				Usage: "scrape twice this far apart and show rates (packets/s, bytes/s) and the tick p99 over it; 0: totals only",
 			}},
@@ -169,7 +175,7 @@ func commands() []*cli.Command {
 			Name:         "stop",
 			Usage:        "stop gates, games, then dispatchers with SIGTERM (SIGKILL after -timeout)",
 			ArgsUsage:    "DIR",
-			Flags:        []cli.Flag{configFlag, timeoutFlag},
+			Flags:        []cli.Flag{configFlag, hostFlag, timeoutFlag},
 			OnUsageError: onUsageError,
 			Action: withCluster(func(c *cli.Context, cl *cluster) error {
 				return stop(c.App.Writer, cl, syscall.SIGTERM, c.Duration(timeoutFlag.Name))
@@ -179,7 +185,7 @@ func commands() []*cli.Command {
 			Name:         "kill",
 			Usage:        "kill gates, games, then dispatchers with SIGKILL",
 			ArgsUsage:    "DIR",
-			Flags:        []cli.Flag{configFlag, timeoutFlag},
+			Flags:        []cli.Flag{configFlag, hostFlag, timeoutFlag},
 			OnUsageError: onUsageError,
 			Action: withCluster(func(c *cli.Context, cl *cluster) error {
 				return stop(c.App.Writer, cl, syscall.SIGKILL, c.Duration(timeoutFlag.Name))
@@ -216,6 +222,9 @@ func withCluster(action func(*cli.Context, *cluster) error) cli.ActionFunc {
 		}
 		cl, err := loadCluster(dir, c.String(configFlag.Name))
 		if err != nil {
+			return err
+		}
+		if err := cl.setHost(c.String(hostFlag.Name)); err != nil {
 			return err
 		}
 		return action(c, cl)
