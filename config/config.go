@@ -266,7 +266,7 @@ func (g *GateConfig) WSURL(hostPort string) string {
 
 // StorageConfig is the [storage] section: where persistent entities are kept.
 type StorageConfig struct {
-	Type string // type: the backend, "bbolt" (one game process) or "redis" (any number)
+	Type string // type: the backend, "bbolt" (one game process), "redis" or "none" (any number)
 	Path string // path: the bbolt database file, relative to the server directory
 }
 
@@ -278,6 +278,11 @@ const (
 	// StorageRedis is a Redis server or cluster that every game of the
 	// cluster shares.
 	StorageRedis = "redis"
+	// StorageNone keeps nothing: a game has no storage, so persistent
+	// entities cannot be saved or loaded and KV calls fail (with
+	// entity.ErrNoStorage). For worlds that keep nothing, any number of
+	// games.
+	StorageNone = "none"
 )
 
 // Section name prefixes of the three process kinds.

@@ -552,7 +552,7 @@ listen_addr = 127.0.0.1:14001
 		{
 			name: "unknown storage type",
 			text: minimal + "[storage]\ntype = mongodb\n",
-			want: []string{`config.ini: [storage] type = "mongodb": unknown storage type (use bbolt or redis)`},
+			want: []string{`config.ini: [storage] type = "mongodb": unknown storage type (use bbolt, redis or none)`},
 		},
 		{
 			name: "bbolt needs a path",
@@ -755,7 +755,7 @@ func TestValidateHandBuilt(t *testing.T) {
 	}{
 		{"nil", nil, []string{"config is nil"}},
 		{"empty", func(c *Config) { *c = Config{} }, []string{
-			"no dispatcher", "no game", "no gate", "[storage] type is required (bbolt or redis)",
+			"no dispatcher", "no game", "no gate", "[storage] type is required (bbolt, redis or none)",
 		}},
 		{"zero values", func(c *Config) {
 			c.Gates[0] = GateConfig{ID: 1, Name: "gate1"}

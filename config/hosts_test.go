@@ -94,9 +94,11 @@ func TestManyGamesNeedSharedStorage(t *testing.T) {
 	if err := one.Validate(); err == nil || !strings.Contains(err.Error(), `[storage] type = "bbolt": allows one game process`) {
 		t.Errorf("Validate of two games with bbolt: %v", err)
 	}
-	one.Storage = StorageConfig{Type: StorageRedis}
-	if err := one.Validate(); err != nil {
-		t.Errorf("Validate of two games with redis and no path: %v", err)
+	for _, typ := range []string{StorageRedis, StorageNone} {
+		one.Storage = StorageConfig{Type: typ}
+		if err := one.Validate(); err != nil {
+			t.Errorf("Validate of two games with %s and no path: %v", typ, err)
+		}
 	}
 }
 

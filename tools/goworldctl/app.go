@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"syscall"
 
@@ -56,9 +57,11 @@ var (
 		Value: proc.DefaultTimeout,
 		Usage: "how long to wait for each process to become ready or to exit",
 	}
+	// hostFlag has no EnvVars: the flags are shared by every run of the
+	// app (tests run many), and urfave/cli keeps an environment value in
+	// the flag; withCluster reads $GOWORLD_HOST itself.
 	hostFlag = &cli.StringFlag{
-		Name:    "host",
-		EnvVars: []string{hostEnv},
+		Name: "host",
 		Usage: "the host `NAME` this machine is in the config's host keys: act only on its processes " +
 			"(required when the config places processes on hosts; default $" + hostEnv + ")",
 	}
@@ -224,7 +227,11 @@ func withCluster(action func(*cli.Context, *cluster) error) cli.ActionFunc {
 		if err != nil {
 			return err
 		}
-		if err := cl.setHost(c.String(hostFlag.Name)); err != nil {
+		host := c.String(hostFlag.Name)
+		if !c.IsSet(hostFlag.Name) {
+			host = os.Getenv(hostEnv)
+		}
+		if err := cl.setHost(host); err != nil {
 			return err
 		}
 		return action(c, cl)
