@@ -125,12 +125,14 @@ func commands() []*cli.Command {
 		},
 		{
 			Name:      "start",
-			Usage:     "build, then start every configured process and wait until all are ready",
+			Usage:     "build, then start every configured process (of this -host) and wait until all are ready",
 			ArgsUsage: "DIR",
 			Description: "With -down, only the processes that are down are started (after a crash); the running\n" +
 				"ones are left alone, and new games and gates get the running dispatchers' addresses.\n" +
 				"A dispatcher started again listens on its configured listen_addr: give it a fixed port,\n" +
-				"since the games and gates that still run redial the address they had.",
+				"since the games and gates that still run redial the address they had.\n" +
+				"With -host (or GOWORLD_HOST), only that host's processes are started; the dispatchers of\n" +
+				"other hosts are dialled at their advertise_addr (else listen_addr) from the config.",
 			Flags: []cli.Flag{configFlag, hostFlag, timeoutFlag, noBuildFlag, &cli.BoolFlag{
 				Name:  "down",
 				Usage: "start only the processes that are down, leaving the running ones alone",
@@ -146,7 +148,7 @@ func commands() []*cli.Command {
 		},
 		{
 			Name:  "reload",
-			Usage: "build, then hot-reload the games one by one: freeze, restart with the new binary, restore",
+			Usage: "build, then hot-reload the games (of this -host) one by one: freeze, restart with the new binary, restore",
 			Description: "Each game in turn, in ID order, freezes its world to a file (SIGUSR1) and exits; the new\n" +
 				"binary restores it while the dispatchers hold the game's packets. If the new binary fails,\n" +
 				"the game's previous binary (DIR/run/NAME.bin) restores the same file instead, and reload\n" +
@@ -163,7 +165,7 @@ func commands() []*cli.Command {
 		},
 		{
 			Name:      "status",
-			Usage:     "show which processes run, with key figures from their /metrics; fails if any is down",
+			Usage:     "show which processes run (on which host), with key figures from their /metrics; fails if any (of this -host) is down",
 			ArgsUsage: "DIR",
 			Flags: []cli.Flag{configFlag, hostFlag, &cli.DurationFlag{
 				Name:  "interval",
@@ -176,7 +178,7 @@ func commands() []*cli.Command {
 		},
 		{
 			Name:         "stop",
-			Usage:        "stop gates, games, then dispatchers with SIGTERM (SIGKILL after -timeout)",
+			Usage:        "stop gates, games, then dispatchers (of this -host) with SIGTERM (SIGKILL after -timeout)",
 			ArgsUsage:    "DIR",
 			Flags:        []cli.Flag{configFlag, hostFlag, timeoutFlag},
 			OnUsageError: onUsageError,
@@ -186,7 +188,7 @@ func commands() []*cli.Command {
 		},
 		{
 			Name:         "kill",
-			Usage:        "kill gates, games, then dispatchers with SIGKILL",
+			Usage:        "kill gates, games, then dispatchers (of this -host) with SIGKILL",
 			ArgsUsage:    "DIR",
 			Flags:        []cli.Flag{configFlag, hostFlag, timeoutFlag},
 			OnUsageError: onUsageError,
