@@ -3,6 +3,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -298,5 +299,92 @@ func expectDisconnect(t *testing.T, p *player) string {
 		case <-timeout:
 			t.Fatal("not disconnected after 15s")
 		}
+	}
+}
+
+// TestReloadOnAHost reloads the games of host b, whose dispatcher runs on
+// host a: reload gives the restored games the dispatcher's advertised
+// address from the config, and a client of a game keeps its player.
+func TestReloadOnAHost(t *testing.T) {
+	good, _ := reloadGameBinaries(t)
+	dir := filepath.Join(t.TempDir(), "rg")
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	writeFile(t, filepath.Join(dir, "config.ini"), fmt.Sprintf(`
+[dispatcher1]
+host = a
+listen_addr = 127.0.0.1:%[1]d
+advertise_addr = 127.0.0.1:%[1]d
+[game_common]
+host = b
+boot_entity = Player
+freeze_timeout = 5s
+[game1]
+[game2]
+[gate1]
+host = a
+listen_addr = 127.0.0.1:0
+kcp = false
+[storage]
+type = none
+`, port))
+	copyFile(t, good, filepath.Join(dir, "bin", "rg"), 0o755)
+	killAtCleanup(t, dir)
+
+	r := ctl(t, "start", "-no-build", "-host", "a", dir)
+	if r.code != 0 {
+		t.Fatalf("start -host a: %v", r)
+	}
+	a := parseHostStarted(t, r.stdout, "a")
+	if names(a) != "dispatcher1 gate1" {
+		t.Fatalf("start -host a: %v", r)
+	}
+	if r := ctl(t, "reload", "-no-build", "-host", "a", dir); r.code != 1 || !strings.Contains(r.stderr, "configures no game on host a: nothing to reload") {
+		t.Errorf("reload -host a: %v", r)
+	}
+	r = ctl(t, "start", "-no-build", "-host", "b", dir)
+	if r.code != 0 {
+		t.Fatalf("start -host b: %v", r)
+	}
+	b := parseHostStarted(t, r.stdout, "b")
+	if names(b) != "game1 game2" {
+		t.Fatalf("start -host b: %v", r)
+	}
+	p := dialPlayer(t, a[1].addr)
+	if p.pid != b[0].pid && p.pid != b[1].pid {
+		t.Fatalf("welcomed by pid %d, not a game of host b (%v)", p.pid, b)
+	}
+	p.call("SetNote", "kept")
+	p.expect("NoteSet")
+
+	r = ctl(t, "reload", "-no-build", "-host", "b", dir)
+	ms := reloadedGameLine.FindAllStringSubmatch(r.stdout, -1)
+	if r.code != 0 || len(ms) != 2 || ms[0][1] != "game1" || ms[1][1] != "game2" {
+		t.Fatalf("reload -host b: %v", r)
+	}
+	newPID := map[int]int{}
+	for _, m := range ms {
+		oldPID, _ := strconv.Atoi(m[2])
+		n, _ := strconv.Atoi(m[3])
+		newPID[oldPID] = n
+	}
+	if got := p.echo(7); got != newPID[p.pid] || got == 0 {
+		t.Errorf("after the reload, the player's calls are answered by pid %d, want %d", got, newPID[p.pid])
+	}
+	if n := p.note(); n != "kept" {
+		t.Errorf("note after the reload: %q", n)
+	}
+	for _, n := range []string{"game1", "game2"} {
+		if log := readFile(t, filepath.Join(dir, "log", n+".log")); !strings.Contains(log, fmt.Sprintf("127.0.0.1:%d", port)) {
+			t.Errorf("%s.log never names the dispatcher's advertised address 127.0.0.1:%d", n, port)
+		}
+	}
+	if r := ctl(t, "stop", "-host", "b", dir); r.code != 0 || len(filterPrefix(lines(r.stdout), "stopped game")) != 2 {
+		t.Errorf("stop -host b: %v", r)
+	}
+	if r := ctl(t, "stop", "-host", "a", dir); r.code != 0 || len(filterPrefix(lines(r.stdout), "stopped ")) != 2 {
+		t.Errorf("stop -host a: %v", r)
 	}
 }
