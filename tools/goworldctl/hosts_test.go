@@ -291,3 +291,56 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestDispatcherAddr checks which address the games and gates of this
+// host are given for each dispatcher: the advertised one if any, else the
+// reported one for a dispatcher of this host, else the configured
+// listen_addr (which validation requires to be dialable from elsewhere).
+func TestDispatcherAddr(t *testing.T) {
+	dir := newServerDir(t, `
+[dispatcher1]
+host = a
+listen_addr = 0.0.0.0:13001
+advertise_addr = 10.0.0.1:13001
+[dispatcher2]
+host = b
+listen_addr = 10.0.0.2:13002
+[dispatcher3]
+host = a
+listen_addr = 10.0.0.1:13003
+[game1]
+host = b
+boot_entity = Account
+[gate1]
+host = a
+listen_addr = 127.0.0.1:0
+[storage]
+type = redis
+`)
+	cl, err := loadCluster(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		host  string
+		want  []string
+		ready string
+	}{
+		// On a, dispatcher3 is local: the address it reported.
+		{"a", []string{"10.0.0.1:13001", "10.0.0.2:13002", "127.0.0.1:40001"}, "127.0.0.1:40001"},
+		// On b, dispatcher2 is local but reported nothing (not running):
+		// the reported address, empty; the others from the config.
+		{"b", []string{"10.0.0.1:13001", "", "10.0.0.1:13003"}, ""},
+	} {
+		if err := cl.setHost(tc.host); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range cl.ProcsOf(roleDispatcher) {
+			got = append(got, cl.dispatcherAddr(p, tc.ready))
+		}
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("on host %s: %q, want %q", tc.host, got, tc.want)
+		}
+	}
+}
