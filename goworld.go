@@ -354,11 +354,16 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 		return err
 	case "game":
 		c, _ := cfg.Game(id)
-		backend, err := storage.Open(cfg.Storage.Type, cfg.Storage.Path)
-		if err != nil {
-			return err
+		// With [storage] type = none the game has no storage (nil).
+		var backend storage.Backend
+		if cfg.Storage.Type != config.StorageNone {
+			b, err := storage.Open(cfg.Storage.Type, cfg.Storage.Path)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			backend = b
 		}
-		defer backend.Close()
 		g, err := game.New(game.Config{
 			ID: id, Dispatchers: dispAddrs, BootEntity: c.BootEntity, Registry: registry,
 			Storage: backend, SaveInterval: c.SaveInterval, MaxPacketSize: c.MaxPacketSize,

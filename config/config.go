@@ -118,9 +118,15 @@ type Config struct {
 // DispatcherConfig is the configuration of one dispatcher process, section
 // [dispatcherN].
 type DispatcherConfig struct {
-	ID             int    // N of [dispatcherN], 1..65535
-	Name           string // section name, e.g. "dispatcher1"
-	ListenAddr     string // listen_addr: host:port the games and gates connect to
+	ID         int    // N of [dispatcherN], 1..65535
+	Name       string // section name, e.g. "dispatcher1"
+	Host       string // host: the machine it runs on (see Config.Hosts); empty on a one-machine cluster
+	ListenAddr string // listen_addr: host:port the games and gates connect to
+	// AdvertiseAddr (advertise_addr) is the host:port games and gates dial
+	// when it differs from ListenAddr: a dispatcher listening on 0.0.0.0
+	// (every interface) advertises this machine's address on the network
+	// the cluster shares. Empty: they dial ListenAddr.
+	AdvertiseAddr  string
 	HTTPAddr       string // http_addr: admin HTTP host:port; empty means disabled
 	LogLevel       string // log_level: debug, info, warn or error
 	LogFile        string // log_file: defaults to Name + ".log"
@@ -146,6 +152,7 @@ type DispatcherConfig struct {
 type GameConfig struct {
 	ID           int           // N of [gameN], 1..65535
 	Name         string        // section name, e.g. "game1"
+	Host         string        // host: the machine it runs on; empty on a one-machine cluster
 	BootEntity   string        // boot_entity: entity type created for each new client
 	SaveInterval time.Duration // save_interval: how often persistent entities are saved
 	// FreezeDir (freeze_dir) is where hot-reload freeze files go, relative
@@ -189,6 +196,7 @@ type GameConfig struct {
 type GateConfig struct {
 	ID              int    // N of [gateN], 1..65535
 	Name            string // section name, e.g. "gate1"
+	Host            string // host: the machine it runs on; empty on a one-machine cluster
 	ListenAddr      string // listen_addr: host:port clients connect to
 	HTTPAddr        string // http_addr: admin HTTP host:port; empty means disabled
 	HTTPAllowRemote bool   // http_allow_remote: allow a non-loopback http_addr
@@ -258,9 +266,24 @@ func (g *GateConfig) WSURL(hostPort string) string {
 
 // StorageConfig is the [storage] section: where persistent entities are kept.
 type StorageConfig struct {
-	Type string // type: the backend; only "bbolt" exists so far
-	Path string // path: the database file, relative to the server directory
+	Type string // type: the backend, "bbolt" (one game process), "redis" or "none" (any number)
+	Path string // path: the bbolt database file, relative to the server directory
 }
+
+// Storage types that [StorageConfig.Type] names.
+const (
+	// StorageBolt is the embedded bbolt file: one game process opens it,
+	// so a cluster with bbolt storage has one game.
+	StorageBolt = "bbolt"
+	// StorageRedis is a Redis server or cluster that every game of the
+	// cluster shares.
+	StorageRedis = "redis"
+	// StorageNone keeps nothing: a game has no storage, so persistent
+	// entities cannot be saved or loaded and KV calls fail (with
+	// entity.ErrNoStorage). For worlds that keep nothing, any number of
+	// games.
+	StorageNone = "none"
+)
 
 // Section name prefixes of the three process kinds.
 const (
@@ -392,14 +415,48 @@ func (c *Config) Gate(id int) (*GateConfig, bool) {
 	return nil, false
 }
 
-// DispatcherAddrs returns the listen addresses of the dispatchers in ID
-// order, the order in which games and gates index them.
+// DispatcherAddrs returns the addresses games and gates dial to reach the
+// dispatchers (each one's DialAddr), in ID order, the order in which games
+// and gates index them.
 func (c *Config) DispatcherAddrs() []string {
 	ds := slices.Clone(c.Dispatchers)
 	slices.SortStableFunc(ds, func(a, b DispatcherConfig) int { return a.ID - b.ID })
 	addrs := make([]string, len(ds))
 	for i, d := range ds {
-		addrs[i] = d.ListenAddr
+		addrs[i] = d.DialAddr()
 	}
 	return addrs
+}
+
+// DialAddr returns the address games and gates dial to reach d: its
+// advertise_addr if set, else its listen_addr.
+func (d *DispatcherConfig) DialAddr() string {
+	if d.AdvertiseAddr != "" {
+		return d.AdvertiseAddr
+	}
+	return d.ListenAddr
+}
+
+// Hosts returns the host names the processes of c name, sorted, each
+// once; none for a cluster on one machine, whose processes name no host.
+// Validate makes sure that either every process names its host or none
+// does.
+func (c *Config) Hosts() []string {
+	var hosts []string
+	add := func(h string) {
+		if h != "" && !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	for _, d := range c.Dispatchers {
+		add(d.Host)
+	}
+	for _, g := range c.Games {
+		add(g.Host)
+	}
+	for _, g := range c.Gates {
+		add(g.Host)
+	}
+	slices.Sort(hosts)
+	return hosts
 }

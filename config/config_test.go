@@ -182,6 +182,8 @@ func TestParseErrors(t *testing.T) {
 		name string
 		text string
 		want []string // each must appear in the error, exactly once
+		// unwanted must not appear in the error.
+		unwanted []string
 	}{
 		{
 			name: "unknown key",
@@ -544,15 +546,80 @@ listen_addr = 127.0.0.1:14001
 		{
 			name: "two games with bbolt",
 			text: minimal + "[game2]\nboot_entity = Account\n",
-			want: []string{`config.ini: [storage] type = "bbolt": supports only one game process (a bbolt file can be opened by one process), but 2 are configured: [game1], [game2]`},
+			want: []string{`config.ini: [storage] type = "bbolt": allows one game process (a bbolt file can be opened by one process at a time), ` +
+				`but 2 are configured: [game1], [game2]; to run several games, set type = redis and addr = HOST:PORT`},
 		},
 		{
 			name: "unknown storage type",
-			text: minimal + "[storage]\ntype = mongodb\npath =\n",
+			text: minimal + "[storage]\ntype = mongodb\n",
+			want: []string{`config.ini: [storage] type = "mongodb": unknown storage type (use bbolt, redis or none)`},
+		},
+		{
+			name: "bbolt needs a path",
+			text: minimal + "[storage]\ntype = bbolt\npath =\n",
+			want: []string{`config.ini: [storage] path is required`},
+		},
+		{
+			name: "host on some processes only",
+			text: minimal + "[dispatcher_common]\nhost = a\n",
 			want: []string{
-				`config.ini: [storage] type = "mongodb": unknown storage type (the only one so far is bbolt)`,
-				`config.ini: [storage] path is required`,
+				`config.ini: [game1] host is not set, but other processes name their hosts (a): set host in every process section, or once in its _common section`,
+				`config.ini: [gate1] host is not set, but other processes name their hosts (a)`,
 			},
+		},
+		{
+			name: "bad host names",
+			text: minimal + "[dispatcher_common]\nhost = -a\n[game_common]\nhost = a b\n[gate_common]\nhost = " + strings.Repeat("h", 64) + "\n",
+			want: []string{
+				`config.ini: [dispatcher_common] host = "-a": not a host name (letters, digits, '-', '_' and '.', starting with a letter or digit`,
+				`config.ini: [game_common] host = "a b": not a host name`,
+				`config.ini: [gate_common] host = "` + strings.Repeat("h", 64) + `": is longer than 63 bytes`,
+			},
+			unwanted: []string{"is not set", "loopback"}, // no follow-ups of the bad names
+		},
+		{
+			name: "dispatcher unreachable from other hosts",
+			text: `
+[dispatcher1]
+host = a
+listen_addr = 127.0.0.1:13001
+[dispatcher2]
+host = a
+listen_addr = 0.0.0.0:13002
+[dispatcher3]
+host = a
+listen_addr = 10.0.0.1:0
+[dispatcher4]
+host = a
+listen_addr = 0.0.0.0:13004
+advertise_addr = 0.0.0.0:13004
+[dispatcher5]
+host = a
+listen_addr = 0.0.0.0:13005
+advertise_addr = 10.0.0.1:0
+[game_common]
+boot_entity = Account
+[game1]
+host = b
+[gate1]
+host = a
+listen_addr = 127.0.0.1:14001
+[storage]
+type = redis
+`,
+			want: []string{
+				`config.ini: [dispatcher1] listen_addr = "127.0.0.1:13001": is a loopback address, but games or gates on other hosts (b) dial this dispatcher: ` +
+					`listen on this host's address on the network they share with a fixed port, or set advertise_addr to it`,
+				`config.ini: [dispatcher2] listen_addr = "0.0.0.0:13002": names every interface rather than one address, but games or gates on other hosts (b)`,
+				`config.ini: [dispatcher3] listen_addr = "10.0.0.1:0": has port 0 (a port picked at start-up, which other hosts cannot know), but games`,
+				`config.ini: [dispatcher4] advertise_addr = "0.0.0.0:13004": names every interface rather than one address: it is the address games and gates dial`,
+				`config.ini: [dispatcher5] advertise_addr = "10.0.0.1:0": has port 0`,
+			},
+		},
+		{
+			name: "same address twice on one host",
+			text: minimal + "[dispatcher_common]\nhost = a\n[game_common]\nhost = a\n[gate_common]\nhost = a\n[gate2]\nlisten_addr = 127.0.0.1:14001\n",
+			want: []string{`config.ini: [gate2] listen_addr = "127.0.0.1:14001": address already used by [gate1] listen_addr`},
 		},
 		{
 			name: "auto-numbered key",
@@ -607,6 +674,11 @@ bogus = 1
 			for _, w := range tt.want {
 				if n := strings.Count(msg, w); n != 1 {
 					t.Errorf("error contains %q %d times, want once; error:\n%s", w, n, msg)
+				}
+			}
+			for _, u := range tt.unwanted {
+				if strings.Contains(msg, u) {
+					t.Errorf("error contains %q; error:\n%s", u, msg)
 				}
 			}
 			for _, line := range strings.Split(msg, "\n") {
@@ -683,7 +755,7 @@ func TestValidateHandBuilt(t *testing.T) {
 	}{
 		{"nil", nil, []string{"config is nil"}},
 		{"empty", func(c *Config) { *c = Config{} }, []string{
-			"no dispatcher", "no game", "no gate", "[storage] type is required", "[storage] path is required",
+			"no dispatcher", "no game", "no gate", "[storage] type is required (bbolt, redis or none)",
 		}},
 		{"zero values", func(c *Config) {
 			c.Gates[0] = GateConfig{ID: 1, Name: "gate1"}

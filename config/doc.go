@@ -33,6 +33,12 @@
 // sections that appear twice and keys set twice in one section are errors.
 // An inline comment must be preceded by white space ("key = value ; note").
 //
+// A cluster over several machines names each process's machine with the
+// host key (in every process section, or in the _common sections; every
+// process or none), and a dispatcher bound to every interface names the
+// address other machines dial with advertise_addr; see Config.Hosts,
+// DispatcherConfig.DialAddr and docs/deployment.md.
+//
 // Load and Parse report every problem they find, joined with errors.Join, and
 // each message names the file, the section and the key, for example:
 //

@@ -36,6 +36,10 @@ func FuzzParse(f *testing.F) {
 		minimal + "[dispatcher1]\nhttp_addr = 127.0.0.1:15001\n",
 		minimal + "[gate1\x1b]\nlisten_addr = \x01\xff\n[game1]\nmax_client_string = -5\n",
 		"\x7fELF\x02\x01\x01\x00\x00",
+		threeHosts,
+		minimal + "[dispatcher_common]\nhost = a\n[game1]\nhost = \x01b\n[gate1]\nhost = -c\n",
+		minimal + "[dispatcher1]\nadvertise_addr = 0.0.0.0:0\nhost = a\n[game_common]\nhost = b\n[gate_common]\nhost = b\n",
+		minimal + "[game2]\nboot_entity = Account\n[storage]\ntype = none\n",
 	} {
 		f.Add([]byte(s))
 	}

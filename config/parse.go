@@ -410,7 +410,9 @@ func boolField(key string, p *bool) field {
 
 func dispatcherFields(d *DispatcherConfig) []field {
 	return []field{
+		strField("host", &d.Host),
 		strField("listen_addr", &d.ListenAddr),
+		strField("advertise_addr", &d.AdvertiseAddr),
 		strField("http_addr", &d.HTTPAddr),
 		boolField("http_allow_remote", &d.HTTPAllowRemote),
 		strField("log_level", &d.LogLevel),
@@ -426,6 +428,7 @@ func dispatcherFields(d *DispatcherConfig) []field {
 
 func gameFields(g *GameConfig) []field {
 	return []field{
+		strField("host", &g.Host),
 		strField("boot_entity", &g.BootEntity),
 		durField("save_interval", &g.SaveInterval),
 		strField("freeze_dir", &g.FreezeDir),
@@ -448,6 +451,7 @@ func gameFields(g *GameConfig) []field {
 
 func gateFields(g *GateConfig) []field {
 	return []field{
+		strField("host", &g.Host),
 		strField("listen_addr", &g.ListenAddr),
 		strField("http_addr", &g.HTTPAddr),
 		boolField("http_allow_remote", &g.HTTPAllowRemote),

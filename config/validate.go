@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"go/token"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -161,7 +162,15 @@ func (c *Config) validate() []problem {
 	checkIDs(&ps, dispatcherKind, len(c.Dispatchers), func(i int) (int, string) { return c.Dispatchers[i].ID, c.Dispatchers[i].Name })
 	for _, d := range c.Dispatchers {
 		sec := processName(dispatcherKind, d.ID)
+		addrs := addrs.at(d.Host)
 		checkListenAddr(&ps, addrs, sec, d.ListenAddr)
+		if d.AdvertiseAddr != "" {
+			if _, msg := checkAddr(d.AdvertiseAddr); msg != "" {
+				ps.bad(sec, "advertise_addr", d.AdvertiseAddr, msg)
+			} else if msg := dialProblem(d.AdvertiseAddr); msg != "" {
+				ps.bad(sec, "advertise_addr", d.AdvertiseAddr, msg+": it is the address games and gates dial")
+			}
+		}
 		checkCommon(&ps, addrs, sec, d.HTTPAddr, d.HTTPAllowRemote, d.LogLevel, d.LogFile, d.MaxPacketSize, d.SendBufferSize)
 		checkSize(&ps, sec, "freeze_queue_limit", d.FreezeQueueLimit, 0)
 		checkDuration(&ps, sec, "restore_timeout", d.RestoreTimeout)
@@ -171,6 +180,7 @@ func (c *Config) validate() []problem {
 	checkIDs(&ps, gameKind, len(c.Games), func(i int) (int, string) { return c.Games[i].ID, c.Games[i].Name })
 	for _, g := range c.Games {
 		sec := processName(gameKind, g.ID)
+		addrs := addrs.at(g.Host)
 		if msg := checkIdentifier(g.BootEntity); msg != "" {
 			if g.BootEntity == "" {
 				ps.add(sec, "boot_entity", "is required: the entity type created for each new client, e.g. Account", "boot_entity")
@@ -198,6 +208,7 @@ func (c *Config) validate() []problem {
 	checkIDs(&ps, gateKind, len(c.Gates), func(i int) (int, string) { return c.Gates[i].ID, c.Gates[i].Name })
 	for _, g := range c.Gates {
 		sec := processName(gateKind, g.ID)
+		addrs := addrs.at(g.Host)
 		checkListenAddr(&ps, addrs, sec, g.ListenAddr)
 		if g.WSAddr != "" {
 			if canon, msg := checkAddr(g.WSAddr); msg != "" {
@@ -256,24 +267,31 @@ func (c *Config) validate() []problem {
 		}
 	}
 
+	c.checkHosts(&ps)
+
 	switch c.Storage.Type {
-	case "bbolt":
+	case StorageBolt:
+		// A bbolt file is locked by the one process that opens it: a
+		// second game would wait for the lock and fail to start.
 		if len(c.Games) > 1 {
 			names := make([]string, len(c.Games))
 			for i, g := range c.Games {
 				names[i] = "[" + processName(gameKind, g.ID) + "]"
 			}
 			ps.bad("storage", "type", c.Storage.Type, fmt.Sprintf(
-				"supports only one game process (a bbolt file can be opened by one process), but %d are configured: %s",
+				"allows one game process (a bbolt file can be opened by one process at a time), but %d are configured: %s; "+
+					"to run several games, set type = redis and addr = HOST:PORT: every game shares the Redis store",
 				len(c.Games), strings.Join(names, ", ")))
 		}
+		if c.Storage.Path == "" {
+			ps.add("storage", "path", "is required: the database file, e.g. goworld.db", "path")
+		}
+	case StorageRedis, StorageNone:
+		// Every game shares the store, or there is none: any number of games.
 	case "":
-		ps.add("storage", "type", "is required (bbolt)", "type")
+		ps.add("storage", "type", "is required (bbolt, redis or none)", "type")
 	default:
-		ps.bad("storage", "type", c.Storage.Type, "unknown storage type (the only one so far is bbolt)")
-	}
-	if c.Storage.Path == "" {
-		ps.add("storage", "path", "is required: the database file, e.g. goworld.db", "path")
+		ps.bad("storage", "type", c.Storage.Type, "unknown storage type (use bbolt, redis or none)")
 	}
 	return ps
 }
@@ -438,22 +456,129 @@ func checkAddr(addr string) (canon, msg string) {
 	return net.JoinHostPort(strings.ToLower(host), strconv.Itoa(n)), ""
 }
 
-// addrSet finds two processes that use the same host:port.
+// addrSet finds two processes on one host that use the same host:port.
 type addrSet struct {
-	owner map[string]string // canonical address -> "[gate1] listen_addr"
+	owner map[string]string // host and canonical address -> "[gate1] listen_addr"
+	host  string            // the host whose addresses use records
 }
 
 func newAddrSet() *addrSet { return &addrSet{owner: make(map[string]string)} }
+
+// at returns the view of s for the processes of host: the same address on
+// two hosts is no conflict.
+func (s *addrSet) at(host string) *addrSet { return &addrSet{owner: s.owner, host: host} }
 
 func (s *addrSet) use(ps *problems, sec, key, addr, canon string) {
 	if strings.HasSuffix(canon, ":0") {
 		return // any free port: never a conflict
 	}
 	who := "[" + sec + "] " + key
+	canon = s.host + " " + canon
 	if prev, ok := s.owner[canon]; ok {
 		*ps = append(*ps, problem{section: sec, key: key, value: addr, hasValue: true,
 			msg: "address already used by " + prev + " (every process needs its own port)", keys: []string{key}})
 		return
 	}
 	s.owner[canon] = who
+}
+
+// maxHostName bounds a host name (the longest DNS label is 63 bytes).
+const maxHostName = 63
+
+// checkHostName reports what is wrong with a host name: 1..63 letters,
+// digits, '-', '_' and '.', starting with a letter or digit. The name is
+// goworldctl's -host argument and appears in its output; it need not be
+// the machine's DNS name.
+func checkHostName(h string) string {
+	if len(h) > maxHostName {
+		return fmt.Sprintf("is longer than %d bytes", maxHostName)
+	}
+	for i, r := range h {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || i > 0 && (r == '-' || r == '_' || r == '.')
+		if !ok {
+			return "not a host name (letters, digits, '-', '_' and '.', starting with a letter or digit, e.g. machine-a)"
+		}
+	}
+	return ""
+}
+
+// checkHosts checks the host keys: valid names, set for every process or
+// for none, and dispatchers that games and gates on other hosts can dial.
+func (c *Config) checkHosts(ps *problems) {
+	type proc struct{ sec, host string }
+	var all []proc
+	for _, d := range c.Dispatchers {
+		all = append(all, proc{processName(dispatcherKind, d.ID), d.Host})
+	}
+	for _, g := range c.Games {
+		all = append(all, proc{processName(gameKind, g.ID), g.Host})
+	}
+	for _, g := range c.Gates {
+		all = append(all, proc{processName(gateKind, g.ID), g.Host})
+	}
+	hosts := c.Hosts()
+	if len(hosts) == 0 {
+		return // one machine
+	}
+	badName := false
+	for _, p := range all {
+		if p.host == "" {
+			// A process without a host would run on every machine, or on none.
+			ps.add(p.sec, "host", fmt.Sprintf("is not set, but other processes name their hosts (%s): set host in every process "+
+				"section, or once in its _common section, so that goworldctl start -host NAME knows where it runs",
+				strings.Join(hosts, ", ")), "host")
+		} else if msg := checkHostName(p.host); msg != "" {
+			ps.bad(p.sec, "host", p.host, msg)
+			badName = true
+		}
+	}
+	if badName {
+		return // which process runs where is not known
+	}
+	// A dispatcher is dialled by every game and gate; those on another
+	// host need an address that means this dispatcher from there.
+	for _, d := range c.Dispatchers {
+		var remote []string
+		for _, p := range all {
+			if p.host != "" && p.host != d.Host && !strings.HasPrefix(p.sec, dispatcherKind) && !slices.Contains(remote, p.host) {
+				remote = append(remote, p.host)
+			}
+		}
+		if len(remote) == 0 || d.Host == "" {
+			continue
+		}
+		sec := processName(dispatcherKind, d.ID)
+		key, addr := "listen_addr", d.ListenAddr
+		if d.AdvertiseAddr != "" {
+			continue // checked with the dispatcher's keys
+		}
+		if _, msg := checkAddr(addr); msg != "" {
+			continue // reported already
+		}
+		if msg := dialProblem(addr); msg != "" || IsLoopback(addr) {
+			if msg == "" {
+				msg = "is a loopback address"
+			}
+			*ps = append(*ps, problem{section: sec, key: key, value: addr, hasValue: true, keys: []string{"listen_addr", "advertise_addr", "host"},
+				msg: fmt.Sprintf("%s, but games or gates on other hosts (%s) dial this dispatcher: listen on this host's address "+
+					"on the network they share with a fixed port, or set advertise_addr to it (e.g. listen_addr = 0.0.0.0:13001 "+
+					"and advertise_addr = 10.0.0.1:13001)", msg, strings.Join(remote, ", "))})
+		}
+	}
+}
+
+// dialProblem reports why host:port addr cannot be dialled from another
+// machine as written: a port chosen at start-up, or no host.
+func dialProblem(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "not host:port"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n == 0 {
+		return "has port 0 (a port picked at start-up, which other hosts cannot know)"
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		return "names every interface rather than one address"
+	}
+	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"syscall"
 
@@ -55,6 +56,14 @@ var (
 		Name:  "timeout",
 		Value: proc.DefaultTimeout,
 		Usage: "how long to wait for each process to become ready or to exit",
+	}
+	// hostFlag has no EnvVars: the flags are shared by every run of the
+	// app (tests run many), and urfave/cli keeps an environment value in
+	// the flag; withCluster reads $GOWORLD_HOST itself.
+	hostFlag = &cli.StringFlag{
+		Name: "host",
+		Usage: "the host `NAME` this machine is in the config's host keys: act only on its processes " +
+			"(required when the config places processes on hosts; default $" + hostEnv + ")",
 	}
 	noBuildFlag = &cli.BoolFlag{
 		Name:  "no-build",
@@ -116,13 +125,15 @@ func commands() []*cli.Command {
 		},
 		{
 			Name:      "start",
-			Usage:     "build, then start every configured process and wait until all are ready",
+			Usage:     "build, then start every configured process (of this -host) and wait until all are ready",
 			ArgsUsage: "DIR",
 			Description: "With -down, only the processes that are down are started (after a crash); the running\n" +
 				"ones are left alone, and new games and gates get the running dispatchers' addresses.\n" +
 				"A dispatcher started again listens on its configured listen_addr: give it a fixed port,\n" +
-				"since the games and gates that still run redial the address they had.",
-			Flags: []cli.Flag{configFlag, timeoutFlag, noBuildFlag, &cli.BoolFlag{
+				"since the games and gates that still run redial the address they had.\n" +
+				"With -host (or GOWORLD_HOST), only that host's processes are started; the dispatchers of\n" +
+				"other hosts are dialled at their advertise_addr (else listen_addr) from the config.",
+			Flags: []cli.Flag{configFlag, hostFlag, timeoutFlag, noBuildFlag, &cli.BoolFlag{
 				Name:  "down",
 				Usage: "start only the processes that are down, leaving the running ones alone",
 			}},
@@ -137,13 +148,13 @@ func commands() []*cli.Command {
 		},
 		{
 			Name:  "reload",
-			Usage: "build, then hot-reload the games one by one: freeze, restart with the new binary, restore",
+			Usage: "build, then hot-reload the games (of this -host) one by one: freeze, restart with the new binary, restore",
 			Description: "Each game in turn, in ID order, freezes its world to a file (SIGUSR1) and exits; the new\n" +
 				"binary restores it while the dispatchers hold the game's packets. If the new binary fails,\n" +
 				"the game's previous binary (DIR/run/NAME.bin) restores the same file instead, and reload\n" +
 				"stops with an error. Linux and macOS only.",
 			ArgsUsage:    "DIR",
-			Flags:        []cli.Flag{configFlag, timeoutFlag, noBuildFlag},
+			Flags:        []cli.Flag{configFlag, hostFlag, timeoutFlag, noBuildFlag},
 			OnUsageError: onUsageError,
 			Action: withCluster(func(c *cli.Context, cl *cluster) error {
 				return reload(c.Context, c.App.Writer, c.App.ErrWriter, cl, reloadOptions{
@@ -154,9 +165,9 @@ func commands() []*cli.Command {
 		},
 		{
 			Name:      "status",
-			Usage:     "show which processes run, with key figures from their /metrics; fails if any is down",
+			Usage:     "show which processes run (on which host), with key figures from their /metrics; fails if any (of this -host) is down",
 			ArgsUsage: "DIR",
-			Flags: []cli.Flag{configFlag, &cli.DurationFlag{
+			Flags: []cli.Flag{configFlag, hostFlag, &cli.DurationFlag{
 				Name:  "interval",
 				Usage: "scrape twice this far apart and show rates (packets/s, bytes/s) and the tick p99 over it; 0: totals only",
 			}},
@@ -167,9 +178,9 @@ func commands() []*cli.Command {
 		},
 		{
 			Name:         "stop",
-			Usage:        "stop gates, games, then dispatchers with SIGTERM (SIGKILL after -timeout)",
+			Usage:        "stop gates, games, then dispatchers (of this -host) with SIGTERM (SIGKILL after -timeout)",
 			ArgsUsage:    "DIR",
-			Flags:        []cli.Flag{configFlag, timeoutFlag},
+			Flags:        []cli.Flag{configFlag, hostFlag, timeoutFlag},
 			OnUsageError: onUsageError,
 			Action: withCluster(func(c *cli.Context, cl *cluster) error {
 				return stop(c.App.Writer, cl, syscall.SIGTERM, c.Duration(timeoutFlag.Name))
@@ -177,9 +188,9 @@ func commands() []*cli.Command {
 		},
 		{
 			Name:         "kill",
-			Usage:        "kill gates, games, then dispatchers with SIGKILL",
+			Usage:        "kill gates, games, then dispatchers (of this -host) with SIGKILL",
 			ArgsUsage:    "DIR",
-			Flags:        []cli.Flag{configFlag, timeoutFlag},
+			Flags:        []cli.Flag{configFlag, hostFlag, timeoutFlag},
 			OnUsageError: onUsageError,
 			Action: withCluster(func(c *cli.Context, cl *cluster) error {
 				return stop(c.App.Writer, cl, syscall.SIGKILL, c.Duration(timeoutFlag.Name))
@@ -216,6 +227,13 @@ func withCluster(action func(*cli.Context, *cluster) error) cli.ActionFunc {
 		}
 		cl, err := loadCluster(dir, c.String(configFlag.Name))
 		if err != nil {
+			return err
+		}
+		host := c.String(hostFlag.Name)
+		if !c.IsSet(hostFlag.Name) {
+			host = os.Getenv(hostEnv)
+		}
+		if err := cl.setHost(host); err != nil {
 			return err
 		}
 		return action(c, cl)

@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/goworld-engine/goworld/config"
+	"github.com/goworld-engine/goworld/internal/clip"
 	"github.com/goworld-engine/goworld/internal/proc"
 )
 
@@ -26,6 +28,7 @@ type process struct {
 	Role string // roleDispatcher, roleGame or roleGate
 	ID   int    // N of its config section
 	Name string // its config section, e.g. "gate1"
+	Host string // its host key; empty in a cluster on one machine
 }
 
 // cluster is the server directory and its configured processes.
@@ -34,6 +37,66 @@ type cluster struct {
 	ConfigPath string         // absolute path of the config file
 	Config     *config.Config // the loaded config file
 	Procs      []process      // in start order: dispatchers, games, gates, each by ID
+	// Host is the host this machine is (-host, else $GOWORLD_HOST); empty
+	// for a cluster on one machine, whose processes name no host.
+	Host string
+}
+
+// hostEnv names the environment variable that says which host of the
+// config this machine is, when -host is not given.
+const hostEnv = "GOWORLD_HOST"
+
+// setHost makes host (the -host flag or $GOWORLD_HOST) the local host of
+// c, after checking it against the config: a config that places its
+// processes on hosts needs one of them, a config that does not needs none.
+func (c *cluster) setHost(host string) error {
+	hosts := c.Config.Hosts()
+	switch {
+	case len(hosts) == 0 && host != "":
+		return fmt.Errorf("-host %s (or %s): %s names no hosts, so every process runs on this machine; "+
+			"run without -host, or set host in the process sections", clip.Quote(host, 64), hostEnv, c.ConfigPath)
+	case len(hosts) > 0 && host == "":
+		return fmt.Errorf("%s places its processes on hosts %s: say which one this machine is with -host NAME "+
+			"(or %s=NAME in the environment)", c.ConfigPath, strings.Join(hosts, ", "), hostEnv)
+	case host != "" && !slices.Contains(hosts, host):
+		return fmt.Errorf("-host %s (or %s): no process of %s runs on that host (hosts: %s)",
+			clip.Quote(host, 64), hostEnv, c.ConfigPath, strings.Join(hosts, ", "))
+	}
+	c.Host = host
+	return nil
+}
+
+// Local reports whether p runs on this machine: on c.Host.
+func (c *cluster) Local(p process) bool { return p.Host == c.Host }
+
+// LocalProcs returns the processes of c that run on this machine, in
+// start order.
+func (c *cluster) LocalProcs() []process {
+	var ps []process
+	for _, p := range c.Procs {
+		if c.Local(p) {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// dispatcherAddr returns the address games and gates of this machine dial
+// for dispatcher p: its advertise_addr if set; else for a dispatcher of
+// this machine, ready, the address it reported (which may have a port
+// picked at start-up); else its configured listen_addr, which the config
+// checks is a fixed address other hosts can dial.
+func (c *cluster) dispatcherAddr(p process, ready string) string {
+	d, ok := c.Config.Dispatcher(p.ID)
+	switch {
+	case !ok:
+		return ready
+	case d.AdvertiseAddr != "":
+		return d.AdvertiseAddr
+	case c.Local(p):
+		return ready
+	}
+	return d.ListenAddr
 }
 
 // Binary returns the server binary that build writes: DIR/bin/<base name
@@ -128,20 +191,20 @@ func loadCluster(dirArg, configFlag string) (*cluster, error) {
 // gates, each kind by ID.
 func processes(cfg *config.Config) []process {
 	var ps []process
-	add := func(role string, id int, name string) {
+	add := func(role string, id int, name, host string) {
 		if name == "" {
 			name = role + strconv.Itoa(id)
 		}
-		ps = append(ps, process{Role: role, ID: id, Name: name})
+		ps = append(ps, process{Role: role, ID: id, Name: name, Host: host})
 	}
 	for _, d := range cfg.Dispatchers {
-		add(roleDispatcher, d.ID, d.Name)
+		add(roleDispatcher, d.ID, d.Name, d.Host)
 	}
 	for _, g := range cfg.Games {
-		add(roleGame, g.ID, g.Name)
+		add(roleGame, g.ID, g.Name, g.Host)
 	}
 	for _, g := range cfg.Gates {
-		add(roleGate, g.ID, g.Name)
+		add(roleGate, g.ID, g.Name, g.Host)
 	}
 	order := map[string]int{roleDispatcher: 0, roleGame: 1, roleGate: 2}
 	slices.SortStableFunc(ps, func(a, b process) int {

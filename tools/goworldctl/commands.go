@@ -49,8 +49,8 @@ func start(ctx context.Context, out io.Writer, c *cluster, o startOptions) error
 			return err
 		}
 	} else if running := runningProcs(c); len(running) > 0 {
-		return fmt.Errorf("cluster in %s is already running (%s); run goworldctl stop first, or start -down to start only what is down",
-			c.Dir, strings.Join(running, ", "))
+		return fmt.Errorf("cluster in %s is already running%s (%s); run goworldctl stop first, or start -down to start only what is down",
+			c.Dir, onHost(c.Host), strings.Join(running, ", "))
 	}
 	if o.noBuild {
 		if _, err := os.Stat(c.Binary()); err != nil {
@@ -60,7 +60,7 @@ func start(ctx context.Context, out io.Writer, c *cluster, o startOptions) error
 		return err
 	}
 	var todo []process
-	for _, p := range c.Procs {
+	for _, p := range c.LocalProcs() {
 		if o.down {
 			if pid, running, err := proc.Probe(c.Paths(p).PIDFile); err != nil {
 				return fmt.Errorf("%s: %w", p.Name, err)
@@ -74,12 +74,14 @@ func start(ctx context.Context, out io.Writer, c *cluster, o startOptions) error
 	}
 
 	var done []started
-	// The dispatchers' addresses, in config order (they shard by index).
+	// The dispatchers' addresses, in config order (they shard by index):
+	// those of other hosts from the config, those of this one as they
+	// report when started (or, with -down, reported when they were).
 	dispIndex := map[string]int{}
 	dispatchers := make([]string, len(c.ProcsOf(roleDispatcher)))
 	for i, p := range c.ProcsOf(roleDispatcher) {
 		dispIndex[p.Name] = i
-		dispatchers[i] = live[p.Name]
+		dispatchers[i] = c.dispatcherAddr(p, live[p.Name])
 	}
 	for _, p := range todo {
 		s, err := startProcess(ctx, c, p, dispatchers, o.timeout)
@@ -91,9 +93,9 @@ func start(ctx context.Context, out io.Writer, c *cluster, o startOptions) error
 			return fmt.Errorf("start failed: %w", err)
 		}
 		if p.Role == roleDispatcher {
-			dispatchers[dispIndex[p.Name]] = s.Ready.Addr
+			dispatchers[dispIndex[p.Name]] = c.dispatcherAddr(p, s.Ready.Addr)
 		}
-		fmt.Fprintf(out, "started %s pid=%d%s%s\n", p.Name, s.PID, addrField(s.Ready.Addr), wsField(s.Ready.WSURL))
+		fmt.Fprintf(out, "started %s pid=%d%s%s%s\n", p.Name, s.PID, addrField(s.Ready.Addr), wsField(s.Ready.WSURL), hostField(p.Host))
 	}
 	return nil
 }
@@ -183,12 +185,15 @@ func cleanUp(out io.Writer, c *cluster, done []started, timeout time.Duration) {
 	}
 }
 
-// runningDispatchers returns the addresses of the running dispatchers, by
-// name, from the READY records start wrote, each checked against the
-// process that holds the dispatcher's PID-file lock now.
+// runningDispatchers returns the addresses of the running dispatchers of
+// this host, by name, from the READY records start wrote, each checked
+// against the process that holds the dispatcher's PID-file lock now.
 func runningDispatchers(c *cluster) (map[string]string, error) {
 	live := map[string]string{}
 	for _, p := range c.ProcsOf(roleDispatcher) {
+		if !c.Local(p) {
+			continue
+		}
 		paths := c.Paths(p)
 		pid, running, err := proc.Probe(paths.PIDFile)
 		switch {
@@ -207,10 +212,11 @@ func runningDispatchers(c *cluster) (map[string]string, error) {
 	return live, nil
 }
 
-// runningProcs returns "NAME (pid N)" for every process of c that runs.
+// runningProcs returns "NAME (pid N)" for every process of this host that
+// runs.
 func runningProcs(c *cluster) []string {
 	var running []string
-	for _, p := range c.Procs {
+	for _, p := range c.LocalProcs() {
 		pid, ok, err := proc.Probe(c.Paths(p).PIDFile)
 		switch {
 		case err != nil:
@@ -223,7 +229,10 @@ func runningProcs(c *cluster) []string {
 }
 
 // status prints one line per process, "NAME running pid=N addr=A" or
-// "NAME down", and fails if any is down. Under each running process it
+// "NAME down", and fails if any is down. In a cluster over several hosts
+// each line ends with "host=H", and the processes of other hosts are
+// listed as "NAME remote host=H (not probed)": their PID files are on
+// their machines; run status there. Under each running process it
 // prints, indented, the key figures from its /metrics ("admin=A
 // clients=3 ..."), or why there are none; a process whose metrics cannot
 // be had is not a failure. With interval > 0 it scrapes twice, interval
@@ -236,12 +245,19 @@ func status(out io.Writer, c *cluster, interval time.Duration) error {
 		scr  *scraped // nil for a process that does not run
 	}
 	var rows []row
+	local := 0
 	for _, p := range c.Procs {
+		host := hostField(p.Host)
+		if !c.Local(p) {
+			rows = append(rows, row{line: p.Name + " remote" + host + " (not probed)"})
+			continue
+		}
+		local++
 		paths := c.Paths(p)
 		pid, running, err := proc.Probe(paths.PIDFile)
 		switch {
 		case err != nil:
-			rows = append(rows, row{line: p.Name + " unknown"})
+			rows = append(rows, row{line: p.Name + " unknown" + host})
 			errs = append(errs, err)
 		case running:
 			addr, ws, admin, known := "", "", "", false
@@ -249,11 +265,11 @@ func status(out io.Writer, c *cluster, interval time.Duration) error {
 				addr, ws, admin, known = r.Addr, r.WSURL, r.HTTPAddr, true
 			}
 			rows = append(rows, row{
-				line: fmt.Sprintf("%s running pid=%d%s%s", p.Name, pid, addrField(addr), wsField(ws)),
+				line: fmt.Sprintf("%s running pid=%d%s%s%s", p.Name, pid, addrField(addr), wsField(ws), host),
 				scr:  scrapeProcess(p.Role, admin, known),
 			})
 		default:
-			rows = append(rows, row{line: p.Name + " down"})
+			rows = append(rows, row{line: p.Name + " down" + host})
 			down++
 		}
 	}
@@ -272,22 +288,22 @@ func status(out io.Writer, c *cluster, interval time.Duration) error {
 		}
 	}
 	if down > 0 {
-		errs = append(errs, fmt.Errorf("%d of %d processes down", down, len(c.Procs)))
+		errs = append(errs, fmt.Errorf("%d of %d processes%s down", down, local, onHost(c.Host)))
 	}
 	return errors.Join(errs...)
 }
 
-// stop sends sig to the processes of c in reverse start order (gates,
-// games, dispatchers), each waited for until it exits; after timeout a
-// process gets SIGKILL. Processes that do not run are reported, not an
-// error.
+// stop sends sig to the processes of this host in reverse start order
+// (gates, games, dispatchers), each waited for until it exits; after
+// timeout a process gets SIGKILL. Processes that do not run are reported,
+// not an error; those of other hosts are left alone.
 func stop(out io.Writer, c *cluster, sig syscall.Signal, timeout time.Duration) error {
 	verb := "stopped"
 	if sig == syscall.SIGKILL {
 		verb = "killed"
 	}
 	var errs []error
-	for _, p := range slices.Backward(c.Procs) {
+	for _, p := range slices.Backward(c.LocalProcs()) {
 		paths := c.Paths(p)
 		res, err := proc.Stop(paths.PIDFile, sig, timeout)
 		switch {
@@ -325,6 +341,24 @@ func addrField(addr string) string {
 		return ""
 	}
 	return " addr=" + addr
+}
+
+// hostField formats a process's host for an output line: " host=H", or
+// nothing in a cluster on one machine.
+func hostField(host string) string {
+	if host == "" {
+		return ""
+	}
+	return " host=" + host
+}
+
+// onHost is " on host H" for messages, or nothing in a cluster on one
+// machine.
+func onHost(host string) string {
+	if host == "" {
+		return ""
+	}
+	return " on host " + host
 }
 
 func wsField(url string) string {

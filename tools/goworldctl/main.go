@@ -4,11 +4,11 @@
 // Usage:
 //
 //	goworldctl build  DIR
-//	goworldctl start  [-config PATH] [-timeout 30s] [-no-build] DIR
-//	goworldctl reload [-config PATH] [-timeout 30s] [-no-build] DIR
-//	goworldctl status [-config PATH] DIR
-//	goworldctl stop   [-config PATH] [-timeout 30s] DIR
-//	goworldctl kill   [-config PATH] [-timeout 30s] DIR
+//	goworldctl start  [-config PATH] [-host NAME] [-timeout 30s] [-no-build] [-down] DIR
+//	goworldctl reload [-config PATH] [-host NAME] [-timeout 30s] [-no-build] DIR
+//	goworldctl status [-config PATH] [-host NAME] DIR
+//	goworldctl stop   [-config PATH] [-host NAME] [-timeout 30s] DIR
+//	goworldctl kill   [-config PATH] [-host NAME] [-timeout 30s] DIR
 //	goworldctl bench  [-gate ADDR] [-clients N] [-duration D] [-scenario chat|echo|move] [-kcp] [DIR]
 //
 // DIR holds the game's main package. build compiles it to DIR/bin/NAME,
@@ -19,6 +19,14 @@
 // in DIR/log. Each process runs its own copy of the binary,
 // DIR/run/NAME.bin, so DIR/bin/NAME is never busy and reload knows which
 // binary each game runs.
+//
+// In a cluster over several machines, each process section of the config
+// names its host (the host key), and every command above but build acts
+// only on the processes of the host named by -host, or else by the
+// environment variable GOWORLD_HOST; a config that names hosts needs one.
+// Games and gates dial the dispatchers of other hosts at their configured
+// advertise_addr (else listen_addr); status lists the processes of other
+// hosts as remote, not probed. See docs/deployment.md.
 //
 // reload (Linux and macOS) builds, then hot-reloads the games one at a
 // time, in ID order: the game freezes its world to a file on SIGUSR1 and

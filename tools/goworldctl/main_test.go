@@ -122,7 +122,12 @@ func newServerDir(t *testing.T, ini string) string {
 func killAtCleanup(t *testing.T, dir string) {
 	t.Cleanup(func() {
 		cl, err := loadCluster(dir, "")
-		if err == nil {
+		if err != nil {
+			return
+		}
+		// Each host's processes in turn (all run on this machine here).
+		for _, h := range append([]string{""}, cl.Config.Hosts()...) {
+			cl.Host = h
 			stop(io.Discard, cl, syscall.SIGKILL, 10*time.Second)
 		}
 	})

@@ -45,9 +45,14 @@ func reload(ctx context.Context, out, errOut io.Writer, c *cluster, o reloadOpti
 	if err := reloadUnsupported(); err != nil {
 		return err
 	}
-	games := c.ProcsOf(roleGame)
+	var games []process
+	for _, p := range c.ProcsOf(roleGame) {
+		if c.Local(p) {
+			games = append(games, p)
+		}
+	}
 	if len(games) == 0 {
-		return fmt.Errorf("%s configures no game: nothing to reload", c.ConfigPath)
+		return fmt.Errorf("%s configures no game%s: nothing to reload", c.ConfigPath, onHost(c.Host))
 	}
 	// Refuse at once, before building, what cannot work.
 	for _, p := range games {
@@ -106,12 +111,18 @@ func checkGame(c *cluster, p process) error {
 	return nil
 }
 
-// liveDispatchers returns the actual addresses of the dispatchers, in ID
-// order, from the READY records start wrote, after checking that each
-// record describes the dispatcher running now.
+// liveDispatchers returns the addresses games dial to reach the
+// dispatchers, in ID order: for those of this host, from the READY records
+// start wrote, after checking that each record describes the dispatcher
+// running now; for those of other hosts, from the config (they are not
+// probed).
 func liveDispatchers(c *cluster) ([]string, error) {
 	var addrs []string
 	for _, p := range c.ProcsOf(roleDispatcher) {
+		if !c.Local(p) {
+			addrs = append(addrs, c.dispatcherAddr(p, ""))
+			continue
+		}
 		paths := c.Paths(p)
 		pid, running, err := proc.Probe(paths.PIDFile)
 		switch {
@@ -125,7 +136,7 @@ func liveDispatchers(c *cluster) ([]string, error) {
 			return nil, fmt.Errorf("%s (pid %d) was not started by goworldctl start, or its record %s is lost (%v): its address is unknown",
 				p.Name, pid, paths.ReadyFile, err)
 		}
-		addrs = append(addrs, r.Addr)
+		addrs = append(addrs, c.dispatcherAddr(p, r.Addr))
 	}
 	return addrs, nil
 }
