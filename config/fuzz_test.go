@@ -36,6 +36,7 @@ func FuzzParse(f *testing.F) {
 		minimal + "[dispatcher1]\nhttp_addr = 127.0.0.1:15001\n",
 		minimal + "[gate1\x1b]\nlisten_addr = \x01\xff\n[game1]\nmax_client_string = -5\n",
 		"\x7fELF\x02\x01\x01\x00\x00",
+		minimal + "[cluster]\nsecret = short\nsecret_file = cluster.secret\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -275,6 +275,7 @@ func (c *Config) validate() []problem {
 	if c.Storage.Path == "" {
 		ps.add("storage", "path", "is required: the database file, e.g. goworld.db", "path")
 	}
+	c.Cluster.validate(&ps)
 	return ps
 }
 
