@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -353,7 +355,7 @@ func recordingProxy(t *testing.T, target string) *proxy {
 			mu.Unlock()
 			var w io.Writer = b
 			if first {
-				w, first = io.MultiWriter(b, p), false
+				w, first = io.MultiWriter(p, b), false // recorded before it is forwarded
 			}
 			wg.Add(2)
 			go func() { defer wg.Done(); io.Copy(w, a); b.Close() }()
@@ -421,4 +423,24 @@ func metricValue(text, prefix string) int {
 		v = v*10 + int(c-'0')
 	}
 	return v
+}
+
+// TestRunNeedsItsSecretFile: a process whose [cluster] secret_file is
+// missing or too short refuses to start, naming the file and never
+// quoting what it holds.
+func TestRunNeedsItsSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short.secret")
+	os.WriteFile(short, []byte("tiny-secret\n"), 0o600)
+	for _, c := range []struct{ file, want string }{
+		{filepath.Join(dir, "missing.secret"), "missing.secret: no such file"},
+		{short, "short.secret: the secret is 11 bytes, at least 16"},
+	} {
+		cfg := filepath.Join(dir, "config.ini")
+		os.WriteFile(cfg, []byte("[dispatcher1]\nlisten_addr = 127.0.0.1:0\nhttp_addr =\n[game_common]\nboot_entity = Account\n[game1]\n[gate1]\nlisten_addr = 127.0.0.1:0\n[cluster]\nsecret_file = "+c.file+"\n"), 0o644)
+		err := run([]string{"-role", "dispatcher", "-config", cfg, "-log", filepath.Join(dir, "d.log")})
+		if err == nil || !strings.Contains(err.Error(), "[cluster] secret_file") || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "tiny") {
+			t.Errorf("%s: %v, want an error with %q", c.file, err, c.want)
+		}
+	}
 }
