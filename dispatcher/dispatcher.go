@@ -2,7 +2,8 @@
 //
 // A dispatcher holds, for its shard of entity IDs, the table entity → game.
 // Games and gates connect to every dispatcher and say who they are with
-// MsgHello. From then on the dispatcher routes each frame by the field at
+// MsgHello, proving that they hold the cluster secret if there is one
+// (Config.Secret, linkauth.go). From then on the dispatcher routes each frame by the field at
 // offset 0 of its body, without decoding the rest:
 //
 //   - entity-routed messages (calls, client calls, register/unregister,
