@@ -32,6 +32,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -227,7 +228,16 @@ func run(args []string) error {
 		}
 	}
 
-	err = runRole(ctx, *role, *id, name, cfg, dispAddrs, frozen, adm, entry)
+	secret, warn, err := cfg.Cluster.LoadSecret()
+	if err != nil {
+		entry.WithError(err).Error("cannot start")
+		return err
+	}
+	if warn != "" {
+		entry.Warn(warn)
+	}
+
+	err = runRole(ctx, *role, *id, name, cfg, dispAddrs, secret, frozen, adm, entry)
 	if err != nil {
 		entry.WithError(err).Error("exiting with error")
 		return err
@@ -285,7 +295,9 @@ func loadFrozen(cfg *config.Config, id int, path string) (*entity.Frozen, error)
 // its kicked clients to go before it closes.
 const gateShutdownGrace = 3 * time.Second
 
-func runRole(ctx context.Context, role string, id int, name string, cfg *config.Config, dispAddrs []string, frozen *entity.Frozen, adm *admin, log *logrus.Entry) error {
+// runRole runs the server of role; secret is the cluster secret (nil:
+// none), for the links between games or gates and dispatchers.
+func runRole(ctx context.Context, role string, id int, name string, cfg *config.Config, dispAddrs []string, secret []byte, frozen *entity.Frozen, adm *admin, log *logrus.Entry) error {
 	readyInfo := func(addr string) proc.ReadyInfo {
 		return proc.ReadyInfo{Name: name, Role: role, ID: id, PID: os.Getpid(), Addr: addr, HTTPAddr: adm.Addr()}
 	}
@@ -309,10 +321,13 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 			MaxPacketSize: c.MaxPacketSize, SendBufferSize: c.SendBufferSize,
 			FreezeQueueLimit: c.FreezeQueueLimit, RestoreTimeout: c.RestoreTimeout,
 			RecoverWindow: c.RecoverWindow, RecoverQueueLimit: c.RecoverQueueLimit, Logger: log,
-			Games: gameIDs(cfg),
+			Games: gameIDs(cfg), Secret: secret,
 		})
 		if err != nil {
 			return err
+		}
+		if secret == nil && !loopbackListen(d.Addr()) {
+			log.Warnf("listening on %s without a cluster secret: games and gates from other machines will be refused; give every process the same [cluster] secret_file (docs/architecture.md, \"Server links\")", d.Addr())
 		}
 		adm.SetMetrics(d.WriteMetrics)
 		ready(d.Addr().String())
@@ -322,7 +337,9 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 		return d.Close()
 	case "gate":
 		c, _ := cfg.Gate(id)
-		g, err := gate.New(gateConfig(c, dispAddrs, log))
+		gc := gateConfig(c, dispAddrs, log)
+		gc.Secret = secret
+		g, err := gate.New(gc)
 		if err != nil {
 			return err
 		}
@@ -371,7 +388,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 			FreezeTimeout: c.FreezeTimeout, Restore: frozen, Logger: log,
 			PositionSyncInterval: c.PositionSyncInterval, AOISyncLimit: c.AOISyncLimit, StallThreshold: c.StallThreshold,
 			AOISyncTotal: c.AOISyncTotal, AOISyncWork: c.AOISyncWork,
-			ClientStringLimit: unlimitedIfZero(c.MaxClientString),
+			ClientStringLimit: unlimitedIfZero(c.MaxClientString), Secret: secret,
 		})
 		if err != nil {
 			return err
@@ -444,4 +461,11 @@ func unlimitedIfZero(n int) int {
 		return -1
 	}
 	return n
+}
+
+// loopbackListen reports whether a is a loopback address: only this
+// machine can connect to it.
+func loopbackListen(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }

@@ -113,6 +113,7 @@ type Config struct {
 	Games       []GameConfig       // sorted by ID
 	Gates       []GateConfig       // sorted by ID
 	Storage     StorageConfig
+	Cluster     ClusterConfig // [cluster]: the secret of the server links
 }
 
 // DispatcherConfig is the configuration of one dispatcher process, section

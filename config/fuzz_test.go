@@ -40,6 +40,7 @@ func FuzzParse(f *testing.F) {
 		minimal + "[dispatcher_common]\nhost = a\n[game1]\nhost = \x01b\n[gate1]\nhost = -c\n",
 		minimal + "[dispatcher1]\nadvertise_addr = 0.0.0.0:0\nhost = a\n[game_common]\nhost = b\n[gate_common]\nhost = b\n",
 		minimal + "[game2]\nboot_entity = Account\n[storage]\ntype = none\n",
+		minimal + "[cluster]\nsecret = short\nsecret_file = cluster.secret\n",
 	} {
 		f.Add([]byte(s))
 	}

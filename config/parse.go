@@ -64,6 +64,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	if p.storage != nil {
 		p.apply(p.storage.Name(), storageFields(&cfg.Storage), p.storage)
 	}
+	if p.cluster != nil {
+		p.apply(p.cluster.Name(), clusterFields(&cfg.Cluster), p.cluster)
+	}
 
 	for _, vp := range cfg.validate() {
 		if p.follows(vp) {
@@ -115,6 +118,7 @@ type parser struct {
 	common   map[string]*ini.Section         // kind -> [kind_common]
 	procs    map[string]map[int]*ini.Section // kind -> ID -> [kindN]
 	storage  *ini.Section
+	cluster  *ini.Section
 	problems problems
 	// sources maps a process section and a key to the section where the
 	// key's value is written (the process section or its _common section).
@@ -133,6 +137,7 @@ var allowedKeys = map[string][]string{
 	gameKind:       fieldKeys(gameFields(&GameConfig{})),
 	gateKind:       fieldKeys(gateFields(&GateConfig{})),
 	storageSection: fieldKeys(storageFields(&StorageConfig{})),
+	clusterSection: fieldKeys(clusterFields(&ClusterConfig{})),
 }
 
 // scan sorts the sections of f by kind and reports unknown and repeated
@@ -160,6 +165,9 @@ func (p *parser) scan(f *ini.File) {
 		case name == storageSection:
 			kind = storageSection
 			p.storage = sec
+		case name == clusterSection:
+			kind = clusterSection
+			p.cluster = sec
 		case strings.HasSuffix(name, "_common") && slices.Contains(kinds, strings.TrimSuffix(name, "_common")):
 			kind = strings.TrimSuffix(name, "_common")
 			p.common[kind] = sec
@@ -182,8 +190,8 @@ func (p *parser) scan(f *ini.File) {
 			}
 		}
 		if kind == "" {
-			msg := "unknown section (use dispatcherN, gameN, gateN, dispatcher_common, game_common, gate_common or storage)"
-			if s := suggest(name, []string{"dispatcher_common", "game_common", "gate_common", storageSection}); s != "" {
+			msg := "unknown section (use dispatcherN, gameN, gateN, dispatcher_common, game_common, gate_common, storage or cluster)"
+			if s := suggest(name, []string{"dispatcher_common", "game_common", "gate_common", storageSection, clusterSection}); s != "" {
 				msg = fmt.Sprintf("unknown section (did you mean [%s]?)", s)
 			}
 			p.problems.add(name, "", msg)

@@ -293,6 +293,7 @@ func (c *Config) validate() []problem {
 	default:
 		ps.bad("storage", "type", c.Storage.Type, "unknown storage type (use bbolt, redis or none)")
 	}
+	c.Cluster.validate(&ps)
 	return ps
 }
 

@@ -2,7 +2,8 @@
 //
 // A dispatcher holds, for its shard of entity IDs, the table entity → game.
 // Games and gates connect to every dispatcher and say who they are with
-// MsgHello. From then on the dispatcher routes each frame by the field at
+// MsgHello, proving that they hold the cluster secret if there is one
+// (Config.Secret, linkauth.go). From then on the dispatcher routes each frame by the field at
 // offset 0 of its body, without decoding the rest:
 //
 //   - entity-routed messages (calls, client calls, register/unregister,
@@ -68,8 +69,15 @@ type Config struct {
 	// peer is closed as a slow consumer only past twice that, or when it
 	// reads nothing for the write timeout (default 64 MiB).
 	SendBufferSize int
-	// HelloTimeout is how long a new connection has to say MsgHello (default 10s).
+	// HelloTimeout is how long a new connection has to say MsgHello and,
+	// with a Secret, to complete the challenge–response (default 10s).
 	HelloTimeout time.Duration
+	// Secret is the cluster secret (nil: none). With it, a game or gate
+	// joins only by proving it holds the same secret (and the dispatcher
+	// proves it too: see rpc/linkauth.go); a hello without that proof is
+	// refused. Without it, only peers connecting from a loopback address
+	// (this machine) are accepted, as Redis's protected mode does.
+	Secret []byte
 	// FreezeQueueLimit bounds the bytes queued for a game frozen for a hot
 	// reload (default 64 MiB). Packets beyond it are dropped and counted,
 	// with an error in the log.
@@ -468,28 +476,15 @@ func (d *Dispatcher) serveConn(conn *rpc.Conn, out *rpc.Batch) {
 	log := d.log.WithField("remote", conn.RemoteAddr().String())
 
 	conn.NetConn().SetReadDeadline(time.Now().Add(d.cfg.HelloTimeout))
-	t, body, err := conn.ReadFrame()
-	if err != nil {
-		log.WithError(err).Warn("connection closed before hello")
-		conn.Close(err)
+	h, proof, ok := d.hello(conn, log)
+	if !ok {
 		return
 	}
 	conn.NetConn().SetReadDeadline(time.Time{})
-	r := rpc.NewReader(body)
-	role, id := rpc.Role(r.Uint8()), r.Uint16()
-	var before uint64 // the dispatcher instance the peer knew
-	if len(body) >= 11 {
-		before = r.Uint64()
-	}
-	if t != rpc.MsgHello || r.Err() != nil || (role != rpc.RoleGame && role != rpc.RoleGate) || id == 0 {
-		log.Warnf("bad hello (%v, %d bytes); closing", t, len(body))
-		conn.Close(fmt.Errorf("dispatcher: bad hello"))
-		return
-	}
-	p := &peer{role: role, id: id, conn: conn, out: out}
-	conn.SetStats(d.met.stats(role))
+	p := &peer{role: h.Role, id: h.ID, conn: conn, out: out}
+	conn.SetStats(d.met.stats(h.Role))
 	log = log.WithField("peer", p.String())
-	d.addPeer(p, before, log)
+	d.addPeer(p, h.Instance, proof, log)
 	log.Info("peer connected")
 
 	reason := conn.Serve(func(t rpc.MsgType, body []byte) error { return d.routeGuarded(p, t, body) })
@@ -498,9 +493,9 @@ func (d *Dispatcher) serveConn(conn *rpc.Conn, out *rpc.Batch) {
 }
 
 // addPeer records p, whose hello named the dispatcher instance before
-// (0: none).
-func (d *Dispatcher) addPeer(p *peer, before uint64, log logrus.FieldLogger) {
-	if old := d.addPeerLocked(p, before, log); old != nil {
+// (0: none); proof, if not nil, ends the ack (an authenticated hello).
+func (d *Dispatcher) addPeer(p *peer, before uint64, proof []byte, log logrus.FieldLogger) {
+	if old := d.addPeerLocked(p, before, proof, log); old != nil {
 		log.Warn("a new connection replaces the old one of the same peer")
 		old.conn.Close(errors.New("dispatcher: replaced by a new connection"))
 	}
@@ -508,11 +503,11 @@ func (d *Dispatcher) addPeer(p *peer, before uint64, log logrus.FieldLogger) {
 
 // addPeerLocked is addPeer's work under d.mu; it returns the connection
 // of the same peer that p replaces, if any.
-func (d *Dispatcher) addPeerLocked(p *peer, before uint64, log logrus.FieldLogger) (old *peer) {
+func (d *Dispatcher) addPeerLocked(p *peer, before uint64, proof []byte, log logrus.FieldLogger) (old *peer) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	// The ack goes out under the lock, before anything routed to the peer.
-	p.conn.Send(rpc.MsgHelloAck, rpc.AppendUint64(rpc.AppendUint16(nil, uint16(d.cfg.ID)), d.instance))
+	p.conn.Send(rpc.MsgHelloAck, append(rpc.AppendUint64(rpc.AppendUint16(nil, uint16(d.cfg.ID)), d.instance), proof...))
 	if before != 0 && before != d.instance {
 		d.startRecoveryLocked(p)
 	}

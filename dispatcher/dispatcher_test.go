@@ -67,26 +67,33 @@ func TestBadHelloClosesOnlyThatConnection(t *testing.T) {
 		g.expectFrame(t, rpc.MsgClientCall, call)
 	}
 
+	// A whole first frame that is not a good hello is refused with a
+	// reason (MsgHelloRefused); one that cannot be read is just closed.
 	for _, tc := range []struct {
-		name string
-		raw  []byte
+		name    string
+		raw     []byte
+		refused rpc.RefusalCode
 	}{
-		{"a call before hello", rpc.AppendFrame(nil, rpc.MsgCallEntityMethod, callBody(e, "Sneak"))},
-		{"a client call before hello", rpc.AppendFrame(nil, rpc.MsgClientCall, clientCallBody(e, 1, 1, "Sneak"))},
-		{"hello with another type", rpc.AppendFrame(nil, rpc.MsgHelloAck, helloBody(rpc.RoleGame, 2))},
-		{"role 0", rpc.AppendFrame(nil, rpc.MsgHello, helloBody(0, 2))},
-		{"role 3", rpc.AppendFrame(nil, rpc.MsgHello, helloBody(3, 2))},
-		{"game id 0", rpc.AppendFrame(nil, rpc.MsgHello, helloBody(rpc.RoleGame, 0))},
-		{"gate id 0", rpc.AppendFrame(nil, rpc.MsgHello, helloBody(rpc.RoleGate, 0))},
-		{"short hello", rpc.AppendFrame(nil, rpc.MsgHello, []byte{byte(rpc.RoleGame), 2})},
-		{"empty hello", rpc.AppendFrame(nil, rpc.MsgHello, nil)},
-		{"frame length 0", []byte{0, 0, 0, 0, 0, 0}},
-		{"4 GiB first frame", []byte{0xff, 0xff, 0xff, 0xff, byte(rpc.MsgHello & 0xff), byte(rpc.MsgHello >> 8)}},
+		{"a call before hello", rpc.AppendFrame(nil, rpc.MsgCallEntityMethod, callBody(e, "Sneak")), rpc.RefusedBadHello},
+		{"a client call before hello", rpc.AppendFrame(nil, rpc.MsgClientCall, clientCallBody(e, 1, 1, "Sneak")), rpc.RefusedBadHello},
+		{"hello with another type", rpc.AppendFrame(nil, rpc.MsgHelloAck, helloBody(rpc.RoleGame, 2)), rpc.RefusedBadHello},
+		{"role 0", rpc.AppendFrame(nil, rpc.MsgHello, helloBody(0, 2)), rpc.RefusedBadHello},
+		{"role 3", rpc.AppendFrame(nil, rpc.MsgHello, helloBody(3, 2)), rpc.RefusedBadHello},
+		{"game id 0", rpc.AppendFrame(nil, rpc.MsgHello, helloBody(rpc.RoleGame, 0)), rpc.RefusedBadHello},
+		{"gate id 0", rpc.AppendFrame(nil, rpc.MsgHello, helloBody(rpc.RoleGate, 0)), rpc.RefusedBadHello},
+		{"short hello", rpc.AppendFrame(nil, rpc.MsgHello, []byte{byte(rpc.RoleGame), 2}), rpc.RefusedBadHello},
+		{"empty hello", rpc.AppendFrame(nil, rpc.MsgHello, nil), rpc.RefusedBadHello},
+		{"frame length 0", []byte{0, 0, 0, 0, 0, 0}, 0},
+		{"4 GiB first frame", []byte{0xff, 0xff, 0xff, 0xff, byte(rpc.MsgHello & 0xff), byte(rpc.MsgHello >> 8)}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := dial(t, s, "bad")
 			p.sendRaw(t, tc.raw)
-			p.expectClosed(t)
+			if tc.refused != 0 {
+				p.expectRefused(t, tc.refused)
+			} else {
+				p.expectClosed(t)
+			}
 			stillServed(t)
 		})
 	}

@@ -144,3 +144,81 @@ func expectSkippingPeerGone(t *testing.T, p *peer, typ rpc.MsgType, body []byte)
 		return
 	}
 }
+
+// FuzzDispatcherHello sends the input, as it is, as the first bytes of a
+// connection to a real dispatcher that has a cluster secret: the hello
+// and whatever follows it (a proof, frames). Whatever it holds, the
+// dispatcher must not crash or hang (it closes the connection within
+// seconds of the input's end), must never acknowledge it (no input can
+// prove the secret against a fresh nonce), and must keep admitting
+// peers that do prove it: every 64 inputs, and at the start, a game and
+// a gate authenticate and a client call is routed between them.
+func FuzzDispatcherHello(f *testing.F) {
+	s := startDispatcher(f, dispatcher.Config{Secret: testSecret})
+	h := rpc.Hello{Role: rpc.RoleGame, ID: 2, Auth: rpc.AuthV1, Nonce: rpc.NewNonce()}
+	hello := rpc.AppendFrame(nil, rpc.MsgHello, rpc.AppendHello(nil, h))
+	for _, seed := range [][]byte{
+		nil,
+		hello,
+		rpc.AppendFrame(hello, rpc.MsgAuthProof, make([]byte, rpc.MACSize)),
+		rpc.AppendFrame(nil, rpc.MsgHello, helloBody(rpc.RoleGate, 2)),
+		rpc.AppendFrame(nil, rpc.MsgHello, append(rpc.AppendUint64(helloBody(rpc.RoleGate, 2), 0), 7)),
+		rpc.AppendFrame(nil, rpc.MsgAuthProof, make([]byte, rpc.MACSize)),
+		rpc.AppendFrame(rpc.AppendFrame(hello, rpc.MsgAuthProof, make([]byte, rpc.MACSize)), rpc.MsgRegisterEntity, make([]byte, 16)),
+		{0xff, 0xff, 0xff, 0xff, 0xe8, 0x03},
+	} {
+		f.Add(seed)
+	}
+	inputs := 0
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if inputs%64 == 0 {
+			authRoutes(t, s, inputs/64)
+		}
+		inputs++
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, byte(1+rand.IntN(250)), byte(rand.IntN(256)), byte(1+rand.IntN(250)))}}
+		if runtime.GOOS != "linux" {
+			d.LocalAddr = nil
+		}
+		nc, err := d.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(waitLimit))
+		if _, err := nc.Write(data); err != nil {
+			return // the dispatcher hung up first: fine
+		}
+		nc.(*net.TCPConn).CloseWrite()
+		var hdr [rpc.HeaderSize]byte
+		for {
+			typ, _, err := rpc.ReadFrame(nc, hdr[:], 1<<10)
+			if err != nil {
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					t.Fatalf("the dispatcher did not close the connection within %v of the end of %d bytes", waitLimit, len(data))
+				}
+				return
+			}
+			if typ == rpc.MsgHelloAck {
+				t.Fatalf("the dispatcher acknowledged an unauthenticated input %x", data)
+			}
+		}
+	})
+}
+
+// authRoutes is routes for a dispatcher with testSecret.
+func authRoutes(t *testing.T, s *server, check int) {
+	t.Helper()
+	id16 := uint16(3 + check%60000)
+	g := authConnect(t, s, rpc.RoleGame, id16)
+	defer g.close()
+	gw := authConnect(t, s, rpc.RoleGate, id16)
+	defer gw.close()
+	id := rpc.NewEntityID()
+	g.send(t, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, id))
+	sync := callBody(id, "sync", g.name)
+	g.send(t, rpc.MsgCallEntityMethod, sync)
+	expectSkippingPeerGone(t, g, rpc.MsgCallEntityMethod, sync)
+	call := clientCallBody(id, id16, 1, "Alive")
+	gw.send(t, rpc.MsgClientCall, call)
+	expectSkippingPeerGone(t, g, rpc.MsgClientCall, call)
+}

@@ -292,6 +292,18 @@ func (p *peer) expectClosed(t testing.TB) {
 	}
 }
 
+// expectRefused checks that the next frame is a MsgHelloRefused with
+// code and a reason, and that the connection closes after it.
+func (p *peer) expectRefused(t testing.TB, code rpc.RefusalCode) string {
+	t.Helper()
+	got, reason := rpc.DecodeRefusal(p.expect(t, rpc.MsgHelloRefused))
+	if got != code || reason == "" {
+		t.Fatalf("%s: refused with %v %q, want %v and a reason", p.name, got, reason, code)
+	}
+	p.expectClosed(t)
+	return reason
+}
+
 // Body builders. Each returns the exact body a real peer would send.
 
 func callBody(id rpc.EntityID, method string, args ...any) []byte {

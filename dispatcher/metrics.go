@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync/atomic"
 
 	"github.com/goworld-engine/goworld/internal/metrics"
 	"github.com/goworld-engine/goworld/internal/recovered"
@@ -16,6 +17,14 @@ import (
 type dispatcherMetrics struct {
 	games, gates rpc.ConnStats
 	panics       recovered.Log // panics recovered routing a frame
+	// refusals counts the links refused at the hello, by rpc.RefusalCode.
+	refusals [8]atomic.Uint64
+}
+
+func (m *dispatcherMetrics) refused(c rpc.RefusalCode) {
+	if int(c) < len(m.refusals) {
+		m.refusals[c].Add(1)
+	}
 }
 
 func (m *dispatcherMetrics) stats(r rpc.Role) *rpc.ConnStats {
@@ -55,6 +64,10 @@ func (d *Dispatcher) WriteMetrics(out io.Writer) error {
 	slices.SortFunc(queues, func(a, b queue) int { return cmp.Compare(a.name, b.name) })
 
 	w.Counter("goworld_dispatcher_panics_total", "Panics recovered routing a frame (the frame is dropped; each is logged with its stack, the first few a minute).", d.met.panics.Total())
+	for _, c := range rpc.RefusalCodes {
+		w.Counter("goworld_dispatcher_link_refusals_total", "Game and gate connections refused at the hello, by reason (bad_proof: a wrong cluster secret; no_auth: none offered; not_loopback: from another machine while this dispatcher has no secret).",
+			d.met.refusals[c].Load(), "reason", c.String())
+	}
 	w.Gauge("goworld_dispatcher_peers", "Connected peers, by role.", float64(games), "role", "game")
 	w.Gauge("goworld_dispatcher_peers", "Connected peers, by role.", float64(gates), "role", "gate")
 	w.Gauge("goworld_dispatcher_entities", "Entities in this dispatcher's shard of the routing table.", float64(entities))

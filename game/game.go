@@ -46,6 +46,10 @@ type Config struct {
 	SaveInterval time.Duration
 	// MaxPacketSize is the largest frame body accepted from a dispatcher (default 16 MiB).
 	MaxPacketSize int
+	// Secret is the cluster secret (nil: none): the links to the
+	// dispatchers prove they hold it, and refuse a dispatcher that cannot
+	// prove it too (see rpc.LinkConfig.Secret).
+	Secret []byte
 	// SendBufferSize is the bytes queued for a dispatcher past which the
 	// game loop waits for the link to drain (back-pressure), and a quarter
 	// of what the dispatchers may queue for the loop (default 64 MiB).
@@ -219,7 +223,7 @@ func New(cfg Config) (*Game, error) {
 	for i, addr := range cfg.Dispatchers {
 		first := true
 		g.links = append(g.links, rpc.NewLink(rpc.LinkConfig{
-			Addr: addr, Role: rpc.RoleGame, ID: uint16(cfg.ID),
+			Addr: addr, Role: rpc.RoleGame, ID: uint16(cfg.ID), Secret: cfg.Secret, AuthStats: &g.met.linkAuth,
 			Conn: rpc.ConnConfig{
 				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize, Backpressure: true,
 				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20, Stats: &g.met.links,

@@ -33,6 +33,7 @@ var tickKindNames = [numTickKinds]string{"frame", "posted", "timers", "sync", "s
 // stall once it ends).
 type gameMetrics struct {
 	links    rpc.ConnStats // the dispatcher links
+	linkAuth rpc.LinkAuthStats
 	tick     [numTickKinds]*metrics.Histogram
 	entities atomic.Int64
 	spaces   atomic.Int64
@@ -99,6 +100,7 @@ func (g *Game) WriteMetrics(out io.Writer) error {
 	w.Gauge("goworld_game_inbound_queue", "Frames from the dispatchers waiting for the game loop (bounded by 4 x send_buffer_size in bytes; past that the links push back on TCP).", float64(g.in.len()))
 	w.Gauge("goworld_game_posted_queue", "Functions posted to the game loop and not yet run.", float64(g.posted.len()))
 	w.WriteTraffic(metrics.Traffic{Link: "dispatcher", Stats: &m.links})
+	w.WriteLinkAuth(&m.linkAuth)
 	for i, l := range g.links {
 		q := 0
 		if c := l.Conn(); c != nil {

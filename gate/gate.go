@@ -89,6 +89,10 @@ type Config struct {
 	ClientSendBufferSize int
 	// MaxPacketSize is the largest frame body accepted from a dispatcher (default 16 MiB).
 	MaxPacketSize int
+	// Secret is the cluster secret (nil: none): the links to the
+	// dispatchers prove they hold it, and refuse a dispatcher that cannot
+	// prove it too (see rpc.LinkConfig.Secret).
+	Secret []byte
 	// SendBufferSize is the bytes queued for a dispatcher past which the
 	// clients whose frames fill it wait for it to drain (back-pressure;
 	// default 64 MiB).
@@ -324,7 +328,7 @@ func New(cfg Config) (*Gate, error) {
 		// in one write per client, on the link's goroutine.
 		out := &rpc.Batch{}
 		g.links = append(g.links, rpc.NewLink(rpc.LinkConfig{
-			Addr: addr, Role: rpc.RoleGate, ID: uint16(cfg.ID),
+			Addr: addr, Role: rpc.RoleGate, ID: uint16(cfg.ID), Secret: cfg.Secret, AuthStats: &g.met.linkAuth,
 			Conn: rpc.ConnConfig{
 				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize, Backpressure: true,
 				ReadBufferSize: 64 << 10, RetainBuffer: 1 << 20, Stats: &g.met.links,

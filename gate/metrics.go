@@ -15,7 +15,9 @@ import (
 type gateMetrics struct {
 	clients rpc.ConnStats // every client connection
 	links   rpc.ConnStats // the dispatcher links
-	panics  recovered.Log // panics recovered handling client or dispatcher frames
+	// linkAuth counts the dispatcher link handshakes refused.
+	linkAuth rpc.LinkAuthStats
+	panics   recovered.Log // panics recovered handling client or dispatcher frames
 }
 
 // WriteMetrics writes the gate's metrics in the Prometheus text format,
@@ -53,6 +55,7 @@ func (g *Gate) WriteMetrics(out io.Writer) error {
 		}
 	}
 	w.WriteTraffic(metrics.Traffic{Link: "client", Stats: &g.met.clients}, metrics.Traffic{Link: "dispatcher", Stats: &g.met.links})
+	w.WriteLinkAuth(&g.met.linkAuth)
 	w.Counter("goworld_gate_panics_total", "Panics recovered handling a frame (each logged with its stack, the first few a minute); a client's costs it a kick, a dispatcher's the frame.", g.met.panics.Total())
 	for i, l := range g.links {
 		w.Gauge("goworld_link_queue_bytes", "Bytes queued for a dispatcher, not yet written (0 while the link is down).",

@@ -572,3 +572,42 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHello feeds the decoders of the server handshake (MsgHello,
+// MsgAuthChallenge, MsgHelloRefused: what a dispatcher reads from anyone
+// who reaches its port, and what a link reads from whatever answers on
+// the dispatcher's address). None may panic; a hello that decodes
+// encodes back to the same bytes (the 3-byte form to its 11-byte form);
+// a refusal's reason is bounded and printable.
+func FuzzHello(f *testing.F) {
+	h := Hello{Role: RoleGame, ID: 2, Instance: 9, Auth: AuthV1, Nonce: NewNonce()}
+	for _, seed := range [][]byte{
+		nil, {1}, {1, 2, 0},
+		AppendHello(nil, Hello{Role: RoleGate, ID: 3}),
+		AppendHello(nil, h),
+		append(AppendHello(nil, Hello{Role: RoleGate, ID: 3}), 2),
+		AppendChallenge(nil, Challenge{DispatcherID: 1, Instance: 5, Nonce: NewNonce()}),
+		AppendRefusal(nil, RefusedBadProof, "wrong cluster secret"),
+		{3, 0xff, 0xff, 'x'},
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if h, err := DecodeHello(b); err == nil {
+			got := AppendHello(nil, h)
+			if len(b) == 3 {
+				got = got[:3]
+			}
+			if string(got) != string(b) {
+				t.Fatalf("hello %x decodes to %+v, which encodes to %x", b, h, got)
+			}
+		}
+		if c, err := DecodeChallenge(b); err == nil && string(AppendChallenge(nil, c)) != string(b) {
+			t.Fatalf("challenge %x decodes to %+v", b, c)
+		}
+		_, reason := DecodeRefusal(b)
+		if len(reason) > 4*MaxRefusalReason+2 || strings.ContainsAny(reason, "\n\r\x1b") {
+			t.Fatalf("refusal reason %q", reason)
+		}
+	})
+}

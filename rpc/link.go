@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -39,6 +40,13 @@ type LinkConfig struct {
 	ID   uint16
 	// Conn configures each connection the link makes.
 	Conn ConnConfig
+	// Secret is the cluster secret (nil: none). With it, the hello is a
+	// mutual challenge–response (see linkauth.go): the dispatcher must
+	// prove it holds the same secret, or the link refuses it. Without it,
+	// a dispatcher that asks for authentication refuses the link.
+	Secret []byte
+	// AuthStats, if set, counts the handshakes refused either way.
+	AuthStats *LinkAuthStats
 	// QueueLimit bounds the bytes of frames that Send and Append keep
 	// while the link is down, to send first on the next connection to a
 	// new dispatcher instance (one that restarted). Frames beyond it are
@@ -147,10 +155,17 @@ func (l *Link) Run(ctx context.Context) error {
 			backoff, failed = MinBackoff, 0 // it was up: start over
 		}
 		wait := Jitter(backoff)
-		if err != nil {
+		var refused *RefusedError
+		switch {
+		case errors.As(err, &refused):
+			// Backoff bounds these lines: at most one per MaxBackoff/2
+			// once it has grown.
+			failed++
+			log.WithError(err).Errorf("link handshake refused (attempt %d); redialling in %v", failed, wait.Round(time.Millisecond))
+		case err != nil:
 			failed++
 			log.WithError(err).Warnf("dispatcher unreachable (attempt %d); redialling in %v", failed, wait.Round(time.Millisecond))
-		} else {
+		default:
 			log.Infof("redialling dispatcher in %v", wait.Round(time.Millisecond))
 		}
 		t := time.NewTimer(wait)
@@ -195,24 +210,22 @@ func (l *Link) runOnce(ctx context.Context, log logrus.FieldLogger) error {
 	defer stop()
 	defer c.Wait()
 
-	// The hello names the dispatcher instance we were connected to last
-	// (0: none), so that a restarted dispatcher knows it is one.
-	hello := AppendUint64(AppendUint16([]byte{byte(l.cfg.Role)}, l.cfg.ID), l.instance)
-	c.Send(MsgHello, hello)
 	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	t, ack, err := c.ReadFrame()
-	if err != nil || t != MsgHelloAck {
+	inst, err := l.handshake(c)
+	if err != nil {
 		c.Close(nil)
-		if err == nil {
-			err = fmt.Errorf("rpc: expected HelloAck, got %v", t)
+		var refused *RefusedError
+		if s := l.cfg.AuthStats; s != nil && errors.As(err, &refused) {
+			if refused.ByDispatcher {
+				s.RefusedByDispatcher.Add(1)
+			} else {
+				s.RefusedDispatcher.Add(1)
+			}
 		}
 		return fmt.Errorf("hello: %w", err)
 	}
 	nc.SetReadDeadline(time.Time{})
-	r := NewReader(ack)
-	r.Uint16()
-	inst := r.Uint64() // 0 from a dispatcher that sends none
-	same := r.Err() == nil && inst != 0 && inst == l.instance
+	same := inst != 0 && inst == l.instance
 	l.instance = inst
 	// Send the queue, then publish c before OnConnect, so that what
 	// OnConnect starts (a game posting its re-registration) can already
@@ -255,4 +268,72 @@ func (l *Link) runOnce(ctx context.Context, log logrus.FieldLogger) error {
 		l.cfg.OnDisconnect(reason)
 	}
 	return nil
+}
+
+// handshake says hello on c and reads the dispatcher's answer: with a
+// secret, the challenge–response of linkauth.go. It returns the
+// dispatcher's instance (0 from a dispatcher that sends none).
+func (l *Link) handshake(c *Conn) (uint64, error) {
+	// The hello names the dispatcher instance we were connected to last
+	// (0: none), so that a restarted dispatcher knows it is one.
+	h := Hello{Role: l.cfg.Role, ID: l.cfg.ID, Instance: l.instance}
+	auth := l.cfg.Secret != nil
+	if auth {
+		h.Auth, h.Nonce = AuthV1, NewNonce()
+	}
+	c.Send(MsgHello, AppendHello(nil, h))
+	t, body, err := c.ReadFrame()
+	if err != nil {
+		return 0, err
+	}
+	if t == MsgHelloRefused {
+		code, reason := DecodeRefusal(body)
+		return 0, &RefusedError{ByDispatcher: true, Code: code, Reason: reason}
+	}
+	if !auth {
+		switch t {
+		case MsgHelloAck:
+		case MsgAuthChallenge:
+			return 0, &RefusedError{Reason: "it asks for link authentication and this process has no cluster secret ([cluster] secret_file)"}
+		default:
+			return 0, fmt.Errorf("rpc: expected HelloAck, got %v", t)
+		}
+		r := NewReader(body)
+		r.Uint16()
+		inst := r.Uint64()
+		if r.Err() != nil {
+			inst = 0
+		}
+		return inst, nil
+	}
+	switch t {
+	case MsgAuthChallenge:
+	case MsgHelloAck:
+		return 0, &RefusedError{Reason: "it accepted this process without authentication: it has no cluster secret, or predates link authentication, or is not a dispatcher of this cluster"}
+	default:
+		return 0, fmt.Errorf("rpc: expected AuthChallenge, got %v", t)
+	}
+	ch, err := DecodeChallenge(body)
+	if err != nil {
+		return 0, &RefusedError{Reason: err.Error()}
+	}
+	proof := PeerProof(l.cfg.Secret, h, ch)
+	c.Send(MsgAuthProof, proof[:])
+	if t, body, err = c.ReadFrame(); err != nil {
+		return 0, err
+	}
+	switch t {
+	case MsgHelloAck:
+	case MsgHelloRefused:
+		code, reason := DecodeRefusal(body)
+		return 0, &RefusedError{ByDispatcher: true, Code: code, Reason: reason}
+	default:
+		return 0, fmt.Errorf("rpc: expected HelloAck, got %v", t)
+	}
+	want := DispatcherProof(l.cfg.Secret, h, ch)
+	if len(body) != challengeSize || binary.LittleEndian.Uint16(body) != ch.DispatcherID ||
+		binary.LittleEndian.Uint64(body[2:]) != ch.Instance || !CheckProof(body[10:], want) {
+		return 0, &RefusedError{Reason: "it failed to prove it holds the cluster secret: it has another secret, or is not a dispatcher of this cluster"}
+	}
+	return ch.Instance, nil
 }

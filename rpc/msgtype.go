@@ -49,21 +49,36 @@ const (
 // that a dispatcher routes start with their routing field.
 const (
 	// MsgHello (game/gate → dispatcher): role u8 | id u16 [| instance
-	// u64]. First frame on every server connection. The instance is that
-	// of the dispatcher the peer was connected to before (0 or absent:
-	// none); one that is not the dispatcher's own tells it that it
-	// restarted (see dispatcher.Config.RecoverWindow).
+	// u64 [| auth u8 | nonce[32]]]. First frame on every server
+	// connection. The instance is that of the dispatcher the peer was
+	// connected to before (0 or absent: none); one that is not the
+	// dispatcher's own tells it that it restarted (see
+	// dispatcher.Config.RecoverWindow). auth is AuthV1 when the peer has
+	// the cluster secret: the dispatcher answers MsgAuthChallenge (see
+	// linkauth.go, Hello and DecodeHello).
 	MsgHello MsgType = 1000
 	// MsgHelloAck (dispatcher → game/gate): dispatcherID u16 | instance
-	// u64. The instance is random, drawn when the dispatcher process
-	// starts: a peer that reconnects to the same instance knows the
-	// dispatcher saw it leave and told the others (MsgPeerGone); a new
+	// u64 [| proof[32]]. The instance is random, drawn when the dispatcher
+	// process starts: a peer that reconnects to the same instance knows
+	// the dispatcher saw it leave and told the others (MsgPeerGone); a new
 	// instance (the dispatcher restarted) told no one anything and knows
-	// nothing, so sessions carry on and state is re-announced.
+	// nothing, so sessions carry on and state is re-announced. After an
+	// authenticated hello it ends with the dispatcher's proof
+	// (DispatcherProof).
 	MsgHelloAck MsgType = 1001
 	// MsgPeerGone (dispatcher → games, gates): role u8 | id u16. A game or
 	// gate disconnected from the dispatcher.
 	MsgPeerGone MsgType = 1002
+	// MsgHelloRefused (dispatcher → game/gate): code u8 | reason str (at
+	// most MaxRefusalReason bytes). The dispatcher refuses the hello (see
+	// RefusalCode) and closes the connection.
+	MsgHelloRefused MsgType = 1003
+	// MsgAuthChallenge (dispatcher → game/gate): dispatcherID u16 |
+	// instance u64 | nonce[32]. Answers an authenticated MsgHello.
+	MsgAuthChallenge MsgType = 1004
+	// MsgAuthProof (game/gate → dispatcher): proof[32], the peer's
+	// PeerProof of the hello and the challenge.
+	MsgAuthProof MsgType = 1005
 
 	// MsgCallEntityMethod (game → dispatcher → game), entity-routed:
 	// entityID[16] | method str | args.
@@ -181,6 +196,7 @@ var msgTypeNames = map[MsgType]string{
 	MsgAttrChange: "AttrChange", MsgKick: "Kick", MsgSyncPosition: "SyncPosition",
 	MsgEnterSpace: "EnterSpace", MsgPositions: "Positions",
 	MsgHello: "Hello", MsgHelloAck: "HelloAck", MsgPeerGone: "PeerGone",
+	MsgHelloRefused: "HelloRefused", MsgAuthChallenge: "AuthChallenge", MsgAuthProof: "AuthProof",
 	MsgCallEntityMethod: "CallEntityMethod", MsgClientCall: "ClientCall",
 	MsgClientConnected: "ClientConnected", MsgClientDisconnected: "ClientDisconnected",
 	MsgRegisterEntity: "RegisterEntity", MsgUnregisterEntity: "UnregisterEntity",

@@ -67,6 +67,9 @@ type Options struct {
 	// ClientStringLimit for the games (game.Config; 0: the default,
 	// 4096 bytes; negative: unlimited).
 	ClientStringLimit int
+	// Secret is the cluster secret of every server (nil: none, and the
+	// dispatchers accept only loopback peers, which these all are).
+	Secret []byte
 	// Logger for all servers (default: discards below warnings).
 	Logger logrus.FieldLogger
 }
@@ -133,7 +136,7 @@ func New(o Options) (*Cluster, error) {
 	for i := 0; i < o.Dispatchers; i++ {
 		d, err := dispatcher.New(dispatcher.Config{
 			ID: i + 1, Index: i, Count: o.Dispatchers, ListenAddr: "127.0.0.1:0", Logger: o.Logger,
-			Games: games, MaxPacketSize: o.MaxPacketSize,
+			Games: games, MaxPacketSize: o.MaxPacketSize, Secret: o.Secret,
 		})
 		if err != nil {
 			return fail(err)
@@ -159,7 +162,7 @@ func New(o Options) (*Cluster, error) {
 			ID: i + 1, Dispatchers: gameAddrs, BootEntity: o.BootEntity, Registry: o.Registry,
 			Storage: st, SaveInterval: o.SaveInterval, Logger: o.Logger, MaxPacketSize: o.MaxPacketSize,
 			PositionSyncInterval: o.PositionSyncInterval, AOISyncLimit: o.AOISyncLimit, StallThreshold: o.StallThreshold,
-			ClientStringLimit: o.ClientStringLimit,
+			ClientStringLimit: o.ClientStringLimit, Secret: o.Secret,
 		})
 		if err != nil {
 			return fail(err)
@@ -184,6 +187,7 @@ func New(o Options) (*Cluster, error) {
 			ClientByteRate: lim.ClientByteRate, ClientByteBurst: lim.ClientByteBurst,
 			MaxClients: lim.MaxClients, KCPSessionRate: lim.KCPSessionRate, KCPSessionBurst: lim.KCPSessionBurst,
 			KCPInterval: lim.KCPInterval, KCPHelloRate: lim.KCPHelloRate, KCPHandshakeTimeout: lim.KCPHandshakeTimeout,
+			Secret: o.Secret,
 		})
 		if err != nil {
 			return fail(err)

@@ -46,3 +46,13 @@ func (w *Writer) WriteTraffic(ts ...Traffic) {
 		}
 	}
 }
+
+// WriteLinkAuth writes goworld_link_refusals_total: the handshakes of a
+// process's dispatcher links that failed on authentication, by the side
+// that refused (refused_by="dispatcher": it refused this process's hello;
+// "this_process": the dispatcher could not prove the cluster secret).
+func (w *Writer) WriteLinkAuth(s *rpc.LinkAuthStats) {
+	const help = "Dispatcher link handshakes refused on authentication, by the side that refused (see the log for why)."
+	w.Counter("goworld_link_refusals_total", help, s.RefusedByDispatcher.Load(), "refused_by", "dispatcher")
+	w.Counter("goworld_link_refusals_total", help, s.RefusedDispatcher.Load(), "refused_by", "this_process")
+}
