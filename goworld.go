@@ -354,7 +354,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 		return err
 	case "game":
 		c, _ := cfg.Game(id)
-		backend, err := storage.Open(cfg.Storage.Type, cfg.Storage.Path)
+		backend, err := storage.OpenConfig(storageConfig(&cfg.Storage))
 		if err != nil {
 			return err
 		}
@@ -439,4 +439,16 @@ func unlimitedIfZero(n int) int {
 		return -1
 	}
 	return n
+}
+
+// storageConfig maps config.ini's [storage] section to storage.OpenConfig's.
+func storageConfig(s *config.StorageConfig) storage.Config {
+	c := storage.Config{Type: s.Type, Path: s.Path}
+	if s.Type == storage.TypeRedis {
+		c.Redis = &storage.RedisOptions{
+			Addr: s.Addr, Addrs: s.Addrs, Password: s.Password, DB: s.DB, KeyPrefix: s.KeyPrefix,
+			DialTimeout: s.DialTimeout, ReadTimeout: s.ReadTimeout, WriteTimeout: s.WriteTimeout,
+		}
+	}
+	return c
 }

@@ -143,7 +143,7 @@ path = data/world#1.db
 		Dispatchers: []DispatcherConfig{d1, d2},
 		Games:       []GameConfig{g7},
 		Gates:       []GateConfig{gt1, gt2},
-		Storage:     StorageConfig{Type: "bbolt", Path: "data/world#1.db"},
+		Storage:     storageWith(func(s *StorageConfig) { s.Path = "data/world#1.db" }),
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)
@@ -550,7 +550,7 @@ listen_addr = 127.0.0.1:14001
 			name: "unknown storage type",
 			text: minimal + "[storage]\ntype = mongodb\npath =\n",
 			want: []string{
-				`config.ini: [storage] type = "mongodb": unknown storage type (the only one so far is bbolt)`,
+				`config.ini: [storage] type = "mongodb": unknown storage type (use bbolt or redis)`,
 				`config.ini: [storage] path is required`,
 			},
 		},

@@ -267,13 +267,18 @@ func (c *Config) validate() []problem {
 				"supports only one game process (a bbolt file can be opened by one process), but %d are configured: %s",
 				len(c.Games), strings.Join(names, ", ")))
 		}
+	case "redis":
+		c.Storage.checkRedis(&ps)
 	case "":
-		ps.add("storage", "type", "is required (bbolt)", "type")
+		ps.add("storage", "type", "is required (bbolt or redis)", "type")
 	default:
-		ps.bad("storage", "type", c.Storage.Type, "unknown storage type (the only one so far is bbolt)")
+		ps.bad("storage", "type", c.Storage.Type, "unknown storage type (use bbolt or redis)")
 	}
-	if c.Storage.Path == "" {
-		ps.add("storage", "path", "is required: the database file, e.g. goworld.db", "path")
+	if c.Storage.Type != "redis" {
+		c.Storage.checkNotRedis(&ps)
+		if c.Storage.Path == "" {
+			ps.add("storage", "path", "is required: the database file, e.g. goworld.db", "path")
+		}
 	}
 	return ps
 }

@@ -132,9 +132,19 @@ redis.call('SET', KEYS[1], ARGV[1])
 return {1}
 `)
 
+// quietLogger drops go-redis's own log lines (failed dials, mostly),
+// which bypass the process's logger: the same failures reach the callers
+// as errors, which the engine logs and counts.
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
+var quietOnce sync.Once
+
 // OpenRedis connects to the server (or every master of the cluster) and
 // checks that it answers, or fails with an error that names the address.
-// opts may not be nil.
+// opts may not be nil. The first call silences go-redis's own logger
+// (process-wide): the failures it would print come back as errors.
 //
 // A standalone server that turns out to be a cluster node is refused (its
 // keys live on several nodes: configure addrs), and so is a cluster
@@ -157,6 +167,7 @@ func OpenRedis(opts *RedisOptions) (*Redis, error) {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = DefaultRedisWriteTimeout
 	}
+	quietOnce.Do(func() { redis.SetLogger(quietLogger{}) })
 	r := &Redis{opts: o, where: o.where(), prefix: o.KeyPrefix}
 	noMaint := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	if len(o.Addrs) > 0 {
