@@ -54,7 +54,7 @@ func (s *StorageConfig) checkNotRedis(ps *problems) {
 	}
 	for _, k := range redisKeys {
 		if set[k] {
-			ps.add("storage", k, "is only used with type = redis (type is "+strconv.Quote(s.Type)+")", k, "type")
+			ps.add("storage", k, "is only used with type = redis", k, "type")
 		}
 	}
 }
@@ -66,6 +66,9 @@ func addrListField(key string, p *[]string) field {
 		var list []string
 		for _, a := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
 			if _, msg := checkAddr(a); msg != "" {
+				if len(a) > maxShownName {
+					a = a[:maxShownName] + "..."
+				}
 				return strconv.Quote(a) + ": " + msg + " (use host:port, separated by commas)"
 			}
 			list = append(list, a)

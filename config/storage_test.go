@@ -86,7 +86,7 @@ func TestStorageRedisErrors(t *testing.T) {
 		{"bad timeout", "[storage]\ntype = redis\naddr = a:1\nread_timeout = 0s\n",
 			[]string{`config.ini: [storage] read_timeout = "0s": must be positive`}},
 		{"redis keys with bbolt", "[storage]\ntype = bbolt\naddr = a:1\npassword = x\n",
-			[]string{`config.ini: [storage] addr is only used with type = redis (type is "bbolt")`,
+			[]string{`config.ini: [storage] addr is only used with type = redis`,
 				`config.ini: [storage] password is only used with type = redis`}},
 		{"unknown key", "[storage]\ntype = redis\naddress = a:1\n",
 			[]string{`config.ini: [storage] unknown key "address" (did you mean "addrs"?)`}},

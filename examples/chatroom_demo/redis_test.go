@@ -50,7 +50,8 @@ func TestStartRefusesAnUnreachableRedis(t *testing.T) {
 
 // TestChatOnRedis runs the demo on a real redis-server (appendonly yes):
 // an account registered through goworldctl's processes logs in again
-// after the whole cluster was stopped and started; while Redis is down a
+// after the whole cluster was stopped and started, and another after
+// goworldctl kill (SIGKILL) and a start; while Redis is down a
 // login is refused with the demo's reason (the account store is
 // unavailable), and once Redis is back logins work again without
 // restarting anything.
@@ -75,6 +76,18 @@ func TestChatOnRedis(t *testing.T) {
 	alice.expect("logged in as alice")
 	alice.stdin.Close()
 	alice.exit()
+
+	// kill -9 of every process: what Redis acknowledged stays.
+	bob := startChat(t, chat, addr, "bob", "hunter2", "-register")
+	bob.expect("logged in as bob")
+	bob.stdin.Close()
+	bob.exit()
+	ctlCmd(t, ctl, "kill", dir)
+	addr = startProcs(t, ctl, dir, "-no-build")
+	bob = startChat(t, chat, addr, "bob", "hunter2")
+	bob.expect("logged in as bob")
+	bob.stdin.Close()
+	bob.exit()
 
 	srv.Stop()
 	down := startChat(t, chat, addr, "alice", "secret")
