@@ -19,10 +19,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -38,6 +38,9 @@ const startTimeout = 15 * time.Second
 // named programs are on PATH, and returns their paths.
 func Require(t testing.TB, programs ...string) []string {
 	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("redistest runs redis-server on Linux and macOS only")
+	}
 	var paths []string
 	for _, p := range programs {
 		path, err := exec.LookPath(p)
@@ -161,7 +164,10 @@ func (s *Server) PID() int {
 	return s.cmd.Process.Pid
 }
 
-func (s *Server) signal(sig syscall.Signal) {
+func (s *Server) signal(sig os.Signal) {
+	if sig == nil {
+		return
+	}
 	s.mu.Lock()
 	cmd, exited := s.cmd, s.exited
 	s.mu.Unlock()
@@ -200,24 +206,24 @@ func (s *Server) wait(timeout time.Duration) {
 // exits), killing it if it has not exited within 10 s. Stopping a stopped
 // server does nothing.
 func (s *Server) Stop() {
-	s.signal(syscall.SIGCONT) // a paused server cannot handle SIGTERM
-	s.signal(syscall.SIGTERM)
+	s.signal(sigCont) // a paused server cannot handle SIGTERM
+	s.signal(sigTerm)
 	s.wait(10 * time.Second)
 }
 
 // Kill kills the server with SIGKILL (a crash: what the AOF has not got
 // to disk is lost) and waits for it to exit.
 func (s *Server) Kill() {
-	s.signal(syscall.SIGKILL)
+	s.signal(sigKill)
 	s.wait(10 * time.Second)
 }
 
 // Pause stops the process (SIGSTOP): connections stay open and nothing
 // answers, as with a server stuck on a slow disk. Resume continues it.
-func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+func (s *Server) Pause() { s.signal(sigStop) }
 
 // Resume continues a paused server (SIGCONT).
-func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+func (s *Server) Resume() { s.signal(sigCont) }
 
 // Restart starts the server again on the same port, directory and
 // arguments, after Stop or Kill, and waits until it answers (it has then
