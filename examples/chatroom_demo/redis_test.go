@@ -7,8 +7,13 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/internal/cluster"
 	"github.com/goworld-engine/goworld/internal/redistest"
+	"github.com/goworld-engine/goworld/rpc"
+	"github.com/goworld-engine/goworld/storage"
 )
 
 // redisConfig is testConfig with [storage] type = redis.
@@ -100,4 +105,85 @@ func TestChatOnRedis(t *testing.T) {
 	alice.expect("logged in as alice")
 	alice.stdin.Close()
 	alice.exit()
+}
+
+// TestTwoGamesRaceOnOneAccount: two games share one Redis; in each round
+// four clients, whose accounts the dispatcher placed on both games,
+// register the same name at the same instant. Exactly one gets in; the
+// others are told the name is taken (KVPutIfAbsent is atomic across the
+// games), and the winner's password is the one that logs in.
+func TestTwoGamesRaceOnOneAccount(t *testing.T) {
+	srv := redistest.Start(t)
+	c := cluster.Start(t, cluster.Options{Registry: registry(t), BootEntity: "Account", Games: 2,
+		OpenStorage: func(int) (storage.Backend, error) {
+			return storage.OpenRedis(&storage.RedisOptions{Addr: srv.Addr, KeyPrefix: "race:"})
+		}})
+	gate := c.GateAddr(0)
+	const (
+		rounds     = 5
+		contenders = 4
+	)
+	for r := range rounds {
+		name := fmt.Sprintf("contested%d", r)
+		var (
+			chs   []*chatter
+			boots []client.EntityCreated
+		)
+		games := map[int]bool{}
+		for i := range contenders {
+			ch := dialFrom(t, gate, fmt.Sprintf("127.0.%d.%d", 20+r, 2+i), name)
+			chs = append(chs, ch)
+			boot := ch.awaitBoot()
+			boots = append(boots, boot)
+			games[gameOf(t, c, boot.ID)] = true
+		}
+		if len(games) != 2 {
+			t.Fatalf("round %d: the %d accounts are on games %v, want both games", r, contenders, games)
+		}
+		for i, ch := range chs {
+			if err := ch.c.Call(boots[i].ID, "Register", name, fmt.Sprint("pw", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out := make(chan outcome, contenders)
+		for i, ch := range chs {
+			go awaitOutcome(ch.c, i, out)
+		}
+		winner := -1
+		for range contenders {
+			o := <-out
+			switch {
+			case o.ok && winner >= 0:
+				t.Fatalf("round %d: contenders %d and %d both registered %s", r, winner, o.i, name)
+			case o.ok:
+				winner = o.i
+			case o.reason != "that name is taken":
+				t.Fatalf("round %d: contender %d: %q, want in or \"that name is taken\"", r, o.i, o.reason)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("round %d: nobody registered %s", r, name)
+		}
+		again := dialFrom(t, gate, fmt.Sprintf("127.0.%d.99", 20+r), name)
+		again.login(fmt.Sprint("pw", winner), "")
+	}
+}
+
+// gameOf returns the number (1-based) of the game where entity id lives.
+func gameOf(t *testing.T, c *cluster.Cluster, id rpc.EntityID) int {
+	t.Helper()
+	for i, g := range c.Games {
+		found := make(chan bool, 1)
+		g.Post(func() { found <- g.World().Entity(id) != nil })
+		select {
+		case ok := <-found:
+			if ok {
+				return i + 1
+			}
+		case <-time.After(waitFor):
+			t.Fatal("a game's loop did not answer")
+		}
+	}
+	t.Fatalf("entity %s is on no game", id)
+	return 0
 }
