@@ -374,7 +374,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 		// With [storage] type = none the game has no storage (nil).
 		var backend storage.Backend
 		if cfg.Storage.Type != config.StorageNone {
-			b, err := storage.Open(cfg.Storage.Type, cfg.Storage.Path)
+			b, err := storage.OpenConfig(storageConfig(&cfg.Storage))
 			if err != nil {
 				return err
 			}
@@ -468,4 +468,16 @@ func unlimitedIfZero(n int) int {
 func loopbackListen(a net.Addr) bool {
 	ta, ok := a.(*net.TCPAddr)
 	return ok && ta.IP.IsLoopback()
+}
+
+// storageConfig maps config.ini's [storage] section to storage.OpenConfig's.
+func storageConfig(s *config.StorageConfig) storage.Config {
+	c := storage.Config{Type: s.Type, Path: s.Path}
+	if s.Type == storage.TypeRedis {
+		c.Redis = &storage.RedisOptions{
+			Addr: s.Addr, Addrs: s.Addrs, Password: s.Password, DB: s.DB, KeyPrefix: s.KeyPrefix,
+			DialTimeout: s.DialTimeout, ReadTimeout: s.ReadTimeout, WriteTimeout: s.WriteTimeout,
+		}
+	}
+	return c
 }

@@ -42,6 +42,15 @@ const (
 	DefaultStorageType = "bbolt"
 	// DefaultStoragePath is the default path of the [storage] section.
 	DefaultStoragePath = "goworld.db"
+	// DefaultRedisKeyPrefix is the default key_prefix of [storage] with
+	// type = redis.
+	DefaultRedisKeyPrefix = "goworld:"
+	// DefaultRedisDialTimeout is the default dial_timeout of [storage].
+	DefaultRedisDialTimeout = 5 * time.Second
+	// DefaultRedisReadTimeout is the default read_timeout of [storage].
+	DefaultRedisReadTimeout = 3 * time.Second
+	// DefaultRedisWriteTimeout is the default write_timeout of [storage].
+	DefaultRedisWriteTimeout = 3 * time.Second
 	// DefaultFreezeQueueLimit bounds what a dispatcher queues for a game
 	// frozen for a hot reload.
 	DefaultFreezeQueueLimit = 64 << 20
@@ -265,10 +274,30 @@ func (g *GateConfig) WSURL(hostPort string) string {
 	return "ws://" + hostPort + "/"
 }
 
-// StorageConfig is the [storage] section: where persistent entities are kept.
+// StorageConfig is the [storage] section: where persistent entities and
+// the KV store are kept.
 type StorageConfig struct {
 	Type string // type: the backend, "bbolt" (one game process), "redis" or "none" (any number)
-	Path string // path: the bbolt database file, relative to the server directory
+	Path string // path (bbolt): the database file, relative to the server directory
+
+	// The keys of type = redis (see storage.RedisOptions).
+	Addr         string        // addr: a standalone server's host:port
+	Addrs        []string      // addrs: nodes of a Redis Cluster, host:port each
+	Password     string        // password: sent with AUTH; never printed
+	DB           int           // db: the database number (standalone only)
+	KeyPrefix    string        // key_prefix: starts every key (default "goworld:")
+	DialTimeout  time.Duration // dial_timeout (default 5s)
+	ReadTimeout  time.Duration // read_timeout (default 3s)
+	WriteTimeout time.Duration // write_timeout (default 3s)
+}
+
+// newStorage returns the [storage] section's defaults.
+func newStorage() StorageConfig {
+	return StorageConfig{
+		Type: DefaultStorageType, Path: DefaultStoragePath,
+		KeyPrefix: DefaultRedisKeyPrefix, DialTimeout: DefaultRedisDialTimeout,
+		ReadTimeout: DefaultRedisReadTimeout, WriteTimeout: DefaultRedisWriteTimeout,
+	}
 }
 
 // Storage types that [StorageConfig.Type] names.
@@ -379,7 +408,7 @@ func Default() *Config {
 		Dispatchers: []DispatcherConfig{d},
 		Games:       []GameConfig{g},
 		Gates:       []GateConfig{gt},
-		Storage:     StorageConfig{Type: DefaultStorageType, Path: DefaultStoragePath},
+		Storage:     newStorage(),
 	}
 }
 

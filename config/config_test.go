@@ -143,7 +143,7 @@ path = data/world#1.db
 		Dispatchers: []DispatcherConfig{d1, d2},
 		Games:       []GameConfig{g7},
 		Gates:       []GateConfig{gt1, gt2},
-		Storage:     StorageConfig{Type: "bbolt", Path: "data/world#1.db"},
+		Storage:     storageWith(func(s *StorageConfig) { s.Path = "data/world#1.db" }),
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)

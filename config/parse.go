@@ -59,7 +59,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		Dispatchers: parseKind(p, dispatcherKind, newDispatcher, dispatcherFields),
 		Games:       parseKind(p, gameKind, newGame, gameFields),
 		Gates:       parseKind(p, gateKind, newGate, gateFields),
-		Storage:     StorageConfig{Type: DefaultStorageType, Path: DefaultStoragePath},
+		Storage:     newStorage(),
 	}
 	if p.storage != nil {
 		p.apply(p.storage.Name(), storageFields(&cfg.Storage), p.storage)
@@ -290,6 +290,9 @@ func (p *parser) apply(sec string, fields []field, secs ...*ini.Section) {
 			msg = f.set(v)
 		}
 		if msg != "" {
+			if secretKeys[f.key] {
+				v = "(not shown)"
+			}
 			p.problems.bad(from, f.key, v, msg)
 			p.errored[[2]string{from, f.key}] = true
 		}
@@ -494,6 +497,14 @@ func storageFields(s *StorageConfig) []field {
 	return []field{
 		strField("type", &s.Type),
 		strField("path", &s.Path),
+		strField("addr", &s.Addr),
+		addrListField("addrs", &s.Addrs),
+		secretField("password", &s.Password),
+		dbField("db", &s.DB),
+		strField("key_prefix", &s.KeyPrefix),
+		durField("dial_timeout", &s.DialTimeout),
+		durField("read_timeout", &s.ReadTimeout),
+		durField("write_timeout", &s.WriteTimeout),
 	}
 }
 

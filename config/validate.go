@@ -286,12 +286,18 @@ func (c *Config) validate() []problem {
 		if c.Storage.Path == "" {
 			ps.add("storage", "path", "is required: the database file, e.g. goworld.db", "path")
 		}
-	case StorageRedis, StorageNone:
-		// Every game shares the store, or there is none: any number of games.
+	case StorageRedis:
+		// Every game shares the store: any number of games.
+		c.Storage.checkRedis(&ps)
+	case StorageNone:
+		// No store: any number of games.
 	case "":
 		ps.add("storage", "type", "is required (bbolt, redis or none)", "type")
 	default:
 		ps.bad("storage", "type", c.Storage.Type, "unknown storage type (use bbolt, redis or none)")
+	}
+	if c.Storage.Type != StorageRedis {
+		c.Storage.checkNotRedis(&ps)
 	}
 	c.Cluster.validate(&ps)
 	return ps

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/goworld-engine/goworld/internal/clip"
@@ -868,11 +869,20 @@ func (w *World) save(recs []storage.EntityRecord, done func(error)) {
 	w.store.SaveEntities(recs, func(err error) {
 		w.saving--
 		if err != nil {
-			w.log.WithError(err).Errorf("saving %d entities failed; they stay dirty and are retried", len(recs))
+			var gone []string
 			for _, r := range recs {
 				if e := w.entities[rpc.EntityID(r.ID)]; e != nil {
 					e.dirty = true
+				} else if len(gone) < 10 {
+					gone = append(gone, r.Type+"<"+r.ID+">")
 				}
+			}
+			w.log.WithError(err).Errorf("saving %d entities failed; those still here stay dirty and are retried", len(recs))
+			if len(gone) > 0 {
+				// Destroyed (a logout's final save): nothing is left to
+				// save again. Migrated entities took their state along.
+				w.log.WithError(err).Errorf("the failed save held entities no longer on this game (%s): "+
+					"any destroyed since lost the changes of that save", strings.Join(gone, ", "))
 			}
 		}
 		if done != nil {

@@ -57,6 +57,16 @@ type Config struct {
 	// ShutdownTimeout bounds the final save at shutdown, and then the
 	// writing of what is queued for the dispatchers (default 10s).
 	ShutdownTimeout time.Duration
+	// StorageQueueLimit bounds the bytes of storage operations waiting
+	// for the backend (their data, plus 256 bytes each): past it new
+	// ones fail at once with ErrStorageQueueFull, so that a slow or lost
+	// backend never makes the loop wait (default 256 MiB).
+	StorageQueueLimit int
+	// SaveRetryTimeout is how long a save that fails (the backend lost,
+	// a timeout) is retried, with backoff from 100ms up to 5s, before
+	// the failure is reported and the entities stay dirty for the next
+	// save (default 2 minutes).
+	SaveRetryTimeout time.Duration
 	// FreezeDir is where hot-reload freeze files are written (default "freeze").
 	FreezeDir string
 	// KeepFreezeFiles is how many freeze files of this game are kept for
@@ -132,7 +142,7 @@ type Game struct {
 	// is the restore's report.
 	pause    time.Duration
 	restored entity.RestoreReport
-	jobs     chan func() // storage work, run by the worker
+	store    *asyncStore // nil without storage
 	work     chan func() // World.Go work, run by the async workers
 	ready    chan struct{}
 	done     chan struct{}
@@ -174,6 +184,12 @@ func New(cfg Config) (*Game, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	if cfg.StorageQueueLimit <= 0 {
+		cfg.StorageQueueLimit = DefaultStorageQueueLimit
+	}
+	if cfg.SaveRetryTimeout <= 0 {
+		cfg.SaveRetryTimeout = DefaultSaveRetryTimeout
+	}
 	if cfg.FreezeDir == "" {
 		cfg.FreezeDir = "freeze"
 	}
@@ -196,7 +212,6 @@ func New(cfg Config) (*Game, error) {
 		cfg:       cfg,
 		log:       cfg.Logger.WithField("game", cfg.ID),
 		in:        newInQueue(4 * cfg.SendBufferSize),
-		jobs:      make(chan func(), 4096),
 		work:      make(chan func(), 4096),
 		ready:     make(chan struct{}),
 		done:      make(chan struct{}),
@@ -208,7 +223,8 @@ func New(cfg Config) (*Game, error) {
 	g.out.Backpressure = true
 	var store entity.Store
 	if cfg.Storage != nil {
-		store = &asyncStore{g: g, b: cfg.Storage}
+		g.store = newAsyncStore(g, cfg.Storage)
+		store = g.store
 	}
 	w, err := entity.NewWorld(entity.WorldConfig{
 		GameID: rpc.GameID(cfg.ID), Registry: cfg.Registry, BootEntity: cfg.BootEntity,
@@ -304,7 +320,12 @@ func (g *Game) Run(ctx context.Context) error {
 	}
 	// The workers run before a restore: OnRestore hooks may use storage.
 	workerDone := make(chan struct{})
-	go func() { defer close(workerDone); g.worker(linkCtx) }()
+	go func() {
+		defer close(workerDone)
+		if g.store != nil {
+			g.store.run(linkCtx)
+		}
+	}()
 	for i := 0; i < asyncWorkers; i++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); g.asyncWorker(linkCtx) }()
@@ -567,26 +588,6 @@ func (g *Game) shutdown() error {
 	return nil
 }
 
-// worker runs storage jobs off the loop.
-func (g *Game) worker(ctx context.Context) {
-	for {
-		select {
-		case job := <-g.jobs:
-			job()
-		case <-ctx.Done():
-			// Finish what was queued (the final saves) before leaving.
-			for {
-				select {
-				case job := <-g.jobs:
-					job()
-				default:
-					return
-				}
-			}
-		}
-	}
-}
-
 // asyncWorkers run World.Go work: two, as there are cores to spare on the
 // machines this is written for, and more would only queue on them.
 const asyncWorkers = 2
@@ -672,50 +673,4 @@ func (q *postQueue) drain() []func() {
 	q.fns = nil
 	q.mu.Unlock()
 	return fns
-}
-
-// asyncStore implements entity.Store: each operation runs on the worker
-// and its result is posted back to the loop.
-type asyncStore struct {
-	g *Game
-	b storage.Backend
-}
-
-func (s *asyncStore) run(job func()) {
-	s.g.jobs <- job // bounded: a storage backlog slows the loop rather than growing without limit
-}
-
-func (s *asyncStore) LoadEntity(typeName string, id rpc.EntityID, done func([]byte, error)) {
-	s.run(func() {
-		data, err := s.b.LoadEntity(typeName, string(id))
-		s.g.Post(func() { done(data, err) })
-	})
-}
-
-func (s *asyncStore) SaveEntities(recs []storage.EntityRecord, done func(error)) {
-	s.run(func() {
-		err := s.b.SaveEntities(recs)
-		s.g.Post(func() { done(err) })
-	})
-}
-
-func (s *asyncStore) KVGet(key string, done func([]byte, error)) {
-	s.run(func() {
-		v, err := s.b.Get(key)
-		s.g.Post(func() { done(v, err) })
-	})
-}
-
-func (s *asyncStore) KVPut(key string, value []byte, done func(error)) {
-	s.run(func() {
-		err := s.b.Put(key, value)
-		s.g.Post(func() { done(err) })
-	})
-}
-
-func (s *asyncStore) KVPutIfAbsent(key string, value []byte, done func(bool, []byte, error)) {
-	s.run(func() {
-		stored, existing, err := s.b.PutIfAbsent(key, value)
-		s.g.Post(func() { done(stored, existing, err) })
-	})
 }

@@ -44,6 +44,7 @@ type gameMetrics struct {
 	entityPanics atomic.Uint64
 	loop         loopState          // see stall.go
 	frameWait    *metrics.Histogram // how long frames waited for the loop
+	store        storeMetrics       // see store.go
 }
 
 func newGameMetrics() *gameMetrics {
@@ -99,6 +100,7 @@ func (g *Game) WriteMetrics(out io.Writer) error {
 	w.Gauge("goworld_game_loop_busy_seconds", "How long the game loop's current wake-up has run (0 while it waits).", busy)
 	w.Gauge("goworld_game_inbound_queue", "Frames from the dispatchers waiting for the game loop (bounded by 4 x send_buffer_size in bytes; past that the links push back on TCP).", float64(g.in.len()))
 	w.Gauge("goworld_game_posted_queue", "Functions posted to the game loop and not yet run.", float64(g.posted.len()))
+	g.writeStorageMetrics(w)
 	w.WriteTraffic(metrics.Traffic{Link: "dispatcher", Stats: &m.links})
 	w.WriteLinkAuth(&m.linkAuth)
 	for i, l := range g.links {
@@ -116,4 +118,29 @@ func (q *postQueue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.fns)
+}
+
+// writeStorageMetrics writes the storage queue's figures (none without
+// storage).
+func (g *Game) writeStorageMetrics(w *metrics.Writer) {
+	if g.store == nil {
+		return
+	}
+	m := &g.met.store
+	for k := range numStoreOps {
+		w.Counter("goworld_game_storage_errors_total", "Storage operations that failed in the backend (a save after its retries), by operation.",
+			m.errors[k].Load(), "op", storeOpNames[k])
+	}
+	const rejHelp = "Storage operations failed without asking the backend: the queue was full (storage too slow or down), or a save was being retried (storage failing)."
+	w.Counter("goworld_game_storage_rejected_total", rejHelp, m.rejected[0].Load(), "reason", "queue_full")
+	w.Counter("goworld_game_storage_rejected_total", rejHelp, m.rejected[1].Load(), "reason", "failing")
+	w.Counter("goworld_game_storage_save_retries_total", "Tries of a failed save after its first (with backoff, up to save_retry_timeout).", m.retries.Load())
+	failing := 0.0
+	if m.failing.Load() {
+		failing = 1
+	}
+	w.Gauge("goworld_game_storage_failing", "1 while a failed save is being retried (loads and KV operations fail meanwhile), else 0.", failing)
+	ops, bytes := g.store.queued()
+	w.Gauge("goworld_game_storage_queue", "Storage operations waiting for the backend.", float64(ops))
+	w.Gauge("goworld_game_storage_queue_bytes", "Bytes of storage operations waiting for the backend (bounded by StorageQueueLimit).", float64(bytes))
 }

@@ -1,9 +1,12 @@
 // Package storage persists entities and serves a global key-value store.
 //
 // The engine talks to storage only through the [EntityStore] and [KVStore]
-// interfaces (combined, with Close, into [Backend]) so that a networked
-// backend such as Redis can be added later without touching game code. The
-// embedded default, [Bolt], keeps everything in one bbolt database file.
+// interfaces (combined, with Close, into [Backend]), so that backends can be
+// added without touching game code. There are two: the embedded default,
+// [Bolt], keeps everything in one bbolt database file (one process); [Redis]
+// keeps it on a Redis server or a Redis Cluster, which every game process
+// of a cluster shares. [OpenConfig] opens either from config.ini's [storage]
+// section.
 //
 // # Contracts
 //
@@ -24,9 +27,40 @@
 // (for example when registering an account) without races between game
 // processes sharing the store.
 //
+// # When a save counts as done
+//
+// A save is done when SaveEntities returns nil: bbolt has then written and
+// fsynced the batch; Redis has applied it, and it reaches the disk as the
+// server's persistence says. Run Redis with appendonly yes and appendfsync
+// everysec (the recommended configuration): the AOF is fsynced every
+// second, so a crash of the Redis server (kill -9, power loss) loses at most
+// about the last second of acknowledged writes, and a clean restart
+// (SHUTDOWN, SIGTERM, systemctl restart) loses nothing. appendfsync always
+// loses nothing even in a crash, at an fsync per write (see
+// docs/performance.md); without an AOF, Redis keeps only its RDB snapshots
+// and a crash loses everything since the last one (minutes).
+//
+// Atomicity: Bolt commits a batch in one transaction. Redis commits it in one
+// MULTI/EXEC on a standalone server; a Redis Cluster cannot run a transaction
+// over several nodes, so there each entity is written whole, but a failed
+// batch may have stored some of its entities and not others (see [Redis]).
+// Either way a failed batch is retried whole by the engine, and an entity's
+// data is never torn.
+//
+// What the engine adds (package game): an entity is saved when created,
+// every save_interval if it changed, when destroyed and at shutdown, one
+// batch at a time, in order. A kill -9 of a game process loses what changed
+// since each entity's last completed save: at most save_interval (plus, if
+// the store was failing at that moment, the saves still being retried). A
+// failing save is retried with backoff; meanwhile loads and KV operations
+// fail at once, and nothing the store acknowledged is lost when it comes
+// back.
+//
 // # Usage
 //
 //	be, err := storage.Open("bbolt", "data/goworld.db")
+//	// or: storage.OpenConfig(storage.Config{Type: storage.TypeRedis,
+//	//	Redis: &storage.RedisOptions{Addr: "127.0.0.1:6379", KeyPrefix: "goworld:"}})
 //	if err != nil {
 //		return err
 //	}

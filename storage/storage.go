@@ -110,24 +110,54 @@ type Backend interface {
 	Close() error
 }
 
-// Backend type names accepted by [Open].
+// Backend type names accepted by [Open] and [OpenConfig].
 const (
 	// TypeBolt selects the embedded bbolt backend ([Bolt]).
 	TypeBolt = "bbolt"
+	// TypeRedis selects the Redis backend ([Redis]): a standalone server
+	// or a Redis Cluster.
+	TypeRedis = "redis"
 )
 
-// Open opens a backend by type name. "bbolt" ([TypeBolt]) is the only type so
-// far; path is then the database file, opened with [OpenBolt] and default
-// options.
+// Config selects and configures a backend for [OpenConfig]: the
+// [storage] section of config.ini.
+type Config struct {
+	// Type is TypeBolt or TypeRedis.
+	Type string
+	// Path is the bbolt database file (TypeBolt).
+	Path string
+	// Redis configures TypeRedis; it must be set for that type.
+	Redis *RedisOptions
+}
+
+// Open opens a backend by type name with default options: for "bbolt"
+// ([TypeBolt]) path is the database file, opened with [OpenBolt]. A Redis
+// backend needs its options: open it with [OpenConfig] or [OpenRedis].
 func Open(typ, path string) (Backend, error) {
-	switch typ {
+	return OpenConfig(Config{Type: typ, Path: path})
+}
+
+// OpenConfig opens the backend cfg describes: [OpenBolt] on cfg.Path with
+// default options, or [OpenRedis] with cfg.Redis. Its errors name the file
+// or the server.
+func OpenConfig(cfg Config) (Backend, error) {
+	switch cfg.Type {
 	case TypeBolt:
-		b, err := OpenBolt(path, nil)
+		b, err := OpenBolt(cfg.Path, nil)
 		if err != nil {
 			return nil, err
 		}
 		return b, nil
+	case TypeRedis:
+		if cfg.Redis == nil {
+			return nil, fmt.Errorf("storage: type %q needs Redis options (an address): %w", cfg.Type, ErrInvalidArgument)
+		}
+		r, err := OpenRedis(cfg.Redis)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
 	default:
-		return nil, fmt.Errorf("storage: unknown backend type %q (known: %q): %w", typ, TypeBolt, ErrInvalidArgument)
+		return nil, fmt.Errorf("storage: unknown backend type %q (known: %q, %q): %w", cfg.Type, TypeBolt, TypeRedis, ErrInvalidArgument)
 	}
 }

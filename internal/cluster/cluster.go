@@ -43,6 +43,10 @@ type Options struct {
 	// networked store in production (StorageDir is then ignored). The
 	// caller owns it: the cluster does not close it.
 	Storage storage.Backend
+	// OpenStorage, if set, opens game i's (1-based) storage instead:
+	// several games can share one store (a Redis server), each with its
+	// own backend. The cluster closes what it returns.
+	OpenStorage func(game int) (storage.Backend, error)
 	// HeartbeatTimeout for the gates (default 30s).
 	HeartbeatTimeout time.Duration
 	// MaxClientPacketSize for the gates (default 64 KiB).
@@ -147,7 +151,13 @@ func New(o Options) (*Cluster, error) {
 	}
 	for i := 0; i < o.Games; i++ {
 		st := o.Storage
-		if st == nil && o.StorageDir != "" {
+		if st == nil && o.OpenStorage != nil {
+			var err error
+			if st, err = o.OpenStorage(i + 1); err != nil {
+				return fail(err)
+			}
+			c.stores = append(c.stores, st)
+		} else if st == nil && o.StorageDir != "" {
 			var err error
 			if st, err = storage.Open("bbolt", filepath.Join(o.StorageDir, fmt.Sprintf("game%d.db", i+1))); err != nil {
 				return fail(err)

@@ -1,0 +1,596 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// Defaults of [RedisOptions].
+const (
+	// DefaultRedisKeyPrefix is the key prefix config.ini's [storage]
+	// key_prefix defaults to.
+	DefaultRedisKeyPrefix = "goworld:"
+	// DefaultRedisDialTimeout is how long a connection attempt may take.
+	DefaultRedisDialTimeout = 5 * time.Second
+	// DefaultRedisReadTimeout is how long a reply may take.
+	DefaultRedisReadTimeout = 3 * time.Second
+	// DefaultRedisWriteTimeout is how long sending a command may take.
+	DefaultRedisWriteTimeout = 3 * time.Second
+)
+
+const (
+	// redisMaxValue is the longest entity data or KV value: Redis's
+	// default proto-max-bulk-len (512 MiB) less room for the command.
+	redisMaxValue = 512<<20 - 1<<10
+	// redisMaxName is the longest entity type name, entity ID or KV key.
+	redisMaxName = 32 << 10
+	// redisMaxPrefix is the longest key prefix.
+	redisMaxPrefix = 256
+	// redisScanCount is the COUNT hint of the SCANs of ListEntities.
+	redisScanCount = 1000
+)
+
+// RedisOptions configures [OpenRedis]. Set Addr for a standalone server or
+// Addrs for a Redis Cluster, not both.
+type RedisOptions struct {
+	// Addr is a standalone server's host:port.
+	Addr string
+	// Addrs are some nodes of a Redis Cluster (host:port each); the client
+	// discovers the others.
+	Addrs []string
+	// Password is sent with AUTH; empty means none.
+	Password string
+	// DB is the database number (SELECT) of a standalone server; a
+	// cluster has only database 0.
+	DB int
+	// KeyPrefix starts every key the backend writes, so that several
+	// worlds (or other applications) can share a server. It is used as
+	// given (empty is allowed); it may not contain '{' or '}', which
+	// Redis Cluster reads as a hash tag.
+	KeyPrefix string
+	// DialTimeout, ReadTimeout and WriteTimeout bound connecting, reading
+	// a reply and sending a command; zero selects DefaultRedisDialTimeout,
+	// DefaultRedisReadTimeout and DefaultRedisWriteTimeout.
+	DialTimeout  time.Duration
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+}
+
+// where names the server(s) in messages.
+func (o *RedisOptions) where() string {
+	if len(o.Addrs) > 0 {
+		return "cluster " + strings.Join(o.Addrs, ",")
+	}
+	return o.Addr
+}
+
+// Redis is the [Backend] on a Redis server or a Redis Cluster.
+//
+// # Keys
+//
+// Every key starts with the configured prefix P and a hash tag, so that
+// Redis Cluster places it by the tag alone, whatever bytes the names hold:
+//
+//	P{t}:e:<len(type)>:<type>:<id>   an entity's data (a string)
+//	P{t}:k:<key>                     a key of the KV store (a string)
+//
+// t is 8 hex digits of the FNV-1a hash of the entity's (type, ID), or of
+// the KV key. Every key of one entity or KV key has the same tag, so a
+// later key belonging to an entity (an owner lease, say) shares its slot
+// and can be written with it in one MULTI or script; different entities
+// spread over the cluster's slots. The length before the type keeps
+// "Avatar" and "Avatar2" apart.
+//
+// # Atomicity
+//
+// On a standalone server SaveEntities writes the whole batch in one
+// MULTI/EXEC: all of it or, if the connection fails before EXEC, none.
+// (If the connection fails after EXEC was sent, the error is returned but
+// the batch may have been applied; saving it again is harmless.) A Redis
+// Cluster cannot run a transaction over several nodes: there the batch is
+// pipelined, one SET per entity, to every master at once; each entity is
+// written whole or not at all, but when SaveEntities fails some entities
+// of the batch may hold their new data and others their old. The engine
+// saves whole entity states and retries a failed batch whole, so either
+// way nothing it acknowledged is lost. PutIfAbsent is one Lua script on
+// the key's node: atomic across every process sharing the store.
+//
+// ListEntities SCANs the keyspace (every master of a cluster) for the
+// type's keys: its cost grows with the number of keys, so it is meant for
+// tools, not for a game loop's every tick (the engine does not call it).
+type Redis struct {
+	opts    RedisOptions
+	where   string
+	prefix  string
+	client  redis.UniversalClient
+	cluster *redis.ClusterClient // nil for a standalone server
+
+	mu     sync.RWMutex // held for reading by calls, for writing by Close
+	closed bool
+}
+
+var _ Backend = (*Redis)(nil)
+
+// putIfAbsentScript stores ARGV[1] under KEYS[1] unless the key exists.
+// It returns {1} if it stored, {0, existing} if not. An empty string is a
+// value (true in Lua); only a missing key reads as false.
+var putIfAbsentScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then return {0, v} end
+redis.call('SET', KEYS[1], ARGV[1])
+return {1}
+`)
+
+// quietLogger drops go-redis's own log lines (failed dials, mostly),
+// which bypass the process's logger: the same failures reach the callers
+// as errors, which the engine logs and counts.
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
+var quietOnce sync.Once
+
+// OpenRedis connects to the server (or every master of the cluster) and
+// checks that it answers, or fails with an error that names the address.
+// opts may not be nil. The first call silences go-redis's own logger
+// (process-wide): the failures it would print come back as errors.
+//
+// A standalone server that turns out to be a cluster node is refused (its
+// keys live on several nodes: configure addrs), and so is a cluster
+// address that is not one.
+func OpenRedis(opts *RedisOptions) (*Redis, error) {
+	if opts == nil {
+		return nil, fmt.Errorf("storage: open redis: no options: %w", ErrInvalidArgument)
+	}
+	o := *opts
+	o.Addrs = slices.Clone(o.Addrs)
+	if err := checkRedisOptions(&o); err != nil {
+		return nil, err
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = DefaultRedisDialTimeout
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = DefaultRedisReadTimeout
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultRedisWriteTimeout
+	}
+	quietOnce.Do(func() { redis.SetLogger(quietLogger{}) })
+	r := &Redis{opts: o, where: o.where(), prefix: o.KeyPrefix}
+	noMaint := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	if len(o.Addrs) > 0 {
+		r.cluster = redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: o.Addrs, Password: o.Password,
+			// Retries are the backend's (see retry): go-redis would
+			// also retry PutIfAbsent, whose first try may have stored.
+			MaxRetries:  -1,
+			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+			DialerRetries: 2, DisableIdentity: true, MaintNotificationsConfig: noMaint,
+		})
+		r.client = r.cluster
+	} else {
+		r.client = redis.NewClient(&redis.Options{
+			Addr: o.Addr, Password: o.Password, DB: o.DB,
+			MaxRetries:  -1,
+			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+			DialerRetries: 2, DisableIdentity: true, MaintNotificationsConfig: noMaint,
+		})
+	}
+	if err := r.check(); err != nil {
+		_ = r.client.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+func checkRedisOptions(o *RedisOptions) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("storage: open redis: %s: %w", fmt.Sprintf(format, args...), ErrInvalidArgument)
+	}
+	switch {
+	case o.Addr == "" && len(o.Addrs) == 0:
+		return bad("no address (set Addr for a server, Addrs for a cluster)")
+	case o.Addr != "" && len(o.Addrs) > 0:
+		return bad("both Addr (a server) and Addrs (a cluster) are set")
+	case len(o.Addrs) > 0 && o.DB != 0:
+		return bad("DB %d on a cluster, which has only database 0", o.DB)
+	case o.DB < 0:
+		return bad("DB %d is negative", o.DB)
+	case strings.ContainsAny(o.KeyPrefix, "{}"):
+		return bad("key prefix %q contains '{' or '}' (a Redis Cluster hash tag)", o.KeyPrefix)
+	case len(o.KeyPrefix) > redisMaxPrefix:
+		return bad("key prefix is %d bytes, more than %d", len(o.KeyPrefix), redisMaxPrefix)
+	}
+	addrs := o.Addrs
+	if len(addrs) == 0 {
+		addrs = []string{o.Addr}
+	}
+	for _, a := range addrs {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			return bad("address %q is not host:port", a)
+		}
+	}
+	return nil
+}
+
+// check pings the server, or every master of the cluster.
+func (r *Redis) check() error {
+	ctx := context.Background()
+	fail := func(err error) error {
+		return fmt.Errorf("storage: redis %s: cannot use the server: %w", r.where, err)
+	}
+	if r.cluster == nil {
+		info, err := r.client.Info(ctx, "cluster").Result()
+		if err != nil {
+			return fail(err)
+		}
+		if strings.Contains(info, "cluster_enabled:1") {
+			return fmt.Errorf("storage: redis %s is a Redis Cluster node: set addrs (the cluster's nodes) instead of addr: %w",
+				r.where, ErrInvalidArgument)
+		}
+		return nil
+	}
+	// ForEachMaster loads the cluster's slots first: that fails on a
+	// server that is not a cluster node, or a cluster that is down.
+	if err := r.cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		if err := c.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("master %s: %w", c.Options().Addr, err)
+		}
+		return nil
+	}); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// Where returns the server's address, or "cluster A,B,C".
+func (r *Redis) Where() string { return r.where }
+
+// Close closes the connections, waiting for calls in progress to finish.
+func (r *Redis) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	r.closed = true
+	if err := r.client.Close(); err != nil {
+		return fmt.Errorf("storage: close redis %s: %w", r.where, err)
+	}
+	return nil
+}
+
+// use runs fn with the backend open (ErrClosed otherwise), retrying it
+// once after a failure of the connection (not after a reply of the
+// server): a connection that went stale when the server restarted is
+// dropped by go-redis and the second try dials a new one. Only
+// idempotent operations use it.
+func (r *Redis) use(op string, idempotent bool, fn func(ctx context.Context) error) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		return ErrClosed
+	}
+	ctx := context.Background()
+	err := fn(ctx)
+	if err != nil && idempotent && retryable(err) {
+		time.Sleep(20 * time.Millisecond)
+		err = fn(ctx)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, redis.Nil), errors.Is(err, ErrNotFound):
+		return ErrNotFound
+	case errors.Is(err, redis.ErrClosed):
+		return ErrClosed
+	default:
+		return fmt.Errorf("storage: redis %s: %s: %w", r.where, op, err)
+	}
+}
+
+// retryable reports whether err is a failure of the connection rather
+// than an answer of the server.
+func retryable(err error) bool {
+	if errors.Is(err, redis.Nil) || errors.Is(err, redis.ErrClosed) || errors.Is(err, ErrNotFound) {
+		return false
+	}
+	var re redis.Error
+	if errors.As(err, &re) {
+		// The server answered. LOADING (after a restart, while it reads
+		// its data) and TRYAGAIN/CLUSTERDOWN pass; the rest do not.
+		msg := re.Error()
+		return strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "TRYAGAIN") || strings.HasPrefix(msg, "CLUSTERDOWN")
+	}
+	return true
+}
+
+// tag returns the hash tag of the given parts.
+func tag(parts ...string) string {
+	h := fnv.New32a()
+	for i, p := range parts {
+		if i > 0 {
+			h.Write([]byte{0})
+		}
+		h.Write([]byte(p))
+	}
+	return fmt.Sprintf("{%08x}", h.Sum32())
+}
+
+// entityKey is P{t}:e:<len>:<type>:<id>.
+func (r *Redis) entityKey(typeName, id string) string {
+	var b strings.Builder
+	b.Grow(len(r.prefix) + 16 + len(typeName) + len(id))
+	b.WriteString(r.prefix)
+	b.WriteString(tag(typeName, id))
+	b.WriteString(":e:")
+	b.WriteString(strconv.Itoa(len(typeName)))
+	b.WriteByte(':')
+	b.WriteString(typeName)
+	b.WriteByte(':')
+	b.WriteString(id)
+	return b.String()
+}
+
+// kvKey is P{t}:k:<key>.
+func (r *Redis) kvKey(key string) string {
+	return r.prefix + tag(key) + ":k:" + key
+}
+
+// typePattern is the SCAN pattern of every entity key of typeName, and
+// the length of the key before the ID.
+func (r *Redis) typePattern(typeName string) (string, int) {
+	head := ":e:" + strconv.Itoa(len(typeName)) + ":" + typeName + ":"
+	return globEscape(r.prefix) + "{????????}" + globEscape(head) + "*",
+		len(r.prefix) + len("{00000000}") + len(head)
+}
+
+// globEscape escapes the characters Redis's glob patterns give a meaning.
+func globEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func checkRedisEntity(typeName, id string) error {
+	switch {
+	case typeName == "":
+		return fmt.Errorf("empty entity type name: %w", ErrInvalidArgument)
+	case len(typeName) > redisMaxName:
+		return fmt.Errorf("entity type name is %d bytes, more than %d: %w", len(typeName), redisMaxName, ErrInvalidArgument)
+	case id == "":
+		return fmt.Errorf("empty entity ID (type %q): %w", typeName, ErrInvalidArgument)
+	case len(id) > redisMaxName:
+		return fmt.Errorf("entity ID is %d bytes, more than %d: %w", len(id), redisMaxName, ErrInvalidArgument)
+	}
+	return nil
+}
+
+func checkRedisKey(key string) error {
+	switch {
+	case key == "":
+		return fmt.Errorf("empty key: %w", ErrInvalidArgument)
+	case len(key) > redisMaxName:
+		return fmt.Errorf("key is %d bytes, more than %d: %w", len(key), redisMaxName, ErrInvalidArgument)
+	}
+	return nil
+}
+
+func checkRedisValue(value []byte) error {
+	if len(value) > redisMaxValue {
+		return fmt.Errorf("value is %d bytes, more than %d: %w", len(value), redisMaxValue, ErrInvalidArgument)
+	}
+	return nil
+}
+
+// SaveEntities validates every record, then writes the batch: in one
+// MULTI/EXEC on a standalone server, pipelined per master on a cluster
+// (see the type's documentation for what each guarantees).
+func (r *Redis) SaveEntities(recs []EntityRecord) error {
+	for i := range recs {
+		rec := &recs[i]
+		if err := checkRedisEntity(rec.Type, rec.ID); err != nil {
+			return fmt.Errorf("storage: SaveEntities: record %d: %w", i, err)
+		}
+		if err := checkRedisValue(rec.Data); err != nil {
+			return fmt.Errorf("storage: SaveEntities: record %d (%q/%q): %w", i, rec.Type, rec.ID, err)
+		}
+	}
+	return r.use("SaveEntities", true, func(ctx context.Context) error {
+		if len(recs) == 0 {
+			return nil
+		}
+		write := func(p redis.Pipeliner) error {
+			for i := range recs {
+				// A later record of one entity overwrites an earlier:
+				// the last one wins, as commands run in order.
+				p.Set(ctx, r.entityKey(recs[i].Type, recs[i].ID), recs[i].Data, 0)
+			}
+			return nil
+		}
+		var err error
+		if r.cluster == nil {
+			_, err = r.client.TxPipelined(ctx, write)
+		} else {
+			_, err = r.client.Pipelined(ctx, write)
+		}
+		return err
+	})
+}
+
+// LoadEntity returns the entity's data, or ErrNotFound.
+func (r *Redis) LoadEntity(typeName, id string) ([]byte, error) {
+	if err := checkRedisEntity(typeName, id); err != nil {
+		return nil, fmt.Errorf("storage: LoadEntity: %w", err)
+	}
+	var out []byte
+	err := r.use("LoadEntity", true, func(ctx context.Context) (err error) {
+		out, err = r.client.Get(ctx, r.entityKey(typeName, id)).Bytes()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return nonNil(out), nil
+}
+
+// DeleteEntity removes the entity; deleting a missing one is not an error.
+func (r *Redis) DeleteEntity(typeName, id string) error {
+	if err := checkRedisEntity(typeName, id); err != nil {
+		return fmt.Errorf("storage: DeleteEntity: %w", err)
+	}
+	return r.use("DeleteEntity", true, func(ctx context.Context) error {
+		return r.client.Del(ctx, r.entityKey(typeName, id)).Err()
+	})
+}
+
+// ListEntities SCANs the keyspace (every master of a cluster) for the
+// type's entities and returns their IDs in byte order.
+func (r *Redis) ListEntities(typeName string) ([]string, error) {
+	switch {
+	case typeName == "":
+		return nil, fmt.Errorf("storage: ListEntities: empty entity type name: %w", ErrInvalidArgument)
+	case len(typeName) > redisMaxName:
+		return nil, fmt.Errorf("storage: ListEntities: entity type name is %d bytes, more than %d: %w",
+			len(typeName), redisMaxName, ErrInvalidArgument)
+	}
+	pattern, head := r.typePattern(typeName)
+	var ids []string
+	err := r.use("ListEntities", true, func(ctx context.Context) error {
+		seen := map[string]bool{}
+		var mu sync.Mutex
+		scan := func(ctx context.Context, c redis.Cmdable) error {
+			it := c.Scan(ctx, 0, pattern, redisScanCount).Iterator()
+			for it.Next(ctx) {
+				k := it.Val()
+				if len(k) < head {
+					continue
+				}
+				mu.Lock()
+				seen[k[head:]] = true // SCAN may return a key twice
+				mu.Unlock()
+			}
+			return it.Err()
+		}
+		var err error
+		if r.cluster == nil {
+			err = scan(ctx, r.client)
+		} else {
+			err = r.cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+		}
+		ids = make([]string, 0, len(seen))
+		for id := range seen {
+			ids = append(ids, id)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// Get returns the value stored under key, or ErrNotFound.
+func (r *Redis) Get(key string) ([]byte, error) {
+	if err := checkRedisKey(key); err != nil {
+		return nil, fmt.Errorf("storage: Get: %w", err)
+	}
+	var out []byte
+	err := r.use("Get", true, func(ctx context.Context) (err error) {
+		out, err = r.client.Get(ctx, r.kvKey(key)).Bytes()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return nonNil(out), nil
+}
+
+// Put stores value under key.
+func (r *Redis) Put(key string, value []byte) error {
+	if err := checkRedisKey(key); err != nil {
+		return fmt.Errorf("storage: Put: %w", err)
+	}
+	if err := checkRedisValue(value); err != nil {
+		return fmt.Errorf("storage: Put: %w", err)
+	}
+	return r.use("Put", true, func(ctx context.Context) error {
+		return r.client.Set(ctx, r.kvKey(key), value, 0).Err()
+	})
+}
+
+// PutIfAbsent stores value under key unless it has a value, in one Lua
+// script on the key's server. It is never retried: when it fails, the
+// value may or may not have been stored (a reply lost with the
+// connection), and a second try could not tell its own value from a
+// winner's.
+func (r *Redis) PutIfAbsent(key string, value []byte) (stored bool, existing []byte, err error) {
+	if err := checkRedisKey(key); err != nil {
+		return false, nil, fmt.Errorf("storage: PutIfAbsent: %w", err)
+	}
+	if err := checkRedisValue(value); err != nil {
+		return false, nil, fmt.Errorf("storage: PutIfAbsent: %w", err)
+	}
+	err = r.use("PutIfAbsent", false, func(ctx context.Context) error {
+		res, err := putIfAbsentScript.Run(ctx, r.client, []string{r.kvKey(key)}, value).Slice()
+		if err != nil {
+			return err
+		}
+		switch {
+		case len(res) == 1 && res[0] == int64(1):
+			stored = true
+		case len(res) == 2 && res[0] == int64(0):
+			s, ok := res[1].(string)
+			if !ok {
+				return fmt.Errorf("unexpected reply %T", res[1])
+			}
+			existing = []byte(s)
+		default:
+			return fmt.Errorf("unexpected reply %v", res)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, nil, err
+	}
+	return stored, existing, nil
+}
+
+// Delete removes key; deleting a missing key is not an error.
+func (r *Redis) Delete(key string) error {
+	if err := checkRedisKey(key); err != nil {
+		return fmt.Errorf("storage: Delete: %w", err)
+	}
+	return r.use("Delete", true, func(ctx context.Context) error {
+		return r.client.Del(ctx, r.kvKey(key)).Err()
+	})
+}
+
+// nonNil turns a nil slice (an empty value) into an empty one.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
