@@ -2,43 +2,27 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 
-	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/redistest"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/goworld-engine/goworld/storage"
 )
 
-// startSharedCluster starts two games that share one store (as games
-// share Redis in production; here one bbolt file in this process), two
-// gates and one dispatcher.
+// startSharedCluster starts two games that share one Redis (started by
+// the test), two gates and one dispatcher.
 func startSharedCluster(t *testing.T) *cluster.Cluster {
 	t.Helper()
-	st, err := storage.Open("bbolt", filepath.Join(t.TempDir(), "shared.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := cluster.Start(t, cluster.Options{Registry: registry(t), BootEntity: "Account", Storage: st, Games: 2, Gates: 2})
-	t.Cleanup(func() { st.Close() }) // after the cluster's own cleanup
-	return c
-}
-
-// gameOf returns the index of the game that hosts entity id, or -1.
-func gameOf(c *cluster.Cluster, id rpc.EntityID) int {
-	for i, g := range c.Games {
-		found := make(chan bool)
-		g.Post(func() { found <- g.World().Entity(id) != nil })
-		if <-found {
-			return i
-		}
-	}
-	return -1
+	srv := redistest.Start(t)
+	return cluster.Start(t, cluster.Options{Registry: registry(t), BootEntity: "Account", Games: 2, Gates: 2,
+		OpenStorage: func(int) (storage.Backend, error) {
+			return storage.OpenRedis(&storage.RedisOptions{Addr: srv.Addr, KeyPrefix: "avatar:"})
+		}})
 }
 
 // dialOnGame dials gate until the connection's boot entity lands on game
-// want, at most 10 tries, and returns it with its boot entity's ID. The
+// want (1-based), at most 10 tries, and returns it with its boot entity's ID. The
 // dispatcher places each on the least loaded game: the connections that
 // land elsewhere stay open (until the test ends), adding to that game's
 // load, so that the next ones go to the other.
@@ -47,11 +31,11 @@ func dialOnGame(t *testing.T, c *cluster.Cluster, gate, want int, name string) (
 	for try := 0; try < 10; try++ {
 		ch := dial(t, c.GateAddr(gate), name, false)
 		id := ch.bootEntity()
-		if gameOf(c, id) == want {
+		if gameOf(t, c, id) == want {
 			return ch, id
 		}
 	}
-	t.Fatalf("no boot entity of %s landed on game %d in 10 connections", name, want+1)
+	t.Fatalf("no boot entity of %s landed on game %d in 10 connections", name, want)
 	return nil, ""
 }
 
@@ -62,13 +46,11 @@ func dialOnGame(t *testing.T, c *cluster.Cluster, gate, want int, name string) (
 // it is disconnected. Then the account chats on from the second.
 func TestOneAvatarAcrossGames(t *testing.T) {
 	c := startSharedCluster(t)
-	first, _ := dialOnGame(t, c, 0, 0, "dave")
+	first, _ := dialOnGame(t, c, 0, 1, "dave")
 	first.enterAfterBoot("Register", "pw", "lobby")
 	avatar := first.playerID()
-	if g := gameOf(c, avatar); g < 0 {
-		t.Fatal("the avatar is on no game")
-	}
-	second, _ := dialOnGame(t, c, 1, 1, "dave")
+	gameOf(t, c, avatar) // it is on one
+	second, _ := dialOnGame(t, c, 1, 2, "dave")
 	second.enterAfterBoot("Login", "pw", "lobby")
 	if got := second.playerID(); got != avatar {
 		t.Fatalf("the second login got avatar %s, want the live one %s", got, avatar)
@@ -89,44 +71,6 @@ func TestOneAvatarAcrossGames(t *testing.T) {
 	}
 	second.say("one of me")
 	second.expectChat("[lobby] dave: one of me")
-}
-
-// TestRacingRegistrationsAcrossGames: two clients whose boot entities
-// live on two games register one name at the same moment: exactly one
-// wins, the other is told the name is taken.
-func TestRacingRegistrationsAcrossGames(t *testing.T) {
-	c := startSharedCluster(t)
-	for round := 0; round < 5; round++ {
-		name := fmt.Sprintf("erin%d", round)
-		a, _ := dialOnGame(t, c, 0, 0, name)
-		b, _ := dialOnGame(t, c, 1, 1, name)
-		for _, ch := range []*chatter{a, b} {
-			ch.callAccount("Register", "pw")
-		}
-		won := 0
-		for _, ch := range []*chatter{a, b} {
-			for outcome := ""; outcome == ""; {
-				switch ev := ch.next().(type) {
-				case client.Call:
-					switch ev.Method {
-					case "OnLogin":
-						won++
-						outcome = "won"
-					case "OnLoginFailed":
-						if fmt.Sprint(ev.Args[0]) != msgTaken {
-							t.Fatalf("%s: OnLoginFailed%v, want %q", name, ev.Args, msgTaken)
-						}
-						outcome = "lost"
-					}
-				case client.Disconnected:
-					t.Fatalf("%s: disconnected: %s", name, ev.Reason)
-				}
-			}
-		}
-		if won != 1 {
-			t.Fatalf("%s: %d of 2 registrations won, want exactly 1", name, won)
-		}
-	}
 }
 
 // playerID returns the ID of the client's player entity.
