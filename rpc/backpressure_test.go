@@ -3,6 +3,7 @@ package rpc
 import (
 	"encoding/binary"
 	"errors"
+	"io"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -95,4 +96,47 @@ func TestBackpressureStallsTheSender(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBatchLenCountsConnectionsToWaitFor: a Batch send to a connection
+// whose writer is already running (its peer reads slowly) is not one to
+// write, but past the mark it is one to wait for, and Len says so: the
+// game loop flushes only when Len is not 0, and used to never wait, which
+// filled its link to the hard bound and closed it as a slow consumer.
+func TestBatchLenCountsConnectionsToWaitFor(t *testing.T) {
+	const maxPending = 64 << 10
+	cl, sv := tcpPair(t)
+	c := NewConn(sv, ConnConfig{MaxPending: maxPending, Backpressure: true})
+	s := serve(c, discard)
+	defer s.shutdown(t)
+	// The peer reads nothing: direct sends (no Batch, no wait) fill the
+	// socket, then the queue past the mark; the writer is stuck writing.
+	big := make([]byte, 16<<10)
+	for i := 0; c.Queued() <= maxPending; i++ {
+		if i == 10000 {
+			t.Fatal("the queue never passed the mark")
+		}
+		if err := c.Send(MsgCallEntity, big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := &Batch{Backpressure: true}
+	if err := b.Send(c, MsgCallEntity, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if b.Len() == 0 {
+		t.Fatal("Len is 0 for a Batch that filled a connection past its mark: its owner would never flush and wait")
+	}
+	drained := make(chan struct{})
+	go func() { io.Copy(io.Discard, cl); close(drained) }()
+	b.Flush() // waits until the reader has drained it to half
+	if q := c.Queued(); q > maxPending {
+		t.Fatalf("Flush returned with %d bytes queued, over the mark", q)
+	}
+	if b.Len() != 0 {
+		t.Fatalf("Len %d after Flush", b.Len())
+	}
+	c.Close(nil)
+	cl.Close()
+	<-drained
 }

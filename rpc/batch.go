@@ -57,12 +57,17 @@ func (b *Batch) AppendLink(l *Link, fn func([]byte) []byte) error {
 	return l.append(b, fn)
 }
 
-// Len returns the number of connections waiting for Flush.
+// Len returns the number of connections waiting for Flush: to be written,
+// or (Backpressure) to be waited for. A connection whose writer is
+// already running is not to be written (the writer takes what is
+// appended), but one this Batch filled past its mark must still be
+// waited for: without counting it, a sender that flushes only when Len
+// says so would never wait, and fill the connection to its hard bound.
 func (b *Batch) Len() int {
 	if b == nil {
 		return 0
 	}
-	return len(b.conns)
+	return len(b.conns) + len(b.over)
 }
 
 // Flush writes what was queued through b on each of its connections.
