@@ -606,6 +606,7 @@ host = a
 listen_addr = 127.0.0.1:14001
 [storage]
 type = redis
+addr = 10.0.0.5:6379
 `,
 			want: []string{
 				`config.ini: [dispatcher1] listen_addr = "127.0.0.1:13001": is a loopback address, but games or gates on other hosts (b) dial this dispatcher: ` +

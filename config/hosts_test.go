@@ -36,6 +36,7 @@ host = a
 host = c
 [storage]
 type = redis
+addr = 10.0.0.5:6379
 `
 
 func TestThreeHosts(t *testing.T) {
@@ -74,7 +75,7 @@ func TestThreeHosts(t *testing.T) {
 // holds one game, a store every game shares holds any number.
 func TestManyGamesNeedSharedStorage(t *testing.T) {
 	four := noWS + "[game2]\nboot_entity = Account\n[game3]\nboot_entity = Account\n[game4]\nboot_entity = Account\n"
-	cfg, err := Parse("config.ini", []byte(four+"[storage]\ntype = redis\n"))
+	cfg, err := Parse("config.ini", []byte(four+"[storage]\ntype = redis\naddr = 10.0.0.5:6379\n"))
 	if err != nil {
 		t.Fatalf("four games with redis: %v", err)
 	}
@@ -95,7 +96,11 @@ func TestManyGamesNeedSharedStorage(t *testing.T) {
 		t.Errorf("Validate of two games with bbolt: %v", err)
 	}
 	for _, typ := range []string{StorageRedis, StorageNone} {
-		one.Storage = StorageConfig{Type: typ}
+		one.Storage = newStorage()
+		one.Storage.Type, one.Storage.Path = typ, ""
+		if typ == StorageRedis {
+			one.Storage.Addr = "10.0.0.5:6379"
+		}
 		if err := one.Validate(); err != nil {
 			t.Errorf("Validate of two games with %s and no path: %v", typ, err)
 		}

@@ -31,6 +31,7 @@ boot_entity = Account
 listen_addr = 127.0.0.1:0
 [storage]
 type = redis
+addr = 10.0.0.5:6379
 `
 
 // TestManyGames starts a cluster with four games, kills one with SIGKILL
@@ -149,6 +150,7 @@ host = a
 host = b
 [storage]
 type = redis
+addr = 10.0.0.5:6379
 `, p1, p2)
 }
 
@@ -316,6 +318,7 @@ host = a
 listen_addr = 127.0.0.1:0
 [storage]
 type = redis
+addr = 10.0.0.5:6379
 `)
 	cl, err := loadCluster(dir, "")
 	if err != nil {
