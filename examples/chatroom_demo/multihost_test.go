@@ -3,12 +3,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -175,6 +179,12 @@ func TestMultiHostChat(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The dispatcher spread the players' entities over both game hosts.
+	for _, h := range []string{"game1", "game2"} {
+		if n := m.gameEntities(h); n == 0 {
+			t.Fatalf("%s hosts no entity", h)
+		}
+	}
 
 	// game1's host is cut off for 5 s while everyone speaks.
 	g1 := m.net.Host("game1")
@@ -197,8 +207,59 @@ func TestMultiHostChat(t *testing.T) {
 	if len(left) == 0 {
 		t.Fatal("every player lost")
 	}
+	t.Logf("%d of %d players went through the 5 s cut without a disconnect", len(left), len(players))
 	left[0].say("after")
 	for _, p := range left {
 		p.expectChat(fmt.Sprintf("[lobby] %s: after", left[0].name))
 	}
+}
+
+// gameEntities returns goworld_game_entities from the /metrics of the game
+// on host, read inside its namespace (its admin address is loopback
+// there, as goworldctl status says).
+func (m *multiHost) gameEntities(host string) float64 {
+	m.t.Helper()
+	out, err := m.net.Host(host).Command(m.ctl, "status", "-host", host, m.dirs[host]).CombinedOutput()
+	if err != nil {
+		m.t.Fatalf("goworldctl status -host %s: %v\n%s", host, err, out)
+	}
+	var admin string
+	for _, f := range strings.Fields(string(out)) {
+		if a, ok := strings.CutPrefix(f, "admin="); ok {
+			admin = a
+		}
+	}
+	if admin == "" {
+		m.t.Fatalf("no admin address in goworldctl status -host %s:\n%s", host, out)
+	}
+	// Dialled by hand: net/http would dial on a goroutine of its own,
+	// outside the namespace.
+	var body []byte
+	if err := m.net.Host(host).Do(func() error {
+		c, err := net.DialTimeout("tcp", admin, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n", admin)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err = io.ReadAll(resp.Body)
+		return err
+	}); err != nil {
+		m.t.Fatalf("%s's metrics: %v", host, err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "goworld_game_entities{") {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			return v
+		}
+	}
+	m.t.Fatalf("no goworld_game_entities in %s's metrics", host)
+	return 0
 }
