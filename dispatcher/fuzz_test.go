@@ -65,7 +65,7 @@ func FuzzDispatcherFrames(f *testing.F) {
 	inputs := 0
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if inputs%128 == 0 {
-			routes(t, s, inputs/128)
+			routes(t, s, inputs/128, connect)
 		}
 		inputs++
 		role := rpc.RoleGame
@@ -114,12 +114,15 @@ func FuzzDispatcherFrames(f *testing.F) {
 // ID of its own (the dispatcher notices that the previous check's peers
 // left only after the next one may have connected, and tells the new
 // peers: PeerGone frames are skipped, anything else is an error).
-func routes(t *testing.T, s *server, check int) {
+//
+// dial connects a peer as the dispatcher expects: connect, or
+// authConnect for a dispatcher with testSecret.
+func routes(t *testing.T, s *server, check int, dial func(testing.TB, *server, rpc.Role, uint16) *peer) {
 	t.Helper()
 	id16 := uint16(3 + check%60000)
-	g := connect(t, s, rpc.RoleGame, id16)
+	g := dial(t, s, rpc.RoleGame, id16)
 	defer g.close()
-	gw := connect(t, s, rpc.RoleGate, id16)
+	gw := dial(t, s, rpc.RoleGate, id16)
 	defer gw.close()
 	id := rpc.NewEntityID()
 	g.send(t, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, id))
@@ -172,7 +175,7 @@ func FuzzDispatcherHello(f *testing.F) {
 	inputs := 0
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if inputs%64 == 0 {
-			authRoutes(t, s, inputs/64)
+			routes(t, s, inputs/64, authConnect)
 		}
 		inputs++
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, byte(1+rand.IntN(250)), byte(rand.IntN(256)), byte(1+rand.IntN(250)))}}
@@ -203,22 +206,4 @@ func FuzzDispatcherHello(f *testing.F) {
 			}
 		}
 	})
-}
-
-// authRoutes is routes for a dispatcher with testSecret.
-func authRoutes(t *testing.T, s *server, check int) {
-	t.Helper()
-	id16 := uint16(3 + check%60000)
-	g := authConnect(t, s, rpc.RoleGame, id16)
-	defer g.close()
-	gw := authConnect(t, s, rpc.RoleGate, id16)
-	defer gw.close()
-	id := rpc.NewEntityID()
-	g.send(t, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, id))
-	sync := callBody(id, "sync", g.name)
-	g.send(t, rpc.MsgCallEntityMethod, sync)
-	expectSkippingPeerGone(t, g, rpc.MsgCallEntityMethod, sync)
-	call := clientCallBody(id, id16, 1, "Alive")
-	gw.send(t, rpc.MsgClientCall, call)
-	expectSkippingPeerGone(t, g, rpc.MsgClientCall, call)
 }

@@ -18,17 +18,11 @@ import (
 // why, and the cluster keeps serving.
 func TestClusterSecretThroughGoworldctl(t *testing.T) {
 	good, _ := reloadGameBinaries(t)
-	dir := filepath.Join(t.TempDir(), "rg")
-	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	const cluster = "[cluster]\nsecret_file = cluster.secret\n"
-	writeFile(t, filepath.Join(dir, "config.ini"), reloadConfig+cluster)
+	dir := reloadGameDir(t, good, reloadConfig+cluster)
 	if err := os.WriteFile(filepath.Join(dir, "cluster.secret"), []byte("c2VjcmV0IG9mIHRoaXMgdGVzdCdzIGNsdXN0ZXIu\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	copyFile(t, good, filepath.Join(dir, "bin", "rg"), 0o755)
-	killAtCleanup(t, dir)
 	r := ctl(t, "start", "-no-build", dir)
 	if r.code != 0 {
 		t.Fatalf("start: %v", r)

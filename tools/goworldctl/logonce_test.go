@@ -21,14 +21,8 @@ func TestRealServerLogsOnceAndStartFailureShowsBoth(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	dir := filepath.Join(t.TempDir(), "rg")
-	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "config.ini"), "[dispatcher1]\nlisten_addr = 127.0.0.1:0\n[game_common]\nboot_entity = Player\n[game1]\n"+
+	dir := reloadGameDir(t, good, "[dispatcher1]\nlisten_addr = 127.0.0.1:0\n[game_common]\nboot_entity = Player\n[game1]\n"+
 		"[gate1]\nlisten_addr = "+taken.Addr().String()+"\nkcp = false\n[storage]\npath = x.db\n")
-	copyFile(t, good, filepath.Join(dir, "bin", "rg"), 0o755)
-	killAtCleanup(t, dir)
 
 	r := ctl(t, "start", "-no-build", dir)
 	if r.code == 0 {

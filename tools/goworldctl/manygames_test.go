@@ -83,13 +83,7 @@ func collect(p *player, stop <-chan struct{}, errc chan<- string, wg *sync.WaitG
 // else's; start -down brings it back; stop stops all.
 func TestManyRealGames(t *testing.T) {
 	good, _ := reloadGameBinaries(t)
-	dir := filepath.Join(t.TempDir(), "rg")
-	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "config.ini"), manyRealGamesConfig)
-	copyFile(t, good, filepath.Join(dir, "bin", "rg"), 0o755)
-	killAtCleanup(t, dir)
+	dir := reloadGameDir(t, good, manyRealGamesConfig)
 	r := ctl(t, "start", "-no-build", dir)
 	if r.code != 0 {
 		t.Fatalf("start: %v", r)

@@ -352,18 +352,27 @@ func echoThroughReload(t *testing.T, p *player, dir string) reloaded {
 	return rl
 }
 
+// reloadGameDir makes a server directory with the reloadgame binary bin
+// at bin/rg and config as its config.ini, killed (whatever still runs) at
+// the end of the test.
+func reloadGameDir(t *testing.T, bin, config string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "rg")
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "config.ini"), config)
+	copyFile(t, bin, filepath.Join(dir, "bin", "rg"), 0o755)
+	killAtCleanup(t, dir)
+	return dir
+}
+
 // TestReload runs the hot-reload paths on one cluster of the reloadgame:
 // calls and timers through a reload, a freeze refused by a panicking
 // OnFreeze, a bad build rolled back, and a corrupted freeze file.
 func TestReload(t *testing.T) {
 	good, bad := reloadGameBinaries(t)
-	dir := filepath.Join(t.TempDir(), "rg")
-	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "config.ini"), reloadConfig)
-	copyFile(t, good, filepath.Join(dir, "bin", "rg"), 0o755)
-	killAtCleanup(t, dir)
+	dir := reloadGameDir(t, good, reloadConfig)
 	r := ctl(t, "start", "-no-build", dir)
 	if r.code != 0 {
 		t.Fatalf("start: %v", r)

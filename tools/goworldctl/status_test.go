@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -20,13 +19,7 @@ import (
 // traffic, and checks what status prints under each process.
 func TestStatusShowsMetrics(t *testing.T) {
 	good, _ := reloadGameBinaries(t)
-	dir := filepath.Join(t.TempDir(), "rg")
-	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "config.ini"), "[dispatcher_common]\nhttp_addr =\n"+reloadConfig)
-	copyFile(t, good, filepath.Join(dir, "bin", "rg"), 0o755)
-	killAtCleanup(t, dir)
+	dir := reloadGameDir(t, good, "[dispatcher_common]\nhttp_addr =\n"+reloadConfig)
 	r := ctl(t, "start", "-no-build", dir)
 	if r.code != 0 {
 		t.Fatalf("start: %v", r)
