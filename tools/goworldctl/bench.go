@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,7 +33,9 @@ const (
 
 // benchOptions are bench's flags.
 type benchOptions struct {
-	gate        string
+	gate        string   // -gate as given: one address, or several separated by commas
+	gates       []string // the addresses the bots connect to, client i to gates[i%len(gates)]
+	allGates    bool     // without -gate: every gate of DIR rather than the first
 	clients     int
 	duration    time.Duration
 	scenario    string
@@ -59,11 +62,14 @@ func benchCommand() *cli.Command {
 			"Requests are spread evenly over time. The last line is the summary:\n" +
 			"  clients=N duration=Ds rpc/s=X p50=Yms p99=Zms errors=E lost=L\n" +
 			"and bench exits 1 if anything errored or was lost. With DIR (or ./config.ini), the gate's\n" +
-			"address defaults to the cluster's first gate, and the servers' CPU is reported.",
+			"address defaults to the cluster's first gate (every gate with -all-gates), and the\n" +
+			"servers' CPU is reported. With several gates, client i connects to gate i mod the number\n" +
+			"of gates, so that a chat room's members are spread over all of them.",
 		ArgsUsage: "[DIR]",
 		Flags: []cli.Flag{
 			configFlag,
-			&cli.StringFlag{Name: "gate", Usage: "gate `ADDR`, or a ws:// URL (default: the first gate of DIR's config)"},
+			&cli.StringFlag{Name: "gate", Usage: "gate `ADDR`, or a ws:// URL, or several separated by commas (default: the first gate of DIR's config)"},
+			&cli.BoolFlag{Name: "all-gates", Usage: "without -gate, spread the clients over every gate of DIR's config"},
 			&cli.IntFlag{Name: "clients", Value: 100, Usage: "number of bot clients"},
 			&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "how long the load runs, after set-up"},
 			&cli.StringFlag{Name: "scenario", Value: "chat", Usage: "chat|echo|move"},
@@ -79,6 +85,7 @@ func benchCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			o := benchOptions{
 				gate:        c.String("gate"),
+				allGates:    c.Bool("all-gates"),
 				clients:     c.Int("clients"),
 				duration:    c.Duration("duration"),
 				scenario:    c.String("scenario"),
@@ -117,8 +124,21 @@ func (o *benchOptions) check() error {
 		return usagef("bench: -idle must be 0 to 1m, not %v", o.idle)
 	case o.kcp && o.ws:
 		return usagef("bench: -kcp and -ws (or a ws:// -gate) exclude each other")
-	case o.ws && o.gate != "" && !wsconn.IsURL(o.gate):
-		return usagef("bench: with -ws, -gate is a ws:// or wss:// URL, not %q", o.gate)
+	case o.allGates && o.gate != "":
+		return usagef("bench: -all-gates and -gate exclude each other")
+	}
+	if o.gate != "" {
+		o.gates = strings.Split(o.gate, ",")
+	}
+	for _, g := range o.gates {
+		switch {
+		case g == "":
+			return usagef("bench: -gate %q has an empty address", o.gate)
+		case o.ws && !wsconn.IsURL(g):
+			return usagef("bench: with -ws, -gate is a ws:// or wss:// URL, not %q", g)
+		case !o.ws && wsconn.IsURL(g):
+			return usagef("bench: -gate %q mixes WebSocket URLs and other addresses", o.gate)
+		}
 	}
 	if _, ok := scenarios[o.scenario]; !ok {
 		return usagef("bench: unknown -scenario %q (chat, echo or move)", o.scenario)
@@ -150,7 +170,7 @@ func (o *benchOptions) findCluster(c *cli.Context) error {
 		}
 		o.cluster = cl
 	}
-	if o.gate == "" {
+	if len(o.gates) == 0 {
 		if o.cluster == nil {
 			return usagef("bench: give -gate ADDR, or a DIR whose config has a gate")
 		}
@@ -158,30 +178,47 @@ func (o *benchOptions) findCluster(c *cli.Context) error {
 		if len(gates) == 0 {
 			return fmt.Errorf("bench: %s configures no gate", o.cluster.ConfigPath)
 		}
+		if !o.allGates {
+			gates = gates[:1]
+		}
 		gateAddr := o.cluster.gateAddr
 		if o.ws {
 			gateAddr = o.cluster.gateWSURL
 		}
-		addr, err := gateAddr(gates[0])
-		if err != nil {
+		for _, g := range gates {
+			addr, err := gateAddr(g)
+			if err != nil {
+				return err
+			}
+			o.gates = append(o.gates, addr)
+		}
+		o.gate = strings.Join(o.gates, ",")
+	}
+	for _, g := range o.gates {
+		if err := o.checkLoopback(g); err != nil {
 			return err
 		}
-		o.gate = addr
 	}
-	hostPort := o.gate
+	return nil
+}
+
+// checkLoopback refuses a gate address that is not loopback, unless
+// -allow-remote.
+func (o *benchOptions) checkLoopback(gate string) error {
+	hostPort := gate
 	if o.ws {
-		u, err := url.Parse(o.gate)
+		u, err := url.Parse(gate)
 		if err != nil {
-			return usagef("bench: -gate %q: %v", o.gate, err)
+			return usagef("bench: -gate %q: %v", gate, err)
 		}
 		hostPort = u.Host
 	}
 	host, _, err := net.SplitHostPort(hostPort)
 	if err != nil {
-		return usagef("bench: -gate %q: %v", o.gate, err)
+		return usagef("bench: -gate %q: %v", gate, err)
 	}
 	if ip := net.ParseIP(host); !o.allowRemote && (ip == nil || !ip.IsLoopback()) && host != "localhost" {
-		return usagef("bench: %s is not a loopback address; pass -allow-remote to load it anyway", o.gate)
+		return usagef("bench: %s is not a loopback address; pass -allow-remote to load it anyway", gate)
 	}
 	return nil
 }
@@ -489,7 +526,7 @@ func (r *benchRun) setUp(ctx context.Context) error {
 }
 
 func (r *benchRun) setUpBot(i int) error {
-	c, err := client.Dial(r.o.gate, client.Options{KCP: r.o.kcp})
+	c, err := client.Dial(r.o.gates[i%len(r.o.gates)], client.Options{KCP: r.o.kcp})
 	if err != nil {
 		return err
 	}

@@ -214,13 +214,14 @@ type bgBench struct {
 	code   chan int
 }
 
-// startBench starts a bench against the cluster in dir and returns once
-// its load has run for a second (its first progress line).
-func startBench(t *testing.T, dir string) *bgBench {
+// startBench starts a bench against the cluster in dir, with extra flags,
+// and returns once its load has run for a second (its first progress line).
+func startBench(t *testing.T, dir string, flags ...string) *bgBench {
 	t.Helper()
 	b := &bgBench{w: &lineWriter{match: regexp.MustCompile(`^t=1s `), seen: make(chan struct{})}, code: make(chan int, 1)}
 	go func() {
-		b.code <- run(context.Background(), []string{"goworldctl", "bench", "-clients", "20", "-duration", "4s", "-idle", "0", dir}, b.w, &b.stderr)
+		args := append([]string{"goworldctl", "bench", "-clients", "20", "-duration", "4s", "-idle", "0"}, flags...)
+		b.code <- run(context.Background(), append(args, dir), b.w, &b.stderr)
 	}()
 	select {
 	case <-b.w.seen:
@@ -285,6 +286,11 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"-gate", "ws://192.0.2.1:14002/"}, 2, "not a loopback address"},
 		{[]string{"-ws", dir}, 1, "gate1 serves no WebSocket clients (no ws_addr"},
 		{[]string{}, 2, "give -gate ADDR"},
+		{[]string{"-all-gates", "-gate", "127.0.0.1:1", dir}, 2, "-all-gates and -gate exclude each other"},
+		{[]string{"-gate", "127.0.0.1:1,"}, 2, "has an empty address"},
+		{[]string{"-gate", "127.0.0.1:1,192.0.2.1:14001"}, 2, "192.0.2.1:14001 is not a loopback address"},
+		{[]string{"-gate", "ws://127.0.0.1:1/,127.0.0.1:2"}, 2, "-gate is a ws:// or wss:// URL, not \"127.0.0.1:2\""},
+		{[]string{"-gate", "127.0.0.1:2,ws://127.0.0.1:1/"}, 2, "mixes WebSocket URLs and other addresses"},
 		{[]string{dir, "extra"}, 2, "unexpected arguments"},
 		// Nothing listens there: set-up fails, which is an error (exit 1).
 		{[]string{"-clients", "2", "-gate", "127.0.0.1:1", "-setup-timeout", "5s"}, 1, "127.0.0.1:1"},
@@ -293,6 +299,42 @@ func TestBenchUsageErrors(t *testing.T) {
 		if r.code != tc.code || !strings.Contains(r.stderr+r.stdout, tc.want) {
 			t.Errorf("bench %q: want exit %d and %q in the output, got %v", tc.args, tc.code, tc.want, r)
 		}
+	}
+}
+
+// TestBenchSpreadsOverGates runs chat over a cluster of two gates with
+// -all-gates: client i connects to gate i%2, so every room has members on
+// both, and each message must reach the members behind the other gate
+// too. While the load runs, goworldctl status shows half the clients on
+// each gate; nothing is lost.
+func TestBenchSpreadsOverGates(t *testing.T) {
+	dir := newServerDir(t, configINI(1, 1, 2))
+	copyFile(t, demoBinary(t, "chat"), filepath.Join(dir, "bin", "demo"), 0o755)
+	r := ctl(t, "start", "-no-build", dir)
+	if r.code != 0 {
+		t.Fatalf("start: %v", r)
+	}
+	ps := parseStarted(t, r.stdout)
+	if names(ps) != "dispatcher1 game1 gate1 gate2" {
+		t.Fatalf("started %v", ps)
+	}
+	bg := startBench(t, dir, "-all-gates") // 20 clients
+	st := ctl(t, "status", dir)
+	for _, g := range []string{"gate1", "gate2"} {
+		m := regexp.MustCompile(`(?m)^` + g + ` .*\n +admin=\S+ clients=(\d+) `).FindStringSubmatch(st.stdout)
+		if m == nil || m[1] != "10" {
+			t.Errorf("%s: want clients=10 of the bench's 20 while it runs: %v", g, st)
+		}
+	}
+	b := bg.wait(t)
+	if b.code != 0 || b.errors != 0 || b.lost != 0 {
+		t.Fatalf("bench over two gates: %s", b.out)
+	}
+	if want := "gate=" + ps[2].addr + "," + ps[3].addr + " "; !strings.Contains(b.out, want) {
+		t.Errorf("the header does not name both gates (%q): %s", want, b.out)
+	}
+	if b.expected == 0 || b.delivered != b.expected {
+		t.Errorf("delivered %d of %d: %s", b.delivered, b.expected, b.out)
 	}
 }
 
