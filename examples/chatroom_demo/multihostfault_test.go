@@ -1,0 +1,405 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/internal/netnstest"
+)
+
+// forwarderAddr is where every game and gate host runs its forwarder to
+// the dispatcher, and so dispatcher1's advertise_addr: the config is the
+// same on every host, as docs/deployment.md asks, and each host's
+// processes dial their own loopback.
+const forwarderAddr = "127.0.0.1:13001"
+
+// hostProxy is a fault proxy (faultProxyMain: the test binary run as a
+// helper) running in a host's namespace, controlled over its stdin and
+// stdout.
+type hostProxy struct {
+	t     *testing.T
+	host  string
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	lines chan string // its stdout, a line at a time; closed at its end
+	errb  *syncBuffer // its stderr
+	done  chan struct{}
+}
+
+// syncBuffer is a bytes.Buffer for a process's stderr, read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startHostProxy starts a fault proxy on h listening on listen and
+// forwarding to upstream, and waits until it listens. It is stopped when
+// the test ends: its stdin closed, then killed by its PID if it has not
+// exited within 10 s.
+func startHostProxy(t *testing.T, h *netnstest.Host, listen, upstream string) *hostProxy {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &hostProxy{t: t, host: h.Name, cmd: h.Command(exe), lines: make(chan string, 16), errb: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), faultProxyEnv+"="+listen+" "+upstream)
+	p.cmd.Stderr = p.errb
+	if p.in, err = p.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { // ends with the process's stdout
+		defer close(p.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+	}()
+	go func() { p.cmd.Wait(); close(p.done) }() // after the reader: Wait closes the pipe
+	t.Cleanup(func() {
+		p.in.Close()
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	if line := p.reply("start"); !strings.HasPrefix(line, "listening ") {
+		t.Fatalf("fault proxy on %s: %q, want listening ADDR", h.Name, line)
+	}
+	return p
+}
+
+// reply returns the proxy's next line, failing the test after 10 s or if
+// it ended.
+func (p *hostProxy) reply(what string) string {
+	p.t.Helper()
+	select {
+	case line, ok := <-p.lines:
+		if !ok {
+			<-p.done
+			p.t.Fatalf("fault proxy on %s ended (%s) at %s: %s", p.host, p.cmd.ProcessState, what, p.errb)
+		}
+		return line
+	case <-time.After(10 * time.Second):
+		p.t.Fatalf("fault proxy on %s: no answer to %s within 10s; stderr: %s", p.host, what, p.errb)
+	}
+	return ""
+}
+
+// do sends a command (latency MS, reset, clear) and waits for its "ok".
+func (p *hostProxy) do(command string) {
+	p.t.Helper()
+	if _, err := fmt.Fprintln(p.in, command); err != nil {
+		p.t.Fatalf("fault proxy on %s: %s: %v", p.host, command, err)
+	}
+	if line := p.reply(command); line != "ok" {
+		p.t.Fatalf("fault proxy on %s: %s: %s", p.host, command, line)
+	}
+}
+
+// pids returns "host/name" → pid of every server that goworldctl status
+// lists as running on the hosts, failing if one is not running.
+func (m *multiHost) pids() map[string]string {
+	m.t.Helper()
+	pids := map[string]string{}
+	for _, h := range []string{"disp", "game1", "game2", "gate1", "gate2"} {
+		out, err := m.net.Host(h).Command(m.ctl, "status", "-host", h, m.dirs[h]).CombinedOutput()
+		if err != nil {
+			m.t.Fatalf("goworldctl status -host %s: %v\n%s", h, err, out)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 3 && f[1] == "running" && strings.HasPrefix(f[2], "pid=") {
+				pids[h+"/"+f[0]] = f[2]
+			}
+		}
+		if !strings.Contains(string(out), h+" running") && h != "disp" {
+			m.t.Fatalf("goworldctl status -host %s: %s not running:\n%s", h, h, out)
+		}
+	}
+	if len(pids) != 5 {
+		m.t.Fatalf("%d servers running, want 5: %v", len(pids), pids)
+	}
+	return pids
+}
+
+// TestMultiHostChatThroughToxiproxy runs the demo over six hosts
+// (network namespaces) with each game's link to the dispatcher through a
+// toxiproxy on the game's own host (its dispatcher address, by
+// advertise_addr, is a forwarder on its loopback; the gates' hosts run
+// one too, without faults). While players on both gates chat, the games'
+// links get 20 ms, then 200 ms of latency each way, then connection
+// resets, then no fault. What a user is promised: every line reaches
+// every player once and in order, or the player is told it was
+// disconnected; nothing acknowledged is lost (a line a player saw come
+// back is counted in its saved avatar, and reaches everyone not told);
+// after the fault, the players log in again (back in their room), a new
+// player registers, and all chat, with every server the process it was.
+func TestMultiHostChatThroughToxiproxy(t *testing.T) {
+	proxies := map[string]*hostProxy{}
+	m := startMultiHost(t, multiHostOptions{
+		advertise: forwarderAddr,
+		beforeServers: func(m *multiHost) {
+			upstream := m.net.Host("disp").Addr + ":13001"
+			for _, h := range []string{"game1", "game2", "gate1", "gate2"} {
+				proxies[h] = startHostProxy(t, m.net.Host(h), forwarderAddr, upstream)
+			}
+		},
+	})
+	pids := m.pids()
+	games := func(command string) {
+		t.Helper()
+		for _, h := range []string{"game1", "game2"} {
+			proxies[h].do(command)
+		}
+	}
+
+	players := make([]*chatter, 4)
+	sent := make([]int, len(players))  // lines each player sent (a call written)
+	acked := make([]int, len(players)) // lines each player heard back
+	for i := range players {
+		players[i] = m.dial([]string{"gate1", "gate2"}[i%2], fmt.Sprintf("p%d", i))
+		players[i].register("pw", "lobby")
+	}
+	round := func(tag string, lines int) {
+		t.Helper()
+		for i, err := range chatRound(players, tag, lines) {
+			if err != nil {
+				t.Fatalf("%s: %v", tag, err)
+			}
+			sent[i] += lines
+			acked[i] += lines
+		}
+	}
+	round("before", 5)
+	// The dispatcher spread the players over both game hosts, so that both
+	// games' links carry their calls.
+	for _, h := range []string{"game1", "game2"} {
+		if n := m.gameEntities(h); n == 0 {
+			t.Fatalf("%s hosts no entity", h)
+		}
+	}
+
+	// Latency: slower, never lost, duplicated or reordered; no one kicked.
+	games("latency 20")
+	round("lat20", 20)
+	games("latency 200")
+	round("lat200", 5)
+	games("clear")
+
+	// Resets: each game's link is reset as data next passes, and again
+	// on every redial, until the fault is cleared.
+	games("reset")
+	const resetLines = 5
+	for i, p := range players {
+		for n := 0; n < resetLines; n++ {
+			sent[i]++                                                           // counted whether or not the call is written: an upper bound
+			if p.c.CallPlayer("Say", fmt.Sprintf("reset %d %d", i, n)) != nil { // closed: kicked already
+				break
+			}
+		}
+	}
+	res := hearOrTold(players, resetLines, "reset", 30*time.Second)
+	told := 0
+	for i, r := range res {
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		acked[i] += r.heard[i]
+		if r.told != "" {
+			told++
+			if !strings.Contains(r.told, "please reconnect") {
+				t.Errorf("p%d disconnected with %q, want to be told to reconnect", i, r.told)
+			}
+		}
+	}
+	if told == 0 {
+		t.Fatal("no player was disconnected by the resets: the games' links do not go through the proxies")
+	}
+	t.Logf("resets: %d of %d players told to reconnect; lines acknowledged %v of %v sent", told, len(players), acked, sent)
+	games("clear")
+
+	// Back to normal without a restart: the games redial through their
+	// proxies, the players log in again to their saved avatars, which are
+	// back in their room and count every line they saw acknowledged.
+	deadline := time.Now().Add(30 * time.Second)
+	for i, old := range players {
+		if res[i].told == "" {
+			continue // still connected
+		}
+		old.c.Close()
+		gate := []string{"gate1", "gate2"}[i%2]
+		for {
+			p := m.dial(gate, old.name)
+			err := tryLogin(p, "pw")
+			if err == nil {
+				players[i] = p
+				break
+			}
+			p.c.Close()
+			if time.Now().After(deadline) {
+				t.Fatalf("%s cannot log in 30s after the fault: %v", old.name, err)
+			}
+			time.Sleep(200 * time.Millisecond) // the games redial with backoff; polling with a deadline
+		}
+		av, ok := players[i].c.Player()
+		if !ok || av.Type != "Avatar" {
+			t.Fatalf("%s: logged in, player %+v", old.name, av)
+		}
+		said, _ := av.Attrs["said"].(int64)
+		if room := av.Attrs["room"]; room != "lobby" {
+			t.Errorf("%s: back in room %v, want lobby", old.name, room)
+		}
+		if int(said) < acked[i] || int(said) > sent[i] {
+			t.Errorf("%s: its avatar counts %d lines (%T %v); it saw %d acknowledged and sent %d: acknowledged lines lost",
+				old.name, said, av.Attrs["said"], av.Attrs["said"], acked[i], sent[i])
+		}
+	}
+	newbie := m.dial("gate2", "p4")
+	newbie.register("pw", "lobby")
+	players, sent, acked = append(players, newbie), append(sent, 0), append(acked, 0)
+	round("after", 5)
+
+	if now := m.pids(); fmt.Sprint(now) != fmt.Sprint(pids) {
+		t.Fatalf("servers restarted: before %v, after %v", pids, now)
+	}
+}
+
+// toldResult is what one player saw of a round during resets.
+type toldResult struct {
+	heard []int  // per speaker, lines heard (once each, in order)
+	told  string // the reason it was disconnected with; "" if it was not
+	err   error  // a broken promise
+}
+
+// hearOrTold reads every player's chat of a round in which each said up
+// to lines lines tagged tag. Each player must hear every speaker's lines
+// once and in order until it is told it was disconnected (with a reason);
+// one that is not told must hear every line of the speakers not told,
+// and of each told speaker at least every line that speaker heard back
+// (acknowledged): a line may be lost only with its speaker told. Bounded
+// by timeout.
+func hearOrTold(players []*chatter, lines int, tag string, timeout time.Duration) []toldResult {
+	n := len(players)
+	res := make([]toldResult, n)
+	var mu sync.Mutex // guards res and ended
+	ended := make([]bool, n)
+	// satisfied says whether player i, still connected, has heard enough.
+	satisfied := func(i int) bool {
+		for s := range n {
+			if res[i].heard[s] == lines {
+				continue
+			}
+			if !ended[s] || res[s].told == "" || res[i].heard[s] < res[s].heard[s] {
+				return false
+			}
+		}
+		return true
+	}
+	for i := range res {
+		res[i].heard = make([]int, n)
+	}
+	var wg sync.WaitGroup
+	for i, p := range players {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { mu.Lock(); ended[i] = true; mu.Unlock() }()
+			end := time.After(timeout)
+			tick := time.NewTicker(100 * time.Millisecond) // re-checks what others' ends allow
+			defer tick.Stop()
+			fail := func(format string, args ...any) {
+				mu.Lock()
+				res[i].err = fmt.Errorf("%s: "+format, append([]any{p.name}, args...)...)
+				mu.Unlock()
+			}
+			for {
+				mu.Lock()
+				done := satisfied(i)
+				mu.Unlock()
+				if done {
+					return
+				}
+				select {
+				case ev, ok := <-p.c.Events():
+					if !ok {
+						fail("events closed without Disconnected")
+						return
+					}
+					switch ev := ev.(type) {
+					case client.Disconnected:
+						if ev.Reason == "" {
+							fail("disconnected without a reason (%v)", ev.Err)
+							return
+						}
+						mu.Lock()
+						res[i].told = ev.Reason
+						mu.Unlock()
+						return
+					case client.Call:
+						if ev.Method != "OnChat" {
+							continue
+						}
+						var tg string
+						var who, seq int
+						if _, err := fmt.Sscanf(fmt.Sprint(ev.Args[2]), "%s %d %d", &tg, &who, &seq); err != nil || tg != tag || who < 0 || who >= n {
+							fail("unexpected line %q", ev.Args[2])
+							return
+						}
+						mu.Lock()
+						want := res[i].heard[who]
+						if seq == want {
+							res[i].heard[who]++
+						}
+						mu.Unlock()
+						if seq != want {
+							fail("from p%d got line %d, want %d (lost, duplicated or reordered)", who, seq, want)
+							return
+						}
+					}
+				case <-tick.C:
+				case <-end:
+					mu.Lock()
+					msg := fmt.Sprintf("after %v, heard %v and not told; all: %+v", timeout, res[i].heard, res)
+					mu.Unlock()
+					fail("%s", msg)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return res
+}
