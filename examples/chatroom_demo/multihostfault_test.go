@@ -219,19 +219,32 @@ func TestMultiHostChatThroughToxiproxy(t *testing.T) {
 	round("lat200", 5)
 	games("clear")
 
-	// Resets: each game's link is reset as data next passes, and again
-	// on every redial, until the fault is cleared.
-	games("reset")
-	const resetLines = 5
+	// Resets while everyone talks: once each player has heard a few of
+	// its own lines back, each game's link is reset as data next passes,
+	// and again on every redial, until the fault is cleared. The players
+	// keep talking, a line every 25 ms, until they are told to go.
+	const resetLines = 40
+	w := watchRound(players, resetLines, "reset", 45*time.Second)
+	var talking sync.WaitGroup
 	for i, p := range players {
-		for n := 0; n < resetLines; n++ {
-			sent[i]++                                                           // counted whether or not the call is written: an upper bound
-			if p.c.CallPlayer("Say", fmt.Sprintf("reset %d %d", i, n)) != nil { // closed: kicked already
-				break
+		talking.Add(1)
+		go func() {
+			defer talking.Done()
+			for n := 0; n < resetLines; n++ {
+				if p.c.CallPlayer("Say", fmt.Sprintf("reset %d %d", i, n)) != nil {
+					return // closed: it was told (the watch checks that)
+				}
+				sent[i]++                         // the call was written: at most this many counted
+				time.Sleep(25 * time.Millisecond) // the pace of the talk, not a wait for an event
 			}
-		}
+		}()
 	}
-	res := hearOrTold(players, resetLines, "reset", 30*time.Second)
+	for i := range players {
+		w.awaitOwn(t, i, 3)
+	}
+	games("reset")
+	talking.Wait()
+	res := w.wait()
 	told := 0
 	for i, r := range res {
 		if r.err != nil {
@@ -304,102 +317,138 @@ type toldResult struct {
 	err   error  // a broken promise
 }
 
-// hearOrTold reads every player's chat of a round in which each said up
-// to lines lines tagged tag. Each player must hear every speaker's lines
-// once and in order until it is told it was disconnected (with a reason);
-// one that is not told must hear every line of the speakers not told,
-// and of each told speaker at least every line that speaker heard back
-// (acknowledged): a line may be lost only with its speaker told. Bounded
-// by timeout.
-func hearOrTold(players []*chatter, lines int, tag string, timeout time.Duration) []toldResult {
-	n := len(players)
-	res := make([]toldResult, n)
-	var mu sync.Mutex // guards res and ended
-	ended := make([]bool, n)
-	// satisfied says whether player i, still connected, has heard enough.
-	satisfied := func(i int) bool {
-		for s := range n {
-			if res[i].heard[s] == lines {
-				continue
-			}
-			if !ended[s] || res[s].told == "" || res[i].heard[s] < res[s].heard[s] {
-				return false
-			}
-		}
-		return true
+// roundWatch reads every player's chat of a round in which each says up
+// to lines lines tagged tag, while faults come and go. Each player must
+// hear every speaker's lines once and in order until it is told it was
+// disconnected (with a reason); one that is not told must hear every
+// line of the speakers not told, and of each told speaker at least every
+// line that speaker heard back (acknowledged): a line may be lost only
+// with its speaker told. Bounded by a timeout.
+type roundWatch struct {
+	n, lines int
+	tag      string
+	mu       sync.Mutex // guards res and ended
+	res      []toldResult
+	ended    []bool
+	wg       sync.WaitGroup
+}
+
+// watchRound starts reading the players' events for a round.
+func watchRound(players []*chatter, lines int, tag string, timeout time.Duration) *roundWatch {
+	w := &roundWatch{n: len(players), lines: lines, tag: tag, res: make([]toldResult, len(players)), ended: make([]bool, len(players))}
+	for i := range w.res {
+		w.res[i].heard = make([]int, w.n)
 	}
-	for i := range res {
-		res[i].heard = make([]int, n)
-	}
-	var wg sync.WaitGroup
 	for i, p := range players {
-		wg.Add(1)
+		w.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			defer func() { mu.Lock(); ended[i] = true; mu.Unlock() }()
-			end := time.After(timeout)
-			tick := time.NewTicker(100 * time.Millisecond) // re-checks what others' ends allow
-			defer tick.Stop()
-			fail := func(format string, args ...any) {
-				mu.Lock()
-				res[i].err = fmt.Errorf("%s: "+format, append([]any{p.name}, args...)...)
-				mu.Unlock()
-			}
-			for {
-				mu.Lock()
-				done := satisfied(i)
-				mu.Unlock()
-				if done {
-					return
-				}
-				select {
-				case ev, ok := <-p.c.Events():
-					if !ok {
-						fail("events closed without Disconnected")
-						return
-					}
-					switch ev := ev.(type) {
-					case client.Disconnected:
-						if ev.Reason == "" {
-							fail("disconnected without a reason (%v)", ev.Err)
-							return
-						}
-						mu.Lock()
-						res[i].told = ev.Reason
-						mu.Unlock()
-						return
-					case client.Call:
-						if ev.Method != "OnChat" {
-							continue
-						}
-						var tg string
-						var who, seq int
-						if _, err := fmt.Sscanf(fmt.Sprint(ev.Args[2]), "%s %d %d", &tg, &who, &seq); err != nil || tg != tag || who < 0 || who >= n {
-							fail("unexpected line %q", ev.Args[2])
-							return
-						}
-						mu.Lock()
-						want := res[i].heard[who]
-						if seq == want {
-							res[i].heard[who]++
-						}
-						mu.Unlock()
-						if seq != want {
-							fail("from p%d got line %d, want %d (lost, duplicated or reordered)", who, seq, want)
-							return
-						}
-					}
-				case <-tick.C:
-				case <-end:
-					mu.Lock()
-					msg := fmt.Sprintf("after %v, heard %v and not told; all: %+v", timeout, res[i].heard, res)
-					mu.Unlock()
-					fail("%s", msg)
-					return
-				}
-			}
+			defer w.wg.Done()
+			w.read(i, p, timeout)
 		}()
 	}
-	wg.Wait()
-	return res
+	return w
+}
+
+// satisfied says whether player i, still connected, has heard enough;
+// w.mu is held.
+func (w *roundWatch) satisfied(i int) bool {
+	for s := range w.n {
+		if w.res[i].heard[s] == w.lines {
+			continue
+		}
+		if !w.ended[s] || w.res[s].told == "" || w.res[i].heard[s] < w.res[s].heard[s] {
+			return false
+		}
+	}
+	return true
+}
+
+// awaitOwn waits until player i has heard k of its own lines, or ended.
+func (w *roundWatch) awaitOwn(t *testing.T, i, k int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		w.mu.Lock()
+		ok := w.res[i].heard[i] >= k || w.ended[i]
+		w.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("p%d has not heard %d of its lines after 20s", i, k)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// wait waits for every reader and returns what each saw.
+func (w *roundWatch) wait() []toldResult {
+	w.wg.Wait()
+	return w.res
+}
+
+// read is player i's reader.
+func (w *roundWatch) read(i int, p *chatter, timeout time.Duration) {
+	defer func() { w.mu.Lock(); w.ended[i] = true; w.mu.Unlock() }()
+	end := time.After(timeout)
+	tick := time.NewTicker(100 * time.Millisecond) // re-checks what others' ends allow
+	defer tick.Stop()
+	fail := func(format string, args ...any) {
+		w.mu.Lock()
+		w.res[i].err = fmt.Errorf("%s: "+format, append([]any{p.name}, args...)...)
+		w.mu.Unlock()
+	}
+	for {
+		w.mu.Lock()
+		done := w.satisfied(i)
+		w.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case ev, ok := <-p.c.Events():
+			if !ok {
+				fail("events closed without Disconnected")
+				return
+			}
+			switch ev := ev.(type) {
+			case client.Disconnected:
+				if ev.Reason == "" {
+					fail("disconnected without a reason (%v)", ev.Err)
+					return
+				}
+				w.mu.Lock()
+				w.res[i].told = ev.Reason
+				w.mu.Unlock()
+				return
+			case client.Call:
+				if ev.Method != "OnChat" {
+					continue
+				}
+				var tg string
+				var who, seq int
+				if _, err := fmt.Sscanf(fmt.Sprint(ev.Args[2]), "%s %d %d", &tg, &who, &seq); err != nil || tg != w.tag || who < 0 || who >= w.n {
+					fail("unexpected line %q", ev.Args[2])
+					return
+				}
+				w.mu.Lock()
+				want := w.res[i].heard[who]
+				if seq == want {
+					w.res[i].heard[who]++
+				}
+				w.mu.Unlock()
+				if seq != want {
+					fail("from p%d got line %d, want %d (lost, duplicated or reordered)", who, seq, want)
+					return
+				}
+			}
+		case <-tick.C:
+		case <-end:
+			w.mu.Lock()
+			msg := fmt.Sprintf("after %v, heard %v and not told; all: %+v", timeout, w.res[i].heard, w.res)
+			w.mu.Unlock()
+			fail("%s", msg)
+			return
+		}
+	}
 }
