@@ -4,9 +4,13 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"testing"
+	"time"
 )
 
 // faultProxyEnv makes the test binary a fault proxy instead of running
@@ -69,4 +73,98 @@ func faultProxyMain(spec string, in io.Reader, out io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// TestFaultProxyCommands drives faultProxyMain in-process over pipes, as
+// the multi-host test drives it over a process's stdin and stdout: it
+// listens, forwards to its upstream, answers ok or an error to each
+// command, resets a connection with "reset" and forwards again after
+// "clear", and returns at the end of its input.
+func TestFaultProxyCommands(t *testing.T) {
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var echoes sync.WaitGroup
+	defer func() { up.Close(); echoes.Wait() }()
+	echoes.Add(1)
+	go func() { // an echo server, ended by up.Close
+		defer echoes.Done()
+		for {
+			c, err := up.Accept()
+			if err != nil {
+				return
+			}
+			echoes.Add(1)
+			go func() { defer echoes.Done(); defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	exited := make(chan int, 1)
+	go func() { exited <- faultProxyMain("127.0.0.1:0 "+up.Addr().String(), inR, outW); outW.Close() }()
+	out := bufio.NewScanner(outR)
+	next := func() string {
+		t.Helper()
+		if !out.Scan() {
+			t.Fatal("the fault proxy's output ended")
+		}
+		return out.Text()
+	}
+	addr, ok := strings.CutPrefix(next(), "listening ")
+	if !ok {
+		t.Fatal("no listening line")
+	}
+	do := func(cmd, want string) {
+		t.Helper()
+		fmt.Fprintln(inW, cmd)
+		if got := next(); !strings.HasPrefix(got, want) {
+			t.Fatalf("%s: %q, want %q", cmd, got, want)
+		}
+	}
+	echo := func() error {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write([]byte("ping\n")); err != nil {
+			return err
+		}
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err == nil && line != "ping\n" {
+			err = fmt.Errorf("echo %q", line)
+		}
+		return err
+	}
+
+	if err := echo(); err != nil {
+		t.Fatalf("through the proxy: %v", err)
+	}
+	do("latency 20", "ok")
+	if err := echo(); err != nil {
+		t.Fatalf("with latency: %v", err)
+	}
+	do("latency twenty", "error: ")
+	do("latency 90000", "error: latency 90000 ms")
+	do("jump", `error: unknown command "jump"`)
+	do("reset", "ok")
+	if err := echo(); err == nil {
+		t.Fatal("an echo through a reset")
+	}
+	do("clear", "ok")
+	if err := echo(); err != nil {
+		t.Fatalf("after clear: %v", err)
+	}
+	inW.Close()
+	select {
+	case code := <-exited:
+		if code != 0 {
+			t.Fatalf("exit status %d", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the fault proxy did not return at the end of its input")
+	}
 }
