@@ -13,6 +13,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(faultProxyEnv); spec != "" {
+		os.Exit(faultProxyMain(spec, os.Stdin, os.Stdout)) // the test binary as a helper: no tests
+	}
 	goleak.VerifyTestMain(m,
 		// kcp-go runs process-wide scheduler goroutines it never stops.
 		goleak.IgnoreTopFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),

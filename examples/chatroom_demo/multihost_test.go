@@ -34,6 +34,7 @@ addr = %[1]s:6379
 [dispatcher1]
 host = disp
 listen_addr = %[2]s:13001
+%[5]s
 [game_common]
 boot_entity = Account
 [game1]
@@ -50,6 +51,16 @@ host = gate2
 listen_addr = %[4]s:14001
 `
 
+// multiHostOptions vary the cluster startMultiHost starts.
+type multiHostOptions struct {
+	// advertise, if set, is dispatcher1's advertise_addr: the address
+	// games and gates dial (a forwarder on their own hosts, say).
+	advertise string
+	// beforeServers, if set, runs once Redis answers, before goworldctl
+	// starts any server (to start forwarders).
+	beforeServers func(m *multiHost)
+}
+
 // multiHost is the demo cluster across hosts, each started with
 // goworldctl start -host NAME in its own namespace, from its own copy of
 // the server directory, as on separate machines.
@@ -60,7 +71,7 @@ type multiHost struct {
 	dirs map[string]string // host → its server directory
 }
 
-func startMultiHost(t *testing.T) *multiHost {
+func startMultiHost(t *testing.T, opts multiHostOptions) *multiHost {
 	t.Helper()
 	ctl, server, _ := binaries(t)
 	if _, err := exec.LookPath("redis-server"); err != nil {
@@ -84,7 +95,14 @@ func startMultiHost(t *testing.T) *multiHost {
 	})
 	m.await("client", store.Addr+":6379", "redis")
 
-	cfg := fmt.Sprintf(multiHostConfig, store.Addr, n.Host("disp").Addr, n.Host("gate1").Addr, n.Host("gate2").Addr)
+	if opts.beforeServers != nil {
+		opts.beforeServers(m)
+	}
+	var advertise string
+	if opts.advertise != "" {
+		advertise = "advertise_addr = " + opts.advertise
+	}
+	cfg := fmt.Sprintf(multiHostConfig, store.Addr, n.Host("disp").Addr, n.Host("gate1").Addr, n.Host("gate2").Addr, advertise)
 	secret := []byte("a cluster secret of the multi-host test, 48 bytes")
 	for _, host := range []string{"disp", "game1", "game2", "gate1", "gate2"} {
 		dir := serverDir(t, server)
@@ -147,7 +165,7 @@ func (m *multiHost) dial(gate, name string) *chatter {
 // comes back while they chat: every line reaches every player once and
 // in order, or the player is told it was disconnected.
 func TestMultiHostChat(t *testing.T) {
-	m := startMultiHost(t)
+	m := startMultiHost(t, multiHostOptions{})
 	for _, h := range []string{"disp", "game1", "game2", "gate1", "gate2"} {
 		out, _ := m.net.Host(h).Command(m.ctl, "status", "-host", h, m.dirs[h]).CombinedOutput()
 		if !strings.Contains(string(out), "running") || strings.Contains(string(out), " down") {
@@ -159,22 +177,7 @@ func TestMultiHostChat(t *testing.T) {
 		players[i] = m.dial([]string{"gate1", "gate2"}[i%2], fmt.Sprintf("p%d", i))
 		players[i].register("pw", "lobby")
 	}
-	round := func(tag string, lines int) []error {
-		for i, p := range players {
-			for n := 0; n < lines; n++ {
-				p.say(fmt.Sprintf("%s %d %d", tag, i, n))
-			}
-		}
-		var wg sync.WaitGroup
-		errs := make([]error, len(players))
-		for i, p := range players {
-			wg.Add(1)
-			go func() { defer wg.Done(); errs[i] = hearAll(p, len(players), lines, tag) }()
-		}
-		wg.Wait()
-		return errs
-	}
-	for _, err := range round("before", 10) {
+	for _, err := range chatRound(players, "before", 10) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +194,7 @@ func TestMultiHostChat(t *testing.T) {
 	g1.LinkDown()
 	down := time.Now()
 	done := make(chan []error, 1)
-	go func() { done <- round("fault", 10) }()
+	go func() { done <- chatRound(players, "fault", 10) }()
 	time.Sleep(5*time.Second - time.Since(down)) // the fault's length: the scenario, not a wait for an event
 	g1.LinkUp()
 	var left []*chatter
@@ -212,6 +215,25 @@ func TestMultiHostChat(t *testing.T) {
 	for _, p := range left {
 		p.expectChat(fmt.Sprintf("[lobby] %s: after", left[0].name))
 	}
+}
+
+// chatRound has every player say lines lines tagged tag, then waits
+// until each has heard every line once, each speaker's in order
+// (hearAll); it returns each player's error, nil if it heard them all.
+func chatRound(players []*chatter, tag string, lines int) []error {
+	for i, p := range players {
+		for n := 0; n < lines; n++ {
+			p.say(fmt.Sprintf("%s %d %d", tag, i, n))
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(players))
+	for i, p := range players {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = hearAll(p, len(players), lines, tag) }()
+	}
+	wg.Wait()
+	return errs
 }
 
 // gameEntities returns goworld_game_entities from the /metrics of the game

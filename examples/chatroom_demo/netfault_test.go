@@ -26,12 +26,11 @@ type faultProxy struct {
 func newFaultProxy(t *testing.T) (*faultProxy, func([]string) []string) {
 	fp := &faultProxy{t: t}
 	return fp, func(addrs []string) []string {
-		srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
-		srv.Metrics.ProxyMetrics = collectors.NewProxyMetricCollectors()
-		fp.proxy = toxiproxy.NewProxy(srv, "game-dispatcher", "127.0.0.1:0", addrs[0])
-		if err := fp.proxy.Start(); err != nil {
+		p, err := startToxiProxy("game-dispatcher", "127.0.0.1:0", addrs[0])
+		if err != nil {
 			t.Fatal(err)
 		}
+		fp.proxy = p
 		t.Cleanup(fp.proxy.Stop)
 		return []string{fp.proxy.Listen}
 	}
@@ -40,18 +39,47 @@ func newFaultProxy(t *testing.T) (*faultProxy, func([]string) []string) {
 // add adds a toxic (toxiproxy's JSON) to both directions.
 func (fp *faultProxy) add(typ, attrs string) {
 	fp.t.Helper()
-	for _, stream := range []string{"upstream", "downstream"} {
-		js := fmt.Sprintf(`{"name":%q,"type":%q,"stream":%q,"attributes":%s}`, typ+"_"+stream, typ, stream, attrs)
-		if _, err := fp.proxy.Toxics.AddToxicJson(strings.NewReader(js)); err != nil {
-			fp.t.Fatalf("toxic %s: %v", js, err)
-		}
+	if err := addToxic(fp.proxy, typ, attrs); err != nil {
+		fp.t.Fatal(err)
 	}
 }
 
 // clear removes every toxic add added.
-func (fp *faultProxy) clear() {
-	for _, name := range []string{"latency_upstream", "latency_downstream", "reset_peer_upstream", "reset_peer_downstream"} {
-		fp.proxy.Toxics.RemoveToxic(context.Background(), name) // an error: it was not there
+func (fp *faultProxy) clear() { clearToxics(fp.proxy) }
+
+// startToxiProxy starts a toxiproxy (as a library, its logs off) that
+// listens on listen and forwards every connection to upstream.
+func startToxiProxy(name, listen, upstream string) (*toxiproxy.Proxy, error) {
+	srv := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	srv.Metrics.ProxyMetrics = collectors.NewProxyMetricCollectors()
+	p := toxiproxy.NewProxy(srv, name, listen, upstream)
+	if err := p.Start(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// toxicTypes are the toxics the tests add, each named TYPE_STREAM.
+var toxicTypes = []string{"latency", "reset_peer"}
+
+// addToxic adds a toxic of type typ with attrs (toxiproxy's JSON) to both
+// directions of p.
+func addToxic(p *toxiproxy.Proxy, typ, attrs string) error {
+	for _, stream := range []string{"upstream", "downstream"} {
+		js := fmt.Sprintf(`{"name":%q,"type":%q,"stream":%q,"attributes":%s}`, typ+"_"+stream, typ, stream, attrs)
+		if _, err := p.Toxics.AddToxicJson(strings.NewReader(js)); err != nil {
+			return fmt.Errorf("toxic %s: %w", js, err)
+		}
+	}
+	return nil
+}
+
+// clearToxics removes every toxic addToxic added to p.
+func clearToxics(p *toxiproxy.Proxy) {
+	for _, typ := range toxicTypes {
+		for _, stream := range []string{"upstream", "downstream"} {
+			p.Toxics.RemoveToxic(context.Background(), typ+"_"+stream) // an error: it was not there
+		}
 	}
 }
 
