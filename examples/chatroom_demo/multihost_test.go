@@ -65,13 +65,13 @@ type multiHostOptions struct {
 // goworldctl start -host NAME in its own namespace, from its own copy of
 // the server directory, as on separate machines.
 type multiHost struct {
-	t    *testing.T
+	t    testing.TB
 	net  *netnstest.Net
 	ctl  string
 	dirs map[string]string // host → its server directory
 }
 
-func startMultiHost(t *testing.T, opts multiHostOptions) *multiHost {
+func startMultiHost(t testing.TB, opts multiHostOptions) *multiHost {
 	t.Helper()
 	ctl, server, _ := binaries(t)
 	if _, err := exec.LookPath("redis-server"); err != nil {
