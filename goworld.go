@@ -382,7 +382,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 			backend = b
 		}
 		g, err := game.New(game.Config{
-			ID: id, Dispatchers: dispAddrs, BootEntity: c.BootEntity, Registry: registry,
+			ID: id, Games: gameIDs(cfg), Dispatchers: dispAddrs, BootEntity: c.BootEntity, Registry: registry,
 			Storage: backend, SaveInterval: c.SaveInterval, MaxPacketSize: c.MaxPacketSize,
 			SendBufferSize: c.SendBufferSize, FreezeDir: c.FreezeDir, KeepFreezeFiles: c.KeepFreezeFiles,
 			FreezeTimeout: c.FreezeTimeout, Restore: frozen, Logger: log,

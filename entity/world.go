@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,7 +47,11 @@ type Store interface {
 
 // WorldConfig configures a World.
 type WorldConfig struct {
-	GameID     rpc.GameID
+	GameID rpc.GameID
+	// Games are the IDs of every game of the cluster (config.ini's
+	// [gameN] sections), for game code that places things by game
+	// (World.Games). Empty means this game alone.
+	Games      []rpc.GameID
 	Registry   *Registry
 	BootEntity string // type created for each new client
 	Outbox     Outbox
@@ -178,6 +183,22 @@ func (w *World) Entities(fn func(e *Entity)) {
 
 // Now returns the world's clock.
 func (w *World) Now() time.Time { return w.now() }
+
+// GameID returns the ID of the game this world runs on ([game2] is 2).
+func (w *World) GameID() rpc.GameID { return w.gameID }
+
+// Games returns the IDs of every game of the cluster, in ascending order,
+// as configured (WorldConfig.Games; a game need not be connected to be
+// listed). It is this game alone if the world was not told the cluster's
+// games. The slice is the caller's.
+func (w *World) Games() []rpc.GameID {
+	if len(w.cfg.Games) == 0 {
+		return []rpc.GameID{w.gameID}
+	}
+	g := slices.Clone(w.cfg.Games)
+	slices.Sort(g)
+	return slices.Compact(g)
+}
 
 // newEntity builds an entity of type t with id and attrs, without hooks.
 func (w *World) newEntity(t *entityType, id rpc.EntityID, attrs map[string]any) (_ *Entity, err error) {
