@@ -59,6 +59,8 @@ type (
 	TypeDesc = entity.TypeDesc
 	// EntityID identifies an entity across the cluster.
 	EntityID = rpc.EntityID
+	// GameID identifies a game process ([game2] is 2; see World.Games).
+	GameID = rpc.GameID
 	// MapAttr is a map attribute.
 	MapAttr = entity.MapAttr
 	// ListAttr is a list attribute.

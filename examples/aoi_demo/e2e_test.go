@@ -16,12 +16,14 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/examples/aoi_demo/demo"
 	"github.com/goworld-engine/goworld/rpc"
 	"go.uber.org/goleak"
 )
@@ -161,8 +163,10 @@ func startClusterConfig(t testing.TB, config string) (addr, dir string) {
 	// Registered before any client's cleanup, so it runs after them all.
 	t.Cleanup(func() {
 		if t.Failed() {
-			for _, name := range []string{"game1", "gate1", "dispatcher1"} {
-				if b, err := os.ReadFile(filepath.Join(dir, "log", name+".log")); err == nil {
+			logs, _ := filepath.Glob(filepath.Join(dir, "log", "*.log"))
+			for _, path := range logs {
+				name := strings.TrimSuffix(filepath.Base(path), ".log")
+				if b, err := os.ReadFile(path); err == nil {
 					lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 					t.Logf("last lines of %s.log:\n%s", name, strings.Join(lines[max(0, len(lines)-30):], "\n"))
 				}
@@ -407,18 +411,26 @@ func TestAOI(t *testing.T) {
 	t.Run("Bots", func(t *testing.T) { testBots(t, addr) })
 }
 
-var doneLine = regexp.MustCompile(`(?m)^done t=\s*[\d.]+s bots_in_world=(\d+)/(\d+) avg_seen=[\d.]+ creates=\d+ destroys=\d+ moves=\d+$`)
+var doneLine = regexp.MustCompile(`(?m)^done t=\s*[\d.]+s bots_in_world=(\d+)/(\d+) avg_seen=[\d.]+ creates=\d+ destroys=\d+ moves=\d+ travels=(\d+)$`)
 
 // testBots runs the bots binary for a short while: it connects, walks,
-// reports once a second and stops by itself.
+// travels between zones, reports once a second and stops by itself.
 func testBots(t *testing.T, addr string) {
+	runBots(t, addr, 8)
+}
+
+// runBots runs n bots for 2 s, travelling about every 500 ms, and checks
+// that they all ended in a zone, none lost its connection, and travels
+// ended where they were asked to go.
+func runBots(t *testing.T, addr string, n int) {
+	t.Helper()
 	start := time.Now()
-	out, errOut, code := runCmd(t, filepath.Join(binDir, "bots"), "-gate", addr, "-bots", "8", "-duration", "2s", "-rate", "20", "-kcp")
+	out, errOut, code := runCmd(t, filepath.Join(binDir, "bots"), "-gate", addr, "-bots", strconv.Itoa(n), "-duration", "2s", "-rate", "20", "-travel", "500ms", "-kcp")
 	if code != 0 {
 		t.Fatalf("bots: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	m := doneLine.FindStringSubmatch(out)
-	if m == nil || m[1] != "8" || m[2] != "8" || strings.Count(out, "\n") < 3 {
+	if m == nil || m[1] != strconv.Itoa(n) || m[2] != strconv.Itoa(n) || m[3] == "0" || strings.Count(out, "\n") < 3 {
 		t.Fatalf("bots output:\n%s", out)
 	}
 	if d := time.Since(start); d > 15*time.Second {
@@ -519,7 +531,7 @@ func testNearFarAndBack(t *testing.T, addr string, kcp bool) {
 	alice.await("carol's destruction after she left", ma, destroyed(carol.id))
 }
 
-// testBoundary: a player exactly AOIRadius away is seen; a little more,
+// testBoundary: a player exactly demo.AOIRadius away is seen; a little more,
 // and it is not.
 func testBoundary(t *testing.T, addr string) {
 	h := newHub()
@@ -751,7 +763,7 @@ func TestViewsMatchPositions(t *testing.T) {
 		for j, q := range ps {
 			dx := float64(q.pos.X) - float64(p.pos.X)
 			dz := float64(q.pos.Z) - float64(p.pos.Z)
-			if i != j && float64(dx*dx)+float64(dz*dz) <= AOIRadius*AOIRadius {
+			if i != j && float64(dx*dx)+float64(dz*dz) <= demo.AOIRadius*demo.AOIRadius {
 				expected[i][q.id] = q.pos
 			}
 		}
