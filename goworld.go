@@ -80,6 +80,10 @@ const (
 	AttrPersistent = entity.AttrPersistent
 )
 
+// ErrFreezing is wrapped by the error of Entity.EnterSpace for a space on
+// another game while this game freezes for a hot reload: try again later.
+var ErrFreezing = entity.ErrFreezing
+
 // ErrNotFound is returned by KV reads of missing keys, and wrapped by the
 // error a load callback gets for an entity not in storage.
 var ErrNotFound = storage.ErrNotFound

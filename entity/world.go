@@ -102,8 +102,9 @@ type World struct {
 	local    []pendingCall                  // calls to local entities, run after the current event
 	timers   timerHeap
 	timerSeq uint64
-	saving   int // saves in flight
-	inflight int // other storage operations in flight (loads, KV)
+	saving   int  // saves in flight
+	freezing bool // see SetFreezing
+	inflight int  // other storage operations in flight (loads, KV)
 
 	// loadCallers: for loads in flight, the entities waiting for an answer.
 	loadCallers map[rpc.EntityID][]loadCaller
@@ -183,6 +184,14 @@ func (w *World) Entities(fn func(e *Entity)) {
 
 // Now returns the world's clock.
 func (w *World) Now() time.Time { return w.now() }
+
+// SetFreezing says whether the game is freezing for a hot reload: from
+// the moment it asks the dispatchers to queue what is sent to it until
+// the freeze is written or given up. Meanwhile EnterSpace refuses a space
+// on another game (ErrFreezing): a migration needs its dispatcher's
+// acknowledgement, which would wait in the very queue the freeze asked
+// for, so the freeze would wait for it until it timed out.
+func (w *World) SetFreezing(on bool) { w.freezing = on }
 
 // GameID returns the ID of the game this world runs on ([game2] is 2).
 func (w *World) GameID() rpc.GameID { return w.gameID }

@@ -145,7 +145,8 @@ func awaitViews(t *testing.T, h *hub, ps []*player, expected []map[rpc.EntityID]
 	}
 	for i, p := range ps {
 		if v := p.view(); !mapsEqual(v, expected[i]) {
-			t.Errorf("%s at %v: view %v, want %v", p.name, p.pos, names(ps, v), names(ps, expected[i]))
+			sp, _ := p.c.Space()
+			t.Errorf("%s at %v (zone %d on game %d, space %s): view %v, want %v", p.name, p.pos, p.attrInt("zone"), p.attrInt("game"), sp, names(ps, v), names(ps, expected[i]))
 		}
 	}
 	t.Fatalf("%s: views did not match after %v", what, waitTimeout)
@@ -478,4 +479,162 @@ func TestTravelKeepsViewsExact(t *testing.T) {
 		}
 	}
 	t.Logf("%d clients, %d rounds: %d travels; final views hold %d entities in all", clients, rounds, travels, sumLen(expected))
+}
+
+// restartCluster stops the cluster of dir with goworldctl and starts it
+// again; it returns the gate's new address.
+func restartCluster(t *testing.T, dir string) string {
+	t.Helper()
+	ctl, _ := binaries(t)
+	if out, errOut, code := runCmd(t, ctl, "stop", dir); code != 0 {
+		t.Fatalf("goworldctl stop: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code := runCmd(t, ctl, "start", "-no-build", dir)
+	if code != 0 {
+		t.Fatalf("goworldctl start: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	m := gateLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("goworldctl start did not report the gate's address:\n%s", out)
+	}
+	return m[1]
+}
+
+// TestStaleZoneEntryReplaced: after a restart of the whole cluster, Redis
+// still names the spaces of the zones before it, which are gone. A player
+// that travels to zone 2 is sent to the old space, comes back, looks the
+// zone up again and arrives in a new space, which replaces the entry.
+func TestStaleZoneEntryReplaced(t *testing.T) {
+	addr, dir := startMultiGame(t, 2)
+	h := newHub()
+	a := join(t, h, addr, "a", false)
+	a.travel(2)
+	old, _ := a.c.Space()
+	a.c.Close()
+
+	addr = restartCluster(t, dir)
+	b := join(t, h, addr, "b", false)
+	h.waitUntil(t, "b in zone 1", func() bool { return b.inZone(1) })
+	mb := b.travel(2)
+	sp, _ := b.c.Space()
+	if sp == old || b.attrInt("game") != 2 {
+		t.Fatalf("b is in space %s on game %d; zone 2 was %s before the restart", sp, b.attrInt("game"), old)
+	}
+	if z := hostedZones(t, dir, 2); z["2"] != string(sp) {
+		t.Fatalf("game2's log says zone 2 is %q, b is in %s", z["2"], sp)
+	}
+	log, err := os.ReadFile(filepath.Join(dir, "log", "game2.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// logrus quotes the message, and the quotes in it.
+	if want := fmt.Sprintf(`replacing the stale entry \"%s\" with %s`, old, sp); !strings.Contains(string(log), want) {
+		t.Fatalf("game2.log does not say %s", want)
+	}
+	// b's client saw its player leave zone 1, and enter zone 2 once.
+	if _, entered, err := replayTravels(b, mb); err != nil || entered != 1 {
+		t.Fatalf("b's events: %d spaces entered, %v", entered, err)
+	}
+	// A newcomer that travels to zone 2 finds the new space at once.
+	c := join(t, h, addr, "c", true)
+	h.waitUntil(t, "c in zone 1", func() bool { return c.inZone(1) })
+	c.travel(2)
+	if sc, _ := c.c.Space(); sc != sp {
+		t.Fatalf("c entered %s, b is in %s", sc, sp)
+	}
+}
+
+// TestReloadWhileTravelling: the games are hot-reloaded one after the
+// other (goworldctl reload) while six players travel between the zones
+// of both games without pause: nobody is disconnected, every travel
+// arrives, and afterwards every view is exactly the players of its zone
+// within the AOI radius.
+func TestReloadWhileTravelling(t *testing.T) {
+	addr, dir := startMultiGame(t, 2)
+	ctl, _ := binaries(t)
+	h := newHub()
+	const clients = 6
+	ps := make([]*player, clients)
+	zones := make([]int, clients)
+	for i := range ps {
+		ps[i] = join(t, h, addr, fmt.Sprintf("p%d", i), i%2 == 1)
+	}
+	for i, p := range ps {
+		h.waitUntil(t, p.name+" in zone 1", func() bool { return p.inZone(1) })
+		p.move(float32(40*i), 50)
+		p.sync()
+		zones[i] = 1
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	counts := make([]int, clients)
+	for i, p := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			zone := 1
+			for n := 0; n < 500; n++ { // bounded; stopped when the reload is done
+				select {
+				case <-stop:
+					zones[i], counts[i] = zone, n
+					return
+				default:
+				}
+				next := zone%demo.Zones + 1
+				if err := p.c.CallPlayer("Travel", next); err != nil {
+					errs <- err
+					return
+				}
+				if !h.wait(func() bool { return p.inZone(next) }) {
+					errs <- fmt.Errorf("%s did not arrive in zone %d after %d travels (zone %d, game %d)", p.name, next, n, p.attrInt("zone"), p.attrInt("game"))
+					return
+				}
+				zone = next
+			}
+			zones[i], counts[i] = zone, 500
+		}()
+	}
+	out, errOut, code := runCmd(t, ctl, "reload", "-no-build", dir)
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if code != 0 || !strings.Contains(out, "reloaded game1") || !strings.Contains(out, "reloaded game2") {
+		t.Fatalf("goworldctl reload: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	waited := 0
+	for g := 1; g <= 2; g++ {
+		b, _ := os.ReadFile(filepath.Join(dir, "log", fmt.Sprintf("game%d.log", g)))
+		waited += strings.Count(string(b), "waits for the hot reload")
+	}
+	t.Logf("travels per player during the reload: %v; %d waited for a freeze to end\n%s", counts, waited, strings.TrimSpace(out))
+	for _, p := range ps {
+		for _, ev := range p.since(0) {
+			if d, ok := ev.(client.Disconnected); ok {
+				t.Fatalf("%s was disconnected: %s", p.name, d.Reason)
+			}
+		}
+		p.sync()
+	}
+	awaitViews(t, h, ps, expectedViews(ps, zones), "after the reload")
+	// And they still travel and see each other.
+	for i, p := range ps {
+		next := zones[i]%demo.Zones + 1
+		p.travel(next)
+		zones[i] = next
+		p.sync()
+	}
+	awaitViews(t, h, ps, expectedViews(ps, zones), "a travel after the reload")
+}
+
+// TestBotsTravelOnTwoGames: the bots travel between the zones of two games.
+func TestBotsTravelOnTwoGames(t *testing.T) {
+	addr, _ := startMultiGame(t, 2)
+	runBots(t, addr, 8)
 }

@@ -1,8 +1,10 @@
 package demo
 
 import (
+	"errors"
 	"math/rand/v2"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/goworld-engine/goworld"
@@ -20,6 +22,10 @@ const (
 // maxTravelTries bounds how often one travel looks its zone up again after
 // the space it was sent to turned out to be gone.
 const maxTravelTries = 3
+
+// retryTravel is how long a travel waits for a hot reload of the player's
+// game before it tries again.
+const retryTravel = 100 * time.Millisecond
 
 // Player is the boot entity: one per connection. It enters the entry zone
 // when its client connects and is destroyed when it leaves. Its client
@@ -87,8 +93,8 @@ func (p *Player) startTravel(zone int) {
 	p.goTo(zone, "")
 }
 
-// goTo looks the zone up and enters its space, keeping the player's x and
-// z (a spot at random if it is in no space yet).
+// goTo looks the zone up and enters its space, keeping the player's
+// position (a spot at random if it has not been in a zone yet).
 func (p *Player) goTo(zone int, stale goworld.EntityID) {
 	lookupZone(p.World(), zone, stale, func(id goworld.EntityID, err error) {
 		if p.IsDestroyed() {
@@ -98,8 +104,11 @@ func (p *Player) goTo(zone int, stale goworld.EntityID) {
 			p.travelFailed(zone, err.Error())
 			return
 		}
+		// Where it stands, also after coming back from a space that was
+		// gone (then in no space, where it stood); a new player, which
+		// has never been in a zone, at a random spot.
 		pos := p.Position()
-		if p.Space() == nil {
+		if p.Attrs.GetInt("zone") == 0 {
 			pos = goworld.Vector3{X: rand.Float32() * WorldSize, Z: rand.Float32() * WorldSize}
 		}
 		p.Attrs.Set("travelTo", string(id))
@@ -107,7 +116,15 @@ func (p *Player) goTo(zone int, stale goworld.EntityID) {
 		// another game is reached by migrating there (OnRestore runs
 		// there, then OnEnterSpace), or, if it is gone, back here
 		// (OnRestore, in no space).
-		if err := p.EnterSpace(id, pos); err != nil {
+		switch err := p.EnterSpace(id, pos); {
+		case errors.Is(err, goworld.ErrFreezing):
+			// This game is freezing for a hot reload: the timer goes
+			// with the player into the new process, which travels on.
+			p.World().Logger().Infof("%s: the travel to zone %d waits for the hot reload", p, zone)
+			if _, err := p.AddCallback(retryTravel, "RetryTravel"); err != nil {
+				p.travelFailed(zone, err.Error())
+			}
+		case err != nil:
 			p.travelFailed(zone, err.Error())
 		}
 	})
@@ -157,6 +174,14 @@ func (p *Player) CheckArrival() {
 	}
 	p.Attrs.Set("travelTries", tries)
 	p.goTo(zone, goworld.EntityID(p.Attrs.GetString("travelTo")))
+}
+
+// RetryTravel goes on with the travel in progress, which had to wait for
+// a hot reload of this game.
+func (p *Player) RetryTravel() {
+	if zone := int(p.Attrs.GetInt("travel")); zone != 0 {
+		p.goTo(zone, "")
+	}
 }
 
 // SetName sets the name everyone who sees the player is shown.
