@@ -145,21 +145,8 @@ func startClusterDir(t *testing.T, gameKeys string) (addr, dir string) {
 // startClusterConfig is startClusterDir with the whole config.ini given.
 func startClusterConfig(t testing.TB, config string) (addr, dir string) {
 	t.Helper()
-	ctl, server := binaries(t)
-	dir = filepath.Join(t.TempDir(), "aoi")
-	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "bin", "aoi"), data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config.ini"), []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ctl, _ := binaries(t)
+	dir = newServerDir(t, config)
 	// Registered before any client's cleanup, so it runs after them all.
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -187,6 +174,28 @@ func startClusterConfig(t testing.TB, config string) (addr, dir string) {
 		t.Fatalf("goworldctl start did not report the gate's address:\n%s", out)
 	}
 	return m[1], dir
+}
+
+// newServerDir makes a server directory in a temporary directory: the
+// prebuilt server at DIR/bin/aoi and config as DIR/config.ini.
+func newServerDir(t testing.TB, config string) string {
+	t.Helper()
+	_, server := binaries(t)
+	dir := filepath.Join(t.TempDir(), "aoi")
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin", "aoi"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.ini"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // hub wakes whoever waits for a condition on any of a test's clients.
@@ -256,6 +265,12 @@ func join(t *testing.T, h *hub, addr, name string, kcp bool) *player {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return enter(t, h, c, name)
+}
+
+// enter is join with the client connected already.
+func enter(t *testing.T, h *hub, c *client.Client, name string) *player {
+	t.Helper()
 	p := &player{t: t, name: name, c: c, hub: h, done: make(chan struct{})}
 	go p.pump()
 	t.Cleanup(func() {
