@@ -523,13 +523,22 @@ func TestStaleZoneEntryReplaced(t *testing.T) {
 	if z := hostedZones(t, dir, 2); z["2"] != string(sp) {
 		t.Fatalf("game2's log says zone 2 is %q, b is in %s", z["2"], sp)
 	}
-	log, err := os.ReadFile(filepath.Join(dir, "log", "game2.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The entry is replaced after the space exists (b may be in it
+	// first): the log file is polled for it, with a deadline.
 	// logrus quotes the message, and the quotes in it.
-	if want := fmt.Sprintf(`replacing the stale entry \"%s\" with %s`, old, sp); !strings.Contains(string(log), want) {
-		t.Fatalf("game2.log does not say %s", want)
+	want := fmt.Sprintf(`replacing the stale entry \"%s\" with %s`, old, sp)
+	for deadline := time.Now().Add(waitTimeout); ; {
+		log, err := os.ReadFile(filepath.Join(dir, "log", "game2.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(log), want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("game2.log does not say %s after %v", want, waitTimeout)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a file with a deadline
 	}
 	// b's client saw its player leave zone 1, and enter zone 2 once.
 	if _, entered, err := replayTravels(b, mb); err != nil || entered != 1 {

@@ -147,8 +147,9 @@ func (p *Player) travelFailed(zone int, why string) {
 // OnEnterSpace ends the travel and tells the player's own client which
 // zone it is in and on which game.
 func (p *Player) OnEnterSpace() {
-	p.Attrs.Set("zone", p.Space().Attrs.GetInt("zone"))
+	// game first: a client that sees the new zone sees the new game too.
 	p.Attrs.Set("game", int(p.World().GameID()))
+	p.Attrs.Set("zone", p.Space().Attrs.GetInt("zone"))
 	p.Attrs.Set("travel", 0)
 	p.Attrs.Delete("travelTo")
 }
