@@ -59,6 +59,8 @@ type (
 	TypeDesc = entity.TypeDesc
 	// EntityID identifies an entity across the cluster.
 	EntityID = rpc.EntityID
+	// GameID identifies a game process ([game2] is 2; see World.Games).
+	GameID = rpc.GameID
 	// MapAttr is a map attribute.
 	MapAttr = entity.MapAttr
 	// ListAttr is a list attribute.
@@ -77,6 +79,10 @@ const (
 	AttrAllClients = entity.AttrAllClients
 	AttrPersistent = entity.AttrPersistent
 )
+
+// ErrFreezing is wrapped by the error of Entity.EnterSpace for a space on
+// another game while this game freezes for a hot reload: try again later.
+var ErrFreezing = entity.ErrFreezing
 
 // ErrNotFound is returned by KV reads of missing keys, and wrapped by the
 // error a load callback gets for an entity not in storage.
@@ -382,7 +388,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 			backend = b
 		}
 		g, err := game.New(game.Config{
-			ID: id, Dispatchers: dispAddrs, BootEntity: c.BootEntity, Registry: registry,
+			ID: id, Games: gameIDs(cfg), Dispatchers: dispAddrs, BootEntity: c.BootEntity, Registry: registry,
 			Storage: backend, SaveInterval: c.SaveInterval, MaxPacketSize: c.MaxPacketSize,
 			SendBufferSize: c.SendBufferSize, FreezeDir: c.FreezeDir, KeepFreezeFiles: c.KeepFreezeFiles,
 			FreezeTimeout: c.FreezeTimeout, Restore: frozen, Logger: log,

@@ -48,6 +48,9 @@ var (
 	ErrBadPosition = errors.New("entity: position is NaN or infinite")
 	// ErrMigrating: the entity is on its way to another game.
 	ErrMigrating = errors.New("entity: the entity is migrating to another game")
+	// ErrFreezing: the game is freezing for a hot reload and cannot send
+	// an entity to another game until it is back (see World.SetFreezing).
+	ErrFreezing = errors.New("entity: the game is freezing for a hot reload; try again once it is back")
 )
 
 // spaceState is what a space entity has beyond an entity: its members
@@ -127,6 +130,9 @@ func (e *Entity) Sees(other *Entity) bool {
 // timers, client and position, and calls sent to it meanwhile follow it.
 // The entity is then gone from this game when EnterSpace returns (do not
 // use it afterwards). Entering the space it is already in moves it to pos.
+// While the game freezes for a hot reload, a space on another game is
+// refused with ErrFreezing and the entity stays where it is: try again
+// later (a timer survives the reload).
 func (e *Entity) EnterSpace(spaceID rpc.EntityID, pos Vector3) error {
 	switch {
 	case e.destroyed:
@@ -145,6 +151,9 @@ func (e *Entity) EnterSpace(spaceID rpc.EntityID, pos Vector3) error {
 	if target == nil {
 		if !spaceID.Valid() {
 			return fmt.Errorf("entity: invalid space ID %s", clip.QuoteDefault(string(spaceID)))
+		}
+		if e.world.freezing {
+			return fmt.Errorf("%w: %s stays in its space", ErrFreezing, e)
 		}
 		return e.world.migrate(e, spaceID, pos)
 	}

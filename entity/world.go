@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,7 +47,11 @@ type Store interface {
 
 // WorldConfig configures a World.
 type WorldConfig struct {
-	GameID     rpc.GameID
+	GameID rpc.GameID
+	// Games are the IDs of every game of the cluster (config.ini's
+	// [gameN] sections), for game code that places things by game
+	// (World.Games). Empty means this game alone.
+	Games      []rpc.GameID
 	Registry   *Registry
 	BootEntity string // type created for each new client
 	Outbox     Outbox
@@ -97,8 +102,9 @@ type World struct {
 	local    []pendingCall                  // calls to local entities, run after the current event
 	timers   timerHeap
 	timerSeq uint64
-	saving   int // saves in flight
-	inflight int // other storage operations in flight (loads, KV)
+	saving   int  // saves in flight
+	freezing bool // see SetFreezing
+	inflight int  // other storage operations in flight (loads, KV)
 
 	// loadCallers: for loads in flight, the entities waiting for an answer.
 	loadCallers map[rpc.EntityID][]loadCaller
@@ -178,6 +184,30 @@ func (w *World) Entities(fn func(e *Entity)) {
 
 // Now returns the world's clock.
 func (w *World) Now() time.Time { return w.now() }
+
+// SetFreezing says whether the game is freezing for a hot reload: from
+// the moment it asks the dispatchers to queue what is sent to it until
+// the freeze is written or given up. Meanwhile EnterSpace refuses a space
+// on another game (ErrFreezing): a migration needs its dispatcher's
+// acknowledgement, which would wait in the very queue the freeze asked
+// for, so the freeze would wait for it until it timed out.
+func (w *World) SetFreezing(on bool) { w.freezing = on }
+
+// GameID returns the ID of the game this world runs on ([game2] is 2).
+func (w *World) GameID() rpc.GameID { return w.gameID }
+
+// Games returns the IDs of every game of the cluster, in ascending order,
+// as configured (WorldConfig.Games; a game need not be connected to be
+// listed). It is this game alone if the world was not told the cluster's
+// games. The slice is the caller's.
+func (w *World) Games() []rpc.GameID {
+	if len(w.cfg.Games) == 0 {
+		return []rpc.GameID{w.gameID}
+	}
+	g := slices.Clone(w.cfg.Games)
+	slices.Sort(g)
+	return slices.Compact(g)
+}
 
 // newEntity builds an entity of type t with id and attrs, without hooks.
 func (w *World) newEntity(t *entityType, id rpc.EntityID, attrs map[string]any) (_ *Entity, err error) {

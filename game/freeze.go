@@ -56,6 +56,7 @@ func (f *freezer) start() {
 	g := f.g
 	f.active, f.signalAt = true, time.Now()
 	g.linkLost = false
+	g.world.SetFreezing(true) // no migration may start: see entity.World.SetFreezing
 	f.timer = time.NewTimer(g.cfg.FreezeTimeout)
 	g.log.Info("freezing for a hot reload")
 	for i, l := range g.links {
@@ -144,6 +145,7 @@ func (f *freezer) abort(err error) {
 	g := f.g
 	f.active = false
 	f.stop()
+	g.world.SetFreezing(false)
 	for _, l := range g.links {
 		l.Send(rpc.MsgUnfreezeGame, nil)
 	}

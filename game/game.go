@@ -33,6 +33,9 @@ import (
 type Config struct {
 	// ID is the game's number ([game1] is 1). Required.
 	ID int
+	// Games are the IDs of every game of the cluster, for game code
+	// (entity.World.Games); empty means this game alone.
+	Games []rpc.GameID
 	// Dispatchers are the addresses of all dispatchers, in config order.
 	Dispatchers []string
 	// BootEntity is the entity type created for each new client. Required.
@@ -227,7 +230,7 @@ func New(cfg Config) (*Game, error) {
 		store = g.store
 	}
 	w, err := entity.NewWorld(entity.WorldConfig{
-		GameID: rpc.GameID(cfg.ID), Registry: cfg.Registry, BootEntity: cfg.BootEntity,
+		GameID: rpc.GameID(cfg.ID), Games: cfg.Games, Registry: cfg.Registry, BootEntity: cfg.BootEntity,
 		Outbox: (*outbox)(g), Store: store, Logger: g.log, Async: g.async,
 		SyncLimit: cfg.AOISyncLimit, SyncTotal: cfg.AOISyncTotal, SyncWork: cfg.AOISyncWork,
 		ClientStringLimit: cfg.ClientStringLimit,

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/examples/aoi_demo/demo"
 	"github.com/goworld-engine/goworld/internal/procstat"
 	"github.com/goworld-engine/goworld/rpc"
 )
@@ -87,8 +88,8 @@ func (w *walker) pump(h *hub, inWorld *atomic.Int64) {
 
 // step walks a few units in a random direction, staying in the world.
 func (w *walker) step() error {
-	w.pos.X = min(max(w.pos.X+(w.rng.Float32()*2-1)*moveStep, 0), WorldSize-1)
-	w.pos.Z = min(max(w.pos.Z+(w.rng.Float32()*2-1)*moveStep, 0), WorldSize-1)
+	w.pos.X = min(max(w.pos.X+(w.rng.Float32()*2-1)*moveStep, 0), demo.WorldSize-1)
+	w.pos.Z = min(max(w.pos.Z+(w.rng.Float32()*2-1)*moveStep, 0), demo.WorldSize-1)
 	return w.c.MovePlayer(w.pos, 0)
 }
 
@@ -231,7 +232,7 @@ func BenchmarkMovingClients(b *testing.B) {
 }
 
 // viewMatches reports whether client i's view holds exactly the others
-// within AOIRadius of it (dx²+dz² ≤ r² in float64, as package aoi
+// within demo.AOIRadius of it (dx²+dz² ≤ r² in float64, as package aoi
 // decides), each at its last position, and returns the view's size.
 func viewMatches(ws []*walker, i int) (int, bool) {
 	w := ws[i]
@@ -242,7 +243,7 @@ func viewMatches(ws []*walker, i int) (int, bool) {
 		}
 		dx := float64(q.pos.X) - float64(w.pos.X)
 		dz := float64(q.pos.Z) - float64(w.pos.Z)
-		if dx*dx+dz*dz > AOIRadius*AOIRadius {
+		if dx*dx+dz*dz > demo.AOIRadius*demo.AOIRadius {
 			continue
 		}
 		want++

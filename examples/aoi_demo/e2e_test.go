@@ -16,12 +16,14 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/examples/aoi_demo/demo"
 	"github.com/goworld-engine/goworld/rpc"
 	"go.uber.org/goleak"
 )
@@ -143,26 +145,15 @@ func startClusterDir(t *testing.T, gameKeys string) (addr, dir string) {
 // startClusterConfig is startClusterDir with the whole config.ini given.
 func startClusterConfig(t testing.TB, config string) (addr, dir string) {
 	t.Helper()
-	ctl, server := binaries(t)
-	dir = filepath.Join(t.TempDir(), "aoi")
-	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "bin", "aoi"), data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config.ini"), []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ctl, _ := binaries(t)
+	dir = newServerDir(t, config)
 	// Registered before any client's cleanup, so it runs after them all.
 	t.Cleanup(func() {
 		if t.Failed() {
-			for _, name := range []string{"game1", "gate1", "dispatcher1"} {
-				if b, err := os.ReadFile(filepath.Join(dir, "log", name+".log")); err == nil {
+			logs, _ := filepath.Glob(filepath.Join(dir, "log", "*.log"))
+			for _, path := range logs {
+				name := strings.TrimSuffix(filepath.Base(path), ".log")
+				if b, err := os.ReadFile(path); err == nil {
 					lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 					t.Logf("last lines of %s.log:\n%s", name, strings.Join(lines[max(0, len(lines)-30):], "\n"))
 				}
@@ -183,6 +174,28 @@ func startClusterConfig(t testing.TB, config string) (addr, dir string) {
 		t.Fatalf("goworldctl start did not report the gate's address:\n%s", out)
 	}
 	return m[1], dir
+}
+
+// newServerDir makes a server directory in a temporary directory: the
+// prebuilt server at DIR/bin/aoi and config as DIR/config.ini.
+func newServerDir(t testing.TB, config string) string {
+	t.Helper()
+	_, server := binaries(t)
+	dir := filepath.Join(t.TempDir(), "aoi")
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin", "aoi"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.ini"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // hub wakes whoever waits for a condition on any of a test's clients.
@@ -252,6 +265,12 @@ func join(t *testing.T, h *hub, addr, name string, kcp bool) *player {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return enter(t, h, c, name)
+}
+
+// enter is join with the client connected already.
+func enter(t *testing.T, h *hub, c *client.Client, name string) *player {
+	t.Helper()
 	p := &player{t: t, name: name, c: c, hub: h, done: make(chan struct{})}
 	go p.pump()
 	t.Cleanup(func() {
@@ -407,18 +426,26 @@ func TestAOI(t *testing.T) {
 	t.Run("Bots", func(t *testing.T) { testBots(t, addr) })
 }
 
-var doneLine = regexp.MustCompile(`(?m)^done t=\s*[\d.]+s bots_in_world=(\d+)/(\d+) avg_seen=[\d.]+ creates=\d+ destroys=\d+ moves=\d+$`)
+var doneLine = regexp.MustCompile(`(?m)^done t=\s*[\d.]+s bots_in_world=(\d+)/(\d+) avg_seen=[\d.]+ creates=\d+ destroys=\d+ moves=\d+ travels=(\d+)$`)
 
 // testBots runs the bots binary for a short while: it connects, walks,
-// reports once a second and stops by itself.
+// travels between zones, reports once a second and stops by itself.
 func testBots(t *testing.T, addr string) {
+	runBots(t, addr, 8)
+}
+
+// runBots runs n bots for 2 s, travelling about every 500 ms, and checks
+// that they all ended in a zone, none lost its connection, and travels
+// ended where they were asked to go.
+func runBots(t *testing.T, addr string, n int) {
+	t.Helper()
 	start := time.Now()
-	out, errOut, code := runCmd(t, filepath.Join(binDir, "bots"), "-gate", addr, "-bots", "8", "-duration", "2s", "-rate", "20", "-kcp")
+	out, errOut, code := runCmd(t, filepath.Join(binDir, "bots"), "-gate", addr, "-bots", strconv.Itoa(n), "-duration", "2s", "-rate", "20", "-travel", "500ms", "-kcp")
 	if code != 0 {
 		t.Fatalf("bots: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	m := doneLine.FindStringSubmatch(out)
-	if m == nil || m[1] != "8" || m[2] != "8" || strings.Count(out, "\n") < 3 {
+	if m == nil || m[1] != strconv.Itoa(n) || m[2] != strconv.Itoa(n) || m[3] == "0" || strings.Count(out, "\n") < 3 {
 		t.Fatalf("bots output:\n%s", out)
 	}
 	if d := time.Since(start); d > 15*time.Second {
@@ -519,7 +546,7 @@ func testNearFarAndBack(t *testing.T, addr string, kcp bool) {
 	alice.await("carol's destruction after she left", ma, destroyed(carol.id))
 }
 
-// testBoundary: a player exactly AOIRadius away is seen; a little more,
+// testBoundary: a player exactly demo.AOIRadius away is seen; a little more,
 // and it is not.
 func testBoundary(t *testing.T, addr string) {
 	h := newHub()
@@ -751,7 +778,7 @@ func TestViewsMatchPositions(t *testing.T) {
 		for j, q := range ps {
 			dx := float64(q.pos.X) - float64(p.pos.X)
 			dz := float64(q.pos.Z) - float64(p.pos.Z)
-			if i != j && float64(dx*dx)+float64(dz*dz) <= AOIRadius*AOIRadius {
+			if i != j && float64(dx*dx)+float64(dz*dz) <= demo.AOIRadius*demo.AOIRadius {
 				expected[i][q.id] = q.pos
 			}
 		}

@@ -1,10 +1,12 @@
 // Command bots connects N bots to the AOI demo: each enters the world,
-// walks at random within it and counts what the server shows it. Once a
-// second it prints how many players a bot sees on average and the totals
-// of entity creates, destroys and position updates the bots received; it
-// stops by itself after -duration.
+// walks at random within it and counts what the server shows it; with
+// -travel D, each travels to another zone (at random) about every D. Once
+// a second it prints how many players a bot sees on average, the totals
+// of entity creates, destroys and position updates the bots received, and
+// how many travels ended in the zone asked for; it stops by itself after
+// -duration.
 //
-//	go run ./examples/aoi_demo/bots -gate 127.0.0.1:14021 [-bots 20] [-duration 10s] [-rate 10] [-kcp]
+//	go run ./examples/aoi_demo/bots -gate 127.0.0.1:14021 [-bots 20] [-duration 10s] [-rate 10] [-travel 0] [-kcp]
 //
 // It exits with status 1 if a bot could not connect or lost its
 // connection before the end, 2 for a bad command line.
@@ -31,6 +33,7 @@ const (
 	worldMin = 0
 	worldMax = 1000
 	speed    = 50 // units per second
+	zones    = 3  // the demo's zones, 1..zones
 )
 
 type options struct {
@@ -38,6 +41,7 @@ type options struct {
 	bots     int
 	duration time.Duration
 	rate     float64
+	travel   time.Duration
 	kcp      bool
 }
 
@@ -53,6 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.bots, "bots", 20, "number of bots")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
 	fs.Float64Var(&o.rate, "rate", 10, "moves per second per bot")
+	fs.DurationVar(&o.travel, "travel", 0, "travel to another zone about this often (0: never)")
 	fs.BoolVar(&o.kcp, "kcp", false, "connect over KCP instead of TCP")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -70,6 +75,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case !(o.rate > 0 && o.rate <= 1000):
 		fmt.Fprintln(stderr, "bots: -rate must be above 0 and at most 1000")
 		return 2
+	case o.travel < 0 || (o.travel > 0 && o.travel < 10*time.Millisecond):
+		fmt.Fprintln(stderr, "bots: -travel must be 0 (never) or at least 10ms")
+		return 2
 	}
 	if err := runBots(o, stdout); err != nil {
 		fmt.Fprintln(stderr, "bots:", err)
@@ -80,14 +88,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // totals are what all bots received, updated by their event loops.
 type totals struct {
-	creates, destroys, moves atomic.Int64
+	creates, destroys, moves, travels atomic.Int64
 }
 
 type bot struct {
-	n    int
-	c    *client.Client
-	lost atomic.Value // string: why the connection ended early
-	done chan struct{}
+	n      int
+	c      *client.Client
+	lost   atomic.Value // string: why the connection ended early
+	done   chan struct{}
+	target atomic.Int64 // the zone asked for by the travel in progress, 0 if none
 }
 
 func runBots(o options, out io.Writer) error {
@@ -106,7 +115,7 @@ func runBots(o options, out io.Writer) error {
 		bots = append(bots, b)
 		wg.Add(2)
 		go func() { defer wg.Done(); b.events(&tot, stop) }()
-		go func() { defer wg.Done(); b.walk(o.rate, stop) }()
+		go func() { defer wg.Done(); b.walk(o.rate, o.travel, stop) }()
 	}
 	if dialErr == nil {
 		report(out, o, bots, &tot)
@@ -160,8 +169,8 @@ func printStats(out io.Writer, prefix string, elapsed time.Duration, bots []*bot
 	if inSpace > 0 {
 		avg = float64(seen) / float64(inSpace)
 	}
-	fmt.Fprintf(out, "%st=%4.1fs bots_in_world=%d/%d avg_seen=%.2f creates=%d destroys=%d moves=%d\n",
-		prefix, elapsed.Seconds(), inSpace, len(bots), avg, tot.creates.Load(), tot.destroys.Load(), tot.moves.Load())
+	fmt.Fprintf(out, "%st=%4.1fs bots_in_world=%d/%d avg_seen=%.2f creates=%d destroys=%d moves=%d travels=%d\n",
+		prefix, elapsed.Seconds(), inSpace, len(bots), avg, tot.creates.Load(), tot.destroys.Load(), tot.moves.Load(), tot.travels.Load())
 }
 
 // events counts what the server sends until the connection ends.
@@ -174,6 +183,16 @@ func (b *bot) events(tot *totals, stop <-chan struct{}) {
 			if !named && ev.ID != "" {
 				named = true
 				b.c.CallPlayer("SetName", fmt.Sprintf("bot-%d", b.n))
+			}
+		case client.Call:
+			if ev.Method == "OnError" {
+				b.target.Store(0) // a travel refused: the next one may go
+			}
+		case client.AttrChanged:
+			// The player's own "zone" attribute says where it arrived.
+			if t := b.target.Load(); t != 0 && len(ev.Path) == 1 && ev.Path[0] == "zone" && zoneOf(b.c) == t {
+				b.target.Store(0)
+				tot.travels.Add(1)
 			}
 		case client.EntityCreated:
 			if !ev.IsPlayer {
@@ -195,9 +214,13 @@ func (b *bot) events(tot *totals, stop <-chan struct{}) {
 
 // walk moves the bot rate times a second in a random direction, turning
 // now and then and bouncing off the edges of the world, until stop.
-func (b *bot) walk(rate float64, stop <-chan struct{}) {
+func (b *bot) walk(rate float64, travel time.Duration, stop <-chan struct{}) {
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
+	var nextTravel time.Time
+	if travel > 0 {
+		nextTravel = time.Now().Add(jitter(travel))
+	}
 	step := float32(speed / rate)
 	var pos rpc.Vector3
 	yaw := rand.Float32() * 2 * math.Pi
@@ -211,6 +234,16 @@ func (b *bot) walk(rate float64, stop <-chan struct{}) {
 		case <-tick.C:
 		}
 		if sp, _ := b.c.Space(); sp == "" {
+			started = false
+			continue
+		}
+		if travel > 0 && time.Now().After(nextTravel) && b.target.Load() == 0 {
+			// Another zone; positions sent while the player migrates
+			// are for the zone it left, and the game ignores them.
+			zone := (zoneOf(b.c)+int64(rand.IntN(zones-1)))%zones + 1
+			b.target.Store(zone)
+			b.c.CallPlayer("Travel", zone)
+			nextTravel = time.Now().Add(jitter(travel))
 			started = false
 			continue
 		}
@@ -237,4 +270,21 @@ func (b *bot) walk(rate float64, stop <-chan struct{}) {
 		yaw = float32(math.Mod(float64(yaw)+2*math.Pi, 2*math.Pi))
 		b.c.MovePlayer(pos, yaw)
 	}
+}
+
+// zoneOf returns the zone the client's player says it is in (0 if none
+// yet).
+func zoneOf(c *client.Client) int64 {
+	p, ok := c.Player()
+	if !ok {
+		return 0
+	}
+	z, _ := p.Attrs["zone"].(int64) // the client's attributes hold integers as int64
+	return z
+}
+
+// jitter returns d give or take a quarter, so that the bots do not all
+// travel at once.
+func jitter(d time.Duration) time.Duration {
+	return d*3/4 + rand.N(d/2+1)
 }

@@ -1,0 +1,211 @@
+package demo
+
+import (
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/goworld-engine/goworld"
+)
+
+// AOIRadius is how far a player sees.
+const AOIRadius = 100
+
+// Limits of what clients may send.
+const (
+	maxName = 32   // bytes of a name
+	maxSay  = 1000 // bytes of a message
+)
+
+// maxTravelTries bounds how often one travel looks its zone up again after
+// the space it was sent to turned out to be gone.
+const maxTravelTries = 3
+
+// retryTravel is how long a travel waits for a hot reload of the player's
+// game before it tries again.
+const retryTravel = 100 * time.Millisecond
+
+// Player is the boot entity: one per connection. It enters the entry zone
+// when its client connects and is destroyed when it leaves. Its client
+// moves it (client.MovePlayer) and sends it to another zone (Travel); the
+// engine tells the clients of the players that see it.
+//
+// Attributes: name (every client that sees it), zone and game (its own
+// client: the zone it is in and the game that hosts it, set once it has
+// entered), and, on the server only, the travel in progress: travel (the
+// zone it is going to, 0 if none), travelTo (the space it was sent to)
+// and travelTries.
+type Player struct {
+	goworld.Entity
+}
+
+// DescribeEntityType declares the player's AOI, its attributes and its
+// client methods.
+func (p *Player) DescribeEntityType(desc *goworld.TypeDesc) {
+	desc.SetAOIRadius(AOIRadius)
+	desc.DefineAttr("name", goworld.AttrAllClients)
+	desc.DefineAttr("zone", goworld.AttrOwnClient)
+	desc.DefineAttr("game", goworld.AttrOwnClient)
+	desc.DefineAttr("travel", 0)
+	desc.DefineAttr("travelTo", 0)
+	desc.DefineAttr("travelTries", 0)
+	desc.ExposeToClient("SetName", "Say", "Travel")
+}
+
+// OnCreated gives the player a name until its client picks one.
+func (p *Player) OnCreated() {
+	p.Attrs.Set("name", "player-"+string(p.ID()[:6]))
+}
+
+// OnClientConnected sends the player to the entry zone, at a random spot.
+func (p *Player) OnClientConnected() {
+	if p.Space() != nil || p.Attrs.GetInt("travel") != 0 {
+		return // a client handed over to a player already in the game
+	}
+	p.startTravel(EntryZone)
+}
+
+// OnClientDisconnected destroys the player: the others stop seeing it.
+func (p *Player) OnClientDisconnected() { p.Destroy() }
+
+// Travel moves the player to zone (1..Zones), at the same x and z: it
+// leaves the players of its zone and is shown those of the new one. If
+// another game hosts that zone the player migrates there; its client
+// stays connected. Errors go to the client as OnError(text).
+func (p *Player) Travel(zone int) {
+	switch {
+	case zone < 1 || zone > Zones:
+		p.CallClient("OnError", "zones are 1 to "+strconv.Itoa(Zones))
+	case p.Attrs.GetInt("travel") != 0:
+		p.CallClient("OnError", "already travelling")
+	case p.Space() != nil && p.Attrs.GetInt("zone") == int64(zone):
+		p.CallClient("OnError", "already in zone "+strconv.Itoa(zone))
+	default:
+		p.startTravel(zone)
+	}
+}
+
+func (p *Player) startTravel(zone int) {
+	p.Attrs.Set("travel", zone)
+	p.Attrs.Set("travelTries", 0)
+	p.goTo(zone, "")
+}
+
+// goTo looks the zone up and enters its space, keeping the player's
+// position (a spot at random if it has not been in a zone yet).
+func (p *Player) goTo(zone int, stale goworld.EntityID) {
+	lookupZone(p.World(), zone, stale, func(id goworld.EntityID, err error) {
+		if p.IsDestroyed() {
+			return // its client left meanwhile
+		}
+		if err != nil {
+			p.travelFailed(zone, err.Error())
+			return
+		}
+		// Where it stands, also after coming back from a space that was
+		// gone (then in no space, where it stood); a new player, which
+		// has never been in a zone, at a random spot.
+		pos := p.Position()
+		if p.Attrs.GetInt("zone") == 0 {
+			pos = goworld.Vector3{X: rand.Float32() * WorldSize, Z: rand.Float32() * WorldSize}
+		}
+		p.Attrs.Set("travelTo", string(id))
+		// A space on this game is entered now (OnEnterSpace runs); one on
+		// another game is reached by migrating there (OnRestore runs
+		// there, then OnEnterSpace), or, if it is gone, back here
+		// (OnRestore, in no space).
+		switch err := p.EnterSpace(id, pos); {
+		case errors.Is(err, goworld.ErrFreezing):
+			// This game is freezing for a hot reload: the timer goes
+			// with the player into the new process, which travels on.
+			p.World().Logger().Infof("%s: the travel to zone %d waits for the hot reload", p, zone)
+			if _, err := p.AddCallback(retryTravel, "RetryTravel"); err != nil {
+				p.travelFailed(zone, err.Error())
+			}
+		case err != nil:
+			p.travelFailed(zone, err.Error())
+		}
+	})
+}
+
+// travelFailed ends a travel that cannot be made: a player in no zone has
+// nothing to do in the game and is disconnected, one in a zone stays there
+// and its client is told.
+func (p *Player) travelFailed(zone int, why string) {
+	p.Attrs.Set("travel", 0)
+	msg := "cannot enter zone " + strconv.Itoa(zone) + ": " + why
+	p.World().Logger().Warnf("%s: %s", p, msg)
+	if p.Space() == nil {
+		p.Kick(msg)
+		return
+	}
+	p.CallClient("OnError", msg)
+}
+
+// OnEnterSpace ends the travel and tells the player's own client which
+// zone it is in and on which game.
+func (p *Player) OnEnterSpace() {
+	// game first: a client that sees the new zone sees the new game too.
+	p.Attrs.Set("game", int(p.World().GameID()))
+	p.Attrs.Set("zone", p.Space().Attrs.GetInt("zone"))
+	p.Attrs.Set("travel", 0)
+	p.Attrs.Delete("travelTo")
+}
+
+// OnRestore runs when the player was rebuilt on this game: after a hot
+// reload, after migrating here, and after coming back from a space that
+// was gone. Its space (if any) is entered after this hook, so the check is
+// a call to itself, which runs after it.
+func (p *Player) OnRestore() { p.Call(p.ID(), "CheckArrival") }
+
+// CheckArrival looks the zone up again, at most maxTravelTries times, if
+// the player came back from a space that was gone (its directory entry
+// was stale, or two games asked for the zone at once).
+func (p *Player) CheckArrival() {
+	zone := int(p.Attrs.GetInt("travel"))
+	if zone == 0 || p.Space() != nil {
+		return
+	}
+	tries := p.Attrs.GetInt("travelTries") + 1
+	if tries > maxTravelTries {
+		p.travelFailed(zone, "its space was gone "+strconv.Itoa(maxTravelTries)+" times")
+		return
+	}
+	p.Attrs.Set("travelTries", tries)
+	p.goTo(zone, goworld.EntityID(p.Attrs.GetString("travelTo")))
+}
+
+// RetryTravel goes on with the travel in progress, which had to wait for
+// a hot reload of this game.
+func (p *Player) RetryTravel() {
+	if zone := int(p.Attrs.GetInt("travel")); zone != 0 {
+		p.goTo(zone, "")
+	}
+}
+
+// SetName sets the name everyone who sees the player is shown.
+func (p *Player) SetName(name string) {
+	if name == "" || len(name) > maxName || !utf8.ValidString(name) {
+		p.CallClient("OnError", "a name is 1 to 32 bytes of UTF-8")
+		return
+	}
+	p.Attrs.Set("name", name)
+}
+
+// Say sends text to the player itself and to every player it sees (all
+// players have the same radius, so those are also the ones that see it):
+// OnSay(speakerID, speakerName, text) on each one's own client.
+func (p *Player) Say(text string) {
+	if len(text) > maxSay || !utf8.ValidString(text) {
+		p.CallClient("OnError", "a message is valid UTF-8 of at most 1000 bytes")
+		return
+	}
+	id, name := string(p.ID()), p.Attrs.GetString("name")
+	p.CallClient("OnSay", id, name, text)
+	p.Neighbors(func(n *goworld.Entity) bool {
+		n.CallClient("OnSay", id, name, text)
+		return true
+	})
+}
