@@ -577,6 +577,7 @@ func TestRedisRestartedUnderChatLoad(t *testing.T) {
 	later.c.Close() // logged out: its avatar is saved and destroyed
 	rc.awaitSavedAll(rc.games)
 
+	pids := fc.status()
 	load := startChatLoad("lobby", talkers)
 	load.rounds(10)
 	rc.redis.Stop()
@@ -651,8 +652,18 @@ func TestRedisRestartedUnderChatLoad(t *testing.T) {
 		}
 	}
 
-	// Back to normal, with no restart: new registrations and logins work,
-	// and every acknowledged change is there.
+	// Back to normal, with no restart: the same processes serve, new
+	// registrations and logins work, and every acknowledged change is
+	// there.
+	if now := fc.status(); len(now) != len(pids) {
+		t.Errorf("running after the outage: %v, before: %v", now, pids)
+	} else {
+		for name, p := range pids {
+			if now[name].pid != p.pid {
+				t.Errorf("%s: pid %d before the outage, %d after", name, p.pid, now[name].pid)
+			}
+		}
+	}
 	newbie := dial(t, gate, "newbie", false)
 	newbie.register("pw", "lobby")
 	l := dial(t, gate, "later", true)
