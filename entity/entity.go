@@ -176,7 +176,8 @@ func (e *Entity) GiveClientTo(id rpc.EntityID) {
 // Destroy destroys the entity: OnDestroy runs, a persistent entity is
 // saved, its client (if any) is told, its timers are cancelled and it is
 // removed from the world. Calls that arrive later are dropped with a
-// warning.
+// warning. A persistent entity stays registered with the dispatcher until
+// its final save has completed (see World.saveFinal).
 func (e *Entity) Destroy() {
 	if e.destroyed {
 		return
@@ -187,8 +188,9 @@ func (e *Entity) Destroy() {
 	e.LeaveSpace()
 	e.emptySpace()
 	e.destroyed = true
+	final := false
 	if e.typ.persistent {
-		e.world.saveOne(e)
+		final = e.world.saveFinal(e)
 	}
 	if e.sp != nil {
 		delete(e.world.spaces, e.id)
@@ -200,7 +202,7 @@ func (e *Entity) Destroy() {
 	for id := range e.timers {
 		delete(e.timers, id)
 	}
-	e.world.remove(e)
+	e.world.remove(e, !final)
 }
 
 // setClient binds ref (nil to unbind), telling the gates and the client and

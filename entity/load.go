@@ -222,7 +222,12 @@ func (w *World) load(id rpc.EntityID, typeName string, caller loadCaller) {
 		}
 		if err != nil {
 			w.log.WithError(err).Errorf("loading %s<%s> failed; %d queued calls dropped", clip.Name(typeName), id, len(queued))
-			w.sendEntity(id, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, id))
+			if w.finalSaves[id] == 0 {
+				// Unless its final save is still in flight (the store
+				// failing): then it stays registered here, so that the
+				// next load comes here too, after that save.
+				w.sendEntity(id, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, id))
+			}
 			for _, c := range callers {
 				w.answerLoad(c, id, typeName, code, err.Error())
 			}

@@ -357,3 +357,54 @@ func FuzzDecodeLoadResult(f *testing.F) {
 		}
 	})
 }
+
+// TestDestroyUnregistersAfterTheFinalSave: a destroyed persistent entity
+// stays registered with the dispatcher until its final save has
+// completed, so that a load of it meanwhile comes to this game and runs
+// after the save; if such a load makes it live again, it is not
+// unregistered at all. An entity that is not persistent goes at once.
+func TestDestroyUnregistersAfterTheFinalSave(t *testing.T) {
+	e := newEnv(t)
+	unregistered := func() int { return len(e.out.ofType(rpc.MsgUnregisterEntity)) }
+	av := e.create("Avatar", map[string]any{"name": "n"})
+	id := av.ID()
+	e.store.flush(e.w) // the first save
+	e.w.Run(func() { av.Attrs.Set("name", "m"); av.Destroy() })
+	if n := unregistered(); n != 0 {
+		t.Fatalf("%d unregisters while the final save is in flight", n)
+	}
+	e.store.flush(e.w)
+	if f := e.out.ofType(rpc.MsgUnregisterEntity); len(f) != 1 || decodeEntityIDBody(t, f[0].body) != id {
+		t.Fatalf("after the final save: unregisters %v, want one of %s", f, id)
+	}
+
+	// Destroyed again, and loaded here before the final save completed:
+	// the load reads the final save's data and the entity stays.
+	e.w.Handle(rpc.MsgLoadEntitySomewhere, rpc.AppendString(rpc.AppendEntityID(nil, id), "Avatar"))
+	e.store.flush(e.w)
+	av = e.w.Entity(id)
+	if av == nil || av.Attrs.GetString("name") != "m" {
+		t.Fatalf("loaded %v", av)
+	}
+	e.out.take()
+	e.w.Run(func() { av.Attrs.Set("name", "o"); av.Destroy() })
+	e.w.Handle(rpc.MsgLoadEntitySomewhere, rpc.AppendString(rpc.AppendEntityID(nil, id), "Avatar"))
+	e.store.flush(e.w)
+	if av = e.w.Entity(id); av == nil || av.Attrs.GetString("name") != "o" {
+		t.Fatalf("loaded after the final save: %v", av)
+	}
+	if n := unregistered(); n != 0 {
+		t.Fatalf("%d unregisters of an entity loaded again", n)
+	}
+	if len(e.out.ofType(rpc.MsgRegisterEntity)) != 1 {
+		t.Fatalf("frames %v: want the load to register it", e.out.frames)
+	}
+
+	// Not persistent: unregistered at once.
+	acc := e.create("Account", nil)
+	e.out.take()
+	e.w.Run(acc.Destroy)
+	if f := e.out.ofType(rpc.MsgUnregisterEntity); len(f) != 1 {
+		t.Fatalf("a non-persistent entity's destroy: unregisters %v", f)
+	}
+}

@@ -104,7 +104,11 @@ type World struct {
 	timerSeq uint64
 	saving   int  // saves in flight
 	freezing bool // see SetFreezing
-	inflight int  // other storage operations in flight (loads, KV)
+	// finalSaves counts, per destroyed persistent entity, its final saves
+	// in flight: until they complete it stays registered with the
+	// dispatcher (saveFinal).
+	finalSaves map[rpc.EntityID]int
+	inflight   int // other storage operations in flight (loads, KV)
 
 	// loadCallers: for loads in flight, the entities waiting for an answer.
 	loadCallers map[rpc.EntityID][]loadCaller
@@ -344,9 +348,13 @@ func (w *World) created(e *Entity) {
 	}
 }
 
-func (w *World) remove(e *Entity) {
+// remove removes e from the world and, if unregister, tells the
+// dispatcher it is gone.
+func (w *World) remove(e *Entity, unregister bool) {
 	delete(w.entities, e.id)
-	w.sendEntity(e.id, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, e.id))
+	if unregister {
+		w.sendEntity(e.id, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, e.id))
+	}
 }
 
 // Call calls method on entity id with args (see Entity.Call). An ID that
@@ -870,6 +878,38 @@ func (w *World) firstSave(e *Entity) {
 	if e.typ.persistent && !e.destroyed {
 		w.saveOne(e)
 	}
+}
+
+// saveFinal starts the final save of persistent entity e, which is being
+// destroyed, and reports whether it did. e stays registered with the
+// dispatcher until the save has completed (or failed for good): a load of
+// it meanwhile (a logout and a login at once; a login while the save is
+// retried because the store is down) is sent to this game, where the
+// storage worker runs it after the save, not placed on another game that
+// would read what the store held before the save and lose its changes.
+func (w *World) saveFinal(e *Entity) bool {
+	if w.store == nil {
+		return false
+	}
+	rec, ok := w.record(e)
+	if !ok {
+		return false
+	}
+	id := e.id
+	if w.finalSaves == nil {
+		w.finalSaves = map[rpc.EntityID]int{}
+	}
+	w.finalSaves[id]++
+	w.save([]storage.EntityRecord{rec}, func(error) {
+		if w.finalSaves[id]--; w.finalSaves[id] > 0 {
+			return
+		}
+		delete(w.finalSaves, id)
+		if _, busy := w.loading[id]; w.entities[id] == nil && !busy {
+			w.sendEntity(id, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, id))
+		}
+	})
+	return true
 }
 
 func (w *World) saveOne(e *Entity) {

@@ -121,6 +121,19 @@ func (fc *faultCluster) kill9(name string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// The main thread can be a zombie while the process's other threads
+	// still exit and hold its files, the PID file's lock among them:
+	// wait until goworldctl no longer sees it running, as start -down
+	// must not.
+	for {
+		if _, running := fc.status()[name]; !running {
+			return
+		}
+		if time.Now().After(deadline) {
+			fc.t.Fatalf("%s (pid %d) still holds its PID file's lock 10s after SIGKILL", name, pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // restart starts what is down with goworldctl start -down and checks that
