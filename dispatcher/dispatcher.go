@@ -1070,11 +1070,13 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 
 // placeEntity handles a create or load somewhere of id: it places a new
 // entity on the least loaded game, holds a load during a recovery, drops a
-// create of a live entity, and sends a load that names a caller of a live
-// entity to its game, like a call: that game answers the caller
-// (MsgLoadEntityResult), or loads it again if it has just let it go. It
-// reports whether the frame must be routed as a call instead (a load with
-// a caller of a live entity that is migrating: it waits in its queue).
+// create of a live entity, and sends a load of a live entity to its game,
+// like a call: that game answers the caller if the load names one
+// (MsgLoadEntityResult), or loads it again if it has just let it go (a
+// destroyed persistent entity stays registered until its final save is
+// done: the load waits behind that save there). It reports whether the
+// frame must be routed as a call instead (a load of a live entity that is
+// migrating: it waits in its queue).
 func (d *Dispatcher) placeEntity(p *peer, t rpc.MsgType, body []byte, id rpc.EntityID) (route bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -1082,8 +1084,6 @@ func (d *Dispatcher) placeEntity(p *peer, t rpc.MsgType, body []byte, id rpc.Ent
 		switch {
 		case t == rpc.MsgCreateEntitySomewhere:
 			d.log.Warnf("create of entity %s which already exists: dropped", id)
-		case !loadHasCaller(body):
-			// A load of a live entity without a caller: nothing to do.
 		case d.blocked[id] != nil:
 			return true
 		default:
@@ -1164,15 +1164,6 @@ func (q *entityQueue) take() []byte {
 	frames := q.frames
 	q.frames = nil
 	return frames
-}
-
-// loadHasCaller reports whether a MsgLoadEntitySomewhere body names a
-// caller to answer after its entity ID and type.
-func loadHasCaller(body []byte) bool {
-	r := rpc.NewReader(body)
-	r.EntityID()
-	_ = r.String()
-	return r.Err() == nil && r.Remaining() > 0
 }
 
 // appendBounded appends one frame to a queue of at most limit bytes, or

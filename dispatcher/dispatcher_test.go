@@ -371,11 +371,15 @@ func TestCreateAndLoadSomewhere(t *testing.T) {
 	g2.send(t, rpc.MsgCallEntityMethod, callY)
 	g1.expectFrame(t, rpc.MsgCallEntityMethod, callY)
 
-	// A load of a live entity is not forwarded: not the one being loaded,
-	// not a registered one, not a created one.
+	// A load of a live entity goes to its game, which has it already (or
+	// loads it again if it has just let it go): the one being loaded, a
+	// registered one, a created one. It is not placed anywhere else.
 	g2.send(t, rpc.MsgLoadEntitySomewhere, load)
+	g1.expectFrame(t, rpc.MsgLoadEntitySomewhere, load)
 	g2.send(t, rpc.MsgLoadEntitySomewhere, loadBody(e, "Hero"))
+	g1.expectFrame(t, rpc.MsgLoadEntitySomewhere, loadBody(e, "Hero"))
 	g1.send(t, rpc.MsgLoadEntitySomewhere, loadBody(x, "Monster"))
+	g2.expectFrame(t, rpc.MsgLoadEntitySomewhere, loadBody(x, "Monster"))
 	after := callBody(e, "After")
 	g2.send(t, rpc.MsgCallEntityMethod, after)
 	g1.expectFrame(t, rpc.MsgCallEntityMethod, after)
@@ -410,9 +414,10 @@ func TestLoadWithCallerIsAnswered(t *testing.T) {
 	// Live on g2: forwarded there, byte for byte.
 	g1.send(t, rpc.MsgLoadEntitySomewhere, withCaller(hero))
 	g2.expectFrame(t, rpc.MsgLoadEntitySomewhere, withCaller(hero))
-	// Without a caller, a load of a live entity is still dropped.
+	// Without a caller too: the game loads it again if it has just let it
+	// go (its final save pending), else the load is a no-op there.
 	g1.send(t, rpc.MsgLoadEntitySomewhere, loadBody(hero, "Hero"))
-	barrier(t, g1, caller)
+	g2.expectFrame(t, rpc.MsgLoadEntitySomewhere, loadBody(hero, "Hero"))
 	after := callBody(hero, "After")
 	g1.send(t, rpc.MsgCallEntityMethod, after)
 	g2.expectFrame(t, rpc.MsgCallEntityMethod, after)

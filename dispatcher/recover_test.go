@@ -166,8 +166,10 @@ func TestHeldLoadIsPlacedOnceEveryGameIsBack(t *testing.T) {
 	game2.expectFrame(t, rpc.MsgCallEntityMethod, call)
 	s.logs.wait(t, "the placement", logged("every game has re-registered", "placing 1 loads"))
 
-	// Placed: a later load of it is a no-op, and calls go to game 2.
+	// Placed: a later load of it goes to game 2 (a no-op there), and so
+	// do calls.
 	game1.send(t, rpc.MsgLoadEntitySomewhere, load)
+	game2.expectFrame(t, rpc.MsgLoadEntitySomewhere, load)
 	next := callBody(hero, "Hello")
 	game1.send(t, rpc.MsgCallEntityMethod, next)
 	game2.expectFrame(t, rpc.MsgCallEntityMethod, next)

@@ -239,3 +239,49 @@ func TestReloginWhileTheFinalSaveIsRetried(t *testing.T) {
 	again.login("pw", "")
 	s.checkErin(t, again)
 }
+
+// TestCallerlessLoadWaitsForTheFinalSave: erin quits while her game's
+// saves are held back, and the other game loads her avatar with
+// World.LoadEntitySomewhere, which names no caller. The dispatcher still
+// has the avatar registered on erin's game (its final save is pending)
+// and forwards the load there, where it waits behind the save: once the
+// save goes through, the avatar is live on that game with both lines.
+// (The dispatcher used to drop a caller-less load of an entity it saw
+// live, so the avatar was never loaded.)
+func TestCallerlessLoadWaitsForTheFinalSave(t *testing.T) {
+	s := setupFinalSave(t, (*heldStore).hold)
+	other := s.c.Games[2-s.a] // the game erin's avatar is not on
+	other.Post(func() {
+		if err := other.World().LoadEntitySomewhere("Avatar", s.avatar); err != nil {
+			t.Errorf("LoadEntitySomewhere: %v", err)
+		}
+	})
+	for deadline := time.Now().Add(waitFor); s.inFlight(t) < 2; { // the final save, then the load behind it
+		if time.Now().After(deadline) {
+			t.Fatalf("the load did not reach game%d, where the final save is pending (in flight: %d)", s.a, s.inFlight(t))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.store.release()
+	g := s.c.Games[s.a-1]
+	for deadline := time.Now().Add(waitFor); ; {
+		said := make(chan any, 1)
+		g.Post(func() {
+			if e := g.World().Entity(s.avatar); e != nil {
+				said <- e.Attrs.GetInt("said")
+				return
+			}
+			said <- nil
+		})
+		if v := <-said; v != nil {
+			if v != int64(2) {
+				t.Fatalf("the avatar was loaded with said=%v, want 2", v)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the avatar is not live on game%d after its final save", s.a)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
