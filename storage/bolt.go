@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -20,6 +21,9 @@ const DefaultBoltTimeout = time.Second
 const (
 	// boltEntityPrefix prefixes the bucket of each entity type: "e/<type>".
 	boltEntityPrefix = "e/"
+	// boltFencePrefix prefixes the bucket of each entity type's epochs
+	// (fencing tokens, 8 bytes big-endian by ID): "f/<type>".
+	boltFencePrefix = "f/"
 	// boltKVBucket is the bucket of the global key-value store.
 	boltKVBucket = "kv"
 
@@ -43,7 +47,8 @@ type BoltOptions struct {
 }
 
 // Bolt is the embedded [Backend]: one bbolt database file with one bucket per
-// entity type ("e/<type>") and one bucket "kv" for the key-value store.
+// entity type ("e/<type>"), one per entity type for the entities' epochs
+// ("f/<type>") and one bucket "kv" for the key-value store.
 //
 // Bolt is safe for concurrent use by multiple goroutines. Reads run in
 // parallel; writes are serialised by bbolt, and each write method commits
@@ -215,9 +220,11 @@ func (b *Bolt) update(fn func(tx *bolt.Tx) error) error {
 }
 
 // SaveEntities stores all records in one read-write transaction (one fsynced
-// commit): either all of them are stored or, on error, none. Every record is
-// validated before the transaction starts. If the batch holds the same
-// (Type, ID) more than once, the last one wins.
+// commit): either all of them are stored or, on error, none, except that
+// fenced records are refused one by one (a *FenceError) while the rest
+// commits. Every record is validated before the transaction starts.
+// Records are applied in order: if the batch holds the same (Type, ID)
+// more than once, the last one wins.
 func (b *Bolt) SaveEntities(recs []EntityRecord) error {
 	for i := range recs {
 		r := &recs[i]
@@ -232,10 +239,15 @@ func (b *Bolt) SaveEntities(recs []EntityRecord) error {
 	if len(recs) == 0 {
 		return b.view(func(*bolt.Tx) error { return nil }) // ErrClosed if closed
 	}
+	var (
+		claimed []uint64 // per record: the epoch it was stored with, 0 if fenced
+		fenced  []FencedRecord
+	)
 	err := b.update(func(tx *bolt.Tx) error {
+		claimed, fenced = make([]uint64, len(recs)), nil
 		var (
-			lastType   string
-			lastBucket *bolt.Bucket
+			lastType          string
+			lastBucket, lastF *bolt.Bucket
 		)
 		for i := range recs {
 			r := &recs[i]
@@ -244,15 +256,86 @@ func (b *Bolt) SaveEntities(recs []EntityRecord) error {
 				if err != nil {
 					return fmt.Errorf("bucket for type %q: %w", r.Type, err)
 				}
-				lastType, lastBucket = r.Type, bk
+				fb, err := tx.CreateBucketIfNotExists(fenceBucket(r.Type))
+				if err != nil {
+					return fmt.Errorf("epoch bucket for type %q: %w", r.Type, err)
+				}
+				lastType, lastBucket, lastF = r.Type, bk, fb
+			}
+			cur := boltEpoch(lastF, r.ID)
+			epoch := r.Epoch
+			switch {
+			case epoch == 0:
+				epoch = cur + 1
+			case epoch < cur:
+				fenced = append(fenced, FencedRecord{Type: r.Type, ID: r.ID, Epoch: r.Epoch, Current: cur})
+				continue
+			}
+			if epoch != cur {
+				if err := lastF.Put([]byte(r.ID), binary.BigEndian.AppendUint64(nil, epoch)); err != nil {
+					return fmt.Errorf("record %d (%q/%q): epoch: %w", i, r.Type, r.ID, err)
+				}
 			}
 			if err := lastBucket.Put([]byte(r.ID), r.Data); err != nil {
 				return fmt.Errorf("record %d (%q/%q): %w", i, r.Type, r.ID, err)
 			}
+			claimed[i] = epoch
 		}
 		return nil
 	})
-	return wrapErr("SaveEntities", err)
+	if err != nil {
+		return wrapErr("SaveEntities", err)
+	}
+	for i, e := range claimed {
+		if e != 0 {
+			recs[i].Epoch = e
+		}
+	}
+	if len(fenced) > 0 {
+		return &FenceError{Fenced: fenced}
+	}
+	return nil
+}
+
+// ClaimEntity returns a copy of the entity's data and a new epoch for it,
+// in one read-write transaction (an fsynced commit), or ErrNotFound.
+func (b *Bolt) ClaimEntity(typeName, id string) ([]byte, uint64, error) {
+	if err := checkEntity(typeName, id); err != nil {
+		return nil, 0, fmt.Errorf("storage: ClaimEntity: %w", err)
+	}
+	var (
+		out   []byte
+		epoch uint64
+	)
+	err := b.update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(entityBucket(typeName))
+		if bk == nil {
+			return ErrNotFound
+		}
+		v, ok := get(bk, []byte(id))
+		if !ok {
+			return ErrNotFound
+		}
+		fb, err := tx.CreateBucketIfNotExists(fenceBucket(typeName))
+		if err != nil {
+			return fmt.Errorf("epoch bucket for type %q: %w", typeName, err)
+		}
+		out, epoch = v, boltEpoch(fb, id)+1
+		return fb.Put([]byte(id), binary.BigEndian.AppendUint64(nil, epoch))
+	})
+	if err != nil {
+		return nil, 0, wrapErr("ClaimEntity", err)
+	}
+	return out, epoch, nil
+}
+
+// boltEpoch returns the epoch stored for id in fb, 0 if none.
+func boltEpoch(fb *bolt.Bucket, id string) uint64 {
+	v := fb.Get([]byte(id))
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
 }
 
 // LoadEntity returns a copy of the entity's data, or ErrNotFound.
@@ -287,10 +370,24 @@ func (b *Bolt) DeleteEntity(typeName, id string) error {
 	}
 	err := b.update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(entityBucket(typeName))
-		if bk == nil {
+		had := false
+		if bk != nil {
+			_, had = get(bk, []byte(id))
+			if err := bk.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		// Bump the epoch of an entity that was ever claimed or stored,
+		// so that no copy live somewhere can save it back.
+		fb := tx.Bucket(fenceBucket(typeName))
+		if !had && (fb == nil || fb.Get([]byte(id)) == nil) {
 			return nil
 		}
-		return bk.Delete([]byte(id))
+		fb, err := tx.CreateBucketIfNotExists(fenceBucket(typeName))
+		if err != nil {
+			return err
+		}
+		return fb.Put([]byte(id), binary.BigEndian.AppendUint64(nil, boltEpoch(fb, id)+1))
 	})
 	return wrapErr("DeleteEntity", err)
 }
@@ -414,6 +511,11 @@ func get(bk *bolt.Bucket, key []byte) ([]byte, bool) {
 // entityBucket returns the bucket name of an entity type.
 func entityBucket(typeName string) []byte {
 	return []byte(boltEntityPrefix + typeName)
+}
+
+// fenceBucket returns the name of the bucket of an entity type's epochs.
+func fenceBucket(typeName string) []byte {
+	return []byte(boltFencePrefix + typeName)
 }
 
 // wrapErr gives an error from a transaction the method's name, leaving the

@@ -132,6 +132,43 @@ redis.call('SET', KEYS[1], ARGV[1])
 return {1}
 `)
 
+// saveScript saves one record of SaveEntities: KEYS[1] the entity's data,
+// KEYS[2] its epoch, ARGV[1] the data, ARGV[2] the record's epoch. Epoch 0
+// claims a new one (INCR) and stores; an epoch older than the stored one
+// is refused; an equal or newer one stores (and records a newer one). It
+// returns {1, the epoch stored with} or {0, the newer stored epoch}.
+// Epochs stay far below 2^53, where Lua's numbers are exact.
+var saveScript = redis.NewScript(saveSource)
+
+const saveSource = `
+local e = tonumber(ARGV[2])
+if e == 0 then
+  e = redis.call('INCR', KEYS[2])
+else
+  local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if cur > e then return {0, cur} end
+  if cur < e then redis.call('SET', KEYS[2], ARGV[2]) end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return {1, e}
+`
+
+// claimScript reads an entity (KEYS[1]) and raises its epoch (KEYS[2]),
+// returning {data, epoch}, or nil (not found: nothing claimed).
+var claimScript = redis.NewScript(`
+local d = redis.call('GET', KEYS[1])
+if not d then return false end
+return {d, redis.call('INCR', KEYS[2])}
+`)
+
+// deleteScript deletes an entity (KEYS[1]) and raises its epoch (KEYS[2])
+// if it had data or an epoch, so that no live copy saves it back.
+var deleteScript = redis.NewScript(`
+local had = redis.call('DEL', KEYS[1])
+if had == 1 or redis.call('EXISTS', KEYS[2]) == 1 then redis.call('INCR', KEYS[2]) end
+return had
+`)
+
 // quietLogger drops go-redis's own log lines (failed dials, mostly),
 // which bypass the process's logger: the same failures reach the callers
 // as errors, which the engine logs and counts.
@@ -344,6 +381,14 @@ func (r *Redis) entityKey(typeName, id string) string {
 	return b.String()
 }
 
+// fenceKey is P{t}:f:<len>:<type>:<id>, the entity's epoch, in the slot
+// of its data.
+func (r *Redis) fenceKey(typeName, id string) string {
+	k := r.entityKey(typeName, id)
+	i := len(r.prefix) + len("{00000000}")
+	return k[:i] + ":f:" + k[i+len(":e:"):]
+}
+
 // kvKey is P{t}:k:<key>.
 func (r *Redis) kvKey(key string) string {
 	return r.prefix + tag(key) + ":k:" + key
@@ -403,9 +448,12 @@ func checkRedisValue(value []byte) error {
 	return nil
 }
 
-// SaveEntities validates every record, then writes the batch: in one
-// MULTI/EXEC on a standalone server, pipelined per master on a cluster
-// (see the type's documentation for what each guarantees).
+// SaveEntities validates every record, then writes the batch, one fenced
+// save script per record: in one MULTI/EXEC on a standalone server,
+// pipelined per master on a cluster (see the type's documentation for
+// what each guarantees). Each script compares the record's epoch with the
+// stored one and writes the data (and a new epoch) on the entity's node,
+// in the round trip a plain SET took: fencing adds no round trip.
 func (r *Redis) SaveEntities(recs []EntityRecord) error {
 	for i := range recs {
 		rec := &recs[i]
@@ -416,29 +464,94 @@ func (r *Redis) SaveEntities(recs []EntityRecord) error {
 			return fmt.Errorf("storage: SaveEntities: record %d (%q/%q): %w", i, rec.Type, rec.ID, err)
 		}
 	}
-	return r.use("SaveEntities", true, func(ctx context.Context) error {
+	var (
+		stored []uint64 // per record: the epoch it was stored with, 0 if fenced
+		fenced []FencedRecord
+	)
+	err := r.use("SaveEntities", true, func(ctx context.Context) error {
 		if len(recs) == 0 {
 			return nil
 		}
+		var cmds []*redis.Cmd
 		write := func(p redis.Pipeliner) error {
+			cmds = cmds[:0]
 			for i := range recs {
-				// A later record of one entity overwrites an earlier:
-				// the last one wins, as commands run in order.
-				p.Set(ctx, r.entityKey(recs[i].Type, recs[i].ID), recs[i].Data, 0)
+				// Commands run in order: a later record of one entity
+				// overwrites an earlier.
+				rec := &recs[i]
+				cmds = append(cmds, p.EvalSha(ctx, saveScript.Hash(),
+					[]string{r.entityKey(rec.Type, rec.ID), r.fenceKey(rec.Type, rec.ID)}, rec.Data, rec.Epoch))
 			}
 			return nil
 		}
-		var err error
-		if r.cluster == nil {
-			_, err = r.client.TxPipelined(ctx, write)
-		} else {
-			_, err = r.client.Pipelined(ctx, write)
+		run := func() error {
+			var err error
+			if r.cluster == nil {
+				_, err = r.client.TxPipelined(ctx, write)
+			} else {
+				_, err = r.client.Pipelined(ctx, write)
+			}
+			return err
 		}
-		return err
+		err := run()
+		if noScript(err, cmds) {
+			// The server does not know the script (a first save, a
+			// restart, SCRIPT FLUSH): load it on every master and run
+			// the batch again, which is harmless for records the first
+			// run stored (their epoch is stored; a claim claims again).
+			if err := r.client.ScriptLoad(ctx, saveSource).Err(); err != nil {
+				return err
+			}
+			err = run()
+		}
+		if err != nil {
+			return err
+		}
+		stored, fenced = make([]uint64, len(recs)), nil
+		for i, c := range cmds {
+			res, err := c.Int64Slice()
+			if err != nil || len(res) != 2 || res[1] <= 0 {
+				return fmt.Errorf("save script: unexpected reply %v (%v)", res, err)
+			}
+			if res[0] == 1 {
+				stored[i] = uint64(res[1])
+			} else {
+				fenced = append(fenced, FencedRecord{Type: recs[i].Type, ID: recs[i].ID, Epoch: recs[i].Epoch, Current: uint64(res[1])})
+			}
+		}
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for i, e := range stored {
+		if e != 0 {
+			recs[i].Epoch = e
+		}
+	}
+	if len(fenced) > 0 {
+		return &FenceError{Fenced: fenced}
+	}
+	return nil
 }
 
-// LoadEntity returns the entity's data, or ErrNotFound.
+// noScript reports whether a pipeline failed because the server did not
+// know a script (NOSCRIPT), by its error or any command's.
+func noScript(err error, cmds []*redis.Cmd) bool {
+	isNo := func(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") }
+	if isNo(err) {
+		return true
+	}
+	for _, c := range cmds {
+		if isNo(c.Err()) {
+			return true
+		}
+	}
+	return false
+}
+
+// LoadEntity returns the entity's data, or ErrNotFound. It claims
+// nothing.
 func (r *Redis) LoadEntity(typeName, id string) ([]byte, error) {
 	if err := checkRedisEntity(typeName, id); err != nil {
 		return nil, fmt.Errorf("storage: LoadEntity: %w", err)
@@ -454,13 +567,49 @@ func (r *Redis) LoadEntity(typeName, id string) ([]byte, error) {
 	return nonNil(out), nil
 }
 
-// DeleteEntity removes the entity; deleting a missing one is not an error.
+// ClaimEntity returns the entity's data and a new epoch for it, read and
+// claimed by one Lua script on the entity's node (one round trip, as a
+// GET), or ErrNotFound. A try after a lost reply claims again: the epoch
+// of the lost claim is never used by anyone.
+func (r *Redis) ClaimEntity(typeName, id string) ([]byte, uint64, error) {
+	if err := checkRedisEntity(typeName, id); err != nil {
+		return nil, 0, fmt.Errorf("storage: ClaimEntity: %w", err)
+	}
+	var (
+		out   []byte
+		epoch uint64
+	)
+	err := r.use("ClaimEntity", true, func(ctx context.Context) error {
+		res, err := claimScript.Run(ctx, r.client, []string{r.entityKey(typeName, id), r.fenceKey(typeName, id)}).Slice()
+		if err != nil {
+			return err
+		}
+		if len(res) != 2 {
+			return fmt.Errorf("claim script: unexpected reply %v", res)
+		}
+		d, ok1 := res[0].(string)
+		e, ok2 := res[1].(int64)
+		if !ok1 || !ok2 || e <= 0 {
+			return fmt.Errorf("claim script: unexpected reply (%T, %T)", res[0], res[1])
+		}
+		out, epoch = []byte(d), uint64(e)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return nonNil(out), epoch, nil
+}
+
+// DeleteEntity removes the entity and raises its epoch if it was ever
+// stored or claimed, in one Lua script; deleting a missing one is not an
+// error.
 func (r *Redis) DeleteEntity(typeName, id string) error {
 	if err := checkRedisEntity(typeName, id); err != nil {
 		return fmt.Errorf("storage: DeleteEntity: %w", err)
 	}
 	return r.use("DeleteEntity", true, func(ctx context.Context) error {
-		return r.client.Del(ctx, r.entityKey(typeName, id)).Err()
+		return deleteScript.Run(ctx, r.client, []string{r.entityKey(typeName, id), r.fenceKey(typeName, id)}).Err()
 	})
 }
 
