@@ -235,6 +235,10 @@ func (b *Bolt) SaveEntities(recs []EntityRecord) error {
 			return fmt.Errorf("storage: SaveEntities: record %d (%q/%q): data is %d bytes, more than %d: %w",
 				i, r.Type, r.ID, len(r.Data), int64(boltMaxValue), ErrInvalidArgument)
 		}
+		if r.Epoch > MaxEpoch {
+			return fmt.Errorf("storage: SaveEntities: record %d (%q/%q): epoch %d is above %d: %w",
+				i, r.Type, r.ID, r.Epoch, uint64(MaxEpoch), ErrInvalidArgument)
+		}
 	}
 	if len(recs) == 0 {
 		return b.view(func(*bolt.Tx) error { return nil }) // ErrClosed if closed

@@ -463,6 +463,10 @@ func (r *Redis) SaveEntities(recs []EntityRecord) error {
 		if err := checkRedisValue(rec.Data); err != nil {
 			return fmt.Errorf("storage: SaveEntities: record %d (%q/%q): %w", i, rec.Type, rec.ID, err)
 		}
+		if rec.Epoch > MaxEpoch {
+			return fmt.Errorf("storage: SaveEntities: record %d (%q/%q): epoch %d is above %d: %w",
+				i, rec.Type, rec.ID, rec.Epoch, uint64(MaxEpoch), ErrInvalidArgument)
+		}
 	}
 	var (
 		stored []uint64 // per record: the epoch it was stored with, 0 if fenced

@@ -57,6 +57,11 @@ type EntityRecord struct {
 	Epoch uint64
 }
 
+// MaxEpoch is the largest EntityRecord.Epoch a backend accepts (2^53-1,
+// exact in Lua's numbers); a larger one is an invalid argument. Epochs
+// grow by one per load, so no entity reaches it.
+const MaxEpoch = 1<<53 - 1
+
 // FencedRecord is a record SaveEntities refused: Epoch is the record's,
 // Current the newer one the store holds.
 type FencedRecord struct {

@@ -257,6 +257,17 @@ func (s *suite) testFenceArguments(t *testing.T) {
 			t.Errorf("ClaimEntity(%q, %q): err = %v; want ErrInvalidArgument", c[0], c[1], err)
 		}
 	}
+	// An epoch no load can reach is refused, and nothing of the batch
+	// is stored.
+	err := b.SaveEntities([]storage.EntityRecord{{Type: "Avatar", ID: "ok", Data: []byte("x")},
+		{Type: "Avatar", ID: "huge", Data: []byte("x"), Epoch: storage.MaxEpoch + 1}})
+	if !errors.Is(err, storage.ErrInvalidArgument) {
+		t.Fatalf("SaveEntities with epoch MaxEpoch+1: err = %v; want ErrInvalidArgument", err)
+	}
+	wantNoEntity(t, b, "Avatar", "ok")
+	save(t, b, storage.EntityRecord{Type: "Avatar", ID: "max", Data: []byte("x"), Epoch: storage.MaxEpoch})
+	err = b.SaveEntities([]storage.EntityRecord{{Type: "Avatar", ID: "max", Data: []byte("y"), Epoch: storage.MaxEpoch - 1}})
+	wantFenced(t, err, map[[2]string]uint64{{"Avatar", "max"}: storage.MaxEpoch})
 	ok(t, b.Close(), "Close")
 	if _, _, err := b.ClaimEntity("Avatar", "x"); !errors.Is(err, storage.ErrClosed) {
 		t.Fatalf("ClaimEntity after Close: err = %v; want ErrClosed", err)

@@ -68,6 +68,9 @@ func (m *memBackend) SaveEntities(recs []storage.EntityRecord) error {
 		if r.Type == "" || r.ID == "" {
 			return invalid("empty type or ID")
 		}
+		if r.Epoch > storage.MaxEpoch {
+			return invalid("epoch too large")
+		}
 	}
 	if err := m.lock(); err != nil {
 		return err
