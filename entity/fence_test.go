@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/goworld-engine/goworld/rpc"
+	"github.com/goworld-engine/goworld/storage"
 	"github.com/sirupsen/logrus"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -239,5 +240,12 @@ func TestEpochTravels(t *testing.T) {
 	s2.w.Handle(rpc.MsgMigrateEntity, mig)
 	if m2 := s2.w.Entity(m.ID()); m2 == nil || m2.epoch != 7 {
 		t.Fatalf("migrated entity arrived as %+v; want epoch 7", m2)
+	}
+
+	// An epoch no store accepts (from a damaged freeze file or a broken
+	// peer) is refused where the entity is rebuilt.
+	bad := FrozenEntity{Type: "Avatar", ID: string(rpc.NewEntityID()), Epoch: storage.MaxEpoch + 1}
+	if _, err := e2.w.rebuild(&bad, e2.clock.Now(), map[string]bool{}, &RestoreReport{}); err == nil || e2.w.Entity(rpc.EntityID(bad.ID)) != nil {
+		t.Fatalf("rebuilt an entity with epoch %d (err %v)", bad.Epoch, err)
 	}
 }

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/aoi"
+	"github.com/goworld-engine/goworld/internal/clip"
 	"github.com/goworld-engine/goworld/rpc"
+	"github.com/goworld-engine/goworld/storage"
 	"github.com/sirupsen/logrus"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -323,6 +325,9 @@ func (w *World) rebuild(fe *FrozenEntity, now time.Time, argsOK map[string]bool,
 	id := rpc.EntityID(fe.ID)
 	if t == nil || !id.Valid() {
 		return nil, errUnknownType
+	}
+	if fe.Epoch > storage.MaxEpoch {
+		return nil, fmt.Errorf("entity: %s<%s>: epoch %d out of range", clip.Name(fe.Type), id, fe.Epoch)
 	}
 	e, err := w.newEntityFromTree(t, id, fe.Attrs)
 	if err != nil {
