@@ -62,6 +62,15 @@ type Bolt struct {
 	// progress and no call can touch a closed bbolt.DB.
 	mu sync.RWMutex
 	db *bolt.DB // nil once closed
+
+	// claimMu orders claims with the writes that compare epochs. claims
+	// holds the epochs ClaimEntity handed out that no write has stored
+	// yet: a claim costs a read, not an fsynced commit. They are stored
+	// by the entity's next save or delete, or at Close. A crash loses
+	// them, which is harmless: the file is one process's, and every copy
+	// it made ends with it.
+	claimMu sync.Mutex
+	claims  map[[2]string]uint64
 }
 
 var _ Backend = (*Bolt)(nil)
@@ -148,7 +157,7 @@ func OpenBolt(path string, opts *BoltOptions) (*Bolt, error) {
 		}
 		return nil, fmt.Errorf("storage: open bbolt %q: create bucket %q: %w", path, boltKVBucket, err)
 	}
-	return &Bolt{path: path, db: db}, nil
+	return &Bolt{path: path, db: db, claims: map[[2]string]uint64{}}, nil
 }
 
 // guard runs fn, turning a panic inside bbolt into an error wrapping
@@ -180,17 +189,52 @@ func (b *Bolt) Close() error {
 	if b == nil {
 		return ErrClosed
 	}
+	// claimMu before mu, as the writes take them.
+	b.claimMu.Lock()
+	defer b.claimMu.Unlock()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.db == nil {
 		return ErrClosed
 	}
+	perr := b.storeClaims()
 	err := b.db.Close()
 	b.db = nil
 	if err != nil {
 		return fmt.Errorf("storage: close bbolt %q: %w", b.path, err)
 	}
+	if perr != nil {
+		return fmt.Errorf("storage: close bbolt %q: storing the epochs of loaded entities: %w", b.path, perr)
+	}
 	return nil
+}
+
+// storeClaims writes the claims no save stored yet, in one transaction.
+// The caller holds b.mu for writing and b.claimMu.
+func (b *Bolt) storeClaims() error {
+	if len(b.claims) == 0 {
+		return nil
+	}
+	err := guard(func() error {
+		return b.db.Update(func(tx *bolt.Tx) error {
+			for k, e := range b.claims {
+				fb, err := tx.CreateBucketIfNotExists(fenceBucket(k[0]))
+				if err != nil {
+					return err
+				}
+				if e > boltEpoch(fb, k[1]) {
+					if err := fb.Put([]byte(k[1]), binary.BigEndian.AppendUint64(nil, e)); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+	})
+	if err == nil {
+		clear(b.claims)
+	}
+	return err
 }
 
 // view runs fn in a read-only transaction, or returns ErrClosed.
@@ -247,6 +291,8 @@ func (b *Bolt) SaveEntities(recs []EntityRecord) error {
 		claimed []uint64 // per record: the epoch it was stored with, 0 if fenced
 		fenced  []FencedRecord
 	)
+	b.claimMu.Lock()
+	defer b.claimMu.Unlock()
 	err := b.update(func(tx *bolt.Tx) error {
 		claimed, fenced = make([]uint64, len(recs)), nil
 		var (
@@ -266,7 +312,8 @@ func (b *Bolt) SaveEntities(recs []EntityRecord) error {
 				}
 				lastType, lastBucket, lastF = r.Type, bk, fb
 			}
-			cur := boltEpoch(lastF, r.ID)
+			stored := boltEpoch(lastF, r.ID)
+			cur := max(stored, b.claims[[2]string{r.Type, r.ID}])
 			epoch := r.Epoch
 			switch {
 			case epoch == 0:
@@ -275,7 +322,7 @@ func (b *Bolt) SaveEntities(recs []EntityRecord) error {
 				fenced = append(fenced, FencedRecord{Type: r.Type, ID: r.ID, Epoch: r.Epoch, Current: cur})
 				continue
 			}
-			if epoch != cur {
+			if epoch != stored {
 				if err := lastF.Put([]byte(r.ID), binary.BigEndian.AppendUint64(nil, epoch)); err != nil {
 					return fmt.Errorf("record %d (%q/%q): epoch: %w", i, r.Type, r.ID, err)
 				}
@@ -293,6 +340,10 @@ func (b *Bolt) SaveEntities(recs []EntityRecord) error {
 	for i, e := range claimed {
 		if e != 0 {
 			recs[i].Epoch = e
+			k := [2]string{recs[i].Type, recs[i].ID}
+			if c, ok := b.claims[k]; ok && c <= e {
+				delete(b.claims, k) // stored now
+			}
 		}
 	}
 	if len(fenced) > 0 {
@@ -302,16 +353,20 @@ func (b *Bolt) SaveEntities(recs []EntityRecord) error {
 }
 
 // ClaimEntity returns a copy of the entity's data and a new epoch for it,
-// in one read-write transaction (an fsynced commit), or ErrNotFound.
+// or ErrNotFound. It reads in a read-only transaction and keeps the new
+// epoch in memory until the entity's next write (see Bolt), so a claim
+// costs no fsync.
 func (b *Bolt) ClaimEntity(typeName, id string) ([]byte, uint64, error) {
 	if err := checkEntity(typeName, id); err != nil {
 		return nil, 0, fmt.Errorf("storage: ClaimEntity: %w", err)
 	}
 	var (
-		out   []byte
-		epoch uint64
+		out    []byte
+		stored uint64
 	)
-	err := b.update(func(tx *bolt.Tx) error {
+	b.claimMu.Lock()
+	defer b.claimMu.Unlock()
+	err := b.view(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(entityBucket(typeName))
 		if bk == nil {
 			return ErrNotFound
@@ -320,16 +375,18 @@ func (b *Bolt) ClaimEntity(typeName, id string) ([]byte, uint64, error) {
 		if !ok {
 			return ErrNotFound
 		}
-		fb, err := tx.CreateBucketIfNotExists(fenceBucket(typeName))
-		if err != nil {
-			return fmt.Errorf("epoch bucket for type %q: %w", typeName, err)
+		out = v
+		if fb := tx.Bucket(fenceBucket(typeName)); fb != nil {
+			stored = boltEpoch(fb, id)
 		}
-		out, epoch = v, boltEpoch(fb, id)+1
-		return fb.Put([]byte(id), binary.BigEndian.AppendUint64(nil, epoch))
+		return nil
 	})
 	if err != nil {
 		return nil, 0, wrapErr("ClaimEntity", err)
 	}
+	k := [2]string{typeName, id}
+	epoch := max(stored, b.claims[k]) + 1
+	b.claims[k] = epoch
 	return out, epoch, nil
 }
 
@@ -372,6 +429,9 @@ func (b *Bolt) DeleteEntity(typeName, id string) error {
 	if err := checkEntity(typeName, id); err != nil {
 		return fmt.Errorf("storage: DeleteEntity: %w", err)
 	}
+	b.claimMu.Lock()
+	defer b.claimMu.Unlock()
+	k := [2]string{typeName, id}
 	err := b.update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(entityBucket(typeName))
 		had := false
@@ -384,15 +444,18 @@ func (b *Bolt) DeleteEntity(typeName, id string) error {
 		// Bump the epoch of an entity that was ever claimed or stored,
 		// so that no copy live somewhere can save it back.
 		fb := tx.Bucket(fenceBucket(typeName))
-		if !had && (fb == nil || fb.Get([]byte(id)) == nil) {
+		if !had && (fb == nil || fb.Get([]byte(id)) == nil) && b.claims[k] == 0 {
 			return nil
 		}
 		fb, err := tx.CreateBucketIfNotExists(fenceBucket(typeName))
 		if err != nil {
 			return err
 		}
-		return fb.Put([]byte(id), binary.BigEndian.AppendUint64(nil, boltEpoch(fb, id)+1))
+		return fb.Put([]byte(id), binary.BigEndian.AppendUint64(nil, max(boltEpoch(fb, id), b.claims[k])+1))
 	})
+	if err == nil {
+		delete(b.claims, k)
+	}
 	return wrapErr("DeleteEntity", err)
 }
 

@@ -153,6 +153,31 @@ redis.call('SET', KEYS[1], ARGV[1])
 return {1, e}
 `
 
+// saveBatchScript is saveScript over a whole batch on one server: KEYS
+// are data and epoch keys by pairs, ARGV data and epoch by pairs; it
+// returns the pairs saveScript returns, flattened, in record order.
+var saveBatchScript = redis.NewScript(`
+local out = {}
+for i = 1, #KEYS, 2 do
+  local e = tonumber(ARGV[i+1])
+  local ok = 1
+  if e == 0 then
+    e = redis.call('INCR', KEYS[i+1])
+  else
+    local cur = tonumber(redis.call('GET', KEYS[i+1]) or '0')
+    if cur > e then
+      ok, e = 0, cur
+    elseif cur < e then
+      redis.call('SET', KEYS[i+1], ARGV[i+1])
+    end
+  end
+  if ok == 1 then redis.call('SET', KEYS[i], ARGV[i]) end
+  out[#out+1] = ok
+  out[#out+1] = e
+end
+return out
+`)
+
 // claimScript reads an entity (KEYS[1]) and raises its epoch (KEYS[2]),
 // returning {data, epoch}, or nil (not found: nothing claimed).
 var claimScript = redis.NewScript(`
@@ -448,12 +473,13 @@ func checkRedisValue(value []byte) error {
 	return nil
 }
 
-// SaveEntities validates every record, then writes the batch, one fenced
-// save script per record: in one MULTI/EXEC on a standalone server,
-// pipelined per master on a cluster (see the type's documentation for
-// what each guarantees). Each script compares the record's epoch with the
-// stored one and writes the data (and a new epoch) on the entity's node,
-// in the round trip a plain SET took: fencing adds no round trip.
+// SaveEntities validates every record, then writes the batch with fenced
+// save scripts: one script for the whole batch on a standalone server,
+// one per record pipelined to every master at once on a cluster (see the
+// type's documentation for what each guarantees). A script compares each
+// record's epoch with the stored one and writes the data (and a new
+// epoch) on the entity's node, in the round trip the SETs took: fencing
+// adds no round trip.
 func (r *Redis) SaveEntities(recs []EntityRecord) error {
 	for i := range recs {
 		rec := &recs[i]
@@ -476,51 +502,31 @@ func (r *Redis) SaveEntities(recs []EntityRecord) error {
 		if len(recs) == 0 {
 			return nil
 		}
-		var cmds []*redis.Cmd
-		write := func(p redis.Pipeliner) error {
-			cmds = cmds[:0]
-			for i := range recs {
-				// Commands run in order: a later record of one entity
-				// overwrites an earlier.
-				rec := &recs[i]
-				cmds = append(cmds, p.EvalSha(ctx, saveScript.Hash(),
-					[]string{r.entityKey(rec.Type, rec.ID), r.fenceKey(rec.Type, rec.ID)}, rec.Data, rec.Epoch))
-			}
-			return nil
-		}
-		run := func() error {
-			var err error
-			if r.cluster == nil {
-				_, err = r.client.TxPipelined(ctx, write)
-			} else {
-				_, err = r.client.Pipelined(ctx, write)
-			}
-			return err
-		}
-		err := run()
-		if noScript(err, cmds) {
-			// The server does not know the script (a first save, a
-			// restart, SCRIPT FLUSH): load it on every master and run
-			// the batch again, which is harmless for records the first
-			// run stored (their epoch is stored; a claim claims again).
-			if err := r.client.ScriptLoad(ctx, saveSource).Err(); err != nil {
-				return err
-			}
-			err = run()
+		var (
+			res []int64 // per record: 1 or 0 (fenced), then an epoch
+			err error
+		)
+		if r.cluster == nil {
+			res, err = r.saveStandalone(ctx, recs)
+		} else {
+			res, err = r.saveCluster(ctx, recs)
 		}
 		if err != nil {
 			return err
 		}
+		if len(res) != 2*len(recs) {
+			return fmt.Errorf("save script: %d results for %d records", len(res), len(recs))
+		}
 		stored, fenced = make([]uint64, len(recs)), nil
-		for i, c := range cmds {
-			res, err := c.Int64Slice()
-			if err != nil || len(res) != 2 || res[1] <= 0 {
-				return fmt.Errorf("save script: unexpected reply %v (%v)", res, err)
-			}
-			if res[0] == 1 {
-				stored[i] = uint64(res[1])
-			} else {
-				fenced = append(fenced, FencedRecord{Type: recs[i].Type, ID: recs[i].ID, Epoch: recs[i].Epoch, Current: uint64(res[1])})
+		for i := range recs {
+			ok, e := res[2*i], res[2*i+1]
+			switch {
+			case e <= 0:
+				return fmt.Errorf("save script: unexpected epoch %d", e)
+			case ok == 1:
+				stored[i] = uint64(e)
+			default:
+				fenced = append(fenced, FencedRecord{Type: recs[i].Type, ID: recs[i].ID, Epoch: recs[i].Epoch, Current: uint64(e)})
 			}
 		}
 		return nil
@@ -537,6 +543,60 @@ func (r *Redis) SaveEntities(recs []EntityRecord) error {
 		return &FenceError{Fenced: fenced}
 	}
 	return nil
+}
+
+// saveStandalone runs the whole batch as one batch script: one command,
+// atomic as MULTI/EXEC was (a script runs whole; the server refuses it at
+// once when out of memory), and one script run rather than one per record.
+func (r *Redis) saveStandalone(ctx context.Context, recs []EntityRecord) ([]int64, error) {
+	keys := make([]string, 0, 2*len(recs))
+	args := make([]any, 0, 2*len(recs))
+	for i := range recs {
+		rec := &recs[i]
+		keys = append(keys, r.entityKey(rec.Type, rec.ID), r.fenceKey(rec.Type, rec.ID))
+		args = append(args, rec.Data, rec.Epoch)
+	}
+	return saveBatchScript.Run(ctx, r.client, keys, args...).Int64Slice()
+}
+
+// saveCluster pipelines one save script per record to the masters (a
+// script's keys must share a slot; each record's do).
+func (r *Redis) saveCluster(ctx context.Context, recs []EntityRecord) ([]int64, error) {
+	var cmds []*redis.Cmd
+	write := func(p redis.Pipeliner) error {
+		cmds = cmds[:0]
+		for i := range recs {
+			// Commands run in order: a later record of one entity
+			// overwrites an earlier.
+			rec := &recs[i]
+			cmds = append(cmds, p.EvalSha(ctx, saveScript.Hash(),
+				[]string{r.entityKey(rec.Type, rec.ID), r.fenceKey(rec.Type, rec.ID)}, rec.Data, rec.Epoch))
+		}
+		return nil
+	}
+	_, err := r.client.Pipelined(ctx, write)
+	if noScript(err, cmds) {
+		// The servers do not know the script (a first save, a restart,
+		// SCRIPT FLUSH): load it on every master and run the batch
+		// again, which is harmless for records the first run stored
+		// (their epoch is stored; a claim claims again).
+		if err := r.client.ScriptLoad(ctx, saveSource).Err(); err != nil {
+			return nil, err
+		}
+		_, err = r.client.Pipelined(ctx, write)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := make([]int64, 0, 2*len(recs))
+	for _, c := range cmds {
+		v, err := c.Int64Slice()
+		if err != nil || len(v) != 2 {
+			return nil, fmt.Errorf("save script: unexpected reply %v (%v)", v, err)
+		}
+		res = append(res, v...)
+	}
+	return res, nil
 }
 
 // noScript reports whether a pipeline failed because the server did not
