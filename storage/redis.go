@@ -83,23 +83,27 @@ func (o *RedisOptions) where() string {
 // Redis Cluster places it by the tag alone, whatever bytes the names hold:
 //
 //	P{t}:e:<len(type)>:<type>:<id>   an entity's data (a string)
+//	P{t}:f:<len(type)>:<type>:<id>   the entity's fencing epoch (an integer)
 //	P{t}:k:<key>                     a key of the KV store (a string)
 //
 // t is 8 hex digits of the FNV-1a hash of the entity's (type, ID), or of
-// the KV key. Every key of one entity or KV key has the same tag, so a
-// later key belonging to an entity (an owner lease, say) shares its slot
-// and can be written with it in one MULTI or script; different entities
-// spread over the cluster's slots. The length before the type keeps
+// the KV key. Every key of one entity has the same tag, so its data and
+// its epoch share a slot and one script reads and writes both; different
+// entities spread over the cluster's slots. The length before the type keeps
 // "Avatar" and "Avatar2" apart.
 //
 // # Atomicity
 //
-// On a standalone server SaveEntities writes the whole batch in one
-// MULTI/EXEC: all of it or, if the connection fails before EXEC, none.
-// (If the connection fails after EXEC was sent, the error is returned but
-// the batch may have been applied; saving it again is harmless.) A Redis
-// Cluster cannot run a transaction over several nodes: there the batch is
-// pipelined, one SET per entity, to every master at once; each entity is
+// On a standalone server SaveEntities writes the whole batch with one Lua
+// script: all of it (but the fenced records) or, if the connection fails
+// before the script was sent, none; a script runs whole, and one that
+// starts with the server out of memory fails at its first write, before
+// writing anything. (If the
+// connection fails after it was sent, the error is returned but the batch
+// may have been applied; saving it again is harmless: a record's epoch
+// equals the stored one, and a claim claims again.) A Redis Cluster
+// cannot run a script over several nodes: there the batch is pipelined,
+// one script per entity, to every master at once; each entity is
 // written whole or not at all, but when SaveEntities fails some entities
 // of the batch may hold their new data and others their old. The engine
 // saves whole entity states and retries a failed batch whole, so either
@@ -546,8 +550,9 @@ func (r *Redis) SaveEntities(recs []EntityRecord) error {
 }
 
 // saveStandalone runs the whole batch as one batch script: one command,
-// atomic as MULTI/EXEC was (a script runs whole; the server refuses it at
-// once when out of memory), and one script run rather than one per record.
+// atomic as MULTI/EXEC was (a script runs whole; out of memory at its
+// start, it fails at its first write, before writing anything), and one
+// script run rather than one per record.
 func (r *Redis) saveStandalone(ctx context.Context, recs []EntityRecord) ([]int64, error) {
 	keys := make([]string, 0, 2*len(recs))
 	args := make([]any, 0, 2*len(recs))
