@@ -181,6 +181,9 @@ func TestFencedFinalSave(t *testing.T) {
 	if e.w.FencedCopies() != 0 {
 		t.Fatal("an entity already destroyed was counted as retired")
 	}
+	if !e.logged(logrus.WarnLevel, "newer copy of each was loaded elsewhere") {
+		t.Fatal("the refused final save was not logged")
+	}
 }
 
 // TestEpochTravels: the epoch goes with a freeze (hot reload) and a

@@ -890,10 +890,22 @@ func (w *World) save(recs []storage.EntityRecord, done func(error)) {
 			// The other records were stored; the fenced ones belong to
 			// copies that a newer copy replaced: retire them.
 			w.adoptEpochs(recs, claims)
+			var gone []string
+			nGone := 0
 			for _, f := range fe.Fenced {
 				if e := w.entities[rpc.EntityID(f.ID)]; e != nil && e.typ.name == f.Type && e.epoch != 0 && e.epoch <= f.Epoch {
 					w.retire(e, f.Epoch, f.Current)
+					continue
 				}
+				if nGone++; len(gone) < 10 {
+					gone = append(gone, clip.Name(f.Type)+"<"+clip.Name(f.ID)+">")
+				}
+			}
+			if nGone > 0 {
+				// Destroyed since (a final save): the newer copy's state
+				// stays.
+				w.log.Warnf("the saves of %d entities no longer here were refused: a newer copy of each was loaded elsewhere (%s)",
+					nGone, strings.Join(gone, ", "))
 			}
 			w.flushLocal()
 			err = nil
