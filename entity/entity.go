@@ -39,6 +39,15 @@ type Entity struct {
 	destroyed bool
 	dirty     bool // persistent attributes changed since the last save
 
+	// epoch is the fencing token of this copy of a persistent entity
+	// (storage.EntityRecord.Epoch): claimed by its load, or by its first
+	// save when it was created here (0 until that save returns: saves
+	// made meanwhile claim too). claims counts those saves in flight.
+	epoch  uint64
+	claims int
+	// fenced: this copy was retired because a newer one was claimed.
+	fenced bool
+
 	clientAddr string // where the client connected from, as its gate saw it
 
 	sp        *spaceState // set if the entity is a space
@@ -185,11 +194,20 @@ func (e *Entity) Destroy() {
 	if h, ok := e.self.Interface().(Destroyer); ok {
 		e.world.safely(e, "OnDestroy", h.OnDestroy)
 	}
+	e.destroy()
+}
+
+// destroy is Destroy after OnDestroy: it saves a persistent entity
+// (unless fenced), tells its client (if still bound) and removes it.
+func (e *Entity) destroy() {
+	if e.destroyed {
+		return // OnDestroy destroyed it
+	}
 	e.LeaveSpace()
 	e.emptySpace()
 	e.destroyed = true
 	final := false
-	if e.typ.persistent {
+	if e.typ.persistent && !e.fenced {
 		final = e.world.saveFinal(e)
 	}
 	if e.sp != nil {

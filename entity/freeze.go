@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/aoi"
+	"github.com/goworld-engine/goworld/internal/clip"
 	"github.com/goworld-engine/goworld/rpc"
+	"github.com/goworld-engine/goworld/storage"
 	"github.com/sirupsen/logrus"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -67,6 +69,10 @@ type FrozenEntity struct {
 	NextTimer uint64 `msgpack:"next_timer"`
 	// Dirty: persistent attributes changed since the last save.
 	Dirty bool `msgpack:"dirty,omitempty"`
+	// Epoch is a persistent entity's fencing token (the epoch its copy
+	// claimed in storage), which its saves carry wherever it moves; 0 for
+	// a copy whose first save has not returned (its next save claims).
+	Epoch uint64 `msgpack:"epoch,omitempty"`
 	// Space is the ID of the space the entity is in ("" for none).
 	Space string `msgpack:"space,omitempty"`
 	// Pos and Yaw are the entity's position (x, y, z) and heading.
@@ -147,7 +153,7 @@ func (w *World) Freeze() (*Frozen, error) {
 // frozen captures e (its attributes are the live tree, not a copy).
 func (e *Entity) frozen(now time.Time) FrozenEntity {
 	fe := FrozenEntity{Type: e.typ.name, ID: string(e.id), Attrs: e.Attrs, NextTimer: uint64(e.nextTimer), Dirty: e.dirty,
-		Pos: [3]float32{e.pos.X, e.pos.Y, e.pos.Z}, Yaw: e.yaw}
+		Epoch: e.epoch, Pos: [3]float32{e.pos.X, e.pos.Y, e.pos.Z}, Yaw: e.yaw}
 	if e.client != nil {
 		fe.Client = &FrozenClient{Gate: uint16(e.client.Gate), ID: uint64(e.client.ID), Addr: e.clientAddr}
 	}
@@ -320,11 +326,15 @@ func (w *World) rebuild(fe *FrozenEntity, now time.Time, argsOK map[string]bool,
 	if t == nil || !id.Valid() {
 		return nil, errUnknownType
 	}
+	if fe.Epoch > storage.MaxEpoch {
+		return nil, fmt.Errorf("entity: %s<%s>: epoch %d out of range", clip.Name(fe.Type), id, fe.Epoch)
+	}
 	e, err := w.newEntityFromTree(t, id, fe.Attrs)
 	if err != nil {
 		return nil, err
 	}
 	e.dirty = fe.Dirty
+	e.epoch = fe.Epoch
 	e.nextTimer = TimerID(fe.NextTimer)
 	e.pos, e.yaw = Vector3{X: fe.Pos[0], Y: fe.Pos[1], Z: fe.Pos[2]}, fe.Yaw
 	if !e.pos.Finite() {

@@ -267,9 +267,15 @@ func FuzzLoadEntity(f *testing.F) {
 			}
 			return
 		}
+		if a.epoch == 0 {
+			t.Fatal("the loaded entity has no epoch (its load claimed none)")
+		}
 		rec, ok := e.w.record(a)
 		if !ok {
 			t.Fatal("the loaded entity does not encode for saving")
+		}
+		if rec.Epoch != a.epoch {
+			t.Fatalf("its record carries epoch %d, the copy holds %d", rec.Epoch, a.epoch)
 		}
 		e2, a2 := loadFrom(t, rec.Data)
 		if a2 == nil {

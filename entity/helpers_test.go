@@ -269,6 +269,7 @@ func decodeEntityIDBody(t testing.TB, body []byte) rpc.EntityID {
 // game loop would run posted callbacks.
 type memStore struct {
 	entities map[string][]byte // type/id → data
+	epochs   map[string]uint64 // type/id → fencing epoch
 	kv       map[string][]byte
 	pending  []func()
 
@@ -279,15 +280,18 @@ type memStore struct {
 }
 
 func newMemStore() *memStore {
-	return &memStore{entities: map[string][]byte{}, kv: map[string][]byte{}}
+	return &memStore{entities: map[string][]byte{}, epochs: map[string]uint64{}, kv: map[string][]byte{}}
 }
 
 func storeKey(typeName, id string) string { return typeName + "/" + id }
 
-func (s *memStore) LoadEntity(typeName string, id rpc.EntityID, done func(data []byte, err error)) {
+func (s *memStore) LoadEntity(typeName string, id rpc.EntityID, done func(data []byte, epoch uint64, err error)) {
 	k := storeKey(typeName, string(id))
 	s.loads = append(s.loads, k)
-	var data []byte
+	var (
+		data  []byte
+		epoch uint64
+	)
 	err := s.loadErr
 	if err == nil {
 		d, ok := s.entities[k]
@@ -295,15 +299,18 @@ func (s *memStore) LoadEntity(typeName string, id rpc.EntityID, done func(data [
 			err = fmt.Errorf("%s: %w", k, storage.ErrNotFound)
 		} else {
 			data = append([]byte(nil), d...)
+			s.epochs[k]++
+			epoch = s.epochs[k]
 		}
 	}
-	s.pending = append(s.pending, func() { done(data, err) })
+	s.pending = append(s.pending, func() { done(data, epoch, err) })
 }
 
+// SaveEntities fences as storage backends do (storage.EntityRecord.Epoch).
 func (s *memStore) SaveEntities(recs []storage.EntityRecord, done func(err error)) {
 	cp := make([]storage.EntityRecord, len(recs))
 	for i, r := range recs {
-		cp[i] = storage.EntityRecord{Type: r.Type, ID: r.ID, Data: append([]byte(nil), r.Data...)}
+		cp[i] = storage.EntityRecord{Type: r.Type, ID: r.ID, Data: append([]byte(nil), r.Data...), Epoch: r.Epoch}
 	}
 	s.saves = append(s.saves, cp)
 	var err error
@@ -311,8 +318,25 @@ func (s *memStore) SaveEntities(recs []storage.EntityRecord, done func(err error
 		err, s.saveErrs = s.saveErrs[0], s.saveErrs[1:]
 	}
 	if err == nil {
-		for _, r := range cp {
-			s.entities[storeKey(r.Type, r.ID)] = r.Data
+		var fenced []storage.FencedRecord
+		for i, r := range cp {
+			k := storeKey(r.Type, r.ID)
+			cur := s.epochs[k]
+			switch {
+			case r.Epoch == 0:
+				cur++
+			case r.Epoch < cur:
+				fenced = append(fenced, storage.FencedRecord{Type: r.Type, ID: r.ID, Epoch: r.Epoch, Current: cur})
+				continue
+			default:
+				cur = r.Epoch
+			}
+			s.epochs[k] = cur
+			recs[i].Epoch = cur
+			s.entities[k] = r.Data
+		}
+		if fenced != nil {
+			err = &storage.FenceError{Fenced: fenced}
 		}
 	}
 	s.pending = append(s.pending, func() { done(err) })

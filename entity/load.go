@@ -188,7 +188,7 @@ func (w *World) load(id rpc.EntityID, typeName string, caller loadCaller) {
 	w.loading[id] = []pendingCall{}
 	w.waitForLoad(id, caller)
 	w.inflight++
-	w.store.LoadEntity(typeName, id, func(data []byte, err error) {
+	w.store.LoadEntity(typeName, id, func(data []byte, epoch uint64, err error) {
 		w.inflight--
 		queued := w.loading[id]
 		delete(w.loading, id)
@@ -218,6 +218,8 @@ func (w *World) load(id rpc.EntityID, typeName string, caller loadCaller) {
 		if err == nil {
 			if e, err = w.newEntity(t, id, attrs); err != nil {
 				code = LoadDamaged
+			} else {
+				e.epoch = epoch
 			}
 		}
 		if err != nil {

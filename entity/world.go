@@ -37,8 +37,14 @@ type Outbox interface {
 
 // Store runs storage operations off the game loop and calls done back on
 // the loop. The game implements it on top of a storage.Backend.
+//
+// LoadEntity claims the entity (storage.EntityStore.ClaimEntity): done
+// gets the epoch of the copy the world makes live. SaveEntities sets the
+// Epoch of every record with Epoch 0 it stored to the epoch it claimed
+// before calling done, and reports fenced records with a
+// *storage.FenceError.
 type Store interface {
-	LoadEntity(typeName string, id rpc.EntityID, done func(data []byte, err error))
+	LoadEntity(typeName string, id rpc.EntityID, done func(data []byte, epoch uint64, err error))
 	SaveEntities(recs []storage.EntityRecord, done func(err error))
 	KVGet(key string, done func(value []byte, err error))
 	KVPut(key string, value []byte, done func(err error))
@@ -108,7 +114,8 @@ type World struct {
 	// in flight: until they complete it stays registered with the
 	// dispatcher (saveFinal).
 	finalSaves map[rpc.EntityID]int
-	inflight   int // other storage operations in flight (loads, KV)
+	inflight   int    // other storage operations in flight (loads, KV)
+	fenced     uint64 // copies retired because a newer copy was claimed
 
 	// loadCallers: for loads in flight, the entities waiting for an answer.
 	loadCallers map[rpc.EntityID][]loadCaller
@@ -925,11 +932,21 @@ func (w *World) record(e *Entity) (storage.EntityRecord, bool) {
 		return storage.EntityRecord{}, false
 	}
 	e.dirty = false
-	return storage.EntityRecord{Type: e.typ.name, ID: string(e.id), Data: data}, true
+	if e.epoch == 0 {
+		e.claims++
+	}
+	return storage.EntityRecord{Type: e.typ.name, ID: string(e.id), Data: data, Epoch: e.epoch}, true
 }
 
 func (w *World) save(recs []storage.EntityRecord, done func(error)) {
+	var claims []int // the records that claim (Epoch 0)
+	for i := range recs {
+		if recs[i].Epoch == 0 {
+			claims = append(claims, i)
+		}
+	}
 	if w.store == nil {
+		w.adoptEpochs(recs, claims)
 		if done != nil {
 			done(nil)
 		}
@@ -938,6 +955,33 @@ func (w *World) save(recs []storage.EntityRecord, done func(error)) {
 	w.saving++
 	w.store.SaveEntities(recs, func(err error) {
 		w.saving--
+		var fe *storage.FenceError
+		if errors.As(err, &fe) {
+			// The other records were stored; the fenced ones belong to
+			// copies that a newer copy replaced: retire them.
+			w.adoptEpochs(recs, claims)
+			var gone []string
+			nGone := 0
+			for _, f := range fe.Fenced {
+				if e := w.entities[rpc.EntityID(f.ID)]; e != nil && e.typ.name == f.Type && e.epoch != 0 && e.epoch <= f.Epoch {
+					w.retire(e, f.Epoch, f.Current)
+					continue
+				}
+				if nGone++; len(gone) < 10 {
+					gone = append(gone, clip.Name(f.Type)+"<"+clip.Name(f.ID)+">")
+				}
+			}
+			if nGone > 0 {
+				// Destroyed since (a final save): the newer copy's state
+				// stays.
+				w.log.Warnf("the saves of %d entities no longer here were refused: a newer copy of each was loaded elsewhere (%s)",
+					nGone, strings.Join(gone, ", "))
+			}
+			w.flushLocal()
+			err = nil
+		} else {
+			w.adoptEpochs(recs, claims)
+		}
 		if err != nil {
 			var gone []string
 			for _, r := range recs {
@@ -960,6 +1004,54 @@ func (w *World) save(recs []storage.EntityRecord, done func(error)) {
 		}
 	})
 }
+
+// adoptEpochs gives every entity still here that claimed in recs (the
+// records at the indexes claims, saved with Epoch 0: a created entity's
+// first saves) the epoch it claimed, which the store set in the record if
+// it stored it (if it did not, the next save claims again). Every claim
+// in flight is this copy's, so the newest is its epoch.
+func (w *World) adoptEpochs(recs []storage.EntityRecord, claims []int) {
+	for _, i := range claims {
+		r := &recs[i]
+		e := w.entities[rpc.EntityID(r.ID)]
+		if e == nil || e.typ.name != r.Type || e.claims == 0 {
+			continue
+		}
+		e.epoch = max(e.epoch, r.Epoch)
+		e.claims--
+	}
+}
+
+// FencedLoggedElsewhere is the reason the client of a retired copy is
+// kicked with.
+const FencedLoggedElsewhere = "your character was loaded elsewhere"
+
+// retire destroys this copy of a persistent entity after its save was
+// refused because a newer copy was claimed (loaded or created on another
+// game, or here again): without saving it and without OnDestroy, which
+// is not this copy's to run (the entity lives on in the newer copy). Its
+// client is kicked with FencedLoggedElsewhere.
+func (w *World) retire(e *Entity, epoch, current uint64) {
+	if e.destroyed {
+		return
+	}
+	w.fenced++
+	w.log.WithField("entity", e.String()).Errorf("a newer copy of %s was loaded elsewhere (stored epoch %d, this copy's %d): "+
+		"this copy is retired without saving; changes made to it since its last save are lost", e, current, epoch)
+	e.fenced = true
+	if e.client != nil {
+		ref := *e.client
+		e.spaceClientUnbinding()
+		w.toClient(ref, rpc.MsgDestroyEntity, rpc.AppendEntityID(nil, e.id))
+		e.client = nil
+		w.kick(ref, FencedLoggedElsewhere)
+	}
+	e.destroy()
+}
+
+// FencedCopies returns how many copies of persistent entities this world
+// retired because a newer copy was claimed (their save was fenced).
+func (w *World) FencedCopies() uint64 { return w.fenced }
 
 // SavesInFlight returns the number of saves not yet completed.
 func (w *World) SavesInFlight() int { return w.saving }

@@ -42,9 +42,11 @@ type gameMetrics struct {
 	panics   recovered.Log // panics recovered on the loop and the links
 	// entityPanics is the world's count of panics recovered in entity code.
 	entityPanics atomic.Uint64
-	loop         loopState          // see stall.go
-	frameWait    *metrics.Histogram // how long frames waited for the loop
-	store        storeMetrics       // see store.go
+	// fenced is the world's count of retired copies (World.FencedCopies).
+	fenced    atomic.Uint64
+	loop      loopState          // see stall.go
+	frameWait *metrics.Histogram // how long frames waited for the loop
+	store     storeMetrics       // see store.go
 }
 
 func newGameMetrics() *gameMetrics {
@@ -72,6 +74,7 @@ func (g *Game) publish() {
 	m.aoiMoves.Store(moves)
 	m.aoiNanos.Store(int64(spent))
 	m.entityPanics.Store(w.Panics())
+	m.fenced.Store(w.FencedCopies())
 }
 
 // WriteMetrics writes the game's metrics in the Prometheus text format,
@@ -134,6 +137,8 @@ func (g *Game) writeStorageMetrics(w *metrics.Writer) {
 	const rejHelp = "Storage operations failed without asking the backend: the queue was full (storage too slow or down), or a save was being retried (storage failing)."
 	w.Counter("goworld_game_storage_rejected_total", rejHelp, m.rejected[0].Load(), "reason", "queue_full")
 	w.Counter("goworld_game_storage_rejected_total", rejHelp, m.rejected[1].Load(), "reason", "failing")
+	w.Counter("goworld_game_fenced_entities_total", "Copies of persistent entities retired because a newer copy was loaded elsewhere: "+
+		"their save was refused by the store's fencing epoch, their client kicked (each logged).", g.met.fenced.Load())
 	w.Counter("goworld_game_storage_save_retries_total", "Tries of a failed save after its first (with backoff, up to save_retry_timeout).", m.retries.Load())
 	failing := 0.0
 	if m.failing.Load() {

@@ -202,15 +202,17 @@ func (s *asyncStore) run(ctx context.Context) {
 }
 
 func (s *asyncStore) finish(op storeOp, err error) {
-	if err != nil {
+	if err != nil && !errors.Is(err, storage.ErrFenced) {
 		s.met.errors[op.kind].Add(1)
 	}
 	s.g.Post(func() { op.post(err) })
 }
 
 // mayPass reports whether a failed operation may succeed if tried again.
+// A fenced save does not: the rest of its batch was stored.
 func mayPass(err error) bool {
 	return !errors.Is(err, storage.ErrInvalidArgument) && !errors.Is(err, storage.ErrClosed) &&
+		!errors.Is(err, storage.ErrFenced) &&
 		!errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrCorrupt)
 }
 
@@ -254,11 +256,17 @@ func (s *asyncStore) retrySave(ctx context.Context, op storeOp, err error) error
 	}
 }
 
-func (s *asyncStore) LoadEntity(typeName string, id rpc.EntityID, done func([]byte, error)) {
-	var data []byte
+// LoadEntity claims the entity (storage.EntityStore.ClaimEntity): the
+// copy the world makes of it gets a new epoch, which fences every older
+// copy's saves.
+func (s *asyncStore) LoadEntity(typeName string, id rpc.EntityID, done func([]byte, uint64, error)) {
+	var (
+		data  []byte
+		epoch uint64
+	)
 	s.push(storeOp{kind: opLoad, size: len(typeName) + len(id),
-		do:   func() (err error) { data, err = s.b.LoadEntity(typeName, string(id)); return err },
-		post: func(err error) { done(data, err) },
+		do:   func() (err error) { data, epoch, err = s.b.ClaimEntity(typeName, string(id)); return err },
+		post: func(err error) { done(data, epoch, err) },
 	})
 }
 

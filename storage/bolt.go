@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -20,6 +21,9 @@ const DefaultBoltTimeout = time.Second
 const (
 	// boltEntityPrefix prefixes the bucket of each entity type: "e/<type>".
 	boltEntityPrefix = "e/"
+	// boltFencePrefix prefixes the bucket of each entity type's epochs
+	// (fencing tokens, 8 bytes big-endian by ID): "f/<type>".
+	boltFencePrefix = "f/"
 	// boltKVBucket is the bucket of the global key-value store.
 	boltKVBucket = "kv"
 
@@ -43,7 +47,8 @@ type BoltOptions struct {
 }
 
 // Bolt is the embedded [Backend]: one bbolt database file with one bucket per
-// entity type ("e/<type>") and one bucket "kv" for the key-value store.
+// entity type ("e/<type>"), one per entity type for the entities' epochs
+// ("f/<type>") and one bucket "kv" for the key-value store.
 //
 // Bolt is safe for concurrent use by multiple goroutines. Reads run in
 // parallel; writes are serialised by bbolt, and each write method commits
@@ -57,6 +62,15 @@ type Bolt struct {
 	// progress and no call can touch a closed bbolt.DB.
 	mu sync.RWMutex
 	db *bolt.DB // nil once closed
+
+	// claimMu orders claims with the writes that compare epochs. claims
+	// holds the epochs ClaimEntity handed out that no write has stored
+	// yet: a claim costs a read, not an fsynced commit. They are stored
+	// by the entity's next save or delete, or at Close. A crash loses
+	// them, which is harmless: the file is one process's, and every copy
+	// it made ends with it.
+	claimMu sync.Mutex
+	claims  map[[2]string]uint64
 }
 
 var _ Backend = (*Bolt)(nil)
@@ -143,7 +157,7 @@ func OpenBolt(path string, opts *BoltOptions) (*Bolt, error) {
 		}
 		return nil, fmt.Errorf("storage: open bbolt %q: create bucket %q: %w", path, boltKVBucket, err)
 	}
-	return &Bolt{path: path, db: db}, nil
+	return &Bolt{path: path, db: db, claims: map[[2]string]uint64{}}, nil
 }
 
 // guard runs fn, turning a panic inside bbolt into an error wrapping
@@ -175,17 +189,52 @@ func (b *Bolt) Close() error {
 	if b == nil {
 		return ErrClosed
 	}
+	// claimMu before mu, as the writes take them.
+	b.claimMu.Lock()
+	defer b.claimMu.Unlock()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.db == nil {
 		return ErrClosed
 	}
+	perr := b.storeClaims()
 	err := b.db.Close()
 	b.db = nil
 	if err != nil {
 		return fmt.Errorf("storage: close bbolt %q: %w", b.path, err)
 	}
+	if perr != nil {
+		return fmt.Errorf("storage: close bbolt %q: storing the epochs of loaded entities: %w", b.path, perr)
+	}
 	return nil
+}
+
+// storeClaims writes the claims no save stored yet, in one transaction.
+// The caller holds b.mu for writing and b.claimMu.
+func (b *Bolt) storeClaims() error {
+	if len(b.claims) == 0 {
+		return nil
+	}
+	err := guard(func() error {
+		return b.db.Update(func(tx *bolt.Tx) error {
+			for k, e := range b.claims {
+				fb, err := tx.CreateBucketIfNotExists(fenceBucket(k[0]))
+				if err != nil {
+					return err
+				}
+				if e > boltEpoch(fb, k[1]) {
+					if err := fb.Put([]byte(k[1]), binary.BigEndian.AppendUint64(nil, e)); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+	})
+	if err == nil {
+		clear(b.claims)
+	}
+	return err
 }
 
 // view runs fn in a read-only transaction, or returns ErrClosed.
@@ -215,9 +264,11 @@ func (b *Bolt) update(fn func(tx *bolt.Tx) error) error {
 }
 
 // SaveEntities stores all records in one read-write transaction (one fsynced
-// commit): either all of them are stored or, on error, none. Every record is
-// validated before the transaction starts. If the batch holds the same
-// (Type, ID) more than once, the last one wins.
+// commit): either all of them are stored or, on error, none, except that
+// fenced records are refused one by one (a *FenceError) while the rest
+// commits. Every record is validated before the transaction starts.
+// Records are applied in order: if the batch holds the same (Type, ID)
+// more than once, the last one wins.
 func (b *Bolt) SaveEntities(recs []EntityRecord) error {
 	for i := range recs {
 		r := &recs[i]
@@ -228,14 +279,25 @@ func (b *Bolt) SaveEntities(recs []EntityRecord) error {
 			return fmt.Errorf("storage: SaveEntities: record %d (%q/%q): data is %d bytes, more than %d: %w",
 				i, r.Type, r.ID, len(r.Data), int64(boltMaxValue), ErrInvalidArgument)
 		}
+		if r.Epoch > MaxEpoch {
+			return fmt.Errorf("storage: SaveEntities: record %d (%q/%q): epoch %d is above %d: %w",
+				i, r.Type, r.ID, r.Epoch, uint64(MaxEpoch), ErrInvalidArgument)
+		}
 	}
 	if len(recs) == 0 {
 		return b.view(func(*bolt.Tx) error { return nil }) // ErrClosed if closed
 	}
+	var (
+		claimed []uint64 // per record: the epoch it was stored with, 0 if fenced
+		fenced  []FencedRecord
+	)
+	b.claimMu.Lock()
+	defer b.claimMu.Unlock()
 	err := b.update(func(tx *bolt.Tx) error {
+		claimed, fenced = make([]uint64, len(recs)), nil
 		var (
-			lastType   string
-			lastBucket *bolt.Bucket
+			lastType          string
+			lastBucket, lastF *bolt.Bucket
 		)
 		for i := range recs {
 			r := &recs[i]
@@ -244,15 +306,97 @@ func (b *Bolt) SaveEntities(recs []EntityRecord) error {
 				if err != nil {
 					return fmt.Errorf("bucket for type %q: %w", r.Type, err)
 				}
-				lastType, lastBucket = r.Type, bk
+				fb, err := tx.CreateBucketIfNotExists(fenceBucket(r.Type))
+				if err != nil {
+					return fmt.Errorf("epoch bucket for type %q: %w", r.Type, err)
+				}
+				lastType, lastBucket, lastF = r.Type, bk, fb
+			}
+			stored := boltEpoch(lastF, r.ID)
+			cur := max(stored, b.claims[[2]string{r.Type, r.ID}])
+			epoch := r.Epoch
+			switch {
+			case epoch == 0:
+				epoch = cur + 1
+			case epoch < cur:
+				fenced = append(fenced, FencedRecord{Type: r.Type, ID: r.ID, Epoch: r.Epoch, Current: cur})
+				continue
+			}
+			if epoch != stored {
+				if err := lastF.Put([]byte(r.ID), binary.BigEndian.AppendUint64(nil, epoch)); err != nil {
+					return fmt.Errorf("record %d (%q/%q): epoch: %w", i, r.Type, r.ID, err)
+				}
 			}
 			if err := lastBucket.Put([]byte(r.ID), r.Data); err != nil {
 				return fmt.Errorf("record %d (%q/%q): %w", i, r.Type, r.ID, err)
 			}
+			claimed[i] = epoch
 		}
 		return nil
 	})
-	return wrapErr("SaveEntities", err)
+	if err != nil {
+		return wrapErr("SaveEntities", err)
+	}
+	for i, e := range claimed {
+		if e != 0 {
+			recs[i].Epoch = e
+			k := [2]string{recs[i].Type, recs[i].ID}
+			if c, ok := b.claims[k]; ok && c <= e {
+				delete(b.claims, k) // stored now
+			}
+		}
+	}
+	if len(fenced) > 0 {
+		return &FenceError{Fenced: fenced}
+	}
+	return nil
+}
+
+// ClaimEntity returns a copy of the entity's data and a new epoch for it,
+// or ErrNotFound. It reads in a read-only transaction and keeps the new
+// epoch in memory until the entity's next write (see Bolt), so a claim
+// costs no fsync.
+func (b *Bolt) ClaimEntity(typeName, id string) ([]byte, uint64, error) {
+	if err := checkEntity(typeName, id); err != nil {
+		return nil, 0, fmt.Errorf("storage: ClaimEntity: %w", err)
+	}
+	var (
+		out    []byte
+		stored uint64
+	)
+	b.claimMu.Lock()
+	defer b.claimMu.Unlock()
+	err := b.view(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(entityBucket(typeName))
+		if bk == nil {
+			return ErrNotFound
+		}
+		v, ok := get(bk, []byte(id))
+		if !ok {
+			return ErrNotFound
+		}
+		out = v
+		if fb := tx.Bucket(fenceBucket(typeName)); fb != nil {
+			stored = boltEpoch(fb, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, wrapErr("ClaimEntity", err)
+	}
+	k := [2]string{typeName, id}
+	epoch := max(stored, b.claims[k]) + 1
+	b.claims[k] = epoch
+	return out, epoch, nil
+}
+
+// boltEpoch returns the epoch stored for id in fb, 0 if none.
+func boltEpoch(fb *bolt.Bucket, id string) uint64 {
+	v := fb.Get([]byte(id))
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
 }
 
 // LoadEntity returns a copy of the entity's data, or ErrNotFound.
@@ -285,13 +429,33 @@ func (b *Bolt) DeleteEntity(typeName, id string) error {
 	if err := checkEntity(typeName, id); err != nil {
 		return fmt.Errorf("storage: DeleteEntity: %w", err)
 	}
+	b.claimMu.Lock()
+	defer b.claimMu.Unlock()
+	k := [2]string{typeName, id}
 	err := b.update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(entityBucket(typeName))
-		if bk == nil {
+		had := false
+		if bk != nil {
+			_, had = get(bk, []byte(id))
+			if err := bk.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		// Bump the epoch of an entity that was ever claimed or stored,
+		// so that no copy live somewhere can save it back.
+		fb := tx.Bucket(fenceBucket(typeName))
+		if !had && (fb == nil || fb.Get([]byte(id)) == nil) && b.claims[k] == 0 {
 			return nil
 		}
-		return bk.Delete([]byte(id))
+		fb, err := tx.CreateBucketIfNotExists(fenceBucket(typeName))
+		if err != nil {
+			return err
+		}
+		return fb.Put([]byte(id), binary.BigEndian.AppendUint64(nil, max(boltEpoch(fb, id), b.claims[k])+1))
 	})
+	if err == nil {
+		delete(b.claims, k)
+	}
 	return wrapErr("DeleteEntity", err)
 }
 
@@ -414,6 +578,11 @@ func get(bk *bolt.Bucket, key []byte) ([]byte, bool) {
 // entityBucket returns the bucket name of an entity type.
 func entityBucket(typeName string) []byte {
 	return []byte(boltEntityPrefix + typeName)
+}
+
+// fenceBucket returns the name of the bucket of an entity type's epochs.
+func fenceBucket(typeName string) []byte {
+	return []byte(boltFencePrefix + typeName)
 }
 
 // wrapErr gives an error from a transaction the method's name, leaving the

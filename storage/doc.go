@@ -19,9 +19,27 @@
 // fails with [ErrClosed]. No input makes a method panic.
 //
 // [EntityStore.SaveEntities] is atomic: either every record of the batch is
-// stored or none is. The engine calls it once per save tick with every dirty
-// entity, so a backend should commit a batch in one round trip or
-// transaction.
+// stored or none is, except for fenced records (below). The engine calls it
+// once per save tick with every dirty entity, so a backend should commit a
+// batch in one round trip or transaction.
+//
+// # Fencing
+//
+// A persistent entity is live at most once in a cluster. The dispatcher
+// decides where it lives, and the store makes sure a copy the dispatcher
+// lost track of (a game cut off from it) cannot overwrite a newer copy:
+// every entity has an epoch, a fencing token stored with it. Making a copy
+// live claims a new epoch atomically with it: [EntityStore.ClaimEntity]
+// for a load, a save of a record with Epoch 0 for a new entity (the
+// store sets the record's Epoch to the one claimed). Every later save of
+// the copy carries its epoch ([EntityRecord.Epoch]), and a record older
+// than the stored epoch is refused: SaveEntities stores the rest of the
+// batch and returns a [*FenceError] (wrapping [ErrFenced]) naming the
+// refused records. A record with the stored epoch is stored, so a batch
+// retried after a lost reply does not fence itself. DeleteEntity raises
+// the epoch, so no copy live before it saves the entity back. The engine
+// retires a fenced copy (package entity). LoadEntity claims nothing: it
+// is for tools. Epochs are at most [MaxEpoch].
 //
 // [KVStore.PutIfAbsent] is atomic, so it can be used to claim unique names
 // (for example when registering an account) without races between game
@@ -41,7 +59,7 @@
 // and a crash loses everything since the last one (minutes).
 //
 // Atomicity: Bolt commits a batch in one transaction. Redis commits it in one
-// MULTI/EXEC on a standalone server; a Redis Cluster cannot run a transaction
+// Lua script on a standalone server; a Redis Cluster cannot run a transaction
 // over several nodes, so there each entity is written whole, but a failed
 // batch may have stored some of its entities and not others (see [Redis]).
 // Either way a failed batch is retried whole by the engine, and an entity's

@@ -83,23 +83,27 @@ func (o *RedisOptions) where() string {
 // Redis Cluster places it by the tag alone, whatever bytes the names hold:
 //
 //	P{t}:e:<len(type)>:<type>:<id>   an entity's data (a string)
+//	P{t}:f:<len(type)>:<type>:<id>   the entity's fencing epoch (an integer)
 //	P{t}:k:<key>                     a key of the KV store (a string)
 //
 // t is 8 hex digits of the FNV-1a hash of the entity's (type, ID), or of
-// the KV key. Every key of one entity or KV key has the same tag, so a
-// later key belonging to an entity (an owner lease, say) shares its slot
-// and can be written with it in one MULTI or script; different entities
-// spread over the cluster's slots. The length before the type keeps
+// the KV key. Every key of one entity has the same tag, so its data and
+// its epoch share a slot and one script reads and writes both; different
+// entities spread over the cluster's slots. The length before the type keeps
 // "Avatar" and "Avatar2" apart.
 //
 // # Atomicity
 //
-// On a standalone server SaveEntities writes the whole batch in one
-// MULTI/EXEC: all of it or, if the connection fails before EXEC, none.
-// (If the connection fails after EXEC was sent, the error is returned but
-// the batch may have been applied; saving it again is harmless.) A Redis
-// Cluster cannot run a transaction over several nodes: there the batch is
-// pipelined, one SET per entity, to every master at once; each entity is
+// On a standalone server SaveEntities writes the whole batch with one Lua
+// script: all of it (but the fenced records) or, if the connection fails
+// before the script was sent, none; a script runs whole, and one that
+// starts with the server out of memory fails at its first write, before
+// writing anything. (If the
+// connection fails after it was sent, the error is returned but the batch
+// may have been applied; saving it again is harmless: a record's epoch
+// equals the stored one, and a claim claims again.) A Redis Cluster
+// cannot run a script over several nodes: there the batch is pipelined,
+// one script per entity, to every master at once; each entity is
 // written whole or not at all, but when SaveEntities fails some entities
 // of the batch may hold their new data and others their old. The engine
 // saves whole entity states and retries a failed batch whole, so either
@@ -130,6 +134,68 @@ local v = redis.call('GET', KEYS[1])
 if v then return {0, v} end
 redis.call('SET', KEYS[1], ARGV[1])
 return {1}
+`)
+
+// saveScript saves one record of SaveEntities: KEYS[1] the entity's data,
+// KEYS[2] its epoch, ARGV[1] the data, ARGV[2] the record's epoch. Epoch 0
+// claims a new one (INCR) and stores; an epoch older than the stored one
+// is refused; an equal or newer one stores (and records a newer one). It
+// returns {1, the epoch stored with} or {0, the newer stored epoch}.
+// Epochs stay far below 2^53, where Lua's numbers are exact.
+var saveScript = redis.NewScript(saveSource)
+
+const saveSource = `
+local e = tonumber(ARGV[2])
+if e == 0 then
+  e = redis.call('INCR', KEYS[2])
+else
+  local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if cur > e then return {0, cur} end
+  if cur < e then redis.call('SET', KEYS[2], ARGV[2]) end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return {1, e}
+`
+
+// saveBatchScript is saveScript over a whole batch on one server: KEYS
+// are data and epoch keys by pairs, ARGV data and epoch by pairs; it
+// returns the pairs saveScript returns, flattened, in record order.
+var saveBatchScript = redis.NewScript(`
+local out = {}
+for i = 1, #KEYS, 2 do
+  local e = tonumber(ARGV[i+1])
+  local ok = 1
+  if e == 0 then
+    e = redis.call('INCR', KEYS[i+1])
+  else
+    local cur = tonumber(redis.call('GET', KEYS[i+1]) or '0')
+    if cur > e then
+      ok, e = 0, cur
+    elseif cur < e then
+      redis.call('SET', KEYS[i+1], ARGV[i+1])
+    end
+  end
+  if ok == 1 then redis.call('SET', KEYS[i], ARGV[i]) end
+  out[#out+1] = ok
+  out[#out+1] = e
+end
+return out
+`)
+
+// claimScript reads an entity (KEYS[1]) and raises its epoch (KEYS[2]),
+// returning {data, epoch}, or nil (not found: nothing claimed).
+var claimScript = redis.NewScript(`
+local d = redis.call('GET', KEYS[1])
+if not d then return false end
+return {d, redis.call('INCR', KEYS[2])}
+`)
+
+// deleteScript deletes an entity (KEYS[1]) and raises its epoch (KEYS[2])
+// if it had data or an epoch, so that no live copy saves it back.
+var deleteScript = redis.NewScript(`
+local had = redis.call('DEL', KEYS[1])
+if had == 1 or redis.call('EXISTS', KEYS[2]) == 1 then redis.call('INCR', KEYS[2]) end
+return had
 `)
 
 // quietLogger drops go-redis's own log lines (failed dials, mostly),
@@ -344,6 +410,14 @@ func (r *Redis) entityKey(typeName, id string) string {
 	return b.String()
 }
 
+// fenceKey is P{t}:f:<len>:<type>:<id>, the entity's epoch, in the slot
+// of its data.
+func (r *Redis) fenceKey(typeName, id string) string {
+	k := r.entityKey(typeName, id)
+	i := len(r.prefix) + len("{00000000}")
+	return k[:i] + ":f:" + k[i+len(":e:"):]
+}
+
 // kvKey is P{t}:k:<key>.
 func (r *Redis) kvKey(key string) string {
 	return r.prefix + tag(key) + ":k:" + key
@@ -403,9 +477,13 @@ func checkRedisValue(value []byte) error {
 	return nil
 }
 
-// SaveEntities validates every record, then writes the batch: in one
-// MULTI/EXEC on a standalone server, pipelined per master on a cluster
-// (see the type's documentation for what each guarantees).
+// SaveEntities validates every record, then writes the batch with fenced
+// save scripts: one script for the whole batch on a standalone server,
+// one per record pipelined to every master at once on a cluster (see the
+// type's documentation for what each guarantees). A script compares each
+// record's epoch with the stored one and writes the data (and a new
+// epoch) on the entity's node, in the round trip the SETs took: fencing
+// adds no round trip.
 func (r *Redis) SaveEntities(recs []EntityRecord) error {
 	for i := range recs {
 		rec := &recs[i]
@@ -415,30 +493,134 @@ func (r *Redis) SaveEntities(recs []EntityRecord) error {
 		if err := checkRedisValue(rec.Data); err != nil {
 			return fmt.Errorf("storage: SaveEntities: record %d (%q/%q): %w", i, rec.Type, rec.ID, err)
 		}
+		if rec.Epoch > MaxEpoch {
+			return fmt.Errorf("storage: SaveEntities: record %d (%q/%q): epoch %d is above %d: %w",
+				i, rec.Type, rec.ID, rec.Epoch, uint64(MaxEpoch), ErrInvalidArgument)
+		}
 	}
-	return r.use("SaveEntities", true, func(ctx context.Context) error {
+	var (
+		stored []uint64 // per record: the epoch it was stored with, 0 if fenced
+		fenced []FencedRecord
+	)
+	err := r.use("SaveEntities", true, func(ctx context.Context) error {
 		if len(recs) == 0 {
 			return nil
 		}
-		write := func(p redis.Pipeliner) error {
-			for i := range recs {
-				// A later record of one entity overwrites an earlier:
-				// the last one wins, as commands run in order.
-				p.Set(ctx, r.entityKey(recs[i].Type, recs[i].ID), recs[i].Data, 0)
-			}
-			return nil
-		}
-		var err error
+		var (
+			res []int64 // per record: 1 or 0 (fenced), then an epoch
+			err error
+		)
 		if r.cluster == nil {
-			_, err = r.client.TxPipelined(ctx, write)
+			res, err = r.saveStandalone(ctx, recs)
 		} else {
-			_, err = r.client.Pipelined(ctx, write)
+			res, err = r.saveCluster(ctx, recs)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		if len(res) != 2*len(recs) {
+			return fmt.Errorf("save script: %d results for %d records", len(res), len(recs))
+		}
+		stored, fenced = make([]uint64, len(recs)), nil
+		for i := range recs {
+			ok, e := res[2*i], res[2*i+1]
+			switch {
+			case e <= 0:
+				return fmt.Errorf("save script: unexpected epoch %d", e)
+			case ok == 1:
+				stored[i] = uint64(e)
+			default:
+				fenced = append(fenced, FencedRecord{Type: recs[i].Type, ID: recs[i].ID, Epoch: recs[i].Epoch, Current: uint64(e)})
+			}
+		}
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for i, e := range stored {
+		if e != 0 {
+			recs[i].Epoch = e
+		}
+	}
+	if len(fenced) > 0 {
+		return &FenceError{Fenced: fenced}
+	}
+	return nil
 }
 
-// LoadEntity returns the entity's data, or ErrNotFound.
+// saveStandalone runs the whole batch as one batch script: one command,
+// atomic as MULTI/EXEC was (a script runs whole; out of memory at its
+// start, it fails at its first write, before writing anything), and one
+// script run rather than one per record.
+func (r *Redis) saveStandalone(ctx context.Context, recs []EntityRecord) ([]int64, error) {
+	keys := make([]string, 0, 2*len(recs))
+	args := make([]any, 0, 2*len(recs))
+	for i := range recs {
+		rec := &recs[i]
+		keys = append(keys, r.entityKey(rec.Type, rec.ID), r.fenceKey(rec.Type, rec.ID))
+		args = append(args, rec.Data, rec.Epoch)
+	}
+	return saveBatchScript.Run(ctx, r.client, keys, args...).Int64Slice()
+}
+
+// saveCluster pipelines one save script per record to the masters (a
+// script's keys must share a slot; each record's do).
+func (r *Redis) saveCluster(ctx context.Context, recs []EntityRecord) ([]int64, error) {
+	var cmds []*redis.Cmd
+	write := func(p redis.Pipeliner) error {
+		cmds = cmds[:0]
+		for i := range recs {
+			// Commands run in order: a later record of one entity
+			// overwrites an earlier.
+			rec := &recs[i]
+			cmds = append(cmds, p.EvalSha(ctx, saveScript.Hash(),
+				[]string{r.entityKey(rec.Type, rec.ID), r.fenceKey(rec.Type, rec.ID)}, rec.Data, rec.Epoch))
+		}
+		return nil
+	}
+	_, err := r.client.Pipelined(ctx, write)
+	if noScript(err, cmds) {
+		// The servers do not know the script (a first save, a restart,
+		// SCRIPT FLUSH): load it on every master and run the batch
+		// again, which is harmless for records the first run stored
+		// (their epoch is stored; a claim claims again).
+		if err := r.client.ScriptLoad(ctx, saveSource).Err(); err != nil {
+			return nil, err
+		}
+		_, err = r.client.Pipelined(ctx, write)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := make([]int64, 0, 2*len(recs))
+	for _, c := range cmds {
+		v, err := c.Int64Slice()
+		if err != nil || len(v) != 2 {
+			return nil, fmt.Errorf("save script: unexpected reply %v (%v)", v, err)
+		}
+		res = append(res, v...)
+	}
+	return res, nil
+}
+
+// noScript reports whether a pipeline failed because the server did not
+// know a script (NOSCRIPT), by its error or any command's.
+func noScript(err error, cmds []*redis.Cmd) bool {
+	isNo := func(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") }
+	if isNo(err) {
+		return true
+	}
+	for _, c := range cmds {
+		if isNo(c.Err()) {
+			return true
+		}
+	}
+	return false
+}
+
+// LoadEntity returns the entity's data, or ErrNotFound. It claims
+// nothing.
 func (r *Redis) LoadEntity(typeName, id string) ([]byte, error) {
 	if err := checkRedisEntity(typeName, id); err != nil {
 		return nil, fmt.Errorf("storage: LoadEntity: %w", err)
@@ -454,13 +636,49 @@ func (r *Redis) LoadEntity(typeName, id string) ([]byte, error) {
 	return nonNil(out), nil
 }
 
-// DeleteEntity removes the entity; deleting a missing one is not an error.
+// ClaimEntity returns the entity's data and a new epoch for it, read and
+// claimed by one Lua script on the entity's node (one round trip, as a
+// GET), or ErrNotFound. A try after a lost reply claims again: the epoch
+// of the lost claim is never used by anyone.
+func (r *Redis) ClaimEntity(typeName, id string) ([]byte, uint64, error) {
+	if err := checkRedisEntity(typeName, id); err != nil {
+		return nil, 0, fmt.Errorf("storage: ClaimEntity: %w", err)
+	}
+	var (
+		out   []byte
+		epoch uint64
+	)
+	err := r.use("ClaimEntity", true, func(ctx context.Context) error {
+		res, err := claimScript.Run(ctx, r.client, []string{r.entityKey(typeName, id), r.fenceKey(typeName, id)}).Slice()
+		if err != nil {
+			return err
+		}
+		if len(res) != 2 {
+			return fmt.Errorf("claim script: unexpected reply %v", res)
+		}
+		d, ok1 := res[0].(string)
+		e, ok2 := res[1].(int64)
+		if !ok1 || !ok2 || e <= 0 {
+			return fmt.Errorf("claim script: unexpected reply (%T, %T)", res[0], res[1])
+		}
+		out, epoch = []byte(d), uint64(e)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return nonNil(out), epoch, nil
+}
+
+// DeleteEntity removes the entity and raises its epoch if it was ever
+// stored or claimed, in one Lua script; deleting a missing one is not an
+// error.
 func (r *Redis) DeleteEntity(typeName, id string) error {
 	if err := checkRedisEntity(typeName, id); err != nil {
 		return fmt.Errorf("storage: DeleteEntity: %w", err)
 	}
 	return r.use("DeleteEntity", true, func(ctx context.Context) error {
-		return r.client.Del(ctx, r.entityKey(typeName, id)).Err()
+		return deleteScript.Run(ctx, r.client, []string{r.entityKey(typeName, id), r.fenceKey(typeName, id)}).Err()
 	})
 }
 

@@ -3,6 +3,9 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/goworld-engine/goworld/internal/clip"
 )
 
 var (
@@ -29,6 +32,11 @@ var (
 	// failure inside the database library while reading or writing it.
 	// The message names the file and says what to do.
 	ErrCorrupt = errors.New("storage: database file is damaged")
+
+	// ErrFenced is wrapped by the *FenceError SaveEntities returns when it
+	// refused records because the entity has been claimed since by a newer
+	// copy (see [EntityRecord.Epoch]). Test with errors.Is.
+	ErrFenced = errors.New("storage: entity was claimed by a newer copy")
 )
 
 // EntityRecord is one persistent entity's saved state.
@@ -36,11 +44,60 @@ var (
 // Type is the entity type name and ID its entity ID; both must be non-empty
 // and may hold arbitrary bytes. Data is opaque to the store (the engine
 // stores msgpack); a nil Data is stored as an empty value.
+//
+// Epoch is the fencing token of the copy of the entity that makes the save
+// (see [EntityStore]): the epoch ClaimEntity returned when that copy was
+// loaded, or the one its first save claimed. Zero claims a new epoch: the
+// record is stored whatever epoch the store holds, the stored epoch goes
+// up by one, and SaveEntities sets Epoch to it.
 type EntityRecord struct {
-	Type string
-	ID   string
-	Data []byte
+	Type  string
+	ID    string
+	Data  []byte
+	Epoch uint64
 }
+
+// MaxEpoch is the largest EntityRecord.Epoch a backend accepts (2^53-1,
+// exact in Lua's numbers); a larger one is an invalid argument. Epochs
+// grow by one per load, so no entity reaches it.
+const MaxEpoch = 1<<53 - 1
+
+// FencedRecord is a record SaveEntities refused: Epoch is the record's,
+// Current the newer one the store holds.
+type FencedRecord struct {
+	Type    string
+	ID      string
+	Epoch   uint64
+	Current uint64
+}
+
+// FenceError is the error of a SaveEntities that refused some records
+// because their entity was claimed by a newer copy since (a load or a
+// create elsewhere): those records were not stored, every other record of
+// the batch was. It wraps [ErrFenced].
+type FenceError struct {
+	Fenced []FencedRecord
+}
+
+// maxFencedNamed bounds the records a FenceError's message names.
+const maxFencedNamed = 5
+
+// Error names the first few fenced records (type and ID clipped).
+func (e *FenceError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "storage: %d record(s) refused, their entity claimed by a newer copy:", len(e.Fenced))
+	for i, f := range e.Fenced {
+		if i == maxFencedNamed {
+			fmt.Fprintf(&b, " and %d more", len(e.Fenced)-i)
+			break
+		}
+		fmt.Fprintf(&b, " %s<%s> (epoch %d, stored %d)", clip.Name(f.Type), clip.Name(f.ID), f.Epoch, f.Current)
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrFenced.
+func (e *FenceError) Unwrap() error { return ErrFenced }
 
 // EntityStore saves and loads persistent entities, addressed by
 // (type name, ID).
@@ -50,18 +107,38 @@ type EntityRecord struct {
 // owned by the caller.
 type EntityStore interface {
 	// SaveEntities stores every record of recs, overwriting existing
-	// entities. It is atomic: when it returns an error, none of the records
-	// was stored. If a batch holds the same (Type, ID) more than once, the
-	// last one wins. An empty batch is a no-op. The engine calls it once per
-	// save tick, so implementations commit a batch as one transaction.
+	// entities, unless it is fenced: a record whose Epoch is not zero and
+	// is older than the epoch the store holds for the entity is refused.
+	// When records were refused and nothing else failed, it returns a
+	// *FenceError (wrapping ErrFenced) naming them, and every other record
+	// is stored. Otherwise it is atomic: when it returns another error,
+	// none of the records was stored (a Redis Cluster writes each entity
+	// atomically; see [Redis]). A record with Epoch zero claims a new
+	// epoch: SaveEntities sets its Epoch to it when it was stored. Records
+	// are applied in order, so if a batch holds the same (Type, ID) more
+	// than once, the last one wins. An empty batch is a no-op. The engine
+	// calls it once per save tick, so implementations commit a batch as
+	// one transaction.
+	//
+	// Saving a record again with the epoch it was stored with succeeds,
+	// so a batch retried after a lost reply does not fence itself.
 	SaveEntities(recs []EntityRecord) error
 
+	// ClaimEntity loads one entity as LoadEntity does and, atomically with
+	// the read, claims a new epoch for the copy the caller makes of it: the
+	// store's epoch for the entity goes up by one and is returned. From
+	// then on, saves carrying an older epoch are refused. An entity that
+	// does not exist is not claimed (an error wrapping ErrNotFound).
+	ClaimEntity(typeName, id string) (data []byte, epoch uint64, err error)
+
 	// LoadEntity returns the data of one entity, or an error wrapping
-	// ErrNotFound if it does not exist.
+	// ErrNotFound if it does not exist. It claims nothing: it is for
+	// reading (tools, tests), not for making a live copy.
 	LoadEntity(typeName, id string) ([]byte, error)
 
 	// DeleteEntity removes one entity. Deleting an entity that does not
-	// exist is not an error.
+	// exist is not an error. The entity's epoch stays, one higher, so a
+	// copy still live somewhere cannot save it back into existence.
 	DeleteEntity(typeName, id string) error
 
 	// ListEntities returns the IDs of all entities of typeName, sorted in

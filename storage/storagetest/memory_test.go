@@ -28,6 +28,7 @@ type memBackend struct {
 
 type memData struct {
 	entities map[string]map[string][]byte
+	epochs   map[[2]string]uint64
 	kv       map[string][]byte
 }
 
@@ -41,7 +42,7 @@ func openMem(dir string) *memBackend {
 	defer memStoresMu.Unlock()
 	d := memStores[dir]
 	if d == nil {
-		d = &memData{entities: map[string]map[string][]byte{}, kv: map[string][]byte{}}
+		d = &memData{entities: map[string]map[string][]byte{}, epochs: map[[2]string]uint64{}, kv: map[string][]byte{}}
 		memStores[dir] = d
 	}
 	return &memBackend{data: d}
@@ -67,20 +68,57 @@ func (m *memBackend) SaveEntities(recs []storage.EntityRecord) error {
 		if r.Type == "" || r.ID == "" {
 			return invalid("empty type or ID")
 		}
+		if r.Epoch > storage.MaxEpoch {
+			return invalid("epoch too large")
+		}
 	}
 	if err := m.lock(); err != nil {
 		return err
 	}
 	defer m.mu.Unlock()
-	for _, r := range recs {
+	var fenced []storage.FencedRecord
+	for i, r := range recs {
 		t := m.data.entities[r.Type]
 		if t == nil {
 			t = map[string][]byte{}
 			m.data.entities[r.Type] = t
 		}
+		k := [2]string{r.Type, r.ID}
+		cur := m.data.epochs[k]
+		switch {
+		case r.Epoch == 0:
+			cur++
+		case r.Epoch < cur:
+			fenced = append(fenced, storage.FencedRecord{Type: r.Type, ID: r.ID, Epoch: r.Epoch, Current: cur})
+			continue
+		default:
+			cur = r.Epoch
+		}
+		m.data.epochs[k] = cur
+		recs[i].Epoch = cur
 		t[r.ID] = clone(r.Data)
 	}
+	if fenced != nil {
+		return &storage.FenceError{Fenced: fenced}
+	}
 	return nil
+}
+
+func (m *memBackend) ClaimEntity(typ, id string) ([]byte, uint64, error) {
+	if typ == "" || id == "" {
+		return nil, 0, invalid("empty type or ID")
+	}
+	if err := m.lock(); err != nil {
+		return nil, 0, err
+	}
+	defer m.mu.Unlock()
+	v, ok := m.data.entities[typ][id]
+	if !ok {
+		return nil, 0, storage.ErrNotFound
+	}
+	k := [2]string{typ, id}
+	m.data.epochs[k]++
+	return clone(v), m.data.epochs[k], nil
 }
 
 func (m *memBackend) LoadEntity(typ, id string) ([]byte, error) {
@@ -106,6 +144,10 @@ func (m *memBackend) DeleteEntity(typ, id string) error {
 		return err
 	}
 	defer m.mu.Unlock()
+	k := [2]string{typ, id}
+	if _, had := m.data.entities[typ][id]; had || m.data.epochs[k] != 0 {
+		m.data.epochs[k]++
+	}
 	delete(m.data.entities[typ], id)
 	return nil
 }

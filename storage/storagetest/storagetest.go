@@ -80,6 +80,14 @@ func Run(t *testing.T, f Factory) {
 		{"Reopen", s.testReopen},
 		{"ConcurrentMixed", s.testConcurrentMixed},
 		{"ConcurrentClose", s.testConcurrentClose},
+		{"FenceClaim", s.testFenceClaim},
+		{"FenceRetry", s.testFenceRetry},
+		{"FenceMixedBatch", s.testFenceMixedBatch},
+		{"FenceCreateOverExisting", s.testFenceCreateOverExisting},
+		{"FenceDelete", s.testFenceDelete},
+		{"FenceReopen", s.testFenceReopen},
+		{"FenceClaimRace", s.testFenceClaimRace},
+		{"FenceArguments", s.testFenceArguments},
 	} {
 		t.Run(tc.name, tc.fn)
 	}

@@ -1,0 +1,254 @@
+package entity
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/goworld-engine/goworld/rpc"
+	"github.com/goworld-engine/goworld/storage"
+	"github.com/sirupsen/logrus"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// claimElsewhere plays another game loading the entity: it takes a new
+// epoch in the store and stores what that copy saved.
+func claimElsewhere(t *testing.T, s *memStore, typ string, id rpc.EntityID, data map[string]any) uint64 {
+	t.Helper()
+	k := storeKey(typ, string(id))
+	s.epochs[k]++
+	b, err := msgpack.Marshal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.entities[k] = b
+	return s.epochs[k]
+}
+
+func storedName(t *testing.T, s *memStore, typ string, id rpc.EntityID) any {
+	t.Helper()
+	var m map[string]any
+	if err := msgpack.Unmarshal(s.entities[storeKey(typ, string(id))], &m); err != nil {
+		t.Fatal(err)
+	}
+	return m["name"]
+}
+
+// TestFencedSaveRetiresCopy: a loaded copy whose save is refused because
+// a newer copy was claimed is destroyed without a save and without
+// OnDestroy, its client is kicked with the reason, it is logged and
+// counted once; the other entities of the batch are saved.
+func TestFencedSaveRetiresCopy(t *testing.T) {
+	e := newEnv(t, withDispatchers(2))
+	id := rpc.NewEntityID()
+	storeAvatar(t, e.store, id, map[string]any{"name": "first"})
+	e.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
+	e.store.flush(e.w)
+	av := e.w.Entity(id)
+	if av == nil || av.epoch != 1 {
+		t.Fatalf("loaded %v; want it live with epoch 1", av)
+	}
+	other := e.create("Avatar", map[string]any{"name": "other"})
+	e.store.flush(e.w)
+	e.bind(av, 1, 7)
+	e.out.take()
+	e.events()
+
+	claimElsewhere(t, e.store, "Avatar", id, map[string]any{"name": "elsewhere"})
+	e.w.Run(func() {
+		av.Attrs.Set("name", "stale")
+		other.Attrs.Set("name", "other v2")
+	})
+	var doneErr error = errSentinel
+	var n int
+	e.w.Run(func() { n = e.w.SaveDirty(func(err error) { doneErr = err }) })
+	if n != 2 {
+		t.Fatalf("SaveDirty saved %d entities; want 2", n)
+	}
+	saves := len(e.store.saves)
+	e.store.flush(e.w)
+
+	if doneErr != nil {
+		t.Fatalf("SaveDirty's done got %v; want nil (the fenced copy is retired, the rest stored)", doneErr)
+	}
+	if e.w.Entity(id) != nil || !av.IsDestroyed() {
+		t.Fatal("the fenced copy is still live")
+	}
+	if len(e.store.saves) != saves {
+		t.Fatalf("the retired copy was saved again: %v", e.store.saves[saves:])
+	}
+	if got := storedName(t, e.store, "Avatar", id); got != "elsewhere" {
+		t.Fatalf("stored name %v; the newer copy's %q was overwritten", got, "elsewhere")
+	}
+	if got := storedName(t, e.store, "Avatar", other.ID()); got != "other v2" || other.dirty || other.IsDestroyed() {
+		t.Fatalf("the batch's good record: stored %v, dirty %v, destroyed %v", got, other.dirty, other.IsDestroyed())
+	}
+	if ev := e.eventsOf(id); slices.Contains(ev, "OnDestroy") {
+		t.Fatalf("OnDestroy ran on the retired copy: %v", ev)
+	}
+	frames := e.out.take()
+	ks := kicks(t, frames)
+	if len(ks) != 1 || ks[0].gate != 1 || ks[0].client != 7 || ks[0].reason != FencedLoggedElsewhere {
+		t.Fatalf("kicks %+v; want client 1/7 told %q", ks, FencedLoggedElsewhere)
+	}
+	unreg := false
+	for _, f := range frames {
+		unreg = unreg || f.typ == rpc.MsgUnregisterEntity && decodeEntityIDBody(t, f.body) == id
+	}
+	if !unreg {
+		t.Fatal("the dispatcher was not told the retired copy is gone")
+	}
+	if e.w.FencedCopies() != 1 {
+		t.Fatalf("FencedCopies = %d; want 1", e.w.FencedCopies())
+	}
+	lines := 0
+	for _, en := range e.logs.AllEntries() {
+		if en.Level <= logrus.ErrorLevel && strings.Contains(en.Message, "loaded elsewhere") {
+			lines++
+		}
+	}
+	if lines != 1 {
+		t.Fatalf("%d error lines about the retired copy; want 1", lines)
+	}
+	// Nothing more is saved for it.
+	e.w.Run(func() { e.w.SaveDirty(nil) })
+	e.store.flush(e.w)
+	if got := storedName(t, e.store, "Avatar", id); got != "elsewhere" {
+		t.Fatalf("stored name %v after another save round", got)
+	}
+}
+
+// errSentinel marks a done callback that was not called.
+var errSentinel = errString("not called")
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+// TestCreatedEntityClaimsAtFirstSave: a created persistent entity's first
+// save claims an epoch (Epoch 0), so does a save made before it returns
+// (the copy takes the newest), later saves carry it, and a claim
+// elsewhere fences them.
+func TestCreatedEntityClaimsAtFirstSave(t *testing.T) {
+	e := newEnv(t)
+	av := e.create("Avatar", map[string]any{"name": "new"})
+	if len(e.store.saves) != 1 || e.store.saves[0][0].Epoch != 0 || av.claims != 1 {
+		t.Fatalf("first save %+v, claims %d", e.store.saves, av.claims)
+	}
+	// While the claim is in flight, a save round claims again (a final
+	// save at shutdown must not wait for a reply that may never run).
+	e.w.Run(func() { av.Attrs.Set("name", "changed") })
+	var n int
+	e.w.Run(func() { n = e.w.SaveDirty(nil) })
+	if n != 1 || av.claims != 2 || e.store.saves[1][0].Epoch != 0 {
+		t.Fatalf("SaveDirty during the claim saved %d (claims in flight %d)", n, av.claims)
+	}
+	e.store.flush(e.w)
+	if av.epoch != 2 || av.claims != 0 {
+		t.Fatalf("after the claims: epoch %d, claims in flight %d; want 2, 0", av.epoch, av.claims)
+	}
+	e.w.Run(func() { av.Attrs.Set("name", "again") })
+	e.w.Run(func() { n = e.w.SaveDirty(nil) })
+	e.store.flush(e.w)
+	if last := e.store.saves[len(e.store.saves)-1]; n != 1 || last[0].Epoch != 2 {
+		t.Fatalf("third save: %d records, epoch %d; want 1 record with epoch 2", n, last[0].Epoch)
+	}
+	if got := storedName(t, e.store, "Avatar", av.ID()); got != "again" {
+		t.Fatalf("stored %v", got)
+	}
+	// Loaded again elsewhere: this copy is retired at its next save.
+	claimElsewhere(t, e.store, "Avatar", av.ID(), map[string]any{"name": "there"})
+	e.w.Run(func() { av.Attrs.Set("name", "here") })
+	e.w.Run(func() { e.w.SaveDirty(nil) })
+	e.store.flush(e.w)
+	if !av.IsDestroyed() || e.w.FencedCopies() != 1 || storedName(t, e.store, "Avatar", av.ID()) != "there" {
+		t.Fatalf("destroyed %v, fenced %d, stored %v", av.IsDestroyed(), e.w.FencedCopies(), storedName(t, e.store, "Avatar", av.ID()))
+	}
+}
+
+// TestFencedFinalSave: an entity destroyed (its final save in flight)
+// whose final save is fenced leaves the newer copy's state alone.
+func TestFencedFinalSave(t *testing.T) {
+	e := newEnv(t)
+	av := e.create("Avatar", map[string]any{"name": "a"})
+	e.store.flush(e.w)
+	claimElsewhere(t, e.store, "Avatar", av.ID(), map[string]any{"name": "b"})
+	e.w.Run(func() { av.Destroy() })
+	e.store.flush(e.w)
+	if got := storedName(t, e.store, "Avatar", av.ID()); got != "b" {
+		t.Fatalf("stored %v; the final save of the stale copy overwrote the newer one", got)
+	}
+	if e.w.FencedCopies() != 0 {
+		t.Fatal("an entity already destroyed was counted as retired")
+	}
+	if !e.logged(logrus.WarnLevel, "newer copy of each was loaded elsewhere") {
+		t.Fatal("the refused final save was not logged")
+	}
+}
+
+// TestEpochTravels: the epoch goes with a freeze (hot reload) and a
+// migration, and the copy saves with it there.
+func TestEpochTravels(t *testing.T) {
+	e := newEnv(t)
+	id := rpc.NewEntityID()
+	storeAvatar(t, e.store, id, map[string]any{"name": "x"})
+	e.store.epochs[storeKey("Avatar", string(id))] = 41
+	e.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
+	e.store.flush(e.w)
+	f, err := e.w.Freeze()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := EncodeFrozen(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := DecodeFrozen(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2 := newEnvWith(t, e.reg, newFakeClock())
+	e2.store = e.store
+	e2.w.store = e.store
+	if _, err := e2.w.Restore(f2); err != nil {
+		t.Fatal(err)
+	}
+	av := e2.w.Entity(id)
+	if av == nil || av.epoch != 42 {
+		t.Fatalf("restored %+v; want it live with epoch 42", av)
+	}
+	e2.w.Run(func() { av.Attrs.Set("name", "restored") })
+	e2.w.Run(func() { e2.w.SaveDirty(nil) })
+	e2.store.flush(e2.w)
+	if last := e.store.saves[len(e.store.saves)-1]; last[0].Epoch != 42 || storedName(t, e.store, "Avatar", id) != "restored" {
+		t.Fatalf("restored copy saved with epoch %d (stored %v); want 42", last[0].Epoch, storedName(t, e.store, "Avatar", id))
+	}
+
+	// Migration.
+	s1 := newSpaceEnv(t)
+	s2 := newEnvWith(t, s1.reg, s1.clock)
+	var zone *Entity
+	s2.w.Run(func() { zone, _ = s2.w.CreateSpaceLocally("Zone", nil) })
+	m := s1.mover("traveller")
+	m.epoch = 7
+	s1.enter(m, zone, 1, 1)
+	s1.out.take()
+	s1.w.Handle(rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, m.ID()))
+	var mig []byte
+	for _, f := range s1.out.take() {
+		if f.typ == rpc.MsgMigrateEntity {
+			mig = f.body
+		}
+	}
+	s2.w.Handle(rpc.MsgMigrateEntity, mig)
+	if m2 := s2.w.Entity(m.ID()); m2 == nil || m2.epoch != 7 {
+		t.Fatalf("migrated entity arrived as %+v; want epoch 7", m2)
+	}
+
+	// An epoch no store accepts (from a damaged freeze file or a broken
+	// peer) is refused where the entity is rebuilt.
+	bad := FrozenEntity{Type: "Avatar", ID: string(rpc.NewEntityID()), Epoch: storage.MaxEpoch + 1}
+	if _, err := e2.w.rebuild(&bad, e2.clock.Now(), map[string]bool{}, &RestoreReport{}); err == nil || e2.w.Entity(rpc.EntityID(bad.ID)) != nil {
+		t.Fatalf("rebuilt an entity with epoch %d (err %v)", bad.Epoch, err)
+	}
+}

@@ -1,0 +1,209 @@
+package game_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/dispatcher"
+	"github.com/goworld-engine/goworld/entity"
+	"github.com/goworld-engine/goworld/game"
+	"github.com/goworld-engine/goworld/internal/redistest"
+	"github.com/goworld-engine/goworld/rpc"
+	"github.com/goworld-engine/goworld/storage"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// FnBoot is a client's boot entity: Play loads a hero (wherever the
+// dispatcher places it) and hands the client to it.
+type FnBoot struct{ entity.Entity }
+
+func (b *FnBoot) DescribeEntityType(d *entity.TypeDesc) { d.ExposeToClient("Play") }
+
+// Play loads the hero id.
+func (b *FnBoot) Play(id string) {
+	if err := b.LoadEntitySomewhere("Hero", rpc.EntityID(id), "OnHero"); err != nil {
+		b.Kick(err.Error())
+	}
+}
+
+// OnHero hands the client to the loaded hero.
+func (b *FnBoot) OnHero(id rpc.EntityID, err error) {
+	if err != nil {
+		b.Kick(err.Error())
+		return
+	}
+	b.GiveClientTo(id)
+}
+
+// TestStaleCopyIsFencedAndRetired reproduces the gap fencing closes. Two
+// games share one Redis. A hero is loaded on game 1, its player's client
+// bound to it. The dispatcher restarts while game 1 cannot reach it (its
+// path is down, Redis is not) for longer than the recovery window; after
+// the window the hero is loaded again, on game 2, and changed and saved
+// there. Game 1's copy, still live, saves its own change: the store
+// refuses it (game 1 loaded with an older epoch), so game 2's state
+// stays, and game 1 retires its copy — no further save, counted in
+// /metrics — and, once its path is back, its client is told why.
+// Without the fencing, game 1's save overwrites game 2's.
+func TestStaleCopyIsFencedAndRetired(t *testing.T) {
+	srv := redistest.Start(t)
+	l, logs := newLogger()
+	startD := func(addr string) *dispatcherNode {
+		d, err := dispatcher.New(dispatcher.Config{ID: 1, ListenAddr: addr, Logger: l, Games: []rpc.GameID{1, 2},
+			RecoverWindow: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return runDispatcher(t, d)
+	}
+	d := startD("127.0.0.1:0")
+	addr := d.addr
+	path := startProxy(t, addr) // game 1's way to the dispatcher
+	reg := registry(t)
+	if err := reg.Register("FnBoot", &FnBoot{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := func(id int, to string) game.Config {
+		return game.Config{ID: id, Dispatchers: []string{to}, BootEntity: "FnBoot", Registry: reg,
+			Storage: openRedis(t, srv.Addr, 0), SaveInterval: time.Hour, Logger: l}
+	}
+	g1 := startGame(t, cfg(1, path.ln.Addr().String())).g
+	g2 := startGame(t, cfg(2, addr)).g
+	gw := startGate(t, []string{addr}, l)
+	st := openRedis(t, srv.Addr, 0)
+
+	sk := newSink(t)
+	hero := rpc.NewEntityID()
+	data, err := msgpack.Marshal(map[string]any{"tag": sk.tag, "level": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveEntities([]storage.EntityRecord{{Type: "Hero", ID: string(hero), Data: data}}); err != nil {
+		t.Fatal(err)
+	}
+	// Game 2 is busier: the client's boot entity and the hero's load go
+	// to game 1, the least loaded.
+	for range 3 {
+		createLocally(t, g2, "Probe", nil)
+	}
+	c, err := client.Dial(gw.g.Addr().String(), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	boot := waitPlayerID(t, c)
+	if err := c.Call(boot, "Play", string(hero)); err != nil {
+		t.Fatal(err)
+	}
+	if ev := sk.expect(t, "created"); ev.id != hero {
+		t.Fatalf("created %s, want the hero %s", ev.id, hero)
+	}
+	if got := waitPlayerID(t, c); got != hero {
+		t.Fatalf("client's player is %s, want the hero %s", got, hero)
+	}
+	onLoop(t, g1, func() {
+		if g1.World().Entity(hero) == nil {
+			t.Fatal("the hero was not loaded on game 1")
+		}
+	})
+
+	// The dispatcher restarts; game 1 stays cut off past the window.
+	path.setOpen(false)
+	d.stop(t)
+	logs.wait(t, "disconnected from dispatcher", "game=1")
+	logs.wait(t, "disconnected from dispatcher", "game=2")
+	d2 := startD(addr)
+	if d2.addr != addr {
+		t.Fatalf("new dispatcher on %s, want %s", d2.addr, addr)
+	}
+	logs.waitConnects(t, 2, 2)
+	logs.wait(t, "recovery window over")
+
+	// The hero is loaded again, on game 2 (game 1 is not there), and
+	// changed and saved there.
+	onLoopErr(t, g2, func() error { return g2.World().LoadEntitySomewhere("Hero", hero) })
+	if ev := sk.expect(t, "created"); ev.id != hero {
+		t.Fatalf("created %s, want the hero %s", ev.id, hero)
+	}
+	onLoop(t, g2, func() {
+		if g2.World().Entity(hero) == nil {
+			t.Fatal("the hero is not on game 2")
+		}
+		g2.World().Entity(hero).Attrs.Set("level", 50)
+		g2.World().SaveDirty(nil)
+	})
+	waitFor(t, "game 2's save", func() bool { return stored(t, st, "Hero", hero)["level"] == int64(50) })
+
+	// Game 1's stale copy saves a change of its own: refused, retired.
+	onLoop(t, g1, func() {
+		e := g1.World().Entity(hero)
+		if e == nil {
+			t.Fatal("game 1 lost its copy before saving")
+		}
+		e.Attrs.Set("level", 7)
+		g1.World().SaveDirty(nil)
+	})
+	waitFor(t, "game 1 retiring its copy", func() bool {
+		gone := false
+		onLoop(t, g1, func() { gone = g1.World().Entity(hero) == nil })
+		return gone
+	})
+	if m := stored(t, st, "Hero", hero); m["level"] != int64(50) {
+		t.Fatalf("stored %v: game 1's stale copy overwrote game 2's level 50", m)
+	}
+	onLoop(t, g1, func() {}) // the loop published its figures
+	if n := metric(t, g1, `goworld_game_fenced_entities_total\{process="game1"\}`); n != 1 {
+		t.Fatalf("goworld_game_fenced_entities_total on game 1 = %v; want 1", n)
+	}
+	if n := logs.count("loaded elsewhere", "this copy is retired"); n != 1 {
+		t.Fatalf("%d log lines about the retired copy; want 1", n)
+	}
+
+	// Game 1 comes back: its client hears why it lost its hero, game 2
+	// keeps the hero and its state.
+	path.setOpen(true)
+	logs.waitConnects(t, 1, 2)
+	deadline := time.After(waitLimit)
+	for done := false; !done; {
+		select {
+		case ev := <-c.Events():
+			if dc, ok := ev.(client.Disconnected); ok {
+				if !strings.Contains(dc.Reason, entity.FencedLoggedElsewhere) {
+					t.Fatalf("client disconnected with %q; want %q", dc.Reason, entity.FencedLoggedElsewhere)
+				}
+				done = true
+			}
+		case <-deadline:
+			t.Fatal("the retired copy's client was not told")
+		}
+	}
+	onLoop(t, g1, func() { g1.World().SaveDirty(nil) })
+	onLoop(t, g2, func() {
+		if g2.World().Entity(hero) == nil {
+			t.Error("game 2 lost the hero")
+		}
+	})
+	if m := stored(t, st, "Hero", hero); m["level"] != int64(50) {
+		t.Fatalf("stored %v after game 1 came back; want game 2's level 50", m)
+	}
+}
+
+// waitPlayerID waits for the client's next player entity and returns its ID.
+func waitPlayerID(t *testing.T, c *client.Client) rpc.EntityID {
+	t.Helper()
+	for {
+		select {
+		case ev := <-c.Events():
+			if e, ok := ev.(client.EntityCreated); ok && e.IsPlayer {
+				return e.ID
+			}
+			if dc, ok := ev.(client.Disconnected); ok {
+				t.Fatalf("client disconnected: %s", dc.Reason)
+			}
+		case <-time.After(waitLimit):
+			t.Fatal("no player entity")
+		}
+	}
+}
