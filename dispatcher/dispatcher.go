@@ -141,6 +141,10 @@ type Dispatcher struct {
 	games    map[rpc.GameID]*peer
 	gates    map[rpc.GateID]*peer
 	entities map[rpc.EntityID]rpc.GameID
+	// epochs: the fencing epoch (storage) of the copy that registered a
+	// persistent entity of entities, when its registration said (see
+	// MsgRegisterEntity); absent for other entities.
+	epochs   map[rpc.EntityID]uint64
 	load     map[rpc.GameID]int // entities per game in this shard
 	frozen   map[rpc.GameID]*frozenGame
 	blocked  map[rpc.EntityID]*entityQueue // entities migrating between games
@@ -364,6 +368,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		games:    map[rpc.GameID]*peer{},
 		gates:    map[rpc.GateID]*peer{},
 		entities: map[rpc.EntityID]rpc.GameID{},
+		epochs:   map[rpc.EntityID]uint64{},
 		load:     map[rpc.GameID]int{},
 		frozen:   map[rpc.GameID]*frozenGame{},
 		blocked:  map[rpc.EntityID]*entityQueue{},
@@ -656,6 +661,7 @@ func (d *Dispatcher) forgetGameLocked(id rpc.GameID) {
 	for e, g := range d.entities {
 		if g == id {
 			delete(d.entities, e)
+			delete(d.epochs, e)
 		}
 	}
 	delete(d.load, id)
@@ -963,12 +969,40 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	case rpc.MsgRegisterEntity:
 		id := rpc.EntityID(key)
 		gid := rpc.GameID(p.id)
+		epoch, err := registerEpoch(body)
+		if err != nil {
+			return errProtocol(p, t, err.Error())
+		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if old, ok := d.entities[id]; ok {
+		old, ok := d.entities[id]
+		if ok && old != gid && d.blocked[id] == nil {
+			// Another game has it, and it is not migrating: two copies of
+			// one persistent entity, the newer of which is the one with
+			// the greater epoch (its load claimed it later). The older is
+			// retired by its game; its route, if it had it, goes to the
+			// newer. Without epochs (an entity that is not persistent, or
+			// not saved yet), the last registration wins, as a migration
+			// does.
+			switch was := d.epochs[id]; {
+			case epoch != 0 && was > epoch:
+				d.log.Warnf("entity %s registered by game%d (epoch %d) lives on game%d (epoch %d): game%d retires its copy", id, gid, epoch, old, was, gid)
+				d.toGameLocked(p.out, gid, rpc.MsgRetireEntity, rpc.AppendUint64(rpc.AppendEntityID(nil, id), was))
+				return nil
+			case epoch != 0 && was != 0 && was < epoch:
+				d.log.Warnf("entity %s registered by game%d (epoch %d) lived on game%d (epoch %d): game%d retires its copy", id, gid, epoch, old, was, old)
+				d.toGameLocked(p.out, old, rpc.MsgRetireEntity, rpc.AppendUint64(rpc.AppendEntityID(nil, id), epoch))
+			}
+		}
+		if ok {
 			d.load[old]--
 		}
 		d.entities[id] = gid
+		if epoch != 0 {
+			d.epochs[id] = epoch
+		} else {
+			delete(d.epochs, id)
+		}
 		d.load[gid]++
 		if q := d.blocked[id]; q != nil {
 			// A migrated entity arrived: what waited for it follows, in order.
@@ -992,6 +1026,7 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 		defer d.mu.Unlock()
 		if g, ok := d.entities[rpc.EntityID(key)]; ok && g == rpc.GameID(p.id) {
 			delete(d.entities, rpc.EntityID(key))
+			delete(d.epochs, rpc.EntityID(key))
 			d.load[g]--
 		}
 		return nil
@@ -1164,6 +1199,18 @@ func (q *entityQueue) take() []byte {
 	frames := q.frames
 	q.frames = nil
 	return frames
+}
+
+// registerEpoch returns the epoch a MsgRegisterEntity body ends with, or
+// 0 if it has none.
+func registerEpoch(body []byte) (uint64, error) {
+	switch len(body) {
+	case rpc.EntityIDLength:
+		return 0, nil
+	case rpc.EntityIDLength + 8:
+		return binary.LittleEndian.Uint64(body[rpc.EntityIDLength:]), nil
+	}
+	return 0, fmt.Errorf("RegisterEntity body of %d bytes: want %d or %d", len(body), rpc.EntityIDLength, rpc.EntityIDLength+8)
 }
 
 // appendBounded appends one frame to a queue of at most limit bytes, or

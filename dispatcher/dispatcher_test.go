@@ -443,6 +443,64 @@ func TestLoadWithCallerIsAnswered(t *testing.T) {
 	barrier(t, g2, own2)
 }
 
+// TestRegistrationsKeepTheNewerCopy: registrations of a persistent
+// entity name its copy's fencing epoch. A game that registers an entity
+// another game hosts with a greater epoch is told to retire its copy
+// (MsgRetireEntity with the newer epoch), and the route stays; one that
+// registers it with a greater epoch takes the route, and the other game
+// is told to retire. Without epochs the last registration wins; and a
+// migrating entity's registration is never refused.
+func TestRegistrationsKeepTheNewerCopy(t *testing.T) {
+	s := startDispatcher(t, dispatcher.Config{})
+	g1 := connect(t, s, rpc.RoleGame, 1)
+	g2 := connect(t, s, rpc.RoleGame, 2)
+	own1, own2 := rpc.NewEntityID(), rpc.NewEntityID()
+	register(t, g1, own1)
+	register(t, g2, own2)
+	withEpoch := func(id rpc.EntityID, epoch uint64) []byte {
+		return rpc.AppendUint64(rpc.AppendEntityID(nil, id), epoch)
+	}
+	retire := func(id rpc.EntityID, epoch uint64) []byte { return withEpoch(id, epoch) }
+	routedTo := func(g *peer, id rpc.EntityID, method string) {
+		t.Helper()
+		call := callBody(id, method)
+		g1.send(t, rpc.MsgCallEntityMethod, call)
+		g.expectFrame(t, rpc.MsgCallEntityMethod, call)
+	}
+
+	hero := rpc.NewEntityID()
+	g1.send(t, rpc.MsgRegisterEntity, withEpoch(hero, 5))
+	routedTo(g1, hero, "First")
+	// An older copy on game 2 is refused and told to retire.
+	g2.send(t, rpc.MsgRegisterEntity, withEpoch(hero, 3))
+	g2.expectFrame(t, rpc.MsgRetireEntity, retire(hero, 5))
+	routedTo(g1, hero, "StillGame1")
+	// A newer copy on game 2 takes the route; game 1 retires its copy.
+	g2.send(t, rpc.MsgRegisterEntity, withEpoch(hero, 9))
+	g1.expectFrame(t, rpc.MsgRetireEntity, retire(hero, 9))
+	routedTo(g2, hero, "NowGame2")
+	// Game 1's unregistration, after retiring, leaves game 2's route.
+	g1.send(t, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, hero))
+	routedTo(g2, hero, "StillGame2")
+
+	// Without an epoch on either side, the last registration wins, and
+	// nobody is told to retire anything.
+	plain := rpc.NewEntityID()
+	register(t, g1, plain)
+	register(t, g2, plain)
+	routedTo(g2, plain, "Plain")
+	// A migrating entity: the game it lands on registers it, whatever the
+	// epochs say (the copy moved, it was not loaded twice).
+	mover := rpc.NewEntityID()
+	g1.send(t, rpc.MsgRegisterEntity, withEpoch(mover, 4))
+	g1.send(t, rpc.MsgMigrateBlock, rpc.AppendEntityID(nil, mover))
+	g1.expectFrame(t, rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, mover))
+	g2.send(t, rpc.MsgRegisterEntity, withEpoch(mover, 4))
+	routedTo(g2, mover, "Moved")
+	barrier(t, g1, own1)
+	barrier(t, g2, own2)
+}
+
 func TestProtocolErrorsCloseThePeer(t *testing.T) {
 	s := startDispatcher(t, dispatcher.Config{MaxPacketSize: 1 << 10})
 	witnessGame := connect(t, s, rpc.RoleGame, 1)
@@ -475,6 +533,7 @@ func TestProtocolErrorsCloseThePeer(t *testing.T) {
 		{"short call", rpc.RoleGame, rpc.MsgCallEntityMethod, []byte(own)[:15]},
 		{"short client call", rpc.RoleGate, rpc.MsgClientCall, []byte{1, 2, 3}},
 		{"empty register", rpc.RoleGame, rpc.MsgRegisterEntity, nil},
+		{"register with a short epoch", rpc.RoleGame, rpc.MsgRegisterEntity, append(rpc.AppendEntityID(nil, e), 7, 0, 0, 0)},
 		{"short load", rpc.RoleGame, rpc.MsgLoadEntitySomewhere, []byte("abc")},
 		{"short to-client", rpc.RoleGame, rpc.MsgToClient, []byte{1}},
 		{"empty kick", rpc.RoleGame, rpc.MsgKickClient, nil},

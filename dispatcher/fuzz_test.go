@@ -35,6 +35,8 @@ func FuzzDispatcherFrames(f *testing.F) {
 		{false, rpc.AppendFrame(nil, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, e))},
 		{false, rpc.AppendFrame(rpc.AppendFrame(nil, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, e)),
 			rpc.MsgCallEntityMethod, callBody(e, "M", 1, "x"))},
+		{false, rpc.AppendFrame(rpc.AppendFrame(nil, rpc.MsgRegisterEntity, rpc.AppendUint64(rpc.AppendEntityID(nil, e), 7)),
+			rpc.MsgRegisterEntity, rpc.AppendUint64(rpc.AppendEntityID(nil, e), 3))},
 		{false, rpc.AppendFrame(nil, rpc.MsgCreateEntitySomewhere, createBody(e, "Avatar", map[string]any{"a": 1}))},
 		{false, rpc.AppendFrame(nil, rpc.MsgLoadEntitySomewhere, loadBody(e, "Avatar"))},
 		{false, rpc.AppendFrame(rpc.AppendFrame(nil, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, e)),

@@ -252,3 +252,65 @@ func TestEpochTravels(t *testing.T) {
 		t.Fatalf("rebuilt an entity with epoch %d (err %v)", bad.Epoch, err)
 	}
 }
+
+// TestRetireEntityMessage: a loaded copy registers with its epoch, and a
+// MsgRetireEntity naming a newer epoch retires it as a fenced save does
+// (no save, no OnDestroy, client kicked); one naming its own epoch or an
+// older one, or an entity that is not persistent, is ignored.
+func TestRetireEntityMessage(t *testing.T) {
+	e := newEnv(t, withDispatchers(1))
+	id := rpc.NewEntityID()
+	storeAvatar(t, e.store, id, map[string]any{"name": "first"})
+	e.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
+	e.store.flush(e.w)
+	av := e.w.Entity(id)
+	if av == nil || av.epoch != 1 {
+		t.Fatalf("loaded %v; want it live with epoch 1", av)
+	}
+	var reg []byte
+	for _, f := range e.out.ofType(rpc.MsgRegisterEntity) {
+		if decodeEntityIDBody(t, f.body[:rpc.EntityIDLength]) == id {
+			reg = f.body
+		}
+	}
+	if want := rpc.AppendUint64(rpc.AppendEntityID(nil, id), 1); string(reg) != string(want) {
+		t.Fatalf("registration %x; want the ID and epoch 1: %x", reg, want)
+	}
+	plain := e.create("Plain", nil)
+	e.bind(av, 1, 7)
+	e.out.take()
+	e.events()
+	retire := func(id rpc.EntityID, epoch uint64) {
+		e.w.Handle(rpc.MsgRetireEntity, rpc.AppendUint64(rpc.AppendEntityID(nil, id), epoch))
+	}
+
+	retire(id, 1) // its own epoch: kept
+	retire(plain.ID(), 9)
+	retire(rpc.NewEntityID(), 9) // unknown: nothing
+	if e.w.Entity(id) == nil || e.w.Entity(plain.ID()) == nil {
+		t.Fatal("a copy was retired by an epoch that is not newer, or a non-persistent entity was")
+	}
+	if !e.logged(logrus.WarnLevel, "but this copy's is 1: kept") {
+		t.Error("the refused retirement was not logged")
+	}
+	saves := len(e.store.saves)
+	e.w.Run(func() { av.Attrs.Set("name", "stale") })
+	retire(id, 2)
+	e.store.flush(e.w)
+	if e.w.Entity(id) != nil || !av.IsDestroyed() {
+		t.Fatal("the older copy is still live")
+	}
+	if len(e.store.saves) != saves {
+		t.Fatalf("the retired copy was saved: %v", e.store.saves[saves:])
+	}
+	if ev := e.eventsOf(id); slices.Contains(ev, "OnDestroy") {
+		t.Fatalf("OnDestroy ran on the retired copy: %v", ev)
+	}
+	ks := kicks(t, e.out.take())
+	if len(ks) != 1 || ks[0].gate != 1 || ks[0].client != 7 || ks[0].reason != FencedLoggedElsewhere {
+		t.Fatalf("kicks %+v; want client 1/7 told %q", ks, FencedLoggedElsewhere)
+	}
+	if e.w.FencedCopies() != 1 {
+		t.Fatalf("FencedCopies = %d; want 1", e.w.FencedCopies())
+	}
+}

@@ -141,6 +141,8 @@ func FuzzWorldFrames(f *testing.F) {
 		frame(nil, rpc.MsgClientDisconnected, clientBody(fuzzMover, 1, 11)),
 		frame(nil, rpc.MsgPeerGone, peerGoneBody(rpc.RoleGate, 1)),
 		frame(nil, rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, fuzzMover)),
+		frame(frame(nil, rpc.MsgLoadEntitySomewhere, load), rpc.MsgRetireEntity, rpc.AppendUint64(rpc.AppendEntityID(nil, fuzzAvatar), 9)),
+		frame(nil, rpc.MsgRetireEntity, rpc.AppendEntityID(nil, fuzzAvatar)),
 	}
 	// A real migration into the space: a mover leaves another world for
 	// fuzzZone.

@@ -240,7 +240,7 @@ func (w *World) load(id rpc.EntityID, typeName string, caller loadCaller) {
 		// because the entity lived here; in the second case this game
 		// may have unregistered it meanwhile. Registering it again
 		// (after that, on the same link) keeps the dispatcher right.
-		w.sendEntity(id, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, id))
+		w.sendEntity(id, rpc.MsgRegisterEntity, registerBody(e))
 		w.created(e)
 		for _, c := range queued {
 			w.deliver(c)

@@ -87,7 +87,7 @@ func (w *World) migrateAcked(id rpc.EntityID) {
 		// entity here, and let its dispatcher route to us again.
 		w.log.WithError(err).Errorf("%s: cannot encode for migration; it stays here", e)
 		e.migrating = false
-		w.sendEntity(e.id, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, e.id))
+		w.sendEntity(e.id, rpc.MsgRegisterEntity, registerBody(e))
 		for _, c := range m.calls {
 			w.deliver(c)
 		}
@@ -118,7 +118,7 @@ func (w *World) migrateIn(spaceID rpc.EntityID, data []byte) error {
 	if len(rep.DroppedTimers) > 0 {
 		w.log.Warnf("migrated %s: timers dropped (method gone or changed): %v", e, rep.DroppedTimers)
 	}
-	w.sendEntity(e.id, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, e.id))
+	w.sendEntity(e.id, rpc.MsgRegisterEntity, registerBody(e))
 	if e.client != nil {
 		// The gate learns the new home; the client keeps its view of the
 		// entity itself.

@@ -746,6 +746,13 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 			return r.Err()
 		}
 		w.migrateAcked(id)
+	case rpc.MsgRetireEntity:
+		id := r.EntityID()
+		newer := r.Uint64()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		w.retireOlder(id, newer)
 	case rpc.MsgMigrateEntity:
 		spaceID := r.EntityID()
 		r.Uint16()
@@ -840,11 +847,40 @@ func (w *World) DropClients() {
 // shard, after it restarted and lost its table.
 func (w *World) Reregister(i int) {
 	n := w.out.NumDispatchers()
-	for id := range w.entities {
+	for id, e := range w.entities {
 		if id.Shard(n) == i {
-			w.out.Send(i, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, id))
+			w.out.Send(i, rpc.MsgRegisterEntity, registerBody(e))
 		}
 	}
+}
+
+// registerBody is the MsgRegisterEntity of e: its ID, and its fencing
+// epoch if it is a persistent entity that has one, so that a dispatcher
+// that finds another copy registered keeps the newer (MsgRetireEntity).
+func registerBody(e *Entity) []byte {
+	b := rpc.AppendEntityID(nil, e.id)
+	if e.typ.persistent && e.epoch != 0 {
+		b = rpc.AppendUint64(b, e.epoch)
+	}
+	return b
+}
+
+// retireOlder retires the local copy of persistent entity id if a copy
+// with a greater epoch lives elsewhere (MsgRetireEntity). A copy that is
+// migrating is left alone: it registers again where it lands, and the
+// dispatcher compares again then.
+func (w *World) retireOlder(id rpc.EntityID, newer uint64) {
+	e := w.entities[id]
+	switch {
+	case e == nil || !e.typ.persistent:
+		return
+	case e.epoch == 0 || e.epoch >= newer:
+		w.log.Warnf("%s: told to retire for a copy of epoch %d elsewhere, but this copy's is %d: kept", e, newer, e.epoch)
+		return
+	case e.migrating:
+		return
+	}
+	w.retire(e, e.epoch, newer)
 }
 
 // Registered tells dispatcher i that it has been told of every local

@@ -1,6 +1,7 @@
 package game_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -37,17 +38,22 @@ func (b *FnBoot) OnHero(id rpc.EntityID, err error) {
 	b.GiveClientTo(id)
 }
 
-// TestStaleCopyIsFencedAndRetired reproduces the gap fencing closes. Two
-// games share one Redis. A hero is loaded on game 1, its player's client
-// bound to it. The dispatcher restarts while game 1 cannot reach it (its
-// path is down, Redis is not) for longer than the recovery window; after
-// the window the hero is loaded again, on game 2, and changed and saved
-// there. Game 1's copy, still live, saves its own change: the store
-// refuses it (game 1 loaded with an older epoch), so game 2's state
-// stays, and game 1 retires its copy — no further save, counted in
-// /metrics — and, once its path is back, its client is told why.
-// Without the fencing, game 1's save overwrites game 2's.
-func TestStaleCopyIsFencedAndRetired(t *testing.T) {
+// staleCopy is the set-up of the tests below: two games on one Redis, a
+// hero loaded on game 1 with a client bound to it; the dispatcher
+// restarted while game 1's path to it was down past the recovery window,
+// and the hero loaded again on game 2, changed (level 50) and saved there.
+// Game 1's path is still down; its copy is still live.
+type staleCopy struct {
+	g1, g2 *game.Game
+	path   *gatedProxy
+	st     storage.Backend
+	sk     *sink
+	hero   rpc.EntityID
+	c      *client.Client
+	logs   *logHook
+}
+
+func setupStaleCopy(t *testing.T) *staleCopy {
 	srv := redistest.Start(t)
 	l, logs := newLogger()
 	startD := func(addr string) *dispatcherNode {
@@ -92,7 +98,7 @@ func TestStaleCopyIsFencedAndRetired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	boot := waitPlayerID(t, c)
 	if err := c.Call(boot, "Play", string(hero)); err != nil {
 		t.Fatal(err)
@@ -136,6 +142,42 @@ func TestStaleCopyIsFencedAndRetired(t *testing.T) {
 	})
 	waitFor(t, "game 2's save", func() bool { return stored(t, st, "Hero", hero)["level"] == int64(50) })
 
+	return &staleCopy{g1: g1, g2: g2, path: path, st: st, sk: sk, hero: hero, c: c, logs: logs}
+}
+
+// expectTold waits for the client of the retired copy to be disconnected
+// with the fencing reason.
+func (s *staleCopy) expectTold(t *testing.T) {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		select {
+		case ev := <-s.c.Events():
+			if dc, ok := ev.(client.Disconnected); ok {
+				if !strings.Contains(dc.Reason, entity.FencedLoggedElsewhere) {
+					t.Fatalf("client disconnected with %q; want %q", dc.Reason, entity.FencedLoggedElsewhere)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("the retired copy's client was not told")
+		}
+	}
+}
+
+// TestStaleCopyIsFencedAndRetired reproduces the gap fencing closes. Two
+// games share one Redis. A hero is loaded on game 1, its player's client
+// bound to it. The dispatcher restarts while game 1 cannot reach it (its
+// path is down, Redis is not) for longer than the recovery window; after
+// the window the hero is loaded again, on game 2, and changed and saved
+// there. Game 1's copy, still live, saves its own change: the store
+// refuses it (game 1 loaded with an older epoch), so game 2's state
+// stays, and game 1 retires its copy — no further save, counted in
+// /metrics — and, once its path is back, its client is told why.
+// Without the fencing, game 1's save overwrites game 2's.
+func TestStaleCopyIsFencedAndRetired(t *testing.T) {
+	s := setupStaleCopy(t)
+	g1, g2, path, st, hero, logs := s.g1, s.g2, s.path, s.st, s.hero, s.logs
 	// Game 1's stale copy saves a change of its own: refused, retired.
 	onLoop(t, g1, func() {
 		e := g1.World().Entity(hero)
@@ -165,20 +207,7 @@ func TestStaleCopyIsFencedAndRetired(t *testing.T) {
 	// keeps the hero and its state.
 	path.setOpen(true)
 	logs.waitConnects(t, 1, 2)
-	deadline := time.After(waitLimit)
-	for done := false; !done; {
-		select {
-		case ev := <-c.Events():
-			if dc, ok := ev.(client.Disconnected); ok {
-				if !strings.Contains(dc.Reason, entity.FencedLoggedElsewhere) {
-					t.Fatalf("client disconnected with %q; want %q", dc.Reason, entity.FencedLoggedElsewhere)
-				}
-				done = true
-			}
-		case <-deadline:
-			t.Fatal("the retired copy's client was not told")
-		}
-	}
+	s.expectTold(t)
 	onLoop(t, g1, func() { g1.World().SaveDirty(nil) })
 	onLoop(t, g2, func() {
 		if g2.World().Entity(hero) == nil {
@@ -187,6 +216,45 @@ func TestStaleCopyIsFencedAndRetired(t *testing.T) {
 	})
 	if m := stored(t, st, "Hero", hero); m["level"] != int64(50) {
 		t.Fatalf("stored %v after game 1 came back; want game 2's level 50", m)
+	}
+}
+
+// TestStaleCopyRetiredWhenItReregisters: the same stale copy, but game
+// 1's path comes back before the copy saves anything. Game 1 re-registers
+// it with the restarted dispatcher, naming its epoch; the dispatcher has
+// the hero on game 2 with a newer one, keeps that route and tells game 1
+// to retire its copy (MsgRetireEntity): gone at once without a save, its
+// client told, and calls to the hero reach game 2's copy. (The last
+// registration used to win: calls went to game 1's stale copy until its
+// next save was fenced, and its unregistration then left the hero
+// unrouted.)
+func TestStaleCopyRetiredWhenItReregisters(t *testing.T) {
+	s := setupStaleCopy(t)
+	onLoop(t, s.g1, func() { s.g1.World().Entity(s.hero).Attrs.Set("level", 7) }) // not saved
+	s.path.setOpen(true)
+	s.expectTold(t)
+	gone := false
+	onLoop(t, s.g1, func() { gone = s.g1.World().Entity(s.hero) == nil })
+	if !gone {
+		t.Fatal("game 1 still has its copy after its client was told")
+	}
+	if n := s.logs.count("loaded elsewhere", "this copy is retired"); n != 1 {
+		t.Fatalf("%d log lines about the retired copy; want 1", n)
+	}
+	if n := s.logs.count("registered by game1", "game1 retires its copy"); n != 1 {
+		t.Fatalf("%d dispatcher lines about game 1's copy; want 1", n)
+	}
+	// Calls to the hero, from game 1, reach game 2's copy (level 50).
+	onLoop(t, s.g1, func() { s.g1.World().Call(s.hero, "Ping", 1) })
+	if ev := s.sk.expect(t, "Ping"); fmt.Sprint(ev.args) != "[1 50]" {
+		t.Fatalf("Ping answered with %v; want game 2's copy: [1 50]", ev.args)
+	}
+	onLoop(t, s.g1, func() { s.g1.World().SaveDirty(nil) })
+	if m := stored(t, s.st, "Hero", s.hero); m["level"] != int64(50) {
+		t.Fatalf("stored %v; want game 2's level 50", m)
+	}
+	if n := metric(t, s.g1, `goworld_game_fenced_entities_total\{process="game1"\}`); n != 1 {
+		t.Fatalf("goworld_game_fenced_entities_total on game 1 = %v; want 1", n)
 	}
 }
 

@@ -95,8 +95,13 @@ const (
 	// MsgClientDisconnected (gate → dispatcher → game), entity-routed:
 	// ownerEntityID[16] | gateID u16 | clientID u64.
 	MsgClientDisconnected MsgType = 1013
-	// MsgRegisterEntity (game → dispatcher), entity-routed: entityID[16].
-	// The sending game now hosts the entity.
+	// MsgRegisterEntity (game → dispatcher), entity-routed: entityID[16]
+	// [| epoch u64]. The sending game now hosts the entity. A persistent
+	// entity's copy names its fencing epoch (storage.ClaimEntity) once it
+	// has one: if another game registered a copy with a greater epoch and
+	// the entity is not migrating, the dispatcher keeps that route and
+	// answers MsgRetireEntity; if the other copy's epoch is smaller, that
+	// game gets the MsgRetireEntity and the route is the sender's.
 	MsgRegisterEntity MsgType = 1014
 	// MsgUnregisterEntity (game → dispatcher), entity-routed: entityID[16].
 	MsgUnregisterEntity MsgType = 1015
@@ -188,6 +193,11 @@ const (
 	// alive on a game that has not re-registered it yet is not loaded a
 	// second time elsewhere.
 	MsgRegistered MsgType = 1045
+	// MsgRetireEntity (dispatcher → game): entityID[16] | epoch u64. A
+	// newer copy (this epoch) of a persistent entity lives on another game:
+	// the receiving game retires its copy if that copy's epoch is smaller
+	// (destroyed without saving, its client kicked), as after a fenced save.
+	MsgRetireEntity MsgType = 1046
 )
 
 var msgTypeNames = map[MsgType]string{
@@ -207,7 +217,7 @@ var msgTypeNames = map[MsgType]string{
 	MsgToClient: "ToClient", MsgSetClientOwner: "SetClientOwner", MsgSetClientFilterProp: "SetClientFilterProp",
 	MsgKickClient: "KickClient", MsgFilteredBroadcast: "FilteredBroadcast",
 	MsgFreezeGame: "FreezeGame", MsgFreezeAck: "FreezeAck", MsgUnfreezeGame: "UnfreezeGame",
-	MsgRestored: "Restored", MsgRegistered: "Registered",
+	MsgRestored: "Restored", MsgRegistered: "Registered", MsgRetireEntity: "RetireEntity",
 }
 
 // String returns the message type's name, or its number if unknown.
