@@ -144,12 +144,12 @@ type Dispatcher struct {
 	// epochs: the fencing epoch (storage) of the copy that registered a
 	// persistent entity of entities, when its registration said (see
 	// MsgRegisterEntity); absent for other entities.
-	epochs   map[rpc.EntityID]uint64
-	load     map[rpc.GameID]int // entities per game in this shard
-	frozen   map[rpc.GameID]*frozenGame
-	blocked  map[rpc.EntityID]*entityQueue // entities migrating between games
-	conns    map[*rpc.Conn]struct{}
-	closed   bool
+	epochs  map[rpc.EntityID]uint64
+	load    map[rpc.GameID]int // entities per game in this shard
+	frozen  map[rpc.GameID]*frozenGame
+	blocked map[rpc.EntityID]*entityQueue // entities migrating between games
+	conns   map[*rpc.Conn]struct{}
+	closed  bool
 	// instance identifies this dispatcher process in MsgHelloAck: random,
 	// never 0.
 	instance uint64
