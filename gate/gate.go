@@ -1048,11 +1048,21 @@ func (g *Gate) handleDispatcher(out *rpc.Batch, t rpc.MsgType, body []byte) erro
 		}
 		return nil
 	case rpc.MsgFilteredBroadcast:
-		op := rpc.FilterOp(r.Uint8())
-		key, val := r.String(), r.String()
-		frame := r.Rest()
-		if r.Err() != nil || len(frame) < 2 {
-			return fmt.Errorf("gate: malformed %v", t)
+		op, key, val, frame, err := decodeBroadcast(body)
+		if err != nil {
+			return err
+		}
+		if len(key) > rpc.MaxFilterPropLen || len(val) > rpc.MaxFilterPropLen {
+			// A game refuses these (World.CallFilteredClientsOp): no
+			// property is that long, and comparing one with every client's
+			// would cost its length each time.
+			g.lines.Logf(g.log, logrus.WarnLevel, "filter property too long",
+				"broadcast to %s %v %s dropped: longer than %d bytes", clip.QuoteDefault(key), op, clip.QuoteDefault(val), rpc.MaxFilterPropLen)
+			return nil
+		}
+		if !op.Valid() {
+			g.lines.Logf(g.log, logrus.WarnLevel, "unknown filter op", "broadcast dropped: unknown filter op %d", uint8(op))
+			return nil
 		}
 		g.broadcast(out, op, key, val, frame)
 		return nil
@@ -1105,32 +1115,47 @@ func (g *Gate) gameGone(game rpc.GameID) {
 	}
 }
 
+// decodeBroadcast decodes MsgFilteredBroadcast: op u8 | key str | value
+// str | client frame type u16 | client frame body.
+func decodeBroadcast(body []byte) (op rpc.FilterOp, key, val string, frame []byte, err error) {
+	r := rpc.NewReader(body)
+	op = rpc.FilterOp(r.Uint8())
+	key, val = r.String(), r.String()
+	frame = r.Rest()
+	if r.Err() != nil || len(frame) < 2 {
+		return 0, "", "", nil, fmt.Errorf("gate: malformed %v (%d bytes)", rpc.MsgFilteredBroadcast, len(body))
+	}
+	return op, key, val, frame, nil
+}
+
+// broadcast sends frame to every client that matches key op val.
 func (g *Gate) broadcast(out *rpc.Batch, op rpc.FilterOp, key, val string, frame []byte) {
-	send := func(c *client) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	g.eachRecipientLocked(op, key, val, func(c *client) {
 		out.Append(c.conn, func(b []byte) []byte {
 			b = rpc.AppendUint32LE(b, uint32(len(frame)))
 			return append(b, frame...)
 		})
-	}
-	g.mu.RLock()
-	defer g.mu.RUnlock()
-	switch op {
-	case rpc.FilterEq:
+	})
+}
+
+// eachRecipientLocked calls fn for every client whose property key
+// matches op and val (rpc.FilterOp.Match), each once; none for an unknown
+// op. Equality uses the index; the other comparisons look at every client
+// (each comparison bounded by rpc.MaxFilterPropLen).
+func (g *Gate) eachRecipientLocked(op rpc.FilterOp, key, val string, fn func(*client)) {
+	switch {
+	case op == rpc.FilterEq:
 		for c := range g.index[key][val] {
-			send(c)
+			fn(c)
 		}
-	case rpc.FilterNe:
+	case op.Valid():
 		for _, c := range g.clients {
-			if v, ok := c.props[key]; !ok || v != val {
-				send(c)
+			if v, ok := c.props[key]; op.Match(v, ok, val) {
+				fn(c)
 			}
 		}
-	case rpc.FilterAll:
-		for _, c := range g.clients {
-			send(c)
-		}
-	default:
-		g.log.Warnf("unknown filter op %d in broadcast", op)
 	}
 }
 

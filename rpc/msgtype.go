@@ -1,6 +1,9 @@
 package rpc
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // MsgType identifies the layout of a frame's body.
 type MsgType uint16
@@ -264,12 +267,134 @@ func (r Role) String() string {
 // FilterOp compares a client's filter property with a broadcast's value.
 type FilterOp uint8
 
-// Filter operators for MsgFilteredBroadcast.
+// Filter operators for MsgFilteredBroadcast. A client without the property
+// (an empty value unsets it) matches FilterNe and no other comparison. The
+// ordering operators compare as numbers when both sides are decimal numbers
+// (see CompareFilterValues), otherwise as strings, byte by byte.
 const (
 	FilterEq  FilterOp = 0 // property == value
 	FilterNe  FilterOp = 1 // property != value (clients without the property match)
 	FilterAll FilterOp = 2 // every client, key and value ignored
+	FilterLt  FilterOp = 3 // property < value
+	FilterLe  FilterOp = 4 // property <= value
+	FilterGt  FilterOp = 5 // property > value
+	FilterGe  FilterOp = 6 // property >= value
 )
+
+// Valid reports whether op is one of the filter operators.
+func (op FilterOp) Valid() bool { return op <= FilterGe }
+
+// String returns the operator as written in Go ("==", "!=", "<", "<=",
+// ">", ">="), "all", or its number.
+func (op FilterOp) String() string {
+	switch op {
+	case FilterEq:
+		return "=="
+	case FilterNe:
+		return "!="
+	case FilterAll:
+		return "all"
+	case FilterLt:
+		return "<"
+	case FilterLe:
+		return "<="
+	case FilterGt:
+		return ">"
+	case FilterGe:
+		return ">="
+	}
+	return "FilterOp(" + strconv.Itoa(int(op)) + ")"
+}
+
+// Match reports whether a client whose property is prop (has: it has the
+// property at all) matches op against value. FilterEq and FilterNe compare
+// the bytes ("10" and "10.0" differ); the ordering operators compare with
+// CompareFilterValues. An unknown op matches nothing.
+func (op FilterOp) Match(prop string, has bool, value string) bool {
+	switch op {
+	case FilterAll:
+		return true
+	case FilterNe:
+		return !has || prop != value
+	}
+	if !has {
+		return false
+	}
+	switch op {
+	case FilterEq:
+		return prop == value
+	case FilterLt:
+		return CompareFilterValues(prop, value) < 0
+	case FilterLe:
+		return CompareFilterValues(prop, value) <= 0
+	case FilterGt:
+		return CompareFilterValues(prop, value) > 0
+	case FilterGe:
+		return CompareFilterValues(prop, value) >= 0
+	}
+	return false
+}
+
+// CompareFilterValues orders two filter property values: as numbers when
+// both are decimal numbers (an optional sign, digits with an optional
+// fraction, an optional exponent: "7", "-2.5", "1e3"; within float64's
+// range), so that "9" < "10"; otherwise as strings, byte by byte, so that
+// "10" < "9" and "alice" < "bob". Numbers that are equal as float64
+// ("1" and "1.0") are equal. It returns -1, 0 or +1.
+func CompareFilterValues(a, b string) int {
+	if x, ok := filterNumber(a); ok {
+		if y, ok := filterNumber(b); ok {
+			switch {
+			case x < y:
+				return -1
+			case x > y:
+				return 1
+			}
+			return 0
+		}
+	}
+	return strings.Compare(a, b)
+}
+
+// filterNumber parses a decimal number as CompareFilterValues defines it:
+// no hexadecimal, underscores, "Inf" or "NaN", nothing out of range.
+func filterNumber(s string) (float64, bool) {
+	i := 0
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	digits := 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		digits++
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			digits++
+		}
+	}
+	if digits == 0 {
+		return 0, false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		exp := 0
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			exp++
+		}
+		if exp == 0 {
+			return 0, false
+		}
+	}
+	if i != len(s) {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return f, err == nil
+}
 
 // AttrOp is the kind of change in a MsgAttrChange.
 type AttrOp uint8
