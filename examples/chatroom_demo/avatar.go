@@ -90,11 +90,7 @@ func (a *Avatar) entered(room string) {
 			names = append(names, e.Attrs.GetString("name"))
 		}
 	})
-	sort.Strings(names)
-	total := len(names)
-	if len(names) > maxMembersSent {
-		names = names[:maxMembersSent]
-	}
+	names, total := boundMembers(names)
 	a.CallClient("OnMembers", room, names, total)
 	a.World().CallFilteredClients("room", room, "OnEntered", room, a.Attrs.GetString("name"))
 }
@@ -112,4 +108,11 @@ func (a *Avatar) Say(text string) {
 	}
 	a.Attrs.Set("said", a.Attrs.GetInt("said")+1)
 	a.World().CallFilteredClients("room", room, "OnChat", room, a.Attrs.GetString("name"), text)
+}
+
+// boundMembers sorts names and keeps the first maxMembersSent of them; it
+// returns them and how many there were.
+func boundMembers(names []string) ([]string, int) {
+	sort.Strings(names)
+	return names[:min(len(names), maxMembersSent)], len(names)
 }
