@@ -422,6 +422,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	}
 	defer nc.Close()
 	nc.(*net.TCPConn).SetReadBuffer(4 << 10)
+	nc.Write(helloFrame())
 	var hdr [rpc.HeaderSize]byte
 	typ, body, err := rpc.ReadFrame(nc, hdr[:], 1<<20)
 	if err != nil || typ != rpc.MsgCreateEntity {

@@ -674,10 +674,10 @@ func farewell(reason error) (rpc.MsgType, []byte, bool) {
 }
 
 // announce tells a dispatcher that the client connected, which creates
-// its boot entity. TCP clients are announced at once; KCP clients at their
-// first frame, because KCP has no handshake: a stray datagram (say, a
-// retransmission after the gate closed a session) opens a session that
-// must not cost a boot entity.
+// its boot entity: at the client's MsgClientHello of the right version,
+// its first frame, on every transport, so that a client of another
+// version (or no client at all: a stray KCP datagram, a port scan) costs
+// no boot entity.
 func (g *Gate) announce(c *client) {
 	if c.announced {
 		return
@@ -706,9 +706,9 @@ func (g *Gate) serveClient(c *client) {
 	n := len(g.links)
 	if err := g.tlsHandshake(c); err != nil {
 		c.conn.Close(err) // Serve returns at once, and it is logged below
-	} else if !c.kcp {
-		g.announce(c)
 	}
+	// The client is announced at its hello (handleClient), on every
+	// transport.
 	g.lines.Logf(g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()), logrus.DebugLevel, "client connected", "client connected")
 
 	reason := c.conn.Serve(func(t rpc.MsgType, body []byte) error { return g.handleClient(c, t, body) })
@@ -837,7 +837,9 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 	if !c.bytes.take(now, float64(rpc.HeaderSize+len(body))) {
 		return g.rateLimited(c, fmt.Sprintf("more than %d bytes per second", g.cfg.ClientByteRate))
 	}
-	g.announce(c)
+	if !c.announced {
+		return g.hello(c, t, body)
+	}
 	switch t {
 	case rpc.MsgHeartbeat:
 		c.out.Send(c.conn, rpc.MsgHeartbeatAck, nil)
@@ -883,6 +885,31 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 		return g.syncPosition(c, body)
 	}
 	return g.protocolError(c, "unexpected message type %d", uint16(t))
+}
+
+// hello handles a client's first frame, which must be a MsgClientHello of
+// rpc.ProtocolVersion: the client is then announced; anything else is
+// refused with a kick that says why.
+func (g *Gate) hello(c *client, t rpc.MsgType, body []byte) error {
+	if t != rpc.MsgClientHello {
+		return g.protocolError(c, "the first frame must be a ClientHello (type %d) with the protocol version, not type %d: "+
+			"this gate speaks protocol version %d; update the client (docs/protocol.md, Versioning)",
+			uint16(rpc.MsgClientHello), uint16(t), rpc.ProtocolVersion)
+	}
+	v, err := rpc.DecodeClientHello(body)
+	if err != nil {
+		return g.protocolError(c, "malformed ClientHello (%d bytes)", len(body))
+	}
+	if v != rpc.ProtocolVersion {
+		g.met.versionRefused.Add(1)
+		reason := fmt.Sprintf("unsupported protocol version %d: this gate speaks protocol version %d; update the client (docs/protocol.md, Versioning)", v, rpc.ProtocolVersion)
+		g.lines.Logf(g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()).WithField("version", v),
+			logrus.InfoLevel, "client of another protocol version", "client refused: %s", reason)
+		g.kick(c, reason)
+		return nil
+	}
+	g.announce(c)
+	return nil
 }
 
 // syncPositionSize is the body of MsgSyncPosition: entity, space, x, y, z, yaw.

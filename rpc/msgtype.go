@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -23,6 +24,13 @@ const (
 	// y f32 | z f32 | yaw f32. The client moved the entity it controls (its
 	// player) in the space it believes it is in; anything else is dropped.
 	MsgSyncPosition MsgType = 4
+	// MsgClientHello (client → gate): version u16, then anything (ignored,
+	// for later versions). It must be a client's first frame, on every
+	// transport: the gate announces the client to the cluster (its boot
+	// entity is created) only once it has read a hello of ProtocolVersion,
+	// and kicks a client whose first frame is anything else, or another
+	// version, saying why.
+	MsgClientHello MsgType = 5
 
 	// MsgCreateEntity (gate → client): entityID[16] | isPlayer u8 | type str |
 	// attrs msgpack map, then, for an entity in a space, x f32 | y f32 |
@@ -193,8 +201,27 @@ const (
 	MsgRegistered MsgType = 1045
 )
 
+// ProtocolVersion is the version of the client protocol this code speaks:
+// what a client says in MsgClientHello, and the only one a gate accepts.
+// It changes with any change to the client protocol that a client of the
+// previous version would not understand (docs/protocol.md, Versioning).
+const ProtocolVersion uint16 = 1
+
+// AppendClientHello appends the body of a MsgClientHello for version.
+func AppendClientHello(b []byte, version uint16) []byte { return AppendUint16(b, version) }
+
+// DecodeClientHello decodes a MsgClientHello body: its version, or an
+// error if the body is shorter than that. Bytes after the version are
+// ignored (later versions may add fields).
+func DecodeClientHello(body []byte) (uint16, error) {
+	if len(body) < 2 {
+		return 0, fmt.Errorf("rpc: ClientHello of %d bytes, want at least 2", len(body))
+	}
+	return uint16(body[0]) | uint16(body[1])<<8, nil
+}
+
 var msgTypeNames = map[MsgType]string{
-	MsgHeartbeat: "Heartbeat", MsgHeartbeatAck: "HeartbeatAck", MsgCallEntity: "CallEntity",
+	MsgHeartbeat: "Heartbeat", MsgClientHello: "ClientHello", MsgHeartbeatAck: "HeartbeatAck", MsgCallEntity: "CallEntity",
 	MsgCreateEntity: "CreateEntity", MsgDestroyEntity: "DestroyEntity", MsgCallClient: "CallClient",
 	MsgAttrChange: "AttrChange", MsgKick: "Kick", MsgSyncPosition: "SyncPosition",
 	MsgEnterSpace: "EnterSpace", MsgPositions: "Positions",
