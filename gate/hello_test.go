@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/cluster"
 	"github.com/goworld-engine/goworld/internal/wsconn"
 	"github.com/goworld-engine/goworld/rpc"
-	"github.com/gorilla/websocket"
 )
 
 // helloFrame is the MsgClientHello frame of this protocol version, the
