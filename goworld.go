@@ -80,6 +80,22 @@ const (
 	AttrPersistent = entity.AttrPersistent
 )
 
+// FilterOp is the comparison of World.CallFilteredClientsOp.
+type FilterOp = rpc.FilterOp
+
+// Filter operators for World.CallFilteredClientsOp (see rpc.FilterOp and
+// rpc.CompareFilterValues: numbers when both sides are decimal numbers,
+// otherwise strings).
+const (
+	FilterEq  = rpc.FilterEq  // property == value
+	FilterNe  = rpc.FilterNe  // property != value (clients without it match)
+	FilterLt  = rpc.FilterLt  // property < value
+	FilterLe  = rpc.FilterLe  // property <= value
+	FilterGt  = rpc.FilterGt  // property > value
+	FilterGe  = rpc.FilterGe  // property >= value
+	FilterAll = rpc.FilterAll // every client
+)
+
 // ErrFreezing is wrapped by the error of Entity.EnterSpace for a space on
 // another game while this game freezes for a hot reload: try again later.
 var ErrFreezing = entity.ErrFreezing

@@ -307,11 +307,13 @@ func Dial(addr string, opts Options) (*Client, error) {
 		entities: map[rpc.EntityID]*Entity{},
 		closing:  make(chan struct{}),
 	}
+	// The first frame, on every transport: the protocol version. The gate
+	// creates the boot entity only after it, and kicks a client of
+	// another version with a reason (Disconnected.Reason).
+	c.send(rpc.MsgClientHello, rpc.AppendClientHello(nil, rpc.ProtocolVersion))
 	if opts.KCP {
-		// The gate makes a KCP session a client (creating its boot
-		// entity) at its first frame, so say something at once. The gate
-		// answers a heartbeat at once; silence means it refused the
-		// session or went away.
+		// The gate answers a heartbeat at once; silence means it refused
+		// the session or went away.
 		c.send(rpc.MsgHeartbeat, nil)
 		c.answer = time.AfterFunc(opts.DialTimeout, func() {
 			if c.framesIn.Load() == 0 {

@@ -696,7 +696,8 @@ func TestDialFails(t *testing.T) {
 
 func TestStatsCountFrames(t *testing.T) {
 	c, p := dialFake(t, quiet)
-	if s := c.Stats(); s != (client.Stats{}) {
+	hello := int64(rpc.HeaderSize + 2) // its first frame, the ClientHello
+	if s := c.Stats(); s != (client.Stats{FramesOut: 1, BytesOut: hello}) {
 		t.Fatalf("Stats of a new client = %+v", s)
 	}
 	player := rpc.NewEntityID()
@@ -710,7 +711,7 @@ func TestStatsCountFrames(t *testing.T) {
 	s := c.Stats()
 	want := client.Stats{
 		FramesIn: 1, BytesIn: int64(rpc.HeaderSize + len(create)),
-		FramesOut: 1, BytesOut: int64(rpc.HeaderSize + len(body)),
+		FramesOut: 2, BytesOut: hello + int64(rpc.HeaderSize+len(body)),
 	}
 	if s != want {
 		t.Fatalf("Stats = %+v, want %+v", s, want)

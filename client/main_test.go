@@ -53,7 +53,14 @@ func dialFake(t testing.TB, opts client.Options) (*client.Client, *peer) {
 		nc.Close()
 		c.Close()
 	})
-	return c, &peer{t: t, nc: nc}
+	p := &peer{t: t, nc: nc}
+	// The client's first frame is always its hello with the protocol
+	// version (docs/protocol.md, Versioning).
+	typ, body, err := p.read()
+	if v, herr := rpc.DecodeClientHello(body); err != nil || typ != rpc.MsgClientHello || herr != nil || v != rpc.ProtocolVersion || len(body) != 2 {
+		t.Fatalf("the client's first frame: %v % x (%v), want ClientHello of version %d", typ, body, err, rpc.ProtocolVersion)
+	}
+	return c, p
 }
 
 // write writes raw bytes to the client.

@@ -398,6 +398,20 @@ func (w *World) CallFilteredClients(key, value, method string, args ...any) {
 	w.broadcast(rpc.FilterEq, key, value, method, args)
 }
 
+// CallFilteredClientsOp calls method on the player entity of every client
+// whose filter property key compares with value as op says, on every gate:
+// rpc.FilterEq, FilterNe (clients without the property match too),
+// FilterLt, FilterLe, FilterGt or FilterGe (numbers when both sides are
+// decimal numbers, otherwise strings: see rpc.CompareFilterValues), or
+// FilterAll. An unknown op is logged and the broadcast dropped.
+func (w *World) CallFilteredClientsOp(key string, op rpc.FilterOp, value, method string, args ...any) {
+	if !op.Valid() {
+		w.log.Errorf("broadcast %s: unknown filter op %d; dropped", clip.Name(method), uint8(op))
+		return
+	}
+	w.broadcast(op, key, value, method, args)
+}
+
 // CallAllClients calls method on the player entity of every connected client.
 func (w *World) CallAllClients(method string, args ...any) {
 	w.broadcast(rpc.FilterAll, "", "", method, args)

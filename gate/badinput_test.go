@@ -32,7 +32,7 @@ type Player struct{ entity.Entity }
 
 func (p *Player) DescribeEntityType(d *entity.TypeDesc) {
 	d.DefineAttr("room", 0)
-	d.ExposeToClient("Echo", "Join", "Say", "Add", "Flood")
+	d.ExposeToClient("Echo", "Join", "Say", "Add", "Flood", "SayWhere")
 }
 
 func (p *Player) Echo(s string) { p.CallClient("OnEcho", s) }
@@ -45,6 +45,12 @@ func (p *Player) Join(room string) {
 }
 func (p *Player) Say(text string) {
 	p.World().CallFilteredClients("room", p.Attrs.GetString("room"), "OnSay", text)
+}
+
+// SayWhere broadcasts text to the clients whose room compares with room as
+// op says (see World.CallFilteredClientsOp).
+func (p *Player) SayWhere(op uint8, room, text string) {
+	p.World().CallFilteredClientsOp("room", rpc.FilterOp(op), room, "OnSay", text)
 }
 func (p *Player) Flood(n, size int) {
 	blob := strings.Repeat("x", size)
@@ -416,6 +422,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	}
 	defer nc.Close()
 	nc.(*net.TCPConn).SetReadBuffer(4 << 10)
+	nc.Write(helloFrame())
 	var hdr [rpc.HeaderSize]byte
 	typ, body, err := rpc.ReadFrame(nc, hdr[:], 1<<20)
 	if err != nil || typ != rpc.MsgCreateEntity {

@@ -86,7 +86,7 @@ func clientStreamSeeds() [][]byte {
 	}
 	call := rpc.AppendString(rpc.AppendEntityID(nil, id), "Echo")
 	call, _ = rpc.AppendArgs(call, []any{"hi"})
-	return [][]byte{
+	seeds := [][]byte{
 		nil,
 		rpc.AppendFrame(nil, rpc.MsgHeartbeat, nil),
 		rpc.AppendFrame(nil, rpc.MsgCallEntity, call),
@@ -102,6 +102,19 @@ func clientStreamSeeds() [][]byte {
 		rpc.AppendFrame(nil, rpc.MsgCallEntity, append(rpc.AppendString(rpc.AppendEntityID(nil, id), strings.Repeat("\n", 300)), 0x90)),
 		rpc.AppendFrame(nil, rpc.MsgSyncPosition, make([]byte, 2*rpc.EntityIDLength+rpc.PositionSize)),
 	}
+	// A client's first frame must be its hello: the same again after one,
+	// so that the fuzzer starts from streams the gate reads past the
+	// first frame; and hellos of other versions, short and long.
+	n := len(seeds)
+	for _, s := range seeds[:n] {
+		seeds = append(seeds, append(helloFrame(), s...))
+	}
+	return append(seeds,
+		helloOf(rpc.ProtocolVersion+1),
+		rpc.AppendFrame(nil, rpc.MsgClientHello, nil),
+		rpc.AppendFrame(helloFrame(), rpc.MsgClientHello, rpc.AppendClientHello([]byte{}, rpc.ProtocolVersion)),
+		rpc.AppendFrame(nil, rpc.MsgClientHello, append(rpc.AppendClientHello(nil, rpc.ProtocolVersion), 1, 2, 3)),
+	)
 }
 
 // loopbackDialer returns a dialer whose connections come from a random

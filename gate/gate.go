@@ -674,10 +674,10 @@ func farewell(reason error) (rpc.MsgType, []byte, bool) {
 }
 
 // announce tells a dispatcher that the client connected, which creates
-// its boot entity. TCP clients are announced at once; KCP clients at their
-// first frame, because KCP has no handshake: a stray datagram (say, a
-// retransmission after the gate closed a session) opens a session that
-// must not cost a boot entity.
+// its boot entity: at the client's MsgClientHello of the right version,
+// its first frame, on every transport, so that a client of another
+// version (or no client at all: a stray KCP datagram, a port scan) costs
+// no boot entity.
 func (g *Gate) announce(c *client) {
 	if c.announced {
 		return
@@ -706,9 +706,9 @@ func (g *Gate) serveClient(c *client) {
 	n := len(g.links)
 	if err := g.tlsHandshake(c); err != nil {
 		c.conn.Close(err) // Serve returns at once, and it is logged below
-	} else if !c.kcp {
-		g.announce(c)
 	}
+	// The client is announced at its hello (handleClient), on every
+	// transport.
 	g.lines.Logf(g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()), logrus.DebugLevel, "client connected", "client connected")
 
 	reason := c.conn.Serve(func(t rpc.MsgType, body []byte) error { return g.handleClient(c, t, body) })
@@ -837,7 +837,9 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 	if !c.bytes.take(now, float64(rpc.HeaderSize+len(body))) {
 		return g.rateLimited(c, fmt.Sprintf("more than %d bytes per second", g.cfg.ClientByteRate))
 	}
-	g.announce(c)
+	if !c.announced {
+		return g.hello(c, t, body)
+	}
 	switch t {
 	case rpc.MsgHeartbeat:
 		c.out.Send(c.conn, rpc.MsgHeartbeatAck, nil)
@@ -883,6 +885,31 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 		return g.syncPosition(c, body)
 	}
 	return g.protocolError(c, "unexpected message type %d", uint16(t))
+}
+
+// hello handles a client's first frame, which must be a MsgClientHello of
+// rpc.ProtocolVersion: the client is then announced; anything else is
+// refused with a kick that says why.
+func (g *Gate) hello(c *client, t rpc.MsgType, body []byte) error {
+	if t != rpc.MsgClientHello {
+		return g.protocolError(c, "the first frame must be a ClientHello (type %d) with the protocol version, not type %d: "+
+			"this gate speaks protocol version %d; update the client (docs/protocol.md, Versioning)",
+			uint16(rpc.MsgClientHello), uint16(t), rpc.ProtocolVersion)
+	}
+	v, err := rpc.DecodeClientHello(body)
+	if err != nil {
+		return g.protocolError(c, "malformed ClientHello (%d bytes)", len(body))
+	}
+	if v != rpc.ProtocolVersion {
+		g.met.versionRefused.Add(1)
+		reason := fmt.Sprintf("unsupported protocol version %d: this gate speaks protocol version %d; update the client (docs/protocol.md, Versioning)", v, rpc.ProtocolVersion)
+		g.lines.Logf(g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()).WithField("version", v),
+			logrus.InfoLevel, "client of another protocol version", "client refused: %s", reason)
+		g.kick(c, reason)
+		return nil
+	}
+	g.announce(c)
+	return nil
 }
 
 // syncPositionSize is the body of MsgSyncPosition: entity, space, x, y, z, yaw.
@@ -1048,11 +1075,21 @@ func (g *Gate) handleDispatcher(out *rpc.Batch, t rpc.MsgType, body []byte) erro
 		}
 		return nil
 	case rpc.MsgFilteredBroadcast:
-		op := rpc.FilterOp(r.Uint8())
-		key, val := r.String(), r.String()
-		frame := r.Rest()
-		if r.Err() != nil || len(frame) < 2 {
-			return fmt.Errorf("gate: malformed %v", t)
+		op, key, val, frame, err := decodeBroadcast(body)
+		if err != nil {
+			return err
+		}
+		if len(key) > rpc.MaxFilterPropLen || len(val) > rpc.MaxFilterPropLen {
+			// A game refuses these (World.CallFilteredClientsOp): no
+			// property is that long, and comparing one with every client's
+			// would cost its length each time.
+			g.lines.Logf(g.log, logrus.WarnLevel, "filter property too long",
+				"broadcast to %s %v %s dropped: longer than %d bytes", clip.QuoteDefault(key), op, clip.QuoteDefault(val), rpc.MaxFilterPropLen)
+			return nil
+		}
+		if !op.Valid() {
+			g.lines.Logf(g.log, logrus.WarnLevel, "unknown filter op", "broadcast dropped: unknown filter op %d", uint8(op))
+			return nil
 		}
 		g.broadcast(out, op, key, val, frame)
 		return nil
@@ -1105,32 +1142,47 @@ func (g *Gate) gameGone(game rpc.GameID) {
 	}
 }
 
+// decodeBroadcast decodes MsgFilteredBroadcast: op u8 | key str | value
+// str | client frame type u16 | client frame body.
+func decodeBroadcast(body []byte) (op rpc.FilterOp, key, val string, frame []byte, err error) {
+	r := rpc.NewReader(body)
+	op = rpc.FilterOp(r.Uint8())
+	key, val = r.String(), r.String()
+	frame = r.Rest()
+	if r.Err() != nil || len(frame) < 2 {
+		return 0, "", "", nil, fmt.Errorf("gate: malformed %v (%d bytes)", rpc.MsgFilteredBroadcast, len(body))
+	}
+	return op, key, val, frame, nil
+}
+
+// broadcast sends frame to every client that matches key op val.
 func (g *Gate) broadcast(out *rpc.Batch, op rpc.FilterOp, key, val string, frame []byte) {
-	send := func(c *client) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	g.eachRecipientLocked(op, key, val, func(c *client) {
 		out.Append(c.conn, func(b []byte) []byte {
 			b = rpc.AppendUint32LE(b, uint32(len(frame)))
 			return append(b, frame...)
 		})
-	}
-	g.mu.RLock()
-	defer g.mu.RUnlock()
-	switch op {
-	case rpc.FilterEq:
+	})
+}
+
+// eachRecipientLocked calls fn for every client whose property key
+// matches op and val (rpc.FilterOp.Match), each once; none for an unknown
+// op. Equality uses the index; the other comparisons look at every client
+// (each comparison bounded by rpc.MaxFilterPropLen).
+func (g *Gate) eachRecipientLocked(op rpc.FilterOp, key, val string, fn func(*client)) {
+	switch {
+	case op == rpc.FilterEq:
 		for c := range g.index[key][val] {
-			send(c)
+			fn(c)
 		}
-	case rpc.FilterNe:
+	case op.Valid():
 		for _, c := range g.clients {
-			if v, ok := c.props[key]; !ok || v != val {
-				send(c)
+			if v, ok := c.props[key]; op.Match(v, ok, val) {
+				fn(c)
 			}
 		}
-	case rpc.FilterAll:
-		for _, c := range g.clients {
-			send(c)
-		}
-	default:
-		g.log.Warnf("unknown filter op %d in broadcast", op)
 	}
 }
 

@@ -586,7 +586,7 @@ func TestKCPNoSessionWithoutAFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	s.Write(hb)
+	s.Write(append(helloFrame(), hb...))
 	s.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
 		typ, _, err := rpc.ReadFrame(s, make([]byte, rpc.HeaderSize), 1<<20)

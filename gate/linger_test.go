@@ -39,7 +39,7 @@ func TestKickedFlooderReadsTheKickThenEOF(t *testing.T) {
 			t.Fatal(err)
 		}
 		wrote := make(chan error, 1)
-		go func() { _, err := nc.Write(heartbeats(10000)); wrote <- err }()
+		go func() { _, err := nc.Write(append(helloFrame(), heartbeats(10000)...)); wrote <- err }()
 		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 		var hdr [rpc.HeaderSize]byte
 		kick := ""
@@ -166,6 +166,7 @@ func TestShutdownDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
+	nc.Write(helloFrame())
 	// The boot entity's creation proves the gate has the client.
 	var hdr [rpc.HeaderSize]byte
 	nc.SetReadDeadline(time.Now().Add(10 * time.Second))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/goworld-engine/goworld/internal/metrics"
 	"github.com/goworld-engine/goworld/internal/recovered"
@@ -18,6 +19,9 @@ type gateMetrics struct {
 	// linkAuth counts the dispatcher link handshakes refused.
 	linkAuth rpc.LinkAuthStats
 	panics   recovered.Log // panics recovered handling client or dispatcher frames
+	// versionRefused counts clients refused for a MsgClientHello of
+	// another protocol version.
+	versionRefused atomic.Uint64
 }
 
 // WriteMetrics writes the gate's metrics in the Prometheus text format,
@@ -54,6 +58,7 @@ func (g *Gate) WriteMetrics(out io.Writer) error {
 				f.dropped[i].Load(), "reason", name)
 		}
 	}
+	w.Counter("goworld_gate_protocol_version_refused_total", "Clients refused because their ClientHello named another protocol version than the gate's.", g.met.versionRefused.Load())
 	w.WriteTraffic(metrics.Traffic{Link: "client", Stats: &g.met.clients}, metrics.Traffic{Link: "dispatcher", Stats: &g.met.links})
 	w.WriteLinkAuth(&g.met.linkAuth)
 	w.Counter("goworld_gate_panics_total", "Panics recovered handling a frame (each logged with its stack, the first few a minute); a client's costs it a kick, a dispatcher's the frame.", g.met.panics.Total())

@@ -78,6 +78,10 @@ func dialRawWS(t *testing.T, url string, header http.Header) *rawWS {
 		t.Fatalf("dial %s: %v", url, err)
 	}
 	t.Cleanup(func() { ws.Close() })
+	// Every client's first frame: the hello with the protocol version.
+	if err := ws.WriteMessage(websocket.BinaryMessage, helloFrame()); err != nil {
+		t.Fatal(err)
+	}
 	return &rawWS{t: t, ws: ws}
 }
 

@@ -578,7 +578,9 @@ func FuzzAppendString(f *testing.F) {
 // who reaches its port, and what a link reads from whatever answers on
 // the dispatcher's address). None may panic; a hello that decodes
 // encodes back to the same bytes (the 3-byte form to its 11-byte form);
-// a refusal's reason is bounded and printable.
+// a refusal's reason is bounded and printable. The client's MsgClientHello
+// too: it decodes exactly when it holds a version, and that version is its
+// first two bytes.
 func FuzzHello(f *testing.F) {
 	h := Hello{Role: RoleGame, ID: 2, Instance: 9, Auth: AuthV1, Nonce: NewNonce()}
 	for _, seed := range [][]byte{
@@ -589,6 +591,7 @@ func FuzzHello(f *testing.F) {
 		AppendChallenge(nil, Challenge{DispatcherID: 1, Instance: 5, Nonce: NewNonce()}),
 		AppendRefusal(nil, RefusedBadProof, "wrong cluster secret"),
 		{3, 0xff, 0xff, 'x'},
+		AppendClientHello(nil, ProtocolVersion),
 	} {
 		f.Add(seed)
 	}
@@ -608,6 +611,11 @@ func FuzzHello(f *testing.F) {
 		_, reason := DecodeRefusal(b)
 		if len(reason) > 4*MaxRefusalReason+2 || strings.ContainsAny(reason, "\n\r\x1b") {
 			t.Fatalf("refusal reason %q", reason)
+		}
+		// A client's hello: the version, the rest ignored.
+		v, err := DecodeClientHello(b)
+		if (err == nil) != (len(b) >= 2) || err == nil && string(AppendClientHello(nil, v)) != string(b[:2]) {
+			t.Fatalf("client hello %x: version %d, %v", b, v, err)
 		}
 	})
 }

@@ -1,6 +1,10 @@
 package rpc
 
-import "strconv"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // MsgType identifies the layout of a frame's body.
 type MsgType uint16
@@ -20,6 +24,13 @@ const (
 	// y f32 | z f32 | yaw f32. The client moved the entity it controls (its
 	// player) in the space it believes it is in; anything else is dropped.
 	MsgSyncPosition MsgType = 4
+	// MsgClientHello (client → gate): version u16, then anything (ignored,
+	// for later versions). It must be a client's first frame, on every
+	// transport: the gate announces the client to the cluster (its boot
+	// entity is created) only once it has read a hello of ProtocolVersion,
+	// and kicks a client whose first frame is anything else, or another
+	// version, saying why.
+	MsgClientHello MsgType = 5
 
 	// MsgCreateEntity (gate → client): entityID[16] | isPlayer u8 | type str |
 	// attrs msgpack map, then, for an entity in a space, x f32 | y f32 |
@@ -200,8 +211,27 @@ const (
 	MsgRetireEntity MsgType = 1046
 )
 
+// ProtocolVersion is the version of the client protocol this code speaks:
+// what a client says in MsgClientHello, and the only one a gate accepts.
+// It changes with any change to the client protocol that a client of the
+// previous version would not understand (docs/protocol.md, Versioning).
+const ProtocolVersion uint16 = 1
+
+// AppendClientHello appends the body of a MsgClientHello for version.
+func AppendClientHello(b []byte, version uint16) []byte { return AppendUint16(b, version) }
+
+// DecodeClientHello decodes a MsgClientHello body: its version, or an
+// error if the body is shorter than that. Bytes after the version are
+// ignored (later versions may add fields).
+func DecodeClientHello(body []byte) (uint16, error) {
+	if len(body) < 2 {
+		return 0, fmt.Errorf("rpc: ClientHello of %d bytes, want at least 2", len(body))
+	}
+	return uint16(body[0]) | uint16(body[1])<<8, nil
+}
+
 var msgTypeNames = map[MsgType]string{
-	MsgHeartbeat: "Heartbeat", MsgHeartbeatAck: "HeartbeatAck", MsgCallEntity: "CallEntity",
+	MsgHeartbeat: "Heartbeat", MsgClientHello: "ClientHello", MsgHeartbeatAck: "HeartbeatAck", MsgCallEntity: "CallEntity",
 	MsgCreateEntity: "CreateEntity", MsgDestroyEntity: "DestroyEntity", MsgCallClient: "CallClient",
 	MsgAttrChange: "AttrChange", MsgKick: "Kick", MsgSyncPosition: "SyncPosition",
 	MsgEnterSpace: "EnterSpace", MsgPositions: "Positions",
@@ -274,12 +304,134 @@ func (r Role) String() string {
 // FilterOp compares a client's filter property with a broadcast's value.
 type FilterOp uint8
 
-// Filter operators for MsgFilteredBroadcast.
+// Filter operators for MsgFilteredBroadcast. A client without the property
+// (an empty value unsets it) matches FilterNe and no other comparison. The
+// ordering operators compare as numbers when both sides are decimal numbers
+// (see CompareFilterValues), otherwise as strings, byte by byte.
 const (
 	FilterEq  FilterOp = 0 // property == value
 	FilterNe  FilterOp = 1 // property != value (clients without the property match)
 	FilterAll FilterOp = 2 // every client, key and value ignored
+	FilterLt  FilterOp = 3 // property < value
+	FilterLe  FilterOp = 4 // property <= value
+	FilterGt  FilterOp = 5 // property > value
+	FilterGe  FilterOp = 6 // property >= value
 )
+
+// Valid reports whether op is one of the filter operators.
+func (op FilterOp) Valid() bool { return op <= FilterGe }
+
+// String returns the operator as written in Go ("==", "!=", "<", "<=",
+// ">", ">="), "all", or its number.
+func (op FilterOp) String() string {
+	switch op {
+	case FilterEq:
+		return "=="
+	case FilterNe:
+		return "!="
+	case FilterAll:
+		return "all"
+	case FilterLt:
+		return "<"
+	case FilterLe:
+		return "<="
+	case FilterGt:
+		return ">"
+	case FilterGe:
+		return ">="
+	}
+	return "FilterOp(" + strconv.Itoa(int(op)) + ")"
+}
+
+// Match reports whether a client whose property is prop (has: it has the
+// property at all) matches op against value. FilterEq and FilterNe compare
+// the bytes ("10" and "10.0" differ); the ordering operators compare with
+// CompareFilterValues. An unknown op matches nothing.
+func (op FilterOp) Match(prop string, has bool, value string) bool {
+	switch op {
+	case FilterAll:
+		return true
+	case FilterNe:
+		return !has || prop != value
+	}
+	if !has {
+		return false
+	}
+	switch op {
+	case FilterEq:
+		return prop == value
+	case FilterLt:
+		return CompareFilterValues(prop, value) < 0
+	case FilterLe:
+		return CompareFilterValues(prop, value) <= 0
+	case FilterGt:
+		return CompareFilterValues(prop, value) > 0
+	case FilterGe:
+		return CompareFilterValues(prop, value) >= 0
+	}
+	return false
+}
+
+// CompareFilterValues orders two filter property values: as numbers when
+// both are decimal numbers (an optional sign, digits with an optional
+// fraction, an optional exponent: "7", "-2.5", "1e3"; within float64's
+// range), so that "9" < "10"; otherwise as strings, byte by byte, so that
+// "10" < "9" and "alice" < "bob". Numbers that are equal as float64
+// ("1" and "1.0") are equal. It returns -1, 0 or +1.
+func CompareFilterValues(a, b string) int {
+	if x, ok := filterNumber(a); ok {
+		if y, ok := filterNumber(b); ok {
+			switch {
+			case x < y:
+				return -1
+			case x > y:
+				return 1
+			}
+			return 0
+		}
+	}
+	return strings.Compare(a, b)
+}
+
+// filterNumber parses a decimal number as CompareFilterValues defines it:
+// no hexadecimal, underscores, "Inf" or "NaN", nothing out of range.
+func filterNumber(s string) (float64, bool) {
+	i := 0
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	digits := 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		digits++
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			digits++
+		}
+	}
+	if digits == 0 {
+		return 0, false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		exp := 0
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			exp++
+		}
+		if exp == 0 {
+			return 0, false
+		}
+	}
+	if i != len(s) {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return f, err == nil
+}
 
 // AttrOp is the kind of change in a MsgAttrChange.
 type AttrOp uint8

@@ -38,6 +38,7 @@
     HeartbeatAck: 2,
     CallEntity: 3,
     SyncPosition: 4,
+    ClientHello: 5,
     CreateEntity: 10,
     DestroyEntity: 11,
     CallClient: 12,
@@ -50,6 +51,13 @@
   /** Attribute change operations (protocol.md section 11.2). */
   var AttrOp = Object.freeze({ Set: 1, Delete: 2, Append: 3, Pop: 4 });
   var opNames = { 1: "set", 2: "delete", 3: "append", 4: "pop" };
+
+  /**
+   * The client protocol version this client speaks (protocol.md,
+   * "Versioning"): its first frame, MsgClientHello, says it, and a gate of
+   * another version kicks it with a reason.
+   */
+  var PROTOCOL_VERSION = 1;
 
   var HEADER_SIZE = 6;
   var ENTITY_ID_LENGTH = 16;
@@ -1125,6 +1133,8 @@
         if (self._ws !== ws || self._state !== "connecting") return;
         self._state = "open";
         self._lastRecv = now();
+        // The first frame: the protocol version (u16 LE).
+        self._sendFrame(MsgType.ClientHello, new Uint8Array([PROTOCOL_VERSION & 0xff, PROTOCOL_VERSION >> 8]));
         self._startTimers();
         // Hold what arrives until the task after this one, so that code
         // after `await connect()` can add listeners first.
@@ -1532,6 +1542,7 @@
     isEntityID: isEntityID,
     isIdentifier: isIdentifier,
     MAX_DEPTH: MAX_DEPTH,
+    PROTOCOL_VERSION: PROTOCOL_VERSION,
     /** connect(url, options) is new Client(options) then connect(url); it resolves with the client. */
     connect: function (url, options) {
       var c = new Client(options);

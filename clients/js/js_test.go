@@ -331,6 +331,12 @@ func (g *fakeGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// "silent", heartbeats, each one frame in one binary message.
 	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 	heartbeats := 0
+	// The first message is the client's hello, with the protocol version.
+	if mt, data, err := ws.ReadMessage(); err != nil || mt != websocket.BinaryMessage ||
+		!bytes.Equal(data, frame(rpc.MsgClientHello, rpc.AppendClientHello(nil, rpc.ProtocolVersion))) {
+		g.logf("%s: the client's first message: %d %x %v, want its ClientHello", scenario, mt, data, err)
+		return
+	}
 	for {
 		mt, data, err := ws.ReadMessage()
 		if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"regexp"
+	"sort"
 	"unicode/utf8"
 
 	"github.com/goworld-engine/goworld"
@@ -29,12 +30,17 @@ const maxMessage = 1000
 // OnClientConnected greets the client that just logged in. A returning
 // player is back in the room it was in: the room is a saved attribute,
 // but the subscription to it (the client's filter property at its gate)
-// belongs to the connection, so it is set again for this one.
+// belongs to the connection, so it is set again for this one, and the
+// room hears that the player is back.
 func (a *Avatar) OnClientConnected() {
-	if room := a.Attrs.GetString("room"); room != "" {
+	room := a.Attrs.GetString("room")
+	if room != "" {
 		a.SetClientFilterProp("room", room)
 	}
 	a.CallClient("OnLogin", a.Attrs.GetString("name"))
+	if room != "" {
+		a.entered(room)
+	}
 }
 
 // OnClientDisconnected tells the player's room it left, then destroys the
@@ -47,15 +53,46 @@ func (a *Avatar) OnClientDisconnected() {
 	a.Destroy()
 }
 
-// JoinRoom moves the player to room: it receives that room's messages only.
+// JoinRoom moves the player to room: it receives that room's messages
+// only. The room it was in hears OnLeft(room, name).
 func (a *Avatar) JoinRoom(room string) {
 	if !validRoom.MatchString(room) {
 		a.CallClient("OnError", "a room name is 1 to 32 letters, digits, '_', '.' or '-'")
 		return
 	}
+	name := a.Attrs.GetString("name")
+	if old := a.Attrs.GetString("room"); old != "" && old != room {
+		a.World().CallFilteredClients("room", old, "OnLeft", old, name)
+	}
 	a.Attrs.Set("room", room)
 	a.SetClientFilterProp("room", room)
 	a.CallClient("OnJoined", room)
+	a.entered(room)
+}
+
+// maxMembersSent bounds the names OnMembers carries: at most this many
+// (of 32 bytes at most each), the first in sorted order, and the count of
+// all of them.
+const maxMembersSent = 200
+
+// entered tells the player who is in room, OnMembers(room, names, total),
+// and the room that the player came in, OnEntered(room, name).
+//
+// The members are the avatars in room on this game (a scan of its
+// entities, so it needs no state of its own and survives a hot reload).
+// On a cluster of several games, players on the other games are not in
+// the list: a client learns of them as they enter, speak or leave (the
+// web page adds a speaker it did not know to its list).
+func (a *Avatar) entered(room string) {
+	var names []string
+	a.World().Entities(func(e *goworld.Entity) {
+		if e.TypeName() == "Avatar" && e.Attrs.GetString("room") == room {
+			names = append(names, e.Attrs.GetString("name"))
+		}
+	})
+	names, total := boundMembers(names)
+	a.CallClient("OnMembers", room, names, total)
+	a.World().CallFilteredClients("room", room, "OnEntered", room, a.Attrs.GetString("name"))
 }
 
 // Say sends text to everyone in the player's room, the player included.
@@ -71,4 +108,11 @@ func (a *Avatar) Say(text string) {
 	}
 	a.Attrs.Set("said", a.Attrs.GetInt("said")+1)
 	a.World().CallFilteredClients("room", room, "OnChat", room, a.Attrs.GetString("name"), text)
+}
+
+// boundMembers sorts names and keeps the first maxMembersSent of them; it
+// returns them and how many there were.
+func boundMembers(names []string) ([]string, int) {
+	sort.Strings(names)
+	return names[:min(len(names), maxMembersSent)], len(names)
 }

@@ -248,6 +248,8 @@ step("a client session in the bytes of protocol.md 13, 11.3 and 12.8");
   const ws = FakeWebSocket.last;
   eq(ws.url, "ws://fake/", "url");
   ws.open();
+  eq(ws.take(), ["0400000005000100"], "the first frame: MsgClientHello, protocol version 1");
+  eq(GoWorld.PROTOCOL_VERSION, 1, "PROTOCOL_VERSION");
   await connecting;
   check(c.connected, "connected after open");
   await tick();
@@ -368,7 +370,7 @@ step("a client session in the bytes of protocol.md 13, 11.3 and 12.8");
   await c.close();
   eq(ev.length, 2, "close after a kick adds no event");
   eq(c.lastDisconnect.reason, reason, "lastDisconnect");
-  eq(c.stats().framesIn > 20 && c.stats().framesOut, 4, "stats");
+  eq(c.stats().framesIn > 20 && c.stats().framesOut, 5, "stats"); // the hello and 4 calls
 }
 
 step("connect: events wait for the task after connect() resolves");
