@@ -261,6 +261,22 @@ func decodeEntityIDBody(t testing.TB, body []byte) rpc.EntityID {
 	return id
 }
 
+// decodeRegisterBody decodes a MsgRegisterEntity body: an entity ID and,
+// for a persistent entity's copy that has one, its epoch (else 0).
+func decodeRegisterBody(t testing.TB, body []byte) (rpc.EntityID, uint64) {
+	t.Helper()
+	r := rpc.NewReader(body)
+	id := r.EntityID()
+	var epoch uint64
+	if r.Remaining() > 0 {
+		epoch = r.Uint64()
+	}
+	if r.Err() != nil || r.Remaining() != 0 || (len(body) > rpc.EntityIDLength && epoch == 0) {
+		t.Fatalf("malformed registration %x", body)
+	}
+	return id, epoch
+}
+
 // ---------------------------------------------------------------------------
 // In-memory Store
 
