@@ -149,7 +149,11 @@ func (w *World) RunTimers(now time.Time) {
 		} else {
 			delete(e.timers, t.id)
 		}
-		w.invoke(e, t.method, t.args, "timer")
+		if t.method == methodReqTimeout {
+			w.requestTimedOut(e, t)
+		} else {
+			w.invoke(e, t.method, t.args, "timer")
+		}
 		w.flushLocal()
 	}
 }
