@@ -164,9 +164,9 @@ type entityType struct {
 	// replyCallbacks: methods func(T, error) and func(error), by name,
 	// which a request's answer can be delivered to (Entity.Request).
 	replyCallbacks map[string]replyCallback
-	isSpace       bool
-	cellSize      float64
-	aoiRadius     float64
+	isSpace        bool
+	cellSize       float64
+	aoiRadius      float64
 }
 
 // checkAttr panics for an undeclared top-level attribute.
