@@ -395,6 +395,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 			PositionSyncInterval: c.PositionSyncInterval, AOISyncLimit: c.AOISyncLimit, StallThreshold: c.StallThreshold,
 			AOISyncTotal: c.AOISyncTotal, AOISyncWork: c.AOISyncWork,
 			ClientStringLimit: unlimitedIfZero(c.MaxClientString), Secret: secret,
+			RequestTimeout: c.RequestTimeout, SlowCall: c.SlowCall,
 		})
 		if err != nil {
 			return err
@@ -453,8 +454,9 @@ func gateConfig(c *config.GateConfig, dispAddrs []string, log logrus.FieldLogger
 		SendBufferSize: c.SendBufferSize, Logger: log,
 		ClientMsgRate: unlimitedIfZero(c.ClientMsgRate), ClientMsgBurst: c.ClientMsgBurst,
 		ClientByteRate: unlimitedIfZero(c.ClientByteRate), ClientByteBurst: c.ClientByteBurst,
-		MaxClients:     unlimitedIfZero(c.MaxClients),
-		KCPSessionRate: unlimitedIfZero(c.KCPSessionRate), KCPSessionBurst: c.KCPSessionBurst,
+		MaxClients:        unlimitedIfZero(c.MaxClients),
+		MaxClientRequests: c.MaxClientRequests,
+		KCPSessionRate:    unlimitedIfZero(c.KCPSessionRate), KCPSessionBurst: c.KCPSessionBurst,
 		KCPHelloRate: unlimitedIfZero(c.KCPHelloRate), KCPHandshakeTimeout: c.KCPHandshakeTimeout,
 	}
 }

@@ -200,6 +200,11 @@ type Client struct {
 	answer  *time.Timer // KCP: gives up if the gate says nothing (ErrNoAnswer)
 
 	framesIn, bytesIn, framesOut, bytesOut atomic.Int64
+
+	// Requests waiting for their answers (see Request), under mu.
+	pending map[uint32]chan reply
+	nextReq uint32
+	ended   bool // the read loop has ended: no answer will come
 }
 
 // Stats counts what a client has received and sent since it connected.
@@ -551,6 +556,11 @@ func (c *Client) readLoop() {
 	}
 	c.mu.Lock()
 	kicked := c.kicked
+	c.ended = true
+	for id, ch := range c.pending {
+		ch <- reply{err: ErrClosed}
+		delete(c.pending, id)
+	}
 	c.mu.Unlock()
 	d := Disconnected{Reason: kicked, Err: reason}
 	if d.Reason == "" {
@@ -709,6 +719,8 @@ func (c *Client) handle(t rpc.MsgType, body []byte) error {
 		}
 		c.mu.Unlock()
 		c.emit(Moved{Updates: ups})
+	case rpc.MsgReply:
+		return c.reply(body)
 	case rpc.MsgKick:
 		reason := r.String()
 		c.mu.Lock()
