@@ -559,6 +559,10 @@ func (w *World) run(e *Entity, method string, args []byte, from string, answer b
 		if errors.Is(err, rpc.ErrStringTooLong) {
 			err = fmt.Errorf("%w (max_client_string)", err)
 		}
+		if st := w.stats[m]; st != nil && answer {
+			st.Requests.Add(1)
+			st.Errors[ErrorIndex(rpc.CodeBadArgs)].Add(1)
+		}
 		return nil, &rpc.ReplyError{Code: rpc.CodeBadArgs, Message: fmt.Sprintf("%s.%s: %v", e.typ.name, method, err)}
 	}
 	fn := e.self.Method(m.index)
@@ -566,13 +570,15 @@ func (w *World) run(e *Entity, method string, args []byte, from string, answer b
 	start := time.Now()
 	ok = w.safely(e, from+" "+method, func() { out = fn.Call(vals) })
 	took := time.Since(start)
-	st := w.stats[m]
-	if answer {
-		st.Requests.Add(1)
-	} else {
-		st.Calls.Add(1)
+	st := w.stats[m] // nil for a type registered after the world was made
+	if st != nil {
+		if answer {
+			st.Requests.Add(1)
+		} else {
+			st.Calls.Add(1)
+		}
+		st.Seconds.Observe(took)
 	}
-	st.Seconds.Observe(took)
 	if w.cfg.SlowCall > 0 && took > w.cfg.SlowCall {
 		w.lines.Logf(w.log.WithFields(logrus.Fields{"entity": e.String(), "type": e.typ.name, "method": method}), logrus.WarnLevel, "slow call",
 			"slow call: %s %s.%s held the game loop for %v (slow_call %v)", from, e.typ.name, method, took.Round(time.Microsecond), w.cfg.SlowCall)
@@ -595,7 +601,7 @@ func (w *World) run(e *Entity, method string, args []byte, from string, answer b
 			}
 		}
 	}
-	if rerr != nil && answer {
+	if rerr != nil && answer && st != nil {
 		st.Errors[ErrorIndex(rerr.Code)].Add(1)
 	}
 	return result, rerr
