@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -176,6 +177,33 @@ var echoScenario = scenario{
 			r.fail("client %d: OnError%v", b.i, c.Args)
 		}
 	},
+}
+
+// requestScenario is echoScenario with a request: the answer is the
+// request's reply, not a call back.
+var requestScenario = scenario{
+	period: echoScenario.period,
+	setup:  echoScenario.setup,
+	send: func(r *benchRun, b *bot, seq int) error {
+		b.sending(seq)
+		r.sent.Add(1)
+		r.expected.Add(1)
+		r.waiting.Add(1)
+		go func() {
+			defer r.waiting.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), benchDrain)
+			defer cancel()
+			v, err := b.c.Request(ctx, "EchoRequest", token(b.i, seq, chatSize))
+			if err != nil {
+				r.fail("client %d: request: %v", b.i, err)
+				return
+			}
+			s, _ := v.(string)
+			echoAnswer(r, b, s)
+		}()
+		return nil
+	},
+	recv: func(r *benchRun, b *bot, ev client.Event) {},
 }
 
 func firstString(args []any) (string, bool) {
