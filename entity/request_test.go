@@ -362,3 +362,24 @@ func TestSlowCall(t *testing.T) {
 		t.Fatal("no slow call warning naming Answerer.Nothing and the entity")
 	}
 }
+
+// TestRequestIsNotATimer: a pending request is not one of the entity's
+// timers for game code: not counted, not cancellable.
+func TestRequestIsNotATimer(t *testing.T) {
+	e := newEnv(t, withRequestTypes(t))
+	a := e.create("Asker", nil)
+	e.w.Run(func() { a.Request(rpc.NewEntityID(), "Double", "OnNum", 1) })
+	if a.TimerCount() != 0 || a.PendingRequests() != 1 {
+		t.Fatalf("TimerCount %d, PendingRequests %d", a.TimerCount(), a.PendingRequests())
+	}
+	for id := TimerID(0); id < 5; id++ {
+		if a.CancelTimer(id) {
+			t.Fatalf("CancelTimer(%d) cancelled the request", id)
+		}
+	}
+	e.clock.Advance(DefaultRequestTimeout + time.Second)
+	e.w.RunTimers(e.clock.Now())
+	if got := e.eventsOf(a.ID()); len(got) != 1 || got[0] != "num 0 timeout" {
+		t.Fatalf("timeout: %q", got)
+	}
+}
