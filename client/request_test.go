@@ -23,7 +23,7 @@ import (
 type RqPlayer struct{ entity.Entity }
 
 func (p *RqPlayer) DescribeEntityType(d *entity.TypeDesc) {
-	d.ExposeToClient("Double", "Refuse", "Boom", "Ask", "AskAndMove")
+	d.ExposeToClient("Double", "Refuse", "Boom", "Ask", "AskAndMove", "Echo")
 }
 
 func (p *RqPlayer) Double(n int) (int, error) { return 2 * n, nil }
@@ -31,6 +31,7 @@ func (p *RqPlayer) Refuse(n int) (int, error) {
 	return 0, rpc.NewError(rpc.CodeUser+1, fmt.Sprintf("refused %d", n))
 }
 func (p *RqPlayer) Boom() (int, error)   { panic("boom") }
+func (p *RqPlayer) Echo(n int)           { p.CallClient("Echoed", n) }
 func (p *RqPlayer) Hidden() (int, error) { return 1, nil }
 
 // Ask asks target's method with n, waiting at most timeoutMS (0: the
@@ -359,4 +360,47 @@ func TestEntityRequestCallerMigrated(t *testing.T) {
 	if !onGame(t, other, func(w *entity.World) bool { return w.Entity(pl.ID) != nil }) {
 		t.Fatal("the player is not on the space's game")
 	}
+}
+
+// BenchmarkRoundTrip: one client's round trips through a real gate,
+// dispatcher and game (in-process, loopback sockets), one at a time: a
+// request answered by MsgReply, next to the one-way echo (a call
+// answered by a call back).
+func BenchmarkRoundTrip(b *testing.B) {
+	r := entity.NewRegistry()
+	if err := r.Register("RqPlayer", &RqPlayer{}); err != nil {
+		b.Fatal(err)
+	}
+	// No rate limit: one client here sends more than 1000 frames a second.
+	cl := cluster.Start(b, cluster.Options{Registry: r, BootEntity: "RqPlayer",
+		GateLimits: &gate.Config{ClientMsgRate: -1, ClientByteRate: -1}})
+	c, err := client.Dial(cl.GateAddr(0), client.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	expectEvent[client.EntityCreated](b, c)
+	ctx := context.Background()
+	b.Run("request", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if v, err := c.Request(ctx, "Double", i); err != nil || v != int64(2*i) {
+				b.Fatalf("Double(%d) = %v, %v", i, v, err)
+			}
+		}
+	})
+	b.Run("echo", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if err := c.CallPlayer("Echo", i); err != nil {
+				b.Fatal(err)
+			}
+			for {
+				if call, ok := nextEvent(b, c).(client.Call); ok && call.Method == "Echoed" {
+					if call.Args[0] != int64(i) {
+						b.Fatalf("Echoed%v, want %d", call.Args, i)
+					}
+					break
+				}
+			}
+		}
+	})
 }
