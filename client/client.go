@@ -202,7 +202,7 @@ type Client struct {
 	framesIn, bytesIn, framesOut, bytesOut atomic.Int64
 
 	// Requests waiting for their answers (see Request), under mu.
-	pending map[uint32]chan reply
+	pending map[uint32]waiter
 	nextReq uint32
 	ended   bool // the read loop has ended: no answer will come
 }
@@ -557,11 +557,12 @@ func (c *Client) readLoop() {
 	c.mu.Lock()
 	kicked := c.kicked
 	c.ended = true
-	for id, ch := range c.pending {
-		ch <- reply{err: ErrClosed}
-		delete(c.pending, id)
-	}
+	pending := c.pending
+	c.pending = nil
 	c.mu.Unlock()
+	for _, w := range pending {
+		w.deliver(reply{err: ErrClosed})
+	}
 	d := Disconnected{Reason: kicked, Err: reason}
 	if d.Reason == "" {
 		switch {

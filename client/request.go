@@ -16,6 +16,21 @@ type reply struct {
 	err    error
 }
 
+// waiter waits for one answer: a channel (Request) or a function
+// (RequestAsync).
+type waiter struct {
+	ch chan reply
+	fn func(result any, err error)
+}
+
+func (w waiter) deliver(r reply) {
+	if w.fn != nil {
+		w.fn(r.result, r.err)
+		return
+	}
+	w.ch <- r // buffered, and only one answer is taken per request
+}
+
 // Request calls method on the player entity and waits for its answer:
 // the value the method returned (decoded as rpc.DecodeAny does: int64,
 // uint64, float64, string, []byte, []any, map[string]any, bool or nil),
@@ -52,18 +67,56 @@ func (c *Client) RequestEntity(ctx context.Context, id rpc.EntityID, method stri
 	if !token.IsIdentifier(method) {
 		return nil, fmt.Errorf("client: method name %q is not an identifier", method)
 	}
-	enc, err := rpc.AppendArgs(nil, args)
+	ch := make(chan reply, 1)
+	reqID, err := c.startRequest(id, method, args, waiter{ch: ch})
 	if err != nil {
 		return nil, err
 	}
-	ch := make(chan reply, 1)
+	select {
+	case r := <-ch:
+		return r.result, r.err
+	case <-ctx.Done():
+		c.forget(reqID)
+		return nil, fmt.Errorf("client: request %s: %w (%w)", method, rpc.ErrTimeout, ctx.Err())
+	}
+}
+
+// RequestAsync sends a request as RequestEntity does and returns at once;
+// done runs once with the answer (or ErrClosed when the connection
+// closes first), on the client's reader goroutine: it must not block,
+// nor call the client's methods that wait. There is no timeout: keep
+// your own, and ignore an answer that comes after it. It returns an
+// error, and done never runs, if the request cannot be sent.
+func (c *Client) RequestAsync(id rpc.EntityID, method string, args []any, done func(result any, err error)) error {
+	if done == nil {
+		return errors.New("client: RequestAsync without a done function")
+	}
+	if !id.Valid() {
+		return fmt.Errorf("client: invalid entity ID %q", id)
+	}
+	if len(method) > rpc.MaxMethodNameLen {
+		return fmt.Errorf("client: method name of %d bytes, over the limit of %d", len(method), rpc.MaxMethodNameLen)
+	}
+	if !token.IsIdentifier(method) {
+		return fmt.Errorf("client: method name %q is not an identifier", method)
+	}
+	_, err := c.startRequest(id, method, args, waiter{fn: done})
+	return err
+}
+
+// startRequest registers w under a new request ID and sends the request.
+func (c *Client) startRequest(id rpc.EntityID, method string, args []any, w waiter) (uint32, error) {
+	enc, err := rpc.AppendArgs(nil, args)
+	if err != nil {
+		return 0, err
+	}
 	c.mu.Lock()
 	if c.ended {
 		c.mu.Unlock()
-		return nil, ErrClosed
+		return 0, ErrClosed
 	}
 	if c.pending == nil {
-		c.pending = map[uint32]chan reply{}
+		c.pending = map[uint32]waiter{}
 	}
 	for {
 		c.nextReq++
@@ -72,24 +125,20 @@ func (c *Client) RequestEntity(ctx context.Context, id rpc.EntityID, method stri
 		}
 	}
 	reqID := c.nextReq
-	c.pending[reqID] = ch
+	c.pending[reqID] = w
 	c.mu.Unlock()
-	forget := func() {
-		c.mu.Lock()
-		delete(c.pending, reqID)
-		c.mu.Unlock()
-	}
 	if err := c.send(rpc.MsgRequest, rpc.AppendClientRequest(nil, id, reqID, method, enc)); err != nil {
-		forget()
-		return nil, ErrClosed
+		c.forget(reqID)
+		return 0, ErrClosed
 	}
-	select {
-	case r := <-ch:
-		return r.result, r.err
-	case <-ctx.Done():
-		forget()
-		return nil, fmt.Errorf("client: request %s: %w (%w)", method, rpc.ErrTimeout, ctx.Err())
-	}
+	return reqID, nil
+}
+
+// forget stops waiting for request reqID's answer.
+func (c *Client) forget(reqID uint32) {
+	c.mu.Lock()
+	delete(c.pending, reqID)
+	c.mu.Unlock()
 }
 
 // reply handles a MsgReply: requestID u32 | code u16 | result or message.
@@ -113,11 +162,11 @@ func (c *Client) reply(body []byte) error {
 		r.result = v
 	}
 	c.mu.Lock()
-	ch := c.pending[id]
+	w, ok := c.pending[id]
 	delete(c.pending, id)
 	c.mu.Unlock()
-	if ch != nil {
-		ch <- r // buffered, and only one answer is taken per request
+	if ok {
+		w.deliver(r)
 	}
 	return nil
 }

@@ -239,6 +239,39 @@ func TestClientRequestTimeoutAndOverload(t *testing.T) {
 	if v, err := request(t, c, "Double", 4); err != nil || v != int64(8) {
 		t.Fatalf("next request: %v, %v", v, err)
 	}
+
+	// RequestAsync: the answer comes to the function; one still waiting
+	// when the client closes gets ErrClosed.
+	pl, _ := c.Player()
+	async := make(chan res, 2)
+	if err := c.RequestAsync(pl.ID, "Double", []any{3}, func(v any, err error) { async <- res{v, err} }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case a := <-async:
+		if a.err != nil || a.v != int64(6) {
+			t.Fatalf("RequestAsync: %v, %v", a.v, a.err)
+		}
+	case <-time.After(eventTimeout):
+		t.Fatal("no answer to RequestAsync")
+	}
+	release = holdLoop(t, home)
+	if err := c.RequestAsync(pl.ID, "Double", []any{3}, func(v any, err error) { async <- res{v, err} }); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	release()
+	select {
+	case a := <-async:
+		if !errors.Is(a.err, client.ErrClosed) {
+			t.Fatalf("RequestAsync at close: %v, %v", a.v, a.err)
+		}
+	case <-time.After(eventTimeout):
+		t.Fatal("RequestAsync's function did not run at close")
+	}
+	if err := c.RequestAsync(pl.ID, "Double", []any{3}, func(any, error) { t.Error("ran after the close") }); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("RequestAsync after the close: %v", err)
+	}
 }
 
 // TestEntityRequestAcrossGames: an entity asks an entity on the other

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -189,19 +189,30 @@ var requestScenario = scenario{
 		r.sent.Add(1)
 		r.expected.Add(1)
 		r.waiting.Add(1)
-		go func() {
+		// Sent from this loop, as the echo's call is; the answer is
+		// handled on the client's reader. No timeout of its own: an
+		// answer that never comes is lost, and its wait ends when
+		// closeAll closes the client (done gets ErrClosed).
+		pl, ok := b.c.Player()
+		if !ok {
+			r.waiting.Done()
+			return errors.New("no player entity")
+		}
+		err := b.c.RequestAsync(pl.ID, "EchoRequest", []any{token(b.i, seq, chatSize)}, func(v any, err error) {
 			defer r.waiting.Done()
-			// No timeout of its own (a timer per request would cost the
-			// bots more than the servers): an answer that never comes is
-			// lost, and the request ends when closeAll closes its client.
-			v, err := b.c.Request(context.Background(), "EchoRequest", token(b.i, seq, chatSize))
 			if err != nil {
-				r.fail("client %d: request: %v", b.i, err)
+				if !errors.Is(err, client.ErrClosed) {
+					r.fail("client %d: request: %v", b.i, err)
+				}
 				return
 			}
 			s, _ := v.(string)
 			echoAnswer(r, b, s)
-		}()
+		})
+		if err != nil {
+			r.waiting.Done()
+			return err
+		}
 		return nil
 	},
 	recv: func(r *benchRun, b *bot, ev client.Event) {},
