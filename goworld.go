@@ -114,6 +114,32 @@ var (
 // LoadError is the error a load callback gets (see Entity.LoadEntitySomewhere).
 type LoadError = entity.LoadError
 
+// ReplyError is the error of a failed request (Entity.Request, a
+// client's request): a code and a message. Methods return one made with
+// NewError to answer with a code of the game's own.
+type ReplyError = rpc.ReplyError
+
+// ErrorCode is a ReplyError's code.
+type ErrorCode = rpc.ErrorCode
+
+// NewError returns a *ReplyError with the game's own code (CodeUser or
+// more) for a method to return: the caller's callback, or the client,
+// gets the code and the message.
+func NewError(code ErrorCode, message string) *ReplyError { return rpc.NewError(code, message) }
+
+// Error codes of a request's answer (compare with errors.Is and the
+// Err... values of package rpc, or read ReplyError.Code).
+const (
+	CodeTimeout    = rpc.CodeTimeout    // no answer within the timeout
+	CodeNoEntity   = rpc.CodeNoEntity   // no such entity
+	CodeNoMethod   = rpc.CodeNoMethod   // no such method (or not exposed to this client)
+	CodeBadArgs    = rpc.CodeBadArgs    // the arguments do not convert
+	CodePanicked   = rpc.CodePanicked   // the callee panicked
+	CodeOverloaded = rpc.CodeOverloaded // too many requests outstanding
+	CodeFailed     = rpc.CodeFailed     // the method returned an error without a code
+	CodeUser       = rpc.CodeUser       // the first of the game's own codes
+)
+
 // registry is the process's entity registry. Package-level state is
 // confined to this facade, which exists to be called from main.
 var (
@@ -411,6 +437,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 			PositionSyncInterval: c.PositionSyncInterval, AOISyncLimit: c.AOISyncLimit, StallThreshold: c.StallThreshold,
 			AOISyncTotal: c.AOISyncTotal, AOISyncWork: c.AOISyncWork,
 			ClientStringLimit: unlimitedIfZero(c.MaxClientString), Secret: secret,
+			RequestTimeout: c.RequestTimeout, SlowCall: c.SlowCall,
 		})
 		if err != nil {
 			return err
@@ -469,8 +496,9 @@ func gateConfig(c *config.GateConfig, dispAddrs []string, log logrus.FieldLogger
 		SendBufferSize: c.SendBufferSize, Logger: log,
 		ClientMsgRate: unlimitedIfZero(c.ClientMsgRate), ClientMsgBurst: c.ClientMsgBurst,
 		ClientByteRate: unlimitedIfZero(c.ClientByteRate), ClientByteBurst: c.ClientByteBurst,
-		MaxClients:     unlimitedIfZero(c.MaxClients),
-		KCPSessionRate: unlimitedIfZero(c.KCPSessionRate), KCPSessionBurst: c.KCPSessionBurst,
+		MaxClients:        unlimitedIfZero(c.MaxClients),
+		MaxClientRequests: c.MaxClientRequests,
+		KCPSessionRate:    unlimitedIfZero(c.KCPSessionRate), KCPSessionBurst: c.KCPSessionBurst,
 		KCPHelloRate: unlimitedIfZero(c.KCPHelloRate), KCPHandshakeTimeout: c.KCPHandshakeTimeout,
 	}
 }

@@ -200,6 +200,11 @@ type Client struct {
 	answer  *time.Timer // KCP: gives up if the gate says nothing (ErrNoAnswer)
 
 	framesIn, bytesIn, framesOut, bytesOut atomic.Int64
+
+	// Requests waiting for their answers (see Request), under mu.
+	pending map[uint32]waiter
+	nextReq uint32
+	ended   bool // the read loop has ended: no answer will come
 }
 
 // Stats counts what a client has received and sent since it connected.
@@ -553,7 +558,13 @@ func (c *Client) readLoop() {
 	}
 	c.mu.Lock()
 	kicked := c.kicked
+	c.ended = true
+	pending := c.pending
+	c.pending = nil
 	c.mu.Unlock()
+	for _, w := range pending {
+		w.deliver(reply{err: ErrClosed})
+	}
 	d := Disconnected{Reason: kicked, Err: reason}
 	if d.Reason == "" {
 		switch {
@@ -711,6 +722,8 @@ func (c *Client) handle(t rpc.MsgType, body []byte) error {
 		}
 		c.mu.Unlock()
 		c.emit(Moved{Updates: ups})
+	case rpc.MsgReply:
+		return c.reply(body)
 	case rpc.MsgKick:
 		reason := r.String()
 		c.mu.Lock()

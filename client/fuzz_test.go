@@ -52,6 +52,15 @@ func FuzzClientFrames(f *testing.F) {
 		frame(create, rpc.MsgPositions, positions[:20]),
 		frame(create, rpc.MsgEnterSpace, enter[:10]),
 	)
+	// Answers to requests: a result, an error, one for no request, a
+	// malformed one.
+	okReply := rpc.AppendReplyOK(rpc.AppendUint32LE(nil, 1), []byte{0x92, 0x01, 0xa1, 'x'})
+	seeds = append(seeds,
+		frame(create, rpc.MsgReply, okReply),
+		frame(create, rpc.MsgReply, rpc.AppendReplyError(rpc.AppendUint32LE(nil, 2), rpc.CodeUser, "no")),
+		frame(create, rpc.MsgReply, okReply[:6]),
+		frame(create, rpc.MsgReply, append(rpc.AppendReplyError(rpc.AppendUint32LE(nil, 3), rpc.CodeTimeout, "late"), 0)),
+	)
 	for _, s := range seeds {
 		f.Add(s)
 	}

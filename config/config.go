@@ -85,6 +85,15 @@ const (
 	// DefaultMaxClientString bounds each string in a client's call
 	// arguments, in bytes (max_client_string).
 	DefaultMaxClientString = 4096
+	// DefaultRequestTimeout is the default request_timeout: how long an
+	// entity's request waits for its answer.
+	DefaultRequestTimeout = 10 * time.Second
+	// DefaultSlowCall is the default slow_call: a method holding the game
+	// loop longer is logged.
+	DefaultSlowCall = 50 * time.Millisecond
+	// DefaultMaxClientRequests is the default max_client_requests: the
+	// requests one client may have waiting for their answers.
+	DefaultMaxClientRequests = 64
 	// DefaultClientMsgRate is the default client_msg_rate: the frames per
 	// second one client may send to its gate, on average.
 	DefaultClientMsgRate = 1000
@@ -195,11 +204,18 @@ type GameConfig struct {
 	// call and disconnects the client. 0 means unlimited (the frame,
 	// max_client_packet_size, still bounds it).
 	MaxClientString int
-	HTTPAddr        string // http_addr: admin HTTP host:port; empty means disabled
-	LogLevel        string // log_level: debug, info, warn or error
-	LogFile         string // log_file: defaults to Name + ".log"
-	MaxPacketSize   int    // max_packet_size in bytes
-	SendBufferSize  int    // send_buffer_size in bytes
+	// RequestTimeout (request_timeout) is how long an entity's request
+	// (Entity.Request) waits for its answer, unless it gives its own.
+	RequestTimeout time.Duration
+	// SlowCall (slow_call): an entity method (a call, a request, a timer)
+	// that holds the game loop longer is logged, naming the type, the
+	// entity and the method.
+	SlowCall       time.Duration
+	HTTPAddr       string // http_addr: admin HTTP host:port; empty means disabled
+	LogLevel       string // log_level: debug, info, warn or error
+	LogFile        string // log_file: defaults to Name + ".log"
+	MaxPacketSize  int    // max_packet_size in bytes
+	SendBufferSize int    // send_buffer_size in bytes
 }
 
 // GateConfig is the configuration of one gate process, section [gateN].
@@ -244,6 +260,10 @@ type GateConfig struct {
 	// MaxClients (max_clients) bounds the clients connected to the gate;
 	// more are kicked with "server full" as they connect. 0 means unlimited.
 	MaxClients int
+	// MaxClientRequests (max_client_requests) bounds the requests one
+	// client may have waiting for their answers; the gate answers one
+	// beyond with the code "overloaded".
+	MaxClientRequests int
 	// KCPSessionRate (kcp_session_rate) and KCPSessionBurst
 	// (kcp_session_burst) bound the new KCP sessions the gate accepts;
 	// the first datagram of a session beyond is dropped (the client's KCP
@@ -356,6 +376,8 @@ func newGame(id int) GameConfig {
 		AOISyncTotal:         DefaultAOISyncTotal,
 		AOISyncWork:          DefaultAOISyncWork,
 		MaxClientString:      DefaultMaxClientString,
+		RequestTimeout:       DefaultRequestTimeout,
+		SlowCall:             DefaultSlowCall,
 		HTTPAddr:             DefaultHTTPAddr,
 		LogLevel:             DefaultLogLevel,
 		LogFile:              name + ".log",
@@ -383,6 +405,7 @@ func newGate(id int) GateConfig {
 		ClientByteRate:       DefaultClientByteRate,
 		ClientByteBurst:      DefaultClientByteBurst,
 		MaxClients:           DefaultMaxClients,
+		MaxClientRequests:    DefaultMaxClientRequests,
 		KCPSessionRate:       DefaultKCPSessionRate,
 		KCPSessionBurst:      DefaultKCPSessionBurst,
 		KCPHelloRate:         DefaultKCPHelloRate,

@@ -192,6 +192,8 @@ func (c *Config) validate() []problem {
 		checkDuration(&ps, sec, "freeze_timeout", g.FreezeTimeout)
 		checkDuration(&ps, sec, "position_sync_interval", g.PositionSyncInterval)
 		checkDuration(&ps, sec, "stall_threshold", g.StallThreshold)
+		checkDuration(&ps, sec, "request_timeout", g.RequestTimeout)
+		checkDuration(&ps, sec, "slow_call", g.SlowCall)
 		for key, n := range map[string]int{"aoi_sync_limit": g.AOISyncLimit, "aoi_sync_total": g.AOISyncTotal, "aoi_sync_work": g.AOISyncWork} {
 			if n <= 0 {
 				ps.bad(sec, key, strconv.Itoa(n), "must be a positive whole number")

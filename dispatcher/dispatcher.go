@@ -956,11 +956,12 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	key := body[:rpc.EntityIDLength]
 	switch t {
 	case rpc.MsgRegisterEntity, rpc.MsgUnregisterEntity, rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere,
-		rpc.MsgMigrateBlock, rpc.MsgMigrateEntity, rpc.MsgCreateEntityOnGame, rpc.MsgLoadEntityResult:
+		rpc.MsgMigrateBlock, rpc.MsgMigrateEntity, rpc.MsgCreateEntityOnGame, rpc.MsgLoadEntityResult,
+		rpc.MsgRequestEntityMethod, rpc.MsgRequestReply:
 		if p.role != rpc.RoleGame {
 			return errProtocol(p, t, "not from a game")
 		}
-	case rpc.MsgClientCall, rpc.MsgClientDisconnected, rpc.MsgClientSyncPosition:
+	case rpc.MsgClientCall, rpc.MsgClientDisconnected, rpc.MsgClientSyncPosition, rpc.MsgClientRequest:
 		if p.role != rpc.RoleGate {
 			return errProtocol(p, t, "not from a gate")
 		}
@@ -1097,10 +1098,39 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 			return nil
 		}
 		d.log.Debugf("%v for unknown entity %q dropped", t, key)
+		d.noSuchEntity(p, t, body)
 		return nil
 	}
 	d.toGameLocked(p.out, gid, t, body)
 	return nil
+}
+
+// noSuchEntity answers a request for an entity that no game hosts with
+// rpc.CodeNoEntity, to the peer that sent it, so that the caller does not
+// wait for its timeout: to the caller's game (MsgRequestReply, which that
+// game routes on if the caller has moved) or to the client's gate (a
+// MsgReply frame in a MsgToClient). Other messages get no answer.
+func (d *Dispatcher) noSuchEntity(p *peer, t rpc.MsgType, body []byte) {
+	r := rpc.NewReader(body)
+	callee := r.EntityID()
+	switch t {
+	case rpc.MsgRequestEntityMethod:
+		caller, reqID := r.EntityID(), r.Uint64()
+		if r.Err() != nil || caller == "" {
+			return
+		}
+		b := rpc.AppendUint64(rpc.AppendEntityID(nil, caller), reqID)
+		p.out.Send(p.conn, rpc.MsgRequestReply, rpc.AppendReplyError(b, rpc.CodeNoEntity, "entity "+string(callee)+" does not exist"))
+	case rpc.MsgClientRequest:
+		gate, client, reqID := r.Uint16(), r.Uint64(), r.Uint32()
+		if r.Err() != nil {
+			return
+		}
+		b := rpc.AppendUint64(rpc.AppendUint16(nil, gate), client)
+		b = rpc.AppendUint16(b, uint16(rpc.MsgReply))
+		b = rpc.AppendUint32LE(b, reqID)
+		p.out.Send(p.conn, rpc.MsgToClient, rpc.AppendReplyError(b, rpc.CodeNoEntity, "entity "+string(callee)+" does not exist"))
+	}
 }
 
 // placeEntity handles a create or load somewhere of id: it places a new

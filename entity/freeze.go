@@ -92,6 +92,12 @@ type FrozenCall struct {
 	Method string        `msgpack:"method"`
 	Args   []byte        `msgpack:"args"`
 	Client *FrozenClient `msgpack:"client,omitempty"` // the calling client, for client calls
+	// Request is set for a request (Entity.Request, a client's
+	// MsgRequest): ReqID and, for an entity's, Caller say where the
+	// answer goes.
+	Request bool   `msgpack:"request,omitempty"`
+	Caller  string `msgpack:"caller,omitempty"`
+	ReqID   uint64 `msgpack:"req_id,omitempty"`
 }
 
 // FrozenClient is a client binding.
@@ -346,7 +352,11 @@ func (w *World) rebuild(fe *FrozenEntity, now time.Time, argsOK map[string]bool,
 	}
 	for _, ft := range fe.Timers {
 		m, ok := t.methods[ft.Method]
-		if ok {
+		if ft.Method == methodReqTimeout {
+			// A pending request (request.go): its callback is checked
+			// when the answer or the timeout comes.
+			_, _, _, ok = decodeTimeoutArgs(ft.Args)
+		} else if ok {
 			key := fe.Type + "\x00" + ft.Method + "\x00" + string(ft.Args)
 			var seen bool
 			if ok, seen = argsOK[key]; !seen {

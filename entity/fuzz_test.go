@@ -182,6 +182,25 @@ func FuzzWorldFrames(f *testing.F) {
 		seeds = append(seeds, frame(nil, rpc.MsgMigrateEntity, mig),
 			frame(frame(nil, rpc.MsgMigrateEntity, mig), rpc.MsgClientSyncPosition, pos(m.ID(), 12, fuzzZone, Vector3{X: 9}, 0)))
 	}
+	// Requests: from an entity, an answer to one, from a client (answered
+	// or refused), to nobody.
+	{
+		req := rpc.AppendString(rpc.AppendUint64(rpc.AppendEntityID(rpc.AppendEntityID(nil, fuzzAccount), fuzzCaller), 1), "Echo")
+		req, _ = rpc.AppendArgs(req, []any{"hi"})
+		creq := rpc.AppendString(rpc.AppendUint32LE(clientBody(fuzzAccount, 1, 10), 5), "Echo")
+		creq, _ = rpc.AppendArgs(creq, []any{"hi"})
+		other := rpc.AppendString(rpc.AppendUint32LE(clientBody(fuzzAccount, 1, 99), 6), "Secret")
+		other, _ = rpc.AppendArgs(other, []any{1})
+		reply := rpc.AppendReplyOK(rpc.AppendUint64(rpc.AppendEntityID(nil, fuzzCaller), 1), []byte{0x01})
+		seeds = append(seeds,
+			frame(nil, rpc.MsgRequestEntityMethod, req),
+			frame(nil, rpc.MsgClientRequest, creq),
+			frame(nil, rpc.MsgClientRequest, other),
+			frame(nil, rpc.MsgRequestReply, reply),
+			frame(nil, rpc.MsgRequestReply, rpc.AppendReplyError(rpc.AppendUint64(rpc.AppendEntityID(nil, fuzzCaller), 1), rpc.CodeUser, "x")),
+			frame(nil, rpc.MsgRequestEntityMethod, req[:30]),
+		)
+	}
 	// Client text at and past every bound (issue 13: a 65,500-byte
 	// method name crashed the game building its kick reason).
 	seeds = append(seeds,

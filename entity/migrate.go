@@ -78,6 +78,9 @@ func (w *World) migrateAcked(id rpc.EntityID) {
 		if c.client != nil {
 			fc.Client = &FrozenClient{Gate: uint16(c.client.Gate), ID: uint64(c.client.ID)}
 		}
+		if c.reply != nil {
+			fc.Request, fc.Caller, fc.ReqID = true, string(c.reply.caller), c.reply.id
+		}
 		fe.Calls = append(fe.Calls, fc)
 	}
 	fe.Pos = [3]float32{m.pos.X, m.pos.Y, m.pos.Z}
@@ -144,6 +147,12 @@ func (w *World) migrateIn(spaceID rpc.EntityID, data []byte) error {
 		pc := pendingCall{id: e.id, method: c.Method, args: c.Args}
 		if c.Client != nil {
 			pc.client = &ClientRef{Gate: rpc.GateID(c.Client.Gate), ID: rpc.ClientID(c.Client.ID)}
+		}
+		if c.Request {
+			pc.reply = &replyTo{caller: rpc.EntityID(c.Caller), client: pc.client, id: c.ReqID}
+			if pc.client == nil && !pc.reply.caller.Valid() {
+				continue
+			}
 		}
 		w.local = append(w.local, pc)
 	}

@@ -145,6 +145,7 @@ type method struct {
 	index   int // in the pointer type's method set
 	params  []reflect.Type
 	exposed exposure
+	answer  answer // what it returns (see request.go)
 }
 
 // entityType is a registered, validated entity type.
@@ -160,9 +161,12 @@ type entityType struct {
 	// their index in the pointer type's method set (see
 	// Entity.LoadEntitySomewhere).
 	loadCallbacks map[string]int
-	isSpace       bool
-	cellSize      float64
-	aoiRadius     float64
+	// replyCallbacks: methods func(T, error) and func(error), by name,
+	// which a request's answer can be delivered to (Entity.Request).
+	replyCallbacks map[string]replyCallback
+	isSpace        bool
+	cellSize       float64
+	aoiRadius      float64
 }
 
 // checkAttr panics for an undeclared top-level attribute.
@@ -300,6 +304,18 @@ func (r *Registry) Register(name string, proto any) error {
 		if _, promoted := entityPtrType.MethodByName(m.Name); promoted {
 			continue
 		}
+		if rc, ok := isReplyCallback(m.Type); ok {
+			// Only the engine calls it, with an answer: not an RPC
+			// target, or a call could forge an answer.
+			rc.index = m.Index
+			if t.replyCallbacks == nil {
+				t.replyCallbacks = map[string]replyCallback{}
+			}
+			t.replyCallbacks[m.Name] = rc
+			if desc.exposed[m.Name] != 0 && !isLoadCallback(m.Type) {
+				problems = append(problems, fmt.Sprintf("exposed method %s takes an error: that is a request callback, which only the engine calls", m.Name))
+			}
+		}
 		if isLoadCallback(m.Type) {
 			// Only the engine calls it, with a load's answer: not an RPC
 			// target, or a call could forge an answer.
@@ -312,8 +328,12 @@ func (r *Registry) Register(name string, proto any) error {
 			t.loadCallbacks[m.Name] = m.Index
 			continue
 		}
-		if m.Type.NumOut() != 0 {
-			continue // methods with results are helpers, not RPC targets
+		ans, ok := answerOf(m.Type)
+		if !ok {
+			continue // methods with other results are helpers, not RPC targets
+		}
+		if _, cb := t.replyCallbacks[m.Name]; cb {
+			continue
 		}
 		if len(m.Name) > rpc.MaxMethodNameLen {
 			// Gates refuse longer names from clients, and reasons and
@@ -345,7 +365,7 @@ func (r *Registry) Register(name string, proto any) error {
 			}
 			continue // not callable as RPC, but a legal Go method
 		}
-		t.methods[m.Name] = &method{name: m.Name, index: m.Index, params: params, exposed: desc.exposed[m.Name]}
+		t.methods[m.Name] = &method{name: m.Name, index: m.Index, params: params, exposed: desc.exposed[m.Name], answer: ans}
 	}
 	seen := map[string]bool{}
 	for _, name := range desc.order {
@@ -363,8 +383,10 @@ func (r *Registry) Register(name string, proto any) error {
 			problems = append(problems, fmt.Sprintf("%s is an engine method and cannot be exposed", name))
 		case !ok:
 			problems = append(problems, fmt.Sprintf("exposed method %s does not exist on %s", name, pt))
-		case m.Type.NumOut() != 0:
-			problems = append(problems, fmt.Sprintf("exposed method %s returns values; RPC methods return nothing", name))
+		case func() bool { _, ok := answerOf(m.Type); return !ok }():
+			problems = append(problems, fmt.Sprintf("exposed method %s returns values other than (T, error) or error; RPC methods return nothing, an error, or a result and an error", name))
+		case func() bool { _, ok := isReplyCallback(m.Type); return ok }():
+			problems = append(problems, fmt.Sprintf("exposed method %s takes an error: that is a request callback, which only the engine calls", name))
 		}
 		// Otherwise the method exists but is variadic or has a parameter
 		// type that cannot travel: reported by the loop above.

@@ -132,7 +132,7 @@ func TestRegisterErrors(t *testing.T) {
 		{"invalid empty name", "", &Plain{}, []string{"identifier"}},
 		{"invalid name dot", "a.b", &Plain{}, []string{"identifier"}},
 		{"typo exposed method", "V", &regTypo{}, []string{"exposed method Mvoe does not exist"}},
-		{"exposed method with results", "V", &regReturns{}, []string{"Score returns values"}},
+		{"exposed method with results", "V", &regReturns{}, []string{"Score returns values other than (T, error) or error"}},
 		{"exposed variadic", "V", &regVariadic{}, []string{"exposed method Sum is variadic"}},
 		{"exposed chan param", "V", &regChan{}, []string{"exposed method Pipe", "parameter 0", "chan int"}},
 		{"exposed func param", "V", &regFunc{}, []string{"exposed method Do", "parameter 1", "func()"}},
@@ -217,6 +217,7 @@ func TestRegisterValid(t *testing.T) {
 	wantExposed := map[string]exposure{
 		"Move": exposeOwner, "Public": exposePublic, "Both": exposeOwner | exposePublic,
 		"Hidden": 0, "ValueRecv": 0,
+		"Helper": 0, // (int, error): it answers requests (request.go)
 	}
 	got := map[string]exposure{}
 	for n, m := range tt.methods {
@@ -225,10 +226,10 @@ func TestRegisterValid(t *testing.T) {
 	deepEqual(t, "RPC methods", got, wantExposed)
 	// Parameter types are recorded.
 	deepEqual(t, "Move params", len(tt.methods["Move"].params), 3)
-	// Hooks, helpers with results, unsupported parameters, variadic,
+	// Hooks, helpers with other results, unsupported parameters, variadic,
 	// unexported and promoted Entity methods are not RPC methods.
 	for _, n := range []string{"OnCreated", "OnDestroy", "OnClientConnected", "OnClientDisconnected", "DescribeEntityType",
-		"Helper", "WithChan", "WithFunc", "Many", "unexported", "Destroy", "Kick", "Call", "ID", "GiveClientTo", "AddTimer"} {
+		"WithChan", "WithFunc", "Many", "unexported", "Destroy", "Kick", "Call", "ID", "GiveClientTo", "AddTimer"} {
 		if _, ok := tt.methods[n]; ok {
 			t.Errorf("%s is an RPC method", n)
 		}

@@ -67,16 +67,19 @@ func (e *Entity) AddTimer(interval time.Duration, method string, args ...any) (T
 }
 
 // CancelTimer cancels a timer; it reports whether the timer existed.
+// A pending request (Request), which the engine keeps as a timer of its
+// own, is not a timer here.
 func (e *Entity) CancelTimer(id TimerID) bool {
-	if _, ok := e.timers[id]; !ok {
+	if t, ok := e.timers[id]; !ok || t.method == methodReqTimeout {
 		return false
 	}
 	delete(e.timers, id)
 	return true
 }
 
-// TimerCount returns the number of active timers.
-func (e *Entity) TimerCount() int { return len(e.timers) }
+// TimerCount returns the number of active timers (pending requests not
+// included: see PendingRequests).
+func (e *Entity) TimerCount() int { return len(e.timers) - e.PendingRequests() }
 
 func (e *Entity) addTimer(d, interval time.Duration, method string, args []any) (TimerID, error) {
 	if e.destroyed {
@@ -149,7 +152,11 @@ func (w *World) RunTimers(now time.Time) {
 		} else {
 			delete(e.timers, t.id)
 		}
-		w.invoke(e, t.method, t.args, "timer")
+		if t.method == methodReqTimeout {
+			w.requestTimedOut(e, t)
+		} else {
+			w.invoke(e, t.method, t.args, "timer")
+		}
 		w.flushLocal()
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/goworld-engine/goworld/internal/clip"
@@ -82,6 +83,14 @@ type WorldConfig struct {
 	// refuses the call and disconnects the client. 0 takes
 	// DefaultClientStringLimit; negative means no limit but the frame's.
 	ClientStringLimit int
+	// RequestTimeout is how long a request (Entity.Request) waits for an
+	// answer before its callback gets rpc.ErrTimeout, unless the request
+	// gives its own (default DefaultRequestTimeout).
+	RequestTimeout time.Duration
+	// SlowCall: a method (a call, request or timer) that holds the game
+	// loop longer than this is logged, rate-limited, with its type,
+	// entity and method (default DefaultSlowCall; negative: never).
+	SlowCall time.Duration
 }
 
 // DefaultClientStringLimit is WorldConfig.ClientStringLimit's default
@@ -134,6 +143,11 @@ type World struct {
 	// lines rate-limits the log lines that clients can cause (refused
 	// calls: one client can make them at its message rate).
 	lines *lograte.Limiter
+
+	// stats: per RPC method figures, fixed at NewWorld (read by scrapes).
+	stats map[*method]*MethodStats
+	// requests sent, timed out, and answers that came too late.
+	requests, timeouts, lateReplies atomic.Uint64
 }
 
 // Log lines a client can cause are rate-limited: at most logBurst of
@@ -148,6 +162,7 @@ type pendingCall struct {
 	method string
 	args   []byte
 	client *ClientRef // the calling client, for client calls
+	reply  *replyTo   // where the answer goes, for requests
 }
 
 // NewWorld returns an empty world. It checks that the boot entity type is
@@ -168,6 +183,12 @@ func NewWorld(cfg WorldConfig) (*World, error) {
 	if cfg.ClientStringLimit == 0 {
 		cfg.ClientStringLimit = DefaultClientStringLimit
 	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.SlowCall == 0 {
+		cfg.SlowCall = DefaultSlowCall
+	}
 	return &World{
 		lines: lograte.New(cfg.Logger, logInterval, logBurst),
 		cfg:   cfg, reg: cfg.Registry, gameID: cfg.GameID, out: cfg.Outbox, store: cfg.Store,
@@ -177,6 +198,7 @@ func NewWorld(cfg WorldConfig) (*World, error) {
 		spaces:     map[rpc.EntityID]*Entity{},
 		gateOut:    map[rpc.GateID]*gateOut{},
 		migrations: map[rpc.EntityID]*migration{},
+		stats:      newMethodStats(cfg.Registry),
 	}, nil
 }
 
@@ -524,15 +546,30 @@ func (w *World) safely(e *Entity, what string, fn func()) (ok bool) {
 	return true
 }
 
-// invoke decodes args for method and calls it on e. A client's
-// arguments are held to the world's ClientStringLimit.
+// invoke decodes args for method and calls it on e, for a one-way call
+// or a timer: the method's results are dropped. A client's arguments
+// are held to the world's ClientStringLimit. The error says why the
+// method could not run (no such method, bad arguments, e destroyed).
 func (w *World) invoke(e *Entity, method string, args []byte, from string) error {
+	_, rerr := w.run(e, method, args, from, false)
+	if rerr != nil && rerr.Code != rpc.CodePanicked && rerr.Code < rpc.CodeFailed {
+		return errors.New(rerr.Message)
+	}
+	return nil
+}
+
+// run runs method on e with args and returns its answer: the result,
+// msgpack-encoded (nil for none), if answer is set, or the error, with
+// its code: the method's own error, or the engine's (no method, bad
+// arguments, panicked, e destroyed). It counts the run and its time in
+// the method's figures, and logs a run longer than slow_call.
+func (w *World) run(e *Entity, method string, args []byte, from string, answer bool) ([]byte, *rpc.ReplyError) {
 	if e.destroyed {
-		return fmt.Errorf("%s is destroyed", e)
+		return nil, &rpc.ReplyError{Code: rpc.CodeNoEntity, Message: e.String() + " is destroyed"}
 	}
 	m, ok := e.typ.methods[method]
 	if !ok {
-		return fmt.Errorf("%s has no method %s", e.typ.name, clip.QuoteDefault(method))
+		return nil, &rpc.ReplyError{Code: rpc.CodeNoMethod, Message: e.typ.name + " has no method " + clip.QuoteDefault(method)}
 	}
 	limit := 0
 	if from == fromClient {
@@ -543,14 +580,52 @@ func (w *World) invoke(e *Entity, method string, args []byte, from string) error
 		if errors.Is(err, rpc.ErrStringTooLong) {
 			err = fmt.Errorf("%w (max_client_string)", err)
 		}
-		return fmt.Errorf("%s.%s: %w", e.typ.name, method, err)
+		if st := w.stats[m]; st != nil && answer {
+			st.Requests.Add(1)
+			st.Errors[ErrorIndex(rpc.CodeBadArgs)].Add(1)
+		}
+		return nil, &rpc.ReplyError{Code: rpc.CodeBadArgs, Message: fmt.Sprintf("%s.%s: %v", e.typ.name, method, err)}
 	}
-	in := make([]reflect.Value, 0, len(vals)+1)
-	in = append(in, e.self)
-	in = append(in, vals...)
 	fn := e.self.Method(m.index)
-	w.safely(e, from+" "+method, func() { fn.Call(in[1:]) })
-	return nil
+	var out []reflect.Value
+	start := time.Now()
+	ok = w.safely(e, from+" "+method, func() { out = fn.Call(vals) })
+	took := time.Since(start)
+	st := w.stats[m] // nil for a type registered after the world was made
+	if st != nil {
+		if answer {
+			st.Requests.Add(1)
+		} else {
+			st.Calls.Add(1)
+		}
+		st.Seconds.Observe(took)
+	}
+	if w.cfg.SlowCall > 0 && took > w.cfg.SlowCall {
+		w.lines.Logf(w.log.WithFields(logrus.Fields{"entity": e.String(), "type": e.typ.name, "method": method}), logrus.WarnLevel, "slow call",
+			"slow call: %s %s.%s held the game loop for %v (slow_call %v)", from, e.typ.name, method, took.Round(time.Microsecond), w.cfg.SlowCall)
+	}
+	var rerr *rpc.ReplyError
+	var result []byte
+	switch {
+	case !ok:
+		rerr = &rpc.ReplyError{Code: rpc.CodePanicked, Message: e.typ.name + "." + method + " panicked"}
+	case m.answer == answerErr:
+		if err, _ := out[0].Interface().(error); err != nil {
+			rerr = replyErrorOf(err)
+		}
+	case m.answer == answerValue:
+		if err, _ := out[1].Interface().(error); err != nil {
+			rerr = replyErrorOf(err)
+		} else if answer {
+			if result, err = rpc.AppendValue(nil, out[0].Interface()); err != nil {
+				rerr = &rpc.ReplyError{Code: rpc.CodeFailed, Message: clip.Text("cannot encode the result: "+err.Error(), rpc.MaxReplyMessage)}
+			}
+		}
+	}
+	if rerr != nil && answer && st != nil {
+		st.Errors[ErrorIndex(rerr.Code)].Add(1)
+	}
+	return result, rerr
 }
 
 // Panics returns how many panics of entity code (methods, hooks, timers,
@@ -596,6 +671,15 @@ func (w *World) deliver(c pendingCall) {
 		return
 	}
 	if e == nil {
+		if c.reply != nil {
+			w.sendReply(c.reply, nil, &rpc.ReplyError{Code: rpc.CodeNoEntity, Message: "entity " + string(c.id) + " does not exist"})
+			return
+		}
+		if c.method == methodReply {
+			w.lateReplies.Add(1)
+			w.lines.Logf(w.log, logrus.DebugLevel, "reply to unknown entity", "reply to unknown entity %s dropped", c.id)
+			return
+		}
 		w.lines.Logf(w.log, logrus.WarnLevel, "call on unknown entity", "call %s on unknown entity %s dropped", clip.Name(c.method), c.id)
 		if c.method == methodTakeClient && c.client == nil {
 			// The client was given to an entity that is gone: do not leave
@@ -618,6 +702,18 @@ func (w *World) deliver(c pendingCall) {
 	}
 	if c.method == methodLoadResult {
 		w.runLoadResult(e, c.args)
+		return
+	}
+	if c.method == methodReply {
+		w.runReply(e, c.args)
+		return
+	}
+	if c.reply != nil {
+		result, rerr := w.run(e, c.method, c.args, "request", true)
+		if rerr != nil && rerr.Code < rpc.CodeFailed && rerr.Code != rpc.CodePanicked {
+			w.lines.Logf(w.log.WithField("entity", e.String()), logrus.WarnLevel, "request refused", "request refused: %s", clip.Text(rerr.Message, maxReason))
+		}
+		w.sendReply(c.reply, result, rerr)
 		return
 	}
 	if err := w.invoke(e, c.method, c.args, "call"); err != nil {
@@ -652,12 +748,32 @@ func decodeHandover(args []byte) (ClientRef, string, bool) {
 // may call this method on this entity.
 func (w *World) clientCall(e *Entity, c pendingCall) {
 	m, ok := e.typ.methods[c.method]
+	why := ""
 	switch {
 	case !ok || m.exposed == 0:
-		w.clientError(*c.client, e, c.method, "method is not exposed to clients")
-		return
+		why = "method is not exposed to clients"
 	case m.exposed&exposePublic == 0 && (e.client == nil || *e.client != *c.client):
-		w.clientError(*c.client, e, c.method, "the entity is not this client's")
+		why = "the entity is not this client's"
+	}
+	if c.reply != nil {
+		// A request is answered, refused or not: the client learns why
+		// from the code, and is not disconnected.
+		var result []byte
+		var rerr *rpc.ReplyError
+		if why != "" {
+			rerr = &rpc.ReplyError{Code: rpc.CodeNoMethod, Message: e.typ.name + "." + clip.Name(c.method) + ": " + why}
+		} else {
+			result, rerr = w.run(e, c.method, c.args, fromClient, true)
+		}
+		if rerr != nil && rerr.Code < rpc.CodeFailed && rerr.Code != rpc.CodePanicked {
+			w.lines.Logf(w.log.WithFields(logrus.Fields{"gate": c.client.Gate, "client": uint64(c.client.ID), "entity": e.String()}),
+				logrus.WarnLevel, "refused client request", "refused client request %s: %s", clip.Name(c.method), clip.Text(rerr.Message, maxReason))
+		}
+		w.sendReply(c.reply, result, rerr)
+		return
+	}
+	if why != "" {
+		w.clientError(*c.client, e, c.method, why)
 		return
 	}
 	if err := w.invoke(e, c.method, c.args, fromClient); err != nil {
@@ -715,6 +831,36 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 			return nil
 		}
 		w.deliver(pendingCall{id: id, method: method, args: r.Rest(), client: ref})
+	case rpc.MsgRequestEntityMethod:
+		id, caller, reqID, method := r.EntityID(), r.EntityID(), r.Uint64(), r.String()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		if caller == "" || id == "" {
+			return fmt.Errorf("zero entity ID")
+		}
+		w.deliver(pendingCall{id: id, method: method, args: r.Rest(), reply: &replyTo{caller: caller, id: reqID}})
+	case rpc.MsgRequestReply:
+		caller := r.EntityID()
+		rest := r.Rest()
+		if r.Err() != nil || caller == "" || len(rest) < 8+2 {
+			return fmt.Errorf("malformed: %v", r.Err())
+		}
+		w.deliver(pendingCall{id: caller, method: methodReply, args: rest})
+	case rpc.MsgClientRequest:
+		id := r.EntityID()
+		ref := &ClientRef{Gate: rpc.GateID(r.Uint16()), ID: rpc.ClientID(r.Uint64())}
+		reqID := r.Uint32()
+		method := r.String()
+		if err := r.Err(); err != nil {
+			return err
+		}
+		reply := &replyTo{client: ref, id: uint64(reqID)}
+		if w.entities[id] == nil && w.loading[id] == nil {
+			w.sendReply(reply, nil, &rpc.ReplyError{Code: rpc.CodeNoEntity, Message: "entity " + string(id) + " does not exist"})
+			return nil
+		}
+		w.deliver(pendingCall{id: id, method: method, args: r.Rest(), client: ref, reply: reply})
 	case rpc.MsgClientConnected:
 		id := r.EntityID()
 		ref := &ClientRef{Gate: rpc.GateID(r.Uint16()), ID: rpc.ClientID(r.Uint64())}

@@ -99,6 +99,9 @@ type Config struct {
 	// in bytes (entity.WorldConfig.ClientStringLimit: 0 takes the
 	// default, 4096; negative means no limit).
 	ClientStringLimit int
+	// RequestTimeout and SlowCall: see entity.WorldConfig (0 takes the
+	// defaults, 10s and 50ms).
+	RequestTimeout, SlowCall time.Duration
 	// Restore, if set, is the world to rebuild before connecting: the game
 	// resumes a hot reload.
 	Restore *entity.Frozen
@@ -234,6 +237,7 @@ func New(cfg Config) (*Game, error) {
 		Outbox: (*outbox)(g), Store: store, Logger: g.log, Async: g.async,
 		SyncLimit: cfg.AOISyncLimit, SyncTotal: cfg.AOISyncTotal, SyncWork: cfg.AOISyncWork,
 		ClientStringLimit: cfg.ClientStringLimit,
+		RequestTimeout:    cfg.RequestTimeout, SlowCall: cfg.SlowCall,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("game%d: %w", cfg.ID, err)

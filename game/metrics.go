@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/internal/metrics"
 	"github.com/goworld-engine/goworld/internal/recovered"
 	"github.com/goworld-engine/goworld/rpc"
@@ -104,6 +105,7 @@ func (g *Game) WriteMetrics(out io.Writer) error {
 	w.Gauge("goworld_game_inbound_queue", "Frames from the dispatchers waiting for the game loop (bounded by 4 x send_buffer_size in bytes; past that the links push back on TCP).", float64(g.in.len()))
 	w.Gauge("goworld_game_posted_queue", "Functions posted to the game loop and not yet run.", float64(g.posted.len()))
 	g.writeStorageMetrics(w)
+	g.writeCallMetrics(w)
 	w.WriteTraffic(metrics.Traffic{Link: "dispatcher", Stats: &m.links})
 	w.WriteLinkAuth(&m.linkAuth)
 	for i, l := range g.links {
@@ -149,3 +151,37 @@ func (g *Game) writeStorageMetrics(w *metrics.Writer) {
 	w.Gauge("goworld_game_storage_queue", "Storage operations waiting for the backend.", float64(ops))
 	w.Gauge("goworld_game_storage_queue_bytes", "Bytes of storage operations waiting for the backend (bounded by StorageQueueLimit).", float64(bytes))
 }
+
+// writeCallMetrics writes the figures of entity methods and requests:
+// per type and method (declared methods only, those that ran), runs as
+// calls and as requests, the time they took, and error answers by code.
+// The figures are atomic: nothing here waits for the loop.
+func (g *Game) writeCallMetrics(w *metrics.Writer) {
+	world := g.world
+	const runsHelp = "Runs of an entity method, by type, method and kind: call (one-way calls from entities and clients, timers) or request (calls that answer)."
+	world.MethodStats(func(s *entity.MethodStats) {
+		w.Counter("goworld_game_method_runs_total", runsHelp, s.Calls.Load(), "type", s.Type, "method", s.Method, "kind", "call")
+		w.Counter("goworld_game_method_runs_total", runsHelp, s.Requests.Load(), "type", s.Type, "method", s.Method, "kind", "request")
+	})
+	world.MethodStats(func(s *entity.MethodStats) {
+		w.Histogram("goworld_game_method_seconds", "Time an entity method held the game loop, by type and method (a run over slow_call is logged).", s.Seconds, "type", s.Type, "method", s.Method)
+	})
+	world.MethodStats(func(s *entity.MethodStats) {
+		for i := range s.Errors {
+			if n := s.Errors[i].Load(); n > 0 {
+				code := "game"
+				if i < len(codeLabels) {
+					code = codeLabels[i]
+				}
+				w.Counter("goworld_game_request_errors_total", "Requests an entity method answered with an error, by type, method and code (game: the game's own codes).", n, "type", s.Type, "method", s.Method, "code", code)
+			}
+		}
+	})
+	sent, timedOut, late := world.RequestStats()
+	w.Counter("goworld_game_requests_sent_total", "Requests this game's entities sent (Entity.Request).", sent)
+	w.Counter("goworld_game_requests_timed_out_total", "Requests of this game's entities whose callback got the timeout error.", timedOut)
+	w.Counter("goworld_game_replies_late_total", "Answers dropped because their request had timed out already (or their caller was gone).", late)
+}
+
+// codeLabels are the code label values of the engine's error codes, by code.
+var codeLabels = []string{"ok", "timeout", "no_entity", "no_method", "bad_args", "panicked", "overloaded", "failed"}

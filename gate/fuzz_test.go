@@ -101,6 +101,14 @@ func clientStreamSeeds() [][]byte {
 		rpc.AppendFrame(nil, rpc.MsgCallEntity, append(rpc.AppendString(rpc.AppendEntityID(nil, id), "M"+strings.Repeat("a", 65499)), 0x90)),
 		rpc.AppendFrame(nil, rpc.MsgCallEntity, append(rpc.AppendString(rpc.AppendEntityID(nil, id), strings.Repeat("\n", 300)), 0x90)),
 		rpc.AppendFrame(nil, rpc.MsgSyncPosition, make([]byte, 2*rpc.EntityIDLength+rpc.PositionSize)),
+		// Requests: one, two with the same ID (a protocol error), an
+		// unknown entity, a bad method name, a truncated ID.
+		rpc.AppendFrame(nil, rpc.MsgRequest, rpc.AppendClientRequest(nil, id, 1, "Echo", []byte{0x91, 0xa1, 'x'})),
+		rpc.AppendFrame(rpc.AppendFrame(nil, rpc.MsgRequest, rpc.AppendClientRequest(nil, id, 7, "Echo", []byte{0x90})),
+			rpc.MsgRequest, rpc.AppendClientRequest(nil, id, 7, "Echo", []byte{0x90})),
+		rpc.AppendFrame(nil, rpc.MsgRequest, rpc.AppendClientRequest(nil, "BBBBBBBBBBBBBBBB", 2, "Echo", []byte{0x90})),
+		rpc.AppendFrame(nil, rpc.MsgRequest, rpc.AppendClientRequest(nil, id, 3, "not an identifier", []byte{0x90})),
+		rpc.AppendFrame(nil, rpc.MsgRequest, rpc.AppendClientRequest(nil, id, 4, "Echo", nil)[:18]),
 	}
 	// A client's first frame must be its hello: the same again after one,
 	// so that the fuzzer starts from streams the gate reads past the

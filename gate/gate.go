@@ -113,6 +113,10 @@ type Config struct {
 	// fails if that leaves fewer than MinClients: at the limit, accept
 	// would fail for players and for the admin server alike.
 	MaxClients int
+	// MaxClientRequests bounds the requests (MsgRequest) one client may
+	// have waiting for their answers (default 64): the gate answers one
+	// beyond with rpc.CodeOverloaded at once, without forwarding it.
+	MaxClientRequests int
 	// KCPSessionRate and KCPSessionBurst bound new KCP sessions per second
 	// (defaults 500/s, burst 2500; negative: unlimited). The first
 	// datagram of a session beyond is dropped before KCP sees it (the
@@ -172,6 +176,10 @@ type client struct {
 	// Reader goroutine only:
 	msgs, bytes bucket
 	out         rpc.Batch // what handling the client's frames sends, flushed per frame
+	// reqs: the client's requests waiting for their answers, by request
+	// ID, with when they were sent (see request).
+	reqMu sync.Mutex
+	reqs  map[uint32]time.Time
 }
 
 // linkQueueLimit bounds, per dispatcher link, the bytes of client frames
@@ -212,6 +220,11 @@ type Gate struct {
 	kcpPending  atomic.Int64
 	kcpTimeouts atomic.Uint64
 	kcpDrops    *dropLog
+
+	// Client requests answered "overloaded" by the gate, and answers
+	// dropped because their request was not outstanding (forgotten
+	// after clientRequestForget, or a second answer).
+	reqOverloaded, reqUnmatched atomic.Uint64
 
 	tlsConf     *tls.Config // TCP clients' TLS; nil: plain TCP
 	ready       chan struct{}
@@ -259,6 +272,9 @@ func New(cfg Config) (*Gate, error) {
 	cfg.ClientByteRate = limitOr(cfg.ClientByteRate, 1<<20)
 	cfg.ClientByteBurst = max(limitOr(cfg.ClientByteBurst, 2<<20), cfg.MaxClientPacketSize+rpc.HeaderSize)
 	cfg.MaxClients = limitOr(cfg.MaxClients, 50000)
+	if cfg.MaxClientRequests <= 0 {
+		cfg.MaxClientRequests = 64
+	}
 	cfg.KCPSessionRate = limitOr(cfg.KCPSessionRate, 500)
 	cfg.KCPSessionBurst = max(limitOr(cfg.KCPSessionBurst, 2500), 1)
 	cfg.KCPHelloRate = limitOr(cfg.KCPHelloRate, 2000)
@@ -883,6 +899,8 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 		return nil
 	case rpc.MsgSyncPosition:
 		return g.syncPosition(c, body)
+	case rpc.MsgRequest:
+		return g.request(c, body)
 	}
 	return g.protocolError(c, "unexpected message type %d", uint16(t))
 }
@@ -983,7 +1001,7 @@ func (g *Gate) toClients(out *rpc.Batch, body []byte) error {
 		off += flen
 		for i := 0; i < n; i++ {
 			cid := rpc.ClientID(binary.LittleEndian.Uint64(body[ids+8*i:]))
-			if c := g.clients[cid]; c != nil {
+			if c := g.clients[cid]; c != nil && g.answered(c, frame) {
 				out.Append(c.conn, func(b []byte) []byte {
 					b = rpc.AppendUint32LE(b, uint32(len(frame)))
 					return append(b, frame...)
@@ -1013,7 +1031,7 @@ func (g *Gate) handleDispatcher(out *rpc.Batch, t rpc.MsgType, body []byte) erro
 		if r.Err() != nil || len(frame) < 2 {
 			return fmt.Errorf("gate: malformed %v", t)
 		}
-		if c := g.lookup(cid); c != nil {
+		if c := g.lookup(cid); c != nil && g.answered(c, frame) {
 			out.Append(c.conn, func(b []byte) []byte {
 				b = rpc.AppendUint32LE(b, uint32(len(frame)))
 				return append(b, frame...)

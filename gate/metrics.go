@@ -59,6 +59,8 @@ func (g *Gate) WriteMetrics(out io.Writer) error {
 		}
 	}
 	w.Counter("goworld_gate_protocol_version_refused_total", "Clients refused because their ClientHello named another protocol version than the gate's.", g.met.versionRefused.Load())
+	w.Counter("goworld_gate_requests_overloaded_total", "Client requests the gate answered \"overloaded\" itself: max_client_requests were waiting, or the dispatcher link was down.", g.reqOverloaded.Load())
+	w.Counter("goworld_gate_replies_unmatched_total", "Answers dropped because the client had no such request waiting (forgotten after a minute unanswered).", g.reqUnmatched.Load())
 	w.WriteTraffic(metrics.Traffic{Link: "client", Stats: &g.met.clients}, metrics.Traffic{Link: "dispatcher", Stats: &g.met.links})
 	w.WriteLinkAuth(&g.met.linkAuth)
 	w.Counter("goworld_gate_panics_total", "Panics recovered handling a frame (each logged with its stack, the first few a minute); a client's costs it a kick, a dispatcher's the frame.", g.met.panics.Total())

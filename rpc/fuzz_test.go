@@ -619,3 +619,46 @@ func FuzzHello(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReply decodes a reply body and a client's request body: never a
+// panic; a decoded error message is within MaxReplyMessage; what
+// decodes re-encodes to the same bytes.
+func FuzzReply(f *testing.F) {
+	id := EntityID("AAAAAAAAAAAAAAAA")
+	for _, s := range [][]byte{
+		AppendReplyOK(nil, []byte{0xc0}),
+		AppendReplyOK(nil, []byte{0x92, 0x01, 0xa1, 'x'}),
+		AppendReplyError(nil, CodeTimeout, "late"),
+		AppendReplyError(nil, CodeUser+7, strings.Repeat("m", 600)),
+		{0, 0},
+		{1, 0, 0xff, 0xff},
+		AppendClientRequest(nil, id, 9, "Echo", []byte{0x91, 0x01}),
+		AppendClientRequest(nil, id, 9, "", nil),
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if res, rerr, err := DecodeReply(b); err == nil {
+			var again []byte
+			if rerr != nil {
+				if len(rerr.Message) > MaxReplyMessage || rerr.Code == CodeOK {
+					t.Fatalf("decoded %+v", rerr)
+				}
+				again = AppendReplyError(nil, rerr.Code, rerr.Message)
+			} else {
+				again = AppendReplyOK(nil, res)
+			}
+			if !bytes.Equal(again, b) {
+				t.Fatalf("re-encoded %x, input %x", again, b)
+			}
+		}
+		if q, err := DecodeClientRequest(b); err == nil {
+			if !q.Entity.Valid() || q.Method == "" {
+				t.Fatalf("decoded %+v", q)
+			}
+			if again := AppendClientRequest(nil, q.Entity, q.ID, q.Method, q.Args); !bytes.Equal(again, b) {
+				t.Fatalf("re-encoded %x, input %x", again, b)
+			}
+		}
+	})
+}

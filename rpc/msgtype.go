@@ -31,6 +31,10 @@ const (
 	// and kicks a client whose first frame is anything else, or another
 	// version, saying why.
 	MsgClientHello MsgType = 5
+	// MsgRequest (client → gate): entityID[16] | requestID u32 | method str
+	// | args. A call that answers: the gate forwards it, and the client
+	// gets exactly one MsgReply with the same request ID (see request.go).
+	MsgRequest MsgType = 6
 
 	// MsgCreateEntity (gate → client): entityID[16] | isPlayer u8 | type str |
 	// attrs msgpack map, then, for an entity in a space, x f32 | y f32 |
@@ -54,6 +58,10 @@ const (
 	// x f32 | y f32 | z f32 | yaw f32): where entities in the client's view
 	// (or its player, when the server moved it) are now.
 	MsgPositions MsgType = 16
+	// MsgReply (gate → client): requestID u32 | code u16 | result msgpack
+	// (code 0) or message str (at most MaxReplyMessage bytes). Answers a
+	// MsgRequest.
+	MsgReply MsgType = 17
 )
 
 // Server protocol: messages between gates, dispatchers and games. Those
@@ -152,6 +160,20 @@ const (
 	// game cannot load that type) and reason says why, in the loading
 	// game's words (at most 512 bytes).
 	MsgLoadEntityResult MsgType = 1022
+	// MsgRequestEntityMethod (game → dispatcher → game), entity-routed by
+	// the callee: calleeID[16] | callerID[16] | requestID u64 | method str
+	// | args. The callee's game answers with MsgRequestReply.
+	MsgRequestEntityMethod MsgType = 1023
+	// MsgRequestReply (game → dispatcher → game), entity-routed by the
+	// caller: callerID[16] | requestID u64 | code u16 | result msgpack
+	// (code 0) or message str. Routed like a call, it waits in migration
+	// and hot-reload queues and reaches the caller wherever it lives.
+	MsgRequestReply MsgType = 1024
+	// MsgClientRequest (gate → dispatcher → game), entity-routed:
+	// entityID[16] | gateID u16 | clientID u64 | requestID u32 | method
+	// str | args. A client's MsgRequest with its identity attached; the
+	// game answers with a MsgReply frame to that client.
+	MsgClientRequest MsgType = 1025
 
 	// MsgToClient (game → dispatcher → gate), gate-routed: gateID u16 |
 	// clientID u64 | client frame type u16 | client frame body.
@@ -234,7 +256,8 @@ var msgTypeNames = map[MsgType]string{
 	MsgHeartbeat: "Heartbeat", MsgClientHello: "ClientHello", MsgHeartbeatAck: "HeartbeatAck", MsgCallEntity: "CallEntity",
 	MsgCreateEntity: "CreateEntity", MsgDestroyEntity: "DestroyEntity", MsgCallClient: "CallClient",
 	MsgAttrChange: "AttrChange", MsgKick: "Kick", MsgSyncPosition: "SyncPosition",
-	MsgEnterSpace: "EnterSpace", MsgPositions: "Positions",
+	MsgEnterSpace: "EnterSpace", MsgPositions: "Positions", MsgRequest: "Request", MsgReply: "Reply",
+	MsgRequestEntityMethod: "RequestEntityMethod", MsgRequestReply: "RequestReply", MsgClientRequest: "ClientRequest",
 	MsgHello: "Hello", MsgHelloAck: "HelloAck", MsgPeerGone: "PeerGone",
 	MsgHelloRefused: "HelloRefused", MsgAuthChallenge: "AuthChallenge", MsgAuthProof: "AuthProof",
 	MsgCallEntityMethod: "CallEntityMethod", MsgClientCall: "ClientCall",
@@ -265,7 +288,7 @@ func (t MsgType) IsEntityRouted() bool {
 	case MsgCallEntityMethod, MsgClientCall, MsgClientDisconnected, MsgRegisterEntity,
 		MsgUnregisterEntity, MsgCreateEntitySomewhere, MsgLoadEntitySomewhere,
 		MsgClientSyncPosition, MsgMigrateBlock, MsgMigrateEntity, MsgCreateEntityOnGame,
-		MsgLoadEntityResult:
+		MsgLoadEntityResult, MsgRequestEntityMethod, MsgRequestReply, MsgClientRequest:
 		return true
 	}
 	return false

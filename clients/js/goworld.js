@@ -39,6 +39,7 @@
     CallEntity: 3,
     SyncPosition: 4,
     ClientHello: 5,
+    Request: 6,
     CreateEntity: 10,
     DestroyEntity: 11,
     CallClient: 12,
@@ -46,7 +47,40 @@
     Kick: 14,
     EnterSpace: 15,
     Positions: 16,
+    Reply: 17,
   });
+
+  /**
+   * Error codes of a request's answer (protocol.md, MsgReply). Codes from
+   * 1000 (User) up are the game's own.
+   */
+  var ErrorCode = Object.freeze({
+    Timeout: 1,
+    NoEntity: 2,
+    NoMethod: 3,
+    BadArgs: 4,
+    Panicked: 5,
+    Overloaded: 6,
+    Failed: 7,
+    User: 1000,
+  });
+  var codeNames = { 1: "timeout", 2: "no such entity", 3: "no such method", 4: "bad arguments", 5: "callee panicked", 6: "overloaded", 7: "failed" };
+  /** The longest message of an error answer (rpc.MaxReplyMessage). */
+  var MAX_REPLY_MESSAGE = 512;
+
+  /**
+   * RequestError is what a request's promise rejects with when the server
+   * answered with an error, or no answer came in time: code (ErrorCode,
+   * or the game's own) and the server's message.
+   */
+  function RequestError(code, message) {
+    var name = hasOwn(codeNames, code) ? codeNames[code] : "code " + code;
+    var e = new Error("goworld: request failed: " + name + (message ? ": " + message : ""));
+    e.name = "GoWorldRequestError";
+    e.code = code;
+    e.serverMessage = message;
+    return e;
+  }
 
   /** Attribute change operations (protocol.md section 11.2). */
   var AttrOp = Object.freeze({ Set: 1, Delete: 2, Append: 3, Pop: 4 });
@@ -732,6 +766,12 @@
     this.pos += 2;
     return x;
   };
+  BodyReader.prototype.u32 = function () {
+    this.need(4, "a u32");
+    var x = this.v.getUint32(this.pos, true);
+    this.pos += 4;
+    return x;
+  };
   BodyReader.prototype.f32 = function () {
     this.need(4, "a f32");
     var x = this.v.getFloat32(this.pos, true);
@@ -885,6 +925,8 @@
    *   maxSendBody        largest frame body sent (default 65536, the gate's
    *                      max_client_packet_size); a larger call throws.
    *   connectTimeout     ms that connect() waits for the socket (default 10000).
+   *   requestTimeout     ms a request() waits for its answer before it
+   *                      rejects with ErrorCode.Timeout (default 10000).
    *   WebSocket          a WebSocket class (default globalThis.WebSocket).
    */
   function Client(options) {
@@ -894,6 +936,7 @@
       maxBody: o.maxBody === undefined ? DEFAULT_MAX_BODY : o.maxBody,
       maxSendBody: o.maxSendBody === undefined ? DEFAULT_MAX_SEND_BODY : o.maxSendBody,
       connectTimeout: o.connectTimeout === undefined ? 10000 : o.connectTimeout,
+      requestTimeout: o.requestTimeout === undefined ? 10000 : o.requestTimeout,
       WebSocket: o.WebSocket,
     };
     this._listeners = {};
@@ -913,6 +956,8 @@
     this._lastRecv = 0;
     this._disconnect = null;
     this._stats = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0 };
+    this._pending = new Map(); // request ID -> {resolve, reject, timer}
+    this._nextReq = 0;
   }
 
   // --- events
@@ -1265,6 +1310,12 @@
       }
     }
     this._disconnect = { reason: reason, kicked: kicked, error: error, code: code };
+    var pending = this._pending;
+    this._pending = new Map();
+    pending.forEach(function (p) {
+      clearTimeout(p.timer);
+      p.reject(new Error("goworld: disconnected before the answer: " + reason));
+    });
     this._emit("disconnected", this._disconnect);
   };
 
@@ -1327,19 +1378,25 @@
    * all, with calls of its own.
    */
   Client.prototype.call = function (entityID, method) {
+    this._sendFrame(MsgType.CallEntity, this._callBody(entityID, method, Array.prototype.slice.call(arguments, 2), -1));
+  };
+
+  // _callBody encodes a MsgCallEntity body, or a MsgRequest body when
+  // reqID >= 0, and checks it (see call).
+  Client.prototype._callBody = function (entityID, method, args, reqID) {
     if (!isEntityID(entityID)) throw new TypeError("goworld: invalid entity ID " + quote(entityID));
     if (!isIdentifier(method)) throw new TypeError("goworld: method name " + quote(method) + " is not a Go identifier");
     var w = new Writer(64);
     for (var i = 0; i < ENTITY_ID_LENGTH; i++) w.u8(entityID.charCodeAt(i));
+    if (reqID >= 0) w.u32(reqID, true);
     var m = utf8Encoder.encode(method);
     if (m.length > 0xffff) throw new RangeError("goworld: method name of " + m.length + " bytes is too long");
     w.u16(m.length, true);
     w.bytes(m);
-    var nargs = arguments.length - 2;
-    encodeArrayHeader(w, nargs);
-    for (i = 0; i < nargs; i++) {
+    encodeArrayHeader(w, args.length);
+    for (i = 0; i < args.length; i++) {
       try {
-        encodeValue(w, arguments[i + 2], 0);
+        encodeValue(w, args[i], 0);
       } catch (e) {
         e.message = e.message.replace(/^goworld: /, "goworld: " + method + " argument " + i + ": ");
         throw e;
@@ -1349,7 +1406,52 @@
     if (body.length > this._opts.maxSendBody) {
       throw new RangeError("goworld: call " + method + ": a body of " + body.length + " bytes is over the limit of " + this._opts.maxSendBody);
     }
-    this._sendFrame(MsgType.CallEntity, body);
+    return body;
+  };
+
+  /**
+   * request(entityID, method, ...args) calls an exposed method of an
+   * entity and returns a promise of its answer: the value the method
+   * returned (decoded as the server's calls are; null for a method that
+   * returns only an error, or nothing), or a rejection with a
+   * RequestError whose code (GoWorld.ErrorCode, or the game's own from
+   * 1000) says why: the method's error, a panic, a method not exposed, bad
+   * arguments, no such entity, too many requests waiting (Overloaded), or
+   * no answer within the requestTimeout option (Timeout; a later answer
+   * is ignored). It rejects with a plain Error if the connection closes
+   * first. It throws at once as call() does.
+   */
+  Client.prototype.request = function (entityID, method) {
+    var self = this;
+    var id;
+    do {
+      this._nextReq = (this._nextReq + 1) >>> 0;
+      id = this._nextReq;
+    } while (this._pending.has(id));
+    var body = this._callBody(entityID, method, Array.prototype.slice.call(arguments, 2), id);
+    this._sendFrame(MsgType.Request, body);
+    return new Promise(function (resolve, reject) {
+      var p = { resolve: resolve, reject: reject, timer: null };
+      if (self._opts.requestTimeout > 0) {
+        p.timer = setTimeout(function () {
+          if (self._pending.get(id) !== p) return;
+          self._pending.delete(id);
+          reject(RequestError(ErrorCode.Timeout, "no answer within " + self._opts.requestTimeout + " ms"));
+        }, self._opts.requestTimeout);
+      }
+      self._pending.set(id, p);
+    });
+  };
+
+  /** requestPlayer(method, ...args) is request() on the player entity. */
+  Client.prototype.requestPlayer = function (method) {
+    if (!this._player) return Promise.reject(new Error("goworld: no player entity yet"));
+    var args = Array.prototype.slice.call(arguments, 1);
+    try {
+      return this.request.apply(this, [this._player, method].concat(args));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   };
 
   /** callPlayer(method, ...args) calls a method of the player entity (see call). */
@@ -1513,6 +1615,25 @@
         return;
       }
 
+      case MsgType.Reply: {
+        var reqID = r.u32(), code = r.u16(), result = null, message = "";
+        if (code === 0) {
+          if (r.remaining() === 0) throw ProtocolError("Reply without a result");
+          result = r.msgpack();
+        } else {
+          message = r.str();
+          if (utf8Encoder.encode(message).length > MAX_REPLY_MESSAGE) throw ProtocolError("Reply message over " + MAX_REPLY_MESSAGE + " bytes");
+        }
+        if (r.remaining() !== 0) throw ProtocolError("Reply: " + r.remaining() + " bytes after the answer");
+        var pend = this._pending.get(reqID);
+        if (!pend) return; // timed out already
+        this._pending.delete(reqID);
+        clearTimeout(pend.timer);
+        if (code === 0) pend.resolve(result);
+        else pend.reject(RequestError(code, message));
+        return;
+      }
+
       case MsgType.Kick: {
         var reason = r.str();
         this._finish(reason, new Error("goworld: kicked by the server: " + reason), true, 0);
@@ -1531,6 +1652,8 @@
     float: float,
     Float64: Float64,
     MsgType: MsgType,
+    ErrorCode: ErrorCode,
+    RequestError: RequestError,
     AttrOp: AttrOp,
     ProtocolError: ProtocolError,
     encode: encode,

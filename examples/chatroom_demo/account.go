@@ -25,7 +25,7 @@ type Account struct {
 // the load's callback does.
 func (a *Account) DescribeEntityType(desc *goworld.TypeDesc) {
 	desc.DefineAttr("login", 0)
-	desc.ExposeToClient("Login", "Register", "Echo")
+	desc.ExposeToClient("Login", "Register", "Echo", "EchoRequest")
 }
 
 // maxEcho is the longest payload Echo returns, in bytes.
@@ -40,6 +40,16 @@ func (a *Account) Echo(payload string) {
 		return
 	}
 	a.CallClient("OnEcho", payload)
+}
+
+// EchoRequest answers payload as a request (the client's Request gets
+// it back): what goworldctl bench -scenario request measures, next to
+// Echo's call back.
+func (a *Account) EchoRequest(payload string) (string, error) {
+	if len(payload) > maxEcho {
+		return "", goworld.NewError(goworld.CodeUser, "an echo payload is at most 1024 bytes")
+	}
+	return payload, nil
 }
 
 // accountRecord is what the KV store holds per account name.

@@ -71,6 +71,8 @@ type Options struct {
 	// ClientStringLimit for the games (game.Config; 0: the default,
 	// 4096 bytes; negative: unlimited).
 	ClientStringLimit int
+	// RequestTimeout and SlowCall for the games (0: the defaults).
+	RequestTimeout, SlowCall time.Duration
 	// Secret is the cluster secret of every server (nil: none, and the
 	// dispatchers accept only loopback peers, which these all are).
 	Secret []byte
@@ -173,6 +175,7 @@ func New(o Options) (*Cluster, error) {
 			Storage: st, SaveInterval: o.SaveInterval, Logger: o.Logger, MaxPacketSize: o.MaxPacketSize,
 			PositionSyncInterval: o.PositionSyncInterval, AOISyncLimit: o.AOISyncLimit, StallThreshold: o.StallThreshold,
 			ClientStringLimit: o.ClientStringLimit, Secret: o.Secret,
+			RequestTimeout: o.RequestTimeout, SlowCall: o.SlowCall,
 		})
 		if err != nil {
 			return fail(err)
@@ -195,7 +198,7 @@ func New(o Options) (*Cluster, error) {
 			ClientSendBufferSize: o.ClientSendBufferSize, Logger: o.Logger, MaxPacketSize: o.MaxPacketSize,
 			ClientMsgRate: lim.ClientMsgRate, ClientMsgBurst: lim.ClientMsgBurst,
 			ClientByteRate: lim.ClientByteRate, ClientByteBurst: lim.ClientByteBurst,
-			MaxClients: lim.MaxClients, KCPSessionRate: lim.KCPSessionRate, KCPSessionBurst: lim.KCPSessionBurst,
+			MaxClients: lim.MaxClients, MaxClientRequests: lim.MaxClientRequests, KCPSessionRate: lim.KCPSessionRate, KCPSessionBurst: lim.KCPSessionBurst,
 			KCPInterval: lim.KCPInterval, KCPHelloRate: lim.KCPHelloRate, KCPHandshakeTimeout: lim.KCPHandshakeTimeout,
 			Secret: o.Secret,
 		})

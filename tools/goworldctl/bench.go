@@ -57,6 +57,8 @@ func benchCommand() *cli.Command {
 			"  chat  examples/chatroom_demo: client i logs in as bench<i>, joins room r<i/50> and says\n" +
 			"        one 32-byte message every 2 s; every member of the room must get it.\n" +
 			"  echo  examples/chatroom_demo: Account.Echo before login, -rate calls/s per client.\n" +
+			"  request  examples/chatroom_demo: the same as a request (Account.EchoRequest), whose\n" +
+			"        answer is a MsgReply rather than a call back.\n" +
 			"  move  examples/aoi_demo: -rate moves/s per client, and once a second a Say whose\n" +
 			"        own copy times the round trip.\n" +
 			"Requests are spread evenly over time. The last line is the summary:\n" +
@@ -72,7 +74,7 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "all-gates", Usage: "without -gate, spread the clients over every gate of DIR's config"},
 			&cli.IntFlag{Name: "clients", Value: 100, Usage: "number of bot clients"},
 			&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "how long the load runs, after set-up"},
-			&cli.StringFlag{Name: "scenario", Value: "chat", Usage: "chat|echo|move"},
+			&cli.StringFlag{Name: "scenario", Value: "chat", Usage: "chat|echo|request|move"},
 			&cli.BoolFlag{Name: "kcp", Usage: "connect over KCP instead of TCP"},
 			&cli.BoolFlag{Name: "ws", Usage: "connect over WebSocket (the gate's ws_addr) instead of TCP"},
 			&cli.Float64Flag{Name: "rate", Value: 10, Usage: "requests per second per client (echo, move)"},
@@ -141,7 +143,7 @@ func (o *benchOptions) check() error {
 		}
 	}
 	if _, ok := scenarios[o.scenario]; !ok {
-		return usagef("bench: unknown -scenario %q (chat, echo or move)", o.scenario)
+		return usagef("bench: unknown -scenario %q (chat, echo, request or move)", o.scenario)
 	}
 	return nil
 }
@@ -299,9 +301,10 @@ type scenario struct {
 }
 
 var scenarios = map[string]scenario{
-	"chat": chatScenario,
-	"echo": echoScenario,
-	"move": moveScenario,
+	"chat":    chatScenario,
+	"echo":    echoScenario,
+	"request": requestScenario,
+	"move":    moveScenario,
 }
 
 // bot is one client of a run.
@@ -337,6 +340,11 @@ type benchRun struct {
 
 	latMu sync.Mutex
 	lat   []time.Duration // round trips
+
+	// waiting: requests of the request scenario waiting for their
+	// answers, each on a goroutine of its own; they end at the answer,
+	// their timeout (benchDrain) or the client's close.
+	waiting sync.WaitGroup
 }
 
 // fail counts an error and keeps the first one for the report.
@@ -391,6 +399,9 @@ func bench(ctx context.Context, out io.Writer, o benchOptions) error {
 		idleCPU = perSecond(cpuOf(pids), c0, time.Since(t0))
 	}
 
+	// Requests still waiting (request scenario) end when closeAll, run
+	// first, closes their clients.
+	defer r.waiting.Wait()
 	defer r.closeAll()
 	if err := r.setUp(ctx); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -176,6 +177,45 @@ var echoScenario = scenario{
 			r.fail("client %d: OnError%v", b.i, c.Args)
 		}
 	},
+}
+
+// requestScenario is echoScenario with a request: the answer is the
+// request's reply, not a call back.
+var requestScenario = scenario{
+	period: echoScenario.period,
+	setup:  echoScenario.setup,
+	send: func(r *benchRun, b *bot, seq int) error {
+		b.sending(seq)
+		r.sent.Add(1)
+		r.expected.Add(1)
+		r.waiting.Add(1)
+		// Sent from this loop, as the echo's call is; the answer is
+		// handled on the client's reader. No timeout of its own: an
+		// answer that never comes is lost, and its wait ends when
+		// closeAll closes the client (done gets ErrClosed).
+		pl, ok := b.c.Player()
+		if !ok {
+			r.waiting.Done()
+			return errors.New("no player entity")
+		}
+		err := b.c.RequestAsync(pl.ID, "EchoRequest", []any{token(b.i, seq, chatSize)}, func(v any, err error) {
+			defer r.waiting.Done()
+			if err != nil {
+				if !errors.Is(err, client.ErrClosed) {
+					r.fail("client %d: request: %v", b.i, err)
+				}
+				return
+			}
+			s, _ := v.(string)
+			echoAnswer(r, b, s)
+		})
+		if err != nil {
+			r.waiting.Done()
+			return err
+		}
+		return nil
+	},
+	recv: func(r *benchRun, b *bot, ev client.Event) {},
 }
 
 func firstString(args []any) (string, bool) {

@@ -145,6 +145,14 @@ func TestBenchScenarios(t *testing.T) {
 			}
 			return sent
 		}},
+		// Requests through the real processes goworldctl started:
+		// every one answered with its own payload.
+		{"request", chat, []string{"-scenario", "request", "-duration", "2s", "-rate", "5"}, func(sent int) int {
+			if sent != 2*5*clients {
+				t.Errorf("request: sent %d requests, want %d", sent, 2*5*clients)
+			}
+			return sent
+		}},
 		{"move", aoi, []string{"-scenario", "move", "-duration", "2s", "-rate", "5"}, func(sent int) int {
 			// Five moves and one timed Say per client per second.
 			if sent != 2*6*clients {

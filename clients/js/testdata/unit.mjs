@@ -539,7 +539,7 @@ step(`fuzz: ${fuzzIterations} random inputs to the decoders and the client, seed
   check(errors > 0, "the fuzz met errors");
   // The client: random bodies for every message type must end, at worst,
   // in a disconnection with a protocol error, never in an exception.
-  const types = [2, 10, 11, 12, 13, 14, 15, 16, 99];
+  const types = [2, 10, 11, 12, 13, 14, 15, 16, 17, 99];
   const ids = ["AAECAwQFBgcICQoL", "DA0ODxAREhMUFRYX"].map((s) => new TextEncoder().encode(s));
   let sessions = 0, disconnects = 0, survived = 0;
   const A = "4441304f4478415245684d5546525958", B = "4a43556d4a7967704b6973734c533476";
@@ -554,6 +554,9 @@ step(`fuzz: ${fuzzIterations} random inputs to the decoders and the client, seed
     "24000000100001" + "00" + B + "00004841000000000000c0410000c03f",
     "2e0000000c00" + "00".repeat(16) + "06004f6e4368617493a56c6f626279a5616c696365a6686920616c6c",
     "120000000b00" + B, "020000000200",
+    // Answers to requests (none waits for them: they are ignored).
+    "090000001100" + "01000000" + "0000" + "2a",
+    "0c0000001100" + "01000000" + "0300" + "0200" + "6e6f",
   ];
   for (let i = 0; i < fuzzIterations / 20 && Date.now() - t0 < 25000; i++) {
     const c = new GoWorld.Client({ WebSocket: FakeWebSocket, heartbeatInterval: 0 });
