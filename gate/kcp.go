@@ -86,16 +86,19 @@ func (g *Gate) admitKCP(s *kcp.UDPSession) {
 	go func() {
 		defer g.wg.Done()
 		first, err := g.readFirstFrame(s)
-		g.kcpPending.Add(-1)
 		if err != nil {
-			g.closeKCP(s)
+			// Counted before it stops being pending, so that whoever sees
+			// PendingKCP fall also sees why.
 			var ne net.Error
 			if g.closing.Err() == nil && errors.As(err, &ne) && ne.Timeout() {
 				g.kcpTimeouts.Add(1)
 				g.kcpDrops.note()
 			}
+			g.kcpPending.Add(-1)
+			g.closeKCP(s)
 			return
 		}
+		g.kcpPending.Add(-1)
 		g.startClient(g.newKCPConn(s, first), true)
 	}()
 }
