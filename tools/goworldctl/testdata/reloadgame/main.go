@@ -7,9 +7,14 @@
 // once when asked to restore (-restore or -restore-from): a bad build, for
 // the rollback test. It fails in main because the engine recovers a panic
 // in OnRestore.
+//
+// For the request tests (request_test.go), a Player answers its client's
+// requests and asks its Worker, which it creates on another game, on its
+// client's behalf; each answer goes to the client as a call to Answer.
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -32,8 +37,10 @@ func (p *Player) DescribeEntityType(desc *goworld.TypeDesc) {
 	desc.DefineAttr("counter", 0)       // the Counter's ID, server-only
 	desc.DefineAttr("freeze_panic", 0)  // OnFreeze panics while true
 	desc.DefineAttr("restore_panic", 0) // OnRestore panics while true
+	desc.DefineAttr("worker", 0)        // the Worker's ID, server-only
 	desc.ExposeToClient("Echo", "SetNote", "GetNote", "StartCounter", "QueryCounter",
-		"ResetCounterGaps", "ArmFreezePanic", "DisarmFreezePanic", "SetRestorePanic", "Spawn")
+		"ResetCounterGaps", "ArmFreezePanic", "DisarmFreezePanic", "SetRestorePanic", "Spawn",
+		"StartWorker", "Ask", "AskEntity", "Nap")
 }
 
 // OnClientConnected greets the client with the server's PID.
@@ -136,6 +143,95 @@ func (p *Player) Spawn(n int) {
 	p.CallClient("Spawned", n)
 }
 
+// StartWorker creates the player's Worker on the first game of the
+// cluster that is not this one, and answers its ID.
+func (p *Player) StartWorker() (string, error) {
+	w := p.World()
+	for _, g := range w.Games() {
+		if g == w.GameID() {
+			continue
+		}
+		id, err := w.CreateEntityOnGame(g, "Worker", nil)
+		if err != nil {
+			return "", err
+		}
+		p.Attrs.Set("worker", string(id))
+		return string(id), nil
+	}
+	return "", errors.New("reloadgame: no other game to start a worker on")
+}
+
+// Ask asks the Worker's method with n, waiting at most timeoutMS (0: the
+// world's request_timeout), and answers the PID of the process that sent
+// the request; the Worker's answer goes to the client as Answer (see
+// OnWorked).
+func (p *Player) Ask(method string, n, timeoutMS int) (int, error) {
+	return p.AskEntity(p.Attrs.GetString("worker"), method, n, timeoutMS)
+}
+
+// AskEntity is Ask to the entity target.
+func (p *Player) AskEntity(target, method string, n, timeoutMS int) (int, error) {
+	err := p.RequestTimeout(goworld.EntityID(target), time.Duration(timeoutMS)*time.Millisecond, method, "OnWorked", n)
+	if err != nil {
+		return 0, err
+	}
+	return os.Getpid(), nil
+}
+
+// OnWorked passes a Worker's answer to the client, combined with what
+// this game knows: Answer(tripled, workerPID, playerPID, code, message),
+// tripled and workerPID from the Worker's answer (0 for an error), code
+// "ok" or the error's code name, message the error's message.
+func (p *Player) OnWorked(r []int64, err error) {
+	code, msg := "ok", ""
+	var re *goworld.ReplyError
+	if errors.As(err, &re) {
+		code, msg = re.Code.String(), re.Message
+	} else if err != nil {
+		code, msg = "other", err.Error()
+	}
+	var tripled, workerPID int64
+	if len(r) == 2 {
+		tripled, workerPID = r[0], r[1]
+	}
+	p.CallClient("Answer", tripled, workerPID, int64(os.Getpid()), code, msg)
+}
+
+// Nap holds this game's loop for ms milliseconds (a slow method, for
+// client timeouts and the gate's max_client_requests), then answers the
+// PID.
+func (p *Player) Nap(ms int) (int, error) {
+	time.Sleep(time.Duration(ms) * time.Millisecond)
+	return os.Getpid(), nil
+}
+
+// Worker is asked by a Player from another game. Its methods answer
+// [3n, PID] or fail in each of the ways a callee can.
+type Worker struct {
+	goworld.Entity
+}
+
+// Work answers [3n, PID].
+func (w *Worker) Work(n int) ([]int64, error) { return []int64{3 * int64(n), int64(os.Getpid())}, nil }
+
+// Slow holds this game's loop for n milliseconds (a slow callee: its
+// answer is in flight for that long), then answers as Work.
+func (w *Worker) Slow(n int) ([]int64, error) {
+	time.Sleep(time.Duration(n) * time.Millisecond)
+	return w.Work(n)
+}
+
+// Boom panics.
+func (w *Worker) Boom(n int) ([]int64, error) { panic(fmt.Sprintf("reloadgame: Boom(%d)", n)) }
+
+// Refuse answers the game's own error code CodeUser+1.
+func (w *Worker) Refuse(n int) ([]int64, error) {
+	return nil, goworld.NewError(goworld.CodeUser+1, fmt.Sprintf("refused %d", n))
+}
+
+// Fail answers an error without a code of its own.
+func (w *Worker) Fail(n int) ([]int64, error) { return nil, fmt.Errorf("failed %d", n) }
+
 // Monster is a typical NPC for the reload benchmark: ten attributes and a
 // timer.
 type Monster struct {
@@ -219,5 +315,6 @@ func main() {
 	goworld.RegisterEntity("Player", &Player{})
 	goworld.RegisterEntity("Counter", &Counter{})
 	goworld.RegisterEntity("Monster", &Monster{})
+	goworld.RegisterEntity("Worker", &Worker{})
 	goworld.Run()
 }
