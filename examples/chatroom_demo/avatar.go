@@ -19,7 +19,7 @@ func (a *Avatar) DescribeEntityType(desc *goworld.TypeDesc) {
 	desc.DefineAttr("name", goworld.AttrAllClients|goworld.AttrPersistent)
 	desc.DefineAttr("room", goworld.AttrOwnClient|goworld.AttrPersistent)
 	desc.DefineAttr("said", goworld.AttrOwnClient|goworld.AttrPersistent)
-	desc.ExposeToClient("JoinRoom", "Say")
+	desc.ExposeToClient("JoinRoom", "Say", "Who")
 }
 
 var validRoom = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
@@ -84,15 +84,37 @@ const maxMembersSent = 200
 // the list: a client learns of them as they enter, speak or leave (the
 // web page adds a speaker it did not know to its list).
 func (a *Avatar) entered(room string) {
+	names, total := a.members(room)
+	a.CallClient("OnMembers", room, names, total)
+	a.World().CallFilteredClients("room", room, "OnEntered", room, a.Attrs.GetString("name"))
+}
+
+// members returns the names of the avatars in room on this game, sorted
+// and bounded (boundMembers), and how many there are.
+func (a *Avatar) members(room string) ([]string, int) {
 	var names []string
 	a.World().Entities(func(e *goworld.Entity) {
 		if e.TypeName() == "Avatar" && e.Attrs.GetString("room") == room {
 			names = append(names, e.Attrs.GetString("name"))
 		}
 	})
-	names, total := boundMembers(names)
-	a.CallClient("OnMembers", room, names, total)
-	a.World().CallFilteredClients("room", room, "OnEntered", room, a.Attrs.GetString("name"))
+	return boundMembers(names)
+}
+
+// errNoRoom is Who's answer to a player in no room.
+var errNoRoom = goworld.NewError(goworld.CodeUser+1, "join a room first")
+
+// Who answers a client's request (the terminal client's /who) with the
+// members of the player's room: {"room": ROOM, "members": sorted names,
+// "total": how many}. Like OnMembers, it knows the avatars on this game
+// only (see entered).
+func (a *Avatar) Who() (map[string]any, error) {
+	room := a.Attrs.GetString("room")
+	if room == "" {
+		return nil, errNoRoom
+	}
+	names, total := a.members(room)
+	return map[string]any{"room": room, "members": names, "total": total}, nil
 }
 
 // Say sends text to everyone in the player's room, the player included.

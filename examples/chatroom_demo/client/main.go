@@ -5,19 +5,24 @@
 // It logs in (with -register, it creates the account first: the first
 // time), joins room -room (by default the room it was in when it left, or
 // "lobby"), prints "logged in as NAME" and "joined ROOM", sends
-// each line of standard input as a chat message, understands "/join ROOM"
-// and "/quit", and prints every message of its room as "[ROOM] NAME: TEXT".
+// each line of standard input as a chat message, understands "/join ROOM",
+// "/who" and "/quit", and prints every message of its room as
+// "[ROOM] NAME: TEXT". "/who" asks the server (a client request) who is in
+// the room and prints "[ROOM] members: NAME, NAME, …": sorted, and, when
+// the server names only the first of them, followed by ", … (N in all)".
 // A refused login exits with status 1, a lost connection with status 2.
 package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/goworld-engine/goworld/client"
 )
@@ -76,12 +81,16 @@ func run() int {
 	loggedIn, eof := false, false
 	var pending []string // lines typed before login completed
 	events := c.Events()
+	// The answers of /who, printed by this loop. Their goroutines end when
+	// the request does: at the latest at its timeout, or when c closes.
+	who := &whoRequests{out: make(chan whoAnswer, 16), quit: make(chan struct{})}
+	defer close(who.quit)
 	for {
 		if loggedIn {
 			for len(pending) > 0 {
 				line := pending[0]
 				pending = pending[1:]
-				if quit := handleLine(c, line); quit {
+				if quit := handleLine(c, who, line); quit {
 					return 0
 				}
 			}
@@ -90,6 +99,12 @@ func run() int {
 			}
 		}
 		select {
+		case w := <-who.out:
+			if w.err != "" {
+				fmt.Fprintln(os.Stderr, "error: /who:", w.err)
+			} else {
+				fmt.Println(w.line)
+			}
 		case ev, ok := <-events:
 			if !ok {
 				return 2
@@ -149,10 +164,12 @@ func run() int {
 }
 
 // handleLine sends one input line; it reports whether the user quit.
-func handleLine(c *client.Client, line string) bool {
+func handleLine(c *client.Client, who *whoRequests, line string) bool {
 	switch {
 	case line == "/quit":
 		return true
+	case strings.TrimSpace(line) == "/who":
+		who.ask(c)
 	case strings.HasPrefix(line, "/join "):
 		c.CallPlayer("JoinRoom", strings.TrimSpace(strings.TrimPrefix(line, "/join ")))
 	case strings.TrimSpace(line) == "":
@@ -160,6 +177,55 @@ func handleLine(c *client.Client, line string) bool {
 		c.CallPlayer("Say", line)
 	}
 	return false
+}
+
+// whoTimeout bounds the wait for the answer to /who.
+const whoTimeout = 10 * time.Second
+
+// whoAnswer is the outcome of one /who: the line to print, or an error.
+type whoAnswer struct{ line, err string }
+
+// whoRequests runs the /who requests: each in a goroutine that sends its
+// outcome on out, or drops it once quit is closed (the client is leaving).
+type whoRequests struct {
+	out  chan whoAnswer
+	quit chan struct{}
+}
+
+// ask sends a Who request to the player's avatar.
+func (w *whoRequests) ask(c *client.Client) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), whoTimeout)
+		defer cancel()
+		v, err := c.Request(ctx, "Who")
+		a := whoAnswer{}
+		if err != nil {
+			a.err = err.Error()
+		} else {
+			a.line = formatWho(v)
+		}
+		select {
+		case w.out <- a:
+		case <-w.quit:
+		}
+	}()
+}
+
+// formatWho formats the answer of the avatar's Who ({"room", "members",
+// "total"}) as "[ROOM] members: NAME, NAME" (the server sorts them),
+// with ", … (N in all)" when the server named only the first of them.
+func formatWho(v any) string {
+	m, _ := v.(map[string]any)
+	members, _ := m["members"].([]any)
+	names := make([]string, 0, len(members))
+	for _, n := range members {
+		names = append(names, fmt.Sprint(n))
+	}
+	line := fmt.Sprintf("[%s] members: %s", arg([]any{m["room"]}, 0), strings.Join(names, ", "))
+	if total := fmt.Sprint(m["total"]); total != fmt.Sprint(len(names)) {
+		line += ", … (" + total + " in all)"
+	}
+	return line
 }
 
 func arg(args []any, i int) string {

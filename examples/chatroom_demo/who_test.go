@@ -1,0 +1,82 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+// TestWhoInTheTerminalClient: the terminal client's /who prints the
+// members of the player's room, sorted, as "[ROOM] members: NAME, NAME"
+// (a client request to the avatar, through real processes started by
+// goworldctl), follows the player to another room, and answers every
+// player, over TCP and KCP alike.
+func TestWhoInTheTerminalClient(t *testing.T) {
+	ctl, server, chat := binaries(t)
+	dir := serverDir(t, server)
+	addr := startProcs(t, ctl, dir, "-no-build")
+
+	bob := startChat(t, chat, addr, "bob", "pw", "-register")
+	bob.expect("logged in as bob")
+	bob.expect("joined lobby")
+	alice := startChat(t, chat, addr, "alice", "secret", "-kcp", "-register")
+	alice.expect("logged in as alice")
+	alice.expect("joined lobby")
+	carol := startChat(t, chat, addr, "carol", "pw", "-room", "garden", "-register")
+	carol.expect("logged in as carol")
+	carol.expect("joined garden")
+
+	bob.send("/who")
+	bob.expect("[lobby] members: alice, bob")
+	alice.send("/who")
+	alice.expect("[lobby] members: alice, bob")
+	carol.send("/who")
+	carol.expect("[garden] members: carol")
+
+	// bob moves: both rooms' lists follow. A chat line between two /who
+	// comes out in its place: the answers are printed as they arrive.
+	bob.send("/join garden")
+	bob.expect("joined garden")
+	bob.send("/who")
+	bob.expect("[garden] members: bob, carol")
+	alice.send("/who")
+	alice.expect("[lobby] members: alice")
+	carol.send("hi bob")
+	carol.expect("[garden] carol: hi bob")
+	bob.expect("[garden] carol: hi bob")
+	carol.send("/who")
+	carol.expect("[garden] members: bob, carol")
+
+	// A player who left is no member any more.
+	carol.send("/quit")
+	if code := carol.exit(); code != 0 {
+		t.Fatalf("carol exited %d after /quit", code)
+	}
+	// The avatar is destroyed once its game hears of the disconnection:
+	// ask again until it has, within a deadline.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		bob.send("/who")
+		got := bob.next()
+		if got == "[garden] members: bob" {
+			break
+		}
+		if got != "[garden] members: bob, carol" || time.Now().After(deadline) {
+			t.Fatalf("bob's /who after carol quit: %q", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// next returns the next line the client prints.
+func (p *chatProc) next() string {
+	p.t.Helper()
+	select {
+	case got, ok := <-p.lines:
+		if !ok {
+			p.t.Fatalf("%s exited; stderr:\n%s", p.name, p.stderr())
+		}
+		return got
+	case <-time.After(15 * time.Second):
+		p.t.Fatalf("%s printed nothing for 15s; stderr:\n%s", p.name, p.stderr())
+	}
+	return ""
+}
