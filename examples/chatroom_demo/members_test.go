@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/goworld-engine/goworld/rpc"
 )
 
 // TestRoomMembersAndNotices: a player who joins a room is sent its
@@ -42,6 +47,28 @@ func TestRoomMembersAndNotices(t *testing.T) {
 	again.login("pw", "")
 	again.expectMembers("lobby", "alice carol")
 	alice.expectEntered("lobby", "carol")
+}
+
+// TestWhoRequest: the avatar's Who answers a client's request with its
+// room and members, and a player in no room with the game's own error.
+func TestWhoRequest(t *testing.T) {
+	c := startCluster(t, t.TempDir())
+	dave := dial(t, c.GateAddr(0), "dave", false)
+	dave.register("pw", "")
+	who := func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		return dave.c.Request(ctx, "Who")
+	}
+	var re *rpc.ReplyError
+	if v, err := who(); !errors.As(err, &re) || re.Code != rpc.CodeUser+1 || re.Message != "join a room first" {
+		t.Fatalf("Who in no room: %v, %v", v, err)
+	}
+	dave.join("lobby")
+	v, err := who()
+	if err != nil || fmt.Sprint(v) != "map[members:[dave] room:lobby total:1]" {
+		t.Fatalf("Who in the lobby: %v, %v", v, err)
+	}
 }
 
 // TestBoundMembers: OnMembers names at most maxMembersSent members, the
