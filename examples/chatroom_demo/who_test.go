@@ -8,8 +8,9 @@ import (
 // TestWhoInTheTerminalClient: the terminal client's /who prints the
 // members of the player's room, sorted, as "[ROOM] members: NAME, NAME"
 // (a client request to the avatar, through real processes started by
-// goworldctl), follows the player to another room, and answers every
-// player, over TCP and KCP alike.
+// goworldctl), follows the player to another room, answers every
+// player, over TCP and KCP alike, and is printed before a client whose
+// input ends leaves.
 func TestWhoInTheTerminalClient(t *testing.T) {
 	ctl, server, chat := binaries(t)
 	dir := serverDir(t, server)
@@ -63,6 +64,18 @@ func TestWhoInTheTerminalClient(t *testing.T) {
 			t.Fatalf("bob's /who after carol quit: %q", got)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Input that ends right after /who (a script): the answer is printed
+	// before the client leaves.
+	erin := startChat(t, chat, addr, "erin", "pw", "-register")
+	erin.send("/who")
+	erin.stdin.Close()
+	erin.expect("logged in as erin")
+	erin.expect("joined lobby")
+	erin.expect("[lobby] members: alice, erin")
+	if code := erin.exit(); code != 0 {
+		t.Fatalf("erin exited %d at the end of her input", code)
 	}
 }
 

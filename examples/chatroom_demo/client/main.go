@@ -10,6 +10,7 @@
 // "[ROOM] NAME: TEXT". "/who" asks the server (a client request) who is in
 // the room and prints "[ROOM] members: NAME, NAME, …": sorted, and, when
 // the server names only the first of them, followed by ", … (N in all)".
+// At the end of its input it leaves once its /who are answered.
 // A refused login exits with status 1, a lost connection with status 2.
 package main
 
@@ -94,12 +95,13 @@ func run() int {
 					return 0
 				}
 			}
-			if eof {
-				return 0 // end of input: leave
+			if eof && who.waiting == 0 {
+				return 0 // end of input: leave, once /who is answered
 			}
 		}
 		select {
 		case w := <-who.out:
+			who.waiting--
 			if w.err != "" {
 				fmt.Fprintln(os.Stderr, "error: /who:", w.err)
 			} else {
@@ -188,12 +190,14 @@ type whoAnswer struct{ line, err string }
 // whoRequests runs the /who requests: each in a goroutine that sends its
 // outcome on out, or drops it once quit is closed (the client is leaving).
 type whoRequests struct {
-	out  chan whoAnswer
-	quit chan struct{}
+	out     chan whoAnswer
+	quit    chan struct{}
+	waiting int // asked and not yet printed (the run loop's)
 }
 
 // ask sends a Who request to the player's avatar.
 func (w *whoRequests) ask(c *client.Client) {
+	w.waiting++
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), whoTimeout)
 		defer cancel()
