@@ -438,6 +438,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 			AOISyncTotal: c.AOISyncTotal, AOISyncWork: c.AOISyncWork,
 			ClientStringLimit: unlimitedIfZero(c.MaxClientString), Secret: secret,
 			RequestTimeout: c.RequestTimeout, SlowCall: c.SlowCall,
+			MailboxLimit: c.MailboxLimit,
 		})
 		if err != nil {
 			return err

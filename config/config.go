@@ -88,6 +88,9 @@ const (
 	// DefaultRequestTimeout is the default request_timeout: how long an
 	// entity's request waits for its answer.
 	DefaultRequestTimeout = 10 * time.Second
+	// DefaultMailboxLimit is the default mailbox_limit: the offline calls
+	// kept in storage for one entity.
+	DefaultMailboxLimit = 256
 	// DefaultSlowCall is the default slow_call: a method holding the game
 	// loop longer is logged.
 	DefaultSlowCall = 50 * time.Millisecond
@@ -207,6 +210,9 @@ type GameConfig struct {
 	// RequestTimeout (request_timeout) is how long an entity's request
 	// (Entity.Request) waits for its answer, unless it gives its own.
 	RequestTimeout time.Duration
+	// MailboxLimit (mailbox_limit) bounds the offline calls
+	// (Entity.CallOffline) kept in storage for one entity.
+	MailboxLimit int
 	// SlowCall (slow_call): an entity method (a call, a request, a timer)
 	// that holds the game loop longer is logged, naming the type, the
 	// entity and the method.
@@ -377,6 +383,7 @@ func newGame(id int) GameConfig {
 		AOISyncWork:          DefaultAOISyncWork,
 		MaxClientString:      DefaultMaxClientString,
 		RequestTimeout:       DefaultRequestTimeout,
+		MailboxLimit:         DefaultMailboxLimit,
 		SlowCall:             DefaultSlowCall,
 		HTTPAddr:             DefaultHTTPAddr,
 		LogLevel:             DefaultLogLevel,

@@ -453,6 +453,7 @@ func gameFields(g *GameConfig) []field {
 		limitField("max_client_string", &g.MaxClientString),
 		durField("request_timeout", &g.RequestTimeout),
 		durField("slow_call", &g.SlowCall),
+		countField("mailbox_limit", &g.MailboxLimit),
 		strField("http_addr", &g.HTTPAddr),
 		boolField("http_allow_remote", &g.HTTPAllowRemote),
 		strField("log_level", &g.LogLevel),

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/goworld-engine/goworld/internal/clip"
+	"github.com/goworld-engine/goworld/storage"
 )
 
 // maxPacketLimit caps max_packet_size and max_client_packet_size so that a
@@ -194,6 +195,9 @@ func (c *Config) validate() []problem {
 		checkDuration(&ps, sec, "stall_threshold", g.StallThreshold)
 		checkDuration(&ps, sec, "request_timeout", g.RequestTimeout)
 		checkDuration(&ps, sec, "slow_call", g.SlowCall)
+		if g.MailboxLimit <= 0 || g.MailboxLimit > storage.MaxMailboxLimit {
+			ps.bad(sec, "mailbox_limit", strconv.Itoa(g.MailboxLimit), fmt.Sprintf("must be a whole number from 1 to %d", storage.MaxMailboxLimit))
+		}
 		for key, n := range map[string]int{"aoi_sync_limit": g.AOISyncLimit, "aoi_sync_total": g.AOISyncTotal, "aoi_sync_work": g.AOISyncWork} {
 			if n <= 0 {
 				ps.bad(sec, key, strconv.Itoa(n), "must be a positive whole number")

@@ -957,7 +957,7 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	switch t {
 	case rpc.MsgRegisterEntity, rpc.MsgUnregisterEntity, rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere,
 		rpc.MsgMigrateBlock, rpc.MsgMigrateEntity, rpc.MsgCreateEntityOnGame, rpc.MsgLoadEntityResult,
-		rpc.MsgRequestEntityMethod, rpc.MsgRequestReply:
+		rpc.MsgRequestEntityMethod, rpc.MsgRequestReply, rpc.MsgCallOffline:
 		if p.role != rpc.RoleGame {
 			return errProtocol(p, t, "not from a game")
 		}
@@ -1091,6 +1091,10 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 		return nil
 	}
 	gid, ok := d.entities[rpc.EntityID(key)]
+	if !ok && t == rpc.MsgCallOffline {
+		d.offlineToAnyGameLocked(p, t, body, rpc.EntityID(key))
+		return nil
+	}
 	if !ok {
 		if r := d.rec; r != nil {
 			// Restarted: its game may not have re-registered it yet.
@@ -1176,6 +1180,24 @@ func (d *Dispatcher) placeEntity(p *peer, t rpc.MsgType, body []byte, id rpc.Ent
 	}
 	d.placeLocked(p.out, id, gid, t, body)
 	return false
+}
+
+// offlineToAnyGameLocked sends an offline call of an entity that no game
+// has registered (and that is not migrating) to the least loaded game,
+// which stores it in the entity's mailbox. (An offline call of a
+// registered entity is routed as a call.) It does not register the
+// entity: nothing is loaded. During a recovery window the entity may live
+// on a game that has not re-registered it yet: the call is stored all the
+// same, and the storing game's notice to the entity (an internal call,
+// held like any) makes that copy take its mailbox once it registers. The
+// caller holds d.mu.
+func (d *Dispatcher) offlineToAnyGameLocked(p *peer, t rpc.MsgType, body []byte, id rpc.EntityID) {
+	gid, found := d.pickGameLocked()
+	if !found {
+		d.log.Warnf("%v of %s: no game connected; dropped", t, id)
+		return
+	}
+	d.toGameLocked(p.out, gid, t, body)
 }
 
 // placeLocked records that entity id lives on game gid and forwards the

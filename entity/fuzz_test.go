@@ -201,6 +201,26 @@ func FuzzWorldFrames(f *testing.F) {
 			frame(nil, rpc.MsgRequestEntityMethod, req[:30]),
 		)
 	}
+	// Offline calls: to the stored avatar (stored in its mailbox, run at
+	// its load), to a live entity, with an internal method, cut short.
+	{
+		offline := func(id rpc.EntityID, typ, method string, args ...any) []byte {
+			b, err := rpc.AppendArgs(rpc.AppendString(rpc.AppendString(rpc.AppendEntityID(nil, id), typ), method), args)
+			if err != nil {
+				f.Fatal(err)
+			}
+			return b
+		}
+		seeds = append(seeds,
+			frame(frame(nil, rpc.MsgCallOffline, offline(fuzzAvatar, "Avatar", "Move", 1, 2)), rpc.MsgLoadEntitySomewhere, load),
+			frame(frame(frame(nil, rpc.MsgLoadEntitySomewhere, load), rpc.MsgCallOffline, offline(fuzzAvatar, "Avatar", "Note", "x")),
+				rpc.MsgCallEntityMethod, rpc.AppendString(rpc.AppendEntityID(nil, fuzzAvatar), "@mail")),
+			frame(nil, rpc.MsgCallOffline, offline(fuzzMover, "Mover", "SetPosition")),
+			frame(nil, rpc.MsgCallOffline, offline(fuzzAvatar, "Avatar", "@takeClient", 1, 2, "x")),
+			frame(nil, rpc.MsgCallOffline, offline(fuzzAvatar, "Nobody", "Move", 1, 2)),
+			frame(nil, rpc.MsgCallOffline, offline(fuzzAvatar, "Avatar", "Move", 1, 2)[:20]),
+		)
+	}
 	// Client text at and past every bound (issue 13: a 65,500-byte
 	// method name crashed the game building its kick reason).
 	seeds = append(seeds,
@@ -245,6 +265,59 @@ func FuzzWorldFrames(f *testing.F) {
 		e.w.SaveDirty(nil)
 		e.store.flush(e.w)
 		e.out.take()
+		checkNoPanics(t, e)
+	})
+}
+
+// FuzzMailbox loads the stored avatar with arbitrary messages in its
+// mailbox (storage holds what some other build, or a damaged store,
+// wrote): the load must succeed, and every message either run as a call
+// or be logged and dropped, never panic or reach an internal method.
+func FuzzMailbox(f *testing.F) {
+	mail := func(method string, args ...any) []byte {
+		b, err := rpc.AppendArgs(appendMail(nil, method, nil), args)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	join := func(msgs ...[]byte) []byte { // u16 length-prefixed messages
+		var b []byte
+		for _, m := range msgs {
+			b = append(rpc.AppendUint16(b, uint16(len(m))), m...)
+		}
+		return b
+	}
+	f.Add(join(mail("Move", 1, 2), mail("Note", "hi")))
+	f.Add(join(mail("@takeClient", 1, 2, "x"), mail(""), mail("Move", "a", "b")))
+	f.Add(join(mail("Poke", strings.Repeat("p", 5000)), []byte{0xff, 0xff}))
+	f.Add([]byte{0, 3, 0xd9})
+	load := rpc.AppendString(rpc.AppendEntityID(nil, fuzzAvatar), "Avatar")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var msgs [][]byte
+		for len(data) >= 2 && len(msgs) < 64 {
+			n := min(int(data[0])<<8|int(data[1]), len(data)-2)
+			msgs = append(msgs, append([]byte(nil), data[2:2+n]...))
+			data = data[2+n:]
+		}
+		e := newFuzzWorld(t)
+		e.store.mail = map[string][][]byte{storeKey("Avatar", string(fuzzAvatar)): msgs}
+		e.w.Handle(rpc.MsgLoadEntitySomewhere, load)
+		e.store.flush(e.w)
+		if e.w.Entity(fuzzAvatar) == nil {
+			t.Fatal("the avatar did not load")
+		}
+		if _, _, run := e.w.OfflineStats(); run > uint64(len(msgs)) {
+			t.Fatalf("%d offline calls run, %d stored", run, len(msgs))
+		}
+		if m := e.store.mail[storeKey("Avatar", string(fuzzAvatar))]; len(m) != 0 {
+			t.Fatalf("%d messages left in the mailbox after the load", len(m))
+		}
+		for _, en := range e.logs.AllEntries() {
+			if len(en.Message) > 2048 {
+				t.Fatalf("a log line of %d bytes: %.200q", len(en.Message), en.Message)
+			}
+		}
 		checkNoPanics(t, e)
 	})
 }

@@ -287,6 +287,7 @@ type memStore struct {
 	entities map[string][]byte // type/id → data
 	epochs   map[string]uint64 // type/id → fencing epoch
 	kv       map[string][]byte
+	mail     map[string][][]byte // type/id → mailbox
 	pending  []func()
 
 	saves    [][]storage.EntityRecord // every SaveEntities batch
@@ -301,7 +302,35 @@ func newMemStore() *memStore {
 
 func storeKey(typeName, id string) string { return typeName + "/" + id }
 
-func (s *memStore) LoadEntity(typeName string, id rpc.EntityID, done func(data []byte, epoch uint64, err error)) {
+// AppendMessage keeps the mailbox as storage backends do.
+func (s *memStore) AppendMessage(typeName string, id rpc.EntityID, msg []byte, limit int, done func(int, error)) {
+	k := storeKey(typeName, string(id))
+	var err error
+	_, stored := s.entities[k]
+	switch {
+	case !stored:
+		err = fmt.Errorf("%s: %w", k, storage.ErrNotFound)
+	case len(s.mail[k]) >= limit:
+		err = fmt.Errorf("%s: %w", k, storage.ErrMailboxFull)
+	default:
+		if s.mail == nil {
+			s.mail = map[string][][]byte{}
+		}
+		s.mail[k] = append(s.mail[k], append([]byte(nil), msg...))
+	}
+	n := len(s.mail[k])
+	s.pending = append(s.pending, func() { done(n, err) })
+}
+
+// TakeMessages takes the mailbox.
+func (s *memStore) TakeMessages(typeName string, id rpc.EntityID, done func([][]byte, error)) {
+	k := storeKey(typeName, string(id))
+	mail := s.mail[k]
+	delete(s.mail, k)
+	s.pending = append(s.pending, func() { done(mail, nil) })
+}
+
+func (s *memStore) LoadEntity(typeName string, id rpc.EntityID, done func(data []byte, epoch uint64, mail [][]byte, err error)) {
 	k := storeKey(typeName, string(id))
 	s.loads = append(s.loads, k)
 	var (
@@ -319,7 +348,12 @@ func (s *memStore) LoadEntity(typeName string, id rpc.EntityID, done func(data [
 			epoch = s.epochs[k]
 		}
 	}
-	s.pending = append(s.pending, func() { done(data, epoch, err) })
+	var mail [][]byte
+	if err == nil {
+		mail = s.mail[k]
+		delete(s.mail, k)
+	}
+	s.pending = append(s.pending, func() { done(data, epoch, mail, err) })
 }
 
 // SaveEntities fences as storage backends do (storage.EntityRecord.Epoch).

@@ -188,7 +188,7 @@ func (w *World) load(id rpc.EntityID, typeName string, caller loadCaller) {
 	w.loading[id] = []pendingCall{}
 	w.waitForLoad(id, caller)
 	w.inflight++
-	w.store.LoadEntity(typeName, id, func(data []byte, epoch uint64, err error) {
+	w.store.LoadEntity(typeName, id, func(data []byte, epoch uint64, mail [][]byte, err error) {
 		w.inflight--
 		queued := w.loading[id]
 		delete(w.loading, id)
@@ -233,6 +233,9 @@ func (w *World) load(id rpc.EntityID, typeName string, caller loadCaller) {
 			for _, c := range callers {
 				w.answerLoad(c, id, typeName, code, err.Error())
 			}
+			if len(mail) > 0 {
+				w.storeMail(typeName, id, mail) // for the next load
+			}
 			w.flushLocal()
 			return
 		}
@@ -242,6 +245,9 @@ func (w *World) load(id rpc.EntityID, typeName string, caller loadCaller) {
 		// (after that, on the same link) keeps the dispatcher right.
 		w.sendEntity(id, rpc.MsgRegisterEntity, registerBody(e))
 		w.created(e)
+		// Offline calls first: they were sent before the entity was
+		// loaded, the queued calls while it loaded.
+		w.runMail(typeName, id, mail)
 		for _, c := range queued {
 			w.deliver(c)
 		}

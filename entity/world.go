@@ -45,7 +45,16 @@ type Outbox interface {
 // before calling done, and reports fenced records with a
 // *storage.FenceError.
 type Store interface {
-	LoadEntity(typeName string, id rpc.EntityID, done func(data []byte, epoch uint64, err error))
+	// LoadEntity claims the entity and, in the same storage operation,
+	// takes its mailbox (storage.MailboxStore.TakeMessages): mail holds
+	// the offline calls stored for it, in order. A failed take is logged
+	// by the store and leaves mail nil (the calls wait for the next load).
+	LoadEntity(typeName string, id rpc.EntityID, done func(data []byte, epoch uint64, mail [][]byte, err error))
+	// AppendMessage appends one offline call to the entity's mailbox,
+	// within limit (storage.MailboxStore.AppendMessage).
+	AppendMessage(typeName string, id rpc.EntityID, msg []byte, limit int, done func(n int, err error))
+	// TakeMessages takes the entity's mailbox.
+	TakeMessages(typeName string, id rpc.EntityID, done func(mail [][]byte, err error))
 	SaveEntities(recs []storage.EntityRecord, done func(err error))
 	KVGet(key string, done func(value []byte, err error))
 	KVPut(key string, value []byte, done func(err error))
@@ -87,6 +96,10 @@ type WorldConfig struct {
 	// answer before its callback gets rpc.ErrTimeout, unless the request
 	// gives its own (default DefaultRequestTimeout).
 	RequestTimeout time.Duration
+	// MailboxLimit bounds the offline calls (Entity.CallOffline) stored
+	// for one entity; past it a call is dropped with an error in the log
+	// (default DefaultMailboxLimit, at most storage.MaxMailboxLimit).
+	MailboxLimit int
 	// SlowCall: a method (a call, request or timer) that holds the game
 	// loop longer than this is logged, rate-limited, with its type,
 	// entity and method (default DefaultSlowCall; negative: never).
@@ -148,6 +161,9 @@ type World struct {
 	stats map[*method]*MethodStats
 	// requests sent, timed out, and answers that came too late.
 	requests, timeouts, lateReplies atomic.Uint64
+	// offline calls this game stored, dropped (mailbox full, no such
+	// entity, storage failed), and ran from mailboxes
+	mailStored, mailDropped, mailRun atomic.Uint64
 }
 
 // Log lines a client can cause are rate-limited: at most logBurst of
@@ -186,6 +202,10 @@ func NewWorld(cfg WorldConfig) (*World, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
+	if cfg.MailboxLimit <= 0 {
+		cfg.MailboxLimit = DefaultMailboxLimit
+	}
+	cfg.MailboxLimit = min(cfg.MailboxLimit, storage.MaxMailboxLimit)
 	if cfg.SlowCall == 0 {
 		cfg.SlowCall = DefaultSlowCall
 	}
@@ -671,6 +691,9 @@ func (w *World) deliver(c pendingCall) {
 		return
 	}
 	if e == nil {
+		if c.method == methodMail {
+			return // gone, or its final save pending: the mail waits for the next load
+		}
 		if c.reply != nil {
 			w.sendReply(c.reply, nil, &rpc.ReplyError{Code: rpc.CodeNoEntity, Message: "entity " + string(c.id) + " does not exist"})
 			return
@@ -702,6 +725,10 @@ func (w *World) deliver(c pendingCall) {
 	}
 	if c.method == methodLoadResult {
 		w.runLoadResult(e, c.args)
+		return
+	}
+	if c.method == methodMail {
+		w.takeMail(e)
 		return
 	}
 	if c.method == methodReply {
@@ -966,6 +993,15 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 			return fmt.Errorf("zero entity ID")
 		}
 		w.load(id, typeName, caller)
+	case rpc.MsgCallOffline:
+		id, typeName := r.EntityID(), r.String()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		if id == "" {
+			return fmt.Errorf("zero entity ID")
+		}
+		return w.callOffline(id, typeName, r.Rest())
 	case rpc.MsgLoadEntityResult:
 		caller := r.EntityID()
 		rest := r.Rest()

@@ -102,6 +102,8 @@ type Config struct {
 	// RequestTimeout and SlowCall: see entity.WorldConfig (0 takes the
 	// defaults, 10s and 50ms).
 	RequestTimeout, SlowCall time.Duration
+	// MailboxLimit: see entity.WorldConfig (0 takes the default, 256).
+	MailboxLimit int
 	// Restore, if set, is the world to rebuild before connecting: the game
 	// resumes a hot reload.
 	Restore *entity.Frozen
@@ -238,6 +240,7 @@ func New(cfg Config) (*Game, error) {
 		SyncLimit: cfg.AOISyncLimit, SyncTotal: cfg.AOISyncTotal, SyncWork: cfg.AOISyncWork,
 		ClientStringLimit: cfg.ClientStringLimit,
 		RequestTimeout:    cfg.RequestTimeout, SlowCall: cfg.SlowCall,
+		MailboxLimit: cfg.MailboxLimit,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("game%d: %w", cfg.ID, err)

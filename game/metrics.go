@@ -181,6 +181,10 @@ func (g *Game) writeCallMetrics(w *metrics.Writer) {
 	w.Counter("goworld_game_requests_sent_total", "Requests this game's entities sent (Entity.Request).", sent)
 	w.Counter("goworld_game_requests_timed_out_total", "Requests of this game's entities whose callback got the timeout error.", timedOut)
 	w.Counter("goworld_game_replies_late_total", "Answers dropped because their request had timed out already (or their caller was gone).", late)
+	stored, dropped, run := world.OfflineStats()
+	w.Counter("goworld_game_offline_calls_stored_total", "Offline calls (Entity.CallOffline) this game stored in an entity's mailbox.", stored)
+	w.Counter("goworld_game_offline_calls_dropped_total", "Offline calls this game could not store: mailbox full (mailbox_limit), no such entity in storage, storage failed.", dropped)
+	w.Counter("goworld_game_offline_calls_run_total", "Offline calls this game's entities ran from their mailboxes.", run)
 }
 
 // codeLabels are the code label values of the engine's error codes, by code.

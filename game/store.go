@@ -49,10 +49,12 @@ const (
 	opKVGet
 	opKVPut
 	opKVPutIfAbsent
+	opMailAppend
+	opMailTake
 	numStoreOps
 )
 
-var storeOpNames = [numStoreOps]string{"load", "save", "kv_get", "kv_put", "kv_put_if_absent"}
+var storeOpNames = [numStoreOps]string{"load", "save", "kv_get", "kv_put", "kv_put_if_absent", "mail_append", "mail_take"}
 
 // storeOp is one storage operation: do calls the backend (on the storage
 // worker) and post hands the result to the loop.
@@ -258,15 +260,46 @@ func (s *asyncStore) retrySave(ctx context.Context, op storeOp, err error) error
 
 // LoadEntity claims the entity (storage.EntityStore.ClaimEntity): the
 // copy the world makes of it gets a new epoch, which fences every older
-// copy's saves.
-func (s *asyncStore) LoadEntity(typeName string, id rpc.EntityID, done func([]byte, uint64, error)) {
+// copy's saves. Then, in the same operation, it takes the entity's
+// mailbox (storage.MailboxStore.TakeMessages); a failed take is logged,
+// and the load goes on without the mail, which waits for the next load.
+func (s *asyncStore) LoadEntity(typeName string, id rpc.EntityID, done func([]byte, uint64, [][]byte, error)) {
 	var (
 		data  []byte
 		epoch uint64
+		mail  [][]byte
 	)
 	s.push(storeOp{kind: opLoad, size: len(typeName) + len(id),
-		do:   func() (err error) { data, epoch, err = s.b.ClaimEntity(typeName, string(id)); return err },
-		post: func(err error) { done(data, epoch, err) },
+		do: func() (err error) {
+			if data, epoch, err = s.b.ClaimEntity(typeName, string(id)); err != nil {
+				return err
+			}
+			var merr error
+			if mail, merr = s.b.TakeMessages(typeName, string(id)); merr != nil {
+				s.met.errors[opMailTake].Add(1)
+				s.g.log.WithError(merr).Errorf("taking the offline calls of %s at its load failed; they wait for its next load", id)
+			}
+			return nil
+		},
+		post: func(err error) { done(data, epoch, mail, err) },
+	})
+}
+
+// AppendMessage appends an offline call to the entity's mailbox.
+func (s *asyncStore) AppendMessage(typeName string, id rpc.EntityID, msg []byte, limit int, done func(int, error)) {
+	var n int
+	s.push(storeOp{kind: opMailAppend, size: len(typeName) + len(id) + len(msg),
+		do:   func() (err error) { n, err = s.b.AppendMessage(typeName, string(id), msg, limit); return err },
+		post: func(err error) { done(n, err) },
+	})
+}
+
+// TakeMessages takes the entity's mailbox.
+func (s *asyncStore) TakeMessages(typeName string, id rpc.EntityID, done func([][]byte, error)) {
+	var mail [][]byte
+	s.push(storeOp{kind: opMailTake, size: len(typeName) + len(id),
+		do:   func() (err error) { mail, err = s.b.TakeMessages(typeName, string(id)); return err },
+		post: func(err error) { done(mail, err) },
 	})
 }
 

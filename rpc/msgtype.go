@@ -174,6 +174,14 @@ const (
 	// str | args. A client's MsgRequest with its identity attached; the
 	// game answers with a MsgReply frame to that client.
 	MsgClientRequest MsgType = 1025
+	// MsgCallOffline (game → dispatcher → game), entity-routed:
+	// entityID[16] | type str | method str | args. A call to a persistent
+	// entity of that type that waits in storage if the entity is not
+	// live: the dispatcher forwards it to the entity's game if it is
+	// registered (a call there, queued while it loads or migrates), and
+	// otherwise to any game, which appends it to the entity's mailbox
+	// (storage.MailboxStore) for its next load.
+	MsgCallOffline MsgType = 1026
 
 	// MsgToClient (game → dispatcher → gate), gate-routed: gateID u16 |
 	// clientID u64 | client frame type u16 | client frame body.
@@ -258,7 +266,8 @@ var msgTypeNames = map[MsgType]string{
 	MsgAttrChange: "AttrChange", MsgKick: "Kick", MsgSyncPosition: "SyncPosition",
 	MsgEnterSpace: "EnterSpace", MsgPositions: "Positions", MsgRequest: "Request", MsgReply: "Reply",
 	MsgRequestEntityMethod: "RequestEntityMethod", MsgRequestReply: "RequestReply", MsgClientRequest: "ClientRequest",
-	MsgHello: "Hello", MsgHelloAck: "HelloAck", MsgPeerGone: "PeerGone",
+	MsgCallOffline: "CallOffline",
+	MsgHello:       "Hello", MsgHelloAck: "HelloAck", MsgPeerGone: "PeerGone",
 	MsgHelloRefused: "HelloRefused", MsgAuthChallenge: "AuthChallenge", MsgAuthProof: "AuthProof",
 	MsgCallEntityMethod: "CallEntityMethod", MsgClientCall: "ClientCall",
 	MsgClientConnected: "ClientConnected", MsgClientDisconnected: "ClientDisconnected",
@@ -288,7 +297,8 @@ func (t MsgType) IsEntityRouted() bool {
 	case MsgCallEntityMethod, MsgClientCall, MsgClientDisconnected, MsgRegisterEntity,
 		MsgUnregisterEntity, MsgCreateEntitySomewhere, MsgLoadEntitySomewhere,
 		MsgClientSyncPosition, MsgMigrateBlock, MsgMigrateEntity, MsgCreateEntityOnGame,
-		MsgLoadEntityResult, MsgRequestEntityMethod, MsgRequestReply, MsgClientRequest:
+		MsgLoadEntityResult, MsgRequestEntityMethod, MsgRequestReply, MsgClientRequest,
+		MsgCallOffline:
 		return true
 	}
 	return false

@@ -24,6 +24,10 @@ const (
 	// boltFencePrefix prefixes the bucket of each entity type's epochs
 	// (fencing tokens, 8 bytes big-endian by ID): "f/<type>".
 	boltFencePrefix = "f/"
+	// boltMailboxPrefix prefixes the bucket of each entity type's
+	// mailboxes: "m/<type>", holding a bucket per entity ID whose keys
+	// are the messages' sequence numbers (8 bytes big-endian).
+	boltMailboxPrefix = "m/"
 	// boltKVBucket is the bucket of the global key-value store.
 	boltKVBucket = "kv"
 
@@ -443,6 +447,11 @@ func (b *Bolt) DeleteEntity(typeName, id string) error {
 		}
 		// Bump the epoch of an entity that was ever claimed or stored,
 		// so that no copy live somewhere can save it back.
+		if mb := tx.Bucket(mailboxBucket(typeName)); mb != nil && mb.Bucket([]byte(id)) != nil {
+			if err := mb.DeleteBucket([]byte(id)); err != nil {
+				return err
+			}
+		}
 		fb := tx.Bucket(fenceBucket(typeName))
 		if !had && (fb == nil || fb.Get([]byte(id)) == nil) && b.claims[k] == 0 {
 			return nil
@@ -583,6 +592,95 @@ func entityBucket(typeName string) []byte {
 // fenceBucket returns the name of the bucket of an entity type's epochs.
 func fenceBucket(typeName string) []byte {
 	return []byte(boltFencePrefix + typeName)
+}
+
+// mailboxBucket returns the name of the bucket of an entity type's
+// mailboxes.
+func mailboxBucket(typeName string) []byte {
+	return []byte(boltMailboxPrefix + typeName)
+}
+
+// AppendMessage appends msg to the entity's mailbox (see MailboxStore)
+// in one transaction (one fsync).
+func (b *Bolt) AppendMessage(typeName, id string, msg []byte, limit int) (int, error) {
+	if err := checkEntity(typeName, id); err != nil {
+		return 0, fmt.Errorf("storage: AppendMessage: %w", err)
+	}
+	if err := checkMailbox(msg, limit); err != nil {
+		return 0, fmt.Errorf("storage: AppendMessage: %w", err)
+	}
+	n := 0
+	err := b.update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(entityBucket(typeName))
+		if bk == nil || bk.Get([]byte(id)) == nil {
+			return ErrNotFound
+		}
+		mb, err := tx.CreateBucketIfNotExists(mailboxBucket(typeName))
+		if err != nil {
+			return err
+		}
+		box, err := mb.CreateBucketIfNotExists([]byte(id))
+		if err != nil {
+			return err
+		}
+		n = box.Stats().KeyN
+		if n >= limit {
+			return mailboxFull(typeName, id, limit)
+		}
+		seq, err := box.NextSequence()
+		if err != nil {
+			return err
+		}
+		n++
+		return box.Put(binary.BigEndian.AppendUint64(nil, seq), append([]byte{}, msg...))
+	})
+	if errors.Is(err, ErrMailboxFull) {
+		return n, err
+	}
+	if err != nil {
+		return 0, wrapErr("AppendMessage", err)
+	}
+	return n, nil
+}
+
+// TakeMessages returns the entity's messages in order and deletes its
+// mailbox, in one transaction (an fsync only if there were messages).
+func (b *Bolt) TakeMessages(typeName, id string) ([][]byte, error) {
+	if err := checkEntity(typeName, id); err != nil {
+		return nil, fmt.Errorf("storage: TakeMessages: %w", err)
+	}
+	var out [][]byte
+	// A read first: most loads find no mailbox, and need no write.
+	err := b.view(func(tx *bolt.Tx) error {
+		if mb := tx.Bucket(mailboxBucket(typeName)); mb != nil && mb.Bucket([]byte(id)) != nil {
+			out = [][]byte{}
+		}
+		return nil
+	})
+	if err != nil || out == nil {
+		return nil, wrapErr("TakeMessages", err)
+	}
+	out = nil
+	err = b.update(func(tx *bolt.Tx) error {
+		out = nil
+		mb := tx.Bucket(mailboxBucket(typeName))
+		if mb == nil {
+			return nil
+		}
+		box := mb.Bucket([]byte(id))
+		if box == nil {
+			return nil
+		}
+		c := box.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			out = append(out, append([]byte{}, v...))
+		}
+		return mb.DeleteBucket([]byte(id))
+	})
+	if err != nil {
+		return nil, wrapErr("TakeMessages", err)
+	}
+	return out, nil
 }
 
 // wrapErr gives an error from a transaction the method's name, leaving the

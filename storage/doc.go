@@ -41,6 +41,15 @@
 // retires a fenced copy (package entity). LoadEntity claims nothing: it
 // is for tools. Epochs are at most [MaxEpoch].
 //
+// # Mailboxes
+//
+// Every stored entity has a mailbox ([MailboxStore]): opaque messages,
+// kept in the order appended, for the engine's offline calls to an entity
+// that is not live. AppendMessage is bounded by the caller's limit
+// ([ErrMailboxFull] past it) and needs a stored entity; TakeMessages
+// reads and empties the mailbox atomically. On Redis the mailbox shares
+// the entity's hash tag; DeleteEntity deletes it.
+//
 // [KVStore.PutIfAbsent] is atomic, so it can be used to claim unique names
 // (for example when registering an account) without races between game
 // processes sharing the store.

@@ -84,6 +84,7 @@ func (o *RedisOptions) where() string {
 //
 //	P{t}:e:<len(type)>:<type>:<id>   an entity's data (a string)
 //	P{t}:f:<len(type)>:<type>:<id>   the entity's fencing epoch (an integer)
+//	P{t}:m:<len(type)>:<type>:<id>   the entity's mailbox (a list)
 //	P{t}:k:<key>                     a key of the KV store (a string)
 //
 // t is 8 hex digits of the FNV-1a hash of the entity's (type, ID), or of
@@ -190,12 +191,30 @@ if not d then return false end
 return {d, redis.call('INCR', KEYS[2])}
 `)
 
-// deleteScript deletes an entity (KEYS[1]) and raises its epoch (KEYS[2])
+// deleteScript deletes an entity (KEYS[1]) and its mailbox (KEYS[3]) and raises its epoch (KEYS[2])
 // if it had data or an epoch, so that no live copy saves it back.
 var deleteScript = redis.NewScript(`
+redis.call('DEL', KEYS[3])
 local had = redis.call('DEL', KEYS[1])
 if had == 1 or redis.call('EXISTS', KEYS[2]) == 1 then redis.call('INCR', KEYS[2]) end
 return had
+`)
+
+// appendScript appends ARGV[1] to an entity's mailbox (KEYS[2]) if the
+// entity (KEYS[1]) exists and the mailbox holds fewer than ARGV[2]
+// messages, returning the new length; -1 if there is no entity, -2 if
+// the mailbox is full.
+var appendScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[2]) then return -2 end
+return redis.call('RPUSH', KEYS[2], ARGV[1])
+`)
+
+// takeScript returns an entity's mailbox (KEYS[1]) and deletes it.
+var takeScript = redis.NewScript(`
+local m = redis.call('LRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+return m
 `)
 
 // quietLogger drops go-redis's own log lines (failed dials, mostly),
@@ -416,6 +435,14 @@ func (r *Redis) fenceKey(typeName, id string) string {
 	k := r.entityKey(typeName, id)
 	i := len(r.prefix) + len("{00000000}")
 	return k[:i] + ":f:" + k[i+len(":e:"):]
+}
+
+// mailboxKey is P{t}:m:<len>:<type>:<id>, the entity's mailbox, in the
+// slot of its data.
+func (r *Redis) mailboxKey(typeName, id string) string {
+	k := r.entityKey(typeName, id)
+	i := strings.Index(k, ":e:")
+	return k[:i] + ":m:" + k[i+len(":e:"):]
 }
 
 // kvKey is P{t}:k:<key>.
@@ -678,8 +705,58 @@ func (r *Redis) DeleteEntity(typeName, id string) error {
 		return fmt.Errorf("storage: DeleteEntity: %w", err)
 	}
 	return r.use("DeleteEntity", true, func(ctx context.Context) error {
-		return deleteScript.Run(ctx, r.client, []string{r.entityKey(typeName, id), r.fenceKey(typeName, id)}).Err()
+		return deleteScript.Run(ctx, r.client, []string{r.entityKey(typeName, id), r.fenceKey(typeName, id), r.mailboxKey(typeName, id)}).Err()
 	})
+}
+
+// AppendMessage appends msg to the entity's mailbox with one Lua script
+// on the entity's node (see MailboxStore). It is not retried.
+func (r *Redis) AppendMessage(typeName, id string, msg []byte, limit int) (int, error) {
+	if err := checkRedisEntity(typeName, id); err != nil {
+		return 0, fmt.Errorf("storage: AppendMessage: %w", err)
+	}
+	if err := checkMailbox(msg, limit); err != nil {
+		return 0, fmt.Errorf("storage: AppendMessage: %w", err)
+	}
+	var n int64
+	err := r.use("AppendMessage", false, func(ctx context.Context) (err error) {
+		n, err = appendScript.Run(ctx, r.client, []string{r.entityKey(typeName, id), r.mailboxKey(typeName, id)}, msg, limit).Int64()
+		return err
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case n == -1:
+		return 0, ErrNotFound
+	case n == -2:
+		return limit, mailboxFull(typeName, id, limit)
+	case n < 1:
+		return 0, fmt.Errorf("storage: redis %s: AppendMessage: unexpected reply %d", r.where, n)
+	}
+	return int(n), nil
+}
+
+// TakeMessages returns the entity's mailbox and deletes it with one Lua
+// script on the entity's node. It is not retried.
+func (r *Redis) TakeMessages(typeName, id string) ([][]byte, error) {
+	if err := checkRedisEntity(typeName, id); err != nil {
+		return nil, fmt.Errorf("storage: TakeMessages: %w", err)
+	}
+	var out [][]byte
+	err := r.use("TakeMessages", false, func(ctx context.Context) error {
+		res, err := takeScript.Run(ctx, r.client, []string{r.mailboxKey(typeName, id)}).StringSlice()
+		if err != nil {
+			return err
+		}
+		for _, m := range res {
+			out = append(out, []byte(m))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // ListEntities SCANs the keyspace (every master of a cluster) for the

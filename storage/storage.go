@@ -37,6 +37,20 @@ var (
 	// refused records because the entity has been claimed since by a newer
 	// copy (see [EntityRecord.Epoch]). Test with errors.Is.
 	ErrFenced = errors.New("storage: entity was claimed by a newer copy")
+
+	// ErrMailboxFull is wrapped by the error AppendMessage returns when
+	// the entity's mailbox already holds as many messages as the limit
+	// allows. Test with errors.Is.
+	ErrMailboxFull = errors.New("storage: mailbox full")
+)
+
+// Bounds of MailboxStore's arguments: a larger message or limit is an
+// invalid argument.
+const (
+	// MaxMailboxMessage is the largest message AppendMessage accepts.
+	MaxMailboxMessage = 1 << 20
+	// MaxMailboxLimit is the largest limit AppendMessage accepts.
+	MaxMailboxLimit = 1 << 16
 )
 
 // EntityRecord is one persistent entity's saved state.
@@ -136,8 +150,9 @@ type EntityStore interface {
 	// reading (tools, tests), not for making a live copy.
 	LoadEntity(typeName, id string) ([]byte, error)
 
-	// DeleteEntity removes one entity. Deleting an entity that does not
-	// exist is not an error. The entity's epoch stays, one higher, so a
+	// DeleteEntity removes one entity, and its mailbox (see
+	// [MailboxStore]). Deleting an entity that does not exist is not an
+	// error. The entity's epoch stays, one higher, so a
 	// copy still live somewhere cannot save it back into existence.
 	DeleteEntity(typeName, id string) error
 
@@ -145,6 +160,35 @@ type EntityStore interface {
 	// byte order (the order of sort.Strings). An unknown type yields an empty
 	// list and no error. Types are isolated from each other.
 	ListEntities(typeName string) ([]string, error)
+}
+
+// MailboxStore keeps messages for persistent entities that are not
+// live (offline messages): each entity of the EntityStore has a mailbox,
+// a list of opaque messages in the order they were appended, stored with
+// the entity (on Redis under its hash tag). The engine appends a call to
+// an entity that is not loaded and takes the mailbox when it loads it.
+//
+// Implementations are safe for concurrent use by multiple goroutines. They do
+// not retain the byte slices passed to them, and the slices they return are
+// owned by the caller.
+type MailboxStore interface {
+	// AppendMessage appends msg to the mailbox of the entity (typeName,
+	// id) and returns how many messages the mailbox holds then. It
+	// appends nothing and returns an error wrapping ErrMailboxFull when
+	// the mailbox holds limit messages already, and one wrapping
+	// ErrNotFound when no such entity is stored. limit is 1 to
+	// MaxMailboxLimit and msg at most MaxMailboxMessage bytes (it may be
+	// empty); otherwise the error wraps ErrInvalidArgument. It is not
+	// retried after a lost reply (that could append twice).
+	AppendMessage(typeName, id string, msg []byte, limit int) (n int, err error)
+
+	// TakeMessages returns the messages of the entity's mailbox in the
+	// order they were appended and empties it, atomically: a message
+	// appended concurrently is either returned or left for the next
+	// take, never lost or returned twice. An empty mailbox, or an entity
+	// that does not exist, yields no messages and no error. It is not
+	// retried after a lost reply (that would lose the messages).
+	TakeMessages(typeName, id string) ([][]byte, error)
 }
 
 // KVStore is a global key-value store, for lookups such as
@@ -174,8 +218,8 @@ type KVStore interface {
 	Delete(key string) error
 }
 
-// Backend is a complete storage backend: an EntityStore and a KVStore that
-// can be closed.
+// Backend is a complete storage backend: an EntityStore with the
+// entities' mailboxes and a KVStore that can be closed.
 //
 // Close waits for calls in progress to finish and releases the backend's
 // resources. After Close has been called, every method, Close included,
@@ -183,6 +227,7 @@ type KVStore interface {
 // methods: each of them either completes normally or returns ErrClosed.
 type Backend interface {
 	EntityStore
+	MailboxStore
 	KVStore
 	Close() error
 }
@@ -237,4 +282,20 @@ func OpenConfig(cfg Config) (Backend, error) {
 	default:
 		return nil, fmt.Errorf("storage: unknown backend type %q (known: %q, %q): %w", cfg.Type, TypeBolt, TypeRedis, ErrInvalidArgument)
 	}
+}
+
+// checkMailbox checks AppendMessage's arguments other than the entity.
+func checkMailbox(msg []byte, limit int) error {
+	switch {
+	case limit < 1 || limit > MaxMailboxLimit:
+		return fmt.Errorf("mailbox limit %d is not in 1..%d: %w", limit, MaxMailboxLimit, ErrInvalidArgument)
+	case len(msg) > MaxMailboxMessage:
+		return fmt.Errorf("message is %d bytes, more than %d: %w", len(msg), MaxMailboxMessage, ErrInvalidArgument)
+	}
+	return nil
+}
+
+// mailboxFull is the error of an AppendMessage past the limit.
+func mailboxFull(typeName, id string, limit int) error {
+	return fmt.Errorf("storage: mailbox of %s<%s> holds %d messages, its limit: %w", clip.Name(typeName), clip.Name(id), limit, ErrMailboxFull)
 }

@@ -73,6 +73,8 @@ type Options struct {
 	ClientStringLimit int
 	// RequestTimeout and SlowCall for the games (0: the defaults).
 	RequestTimeout, SlowCall time.Duration
+	// MailboxLimit for the games (0: the default).
+	MailboxLimit int
 	// Secret is the cluster secret of every server (nil: none, and the
 	// dispatchers accept only loopback peers, which these all are).
 	Secret []byte
@@ -175,7 +177,7 @@ func New(o Options) (*Cluster, error) {
 			Storage: st, SaveInterval: o.SaveInterval, Logger: o.Logger, MaxPacketSize: o.MaxPacketSize,
 			PositionSyncInterval: o.PositionSyncInterval, AOISyncLimit: o.AOISyncLimit, StallThreshold: o.StallThreshold,
 			ClientStringLimit: o.ClientStringLimit, Secret: o.Secret,
-			RequestTimeout: o.RequestTimeout, SlowCall: o.SlowCall,
+			RequestTimeout: o.RequestTimeout, SlowCall: o.SlowCall, MailboxLimit: o.MailboxLimit,
 		})
 		if err != nil {
 			return fail(err)

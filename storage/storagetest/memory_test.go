@@ -30,6 +30,7 @@ type memData struct {
 	entities map[string]map[string][]byte
 	epochs   map[[2]string]uint64
 	kv       map[string][]byte
+	mail     map[[2]string][][]byte
 }
 
 var (
@@ -42,7 +43,7 @@ func openMem(dir string) *memBackend {
 	defer memStoresMu.Unlock()
 	d := memStores[dir]
 	if d == nil {
-		d = &memData{entities: map[string]map[string][]byte{}, epochs: map[[2]string]uint64{}, kv: map[string][]byte{}}
+		d = &memData{entities: map[string]map[string][]byte{}, epochs: map[[2]string]uint64{}, kv: map[string][]byte{}, mail: map[[2]string][][]byte{}}
 		memStores[dir] = d
 	}
 	return &memBackend{data: d}
@@ -149,7 +150,46 @@ func (m *memBackend) DeleteEntity(typ, id string) error {
 		m.data.epochs[k]++
 	}
 	delete(m.data.entities[typ], id)
+	delete(m.data.mail, k)
 	return nil
+}
+
+func (m *memBackend) AppendMessage(typ, id string, msg []byte, limit int) (int, error) {
+	switch {
+	case typ == "" || id == "":
+		return 0, invalid("empty type or ID")
+	case limit < 1 || limit > storage.MaxMailboxLimit:
+		return 0, invalid("bad limit")
+	case len(msg) > storage.MaxMailboxMessage:
+		return 0, invalid("message too large")
+	}
+	if err := m.lock(); err != nil {
+		return 0, err
+	}
+	defer m.mu.Unlock()
+	if _, ok := m.data.entities[typ][id]; !ok {
+		return 0, storage.ErrNotFound
+	}
+	k := [2]string{typ, id}
+	if len(m.data.mail[k]) >= limit {
+		return limit, fmt.Errorf("mem: full: %w", storage.ErrMailboxFull)
+	}
+	m.data.mail[k] = append(m.data.mail[k], clone(msg))
+	return len(m.data.mail[k]), nil
+}
+
+func (m *memBackend) TakeMessages(typ, id string) ([][]byte, error) {
+	if typ == "" || id == "" {
+		return nil, invalid("empty type or ID")
+	}
+	if err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	k := [2]string{typ, id}
+	out := m.data.mail[k]
+	delete(m.data.mail, k)
+	return out, nil
 }
 
 func (m *memBackend) ListEntities(typ string) ([]string, error) {

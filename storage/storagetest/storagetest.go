@@ -88,6 +88,12 @@ func Run(t *testing.T, f Factory) {
 		{"FenceReopen", s.testFenceReopen},
 		{"FenceClaimRace", s.testFenceClaimRace},
 		{"FenceArguments", s.testFenceArguments},
+		{"MailboxOrder", s.testMailboxOrder},
+		{"MailboxFull", s.testMailboxFull},
+		{"MailboxEntities", s.testMailboxEntities},
+		{"MailboxReopen", s.testMailboxReopen},
+		{"MailboxArguments", s.testMailboxArguments},
+		{"MailboxRace", s.testMailboxRace},
 	} {
 		t.Run(tc.name, tc.fn)
 	}
