@@ -19,7 +19,10 @@ func (a *Avatar) DescribeEntityType(desc *goworld.TypeDesc) {
 	desc.DefineAttr("name", goworld.AttrAllClients|goworld.AttrPersistent)
 	desc.DefineAttr("room", goworld.AttrOwnClient|goworld.AttrPersistent)
 	desc.DefineAttr("said", goworld.AttrOwnClient|goworld.AttrPersistent)
-	desc.ExposeToClient("JoinRoom", "Say", "Who")
+	// inbox: mail that arrived while no client was bound (the avatar
+	// loading for a login), [from, text] pairs, delivered at the login.
+	desc.DefineAttr("inbox", goworld.AttrPersistent)
+	desc.ExposeToClient("JoinRoom", "Say", "Who", "Mail")
 }
 
 var validRoom = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
@@ -41,6 +44,7 @@ func (a *Avatar) OnClientConnected() {
 	if room != "" {
 		a.entered(room)
 	}
+	a.deliverInbox()
 }
 
 // OnClientDisconnected tells the player's room it left, then destroys the

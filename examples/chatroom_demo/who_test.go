@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -92,4 +93,83 @@ func (p *chatProc) next() string {
 		p.t.Fatalf("%s printed nothing for 15s; stderr:\n%s", p.name, p.stderr())
 	}
 	return ""
+}
+
+// TestMailInTheTerminalClient: /mail through real processes started by
+// goworldctl. A mail to a player who is online prints "[mail] FROM: TEXT"
+// on their terminal at once; mails to a player who is offline (an account
+// whose avatar is not loaded) wait in storage and are printed, in order,
+// when they next log in; a mail to nobody is an error to the sender.
+func TestMailInTheTerminalClient(t *testing.T) {
+	ctl, server, chat := binaries(t)
+	dir := serverDir(t, server)
+	addr := startProcs(t, ctl, dir, "-no-build")
+
+	bob := startChat(t, chat, addr, "bob", "pw", "-register")
+	bob.expect("logged in as bob")
+	bob.expect("joined lobby")
+	alice := startChat(t, chat, addr, "alice", "secret", "-register")
+	alice.expect("logged in as alice")
+	alice.expect("joined lobby")
+
+	alice.send("/mail bob are you there?")
+	alice.expect("mail sent to bob")
+	bob.expect("[mail] alice: are you there?")
+
+	// bob leaves; his avatar is destroyed (and saved) once his game hears
+	// of it. Mails sent after that wait for his next login.
+	bob.send("/quit")
+	if code := bob.exit(); code != 0 {
+		t.Fatalf("bob exited %d after /quit", code)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		alice.send("/who")
+		got := alice.next()
+		if got == "[lobby] members: alice" {
+			break
+		}
+		if got != "[lobby] members: alice, bob" || time.Now().After(deadline) {
+			t.Fatalf("alice's /who after bob quit: %q", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	alice.send("/mail bob first, while you were away")
+	alice.expect("mail sent to bob")
+	alice.send("/mail bob second")
+	alice.expect("mail sent to bob")
+	alice.send("/mail nobody hello")
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(alice.stderr(), "error: no user named nobody"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no error for a mail to nobody; stderr:\n%s", alice.stderr())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	bob = startChat(t, chat, addr, "bob", "pw")
+	bob.expect("logged in as bob")
+	bob.expect("joined lobby")
+	bob.expect("[mail] alice: first, while you were away")
+	bob.expect("[mail] alice: second")
+	// Delivered once: the next login brings no mail again (the first line
+	// after joining is the answer to /who).
+	bob.send("/quit")
+	if code := bob.exit(); code != 0 {
+		t.Fatalf("bob exited %d after /quit", code)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; { // until his avatar has gone
+		alice.send("/who")
+		if got := alice.next(); got == "[lobby] members: alice" {
+			break
+		} else if got != "[lobby] members: alice, bob" || time.Now().After(deadline) {
+			t.Fatalf("alice's /who after bob quit again: %q", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	bob = startChat(t, chat, addr, "bob", "pw")
+	bob.expect("logged in as bob")
+	bob.expect("joined lobby")
+	bob.send("/who")
+	if got := bob.next(); got != "[lobby] members: alice, bob" {
+		t.Fatalf("bob's first line after his third login: %q, want the answer to /who (no mail again)", got)
+	}
 }

@@ -6,10 +6,13 @@
 // time), joins room -room (by default the room it was in when it left, or
 // "lobby"), prints "logged in as NAME" and "joined ROOM", sends
 // each line of standard input as a chat message, understands "/join ROOM",
-// "/who" and "/quit", and prints every message of its room as
+// "/who", "/mail USER TEXT" and "/quit", and prints every message of its room as
 // "[ROOM] NAME: TEXT". "/who" asks the server (a client request) who is in
 // the room and prints "[ROOM] members: NAME, NAME, …": sorted, and, when
 // the server names only the first of them, followed by ", … (N in all)".
+// "/mail USER TEXT" sends USER a mail: at once if they are online, at
+// their next login if not (an offline message); it prints "mail sent to
+// USER", and a mail that arrives prints "[mail] FROM: TEXT".
 // At the end of its input it leaves once its /who are answered.
 // A refused login exits with status 1, a lost connection with status 2.
 package main
@@ -148,6 +151,10 @@ func run() int {
 					loggedIn = true
 				case "OnChat":
 					fmt.Printf("[%s] %s: %s\n", arg(ev.Args, 0), arg(ev.Args, 1), arg(ev.Args, 2))
+				case "OnMail":
+					fmt.Printf("[mail] %s: %s\n", arg(ev.Args, 0), arg(ev.Args, 1))
+				case "OnMailSent":
+					fmt.Printf("mail sent to %s\n", arg(ev.Args, 0))
 				case "OnError":
 					fmt.Fprintln(os.Stderr, "error:", arg(ev.Args, 0))
 				}
@@ -174,6 +181,13 @@ func handleLine(c *client.Client, who *whoRequests, line string) bool {
 		who.ask(c)
 	case strings.HasPrefix(line, "/join "):
 		c.CallPlayer("JoinRoom", strings.TrimSpace(strings.TrimPrefix(line, "/join ")))
+	case strings.HasPrefix(line, "/mail "):
+		user, text, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(line, "/mail ")), " ")
+		if user == "" || strings.TrimSpace(text) == "" {
+			fmt.Fprintln(os.Stderr, "error: usage: /mail USER TEXT")
+			break
+		}
+		c.CallPlayer("Mail", user, strings.TrimSpace(text))
 	case strings.TrimSpace(line) == "":
 	default:
 		c.CallPlayer("Say", line)
