@@ -1195,9 +1195,14 @@ func (g *Gate) eachRecipientLocked(op rpc.FilterOp, key, val string, fn func(*cl
 		for c := range g.index[key][val] {
 			fn(c)
 		}
-	case op.Valid():
+	case op == rpc.FilterAll:
 		for _, c := range g.clients {
-			if v, ok := c.props[key]; op.Match(v, ok, val) {
+			fn(c)
+		}
+	case op.Valid():
+		match := op.Matcher(val) // val read once, not once per client
+		for _, c := range g.clients {
+			if v, ok := c.props[key]; match(v, ok) {
 				fn(c)
 			}
 		}

@@ -381,28 +381,56 @@ func (op FilterOp) String() string {
 // the bytes ("10" and "10.0" differ); the ordering operators compare with
 // CompareFilterValues. An unknown op matches nothing.
 func (op FilterOp) Match(prop string, has bool, value string) bool {
+	return op.Matcher(value)(prop, has)
+}
+
+// Matcher returns Match for one value, which it reads once: a gate calls
+// it once per broadcast and the result once per client.
+func (op FilterOp) Matcher(value string) func(prop string, has bool) bool {
 	switch op {
 	case FilterAll:
-		return true
+		return func(string, bool) bool { return true }
 	case FilterNe:
-		return !has || prop != value
-	}
-	if !has {
-		return false
-	}
-	switch op {
+		return func(prop string, has bool) bool { return !has || prop != value }
 	case FilterEq:
-		return prop == value
-	case FilterLt:
-		return CompareFilterValues(prop, value) < 0
-	case FilterLe:
-		return CompareFilterValues(prop, value) <= 0
-	case FilterGt:
-		return CompareFilterValues(prop, value) > 0
-	case FilterGe:
-		return CompareFilterValues(prop, value) >= 0
+		return func(prop string, has bool) bool { return has && prop == value }
+	case FilterLt, FilterLe, FilterGt, FilterGe:
+	default:
+		return func(string, bool) bool { return false }
 	}
-	return false
+	y, yNum := filterNumber(value)
+	want := func(c int) bool {
+		switch op {
+		case FilterLt:
+			return c < 0
+		case FilterLe:
+			return c <= 0
+		case FilterGt:
+			return c > 0
+		}
+		return c >= 0 // FilterGe
+	}
+	return func(prop string, has bool) bool {
+		if !has {
+			return false
+		}
+		if yNum {
+			if x, ok := filterNumber(prop); ok {
+				return want(cmpFloat(x, y))
+			}
+		}
+		return want(strings.Compare(prop, value))
+	}
+}
+
+func cmpFloat(x, y float64) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
 }
 
 // CompareFilterValues orders two filter property values: as numbers when
@@ -414,13 +442,7 @@ func (op FilterOp) Match(prop string, has bool, value string) bool {
 func CompareFilterValues(a, b string) int {
 	if x, ok := filterNumber(a); ok {
 		if y, ok := filterNumber(b); ok {
-			switch {
-			case x < y:
-				return -1
-			case x > y:
-				return 1
-			}
-			return 0
+			return cmpFloat(x, y)
 		}
 	}
 	return strings.Compare(a, b)
