@@ -55,17 +55,7 @@ func TestWhoInTheTerminalClient(t *testing.T) {
 	}
 	// The avatar is destroyed once its game hears of the disconnection:
 	// ask again until it has, within a deadline.
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		bob.send("/who")
-		got := bob.next()
-		if got == "[garden] members: bob" {
-			break
-		}
-		if got != "[garden] members: bob, carol" || time.Now().After(deadline) {
-			t.Fatalf("bob's /who after carol quit: %q", got)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	bob.awaitWho("[garden] members: bob, carol", "[garden] members: bob")
 
 	// Input that ends right after /who (a script): the answer is printed
 	// before the client leaves.
@@ -122,17 +112,7 @@ func TestMailInTheTerminalClient(t *testing.T) {
 	if code := bob.exit(); code != 0 {
 		t.Fatalf("bob exited %d after /quit", code)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		alice.send("/who")
-		got := alice.next()
-		if got == "[lobby] members: alice" {
-			break
-		}
-		if got != "[lobby] members: alice, bob" || time.Now().After(deadline) {
-			t.Fatalf("alice's /who after bob quit: %q", got)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	alice.awaitWho("[lobby] members: alice, bob", "[lobby] members: alice")
 	alice.send("/mail bob first, while you were away")
 	alice.expect("mail sent to bob")
 	alice.send("/mail bob second")
@@ -156,20 +136,30 @@ func TestMailInTheTerminalClient(t *testing.T) {
 	if code := bob.exit(); code != 0 {
 		t.Fatalf("bob exited %d after /quit", code)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; { // until his avatar has gone
-		alice.send("/who")
-		if got := alice.next(); got == "[lobby] members: alice" {
-			break
-		} else if got != "[lobby] members: alice, bob" || time.Now().After(deadline) {
-			t.Fatalf("alice's /who after bob quit again: %q", got)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	alice.awaitWho("[lobby] members: alice, bob", "[lobby] members: alice") // until his avatar has gone
 	bob = startChat(t, chat, addr, "bob", "pw")
 	bob.expect("logged in as bob")
 	bob.expect("joined lobby")
 	bob.send("/who")
 	if got := bob.next(); got != "[lobby] members: alice, bob" {
 		t.Fatalf("bob's first line after his third login: %q, want the answer to /who (no mail again)", got)
+	}
+}
+
+// awaitWho asks /who until the answer is want, within 10 s; until then
+// the answer may only be before (a player who quit is still listed until
+// their game hears of it and destroys the avatar).
+func (p *chatProc) awaitWho(before, want string) {
+	p.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		p.send("/who")
+		got := p.next()
+		if got == want {
+			return
+		}
+		if got != before || time.Now().After(deadline) {
+			p.t.Fatalf("%s's /who: %q, waiting for %q", p.name, got, want)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
 	}
 }
