@@ -159,6 +159,31 @@ func RegisterEntity(name string, proto any) error {
 	return err
 }
 
+// RegisterService registers a service: an entity type of which the
+// cluster keeps one entity alive per shard (shards from 1, a singleton,
+// to entity.MaxServiceShards), created when the cluster starts and
+// re-created on a surviving game when its game dies (from its saved
+// state if the type is persistent). Reach it by name with
+// World.CallService and Entity.RequestService; see entity/service.go for
+// how shards are placed. Errors are reported as RegisterEntity's are.
+func RegisterService(name string, proto any, shards int) error {
+	err := registry.RegisterService(name, proto, shards)
+	if err != nil {
+		registerErr = append(registerErr, err)
+	}
+	return err
+}
+
+// OnGameReady adds fn to what runs once per game process when it is
+// ready for world set-up (connected to the cluster, its service shards
+// asked for), on the game loop. A game restored from a hot reload does
+// not run it again.
+func OnGameReady(fn func(w *World)) { registry.OnGameReady(fn) }
+
+// GameWatcher is implemented by entity types that want OnGameGone(game)
+// when a game of the cluster is gone (see entity.GameWatcher).
+type GameWatcher = entity.GameWatcher
+
 // Registry returns the registry RegisterEntity fills, for tests that
 // start servers in-process.
 func Registry() *entity.Registry { return registry }
@@ -438,7 +463,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 			AOISyncTotal: c.AOISyncTotal, AOISyncWork: c.AOISyncWork,
 			ClientStringLimit: unlimitedIfZero(c.MaxClientString), Secret: secret,
 			RequestTimeout: c.RequestTimeout, SlowCall: c.SlowCall,
-			MailboxLimit: c.MailboxLimit,
+			MailboxLimit: c.MailboxLimit, ServiceGrace: c.ServiceGrace,
 		})
 		if err != nil {
 			return err

@@ -88,6 +88,9 @@ const (
 	// DefaultRequestTimeout is the default request_timeout: how long an
 	// entity's request waits for its answer.
 	DefaultRequestTimeout = 10 * time.Second
+	// DefaultServiceGrace is the default service_grace: how long a game
+	// that is ready leaves the service shards of other games to them.
+	DefaultServiceGrace = 2 * time.Second
 	// DefaultMailboxLimit is the default mailbox_limit: the offline calls
 	// kept in storage for one entity.
 	DefaultMailboxLimit = 256
@@ -210,6 +213,10 @@ type GameConfig struct {
 	// RequestTimeout (request_timeout) is how long an entity's request
 	// (Entity.Request) waits for its answer, unless it gives its own.
 	RequestTimeout time.Duration
+	// ServiceGrace (service_grace): a game that is ready asks at once for
+	// the service shards it is preferred for, and for the others after
+	// this long, in case their games are not coming.
+	ServiceGrace time.Duration
 	// MailboxLimit (mailbox_limit) bounds the offline calls
 	// (Entity.CallOffline) kept in storage for one entity.
 	MailboxLimit int
@@ -383,6 +390,7 @@ func newGame(id int) GameConfig {
 		AOISyncWork:          DefaultAOISyncWork,
 		MaxClientString:      DefaultMaxClientString,
 		RequestTimeout:       DefaultRequestTimeout,
+		ServiceGrace:         DefaultServiceGrace,
 		MailboxLimit:         DefaultMailboxLimit,
 		SlowCall:             DefaultSlowCall,
 		HTTPAddr:             DefaultHTTPAddr,

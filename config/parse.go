@@ -452,6 +452,7 @@ func gameFields(g *GameConfig) []field {
 		countField("aoi_sync_work", &g.AOISyncWork),
 		limitField("max_client_string", &g.MaxClientString),
 		durField("request_timeout", &g.RequestTimeout),
+		durField("service_grace", &g.ServiceGrace),
 		durField("slow_call", &g.SlowCall),
 		countField("mailbox_limit", &g.MailboxLimit),
 		strField("http_addr", &g.HTTPAddr),

@@ -194,6 +194,7 @@ func (c *Config) validate() []problem {
 		checkDuration(&ps, sec, "position_sync_interval", g.PositionSyncInterval)
 		checkDuration(&ps, sec, "stall_threshold", g.StallThreshold)
 		checkDuration(&ps, sec, "request_timeout", g.RequestTimeout)
+		checkDuration(&ps, sec, "service_grace", g.ServiceGrace)
 		checkDuration(&ps, sec, "slow_call", g.SlowCall)
 		if g.MailboxLimit <= 0 || g.MailboxLimit > storage.MaxMailboxLimit {
 			ps.bad(sec, "mailbox_limit", strconv.Itoa(g.MailboxLimit), fmt.Sprintf("must be a whole number from 1 to %d", storage.MaxMailboxLimit))

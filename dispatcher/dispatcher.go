@@ -957,7 +957,7 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	switch t {
 	case rpc.MsgRegisterEntity, rpc.MsgUnregisterEntity, rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere,
 		rpc.MsgMigrateBlock, rpc.MsgMigrateEntity, rpc.MsgCreateEntityOnGame, rpc.MsgLoadEntityResult,
-		rpc.MsgRequestEntityMethod, rpc.MsgRequestReply, rpc.MsgCallOffline:
+		rpc.MsgRequestEntityMethod, rpc.MsgRequestReply, rpc.MsgCallOffline, rpc.MsgEnsureService:
 		if p.role != rpc.RoleGame {
 			return errProtocol(p, t, "not from a game")
 		}
@@ -1074,7 +1074,10 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 		}
 		d.placeLocked(p.out, id, gid, t, body)
 		return nil
-	case rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere:
+	case rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere, rpc.MsgEnsureService:
+		if t == rpc.MsgEnsureService && len(body) < rpc.EntityIDLength+2 {
+			return errProtocol(p, t, "short body")
+		}
 		if !d.placeEntity(p, t, body, rpc.EntityID(key)) {
 			return nil
 		}
@@ -1137,7 +1140,9 @@ func (d *Dispatcher) noSuchEntity(p *peer, t rpc.MsgType, body []byte) {
 	}
 }
 
-// placeEntity handles a create or load somewhere of id: it places a new
+// placeEntity handles a create or load somewhere of id, or a service
+// shard's MsgEnsureService (handled as a load, placed on the game it
+// prefers if that one serves): it places a new
 // entity on the least loaded game, holds a load during a recovery, drops a
 // create of a live entity, and sends a load of a live entity to its game,
 // like a call: that game answers the caller if the load names one
@@ -1160,7 +1165,7 @@ func (d *Dispatcher) placeEntity(p *peer, t rpc.MsgType, body []byte, id rpc.Ent
 		}
 		return false
 	}
-	if r := d.rec; r != nil && t == rpc.MsgLoadEntitySomewhere && !d.gamesBackLocked(r) {
+	if r := d.rec; r != nil && t != rpc.MsgCreateEntitySomewhere && !d.gamesBackLocked(r) {
 		// Restarted: the entity may live on a game that has not
 		// re-registered it yet. Loading it elsewhere would make a
 		// second copy; hold the load (and what follows for it).
@@ -1174,6 +1179,14 @@ func (d *Dispatcher) placeEntity(p *peer, t rpc.MsgType, body []byte, id rpc.Ent
 		return false
 	}
 	gid, found := d.pickGameLocked()
+	if t == rpc.MsgEnsureService {
+		// A service's shard goes to the game it prefers, if that game
+		// is serving, so that shards spread over the games.
+		pref := rpc.GameID(binary.LittleEndian.Uint16(body[rpc.EntityIDLength:]))
+		if d.games[pref] != nil && d.frozen[pref] == nil {
+			gid, found = pref, true
+		}
+	}
 	if !found {
 		d.log.Warnf("%v of %s: no game connected; dropped", t, id)
 		return false

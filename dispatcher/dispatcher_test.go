@@ -873,3 +873,47 @@ func TestConcurrentRouting(t *testing.T) {
 		}
 	}
 }
+
+func ensureBody(id rpc.EntityID, prefer uint16, typ string) []byte {
+	return rpc.AppendString(rpc.AppendUint16(rpc.AppendEntityID(nil, id), prefer), typ)
+}
+
+// A service shard's MsgEnsureService is placed on the game it prefers
+// when that game is connected (else on the least loaded), once: later
+// ones go to the game that has it, as loads of a live entity do; calls
+// sent after it find it placed.
+func TestEnsureServicePlacesOnPreferredGame(t *testing.T) {
+	s := startDispatcher(t, dispatcher.Config{})
+	g1 := connect(t, s, rpc.RoleGame, 1)
+	g2 := connect(t, s, rpc.RoleGame, 2)
+	own := rpc.NewEntityID()
+	register(t, g1, own)
+	register(t, g2, rpc.NewEntityID())
+	register(t, g2, rpc.NewEntityID()) // load: g1 1, g2 2
+
+	// Preferred g2, though g1 is less loaded.
+	a := rpc.ServiceEntityID("Svc", 0)
+	g1.send(t, rpc.MsgEnsureService, ensureBody(a, 2, "Svc"))
+	g2.expectFrame(t, rpc.MsgEnsureService, ensureBody(a, 2, "Svc"))
+	call := callBody(a, "Hit")
+	g1.send(t, rpc.MsgCallEntityMethod, call)
+	g2.expectFrame(t, rpc.MsgCallEntityMethod, call)
+	// Asked again, by either game: it goes to g2, which has it.
+	g1.send(t, rpc.MsgEnsureService, ensureBody(a, 2, "Svc"))
+	g2.expectFrame(t, rpc.MsgEnsureService, ensureBody(a, 2, "Svc"))
+
+	// Preferred game 3 is not connected: the least loaded takes it (g1:
+	// 1, g2: 3 with the shard).
+	b := rpc.ServiceEntityID("Svc", 1)
+	g2.send(t, rpc.MsgEnsureService, ensureBody(b, 3, "Svc"))
+	g1.expectFrame(t, rpc.MsgEnsureService, ensureBody(b, 3, "Svc"))
+	barrier(t, g1, own)
+
+	// A short body is a protocol error: the game's link is closed.
+	g1.send(t, rpc.MsgEnsureService, rpc.AppendEntityID(nil, b))
+	g1.expectClosed(t)
+	// From a gate too.
+	gw := connect(t, s, rpc.RoleGate, 1)
+	gw.send(t, rpc.MsgEnsureService, ensureBody(b, 1, "Svc"))
+	gw.expectClosed(t)
+}

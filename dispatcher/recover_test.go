@@ -193,3 +193,30 @@ func TestHeldLoadIsPlacedAtTheEndOfTheWindow(t *testing.T) {
 		t.Fatalf("the load was placed after %v, inside the 300ms window", el)
 	}
 }
+
+// A restarted dispatcher holds a service shard's MsgEnsureService as it
+// holds a load: the shard may live on a game that has not re-registered
+// yet. When that game re-registers it, the ensure goes there (a no-op);
+// no second copy is made on the game that asked.
+func TestRestartedDispatcherHoldsServiceEnsures(t *testing.T) {
+	s := startDispatcher(t, dispatcher.Config{Games: []rpc.GameID{1, 2}})
+	const old = 0xdead
+	game2, _ := connectAfter(t, s, rpc.RoleGame, 2, old)
+	own2 := rpc.NewEntityID()
+	register(t, game2, own2)
+	game2.send(t, rpc.MsgRegistered, nil)
+
+	shard := rpc.ServiceEntityID("Svc", 0) // lives on game 1
+	ensure := ensureBody(shard, 2, "Svc")
+	game2.send(t, rpc.MsgEnsureService, ensure) // game 2 saw game 1 go, say
+	barrier(t, game2, own2)                     // routed, and not placed here
+
+	game1, _ := connectAfter(t, s, rpc.RoleGame, 1, old)
+	game1.send(t, rpc.MsgRegisterEntity, rpc.AppendUint64(rpc.AppendEntityID(nil, shard), 5))
+	game1.expectFrame(t, rpc.MsgEnsureService, ensure)
+	game1.send(t, rpc.MsgRegistered, nil)
+	call := callBody(shard, "Hit")
+	game2.send(t, rpc.MsgCallEntityMethod, call)
+	game1.expectFrame(t, rpc.MsgCallEntityMethod, call)
+	barrier(t, game2, own2)
+}

@@ -57,6 +57,9 @@ func createOnGameBody(tb testing.TB, id rpc.EntityID, typeName string, attrs map
 func newFuzzWorld(t *testing.T) *env {
 	e := newSpaceEnv(t)
 	mustRegister(t, e.reg, "Caller", &fuzzCallerType{})
+	if err := e.reg.RegisterService("Counter", &Counter{}, 3); err != nil {
+		t.Fatal(err)
+	}
 	e.logs.Reset()
 	avatar, err := msgpack.Marshal(map[string]any{"name": "saved", "inv": []any{"sword", map[string]any{"n": 1}}})
 	if err != nil {
@@ -219,6 +222,19 @@ func FuzzWorldFrames(f *testing.F) {
 			frame(nil, rpc.MsgCallOffline, offline(fuzzAvatar, "Avatar", "@takeClient", 1, 2, "x")),
 			frame(nil, rpc.MsgCallOffline, offline(fuzzAvatar, "Nobody", "Move", 1, 2)),
 			frame(nil, rpc.MsgCallOffline, offline(fuzzAvatar, "Avatar", "Move", 1, 2)[:20]),
+		)
+	}
+	// Service shards: made live, asked again, of no service, cut short;
+	// a game gone (every shard asked for again).
+	{
+		c0 := rpc.ServiceEntityID("Counter", 0)
+		seeds = append(seeds,
+			frame(frame(nil, rpc.MsgEnsureService, ensureBody(c0, 7, "Counter")), rpc.MsgCallEntityMethod, callBody(f, c0, "Add", 2)),
+			frame(frame(nil, rpc.MsgEnsureService, ensureBody(c0, 7, "Counter")), rpc.MsgEnsureService, ensureBody(c0, 7, "Counter")),
+			frame(nil, rpc.MsgEnsureService, ensureBody(fuzzAvatar, 7, "Counter")),
+			frame(nil, rpc.MsgEnsureService, ensureBody(c0, 7, "Avatar")),
+			frame(nil, rpc.MsgEnsureService, ensureBody(c0, 7, "Counter")[:18]),
+			frame(frame(nil, rpc.MsgEnsureService, ensureBody(c0, 7, "Counter")), rpc.MsgPeerGone, peerGoneBody(rpc.RoleGame, 3)),
 		)
 	}
 	// Client text at and past every bound (issue 13: a 65,500-byte

@@ -165,7 +165,10 @@ type loadCaller struct {
 // from the dispatcher, which placed it here or knows it lives here), and
 // answers the caller if there is one (callback != ""). Calls to the
 // entity wait meanwhile.
-func (w *World) load(id rpc.EntityID, typeName string, caller loadCaller) {
+//
+// With create (a persistent service's shard), an entity that storage
+// does not hold is created instead, and saved at once.
+func (w *World) load(id rpc.EntityID, typeName string, caller loadCaller, create bool) {
 	if w.entities[id] != nil {
 		w.answerLoad(caller, id, typeName, 0, "")
 		return
@@ -201,8 +204,12 @@ func (w *World) load(id rpc.EntityID, typeName string, caller loadCaller) {
 		case err != nil:
 			code = LoadStorageFailed
 		}
+		created := false
+		if create && errors.Is(err, storage.ErrNotFound) {
+			created, err, code, epoch = true, nil, 0, 0
+		}
 		var attrs map[string]any
-		if err == nil {
+		if err == nil && !created {
 			var v any
 			if v, _, err = rpc.DecodeAny(data); err == nil {
 				var ok bool
@@ -245,6 +252,9 @@ func (w *World) load(id rpc.EntityID, typeName string, caller loadCaller) {
 		// (after that, on the same link) keeps the dispatcher right.
 		w.sendEntity(id, rpc.MsgRegisterEntity, registerBody(e))
 		w.created(e)
+		if created {
+			w.firstSave(e)
+		}
 		// Offline calls first: they were sent before the entity was
 		// loaded, the queued calls while it loaded.
 		w.runMail(typeName, id, mail)

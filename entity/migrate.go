@@ -98,7 +98,7 @@ func (w *World) migrateAcked(id rpc.EntityID) {
 	}
 	// The entity leaves without a trace here: no unregistering (the new
 	// game's registration replaces it), no destroy message, no hooks.
-	delete(w.entities, e.id)
+	w.forget(e)
 	e.destroyed = true
 	clear(e.timers)
 	b := rpc.AppendEntityID(nil, m.spaceID)

@@ -167,6 +167,10 @@ type entityType struct {
 	isSpace        bool
 	cellSize       float64
 	aoiRadius      float64
+	// service is set for services (Registry.RegisterService).
+	service *serviceDesc
+	// watchesGames: the type implements GameWatcher.
+	watchesGames bool
 }
 
 // checkAttr panics for an undeclared top-level attribute.
@@ -180,6 +184,7 @@ func (t *entityType) checkAttr(key string) {
 // the game starts; a Registry is not safe for concurrent registration.
 type Registry struct {
 	types map[string]*entityType
+	ready []func(*World) // OnGameReady hooks
 }
 
 // NewRegistry returns an empty Registry.
@@ -207,7 +212,7 @@ var (
 		"OnClientConnected": true, "OnClientDisconnected": true,
 		"OnFreeze": true, "OnRestore": true,
 		"OnEnterAOI": true, "OnLeaveAOI": true, "OnEnterSpace": true, "OnLeaveSpace": true,
-		"OnEntityEnter": true, "OnEntityLeave": true,
+		"OnEntityEnter": true, "OnEntityLeave": true, "OnGameGone": true,
 	}
 )
 
@@ -249,6 +254,7 @@ func (r *Registry) Register(name string, proto any) error {
 		d.DescribeEntityType(&desc)
 	}
 	t.persistent = desc.persistent
+	_, t.watchesGames = reflect.New(st).Interface().(GameWatcher)
 	t.isSpace, t.cellSize, t.aoiRadius = desc.isSpace, desc.cellSize, desc.aoiRadius
 	var problems []string
 	if desc.isSpace && (math.IsNaN(desc.cellSize) || math.IsInf(desc.cellSize, 0) || desc.cellSize < 0) {

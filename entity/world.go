@@ -164,6 +164,11 @@ type World struct {
 	// offline calls this game stored, dropped (mailbox full, no such
 	// entity, storage failed), and ran from mailboxes
 	mailStored, mailDropped, mailRun atomic.Uint64
+
+	// ensured: the service shards this world asked for (see service.go).
+	ensured map[rpc.EntityID]bool
+	// svcLive: per service, its shards live here (read by scrapes).
+	svcLive serviceCounts
 }
 
 // Log lines a client can cause are rate-limited: at most logBurst of
@@ -219,6 +224,7 @@ func NewWorld(cfg WorldConfig) (*World, error) {
 		gateOut:    map[rpc.GateID]*gateOut{},
 		migrations: map[rpc.EntityID]*migration{},
 		stats:      newMethodStats(cfg.Registry),
+		svcLive:    newServiceCounts(cfg.Registry),
 	}, nil
 }
 
@@ -294,6 +300,9 @@ func (w *World) newEntity(t *entityType, id rpc.EntityID, attrs map[string]any) 
 		}
 	}
 	w.entities[id] = e
+	if c := w.svcLive[t.name]; c != nil { // nil for a service registered after NewWorld
+		c.Add(1)
+	}
 	if t.isSpace {
 		w.newSpaceState(e)
 	}
@@ -400,9 +409,18 @@ func (w *World) created(e *Entity) {
 // remove removes e from the world and, if unregister, tells the
 // dispatcher it is gone.
 func (w *World) remove(e *Entity, unregister bool) {
-	delete(w.entities, e.id)
+	w.forget(e)
 	if unregister {
 		w.sendEntity(e.id, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, e.id))
+	}
+}
+
+// forget removes e from the entity table (it was destroyed, or migrated
+// away).
+func (w *World) forget(e *Entity) {
+	delete(w.entities, e.id)
+	if c := w.svcLive[e.typ.name]; c != nil {
+		c.Add(-1)
 	}
 }
 
@@ -992,7 +1010,7 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 		if id == "" {
 			return fmt.Errorf("zero entity ID")
 		}
-		w.load(id, typeName, caller)
+		w.load(id, typeName, caller, false)
 	case rpc.MsgCallOffline:
 		id, typeName := r.EntityID(), r.String()
 		if r.Err() != nil {
@@ -1002,6 +1020,17 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 			return fmt.Errorf("zero entity ID")
 		}
 		return w.callOffline(id, typeName, r.Rest())
+	case rpc.MsgEnsureService:
+		id := r.EntityID()
+		r.Uint16()
+		typeName := r.String()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		if id == "" {
+			return fmt.Errorf("zero entity ID")
+		}
+		w.ensureService(id, typeName)
 	case rpc.MsgLoadEntityResult:
 		caller := r.EntityID()
 		rest := r.Rest()
@@ -1014,6 +1043,12 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 		w.deliver(pendingCall{id: caller, method: methodLoadResult, args: rest})
 	case rpc.MsgPeerGone:
 		role, pid := rpc.Role(r.Uint8()), r.Uint16()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		if role == rpc.RoleGame && rpc.GameID(pid) != w.gameID {
+			w.gameGone(rpc.GameID(pid))
+		}
 		if role == rpc.RoleGate {
 			for _, e := range w.entities {
 				if e.client != nil && e.client.Gate == rpc.GateID(pid) {
@@ -1055,7 +1090,7 @@ func (w *World) Reregister(i int) {
 // that finds another copy registered keeps the newer (MsgRetireEntity).
 func registerBody(e *Entity) []byte {
 	b := rpc.AppendEntityID(nil, e.id)
-	if e.typ.persistent && e.epoch != 0 {
+	if (e.typ.persistent || e.typ.service != nil) && e.epoch != 0 {
 		b = rpc.AppendUint64(b, e.epoch)
 	}
 	return b
@@ -1068,7 +1103,7 @@ func registerBody(e *Entity) []byte {
 func (w *World) retireOlder(id rpc.EntityID, newer uint64) {
 	e := w.entities[id]
 	switch {
-	case e == nil || !e.typ.persistent:
+	case e == nil || (!e.typ.persistent && e.typ.service == nil):
 		return
 	case e.epoch == 0 || e.epoch >= newer:
 		w.log.Warnf("%s: told to retire for a copy of epoch %d elsewhere, but this copy's is %d: kept", e, newer, e.epoch)

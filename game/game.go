@@ -104,6 +104,11 @@ type Config struct {
 	RequestTimeout, SlowCall time.Duration
 	// MailboxLimit: see entity.WorldConfig (0 takes the default, 256).
 	MailboxLimit int
+	// ServiceGrace: once ready, the game asks at once for the service
+	// shards it is preferred for, and for the others after this long (in
+	// case their games are not coming; see entity.World.Ready). 0 takes
+	// the default, 2s.
+	ServiceGrace time.Duration
 	// Restore, if set, is the world to rebuild before connecting: the game
 	// resumes a hot reload.
 	Restore *entity.Frozen
@@ -212,6 +217,9 @@ func New(cfg Config) (*Game, error) {
 	}
 	if cfg.PositionSyncInterval <= 0 {
 		cfg.PositionSyncInterval = 100 * time.Millisecond
+	}
+	if cfg.ServiceGrace <= 0 {
+		cfg.ServiceGrace = 2 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()
@@ -380,6 +388,13 @@ func (g *Game) Run(ctx context.Context) error {
 		g.pause = time.Since(time.Unix(0, f.SignalAt))
 		g.log.WithField("pause", g.pause.Round(time.Millisecond).String()).Info("hot reload complete: queued packets are flowing again")
 	}
+	// Service shards, and the game's OnGameReady hooks (not after a
+	// restore: that world was set up before its freeze).
+	if g.world.Ready(g.cfg.Restore != nil) {
+		later := time.AfterFunc(g.cfg.ServiceGrace, func() { g.Post(g.world.EnsureServices) })
+		defer later.Stop()
+	}
+	g.out.Flush()
 	g.log.Info("game ready")
 	close(g.ready)
 	if err := g.loop(ctx); err != nil {

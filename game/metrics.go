@@ -87,6 +87,9 @@ func (g *Game) WriteMetrics(out io.Writer) error {
 	w := metrics.NewWriter(out, "process", fmt.Sprintf("game%d", g.cfg.ID))
 	w.Gauge("goworld_game_entities", "Entities on this game (spaces included).", float64(m.entities.Load()))
 	w.Gauge("goworld_game_spaces", "Spaces on this game.", float64(m.spaces.Load()))
+	g.world.LocalServiceShards(func(name string, n int) {
+		w.Gauge("goworld_game_service_shards", "Shards of each service live on this game (see RegisterService).", float64(n), "service", name)
+	})
 	w.Counter("goworld_game_aoi_moves_total", "Moves of entities within a space's AOI grid.", m.aoiMoves.Load())
 	w.FloatCounter("goworld_game_aoi_move_seconds_total", "Time spent in AOI grid moves.", time.Duration(m.aoiNanos.Load()).Seconds())
 	for k, h := range m.tick {

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 )
 
@@ -77,4 +78,20 @@ func (c ClientID) Shard(n int) int {
 		return 0
 	}
 	return int(uint64(c) % uint64(n))
+}
+
+// ServiceEntityID returns the entity ID of shard shard of the service
+// name (entity.Registry.RegisterService): the first 96 bits of the
+// SHA-256 of the name and the shard number, in NewEntityID's form. Every
+// process (and a client that knows a public service's name) computes the
+// same ID, so a service shard is found without a lookup, and the
+// dispatcher that owns the ID's shard is the one authority on whether it
+// is live.
+func ServiceEntityID(name string, shard int) EntityID {
+	h := sha256.New()
+	h.Write([]byte("goworld service\x00"))
+	h.Write([]byte(name))
+	h.Write([]byte{0, byte(shard >> 24), byte(shard >> 16), byte(shard >> 8), byte(shard)})
+	sum := h.Sum(nil)
+	return EntityID(base64.RawURLEncoding.EncodeToString(sum[:12]))
 }

@@ -182,6 +182,15 @@ const (
 	// otherwise to any game, which appends it to the entity's mailbox
 	// (storage.MailboxStore) for its next load.
 	MsgCallOffline MsgType = 1026
+	// MsgEnsureService (game → dispatcher → game), entity-routed:
+	// entityID[16] | preferGame u16 | type str. Makes one shard of a
+	// service (entity.Registry.RegisterService) live unless it is: the
+	// dispatcher places it like a load, on preferGame if that game is
+	// connected and not frozen (else the least loaded), and forwards it
+	// to the entity's game if it is registered (which ignores it if the
+	// shard is live there). The game creates the shard, or loads it from
+	// storage if the service is persistent (created if storage has none).
+	MsgEnsureService MsgType = 1027
 
 	// MsgToClient (game → dispatcher → gate), gate-routed: gateID u16 |
 	// clientID u64 | client frame type u16 | client frame body.
@@ -266,8 +275,8 @@ var msgTypeNames = map[MsgType]string{
 	MsgAttrChange: "AttrChange", MsgKick: "Kick", MsgSyncPosition: "SyncPosition",
 	MsgEnterSpace: "EnterSpace", MsgPositions: "Positions", MsgRequest: "Request", MsgReply: "Reply",
 	MsgRequestEntityMethod: "RequestEntityMethod", MsgRequestReply: "RequestReply", MsgClientRequest: "ClientRequest",
-	MsgCallOffline: "CallOffline",
-	MsgHello:       "Hello", MsgHelloAck: "HelloAck", MsgPeerGone: "PeerGone",
+	MsgCallOffline: "CallOffline", MsgEnsureService: "EnsureService",
+	MsgHello: "Hello", MsgHelloAck: "HelloAck", MsgPeerGone: "PeerGone",
 	MsgHelloRefused: "HelloRefused", MsgAuthChallenge: "AuthChallenge", MsgAuthProof: "AuthProof",
 	MsgCallEntityMethod: "CallEntityMethod", MsgClientCall: "ClientCall",
 	MsgClientConnected: "ClientConnected", MsgClientDisconnected: "ClientDisconnected",
@@ -298,7 +307,7 @@ func (t MsgType) IsEntityRouted() bool {
 		MsgUnregisterEntity, MsgCreateEntitySomewhere, MsgLoadEntitySomewhere,
 		MsgClientSyncPosition, MsgMigrateBlock, MsgMigrateEntity, MsgCreateEntityOnGame,
 		MsgLoadEntityResult, MsgRequestEntityMethod, MsgRequestReply, MsgClientRequest,
-		MsgCallOffline:
+		MsgCallOffline, MsgEnsureService:
 		return true
 	}
 	return false
