@@ -957,7 +957,7 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	switch t {
 	case rpc.MsgRegisterEntity, rpc.MsgUnregisterEntity, rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere,
 		rpc.MsgMigrateBlock, rpc.MsgMigrateEntity, rpc.MsgCreateEntityOnGame, rpc.MsgLoadEntityResult,
-		rpc.MsgRequestEntityMethod, rpc.MsgRequestReply, rpc.MsgCallOffline, rpc.MsgEnsureService:
+		rpc.MsgRequestEntityMethod, rpc.MsgRequestReply, rpc.MsgCallOffline, rpc.MsgEnsureService, rpc.MsgRequestOffline:
 		if p.role != rpc.RoleGame {
 			return errProtocol(p, t, "not from a game")
 		}
@@ -1094,7 +1094,7 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 		return nil
 	}
 	gid, ok := d.entities[rpc.EntityID(key)]
-	if !ok && t == rpc.MsgCallOffline {
+	if !ok && (t == rpc.MsgCallOffline || t == rpc.MsgRequestOffline) {
 		d.offlineToAnyGameLocked(p, t, body, rpc.EntityID(key))
 		return nil
 	}

@@ -48,6 +48,8 @@ func FuzzDispatcherFrames(f *testing.F) {
 			rpc.MsgCallOffline, offlineBody(e, "Avatar", "Mail"))},
 		{true, rpc.AppendFrame(nil, rpc.MsgCallOffline, offlineBody(e, "Avatar", "Forged"))},
 		{false, rpc.AppendFrame(nil, rpc.MsgEnsureService, ensureBody(e, 2, "Svc"))},
+		{false, rpc.AppendFrame(nil, rpc.MsgRequestOffline, requestOfflineBody(e, e, 1, "Avatar", "Mail"))},
+		{true, rpc.AppendFrame(nil, rpc.MsgRequestOffline, requestOfflineBody(e, e, 1, "Avatar", "Mail"))},
 		{false, rpc.AppendFrame(rpc.AppendFrame(nil, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, e)),
 			rpc.MsgEnsureService, ensureBody(e, 9, "Svc"))},
 		{false, rpc.AppendFrame(nil, rpc.MsgEnsureService, rpc.AppendEntityID(nil, e))},

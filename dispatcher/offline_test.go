@@ -61,3 +61,34 @@ func TestCallOfflineRouting(t *testing.T) {
 	g2.expectPeerGone(t, rpc.RoleGate, 1)
 	barrier(t, g2, other)
 }
+
+func requestOfflineBody(id, caller rpc.EntityID, reqID uint64, typ, method string) []byte {
+	b := rpc.AppendUint64(rpc.AppendEntityID(rpc.AppendEntityID(nil, id), caller), reqID)
+	return append(rpc.AppendString(rpc.AppendString(b, typ), method), 0x90)
+}
+
+// TestRequestOfflineRouting: an offline request is routed as an offline
+// call: to the entity's game if registered, else to the least loaded
+// game (no "no such entity" answer from the dispatcher: storage decides);
+// only games send one.
+func TestRequestOfflineRouting(t *testing.T) {
+	s := startDispatcher(t, dispatcher.Config{})
+	g1 := connect(t, s, rpc.RoleGame, 1)
+	g2 := connect(t, s, rpc.RoleGame, 2)
+	hero, caller, own2 := rpc.NewEntityID(), rpc.NewEntityID(), rpc.NewEntityID()
+	register(t, g2, hero)
+	register(t, g2, own2)
+	register(t, g1, caller)
+
+	live := requestOfflineBody(hero, caller, 1, "Hero", "Live")
+	g1.send(t, rpc.MsgRequestOffline, live)
+	g2.expectFrame(t, rpc.MsgRequestOffline, live)
+	gone := requestOfflineBody(rpc.NewEntityID(), caller, 2, "Hero", "Mail")
+	g2.send(t, rpc.MsgRequestOffline, gone)
+	g1.expectFrame(t, rpc.MsgRequestOffline, gone) // g1: 1 entity, g2: 2
+	barrier(t, g2, own2)                           // nothing came back to g2
+
+	gw := connect(t, s, rpc.RoleGate, 1)
+	gw.send(t, rpc.MsgRequestOffline, requestOfflineBody(hero, caller, 3, "Hero", "Forged"))
+	gw.expectClosed(t)
+}

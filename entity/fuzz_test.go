@@ -222,6 +222,10 @@ func FuzzWorldFrames(f *testing.F) {
 			frame(nil, rpc.MsgCallOffline, offline(fuzzAvatar, "Avatar", "@takeClient", 1, 2, "x")),
 			frame(nil, rpc.MsgCallOffline, offline(fuzzAvatar, "Nobody", "Move", 1, 2)),
 			frame(nil, rpc.MsgCallOffline, offline(fuzzAvatar, "Avatar", "Move", 1, 2)[:20]),
+			frame(nil, rpc.MsgRequestOffline, append(rpc.AppendUint64(rpc.AppendEntityID(rpc.AppendEntityID(nil, fuzzAvatar), fuzzCaller), 1),
+				offline(fuzzAvatar, "Avatar", "Move", 1, 2)[rpc.EntityIDLength:]...)),
+			frame(nil, rpc.MsgRequestOffline, append(rpc.AppendUint64(rpc.AppendEntityID(rpc.AppendEntityID(nil, fuzzMover), fuzzCaller), 1),
+				offline(fuzzMover, "Mover", "SetPosition")[rpc.EntityIDLength:]...)),
 		)
 	}
 	// Service shards: made live, asked again, of no service, cut short;

@@ -241,7 +241,7 @@ func (w *World) load(id rpc.EntityID, typeName string, caller loadCaller, create
 				w.answerLoad(c, id, typeName, code, err.Error())
 			}
 			if len(mail) > 0 {
-				w.storeMail(typeName, id, mail) // for the next load
+				w.storeMail(typeName, id, mail, nil) // for the next load
 			}
 			w.flushLocal()
 			return

@@ -77,33 +77,83 @@ func (w *World) OfflineStats() (stored, dropped, run uint64) {
 // CallOffline calls method on the persistent entity id of type typeName
 // with args, as Entity.CallOffline does.
 func (w *World) CallOffline(typeName string, id rpc.EntityID, method string, args ...any) error {
-	if err := w.checkLoad(typeName, id); err != nil {
+	enc, err := w.checkOffline(typeName, id, method, args)
+	if err != nil {
 		return err
 	}
-	t := w.reg.types[typeName]
-	if _, ok := t.methods[method]; !ok {
-		return fmt.Errorf("entity: type %s has no method %s", typeName, clip.QuoteDefault(method))
-	}
-	enc, err := rpc.AppendArgs(nil, args)
-	if err != nil {
-		return fmt.Errorf("entity: CallOffline %s.%s: cannot encode arguments: %w", typeName, method, err)
-	}
-	if n := len(appendMail(nil, method, enc)); n > storage.MaxMailboxMessage {
-		return fmt.Errorf("entity: CallOffline %s.%s: %d bytes, more than an offline message holds (%d)", typeName, method, n, storage.MaxMailboxMessage)
-	}
-	if e := w.entities[id]; e != nil {
-		if e.typ != t {
-			return fmt.Errorf("entity: %s is a %s, not a %s", id, e.typ.name, typeName)
-		}
-		w.local = append(w.local, pendingCall{id: id, method: method, args: enc})
-		return nil
-	}
-	if q, ok := w.loading[id]; ok {
-		w.loading[id] = append(q, pendingCall{id: id, method: method, args: enc})
+	if w.offlineHere(id, pendingCall{id: id, method: method, args: enc}) {
 		return nil
 	}
 	b := rpc.AppendString(rpc.AppendEntityID(nil, id), typeName)
 	w.sendEntity(id, rpc.MsgCallOffline, appendMail(b, method, enc))
+	return nil
+}
+
+// checkOffline checks an offline call before it is sent, and returns its
+// encoded arguments.
+func (w *World) checkOffline(typeName string, id rpc.EntityID, method string, args []any) ([]byte, error) {
+	if err := w.checkLoad(typeName, id); err != nil {
+		return nil, err
+	}
+	t := w.reg.types[typeName]
+	if _, ok := t.methods[method]; !ok {
+		return nil, fmt.Errorf("entity: type %s has no method %s", typeName, clip.QuoteDefault(method))
+	}
+	enc, err := rpc.AppendArgs(nil, args)
+	if err != nil {
+		return nil, fmt.Errorf("entity: CallOffline %s.%s: cannot encode arguments: %w", typeName, method, err)
+	}
+	if n := len(appendMail(nil, method, enc)); n > storage.MaxMailboxMessage {
+		return nil, fmt.Errorf("entity: CallOffline %s.%s: %d bytes, more than an offline message holds (%d)", typeName, method, n, storage.MaxMailboxMessage)
+	}
+	if e := w.entities[id]; e != nil && e.typ != t {
+		return nil, fmt.Errorf("entity: %s is a %s, not a %s", id, e.typ.name, typeName)
+	}
+	return enc, nil
+}
+
+// offlineHere runs c as a call (or queues it behind the load) if its
+// entity is here, and reports whether it was.
+func (w *World) offlineHere(id rpc.EntityID, c pendingCall) bool {
+	if w.entities[id] != nil {
+		w.local = append(w.local, c)
+		return true
+	}
+	if q, ok := w.loading[id]; ok {
+		w.loading[id] = append(q, c)
+		return true
+	}
+	return false
+}
+
+// RequestOffline is CallOffline with an answer: callback (a method of
+// this entity, as for Request) runs once, with the method's result if the
+// entity was live and ran it, nil once the call is stored in its mailbox,
+// or a *rpc.ReplyError that says why it was neither: rpc.CodeOverloaded
+// (its mailbox is full: mailbox_limit), rpc.CodeNoEntity (storage holds
+// no such entity), rpc.CodeFailed (storage failed), rpc.CodeTimeout (no
+// answer within the world's request timeout: the storing game died, say;
+// the call may have been stored), or the method's own error if it ran.
+// It returns an error at once for what CallOffline and Request refuse.
+func (e *Entity) RequestOffline(typeName string, id rpc.EntityID, method, callback string, args ...any) error {
+	w := e.world
+	if err := e.checkRequest(id, method, callback); err != nil {
+		return err
+	}
+	enc, err := w.checkOffline(typeName, id, method, args)
+	if err != nil {
+		return err
+	}
+	reply, err := e.pendingRequest(id, method, callback, 0)
+	if err != nil {
+		return err
+	}
+	if w.offlineHere(id, pendingCall{id: id, method: method, args: enc, reply: reply}) {
+		return nil
+	}
+	b := rpc.AppendUint64(rpc.AppendEntityID(rpc.AppendEntityID(nil, id), e.id), reply.id)
+	b = rpc.AppendString(b, typeName)
+	w.sendEntity(id, rpc.MsgRequestOffline, appendMail(b, method, enc))
 	return nil
 }
 
@@ -130,22 +180,25 @@ func (e *Entity) CallOffline(typeName string, id rpc.EntityID, method string, ar
 
 // callOffline handles a MsgCallOffline from a dispatcher: a call for an
 // entity here, or one to store in the entity's mailbox.
-func (w *World) callOffline(id rpc.EntityID, typeName string, msg []byte) error {
+//
+// reply, if not nil, is where the answer of a MsgRequestOffline goes.
+func (w *World) callOffline(id rpc.EntityID, typeName string, msg []byte, reply *replyTo) error {
 	method, args, err := decodeMail(msg)
 	if err != nil {
 		return err
 	}
 	if w.entities[id] != nil || w.loading[id] != nil {
-		w.deliver(pendingCall{id: id, method: method, args: args})
+		w.deliver(pendingCall{id: id, method: method, args: args, reply: reply})
 		return nil
 	}
-	w.storeMail(typeName, id, [][]byte{msg})
+	w.storeMail(typeName, id, [][]byte{msg}, reply)
 	return nil
 }
 
 // storeMail appends msgs, in order, to the mailbox of entity id, and
-// then tells the entity, wherever it lives, to take its mailbox.
-func (w *World) storeMail(typeName string, id rpc.EntityID, msgs [][]byte) {
+// then tells the entity, wherever it lives, to take its mailbox. reply,
+// if not nil, is told whether the one message of msgs was stored.
+func (w *World) storeMail(typeName string, id rpc.EntityID, msgs [][]byte, reply *replyTo) {
 	t := w.reg.types[typeName]
 	if t == nil || !t.persistent || w.store == nil {
 		why := fmt.Sprintf("game%d knows no persistent type %s", w.gameID, clip.QuoteDefault(typeName))
@@ -154,6 +207,9 @@ func (w *World) storeMail(typeName string, id rpc.EntityID, msgs [][]byte) {
 		}
 		w.mailDropped.Add(uint64(len(msgs)))
 		w.lines.Logf(w.log, logrus.ErrorLevel, "offline call dropped", "%d offline call(s) to %s dropped: %s", len(msgs), id, why)
+		if reply != nil {
+			w.sendReply(reply, nil, &rpc.ReplyError{Code: rpc.CodeFailed, Message: "offline call not stored: " + why})
+		}
 		return
 	}
 	left := len(msgs)
@@ -166,18 +222,24 @@ func (w *World) storeMail(typeName string, id rpc.EntityID, msgs [][]byte) {
 			if err == nil {
 				stored++
 				w.mailStored.Add(1)
+				if reply != nil {
+					w.sendReply(reply, nil, nil)
+				}
 			} else {
 				w.mailDropped.Add(1)
 				method, _, _ := decodeMail(msg)
-				what := "storage failed"
+				what, code := "storage failed", rpc.CodeFailed
 				switch {
 				case errors.Is(err, storage.ErrMailboxFull):
-					what = fmt.Sprintf("its mailbox is full (%d offline calls, mailbox_limit)", w.cfg.MailboxLimit)
+					what, code = fmt.Sprintf("its mailbox is full (%d offline calls, mailbox_limit)", w.cfg.MailboxLimit), rpc.CodeOverloaded
 				case errors.Is(err, storage.ErrNotFound):
-					what = "storage holds no such entity"
+					what, code = "storage holds no such entity", rpc.CodeNoEntity
 				}
 				w.lines.Logf(w.log.WithError(err), logrus.ErrorLevel, "offline call dropped", "offline call %s to %s<%s> dropped: %s",
 					clip.Name(method), clip.Name(typeName), id, what)
+				if reply != nil {
+					w.sendReply(reply, nil, &rpc.ReplyError{Code: code, Message: "offline call " + clip.Name(method) + " to " + clip.Name(typeName) + "<" + string(id) + "> not stored: " + what})
+				}
 			}
 			if left == 0 && stored > 0 {
 				w.sendEntity(id, rpc.MsgCallEntityMethod, rpc.AppendString(rpc.AppendEntityID(nil, id), methodMail))
@@ -214,7 +276,7 @@ func (w *World) runMail(typeName string, id rpc.EntityID, msgs [][]byte) {
 	}
 	if w.entities[id] == nil && w.loading[id] == nil {
 		w.log.Warnf("%s left while its %d offline call(s) were taken: storing them again", id, len(msgs))
-		w.storeMail(typeName, id, msgs)
+		w.storeMail(typeName, id, msgs, nil)
 		return
 	}
 	for _, msg := range msgs {

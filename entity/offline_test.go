@@ -103,3 +103,70 @@ func TestOfflineMailRefusesInternalMethods(t *testing.T) {
 		t.Fatal("the malformed messages were not logged")
 	}
 }
+
+// TestRequestOfflineAnswers: RequestOffline's callback hears, once, that
+// the call was stored, or why not (mailbox full, no such entity), or the
+// method ran on the live entity; the request travels as
+// MsgRequestOffline when the entity is not here, and the storing game
+// answers the caller through MsgRequestReply.
+func TestRequestOfflineAnswers(t *testing.T) {
+	e := newEnv(t, withRequestTypes(t), func(_ *env, c *WorldConfig) { c.MailboxLimit = 1 })
+	asker := e.create("Asker", nil)
+	const stored, nobody rpc.EntityID = "AvatarAvatarAvat", "NobodyNobodyNobo"
+	storedAvatar(t, e, stored)
+
+	// Not here: sent to the dispatcher.
+	for _, id := range []rpc.EntityID{stored, stored, nobody} {
+		if err := asker.RequestOffline("Avatar", id, "Note", "OnDone", "hi"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var reqs [][]byte
+	for _, f := range e.out.take() {
+		if f.typ == rpc.MsgRequestOffline {
+			reqs = append(reqs, f.body)
+		}
+	}
+	if len(reqs) != 3 {
+		t.Fatalf("%d MsgRequestOffline sent, want 3", len(reqs))
+	}
+	r := rpc.NewReader(reqs[0])
+	if id, caller, _, typ := r.EntityID(), r.EntityID(), r.Uint64(), r.String(); id != stored || caller != asker.ID() || typ != "Avatar" {
+		t.Fatalf("request for %s from %s of type %s", id, caller, typ)
+	}
+	// This game stores them (as the dispatcher's chosen game would): the
+	// answers come back to the asker, here, as local replies.
+	for _, b := range reqs {
+		e.w.Handle(rpc.MsgRequestOffline, b)
+	}
+	e.store.flush(e.w)
+	want := []string{"done ok", "done overloaded", "done no such entity"}
+	if got := e.eventsOf(asker.ID()); !slices.Equal(got, want) {
+		t.Fatalf("answers %q, want %q", got, want)
+	}
+	if asker.PendingRequests() != 0 {
+		t.Fatal("requests still pending")
+	}
+	if !e.logged(logrus.ErrorLevel, "mailbox is full") {
+		t.Error("the dropped call was not logged")
+	}
+
+	// Live: the method runs and answers.
+	e.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(stored, "Avatar"))
+	e.store.flush(e.w)
+	e.events()
+	if err := asker.RequestOffline("Avatar", stored, "Note", "OnDone", "live"); err != nil {
+		t.Fatal(err)
+	}
+	e.w.Run(func() {})
+	if got := e.events(); !slices.Contains(got, string(stored)+" Note(live)") || !slices.Contains(got, string(asker.ID())+" done ok") {
+		t.Fatalf("events %q", got)
+	}
+	// Refused at once: a method the type lacks, a callback the asker lacks.
+	if err := asker.RequestOffline("Avatar", stored, "Nope", "OnDone"); err == nil {
+		t.Error("an unknown method was not refused")
+	}
+	if err := asker.RequestOffline("Avatar", stored, "Note", "Nope", "x"); err == nil {
+		t.Error("an unknown callback was not refused")
+	}
+}

@@ -132,39 +132,17 @@ func (e *Entity) Request(id rpc.EntityID, method, callback string, args ...any) 
 // WorldConfig.RequestTimeout).
 func (e *Entity) RequestTimeout(id rpc.EntityID, timeout time.Duration, method, callback string, args ...any) error {
 	w := e.world
-	if e.destroyed {
-		return fmt.Errorf("entity: %s is destroyed", e)
-	}
-	if _, ok := e.typ.replyCallbacks[callback]; !ok {
-		return fmt.Errorf("entity: %s has no method %s(result T, err error) or %s(err error) to call with the answer",
-			e.typ.name, clip.Name(callback), clip.Name(callback))
-	}
-	if !id.Valid() {
-		return fmt.Errorf("entity: invalid entity ID %s", clip.QuoteDefault(string(id)))
-	}
-	if method == "" || len(method) > rpc.MaxMethodNameLen {
-		return fmt.Errorf("entity: method name of %d bytes (1 to %d)", len(method), rpc.MaxMethodNameLen)
+	if err := e.checkRequest(id, method, callback); err != nil {
+		return err
 	}
 	enc, err := rpc.AppendArgs(nil, args)
 	if err != nil {
 		return fmt.Errorf("entity: request %s.%s: %w", id, method, err)
 	}
-	if timeout <= 0 {
-		timeout = w.cfg.RequestTimeout
-	}
-	targs, err := rpc.AppendArgs(nil, []any{callback, string(id), method})
+	reply, err := e.pendingRequest(id, method, callback, timeout)
 	if err != nil {
-		return fmt.Errorf("entity: request %s.%s: %w", id, method, err)
+		return err
 	}
-	e.nextTimer++
-	t := &timer{id: e.nextTimer, method: methodReqTimeout, args: targs, fireAt: w.now().Add(timeout)}
-	if e.timers == nil {
-		e.timers = map[TimerID]*timer{}
-	}
-	e.timers[t.id] = t
-	w.schedule(e, t)
-	w.requests.Add(1)
-	reply := &replyTo{caller: e.id, id: uint64(t.id)}
 	if _, ok := w.entities[id]; ok {
 		w.local = append(w.local, pendingCall{id: id, method: method, args: enc, reply: reply})
 		return nil
@@ -179,6 +157,46 @@ func (e *Entity) RequestTimeout(id rpc.EntityID, timeout time.Duration, method, 
 	b = rpc.AppendString(b, method)
 	w.sendEntity(id, rpc.MsgRequestEntityMethod, append(b, enc...))
 	return nil
+}
+
+// checkRequest checks what a request asks for before it is sent.
+func (e *Entity) checkRequest(id rpc.EntityID, method, callback string) error {
+	if e.destroyed {
+		return fmt.Errorf("entity: %s is destroyed", e)
+	}
+	if _, ok := e.typ.replyCallbacks[callback]; !ok {
+		return fmt.Errorf("entity: %s has no method %s(result T, err error) or %s(err error) to call with the answer",
+			e.typ.name, clip.Name(callback), clip.Name(callback))
+	}
+	if !id.Valid() {
+		return fmt.Errorf("entity: invalid entity ID %s", clip.QuoteDefault(string(id)))
+	}
+	if method == "" || len(method) > rpc.MaxMethodNameLen {
+		return fmt.Errorf("entity: method name of %d bytes (1 to %d)", len(method), rpc.MaxMethodNameLen)
+	}
+	return nil
+}
+
+// pendingRequest starts the timer of a request (0 timeout: the world's)
+// and returns where its answer goes.
+func (e *Entity) pendingRequest(id rpc.EntityID, method, callback string, timeout time.Duration) (*replyTo, error) {
+	w := e.world
+	if timeout <= 0 {
+		timeout = w.cfg.RequestTimeout
+	}
+	targs, err := rpc.AppendArgs(nil, []any{callback, string(id), method})
+	if err != nil {
+		return nil, fmt.Errorf("entity: request %s.%s: %w", id, method, err)
+	}
+	e.nextTimer++
+	t := &timer{id: e.nextTimer, method: methodReqTimeout, args: targs, fireAt: w.now().Add(timeout)}
+	if e.timers == nil {
+		e.timers = map[TimerID]*timer{}
+	}
+	e.timers[t.id] = t
+	w.schedule(e, t)
+	w.requests.Add(1)
+	return &replyTo{caller: e.id, id: uint64(t.id)}, nil
 }
 
 // PendingRequests returns how many of this entity's requests wait for an

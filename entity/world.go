@@ -1019,7 +1019,16 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 		if id == "" {
 			return fmt.Errorf("zero entity ID")
 		}
-		return w.callOffline(id, typeName, r.Rest())
+		return w.callOffline(id, typeName, r.Rest(), nil)
+	case rpc.MsgRequestOffline:
+		id, caller, reqID, typeName := r.EntityID(), r.EntityID(), r.Uint64(), r.String()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		if id == "" || caller == "" {
+			return fmt.Errorf("zero entity ID")
+		}
+		return w.callOffline(id, typeName, r.Rest(), &replyTo{caller: caller, id: reqID})
 	case rpc.MsgEnsureService:
 		id := r.EntityID()
 		r.Uint16()

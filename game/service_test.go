@@ -65,6 +65,16 @@ func (a *SvcAsker) DescribeEntityType(d *entity.TypeDesc) {
 	d.DefineAttr("last", 0)
 }
 
+// OnDone is the callback of requests answered with nothing.
+func (a *SvcAsker) OnDone(err error) {
+	a.Attrs.Set("answers", a.Attrs.GetInt("answers")+1)
+	if err != nil {
+		a.Attrs.Set("last", err.Error())
+		return
+	}
+	a.Attrs.Set("last", "ok")
+}
+
 func (a *SvcAsker) OnAnswer(n int, err error) {
 	a.Attrs.Set("answers", a.Attrs.GetInt("answers")+1)
 	if err != nil {

@@ -191,6 +191,14 @@ const (
 	// shard is live there). The game creates the shard, or loads it from
 	// storage if the service is persistent (created if storage has none).
 	MsgEnsureService MsgType = 1027
+	// MsgRequestOffline (game → dispatcher → game), entity-routed:
+	// entityID[16] | callerID[16] | requestID u64 | type str | method str
+	// | args. MsgCallOffline with an answer (MsgRequestReply to the
+	// caller): routed as MsgCallOffline is; the entity's game answers
+	// with the method's result, the storing game with nil once stored or
+	// the reason it was not (mailbox full, no such entity, storage
+	// failed).
+	MsgRequestOffline MsgType = 1028
 
 	// MsgToClient (game → dispatcher → gate), gate-routed: gateID u16 |
 	// clientID u64 | client frame type u16 | client frame body.
@@ -275,7 +283,7 @@ var msgTypeNames = map[MsgType]string{
 	MsgAttrChange: "AttrChange", MsgKick: "Kick", MsgSyncPosition: "SyncPosition",
 	MsgEnterSpace: "EnterSpace", MsgPositions: "Positions", MsgRequest: "Request", MsgReply: "Reply",
 	MsgRequestEntityMethod: "RequestEntityMethod", MsgRequestReply: "RequestReply", MsgClientRequest: "ClientRequest",
-	MsgCallOffline: "CallOffline", MsgEnsureService: "EnsureService",
+	MsgCallOffline: "CallOffline", MsgEnsureService: "EnsureService", MsgRequestOffline: "RequestOffline",
 	MsgHello: "Hello", MsgHelloAck: "HelloAck", MsgPeerGone: "PeerGone",
 	MsgHelloRefused: "HelloRefused", MsgAuthChallenge: "AuthChallenge", MsgAuthProof: "AuthProof",
 	MsgCallEntityMethod: "CallEntityMethod", MsgClientCall: "ClientCall",
@@ -307,7 +315,7 @@ func (t MsgType) IsEntityRouted() bool {
 		MsgUnregisterEntity, MsgCreateEntitySomewhere, MsgLoadEntitySomewhere,
 		MsgClientSyncPosition, MsgMigrateBlock, MsgMigrateEntity, MsgCreateEntityOnGame,
 		MsgLoadEntityResult, MsgRequestEntityMethod, MsgRequestReply, MsgClientRequest,
-		MsgCallOffline, MsgEnsureService:
+		MsgCallOffline, MsgEnsureService, MsgRequestOffline:
 		return true
 	}
 	return false
