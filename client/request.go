@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"go/token"
+	"reflect"
 
 	"github.com/goworld-engine/goworld/rpc"
 )
@@ -169,4 +170,44 @@ func (c *Client) reply(body []byte) error {
 		w.deliver(r)
 	}
 	return nil
+}
+
+// RequestAs is Request with the answer converted to T as the server
+// converts a call's arguments (an int64 into an int, a map into a
+// struct with msgpack tags, and so on): typed answers without type
+// switches.
+//
+//	score, err := client.RequestAs[int](ctx, c, "Score")
+//
+// An answer that does not convert is an error wrapping rpc.ErrBadArgs;
+// a nil answer is T's zero value.
+func RequestAs[T any](ctx context.Context, c *Client, method string, args ...any) (T, error) {
+	v, err := c.Request(ctx, method, args...)
+	return convertAnswer[T](method, v, err)
+}
+
+// RequestEntityAs is RequestEntity with the answer converted to T, as
+// RequestAs does.
+func RequestEntityAs[T any](ctx context.Context, c *Client, id rpc.EntityID, method string, args ...any) (T, error) {
+	v, err := c.RequestEntity(ctx, id, method, args...)
+	return convertAnswer[T](method, v, err)
+}
+
+func convertAnswer[T any](method string, v any, err error) (T, error) {
+	var zero T
+	if err != nil || v == nil {
+		return zero, err
+	}
+	if t, ok := v.(T); ok {
+		return t, nil
+	}
+	enc, err := rpc.AppendValue([]byte{0x91}, v) // a 1-array, as arguments travel
+	if err != nil {
+		return zero, fmt.Errorf("client: the answer of %s: %w", method, err)
+	}
+	vals, err := rpc.DecodeArgs(enc, []reflect.Type{reflect.TypeFor[T]()})
+	if err != nil {
+		return zero, fmt.Errorf("client: the answer of %s does not convert to %T: %w (%w)", method, zero, rpc.ErrBadArgs, err)
+	}
+	return vals[0].Interface().(T), nil
 }

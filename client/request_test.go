@@ -437,3 +437,33 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}
 	})
 }
+
+// TestRequestAs: typed answers: converted as arguments are, a refusal
+// is the error, and an answer that does not convert is ErrBadArgs.
+func TestRequestAs(t *testing.T) {
+	_, c, _, _ := requestCluster(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+	defer cancel()
+	if n, err := client.RequestAs[int](ctx, c, "Double", 21); err != nil || n != 42 {
+		t.Fatalf("RequestAs[int] Double(21) = %v, %v", n, err)
+	}
+	if f, err := client.RequestAs[float64](ctx, c, "Double", 2); err != nil || f != 4 {
+		t.Fatalf("RequestAs[float64] Double(2) = %v, %v", f, err)
+	}
+	if _, err := client.RequestAs[string](ctx, c, "Double", 2); !errors.Is(err, rpc.ErrBadArgs) {
+		t.Fatalf("RequestAs[string] of a number: %v, want ErrBadArgs", err)
+	}
+	if _, err := client.RequestAs[int](ctx, c, "Refuse", 2); !errors.Is(err, rpc.NewError(rpc.CodeUser+1, "")) {
+		t.Fatalf("RequestAs Refuse: %v, want code %d", err, rpc.CodeUser+1)
+	}
+	p, ok := c.Player()
+	if !ok {
+		t.Fatal("no player")
+	}
+	if n, err := client.RequestEntityAs[uint8](ctx, c, p.ID, "Double", 100); err != nil || n != 200 {
+		t.Fatalf("RequestEntityAs[uint8] = %v, %v", n, err)
+	}
+	if _, err := client.RequestEntityAs[uint8](ctx, c, p.ID, "Double", 200); !errors.Is(err, rpc.ErrBadArgs) {
+		t.Fatalf("400 as a uint8: %v, want ErrBadArgs", err)
+	}
+}
