@@ -23,7 +23,26 @@ import (
 type RqPlayer struct{ entity.Entity }
 
 func (p *RqPlayer) DescribeEntityType(d *entity.TypeDesc) {
-	d.ExposeToClient("Double", "Refuse", "Boom", "Ask", "AskAndMove", "Echo")
+	d.ExposeToClient("Double", "Refuse", "Boom", "Ask", "AskAndMove", "Echo", "Later")
+}
+
+// Later answers n*10 from a timer 20 ms after it ran: a deferred answer
+// (the handle travels as the timer's argument).
+func (p *RqPlayer) Later(n int) (int, error) {
+	h, err := p.DeferReply()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := p.AddCallback(20*time.Millisecond, "AnswerLater", string(h), n); err != nil {
+		return 0, err
+	}
+	return 0, nil
+}
+
+func (p *RqPlayer) AnswerLater(h string, n int) {
+	if err := p.Reply(entity.ReplyHandle(h), n*10, nil); err != nil {
+		p.CallClient("Answer", 0, "not answered: "+err.Error())
+	}
 }
 
 func (p *RqPlayer) Double(n int) (int, error) { return 2 * n, nil }
@@ -465,5 +484,19 @@ func TestRequestAs(t *testing.T) {
 	}
 	if _, err := client.RequestEntityAs[uint8](ctx, c, p.ID, "Double", 200); !errors.Is(err, rpc.ErrBadArgs) {
 		t.Fatalf("400 as a uint8: %v, want ErrBadArgs", err)
+	}
+}
+
+// TestClientRequestDeferred: a method that defers its answer (and
+// answers from a timer) answers the client's request once, through the
+// real gate.
+func TestClientRequestDeferred(t *testing.T) {
+	_, c, _, _ := requestCluster(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
+	defer cancel()
+	for i := 1; i <= 3; i++ {
+		if n, err := client.RequestAs[int](ctx, c, "Later", i); err != nil || n != 10*i {
+			t.Fatalf("Later(%d) = %v, %v", i, n, err)
+		}
 	}
 }

@@ -169,6 +169,12 @@ type World struct {
 	ensured map[rpc.EntityID]bool
 	// svcLive: per service, its shards live here (read by scrapes).
 	svcLive serviceCounts
+
+	// cur is the request being run (on curEntity), for DeferReply;
+	// deferred says the method deferred its answer.
+	cur       *replyTo
+	curEntity *Entity
+	deferred  bool
 }
 
 // Log lines a client can cause are rate-limited: at most logBurst of
@@ -754,11 +760,13 @@ func (w *World) deliver(c pendingCall) {
 		return
 	}
 	if c.reply != nil {
-		result, rerr := w.run(e, c.method, c.args, "request", true)
+		result, rerr, deferred := w.runRequest(e, c, "request")
 		if rerr != nil && rerr.Code < rpc.CodeFailed && rerr.Code != rpc.CodePanicked {
 			w.lines.Logf(w.log.WithField("entity", e.String()), logrus.WarnLevel, "request refused", "request refused: %s", clip.Text(rerr.Message, maxReason))
 		}
-		w.sendReply(c.reply, result, rerr)
+		if !deferred {
+			w.sendReply(c.reply, result, rerr)
+		}
 		return
 	}
 	if err := w.invoke(e, c.method, c.args, "call"); err != nil {
@@ -805,16 +813,19 @@ func (w *World) clientCall(e *Entity, c pendingCall) {
 		// from the code, and is not disconnected.
 		var result []byte
 		var rerr *rpc.ReplyError
+		deferred := false
 		if why != "" {
 			rerr = &rpc.ReplyError{Code: rpc.CodeNoMethod, Message: e.typ.name + "." + clip.Name(c.method) + ": " + why}
 		} else {
-			result, rerr = w.run(e, c.method, c.args, fromClient, true)
+			result, rerr, deferred = w.runRequest(e, c, fromClient)
 		}
 		if rerr != nil && rerr.Code < rpc.CodeFailed && rerr.Code != rpc.CodePanicked {
 			w.lines.Logf(w.log.WithFields(logrus.Fields{"gate": c.client.Gate, "client": uint64(c.client.ID), "entity": e.String()}),
 				logrus.WarnLevel, "refused client request", "refused client request %s: %s", clip.Name(c.method), clip.Text(rerr.Message, maxReason))
 		}
-		w.sendReply(c.reply, result, rerr)
+		if !deferred {
+			w.sendReply(c.reply, result, rerr)
+		}
 		return
 	}
 	if why != "" {
