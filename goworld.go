@@ -184,6 +184,11 @@ func OnGameReady(fn func(w *World)) { registry.OnGameReady(fn) }
 // when a game of the cluster is gone (see entity.GameWatcher).
 type GameWatcher = entity.GameWatcher
 
+// RegistrationErr returns the errors of RegisterEntity and
+// RegisterService calls so far, joined (nil if none): Run refuses to
+// start with them, and so does goworldtest.Start.
+func RegistrationErr() error { return errors.Join(registerErr...) }
+
 // Registry returns the registry RegisterEntity fills, for tests that
 // start servers in-process.
 func Registry() *entity.Registry { return registry }
