@@ -27,6 +27,10 @@ const (
 	// DefaultHeartbeatTimeout is the default heartbeat_timeout: a client that
 	// sends nothing for this long is disconnected by its gate.
 	DefaultHeartbeatTimeout = 30 * time.Second
+	// DefaultHeartbeatInterval is the default heartbeat_interval: how often
+	// a gate asks its clients to send a heartbeat (it announces it in its
+	// answers to their heartbeats).
+	DefaultHeartbeatInterval = 5 * time.Second
 	// DefaultSaveInterval is the default save_interval: how often a game
 	// saves its persistent entities.
 	DefaultSaveInterval = 60 * time.Second
@@ -245,14 +249,18 @@ type GateConfig struct {
 	WSTLSCert, WSTLSKey string
 	// WSOrigins (ws_origins) lists the browser origins allowed to connect
 	// over WebSocket, e.g. https://game.example; empty allows any.
-	WSOrigins            []string
-	HeartbeatTimeout     time.Duration // heartbeat_timeout: idle clients are disconnected after it
-	MaxClientPacketSize  int           // max_client_packet_size in bytes
-	ClientSendBufferSize int           // client_send_buffer_size in bytes
-	MaxPacketSize        int           // max_packet_size in bytes
-	SendBufferSize       int           // send_buffer_size in bytes
-	LogLevel             string        // log_level: debug, info, warn or error
-	LogFile              string        // log_file: defaults to Name + ".log"
+	WSOrigins        []string
+	HeartbeatTimeout time.Duration // heartbeat_timeout: idle clients are disconnected after it
+	// HeartbeatInterval (heartbeat_interval) is how often clients should
+	// send a heartbeat; the gate announces it and heartbeat_timeout to
+	// them, and the Go and JavaScript clients follow.
+	HeartbeatInterval    time.Duration
+	MaxClientPacketSize  int    // max_client_packet_size in bytes
+	ClientSendBufferSize int    // client_send_buffer_size in bytes
+	MaxPacketSize        int    // max_packet_size in bytes
+	SendBufferSize       int    // send_buffer_size in bytes
+	LogLevel             string // log_level: debug, info, warn or error
+	LogFile              string // log_file: defaults to Name + ".log"
 	// ClientMsgRate (client_msg_rate) and ClientMsgBurst (client_msg_burst)
 	// bound the frames one client may send: a token bucket refilled at the
 	// rate per second, holding at most the burst. A client over it is
@@ -400,6 +408,7 @@ func newGate(id int) GateConfig {
 		Name:                 name,
 		KCP:                  DefaultKCP,
 		HeartbeatTimeout:     DefaultHeartbeatTimeout,
+		HeartbeatInterval:    DefaultHeartbeatInterval,
 		MaxClientPacketSize:  DefaultMaxClientPacketSize,
 		ClientSendBufferSize: DefaultClientSendBufferSize,
 		MaxPacketSize:        DefaultMaxPacketSize,
