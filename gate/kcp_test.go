@@ -65,7 +65,7 @@ func newLossyRelay(t *testing.T, gateAddr string) *lossyRelay {
 	return newRelay(t, gateAddr, true)
 }
 
-func newRelay(t *testing.T, gateAddr string, lossy bool) *lossyRelay {
+func newRelay(t testing.TB, gateAddr string, lossy bool) *lossyRelay {
 	t.Helper()
 	front, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
