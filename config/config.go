@@ -29,7 +29,8 @@ const (
 	DefaultHeartbeatTimeout = 30 * time.Second
 	// DefaultHeartbeatInterval is the default heartbeat_interval: how often
 	// a gate asks its clients to send a heartbeat (it announces it in its
-	// answers to their heartbeats).
+	// answers to their heartbeats), or half of heartbeat_timeout if that
+	// is shorter.
 	DefaultHeartbeatInterval = 5 * time.Second
 	// DefaultSaveInterval is the default save_interval: how often a game
 	// saves its persistent entities.
@@ -253,7 +254,10 @@ type GateConfig struct {
 	HeartbeatTimeout time.Duration // heartbeat_timeout: idle clients are disconnected after it
 	// HeartbeatInterval (heartbeat_interval) is how often clients should
 	// send a heartbeat; the gate announces it and heartbeat_timeout to
-	// them, and the Go and JavaScript clients follow.
+	// them, and the Go and JavaScript clients follow. 0 (unset, the default):
+	// DefaultHeartbeatInterval, or half of HeartbeatTimeout if shorter, so
+	// that a config with a short heartbeat_timeout and no interval stays
+	// valid.
 	HeartbeatInterval    time.Duration
 	MaxClientPacketSize  int    // max_client_packet_size in bytes
 	ClientSendBufferSize int    // client_send_buffer_size in bytes
@@ -408,7 +412,6 @@ func newGate(id int) GateConfig {
 		Name:                 name,
 		KCP:                  DefaultKCP,
 		HeartbeatTimeout:     DefaultHeartbeatTimeout,
-		HeartbeatInterval:    DefaultHeartbeatInterval,
 		MaxClientPacketSize:  DefaultMaxClientPacketSize,
 		ClientSendBufferSize: DefaultClientSendBufferSize,
 		MaxPacketSize:        DefaultMaxPacketSize,

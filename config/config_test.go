@@ -904,3 +904,25 @@ func TestWebSocketSettings(t *testing.T) {
 		t.Errorf("a gate without ws_addr serves WebSocket: %+v", g)
 	}
 }
+
+// TestHeartbeatIntervalDefault: without heartbeat_interval a
+// gate's interval is left to the gate (5s, or half of a shorter
+// heartbeat_timeout), so a config with a short timeout stays valid; one
+// that is set is kept.
+func TestHeartbeatIntervalDefault(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want time.Duration
+	}{
+		{"[gate_common]\nheartbeat_timeout = 4s\n", 0},
+		{"[gate_common]\nheartbeat_timeout = 4s\nheartbeat_interval = 1s\n", time.Second},
+	} {
+		cfg, err := Parse("config.ini", []byte(minimal+tc.text))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.text, err)
+		}
+		if got := cfg.Gates[0].HeartbeatInterval; got != tc.want {
+			t.Errorf("%q: heartbeat_interval %v, want %v", tc.text, got, tc.want)
+		}
+	}
+}

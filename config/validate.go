@@ -237,6 +237,7 @@ func (c *Config) validate() []problem {
 		}
 		checkDuration(&ps, sec, "heartbeat_timeout", g.HeartbeatTimeout)
 		switch {
+		case g.HeartbeatInterval == 0: // the default: 5s, or half of heartbeat_timeout
 		case g.HeartbeatInterval < minHeartbeatInterval || g.HeartbeatInterval > maxHeartbeatInterval:
 			ps.bad(sec, "heartbeat_interval", g.HeartbeatInterval.String(), "must be from 100ms to 10m")
 		case g.HeartbeatTimeout > 0 && g.HeartbeatInterval > g.HeartbeatTimeout/2:
