@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -236,5 +237,57 @@ func BenchmarkKCPQuit(b *testing.B) {
 			}
 			b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/quit")
 		})
+	}
+}
+
+// TestByeIsAnsweredAndEndsTheSession, on the wire: a client that sends
+// its hello, a heartbeat, MsgBye and then a call gets the heartbeat's
+// answer with the gate's settings, then MsgBye as the last frame (no
+// kick: the call after the bye is ignored), then the end of the stream;
+// the gate counts it as closed by its peer.
+func TestByeIsAnsweredAndEndsTheSession(t *testing.T) {
+	c := startQuitters(t, cluster.Options{HeartbeatInterval: 2 * time.Second, HeartbeatTimeout: 9 * time.Second})
+	nc, err := net.Dial("tcp", c.GateAddr(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	call := rpc.AppendString(rpc.AppendEntityID(nil, "AAAAAAAAAAAAAAAA"), "Echo")
+	call, _ = rpc.AppendArgs(call, []any{"after the bye"})
+	out := rpc.AppendFrame(helloFrame(), rpc.MsgHeartbeat, nil)
+	out = rpc.AppendFrame(out, rpc.MsgBye, nil)
+	out = rpc.AppendFrame(out, rpc.MsgCallEntity, call)
+	if _, err := nc.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var hdr [rpc.HeaderSize]byte
+	var got []rpc.MsgType
+	for {
+		typ, body, err := rpc.ReadFrame(nc, hdr[:], 16<<20)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		got = append(got, typ)
+		switch typ {
+		case rpc.MsgHeartbeatAck:
+			p, ok := rpc.DecodeHeartbeatAck(body)
+			if want := (rpc.HeartbeatParams{Interval: 2 * time.Second, Timeout: 9 * time.Second}); !ok || p != want {
+				t.Fatalf("heartbeat answer % x: %+v, want %+v", body, p, want)
+			}
+		case rpc.MsgKick:
+			t.Fatalf("kicked: %q", rpc.NewReader(body).String())
+		}
+	}
+	// The boot entity may be shown before the bye is read; nothing else.
+	if len(got) < 2 || got[0] != rpc.MsgHeartbeatAck || got[len(got)-1] != rpc.MsgBye {
+		t.Fatalf("frames %v, want the heartbeat's answer first and MsgBye last", got)
+	}
+	waitFor(t, "the gate counts no client", func() bool { return c.Gates[0].NumClients() == 0 })
+	if n, _ := gateMetrics(t, c.Gates[0]).Sum("goworld_disconnects_total", "reason", "peer_closed"); n < 1 {
+		t.Fatalf("disconnects closed by the peer: %v, want 1", n)
 	}
 }
