@@ -522,7 +522,7 @@ func gateConfig(c *config.GateConfig, dispAddrs []string, log logrus.FieldLogger
 		ID: c.ID, ListenAddr: c.ListenAddr, KCP: c.KCP, Dispatchers: dispAddrs,
 		TLSCertFile: c.TLSCert, TLSKeyFile: c.TLSKey,
 		WSAddr: c.WSAddr, WSTLSCertFile: c.WSTLSCert, WSTLSKeyFile: c.WSTLSKey, WSOrigins: c.WSOrigins,
-		HeartbeatTimeout: c.HeartbeatTimeout, MaxClientPacketSize: c.MaxClientPacketSize, KCPInterval: c.KCPInterval,
+		HeartbeatTimeout: c.HeartbeatTimeout, HeartbeatInterval: c.HeartbeatInterval, MaxClientPacketSize: c.MaxClientPacketSize, KCPInterval: c.KCPInterval,
 		ClientSendBufferSize: c.ClientSendBufferSize, MaxPacketSize: c.MaxPacketSize,
 		SendBufferSize: c.SendBufferSize, Logger: log,
 		ClientMsgRate: unlimitedIfZero(c.ClientMsgRate), ClientMsgBurst: c.ClientMsgBurst,

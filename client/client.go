@@ -56,11 +56,19 @@ type Options struct {
 	// answers no hello), and then again the session's start: a KCP client
 	// that has heard nothing more by then disconnects with ErrNoAnswer.
 	DialTimeout time.Duration
-	// HeartbeatInterval is how often the client sends a heartbeat (default
-	// 5s; negative disables heartbeats, for tests of the server's idle
-	// timeout). With heartbeats on, a server silent for 4 intervals is
-	// taken as gone.
+	// HeartbeatInterval is how often the client sends a heartbeat. Zero
+	// (the default) follows the gate: 5s until the gate's answer to the
+	// first heartbeat (sent at once) announces its heartbeat_interval,
+	// then that. A positive value is kept whatever the gate says;
+	// negative disables heartbeats and the silence timeout, for tests of
+	// the server's idle timeout.
 	HeartbeatInterval time.Duration
+	// HeartbeatTimeout is how long a silent server may stay silent before
+	// it is taken as gone (Disconnected "the server stopped answering").
+	// Zero (the default): 4 heartbeat intervals, at most the gate's
+	// heartbeat_timeout once it has announced it (20s with the gate's
+	// defaults). See Heartbeat for the values in use.
+	HeartbeatTimeout time.Duration
 	// KCPInterval is how often KCP looks at the session for
 	// retransmissions (default 10ms; 10ms to 1s). Longer costs less CPU
 	// and resends a lost packet later.
@@ -199,6 +207,13 @@ type Client struct {
 	wg      sync.WaitGroup
 	answer  *time.Timer // KCP: gives up if the gate says nothing (ErrNoAnswer)
 
+	isKCP   bool          // the connection is a KCP session (Close says goodbye)
+	byeSent atomic.Bool   // Close sent MsgBye: the gate's MsgBye answers it
+	follow  bool          // HeartbeatInterval follows the gate's (Options.HeartbeatInterval was 0)
+	hbEvery atomic.Int64  // the heartbeat interval in use (time.Duration)
+	hbIdle  atomic.Int64  // the silence timeout in use (time.Duration)
+	hbPoke  chan struct{} // tells the heartbeat goroutine that hbEvery changed
+
 	framesIn, bytesIn, framesOut, bytesOut atomic.Int64
 
 	// Requests waiting for their answers (see Request), under mu.
@@ -240,8 +255,12 @@ func Dial(addr string, opts Options) (*Client, error) {
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = 5 * time.Second
 	}
-	if opts.HeartbeatInterval == 0 {
+	follow := opts.HeartbeatInterval == 0
+	if follow {
 		opts.HeartbeatInterval = 5 * time.Second
+	}
+	if opts.HeartbeatInterval > 0 {
+		opts.HeartbeatInterval = max(opts.HeartbeatInterval, rpc.MinHeartbeatInterval)
 	}
 	if opts.MaxPacketSize <= 0 {
 		opts.MaxPacketSize = 16 << 20
@@ -299,6 +318,9 @@ func Dial(addr string, opts Options) (*Client, error) {
 	idle := time.Duration(0)
 	if opts.HeartbeatInterval > 0 {
 		idle = 4 * opts.HeartbeatInterval
+		if opts.HeartbeatTimeout > 0 {
+			idle = opts.HeartbeatTimeout
+		}
 	}
 	c := &Client{
 		opts: opts,
@@ -311,15 +333,23 @@ func Dial(addr string, opts Options) (*Client, error) {
 		events:   make(chan Event, opts.EventBuffer),
 		entities: map[rpc.EntityID]*Entity{},
 		closing:  make(chan struct{}),
+		isKCP:    opts.KCP && !wsconn.IsURL(addr),
+		follow:   follow,
+		hbPoke:   make(chan struct{}, 1),
 	}
+	c.hbEvery.Store(int64(opts.HeartbeatInterval))
+	c.hbIdle.Store(int64(idle))
 	// The first frame, on every transport: the protocol version. The gate
 	// creates the boot entity only after it, and kicks a client of
 	// another version with a reason (Disconnected.Reason).
 	c.send(rpc.MsgClientHello, rpc.AppendClientHello(nil, rpc.ProtocolVersion))
-	if opts.KCP {
-		// The gate answers a heartbeat at once; silence means it refused
-		// the session or went away.
+	if c.isKCP || opts.HeartbeatInterval > 0 {
+		// The gate answers a heartbeat at once, with its heartbeat
+		// settings (adopted in handle). Over KCP, silence means it
+		// refused the session or went away.
 		c.send(rpc.MsgHeartbeat, nil)
+	}
+	if c.isKCP {
 		c.answer = time.AfterFunc(opts.DialTimeout, func() {
 			if c.framesIn.Load() == 0 {
 				c.conn.Close(fmt.Errorf("%w within %v (it is down or unreachable, or refused the session)", ErrNoAnswer, opts.DialTimeout))
@@ -503,14 +533,33 @@ func (c *Client) CallPlayer(method string, args ...any) error {
 // handling of bad input.
 func (c *Client) SendRaw(t rpc.MsgType, body []byte) error { return c.send(t, body) }
 
+// closeWait bounds how long Close waits for what is queued to be
+// written and, over KCP, for the gate's answer to the client's goodbye.
+const closeWait = time.Second
+
 // Close flushes what is queued (for up to a second), closes the
-// connection and waits for the client's goroutines. Events still buffered
-// can be read; the channel is then closed.
+// connection and waits for the client's goroutines. Over KCP it first
+// says goodbye (MsgBye) and waits, within the same second, for the gate's
+// answer, so that the gate ends the session at once: KCP has no close
+// that the gate would see, and without the goodbye the client's entity
+// stays until the gate's heartbeat_timeout. Events still buffered can be
+// read; the channel is then closed.
 func (c *Client) Close() error {
+	wait := time.NewTimer(closeWait)
+	defer wait.Stop()
+	if c.isKCP && !c.byeSent.Swap(true) && c.send(rpc.MsgBye, nil) == nil {
+		// The answer comes after everything sent before the bye was
+		// received (KCP is reliable and ordered): the reader then ends
+		// the connection (handle).
+		select {
+		case <-c.conn.Done():
+		case <-wait.C:
+		}
+	}
 	c.conn.CloseAfterFlush(ErrClosed)
 	select {
 	case <-c.conn.Done():
-	case <-time.After(time.Second):
+	case <-wait.C:
 	}
 	c.once.Do(func() { close(c.closing) })
 	c.conn.Close(ErrClosed)
@@ -519,14 +568,53 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// Heartbeat returns the heartbeat interval in use and how long the
+// server may stay silent before the client takes it as gone (0 and 0
+// with heartbeats off): Options.HeartbeatInterval and HeartbeatTimeout,
+// or, where those are zero, what the gate announced (see Options).
+func (c *Client) Heartbeat() (interval, timeout time.Duration) {
+	if c.opts.HeartbeatInterval < 0 {
+		return 0, 0
+	}
+	return time.Duration(c.hbEvery.Load()), time.Duration(c.hbIdle.Load())
+}
+
+// adopt applies the heartbeat settings a gate announced in a
+// MsgHeartbeatAck, where the options leave them to the gate. On the
+// reader goroutine.
+func (c *Client) adopt(p rpc.HeartbeatParams) {
+	if c.opts.HeartbeatInterval < 0 {
+		return
+	}
+	every := c.opts.HeartbeatInterval
+	if c.follow {
+		every = p.Interval
+	}
+	idle := c.opts.HeartbeatTimeout
+	if idle <= 0 {
+		idle = min(4*every, p.Timeout)
+	}
+	if time.Duration(c.hbIdle.Swap(int64(idle))) != idle {
+		c.conn.SetIdleTimeout(idle)
+	}
+	if time.Duration(c.hbEvery.Swap(int64(every))) != every {
+		select {
+		case c.hbPoke <- struct{}{}:
+		default:
+		}
+	}
+}
+
 func (c *Client) heartbeat() {
 	defer c.wg.Done()
-	t := time.NewTicker(c.opts.HeartbeatInterval)
+	t := time.NewTicker(time.Duration(c.hbEvery.Load()))
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
 			c.send(rpc.MsgHeartbeat, nil)
+		case <-c.hbPoke:
+			t.Reset(time.Duration(c.hbEvery.Load()))
 		case <-c.conn.Done():
 			return
 		}
@@ -589,7 +677,16 @@ func (c *Client) handle(t rpc.MsgType, body []byte) error {
 	r := rpc.NewReader(body)
 	switch t {
 	case rpc.MsgHeartbeatAck:
+		if p, ok := rpc.DecodeHeartbeatAck(body); ok {
+			c.adopt(p)
+		}
 		return nil
+	case rpc.MsgBye:
+		// The gate's answer to our goodbye: it has ended the session.
+		if c.byeSent.Load() {
+			return ErrClosed
+		}
+		return rpc.ErrPeerClosed
 	case rpc.MsgCreateEntity:
 		id := r.EntityID()
 		isPlayer := r.Uint8() != 0

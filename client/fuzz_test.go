@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -12,7 +13,9 @@ import (
 
 // FuzzClientFrames feeds arbitrary bytes to a client as its server's
 // stream. Whatever they hold, the client must end with Disconnected (then
-// close its events channel), without panicking.
+// close its events channel), without panicking, and the heartbeat
+// settings it follows (announced in MsgHeartbeatAck) stay within rpc's
+// bounds.
 func FuzzClientFrames(f *testing.F) {
 	id, other := rpc.EntityID("AAAAAAAAAAAAAAAA"), rpc.EntityID("BBBBBBBBBBBBBBBB")
 	frame := rpc.AppendFrame
@@ -22,6 +25,13 @@ func FuzzClientFrames(f *testing.F) {
 		nil,
 		create,
 		frame(nil, rpc.MsgHeartbeatAck, nil),
+		// The gate's heartbeat settings: 1s and 3s, cut short, out of
+		// bounds both ways, with trailing bytes; and a goodbye.
+		frame(nil, rpc.MsgHeartbeatAck, []byte{0xe8, 3, 0, 0, 0xb8, 0x0b, 0, 0}),
+		frame(nil, rpc.MsgHeartbeatAck, []byte{0xe8, 3, 0, 0, 0xb8}),
+		frame(frame(nil, rpc.MsgHeartbeatAck, make([]byte, 8)), rpc.MsgHeartbeatAck, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1}),
+		frame(frame(create, rpc.MsgHeartbeatAck, []byte{100, 0, 0, 0, 0, 0, 0, 0}), rpc.MsgBye, nil),
+		frame(nil, rpc.MsgBye, []byte("trailing")),
 		frame(nil, rpc.MsgKick, kickBody("bye")),
 		frame(nil, rpc.MsgCallClient, callBody(f, "", "OnSay", "hi", 1)),
 		frame(frame(nil, rpc.MsgCreateEntity, createBody(f, other, false, "Monster", nil)),
@@ -78,7 +88,9 @@ func FuzzClientFrames(f *testing.F) {
 	}
 	defer ln.Close()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := client.Dial(ln.Addr().String(), client.Options{HeartbeatInterval: -1, MaxPacketSize: 64 << 10, EventBuffer: 16})
+		// Heartbeats on (the default), so that the settings a gate
+		// announces are followed.
+		c, err := client.Dial(ln.Addr().String(), client.Options{MaxPacketSize: 64 << 10, EventBuffer: 16})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,6 +104,12 @@ func FuzzClientFrames(f *testing.F) {
 		go func() {
 			defer close(written)
 			nc.Write(data) // fails if the client hangs up first
+			// End the stream, and read what the client sent (its
+			// heartbeats) until it closes: closing with that unread
+			// would reset the connection, which may lose the input.
+			nc.(*net.TCPConn).CloseWrite()
+			nc.SetReadDeadline(time.Now().Add(eventTimeout))
+			io.Copy(io.Discard, nc)
 			nc.Close()
 		}()
 		for {
@@ -99,6 +117,9 @@ func FuzzClientFrames(f *testing.F) {
 			// The view stays readable and consistent meanwhile.
 			if e, ok := c.Player(); ok && !e.IsPlayer {
 				t.Fatalf("Player() is not a player: %#v", e)
+			}
+			if iv, to := c.Heartbeat(); iv < rpc.MinHeartbeatInterval || iv > rpc.MaxHeartbeatInterval || to < 2*iv || to > 4*iv {
+				t.Fatalf("Heartbeat() = %v, %v: out of bounds", iv, to)
 			}
 			if d, ok := ev.(client.Disconnected); ok {
 				if d.Err == nil || d.Reason == "" || strings.Contains(d.Reason, "panic") {

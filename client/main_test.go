@@ -60,6 +60,13 @@ func dialFake(t testing.TB, opts client.Options) (*client.Client, *peer) {
 	if v, herr := rpc.DecodeClientHello(body); err != nil || typ != rpc.MsgClientHello || herr != nil || v != rpc.ProtocolVersion || len(body) != 2 {
 		t.Fatalf("the client's first frame: %v % x (%v), want ClientHello of version %d", typ, body, err, rpc.ProtocolVersion)
 	}
+	// With heartbeats on, a heartbeat follows at once: its answer tells
+	// the client the gate's heartbeat settings.
+	if opts.HeartbeatInterval >= 0 {
+		if typ, body, err := p.read(); err != nil || typ != rpc.MsgHeartbeat || len(body) != 0 {
+			t.Fatalf("the client's second frame: %v % x (%v), want an empty Heartbeat", typ, body, err)
+		}
+	}
 	return c, p
 }
 

@@ -27,6 +27,11 @@ const (
 	// DefaultHeartbeatTimeout is the default heartbeat_timeout: a client that
 	// sends nothing for this long is disconnected by its gate.
 	DefaultHeartbeatTimeout = 30 * time.Second
+	// DefaultHeartbeatInterval is the default heartbeat_interval: how often
+	// a gate asks its clients to send a heartbeat (it announces it in its
+	// answers to their heartbeats), or half of heartbeat_timeout if that
+	// is shorter.
+	DefaultHeartbeatInterval = 5 * time.Second
 	// DefaultSaveInterval is the default save_interval: how often a game
 	// saves its persistent entities.
 	DefaultSaveInterval = 60 * time.Second
@@ -252,14 +257,21 @@ type GateConfig struct {
 	WSTLSCert, WSTLSKey string
 	// WSOrigins (ws_origins) lists the browser origins allowed to connect
 	// over WebSocket, e.g. https://game.example; empty allows any.
-	WSOrigins            []string
-	HeartbeatTimeout     time.Duration // heartbeat_timeout: idle clients are disconnected after it
-	MaxClientPacketSize  int           // max_client_packet_size in bytes
-	ClientSendBufferSize int           // client_send_buffer_size in bytes
-	MaxPacketSize        int           // max_packet_size in bytes
-	SendBufferSize       int           // send_buffer_size in bytes
-	LogLevel             string        // log_level: debug, info, warn or error
-	LogFile              string        // log_file: defaults to Name + ".log"
+	WSOrigins        []string
+	HeartbeatTimeout time.Duration // heartbeat_timeout: idle clients are disconnected after it
+	// HeartbeatInterval (heartbeat_interval) is how often clients should
+	// send a heartbeat; the gate announces it and heartbeat_timeout to
+	// them, and the Go and JavaScript clients follow. 0 (unset, the default):
+	// DefaultHeartbeatInterval, or half of HeartbeatTimeout if shorter, so
+	// that a config with a short heartbeat_timeout and no interval stays
+	// valid.
+	HeartbeatInterval    time.Duration
+	MaxClientPacketSize  int    // max_client_packet_size in bytes
+	ClientSendBufferSize int    // client_send_buffer_size in bytes
+	MaxPacketSize        int    // max_packet_size in bytes
+	SendBufferSize       int    // send_buffer_size in bytes
+	LogLevel             string // log_level: debug, info, warn or error
+	LogFile              string // log_file: defaults to Name + ".log"
 	// ClientMsgRate (client_msg_rate) and ClientMsgBurst (client_msg_burst)
 	// bound the frames one client may send: a token bucket refilled at the
 	// rate per second, holding at most the burst. A client over it is

@@ -86,6 +86,7 @@ log_level = "debug"
 [gate_common]
 kcp = false
 heartbeat_timeout = 1m
+heartbeat_interval = 2s
 listen_addr = 0.0.0.0:0
 max_client_packet_size = 4096
 max_packet_size = 8192
@@ -129,7 +130,7 @@ path = data/world#1.db
 	g7.BootEntity, g7.SaveInterval, g7.LogLevel = "Avatar", 2*time.Minute, "debug"
 	gt1, gt2 := newGate(1), newGate(2)
 	for _, g := range []*GateConfig{&gt1, &gt2} {
-		g.KCP, g.HeartbeatTimeout, g.ListenAddr = false, time.Minute, "0.0.0.0:0"
+		g.KCP, g.HeartbeatTimeout, g.HeartbeatInterval, g.ListenAddr = false, time.Minute, 2*time.Second, "0.0.0.0:0"
 		g.MaxClientPacketSize, g.MaxPacketSize, g.SendBufferSize = 4096, 8192, 8192
 		g.ClientMsgRate, g.ClientMsgBurst, g.MaxClients = 10, 20, 0
 	}
@@ -379,6 +380,15 @@ listen_addr = 127.0.0.1:14001
 				`config.ini: [gate_common] kcp_interval = "5ms": must be whole milliseconds from 10ms to 1s`,
 				`config.ini: [gate2] kcp_interval = "2s": must be whole milliseconds from 10ms to 1s`,
 				`config.ini: [gate3] kcp_interval = "15.5ms": must be whole milliseconds from 10ms to 1s`,
+			},
+		},
+		{
+			name: "heartbeat interval out of range, or over half the timeout",
+			text: minimal + "[gate_common]\nheartbeat_interval = 50ms\n[gate2]\nlisten_addr = 127.0.0.1:14003\nheartbeat_interval = 11m\nheartbeat_timeout = 1h\n[gate3]\nlisten_addr = 127.0.0.1:14004\nheartbeat_interval = 2s\nheartbeat_timeout = 3s\n",
+			want: []string{
+				`config.ini: [gate_common] heartbeat_interval = "50ms": must be from 100ms to 10m`,
+				`config.ini: [gate2] heartbeat_interval = "11m0s": must be from 100ms to 10m`,
+				`config.ini: [gate3] heartbeat_interval (2s) must be at most half of heartbeat_timeout (3s): a client whose heartbeat or its answer is lost once must not be taken for dead`,
 			},
 		},
 		{
@@ -892,5 +902,27 @@ func TestWebSocketSettings(t *testing.T) {
 	}
 	if g := cfg.Gates[0]; g.WSAddr != "" || g.WSOrigins != nil || g.WSTLSCert != "" {
 		t.Errorf("a gate without ws_addr serves WebSocket: %+v", g)
+	}
+}
+
+// TestHeartbeatIntervalDefault: without heartbeat_interval a
+// gate's interval is left to the gate (5s, or half of a shorter
+// heartbeat_timeout), so a config with a short timeout stays valid; one
+// that is set is kept.
+func TestHeartbeatIntervalDefault(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want time.Duration
+	}{
+		{"[gate_common]\nheartbeat_timeout = 4s\n", 0},
+		{"[gate_common]\nheartbeat_timeout = 4s\nheartbeat_interval = 1s\n", time.Second},
+	} {
+		cfg, err := Parse("config.ini", []byte(minimal+tc.text))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.text, err)
+		}
+		if got := cfg.Gates[0].HeartbeatInterval; got != tc.want {
+			t.Errorf("%q: heartbeat_interval %v, want %v", tc.text, got, tc.want)
+		}
 	}
 }

@@ -478,6 +478,7 @@ func gateFields(g *GateConfig) []field {
 		strField("ws_tls_key", &g.WSTLSKey),
 		originsField("ws_origins", &g.WSOrigins),
 		durField("heartbeat_timeout", &g.HeartbeatTimeout),
+		durField("heartbeat_interval", &g.HeartbeatInterval),
 		sizeField("max_client_packet_size", &g.MaxClientPacketSize, maxPacketLimit),
 		sizeField("client_send_buffer_size", &g.ClientSendBufferSize, 0),
 		sizeField("max_packet_size", &g.MaxPacketSize, maxPacketLimit),

@@ -237,6 +237,15 @@ func (c *Config) validate() []problem {
 			ps.add(sec, "ws_origins", "is set but ws_addr is not: origins are checked on the WebSocket port", "ws_origins", "ws_addr")
 		}
 		checkDuration(&ps, sec, "heartbeat_timeout", g.HeartbeatTimeout)
+		switch {
+		case g.HeartbeatInterval == 0: // the default: 5s, or half of heartbeat_timeout
+		case g.HeartbeatInterval < minHeartbeatInterval || g.HeartbeatInterval > maxHeartbeatInterval:
+			ps.bad(sec, "heartbeat_interval", g.HeartbeatInterval.String(), "must be from 100ms to 10m")
+		case g.HeartbeatTimeout > 0 && g.HeartbeatInterval > g.HeartbeatTimeout/2:
+			ps.add(sec, "heartbeat_interval",
+				fmt.Sprintf("(%v) must be at most half of heartbeat_timeout (%v): a client whose heartbeat or its answer is lost once must not be taken for dead", g.HeartbeatInterval, g.HeartbeatTimeout),
+				"heartbeat_interval", "heartbeat_timeout")
+		}
 		checkDuration(&ps, sec, "kcp_handshake_timeout", g.KCPHandshakeTimeout)
 		if g.KCPInterval < 10*time.Millisecond || g.KCPInterval > time.Second || g.KCPInterval%time.Millisecond != 0 {
 			ps.bad(sec, "kcp_interval", g.KCPInterval.String(), "must be whole milliseconds from 10ms to 1s")
@@ -386,6 +395,13 @@ func checkListenAddr(ps *problems, addrs *addrSet, sec, addr string) {
 	}
 	addrs.use(ps, sec, "listen_addr", addr, canon)
 }
+
+// The bounds of heartbeat_interval: rpc.MinHeartbeatInterval and
+// rpc.MaxHeartbeatInterval (config does not import rpc).
+const (
+	minHeartbeatInterval = 100 * time.Millisecond
+	maxHeartbeatInterval = 10 * time.Minute
+)
 
 func checkDuration(ps *problems, sec, key string, d time.Duration) {
 	if msg := durationProblem(d); msg != "" {

@@ -109,6 +109,11 @@ func clientStreamSeeds() [][]byte {
 		rpc.AppendFrame(nil, rpc.MsgRequest, rpc.AppendClientRequest(nil, "BBBBBBBBBBBBBBBB", 2, "Echo", []byte{0x90})),
 		rpc.AppendFrame(nil, rpc.MsgRequest, rpc.AppendClientRequest(nil, id, 3, "not an identifier", []byte{0x90})),
 		rpc.AppendFrame(nil, rpc.MsgRequest, rpc.AppendClientRequest(nil, id, 4, "Echo", nil)[:18]),
+		// Goodbyes: one, one with a body (ignored), one with frames
+		// after it (ignored: the session has ended).
+		rpc.AppendFrame(nil, rpc.MsgBye, nil),
+		rpc.AppendFrame(nil, rpc.MsgBye, []byte("why")),
+		rpc.AppendFrame(rpc.AppendFrame(nil, rpc.MsgBye, nil), rpc.MsgCallEntity, call),
 	}
 	// A client's first frame must be its hello: the same again after one,
 	// so that the fuzzer starts from streams the gate reads past the
@@ -563,7 +568,7 @@ func FuzzGateKCPDatagrams(f *testing.F) {
 	})
 
 	// Seeds: the datagrams of a real client's session (connect, call,
-	// acks), one per seed and all together.
+	// acks, and its goodbye at Close), one per seed and all together.
 	relay := startKCPRelay(f, addr)
 	echoOverKCP(f, relay.pc.LocalAddr().String(), "seed", 30*time.Second)
 	relay.mu.Lock()

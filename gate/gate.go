@@ -83,6 +83,13 @@ type Config struct {
 	// HeartbeatTimeout disconnects a client that sends nothing for this
 	// long (default 30s).
 	HeartbeatTimeout time.Duration
+	// HeartbeatInterval is how often clients should send a heartbeat
+	// (default 5s; at least rpc.MinHeartbeatInterval, and cut to half of
+	// HeartbeatTimeout). The gate announces it, with HeartbeatTimeout, in
+	// every MsgHeartbeatAck; the Go and JavaScript clients adopt both, and
+	// take the gate as gone after min(4 intervals, HeartbeatTimeout)
+	// without a frame from it.
+	HeartbeatInterval time.Duration
 	// MaxClientPacketSize is the largest frame body a client may send (default 64 KiB).
 	MaxClientPacketSize int
 	// ClientSendBufferSize bounds the bytes queued for one client (default 1 MiB).
@@ -226,6 +233,9 @@ type Gate struct {
 	// after clientRequestForget, or a second answer).
 	reqOverloaded, reqUnmatched atomic.Uint64
 
+	// hbAck is the body of every MsgHeartbeatAck: the heartbeat settings.
+	hbAck []byte
+
 	tlsConf     *tls.Config // TCP clients' TLS; nil: plain TCP
 	ready       chan struct{}
 	closing     context.Context // done once Close starts: lingering connections end
@@ -249,6 +259,10 @@ func New(cfg Config) (*Gate, error) {
 	if cfg.HeartbeatTimeout <= 0 {
 		cfg.HeartbeatTimeout = 30 * time.Second
 	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 5 * time.Second
+	}
+	cfg.HeartbeatInterval = min(max(cfg.HeartbeatInterval, rpc.MinHeartbeatInterval), cfg.HeartbeatTimeout/2, rpc.MaxHeartbeatInterval)
 	if cfg.TLSHandshakeTimeout <= 0 {
 		cfg.TLSHandshakeTimeout = 10 * time.Second
 	}
@@ -309,6 +323,7 @@ func New(cfg Config) (*Gate, error) {
 		index:   map[string]map[string]map[*client]struct{}{},
 		ready:   make(chan struct{}),
 		changed: make(chan struct{}, 1),
+		hbAck:   rpc.AppendHeartbeatAck(nil, rpc.HeartbeatParams{Interval: cfg.HeartbeatInterval, Timeout: cfg.HeartbeatTimeout}),
 	}
 	g.lines = lograte.New(g.log, LogInterval, LogBurst)
 	g.closing, g.stopClosing = context.WithCancel(context.Background())
@@ -858,7 +873,10 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 	}
 	switch t {
 	case rpc.MsgHeartbeat:
-		c.out.Send(c.conn, rpc.MsgHeartbeatAck, nil)
+		c.out.Send(c.conn, rpc.MsgHeartbeatAck, g.hbAck)
+		return nil
+	case rpc.MsgBye:
+		g.bye(c)
 		return nil
 	case rpc.MsgCallEntity:
 		r := rpc.NewReader(body)
@@ -903,6 +921,24 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 		return g.request(c, body)
 	}
 	return g.protocolError(c, "unexpected message type %d", uint16(t))
+}
+
+// errClientBye is the reason of a client that said goodbye (MsgBye): a
+// close by the peer, for the logs and the metrics.
+var errClientBye = fmt.Errorf("%w (it said goodbye)", rpc.ErrPeerClosed)
+
+// bye ends the session of a client that sent MsgBye: the gate answers
+// with MsgBye, its last frame, and closes once that is written; the
+// client's owner entity is told at once (serveClient), rather than after
+// heartbeat_timeout as when a KCP client just stops. A KCP session
+// lingers (kcpLinger) so that a lost answer is resent. The rest of what
+// the client sends is ignored, as after a kick.
+func (g *Gate) bye(c *client) {
+	if c.kicked.Swap(true) {
+		return
+	}
+	c.conn.Send(rpc.MsgBye, nil) // behind what is queued, batched or not
+	c.conn.CloseAfterFlush(errClientBye)
 }
 
 // hello handles a client's first frame, which must be a MsgClientHello of

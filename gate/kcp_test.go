@@ -52,6 +52,7 @@ type lossyRelay struct {
 	front    *net.UDPConn // the client talks to this
 	back     *net.UDPConn // connected to the gate
 	lossy    bool
+	cut      atomic.Bool // drop everything, both ways: a network gone dead
 	dropped  atomic.Int32
 	relayed  atomic.Int32 // data datagrams delivered to the client
 	wg       sync.WaitGroup
@@ -64,7 +65,7 @@ func newLossyRelay(t *testing.T, gateAddr string) *lossyRelay {
 	return newRelay(t, gateAddr, true)
 }
 
-func newRelay(t *testing.T, gateAddr string, lossy bool) *lossyRelay {
+func newRelay(t testing.TB, gateAddr string, lossy bool) *lossyRelay {
 	t.Helper()
 	front, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -89,7 +90,9 @@ func newRelay(t *testing.T, gateAddr string, lossy bool) *lossyRelay {
 				return
 			}
 			r.peerOnce.Do(func() { r.peer <- from })
-			back.Write(buf[:n])
+			if !r.cut.Load() {
+				back.Write(buf[:n])
+			}
 		}
 	}()
 	go func() { // gate -> client
@@ -103,6 +106,9 @@ func newRelay(t *testing.T, gateAddr string, lossy bool) *lossyRelay {
 			}
 			if to == nil {
 				to = <-r.peer // the gate answers only after the client spoke
+			}
+			if r.cut.Load() {
+				continue
 			}
 			out := buf[:n]
 			if rest, had := withoutKCPData(out); had && r.lossy {

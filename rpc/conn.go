@@ -138,6 +138,7 @@ type Conn struct {
 	br    *bufio.Reader // r, when reads are buffered
 	hdr   [HeaderSize]byte
 	stats atomic.Pointer[ConnStats]
+	idle  atomic.Int64 // IdleTimeout, as time.Duration (see SetIdleTimeout)
 
 	mu          sync.Mutex
 	out         []byte        // queued bytes, owned by senders
@@ -168,6 +169,7 @@ func NewConn(nc net.Conn, cfg ConnConfig) *Conn {
 		c.r = c.br
 	}
 	c.raw = rawConn(nc)
+	c.idle.Store(int64(cfg.IdleTimeout))
 	if cfg.Stats != nil {
 		c.stats.Store(cfg.Stats)
 	}
@@ -178,6 +180,11 @@ func NewConn(nc net.Conn, cfg ConnConfig) *Conn {
 // counting), for a server that learns what kind of peer it talks to only
 // after a handshake.
 func (c *Conn) SetStats(s *ConnStats) { c.stats.Store(s) }
+
+// SetIdleTimeout replaces ConnConfig.IdleTimeout (0: never) from the
+// next frame's read on: for a client that learns its server's heartbeat
+// settings once connected. A read under way keeps the deadline it had.
+func (c *Conn) SetIdleTimeout(d time.Duration) { c.idle.Store(int64(max(d, 0))) }
 
 // RemoteAddr returns the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
@@ -225,8 +232,8 @@ func (c *Conn) Serve(h Handler) (reason error) {
 			c.cfg.AfterBatch()
 			batched = 0
 		}
-		if c.cfg.IdleTimeout > 0 && !c.draining.Load() {
-			c.nc.SetReadDeadline(time.Now().Add(c.cfg.IdleTimeout))
+		if idle := time.Duration(c.idle.Load()); idle > 0 && !c.draining.Load() {
+			c.nc.SetReadDeadline(time.Now().Add(idle))
 			if c.draining.Load() { // writeFailed ran meanwhile: its deadline wins
 				c.nc.SetReadDeadline(time.Now().Add(c.cfg.DrainAfterWriteError))
 			}

@@ -16,7 +16,9 @@ const (
 	// MsgHeartbeat (client → gate, empty body) keeps a connection alive; the
 	// gate answers with MsgHeartbeatAck.
 	MsgHeartbeat MsgType = 1
-	// MsgHeartbeatAck (gate → client, empty body) answers MsgHeartbeat.
+	// MsgHeartbeatAck (gate → client) answers MsgHeartbeat. Its body is
+	// empty, or the gate's heartbeat settings (see HeartbeatParams):
+	// interval u32 ms | timeout u32 ms, then anything (ignored).
 	MsgHeartbeatAck MsgType = 2
 	// MsgCallEntity (client → gate): entityID[16] | method str | args.
 	MsgCallEntity MsgType = 3
@@ -35,6 +37,14 @@ const (
 	// | args. A call that answers: the gate forwards it, and the client
 	// gets exactly one MsgReply with the same request ID (see request.go).
 	MsgRequest MsgType = 6
+	// MsgBye (client → gate, and gate → client), empty body: the close
+	// frame. A client that quits sends it; the gate ends the client's
+	// session at once (its entity is told, as after any disconnect),
+	// answers with MsgBye as its last frame and closes. Over KCP, which
+	// has no close of its own, the client waits (bounded) for that answer
+	// before it closes its socket, so that the bye is known to have
+	// arrived. The gate sends it only in answer to a client's.
+	MsgBye MsgType = 7
 
 	// MsgCreateEntity (gate → client): entityID[16] | isPlayer u8 | type str |
 	// attrs msgpack map, then, for an entity in a space, x f32 | y f32 |
@@ -281,7 +291,7 @@ var msgTypeNames = map[MsgType]string{
 	MsgHeartbeat: "Heartbeat", MsgClientHello: "ClientHello", MsgHeartbeatAck: "HeartbeatAck", MsgCallEntity: "CallEntity",
 	MsgCreateEntity: "CreateEntity", MsgDestroyEntity: "DestroyEntity", MsgCallClient: "CallClient",
 	MsgAttrChange: "AttrChange", MsgKick: "Kick", MsgSyncPosition: "SyncPosition",
-	MsgEnterSpace: "EnterSpace", MsgPositions: "Positions", MsgRequest: "Request", MsgReply: "Reply",
+	MsgEnterSpace: "EnterSpace", MsgPositions: "Positions", MsgRequest: "Request", MsgReply: "Reply", MsgBye: "Bye",
 	MsgRequestEntityMethod: "RequestEntityMethod", MsgRequestReply: "RequestReply", MsgClientRequest: "ClientRequest",
 	MsgCallOffline: "CallOffline", MsgEnsureService: "EnsureService", MsgRequestOffline: "RequestOffline",
 	MsgHello: "Hello", MsgHelloAck: "HelloAck", MsgPeerGone: "PeerGone",

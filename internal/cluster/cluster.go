@@ -49,6 +49,8 @@ type Options struct {
 	OpenStorage func(game int) (storage.Backend, error)
 	// HeartbeatTimeout for the gates (default 30s).
 	HeartbeatTimeout time.Duration
+	// HeartbeatInterval for the gates: what they tell clients (default 5s).
+	HeartbeatInterval time.Duration
 	// MaxClientPacketSize for the gates (default 64 KiB).
 	MaxClientPacketSize int
 	// ClientSendBufferSize for the gates (default 1 MiB).
@@ -196,7 +198,7 @@ func New(o Options) (*Cluster, error) {
 		}
 		g, err := gate.New(gate.Config{
 			ID: i + 1, ListenAddr: "127.0.0.1:0", KCP: o.KCP, WSAddr: wsAddr, Dispatchers: addrs,
-			HeartbeatTimeout: o.HeartbeatTimeout, MaxClientPacketSize: o.MaxClientPacketSize,
+			HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval, MaxClientPacketSize: o.MaxClientPacketSize,
 			ClientSendBufferSize: o.ClientSendBufferSize, Logger: o.Logger, MaxPacketSize: o.MaxPacketSize,
 			ClientMsgRate: lim.ClientMsgRate, ClientMsgBurst: lim.ClientMsgBurst,
 			ClientByteRate: lim.ClientByteRate, ClientByteBurst: lim.ClientByteBurst,

@@ -663,13 +663,22 @@ func (r *benchRun) anyConnected() bool {
 	return false
 }
 
+// closeAll closes every bot, all at once: a KCP client's Close waits for
+// the gate's answer to its goodbye (a round trip), which one bot after
+// another would pay in turn.
 func (r *benchRun) closeAll() {
+	var wg sync.WaitGroup
 	for _, b := range r.bots {
 		if b != nil {
-			b.c.Close()
-			<-b.done
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b.c.Close()
+				<-b.done
+			}()
 		}
 	}
+	wg.Wait()
 }
 
 func (r *benchRun) stats() client.Stats {

@@ -494,6 +494,56 @@ step("heartbeats and dead-server detection with a fake socket");
   check(quiet >= 4 * interval - 20, `disconnected after ${quiet} ms of silence, before 4 intervals of ${interval} ms`);
 }
 
+step("the gate's heartbeat settings: followed, clamped, and the client's own options win");
+{
+  // interval u32 LE | timeout u32 LE, ms
+  const ack = (iv, to) => {
+    const b = new Uint8Array(14);
+    const dv = new DataView(b.buffer);
+    dv.setUint32(0, 10, true);
+    dv.setUint16(4, 2, true);
+    dv.setUint32(6, iv, true);
+    dv.setUint32(10, to, true);
+    return b;
+  };
+  const dial = async (options) => {
+    const c = new GoWorld.Client({ WebSocket: FakeWebSocket, ...options });
+    const p = c.connect("ws://fake/hb2");
+    const ws = FakeWebSocket.last;
+    ws.open();
+    await p;
+    await tick(); // frames are handled from the task after connect on
+    return [c, ws];
+  };
+  {
+    const [c, ws] = await dial({});
+    eq(ws.sent.map(tohex), ["0400000005000100", "020000000100"], "a hello, then a heartbeat at once");
+    eq(c.heartbeat(), { interval: 5000, timeout: 20000 }, "the defaults until the gate says");
+    ws.deliver(hex("020000000200"));
+    eq(c.heartbeat(), { interval: 5000, timeout: 20000 }, "an empty answer (an older gate) changes nothing");
+    ws.deliver(ack(100, 300));
+    eq(c.heartbeat(), { interval: 100, timeout: 300 }, "the gate's 100 ms and 300 ms");
+    // The gate falls silent: noticed after its 300 ms, not 20 s.
+    const d = await c.waitFor("disconnected", null, 5000);
+    eq(d.reason, "the server stopped answering", "dead server at the announced timeout");
+    const beats = ws.sent.filter((b) => tohex(b) === "020000000100").length;
+    check(beats >= 2, `${beats} heartbeats at the announced 100 ms`);
+  }
+  for (const [options, iv, to, want, what] of [
+    [{}, 0, 0, { interval: 100, timeout: 200 }, "zeros, clamped"],
+    [{}, 0xffffffff, 0xffffffff, { interval: 600000, timeout: 2400000 }, "all ones, clamped"],
+    [{}, 1000, 30000, { interval: 1000, timeout: 4000 }, "4 intervals below the gate's timeout"],
+    [{ heartbeatInterval: 2000 }, 1000, 3000, { interval: 2000, timeout: 3000 }, "its own interval, the gate's timeout"],
+    [{ heartbeatTimeout: 7000 }, 1000, 3000, { interval: 1000, timeout: 7000 }, "its own timeout"],
+    [{ heartbeatInterval: 0 }, 1000, 3000, { interval: 0, timeout: 0 }, "heartbeats off"],
+  ]) {
+    const [c, ws] = await dial(options);
+    ws.deliver(ack(iv, to));
+    eq(c.heartbeat(), want, what);
+    c.close();
+  }
+}
+
 // ---------------------------------------------------------------------------
 step(`fuzz: ${fuzzIterations} random inputs to the decoders and the client, seed ${fuzzSeed}`);
 {
