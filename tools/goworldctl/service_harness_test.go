@@ -629,7 +629,8 @@ const failoverSends = 30000
 // goes on until 20 deposits were answered from another game; then it
 // waits until every deposit sent was answered (an error or a total) and
 // the victim is gone. Deposits are numbered from seq0. It fails the test
-// if a deposit is answered twice or never, or after 60s or
+// if a deposit is answered twice or never, if one fails before the kill
+// or other than with "no such entity" or "timeout", or after 60s or
 // failoverSends deposits.
 func (sc *svcCluster) depositThroughKill(cl *svcClient, watch *shardWatch, victim string, seq0 int) failover {
 	sc.tb.Helper()
@@ -640,6 +641,13 @@ func (sc *svcCluster) depositThroughKill(cl *svcClient, watch *shardWatch, victi
 	take := func(a svcAnswer) {
 		got = append(got, a)
 		if a.code != "ok" {
+			// A deposit that reached the dispatcher between the kill and
+			// the Bank's re-creation finds no Bank; one that was inside
+			// the game as it died is never answered.
+			if (a.code != "no such entity" && a.code != "timeout") || f.killAt.IsZero() || a.at.Before(f.killAt) {
+				sc.tb.Fatalf("a deposit answered %q (%s) at %s, killed at %s: want only no such entity or timeout, after the kill",
+					a.code, a.msg, a.at.Format("15:04:05.000"), f.killAt.Format("15:04:05.000"))
+			}
 			f.errs = append(f.errs, a)
 			return
 		}
