@@ -319,7 +319,10 @@ func (cl *svcClient) read(welcome chan<- int) {
 		case client.Call:
 			switch {
 			case ev.Method == "Welcome" && len(ev.Args) == 1:
-				welcome <- int(toInt(ev.Args[0]))
+				select {
+				case welcome <- int(toInt(ev.Args[0])):
+				default: // one welcome per client; never block the reader
+				}
 			case ev.Method == "Answer" && len(ev.Args) == 8:
 				code, _ := ev.Args[6].(string)
 				msg, _ := ev.Args[7].(string)
