@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreTopFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),
 		goleak.IgnoreTopFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).prepend"),
 		goleak.Cleanup(func(int) {
-			for _, dir := range []string{fakeBin.dir, reloadBins.dir, demoBins.dir} {
+			for _, dir := range []string{fakeBin.dir, reloadBins.dir, demoBins.dir, svcBins.dir} {
 				if dir != "" {
 					os.RemoveAll(dir)
 				}
