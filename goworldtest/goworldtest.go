@@ -24,8 +24,13 @@ package goworldtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"reflect"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -333,5 +338,84 @@ func (p *Client) waitOrClosed(what string, match func(client.Event) bool) {
 		case <-timer.C:
 			p.t.Fatalf("goworldtest: no %s within %v", what, p.timeout)
 		}
+	}
+}
+
+// Run runs fn with a testing.TB of its own, for code that is not a go
+// test (an Example, a smoke-test program): a Fatal in fn ends fn, as in
+// a test, and Run returns the failure as an error; cleanups registered
+// with the TB (the cluster's stop) run when fn ends, last first.
+func Run(fn func(t testing.TB)) error {
+	t := &runTB{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer t.cleanup()
+		fn(t)
+	}()
+	<-done
+	if len(t.failures) > 0 {
+		return errors.New(strings.Join(t.failures, "; "))
+	}
+	return nil
+}
+
+// runTB is Run's testing.TB. Only the methods the kit and simple callers
+// use are implemented; the embedded nil TB makes the others panic.
+type runTB struct {
+	testing.TB
+	mu       sync.Mutex
+	failures []string
+	cleanups []func()
+}
+
+func (t *runTB) Helper()      {}
+func (t *runTB) Name() string { return "goworldtest.Run" }
+func (t *runTB) Log(args ...any) {
+	fmt.Fprintln(os.Stderr, args...)
+}
+func (t *runTB) Logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+func (t *runTB) Errorf(format string, args ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.failures = append(t.failures, fmt.Sprintf(format, args...))
+}
+func (t *runTB) Error(args ...any) { t.Errorf("%s", fmt.Sprint(args...)) }
+func (t *runTB) Fatalf(format string, args ...any) {
+	t.Errorf(format, args...)
+	runtime.Goexit()
+}
+func (t *runTB) Fatal(args ...any) { t.Fatalf("%s", fmt.Sprint(args...)) }
+func (t *runTB) Failed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.failures) > 0
+}
+func (t *runTB) Cleanup(fn func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cleanups = append(t.cleanups, fn)
+}
+func (t *runTB) TempDir() string {
+	d, err := os.MkdirTemp("", "goworldtest")
+	if err != nil {
+		t.Fatalf("TempDir: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+func (t *runTB) cleanup() {
+	for {
+		t.mu.Lock()
+		n := len(t.cleanups)
+		if n == 0 {
+			t.mu.Unlock()
+			return
+		}
+		fn := t.cleanups[n-1]
+		t.cleanups = t.cleanups[:n-1]
+		t.mu.Unlock()
+		fn()
 	}
 }
