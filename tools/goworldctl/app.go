@@ -105,6 +105,7 @@ func onUsageError(_ *cli.Context, err error, _ bool) error { return usageError{e
 func commands() []*cli.Command {
 	return []*cli.Command{
 		benchCommand(),
+		newCommand(),
 		{
 			Name:         "build",
 			Usage:        "build DIR's main package into DIR/bin/<base name of DIR>",
