@@ -194,9 +194,11 @@ func RegistrationErr() error { return errors.Join(registerErr...) }
 func Registry() *entity.Registry { return registry }
 
 // Run runs this process in the role its flags name, until SIGTERM or
-// SIGINT, then exits. It does not return. Flags:
+// SIGINT, then exits. It does not return. Without -role it runs every
+// dispatcher, game and gate of the config in this one process, for
+// development (`go run .`; see oneprocess.go for what differs). Flags:
 //
-//	-role dispatcher|game|gate  which server to run (required)
+//	-role dispatcher|game|gate  which server to run (default: all of them, in this process)
 //	-id N                       its number, [gameN] etc. (default 1)
 //	-config PATH                the cluster config (default config.ini)
 //	-dispatchers A,B            dispatcher addresses, overriding the config
@@ -244,6 +246,12 @@ func run(args []string) error {
 		dispAddrs = cfg.DispatcherAddrs()
 	}
 
+	if *role == "" {
+		if *restore || *restoreFrom != "" {
+			return errors.New("-restore is for a game's own process (-role game): a hot reload needs the split layout")
+		}
+		return runOneProcess(cfg, *logPath, *pidPath)
+	}
 	var name, level, logFile, httpAddr string
 	switch *role {
 	case "dispatcher":
@@ -265,7 +273,7 @@ func run(args []string) error {
 		}
 		name, level, logFile, httpAddr = c.Name, c.LogLevel, c.LogFile, c.HTTPAddr
 	default:
-		return fmt.Errorf("-role must be dispatcher, game or gate, not %q", *role)
+		return fmt.Errorf("-role must be dispatcher, game or gate (or none, to run them all in this process), not %q", *role)
 	}
 	if *logPath != "" {
 		logFile = *logPath
@@ -387,20 +395,7 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 	ready := func(addr string) { signalReady(readyInfo(addr)) }
 	switch role {
 	case "dispatcher":
-		c, _ := cfg.Dispatcher(id)
-		index := 0
-		for i, d := range cfg.Dispatchers {
-			if d.ID == id {
-				index = i
-			}
-		}
-		d, err := dispatcher.New(dispatcher.Config{
-			ID: id, Index: index, Count: len(cfg.Dispatchers), ListenAddr: c.ListenAddr,
-			MaxPacketSize: c.MaxPacketSize, SendBufferSize: c.SendBufferSize,
-			FreezeQueueLimit: c.FreezeQueueLimit, RestoreTimeout: c.RestoreTimeout,
-			RecoverWindow: c.RecoverWindow, RecoverQueueLimit: c.RecoverQueueLimit, Logger: log,
-			Games: gameIDs(cfg), Secret: secret,
-		})
+		d, err := dispatcher.New(dispatcherConfig(cfg, id, secret, log))
 		if err != nil {
 			return err
 		}
@@ -459,17 +454,9 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 			defer b.Close()
 			backend = b
 		}
-		g, err := game.New(game.Config{
-			ID: id, Games: gameIDs(cfg), Dispatchers: dispAddrs, BootEntity: c.BootEntity, Registry: registry,
-			Storage: backend, SaveInterval: c.SaveInterval, MaxPacketSize: c.MaxPacketSize,
-			SendBufferSize: c.SendBufferSize, FreezeDir: c.FreezeDir, KeepFreezeFiles: c.KeepFreezeFiles,
-			FreezeTimeout: c.FreezeTimeout, Restore: frozen, Logger: log,
-			PositionSyncInterval: c.PositionSyncInterval, AOISyncLimit: c.AOISyncLimit, StallThreshold: c.StallThreshold,
-			AOISyncTotal: c.AOISyncTotal, AOISyncWork: c.AOISyncWork,
-			ClientStringLimit: unlimitedIfZero(c.MaxClientString), Secret: secret,
-			RequestTimeout: c.RequestTimeout, SlowCall: c.SlowCall,
-			MailboxLimit: c.MailboxLimit, ServiceGrace: c.ServiceGrace,
-		})
+		gc := gameConfig(cfg, c, dispAddrs, backend, secret, log)
+		gc.Restore = frozen
+		g, err := game.New(gc)
 		if err != nil {
 			return err
 		}
@@ -502,6 +489,39 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 		return err
 	}
 	return fmt.Errorf("unknown role %q", role)
+}
+
+// dispatcherConfig is the dispatcher.Config of [dispatcherID].
+func dispatcherConfig(cfg *config.Config, id int, secret []byte, log logrus.FieldLogger) dispatcher.Config {
+	c, _ := cfg.Dispatcher(id)
+	index := 0
+	for i, d := range cfg.Dispatchers {
+		if d.ID == id {
+			index = i
+		}
+	}
+	return dispatcher.Config{
+		ID: id, Index: index, Count: len(cfg.Dispatchers), ListenAddr: c.ListenAddr,
+		MaxPacketSize: c.MaxPacketSize, SendBufferSize: c.SendBufferSize,
+		FreezeQueueLimit: c.FreezeQueueLimit, RestoreTimeout: c.RestoreTimeout,
+		RecoverWindow: c.RecoverWindow, RecoverQueueLimit: c.RecoverQueueLimit, Logger: log,
+		Games: gameIDs(cfg), Secret: secret,
+	}
+}
+
+// gameConfig is the game.Config of the game c configures.
+func gameConfig(cfg *config.Config, c *config.GameConfig, dispAddrs []string, backend storage.Backend, secret []byte, log logrus.FieldLogger) game.Config {
+	return game.Config{
+		ID: c.ID, Games: gameIDs(cfg), Dispatchers: dispAddrs, BootEntity: c.BootEntity, Registry: registry,
+		Storage: backend, SaveInterval: c.SaveInterval, MaxPacketSize: c.MaxPacketSize,
+		SendBufferSize: c.SendBufferSize, FreezeDir: c.FreezeDir, KeepFreezeFiles: c.KeepFreezeFiles,
+		FreezeTimeout: c.FreezeTimeout, Logger: log,
+		PositionSyncInterval: c.PositionSyncInterval, AOISyncLimit: c.AOISyncLimit, StallThreshold: c.StallThreshold,
+		AOISyncTotal: c.AOISyncTotal, AOISyncWork: c.AOISyncWork,
+		ClientStringLimit: unlimitedIfZero(c.MaxClientString), Secret: secret,
+		RequestTimeout: c.RequestTimeout, SlowCall: c.SlowCall,
+		MailboxLimit: c.MailboxLimit, ServiceGrace: c.ServiceGrace,
+	}
 }
 
 // NewEntityID returns a fresh entity ID (for CreateEntitySomewhereWithID).

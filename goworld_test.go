@@ -40,7 +40,7 @@ func TestRunRefusesBadInvocations(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-role", "lobby", "-config", cfg}, `-role must be dispatcher, game or gate, not "lobby"`},
+		{[]string{"-role", "lobby", "-config", cfg}, `-role must be dispatcher, game or gate (or none, to run them all in this process), not "lobby"`},
 		{[]string{"-role", "game", "-id", "2", "-config", cfg}, "no [game2]"},
 		{[]string{"-role", "gate", "-config", filepath.Join(dir, "missing.ini")}, "missing.ini"},
 		{[]string{"-role", "gate", "-config", bad}, `unknown key "listen_adr"`},
