@@ -106,6 +106,7 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		benchCommand(),
 		newCommand(),
+		devCommand(),
 		{
 			Name:         "build",
 			Usage:        "build DIR's main package into DIR/bin/<base name of DIR>",

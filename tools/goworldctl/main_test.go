@@ -119,7 +119,7 @@ func newServerDir(t *testing.T, ini string) string {
 
 // killAtCleanup kills the cluster in dir at the end of the test, so that a
 // failing test leaves nothing running.
-func killAtCleanup(t *testing.T, dir string) {
+func killAtCleanup(t testing.TB, dir string) {
 	t.Cleanup(func() {
 		cl, err := loadCluster(dir, "")
 		if err != nil {
@@ -133,7 +133,7 @@ func killAtCleanup(t *testing.T, dir string) {
 	})
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
