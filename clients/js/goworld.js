@@ -71,16 +71,23 @@
   /**
    * RequestError is what a request's promise rejects with when the server
    * answered with an error, or no answer came in time: code (ErrorCode,
-   * or the game's own) and the server's message.
+   * or the game's own) and the server's message. It is an Error, and
+   * `e instanceof GoWorld.RequestError` tells it from other rejections
+   * (a disconnection). It works with or without `new`.
    */
   function RequestError(code, message) {
     var name = hasOwn(codeNames, code) ? codeNames[code] : "code " + code;
     var e = new Error("goworld: request failed: " + name + (message ? ": " + message : ""));
-    e.name = "GoWorldRequestError";
+    Object.setPrototypeOf(e, RequestError.prototype);
+    if (Error.captureStackTrace) Error.captureStackTrace(e, RequestError);
     e.code = code;
-    e.serverMessage = message;
+    e.serverMessage = message === undefined ? "" : message;
     return e;
   }
+  RequestError.prototype = Object.create(Error.prototype, {
+    constructor: { value: RequestError, writable: true, configurable: true },
+    name: { value: "GoWorldRequestError", writable: true, configurable: true },
+  });
 
   /** Attribute change operations (protocol.md section 11.2). */
   var AttrOp = Object.freeze({ Set: 1, Delete: 2, Append: 3, Pop: 4 });
