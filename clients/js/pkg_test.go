@@ -48,6 +48,9 @@ type packageJSON struct {
 	DevDeps map[string]string `json:"devDependencies"`
 	Peer    map[string]string `json:"peerDependencies"`
 	Scripts map[string]string `json:"scripts"`
+	Publish struct {
+		Access string `json:"access"`
+	} `json:"publishConfig"`
 }
 
 func readPackageJSON(t *testing.T) packageJSON {
@@ -110,6 +113,9 @@ func TestPackageJSON(t *testing.T) {
 	p := readPackageJSON(t)
 	if p.Name != packageName || p.Version == "" || p.License != "Apache-2.0" || p.Engines["node"] != ">=20" {
 		t.Errorf("package.json: name %q, version %q, license %q, engines %v", p.Name, p.Version, p.License, p.Engines)
+	}
+	if p.Publish.Access != "public" {
+		t.Errorf("package.json: publishConfig.access %q, want public (a scoped package is private by default)", p.Publish.Access)
 	}
 	if len(p.Deps)+len(p.DevDeps)+len(p.Peer)+len(p.Scripts) != 0 {
 		t.Errorf("package.json has dependencies or scripts: %v %v %v %v", p.Deps, p.DevDeps, p.Peer, p.Scripts)
