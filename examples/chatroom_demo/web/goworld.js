@@ -7,6 +7,10 @@
  * (<script src="goworld.js"></script>, file:// included) or import or
  * require it in Node 20+ (Node 20 needs --experimental-websocket); either
  * way it sets globalThis.GoWorld (and module.exports under CommonJS).
+ * goworld.mjs, next to it, is the ES module (it loads this file and
+ * exports GoWorld); goworld.d.ts declares the API for TypeScript. As the
+ * npm package @goworld-engine/client, `import` gives the ES module and
+ * `require` this file (package.json, README.md).
  *
  * It speaks the protocol of docs/protocol.md and follows the reference Go
  * client (client/client.go): frames, the MessagePack subset, the entity
