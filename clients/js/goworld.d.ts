@@ -211,15 +211,33 @@ export interface CallEvent {
   readonly broadcast: boolean;
 }
 
-/** attrChanged: an attribute changed; the entity's attrs already hold the change. */
-export interface AttrChangedEvent {
+/**
+ * attrChanged: an attribute changed. For an entity in the view
+ * (AppliedAttrChange) the entity's attrs already hold the change; for one
+ * not in it (entity null) nothing was applied, and op and path are as the
+ * server sent them, unchecked.
+ */
+export type AttrChangedEvent = AppliedAttrChange | UnappliedAttrChange;
+
+/** An attribute change applied to an entity in the view. */
+export interface AppliedAttrChange {
   readonly entityID: string;
-  /** null for an entity not in the view (nothing was applied). */
-  readonly entity: Entity | null;
+  readonly entity: Entity;
   readonly op: AttrOp;
   readonly opName: "set" | "delete" | "append" | "pop";
-  /** From the top-level attribute to the key or index that changed. */
+  /** From the top-level attribute to the key or index that changed (to the list for append and pop). */
   readonly path: (string | number)[];
+  readonly value: Value;
+}
+
+/** An attribute change for an entity not in the view: nothing was applied. */
+export interface UnappliedAttrChange {
+  readonly entityID: string;
+  readonly entity: null;
+  readonly op: number;
+  /** "set", "delete", "append", "pop", or the number for another op. */
+  readonly opName: string;
+  readonly path: Value;
   readonly value: Value;
 }
 

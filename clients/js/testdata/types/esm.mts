@@ -89,8 +89,13 @@ async function session(url: string): Promise<void> {
   client.on("entityDestroyed", (e: EntityDestroyedEvent) => void (e.entity?.id ?? e.type));
   client.on("call", (e: CallEvent) => void [e.method, e.args.length, e.broadcast, e.entityID]);
   client.on("attrChanged", (e: AttrChangedEvent) => {
-    const name: "set" | "delete" | "append" | "pop" = e.opName;
-    void [name, e.path[0], e.op === AttrOp.Set];
+    // @ts-expect-error: the path is a list of keys only for an entity in the view
+    void e.path[0];
+    if (e.entity) {
+      const name: "set" | "delete" | "append" | "pop" = e.opName;
+      const first: string | number | undefined = e.path[0];
+      void [name, first, e.op === AttrOp.Set, e.entity.attrs];
+    }
   });
   client.on("spaceEntered", (e: SpaceEnteredEvent) => void (e.id === null ? "left" : e.pos.x + e.yaw));
   client.on("moved", (e: MovedEvent) => e.updates.forEach((u) => void (u.entity ? u.pos.z : u.id)));
