@@ -463,7 +463,10 @@ export class FrameReader {
  * place; it throws a ProtocolError for a path that does not resolve.
  */
 export function applyAttrChange(attrs: Attrs, op: AttrOp, path: readonly (string | number)[], value: Value): void;
-/** isEntityID reports whether s is a valid entity ID. */
-export function isEntityID(s: unknown): s is string;
+/**
+ * isEntityID reports whether s is a valid entity ID. (Not a type guard:
+ * false does not mean s is not a string.)
+ */
+export function isEntityID(s: unknown): boolean;
 /** isIdentifier reports whether s is a Go identifier, as method names must be. */
-export function isIdentifier(s: unknown): s is string;
+export function isIdentifier(s: unknown): boolean;

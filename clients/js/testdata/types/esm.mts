@@ -203,8 +203,12 @@ const attrs: Attrs = { bag: { items: [] } };
 applyAttrChange(attrs, AttrOp.Append, ["bag", "items"], "sword");
 // @ts-expect-error: constants are read-only
 MsgType.Kick = 99;
-const maybe: unknown = "AAAAAAAAAAAAAAAA";
-if (isEntityID(maybe)) void maybe.toLowerCase();
+declare const maybe: string | number;
+if (!isEntityID(maybe)) {
+  // @ts-expect-error: isEntityID is no type guard (a string may be a bad ID)
+  const notString: number = maybe;
+  void notString;
+}
 const pe = new ProtocolError("x");
 const err: Error = pe;
 const re = new RequestError(ErrorCode.User + 1, "no");
