@@ -242,8 +242,9 @@ func findTSC(t *testing.T) string {
 // installed package (testdata/types): as an ES module (goworld.d.mts) and
 // as CommonJS (goworld.d.ts) with Node's module resolution and without
 // the DOM library or Node's types (tsconfig.json), with the DOM's
-// WebSocket (tsconfig.dom.json), and as the global of a classic script
-// compiled as a bundler would (tsconfig.global.json). Right uses
+// WebSocket (tsconfig.dom.json), and with a bundler's resolution, by
+// name and as the global of a classic script (tsconfig.global.json).
+// Right uses
 // compile; wrong ones, marked
 // `// @ts-expect-error`, must be rejected (tsc fails on a marker with no
 // error under it). A generated program checks that the declarations name
@@ -252,7 +253,7 @@ func TestTypeDeclarations(t *testing.T) {
 	tsc := findTSC(t)
 	node, _ := nodetest.Find(t)
 	dir := install(t, "types/tsconfig.json", "types/tsconfig.dom.json", "types/tsconfig.global.json", "types/esm.mts", "types/cjs.cts",
-		"types/global.ts", "types/dom.mts")
+		"types/global.ts", "types/bundler.ts", "types/dom.mts")
 	t.Logf("%s", bytes.TrimSpace(run(t, dir, tsc, "--version")))
 
 	// The values goworld.js exports at run time.
