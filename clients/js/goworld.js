@@ -5,6 +5,10 @@
  * (<script src="goworld.js"></script>, file:// included) or import or
  * require it in Node 20+ (Node 20 needs --experimental-websocket); either
  * way it sets globalThis.GoWorld (and module.exports under CommonJS).
+ * goworld.mjs, next to it, is the ES module (it loads this file and
+ * exports GoWorld); goworld.d.ts declares the API for TypeScript. As the
+ * npm package @goworld-engine/client, `import` gives the ES module and
+ * `require` this file (package.json, README.md).
  *
  * It speaks the protocol of docs/protocol.md and follows the reference Go
  * client (client/client.go): frames, the MessagePack subset, the entity
@@ -73,16 +77,23 @@
   /**
    * RequestError is what a request's promise rejects with when the server
    * answered with an error, or no answer came in time: code (ErrorCode,
-   * or the game's own) and the server's message.
+   * or the game's own) and the server's message. It is an Error, and
+   * `e instanceof GoWorld.RequestError` tells it from other rejections
+   * (a disconnection). It works with or without `new`.
    */
   function RequestError(code, message) {
     var name = hasOwn(codeNames, code) ? codeNames[code] : "code " + code;
     var e = new Error("goworld: request failed: " + name + (message ? ": " + message : ""));
-    e.name = "GoWorldRequestError";
+    Object.setPrototypeOf(e, RequestError.prototype);
+    if (Error.captureStackTrace) Error.captureStackTrace(e, RequestError);
     e.code = code;
-    e.serverMessage = message;
+    e.serverMessage = message === undefined ? "" : message;
     return e;
   }
+  RequestError.prototype = Object.create(Error.prototype, {
+    constructor: { value: RequestError, writable: true, configurable: true },
+    name: { value: "GoWorldRequestError", writable: true, configurable: true },
+  });
 
   /** Attribute change operations (protocol.md section 11.2). */
   var AttrOp = Object.freeze({ Set: 1, Delete: 2, Append: 3, Pop: 4 });

@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -259,25 +263,74 @@ func (tb *tab) join(room string) {
 	tb.click("join")
 }
 
-// TestWebPageInBrowser opens web/index.html in a headless Chromium
-// against the demo's entities on an in-process cluster (the page over
-// WebSocket, a Go client over TCP), and checks what a user sees.
+// TestWebPageInBrowser serves a copy of the web folder alone over http
+// from 127.0.0.1 and opens its index.html in a headless Chromium against
+// the demo's entities on an in-process cluster (the page over WebSocket,
+// a Go client over TCP), and checks what a user sees. Every request the
+// page makes must be for a file of the folder.
 func TestWebPageInBrowser(t *testing.T) {
 	b := browser(t)
 	c := cluster.Start(t, cluster.Options{Registry: registry(t), BootEntity: "Account", WebSocket: true, StorageDir: t.TempDir()})
-	webPageScenario(t, b, c.GateWSURL(0), c.GateAddr(0))
+	page, missing := serveWebFolder(t)
+	webPageScenario(t, b, page, c.GateWSURL(0), c.GateAddr(0))
+	if m := missing(); len(m) > 0 {
+		t.Errorf("the page asked for files its folder does not have: %q", m)
+	}
 }
 
 // TestEndToEndWebPageWithGoworldctl runs the same scenario against the
 // demo binary, started by goworldctl on free ports (see e2e_test.go), on
-// the WebSocket URL that goworldctl status shows.
+// the WebSocket URL that goworldctl status shows, with the page opened
+// from disk (file://), as README says a user may.
 func TestEndToEndWebPageWithGoworldctl(t *testing.T) {
 	b := browser(t)
 	ctl, server, _ := binaries(t)
 	dir := serverDir(t, server)
 	startProcs(t, ctl, dir, "-no-build")
-	webPageScenario(t, b, gateWSURL(t, ctl, dir), gateAddr(t, ctl, dir))
+	webPageScenario(t, b, pageURL(t), gateWSURL(t, ctl, dir), gateAddr(t, ctl, dir))
 	ctlCmd(t, ctl, "stop", dir)
+}
+
+// serveWebFolder copies web/ to a temporary directory (nothing else, so
+// that a page reaching outside its folder breaks) and serves that copy
+// over http on 127.0.0.1 until the test ends. It returns the page's URL
+// and a function that lists the paths asked for that were not there.
+func serveWebFolder(t *testing.T) (string, func() []string) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("web")); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var missing []string
+	files := http.FileServer(http.Dir(dir))
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(path.Clean("/"+r.URL.Path)))); err != nil {
+			mu.Lock()
+			missing = append(missing, r.URL.Path)
+			mu.Unlock()
+		}
+		files.ServeHTTP(w, r)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	return "http://" + ln.Addr().String() + "/index.html", func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(missing)
+	}
 }
 
 // webPageScenario: register and log in from the page, the members list
@@ -285,9 +338,8 @@ func TestEndToEndWebPageWithGoworldctl(t *testing.T) {
 // chat with a Go client both ways with one's own lines set apart and
 // timed, text shown as text (not HTML), the server's errors, a wrong
 // password, a second tab, logging out, and a gate that is not there.
-func webPageScenario(t *testing.T, b context.Context, wsURL, tcpAddr string) {
+func webPageScenario(t *testing.T, b context.Context, page, wsURL, tcpAddr string) {
 	url2gate = wsURL
-	page := pageURL(t)
 
 	alice := openTab(t, b, "alice", page)
 	if alice.text("status") != "Not connected." || !alice.disabled("say") || !alice.disabled("join") || alice.disabled("login") {

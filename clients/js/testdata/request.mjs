@@ -33,6 +33,8 @@ step("error codes");
 {
   const e = await rejection(c.requestPlayer("Refuse", 3), "Refuse");
   check(e.name === "GoWorldRequestError" && e.code === 1002 && e.serverMessage === "refused 3", `Refuse: ${e.name} ${e.code} ${e.message}`);
+  check(e instanceof GoWorld.RequestError && e instanceof Error, "Refuse: the rejection is a RequestError and an Error");
+  check(String(e.stack).startsWith("GoWorldRequestError: goworld: request failed: code 1002: refused 3"), `Refuse: stack ${e.stack}`);
   for (const [method, args, code] of [
     ["Boom", [], GoWorld.ErrorCode.Panicked],
     ["Hidden", [], GoWorld.ErrorCode.NoMethod],
@@ -79,6 +81,7 @@ step("a disconnect rejects what waits");
   const closing = c.close();
   const e = await rejection(p, "a request at close");
   check(/disconnected/.test(e.message), `at close: ${e.message}`);
+  check(!(e instanceof GoWorld.RequestError), "a disconnection is not a RequestError");
   await closing;
 }
 

@@ -168,6 +168,19 @@ step("attribute changes: protocol.md 11.3, row by row");
 }
 
 // ---------------------------------------------------------------------------
+step("RequestError: an Error of its own class, with or without new");
+{
+  for (const e of [new GoWorld.RequestError(1002, "refused"), GoWorld.RequestError(GoWorld.ErrorCode.Timeout)]) {
+    check(e instanceof GoWorld.RequestError && e instanceof Error && !(e instanceof GoWorld.ProtocolError), `${e.message}: its classes`);
+    check(e.name === "GoWorldRequestError" && e.constructor === GoWorld.RequestError, `${e.message}: name ${e.name}`);
+  }
+  const e = GoWorld.RequestError(1002, "refused");
+  eq([e.code, e.serverMessage, e.message], [1002, "refused", "goworld: request failed: code 1002: refused"], "a game's code");
+  const t = GoWorld.RequestError(GoWorld.ErrorCode.Timeout);
+  eq([t.code, t.serverMessage, t.message], [1, "", "goworld: request failed: timeout"], "a timeout without a message");
+  check(!(new Error("x") instanceof GoWorld.RequestError), "a plain Error is not a RequestError");
+}
+
 step("names and IDs");
 {
   for (const s of ["Login", "_x", "héllo", "Ünïcode9", "x1"]) check(GoWorld.isIdentifier(s), `${s} is an identifier`);
