@@ -15,8 +15,9 @@
  * It speaks the protocol of docs/protocol.md and follows the reference Go
  * client (client/client.go): frames, the MessagePack subset, the entity
  * view with attribute sync (section 11), spaces and positions (section
- * 12), heartbeats every 5 s and dead-server detection after 4 silent
- * intervals (section 9), and kicks (section 10).
+ * 12), heartbeats at the gate's heartbeat_interval (5 s by default) and
+ * dead-server detection after 4 silent intervals, at most the gate's
+ * heartbeat_timeout (section 9), and kicks (section 10).
  *
  * Numbers (protocol.md section 7):
  *   - Sending: a JS number that is an integer goes as a MessagePack
@@ -46,6 +47,7 @@
     SyncPosition: 4,
     ClientHello: 5,
     Request: 6,
+    Bye: 7,
     CreateEntity: 10,
     DestroyEntity: 11,
     CallClient: 12,
@@ -930,9 +932,15 @@
    * Client is a connection to a gate's WebSocket port.
    *
    * Options (all optional):
-   *   heartbeatInterval  ms between heartbeats (default 5000). The server
-   *                      is taken as gone after 4 intervals with nothing
-   *                      received. 0 or less turns both off.
+   *   heartbeatInterval  ms between heartbeats. Default: the gate's
+   *                      heartbeat_interval, which it announces in its
+   *                      answer to the heartbeat sent right after the
+   *                      hello (5000 until then). 0 or less turns
+   *                      heartbeats and the silence timeout off.
+   *   heartbeatTimeout   ms with nothing received after which the server
+   *                      is taken as gone. Default: 4 heartbeat
+   *                      intervals, at most the gate's heartbeat_timeout.
+   *                      heartbeat() says what is in use.
    *   maxBody            largest frame body accepted from the server
    *                      (default 16 MiB).
    *   maxSendBody        largest frame body sent (default 65536, the gate's
@@ -946,6 +954,8 @@
     var o = options || {};
     this._opts = {
       heartbeatInterval: o.heartbeatInterval === undefined ? 5000 : o.heartbeatInterval,
+      followGate: o.heartbeatInterval === undefined,
+      heartbeatTimeout: o.heartbeatTimeout,
       maxBody: o.maxBody === undefined ? DEFAULT_MAX_BODY : o.maxBody,
       maxSendBody: o.maxSendBody === undefined ? DEFAULT_MAX_SEND_BODY : o.maxSendBody,
       connectTimeout: o.connectTimeout === undefined ? 10000 : o.connectTimeout,
@@ -966,6 +976,9 @@
     this._abortConnect = null;
     this._timers = [];
     this._idleTimer = null;
+    this._hbTimer = null;
+    this._hbEvery = 0; // ms between heartbeats in use (0: off)
+    this._hbIdle = 0; // ms of silence that end the session (0: never)
     this._lastRecv = 0;
     this._disconnect = null;
     this._stats = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0 };
@@ -1127,6 +1140,18 @@
     return Array.from(this._entities.values());
   };
 
+  /**
+   * heartbeat() returns {interval, timeout}, in ms: how often the client
+   * sends a heartbeat and how long the server may stay silent before it
+   * is taken as gone, as options and the gate's announcement made them
+   * (0 and 0 with heartbeats off).
+   */
+  Client.prototype.heartbeat = function () {
+    if (!(this._opts.heartbeatInterval > 0)) return { interval: 0, timeout: 0 };
+    this._hbDefaults();
+    return { interval: this._hbEvery, timeout: this._hbIdle };
+  };
+
   /** stats() counts frames and bytes (frame headers included) in each direction. */
   Client.prototype.stats = function () {
     var s = this._stats;
@@ -1193,6 +1218,9 @@
         self._lastRecv = now();
         // The first frame: the protocol version (u16 LE).
         self._sendFrame(MsgType.ClientHello, new Uint8Array([PROTOCOL_VERSION & 0xff, PROTOCOL_VERSION >> 8]));
+        // A heartbeat at once: the gate's answer says its heartbeat
+        // settings, which the client follows (_adoptHeartbeat).
+        if (self._opts.heartbeatInterval > 0) self._sendFrame(MsgType.Heartbeat, new Uint8Array(0));
         self._startTimers();
         // Hold what arrives until the task after this one, so that code
         // after `await connect()` can add listeners first.
@@ -1274,35 +1302,82 @@
     ]);
   };
 
+  // Bounds on the heartbeat settings a gate announces (rpc.MinHeartbeatInterval,
+  // MaxHeartbeatInterval, MaxHeartbeatTimeout), in ms.
+  var MIN_HEARTBEAT = 100,
+    MAX_HEARTBEAT = 600000,
+    MAX_HEARTBEAT_TIMEOUT = 3600000;
+
+  // _hbDefaults sets the heartbeat settings from the options alone, as
+  // they are until the gate announces its own.
+  Client.prototype._hbDefaults = function () {
+    if (this._hbEvery > 0) return;
+    var iv = Math.max(this._opts.heartbeatInterval, MIN_HEARTBEAT);
+    this._hbEvery = iv;
+    this._hbIdle = this._opts.heartbeatTimeout > 0 ? this._opts.heartbeatTimeout : 4 * iv;
+  };
+
   Client.prototype._startTimers = function () {
+    if (!(this._opts.heartbeatInterval > 0)) return;
+    this._hbEvery = 0;
+    this._hbDefaults();
+    this._startHeartbeats();
+    this._watchIdle(this._hbIdle);
+  };
+
+  // _watchIdle looks, after ms, whether the server has been silent for
+  // the timeout in use, and ends the session if so, else looks again.
+  Client.prototype._watchIdle = function (ms) {
     var self = this;
-    var iv = this._opts.heartbeatInterval;
-    if (!(iv > 0)) return;
-    this._timers.push(
-      setInterval(function () {
-        try {
-          self._sendFrame(MsgType.Heartbeat, new Uint8Array(0));
-        } catch (e) {
-          /* closing */
-        }
-      }, iv)
-    );
-    var idle = 4 * iv;
-    var check = function () {
+    clearTimeout(this._idleTimer);
+    this._idleTimer = setTimeout(function () {
+      self._idleTimer = null;
       if (self._state !== "open") return;
       var quiet = now() - self._lastRecv;
-      if (quiet >= idle) {
+      if (quiet >= self._hbIdle) {
         self._finish("the server stopped answering", new Error("goworld: nothing received for " + Math.round(quiet) + " ms"), false, 0);
         return;
       }
-      self._idleTimer = setTimeout(check, idle - quiet + 1);
-    };
-    this._idleTimer = setTimeout(check, idle);
+      self._watchIdle(self._hbIdle - quiet + 1);
+    }, ms);
+  };
+
+  Client.prototype._startHeartbeats = function () {
+    var self = this;
+    clearInterval(this._hbTimer);
+    this._hbTimer = setInterval(function () {
+      try {
+        self._sendFrame(MsgType.Heartbeat, new Uint8Array(0));
+      } catch (e) {
+        /* closing */
+      }
+    }, this._hbEvery);
+  };
+
+  // _adoptHeartbeat follows the heartbeat settings the gate announced in
+  // a MsgHeartbeatAck (interval u32 | timeout u32, ms), clamped, where
+  // the options leave them to the gate.
+  Client.prototype._adoptHeartbeat = function (body) {
+    if (!(this._opts.heartbeatInterval > 0) || body.length < 8) return;
+    var dv = new DataView(body.buffer, body.byteOffset, 8);
+    var iv = Math.min(Math.max(dv.getUint32(0, true), MIN_HEARTBEAT), MAX_HEARTBEAT);
+    var to = Math.min(Math.max(dv.getUint32(4, true), 2 * iv), MAX_HEARTBEAT_TIMEOUT);
+    if (!this._opts.followGate) iv = this._hbEvery;
+    this._hbIdle = this._opts.heartbeatTimeout > 0 ? this._opts.heartbeatTimeout : Math.min(4 * iv, to);
+    if (iv !== this._hbEvery) {
+      this._hbEvery = iv;
+      if (this._state === "open") this._startHeartbeats();
+    }
+    // The answer just arrived: the next look is a whole timeout away.
+    if (this._state === "open" && this._hbTimer !== null) this._watchIdle(this._hbIdle);
   };
 
   Client.prototype._stopTimers = function () {
     for (var i = 0; i < this._timers.length; i++) clearInterval(this._timers[i]);
     this._timers = [];
+    clearInterval(this._hbTimer);
+    this._hbEvery = 0;
+    this._hbTimer = null;
     clearTimeout(this._idleTimer);
     this._idleTimer = null;
   };
@@ -1513,6 +1588,13 @@
     var id, e, p;
     switch (type) {
       case MsgType.HeartbeatAck:
+        this._adoptHeartbeat(body);
+        return;
+
+      case MsgType.Bye:
+        // Only ever an answer to a client's goodbye, which this client
+        // (WebSocket: its close tells the gate) never sends.
+        this._finish("the server closed the connection", new Error("goworld: the server said goodbye"), false, 0);
         return;
 
       case MsgType.CreateEntity: {
