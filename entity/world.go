@@ -169,6 +169,13 @@ type World struct {
 	ensured map[rpc.EntityID]bool
 	// svcLive: per service, its shards live here (read by scrapes).
 	svcLive serviceCounts
+
+	// answering: where the answer of the request whose method runs now
+	// (on running) goes, nil outside one; deferred: that method called
+	// DeferReply (see defer.go).
+	answering *replyTo
+	running   *Entity
+	deferred  bool
 }
 
 // Log lines a client can cause are rate-limited: at most logBurst of
@@ -453,7 +460,9 @@ func (w *World) Call(id rpc.EntityID, method string, args ...any) {
 
 // CallFilteredClients calls method on the player entity of every client
 // whose filter property key equals value, on every gate (see
-// Entity.SetClientFilterProp).
+// Entity.SetClientFilterProp): client-side, as CallClient does (a
+// MsgCallClient each client's gate sends it); the server-side entities
+// run nothing.
 func (w *World) CallFilteredClients(key, value, method string, args ...any) {
 	w.broadcast(rpc.FilterEq, key, value, method, args)
 }
@@ -472,7 +481,8 @@ func (w *World) CallFilteredClientsOp(key string, op rpc.FilterOp, value, method
 	w.broadcast(op, key, value, method, args)
 }
 
-// CallAllClients calls method on the player entity of every connected client.
+// CallAllClients calls method on the player entity of every connected
+// client, client-side (see CallFilteredClients).
 func (w *World) CallAllClients(method string, args ...any) {
 	w.broadcast(rpc.FilterAll, "", "", method, args)
 }
@@ -754,7 +764,10 @@ func (w *World) deliver(c pendingCall) {
 		return
 	}
 	if c.reply != nil {
-		result, rerr := w.run(e, c.method, c.args, "request", true)
+		result, rerr, deferred := w.runRequest(e, c.reply, c.method, c.args, "request")
+		if deferred {
+			return
+		}
 		if rerr != nil && rerr.Code < rpc.CodeFailed && rerr.Code != rpc.CodePanicked {
 			w.lines.Logf(w.log.WithField("entity", e.String()), logrus.WarnLevel, "request refused", "request refused: %s", clip.Text(rerr.Message, maxReason))
 		}
@@ -808,7 +821,10 @@ func (w *World) clientCall(e *Entity, c pendingCall) {
 		if why != "" {
 			rerr = &rpc.ReplyError{Code: rpc.CodeNoMethod, Message: e.typ.name + "." + clip.Name(c.method) + ": " + why}
 		} else {
-			result, rerr = w.run(e, c.method, c.args, fromClient, true)
+			var deferred bool
+			if result, rerr, deferred = w.runRequest(e, c.reply, c.method, c.args, fromClient); deferred {
+				return
+			}
 		}
 		if rerr != nil && rerr.Code < rpc.CodeFailed && rerr.Code != rpc.CodePanicked {
 			w.lines.Logf(w.log.WithFields(logrus.Fields{"gate": c.client.Gate, "client": uint64(c.client.ID), "entity": e.String()}),
