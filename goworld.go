@@ -119,6 +119,10 @@ type LoadError = entity.LoadError
 // NewError to answer with a code of the game's own.
 type ReplyError = rpc.ReplyError
 
+// ReplyHandle is a request's answer put off by Entity.DeferReply, to be
+// given later with Entity.Reply (see entity.ReplyHandle).
+type ReplyHandle = entity.ReplyHandle
+
 // ErrorCode is a ReplyError's code.
 type ErrorCode = rpc.ErrorCode
 

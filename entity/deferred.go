@@ -58,9 +58,9 @@ func parseHandle(h ReplyHandle) (*replyTo, error) {
 	if len(h) > 64 {
 		return nil, errBadHandle
 	}
-	b, err := base64.RawURLEncoding.DecodeString(string(h))
-	if err != nil || len(b) == 0 {
-		return nil, errBadHandle
+	b, err := base64.RawURLEncoding.Strict().DecodeString(string(h))
+	if err != nil || len(b) == 0 || base64.RawURLEncoding.EncodeToString(b) != string(h) {
+		return nil, errBadHandle // the decoder skips newlines: only the canonical form is one
 	}
 	switch {
 	case b[0] == handleClient && len(b) == 19:

@@ -459,7 +459,9 @@ func (w *World) Call(id rpc.EntityID, method string, args ...any) {
 
 // CallFilteredClients calls method on the player entity of every client
 // whose filter property key equals value, on every gate (see
-// Entity.SetClientFilterProp).
+// Entity.SetClientFilterProp): client-side, as CallClient does (a
+// MsgCallClient each client's gate sends it); the server-side entities
+// run nothing.
 func (w *World) CallFilteredClients(key, value, method string, args ...any) {
 	w.broadcast(rpc.FilterEq, key, value, method, args)
 }
@@ -478,7 +480,8 @@ func (w *World) CallFilteredClientsOp(key string, op rpc.FilterOp, value, method
 	w.broadcast(op, key, value, method, args)
 }
 
-// CallAllClients calls method on the player entity of every connected client.
+// CallAllClients calls method on the player entity of every connected
+// client, client-side (see CallFilteredClients).
 func (w *World) CallAllClients(method string, args ...any) {
 	w.broadcast(rpc.FilterAll, "", "", method, args)
 }

@@ -280,7 +280,7 @@ func enter(t *testing.T, h *hub, c *client.Client, name string) *player {
 	h.waitUntil(t, name+" in the world", func() bool {
 		sp, typ := c.Space()
 		_, ok := c.Player()
-		return sp != "" && typ == "World" && ok
+		return sp != "" && typ == demo.ZoneService && ok
 	})
 	pl, _ := c.Player()
 	p.id, p.pos = pl.ID, pl.Pos

@@ -11,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,11 +76,11 @@ func (p *player) attrInt(key string) int64 {
 }
 
 // inZone reports whether p's player has arrived in zone: its client has
-// been shown a World and its own zone attribute says so (set on the
+// been shown a Zone and its own zone attribute says so (set on the
 // hosting game once it entered).
 func (p *player) inZone(zone int) bool {
 	sp, typ := p.c.Space()
-	return sp != "" && typ == "World" && p.attrInt("zone") == int64(zone)
+	return sp != "" && typ == demo.ZoneService && p.attrInt("zone") == int64(zone)
 }
 
 // travel sends p to zone and waits until it is there; it returns the
@@ -481,76 +483,87 @@ func TestTravelKeepsViewsExact(t *testing.T) {
 	t.Logf("%d clients, %d rounds: %d travels; final views hold %d entities in all", clients, rounds, travels, sumLen(expected))
 }
 
-// restartCluster stops the cluster of dir with goworldctl and starts it
-// again; it returns the gate's new address.
-func restartCluster(t *testing.T, dir string) string {
+// kill9 sends SIGKILL to the process name of the cluster in dir, by the
+// PID goworldctl status reports (it prints one only while that process
+// holds its PID file's lock), and waits until goworldctl no longer sees
+// it running.
+func kill9(t *testing.T, dir, name string) {
 	t.Helper()
 	ctl, _ := binaries(t)
-	if out, errOut, code := runCmd(t, ctl, "stop", dir); code != 0 {
-		t.Fatalf("goworldctl stop: exit %d\n%s%s", code, out, errOut)
+	status := func() map[string]int {
+		out, _, _ := runCmd(t, ctl, "status", dir)
+		m := map[string]int{}
+		for _, l := range statusLine.FindAllStringSubmatch(out, -1) {
+			pid, _ := strconv.Atoi(l[2])
+			m[l[1]] = pid
+		}
+		return m
 	}
-	out, errOut, code := runCmd(t, ctl, "start", "-no-build", dir)
-	if code != 0 {
-		t.Fatalf("goworldctl start: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	pid := status()[name]
+	if pid <= 1 || pid == os.Getpid() {
+		t.Fatalf("%s: no sensible pid from goworldctl status (%d)", name, pid)
 	}
-	m := gateLine.FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("goworldctl start did not report the gate's address:\n%s", out)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 %s (pid %d): %v", name, pid, err)
 	}
-	return m[1]
+	for deadline := time.Now().Add(waitTimeout); status()[name] != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (pid %d) still running %v after SIGKILL", name, pid, waitTimeout)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a process table with a deadline
+	}
 }
 
-// TestStaleZoneEntryReplaced: after a restart of the whole cluster, Redis
-// still names the spaces of the zones before it, which are gone. A player
-// that travels to zone 2 is sent to the old space, comes back, looks the
-// zone up again and arrives in a new space, which replaces the entry.
-func TestStaleZoneEntryReplaced(t *testing.T) {
+// TestZoneOutlivesItsGame: zone 2 is a service shard on game2. Game2 is
+// killed with SIGKILL: its players are disconnected, and the engine
+// re-creates the shard on the surviving game1, with the same ID. A player
+// of game1 that travels to zone 2 (at once: its first tries may find the
+// space not live yet, and it tries again) arrives there on game1, and a
+// newcomer that travels there too sees it: one zone 2, live again.
+func TestZoneOutlivesItsGame(t *testing.T) {
 	addr, dir := startMultiGame(t, 2)
 	h := newHub()
 	a := join(t, h, addr, "a", false)
-	a.travel(2)
-	old, _ := a.c.Space()
-	a.c.Close()
+	b := join(t, h, addr, "b", true)
+	b.travel(2)
+	sp2, _ := b.c.Space()
+	if want := rpc.ServiceEntityID(demo.ZoneService, 1); sp2 != want || b.attrInt("game") != 2 {
+		t.Fatalf("b is in space %s on game %d; zone 2 is %s on game2", sp2, b.attrInt("game"), want)
+	}
+	mb := b.mark()
+	kill9(t, dir, "game2")
+	h.waitUntil(t, "b's disconnection", func() bool {
+		for _, ev := range b.since(mb) {
+			if _, ok := ev.(client.Disconnected); ok {
+				return true
+			}
+		}
+		return false
+	})
 
-	addr = restartCluster(t, dir)
-	b := join(t, h, addr, "b", false)
-	h.waitUntil(t, "b in zone 1", func() bool { return b.inZone(1) })
-	mb := b.travel(2)
-	sp, _ := b.c.Space()
-	if sp == old || b.attrInt("game") != 2 {
-		t.Fatalf("b is in space %s on game %d; zone 2 was %s before the restart", sp, b.attrInt("game"), old)
+	a.move(500, 500)
+	a.sync()
+	ma := a.travel(2)
+	if sp, _ := a.c.Space(); sp != sp2 || a.attrInt("game") != 1 {
+		t.Fatalf("a is in space %s on game %d; zone 2 (%s) should be back on game1", sp, a.attrInt("game"), sp2)
 	}
-	if z := hostedZones(t, dir, 2); z["2"] != string(sp) {
-		t.Fatalf("game2's log says zone 2 is %q, b is in %s", z["2"], sp)
+	if _, entered, err := replayTravels(a, ma); err != nil || entered != 1 {
+		t.Fatalf("a's events: %d spaces entered, %v", entered, err)
 	}
-	// The entry is replaced after the space exists (b may be in it
-	// first): the log file is polled for it, with a deadline.
-	// logrus quotes the message, and the quotes in it.
-	want := fmt.Sprintf(`replacing the stale entry \"%s\" with %s`, old, sp)
-	for deadline := time.Now().Add(waitTimeout); ; {
-		log, err := os.ReadFile(filepath.Join(dir, "log", "game2.log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(string(log), want) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("game2.log does not say %s after %v", want, waitTimeout)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a file with a deadline
+	// Game1's log says it hosts zone 2 now, as the same space.
+	if z := hostedZones(t, dir, 1); z["1"] == "" || z["2"] != string(sp2) {
+		t.Fatalf("game1 hosts zones %v; want zone 2 = %s among them", z, sp2)
 	}
-	// b's client saw its player leave zone 1, and enter zone 2 once.
-	if _, entered, err := replayTravels(b, mb); err != nil || entered != 1 {
-		t.Fatalf("b's events: %d spaces entered, %v", entered, err)
-	}
-	// A newcomer that travels to zone 2 finds the new space at once.
-	c := join(t, h, addr, "c", true)
-	h.waitUntil(t, "c in zone 1", func() bool { return c.inZone(1) })
+	c := join(t, h, addr, "c", false)
+	mc := c.mark()
+	c.move(510, 500)
+	c.sync()
 	c.travel(2)
-	if sc, _ := c.c.Space(); sc != sp {
-		t.Fatalf("c entered %s, b is in %s", sc, sp)
+	if sp, _ := c.c.Space(); sp != sp2 {
+		t.Fatalf("c entered %s, a is in %s", sp, sp2)
 	}
+	checkCreated(t, c, c.await("a's creation in c's view", mc, created(a.id)), a)
+	awaitViews(t, h, []*player{a, c}, expectedViews([]*player{a, c}, []int{2, 2}), "a and c in zone 2 on game1")
 }
 
 // TestReloadWhileTravelling: the games are hot-reloaded one after the

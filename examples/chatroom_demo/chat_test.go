@@ -36,6 +36,9 @@ func registry(t testing.TB) *entity.Registry {
 	if err := r.Register("Avatar", &Avatar{}); err != nil {
 		t.Fatal(err)
 	}
+	if err := r.RegisterService("Rooms", &Rooms{}, RoomShards); err != nil {
+		t.Fatal(err)
+	}
 	return r
 }
 

@@ -151,8 +151,8 @@ func TestChatThroughHotReloads(t *testing.T) {
 		if newPID == oldPID || (prevPID != 0 && oldPID != prevPID) {
 			t.Errorf("reload %d: pid %d->%d after %d", i+1, oldPID, newPID, prevPID)
 		}
-		if m[4] != "6" {
-			t.Errorf("reload %d restored %s entities, want the 6 avatars", i+1, m[4])
+		if want := fmt.Sprint(6 + RoomShards); m[4] != want {
+			t.Errorf("reload %d restored %s entities, want the 6 avatars and the %d Rooms shards", i+1, m[4], RoomShards)
 		}
 		prevPID = newPID
 		pauses = append(pauses, m[3]+"ms")

@@ -175,7 +175,7 @@ func New(o Options) (*Cluster, error) {
 			gameAddrs = o.GameDispatchers(addrs)
 		}
 		g, err := game.New(game.Config{
-			ID: i + 1, Dispatchers: gameAddrs, BootEntity: o.BootEntity, Registry: o.Registry,
+			ID: i + 1, Games: games, Dispatchers: gameAddrs, BootEntity: o.BootEntity, Registry: o.Registry,
 			Storage: st, SaveInterval: o.SaveInterval, Logger: o.Logger, MaxPacketSize: o.MaxPacketSize,
 			PositionSyncInterval: o.PositionSyncInterval, AOISyncLimit: o.AOISyncLimit, StallThreshold: o.StallThreshold,
 			ClientStringLimit: o.ClientStringLimit, Secret: o.Secret,

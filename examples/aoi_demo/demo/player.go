@@ -19,13 +19,20 @@ const (
 	maxSay  = 1000 // bytes of a message
 )
 
-// maxTravelTries bounds how often one travel looks its zone up again after
-// the space it was sent to turned out to be gone.
-const maxTravelTries = 3
+// maxTravelTries bounds how often one travel tries again after the
+// zone's space turned out not to be live (its game died and the service
+// is re-creating it elsewhere, or it is not created yet while the
+// cluster starts).
+const maxTravelTries = 5
 
-// retryTravel is how long a travel waits for a hot reload of the player's
-// game before it tries again.
+// retryTravel is how long a travel waits for a hot reload of the
+// player's game before it tries again.
 const retryTravel = 100 * time.Millisecond
+
+// retryArrival is how long a travel that came back from a zone whose
+// space was not live waits before it tries again: about what the engine
+// needs to re-create a service shard whose game died.
+const retryArrival = 500 * time.Millisecond
 
 // Player is the boot entity: one per connection. It enters the entry zone
 // when its client connects and is destroyed when it leaves. Its client
@@ -35,8 +42,7 @@ const retryTravel = 100 * time.Millisecond
 // Attributes: name (every client that sees it), zone and game (its own
 // client: the zone it is in and the game that hosts it, set once it has
 // entered), and, on the server only, the travel in progress: travel (the
-// zone it is going to, 0 if none), travelTo (the space it was sent to)
-// and travelTries.
+// zone it is going to, 0 if none) and travelTries.
 type Player struct {
 	goworld.Entity
 }
@@ -49,7 +55,6 @@ func (p *Player) DescribeEntityType(desc *goworld.TypeDesc) {
 	desc.DefineAttr("zone", goworld.AttrOwnClient)
 	desc.DefineAttr("game", goworld.AttrOwnClient)
 	desc.DefineAttr("travel", 0)
-	desc.DefineAttr("travelTo", 0)
 	desc.DefineAttr("travelTries", 0)
 	desc.ExposeToClient("SetName", "Say", "Travel")
 }
@@ -90,44 +95,40 @@ func (p *Player) Travel(zone int) {
 func (p *Player) startTravel(zone int) {
 	p.Attrs.Set("travel", zone)
 	p.Attrs.Set("travelTries", 0)
-	p.goTo(zone, "")
+	p.goTo(zone)
 }
 
-// goTo looks the zone up and enters its space, keeping the player's
-// position (a spot at random if it has not been in a zone yet).
-func (p *Player) goTo(zone int, stale goworld.EntityID) {
-	lookupZone(p.World(), zone, stale, func(id goworld.EntityID, err error) {
-		if p.IsDestroyed() {
-			return // its client left meanwhile
-		}
-		if err != nil {
-			p.travelFailed(zone, err.Error())
-			return
-		}
-		// Where it stands, also after coming back from a space that was
-		// gone (then in no space, where it stood); a new player, which
-		// has never been in a zone, at a random spot.
-		pos := p.Position()
-		if p.Attrs.GetInt("zone") == 0 {
-			pos = goworld.Vector3{X: rand.Float32() * WorldSize, Z: rand.Float32() * WorldSize}
-		}
-		p.Attrs.Set("travelTo", string(id))
-		// A space on this game is entered now (OnEnterSpace runs); one on
-		// another game is reached by migrating there (OnRestore runs
-		// there, then OnEnterSpace), or, if it is gone, back here
-		// (OnRestore, in no space).
-		switch err := p.EnterSpace(id, pos); {
-		case errors.Is(err, goworld.ErrFreezing):
-			// This game is freezing for a hot reload: the timer goes
-			// with the player into the new process, which travels on.
-			p.World().Logger().Infof("%s: the travel to zone %d waits for the hot reload", p, zone)
-			if _, err := p.AddCallback(retryTravel, "RetryTravel"); err != nil {
-				p.travelFailed(zone, err.Error())
-			}
-		case err != nil:
+// goTo enters the zone's space, keeping the player's position (a spot at
+// random if it has not been in a zone yet). The space is the zone's
+// service shard (ZoneID): no lookup, wherever it lives.
+func (p *Player) goTo(zone int) {
+	id, err := ZoneID(p.World(), zone)
+	if err != nil {
+		p.travelFailed(zone, err.Error())
+		return
+	}
+	// Where it stands, also after coming back from a space that was not
+	// live (then in no space, where it stood); a new player, which has
+	// never been in a zone, at a random spot.
+	pos := p.Position()
+	if p.Attrs.GetInt("zone") == 0 {
+		pos = goworld.Vector3{X: rand.Float32() * WorldSize, Z: rand.Float32() * WorldSize}
+	}
+	// A space on this game is entered now (OnEnterSpace runs); one on
+	// another game is reached by migrating there (OnRestore runs there,
+	// then OnEnterSpace), or, if it is not live, back here (OnRestore, in
+	// no space).
+	switch err := p.EnterSpace(id, pos); {
+	case errors.Is(err, goworld.ErrFreezing):
+		// This game is freezing for a hot reload: the timer goes with
+		// the player into the new process, which travels on.
+		p.World().Logger().Infof("%s: the travel to zone %d waits for the hot reload", p, zone)
+		if _, err := p.AddCallback(retryTravel, "RetryTravel"); err != nil {
 			p.travelFailed(zone, err.Error())
 		}
-	})
+	case err != nil:
+		p.travelFailed(zone, err.Error())
+	}
 }
 
 // travelFailed ends a travel that cannot be made: a player in no zone has
@@ -151,7 +152,6 @@ func (p *Player) OnEnterSpace() {
 	p.Attrs.Set("game", int(p.World().GameID()))
 	p.Attrs.Set("zone", p.Space().Attrs.GetInt("zone"))
 	p.Attrs.Set("travel", 0)
-	p.Attrs.Delete("travelTo")
 }
 
 // OnRestore runs when the player was rebuilt on this game: after a hot
@@ -160,9 +160,10 @@ func (p *Player) OnEnterSpace() {
 // a call to itself, which runs after it.
 func (p *Player) OnRestore() { p.Call(p.ID(), "CheckArrival") }
 
-// CheckArrival looks the zone up again, at most maxTravelTries times, if
-// the player came back from a space that was gone (its directory entry
-// was stale, or two games asked for the zone at once).
+// CheckArrival tries the travel again a little later, at most
+// maxTravelTries times, if the player came back from a zone whose space
+// was not live: its game died and the service is re-creating it on
+// another game, or the cluster is starting and has not created it yet.
 func (p *Player) CheckArrival() {
 	zone := int(p.Attrs.GetInt("travel"))
 	if zone == 0 || p.Space() != nil {
@@ -170,18 +171,21 @@ func (p *Player) CheckArrival() {
 	}
 	tries := p.Attrs.GetInt("travelTries") + 1
 	if tries > maxTravelTries {
-		p.travelFailed(zone, "its space was gone "+strconv.Itoa(maxTravelTries)+" times")
+		p.travelFailed(zone, "its space was not there "+strconv.Itoa(maxTravelTries)+" times")
 		return
 	}
 	p.Attrs.Set("travelTries", tries)
-	p.goTo(zone, goworld.EntityID(p.Attrs.GetString("travelTo")))
+	p.World().Logger().Infof("%s: zone %d's space is not live; trying again in %v", p, zone, retryArrival)
+	if _, err := p.AddCallback(retryArrival, "RetryTravel"); err != nil {
+		p.travelFailed(zone, err.Error())
+	}
 }
 
 // RetryTravel goes on with the travel in progress, which had to wait for
-// a hot reload of this game.
+// a hot reload of this game or for the zone's space.
 func (p *Player) RetryTravel() {
-	if zone := int(p.Attrs.GetInt("travel")); zone != 0 {
-		p.goTo(zone, "")
+	if zone := int(p.Attrs.GetInt("travel")); zone != 0 && !p.IsDestroyed() {
+		p.goTo(zone)
 	}
 }
 
