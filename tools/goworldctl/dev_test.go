@@ -86,7 +86,9 @@ func runDev(t testing.TB, dir string) (gate string, out *syncBuffer, stop func()
 	ctx, cancel := context.WithCancel(context.Background())
 	out = &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- dev(ctx, out, out, c, devOptions{timeout: 30 * time.Second, poll: 50 * time.Millisecond}) }()
+	go func() {
+		done <- dev(ctx, out, out, c, devOptions{timeout: 30 * time.Second, poll: 50 * time.Millisecond})
+	}()
 	deadline := time.Now().Add(2 * time.Minute)
 	for !strings.Contains(out.String(), "dev: watching") {
 		select {
