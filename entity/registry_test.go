@@ -112,7 +112,9 @@ func (r *regValid) OnDestroy()                           {}
 func (r *regValid) OnClientConnected()                   {}
 func (r *regValid) OnClientDisconnected()                {}
 func (r regValid) ValueRecv(s string)                    {}
-func (r *regValid) unexported(n int)                     {}
+
+//lint:ignore U1000 an unexported method must not become an RPC method: it exists to be left out
+func (r *regValid) unexported(n int) {}
 
 func TestRegisterErrors(t *testing.T) {
 	cases := []struct {

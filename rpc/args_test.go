@@ -75,7 +75,7 @@ func TestDecodeArgsConversions(t *testing.T) {
 		{"int types from any width", []any{int8(5), uint16(300), int64(-1), uint64(1 << 40)},
 			typesOf(new(int), new(int16), new(int64), new(int64)),
 			[]any{5, int16(300), int64(-1), int64(1 << 40)}},
-		{"floats", []any{float32(1.5), 2.25, math.MaxFloat32, -0.0},
+		{"floats", []any{float32(1.5), 2.25, math.MaxFloat32, math.Copysign(0, -1)},
 			typesOf(new(float32), new(float64), new(float32), new(float64)),
 			[]any{float32(1.5), 2.25, float32(math.MaxFloat32), 0.0}},
 		{"int to float", []any{3, -7, int64(-1 << 53), int64(1 << 53)},
@@ -601,8 +601,8 @@ func TestCheckParamType(t *testing.T) {
 	type okStruct struct {
 		A int
 		B []map[string]*float64
-		c chan int // unexported: ignored
-		d func()
+		c chan int //lint:ignore U1000 unexported fields are ignored by the check: that is what is tested
+		d func()   //lint:ignore U1000 as c
 	}
 	type badStruct struct {
 		A int

@@ -46,7 +46,7 @@ func checkReadFrame(t *testing.T, data []byte, maxBody int) {
 		hdr := make([]byte, HeaderSize)
 		// readAll reads every frame of data, checking each, and reports
 		// how many bytes the process allocated meanwhile.
-		readAll := func() (off, frames int, err error, allocated uint64) {
+		readAll := func() (off, frames int, allocated uint64, err error) {
 			r := bytes.NewReader(data)
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
@@ -85,7 +85,7 @@ func checkReadFrame(t *testing.T, data []byte, maxBody int) {
 		// worker's own goroutines allocate now and then (a 16-byte input
 		// once showed 5,952 bytes): the reads are deterministic, so only
 		// the least of three measurements counts.
-		off, frames, err, allocated := readAll()
+		off, frames, allocated, err := readAll()
 		// Each frame costs at most its body, or, for a large one that did
 		// not arrive whole, twice what arrived and the first chunk, plus
 		// the buffers it outgrew (as much again).
@@ -94,7 +94,7 @@ func checkReadFrame(t *testing.T, data []byte, maxBody int) {
 			limit = min(limit, uint64(4*len(data)+(frames+1)*(2*smallBody+HeaderSize)+4096))
 		}
 		for i := 0; i < 2 && allocated > limit; i++ {
-			_, _, _, again := readAll()
+			_, _, again, _ := readAll()
 			allocated = min(allocated, again)
 		}
 		if allocated > limit {

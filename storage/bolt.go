@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // DefaultBoltTimeout is how long [OpenBolt] waits for the database file lock
@@ -133,13 +134,13 @@ func OpenBolt(path string, opts *BoltOptions) (*Bolt, error) {
 		file.Close()
 	}
 	if err != nil {
-		if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrChecksum) || errors.Is(err, bolt.ErrVersionMismatch) {
+		if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch) {
 			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
 		if errors.Is(err, ErrCorrupt) {
 			return nil, fmt.Errorf("storage: open bbolt %q: %w. %s", path, err, damagedAdvice)
 		}
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			wait := timeout
 			if wait < 0 {
 				wait = 0
@@ -691,7 +692,7 @@ func wrapErr(op string, err error) error {
 		return nil
 	case err == ErrNotFound, err == ErrClosed:
 		return err
-	case errors.Is(err, bolt.ErrDatabaseNotOpen):
+	case errors.Is(err, berrors.ErrDatabaseNotOpen):
 		return ErrClosed
 	default:
 		return fmt.Errorf("storage: %s: %w", op, err)

@@ -1,3 +1,5 @@
+//go:build linux || darwin
+
 package main
 
 // The demo on several games: multigame/config.ini (two games on Redis),

@@ -17,7 +17,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -206,7 +205,7 @@ func statusPIDs(t *testing.T, ctl, dir string) map[string]int {
 // alive reports whether pid is a live process. A zombie (exited, not yet
 // reaped by whoever inherited it once goworldctl exited) counts as gone.
 func alive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
+	if signalPID(pid, 0) != nil {
 		return false
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

@@ -111,7 +111,7 @@ func (fc *faultCluster) kill9(name string) {
 	if pid <= 1 || pid == os.Getpid() {
 		fc.t.Fatalf("%s: no sensible pid from goworldctl status (%d)", name, pid)
 	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+	if err := signalPID(pid, syscall.SIGKILL); err != nil {
 		fc.t.Fatalf("kill -9 %s (pid %d): %v", name, pid, err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
