@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/entity"
+	"github.com/goworld-engine/goworld/internal/proc"
 	"github.com/goworld-engine/goworld/rpc"
 )
 
@@ -19,19 +20,10 @@ import (
 var ErrFrozen = errors.New("game: frozen for a hot reload")
 
 // FreezeResult is what a freeze attempt leaves in FreezeDir as
-// game<ID>.result.json, for goworldctl reload to read.
-type FreezeResult struct {
-	OK       bool   `json:"ok"`
-	Error    string `json:"error,omitempty"`
-	File     string `json:"file,omitempty"`
-	Entities int    `json:"entities"`
-	Bytes    int    `json:"bytes"`
-	// SignalAt is when the freeze was requested (unix nanoseconds).
-	SignalAt int64 `json:"signal_at"`
-	// FreezeMS is how long the freeze took, from the request to the file
-	// being renamed into place.
-	FreezeMS float64 `json:"freeze_ms"`
-}
+// game<ID>.result.json, for goworldctl reload to read (defined with the
+// rest of the process contract in internal/proc, so that goworldctl
+// needs not import the game).
+type FreezeResult = proc.FreezeResult
 
 // freezer is the loop's freeze state machine: ask every dispatcher to
 // queue (and wait for their acknowledgements, handling whatever arrives
@@ -214,9 +206,7 @@ func LoadFreezeFile(path string, id int) (*entity.Frozen, error) {
 }
 
 // ResultPath is where game id's last freeze result is written.
-func ResultPath(dir string, id int) string {
-	return filepath.Join(dir, fmt.Sprintf("game%d.result.json", id))
-}
+func ResultPath(dir string, id int) string { return proc.FreezeResultPath(dir, id) }
 
 func writeResult(dir string, id int, r FreezeResult) {
 	data, _ := json.Marshal(r)

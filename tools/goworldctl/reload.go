@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/goworld-engine/goworld/game"
 	"github.com/goworld-engine/goworld/internal/proc"
 )
 
@@ -164,7 +163,7 @@ func reloadGame(ctx context.Context, out, errOut io.Writer, c *cluster, p proces
 	if !filepath.IsAbs(freezeDir) {
 		freezeDir = filepath.Join(c.Dir, freezeDir)
 	}
-	resultFile := game.ResultPath(freezeDir, p.ID)
+	resultFile := proc.FreezeResultPath(freezeDir, p.ID)
 	if err := os.Remove(resultFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s: removing the last freeze result: %w", p.Name, err)
 	}
@@ -285,7 +284,7 @@ func restoreBudget(c *cluster) time.Duration {
 // waitFreezeResult waits until the game holding pidfile as pid writes its
 // freeze result to path, and returns it. It fails if the process exits
 // without one, or after timeout.
-func waitFreezeResult(path, pidfile string, pid int, timeout time.Duration) (game.FreezeResult, error) {
+func waitFreezeResult(path, pidfile string, pid int, timeout time.Duration) (proc.FreezeResult, error) {
 	deadline := time.Now().Add(timeout)
 	poll := time.Millisecond
 	for {
@@ -313,8 +312,8 @@ func waitFreezeResult(path, pidfile string, pid int, timeout time.Duration) (gam
 }
 
 // readFreezeResult reads a game's freeze result file.
-func readFreezeResult(path string) (game.FreezeResult, error) {
-	var res game.FreezeResult
+func readFreezeResult(path string) (proc.FreezeResult, error) {
+	var res proc.FreezeResult
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return res, err

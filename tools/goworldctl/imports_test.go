@@ -1,0 +1,24 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportsNoServer: goworldctl drives the servers through processes,
+// files and HTTP, never by linking them: it imports none of the server
+// packages (their state and dependencies are not its to carry).
+func TestImportsNoServer(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, server := range []string{"game", "gate", "dispatcher", "entity", "space", "aoi"} {
+			if pkg == "github.com/goworld-engine/goworld/"+server {
+				t.Errorf("goworldctl imports %s", pkg)
+			}
+		}
+	}
+}
