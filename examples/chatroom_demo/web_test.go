@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -16,71 +15,15 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/goworld-engine/goworld/internal/browsertest"
 	"github.com/goworld-engine/goworld/internal/cluster"
 )
 
-// RequireBrowserEnv, set to 1, makes the browser tests fail rather than
-// skip where no Chromium is found: .ci/run sets it, so that they never
-// vanish into a skip in CI.
-const RequireBrowserEnv = "GOWORLD_REQUIRE_BROWSER"
-
-// chromiumPath finds a Chromium (GOWORLD_CHROMIUM, else chromium,
-// chromium-browser or google-chrome on PATH), or skips the test with a
-// message (fails it under GOWORLD_REQUIRE_BROWSER=1).
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("GOWORLD_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "no chromium on PATH (Debian: apt-get install chromium; or set GOWORLD_CHROMIUM): the chat page's browser tests need it"
-	if os.Getenv(RequireBrowserEnv) == "1" {
-		t.Fatalf("%s, and %s=1 is set", msg, RequireBrowserEnv)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// browser starts a headless Chromium of its own (a fresh profile, no
-// network beyond what the page opens) for the test and returns its
-// context; each tab is a context derived from it.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true), // CI runs as root
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("no-default-browser-check", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	// Start the browser now (on a context without a deadline: the
-	// browser lives as long as the context of its first run), so that one
-	// that cannot start fails here with its error.
-	if err := chromedp.Do(bctx); err != nil {
-		cancelBrowser()
-		cancelAlloc()
-		t.Fatalf("starting chromium: %v", err)
-	}
-	t.Cleanup(func() {
-		cancelBrowser() // closes the browser's tabs and the browser
-		cancelAlloc()   // waits for the process to exit
-	})
-	return bctx
-}
+// browser starts a headless Chromium of the test's own (a fresh profile,
+// no network beyond what the page opens) and returns its context; each
+// tab is a context derived from it. Without Chromium the test skips, or
+// fails under GOWORLD_REQUIRE_BROWSER=1 (see internal/browsertest).
+func browser(t *testing.T) context.Context { return browsertest.Start(t) }
 
 // pageURL is web/index.html as a file:// URL, as a user opens it.
 func pageURL(t *testing.T) string {
