@@ -79,6 +79,9 @@ const (
 	// DefaultPositionSyncInterval is how often a game sends clients the
 	// positions of what moved in their view.
 	DefaultPositionSyncInterval = 100 * time.Millisecond
+	// MaxAOISyncLimit is aoi_sync_limit's largest value: what one
+	// positions message can count (16 bits).
+	MaxAOISyncLimit = 1<<16 - 1
 	// DefaultAOISyncLimit bounds the entity creates and position updates
 	// one client is sent per position sync.
 	DefaultAOISyncLimit = 64

@@ -295,6 +295,11 @@ listen_addr = 127.0.0.1:14001
 			want: []string{`config.ini: [game_common] aoi_sync_limit = "many": must be a positive whole number`},
 		},
 		{
+			name: "AOI sync limit past what a positions message counts",
+			text: minimal + "[game_common]\naoi_sync_limit = 65536\n",
+			want: []string{`config.ini: [game_common] aoi_sync_limit = "65536": must be at most 65535`},
+		},
+		{
 			name: "bad client limits",
 			text: minimal + "[gate_common]\nclient_msg_rate = -1\nclient_byte_rate = 1MiB\nmax_clients = lots\n" +
 				"client_msg_burst = 0\nclient_byte_burst = -5\nkcp_session_rate = 1.5\nkcp_session_burst = none\n",

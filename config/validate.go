@@ -204,6 +204,10 @@ func (c *Config) validate() []problem {
 				ps.bad(sec, key, strconv.Itoa(n), "must be a positive whole number")
 			}
 		}
+		if g.AOISyncLimit > MaxAOISyncLimit {
+			// One client's positions message counts its entries in 16 bits.
+			ps.bad(sec, "aoi_sync_limit", strconv.Itoa(g.AOISyncLimit), fmt.Sprintf("must be at most %d", MaxAOISyncLimit))
+		}
 		if g.KeepFreezeFiles <= 0 {
 			ps.bad(sec, "keep_freeze_files", strconv.Itoa(g.KeepFreezeFiles), "must be a positive whole number (of files)")
 		}

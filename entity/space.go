@@ -387,21 +387,29 @@ func (o *spaceOut) Positions(viewer aoi.ID, targets []aoi.ID) {
 	if v == nil || v.client == nil {
 		return
 	}
-	b := make([]byte, 2, 2+len(targets)*(rpc.EntityIDLength+rpc.PositionSize))
-	n := 0
-	for _, id := range targets {
-		if t := o.members[id]; t != nil {
-			b = rpc.AppendEntityID(b, t.id)
-			b = rpc.AppendPosition(b, t.pos, t.yaw)
-			n++
+	// A MsgPositions counts its entries in 16 bits: more go in several.
+	for len(targets) > 0 {
+		chunk := targets[:min(len(targets), maxPositionsPerMsg)]
+		targets = targets[len(chunk):]
+		b := make([]byte, 2, 2+len(chunk)*(rpc.EntityIDLength+rpc.PositionSize))
+		n := 0
+		for _, id := range chunk {
+			if t := o.members[id]; t != nil {
+				b = rpc.AppendEntityID(b, t.id)
+				b = rpc.AppendPosition(b, t.pos, t.yaw)
+				n++
+			}
 		}
+		if n == 0 {
+			continue
+		}
+		b[0], b[1] = byte(n), byte(n>>8)
+		v.world.toClient(*v.client, rpc.MsgPositions, b)
 	}
-	if n == 0 {
-		return
-	}
-	b[0], b[1] = byte(n), byte(n>>8)
-	v.world.toClient(*v.client, rpc.MsgPositions, b)
 }
+
+// maxPositionsPerMsg is the most entries one MsgPositions counts (u16).
+const maxPositionsPerMsg = 1<<16 - 1
 
 func (o *spaceOut) AOI(watcher, target aoi.ID, enter bool) {
 	wa, t := o.members[watcher], o.members[target]

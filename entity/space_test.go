@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goworld-engine/goworld/aoi"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/sirupsen/logrus"
 )
@@ -442,5 +443,40 @@ func TestDestroyedWhileMigrating(t *testing.T) {
 	}
 	if e.w.StorageInFlight() != 0 {
 		t.Fatal("the migration still counts as in flight (a freeze would wait for it)")
+	}
+}
+
+// TestPositionsOverSixtyFiveThousand: a positions message counts its
+// entries in 16 bits; a sync of more (an aoi_sync_limit past 65535 before
+// the config refused it, or any caller) goes in several messages, none
+// of which wraps its count.
+func TestPositionsOverSixtyFiveThousand(t *testing.T) {
+	e := newSpaceEnv(t)
+	zone := e.create("Zone", nil)
+	viewer := e.mover("viewer")
+	e.bind(viewer, 1, 1)
+	e.enter(viewer, zone, 0, 0)
+	out := (*spaceOut)(zone.sp)
+	const n = maxPositionsPerMsg + 10
+	targets := make([]aoi.ID, 0, n+1)
+	for id := range zone.sp.members {
+		if zone.sp.members[id] == viewer {
+			for range n {
+				targets = append(targets, id) // the viewer n times: members are what is looked up
+			}
+		}
+	}
+	e.out.take()
+	e.w.Run(func() { out.Positions(viewer.aoiID, targets) })
+	var counts []int
+	for _, m := range toClientOf(t, e.out.take(), ClientRef{Gate: 1, ID: 1}, rpc.MsgPositions) {
+		c := int(m.body[0]) | int(m.body[1])<<8
+		if len(m.body) != 2+c*(rpc.EntityIDLength+rpc.PositionSize) {
+			t.Fatalf("a positions message counts %d entries but holds %d bytes", c, len(m.body))
+		}
+		counts = append(counts, c)
+	}
+	if len(counts) != 2 || counts[0] != maxPositionsPerMsg || counts[1] != 10 {
+		t.Fatalf("positions messages with %v entries, want [%d 10]", counts, maxPositionsPerMsg)
 	}
 }
