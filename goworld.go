@@ -29,9 +29,11 @@ package goworld
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -197,6 +199,18 @@ func RegistrationErr() error { return errors.Join(registerErr...) }
 // start servers in-process.
 func Registry() *entity.Registry { return registry }
 
+// PrintRegistry writes the registered entity types as indented JSON
+// (entity.RegistryInfo, schema entity.RegistrySchema; docs/stubs.md), as
+// `-print-registry` does.
+func PrintRegistry(w io.Writer) error {
+	b, err := json.MarshalIndent(registry.Describe(), "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
 // Run runs this process in the role its flags name, until SIGTERM or
 // SIGINT, then exits. It does not return. Without -role it runs every
 // dispatcher, game and gate of the config in this one process, for
@@ -210,6 +224,8 @@ func Registry() *entity.Registry { return registry }
 //	                            there only (goworldctl sends stderr to log/NAME.stderr, which
 //	                            then holds only what the runtime writes: panics, fatal errors)
 //	-pidfile PATH               hold this PID file while running
+//	-print-registry             print the registered types as JSON and exit (no config
+//	                            needed; `goworldctl gen` reads it: docs/stubs.md)
 //
 // goworldctl passes all of them; see tools/goworldctl.
 func Run() {
@@ -230,11 +246,15 @@ func run(args []string) error {
 	pidPath := fs.String("pidfile", "", "PID file to hold while running")
 	restore := fs.Bool("restore", false, "game: resume from the newest freeze file in freeze_dir (hot reload)")
 	restoreFrom := fs.String("restore-from", "", "game: resume from this freeze file")
+	printRegistry := fs.Bool("print-registry", false, "print the registered entity types as JSON (docs/stubs.md) and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if len(registerErr) > 0 {
 		return fmt.Errorf("entity registration failed: %w", errors.Join(registerErr...))
+	}
+	if *printRegistry {
+		return PrintRegistry(os.Stdout)
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {

@@ -193,6 +193,46 @@ func RequestEntityAs[T any](ctx context.Context, c *Client, id rpc.EntityID, met
 	return convertAnswer[T](method, v, err)
 }
 
+// Convert converts v, a value as the client receives them (an
+// attribute, a call's argument: int64, string, []any, map[string]any
+// ...), to T as the server converts a call's arguments: an int64 that
+// fits into an int32, a map into a struct with msgpack tags, and so on.
+// A value that does not convert is an error wrapping rpc.ErrBadArgs; nil
+// is T's zero value. Generated stubs (goworldctl gen) use it.
+func Convert[T any](v any) (T, error) {
+	return convertAnswer[T]("a value", v, nil)
+}
+
+// Decode converts the call's arguments into the values dst points to,
+// in order, as Convert does: one pointer per argument (a wrong count is
+// an error wrapping rpc.ErrBadArgs, as is an argument that does not
+// convert). Generated stubs (goworldctl gen) use it.
+func (c Call) Decode(dst ...any) error {
+	if len(dst) != len(c.Args) {
+		return fmt.Errorf("client: call %s: got %d arguments, want %d: %w", c.Method, len(c.Args), len(dst), rpc.ErrBadArgs)
+	}
+	types := make([]reflect.Type, len(dst))
+	for i, d := range dst {
+		t := reflect.TypeOf(d)
+		if t == nil || t.Kind() != reflect.Pointer {
+			return fmt.Errorf("client: Call.Decode: argument %d is %T, not a pointer", i, d)
+		}
+		types[i] = t.Elem()
+	}
+	enc, err := rpc.AppendArgs(nil, c.Args)
+	if err != nil {
+		return fmt.Errorf("client: call %s: %w", c.Method, err)
+	}
+	vals, err := rpc.DecodeArgs(enc, types)
+	if err != nil {
+		return fmt.Errorf("client: call %s: %w (%w)", c.Method, rpc.ErrBadArgs, err)
+	}
+	for i, v := range vals {
+		reflect.ValueOf(dst[i]).Elem().Set(v)
+	}
+	return nil
+}
+
 func convertAnswer[T any](method string, v any, err error) (T, error) {
 	var zero T
 	if err != nil || v == nil {

@@ -120,17 +120,39 @@ func (e *Entity) Call(id rpc.EntityID, method string, args ...any) {
 }
 
 // CallClient calls method on this entity's copy in its own client. It does
-// nothing if no client is bound.
+// nothing if no client is bound. If the type declares its client methods
+// (TypeDesc.DefineClientMethod), a method it does not declare, or
+// arguments that do not fit the declaration, is an error: logged,
+// counted (World.ClientCallErrors) and not sent, whether a client is
+// bound or not.
 func (e *Entity) CallClient(method string, args ...any) {
-	if e.client == nil {
+	if e.client == nil && len(e.typ.clientMethods) == 0 {
 		return
 	}
 	body, err := appendCall(nil, e.id, method, args)
 	if err != nil {
-		e.world.log.WithError(err).Errorf("%s.CallClient(%s)", e, method)
+		e.world.log.WithError(err).Errorf("%s.CallClient(%s)", e, clip.Name(method))
+		return
+	}
+	if len(e.typ.clientMethods) > 0 {
+		if msg := e.world.checkClientCall(e.typ, method, callArgs(body)); msg != "" {
+			e.world.clientCallError(msg)
+			return
+		}
+	}
+	if e.client == nil {
 		return
 	}
 	e.world.toClient(*e.client, rpc.MsgCallClient, body)
+}
+
+// callArgs returns the msgpack argument array of a body appendCall
+// wrote from its start (entityID | method | args).
+func callArgs(body []byte) []byte {
+	r := rpc.NewReader(body)
+	r.EntityID()
+	_ = r.String()
+	return r.Rest()
 }
 
 // SetClientFilterProp sets a property on this entity's client at its gate,

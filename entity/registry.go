@@ -54,6 +54,12 @@ type TypeDesc struct {
 	cellSize   float64
 	aoiRadius  float64
 	aoiSet     bool
+	// clientMethods: DefineClientMethod's declarations; clientDups the
+	// names declared twice.
+	clientMethods map[string]*clientMethodDecl
+	clientDups    []string
+	// attrTypes: AttrDef.Type's samples, by attribute.
+	attrTypes map[string]any
 }
 
 // DefineSpace makes entities of this type spaces: other entities enter
@@ -121,6 +127,20 @@ func (a *AttrDef) Default(v any) *AttrDef {
 	return a
 }
 
+// Type declares the type of the attribute's values, by a sample value
+// of the type (its zero value: "", int64(0), map[string]any(nil), a
+// struct value) or a reflect.Type, for the stubs `goworldctl gen`
+// writes (clients see the attribute typed). It is not checked when the
+// attribute is set. Without it, or a Default to take the type from,
+// stubs type the attribute as any value.
+func (a *AttrDef) Type(sample any) *AttrDef {
+	if a.desc.attrTypes == nil {
+		a.desc.attrTypes = map[string]any{}
+	}
+	a.desc.attrTypes[a.name] = sample
+	return a
+}
+
 // ExposeToClient lets the client that owns an entity call these methods on
 // it. Other clients cannot.
 func (d *TypeDesc) ExposeToClient(methods ...string) { d.expose(exposeOwner, methods) }
@@ -145,7 +165,8 @@ type method struct {
 	index   int // in the pointer type's method set
 	params  []reflect.Type
 	exposed exposure
-	answer  answer // what it returns (see request.go)
+	answer  answer       // what it returns (see request.go)
+	result  reflect.Type // T of a method that returns (T, error)
 }
 
 // entityType is a registered, validated entity type.
@@ -171,6 +192,12 @@ type entityType struct {
 	service *serviceDesc
 	// watchesGames: the type implements GameWatcher.
 	watchesGames bool
+	// clientMethods: the declared client methods (nil: none declared,
+	// calls to clients are not checked; see clientmethods.go).
+	clientMethods map[string]*clientMethod
+	// attrTypes: the declared types of attributes (AttrDef.Type, or a
+	// Default's), for the registry's description.
+	attrTypes map[string]reflect.Type
 }
 
 // checkAttr panics for an undeclared top-level attribute.
@@ -185,6 +212,10 @@ func (t *entityType) checkAttr(key string) {
 type Registry struct {
 	types map[string]*entityType
 	ready []func(*World) // OnGameReady hooks
+	// clientDecls: every type's declared client methods, by name, for
+	// broadcasts; anyClientMethods: some type declared one.
+	clientDecls      map[string][]*clientMethod
+	anyClientMethods bool
 }
 
 // NewRegistry returns an empty Registry.
@@ -371,7 +402,11 @@ func (r *Registry) Register(name string, proto any) error {
 			}
 			continue // not callable as RPC, but a legal Go method
 		}
-		t.methods[m.Name] = &method{name: m.Name, index: m.Index, params: params, exposed: desc.exposed[m.Name], answer: ans}
+		mt := &method{name: m.Name, index: m.Index, params: params, exposed: desc.exposed[m.Name], answer: ans}
+		if ans == answerValue {
+			mt.result = m.Type.Out(0)
+		}
+		t.methods[m.Name] = mt
 	}
 	seen := map[string]bool{}
 	for _, name := range desc.order {
@@ -397,10 +432,39 @@ func (r *Registry) Register(name string, proto any) error {
 		// Otherwise the method exists but is variadic or has a parameter
 		// type that cannot travel: reported by the loop above.
 	}
+	cms, cproblems := validateClientMethods(&desc)
+	problems = append(problems, cproblems...)
+	t.clientMethods = cms
+	for a, s := range desc.attrTypes {
+		if _, ok := desc.attrs[a]; !ok {
+			problems = append(problems, fmt.Sprintf("attribute %q: Type of an undeclared attribute", a))
+			continue
+		}
+		at := sampleType(s)
+		if err := rpc.CheckParamType(at); err != nil {
+			problems = append(problems, fmt.Sprintf("attribute %q: type: %v", a, err))
+			continue
+		}
+		if t.attrTypes == nil {
+			t.attrTypes = map[string]reflect.Type{}
+		}
+		t.attrTypes[a] = at
+	}
+	for a, v := range desc.defaults {
+		if _, typed := t.attrTypes[a]; !typed && v != nil {
+			if at := reflect.TypeOf(v); rpc.CheckParamType(at) == nil {
+				if t.attrTypes == nil {
+					t.attrTypes = map[string]reflect.Type{}
+				}
+				t.attrTypes[a] = at
+			}
+		}
+	}
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		return fail("%s", strings.Join(problems, "; "))
 	}
 	r.types[name] = t
+	r.indexClientMethods(t)
 	return nil
 }

@@ -170,6 +170,9 @@ type World struct {
 	// svcLive: per service, its shards live here (read by scrapes).
 	svcLive serviceCounts
 
+	// clientErrs: calls to clients refused by the declarations.
+	clientErrs clientCallErrors
+
 	// cur is the request being run (on curEntity), for DeferReply;
 	// deferred says the method deferred its answer.
 	cur       *replyTo
@@ -481,7 +484,10 @@ func (w *World) CallFilteredClientsOp(key string, op rpc.FilterOp, value, method
 }
 
 // CallAllClients calls method on the player entity of every connected
-// client, client-side (see CallFilteredClients).
+// client, client-side (see CallFilteredClients). Once any entity type
+// declares client methods (TypeDesc.DefineClientMethod), a broadcast's
+// method must be declared by some type, with arguments that fit: else
+// it is an error, logged, counted (ClientCallErrors) and not sent.
 func (w *World) CallAllClients(method string, args ...any) {
 	w.broadcast(rpc.FilterAll, "", "", method, args)
 }
@@ -496,10 +502,17 @@ func (w *World) broadcast(op rpc.FilterOp, key, value, method string, args []any
 	b := rpc.AppendUint8(nil, uint8(op))
 	b = rpc.AppendString(rpc.AppendString(b, key), value)
 	b = rpc.AppendUint16(b, uint16(rpc.MsgCallClient))
+	call := len(b)
 	b, err := appendCall(b, "", method, args)
 	if err != nil {
-		w.log.WithError(err).Errorf("broadcast %s: cannot encode arguments", method)
+		w.log.WithError(err).Errorf("broadcast %s: cannot encode arguments", clip.Name(method))
 		return
+	}
+	if w.reg.anyClientMethods {
+		if msg := w.checkClientCall(nil, method, callArgs(b[call:])); msg != "" {
+			w.clientCallError(msg)
+			return
+		}
 	}
 	w.FlushClients()
 	for i := 0; i < w.out.NumDispatchers(); i++ {

@@ -12,9 +12,13 @@ import (
 // Greeter says hello to each client that connects and doubles numbers.
 type Greeter struct{ goworld.Entity }
 
-func (g *Greeter) DescribeEntityType(d *goworld.TypeDesc) { d.ExposeToClient("Double") }
-func (g *Greeter) OnClientConnected()                     { g.CallClient("Hello", "welcome") }
-func (g *Greeter) Double(n int) (int, error)              { return 2 * n, nil }
+func (g *Greeter) DescribeEntityType(d *goworld.TypeDesc) {
+	d.ExposeToClient("Double")
+	d.DefineClientMethod("Hello", "").Names("text") // what the server calls on clients
+}
+
+func (g *Greeter) OnClientConnected()        { g.CallClient("Hello", "welcome") }
+func (g *Greeter) Double(n int) (int, error) { return 2 * n, nil }
 
 // In a game module's test, Start takes the test's t and the types
 // registered with goworld.RegisterEntity (Options.Registry nil). An

@@ -64,6 +64,12 @@ type Options struct {
 	// Logger receives the servers' logs (default: warnings and errors go
 	// to the test's log).
 	Logger logrus.FieldLogger
+	// AllowClientCallErrors keeps the test going when game code calls a
+	// client method its type does not declare, or with arguments that
+	// do not fit the declaration (entity.TypeDesc.DefineClientMethod).
+	// By default such a call fails the test: at the next wait, or when
+	// the test ends.
+	AllowClientCallErrors bool
 }
 
 // Cluster is a running cluster. Its methods fail the test on error.
@@ -71,6 +77,11 @@ type Cluster struct {
 	t       testing.TB
 	c       *cluster.Cluster
 	timeout time.Duration
+	// allowCallErrs: Options.AllowClientCallErrors. reported: the
+	// refused client calls already reported (guarded by mu).
+	allowCallErrs bool
+	mu            sync.Mutex
+	reported      uint64
 }
 
 // Start starts the cluster and waits until every server is ready; it
@@ -108,7 +119,44 @@ func Start(t testing.TB, o Options) *Cluster {
 			t.Errorf("goworldtest: stopping the cluster: %v", err)
 		}
 	})
-	return &Cluster{t: t, c: c, timeout: o.Timeout}
+	kc := &Cluster{t: t, c: c, timeout: o.Timeout, allowCallErrs: o.AllowClientCallErrors}
+	t.Cleanup(func() {
+		if err := kc.clientCallErr(); err != nil {
+			t.Error(err)
+		}
+	})
+	return kc
+}
+
+// ClientCallErrors returns how many calls to clients the games refused
+// because they broke the declared client methods (an undeclared method,
+// arguments that do not fit: entity.TypeDesc.DefineClientMethod), and
+// the last one's message.
+func (c *Cluster) ClientCallErrors() (n uint64, last string) {
+	for _, g := range c.c.Games {
+		k, l := g.World().ClientCallErrors()
+		if k > 0 {
+			n, last = n+k, l
+		}
+	}
+	return n, last
+}
+
+// clientCallErr returns an error for client calls refused since the
+// last report (unless Options.AllowClientCallErrors).
+func (c *Cluster) clientCallErr() error {
+	if c.allowCallErrs {
+		return nil
+	}
+	n, last := c.ClientCallErrors()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n <= c.reported {
+		return nil
+	}
+	k := n - c.reported
+	c.reported = n
+	return fmt.Errorf("goworldtest: game code made %d call(s) to clients that its types' declared client methods refuse (DefineClientMethod); the last: %s", k, last)
 }
 
 // testWriter sends the servers' log lines to the test's log.
@@ -179,6 +227,9 @@ func (c *Cluster) Eventually(what string, cond func() bool) {
 	c.t.Helper()
 	deadline := time.Now().Add(c.timeout)
 	for !cond() {
+		if err := c.clientCallErr(); err != nil {
+			c.t.Fatalf("%v (while waiting for %s)", err, what)
+		}
 		if time.Now().After(deadline) {
 			c.t.Fatalf("goworldtest: %s: not after %v", what, c.timeout)
 		}
@@ -207,6 +258,7 @@ type Client struct {
 	t       testing.TB
 	timeout time.Duration
 	player  rpc.EntityID
+	cluster *Cluster
 }
 
 // Connect connects a client over TCP and waits until the server has
@@ -219,7 +271,7 @@ func (c *Cluster) Connect() *Client {
 		c.t.Fatalf("goworldtest: connect: %v", err)
 	}
 	c.t.Cleanup(func() { cl.Close() })
-	p := &Client{Client: cl, t: c.t, timeout: c.timeout}
+	p := &Client{Client: cl, t: c.t, timeout: c.timeout, cluster: c}
 	p.wait("the player entity", func(ev client.Event) bool {
 		e, ok := ev.(client.EntityCreated)
 		if ok && e.IsPlayer {
@@ -326,16 +378,29 @@ func (p *Client) waitOrClosed(what string, match func(client.Event) bool) {
 	p.t.Helper()
 	timer := time.NewTimer(p.timeout)
 	defer timer.Stop()
+	// A refused call to a client is checked at each event: the call the
+	// test waits for may be the one refused.
+	check := func() {
+		if err := p.cluster.clientCallErr(); err != nil {
+			p.t.Fatalf("%v (while waiting for %s)", err, what)
+		}
+	}
+	poll := time.NewTicker(20 * time.Millisecond) // a poll of that count, not a wait for time
+	defer poll.Stop()
 	for {
+		check()
 		select {
+		case <-poll.C:
 		case ev, ok := <-p.Events():
 			if !ok {
+				check()
 				p.t.Fatalf("goworldtest: the connection is closed; waiting for %s", what)
 			}
 			if match(ev) {
 				return
 			}
 		case <-timer.C:
+			check()
 			p.t.Fatalf("goworldtest: no %s within %v", what, p.timeout)
 		}
 	}

@@ -158,3 +158,79 @@ func (f *fakeT) Fatal(args ...any) {
 	f.msg = fmt.Sprint(args...)
 	runtime.Goexit()
 }
+
+// Typo declares Welcome for its clients but calls Welcom.
+type Typo struct{ goworld.Entity }
+
+func (p *Typo) DescribeEntityType(d *goworld.TypeDesc) {
+	d.ExposeToClient("Greet")
+	d.DefineClientMethod("Welcome", "").Names("text")
+}
+
+func (p *Typo) OnClientConnected() { p.CallClient("Welcom", "hello") }
+
+// Greet calls Welcome with an argument that does not fit the declaration.
+func (p *Typo) Greet() { p.CallClient("Welcome", 42) }
+
+func typoRegistry() *entity.Registry {
+	r := entity.NewRegistry()
+	if err := r.Register("Typo", &Typo{}); err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// TestKitFailsOnUndeclaredClientCall: a call to a client method the type
+// does not declare fails the test at the wait for it (which would
+// otherwise only time out), long before the wait's timeout.
+func TestKitFailsOnUndeclaredClientCall(t *testing.T) {
+	start := time.Now()
+	err := goworldtest.Run(func(t testing.TB) {
+		c := goworldtest.Start(t, goworldtest.Options{BootEntity: "Typo", Registry: typoRegistry(), Timeout: time.Minute})
+		p := c.Connect()
+		p.ExpectCall("Welcome")
+		t.Error("not reached: the wait should have failed")
+	})
+	if err == nil || !strings.Contains(err.Error(), `Typo.CallClient(Welcom): Typo declares no such client method`) || !strings.Contains(err.Error(), "while waiting for") {
+		t.Fatalf("Run: %v", err)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Fatalf("the failure took %v: it waited for the timeout", took)
+	}
+}
+
+// TestKitFailsAtCleanupOnMismatchedClientCall: a call with arguments that
+// do not fit fails the test when it ends, even if nothing waited.
+func TestKitFailsAtCleanupOnMismatchedClientCall(t *testing.T) {
+	err := goworldtest.Run(func(t testing.TB) {
+		c := goworldtest.Start(t, goworldtest.Options{BootEntity: "Typo", Registry: typoRegistry(), AllowClientCallErrors: false})
+		var id goworld.EntityID
+		c.Do(1, func(w *goworld.World) {
+			e, err := w.CreateEntityLocally("Typo", nil)
+			if err != nil {
+				t.Errorf("create: %v", err)
+				return
+			}
+			id = e.ID()
+			e.Self().(*Typo).Greet()
+		})
+		if id == "" {
+			t.Error("no entity")
+		}
+	})
+	if err == nil || !strings.Contains(err.Error(), "Welcome(text string)") || !strings.Contains(err.Error(), "1 call(s)") {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// TestKitAllowsClientCallErrors: with AllowClientCallErrors a test can
+// check the refusals itself.
+func TestKitAllowsClientCallErrors(t *testing.T) {
+	c := goworldtest.Start(t, goworldtest.Options{BootEntity: "Typo", Registry: typoRegistry(), AllowClientCallErrors: true})
+	p := c.Connect()
+	p.Call("Greet")
+	c.Eventually("two refused client calls", func() bool { n, _ := c.ClientCallErrors(); return n == 2 })
+	if _, last := c.ClientCallErrors(); !strings.Contains(last, "Typo.CallClient(Welcome): the arguments do not fit") {
+		t.Fatalf("last refusal %q", last)
+	}
+}

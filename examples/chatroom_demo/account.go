@@ -26,6 +26,9 @@ type Account struct {
 func (a *Account) DescribeEntityType(desc *goworld.TypeDesc) {
 	desc.DefineAttr("login", 0)
 	desc.ExposeToClient("Login", "Register", "Echo", "EchoRequest")
+	desc.DefineClientMethod("OnLoginFailed", "").Names("reason")
+	desc.DefineClientMethod("OnEcho", "").Names("payload")
+	desc.DefineClientMethod("OnError", "").Names("message")
 }
 
 // maxEcho is the longest payload Echo returns, in bytes.

@@ -16,9 +16,9 @@ type Avatar struct {
 // DescribeEntityType declares the avatar's attributes and client methods.
 func (a *Avatar) DescribeEntityType(desc *goworld.TypeDesc) {
 	desc.SetPersistent(true)
-	desc.DefineAttr("name", goworld.AttrAllClients|goworld.AttrPersistent)
-	desc.DefineAttr("room", goworld.AttrOwnClient|goworld.AttrPersistent)
-	desc.DefineAttr("said", goworld.AttrOwnClient|goworld.AttrPersistent)
+	desc.DefineAttr("name", goworld.AttrAllClients|goworld.AttrPersistent).Type("")
+	desc.DefineAttr("room", goworld.AttrOwnClient|goworld.AttrPersistent).Type("")
+	desc.DefineAttr("said", goworld.AttrOwnClient|goworld.AttrPersistent).Type(int64(0))
 	// inbox: mail that arrived while no client was bound (the avatar
 	// loading for a login), [from, text] pairs, delivered at the login.
 	desc.DefineAttr("inbox", goworld.AttrPersistent)
@@ -27,6 +27,17 @@ func (a *Avatar) DescribeEntityType(desc *goworld.TypeDesc) {
 	// saved; an attribute so that they survive a hot reload).
 	desc.DefineAttr("whoWaiting", 0)
 	desc.ExposeToClient("JoinRoom", "Say", "Who", "Mail")
+	// What the server calls on the avatar's client (checked where it is
+	// called; the clients' stubs are generated from it: stubs.go).
+	desc.DefineClientMethod("OnLogin", "").Names("name")
+	desc.DefineClientMethod("OnJoined", "").Names("room")
+	desc.DefineClientMethod("OnMembers", "", []string(nil), int64(0)).Names("room", "members", "total")
+	desc.DefineClientMethod("OnChat", "", "", "").Names("room", "name", "text")
+	desc.DefineClientMethod("OnEntered", "", "").Names("room", "name")
+	desc.DefineClientMethod("OnLeft", "", "").Names("room", "name")
+	desc.DefineClientMethod("OnMail", "", "").Names("from", "text")
+	desc.DefineClientMethod("OnMailSent", "").Names("user")
+	desc.DefineClientMethod("OnError", "").Names("message")
 }
 
 var validRoom = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)

@@ -106,6 +106,7 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		benchCommand(),
 		newCommand(),
+		genCommand(),
 		devCommand(),
 		{
 			Name:         "build",

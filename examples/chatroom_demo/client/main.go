@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/examples/chatroom_demo/stubs"
 )
 
 func main() {
@@ -89,6 +90,46 @@ func run() int {
 	// the request does: at the latest at its timeout, or when c closes.
 	who := &whoRequests{out: make(chan whoAnswer, 16), quit: make(chan struct{})}
 	defer close(who.quit)
+	// The server's calls, typed by the generated stubs (stubs/stubs.go):
+	// exit is set by a handler that ends the client.
+	exit := -1
+	printError := func(message string) { fmt.Fprintln(os.Stderr, "error:", message) }
+	account := &stubs.AccountHandlers{
+		OnLoginFailed: func(reason string) {
+			what := "login"
+			if *register {
+				what = "registration"
+			}
+			fmt.Fprintf(os.Stderr, "%s failed: %s\n", what, reason)
+			exit = 1
+		},
+		OnError: printError,
+	}
+	avatar := &stubs.AvatarHandlers{
+		OnLogin: func(name string) {
+			fmt.Printf("logged in as %s\n", name)
+			p, ok := c.Player()
+			if !ok {
+				return
+			}
+			me := stubs.AvatarOf(c, p.ID)
+			// The server keeps a returning player in its room.
+			if r, _ := me.AttrRoom(); r != "" && !roomSet {
+				fmt.Printf("joined %s\n", r)
+				loggedIn = true
+				return
+			}
+			me.JoinRoom(*room)
+		},
+		OnJoined: func(room string) {
+			fmt.Printf("joined %s\n", room)
+			loggedIn = true
+		},
+		OnChat:     func(room, name, text string) { fmt.Printf("[%s] %s: %s\n", room, name, text) },
+		OnMail:     func(from, text string) { fmt.Printf("[mail] %s: %s\n", from, text) },
+		OnMailSent: func(user string) { fmt.Printf("mail sent to %s\n", user) },
+		OnError:    printError,
+	}
 	for {
 		if loggedIn {
 			for len(pending) > 0 {
@@ -117,46 +158,26 @@ func run() int {
 			switch ev := ev.(type) {
 			case client.EntityCreated:
 				if ev.IsPlayer && ev.Type == "Account" {
-					method := "Login"
+					acc := stubs.AccountOf(c, ev.ID)
+					login := acc.Login
 					if *register {
-						method = "Register"
+						login = acc.Register
 					}
-					if err := c.Call(ev.ID, method, *user, *password); err != nil {
+					if err := login(*user, *password); err != nil {
 						fmt.Fprintln(os.Stderr, "error:", err)
 						return 2
 					}
 				}
 			case client.Call:
-				switch ev.Method {
-				case "OnLoginFailed":
-					what := "login"
-					if *register {
-						what = "registration"
-					}
-					fmt.Fprintf(os.Stderr, "%s failed: %s\n", what, arg(ev.Args, 0))
-					return 1
-				case "OnLogin":
-					fmt.Printf("logged in as %s\n", arg(ev.Args, 0))
-					// The server keeps a returning player in its room.
-					if p, ok := c.Player(); ok && !roomSet {
-						if r, _ := p.Attrs["room"].(string); r != "" {
-							fmt.Printf("joined %s\n", r)
-							loggedIn = true
-							break
-						}
-					}
-					c.Call(ev.EntityID, "JoinRoom", *room)
-				case "OnJoined":
-					fmt.Printf("joined %s\n", arg(ev.Args, 0))
-					loggedIn = true
-				case "OnChat":
-					fmt.Printf("[%s] %s: %s\n", arg(ev.Args, 0), arg(ev.Args, 1), arg(ev.Args, 2))
-				case "OnMail":
-					fmt.Printf("[mail] %s: %s\n", arg(ev.Args, 0), arg(ev.Args, 1))
-				case "OnMailSent":
-					fmt.Printf("mail sent to %s\n", arg(ev.Args, 0))
-				case "OnError":
-					fmt.Fprintln(os.Stderr, "error:", arg(ev.Args, 0))
+				handlers := avatar.Handle
+				if p, ok := c.Player(); ok && p.Type == "Account" {
+					handlers = account.Handle
+				}
+				if _, err := handlers(ev); err != nil {
+					fmt.Fprintln(os.Stderr, "error: the server's call:", err)
+				}
+				if exit >= 0 {
+					return exit
 				}
 			case client.Disconnected:
 				fmt.Fprintln(os.Stderr, "disconnected:", ev.Reason)
@@ -174,23 +195,25 @@ func run() int {
 
 // handleLine sends one input line; it reports whether the user quit.
 func handleLine(c *client.Client, who *whoRequests, line string) bool {
+	p, _ := c.Player()
+	me := stubs.AvatarOf(c, p.ID)
 	switch {
 	case line == "/quit":
 		return true
 	case strings.TrimSpace(line) == "/who":
-		who.ask(c)
+		who.ask(me)
 	case strings.HasPrefix(line, "/join "):
-		c.CallPlayer("JoinRoom", strings.TrimSpace(strings.TrimPrefix(line, "/join ")))
+		me.JoinRoom(strings.TrimSpace(strings.TrimPrefix(line, "/join ")))
 	case strings.HasPrefix(line, "/mail "):
 		user, text, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(line, "/mail ")), " ")
 		if user == "" || strings.TrimSpace(text) == "" {
 			fmt.Fprintln(os.Stderr, "error: usage: /mail USER TEXT")
 			break
 		}
-		c.CallPlayer("Mail", user, strings.TrimSpace(text))
+		me.Mail(user, strings.TrimSpace(text))
 	case strings.TrimSpace(line) == "":
 	default:
-		c.CallPlayer("Say", line)
+		me.Say(line)
 	}
 	return false
 }
@@ -210,12 +233,12 @@ type whoRequests struct {
 }
 
 // ask sends a Who request to the player's avatar.
-func (w *whoRequests) ask(c *client.Client) {
+func (w *whoRequests) ask(me stubs.Avatar) {
 	w.waiting++
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), whoTimeout)
 		defer cancel()
-		v, err := c.Request(ctx, "Who")
+		v, err := me.RequestWho(ctx)
 		a := whoAnswer{}
 		if err != nil {
 			a.err = err.Error()
@@ -232,8 +255,7 @@ func (w *whoRequests) ask(c *client.Client) {
 // formatWho formats the answer of the avatar's Who ({"room", "members",
 // "total"}) as "[ROOM] members: NAME, NAME" (the server sorts them),
 // with ", … (N in all)" when the server named only the first of them.
-func formatWho(v any) string {
-	m, _ := v.(map[string]any)
+func formatWho(m map[string]any) string {
 	members, _ := m["members"].([]any)
 	names := make([]string, 0, len(members))
 	for _, n := range members {
