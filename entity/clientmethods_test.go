@@ -169,7 +169,7 @@ var update = flag.Bool("update", false, "rewrite testdata/registry.golden.json")
 type Point struct {
 	X, Y   float64
 	Label  string `msgpack:"label,omitempty"`
-	hidden int
+	hidden int    //lint:ignore U1000 an unexported field: the description must leave it out
 	Skip   int    `msgpack:"-"`
 	Next   *Point `msgpack:"next"`
 }
