@@ -213,30 +213,8 @@ func TestPackageAgainstCluster(t *testing.T) {
 	}
 }
 
-// findTSC returns the tsc to use: GOWORLD_TSC, else tsc on PATH. Without
-// one the test skips, or fails under GOWORLD_REQUIRE_TSC=1.
-func findTSC(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv(tscEnv)
-	if p == "" {
-		var err error
-		if p, err = exec.LookPath("tsc"); err != nil {
-			p = ""
-		}
-	}
-	if p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	msg := "no tsc (set " + tscEnv + ", e.g. after npm install --prefix /opt/goworld-tsc typescript@5, " +
-		"to /opt/goworld-tsc/node_modules/.bin/tsc): the type declarations' test needs it"
-	if os.Getenv(requireTSCEnv) == "1" {
-		t.Fatalf("%s, and %s=1 is set", msg, requireTSCEnv)
-	}
-	t.Skip(msg)
-	return ""
-}
+// findTSC finds tsc (internal/nodetest.TSC).
+func findTSC(t *testing.T) string { return nodetest.TSC(t, "the type declarations' test") }
 
 // TestTypeDeclarations type-checks programs that use the API through the
 // installed package (testdata/types): as an ES module (goworld.d.mts) and

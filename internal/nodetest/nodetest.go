@@ -104,3 +104,27 @@ func Run(t testing.TB, dir string, timeout time.Duration, script string, args ..
 	t.Logf("node %s (%s, %v):\n%s", script, version, time.Since(start).Round(time.Millisecond), out.String())
 	return out.String()
 }
+
+// TSC returns the TypeScript compiler to use: $GOWORLD_TSC, else tsc on
+// PATH (.ci/run installs a pinned one and sets GOWORLD_TSC). Without one
+// the test skips, or fails under GOWORLD_REQUIRE_TSC=1; what names the
+// test's need.
+func TSC(t testing.TB, what string) string {
+	t.Helper()
+	p := os.Getenv("GOWORLD_TSC")
+	if p == "" {
+		p, _ = exec.LookPath("tsc")
+	}
+	if p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	msg := "no tsc (set GOWORLD_TSC, e.g. after npm install --prefix /opt/goworld-tsc typescript@5, " +
+		"to /opt/goworld-tsc/node_modules/.bin/tsc): " + what + " needs it"
+	if os.Getenv("GOWORLD_REQUIRE_TSC") == "1" {
+		t.Fatalf("%s, and GOWORLD_REQUIRE_TSC=1 is set", msg)
+	}
+	t.Skip(msg)
+	return ""
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/goworld-engine/goworld/internal/nodetest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -169,26 +170,8 @@ func quoteJSON(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
-// findTSC finds tsc as the JavaScript package's tests do: $GOWORLD_TSC,
-// else tsc on PATH; it skips without (fails with GOWORLD_REQUIRE_TSC=1).
-func findTSC(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("GOWORLD_TSC")
-	if p == "" {
-		p, _ = exec.LookPath("tsc")
-	}
-	if p != "" {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	msg := "no tsc (set GOWORLD_TSC, or put tsc on PATH): the TypeScript stubs' test needs it"
-	if os.Getenv("GOWORLD_REQUIRE_TSC") == "1" {
-		t.Fatalf("%s, and GOWORLD_REQUIRE_TSC=1 is set", msg)
-	}
-	t.Skip(msg)
-	return ""
-}
+// findTSC finds tsc (internal/nodetest.TSC).
+func findTSC(t *testing.T) string { return nodetest.TSC(t, "the TypeScript stubs' test") }
 
 func tscRun(tsc, dir string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
