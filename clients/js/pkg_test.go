@@ -24,14 +24,9 @@ import (
 	"github.com/goworld-engine/goworld/internal/nodetest"
 )
 
-// Environment variables that make the npm and tsc tests fail, rather than
-// skip, where npm or tsc is missing. .ci/run sets both.
-const (
-	requireNPMEnv = "GOWORLD_REQUIRE_NPM"
-	requireTSCEnv = "GOWORLD_REQUIRE_TSC"
-	// tscEnv names the tsc to use (else tsc on PATH).
-	tscEnv = "GOWORLD_TSC"
-)
+// requireNPMEnv makes the npm tests fail, rather than skip, where npm is
+// missing (.ci/run sets it; tsc's are internal/nodetest.TSC's).
+const requireNPMEnv = "GOWORLD_REQUIRE_NPM"
 
 // packageName is the package's name on npm (package.json).
 const packageName = "@goworld-engine/client"
