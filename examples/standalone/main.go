@@ -38,7 +38,12 @@ func (p *Player) OnClientDisconnected() {
 	p.Destroy()
 }
 
-func main() {
+// The types are registered before main runs, so that the test (which
+// starts them in an in-process cluster) sees them too.
+func init() {
 	goworld.RegisterEntity("Player", &Player{})
+}
+
+func main() {
 	goworld.Run()
 }
