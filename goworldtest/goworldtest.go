@@ -16,6 +16,12 @@
 // goworld.RegisterService (the registry goworld.Run uses), unless
 // Options.Registry gives another. The cluster stops when the test ends.
 //
+// Time is real: the engine's timers and save intervals run on the wall
+// clock (a game's clock cannot be advanced from outside), so a test waits
+// for what a timer does with ExpectCall, WaitAttr or Eventually, and a
+// game made to be tested takes its intervals from attributes or
+// constants a test can keep short.
+//
 // What differs from production: one process (no hot reload, which needs
 // the game's own binary: test it with goworldctl), no config.ini (the
 // Options below choose), storage in a temporary bbolt file per game if
