@@ -13,6 +13,9 @@
 // "/mail USER TEXT" sends USER a mail: at once if they are online, at
 // their next login if not (an offline message); it prints "mail sent to
 // USER", and a mail that arrives prints "[mail] FROM: TEXT".
+// A line that starts with "/" but is no command, or a command without
+// what it needs ("/join" without a room), prints "error: ..." and is not
+// said; "//text" says "/text".
 // At the end of its input it leaves once its /who are answered.
 // A refused login exits with status 1, a lost connection with status 2.
 package main
@@ -195,27 +198,93 @@ func run() int {
 
 // handleLine sends one input line; it reports whether the user quit.
 func handleLine(c *client.Client, who *whoRequests, line string) bool {
+	cmd, err := parseLine(line)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return false
+	}
 	p, _ := c.Player()
 	me := stubs.AvatarOf(c, p.ID)
-	switch {
-	case line == "/quit":
+	switch cmd.kind {
+	case cmdQuit:
 		return true
-	case strings.TrimSpace(line) == "/who":
+	case cmdWho:
 		who.ask(me)
-	case strings.HasPrefix(line, "/join "):
-		me.JoinRoom(strings.TrimSpace(strings.TrimPrefix(line, "/join ")))
-	case strings.HasPrefix(line, "/mail "):
-		user, text, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(line, "/mail ")), " ")
-		if user == "" || strings.TrimSpace(text) == "" {
-			fmt.Fprintln(os.Stderr, "error: usage: /mail USER TEXT")
-			break
-		}
-		me.Mail(user, strings.TrimSpace(text))
-	case strings.TrimSpace(line) == "":
-	default:
-		me.Say(line)
+	case cmdJoin:
+		me.JoinRoom(cmd.room)
+	case cmdMail:
+		me.Mail(cmd.user, cmd.text)
+	case cmdSay:
+		me.Say(cmd.text)
 	}
 	return false
+}
+
+// What an input line asks for.
+const (
+	cmdNone = iota // an empty line
+	cmdSay
+	cmdJoin
+	cmdWho
+	cmdMail
+	cmdQuit
+)
+
+// command is a parsed input line.
+type command struct {
+	kind             int
+	room, user, text string
+}
+
+// commandsHelp lists the commands, for the error of one that is not.
+const commandsHelp = "/join ROOM, /who, /mail USER TEXT, /quit; start a line with // to say one that starts with /"
+
+// parseLine parses one input line: a command (/join ROOM, /who,
+// /mail USER TEXT, /quit), or text to say. A line that starts with "/"
+// but is no command, or a command without what it needs, is an error
+// (not said to the room); "//text" says "/text".
+func parseLine(line string) (command, error) {
+	trimmed := strings.TrimSpace(line)
+	if trimmed == "" {
+		return command{kind: cmdNone}, nil
+	}
+	if !strings.HasPrefix(trimmed, "/") {
+		return command{kind: cmdSay, text: line}, nil
+	}
+	if strings.HasPrefix(trimmed, "//") {
+		return command{kind: cmdSay, text: strings.TrimPrefix(strings.TrimLeft(line, " \t"), "/")}, nil
+	}
+	name, rest, _ := strings.Cut(trimmed, " ")
+	rest = strings.TrimSpace(rest)
+	switch name {
+	case "/quit":
+		return command{kind: cmdQuit}, nil
+	case "/who":
+		if rest != "" {
+			return command{}, fmt.Errorf("usage: /who (it lists your room's members)")
+		}
+		return command{kind: cmdWho}, nil
+	case "/join":
+		if rest == "" || strings.ContainsAny(rest, " \t") {
+			return command{}, fmt.Errorf("usage: /join ROOM (one word)")
+		}
+		return command{kind: cmdJoin, room: rest}, nil
+	case "/mail":
+		user, text, _ := strings.Cut(rest, " ")
+		if user == "" || strings.TrimSpace(text) == "" {
+			return command{}, fmt.Errorf("usage: /mail USER TEXT")
+		}
+		return command{kind: cmdMail, user: user, text: strings.TrimSpace(text)}, nil
+	}
+	return command{}, fmt.Errorf("unknown command %s (commands: %s)", clip(name), commandsHelp)
+}
+
+// clip bounds what a line quotes back.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
 }
 
 // whoTimeout bounds the wait for the answer to /who.

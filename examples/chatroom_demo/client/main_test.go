@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -27,6 +28,43 @@ func TestFormatWho(t *testing.T) {
 	} {
 		if got := formatWho(c.answer); got != c.want {
 			t.Errorf("formatWho(%v) = %q, want %q", c.answer, got, c.want)
+		}
+	}
+}
+
+// TestParseLine: commands, text to say, and lines that look like
+// commands but are not (an error, never said to the room).
+func TestParseLine(t *testing.T) {
+	for _, c := range []struct {
+		line string
+		want command
+		err  string
+	}{
+		{"hello", command{kind: cmdSay, text: "hello"}, ""},
+		{"  ", command{kind: cmdNone}, ""},
+		{"/quit", command{kind: cmdQuit}, ""},
+		{"/who", command{kind: cmdWho}, ""},
+		{" /who ", command{kind: cmdWho}, ""},
+		{"/join games", command{kind: cmdJoin, room: "games"}, ""},
+		{"/join", command{}, "usage: /join ROOM"},
+		{"/join   ", command{}, "usage: /join ROOM"},
+		{"/join two words", command{}, "usage: /join ROOM"},
+		{"/mail bob hi there", command{kind: cmdMail, user: "bob", text: "hi there"}, ""},
+		{"/mail bob", command{}, "usage: /mail USER TEXT"},
+		{"/who me", command{}, "usage: /who"},
+		{"/jion games", command{}, "unknown command /jion"},
+		{"/", command{}, "unknown command /"},
+		{"//etc/passwd is a path", command{kind: cmdSay, text: "/etc/passwd is a path"}, ""},
+	} {
+		got, err := parseLine(c.line)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: %+v, %v; want an error with %q", c.line, got, err, c.err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%q: %+v, %v; want %+v", c.line, got, err, c.want)
 		}
 	}
 }
