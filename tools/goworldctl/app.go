@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 var (
 	configFlag = &cli.StringFlag{
 		Name:  "config",
-		Usage: "config file `PATH` (default: DIR/config.ini if it exists, else ./config.ini)",
+		Usage: "config file `PATH` (default: DIR/config.ini, else the nearest one above DIR in its Go module, else ./config.ini)",
 	}
 	timeoutFlag = &cli.DurationFlag{
 		Name:  "timeout",
@@ -122,7 +122,7 @@ func commands() []*cli.Command {
 				if err != nil {
 					return err
 				}
-				_, err = build(c.Context, c.App.Writer, dir)
+				_, err = buildNoting(c.Context, c.App.Writer, c.App.ErrWriter, dir)
 				return err
 			},
 		},
@@ -143,9 +143,10 @@ func commands() []*cli.Command {
 			OnUsageError: onUsageError,
 			Action: withCluster(func(c *cli.Context, cl *cluster) error {
 				return start(c.Context, c.App.Writer, cl, startOptions{
-					timeout: c.Duration(timeoutFlag.Name),
-					noBuild: c.Bool(noBuildFlag.Name),
-					down:    c.Bool("down"),
+					timeout:  c.Duration(timeoutFlag.Name),
+					noBuild:  c.Bool(noBuildFlag.Name),
+					down:     c.Bool("down"),
+					progress: c.App.ErrWriter,
 				})
 			}),
 		},
@@ -173,9 +174,15 @@ func commands() []*cli.Command {
 			Flags: []cli.Flag{configFlag, hostFlag, &cli.DurationFlag{
 				Name:  "interval",
 				Usage: "scrape twice this far apart and show rates (packets/s, bytes/s) and the tick p99 over it; 0: totals only",
+			}, &cli.BoolFlag{
+				Name:  "watch",
+				Usage: "show the status again and again (every -interval, else every 2s) until interrupted",
 			}},
 			OnUsageError: onUsageError,
 			Action: withCluster(func(c *cli.Context, cl *cluster) error {
+				if c.Bool("watch") {
+					return watchStatus(c.Context, c.App.Writer, c.App.ErrWriter, cl, c.Duration("interval"))
+				}
 				return status(c.App.Writer, cl, c.Duration("interval"))
 			}),
 		},

@@ -240,14 +240,16 @@ const (
 	moveArea = 1000
 )
 
+// moveSpaceWait is how long a move bot waits, once it has a player
+// entity, for it to enter a space.
+const moveSpaceWait = 5 * time.Second
+
 var moveScenario = scenario{
 	period: func(o benchOptions) time.Duration { return time.Duration(float64(time.Second) / o.rate) },
 	setup: func(r *benchRun, b *bot) error {
-		err := awaitEvent(b, "entering a space", func(ev client.Event) (bool, error) {
-			_, ok := ev.(client.SpaceEntered)
-			return ok, nil
-		})
-		if err != nil {
+		// A game whose players enter no space (the chat demo) fails
+		// fast, with the reason, rather than after 30 s of waiting.
+		if err := awaitSpace(b); err != nil {
 			return err
 		}
 		pl, ok := b.c.Player()
@@ -290,4 +292,38 @@ var moveScenario = scenario{
 			r.fail("client %d: OnError%v", b.i, c.Args)
 		}
 	},
+}
+
+// awaitSpace waits until b's player enters a space, for at most 30 s,
+// and at most moveSpaceWait once the game has shown the bot its player:
+// a game whose players enter no space is named as such at once.
+func awaitSpace(b *bot) error {
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	var noSpace <-chan time.Time
+	playerType := ""
+	for {
+		select {
+		case ev, ok := <-b.c.Events():
+			if !ok {
+				return fmt.Errorf("disconnected waiting for a space")
+			}
+			switch ev := ev.(type) {
+			case client.Disconnected:
+				return fmt.Errorf("disconnected waiting for a space: %s", ev.Reason)
+			case client.SpaceEntered:
+				return nil
+			case client.EntityCreated:
+				if ev.IsPlayer && noSpace == nil {
+					playerType = ev.Type
+					noSpace = time.After(moveSpaceWait)
+				}
+			}
+		case <-noSpace:
+			return fmt.Errorf("the game showed this client its player (a %s) but put it in no space within %v: "+
+				"the move scenario needs a game whose players enter a space (the AOI demo, examples/aoi_demo)", playerType, moveSpaceWait)
+		case <-deadline.C:
+			return fmt.Errorf("no space entered after 30s")
+		}
+	}
 }

@@ -184,6 +184,14 @@ func TestBenchScenarios(t *testing.T) {
 			}
 		})
 	}
+	// The move scenario against a game whose players enter no space (the
+	// chat demo) fails with that reason (not "no space after 30s").
+	t.Run("move without spaces", func(t *testing.T) {
+		r := ctl(t, "bench", "-clients", "2", "-scenario", "move", "-duration", "1s", chat)
+		if r.code == 0 || !strings.Contains(r.stdout+r.stderr, "put it in no space") {
+			t.Errorf("move against the chat demo: %v", r)
+		}
+	})
 }
 
 // lineWriter is an io.Writer for bench's output that reports, once, the

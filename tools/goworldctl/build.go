@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // build compiles the main package in dir into dir/bin/<base name of dir>
@@ -46,6 +47,10 @@ func build(ctx context.Context, out io.Writer, dir string) (string, error) {
 			return "", fmt.Errorf("go build in %s failed:\n%s", dir, msg)
 		}
 		return "", fmt.Errorf("go build in %s failed: %v\n%s", dir, err, msg)
+	}
+	if isArchive(built) {
+		// go build -o of a package that is not main writes its archive.
+		return "", fmt.Errorf("build: %s is not a main package: goworldctl builds a game's binary from the package whose main calls goworld.Run", dir)
 	}
 	if err := os.Rename(built, target); err != nil {
 		return "", fmt.Errorf("build: %w", err)
@@ -85,4 +90,35 @@ func installBinary(src, dst string) (string, error) {
 		return "", fmt.Errorf("install binary %s: %w", dst, err)
 	}
 	return dst, nil
+}
+
+// slowBuild is how long a build runs before buildNoting says why it takes
+// so long.
+var slowBuild = 3 * time.Second
+
+// buildNoting is build, with a note on progress (stderr) if it runs
+// longer than slowBuild: a first build compiles the engine and its
+// dependencies, which takes a minute or more on a cold cache, and
+// silence would look like a hang.
+func buildNoting(ctx context.Context, out, progress io.Writer, dir string) (string, error) {
+	if progress != nil {
+		note := time.AfterFunc(slowBuild, func() {
+			fmt.Fprintf(progress, "still building %s: a first build compiles the engine and its dependencies (a minute or more on a cold cache)\n", dir)
+		})
+		defer note.Stop()
+	}
+	return build(ctx, out, dir)
+}
+
+// isArchive reports whether the file at path is a Go package archive
+// ("!<arch>\n"), not an executable.
+func isArchive(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 8)
+	n, _ := io.ReadFull(f, head)
+	return string(head[:n]) == "!<arch>\n"
 }

@@ -148,12 +148,30 @@ func serverDir(arg string) (string, error) {
 }
 
 // findConfig returns the absolute path of the config file: flagPath if
-// set, else DIR/config.ini if it exists, else ./config.ini if it exists.
+// set, else DIR/config.ini if it exists, else the nearest config.ini in
+// the directories above DIR up to its Go module's root (the directory
+// with go.mod), else ./config.ini if it exists.
 func findConfig(dir, flagPath string) (string, error) {
 	if flagPath != "" {
 		return filepath.Abs(flagPath)
 	}
-	candidates := []string{filepath.Join(dir, "config.ini"), "config.ini"}
+	candidates := []string{filepath.Join(dir, "config.ini")}
+	// Then the directories above DIR, up to its Go module's root: a
+	// game in a repository whose config.ini sits at the top (the chat
+	// demo's) is found from any directory.
+	for d := dir; ; {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			candidates = candidates[:1] // no module: DIR alone
+			break
+		}
+		d = parent
+		candidates = append(candidates, filepath.Join(d, "config.ini"))
+	}
+	candidates = append(candidates, "config.ini")
 	for _, c := range candidates {
 		fi, err := os.Stat(c)
 		if err == nil && !fi.IsDir() {
@@ -163,7 +181,7 @@ func findConfig(dir, flagPath string) (string, error) {
 			return "", fmt.Errorf("config file: %w", err)
 		}
 	}
-	return "", fmt.Errorf("no config file: neither %s nor ./config.ini exists (use -config PATH)", candidates[0])
+	return "", fmt.Errorf("no config file: neither %s, one above it in its module, nor ./config.ini exists (use -config PATH)", candidates[0])
 }
 
 // loadCluster resolves the server directory and loads its configuration.

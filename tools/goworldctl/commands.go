@@ -22,6 +22,9 @@ type startOptions struct {
 	timeout time.Duration // per process, for readiness and for clean-up stops
 	noBuild bool          // use DIR/bin as it is
 	down    bool          // start only the processes that are down
+	// progress gets a note when the build is slow (a cold cache);
+	// nil: none.
+	progress io.Writer
 }
 
 // started is a process started by this invocation of start.
@@ -56,7 +59,7 @@ func start(ctx context.Context, out io.Writer, c *cluster, o startOptions) error
 		if _, err := os.Stat(c.Binary()); err != nil {
 			return fmt.Errorf("-no-build: %w (run goworldctl build first)", err)
 		}
-	} else if _, err := build(ctx, out, c.Dir); err != nil {
+	} else if _, err := buildNoting(ctx, out, o.progress, c.Dir); err != nil {
 		return err
 	}
 	var todo []process
@@ -399,4 +402,33 @@ func readReadyFile(path string) (proc.ReadyInfo, error) {
 // status only believes a record whose pid holds the PID file.
 func removeReadyFile(paths proc.Paths) {
 	os.Remove(paths.ReadyFile)
+}
+
+// watchPause is how long watchStatus waits between two statuses without
+// -interval.
+const watchPause = 2 * time.Second
+
+// watchStatus shows the status of c again and again, each under a line
+// with the time, until ctx ends (Ctrl-C): with interval, each shows the
+// rates over it; without, one every watchPause. Processes that are down
+// are shown as such and watching goes on.
+func watchStatus(ctx context.Context, out, errOut io.Writer, c *cluster, interval time.Duration) error {
+	for {
+		fmt.Fprintf(out, "-- %s\n", time.Now().Format("15:04:05"))
+		if err := status(out, c, interval); err != nil {
+			fmt.Fprintln(errOut, "goworldctl:", err)
+		}
+		pause := watchPause
+		if interval > 0 {
+			pause = 0 // the scrape already took interval
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(pause):
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
 }

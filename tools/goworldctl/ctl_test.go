@@ -381,6 +381,25 @@ func TestBuildError(t *testing.T) {
 	}
 }
 
+// TestBuildRefusesALibrary: DIR whose package is not main is refused by
+// build and start with the reason, before anything is started (it used to
+// start the package's archive: "exec format error").
+func TestBuildRefusesALibrary(t *testing.T) {
+	dir := newModule(t, "package mygame\n\nfunc Hello() string { return \"hi\" }\n")
+	r := ctl(t, "build", dir)
+	if r.code != 1 || !strings.Contains(r.stderr, "is not a main package") {
+		t.Errorf("build of a library: %v", r)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bin", "mygame")); !os.IsNotExist(err) {
+		t.Errorf("a refused build left a file: %v", err)
+	}
+	writeFile(t, filepath.Join(dir, "config.ini"), configINI(1, 1, 1))
+	r = ctl(t, "start", dir)
+	if r.code != 1 || !strings.Contains(r.stderr, "is not a main package") || strings.Contains(r.stdout, "started") {
+		t.Errorf("start of a library: %v", r)
+	}
+}
+
 func TestFindConfig(t *testing.T) {
 	dir := t.TempDir()
 	cwd := t.TempDir()
@@ -399,6 +418,27 @@ func TestFindConfig(t *testing.T) {
 	}
 	if got, err := findConfig(dir, "other.ini"); err != nil || got != filepath.Join(cwd, "other.ini") {
 		t.Errorf("-config other.ini: %q, %v", got, err)
+	}
+
+	// A game in a module whose config.ini is at the module's root (the
+	// chat demo's), managed from elsewhere: the nearest one above DIR,
+	// not ./config.ini; nothing above the module's root.
+	mod := t.TempDir()
+	game := filepath.Join(mod, "examples", "game")
+	if err := os.MkdirAll(game, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(mod, "go.mod"), "module example.com/m\n")
+	if got, err := findConfig(game, ""); err != nil || got != filepath.Join(cwd, "config.ini") {
+		t.Errorf("no config in the module: %q, %v; want ./config.ini", got, err)
+	}
+	writeFile(t, filepath.Join(mod, "config.ini"), "")
+	if got, err := findConfig(game, ""); err != nil || got != filepath.Join(mod, "config.ini") {
+		t.Errorf("config at the module's root: %q, %v", got, err)
+	}
+	writeFile(t, filepath.Join(mod, "examples", "config.ini"), "")
+	if got, err := findConfig(game, ""); err != nil || got != filepath.Join(mod, "examples", "config.ini") {
+		t.Errorf("the nearest config above DIR: %q, %v", got, err)
 	}
 }
 
@@ -436,5 +476,18 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if r := ctl(t, "help"); r.code != 0 || !strings.Contains(r.stdout, "status") {
 		t.Errorf("help: %v", r)
+	}
+}
+
+// TestSlowBuildSaysWhy: a build that runs longer than slowBuild says on
+// stderr why (a cold cache), and stdout stays what scripts read.
+func TestSlowBuildSaysWhy(t *testing.T) {
+	saved := slowBuild
+	slowBuild = time.Millisecond
+	t.Cleanup(func() { slowBuild = saved })
+	dir := newModule(t, strings.Replace(helloMain, "%s", "v1", 1))
+	r := ctl(t, "build", dir)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "built ") || !strings.Contains(r.stderr, "still building") {
+		t.Errorf("a slow build: %v", r)
 	}
 }

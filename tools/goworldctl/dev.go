@@ -64,7 +64,7 @@ func dev(ctx context.Context, out, errOut io.Writer, c *cluster, o devOptions) e
 	if err != nil {
 		return err
 	}
-	if err := start(ctx, out, c, startOptions{timeout: o.timeout, down: true}); err != nil {
+	if err := start(ctx, out, c, startOptions{timeout: o.timeout, down: true, progress: errOut}); err != nil {
 		return err
 	}
 	if !o.keep {

@@ -76,7 +76,7 @@ func reload(ctx context.Context, out, errOut io.Writer, c *cluster, o reloadOpti
 		if _, err := os.Stat(newBin); err != nil {
 			return fmt.Errorf("-no-build: %w (run goworldctl build first)", err)
 		}
-	} else if newBin, err = build(ctx, out, c.Dir); err != nil {
+	} else if newBin, err = buildNoting(ctx, out, errOut, c.Dir); err != nil {
 		return err
 	}
 	dispatchers, err := liveDispatchers(c)

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"regexp"
@@ -138,5 +139,40 @@ func TestStatusShowsMetrics(t *testing.T) {
 	}
 	if r := ctl(t, "stop", dir); r.code != 0 {
 		t.Errorf("stop: %v", r)
+	}
+}
+
+// TestStatusWatch: status -watch shows the status again and again, each
+// under a time line, going on while processes are down, until its
+// context ends.
+func TestStatusWatch(t *testing.T) {
+	dir := newServerDir(t, configINI(1, 1, 1))
+	cl, err := loadCluster(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- watchStatus(ctx, out, errOut, cl, 50*time.Millisecond) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(out.String(), "-- ") < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("watch showed:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond) // a poll of the output
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("watch: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("watch did not end with its context")
+	}
+	if strings.Count(out.String(), "gate1 down") < 3 || !strings.Contains(errOut.String(), "processes down") {
+		t.Fatalf("out:\n%s\nerr:\n%s", out.String(), errOut.String())
 	}
 }
