@@ -387,17 +387,41 @@ func TestMoveWithinCellDoesNotAllocate(t *testing.T) {
 	}
 }
 
-func TestCrowdMemoryIsReleased(t *testing.T) {
+// TestCrowdHoldsNoPairs: a crowd where everyone sees everyone holds
+// memory linear in its size (the grid stores no pairs), and dispersing it
+// leaves no empty cells behind beyond the bound tidy keeps.
+func TestCrowdHoldsNoPairs(t *testing.T) {
+	const n = 2000
 	g := NewGrid(10, nil)
-	for i := range ID(500) {
-		must(t, g.Insert(i, 0, 0, 5))
+	for i := range ID(n) {
+		must(t, g.Insert(i, float64(i%10)*0.1, 0, 5))
 	}
-	for i := range ID(500) {
-		must(t, g.Move(i, float64(i)*100+1000, 0))
-	}
-	for _, e := range g.all {
-		if cap(e.sees) > 64 || cap(e.seenBy) > 64 {
-			t.Fatalf("entity %d keeps capacity %d/%d", e.id, cap(e.sees), cap(e.seenBy))
+	entries := func() int {
+		k := 0
+		for _, c := range g.cells {
+			k += cap(c.slots) + cap(c.wide)
 		}
+		for _, e := range g.all {
+			k += cap(e.cover)
+		}
+		return k
+	}
+	if got := len(neighbors(g, 7)); got != n-1 {
+		t.Fatalf("%d neighbours, want %d", got, n-1)
+	}
+	if k := entries(); k > 4*n {
+		t.Fatalf("%d stored entries for %d entities", k, n)
+	}
+	for i := range ID(n) {
+		must(t, g.Move(i, float64(i)*100+1000, float64(i)*7))
+	}
+	if len(neighbors(g, 7)) != 0 || len(watchers(g, 7)) != 0 {
+		t.Fatal("pairs after dispersal")
+	}
+	if len(g.cells) > 2*n+64 {
+		t.Fatalf("%d cells for %d entities", len(g.cells), n)
+	}
+	if err := checkInvariants(g); err != nil {
+		t.Fatal(err)
 	}
 }

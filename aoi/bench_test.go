@@ -28,6 +28,7 @@ var benchImpls = []struct {
 	mk   func(Callbacks) impl
 }{
 	{"grid", func(cb Callbacks) impl { return NewGrid(benchRadius, cb) }},
+	{"oldgrid", func(cb Callbacks) impl { return newOldGrid(benchRadius, cb) }},
 	{"xzlist", func(cb Callbacks) impl { return newXZList(cb) }},
 	{"brute", func(cb Callbacks) impl { return newRef(cb) }},
 }

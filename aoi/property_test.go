@@ -230,47 +230,64 @@ func checkInvariants(g *Grid) error {
 		return fmt.Errorf("%d in all, %d in map", len(g.all), len(g.ents))
 	}
 	var counts [maxClass + 1]int
-	bigs := 0
+	omni := 0
+	levelCount := make(map[*level]int)
 	for i, e := range g.all {
 		if e.ai != i || g.ents[e.id] != e {
 			return fmt.Errorf("entity %d: bad index in all", e.id)
 		}
 		if e.cell == nil || e.cell.slots[e.ci] != (slot{e.x, e.z, e.slotR2(), e}) ||
-			e.cell.cx != g.coord(e.x) || e.cell.cz != g.coord(e.z) || g.cells[e.cell.key] != e.cell {
+			e.cell.cx != g.base.coord(e.x) || e.cell.cz != g.base.coord(e.z) || g.cells[e.cell.key] != e.cell {
 			return fmt.Errorf("entity %d: bad cell", e.id)
 		}
 		if e.r2 != e.r*e.r {
 			return fmt.Errorf("entity %d: r2", e.id)
 		}
-		if e.class >= 0 {
+		switch {
+		case e.class >= 0:
 			counts[e.class]++
-			if float64(e.class) < e.r*g.inv*classesPerCell || e.class > maxClass {
+			if float64(e.class) < e.r*g.inv*classesPerCell || e.class > maxClass || math.IsInf(e.r2, 1) {
 				return fmt.Errorf("entity %d: class %d for radius %v", e.id, e.class, e.r)
 			}
-		} else {
-			bigs++
-			if g.bigs[e.bi] != e {
-				return fmt.Errorf("entity %d: bad index in bigs", e.id)
+		case e.class == classOmni:
+			omni++
+			if !math.IsInf(e.r2, 1) || g.omni[e.oi] != e {
+				return fmt.Errorf("entity %d: bad omni entry (r2 %v)", e.id, e.r2)
 			}
+		case e.class == classWide:
+			if e.r*g.inv*classesPerCell <= maxClass || math.IsInf(e.r2, 1) {
+				return fmt.Errorf("entity %d: wide with radius %v", e.id, e.r)
+			}
+			lv := e.lv
+			if lv == nil || (lv.n == 0) != (lv == &g.base) || !(e.r <= wideCells*lv.size) || (lv.n > 0 && !(e.r > wideCells*lv.size/2)) {
+				return fmt.Errorf("entity %d: radius %v at level %v", e.id, e.r, lv)
+			}
+			levelCount[lv]++
+			if e.cov != lv.box(e.x, e.z, e.r) || float64(len(e.cover)) != e.cov.cells() {
+				return fmt.Errorf("entity %d: covers %v in %d tiles, want %v", e.id, e.cov, len(e.cover), lv.box(e.x, e.z, e.r))
+			}
+			w := e.cov.x1 - e.cov.x0 + 1
+			for k, cr := range e.cover {
+				cx, cz := e.cov.x0+int64(k)%w, e.cov.z0+int64(k)/w
+				var want *cell
+				if lv == &g.base {
+					want = g.cells[pack(cx, cz)]
+				} else {
+					want = lv.tiles[pack(cx, cz)]
+				}
+				if cr.c != want || cr.c.cx != cx || cr.c.cz != cz || cr.c.wide[cr.i] != (wideRef{e, k}) {
+					return fmt.Errorf("entity %d: cover[%d] wrong", e.id, k)
+				}
+			}
+		default:
+			return fmt.Errorf("entity %d: class %d", e.id, e.class)
 		}
-		set := make(map[*entity]bool)
-		for i, ed := range e.sees {
-			if ed.other == e || set[ed.other] {
-				return fmt.Errorf("entity %d: self or duplicate in sees", e.id)
-			}
-			set[ed.other] = true
-			if ed.other.seenBy[ed.rev] != (edge{e, i}) {
-				return fmt.Errorf("entity %d: sees[%d] not mirrored", e.id, i)
-			}
-		}
-		for i, ed := range e.seenBy {
-			if ed.other.sees[ed.rev] != (edge{e, i}) {
-				return fmt.Errorf("entity %d: seenBy[%d] not mirrored", e.id, i)
-			}
+		if e.class != classWide && (e.lv != nil || len(e.cover) != 0) {
+			return fmt.Errorf("entity %d: a cover but not wide", e.id)
 		}
 	}
-	if bigs != len(g.bigs) || counts != g.classCount {
-		return fmt.Errorf("classes: %d bigs (want %d), counts %v (want %v)", len(g.bigs), bigs, g.classCount, counts)
+	if omni != len(g.omni) || counts != g.classCount {
+		return fmt.Errorf("classes: %d omni (want %d), counts %v (want %v)", len(g.omni), omni, g.classCount, counts)
 	}
 	top := -1
 	for k, n := range counts {
@@ -281,10 +298,37 @@ func checkInvariants(g *Grid) error {
 	if top != g.topClass {
 		return fmt.Errorf("topClass %d, want %d", g.topClass, top)
 	}
-	n := 0
+	if g.base.count != levelCount[&g.base] {
+		return fmt.Errorf("level 0 counts %d wide entities, want %d", g.base.count, levelCount[&g.base])
+	}
+	for i, lv := range g.high {
+		if lv.n < 1 || (i > 0 && g.high[i-1].n >= lv.n) || lv.count == 0 || lv.count != levelCount[lv] ||
+			lv.size != math.Ldexp(g.size, lv.n) || lv.inv != 1/lv.size {
+			return fmt.Errorf("level %d (%d of %d): count %d, want %d", lv.n, i, len(g.high), lv.count, levelCount[lv])
+		}
+		for k, t := range lv.tiles {
+			if t.key != k || t.key != pack(t.cx, t.cz) || len(t.wide) == 0 || len(t.slots) != 0 {
+				return fmt.Errorf("level %d tile %x: key %x, %d wide, %d slots", lv.n, k, t.key, len(t.wide), len(t.slots))
+			}
+			for i, wr := range t.wide {
+				if wr.e.lv != lv || wr.e.cover[wr.k] != (coverRef{t, i}) {
+					return fmt.Errorf("level %d tile %x: wide[%d] not mirrored", lv.n, k, i)
+				}
+			}
+		}
+		delete(levelCount, lv)
+	}
+	delete(levelCount, &g.base)
+	if len(levelCount) != 0 {
+		return fmt.Errorf("wide entities at levels not in the grid: %v", levelCount)
+	}
+	n, empty := 0, 0
 	for k, c := range g.cells {
-		if c.key != k || c.key != pack(c.cx, c.cz) || len(c.slots) == 0 {
-			return fmt.Errorf("cell %x: key %x, %d entities", k, c.key, len(c.slots))
+		if c.key != k || c.key != pack(c.cx, c.cz) {
+			return fmt.Errorf("cell %x: key %x", k, c.key)
+		}
+		if len(c.slots)+len(c.wide) == 0 {
+			empty++
 		}
 		for dz := int64(-1); dz <= 1; dz++ {
 			for dx := int64(-1); dx <= 1; dx++ {
@@ -293,10 +337,23 @@ func checkInvariants(g *Grid) error {
 				}
 			}
 		}
+		for i, s := range c.slots {
+			if s.e.cell != c || s.e.ci != i {
+				return fmt.Errorf("cell (%d, %d): slot %d not mirrored", c.cx, c.cz, i)
+			}
+		}
+		for i, wr := range c.wide {
+			if wr.e.lv != &g.base || wr.e.cover[wr.k] != (coverRef{c, i}) {
+				return fmt.Errorf("cell (%d, %d): wide[%d] not mirrored", c.cx, c.cz, i)
+			}
+		}
 		n += len(c.slots)
 	}
 	if n != len(g.all) {
 		return fmt.Errorf("%d entities in cells, %d in all", n, len(g.all))
+	}
+	if empty != g.empty || empty > len(g.cells)-empty+64 {
+		return fmt.Errorf("%d empty cells of %d, counted %d", empty, len(g.cells), g.empty)
 	}
 	return nil
 }
@@ -501,6 +558,19 @@ func TestXZListProperty(t *testing.T) {
 			t.Logf("seed %d", seed)
 			w.ops = 1000
 			c := newChecker(t, fmt.Sprintf("%s seed %d", w.name, seed), func(cb Callbacks) impl { return newXZList(cb) }, 97)
+			w.run(c, seed)
+		})
+	}
+}
+
+// The old grid, kept for the benchmarks, must be right too.
+func TestOldGridProperty(t *testing.T) {
+	for _, w := range workloads {
+		t.Run(w.name, func(t *testing.T) {
+			t.Parallel()
+			const seed = 11
+			w.ops = min(w.ops, 1000)
+			c := newChecker(t, fmt.Sprintf("%s seed %d", w.name, seed), func(cb Callbacks) impl { return newOldGrid(w.cell, cb) }, 97)
 			w.run(c, seed)
 		})
 	}
