@@ -232,10 +232,13 @@ type slot struct {
 // the wide entities of level 0 that cover it; or a tile of a higher level,
 // holding only the wide entities of that level that cover it.
 type cell struct {
-	key    uint64
+	slots []slot
+	// first is where slots starts: in the cell itself, so that searching
+	// a cell of one or two entities reads one block of memory.
+	first  [2]slot
 	cx, cz int64
-	slots  []slot
 	wide   []wideRef
+	key    uint64
 	// nb is the 3×3 block of cells around this one, nb[4] being itself,
 	// and nil where there is no cell: most searches need no map lookup.
 	// (Level 0 only.)
@@ -283,14 +286,18 @@ type Grid struct {
 	size, inv float64
 	cb        Callbacks
 
-	ents  map[ID]*entity
-	cells map[uint64]*cell
-	empty int       // cells in the map with no entity and no wide entry
-	free  []*cell   // dropped cells kept for reuse
-	all   []*entity // every entity, for searches larger than the world
-	omni  []*entity // entities that see everything
-	base  level     // level 0: the cells
-	high  []*level  // levels above 0 with wide entities, by n
+	// The entities by ID: those below len(dense) in dense (the engine's
+	// IDs are small and dense: an index is faster than a hash), the others
+	// in sparse.
+	dense  []*entity
+	sparse map[ID]*entity
+	cells  map[uint64]*cell
+	empty  int       // cells in the map with no entity and no wide entry
+	free   []*cell   // dropped cells kept for reuse
+	all    []*entity // every entity, for searches larger than the world
+	omni   []*entity // entities that see everything
+	base   level     // level 0: the cells
+	high   []*level  // levels above 0 with wide entities, by n
 	// scratch holds a copy of a cover being rebuilt.
 	scratch []coverRef
 
@@ -314,6 +321,11 @@ type Grid struct {
 	buckets [6][]ID
 	pending int
 	busy    int
+
+	// compared counts the entries that the operations' searches compared
+	// (cell entries, wide entries, entities of full scans): what the
+	// tests read to check that a radius costs only its own entity.
+	compared int
 }
 
 // NewGrid returns an empty grid with square cells of side cellSize, which
@@ -328,7 +340,6 @@ func NewGrid(cellSize float64, cb Callbacks) *Grid {
 		size:     cellSize,
 		inv:      1 / cellSize,
 		cb:       cb,
-		ents:     make(map[ID]*entity),
 		cells:    make(map[uint64]*cell),
 		base:     level{size: cellSize, inv: 1 / cellSize},
 		topClass: -1,
@@ -336,14 +347,56 @@ func NewGrid(cellSize float64, cb Callbacks) *Grid {
 }
 
 // Len returns the number of entities in the grid.
-func (g *Grid) Len() int { return len(g.ents) }
+func (g *Grid) Len() int { return len(g.all) }
+
+// lookup returns the entity id, or nil.
+func (g *Grid) lookup(id ID) *entity {
+	if id < ID(len(g.dense)) {
+		return g.dense[id]
+	}
+	return g.sparse[id]
+}
+
+// store records e under its ID. IDs up to about twice the number of
+// entities (plus 1024) go in dense, which grows by doubling; when it
+// grows, the entities of sparse that it now covers move into it.
+func (g *Grid) store(e *entity) {
+	id := e.id
+	if limit := ID(2*len(g.all) + 1024); id >= ID(len(g.dense)) && id < limit {
+		n := min(max(ID(2*len(g.dense)), id+1), limit)
+		g.dense = slices.Grow(g.dense, int(n)-len(g.dense))[:n]
+		for k, o := range g.sparse {
+			if k < n {
+				g.dense[k] = o
+				delete(g.sparse, k)
+			}
+		}
+	}
+	if id < ID(len(g.dense)) {
+		g.dense[id] = e
+		return
+	}
+	if g.sparse == nil {
+		g.sparse = make(map[ID]*entity)
+	}
+	g.sparse[id] = e
+}
+
+// forget undoes store.
+func (g *Grid) forget(id ID) {
+	if id < ID(len(g.dense)) {
+		g.dense[id] = nil
+		return
+	}
+	delete(g.sparse, id)
+}
 
 // CellSize returns the cell size given to [NewGrid].
 func (g *Grid) CellSize() float64 { return g.size }
 
 // Position returns the position of id, and false if id is not in the grid.
 func (g *Grid) Position(id ID) (x, z float64, ok bool) {
-	e := g.ents[id]
+	e := g.lookup(id)
 	if e == nil {
 		return 0, 0, false
 	}
@@ -352,7 +405,7 @@ func (g *Grid) Position(id ID) (x, z float64, ok bool) {
 
 // Radius returns the radius of id, and false if id is not in the grid.
 func (g *Grid) Radius(id ID) (float64, bool) {
-	e := g.ents[id]
+	e := g.lookup(id)
 	if e == nil {
 		return 0, false
 	}
@@ -361,7 +414,7 @@ func (g *Grid) Radius(id ID) (float64, bool) {
 
 // Sees reports whether target is in watcher's view.
 func (g *Grid) Sees(watcher, target ID) bool {
-	w, t := g.ents[watcher], g.ents[target]
+	w, t := g.lookup(watcher), g.lookup(target)
 	if w == nil || t == nil || w == t {
 		return false
 	}
@@ -374,7 +427,7 @@ func (g *Grid) Sees(watcher, target ID) bool {
 // not modify the grid. It searches the cells within id's radius (or all
 // entities, if they are fewer).
 func (g *Grid) Neighbors(id ID, fn func(ID) bool) {
-	e := g.ents[id]
+	e := g.lookup(id)
 	if e == nil {
 		return
 	}
@@ -432,7 +485,7 @@ func (g *Grid) Neighbors(id ID, fn func(ID) bool) {
 // cells around id within the largest small radius, and the lists of wide
 // entities registered where id is.
 func (g *Grid) Watchers(id ID, fn func(ID) bool) {
-	e := g.ents[id]
+	e := g.lookup(id)
 	if e == nil {
 		return
 	}
@@ -495,7 +548,7 @@ func (g *Grid) Insert(id ID, x, z, radius float64) error {
 	if g.busy > 0 {
 		return opErr("insert", id, ErrReentrant)
 	}
-	if g.ents[id] != nil {
+	if g.lookup(id) != nil {
 		return opErr("insert", id, ErrDuplicateID)
 	}
 	if !finite(x) || !finite(z) {
@@ -505,7 +558,7 @@ func (g *Grid) Insert(id ID, x, z, radius float64) error {
 		return opErr("insert", id, ErrInvalidRadius, radius)
 	}
 	e := &entity{id: id, x: x, z: z}
-	g.ents[id] = e
+	g.store(e)
 	e.ai = len(g.all)
 	g.all = append(g.all, e)
 	g.classify(e, radius)
@@ -532,7 +585,7 @@ func (g *Grid) Move(id ID, x, z float64) error {
 	if g.busy > 0 {
 		return opErr("move", id, ErrReentrant)
 	}
-	e := g.ents[id]
+	e := g.lookup(id)
 	if e == nil {
 		return opErr("move", id, ErrUnknownID)
 	}
@@ -572,7 +625,7 @@ func (g *Grid) SetRadius(id ID, radius float64) error {
 	if g.busy > 0 {
 		return opErr("set radius of", id, ErrReentrant)
 	}
-	e := g.ents[id]
+	e := g.lookup(id)
 	if e == nil {
 		return opErr("set radius of", id, ErrUnknownID)
 	}
@@ -610,7 +663,7 @@ func (g *Grid) Remove(id ID) error {
 	if g.busy > 0 {
 		return opErr("remove", id, ErrReentrant)
 	}
-	e := g.ents[id]
+	e := g.lookup(id)
 	if e == nil {
 		return opErr("remove", id, ErrUnknownID)
 	}
@@ -629,7 +682,7 @@ func (g *Grid) Remove(id ID) error {
 	last.ai = e.ai
 	g.all[len(g.all)-1] = nil
 	g.all = g.all[:len(g.all)-1]
-	delete(g.ents, id)
+	g.forget(id)
 	*e = entity{}
 	g.sub = nil
 	g.tidy()
@@ -765,6 +818,7 @@ func (g *Grid) scanBox(b box, home *cell, skip box, hasSkip bool) {
 func (g *Grid) scanCell(c *cell) {
 	e := g.sub
 	ox, oz, or2, nx, nz, nr2 := g.ox, g.oz, g.or2, g.nx, g.nz, g.nr2
+	g.compared += len(c.slots)
 	for i := range c.slots {
 		s := &c.slots[i]
 		dn, do := dist2(nx, nz, s.x, s.z), dist2(ox, oz, s.x, s.z)
@@ -781,6 +835,7 @@ func (g *Grid) scanCell(c *cell) {
 func (g *Grid) scanAll() {
 	e := g.sub
 	ox, oz, or2, nx, nz, nr2 := g.ox, g.oz, g.or2, g.nx, g.nz, g.nr2
+	g.compared += len(g.all)
 	for _, o := range g.all {
 		if o == e {
 			continue
@@ -833,6 +888,7 @@ func (g *Grid) scanWide(t *cell, skip bool, sx, sz int64) {
 		return
 	}
 	e := g.sub
+	g.compared += len(t.wide)
 	for _, wr := range t.wide {
 		w := wr.e
 		if w == e || (skip && w.cov.has(sx, sz)) {
@@ -1053,6 +1109,7 @@ func (g *Grid) getCell(cx, cz int64) *cell {
 		g.free = g.free[:n-1]
 	} else {
 		c = &cell{}
+		c.slots = c.first[:0]
 	}
 	c.key, c.cx, c.cz = key, cx, cz
 	g.cells[key] = c
@@ -1121,7 +1178,7 @@ func (g *Grid) tidy() {
 		c.nb = [9]*cell{}
 		if len(g.free) < 1024 {
 			if cap(c.slots) > 16 {
-				c.slots = nil
+				c.slots = c.first[:0]
 			}
 			if cap(c.wide) > 16 {
 				c.wide = nil

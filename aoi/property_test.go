@@ -162,22 +162,30 @@ func fmtEvents(evs []event) string {
 func (c *checker) full() {
 	c.tb.Helper()
 	want := c.ref.allPairs()
-	if !mapsEqual(want, c.ref.pairs()) {
+	if !slices.Equal(want, c.ref.pairs()) {
 		c.fatalf("reference matrix differs from recomputation")
 	}
-	if !mapsEqual(want, c.seen) {
-		c.fatalf("pairs from callbacks (%d) differ from recomputation (%d): %s", len(c.seen), len(want), pairDiff(c.seen, want))
+	seen := make([]pair, 0, len(c.seen))
+	for p := range c.seen {
+		seen = append(seen, p)
+	}
+	sortPairs(seen)
+	if !slices.Equal(want, seen) {
+		c.fatalf("pairs from callbacks (%d) differ from recomputation (%d): %s", len(seen), len(want), pairDiff(seen, want))
 	}
 	if g := c.grid; g != nil {
-		got, watchers := make(map[pair]bool), make(map[pair]bool)
-		for id := range g.ents {
-			g.Neighbors(id, func(t ID) bool { got[pair{id, t}] = true; return true })
-			g.Watchers(id, func(w ID) bool { watchers[pair{w, id}] = true; return true })
+		var got, watchers []pair
+		for _, e := range g.all {
+			id := e.id
+			g.Neighbors(id, func(t ID) bool { got = append(got, pair{id, t}); return true })
+			g.Watchers(id, func(w ID) bool { watchers = append(watchers, pair{w, id}); return true })
 		}
-		if !mapsEqual(want, got) {
+		sortPairs(got)
+		sortPairs(watchers)
+		if !slices.Equal(want, got) {
 			c.fatalf("Neighbors differ from recomputation: %s", pairDiff(got, want))
 		}
-		if !mapsEqual(want, watchers) {
+		if !slices.Equal(want, watchers) {
 			c.fatalf("Watchers differ from recomputation: %s", pairDiff(watchers, want))
 		}
 		if err := checkInvariants(g); err != nil {
@@ -186,21 +194,22 @@ func (c *checker) full() {
 	}
 }
 
-func mapsEqual(a, b map[pair]bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k := range a {
-		if !b[k] {
-			return false
-		}
-	}
-	return true
-}
-
-func pairDiff(got, want map[pair]bool) string {
+// pairDiff describes how two sets of pairs differ (duplicates in got
+// count as extra).
+func pairDiff(gotList, wantList []pair) string {
+	got, want := make(map[pair]bool), make(map[pair]bool)
 	var b []byte
 	n := 0
+	for _, p := range gotList {
+		if got[p] && n < 10 {
+			b = fmt.Appendf(b, " duplicate %v", p)
+			n++
+		}
+		got[p] = true
+	}
+	for _, p := range wantList {
+		want[p] = true
+	}
 	for p := range got {
 		if !want[p] && n < 10 {
 			b = fmt.Appendf(b, " extra %v", p)
@@ -226,14 +235,28 @@ func checkInvariants(g *Grid) error {
 			return fmt.Errorf("calls left in buckets: %v", g.buckets)
 		}
 	}
-	if len(g.all) != len(g.ents) {
-		return fmt.Errorf("%d in all, %d in map", len(g.all), len(g.ents))
+	stored := len(g.sparse)
+	for id, e := range g.dense {
+		if e != nil {
+			stored++
+			if e.id != ID(id) {
+				return fmt.Errorf("entity %d stored as %d", e.id, id)
+			}
+		}
+	}
+	for id, e := range g.sparse {
+		if id < ID(len(g.dense)) || e.id != id {
+			return fmt.Errorf("entity %d stored as %d in sparse (dense holds %d)", e.id, id, len(g.dense))
+		}
+	}
+	if len(g.all) != stored {
+		return fmt.Errorf("%d in all, %d stored", len(g.all), stored)
 	}
 	var counts [maxClass + 1]int
 	omni := 0
 	levelCount := make(map[*level]int)
 	for i, e := range g.all {
-		if e.ai != i || g.ents[e.id] != e {
+		if e.ai != i || g.lookup(e.id) != e {
 			return fmt.Errorf("entity %d: bad index in all", e.id)
 		}
 		if e.cell == nil || e.cell.slots[e.ci] != (slot{e.x, e.z, e.slotR2(), e}) ||
@@ -370,6 +393,9 @@ type workload struct {
 	integer  bool    // round positions to integers: many exact boundaries
 	crowd    int     // size of crowds inserted at a single spot
 	hotspots int     // clusters that keep entities close on big maps
+	// fullEvery: operations between full O(n^2) comparisons (97 if 0).
+	fullEvery int
+	onlyCrowd bool // at most one crowd: a second would make the checks slow
 }
 
 func fixedRadius(v float64) func(*rand.Rand) float64 {
@@ -399,6 +425,39 @@ func mixedRadius(cell float64) func(*rand.Rand) float64 {
 	}
 }
 
+// wideRadius mostly returns radii up to the cell size, sometimes up to
+// ten cells (level 0 of the wide entities), beyond (coarser levels), 0 or
+// +Inf.
+func wideRadius(cell float64) func(r *rand.Rand) float64 {
+	return func(r *rand.Rand) float64 {
+		switch p := r.IntN(100); {
+		case p < 3:
+			return 0
+		case p < 5:
+			return math.Inf(1)
+		case p < 10:
+			return cell * (10 + 70*r.Float64()) // levels 1 to 3
+		case p < 15:
+			return cell * float64(1+r.IntN(10)) // exact multiples, up to the level 0 limit
+		case p < 40:
+			return cell * (1 + 9*r.Float64())
+		default:
+			return cell * r.Float64()
+		}
+	}
+}
+
+// oneWide returns the cell size, except for one radius in 50 that is ten
+// cells: a few wide entities among many small ones.
+func oneWide(cell float64) func(r *rand.Rand) float64 {
+	return func(r *rand.Rand) float64 {
+		if r.IntN(50) == 0 {
+			return 10 * cell
+		}
+		return cell
+	}
+}
+
 var workloads = []workload{
 	{name: "1k/r=cell", world: 1000, cell: 100, radius: fixedRadius(100), maxN: 300, ops: 3000, step: 20, hotspots: 3},
 	{name: "1k/r<cell", world: 1000, cell: 100, radius: uniformRadius(0, 60), maxN: 300, ops: 3000, step: 20, integer: true},
@@ -409,6 +468,20 @@ var workloads = []workload{
 	{name: "10k/r<cell", world: 10000, cell: 250, radius: uniformRadius(10, 200), maxN: 300, ops: 2500, step: 60, integer: true, hotspots: 6},
 	{name: "10k/r>cell", world: 10000, cell: 30, radius: uniformRadius(50, 400), maxN: 300, ops: 2500, step: 50, hotspots: 6, crowd: 150},
 	{name: "10k/mixed", world: 10000, cell: 100, radius: mixedRadius(100), maxN: 250, ops: 2500, step: 50, integer: true, hotspots: 4},
+	// Issue 18: radii up to ten cells and beyond, few wide among many
+	// small, and a crowd of 1,200 on one spot, each seeing all the others.
+	{name: "1k/wide", world: 1000, cell: 20, radius: wideRadius(20), maxN: 250, ops: 2500, step: 15, hotspots: 3},
+	{name: "1k/wide-int", world: 1000, cell: 10, radius: wideRadius(10), maxN: 200, ops: 2500, step: 8, integer: true, hotspots: 2, crowd: 60},
+	{name: "10k/one-wide", world: 10000, cell: 100, radius: oneWide(100), maxN: 400, ops: 3000, step: 60, hotspots: 6},
+	{name: "crowd/1000", world: 100, cell: 100, radius: uniformRadius(100, 300), maxN: 1100, ops: 2500, step: 5, crowd: 1000, fullEvery: 600, onlyCrowd: true},
+	{name: "crowd/mixed", world: 200, cell: 25, radius: wideRadius(25), maxN: 700, ops: 2500, step: 5, crowd: 600, integer: true, fullEvery: 400, onlyCrowd: true},
+}
+
+func (w workload) every() int {
+	if w.fullEvery > 0 {
+		return w.fullEvery
+	}
+	return 97
 }
 
 // run drives c with a random workload from seed.
@@ -418,6 +491,7 @@ func (w workload) run(c *checker, seed uint64) {
 	var live []ID
 	pos := make(map[ID][2]float64)
 	next := ID(1)
+	crowds := 0
 	hot := make([][2]float64, w.hotspots)
 	for i := range hot {
 		hot[i] = [2]float64{(rng.Float64() - 0.5) * w.world, (rng.Float64() - 0.5) * w.world}
@@ -482,7 +556,8 @@ func (w workload) run(c *checker, seed uint64) {
 		case p < 94:
 			_, id := pick()
 			c.do(op{kind: opSetRadius, id: id, r: w.radius(rng)})
-		case p < 96 && w.crowd > 0 && len(live) < w.maxN: // a crowd on one spot
+		case p < 96 && w.crowd > 0 && len(live) < w.maxN && !(w.onlyCrowd && crowds > 0): // a crowd on one spot
+			crowds++
 			x, z := spot()
 			for range w.crowd {
 				insert(newID(), x, z)
@@ -538,7 +613,7 @@ func TestGridProperty(t *testing.T) {
 			t.Parallel()
 			for _, seed := range seeds {
 				t.Logf("seed %d", seed)
-				c := newChecker(t, fmt.Sprintf("%s seed %d", w.name, seed), newGridImpl(w.cell), 97)
+				c := newChecker(t, fmt.Sprintf("%s seed %d", w.name, seed), newGridImpl(w.cell), w.every())
 				w.run(c, seed)
 				t.Logf("seed %d: %d operations, %d entities and %d pairs at the end", seed, c.ops, c.sut.Len(), len(c.seen))
 			}
@@ -570,7 +645,7 @@ func TestOldGridProperty(t *testing.T) {
 			t.Parallel()
 			const seed = 11
 			w.ops = min(w.ops, 1000)
-			c := newChecker(t, fmt.Sprintf("%s seed %d", w.name, seed), func(cb Callbacks) impl { return newOldGrid(w.cell, cb) }, 97)
+			c := newChecker(t, fmt.Sprintf("%s seed %d", w.name, seed), func(cb Callbacks) impl { return newOldGrid(w.cell, cb) }, w.every())
 			w.run(c, seed)
 		})
 	}
