@@ -32,10 +32,12 @@
 // search the cells around the entity, and an operation finds what changed
 // by comparing, for the entities near the old and the new position, the
 // rule before and after. Memory is therefore linear in the number of
-// entities, whatever their number within one radius: a fixed record of
-// about 200 bytes per entity (with its cell entry and map entry), plus,
-// for an entity whose radius exceeds the cell size, one 40-byte entry per
-// cell its radius covers.
+// entities, whatever their number within one radius: about 400 bytes per
+// entity where each has a cell of its own (a 160-byte record, a 32-byte
+// cell entry, a 208-byte cell), less where entities share cells, plus,
+// for an entity whose radius exceeds the cell size, 32 bytes for each
+// cell its radius covers (at most 22×22), and those cells where no other
+// entity made them.
 //
 // Cells are squares of side cellSize, kept in a hash map keyed by their
 // coordinates; each links to its eight neighbours, so that a search within
@@ -65,7 +67,11 @@
 // much larger than the radii costs searches through entities too far to
 // see. Choose the cell size close to the usual radius.
 //
-// A teleport costs the same as a short move plus the changes.
+// A teleport costs the same as a short move plus the changes. Beyond about
+// 10^9 cell sizes from the origin, the margin that the searches keep for
+// float64 rounding spans many cells: there wide entities register at
+// coarser levels, and searches that would span more cells than there are
+// entities compare every entity instead. That is correct, only slower.
 //
 // A Grid is not safe for concurrent use; the engine drives each space from
 // one goroutine.
@@ -204,6 +210,10 @@ type entity struct {
 	lv    *level
 	cov   box
 	cover []coverRef
+	// n0 is the level a wide entity's radius calls for (the first whose
+	// cells are at least a tenth of it), size0 that level's cell size.
+	n0    int
+	size0 float64
 }
 
 // coverRef is a wide entity's registration in tile c: its entry is
@@ -492,8 +502,17 @@ func (g *Grid) Watchers(id ID, fn func(ID) bool) {
 	g.busy++
 	defer func() { g.busy-- }()
 	ex, ez := e.x, e.z
-	if reach := g.smallReach(); reach >= 0 {
-		b := g.base.box(ex, ez, reach)
+	if reach := g.smallReach(); reach < 0 {
+		// No small entities.
+	} else if b := g.base.box(ex, ez, reach); b.cells() > float64(len(g.all)) {
+		// Far out, the slack for rounding spans more cells than there
+		// are entities.
+		for _, o := range g.all {
+			if o != e && o.class >= 0 && dist2(ex, ez, o.x, o.z) <= o.r2 && !fn(o.id) {
+				return
+			}
+		}
+	} else {
 		for cz := b.z0; cz <= b.z1; cz++ {
 			for cx := b.x0; cx <= b.x1; cx++ {
 				c := g.cellAt(e.cell, cx, cz)
@@ -737,8 +756,8 @@ func (g *Grid) scanHere(e *entity) {
 func (g *Grid) moveScan(e *entity, c0 *cell) {
 	n := len(g.all)
 	if e.class == classWide {
-		nb := e.lv.box(e.x, e.z, e.r)
-		if e.lv == &g.base {
+		lv, nb := g.levelFor(e)
+		if lv == &g.base && e.lv == lv {
 			// The cells it covers reach further than the small radii.
 			if nb == e.cov || 2*len(e.cover) > n {
 				if 2*len(e.cover) > n {
@@ -749,7 +768,7 @@ func (g *Grid) moveScan(e *entity, c0 *cell) {
 					}
 				}
 				if nb != e.cov {
-					g.setCover(e, e.lv, nb)
+					g.setCover(e, lv, nb)
 				}
 				return
 			}
@@ -757,7 +776,7 @@ func (g *Grid) moveScan(e *entity, c0 *cell) {
 			for _, cr := range e.cover {
 				g.scanCell(cr.c)
 			}
-			g.setCover(e, e.lv, nb)
+			g.setCover(e, lv, nb)
 			for _, cr := range e.cover {
 				if !old.has(cr.c.cx, cr.c.cz) {
 					g.scanCell(cr.c)
@@ -765,8 +784,8 @@ func (g *Grid) moveScan(e *entity, c0 *cell) {
 			}
 			return
 		}
-		if nb != e.cov {
-			g.setCover(e, e.lv, nb)
+		if lv != e.lv || nb != e.cov {
+			g.setCover(e, lv, nb)
 		}
 	}
 	reach := g.smallReach()
@@ -968,9 +987,13 @@ func (g *Grid) classify(e *entity, r float64) {
 		return
 	}
 	e.class = classWide
-	lv := g.levelFor(r)
-	lv.count++
-	g.setCover(e, lv, lv.box(e.x, e.z, r))
+	e.n0, e.size0 = 0, g.size
+	for r > wideCells*e.size0 {
+		e.n0++
+		e.size0 *= 2
+	}
+	lv, b := g.levelFor(e)
+	g.setCover(e, lv, b)
 }
 
 // unclass undoes classify.
@@ -983,13 +1006,8 @@ func (g *Grid) unclass(e *entity) {
 		g.omni[len(g.omni)-1] = nil
 		g.omni = g.omni[:len(g.omni)-1]
 	case classWide:
-		lv := e.lv
 		g.setCover(e, nil, box{})
 		e.cover = nil
-		lv.count--
-		if lv.n > 0 && lv.count == 0 {
-			g.high = slices.DeleteFunc(g.high, func(l *level) bool { return l == lv })
-		}
 	default:
 		g.classCount[e.class]--
 		for g.topClass >= 0 && g.classCount[g.topClass] == 0 {
@@ -998,16 +1016,33 @@ func (g *Grid) unclass(e *entity) {
 	}
 }
 
-// levelFor returns the level at which a wide entity of radius r registers,
-// creating it if needed.
-func (g *Grid) levelFor(r float64) *level {
-	if r <= wideCells*g.size {
-		return &g.base
+// levelFor returns the level at which the wide entity e registers, and
+// the tiles it covers there: the first level from e.n0 (whose cells are
+// at least a tenth of its radius) where they are at most 2*wideCells+2
+// on each side. That is e.n0 itself unless e is so far out (beyond about
+// 10^9 cell sizes) that the margin for rounding spans many cells. It
+// creates the level if needed.
+func (g *Grid) levelFor(e *entity) (*level, box) {
+	n, size := e.n0, e.size0
+	if lv := e.lv; lv != nil && lv.n == n {
+		if b := lv.box(e.x, e.z, e.r); b.x1-b.x0 < 2*wideCells+2 && b.z1-b.z0 < 2*wideCells+2 {
+			return lv, b
+		}
 	}
-	n, size := 1, 2*g.size
-	for r > wideCells*size {
+	for {
+		t := level{n: n, size: size, inv: 1 / size}
+		if b := t.box(e.x, e.z, e.r); b.x1-b.x0 < 2*wideCells+2 && b.z1-b.z0 < 2*wideCells+2 {
+			return g.getLevel(n, size), b
+		}
 		n++
 		size *= 2
+	}
+}
+
+// getLevel returns level n, of tile side size, creating it if needed.
+func (g *Grid) getLevel(n int, size float64) *level {
+	if n == 0 {
+		return &g.base
 	}
 	i, found := slices.BinarySearchFunc(g.high, n, func(l *level, n int) int { return l.n - n })
 	if found {
@@ -1069,6 +1104,17 @@ func (g *Grid) setCover(e *entity, lv *level, b box) {
 		}
 	}
 	clear(old)
+	if lv != olv {
+		if olv != nil {
+			olv.count--
+			if olv.n > 0 && olv.count == 0 {
+				g.high = slices.DeleteFunc(g.high, func(l *level) bool { return l == olv })
+			}
+		}
+		if lv != nil {
+			lv.count++
+		}
+	}
 	e.lv, e.cov = lv, b
 }
 

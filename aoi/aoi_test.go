@@ -554,3 +554,35 @@ func TestWalkLeavesNoTrail(t *testing.T) {
 	}
 	t.Logf("%d cells at most", most)
 }
+
+// TestWideFarOut: far from the origin the margin for rounding spans many
+// cells, so a wide entity registers at a coarser level there (at most
+// 22×22 tiles still), and returns to its own level when it comes back.
+func TestWideFarOut(t *testing.T) {
+	g, rec := newRecGrid(1)
+	must(t, g.Insert(1, 1e15, 0, 5))
+	must(t, g.Insert(2, 1e15+3, 0, 0))
+	expect(t, rec, enter(1, 2))
+	e := g.lookup(1)
+	if e.lv.n <= e.n0 || len(e.cover) > 22*22 {
+		t.Fatalf("far out: level %d (radius's %d), %d tiles", e.lv.n, e.n0, len(e.cover))
+	}
+	if err := checkInvariants(g); err != nil {
+		t.Fatal(err)
+	}
+	must(t, g.Move(1, 0, 0))
+	expect(t, rec, leave(1, 2))
+	if e.lv != &g.base || len(e.cover) > 22*22 {
+		t.Fatalf("back home: level %d, %d tiles", e.lv.n, len(e.cover))
+	}
+	must(t, g.Move(2, 3, 4))
+	expect(t, rec, enter(1, 2))
+	must(t, g.Move(1, -1e300, 1e300))
+	expect(t, rec, leave(1, 2))
+	if err := checkInvariants(g); err != nil {
+		t.Fatal(err)
+	}
+	if w := watchers(g, 2); len(w) != 0 {
+		t.Fatalf("watchers %v", w)
+	}
+}

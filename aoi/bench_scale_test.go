@@ -150,17 +150,22 @@ type scaleCase struct {
 func (sc scaleCase) run(b *testing.B) {
 	for _, im := range sc.impls {
 		var st *benchState
+		var mib float64 // heap held by the AOI after inserting all
 		b.Run(sc.name+"/"+im.name, func(b *testing.B) {
 			if st == nil {
 				st = &benchState{cb: &counter{}, world: sc.world, rng: rand.New(rand.NewPCG(1, 2))}
-				st.s = im.mk(sc.cell, st.cb)
 				st.x, st.z = make([]float64, sc.n), make([]float64, sc.n)
 				for i := range sc.n {
 					st.x[i], st.z[i] = st.rng.Float64()*sc.world, st.rng.Float64()*sc.world
+				}
+				before := heapInUse()
+				st.s = im.mk(sc.cell, st.cb)
+				for i := range sc.n {
 					if err := st.s.Insert(ID(i), st.x[i], st.z[i], sc.radius(i)); err != nil {
 						b.Fatal(err)
 					}
 				}
+				mib = float64(heapInUse()-before) / (1 << 20)
 				st.steps = make([]float64, 1<<16+1)
 				for i := range st.steps {
 					st.steps[i] = (st.rng.Float64()*2 - 1) * benchStep
@@ -178,6 +183,7 @@ func (sc scaleCase) run(b *testing.B) {
 				}
 			}
 			st.report(b, sc.n, "move")
+			b.ReportMetric(mib, "MiB")
 		})
 	}
 }

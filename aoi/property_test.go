@@ -282,8 +282,20 @@ func checkInvariants(g *Grid) error {
 				return fmt.Errorf("entity %d: wide with radius %v", e.id, e.r)
 			}
 			lv := e.lv
-			if lv == nil || (lv.n == 0) != (lv == &g.base) || !(e.r <= wideCells*lv.size) || (lv.n > 0 && !(e.r > wideCells*lv.size/2)) {
-				return fmt.Errorf("entity %d: radius %v at level %v", e.id, e.r, lv)
+			if !(e.r <= wideCells*e.size0) || e.size0 != math.Ldexp(g.size, e.n0) || (e.n0 > 0 && !(e.r > wideCells*e.size0/2)) {
+				return fmt.Errorf("entity %d: radius %v calls for level %d", e.id, e.r, e.n0)
+			}
+			// The first level from n0 where the box fits.
+			n := e.n0
+			for {
+				t := level{size: math.Ldexp(g.size, n), inv: 1 / math.Ldexp(g.size, n)}
+				if b := t.box(e.x, e.z, e.r); b.x1-b.x0 <= 2*wideCells+1 && b.z1-b.z0 <= 2*wideCells+1 {
+					break
+				}
+				n++
+			}
+			if lv == nil || (lv.n == 0) != (lv == &g.base) || lv.n != n {
+				return fmt.Errorf("entity %d: radius %v at (%v, %v) at level %v, want %d", e.id, e.r, e.x, e.z, lv, n)
 			}
 			levelCount[lv]++
 			if e.cov != lv.box(e.x, e.z, e.r) || float64(len(e.cover)) != e.cov.cells() {
