@@ -241,18 +241,23 @@ type slot struct {
 // cell is a square of the grid (level 0), holding the entities in it and
 // the wide entities of level 0 that cover it; or a tile of a higher level,
 // holding only the wide entities of that level that cover it.
+//
+// The fields are laid out for the searches: a cell is 192 bytes, so it
+// starts on a 64-byte cache line, and the first line holds slots and the
+// first slot's array, so that searching a cell of one entity reads one
+// line.
 type cell struct {
 	slots []slot
-	// first is where slots starts: in the cell itself, so that searching
-	// a cell of one or two entities reads one block of memory.
-	first  [2]slot
-	cx, cz int64
-	wide   []wideRef
+	// first is where slots starts: in the cell itself.
+	first  [1]slot
 	key    uint64
+	cx, cz int64
 	// nb is the 3×3 block of cells around this one, nb[4] being itself,
 	// and nil where there is no cell: most searches need no map lookup.
 	// (Level 0 only.)
-	nb [9]*cell
+	nb   [9]*cell
+	wide []wideRef
+	_    [16]byte
 }
 
 // box is a rectangle of cells, bounds included.
@@ -619,7 +624,14 @@ func (g *Grid) Move(id ID, x, z float64) error {
 	e.x, e.z = x, z
 	if cx, cz := g.base.coord(x), g.base.coord(z); cx != c0.cx || cz != c0.cz {
 		g.removeFromCell(e)
-		g.addToCell(e, g.getCell(cx, cz))
+		c := (*cell)(nil)
+		if dx, dz := cx-c0.cx, cz-c0.cz; dx >= -1 && dx <= 1 && dz >= -1 && dz <= 1 {
+			c = c0.nb[(dz+1)*3+dx+1]
+		}
+		if c == nil {
+			c = g.getCell(cx, cz)
+		}
+		g.addToCell(e, c)
 	} else {
 		s := &c0.slots[e.ci]
 		s.x, s.z = x, z
@@ -797,6 +809,22 @@ func (g *Grid) moveScan(e *entity, c0 *cell) {
 	}
 	a, b := g.base.box(g.ox, g.oz, reach), g.base.box(e.x, e.z, reach)
 	switch {
+	case a == b && a.x1-a.x0 == 2 && a.z1-a.z0 == 2 && a.x0 == e.cell.cx-1 && a.z0 == e.cell.cz-1 && n >= 9:
+		// The usual case: the 3×3 cells around its own. Read their
+		// headers first, so that the memory loads overlap.
+		nb := &e.cell.nb
+		k := 0
+		for _, c := range nb {
+			if c != nil {
+				k += len(c.slots)
+			}
+		}
+		g.compared += k
+		for _, c := range nb {
+			if c != nil && len(c.slots) > 0 {
+				g.scanSlots(c.slots)
+			}
+		}
 	case a == b && a.cells() <= float64(n):
 		g.scanBox(a, e.cell, box{}, false)
 	case a.cells()+b.cells() > float64(n):
@@ -835,11 +863,16 @@ func (g *Grid) scanBox(b box, home *cell, skip box, hasSkip bool) {
 // both directions (for the other's direction, if it is small), and emits
 // what changed.
 func (g *Grid) scanCell(c *cell) {
+	g.compared += len(c.slots)
+	g.scanSlots(c.slots)
+}
+
+// scanSlots is scanCell's loop.
+func (g *Grid) scanSlots(slots []slot) {
 	e := g.sub
 	ox, oz, or2, nx, nz, nr2 := g.ox, g.oz, g.or2, g.nx, g.nz, g.nr2
-	g.compared += len(c.slots)
-	for i := range c.slots {
-		s := &c.slots[i]
+	for i := range slots {
+		s := &slots[i]
 		dn, do := dist2(nx, nz, s.x, s.z), dist2(ox, oz, s.x, s.z)
 		if now := dn <= nr2; now != (do <= or2) && s.e != e {
 			g.emit(e.id, s.e.id, now)

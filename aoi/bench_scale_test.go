@@ -111,6 +111,7 @@ func benchCrowd(b *testing.B, spread float64) {
 			}
 			cb.enters, cb.leaves = 0, 0
 			b.ResetTimer()
+			cpu0 := cpuTime()
 			for range b.N {
 				for i := range n {
 					at = (at + 2) & (len(steps) - 1)
@@ -130,6 +131,7 @@ func benchCrowd(b *testing.B, spread float64) {
 			ops := float64(b.N) * n
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/ops, "ns/move")
 			b.ReportMetric(float64(cb.enters+cb.leaves)/ops, "events/move")
+			b.ReportMetric(float64(cpuTime()-cpu0)/ops, "cpu-ns/move")
 		})
 	}
 }
@@ -173,6 +175,7 @@ func (sc scaleCase) run(b *testing.B) {
 			}
 			st.cb.enters, st.cb.leaves = 0, 0
 			b.ResetTimer()
+			st.cpu0 = cpuTime()
 			for range b.N {
 				for i := range sc.n {
 					x, z := st.bounce(st.x[i]+st.step()), st.bounce(st.z[i]+st.step())
