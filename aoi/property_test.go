@@ -657,6 +657,9 @@ func TestXZListProperty(t *testing.T) {
 // The old grid, kept for the benchmarks, must be right too.
 func TestOldGridProperty(t *testing.T) {
 	for _, w := range workloads {
+		if w.onlyCrowd {
+			continue // slow: a million edges; its crowds are in BenchmarkCrowd
+		}
 		t.Run(w.name, func(t *testing.T) {
 			t.Parallel()
 			const seed = 11
