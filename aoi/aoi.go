@@ -81,6 +81,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 )
@@ -249,15 +250,18 @@ type slot struct {
 type cell struct {
 	slots []slot
 	// first is where slots starts: in the cell itself.
-	first  [1]slot
-	key    uint64
-	cx, cz int64
+	first [1]slot
+	// occupied has bit k set if nb[k] holds entities, so that a search
+	// of the 3×3 block reads no empty cell.
+	occupied uint16
+	cx, cz   int64
 	// nb is the 3×3 block of cells around this one, nb[4] being itself,
 	// and nil where there is no cell: most searches need no map lookup.
 	// (Level 0 only.)
 	nb   [9]*cell
 	wide []wideRef
-	_    [16]byte
+	key  uint64
+	_    [8]byte
 }
 
 // box is a rectangle of cells, bounds included.
@@ -812,18 +816,14 @@ func (g *Grid) moveScan(e *entity, c0 *cell) {
 	case a == b && a.x1-a.x0 == 2 && a.z1-a.z0 == 2 && a.x0 == e.cell.cx-1 && a.z0 == e.cell.cz-1 && n >= 9:
 		// The usual case: the 3×3 cells around its own. Read their
 		// headers first, so that the memory loads overlap.
-		nb := &e.cell.nb
-		k := 0
-		for _, c := range nb {
-			if c != nil {
-				k += len(c.slots)
-			}
+		home := e.cell
+		n := 0
+		for m := uint(home.occupied); m != 0; m &= m - 1 {
+			n += len(home.nb[bits.TrailingZeros(m)].slots)
 		}
-		g.compared += k
-		for _, c := range nb {
-			if c != nil && len(c.slots) > 0 {
-				g.scanSlots(c.slots)
-			}
+		g.compared += n
+		for m := uint(home.occupied); m != 0; m &= m - 1 {
+			g.scanSlots(home.nb[bits.TrailingZeros(m)].slots)
 		}
 	case a == b && a.cells() <= float64(n):
 		g.scanBox(a, e.cell, box{}, false)
@@ -1204,6 +1204,9 @@ func (g *Grid) getCell(cx, cz int64) *cell {
 			if n := g.cells[pack(cx+dx, cz+dz)]; n != nil {
 				c.nb[k] = n
 				n.nb[8-k] = c
+				if len(n.slots) > 0 {
+					c.occupied |= 1 << k
+				}
 			}
 		}
 	}
@@ -1217,6 +1220,13 @@ func (g *Grid) addToCell(e *entity, c *cell) {
 	e.cell = c
 	e.ci = len(c.slots)
 	c.slots = append(c.slots, slot{e.x, e.z, e.slotR2(), e})
+	if len(c.slots) == 1 {
+		for k, n := range c.nb {
+			if n != nil {
+				n.occupied |= 1 << (8 - k)
+			}
+		}
+	}
 }
 
 // removeFromCell takes e out of its cell, leaving the cell in the map
@@ -1231,8 +1241,15 @@ func (g *Grid) removeFromCell(e *entity) {
 	c.slots[n] = slot{}
 	c.slots = c.slots[:n]
 	e.cell = nil
-	if n == 0 && len(c.wide) == 0 {
-		g.empty++
+	if n == 0 {
+		for k, nb := range c.nb {
+			if nb != nil {
+				nb.occupied &^= 1 << (8 - k)
+			}
+		}
+		if len(c.wide) == 0 {
+			g.empty++
+		}
 	}
 }
 
@@ -1255,6 +1272,7 @@ func (g *Grid) tidy() {
 			}
 		}
 		c.nb = [9]*cell{}
+		c.occupied = 0
 		if len(g.free) < 1024 {
 			if cap(c.slots) > 16 {
 				c.slots = c.first[:0]

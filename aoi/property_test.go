@@ -372,6 +372,14 @@ func checkInvariants(g *Grid) error {
 				}
 			}
 		}
+		for k, nb := range c.nb {
+			if got, want := c.occupied&(1<<k) != 0, nb != nil && len(nb.slots) > 0; got != want {
+				return fmt.Errorf("cell (%d, %d): occupied bit %d is %v", c.cx, c.cz, k, got)
+			}
+		}
+		if c.occupied>>9 != 0 {
+			return fmt.Errorf("cell (%d, %d): occupied %b", c.cx, c.cz, c.occupied)
+		}
 		for i, s := range c.slots {
 			if s.e.cell != c || s.e.ci != i {
 				return fmt.Errorf("cell (%d, %d): slot %d not mirrored", c.cx, c.cz, i)
