@@ -27,22 +27,51 @@
 // The same sequence of operations therefore always produces the same
 // sequence of calls.
 //
-// The world is unbounded: cells are kept in a hash map keyed by their
-// coordinates and only non-empty cells exist; each links to its eight
-// neighbours, so a search within one cell of an entity needs no map
-// lookup. Choose the cell size close to the usual radius. Each entity costs
-// a fixed record (about 200 bytes with its cell entry and map entry) plus,
-// for every pair (A sees B), one 16-byte entry in A's list of what it sees
-// and one in B's list of who sees it; there are no per-pair maps.
+// The grid stores no pairs: visibility is a function of the positions and
+// radii, so [Grid.Sees] computes it, [Grid.Neighbors] and [Grid.Watchers]
+// search the cells around the entity, and an operation finds what changed
+// by comparing, for the entities near the old and the new position, the
+// rule before and after. Memory is therefore linear in the number of
+// entities, whatever their number within one radius: about 400 bytes per
+// entity where each has a cell of its own (a 160-byte record, a 32-byte
+// cell entry, a 208-byte cell), less where entities share cells, plus,
+// for an entity whose radius exceeds the cell size, 32 bytes for each
+// cell its radius covers (at most 22×22), and those cells where no other
+// entity made them.
 //
-// A move touches the mover's old cell, the cells around its new position,
-// and the entities that saw, or were seen by, the mover at its old
-// position; a teleport costs the same as a short move plus the changes.
-// Radii up to twice the cell size are found by searching cells around a
-// moving entity; larger ones are kept in a list that every move checks, so
-// a few huge radii are cheap but many are not. A radius so large that its
-// search box has more cells than the grid has entities scans all entities
-// instead.
+// Cells are squares of side cellSize, kept in a hash map keyed by their
+// coordinates; each links to its eight neighbours, so that a search within
+// one cell needs no map lookup. The world is unbounded: cells exist where
+// entities are or look, and empty ones are dropped in batches. Each entity
+// costs only its own radius:
+//
+//   - An entity whose radius is at most the cell size is "small": a move
+//     searches the 3×3 cells around its old and new position, and finds
+//     there both what it sees and the small entities that see it.
+//   - An entity whose radius r is larger is "wide": it registers itself in
+//     every cell within r of its position (up to 22×22 cells for a radius
+//     of 10 cells), so that a moving entity finds the wide entities that
+//     may see it in its own cell's list, without searching further. A wide
+//     entity's own moves search the cells it covers. Radii beyond 10 cells
+//     register in coarser cells of 2, 4, 8... cell sizes, so that an
+//     entity covers at most 22×22 of them; the search of what it sees
+//     covers its radius (or all entities, if that is fewer).
+//   - A radius of +Inf (or whose square overflows) sees everything: such
+//     an entity is in a list that only Insert and Remove read, since no
+//     move changes what it sees.
+//
+// So no radius, however large, slows the moves of entities that it does
+// not concern, and there is no mismatch of cell size and radius to
+// report: a cell much smaller than the radii costs the wide entities'
+// registrations (their cell crossings and the cells they search), a cell
+// much larger than the radii costs searches through entities too far to
+// see. Choose the cell size close to the usual radius.
+//
+// A teleport costs the same as a short move plus the changes. Beyond about
+// 10^9 cell sizes from the origin, the margin that the searches keep for
+// float64 rounding spans many cells: there wide entities register at
+// coarser levels, and searches that would span more cells than there are
+// entities compare every entity instead. That is correct, only slower.
 //
 // A Grid is not safe for concurrent use; the engine drives each space from
 // one goroutine.
@@ -52,6 +81,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strings"
 )
@@ -145,16 +175,16 @@ func (e *opError) Unwrap() error { return e.err }
 
 const (
 	// classesPerCell is the resolution at which the grid tracks the
-	// largest "small" radius: radii are rounded up to a multiple of
-	// cellSize/classesPerCell.
+	// largest small radius: radii are rounded up to a multiple of
+	// cellSize/classesPerCell, so that the search for the small entities
+	// that may see a position is no wider than the largest of them needs.
 	classesPerCell = 8
-	// smallCells: a radius up to smallCells*cellSize is "small" and found
-	// by searching cells around a moving target. Larger radii ("big"
-	// watchers) are kept in a list that every moving target checks
-	// directly, so that one huge radius does not make every move search a
-	// huge area.
-	smallCells = 2
-	maxClass   = classesPerCell * smallCells
+	// maxClass: a radius up to one cell size is small.
+	maxClass = classesPerCell
+	// wideCells: a wide entity registers in the cells of the first level
+	// whose cell size is at least its radius / wideCells (level 0 being
+	// the grid's own cells), so at most 2*wideCells+2 cells per side.
+	wideCells = 10
 	// cellLimit clamps cell coordinates so that they fit in 32 bits.
 	// Positions beyond ±cellLimit cells share the edge cells: still
 	// correct, only slower.
@@ -162,43 +192,112 @@ const (
 	// boxSlack widens every search box, relative to the coordinates, to
 	// cover float64 rounding in the visibility test.
 	boxSlack = 1e-9
+	// entity.class of the entities that are not small.
+	classWide = -1
+	classOmni = -2
 )
 
-// edge is one side of a visibility pair: in w.sees, {t, j} means w sees t
-// and t.seenBy[j] is {w, i} for the index i of this entry.
-type edge struct {
-	other *entity
-	rev   int
+type entity struct {
+	id    ID
+	x, z  float64
+	r, r2 float64
+	class int   // radius class 0..maxClass if small, else classWide or classOmni
+	cell  *cell // the cell it is in
+	ci    int   // index in cell.slots
+	ai    int   // index in Grid.all
+	oi    int   // index in Grid.omni if omni
+	// A wide entity is registered in the cells (tiles) of box cov at level
+	// lv: the cells within its radius. cover holds them row by row.
+	lv    *level
+	cov   box
+	cover []coverRef
+	// n0 is the level a wide entity's radius calls for (the first whose
+	// cells are at least a tenth of it), size0 that level's cell size.
+	n0    int
+	size0 float64
 }
 
-type entity struct {
-	id     ID
-	x, z   float64
-	r, r2  float64
-	class  int // radius class if small, -1 if big
-	cell   *cell
-	ci     int // index in cell.slots
-	ai     int // index in Grid.all
-	bi     int // index in Grid.bigs if big
-	sees   []edge
-	seenBy []edge
+// coverRef is a wide entity's registration in tile c: its entry is
+// c.wide[i].
+type coverRef struct {
+	c *cell
+	i int
+}
+
+// wideRef is an entry of a tile's list of wide entities: e.cover[k]
+// points back to it.
+type wideRef struct {
+	e *entity
+	k int
 }
 
 // slot is an entity's entry in its cell: a copy of what a search needs,
 // so that searching a cell reads one array.
 type slot struct {
 	x, z float64
-	r2   float64 // the entity's squared radius if small; -1 if big
+	r2   float64 // the entity's squared radius if small; -1 otherwise
 	e    *entity
 }
 
+// cell is a square of the grid (level 0), holding the entities in it and
+// the wide entities of level 0 that cover it; or a tile of a higher level,
+// holding only the wide entities of that level that cover it.
+//
+// The fields are laid out for the searches: a cell is 192 bytes, so it
+// starts on a 64-byte cache line, and the first line holds slots and the
+// first slot's array, so that searching a cell of one entity reads one
+// line.
 type cell struct {
-	key    uint64
-	cx, cz int64
-	slots  []slot
+	slots []slot
+	// first is where slots starts: in the cell itself.
+	first [1]slot
+	// occupied has bit k set if nb[k] holds entities, so that a search
+	// of the 3×3 block reads no empty cell.
+	occupied uint16
+	cx, cz   int64
 	// nb is the 3×3 block of cells around this one, nb[4] being itself,
 	// and nil where there is no cell: most searches need no map lookup.
-	nb [9]*cell
+	// (Level 0 only.)
+	nb   [9]*cell
+	wide []wideRef
+	key  uint64
+	_    [8]byte
+}
+
+// box is a rectangle of cells, bounds included.
+type box struct{ x0, x1, z0, z1 int64 }
+
+func (b box) has(cx, cz int64) bool { return cx >= b.x0 && cx <= b.x1 && cz >= b.z0 && cz <= b.z1 }
+
+func (b box) cells() float64 { return float64(b.x1-b.x0+1) * float64(b.z1-b.z0+1) }
+
+// level is a grid of tiles of side size in which wide entities register.
+// Level 0's tiles are the grid's cells; level n's side is 2^n cell sizes.
+type level struct {
+	n         int
+	size, inv float64
+	tiles     map[uint64]*cell // nil at level 0
+	count     int              // wide entities registered at this level
+}
+
+// coord returns the tile coordinate of v, clamped to ±cellLimit. It is
+// monotonic in v, which is all the searches rely on.
+func (lv *level) coord(v float64) int64 {
+	f := math.Floor(v * lv.inv)
+	if f >= cellLimit {
+		return cellLimit
+	}
+	if f <= -cellLimit {
+		return -cellLimit
+	}
+	return int64(f)
+}
+
+// box returns the tiles within reach of (x, z), with a margin for
+// rounding.
+func (lv *level) box(x, z, reach float64) box {
+	slack := (math.Abs(x) + math.Abs(z) + reach) * boxSlack
+	return box{lv.coord(x - reach - slack), lv.coord(x + reach + slack), lv.coord(z - reach - slack), lv.coord(z + reach + slack)}
 }
 
 // Grid is a grid area of interest. Create one with [NewGrid].
@@ -206,14 +305,31 @@ type Grid struct {
 	size, inv float64
 	cb        Callbacks
 
-	ents  map[ID]*entity
-	cells map[uint64]*cell
-	all   []*entity // every entity, for searches larger than the world
-	bigs  []*entity // entities whose radius is over smallCells*size
-	free  []*cell   // empty cells kept for reuse
+	// The entities by ID: those below len(dense) in dense (the engine's
+	// IDs are small and dense: an index is faster than a hash), the others
+	// in sparse.
+	dense  []*entity
+	sparse map[ID]*entity
+	cells  map[uint64]*cell
+	empty  int       // cells in the map with no entity and no wide entry
+	free   []*cell   // dropped cells kept for reuse
+	all    []*entity // every entity, for searches larger than the world
+	omni   []*entity // entities that see everything
+	base   level     // level 0: the cells
+	high   []*level  // levels above 0 with wide entities, by n
+	// scratch holds a copy of a cover being rebuilt.
+	scratch []coverRef
 
 	classCount [maxClass + 1]int
 	topClass   int // largest class with a nonzero count, or -1
+
+	// The operation in progress changes sub: (ox, oz, or2) are its
+	// position and squared radius before, (nx, nz, nr2) after. A NaN
+	// position means "not in the grid" (before an Insert, after a Remove):
+	// every comparison with it is false. A squared radius of -1 sees
+	// nothing, which disables the comparison of what sub sees.
+	sub                      *entity
+	ox, oz, or2, nx, nz, nr2 float64
 
 	// The calls of the current operation, all involving subject, in six
 	// buckets: leaves then enters, each split into (other, subject) with
@@ -224,6 +340,11 @@ type Grid struct {
 	buckets [6][]ID
 	pending int
 	busy    int
+
+	// compared counts the entries that the operations' searches compared
+	// (cell entries, wide entries, entities of full scans): what the
+	// tests read to check that a radius costs only its own entity.
+	compared int
 }
 
 // NewGrid returns an empty grid with square cells of side cellSize, which
@@ -238,21 +359,63 @@ func NewGrid(cellSize float64, cb Callbacks) *Grid {
 		size:     cellSize,
 		inv:      1 / cellSize,
 		cb:       cb,
-		ents:     make(map[ID]*entity),
 		cells:    make(map[uint64]*cell),
+		base:     level{size: cellSize, inv: 1 / cellSize},
 		topClass: -1,
 	}
 }
 
 // Len returns the number of entities in the grid.
-func (g *Grid) Len() int { return len(g.ents) }
+func (g *Grid) Len() int { return len(g.all) }
+
+// lookup returns the entity id, or nil.
+func (g *Grid) lookup(id ID) *entity {
+	if id < ID(len(g.dense)) {
+		return g.dense[id]
+	}
+	return g.sparse[id]
+}
+
+// store records e under its ID. IDs up to about twice the number of
+// entities (plus 1024) go in dense, which grows by doubling; when it
+// grows, the entities of sparse that it now covers move into it.
+func (g *Grid) store(e *entity) {
+	id := e.id
+	if limit := ID(2*len(g.all) + 1024); id >= ID(len(g.dense)) && id < limit {
+		n := min(max(ID(2*len(g.dense)), id+1), limit)
+		g.dense = slices.Grow(g.dense, int(n)-len(g.dense))[:n]
+		for k, o := range g.sparse {
+			if k < n {
+				g.dense[k] = o
+				delete(g.sparse, k)
+			}
+		}
+	}
+	if id < ID(len(g.dense)) {
+		g.dense[id] = e
+		return
+	}
+	if g.sparse == nil {
+		g.sparse = make(map[ID]*entity)
+	}
+	g.sparse[id] = e
+}
+
+// forget undoes store.
+func (g *Grid) forget(id ID) {
+	if id < ID(len(g.dense)) {
+		g.dense[id] = nil
+		return
+	}
+	delete(g.sparse, id)
+}
 
 // CellSize returns the cell size given to [NewGrid].
 func (g *Grid) CellSize() float64 { return g.size }
 
 // Position returns the position of id, and false if id is not in the grid.
 func (g *Grid) Position(id ID) (x, z float64, ok bool) {
-	e := g.ents[id]
+	e := g.lookup(id)
 	if e == nil {
 		return 0, 0, false
 	}
@@ -261,7 +424,7 @@ func (g *Grid) Position(id ID) (x, z float64, ok bool) {
 
 // Radius returns the radius of id, and false if id is not in the grid.
 func (g *Grid) Radius(id ID) (float64, bool) {
-	e := g.ents[id]
+	e := g.lookup(id)
 	if e == nil {
 		return 0, false
 	}
@@ -270,54 +433,138 @@ func (g *Grid) Radius(id ID) (float64, bool) {
 
 // Sees reports whether target is in watcher's view.
 func (g *Grid) Sees(watcher, target ID) bool {
-	w, t := g.ents[watcher], g.ents[target]
-	if w == nil || t == nil {
+	w, t := g.lookup(watcher), g.lookup(target)
+	if w == nil || t == nil || w == t {
 		return false
 	}
-	if len(w.sees) <= len(t.seenBy) {
-		for _, ed := range w.sees {
-			if ed.other == t {
-				return true
-			}
-		}
-		return false
-	}
-	for _, ed := range t.seenBy {
-		if ed.other == w {
-			return true
-		}
-	}
-	return false
+	return dist2(w.x, w.z, t.x, t.z) <= w.r2
 }
 
 // Neighbors calls fn for each entity that id currently sees, until fn
 // returns false. It does nothing if id is not in the grid. The order is
 // unspecified (but the same for the same history of operations). fn must
-// not modify the grid.
+// not modify the grid. It searches the cells within id's radius (or all
+// entities, if they are fewer).
 func (g *Grid) Neighbors(id ID, fn func(ID) bool) {
-	if e := g.ents[id]; e != nil {
-		g.each(e.sees, fn)
+	e := g.lookup(id)
+	if e == nil {
+		return
+	}
+	g.busy++
+	defer func() { g.busy-- }()
+	ex, ez, r2 := e.x, e.z, e.r2
+	if e.class == classOmni {
+		for _, o := range g.all {
+			if o != e && !fn(o.id) {
+				return
+			}
+		}
+		return
+	}
+	if e.class == classWide && e.lv == &g.base && len(e.cover) <= len(g.all) {
+		for _, cr := range e.cover {
+			for i := range cr.c.slots {
+				s := &cr.c.slots[i]
+				if dist2(ex, ez, s.x, s.z) <= r2 && s.e != e && !fn(s.e.id) {
+					return
+				}
+			}
+		}
+		return
+	}
+	b := g.base.box(ex, ez, e.r)
+	if b.cells() > float64(len(g.all)) {
+		for _, o := range g.all {
+			if o != e && dist2(ex, ez, o.x, o.z) <= r2 && !fn(o.id) {
+				return
+			}
+		}
+		return
+	}
+	for cz := b.z0; cz <= b.z1; cz++ {
+		for cx := b.x0; cx <= b.x1; cx++ {
+			c := g.cellAt(e.cell, cx, cz)
+			if c == nil {
+				continue
+			}
+			for i := range c.slots {
+				s := &c.slots[i]
+				if dist2(ex, ez, s.x, s.z) <= r2 && s.e != e && !fn(s.e.id) {
+					return
+				}
+			}
+		}
 	}
 }
 
 // Watchers calls fn for each entity that currently sees id (the entities
 // to tell when id changes), until fn returns false. It does nothing if id
 // is not in the grid. The order is unspecified (but the same for the same
-// history of operations). fn must not modify the grid.
+// history of operations). fn must not modify the grid. It searches the
+// cells around id within the largest small radius, and the lists of wide
+// entities registered where id is.
 func (g *Grid) Watchers(id ID, fn func(ID) bool) {
-	if e := g.ents[id]; e != nil {
-		g.each(e.seenBy, fn)
+	e := g.lookup(id)
+	if e == nil {
+		return
 	}
-}
-
-func (g *Grid) each(edges []edge, fn func(ID) bool) {
 	g.busy++
 	defer func() { g.busy-- }()
-	for _, ed := range edges {
-		if !fn(ed.other.id) {
+	ex, ez := e.x, e.z
+	if reach := g.smallReach(); reach < 0 {
+		// No small entities.
+	} else if b := g.base.box(ex, ez, reach); b.cells() > float64(len(g.all)) {
+		// Far out, the slack for rounding spans more cells than there
+		// are entities.
+		for _, o := range g.all {
+			if o != e && o.class >= 0 && dist2(ex, ez, o.x, o.z) <= o.r2 && !fn(o.id) {
+				return
+			}
+		}
+	} else {
+		for cz := b.z0; cz <= b.z1; cz++ {
+			for cx := b.x0; cx <= b.x1; cx++ {
+				c := g.cellAt(e.cell, cx, cz)
+				if c == nil {
+					continue
+				}
+				for i := range c.slots {
+					s := &c.slots[i]
+					if dist2(ex, ez, s.x, s.z) <= s.r2 && s.e != e && !fn(s.e.id) {
+						return
+					}
+				}
+			}
+		}
+	}
+	if !g.eachWide(e.cell, e, fn) {
+		return
+	}
+	for _, lv := range g.high {
+		if !g.eachWide(lv.tiles[pack(lv.coord(ex), lv.coord(ez))], e, fn) {
 			return
 		}
 	}
+	for _, w := range g.omni {
+		if w != e && !fn(w.id) {
+			return
+		}
+	}
+}
+
+// eachWide calls fn for the wide entities of tile t that see e, and
+// reports whether fn asked for more.
+func (g *Grid) eachWide(t *cell, e *entity, fn func(ID) bool) bool {
+	if t == nil {
+		return true
+	}
+	for _, wr := range t.wide {
+		w := wr.e
+		if w != e && dist2(e.x, e.z, w.x, w.z) <= w.r2 && !fn(w.id) {
+			return false
+		}
+	}
+	return true
 }
 
 // Insert adds id at (x, z) with the given radius, and reports what it sees
@@ -329,7 +576,7 @@ func (g *Grid) Insert(id ID, x, z, radius float64) error {
 	if g.busy > 0 {
 		return opErr("insert", id, ErrReentrant)
 	}
-	if g.ents[id] != nil {
+	if g.lookup(id) != nil {
 		return opErr("insert", id, ErrDuplicateID)
 	}
 	if !finite(x) || !finite(z) {
@@ -339,28 +586,34 @@ func (g *Grid) Insert(id ID, x, z, radius float64) error {
 		return opErr("insert", id, ErrInvalidRadius, radius)
 	}
 	e := &entity{id: id, x: x, z: z}
-	g.subject = id
-	g.ents[id] = e
+	g.store(e)
 	e.ai = len(g.all)
 	g.all = append(g.all, e)
-	g.setRadius(e, radius)
-	g.addToCell(e, g.coord(x), g.coord(z))
-	g.enters(e, 0, 0, 0, false, true, true)
+	g.classify(e, radius)
+	g.addToCell(e, g.getCell(g.base.coord(x), g.base.coord(z)))
+	g.begin(e, math.NaN(), math.NaN(), -1, x, z, e.r2)
+	g.scanHere(e)
+	g.wideTargets(nil, e.cell)
+	for _, w := range g.omni {
+		if w != e {
+			g.emit(w.id, id, true)
+		}
+	}
 	g.fire()
 	return nil
 }
 
 // Move moves id to (x, z). It reports Leave and Enter for what id sees and
-// for who sees id. Moving within a cell does not touch the cell map; a
-// move of any length (a teleport) touches only the cells around the new
-// position and the entities related to id at the old one (and id's old
-// cell). Moving to the same position does nothing. Errors: [ErrUnknownID],
-// [ErrInvalidPosition], [ErrReentrant], changing nothing.
+// for who sees id. A move of any length (a teleport) searches only the
+// cells around the old and the new position (within the entity's radius
+// and the largest small radius) and the lists of wide entities registered
+// there. Moving to the same position does nothing. Errors:
+// [ErrUnknownID], [ErrInvalidPosition], [ErrReentrant], changing nothing.
 func (g *Grid) Move(id ID, x, z float64) error {
 	if g.busy > 0 {
 		return opErr("move", id, ErrReentrant)
 	}
-	e := g.ents[id]
+	e := g.lookup(id)
 	if e == nil {
 		return opErr("move", id, ErrUnknownID)
 	}
@@ -370,19 +623,31 @@ func (g *Grid) Move(id ID, x, z float64) error {
 	if x == e.x && z == e.z {
 		return nil
 	}
-	g.subject = id
 	ox, oz := e.x, e.z
+	c0 := e.cell
 	e.x, e.z = x, z
-	if cx, cz := g.coord(x), g.coord(z); cx != e.cell.cx || cz != e.cell.cz {
+	if cx, cz := g.base.coord(x), g.base.coord(z); cx != c0.cx || cz != c0.cz {
 		g.removeFromCell(e)
-		g.addToCell(e, cx, cz)
+		c := (*cell)(nil)
+		if dx, dz := cx-c0.cx, cz-c0.cz; dx >= -1 && dx <= 1 && dz >= -1 && dz <= 1 {
+			c = c0.nb[(dz+1)*3+dx+1]
+		}
+		if c == nil {
+			c = g.getCell(cx, cz)
+		}
+		g.addToCell(e, c)
 	} else {
-		s := &e.cell.slots[e.ci]
+		s := &c0.slots[e.ci]
 		s.x, s.z = x, z
 	}
-	g.leaves(e, true, true)
-	g.enters(e, ox, oz, e.r2, true, true, true)
-	e.sees, e.seenBy = shrink(e.sees), shrink(e.seenBy)
+	r2 := e.r2
+	if e.class == classOmni {
+		r2 = -1 // it sees everything before and after
+	}
+	g.begin(e, ox, oz, r2, x, z, r2)
+	g.moveScan(e, c0)
+	g.wideTargets(c0, e.cell)
+	g.tidy()
 	g.fire()
 	return nil
 }
@@ -395,7 +660,7 @@ func (g *Grid) SetRadius(id ID, radius float64) error {
 	if g.busy > 0 {
 		return opErr("set radius of", id, ErrReentrant)
 	}
-	e := g.ents[id]
+	e := g.lookup(id)
 	if e == nil {
 		return opErr("set radius of", id, ErrUnknownID)
 	}
@@ -405,17 +670,21 @@ func (g *Grid) SetRadius(id ID, radius float64) error {
 	if radius == e.r {
 		return nil
 	}
-	g.subject = id
-	or, or2 := e.r, e.r2
+	or, or2, wasOmni := e.r, e.r2, e.class == classOmni
 	g.unclass(e)
-	g.setRadius(e, radius)
+	g.classify(e, radius)
 	e.cell.slots[e.ci].r2 = e.slotR2()
-	if radius < or {
-		g.leaves(e, true, false)
-		e.sees = shrink(e.sees)
+	// The position does not change, so the comparisons of who sees e find
+	// nothing; only what e sees is compared.
+	g.begin(e, e.x, e.z, or2, e.x, e.z, e.r2)
+	if wasOmni || e.class == classOmni {
+		g.scanAll()
+	} else if b := g.base.box(e.x, e.z, max(or, radius)); b.cells() > float64(len(g.all)) {
+		g.scanAll()
 	} else {
-		g.enters(e, e.x, e.z, or2, true, true, false)
+		g.scanBox(b, e.cell, box{}, false)
 	}
+	g.tidy()
 	g.fire()
 	return nil
 }
@@ -429,19 +698,17 @@ func (g *Grid) Remove(id ID) error {
 	if g.busy > 0 {
 		return opErr("remove", id, ErrReentrant)
 	}
-	e := g.ents[id]
+	e := g.lookup(id)
 	if e == nil {
 		return opErr("remove", id, ErrUnknownID)
 	}
-	g.subject = id
-	for i := len(e.sees) - 1; i >= 0; i-- {
-		g.emit(e.id, e.sees[i].other.id, false)
-		unlink(e, i)
-	}
-	for i := len(e.seenBy) - 1; i >= 0; i-- {
-		ed := e.seenBy[i]
-		g.emit(ed.other.id, e.id, false)
-		unlink(ed.other, ed.rev)
+	g.begin(e, e.x, e.z, e.r2, math.NaN(), math.NaN(), -1)
+	g.scanHere(e)
+	g.wideTargets(e.cell, nil)
+	for _, w := range g.omni {
+		if w != e {
+			g.emit(w.id, id, false)
+		}
 	}
 	g.removeFromCell(e)
 	g.unclass(e)
@@ -450,122 +717,239 @@ func (g *Grid) Remove(id ID) error {
 	last.ai = e.ai
 	g.all[len(g.all)-1] = nil
 	g.all = g.all[:len(g.all)-1]
-	delete(g.ents, id)
+	g.forget(id)
 	*e = entity{}
+	g.sub = nil
+	g.tidy()
 	g.fire()
 	return nil
 }
 
-// leaves unlinks the pairs of e that are no longer visible: what e sees if
-// watch, who sees e if target.
-func (g *Grid) leaves(e *entity, watch, target bool) {
-	if watch {
-		for i := len(e.sees) - 1; i >= 0; i-- {
-			t := e.sees[i].other
-			if dist2(e.x, e.z, t.x, t.z) > e.r2 {
-				g.emit(e.id, t.id, false)
-				unlink(e, i)
-			}
-		}
+// begin starts an operation on e, from (ox, oz, or2) to (nx, nz, nr2);
+// see Grid.sub.
+func (g *Grid) begin(e *entity, ox, oz, or2, nx, nz, nr2 float64) {
+	g.subject, g.sub = e.id, e
+	g.ox, g.oz, g.or2, g.nx, g.nz, g.nr2 = ox, oz, or2, nx, nz, nr2
+}
+
+// smallReach returns the largest radius of the small entities, rounded up
+// to its class, or -1 if there are none.
+func (g *Grid) smallReach() float64 {
+	if g.topClass < 0 {
+		return -1
 	}
-	if target {
-		for i := len(e.seenBy) - 1; i >= 0; i-- {
-			ed := e.seenBy[i]
-			w := ed.other
-			if dist2(e.x, e.z, w.x, w.z) > w.r2 {
-				g.emit(w.id, e.id, false)
-				unlink(w, ed.rev)
-			}
+	return float64(g.topClass) / classesPerCell * g.size
+}
+
+// scanHere compares sub with the entities that it may see or that may see
+// it at its current position (for Insert and Remove).
+func (g *Grid) scanHere(e *entity) {
+	switch {
+	case e.class == classOmni:
+		g.scanAll()
+	case e.class == classWide && e.lv == &g.base:
+		// The cells it covers reach further than the small radii.
+		if len(e.cover) > len(g.all) {
+			g.scanAll()
+			return
 		}
+		for _, cr := range e.cover {
+			g.scanCell(cr.c)
+		}
+	default:
+		b := g.base.box(e.x, e.z, max(e.r, g.smallReach()))
+		if b.cells() > float64(len(g.all)) {
+			g.scanAll()
+			return
+		}
+		g.scanBox(b, e.cell, box{}, false)
 	}
 }
 
-// enters links the pairs of e that became visible. (ox, oz) and or2 are
-// e's old position and squared radius, used if existed to tell which pairs
-// were already visible. It finds what e sees if watch, who sees e if target.
-func (g *Grid) enters(e *entity, ox, oz, or2 float64, existed, watch, target bool) {
-	reach := -1.0
-	if watch {
-		reach = e.r
-		if math.IsInf(e.r2, 1) {
-			reach = e.r2 // the square overflowed: e sees everything
-		}
-	}
-	if target && g.topClass >= 0 {
-		reach = max(reach, float64(g.topClass)*g.size/classesPerCell)
-	}
-	if reach >= 0 {
-		slack := (math.Abs(e.x) + math.Abs(e.z) + reach) * boxSlack
-		x0, x1 := g.coord(e.x-reach-slack), g.coord(e.x+reach+slack)
-		z0, z1 := g.coord(e.z-reach-slack), g.coord(e.z+reach+slack)
-		if float64(x1-x0+1)*float64(z1-z0+1) > float64(len(g.all)) {
-			for _, o := range g.all {
-				g.check(e, o, ox, oz, or2, existed, watch, target)
-			}
-		} else {
-			wr2 := -1.0 // never reached by a squared distance
-			if watch {
-				wr2 = e.r2
-			}
-			home := e.cell
-			for cz := z0; cz <= z1; cz++ {
-				dz := cz - home.cz
-				for cx := x0; cx <= x1; cx++ {
-					var c *cell
-					if dx := cx - home.cx; dx >= -1 && dx <= 1 && dz >= -1 && dz <= 1 {
-						c = home.nb[(dz+1)*3+dx+1]
-					} else {
-						c = g.cells[pack(cx, cz)]
-					}
-					if c != nil {
-						g.scan(c, e, ox, oz, or2, wr2, existed, target)
+// moveScan compares the moving sub with the entities around its old
+// position (in c0) and its new one, and moves its registrations if it is
+// wide.
+func (g *Grid) moveScan(e *entity, c0 *cell) {
+	n := len(g.all)
+	if e.class == classWide {
+		lv, nb := g.levelFor(e)
+		if lv == &g.base && e.lv == lv {
+			// The cells it covers reach further than the small radii.
+			if nb == e.cov || 2*len(e.cover) > n {
+				if 2*len(e.cover) > n {
+					g.scanAll()
+				} else {
+					for _, cr := range e.cover {
+						g.scanCell(cr.c)
 					}
 				}
+				if nb != e.cov {
+					g.setCover(e, lv, nb)
+				}
+				return
 			}
-		}
-	}
-	if target {
-		for _, w := range g.bigs {
-			if w != e && dist2(e.x, e.z, w.x, w.z) <= w.r2 &&
-				!(existed && dist2(ox, oz, w.x, w.z) <= w.r2) {
-				g.emit(w.id, e.id, true)
-				link(w, e)
+			old := e.cov
+			for _, cr := range e.cover {
+				g.scanCell(cr.c)
 			}
+			g.setCover(e, lv, nb)
+			for _, cr := range e.cover {
+				if !old.has(cr.c.cx, cr.c.cz) {
+					g.scanCell(cr.c)
+				}
+			}
+			return
+		}
+		if lv != e.lv || nb != e.cov {
+			g.setCover(e, lv, nb)
 		}
 	}
-}
-
-// scan links e with the entities of c in whichever direction became
-// visible: e sees them if within wr2 (-1 for none), they see e if target.
-func (g *Grid) scan(c *cell, e *entity, ox, oz, or2, wr2 float64, existed, target bool) {
-	ex, ez := e.x, e.z
-	for i := range c.slots {
-		s := &c.slots[i]
-		d2 := dist2(ex, ez, s.x, s.z)
-		if d2 <= wr2 && s.e != e && !(existed && dist2(ox, oz, s.x, s.z) <= or2) {
-			g.emit(e.id, s.e.id, true)
-			link(e, s.e)
-		}
-		if target && d2 <= s.r2 && s.e != e && !(existed && dist2(ox, oz, s.x, s.z) <= s.r2) {
-			g.emit(s.e.id, e.id, true)
-			link(s.e, e)
-		}
+	reach := g.smallReach()
+	if e.class != classOmni {
+		reach = max(reach, e.r)
 	}
-}
-
-// check links e and o in whichever direction became visible.
-func (g *Grid) check(e, o *entity, ox, oz, or2 float64, existed, watch, target bool) {
-	if o == e {
+	if reach < 0 {
 		return
 	}
-	d2 := dist2(e.x, e.z, o.x, o.z)
-	if watch && d2 <= e.r2 && !(existed && dist2(ox, oz, o.x, o.z) <= or2) {
-		g.emit(e.id, o.id, true)
-		link(e, o)
+	a, b := g.base.box(g.ox, g.oz, reach), g.base.box(e.x, e.z, reach)
+	switch {
+	case a == b && a.x1-a.x0 == 2 && a.z1-a.z0 == 2 && a.x0 == e.cell.cx-1 && a.z0 == e.cell.cz-1 && n >= 9:
+		// The usual case: the 3×3 cells around its own. Read their
+		// headers first, so that the memory loads overlap.
+		home := e.cell
+		n := 0
+		for m := uint(home.occupied); m != 0; m &= m - 1 {
+			n += len(home.nb[bits.TrailingZeros(m)].slots)
+		}
+		g.compared += n
+		for m := uint(home.occupied); m != 0; m &= m - 1 {
+			g.scanSlots(home.nb[bits.TrailingZeros(m)].slots)
+		}
+	case a == b && a.cells() <= float64(n):
+		g.scanBox(a, e.cell, box{}, false)
+	case a.cells()+b.cells() > float64(n):
+		g.scanAll()
+	default:
+		g.scanBox(a, c0, box{}, false)
+		g.scanBox(b, e.cell, a, true)
 	}
-	if target && o.class >= 0 && d2 <= o.r2 && !(existed && dist2(ox, oz, o.x, o.z) <= o.r2) {
-		g.emit(o.id, e.id, true)
-		link(o, e)
+}
+
+// cellAt returns the cell at (cx, cz), or nil, through home's neighbours
+// if it is one.
+func (g *Grid) cellAt(home *cell, cx, cz int64) *cell {
+	if dx, dz := cx-home.cx, cz-home.cz; dx >= -1 && dx <= 1 && dz >= -1 && dz <= 1 {
+		return home.nb[(dz+1)*3+dx+1]
+	}
+	return g.cells[pack(cx, cz)]
+}
+
+// scanBox scans the cells of b, except those of skip if hasSkip; home is
+// a cell near b's centre.
+func (g *Grid) scanBox(b box, home *cell, skip box, hasSkip bool) {
+	for cz := b.z0; cz <= b.z1; cz++ {
+		for cx := b.x0; cx <= b.x1; cx++ {
+			if hasSkip && skip.has(cx, cz) {
+				continue
+			}
+			if c := g.cellAt(home, cx, cz); c != nil {
+				g.scanCell(c)
+			}
+		}
+	}
+}
+
+// scanCell compares sub, before and after, with each entity of c, in
+// both directions (for the other's direction, if it is small), and emits
+// what changed.
+func (g *Grid) scanCell(c *cell) {
+	g.compared += len(c.slots)
+	g.scanSlots(c.slots)
+}
+
+// scanSlots is scanCell's loop.
+func (g *Grid) scanSlots(slots []slot) {
+	e := g.sub
+	ox, oz, or2, nx, nz, nr2 := g.ox, g.oz, g.or2, g.nx, g.nz, g.nr2
+	for i := range slots {
+		s := &slots[i]
+		dn, do := dist2(nx, nz, s.x, s.z), dist2(ox, oz, s.x, s.z)
+		if now := dn <= nr2; now != (do <= or2) && s.e != e {
+			g.emit(e.id, s.e.id, now)
+		}
+		if now := dn <= s.r2; now != (do <= s.r2) && s.e != e {
+			g.emit(s.e.id, e.id, now)
+		}
+	}
+}
+
+// scanAll is scanCell for every entity.
+func (g *Grid) scanAll() {
+	e := g.sub
+	ox, oz, or2, nx, nz, nr2 := g.ox, g.oz, g.or2, g.nx, g.nz, g.nr2
+	g.compared += len(g.all)
+	for _, o := range g.all {
+		if o == e {
+			continue
+		}
+		dn, do := dist2(nx, nz, o.x, o.z), dist2(ox, oz, o.x, o.z)
+		if now := dn <= nr2; now != (do <= or2) {
+			g.emit(e.id, o.id, now)
+		}
+		if o.class >= 0 {
+			if now := dn <= o.r2; now != (do <= o.r2) {
+				g.emit(o.id, e.id, now)
+			}
+		}
+	}
+}
+
+// wideTargets compares, for the wide entities registered where sub was
+// (c0 at level 0, nil if it was not in the grid) and where it is (c1, nil
+// if it is no longer in the grid), whether they see it.
+func (g *Grid) wideTargets(c0, c1 *cell) {
+	g.scanWide(c0, false, 0, 0)
+	if c1 != c0 {
+		if c0 != nil {
+			g.scanWide(c1, true, c0.cx, c0.cz)
+		} else {
+			g.scanWide(c1, false, 0, 0)
+		}
+	}
+	before, after := !math.IsNaN(g.ox), !math.IsNaN(g.nx)
+	for _, lv := range g.high {
+		var x0, z0, x1, z1 int64
+		if before {
+			x0, z0 = lv.coord(g.ox), lv.coord(g.oz)
+			g.scanWide(lv.tiles[pack(x0, z0)], false, 0, 0)
+		}
+		if after {
+			x1, z1 = lv.coord(g.nx), lv.coord(g.nz)
+			if !before || x1 != x0 || z1 != z0 {
+				g.scanWide(lv.tiles[pack(x1, z1)], before, x0, z0)
+			}
+		}
+	}
+}
+
+// scanWide compares, for the wide entities of tile t, whether they see
+// sub before and after; if skip, it leaves out those that also cover tile
+// (sx, sz) of their level, already compared.
+func (g *Grid) scanWide(t *cell, skip bool, sx, sz int64) {
+	if t == nil {
+		return
+	}
+	e := g.sub
+	g.compared += len(t.wide)
+	for _, wr := range t.wide {
+		w := wr.e
+		if w == e || (skip && w.cov.has(sx, sz)) {
+			continue
+		}
+		dn, do := dist2(g.nx, g.nz, w.x, w.z), dist2(g.ox, g.oz, w.x, w.z)
+		if now := dn <= w.r2; now != (do <= w.r2) {
+			g.emit(w.id, e.id, now)
+		}
 	}
 }
 
@@ -618,47 +1002,167 @@ func (g *Grid) fire() {
 	}
 }
 
-// setRadius sets e's radius and its class; e must be unclassed.
-func (g *Grid) setRadius(e *entity, r float64) {
+// classify sets e's radius and its kind: small (counted in its class),
+// wide (registered in the tiles it covers) or omni; e must be unclassed,
+// and positioned.
+func (g *Grid) classify(e *entity, r float64) {
 	e.r, e.r2 = r, r*r
-	q := r * g.inv * classesPerCell
-	if q <= maxClass && !math.IsInf(e.r2, 1) {
+	if math.IsInf(e.r2, 1) {
+		e.class = classOmni
+		e.oi = len(g.omni)
+		g.omni = append(g.omni, e)
+		return
+	}
+	if q := r * g.inv * classesPerCell; q <= maxClass {
 		e.class = int(math.Ceil(q))
 		g.classCount[e.class]++
 		g.topClass = max(g.topClass, e.class)
 		return
 	}
-	e.class = -1
-	e.bi = len(g.bigs)
-	g.bigs = append(g.bigs, e)
+	e.class = classWide
+	e.n0, e.size0 = 0, g.size
+	for r > wideCells*e.size0 {
+		e.n0++
+		e.size0 *= 2
+	}
+	lv, b := g.levelFor(e)
+	g.setCover(e, lv, b)
 }
 
+// unclass undoes classify.
 func (g *Grid) unclass(e *entity) {
-	if e.class < 0 {
-		last := g.bigs[len(g.bigs)-1]
-		g.bigs[e.bi] = last
-		last.bi = e.bi
-		g.bigs[len(g.bigs)-1] = nil
-		g.bigs = g.bigs[:len(g.bigs)-1]
-		return
-	}
-	g.classCount[e.class]--
-	for g.topClass >= 0 && g.classCount[g.topClass] == 0 {
-		g.topClass--
+	switch e.class {
+	case classOmni:
+		last := g.omni[len(g.omni)-1]
+		g.omni[e.oi] = last
+		last.oi = e.oi
+		g.omni[len(g.omni)-1] = nil
+		g.omni = g.omni[:len(g.omni)-1]
+	case classWide:
+		g.setCover(e, nil, box{})
+		e.cover = nil
+	default:
+		g.classCount[e.class]--
+		for g.topClass >= 0 && g.classCount[g.topClass] == 0 {
+			g.topClass--
+		}
 	}
 }
 
-// coord returns the cell coordinate of v, clamped to ±cellLimit. It is
-// monotonic in v, which is all the searches rely on.
-func (g *Grid) coord(v float64) int64 {
-	f := math.Floor(v * g.inv)
-	if f >= cellLimit {
-		return cellLimit
+// levelFor returns the level at which the wide entity e registers, and
+// the tiles it covers there: the first level from e.n0 (whose cells are
+// at least a tenth of its radius) where they are at most 2*wideCells+2
+// on each side. That is e.n0 itself unless e is so far out (beyond about
+// 10^9 cell sizes) that the margin for rounding spans many cells. It
+// creates the level if needed.
+func (g *Grid) levelFor(e *entity) (*level, box) {
+	n, size := e.n0, e.size0
+	if lv := e.lv; lv != nil && lv.n == n {
+		if b := lv.box(e.x, e.z, e.r); b.x1-b.x0 < 2*wideCells+2 && b.z1-b.z0 < 2*wideCells+2 {
+			return lv, b
+		}
 	}
-	if f <= -cellLimit {
-		return -cellLimit
+	for {
+		t := level{n: n, size: size, inv: 1 / size}
+		if b := t.box(e.x, e.z, e.r); b.x1-b.x0 < 2*wideCells+2 && b.z1-b.z0 < 2*wideCells+2 {
+			return g.getLevel(n, size), b
+		}
+		n++
+		size *= 2
 	}
-	return int64(f)
+}
+
+// getLevel returns level n, of tile side size, creating it if needed.
+func (g *Grid) getLevel(n int, size float64) *level {
+	if n == 0 {
+		return &g.base
+	}
+	i, found := slices.BinarySearchFunc(g.high, n, func(l *level, n int) int { return l.n - n })
+	if found {
+		return g.high[i]
+	}
+	lv := &level{n: n, size: size, inv: 1 / size, tiles: make(map[uint64]*cell)}
+	g.high = slices.Insert(g.high, i, lv)
+	return lv
+}
+
+// setCover registers the wide entity e in the tiles of box b at level lv
+// (none if lv is nil) instead of where it is registered, keeping the
+// entries of the tiles that are in both.
+func (g *Grid) setCover(e *entity, lv *level, b box) {
+	old := append(g.scratch[:0], e.cover...)
+	g.scratch = old
+	ob, olv := e.cov, e.lv
+	ow := ob.x1 - ob.x0 + 1
+	e.cover = e.cover[:0]
+	if lv != nil {
+		for cz := b.z0; cz <= b.z1; cz++ {
+			for cx := b.x0; cx <= b.x1; cx++ {
+				k := len(e.cover)
+				if lv == olv && ob.has(cx, cz) {
+					cr := old[(cz-ob.z0)*ow+cx-ob.x0]
+					cr.c.wide[cr.i].k = k
+					e.cover = append(e.cover, cr)
+					continue
+				}
+				t := g.tile(lv, cx, cz)
+				if lv == &g.base && len(t.slots)+len(t.wide) == 0 {
+					g.empty--
+				}
+				t.wide = append(t.wide, wideRef{e, k})
+				e.cover = append(e.cover, coverRef{t, len(t.wide) - 1})
+			}
+		}
+	}
+	for j, cr := range old {
+		if lv == olv && b.has(ob.x0+int64(j)%ow, ob.z0+int64(j)/ow) {
+			continue
+		}
+		t, i := cr.c, cr.i
+		n := len(t.wide) - 1
+		if i != n {
+			last := t.wide[n]
+			t.wide[i] = last
+			last.e.cover[last.k].i = i
+		}
+		t.wide[n] = wideRef{}
+		t.wide = t.wide[:n]
+		switch {
+		case olv == &g.base:
+			if n == 0 && len(t.slots) == 0 {
+				g.empty++
+			}
+		case n == 0:
+			delete(olv.tiles, t.key)
+		}
+	}
+	clear(old)
+	if lv != olv {
+		if olv != nil {
+			olv.count--
+			if olv.n > 0 && olv.count == 0 {
+				g.high = slices.DeleteFunc(g.high, func(l *level) bool { return l == olv })
+			}
+		}
+		if lv != nil {
+			lv.count++
+		}
+	}
+	e.lv, e.cov = lv, b
+}
+
+// tile returns the tile (cx, cz) of lv, creating it if needed.
+func (g *Grid) tile(lv *level, cx, cz int64) *cell {
+	if lv == &g.base {
+		return g.getCell(cx, cz)
+	}
+	key := pack(cx, cz)
+	t := lv.tiles[key]
+	if t == nil {
+		t = &cell{key: key, cx: cx, cz: cz}
+		lv.tiles[key] = t
+	}
+	return t
 }
 
 // slotR2 is the squared radius a cell's slot records for e.
@@ -671,39 +1175,63 @@ func (e *entity) slotR2() float64 {
 
 func pack(cx, cz int64) uint64 { return uint64(uint32(cx))<<32 | uint64(uint32(cz)) }
 
-func (g *Grid) addToCell(e *entity, cx, cz int64) {
+// getCell returns the cell (cx, cz), creating it (empty) if needed.
+func (g *Grid) getCell(cx, cz int64) *cell {
 	key := pack(cx, cz)
-	c := g.cells[key]
-	if c == nil {
-		if n := len(g.free); n > 0 {
-			c = g.free[n-1]
-			g.free[n-1] = nil
-			g.free = g.free[:n-1]
-		} else {
-			c = &cell{}
-		}
-		c.key, c.cx, c.cz = key, cx, cz
-		g.cells[key] = c
-		c.nb[4] = c
-		for dz := int64(-1); dz <= 1; dz++ {
-			for dx := int64(-1); dx <= 1; dx++ {
-				k := (dz+1)*3 + dx + 1
-				if k == 4 {
-					continue
-				}
-				// Beyond ±cellLimit, pack gives keys no cell has.
-				if n := g.cells[pack(cx+dx, cz+dz)]; n != nil {
-					c.nb[k] = n
-					n.nb[8-k] = c
+	if c := g.cells[key]; c != nil {
+		return c
+	}
+	var c *cell
+	if n := len(g.free); n > 0 {
+		c = g.free[n-1]
+		g.free[n-1] = nil
+		g.free = g.free[:n-1]
+	} else {
+		c = &cell{}
+		c.slots = c.first[:0]
+	}
+	c.key, c.cx, c.cz = key, cx, cz
+	g.cells[key] = c
+	g.empty++
+	c.nb[4] = c
+	for dz := int64(-1); dz <= 1; dz++ {
+		for dx := int64(-1); dx <= 1; dx++ {
+			k := (dz+1)*3 + dx + 1
+			if k == 4 {
+				continue
+			}
+			// Beyond ±cellLimit, pack gives keys no cell has.
+			if n := g.cells[pack(cx+dx, cz+dz)]; n != nil {
+				c.nb[k] = n
+				n.nb[8-k] = c
+				if len(n.slots) > 0 {
+					c.occupied |= 1 << k
 				}
 			}
 		}
 	}
+	return c
+}
+
+func (g *Grid) addToCell(e *entity, c *cell) {
+	if len(c.slots)+len(c.wide) == 0 {
+		g.empty--
+	}
 	e.cell = c
 	e.ci = len(c.slots)
 	c.slots = append(c.slots, slot{e.x, e.z, e.slotR2(), e})
+	if len(c.slots) == 1 {
+		for k, n := range c.nb {
+			if n != nil {
+				n.occupied |= 1 << (8 - k)
+			}
+		}
+	}
 }
 
+// removeFromCell takes e out of its cell, leaving the cell in the map
+// even if empty: tidy drops empty cells in batches, and meanwhile they
+// remain valid for the operation in progress.
 func (g *Grid) removeFromCell(e *entity) {
 	c := e.cell
 	n := len(c.slots) - 1
@@ -713,58 +1241,49 @@ func (g *Grid) removeFromCell(e *entity) {
 	c.slots[n] = slot{}
 	c.slots = c.slots[:n]
 	e.cell = nil
-	if n > 0 {
+	if n == 0 {
+		for k, nb := range c.nb {
+			if nb != nil {
+				nb.occupied &^= 1 << (8 - k)
+			}
+		}
+		if len(c.wide) == 0 {
+			g.empty++
+		}
+	}
+}
+
+// tidy drops the empty cells once they outnumber the others (plus a
+// margin), so that walking the world does not leave a trail of them and
+// crossing a cell's edge back and forth does not create and drop it each
+// time.
+func (g *Grid) tidy() {
+	if g.empty <= len(g.cells)-g.empty+64 {
 		return
 	}
-	delete(g.cells, c.key)
-	for k, nb := range c.nb {
-		if k != 4 && nb != nil {
-			nb.nb[8-k] = nil
+	for key, c := range g.cells {
+		if len(c.slots)+len(c.wide) > 0 {
+			continue
+		}
+		delete(g.cells, key)
+		for k, nb := range c.nb {
+			if k != 4 && nb != nil {
+				nb.nb[8-k] = nil
+			}
+		}
+		c.nb = [9]*cell{}
+		c.occupied = 0
+		if len(g.free) < 1024 {
+			if cap(c.slots) > 16 {
+				c.slots = c.first[:0]
+			}
+			if cap(c.wide) > 16 {
+				c.wide = nil
+			}
+			g.free = append(g.free, c)
 		}
 	}
-	c.nb = [9]*cell{}
-	if len(g.free) < 1024 {
-		if cap(c.slots) > 16 {
-			c.slots = nil
-		}
-		g.free = append(g.free, c)
-	}
-}
-
-// link records that w sees t.
-func link(w, t *entity) {
-	w.sees = append(w.sees, edge{t, len(t.seenBy)})
-	t.seenBy = append(t.seenBy, edge{w, len(w.sees) - 1})
-}
-
-// unlink removes w.sees[i] and its twin in the target's seenBy.
-func unlink(w *entity, i int) {
-	ed := w.sees[i]
-	t, j := ed.other, ed.rev
-	n := len(w.sees) - 1
-	if i != n {
-		last := w.sees[n]
-		w.sees[i] = last
-		last.other.seenBy[last.rev].rev = i
-	}
-	w.sees[n] = edge{}
-	w.sees = w.sees[:n]
-	m := len(t.seenBy) - 1
-	if j != m {
-		last := t.seenBy[m]
-		t.seenBy[j] = last
-		last.other.sees[last.rev].rev = j
-	}
-	t.seenBy[m] = edge{}
-	t.seenBy = t.seenBy[:m]
-}
-
-// shrink releases most of a list's memory once a crowd has dispersed.
-func shrink(s []edge) []edge {
-	if cap(s) > 64 && len(s) < cap(s)/4 {
-		return slices.Clone(s)
-	}
-	return s
+	g.empty = 0
 }
 
 // dist2 is the squared distance used by every visibility test. The

@@ -3,6 +3,7 @@ package aoi
 import (
 	"errors"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -387,17 +388,201 @@ func TestMoveWithinCellDoesNotAllocate(t *testing.T) {
 	}
 }
 
-func TestCrowdMemoryIsReleased(t *testing.T) {
+// TestCrowdHoldsNoPairs: a crowd where everyone sees everyone holds
+// memory linear in its size (the grid stores no pairs), and dispersing it
+// leaves no empty cells behind beyond the bound tidy keeps.
+func TestCrowdHoldsNoPairs(t *testing.T) {
+	const n = 2000
 	g := NewGrid(10, nil)
-	for i := range ID(500) {
-		must(t, g.Insert(i, 0, 0, 5))
+	for i := range ID(n) {
+		must(t, g.Insert(i, float64(i%10)*0.1, 0, 5))
 	}
-	for i := range ID(500) {
-		must(t, g.Move(i, float64(i)*100+1000, 0))
-	}
-	for _, e := range g.all {
-		if cap(e.sees) > 64 || cap(e.seenBy) > 64 {
-			t.Fatalf("entity %d keeps capacity %d/%d", e.id, cap(e.sees), cap(e.seenBy))
+	entries := func() int {
+		k := 0
+		for _, c := range g.cells {
+			k += cap(c.slots) + cap(c.wide)
 		}
+		for _, e := range g.all {
+			k += cap(e.cover)
+		}
+		return k
+	}
+	if got := len(neighbors(g, 7)); got != n-1 {
+		t.Fatalf("%d neighbours, want %d", got, n-1)
+	}
+	if k := entries(); k > 4*n {
+		t.Fatalf("%d stored entries for %d entities", k, n)
+	}
+	for i := range ID(n) {
+		must(t, g.Move(i, float64(i)*100+1000, float64(i)*7))
+	}
+	if len(neighbors(g, 7)) != 0 || len(watchers(g, 7)) != 0 {
+		t.Fatal("pairs after dispersal")
+	}
+	if len(g.cells) > 2*n+64 {
+		t.Fatalf("%d cells for %d entities", len(g.cells), n)
+	}
+	if err := checkInvariants(g); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWideRadiusCostsOnlyItself: the same 3,000 moves of small entities
+// compare about as many entries whatever wide entities share the grid:
+// one of radius 199 (which once widened every search to two cells), one
+// of ten cells, one of a million cells and one of +Inf. Each of those
+// adds at most one entry per wide list a move reads (the cell it leaves
+// and the one it enters, at two levels), not a wider search.
+func TestWideRadiusCostsOnlyItself(t *testing.T) {
+	const n, moves = 2000, 3000
+	run := func(wide []float64) int {
+		g := NewGrid(100, nil)
+		rng := rand.New(rand.NewPCG(5, 6))
+		for i := range ID(n) {
+			must(t, g.Insert(i, rng.Float64()*3000, rng.Float64()*3000, 100))
+		}
+		for i, r := range wide {
+			must(t, g.Insert(ID(n+i), 1500, 1500, r))
+		}
+		before := g.compared
+		for range moves {
+			id := ID(rng.IntN(n))
+			x, z, _ := g.Position(id)
+			must(t, g.Move(id, x+rng.Float64()*40-20, z+rng.Float64()*40-20))
+		}
+		if err := checkInvariants(g); err != nil {
+			t.Fatal(err)
+		}
+		return g.compared - before
+	}
+	alone := run(nil)
+	for _, wide := range [][]float64{{199}, {1000}, {1e8}, {math.Inf(1)}, {199, 1000, 1e8, math.Inf(1)}} {
+		got := run(wide)
+		t.Logf("radii %v: %d entries compared, %d without", wide, got, alone)
+		if got > alone+4*moves {
+			t.Errorf("radii %v: %d entries compared, %d without them", wide, got, alone)
+		}
+	}
+	// The check can fail: a search widened to two cells compares about
+	// 25/9 as much.
+	if alone < 2*moves {
+		t.Fatalf("only %d entries compared for %d moves", alone, moves)
+	}
+}
+
+// TestRadiusKinds: which radii are small, wide (and at which level) or
+// see everything, and the number of cells a wide radius registers in.
+func TestRadiusKinds(t *testing.T) {
+	g := NewGrid(100, nil)
+	cases := []struct {
+		r     float64
+		class int // classWide, classOmni or the small class
+		level int
+	}{
+		{0, 0, 0},
+		{12.5, 1, 0},
+		{50, 4, 0},
+		{100, 8, 0},
+		{100.001, classWide, 0},
+		{550, classWide, 0},
+		{1000, classWide, 0},
+		{1000.5, classWide, 1},
+		{5000, classWide, 3},
+		{1e6, classWide, 10},
+		{1e150, classWide, 489}, // 1000·2^489 ≥ 1e150
+		{1e155, classOmni, 0},   // its square overflows
+		{math.Inf(1), classOmni, 0},
+	}
+	for i, c := range cases {
+		id := ID(i)
+		must(t, g.Insert(id, 1234.5, -987.25, c.r))
+		e := g.lookup(id)
+		if e.class != c.class {
+			t.Errorf("radius %v: class %d, want %d", c.r, e.class, c.class)
+			continue
+		}
+		if c.class == classWide {
+			if e.lv.n != c.level {
+				t.Errorf("radius %v: level %d, want %d", c.r, e.lv.n, c.level)
+			}
+			side := 2*wideCells + 2
+			if w, h := e.cov.x1-e.cov.x0+1, e.cov.z1-e.cov.z0+1; w > int64(side) || h > int64(side) || len(e.cover) != int(w*h) {
+				t.Errorf("radius %v: covers %d×%d tiles (%d entries)", c.r, w, h, len(e.cover))
+			}
+		}
+	}
+	if err := checkInvariants(g); err != nil {
+		t.Fatal(err)
+	}
+	// SetRadius moves entities between kinds and levels.
+	for i := range cases {
+		must(t, g.SetRadius(ID(i), cases[len(cases)-1-i].r))
+		if err := checkInvariants(g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range cases {
+		must(t, g.Remove(ID(i)))
+	}
+	if err := checkInvariants(g); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.high) != 0 || len(g.omni) != 0 || g.topClass != -1 || g.base.count != 0 {
+		t.Fatalf("left: %d levels, %d omni, top class %d, %d wide", len(g.high), len(g.omni), g.topClass, g.base.count)
+	}
+}
+
+// TestWalkLeavesNoTrail: a wide entity walking far, and a small one,
+// leave no trail of cells: the empty ones are dropped in batches.
+func TestWalkLeavesNoTrail(t *testing.T) {
+	g := NewGrid(10, nil)
+	must(t, g.Insert(1, 0, 0, 100)) // ten cells: 22×22 at most
+	must(t, g.Insert(2, 0, 0, 5))
+	most := 0
+	for i := range 5000 {
+		v := float64(i) * 7
+		must(t, g.Move(1, v, -v))
+		must(t, g.Move(2, -v, v))
+		most = max(most, len(g.cells))
+	}
+	if err := checkInvariants(g); err != nil {
+		t.Fatal(err)
+	}
+	// 484 + 1 + 1 live cells, as many empty ones and the margin of 64.
+	if most > 2*486+64+1 {
+		t.Fatalf("%d cells at most", most)
+	}
+	t.Logf("%d cells at most", most)
+}
+
+// TestWideFarOut: far from the origin the margin for rounding spans many
+// cells, so a wide entity registers at a coarser level there (at most
+// 22×22 tiles still), and returns to its own level when it comes back.
+func TestWideFarOut(t *testing.T) {
+	g, rec := newRecGrid(1)
+	must(t, g.Insert(1, 1e15, 0, 5))
+	must(t, g.Insert(2, 1e15+3, 0, 0))
+	expect(t, rec, enter(1, 2))
+	e := g.lookup(1)
+	if e.lv.n <= e.n0 || len(e.cover) > 22*22 {
+		t.Fatalf("far out: level %d (radius's %d), %d tiles", e.lv.n, e.n0, len(e.cover))
+	}
+	if err := checkInvariants(g); err != nil {
+		t.Fatal(err)
+	}
+	must(t, g.Move(1, 0, 0))
+	expect(t, rec, leave(1, 2))
+	if e.lv != &g.base || len(e.cover) > 22*22 {
+		t.Fatalf("back home: level %d, %d tiles", e.lv.n, len(e.cover))
+	}
+	must(t, g.Move(2, 3, 4))
+	expect(t, rec, enter(1, 2))
+	must(t, g.Move(1, -1e300, 1e300))
+	expect(t, rec, leave(1, 2))
+	if err := checkInvariants(g); err != nil {
+		t.Fatal(err)
+	}
+	if w := watchers(g, 2); len(w) != 0 {
+		t.Fatalf("watchers %v", w)
 	}
 }

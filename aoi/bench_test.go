@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // The benchmarks compare, in one run, the Grid, the cross-linked list
@@ -28,6 +29,7 @@ var benchImpls = []struct {
 	mk   func(Callbacks) impl
 }{
 	{"grid", func(cb Callbacks) impl { return NewGrid(benchRadius, cb) }},
+	{"oldgrid", func(cb Callbacks) impl { return newOldGrid(benchRadius, cb) }},
 	{"xzlist", func(cb Callbacks) impl { return newXZList(cb) }},
 	{"brute", func(cb Callbacks) impl { return newRef(cb) }},
 }
@@ -43,6 +45,7 @@ type benchState struct {
 	rng    *rand.Rand
 	steps  []float64 // precomputed random steps, so that timing excludes the generator
 	stepAt int
+	cpu0   time.Duration // cpuTime at the start of the timed loop, if it has no pauses
 }
 
 func newBenchState(mk func(Callbacks) impl, world float64, insert bool) *benchState {
@@ -84,6 +87,9 @@ func (st *benchState) report(b *testing.B, per int, unit string) {
 	ops := float64(b.N) * float64(per)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/ops, "ns/"+unit)
 	b.ReportMetric(float64(st.cb.enters+st.cb.leaves)/ops, "events/"+unit)
+	if st.cpu0 > 0 {
+		b.ReportMetric(float64(cpuTime()-st.cpu0)/ops, "cpu-ns/"+unit)
+	}
 }
 
 // forEach runs fn for every implementation on every map, keeping one state
@@ -97,6 +103,7 @@ func forEach(b *testing.B, insert bool, fn func(b *testing.B, st *benchState)) {
 					st = newBenchState(im.mk, world, insert)
 				}
 				st.cb.enters, st.cb.leaves = 0, 0
+				st.cpu0 = 0
 				b.ResetTimer()
 				fn(b, st)
 			})
@@ -105,9 +112,12 @@ func forEach(b *testing.B, insert bool, fn func(b *testing.B, st *benchState)) {
 }
 
 // BenchmarkMoveRound: one op is a round in which each of the 10,000
-// entities moves once by a small random step.
+// entities moves once by a small random step. cpu-ns/move is the CPU time
+// of the process per move: on a shared machine, what the wall time
+// (ns/move) is without the waits for a core.
 func BenchmarkMoveRound(b *testing.B) {
 	forEach(b, true, func(b *testing.B, st *benchState) {
+		st.cpu0 = cpuTime()
 		for range b.N {
 			for i := range benchN {
 				x, z := st.bounce(st.x[i]+st.step()), st.bounce(st.z[i]+st.step())

@@ -12,14 +12,22 @@ import (
 // Byte 0 picks the cell size. Then each operation takes 4 bytes: kind and
 // ID, then two value bytes. Coordinates are small multiples of a quarter
 // (so exact boundaries are common) or special values (NaN, ±Inf, ±1e300,
-// ±1.7e308); radii likewise (negative, NaN, 0, +Inf, 1e155, around the cell
-// size and above twice the cell size).
+// ±1.7e308); radii likewise (negative, NaN, 0, +Inf, 1e155, multiples
+// of a 32nd of the cell size up to 6.2 cells, and whole numbers of cells
+// from 10 to 59: the limit of the wide entities' level 0 and levels 1 to
+// 3 beyond it).
 func FuzzGrid(f *testing.F) {
 	f.Add([]byte{0})
 	f.Add([]byte{1, 0, 100, 100, 40, 1, 101, 100, 40, 8, 100, 120, 0, 17, 0, 0, 0})
 	f.Add([]byte{2, 0, 130, 125, 16, 1, 128, 125, 16, 2, 126, 125, 16, 9, 120, 129, 0, 25, 0, 0, 200, 33, 0, 0, 0})
 	f.Add([]byte{3, 0, 250, 0, 0, 0, 253, 253, 252, 1, 254, 254, 253, 9, 251, 0, 0, 17, 0, 0, 251})
 	f.Add([]byte{0, 0, 1, 1, 255, 1, 1, 1, 0, 2, 1, 1, 8, 3, 1, 1, 24, 11, 200, 5, 0, 4, 9, 9, 9, 37, 0, 0, 0})
+	// Issue 18: a crowd of 20 on one spot that walks, whose members
+	// become wide (10 and 25 cells), omni, small again, and are removed.
+	f.Add([]byte{2, 0, 125, 125, 40, 8, 126, 125, 41, 16, 127, 125, 42, 24, 125, 125, 43, 32, 126, 125, 44, 40, 127, 125, 45, 48, 125, 125, 46, 56, 126, 125, 47, 64, 127, 125, 48, 72, 125, 125, 49, 80, 126, 125, 50, 88, 127, 125, 51, 96, 125, 125, 52, 104, 126, 125, 53, 112, 127, 125, 54, 120, 125, 125, 55, 128, 126, 125, 56, 136, 127, 125, 57, 144, 125, 125, 58, 152, 126, 125, 59, 4, 130, 120, 0, 28, 130, 120, 0, 52, 130, 120, 0, 76, 130, 120, 0, 100, 130, 120, 0, 124, 130, 120, 0, 148, 130, 120, 0, 30, 0, 0, 200, 38, 0, 0, 215, 46, 0, 0, 252, 50, 20, 230, 0, 26, 126, 126, 0, 36, 200, 60, 0, 61, 0, 0, 0, 46, 0, 0, 10, 29, 0, 0, 0})
+	// Two wide entities (10 and 35 cells) walking across cells past a
+	// small one and a mid one, then changing levels and teleporting.
+	f.Add([]byte{1, 8, 100, 100, 200, 16, 140, 100, 0, 24, 100, 160, 225, 32, 125, 125, 16, 12, 200, 200, 0, 28, 40, 60, 0, 12, 200, 200, 0, 28, 40, 60, 0, 12, 200, 200, 0, 28, 40, 60, 0, 12, 200, 200, 0, 28, 40, 60, 0, 12, 200, 200, 0, 28, 40, 60, 0, 12, 200, 200, 0, 28, 40, 60, 0, 12, 200, 200, 0, 28, 40, 60, 0, 12, 200, 200, 0, 28, 40, 60, 0, 12, 200, 200, 0, 28, 40, 60, 0, 12, 200, 200, 0, 28, 40, 60, 0, 12, 200, 200, 0, 28, 40, 60, 0, 12, 200, 200, 0, 28, 40, 60, 0, 30, 0, 0, 201, 14, 0, 0, 240, 18, 0, 249, 0, 10, 249, 0, 0, 39, 8, 0, 0, 30, 0, 0, 100})
 	f.Fuzz(fuzzGrid)
 }
 
@@ -62,7 +70,10 @@ func fuzzGrid(t *testing.T, data []byte) {
 		case 255:
 			return 0
 		}
-		return float64(b) * cell / 32 // up to almost 8 cells
+		if b >= 200 {
+			return float64(b-190) * cell // 10 to 59 cells
+		}
+		return float64(b) * cell / 32 // up to 6.2 cells
 	}
 	const maxOps = 256
 	data = data[1:]

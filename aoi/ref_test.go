@@ -1,9 +1,11 @@
 package aoi
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -202,30 +204,45 @@ func (r *refAOI) fire() {
 
 type pair struct{ watcher, target ID }
 
-// pairs returns the reference's current visibility, from its matrix.
-func (r *refAOI) pairs() map[pair]bool {
-	m := make(map[pair]bool)
+// pairs returns the reference's current visibility, from its matrix,
+// sorted.
+func (r *refAOI) pairs() []pair {
+	var ps []pair
 	for i := range r.ents {
 		for j := range r.ents {
 			if r.ents[i].live && r.ents[j].live && r.get(i, j) {
-				m[pair{r.ents[i].id, r.ents[j].id}] = true
+				ps = append(ps, pair{r.ents[i].id, r.ents[j].id})
 			}
 		}
 	}
-	return m
+	sortPairs(ps)
+	return ps
 }
 
-// allPairs recomputes visibility from the positions alone, O(n^2).
-func (r *refAOI) allPairs() map[pair]bool {
-	m := make(map[pair]bool)
+// allPairs recomputes visibility from the positions alone, O(n^2),
+// sorted.
+func (r *refAOI) allPairs() []pair {
+	var ps []pair
 	for i := range r.ents {
 		for j := range r.ents {
 			if i != j && r.ents[i].live && r.ents[j].live && refSees(&r.ents[i], &r.ents[j]) {
-				m[pair{r.ents[i].id, r.ents[j].id}] = true
+				ps = append(ps, pair{r.ents[i].id, r.ents[j].id})
 			}
 		}
 	}
-	return m
+	sortPairs(ps)
+	return ps
+}
+
+// sortPairs sorts by watcher, then target. (Sets of pairs are compared as
+// sorted slices: maps of a million pairs made the crowd checks slow.)
+func sortPairs(ps []pair) {
+	slices.SortFunc(ps, func(a, b pair) int {
+		if a.watcher != b.watcher {
+			return cmp.Compare(a.watcher, b.watcher)
+		}
+		return cmp.Compare(a.target, b.target)
+	})
 }
 
 // errKind names the sentinel an error wraps, for comparing implementations.
