@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -102,10 +103,23 @@ var slowBuild = 3 * time.Second
 // silence would look like a hang.
 func buildNoting(ctx context.Context, out, progress io.Writer, dir string) (string, error) {
 	if progress != nil {
+		// The note is written under mu, and never after buildNoting
+		// returns (a timer's Stop does not wait for its function).
+		var mu sync.Mutex
+		done := false
 		note := time.AfterFunc(slowBuild, func() {
-			fmt.Fprintf(progress, "still building %s: a first build compiles the engine and its dependencies (a minute or more on a cold cache)\n", dir)
+			mu.Lock()
+			defer mu.Unlock()
+			if !done {
+				fmt.Fprintf(progress, "still building %s: a first build compiles the engine and its dependencies (a minute or more on a cold cache)\n", dir)
+			}
 		})
-		defer note.Stop()
+		defer func() {
+			note.Stop()
+			mu.Lock()
+			done = true
+			mu.Unlock()
+		}()
 	}
 	return build(ctx, out, dir)
 }
