@@ -115,9 +115,13 @@ func setupStaleCopy(t *testing.T) *staleCopy {
 		}
 	})
 
-	// The dispatcher restarts; game 1 stays cut off past the window.
-	path.setOpen(false)
+	// The dispatcher restarts; game 1 stays cut off past the window. The
+	// dispatcher stops first: cut off while it still ran, game 1 would be
+	// seen leaving, and the gate told, which kicks its client with "game
+	// gone" before the fencing can tell it anything (the path is closed
+	// before the new dispatcher listens, so game 1 cannot reach it).
 	d.stop(t)
+	path.setOpen(false)
 	logs.wait(t, "disconnected from dispatcher", "game=1")
 	logs.wait(t, "disconnected from dispatcher", "game=2")
 	d2 := startD(addr)
