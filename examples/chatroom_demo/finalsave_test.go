@@ -7,6 +7,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -119,19 +120,39 @@ func setupFinalSave(t *testing.T, fault func(*heldStore)) *finalSaveSetup {
 	erin.expectChat("[lobby] erin: two")
 	erin.c.Close() // the avatar is destroyed; its final save waits
 
-	var ballast []*chatter
-	for range 6 {
-		ballast = append(ballast, dial(t, s.gate, "ballast", false))
-	}
+	// Ballast: boot entities on erin's game (at least 2), so that the
+	// dispatcher places the next ones on the other game. Those placed on
+	// the other game meanwhile stay open until then (closing them would
+	// leave the loads as they were, and the next ones would go there
+	// again: the games' entity counts differ by the services' shards
+	// when one game started a service_grace before the other), then go.
 	kept := 0
-	for _, ch := range ballast {
-		id := ch.bootEntity()
-		on := gameOf(t, c, id)
-		if on == s.a {
-			kept++
-			continue
+	type placed struct {
+		ch *chatter
+		id rpc.EntityID
+		on int
+	}
+	var elsewhere []placed
+	for batch := 0; kept < 2; batch++ {
+		if batch == 5 {
+			t.Fatalf("%d of %d boot entities on game%d", kept, 6*batch, s.a)
 		}
-		ch.c.Close()
+		var chs []*chatter
+		for i := range 6 {
+			chs = append(chs, dial(t, s.gate, fmt.Sprintf("ballast%d", 6*batch+i), false))
+		}
+		for _, ch := range chs {
+			id := ch.bootEntity()
+			if on := gameOf(t, c, id); on == s.a {
+				kept++
+			} else {
+				elsewhere = append(elsewhere, placed{ch, id, on})
+			}
+		}
+	}
+	for _, p := range elsewhere {
+		id, on := p.id, p.on
+		p.ch.c.Close()
 		other := c.Games[on-1]
 		for deadline := time.Now().Add(waitFor); ; {
 			gone := make(chan bool, 1)
@@ -144,9 +165,6 @@ func setupFinalSave(t *testing.T, fault func(*heldStore)) *finalSaveSetup {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-	}
-	if kept < 2 {
-		t.Fatalf("%d of 6 boot entities on game%d", kept, s.a)
 	}
 	return s
 }
