@@ -77,10 +77,9 @@ const (
 )
 
 type member struct {
-	id          ID
-	moved       bool // moved since its move was last routed
-	serverMoved bool // moved by the server (not its own client) since then
-	view        *view
+	id      ID
+	movedAt uint64 // the Sync interval of its last move (see Space.epoch); 0: never
+	view    *view
 }
 
 type view struct {
@@ -98,6 +97,9 @@ type view struct {
 	pos     []ID
 	posHead int
 	budget  int
+	// routed: moves up to this Sync interval (see Space.epoch) have been
+	// queued in pos; later ones are found at the next routing.
+	routed uint64
 }
 
 // Flags of view.state.
@@ -116,11 +118,17 @@ type Space struct {
 	free    []ID
 	count   int
 	viewers map[ID]*member
-	moved   []*member
-	events  []event // the current grid operation's changes
-	quiet   bool    // restoring: views are rebuilt, nothing is output
-	frozen  map[ID]map[ID]struct{}
-	buf     []ID
+	// epoch numbers the Sync intervals: moves since the last Sync are
+	// stamped with it, and each Sync ends it (epoch++). lastMove is the
+	// latest stamp given.
+	epoch, lastMove uint64
+	events          []event // the current grid operation's changes
+	quiet           bool    // restoring: views are rebuilt, nothing is output
+	frozen          map[ID]map[ID]struct{}
+	buf             []ID
+	cand            []cand    // Sync's scratch: a viewer's queued positions
+	d2              []float64 // and their distances
+	fifo            bool      // tests: send queued positions oldest first, as before
 }
 
 type event struct {
@@ -142,7 +150,7 @@ func New(cfg Config, out Output) *Space {
 	if cfg.SyncTotal <= 0 {
 		cfg.SyncTotal = DefaultSyncTotal
 	}
-	s := &Space{cfg: cfg, out: out, slots: []*member{nil}, viewers: map[ID]*member{}}
+	s := &Space{cfg: cfg, out: out, slots: []*member{nil}, viewers: map[ID]*member{}, epoch: 1}
 	s.grid = aoi.NewGrid(cfg.CellSize, aoi.Funcs{
 		OnEnter: func(w, t ID) { s.events = append(s.events, event{w, t, true}) },
 		OnLeave: func(w, t ID) { s.events = append(s.events, event{w, t, false}) },
@@ -243,9 +251,7 @@ func (s *Space) Restore(x, z, radius float64, viewer bool, pending []ID) (ID, er
 		delete(s.frozen, id)
 		return 0, err
 	}
-	m := s.slots[id]
-	m.moved = true
-	s.moved = append(s.moved, m)
+	s.stamp(s.slots[id])
 	return id, nil
 }
 
@@ -280,7 +286,7 @@ func (s *Space) Remove(id ID) error {
 		return err
 	}
 	s.apply()
-	m.moved, m.view = false, nil
+	m.view = nil
 	s.release(id)
 	s.count--
 	return nil
@@ -311,13 +317,17 @@ func (s *Space) Touch(id ID, byOwner bool) {
 }
 
 func (s *Space) touch(m *member, byOwner bool) {
-	if !byOwner {
-		m.serverMoved = true
+	if !byOwner && m.view != nil {
+		m.view.queuePos(m.id) // its own client learns where it is
 	}
-	if !m.moved {
-		m.moved = true
-		s.moved = append(s.moved, m)
-	}
+	s.stamp(m)
+}
+
+// stamp marks m as moved in this Sync interval: the viewers that see it
+// queue its position when routing next reaches them.
+func (s *Space) stamp(m *member) {
+	m.movedAt = s.epoch
+	s.lastMove = s.epoch
 }
 
 // SetRadius changes id's AOI radius.
@@ -358,11 +368,7 @@ func (s *Space) SetViewer(id ID, on bool) {
 	for _, t := range s.buf {
 		s.show(m, t)
 	}
-	if !m.moved {
-		m.moved = true
-		s.moved = append(s.moved, m)
-	}
-	m.serverMoved = true // the new client learns where its entity is
+	s.touch(m, false) // the new client learns where its entity is
 }
 
 // Sees reports whether watcher sees target.
@@ -404,42 +410,30 @@ func (s *Space) NumViewers() int { return len(s.viewers) }
 // Sync sends what is due: each viewer's pending creates, then the
 // positions of what moved since the last Sync, at most SyncLimit of both
 // together per viewer. Call it at the position sync interval.
+//
+// Moves are routed from the viewers' side: each viewer (in an order that
+// changes from one Sync to the next) goes through what it sees and queues
+// the members that moved since it was last routed, until SyncWork
+// (viewer, neighbour) pairs have been examined; the viewers not reached
+// are routed at a later Sync, and lose nothing meanwhile. Members without
+// a client cost nothing here, however many there are or move.
+//
+// When a viewer's queued positions exceed its budget, about three
+// quarters of it goes to the nearest (its own entity counts as nearest)
+// and a quarter to those that have waited longest, so that a far
+// neighbour is never starved: see sendPositions.
 func (s *Space) Sync() {
-	// Route moves to the views that hold the movers, within the work bound.
+	cur := s.epoch
+	s.epoch++
 	work := 0
-	done := 0
-	for _, m := range s.moved {
-		if work >= s.cfg.SyncWork {
-			break
-		}
-		done++
-		if s.slots[m.id] != m {
-			continue // removed since
-		}
-		// Queue the move for every view that watches it; whether the
-		// client holds the mover is checked when the queue is sent (it
-		// may be created by then), which saves a lookup per pair here.
-		s.grid.Watchers(m.id, func(w ID) bool {
-			work++
-			if v := s.slots[w].view; v != nil {
-				v.queuePos(m.id)
-			}
-			return true
-		})
-		if m.serverMoved && m.view != nil {
-			m.view.queuePos(m.id)
-		}
-		m.moved, m.serverMoved = false, false
-	}
-	n := copy(s.moved, s.moved[done:])
-	clear(s.moved[n:])
-	s.moved = s.moved[:n]
-
-	// Map order differs from one Sync to the next, so when the total runs
-	// out, different viewers wait each time.
+	// Map order differs from one Sync to the next, so when the work bound
+	// or the total runs out, different viewers wait each time.
 	total := s.cfg.SyncTotal
 	for id, m := range s.viewers {
 		v := m.view
+		if v.routed < s.lastMove && work < s.cfg.SyncWork {
+			work += s.route(m, cur)
+		}
 		v.budget = min(s.cfg.SyncLimit, total)
 		before := v.budget
 		// Pending creates first: an entity must exist on the client
@@ -457,35 +451,8 @@ func (s *Space) Sync() {
 			s.out.Create(id, t)
 		}
 		v.pending, v.pendingHead = advance(v.pending, head)
-		if len(v.pos) == v.posHead || v.budget == 0 {
-			total -= before - v.budget
-			v.budget = s.cfg.SyncLimit - (before - v.budget)
-			continue
-		}
-		s.buf = s.buf[:0]
-		head = v.posHead
-		for head < len(v.pos) && v.budget > 0 {
-			t := v.pos[head]
-			head++
-			st := v.state[t]
-			if st&fPos == 0 {
-				continue
-			}
-			st &^= fPos
-			if st == 0 {
-				delete(v.state, t) // the viewer itself
-			} else {
-				v.state[t] = st
-			}
-			if st&fShown == 0 && t != id {
-				continue // still pending: its create will carry its position
-			}
-			s.buf = append(s.buf, t)
-			v.budget--
-		}
-		v.pos, v.posHead = advance(v.pos, head)
-		if len(s.buf) > 0 {
-			s.out.Positions(id, s.buf)
+		if len(v.pos) > v.posHead && v.budget > 0 {
+			s.sendPositions(m, cur)
 		}
 		total -= before - v.budget
 		// Until the next Sync, what is left of the per-viewer budget
@@ -494,10 +461,169 @@ func (s *Space) Sync() {
 	}
 }
 
-// Backlog returns the moves not yet routed and the creates and position
-// updates queued for viewers, for metrics and tests.
+// route queues, in m's view, the position of every member m sees that
+// moved after m was last routed, and returns the pairs examined.
+func (s *Space) route(m *member, cur uint64) int {
+	v := m.view
+	since := v.routed
+	n := 0
+	// Whether the client holds the mover is checked when the queue is
+	// sent (it may be created by then), which saves a lookup per pair.
+	s.grid.Neighbors(m.id, func(t ID) bool {
+		n++
+		if s.slots[t].movedAt > since {
+			v.queuePos(t)
+		}
+		return true
+	})
+	v.routed = cur
+	return n
+}
+
+// cand is a queued position Sync may send.
+type cand struct {
+	id ID
+	d2 float64 // squared distance from the viewer
+}
+
+// sendPositions sends up to m's budget of its queued positions. All of
+// them if they fit; otherwise the oldest (a quarter of the budget, on
+// average over four Syncs when the budget is under four) and then the
+// nearest; the rest stay queued, in the order they were queued, for the
+// next Sync. A queued position thus waits at most about
+// 4 × (entries ahead of it) / budget Syncs, however many near ones move.
+func (s *Space) sendPositions(m *member, cur uint64) {
+	v, id := m.view, m.id
+	vx, vz, _ := s.grid.Position(id)
+	// Gather the live entries, oldest first; their fPos is cleared here
+	// (which also skips a second, stale entry of the same ID) and set
+	// back for those that stay.
+	cs := s.cand[:0]
+	for _, t := range v.pos[v.posHead:] {
+		st := v.state[t]
+		if st&fPos == 0 {
+			continue
+		}
+		st &^= fPos
+		if st == 0 {
+			delete(v.state, t) // the viewer itself
+		} else {
+			v.state[t] = st
+		}
+		if st&fShown == 0 && t != id {
+			continue // still pending: its create will carry its position
+		}
+		c := cand{id: t}
+		if t != id {
+			x, z, _ := s.grid.Position(t)
+			c.d2 = (x-vx)*(x-vx) + (z-vz)*(z-vz)
+		}
+		cs = append(cs, c)
+	}
+	s.cand = cs
+	v.pos, v.posHead = v.pos[:0], 0
+	s.buf = s.buf[:0]
+	if len(cs) <= v.budget {
+		for _, c := range cs {
+			s.buf = append(s.buf, c.id)
+		}
+	} else {
+		old := (v.budget + int(cur%4)) / 4
+		if s.fifo {
+			old = v.budget
+		}
+		near := v.budget - old
+		for _, c := range cs[:old] {
+			s.buf = append(s.buf, c.id)
+		}
+		rest := cs[old:]
+		// The near-th smallest distance among the rest: those under it
+		// go, and of those at it, as many as the budget still allows.
+		var limit float64
+		if near > 0 {
+			s.d2 = s.d2[:0]
+			for _, c := range rest {
+				s.d2 = append(s.d2, c.d2)
+			}
+			limit = nth(s.d2, near-1)
+			under := 0
+			for _, d := range s.d2[:near] {
+				if d < limit {
+					under++
+				}
+			}
+			atLimit := near - under
+			for _, c := range rest {
+				if c.d2 < limit || (c.d2 == limit && atLimit > 0) {
+					if c.d2 == limit {
+						atLimit--
+					}
+					s.buf = append(s.buf, c.id)
+					c.d2 = -1 // sent
+				}
+				if c.d2 >= 0 {
+					s.requeue(v, c.id)
+				}
+			}
+		} else {
+			for _, c := range rest {
+				s.requeue(v, c.id)
+			}
+		}
+	}
+	v.budget -= len(s.buf)
+	if len(s.buf) > 0 {
+		s.out.Positions(id, s.buf)
+	}
+}
+
+// requeue puts t back in v's position queue (after sendPositions took it
+// out).
+func (s *Space) requeue(v *view, t ID) {
+	v.state[t] |= fPos
+	v.pos = append(v.pos, t)
+}
+
+// nth reorders a so that a[k] is its k-th smallest value (from 0), with
+// nothing larger before it and nothing smaller after, and returns a[k].
+func nth(a []float64, k int) float64 {
+	lo, hi := 0, len(a)-1
+	for lo < hi {
+		p := a[lo+(hi-lo)/2]
+		i, j := lo, hi
+		for i <= j {
+			for a[i] < p {
+				i++
+			}
+			for a[j] > p {
+				j--
+			}
+			if i <= j {
+				a[i], a[j] = a[j], a[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return a[k]
+		}
+	}
+	return a[k]
+}
+
+// Backlog returns the viewers that moves have not been routed to yet and
+// the creates and position updates queued for viewers, for metrics and
+// tests.
 func (s *Space) Backlog() (moves, creates, positions int) {
 	for _, m := range s.viewers {
+		if m.view.routed < s.lastMove {
+			moves++
+		}
 		for _, st := range m.view.state {
 			if st&fPending != 0 {
 				creates++
@@ -507,11 +633,13 @@ func (s *Space) Backlog() (moves, creates, positions int) {
 			}
 		}
 	}
-	return len(s.moved), creates, positions
+	return moves, creates, positions
 }
 
 func (s *Space) newView() *view {
-	return &view{state: map[ID]uint8{}, budget: s.cfg.SyncLimit}
+	// Moves of this interval are routed to it too: an entity it is shown
+	// now may move again before the Sync.
+	return &view{state: map[ID]uint8{}, budget: s.cfg.SyncLimit, routed: s.epoch - 1}
 }
 
 // apply turns the grid's changes into view updates and AOI reports.
