@@ -427,14 +427,18 @@ func (s *Space) Sync() {
 	s.epoch++
 	work := 0
 	// Map order differs from one Sync to the next, so when the work bound
-	// or the total runs out, different viewers wait each time.
+	// runs out, different viewers wait each time. SyncTotal is shared:
+	// each viewer may use an even share of what is left, so what one
+	// leaves unused goes to those after it.
 	total := s.cfg.SyncTotal
+	left := len(s.viewers)
 	for id, m := range s.viewers {
 		v := m.view
 		if v.routed < s.lastMove && work < s.cfg.SyncWork {
 			work += s.route(m, cur)
 		}
-		v.budget = min(s.cfg.SyncLimit, total)
+		v.budget = min(s.cfg.SyncLimit, total/left)
+		left--
 		before := v.budget
 		// Pending creates first: an entity must exist on the client
 		// before its position means anything.
