@@ -24,7 +24,9 @@
 package space
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
 	"github.com/goworld-engine/goworld/aoi"
 )
@@ -128,7 +130,10 @@ type Space struct {
 	buf             []ID
 	cand            []cand    // Sync's scratch: a viewer's queued positions
 	d2              []float64 // and their distances
-	fifo            bool      // tests: send queued positions oldest first, as before
+	order           []due     // Sync's scratch: the viewers
+	// old (benchmarks only): send as before 7 December, queued positions
+	// oldest first and SyncTotal to the first viewers that come.
+	old bool
 }
 
 type event struct {
@@ -411,8 +416,8 @@ func (s *Space) NumViewers() int { return len(s.viewers) }
 // positions of what moved since the last Sync, at most SyncLimit of both
 // together per viewer. Call it at the position sync interval.
 //
-// Moves are routed from the viewers' side: each viewer (in an order that
-// changes from one Sync to the next) goes through what it sees and queues
+// Moves are routed from the viewers' side: each viewer (those routed
+// longest ago first) goes through what it sees and queues
 // the members that moved since it was last routed, until SyncWork
 // (viewer, neighbour) pairs have been examined; the viewers not reached
 // are routed at a later Sync, and lose nothing meanwhile. Members without
@@ -426,19 +431,36 @@ func (s *Space) Sync() {
 	cur := s.epoch
 	s.epoch++
 	work := 0
-	// Map order differs from one Sync to the next, so when the work bound
-	// runs out, different viewers wait each time. SyncTotal is shared:
-	// each viewer may use an even share of what is left, so what one
-	// leaves unused goes to those after it.
-	total := s.cfg.SyncTotal
-	left := len(s.viewers)
-	for id, m := range s.viewers {
-		v := m.view
+	// Route the viewers routed longest ago first, so that when the work
+	// bound runs out, the ones left wait only until the next Sync.
+	s.order = s.order[:0]
+	for _, m := range s.viewers {
+		s.order = append(s.order, due{m: m})
+	}
+	slices.SortFunc(s.order, func(a, b due) int { return cmp.Compare(a.m.view.routed, b.m.view.routed) })
+	for i, d := range s.order {
+		v := d.m.view
 		if v.routed < s.lastMove && work < s.cfg.SyncWork {
-			work += s.route(m, cur)
+			work += s.route(d.m, cur)
 		}
-		v.budget = min(s.cfg.SyncLimit, total/left)
-		left--
+		// What is due (an upper bound: stale entries count).
+		s.order[i].n = len(v.pending) - v.pendingHead + len(v.pos) - v.posHead
+	}
+	// SyncTotal is shared like water: viewers in the order of what they
+	// have due, least first, each may use an even share of what is left,
+	// so what one leaves unused goes to those with more.
+	if !s.old {
+		slices.SortFunc(s.order, func(a, b due) int { return a.n - b.n })
+	}
+	total := s.cfg.SyncTotal
+	for i, d := range s.order {
+		m := d.m
+		s.order[i].m = nil
+		id, v := m.id, m.view
+		v.budget = min(s.cfg.SyncLimit, total/(len(s.order)-i))
+		if s.old {
+			v.budget = min(s.cfg.SyncLimit, total)
+		}
 		before := v.budget
 		// Pending creates first: an entity must exist on the client
 		// before its position means anything.
@@ -482,6 +504,12 @@ func (s *Space) route(m *member, cur uint64) int {
 	})
 	v.routed = cur
 	return n
+}
+
+// due is a viewer and how much it has due, for sharing SyncTotal.
+type due struct {
+	m *member
+	n int
 }
 
 // cand is a queued position Sync may send.
@@ -533,7 +561,7 @@ func (s *Space) sendPositions(m *member, cur uint64) {
 		}
 	} else {
 		old := (v.budget + int(cur%4)) / 4
-		if s.fifo {
+		if s.old {
 			old = v.budget
 		}
 		near := v.budget - old
