@@ -13,12 +13,15 @@
 //     view never holds an entity the member does not see, and Positions
 //     only ever name entities the view holds (or the viewer itself).
 //   - What one viewer is sent per [Space.Sync] is bounded (Config.SyncLimit
-//     creates and position updates together): in a crowd, the rest waits
-//     for the next Sync, oldest first, so every entity gets its turn.
+//     creates and position updates together, and Config.SyncTotal for all
+//     viewers, shared by what each has due): in a crowd, creates wait
+//     oldest first, and positions go nearest first, with a quarter of the
+//     budget to those that waited longest, so every entity gets its turn.
 //   - The work one Sync does to find who must hear of a move is bounded
-//     too (Config.SyncWork): moves it could not get to wait for the next
-//     Sync. A thousand entities on one spot slow their own updates down,
-//     never the game loop.
+//     too (Config.SyncWork (viewer, neighbour) pairs, so members without a
+//     client cost nothing): the viewers it could not get to are routed at
+//     the next Sync, first. A thousand entities on one spot slow their own
+//     updates down, never the game loop.
 //
 // A Space is not safe for concurrent use; the game loop owns it.
 package space
@@ -62,11 +65,14 @@ type Config struct {
 	// per Sync (default 64).
 	SyncLimit int
 	// SyncTotal bounds the creates and position updates one Sync sends to
-	// all viewers together (default 50,000): in a crowd each viewer gets a
-	// share, in an order that changes from one Sync to the next.
+	// all viewers together (default 50,000): in a crowd each viewer gets
+	// an even share, and what a viewer with less due leaves goes to those
+	// with more.
 	SyncTotal int
-	// SyncWork bounds the (mover, watcher) pairs one Sync examines to route
-	// position updates (default 50,000).
+	// SyncWork bounds the (viewer, neighbour) pairs one Sync examines to
+	// route position updates (default 50,000): each viewer routed looks
+	// through everything it sees for what moved. Members without a client
+	// are never examined as watchers.
 	SyncWork int
 }
 
