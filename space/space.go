@@ -18,9 +18,10 @@
 //     oldest first, and positions go nearest first, with a quarter of the
 //     budget to those that waited longest, so every entity gets its turn.
 //   - The work one Sync does to find who must hear of a move is bounded
-//     too (Config.SyncWork (viewer, neighbour) pairs, so members without a
-//     client cost nothing): the viewers it could not get to are routed at
-//     the next Sync, first. A thousand entities on one spot slow their own
+//     too (Config.SyncWork pairs: (viewer, neighbour) pairs, so members
+//     without a client cost nothing; or, when few members moved,
+//     (mover, watcher) pairs): what it could not get to is routed at the
+//     next Sync, first. A thousand entities on one spot slow their own
 //     updates down, never the game loop.
 //
 // A Space is not safe for concurrent use; the game loop owns it.
@@ -69,10 +70,12 @@ type Config struct {
 	// an even share, and what a viewer with less due leaves goes to those
 	// with more.
 	SyncTotal int
-	// SyncWork bounds the (viewer, neighbour) pairs one Sync examines to
-	// route position updates (default 50,000): each viewer routed looks
-	// through everything it sees for what moved. Members without a client
-	// are never examined as watchers.
+	// SyncWork bounds the pairs one Sync examines to route position
+	// updates (default 50,000): (viewer, neighbour) pairs, each viewer
+	// routed looking through everything it sees for what moved, so that
+	// members without a client are never examined as watchers; or, when
+	// fewer than half as many members moved as there are viewers,
+	// (mover, watcher) pairs.
 	SyncWork int
 }
 
@@ -87,6 +90,7 @@ const (
 type member struct {
 	id      ID
 	movedAt uint64 // the Sync interval of its last move (see Space.epoch); 0: never
+	listed  bool   // in Space.moved
 	view    *view
 }
 
@@ -130,13 +134,19 @@ type Space struct {
 	// stamped with it, and each Sync ends it (epoch++). lastMove is the
 	// latest stamp given.
 	epoch, lastMove uint64
-	events          []event // the current grid operation's changes
-	quiet           bool    // restoring: views are rebuilt, nothing is output
-	frozen          map[ID]map[ID]struct{}
-	buf             []ID
-	cand            []cand    // Sync's scratch: a viewer's queued positions
-	d2              []float64 // and their distances
-	order           []due     // Sync's scratch: the viewers
+	// moved lists the members that moved since the last Sync (and, after
+	// a Sync that routed from the movers' side and ran out of work, those
+	// it did not get to: leftover).
+	moved    []*member
+	leftover bool
+	behind   int     // viewers the last Sync did not get to route
+	events   []event // the current grid operation's changes
+	quiet    bool    // restoring: views are rebuilt, nothing is output
+	frozen   map[ID]map[ID]struct{}
+	buf      []ID
+	cand     []cand    // Sync's scratch: a viewer's queued positions
+	d2       []float64 // and their distances
+	order    []due     // Sync's scratch: the viewers
 	// old (benchmarks only): send as before 7 December, queued positions
 	// oldest first and SyncTotal to the first viewers that come.
 	old bool
@@ -339,6 +349,10 @@ func (s *Space) touch(m *member, byOwner bool) {
 func (s *Space) stamp(m *member) {
 	m.movedAt = s.epoch
 	s.lastMove = s.epoch
+	if !m.listed {
+		m.listed = true
+		s.moved = append(s.moved, m)
+	}
 }
 
 // SetRadius changes id's AOI radius.
@@ -423,11 +437,15 @@ func (s *Space) NumViewers() int { return len(s.viewers) }
 // together per viewer. Call it at the position sync interval.
 //
 // Moves are routed from the viewers' side: each viewer (those routed
-// longest ago first) goes through what it sees and queues
-// the members that moved since it was last routed, until SyncWork
-// (viewer, neighbour) pairs have been examined; the viewers not reached
-// are routed at a later Sync, and lose nothing meanwhile. Members without
-// a client cost nothing here, however many there are or move.
+// longest ago first) goes through what it sees and queues the members
+// that moved since it was last routed, until SyncWork (viewer, neighbour)
+// pairs have been examined; the viewers not reached are routed at a later
+// Sync, and lose nothing meanwhile. Members without a client cost nothing
+// here, however many there are or move. When fewer than half as many
+// members moved as there are viewers (a crowd standing still, a few
+// walking through it), routing goes from the movers' side instead, as it
+// did before: each mover's watchers, every one counted against SyncWork,
+// oldest mover first, the rest at the next Sync.
 //
 // When a viewer's queued positions exceed its budget, about three
 // quarters of it goes to the nearest (its own entity counts as nearest)
@@ -443,14 +461,33 @@ func (s *Space) Sync() {
 	for _, m := range s.viewers {
 		s.order = append(s.order, due{m: m})
 	}
-	slices.SortFunc(s.order, func(a, b due) int { return cmp.Compare(a.m.view.routed, b.m.view.routed) })
-	for i, d := range s.order {
-		v := d.m.view
-		if v.routed < s.lastMove && work < s.cfg.SyncWork {
-			work += s.route(d.m, cur)
+	// Few movers among many viewers (a crowd standing still, one walking
+	// through): asking each mover's watchers is cheaper than each viewer's
+	// neighbours. Switch only where no work is left over from the other
+	// way, so that no move is routed twice or missed.
+	if s.leftover || (s.behind == 0 && 2*len(s.moved) < len(s.viewers)) {
+		s.pushRoute(cur)
+		for i, d := range s.order {
+			v := d.m.view
+			v.routed = cur
+			s.order[i].n = len(v.pending) - v.pendingHead + len(v.pos) - v.posHead
 		}
-		// What is due (an upper bound: stale entries count).
-		s.order[i].n = len(v.pending) - v.pendingHead + len(v.pos) - v.posHead
+	} else {
+		slices.SortFunc(s.order, func(a, b due) int { return cmp.Compare(a.m.view.routed, b.m.view.routed) })
+		s.behind = 0
+		for i, d := range s.order {
+			v := d.m.view
+			if v.routed < s.lastMove {
+				if work < s.cfg.SyncWork {
+					work += s.route(d.m, cur)
+				} else {
+					s.behind++
+				}
+			}
+			// What is due (an upper bound: stale entries count).
+			s.order[i].n = len(v.pending) - v.pendingHead + len(v.pos) - v.posHead
+		}
+		s.unlist()
 	}
 	// SyncTotal is shared like water: viewers in the order of what they
 	// have due, least first, each may use an even share of what is left,
@@ -491,6 +528,45 @@ func (s *Space) Sync() {
 		// serves creates made at once.
 		v.budget = s.cfg.SyncLimit - (before - v.budget)
 	}
+}
+
+// pushRoute routes moves from the movers' side: for each listed mover,
+// oldest first, its watchers (every one counted against SyncWork) queue
+// its position if they have a view. The movers it did not get to stay
+// listed, and the next Sync routes them the same way first.
+func (s *Space) pushRoute(cur uint64) {
+	work, done := 0, 0
+	for _, m := range s.moved {
+		if work >= s.cfg.SyncWork {
+			break
+		}
+		done++
+		m.listed = false
+		if s.slots[m.id] != m {
+			continue // removed since
+		}
+		s.grid.Watchers(m.id, func(w ID) bool {
+			work++
+			if v := s.slots[w].view; v != nil {
+				v.queuePos(m.id)
+			}
+			return true
+		})
+	}
+	n := copy(s.moved, s.moved[done:])
+	clear(s.moved[n:])
+	s.moved = s.moved[:n]
+	s.leftover = n > 0
+}
+
+// unlist empties the list of movers (routing from the viewers' side
+// found them through their stamps).
+func (s *Space) unlist() {
+	for _, m := range s.moved {
+		m.listed = false
+	}
+	clear(s.moved)
+	s.moved = s.moved[:0]
 }
 
 // route queues, in m's view, the position of every member m sees that
@@ -654,10 +730,14 @@ func nth(a []float64, k int) float64 {
 	return a[k]
 }
 
-// Backlog returns the viewers that moves have not been routed to yet and
+// Backlog returns the moves not routed yet (viewers not routed, or movers
+// not routed when routing went from the movers' side), and
 // the creates and position updates queued for viewers, for metrics and
 // tests.
 func (s *Space) Backlog() (moves, creates, positions int) {
+	if s.leftover {
+		moves = len(s.moved)
+	}
 	for _, m := range s.viewers {
 		if m.view.routed < s.lastMove {
 			moves++

@@ -141,3 +141,57 @@ func TestSyncTotalIsShared(t *testing.T) {
 		}
 	}
 }
+
+// One member walking through a crowd that stands still: its move reaches
+// every viewer in one Sync, though the viewers' neighbours together are
+// far more pairs than SyncWork (routing goes from the mover's side when
+// movers are few).
+func TestFewMoversAmongManyViewers(t *testing.T) {
+	const npc, viewers = 500, 40
+	r := newRecorder(t, Config{CellSize: 100, SyncLimit: 1000, SyncWork: 2000})
+	s := r.s
+	for i := range npc {
+		if _, err := s.Add(float64(i%25), float64(i/25), 0, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vs := map[ID]bool{}
+	for i := range viewers {
+		id, err := s.Add(float64(i), 30, 100, true)
+		must(t, err)
+		vs[id] = true
+	}
+	walker, err := s.Add(10, 10, 0, false)
+	must(t, err)
+	r.drain()
+	r.checkExact(vs)
+	for step := range 5 {
+		r.pos = map[ID][]ID{}
+		must(t, s.Move(walker, 10+float64(step), 10, true))
+		r.sync()
+		for v := range vs {
+			if !slices.Equal(r.pos[v], []ID{walker}) {
+				t.Fatalf("step %d: viewer %d got %v, want the walker's position", step, v, r.pos[v])
+			}
+		}
+		if m, c, p := s.Backlog(); m+c+p != 0 {
+			t.Fatalf("step %d: backlog %d moves, %d creates, %d positions", step, m, c, p)
+		}
+	}
+	// Everyone moves: routing goes from the viewers' side again, and
+	// every viewer still gets every move exactly once.
+	r.pos = map[ID][]ID{}
+	for id := ID(1); id <= npc+viewers+1; id++ {
+		x, z, _ := s.grid.Position(id)
+		must(t, s.Move(id, x, z+0.5, true))
+	}
+	r.drain()
+	r.checkExact(vs)
+	for v := range vs {
+		want := 0
+		s.Neighbors(v, func(ID) bool { want++; return true })
+		if got := len(r.pos[v]); got != want {
+			t.Fatalf("viewer %d got %d positions, want one per neighbour (%d)", v, got, want)
+		}
+	}
+}

@@ -57,6 +57,8 @@ func (p *pushRouter) sync(s *Space) {
 	for _, m := range s.viewers {
 		m.view.routed = s.lastMove
 	}
+	s.unlist()
+	s.leftover = false
 	s.Sync()
 }
 
