@@ -150,6 +150,8 @@ type Space struct {
 	// old (benchmarks only): send as before 7 December, queued positions
 	// oldest first and SyncTotal to the first viewers that come.
 	old bool
+	// pullOnly (benchmarks only): always route from the viewers' side.
+	pullOnly bool
 }
 
 type event struct {
@@ -465,7 +467,7 @@ func (s *Space) Sync() {
 	// through): asking each mover's watchers is cheaper than each viewer's
 	// neighbours. Switch only where no work is left over from the other
 	// way, so that no move is routed twice or missed.
-	if s.leftover || (s.behind == 0 && 2*len(s.moved) < len(s.viewers)) {
+	if s.leftover || (s.behind == 0 && 2*len(s.moved) < len(s.viewers) && !s.pullOnly) {
 		s.pushRoute(cur)
 		for i, d := range s.order {
 			v := d.m.view

@@ -105,6 +105,11 @@ func (o *gapOut) AOI(watcher, target ID, enter bool) {}
 // still held at the end has waited), the positions sent per interval and
 // the time Sync (routing and sending) takes.
 func benchWalk(b *testing.B, n, viewers int, size float64, cfg Config, mode string) {
+	benchWalkers(b, n, viewers, n, size, cfg, mode)
+}
+
+// benchWalkers is benchWalk where only the last walkers members walk.
+func benchWalkers(b *testing.B, n, viewers, walkers int, size float64, cfg Config, mode string) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	out := &gapOut{last: map[uint64]int32{}}
 	cfg.CellSize = 100
@@ -117,6 +122,8 @@ func benchWalk(b *testing.B, n, viewers int, size float64, cfg Config, mode stri
 		s.old = true
 	case "push-viewers":
 		push = &pushRouter{}
+	case "pull-only":
+		s.pullOnly = true
 	}
 	sync := func() {
 		if push != nil {
@@ -134,7 +141,7 @@ func benchWalk(b *testing.B, n, viewers int, size float64, cfg Config, mode stri
 		}
 	}
 	walk := func() {
-		for i := range n {
+		for i := n - walkers; i < n; i++ {
 			xs[i] = reflect(xs[i]+rng.Float64()*10-5, size)
 			zs[i] = reflect(zs[i]+rng.Float64()*10-5, size)
 			if err := s.Move(ID(i+1), xs[i], zs[i], true); err != nil {
@@ -220,4 +227,18 @@ func BenchmarkManyMembersFewViewers(b *testing.B) {
 	b.Run("before", func(b *testing.B) { benchWalk(b, n, viewers, size, Config{}, "before") })
 	b.Run("push-viewers", func(b *testing.B) { benchWalk(b, n, viewers, size, Config{}, "push-viewers") })
 	b.Run("now", func(b *testing.B) { benchWalk(b, n, viewers, size, Config{}, "now") })
+}
+
+// BenchmarkStillCrowd: 2,000 members standing in a 300×300 square
+// (~1,000 in view each), 500 of them clients, and 10 members walking
+// through: routing from the viewers' side would examine 500,000 pairs per
+// interval; from the movers', about 10,000. pull-only: this section's
+// routing without the switch to the movers' side. open-max is meaningless
+// here: members standing still are never sent a position.
+//
+//	go test -run XXX -bench StillCrowd -benchtime 50x -cpu 1 ./space/
+func BenchmarkStillCrowd(b *testing.B) {
+	b.Run("before", func(b *testing.B) { benchWalkers(b, 2000, 500, 10, 300, Config{}, "before") })
+	b.Run("pull-only", func(b *testing.B) { benchWalkers(b, 2000, 500, 10, 300, Config{}, "pull-only") })
+	b.Run("now", func(b *testing.B) { benchWalkers(b, 2000, 500, 10, 300, Config{}, "now") })
 }
