@@ -37,8 +37,8 @@ import (
 
 // ID identifies a member within its space. Add assigns them, small and
 // dense (from 1), and reuses those of removed members, so that looking a
-// member up is an index, not a hash: routing a move to its watchers does
-// it once per (mover, watcher) pair.
+// member up is an index, not a hash: routing moves does it once per
+// (viewer, neighbour) or (mover, watcher) pair.
 type ID = aoi.ID
 
 // Output receives what a Space decides. Its methods are called
