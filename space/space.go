@@ -13,26 +13,32 @@
 //     view never holds an entity the member does not see, and Positions
 //     only ever name entities the view holds (or the viewer itself).
 //   - What one viewer is sent per [Space.Sync] is bounded (Config.SyncLimit
-//     creates and position updates together): in a crowd, the rest waits
-//     for the next Sync, oldest first, so every entity gets its turn.
+//     creates and position updates together, and Config.SyncTotal for all
+//     viewers, shared by what each has due): in a crowd, creates wait
+//     oldest first, and positions go nearest first, with a quarter of the
+//     budget to those that waited longest, so every entity gets its turn.
 //   - The work one Sync does to find who must hear of a move is bounded
-//     too (Config.SyncWork): moves it could not get to wait for the next
-//     Sync. A thousand entities on one spot slow their own updates down,
-//     never the game loop.
+//     too (Config.SyncWork pairs: (viewer, neighbour) pairs, so members
+//     without a client cost nothing; or, when few members moved,
+//     (mover, watcher) pairs): what it could not get to is routed at the
+//     next Sync, first. A thousand entities on one spot slow their own
+//     updates down, never the game loop.
 //
 // A Space is not safe for concurrent use; the game loop owns it.
 package space
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
 	"github.com/goworld-engine/goworld/aoi"
 )
 
 // ID identifies a member within its space. Add assigns them, small and
 // dense (from 1), and reuses those of removed members, so that looking a
-// member up is an index, not a hash: routing a move to its watchers does
-// it once per (mover, watcher) pair.
+// member up is an index, not a hash: routing moves does it once per
+// (viewer, neighbour) or (mover, watcher) pair.
 type ID = aoi.ID
 
 // Output receives what a Space decides. Its methods are called
@@ -60,11 +66,16 @@ type Config struct {
 	// per Sync (default 64).
 	SyncLimit int
 	// SyncTotal bounds the creates and position updates one Sync sends to
-	// all viewers together (default 50,000): in a crowd each viewer gets a
-	// share, in an order that changes from one Sync to the next.
+	// all viewers together (default 50,000): in a crowd each viewer gets
+	// an even share, and what a viewer with less due leaves goes to those
+	// with more.
 	SyncTotal int
-	// SyncWork bounds the (mover, watcher) pairs one Sync examines to route
-	// position updates (default 50,000).
+	// SyncWork bounds the pairs one Sync examines to route position
+	// updates (default 50,000): (viewer, neighbour) pairs, each viewer
+	// routed looking through everything it sees for what moved, so that
+	// members without a client are never examined as watchers; or, when
+	// fewer than half as many members moved as there are viewers,
+	// (mover, watcher) pairs.
 	SyncWork int
 }
 
@@ -77,10 +88,10 @@ const (
 )
 
 type member struct {
-	id          ID
-	moved       bool // moved since its move was last routed
-	serverMoved bool // moved by the server (not its own client) since then
-	view        *view
+	id      ID
+	movedAt uint64 // the Sync interval of its last move (see Space.epoch); 0: never
+	listed  bool   // in Space.moved
+	view    *view
 }
 
 type view struct {
@@ -98,6 +109,9 @@ type view struct {
 	pos     []ID
 	posHead int
 	budget  int
+	// routed: moves up to this Sync interval (see Space.epoch) have been
+	// queued in pos; later ones are found at the next routing.
+	routed uint64
 }
 
 // Flags of view.state.
@@ -116,11 +130,28 @@ type Space struct {
 	free    []ID
 	count   int
 	viewers map[ID]*member
-	moved   []*member
-	events  []event // the current grid operation's changes
-	quiet   bool    // restoring: views are rebuilt, nothing is output
-	frozen  map[ID]map[ID]struct{}
-	buf     []ID
+	// epoch numbers the Sync intervals: moves since the last Sync are
+	// stamped with it, and each Sync ends it (epoch++). lastMove is the
+	// latest stamp given.
+	epoch, lastMove uint64
+	// moved lists the members that moved since the last Sync (and, after
+	// a Sync that routed from the movers' side and ran out of work, those
+	// it did not get to: leftover).
+	moved    []*member
+	leftover bool
+	behind   int     // viewers the last Sync did not get to route
+	events   []event // the current grid operation's changes
+	quiet    bool    // restoring: views are rebuilt, nothing is output
+	frozen   map[ID]map[ID]struct{}
+	buf      []ID
+	cand     []cand    // Sync's scratch: a viewer's queued positions
+	d2       []float64 // and their distances
+	order    []due     // Sync's scratch: the viewers
+	// old (benchmarks only): send as before 7 December, queued positions
+	// oldest first and SyncTotal to the first viewers that come.
+	old bool
+	// pullOnly (benchmarks only): always route from the viewers' side.
+	pullOnly bool
 }
 
 type event struct {
@@ -142,7 +173,7 @@ func New(cfg Config, out Output) *Space {
 	if cfg.SyncTotal <= 0 {
 		cfg.SyncTotal = DefaultSyncTotal
 	}
-	s := &Space{cfg: cfg, out: out, slots: []*member{nil}, viewers: map[ID]*member{}}
+	s := &Space{cfg: cfg, out: out, slots: []*member{nil}, viewers: map[ID]*member{}, epoch: 1}
 	s.grid = aoi.NewGrid(cfg.CellSize, aoi.Funcs{
 		OnEnter: func(w, t ID) { s.events = append(s.events, event{w, t, true}) },
 		OnLeave: func(w, t ID) { s.events = append(s.events, event{w, t, false}) },
@@ -243,9 +274,7 @@ func (s *Space) Restore(x, z, radius float64, viewer bool, pending []ID) (ID, er
 		delete(s.frozen, id)
 		return 0, err
 	}
-	m := s.slots[id]
-	m.moved = true
-	s.moved = append(s.moved, m)
+	s.stamp(s.slots[id])
 	return id, nil
 }
 
@@ -280,7 +309,7 @@ func (s *Space) Remove(id ID) error {
 		return err
 	}
 	s.apply()
-	m.moved, m.view = false, nil
+	m.view = nil
 	s.release(id)
 	s.count--
 	return nil
@@ -311,11 +340,19 @@ func (s *Space) Touch(id ID, byOwner bool) {
 }
 
 func (s *Space) touch(m *member, byOwner bool) {
-	if !byOwner {
-		m.serverMoved = true
+	if !byOwner && m.view != nil {
+		m.view.queuePos(m.id) // its own client learns where it is
 	}
-	if !m.moved {
-		m.moved = true
+	s.stamp(m)
+}
+
+// stamp marks m as moved in this Sync interval: the viewers that see it
+// queue its position when routing next reaches them.
+func (s *Space) stamp(m *member) {
+	m.movedAt = s.epoch
+	s.lastMove = s.epoch
+	if !m.listed {
+		m.listed = true
 		s.moved = append(s.moved, m)
 	}
 }
@@ -358,11 +395,7 @@ func (s *Space) SetViewer(id ID, on bool) {
 	for _, t := range s.buf {
 		s.show(m, t)
 	}
-	if !m.moved {
-		m.moved = true
-		s.moved = append(s.moved, m)
-	}
-	m.serverMoved = true // the new client learns where its entity is
+	s.touch(m, false) // the new client learns where its entity is
 }
 
 // Sees reports whether watcher sees target.
@@ -404,43 +437,75 @@ func (s *Space) NumViewers() int { return len(s.viewers) }
 // Sync sends what is due: each viewer's pending creates, then the
 // positions of what moved since the last Sync, at most SyncLimit of both
 // together per viewer. Call it at the position sync interval.
+//
+// Moves are routed from the viewers' side: each viewer (those routed
+// longest ago first) goes through what it sees and queues the members
+// that moved since it was last routed, until SyncWork (viewer, neighbour)
+// pairs have been examined; the viewers not reached are routed at a later
+// Sync, and lose nothing meanwhile. Members without a client cost nothing
+// here, however many there are or move. When fewer than half as many
+// members moved as there are viewers (a crowd standing still, a few
+// walking through it), routing goes from the movers' side instead, as it
+// did before: each mover's watchers, every one counted against SyncWork,
+// oldest mover first, the rest at the next Sync.
+//
+// When a viewer's queued positions exceed its budget, about three
+// quarters of it goes to the nearest (its own entity counts as nearest)
+// and a quarter to those that have waited longest, so that a far
+// neighbour is never starved: see sendPositions.
 func (s *Space) Sync() {
-	// Route moves to the views that hold the movers, within the work bound.
+	cur := s.epoch
+	s.epoch++
 	work := 0
-	done := 0
-	for _, m := range s.moved {
-		if work >= s.cfg.SyncWork {
-			break
-		}
-		done++
-		if s.slots[m.id] != m {
-			continue // removed since
-		}
-		// Queue the move for every view that watches it; whether the
-		// client holds the mover is checked when the queue is sent (it
-		// may be created by then), which saves a lookup per pair here.
-		s.grid.Watchers(m.id, func(w ID) bool {
-			work++
-			if v := s.slots[w].view; v != nil {
-				v.queuePos(m.id)
-			}
-			return true
-		})
-		if m.serverMoved && m.view != nil {
-			m.view.queuePos(m.id)
-		}
-		m.moved, m.serverMoved = false, false
+	// Route the viewers routed longest ago first, so that when the work
+	// bound runs out, the ones left wait only until the next Sync.
+	s.order = s.order[:0]
+	for _, m := range s.viewers {
+		s.order = append(s.order, due{m: m})
 	}
-	n := copy(s.moved, s.moved[done:])
-	clear(s.moved[n:])
-	s.moved = s.moved[:n]
-
-	// Map order differs from one Sync to the next, so when the total runs
-	// out, different viewers wait each time.
+	// Few movers among many viewers (a crowd standing still, one walking
+	// through): asking each mover's watchers is cheaper than each viewer's
+	// neighbours. Switch only where no work is left over from the other
+	// way, so that no move is routed twice or missed.
+	if s.leftover || (s.behind == 0 && 2*len(s.moved) < len(s.viewers) && !s.pullOnly) {
+		s.pushRoute(cur)
+		for i, d := range s.order {
+			v := d.m.view
+			v.routed = cur
+			s.order[i].n = len(v.pending) - v.pendingHead + len(v.pos) - v.posHead
+		}
+	} else {
+		slices.SortFunc(s.order, func(a, b due) int { return cmp.Compare(a.m.view.routed, b.m.view.routed) })
+		s.behind = 0
+		for i, d := range s.order {
+			v := d.m.view
+			if v.routed < s.lastMove {
+				if work < s.cfg.SyncWork {
+					work += s.route(d.m, cur)
+				} else {
+					s.behind++
+				}
+			}
+			// What is due (an upper bound: stale entries count).
+			s.order[i].n = len(v.pending) - v.pendingHead + len(v.pos) - v.posHead
+		}
+		s.unlist()
+	}
+	// SyncTotal is shared like water: viewers in the order of what they
+	// have due, least first, each may use an even share of what is left,
+	// so what one leaves unused goes to those with more.
+	if !s.old {
+		slices.SortFunc(s.order, func(a, b due) int { return a.n - b.n })
+	}
 	total := s.cfg.SyncTotal
-	for id, m := range s.viewers {
-		v := m.view
-		v.budget = min(s.cfg.SyncLimit, total)
+	for i, d := range s.order {
+		m := d.m
+		s.order[i].m = nil
+		id, v := m.id, m.view
+		v.budget = min(s.cfg.SyncLimit, total/(len(s.order)-i))
+		if s.old {
+			v.budget = min(s.cfg.SyncLimit, total)
+		}
 		before := v.budget
 		// Pending creates first: an entity must exist on the client
 		// before its position means anything.
@@ -457,35 +522,8 @@ func (s *Space) Sync() {
 			s.out.Create(id, t)
 		}
 		v.pending, v.pendingHead = advance(v.pending, head)
-		if len(v.pos) == v.posHead || v.budget == 0 {
-			total -= before - v.budget
-			v.budget = s.cfg.SyncLimit - (before - v.budget)
-			continue
-		}
-		s.buf = s.buf[:0]
-		head = v.posHead
-		for head < len(v.pos) && v.budget > 0 {
-			t := v.pos[head]
-			head++
-			st := v.state[t]
-			if st&fPos == 0 {
-				continue
-			}
-			st &^= fPos
-			if st == 0 {
-				delete(v.state, t) // the viewer itself
-			} else {
-				v.state[t] = st
-			}
-			if st&fShown == 0 && t != id {
-				continue // still pending: its create will carry its position
-			}
-			s.buf = append(s.buf, t)
-			v.budget--
-		}
-		v.pos, v.posHead = advance(v.pos, head)
-		if len(s.buf) > 0 {
-			s.out.Positions(id, s.buf)
+		if len(v.pos) > v.posHead && v.budget > 0 {
+			s.sendPositions(m, cur)
 		}
 		total -= before - v.budget
 		// Until the next Sync, what is left of the per-viewer budget
@@ -494,10 +532,218 @@ func (s *Space) Sync() {
 	}
 }
 
-// Backlog returns the moves not yet routed and the creates and position
-// updates queued for viewers, for metrics and tests.
+// pushRoute routes moves from the movers' side: for each listed mover,
+// oldest first, its watchers (every one counted against SyncWork) queue
+// its position if they have a view. The movers it did not get to stay
+// listed, and the next Sync routes them the same way first.
+func (s *Space) pushRoute(cur uint64) {
+	work, done := 0, 0
+	for _, m := range s.moved {
+		if work >= s.cfg.SyncWork {
+			break
+		}
+		done++
+		m.listed = false
+		if s.slots[m.id] != m {
+			continue // removed since
+		}
+		s.grid.Watchers(m.id, func(w ID) bool {
+			work++
+			if v := s.slots[w].view; v != nil {
+				v.queuePos(m.id)
+			}
+			return true
+		})
+	}
+	n := copy(s.moved, s.moved[done:])
+	clear(s.moved[n:])
+	s.moved = s.moved[:n]
+	s.leftover = n > 0
+}
+
+// unlist empties the list of movers (routing from the viewers' side
+// found them through their stamps).
+func (s *Space) unlist() {
+	for _, m := range s.moved {
+		m.listed = false
+	}
+	clear(s.moved)
+	s.moved = s.moved[:0]
+}
+
+// route queues, in m's view, the position of every member m sees that
+// moved after m was last routed, and returns the pairs examined.
+func (s *Space) route(m *member, cur uint64) int {
+	v := m.view
+	since := v.routed
+	n := 0
+	// Whether the client holds the mover is checked when the queue is
+	// sent (it may be created by then), which saves a lookup per pair.
+	s.grid.Neighbors(m.id, func(t ID) bool {
+		n++
+		if s.slots[t].movedAt > since {
+			v.queuePos(t)
+		}
+		return true
+	})
+	v.routed = cur
+	return n
+}
+
+// due is a viewer and how much it has due, for sharing SyncTotal.
+type due struct {
+	m *member
+	n int
+}
+
+// cand is a queued position Sync may send.
+type cand struct {
+	id ID
+	d2 float64 // squared distance from the viewer
+}
+
+// sendPositions sends up to m's budget of its queued positions. All of
+// them if they fit; otherwise the oldest (a quarter of the budget, on
+// average over four Syncs when the budget is under four) and then the
+// nearest; the rest stay queued, in the order they were queued, for the
+// next Sync. A queued position thus waits at most about
+// 4 × (entries ahead of it) / budget Syncs, however many near ones move.
+func (s *Space) sendPositions(m *member, cur uint64) {
+	v, id := m.view, m.id
+	vx, vz, _ := s.grid.Position(id)
+	// Gather the live entries, oldest first; their fPos is cleared here
+	// (which also skips a second, stale entry of the same ID) and set
+	// back for those that stay.
+	cs := s.cand[:0]
+	for _, t := range v.pos[v.posHead:] {
+		st := v.state[t]
+		if st&fPos == 0 {
+			continue
+		}
+		st &^= fPos
+		if st == 0 {
+			delete(v.state, t) // the viewer itself
+		} else {
+			v.state[t] = st
+		}
+		if st&fShown == 0 && t != id {
+			continue // still pending: its create will carry its position
+		}
+		c := cand{id: t}
+		if t != id {
+			x, z, _ := s.grid.Position(t)
+			c.d2 = (x-vx)*(x-vx) + (z-vz)*(z-vz)
+		}
+		cs = append(cs, c)
+	}
+	s.cand = cs
+	v.pos, v.posHead = v.pos[:0], 0
+	s.buf = s.buf[:0]
+	if len(cs) <= v.budget {
+		for _, c := range cs {
+			s.buf = append(s.buf, c.id)
+		}
+	} else {
+		old := (v.budget + int(cur%4)) / 4
+		if s.old {
+			old = v.budget
+		}
+		near := v.budget - old
+		for _, c := range cs[:old] {
+			s.buf = append(s.buf, c.id)
+		}
+		rest := cs[old:]
+		// The near-th smallest distance among the rest: those under it
+		// go, and of those at it, as many as the budget still allows.
+		var limit float64
+		if near > 0 {
+			s.d2 = s.d2[:0]
+			for _, c := range rest {
+				s.d2 = append(s.d2, c.d2)
+			}
+			limit = nth(s.d2, near-1)
+			under := 0
+			for _, d := range s.d2[:near] {
+				if d < limit {
+					under++
+				}
+			}
+			atLimit := near - under
+			for _, c := range rest {
+				if c.d2 < limit || (c.d2 == limit && atLimit > 0) {
+					if c.d2 == limit {
+						atLimit--
+					}
+					s.buf = append(s.buf, c.id)
+					c.d2 = -1 // sent
+				}
+				if c.d2 >= 0 {
+					s.requeue(v, c.id)
+				}
+			}
+		} else {
+			for _, c := range rest {
+				s.requeue(v, c.id)
+			}
+		}
+	}
+	v.budget -= len(s.buf)
+	if len(s.buf) > 0 {
+		s.out.Positions(id, s.buf)
+	}
+}
+
+// requeue puts t back in v's position queue (after sendPositions took it
+// out).
+func (s *Space) requeue(v *view, t ID) {
+	v.state[t] |= fPos
+	v.pos = append(v.pos, t)
+}
+
+// nth reorders a so that a[k] is its k-th smallest value (from 0), with
+// nothing larger before it and nothing smaller after, and returns a[k].
+func nth(a []float64, k int) float64 {
+	lo, hi := 0, len(a)-1
+	for lo < hi {
+		p := a[lo+(hi-lo)/2]
+		i, j := lo, hi
+		for i <= j {
+			for a[i] < p {
+				i++
+			}
+			for a[j] > p {
+				j--
+			}
+			if i <= j {
+				a[i], a[j] = a[j], a[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return a[k]
+		}
+	}
+	return a[k]
+}
+
+// Backlog returns the moves not routed yet (viewers not routed, or movers
+// not routed when routing went from the movers' side), and
+// the creates and position updates queued for viewers, for metrics and
+// tests.
 func (s *Space) Backlog() (moves, creates, positions int) {
+	if s.leftover {
+		moves = len(s.moved)
+	}
 	for _, m := range s.viewers {
+		if m.view.routed < s.lastMove {
+			moves++
+		}
 		for _, st := range m.view.state {
 			if st&fPending != 0 {
 				creates++
@@ -507,11 +753,13 @@ func (s *Space) Backlog() (moves, creates, positions int) {
 			}
 		}
 	}
-	return len(s.moved), creates, positions
+	return moves, creates, positions
 }
 
 func (s *Space) newView() *view {
-	return &view{state: map[ID]uint8{}, budget: s.cfg.SyncLimit}
+	// Moves of this interval are routed to it too: an entity it is shown
+	// now may move again before the Sync.
+	return &view{state: map[ID]uint8{}, budget: s.cfg.SyncLimit, routed: s.epoch - 1}
 }
 
 // apply turns the grid's changes into view updates and AOI reports.

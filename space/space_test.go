@@ -402,6 +402,9 @@ func TestRandomWorkload(t *testing.T) {
 			limit := 1 + rng.IntN(20)
 			r := newRecorder(t, Config{CellSize: 20, SyncLimit: limit, SyncWork: 1 + rng.IntN(200)})
 			s := r.s
+			// Half the seeds route only from the viewers' side; the
+			// others switch to the movers' side when few moved.
+			s.pullOnly = seed%2 == 0
 			live := map[ID]bool{}
 			viewers := map[ID]bool{}
 			pick := func() (ID, bool) {
