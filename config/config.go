@@ -87,8 +87,9 @@ const (
 	DefaultAOISyncLimit = 64
 	// DefaultAOISyncTotal bounds those of one position sync for a whole space.
 	DefaultAOISyncTotal = 50000
-	// DefaultAOISyncWork bounds the (mover, watcher) pairs one position
-	// sync examines per space.
+	// DefaultAOISyncWork bounds the pairs one position sync examines per
+	// space to find what moved: (client, entity in its view) pairs, or
+	// (mover, watcher) pairs when few moved (see space.Config.SyncWork).
 	DefaultAOISyncWork = 50000
 	// DefaultMaxClientString bounds each string in a client's call
 	// arguments, in bytes (max_client_string).
@@ -210,8 +211,8 @@ type GameConfig struct {
 	// HTTPAllowRemote (http_allow_remote) allows an http_addr that is not
 	// a loopback address.
 	HTTPAllowRemote bool
-	// AOISyncWork (aoi_sync_work) bounds the (mover, watcher) pairs one
-	// sync examines per space.
+	// AOISyncWork (aoi_sync_work) bounds the pairs one position sync
+	// examines per space to find what moved (space.Config.SyncWork).
 	AOISyncWork int
 	// MaxClientString (max_client_string) bounds every string in the
 	// arguments of a client's call, in bytes; a longer one refuses the

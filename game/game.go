@@ -92,8 +92,8 @@ type Config struct {
 	// AOISyncTotal bounds those of one position sync for a whole space
 	// (default 50,000).
 	AOISyncTotal int
-	// AOISyncWork bounds the (mover, watcher) pairs one position sync
-	// examines per space (default 50,000).
+	// AOISyncWork bounds the pairs one position sync examines per space
+	// to find what moved (space.Config.SyncWork; default 50,000).
 	AOISyncWork int
 	// ClientStringLimit bounds each string in a client call's arguments,
 	// in bytes (entity.WorldConfig.ClientStringLimit: 0 takes the
