@@ -441,15 +441,8 @@ func deepCopy(v any) any {
 // Call calls an exposed method on entity id. It returns once the call is
 // queued; the server's answer, if any, arrives as events.
 func (c *Client) Call(id rpc.EntityID, method string, args ...any) error {
-	if !id.Valid() {
-		return fmt.Errorf("client: invalid entity ID %q", id)
-	}
-	if len(method) > rpc.MaxMethodNameLen {
-		// The gate would kick the client for it (a protocol error).
-		return fmt.Errorf("client: method name of %d bytes, over the limit of %d", len(method), rpc.MaxMethodNameLen)
-	}
-	if !token.IsIdentifier(method) {
-		return fmt.Errorf("client: method name %q is not an identifier", method)
+	if err := checkTarget(id, method); err != nil {
+		return err
 	}
 	b := rpc.AppendString(rpc.AppendEntityID(nil, id), method)
 	b, err := rpc.AppendArgs(b, args)
@@ -829,6 +822,22 @@ func (c *Client) handle(t rpc.MsgType, body []byte) error {
 		return ErrKicked
 	default:
 		return fmt.Errorf("client: unexpected message type %d from server", uint16(t))
+	}
+	return nil
+}
+
+// checkTarget checks the entity and method of a call or request before
+// it is sent: the gate would kick the client for a method name that is
+// too long or not an identifier (a protocol error).
+func checkTarget(id rpc.EntityID, method string) error {
+	if !id.Valid() {
+		return fmt.Errorf("client: invalid entity ID %q", id)
+	}
+	if len(method) > rpc.MaxMethodNameLen {
+		return fmt.Errorf("client: method name of %d bytes, over the limit of %d", len(method), rpc.MaxMethodNameLen)
+	}
+	if !token.IsIdentifier(method) {
+		return fmt.Errorf("client: method name %q is not an identifier", method)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"go/token"
 	"reflect"
 
 	"github.com/goworld-engine/goworld/rpc"
@@ -59,14 +58,8 @@ func (c *Client) Request(ctx context.Context, method string, args ...any) (any, 
 // RequestEntity is Request on entity id (one whose type exposes the
 // method to all clients, or the player).
 func (c *Client) RequestEntity(ctx context.Context, id rpc.EntityID, method string, args ...any) (any, error) {
-	if !id.Valid() {
-		return nil, fmt.Errorf("client: invalid entity ID %q", id)
-	}
-	if len(method) > rpc.MaxMethodNameLen {
-		return nil, fmt.Errorf("client: method name of %d bytes, over the limit of %d", len(method), rpc.MaxMethodNameLen)
-	}
-	if !token.IsIdentifier(method) {
-		return nil, fmt.Errorf("client: method name %q is not an identifier", method)
+	if err := checkTarget(id, method); err != nil {
+		return nil, err
 	}
 	ch := make(chan reply, 1)
 	reqID, err := c.startRequest(id, method, args, waiter{ch: ch})
@@ -92,14 +85,8 @@ func (c *Client) RequestAsync(id rpc.EntityID, method string, args []any, done f
 	if done == nil {
 		return errors.New("client: RequestAsync without a done function")
 	}
-	if !id.Valid() {
-		return fmt.Errorf("client: invalid entity ID %q", id)
-	}
-	if len(method) > rpc.MaxMethodNameLen {
-		return fmt.Errorf("client: method name of %d bytes, over the limit of %d", len(method), rpc.MaxMethodNameLen)
-	}
-	if !token.IsIdentifier(method) {
-		return fmt.Errorf("client: method name %q is not an identifier", method)
+	if err := checkTarget(id, method); err != nil {
+		return err
 	}
 	_, err := c.startRequest(id, method, args, waiter{fn: done})
 	return err

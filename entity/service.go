@@ -110,17 +110,7 @@ func (r *Registry) Services() []string {
 
 // ServiceShard maps a shard key to one of shards shards (FNV-1a of the
 // key, modulo shards), the shard CallService and RequestService use.
-func ServiceShard(key string, shards int) int {
-	if shards <= 1 {
-		return 0
-	}
-	h := uint32(2166136261)
-	for i := 0; i < len(key); i++ {
-		h ^= uint32(key[i])
-		h *= 16777619
-	}
-	return int(h % uint32(shards))
-}
+func ServiceShard(key string, shards int) int { return rpc.ShardKey(key, shards) }
 
 // service returns the registered service name.
 func (w *World) service(name string) (*entityType, error) {
@@ -171,7 +161,8 @@ func (w *World) CallService(name, key, method string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	return w.callShard(t, ServiceShard(key, t.service.shards), method, args)
+	w.callShard(t, ServiceShard(key, t.service.shards), method, args)
+	return nil
 }
 
 // CallServiceShard calls method with args on shard shard of the service
@@ -184,7 +175,8 @@ func (w *World) CallServiceShard(name string, shard int, method string, args ...
 	if shard < 0 || shard >= t.service.shards {
 		return fmt.Errorf("entity: service %s has shards 0 to %d, not %d", name, t.service.shards-1, shard)
 	}
-	return w.callShard(t, shard, method, args)
+	w.callShard(t, shard, method, args)
+	return nil
 }
 
 // CallServiceAll calls method with args on every shard of the service
@@ -195,18 +187,14 @@ func (w *World) CallServiceAll(name, method string, args ...any) error {
 		return err
 	}
 	for k := range t.service.shards {
-		if err := w.callShard(t, k, method, args); err != nil {
-			return err
-		}
+		w.callShard(t, k, method, args)
 	}
 	return nil
 }
 
-func (w *World) callShard(t *entityType, shard int, method string, args []any) error {
-	id := t.service.ids[shard]
+func (w *World) callShard(t *entityType, shard int, method string, args []any) {
 	w.ensureFirst(t, shard)
-	w.Call(id, method, args...)
-	return nil
+	w.Call(t.service.ids[shard], method, args...)
 }
 
 // RequestService asks the shard of the service name that key maps to for

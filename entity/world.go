@@ -309,8 +309,10 @@ func (w *World) newEntity(t *entityType, id rpc.EntityID, attrs map[string]any) 
 		}
 	}
 	w.entities[id] = e
-	if c := w.svcLive[t.name]; c != nil { // nil for a service registered after NewWorld
-		c.Add(1)
+	if t.service != nil {
+		if c := w.svcLive[t.name]; c != nil { // nil for a service registered after NewWorld
+			c.Add(1)
+		}
 	}
 	if t.isSpace {
 		w.newSpaceState(e)
@@ -428,8 +430,10 @@ func (w *World) remove(e *Entity, unregister bool) {
 // away).
 func (w *World) forget(e *Entity) {
 	delete(w.entities, e.id)
-	if c := w.svcLive[e.typ.name]; c != nil {
-		c.Add(-1)
+	if e.typ.service != nil {
+		if c := w.svcLive[e.typ.name]; c != nil {
+			c.Add(-1)
+		}
 	}
 }
 

@@ -50,14 +50,20 @@ func (id EntityID) Valid() bool {
 func (id EntityID) IsZero() bool { return id == "" }
 
 // Shard maps id to one of n dispatchers (0 <= result < n).
-func (id EntityID) Shard(n int) int {
+func (id EntityID) Shard(n int) int { return ShardKey(string(id), n) }
+
+// ShardKey maps key to one of n shards (0 <= result < n; 0 when n <= 1):
+// FNV-1a of its bytes, modulo n. Every process computes the same, so it
+// is part of the protocol: entity IDs to dispatchers, and a service's
+// shard keys to its shards (entity.ServiceShard).
+func ShardKey(key string, n int) int {
 	if n <= 1 {
 		return 0
 	}
 	// FNV-1a, inlined to avoid allocating a hash.Hash per packet.
 	h := uint32(2166136261)
-	for i := 0; i < len(id); i++ {
-		h ^= uint32(id[i])
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
 		h *= 16777619
 	}
 	return int(h % uint32(n))
