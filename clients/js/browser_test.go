@@ -1,7 +1,6 @@
 package jsclient_test
 
 import (
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -64,22 +63,9 @@ func TestESModuleInBrowser(t *testing.T) {
 		}
 		w.Write(body)
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		srv.Close()
-		<-done
-	})
+	base := browsertest.Serve(t, handler)
 
-	tab := browsertest.Open(t, b, "http://"+ln.Addr().String()+"/index.html")
+	tab := browsertest.Open(t, b, base+"/index.html")
 	deadline := time.Now().Add(20 * time.Second)
 	for !browsertest.Eval[bool](t, tab, `window.loaded === true`) {
 		if time.Now().After(deadline) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path"
@@ -255,21 +254,7 @@ func serveWebFolder(t *testing.T) (string, func() []string) {
 		}
 		files.ServeHTTP(w, r)
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		srv.Close()
-		<-done
-	})
-	return "http://" + ln.Addr().String() + "/index.html", func() []string {
+	return browsertest.Serve(t, handler) + "/index.html", func() []string {
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(missing)

@@ -9,6 +9,8 @@ package browsertest
 
 import (
 	"context"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"testing"
@@ -116,4 +118,26 @@ func Eval[T any](t testing.TB, tab context.Context, js string) T {
 		t.Fatalf("%s: %v", js, err)
 	}
 	return v
+}
+
+// Serve serves handler over HTTP on 127.0.0.1 (a port the system picks)
+// until the test ends, and returns the server's base URL
+// ("http://127.0.0.1:PORT"), for pages a tab opens.
+func Serve(t testing.TB, handler http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	return "http://" + ln.Addr().String()
 }
