@@ -45,6 +45,16 @@ const (
 	// before it closes its socket, so that the bye is known to have
 	// arrived. The gate sends it only in answer to a client's.
 	MsgBye MsgType = 7
+	// MsgResume (client → gate): version u16 | flags u8 | token[32] |
+	// received u64. The first frame of a connection that takes up a
+	// resumable session (see session.go) instead of MsgClientHello:
+	// received is how many session frames the client has received from
+	// the gate in that session.
+	MsgResume MsgType = 8
+	// MsgAck (client → gate, and gate → client): received u64. The sender
+	// has received that many session frames from the other side in this
+	// session: the other side may forget them (see session.go).
+	MsgAck MsgType = 9
 
 	// MsgCreateEntity (gate → client): entityID[16] | isPlayer u8 | type str |
 	// attrs msgpack map, then, for an entity in a space, x f32 | y f32 |
@@ -72,6 +82,17 @@ const (
 	// (code 0) or message str (at most MaxReplyMessage bytes). Answers a
 	// MsgRequest.
 	MsgReply MsgType = 17
+	// MsgSession (gate → client): token[32] | window u32 ms | limit u32
+	// bytes. Answers a hello that asked for a resumable session
+	// (HelloResume): the token to resume it with, how long the gate holds
+	// it after an unexpected disconnect, and how many bytes of session
+	// frames it holds for the client meanwhile.
+	MsgSession MsgType = 18
+	// MsgResumed (gate → client): token[32] | received u64. Answers an
+	// accepted MsgResume: the session's new token (the old one is void),
+	// and how many session frames the gate has received from the client,
+	// which resends those after it.
+	MsgResumed MsgType = 19
 )
 
 // Server protocol: messages between gates, dispatchers and games. Those
@@ -209,6 +230,13 @@ const (
 	// the reason it was not (mailbox full, no such entity, storage
 	// failed).
 	MsgRequestOffline MsgType = 1028
+	// MsgClientAway (gate → dispatcher → game), entity-routed:
+	// ownerEntityID[16] | gateID u16 | clientID u64 | away u8. The
+	// client's connection dropped and its resumable session is held
+	// (away 1: the entity's OnClientAway runs), or the client came back
+	// (away 0: OnClientBack). A session that is not resumed in time ends
+	// with MsgClientDisconnected, as any other.
+	MsgClientAway MsgType = 1029
 
 	// MsgToClient (game → dispatcher → gate), gate-routed: gateID u16 |
 	// clientID u64 | client frame type u16 | client frame body.
@@ -292,6 +320,7 @@ var msgTypeNames = map[MsgType]string{
 	MsgCreateEntity: "CreateEntity", MsgDestroyEntity: "DestroyEntity", MsgCallClient: "CallClient",
 	MsgAttrChange: "AttrChange", MsgKick: "Kick", MsgSyncPosition: "SyncPosition",
 	MsgEnterSpace: "EnterSpace", MsgPositions: "Positions", MsgRequest: "Request", MsgReply: "Reply", MsgBye: "Bye",
+	MsgResume: "Resume", MsgAck: "Ack", MsgSession: "Session", MsgResumed: "Resumed", MsgClientAway: "ClientAway",
 	MsgRequestEntityMethod: "RequestEntityMethod", MsgRequestReply: "RequestReply", MsgClientRequest: "ClientRequest",
 	MsgCallOffline: "CallOffline", MsgEnsureService: "EnsureService", MsgRequestOffline: "RequestOffline",
 	MsgHello: "Hello", MsgHelloAck: "HelloAck", MsgPeerGone: "PeerGone",
@@ -325,7 +354,7 @@ func (t MsgType) IsEntityRouted() bool {
 		MsgUnregisterEntity, MsgCreateEntitySomewhere, MsgLoadEntitySomewhere,
 		MsgClientSyncPosition, MsgMigrateBlock, MsgMigrateEntity, MsgCreateEntityOnGame,
 		MsgLoadEntityResult, MsgRequestEntityMethod, MsgRequestReply, MsgClientRequest,
-		MsgCallOffline, MsgEnsureService, MsgRequestOffline:
+		MsgCallOffline, MsgEnsureService, MsgRequestOffline, MsgClientAway:
 		return true
 	}
 	return false
