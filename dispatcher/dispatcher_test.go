@@ -751,7 +751,7 @@ func quietLogger() *logrus.Logger {
 func TestHelloAckIsTheFirstFrame(t *testing.T) {
 	// Regression test: the HelloAck used to be queued after the peer was
 	// published, so a frame routed to it in between could arrive first and
-	// rpc.Link would drop the connection ("expected HelloAck").
+	// link.Link would drop the connection ("expected HelloAck").
 	s := startDispatcher(t, dispatcher.Config{})
 	g := connect(t, s, rpc.RoleGame, 1)
 	// The game floods gate 7 while gate 7 keeps reconnecting (each

@@ -25,6 +25,7 @@ import (
 
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/rpc"
+	"github.com/goworld-engine/goworld/rpc/link"
 	"github.com/goworld-engine/goworld/storage"
 	"github.com/sirupsen/logrus"
 )
@@ -51,7 +52,7 @@ type Config struct {
 	MaxPacketSize int
 	// Secret is the cluster secret (nil: none): the links to the
 	// dispatchers prove they hold it, and refuse a dispatcher that cannot
-	// prove it too (see rpc.LinkConfig.Secret).
+	// prove it too (see link.Config.Secret).
 	Secret []byte
 	// SendBufferSize is the bytes queued for a dispatcher past which the
 	// game loop waits for the link to drain (back-pressure), and a quarter
@@ -132,7 +133,7 @@ type Game struct {
 	cfg   Config
 	log   logrus.FieldLogger
 	world *entity.World
-	links []*rpc.Link
+	links []*link.Link
 
 	in     *inQueue
 	posted postQueue
@@ -256,7 +257,7 @@ func New(cfg Config) (*Game, error) {
 	g.world = w
 	for i, addr := range cfg.Dispatchers {
 		first := true
-		g.links = append(g.links, rpc.NewLink(rpc.LinkConfig{
+		g.links = append(g.links, link.New(link.Config{
 			Addr: addr, Role: rpc.RoleGame, ID: uint16(cfg.ID), Secret: cfg.Secret, AuthStats: &g.met.linkAuth,
 			Conn: rpc.ConnConfig{
 				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize, Backpressure: true,
@@ -668,7 +669,7 @@ func (o *outbox) Send(i int, t rpc.MsgType, body []byte) {
 		return
 	}
 	// A full queue is logged by the link, once per thousand frames.
-	if err := o.out.SendLink(o.links[i], t, body); err != nil && !errors.Is(err, rpc.ErrLinkQueueFull) {
+	if err := o.out.SendLink(o.links[i], t, body); err != nil && !errors.Is(err, link.ErrQueueFull) {
 		o.log.WithError(err).Warnf("%v to dispatcher %d dropped", t, i)
 	}
 }

@@ -47,6 +47,7 @@ import (
 	"github.com/goworld-engine/goworld/internal/fdlimit"
 	"github.com/goworld-engine/goworld/internal/lograte"
 	"github.com/goworld-engine/goworld/rpc"
+	"github.com/goworld-engine/goworld/rpc/link"
 	"github.com/sirupsen/logrus"
 	kcp "github.com/xtaci/kcp-go/v5"
 )
@@ -98,7 +99,7 @@ type Config struct {
 	MaxPacketSize int
 	// Secret is the cluster secret (nil: none): the links to the
 	// dispatchers prove they hold it, and refuse a dispatcher that cannot
-	// prove it too (see rpc.LinkConfig.Secret).
+	// prove it too (see link.Config.Secret).
 	Secret []byte
 	// SendBufferSize is the bytes queued for a dispatcher past which the
 	// clients whose frames fill it wait for it to drain (back-pressure;
@@ -202,7 +203,7 @@ type Gate struct {
 	kcp   *kcp.Listener
 	udp   *kcpFilter  // what kcp reads (nil without KCP)
 	ws    *wsListener // nil without WSAddr
-	links []*rpc.Link
+	links []*link.Link
 
 	nextID atomic.Uint64
 
@@ -358,7 +359,7 @@ func New(cfg Config) (*Gate, error) {
 		// waits until the frames of one read are handled, then goes out
 		// in one write per client, on the link's goroutine.
 		out := &rpc.Batch{}
-		g.links = append(g.links, rpc.NewLink(rpc.LinkConfig{
+		g.links = append(g.links, link.New(link.Config{
 			Addr: addr, Role: rpc.RoleGate, ID: uint16(cfg.ID), Secret: cfg.Secret, AuthStats: &g.met.linkAuth,
 			Conn: rpc.ConnConfig{
 				MaxBody: cfg.MaxPacketSize, MaxPending: cfg.SendBufferSize, Backpressure: true,
@@ -632,7 +633,7 @@ func (g *Gate) Close() error {
 	return err
 }
 
-func (g *Gate) link(shard int) *rpc.Link { return g.links[shard] }
+func (g *Gate) link(shard int) *link.Link { return g.links[shard] }
 
 func (g *Gate) startClient(nc net.Conn, isKCP bool) {
 	c := &client{
@@ -906,7 +907,7 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 			b = rpc.AppendString(b, method)
 			return append(b, args...)
 		})
-		if errors.Is(err, rpc.ErrLinkQueueFull) {
+		if errors.Is(err, link.ErrQueueFull) {
 			// Queued calls would be lost without a word: say so.
 			g.lines.Logf(g.log.WithField("client", uint64(c.id)), logrus.WarnLevel, "link queue full",
 				"client call refused: dispatcher link down and its queue full; kicking the client")

@@ -9,6 +9,7 @@ import (
 	"github.com/goworld-engine/goworld/internal/metrics"
 	"github.com/goworld-engine/goworld/internal/recovered"
 	"github.com/goworld-engine/goworld/rpc"
+	"github.com/goworld-engine/goworld/rpc/link"
 )
 
 // gateMetrics are the gate's counters, updated by the connections
@@ -72,7 +73,7 @@ func (g *Gate) WriteMetrics(out io.Writer) error {
 }
 
 // linkPending returns the bytes queued on a link's current connection.
-func linkPending(l *rpc.Link) int {
+func linkPending(l *link.Link) int {
 	if c := l.Conn(); c != nil {
 		return c.Queued()
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/goworld-engine/goworld/internal/clip"
 	"github.com/goworld-engine/goworld/rpc"
+	"github.com/goworld-engine/goworld/rpc/link"
 	"github.com/sirupsen/logrus"
 )
 
@@ -85,7 +86,7 @@ func (g *Gate) request(c *client, body []byte) error {
 		c.reqMu.Lock()
 		delete(c.reqs, q.ID)
 		c.reqMu.Unlock()
-		if errors.Is(err, rpc.ErrLinkQueueFull) {
+		if errors.Is(err, link.ErrQueueFull) {
 			g.lines.Logf(g.log.WithField("client", uint64(c.id)), logrus.WarnLevel, "link queue full",
 				"client request refused: dispatcher link down and its queue full; kicking the client")
 			g.kick(c, "the server is unreachable and too much is waiting for it; please reconnect")

@@ -46,15 +46,23 @@ func (b *Batch) Append(c *Conn, fn func([]byte) []byte) error {
 	return c.append(b, fn)
 }
 
-// SendLink queues a frame on l's current connection, to be written at
-// the next Flush, or, while l is down, in its queue (see Link.Send).
-func (b *Batch) SendLink(l *Link, t MsgType, body []byte) error {
-	return l.append(b, func(dst []byte) []byte { return AppendFrame(dst, t, body) })
+// A BatchTarget is a destination that is not one Conn: a server's link to a
+// dispatcher (package link), which queues on its current connection, or
+// while it is down in a queue of its own. AppendBatch queues what fn
+// appends, through b (see Batch.AppendLink).
+type BatchTarget interface {
+	AppendBatch(b *Batch, fn func([]byte) []byte) error
 }
 
-// AppendLink queues the frames fn appends on l (see Link.Append).
-func (b *Batch) AppendLink(l *Link, fn func([]byte) []byte) error {
-	return l.append(b, fn)
+// SendLink queues a frame on l, to be written at the next Flush if it
+// goes on a connection.
+func (b *Batch) SendLink(l BatchTarget, t MsgType, body []byte) error {
+	return l.AppendBatch(b, func(dst []byte) []byte { return AppendFrame(dst, t, body) })
+}
+
+// AppendLink queues the frames fn appends on l.
+func (b *Batch) AppendLink(l BatchTarget, fn func([]byte) []byte) error {
+	return l.AppendBatch(b, fn)
 }
 
 // Len returns the number of connections waiting for Flush: to be written,

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -175,6 +176,14 @@ func DispatcherProof(secret []byte, h Hello, c Challenge) [MACSize]byte {
 // CheckProof reports whether got equals want, in constant time.
 func CheckProof(got []byte, want [MACSize]byte) bool { return hmac.Equal(got, want[:]) }
 
+// CheckHelloAckProof reports whether body, an authenticated MsgHelloAck,
+// answers the challenge ch with the proof want: the challenge's
+// dispatcher ID and instance, then the dispatcher's proof.
+func CheckHelloAckProof(body []byte, ch Challenge, want [MACSize]byte) bool {
+	return len(body) == challengeSize && binary.LittleEndian.Uint16(body) == ch.DispatcherID &&
+		binary.LittleEndian.Uint64(body[2:]) == ch.Instance && CheckProof(body[10:], want)
+}
+
 // NewNonce returns NonceSize random bytes.
 func NewNonce() [NonceSize]byte {
 	var n [NonceSize]byte
@@ -278,7 +287,7 @@ func (e *RefusedError) Error() string {
 
 // LinkAuthStats counts the handshakes of links that failed on
 // authentication; one may be shared by all of a process's links
-// (LinkConfig.AuthStats).
+// (link.Config.AuthStats).
 type LinkAuthStats struct {
 	// RefusedByDispatcher counts hellos a dispatcher refused
 	// (MsgHelloRefused).

@@ -1,4 +1,4 @@
-package rpc
+package link
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goworld-engine/goworld/rpc"
 	"github.com/sirupsen/logrus"
 )
 
@@ -40,30 +41,30 @@ func listenFake(t *testing.T, addr string, instance uint64) *fakeDispatcher {
 
 // accept takes the next connection, checks its hello and acknowledges it;
 // it returns the connection and the instance the peer said it knew.
-func (f *fakeDispatcher) accept() (*Conn, uint64) {
+func (f *fakeDispatcher) accept() (*rpc.Conn, uint64) {
 	f.t.Helper()
 	f.ln.(*net.TCPListener).SetDeadline(time.Now().Add(linkWait))
 	nc, err := f.ln.Accept()
 	if err != nil {
 		f.t.Fatalf("accept: %v", err)
 	}
-	c := NewConn(nc, ConnConfig{})
+	c := rpc.NewConn(nc, rpc.ConnConfig{})
 	f.t.Cleanup(func() { c.Close(nil); c.Wait() })
 	nc.SetReadDeadline(time.Now().Add(linkWait))
 	typ, body, err := c.ReadFrame()
-	if err != nil || typ != MsgHello || len(body) != 11 {
+	if err != nil || typ != rpc.MsgHello || len(body) != 11 {
 		f.t.Fatalf("hello: %v %v %x", err, typ, body)
 	}
-	r := NewReader(body)
-	if role, id := Role(r.Uint8()), r.Uint16(); role != RoleGate || id != 7 {
+	r := rpc.NewReader(body)
+	if role, id := rpc.Role(r.Uint8()), r.Uint16(); role != rpc.RoleGate || id != 7 {
 		f.t.Fatalf("hello from %v%d", role, id)
 	}
-	c.Send(MsgHelloAck, AppendUint64(AppendUint16(nil, 1), f.instance))
+	c.Send(rpc.MsgHelloAck, rpc.AppendUint64(rpc.AppendUint16(nil, 1), f.instance))
 	return c, r.Uint64()
 }
 
 // expect reads the next frame and checks it.
-func expectFrame(t *testing.T, c *Conn, typ MsgType, body string) {
+func expectFrame(t *testing.T, c *rpc.Conn, typ rpc.MsgType, body string) {
 	t.Helper()
 	c.NetConn().SetReadDeadline(time.Now().Add(linkWait))
 	got, b, err := c.ReadFrame()
@@ -82,11 +83,11 @@ func startLink(t *testing.T, addr string, queueLimit int) (*Link, linkEvents) {
 	ev := linkEvents{connected: make(chan bool, 4), down: make(chan struct{}, 4)}
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	l := NewLink(LinkConfig{
-		Addr: addr, Role: RoleGate, ID: 7, QueueLimit: queueLimit, Logger: log,
-		OnConnect:    func(_ *Conn, same bool) { ev.connected <- same },
+	l := New(Config{
+		Addr: addr, Role: rpc.RoleGate, ID: 7, QueueLimit: queueLimit, Logger: log,
+		OnConnect:    func(_ *rpc.Conn, same bool) { ev.connected <- same },
 		OnDisconnect: func(error) { ev.down <- struct{}{} },
-		Handler:      func(MsgType, []byte) error { return nil },
+		Handler:      func(rpc.MsgType, []byte) error { return nil },
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -113,7 +114,7 @@ func await[T any](t *testing.T, ch <-chan T, what string) T {
 func TestLinkQueueGoesToARestartedDispatcher(t *testing.T) {
 	d1 := listenFake(t, "127.0.0.1:0", 11)
 	addr := d1.ln.Addr().String()
-	l, ev := startLink(t, addr, 2*(HeaderSize+3))
+	l, ev := startLink(t, addr, 2*(rpc.HeaderSize+3))
 	c1, before := d1.accept()
 	if before != 0 || await(t, ev.connected, "connect") {
 		t.Fatalf("first hello: instance before %d, want 0, and same must be false", before)
@@ -123,12 +124,12 @@ func TestLinkQueueGoesToARestartedDispatcher(t *testing.T) {
 	await(t, ev.down, "disconnect")
 
 	for _, s := range []string{"one", "two"} {
-		if err := l.Send(MsgClientCall, []byte(s)); err != nil {
+		if err := l.Send(rpc.MsgClientCall, []byte(s)); err != nil {
 			t.Fatalf("Send while down: %v", err)
 		}
 	}
-	if err := l.Send(MsgClientCall, []byte("three")); !errors.Is(err, ErrLinkQueueFull) {
-		t.Fatalf("Send over QueueLimit: %v, want ErrLinkQueueFull", err)
+	if err := l.Send(rpc.MsgClientCall, []byte("three")); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("Send over QueueLimit: %v, want ErrQueueFull", err)
 	}
 
 	d2 := listenFake(t, addr, 22)
@@ -139,12 +140,12 @@ func TestLinkQueueGoesToARestartedDispatcher(t *testing.T) {
 	if same := await(t, ev.connected, "reconnect"); same {
 		t.Fatal("OnConnect said same for a new instance")
 	}
-	if err := l.Send(MsgClientCall, []byte("four")); err != nil {
+	if err := l.Send(rpc.MsgClientCall, []byte("four")); err != nil {
 		t.Fatal(err)
 	}
-	expectFrame(t, c2, MsgClientCall, "one")
-	expectFrame(t, c2, MsgClientCall, "two")
-	expectFrame(t, c2, MsgClientCall, "four")
+	expectFrame(t, c2, rpc.MsgClientCall, "one")
+	expectFrame(t, c2, rpc.MsgClientCall, "two")
+	expectFrame(t, c2, rpc.MsgClientCall, "four")
 }
 
 // Back at the same instance (it saw us leave and told the others), the
@@ -156,7 +157,7 @@ func TestLinkQueueDroppedForTheSameDispatcher(t *testing.T) {
 	await(t, ev.connected, "connect")
 	c1.Close(nil)
 	await(t, ev.down, "disconnect")
-	if err := l.Send(MsgClientCall, []byte("stale")); err != nil {
+	if err := l.Send(rpc.MsgClientCall, []byte("stale")); err != nil {
 		t.Fatal(err)
 	}
 	c2, before := d.accept()
@@ -166,8 +167,8 @@ func TestLinkQueueDroppedForTheSameDispatcher(t *testing.T) {
 	if !await(t, ev.connected, "reconnect") {
 		t.Fatal("OnConnect did not say same for the same instance")
 	}
-	l.Send(MsgClientCall, []byte("fresh"))
-	expectFrame(t, c2, MsgClientCall, "fresh")
+	l.Send(rpc.MsgClientCall, []byte("fresh"))
+	expectFrame(t, c2, rpc.MsgClientCall, "fresh")
 }
 
 // Without a queue, Send while down says so.
@@ -179,33 +180,7 @@ func TestLinkWithoutQueue(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	l, _ := startLink(t, addr, 0)
-	if err := l.Send(MsgClientCall, nil); !errors.Is(err, ErrNotConnected) {
+	if err := l.Send(rpc.MsgClientCall, nil); !errors.Is(err, ErrNotConnected) {
 		t.Fatalf("Send: %v, want ErrNotConnected", err)
-	}
-}
-
-func TestBackoffDoublesToItsCapWithJitter(t *testing.T) {
-	d := MinBackoff
-	var seq []time.Duration
-	for range 10 {
-		seq = append(seq, d)
-		d = NextBackoff(d)
-	}
-	want := []time.Duration{100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000, 5000}
-	for i := range want {
-		if seq[i] != want[i]*time.Millisecond {
-			t.Fatalf("backoff %d: %v, want %v (sequence %v)", i, seq[i], want[i]*time.Millisecond, seq)
-		}
-	}
-	seen := map[time.Duration]bool{}
-	for range 1000 {
-		j := Jitter(time.Second)
-		if j < 500*time.Millisecond || j > time.Second {
-			t.Fatalf("Jitter(1s) = %v, outside [500ms, 1s]", j)
-		}
-		seen[j] = true
-	}
-	if len(seen) < 100 {
-		t.Fatalf("Jitter(1s) gave %d distinct values in 1000", len(seen))
 	}
 }

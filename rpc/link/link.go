@@ -1,56 +1,51 @@
-package rpc
+// Package link keeps a game's or a gate's connection to one dispatcher
+// up: it dials, says hello (with the cluster secret's challenge–response
+// when there is one), serves frames, queues what is sent while the link
+// is down and redials with jittered backoff. It is server machinery: the
+// client library and the wire format (package rpc) do not depend on it,
+// so a client does not link logrus.
+package link
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/goworld-engine/goworld/rpc"
 	"github.com/sirupsen/logrus"
 )
 
 // ErrNotConnected is returned by Link.Send while the link is down and the
-// link keeps no queue (LinkConfig.QueueLimit 0).
-var ErrNotConnected = errors.New("rpc: link to dispatcher is down")
+// link keeps no queue (Config.QueueLimit 0).
+var ErrNotConnected = errors.New("link: link to dispatcher is down")
 
-// ErrLinkQueueFull is returned by Link.Send while the link is down and its
-// queue (LinkConfig.QueueLimit) has no room for the frame: it is dropped.
-var ErrLinkQueueFull = errors.New("rpc: link to dispatcher is down and its queue is full")
+// ErrQueueFull is returned by Link.Send while the link is down and its
+// queue (Config.QueueLimit) has no room for the frame: it is dropped.
+var ErrQueueFull = errors.New("link: link to dispatcher is down and its queue is full")
 
-// Reconnection backoff of a Link: the first redial waits about
-// MinBackoff, each failed dial doubles the wait up to MaxBackoff. Every
-// wait is jittered (a uniformly random 50% to 100% of it), so that the
-// games and gates of a cluster do not all redial a restarted dispatcher
-// at the same instant.
-const (
-	MinBackoff = 100 * time.Millisecond
-	MaxBackoff = 5 * time.Second
-)
-
-// LinkConfig configures a Link.
-type LinkConfig struct {
+// Config configures a Link.
+type Config struct {
 	// Addr is the dispatcher's address.
 	Addr string
 	// Role and ID say who we are in MsgHello.
-	Role Role
+	Role rpc.Role
 	ID   uint16
 	// Conn configures each connection the link makes.
-	Conn ConnConfig
+	Conn rpc.ConnConfig
 	// Secret is the cluster secret (nil: none). With it, the hello is a
 	// mutual challenge–response (see linkauth.go): the dispatcher must
 	// prove it holds the same secret, or the link refuses it. Without it,
 	// a dispatcher that asks for authentication refuses the link.
 	Secret []byte
 	// AuthStats, if set, counts the handshakes refused either way.
-	AuthStats *LinkAuthStats
+	AuthStats *rpc.LinkAuthStats
 	// QueueLimit bounds the bytes of frames that Send and Append keep
 	// while the link is down, to send first on the next connection to a
 	// new dispatcher instance (one that restarted). Frames beyond it are
-	// dropped (Send returns ErrLinkQueueFull) and counted in the log. 0
+	// dropped (Send returns ErrQueueFull) and counted in the log. 0
 	// keeps nothing: Send returns ErrNotConnected.
 	QueueLimit int
 	// OnConnect runs after the dispatcher acknowledged MsgHello and the
@@ -58,11 +53,11 @@ type LinkConfig struct {
 	// before any frame is handled: the place to re-register state. same
 	// reports that the dispatcher is the same instance (process) as on the
 	// previous connection: it saw this peer leave and told the others so
-	// (and the queue was dropped, see LinkConfig.QueueLimit). It is false
+	// (and the queue was dropped, see Config.QueueLimit). It is false
 	// on the first connection and after the dispatcher restarted.
-	OnConnect func(c *Conn, same bool)
+	OnConnect func(c *rpc.Conn, same bool)
 	// Handler handles the dispatcher's frames (on the link's goroutine).
-	Handler Handler
+	Handler rpc.Handler
 	// OnDisconnect runs when a connection ends, with its reason.
 	OnDisconnect func(reason error)
 	// Logger receives connect/disconnect logs.
@@ -71,23 +66,23 @@ type LinkConfig struct {
 
 // Link keeps a connection to one dispatcher up: it dials, says hello,
 // serves frames and, when the connection drops, dials again with capped,
-// jittered exponential backoff (MinBackoff doubling to MaxBackoff) until
+// jittered exponential backoff (rpc.MinBackoff doubling to rpc.MaxBackoff) until
 // its context ends. While it is down, what is sent through it waits in a
-// bounded queue (LinkConfig.QueueLimit).
+// bounded queue (Config.QueueLimit).
 type Link struct {
-	cfg       LinkConfig
+	cfg       Config
 	connected chan struct{} // closed at the first successful hello
 	once      sync.Once
 	instance  uint64 // the dispatcher instance of the last hello (runOnce only)
 
 	mu      sync.Mutex
-	cur     *Conn
+	cur     *rpc.Conn
 	queue   []byte // whole frames sent while down, in order
 	dropped int    // frames refused over QueueLimit since the link went down
 }
 
-// NewLink returns a Link; call Run to start it.
-func NewLink(cfg LinkConfig) *Link {
+// New returns a Link; call Run to start it.
+func New(cfg Config) *Link {
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()
 	}
@@ -98,29 +93,29 @@ func NewLink(cfg LinkConfig) *Link {
 func (l *Link) Connected() <-chan struct{} { return l.connected }
 
 // Conn returns the current connection, or nil while down.
-func (l *Link) Conn() *Conn {
+func (l *Link) Conn() *rpc.Conn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.cur
 }
 
 // Send queues a frame on the current connection or, while the link is
-// down, in the link's own queue (see LinkConfig.QueueLimit).
-func (l *Link) Send(t MsgType, body []byte) error {
-	return l.Append(func(b []byte) []byte { return AppendFrame(b, t, body) })
+// down, in the link's own queue (see Config.QueueLimit).
+func (l *Link) Send(t rpc.MsgType, body []byte) error {
+	return l.Append(func(b []byte) []byte { return rpc.AppendFrame(b, t, body) })
 }
 
 // Append appends frames built by fn on the current connection (see
-// Conn.Append) or, while the link is down, to the link's queue.
-func (l *Link) Append(fn func([]byte) []byte) error { return l.append(nil, fn) }
+// rpc.Conn.Append) or, while the link is down, to the link's queue.
+func (l *Link) Append(fn func([]byte) []byte) error { return l.AppendBatch(nil, fn) }
 
-// append is Append through a Batch: on the current connection, the frames
+// AppendBatch is Append through a Batch (rpc.Batch.AppendLink): on the current connection, the frames
 // wait for b's Flush (a nil b: none).
-func (l *Link) append(b *Batch, fn func([]byte) []byte) error {
+func (l *Link) AppendBatch(b *rpc.Batch, fn func([]byte) []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.cur != nil {
-		if err := l.cur.append(b, fn); err == nil || l.cfg.QueueLimit <= 0 {
+		if err := b.Append(l.cur, fn); err == nil || l.cfg.QueueLimit <= 0 {
 			return err
 		}
 		// The connection is closing: keep the frames for the next one.
@@ -136,7 +131,7 @@ func (l *Link) append(b *Batch, fn func([]byte) []byte) error {
 			l.cfg.Logger.WithField("dispatcher_addr", l.cfg.Addr).Errorf(
 				"dispatcher link down and its queue full (%d bytes): %d frames dropped so far", l.cfg.QueueLimit, l.dropped)
 		}
-		return ErrLinkQueueFull
+		return ErrQueueFull
 	}
 	return nil
 }
@@ -144,7 +139,7 @@ func (l *Link) append(b *Batch, fn func([]byte) []byte) error {
 // Run keeps the link up until ctx is done. It returns ctx's error.
 func (l *Link) Run(ctx context.Context) error {
 	log := l.cfg.Logger.WithField("dispatcher_addr", l.cfg.Addr)
-	backoff := MinBackoff
+	backoff := rpc.MinBackoff
 	failed := 0 // dials failed in a row
 	for {
 		err := l.runOnce(ctx, log)
@@ -152,13 +147,13 @@ func (l *Link) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 		if err == nil {
-			backoff, failed = MinBackoff, 0 // it was up: start over
+			backoff, failed = rpc.MinBackoff, 0 // it was up: start over
 		}
-		wait := Jitter(backoff)
-		var refused *RefusedError
+		wait := rpc.Jitter(backoff)
+		var refused *rpc.RefusedError
 		switch {
 		case errors.As(err, &refused):
-			// Backoff bounds these lines: at most one per MaxBackoff/2
+			// Backoff bounds these lines: at most one per rpc.MaxBackoff/2
 			// once it has grown.
 			failed++
 			log.WithError(err).Errorf("link handshake refused (attempt %d); redialling in %v", failed, wait.Round(time.Millisecond))
@@ -176,20 +171,9 @@ func (l *Link) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		if err != nil {
-			backoff = NextBackoff(backoff)
+			backoff = rpc.NextBackoff(backoff)
 		}
 	}
-}
-
-// NextBackoff returns the backoff after d: twice d, at most MaxBackoff.
-func NextBackoff(d time.Duration) time.Duration { return min(2*d, MaxBackoff) }
-
-// Jitter returns a uniformly random duration in [d/2, d].
-func Jitter(d time.Duration) time.Duration {
-	if d <= 1 {
-		return d
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // runOnce makes one connection and serves it until it ends. It returns
@@ -205,7 +189,7 @@ func (l *Link) runOnce(ctx context.Context, log logrus.FieldLogger) error {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	c := NewConn(nc, l.cfg.Conn)
+	c := rpc.NewConn(nc, l.cfg.Conn)
 	stop := context.AfterFunc(ctx, func() { c.Close(ctx.Err()) })
 	defer stop()
 	defer c.Wait()
@@ -214,7 +198,7 @@ func (l *Link) runOnce(ctx context.Context, log logrus.FieldLogger) error {
 	inst, err := l.handshake(c)
 	if err != nil {
 		c.Close(nil)
-		var refused *RefusedError
+		var refused *rpc.RefusedError
 		if s := l.cfg.AuthStats; s != nil && errors.As(err, &refused) {
 			if refused.ByDispatcher {
 				s.RefusedByDispatcher.Add(1)
@@ -273,32 +257,32 @@ func (l *Link) runOnce(ctx context.Context, log logrus.FieldLogger) error {
 // handshake says hello on c and reads the dispatcher's answer: with a
 // secret, the challenge–response of linkauth.go. It returns the
 // dispatcher's instance (0 from a dispatcher that sends none).
-func (l *Link) handshake(c *Conn) (uint64, error) {
+func (l *Link) handshake(c *rpc.Conn) (uint64, error) {
 	// The hello names the dispatcher instance we were connected to last
 	// (0: none), so that a restarted dispatcher knows it is one.
-	h := Hello{Role: l.cfg.Role, ID: l.cfg.ID, Instance: l.instance}
+	h := rpc.Hello{Role: l.cfg.Role, ID: l.cfg.ID, Instance: l.instance}
 	auth := l.cfg.Secret != nil
 	if auth {
-		h.Auth, h.Nonce = AuthV1, NewNonce()
+		h.Auth, h.Nonce = rpc.AuthV1, rpc.NewNonce()
 	}
-	c.Send(MsgHello, AppendHello(nil, h))
+	c.Send(rpc.MsgHello, rpc.AppendHello(nil, h))
 	t, body, err := c.ReadFrame()
 	if err != nil {
 		return 0, err
 	}
-	if t == MsgHelloRefused {
-		code, reason := DecodeRefusal(body)
-		return 0, &RefusedError{ByDispatcher: true, Code: code, Reason: reason}
+	if t == rpc.MsgHelloRefused {
+		code, reason := rpc.DecodeRefusal(body)
+		return 0, &rpc.RefusedError{ByDispatcher: true, Code: code, Reason: reason}
 	}
 	if !auth {
 		switch t {
-		case MsgHelloAck:
-		case MsgAuthChallenge:
-			return 0, &RefusedError{Reason: "it asks for link authentication and this process has no cluster secret ([cluster] secret_file)"}
+		case rpc.MsgHelloAck:
+		case rpc.MsgAuthChallenge:
+			return 0, &rpc.RefusedError{Reason: "it asks for link authentication and this process has no cluster secret ([cluster] secret_file)"}
 		default:
 			return 0, fmt.Errorf("rpc: expected HelloAck, got %v", t)
 		}
-		r := NewReader(body)
+		r := rpc.NewReader(body)
 		r.Uint16()
 		inst := r.Uint64()
 		if r.Err() != nil {
@@ -307,33 +291,32 @@ func (l *Link) handshake(c *Conn) (uint64, error) {
 		return inst, nil
 	}
 	switch t {
-	case MsgAuthChallenge:
-	case MsgHelloAck:
-		return 0, &RefusedError{Reason: "it accepted this process without authentication: it has no cluster secret, or predates link authentication, or is not a dispatcher of this cluster"}
+	case rpc.MsgAuthChallenge:
+	case rpc.MsgHelloAck:
+		return 0, &rpc.RefusedError{Reason: "it accepted this process without authentication: it has no cluster secret, or predates link authentication, or is not a dispatcher of this cluster"}
 	default:
 		return 0, fmt.Errorf("rpc: expected AuthChallenge, got %v", t)
 	}
-	ch, err := DecodeChallenge(body)
+	ch, err := rpc.DecodeChallenge(body)
 	if err != nil {
-		return 0, &RefusedError{Reason: err.Error()}
+		return 0, &rpc.RefusedError{Reason: err.Error()}
 	}
-	proof := PeerProof(l.cfg.Secret, h, ch)
-	c.Send(MsgAuthProof, proof[:])
+	proof := rpc.PeerProof(l.cfg.Secret, h, ch)
+	c.Send(rpc.MsgAuthProof, proof[:])
 	if t, body, err = c.ReadFrame(); err != nil {
 		return 0, err
 	}
 	switch t {
-	case MsgHelloAck:
-	case MsgHelloRefused:
-		code, reason := DecodeRefusal(body)
-		return 0, &RefusedError{ByDispatcher: true, Code: code, Reason: reason}
+	case rpc.MsgHelloAck:
+	case rpc.MsgHelloRefused:
+		code, reason := rpc.DecodeRefusal(body)
+		return 0, &rpc.RefusedError{ByDispatcher: true, Code: code, Reason: reason}
 	default:
 		return 0, fmt.Errorf("rpc: expected HelloAck, got %v", t)
 	}
-	want := DispatcherProof(l.cfg.Secret, h, ch)
-	if len(body) != challengeSize || binary.LittleEndian.Uint16(body) != ch.DispatcherID ||
-		binary.LittleEndian.Uint64(body[2:]) != ch.Instance || !CheckProof(body[10:], want) {
-		return 0, &RefusedError{Reason: "it failed to prove it holds the cluster secret: it has another secret, or is not a dispatcher of this cluster"}
+	want := rpc.DispatcherProof(l.cfg.Secret, h, ch)
+	if !rpc.CheckHelloAckProof(body, ch, want) {
+		return 0, &rpc.RefusedError{Reason: "it failed to prove it holds the cluster secret: it has another secret, or is not a dispatcher of this cluster"}
 	}
 	return ch.Instance, nil
 }
