@@ -370,7 +370,7 @@ func (d *Dispatcher) addPeerLocked(p *peer, before uint64, proof []byte, log log
 			clients := r.clients
 			r.clients = nil
 			for _, body := range clients {
-				r.bytes -= rpc.HeaderSize + len(body)
+				r.budget.release(rpc.HeaderSize + len(body))
 				d.connectClientLocked(nil, body)
 			}
 			log.Infof("%d new clients that waited for a game are placed", len(clients))

@@ -9,39 +9,38 @@ import (
 
 // frozenGame is the queue of a game frozen for a hot reload.
 type frozenGame struct {
-	mu      sync.Mutex
-	frames  []byte // whole frames, in arrival order
-	dropped int    // frames refused over FreezeQueueLimit
-	since   time.Time
-	expire  *time.Timer // runs giveUp once the frozen game's connection is gone
+	mu     sync.Mutex
+	q      frameQueue // within FreezeQueueLimit
+	since  time.Time
+	expire *time.Timer // runs giveUp once the frozen game's connection is gone
 	// restoring is the new process that received the queue and has not yet
-	// said MsgRestored. Frames still go to frames as well as to it, so that
+	// said MsgRestored. Frames still go to q as well as to it, so that
 	// if it dies before serving, the next process gets them all.
 	restoring *peer
 }
 
-// add appends a frame to the frozen game's queue within limit (see
-// appendBounded).
-func (fg *frozenGame) add(limit int, t rpc.MsgType, body []byte) (int, bool) {
+// add appends a frame to the frozen game's queue, within its bound; it
+// returns whether it did, and the frames refused so far (log when
+// shouldLog).
+func (fg *frozenGame) add(t rpc.MsgType, body []byte) (kept bool, dropped int, shouldLog bool) {
 	fg.mu.Lock()
 	defer fg.mu.Unlock()
-	return appendBounded(&fg.frames, &fg.dropped, limit, t, body)
+	kept = fg.q.add(t, body)
+	return kept, fg.q.budget.dropped, !kept && fg.q.budget.shouldLog()
 }
 
 // size returns the bytes queued and the frames dropped over the bound.
 func (fg *frozenGame) size() (n, dropped int) {
 	fg.mu.Lock()
 	defer fg.mu.Unlock()
-	return len(fg.frames), fg.dropped
+	return fg.q.size(), fg.q.budget.dropped
 }
 
 // take empties the frozen game's queue and returns its frames.
 func (fg *frozenGame) take() []byte {
 	fg.mu.Lock()
 	defer fg.mu.Unlock()
-	frames := fg.frames
-	fg.frames = nil
-	return frames
+	return fg.q.take()
 }
 
 // sendTo sends the frozen game's queue to p, keeping it, and returns its
@@ -49,8 +48,8 @@ func (fg *frozenGame) take() []byte {
 func (fg *frozenGame) sendTo(p *peer) (n, dropped int) {
 	fg.mu.Lock()
 	defer fg.mu.Unlock()
-	p.conn.SendFrame(fg.frames)
-	return len(fg.frames), fg.dropped
+	p.conn.SendFrame(fg.q.frames)
+	return fg.q.size(), fg.q.budget.dropped
 }
 
 // freeze starts (on) or ends (off: the game's freeze failed) queueing for
@@ -66,7 +65,7 @@ func (d *Dispatcher) freeze(p *peer, on bool) {
 	fg := d.frozen[id]
 	if on {
 		if fg == nil {
-			d.frozen[id] = &frozenGame{since: time.Now()}
+			d.frozen[id] = &frozenGame{since: time.Now(), q: newQueue(d.cfg.FreezeQueueLimit)}
 		}
 		p.conn.Send(rpc.MsgFreezeAck, nil)
 		d.log.WithField("peer", p.String()).Info("game freezing for a hot reload; queueing its packets")

@@ -57,7 +57,7 @@ func (d *Dispatcher) WriteMetrics(out io.Writer) error {
 	var frozenBytes int
 	for _, fg := range d.frozen {
 		fg.mu.Lock()
-		frozenBytes += len(fg.frames)
+		frozenBytes += fg.q.size()
 		fg.mu.Unlock()
 	}
 	d.mu.RUnlock()

@@ -8,38 +8,32 @@ import (
 
 // entityQueue holds the packets for an entity that is migrating.
 type entityQueue struct {
-	mu      sync.Mutex
-	frames  []byte
-	dropped int
+	mu sync.Mutex
+	q  frameQueue // within MigrateQueueLimit
 }
 
-// add appends a frame to the migration queue within limit (see
-// appendBounded).
-func (q *entityQueue) add(limit int, t rpc.MsgType, body []byte) (int, bool) {
+// add appends a frame to the migration queue, within its bound; it
+// returns whether it did, and the frames refused so far (log when
+// shouldLog).
+func (q *entityQueue) add(t rpc.MsgType, body []byte) (kept bool, dropped int, shouldLog bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return appendBounded(&q.frames, &q.dropped, limit, t, body)
+	kept = q.q.add(t, body)
+	return kept, q.q.budget.dropped, !kept && q.q.budget.shouldLog()
 }
 
 // take empties the migration queue and returns its frames.
 func (q *entityQueue) take() []byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	frames := q.frames
-	q.frames = nil
-	return frames
+	return q.q.take()
 }
 
 // forwardFramesLocked sends whole frames to game gid, one by one (through
 // its freeze queue if it is frozen). The caller holds d.mu.
 func (d *Dispatcher) forwardFramesLocked(out *rpc.Batch, gid rpc.GameID, frames []byte) {
-	for len(frames) >= rpc.HeaderSize {
-		t, n, err := rpc.ParseHeader(frames[:rpc.HeaderSize], len(frames))
-		if err != nil || rpc.HeaderSize+n > len(frames) {
-			d.log.Errorf("dispatcher: corrupt migration queue (%v); %d bytes dropped", err, len(frames))
-			return
-		}
-		d.toGameLocked(out, gid, t, frames[rpc.HeaderSize:rpc.HeaderSize+n])
-		frames = frames[rpc.HeaderSize+n:]
+	err := eachFrame(frames, func(t rpc.MsgType, body []byte) { d.toGameLocked(out, gid, t, body) })
+	if err != nil {
+		d.log.Errorf("dispatcher: corrupt queue (%v); the rest dropped", err)
 	}
 }

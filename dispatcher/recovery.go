@@ -11,16 +11,17 @@ import (
 // not know yet. The maps and slices are changed under mu while d.mu is
 // held for reading, and read and emptied under d.mu held for writing.
 type recovery struct {
-	mu       sync.Mutex
-	timer    *time.Timer
-	since    time.Time
-	bytes    int                     // held in total
-	dropped  int                     // frames refused over RecoverQueueLimit
-	entities map[rpc.EntityID][]byte // frames for entities not registered yet
+	mu    sync.Mutex
+	timer *time.Timer
+	since time.Time
+	// budget bounds, to RecoverQueueLimit, everything held: the queues
+	// below and the clients.
+	budget   *budget
+	entities map[rpc.EntityID]*frameQueue // frames for entities not registered yet
 	// gateLog holds, in arrival order, gate-routed frames for gates not
 	// connected since the restart and every filtered broadcast: each gate
 	// gets its part when it first connects.
-	gateLog []byte
+	gateLog frameQueue
 	seen    map[rpc.GateID]bool // gates connected since the restart
 	clients [][]byte            // MsgClientConnected bodies, while no game is connected
 	// loads marks the entities whose held frames include a
@@ -32,25 +33,55 @@ type recovery struct {
 }
 
 // reserveLocked counts n more bytes held, within RecoverQueueLimit; false
-// means the frame must be dropped (it is counted). The caller holds d.mu
-// and, unless it holds d.mu for writing, r.mu.
+// means the frame must be dropped (it is counted, and logged now and
+// then). The caller holds d.mu and, unless it holds d.mu for writing,
+// r.mu.
 func (d *Dispatcher) reserveLocked(r *recovery, n int) bool {
-	if r.bytes+n > d.cfg.RecoverQueueLimit {
-		if r.dropped++; r.dropped == 1 || r.dropped%1000 == 0 {
-			d.log.Errorf("recovering from a restart and the hold queue is full (recover_queue_limit %d bytes): %d packets dropped so far", d.cfg.RecoverQueueLimit, r.dropped)
-		}
-		return false
+	if r.budget.reserve(n) {
+		return true
 	}
-	r.bytes += n
-	return true
+	d.logHoldFull(r)
+	return false
 }
 
-// holdLocked appends a frame to *q within RecoverQueueLimit (see
-// reserveLocked).
-func (d *Dispatcher) holdLocked(r *recovery, q *[]byte, t rpc.MsgType, body []byte) {
-	if d.reserveLocked(r, rpc.HeaderSize+len(body)) {
-		*q = rpc.AppendFrame(*q, t, body)
+// holdLocked appends a frame to q (one of r's) within RecoverQueueLimit,
+// and reports whether it did. The caller holds d.mu and, unless it holds
+// d.mu for writing, r.mu.
+func (d *Dispatcher) holdLocked(r *recovery, q *frameQueue, t rpc.MsgType, body []byte) bool {
+	if q.add(t, body) {
+		return true
 	}
+	d.logHoldFull(r)
+	return false
+}
+
+// logHoldFull logs, now and then, that the recovery's hold is full.
+func (d *Dispatcher) logHoldFull(r *recovery) {
+	if r.budget.shouldLog() {
+		d.log.Errorf("recovering from a restart and the hold queue is full (recover_queue_limit %d bytes): %d packets dropped so far", d.cfg.RecoverQueueLimit, r.budget.dropped)
+	}
+}
+
+// entityQueueLocked returns the hold queue of entity id, made if need be.
+// The caller holds d.mu and, unless it holds d.mu for writing, r.mu.
+func (r *recovery) entityQueueLocked(id rpc.EntityID) *frameQueue {
+	q := r.entities[id]
+	if q == nil {
+		q = &frameQueue{budget: r.budget}
+		r.entities[id] = q
+	}
+	return q
+}
+
+// takeEntityLocked removes entity id's hold queue and returns its frames
+// (ok false: nothing was held for it). The caller holds d.mu for writing.
+func (r *recovery) takeEntityLocked(id rpc.EntityID) (frames []byte, ok bool) {
+	q, ok := r.entities[id]
+	if !ok {
+		return nil, false
+	}
+	delete(r.entities, id)
+	return q.take(), true
 }
 
 // startRecoveryLocked begins the recovery window, once per process. The
@@ -60,7 +91,9 @@ func (d *Dispatcher) startRecoveryLocked(p *peer) {
 		return
 	}
 	d.recovered = true
-	r := &recovery{since: time.Now(), entities: map[rpc.EntityID][]byte{}, seen: map[rpc.GateID]bool{},
+	b := &budget{limit: d.cfg.RecoverQueueLimit}
+	r := &recovery{since: time.Now(), budget: b, gateLog: frameQueue{budget: b},
+		entities: map[rpc.EntityID]*frameQueue{}, seen: map[rpc.GateID]bool{},
 		loads: map[rpc.EntityID]bool{}, back: map[rpc.GameID]bool{}}
 	for gid := range d.gates {
 		r.seen[gid] = true
@@ -96,8 +129,7 @@ func (d *Dispatcher) gamesBackLocked(r *recovery) bool {
 func (d *Dispatcher) placeHeldLoadsLocked(r *recovery, out *rpc.Batch) {
 	for id := range r.loads {
 		delete(r.loads, id)
-		frames, ok := r.entities[id]
-		if !ok {
+		if r.entities[id] == nil {
 			continue
 		}
 		gid, found := d.pickGameLocked()
@@ -105,8 +137,7 @@ func (d *Dispatcher) placeHeldLoadsLocked(r *recovery, out *rpc.Batch) {
 			d.log.Warnf("load of %s held during recovery: no game connected; dropped", id)
 			continue
 		}
-		delete(r.entities, id)
-		r.bytes -= len(frames)
+		frames, _ := r.takeEntityLocked(id)
 		d.entities[id] = gid
 		d.load[gid]++
 		d.forwardFramesLocked(out, gid, frames)
@@ -130,12 +161,12 @@ func (d *Dispatcher) endRecovery() {
 	}
 	n := 0
 	for _, q := range r.entities {
-		n += len(q)
+		n += q.size()
 	}
 	entry := d.log.WithField("recovered_for", time.Since(r.since).Round(time.Millisecond).String())
-	if len(r.entities) > 0 || len(r.clients) > 0 || r.dropped > 0 {
+	if len(r.entities) > 0 || len(r.clients) > 0 || r.budget.dropped > 0 {
 		entry.Errorf("recovery window over: %d bytes for %d entities that never registered, %d new clients that found no game and %d packets over recover_queue_limit dropped",
-			n, len(r.entities), len(r.clients), r.dropped)
+			n, len(r.entities), len(r.clients), r.budget.dropped)
 	} else {
 		entry.Info("recovery window over; nothing was left waiting")
 	}
@@ -149,26 +180,22 @@ func (d *Dispatcher) replayGateLogLocked(r *recovery, p *peer) int {
 	gid := rpc.GateID(p.id)
 	mine := gid.Shard(d.cfg.Count) == d.cfg.Index
 	n := 0
-	for b := r.gateLog; len(b) >= rpc.HeaderSize; {
-		t, size, err := rpc.ParseHeader(b[:rpc.HeaderSize], len(b))
-		if err != nil || rpc.HeaderSize+size > len(b) {
-			d.log.Errorf("dispatcher: corrupt recovery log (%v)", err)
-			return n
-		}
-		body := b[rpc.HeaderSize : rpc.HeaderSize+size]
-		b = b[rpc.HeaderSize+size:]
+	err := eachFrame(r.gateLog.frames, func(t rpc.MsgType, body []byte) {
 		to, _ := rpc.PeekGateID(body)
 		if (t == rpc.MsgFilteredBroadcast && mine) || (t != rpc.MsgFilteredBroadcast && to == gid) {
 			p.conn.Send(t, body)
-			n += rpc.HeaderSize + size
+			n += rpc.HeaderSize + len(body)
 		}
+	})
+	if err != nil {
+		d.log.Errorf("dispatcher: corrupt recovery log (%v)", err)
 	}
 	return n
 }
 
-// hold appends a frame to *q (one of r's) under r.mu, within
+// hold appends a frame to q (one of r's) under r.mu, within
 // RecoverQueueLimit. The caller holds d.mu for reading.
-func (r *recovery) hold(d *Dispatcher, q *[]byte, t rpc.MsgType, body []byte) {
+func (r *recovery) hold(d *Dispatcher, q *frameQueue, t rpc.MsgType, body []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	d.holdLocked(r, q, t, body)
@@ -179,9 +206,7 @@ func (r *recovery) hold(d *Dispatcher, q *[]byte, t rpc.MsgType, body []byte) {
 func (r *recovery) holdFor(d *Dispatcher, id rpc.EntityID, t rpc.MsgType, body []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	q := r.entities[id]
-	d.holdLocked(r, &q, t, body)
-	if q != nil {
-		r.entities[id] = q
+	if !d.holdLocked(r, r.entityQueueLocked(id), t, body) && r.entities[id].size() == 0 {
+		delete(r.entities, id) // nothing held for it after all
 	}
 }

@@ -191,13 +191,11 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 			d.forwardFramesLocked(p.out, gid, q.take())
 		}
 		if r := d.rec; r != nil {
-			if frames, ok := r.entities[id]; ok {
+			if frames, ok := r.takeEntityLocked(id); ok {
 				// Re-registered after the restart: what waited for it
 				// follows (a held load of it included, which the game
 				// ignores: the entity is there).
-				delete(r.entities, id)
 				delete(r.loads, id)
-				r.bytes -= len(frames)
 				d.forwardFramesLocked(p.out, gid, frames)
 			}
 		}
@@ -216,7 +214,7 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if d.blocked[id] == nil {
-			d.blocked[id] = &entityQueue{}
+			d.blocked[id] = &entityQueue{q: newQueue(d.cfg.MigrateQueueLimit)}
 		}
 		// Under the write lock: every frame for the entity routed before
 		// this is already on p's connection, and every later one queues.
@@ -268,7 +266,7 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if q := d.blocked[rpc.EntityID(key)]; q != nil {
-		if n, ok := q.add(d.cfg.MigrateQueueLimit, t, body); !ok && (n == 1 || n%1000 == 0) {
+		if _, n, log := q.add(t, body); log {
 			d.log.Errorf("entity %s is migrating and its queue is full (%d bytes): %d packets dropped so far", key, d.cfg.MigrateQueueLimit, n)
 		}
 		return nil
@@ -349,12 +347,10 @@ func (d *Dispatcher) placeEntity(p *peer, t rpc.MsgType, body []byte, id rpc.Ent
 		// Restarted: the entity may live on a game that has not
 		// re-registered it yet. Loading it elsewhere would make a
 		// second copy; hold the load (and what follows for it).
-		q := r.entities[id]
-		before := len(q)
-		d.holdLocked(r, &q, t, body)
-		if len(q) > before { // held, not over the bound
-			r.entities[id] = q
+		if d.holdLocked(r, r.entityQueueLocked(id), t, body) {
 			r.loads[id] = true
+		} else if r.entities[id].size() == 0 {
+			delete(r.entities, id) // nothing held for it after all
 		}
 		return false
 	}
@@ -412,7 +408,7 @@ func (d *Dispatcher) toGameLocked(out *rpc.Batch, id rpc.GameID, t rpc.MsgType, 
 		if fg.restoring != nil {
 			out.Send(fg.restoring.conn, t, body)
 		}
-		if n, ok := fg.add(d.cfg.FreezeQueueLimit, t, body); !ok && (n == 1 || n%1000 == 0) {
+		if _, n, log := fg.add(t, body); log {
 			d.log.Errorf("game%d is frozen and its queue is full (freeze_queue_limit %d bytes): %d packets dropped so far", id, d.cfg.FreezeQueueLimit, n)
 		}
 		return
