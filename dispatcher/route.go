@@ -35,259 +35,333 @@ func (d *Dispatcher) route(p *peer, t rpc.MsgType, body []byte) error {
 	case t.IsEntityRouted():
 		return d.routeEntity(p, t, body)
 	case t.IsGateRouted():
-		gid, ok := rpc.PeekGateID(body)
-		if !ok || p.role != rpc.RoleGame {
-			return errProtocol(p, t, "short body or not from a game")
-		}
-		d.mu.RLock()
-		defer d.mu.RUnlock()
-		g := d.gates[gid]
-		if g == nil {
-			if r := d.rec; r != nil && !r.seen[gid] {
-				// Restarted: the gate has not redialled yet.
-				r.hold(d, &r.gateLog, t, body)
-				return nil
-			}
-			d.log.Debugf("%v for unknown gate %d dropped", t, gid)
-			return nil
-		}
-		p.out.Send(g.conn, t, body)
-		return nil
+		return d.routeToGate(p, t, body)
+	}
+	if want, ok := senderRole(t); ok && p.role != want {
+		return errProtocol(p, t, "not from a "+want.String())
 	}
 	switch t {
 	case rpc.MsgClientConnected:
-		if p.role != rpc.RoleGate || len(body) < rpc.EntityIDLength+2+8 {
-			return errProtocol(p, t, "short body or not from a gate")
-		}
-		placed := true
-		d.locked(func() {
-			if d.rec != nil && len(d.games) == 0 && len(d.frozen) == 0 && d.reserveLocked(d.rec, rpc.HeaderSize+len(body)) {
-				// Restarted, and no game is back yet: the client waits (or,
-				// over the hold's bound, is kicked below).
-				d.rec.clients = append(d.rec.clients, append([]byte(nil), body...))
-				return
-			}
-			placed = d.connectClientLocked(p.out, body)
-		})
-		if !placed {
-			d.lines.Logf(d.log, logrus.WarnLevel, "client kicked: no game", "a client connected but no game is connected; kicking it")
-			r := rpc.NewReader(body[rpc.EntityIDLength:])
-			gid, cid := r.Uint16(), r.Uint64()
-			kick := rpc.AppendUint64(rpc.AppendUint16(nil, gid), cid)
-			p.out.Send(p.conn, rpc.MsgKickClient, rpc.AppendString(kick, "no game server is available"))
-		}
-		return nil
+		return d.clientConnected(p, t, body)
 	case rpc.MsgFreezeGame, rpc.MsgUnfreezeGame:
-		if p.role != rpc.RoleGame {
-			return errProtocol(p, t, "not from a game")
-		}
 		d.freeze(p, t == rpc.MsgFreezeGame)
 		return nil
 	case rpc.MsgRegistered:
-		if p.role != rpc.RoleGame {
-			return errProtocol(p, t, "not from a game")
-		}
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		p.registered = true
-		if r := d.rec; r != nil && !r.back[rpc.GameID(p.id)] {
-			r.back[rpc.GameID(p.id)] = true
-			if len(r.loads) > 0 && d.gamesBackLocked(r) {
-				d.log.WithField("peer", p.String()).Infof("every game has re-registered: placing %d loads held since the restart", len(r.loads))
-				d.placeHeldLoadsLocked(r, p.out)
-			}
-		}
+		d.registered(p)
 		return nil
 	case rpc.MsgRestored:
-		if p.role != rpc.RoleGame {
-			return errProtocol(p, t, "not from a game")
-		}
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if fg := d.frozen[rpc.GameID(p.id)]; fg != nil && fg.restoring == p {
-			delete(d.frozen, rpc.GameID(p.id))
-			d.log.WithField("peer", p.String()).Info("restored game is serving; hot reload done")
-		}
+		d.restored(p)
 		return nil
 	case rpc.MsgFilteredBroadcast:
-		if p.role != rpc.RoleGame {
-			return errProtocol(p, t, "not from a game")
-		}
-		d.mu.RLock()
-		defer d.mu.RUnlock()
-		if r := d.rec; r != nil {
-			// For the gates that have not redialled yet.
-			r.hold(d, &r.gateLog, t, body)
-		}
-		for gid, g := range d.gates {
-			if gid.Shard(d.cfg.Count) == d.cfg.Index {
-				p.out.Send(g.conn, t, body)
-			}
-		}
+		d.filteredBroadcast(p, t, body)
 		return nil
 	}
 	return errProtocol(p, t, "unexpected message type")
 }
 
+// senderRole returns the role of the only peers that may send t, if only
+// one may.
+func senderRole(t rpc.MsgType) (rpc.Role, bool) {
+	switch t {
+	case rpc.MsgRegisterEntity, rpc.MsgUnregisterEntity, rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere,
+		rpc.MsgMigrateBlock, rpc.MsgMigrateEntity, rpc.MsgCreateEntityOnGame, rpc.MsgLoadEntityResult,
+		rpc.MsgRequestEntityMethod, rpc.MsgRequestReply, rpc.MsgCallOffline, rpc.MsgEnsureService, rpc.MsgRequestOffline,
+		rpc.MsgFreezeGame, rpc.MsgUnfreezeGame, rpc.MsgRegistered, rpc.MsgRestored, rpc.MsgFilteredBroadcast:
+		return rpc.RoleGame, true
+	case rpc.MsgClientCall, rpc.MsgClientDisconnected, rpc.MsgClientSyncPosition, rpc.MsgClientRequest,
+		rpc.MsgClientConnected:
+		return rpc.RoleGate, true
+	}
+	return 0, false
+}
+
+// routeToGate forwards a gate-routed frame from a game to its gate, or
+// holds it on a restarted dispatcher that the gate has not redialled yet.
+func (d *Dispatcher) routeToGate(p *peer, t rpc.MsgType, body []byte) error {
+	gid, ok := rpc.PeekGateID(body)
+	if !ok || p.role != rpc.RoleGame {
+		return errProtocol(p, t, "short body or not from a game")
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	g := d.gates[gid]
+	if g == nil {
+		if r := d.rec; r != nil && !r.seen[gid] {
+			// Restarted: the gate has not redialled yet.
+			r.hold(d, &r.gateLog, t, body)
+			return nil
+		}
+		d.log.Debugf("%v for unknown gate %d dropped", t, gid)
+		return nil
+	}
+	p.out.Send(g.conn, t, body)
+	return nil
+}
+
+// clientConnected places a gate's new client on a game (its boot
+// entity), holds it on a restarted dispatcher that no game is back to
+// yet, or kicks it when there is no game.
+func (d *Dispatcher) clientConnected(p *peer, t rpc.MsgType, body []byte) error {
+	if len(body) < rpc.EntityIDLength+2+8 {
+		return errProtocol(p, t, "short body")
+	}
+	placed := true
+	d.locked(func() {
+		if d.rec != nil && len(d.games) == 0 && len(d.frozen) == 0 && d.reserveLocked(d.rec, rpc.HeaderSize+len(body)) {
+			// Restarted, and no game is back yet: the client waits (or,
+			// over the hold's bound, is kicked below).
+			d.rec.clients = append(d.rec.clients, append([]byte(nil), body...))
+			return
+		}
+		placed = d.connectClientLocked(p.out, body)
+	})
+	if !placed {
+		d.lines.Logf(d.log, logrus.WarnLevel, "client kicked: no game", "a client connected but no game is connected; kicking it")
+		r := rpc.NewReader(body[rpc.EntityIDLength:])
+		gid, cid := r.Uint16(), r.Uint64()
+		kick := rpc.AppendUint64(rpc.AppendUint16(nil, gid), cid)
+		p.out.Send(p.conn, rpc.MsgKickClient, rpc.AppendString(kick, "no game server is available"))
+	}
+	return nil
+}
+
+// registered records that game p has re-registered its entities of this
+// shard (MsgRegistered); on a restarted dispatcher, once every game has,
+// the loads held meanwhile are placed.
+func (d *Dispatcher) registered(p *peer) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p.registered = true
+	if r := d.rec; r != nil && !r.back[rpc.GameID(p.id)] {
+		r.back[rpc.GameID(p.id)] = true
+		if len(r.loads) > 0 && d.gamesBackLocked(r) {
+			d.log.WithField("peer", p.String()).Infof("every game has re-registered: placing %d loads held since the restart", len(r.loads))
+			d.placeHeldLoadsLocked(r, p.out)
+		}
+	}
+}
+
+// restored ends the hot reload of game p, restored and serving
+// (MsgRestored): its freeze queue goes.
+func (d *Dispatcher) restored(p *peer) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if fg := d.frozen[rpc.GameID(p.id)]; fg != nil && fg.restoring == p {
+		delete(d.frozen, rpc.GameID(p.id))
+		d.log.WithField("peer", p.String()).Info("restored game is serving; hot reload done")
+	}
+}
+
+// filteredBroadcast forwards a game's filtered broadcast to the gates
+// this dispatcher is the route for (and holds it for those that have not
+// redialled a restarted dispatcher yet).
+func (d *Dispatcher) filteredBroadcast(p *peer, t rpc.MsgType, body []byte) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if r := d.rec; r != nil {
+		// For the gates that have not redialled yet.
+		r.hold(d, &r.gateLog, t, body)
+	}
+	for gid, g := range d.gates {
+		if gid.Shard(d.cfg.Count) == d.cfg.Index {
+			p.out.Send(g.conn, t, body)
+		}
+	}
+}
+
+// routeEntity handles a frame routed by the entity ID at the start of
+// its body: the routing table's own messages, placements, and what is
+// forwarded to the entity's game.
 func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 	if len(body) < rpc.EntityIDLength {
 		return errProtocol(p, t, "body shorter than an entity ID")
 	}
-	key := body[:rpc.EntityIDLength]
-	switch t {
-	case rpc.MsgRegisterEntity, rpc.MsgUnregisterEntity, rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere,
-		rpc.MsgMigrateBlock, rpc.MsgMigrateEntity, rpc.MsgCreateEntityOnGame, rpc.MsgLoadEntityResult,
-		rpc.MsgRequestEntityMethod, rpc.MsgRequestReply, rpc.MsgCallOffline, rpc.MsgEnsureService, rpc.MsgRequestOffline:
-		if p.role != rpc.RoleGame {
-			return errProtocol(p, t, "not from a game")
-		}
-	case rpc.MsgClientCall, rpc.MsgClientDisconnected, rpc.MsgClientSyncPosition, rpc.MsgClientRequest:
-		if p.role != rpc.RoleGate {
-			return errProtocol(p, t, "not from a gate")
-		}
+	if want, ok := senderRole(t); ok && p.role != want {
+		return errProtocol(p, t, "not from a "+want.String())
 	}
+	id := rpc.EntityID(body[:rpc.EntityIDLength])
 	switch t {
 	case rpc.MsgRegisterEntity:
-		id := rpc.EntityID(key)
-		gid := rpc.GameID(p.id)
-		epoch, err := registerEpoch(body)
-		if err != nil {
-			return errProtocol(p, t, err.Error())
-		}
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		old, ok := d.entities[id]
-		if ok && old != gid && d.blocked[id] == nil {
-			// Another game has it, and it is not migrating: two copies of
-			// one persistent entity, the newer of which is the one with
-			// the greater epoch (its load claimed it later). The older is
-			// retired by its game; its route, if it had it, goes to the
-			// newer. Without epochs (an entity that is not persistent, or
-			// not saved yet), the last registration wins, as a migration
-			// does.
-			switch was := d.epochs[id]; {
-			case epoch != 0 && was > epoch:
-				d.log.Warnf("entity %s registered by game%d (epoch %d) lives on game%d (epoch %d): game%d retires its copy", id, gid, epoch, old, was, gid)
-				d.toGameLocked(p.out, gid, rpc.MsgRetireEntity, rpc.AppendUint64(rpc.AppendEntityID(nil, id), was))
-				return nil
-			case epoch != 0 && was != 0 && was < epoch:
-				d.log.Warnf("entity %s registered by game%d (epoch %d) lived on game%d (epoch %d): game%d retires its copy", id, gid, epoch, old, was, old)
-				d.toGameLocked(p.out, old, rpc.MsgRetireEntity, rpc.AppendUint64(rpc.AppendEntityID(nil, id), epoch))
-			}
-		}
-		if ok {
-			d.load[old]--
-		}
-		d.entities[id] = gid
-		if epoch != 0 {
-			d.epochs[id] = epoch
-		} else {
-			delete(d.epochs, id)
-		}
-		d.load[gid]++
-		if q := d.blocked[id]; q != nil {
-			// A migrated entity arrived: what waited for it follows, in order.
-			delete(d.blocked, id)
-			d.forwardFramesLocked(p.out, gid, q.take())
-		}
-		if r := d.rec; r != nil {
-			if frames, ok := r.takeEntityLocked(id); ok {
-				// Re-registered after the restart: what waited for it
-				// follows (a held load of it included, which the game
-				// ignores: the entity is there).
-				delete(r.loads, id)
-				d.forwardFramesLocked(p.out, gid, frames)
-			}
-		}
-		return nil
+		return d.registerEntity(p, t, body, id)
 	case rpc.MsgUnregisterEntity:
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if g, ok := d.entities[rpc.EntityID(key)]; ok && g == rpc.GameID(p.id) {
-			delete(d.entities, rpc.EntityID(key))
-			delete(d.epochs, rpc.EntityID(key))
-			d.load[g]--
-		}
+		d.unregisterEntity(p, id)
 		return nil
 	case rpc.MsgMigrateBlock:
-		id := rpc.EntityID(key)
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if d.blocked[id] == nil {
-			d.blocked[id] = &entityQueue{q: newQueue(d.cfg.MigrateQueueLimit)}
-		}
-		// Under the write lock: every frame for the entity routed before
-		// this is already on p's connection, and every later one queues.
-		d.toGameLocked(p.out, rpc.GameID(p.id), rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, id))
+		d.migrateBlock(p, id)
 		return nil
 	case rpc.MsgMigrateEntity:
-		if len(body) < rpc.EntityIDLength+2 {
-			return errProtocol(p, t, "short body")
-		}
-		from := rpc.GameID(binary.LittleEndian.Uint16(body[rpc.EntityIDLength:]))
-		d.mu.RLock()
-		defer d.mu.RUnlock()
-		gid, ok := d.entities[rpc.EntityID(key)]
-		if !ok {
-			d.log.Warnf("migration into unknown space %q: sending the entity back to game%d", key, from)
-			gid = from
-		}
-		d.toGameLocked(p.out, gid, t, body)
-		return nil
+		return d.migrateEntity(p, t, body, id)
 	case rpc.MsgCreateEntityOnGame:
-		if len(body) < rpc.EntityIDLength+2 {
-			return errProtocol(p, t, "short body")
-		}
-		id := rpc.EntityID(key)
-		gid := rpc.GameID(binary.LittleEndian.Uint16(body[rpc.EntityIDLength:]))
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if _, live := d.entities[id]; live {
-			d.log.Warnf("create of entity %s which already exists: dropped", id)
-			return nil
-		}
-		if d.games[gid] == nil && d.frozen[gid] == nil {
-			d.log.Warnf("create of %s on game%d, which is not connected: dropped", id, gid)
-			return nil
-		}
-		d.placeLocked(p.out, id, gid, t, body)
-		return nil
+		return d.createOnGame(p, t, body, id)
 	case rpc.MsgCreateEntitySomewhere, rpc.MsgLoadEntitySomewhere, rpc.MsgEnsureService:
 		if t == rpc.MsgEnsureService && len(body) < rpc.EntityIDLength+2 {
 			return errProtocol(p, t, "short body")
 		}
-		if !d.placeEntity(p, t, body, rpc.EntityID(key)) {
+		if !d.placeEntity(p, t, body, id) {
 			return nil
 		}
 		// A load that names a caller, of a live entity that is migrating:
 		// it waits in the entity's queue with its calls (below).
 	}
-	// Calls and client notifications: forward to the hosting game.
+	d.forwardToEntity(p, t, body, id)
+	return nil
+}
+
+// registerEntity records that game p hosts entity id (MsgRegisterEntity):
+// it settles two copies of a persistent entity by their epochs, and
+// forwards what waited for the entity (a migration's queue, a restarted
+// dispatcher's hold).
+func (d *Dispatcher) registerEntity(p *peer, t rpc.MsgType, body []byte, id rpc.EntityID) error {
+	gid := rpc.GameID(p.id)
+	epoch, err := registerEpoch(body)
+	if err != nil {
+		return errProtocol(p, t, err.Error())
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old, ok := d.entities[id]
+	if ok && old != gid && d.blocked[id] == nil && d.retireOlderCopyLocked(p, id, gid, old, epoch) {
+		return nil
+	}
+	if ok {
+		d.load[old]--
+	}
+	d.entities[id] = gid
+	if epoch != 0 {
+		d.epochs[id] = epoch
+	} else {
+		delete(d.epochs, id)
+	}
+	d.load[gid]++
+	if q := d.blocked[id]; q != nil {
+		// A migrated entity arrived: what waited for it follows, in order.
+		delete(d.blocked, id)
+		d.forwardFramesLocked(p.out, gid, q.take())
+	}
+	if r := d.rec; r != nil {
+		if frames, ok := r.takeEntityLocked(id); ok {
+			// Re-registered after the restart: what waited for it
+			// follows (a held load of it included, which the game
+			// ignores: the entity is there).
+			delete(r.loads, id)
+			d.forwardFramesLocked(p.out, gid, frames)
+		}
+	}
+	return nil
+}
+
+// retireOlderCopyLocked settles a registration of entity id by game gid
+// while game old has it and it is not migrating: two copies of one
+// persistent entity, the newer of which is the one with the greater epoch
+// (its load claimed it later). The older is retired by its game
+// (MsgRetireEntity); its route, if it had it, goes to the newer. It
+// reports whether the registration is the older copy (then it changes
+// nothing). Without epochs (an entity that is not persistent, or not
+// saved yet), the last registration wins, as a migration does. The caller
+// holds d.mu for writing.
+func (d *Dispatcher) retireOlderCopyLocked(p *peer, id rpc.EntityID, gid, old rpc.GameID, epoch uint64) (older bool) {
+	switch was := d.epochs[id]; {
+	case epoch != 0 && was > epoch:
+		d.log.Warnf("entity %s registered by game%d (epoch %d) lives on game%d (epoch %d): game%d retires its copy", id, gid, epoch, old, was, gid)
+		d.toGameLocked(p.out, gid, rpc.MsgRetireEntity, rpc.AppendUint64(rpc.AppendEntityID(nil, id), was))
+		return true
+	case epoch != 0 && was != 0 && was < epoch:
+		d.log.Warnf("entity %s registered by game%d (epoch %d) lived on game%d (epoch %d): game%d retires its copy", id, gid, epoch, old, was, old)
+		d.toGameLocked(p.out, old, rpc.MsgRetireEntity, rpc.AppendUint64(rpc.AppendEntityID(nil, id), epoch))
+	}
+	return false
+}
+
+// unregisterEntity forgets entity id if game p hosts it.
+func (d *Dispatcher) unregisterEntity(p *peer, id rpc.EntityID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if g, ok := d.entities[id]; ok && g == rpc.GameID(p.id) {
+		delete(d.entities, id)
+		delete(d.epochs, id)
+		d.load[g]--
+	}
+}
+
+// migrateBlock starts queueing what is routed to entity id, which leaves
+// game p (MsgMigrateBlock), and acknowledges.
+func (d *Dispatcher) migrateBlock(p *peer, id rpc.EntityID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.blocked[id] == nil {
+		d.blocked[id] = &entityQueue{q: newQueue(d.cfg.MigrateQueueLimit)}
+	}
+	// Under the write lock: every frame for the entity routed before
+	// this is already on p's connection, and every later one queues.
+	d.toGameLocked(p.out, rpc.GameID(p.id), rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, id))
+}
+
+// migrateEntity sends a migrating entity to the game of the space it
+// enters (routed by the space's ID), or back to where it came from if no
+// game hosts that space.
+func (d *Dispatcher) migrateEntity(p *peer, t rpc.MsgType, body []byte, space rpc.EntityID) error {
+	if len(body) < rpc.EntityIDLength+2 {
+		return errProtocol(p, t, "short body")
+	}
+	from := rpc.GameID(binary.LittleEndian.Uint16(body[rpc.EntityIDLength:]))
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	if q := d.blocked[rpc.EntityID(key)]; q != nil {
-		if _, n, log := q.add(t, body); log {
-			d.log.Errorf("entity %s is migrating and its queue is full (%d bytes): %d packets dropped so far", key, d.cfg.MigrateQueueLimit, n)
-		}
-		return nil
-	}
-	gid, ok := d.entities[rpc.EntityID(key)]
-	if !ok && (t == rpc.MsgCallOffline || t == rpc.MsgRequestOffline) {
-		d.offlineToAnyGameLocked(p, t, body, rpc.EntityID(key))
-		return nil
-	}
+	gid, ok := d.entities[space]
 	if !ok {
-		if r := d.rec; r != nil {
-			// Restarted: its game may not have re-registered it yet.
-			r.holdFor(d, rpc.EntityID(key), t, body)
-			return nil
-		}
-		d.log.Debugf("%v for unknown entity %q dropped", t, key)
-		d.noSuchEntity(p, t, body)
-		return nil
+		d.log.Warnf("migration into unknown space %q: sending the entity back to game%d", space, from)
+		gid = from
 	}
 	d.toGameLocked(p.out, gid, t, body)
 	return nil
+}
+
+// createOnGame places a new entity on the game named (unless it exists,
+// or that game is not connected).
+func (d *Dispatcher) createOnGame(p *peer, t rpc.MsgType, body []byte, id rpc.EntityID) error {
+	if len(body) < rpc.EntityIDLength+2 {
+		return errProtocol(p, t, "short body")
+	}
+	gid := rpc.GameID(binary.LittleEndian.Uint16(body[rpc.EntityIDLength:]))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, live := d.entities[id]; live {
+		d.log.Warnf("create of entity %s which already exists: dropped", id)
+		return nil
+	}
+	if d.games[gid] == nil && d.frozen[gid] == nil {
+		d.log.Warnf("create of %s on game%d, which is not connected: dropped", id, gid)
+		return nil
+	}
+	d.placeLocked(p.out, id, gid, t, body)
+	return nil
+}
+
+// forwardToEntity forwards a call or client notification to the game
+// that hosts entity id: into its queue while it migrates, to any game for
+// an offline call of an entity that is not live, into the hold of a
+// restarted dispatcher, or answered "no such entity".
+func (d *Dispatcher) forwardToEntity(p *peer, t rpc.MsgType, body []byte, id rpc.EntityID) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if q := d.blocked[id]; q != nil {
+		if _, n, log := q.add(t, body); log {
+			d.log.Errorf("entity %s is migrating and its queue is full (%d bytes): %d packets dropped so far", id, d.cfg.MigrateQueueLimit, n)
+		}
+		return
+	}
+	gid, ok := d.entities[id]
+	switch {
+	case ok:
+		d.toGameLocked(p.out, gid, t, body)
+	case t == rpc.MsgCallOffline || t == rpc.MsgRequestOffline:
+		d.offlineToAnyGameLocked(p, t, body, id)
+	case d.rec != nil:
+		// Restarted: its game may not have re-registered it yet.
+		d.rec.holdFor(d, id, t, body)
+	default:
+		d.log.Debugf("%v for unknown entity %q dropped", t, id)
+		d.noSuchEntity(p, t, body)
+	}
 }
 
 // noSuchEntity answers a request for an entity that no game hosts with
