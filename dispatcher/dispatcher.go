@@ -105,6 +105,9 @@ type Config struct {
 	// migrates between games (default 4 MiB). Packets beyond it are
 	// dropped and counted, with an error in the log.
 	MigrateQueueLimit int
+	// ShutdownGrace bounds the graceful shutdown that cancelling Run's
+	// context starts (default 10s; see Shutdown).
+	ShutdownGrace time.Duration
 	// Logger receives the dispatcher's logs (default: logrus's standard logger).
 	Logger logrus.FieldLogger
 }
@@ -157,8 +160,12 @@ type Dispatcher struct {
 	rec       *recovery
 	recovered bool
 
-	wg  sync.WaitGroup
-	met dispatcherMetrics // see metrics.go
+	wg sync.WaitGroup
+	// stopped is closed once a Shutdown or Close has ended every
+	// connection and goroutine.
+	stopped     chan struct{}
+	stoppedOnce sync.Once
+	met         dispatcherMetrics // see metrics.go
 	// forwardHook, if set, runs on each frame forwarded to a game (tests
 	// only: see SetForwardHook).
 	forwardHook atomic.Pointer[func(t rpc.MsgType, body []byte)]
@@ -197,6 +204,9 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.RecoverQueueLimit <= 0 {
 		cfg.RecoverQueueLimit = 64 << 20
 	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = 10 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()
 	}
@@ -219,17 +229,28 @@ func New(cfg Config) (*Dispatcher, error) {
 		blocked:  map[rpc.EntityID]*entityQueue{},
 		conns:    map[*rpc.Conn]struct{}{},
 		instance: rand.Uint64() | 1,
+		stopped:  make(chan struct{}),
 	}, nil
 }
 
 // Addr returns the bound listen address.
 func (d *Dispatcher) Addr() net.Addr { return d.ln.Addr() }
 
-// Run accepts connections until ctx is done or Close is called. It returns
-// ErrServerClosed after Close, or ctx's error.
+// Run accepts connections until ctx is done or Shutdown or Close is
+// called. When ctx is done it shuts the dispatcher down gracefully
+// (Shutdown, within Config.ShutdownGrace), returns once that is over,
+// and returns ctx's error. After a Shutdown or Close called by someone
+// else it returns ErrServerClosed at once, as net/http's Serve does:
+// the caller of Shutdown or Close waits for the end.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.log.WithField("addr", d.ln.Addr().String()).Info("dispatcher listening")
-	stop := context.AfterFunc(ctx, func() { d.Close() })
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownGrace)
+		defer cancel()
+		if err := d.Shutdown(sctx); err != nil {
+			d.log.WithError(err).Warnf("graceful shutdown did not finish within %v; closed", d.cfg.ShutdownGrace)
+		}
+	})
 	defer stop()
 	var delay time.Duration
 	for {
@@ -240,6 +261,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			d.mu.RUnlock()
 			if closed {
 				if ctx.Err() != nil {
+					<-d.stopped
 					return ctx.Err()
 				}
 				return ErrServerClosed
@@ -278,37 +300,96 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
-// Close stops accepting, closes every connection and waits for their
-// goroutines to end. It is safe to call more than once.
-func (d *Dispatcher) Close() error {
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		d.wg.Wait()
-		d.lines.Close()
+// Shutdown stops the dispatcher gracefully: it stops accepting, lets
+// each connection write what is queued for it (frames already routed),
+// closes it and waits for every goroutine to end. The games and gates
+// see the dispatcher leave and redial, as after a restart. What is held
+// for a game frozen for a hot reload, or for a migrating entity, cannot
+// be delivered by a dispatcher that stops: it is dropped, with a warning.
+// If ctx ends first, Shutdown closes every connection at once (as Close)
+// and returns ctx's error once everything has ended. Calling Shutdown or
+// Close again waits for the first to finish.
+func (d *Dispatcher) Shutdown(ctx context.Context) error {
+	conns, first := d.stopAccepting()
+	if !first {
+		<-d.stopped
 		return nil
 	}
-	d.closed = true
-	if d.rec != nil {
-		d.rec.timer.Stop()
+	err := d.ln.Close()
+	for _, c := range conns {
+		c.CloseAfterFlush(ErrServerClosed)
 	}
-	for _, fg := range d.frozen {
-		if fg.expire != nil {
-			fg.expire.Stop()
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.Close(ErrServerClosed)
 		}
+		<-done
+		err = ctx.Err()
 	}
-	conns := make([]*rpc.Conn, 0, len(d.conns))
-	for c := range d.conns {
-		conns = append(conns, c)
+	d.finish()
+	return err
+}
+
+// Close stops accepting, closes every connection at once (dropping what
+// is queued for it) and waits for their goroutines to end. It is safe to
+// call more than once, and with Shutdown: a later call waits for the
+// first to finish.
+func (d *Dispatcher) Close() error {
+	conns, first := d.stopAccepting()
+	if !first {
+		<-d.stopped
+		return nil
 	}
-	d.mu.Unlock()
 	err := d.ln.Close()
 	for _, c := range conns {
 		c.Close(ErrServerClosed)
 	}
 	d.wg.Wait()
-	d.lines.Close()
+	d.finish()
 	return err
+}
+
+// stopAccepting marks the dispatcher closed and stops its timers; it
+// returns the open connections, and whether this was the first call.
+func (d *Dispatcher) stopAccepting() (conns []*rpc.Conn, first bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, false
+	}
+	d.closed = true
+	if d.rec != nil {
+		d.rec.timer.Stop()
+	}
+	for id, fg := range d.frozen {
+		if fg.expire != nil {
+			fg.expire.Stop()
+		}
+		if n, _ := fg.size(); n > 0 {
+			d.log.Warnf("stopping while game%d is frozen for a hot reload: %d queued bytes for it are dropped", id, n)
+		}
+	}
+	if len(d.blocked) > 0 {
+		d.log.Warnf("stopping while %d entities migrate: what is queued for them is dropped", len(d.blocked))
+	}
+	conns = make([]*rpc.Conn, 0, len(d.conns))
+	for c := range d.conns {
+		conns = append(conns, c)
+	}
+	return conns, true
+}
+
+// finish ends a Shutdown or Close: the log limiter stops and stopped is
+// closed.
+func (d *Dispatcher) finish() {
+	d.stoppedOnce.Do(func() {
+		d.lines.Close()
+		close(d.stopped)
+	})
 }
 
 func (d *Dispatcher) serveConn(conn *rpc.Conn, out *rpc.Batch) {
