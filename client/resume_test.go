@@ -377,3 +377,284 @@ func TestCallsWhileReconnecting(t *testing.T) {
 		t.Fatalf("the last frame is not the late request: %v", l)
 	}
 }
+
+// TestResumeRefused: a gate that refuses the resume (its reason in a
+// kick) ends the session: Disconnected with the reason and
+// ErrResumeRefused, a request that was waiting gets ErrClosed, and the
+// client tries no more.
+func TestResumeRefused(t *testing.T) {
+	g := newSessionGate(t, 10*time.Second)
+	g.deferReplies = true
+	c, col, _ := startSession(t, g, g.addr(), resumeOpts)
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := c.Request(context.Background(), "Never")
+		waiting <- err
+	}()
+	g.waitFor("the request", func() bool { return len(g.in) == 1 })
+	g.mu.Lock()
+	g.refuse = "resume refused: the session ended: kicked"
+	g.mu.Unlock()
+	g.drop(false)
+	evs := col.end(t)
+	d, ok := evs[len(evs)-1].(client.Disconnected)
+	if !ok || d.Reason != "resume refused: the session ended: kicked" ||
+		!errors.Is(d.Err, client.ErrResumeRefused) || !errors.Is(d.Err, client.ErrKicked) {
+		t.Fatalf("last event %#v, want Disconnected with the refusal", evs[len(evs)-1])
+	}
+	if n := count[client.Reconnecting](evs); n != 1 || count[client.Resumed](evs) != 0 {
+		t.Fatalf("events: %s", describe(evs))
+	}
+	if err := <-waiting; !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("the waiting request: %v, want ErrClosed", err)
+	}
+	if err := c.CallPlayer("Move", 1); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("a call after the refusal: %v, want ErrClosed", err)
+	}
+	g.mu.Lock()
+	accepts := len(g.accepts)
+	g.mu.Unlock()
+	if accepts != 2 {
+		t.Fatalf("%d connections, want the session's and the refused resume's", accepts)
+	}
+}
+
+// TestKickDoesNotReconnect: a kick ends a resumable session as any other:
+// Disconnected with the reason, no attempt to reconnect.
+func TestKickDoesNotReconnect(t *testing.T) {
+	g := newSessionGate(t, 10*time.Second)
+	_, col, _ := startSession(t, g, g.addr(), resumeOpts)
+	g.kick("the game hosting your entity stopped (game1); please reconnect")
+	evs := col.end(t)
+	d, ok := evs[len(evs)-1].(client.Disconnected)
+	if !ok || d.Reason != "the game hosting your entity stopped (game1); please reconnect" || !errors.Is(d.Err, client.ErrKicked) {
+		t.Fatalf("last event %#v", evs[len(evs)-1])
+	}
+	if n := count[client.Reconnecting](evs); n != 0 {
+		t.Fatalf("events after a kick: %s", describe(evs))
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.accepts) != 1 {
+		t.Fatalf("%d connections after a kick, want 1", len(g.accepts))
+	}
+}
+
+// TestGateByeDoesNotReconnect: the gate's MsgBye, unasked, ends the
+// session (the server closed it); no reconnect.
+func TestGateByeDoesNotReconnect(t *testing.T) {
+	g := newSessionGate(t, 10*time.Second)
+	_, col, _ := startSession(t, g, g.addr(), resumeOpts)
+	g.mu.Lock()
+	g.cur.write(rpc.AppendFrame(nil, rpc.MsgBye, nil))
+	g.mu.Unlock()
+	evs := col.end(t)
+	if d, ok := evs[len(evs)-1].(client.Disconnected); !ok || d.Reason != "the server closed the connection" || count[client.Reconnecting](evs) != 0 {
+		t.Fatalf("events: %s", describe(evs))
+	}
+}
+
+// TestReconnectBackoff: while the gate does not answer, the attempts
+// come further and further apart (ReconnectDelay doubling to
+// ReconnectDelayMax, each within ±50%), measured by the gate's accept
+// times; then the gate answers and the session resumes.
+func TestReconnectBackoff(t *testing.T) {
+	g := newSessionGate(t, 30*time.Second)
+	opts := resumeOpts
+	opts.ReconnectDelay, opts.ReconnectDelayMax = 20*time.Millisecond, 160*time.Millisecond
+	const muted = 7
+	_, col, _ := startSession(t, g, g.addr(), opts)
+	g.mu.Lock()
+	g.mute = muted
+	g.mu.Unlock()
+	g.drop(false)
+	evs := col.waitFor(t, "the resume", func(evs []client.Event, _ bool) bool { return count[client.Resumed](evs) == 1 })
+	if n := count[client.Reconnecting](evs); n != muted+1 {
+		t.Fatalf("%d attempts, want %d: %s", n, muted+1, describe(evs))
+	}
+	g.mu.Lock()
+	accepts := append([]time.Time(nil), g.accepts[1:]...) // the attempts
+	g.mu.Unlock()
+	if len(accepts) != muted+1 {
+		t.Fatalf("%d attempts reached the gate, want %d", len(accepts), muted+1)
+	}
+	// The wait before attempt n+1 is at least half its delay; the gap
+	// between attempts adds the failed attempt's time, so only the lower
+	// bound and a generous upper bound hold under load.
+	var gaps []time.Duration
+	for i := 1; i < len(accepts); i++ {
+		gap := accepts[i].Sub(accepts[i-1])
+		delay := min(opts.ReconnectDelay<<i, opts.ReconnectDelayMax)
+		if gap < delay/2 {
+			t.Fatalf("attempt %d came %v after the previous one, less than half its delay %v", i+1, gap, delay)
+		}
+		if gap > 3*delay/2+2*time.Second {
+			t.Fatalf("attempt %d came %v after the previous one, far more than its delay %v", i+1, gap, delay)
+		}
+		gaps = append(gaps, gap)
+	}
+	// Growing: the last two gaps (delays of 160ms: at least 80ms each)
+	// against the first two (20 and 40ms ±50%: at most 90ms together).
+	if first, last := gaps[0]+gaps[1], gaps[len(gaps)-2]+gaps[len(gaps)-1]; last <= first {
+		t.Fatalf("gaps %v do not grow", gaps)
+	}
+}
+
+// TestReconnectGivesUp: a gate that never answers: the client gives up
+// after the resume window the gate announced (ReconnectMax 0), with
+// Disconnected "could not reconnect within …" and ErrReconnectFailed;
+// with ReconnectMax set, after that.
+func TestReconnectGivesUp(t *testing.T) {
+	for _, tc := range []struct {
+		window, max time.Duration
+		want        string
+	}{
+		{300 * time.Millisecond, 0, "could not reconnect within 300ms"},
+		{time.Minute, 200 * time.Millisecond, "could not reconnect within 200ms"},
+	} {
+		g := newSessionGate(t, tc.window)
+		opts := resumeOpts
+		opts.ReconnectMax = tc.max
+		_, col, _ := startSession(t, g, g.addr(), opts)
+		g.mu.Lock()
+		g.mute = -1
+		g.mu.Unlock()
+		began := time.Now()
+		g.drop(true)
+		evs := col.end(t)
+		d, ok := evs[len(evs)-1].(client.Disconnected)
+		if !ok || d.Reason != tc.want || !errors.Is(d.Err, client.ErrReconnectFailed) {
+			t.Fatalf("last event %#v, want Disconnected %q", evs[len(evs)-1], tc.want)
+		}
+		limit := tc.max
+		if limit == 0 {
+			limit = tc.window
+		}
+		if waited := time.Since(began); waited < limit {
+			t.Fatalf("gave up after %v, before %v", waited, limit)
+		}
+		if n := count[client.Reconnecting](evs); n < 2 {
+			t.Fatalf("%d attempts: %s", n, describe(evs))
+		}
+	}
+}
+
+// TestCloseSaysBye: a resumable client's Close says goodbye (MsgBye) over
+// TCP and WebSocket, and the gate's answer ends the connection: the gate
+// ends the session at once instead of holding it. A client without
+// Resume sends no MsgBye over TCP, as before.
+func TestCloseSaysBye(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		ws     bool
+		resume bool
+		byes   int
+	}{
+		{"tcp", false, true, 1},
+		{"websocket", true, true, 1},
+		{"tcp without Resume", false, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newSessionGate(t, 10*time.Second)
+			addr := g.addr()
+			if tc.ws {
+				addr = g.wsURL()
+			}
+			opts := resumeOpts
+			opts.Resume = tc.resume
+			c, col, _ := startSession(t, g, addr, opts)
+			if err := c.CallPlayer("Move", 0); err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+			evs := col.end(t)
+			if d, ok := evs[len(evs)-1].(client.Disconnected); !ok || d.Reason != "closed by the client" {
+				t.Fatalf("events: %s", describe(evs))
+			}
+			g.waitFor("the connection's end", func() bool { return len(g.conns) == 0 })
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			if g.byes != tc.byes {
+				t.Fatalf("%d MsgBye received, want %d", g.byes, tc.byes)
+			}
+			if checkSequence(t, "calls", callArgs(g.in, "Move"), 1); len(g.accepts) != 1 {
+				t.Fatalf("%d connections, want 1", len(g.accepts))
+			}
+		})
+	}
+}
+
+// TestResumeAfterSilence: a gate that stops answering (heartbeats
+// included) while its connection stays open is taken as gone after the
+// heartbeat timeout; the client reconnects, and the gate closes the old
+// connection, then resumes: the server's calls sent meanwhile arrive.
+func TestResumeAfterSilence(t *testing.T) {
+	g := newSessionGate(t, 10*time.Second)
+	opts := resumeOpts
+	opts.HeartbeatInterval, opts.HeartbeatTimeout = 100*time.Millisecond, 300*time.Millisecond
+	_, col, player := startSession(t, g, g.addr(), opts)
+	g.mu.Lock()
+	g.cur.silent = true // the gate hears the client, but the client hears nothing
+	g.mu.Unlock()
+	g.send(rpc.MsgCallClient, callBody(t, player, "OnN", 0))
+	evs := col.waitFor(t, "the resume", func(evs []client.Event, _ bool) bool { return len(clientCalls(evs, "OnN")) == 1 })
+	var r client.Reconnecting
+	for _, ev := range evs {
+		if rc, ok := ev.(client.Reconnecting); ok {
+			r = rc
+			break
+		}
+	}
+	if !errors.Is(r.Err, rpc.ErrIdleTimeout) || count[client.Resumed](evs) != 1 {
+		t.Fatalf("events: %s", describe(evs))
+	}
+}
+
+// TestNotResumable: a gate that sends no MsgSession (resume_window = 0,
+// or older) leaves the session not resumable: the client sends no acks,
+// and a drop ends it as without Resume.
+func TestNotResumable(t *testing.T) {
+	g := newSessionGate(t, 0)
+	c, col, player := startSession(t, g, g.addr(), resumeOpts)
+	for i := range 3 {
+		g.send(rpc.MsgCallClient, callBody(t, player, "OnN", i))
+		if err := c.CallPlayer("Move", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.waitFor("the calls", func() bool { return len(g.in) == 3 })
+	col.waitFor(t, "the server's calls", func(evs []client.Event, _ bool) bool { return len(clientCalls(evs, "OnN")) == 3 })
+	g.drop(false)
+	evs := col.end(t)
+	if d, ok := evs[len(evs)-1].(client.Disconnected); !ok || d.Reason != "the server closed the connection" || count[client.Reconnecting](evs) != 0 {
+		t.Fatalf("events: %s", describe(evs))
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.acks != 0 || len(g.accepts) != 1 {
+		t.Fatalf("%d acks and %d connections, want none and 1", g.acks, len(g.accepts))
+	}
+}
+
+// TestCloseWhileReconnecting: Close during the attempts stops them at
+// once and ends with "closed by the client"; the goroutines end (goleak).
+func TestCloseWhileReconnecting(t *testing.T) {
+	g := newSessionGate(t, time.Minute)
+	opts := resumeOpts
+	opts.ReconnectDelay = time.Hour // the first attempt waits: Close must cut the wait
+	opts.ReconnectDelayMax = time.Hour
+	c, col, _ := startSession(t, g, g.addr(), opts)
+	g.drop(false)
+	col.waitFor(t, "Reconnecting", func(evs []client.Event, _ bool) bool { return count[client.Reconnecting](evs) == 1 })
+	if err := c.CallPlayer("Move", 1); err != nil {
+		t.Fatalf("a call while reconnecting: %v", err)
+	}
+	c.Close()
+	evs := col.end(t)
+	if d, ok := evs[len(evs)-1].(client.Disconnected); !ok || d.Reason != "closed by the client" || !errors.Is(d.Err, client.ErrClosed) {
+		t.Fatalf("events: %s", describe(evs))
+	}
+	if err := c.CallPlayer("Move", 2); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("a call after Close: %v", err)
+	}
+}

@@ -32,7 +32,7 @@ type sessionGate struct {
 	// deferReplies: requests wait for answerRequests, rather than being
 	// answered at once.
 	deferReplies bool
-	wg     sync.WaitGroup
+	wg           sync.WaitGroup
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced on every change, for waits
@@ -48,18 +48,18 @@ type sessionGate struct {
 	resumes  int         // resumes taken up
 	mute     int         // close this many further resumes without an answer (-1: all)
 	hold     chan struct{}
-	refuse   string // refuse further resumes with this kick reason
-	byes     int    // MsgBye received (and answered)
-	deaf     bool   // stop answering heartbeats
-	drops    int    // connections the test dropped
+	refuse   string              // refuse further resumes with this kick reason
+	byes     int                 // MsgBye received (and answered)
+	drops    int                 // connections the test dropped
 	requests []rpc.ClientRequest // waiting for answerRequests
 	unexpect []string
 }
 
 // gateConn is one connection to the fake gate.
 type gateConn struct {
-	nc   net.Conn
-	done chan struct{} // its reader has stopped
+	nc     net.Conn
+	done   chan struct{} // its reader has stopped
+	silent bool          // writes nothing more (under the gate's lock): a path gone dead one way
 }
 
 func newSessionGate(t *testing.T, window time.Duration) *sessionGate {
@@ -204,6 +204,9 @@ func (g *sessionGate) fail(format string, args ...any) {
 
 // write writes to one connection; a failure is a drop, seen by its reader.
 func (gc *gateConn) write(b []byte) {
+	if gc.silent {
+		return
+	}
 	gc.nc.SetWriteDeadline(time.Now().Add(eventTimeout))
 	gc.nc.Write(b)
 }
@@ -329,9 +332,7 @@ func (g *sessionGate) frame(gc *gateConn, t rpc.MsgType, body []byte) bool {
 		g.acked = n
 		g.acks++
 	case t == rpc.MsgHeartbeat:
-		if !g.deaf {
-			gc.write(rpc.AppendFrame(nil, rpc.MsgHeartbeatAck, nil))
-		}
+		gc.write(rpc.AppendFrame(nil, rpc.MsgHeartbeatAck, nil))
 	case t == rpc.MsgBye:
 		g.byes++
 		g.cur = nil
