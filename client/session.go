@@ -434,6 +434,9 @@ func (c *Client) resume(ctx context.Context, timeout time.Duration) (*rpc.Conn, 
 	switch t {
 	case rpc.MsgKick:
 		reason := rpc.NewReader(answer).String()
+		if reason == "" { // none, or malformed
+			reason = "resume refused (the gate gave no reason)"
+		}
 		conn.Close(ErrKicked)
 		conn.Wait()
 		return nil, &Disconnected{Reason: reason, Err: fmt.Errorf("%w: %w", ErrResumeRefused, ErrKicked)}, nil
