@@ -19,6 +19,21 @@
 //		}
 //	}
 //
+// With Options.Resume the client asks the gate for a resumable session
+// (docs/protocol.md, 8.1): when the connection drops it reconnects by
+// itself, with backoff and jitter, and takes the session up where it
+// stopped, nothing lost, duplicated or reordered either way; the
+// application sees Reconnecting and Resumed events, and Disconnected only
+// when the gate refuses (ErrResumeRefused: log in again) or stays out of
+// reach for its resume window (ErrReconnectFailed).
+//
+//	c, err := client.Dial(addr, client.Options{Resume: true})
+//	...
+//	case client.Reconnecting:
+//		fmt.Println("reconnecting…", ev.Err) // calls made now are sent on resume
+//	case client.Resumed:
+//		fmt.Println("reconnected")
+//
 // The package imports no server package: it speaks the protocol in
 // docs/protocol.md through the shared wire layer (package rpc) only.
 package client
