@@ -355,15 +355,15 @@ func (c *Client) reconnect(drop error) (*rpc.Conn, *Disconnected) {
 	closed := &Disconnected{Reason: "closed by the client", Err: ErrClosed}
 	last := drop
 	for attempt := 1; ; attempt++ {
-		if !c.emit(Reconnecting{Attempt: attempt, Err: last}) {
-			return nil, closed
-		}
 		left := time.Until(deadline)
 		if left <= 0 {
 			return nil, &Disconnected{
 				Reason: fmt.Sprintf("could not reconnect within %v", limit),
 				Err:    fmt.Errorf("%w within %v: %w", ErrReconnectFailed, limit, last),
 			}
+		}
+		if !c.emit(Reconnecting{Attempt: attempt, Err: last}) {
+			return nil, closed
 		}
 		t := time.NewTimer(min(c.backoff(attempt), left))
 		select {
