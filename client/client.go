@@ -19,11 +19,27 @@
 //		}
 //	}
 //
+// With Options.Resume the client asks the gate for a resumable session
+// (docs/protocol.md, 8.1): when the connection drops it reconnects by
+// itself, with backoff and jitter, and takes the session up where it
+// stopped, nothing lost, duplicated or reordered either way; the
+// application sees Reconnecting and Resumed events, and Disconnected only
+// when the gate refuses (ErrResumeRefused: log in again) or stays out of
+// reach for its resume window (ErrReconnectFailed).
+//
+//	c, err := client.Dial(addr, client.Options{Resume: true})
+//	...
+//	case client.Reconnecting:
+//		fmt.Println("reconnecting…", ev.Err) // calls made now are sent on resume
+//	case client.Resumed:
+//		fmt.Println("reconnected")
+//
 // The package imports no server package: it speaks the protocol in
 // docs/protocol.md through the shared wire layer (package rpc) only.
 package client
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -83,6 +99,49 @@ type Options struct {
 	// EventBuffer is the capacity of the Events channel (default 1024).
 	// When it is full, reading from the server waits for the application.
 	EventBuffer int
+
+	// Resume asks the gate for a resumable session (docs/protocol.md,
+	// 8.1): when the connection drops (end of stream, a reset, a write
+	// error, the server's silence), the client does not end but
+	// reconnects to the same address over the same transport and takes
+	// the session up again, with the same entities and nothing lost,
+	// duplicated or reordered in either direction. It emits Reconnecting
+	// before each attempt and Resumed after, or Disconnected when the gate
+	// refuses (ErrResumeRefused) or ReconnectMax passes
+	// (ErrReconnectFailed). Calls made meanwhile are kept and sent on
+	// resume; requests keep waiting (their contexts still apply). A kick,
+	// Close and the gate's own goodbye end the session as without Resume.
+	//
+	// It is off by default: a resumable session costs the gate memory
+	// for the frames it keeps for the client (resume_limit) and a seat
+	// for the client (max_clients) for the whole resume window after a
+	// drop, and the client memory for what it sent until the gate
+	// acknowledges it (ResumeBuffer) and an acknowledgement about every
+	// 100 ms while frames arrive. Bots and tests that want a drop to end
+	// the session at once (and today's frames on the wire) leave it off.
+	// A gate with resume_window = 0, or one older than resumable
+	// sessions, ignores the request: the session is then not resumable,
+	// and a drop ends it as without Resume.
+	Resume bool
+	// ReconnectMax bounds how long a client with Resume keeps trying to
+	// reconnect after a drop. Zero (the default): the resume window the
+	// gate announced (60 s with the gate's defaults); past it the gate
+	// would refuse anyway. Negative: do not reconnect (a drop ends the
+	// session, although Close still says goodbye).
+	ReconnectMax time.Duration
+	// ReconnectDelay is the wait before the first reconnect attempt
+	// (default 200 ms); it doubles with each further attempt up to
+	// ReconnectDelayMax (default 5 s). Each wait is multiplied by a random
+	// factor between 0.5 and 1.5, so that the clients of a gate that
+	// comes back do not all dial it at the same moment.
+	ReconnectDelay    time.Duration
+	ReconnectDelayMax time.Duration
+	// ResumeBuffer bounds the bytes of session frames (calls, positions,
+	// requests, headers included) a client with Resume keeps until the
+	// gate acknowledges them, counting those made while reconnecting
+	// (default 4 MiB). A call that would pass it fails with
+	// ErrResumeBufferFull and sends nothing.
+	ResumeBuffer int
 }
 
 // Entity is the client's view of one entity.
@@ -100,7 +159,8 @@ type Entity struct {
 }
 
 // Event is one of EntityCreated, EntityDestroyed, Call, AttrChanged,
-// SpaceEntered, Moved and Disconnected.
+// SpaceEntered, Moved and Disconnected, and, for a client with
+// Options.Resume, Reconnecting and Resumed.
 type Event interface{ isEvent() }
 
 // SpaceEntered: the player entered the space ID (of type Type) at Pos, or
@@ -189,11 +249,21 @@ var ErrKicked = errors.New("client: kicked by the server")
 // backoff.
 var ErrNoAnswer = errors.New("client: no answer from the gate over KCP")
 
-// Client is a connection to a gate. Its methods are safe for concurrent use.
+// Client is a connection to a gate (or, with Options.Resume, a session
+// over one connection after another). Its methods are safe for
+// concurrent use.
 type Client struct {
 	opts   Options
-	conn   *rpc.Conn
+	addr   string
 	events chan Event
+
+	// smu guards conn (the connection in use, replaced on resume) and the
+	// resumable session's state; sends hold it, so that frames keep
+	// their order across a resume.
+	smu     sync.Mutex
+	conn    *rpc.Conn
+	sess    session
+	ackPoke chan struct{} // tells tick that an ack is due (sess.ackDue)
 
 	mu        sync.Mutex
 	entities  map[rpc.EntityID]*Entity
@@ -212,7 +282,7 @@ type Client struct {
 	follow  bool          // HeartbeatInterval follows the gate's (Options.HeartbeatInterval was 0)
 	hbEvery atomic.Int64  // the heartbeat interval in use (time.Duration)
 	hbIdle  atomic.Int64  // the silence timeout in use (time.Duration)
-	hbPoke  chan struct{} // tells the heartbeat goroutine that hbEvery changed
+	hbPoke  chan struct{} // tells tick that hbEvery changed
 
 	framesIn, bytesIn, framesOut, bytesOut atomic.Int64
 
@@ -238,16 +308,6 @@ func (c *Client) Stats() Stats {
 	}
 }
 
-// send sends one frame and counts it.
-func (c *Client) send(t rpc.MsgType, body []byte) error {
-	err := c.conn.Send(t, body)
-	if err == nil {
-		c.framesOut.Add(1)
-		c.bytesOut.Add(int64(rpc.HeaderSize + len(body)))
-	}
-	return err
-}
-
 // Dial connects to a gate at addr: host:port for TCP (or KCP with
 // opts.KCP), or a ws:// or wss:// URL for the gate's WebSocket port
 // (ws_addr in config.ini; any path).
@@ -268,52 +328,24 @@ func Dial(addr string, opts Options) (*Client, error) {
 	if opts.EventBuffer <= 0 {
 		opts.EventBuffer = 1024
 	}
-	dialer := &net.Dialer{Timeout: opts.DialTimeout}
+	if opts.ReconnectDelay <= 0 {
+		opts.ReconnectDelay = 200 * time.Millisecond
+	}
+	if opts.ReconnectDelayMax <= 0 {
+		opts.ReconnectDelayMax = 5 * time.Second
+	}
+	opts.ReconnectDelayMax = max(opts.ReconnectDelayMax, opts.ReconnectDelay)
+	if opts.ResumeBuffer <= 0 {
+		opts.ResumeBuffer = 4 << 20
+	}
 	if opts.LocalIP != "" {
-		ip := net.ParseIP(opts.LocalIP)
-		if ip == nil || (opts.KCP && !wsconn.IsURL(addr)) {
+		if ip := net.ParseIP(opts.LocalIP); ip == nil || (opts.KCP && !wsconn.IsURL(addr)) {
 			return nil, fmt.Errorf("client: LocalIP %q: want an IP address, and TCP or WebSocket", opts.LocalIP)
 		}
-		dialer.LocalAddr = &net.TCPAddr{IP: ip}
 	}
-	var nc net.Conn
-	if wsconn.IsURL(addr) {
-		d := websocket.Dialer{
-			HandshakeTimeout: opts.DialTimeout, TLSClientConfig: opts.TLSConfig,
-			ReadBufferSize: 16 << 10, WriteBufferSize: 16 << 10,
-			NetDialContext: dialer.DialContext,
-		}
-		ws, resp, err := d.Dial(addr, nil)
-		if err != nil {
-			if resp != nil {
-				return nil, fmt.Errorf("client: websocket dial %s: %w (HTTP %s)", addr, err, resp.Status)
-			}
-			return nil, fmt.Errorf("client: websocket dial %s: %w", addr, err)
-		}
-		nc = wsconn.New(ws)
-	} else if opts.KCP {
-		if opts.TLS {
-			return nil, errors.New("client: TLS is for TCP; KCP has none (and WebSocket dials wss://)")
-		}
-		s, err := dialKCP(addr, opts.DialTimeout)
-		if err != nil {
-			return nil, err
-		}
-		s.SetNoDelay(1, int(min(max(opts.KCPInterval, 10*time.Millisecond), time.Second)/time.Millisecond), 2, 1)
-		s.SetWindowSize(128, 128)
-		s.SetACKNoDelay(true)
-		nc = s
-	} else {
-		var err error
-		if nc, err = dialer.Dial("tcp", addr); err != nil {
-			return nil, fmt.Errorf("client: %w", err)
-		}
-		nc.(*net.TCPConn).SetNoDelay(true)
-		if opts.TLS {
-			if nc, err = tlsHandshake(nc, addr, opts); err != nil {
-				return nil, err
-			}
-		}
+	nc, err := dialNet(context.Background(), addr, opts)
+	if err != nil {
+		return nil, err
 	}
 	idle := time.Duration(0)
 	if opts.HeartbeatInterval > 0 {
@@ -323,13 +355,9 @@ func Dial(addr string, opts Options) (*Client, error) {
 		}
 	}
 	c := &Client{
-		opts: opts,
-		conn: rpc.NewConn(nc, rpc.ConnConfig{
-			MaxBody: opts.MaxPacketSize, MaxPending: 64 << 20, ReadBufferSize: 16 << 10, IdleTimeout: idle,
-			// A gate that kicks a client closes the socket after the kick:
-			// a write of ours that fails meanwhile must not hide the reason.
-			DrainAfterWriteError: time.Second,
-		}),
+		opts:     opts,
+		addr:     addr,
+		ackPoke:  make(chan struct{}, 1),
 		events:   make(chan Event, opts.EventBuffer),
 		entities: map[rpc.EntityID]*Entity{},
 		closing:  make(chan struct{}),
@@ -339,10 +367,12 @@ func Dial(addr string, opts Options) (*Client, error) {
 	}
 	c.hbEvery.Store(int64(opts.HeartbeatInterval))
 	c.hbIdle.Store(int64(idle))
-	// The first frame, on every transport: the protocol version. The gate
-	// creates the boot entity only after it, and kicks a client of
-	// another version with a reason (Disconnected.Reason).
-	c.send(rpc.MsgClientHello, rpc.AppendClientHello(nil, rpc.ProtocolVersion))
+	c.conn = c.newConn(nc)
+	// The first frame, on every transport: the protocol version (and
+	// with Resume, the HelloResume flag). The gate creates the boot
+	// entity only after it, and kicks a client of another version with a
+	// reason (Disconnected.Reason).
+	c.send(rpc.MsgClientHello, c.helloBody())
 	if c.isKCP || opts.HeartbeatInterval > 0 {
 		// The gate answers a heartbeat at once, with its heartbeat
 		// settings (adopted in handle). Over KCP, silence means it
@@ -350,23 +380,78 @@ func Dial(addr string, opts Options) (*Client, error) {
 		c.send(rpc.MsgHeartbeat, nil)
 	}
 	if c.isKCP {
+		first := c.conn
 		c.answer = time.AfterFunc(opts.DialTimeout, func() {
 			if c.framesIn.Load() == 0 {
-				c.conn.Close(fmt.Errorf("%w within %v (it is down or unreachable, or refused the session)", ErrNoAnswer, opts.DialTimeout))
+				first.Close(fmt.Errorf("%w within %v (it is down or unreachable, or refused the session)", ErrNoAnswer, opts.DialTimeout))
 			}
 		})
 	}
 	c.wg.Add(1)
-	go c.readLoop()
-	if opts.HeartbeatInterval > 0 {
-		c.wg.Add(1)
-		go c.heartbeat()
-	}
+	go c.run(c.conn)
 	return c, nil
 }
 
-// tlsHandshake runs the TLS handshake over nc within DialTimeout.
-func tlsHandshake(nc net.Conn, addr string, opts Options) (net.Conn, error) {
+// newConn wraps a new connection to the gate.
+func (c *Client) newConn(nc net.Conn) *rpc.Conn {
+	return rpc.NewConn(nc, rpc.ConnConfig{
+		MaxBody: c.opts.MaxPacketSize, MaxPending: 64 << 20, ReadBufferSize: 16 << 10,
+		IdleTimeout: time.Duration(c.hbIdle.Load()),
+		// A gate that kicks a client closes the socket after the kick:
+		// a write of ours that fails meanwhile must not hide the reason.
+		DrainAfterWriteError: time.Second,
+	})
+}
+
+// dialNet connects to the gate at addr over the transport opts and addr
+// say (TCP, TLS, KCP with its handshake, or WebSocket), within
+// opts.DialTimeout and ctx.
+func dialNet(ctx context.Context, addr string, opts Options) (net.Conn, error) {
+	dialer := &net.Dialer{Timeout: opts.DialTimeout}
+	if opts.LocalIP != "" {
+		dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(opts.LocalIP)}
+	}
+	if wsconn.IsURL(addr) {
+		d := websocket.Dialer{
+			HandshakeTimeout: opts.DialTimeout, TLSClientConfig: opts.TLSConfig,
+			ReadBufferSize: 16 << 10, WriteBufferSize: 16 << 10,
+			NetDialContext: dialer.DialContext,
+		}
+		ws, resp, err := d.DialContext(ctx, addr, nil)
+		if err != nil {
+			if resp != nil {
+				return nil, fmt.Errorf("client: websocket dial %s: %w (HTTP %s)", addr, err, resp.Status)
+			}
+			return nil, fmt.Errorf("client: websocket dial %s: %w", addr, err)
+		}
+		return wsconn.New(ws), nil
+	}
+	if opts.KCP {
+		if opts.TLS {
+			return nil, errors.New("client: TLS is for TCP; KCP has none (and WebSocket dials wss://)")
+		}
+		s, err := dialKCP(ctx, addr, opts.DialTimeout)
+		if err != nil {
+			return nil, err
+		}
+		s.SetNoDelay(1, int(min(max(opts.KCPInterval, 10*time.Millisecond), time.Second)/time.Millisecond), 2, 1)
+		s.SetWindowSize(128, 128)
+		s.SetACKNoDelay(true)
+		return s, nil
+	}
+	nc, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	nc.(*net.TCPConn).SetNoDelay(true)
+	if opts.TLS {
+		return tlsHandshake(ctx, nc, addr, opts)
+	}
+	return nc, nil
+}
+
+// tlsHandshake runs the TLS handshake over nc within DialTimeout and ctx.
+func tlsHandshake(ctx context.Context, nc net.Conn, addr string, opts Options) (net.Conn, error) {
 	conf := &tls.Config{}
 	if opts.TLSConfig != nil {
 		conf = opts.TLSConfig.Clone()
@@ -381,7 +466,7 @@ func tlsHandshake(nc net.Conn, addr string, opts Options) (net.Conn, error) {
 	}
 	tc := tls.Client(nc, conf)
 	tc.SetDeadline(time.Now().Add(opts.DialTimeout))
-	if err := tc.Handshake(); err != nil {
+	if err := tc.HandshakeContext(ctx); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("client: TLS handshake with %s: %w", addr, err)
 	}
@@ -449,10 +534,16 @@ func (c *Client) Call(id rpc.EntityID, method string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	if err := c.send(rpc.MsgCallEntity, b); err != nil {
-		return ErrClosed
+	return sendErr(c.send(rpc.MsgCallEntity, b))
+}
+
+// sendErr is what a call returns for send's error: ErrResumeBufferFull
+// as is, ErrClosed for a connection that is closed.
+func sendErr(err error) error {
+	if err == nil || errors.Is(err, ErrResumeBufferFull) {
+		return err
 	}
-	return nil
+	return ErrClosed
 }
 
 // Entities returns a snapshot of every entity in the view, the player
@@ -505,10 +596,7 @@ func (c *Client) MovePlayer(pos rpc.Vector3, yaw float32) error {
 	b := rpc.AppendEntityID(nil, id)
 	b = rpc.AppendEntityID(b, sp)
 	b = rpc.AppendPosition(b, pos, yaw)
-	if err := c.send(rpc.MsgSyncPosition, b); err != nil {
-		return ErrClosed
-	}
-	return nil
+	return sendErr(c.send(rpc.MsgSyncPosition, b))
 }
 
 // CallPlayer calls an exposed method on the player entity.
@@ -527,37 +615,52 @@ func (c *Client) CallPlayer(method string, args ...any) error {
 func (c *Client) SendRaw(t rpc.MsgType, body []byte) error { return c.send(t, body) }
 
 // closeWait bounds how long Close waits for what is queued to be
-// written and, over KCP, for the gate's answer to the client's goodbye.
+// written and, over KCP or in a resumable session, for the gate's answer
+// to the client's goodbye.
 const closeWait = time.Second
 
 // Close flushes what is queued (for up to a second), closes the
-// connection and waits for the client's goroutines. Over KCP it first
-// says goodbye (MsgBye) and waits, within the same second, for the gate's
-// answer, so that the gate ends the session at once: KCP has no close
-// that the gate would see, and without the goodbye the client's entity
-// stays until the gate's heartbeat_timeout. Events still buffered can be
-// read; the channel is then closed.
+// connection and waits for the client's goroutines. Over KCP, and in a
+// session asked for with Options.Resume on every transport, it first
+// says goodbye (MsgBye) and waits, within the same second, for the
+// gate's answer, so that the gate ends the session at once: KCP has no
+// close that the gate would see, and a resumable session's gate takes a
+// close without goodbye as a drop and holds the session, and its
+// entity, for its resume window. A client that is reconnecting has no
+// connection to say goodbye on: it stops, and what it kept for the
+// resume is dropped. Events still buffered can be read; the channel is
+// then closed.
 func (c *Client) Close() error {
 	wait := time.NewTimer(closeWait)
 	defer wait.Stop()
-	if c.isKCP && !c.byeSent.Swap(true) && c.send(rpc.MsgBye, nil) == nil {
-		// The answer comes after everything sent before the bye was
-		// received (KCP is reliable and ordered): the reader then ends
-		// the connection (handle).
+	c.smu.Lock()
+	conn, away := c.conn, c.sess.away
+	bye := c.isKCP || (c.opts.Resume && c.sess.state != sessNone)
+	c.smu.Unlock()
+	if !away {
+		if bye && !c.byeSent.Swap(true) && c.send(rpc.MsgBye, nil) == nil {
+			// The answer comes after everything sent before the bye was
+			// received (the transports are reliable and ordered): the
+			// reader then ends the connection (handle).
+			select {
+			case <-conn.Done():
+			case <-wait.C:
+			}
+		}
+		conn.CloseAfterFlush(ErrClosed)
 		select {
-		case <-c.conn.Done():
+		case <-conn.Done():
 		case <-wait.C:
 		}
 	}
-	c.conn.CloseAfterFlush(ErrClosed)
-	select {
-	case <-c.conn.Done():
-	case <-wait.C:
-	}
 	c.once.Do(func() { close(c.closing) })
-	c.conn.Close(ErrClosed)
+	// The connection in use now: a resume that swapped one in meanwhile
+	// saw closing, or is seen here.
+	c.smu.Lock()
+	conn = c.conn
+	c.smu.Unlock()
+	conn.Close(ErrClosed)
 	c.wg.Wait()
-	c.conn.Wait()
 	return nil
 }
 
@@ -588,28 +691,14 @@ func (c *Client) adopt(p rpc.HeartbeatParams) {
 		idle = min(4*every, p.Timeout)
 	}
 	if time.Duration(c.hbIdle.Swap(int64(idle))) != idle {
+		c.smu.Lock()
 		c.conn.SetIdleTimeout(idle)
+		c.smu.Unlock()
 	}
 	if time.Duration(c.hbEvery.Swap(int64(every))) != every {
 		select {
 		case c.hbPoke <- struct{}{}:
 		default:
-		}
-	}
-}
-
-func (c *Client) heartbeat() {
-	defer c.wg.Done()
-	t := time.NewTicker(time.Duration(c.hbEvery.Load()))
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			c.send(rpc.MsgHeartbeat, nil)
-		case <-c.hbPoke:
-			t.Reset(time.Duration(c.hbEvery.Load()))
-		case <-c.conn.Done():
-			return
 		}
 	}
 }
@@ -630,15 +719,44 @@ func (c *Client) emit(ev Event) bool {
 	}
 }
 
-func (c *Client) readLoop() {
+// run serves the client's connection, and with Options.Resume those
+// that replace it after drops, until the session ends: then it emits
+// Disconnected and closes the events channel. Each connection has its
+// tick goroutine (heartbeats, acks), which ends with it.
+func (c *Client) run(conn *rpc.Conn) {
 	defer c.wg.Done()
 	defer close(c.events)
-	reason := c.conn.Serve(c.handle)
-	if c.answer != nil {
-		c.answer.Stop()
+	var d *Disconnected
+	for {
+		c.wg.Add(1)
+		go c.tick(conn)
+		reason := conn.Serve(c.serve)
+		if c.answer != nil {
+			c.answer.Stop()
+		}
+		conn.Wait()
+		if !c.mayResume(reason) {
+			d = c.disconnected(reason)
+			break
+		}
+		next, end := c.reconnect(reason)
+		if end != nil {
+			d = end
+			break
+		}
+		conn = next
+		c.emit(Resumed{})
+		if c.opts.HeartbeatInterval > 0 {
+			// Heartbeats restart on the new connection, and its answer
+			// tells the gate's settings again.
+			c.send(rpc.MsgHeartbeat, nil)
+		}
 	}
+	c.smu.Lock()
+	c.sess.over, c.sess.away = true, true
+	c.sess.kept, c.sess.keptBytes = nil, 0
+	c.smu.Unlock()
 	c.mu.Lock()
-	kicked := c.kicked
 	c.ended = true
 	pending := c.pending
 	c.pending = nil
@@ -646,7 +764,16 @@ func (c *Client) readLoop() {
 	for _, w := range pending {
 		w.deliver(reply{err: ErrClosed})
 	}
-	d := Disconnected{Reason: kicked, Err: reason}
+	c.emit(*d)
+}
+
+// disconnected returns the Disconnected event for a connection that
+// ended with reason.
+func (c *Client) disconnected(reason error) *Disconnected {
+	c.mu.Lock()
+	kicked := c.kicked
+	c.mu.Unlock()
+	d := &Disconnected{Reason: kicked, Err: reason}
 	if d.Reason == "" {
 		switch {
 		case errors.Is(reason, rpc.ErrIdleTimeout):
@@ -661,7 +788,24 @@ func (c *Client) readLoop() {
 			d.Reason = reason.Error()
 		}
 	}
-	c.emit(d)
+	return d
+}
+
+// serve handles one frame from the gate (handle), counts it if it is a
+// session frame of a resumable session, and marks the handler's errors
+// other than the gate's last words as protocol errors, which end the
+// session rather than resume it.
+func (c *Client) serve(t rpc.MsgType, body []byte) error {
+	if err := c.handle(t, body); err != nil {
+		if errors.Is(err, ErrKicked) || errors.Is(err, ErrClosed) || errors.Is(err, rpc.ErrPeerClosed) {
+			return err
+		}
+		return protocolError{err}
+	}
+	if c.opts.Resume && rpc.IsSessionFrame(t) {
+		c.received(rpc.HeaderSize + len(body))
+	}
+	return nil
 }
 
 func (c *Client) handle(t rpc.MsgType, body []byte) error {
@@ -679,7 +823,11 @@ func (c *Client) handle(t rpc.MsgType, body []byte) error {
 		if c.byeSent.Load() {
 			return ErrClosed
 		}
-		return rpc.ErrPeerClosed
+		return errGateBye
+	case rpc.MsgSession:
+		return c.gotSession(body)
+	case rpc.MsgAck:
+		return c.gotAck(body)
 	case rpc.MsgCreateEntity:
 		id := r.EntityID()
 		isPlayer := r.Uint8() != 0

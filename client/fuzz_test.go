@@ -1,9 +1,11 @@
 package client_test
 
 import (
+	"encoding/binary"
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +18,15 @@ import (
 // close its events channel), without panicking, and the heartbeat
 // settings it follows (announced in MsgHeartbeatAck) stay within rpc's
 // bounds.
+//
+// An input that begins with a MsgSession frame plays a resumable
+// session (the client dials with Options.Resume): the first connection
+// gets that frame only and then ends, a drop; the client reconnects and
+// the second connection answers its MsgResume with the rest of the
+// input (MsgResumed or anything else, then the session's frames and
+// acks); a third is refused. Malformed MsgSession, MsgResumed and MsgAck
+// bodies, acks and resumes that count more than was sent, and the
+// session frames in the wrong places must all end cleanly.
 func FuzzClientFrames(f *testing.F) {
 	id, other := rpc.EntityID("AAAAAAAAAAAAAAAA"), rpc.EntityID("BBBBBBBBBBBBBBBB")
 	frame := rpc.AppendFrame
@@ -71,6 +82,31 @@ func FuzzClientFrames(f *testing.F) {
 		frame(create, rpc.MsgReply, okReply[:6]),
 		frame(create, rpc.MsgReply, append(rpc.AppendReplyError(rpc.AppendUint32LE(nil, 3), rpc.CodeTimeout, "late"), 0)),
 	)
+	// Resumable sessions: a session, then the answer to the resume.
+	var token rpc.ResumeToken
+	token[0] = 7
+	session := frame(nil, rpc.MsgSession, rpc.AppendSession(nil, rpc.Session{Token: token, Window: time.Second, Limit: 1 << 20}))
+	resumed := frame(nil, rpc.MsgResumed, rpc.AppendResumed(nil, rpc.Resumed{Token: token}))
+	seeds = append(seeds,
+		frame(nil, rpc.MsgSession, nil),
+		frame(nil, rpc.MsgSession, rpc.AppendSession(nil, rpc.Session{Token: token})[:20]),
+		frame(nil, rpc.MsgAck, rpc.AppendAck(nil, 0)),
+		frame(nil, rpc.MsgResumed, rpc.AppendResumed(nil, rpc.Resumed{Token: token})),
+		session,
+		append(append([]byte(nil), session...), resumed...),
+		append(append(append([]byte(nil), session...), resumed...), create...),
+		frame(frame(frame(append([]byte(nil), session...), rpc.MsgResumed, nil), rpc.MsgAck, nil), rpc.MsgAck, nil),
+		frame(append(append([]byte(nil), session...), resumed...), rpc.MsgAck, rpc.AppendAck(nil, 0)),
+		frame(append(append([]byte(nil), session...), resumed...), rpc.MsgAck, rpc.AppendAck(nil, 3)),
+		frame(append(append([]byte(nil), session...), resumed...), rpc.MsgAck, []byte{1, 2, 3}),
+		frame(append(append([]byte(nil), session...), resumed...), rpc.MsgSession, rpc.AppendSession(nil, rpc.Session{Token: token})),
+		frame(append(append([]byte(nil), session...), resumed...), rpc.MsgResumed, rpc.AppendResumed(nil, rpc.Resumed{Token: token})),
+		frame(append([]byte(nil), session...), rpc.MsgResumed, rpc.AppendResumed(nil, rpc.Resumed{Token: token, Received: 3})),
+		frame(append([]byte(nil), session...), rpc.MsgResumed, rpc.AppendResumed(nil, rpc.Resumed{Token: token})[:30]),
+		frame(append([]byte(nil), session...), rpc.MsgKick, kickBody("resume refused: unknown or expired session")),
+		frame(append(append([]byte(nil), session...), create...), rpc.MsgBye, nil),
+		frame(nil, rpc.MsgSession, rpc.AppendSession(nil, rpc.Session{Token: token})), // window 0
+	)
 	for _, s := range seeds {
 		f.Add(s)
 	}
@@ -90,27 +126,47 @@ func FuzzClientFrames(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Heartbeats on (the default), so that the settings a gate
 		// announces are followed.
-		c, err := client.Dial(ln.Addr().String(), client.Options{MaxPacketSize: 64 << 10, EventBuffer: 16})
-		if err != nil {
-			t.Fatal(err)
+		opts := client.Options{MaxPacketSize: 64 << 10, EventBuffer: 16}
+		streams := [][]byte{data}
+		if len(data) >= rpc.HeaderSize && rpc.MsgType(binary.LittleEndian.Uint16(data[4:])) == rpc.MsgSession {
+			opts.Resume = true
+			opts.ReconnectDelay, opts.ReconnectDelayMax, opts.ReconnectMax = time.Microsecond, time.Microsecond, 5*time.Second
+			if n := 4 + int(binary.LittleEndian.Uint32(data)); n < len(data) {
+				streams = [][]byte{data[:n], data[n:]}
+			}
+			streams = append(streams, frame(nil, rpc.MsgKick, kickBody("resume refused: fuzz")))
 		}
 		ln.(*net.TCPListener).SetDeadline(time.Now().Add(eventTimeout))
-		nc, err := ln.Accept() // inputs run one at a time: this is c's
+		c, err := client.Dial(ln.Addr().String(), opts)
 		if err != nil {
-			c.Close()
 			t.Fatal(err)
 		}
-		written := make(chan struct{})
+		// Serve the client's connections (inputs run one at a time: they
+		// are c's), each stream once, then the last one again.
+		served := make(chan struct{})
 		go func() {
-			defer close(written)
-			nc.Write(data) // fails if the client hangs up first
-			// End the stream, and read what the client sent (its
-			// heartbeats) until it closes: closing with that unread
-			// would reset the connection, which may lose the input.
-			nc.(*net.TCPConn).CloseWrite()
-			nc.SetReadDeadline(time.Now().Add(eventTimeout))
-			io.Copy(io.Discard, nc)
-			nc.Close()
+			defer close(served)
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			for i := 0; ; i++ {
+				nc, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				wg.Add(1)
+				go func(stream []byte) {
+					defer wg.Done()
+					nc.Write(stream) // fails if the client hangs up first
+					// End the stream, and read what the client sent (its
+					// heartbeats) until it closes: closing with that
+					// unread would reset the connection, which may lose
+					// the input.
+					nc.(*net.TCPConn).CloseWrite()
+					nc.SetReadDeadline(time.Now().Add(eventTimeout))
+					io.Copy(io.Discard, nc)
+					nc.Close()
+				}(streams[min(i, len(streams)-1)])
+			}
 		}()
 		for {
 			ev := nextEvent(t, c)
@@ -121,15 +177,25 @@ func FuzzClientFrames(f *testing.F) {
 			if iv, to := c.Heartbeat(); iv < rpc.MinHeartbeatInterval || iv > rpc.MaxHeartbeatInterval || to < 2*iv || to > 4*iv {
 				t.Fatalf("Heartbeat() = %v, %v: out of bounds", iv, to)
 			}
-			if d, ok := ev.(client.Disconnected); ok {
-				if d.Err == nil || d.Reason == "" || strings.Contains(d.Reason, "panic") {
-					t.Fatalf("disconnected with %#v", d)
+			switch ev := ev.(type) {
+			case client.Reconnecting, client.Resumed:
+				if !opts.Resume {
+					t.Fatalf("%#v without Resume", ev)
 				}
+			case client.Disconnected:
+				if ev.Err == nil || ev.Reason == "" || strings.Contains(ev.Reason, "panic") {
+					t.Fatalf("disconnected with %#v", ev)
+				}
+			}
+			if _, ok := ev.(client.Disconnected); ok {
 				break
 			}
 		}
 		expectClosed(t, c)
 		c.Close()
-		<-written
+		// Every connection the client made has been accepted: its
+		// attempts end before Disconnected.
+		ln.(*net.TCPListener).SetDeadline(time.Now())
+		<-served
 	})
 }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -27,7 +28,14 @@ var ErrKCPVersion = errors.New("client: the gate speaks another KCP handshake ve
 // Dial runs it for Options.KCP; it is exported for tools that drive KCP
 // themselves.
 func KCPHandshake(conn net.PacketConn, gate net.Addr, timeout time.Duration) (uint32, error) {
+	return kcpHandshake(context.Background(), conn, gate, timeout)
+}
+
+// kcpHandshake is KCPHandshake that also gives up when ctx ends.
+func kcpHandshake(ctx context.Context, conn net.PacketConn, gate net.Addr, timeout time.Duration) (uint32, error) {
 	defer conn.SetReadDeadline(time.Time{})
+	// A read under way wakes up at once when ctx ends.
+	defer context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })()
 	var b [8]byte
 	rand.Read(b[:]) // never fails (crypto/rand)
 	nonce := binary.LittleEndian.Uint64(b[:])
@@ -47,6 +55,9 @@ func KCPHandshake(conn net.PacketConn, gate net.Addr, timeout time.Duration) (ui
 		if resend.After(deadline) {
 			resend = deadline
 		}
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("client: KCP handshake with %s: %w", gate, ctx.Err())
+		}
 		conn.SetReadDeadline(resend)
 		for {
 			n, from, err := conn.ReadFrom(buf)
@@ -54,6 +65,9 @@ func KCPHandshake(conn net.PacketConn, gate net.Addr, timeout time.Duration) (ui
 				var ne net.Error
 				if !errors.As(err, &ne) || !ne.Timeout() {
 					return 0, fmt.Errorf("client: KCP handshake with %s: %w", gate, err)
+				}
+				if ctx.Err() != nil {
+					return 0, fmt.Errorf("client: KCP handshake with %s: %w", gate, ctx.Err())
 				}
 				if !time.Now().Before(deadline) {
 					return 0, fmt.Errorf("%w: no answer to the KCP handshake within %v (the gate is down or unreachable, serves no KCP, is too busy, or is older than this client and has no handshake)", ErrNoAnswer, timeout)
@@ -79,7 +93,7 @@ func KCPHandshake(conn net.PacketConn, gate net.Addr, timeout time.Duration) (ui
 // dialKCP opens a KCP session with the gate at addr: a new UDP socket,
 // the handshake on it, and the session with the gate's cookie as its
 // conversation ID.
-func dialKCP(addr string, timeout time.Duration) (*kcp.UDPSession, error) {
+func dialKCP(ctx context.Context, addr string, timeout time.Duration) (*kcp.UDPSession, error) {
 	ga, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("client: kcp dial %s: %w", addr, err)
@@ -92,7 +106,7 @@ func dialKCP(addr string, timeout time.Duration) (*kcp.UDPSession, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: kcp dial %s: %w", addr, err)
 	}
-	conv, err := KCPHandshake(conn, ga, timeout)
+	conv, err := kcpHandshake(ctx, conn, ga, timeout)
 	if err != nil {
 		conn.Close()
 		return nil, err

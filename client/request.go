@@ -117,7 +117,7 @@ func (c *Client) startRequest(id rpc.EntityID, method string, args []any, w wait
 	c.mu.Unlock()
 	if err := c.send(rpc.MsgRequest, rpc.AppendClientRequest(nil, id, reqID, method, enc)); err != nil {
 		c.forget(reqID)
-		return 0, ErrClosed
+		return 0, sendErr(err)
 	}
 	return reqID, nil
 }

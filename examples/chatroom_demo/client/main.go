@@ -18,6 +18,18 @@
 // said; "//text" says "/text".
 // At the end of its input it leaves once its /who are answered.
 // A refused login exits with status 1, a lost connection with status 2.
+//
+// It asks the gate for a resumable session (client.Options.Resume): when
+// the connection drops (a Wi-Fi blip, a phone changing cells), it prints
+// "reconnecting… (attempt N: WHY)" on standard error, dials again with
+// backoff and takes the session up where it stopped, printing
+// "reconnected": nothing said meanwhile, either way, is lost or
+// repeated, and lines typed meanwhile are said once it is back. If the
+// gate no longer holds the session (its resume window passed, the gate
+// restarted), it says so, logs in again with the same name and password
+// and rejoins the room it was in ("logged in as NAME", "joined ROOM"
+// again). If the gate stays out of reach for its whole resume window,
+// the client exits with status 2.
 package main
 
 import (
@@ -25,8 +37,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -36,57 +50,74 @@ import (
 )
 
 func main() {
-	os.Exit(run())
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run() int {
-	gate := flag.String("gate", "127.0.0.1:14001", "gate address: host:port for TCP and KCP, or the WebSocket URL (ws://127.0.0.1:14002/)")
-	user := flag.String("user", "", "user name")
-	password := flag.String("password", "", "password")
-	register := flag.Bool("register", false, "create the account (the first time), then log in to it")
-	useKCP := flag.Bool("kcp", false, "connect over KCP instead of TCP")
-	useTLS := flag.Bool("tls", false, "connect over TLS (a gate with tls_cert)")
-	caFile := flag.String("ca", "", "with -tls: trust this PEM certificate (a self-signed gate's) instead of the system's roots")
-	room := flag.String("room", "lobby", "room to join after login (default: the room you were in when you left, or lobby)")
-	flag.Parse()
+// run runs the client with the command line args, reading lines from in,
+// printing the chat on stdout and the rest on stderr; it returns the exit
+// status.
+func run(args []string, in io.Reader, stdout, stderr io.Writer) int {
+	flags := flag.NewFlagSet("client", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	gate := flags.String("gate", "127.0.0.1:14001", "gate address: host:port for TCP and KCP, or the WebSocket URL (ws://127.0.0.1:14002/)")
+	user := flags.String("user", "", "user name")
+	password := flags.String("password", "", "password")
+	register := flags.Bool("register", false, "create the account (the first time), then log in to it")
+	useKCP := flags.Bool("kcp", false, "connect over KCP instead of TCP")
+	useTLS := flags.Bool("tls", false, "connect over TLS (a gate with tls_cert)")
+	caFile := flags.String("ca", "", "with -tls: trust this PEM certificate (a self-signed gate's) instead of the system's roots")
+	room := flags.String("room", "lobby", "room to join after login (default: the room you were in when you left, or lobby)")
+	if err := flags.Parse(args); err != nil {
+		return 1
+	}
 	roomSet := false
-	flag.Visit(func(f *flag.Flag) { roomSet = roomSet || f.Name == "room" })
+	flags.Visit(func(f *flag.Flag) { roomSet = roomSet || f.Name == "room" })
 	if *user == "" || *password == "" {
-		fmt.Fprintln(os.Stderr, "usage: client -gate HOST:PORT -user NAME -password PASSWORD [-register] [-kcp]")
+		fmt.Fprintln(stderr, "usage: client -gate HOST:PORT -user NAME -password PASSWORD [-register] [-kcp]")
 		return 1
 	}
 
-	opts := client.Options{KCP: *useKCP, TLS: *useTLS}
+	opts := client.Options{KCP: *useKCP, TLS: *useTLS, Resume: true}
 	if *caFile != "" {
 		pem, err := os.ReadFile(*caFile)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "error:", err)
+			fmt.Fprintln(stderr, "error:", err)
 			return 1
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			fmt.Fprintf(os.Stderr, "error: %s holds no PEM certificate\n", *caFile)
+			fmt.Fprintf(stderr, "error: %s holds no PEM certificate\n", *caFile)
 			return 1
 		}
 		opts.TLSConfig = &tls.Config{RootCAs: pool}
 	}
 	c, err := client.Dial(*gate, opts)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
+		fmt.Fprintln(stderr, "error:", err)
 		return 2
 	}
-	defer c.Close()
+	defer func() { c.Close() }() // the client in use then: a new login replaces c
 
+	// The input's lines; the reader ends at the end of the input, or
+	// when the client is done (quit).
 	lines := make(chan string)
+	quit := make(chan struct{})
+	defer close(quit)
 	go func() {
-		sc := bufio.NewScanner(os.Stdin)
+		defer close(lines)
+		sc := bufio.NewScanner(in)
 		for sc.Scan() {
-			lines <- sc.Text()
+			select {
+			case lines <- sc.Text():
+			case <-quit:
+				return
+			}
 		}
-		close(lines)
 	}()
 
 	loggedIn, eof := false, false
+	room0 := ""          // the room the player is in, to rejoin after a new login
+	rejoin := ""         // set for a new login: the room to go back to
 	var pending []string // lines typed before login completed
 	events := c.Events()
 	// The answers of /who, printed by this loop. Their goroutines end when
@@ -96,41 +127,45 @@ func run() int {
 	// The server's calls, typed by the generated stubs (stubs/stubs.go):
 	// exit is set by a handler that ends the client.
 	exit := -1
-	printError := func(message string) { fmt.Fprintln(os.Stderr, "error:", message) }
+	printError := func(message string) { fmt.Fprintln(stderr, "error:", message) }
 	account := &stubs.AccountHandlers{
 		OnLoginFailed: func(reason string) {
 			what := "login"
 			if *register {
 				what = "registration"
 			}
-			fmt.Fprintf(os.Stderr, "%s failed: %s\n", what, reason)
+			fmt.Fprintf(stderr, "%s failed: %s\n", what, reason)
 			exit = 1
 		},
 		OnError: printError,
 	}
 	avatar := &stubs.AvatarHandlers{
 		OnLogin: func(name string) {
-			fmt.Printf("logged in as %s\n", name)
+			fmt.Fprintf(stdout, "logged in as %s\n", name)
 			p, ok := c.Player()
 			if !ok {
 				return
 			}
 			me := stubs.AvatarOf(c, p.ID)
+			want := *room
+			if rejoin != "" {
+				want, roomSet = rejoin, true
+			}
 			// The server keeps a returning player in its room.
-			if r, _ := me.AttrRoom(); r != "" && !roomSet {
-				fmt.Printf("joined %s\n", r)
-				loggedIn = true
+			if r, _ := me.AttrRoom(); r != "" && (!roomSet || r == want) {
+				fmt.Fprintf(stdout, "joined %s\n", r)
+				room0, loggedIn = r, true
 				return
 			}
-			me.JoinRoom(*room)
+			me.JoinRoom(want)
 		},
 		OnJoined: func(room string) {
-			fmt.Printf("joined %s\n", room)
-			loggedIn = true
+			fmt.Fprintf(stdout, "joined %s\n", room)
+			room0, loggedIn = room, true
 		},
-		OnChat:     func(room, name, text string) { fmt.Printf("[%s] %s: %s\n", room, name, text) },
-		OnMail:     func(from, text string) { fmt.Printf("[mail] %s: %s\n", from, text) },
-		OnMailSent: func(user string) { fmt.Printf("mail sent to %s\n", user) },
+		OnChat:     func(room, name, text string) { fmt.Fprintf(stdout, "[%s] %s: %s\n", room, name, text) },
+		OnMail:     func(from, text string) { fmt.Fprintf(stdout, "[mail] %s: %s\n", from, text) },
+		OnMailSent: func(user string) { fmt.Fprintf(stdout, "mail sent to %s\n", user) },
 		OnError:    printError,
 	}
 	for {
@@ -138,7 +173,7 @@ func run() int {
 			for len(pending) > 0 {
 				line := pending[0]
 				pending = pending[1:]
-				if quit := handleLine(c, who, line); quit {
+				if quit := handleLine(c, who, line, stderr); quit {
 					return 0
 				}
 			}
@@ -150,9 +185,9 @@ func run() int {
 		case w := <-who.out:
 			who.waiting--
 			if w.err != "" {
-				fmt.Fprintln(os.Stderr, "error: /who:", w.err)
+				fmt.Fprintln(stderr, "error: /who:", w.err)
 			} else {
-				fmt.Println(w.line)
+				fmt.Fprintln(stdout, w.line)
 			}
 		case ev, ok := <-events:
 			if !ok {
@@ -167,7 +202,7 @@ func run() int {
 						login = acc.Register
 					}
 					if err := login(*user, *password); err != nil {
-						fmt.Fprintln(os.Stderr, "error:", err)
+						fmt.Fprintln(stderr, "error:", err)
 						return 2
 					}
 				}
@@ -177,14 +212,33 @@ func run() int {
 					handlers = account.Handle
 				}
 				if _, err := handlers(ev); err != nil {
-					fmt.Fprintln(os.Stderr, "error: the server's call:", err)
+					fmt.Fprintln(stderr, "error: the server's call:", err)
 				}
 				if exit >= 0 {
 					return exit
 				}
+			case client.Reconnecting:
+				fmt.Fprintf(stderr, "reconnecting… (attempt %d: %v)\n", ev.Attempt, ev.Err)
+			case client.Resumed:
+				fmt.Fprintln(stderr, "reconnected")
 			case client.Disconnected:
-				fmt.Fprintln(os.Stderr, "disconnected:", ev.Reason)
-				return 2
+				if !errors.Is(ev.Err, client.ErrResumeRefused) || !loggedIn {
+					fmt.Fprintln(stderr, "disconnected:", ev.Reason)
+					return 2
+				}
+				// The gate no longer holds the session: a new one, and a
+				// new login (never a second registration), back to the
+				// room. Lines typed meanwhile wait for it.
+				fmt.Fprintf(stderr, "%s: logging in again as %s\n", ev.Reason, *user)
+				nc, err := client.Dial(*gate, opts)
+				if err != nil {
+					fmt.Fprintln(stderr, "error:", err)
+					return 2
+				}
+				c.Close()
+				c, events = nc, nc.Events()
+				*register = false
+				rejoin, loggedIn = room0, false
 			}
 		case line, ok := <-lines:
 			if !ok {
@@ -197,10 +251,10 @@ func run() int {
 }
 
 // handleLine sends one input line; it reports whether the user quit.
-func handleLine(c *client.Client, who *whoRequests, line string) bool {
+func handleLine(c *client.Client, who *whoRequests, line string, stderr io.Writer) bool {
 	cmd, err := parseLine(line)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
+		fmt.Fprintln(stderr, "error:", err)
 		return false
 	}
 	p, _ := c.Player()
