@@ -811,7 +811,6 @@ func (c *Client) serve(t rpc.MsgType, body []byte) error {
 func (c *Client) handle(t rpc.MsgType, body []byte) error {
 	c.framesIn.Add(1)
 	c.bytesIn.Add(int64(rpc.HeaderSize + len(body)))
-	r := rpc.NewReader(body)
 	switch t {
 	case rpc.MsgHeartbeatAck:
 		if p, ok := rpc.DecodeHeartbeatAck(body); ok {
@@ -829,148 +828,188 @@ func (c *Client) handle(t rpc.MsgType, body []byte) error {
 	case rpc.MsgAck:
 		return c.gotAck(body)
 	case rpc.MsgCreateEntity:
-		id := r.EntityID()
-		isPlayer := r.Uint8() != 0
-		typ := r.String()
-		if r.Err() != nil {
-			return fmt.Errorf("client: malformed %v: %w", t, r.Err())
-		}
-		if id == "" {
-			return fmt.Errorf("client: malformed %v: zero entity ID", t)
-		}
-		rest := r.Rest()
-		v, n, err := rpc.DecodeAny(rest)
-		if err != nil {
-			return fmt.Errorf("client: %v attributes: %w", t, err)
-		}
-		attrs, _ := v.(map[string]any)
-		if attrs == nil {
-			attrs = map[string]any{}
-		}
-		e := &Entity{ID: id, Type: typ, IsPlayer: isPlayer, Attrs: attrs}
-		if tail := rest[n:]; len(tail) > 0 {
-			pr := rpc.NewReader(tail)
-			e.Pos, e.Yaw = pr.Position()
-			if pr.Err() != nil || pr.Remaining() != 0 {
-				return fmt.Errorf("client: malformed %v: %d bytes after the attributes", t, len(tail))
-			}
-		}
-		c.mu.Lock()
-		if isPlayer {
-			if old := c.entities[c.player]; old != nil && c.player != id {
-				old.IsPlayer = false // handed over: no longer the player
-			}
-			c.player = id
-		}
-		// isPlayer = 0 leaves the player unchanged, even when it names the
-		// player itself: the view must not hold a player that is not one.
-		e.IsPlayer = id == c.player
-		c.entities[id] = e
-		ev := EntityCreated{snapshot(e)}
-		c.mu.Unlock()
-		c.emit(ev)
+		return c.createEntity(t, body)
 	case rpc.MsgDestroyEntity:
-		id := r.EntityID()
-		if r.Err() != nil || id == "" {
-			return fmt.Errorf("client: malformed %v: %v", t, r.Err())
-		}
-		c.mu.Lock()
-		e := c.entities[id]
-		delete(c.entities, id)
-		if c.player == id {
-			c.player = ""
-		}
-		c.mu.Unlock()
-		typ := ""
-		if e != nil {
-			typ = e.Type
-		}
-		c.emit(EntityDestroyed{ID: id, Type: typ})
+		return c.destroyEntity(t, body)
 	case rpc.MsgCallClient:
-		id, method := r.EntityID(), r.String()
-		if r.Err() != nil {
-			return fmt.Errorf("client: malformed %v: %w", t, r.Err())
-		}
-		args, err := rpc.DecodeAnyArgs(r.Rest())
-		if err != nil {
-			return fmt.Errorf("client: %v %s: %w", t, method, err)
-		}
-		ev := Call{EntityID: id, Method: method, Args: args}
-		if id == "" {
-			c.mu.Lock()
-			ev.EntityID, ev.Broadcast = c.player, true
-			c.mu.Unlock()
-		}
-		c.emit(ev)
+		return c.callClient(t, body)
 	case rpc.MsgAttrChange:
-		id, op := r.EntityID(), rpc.AttrOp(r.Uint8())
-		if r.Err() != nil || id == "" {
-			return fmt.Errorf("client: malformed %v: %v", t, r.Err())
-		}
-		rest := r.Rest()
-		pv, n, err := rpc.DecodeAny(rest)
-		if err != nil {
-			return fmt.Errorf("client: %v path: %w", t, err)
-		}
-		value, _, err := rpc.DecodeAny(rest[n:])
-		if err != nil {
-			return fmt.Errorf("client: %v value: %w", t, err)
-		}
-		path, _ := pv.([]any)
-		c.mu.Lock()
-		if e := c.entities[id]; e != nil {
-			if err := rpc.ApplyAttrChange(e.Attrs, op, path, value); err != nil {
-				c.mu.Unlock()
-				return fmt.Errorf("client: %v on %s: %w", t, id, err)
-			}
-		}
-		c.mu.Unlock()
-		c.emit(AttrChanged{EntityID: id, Op: op, Path: path, Value: deepCopy(value)})
+		return c.attrChange(t, body)
 	case rpc.MsgEnterSpace:
-		id, typ := r.EntityID(), r.String()
-		pos, yaw := r.Position()
-		if r.Err() != nil || r.Remaining() != 0 {
-			return fmt.Errorf("client: malformed %v (%d bytes)", t, len(body))
-		}
-		c.mu.Lock()
-		c.space, c.spaceType = id, typ
-		if e := c.entities[c.player]; e != nil {
-			e.Pos, e.Yaw = pos, yaw
-		}
-		c.mu.Unlock()
-		c.emit(SpaceEntered{ID: id, Type: typ, Pos: pos, Yaw: yaw})
+		return c.enterSpace(t, body)
 	case rpc.MsgPositions:
-		n := int(r.Uint16())
-		if r.Err() != nil || r.Remaining() != n*(rpc.EntityIDLength+rpc.PositionSize) {
-			return fmt.Errorf("client: malformed %v (%d bytes)", t, len(body))
-		}
-		ups := make([]PositionUpdate, n)
-		for i := range ups {
-			ups[i].ID = r.EntityID()
-			ups[i].Pos, ups[i].Yaw = r.Position()
-		}
-		if r.Err() != nil {
-			return fmt.Errorf("client: malformed %v: %w", t, r.Err())
-		}
-		c.mu.Lock()
-		for _, u := range ups {
-			if e := c.entities[u.ID]; e != nil {
-				e.Pos, e.Yaw = u.Pos, u.Yaw
-			}
-		}
-		c.mu.Unlock()
-		c.emit(Moved{Updates: ups})
+		return c.positions(t, body)
 	case rpc.MsgReply:
 		return c.reply(body)
 	case rpc.MsgKick:
-		reason := r.String()
+		reason := rpc.NewReader(body).String()
 		c.mu.Lock()
 		c.kicked = reason
 		c.mu.Unlock()
 		return ErrKicked
-	default:
-		return fmt.Errorf("client: unexpected message type %d from server", uint16(t))
 	}
+	return fmt.Errorf("client: unexpected message type %d from server", uint16(t))
+}
+
+// createEntity handles an entity entered the client's view, or became its player (MsgCreateEntity).
+func (c *Client) createEntity(t rpc.MsgType, body []byte) error {
+	r := rpc.NewReader(body)
+	id := r.EntityID()
+	isPlayer := r.Uint8() != 0
+	typ := r.String()
+	if r.Err() != nil {
+		return fmt.Errorf("client: malformed %v: %w", t, r.Err())
+	}
+	if id == "" {
+		return fmt.Errorf("client: malformed %v: zero entity ID", t)
+	}
+	rest := r.Rest()
+	v, n, err := rpc.DecodeAny(rest)
+	if err != nil {
+		return fmt.Errorf("client: %v attributes: %w", t, err)
+	}
+	attrs, _ := v.(map[string]any)
+	if attrs == nil {
+		attrs = map[string]any{}
+	}
+	e := &Entity{ID: id, Type: typ, IsPlayer: isPlayer, Attrs: attrs}
+	if tail := rest[n:]; len(tail) > 0 {
+		pr := rpc.NewReader(tail)
+		e.Pos, e.Yaw = pr.Position()
+		if pr.Err() != nil || pr.Remaining() != 0 {
+			return fmt.Errorf("client: malformed %v: %d bytes after the attributes", t, len(tail))
+		}
+	}
+	c.mu.Lock()
+	if isPlayer {
+		if old := c.entities[c.player]; old != nil && c.player != id {
+			old.IsPlayer = false // handed over: no longer the player
+		}
+		c.player = id
+	}
+	// isPlayer = 0 leaves the player unchanged, even when it names the
+	// player itself: the view must not hold a player that is not one.
+	e.IsPlayer = id == c.player
+	c.entities[id] = e
+	ev := EntityCreated{snapshot(e)}
+	c.mu.Unlock()
+	c.emit(ev)
+	return nil
+}
+
+// destroyEntity handles an entity left the client's view (MsgDestroyEntity).
+func (c *Client) destroyEntity(t rpc.MsgType, body []byte) error {
+	r := rpc.NewReader(body)
+	id := r.EntityID()
+	if r.Err() != nil || id == "" {
+		return fmt.Errorf("client: malformed %v: %v", t, r.Err())
+	}
+	c.mu.Lock()
+	e := c.entities[id]
+	delete(c.entities, id)
+	if c.player == id {
+		c.player = ""
+	}
+	c.mu.Unlock()
+	typ := ""
+	if e != nil {
+		typ = e.Type
+	}
+	c.emit(EntityDestroyed{ID: id, Type: typ})
+	return nil
+}
+
+// callClient handles a call of a client method (MsgCallClient).
+func (c *Client) callClient(t rpc.MsgType, body []byte) error {
+	r := rpc.NewReader(body)
+	id, method := r.EntityID(), r.String()
+	if r.Err() != nil {
+		return fmt.Errorf("client: malformed %v: %w", t, r.Err())
+	}
+	args, err := rpc.DecodeAnyArgs(r.Rest())
+	if err != nil {
+		return fmt.Errorf("client: %v %s: %w", t, method, err)
+	}
+	ev := Call{EntityID: id, Method: method, Args: args}
+	if id == "" {
+		c.mu.Lock()
+		ev.EntityID, ev.Broadcast = c.player, true
+		c.mu.Unlock()
+	}
+	c.emit(ev)
+	return nil
+}
+
+// attrChange handles a change of an entity's attributes (MsgAttrChange).
+func (c *Client) attrChange(t rpc.MsgType, body []byte) error {
+	r := rpc.NewReader(body)
+	id, op := r.EntityID(), rpc.AttrOp(r.Uint8())
+	if r.Err() != nil || id == "" {
+		return fmt.Errorf("client: malformed %v: %v", t, r.Err())
+	}
+	rest := r.Rest()
+	pv, n, err := rpc.DecodeAny(rest)
+	if err != nil {
+		return fmt.Errorf("client: %v path: %w", t, err)
+	}
+	value, _, err := rpc.DecodeAny(rest[n:])
+	if err != nil {
+		return fmt.Errorf("client: %v value: %w", t, err)
+	}
+	path, _ := pv.([]any)
+	c.mu.Lock()
+	if e := c.entities[id]; e != nil {
+		if err := rpc.ApplyAttrChange(e.Attrs, op, path, value); err != nil {
+			c.mu.Unlock()
+			return fmt.Errorf("client: %v on %s: %w", t, id, err)
+		}
+	}
+	c.mu.Unlock()
+	c.emit(AttrChanged{EntityID: id, Op: op, Path: path, Value: deepCopy(value)})
+	return nil
+}
+
+// enterSpace handles the player entered a space, or left its own (MsgEnterSpace).
+func (c *Client) enterSpace(t rpc.MsgType, body []byte) error {
+	r := rpc.NewReader(body)
+	id, typ := r.EntityID(), r.String()
+	pos, yaw := r.Position()
+	if r.Err() != nil || r.Remaining() != 0 {
+		return fmt.Errorf("client: malformed %v (%d bytes)", t, len(body))
+	}
+	c.mu.Lock()
+	c.space, c.spaceType = id, typ
+	if e := c.entities[c.player]; e != nil {
+		e.Pos, e.Yaw = pos, yaw
+	}
+	c.mu.Unlock()
+	c.emit(SpaceEntered{ID: id, Type: typ, Pos: pos, Yaw: yaw})
+	return nil
+}
+
+// positions handles where entities in view are now (MsgPositions).
+func (c *Client) positions(t rpc.MsgType, body []byte) error {
+	r := rpc.NewReader(body)
+	n := int(r.Uint16())
+	if r.Err() != nil || r.Remaining() != n*(rpc.EntityIDLength+rpc.PositionSize) {
+		return fmt.Errorf("client: malformed %v (%d bytes)", t, len(body))
+	}
+	ups := make([]PositionUpdate, n)
+	for i := range ups {
+		ups[i].ID = r.EntityID()
+		ups[i].Pos, ups[i].Yaw = r.Position()
+	}
+	if r.Err() != nil {
+		return fmt.Errorf("client: malformed %v: %w", t, r.Err())
+	}
+	c.mu.Lock()
+	for _, u := range ups {
+		if e := c.entities[u.ID]; e != nil {
+			e.Pos, e.Yaw = u.Pos, u.Yaw
+		}
+	}
+	c.mu.Unlock()
+	c.emit(Moved{Updates: ups})
 	return nil
 }
 

@@ -53,10 +53,15 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-// run runs the client with the command line args, reading lines from in,
-// printing the chat on stdout and the rest on stderr; it returns the exit
-// status.
-func run(args []string, in io.Reader, stdout, stderr io.Writer) int {
+// settings are the command line's.
+type settings struct {
+	gate, user, password, room string
+	register, roomSet          bool
+	opts                       client.Options
+}
+
+// parseArgs parses the command line; a status of 0 means go on.
+func parseArgs(args []string, stderr io.Writer) (settings, int) {
 	flags := flag.NewFlagSet("client", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	gate := flags.String("gate", "127.0.0.1:14001", "gate address: host:port for TCP and KCP, or the WebSocket URL (ws://127.0.0.1:14002/)")
@@ -68,35 +73,69 @@ func run(args []string, in io.Reader, stdout, stderr io.Writer) int {
 	caFile := flags.String("ca", "", "with -tls: trust this PEM certificate (a self-signed gate's) instead of the system's roots")
 	room := flags.String("room", "lobby", "room to join after login (default: the room you were in when you left, or lobby)")
 	if err := flags.Parse(args); err != nil {
-		return 1
+		return settings{}, 1
 	}
-	roomSet := false
-	flags.Visit(func(f *flag.Flag) { roomSet = roomSet || f.Name == "room" })
-	if *user == "" || *password == "" {
+	s := settings{gate: *gate, user: *user, password: *password, room: *room, register: *register,
+		opts: client.Options{KCP: *useKCP, TLS: *useTLS, Resume: true}}
+	flags.Visit(func(f *flag.Flag) { s.roomSet = s.roomSet || f.Name == "room" })
+	if s.user == "" || s.password == "" {
 		fmt.Fprintln(stderr, "usage: client -gate HOST:PORT -user NAME -password PASSWORD [-register] [-kcp]")
-		return 1
+		return s, 1
 	}
-
-	opts := client.Options{KCP: *useKCP, TLS: *useTLS, Resume: true}
 	if *caFile != "" {
 		pem, err := os.ReadFile(*caFile)
 		if err != nil {
 			fmt.Fprintln(stderr, "error:", err)
-			return 1
+			return s, 1
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
 			fmt.Fprintf(stderr, "error: %s holds no PEM certificate\n", *caFile)
-			return 1
+			return s, 1
 		}
-		opts.TLSConfig = &tls.Config{RootCAs: pool}
+		s.opts.TLSConfig = &tls.Config{RootCAs: pool}
 	}
-	c, err := client.Dial(*gate, opts)
+	return s, 0
+}
+
+// chat is a running client: its connection, where the user is, and what
+// waits to be said.
+type chat struct {
+	settings
+	stdout, stderr io.Writer
+	c              *client.Client
+	events         <-chan client.Event
+	who            *whoRequests
+	loggedIn, eof  bool
+	room0          string   // the room the player is in, to rejoin after a new login
+	rejoin         string   // set for a new login: the room to go back to
+	pending        []string // lines typed before login completed
+	exit           int      // set (>= 0) by a handler that ends the client
+	account        *stubs.AccountHandlers
+	avatar         *stubs.AvatarHandlers
+}
+
+// run runs the client with the command line args, reading lines from in,
+// printing the chat on stdout and the rest on stderr; it returns the exit
+// status.
+func run(args []string, in io.Reader, stdout, stderr io.Writer) int {
+	s, status := parseArgs(args, stderr)
+	if status != 0 {
+		return status
+	}
+	c, err := client.Dial(s.gate, s.opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "error:", err)
 		return 2
 	}
-	defer func() { c.Close() }() // the client in use then: a new login replaces c
+	ch := &chat{settings: s, stdout: stdout, stderr: stderr, c: c, events: c.Events(), exit: -1,
+		// The answers of /who, printed by the loop. Their goroutines end
+		// when the request does: at the latest at its timeout, or when
+		// the client closes.
+		who: &whoRequests{out: make(chan whoAnswer, 16), quit: make(chan struct{})}}
+	defer func() { ch.c.Close() }() // the client in use then: a new login replaces it
+	defer close(ch.who.quit)
+	ch.handlers()
 
 	// The input's lines; the reader ends at the end of the input, or
 	// when the client is done (quit).
@@ -114,140 +153,158 @@ func run(args []string, in io.Reader, stdout, stderr io.Writer) int {
 			}
 		}
 	}()
-
-	loggedIn, eof := false, false
-	room0 := ""          // the room the player is in, to rejoin after a new login
-	rejoin := ""         // set for a new login: the room to go back to
-	var pending []string // lines typed before login completed
-	events := c.Events()
-	// The answers of /who, printed by this loop. Their goroutines end when
-	// the request does: at the latest at its timeout, or when c closes.
-	who := &whoRequests{out: make(chan whoAnswer, 16), quit: make(chan struct{})}
-	defer close(who.quit)
-	// The server's calls, typed by the generated stubs (stubs/stubs.go):
-	// exit is set by a handler that ends the client.
-	exit := -1
-	printError := func(message string) { fmt.Fprintln(stderr, "error:", message) }
-	account := &stubs.AccountHandlers{
-		OnLoginFailed: func(reason string) {
-			what := "login"
-			if *register {
-				what = "registration"
-			}
-			fmt.Fprintf(stderr, "%s failed: %s\n", what, reason)
-			exit = 1
-		},
-		OnError: printError,
-	}
-	avatar := &stubs.AvatarHandlers{
-		OnLogin: func(name string) {
-			fmt.Fprintf(stdout, "logged in as %s\n", name)
-			p, ok := c.Player()
-			if !ok {
-				return
-			}
-			me := stubs.AvatarOf(c, p.ID)
-			want := *room
-			if rejoin != "" {
-				want, roomSet = rejoin, true
-			}
-			// The server keeps a returning player in its room.
-			if r, _ := me.AttrRoom(); r != "" && (!roomSet || r == want) {
-				fmt.Fprintf(stdout, "joined %s\n", r)
-				room0, loggedIn = r, true
-				return
-			}
-			me.JoinRoom(want)
-		},
-		OnJoined: func(room string) {
-			fmt.Fprintf(stdout, "joined %s\n", room)
-			room0, loggedIn = room, true
-		},
-		OnChat:     func(room, name, text string) { fmt.Fprintf(stdout, "[%s] %s: %s\n", room, name, text) },
-		OnMail:     func(from, text string) { fmt.Fprintf(stdout, "[mail] %s: %s\n", from, text) },
-		OnMailSent: func(user string) { fmt.Fprintf(stdout, "mail sent to %s\n", user) },
-		OnError:    printError,
-	}
 	for {
-		if loggedIn {
-			for len(pending) > 0 {
-				line := pending[0]
-				pending = pending[1:]
-				if quit := handleLine(c, who, line, stderr); quit {
-					return 0
-				}
-			}
-			if eof && who.waiting == 0 {
-				return 0 // end of input: leave, once /who is answered
-			}
+		if done, status := ch.sayPending(); done {
+			return status
 		}
 		select {
-		case w := <-who.out:
-			who.waiting--
+		case w := <-ch.who.out:
+			ch.who.waiting--
 			if w.err != "" {
 				fmt.Fprintln(stderr, "error: /who:", w.err)
 			} else {
 				fmt.Fprintln(stdout, w.line)
 			}
-		case ev, ok := <-events:
+		case ev, ok := <-ch.events:
 			if !ok {
 				return 2
 			}
-			switch ev := ev.(type) {
-			case client.EntityCreated:
-				if ev.IsPlayer && ev.Type == "Account" {
-					acc := stubs.AccountOf(c, ev.ID)
-					login := acc.Login
-					if *register {
-						login = acc.Register
-					}
-					if err := login(*user, *password); err != nil {
-						fmt.Fprintln(stderr, "error:", err)
-						return 2
-					}
-				}
-			case client.Call:
-				handlers := avatar.Handle
-				if p, ok := c.Player(); ok && p.Type == "Account" {
-					handlers = account.Handle
-				}
-				if _, err := handlers(ev); err != nil {
-					fmt.Fprintln(stderr, "error: the server's call:", err)
-				}
-				if exit >= 0 {
-					return exit
-				}
-			case client.Reconnecting:
-				fmt.Fprintf(stderr, "reconnecting… (attempt %d: %v)\n", ev.Attempt, ev.Err)
-			case client.Resumed:
-				fmt.Fprintln(stderr, "reconnected")
-			case client.Disconnected:
-				if !errors.Is(ev.Err, client.ErrResumeRefused) || !loggedIn {
-					fmt.Fprintln(stderr, "disconnected:", ev.Reason)
-					return 2
-				}
-				// The gate no longer holds the session: a new one, and a
-				// new login (never a second registration), back to the
-				// room. Lines typed meanwhile wait for it.
-				fmt.Fprintf(stderr, "%s: logging in again as %s\n", ev.Reason, *user)
-				nc, err := client.Dial(*gate, opts)
-				if err != nil {
-					fmt.Fprintln(stderr, "error:", err)
-					return 2
-				}
-				c.Close()
-				c, events = nc, nc.Events()
-				*register = false
-				rejoin, loggedIn = room0, false
+			if done, status := ch.onEvent(ev); done {
+				return status
 			}
 		case line, ok := <-lines:
 			if !ok {
-				lines, eof = nil, true
+				lines, ch.eof = nil, true
 				continue
 			}
-			pending = append(pending, line)
+			ch.pending = append(ch.pending, line)
 		}
 	}
+}
+
+// sayPending says the lines typed so far, once logged in; done means the
+// client ends (the user quit, or the input ended and /who is answered).
+func (ch *chat) sayPending() (done bool, status int) {
+	if !ch.loggedIn {
+		return false, 0
+	}
+	for len(ch.pending) > 0 {
+		line := ch.pending[0]
+		ch.pending = ch.pending[1:]
+		if quit := handleLine(ch.c, ch.who, line, ch.stderr); quit {
+			return true, 0
+		}
+	}
+	return ch.eof && ch.who.waiting == 0, 0
+}
+
+// handlers makes the handlers of the server's calls, typed by the
+// generated stubs (stubs/stubs.go).
+func (ch *chat) handlers() {
+	printError := func(message string) { fmt.Fprintln(ch.stderr, "error:", message) }
+	ch.account = &stubs.AccountHandlers{
+		OnLoginFailed: func(reason string) {
+			what := "login"
+			if ch.register {
+				what = "registration"
+			}
+			fmt.Fprintf(ch.stderr, "%s failed: %s\n", what, reason)
+			ch.exit = 1
+		},
+		OnError: printError,
+	}
+	ch.avatar = &stubs.AvatarHandlers{
+		OnLogin:    ch.onLogin,
+		OnJoined:   func(room string) { ch.joined(room) },
+		OnChat:     func(room, name, text string) { fmt.Fprintf(ch.stdout, "[%s] %s: %s\n", room, name, text) },
+		OnMail:     func(from, text string) { fmt.Fprintf(ch.stdout, "[mail] %s: %s\n", from, text) },
+		OnMailSent: func(user string) { fmt.Fprintf(ch.stdout, "mail sent to %s\n", user) },
+		OnError:    printError,
+	}
+}
+
+// onLogin goes to the room the user asked for (or back to the one it was
+// in before a new login); the server keeps a returning player in its own.
+func (ch *chat) onLogin(name string) {
+	fmt.Fprintf(ch.stdout, "logged in as %s\n", name)
+	p, ok := ch.c.Player()
+	if !ok {
+		return
+	}
+	me := stubs.AvatarOf(ch.c, p.ID)
+	want := ch.room
+	if ch.rejoin != "" {
+		want, ch.roomSet = ch.rejoin, true
+	}
+	if r, _ := me.AttrRoom(); r != "" && (!ch.roomSet || r == want) {
+		ch.joined(r)
+		return
+	}
+	me.JoinRoom(want)
+}
+
+// joined records that the player is in room.
+func (ch *chat) joined(room string) {
+	fmt.Fprintf(ch.stdout, "joined %s\n", room)
+	ch.room0, ch.loggedIn = room, true
+}
+
+// onEvent handles one event of the client; done means the client ends,
+// with that status.
+func (ch *chat) onEvent(ev client.Event) (done bool, status int) {
+	switch ev := ev.(type) {
+	case client.EntityCreated:
+		if ev.IsPlayer && ev.Type == "Account" {
+			acc := stubs.AccountOf(ch.c, ev.ID)
+			login := acc.Login
+			if ch.register {
+				login = acc.Register
+			}
+			if err := login(ch.user, ch.password); err != nil {
+				fmt.Fprintln(ch.stderr, "error:", err)
+				return true, 2
+			}
+		}
+	case client.Call:
+		handlers := ch.avatar.Handle
+		if p, ok := ch.c.Player(); ok && p.Type == "Account" {
+			handlers = ch.account.Handle
+		}
+		if _, err := handlers(ev); err != nil {
+			fmt.Fprintln(ch.stderr, "error: the server's call:", err)
+		}
+		if ch.exit >= 0 {
+			return true, ch.exit
+		}
+	case client.Reconnecting:
+		fmt.Fprintf(ch.stderr, "reconnecting… (attempt %d: %v)\n", ev.Attempt, ev.Err)
+	case client.Resumed:
+		fmt.Fprintln(ch.stderr, "reconnected")
+	case client.Disconnected:
+		if !errors.Is(ev.Err, client.ErrResumeRefused) || !ch.loggedIn {
+			fmt.Fprintln(ch.stderr, "disconnected:", ev.Reason)
+			return true, 2
+		}
+		return ch.loginAgain(ev.Reason)
+	}
+	return false, 0
+}
+
+// loginAgain starts a new session when the gate no longer holds the old
+// one: a new login (never a second registration), back to the room. Lines
+// typed meanwhile wait for it.
+func (ch *chat) loginAgain(why string) (done bool, status int) {
+	fmt.Fprintf(ch.stderr, "%s: logging in again as %s\n", why, ch.user)
+	nc, err := client.Dial(ch.gate, ch.opts)
+	if err != nil {
+		fmt.Fprintln(ch.stderr, "error:", err)
+		return true, 2
+	}
+	ch.c.Close()
+	ch.c, ch.events = nc, nc.Events()
+	ch.register = false
+	ch.rejoin, ch.loggedIn = ch.room0, false
+	return false, 0
 }
 
 // handleLine sends one input line; it reports whether the user quit.
