@@ -961,7 +961,7 @@ func (d *Dispatcher) routeEntity(p *peer, t rpc.MsgType, body []byte) error {
 		if p.role != rpc.RoleGame {
 			return errProtocol(p, t, "not from a game")
 		}
-	case rpc.MsgClientCall, rpc.MsgClientDisconnected, rpc.MsgClientSyncPosition, rpc.MsgClientRequest:
+	case rpc.MsgClientCall, rpc.MsgClientDisconnected, rpc.MsgClientSyncPosition, rpc.MsgClientRequest, rpc.MsgClientAway:
 		if p.role != rpc.RoleGate {
 			return errProtocol(p, t, "not from a gate")
 		}
