@@ -199,7 +199,7 @@ type client struct {
 	// on the condition that it resumes one (guarded by Gate.mu).
 	overflow bool
 	// Guarded by Gate.mu:
-	owner     rpc.EntityID
+	owner rpc.EntityID
 	// kicked: a kick or a bye ends the connection (and the session: a
 	// quit).
 	ownerGame rpc.GameID
