@@ -199,12 +199,12 @@ type client struct {
 	// on the condition that it resumes one (guarded by Gate.mu).
 	overflow bool
 	// Guarded by Gate.mu:
-	owner rpc.EntityID
-	// kicked: a kick or a bye ends the connection (and the session: a
-	// quit).
+	owner     rpc.EntityID
 	ownerGame rpc.GameID
 	props     map[string]string
-	kicked    atomic.Bool
+	// kicked: a kick or a bye ends the connection (and a resumable
+	// session with it: a quit).
+	kicked atomic.Bool
 	// Reader goroutine only:
 	msgs, bytes bucket
 	out         rpc.Batch // what handling the client's frames sends, flushed per frame
