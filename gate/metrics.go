@@ -63,6 +63,7 @@ func (g *Gate) WriteMetrics(out io.Writer) error {
 		}
 	}
 	w.Gauge("goworld_gate_sessions_held", "Resumable sessions held for clients whose connection dropped (counted in goworld_gate_clients).", float64(g.HeldSessions()))
+	w.Gauge("goworld_gate_session_journal_bytes", "Bytes of session frames kept for resumable clients (unacknowledged, or sent while away), in all; each client's at most resume_limit.", float64(g.journalBytes()))
 	for i, name := range resumeNames {
 		w.Counter("goworld_gate_resumes_total", "Resumes of sessions (MsgResume), by result: ok, unknown (token unknown or expired), ended (the session ended while away), missed (frames the client missed were forgotten), protocol_error.",
 			g.met.resumes[i].Load(), "result", name)

@@ -643,13 +643,35 @@ func (g *Gate) resume(c *client, body []byte) error {
 	if rest := s.after(r.Received); len(rest) > 0 {
 		old.out.SendFrame(conn, rest)
 	}
-	g.sendAway(old, owner, false)
+	if wasHeld {
+		g.sendAway(old, owner, false) // OnClientBack follows OnClientAway
+	}
 	s.mu.Unlock()
 	c.adopted = old
 	g.met.resumes[resumeOK].Add(1)
 	g.lines.Logf(g.log.WithField("client", uint64(old.id)).WithField("remote", conn.RemoteAddr().String()), logrus.DebugLevel,
 		"session resumed", "session resumed (%d frames resent)", s.sent-r.Received)
 	return nil
+}
+
+// journalBytes returns the bytes of session frames kept for resumable
+// clients, in all.
+func (g *Gate) journalBytes() int {
+	g.mu.RLock()
+	ss := make([]*session, 0, len(g.clients))
+	for _, c := range g.clients {
+		if s := c.sess.Load(); s != nil {
+			ss = append(ss, s)
+		}
+	}
+	g.mu.RUnlock()
+	n := 0
+	for _, s := range ss {
+		s.mu.Lock()
+		n += s.size()
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // HeldSessions returns the number of resumable sessions held for

@@ -1,0 +1,524 @@
+package gate_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/goworld-engine/goworld/entity"
+	"github.com/goworld-engine/goworld/gate"
+	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/wsconn"
+	"github.com/goworld-engine/goworld/rpc"
+	"github.com/sirupsen/logrus"
+)
+
+// Resumer is the boot entity of the resume tests: it echoes, answers
+// requests, floods its client on demand (also when its client is away),
+// and reports its client hooks on resumerEvents.
+type Resumer struct {
+	entity.Entity
+	floodN, floodSize int // FloodWhenAway's
+}
+
+func (r *Resumer) DescribeEntityType(d *entity.TypeDesc) {
+	d.ExposeToClient("Echo", "Ask", "Flood", "FloodWhenAway", "KickMe")
+}
+func (r *Resumer) Echo(s string)                { r.CallClient("OnEcho", s) }
+func (r *Resumer) Ask(s string) (string, error) { return "re:" + s, nil }
+func (r *Resumer) KickMe(reason string)         { r.Kick(reason) }
+func (r *Resumer) FloodWhenAway(n, size int)    { r.floodN, r.floodSize = n, size }
+func (r *Resumer) Flood(n, size int) {
+	blob := strings.Repeat("x", size)
+	for i := 0; i < n; i++ {
+		r.CallClient("OnFlood", i, blob)
+	}
+}
+func (r *Resumer) OnClientAway() {
+	noteResumer(r.ID(), "away")
+	if r.floodN > 0 {
+		r.Flood(r.floodN, r.floodSize)
+	}
+}
+func (r *Resumer) OnClientBack() { noteResumer(r.ID(), "back") }
+func (r *Resumer) OnClientDisconnected() {
+	noteResumer(r.ID(), "gone")
+	r.Destroy()
+}
+
+// resumerEvent is a Resumer's client hook that ran.
+type resumerEvent struct {
+	id   rpc.EntityID
+	what string // away, back, gone
+}
+
+var resumerEvents = make(chan resumerEvent, 1024)
+
+func noteResumer(id rpc.EntityID, what string) {
+	select {
+	case resumerEvents <- resumerEvent{id, what}:
+	default:
+	}
+}
+
+// awaitHook waits up to 10 s for entity id's hook what, failing on any
+// other hook of id's meanwhile.
+func awaitHook(t *testing.T, id rpc.EntityID, what string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-resumerEvents:
+			if ev.id != id {
+				continue
+			}
+			if ev.what != what {
+				t.Fatalf("entity %s: hook %s, want %s", id, ev.what, what)
+			}
+			return
+		case <-deadline:
+			t.Fatalf("entity %s: no %s within 10s", id, what)
+		}
+	}
+}
+
+// noHook checks that no hook of id's has run (or runs within a short
+// look at the queue: what has run is there already).
+func noHook(t *testing.T, id rpc.EntityID) {
+	t.Helper()
+	for {
+		select {
+		case ev := <-resumerEvents:
+			if ev.id == id {
+				t.Fatalf("entity %s: hook %s, want none", id, ev.what)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// startResumers starts a cluster whose boot entity is a Resumer, with the
+// gate settings in lim (ResumeWindow etc.) and the transports in o.
+func startResumers(t testing.TB, o cluster.Options, lim gate.Config) *cluster.Cluster {
+	r := entity.NewRegistry()
+	if err := r.Register("Resumer", &Resumer{}); err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	o.Registry, o.BootEntity, o.Logger, o.GateLimits = r, "Resumer", log, &lim
+	o.ClientStringLimit = -1
+	for len(resumerEvents) > 0 {
+		<-resumerEvents
+	}
+	return cluster.Start(t, o)
+}
+
+// frame is one frame a raw session read; end marks a connection's end.
+type frame struct {
+	t    rpc.MsgType
+	body []byte
+	end  error
+}
+
+// dialer opens a connection of one transport, and returns it with a
+// function that cuts it abruptly (no goodbye of any layer).
+type dialer func(t testing.TB) (net.Conn, func())
+
+func tcpDialer(addr string) dialer {
+	return func(t testing.TB) (net.Conn, func()) {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nc, func() { nc.(*net.TCPConn).SetLinger(0); nc.Close() } // a reset
+	}
+}
+
+func kcpDialer(addr string) dialer {
+	return func(t testing.TB) (net.Conn, func()) {
+		s := rawKCP(t, addr)
+		return s, func() { s.Close() } // KCP says nothing: the gate does not notice
+	}
+}
+
+func wsDialer(url string) dialer {
+	return func(t testing.TB) (net.Conn, func()) {
+		ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wsconn.New(ws), func() { ws.NetConn().Close() } // no close message
+	}
+}
+
+// rawSession is a hand-written resumable client: it counts the session
+// frames it receives, keeps those it sends, and resumes.
+type rawSession struct {
+	t       testing.TB
+	dial    dialer
+	autoAck bool
+
+	wmu  sync.Mutex
+	nc   net.Conn
+	cut  func()
+	done chan struct{} // the current connection's reader stopped
+
+	in       chan frame    // every frame of every connection, in order
+	got      atomic.Uint64 // session frames received
+	token    rpc.ResumeToken
+	sent     [][]byte // session frames sent (frame i is number i+1)
+	player   rpc.EntityID
+	gateAcks []uint64 // MsgAcks from the gate, as read by next
+	pending  []frame  // frames of a dropped connection, still to be read by next
+}
+
+func newRawSession(t testing.TB, d dialer) *rawSession {
+	r := &rawSession{t: t, dial: d, autoAck: true, in: make(chan frame, 1<<14)}
+	t.Cleanup(func() { r.drop() })
+	return r
+}
+
+// connect opens a connection and starts its reader.
+func (r *rawSession) connect() {
+	nc, cut := r.dial(r.t)
+	done := make(chan struct{})
+	r.wmu.Lock()
+	r.nc, r.cut, r.done = nc, cut, done
+	r.wmu.Unlock()
+	go r.read(nc, done)
+}
+
+func (r *rawSession) read(nc net.Conn, done chan struct{}) {
+	defer close(done)
+	var hdr [rpc.HeaderSize]byte
+	for {
+		t, body, err := rpc.ReadFrame(nc, hdr[:], 16<<20)
+		if err != nil {
+			r.in <- frame{end: err}
+			return
+		}
+		if rpc.IsSessionFrame(t) {
+			if n := r.got.Add(1); r.autoAck && n%8 == 0 {
+				r.write(rpc.AppendFrame(nil, rpc.MsgAck, rpc.AppendAck(nil, n)))
+			}
+		}
+		r.in <- frame{t: t, body: body}
+	}
+}
+
+// write writes bytes on the current connection (errors: it dropped).
+func (r *rawSession) write(b []byte) {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	if r.nc != nil {
+		r.nc.Write(b)
+	}
+}
+
+// send sends a session frame and keeps it for a resend.
+func (r *rawSession) send(t rpc.MsgType, body []byte) {
+	f := rpc.AppendFrame(nil, t, body)
+	r.sent = append(r.sent, f)
+	r.write(f)
+}
+
+// sendAll sends session frames in one write.
+func (r *rawSession) sendAll(frames ...[]byte) {
+	var all []byte
+	for _, f := range frames {
+		r.sent = append(r.sent, f)
+		all = append(all, f...)
+	}
+	r.write(all)
+}
+
+// drop cuts the connection abruptly and waits for its reader.
+func (r *rawSession) drop() {
+	r.wmu.Lock()
+	cut, done := r.cut, r.done
+	r.nc, r.cut = nil, nil
+	r.wmu.Unlock()
+	if cut != nil {
+		cut()
+		<-done
+	}
+}
+
+// next returns the next frame that is not a heartbeat's answer or an
+// ack (acks are recorded), within 10 s; a connection's end is returned.
+func (r *rawSession) next() frame {
+	r.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		var f frame
+		if len(r.pending) > 0 {
+			f, r.pending = r.pending[0], r.pending[1:]
+		} else {
+			select {
+			case f = <-r.in:
+			case <-timeout:
+				r.t.Fatal("no frame within 10s")
+			}
+		}
+		{
+			switch f.t {
+			case rpc.MsgHeartbeatAck:
+				continue
+			case rpc.MsgAck:
+				n, err := rpc.DecodeAck(f.body)
+				if err != nil {
+					r.t.Fatalf("gate's Ack: %v", err)
+				}
+				r.gateAcks = append(r.gateAcks, n)
+				continue
+			}
+			return f
+		}
+	}
+}
+
+// nextLive is next, skipping the ends of dropped connections.
+func (r *rawSession) nextLive() frame {
+	r.t.Helper()
+	for {
+		if f := r.next(); f.end == nil {
+			return f
+		}
+	}
+}
+
+// start connects and says hello asking for a resumable session: the
+// first frame must be MsgSession, then the player comes.
+func (r *rawSession) start() {
+	r.t.Helper()
+	r.connect()
+	r.write(rpc.AppendFrame(nil, rpc.MsgClientHello, rpc.AppendClientHelloFlags(nil, rpc.ProtocolVersion, rpc.HelloResume)))
+	f := r.next()
+	if f.t != rpc.MsgSession {
+		r.t.Fatalf("first frame %v (%v), want MsgSession", f.t, f.end)
+	}
+	s, err := rpc.DecodeSession(f.body)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.token = s.Token
+	for r.player == "" {
+		f := r.nextLive()
+		if f.t == rpc.MsgCreateEntity {
+			rd := rpc.NewReader(f.body)
+			id := rd.EntityID()
+			if rd.Uint8() == 1 {
+				r.player = id
+			}
+		}
+	}
+}
+
+// resume connects again and resumes: MsgResumed must come first; then
+// the frames the gate did not receive are resent. It returns what the
+// gate had received.
+func (r *rawSession) resume() uint64 {
+	r.t.Helper()
+	// What the dropped connection brought stays for next; the new
+	// connection's frames come after its end.
+	for ended := false; !ended; {
+		select {
+		case f := <-r.in:
+			if ended = f.end != nil; !ended {
+				r.pending = append(r.pending, f)
+			}
+		case <-time.After(10 * time.Second):
+			r.t.Fatal("the dropped connection's reader did not end")
+		}
+	}
+	r.connect()
+	r.write(rpc.AppendFrame(nil, rpc.MsgResume, rpc.AppendResume(nil, rpc.Resume{
+		Version: rpc.ProtocolVersion, Flags: rpc.HelloResume, Token: r.token, Received: r.got.Load()})))
+	var f frame
+	select {
+	case f = <-r.in:
+	case <-time.After(10 * time.Second):
+		r.t.Fatal("no answer to the resume within 10s")
+	}
+	if f.t != rpc.MsgResumed {
+		if f.t == rpc.MsgKick {
+			r.t.Fatalf("resume refused: %q", rpc.NewReader(f.body).String())
+		}
+		r.t.Fatalf("first frame after resume %v, want MsgResumed", f.t)
+	}
+	rd, err := rpc.DecodeResumed(f.body)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if rd.Token == r.token {
+		r.t.Fatal("the token did not change")
+	}
+	if rd.Received > uint64(len(r.sent)) {
+		r.t.Fatalf("gate received %d frames, %d were sent", rd.Received, len(r.sent))
+	}
+	r.token = rd.Token
+	var all []byte
+	for _, f := range r.sent[rd.Received:] {
+		all = append(all, f...)
+	}
+	r.write(all)
+	return rd.Received
+}
+
+// echoFrame is a session frame calling id's Echo(s).
+func echoFrame(id rpc.EntityID, s string) []byte {
+	b := rpc.AppendString(rpc.AppendEntityID(nil, id), "Echo")
+	b, _ = rpc.AppendArgs(b, []any{s})
+	return rpc.AppendFrame(nil, rpc.MsgCallEntity, b)
+}
+
+// askFrame is a session frame requesting id's Ask(s) as request reqID.
+func askFrame(id rpc.EntityID, reqID uint32, s string) []byte {
+	args, _ := rpc.AppendArgs(nil, []any{s})
+	return rpc.AppendFrame(nil, rpc.MsgRequest, rpc.AppendClientRequest(nil, id, reqID, "Ask", args))
+}
+
+// callOf decodes a MsgCallClient body: its method and arguments.
+func callOf(t testing.TB, body []byte) (string, []any) {
+	rd := rpc.NewReader(body)
+	rd.EntityID()
+	m := rd.String()
+	args, err := rpc.DecodeAnyArgs(rd.Rest())
+	if err != nil || rd.Err() != nil {
+		t.Fatalf("CallClient: %v %v", err, rd.Err())
+	}
+	return m, args
+}
+
+// kickReason reads a raw connection's frames until a kick and the end of
+// the stream, and returns the kick's reason.
+func kickReason(t testing.TB, nc net.Conn) string {
+	t.Helper()
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var hdr [rpc.HeaderSize]byte
+	reason := ""
+	for {
+		typ, body, err := rpc.ReadFrame(nc, hdr[:], 16<<20)
+		if err != nil {
+			if reason == "" {
+				t.Fatalf("no kick before %v", err)
+			}
+			return reason
+		}
+		if typ == rpc.MsgKick {
+			reason = rpc.NewReader(body).String()
+		}
+	}
+}
+
+// tryResume sends a MsgResume body as a new connection's first frame and
+// returns the kick it gets (the connection must then end).
+func tryResume(t testing.TB, d dialer, body []byte) string {
+	t.Helper()
+	nc, cut := d(t)
+	defer cut()
+	nc.Write(rpc.AppendFrame(nil, rpc.MsgResume, body))
+	return kickReason(t, nc)
+}
+
+// TestResumeLosesNothingOverEachTransport: a resumable client sends
+// bursts of calls and requests and cuts its connection at once after
+// each burst, with frames in flight both ways (over TCP a reset; over
+// KCP a silent close, which the gate does not notice before the resume,
+// so the resume closes the old session itself; over WebSocket a close
+// without a close message), then resumes. Every echo comes back exactly
+// once and in order, every request gets exactly one answer, and the
+// gate's count of the client's frames is exactly what the client sent.
+func TestResumeLosesNothingOverEachTransport(t *testing.T) {
+	c := startResumers(t, cluster.Options{KCP: true, WebSocket: true}, gate.Config{ResumeWindow: 30 * time.Second})
+	for _, tr := range []struct {
+		name string
+		d    dialer
+	}{{"tcp", tcpDialer(c.GateAddr(0))}, {"kcp", kcpDialer(c.GateAddr(0))}, {"websocket", wsDialer(c.GateWSURL(0))}} {
+		t.Run(tr.name, func(t *testing.T) {
+			r := newRawSession(t, tr.d)
+			r.start()
+			var want []string
+			reqID := uint32(0)
+			const rounds, burst = 4, 40
+			for round := 0; round < rounds; round++ {
+				var frames [][]byte
+				for i := 0; i < burst; i++ {
+					s := fmt.Sprintf("r%d-%d", round, i)
+					want = append(want, s)
+					frames = append(frames, echoFrame(r.player, s))
+					if i%10 == 9 {
+						reqID++
+						frames = append(frames, askFrame(r.player, reqID, s))
+					}
+				}
+				r.sendAll(frames...)
+				r.drop()
+				had := r.got.Load()
+				gateHad := r.resume()
+				t.Logf("round %d: the client resent %d of %d frames, after %d received from the gate", round, len(r.sent)-int(gateHad), len(r.sent), had)
+			}
+			want = append(want, "end")
+			r.send(rpc.MsgCallEntity, echoFrame(r.player, "end")[rpc.HeaderSize:])
+			var echoes []string
+			answers := map[uint32]int{}
+			lastAnswer := uint32(0)
+			for len(echoes) == 0 || echoes[len(echoes)-1] != "end" {
+				f := r.nextLive()
+				switch f.t {
+				case rpc.MsgCallClient:
+					m, args := callOf(t, f.body)
+					if m == "OnEcho" {
+						echoes = append(echoes, args[0].(string))
+					}
+				case rpc.MsgReply:
+					rd := rpc.NewReader(f.body)
+					id := rd.Uint32()
+					answers[id]++
+					if id <= lastAnswer {
+						t.Fatalf("answer to request %d after request %d's", id, lastAnswer)
+					}
+					lastAnswer = id
+				case rpc.MsgKick:
+					t.Fatalf("kicked: %q", rpc.NewReader(f.body).String())
+				}
+			}
+			if strings.Join(echoes, " ") != strings.Join(want, " ") {
+				t.Fatalf("echoes (%d):\n%v\nwant (%d):\n%v", len(echoes), echoes, len(want), want)
+			}
+			for id := uint32(1); id <= reqID; id++ {
+				if answers[id] != 1 {
+					t.Fatalf("request %d answered %d times, want once", id, answers[id])
+				}
+			}
+			// A heartbeat brings the gate's ack of everything: exactly
+			// the frames sent, none counted twice or missed.
+			r.write(rpc.AppendFrame(nil, rpc.MsgHeartbeat, nil))
+			deadline := time.Now().Add(10 * time.Second)
+			for len(r.gateAcks) == 0 || r.gateAcks[len(r.gateAcks)-1] != uint64(len(r.sent)) {
+				if time.Now().After(deadline) {
+					t.Fatalf("gate acks %v, want the last to be %d", r.gateAcks, len(r.sent))
+				}
+				select {
+				case f := <-r.in:
+					if f.t == rpc.MsgAck {
+						n, _ := rpc.DecodeAck(f.body)
+						r.gateAcks = append(r.gateAcks, n)
+					}
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			if n, _ := gateMetrics(t, c.Gates[0]).Sum("goworld_gate_resumes_total", "result", "ok"); n < rounds {
+				t.Fatalf("resumes ok: %v, want at least %d", n, rounds)
+			}
+		})
+	}
+}
