@@ -562,7 +562,8 @@ func (g *Gate) resume(c *client, body []byte) error {
 		s = old.sess.Load()
 	}
 	if s == nil {
-		return g.refuseResume(c, "unknown or expired session", resumeUnknown)
+		why, kind := g.endedWhy(r.Token)
+		return g.refuseResume(c, why, kind)
 	}
 	s.mu.Lock()
 	if !sameToken(s.token, r.Token) {

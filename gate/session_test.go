@@ -522,3 +522,115 @@ func TestResumeLosesNothingOverEachTransport(t *testing.T) {
 		})
 	}
 }
+
+// expectEcho waits for OnEcho(s) on a raw session, failing on a kick.
+func (r *rawSession) expectEcho(s string) {
+	r.t.Helper()
+	for {
+		f := r.nextLive()
+		switch f.t {
+		case rpc.MsgCallClient:
+			if m, args := callOf(r.t, f.body); m == "OnEcho" && args[0] == s {
+				return
+			}
+		case rpc.MsgKick:
+			r.t.Fatalf("kicked waiting for %q: %q", s, rpc.NewReader(f.body).String())
+		}
+	}
+}
+
+// expectKick waits for a kick on a raw session and returns its reason.
+func (r *rawSession) expectKick() string {
+	r.t.Helper()
+	for {
+		if f := r.nextLive(); f.t == rpc.MsgKick {
+			return rpc.NewReader(f.body).String()
+		}
+	}
+}
+
+// resumeBody is a MsgResume body with token and received.
+func resumeBody(tok rpc.ResumeToken, received uint64) []byte {
+	return rpc.AppendResume(nil, rpc.Resume{Version: rpc.ProtocolVersion, Flags: rpc.HelloResume, Token: tok, Received: received})
+}
+
+// TestResumeHooksAndTheEntityBinding, through a real game: a client's
+// drop runs its entity's OnClientAway (not OnClientDisconnected); what
+// the entity sends while it is away arrives after the resume, with
+// OnClientBack; the entity is still the client's (its calls work); a
+// resume while the old connection is still open closes that one without
+// a frame and runs neither hook; a bye then ends the session at once.
+func TestResumeHooksAndTheEntityBinding(t *testing.T) {
+	c := startResumers(t, cluster.Options{}, gate.Config{ResumeWindow: 30 * time.Second})
+	r := newRawSession(t, tcpDialer(c.GateAddr(0)))
+	r.start()
+	r.send(rpc.MsgCallEntity, echoFrame(r.player, "before")[rpc.HeaderSize:])
+	r.expectEcho("before")
+	// FloodWhenAway: 5 frames of 100 bytes sent while away.
+	b := rpc.AppendString(rpc.AppendEntityID(nil, r.player), "FloodWhenAway")
+	b, _ = rpc.AppendArgs(b, []any{5, 100})
+	r.send(rpc.MsgCallEntity, b)
+	r.send(rpc.MsgCallEntity, echoFrame(r.player, "armed")[rpc.HeaderSize:])
+	r.expectEcho("armed")
+	r.drop()
+	awaitHook(t, r.player, "away")
+	waitFor(t, "the session held", func() bool { return c.Gates[0].HeldSessions() == 1 && c.Gates[0].NumClients() == 1 })
+	r.resume()
+	awaitHook(t, r.player, "back")
+	for i := 0; i < 5; i++ {
+		f := r.nextLive()
+		if m, args := callOf(t, f.body); f.t != rpc.MsgCallClient || m != "OnFlood" || args[0] != int64(i) {
+			t.Fatalf("frame %d after the resume: %v %s %v, want OnFlood(%d)", i, f.t, m, args, i)
+		}
+	}
+	r.send(rpc.MsgCallEntity, echoFrame(r.player, "after")[rpc.HeaderSize:])
+	r.expectEcho("after")
+	if c.Gates[0].HeldSessions() != 0 {
+		t.Fatalf("%d sessions held after the resume", c.Gates[0].HeldSessions())
+	}
+
+	// A resume while the old connection is open: it is closed without a
+	// frame.
+	old := r.nc
+	oldDone := r.done
+	r.wmu.Lock()
+	r.nc, r.cut = nil, nil // keep the old one open; resume dials anew
+	r.wmu.Unlock()
+	gotBefore := r.got.Load()
+	r.connect()
+	r.write(rpc.AppendFrame(nil, rpc.MsgResume, resumeBody(r.token, gotBefore)))
+	select {
+	case <-oldDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the old connection was not closed")
+	}
+	old.Close()
+	// The old connection ends with no frame; the new one's first is
+	// MsgResumed (both readers feed r.in: either may come first).
+	for oldEnded, resumed := false, false; !oldEnded || !resumed; {
+		switch f := r.next(); {
+		case f.end != nil:
+			oldEnded = true
+		case f.t == rpc.MsgResumed && !resumed:
+			rd, _ := rpc.DecodeResumed(f.body)
+			r.token, resumed = rd.Token, true
+		default:
+			t.Fatalf("frame %v (%q) while resuming over an open connection", f.t, f.body)
+		}
+	}
+	r.send(rpc.MsgCallEntity, echoFrame(r.player, "open")[rpc.HeaderSize:])
+	r.expectEcho("open")
+	noHook(t, r.player)
+
+	// A bye ends it at once; the token then says why.
+	tok := r.token
+	r.write(rpc.AppendFrame(nil, rpc.MsgBye, nil))
+	if f := r.nextLive(); f.t != rpc.MsgBye {
+		t.Fatalf("answer to the bye: %v", f.t)
+	}
+	awaitHook(t, r.player, "gone")
+	if got, want := tryResume(t, tcpDialer(c.GateAddr(0)), resumeBody(tok, r.got.Load())), "resume refused: the session ended: the client said goodbye"; got != want {
+		t.Fatalf("resume after the bye: %q, want %q", got, want)
+	}
+	waitFor(t, "no client", func() bool { return c.Gates[0].NumClients() == 0 })
+}
