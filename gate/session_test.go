@@ -634,3 +634,238 @@ func TestResumeHooksAndTheEntityBinding(t *testing.T) {
 	}
 	waitFor(t, "no client", func() bool { return c.Gates[0].NumClients() == 0 })
 }
+
+// TestResumeRefusals: a wrong secret, a replayed token, a token of
+// another gate, a count beyond what was sent and a malformed resume are
+// each refused with their reason, and the session they name, held or
+// connected, is unharmed (it resumes, and chats, afterwards); a client
+// that never asked for a session cannot send an Ack, and a session's
+// Ack beyond what was sent is a protocol error.
+func TestResumeRefusals(t *testing.T) {
+	c := startResumers(t, cluster.Options{}, gate.Config{ResumeWindow: 30 * time.Second})
+	d := tcpDialer(c.GateAddr(0))
+	r := newRawSession(t, d)
+	r.start()
+	r.send(rpc.MsgCallEntity, echoFrame(r.player, "one")[rpc.HeaderSize:])
+	r.expectEcho("one")
+	r.drop()
+	awaitHook(t, r.player, "away")
+	used := r.token
+	r.resume()
+	awaitHook(t, r.player, "back")
+	r.drop() // held again, with a new token
+	awaitHook(t, r.player, "away")
+
+	wrong := r.token
+	wrong[len(wrong)-1] ^= 1
+	other := r.token
+	other[0] ^= 1 // another gate's number
+	for _, tc := range []struct {
+		name string
+		body []byte
+		want string
+	}{
+		{"wrong secret", resumeBody(wrong, r.got.Load()), "resume refused: unknown or expired session"},
+		{"replayed token", resumeBody(used, r.got.Load()), "resume refused: unknown or expired session"},
+		{"another gate's", resumeBody(other, r.got.Load()), "resume refused: unknown or expired session"},
+		{"counts too much", resumeBody(r.token, r.got.Load()+5), fmt.Sprintf("protocol error: Resume that counts %d frames, but %d were sent", r.got.Load()+5, r.got.Load())},
+		{"malformed", resumeBody(r.token, 0)[:10], "protocol error: malformed Resume (10 bytes)"},
+		{"another version", rpc.AppendResume(nil, rpc.Resume{Version: 99, Token: r.token}), "unsupported protocol version 99: this gate speaks protocol version 1; update the client (docs/protocol.md, Versioning)"},
+	} {
+		if got := tryResume(t, d, tc.body); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if n := c.Gates[0].HeldSessions(); n != 1 {
+		t.Fatalf("%d sessions held after the refusals, want 1", n)
+	}
+	r.resume()
+	awaitHook(t, r.player, "back")
+	r.send(rpc.MsgCallEntity, echoFrame(r.player, "two")[rpc.HeaderSize:])
+	r.expectEcho("two")
+	// Refusals of a connected session's token leave it connected.
+	if got := tryResume(t, d, resumeBody(wrong, 0)); got != "resume refused: unknown or expired session" {
+		t.Fatalf("wrong secret while connected: %q", got)
+	}
+	r.send(rpc.MsgCallEntity, echoFrame(r.player, "three")[rpc.HeaderSize:])
+	r.expectEcho("three")
+	noHook(t, r.player)
+	ss := gateMetrics(t, c.Gates[0])
+	for result, want := range map[string]float64{"ok": 2, "unknown": 4, "protocol_error": 3} {
+		if n, _ := ss.Sum("goworld_gate_resumes_total", "result", result); n != want {
+			t.Errorf("resumes %s: %v, want %v", result, n, want)
+		}
+	}
+
+	// An Ack beyond what was sent ends the session (a protocol error).
+	r.write(rpc.AppendFrame(nil, rpc.MsgAck, rpc.AppendAck(nil, 1000)))
+	if got, want := r.expectKick(), fmt.Sprintf("protocol error: Ack of 1000 frames, but %d were sent", r.got.Load()); got != want {
+		t.Fatalf("bad ack: %q, want %q", got, want)
+	}
+	awaitHook(t, r.player, "gone")
+
+	// A client without a session may not send an Ack.
+	nc, cut := d(t)
+	defer cut()
+	nc.Write(append(helloFrame(), rpc.AppendFrame(nil, rpc.MsgAck, rpc.AppendAck(nil, 0))...))
+	if got := kickReason(t, nc); got != "protocol error: unexpected message type 9" {
+		t.Fatalf("Ack without a session: %q", got)
+	}
+}
+
+// TestResumeWindowEnds: a session not resumed within resume_window
+// ends: the entity is told its client left (after OnClientAway), the
+// gate forgets the client, and a resume is refused as expired; a fresh
+// login works.
+func TestResumeWindowEnds(t *testing.T) {
+	c := startResumers(t, cluster.Options{}, gate.Config{ResumeWindow: 300 * time.Millisecond})
+	r := newRawSession(t, tcpDialer(c.GateAddr(0)))
+	r.start()
+	r.drop()
+	awaitHook(t, r.player, "away")
+	awaitHook(t, r.player, "gone")
+	waitFor(t, "no client", func() bool { return c.Gates[0].NumClients() == 0 && c.Gates[0].HeldSessions() == 0 })
+	if got := tryResume(t, tcpDialer(c.GateAddr(0)), resumeBody(r.token, r.got.Load())); got != "resume refused: unknown or expired session" {
+		t.Fatalf("resume after the window: %q", got)
+	}
+	if n, _ := gateMetrics(t, c.Gates[0]).Sum("goworld_gate_sessions_ended_held_total", "reason", "window"); n != 1 {
+		t.Fatalf("held sessions ended by the window: %v, want 1", n)
+	}
+	fresh := newRawSession(t, tcpDialer(c.GateAddr(0)))
+	fresh.start()
+	fresh.send(rpc.MsgCallEntity, echoFrame(fresh.player, "hi")[rpc.HeaderSize:])
+	fresh.expectEcho("hi")
+}
+
+// TestHeldSessionOverItsLimit: what a held session keeps is bounded by
+// resume_limit, and measured: 5 frames of 4 KB sent while away are
+// kept (the gate's journal holds them, within the limit) and arrive
+// after the resume; 40 more (160 KB, over the 64 KiB limit) end the
+// session, whose entity is told its client left, and whose token then
+// says why; the journal's bytes are then freed.
+func TestHeldSessionOverItsLimit(t *testing.T) {
+	const limit = gate.MinResumeLimit
+	c := startResumers(t, cluster.Options{}, gate.Config{ResumeWindow: 30 * time.Second, ResumeLimit: limit})
+	g := c.Gates[0]
+	journal := func() float64 { n, _ := gateMetrics(t, g).Sum("goworld_gate_session_journal_bytes"); return n }
+	r := newRawSession(t, tcpDialer(c.GateAddr(0)))
+	r.start()
+	flood := func(n, size int) {
+		b := rpc.AppendString(rpc.AppendEntityID(nil, r.player), "FloodWhenAway")
+		b, _ = rpc.AppendArgs(b, []any{n, size})
+		r.send(rpc.MsgCallEntity, b)
+		r.send(rpc.MsgCallEntity, echoFrame(r.player, "armed")[rpc.HeaderSize:])
+		r.expectEcho("armed")
+	}
+	flood(5, 4000)
+	// The client acks every 8 frames; a heartbeat makes sure its last
+	// frames are acknowledged (and the journal emptied of them) first.
+	r.write(rpc.AppendFrame(nil, rpc.MsgAck, rpc.AppendAck(nil, r.got.Load())))
+	waitFor(t, "the journal emptied by the ack", func() bool { return journal() == 0 })
+	r.drop()
+	awaitHook(t, r.player, "away")
+	waitFor(t, "5 floods kept", func() bool { n := journal(); return n > 5*4000 && n <= limit })
+	r.resume()
+	awaitHook(t, r.player, "back")
+	for i := 0; i < 5; i++ {
+		if f := r.nextLive(); f.t != rpc.MsgCallClient {
+			t.Fatalf("frame %d after the resume: %v", i, f.t)
+		}
+	}
+	flood(40, 4000)
+	r.drop()
+	awaitHook(t, r.player, "away")
+	awaitHook(t, r.player, "gone")
+	waitFor(t, "no client and an empty journal", func() bool { return g.NumClients() == 0 && journal() == 0 })
+	want := "resume refused: the session ended: more than resume_limit was sent to it while it was away"
+	if got := tryResume(t, tcpDialer(c.GateAddr(0)), resumeBody(r.token, r.got.Load())); got != want {
+		t.Fatalf("resume: %q, want %q", got, want)
+	}
+	if n, _ := gateMetrics(t, g).Sum("goworld_gate_sessions_ended_held_total", "reason", "limit"); n != 1 {
+		t.Fatalf("held sessions ended over the limit: %v, want 1", n)
+	}
+}
+
+// TestResumeAfterForgottenFrames: a client that does not acknowledge
+// has its oldest frames forgotten past resume_limit while connected (the
+// connection goes on); a resume that would need them is refused, and
+// one that does not is accepted.
+func TestResumeAfterForgottenFrames(t *testing.T) {
+	c := startResumers(t, cluster.Options{}, gate.Config{ResumeWindow: 30 * time.Second, ResumeLimit: gate.MinResumeLimit})
+	r := newRawSession(t, tcpDialer(c.GateAddr(0)))
+	r.autoAck = false
+	r.start()
+	b := rpc.AppendString(rpc.AppendEntityID(nil, r.player), "Flood")
+	b, _ = rpc.AppendArgs(b, []any{40, 4000})
+	r.send(rpc.MsgCallEntity, b)
+	for i := 0; i < 40; i++ {
+		r.nextLive()
+	}
+	r.drop()
+	awaitHook(t, r.player, "away")
+	got := tryResume(t, tcpDialer(c.GateAddr(0)), resumeBody(r.token, 0))
+	if !strings.HasPrefix(got, "resume refused: ") || !strings.HasSuffix(got, " frames you missed are no longer held") {
+		t.Fatalf("resume from 0: %q", got)
+	}
+	r.resume()
+	awaitHook(t, r.player, "back")
+	r.send(rpc.MsgCallEntity, echoFrame(r.player, "still here")[rpc.HeaderSize:])
+	r.expectEcho("still here")
+}
+
+// TestKickEndsAResumableSession: a kick (the game's) ends a resumable
+// session at once, as before: no OnClientAway, the entity is told its
+// client left, and the token says why.
+func TestKickEndsAResumableSession(t *testing.T) {
+	c := startResumers(t, cluster.Options{}, gate.Config{ResumeWindow: 30 * time.Second})
+	r := newRawSession(t, tcpDialer(c.GateAddr(0)))
+	r.start()
+	b := rpc.AppendString(rpc.AppendEntityID(nil, r.player), "KickMe")
+	b, _ = rpc.AppendArgs(b, []any{"go away"})
+	r.send(rpc.MsgCallEntity, b)
+	if got := r.expectKick(); got != "go away" {
+		t.Fatalf("kick %q", got)
+	}
+	awaitHook(t, r.player, "gone")
+	if got, want := tryResume(t, tcpDialer(c.GateAddr(0)), resumeBody(r.token, r.got.Load())), "resume refused: the session ended: go away"; got != want {
+		t.Fatalf("resume after the kick: %q, want %q", got, want)
+	}
+}
+
+// TestHeldSessionsCountAgainstMaxClients: with max_clients = 2, a held
+// session keeps its place: a new client is refused "server full", and
+// the held session resumes although the gate is full. A gate with
+// resumes off answers the hello's flag with no MsgSession.
+func TestHeldSessionsCountAgainstMaxClients(t *testing.T) {
+	c := startResumers(t, cluster.Options{}, gate.Config{ResumeWindow: 30 * time.Second, MaxClients: 2})
+	d := tcpDialer(c.GateAddr(0))
+	a, b := newRawSession(t, d), newRawSession(t, d)
+	a.start()
+	b.start()
+	a.drop()
+	awaitHook(t, a.player, "away")
+	if n := c.Gates[0].NumClients(); n != 2 {
+		t.Fatalf("%d clients with one held, want 2", n)
+	}
+	nc, cut := d(t)
+	nc.Write(helloFrame())
+	if got := kickReason(t, nc); got != "server full" {
+		t.Fatalf("a third client: %q, want server full", got)
+	}
+	cut()
+	a.resume()
+	awaitHook(t, a.player, "back")
+	a.send(rpc.MsgCallEntity, echoFrame(a.player, "back in")[rpc.HeaderSize:])
+	a.expectEcho("back in")
+	waitFor(t, "two clients", func() bool { return c.Gates[0].NumClients() == 2 })
+
+	off := startResumers(t, cluster.Options{}, gate.Config{ResumeWindow: -1})
+	nc, cut = tcpDialer(off.GateAddr(0))(t)
+	defer cut()
+	nc.Write(rpc.AppendFrame(nil, rpc.MsgClientHello, rpc.AppendClientHelloFlags(nil, rpc.ProtocolVersion, rpc.HelloResume)))
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var hdr [rpc.HeaderSize]byte
+	if typ, _, err := rpc.ReadFrame(nc, hdr[:], 1<<20); err != nil || typ != rpc.MsgCreateEntity {
+		t.Fatalf("first frame with resumes off: %v %v, want the player's CreateEntity", typ, err)
+	}
+}
