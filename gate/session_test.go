@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -867,5 +868,70 @@ func TestHeldSessionsCountAgainstMaxClients(t *testing.T) {
 	var hdr [rpc.HeaderSize]byte
 	if typ, _, err := rpc.ReadFrame(nc, hdr[:], 1<<20); err != nil || typ != rpc.MsgCreateEntity {
 		t.Fatalf("first frame with resumes off: %v %v, want the player's CreateEntity", typ, err)
+	}
+}
+
+// BenchmarkHeldSessionMemory measures the heap held per client of an
+// in-process cluster (gate, dispatcher and the game's boot entity) with
+// 200 resumable clients connected, then held after their connections
+// dropped: B/connected and B/held are over the heap before they came
+// (after a GC each time). With away > 0, each entity sends that many
+// 1000-byte frames to its client while it is away, which the gate keeps
+// (the journal): B/held grows by about that much, up to resume_limit.
+// Run once: -bench HeldSessionMemory -benchtime 1x.
+func BenchmarkHeldSessionMemory(b *testing.B) {
+	for _, away := range []int{0, 10} {
+		b.Run(fmt.Sprintf("away=%dKB", away), func(b *testing.B) {
+			for range b.N {
+				const k = 200
+				c := startResumers(b, cluster.Options{}, gate.Config{ResumeWindow: time.Minute})
+				heap := func() float64 {
+					var m runtime.MemStats
+					runtime.GC()
+					runtime.GC()
+					runtime.ReadMemStats(&m)
+					return float64(m.HeapAlloc)
+				}
+				base := heap()
+				rs := make([]*rawSession, k)
+				for i := range rs {
+					rs[i] = newRawSession(b, tcpDialer(c.GateAddr(0)))
+					rs[i].in = make(chan frame, 64) // the test client's own, kept small
+					rs[i].start()
+					if away > 0 {
+						body := rpc.AppendString(rpc.AppendEntityID(nil, rs[i].player), "FloodWhenAway")
+						body, _ = rpc.AppendArgs(body, []any{away, 1000})
+						rs[i].send(rpc.MsgCallEntity, body)
+						rs[i].send(rpc.MsgCallEntity, echoFrame(rs[i].player, "armed")[rpc.HeaderSize:])
+						rs[i].expectEcho("armed")
+						rs[i].write(rpc.AppendFrame(nil, rpc.MsgAck, rpc.AppendAck(nil, rs[i].got.Load())))
+					}
+				}
+				connected := heap()
+				for _, r := range rs {
+					r.drop()
+					r.in, r.sent, r.pending = nil, nil, nil // the test client's own state goes
+				}
+				for deadline := time.Now().Add(time.Minute); c.Gates[0].HeldSessions() < k; time.Sleep(10 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						b.Fatalf("%d sessions held, want %d", c.Gates[0].HeldSessions(), k)
+					}
+				}
+				if away > 0 {
+					want := float64(k * away * 1000)
+					for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+						if n, _ := gateMetrics(b, c.Gates[0]).Sum("goworld_gate_session_journal_bytes"); n >= want {
+							break
+						}
+						if time.Now().After(deadline) {
+							b.Fatal("the journals did not fill")
+						}
+					}
+				}
+				held := heap()
+				b.ReportMetric((connected-base)/k, "B/connected")
+				b.ReportMetric((held-base)/k, "B/held")
+			}
+		})
 	}
 }
