@@ -575,7 +575,17 @@ func gateConfig(c *config.GateConfig, dispAddrs []string, log logrus.FieldLogger
 		MaxClientRequests: c.MaxClientRequests,
 		KCPSessionRate:    unlimitedIfZero(c.KCPSessionRate), KCPSessionBurst: c.KCPSessionBurst,
 		KCPHelloRate: unlimitedIfZero(c.KCPHelloRate), KCPHandshakeTimeout: c.KCPHandshakeTimeout,
+		ResumeWindow: offIfZero(c.ResumeWindow), ResumeLimit: c.ResumeLimit,
 	}
+}
+
+// offIfZero maps config.ini's resume_window, where 0 means off, to
+// gate.Config's, where 0 takes the default and a negative value is off.
+func offIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // unlimitedIfZero maps a config.ini limit, where 0 means unlimited, to

@@ -124,6 +124,17 @@ const (
 	// DefaultMaxClients is the default max_clients: the clients one gate
 	// serves at a time.
 	DefaultMaxClients = 50000
+	// DefaultResumeWindow is the default resume_window: how long a gate
+	// holds a resumable session after its connection dropped.
+	DefaultResumeWindow = 60 * time.Second
+	// MaxResumeWindow is the longest resume_window.
+	MaxResumeWindow = time.Hour
+	// DefaultResumeLimit is the default resume_limit: the bytes of
+	// session frames a gate keeps for one resumable client.
+	DefaultResumeLimit = 1 << 20
+	// MinResumeLimit and MaxResumeLimit bound resume_limit.
+	MinResumeLimit = 64 << 10
+	MaxResumeLimit = 256 << 20
 	// DefaultKCPInterval is the default kcp_interval.
 	DefaultKCPInterval = 10 * time.Millisecond
 	// DefaultKCPSessionRate is the default kcp_session_rate: the new KCP
@@ -312,6 +323,16 @@ type GateConfig struct {
 	// costs a little CPU at each look, idle or not, and a lost packet
 	// waits up to one interval longer for its resend.
 	KCPInterval time.Duration
+	// ResumeWindow (resume_window) is how long the gate holds a
+	// resumable session (docs/protocol.md, 8.1) after its connection
+	// dropped without a quit, up to MaxResumeWindow; 0 makes sessions not
+	// resumable.
+	ResumeWindow time.Duration
+	// ResumeLimit (resume_limit) bounds the bytes of session frames the
+	// gate keeps for one resumable client: unacknowledged ones while it
+	// is connected, and everything sent while it is away (past it, the
+	// held session ends).
+	ResumeLimit int
 }
 
 // WSURL returns the URL a client dials for the gate's WebSocket port at
@@ -442,6 +463,8 @@ func newGate(id int) GateConfig {
 		KCPHelloRate:         DefaultKCPHelloRate,
 		KCPHandshakeTimeout:  DefaultKCPHandshakeTimeout,
 		KCPInterval:          DefaultKCPInterval,
+		ResumeWindow:         DefaultResumeWindow,
+		ResumeLimit:          DefaultResumeLimit,
 	}
 }
 

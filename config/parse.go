@@ -346,6 +346,18 @@ func durField(key string, p *time.Duration) field {
 	}}
 }
 
+// windowField parses a duration that may be 0 (off).
+func windowField(key string, p *time.Duration) field {
+	return field{key, func(v string) string {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return "not a duration (use e.g. 60s, 5m; 0 = off)"
+		}
+		*p = d
+		return ""
+	}}
+}
+
 // countField parses a positive whole number of things (not bytes).
 func countField(key string, p *int) field {
 	return field{key, func(v string) string {
@@ -496,6 +508,8 @@ func gateFields(g *GateConfig) []field {
 		limitField("kcp_hello_rate", &g.KCPHelloRate),
 		durField("kcp_handshake_timeout", &g.KCPHandshakeTimeout),
 		durField("kcp_interval", &g.KCPInterval),
+		windowField("resume_window", &g.ResumeWindow),
+		sizeField("resume_limit", &g.ResumeLimit, 0),
 	}
 }
 

@@ -254,6 +254,12 @@ func (c *Config) validate() []problem {
 		if g.KCPInterval < 10*time.Millisecond || g.KCPInterval > time.Second || g.KCPInterval%time.Millisecond != 0 {
 			ps.bad(sec, "kcp_interval", g.KCPInterval.String(), "must be whole milliseconds from 10ms to 1s")
 		}
+		if g.ResumeWindow < 0 || g.ResumeWindow > MaxResumeWindow {
+			ps.bad(sec, "resume_window", g.ResumeWindow.String(), "must be from 0 (off) to 1h")
+		}
+		if g.ResumeLimit < MinResumeLimit || g.ResumeLimit > MaxResumeLimit {
+			ps.bad(sec, "resume_limit", strconv.Itoa(g.ResumeLimit), fmt.Sprintf("must be from %d (64 KiB) to %d (256 MiB) bytes", MinResumeLimit, MaxResumeLimit))
+		}
 		clientOK := checkSize(&ps, sec, "max_client_packet_size", g.MaxClientPacketSize, maxPacketLimit)
 		checkSize(&ps, sec, "client_send_buffer_size", g.ClientSendBufferSize, 0)
 		if clientOK && g.MaxPacketSize > 0 && g.MaxClientPacketSize > g.MaxPacketSize {

@@ -517,6 +517,7 @@ func TestProtocolErrorsCloseThePeer(t *testing.T) {
 	}{
 		{"client call from a game", rpc.RoleGame, rpc.MsgClientCall, clientCallBody(own, 1, 1, "Forged")},
 		{"client disconnected from a game", rpc.RoleGame, rpc.MsgClientDisconnected, clientBody(own, 1, 1)},
+		{"client away from a game", rpc.RoleGame, rpc.MsgClientAway, append(clientBody(own, 1, 1), 1)},
 		{"client connected from a game", rpc.RoleGame, rpc.MsgClientConnected, clientBody("", 1, 1)},
 		{"register from a gate", rpc.RoleGate, rpc.MsgRegisterEntity, rpc.AppendEntityID(nil, e)},
 		{"unregister from a gate", rpc.RoleGate, rpc.MsgUnregisterEntity, rpc.AppendEntityID(nil, own)},

@@ -69,7 +69,7 @@ func senderRole(t rpc.MsgType) (rpc.Role, bool) {
 		rpc.MsgFreezeGame, rpc.MsgUnfreezeGame, rpc.MsgRegistered, rpc.MsgRestored, rpc.MsgFilteredBroadcast:
 		return rpc.RoleGame, true
 	case rpc.MsgClientCall, rpc.MsgClientDisconnected, rpc.MsgClientSyncPosition, rpc.MsgClientRequest,
-		rpc.MsgClientConnected:
+		rpc.MsgClientConnected, rpc.MsgClientAway:
 		return rpc.RoleGate, true
 	}
 	return 0, false

@@ -288,6 +288,18 @@ func (e *Entity) bindClient(ref *ClientRef, addr string) {
 	}
 }
 
+// clientAway runs OnClientAway (away) or OnClientBack: the entity's
+// client dropped and its resumable session is held, or it came back.
+func (e *Entity) clientAway(away bool) {
+	self := e.self.Interface()
+	if h, ok := self.(ClientAwayer); ok && away {
+		e.world.safely(e, "OnClientAway", h.OnClientAway)
+	}
+	if h, ok := self.(ClientReturner); ok && !away {
+		e.world.safely(e, "OnClientBack", h.OnClientBack)
+	}
+}
+
 // createBody encodes MsgCreateEntity for a client: the entity's
 // client-visible attributes (all of them for its owner).
 func (e *Entity) createBody(isPlayer bool) []byte {

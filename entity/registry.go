@@ -33,6 +33,16 @@ type (
 	// ClientDisconnector: OnClientDisconnected runs when the entity's
 	// client goes away or is given to another entity.
 	ClientDisconnector interface{ OnClientDisconnected() }
+	// ClientAwayer: OnClientAway runs when the entity's client, in a
+	// resumable session, lost its connection without quitting: the gate
+	// holds the session for resume_window, keeping what is sent to the
+	// client, and the client stays bound. OnClientDisconnected follows if
+	// it does not come back in time.
+	ClientAwayer interface{ OnClientAway() }
+	// ClientReturner: OnClientBack runs when the entity's client resumed
+	// its session after OnClientAway: it has received everything sent
+	// meanwhile.
+	ClientReturner interface{ OnClientBack() }
 	// Freezer: OnFreeze runs before a hot reload writes the entity to the
 	// freeze file. Attributes, timers and the client binding survive a
 	// reload; plain struct fields do not, so save what matters into
@@ -240,7 +250,7 @@ var (
 	// hookNames are methods with engine meaning, never callable as RPC.
 	hookNames = map[string]bool{
 		"DescribeEntityType": true, "OnCreated": true, "OnDestroy": true,
-		"OnClientConnected": true, "OnClientDisconnected": true,
+		"OnClientConnected": true, "OnClientDisconnected": true, "OnClientAway": true, "OnClientBack": true,
 		"OnFreeze": true, "OnRestore": true,
 		"OnEnterAOI": true, "OnLeaveAOI": true, "OnEnterSpace": true, "OnLeaveSpace": true,
 		"OnEntityEnter": true, "OnEntityLeave": true, "OnGameGone": true,

@@ -967,6 +967,16 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 		if e := w.entities[id]; e != nil && e.client != nil && *e.client == ref {
 			e.setClient(nil)
 		}
+	case rpc.MsgClientAway:
+		id := r.EntityID()
+		ref := ClientRef{Gate: rpc.GateID(r.Uint16()), ID: rpc.ClientID(r.Uint64())}
+		away := r.Uint8()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		if e := w.entities[id]; e != nil && e.client != nil && *e.client == ref {
+			e.clientAway(away != 0)
+		}
 	case rpc.MsgClientSyncPosition:
 		id := r.EntityID()
 		ref := ClientRef{Gate: rpc.GateID(r.Uint16()), ID: rpc.ClientID(r.Uint64())}

@@ -144,6 +144,18 @@ type Config struct {
 	// look costs every session a little CPU, idle or not; a lost packet
 	// waits up to an interval longer for its resend.
 	KCPInterval time.Duration
+	// ResumeWindow is how long the gate holds a resumable session (a
+	// client that asked for one with rpc.HelloResume) after its
+	// connection dropped without a quit, for the client to resume it with
+	// MsgResume (default 60s; negative: sessions are not resumable, and
+	// the hello's flag is ignored). At most MaxResumeWindow.
+	ResumeWindow time.Duration
+	// ResumeLimit bounds the bytes of session frames the gate keeps for
+	// one resumable client: unacknowledged while it is connected (past
+	// it the oldest are forgotten), everything sent while it is away
+	// (past it the held session ends). Default 1 MiB; at least
+	// MinResumeLimit.
+	ResumeLimit int
 	// Logger receives the gate's logs (default: logrus's standard logger).
 	Logger logrus.FieldLogger
 }
@@ -172,15 +184,28 @@ const (
 var ErrServerClosed = errors.New("gate: closed")
 
 type client struct {
-	id        rpc.ClientID
-	conn      *rpc.Conn
+	id rpc.ClientID
+	// conn is the client's connection. Only a resumable session's
+	// changes, when a resume takes it up (under the session's lock).
+	conn atomic.Pointer[rpc.Conn]
+	// sess is the client's resumable session, nil for a client that did
+	// not ask for one. Set at the hello, under Gate.mu (see beginSession).
+	sess      atomic.Pointer[session]
 	kcp       bool
 	announced bool // MsgClientConnected sent (reader goroutine only)
+	// adopted is the client whose session this connection resumed: its
+	// reader serves that client from then on (reader goroutine only).
+	adopted *client
+	// overflow: admitted beyond max_clients because sessions are held,
+	// on the condition that it resumes one (guarded by Gate.mu).
+	overflow bool
 	// Guarded by Gate.mu:
 	owner     rpc.EntityID
 	ownerGame rpc.GameID
 	props     map[string]string
-	kicked    atomic.Bool
+	// kicked: a kick or a bye ends the connection (and a resumable
+	// session with it: a quit).
+	kicked atomic.Bool
 	// Reader goroutine only:
 	msgs, bytes bucket
 	out         rpc.Batch // what handling the client's frames sends, flushed per frame
@@ -188,6 +213,15 @@ type client struct {
 	// ID, with when they were sent (see request).
 	reqMu sync.Mutex
 	reqs  map[uint32]time.Time
+}
+
+// cur returns the client this connection's reader serves: c, or the
+// session it resumed. Reader goroutine only.
+func (c *client) cur() *client {
+	if c.adopted != nil {
+		return c.adopted
+	}
+	return c
 }
 
 // linkQueueLimit bounds, per dispatcher link, the bytes of client frames
@@ -215,6 +249,17 @@ type Gate struct {
 	// leaving is the kick reason of a gate shutting down (see Shutdown):
 	// new clients get it at once.
 	leaving string
+	// overflow counts the connections admitted beyond max_clients to
+	// resume a held session (see startClient).
+	overflow int
+
+	// held counts the resumable sessions held (no connection); ended
+	// remembers, for a window, why recent sessions ended (see
+	// rememberEnded), endedOrder their order.
+	held       atomic.Int64
+	endedMu    sync.Mutex
+	ended      map[rpc.ClientID]ended
+	endedOrder []rpc.ClientID
 
 	// changed is poked (never blocking) when a client leaves or a
 	// lingering close ends, for Shutdown's wait; lingers counts the
@@ -302,6 +347,17 @@ func New(cfg Config) (*Gate, error) {
 	}
 	cfg.KCPInterval = min(max(cfg.KCPInterval, 10*time.Millisecond), time.Second)
 	cfg.ClientMsgBurst = max(cfg.ClientMsgBurst, 1)
+	switch {
+	case cfg.ResumeWindow == 0:
+		cfg.ResumeWindow = DefaultResumeWindow
+	case cfg.ResumeWindow < 0:
+		cfg.ResumeWindow = 0
+	}
+	cfg.ResumeWindow = min(cfg.ResumeWindow, MaxResumeWindow)
+	if cfg.ResumeLimit <= 0 {
+		cfg.ResumeLimit = DefaultResumeLimit
+	}
+	cfg.ResumeLimit = max(cfg.ResumeLimit, MinResumeLimit)
 	if limit, ok := fdlimit.Raise(); ok {
 		n, err := clampClients(cfg.MaxClients, limit, FDReserve+len(cfg.Dispatchers))
 		if err != nil {
@@ -626,7 +682,10 @@ func (g *Gate) Close() error {
 		g.ws.Close()
 	}
 	for _, c := range cs {
-		c.conn.Close(ErrServerClosed)
+		if s := c.sess.Load(); s != nil && g.endHeld(c, s, "the gate stopped", endClosed) {
+			continue
+		}
+		c.conn.Load().Close(ErrServerClosed)
 	}
 	g.wg.Wait()
 	g.lines.Close()
@@ -646,31 +705,52 @@ func (g *Gate) startClient(nc net.Conn, isKCP bool) {
 	// waits (its reader stops reading) until the link drains.
 	c.out.Backpressure = true
 	if lc, ok := nc.(*lingerConn); ok && !isKCP {
-		lc.control = func(n int) bool { return g.chargeControl(c, n) }
+		lc.control = func(n int) bool { return g.chargeControl(c.cur(), n) }
 	}
-	c.conn = rpc.NewConn(nc, rpc.ConnConfig{
+	// The closures below run on the connection's reader, which serves
+	// the session it resumed, if it did (c.cur).
+	conn := rpc.NewConn(nc, rpc.ConnConfig{
 		MaxBody:     g.cfg.MaxClientPacketSize,
 		MaxPending:  g.cfg.ClientSendBufferSize,
 		IdleTimeout: g.cfg.HeartbeatTimeout,
-		Farewell:    farewell,
-		Stats:       &g.met.clients,
-		AfterBatch:  c.out.Flush,
+		Farewell: func(reason error) (rpc.MsgType, []byte, bool) {
+			if errors.Is(reason, rpc.ErrIdleTimeout) && c.cur().sess.Load() != nil {
+				// A resumable session's silence is a drop, which holds
+				// it: no kick, which would tell the client it ended.
+				return 0, nil, false
+			}
+			return farewell(reason)
+		},
+		Stats: &g.met.clients,
+		AfterBatch: func() {
+			c.out.Flush()
+			if c.adopted != nil {
+				c.adopted.out.Flush()
+			}
+		},
 		OnPanic: func(t rpc.MsgType, _ []byte, p any, stack []byte) error {
 			g.met.panics.Record(g.log, "handling a client's frame", p, stack,
-				logrus.Fields{"client": uint64(c.id), "msg": t.String()})
-			g.kick(c, "internal server error")
+				logrus.Fields{"client": uint64(c.cur().id), "msg": t.String()})
+			g.kick(c.cur(), "internal server error")
 			return nil
 		},
 	})
+	c.conn.Store(conn)
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
-		c.conn.Close(ErrServerClosed)
+		conn.Close(ErrServerClosed)
 		return
 	}
 	refusal := g.leaving
 	if refusal == "" && g.cfg.MaxClients > 0 && len(g.clients) >= g.cfg.MaxClients {
 		refusal = "server full"
+		if g.overflow < int(g.held.Load()) {
+			// Held sessions keep their places: a connection may come
+			// in beyond the limit to resume one (see hello).
+			refusal, c.overflow = "", true
+			g.overflow++
+		}
 	}
 	if refusal != "" {
 		// Refused before it has a boot entity: the kick, then close.
@@ -678,9 +758,9 @@ func (g *Gate) startClient(nc net.Conn, isKCP bool) {
 		g.mu.Unlock()
 		g.lines.Logf(g.log.WithField("remote", nc.RemoteAddr().String()), logrus.DebugLevel, "client refused", "client refused: %s", refusal)
 		c.kicked.Store(true)
-		c.conn.Send(rpc.MsgKick, rpc.AppendString(nil, refusal))
-		c.conn.CloseAfterFlush(errors.New("kicked: " + refusal))
-		go func() { defer g.wg.Done(); <-c.conn.Done(); c.conn.Wait() }()
+		conn.Send(rpc.MsgKick, rpc.AppendString(nil, refusal))
+		conn.CloseAfterFlush(errors.New("kicked: " + refusal))
+		go func() { defer g.wg.Done(); <-conn.Done(); conn.Wait() }()
 		return
 	}
 	g.clients[c.id] = c
@@ -715,7 +795,7 @@ func (g *Gate) announce(c *client) {
 		return
 	}
 	c.announced = true
-	addr := c.conn.RemoteAddr().String() // the game's Entity.ClientAddr
+	addr := c.conn.Load().RemoteAddr().String() // the game's Entity.ClientAddr
 	if len(addr) > 128 {
 		addr = addr[:128]
 	}
@@ -734,24 +814,40 @@ func (g *Gate) serveClient(c *client) {
 	// Conn's Done comes after that, and holding g.wg until then keeps the
 	// count from reaching zero, and Gate.Close's Wait from returning,
 	// before the lingering close is counted.
-	defer func() { <-c.conn.Done(); c.conn.Wait() }()
+	conn := c.conn.Load() // this reader's, whatever session it serves
+	defer func() { <-conn.Done(); conn.Wait() }()
 	n := len(g.links)
 	if err := g.tlsHandshake(c); err != nil {
-		c.conn.Close(err) // Serve returns at once, and it is logged below
+		conn.Close(err) // Serve returns at once, and it is logged below
 	}
 	// The client is announced at its hello (handleClient), on every
 	// transport.
-	g.lines.Logf(g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()), logrus.DebugLevel, "client connected", "client connected")
+	g.lines.Logf(g.log.WithField("client", uint64(c.id)).WithField("remote", conn.RemoteAddr().String()), logrus.DebugLevel, "client connected", "client connected")
 
-	reason := c.conn.Serve(func(t rpc.MsgType, body []byte) error { return g.handleClient(c, t, body) })
-	<-c.conn.Done() // the socket's close (a lingering one) has begun
+	reason := conn.Serve(func(t rpc.MsgType, body []byte) error { return g.handleClient(c.cur(), t, body) })
+	<-conn.Done() // the socket's close (a lingering one) has begun
 
+	c = c.cur()
+	s := c.sess.Load()
+	if s != nil && g.connEnded(c, s, conn, reason) {
+		return // held, or resumed elsewhere
+	}
 	g.mu.Lock()
 	delete(g.clients, c.id)
 	g.unindexLocked(c)
 	owner := c.owner
+	if c.overflow {
+		c.overflow = false
+		g.overflow--
+	}
 	g.mu.Unlock()
 	g.poke()
+	if s != nil {
+		s.mu.Lock()
+		why := s.why
+		s.mu.Unlock()
+		g.rememberEnded(c, why)
+	}
 	// Every line here is one a client can cause by connecting again and
 	// again: each kind is rate-limited (see LogBurst).
 	log := g.log.WithField("client", uint64(c.id)).WithField("reason", reasonText(reason))
@@ -761,11 +857,11 @@ func (g *Gate) serveClient(c *client) {
 	case errors.Is(reason, rpc.ErrIdleTimeout), c.kicked.Load():
 		g.lines.Logf(log, logrus.InfoLevel, "client disconnected (kicked or timed out)", "client disconnected")
 	case errors.Is(reason, rpc.ErrSlowConsumer):
-		g.lines.Logf(log.WithField("remote", c.conn.RemoteAddr().String()), logrus.WarnLevel, "slow client",
+		g.lines.Logf(log.WithField("remote", conn.RemoteAddr().String()), logrus.WarnLevel, "slow client",
 			"client disconnected: it reads too slowly (more queued for it than client_send_buffer_size)")
 	default:
 		// Oversized or truncated frames, slow consumers, socket errors.
-		g.lines.Logf(log.WithField("remote", c.conn.RemoteAddr().String()), logrus.WarnLevel, "client disconnected on error", "client disconnected on error")
+		g.lines.Logf(log.WithField("remote", conn.RemoteAddr().String()), logrus.WarnLevel, "client disconnected on error", "client disconnected on error")
 	}
 	if owner != "" {
 		body := g.clientBody(owner, c.id)
@@ -779,7 +875,7 @@ func (g *Gate) serveClient(c *client) {
 // boot entity (the handshake used to run at the first read, bounded only
 // by the heartbeat timeout, after the announcement). Other clients: nil.
 func (g *Gate) tlsHandshake(c *client) error {
-	lc, ok := c.conn.NetConn().(*lingerConn)
+	lc, ok := c.conn.Load().NetConn().(*lingerConn)
 	if !ok {
 		return nil
 	}
@@ -807,12 +903,17 @@ func reasonText(err error) string {
 }
 
 // kick sends the client a reason and closes it once that is written.
+// A resumable session held (no connection) ends at once instead.
 func (g *Gate) kick(c *client, reason string) {
+	if s := c.sess.Load(); s != nil && g.endHeld(c, s, reason, endKicked) {
+		return
+	}
 	if c.kicked.Swap(true) {
 		return
 	}
-	c.conn.Send(rpc.MsgKick, rpc.AppendString(nil, reason))
-	c.conn.CloseAfterFlush(errors.New("kicked: " + clip.Text(reason, maxReasonLog)))
+	conn := c.conn.Load()
+	conn.Send(rpc.MsgKick, rpc.AppendString(nil, reason))
+	conn.CloseAfterFlush(errors.New("kicked: " + clip.Text(reason, maxReasonLog)))
 }
 
 // chargeControl counts a WebSocket control message (ping or pong, n
@@ -837,7 +938,7 @@ func (g *Gate) chargeControl(c *client, n int) bool {
 
 // rateLimited logs a client over a rate limit (once: it is kicked) and kicks it.
 func (g *Gate) rateLimited(c *client, msg string) error {
-	g.lines.Logf(g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()),
+	g.lines.Logf(g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.Load().RemoteAddr().String()),
 		logrus.WarnLevel, "client over its rate limit", "client over its rate limit: %s", msg)
 	g.kick(c, "rate limit: "+msg)
 	return nil
@@ -851,7 +952,7 @@ const maxProtocolError = 200
 // protocolError logs a client's bad frame and kicks it.
 func (g *Gate) protocolError(c *client, format string, args ...any) error {
 	msg := clip.Text(fmt.Sprintf(format, args...), maxProtocolError)
-	g.lines.Logf(g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()),
+	g.lines.Logf(g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.Load().RemoteAddr().String()),
 		logrus.WarnLevel, "bad client input", "bad client input: %s", msg)
 	g.kick(c, "protocol error: "+msg)
 	return nil
@@ -863,7 +964,9 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 		return nil // on its way out: ignore the rest
 	}
 	now := time.Now()
-	if !c.msgs.take(now, 1) {
+	s := c.sess.Load()
+	// A resumable session's acks count against the byte rate only.
+	if (s == nil || t != rpc.MsgAck) && !c.msgs.take(now, 1) {
 		return g.rateLimited(c, fmt.Sprintf("more than %d messages per second", g.cfg.ClientMsgRate))
 	}
 	if !c.bytes.take(now, float64(rpc.HeaderSize+len(body))) {
@@ -872,9 +975,24 @@ func (g *Gate) handleClient(c *client, t rpc.MsgType, body []byte) error {
 	if !c.announced {
 		return g.hello(c, t, body)
 	}
+	if s != nil {
+		if t == rpc.MsgAck {
+			return g.clientAck(c, s, body)
+		}
+		if rpc.IsSessionFrame(t) {
+			// Counted whatever becomes of it (a position for another
+			// entity is dropped, but was received).
+			g.countIn(c, s, len(body))
+		}
+	}
 	switch t {
 	case rpc.MsgHeartbeat:
-		c.out.Send(c.conn, rpc.MsgHeartbeatAck, g.hbAck)
+		c.out.Send(c.conn.Load(), rpc.MsgHeartbeatAck, g.hbAck)
+		if s != nil {
+			s.mu.Lock()
+			g.ackLocked(c, s, c.out.Send)
+			s.mu.Unlock()
+		}
 		return nil
 	case rpc.MsgBye:
 		g.bye(c)
@@ -938,32 +1056,56 @@ func (g *Gate) bye(c *client) {
 	if c.kicked.Swap(true) {
 		return
 	}
-	c.conn.Send(rpc.MsgBye, nil) // behind what is queued, batched or not
-	c.conn.CloseAfterFlush(errClientBye)
+	if s := c.sess.Load(); s != nil {
+		s.mu.Lock()
+		s.why = "the client said goodbye"
+		s.mu.Unlock()
+	}
+	conn := c.conn.Load()
+	conn.Send(rpc.MsgBye, nil) // behind what is queued, batched or not
+	conn.CloseAfterFlush(errClientBye)
 }
 
 // hello handles a client's first frame, which must be a MsgClientHello of
 // rpc.ProtocolVersion: the client is then announced; anything else is
 // refused with a kick that says why.
 func (g *Gate) hello(c *client, t rpc.MsgType, body []byte) error {
+	if t == rpc.MsgResume {
+		return g.resume(c, body)
+	}
+	if c.overflow {
+		// Admitted beyond max_clients for a resume, which this is not.
+		g.lines.Logf(g.log.WithField("remote", c.conn.Load().RemoteAddr().String()), logrus.DebugLevel, "client refused", "client refused: server full")
+		g.kick(c, "server full")
+		return nil
+	}
 	if t != rpc.MsgClientHello {
 		return g.protocolError(c, "the first frame must be a ClientHello (type %d) with the protocol version, not type %d: "+
 			"this gate speaks protocol version %d; update the client (docs/protocol.md, Versioning)",
 			uint16(rpc.MsgClientHello), uint16(t), rpc.ProtocolVersion)
 	}
-	v, err := rpc.DecodeClientHello(body)
+	v, flags, err := rpc.DecodeClientHelloFlags(body)
 	if err != nil {
 		return g.protocolError(c, "malformed ClientHello (%d bytes)", len(body))
 	}
 	if v != rpc.ProtocolVersion {
-		g.met.versionRefused.Add(1)
-		reason := fmt.Sprintf("unsupported protocol version %d: this gate speaks protocol version %d; update the client (docs/protocol.md, Versioning)", v, rpc.ProtocolVersion)
-		g.lines.Logf(g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.RemoteAddr().String()).WithField("version", v),
-			logrus.InfoLevel, "client of another protocol version", "client refused: %s", reason)
-		g.kick(c, reason)
-		return nil
+		return g.refuseVersion(c, v)
+	}
+	if flags&rpc.HelloResume != 0 && g.cfg.ResumeWindow > 0 {
+		g.beginSession(c) // MsgSession before anything the session brings
 	}
 	g.announce(c)
+	return nil
+}
+
+// refuseVersion kicks a client whose hello (or resume) names protocol
+// version v, not the gate's.
+func (g *Gate) refuseVersion(c *client, v uint16) error {
+	g.met.versionRefused.Add(1)
+	reason := fmt.Sprintf("unsupported protocol version %d: this gate speaks protocol version %d; update the client (docs/protocol.md, Versioning)", v, rpc.ProtocolVersion)
+	g.lines.Logf(g.log.WithField("client", uint64(c.id)).WithField("remote", c.conn.Load().RemoteAddr().String()).WithField("version", v),
+		logrus.InfoLevel, "client of another protocol version", "client refused: %s", reason)
+	g.kick(c, reason)
 	return nil
 }
 
@@ -1039,10 +1181,7 @@ func (g *Gate) toClients(out *rpc.Batch, body []byte) error {
 		for i := 0; i < n; i++ {
 			cid := rpc.ClientID(binary.LittleEndian.Uint64(body[ids+8*i:]))
 			if c := g.clients[cid]; c != nil && g.answered(c, frame) {
-				out.Append(c.conn, func(b []byte) []byte {
-					b = rpc.AppendUint32LE(b, uint32(len(frame)))
-					return append(b, frame...)
-				})
+				g.deliver(out, c, frame)
 			}
 		}
 	}
@@ -1068,12 +1207,11 @@ func (g *Gate) handleDispatcher(out *rpc.Batch, t rpc.MsgType, body []byte) erro
 		if r.Err() != nil || len(frame) < 2 {
 			return fmt.Errorf("gate: malformed %v", t)
 		}
-		if c := g.lookup(cid); c != nil && g.answered(c, frame) {
-			out.Append(c.conn, func(b []byte) []byte {
-				b = rpc.AppendUint32LE(b, uint32(len(frame)))
-				return append(b, frame...)
-			})
+		g.mu.RLock()
+		if c := g.clients[cid]; c != nil && g.answered(c, frame) {
+			g.deliver(out, c, frame)
 		}
+		g.mu.RUnlock()
 		return nil
 	case rpc.MsgToClients:
 		return g.toClients(out, body)
@@ -1214,12 +1352,7 @@ func decodeBroadcast(body []byte) (op rpc.FilterOp, key, val string, frame []byt
 func (g *Gate) broadcast(out *rpc.Batch, op rpc.FilterOp, key, val string, frame []byte) {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	g.eachRecipientLocked(op, key, val, func(c *client) {
-		out.Append(c.conn, func(b []byte) []byte {
-			b = rpc.AppendUint32LE(b, uint32(len(frame)))
-			return append(b, frame...)
-		})
-	})
+	g.eachRecipientLocked(op, key, val, func(c *client) { g.deliver(out, c, frame) })
 }
 
 // eachRecipientLocked calls fn for every client whose property key

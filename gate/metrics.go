@@ -23,6 +23,10 @@ type gateMetrics struct {
 	// versionRefused counts clients refused for a MsgClientHello of
 	// another protocol version.
 	versionRefused atomic.Uint64
+	// resumes counts resumes by result; endedHeld, held sessions that
+	// ended without a resume, by kind.
+	resumes   [numResumes]atomic.Uint64
+	endedHeld [numEnds]atomic.Uint64
 }
 
 // WriteMetrics writes the gate's metrics in the Prometheus text format,
@@ -35,7 +39,7 @@ func (g *Gate) WriteMetrics(out io.Writer) error {
 	n := len(g.clients)
 	conns := make([]*rpc.Conn, 0, n)
 	for _, c := range g.clients {
-		conns = append(conns, c.conn)
+		conns = append(conns, c.conn.Load())
 	}
 	g.mu.RUnlock()
 	var queued, most int
@@ -58,6 +62,16 @@ func (g *Gate) WriteMetrics(out io.Writer) error {
 			w.Counter("goworld_gate_kcp_dropped_total", "UDP datagrams the KCP filter dropped, by reason: malformed, bad_cookie (new address, no valid cookie), wrong_conv (a session's address, another conversation), no_frame (a valid cookie without a whole first frame in segment 0), session_rate (kcp_session_rate), hello_rate (kcp_hello_rate).",
 				f.dropped[i].Load(), "reason", name)
 		}
+	}
+	w.Gauge("goworld_gate_sessions_held", "Resumable sessions held for clients whose connection dropped (counted in goworld_gate_clients).", float64(g.HeldSessions()))
+	w.Gauge("goworld_gate_session_journal_bytes", "Bytes of session frames kept for resumable clients (unacknowledged, or sent while away), in all; each client's at most resume_limit.", float64(g.journalBytes()))
+	for i, name := range resumeNames {
+		w.Counter("goworld_gate_resumes_total", "Resumes of sessions (MsgResume), by result: ok, unknown (token unknown or expired), ended (the session ended while away), missed (frames the client missed were forgotten), protocol_error.",
+			g.met.resumes[i].Load(), "result", name)
+	}
+	for i, name := range endNames {
+		w.Counter("goworld_gate_sessions_ended_held_total", "Held sessions that ended without a resume, by why: window (resume_window passed), limit (more than resume_limit sent while away), kicked, closed (the gate closed).",
+			g.met.endedHeld[i].Load(), "reason", name)
 	}
 	w.Counter("goworld_gate_protocol_version_refused_total", "Clients refused because their ClientHello named another protocol version than the gate's.", g.met.versionRefused.Load())
 	w.Counter("goworld_gate_requests_overloaded_total", "Client requests the gate answered \"overloaded\" itself: max_client_requests were waiting, or the dispatcher link was down.", g.reqOverloaded.Load())

@@ -99,7 +99,7 @@ func (g *Gate) request(c *client, body []byte) error {
 
 // replyToClient sends c the gate's own answer to its request id.
 func (g *Gate) replyToClient(c *client, id uint32, code rpc.ErrorCode, msg string) {
-	c.out.Send(c.conn, rpc.MsgReply, rpc.AppendReplyError(rpc.AppendUint32LE(nil, id), code, msg))
+	g.deliver(&c.out, c, rpc.AppendReplyError(rpc.AppendUint32LE(rpc.AppendUint16(nil, uint16(rpc.MsgReply)), id), code, msg))
 }
 
 // answered reports whether a frame for c may go to it: any frame but a

@@ -56,8 +56,8 @@ type Options struct {
 	// ClientSendBufferSize for the gates (default 1 MiB).
 	ClientSendBufferSize int
 	// GateLimits, if set, supplies the gates' rate and connection limits
-	// (ClientMsgRate ... KCPInterval, KCPHelloRate and KCPHandshakeTimeout
-	// of gate.Config; other fields ignored).
+	// (ClientMsgRate ... KCPInterval, KCPHelloRate, KCPHandshakeTimeout,
+	// ResumeWindow and ResumeLimit of gate.Config; other fields ignored).
 	GateLimits *gate.Config
 	// SaveInterval for the games (default 60s).
 	SaveInterval time.Duration
@@ -204,6 +204,7 @@ func New(o Options) (*Cluster, error) {
 			ClientByteRate: lim.ClientByteRate, ClientByteBurst: lim.ClientByteBurst,
 			MaxClients: lim.MaxClients, MaxClientRequests: lim.MaxClientRequests, KCPSessionRate: lim.KCPSessionRate, KCPSessionBurst: lim.KCPSessionBurst,
 			KCPInterval: lim.KCPInterval, KCPHelloRate: lim.KCPHelloRate, KCPHandshakeTimeout: lim.KCPHandshakeTimeout,
+			ResumeWindow: lim.ResumeWindow, ResumeLimit: lim.ResumeLimit,
 			Secret: o.Secret,
 		})
 		if err != nil {

@@ -204,6 +204,11 @@ func metricsLine(role string, ss metrics.Samples) string {
 		count("inbound_queue", "goworld_game_inbound_queue")
 	case roleGate:
 		count("clients", "goworld_gate_clients")
+		if v, ok := ss.Sum("goworld_gate_sessions_held"); ok && v > 0 {
+			// Resumable sessions whose connection dropped, counted in
+			// clients: shown only when there are some.
+			add("held", strconv.FormatFloat(v, 'f', 0, 64))
+		}
 		if v, ok := ss.Sum("goworld_gate_client_queue_bytes"); ok {
 			add("client_queue", formatBytes(v))
 		}
