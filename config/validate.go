@@ -161,170 +161,21 @@ func (c *Config) validate() []problem {
 
 	addrs := newAddrSet()
 	checkIDs(&ps, dispatcherKind, len(c.Dispatchers), func(i int) (int, string) { return c.Dispatchers[i].ID, c.Dispatchers[i].Name })
-	for _, d := range c.Dispatchers {
-		sec := processName(dispatcherKind, d.ID)
-		addrs := addrs.at(d.Host)
-		checkListenAddr(&ps, addrs, sec, d.ListenAddr)
-		if d.AdvertiseAddr != "" {
-			if _, msg := checkAddr(d.AdvertiseAddr); msg != "" {
-				ps.bad(sec, "advertise_addr", d.AdvertiseAddr, msg)
-			} else if msg := dialProblem(d.AdvertiseAddr); msg != "" {
-				ps.bad(sec, "advertise_addr", d.AdvertiseAddr, msg+": it is the address games and gates dial")
-			}
-		}
-		checkCommon(&ps, addrs, sec, d.HTTPAddr, d.HTTPAllowRemote, d.LogLevel, d.LogFile, d.MaxPacketSize, d.SendBufferSize)
-		checkSize(&ps, sec, "freeze_queue_limit", d.FreezeQueueLimit, 0)
-		checkDuration(&ps, sec, "restore_timeout", d.RestoreTimeout)
-		checkDuration(&ps, sec, "recover_window", d.RecoverWindow)
-		checkSize(&ps, sec, "recover_queue_limit", d.RecoverQueueLimit, 0)
+	for i := range c.Dispatchers {
+		c.Dispatchers[i].validate(&ps, addrs)
 	}
 	checkIDs(&ps, gameKind, len(c.Games), func(i int) (int, string) { return c.Games[i].ID, c.Games[i].Name })
-	for _, g := range c.Games {
-		sec := processName(gameKind, g.ID)
-		addrs := addrs.at(g.Host)
-		if msg := checkIdentifier(g.BootEntity); msg != "" {
-			if g.BootEntity == "" {
-				ps.add(sec, "boot_entity", "is required: the entity type created for each new client, e.g. Account", "boot_entity")
-			} else {
-				ps.bad(sec, "boot_entity", g.BootEntity, msg)
-			}
-		}
-		checkDuration(&ps, sec, "save_interval", g.SaveInterval)
-		checkDuration(&ps, sec, "freeze_timeout", g.FreezeTimeout)
-		checkDuration(&ps, sec, "position_sync_interval", g.PositionSyncInterval)
-		checkDuration(&ps, sec, "stall_threshold", g.StallThreshold)
-		checkDuration(&ps, sec, "request_timeout", g.RequestTimeout)
-		checkDuration(&ps, sec, "service_grace", g.ServiceGrace)
-		checkDuration(&ps, sec, "slow_call", g.SlowCall)
-		if g.MailboxLimit <= 0 || g.MailboxLimit > storage.MaxMailboxLimit {
-			ps.bad(sec, "mailbox_limit", strconv.Itoa(g.MailboxLimit), fmt.Sprintf("must be a whole number from 1 to %d", storage.MaxMailboxLimit))
-		}
-		for key, n := range map[string]int{"aoi_sync_limit": g.AOISyncLimit, "aoi_sync_total": g.AOISyncTotal, "aoi_sync_work": g.AOISyncWork} {
-			if n <= 0 {
-				ps.bad(sec, key, strconv.Itoa(n), "must be a positive whole number")
-			}
-		}
-		if g.AOISyncLimit > MaxAOISyncLimit {
-			// One client's positions message counts its entries in 16 bits.
-			ps.bad(sec, "aoi_sync_limit", strconv.Itoa(g.AOISyncLimit), fmt.Sprintf("must be at most %d", MaxAOISyncLimit))
-		}
-		if g.KeepFreezeFiles <= 0 {
-			ps.bad(sec, "keep_freeze_files", strconv.Itoa(g.KeepFreezeFiles), "must be a positive whole number (of files)")
-		}
-		if g.FreezeDir == "" {
-			ps.add(sec, "freeze_dir", "must not be empty", "freeze_dir")
-		}
-		checkCommon(&ps, addrs, sec, g.HTTPAddr, g.HTTPAllowRemote, g.LogLevel, g.LogFile, g.MaxPacketSize, g.SendBufferSize)
+	for i := range c.Games {
+		c.Games[i].validate(&ps, addrs)
 	}
 	checkIDs(&ps, gateKind, len(c.Gates), func(i int) (int, string) { return c.Gates[i].ID, c.Gates[i].Name })
-	for _, g := range c.Gates {
-		sec := processName(gateKind, g.ID)
-		addrs := addrs.at(g.Host)
-		checkListenAddr(&ps, addrs, sec, g.ListenAddr)
-		if g.WSAddr != "" {
-			if canon, msg := checkAddr(g.WSAddr); msg != "" {
-				ps.bad(sec, "ws_addr", g.WSAddr, msg)
-			} else {
-				addrs.use(&ps, sec, "ws_addr", g.WSAddr, canon)
-			}
-		}
-		if (g.TLSCert == "") != (g.TLSKey == "") {
-			ps.add(sec, "tls_cert", "and tls_key go together: set both (PEM certificate chain and key) or neither", "tls_cert", "tls_key")
-		}
-		switch {
-		case (g.WSTLSCert == "") != (g.WSTLSKey == ""):
-			ps.add(sec, "ws_tls_cert", "and ws_tls_key go together: set both (PEM certificate chain and key) or neither", "ws_tls_cert", "ws_tls_key")
-		case g.WSTLSCert != "" && g.WSAddr == "":
-			ps.add(sec, "ws_tls_cert", "is set but ws_addr is not: TLS is for the WebSocket port", "ws_tls_cert", "ws_addr")
-		}
-		if len(g.WSOrigins) > 0 && g.WSAddr == "" {
-			ps.add(sec, "ws_origins", "is set but ws_addr is not: origins are checked on the WebSocket port", "ws_origins", "ws_addr")
-		}
-		checkDuration(&ps, sec, "heartbeat_timeout", g.HeartbeatTimeout)
-		switch {
-		case g.HeartbeatInterval == 0: // the default: 5s, or half of heartbeat_timeout
-		case g.HeartbeatInterval < minHeartbeatInterval || g.HeartbeatInterval > maxHeartbeatInterval:
-			ps.bad(sec, "heartbeat_interval", g.HeartbeatInterval.String(), "must be from 100ms to 10m")
-		case g.HeartbeatTimeout > 0 && g.HeartbeatInterval > g.HeartbeatTimeout/2:
-			ps.add(sec, "heartbeat_interval",
-				fmt.Sprintf("(%v) must be at most half of heartbeat_timeout (%v): a client whose heartbeat or its answer is lost once must not be taken for dead", g.HeartbeatInterval, g.HeartbeatTimeout),
-				"heartbeat_interval", "heartbeat_timeout")
-		}
-		checkDuration(&ps, sec, "kcp_handshake_timeout", g.KCPHandshakeTimeout)
-		if g.KCPInterval < 10*time.Millisecond || g.KCPInterval > time.Second || g.KCPInterval%time.Millisecond != 0 {
-			ps.bad(sec, "kcp_interval", g.KCPInterval.String(), "must be whole milliseconds from 10ms to 1s")
-		}
-		if g.ResumeWindow < 0 || g.ResumeWindow > MaxResumeWindow {
-			ps.bad(sec, "resume_window", g.ResumeWindow.String(), "must be from 0 (off) to 1h")
-		}
-		if g.ResumeLimit < MinResumeLimit || g.ResumeLimit > MaxResumeLimit {
-			ps.bad(sec, "resume_limit", strconv.Itoa(g.ResumeLimit), fmt.Sprintf("must be from %d (64 KiB) to %d (256 MiB) bytes", MinResumeLimit, MaxResumeLimit))
-		}
-		clientOK := checkSize(&ps, sec, "max_client_packet_size", g.MaxClientPacketSize, maxPacketLimit)
-		checkSize(&ps, sec, "client_send_buffer_size", g.ClientSendBufferSize, 0)
-		if clientOK && g.MaxPacketSize > 0 && g.MaxClientPacketSize > g.MaxPacketSize {
-			ps.add(sec, "max_client_packet_size",
-				fmt.Sprintf("(%d) must not exceed max_packet_size (%d)", g.MaxClientPacketSize, g.MaxPacketSize),
-				"max_client_packet_size", "max_packet_size")
-		}
-		checkCommon(&ps, addrs, sec, g.HTTPAddr, g.HTTPAllowRemote, g.LogLevel, g.LogFile, g.MaxPacketSize, g.SendBufferSize)
-		for _, l := range []struct {
-			key string
-			n   int
-		}{
-			{"client_msg_rate", g.ClientMsgRate}, {"client_byte_rate", g.ClientByteRate},
-			{"max_clients", g.MaxClients}, {"kcp_session_rate", g.KCPSessionRate},
-			{"kcp_hello_rate", g.KCPHelloRate},
-		} {
-			if msg := limitProblem(l.n); msg != "" {
-				ps.bad(sec, l.key, strconv.Itoa(l.n), msg)
-			}
-		}
-		for _, b := range []struct {
-			key string
-			n   int
-		}{
-			{"client_msg_burst", g.ClientMsgBurst}, {"client_byte_burst", g.ClientByteBurst},
-			{"kcp_session_burst", g.KCPSessionBurst},
-		} {
-			if b.n <= 0 {
-				ps.bad(sec, b.key, strconv.Itoa(b.n), "must be a positive whole number")
-			}
-		}
+	for i := range c.Gates {
+		c.Gates[i].validate(&ps, addrs)
 	}
 
 	c.checkHosts(&ps)
 
-	switch c.Storage.Type {
-	case StorageBolt:
-		// A bbolt file is locked by the one process that opens it: a
-		// second game would wait for the lock and fail to start.
-		if len(c.Games) > 1 {
-			names := make([]string, len(c.Games))
-			for i, g := range c.Games {
-				names[i] = "[" + processName(gameKind, g.ID) + "]"
-			}
-			ps.bad("storage", "type", c.Storage.Type, fmt.Sprintf(
-				"allows one game process (a bbolt file can be opened by one process at a time), but %d are configured: %s; "+
-					"to run several games, set type = redis and addr = HOST:PORT: every game shares the Redis store",
-				len(c.Games), strings.Join(names, ", ")))
-		}
-		if c.Storage.Path == "" {
-			ps.add("storage", "path", "is required: the database file, e.g. goworld.db", "path")
-		}
-	case StorageRedis:
-		// Every game shares the store: any number of games.
-		c.Storage.checkRedis(&ps)
-	case StorageNone:
-		// No store: any number of games.
-	case "":
-		ps.add("storage", "type", "is required (bbolt, redis or none)", "type")
-	default:
-		ps.bad("storage", "type", c.Storage.Type, "unknown storage type (use bbolt, redis or none)")
-	}
-	if c.Storage.Type != StorageRedis {
-		c.Storage.checkNotRedis(&ps)
-	}
+	c.validateStorage(&ps)
 	c.Cluster.validate(&ps)
 	return ps
 }
@@ -621,4 +472,183 @@ func dialProblem(addr string) string {
 		return "names every interface rather than one address"
 	}
 	return ""
+}
+
+// validate checks one [dispatcherN] section.
+func (d *DispatcherConfig) validate(ps *problems, all *addrSet) {
+	sec := processName(dispatcherKind, d.ID)
+	addrs := all.at(d.Host)
+	checkListenAddr(ps, addrs, sec, d.ListenAddr)
+	if d.AdvertiseAddr != "" {
+		if _, msg := checkAddr(d.AdvertiseAddr); msg != "" {
+			ps.bad(sec, "advertise_addr", d.AdvertiseAddr, msg)
+		} else if msg := dialProblem(d.AdvertiseAddr); msg != "" {
+			ps.bad(sec, "advertise_addr", d.AdvertiseAddr, msg+": it is the address games and gates dial")
+		}
+	}
+	checkCommon(ps, addrs, sec, d.HTTPAddr, d.HTTPAllowRemote, d.LogLevel, d.LogFile, d.MaxPacketSize, d.SendBufferSize)
+	checkSize(ps, sec, "freeze_queue_limit", d.FreezeQueueLimit, 0)
+	checkDuration(ps, sec, "restore_timeout", d.RestoreTimeout)
+	checkDuration(ps, sec, "recover_window", d.RecoverWindow)
+	checkSize(ps, sec, "recover_queue_limit", d.RecoverQueueLimit, 0)
+}
+
+// validate checks one [gameN] section.
+func (g *GameConfig) validate(ps *problems, all *addrSet) {
+	sec := processName(gameKind, g.ID)
+	addrs := all.at(g.Host)
+	if msg := checkIdentifier(g.BootEntity); msg != "" {
+		if g.BootEntity == "" {
+			ps.add(sec, "boot_entity", "is required: the entity type created for each new client, e.g. Account", "boot_entity")
+		} else {
+			ps.bad(sec, "boot_entity", g.BootEntity, msg)
+		}
+	}
+	checkDuration(ps, sec, "save_interval", g.SaveInterval)
+	checkDuration(ps, sec, "freeze_timeout", g.FreezeTimeout)
+	checkDuration(ps, sec, "position_sync_interval", g.PositionSyncInterval)
+	checkDuration(ps, sec, "stall_threshold", g.StallThreshold)
+	checkDuration(ps, sec, "request_timeout", g.RequestTimeout)
+	checkDuration(ps, sec, "service_grace", g.ServiceGrace)
+	checkDuration(ps, sec, "slow_call", g.SlowCall)
+	if g.MailboxLimit <= 0 || g.MailboxLimit > storage.MaxMailboxLimit {
+		ps.bad(sec, "mailbox_limit", strconv.Itoa(g.MailboxLimit), fmt.Sprintf("must be a whole number from 1 to %d", storage.MaxMailboxLimit))
+	}
+	for key, n := range map[string]int{"aoi_sync_limit": g.AOISyncLimit, "aoi_sync_total": g.AOISyncTotal, "aoi_sync_work": g.AOISyncWork} {
+		if n <= 0 {
+			ps.bad(sec, key, strconv.Itoa(n), "must be a positive whole number")
+		}
+	}
+	if g.AOISyncLimit > MaxAOISyncLimit {
+		// One client's positions message counts its entries in 16 bits.
+		ps.bad(sec, "aoi_sync_limit", strconv.Itoa(g.AOISyncLimit), fmt.Sprintf("must be at most %d", MaxAOISyncLimit))
+	}
+	if g.KeepFreezeFiles <= 0 {
+		ps.bad(sec, "keep_freeze_files", strconv.Itoa(g.KeepFreezeFiles), "must be a positive whole number (of files)")
+	}
+	if g.FreezeDir == "" {
+		ps.add(sec, "freeze_dir", "must not be empty", "freeze_dir")
+	}
+	checkCommon(ps, addrs, sec, g.HTTPAddr, g.HTTPAllowRemote, g.LogLevel, g.LogFile, g.MaxPacketSize, g.SendBufferSize)
+}
+
+// validate checks one [gateN] section.
+func (g *GateConfig) validate(ps *problems, all *addrSet) {
+	sec := processName(gateKind, g.ID)
+	addrs := all.at(g.Host)
+	checkListenAddr(ps, addrs, sec, g.ListenAddr)
+	if g.WSAddr != "" {
+		if canon, msg := checkAddr(g.WSAddr); msg != "" {
+			ps.bad(sec, "ws_addr", g.WSAddr, msg)
+		} else {
+			addrs.use(ps, sec, "ws_addr", g.WSAddr, canon)
+		}
+	}
+	if (g.TLSCert == "") != (g.TLSKey == "") {
+		ps.add(sec, "tls_cert", "and tls_key go together: set both (PEM certificate chain and key) or neither", "tls_cert", "tls_key")
+	}
+	switch {
+	case (g.WSTLSCert == "") != (g.WSTLSKey == ""):
+		ps.add(sec, "ws_tls_cert", "and ws_tls_key go together: set both (PEM certificate chain and key) or neither", "ws_tls_cert", "ws_tls_key")
+	case g.WSTLSCert != "" && g.WSAddr == "":
+		ps.add(sec, "ws_tls_cert", "is set but ws_addr is not: TLS is for the WebSocket port", "ws_tls_cert", "ws_addr")
+	}
+	if len(g.WSOrigins) > 0 && g.WSAddr == "" {
+		ps.add(sec, "ws_origins", "is set but ws_addr is not: origins are checked on the WebSocket port", "ws_origins", "ws_addr")
+	}
+	g.validateTimers(ps, sec)
+	clientOK := checkSize(ps, sec, "max_client_packet_size", g.MaxClientPacketSize, maxPacketLimit)
+	checkSize(ps, sec, "client_send_buffer_size", g.ClientSendBufferSize, 0)
+	if clientOK && g.MaxPacketSize > 0 && g.MaxClientPacketSize > g.MaxPacketSize {
+		ps.add(sec, "max_client_packet_size",
+			fmt.Sprintf("(%d) must not exceed max_packet_size (%d)", g.MaxClientPacketSize, g.MaxPacketSize),
+			"max_client_packet_size", "max_packet_size")
+	}
+	checkCommon(ps, addrs, sec, g.HTTPAddr, g.HTTPAllowRemote, g.LogLevel, g.LogFile, g.MaxPacketSize, g.SendBufferSize)
+	g.validateRates(ps, sec)
+}
+
+// validateTimers checks a gate's heartbeat, KCP and resume settings.
+func (g *GateConfig) validateTimers(ps *problems, sec string) {
+	checkDuration(ps, sec, "heartbeat_timeout", g.HeartbeatTimeout)
+	switch {
+	case g.HeartbeatInterval == 0: // the default: 5s, or half of heartbeat_timeout
+	case g.HeartbeatInterval < minHeartbeatInterval || g.HeartbeatInterval > maxHeartbeatInterval:
+		ps.bad(sec, "heartbeat_interval", g.HeartbeatInterval.String(), "must be from 100ms to 10m")
+	case g.HeartbeatTimeout > 0 && g.HeartbeatInterval > g.HeartbeatTimeout/2:
+		ps.add(sec, "heartbeat_interval",
+			fmt.Sprintf("(%v) must be at most half of heartbeat_timeout (%v): a client whose heartbeat or its answer is lost once must not be taken for dead", g.HeartbeatInterval, g.HeartbeatTimeout),
+			"heartbeat_interval", "heartbeat_timeout")
+	}
+	checkDuration(ps, sec, "kcp_handshake_timeout", g.KCPHandshakeTimeout)
+	if g.KCPInterval < 10*time.Millisecond || g.KCPInterval > time.Second || g.KCPInterval%time.Millisecond != 0 {
+		ps.bad(sec, "kcp_interval", g.KCPInterval.String(), "must be whole milliseconds from 10ms to 1s")
+	}
+	if g.ResumeWindow < 0 || g.ResumeWindow > MaxResumeWindow {
+		ps.bad(sec, "resume_window", g.ResumeWindow.String(), "must be from 0 (off) to 1h")
+	}
+	if g.ResumeLimit < MinResumeLimit || g.ResumeLimit > MaxResumeLimit {
+		ps.bad(sec, "resume_limit", strconv.Itoa(g.ResumeLimit), fmt.Sprintf("must be from %d (64 KiB) to %d (256 MiB) bytes", MinResumeLimit, MaxResumeLimit))
+	}
+}
+
+// validateRates checks a gate's rate limits and their bursts.
+func (g *GateConfig) validateRates(ps *problems, sec string) {
+	for _, l := range []struct {
+		key string
+		n   int
+	}{
+		{"client_msg_rate", g.ClientMsgRate}, {"client_byte_rate", g.ClientByteRate},
+		{"max_clients", g.MaxClients}, {"kcp_session_rate", g.KCPSessionRate},
+		{"kcp_hello_rate", g.KCPHelloRate},
+	} {
+		if msg := limitProblem(l.n); msg != "" {
+			ps.bad(sec, l.key, strconv.Itoa(l.n), msg)
+		}
+	}
+	for _, b := range []struct {
+		key string
+		n   int
+	}{
+		{"client_msg_burst", g.ClientMsgBurst}, {"client_byte_burst", g.ClientByteBurst},
+		{"kcp_session_burst", g.KCPSessionBurst},
+	} {
+		if b.n <= 0 {
+			ps.bad(sec, b.key, strconv.Itoa(b.n), "must be a positive whole number")
+		}
+	}
+}
+
+// validateStorage checks [storage] against the games it serves.
+func (c *Config) validateStorage(ps *problems) {
+	switch c.Storage.Type {
+	case StorageBolt:
+		// A bbolt file is locked by the one process that opens it: a
+		// second game would wait for the lock and fail to start.
+		if len(c.Games) > 1 {
+			names := make([]string, len(c.Games))
+			for i, g := range c.Games {
+				names[i] = "[" + processName(gameKind, g.ID) + "]"
+			}
+			ps.bad("storage", "type", c.Storage.Type, fmt.Sprintf(
+				"allows one game process (a bbolt file can be opened by one process at a time), but %d are configured: %s; "+
+					"to run several games, set type = redis and addr = HOST:PORT: every game shares the Redis store",
+				len(c.Games), strings.Join(names, ", ")))
+		}
+		if c.Storage.Path == "" {
+			ps.add("storage", "path", "is required: the database file, e.g. goworld.db", "path")
+		}
+	case StorageRedis:
+		// Every game shares the store: any number of games.
+		c.Storage.checkRedis(ps)
+	case StorageNone:
+		// No store: any number of games.
+	case "":
+		ps.add("storage", "type", "is required (bbolt, redis or none)", "type")
+	default:
+		ps.bad("storage", "type", c.Storage.Type, "unknown storage type (use bbolt, redis or none)")
+	}
+	if c.Storage.Type != StorageRedis {
+		c.Storage.checkNotRedis(ps)
+	}
 }

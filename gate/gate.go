@@ -302,77 +302,11 @@ func New(cfg Config) (*Gate, error) {
 	if len(cfg.Dispatchers) == 0 {
 		return nil, errors.New("gate: no dispatcher addresses")
 	}
-	if cfg.HeartbeatTimeout <= 0 {
-		cfg.HeartbeatTimeout = 30 * time.Second
+	cfg.fill()
+	if err := cfg.fitOpenFiles(); err != nil {
+		return nil, err
 	}
-	if cfg.HeartbeatInterval <= 0 {
-		cfg.HeartbeatInterval = 5 * time.Second
-	}
-	cfg.HeartbeatInterval = min(max(cfg.HeartbeatInterval, rpc.MinHeartbeatInterval), cfg.HeartbeatTimeout/2, rpc.MaxHeartbeatInterval)
-	if cfg.TLSHandshakeTimeout <= 0 {
-		cfg.TLSHandshakeTimeout = 10 * time.Second
-	}
-	if cfg.MaxClientPacketSize <= 0 {
-		cfg.MaxClientPacketSize = 64 << 10
-	}
-	if cfg.ClientSendBufferSize <= 0 {
-		cfg.ClientSendBufferSize = 1 << 20
-	}
-	if cfg.MaxPacketSize <= 0 {
-		cfg.MaxPacketSize = 16 << 20
-	}
-	if cfg.SendBufferSize <= 0 {
-		cfg.SendBufferSize = 64 << 20
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = logrus.StandardLogger()
-	}
-	cfg.ClientMsgRate = limitOr(cfg.ClientMsgRate, 1000)
-	cfg.ClientMsgBurst = limitOr(cfg.ClientMsgBurst, 2000)
-	cfg.ClientByteRate = limitOr(cfg.ClientByteRate, 1<<20)
-	cfg.ClientByteBurst = max(limitOr(cfg.ClientByteBurst, 2<<20), cfg.MaxClientPacketSize+rpc.HeaderSize)
-	cfg.MaxClients = limitOr(cfg.MaxClients, 50000)
-	if cfg.MaxClientRequests <= 0 {
-		cfg.MaxClientRequests = 64
-	}
-	cfg.KCPSessionRate = limitOr(cfg.KCPSessionRate, 500)
-	cfg.KCPSessionBurst = max(limitOr(cfg.KCPSessionBurst, 2500), 1)
-	cfg.KCPHelloRate = limitOr(cfg.KCPHelloRate, 2000)
-	if cfg.KCPHandshakeTimeout <= 0 {
-		cfg.KCPHandshakeTimeout = 3 * time.Second
-	}
-	cfg.KCPHandshakeTimeout = min(cfg.KCPHandshakeTimeout, cfg.HeartbeatTimeout)
-	if cfg.KCPInterval <= 0 {
-		cfg.KCPInterval = 10 * time.Millisecond
-	}
-	cfg.KCPInterval = min(max(cfg.KCPInterval, 10*time.Millisecond), time.Second)
-	cfg.ClientMsgBurst = max(cfg.ClientMsgBurst, 1)
-	switch {
-	case cfg.ResumeWindow == 0:
-		cfg.ResumeWindow = DefaultResumeWindow
-	case cfg.ResumeWindow < 0:
-		cfg.ResumeWindow = 0
-	}
-	cfg.ResumeWindow = min(cfg.ResumeWindow, MaxResumeWindow)
-	if cfg.ResumeLimit <= 0 {
-		cfg.ResumeLimit = DefaultResumeLimit
-	}
-	cfg.ResumeLimit = max(cfg.ResumeLimit, MinResumeLimit)
-	if limit, ok := fdlimit.Raise(); ok {
-		n, err := clampClients(cfg.MaxClients, limit, FDReserve+len(cfg.Dispatchers))
-		if err != nil {
-			return nil, fmt.Errorf("gate%d: %w", cfg.ID, err)
-		}
-		if n != cfg.MaxClients {
-			what := fmt.Sprintf("max_clients = %d", cfg.MaxClients)
-			if cfg.MaxClients < 0 {
-				what = "max_clients = 0 (unlimited)"
-			}
-			cfg.Logger.WithField("gate", cfg.ID).Warnf("%s does not fit the open-file limit (RLIMIT_NOFILE) of %d descriptors, %d of which are kept for the gate's own links, listeners and admin server: serving at most %d clients. Raise the limit (ulimit -n, LimitNOFILE= for systemd) or lower max_clients",
-				what, limit, FDReserve+len(cfg.Dispatchers), n)
-			cfg.MaxClients = n
-		}
-	}
+
 	g := &Gate{
 		cfg:     cfg,
 		log:     cfg.Logger.WithField("gate", cfg.ID),
@@ -443,6 +377,89 @@ func New(cfg Config) (*Gate, error) {
 		}))
 	}
 	return g, nil
+}
+
+// fill replaces the zero values of c with the defaults noted on Config,
+// and brings the others within their bounds.
+func (c *Config) fill() {
+	if c.HeartbeatTimeout <= 0 {
+		c.HeartbeatTimeout = 30 * time.Second
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 5 * time.Second
+	}
+	c.HeartbeatInterval = min(max(c.HeartbeatInterval, rpc.MinHeartbeatInterval), c.HeartbeatTimeout/2, rpc.MaxHeartbeatInterval)
+	if c.TLSHandshakeTimeout <= 0 {
+		c.TLSHandshakeTimeout = 10 * time.Second
+	}
+	if c.MaxClientPacketSize <= 0 {
+		c.MaxClientPacketSize = 64 << 10
+	}
+	if c.ClientSendBufferSize <= 0 {
+		c.ClientSendBufferSize = 1 << 20
+	}
+	if c.MaxPacketSize <= 0 {
+		c.MaxPacketSize = 16 << 20
+	}
+	if c.SendBufferSize <= 0 {
+		c.SendBufferSize = 64 << 20
+	}
+	if c.Logger == nil {
+		c.Logger = logrus.StandardLogger()
+	}
+	c.ClientMsgRate = limitOr(c.ClientMsgRate, 1000)
+	c.ClientMsgBurst = limitOr(c.ClientMsgBurst, 2000)
+	c.ClientByteRate = limitOr(c.ClientByteRate, 1<<20)
+	c.ClientByteBurst = max(limitOr(c.ClientByteBurst, 2<<20), c.MaxClientPacketSize+rpc.HeaderSize)
+	c.MaxClients = limitOr(c.MaxClients, 50000)
+	if c.MaxClientRequests <= 0 {
+		c.MaxClientRequests = 64
+	}
+	c.KCPSessionRate = limitOr(c.KCPSessionRate, 500)
+	c.KCPSessionBurst = max(limitOr(c.KCPSessionBurst, 2500), 1)
+	c.KCPHelloRate = limitOr(c.KCPHelloRate, 2000)
+	if c.KCPHandshakeTimeout <= 0 {
+		c.KCPHandshakeTimeout = 3 * time.Second
+	}
+	c.KCPHandshakeTimeout = min(c.KCPHandshakeTimeout, c.HeartbeatTimeout)
+	if c.KCPInterval <= 0 {
+		c.KCPInterval = 10 * time.Millisecond
+	}
+	c.KCPInterval = min(max(c.KCPInterval, 10*time.Millisecond), time.Second)
+	c.ClientMsgBurst = max(c.ClientMsgBurst, 1)
+	switch {
+	case c.ResumeWindow == 0:
+		c.ResumeWindow = DefaultResumeWindow
+	case c.ResumeWindow < 0:
+		c.ResumeWindow = 0
+	}
+	c.ResumeWindow = min(c.ResumeWindow, MaxResumeWindow)
+	if c.ResumeLimit <= 0 {
+		c.ResumeLimit = DefaultResumeLimit
+	}
+	c.ResumeLimit = max(c.ResumeLimit, MinResumeLimit)
+}
+
+// fitOpenFiles raises the process's open-file limit to its hard limit
+// and lowers MaxClients to what that limit leaves for clients (see
+// Config.MaxClients), with a warning.
+func (c *Config) fitOpenFiles() error {
+	if limit, ok := fdlimit.Raise(); ok {
+		n, err := clampClients(c.MaxClients, limit, FDReserve+len(c.Dispatchers))
+		if err != nil {
+			return fmt.Errorf("gate%d: %w", c.ID, err)
+		}
+		if n != c.MaxClients {
+			what := fmt.Sprintf("max_clients = %d", c.MaxClients)
+			if c.MaxClients < 0 {
+				what = "max_clients = 0 (unlimited)"
+			}
+			c.Logger.WithField("gate", c.ID).Warnf("%s does not fit the open-file limit (RLIMIT_NOFILE) of %d descriptors, %d of which are kept for the gate's own links, listeners and admin server: serving at most %d clients. Raise the limit (ulimit -n, LimitNOFILE= for systemd) or lower max_clients",
+				what, limit, FDReserve+len(c.Dispatchers), n)
+			c.MaxClients = n
+		}
+	}
+	return nil
 }
 
 // clampClients returns the max_clients a gate can serve under an
