@@ -803,7 +803,7 @@ func (c *Client) serve(t rpc.MsgType, body []byte) error {
 		return protocolError{err}
 	}
 	if c.opts.Resume && rpc.IsSessionFrame(t) {
-		c.received(rpc.HeaderSize + len(body))
+		c.received(t, rpc.HeaderSize+len(body))
 	}
 	return nil
 }

@@ -170,6 +170,21 @@ func (c *Client) helloBody() []byte {
 	return rpc.AppendClientHello(nil, rpc.ProtocolVersion)
 }
 
+// readResumeAnswer reads the gate's answer to a MsgResume. Frames before
+// it are not the session's (protocol.md 8.1): a broadcast can reach the
+// new connection before the gate has read the resume, and the session
+// gets its own copy, which the gate resends. They are skipped, at most
+// a few hundred: a gate that sends only those is not answering.
+func readResumeAnswer(conn *rpc.Conn) (rpc.MsgType, []byte, error) {
+	for range 256 {
+		t, body, err := conn.ReadFrame()
+		if err != nil || (!rpc.IsSessionFrame(t) && t != rpc.MsgHeartbeatAck) {
+			return t, body, err
+		}
+	}
+	return 0, nil, errors.New("client: no answer to Resume among the first 256 frames")
+}
+
 // gotSession handles a MsgSession. On the reader goroutine.
 func (c *Client) gotSession(body []byte) error {
 	if !c.opts.Resume {
@@ -210,18 +225,25 @@ func (c *Client) gotAck(body []byte) error {
 	return nil
 }
 
-// received counts a session frame the client has handled, of size
-// bytes, and acknowledges as the policy says. On the reader goroutine.
-func (c *Client) received(size int) {
+// received counts a session frame of type t the client has handled, of
+// size bytes, and acknowledges as the policy says. On the reader
+// goroutine.
+func (c *Client) received(t rpc.MsgType, size int) {
 	c.smu.Lock()
 	defer c.smu.Unlock()
 	s := &c.sess
 	switch s.state {
 	case sessUndecided:
-		// The gate sends MsgSession before anything the session brings:
-		// this one holds no session (resume_window = 0, or an older gate).
-		s.state = sessNone
-		s.kept, s.keptBytes = nil, 0
+		// Frames before MsgSession are not counted (protocol.md 8.1): a
+		// broadcast can reach the connection before the gate has read
+		// its hello. The boot entity's MsgCreateEntity comes after the
+		// hello, which the gate answers with MsgSession first: if that
+		// did not come, this gate holds no session (resume_window = 0,
+		// or an older gate).
+		if t == rpc.MsgCreateEntity {
+			s.state = sessNone
+			s.kept, s.keptBytes = nil, 0
+		}
 		return
 	case sessNone:
 		return
@@ -417,7 +439,7 @@ func (c *Client) resume(ctx context.Context, timeout time.Duration) (*rpc.Conn, 
 	// The answer comes first: MsgResumed, or a kick that refuses.
 	nc.SetReadDeadline(deadlineOf(dctx))
 	stop := context.AfterFunc(dctx, func() { nc.SetReadDeadline(time.Unix(1, 0)) })
-	t, answer, err := conn.ReadFrame()
+	t, answer, err := readResumeAnswer(conn)
 	interrupted := !stop()
 	nc.SetReadDeadline(time.Time{})
 	fail := func(err error) (*rpc.Conn, *Disconnected, error) {
