@@ -442,15 +442,9 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 		}
 		adm.SetMetrics(g.WriteMetrics)
 		errc := make(chan error, 1)
-		// The gate runs until shut down: on SIGTERM its clients are told
-		// why (a kick) before it closes.
-		go func() { errc <- g.Run(context.Background()) }()
-		stopping := context.AfterFunc(ctx, func() {
-			sctx, cancel := context.WithTimeout(context.Background(), gateShutdownGrace)
-			defer cancel()
-			g.Shutdown(sctx, "server shutting down")
-		})
-		defer stopping()
+		// The gate runs until SIGTERM, which shuts it down gracefully:
+		// its clients are told why (a kick) before it closes.
+		go func() { errc <- g.Run(ctx) }()
 		select {
 		case <-g.Ready():
 			info := readyInfo(g.Addr().String())
@@ -572,8 +566,8 @@ func gateConfig(c *config.GateConfig, dispAddrs []string, log logrus.FieldLogger
 		ClientMsgRate: unlimitedIfZero(c.ClientMsgRate), ClientMsgBurst: c.ClientMsgBurst,
 		ClientByteRate: unlimitedIfZero(c.ClientByteRate), ClientByteBurst: c.ClientByteBurst,
 		MaxClients:        unlimitedIfZero(c.MaxClients),
-		MaxClientRequests: c.MaxClientRequests,
-		KCPSessionRate:    unlimitedIfZero(c.KCPSessionRate), KCPSessionBurst: c.KCPSessionBurst,
+		MaxClientRequests: c.MaxClientRequests, ShutdownGrace: gateShutdownGrace,
+		KCPSessionRate: unlimitedIfZero(c.KCPSessionRate), KCPSessionBurst: c.KCPSessionBurst,
 		KCPHelloRate: unlimitedIfZero(c.KCPHelloRate), KCPHandshakeTimeout: c.KCPHandshakeTimeout,
 		ResumeWindow: offIfZero(c.ResumeWindow), ResumeLimit: c.ResumeLimit,
 	}

@@ -166,7 +166,7 @@ func runAll(ctx context.Context, cfg *config.Config, secret []byte, log *logrus.
 		s := run(2, c.Name, func() {
 			sctx, cancel := context.WithTimeout(context.Background(), gateShutdownGrace)
 			defer cancel()
-			g.Shutdown(sctx, "server shutting down")
+			g.Shutdown(sctx)
 		}, func() error { return g.Run(context.Background()) })
 		if err := withAdmin(c.Name, c.HTTPAddr, g.WriteMetrics); err != nil {
 			return err

@@ -175,7 +175,7 @@ func TestKCPShutdownReachesTheClientDespiteALoss(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- c.Gates[0].Shutdown(ctx, "server shutting down") }()
+	go func() { done <- c.Gates[0].Shutdown(ctx) }()
 	d := disconnected(t, x)
 	if d.Reason != "server shutting down" {
 		t.Fatalf("Disconnected %q (%v), want the gate's reason", d.Reason, d.Err)

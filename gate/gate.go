@@ -156,6 +156,12 @@ type Config struct {
 	// (past it the held session ends). Default 1 MiB; at least
 	// MinResumeLimit.
 	ResumeLimit int
+	// ShutdownReason is the kick reason a graceful Shutdown gives every
+	// client (default "server shutting down").
+	ShutdownReason string
+	// ShutdownGrace bounds the graceful shutdown that cancelling Run's
+	// context starts (default 3s; see Shutdown).
+	ShutdownGrace time.Duration
 	// Logger receives the gate's logs (default: logrus's standard logger).
 	Logger logrus.FieldLogger
 }
@@ -284,6 +290,7 @@ type Gate struct {
 
 	tlsConf     *tls.Config // TCP clients' TLS; nil: plain TCP
 	ready       chan struct{}
+	stopped     chan struct{}   // closed once Close has ended every client and goroutine
 	closing     context.Context // done once Close starts: lingering connections end
 	stopClosing context.CancelFunc
 	wg          sync.WaitGroup
@@ -313,6 +320,7 @@ func New(cfg Config) (*Gate, error) {
 		clients: map[rpc.ClientID]*client{},
 		index:   map[string]map[string]map[*client]struct{}{},
 		ready:   make(chan struct{}),
+		stopped: make(chan struct{}),
 		changed: make(chan struct{}, 1),
 		hbAck:   rpc.AppendHeartbeatAck(nil, rpc.HeartbeatParams{Interval: cfg.HeartbeatInterval, Timeout: cfg.HeartbeatTimeout}),
 	}
@@ -382,6 +390,12 @@ func New(cfg Config) (*Gate, error) {
 // fill replaces the zero values of c with the defaults noted on Config,
 // and brings the others within their bounds.
 func (c *Config) fill() {
+	if c.ShutdownReason == "" {
+		c.ShutdownReason = "server shutting down"
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 3 * time.Second
+	}
 	if c.HeartbeatTimeout <= 0 {
 		c.HeartbeatTimeout = 30 * time.Second
 	}
@@ -502,24 +516,36 @@ func (g *Gate) NumClients() int {
 }
 
 // Run connects to the dispatchers, then accepts clients until ctx is done
-// or Close is called.
+// or Shutdown or Close is called. When ctx is done it shuts the gate down
+// gracefully (Shutdown, within Config.ShutdownGrace: every client is
+// kicked with Config.ShutdownReason), returns once that is over, and
+// returns ctx's error. After a Shutdown or Close called by someone else
+// it returns ErrServerClosed once the listeners are closed; the caller
+// of Shutdown or Close waits for the rest.
 func (g *Gate) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() { g.Close() })
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownGrace)
+		defer cancel()
+		if err := g.Shutdown(sctx); err != nil {
+			g.log.WithError(err).Warnf("graceful shutdown did not finish within %v; closed", g.cfg.ShutdownGrace)
+		}
+	})
 	defer stop()
-
+	// The links stay up until the gate is closed (the end of a graceful
+	// shutdown included: its clients' entities are told they left) or
+	// Run returns.
+	linkCtx, stopLinks := context.WithCancel(g.closing)
 	var linkWG sync.WaitGroup
 	defer linkWG.Wait()
-	defer cancel() // runs before linkWG.Wait: stops the links
+	defer stopLinks() // runs before linkWG.Wait
 	for _, l := range g.links {
 		linkWG.Add(1)
-		go func() { defer linkWG.Done(); l.Run(ctx) }()
+		go func() { defer linkWG.Done(); l.Run(linkCtx) }()
 	}
 	for _, l := range g.links {
 		select {
 		case <-l.Connected():
-		case <-ctx.Done():
+		case <-linkCtx.Done():
 			return g.exitErr(ctx)
 		}
 	}
@@ -545,14 +571,15 @@ func (g *Gate) Run(ctx context.Context) error {
 	return g.exitErr(ctx)
 }
 
+// exitErr is what Run returns once the gate stopped accepting: ctx's
+// error, after the graceful shutdown it started is over, or
+// ErrServerClosed.
 func (g *Gate) exitErr(ctx context.Context) error {
-	g.mu.RLock()
-	closed := g.closed
-	g.mu.RUnlock()
-	if closed && ctx.Err() == nil {
-		return ErrServerClosed
+	if ctx.Err() != nil {
+		<-g.stopped
+		return ctx.Err()
 	}
-	return ctx.Err()
+	return ErrServerClosed
 }
 
 func (g *Gate) acceptLoop(ln net.Listener, isKCP bool) {
@@ -633,17 +660,21 @@ func (g *Gate) poke() {
 	}
 }
 
-// Shutdown ends the gate gracefully: it kicks every client with reason
-// (new ones too, at once), waits until they are gone and their closes
-// have lingered (see closeLinger; a KCP session lingers a second), or
-// until ctx is done, whichever comes first, and then closes the gate as
-// Close does. A process stopped with SIGTERM shuts its gate down this
-// way, so that clients are told why rather than cut off.
-func (g *Gate) Shutdown(ctx context.Context, reason string) error {
+// Shutdown ends the gate gracefully: it kicks every client with
+// Config.ShutdownReason (new ones too, at once), waits until they are
+// gone and their closes have lingered (see closeLinger; a KCP session
+// lingers a second), and then closes the gate as Close does and waits
+// for it. If ctx ends first, it closes at once and returns ctx's error.
+// A process stopped with SIGTERM shuts its gate down this way, so that
+// clients are told why rather than cut off. A second call, or one after
+// Close, waits for the first to finish.
+func (g *Gate) Shutdown(ctx context.Context) error {
+	reason := g.cfg.ShutdownReason
 	g.mu.Lock()
 	if g.closed || g.leaving != "" {
 		g.mu.Unlock()
-		return g.Close()
+		<-g.stopped
+		return nil
 	}
 	g.leaving = reason
 	cs := make([]*client, 0, len(g.clients))
@@ -660,7 +691,8 @@ func (g *Gate) Shutdown(ctx context.Context, reason string) error {
 		case <-g.changed:
 		case <-ctx.Done():
 			g.log.Warnf("shutting down: %d clients still connected and %d closes lingering at the deadline; closing", g.NumClients(), g.lingers.Load())
-			return g.Close()
+			g.Close()
+			return ctx.Err()
 		}
 	}
 	return g.Close()
@@ -677,8 +709,7 @@ func (g *Gate) Close() error {
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
-		g.wg.Wait()
-		g.lines.Close()
+		<-g.stopped
 		return nil
 	}
 	g.closed = true
@@ -706,6 +737,7 @@ func (g *Gate) Close() error {
 	}
 	g.wg.Wait()
 	g.lines.Close()
+	close(g.stopped)
 	return err
 }
 

@@ -3,6 +3,7 @@ package gate_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"testing"
@@ -141,7 +142,7 @@ func TestShutdownKicksEveryClient(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- c.Gates[0].Shutdown(ctx, "server shutting down") }()
+	go func() { done <- c.Gates[0].Shutdown(ctx) }()
 	for i, x := range clients {
 		if r := expectKick(t, x); r != "server shutting down" {
 			t.Fatalf("client %d: kick reason %q", i, r)
@@ -183,8 +184,64 @@ func TestShutdownDeadline(t *testing.T) {
 	// than Shutdown may wait.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if err := c.Gates[0].Shutdown(ctx, "server shutting down"); err != nil {
-		t.Fatal(err)
+	if err := c.Gates[0].Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown past its deadline: %v, want context.DeadlineExceeded", err)
 	}
 	l.wait(t, "closes lingering at the deadline; closing")
+}
+
+// Cancelling a gate's Run is a graceful stop: its clients are kicked with
+// the shutdown reason, and Run returns the context's error only once
+// they are gone and the gate is closed.
+func TestCancelRunShutsDownGracefully(t *testing.T) {
+	c, _ := start(t, cluster.Options{})
+	addrs := make([]string, len(c.Dispatchers))
+	for i, d := range c.Dispatchers {
+		addrs[i] = d.Addr().String()
+	}
+	g, err := gate.New(gate.Config{ID: 9, ListenAddr: "127.0.0.1:0", Dispatchers: addrs,
+		ShutdownReason: "gate 9 going away", Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- g.Run(ctx) }()
+	select {
+	case <-g.Ready():
+	case err := <-runErr:
+		t.Fatalf("Run: %v", err)
+	}
+	x, err := client.Dial(g.Addr().String(), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close() })
+	for {
+		if ev, ok := next(t, x).(client.EntityCreated); ok && ev.IsPlayer {
+			break
+		}
+	}
+	cancel()
+	if r := expectKick(t, x); r != "gate 9 going away" {
+		t.Fatalf("kick reason %q, want the configured ShutdownReason", r)
+	}
+	select {
+	case err := <-runErr:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run returned %v, want context.Canceled", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return after the graceful stop")
+	}
+	if g.NumClients() != 0 {
+		t.Fatalf("%d clients left after Run returned", g.NumClients())
+	}
+	if err := g.Close(); err != nil {
+		t.Fatalf("Close after the stop: %v", err)
+	}
+	if err := g.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown after the stop: %v", err)
+	}
 }
