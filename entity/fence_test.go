@@ -34,6 +34,24 @@ func storedName(t *testing.T, s *memStore, typ string, id rpc.EntityID) any {
 	return m["name"]
 }
 
+// expectRetired checks the frames a retired copy of entity id sends:
+// its client (ref) kicked with FencedLoggedElsewhere, and the
+// dispatcher told it is gone.
+func expectRetired(t *testing.T, frames []frame, id rpc.EntityID, ref ClientRef) {
+	t.Helper()
+	ks := kicks(t, frames)
+	if len(ks) != 1 || ks[0].gate != ref.Gate || ks[0].client != ref.ID || ks[0].reason != FencedLoggedElsewhere {
+		t.Fatalf("kicks %+v; want client %d/%d told %q", ks, ref.Gate, ref.ID, FencedLoggedElsewhere)
+	}
+	unreg := false
+	for _, f := range frames {
+		unreg = unreg || f.typ == rpc.MsgUnregisterEntity && decodeEntityIDBody(t, f.body) == id
+	}
+	if !unreg {
+		t.Fatal("the dispatcher was not told the retired copy is gone")
+	}
+}
+
 // TestFencedSaveRetiresCopy: a loaded copy whose save is refused because
 // a newer copy was claimed is destroyed without a save and without
 // OnDestroy, its client is kicked with the reason, it is logged and
@@ -86,18 +104,7 @@ func TestFencedSaveRetiresCopy(t *testing.T) {
 	if ev := e.eventsOf(id); slices.Contains(ev, "OnDestroy") {
 		t.Fatalf("OnDestroy ran on the retired copy: %v", ev)
 	}
-	frames := e.out.take()
-	ks := kicks(t, frames)
-	if len(ks) != 1 || ks[0].gate != 1 || ks[0].client != 7 || ks[0].reason != FencedLoggedElsewhere {
-		t.Fatalf("kicks %+v; want client 1/7 told %q", ks, FencedLoggedElsewhere)
-	}
-	unreg := false
-	for _, f := range frames {
-		unreg = unreg || f.typ == rpc.MsgUnregisterEntity && decodeEntityIDBody(t, f.body) == id
-	}
-	if !unreg {
-		t.Fatal("the dispatcher was not told the retired copy is gone")
-	}
+	expectRetired(t, e.out.take(), id, ClientRef{Gate: 1, ID: 7})
 	if e.eng.FencedCopies() != 1 {
 		t.Fatalf("FencedCopies = %d; want 1", e.eng.FencedCopies())
 	}

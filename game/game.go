@@ -508,16 +508,7 @@ func (g *Game) loop(ctx context.Context) error {
 			}
 			start := g.begin(tickFrame, m.t)
 			g.frameWaited(m.at, start)
-			if m.t == rpc.MsgFreezeAck {
-				fz.acked(m.link)
-			} else {
-				g.guard("handling a frame", m.t, m.body, func() {
-					if g.frameHook != nil {
-						g.frameHook(m.t, m.body)
-					}
-					en.Handle(m.t, m.body)
-				})
-			}
+			g.handleFrame(&fz, m)
 			g.tickDone(tickFrame, start)
 		case <-g.posted.signal:
 			start := g.begin(tickPosted, 0)
@@ -531,20 +522,8 @@ func (g *Game) loop(ctx context.Context) error {
 			g.guard("running timers", 0, nil, func() { en.RunTimers(start) })
 			g.tickDone(tickTimers, start)
 		case <-save.C:
-			// "saving" and "saved" pair up, in order (one storage worker):
-			// a test can tell when a change it made has been saved.
 			start := g.begin(tickSave, 0)
-			g.guard("saving", 0, nil, func() {
-				var n int
-				n = en.SaveDirty(func(err error) {
-					if err == nil && n > 0 {
-						g.log.Debugf("saved %d entities", n)
-					}
-				})
-				if n > 0 {
-					g.log.Debugf("saving %d entities", n)
-				}
-			})
+			g.guard("saving", 0, nil, g.saveDirty)
 			g.tickDone(tickSave, start)
 		case <-g.freezeReq:
 			fz.start()
@@ -565,6 +544,36 @@ func (g *Game) loop(ctx context.Context) error {
 				return ErrFrozen
 			}
 		}
+	}
+}
+
+// handleFrame handles frame m from a dispatcher: a freeze's
+// acknowledgement goes to fz, anything else to the world.
+func (g *Game) handleFrame(fz *freezer, m inbound) {
+	if m.t == rpc.MsgFreezeAck {
+		fz.acked(m.link)
+		return
+	}
+	g.guard("handling a frame", m.t, m.body, func() {
+		if g.frameHook != nil {
+			g.frameHook(m.t, m.body)
+		}
+		g.engine.Handle(m.t, m.body)
+	})
+}
+
+// saveDirty starts the periodic save. "saving" and "saved" pair up, in
+// order (one storage worker): a test can tell when a change it made has
+// been saved.
+func (g *Game) saveDirty() {
+	var n int
+	n = g.engine.SaveDirty(func(err error) {
+		if err == nil && n > 0 {
+			g.log.Debugf("saved %d entities", n)
+		}
+	})
+	if n > 0 {
+		g.log.Debugf("saving %d entities", n)
 	}
 }
 
