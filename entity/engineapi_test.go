@@ -129,7 +129,7 @@ func TestGameCodeCannotDriveTheWorld(t *testing.T) {
 	if err == nil {
 		t.Fatalf("a game that calls the engine's methods on its world builds:\n%s", src)
 	}
-	errLine := regexp.MustCompile(`(?m)^\.?/?main\.go:(\d+):\d+: (.*)$`)
+	errLine := regexp.MustCompile(`(?m)^(?:\.[/\\])?main\.go:(\d+):\d+: (.*?)\r?$`)
 	got := map[int]bool{}
 	for _, m := range errLine.FindAllStringSubmatch(out, -1) {
 		line, _ := strconv.Atoi(m[1])
