@@ -61,7 +61,7 @@ type Store interface {
 	KVPutIfAbsent(key string, value []byte, done func(stored bool, existing []byte, err error))
 }
 
-// WorldConfig configures a World.
+// WorldConfig configures a World and its Engine (NewEngine).
 type WorldConfig struct {
 	GameID rpc.GameID
 	// Games are the IDs of every game of the cluster (config.ini's
