@@ -91,9 +91,8 @@ func (w *World) flushGate(g rpc.GateID) {
 	}
 }
 
-// FlushClients sends everything buffered for clients. The world calls it
-// at the end of every event; the game need not.
-func (w *World) FlushClients() {
+// flushClients sends everything buffered for clients (Engine.FlushClients).
+func (w *World) flushClients() {
 	for g := range w.gateOut {
 		w.flushGate(g)
 	}

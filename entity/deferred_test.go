@@ -51,7 +51,7 @@ func TestDeferredReply(t *testing.T) {
 	e := newEnv(t, withRequestTypes(t), func(e *env, _ *WorldConfig) { mustRegister(t, e.reg, "Matcher", &Matcher{}) })
 	asker := e.create("Asker", nil)
 	m := e.create("Matcher", nil)
-	e.w.Run(func() {
+	e.eng.Run(func() {
 		if err := asker.Request(m.ID(), "Wait", "OnNum", 1); err != nil {
 			t.Error(err)
 		}
@@ -62,23 +62,23 @@ func TestDeferredReply(t *testing.T) {
 	if asker.PendingRequests() != 1 || m.Attrs.GetString("handle") == "" {
 		t.Fatalf("pending %d, handle %q", asker.PendingRequests(), m.Attrs.GetString("handle"))
 	}
-	e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, m.ID(), "Release", 42, false))
+	e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, m.ID(), "Release", 42, false))
 	if got := e.eventsOf(asker.ID()); !slices.Equal(got, []string{"num 42 ok"}) {
 		t.Fatalf("answer %q", got)
 	}
 	// Once: a second Reply for the handle finds no pending request.
-	e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, m.ID(), "Release", 43, false))
+	e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, m.ID(), "Release", 43, false))
 	if got := e.eventsOf(asker.ID()); len(got) != 0 {
 		t.Fatalf("a second answer ran the callback: %q", got)
 	}
 	// An error answer keeps its code.
-	e.w.Run(func() { asker.Request(m.ID(), "Wait", "OnNum", 2) })
-	e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, m.ID(), "Release", 0, true))
+	e.eng.Run(func() { asker.Request(m.ID(), "Wait", "OnNum", 2) })
+	e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, m.ID(), "Release", 0, true))
 	if got := e.eventsOf(asker.ID()); !slices.Equal(got, []string{"num 0 code 1007"}) {
 		t.Fatalf("error answer %q", got)
 	}
 	// A panic after deferring answers at once.
-	e.w.Run(func() { asker.Request(m.ID(), "WaitThenPanic", "OnNum") })
+	e.eng.Run(func() { asker.Request(m.ID(), "WaitThenPanic", "OnNum") })
 	if got := e.eventsOf(asker.ID()); !slices.Equal(got, []string{"num 0 callee panicked"}) {
 		t.Fatalf("panic answer %q", got)
 	}
@@ -88,11 +88,11 @@ func TestDeferredReply(t *testing.T) {
 	req := rpc.AppendString(rpc.AppendUint64(rpc.AppendEntityID(rpc.AppendEntityID(nil, m.ID()), remote), 9), "Wait")
 	req, _ = rpc.AppendArgs(req, []any{1})
 	e.out.take()
-	e.w.Handle(rpc.MsgRequestEntityMethod, req)
+	e.eng.Handle(rpc.MsgRequestEntityMethod, req)
 	if n := len(e.out.ofType(rpc.MsgRequestReply)); n != 0 {
 		t.Fatalf("%d replies before Reply", n)
 	}
-	e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, m.ID(), "Release", 5, false))
+	e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, m.ID(), "Release", 5, false))
 	rs := e.out.ofType(rpc.MsgRequestReply)
 	if len(rs) != 1 {
 		t.Fatalf("%d replies after Reply", len(rs))
@@ -107,13 +107,13 @@ func TestDeferredReply(t *testing.T) {
 	e.out.take()
 	creq := rpc.AppendString(rpc.AppendUint32LE(clientBody(m.ID(), 1, 10), 77), "Wait")
 	creq, _ = rpc.AppendArgs(creq, []any{1})
-	e.w.Handle(rpc.MsgClientRequest, creq)
+	e.eng.Handle(rpc.MsgClientRequest, creq)
 	for _, cm := range clientMsgs(t, e.out.take()) {
 		if cm.typ == rpc.MsgReply {
 			t.Fatal("a client's deferred request was answered at once")
 		}
 	}
-	e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, m.ID(), "Release", 6, false))
+	e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, m.ID(), "Release", 6, false))
 	var replies int
 	for _, cm := range clientMsgs(t, e.out.take()) {
 		if cm.typ == rpc.MsgReply && cm.gate == 1 && cm.client == 10 {

@@ -34,6 +34,24 @@ func storedName(t *testing.T, s *memStore, typ string, id rpc.EntityID) any {
 	return m["name"]
 }
 
+// expectRetired checks the frames a retired copy of entity id sends:
+// its client (ref) kicked with FencedLoggedElsewhere, and the
+// dispatcher told it is gone.
+func expectRetired(t *testing.T, frames []frame, id rpc.EntityID, ref ClientRef) {
+	t.Helper()
+	ks := kicks(t, frames)
+	if len(ks) != 1 || ks[0].gate != ref.Gate || ks[0].client != ref.ID || ks[0].reason != FencedLoggedElsewhere {
+		t.Fatalf("kicks %+v; want client %d/%d told %q", ks, ref.Gate, ref.ID, FencedLoggedElsewhere)
+	}
+	unreg := false
+	for _, f := range frames {
+		unreg = unreg || f.typ == rpc.MsgUnregisterEntity && decodeEntityIDBody(t, f.body) == id
+	}
+	if !unreg {
+		t.Fatal("the dispatcher was not told the retired copy is gone")
+	}
+}
+
 // TestFencedSaveRetiresCopy: a loaded copy whose save is refused because
 // a newer copy was claimed is destroyed without a save and without
 // OnDestroy, its client is kicked with the reason, it is logged and
@@ -42,31 +60,31 @@ func TestFencedSaveRetiresCopy(t *testing.T) {
 	e := newEnv(t, withDispatchers(2))
 	id := rpc.NewEntityID()
 	storeAvatar(t, e.store, id, map[string]any{"name": "first"})
-	e.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
-	e.store.flush(e.w)
+	e.eng.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
+	e.store.flush(e.eng)
 	av := e.w.Entity(id)
 	if av == nil || av.epoch != 1 {
 		t.Fatalf("loaded %v; want it live with epoch 1", av)
 	}
 	other := e.create("Avatar", map[string]any{"name": "other"})
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	e.bind(av, 1, 7)
 	e.out.take()
 	e.events()
 
 	claimElsewhere(t, e.store, "Avatar", id, map[string]any{"name": "elsewhere"})
-	e.w.Run(func() {
+	e.eng.Run(func() {
 		av.Attrs.Set("name", "stale")
 		other.Attrs.Set("name", "other v2")
 	})
 	var doneErr error = errSentinel
 	var n int
-	e.w.Run(func() { n = e.w.SaveDirty(func(err error) { doneErr = err }) })
+	e.eng.Run(func() { n = e.eng.SaveDirty(func(err error) { doneErr = err }) })
 	if n != 2 {
 		t.Fatalf("SaveDirty saved %d entities; want 2", n)
 	}
 	saves := len(e.store.saves)
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 
 	if doneErr != nil {
 		t.Fatalf("SaveDirty's done got %v; want nil (the fenced copy is retired, the rest stored)", doneErr)
@@ -86,20 +104,9 @@ func TestFencedSaveRetiresCopy(t *testing.T) {
 	if ev := e.eventsOf(id); slices.Contains(ev, "OnDestroy") {
 		t.Fatalf("OnDestroy ran on the retired copy: %v", ev)
 	}
-	frames := e.out.take()
-	ks := kicks(t, frames)
-	if len(ks) != 1 || ks[0].gate != 1 || ks[0].client != 7 || ks[0].reason != FencedLoggedElsewhere {
-		t.Fatalf("kicks %+v; want client 1/7 told %q", ks, FencedLoggedElsewhere)
-	}
-	unreg := false
-	for _, f := range frames {
-		unreg = unreg || f.typ == rpc.MsgUnregisterEntity && decodeEntityIDBody(t, f.body) == id
-	}
-	if !unreg {
-		t.Fatal("the dispatcher was not told the retired copy is gone")
-	}
-	if e.w.FencedCopies() != 1 {
-		t.Fatalf("FencedCopies = %d; want 1", e.w.FencedCopies())
+	expectRetired(t, e.out.take(), id, ClientRef{Gate: 1, ID: 7})
+	if e.eng.FencedCopies() != 1 {
+		t.Fatalf("FencedCopies = %d; want 1", e.eng.FencedCopies())
 	}
 	lines := 0
 	for _, en := range e.logs.AllEntries() {
@@ -111,8 +118,8 @@ func TestFencedSaveRetiresCopy(t *testing.T) {
 		t.Fatalf("%d error lines about the retired copy; want 1", lines)
 	}
 	// Nothing more is saved for it.
-	e.w.Run(func() { e.w.SaveDirty(nil) })
-	e.store.flush(e.w)
+	e.eng.Run(func() { e.eng.SaveDirty(nil) })
+	e.store.flush(e.eng)
 	if got := storedName(t, e.store, "Avatar", id); got != "elsewhere" {
 		t.Fatalf("stored name %v after another save round", got)
 	}
@@ -137,19 +144,19 @@ func TestCreatedEntityClaimsAtFirstSave(t *testing.T) {
 	}
 	// While the claim is in flight, a save round claims again (a final
 	// save at shutdown must not wait for a reply that may never run).
-	e.w.Run(func() { av.Attrs.Set("name", "changed") })
+	e.eng.Run(func() { av.Attrs.Set("name", "changed") })
 	var n int
-	e.w.Run(func() { n = e.w.SaveDirty(nil) })
+	e.eng.Run(func() { n = e.eng.SaveDirty(nil) })
 	if n != 1 || av.claims != 2 || e.store.saves[1][0].Epoch != 0 {
 		t.Fatalf("SaveDirty during the claim saved %d (claims in flight %d)", n, av.claims)
 	}
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	if av.epoch != 2 || av.claims != 0 {
 		t.Fatalf("after the claims: epoch %d, claims in flight %d; want 2, 0", av.epoch, av.claims)
 	}
-	e.w.Run(func() { av.Attrs.Set("name", "again") })
-	e.w.Run(func() { n = e.w.SaveDirty(nil) })
-	e.store.flush(e.w)
+	e.eng.Run(func() { av.Attrs.Set("name", "again") })
+	e.eng.Run(func() { n = e.eng.SaveDirty(nil) })
+	e.store.flush(e.eng)
 	if last := e.store.saves[len(e.store.saves)-1]; n != 1 || last[0].Epoch != 2 {
 		t.Fatalf("third save: %d records, epoch %d; want 1 record with epoch 2", n, last[0].Epoch)
 	}
@@ -158,11 +165,11 @@ func TestCreatedEntityClaimsAtFirstSave(t *testing.T) {
 	}
 	// Loaded again elsewhere: this copy is retired at its next save.
 	claimElsewhere(t, e.store, "Avatar", av.ID(), map[string]any{"name": "there"})
-	e.w.Run(func() { av.Attrs.Set("name", "here") })
-	e.w.Run(func() { e.w.SaveDirty(nil) })
-	e.store.flush(e.w)
-	if !av.IsDestroyed() || e.w.FencedCopies() != 1 || storedName(t, e.store, "Avatar", av.ID()) != "there" {
-		t.Fatalf("destroyed %v, fenced %d, stored %v", av.IsDestroyed(), e.w.FencedCopies(), storedName(t, e.store, "Avatar", av.ID()))
+	e.eng.Run(func() { av.Attrs.Set("name", "here") })
+	e.eng.Run(func() { e.eng.SaveDirty(nil) })
+	e.store.flush(e.eng)
+	if !av.IsDestroyed() || e.eng.FencedCopies() != 1 || storedName(t, e.store, "Avatar", av.ID()) != "there" {
+		t.Fatalf("destroyed %v, fenced %d, stored %v", av.IsDestroyed(), e.eng.FencedCopies(), storedName(t, e.store, "Avatar", av.ID()))
 	}
 }
 
@@ -171,14 +178,14 @@ func TestCreatedEntityClaimsAtFirstSave(t *testing.T) {
 func TestFencedFinalSave(t *testing.T) {
 	e := newEnv(t)
 	av := e.create("Avatar", map[string]any{"name": "a"})
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	claimElsewhere(t, e.store, "Avatar", av.ID(), map[string]any{"name": "b"})
-	e.w.Run(func() { av.Destroy() })
-	e.store.flush(e.w)
+	e.eng.Run(func() { av.Destroy() })
+	e.store.flush(e.eng)
 	if got := storedName(t, e.store, "Avatar", av.ID()); got != "b" {
 		t.Fatalf("stored %v; the final save of the stale copy overwrote the newer one", got)
 	}
-	if e.w.FencedCopies() != 0 {
+	if e.eng.FencedCopies() != 0 {
 		t.Fatal("an entity already destroyed was counted as retired")
 	}
 	if !e.logged(logrus.WarnLevel, "newer copy of each was loaded elsewhere") {
@@ -193,9 +200,9 @@ func TestEpochTravels(t *testing.T) {
 	id := rpc.NewEntityID()
 	storeAvatar(t, e.store, id, map[string]any{"name": "x"})
 	e.store.epochs[storeKey("Avatar", string(id))] = 41
-	e.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
-	e.store.flush(e.w)
-	f, err := e.w.Freeze()
+	e.eng.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
+	e.store.flush(e.eng)
+	f, err := e.eng.Freeze()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,16 +217,16 @@ func TestEpochTravels(t *testing.T) {
 	e2 := newEnvWith(t, e.reg, newFakeClock())
 	e2.store = e.store
 	e2.w.store = e.store
-	if _, err := e2.w.Restore(f2); err != nil {
+	if _, err := e2.eng.Restore(f2); err != nil {
 		t.Fatal(err)
 	}
 	av := e2.w.Entity(id)
 	if av == nil || av.epoch != 42 {
 		t.Fatalf("restored %+v; want it live with epoch 42", av)
 	}
-	e2.w.Run(func() { av.Attrs.Set("name", "restored") })
-	e2.w.Run(func() { e2.w.SaveDirty(nil) })
-	e2.store.flush(e2.w)
+	e2.eng.Run(func() { av.Attrs.Set("name", "restored") })
+	e2.eng.Run(func() { e2.eng.SaveDirty(nil) })
+	e2.store.flush(e2.eng)
 	if last := e.store.saves[len(e.store.saves)-1]; last[0].Epoch != 42 || storedName(t, e.store, "Avatar", id) != "restored" {
 		t.Fatalf("restored copy saved with epoch %d (stored %v); want 42", last[0].Epoch, storedName(t, e.store, "Avatar", id))
 	}
@@ -228,19 +235,19 @@ func TestEpochTravels(t *testing.T) {
 	s1 := newSpaceEnv(t)
 	s2 := newEnvWith(t, s1.reg, s1.clock)
 	var zone *Entity
-	s2.w.Run(func() { zone, _ = s2.w.CreateSpaceLocally("Zone", nil) })
+	s2.eng.Run(func() { zone, _ = s2.w.CreateSpaceLocally("Zone", nil) })
 	m := s1.mover("traveller")
 	m.epoch = 7
 	s1.enter(m, zone, 1, 1)
 	s1.out.take()
-	s1.w.Handle(rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, m.ID()))
+	s1.eng.Handle(rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, m.ID()))
 	var mig []byte
 	for _, f := range s1.out.take() {
 		if f.typ == rpc.MsgMigrateEntity {
 			mig = f.body
 		}
 	}
-	s2.w.Handle(rpc.MsgMigrateEntity, mig)
+	s2.eng.Handle(rpc.MsgMigrateEntity, mig)
 	if m2 := s2.w.Entity(m.ID()); m2 == nil || m2.epoch != 7 {
 		t.Fatalf("migrated entity arrived as %+v; want epoch 7", m2)
 	}
@@ -261,8 +268,8 @@ func TestRetireEntityMessage(t *testing.T) {
 	e := newEnv(t, withDispatchers(1))
 	id := rpc.NewEntityID()
 	storeAvatar(t, e.store, id, map[string]any{"name": "first"})
-	e.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
-	e.store.flush(e.w)
+	e.eng.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
+	e.store.flush(e.eng)
 	av := e.w.Entity(id)
 	if av == nil || av.epoch != 1 {
 		t.Fatalf("loaded %v; want it live with epoch 1", av)
@@ -281,7 +288,7 @@ func TestRetireEntityMessage(t *testing.T) {
 	e.out.take()
 	e.events()
 	retire := func(id rpc.EntityID, epoch uint64) {
-		e.w.Handle(rpc.MsgRetireEntity, rpc.AppendUint64(rpc.AppendEntityID(nil, id), epoch))
+		e.eng.Handle(rpc.MsgRetireEntity, rpc.AppendUint64(rpc.AppendEntityID(nil, id), epoch))
 	}
 
 	retire(id, 1) // its own epoch: kept
@@ -294,9 +301,9 @@ func TestRetireEntityMessage(t *testing.T) {
 		t.Error("the refused retirement was not logged")
 	}
 	saves := len(e.store.saves)
-	e.w.Run(func() { av.Attrs.Set("name", "stale") })
+	e.eng.Run(func() { av.Attrs.Set("name", "stale") })
 	retire(id, 2)
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	if e.w.Entity(id) != nil || !av.IsDestroyed() {
 		t.Fatal("the older copy is still live")
 	}
@@ -310,7 +317,7 @@ func TestRetireEntityMessage(t *testing.T) {
 	if len(ks) != 1 || ks[0].gate != 1 || ks[0].client != 7 || ks[0].reason != FencedLoggedElsewhere {
 		t.Fatalf("kicks %+v; want client 1/7 told %q", ks, FencedLoggedElsewhere)
 	}
-	if e.w.FencedCopies() != 1 {
-		t.Fatalf("FencedCopies = %d; want 1", e.w.FencedCopies())
+	if e.eng.FencedCopies() != 1 {
+		t.Fatalf("FencedCopies = %d; want 1", e.eng.FencedCopies())
 	}
 }

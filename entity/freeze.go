@@ -121,7 +121,8 @@ type FrozenTimer struct {
 // be called on the game loop with no storage operation in flight
 // (ErrStorageBusy otherwise). A panicking hook aborts the freeze with an
 // error wrapping ErrFreezeHook; the world is then still live and serving.
-func (w *World) Freeze() (*Frozen, error) {
+func (en *Engine) Freeze() (*Frozen, error) {
+	w := en.w
 	if n := w.StorageInFlight(); n > 0 {
 		return nil, fmt.Errorf("%w: %d", ErrStorageBusy, n)
 	}
@@ -217,7 +218,8 @@ type RestoreReport struct {
 // runs. Entities of types that no longer exist are skipped and reported,
 // not fatal. The attribute trees of a decoded f move into the entities
 // (no copy): f's Attrs are empty afterwards.
-func (w *World) Restore(f *Frozen) (RestoreReport, error) {
+func (en *Engine) Restore(f *Frozen) (RestoreReport, error) {
+	w := en.w
 	var rep RestoreReport
 	if !versionOK(f.Version) {
 		return rep, fmt.Errorf("%w: version %d, this build reads 1 to %d", ErrFreezeFile, f.Version, FreezeVersion)

@@ -183,12 +183,13 @@ func newEnvWith(t *testing.T, reg *Registry, clock *fakeClock, opts ...envOpt) *
 	for _, o := range opts {
 		o(e, &cfg)
 	}
-	w, err := NewWorld(cfg)
+	eng, err := NewEngine(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.w = w
-	e.out.flush = w.FlushClients
+	w := eng.World()
+	e.w, e.eng = w, eng
+	e.out.flush = eng.FlushClients
 	t.Cleanup(func() {
 		eventsMu.Lock()
 		delete(events, w)
@@ -201,7 +202,7 @@ func newEnvWith(t *testing.T, reg *Registry, clock *fakeClock, opts ...envOpt) *
 // the decoded Frozen and the file.
 func (e *env) freeze() (*Frozen, []byte) {
 	e.t.Helper()
-	f, err := e.w.Freeze()
+	f, err := e.eng.Freeze()
 	if err != nil {
 		e.t.Fatalf("Freeze: %v", err)
 	}
@@ -218,7 +219,7 @@ func (e *env) freeze() (*Frozen, []byte) {
 
 func (e *env) restore(f *Frozen) RestoreReport {
 	e.t.Helper()
-	rep, err := e.w.Restore(f)
+	rep, err := e.eng.Restore(f)
 	if err != nil {
 		e.t.Fatalf("Restore: %v", err)
 	}
@@ -285,7 +286,7 @@ func TestFreezeRestoreRoundTrip(t *testing.T) {
 	a := e1.create("Hero", allKinds())
 	b := e1.create("Hero", map[string]any{"name": "bob"})
 	p := e1.create("Plain", nil)
-	e1.store.flush(e1.w) // the first saves
+	e1.store.flush(e1.eng) // the first saves
 	e1.bind(a, 3, 77)
 	e1.bind(p, 4, 88)
 	a.self.Interface().(*fzHero).memo = "remember me"
@@ -407,10 +408,10 @@ func TestFreezeRestoreRoundTrip(t *testing.T) {
 	if !a2.dirty || b2.dirty || p2.dirty {
 		t.Fatalf("dirty after restore: a %v b %v p %v", a2.dirty, b2.dirty, p2.dirty)
 	}
-	if n := e2.w.SaveDirty(nil); n != 1 || len(e2.store.saves) != 1 || e2.store.saves[0][0].ID != string(a.ID()) {
+	if n := e2.eng.SaveDirty(nil); n != 1 || len(e2.store.saves) != 1 || e2.store.saves[0][0].ID != string(a.ID()) {
 		t.Fatalf("SaveDirty saved %d: %v", n, e2.store.saves)
 	}
-	e2.store.flush(e2.w)
+	e2.store.flush(e2.eng)
 
 	// Timer IDs are stable and new IDs continue after NextTimer.
 	if a2.TimerCount() != 2 || p2.TimerCount() != 1 {
@@ -426,7 +427,7 @@ func TestFreezeRestoreRoundTrip(t *testing.T) {
 
 	// Timers honour the time they had left: the repeating one fires every
 	// 100ms from the restore, the callback once at 300ms.
-	if at, ok := e2.w.NextTimer(); !ok || !at.Equal(restoredAt.Add(100*time.Millisecond)) {
+	if at, ok := e2.eng.NextTimer(); !ok || !at.Equal(restoredAt.Add(100*time.Millisecond)) {
 		t.Fatalf("NextTimer %v %v, want restore+100ms", at.Sub(restoredAt), ok)
 	}
 	e2.tick(100*time.Millisecond - time.Nanosecond)
@@ -477,14 +478,14 @@ func TestFreezeRestoreRoundTrip(t *testing.T) {
 	if ch := decodeAttrChange(t, msgs[0].body); !reflect.DeepEqual(ch.path, []any{"stats", "hp"}) || ch.value != int64(5) {
 		t.Fatalf("change %+v", ch)
 	}
-	e2.w.Handle(rpc.MsgClientCall, clientCallBody(t, a.ID(), 3, 77, "Hit", 1))
+	e2.eng.Handle(rpc.MsgClientCall, clientCallBody(t, a.ID(), 3, 77, "Hit", 1))
 	deepEqual(t, "client call", e2.eventsOf(a.ID()), []string{"Hit(1)"})
-	e2.w.Handle(rpc.MsgClientCall, clientCallBody(t, a.ID(), 3, 78, "Hit", 2))
+	e2.eng.Handle(rpc.MsgClientCall, clientCallBody(t, a.ID(), 3, 78, "Hit", 2))
 	if ev := e2.eventsOf(a.ID()); len(ev) != 0 || len(kicks(t, e2.out.take())) != 1 {
 		t.Fatalf("a call from another client ran: %v", ev)
 	}
 	// The client leaving unbinds it, with the hook.
-	e2.w.Handle(rpc.MsgClientDisconnected, clientDisconnectedBody(a.ID(), 3, 77))
+	e2.eng.Handle(rpc.MsgClientDisconnected, clientDisconnectedBody(a.ID(), 3, 77))
 	deepEqual(t, "disconnect", e2.eventsOf(a.ID()), []string{"OnClientDisconnected"})
 
 	// The old world is untouched by its freeze and still serves.
@@ -512,7 +513,7 @@ func TestFreezeRestoreFreezeIsStable(t *testing.T) {
 	e1.bind(a, 1, 2)
 	a.AddTimer(time.Second, "Tock", 3)
 	a.AddCallback(1500*time.Millisecond, "Tick", 4)
-	e1.store.flush(e1.w)
+	e1.store.flush(e1.eng)
 	f1, _ := e1.freeze()
 	// Restore moves the decoded trees into the entities: keep copies.
 	attrs1 := make([]map[string]any, len(f1.Entities))
@@ -545,7 +546,7 @@ func TestFreezeOverdueTimerFiresOnceAfterRestore(t *testing.T) {
 	}
 	e2 := newEnvWith(t, e1.reg, &fakeClock{t: clock.Now().Add(time.Second)})
 	e2.restore(f)
-	if at, ok := e2.w.NextTimer(); !ok || !at.Equal(e2.clock.Now()) {
+	if at, ok := e2.eng.NextTimer(); !ok || !at.Equal(e2.clock.Now()) {
 		t.Fatalf("NextTimer %v %v", at, ok)
 	}
 	e2.tick(0)
@@ -560,7 +561,7 @@ func TestFreezeHookCallsRunBeforeCapture(t *testing.T) {
 	e := newEnvWith(t, v1Registry(t), newFakeClock())
 	h := e.create("Hero", nil)
 	c := e.create("Caller", map[string]any{"peer": string(h.ID())})
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	f, _ := e.freeze()
 	deepEqual(t, "notes in the file", frozenEntity(t, f, h.ID()).Attrs.ToMap()["notes"], []any{"from " + string(c.ID())})
 	if len(e.w.local) != 0 {
@@ -578,7 +579,7 @@ func TestFreezeHookPanicAbortsAndTheWorldGoesOn(t *testing.T) {
 	p.AddCallback(time.Second, "Tick", 1)
 	e.out.take()
 
-	f, err := e.w.Freeze()
+	f, err := e.eng.Freeze()
 	if f != nil || !errors.Is(err, ErrFreezeHook) {
 		t.Fatalf("Freeze = %v, %v; want an error wrapping ErrFreezeHook", f, err)
 	}
@@ -589,10 +590,10 @@ func TestFreezeHookPanicAbortsAndTheWorldGoesOn(t *testing.T) {
 		t.Fatal("the panic was not logged")
 	}
 	// Still serving: calls, timers, new entities.
-	e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, p.ID(), "Tick", 2))
+	e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, p.ID(), "Tick", 2))
 	e.tick(time.Second)
 	deepEqual(t, "after the failed freeze", e.eventsOf(p.ID()), []string{"Tick(2)", "Tick(1)"})
-	e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, bomb.ID(), "Tick", 3))
+	e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, bomb.ID(), "Tick", 3))
 	deepEqual(t, "the bomb still works", e.eventsOf(bomb.ID()), []string{"Tick(3)"})
 	e.create("Plain", nil)
 	if e.w.NumEntities() != 3 {
@@ -617,14 +618,14 @@ func TestFreezeRefusedWhileStorageIsBusy(t *testing.T) {
 		{"load", func(e *env) {
 			id := rpc.NewEntityID()
 			storeAvatar(e.t, e.store, id, map[string]any{"name": "loaded"})
-			e.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
+			e.eng.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
 		}},
 		{"first save", func(e *env) { e.create("Avatar", map[string]any{"name": "new"}) }},
 		{"SaveDirty", func(e *env) {
 			av := e.create("Avatar", nil)
-			e.store.flush(e.w)
+			e.store.flush(e.eng)
 			av.Attrs.Set("name", "changed")
-			e.w.SaveDirty(nil)
+			e.eng.SaveDirty(nil)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -634,11 +635,11 @@ func TestFreezeRefusedWhileStorageIsBusy(t *testing.T) {
 			if e.w.StorageInFlight() == 0 {
 				t.Fatal("StorageInFlight is 0 with an operation pending")
 			}
-			f, err := e.w.Freeze()
+			f, err := e.eng.Freeze()
 			if f != nil || !errors.Is(err, ErrStorageBusy) {
 				t.Fatalf("Freeze = %v, %v; want ErrStorageBusy", f, err)
 			}
-			e.store.flush(e.w)
+			e.store.flush(e.eng)
 			if n := e.w.StorageInFlight(); n != 0 {
 				t.Fatalf("StorageInFlight %d after the results came back", n)
 			}
@@ -658,14 +659,14 @@ func TestRestoreRefusesWrongVersionAndNonEmptyWorld(t *testing.T) {
 	e2 := newEnvWith(t, e1.reg, newFakeClock())
 	bad := *f
 	bad.Version = FreezeVersion + 1
-	if _, err := e2.w.Restore(&bad); !errors.Is(err, ErrFreezeFile) || !strings.Contains(err.Error(), "version") {
+	if _, err := e2.eng.Restore(&bad); !errors.Is(err, ErrFreezeFile) || !strings.Contains(err.Error(), "version") {
 		t.Fatalf("Restore of another version: %v", err)
 	}
 	if e2.w.NumEntities() != 0 {
 		t.Fatal("a refused restore created entities")
 	}
 	e2.create("Plain", nil)
-	if _, err := e2.w.Restore(f); err == nil {
+	if _, err := e2.eng.Restore(f); err == nil {
 		t.Fatal("Restore into a world with entities succeeded")
 	}
 	if e2.w.NumEntities() != 1 {
@@ -689,7 +690,7 @@ func TestRestoreIntoANewerBuild(t *testing.T) {
 	gone2 := e1.create("Gone", nil)
 	caller := e1.create("Caller", nil)
 	p := e1.create("Plain", nil)
-	e1.store.flush(e1.w)
+	e1.store.flush(e1.eng)
 	f, _ := e1.freeze()
 
 	e2 := newEnvWith(t, v2Registry(t), &fakeClock{t: clock.Now()})
@@ -750,18 +751,19 @@ func validFile(t testing.TB) []byte {
 	r := v1Registry(t)
 	clock := newFakeClock()
 	out := &recOutbox{n: 1}
-	w, err := NewWorld(WorldConfig{GameID: 3, Registry: r, Outbox: out, Now: clock.Now, Logger: discardLogger()})
+	eng, err := NewEngine(WorldConfig{GameID: 3, Registry: r, Outbox: out, Now: clock.Now, Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	w := eng.World()
 	var h *Entity
-	w.Run(func() { h, err = w.CreateEntityLocally("Hero", allKinds()) })
+	eng.Run(func() { h, err = w.CreateEntityLocally("Hero", allKinds()) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.client = &ClientRef{Gate: 1, ID: 2}
 	h.AddTimer(time.Second, "Tick", 1)
-	f, err := w.Freeze()
+	f, err := eng.Freeze()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -911,10 +913,11 @@ func FuzzDecodeFrozen(f *testing.F) {
 				return
 			}
 			clock := newFakeClock()
-			w, err := NewWorld(WorldConfig{GameID: 1, Registry: reg, Outbox: &recOutbox{n: 1}, Now: clock.Now, Logger: discardLogger()})
+			eng, err := NewEngine(WorldConfig{GameID: 1, Registry: reg, Outbox: &recOutbox{n: 1}, Now: clock.Now, Logger: discardLogger()})
 			if err != nil {
 				t.Fatal(err)
 			}
+			w := eng.World()
 			defer func() {
 				eventsMu.Lock()
 				delete(events, w)
@@ -935,11 +938,11 @@ func FuzzDecodeFrozen(f *testing.F) {
 				t.Fatalf("a re-encoded file does not decode: %v", err)
 			}
 			// And restoring it never panics.
-			if _, err := w.Restore(fr); err != nil {
+			if _, err := eng.Restore(fr); err != nil {
 				t.Fatalf("Restore: %v", err)
 			}
-			w.NextTimer()
-			if _, err := w.Freeze(); err != nil && !errors.Is(err, ErrFreezeHook) {
+			eng.NextTimer()
+			if _, err := eng.Freeze(); err != nil && !errors.Is(err, ErrFreezeHook) {
 				t.Fatalf("Freeze of a restored world: %v", err)
 			}
 		}
@@ -999,8 +1002,8 @@ func TestAttrDefaults(t *testing.T) {
 		id := rpc.NewEntityID()
 		b, _ := msgpack.Marshal(map[string]any{"n": 4})
 		e.store.entities[storeKey("Defaults", string(id))] = b
-		e.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Defaults"))
-		e.store.flush(e.w)
+		e.eng.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Defaults"))
+		e.store.flush(e.eng)
 		ent := e.w.Entity(id)
 		if ent == nil {
 			t.Fatal("not loaded")
@@ -1014,7 +1017,7 @@ func TestAttrDefaults(t *testing.T) {
 		id := rpc.NewEntityID()
 		b := rpc.AppendString(rpc.AppendEntityID(nil, id), "Defaults")
 		b, _ = rpc.AppendValue(b, map[string]any{"s": "given"})
-		e.w.Handle(rpc.MsgCreateEntitySomewhere, b)
+		e.eng.Handle(rpc.MsgCreateEntitySomewhere, b)
 		w := want()
 		w["s"] = "given"
 		deepEqual(t, "created somewhere", e.w.Entity(id).Attrs.ToMap(), w)
@@ -1085,7 +1088,7 @@ func TestRestoreClampsTimersFromTheFile(t *testing.T) {
 		{ID: 1, Method: "Tick", Args: mustArgs(t, 1), Remaining: math.MinInt64, Interval: 1},
 		{ID: 2, Method: "Tick", Args: mustArgs(t, 2), Remaining: -1, Interval: -5},
 	}}}})
-	if at, ok := e.w.NextTimer(); !ok || at.Before(e.clock.Now()) {
+	if at, ok := e.eng.NextTimer(); !ok || at.Before(e.clock.Now()) {
 		t.Fatalf("a restored timer is due %v before the restore", e.clock.Now().Sub(at))
 	}
 	e.tick(0)
@@ -1116,7 +1119,7 @@ func TestHugeFieldNamesDoNotGrowMemory(t *testing.T) {
 		if _, err := DecodeFrozen(wrapPayload(payload)); !errors.Is(err, ErrFreezeFile) {
 			t.Fatalf("DecodeFrozen: %v", err)
 		}
-		e.w.Handle(rpc.MsgMigrateEntity, migrate)
+		e.eng.Handle(rpc.MsgMigrateEntity, migrate)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)

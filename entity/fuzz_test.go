@@ -66,17 +66,17 @@ func newFuzzWorld(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.store.entities[storeKey("Avatar", string(fuzzAvatar))] = avatar
-	e.w.Handle(rpc.MsgCreateEntityOnGame, createOnGameBody(t, fuzzZone, "Zone", nil))
-	e.w.Handle(rpc.MsgClientConnected, clientBody(fuzzAccount, 1, 10))
-	e.w.Handle(rpc.MsgCreateEntityOnGame, createOnGameBody(t, fuzzMover, "Mover", map[string]any{"name": "m"}))
-	e.w.Handle(rpc.MsgCreateEntityOnGame, createOnGameBody(t, fuzzCaller, "Caller", nil))
+	e.eng.Handle(rpc.MsgCreateEntityOnGame, createOnGameBody(t, fuzzZone, "Zone", nil))
+	e.eng.Handle(rpc.MsgClientConnected, clientBody(fuzzAccount, 1, 10))
+	e.eng.Handle(rpc.MsgCreateEntityOnGame, createOnGameBody(t, fuzzMover, "Mover", map[string]any{"name": "m"}))
+	e.eng.Handle(rpc.MsgCreateEntityOnGame, createOnGameBody(t, fuzzCaller, "Caller", nil))
 	m := e.w.Entity(fuzzMover)
 	if m == nil || e.w.Entity(fuzzCaller) == nil || e.w.Entity(fuzzZone) == nil || e.w.Entity(fuzzAccount) == nil {
 		t.Fatal("fuzz world not built")
 	}
 	e.bind(m, 1, 11)
 	e.enter(m, e.w.Entity(fuzzZone), 1, 2)
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	e.out.take()
 	return e
 }
@@ -156,14 +156,14 @@ func FuzzWorldFrames(f *testing.F) {
 		out := &recOutbox{n: 1}
 		logger := logrus.New()
 		logger.SetOutput(io.Discard)
-		src, err := NewWorld(WorldConfig{GameID: testGameID + 1, Registry: reg, Outbox: out, Now: newFakeClock().Now, Logger: logger})
+		src, err := NewEngine(WorldConfig{GameID: testGameID + 1, Registry: reg, Outbox: out, Now: newFakeClock().Now, Logger: logger})
 		if err != nil {
 			f.Fatal(err)
 		}
 		out.flush = src.FlushClients
 		var m *Entity
 		src.Run(func() {
-			if m, err = src.CreateEntityLocally("Mover", map[string]any{"name": "traveller"}); err == nil {
+			if m, err = src.World().CreateEntityLocally("Mover", map[string]any{"name": "traveller"}); err == nil {
 				m.setClient(&ClientRef{Gate: 1, ID: 12})
 				err = m.EnterSpace(fuzzZone, Vector3{X: 3, Z: 4})
 			}
@@ -271,8 +271,8 @@ func FuzzWorldFrames(f *testing.F) {
 			if err != nil {
 				break
 			}
-			e.w.Handle(typ, body)
-			e.store.flush(e.w)
+			e.eng.Handle(typ, body)
+			e.store.flush(e.eng)
 			for _, k := range kicks(t, e.out.take()) {
 				if len(k.reason) > 512 {
 					t.Fatalf("a kick reason of %d bytes: %.200q", len(k.reason), k.reason)
@@ -280,10 +280,10 @@ func FuzzWorldFrames(f *testing.F) {
 			}
 		}
 		e.clock.Advance(time.Second)
-		e.w.RunTimers(e.clock.Now())
-		e.w.SyncPositions()
-		e.w.SaveDirty(nil)
-		e.store.flush(e.w)
+		e.eng.RunTimers(e.clock.Now())
+		e.eng.SyncPositions()
+		e.eng.SaveDirty(nil)
+		e.store.flush(e.eng)
 		e.out.take()
 		checkNoPanics(t, e)
 	})
@@ -322,8 +322,8 @@ func FuzzMailbox(f *testing.F) {
 		}
 		e := newFuzzWorld(t)
 		e.store.mail = map[string][][]byte{storeKey("Avatar", string(fuzzAvatar)): msgs}
-		e.w.Handle(rpc.MsgLoadEntitySomewhere, load)
-		e.store.flush(e.w)
+		e.eng.Handle(rpc.MsgLoadEntitySomewhere, load)
+		e.store.flush(e.eng)
 		if e.w.Entity(fuzzAvatar) == nil {
 			t.Fatal("the avatar did not load")
 		}
@@ -368,8 +368,8 @@ func FuzzLoadEntity(f *testing.F) {
 	loadFrom := func(t *testing.T, data []byte) (*env, *Entity) {
 		e := newEnv(t)
 		e.store.entities[storeKey("Avatar", string(fuzzAvatar))] = data
-		e.w.Handle(rpc.MsgLoadEntitySomewhere, load)
-		e.store.flush(e.w)
+		e.eng.Handle(rpc.MsgLoadEntitySomewhere, load)
+		e.store.flush(e.eng)
 		checkNoPanics(t, e)
 		return e, e.w.Entity(fuzzAvatar)
 	}
@@ -436,8 +436,8 @@ func TestEmptyBytesAttrSurvivesASave(t *testing.T) {
 	}
 	e2 := newEnv(t)
 	e2.store.entities[storeKey("Avatar", string(fuzzAvatar))] = rec.Data
-	e2.w.Handle(rpc.MsgLoadEntitySomewhere, rpc.AppendString(rpc.AppendEntityID(nil, fuzzAvatar), "Avatar"))
-	e2.store.flush(e2.w)
+	e2.eng.Handle(rpc.MsgLoadEntitySomewhere, rpc.AppendString(rpc.AppendEntityID(nil, fuzzAvatar), "Avatar"))
+	e2.store.flush(e2.eng)
 	got := e2.w.Entity(fuzzAvatar)
 	if got == nil {
 		t.Fatal("not loaded")

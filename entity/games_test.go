@@ -12,10 +12,11 @@ import (
 func TestGames(t *testing.T) {
 	r := NewRegistry()
 	cfg := []rpc.GameID{4, 2, 7, 2}
-	w, err := NewWorld(WorldConfig{GameID: 2, Games: cfg, Registry: r, Outbox: &recOutbox{n: 1}, Logger: discardLogger()})
+	en, err := NewEngine(WorldConfig{GameID: 2, Games: cfg, Registry: r, Outbox: &recOutbox{n: 1}, Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	w := en.World()
 	if w.GameID() != 2 {
 		t.Fatalf("GameID %d, want 2", w.GameID())
 	}
@@ -27,10 +28,11 @@ func TestGames(t *testing.T) {
 	if !slices.Equal(w.Games(), []rpc.GameID{2, 4, 7}) || !slices.Equal(cfg, []rpc.GameID{4, 2, 7, 2}) {
 		t.Fatalf("Games shares its slice: %v, config %v", w.Games(), cfg)
 	}
-	alone, err := NewWorld(WorldConfig{GameID: 5, Registry: r, Outbox: &recOutbox{n: 1}, Logger: discardLogger()})
+	en, err = NewEngine(WorldConfig{GameID: 5, Registry: r, Outbox: &recOutbox{n: 1}, Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	alone := en.World()
 	if !slices.Equal(alone.Games(), []rpc.GameID{5}) {
 		t.Fatalf("Games without a list: %v, want [5]", alone.Games())
 	}

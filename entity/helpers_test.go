@@ -17,7 +17,12 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// kcp-go starts its timer goroutines when it is loaded: the examples
+	// run whole clusters (goworldtest), whose gate imports it.
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),
+		goleak.IgnoreTopFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).prepend"),
+	)
 }
 
 // ---------------------------------------------------------------------------
@@ -281,7 +286,7 @@ func decodeRegisterBody(t testing.TB, body []byte) (rpc.EntityID, uint64) {
 // In-memory Store
 
 // memStore keeps entities and keys in maps. Operations complete at once but
-// their done callbacks are queued; flush runs them through World.Run, as the
+// their done callbacks are queued; flush runs them through Engine.Run, as the
 // game loop would run posted callbacks.
 type memStore struct {
 	entities map[string][]byte // type/id → data
@@ -415,8 +420,8 @@ func (s *memStore) KVPutIfAbsent(key string, value []byte, done func(stored bool
 	s.pending = append(s.pending, func() { done(true, nil, nil) })
 }
 
-// flush runs the queued callbacks (and those they queue) through w.Run.
-func (s *memStore) flush(w *World) {
+// flush runs the queued callbacks (and those they queue) through Engine.Run.
+func (s *memStore) flush(w *Engine) {
 	for len(s.pending) > 0 {
 		fn := s.pending[0]
 		s.pending = s.pending[1:]
@@ -460,6 +465,7 @@ type env struct {
 	store *memStore
 	clock *fakeClock
 	w     *World
+	eng   *Engine // drives w
 	logs  *logtest.Hook
 }
 
@@ -488,12 +494,13 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	for _, o := range opts {
 		o(e, &cfg)
 	}
-	w, err := NewWorld(cfg)
+	eng, err := NewEngine(cfg)
 	if err != nil {
-		t.Fatalf("NewWorld: %v", err)
+		t.Fatalf("NewEngine: %v", err)
 	}
-	e.w = w
-	e.out.flush = w.FlushClients
+	w := eng.World()
+	e.w, e.eng = w, eng
+	e.out.flush = eng.FlushClients
 	t.Cleanup(func() {
 		eventsMu.Lock()
 		delete(events, w)
@@ -535,7 +542,7 @@ func (e *env) create(typeName string, attrs map[string]any) *Entity {
 	e.t.Helper()
 	var ent *Entity
 	var err error
-	e.w.Run(func() { ent, err = e.w.CreateEntityLocally(typeName, attrs) })
+	e.eng.Run(func() { ent, err = e.w.CreateEntityLocally(typeName, attrs) })
 	if err != nil {
 		e.t.Fatalf("CreateEntityLocally(%s): %v", typeName, err)
 	}
@@ -546,7 +553,7 @@ func (e *env) create(typeName string, attrs map[string]any) *Entity {
 func (e *env) connect(gate rpc.GateID, client rpc.ClientID) *Entity {
 	e.t.Helper()
 	id := rpc.NewEntityID()
-	e.w.Handle(rpc.MsgClientConnected, clientConnectedBody(id, gate, client))
+	e.eng.Handle(rpc.MsgClientConnected, clientConnectedBody(id, gate, client))
 	ent := e.w.Entity(id)
 	if ent == nil {
 		e.t.Fatalf("boot entity %s not created", id)
@@ -556,7 +563,7 @@ func (e *env) connect(gate rpc.GateID, client rpc.ClientID) *Entity {
 
 // bind binds a client to ent directly (as a handover would).
 func (e *env) bind(ent *Entity, gate rpc.GateID, client rpc.ClientID) {
-	e.w.Run(func() { ent.setClient(&ClientRef{Gate: gate, ID: client}) })
+	e.eng.Run(func() { ent.setClient(&ClientRef{Gate: gate, ID: client}) })
 }
 
 // logged reports whether some log entry at level or above contains s.

@@ -65,7 +65,7 @@ func TestHugeMethodNameRefusedWithShortKick(t *testing.T) {
 	e.out.take()
 	huge := "M" + strings.Repeat("a", 65500-1)
 	for i := 0; i < 100; i++ {
-		e.w.Handle(rpc.MsgClientCall, clientCallBody(t, acc.ID(), 1, 100, huge))
+		e.eng.Handle(rpc.MsgClientCall, clientCallBody(t, acc.ID(), 1, 100, huge))
 	}
 	ks := kicks(t, e.out.take())
 	if len(ks) != 100 {
@@ -110,11 +110,11 @@ func TestClientStringLimit(t *testing.T) {
 	acc := e.connect(1, 100)
 	e.out.take()
 	e.events()
-	e.w.Handle(rpc.MsgClientCall, clientCallBody(t, acc.ID(), 1, 100, "Echo", strings.Repeat("x", 100)))
+	e.eng.Handle(rpc.MsgClientCall, clientCallBody(t, acc.ID(), 1, 100, "Echo", strings.Repeat("x", 100)))
 	if ev := e.eventsOf(acc.ID()); len(ev) != 1 {
 		t.Fatalf("at the limit: %q", ev)
 	}
-	e.w.Handle(rpc.MsgClientCall, clientCallBody(t, acc.ID(), 1, 100, "Echo", strings.Repeat("x", 101)))
+	e.eng.Handle(rpc.MsgClientCall, clientCallBody(t, acc.ID(), 1, 100, "Echo", strings.Repeat("x", 101)))
 	ks := kicks(t, e.out.take())
 	if ev := e.eventsOf(acc.ID()); len(ev) != 0 || len(ks) != 1 {
 		t.Fatalf("over the limit: events %q, kicks %v", ev, ks)
@@ -122,7 +122,7 @@ func TestClientStringLimit(t *testing.T) {
 	if want := "101 bytes, over the limit of 100 (max_client_string)"; !strings.Contains(ks[0].reason, want) || len(ks[0].reason) > 200 {
 		t.Fatalf("kick reason %q, want it to contain %q", ks[0].reason, want)
 	}
-	e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, acc.ID(), "Echo", strings.Repeat("y", 5000)))
+	e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, acc.ID(), "Echo", strings.Repeat("y", 5000)))
 	if ev := e.eventsOf(acc.ID()); len(ev) != 1 {
 		t.Fatalf("a server's long string: %q", ev)
 	}
@@ -130,7 +130,7 @@ func TestClientStringLimit(t *testing.T) {
 	d := newEnv(t) // the default
 	acc = d.connect(1, 100)
 	d.out.take()
-	d.w.Handle(rpc.MsgClientCall, clientCallBody(t, acc.ID(), 1, 100, "Echo", strings.Repeat("x", DefaultClientStringLimit+1)))
+	d.eng.Handle(rpc.MsgClientCall, clientCallBody(t, acc.ID(), 1, 100, "Echo", strings.Repeat("x", DefaultClientStringLimit+1)))
 	if ks := kicks(t, d.out.take()); len(ks) != 1 {
 		t.Fatalf("over the default limit: kicks %v", ks)
 	}
@@ -144,7 +144,7 @@ func TestBadIDsAndLongPropsAreErrors(t *testing.T) {
 	acc := e.connect(1, 100)
 	e.out.take()
 	bad := rpc.EntityID(strings.Repeat("z", 70000))
-	e.w.Run(func() {
+	e.eng.Run(func() {
 		acc.Call(bad, "Echo", "x")
 		acc.GiveClientTo("short")
 		acc.SetClientFilterProp("room", strings.Repeat("r", rpc.MaxFilterPropLen+1))

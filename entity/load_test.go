@@ -57,7 +57,7 @@ func newLoaderEnv(t *testing.T, opts ...envOpt) (*env, *Entity) {
 func loadFrom(t *testing.T, e *env, l *Entity, id rpc.EntityID, cb string) []byte {
 	t.Helper()
 	var err error
-	e.w.Run(func() { err = l.LoadEntitySomewhere("Avatar", id, cb) })
+	e.eng.Run(func() { err = l.LoadEntitySomewhere("Avatar", id, cb) })
 	if err != nil {
 		t.Fatalf("LoadEntitySomewhere: %v", err)
 	}
@@ -83,12 +83,12 @@ func TestLoadCallbackSuccess(t *testing.T) {
 	storeAvatar(t, e.store, id, map[string]any{"name": "hero"})
 
 	req := loadFrom(t, e, l, id, "OnLoaded")
-	e.w.Handle(rpc.MsgLoadEntitySomewhere, req) // the dispatcher placed it here
-	e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, id, "Note", "waited"))
+	e.eng.Handle(rpc.MsgLoadEntitySomewhere, req) // the dispatcher placed it here
+	e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, id, "Note", "waited"))
 	if ev := e.events(); len(ev) != 0 {
 		t.Fatalf("before the load completed: %v", ev)
 	}
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	deepEqual(t, "events", e.events(), []string{
 		string(id) + " OnCreated", string(id) + " Note(waited)", string(l.ID()) + " OnLoaded(" + string(id) + ",<nil>)",
 	})
@@ -104,7 +104,7 @@ func TestLoadCallbackSuccess(t *testing.T) {
 	}
 
 	// Live already: answered at once, not loaded again.
-	e.w.Handle(rpc.MsgLoadEntitySomewhere, loadFrom(t, e, l, id, "OnLoaded"))
+	e.eng.Handle(rpc.MsgLoadEntitySomewhere, loadFrom(t, e, l, id, "OnLoaded"))
 	deepEqual(t, "live", e.eventsOf(l.ID()), []string{"OnLoaded(" + string(id) + ",<nil>)"})
 	if len(e.store.loads) != 1 {
 		t.Fatalf("loads %v", e.store.loads)
@@ -149,9 +149,9 @@ func TestLoadCallbackFailures(t *testing.T) {
 				_ = r.String()
 				req = append(loadBody(id, c.typ), r.Rest()...)
 			}
-			e.w.Handle(rpc.MsgLoadEntitySomewhere, req)
-			e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, id, "Note", "waited"))
-			e.store.flush(e.w)
+			e.eng.Handle(rpc.MsgLoadEntitySomewhere, req)
+			e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, id, "Note", "waited"))
+			e.store.flush(e.eng)
 			if e.w.Entity(id) != nil {
 				t.Fatal("entity exists")
 			}
@@ -190,17 +190,17 @@ func TestLoadCallbackRemote(t *testing.T) {
 	id := rpc.NewEntityID()
 	storeAvatar(t, loading.store, id, map[string]any{"name": "far"})
 
-	loading.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar")) // no caller: starts the load
-	loading.w.Handle(rpc.MsgLoadEntitySomewhere, loadFrom(t, callers, l, id, "OnLoaded"))
+	loading.eng.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar")) // no caller: starts the load
+	loading.eng.Handle(rpc.MsgLoadEntitySomewhere, loadFrom(t, callers, l, id, "OnLoaded"))
 	var req2 []byte
-	callers.w.Run(func() {
+	callers.eng.Run(func() {
 		if err := gone.LoadEntitySomewhere("Avatar", id, "OnLoaded"); err != nil {
 			t.Fatal(err)
 		}
 	})
 	req2 = callers.out.take()[0].body
-	loading.w.Handle(rpc.MsgLoadEntitySomewhere, req2) // joins the load in flight
-	loading.store.flush(loading.w)
+	loading.eng.Handle(rpc.MsgLoadEntitySomewhere, req2) // joins the load in flight
+	loading.store.flush(loading.eng)
 	if len(loading.store.loads) != 1 {
 		t.Fatalf("loads %v", loading.store.loads)
 	}
@@ -219,10 +219,10 @@ func TestLoadCallbackRemote(t *testing.T) {
 			t.Fatalf("answer %d: %+v %v", i, res, err)
 		}
 	}
-	callers.w.Run(gone.Destroy)
+	callers.eng.Run(gone.Destroy)
 	callers.events()
 	for _, a := range answers {
-		callers.w.Handle(rpc.MsgLoadEntityResult, a.body)
+		callers.eng.Handle(rpc.MsgLoadEntityResult, a.body)
 	}
 	deepEqual(t, "caller events", callers.events(), []string{string(l.ID()) + " OnLoaded(" + string(id) + ",<nil>)"})
 	if !callers.logged(logrus.WarnLevel, "call @loaded on unknown entity") {
@@ -238,20 +238,20 @@ func TestLoadCallbackSurvivesHotReload(t *testing.T) {
 	old, l := newLoaderEnv(t)
 	id := rpc.NewEntityID()
 	loadFrom(t, old, l, id, "OnLoaded") // out to some other game
-	f, err := old.w.Freeze()
+	f, err := old.eng.Freeze()
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	restored := newEnv(t)
 	mustRegister(t, restored.reg, "Loader", &Loader{})
-	if _, err := restored.w.Restore(f); err != nil {
+	if _, err := restored.eng.Restore(f); err != nil {
 		t.Fatal(err)
 	}
 	answer := rpc.AppendEntityID(rpc.AppendEntityID(nil, l.ID()), id)
 	answer = rpc.AppendString(rpc.AppendString(answer, "Avatar"), "OnLoaded")
 	answer = rpc.AppendString(rpc.AppendUint8(answer, uint8(LoadNotFound)), "gone")
-	restored.w.Handle(rpc.MsgLoadEntityResult, answer)
+	restored.eng.Handle(rpc.MsgLoadEntityResult, answer)
 	want := fmt.Sprintf("OnLoaded(%s,load Avatar<%s>: storage: not found: gone)", id, id)
 	deepEqual(t, "events", restored.eventsOf(l.ID()), []string{want})
 
@@ -259,7 +259,7 @@ func TestLoadCallbackSurvivesHotReload(t *testing.T) {
 	noCallback := rpc.AppendEntityID(rpc.AppendEntityID(nil, l.ID()), id)
 	noCallback = rpc.AppendString(rpc.AppendString(noCallback, "Avatar"), "OnRemoved")
 	noCallback = rpc.AppendString(rpc.AppendUint8(noCallback, 0), "")
-	restored.w.Handle(rpc.MsgLoadEntityResult, noCallback)
+	restored.eng.Handle(rpc.MsgLoadEntityResult, noCallback)
 	if ev := restored.events(); len(ev) != 0 || !restored.logged(logrus.WarnLevel, "has no method OnRemoved") {
 		t.Fatalf("events %v", ev)
 	}
@@ -283,7 +283,7 @@ func TestLoadCallbackRefused(t *testing.T) {
 		{"Avatar", "OnLoaded", "short", "invalid entity ID"},
 	} {
 		var err error
-		e.w.Run(func() { err = l.LoadEntitySomewhere(c.typ, c.id, c.cb) })
+		e.eng.Run(func() { err = l.LoadEntitySomewhere(c.typ, c.id, c.cb) })
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("LoadEntitySomewhere(%s, %s, %s): %v, want %q", c.typ, c.id, c.cb, err, c.want)
 		}
@@ -293,8 +293,8 @@ func TestLoadCallbackRefused(t *testing.T) {
 	}
 
 	// A callback that panics is recovered and logged, like any call.
-	e.w.Handle(rpc.MsgLoadEntitySomewhere, loadFrom(t, e, l, id, "OnLoadedBoom"))
-	e.store.flush(e.w)
+	e.eng.Handle(rpc.MsgLoadEntitySomewhere, loadFrom(t, e, l, id, "OnLoadedBoom"))
+	e.store.flush(e.eng)
 	if !e.logged(logrus.ErrorLevel, "panic in load callback OnLoadedBoom") {
 		t.Error("panic not logged")
 	}
@@ -304,12 +304,12 @@ func TestLoadCallbackRefused(t *testing.T) {
 	// the type's methods.
 	e.bind(l, 1, 5)
 	e.out.take()
-	e.w.Handle(rpc.MsgClientCall, clientCallBody(t, l.ID(), 1, 5, methodLoadResult))
-	e.w.Handle(rpc.MsgClientCall, clientCallBody(t, l.ID(), 1, 5, "OnLoaded", string(id), nil))
+	e.eng.Handle(rpc.MsgClientCall, clientCallBody(t, l.ID(), 1, 5, methodLoadResult))
+	e.eng.Handle(rpc.MsgClientCall, clientCallBody(t, l.ID(), 1, 5, "OnLoaded", string(id), nil))
 	if k := e.out.ofType(rpc.MsgKickClient); len(k) != 2 {
 		t.Fatalf("kicks %v", e.out.take())
 	}
-	e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, l.ID(), "OnLoaded", string(id), nil))
+	e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, l.ID(), "OnLoaded", string(id), nil))
 	if ev := e.eventsOf(l.ID()); len(ev) != 0 || !e.logged(logrus.WarnLevel, `has no method "OnLoaded"`) {
 		t.Fatalf("ran %v", ev)
 	}
@@ -325,7 +325,7 @@ func TestLoadCallbackRefused(t *testing.T) {
 		rpc.AppendString(rpc.AppendString(rpc.AppendEntityID(rpc.AppendEntityID(nil, l.ID()), id), "Avatar"), "OnLoaded"),
 	} {
 		e.logs.Reset()
-		e.w.Handle(rpc.MsgLoadEntityResult, bad)
+		e.eng.Handle(rpc.MsgLoadEntityResult, bad)
 		if !e.logged(logrus.ErrorLevel, "dropped LoadEntityResult frame") {
 			t.Errorf("%x: not logged", bad)
 		}
@@ -371,28 +371,28 @@ func TestDestroyUnregistersAfterTheFinalSave(t *testing.T) {
 	unregistered := func() int { return len(e.out.ofType(rpc.MsgUnregisterEntity)) }
 	av := e.create("Avatar", map[string]any{"name": "n"})
 	id := av.ID()
-	e.store.flush(e.w) // the first save
-	e.w.Run(func() { av.Attrs.Set("name", "m"); av.Destroy() })
+	e.store.flush(e.eng) // the first save
+	e.eng.Run(func() { av.Attrs.Set("name", "m"); av.Destroy() })
 	if n := unregistered(); n != 0 {
 		t.Fatalf("%d unregisters while the final save is in flight", n)
 	}
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	if f := e.out.ofType(rpc.MsgUnregisterEntity); len(f) != 1 || decodeEntityIDBody(t, f[0].body) != id {
 		t.Fatalf("after the final save: unregisters %v, want one of %s", f, id)
 	}
 
 	// Destroyed again, and loaded here before the final save completed:
 	// the load reads the final save's data and the entity stays.
-	e.w.Handle(rpc.MsgLoadEntitySomewhere, rpc.AppendString(rpc.AppendEntityID(nil, id), "Avatar"))
-	e.store.flush(e.w)
+	e.eng.Handle(rpc.MsgLoadEntitySomewhere, rpc.AppendString(rpc.AppendEntityID(nil, id), "Avatar"))
+	e.store.flush(e.eng)
 	av = e.w.Entity(id)
 	if av == nil || av.Attrs.GetString("name") != "m" {
 		t.Fatalf("loaded %v", av)
 	}
 	e.out.take()
-	e.w.Run(func() { av.Attrs.Set("name", "o"); av.Destroy() })
-	e.w.Handle(rpc.MsgLoadEntitySomewhere, rpc.AppendString(rpc.AppendEntityID(nil, id), "Avatar"))
-	e.store.flush(e.w)
+	e.eng.Run(func() { av.Attrs.Set("name", "o"); av.Destroy() })
+	e.eng.Handle(rpc.MsgLoadEntitySomewhere, rpc.AppendString(rpc.AppendEntityID(nil, id), "Avatar"))
+	e.store.flush(e.eng)
 	if av = e.w.Entity(id); av == nil || av.Attrs.GetString("name") != "o" {
 		t.Fatalf("loaded after the final save: %v", av)
 	}
@@ -406,7 +406,7 @@ func TestDestroyUnregistersAfterTheFinalSave(t *testing.T) {
 	// Not persistent: unregistered at once.
 	acc := e.create("Account", nil)
 	e.out.take()
-	e.w.Run(acc.Destroy)
+	e.eng.Run(acc.Destroy)
 	if f := e.out.ofType(rpc.MsgUnregisterEntity); len(f) != 1 {
 		t.Fatalf("a non-persistent entity's destroy: unregisters %v", f)
 	}

@@ -18,6 +18,7 @@ func (c *aoiCost) add(start time.Time) {
 // AOIStats returns how many times an entity moved within a space's AOI
 // grid so far (moves that changed x or z), and the time those moves took.
 // Use it on the game loop.
-func (w *World) AOIStats() (moves uint64, spent time.Duration) {
+func (en *Engine) AOIStats() (moves uint64, spent time.Duration) {
+	w := en.w
 	return w.aoiCost.moves, w.aoiCost.spent
 }

@@ -160,4 +160,4 @@ func (w *World) migrateIn(spaceID rpc.EntityID, data []byte) error {
 }
 
 // NumMigrating returns how many entities are waiting to leave this game.
-func (w *World) NumMigrating() int { return len(w.migrations) }
+func (en *Engine) NumMigrating() int { return len(en.w.migrations) }

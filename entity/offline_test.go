@@ -36,9 +36,9 @@ func TestOfflineMailRunsBeforeQueuedCalls(t *testing.T) {
 	e := newEnv(t)
 	const id rpc.EntityID = "AvatarAvatarAvat"
 	storedAvatar(t, e, id)
-	e.w.Handle(rpc.MsgCallOffline, offlineFrame(t, id, "Avatar", "Note", "first"))
-	e.w.Handle(rpc.MsgCallOffline, offlineFrame(t, id, "Avatar", "Note", "second"))
-	e.store.flush(e.w)
+	e.eng.Handle(rpc.MsgCallOffline, offlineFrame(t, id, "Avatar", "Note", "first"))
+	e.eng.Handle(rpc.MsgCallOffline, offlineFrame(t, id, "Avatar", "Note", "second"))
+	e.store.flush(e.eng)
 	if got := len(e.store.mail[storeKey("Avatar", string(id))]); got != 2 {
 		t.Fatalf("%d messages stored, want 2", got)
 	}
@@ -52,11 +52,11 @@ func TestOfflineMailRunsBeforeQueuedCalls(t *testing.T) {
 	if notices != 2 {
 		t.Fatalf("%d @mail notices sent, want one per stored call", notices)
 	}
-	e.w.Handle(rpc.MsgLoadEntitySomewhere, rpc.AppendString(rpc.AppendEntityID(nil, id), "Avatar"))
-	e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, id, "Note", "queued"))
+	e.eng.Handle(rpc.MsgLoadEntitySomewhere, rpc.AppendString(rpc.AppendEntityID(nil, id), "Avatar"))
+	e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, id, "Note", "queued"))
 	// An offline call that finds it loading waits with the calls.
-	e.w.Handle(rpc.MsgCallOffline, offlineFrame(t, id, "Avatar", "Note", "offline while loading"))
-	e.store.flush(e.w)
+	e.eng.Handle(rpc.MsgCallOffline, offlineFrame(t, id, "Avatar", "Note", "offline while loading"))
+	e.store.flush(e.eng)
 	want := []string{"OnCreated", "Note(first)", "Note(second)", "Note(queued)", "Note(offline while loading)"}
 	if got := e.eventsOf(id); !slices.Equal(got, want) {
 		t.Fatalf("events %q, want %q", got, want)
@@ -65,8 +65,8 @@ func TestOfflineMailRunsBeforeQueuedCalls(t *testing.T) {
 		t.Fatalf("%d messages left after the load", len(m))
 	}
 	// A notice to the live entity takes an empty mailbox: nothing runs.
-	e.w.Handle(rpc.MsgCallEntityMethod, rpc.AppendString(rpc.AppendEntityID(nil, id), methodMail))
-	e.store.flush(e.w)
+	e.eng.Handle(rpc.MsgCallEntityMethod, rpc.AppendString(rpc.AppendEntityID(nil, id), methodMail))
+	e.store.flush(e.eng)
 	if got := e.eventsOf(id); len(got) != 0 {
 		t.Fatalf("events after an empty take: %q", got)
 	}
@@ -93,8 +93,8 @@ func TestOfflineMailRefusesInternalMethods(t *testing.T) {
 	e.store.mail = map[string][][]byte{storeKey("Avatar", string(id)): {
 		appendMail(nil, "@takeClient", []byte{1}), {0xd9}, okMail,
 	}}
-	e.w.Handle(rpc.MsgLoadEntitySomewhere, rpc.AppendString(rpc.AppendEntityID(nil, id), "Avatar"))
-	e.store.flush(e.w)
+	e.eng.Handle(rpc.MsgLoadEntitySomewhere, rpc.AppendString(rpc.AppendEntityID(nil, id), "Avatar"))
+	e.store.flush(e.eng)
 	want := []string{"OnCreated", "Note(ok)"}
 	if got := e.eventsOf(id); !slices.Equal(got, want) {
 		t.Fatalf("events %q, want %q", got, want)
@@ -137,9 +137,9 @@ func TestRequestOfflineAnswers(t *testing.T) {
 	// This game stores them (as the dispatcher's chosen game would): the
 	// answers come back to the asker, here, as local replies.
 	for _, b := range reqs {
-		e.w.Handle(rpc.MsgRequestOffline, b)
+		e.eng.Handle(rpc.MsgRequestOffline, b)
 	}
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	want := []string{"done ok", "done overloaded", "done no such entity"}
 	if got := e.eventsOf(asker.ID()); !slices.Equal(got, want) {
 		t.Fatalf("answers %q, want %q", got, want)
@@ -152,13 +152,13 @@ func TestRequestOfflineAnswers(t *testing.T) {
 	}
 
 	// Live: the method runs and answers.
-	e.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(stored, "Avatar"))
-	e.store.flush(e.w)
+	e.eng.Handle(rpc.MsgLoadEntitySomewhere, loadBody(stored, "Avatar"))
+	e.store.flush(e.eng)
 	e.events()
 	if err := asker.RequestOffline("Avatar", stored, "Note", "OnDone", "live"); err != nil {
 		t.Fatal(err)
 	}
-	e.w.Run(func() {})
+	e.eng.Run(func() {})
 	if got := e.events(); !slices.Contains(got, string(stored)+" Note(live)") || !slices.Contains(got, string(asker.ID())+" done ok") {
 		t.Fatalf("events %q", got)
 	}

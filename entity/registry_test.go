@@ -259,7 +259,7 @@ func TestHooksNotCallable(t *testing.T) {
 	e.events()
 	e.out.take()
 	for _, h := range []string{"OnCreated", "OnDestroy", "OnClientConnected", "OnClientDisconnected", "DescribeEntityType"} {
-		e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, acc.ID(), h))
+		e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, acc.ID(), h))
 	}
 	if ev := e.events(); len(ev) != 0 {
 		t.Fatalf("hooks ran as RPC: %v", ev)
@@ -267,7 +267,7 @@ func TestHooksNotCallable(t *testing.T) {
 	if acc.IsDestroyed() || !acc.HasClient() {
 		t.Fatal("hook call changed the entity")
 	}
-	e.w.Handle(rpc.MsgClientCall, clientCallBody(t, acc.ID(), 1, 100, "OnDestroy"))
+	e.eng.Handle(rpc.MsgClientCall, clientCallBody(t, acc.ID(), 1, 100, "OnDestroy"))
 	if ev := e.events(); len(ev) != 0 {
 		t.Fatalf("hook ran from client: %v", ev)
 	}
@@ -287,21 +287,21 @@ func TestAttrFlagString(t *testing.T) {
 	}
 }
 
-func TestNewWorldChecks(t *testing.T) {
+func TestNewEngineChecks(t *testing.T) {
 	r := NewRegistry()
 	mustRegister(t, r, "Plain", &Plain{})
-	if _, err := NewWorld(WorldConfig{Registry: r}); err == nil {
-		t.Error("NewWorld without Outbox succeeded")
+	if _, err := NewEngine(WorldConfig{Registry: r}); err == nil {
+		t.Error("NewEngine without Outbox succeeded")
 	}
-	if _, err := NewWorld(WorldConfig{Outbox: &recOutbox{n: 1}}); err == nil {
-		t.Error("NewWorld without Registry succeeded")
+	if _, err := NewEngine(WorldConfig{Outbox: &recOutbox{n: 1}}); err == nil {
+		t.Error("NewEngine without Registry succeeded")
 	}
-	_, err := NewWorld(WorldConfig{Registry: r, Outbox: &recOutbox{n: 1}, BootEntity: "Nope"})
+	_, err := NewEngine(WorldConfig{Registry: r, Outbox: &recOutbox{n: 1}, BootEntity: "Nope"})
 	if err == nil || !strings.Contains(err.Error(), `"Nope"`) {
-		t.Errorf("NewWorld with unknown boot type: %v", err)
+		t.Errorf("NewEngine with unknown boot type: %v", err)
 	}
-	w, err := NewWorld(WorldConfig{Registry: r, Outbox: &recOutbox{n: 1}, BootEntity: "Plain"})
-	if err != nil || w == nil {
-		t.Fatalf("NewWorld: %v", err)
+	en, err := NewEngine(WorldConfig{Registry: r, Outbox: &recOutbox{n: 1}, BootEntity: "Plain"})
+	if err != nil || en == nil || en.World() == nil {
+		t.Fatalf("NewEngine: %v", err)
 	}
 }

@@ -375,7 +375,8 @@ func newMethodStats(reg *Registry) map[*method]*MethodStats {
 // at least once, by type and method name. Safe from any goroutine: the
 // set of methods is fixed when the world is made, and the figures are
 // atomic.
-func (w *World) MethodStats(fn func(s *MethodStats)) {
+func (en *Engine) MethodStats(fn func(s *MethodStats)) {
+	w := en.w
 	all := make([]*MethodStats, 0, len(w.stats))
 	for _, s := range w.stats {
 		if s.Calls.Load()+s.Requests.Load() > 0 {

@@ -113,7 +113,7 @@ func TestRequestAnswers(t *testing.T) {
 	}
 	for _, c := range cases {
 		var err error
-		e.w.Run(func() { err = a.Request(s.ID(), c.method, c.cb, c.args...) })
+		e.eng.Run(func() { err = a.Request(s.ID(), c.method, c.cb, c.args...) })
 		if err != nil {
 			t.Fatalf("Request %s: %v", c.method, err)
 		}
@@ -129,12 +129,12 @@ func TestRequestAnswers(t *testing.T) {
 		t.Error("the callee's panic was not logged")
 	}
 	// The game goes on: the panicking entity still answers.
-	e.w.Run(func() { a.Request(s.ID(), "Double", "OnNum", 1) })
+	e.eng.Run(func() { a.Request(s.ID(), "Double", "OnNum", 1) })
 	if got := e.eventsOf(a.ID()); len(got) != 1 || got[0] != "num 2 ok" {
 		t.Fatalf("after the panic: %q", got)
 	}
 	// Errors at once: unknown callback, bad ID.
-	e.w.Run(func() {
+	e.eng.Run(func() {
 		if err := a.Request(s.ID(), "Double", "Nope", 1); err == nil || !strings.Contains(err.Error(), "Nope") {
 			t.Errorf("unknown callback: %v", err)
 		}
@@ -147,7 +147,7 @@ func TestRequestAnswers(t *testing.T) {
 		t.Fatalf("RequestStats %d %d %d, want %d 0 0", sent, timedOut, late, len(cases)+1)
 	}
 	var double *MethodStats
-	e.w.MethodStats(func(m *MethodStats) {
+	e.eng.MethodStats(func(m *MethodStats) {
 		if m.Type == "Answerer" && m.Method == "Double" {
 			double = m
 		}
@@ -166,7 +166,7 @@ func TestRequestRemoteAndTimeout(t *testing.T) {
 	a := e.create("Asker", nil)
 	far := rpc.NewEntityID()
 	e.out.take()
-	e.w.Run(func() {
+	e.eng.Run(func() {
 		if err := a.RequestTimeout(far, time.Second, "Double", "OnNum", 5); err != nil {
 			t.Fatal(err)
 		}
@@ -175,34 +175,34 @@ func TestRequestRemoteAndTimeout(t *testing.T) {
 	if callee != far || caller != a.ID() || method != "Double" {
 		t.Fatalf("sent %s %s %s", callee, caller, method)
 	}
-	e.w.Handle(rpc.MsgRequestReply, replyBody(a.ID(), reqID, 10, nil))
+	e.eng.Handle(rpc.MsgRequestReply, replyBody(a.ID(), reqID, 10, nil))
 	if got := e.eventsOf(a.ID()); len(got) != 1 || got[0] != "num 10 ok" {
 		t.Fatalf("answer: %q", got)
 	}
 	// The timer is gone: nothing fires later.
 	e.clock.Advance(2 * time.Second)
-	e.w.RunTimers(e.clock.Now())
+	e.eng.RunTimers(e.clock.Now())
 	if got := e.eventsOf(a.ID()); len(got) != 0 {
 		t.Fatalf("after the answer, the timeout fired too: %q", got)
 	}
 
 	// Not answered in time.
-	e.w.Run(func() { a.RequestTimeout(far, time.Second, "Double", "OnNum", 5) })
+	e.eng.Run(func() { a.RequestTimeout(far, time.Second, "Double", "OnNum", 5) })
 	_, _, reqID, _ = sentRequest(t, e.out.take())
 	e.clock.Advance(999 * time.Millisecond)
-	e.w.RunTimers(e.clock.Now())
+	e.eng.RunTimers(e.clock.Now())
 	if got := e.eventsOf(a.ID()); len(got) != 0 {
 		t.Fatalf("timed out early: %q", got)
 	}
 	e.clock.Advance(2 * time.Millisecond)
-	e.w.RunTimers(e.clock.Now())
+	e.eng.RunTimers(e.clock.Now())
 	e.clock.Advance(time.Hour)
-	e.w.RunTimers(e.clock.Now())
+	e.eng.RunTimers(e.clock.Now())
 	if got := e.eventsOf(a.ID()); len(got) != 1 || got[0] != "num 0 timeout" {
 		t.Fatalf("timeout: %q, want exactly one", got)
 	}
-	e.w.Handle(rpc.MsgRequestReply, replyBody(a.ID(), reqID, 10, nil))
-	e.w.Handle(rpc.MsgRequestReply, replyBody(a.ID(), reqID, 10, nil))
+	e.eng.Handle(rpc.MsgRequestReply, replyBody(a.ID(), reqID, 10, nil))
+	e.eng.Handle(rpc.MsgRequestReply, replyBody(a.ID(), reqID, 10, nil))
 	if got := e.eventsOf(a.ID()); len(got) != 0 {
 		t.Fatalf("late answers ran the callback: %q", got)
 	}
@@ -210,21 +210,21 @@ func TestRequestRemoteAndTimeout(t *testing.T) {
 		t.Fatalf("timed out %d, late %d; want 1, 2", timedOut, late)
 	}
 	// The dispatcher's "no such entity" answer reaches the callback.
-	e.w.Run(func() { a.Request(far, "Double", "OnNum", 5) })
+	e.eng.Run(func() { a.Request(far, "Double", "OnNum", 5) })
 	_, _, reqID, _ = sentRequest(t, e.out.take())
-	e.w.Handle(rpc.MsgRequestReply, replyBody(a.ID(), reqID, nil, &rpc.ReplyError{Code: rpc.CodeNoEntity, Message: "gone"}))
+	e.eng.Handle(rpc.MsgRequestReply, replyBody(a.ID(), reqID, nil, &rpc.ReplyError{Code: rpc.CodeNoEntity, Message: "gone"}))
 	if got := e.eventsOf(a.ID()); len(got) != 1 || got[0] != "num 0 no such entity" {
 		t.Fatalf("no such entity: %q", got)
 	}
 	// The default timeout applies without one.
-	e.w.Run(func() { a.Request(far, "Double", "OnNum", 5) })
+	e.eng.Run(func() { a.Request(far, "Double", "OnNum", 5) })
 	e.clock.Advance(DefaultRequestTimeout - time.Millisecond)
-	e.w.RunTimers(e.clock.Now())
+	e.eng.RunTimers(e.clock.Now())
 	if got := e.eventsOf(a.ID()); len(got) != 0 {
 		t.Fatalf("timed out before the default timeout: %q", got)
 	}
 	e.clock.Advance(2 * time.Millisecond)
-	e.w.RunTimers(e.clock.Now())
+	e.eng.RunTimers(e.clock.Now())
 	if got := e.eventsOf(a.ID()); len(got) != 1 || got[0] != "num 0 timeout" {
 		t.Fatalf("default timeout: %q", got)
 	}
@@ -238,7 +238,7 @@ func TestRequestAcrossFreeze(t *testing.T) {
 	e := newEnv(t, withRequestTypes(t))
 	a := e.create("Asker", nil)
 	far := rpc.NewEntityID()
-	e.w.Run(func() {
+	e.eng.Run(func() {
 		a.RequestTimeout(far, time.Minute, "Double", "OnNum", 5)
 		a.RequestTimeout(far, 2*time.Minute, "Double", "OnNum", 6)
 	})
@@ -252,7 +252,7 @@ func TestRequestAcrossFreeze(t *testing.T) {
 	if len(ids) != 2 {
 		t.Fatalf("%d requests sent", len(ids))
 	}
-	fz, err := e.w.Freeze()
+	fz, err := e.eng.Freeze()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,19 +265,19 @@ func TestRequestAcrossFreeze(t *testing.T) {
 		t.Fatal(err)
 	}
 	e2 := newEnv(t, withRequestTypes(t))
-	if _, err := e2.w.Restore(dec); err != nil {
+	if _, err := e2.eng.Restore(dec); err != nil {
 		t.Fatal(err)
 	}
 	a2 := e2.w.Entity(a.ID())
 	if a2 == nil || a2.PendingRequests() != 2 {
 		t.Fatalf("restored caller %v with %d pending requests, want 2", a2, a2.PendingRequests())
 	}
-	e2.w.Handle(rpc.MsgRequestReply, replyBody(a.ID(), ids[0], 99, nil))
+	e2.eng.Handle(rpc.MsgRequestReply, replyBody(a.ID(), ids[0], 99, nil))
 	if got := e2.eventsOf(a.ID()); len(got) != 1 || got[0] != "num 99 ok" {
 		t.Fatalf("answer after the restore: %q", got)
 	}
 	e2.clock.Advance(3 * time.Minute)
-	e2.w.RunTimers(e2.clock.Now())
+	e2.eng.RunTimers(e2.clock.Now())
 	if got := e2.eventsOf(a.ID()); len(got) != 1 || got[0] != "num 0 timeout" {
 		t.Fatalf("timeout after the restore: %q", got)
 	}
@@ -300,7 +300,7 @@ func TestClientRequests(t *testing.T) {
 		b = rpc.AppendUint32LE(b, reqID)
 		b = rpc.AppendString(b, method)
 		b, _ = rpc.AppendArgs(b, args)
-		e.w.Handle(rpc.MsgClientRequest, b)
+		e.eng.Handle(rpc.MsgClientRequest, b)
 		ms := clientMsgs(t, e.out.take())
 		if len(ms) != 1 || ms[0].typ != rpc.MsgReply || ms[0].client != client {
 			t.Fatalf("%s: client frames %+v, want one reply", method, ms)
@@ -340,7 +340,7 @@ func TestClientRequests(t *testing.T) {
 		t.Fatalf("refused requests kicked the client: %+v", k)
 	}
 	// A one-way call to a method with results runs; nothing answers.
-	e.w.Handle(rpc.MsgClientCall, clientCallBody(t, s.ID(), 1, 100, "Double", 2))
+	e.eng.Handle(rpc.MsgClientCall, clientCallBody(t, s.ID(), 1, 100, "Double", 2))
 	if ms := clientMsgs(t, e.out.take()); len(ms) != 0 {
 		t.Fatalf("a one-way call was answered: %+v", ms)
 	}
@@ -351,7 +351,7 @@ func TestClientRequests(t *testing.T) {
 func TestSlowCall(t *testing.T) {
 	e := newEnv(t, withRequestTypes(t), func(_ *env, c *WorldConfig) { c.SlowCall = time.Nanosecond })
 	s := e.create("Answerer", nil)
-	e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, s.ID(), "Nothing"))
+	e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, s.ID(), "Nothing"))
 	found := false
 	for _, en := range e.logs.AllEntries() {
 		if strings.Contains(en.Message, "slow call") && strings.Contains(en.Message, "Answerer.Nothing") && en.Data["entity"] == s.String() {
@@ -368,7 +368,7 @@ func TestSlowCall(t *testing.T) {
 func TestRequestIsNotATimer(t *testing.T) {
 	e := newEnv(t, withRequestTypes(t))
 	a := e.create("Asker", nil)
-	e.w.Run(func() { a.Request(rpc.NewEntityID(), "Double", "OnNum", 1) })
+	e.eng.Run(func() { a.Request(rpc.NewEntityID(), "Double", "OnNum", 1) })
 	if a.TimerCount() != 0 || a.PendingRequests() != 1 {
 		t.Fatalf("TimerCount %d, PendingRequests %d", a.TimerCount(), a.PendingRequests())
 	}
@@ -378,7 +378,7 @@ func TestRequestIsNotATimer(t *testing.T) {
 		}
 	}
 	e.clock.Advance(DefaultRequestTimeout + time.Second)
-	e.w.RunTimers(e.clock.Now())
+	e.eng.RunTimers(e.clock.Now())
 	if got := e.eventsOf(a.ID()); len(got) != 1 || got[0] != "num 0 timeout" {
 		t.Fatalf("timeout: %q", got)
 	}

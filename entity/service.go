@@ -18,7 +18,7 @@ import (
 // is found by name without a lookup, and the dispatcher that owns that ID
 // decides alone whether the shard is live. Nothing else creates it:
 //
-//   - When a game is ready (World.Ready) it asks for its own shards (shard
+//   - When a game is ready (Engine.Ready) it asks for its own shards (shard
 //     k is game Games()[k mod len(Games())]'s), and for the others a little
 //     later (the game's service grace), so that a cluster whose games start
 //     together spreads its shards; a call or request to a shard this game
@@ -229,7 +229,8 @@ func (e *Entity) ServiceShard() (name string, shard int, ok bool) {
 // registry's OnGameReady hooks. It reports whether some shards were left
 // to their own games for now: the game then calls EnsureServices after a
 // grace period, in case those games are not coming.
-func (w *World) Ready(restored bool) (later bool) {
+func (en *Engine) Ready(restored bool) (later bool) {
+	w := en.w
 	games := w.Games()
 	for _, name := range w.reg.Services() {
 		t := w.reg.types[name]
@@ -250,9 +251,9 @@ func (w *World) Ready(restored bool) (later bool) {
 	return later
 }
 
-// EnsureServices asks for every shard of every service: the dispatcher
-// creates those that are not live (see MsgEnsureService).
-func (w *World) EnsureServices() {
+// ensureServices asks for every shard of every service
+// (Engine.EnsureServices).
+func (w *World) ensureServices() {
 	games := w.Games()
 	for _, name := range w.reg.Services() {
 		t := w.reg.types[name]
@@ -334,7 +335,7 @@ func (w *World) ensureService(id rpc.EntityID, typeName string) {
 // shard is asked for again (those that died with it are re-created), and
 // the entities that watch games are told.
 func (w *World) gameGone(id rpc.GameID) {
-	w.EnsureServices()
+	w.ensureServices()
 	var watchers []*Entity
 	for _, e := range w.entities {
 		if e.typ.watchesGames {
@@ -363,7 +364,8 @@ func newServiceCounts(r *Registry) serviceCounts {
 // LocalServiceShards calls fn with each registered service's name and
 // the number of its shards live on this game, in name order. Safe to
 // call from any goroutine (for metrics).
-func (w *World) LocalServiceShards(fn func(name string, shards int)) {
+func (en *Engine) LocalServiceShards(fn func(name string, shards int)) {
+	w := en.w
 	names := make([]string, 0, len(w.svcLive))
 	for n := range w.svcLive {
 		names = append(names, n)

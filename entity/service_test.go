@@ -144,7 +144,7 @@ func TestReadyAsksForOwnShardsAndRunsHooks(t *testing.T) {
 	var ran []rpc.GameID
 	e.reg.OnGameReady(func(w *World) { ran = append(ran, w.GameID()) })
 	var later bool
-	e.w.Run(func() { later = e.w.Ready(false) })
+	e.eng.Run(func() { later = e.eng.Ready(false) })
 	if !later {
 		t.Error("Ready left no shard for later")
 	}
@@ -157,7 +157,7 @@ func TestReadyAsksForOwnShardsAndRunsHooks(t *testing.T) {
 	if !slices.Equal(ran, []rpc.GameID{7}) {
 		t.Fatalf("OnGameReady ran %v", ran)
 	}
-	e.w.Run(e.w.EnsureServices)
+	e.eng.Run(e.eng.EnsureServices)
 	got = ensures(t, e.out.take())
 	if len(got) != 4 || got[1] != (ensureMsg{c1, 8, "Counter"}) {
 		t.Fatalf("EnsureServices sent %v", got)
@@ -165,7 +165,7 @@ func TestReadyAsksForOwnShardsAndRunsHooks(t *testing.T) {
 
 	r := newServiceEnv(t, withGames(7, 8))
 	r.reg.OnGameReady(func(*World) { t.Error("OnGameReady ran on a restored world") })
-	r.w.Run(func() { later = r.w.Ready(true) })
+	r.eng.Run(func() { later = r.eng.Ready(true) })
 	if got := ensures(t, r.out.take()); len(got) != 4 || later {
 		t.Fatalf("a restored world asked for %v (later %v), want all 4 shards at once", got, later)
 	}
@@ -174,7 +174,7 @@ func TestReadyAsksForOwnShardsAndRunsHooks(t *testing.T) {
 func TestEnsureCreatesOnceAndRegistersWithEpoch(t *testing.T) {
 	e := newServiceEnv(t)
 	c1 := rpc.ServiceEntityID("Counter", 1)
-	e.w.Handle(rpc.MsgEnsureService, ensureBody(c1, 7, "Counter"))
+	e.eng.Handle(rpc.MsgEnsureService, ensureBody(c1, 7, "Counter"))
 	s := e.w.Entity(c1)
 	if s == nil {
 		t.Fatal("shard not created")
@@ -196,24 +196,24 @@ func TestEnsureCreatesOnceAndRegistersWithEpoch(t *testing.T) {
 		t.Fatalf("events %v", ev)
 	}
 	e.out.take()
-	e.w.Handle(rpc.MsgEnsureService, ensureBody(c1, 7, "Counter"))
+	e.eng.Handle(rpc.MsgEnsureService, ensureBody(c1, 7, "Counter"))
 	if n := len(e.out.ofType(rpc.MsgRegisterEntity)); n != 0 || len(e.eventsOf(c1)) != 0 {
 		t.Fatalf("a second ensure of a live shard registered %d times or ran hooks", n)
 	}
 	var live []string
-	e.w.LocalServiceShards(func(name string, n int) { live = append(live, name, string(rune('0'+n))) })
+	e.eng.LocalServiceShards(func(name string, n int) { live = append(live, name, string(rune('0'+n))) })
 	if !slices.Equal(live, []string{"Counter", "1", "Ledger", "0"}) {
 		t.Fatalf("LocalServiceShards: %v", live)
 	}
 
 	// A newer copy elsewhere retires this one (a non-persistent service
 	// has an epoch too).
-	e.w.Handle(rpc.MsgRetireEntity, rpc.AppendUint64(rpc.AppendEntityID(nil, c1), regs[0]+1))
+	e.eng.Handle(rpc.MsgRetireEntity, rpc.AppendUint64(rpc.AppendEntityID(nil, c1), regs[0]+1))
 	if e.w.Entity(c1) != nil {
 		t.Fatal("the older copy was not retired")
 	}
 	live = nil
-	e.w.LocalServiceShards(func(name string, n int) { live = append(live, name, string(rune('0'+n))) })
+	e.eng.LocalServiceShards(func(name string, n int) { live = append(live, name, string(rune('0'+n))) })
 	if !slices.Equal(live, []string{"Counter", "0", "Ledger", "0"}) {
 		t.Fatalf("LocalServiceShards after the retirement: %v", live)
 	}
@@ -226,7 +226,7 @@ func TestEnsureOfUnknownServiceUnregisters(t *testing.T) {
 		ensureBody(rpc.NewEntityID(), 7, "Counter"),             // not one of its shards
 		ensureBody(rpc.ServiceEntityID("Plain", 0), 7, "Plain"), // not a service
 	} {
-		e.w.Handle(rpc.MsgEnsureService, b)
+		e.eng.Handle(rpc.MsgEnsureService, b)
 		un := e.out.ofType(rpc.MsgUnregisterEntity)
 		e.out.take()
 		if id, _ := rpc.PeekEntityID(b); len(un) != 1 || decodeEntityIDBody(t, un[0].body) != id || e.w.Entity(id) != nil {
@@ -236,7 +236,7 @@ func TestEnsureOfUnknownServiceUnregisters(t *testing.T) {
 	if !e.logged(logrus.ErrorLevel, "does not have") || !e.logged(logrus.ErrorLevel, "no such shard") {
 		t.Error("no error logged")
 	}
-	e.w.Handle(rpc.MsgEnsureService, ensureBody(rpc.ServiceEntityID("Counter", 0), 7, "Counter")[:17])
+	e.eng.Handle(rpc.MsgEnsureService, ensureBody(rpc.ServiceEntityID("Counter", 0), 7, "Counter")[:17])
 	if !e.logged(logrus.ErrorLevel, "dropped") {
 		t.Error("a short ensure was not logged as dropped")
 	}
@@ -248,9 +248,9 @@ func TestEnsureOfUnknownServiceUnregisters(t *testing.T) {
 func TestEnsurePersistentServiceLoadsOrCreates(t *testing.T) {
 	e := newServiceEnv(t)
 	l0 := rpc.ServiceEntityID("Ledger", 0)
-	e.w.Handle(rpc.MsgEnsureService, ensureBody(l0, 7, "Ledger"))
-	e.w.Handle(rpc.MsgEnsureService, ensureBody(l0, 7, "Ledger")) // while it loads
-	e.store.flush(e.w)
+	e.eng.Handle(rpc.MsgEnsureService, ensureBody(l0, 7, "Ledger"))
+	e.eng.Handle(rpc.MsgEnsureService, ensureBody(l0, 7, "Ledger")) // while it loads
+	e.store.flush(e.eng)
 	if ev := e.eventsOf(l0); !slices.Equal(ev, []string{"created 0"}) {
 		t.Fatalf("events %v", ev)
 	}
@@ -267,16 +267,16 @@ func TestEnsurePersistentServiceLoadsOrCreates(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.store.entities[storeKey("Ledger", string(l0))] = data
-	f.w.Handle(rpc.MsgEnsureService, ensureBody(l0, 7, "Ledger"))
-	f.store.flush(f.w)
+	f.eng.Handle(rpc.MsgEnsureService, ensureBody(l0, 7, "Ledger"))
+	f.store.flush(f.eng)
 	if ev := f.eventsOf(l0); !slices.Equal(ev, []string{"created 42"}) {
 		t.Fatalf("events %v, want the stored total", ev)
 	}
 
 	g := newServiceEnv(t)
 	g.store.loadErr = errors.New("disk on fire")
-	g.w.Handle(rpc.MsgEnsureService, ensureBody(l0, 7, "Ledger"))
-	g.store.flush(g.w)
+	g.eng.Handle(rpc.MsgEnsureService, ensureBody(l0, 7, "Ledger"))
+	g.store.flush(g.eng)
 	if g.w.Entity(l0) != nil || len(g.store.saves) != 0 {
 		t.Fatal("a shard was created though storage failed: its saved state would be overwritten")
 	}
@@ -290,10 +290,10 @@ func TestEnsurePersistentServiceLoadsOrCreates(t *testing.T) {
 func TestPeerGoneAsksAgainAndTellsWatchers(t *testing.T) {
 	e := newServiceEnv(t, withGames(7, 8))
 	c0 := rpc.ServiceEntityID("Counter", 0)
-	e.w.Handle(rpc.MsgEnsureService, ensureBody(c0, 7, "Counter"))
+	e.eng.Handle(rpc.MsgEnsureService, ensureBody(c0, 7, "Counter"))
 	e.out.take()
 	e.events()
-	e.w.Handle(rpc.MsgPeerGone, peerGoneBody(rpc.RoleGame, 8))
+	e.eng.Handle(rpc.MsgPeerGone, peerGoneBody(rpc.RoleGame, 8))
 	got := ensures(t, e.out.take())
 	if len(got) != 3 || slices.ContainsFunc(got, func(m ensureMsg) bool { return m.id == c0 }) {
 		t.Fatalf("after game 8 left: ensures %v, want the 3 shards not here", got)
@@ -301,8 +301,8 @@ func TestPeerGoneAsksAgainAndTellsWatchers(t *testing.T) {
 	if ev := e.eventsOf(c0); !slices.Equal(ev, []string{"gone 8"}) {
 		t.Fatalf("watcher events %v", ev)
 	}
-	e.w.Handle(rpc.MsgPeerGone, peerGoneBody(rpc.RoleGate, 8))
-	e.w.Handle(rpc.MsgPeerGone, peerGoneBody(rpc.RoleGame, 7)) // itself: a stale notice
+	e.eng.Handle(rpc.MsgPeerGone, peerGoneBody(rpc.RoleGate, 8))
+	e.eng.Handle(rpc.MsgPeerGone, peerGoneBody(rpc.RoleGame, 7)) // itself: a stale notice
 	if got := ensures(t, e.out.take()); len(got) != 0 || len(e.eventsOf(c0)) != 0 {
 		t.Fatalf("a gate gone or this game's own notice asked for %v", got)
 	}

@@ -49,7 +49,7 @@ var (
 	// ErrMigrating: the entity is on its way to another game.
 	ErrMigrating = errors.New("entity: the entity is migrating to another game")
 	// ErrFreezing: the game is freezing for a hot reload and cannot send
-	// an entity to another game until it is back (see World.SetFreezing).
+	// an entity to another game until it is back (see Engine.SetFreezing).
 	ErrFreezing = errors.New("entity: the game is freezing for a hot reload; try again once it is back")
 )
 
@@ -353,11 +353,12 @@ func (w *World) newSpaceState(e *Entity) {
 // SyncPositions sends, for every space, what is due to its clients (see
 // package space): pending creates and the positions of what moved. The
 // game calls it at the position sync interval.
-func (w *World) SyncPositions() {
+func (en *Engine) SyncPositions() {
+	w := en.w
 	for _, sp := range w.spaces {
 		sp.sp.s.Sync()
 	}
-	w.FlushClients()
+	w.flushClients()
 }
 
 // NumSpaces returns the number of local spaces.

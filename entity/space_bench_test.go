@@ -27,7 +27,7 @@ func (o *nullOutbox) Send(i int, t rpc.MsgType, body []byte) {
 
 // walkerWorld returns a World with the Zone and Walker types, whose
 // frames go to a nullOutbox.
-func walkerWorld(b *testing.B) (*World, *nullOutbox) {
+func walkerWorld(b *testing.B) (*World, *Engine, *nullOutbox) {
 	reg := NewRegistry()
 	if err := reg.Register("Zone", &Zone{}); err != nil {
 		b.Fatal(err)
@@ -36,11 +36,11 @@ func walkerWorld(b *testing.B) (*World, *nullOutbox) {
 		b.Fatal(err)
 	}
 	out := &nullOutbox{}
-	w, err := NewWorld(WorldConfig{GameID: 1, Registry: reg, Outbox: out})
+	en, err := NewEngine(WorldConfig{GameID: 1, Registry: reg, Outbox: out})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return w, out
+	return en.World(), en, out
 }
 
 // BenchmarkWorldSyncTick is one position-sync interval of a game: n
@@ -58,11 +58,11 @@ func BenchmarkWorldSyncTick(b *testing.B) {
 		{"players=1000/crowd", 1000, 5, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			w, out := walkerWorld(b)
+			w, en, out := walkerWorld(b)
 			rng := rand.New(rand.NewPCG(1, 1))
 			var zone *Entity
 			ps := make([]*Entity, c.n)
-			w.Run(func() {
+			en.Run(func() {
 				zone, _ = w.CreateSpaceLocally("Zone", nil)
 				for i := range ps {
 					ps[i], _ = w.CreateEntityLocally("Walker", map[string]any{"name": "p"})
@@ -71,7 +71,7 @@ func BenchmarkWorldSyncTick(b *testing.B) {
 				}
 			})
 			for range 50 {
-				w.SyncPositions()
+				en.SyncPositions()
 			}
 			*out = nullOutbox{}
 			b.ResetTimer()
@@ -82,8 +82,8 @@ func BenchmarkWorldSyncTick(b *testing.B) {
 					pos.Z += float32(rng.Float64()*2 - 1)
 					w.clientPosition(p.ID(), *p.client, zone.ID(), pos, 0)
 				}
-				w.FlushClients()
-				w.SyncPositions()
+				en.FlushClients()
+				en.SyncPositions()
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(out.bytes)/float64(b.N)/float64(c.n), "bytes/client/tick")
@@ -96,9 +96,9 @@ func BenchmarkWorldSyncTick(b *testing.B) {
 // 49 others (on 4 gates): encoding the change and grouping its receivers
 // by gate, as the game loop does for every AttrAllClients change.
 func BenchmarkAttrFanOut(b *testing.B) {
-	w, out := walkerWorld(b)
+	w, en, out := walkerWorld(b)
 	ps := make([]*Entity, 50)
-	w.Run(func() {
+	en.Run(func() {
 		zone, _ := w.CreateSpaceLocally("Zone", nil)
 		for i := range ps {
 			ps[i], _ = w.CreateEntityLocally("Walker", map[string]any{"name": "p"})
@@ -106,14 +106,14 @@ func BenchmarkAttrFanOut(b *testing.B) {
 			ps[i].EnterSpace(zone.ID(), Vector3{X: float32(i % 5), Z: float32(i / 5)})
 		}
 	})
-	w.SyncPositions()
-	w.FlushClients()
+	en.SyncPositions()
+	en.FlushClients()
 	*out = nullOutbox{}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
 		ps[i%len(ps)].Attrs.Set("name", "q")
-		w.FlushClients()
+		en.FlushClients()
 	}
 	b.StopTimer()
 	if out.msgs < b.N {

@@ -57,7 +57,7 @@ func (e *env) mover(name string) *Entity {
 func (e *env) enter(m *Entity, sp *Entity, x, z float32) {
 	e.t.Helper()
 	var err error
-	e.w.Run(func() { err = m.EnterSpace(sp.ID(), Vector3{X: x, Z: z}) })
+	e.eng.Run(func() { err = m.EnterSpace(sp.ID(), Vector3{X: x, Z: z}) })
 	if err != nil {
 		e.t.Fatalf("EnterSpace: %v", err)
 	}
@@ -117,7 +117,7 @@ func TestSpaceHooksAndClientMessages(t *testing.T) {
 
 	// An all-clients attribute reaches a's client; an own-client one
 	// does not.
-	e.w.Run(func() { b.Attrs.Set("name", "bee"); b.Attrs.Set("secret", "s") })
+	e.eng.Run(func() { b.Attrs.Set("name", "bee"); b.Attrs.Set("secret", "s") })
 	frames = e.out.take()
 	if ch := toClientOf(t, frames, refA, rpc.MsgAttrChange); len(ch) != 1 || decodeAttrChange(t, ch[0].body).value != "bee" {
 		t.Fatalf("a got attribute changes %v", ch)
@@ -128,7 +128,7 @@ func TestSpaceHooksAndClientMessages(t *testing.T) {
 
 	// Moving out of range: leave hooks, destroys, then the space's hooks
 	// when leaving it.
-	e.w.Run(func() { b.SetPosition(Vector3{X: 30}) })
+	e.eng.Run(func() { b.SetPosition(Vector3{X: 30}) })
 	if got := e.events(); !slices.Equal(got, []string{string(a.ID()) + " -bee", string(b.ID()) + " -a"}) {
 		t.Fatalf("hooks after moving away: %v", got)
 	}
@@ -136,7 +136,7 @@ func TestSpaceHooksAndClientMessages(t *testing.T) {
 	if d := toClientOf(t, frames, refA, rpc.MsgDestroyEntity); len(d) != 1 || decodeEntityIDBody(t, d[0].body) != b.ID() {
 		t.Fatalf("a's destroys: %v", d)
 	}
-	e.w.Run(func() { b.LeaveSpace() })
+	e.eng.Run(func() { b.LeaveSpace() })
 	if got := e.events(); !slices.Equal(got, []string{string(b.ID()) + " leave", string(zone.ID()) + " member- bee"}) {
 		t.Fatalf("hooks after leaving: %v", got)
 	}
@@ -144,7 +144,7 @@ func TestSpaceHooksAndClientMessages(t *testing.T) {
 		t.Fatal("b still in the zone")
 	}
 	// Destroying the space empties it.
-	e.w.Run(func() { zone.Destroy() })
+	e.eng.Run(func() { zone.Destroy() })
 	if a.Space() != nil || e.w.NumSpaces() != 0 {
 		t.Fatal("a is still in a destroyed space")
 	}
@@ -189,7 +189,7 @@ func TestAttributeFanOutReachesEveryViewer(t *testing.T) {
 		e.enter(m, zone, 1, 1)
 	}
 	e.out.take()
-	e.w.Run(func() { star.Attrs.Set("name", "superstar") })
+	e.eng.Run(func() { star.Attrs.Set("name", "superstar") })
 	seen := map[ClientRef]bool{}
 	for _, m := range clientMsgs(t, e.out.take()) {
 		if m.typ == rpc.MsgAttrChange {
@@ -215,7 +215,7 @@ func TestRawBatchLayout(t *testing.T) {
 	}
 	out := &countingOutbox{}
 	e.w.out = out
-	e.w.Run(func() { star.Attrs.Set("name", "superstar") })
+	e.eng.Run(func() { star.Attrs.Set("name", "superstar") })
 	if sends := out.toClients; sends != 2 {
 		t.Fatalf("%d MsgToClients for 6 clients on 2 gates, want 2", sends)
 	}
@@ -241,7 +241,7 @@ func TestClientPositionOwnership(t *testing.T) {
 		b = rpc.AppendUint16(b, uint16(ref.Gate))
 		b = rpc.AppendUint64(b, uint64(ref.ID))
 		b = rpc.AppendEntityID(b, space)
-		e.w.Handle(rpc.MsgClientSyncPosition, rpc.AppendPosition(b, pos, 0.5))
+		e.eng.Handle(rpc.MsgClientSyncPosition, rpc.AppendPosition(b, pos, 0.5))
 	}
 	send(ClientRef{1, 10}, zone.ID(), Vector3{X: 2, Y: 3, Z: 4})
 	if a.Position() != (Vector3{X: 2, Y: 3, Z: 4}) || a.Yaw() != 0.5 {
@@ -269,7 +269,7 @@ func TestSpaceErrors(t *testing.T) {
 	e := newSpaceEnv(t)
 	zone := e.create("Zone", nil)
 	a, p := e.mover("a"), e.create("Plain", nil)
-	e.w.Run(func() {
+	e.eng.Run(func() {
 		if err := a.EnterSpace(p.ID(), Vector3{}); !errors.Is(err, ErrNotSpace) {
 			t.Errorf("entering a non-space: %v", err)
 		}
@@ -346,14 +346,14 @@ func TestSpacesSurviveFreeze(t *testing.T) {
 		t.Fatal("AOI not rebuilt")
 	}
 	// The next sync shows the pending one (and resends positions).
-	e2.w.Run(e2.w.SyncPositions)
+	e2.eng.Run(e2.eng.SyncPositions)
 	creates := toClientOf(t, e2.out.take(), ClientRef{1, 10}, rpc.MsgCreateEntity)
 	if len(creates) != 1 || decodeCreate(t, creates[0].body).id != unshown {
 		t.Fatalf("after restore, a's client got creates %v, want only the one it lacked", creates)
 	}
 	// Moving a away destroys both on its client: the one it held before
 	// the reload and the one shown after.
-	e2.w.Run(func() { a2.SetPosition(Vector3{X: 100}) })
+	e2.eng.Run(func() { a2.SetPosition(Vector3{X: 100}) })
 	d := toClientOf(t, e2.out.take(), ClientRef{1, 10}, rpc.MsgDestroyEntity)
 	if len(d) != 2 {
 		t.Fatalf("%d destroys after moving away, want 2", len(d))
@@ -367,22 +367,22 @@ func TestMigrationBetweenWorlds(t *testing.T) {
 	e1 := newSpaceEnv(t)
 	e2 := newEnvWith(t, e1.reg, e1.clock)
 	var zone *Entity
-	e2.w.Run(func() { zone, _ = e2.w.CreateSpaceLocally("Zone", nil) })
+	e2.eng.Run(func() { zone, _ = e2.w.CreateSpaceLocally("Zone", nil) })
 	m := e1.mover("traveller")
 	e1.bind(m, 1, 10)
 	e1.out.take()
 	e1.enter(m, zone, 3, 4) // not local: migrates
-	if !m.migrating || e1.w.NumMigrating() != 1 {
+	if !m.migrating || e1.eng.NumMigrating() != 1 {
 		t.Fatal("not migrating")
 	}
 	if f := e1.out.ofType(rpc.MsgMigrateBlock); len(f) != 1 {
 		t.Fatalf("%d MigrateBlock frames", len(f))
 	}
 	// A call that reaches it before the ack waits with it.
-	e1.w.Handle(rpc.MsgCallEntityMethod, callBody(t, m.ID(), "SetPosition"))
-	e1.w.Run(func() { m.Attrs.Set("secret", "kept") })
+	e1.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, m.ID(), "SetPosition"))
+	e1.eng.Run(func() { m.Attrs.Set("secret", "kept") })
 	e1.out.take()
-	e1.w.Handle(rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, m.ID()))
+	e1.eng.Handle(rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, m.ID()))
 	frames := e1.out.take()
 	var mig []byte
 	for _, f := range frames {
@@ -399,7 +399,7 @@ func TestMigrationBetweenWorlds(t *testing.T) {
 	if id := rpc.NewReader(mig).EntityID(); id != zone.ID() {
 		t.Fatalf("migration routed by %s, want the space %s", id, zone.ID())
 	}
-	e2.w.Handle(rpc.MsgMigrateEntity, mig)
+	e2.eng.Handle(rpc.MsgMigrateEntity, mig)
 	m2 := e2.w.Entity(m.ID())
 	if m2 == nil || m2.Space() != zone || m2.Position() != (Vector3{X: 3, Z: 4}) ||
 		m2.Attrs.GetString("secret") != "kept" || !m2.HasClient() {
@@ -431,9 +431,9 @@ func TestDestroyedWhileMigrating(t *testing.T) {
 	e := newSpaceEnv(t)
 	m := e.mover("ghost")
 	e.enter(m, &Entity{id: rpc.NewEntityID()}, 0, 0)
-	e.w.Run(m.Destroy)
+	e.eng.Run(m.Destroy)
 	e.out.take()
-	e.w.Handle(rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, m.ID()))
+	e.eng.Handle(rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, m.ID()))
 	var types []rpc.MsgType
 	for _, f := range e.out.take() {
 		types = append(types, f.typ)
@@ -467,7 +467,7 @@ func TestPositionsOverSixtyFiveThousand(t *testing.T) {
 		}
 	}
 	e.out.take()
-	e.w.Run(func() { out.Positions(viewer.aoiID, targets) })
+	e.eng.Run(func() { out.Positions(viewer.aoiID, targets) })
 	var counts []int
 	for _, m := range toClientOf(t, e.out.take(), ClientRef{Gate: 1, ID: 1}, rpc.MsgPositions) {
 		c := int(m.body[0]) | int(m.body[1])<<8

@@ -102,7 +102,7 @@ func TestAttrSyncMessages(t *testing.T) {
 	}
 
 	// Without a client, nothing is sent.
-	e.w.Handle(rpc.MsgClientDisconnected, clientDisconnectedBody(av.ID(), ref.Gate, ref.ID))
+	e.eng.Handle(rpc.MsgClientDisconnected, clientDisconnectedBody(av.ID(), ref.Gate, ref.ID))
 	e.out.take()
 	av.Attrs.Set("hp", 1)
 	av.Attrs.GetMap("inv").Set("x", 1)

@@ -114,7 +114,8 @@ func (w *World) schedule(e *Entity, t *timer) {
 
 // NextTimer returns when the earliest timer fires (ok false if none).
 // Cancelled timers may make it early; RunTimers then simply finds nothing due.
-func (w *World) NextTimer() (time.Time, bool) {
+func (en *Engine) NextTimer() (time.Time, bool) {
+	w := en.w
 	for len(w.timers) > 0 {
 		top := w.timers[0]
 		if top.e.destroyed || top.e.migrating || top.e.timers[top.t.id] != top.t {
@@ -127,7 +128,8 @@ func (w *World) NextTimer() (time.Time, bool) {
 }
 
 // RunTimers fires every timer due at now, in fire-time order.
-func (w *World) RunTimers(now time.Time) {
+func (en *Engine) RunTimers(now time.Time) {
+	w := en.w
 	for len(w.timers) > 0 {
 		top := w.timers[0]
 		if top.e.destroyed || top.e.migrating || top.e.timers[top.t.id] != top.t {

@@ -12,7 +12,7 @@ import (
 // tick advances the fake clock by d and runs the timers due.
 func (e *env) tick(d time.Duration) {
 	e.clock.Advance(d)
-	e.w.RunTimers(e.clock.Now())
+	e.eng.RunTimers(e.clock.Now())
 }
 
 func TestAddCallbackFiresOnce(t *testing.T) {
@@ -26,7 +26,7 @@ func TestAddCallbackFiresOnce(t *testing.T) {
 	if id == 0 || p.TimerCount() != 1 {
 		t.Fatalf("id %d, count %d", id, p.TimerCount())
 	}
-	if at, ok := e.w.NextTimer(); !ok || !at.Equal(start.Add(2*time.Second)) {
+	if at, ok := e.eng.NextTimer(); !ok || !at.Equal(start.Add(2*time.Second)) {
 		t.Fatalf("NextTimer %v %v", at, ok)
 	}
 	e.tick(2*time.Second - time.Nanosecond)
@@ -45,7 +45,7 @@ func TestAddCallbackFiresOnce(t *testing.T) {
 	if ev := e.eventsOf(p.ID()); len(ev) != 0 {
 		t.Fatalf("fired again: %v", ev)
 	}
-	if _, ok := e.w.NextTimer(); ok {
+	if _, ok := e.eng.NextTimer(); ok {
 		t.Error("NextTimer with no timers")
 	}
 	// Timers never go through the Outbox.
@@ -73,12 +73,12 @@ func TestAddTimerNoDrift(t *testing.T) {
 		// Run the timers late by a random fraction of the interval.
 		due := start.Add(time.Duration(k) * iv)
 		e.clock.t = due.Add(time.Duration(r.Int64N(int64(iv))))
-		e.w.RunTimers(e.clock.Now())
+		e.eng.RunTimers(e.clock.Now())
 		fired += len(e.eventsOf(p.ID()))
 		if fired != k {
 			t.Fatalf("after period %d: fired %d times", k, fired)
 		}
-		next, ok := e.w.NextTimer()
+		next, ok := e.eng.NextTimer()
 		if want := due.Add(iv); !ok || !next.Equal(want) {
 			t.Fatalf("period %d: next fire %v, want %v (drift %v)", k, next.Sub(start), want.Sub(start), next.Sub(want))
 		}
@@ -108,12 +108,12 @@ func TestAddTimerStall(t *testing.T) {
 		t.Fatalf("regression: a repeating timer fired %d times after a long stall, want once (RunTimers reschedules it at now, which is due in the same RunTimers); see report", n)
 	}
 	now := e.clock.Now()
-	next, ok := e.w.NextTimer()
+	next, ok := e.eng.NextTimer()
 	if !ok || !next.After(now) || next.After(now.Add(iv)) {
 		t.Fatalf("after the stall next fire is %v, now %v", next.Sub(start), now.Sub(start))
 	}
 	e.clock.t = next
-	e.w.RunTimers(next)
+	e.eng.RunTimers(next)
 	deepEqual(t, "next period", e.eventsOf(p.ID()), []string{"Tick(1)"})
 }
 
@@ -144,7 +144,7 @@ func TestCancelTimer(t *testing.T) {
 	if ev := e.eventsOf(p.ID()); len(ev) != 0 {
 		t.Fatalf("cancelled timers fired: %v", ev)
 	}
-	if _, ok := e.w.NextTimer(); ok {
+	if _, ok := e.eng.NextTimer(); ok {
 		t.Fatal("NextTimer reports a cancelled timer")
 	}
 }
@@ -237,10 +237,10 @@ func TestTimerErrors(t *testing.T) {
 		_, err := p.AddTimer(iv, "Tick", 1)
 		wantErrIs(t, err, ErrTimer)
 	}
-	if _, ok := e.w.NextTimer(); ok {
+	if _, ok := e.eng.NextTimer(); ok {
 		t.Fatal("failed timers were scheduled")
 	}
-	e.w.Run(p.Destroy)
+	e.eng.Run(p.Destroy)
 	_, err := p.AddCallback(time.Second, "Tick", 1)
 	wantErrIs(t, err, ErrTimer)
 }
@@ -252,11 +252,11 @@ func TestTimersOfDestroyedEntity(t *testing.T) {
 	p.AddCallback(time.Second, "Tick", 1)
 	p.AddTimer(time.Second, "Tick", 2)
 	q.AddCallback(3*time.Second, "Tick", 3)
-	e.w.Run(p.Destroy)
+	e.eng.Run(p.Destroy)
 	if p.TimerCount() != 0 {
 		t.Errorf("destroyed entity has %d timers", p.TimerCount())
 	}
-	if at, ok := e.w.NextTimer(); !ok || !at.Equal(e.clock.Now().Add(3*time.Second)) {
+	if at, ok := e.eng.NextTimer(); !ok || !at.Equal(e.clock.Now().Add(3*time.Second)) {
 		t.Errorf("NextTimer %v %v, want q's timer", at, ok)
 	}
 	e.tick(10 * time.Second)
@@ -304,7 +304,7 @@ func TestTimerArgsConverted(t *testing.T) {
 func TestNextTimer(t *testing.T) {
 	e := newEnv(t)
 	now := e.clock.Now()
-	if _, ok := e.w.NextTimer(); ok {
+	if _, ok := e.eng.NextTimer(); ok {
 		t.Fatal("NextTimer of an empty world")
 	}
 	p := e.create("Plain", nil)
@@ -314,7 +314,7 @@ func TestNextTimer(t *testing.T) {
 	p.AddTimer(2*time.Second, "Tick", 2)
 	check := func(want time.Duration, wantOK bool) {
 		t.Helper()
-		at, ok := e.w.NextTimer()
+		at, ok := e.eng.NextTimer()
 		if ok != wantOK || (ok && !at.Equal(now.Add(want))) {
 			t.Fatalf("NextTimer = %v, %v; want %v, %v", at.Sub(now), ok, want, wantOK)
 		}
@@ -322,15 +322,15 @@ func TestNextTimer(t *testing.T) {
 	check(time.Second, true)
 	q.CancelTimer(a)
 	check(2*time.Second, true)
-	e.w.Run(q.Destroy)
+	e.eng.Run(q.Destroy)
 	check(2*time.Second, true)
 	e.clock.t = now.Add(2 * time.Second)
-	e.w.RunTimers(e.clock.Now())
+	e.eng.RunTimers(e.clock.Now())
 	check(3*time.Second, true) // p's callback; its timer is next at 4s
 	e.clock.t = now.Add(3 * time.Second)
-	e.w.RunTimers(e.clock.Now())
+	e.eng.RunTimers(e.clock.Now())
 	check(4*time.Second, true)
-	e.w.Run(p.Destroy)
+	e.eng.Run(p.Destroy)
 	check(0, false)
 	deepEqual(t, "events", e.eventsOf(p.ID()), []string{"Tick(2)", "Tick(3)"})
 }

@@ -61,7 +61,7 @@ type Store interface {
 	KVPutIfAbsent(key string, value []byte, done func(stored bool, existing []byte, err error))
 }
 
-// WorldConfig configures a World.
+// WorldConfig configures a World and its Engine (NewEngine).
 type WorldConfig struct {
 	GameID rpc.GameID
 	// Games are the IDs of every game of the cluster (config.ini's
@@ -114,9 +114,12 @@ type WorldConfig struct {
 // binary arguments ([]byte, sent as msgpack bin) are not limited by it.
 const DefaultClientStringLimit = 4096
 
-// World holds all entities of one game process. Every method must be
-// called from the game loop, the one goroutine that owns the world; entity
-// code therefore never needs a lock.
+// World holds all entities of one game process: it is what game code
+// reaches through Entity.World, to create, load and call entities, talk
+// to clients, use services and storage. Every method must be called from
+// the game loop, the one goroutine that owns the world; entity code
+// therefore never needs a lock. The loop drives the world through its
+// Engine, which game code does not see.
 type World struct {
 	cfg      WorldConfig
 	reg      *Registry
@@ -157,7 +160,7 @@ type World struct {
 	// calls: one client can make them at its message rate).
 	lines *lograte.Limiter
 
-	// stats: per RPC method figures, fixed at NewWorld (read by scrapes).
+	// stats: per RPC method figures, fixed at NewEngine (read by scrapes).
 	stats map[*method]*MethodStats
 	// requests sent, timed out, and answers that came too late.
 	requests, timeouts, lateReplies atomic.Uint64
@@ -195,9 +198,9 @@ type pendingCall struct {
 	reply  *replyTo   // where the answer goes, for requests
 }
 
-// NewWorld returns an empty world. It checks that the boot entity type is
-// registered.
-func NewWorld(cfg WorldConfig) (*World, error) {
+// newWorld returns an empty world (NewEngine). It checks that the boot
+// entity type is registered.
+func newWorld(cfg WorldConfig) (*World, error) {
 	if cfg.Registry == nil || cfg.Outbox == nil {
 		return nil, fmt.Errorf("entity: WorldConfig needs a Registry and an Outbox")
 	}
@@ -259,7 +262,7 @@ func (w *World) Now() time.Time { return w.now() }
 // on another game (ErrFreezing): a migration needs its dispatcher's
 // acknowledgement, which would wait in the very queue the freeze asked
 // for, so the freeze would wait for it until it timed out.
-func (w *World) SetFreezing(on bool) { w.freezing = on }
+func (en *Engine) SetFreezing(on bool) { en.w.freezing = on }
 
 // GameID returns the ID of the game this world runs on ([game2] is 2).
 func (w *World) GameID() rpc.GameID { return w.gameID }
@@ -310,7 +313,7 @@ func (w *World) newEntity(t *entityType, id rpc.EntityID, attrs map[string]any) 
 	}
 	w.entities[id] = e
 	if t.service != nil {
-		if c := w.svcLive[t.name]; c != nil { // nil for a service registered after NewWorld
+		if c := w.svcLive[t.name]; c != nil { // nil for a service registered after NewEngine
 			c.Add(1)
 		}
 	}
@@ -518,7 +521,7 @@ func (w *World) broadcast(op rpc.FilterOp, key, value, method string, args []any
 			return
 		}
 	}
-	w.FlushClients()
+	w.flushClients()
 	for i := 0; i < w.out.NumDispatchers(); i++ {
 		w.out.Send(i, rpc.MsgFilteredBroadcast, b)
 	}
@@ -699,7 +702,8 @@ func (w *World) Panics() uint64 { return w.panics.Total() }
 // Run runs fn on behalf of the game (a posted callback, a storage
 // result), recovering a panic, then runs the local calls fn made. It must
 // be called on the game loop.
-func (w *World) Run(fn func()) {
+func (en *Engine) Run(fn func()) {
+	w := en.w
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -719,7 +723,7 @@ func (w *World) flushLocal() {
 		w.deliver(c)
 	}
 	w.local = w.local[:0]
-	w.FlushClients()
+	w.flushClients()
 }
 
 // deliver runs one call on a local entity, or queues it for one loading.
@@ -879,7 +883,8 @@ func (w *World) clientError(ref ClientRef, e *Entity, method, why string) {
 
 // Handle processes one frame from a dispatcher, then everything it caused
 // locally. A malformed frame is logged and dropped.
-func (w *World) Handle(t rpc.MsgType, body []byte) {
+func (en *Engine) Handle(t rpc.MsgType, body []byte) {
+	w := en.w
 	if err := w.handle(t, body); err != nil {
 		w.log.WithError(err).Errorf("dropped %v frame (%d bytes)", t, len(body))
 	}
@@ -1115,7 +1120,8 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 // DropClients unbinds every client, running OnClientDisconnected, after
 // a dispatcher link was lost: that dispatcher told the gates this game is
 // gone, and they disconnected its clients.
-func (w *World) DropClients() {
+func (en *Engine) DropClients() {
+	w := en.w
 	for _, e := range w.entities {
 		if e.client != nil {
 			e.setClient(nil)
@@ -1126,7 +1132,8 @@ func (w *World) DropClients() {
 
 // Reregister tells dispatcher i again about every local entity in its
 // shard, after it restarted and lost its table.
-func (w *World) Reregister(i int) {
+func (en *Engine) Reregister(i int) {
+	w := en.w
 	n := w.out.NumDispatchers()
 	for id, e := range w.entities {
 		if id.Shard(n) == i {
@@ -1169,14 +1176,16 @@ func (w *World) retireOlder(id rpc.EntityID, newer uint64) {
 // connection. A restarted dispatcher holds loads of entities it does not
 // know until every game has said this, so that an entity still alive
 // here is not loaded a second time elsewhere.
-func (w *World) Registered(i int) {
+func (en *Engine) Registered(i int) {
+	w := en.w
 	w.out.Send(i, rpc.MsgRegistered, nil)
 }
 
 // SaveDirty saves every persistent entity whose persistent attributes
 // changed since its last save, in one batch. The game calls it every
 // save interval and at shutdown.
-func (w *World) SaveDirty(done func(err error)) int {
+func (en *Engine) SaveDirty(done func(err error)) int {
+	w := en.w
 	var recs []storage.EntityRecord
 	for _, e := range w.entities {
 		if e.typ.persistent && e.dirty {
@@ -1368,7 +1377,7 @@ func (w *World) retire(e *Entity, epoch, current uint64) {
 
 // FencedCopies returns how many copies of persistent entities this world
 // retired because a newer copy was claimed (their save was fenced).
-func (w *World) FencedCopies() uint64 { return w.fenced }
+func (en *Engine) FencedCopies() uint64 { return en.w.fenced }
 
 // SavesInFlight returns the number of saves not yet completed.
 func (w *World) SavesInFlight() int { return w.saving }

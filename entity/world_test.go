@@ -22,7 +22,7 @@ func TestClientConnected(t *testing.T) {
 	e := newEnv(t, withDispatchers(nd))
 	id := rpc.NewEntityID()
 	gate, client := rpc.GateID(2), rpc.ClientID(1<<40+5)
-	e.w.Handle(rpc.MsgClientConnected, clientConnectedBody(id, gate, client))
+	e.eng.Handle(rpc.MsgClientConnected, clientConnectedBody(id, gate, client))
 	acc := e.w.Entity(id)
 	if acc == nil || acc.TypeName() != "Account" || acc.ID() != id {
 		t.Fatalf("boot entity: %v", acc)
@@ -48,7 +48,7 @@ func TestClientConnected(t *testing.T) {
 		attrs: map[string]any{"user": map[string]any{"name": "guest"}, "pub": int64(1)}})
 
 	// The same boot ID again: refused, the first entity is untouched.
-	e.w.Handle(rpc.MsgClientConnected, clientConnectedBody(id, gate, client+1))
+	e.eng.Handle(rpc.MsgClientConnected, clientConnectedBody(id, gate, client+1))
 	if ref, _ := acc.Client(); ref.ID != client || e.w.NumEntities() != 1 {
 		t.Fatal("duplicate boot ID replaced the entity or its client")
 	}
@@ -59,7 +59,7 @@ func TestClientConnected(t *testing.T) {
 
 func TestClientConnectedNoBootType(t *testing.T) {
 	e := newEnv(t, withBoot(""))
-	e.w.Handle(rpc.MsgClientConnected, clientConnectedBody(rpc.NewEntityID(), 1, 9))
+	e.eng.Handle(rpc.MsgClientConnected, clientConnectedBody(rpc.NewEntityID(), 1, 9))
 	if e.w.NumEntities() != 0 {
 		t.Fatal("entity created without a boot type")
 	}
@@ -116,7 +116,7 @@ func TestClientCalls(t *testing.T) {
 					t.Fatalf("%s: Handle panicked: %v", cl.name, p)
 				}
 			}()
-			e.w.Handle(rpc.MsgClientCall, body)
+			e.eng.Handle(rpc.MsgClientCall, body)
 		}()
 		ev := e.events()
 		frames := e.out.take()
@@ -146,7 +146,7 @@ func TestClientCalls(t *testing.T) {
 		t.Fatal("refused calls unbound a client")
 	}
 	// A client call to an entity that is not here is dropped quietly.
-	e.w.Handle(rpc.MsgClientCall, clientCallBody(t, rpc.NewEntityID(), 1, 100, "Echo", "x"))
+	e.eng.Handle(rpc.MsgClientCall, clientCallBody(t, rpc.NewEntityID(), 1, 100, "Echo", "x"))
 	if f := e.out.take(); len(f) != 0 {
 		t.Fatalf("call to unknown entity: %v", f)
 	}
@@ -161,7 +161,7 @@ func TestClientCannotCallHandover(t *testing.T) {
 	e.bind(victim, 1, 200)
 	e.events()
 	e.out.take()
-	e.w.Handle(rpc.MsgClientCall, clientCallBody(t, victim.ID(), 1, 100, methodTakeClient, uint16(1), uint64(100)))
+	e.eng.Handle(rpc.MsgClientCall, clientCallBody(t, victim.ID(), 1, 100, methodTakeClient, uint16(1), uint64(100)))
 	if ref, _ := victim.Client(); ref.ID != 200 {
 		t.Fatalf("regression: a client took over another entity by calling %q (World.deliver checks methodTakeClient before the client-call checks); victim's client is now %+v; see report", methodTakeClient, ref)
 	}
@@ -185,7 +185,7 @@ func TestServerCalls(t *testing.T) {
 		args   []any
 		want   string
 	}{{"Secret", []any{7}, "Secret(7)"}, {"Echo", []any{"e"}, "Echo(e)"}, {"Ping", []any{"p"}, "Ping(p)"}} {
-		e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, a.ID(), c.method, c.args...))
+		e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, a.ID(), c.method, c.args...))
 		deepEqual(t, c.method, e.eventsOf(a.ID()), []string{c.want})
 	}
 	// Bad calls are logged and dropped; nobody is kicked.
@@ -196,7 +196,7 @@ func TestServerCalls(t *testing.T) {
 		callBody(t, rpc.NewEntityID(), "Secret", 1),
 		append(callBody(t, a.ID(), "Secret", 1), 0xc0), // trailing byte
 	} {
-		e.w.Handle(rpc.MsgCallEntityMethod, b)
+		e.eng.Handle(rpc.MsgCallEntityMethod, b)
 	}
 	if ev := e.events(); len(ev) != 0 {
 		t.Fatalf("bad calls ran: %v", ev)
@@ -215,19 +215,19 @@ func TestClientDisconnected(t *testing.T) {
 	e.events()
 	e.out.take()
 	// A different client (or gate) for the same entity: ignored.
-	e.w.Handle(rpc.MsgClientDisconnected, clientDisconnectedBody(a.ID(), 1, 101))
-	e.w.Handle(rpc.MsgClientDisconnected, clientDisconnectedBody(a.ID(), 2, 100))
-	e.w.Handle(rpc.MsgClientDisconnected, clientDisconnectedBody(rpc.NewEntityID(), 1, 100))
+	e.eng.Handle(rpc.MsgClientDisconnected, clientDisconnectedBody(a.ID(), 1, 101))
+	e.eng.Handle(rpc.MsgClientDisconnected, clientDisconnectedBody(a.ID(), 2, 100))
+	e.eng.Handle(rpc.MsgClientDisconnected, clientDisconnectedBody(rpc.NewEntityID(), 1, 100))
 	if !a.HasClient() || len(e.events()) != 0 {
 		t.Fatal("disconnect of another client changed the entity")
 	}
-	e.w.Handle(rpc.MsgClientDisconnected, clientDisconnectedBody(a.ID(), 1, 100))
+	e.eng.Handle(rpc.MsgClientDisconnected, clientDisconnectedBody(a.ID(), 1, 100))
 	if a.HasClient() {
 		t.Fatal("client still bound")
 	}
 	deepEqual(t, "events", e.eventsOf(a.ID()), []string{"OnClientDisconnected"})
 	// Twice: nothing more.
-	e.w.Handle(rpc.MsgClientDisconnected, clientDisconnectedBody(a.ID(), 1, 100))
+	e.eng.Handle(rpc.MsgClientDisconnected, clientDisconnectedBody(a.ID(), 1, 100))
 	if ev := e.events(); len(ev) != 0 {
 		t.Fatalf("second disconnect: %v", ev)
 	}
@@ -246,11 +246,11 @@ func TestPeerGone(t *testing.T) {
 	b := e.connect(2, 100)
 	c := e.connect(2, 101)
 	e.events()
-	e.w.Handle(rpc.MsgPeerGone, peerGoneBody(rpc.RoleGame, 2))
+	e.eng.Handle(rpc.MsgPeerGone, peerGoneBody(rpc.RoleGame, 2))
 	if !b.HasClient() || len(e.events()) != 0 {
 		t.Fatal("a game going away unbound clients")
 	}
-	e.w.Handle(rpc.MsgPeerGone, peerGoneBody(rpc.RoleGate, 2))
+	e.eng.Handle(rpc.MsgPeerGone, peerGoneBody(rpc.RoleGate, 2))
 	if !a.HasClient() || b.HasClient() || c.HasClient() {
 		t.Fatalf("after gate 2 gone: a=%v b=%v c=%v", a.HasClient(), b.HasClient(), c.HasClient())
 	}
@@ -258,7 +258,7 @@ func TestPeerGone(t *testing.T) {
 	if len(ev) != 2 || !strings.HasSuffix(ev[0], "OnClientDisconnected") || !strings.HasSuffix(ev[1], "OnClientDisconnected") {
 		t.Fatalf("events %v", ev)
 	}
-	e.w.Handle(rpc.MsgPeerGone, peerGoneBody(rpc.RoleGate, 3))
+	e.eng.Handle(rpc.MsgPeerGone, peerGoneBody(rpc.RoleGate, 3))
 	if !a.HasClient() {
 		t.Fatal("unknown gate gone unbound a client")
 	}
@@ -294,8 +294,8 @@ func TestMalformedFrames(t *testing.T) {
 				t.Fatalf("Handle(%v, %x) panicked: %v", typ, body, p)
 			}
 		}()
-		e.w.Handle(typ, body)
-		e.store.flush(e.w)
+		e.eng.Handle(typ, body)
+		e.store.flush(e.eng)
 	}
 	// Every prefix of every valid body, and each with a corrupted byte.
 	valid := validBodies(t, av.ID())
@@ -357,7 +357,7 @@ func TestCreateEntitySomewhereBadAttrs(t *testing.T) {
 	var p any
 	func() {
 		defer func() { p = recover() }()
-		e.w.Handle(rpc.MsgCreateEntitySomewhere, body)
+		e.eng.Handle(rpc.MsgCreateEntitySomewhere, body)
 	}()
 	if p != nil {
 		t.Fatalf("regression: MsgCreateEntitySomewhere with an attribute > MaxInt64 panics in Handle: %v; see report", p)
@@ -368,10 +368,10 @@ func TestCreateEntitySomewhereBadAttrs(t *testing.T) {
 	// The same data coming from storage.
 	lid := rpc.NewEntityID()
 	storeAvatar(t, e.store, lid, map[string]any{"name": uint64(math.MaxUint64)})
-	e.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(lid, "Avatar"))
-	e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, lid, "Note", "x"))
+	e.eng.Handle(rpc.MsgLoadEntitySomewhere, loadBody(lid, "Avatar"))
+	e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, lid, "Note", "x"))
 	e.out.take()
-	e.store.flush(e.w) // Run recovers a panic, but the load must fail cleanly
+	e.store.flush(e.eng) // Run recovers a panic, but the load must fail cleanly
 	if av := e.w.Entity(lid); av == nil {
 		if f := e.out.ofType(rpc.MsgUnregisterEntity); len(f) != 1 {
 			t.Fatalf("failed load did not unregister: %v", e.out.frames)
@@ -385,7 +385,7 @@ func TestCreateEntitySomewhereBadAttrs(t *testing.T) {
 func TestCreateEntitySomewhereZeroID(t *testing.T) {
 	e := newEnv(t)
 	attrs, _ := rpc.AppendValue(nil, map[string]any{})
-	e.w.Handle(rpc.MsgCreateEntitySomewhere, append(rpc.AppendString(rpc.AppendEntityID(nil, ""), "Plain"), attrs...))
+	e.eng.Handle(rpc.MsgCreateEntitySomewhere, append(rpc.AppendString(rpc.AppendEntityID(nil, ""), "Plain"), attrs...))
 	if e.w.Entity("") != nil {
 		t.Fatal("regression: MsgCreateEntitySomewhere with the zero entity ID creates an entity whose ID is empty; see report")
 	}
@@ -412,7 +412,7 @@ func TestCreateEntitySomewhere(t *testing.T) {
 	}
 	// The receiving game (here the same world) creates it, runs OnCreated
 	// and saves it at once.
-	e.w.Handle(rpc.MsgCreateEntitySomewhere, f[0].body)
+	e.eng.Handle(rpc.MsgCreateEntitySomewhere, f[0].body)
 	av := e.w.Entity(id)
 	if av == nil {
 		t.Fatal("not created")
@@ -426,7 +426,7 @@ func TestCreateEntitySomewhere(t *testing.T) {
 	e.out.take()
 	other := rpc.NewEntityID()
 	attrs, _ := rpc.AppendValue(nil, map[string]any{})
-	e.w.Handle(rpc.MsgCreateEntitySomewhere, append(rpc.AppendString(rpc.AppendEntityID(nil, other), "Nope"), attrs...))
+	e.eng.Handle(rpc.MsgCreateEntitySomewhere, append(rpc.AppendString(rpc.AppendEntityID(nil, other), "Nope"), attrs...))
 	f = e.out.ofType(rpc.MsgUnregisterEntity)
 	if len(f) != 1 || decodeEntityIDBody(t, f[0].body) != other {
 		t.Fatalf("frames %v", e.out.frames)
@@ -443,7 +443,7 @@ func TestGiveClientTo(t *testing.T) {
 	e.events()
 	e.out.take()
 
-	e.w.Handle(rpc.MsgClientCall, clientCallBody(t, acc.ID(), 3, 300, "Login", string(av.ID())))
+	e.eng.Handle(rpc.MsgClientCall, clientCallBody(t, acc.ID(), 3, 300, "Login", string(av.ID())))
 	deepEqual(t, "events", e.events(), []string{
 		string(acc.ID()) + " Login(" + string(av.ID()) + ")",
 		string(acc.ID()) + " OnClientDisconnected",
@@ -480,15 +480,15 @@ func TestGiveClientTo(t *testing.T) {
 		attrs: map[string]any{"name": "bob", "inv": map[string]any{"gold": int64(5)}}})
 
 	// A call from the client to its old entity is now refused.
-	e.w.Handle(rpc.MsgClientCall, clientCallBody(t, acc.ID(), 3, 300, "Echo", "x"))
+	e.eng.Handle(rpc.MsgClientCall, clientCallBody(t, acc.ID(), 3, 300, "Echo", "x"))
 	if k := kicks(t, e.out.take()); len(k) != 1 {
 		t.Fatal("call to the old entity not refused")
 	}
-	e.w.Handle(rpc.MsgClientCall, clientCallBody(t, av.ID(), 3, 300, "Move", 1, 2))
+	e.eng.Handle(rpc.MsgClientCall, clientCallBody(t, av.ID(), 3, 300, "Move", 1, 2))
 	deepEqual(t, "call to the new entity", e.eventsOf(av.ID()), []string{"Move(1,2)"})
 
 	// Giving without a client: a warning, nothing else.
-	e.w.Run(func() { acc.GiveClientTo(av.ID()) })
+	e.eng.Run(func() { acc.GiveClientTo(av.ID()) })
 	if len(e.out.take()) != 0 || len(e.events()) != 0 || !e.logged(logrus.WarnLevel, "no client to give") {
 		t.Fatal("GiveClientTo without a client")
 	}
@@ -502,7 +502,7 @@ func TestGiveClientToEntityWithClient(t *testing.T) {
 	e.events()
 	e.out.take()
 
-	e.w.Run(func() { newAcc.GiveClientTo(av.ID()) })
+	e.eng.Run(func() { newAcc.GiveClientTo(av.ID()) })
 	deepEqual(t, "events", e.events(), []string{
 		string(newAcc.ID()) + " OnClientDisconnected",
 		string(av.ID()) + " OnClientConnected",
@@ -534,7 +534,7 @@ func TestGiveClientToEntityWithClient(t *testing.T) {
 		t.Fatalf("old client: destroy=%v kick=%v; frames %v", sawDestroyOld, sawKickOld, frames)
 	}
 	// Giving the same client again changes nothing.
-	e.w.Run(func() { av.setClient(&ClientRef{1, 111}) })
+	e.eng.Run(func() { av.setClient(&ClientRef{1, 111}) })
 	if len(e.out.take()) != 0 || len(e.events()) != 0 {
 		t.Fatal("re-binding the same client")
 	}
@@ -545,7 +545,7 @@ func TestGiveClientToRemote(t *testing.T) {
 	acc := e.connect(1, 100)
 	e.out.take()
 	remote := rpc.NewEntityID()
-	e.w.Run(func() { acc.GiveClientTo(remote) })
+	e.eng.Run(func() { acc.GiveClientTo(remote) })
 	calls := e.out.ofType(rpc.MsgCallEntityMethod)
 	if len(calls) != 1 || calls[0].disp != remote.Shard(3) {
 		t.Fatalf("handover frames %v", e.out.frames)
@@ -556,13 +556,13 @@ func TestGiveClientToRemote(t *testing.T) {
 	body := calls[0].body
 	copy(body, av.ID()) // address the handover to e2's entity
 	e2.events()
-	e2.w.Handle(rpc.MsgCallEntityMethod, body)
+	e2.eng.Handle(rpc.MsgCallEntityMethod, body)
 	if ref, _ := av.Client(); ref != (ClientRef{1, 100}) {
 		t.Fatalf("remote receiver has %v", ref)
 	}
 	deepEqual(t, "events", e2.eventsOf(av.ID()), []string{"OnClientConnected"})
 	// A malformed handover is logged and dropped.
-	e2.w.Handle(rpc.MsgCallEntityMethod, callBody(t, av.ID(), methodTakeClient, "x"))
+	e2.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, av.ID(), methodTakeClient, "x"))
 	if ref, _ := av.Client(); ref != (ClientRef{1, 100}) || !e2.logged(logrus.ErrorLevel, "bad client handover") {
 		t.Fatal("malformed handover")
 	}
@@ -576,7 +576,7 @@ func TestGiveClientToDestroyed(t *testing.T) {
 	acc := e.connect(1, 100)
 	av := e.create("Avatar", nil)
 	e.out.take()
-	e.w.Run(func() {
+	e.eng.Run(func() {
 		acc.GiveClientTo(av.ID())
 		av.Destroy()
 	})
@@ -668,7 +668,7 @@ func TestDestroy(t *testing.T) {
 	p := e.create("Plain", nil)
 	e.events()
 	e.out.take()
-	e.w.Run(a.Destroy)
+	e.eng.Run(a.Destroy)
 	deepEqual(t, "events", e.eventsOf(a.ID()), []string{"OnDestroy"})
 	if !a.IsDestroyed() || e.w.Entity(a.ID()) != nil || a.HasClient() {
 		t.Fatal("not destroyed")
@@ -687,13 +687,13 @@ func TestDestroy(t *testing.T) {
 		t.Fatalf("client told %v, dispatcher told %v", sawClient, sawUnregister)
 	}
 	// Twice: nothing.
-	e.w.Run(a.Destroy)
+	e.eng.Run(a.Destroy)
 	if len(e.out.take()) != 0 || len(e.events()) != 0 {
 		t.Fatal("second Destroy")
 	}
 	// Calls to a destroyed entity are dropped.
-	e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, a.ID(), "Secret", 1))
-	e.w.Run(func() { e.w.Call(p.ID(), "Kill"); e.w.Call(p.ID(), "Tick", 1) })
+	e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, a.ID(), "Secret", 1))
+	e.eng.Run(func() { e.w.Call(p.ID(), "Kill"); e.w.Call(p.ID(), "Tick", 1) })
 	deepEqual(t, "calls after Kill", e.eventsOf(p.ID()), []string{"Kill"})
 	if e.w.NumEntities() != 0 {
 		t.Fatalf("%d entities left", e.w.NumEntities())
@@ -710,7 +710,7 @@ func TestReregister(t *testing.T) {
 	e.out.take()
 	seen := map[rpc.EntityID]bool{}
 	for i := 0; i < nd; i++ {
-		e.w.Reregister(i)
+		e.eng.Reregister(i)
 		for _, f := range e.out.take() {
 			id := decodeEntityIDBody(t, f.body)
 			if f.typ != rpc.MsgRegisterEntity || f.disp != i || id.Shard(nd) != i || seen[id] {
@@ -758,7 +758,7 @@ func TestPersistentCreateSavesAtOnce(t *testing.T) {
 	if av.dirty || e.w.SavesInFlight() != 1 {
 		t.Fatalf("dirty=%v inflight=%d", av.dirty, e.w.SavesInFlight())
 	}
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	if e.w.SavesInFlight() != 0 {
 		t.Fatal("save still in flight")
 	}
@@ -777,7 +777,7 @@ func TestPersistentCreateSavesAtOnce(t *testing.T) {
 	e2.create("Avatar", map[string]any{"name": "x"})
 	called := false
 	e2.create("Avatar", nil).Attrs.Set("name", "y")
-	if n := e2.w.SaveDirty(func(err error) { called = err == nil }); n != 1 || !called {
+	if n := e2.eng.SaveDirty(func(err error) { called = err == nil }); n != 1 || !called {
 		t.Fatalf("SaveDirty without store: %d %v", n, called)
 	}
 }
@@ -786,12 +786,12 @@ func TestSaveDirty(t *testing.T) {
 	e := newEnv(t)
 	a := e.create("Avatar", map[string]any{"inv": map[string]any{"l": []any{}}})
 	b := e.create("Avatar", nil)
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	e.store.saves = nil
 
 	var results []error
 	done := func(err error) { results = append(results, err) }
-	if n := e.w.SaveDirty(done); n != 0 || len(results) != 1 || results[0] != nil {
+	if n := e.eng.SaveDirty(done); n != 0 || len(results) != 1 || results[0] != nil {
 		t.Fatalf("clean SaveDirty: %d %v", n, results)
 	}
 	// Changes outside persistent attributes do not make an entity dirty.
@@ -799,13 +799,13 @@ func TestSaveDirty(t *testing.T) {
 	a.Attrs.Set("bag", []any{1})
 	a.Attrs.GetList("bag").Append(2)
 	a.Attrs.Set("srv", 1)
-	if n := e.w.SaveDirty(nil); n != 0 {
+	if n := e.eng.SaveDirty(nil); n != 0 {
 		t.Fatalf("non-persistent change saved %d", n)
 	}
 	// A nested persistent change does.
 	a.Attrs.GetMap("inv").GetList("l").Append("x")
 	results = nil
-	if n := e.w.SaveDirty(done); n != 1 {
+	if n := e.eng.SaveDirty(done); n != 1 {
 		t.Fatalf("SaveDirty saved %d", n)
 	}
 	if len(e.store.saves) != 1 || len(e.store.saves[0]) != 1 || e.store.saves[0][0].ID != string(a.ID()) {
@@ -815,39 +815,39 @@ func TestSaveDirty(t *testing.T) {
 	if len(results) != 0 {
 		t.Fatal("done ran before the store finished")
 	}
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	deepEqual(t, "done", results, []error{nil})
-	if n := e.w.SaveDirty(nil); n != 0 {
+	if n := e.eng.SaveDirty(nil); n != 0 {
 		t.Fatalf("second SaveDirty saved %d", n)
 	}
 	// Both dirty: one batch of two.
 	a.Attrs.Set("name", "a")
 	b.Attrs.Delete("inv") // absent: not a change
 	b.Attrs.Set("saved", 1)
-	if n := e.w.SaveDirty(nil); n != 2 || len(e.store.saves) != 2 || len(e.store.saves[1]) != 2 {
+	if n := e.eng.SaveDirty(nil); n != 2 || len(e.store.saves) != 2 || len(e.store.saves[1]) != 2 {
 		t.Fatalf("SaveDirty of two: %d, %v", n, e.store.saves)
 	}
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 }
 
 func TestDestroySaves(t *testing.T) {
 	e := newEnv(t)
 	av := e.create("Avatar", map[string]any{"name": "n"})
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	e.store.saves = nil
-	e.w.Run(av.Destroy)
+	e.eng.Run(av.Destroy)
 	if len(e.store.saves) != 1 {
 		t.Fatalf("saves %v", e.store.saves)
 	}
 	// OnDestroy's change is in the final save.
 	deepEqual(t, "final data", decodeRecord(t, e.store.saves[0][0]), map[string]any{"name": "n", "saved": "bye"})
-	e.store.flush(e.w)
-	if n := e.w.SaveDirty(nil); n != 0 {
+	e.store.flush(e.eng)
+	if n := e.eng.SaveDirty(nil); n != 0 {
 		t.Fatal("destroyed entity saved again")
 	}
 	// Non-persistent: no save.
 	p := e.create("Account", nil)
-	e.w.Run(p.Destroy)
+	e.eng.Run(p.Destroy)
 	if len(e.store.saves) != 1 {
 		t.Fatal("non-persistent destroy saved")
 	}
@@ -856,42 +856,42 @@ func TestDestroySaves(t *testing.T) {
 func TestFailedSaveRetried(t *testing.T) {
 	e := newEnv(t)
 	av := e.create("Avatar", nil)
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	e.store.saves = nil
 	boom := errors.New("disk full")
 	e.store.saveErrs = []error{boom}
 	av.Attrs.Set("name", "a")
 	var got []error
-	if n := e.w.SaveDirty(func(err error) { got = append(got, err) }); n != 1 {
+	if n := e.eng.SaveDirty(func(err error) { got = append(got, err) }); n != 1 {
 		t.Fatalf("saved %d", n)
 	}
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	if len(got) != 1 || !errors.Is(got[0], boom) {
 		t.Fatalf("done got %v", got)
 	}
 	if !av.dirty || !e.logged(logrus.ErrorLevel, "retried") {
 		t.Fatal("failed save did not leave the entity dirty")
 	}
-	if n := e.w.SaveDirty(nil); n != 1 {
+	if n := e.eng.SaveDirty(nil); n != 1 {
 		t.Fatalf("retry saved %d", n)
 	}
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	deepEqual(t, "stored", decodeRecord(t, storage.EntityRecord{Data: e.store.entities[storeKey("Avatar", string(av.ID()))]}),
 		map[string]any{"name": "a"})
-	if n := e.w.SaveDirty(nil); n != 0 {
+	if n := e.eng.SaveDirty(nil); n != 0 {
 		t.Fatalf("after a successful retry saved %d", n)
 	}
 	// A failed first save (at creation) is retried too.
 	e.store.saveErrs = []error{boom}
 	b := e.create("Avatar", map[string]any{"name": "b"})
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	if !b.dirty {
 		t.Fatal("failed first save did not leave the entity dirty")
 	}
-	if n := e.w.SaveDirty(nil); n != 1 {
+	if n := e.eng.SaveDirty(nil); n != 1 {
 		t.Fatalf("failed first save not retried: %d", n)
 	}
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 }
 
 func storeAvatar(t *testing.T, s *memStore, id rpc.EntityID, data map[string]any) {
@@ -908,17 +908,17 @@ func TestLoadEntity(t *testing.T) {
 	id := rpc.NewEntityID()
 	storeAvatar(t, e.store, id, map[string]any{"name": "loaded", "inv": map[string]any{"x": 1}, "bogus": 1})
 
-	e.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
+	e.eng.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
 	deepEqual(t, "loads", e.store.loads, []string{"Avatar/" + string(id)})
 	if e.w.Entity(id) != nil {
 		t.Fatal("entity exists before the load completes")
 	}
 	// Calls arriving meanwhile, from the dispatcher and locally, wait.
-	e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, id, "Note", "1"))
-	e.w.Run(func() { e.w.Call(id, "Note", "2") })
-	e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, id, "Note", "3"))
-	e.w.Handle(rpc.MsgClientCall, clientCallBody(t, id, 1, 1, "Poke", "4"))
-	e.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar")) // already loading
+	e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, id, "Note", "1"))
+	e.eng.Run(func() { e.w.Call(id, "Note", "2") })
+	e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, id, "Note", "3"))
+	e.eng.Handle(rpc.MsgClientCall, clientCallBody(t, id, 1, 1, "Poke", "4"))
+	e.eng.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar")) // already loading
 	if len(e.store.loads) != 1 {
 		t.Fatalf("loaded twice: %v", e.store.loads)
 	}
@@ -928,7 +928,7 @@ func TestLoadEntity(t *testing.T) {
 	if ev := e.events(); len(ev) != 0 {
 		t.Fatalf("ran before the load: %v", ev)
 	}
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	av := e.w.Entity(id)
 	if av == nil {
 		t.Fatal("not loaded")
@@ -939,12 +939,12 @@ func TestLoadEntity(t *testing.T) {
 		t.Fatal("freshly loaded entity is dirty")
 	}
 	// Loading a live entity does nothing.
-	e.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
+	e.eng.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
 	if len(e.store.loads) != 1 {
 		t.Fatal("loaded a live entity")
 	}
 	// Calls now run at once.
-	e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, id, "Note", "5"))
+	e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, id, "Note", "5"))
 	deepEqual(t, "after", e.eventsOf(id), []string{"Note(5)"})
 }
 
@@ -962,11 +962,11 @@ func TestLoadEntityFails(t *testing.T) {
 			e := newEnv(t, withDispatchers(2))
 			id := rpc.NewEntityID()
 			c.setup(e, id)
-			e.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
-			e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, id, "Note", "1"))
-			e.w.Run(func() { e.w.Call(id, "Note", "2") })
+			e.eng.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
+			e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, id, "Note", "1"))
+			e.eng.Run(func() { e.w.Call(id, "Note", "2") })
 			e.out.take()
-			e.store.flush(e.w)
+			e.store.flush(e.eng)
 			if e.w.Entity(id) != nil {
 				t.Fatal("entity exists")
 			}
@@ -983,8 +983,8 @@ func TestLoadEntityFails(t *testing.T) {
 			// The load can be retried, and calls are no longer held.
 			e.store.loadErr = nil
 			storeAvatar(t, e.store, id, map[string]any{})
-			e.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
-			e.store.flush(e.w)
+			e.eng.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, "Avatar"))
+			e.store.flush(e.eng)
 			if e.w.Entity(id) == nil {
 				t.Fatal("retry failed")
 			}
@@ -1000,13 +1000,13 @@ func TestLoadRefused(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t, c.opts...)
 			id := rpc.NewEntityID()
-			e.w.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, c.typ))
+			e.eng.Handle(rpc.MsgLoadEntitySomewhere, loadBody(id, c.typ))
 			f := e.out.take()
 			if len(f) != 1 || f[0].typ != rpc.MsgUnregisterEntity || len(e.store.loads) != 0 {
 				t.Fatalf("frames %v loads %v", f, e.store.loads)
 			}
 			// Not left loading: calls go to the dispatcher again.
-			e.w.Run(func() { e.w.Call(id, "Note", "x") })
+			e.eng.Run(func() { e.w.Call(id, "Note", "x") })
 			if len(e.out.ofType(rpc.MsgCallEntityMethod)) != 1 {
 				t.Fatal("calls held for a refused load")
 			}
@@ -1045,7 +1045,7 @@ func TestKV(t *testing.T) {
 	if len(got) != 0 {
 		t.Fatal("callbacks ran before the store finished")
 	}
-	e.store.flush(e.w)
+	e.store.flush(e.eng)
 	deepEqual(t, "kv", got, []string{"putIfAbsent false v <nil>", "get v <nil>", "put <nil>"})
 }
 
@@ -1057,7 +1057,7 @@ func TestLocalCalls(t *testing.T) {
 	p := e.create("Plain", nil)
 	q := e.create("Plain", nil)
 	e.out.take()
-	e.w.Run(func() {
+	e.eng.Run(func() {
 		e.w.Call(p.ID(), "Tick", 1)
 		p.Call(q.ID(), "Chain", 1)
 		e.w.Call(p.ID(), "Tick", 2)
@@ -1072,10 +1072,10 @@ func TestLocalCalls(t *testing.T) {
 		t.Fatalf("local calls went through the Outbox: %v", f)
 	}
 	// Calls made while handling a frame run after it, too.
-	e.w.Handle(rpc.MsgCallEntityMethod, callBody(t, p.ID(), "Chain", 3))
+	e.eng.Handle(rpc.MsgCallEntityMethod, callBody(t, p.ID(), "Chain", 3))
 	deepEqual(t, "chain", e.eventsOf(p.ID()), []string{"Chain(3)", "Chain(2)", "Chain(1)", "Chain(0)"})
 	// A panicking Run callback still flushes the calls it made.
-	e.w.Run(func() {
+	e.eng.Run(func() {
 		e.w.Call(p.ID(), "Tick", 9)
 		panic("callback bug")
 	})
@@ -1084,7 +1084,7 @@ func TestLocalCalls(t *testing.T) {
 		t.Error("panic not logged")
 	}
 	// A panicking method does not stop later calls.
-	e.w.Run(func() {
+	e.eng.Run(func() {
 		e.w.Call(p.ID(), "Boom")
 		e.w.Call(p.ID(), "Tick", 10)
 	})
@@ -1092,14 +1092,14 @@ func TestLocalCalls(t *testing.T) {
 
 	// A remote target goes through the Outbox, to its shard.
 	remote := rpc.NewEntityID()
-	e.w.Run(func() { e.w.Call(remote, "Tick", 1) })
+	e.eng.Run(func() { e.w.Call(remote, "Tick", 1) })
 	f := e.out.take()
 	if len(f) != 1 || f[0].typ != rpc.MsgCallEntityMethod || f[0].disp != remote.Shard(2) {
 		t.Fatalf("remote call frames %v", f)
 	}
 	deepEqual(t, "remote body", f[0].body, callBody(t, remote, "Tick", 1))
 	// Unencodable arguments: logged, nothing queued or sent.
-	e.w.Run(func() { e.w.Call(p.ID(), "Tick", make(chan int)) })
+	e.eng.Run(func() { e.w.Call(p.ID(), "Tick", make(chan int)) })
 	if len(e.events()) != 0 || len(e.out.take()) != 0 || !e.logged(logrus.ErrorLevel, "cannot encode arguments") {
 		t.Fatal("unencodable call")
 	}

@@ -142,7 +142,7 @@ func setupStaleCopy(t *testing.T) *staleCopy {
 			t.Fatal("the hero is not on game 2")
 		}
 		g2.World().Entity(hero).Attrs.Set("level", 50)
-		g2.World().SaveDirty(nil)
+		game.EngineOf(g2).SaveDirty(nil)
 	})
 	waitFor(t, "game 2's save", func() bool { return stored(t, st, "Hero", hero)["level"] == int64(50) })
 
@@ -189,7 +189,7 @@ func TestStaleCopyIsFencedAndRetired(t *testing.T) {
 			t.Fatal("game 1 lost its copy before saving")
 		}
 		e.Attrs.Set("level", 7)
-		g1.World().SaveDirty(nil)
+		game.EngineOf(g1).SaveDirty(nil)
 	})
 	waitFor(t, "game 1 retiring its copy", func() bool {
 		gone := false
@@ -212,7 +212,7 @@ func TestStaleCopyIsFencedAndRetired(t *testing.T) {
 	path.setOpen(true)
 	logs.waitConnects(t, 1, 2)
 	s.expectTold(t)
-	onLoop(t, g1, func() { g1.World().SaveDirty(nil) })
+	onLoop(t, g1, func() { game.EngineOf(g1).SaveDirty(nil) })
 	onLoop(t, g2, func() {
 		if g2.World().Entity(hero) == nil {
 			t.Error("game 2 lost the hero")
@@ -253,7 +253,7 @@ func TestStaleCopyRetiredWhenItReregisters(t *testing.T) {
 	if ev := s.sk.expect(t, "Ping"); fmt.Sprint(ev.args) != "[1 50]" {
 		t.Fatalf("Ping answered with %v; want game 2's copy: [1 50]", ev.args)
 	}
-	onLoop(t, s.g1, func() { s.g1.World().SaveDirty(nil) })
+	onLoop(t, s.g1, func() { game.EngineOf(s.g1).SaveDirty(nil) })
 	if m := stored(t, s.st, "Hero", s.hero); m["level"] != int64(50) {
 		t.Fatalf("stored %v; want game 2's level 50", m)
 	}

@@ -48,7 +48,7 @@ func (f *freezer) start() {
 	g := f.g
 	f.active, f.signalAt = true, time.Now()
 	g.linkLost = false
-	g.world.SetFreezing(true) // no migration may start: see entity.World.SetFreezing
+	g.engine.SetFreezing(true) // no migration may start: see entity.Engine.SetFreezing
 	f.timer = time.NewTimer(g.cfg.FreezeTimeout)
 	g.log.Info("freezing for a hot reload")
 	for i, l := range g.links {
@@ -88,7 +88,7 @@ func (f *freezer) deadline() <-chan time.Time {
 
 // ready reports whether every dispatcher queues for us and storage is idle.
 func (f *freezer) ready() bool {
-	return f.active && f.acks() == len(f.g.links) && f.g.world.StorageInFlight() == 0
+	return f.active && f.acks() == len(f.g.links) && f.g.World().StorageInFlight() == 0
 }
 
 func (f *freezer) stop() {
@@ -100,7 +100,7 @@ func (f *freezer) stop() {
 // finish captures and writes the world. On error it aborts.
 func (f *freezer) finish() error {
 	g := f.g
-	frozen, err := g.world.Freeze()
+	frozen, err := g.engine.Freeze()
 	if err == nil {
 		frozen.SignalAt = f.signalAt.UnixNano()
 		var path string
@@ -137,7 +137,7 @@ func (f *freezer) abort(err error) {
 	g := f.g
 	f.active = false
 	f.stop()
-	g.world.SetFreezing(false)
+	g.engine.SetFreezing(false)
 	for _, l := range g.links {
 		l.Send(rpc.MsgUnfreezeGame, nil)
 	}

@@ -107,7 +107,7 @@ type Config struct {
 	MailboxLimit int
 	// ServiceGrace: once ready, the game asks at once for the service
 	// shards it is preferred for, and for the others after this long (in
-	// case their games are not coming; see entity.World.Ready). 0 takes
+	// case their games are not coming; see entity.Engine.Ready). 0 takes
 	// the default, 2s.
 	ServiceGrace time.Duration
 	// Restore, if set, is the world to rebuild before connecting: the game
@@ -130,10 +130,11 @@ type inbound struct {
 
 // Game is one game process's server. Create it with New.
 type Game struct {
-	cfg   Config
-	log   logrus.FieldLogger
-	world *entity.World
-	links []*link.Link
+	cfg Config
+	log logrus.FieldLogger
+	// engine drives the world; game code gets only engine.World().
+	engine *entity.Engine
+	links  []*link.Link
 
 	in     *inQueue
 	posted postQueue
@@ -243,7 +244,7 @@ func New(cfg Config) (*Game, error) {
 		g.store = newAsyncStore(g, cfg.Storage)
 		store = g.store
 	}
-	w, err := entity.NewWorld(entity.WorldConfig{
+	en, err := entity.NewEngine(entity.WorldConfig{
 		GameID: rpc.GameID(cfg.ID), Games: cfg.Games, Registry: cfg.Registry, BootEntity: cfg.BootEntity,
 		Outbox: (*outbox)(g), Store: store, Logger: g.log, Async: g.async,
 		SyncLimit: cfg.AOISyncLimit, SyncTotal: cfg.AOISyncTotal, SyncWork: cfg.AOISyncWork,
@@ -254,7 +255,7 @@ func New(cfg Config) (*Game, error) {
 	if err != nil {
 		return nil, fmt.Errorf("game%d: %w", cfg.ID, err)
 	}
-	g.world = w
+	g.engine = en
 	for i, addr := range cfg.Dispatchers {
 		first := true
 		g.links = append(g.links, link.New(link.Config{
@@ -287,13 +288,13 @@ func New(cfg Config) (*Game, error) {
 							// gates we were gone, and they kicked our clients
 							// (whose disconnect notices it dropped, having
 							// forgotten our entities). Unbind them here too.
-							g.world.DropClients()
+							g.engine.DropClients()
 						}
-						g.world.Reregister(i)
+						g.engine.Reregister(i)
 					}
 					// It knows all of ours now; a restarted dispatcher
 					// holds loads until every game has said so.
-					g.world.Registered(i)
+					g.engine.Registered(i)
 				})
 			},
 			Handler: func(t rpc.MsgType, body []byte) error {
@@ -308,7 +309,7 @@ func New(cfg Config) (*Game, error) {
 
 // World returns the game's world. Use it only on the game loop (from
 // entity code, or inside Post).
-func (g *Game) World() *entity.World { return g.world }
+func (g *Game) World() *entity.World { return g.engine.World() }
 
 // Ready is closed once the game is connected to every dispatcher.
 func (g *Game) Ready() <-chan struct{} { return g.ready }
@@ -371,7 +372,7 @@ func (g *Game) Run(ctx context.Context) error {
 		// Rebuild the world once connected, so that what OnRestore hooks
 		// send (client calls, attribute syncs) goes out. What the
 		// dispatchers deliver meanwhile waits in g.in for the loop.
-		rep, err := g.world.Restore(f)
+		rep, err := g.engine.Restore(f)
 		if err != nil {
 			return fmt.Errorf("game%d: restore: %w", g.cfg.ID, err)
 		}
@@ -391,8 +392,8 @@ func (g *Game) Run(ctx context.Context) error {
 	}
 	// Service shards, and the game's OnGameReady hooks (not after a
 	// restore: that world was set up before its freeze).
-	if g.world.Ready(g.cfg.Restore != nil) {
-		later := time.AfterFunc(g.cfg.ServiceGrace, func() { g.Post(g.world.EnsureServices) })
+	if g.engine.Ready(g.cfg.Restore != nil) {
+		later := time.AfterFunc(g.cfg.ServiceGrace, func() { g.Post(g.engine.EnsureServices) })
 		defer later.Stop()
 	}
 	g.out.Flush()
@@ -450,7 +451,7 @@ func (g *Game) Close() {
 }
 
 func (g *Game) loop(ctx context.Context) error {
-	w := g.world
+	en := g.engine
 	fz := freezer{g: g, unacked: g.unacked}
 	defer fz.stop()
 	timer := time.NewTimer(time.Hour)
@@ -483,11 +484,11 @@ func (g *Game) loop(ctx context.Context) error {
 			turns = 0
 		}
 		// Arm the timer for the earliest entity timer.
-		if next, ok := w.NextTimer(); ok && !next.Equal(armed) {
+		if next, ok := en.NextTimer(); ok && !next.Equal(armed) {
 			timer.Reset(time.Until(next))
 			armed = next
 		}
-		if hasSpaces := w.NumSpaces() > 0; hasSpaces != (sync != nil) {
+		if hasSpaces := en.World().NumSpaces() > 0; hasSpaces != (sync != nil) {
 			if hasSpaces {
 				sync = time.NewTicker(g.cfg.PositionSyncInterval)
 				syncC = sync.C
@@ -499,7 +500,7 @@ func (g *Game) loop(ctx context.Context) error {
 		select {
 		case <-syncC:
 			start := g.begin(tickSync, 0)
-			g.guard("in the position sync", 0, nil, w.SyncPositions)
+			g.guard("in the position sync", 0, nil, en.SyncPositions)
 			g.tickDone(tickSync, start)
 		case <-g.in.signal:
 			m, ok := g.in.pop()
@@ -508,49 +509,28 @@ func (g *Game) loop(ctx context.Context) error {
 			}
 			start := g.begin(tickFrame, m.t)
 			g.frameWaited(m.at, start)
-			if m.t == rpc.MsgFreezeAck {
-				fz.acked(m.link)
-			} else {
-				g.guard("handling a frame", m.t, m.body, func() {
-					if g.frameHook != nil {
-						g.frameHook(m.t, m.body)
-					}
-					w.Handle(m.t, m.body)
-				})
-			}
+			g.handleFrame(&fz, m)
 			g.tickDone(tickFrame, start)
 		case <-g.posted.signal:
 			start := g.begin(tickPosted, 0)
 			for _, fn := range g.posted.drain() {
-				g.guard("in a posted function", 0, nil, func() { w.Run(fn) })
+				g.guard("in a posted function", 0, nil, func() { en.Run(fn) })
 			}
 			g.tickDone(tickPosted, start)
 		case <-timer.C:
 			start := g.begin(tickTimers, 0)
 			armed = time.Time{}
-			g.guard("running timers", 0, nil, func() { w.RunTimers(start) })
+			g.guard("running timers", 0, nil, func() { en.RunTimers(start) })
 			g.tickDone(tickTimers, start)
 		case <-save.C:
-			// "saving" and "saved" pair up, in order (one storage worker):
-			// a test can tell when a change it made has been saved.
 			start := g.begin(tickSave, 0)
-			g.guard("saving", 0, nil, func() {
-				var n int
-				n = w.SaveDirty(func(err error) {
-					if err == nil && n > 0 {
-						g.log.Debugf("saved %d entities", n)
-					}
-				})
-				if n > 0 {
-					g.log.Debugf("saving %d entities", n)
-				}
-			})
+			g.guard("saving", 0, nil, g.saveDirty)
 			g.tickDone(tickSave, start)
 		case <-g.freezeReq:
 			fz.start()
 		case <-fz.deadline():
 			fz.abort(fmt.Errorf("timed out after %v (%d of %d dispatchers acknowledged, %d storage operations in flight)",
-				g.cfg.FreezeTimeout, fz.acks(), len(g.links), w.StorageInFlight()))
+				g.cfg.FreezeTimeout, fz.acks(), len(g.links), en.World().StorageInFlight()))
 		case <-ctx.Done():
 			if fz.active {
 				fz.abort(errors.New("the game is shutting down"))
@@ -565,6 +545,36 @@ func (g *Game) loop(ctx context.Context) error {
 				return ErrFrozen
 			}
 		}
+	}
+}
+
+// handleFrame handles frame m from a dispatcher: a freeze's
+// acknowledgement goes to fz, anything else to the world.
+func (g *Game) handleFrame(fz *freezer, m inbound) {
+	if m.t == rpc.MsgFreezeAck {
+		fz.acked(m.link)
+		return
+	}
+	g.guard("handling a frame", m.t, m.body, func() {
+		if g.frameHook != nil {
+			g.frameHook(m.t, m.body)
+		}
+		g.engine.Handle(m.t, m.body)
+	})
+}
+
+// saveDirty starts the periodic save. "saving" and "saved" pair up, in
+// order (one storage worker): a test can tell when a change it made has
+// been saved.
+func (g *Game) saveDirty() {
+	var n int
+	n = g.engine.SaveDirty(func(err error) {
+		if err == nil && n > 0 {
+			g.log.Debugf("saved %d entities", n)
+		}
+	})
+	if n > 0 {
+		g.log.Debugf("saving %d entities", n)
 	}
 }
 
@@ -595,20 +605,20 @@ func (g *Game) guard(what string, t rpc.MsgType, body []byte, fn func()) {
 // still serving posted callbacks (the save results) meanwhile.
 func (g *Game) shutdown() error {
 	defer g.out.Flush()
-	w := g.world
-	n := w.SaveDirty(nil)
+	en := g.engine
+	n := en.SaveDirty(nil)
 	g.log.Infof("game shutting down; saving %d entities", n)
 	deadline := time.NewTimer(g.cfg.ShutdownTimeout)
 	defer deadline.Stop()
-	for w.SavesInFlight() > 0 {
+	for en.World().SavesInFlight() > 0 {
 		g.out.Flush()
 		select {
 		case <-g.posted.signal:
 			for _, fn := range g.posted.drain() {
-				w.Run(fn)
+				en.Run(fn)
 			}
 		case <-deadline.C:
-			return fmt.Errorf("game%d: %d saves still in flight after %v", g.cfg.ID, w.SavesInFlight(), g.cfg.ShutdownTimeout)
+			return fmt.Errorf("game%d: %d saves still in flight after %v", g.cfg.ID, en.World().SavesInFlight(), g.cfg.ShutdownTimeout)
 		}
 	}
 	return nil

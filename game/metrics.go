@@ -43,7 +43,7 @@ type gameMetrics struct {
 	panics   recovered.Log // panics recovered on the loop and the links
 	// entityPanics is the world's count of panics recovered in entity code.
 	entityPanics atomic.Uint64
-	// fenced is the world's count of retired copies (World.FencedCopies).
+	// fenced is the world's count of retired copies (Engine.FencedCopies).
 	fenced    atomic.Uint64
 	loop      loopState          // see stall.go
 	frameWait *metrics.Histogram // how long frames waited for the loop
@@ -68,14 +68,14 @@ func (g *Game) tickDone(k tickKind, start time.Time) {
 
 // publish stores the world's figures for WriteMetrics. On the loop only.
 func (g *Game) publish() {
-	m, w := g.met, g.world
+	m, en, w := g.met, g.engine, g.engine.World()
 	m.entities.Store(int64(w.NumEntities()))
 	m.spaces.Store(int64(w.NumSpaces()))
-	moves, spent := w.AOIStats()
+	moves, spent := en.AOIStats()
 	m.aoiMoves.Store(moves)
 	m.aoiNanos.Store(int64(spent))
 	m.entityPanics.Store(w.Panics())
-	m.fenced.Store(w.FencedCopies())
+	m.fenced.Store(en.FencedCopies())
 }
 
 // WriteMetrics writes the game's metrics in the Prometheus text format,
@@ -87,7 +87,7 @@ func (g *Game) WriteMetrics(out io.Writer) error {
 	w := metrics.NewWriter(out, "process", fmt.Sprintf("game%d", g.cfg.ID))
 	w.Gauge("goworld_game_entities", "Entities on this game (spaces included).", float64(m.entities.Load()))
 	w.Gauge("goworld_game_spaces", "Spaces on this game.", float64(m.spaces.Load()))
-	g.world.LocalServiceShards(func(name string, n int) {
+	g.engine.LocalServiceShards(func(name string, n int) {
 		w.Gauge("goworld_game_service_shards", "Shards of each service live on this game (see RegisterService).", float64(n), "service", name)
 	})
 	w.Counter("goworld_game_aoi_moves_total", "Moves of entities within a space's AOI grid.", m.aoiMoves.Load())
@@ -160,16 +160,16 @@ func (g *Game) writeStorageMetrics(w *metrics.Writer) {
 // calls and as requests, the time they took, and error answers by code.
 // The figures are atomic: nothing here waits for the loop.
 func (g *Game) writeCallMetrics(w *metrics.Writer) {
-	world := g.world
+	en, world := g.engine, g.engine.World()
 	const runsHelp = "Runs of an entity method, by type, method and kind: call (one-way calls from entities and clients, timers) or request (calls that answer)."
-	world.MethodStats(func(s *entity.MethodStats) {
+	en.MethodStats(func(s *entity.MethodStats) {
 		w.Counter("goworld_game_method_runs_total", runsHelp, s.Calls.Load(), "type", s.Type, "method", s.Method, "kind", "call")
 		w.Counter("goworld_game_method_runs_total", runsHelp, s.Requests.Load(), "type", s.Type, "method", s.Method, "kind", "request")
 	})
-	world.MethodStats(func(s *entity.MethodStats) {
+	en.MethodStats(func(s *entity.MethodStats) {
 		w.Histogram("goworld_game_method_seconds", "Time an entity method held the game loop, by type and method (a run over slow_call is logged).", s.Seconds, "type", s.Type, "method", s.Method)
 	})
-	world.MethodStats(func(s *entity.MethodStats) {
+	en.MethodStats(func(s *entity.MethodStats) {
 		for i := range s.Errors {
 			if n := s.Errors[i].Load(); n > 0 {
 				code := "game"

@@ -120,7 +120,7 @@ func TestRestartedDispatcherLoadsNoSecondCopy(t *testing.T) {
 	}
 	probe := createLocally(t, g2, "Probe", map[string]any{"tag": sk.tag})
 	sk.expect(t, "created")
-	onLoop(t, g1, func() { g1.World().SaveDirty(nil) }) // saved: a load would find it
+	onLoop(t, g1, func() { game.EngineOf(g1).SaveDirty(nil) }) // saved: a load would find it
 
 	path.setOpen(false)
 	d.stop(t)

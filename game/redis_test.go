@@ -193,7 +193,7 @@ func TestRedisLostWhileRunning(t *testing.T) {
 	onLoop(t, g, func() {
 		g.World().Entity(hero).Attrs.Set("level", 2)
 		g.World().Entity(leaver).Attrs.Set("level", 3)
-		g.World().SaveDirty(nil)
+		game.EngineOf(g).SaveDirty(nil)
 		g.World().Entity(leaver).Destroy() // its final save queues behind
 	})
 	waitFor(t, "a save retried", func() bool {

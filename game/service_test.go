@@ -298,7 +298,7 @@ func TestServiceComesBackWhenItsGameIsGone(t *testing.T) {
 		t.Fatalf("hit answered %v", got)
 	}
 	done := make(chan error, 1)
-	g1.Post(func() { g1.World().SaveDirty(func(err error) { done <- err }) })
+	g1.Post(func() { game.EngineOf(g1).SaveDirty(func(err error) { done <- err }) })
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
