@@ -894,6 +894,58 @@ func (en *Engine) Handle(t rpc.MsgType, body []byte) {
 func (w *World) handle(t rpc.MsgType, body []byte) error {
 	r := rpc.NewReader(body)
 	switch t {
+	case rpc.MsgCallEntityMethod, rpc.MsgClientCall, rpc.MsgRequestEntityMethod, rpc.MsgRequestReply, rpc.MsgClientRequest:
+		return w.handleCall(t, body, r)
+	case rpc.MsgClientConnected, rpc.MsgClientDisconnected, rpc.MsgClientAway, rpc.MsgClientSyncPosition:
+		return w.handleClient(t, body, r)
+	case rpc.MsgMigrateBlockAck:
+		id := r.EntityID()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		w.migrateAcked(id)
+	case rpc.MsgRetireEntity:
+		id := r.EntityID()
+		newer := r.Uint64()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		w.retireOlder(id, newer)
+	case rpc.MsgMigrateEntity:
+		spaceID := r.EntityID()
+		r.Uint16()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		return w.migrateIn(spaceID, r.Rest())
+	case rpc.MsgCreateEntitySomewhere, rpc.MsgCreateEntityOnGame, rpc.MsgLoadEntitySomewhere, rpc.MsgEnsureService, rpc.MsgLoadEntityResult:
+		return w.handlePlacement(t, body, r)
+	case rpc.MsgCallOffline, rpc.MsgRequestOffline:
+		return w.handleOffline(t, body, r)
+	case rpc.MsgPeerGone:
+		role, pid := rpc.Role(r.Uint8()), r.Uint16()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		if role == rpc.RoleGame && rpc.GameID(pid) != w.gameID {
+			w.gameGone(rpc.GameID(pid))
+		}
+		if role == rpc.RoleGate {
+			for _, e := range w.entities {
+				if e.client != nil && e.client.Gate == rpc.GateID(pid) {
+					e.setClient(nil)
+				}
+			}
+		}
+	default:
+		return fmt.Errorf("unexpected message type")
+	}
+	return nil
+}
+
+// handleCall handles calls and requests to entities of this game, from entities and clients.
+func (w *World) handleCall(t rpc.MsgType, body []byte, r *rpc.Reader) error {
+	switch t {
 	case rpc.MsgCallEntityMethod:
 		id, method := r.EntityID(), r.String()
 		if r.Err() != nil {
@@ -942,6 +994,13 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 			return nil
 		}
 		w.deliver(pendingCall{id: id, method: method, args: r.Rest(), client: ref, reply: reply})
+	}
+	return nil
+}
+
+// handleClient handles what a gate says of a client: connected, gone, away or back, moved.
+func (w *World) handleClient(t rpc.MsgType, body []byte, r *rpc.Reader) error {
+	switch t {
 	case rpc.MsgClientConnected:
 		id := r.EntityID()
 		ref := &ClientRef{Gate: rpc.GateID(r.Uint16()), ID: rpc.ClientID(r.Uint64())}
@@ -991,26 +1050,13 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 			return r.Err()
 		}
 		w.clientPosition(id, ref, spaceID, pos, yaw)
-	case rpc.MsgMigrateBlockAck:
-		id := r.EntityID()
-		if r.Err() != nil {
-			return r.Err()
-		}
-		w.migrateAcked(id)
-	case rpc.MsgRetireEntity:
-		id := r.EntityID()
-		newer := r.Uint64()
-		if r.Err() != nil {
-			return r.Err()
-		}
-		w.retireOlder(id, newer)
-	case rpc.MsgMigrateEntity:
-		spaceID := r.EntityID()
-		r.Uint16()
-		if r.Err() != nil {
-			return r.Err()
-		}
-		return w.migrateIn(spaceID, r.Rest())
+	}
+	return nil
+}
+
+// handlePlacement handles entities created or loaded here by a dispatcher's placement, service shards ensured, and load answers.
+func (w *World) handlePlacement(t rpc.MsgType, body []byte, r *rpc.Reader) error {
+	switch t {
 	case rpc.MsgCreateEntitySomewhere, rpc.MsgCreateEntityOnGame:
 		id := r.EntityID()
 		if t == rpc.MsgCreateEntityOnGame {
@@ -1057,24 +1103,6 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 			return fmt.Errorf("zero entity ID")
 		}
 		w.load(id, typeName, caller, false)
-	case rpc.MsgCallOffline:
-		id, typeName := r.EntityID(), r.String()
-		if r.Err() != nil {
-			return r.Err()
-		}
-		if id == "" {
-			return fmt.Errorf("zero entity ID")
-		}
-		return w.callOffline(id, typeName, r.Rest(), nil)
-	case rpc.MsgRequestOffline:
-		id, caller, reqID, typeName := r.EntityID(), r.EntityID(), r.Uint64(), r.String()
-		if r.Err() != nil {
-			return r.Err()
-		}
-		if id == "" || caller == "" {
-			return fmt.Errorf("zero entity ID")
-		}
-		return w.callOffline(id, typeName, r.Rest(), &replyTo{caller: caller, id: reqID})
 	case rpc.MsgEnsureService:
 		id := r.EntityID()
 		r.Uint16()
@@ -1096,23 +1124,31 @@ func (w *World) handle(t rpc.MsgType, body []byte) error {
 			return fmt.Errorf("malformed: %v", err)
 		}
 		w.deliver(pendingCall{id: caller, method: methodLoadResult, args: rest})
-	case rpc.MsgPeerGone:
-		role, pid := rpc.Role(r.Uint8()), r.Uint16()
+	}
+	return nil
+}
+
+// handleOffline handles offline calls and requests: for an entity of this game, or to store in a mailbox.
+func (w *World) handleOffline(t rpc.MsgType, body []byte, r *rpc.Reader) error {
+	switch t {
+	case rpc.MsgCallOffline:
+		id, typeName := r.EntityID(), r.String()
 		if r.Err() != nil {
 			return r.Err()
 		}
-		if role == rpc.RoleGame && rpc.GameID(pid) != w.gameID {
-			w.gameGone(rpc.GameID(pid))
+		if id == "" {
+			return fmt.Errorf("zero entity ID")
 		}
-		if role == rpc.RoleGate {
-			for _, e := range w.entities {
-				if e.client != nil && e.client.Gate == rpc.GateID(pid) {
-					e.setClient(nil)
-				}
-			}
+		return w.callOffline(id, typeName, r.Rest(), nil)
+	case rpc.MsgRequestOffline:
+		id, caller, reqID, typeName := r.EntityID(), r.EntityID(), r.Uint64(), r.String()
+		if r.Err() != nil {
+			return r.Err()
 		}
-	default:
-		return fmt.Errorf("unexpected message type")
+		if id == "" || caller == "" {
+			return fmt.Errorf("zero entity ID")
+		}
+		return w.callOffline(id, typeName, r.Rest(), &replyTo{caller: caller, id: reqID})
 	}
 	return nil
 }
