@@ -64,7 +64,7 @@
 // about the last second of acknowledged writes, and a clean restart
 // (SHUTDOWN, SIGTERM, systemctl restart) loses nothing. appendfsync always
 // loses nothing even in a crash, at an fsync per write (see
-// docs/performance.md); without an AOF, Redis keeps only its RDB snapshots
+// docs/perf/2026-12-06-storage-redis-bbolt.md); without an AOF, Redis keeps only its RDB snapshots
 // and a crash loses everything since the last one (minutes).
 //
 // Atomicity: Bolt commits a batch in one transaction. Redis commits it in one

@@ -2,7 +2,7 @@ package main
 
 // BenchmarkMovingClients: many clients walking in one space, on real
 // processes started by goworldctl (as in e2e_test.go). It gives the
-// end-to-end figures of docs/performance.md ("Spaces"); run it as
+// end-to-end figures of docs/perf/2026-12-04-spaces-position-sync.md; run it as
 //
 //	go test -run XXX -bench BenchmarkMovingClients -benchtime 1x ./examples/aoi_demo/
 //

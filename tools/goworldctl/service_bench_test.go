@@ -28,7 +28,7 @@ import (
 //
 //	go test ./tools/goworldctl/ -run '^$' -bench BenchmarkServiceFailover -benchtime 10x
 //
-// The figures are in docs/performance.md (section 22).
+// The figures are in docs/perf/2026-12-07-service-failover.md.
 func BenchmarkServiceFailover(b *testing.B) {
 	sc := startSvcCluster(b, "1s", "1s")
 	watch := sc.watchShards()
