@@ -500,9 +500,12 @@ func runRole(ctx context.Context, role string, id int, name string, cfg *config.
 			return err
 		}
 		err = <-errc
-		if errors.Is(err, game.ErrFrozen) {
+		switch {
+		case errors.Is(err, game.ErrFrozen):
 			log.Info("frozen for a hot reload; exiting")
 			return nil
+		case errors.Is(err, context.Canceled), errors.Is(err, game.ErrServerClosed):
+			return nil // stopped (SIGTERM) and saved
 		}
 		return err
 	}

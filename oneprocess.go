@@ -78,7 +78,7 @@ func runAll(ctx context.Context, cfg *config.Config, secret []byte, log *logrus.
 				select {
 				case e := <-s.done:
 					if e != nil && !errors.Is(e, context.Canceled) && !errors.Is(e, gate.ErrServerClosed) &&
-						!errors.Is(e, dispatcher.ErrServerClosed) {
+						!errors.Is(e, dispatcher.ErrServerClosed) && !errors.Is(e, game.ErrServerClosed) {
 						errs = append(errs, fmt.Errorf("%s: %w", s.name, e))
 					}
 				case <-time.After(oneProcessStop):

@@ -904,10 +904,10 @@ func TestCloseDuringAFreeze(t *testing.T) {
 	g.RequestFreeze()
 	g.RequestFreeze() // a second request while one is pending changes nothing
 	fc.until(t, rpc.MsgFreezeGame)
-	g.Close()
+	go g.Close() // it waits for Run, which waits for the fake dispatcher
 	fc.until(t, rpc.MsgUnfreezeGame)
-	if err := n.wait(t); err != nil {
-		t.Fatalf("Run returned %v", err)
+	if err := n.wait(t); !errors.Is(err, game.ErrServerClosed) {
+		t.Fatalf("Run returned %v, want game.ErrServerClosed", err)
 	}
 	if res := readResult(t, dir, 1); res.OK || !strings.Contains(res.Error, "shutting down") {
 		t.Fatalf("result %+v", res)

@@ -162,9 +162,13 @@ type Game struct {
 	ready    chan struct{}
 	done     chan struct{}
 	cancel   context.CancelFunc
-	closed   bool // Close was called
+	closed   bool // Shutdown or Close was called
+	started  bool // Run was called
 	mu       sync.Mutex
-	met      *gameMetrics // see metrics.go
+	// stopped is closed once Run has returned, with runErr its result.
+	stopped chan struct{}
+	runErr  error
+	met     *gameMetrics // see metrics.go
 	// oversize counts the frames dropped for being over MaxPacketSize
 	// (see outbox.Send). Loop only.
 	oversize int
@@ -233,6 +237,7 @@ func New(cfg Config) (*Game, error) {
 		work:      make(chan func(), 4096),
 		ready:     make(chan struct{}),
 		done:      make(chan struct{}),
+		stopped:   make(chan struct{}),
 		freezeReq: make(chan struct{}, 1),
 		unacked:   make([]int, len(cfg.Dispatchers)),
 		posted:    postQueue{signal: make(chan struct{}, 1)},
@@ -318,12 +323,35 @@ func (g *Game) Ready() <-chan struct{} { return g.ready }
 // other posted functions.
 func (g *Game) Post(fn func()) { g.posted.push(fn) }
 
-// Run runs the game loop until ctx is done or Close is called, then saves
-// what changed and disconnects. It returns nil after a clean shutdown, and
-// ErrFrozen after a successful freeze (RequestFreeze): the process should
-// then exit, and a new one restore from the freeze file.
+// ErrServerClosed is returned by Run after Shutdown or Close.
+var ErrServerClosed = errors.New("game: closed")
+
+// Run runs the game loop until ctx is done or Shutdown or Close is
+// called, then stops gracefully: it saves what changed, writes what the
+// last turns sent and disconnects (each step bounded by
+// Config.ShutdownTimeout). It returns ctx's error when ctx ended it,
+// ErrServerClosed when Shutdown or Close did, the shutdown save's error
+// if that failed, and ErrFrozen after a successful freeze
+// (RequestFreeze): the process should then exit, and a new one restore
+// from the freeze file.
 func (g *Game) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+	g.mu.Lock()
+	g.started = true
+	g.mu.Unlock()
+	err := g.run(ctx)
+	if err == nil {
+		if err = ctx.Err(); err == nil {
+			err = ErrServerClosed
+		}
+	}
+	g.runErr = err
+	close(g.stopped)
+	return err
+}
+
+// run is Run's work; nil means a clean shutdown.
+func (g *Game) run(parent context.Context) error {
+	ctx, cancel := context.WithCancel(parent)
 	g.mu.Lock()
 	g.cancel = cancel
 	if g.closed {
@@ -440,15 +468,38 @@ func (g *Game) RequestFreeze() {
 	}
 }
 
-// Close stops Run. It does not wait; Run returns when shutdown is done.
-func (g *Game) Close() {
+// Shutdown stops the game gracefully, as cancelling Run's context does:
+// the loop ends, what changed is saved and what the last turns sent is
+// written. It waits until Run has returned, and returns the shutdown
+// save's error if it failed; if ctx ends first it returns ctx's error and
+// the shutdown goes on (a game does not drop its players' progress to
+// stop sooner: each step is bounded by Config.ShutdownTimeout). Called
+// before Run, it makes Run return at once. Safe to call more than once.
+func (g *Game) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	g.closed = true
 	if g.cancel != nil {
 		g.cancel()
 	}
+	started := g.started
 	g.mu.Unlock()
+	if !started {
+		return nil
+	}
+	select {
+	case <-g.stopped:
+		if err := g.runErr; !errors.Is(err, ErrServerClosed) && !errors.Is(err, context.Canceled) && !errors.Is(err, ErrFrozen) {
+			return err
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
+
+// Close stops the game and waits for it: Shutdown without a deadline. A
+// game's Close saves like its Shutdown (see there).
+func (g *Game) Close() error { return g.Shutdown(context.Background()) }
 
 func (g *Game) loop(ctx context.Context) error {
 	en := g.engine

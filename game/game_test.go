@@ -626,8 +626,8 @@ func TestRunEndsWhenTheContextIsCancelled(t *testing.T) {
 	cancel()
 	select {
 	case err := <-runErr:
-		if err != nil {
-			t.Fatalf("Run returned %v", err)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run returned %v, want context.Canceled", err)
 		}
 	case <-time.After(waitLimit):
 		t.Fatal("Run did not return after the context was cancelled")
@@ -658,8 +658,8 @@ func TestRunWithoutDispatcherStopsOnCancel(t *testing.T) {
 	cancel()
 	select {
 	case err := <-runErr:
-		if err != nil {
-			t.Fatalf("Run returned %v", err)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run returned %v, want context.Canceled", err)
 		}
 	case <-time.After(waitLimit):
 		t.Fatal("Run did not return after the context was cancelled")
@@ -680,8 +680,8 @@ func TestCloseBeforeRunStopsRun(t *testing.T) {
 	go func() { runErr <- g.Run(ctx) }()
 	select {
 	case err := <-runErr:
-		if err != nil {
-			t.Fatalf("Run returned %v", err)
+		if !errors.Is(err, game.ErrServerClosed) {
+			t.Fatalf("Run returned %v, want game.ErrServerClosed", err)
 		}
 	case <-time.After(5 * time.Second):
 		cancel()

@@ -3,6 +3,7 @@ package game_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -352,6 +353,9 @@ func (n *gameNode) stop(t *testing.T) error {
 		n.g.Close()
 		select {
 		case n.err = <-n.runErr:
+			if errors.Is(n.err, game.ErrServerClosed) {
+				n.err = nil
+			}
 		case <-time.After(waitLimit):
 			t.Fatal("game Run did not return after Close")
 		}

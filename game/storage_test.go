@@ -1,6 +1,8 @@
 package game_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -181,5 +183,65 @@ func TestKVWithoutStorageReportsAnError(t *testing.T) {
 		case <-time.After(waitLimit):
 			t.Fatalf("KV operation %d without storage never called done", i)
 		}
+	}
+}
+
+// Shutdown returns only once the final save is stored, and Run then
+// returns ErrServerClosed.
+func TestShutdownWaitsForTheFinalSave(t *testing.T) {
+	n, b := storageGame(t, time.Hour)
+	g := n.g
+	hero := createLocally(t, g, "Hero", map[string]any{"level": 1})
+	b.nextSave(t)
+	onLoop(t, g, func() { g.World().Entity(hero).Attrs.Set("level", 7) })
+	if err := g.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if m := stored(t, b, "Hero", hero); m["level"] != int64(7) {
+		t.Fatalf("stored %v when Shutdown returned, want level 7", m)
+	}
+	if err := <-n.runErr; !errors.Is(err, game.ErrServerClosed) {
+		t.Fatalf("Run returned %v, want game.ErrServerClosed", err)
+	}
+	n.once.Do(func() {})
+	if err := g.Close(); err != nil {
+		t.Fatalf("Close after Shutdown: %v", err)
+	}
+}
+
+// A Shutdown whose context ends before the final save is stored returns
+// the context's error; the shutdown goes on, and Run returns once the
+// save is done.
+func TestShutdownDeadlineLeavesTheSaveGoing(t *testing.T) {
+	l, _ := newLogger()
+	d := startDispatcher(t, "127.0.0.1:0", l)
+	b := &blockingBackend{recBackend: newRecBackend(t)}
+	defer b.release()
+	n := startGame(t, game.Config{
+		ID: 1, Dispatchers: []string{d.addr}, BootEntity: "Probe", Registry: registry(t),
+		Storage: b, SaveInterval: time.Hour, ShutdownTimeout: 20 * time.Second, Logger: l,
+	})
+	g := n.g
+	hero := createLocally(t, g, "Hero", map[string]any{"level": 1})
+	b.nextSave(t)
+	onLoop(t, g, func() { g.World().Entity(hero).Attrs.Set("level", 3) })
+	b.block()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := g.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown with the save blocked: %v, want context.DeadlineExceeded", err)
+	}
+	select {
+	case err := <-n.runErr:
+		t.Fatalf("Run returned %v while the final save was blocked", err)
+	default:
+	}
+	b.release()
+	if err := <-n.runErr; !errors.Is(err, game.ErrServerClosed) {
+		t.Fatalf("Run returned %v, want game.ErrServerClosed", err)
+	}
+	n.once.Do(func() {})
+	if m := stored(t, b, "Hero", hero); m["level"] != int64(3) {
+		t.Fatalf("stored %v, want level 3", m)
 	}
 }

@@ -257,7 +257,8 @@ func (c *Cluster) Close() error {
 	var errs []error
 	for ; c.running > 0; c.running-- {
 		if err := <-c.errs; err != nil && !errors.Is(err, context.Canceled) &&
-			!errors.Is(err, gate.ErrServerClosed) && !errors.Is(err, dispatcher.ErrServerClosed) {
+			!errors.Is(err, gate.ErrServerClosed) && !errors.Is(err, dispatcher.ErrServerClosed) &&
+			!errors.Is(err, game.ErrServerClosed) {
 			errs = append(errs, err)
 		}
 	}
