@@ -7,7 +7,7 @@ import (
 
 	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/entity"
-	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 )
 
 // Hero is the boot entity of the cluster tests: attributes for its own

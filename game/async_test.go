@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 )
 
 // World.Go runs work off the loop and done on it; a panic in work is

@@ -10,7 +10,7 @@ import (
 	"github.com/goworld-engine/goworld/dispatcher"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/game"
-	"github.com/goworld-engine/goworld/internal/redistest"
+	"github.com/goworld-engine/goworld/internal/testkit/redistest"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/goworld-engine/goworld/storage"
 	"github.com/vmihailenco/msgpack/v5"

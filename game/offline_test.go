@@ -9,8 +9,8 @@ import (
 	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/game"
-	"github.com/goworld-engine/goworld/internal/cluster"
-	"github.com/goworld-engine/goworld/internal/redistest"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/redistest"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/goworld-engine/goworld/storage"
 )

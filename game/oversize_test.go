@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/rpc"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/goworld-engine/goworld/game"
-	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/vmihailenco/msgpack/v5"
 )

@@ -11,7 +11,7 @@ import (
 
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/game"
-	"github.com/goworld-engine/goworld/internal/redistest"
+	"github.com/goworld-engine/goworld/internal/testkit/redistest"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/goworld-engine/goworld/storage"
 )

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/game"
-	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 )
 
 // stallHere blocks the game loop, as an entity method that calls

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/game"
-	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/goworld-engine/goworld/storage"
 )

@@ -11,7 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/gate"
-	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/internal/wsconn"
 	"github.com/goworld-engine/goworld/rpc"
 )

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/rpc"
 )
 

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 )
 
 // TestCallTooLargeToForwardIsRefused: with max_client_packet_size equal to

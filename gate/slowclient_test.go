@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/client"
-	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 )
 
 // TestClientThatStopsReadingIsDisconnected: a real client, over TCP, KCP

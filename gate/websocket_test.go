@@ -16,8 +16,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/gate"
-	"github.com/goworld-engine/goworld/internal/cluster"
-	"github.com/goworld-engine/goworld/internal/testcert"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/testcert"
 	"github.com/goworld-engine/goworld/rpc"
 )
 

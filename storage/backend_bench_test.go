@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/goworld-engine/goworld/internal/redistest"
+	"github.com/goworld-engine/goworld/internal/testkit/redistest"
 	"github.com/goworld-engine/goworld/storage"
 )
 

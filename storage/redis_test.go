@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goworld-engine/goworld/internal/redistest"
+	"github.com/goworld-engine/goworld/internal/testkit/redistest"
 	"github.com/goworld-engine/goworld/storage"
 	"github.com/goworld-engine/goworld/storage/storagetest"
 )

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/entity"
-	"github.com/goworld-engine/goworld/internal/browsertest"
-	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/browsertest"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 )
 
 // servedFiles are what TestESModuleInBrowser serves: the page and the two

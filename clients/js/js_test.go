@@ -20,8 +20,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/goworld-engine/goworld/entity"
-	"github.com/goworld-engine/goworld/internal/cluster"
-	"github.com/goworld-engine/goworld/internal/nodetest"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/nodetest"
 	"github.com/goworld-engine/goworld/rpc"
 	"go.uber.org/goleak"
 )

@@ -20,12 +20,12 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/entity"
-	"github.com/goworld-engine/goworld/internal/cluster"
-	"github.com/goworld-engine/goworld/internal/nodetest"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/nodetest"
 )
 
 // requireNPMEnv makes the npm tests fail, rather than skip, where npm is
-// missing (.ci/run sets it; tsc's are internal/nodetest.TSC's).
+// missing (.ci/run sets it; tsc's are internal/testkit/nodetest.TSC's).
 const requireNPMEnv = "GOWORLD_REQUIRE_NPM"
 
 // packageName is the package's name on npm (package.json).
@@ -208,7 +208,7 @@ func TestPackageAgainstCluster(t *testing.T) {
 	}
 }
 
-// findTSC finds tsc (internal/nodetest.TSC).
+// findTSC finds tsc (internal/testkit/nodetest.TSC).
 func findTSC(t *testing.T) string { return nodetest.TSC(t, "the type declarations' test") }
 
 // TestTypeDeclarations type-checks programs that use the API through the

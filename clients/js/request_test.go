@@ -8,8 +8,8 @@ import (
 
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/gate"
-	"github.com/goworld-engine/goworld/internal/cluster"
-	"github.com/goworld-engine/goworld/internal/nodetest"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/nodetest"
 	"github.com/goworld-engine/goworld/rpc"
 )
 

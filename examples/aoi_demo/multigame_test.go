@@ -22,7 +22,7 @@ import (
 
 	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/examples/aoi_demo/demo"
-	"github.com/goworld-engine/goworld/internal/redistest"
+	"github.com/goworld-engine/goworld/internal/testkit/redistest"
 	"github.com/goworld-engine/goworld/rpc"
 )
 

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/client"
-	"github.com/goworld-engine/goworld/internal/netnstest"
+	"github.com/goworld-engine/goworld/internal/testkit/netnstest"
 )
 
 // multiHostConfig is the demo over six hosts: Redis, a dispatcher, two

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goworld-engine/goworld/internal/testcert"
+	"github.com/goworld-engine/goworld/internal/testkit/testcert"
 )
 
 // repoRoot is the module root, two levels up from this package.

@@ -23,7 +23,7 @@ import (
 
 	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/dispatcher"
-	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/sirupsen/logrus"
 )
 
@@ -293,7 +293,7 @@ func TestGateKilledEntitiesLoseTheirClients(t *testing.T) {
 }
 
 // TestOtherGameCarriesOnWhenAGameStops has two games, which bbolt allows
-// only in one process (each game its own file): internal/cluster, real
+// only in one process (each game its own file): internal/testkit/cluster, real
 // sockets. When game 2 stops, the players whose avatars it hosted are told
 // so, and the others chat on.
 func TestOtherGameCarriesOnWhenAGameStops(t *testing.T) {
@@ -454,7 +454,7 @@ func TestDispatcherRestartClientsStayConnected(t *testing.T) {
 	}
 }
 
-// TestOneOfTwoDispatchersRestarts has two dispatchers (internal/cluster,
+// TestOneOfTwoDispatchersRestarts has two dispatchers (internal/testkit/cluster,
 // real sockets) and stops the second, as when its process dies, then
 // starts a new one on its address. Meanwhile only its routes wait: players
 // of gate 2 (routed by dispatcher 1) whose avatars are in dispatcher 1's

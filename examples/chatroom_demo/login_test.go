@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/goworld-engine/goworld/client"
-	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/storage"
 	"github.com/vmihailenco/msgpack/v5"
 )

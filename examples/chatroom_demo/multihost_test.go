@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/client"
-	"github.com/goworld-engine/goworld/internal/netnstest"
+	"github.com/goworld-engine/goworld/internal/testkit/netnstest"
 )
 
 // multiHostConfig is a cluster over six hosts: Redis, a dispatcher, two

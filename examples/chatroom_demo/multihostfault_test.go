@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/client"
-	"github.com/goworld-engine/goworld/internal/netnstest"
+	"github.com/goworld-engine/goworld/internal/testkit/netnstest"
 )
 
 // forwarderAddr is where every game and gate host runs its forwarder to

@@ -11,7 +11,7 @@ import (
 	"github.com/Shopify/toxiproxy/v2"
 	"github.com/Shopify/toxiproxy/v2/collectors"
 	"github.com/goworld-engine/goworld/client"
-	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )

@@ -2,7 +2,7 @@ package main
 
 // Faults of a cluster on Redis, through real processes: the demo started
 // by goworldctl with several games on one redis-server that the test
-// starts itself (internal/redistest), driven by the real client package.
+// starts itself (internal/testkit/redistest), driven by the real client package.
 // A game killed with SIGKILL (TestGameKilledWithRedis) and Redis stopped
 // and started again under chat load (TestRedisRestartedUnderChatLoad).
 
@@ -22,7 +22,7 @@ import (
 	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/internal/metrics"
 	"github.com/goworld-engine/goworld/internal/proc"
-	"github.com/goworld-engine/goworld/internal/redistest"
+	"github.com/goworld-engine/goworld/internal/testkit/redistest"
 )
 
 // redisFaultConfig is a dispatcher, %d games logging at debug level (their

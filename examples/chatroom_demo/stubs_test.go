@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goworld-engine/goworld/internal/nodetest"
+	"github.com/goworld-engine/goworld/internal/testkit/nodetest"
 	"github.com/goworld-engine/goworld/internal/stubgen"
 )
 

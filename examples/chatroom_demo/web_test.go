@@ -14,14 +14,14 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/goworld-engine/goworld/internal/browsertest"
-	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/browsertest"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 )
 
 // browser starts a headless Chromium of the test's own (a fresh profile,
 // no network beyond what the page opens) and returns its context; each
 // tab is a context derived from it. Without Chromium the test skips, or
-// fails under GOWORLD_REQUIRE_BROWSER=1 (see internal/browsertest).
+// fails under GOWORLD_REQUIRE_BROWSER=1 (see internal/testkit/browsertest).
 func browser(t *testing.T) context.Context { return browsertest.Start(t) }
 
 // pageURL is web/index.html as a file:// URL, as a user opens it.

@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"github.com/goworld-engine/goworld/internal/nodetest"
+	"github.com/goworld-engine/goworld/internal/testkit/nodetest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -170,7 +170,7 @@ func quoteJSON(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
-// findTSC finds tsc (internal/nodetest.TSC).
+// findTSC finds tsc (internal/testkit/nodetest.TSC).
 func findTSC(t *testing.T) string { return nodetest.TSC(t, "the TypeScript stubs' test") }
 
 func tscRun(tsc, dir string) ([]byte, error) {

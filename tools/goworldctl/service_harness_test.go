@@ -5,7 +5,7 @@ package main
 // The harness of the service tests (service_test.go) and of the
 // fail-over benchmark: the svcgame (testdata/svcgame) on three games
 // started by goworldctl, sharing a real redis-server
-// (internal/redistest); clients of the real client package; the games'
+// (internal/testkit/redistest); clients of the real client package; the games'
 // /metrics watched for the services' shard counts.
 
 import (
@@ -29,7 +29,7 @@ import (
 
 	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/internal/proc"
-	"github.com/goworld-engine/goworld/internal/redistest"
+	"github.com/goworld-engine/goworld/internal/testkit/redistest"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/goworld-engine/goworld/storage"
 	"github.com/vmihailenco/msgpack/v5"

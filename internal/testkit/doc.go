@@ -1,0 +1,10 @@
+// Package testkit holds, under it, what the engine's own tests use to
+// stand up real parts: an in-process cluster (cluster), Redis servers
+// (redistest), headless Chromium (browsertest), Node (nodetest), network
+// namespaces for multi-host tests (netnstest) and throwaway TLS
+// certificates (testcert). They import the servers (game, gate,
+// dispatcher) and test tools, so they live apart from internal/'s
+// low-level utilities (clip, lograte, fdlimit, wsconn...), which the
+// servers themselves import. The public test kit for game developers is
+// goworldtest.
+package testkit
