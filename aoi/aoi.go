@@ -52,7 +52,9 @@
 //     every cell within r of its position (up to 22×22 cells for a radius
 //     of 10 cells), so that a moving entity finds the wide entities that
 //     may see it in its own cell's list, without searching further. A wide
-//     entity's own moves search the cells it covers. Radii beyond 10 cells
+//     entity's own moves search, of the cells it covers, those its circle
+//     crosses before or after the move and those near enough for a small
+//     entity to see it: elsewhere nothing can change. Radii beyond 10 cells
 //     register in coarser cells of 2, 4, 8... cell sizes, so that an
 //     entity covers at most 22×22 of them; the search of what it sees
 //     covers its radius (or all entities, if that is fewer).
