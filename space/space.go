@@ -84,7 +84,7 @@ type Config struct {
 // and pairs due per Sync) get every position at every Sync, and bound a
 // larger crowd's Sync to about as much: in the benchmarks of
 // docs/performance.md (section 25) such a Sync costs 16–28 ms of one
-// busy core, against 10–15 ms with the 50,000 of before, which spread
+// busy core, against 7–8 ms with the 50,000 of before, which spread
 // the same crowd's positions over two to three Syncs.
 const (
 	DefaultCellSize  = 100
