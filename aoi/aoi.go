@@ -52,7 +52,9 @@
 //     every cell within r of its position (up to 22×22 cells for a radius
 //     of 10 cells), so that a moving entity finds the wide entities that
 //     may see it in its own cell's list, without searching further. A wide
-//     entity's own moves search the cells it covers. Radii beyond 10 cells
+//     entity's own moves search, of the cells it covers, those its circle
+//     crosses before or after the move and those near enough for a small
+//     entity to see it: elsewhere nothing can change. Radii beyond 10 cells
 //     register in coarser cells of 2, 4, 8... cell sizes, so that an
 //     entity covers at most 22×22 of them; the search of what it sees
 //     covers its radius (or all entities, if that is fewer).
@@ -775,28 +777,22 @@ func (g *Grid) moveScan(e *entity, c0 *cell) {
 		lv, nb := g.levelFor(e)
 		if lv == &g.base && e.lv == lv {
 			// The cells it covers reach further than the small radii.
-			if nb == e.cov || 2*len(e.cover) > n {
-				if 2*len(e.cover) > n {
-					g.scanAll()
-				} else {
-					for _, cr := range e.cover {
-						g.scanCell(cr.c)
-					}
-				}
+			if 2*len(e.cover) > n {
+				g.scanAll()
 				if nb != e.cov {
 					g.setCover(e, lv, nb)
 				}
 				return
 			}
+			// Only the cells its circle crosses, before or after, and
+			// those near enough for a small entity in them to see it
+			// move, can change: the others are not read.
+			st := g.settler()
 			old := e.cov
-			for _, cr := range e.cover {
-				g.scanCell(cr.c)
-			}
-			g.setCover(e, lv, nb)
-			for _, cr := range e.cover {
-				if !old.has(cr.c.cx, cr.c.cz) {
-					g.scanCell(cr.c)
-				}
+			st.scanCover(g, e, old, box{}, false)
+			if nb != old {
+				g.setCover(e, lv, nb)
+				st.scanCover(g, e, nb, old, true)
 			}
 			return
 		}
@@ -832,6 +828,107 @@ func (g *Grid) moveScan(e *entity, c0 *cell) {
 	default:
 		g.scanBox(a, c0, box{}, false)
 		g.scanBox(b, e.cell, a, true)
+	}
+}
+
+// settler finds, for a wide entity's move, the cells of its cover whose
+// entities can change with respect to it: those its circle crosses
+// before or after the move, and those within the small entities' reach
+// of either position (whose small entities may see it come or go). The
+// others hold entities wholly inside its circle at both positions, or
+// wholly outside at both: nothing there changes.
+type settler struct {
+	ox, oz, nx, nz float64
+	// r2hi and r2lo are the squared radius widened and narrowed by far
+	// more than float64 rounding, so that the spans are conservative.
+	r2hi, r2lo float64
+	size, inv  float64
+	// m widens every cell by far more than the rounding of coordinates
+	// to cells; off: m is too large for the spans to skip anything
+	// safely (far from the origin), so every cell is scanned.
+	m   float64
+	off bool
+	// near: the rows (z) within the small entities' reach of either
+	// position: there the cells inside both circles are scanned too
+	// (hasNear is false without small entities).
+	near0, near1 box
+	hasNear      bool
+}
+
+// settler returns the settler of the move in progress (of a wide
+// entity: g.or2 == g.nr2).
+func (g *Grid) settler() settler {
+	st := settler{ox: g.ox, oz: g.oz, nx: g.nx, nz: g.nz, size: g.size, inv: g.inv,
+		r2hi: g.nr2 * (1 + boxSlack), r2lo: g.nr2 * (1 - boxSlack)}
+	reach := math.Sqrt(g.nr2)
+	st.m = (max(math.Abs(g.ox), math.Abs(g.oz), math.Abs(g.nx), math.Abs(g.nz)) + reach + g.size) * boxSlack
+	st.off = !(st.m < g.size/4) || math.IsInf(st.r2hi, 1)
+	if r := g.smallReach(); r >= 0 {
+		st.near0, st.near1 = g.base.box(g.ox, g.oz, r), g.base.box(g.nx, g.nz, r)
+		st.hasNear = true
+	}
+	return st
+}
+
+// span returns, for the row of cells cz and the circle of squared
+// radius r2 (within r2lo..r2hi) around (px, pz), the columns [t0, t1]
+// of the cells that may hold an entity within it (t0 > t1 if none) and
+// [i0, i1] of those whose entities are all within it (i0 > i1 if none).
+// The cells are widened by m, the circle's half-widths by m and the
+// squared radius by r2hi/r2lo: margins many orders of magnitude above
+// the rounding of these computations and of the cells' coordinates.
+func (st *settler) span(px, pz float64, cz int64) (t0, t1, i0, i1 int64) {
+	z0, z1 := float64(cz)*st.size-st.m, float64(cz+1)*st.size+st.m
+	dmin := max(z0-pz, 0, pz-z1)
+	dmax := max(math.Abs(pz-z0), math.Abs(pz-z1))
+	t0, t1, i0, i1 = 1, 0, 1, 0
+	if d := dmin * dmin; d <= st.r2hi {
+		h := math.Sqrt(st.r2hi-d) + st.m
+		t0, t1 = int64(math.Floor((px-h)*st.inv)), int64(math.Floor((px+h)*st.inv))
+	}
+	if d := dmax * dmax; d < st.r2lo {
+		h := math.Sqrt(st.r2lo-d) - st.m
+		i0, i1 = int64(math.Floor((px-h)*st.inv))+1, int64(math.Floor((px+h)*st.inv))-1
+	}
+	return t0, t1, i0, i1
+}
+
+// scanCover scans the cells of e's cover (box b, e.cover) that may
+// change, except those in skip if hasSkip.
+func (st *settler) scanCover(g *Grid, e *entity, b, skip box, hasSkip bool) {
+	w := b.x1 - b.x0 + 1
+	for cz := b.z0; cz <= b.z1; cz++ {
+		// Columns to scan: the hull of both circles' crossings, less the
+		// cells inside both (unless small entities there may see e).
+		x0, x1, s0, s1 := b.x0, b.x1, int64(1), int64(0)
+		if !st.off {
+			a0, a1, ai0, ai1 := st.span(st.ox, st.oz, cz)
+			c0, c1, ci0, ci1 := st.span(st.nx, st.nz, cz)
+			switch {
+			case a0 > a1 && c0 > c1:
+				continue // outside both
+			case a0 > a1:
+				x0, x1 = max(x0, c0), min(x1, c1)
+			case c0 > c1:
+				x0, x1 = max(x0, a0), min(x1, a1)
+			default:
+				x0, x1 = max(x0, min(a0, c0)), min(x1, max(a1, c1))
+			}
+			if !(st.hasNear && (cz >= st.near0.z0 && cz <= st.near0.z1 || cz >= st.near1.z0 && cz <= st.near1.z1)) {
+				s0, s1 = max(ai0, ci0), min(ai1, ci1)
+			}
+		}
+		row := (cz - b.z0) * w
+		for cx := x0; cx <= x1; cx++ {
+			if cx >= s0 && cx <= s1 {
+				cx = s1
+				continue
+			}
+			if hasSkip && skip.has(cx, cz) {
+				continue
+			}
+			g.scanCell(e.cover[row+cx-b.x0].c)
+		}
 	}
 }
 

@@ -470,6 +470,69 @@ func TestWideRadiusCostsOnlyItself(t *testing.T) {
 	}
 }
 
+// TestWideMoveSearchesItsEdge: a wide entity's move compares only the
+// entries of the cells its circle crosses (before or after) and of those
+// near enough for a small entity to see it, not its whole square, and
+// what it sees stays exact.
+func TestWideMoveSearchesItsEdge(t *testing.T) {
+	var enters, leaves int
+	g := NewGrid(10, Funcs{
+		OnEnter: func(w, _ ID) {
+			if w == 0 {
+				enters++
+			}
+		},
+		OnLeave: func(w, _ ID) {
+			if w == 0 {
+				leaves++
+			}
+		},
+	})
+	// Four small entities of radius 5 in each cell of 10, over 400×400.
+	id := ID(1)
+	for x := -200.0; x <= 200; x += 5 {
+		for z := -200.0; z <= 200; z += 5 {
+			must(t, g.Insert(id, x+0.5, z+0.5, 5))
+			id++
+		}
+	}
+	must(t, g.Insert(0, 0, 0, 100)) // ten cells
+	rng := rand.New(rand.NewPCG(7, 8))
+	x, z := 0.0, 0.0
+	var compared, square int
+	for range 300 {
+		x, z = x+rng.Float64()*6-3, z+rng.Float64()*6-3
+		e := g.lookup(0)
+		for _, cr := range e.cover {
+			square += len(cr.c.slots) // what searching the square compares
+		}
+		before := g.compared
+		must(t, g.Move(0, x, z))
+		compared += g.compared - before
+		want := 0
+		for _, o := range g.all {
+			if o != e && dist2(x, z, o.x, o.z) <= e.r2 {
+				want++
+			}
+		}
+		if got := len(neighbors(g, 0)); got != want {
+			t.Fatalf("at (%v, %v): sees %d, want %d", x, z, got, want)
+		}
+	}
+	if err := checkInvariants(g); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d entries compared, %d in the squares; %d enters, %d leaves", compared, square, enters, leaves)
+	// The ring a circle of ten cells crosses is about a third of its
+	// square (22×22).
+	if compared > square/2 {
+		t.Errorf("%d entries compared, %d in the squares searched before", compared, square)
+	}
+	if enters == 0 || leaves == 0 {
+		t.Errorf("%d enters, %d leaves: the moves changed nothing", enters, leaves)
+	}
+}
+
 // TestRadiusKinds: which radii are small, wide (and at which level) or
 // see everything, and the number of cells a wide radius registers in.
 func TestRadiusKinds(t *testing.T) {

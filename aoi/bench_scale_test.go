@@ -241,3 +241,47 @@ func BenchmarkScale(b *testing.B) {
 		sc.run(b)
 	}
 }
+
+// BenchmarkWideMove: the moves of one entity of radius ten cells (cell
+// 10) in steps of up to 3 units, among 6,561 small entities (radius 5,
+// four in each cell of a 400×400 square): the case where searching the
+// wide entity's whole square, rather than the cells its circle crosses,
+// costs most. One op is one move of the wide entity.
+//
+//	go test -run XXX -bench WideMove -cpu 1 ./aoi/
+func BenchmarkWideMove(b *testing.B) {
+	for _, im := range []scaleImpl{implGrid, implOldGrid} {
+		b.Run(im.name, func(b *testing.B) {
+			cb := &counter{}
+			s := im.mk(10, cb)
+			id := ID(1)
+			for x := -200.0; x <= 200; x += 5 {
+				for z := -200.0; z <= 200; z += 5 {
+					if err := s.Insert(id, x+0.5, z+0.5, 5); err != nil {
+						b.Fatal(err)
+					}
+					id++
+				}
+			}
+			if err := s.Insert(0, 0, 0, 100); err != nil {
+				b.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(7, 8))
+			x, z := 0.0, 0.0
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for range b.N {
+				x, z = x+rng.Float64()*6-3, z+rng.Float64()*6-3
+				// Stay within the square: turn back towards the centre.
+				if math.Abs(x) > 80 || math.Abs(z) > 80 {
+					x, z = x*0.9, z*0.9
+				}
+				if err := s.Move(0, x, z); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/move")
+			b.ReportMetric(float64(cb.enters+cb.leaves)/float64(b.N), "events/move")
+		})
+	}
+}

@@ -85,12 +85,14 @@ const (
 	// DefaultAOISyncLimit bounds the entity creates and position updates
 	// one client is sent per position sync.
 	DefaultAOISyncLimit = 64
-	// DefaultAOISyncTotal bounds those of one position sync for a whole space.
-	DefaultAOISyncTotal = 50000
+	// DefaultAOISyncTotal bounds those of one position sync for a whole
+	// space: enough for 2,000 clients walking in one space, each seeing
+	// about 60 others (see space.DefaultSyncTotal).
+	DefaultAOISyncTotal = 128000
 	// DefaultAOISyncWork bounds the pairs one position sync examines per
 	// space to find what moved: (client, entity in its view) pairs, or
 	// (mover, watcher) pairs when few moved (see space.Config.SyncWork).
-	DefaultAOISyncWork = 50000
+	DefaultAOISyncWork = 128000
 	// DefaultMaxClientString bounds each string in a client's call
 	// arguments, in bytes (max_client_string).
 	DefaultMaxClientString = 4096

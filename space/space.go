@@ -66,12 +66,12 @@ type Config struct {
 	// per Sync (default 64).
 	SyncLimit int
 	// SyncTotal bounds the creates and position updates one Sync sends to
-	// all viewers together (default 50,000): in a crowd each viewer gets
+	// all viewers together (default 128,000): in a crowd each viewer gets
 	// an even share, and what a viewer with less due leaves goes to those
 	// with more.
 	SyncTotal int
 	// SyncWork bounds the pairs one Sync examines to route position
-	// updates (default 50,000): (viewer, neighbour) pairs, each viewer
+	// updates (default 128,000): (viewer, neighbour) pairs, each viewer
 	// routed looking through everything it sees for what moved, so that
 	// members without a client are never examined as watchers; or, when
 	// fewer than half as many members moved as there are viewers,
@@ -79,12 +79,18 @@ type Config struct {
 	SyncWork int
 }
 
-// Defaults for Config.
+// Defaults for Config. DefaultSyncTotal and DefaultSyncWork let 2,000
+// viewers that each see about 60 walking neighbours (114,000 positions
+// and pairs due per Sync) get every position at every Sync, and bound a
+// larger crowd's Sync to about as much: in the benchmarks of
+// docs/performance.md (section 25) such a Sync costs 16–28 ms of one
+// busy core, against 7–8 ms with the 50,000 of before, which spread
+// the same crowd's positions over two to three Syncs.
 const (
 	DefaultCellSize  = 100
 	DefaultSyncLimit = 64
-	DefaultSyncTotal = 50_000
-	DefaultSyncWork  = 50_000
+	DefaultSyncTotal = 128_000
+	DefaultSyncWork  = 128_000
 )
 
 type member struct {
