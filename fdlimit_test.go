@@ -18,8 +18,8 @@ import (
 
 	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/entity"
-	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/internal/proc"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/sirupsen/logrus"
 )
 

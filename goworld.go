@@ -408,108 +408,144 @@ const gateShutdownGrace = 3 * time.Second
 // runRole runs the server of role; secret is the cluster secret (nil:
 // none), for the links between games or gates and dispatchers.
 func runRole(ctx context.Context, role string, id int, name string, cfg *config.Config, dispAddrs []string, secret []byte, frozen *entity.Frozen, adm *admin, log *logrus.Entry) error {
-	readyInfo := func(addr string) proc.ReadyInfo {
-		return proc.ReadyInfo{Name: name, Role: role, ID: id, PID: os.Getpid(), Addr: addr, HTTPAddr: adm.Addr()}
-	}
-	signalReady := func(info proc.ReadyInfo) {
-		if err := proc.SignalReady(info); err != nil {
-			log.WithError(err).Warn("cannot signal readiness")
-		}
-	}
-	ready := func(addr string) { signalReady(readyInfo(addr)) }
+	r := &roleRun{ctx: ctx, role: role, id: id, name: name, cfg: cfg, dispAddrs: dispAddrs, secret: secret, frozen: frozen, adm: adm, log: log}
 	switch role {
 	case "dispatcher":
-		d, err := dispatcher.New(dispatcherConfig(cfg, id, secret, log))
-		if err != nil {
-			return err
-		}
-		if secret == nil && !loopbackListen(d.Addr()) {
-			log.Warnf("listening on %s without a cluster secret: games and gates from other machines will be refused; give every process the same [cluster] secret_file (docs/architecture.md, \"Server links\")", d.Addr())
-		}
-		adm.SetMetrics(d.WriteMetrics)
-		ready(d.Addr().String())
-		if err := d.Run(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, dispatcher.ErrServerClosed) {
-			return err
-		}
-		return d.Close()
+		return r.dispatcher()
 	case "gate":
-		c, _ := cfg.Gate(id)
-		gc := gateConfig(c, dispAddrs, log)
-		gc.Secret = secret
-		g, err := gate.New(gc)
-		if err != nil {
-			return err
-		}
-		adm.SetMetrics(g.WriteMetrics)
-		errc := make(chan error, 1)
-		// The gate runs until SIGTERM, which shuts it down gracefully:
-		// its clients are told why (a kick) before it closes.
-		go func() { errc <- g.Run(ctx) }()
-		select {
-		case <-g.Ready():
-			info := readyInfo(g.Addr().String())
-			if a := g.WSAddr(); a != nil {
-				info.WSURL = c.WSURL(a.String())
-			}
-			signalReady(info)
-		case err := <-errc:
-			return err
-		}
-		err = <-errc
-		if errors.Is(err, context.Canceled) || errors.Is(err, gate.ErrServerClosed) {
-			err = nil
-		}
-		return err
+		return r.gate()
 	case "game":
-		c, _ := cfg.Game(id)
-		// With [storage] type = none the game has no storage (nil).
-		var backend storage.Backend
-		if cfg.Storage.Type != config.StorageNone {
-			b, err := storage.OpenConfig(storageConfig(&cfg.Storage))
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			backend = b
+		return r.game()
+	}
+	return fmt.Errorf("unknown role %q", role)
+}
+
+// roleRun is one server process's run (runRole).
+type roleRun struct {
+	ctx       context.Context
+	role      string
+	id        int
+	name      string
+	cfg       *config.Config
+	dispAddrs []string
+	secret    []byte
+	frozen    *entity.Frozen
+	adm       *admin
+	log       *logrus.Entry
+}
+
+// readyInfo is what the process says when it is ready, serving at addr.
+func (r *roleRun) readyInfo(addr string) proc.ReadyInfo {
+	return proc.ReadyInfo{Name: r.name, Role: r.role, ID: r.id, PID: os.Getpid(), Addr: addr, HTTPAddr: r.adm.Addr()}
+}
+
+// signalReady tells goworldctl (or whoever started the process) it is ready.
+func (r *roleRun) signalReady(info proc.ReadyInfo) {
+	if err := proc.SignalReady(info); err != nil {
+		r.log.WithError(err).Warn("cannot signal readiness")
+	}
+}
+
+// ready signals readiness, serving at addr.
+func (r *roleRun) ready(addr string) { r.signalReady(r.readyInfo(addr)) }
+
+// dispatcher runs a dispatcher until the process is told to stop.
+func (r *roleRun) dispatcher() error {
+	d, err := dispatcher.New(dispatcherConfig(r.cfg, r.id, r.secret, r.log))
+	if err != nil {
+		return err
+	}
+	if r.secret == nil && !loopbackListen(d.Addr()) {
+		r.log.Warnf("listening on %s without a cluster secret: games and gates from other machines will be refused; give every process the same [cluster] secret_file (docs/architecture.md, \"Server links\")", d.Addr())
+	}
+	r.adm.SetMetrics(d.WriteMetrics)
+	r.ready(d.Addr().String())
+	if err := d.Run(r.ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, dispatcher.ErrServerClosed) {
+		return err
+	}
+	return d.Close()
+}
+
+// gate runs a gate until the process is told to stop.
+func (r *roleRun) gate() error {
+	c, _ := r.cfg.Gate(r.id)
+	gc := gateConfig(c, r.dispAddrs, r.log)
+	gc.Secret = r.secret
+	g, err := gate.New(gc)
+	if err != nil {
+		return err
+	}
+	r.adm.SetMetrics(g.WriteMetrics)
+	errc := make(chan error, 1)
+	// The gate runs until SIGTERM, which shuts it down gracefully:
+	// its clients are told why (a kick) before it closes.
+	go func() { errc <- g.Run(r.ctx) }()
+	select {
+	case <-g.Ready():
+		info := r.readyInfo(g.Addr().String())
+		if a := g.WSAddr(); a != nil {
+			info.WSURL = c.WSURL(a.String())
 		}
-		gc := gameConfig(cfg, c, dispAddrs, backend, secret, log)
-		gc.Restore = frozen
-		g, err := game.New(gc)
+		r.signalReady(info)
+	case err := <-errc:
+		return err
+	}
+	err = <-errc
+	if errors.Is(err, context.Canceled) || errors.Is(err, gate.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// game runs a game until the process is told to stop, or freezes.
+func (r *roleRun) game() error {
+	c, _ := r.cfg.Game(r.id)
+	// With [storage] type = none the game has no storage (nil).
+	var backend storage.Backend
+	if r.cfg.Storage.Type != config.StorageNone {
+		b, err := storage.OpenConfig(storageConfig(&r.cfg.Storage))
 		if err != nil {
 			return err
 		}
-		adm.SetMetrics(g.WriteMetrics)
-		stopFreeze := onFreezeSignal(g.RequestFreeze)
-		defer stopFreeze()
-		errc := make(chan error, 1)
-		go func() { errc <- g.Run(ctx) }()
-		select {
-		case <-g.Ready():
-			info := readyInfo("")
-			if frozen != nil {
-				info.Restored, info.Entities = true, len(frozen.Entities)
-				info.PauseMS = float64(g.Pause().Microseconds()) / 1000
-				rep := g.RestoreReport()
-				info.RestoreHooks, info.RestorePanics = rep.Hooks, rep.HookPanics
-			}
-			signalReady(info)
-		case err := <-errc:
-			if err == nil {
-				err = ctx.Err()
-			}
-			return err
+		defer b.Close()
+		backend = b
+	}
+	gc := gameConfig(r.cfg, c, r.dispAddrs, backend, r.secret, r.log)
+	gc.Restore = r.frozen
+	g, err := game.New(gc)
+	if err != nil {
+		return err
+	}
+	r.adm.SetMetrics(g.WriteMetrics)
+	stopFreeze := onFreezeSignal(g.RequestFreeze)
+	defer stopFreeze()
+	errc := make(chan error, 1)
+	go func() { errc <- g.Run(r.ctx) }()
+	select {
+	case <-g.Ready():
+		info := r.readyInfo("")
+		if r.frozen != nil {
+			info.Restored, info.Entities = true, len(r.frozen.Entities)
+			info.PauseMS = float64(g.Pause().Microseconds()) / 1000
+			rep := g.RestoreReport()
+			info.RestoreHooks, info.RestorePanics = rep.Hooks, rep.HookPanics
 		}
-		err = <-errc
-		switch {
-		case errors.Is(err, game.ErrFrozen):
-			log.Info("frozen for a hot reload; exiting")
-			return nil
-		case errors.Is(err, context.Canceled), errors.Is(err, game.ErrServerClosed):
-			return nil // stopped (SIGTERM) and saved
+		r.signalReady(info)
+	case err := <-errc:
+		if err == nil {
+			err = r.ctx.Err()
 		}
 		return err
 	}
-	return fmt.Errorf("unknown role %q", role)
+	err = <-errc
+	switch {
+	case errors.Is(err, game.ErrFrozen):
+		r.log.Info("frozen for a hot reload; exiting")
+		return nil
+	case errors.Is(err, context.Canceled), errors.Is(err, game.ErrServerClosed):
+		return nil // stopped (SIGTERM) and saved
+	}
+	return err
 }
 
 // dispatcherConfig is the dispatcher.Config of [dispatcherID].

@@ -11,8 +11,8 @@ import (
 
 	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/entity"
-	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/internal/metrics"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/sirupsen/logrus"
 )

@@ -47,6 +47,33 @@ type server struct {
 	done chan error // Run's result
 }
 
+// stopAll stops the servers tier by tier, gates first, each within
+// oneProcessStop, then runs the closers in reverse; it returns what went
+// wrong.
+func stopAll(tiers *[3][]*server, closers []func()) []error {
+	var errs []error
+	for tier := 2; tier >= 0; tier-- {
+		for _, s := range tiers[tier] {
+			s.stop()
+		}
+		for _, s := range tiers[tier] {
+			select {
+			case e := <-s.done:
+				if e != nil && !errors.Is(e, context.Canceled) && !errors.Is(e, gate.ErrServerClosed) &&
+					!errors.Is(e, dispatcher.ErrServerClosed) && !errors.Is(e, game.ErrServerClosed) {
+					errs = append(errs, fmt.Errorf("%s: %w", s.name, e))
+				}
+			case <-time.After(oneProcessStop):
+				errs = append(errs, fmt.Errorf("%s did not stop within %v", s.name, oneProcessStop))
+			}
+		}
+	}
+	for i := len(closers) - 1; i >= 0; i-- {
+		closers[i]()
+	}
+	return errs
+}
+
 // runAll runs every process of cfg in this process until ctx ends or a
 // server fails; ready, if not nil, gets each gate's client address once
 // every server is ready.
@@ -68,29 +95,7 @@ func runAll(ctx context.Context, cfg *config.Config, secret []byte, log *logrus.
 		return s
 	}
 	var closers []func()
-	defer func() {
-		var errs []error
-		for tier := 2; tier >= 0; tier-- {
-			for _, s := range tiers[tier] {
-				s.stop()
-			}
-			for _, s := range tiers[tier] {
-				select {
-				case e := <-s.done:
-					if e != nil && !errors.Is(e, context.Canceled) && !errors.Is(e, gate.ErrServerClosed) &&
-						!errors.Is(e, dispatcher.ErrServerClosed) && !errors.Is(e, game.ErrServerClosed) {
-						errs = append(errs, fmt.Errorf("%s: %w", s.name, e))
-					}
-				case <-time.After(oneProcessStop):
-					errs = append(errs, fmt.Errorf("%s did not stop within %v", s.name, oneProcessStop))
-				}
-			}
-		}
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-		err = errors.Join(append([]error{err}, errs...)...)
-	}()
+	defer func() { err = errors.Join(append([]error{err}, stopAll(&tiers, closers)...)...) }()
 	withAdmin := func(name, addr string, metrics func(io.Writer) error) error {
 		a, err := startAdmin(addr, name, entry(name))
 		if err != nil {

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goworld-engine/goworld/internal/testkit/nodetest"
 	"github.com/goworld-engine/goworld/internal/stubgen"
+	"github.com/goworld-engine/goworld/internal/testkit/nodetest"
 )
 
 // The clients' typed stubs, generated from the game's registry
