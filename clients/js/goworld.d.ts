@@ -307,7 +307,10 @@ export interface ReconnectingEvent {
  * resumed: the client reconnected and the gate took the session up:
  * what each side had not received is resent, and the session goes on.
  */
-export interface ResumedEvent {}
+export interface ResumedEvent {
+  /** How many of its calls, requests and moves the client resent (the gate had not received them). */
+  readonly resent: number;
+}
 
 /** Each event name and what its listeners get. */
 export interface ClientEvents {

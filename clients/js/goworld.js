@@ -1871,7 +1871,7 @@
       this._stats.framesOut += s.kept.length;
       this._stats.bytesOut += all.length;
     }
-    this._emit("resumed", {});
+    this._emit("resumed", { resent: s.kept.length });
     if (this._ws !== ws || this._state !== "open") return; // a listener closed
     if (this._opts.heartbeatInterval > 0) {
       // Heartbeats restart on the new socket, and the answer tells the

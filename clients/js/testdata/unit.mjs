@@ -689,6 +689,7 @@ step("resume: a drop, reconnecting, MsgResume, skipped frames, MsgResumed, resen
   // calls made while away, in one message, then carries on.
   const reqBytes = tohex(GoWorld.encodeFrame(6, cat("41414543417751464267634943516f4c", "01000000", "01004e", GoWorld.encode([6]))));
   eq(ws2.sent.map(tohex), [callBytes(3) + callBytes(4) + callBytes(5) + reqBytes], "the calls the gate had not received, in order, in one message");
+  eq(ev.find((e) => e[0] === "resumed")[1], { resent: 4 }, "resumed says 4 were resent");
   ws2.sent = [];
   ws2.deliver(GoWorld.encodeFrame(17, hex("01000000" + "0000" + "07")));
   eq(await req, 7, "a request made while away is answered after the resume");

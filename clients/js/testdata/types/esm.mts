@@ -107,7 +107,7 @@ async function session(url: string): Promise<void> {
   client.on("moved", (e: MovedEvent) => e.updates.forEach((u) => void (u.entity ? u.pos.z : u.id)));
   client.once("disconnected", (d: DisconnectedEvent) => void [d.reason, d.kicked, d.code, d.error?.message, d.refused === true]);
   client.on("reconnecting", (e: ReconnectingEvent) => void [e.attempt + 1, e.error.message]);
-  client.on("resumed", (e: ResumedEvent) => void [e, client.reconnecting === false, client.resumable === true]);
+  client.on("resumed", (e: ResumedEvent) => void [e.resent + 1, client.reconnecting === false, client.resumable === true]);
   // @ts-expect-error: a reconnecting event has no reason
   client.on("reconnecting", (e) => void e.reason);
   void resuming;
