@@ -9,6 +9,7 @@ package jsclient_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/gate"
+	"github.com/goworld-engine/goworld/internal/browsertest"
 	"github.com/goworld-engine/goworld/internal/cluster"
 	"github.com/goworld-engine/goworld/internal/nodetest"
 	"github.com/goworld-engine/goworld/internal/testkit/cutproxy"
@@ -310,4 +312,49 @@ func cutPastWindow(ctx context.Context, p *wsProxy) error {
 	err := l.await(ctx, 20*time.Second, "the window to pass", func(l *entityLog) bool { return l.count0("gone") == 1 })
 	p.Heal()
 	return err
+}
+
+// TestResumeInBrowser: the moves, echoes and requests of
+// TestResumeAcrossCuts in a page in a headless Chromium, with the
+// browser's own WebSocket, while the test cuts it twice: every echo
+// exactly once and in order, every answer, two resumes, and the page's
+// close says goodbye.
+func TestResumeInBrowser(t *testing.T) {
+	b := browsertest.Start(t)
+	const n, drops = 1000, 2
+	_, p := resumeCluster(t, 0)
+	files := map[string]string{"/resume.html": "testdata/browser/resume.html", "/goworld.js": "goworld.js"}
+	base := browsertest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		file, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		if strings.HasSuffix(file, ".html") {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		} else {
+			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		}
+		http.ServeFile(w, r, file)
+	}))
+	tab := browsertest.Open(t, b, base+"/resume.html") // not index.html: http.ServeFile redirects that
+	deadline := time.Now().Add(20 * time.Second)
+	for !browsertest.Eval[bool](t, tab, `window.loaded === true`) {
+		if time.Now().After(deadline) {
+			t.Fatal("the page did not load within 20 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wait := background(t, p, func(ctx context.Context) error { return cutRepeatedly(ctx, p, n, drops) })
+	browsertest.Eval[bool](t, tab, fmt.Sprintf(`window.start(%s, %d, %d)`, jsString(p.url()), n, drops))
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	got := browsertest.Eval[string](t, tab, `window.result`)
+	if !strings.HasPrefix(got, "ok resumed=2 ") {
+		t.Fatalf("the page: %s", got)
+	}
+	t.Log("the page:", got)
+	checkMoves(t, n)
+	resumeLog.mustAwait(t, 5*time.Second, "the entity to hear its client leave", func(l *entityLog) bool { return l.count0("gone") == 1 })
 }
