@@ -1863,22 +1863,31 @@
       if (self._ws !== ws) return;
       self._closedByServer(ev.code);
     };
-    if (s.kept.length > 0) {
-      var all = new Uint8Array(s.keptBytes), off = 0;
-      for (var i = 0; i < s.kept.length; i++) {
-        all.set(s.kept[i], off);
-        off += s.kept[i].length;
+    var resent = s.kept.length;
+    try {
+      if (resent > 0) {
+        var all = new Uint8Array(s.keptBytes), off = 0;
+        for (var i = 0; i < resent; i++) {
+          all.set(s.kept[i], off);
+          off += s.kept[i].length;
+        }
+        ws.send(all);
+        this._stats.framesOut += resent;
+        this._stats.bytesOut += all.length;
       }
-      ws.send(all);
-      this._stats.framesOut += s.kept.length;
-      this._stats.bytesOut += all.length;
+    } catch (e) {
+      // The new socket failed at once: its close event drops it again.
     }
-    this._emit("resumed", { resent: s.kept.length });
+    this._emit("resumed", { resent: resent });
     if (this._ws !== ws || this._state !== "open") return; // a listener closed
     if (this._opts.heartbeatInterval > 0) {
       // Heartbeats restart on the new socket, and the answer tells the
       // gate's settings again.
-      this._sendFrame(MsgType.Heartbeat, new Uint8Array(0));
+      try {
+        this._sendFrame(MsgType.Heartbeat, new Uint8Array(0));
+      } catch (e) {
+        /* closing: the close event follows */
+      }
       this._startTimers();
     }
     this._pump();
