@@ -87,6 +87,9 @@ export const MsgType: {
   readonly SyncPosition: 4;
   readonly ClientHello: 5;
   readonly Request: 6;
+  readonly Bye: 7;
+  readonly Resume: 8;
+  readonly Ack: 9;
   readonly CreateEntity: 10;
   readonly DestroyEntity: 11;
   readonly CallClient: 12;
@@ -95,6 +98,8 @@ export const MsgType: {
   readonly EnterSpace: 15;
   readonly Positions: 16;
   readonly Reply: 17;
+  readonly Session: 18;
+  readonly Resumed: 19;
 };
 /** A message type number (a value of MsgType). */
 export type MsgType = (typeof MsgType)[keyof typeof MsgType];
@@ -265,12 +270,14 @@ export interface MovedEvent {
   readonly updates: PositionUpdate[];
 }
 
-/** disconnected: the last event of a connection. */
+/** disconnected: the last event of a connection (of a session, with resume). */
 export interface DisconnectedEvent {
   /**
    * The server's kick reason when kicked, otherwise "closed by the
    * client", "the server closed the connection", "the server stopped
-   * answering", or a "goworld: …" protocol error.
+   * answering", or a "goworld: …" protocol error; with the resume option,
+   * also the gate's refusal ("resume refused: …", refused) or "could not
+   * reconnect within N ms".
    */
   readonly reason: string;
   readonly kicked: boolean;
@@ -278,6 +285,31 @@ export interface DisconnectedEvent {
   readonly error: Error | null;
   /** The WebSocket close code, when the socket closed (0 otherwise). */
   readonly code: number;
+  /**
+   * True when the gate refused to resume the session (reason says why,
+   * kicked is true): the session is over; connect again and log in.
+   */
+  readonly refused: boolean;
+}
+
+/**
+ * reconnecting: with the resume option, the connection dropped and the
+ * client is about to try again (attempt counts from 1). error is why the
+ * connection dropped (attempt 1) or why the previous attempt failed.
+ * Calls made meanwhile are kept and sent once the session is resumed.
+ */
+export interface ReconnectingEvent {
+  readonly attempt: number;
+  readonly error: Error;
+}
+
+/**
+ * resumed: the client reconnected and the gate took the session up:
+ * what each side had not received is resent, and the session goes on.
+ */
+export interface ResumedEvent {
+  /** How many of its calls, requests and moves the client resent (the gate had not received them). */
+  readonly resent: number;
 }
 
 /** Each event name and what its listeners get. */
@@ -289,6 +321,8 @@ export interface ClientEvents {
   spaceEntered: SpaceEnteredEvent;
   moved: MovedEvent;
   disconnected: DisconnectedEvent;
+  reconnecting: ReconnectingEvent;
+  resumed: ResumedEvent;
 }
 
 /** An event name. */
@@ -329,6 +363,20 @@ export interface ClientOptions {
   requestTimeout?: number;
   /** The WebSocket class to use (globalThis.WebSocket). */
   WebSocket?: WebSocketConstructor;
+  /**
+   * Ask the gate for a resumable session (false; protocol.md 8.1): after
+   * a drop the client reconnects to the same URL by itself
+   * ("reconnecting"), takes the session up ("resumed") and carries on,
+   * nothing lost, duplicated or reordered either way.
+   */
+  resume?: boolean;
+  /** ms to keep trying after a drop (0: the gate's resume window); negative: do not reconnect. */
+  reconnectMax?: number;
+  /** ms before the first reconnect attempt (200), doubling up to reconnectDelayMax (5000); each times [0.5, 1.5). */
+  reconnectDelay?: number;
+  reconnectDelayMax?: number;
+  /** Bytes of sent calls kept until the gate acknowledges them (4 MiB): a call past it throws. */
+  resumeBuffer?: number;
 }
 
 /** What stats() counts, frame headers included. */
@@ -355,10 +403,18 @@ export class Client {
    * does not open. A disconnected client may connect again.
    */
   connect(url: string): Promise<void>;
-  /** close() closes the connection (code 1000); disconnected fires at once. */
+  /**
+   * close() closes the connection (code 1000); disconnected fires at
+   * once, or in a resumable session when the gate answers the goodbye
+   * close() sends first (within a second).
+   */
   close(): Promise<void>;
-  /** True from connect() resolving until disconnected. */
+  /** True from connect() resolving until disconnected (while reconnecting too). */
   readonly connected: boolean;
+  /** True while a client with the resume option is reconnecting after a drop. */
+  readonly reconnecting: boolean;
+  /** True once the gate has made the session resumable. */
+  readonly resumable: boolean;
 
   /** on(event, fn) calls fn for each event; it returns a function that removes fn. */
   on<K extends ClientEventName>(event: K, fn: (ev: ClientEvents[K]) => void): () => void;
@@ -402,7 +458,8 @@ export class Client {
    * call(entityID, method, ...args) calls an exposed method of an entity.
    * It throws, sending nothing, for an invalid ID or method name, an
    * argument that cannot be sent, a body over maxSendBody, or when not
-   * connected.
+   * connected. With resume, while reconnecting it keeps the call and
+   * sends it on resume, and it throws past resumeBuffer.
    */
   call(entityID: string, method: string, ...args: Sendable[]): void;
   /** callPlayer(method, ...args) is call() on the player. */

@@ -15,7 +15,11 @@
  * view with attribute sync (section 11), spaces and positions (section
  * 12), heartbeats at the gate's heartbeat_interval (5 s by default) and
  * dead-server detection after 4 silent intervals, at most the gate's
- * heartbeat_timeout (section 9), and kicks (section 10).
+ * heartbeat_timeout (section 9), and kicks (section 10). With the option
+ * resume: true it asks for a resumable session (section 8.1) and, after
+ * a drop, reconnects by itself and takes the session up where it
+ * stopped, nothing lost, duplicated or reordered either way, as the Go
+ * client's Options.Resume does.
  *
  * Numbers (protocol.md section 7):
  *   - Sending: a JS number that is an integer goes as a MessagePack
@@ -46,6 +50,8 @@
     ClientHello: 5,
     Request: 6,
     Bye: 7,
+    Resume: 8,
+    Ack: 9,
     CreateEntity: 10,
     DestroyEntity: 11,
     CallClient: 12,
@@ -54,7 +60,18 @@
     EnterSpace: 15,
     Positions: 16,
     Reply: 17,
+    Session: 18,
+    Resumed: 19,
   });
+
+  /**
+   * isSessionFrame reports whether frames of type t are numbered in a
+   * resumable session (protocol.md 8.1): the client's calls, positions
+   * and requests, and what the gate sends but its control frames.
+   */
+  function isSessionFrame(t) {
+    return t === 3 || t === 4 || t === 6 || (t >= 10 && t <= 17 && t !== 14);
+  }
 
   /**
    * Error codes of a request's answer (protocol.md, MsgReply). Codes from
@@ -908,7 +925,51 @@
     this.yaw = yaw;
   }
 
-  var eventNames = ["entityCreated", "entityDestroyed", "call", "attrChanged", "spaceEntered", "moved", "disconnected"];
+  var eventNames = ["entityCreated", "entityDestroyed", "call", "attrChanged", "spaceEntered", "moved", "disconnected", "reconnecting", "resumed"];
+
+  // Resumable sessions (protocol.md 8.1), as the Go client does them
+  // (client/session.go).
+  var RESUME_TOKEN_LENGTH = 32;
+  var HELLO_RESUME = 1; // the MsgClientHello flag that asks for a resumable session
+  var ACK_DELAY = 100; // ms after the first unacknowledged session frame: MsgAck
+  var ACK_BYTES = 32 << 10; // or at this many bytes of them
+  var CLOSE_WAIT = 1000; // ms close() waits for the gate's answer to MsgBye, and for the socket
+  var MAX_SKIPPED = 256; // frames before MsgResumed skipped on a resuming connection, at most
+  var DEFAULT_RESUME_BUFFER = 4 << 20;
+  var TWO_53 = 9007199254740992;
+
+  // newSession returns the state of a session that is not (yet) resumable.
+  function newSession(state) {
+    return {
+      state: state, // "undecided" (asked, no MsgSession yet), "resumable", "none"
+      token: null, // Uint8Array(32)
+      window: 0, // ms the gate holds the session after a drop
+      limit: 0, // bytes the gate holds for the client (resume_limit)
+      sent: 0, // session frames sent (the n-th is number n)
+      base: 0, // the gate has acknowledged frames 1..base
+      kept: [], // frames base+1..sent, headers included
+      keptBytes: 0,
+      recvd: 0, // session frames received
+      acked: 0, // the last count acknowledged
+      unackedBytes: 0, // bytes of session frames received since
+      ackTimer: null,
+    };
+  }
+
+  // u64le appends n (an integer below 2^53) to w as a u64 LE.
+  function u64le(w, n) {
+    w.u32(n % TWO_32, true);
+    w.u32(Math.floor(n / TWO_32), true);
+  }
+
+  // readU64 reads a u64 LE at off of body; -1 when it is 2^53 or more
+  // (no session counts that far).
+  function readU64(body, off) {
+    var dv = new DataView(body.buffer, body.byteOffset + off, 8);
+    var lo = dv.getUint32(0, true), hi = dv.getUint32(4, true);
+    if (hi >= 0x200000) return -1;
+    return hi * TWO_32 + lo;
+  }
 
   function reportError(e) {
     if (typeof root.reportError === "function") root.reportError(e);
@@ -947,6 +1008,24 @@
    *   requestTimeout     ms a request() waits for its answer before it
    *                      rejects with ErrorCode.Timeout (default 10000).
    *   WebSocket          a WebSocket class (default globalThis.WebSocket).
+   *   resume             true: ask the gate for a resumable session
+   *                      (protocol.md 8.1; off by default, as in the Go
+   *                      client). After a drop the client reconnects to
+   *                      the same URL by itself ("reconnecting" events),
+   *                      takes the session up ("resumed") and carries on,
+   *                      nothing lost, duplicated or reordered either
+   *                      way; calls made meanwhile are sent on resume.
+   *   reconnectMax       ms the client keeps trying after a drop. Default
+   *                      (0): the resume window the gate announced.
+   *                      Negative: do not reconnect.
+   *   reconnectDelay     ms before the first attempt (default 200),
+   *                      doubling with each attempt up to
+   *   reconnectDelayMax  (default 5000); each wait times a random factor
+   *                      in [0.5, 1.5).
+   *   resumeBuffer       bytes of sent session frames (calls, requests,
+   *                      moves) kept until the gate acknowledges them,
+   *                      those made while reconnecting included (default
+   *                      4 MiB); a call that would pass it throws.
    */
   function Client(options) {
     var o = options || {};
@@ -959,7 +1038,13 @@
       connectTimeout: o.connectTimeout === undefined ? 10000 : o.connectTimeout,
       requestTimeout: o.requestTimeout === undefined ? 10000 : o.requestTimeout,
       WebSocket: o.WebSocket,
+      resume: o.resume === true,
+      reconnectMax: typeof o.reconnectMax === "number" && !isNaN(o.reconnectMax) ? o.reconnectMax : 0,
+      reconnectDelay: o.reconnectDelay > 0 ? o.reconnectDelay : 200,
+      reconnectDelayMax: o.reconnectDelayMax > 0 ? o.reconnectDelayMax : 5000,
+      resumeBuffer: o.resumeBuffer > 0 ? o.resumeBuffer : DEFAULT_RESUME_BUFFER,
     };
+    this._opts.reconnectDelayMax = Math.max(this._opts.reconnectDelayMax, this._opts.reconnectDelay);
     this._listeners = {};
     for (var i = 0; i < eventNames.length; i++) this._listeners[eventNames[i]] = [];
     this._state = "idle"; // idle, connecting, open, closed
@@ -982,6 +1067,17 @@
     this._stats = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0 };
     this._pending = new Map(); // request ID -> {resolve, reject, timer}
     this._nextReq = 0;
+    // A resumable session (protocol.md 8.1): its state, whether the
+    // connection dropped and the client is reconnecting (_away), the
+    // attempt under way, and close()'s goodbye.
+    this._url = "";
+    this._sess = newSession("none");
+    this._away = false;
+    this._retryTimer = null;
+    this._attempt = null;
+    this._byeSent = false;
+    this._byeTimer = null;
+    this._resolveClosed = null;
   }
 
   // --- events
@@ -1095,10 +1191,35 @@
 
   // --- state
 
-  /** connected is true between connect() resolving and the disconnected event. */
+  /**
+   * connected is true between connect() resolving and the disconnected
+   * event, while reconnecting too (the session lives on).
+   */
   Object.defineProperty(Client.prototype, "connected", {
     get: function () {
       return this._state === "open";
+    },
+  });
+
+  /**
+   * reconnecting is true while a client with the resume option is away:
+   * its connection dropped and it is trying to take the session up on a
+   * new one. Calls made meanwhile are kept and sent on resume.
+   */
+  Object.defineProperty(Client.prototype, "reconnecting", {
+    get: function () {
+      return this._state === "open" && this._away;
+    },
+  });
+
+  /**
+   * resumable is true once the gate has made the session resumable (its
+   * MsgSession came); a gate with resume_window = 0, or one older than
+   * resumable sessions, leaves it false, and a drop ends the session.
+   */
+  Object.defineProperty(Client.prototype, "resumable", {
+    get: function () {
+      return this._state === "open" && this._sess.state === "resumable";
     },
   });
 
@@ -1179,6 +1300,7 @@
       return Promise.reject(new Error("goworld: cannot connect to " + url + ": " + (e && e.message)));
     }
     ws.binaryType = "arraybuffer";
+    this._url = url;
     this._ws = ws;
     this._state = "connecting";
     this._entities = new Map();
@@ -1189,10 +1311,14 @@
     this._ready = false;
     this._pendingError = null;
     this._stats = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0 };
+    this._sess = newSession(this._opts.resume ? "undecided" : "none");
+    this._away = false;
+    this._byeSent = false;
     var resolveClosed;
     this._wsClosed = new Promise(function (r) {
       resolveClosed = r;
     });
+    this._resolveClosed = resolveClosed;
     return new Promise(function (resolve, reject) {
       self._abortConnect = function () {
         clearTimeout(timer);
@@ -1214,8 +1340,11 @@
         if (self._ws !== ws || self._state !== "connecting") return;
         self._state = "open";
         self._lastRecv = now();
-        // The first frame: the protocol version (u16 LE).
-        self._sendFrame(MsgType.ClientHello, new Uint8Array([PROTOCOL_VERSION & 0xff, PROTOCOL_VERSION >> 8]));
+        // The first frame: the protocol version (u16 LE), and with the
+        // resume option the HelloResume flag (protocol.md 8.1).
+        var hello = [PROTOCOL_VERSION & 0xff, PROTOCOL_VERSION >> 8];
+        if (self._opts.resume) hello.push(HELLO_RESUME);
+        self._sendFrame(MsgType.ClientHello, new Uint8Array(hello));
         // A heartbeat at once: the gate's answer says its heartbeat
         // settings, which the client follows (_adoptHeartbeat).
         if (self._opts.heartbeatInterval > 0) self._sendFrame(MsgType.Heartbeat, new Uint8Array(0));
@@ -1259,24 +1388,34 @@
           reject(new Error("goworld: cannot connect to " + url + " (WebSocket closed, code " + ev.code + (ev.reason ? ", " + ev.reason : "") + ")"));
           return;
         }
-        // Frames already received are handled first: the kick, if any,
-        // comes before the close.
-        if (self._state === "open") {
-          self._ready = true;
-          self._pump();
-        }
-        self._finish("the server closed the connection", null, false, ev.code);
+        self._closedByServer(ev.code);
       };
     });
   };
 
+  // _closedByServer handles the close of the socket in use: the frames
+  // already received are handled first (the kick, if any, comes before
+  // the close), then the connection has dropped.
+  Client.prototype._closedByServer = function (code) {
+    if (this._state === "open") {
+      this._ready = true;
+      this._pump();
+    }
+    this._drop("the server closed the connection", null, code);
+  };
+
   /**
    * close() closes the connection (WebSocket close code 1000). Unless the
-   * client was already disconnected, "disconnected" fires at once with
-   * reason "closed by the client". The promise resolves once the socket
-   * is closed, or after a second.
+   * client was already disconnected, "disconnected" fires with reason
+   * "closed by the client": at once, or, in a resumable session, when the
+   * gate answers the goodbye (MsgBye) close() sends first, within a
+   * second (protocol.md 6.15: the gate would take a close without it as
+   * a drop and hold the session for its resume window). A client that is
+   * reconnecting stops at once. The promise resolves once the socket is
+   * closed, or after a second.
    */
   Client.prototype.close = function () {
+    var self = this;
     var closed = this._wsClosed;
     if (this._state === "connecting") {
       var ws = this._ws;
@@ -1288,6 +1427,24 @@
         /* ignore */
       }
       this._abortConnect();
+    } else if (this._state === "open" && !this._away && this._sess.state !== "none") {
+      if (!this._byeSent) {
+        // Say goodbye; the gate's MsgBye answers it behind everything it
+        // had queued (_handle), and ends the session then, or the wait.
+        try {
+          this._sendFrame(MsgType.Bye, new Uint8Array(0));
+          this._byeSent = true;
+        } catch (e) {
+          this._finish("closed by the client", null, false, 1000);
+        }
+        if (this._byeSent) {
+          this._stopTimers();
+          this._byeTimer = setTimeout(function () {
+            self._byeTimer = null;
+            self._finish("closed by the client", null, false, 1000);
+          }, CLOSE_WAIT);
+        }
+      }
     } else {
       this._finish("closed by the client", null, false, 1000);
     }
@@ -1295,7 +1452,7 @@
     return Promise.race([
       closed,
       new Promise(function (r) {
-        setTimeout(r, 1000);
+        setTimeout(r, CLOSE_WAIT);
       }),
     ]);
   };
@@ -1333,7 +1490,7 @@
       if (self._state !== "open") return;
       var quiet = now() - self._lastRecv;
       if (quiet >= self._hbIdle) {
-        self._finish("the server stopped answering", new Error("goworld: nothing received for " + Math.round(quiet) + " ms"), false, 0);
+        self._drop("the server stopped answering", new Error("goworld: nothing received for " + Math.round(quiet) + " ms"), 0);
         return;
       }
       self._watchIdle(self._hbIdle - quiet + 1);
@@ -1346,6 +1503,7 @@
     this._hbTimer = setInterval(function () {
       try {
         self._sendFrame(MsgType.Heartbeat, new Uint8Array(0));
+        self._ackNow(); // with each heartbeat, if anything is new
       } catch (e) {
         /* closing */
       }
@@ -1378,24 +1536,29 @@
     this._hbTimer = null;
     clearTimeout(this._idleTimer);
     this._idleTimer = null;
+    clearTimeout(this._sess.ackTimer);
+    this._sess.ackTimer = null;
   };
 
-  // _finish ends the session once: closes the socket, stops the timers and
+  // _finish ends the session once: closes the socket (and a resume
+  // attempt's), stops the timers, forgets what was kept for a resume and
   // emits "disconnected". The view stays readable until the next connect.
-  Client.prototype._finish = function (reason, error, kicked, code) {
+  // refused marks a resume the gate refused.
+  Client.prototype._finish = function (reason, error, kicked, code, refused) {
     if (this._state !== "open") return;
     this._state = "closed";
     this._stopTimers();
+    clearTimeout(this._retryTimer);
+    this._retryTimer = null;
+    clearTimeout(this._byeTimer);
+    this._byeTimer = null;
+    if (this._attempt) this._attempt.abort();
+    this._sess.kept = [];
+    this._sess.keptBytes = 0;
     var ws = this._ws;
     this._ws = null;
-    if (ws) {
-      try {
-        if (ws.readyState === 0 || ws.readyState === 1) ws.close(1000);
-      } catch (e) {
-        /* ignore */
-      }
-    }
-    this._disconnect = { reason: reason, kicked: kicked, error: error, code: code };
+    closeSocket(ws);
+    this._disconnect = { reason: reason, kicked: kicked, error: error, code: code, refused: refused === true };
     var pending = this._pending;
     this._pending = new Map();
     pending.forEach(function (p) {
@@ -1404,6 +1567,16 @@
     });
     this._emit("disconnected", this._disconnect);
   };
+
+  // closeSocket closes ws (if any) with 1000 unless it is closing already.
+  function closeSocket(ws) {
+    if (!ws) return;
+    try {
+      if (ws.readyState === 0 || ws.readyState === 1) ws.close(1000);
+    } catch (e) {
+      /* ignore */
+    }
+  }
 
   Client.prototype._fail = function (err) {
     var msg = err && err.message ? err.message : String(err);
@@ -1438,6 +1611,7 @@
         this._stats.framesIn++;
         this._stats.bytesIn += HEADER_SIZE + f.body.length;
         this._handle(f.type, f.body);
+        if (this._sess.state !== "none" && isSessionFrame(f.type)) this._received(f.type, HEADER_SIZE + f.body.length);
       }
     } catch (e) {
       this._fail(e);
@@ -1445,12 +1619,361 @@
   };
 
   Client.prototype._sendFrame = function (type, body) {
-    if (this._state !== "open" || !this._ws || this._ws.readyState !== 1) {
-      throw new Error("goworld: not connected");
+    if (this._state !== "open" || this._away || this._byeSent || !this._ws || this._ws.readyState !== 1) {
+      throw new Error("goworld: not connected" + (this._byeSent && this._state === "open" ? " (closing)" : ""));
     }
     this._ws.send(encodeFrame(type, body));
     this._stats.framesOut++;
     this._stats.bytesOut += HEADER_SIZE + body.length;
+  };
+
+  // _sendSession sends a session frame (a call, a request, a move). In a
+  // resumable session, or one asked for and not yet answered, it is
+  // numbered and kept until the gate acknowledges it, and while
+  // reconnecting it is only kept, to be sent on resume; past the
+  // resumeBuffer option it throws and sends nothing.
+  Client.prototype._sendSession = function (type, body) {
+    var s = this._sess;
+    if (s.state === "none" || this._state !== "open" || this._byeSent) {
+      this._sendFrame(type, body);
+      return;
+    }
+    var frame = encodeFrame(type, body);
+    if (s.keptBytes + frame.length > this._opts.resumeBuffer) {
+      throw new Error("goworld: too much sent and not yet acknowledged by the gate (over the resumeBuffer option's " +
+        this._opts.resumeBuffer + " bytes); try again later");
+    }
+    s.kept.push(frame);
+    s.keptBytes += frame.length;
+    s.sent++;
+    if (this._away || !this._ws || this._ws.readyState !== 1) return; // sent on resume
+    this._ws.send(frame);
+    this._stats.framesOut++;
+    this._stats.bytesOut += frame.length;
+  };
+
+  // --- resumable sessions (protocol.md 8.1)
+
+  // _drop handles a connection that ended without a kick, a goodbye or
+  // a protocol error: with a resumable session (and reconnecting allowed)
+  // the client goes away and reconnects; otherwise the session ends.
+  Client.prototype._drop = function (reason, error, code) {
+    if (this._state !== "open" || this._away) return;
+    if (this._byeSent) {
+      // close() is waiting for the gate's answer: the end it asked for.
+      this._finish("closed by the client", null, false, 1000);
+      return;
+    }
+    if (!this._opts.resume || this._opts.reconnectMax < 0 || this._sess.state !== "resumable") {
+      this._finish(reason, error, false, code);
+      return;
+    }
+    this._away = true;
+    this._stopTimers();
+    var ws = this._ws;
+    this._ws = null;
+    closeSocket(ws);
+    this._reconnect(error || new Error("goworld: " + reason + (code ? " (code " + code + ")" : "")));
+  };
+
+  // _backoff returns the wait before reconnect attempt n (from 1), in
+  // ms: reconnectDelay doubled for each attempt before it, at most
+  // reconnectDelayMax, times a random factor in [0.5, 1.5).
+  Client.prototype._backoff = function (n) {
+    var d = this._opts.reconnectDelay, max = this._opts.reconnectDelayMax;
+    for (var i = 1; i < n && d < max; i++) d *= 2;
+    return Math.min(d, max) * (0.5 + Math.random());
+  };
+
+  // _reconnect tries again and again, with backoff, until the gate takes
+  // the session up, refuses it, reconnectMax (by default the gate's
+  // resume window) passes, or close(). drop is why the connection ended.
+  Client.prototype._reconnect = function (drop) {
+    var self = this;
+    var limit = this._opts.reconnectMax > 0 ? this._opts.reconnectMax : this._sess.window;
+    var deadline = now() + limit;
+    var attempt = 0;
+    function next(err) {
+      if (self._state !== "open" || !self._away) return;
+      var left = deadline - now();
+      if (left <= 0) {
+        var msg = "could not reconnect within " + limit + " ms";
+        self._finish(msg, new Error("goworld: " + msg + ": " + (err && err.message ? err.message : String(err))), false, 0);
+        return;
+      }
+      attempt++;
+      self._emit("reconnecting", { attempt: attempt, error: err });
+      if (self._state !== "open" || !self._away) return; // a listener closed
+      self._retryTimer = setTimeout(function () {
+        self._retryTimer = null;
+        self._tryResume(Math.max(Math.min(self._opts.connectTimeout, deadline - now()), 1), next);
+      }, Math.min(self._backoff(attempt), left));
+    }
+    next(drop);
+  };
+
+  // _tryResume makes one attempt: open a socket to the same URL, send
+  // MsgResume, and read the gate's answer within timeout ms. MsgResumed:
+  // the session goes on over the new socket. A kick: the gate refused,
+  // the session ends. Anything else that fails calls next(error).
+  Client.prototype._tryResume = function (timeout, next) {
+    var self = this;
+    var url = this._url;
+    var WS = this._opts.WebSocket || root.WebSocket;
+    var ws, settled = false, skipped = 0, timer = null;
+    var reader = new FrameReader(this._opts.maxBody);
+    var att = {
+      abort: function () {
+        settle();
+        closeSocket(ws);
+      },
+    };
+    function settle() {
+      settled = true;
+      clearTimeout(timer);
+      if (self._attempt === att) self._attempt = null;
+    }
+    function fail(err) {
+      if (settled) return;
+      att.abort();
+      next(err);
+    }
+    function end(reason, error, kicked, refused) {
+      att.abort();
+      self._finish(reason, error, kicked, 0, refused);
+    }
+    try {
+      ws = new WS(url);
+    } catch (e) {
+      setTimeout(function () {
+        next(new Error("goworld: cannot connect to " + url + ": " + (e && e.message)));
+      }, 0);
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    this._attempt = att;
+    timer = setTimeout(function () {
+      fail(new Error("goworld: no answer to Resume within " + Math.round(timeout) + " ms"));
+    }, timeout);
+    ws.onopen = function () {
+      if (settled) return;
+      var s = self._sess;
+      var w = new Writer(64);
+      w.u16(PROTOCOL_VERSION, true);
+      w.u8(HELLO_RESUME);
+      w.bytes(s.token);
+      u64le(w, s.recvd);
+      var f = encodeFrame(MsgType.Resume, w.result());
+      try {
+        ws.send(f);
+      } catch (e) {
+        fail(e);
+        return;
+      }
+      self._stats.framesOut++;
+      self._stats.bytesOut += f.length;
+    };
+    ws.onerror = function (ev) {
+      var why = ev && (ev.message || (ev.error && ev.error.message));
+      fail(new Error("goworld: cannot connect to " + url + (why ? ": " + why : " (WebSocket error)")));
+    };
+    ws.onclose = function (ev) {
+      fail(new Error("goworld: the connection to " + url + " closed before the answer to Resume (code " + ev.code + ")"));
+    };
+    ws.onmessage = function (ev) {
+      if (settled) return;
+      var f;
+      try {
+        if (typeof ev.data === "string") throw ProtocolError("goworld: text message from the server; goworld speaks binary messages only");
+        reader.push(toBytes(ev.data));
+        // The answer comes first: MsgResumed, or a kick that refuses.
+        // Frames before it are not the session's (a broadcast can reach
+        // the socket before the gate has read the resume; the session
+        // has its own copy, which the gate resends): skipped, a few.
+        for (;;) {
+          f = reader.next();
+          if (!f) return;
+          if (!isSessionFrame(f.type) && f.type !== MsgType.HeartbeatAck) break;
+          if (++skipped > MAX_SKIPPED) throw new Error("goworld: no answer to Resume among the first " + MAX_SKIPPED + " frames");
+        }
+      } catch (e) {
+        fail(e);
+        return;
+      }
+      self._stats.framesIn++;
+      self._stats.bytesIn += HEADER_SIZE + f.body.length;
+      if (f.type === MsgType.Kick) {
+        var reason = "";
+        try {
+          reason = new BodyReader(f.body).str();
+        } catch (e) {
+          /* malformed: no reason */
+        }
+        if (!reason) reason = "resume refused (the gate gave no reason)";
+        end(reason, new Error("goworld: the gate refused to resume the session: " + reason), true, true);
+        return;
+      }
+      if (f.type !== MsgType.Resumed) {
+        end("goworld: protocol error: the gate answered Resume with message type " + f.type, ProtocolError("goworld: the gate answered Resume with message type " + f.type), false, false);
+        return;
+      }
+      var s = self._sess;
+      var got = f.body.length >= RESUME_TOKEN_LENGTH + 8 ? readU64(f.body, RESUME_TOKEN_LENGTH) : -2;
+      if (got === -2 || got < s.base || got > s.sent) {
+        var msg = got === -2 ? "malformed Resumed (" + f.body.length + " bytes)" :
+          "Resumed counts " + (got < 0 ? "2^53 or more" : got) + " frames, but " + s.sent + " were sent and " + s.base + " acknowledged";
+        end("goworld: protocol error: " + msg, ProtocolError("goworld: " + msg), false, false);
+        return;
+      }
+      settle();
+      self._resumed(ws, reader, f.body.subarray(0, RESUME_TOKEN_LENGTH).slice(), got);
+    };
+  };
+
+  // _resumed swaps the session over to ws, whose MsgResumed said the gate
+  // has received got session frames from the client: the client resends
+  // those after them, then carries on (what reader still holds first).
+  Client.prototype._resumed = function (ws, reader, token, got) {
+    var self = this;
+    var s = this._sess;
+    this._trim(got);
+    s.token = token;
+    this._ws = ws;
+    this._reader = reader;
+    this._pendingError = null;
+    this._away = false;
+    this._lastRecv = now();
+    // MsgResume told the gate what the client had received.
+    s.acked = s.recvd;
+    s.unackedBytes = 0;
+    var resolveClosed;
+    this._wsClosed = new Promise(function (r) {
+      resolveClosed = r;
+    });
+    this._resolveClosed = resolveClosed;
+    ws.onmessage = function (ev) {
+      if (self._ws !== ws || self._state !== "open") return;
+      self._onData(ev.data);
+    };
+    ws.onerror = null;
+    ws.onclose = function (ev) {
+      resolveClosed();
+      if (self._ws !== ws) return;
+      self._closedByServer(ev.code);
+    };
+    var resent = s.kept.length;
+    try {
+      if (resent > 0) {
+        var all = new Uint8Array(s.keptBytes), off = 0;
+        for (var i = 0; i < resent; i++) {
+          all.set(s.kept[i], off);
+          off += s.kept[i].length;
+        }
+        ws.send(all);
+        this._stats.framesOut += resent;
+        this._stats.bytesOut += all.length;
+      }
+    } catch (e) {
+      // The new socket failed at once: its close event drops it again.
+    }
+    this._emit("resumed", { resent: resent });
+    if (this._ws !== ws || this._state !== "open") return; // a listener closed
+    if (this._opts.heartbeatInterval > 0) {
+      // Heartbeats restart on the new socket, and the answer tells the
+      // gate's settings again.
+      try {
+        this._sendFrame(MsgType.Heartbeat, new Uint8Array(0));
+      } catch (e) {
+        /* closing: the close event follows */
+      }
+      this._startTimers();
+    }
+    this._pump();
+  };
+
+  // _trim forgets the kept frames up to number n, which the gate has received.
+  Client.prototype._trim = function (n) {
+    var s = this._sess;
+    var k = n - s.base;
+    for (var i = 0; i < k; i++) s.keptBytes -= s.kept[i].length;
+    s.kept = s.kept.slice(k);
+    s.base = n;
+  };
+
+  // _gotSession handles MsgSession: the session is resumable.
+  Client.prototype._gotSession = function (body) {
+    if (!this._opts.resume) throw ProtocolError("goworld: unexpected message type 18 (Session) from the server: the client asked for no resumable session");
+    if (body.length < RESUME_TOKEN_LENGTH + 8) throw ProtocolError("goworld: malformed Session (" + body.length + " bytes)");
+    var s = this._sess;
+    if (s.state !== "undecided") throw ProtocolError("goworld: Session after the session began");
+    s.state = "resumable";
+    s.token = body.slice(0, RESUME_TOKEN_LENGTH);
+    var dv = new DataView(body.buffer, body.byteOffset + RESUME_TOKEN_LENGTH, 8);
+    s.window = dv.getUint32(0, true);
+    s.limit = dv.getUint32(4, true);
+  };
+
+  // _gotAck handles the gate's MsgAck: forget what it has received.
+  Client.prototype._gotAck = function (body) {
+    var s = this._sess;
+    if (s.state !== "resumable") throw ProtocolError("goworld: unexpected message type 9 (Ack) from the server: the session is not resumable");
+    if (body.length !== 8) throw ProtocolError("goworld: malformed Ack (" + body.length + " bytes)");
+    var n = readU64(body, 0);
+    if (n < s.base || n > s.sent) {
+      throw ProtocolError("goworld: Ack of " + (n < 0 ? "2^53 or more" : n) + " frames, but " + s.sent + " were sent and " + s.base + " acknowledged");
+    }
+    this._trim(n);
+  };
+
+  // _received counts a session frame the client has handled, of size
+  // bytes, and acknowledges as protocol.md 8.1 says: 100 ms after the
+  // first unacknowledged one, at 32 KiB of them, or with a heartbeat.
+  Client.prototype._received = function (type, size) {
+    var self = this;
+    var s = this._sess;
+    if (s.state === "undecided") {
+      // Frames before MsgSession are not counted: a broadcast can reach
+      // the socket before the gate has read the hello. The boot entity's
+      // MsgCreateEntity comes after the hello, which the gate answers
+      // with MsgSession first: if that did not come, this gate holds no
+      // session (resume_window = 0, or an older gate).
+      if (type === MsgType.CreateEntity) {
+        s.state = "none";
+        s.kept = [];
+        s.keptBytes = 0;
+      }
+      return;
+    }
+    if (s.state !== "resumable") return;
+    s.recvd++;
+    s.unackedBytes += size;
+    if (s.unackedBytes >= ACK_BYTES) {
+      this._ackNow();
+      return;
+    }
+    if (s.ackTimer === null && this._state === "open") {
+      s.ackTimer = setTimeout(function () {
+        s.ackTimer = null;
+        self._ackNow();
+      }, ACK_DELAY);
+    }
+  };
+
+  // _ackNow sends MsgAck if session frames arrived since the last one.
+  Client.prototype._ackNow = function () {
+    var s = this._sess;
+    if (s.state !== "resumable" || s.recvd === s.acked || this._away || this._byeSent) return;
+    var w = new Writer(8);
+    u64le(w, s.recvd);
+    try {
+      this._sendFrame(MsgType.Ack, w.result());
+    } catch (e) {
+      return; // not connected: the resume says it
+    }
+    s.acked = s.recvd;
+    s.unackedBytes = 0;
+    clearTimeout(s.ackTimer);
+    s.ackTimer = null;
   };
 
   // --- calls and moves
@@ -1464,7 +1987,7 @@
    * all, with calls of its own.
    */
   Client.prototype.call = function (entityID, method) {
-    this._sendFrame(MsgType.CallEntity, this._callBody(entityID, method, Array.prototype.slice.call(arguments, 2), -1));
+    this._sendSession(MsgType.CallEntity, this._callBody(entityID, method, Array.prototype.slice.call(arguments, 2), -1));
   };
 
   // _callBody encodes a MsgCallEntity body, or a MsgRequest body when
@@ -1515,7 +2038,7 @@
       id = this._nextReq;
     } while (this._pending.has(id));
     var body = this._callBody(entityID, method, Array.prototype.slice.call(arguments, 2), id);
-    this._sendFrame(MsgType.Request, body);
+    this._sendSession(MsgType.Request, body);
     return new Promise(function (resolve, reject) {
       var p = { resolve: resolve, reject: reject, timer: null };
       if (self._opts.requestTimeout > 0) {
@@ -1572,7 +2095,7 @@
     b.f32(y, true);
     b.f32(z, true);
     b.f32(w, true);
-    this._sendFrame(MsgType.SyncPosition, b.result());
+    this._sendSession(MsgType.SyncPosition, b.result());
     if (e) {
       e.pos = { x: x, y: y, z: z };
       e.yaw = w;
@@ -1590,9 +2113,18 @@
         return;
 
       case MsgType.Bye:
-        // Only ever an answer to a client's goodbye, which this client
-        // (WebSocket: its close tells the gate) never sends.
-        this._finish("the server closed the connection", new Error("goworld: the server said goodbye"), false, 0);
+        // The answer to close()'s goodbye: the gate has ended the
+        // session. One not asked for is the server closing.
+        if (this._byeSent) this._finish("closed by the client", null, false, 1000);
+        else this._finish("the server closed the connection", new Error("goworld: the server said goodbye"), false, 0);
+        return;
+
+      case MsgType.Session:
+        this._gotSession(body);
+        return;
+
+      case MsgType.Ack:
+        this._gotAck(body);
         return;
 
       case MsgType.CreateEntity: {

@@ -1,12 +1,13 @@
 // Unit tests of goworld.js with no network: MessagePack and frames against
 // the bytes of docs/protocol.md, attribute changes (section 11.3), the
 // whole worked session of sections 12.8 and 13 through a fake WebSocket
-// (bytes in and bytes out), and a bounded fuzz of the decoders and of the
-// client's frame handling.
+// (bytes in and bytes out), resumable sessions (protocol.md 8.1) against a
+// fake gate, byte by byte, and a bounded fuzz of the decoders and of the
+// client's frame handling, resumable sessions and resume answers included.
 //
 //   node unit.mjs [fuzz-iterations [fuzz-seed]]
 
-import { GoWorld, step, fail, deadline, check, eq, show, hex, tohex, throws, same, sleep } from "./lib.mjs";
+import { GoWorld, step, fail, deadline, check, eq, show, hex, tohex, throws, same, sleep, until } from "./lib.mjs";
 
 deadline(60000);
 const fuzzIterations = Number(process.argv[2] || 20000);
@@ -558,6 +559,295 @@ step("the gate's heartbeat settings: followed, clamped, and the client's own opt
 }
 
 // ---------------------------------------------------------------------------
+// Resumable sessions (protocol.md 8.1) against a fake gate, byte by byte.
+
+// u64 is n as a u64 LE, in hex.
+const u64 = (n) => {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(n), true);
+  return tohex(b);
+};
+const TOKEN1 = "11".repeat(32), TOKEN2 = "22".repeat(32), TOKEN3 = "33".repeat(32);
+// session: MsgSession(token, window ms, limit).
+const sessionFrame = (token, windowMs) => GoWorld.encodeFrame(18, hex(token + tohex(new Uint8Array(new Uint32Array([windowMs, 1 << 20]).buffer))));
+const resumedFrame = (token, n) => GoWorld.encodeFrame(19, hex(token + u64(n)));
+const ackFrame = (n) => GoWorld.encodeFrame(9, hex(u64(n)));
+const kickFrame = (reason) => {
+  const r = new TextEncoder().encode(reason);
+  return GoWorld.encodeFrame(14, cat(tohex(new Uint8Array([r.length & 0xff, r.length >> 8])), r));
+};
+const BOOT = "1d0000000a0041414543417751464267634943516f4c0107004163636f756e7480"; // MsgCreateEntity of the boot Account
+const callFrame = (method, n) => {
+  const m = new TextEncoder().encode(method);
+  return GoWorld.encodeFrame(12, cat("41414543417751464267634943516f4c", tohex(new Uint8Array([m.length, 0])), m, GoWorld.encode([n])));
+};
+const callBytes = (n) => {
+  // What the client sends for c.call(ACCOUNT, "N", n).
+  return tohex(GoWorld.encodeFrame(3, cat("41414543417751464267634943516f4c", "01004e", GoWorld.encode([n]))));
+};
+const ACC = "AAECAwQFBgcICQoL";
+const resumeOpts = { WebSocket: FakeWebSocket, heartbeatInterval: 0, resume: true, reconnectDelay: 5, reconnectDelayMax: 20 };
+
+// resumable dials a client with the resume option and plays a gate that
+// makes the session resumable with token1 and window ms.
+async function resumable(windowMs = 60000, options = {}) {
+  const c = new GoWorld.Client({ ...resumeOpts, ...options });
+  const ev = [];
+  for (const name of ["entityCreated", "call", "disconnected", "reconnecting", "resumed"]) c.on(name, (e) => ev.push([name, e]));
+  const p = c.connect("ws://fake/resume");
+  const ws = FakeWebSocket.last;
+  ws.open();
+  await p;
+  await tick();
+  eq(ws.take(), ["050000000500010001"], "the hello with the HelloResume flag");
+  // A broadcast can come before MsgSession: not counted.
+  ws.deliver(cat(callFrame("Early", 0), sessionFrame(TOKEN1, windowMs), BOOT));
+  eq(c.resumable, true, "resumable after MsgSession");
+  return { c, ws, ev };
+}
+
+step("resume: counting, acks after 100 ms and at 32 KiB, the gate's acks");
+{
+  const { c, ws, ev } = await resumable();
+  eq(ev.map((e) => e[0]), ["call", "entityCreated"], "the early broadcast and the boot entity are handled");
+  for (let i = 1; i <= 3; i++) ws.deliver(callFrame("N", i));
+  eq(ws.take(), [], "no ack at once");
+  await sleep(150);
+  eq(ws.take(), ["0a0000000900" + u64(4)], "one ack after 100 ms: the boot entity and 3 calls (the early broadcast is not counted)");
+  await sleep(150);
+  eq(ws.take(), [], "nothing new, no ack");
+  // 32 KiB of session frames: acknowledged at once.
+  const pad = "x".repeat(1000);
+  // Frames of 1031 bytes: the 32nd passes 32 KiB.
+  eq(callFrame("Pad", pad).length, 1031, "a padded call's size");
+  for (let i = 0; i < 31; i++) ws.deliver(callFrame("Pad", pad));
+  eq(ws.take(), [], "no ack below 32 KiB");
+  ws.deliver(callFrame("Pad", pad));
+  eq(ws.take(), ["0a0000000900" + u64(4 + 32)], "an ack at 32 KiB, without waiting");
+  // The client's calls are counted and kept until the gate acknowledges them.
+  for (let i = 1; i <= 3; i++) c.call(ACC, "N", i);
+  eq(ws.take(), [1, 2, 3].map(callBytes), "calls are sent at once");
+  ws.deliver(ackFrame(2));
+  check(c.connected, "an ack within what was sent");
+  const d = c.waitFor("disconnected");
+  ws.deliver(ackFrame(1));
+  eq((await d).reason, "goworld: Ack of 1 frames, but 3 were sent and 2 acknowledged", "an ack that goes backwards");
+}
+{
+  const { c, ws } = await resumable();
+  const d = c.waitFor("disconnected");
+  ws.deliver(GoWorld.encodeFrame(9, hex("01000000000000")));
+  eq((await d).reason, "goworld: malformed Ack (7 bytes)", "a 7-byte ack");
+  const r2 = await resumable();
+  const d2 = r2.c.waitFor("disconnected");
+  r2.ws.deliver(ackFrame(1));
+  eq((await d2).reason, "goworld: Ack of 1 frames, but 0 were sent and 0 acknowledged", "an ack of more than was sent");
+  const r3 = await resumable();
+  const d3 = r3.c.waitFor("disconnected");
+  r3.ws.deliver(sessionFrame(TOKEN2, 1000));
+  eq((await d3).reason, "goworld: Session after the session began", "a second MsgSession");
+}
+{
+  // Without the option, the session frames are unexpected.
+  const c = new GoWorld.Client({ WebSocket: FakeWebSocket, heartbeatInterval: 0 });
+  const p = c.connect("ws://fake/noresume");
+  const ws = FakeWebSocket.last;
+  ws.open();
+  await p;
+  await tick();
+  const d = c.waitFor("disconnected");
+  ws.deliver(sessionFrame(TOKEN1, 1000));
+  eq((await d).reason, "goworld: unexpected message type 18 (Session) from the server: the client asked for no resumable session", "MsgSession not asked for");
+}
+
+step("resume: a drop, reconnecting, MsgResume, skipped frames, MsgResumed, resent calls, a new token");
+{
+  const { c, ws, ev } = await resumable();
+  ws.deliver(cat(callFrame("N", 1), callFrame("N", 2))); // received: boot + 2
+  for (let i = 1; i <= 4; i++) c.call(ACC, "N", i);
+  ws.take();
+  ws.deliver(ackFrame(1)); // the gate has the first call
+  ev.length = 0;
+  const reconnecting = c.waitFor("reconnecting");
+  ws.serverClose(1006);
+  const r = await reconnecting;
+  eq([r.attempt, r.error.message], [1, "goworld: the server closed the connection (code 1006)"], "reconnecting: attempt 1 and why");
+  check(c.connected && c.reconnecting, "connected and reconnecting while away");
+  c.call(ACC, "N", 5); // while away: kept, sent on resume
+  const req = c.request(ACC, "N", 6);
+  await until(() => FakeWebSocket.last !== ws, "a new socket");
+  const ws2 = FakeWebSocket.last;
+  eq(ws2.url, "ws://fake/resume", "the same URL");
+  ws2.open();
+  eq(ws2.take(), ["2d0000000800" + "010001" + TOKEN1 + u64(3)], "MsgResume: version, flag, token, 3 frames received");
+  // A broadcast before the answer is skipped (the session has its own
+  // copy), then MsgResumed with the gate's count, then what it resends.
+  ws2.deliver(cat(callFrame("Stray", 9), resumedFrame(TOKEN2, 2), callFrame("N", 3)));
+  eq(ev.map((e) => e[0] + (e[1].method ? ":" + e[1].method : "")), ["reconnecting", "resumed", "call:N"], "events: resumed, then the resent call, not the stray one");
+  check(c.connected && !c.reconnecting, "connected again");
+  // The gate had 2 of the 4 calls: the client resends 3 and 4, then the
+  // calls made while away, in one message, then carries on.
+  const reqBytes = tohex(GoWorld.encodeFrame(6, cat("41414543417751464267634943516f4c", "01000000", "01004e", GoWorld.encode([6]))));
+  eq(ws2.sent.map(tohex), [callBytes(3) + callBytes(4) + callBytes(5) + reqBytes], "the calls the gate had not received, in order, in one message");
+  eq(ev.find((e) => e[0] === "resumed")[1], { resent: 4 }, "resumed says 4 were resent");
+  ws2.sent = [];
+  ws2.deliver(GoWorld.encodeFrame(17, hex("01000000" + "0000" + "07")));
+  eq(await req, 7, "a request made while away is answered after the resume");
+  await sleep(150);
+  eq(ws2.take(), ["0a0000000900" + u64(5)], "acks go on from the count: boot, 2 calls, the resent call and the reply");
+  // A second drop resumes with the new token.
+  ws2.serverClose(1006);
+  await until(() => FakeWebSocket.last !== ws2, "a third socket");
+  const ws3 = FakeWebSocket.last;
+  ws3.open();
+  eq(ws3.take(), ["2d0000000800" + "010001" + TOKEN2 + u64(5)], "the second MsgResume carries the token MsgResumed gave");
+  // A gate that counts more than was sent breaks the protocol.
+  const d = c.waitFor("disconnected");
+  ws3.deliver(resumedFrame(TOKEN3, 7));
+  eq((await d).reason, "goworld: protocol error: Resumed counts 7 frames, but 6 were sent and 2 acknowledged", "Resumed past what was sent");
+}
+
+step("resume: refused, failed attempts, reconnectMax, reconnectMax < 0, a gate without sessions");
+{
+  const { c, ws } = await resumable();
+  ws.serverClose(1006);
+  await until(() => FakeWebSocket.last !== ws, "a new socket");
+  FakeWebSocket.last.open();
+  const d = c.waitFor("disconnected");
+  FakeWebSocket.last.deliver(kickFrame("resume refused: unknown or expired session"));
+  const got = await d;
+  eq([got.reason, got.kicked, got.refused], ["resume refused: unknown or expired session", true, true], "a refused resume ends the session");
+  eq(FakeWebSocket.last.closedWith, 1000, "the refused socket is closed");
+  check(!c.connected, "not connected after a refusal");
+  throws(() => c.call(ACC, "N", 1), /not connected/, "a call after the refusal");
+}
+{
+  const { c, ws, ev } = await resumable(60000, { reconnectMax: 150 });
+  const t0 = Date.now();
+  ws.serverClose(1006);
+  // Every attempt fails: the socket closes before opening.
+  for (let last = ws; c.connected; ) {
+    if (FakeWebSocket.last !== last) {
+      last = FakeWebSocket.last;
+      last.serverClose(1006);
+    }
+    await sleep(1);
+  }
+  const d = c.lastDisconnect;
+  const attempts = ev.filter((e) => e[0] === "reconnecting").map((e) => e[1]);
+  eq(d.reason, "could not reconnect within 150 ms", "reconnectMax passed");
+  check(/^goworld: could not reconnect within 150 ms: goworld: the connection to ws:\/\/fake\/resume closed before the answer to Resume \(code 1006\)$/.test(d.error.message), d.error.message);
+  check(Date.now() - t0 >= 140, "gave up after reconnectMax");
+  check(attempts.length >= 3 && attempts.every((a, i) => a.attempt === i + 1), `attempts ${show(attempts.map((a) => a.attempt))}`);
+  check(/closed before the answer to Resume/.test(attempts[1].error.message), `attempt 2's error: ${attempts[1].error.message}`);
+  eq(d.refused, false, "not a refusal");
+}
+{
+  // An attempt whose gate never answers ends at connectTimeout.
+  const { c, ws, ev } = await resumable(60000, { connectTimeout: 50, reconnectMax: 5000 });
+  ws.serverClose(1006);
+  await until(() => ev.filter((e) => e[0] === "reconnecting").length >= 2, "a second attempt");
+  const second = ev.filter((e) => e[0] === "reconnecting")[1][1];
+  eq(second.error.message, "goworld: no answer to Resume within 50 ms", "an attempt that gets no answer");
+  await c.close();
+  eq(c.lastDisconnect.reason, "closed by the client", "close() while reconnecting ends at once");
+  const n = FakeWebSocket.last;
+  await sleep(100);
+  check(FakeWebSocket.last === n && !c.connected, "no attempt after close()");
+}
+{
+  const { c, ws, ev } = await resumable(60000, { reconnectMax: -1 });
+  const d = c.waitFor("disconnected");
+  ws.serverClose(1006);
+  eq((await d).reason, "the server closed the connection", "reconnectMax < 0: a drop ends the session");
+  eq(ev.filter((e) => e[0] === "reconnecting").length, 0, "no reconnecting");
+}
+{
+  // A gate with resume_window = 0: no MsgSession before the boot entity.
+  const c = new GoWorld.Client(resumeOpts);
+  const p = c.connect("ws://fake/nosession");
+  const ws = FakeWebSocket.last;
+  ws.open();
+  await p;
+  await tick();
+  ws.deliver(hex(BOOT));
+  eq(c.resumable, false, "no session");
+  c.call(ACC, "N", 1);
+  ws.take();
+  await c.close();
+  eq(ws.take(), [], "close() sends no goodbye without a session");
+  const c2 = new GoWorld.Client(resumeOpts);
+  const p2 = c2.connect("ws://fake/nosession2");
+  const ws2 = FakeWebSocket.last;
+  ws2.open();
+  await p2;
+  await tick();
+  ws2.deliver(hex(BOOT));
+  const d = c2.waitFor("disconnected");
+  ws2.serverClose(1006);
+  eq((await d).reason, "the server closed the connection", "a drop without a session ends it");
+}
+
+step("resume: close() says goodbye and waits for the answer; the buffer bound; the backoff");
+{
+  const { c, ws, ev } = await resumable();
+  c.call(ACC, "N", 1);
+  ws.take();
+  const closing = c.close();
+  eq(ws.take(), ["020000000700"], "close() sends MsgBye");
+  check(c.lastDisconnect === null, "no disconnected before the answer");
+  throws(() => c.call(ACC, "N", 2), /closing/, "a call after close()");
+  ws.deliver(callFrame("N", 1)); // what the gate had queued comes first
+  ws.deliver(GoWorld.encodeFrame(7));
+  eq(ev.slice(-2).map((e) => e[0]), ["call", "disconnected"], "the queued call, then disconnected");
+  eq([c.lastDisconnect.reason, ws.closedWith], ["closed by the client", 1000], "closed by the client, with 1000");
+  await closing;
+}
+{
+  const { c, ws } = await resumable();
+  const t0 = Date.now();
+  await c.close();
+  eq(ws.take(), ["020000000700"], "MsgBye");
+  const waited = Date.now() - t0;
+  check(waited >= 950 && waited < 2000, `close() waited ${waited} ms for an answer that never came`);
+  eq(c.lastDisconnect.reason, "closed by the client", "closed after the wait");
+}
+{
+  // An unasked MsgBye is the server's close, not a drop.
+  const { c, ws, ev } = await resumable();
+  const d = c.waitFor("disconnected");
+  ws.deliver(GoWorld.encodeFrame(7));
+  eq((await d).reason, "the server closed the connection", "an unasked MsgBye");
+  eq(ev.filter((e) => e[0] === "reconnecting").length, 0, "no reconnecting after the gate's goodbye");
+}
+{
+  // resumeBuffer: 3 calls of 27 bytes fit in 81, the 4th does not, acks make room.
+  eq(callBytes(1).length, 2 * 27, "a call's size");
+  const { c, ws } = await resumable(60000, { resumeBuffer: 81 });
+  for (let i = 1; i <= 3; i++) c.call(ACC, "N", i);
+  throws(() => c.call(ACC, "N", 4), /too much sent and not yet acknowledged by the gate \(over the resumeBuffer option's 81 bytes\)/, "a call past resumeBuffer");
+  eq(ws.take(), [1, 2, 3].map(callBytes), "nothing sent for the refused call");
+  ws.deliver(ackFrame(3));
+  c.call(ACC, "N", 4);
+  eq(ws.take(), [callBytes(4)], "room again once acknowledged");
+  c.close();
+}
+{
+  const c = new GoWorld.Client({ reconnectDelay: 100, reconnectDelayMax: 1000 });
+  for (let n = 1; n <= 70; n++) {
+    const d = Math.min(100 * 2 ** Math.min(n - 1, 20), 1000);
+    let lo = Infinity, hi = 0;
+    for (let k = 0; k < 1000; k++) {
+      const w = c._backoff(n);
+      if (!(w >= d / 2 && w < (d * 3) / 2)) fail(`attempt ${n}: waits ${w}, want within [${d / 2}, ${(d * 3) / 2})`);
+      lo = Math.min(lo, w);
+      hi = Math.max(hi, w);
+    }
+    check(hi - lo >= d / 2, `attempt ${n}: 1000 waits within [${lo}, ${hi}]: hardly spread`);
+  }
+}
+
+// ---------------------------------------------------------------------------
 step(`fuzz: ${fuzzIterations} random inputs to the decoders and the client, seed ${fuzzSeed}`);
 {
   // A small deterministic PRNG, so that a failure can be replayed.
@@ -602,7 +892,7 @@ step(`fuzz: ${fuzzIterations} random inputs to the decoders and the client, seed
   check(errors > 0, "the fuzz met errors");
   // The client: random bodies for every message type must end, at worst,
   // in a disconnection with a protocol error, never in an exception.
-  const types = [2, 10, 11, 12, 13, 14, 15, 16, 17, 99];
+  const types = [2, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 99];
   const ids = ["AAECAwQFBgcICQoL", "DA0ODxAREhMUFRYX"].map((s) => new TextEncoder().encode(s));
   let sessions = 0, disconnects = 0, survived = 0;
   const A = "4441304f4478415245684d5546525958", B = "4a43556d4a7967704b6973734c533476";
@@ -621,22 +911,40 @@ step(`fuzz: ${fuzzIterations} random inputs to the decoders and the client, seed
     "090000001100" + "01000000" + "0000" + "2a",
     "0c0000001100" + "01000000" + "0300" + "0200" + "6e6f",
   ];
+  // Every other pair of sessions is resumable (protocol.md 8.1): the
+  // gate's Ack, Session, Resumed and Bye are fuzzed too, and, in one
+  // session of four, the answer to a resume after a drop halfway.
+  let resumes = 0;
+  const resumeSessions = fuzzIterations >= 80;
   for (let i = 0; i < fuzzIterations / 20 && Date.now() - t0 < 25000; i++) {
-    const c = new GoWorld.Client({ WebSocket: FakeWebSocket, heartbeatInterval: 0 });
+    const resume = i % 4 >= 2;
+    const c = new GoWorld.Client({ WebSocket: FakeWebSocket, heartbeatInterval: 0, resume, reconnectDelay: 1, reconnectDelayMax: 2, connectTimeout: 50 });
     c.on("disconnected", (d) => {
       disconnects++;
       if (d.kicked || d.reason === "closed by the client") return;
-      if (!/^goworld: |^goworld: protocol error: /.test(d.reason)) fail(`fuzz session ${i}: disconnected with ${show(d.reason)}`);
+      if (!/^goworld: |^goworld: protocol error: |^the server closed the connection$/.test(d.reason)) fail(`fuzz session ${i}: disconnected with ${show(d.reason)}`);
     });
+    c.on("resumed", () => resumes++);
     const p = c.connect("ws://fake/fuzz");
-    const ws = FakeWebSocket.last;
+    let ws = FakeWebSocket.last;
     ws.open();
     await p;
     await tick();
     sessions++;
+    if (resume) ws.deliver(sessionFrame(TOKEN1, 60000));
     ws.deliver(cat("1d0000000a0041414543417751464267634943516f4c0107004163636f756e7480"));
     const mutateValid = i % 2 === 1;
     for (let k = 0; k < 30 && c.connected; k++) {
+      if (resume && i % 4 === 3 && k === 15) {
+        // A drop; the new socket gets the fuzz, answer first (or not).
+        ws.serverClose(1006);
+        await until(() => FakeWebSocket.last !== ws || !c.connected, "a resume attempt");
+        if (!c.connected) break;
+        ws = FakeWebSocket.last;
+        ws.open();
+        if (rnd() < 0.5) ws.deliver(rnd() < 0.7 ? resumedFrame(TOKEN2, 0) : kickFrame("resume refused: fuzz"));
+        continue;
+      }
       if (mutateValid) {
         // A frame of the documented session with, most of the time, one
         // byte of its body changed: sessions live longer this way.
@@ -652,11 +960,14 @@ step(`fuzz: ${fuzzIterations} random inputs to the decoders and the client, seed
     }
     if (c.connected) {
       survived++;
-      await c.close();
+      const closing = c.close();
+      if (c.connected) ws.deliver(GoWorld.encodeFrame(7)); // the gate's answer to the goodbye
+      await closing;
     }
   }
+  check(!resumeSessions || resumes > 0, "no fuzzed session resumed");
   check(survived > 0, "no fuzzed session survived: the mutations are too coarse");
-  console.log(`fuzz: ${fuzzIterations} decoder inputs (${errors} refused), ${sessions} client sessions (${disconnects - survived} ended by a protocol error or a kick) in ${Date.now() - t0} ms`);
+  console.log(`fuzz: ${fuzzIterations} decoder inputs (${errors} refused), ${sessions} client sessions (${disconnects - survived} ended by a protocol error or a kick, ${resumes} resumed) in ${Date.now() - t0} ms`);
 }
 
 console.log("unit: ok");

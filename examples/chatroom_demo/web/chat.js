@@ -15,12 +15,18 @@
   var $ = /** @type {(id: string) => HTMLInputElement} */ (function (id) { return document.getElementById(id); });
   var MAX_LINES = 500;
   var MAX_MEMBERS = 1000; // names kept for the members list
+  var RECONNECT_MAX = 5 * 60 * 1000; // ms the page keeps trying to reconnect after a drop
   /** @type {GameClient | null} */
   var client = null;  // the GoWorld.Client while connected or connecting
   var me = "";        // the logged-in user name
   var room = "";      // the room the server says we are in
   var members = {};   // name -> true: who is in room, as far as we know
   var unlisted = 0;   // members the server counted but did not name
+  var away = false;   // the connection dropped: the client is reconnecting
+  // The gate, name and password of the session, kept (in this page's
+  // memory only) to log in again if the gate refuses to resume it.
+  /** @type {{gate: string, user: string, password: string} | null} */
+  var creds = null;
 
   function two(n) { return (n < 10 ? "0" : "") + n; }
 
@@ -83,6 +89,7 @@
   function status() {
     var s;
     if (!client) s = "Not connected.";
+    else if (away) s = "Reconnecting…" + (me ? " (logged in as " + me + (room ? " in " + room : "") + ")" : "");
     else if (!me) s = "Connected, logging in…";
     else {
       var p = client.player();
@@ -127,11 +134,28 @@
       show("enter a user name and a password", "error");
       return;
     }
+    start(gate, method, user, password, "");
+  }
+
+  // start connects to gate and calls method (Login or Register) with
+  // user and password on the boot Account, then joins rejoin (after a
+  // refused resume) or the room in the form.
+  //
+  // The session is resumable (protocol.md 8.1): when the connection
+  // drops, the client reconnects by itself and the page says
+  // "reconnecting…", then "reconnected"; the room and its lines go on
+  // where they were, none lost or repeated. It keeps trying for up to
+  // RECONNECT_MAX, past the gate's resume window (60 s by default): if
+  // the network comes back after the window, the gate refuses the
+  // resume, and the page logs in again with the same name and password
+  // and rejoins the room.
+  function start(gate, method, user, password, rejoin) {
     // The client, typed by the game's declarations (chat.d.ts).
-    var c = /** @type {GameClient} */ (/** @type {unknown} */ (new GoWorld.Client()));
+    var c = /** @type {GameClient} */ (/** @type {unknown} */ (new GoWorld.Client({ resume: true, reconnectMax: RECONNECT_MAX })));
     client = c;
     me = "";
     room = "";
+    away = false;
     c.on("entityCreated", function (e) {
       // The boot Account: log in, or register.
       if (e.isPlayer && e.entity.type === "Account") {
@@ -150,8 +174,21 @@
     });
     c.onCall("OnLogin", function (name) {
       me = String(name);
+      creds = { gate: gate, user: user, password: password };
       show("logged in as " + me, "info");
-      callPlayer("JoinRoom", $("room").value.trim() || "lobby");
+      callPlayer("JoinRoom", rejoin || $("room").value.trim() || "lobby");
+      ui();
+    });
+    c.on("reconnecting", function () {
+      if (client !== c || away) return;
+      away = true;
+      show("reconnecting…", "info");
+      ui();
+    });
+    c.on("resumed", function () {
+      if (client !== c) return;
+      away = false;
+      show("reconnected", "info");
       ui();
     });
     c.onCall("OnJoined", function (r) {
@@ -203,11 +240,21 @@
     });
     c.on("disconnected", function (d) {
       if (client !== c) return;
-      show("disconnected: " + d.reason, d.kicked || d.reason !== "closed by the client" ? "error" : "info");
+      var again = d.refused && creds !== null && me !== "" ? creds : null;
+      var was = room;
+      away = false;
       client = null;
       me = "";
       room = "";
+      creds = null;
       clearMembers();
+      if (again) {
+        show("the server could not resume the session (" + d.reason + "): logging in again as " + again.user +
+          (was ? " and rejoining " + was : "") + "; lines sent meanwhile are lost", "info");
+        start(again.gate, "Login", again.user, again.password, was);
+        return;
+      }
+      show("disconnected: " + d.reason, d.kicked || d.reason !== "closed by the client" ? "error" : "info");
       ui();
     });
     ui();

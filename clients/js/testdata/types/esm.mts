@@ -33,6 +33,8 @@ import type {
   SpaceEnteredEvent,
   MovedEvent,
   DisconnectedEvent,
+  ReconnectingEvent,
+  ResumedEvent,
   Value,
   Sendable,
   Attrs,
@@ -53,6 +55,10 @@ new Client({ heartbeatIntervall: 1000 });
 new Client({ connectTimeout: "10s" });
 // @ts-expect-error: WebSocket must be a class
 new Client({ WebSocket: {} });
+// A resumable session (protocol.md 8.1).
+const resuming: ClientOptions = { resume: true, reconnectMax: 30000, reconnectDelay: 100, reconnectDelayMax: 2000, resumeBuffer: 1 << 20 };
+// @ts-expect-error: resume is a boolean
+new Client({ resume: "yes" });
 
 // A stub a generator writes: typed wrappers over call and request.
 type ChatLine = { room: string; name: string; text: string };
@@ -99,7 +105,12 @@ async function session(url: string): Promise<void> {
   });
   client.on("spaceEntered", (e: SpaceEnteredEvent) => void (e.id === null ? "left" : e.pos.x + e.yaw));
   client.on("moved", (e: MovedEvent) => e.updates.forEach((u) => void (u.entity ? u.pos.z : u.id)));
-  client.once("disconnected", (d: DisconnectedEvent) => void [d.reason, d.kicked, d.code, d.error?.message]);
+  client.once("disconnected", (d: DisconnectedEvent) => void [d.reason, d.kicked, d.code, d.error?.message, d.refused === true]);
+  client.on("reconnecting", (e: ReconnectingEvent) => void [e.attempt + 1, e.error.message]);
+  client.on("resumed", (e: ResumedEvent) => void [e.resent + 1, client.reconnecting === false, client.resumable === true]);
+  // @ts-expect-error: a reconnecting event has no reason
+  client.on("reconnecting", (e) => void e.reason);
+  void resuming;
   // @ts-expect-error: no such event
   client.on("connected", () => {});
   // @ts-expect-error: a listener of the wrong event type
