@@ -21,10 +21,10 @@ import (
 
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/gate"
-	"github.com/goworld-engine/goworld/internal/browsertest"
-	"github.com/goworld-engine/goworld/internal/cluster"
-	"github.com/goworld-engine/goworld/internal/nodetest"
+	"github.com/goworld-engine/goworld/internal/testkit/browsertest"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/internal/testkit/cutproxy"
+	"github.com/goworld-engine/goworld/internal/testkit/nodetest"
 )
 
 // resumeLog is what JsResumer entities did, for the test to check: the

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/gate"
-	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/internal/testkit/cutproxy"
 )
 

@@ -1,6 +1,7 @@
 // Package testkit holds, under it, what the engine's own tests use to
 // stand up real parts: an in-process cluster (cluster), Redis servers
-// (redistest), headless Chromium (browsertest), Node (nodetest), network
+// (redistest), headless Chromium (browsertest), Node (nodetest), a TCP
+// proxy that cuts connections on demand (cutproxy), network
 // namespaces for multi-host tests (netnstest) and throwaway TLS
 // certificates (testcert). They import the servers (game, gate,
 // dispatcher) and test tools, so they live apart from internal/'s
