@@ -48,6 +48,7 @@ var diffTypeLists = append(append([][]reflect.Type{
 	typeList(new(fmt.Stringer), new(error), new(any)),
 	typeList(new(chan int), new(complex128), new(func())),
 	typeList(new([][]any), new(map[string]map[string]int)),
+	typeList(new(map[string]fuzzInner), new(map[int][2]int16), new(map[[2]int]*fuzzStruct)),
 }, fuzzTypeLists...), singletons(fuzzTypeLists)...)
 
 // singletons is a one-parameter list for each type in lists: a random

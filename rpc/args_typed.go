@@ -319,16 +319,18 @@ func decodeMap(d *argDecoder, v reflect.Value, depth int) error {
 		return err
 	}
 	m := reflect.MakeMapWithSize(v.Type(), n)
-	kt, et := v.Type().Key(), v.Type().Elem()
+	// One key and one element, zeroed for each entry: SetMapIndex copies
+	// them into the map.
+	k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
 	for i := 0; i < n; i++ {
-		k := reflect.New(kt).Elem()
+		k.SetZero()
+		e.SetZero()
 		if err := decodeInto(d, k, depth+1); err != nil {
 			return fmt.Errorf("map key: %w", err)
 		}
 		if !k.Comparable() { // e.g. a []any or map[string]any key for map[any]T
 			return fmt.Errorf("unhashable map key %s", clip.Text(fmt.Sprint(k), clip.Default))
 		}
-		e := reflect.New(et).Elem()
 		if err := decodeInto(d, e, depth+1); err != nil {
 			return fmt.Errorf("map[%s]: %w", keyText(k), err)
 		}
