@@ -147,3 +147,38 @@ func connThroughput(b *testing.B, recvStats, sendStats *ConnStats) {
 	recv.reason(b)
 	waitWriter(b, recv.Conn)
 }
+
+// benchNumberArgs is a call heavy in numbers: a list of item IDs, a
+// position, counters by name and a struct, as a game's methods take them.
+type benchUnit struct {
+	ID  string
+	HP  int32
+	Pos [3]float32
+}
+
+var benchNumberArgs = []any{
+	[]int{101, 102, 103, 2000, 2001, 2002, 30000, 30001, 40, 41, 42, 43, 500000, 500001, 6, 7},
+	[3]float32{12.5, 0, -340.25},
+	map[string]int{"gold": 12000, "wood": 340, "stone": 99, "xp": 1234567},
+	benchUnit{ID: "AbCdEfGh-_012345", HP: 870, Pos: [3]float32{1.5, 2, 3.25}},
+}
+
+var benchNumberTypes = []reflect.Type{reflect.TypeFor[[]int](), reflect.TypeFor[[3]float32](),
+	reflect.TypeFor[map[string]int](), reflect.TypeFor[benchUnit]()}
+
+// BenchmarkDecodeArgsNumbers decodes benchNumberArgs (32 numbers) into
+// their parameter types.
+func BenchmarkDecodeArgsNumbers(b *testing.B) {
+	data, err := AppendArgs(nil, benchNumberArgs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for i := 0; i < b.N; i++ {
+		vals, err := DecodeArgs(data, benchNumberTypes)
+		if err != nil || vals[0].Len() != 16 {
+			b.Fatal(err)
+		}
+	}
+}
