@@ -46,6 +46,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/internal/lograte"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/sirupsen/logrus"
@@ -181,10 +182,10 @@ func New(cfg Config) (*Dispatcher, error) {
 		return nil, fmt.Errorf("dispatcher: index %d out of range for %d dispatchers", cfg.Index, cfg.Count)
 	}
 	if cfg.MaxPacketSize <= 0 {
-		cfg.MaxPacketSize = 16 << 20
+		cfg.MaxPacketSize = config.DefaultMaxPacketSize
 	}
 	if cfg.SendBufferSize <= 0 {
-		cfg.SendBufferSize = 64 << 20
+		cfg.SendBufferSize = config.DefaultSendBufferSize
 	}
 	if cfg.HelloTimeout <= 0 {
 		cfg.HelloTimeout = 10 * time.Second
@@ -193,16 +194,16 @@ func New(cfg Config) (*Dispatcher, error) {
 		cfg.MigrateQueueLimit = 4 << 20
 	}
 	if cfg.FreezeQueueLimit <= 0 {
-		cfg.FreezeQueueLimit = 64 << 20
+		cfg.FreezeQueueLimit = config.DefaultFreezeQueueLimit
 	}
 	if cfg.RestoreTimeout <= 0 {
-		cfg.RestoreTimeout = 60 * time.Second
+		cfg.RestoreTimeout = config.DefaultRestoreTimeout
 	}
 	if cfg.RecoverWindow == 0 {
-		cfg.RecoverWindow = 20 * time.Second
+		cfg.RecoverWindow = config.DefaultRecoverWindow
 	}
 	if cfg.RecoverQueueLimit <= 0 {
-		cfg.RecoverQueueLimit = 64 << 20
+		cfg.RecoverQueueLimit = config.DefaultRecoverQueueLimit
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 10 * time.Second

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/goworld-engine/goworld/rpc/link"
@@ -192,13 +193,13 @@ func New(cfg Config) (*Game, error) {
 		return nil, errors.New("game: no boot entity type")
 	}
 	if cfg.SaveInterval <= 0 {
-		cfg.SaveInterval = 60 * time.Second
+		cfg.SaveInterval = config.DefaultSaveInterval
 	}
 	if cfg.MaxPacketSize <= 0 {
-		cfg.MaxPacketSize = 16 << 20
+		cfg.MaxPacketSize = config.DefaultMaxPacketSize
 	}
 	if cfg.SendBufferSize <= 0 {
-		cfg.SendBufferSize = 64 << 20
+		cfg.SendBufferSize = config.DefaultSendBufferSize
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
@@ -213,19 +214,19 @@ func New(cfg Config) (*Game, error) {
 		cfg.FreezeDir = "freeze"
 	}
 	if cfg.KeepFreezeFiles <= 0 {
-		cfg.KeepFreezeFiles = 5
+		cfg.KeepFreezeFiles = config.DefaultKeepFreezeFiles
 	}
 	if cfg.FreezeTimeout <= 0 {
-		cfg.FreezeTimeout = 10 * time.Second
+		cfg.FreezeTimeout = config.DefaultFreezeTimeout
 	}
 	if cfg.StallThreshold <= 0 {
-		cfg.StallThreshold = time.Second
+		cfg.StallThreshold = config.DefaultStallThreshold
 	}
 	if cfg.PositionSyncInterval <= 0 {
-		cfg.PositionSyncInterval = 100 * time.Millisecond
+		cfg.PositionSyncInterval = config.DefaultPositionSyncInterval
 	}
 	if cfg.ServiceGrace <= 0 {
-		cfg.ServiceGrace = 2 * time.Second
+		cfg.ServiceGrace = config.DefaultServiceGrace
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()

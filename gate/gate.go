@@ -40,6 +40,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/internal/fdlimit"
 	"github.com/goworld-engine/goworld/internal/lograte"
 	"github.com/goworld-engine/goworld/rpc"
@@ -352,47 +353,47 @@ func (c *Config) fill() {
 		c.ShutdownGrace = 3 * time.Second
 	}
 	if c.HeartbeatTimeout <= 0 {
-		c.HeartbeatTimeout = 30 * time.Second
+		c.HeartbeatTimeout = config.DefaultHeartbeatTimeout
 	}
 	if c.HeartbeatInterval <= 0 {
-		c.HeartbeatInterval = 5 * time.Second
+		c.HeartbeatInterval = config.DefaultHeartbeatInterval
 	}
 	c.HeartbeatInterval = min(max(c.HeartbeatInterval, rpc.MinHeartbeatInterval), c.HeartbeatTimeout/2, rpc.MaxHeartbeatInterval)
 	if c.TLSHandshakeTimeout <= 0 {
 		c.TLSHandshakeTimeout = 10 * time.Second
 	}
 	if c.MaxClientPacketSize <= 0 {
-		c.MaxClientPacketSize = 64 << 10
+		c.MaxClientPacketSize = config.DefaultMaxClientPacketSize
 	}
 	if c.ClientSendBufferSize <= 0 {
-		c.ClientSendBufferSize = 1 << 20
+		c.ClientSendBufferSize = config.DefaultClientSendBufferSize
 	}
 	if c.MaxPacketSize <= 0 {
-		c.MaxPacketSize = 16 << 20
+		c.MaxPacketSize = config.DefaultMaxPacketSize
 	}
 	if c.SendBufferSize <= 0 {
-		c.SendBufferSize = 64 << 20
+		c.SendBufferSize = config.DefaultSendBufferSize
 	}
 	if c.Logger == nil {
 		c.Logger = logrus.StandardLogger()
 	}
-	c.ClientMsgRate = limitOr(c.ClientMsgRate, 1000)
-	c.ClientMsgBurst = limitOr(c.ClientMsgBurst, 2000)
-	c.ClientByteRate = limitOr(c.ClientByteRate, 1<<20)
-	c.ClientByteBurst = max(limitOr(c.ClientByteBurst, 2<<20), c.MaxClientPacketSize+rpc.HeaderSize)
-	c.MaxClients = limitOr(c.MaxClients, 50000)
+	c.ClientMsgRate = limitOr(c.ClientMsgRate, config.DefaultClientMsgRate)
+	c.ClientMsgBurst = limitOr(c.ClientMsgBurst, config.DefaultClientMsgBurst)
+	c.ClientByteRate = limitOr(c.ClientByteRate, config.DefaultClientByteRate)
+	c.ClientByteBurst = max(limitOr(c.ClientByteBurst, config.DefaultClientByteBurst), c.MaxClientPacketSize+rpc.HeaderSize)
+	c.MaxClients = limitOr(c.MaxClients, config.DefaultMaxClients)
 	if c.MaxClientRequests <= 0 {
-		c.MaxClientRequests = 64
+		c.MaxClientRequests = config.DefaultMaxClientRequests
 	}
-	c.KCPSessionRate = limitOr(c.KCPSessionRate, 500)
-	c.KCPSessionBurst = max(limitOr(c.KCPSessionBurst, 2500), 1)
-	c.KCPHelloRate = limitOr(c.KCPHelloRate, 2000)
+	c.KCPSessionRate = limitOr(c.KCPSessionRate, config.DefaultKCPSessionRate)
+	c.KCPSessionBurst = max(limitOr(c.KCPSessionBurst, config.DefaultKCPSessionBurst), 1)
+	c.KCPHelloRate = limitOr(c.KCPHelloRate, config.DefaultKCPHelloRate)
 	if c.KCPHandshakeTimeout <= 0 {
-		c.KCPHandshakeTimeout = 3 * time.Second
+		c.KCPHandshakeTimeout = config.DefaultKCPHandshakeTimeout
 	}
 	c.KCPHandshakeTimeout = min(c.KCPHandshakeTimeout, c.HeartbeatTimeout)
 	if c.KCPInterval <= 0 {
-		c.KCPInterval = 10 * time.Millisecond
+		c.KCPInterval = config.DefaultKCPInterval
 	}
 	c.KCPInterval = min(max(c.KCPInterval, 10*time.Millisecond), time.Second)
 	c.ClientMsgBurst = max(c.ClientMsgBurst, 1)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/goworld-engine/goworld/config"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,12 +33,13 @@ import (
 // not received. Clients that did not ask (sess nil) take none of these
 // paths.
 
-// Defaults and bounds of Config.ResumeWindow and Config.ResumeLimit.
+// Defaults and bounds of Config.ResumeWindow and Config.ResumeLimit:
+// config.ini's (package config holds every default, once).
 const (
-	DefaultResumeWindow = 60 * time.Second
-	MaxResumeWindow     = time.Hour
-	DefaultResumeLimit  = 1 << 20
-	MinResumeLimit      = 64 << 10
+	DefaultResumeWindow = config.DefaultResumeWindow
+	MaxResumeWindow     = config.MaxResumeWindow
+	DefaultResumeLimit  = config.DefaultResumeLimit
+	MinResumeLimit      = config.MinResumeLimit
 )
 
 // Acknowledgements of the client's session frames (docs/protocol.md,
