@@ -1,0 +1,442 @@
+package main
+
+// Issue 17's end-to-end tests of resumable sessions: the chat demo's real
+// servers, the real client package with Options.Resume, and real network
+// faults between them: a toxiproxy (reset_peer, or timeout until the
+// toxic is removed, which then closes the connection) for TCP and
+// WebSocket, and a UDP relay that forgets its mappings for KCP.
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Shopify/toxiproxy/v2"
+	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/rpc"
+)
+
+// Heartbeats of the resume tests' gates: clients take a silent gate as
+// gone after min(4 intervals, timeout) = 1 s, and the gate a silent
+// client after 1.5 s, so that a black hole is noticed quickly.
+const (
+	resumeHBInterval = 250 * time.Millisecond
+	resumeHBTimeout  = 1500 * time.Millisecond
+)
+
+// resumeOptions are the options of the tests' resumable clients: quick
+// retries (the defaults start at 200 ms and double up to 5 s), and an
+// answer to a resume within 3 s.
+func resumeOptions(kcp bool) client.Options {
+	return client.Options{Resume: true, KCP: kcp, DialTimeout: 3 * time.Second,
+		ReconnectDelay: 20 * time.Millisecond, ReconnectDelayMax: 300 * time.Millisecond}
+}
+
+// dialOpts is dial with options of the caller's.
+func dialOpts(t testing.TB, addr, name string, opts client.Options) *chatter {
+	t.Helper()
+	c, err := client.Dial(addr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &chatter{t: t, name: name, c: c}
+}
+
+// awaitCond polls cond every 10 ms until it holds, failing t after
+// within.
+func awaitCond(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// cutter cuts and heals the network between some clients and a gate.
+// cut makes every connection through it fail; until heal, new ones fail
+// too. Each cut it makes alternates its way of failing, where it has
+// more than one.
+type cutter interface {
+	addr() string // what the clients dial
+	cut()
+	heal()
+}
+
+// toxiCutter is a toxiproxy between TCP or WebSocket clients and the
+// gate. Odd cuts reset every connection (reset_peer: the next bytes
+// either way end it with a RST, losing what was in flight; healing
+// removes the toxic); even cuts are a black hole (timeout: every byte
+// either way is lost, and the ends notice only by their heartbeats;
+// healing stops the proxy, which closes every connection, and starts it
+// again on the same address without the toxic). Toxiproxy v2.5.0 leaves
+// a goroutine behind for a connection that a toxic ended while bytes
+// were coming (TestMain ignores it).
+type toxiCutter struct {
+	t     testing.TB
+	p     *toxiproxy.Proxy
+	url   string // "ws://…/" for WebSocket clients
+	n     int
+	toxic string
+}
+
+func newToxiCutter(t testing.TB, name, upstream string, ws bool) *toxiCutter {
+	t.Helper()
+	p, err := startToxiProxy(name, "127.0.0.1:0", upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	tc := &toxiCutter{t: t, p: p, url: p.Listen}
+	if ws {
+		tc.url = "ws://" + p.Listen + "/"
+	}
+	return tc
+}
+
+func (tc *toxiCutter) addr() string { return tc.url }
+
+func (tc *toxiCutter) cut() {
+	tc.t.Helper()
+	tc.n++
+	typ := "reset_peer"
+	if tc.n%2 == 0 {
+		typ = "timeout"
+	}
+	if err := addToxic(tc.p, typ, `{"timeout":0}`); err != nil {
+		tc.t.Fatal(err)
+	}
+	tc.toxic = typ
+}
+
+func (tc *toxiCutter) heal() {
+	tc.t.Helper()
+	if tc.toxic == "timeout" {
+		tc.p.Stop()
+	}
+	for _, stream := range []string{"upstream", "downstream"} {
+		if err := tc.p.Toxics.RemoveToxic(tc.t.Context(), tc.toxic+"_"+stream); err != nil {
+			tc.t.Fatalf("remove %s_%s: %v", tc.toxic, stream, err)
+		}
+	}
+	if tc.toxic == "timeout" {
+		if err := tc.p.Start(); err != nil {
+			tc.t.Fatalf("toxiproxy on %s again: %v", tc.p.Listen, err)
+		}
+	}
+}
+
+// udpRelay stands between KCP clients and the gate, with a socket of its
+// own to the gate per client address, as a NAT would. cut forgets every
+// mapping (the datagrams of a forgotten client address are dropped, and
+// its socket to the gate is closed) and drops everything until heal: the
+// clients and the gate notice only by their heartbeats, as when a phone
+// changes networks. A client that dials again comes from a new address
+// and gets a new mapping.
+type udpRelay struct {
+	ln       *net.UDPConn
+	upstream *net.UDPAddr
+	mu       sync.Mutex
+	down     bool
+	peers    map[string]*net.UDPConn // client address → socket to the gate
+	dead     map[string]bool
+	wg       sync.WaitGroup
+}
+
+func newUDPRelay(t testing.TB, upstream string) *udpRelay {
+	t.Helper()
+	ua, err := net.ResolveUDPAddr("udp", upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &udpRelay{ln: ln, upstream: ua, peers: map[string]*net.UDPConn{}, dead: map[string]bool{}}
+	r.wg.Add(1)
+	go r.serve()
+	t.Cleanup(r.close)
+	return r
+}
+
+func (r *udpRelay) addr() string { return r.ln.LocalAddr().String() }
+
+// serve forwards the clients' datagrams until the relay is closed.
+func (r *udpRelay) serve() {
+	defer r.wg.Done()
+	buf := make([]byte, 64<<10)
+	for {
+		n, from, err := r.ln.ReadFromUDP(buf)
+		if err != nil {
+			return // closed
+		}
+		key := from.String()
+		r.mu.Lock()
+		up := r.peers[key]
+		if r.down || r.dead[key] {
+			r.mu.Unlock()
+			continue
+		}
+		if up == nil {
+			if up, err = net.DialUDP("udp", nil, r.upstream); err != nil {
+				r.mu.Unlock()
+				continue
+			}
+			r.peers[key] = up
+			r.wg.Add(1)
+			go r.back(up, from)
+		}
+		r.mu.Unlock()
+		up.Write(buf[:n])
+	}
+}
+
+// back forwards the gate's datagrams on up to the client at to, until up
+// is closed.
+func (r *udpRelay) back(up *net.UDPConn, to *net.UDPAddr) {
+	defer r.wg.Done()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := up.Read(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // ICMP refusals and the like
+		}
+		r.mu.Lock()
+		drop := r.down
+		r.mu.Unlock()
+		if !drop {
+			r.ln.WriteToUDP(buf[:n], to)
+		}
+	}
+}
+
+func (r *udpRelay) cut() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.down = true
+	for key, up := range r.peers {
+		up.Close()
+		r.dead[key] = true
+		delete(r.peers, key)
+	}
+}
+
+func (r *udpRelay) heal() {
+	r.mu.Lock()
+	r.down = false
+	r.mu.Unlock()
+}
+
+func (r *udpRelay) close() {
+	r.ln.Close()
+	r.cut()
+	r.wg.Wait()
+}
+
+// member is a chatter whose events a goroutine reads: it checks each chat
+// line as it comes (every sender's lines, "NAME N", numbered from 1,
+// exactly once and in order) and counts the reconnections.
+type member struct {
+	*chatter
+	mu         sync.Mutex
+	heard      map[string]int // sender → the last line heard
+	reconnects int            // Reconnecting events with Attempt 1: drops noticed
+	resumes    int
+	left       []string // OnLeft names heard
+	errs       []string
+	end        *client.Disconnected
+	done       chan struct{}
+}
+
+// listen starts reading ch's events into a member, until they end.
+func listen(ch *chatter) *member {
+	m := &member{chatter: ch, heard: map[string]int{}, done: make(chan struct{})}
+	go m.read()
+	return m
+}
+
+func (m *member) fail(format string, a ...any) {
+	if len(m.errs) < 10 {
+		m.errs = append(m.errs, m.name+": "+fmt.Sprintf(format, a...))
+	}
+}
+
+func (m *member) read() {
+	defer close(m.done)
+	for ev := range m.c.Events() {
+		m.mu.Lock()
+		switch ev := ev.(type) {
+		case client.Reconnecting:
+			if ev.Attempt == 1 {
+				m.reconnects++
+			}
+		case client.Resumed:
+			m.resumes++
+		case client.Disconnected:
+			m.end = &ev
+		case client.Call:
+			switch ev.Method {
+			case "OnError", "OnLoginFailed":
+				m.fail("%s%v", ev.Method, ev.Args)
+			case "OnLeft":
+				m.left = append(m.left, fmt.Sprint(ev.Args[1]))
+			case "OnChat":
+				sender, text := fmt.Sprint(ev.Args[1]), fmt.Sprint(ev.Args[2])
+				n, err := strconv.Atoi(strings.TrimPrefix(text, sender+" "))
+				if want := m.heard[sender] + 1; err != nil || n != want {
+					m.fail("heard %q from %s, want line %d (lost, duplicated or reordered)", text, sender, want)
+				} else {
+					m.heard[sender] = n
+				}
+			}
+		}
+		m.mu.Unlock()
+	}
+}
+
+// state returns a snapshot of what m counted, under its lock.
+func (m *member) state(f func(m *member) bool) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return f(m)
+}
+
+// group is the members of one room and the lines each has said.
+type group struct {
+	t       testing.TB
+	members []*member
+	said    map[string]int
+}
+
+// say has every member say k more numbered lines.
+func (g *group) say(k int) {
+	g.t.Helper()
+	for range k {
+		for _, m := range g.members {
+			if err := m.c.CallPlayer("Say", fmt.Sprintf("%s %d", m.name, g.said[m.name]+1)); err != nil {
+				g.t.Fatalf("%s: Say: %v", m.name, err)
+			}
+			g.said[m.name]++
+		}
+	}
+}
+
+// await waits until cond holds for every member, failing at the first
+// error a member found.
+func (g *group) await(within time.Duration, what string, cond func(m *member) bool) {
+	g.t.Helper()
+	awaitCond(g.t, within, what, func() bool {
+		all := true
+		for _, m := range g.members {
+			m.mu.Lock()
+			errs, end := m.errs, m.end
+			ok := cond(m)
+			m.mu.Unlock()
+			if len(errs) > 0 {
+				g.t.Fatal(strings.Join(errs, "\n"))
+			}
+			if end != nil {
+				g.t.Fatalf("%s: disconnected: %s (%v)", m.name, end.Reason, end.Err)
+			}
+			all = all && ok
+		}
+		return all
+	})
+}
+
+// heardAll waits until every member has heard every line said.
+func (g *group) heardAll() {
+	g.t.Helper()
+	g.await(30*time.Second, fmt.Sprintf("not every line said (%v) heard by everyone", g.said), func(m *member) bool {
+		for name, n := range g.said {
+			if m.heard[name] != n {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestChatThroughRepeatedDrops: three players of one room, with
+// resumable sessions, keep chatting while the network between them and
+// the gate is cut four times (over TCP and WebSocket: a reset, then a
+// black hole, and again; over KCP, the relay forgets its mappings and
+// goes dark). Lines are said before each cut, between the cut and the
+// moment every client has noticed it (in flight when the network went:
+// lost with the connection and resent), while the clients are
+// reconnecting (kept by the client), and after. Every player hears
+// every line of every player exactly once and in order, nobody is told
+// disconnected, the room never hears that anyone left, and the gate
+// still has the three clients and no held session.
+func TestChatThroughRepeatedDrops(t *testing.T) {
+	for _, transport := range []string{"tcp", "ws", "kcp"} {
+		t.Run(transport, func(t *testing.T) {
+			c := cluster.Start(t, cluster.Options{Registry: registry(t), BootEntity: "Account", StorageDir: t.TempDir(),
+				KCP: transport == "kcp", WebSocket: transport == "ws",
+				HeartbeatInterval: resumeHBInterval, HeartbeatTimeout: resumeHBTimeout})
+			var cu cutter
+			switch transport {
+			case "tcp":
+				cu = newToxiCutter(t, "clients", c.GateAddr(0), false)
+			case "ws":
+				cu = newToxiCutter(t, "clients", strings.TrimSuffix(strings.TrimPrefix(c.GateWSURL(0), "ws://"), "/"), true)
+			case "kcp":
+				cu = newUDPRelay(t, c.GateAddr(0))
+			}
+			g := &group{t: t, said: map[string]int{}}
+			for i := range 3 {
+				ch := dialOpts(t, cu.addr(), fmt.Sprintf("%s%d", transport, i), resumeOptions(transport == "kcp"))
+				ch.register("pw", "drops")
+				g.members = append(g.members, listen(ch))
+			}
+			// The registrations' OnEntered and OnMembers are behind each
+			// member's own OnJoined, and its own first line behind those.
+			g.say(3)
+			g.heardAll()
+			const cuts = 4
+			for n := 1; n <= cuts; n++ {
+				g.say(5)
+				cu.cut()
+				g.say(5)
+				g.await(20*time.Second, fmt.Sprintf("cut %d not noticed by every client", n),
+					func(m *member) bool { return m.reconnects >= n })
+				g.say(5)
+				cu.heal()
+				g.await(20*time.Second, fmt.Sprintf("not every client resumed after cut %d", n),
+					func(m *member) bool { return m.resumes >= n })
+			}
+			g.say(5)
+			g.heardAll()
+			for _, m := range g.members {
+				if m.state(func(m *member) bool { return len(m.left) > 0 }) {
+					t.Errorf("%s heard %v leave the room: an avatar was told its client had gone", m.name, m.left)
+				}
+			}
+			gt := c.Gates[0]
+			awaitCond(t, 10*time.Second, "held sessions left on the gate", func() bool { return gt.HeldSessions() == 0 })
+			if n := gt.NumClients(); n != len(g.members) {
+				t.Errorf("the gate has %d clients, want the %d sessions it started with", n, len(g.members))
+			}
+			total := 0
+			for _, n := range g.said {
+				total += n
+			}
+			t.Logf("%d lines said by %d players through %d cuts, each heard by all of them once and in order", total, len(g.members), cuts)
+		})
+	}
+}
+
+var _ = rpc.MsgResume
