@@ -7,8 +7,11 @@ package main
 // WebSocket, and a UDP relay that forgets its mappings for KCP.
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net"
 	"strconv"
 	"strings"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/Shopify/toxiproxy/v2"
 	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/cluster"
 	"github.com/goworld-engine/goworld/rpc"
 )
@@ -439,4 +443,309 @@ func TestChatThroughRepeatedDrops(t *testing.T) {
 	}
 }
 
-var _ = rpc.MsgResume
+// TestResumeAfterTheWindowIsRefused: with resume_window = 500ms, a
+// player whose network stays down for longer is gone: its room hears it
+// leave when the window ends, and its client's resume, once the network
+// is back, is refused with the gate's reason (Disconnected,
+// ErrResumeRefused). The line it said into the dead connection is never
+// delivered. A fresh login to the same account then works: the room
+// hears the player's next line, once.
+func TestResumeAfterTheWindowIsRefused(t *testing.T) {
+	c := cluster.Start(t, cluster.Options{Registry: registry(t), BootEntity: "Account", StorageDir: t.TempDir(),
+		GateLimits: &gate.Config{ResumeWindow: 500 * time.Millisecond}})
+	cu := newToxiCutter(t, "alice", c.GateAddr(0), false)
+	opts := resumeOptions(false)
+	opts.ReconnectMax = time.Minute // past the window: the gate, not the client, gives up
+	ach := dialOpts(t, cu.addr(), "alice", opts)
+	ach.register("pw", "lobby")
+	bch := dialOpts(t, c.GateAddr(0), "bob", client.Options{})
+	bch.register("pw", "lobby")
+	alice, bob := listen(ach), listen(bch)
+	g := &group{t: t, members: []*member{alice, bob}, said: map[string]int{}}
+	g.say(1)
+	g.heardAll()
+
+	cu.cut() // reset_peer: the next bytes either way end the connection
+	if err := ach.c.CallPlayer("Say", "alice 2"); err != nil {
+		t.Fatal(err)
+	}
+	awaitCond(t, 10*time.Second, "alice's client did not notice the cut", func() bool {
+		return alice.state(func(m *member) bool { return m.reconnects >= 1 })
+	})
+	awaitCond(t, 10*time.Second, "the window ended and bob did not hear alice leave", func() bool {
+		return bob.state(func(m *member) bool { return len(m.left) == 1 && m.left[0] == "alice" })
+	})
+	if n, held := c.Gates[0].NumClients(), c.Gates[0].HeldSessions(); n != 1 || held != 0 {
+		t.Fatalf("after the window: %d clients, %d held; want bob alone", n, held)
+	}
+	cu.heal()
+	<-alice.done
+	end := alice.end
+	if end == nil || end.Reason != "resume refused: unknown or expired session" || !errors.Is(end.Err, client.ErrResumeRefused) {
+		t.Fatalf("alice's client ended with %+v, want the refusal of an expired session", end)
+	}
+	if got := bob.state(func(m *member) bool { return m.heard["alice"] == 1 }); !got {
+		t.Fatalf("bob heard alice's line said into the cut")
+	}
+
+	// A fresh session: log in again, the room hears the next line once.
+	ach2 := dialOpts(t, cu.addr(), "alice", resumeOptions(false))
+	ach2.login("pw", "lobby")
+	g.said["alice"] = 1 // alice's line 2 went with the session: said again
+	alice2 := listen(ach2)
+	alice2.mu.Lock()
+	maps.Copy(alice2.heard, g.said) // the new session hears from here on
+	alice2.mu.Unlock()
+	g.members[0] = alice2
+	g.say(2)
+	g.heardAll()
+}
+
+// tokenTap is a TCP relay between resumable clients and the gate that
+// reads the gate's side of the stream as an eavesdropper would, and
+// keeps every resume token it sees (MsgSession's, then MsgResumed's).
+// cut resets every connection through it; while it is down, it resets
+// new ones at once.
+type tokenTap struct {
+	t        testing.TB
+	ln       net.Listener
+	upstream string
+	mu       sync.Mutex
+	down     bool
+	conns    map[net.Conn]bool
+	tokens   []rpc.ResumeToken
+	wg       sync.WaitGroup
+}
+
+func newTokenTap(t testing.TB, upstream string) *tokenTap {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := &tokenTap{t: t, ln: ln, upstream: upstream, conns: map[net.Conn]bool{}}
+	tp.wg.Add(1)
+	go tp.serve()
+	t.Cleanup(func() {
+		ln.Close()
+		tp.cut()
+		tp.wg.Wait()
+	})
+	return tp
+}
+
+func (tp *tokenTap) serve() {
+	defer tp.wg.Done()
+	for {
+		nc, err := tp.ln.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", tp.upstream)
+		tp.mu.Lock()
+		if err != nil || tp.down {
+			tp.mu.Unlock()
+			reset(nc)
+			if up != nil {
+				up.Close()
+			}
+			continue
+		}
+		tp.conns[nc], tp.conns[up] = true, true
+		tp.mu.Unlock()
+		tp.wg.Add(2)
+		go func() {
+			defer tp.wg.Done()
+			io.Copy(up, nc)
+			tp.drop(nc, up)
+		}()
+		go func() {
+			defer tp.wg.Done()
+			tp.sniff(io.TeeReader(up, nc))
+			tp.drop(nc, up)
+		}()
+	}
+}
+
+// sniff reads the gate's frames and keeps the tokens, until r fails.
+func (tp *tokenTap) sniff(r io.Reader) {
+	var hdr [rpc.HeaderSize]byte
+	for {
+		typ, body, err := rpc.ReadFrame(r, hdr[:], 16<<20)
+		if err != nil {
+			return
+		}
+		var tok rpc.ResumeToken
+		switch typ {
+		case rpc.MsgSession:
+			s, err := rpc.DecodeSession(body)
+			if err != nil {
+				continue
+			}
+			tok = s.Token
+		case rpc.MsgResumed:
+			s, err := rpc.DecodeResumed(body)
+			if err != nil {
+				continue
+			}
+			tok = s.Token
+		default:
+			continue
+		}
+		tp.mu.Lock()
+		tp.tokens = append(tp.tokens, tok)
+		tp.mu.Unlock()
+	}
+}
+
+// drop resets both ends of a connection through the tap.
+func (tp *tokenTap) drop(ends ...net.Conn) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	for _, nc := range ends {
+		if tp.conns[nc] {
+			delete(tp.conns, nc)
+			reset(nc)
+		}
+	}
+}
+
+func (tp *tokenTap) cut() {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	for nc := range tp.conns {
+		reset(nc)
+		delete(tp.conns, nc)
+	}
+}
+
+func (tp *tokenTap) setDown(down bool) {
+	tp.mu.Lock()
+	tp.down = down
+	tp.mu.Unlock()
+}
+
+// token returns the n-th token seen (from 0), waiting for it.
+func (tp *tokenTap) token(n int) rpc.ResumeToken {
+	tp.t.Helper()
+	var tok rpc.ResumeToken
+	awaitCond(tp.t, 10*time.Second, fmt.Sprintf("no token %d on the wire", n), func() bool {
+		tp.mu.Lock()
+		defer tp.mu.Unlock()
+		if len(tp.tokens) > n {
+			tok = tp.tokens[n]
+			return true
+		}
+		return false
+	})
+	return tok
+}
+
+// reset closes nc with a RST, losing what it had not sent.
+func reset(nc net.Conn) {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	nc.Close()
+}
+
+// stealResume resumes with tok (claiming received frames) on a
+// connection of its own to the gate at addr, and returns the reason of
+// the kick that refuses it; it fails t if the gate accepts.
+func stealResume(t testing.TB, addr string, tok rpc.ResumeToken, received uint64) string {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	body := rpc.AppendResume(nil, rpc.Resume{Version: rpc.ProtocolVersion, Flags: rpc.HelloResume, Token: tok, Received: received})
+	if _, err := nc.Write(rpc.AppendFrame(nil, rpc.MsgResume, body)); err != nil {
+		t.Fatal(err)
+	}
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var hdr [rpc.HeaderSize]byte
+	for {
+		typ, body, err := rpc.ReadFrame(nc, hdr[:], 16<<20)
+		if err != nil {
+			t.Fatalf("no answer to a resume with a stolen token: %v", err)
+		}
+		switch typ {
+		case rpc.MsgKick:
+			return rpc.NewReader(body).String()
+		case rpc.MsgResumed:
+			t.Fatalf("the gate resumed a session for a token %x it had voided or never given", tok[:10])
+		}
+	}
+}
+
+// forge returns tok with its secret part (after the gate's and client's
+// IDs) replaced by random bytes: a guess at the session tok names.
+func forge(tok rpc.ResumeToken) rpc.ResumeToken {
+	rand.Read(tok[10:])
+	return tok
+}
+
+// TestStolenTokensAreRefused: an eavesdropper between a resumable
+// player and the gate sees every token. A guess at the player's session
+// (its IDs, another secret) is refused while the player is connected and
+// while its session is held; the token it used to resume, replayed, is
+// refused (a token is good for one resume), and so is the one after
+// that, once used. Every refusal is "resume refused: unknown or expired
+// session" and harms nothing: the player resumes when its network is
+// back, and every line either way arrives once, in order, held lines
+// included.
+func TestStolenTokensAreRefused(t *testing.T) {
+	c := cluster.Start(t, cluster.Options{Registry: registry(t), BootEntity: "Account", StorageDir: t.TempDir()})
+	gt := c.GateAddr(0)
+	tap := newTokenTap(t, gt)
+	ach := dialOpts(t, tap.ln.Addr().String(), "alice", resumeOptions(false))
+	ach.register("pw", "lobby")
+	bch := dialOpts(t, gt, "bob", client.Options{})
+	bch.register("pw", "lobby")
+	alice, bob := listen(ach), listen(bch)
+	g := &group{t: t, members: []*member{alice, bob}, said: map[string]int{}}
+	const refused = "resume refused: unknown or expired session"
+	steal := func(what string, tok rpc.ResumeToken) {
+		t.Helper()
+		if got := stealResume(t, gt, tok, 0); got != refused {
+			t.Fatalf("%s: refused with %q, want %q", what, got, refused)
+		}
+	}
+
+	first := tap.token(0)
+	steal("a guess while the player is connected", forge(first))
+	g.say(3)
+	g.heardAll()
+
+	tap.cut() // the player resumes with first, and gets second
+	awaitCond(t, 10*time.Second, "alice did not resume", func() bool { return alice.state(func(m *member) bool { return m.resumes >= 1 }) })
+	second := tap.token(1)
+	steal("the first token, replayed after its resume", first)
+	g.say(3)
+	g.heardAll()
+
+	// The player's network goes and stays down: its session is held.
+	tap.setDown(true)
+	tap.cut()
+	awaitCond(t, 10*time.Second, "alice's session not held", func() bool { return c.Gates[0].HeldSessions() == 1 })
+	steal("the first token, while the session is held", first)
+	steal("a guess while the session is held", forge(second))
+	g.say(3) // bob's lines are held for alice, alice's kept by her client
+	if n := c.Gates[0].HeldSessions(); n != 1 {
+		t.Fatalf("%d held sessions after the refusals, want alice's", n)
+	}
+	tap.setDown(false)
+	awaitCond(t, 20*time.Second, "alice did not resume after the refusals", func() bool {
+		return alice.state(func(m *member) bool { return m.resumes >= 2 })
+	})
+	steal("the second token, replayed after its resume", second)
+	g.say(3)
+	g.heardAll()
+	if bob.state(func(m *member) bool { return len(m.left) > 0 }) {
+		t.Error("bob heard alice leave: the refusals ended her session")
+	}
+	if n := c.Gates[0].NumClients(); n != 2 {
+		t.Errorf("the gate has %d clients, want alice's and bob's sessions", n)
+	}
+}
