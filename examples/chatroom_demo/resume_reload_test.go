@@ -8,8 +8,12 @@ import (
 	"time"
 )
 
-// resumeConfig is testConfig with the resume tests' heartbeats (the
-// clients notice a black hole within 1 s), for real processes.
+// resumeHeartbeats are the resume tests' heartbeats: the clients notice
+// a black hole within 1 s, the gate within 1.5 s.
+const resumeHeartbeats = "heartbeat_interval = 250ms\nheartbeat_timeout = 1500ms"
+
+// resumeConfig is testConfig for real processes, with the test's
+// [gate_common] settings.
 const resumeConfig = `
 [dispatcher1]
 listen_addr = 127.0.0.1:0
@@ -18,8 +22,6 @@ boot_entity = Account
 save_interval = 1s
 [game1]
 [gate_common]
-heartbeat_interval = 250ms
-heartbeat_timeout = 1500ms
 %s
 [gate1]
 listen_addr = 127.0.0.1:0
@@ -63,7 +65,7 @@ func checkReload(t *testing.T, what string, r result) {
 func TestResumeDuringHotReload(t *testing.T) {
 	ctl, server, _ := binaries(t)
 	dir := serverDir(t, server)
-	writeConfig(t, dir, fmt.Sprintf(resumeConfig, ""))
+	writeConfig(t, dir, fmt.Sprintf(resumeConfig, resumeHeartbeats))
 	addr := startProcs(t, ctl, dir, "-no-build")
 	wsHost := strings.TrimSuffix(strings.TrimPrefix(gateWSURL(t, ctl, dir), "ws://"), "/")
 

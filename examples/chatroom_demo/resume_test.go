@@ -251,7 +251,8 @@ func (r *udpRelay) close() {
 }
 
 // member is a chatter whose events a goroutine reads: it checks each chat
-// line as it comes (every sender's lines, "NAME N", numbered from 1,
+// line as it comes (every sender's lines, "NAME N" with perhaps padding
+// after, numbered from 1,
 // exactly once and in order) and counts the reconnections.
 type member struct {
 	*chatter
@@ -299,9 +300,10 @@ func (m *member) read() {
 				m.left = append(m.left, fmt.Sprint(ev.Args[1]))
 			case "OnChat":
 				sender, text := fmt.Sprint(ev.Args[1]), fmt.Sprint(ev.Args[2])
-				n, err := strconv.Atoi(strings.TrimPrefix(text, sender+" "))
+				num, _, _ := strings.Cut(strings.TrimPrefix(text, sender+" "), " ") // "NAME N[ PADDING]"
+				n, err := strconv.Atoi(num)
 				if want := m.heard[sender] + 1; err != nil || n != want {
-					m.fail("heard %q from %s, want line %d (lost, duplicated or reordered)", text, sender, want)
+					m.fail("heard %.40q from %s, want line %d (lost, duplicated or reordered)", text, sender, want)
 				} else {
 					m.heard[sender] = n
 				}
