@@ -86,11 +86,12 @@ type cutter interface {
 // a goroutine behind for a connection that a toxic ended while bytes
 // were coming (TestMain ignores it).
 type toxiCutter struct {
-	t     testing.TB
-	p     *toxiproxy.Proxy
-	url   string // "ws://…/" for WebSocket clients
-	n     int
-	toxic string
+	t         testing.TB
+	p         *toxiproxy.Proxy
+	url       string // "ws://…/" for WebSocket clients
+	n         int
+	toxic     string
+	resetOnly bool // every cut is a reset
 }
 
 func newToxiCutter(t testing.TB, name, upstream string, ws bool) *toxiCutter {
@@ -113,7 +114,7 @@ func (tc *toxiCutter) cut() {
 	tc.t.Helper()
 	tc.n++
 	typ := "reset_peer"
-	if tc.n%2 == 0 {
+	if tc.n%2 == 0 && !tc.resetOnly {
 		typ = "timeout"
 	}
 	if err := addToxic(tc.p, typ, `{"timeout":0}`); err != nil {
@@ -749,5 +750,93 @@ func TestStolenTokensAreRefused(t *testing.T) {
 	}
 	if n := c.Gates[0].NumClients(); n != 2 {
 		t.Errorf("the gate has %d clients, want alice's and bob's sessions", n)
+	}
+}
+
+// BenchmarkResumeLatency measures the time from the network coming back
+// to the first chat line delivered after the resume (ms/resume), for a
+// resumable client behind a fault, over each transport, on an
+// in-process cluster (the resume tests' heartbeats). Each round: the
+// network is cut (over TCP and WebSocket, toxiproxy's reset_peer, which
+// the client notices at once; over KCP, the relay goes dark, which the
+// client notices by its heartbeats within a second), another player says
+// a line, the network stays down for 1 s after the client noticed, then
+// comes back: the clock runs from then until the line arrives. What it
+// includes: the wait until the client's next attempt (its backoff; a
+// KCP attempt under way resends its hello at 0.25, 0.75, 1.75 s...), the
+// dial, the resume and the resent line. "default" is the client's
+// default backoff (200 ms doubling to 5 s, times 0.5 to 1.5); "quick"
+// the tests' (20 ms doubling to 300 ms).
+//
+//	go test ./examples/chatroom_demo/ -run '^$' -bench ResumeLatency -benchtime 10x
+func BenchmarkResumeLatency(b *testing.B) {
+	for _, transport := range []string{"tcp", "ws", "kcp"} {
+		for _, backoff := range []string{"default", "quick"} {
+			b.Run(transport+"/"+backoff, func(b *testing.B) {
+				c := cluster.Start(b, cluster.Options{Registry: registry(b), BootEntity: "Account", StorageDir: b.TempDir(),
+					KCP: transport == "kcp", WebSocket: transport == "ws",
+					HeartbeatInterval: resumeHBInterval, HeartbeatTimeout: resumeHBTimeout})
+				var cu cutter
+				switch transport {
+				case "tcp":
+					tc := newToxiCutter(b, "bench", c.GateAddr(0), false)
+					tc.resetOnly, cu = true, tc
+				case "ws":
+					tc := newToxiCutter(b, "bench", strings.TrimSuffix(strings.TrimPrefix(c.GateWSURL(0), "ws://"), "/"), true)
+					tc.resetOnly, cu = true, tc
+				case "kcp":
+					cu = newUDPRelay(b, c.GateAddr(0))
+				}
+				opts := client.Options{Resume: true, KCP: transport == "kcp"}
+				if backoff == "quick" {
+					opts = resumeOptions(transport == "kcp")
+				}
+				rch := dialOpts(b, cu.addr(), "receiver", opts)
+				rch.register("pw", "bench")
+				sch := dialOpts(b, c.GateAddr(0), "sender", client.Options{})
+				sch.register("pw", "bench")
+				listen(sch) // its events are read, and checked
+				var total time.Duration
+				b.ResetTimer()
+				for i := range b.N {
+					cu.cut()
+					line := fmt.Sprintf("sender %d", i+1)
+					if err := sch.c.CallPlayer("Say", line); err != nil {
+						b.Fatal(err)
+					}
+					// Until the client notices, then 1 s of outage.
+					for {
+						if ev, ok := rch.next().(client.Reconnecting); ok && ev.Attempt == 1 {
+							break
+						}
+					}
+					time.Sleep(time.Second)
+					cu.heal()
+					began := time.Now()
+					resumed, got := false, false
+					for !got {
+						switch ev := rch.next().(type) {
+						case client.Resumed:
+							resumed = true
+						case client.Call:
+							if ev.Method == "OnChat" && fmt.Sprint(ev.Args[2]) == line {
+								if !resumed {
+									b.Fatalf("%q arrived before the resume", line)
+								}
+								total += time.Since(began)
+								got = true
+							} else if ev.Method == "OnChat" {
+								b.Fatalf("heard %q, want %q", ev.Args[2], line)
+							}
+						case client.Disconnected:
+							b.Fatalf("disconnected: %s", ev.Reason)
+						}
+					}
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/resume")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
 	}
 }
