@@ -22,7 +22,7 @@ import (
 	"github.com/Shopify/toxiproxy/v2"
 	"github.com/goworld-engine/goworld/client"
 	"github.com/goworld-engine/goworld/gate"
-	"github.com/goworld-engine/goworld/internal/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/rpc"
 )
 
