@@ -37,7 +37,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +59,7 @@ var (
 	costRounds   = flag.Int("cost.rounds", 2, "BenchmarkClientCost: rounds of each kind, alternated")
 	costDuration = flag.Duration("cost.duration", 10*time.Second, "BenchmarkClientCost: how long each run chats")
 	costKinds    = flag.String("cost.kinds", "hand,client", "BenchmarkClientCost: the kinds of client to run, in order")
+	costProfile  = flag.String("cost.profile", "", "BenchmarkClientCost: a directory for each child's CPU profile of the load and heap profile after it (KIND-N-TAG.cpu, .heap)")
 )
 
 // costEnv carries a child's orders (see costOrders).
@@ -102,6 +105,7 @@ type costOrders struct {
 	Addr     string        // the gate
 	Tag      string        // the run's rooms and lines start with it (one byte)
 	Duration time.Duration // of the load
+	Profile  string        // a directory for profiles, or ""
 }
 
 // costResult is what a child reports, on one line of its stdout after
@@ -146,7 +150,7 @@ func BenchmarkClientCost(b *testing.B) {
 	for _, n := range counts {
 		for range *costRounds {
 			for _, kind := range strings.Split(*costKinds, ",") {
-				o := costOrders{Kind: kind, Clients: n, Addr: cl.GateAddr(0), Tag: string(tag), Duration: *costDuration}
+				o := costOrders{Kind: kind, Clients: n, Addr: cl.GateAddr(0), Tag: string(tag), Duration: *costDuration, Profile: *costProfile}
 				tag++
 				if tag > 'Z' {
 					tag = 'A'
@@ -311,6 +315,7 @@ func costRun(o costOrders) (r costResult) {
 	// The load: line k from client k mod N at start + k/rate.
 	rate := float64(o.Clients) / costEvery.Seconds()
 	total := int(rate * o.Duration.Seconds())
+	stopProfile := costProfileStart(o, fail)
 	cpu0 := procstat.SelfCPU()
 	start := time.Now()
 	for k := range total {
@@ -335,10 +340,40 @@ func costRun(o costOrders) (r costResult) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	r.CPU = procstat.SelfCPU() - cpu0
+	stopProfile()
 	r.Delivered = delivered.Load()
 	r.Goroutines = runtime.NumGoroutine()
 	r.Loaded = costMemNow()
 	return r
+}
+
+// costProfileStart starts the CPU profile of the load, if o asks for
+// profiles; what it returns stops it and writes the heap profile.
+func costProfileStart(o costOrders, fail func(string, ...any)) func() {
+	if o.Profile == "" {
+		return func() {}
+	}
+	base := filepath.Join(o.Profile, fmt.Sprintf("%s-%d-%s", o.Kind, o.Clients, o.Tag))
+	f, err := os.Create(base + ".cpu")
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fail("profile: %v", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		h, err := os.Create(base + ".heap")
+		if err == nil {
+			runtime.GC()
+			err = errors.Join(pprof.WriteHeapProfile(h), h.Close())
+		}
+		if err != nil {
+			fail("profile: %v", err)
+		}
+	}
 }
 
 // costMemNow reads the process's memory after a collection.
