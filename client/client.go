@@ -34,6 +34,13 @@
 //	case client.Resumed:
 //		fmt.Println("reconnected")
 //
+// A client holds one goroutine of its own, its reader, which decodes
+// what the gate sends and delivers events; heartbeats and acks are sent
+// by timers, and writes by a goroutine that runs only while there is
+// something to write. Thousands of clients in one process (a load bot)
+// cost about 18 KB of heap each, with the application's goroutine
+// reading Events (docs/performance.md).
+//
 // The package imports no server package: it speaks the protocol in
 // docs/protocol.md through the shared wire layer (package rpc) only.
 package client
@@ -96,8 +103,15 @@ type Options struct {
 	// 127.0.0.2 and so on: all of 127/8 is loopback on Linux). Empty: the
 	// system picks. Not for KCP.
 	LocalIP string
-	// EventBuffer is the capacity of the Events channel (default 1024).
-	// When it is full, reading from the server waits for the application.
+	// EventBuffer is how many events the client holds for the
+	// application (default 1024). When it holds that many, reading from
+	// the server waits for the application. The Events channel itself
+	// holds up to 32 of them (cap(Events()) is the smaller of 32 and
+	// EventBuffer); the rest wait in a queue that takes memory only while
+	// the application is behind, so that a client whose application keeps
+	// up costs 32 slots rather than 1024 (16 KB). On Close, events that
+	// do not fit in the channel are dropped, as before those that did not
+	// fit in it were.
 	EventBuffer int
 
 	// Resume asks the gate for a resumable session (docs/protocol.md,
@@ -260,10 +274,11 @@ type Client struct {
 	// smu guards conn (the connection in use, replaced on resume) and the
 	// resumable session's state; sends hold it, so that frames keep
 	// their order across a resume.
-	smu     sync.Mutex
-	conn    *rpc.Conn
-	sess    session
-	ackPoke chan struct{} // tells tick that an ack is due (sess.ackDue)
+	smu  sync.Mutex
+	conn *rpc.Conn
+	sess session
+
+	evq eventQueue // events that found the channel full (events.go)
 
 	mu        sync.Mutex
 	entities  map[rpc.EntityID]*Entity
@@ -277,12 +292,18 @@ type Client struct {
 	wg      sync.WaitGroup
 	answer  *time.Timer // KCP: gives up if the gate says nothing (ErrNoAnswer)
 
-	isKCP   bool          // the connection is a KCP session (Close says goodbye)
-	byeSent atomic.Bool   // Close sent MsgBye: the gate's MsgBye answers it
-	follow  bool          // HeartbeatInterval follows the gate's (Options.HeartbeatInterval was 0)
-	hbEvery atomic.Int64  // the heartbeat interval in use (time.Duration)
-	hbIdle  atomic.Int64  // the silence timeout in use (time.Duration)
-	hbPoke  chan struct{} // tells tick that hbEvery changed
+	isKCP   bool         // the connection is a KCP session (Close says goodbye)
+	byeSent atomic.Bool  // Close sent MsgBye: the gate's MsgBye answers it
+	follow  bool         // HeartbeatInterval follows the gate's (Options.HeartbeatInterval was 0)
+	hbEvery atomic.Int64 // the heartbeat interval in use (time.Duration)
+	hbIdle  atomic.Int64 // the silence timeout in use (time.Duration)
+
+	// The timers that send heartbeats and acks (session.go), under tmu;
+	// timersOff once the session has ended.
+	tmu       sync.Mutex
+	hbTimer   *time.Timer
+	ackTimer  *time.Timer
+	timersOff bool
 
 	framesIn, bytesIn, framesOut, bytesOut atomic.Int64
 
@@ -354,16 +375,16 @@ func Dial(addr string, opts Options) (*Client, error) {
 			idle = opts.HeartbeatTimeout
 		}
 	}
+	chanCap := min(opts.EventBuffer, eventChanCap)
 	c := &Client{
 		opts:     opts,
 		addr:     addr,
-		ackPoke:  make(chan struct{}, 1),
-		events:   make(chan Event, opts.EventBuffer),
+		events:   make(chan Event, chanCap),
+		evq:      eventQueue{max: opts.EventBuffer - chanCap, room: make(chan struct{}, 1)},
 		entities: map[rpc.EntityID]*Entity{},
 		closing:  make(chan struct{}),
 		isKCP:    opts.KCP && !wsconn.IsURL(addr),
 		follow:   follow,
-		hbPoke:   make(chan struct{}, 1),
 	}
 	c.hbEvery.Store(int64(opts.HeartbeatInterval))
 	c.hbIdle.Store(int64(idle))
@@ -389,13 +410,20 @@ func Dial(addr string, opts Options) (*Client, error) {
 	}
 	c.wg.Add(1)
 	go c.run(c.conn)
+	c.startHeartbeats()
 	return c, nil
 }
+
+// readBufferSize is the size of a connection's read buffer: a few
+// frames of a busy chat per read, as bufio's default. A frame larger
+// than it is read past it, straight into its body. (It was 16 KiB, which
+// made it the largest part of an idle client.)
+const readBufferSize = 4 << 10
 
 // newConn wraps a new connection to the gate.
 func (c *Client) newConn(nc net.Conn) *rpc.Conn {
 	return rpc.NewConn(nc, rpc.ConnConfig{
-		MaxBody: c.opts.MaxPacketSize, MaxPending: 64 << 20, ReadBufferSize: 16 << 10,
+		MaxBody: c.opts.MaxPacketSize, MaxPending: 64 << 20, ReadBufferSize: readBufferSize,
 		IdleTimeout: time.Duration(c.hbIdle.Load()),
 		// A gate that kicks a client closes the socket after the kick:
 		// a write of ours that fails meanwhile must not hide the reason.
@@ -696,40 +724,19 @@ func (c *Client) adopt(p rpc.HeartbeatParams) {
 		c.smu.Unlock()
 	}
 	if time.Duration(c.hbEvery.Swap(int64(every))) != every {
-		select {
-		case c.hbPoke <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (c *Client) emit(ev Event) bool {
-	// Deliver whenever there is room, even once Close has begun, so that
-	// events (Disconnected above all) are not dropped at random.
-	select {
-	case c.events <- ev:
-		return true
-	default:
-	}
-	select {
-	case c.events <- ev:
-		return true
-	case <-c.closing:
-		return false
+		c.resetHeartbeat()
 	}
 }
 
 // run serves the client's connection, and with Options.Resume those
-// that replace it after drops, until the session ends: then it emits
-// Disconnected and closes the events channel. Each connection has its
-// tick goroutine (heartbeats, acks), which ends with it.
+// that replace it after drops, until the session ends: then it stops
+// the timers (heartbeats, acks), emits Disconnected and closes the
+// events channel.
 func (c *Client) run(conn *rpc.Conn) {
 	defer c.wg.Done()
-	defer close(c.events)
+	defer c.closeEvents()
 	var d *Disconnected
 	for {
-		c.wg.Add(1)
-		go c.tick(conn)
 		reason := conn.Serve(c.serve)
 		if c.answer != nil {
 			c.answer.Stop()
@@ -750,8 +757,10 @@ func (c *Client) run(conn *rpc.Conn) {
 			// Heartbeats restart on the new connection, and its answer
 			// tells the gate's settings again.
 			c.send(rpc.MsgHeartbeat, nil)
+			c.resetHeartbeat()
 		}
 	}
+	c.stopTimers()
 	c.smu.Lock()
 	c.sess.over, c.sess.away = true, true
 	c.sess.kept, c.sess.keptBytes = nil, 0

@@ -256,10 +256,7 @@ func (c *Client) received(t rpc.MsgType, size int) {
 	}
 	if s.ackDue.IsZero() {
 		s.ackDue = time.Now().Add(ackDelay)
-		select {
-		case c.ackPoke <- struct{}{}:
-		default:
-		}
+		c.armAck(ackDelay)
 	}
 }
 
@@ -279,47 +276,105 @@ func (c *Client) ackLocked() {
 	}
 }
 
-// tick sends heartbeats and the acks that are due, for one connection,
-// until it closes.
-func (c *Client) tick(conn *rpc.Conn) {
-	defer c.wg.Done()
-	var beat <-chan time.Time
-	var hb *time.Ticker
-	if c.opts.HeartbeatInterval > 0 {
-		hb = time.NewTicker(time.Duration(c.hbEvery.Load()))
-		defer hb.Stop()
-		beat = hb.C
+// Heartbeats and acks are sent by timers, whose functions run only when
+// they fire: a client holds no goroutine of its own for them. Each timer
+// function counts itself in wg while it runs, and does nothing once
+// stopTimers has run, so that Close, which waits for wg, returns with
+// none of them running.
+
+// startHeartbeats starts the heartbeat timer (unless heartbeats are off).
+// The first heartbeat went with the hello.
+func (c *Client) startHeartbeats() {
+	if c.opts.HeartbeatInterval <= 0 {
+		return
 	}
-	ack := time.NewTimer(time.Hour)
-	ack.Stop()
-	defer ack.Stop()
-	for {
-		select {
-		case <-beat:
-			c.send(rpc.MsgHeartbeat, nil)
-			c.smu.Lock()
-			c.ackLocked() // with each heartbeat, if anything is new
-			c.smu.Unlock()
-		case <-c.hbPoke:
-			if hb != nil {
-				hb.Reset(time.Duration(c.hbEvery.Load()))
-			}
-		case <-c.ackPoke:
-			c.smu.Lock()
-			due := c.sess.ackDue
-			c.smu.Unlock()
-			if !due.IsZero() {
-				ack.Reset(time.Until(due))
-			}
-		case <-ack.C:
-			c.smu.Lock()
-			if !c.sess.ackDue.IsZero() && !time.Now().Before(c.sess.ackDue) {
-				c.ackLocked()
-			}
-			c.smu.Unlock()
-		case <-conn.Done():
-			return
-		}
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	if !c.timersOff {
+		c.hbTimer = time.AfterFunc(time.Duration(c.hbEvery.Load()), c.beat)
+	}
+}
+
+// resetHeartbeat restarts the heartbeat interval (changed, or a new
+// connection) from now.
+func (c *Client) resetHeartbeat() {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	if c.hbTimer != nil && !c.timersOff {
+		c.hbTimer.Reset(time.Duration(c.hbEvery.Load()))
+	}
+}
+
+// beat sends a heartbeat, and the ack of what arrived since the last one
+// if anything is new, and sets the next.
+func (c *Client) beat() {
+	if !c.timerRuns() {
+		return
+	}
+	defer c.wg.Done()
+	c.send(rpc.MsgHeartbeat, nil) // fails harmlessly while reconnecting
+	c.smu.Lock()
+	c.ackLocked()
+	c.smu.Unlock()
+	c.resetHeartbeat()
+}
+
+// armAck sets the ack timer to fire in d. On smu.
+func (c *Client) armAck(d time.Duration) {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	switch {
+	case c.timersOff:
+	case c.ackTimer == nil:
+		c.ackTimer = time.AfterFunc(d, c.ackDueNow)
+	default:
+		c.ackTimer.Reset(d)
+	}
+}
+
+// ackDueNow sends the ack that is due, if it still is; an ack set for
+// later since waits for it.
+func (c *Client) ackDueNow() {
+	if !c.timerRuns() {
+		return
+	}
+	defer c.wg.Done()
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	due := c.sess.ackDue
+	switch {
+	case due.IsZero():
+	case time.Now().Before(due):
+		c.armAck(time.Until(due))
+	default:
+		c.ackLocked()
+	}
+}
+
+// timerRuns reports whether the timers still run; if so it counts the
+// caller, a timer function, in wg until it calls wg.Done. run holds wg
+// until it has stopped the timers, so the count is above zero here.
+func (c *Client) timerRuns() bool {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	if c.timersOff {
+		return false
+	}
+	c.wg.Add(1)
+	return true
+}
+
+// stopTimers stops the heartbeat and ack timers for good. On the run
+// goroutine, when the session ends.
+func (c *Client) stopTimers() {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	c.timersOff = true
+	if c.hbTimer != nil {
+		c.hbTimer.Stop()
+	}
+	if c.ackTimer != nil {
+		c.ackTimer.Stop()
 	}
 }
 
