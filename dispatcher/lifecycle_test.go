@@ -98,7 +98,7 @@ func TestCancelShutsDownGracefully(t *testing.T) {
 	s := &server{d: d, addr: d.Addr().String()}
 	g := rawGame(t, s.addr, 1)
 	gw := connect(t, s, rpc.RoleGate, 1)
-	const n, size = 256, 64 << 10 // 16 MiB: far more than the sockets hold
+	const n, size = 128, 64 << 10 // 8 MiB: more than the sockets hold for a game that reads nothing
 	queueForRawGame(t, g, gw, n, size)
 
 	cancel()
@@ -135,7 +135,7 @@ func TestShutdownDeadlineCloses(t *testing.T) {
 	s := &server{d: d, addr: d.Addr().String()}
 	g := rawGame(t, s.addr, 1)
 	gw := connect(t, s, rpc.RoleGate, 1)
-	const n, size = 256, 64 << 10
+	const n, size = 128, 64 << 10
 	queueForRawGame(t, g, gw, n, size)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
