@@ -364,7 +364,7 @@ func Dial(addr string, opts Options) (*Client, error) {
 			return nil, fmt.Errorf("client: LocalIP %q: want an IP address, and TCP or WebSocket", opts.LocalIP)
 		}
 	}
-	nc, err := dialNet(context.Background(), addr, opts)
+	nc, err := dialNet(context.Background(), addr, opts, helloGapDial)
 	if err != nil {
 		return nil, err
 	}
@@ -433,8 +433,9 @@ func (c *Client) newConn(nc net.Conn) *rpc.Conn {
 
 // dialNet connects to the gate at addr over the transport opts and addr
 // say (TCP, TLS, KCP with its handshake, or WebSocket), within
-// opts.DialTimeout and ctx.
-func dialNet(ctx context.Context, addr string, opts Options) (net.Conn, error) {
+// opts.DialTimeout and ctx; a KCP handshake resends its hello at most
+// helloGap apart.
+func dialNet(ctx context.Context, addr string, opts Options, helloGap time.Duration) (net.Conn, error) {
 	dialer := &net.Dialer{Timeout: opts.DialTimeout}
 	if opts.LocalIP != "" {
 		dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(opts.LocalIP)}
@@ -458,7 +459,7 @@ func dialNet(ctx context.Context, addr string, opts Options) (net.Conn, error) {
 		if opts.TLS {
 			return nil, errors.New("client: TLS is for TCP; KCP has none (and WebSocket dials wss://)")
 		}
-		s, err := dialKCP(ctx, addr, opts.DialTimeout)
+		s, err := dialKCP(ctx, addr, opts.DialTimeout, helloGap)
 		if err != nil {
 			return nil, err
 		}

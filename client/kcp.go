@@ -20,7 +20,8 @@ var ErrKCPVersion = errors.New("client: the gate speaks another KCP handshake ve
 
 // KCPHandshake runs the KCP handshake (docs/protocol.md, section 3.2) on
 // conn, an unconnected UDP socket, with the gate at gate: it sends hellos
-// (again after 250 ms, 500 ms, then every second) until the gate answers
+// (again after 250 ms, 500 ms, then every second; a resumable session's
+// reconnect resends every 250 ms) until the gate answers
 // one, and returns the cookie to use as the KCP conversation ID on the
 // same socket. It gives up after timeout with an error that wraps
 // ErrNoAnswer, and fails at once with ErrKCPVersion if the gate speaks
@@ -28,11 +29,23 @@ var ErrKCPVersion = errors.New("client: the gate speaks another KCP handshake ve
 // Dial runs it for Options.KCP; it is exported for tools that drive KCP
 // themselves.
 func KCPHandshake(conn net.PacketConn, gate net.Addr, timeout time.Duration) (uint32, error) {
-	return kcpHandshake(context.Background(), conn, gate, timeout)
+	return kcpHandshake(context.Background(), conn, gate, timeout, helloGapDial)
 }
 
-// kcpHandshake is KCPHandshake that also gives up when ctx ends.
-func kcpHandshake(ctx context.Context, conn net.PacketConn, gate net.Addr, timeout time.Duration) (uint32, error) {
+// The longest wait between two hellos of a handshake: on a first dial the
+// wait doubles up to helloGapDial, sparing a gate that is slow to answer
+// many clients at once; a reconnect (a resumable session coming back)
+// keeps resending every helloGapReconnect, so that a player whose network
+// returns in the middle of an attempt is answered within that, not a
+// second later (a few bytes per hello).
+const (
+	helloGapDial      = time.Second
+	helloGapReconnect = 250 * time.Millisecond
+)
+
+// kcpHandshake is KCPHandshake that also gives up when ctx ends, with
+// hellos at most maxGap apart.
+func kcpHandshake(ctx context.Context, conn net.PacketConn, gate net.Addr, timeout, maxGap time.Duration) (uint32, error) {
 	defer conn.SetReadDeadline(time.Time{})
 	// A read under way wakes up at once when ctx ends.
 	defer context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })()
@@ -47,7 +60,7 @@ func kcpHandshake(ctx context.Context, conn net.PacketConn, gate net.Addr, timeo
 	want := ga.AddrPort()
 	deadline := time.Now().Add(timeout)
 	buf := make([]byte, 64)
-	for wait := 250 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+	for wait := min(250*time.Millisecond, maxGap); ; wait = min(2*wait, maxGap) {
 		if _, err := conn.WriteTo(hello, gate); err != nil {
 			return 0, fmt.Errorf("client: KCP hello to %s: %w", gate, err)
 		}
@@ -91,9 +104,9 @@ func kcpHandshake(ctx context.Context, conn net.PacketConn, gate net.Addr, timeo
 }
 
 // dialKCP opens a KCP session with the gate at addr: a new UDP socket,
-// the handshake on it, and the session with the gate's cookie as its
-// conversation ID.
-func dialKCP(ctx context.Context, addr string, timeout time.Duration) (*kcp.UDPSession, error) {
+// the handshake on it (hellos at most helloGap apart), and the session
+// with the gate's cookie as its conversation ID.
+func dialKCP(ctx context.Context, addr string, timeout, helloGap time.Duration) (*kcp.UDPSession, error) {
 	ga, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("client: kcp dial %s: %w", addr, err)
@@ -106,7 +119,7 @@ func dialKCP(ctx context.Context, addr string, timeout time.Duration) (*kcp.UDPS
 	if err != nil {
 		return nil, fmt.Errorf("client: kcp dial %s: %w", addr, err)
 	}
-	conv, err := kcpHandshake(ctx, conn, ga, timeout)
+	conv, err := kcpHandshake(ctx, conn, ga, timeout, helloGap)
 	if err != nil {
 		conn.Close()
 		return nil, err

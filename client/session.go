@@ -482,7 +482,7 @@ func (c *Client) backoff(n int) time.Duration {
 func (c *Client) resume(ctx context.Context, timeout time.Duration) (*rpc.Conn, *Disconnected, error) {
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	nc, err := dialNet(dctx, c.addr, c.opts)
+	nc, err := dialNet(dctx, c.addr, c.opts, helloGapReconnect)
 	if err != nil {
 		return nil, nil, err
 	}

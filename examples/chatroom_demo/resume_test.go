@@ -763,7 +763,7 @@ func TestStolenTokensAreRefused(t *testing.T) {
 // a line, the network stays down for 1 s after the client noticed, then
 // comes back: the clock runs from then until the line arrives. What it
 // includes: the wait until the client's next attempt (its backoff; a
-// KCP attempt under way resends its hello at 0.25, 0.75, 1.75 s...), the
+// KCP attempt under way resends its hello every 250 ms), the
 // dial, the resume and the resent line. "default" is the client's
 // default backoff (200 ms doubling to 5 s, times 0.5 to 1.5); "quick"
 // the tests' (20 ms doubling to 300 ms).
