@@ -171,10 +171,7 @@ func (g *Gate) beginSession(c *client) {
 func (g *Gate) deliver(out *rpc.Batch, c *client, frame []byte) {
 	s := c.sess.Load()
 	if s == nil {
-		out.Append(c.conn.Load(), func(b []byte) []byte {
-			b = rpc.AppendUint32LE(b, uint32(len(frame)))
-			return append(b, frame...)
-		})
+		appendWire(out, c.conn.Load(), frame)
 		return
 	}
 	s.mu.Lock()
@@ -183,10 +180,7 @@ func (g *Gate) deliver(out *rpc.Batch, c *client, frame []byte) {
 		return
 	}
 	if s.state == sessConnected {
-		out.Append(c.conn.Load(), func(b []byte) []byte {
-			b = rpc.AppendUint32LE(b, uint32(len(frame)))
-			return append(b, frame...)
-		})
+		appendWire(out, c.conn.Load(), frame)
 	}
 	if !rpc.IsSessionFrame(rpc.MsgType(binary.LittleEndian.Uint16(frame))) {
 		return
@@ -212,6 +206,15 @@ func (g *Gate) deliver(out *rpc.Batch, c *client, frame []byte) {
 	if s.hold != nil {
 		s.hold.Reset(0)
 	}
+}
+
+// appendWire queues frame (type u16 | body) on conn through out, with its
+// length in front: as it goes on the wire.
+func appendWire(out *rpc.Batch, conn *rpc.Conn, frame []byte) {
+	out.Append(conn, func(b []byte) []byte {
+		b = rpc.AppendUint32LE(b, uint32(len(frame)))
+		return append(b, frame...)
+	})
 }
 
 // endLocked marks the session ended, for why. The caller holds s.mu.
