@@ -71,7 +71,7 @@ func (g *Gate) startClient(nc net.Conn, isKCP bool) {
 	// A client whose frames fill a dispatcher link past its send buffer
 	// waits (its reader stops reading) until the link drains.
 	c.out.Backpressure = true
-	if lc, ok := nc.(*lingerConn); ok && !isKCP {
+	if lc := lingerOf(nc); lc != nil && !isKCP {
 		lc.control = func(n int) bool { return g.chargeControl(c.cur(), n) }
 	}
 	// The closures below run on the connection's reader, which serves

@@ -181,7 +181,7 @@ func (g *Gate) newTLSConn(tc *net.TCPConn) net.Conn {
 // wsLinger for room) and closes the socket as lingeringClose does; a gate
 // that is closing closes the socket at once.
 func (g *Gate) newWSConn(ws *websocket.Conn) net.Conn {
-	c := wsconn.New(ws)
+	c := wsconn.NewServer(ws)
 	lc := &lingerConn{Conn: c, g: g}
 	// Control messages cost the gate as much as frames (one connection
 	// once had 235,000 pings a second answered), so they count against
@@ -193,7 +193,7 @@ func (g *Gate) newWSConn(ws *websocket.Conn) net.Conn {
 		if lc.control != nil && !lc.control(len(data)) {
 			return nil
 		}
-		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(wsPongTimeout))
+		err := c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(wsPongTimeout))
 		if err == websocket.ErrCloseSent {
 			return nil
 		}
@@ -215,5 +215,34 @@ func (g *Gate) newWSConn(ws *websocket.Conn) net.Conn {
 		c.SendClose(wsLinger)
 		lc.lingeringClose(ws.NetConn())
 	}
+	if c.WritesInPlace() {
+		return wsConn{lc, c}
+	}
 	return lc
 }
+
+// wsConn is a plain (not TLS) WebSocket client connection: rpc.Conn
+// writes it in place (rpc.NoWaitWriter), without a writer goroutine
+// unless the socket is full, as it writes a TCP client.
+type wsConn struct {
+	*lingerConn
+	ws *wsconn.Conn
+}
+
+// lingerOf returns the lingerConn of a stream client's connection (TCP,
+// TLS or WebSocket), nil for a KCP session.
+func lingerOf(nc net.Conn) *lingerConn {
+	switch c := nc.(type) {
+	case *lingerConn:
+		return c
+	case tcpConn:
+		return c.lingerConn
+	case wsConn:
+		return c.lingerConn
+	}
+	return nil
+}
+
+// WriteNoWait writes p as one WebSocket message, as much of it as the
+// socket takes now (see wsconn.Conn.TryWrite).
+func (c wsConn) WriteNoWait(p []byte) (int, error) { return c.ws.TryWrite(p) }

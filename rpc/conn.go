@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/goworld-engine/goworld/internal/nowait"
 )
 
 // errWrite wraps the error of a failed write, the reason of the
@@ -132,7 +134,8 @@ type Handler func(t MsgType, body []byte) error
 // MaxPending, and the writer flushes all that is queued in one write.
 type Conn struct {
 	nc    net.Conn
-	raw   syscall.RawConn // for writes that must not block; nil: none
+	raw   *nowait.Writer // for writes that must not block; nil: none
+	nww   NoWaitWriter   // nc itself, if it writes in place its own way; nil: none
 	cfg   ConnConfig
 	r     io.Reader
 	br    *bufio.Reader // r, when reads are buffered
@@ -168,7 +171,11 @@ func NewConn(nc net.Conn, cfg ConnConfig) *Conn {
 		c.br = bufio.NewReaderSize(nc, cfg.ReadBufferSize)
 		c.r = c.br
 	}
-	c.raw = rawConn(nc)
+	if rc := rawConn(nc); rc != nil {
+		c.raw = nowait.NewWriter(rc)
+	} else if w, ok := nc.(NoWaitWriter); ok {
+		c.nww = w
+	}
 	c.idle.Store(int64(cfg.IdleTimeout))
 	if cfg.Stats != nil {
 		c.stats.Store(cfg.Stats)
@@ -307,6 +314,19 @@ func (c *Conn) frameBuffered() bool {
 // place, without a writer goroutine, as it writes a bare *net.TCPConn.
 type RawSocketer interface {
 	RawSocket() syscall.Conn
+}
+
+// NoWaitWriter is implemented by a net.Conn that adds its own framing to
+// the bytes written (a WebSocket) and can still write without waiting
+// for room, as a Conn writes a bare socket (see internal/nowait). A Conn
+// writes such a connection in place, without a writer goroutine, unless
+// the socket is full.
+type NoWaitWriter interface {
+	// WriteNoWait writes as much of p as the connection takes now,
+	// without waiting, and returns how much of p it took; a full socket
+	// is not an error. Its next Write must start with the rest of p
+	// (what is left may be the middle of one of the transport's frames).
+	WriteNoWait(p []byte) (int, error)
 }
 
 // PeerFault is implemented by the read errors of a transport that mean
@@ -573,7 +593,7 @@ func (c *Conn) flush() {
 		return
 	}
 	c.writing = true
-	if c.raw == nil {
+	if c.raw == nil && c.nww == nil {
 		c.wg.Add(1)
 		c.mu.Unlock()
 		go c.writeLoop()
@@ -583,7 +603,7 @@ func (c *Conn) flush() {
 	c.mu.Unlock()
 	for round := 1; ; round++ {
 		c.moveWriteDeadline()
-		n, err := writeNoWait(c.raw, buf)
+		n, err := c.writeNoWait(buf)
 		if s := c.stats.Load(); s != nil && n > 0 {
 			s.BytesOut.Add(uint64(n))
 		}
@@ -629,6 +649,15 @@ func (c *Conn) flush() {
 			return
 		}
 	}
+}
+
+// writeNoWait writes as much of buf as the socket takes now, without
+// waiting for room.
+func (c *Conn) writeNoWait(buf []byte) (int, error) {
+	if c.nww != nil {
+		return c.nww.WriteNoWait(buf)
+	}
+	return c.raw.Write(buf, nil)
 }
 
 // writeFailed ends the connection after a failed write: at once, or,

@@ -24,33 +24,3 @@ func rawConn(nc net.Conn) syscall.RawConn {
 	}
 	return nil
 }
-
-// writeNoWait writes as much of buf as the socket takes now, without
-// waiting for room. It returns how much was written; a full socket is
-// not an error.
-func writeNoWait(rc syscall.RawConn, buf []byte) (n int, err error) {
-	werr := rc.Write(func(fd uintptr) bool {
-		for n < len(buf) {
-			m, e := syscall.Write(int(fd), buf[n:])
-			if m > 0 {
-				n += m
-			}
-			switch {
-			case e == syscall.EINTR:
-				continue
-			case e == syscall.EAGAIN:
-				return true
-			case e != nil:
-				err = e
-				return true
-			case m <= 0:
-				return true
-			}
-		}
-		return true // done, or stop: never wait in the poller
-	})
-	if err == nil {
-		err = werr
-	}
-	return n, err
-}

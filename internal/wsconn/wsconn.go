@@ -5,8 +5,10 @@
 // A Conn is a net.Conn over a github.com/gorilla/websocket connection:
 //
 //   - Write sends its bytes as one binary message. A goworld writer writes
-//     whole frames, so every message the gate sends holds one or more
-//     whole frames.
+//     whole frames, so a message holds one or more whole frames. On a
+//     server Conn written in place (NewServer, TryWrite), a message the
+//     socket took only in part is finished by the next Write, whose other
+//     bytes go as a message of their own.
 //   - Read returns the payloads of the binary messages the peer sends,
 //     one after another, as one stream: a peer may put one frame in each
 //     message (what a browser client naturally does), several, or split a
@@ -59,12 +61,65 @@ const CloseTimeout = 100 * time.Millisecond
 // goroutine.
 type Conn struct {
 	ws   *websocket.Conn
-	r    io.Reader // the current message; nil between messages
-	rerr error     // a failed read: every later Read returns it
+	r    io.Reader     // the current message; nil between messages
+	rerr error         // a failed read: every later Read returns it
+	w    *serverWriter // a server's own writes (NewServer); nil: gorilla's
 }
 
-// New wraps ws. The Conn owns ws from now on.
+// New wraps ws, either side of a WebSocket: gorilla writes its messages.
+// The Conn owns ws from now on.
 func New(ws *websocket.Conn) *Conn { return &Conn{ws: ws} }
+
+// NewServer wraps ws, the server side of a WebSocket, and writes its
+// messages itself (see write.go): on a plain TCP socket it can then
+// write in place, without waiting (TryWrite). It answers pings and the
+// peer's close message as gorilla would, through its own writes; a
+// handler set later with ws.SetPingHandler must answer with
+// Conn.WriteControl, never ws.WriteControl. The Conn owns ws from now on.
+func NewServer(ws *websocket.Conn) *Conn {
+	c := &Conn{ws: ws, w: newServerWriter(ws)}
+	ws.SetPingHandler(func(data string) error {
+		err := c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		if err == websocket.ErrCloseSent {
+			return nil
+		}
+		return err
+	})
+	ws.SetCloseHandler(func(code int, _ string) error {
+		// What gorilla's default handler does, through this Conn's writes.
+		msg := websocket.FormatCloseMessage(code, "")
+		c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		return nil
+	})
+	return c
+}
+
+// WritesInPlace reports whether TryWrite can write without waiting: a
+// server Conn (NewServer) on a plain TCP socket, on a unix system.
+func (c *Conn) WritesInPlace() bool { return c.w != nil && c.w.raw != nil }
+
+// TryWrite sends p as one binary message without waiting for room: it
+// writes what the socket takes now and returns how much of p that was
+// (0 if the Conn does not write in place, see WritesInPlace). If it took
+// only a part, the message is unfinished: the next Write must start with
+// the rest of p, and finishes the message before anything else is sent.
+// It implements rpc.NoWaitWriter for the gate's connections.
+func (c *Conn) TryWrite(p []byte) (int, error) {
+	if c.w == nil {
+		return 0, nil
+	}
+	return c.w.writeNoWait(p)
+}
+
+// WriteControl sends a control message (a ping, pong or close message,
+// at most 125 bytes of data), waiting until deadline for the message
+// being written, if any, to be done.
+func (c *Conn) WriteControl(messageType int, data []byte, deadline time.Time) error {
+	if c.w != nil {
+		return c.w.control(messageType, data, deadline)
+	}
+	return c.ws.WriteControl(messageType, data, deadline)
+}
 
 // WebSocket returns the underlying connection.
 func (c *Conn) WebSocket() *websocket.Conn { return c.ws }
@@ -155,8 +210,13 @@ func deadlineError(err error) error {
 	return &timeoutError{msg: err.Error()}
 }
 
-// Write sends p as one binary message.
+// Write sends p as one binary message (on a server Conn whose TryWrite
+// left a message unfinished, p starts with its rest, and what follows is
+// a message of its own).
 func (c *Conn) Write(p []byte) (int, error) {
+	if c.w != nil {
+		return c.w.write(p)
+	}
 	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
 		if terr := deadlineError(err); terr != nil {
 			err = terr
@@ -181,7 +241,7 @@ func (c *Conn) CloseWithin(d time.Duration) error {
 // room to write it, and leaves the socket open: the caller closes it
 // (through WebSocket().NetConn()) once the peer has had time to answer.
 func (c *Conn) SendClose(d time.Duration) error {
-	return c.ws.WriteControl(websocket.CloseMessage,
+	return c.WriteControl(websocket.CloseMessage,
 		websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(d))
 }
 
@@ -204,7 +264,7 @@ func (c *Conn) RemoteAddr() net.Addr { return c.ws.RemoteAddr() }
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
 	c.ws.SetReadDeadline(t)
-	return c.ws.SetWriteDeadline(t)
+	return c.SetWriteDeadline(t)
 }
 
 // SetReadDeadline sets the deadline of Read (a timeout ends the
@@ -212,4 +272,10 @@ func (c *Conn) SetDeadline(t time.Time) error {
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }
 
 // SetWriteDeadline sets the deadline of Write.
-func (c *Conn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.w != nil {
+		c.w.setDeadline(t)
+		return nil
+	}
+	return c.ws.SetWriteDeadline(t)
+}

@@ -79,6 +79,10 @@ func sides(t *testing.T, f func(t *testing.T, c *wsconn.Conn, peer *websocket.Co
 		p := newPair(t)
 		f(t, wsconn.New(p.server), p.client)
 	})
+	t.Run("server-own-writes", func(t *testing.T) {
+		p := newPair(t)
+		f(t, wsconn.NewServer(p.server), p.client)
+	})
 	t.Run("client", func(t *testing.T) {
 		p := newPair(t)
 		f(t, wsconn.New(p.client), p.server)
