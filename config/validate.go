@@ -138,7 +138,10 @@ func join(prefix string, ps []problem) error {
 // configurations built in code. It reports every problem, joined with
 // errors.Join; each message names the section and key concerned, e.g.
 // `[gate1] listen_addr = "localhost": not host:port (missing port)`.
-// Validate does not modify c.
+// Validate does not modify c. It checks a complete configuration, as
+// Parse and Default return: a zero tuning field, which a server would
+// take as its default, is reported here as missing (start from Default),
+// while Unlimited and Off are accepted where the key allows them.
 func (c *Config) Validate() error {
 	return join("", c.validate())
 }
