@@ -548,7 +548,9 @@ func (r *roleRun) game() error {
 	return err
 }
 
-// dispatcherConfig is the dispatcher.Config of [dispatcherID].
+// dispatcherConfig is the dispatcher.Config of [dispatcherID]: its
+// identity and place in the cluster, and config.ini's tunables as they
+// are (config.DispatcherTuning).
 func dispatcherConfig(cfg *config.Config, id int, secret []byte, log logrus.FieldLogger) dispatcher.Config {
 	c, _ := cfg.Dispatcher(id)
 	index := 0
@@ -559,25 +561,17 @@ func dispatcherConfig(cfg *config.Config, id int, secret []byte, log logrus.Fiel
 	}
 	return dispatcher.Config{
 		ID: id, Index: index, Count: len(cfg.Dispatchers), ListenAddr: c.ListenAddr,
-		MaxPacketSize: c.MaxPacketSize, SendBufferSize: c.SendBufferSize,
-		FreezeQueueLimit: c.FreezeQueueLimit, RestoreTimeout: c.RestoreTimeout,
-		RecoverWindow: c.RecoverWindow, RecoverQueueLimit: c.RecoverQueueLimit, Logger: log,
-		Games: gameIDs(cfg), Secret: secret,
+		DispatcherTuning: c.DispatcherTuning, Logger: log, Games: gameIDs(cfg), Secret: secret,
 	}
 }
 
-// gameConfig is the game.Config of the game c configures.
+// gameConfig is the game.Config of the game c configures: its identity,
+// cluster and storage, and config.ini's tunables as they are
+// (config.GameTuning).
 func gameConfig(cfg *config.Config, c *config.GameConfig, dispAddrs []string, backend storage.Backend, secret []byte, log logrus.FieldLogger) game.Config {
 	return game.Config{
 		ID: c.ID, Games: gameIDs(cfg), Dispatchers: dispAddrs, BootEntity: c.BootEntity, Registry: registry,
-		Storage: backend, SaveInterval: c.SaveInterval, MaxPacketSize: c.MaxPacketSize,
-		SendBufferSize: c.SendBufferSize, FreezeDir: c.FreezeDir, KeepFreezeFiles: c.KeepFreezeFiles,
-		FreezeTimeout: c.FreezeTimeout, Logger: log,
-		PositionSyncInterval: c.PositionSyncInterval, AOISyncLimit: c.AOISyncLimit, StallThreshold: c.StallThreshold,
-		AOISyncTotal: c.AOISyncTotal, AOISyncWork: c.AOISyncWork,
-		ClientStringLimit: unlimitedIfZero(c.MaxClientString), Secret: secret,
-		RequestTimeout: c.RequestTimeout, SlowCall: c.SlowCall,
-		MailboxLimit: c.MailboxLimit, ServiceGrace: c.ServiceGrace,
+		Storage: backend, GameTuning: c.GameTuning, Logger: log, Secret: secret,
 	}
 }
 
@@ -593,42 +587,16 @@ func gameIDs(cfg *config.Config) []rpc.GameID {
 	return ids
 }
 
-// gateConfig is the gate.Config of the gate configured by c.
+// gateConfig is the gate.Config of the gate configured by c: its
+// identity, addresses and certificates, and config.ini's tunables as they
+// are (config.GateTuning).
 func gateConfig(c *config.GateConfig, dispAddrs []string, log logrus.FieldLogger) gate.Config {
 	return gate.Config{
 		ID: c.ID, ListenAddr: c.ListenAddr, KCP: c.KCP, Dispatchers: dispAddrs,
 		TLSCertFile: c.TLSCert, TLSKeyFile: c.TLSKey,
 		WSAddr: c.WSAddr, WSTLSCertFile: c.WSTLSCert, WSTLSKeyFile: c.WSTLSKey, WSOrigins: c.WSOrigins,
-		HeartbeatTimeout: c.HeartbeatTimeout, HeartbeatInterval: c.HeartbeatInterval, MaxClientPacketSize: c.MaxClientPacketSize, KCPInterval: c.KCPInterval,
-		ClientSendBufferSize: c.ClientSendBufferSize, MaxPacketSize: c.MaxPacketSize,
-		SendBufferSize: c.SendBufferSize, Logger: log,
-		ClientMsgRate: unlimitedIfZero(c.ClientMsgRate), ClientMsgBurst: c.ClientMsgBurst,
-		ClientByteRate: unlimitedIfZero(c.ClientByteRate), ClientByteBurst: c.ClientByteBurst,
-		MaxClients:        unlimitedIfZero(c.MaxClients),
-		MaxClientRequests: c.MaxClientRequests, ShutdownGrace: gateShutdownGrace,
-		KCPSessionRate: unlimitedIfZero(c.KCPSessionRate), KCPSessionBurst: c.KCPSessionBurst,
-		KCPHelloRate: unlimitedIfZero(c.KCPHelloRate), KCPHandshakeTimeout: c.KCPHandshakeTimeout,
-		ResumeWindow: offIfZero(c.ResumeWindow), ResumeLimit: c.ResumeLimit,
+		GateTuning: c.GateTuning, Logger: log, ShutdownGrace: gateShutdownGrace,
 	}
-}
-
-// offIfZero maps config.ini's resume_window, where 0 means off, to
-// gate.Config's, where 0 takes the default and a negative value is off.
-func offIfZero(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
-}
-
-// unlimitedIfZero maps a config.ini limit, where 0 means unlimited, to
-// gate.Config's convention, where 0 takes the default and a negative
-// value means unlimited.
-func unlimitedIfZero(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
 }
 
 // loopbackListen reports whether a is a loopback address: only this

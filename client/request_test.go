@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/game"
 	"github.com/goworld-engine/goworld/gate"
@@ -107,7 +108,7 @@ func requestCluster(t *testing.T, maxRequests int) (cl *cluster.Cluster, c *clie
 		}
 	}
 	cl = cluster.Start(t, cluster.Options{Registry: r, BootEntity: "RqPlayer", Games: 2,
-		GateLimits: &gate.Config{MaxClientRequests: maxRequests}})
+		GateLimits: &gate.Config{GateTuning: config.GateTuning{MaxClientRequests: maxRequests}}})
 	c, err := client.Dial(cl.GateAddr(0), client.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -425,7 +426,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	}
 	// No rate limit: one client here sends more than 1000 frames a second.
 	cl := cluster.Start(b, cluster.Options{Registry: r, BootEntity: "RqPlayer",
-		GateLimits: &gate.Config{ClientMsgRate: -1, ClientByteRate: -1}})
+		GateLimits: &gate.Config{GateTuning: config.GateTuning{ClientMsgRate: config.Unlimited, ClientByteRate: config.Unlimited}}})
 	c, err := client.Dial(cl.GateAddr(0), client.Options{})
 	if err != nil {
 		b.Fatal(err)

@@ -173,84 +173,33 @@ type DispatcherConfig struct {
 	// when it differs from ListenAddr: a dispatcher listening on 0.0.0.0
 	// (every interface) advertises this machine's address on the network
 	// the cluster shares. Empty: they dial ListenAddr.
-	AdvertiseAddr  string
-	HTTPAddr       string // http_addr: admin HTTP host:port; empty means disabled
-	LogLevel       string // log_level: debug, info, warn or error
-	LogFile        string // log_file: defaults to Name + ".log"
-	MaxPacketSize  int    // max_packet_size in bytes
-	SendBufferSize int    // send_buffer_size in bytes
-	// FreezeQueueLimit (freeze_queue_limit) bounds the bytes queued for a
-	// game frozen for a hot reload.
-	FreezeQueueLimit int
-	// RestoreTimeout (restore_timeout) is how long to wait for a frozen
-	// game to come back.
-	RestoreTimeout time.Duration
+	AdvertiseAddr string
+	HTTPAddr      string // http_addr: admin HTTP host:port; empty means disabled
+	LogLevel      string // log_level: debug, info, warn or error
+	LogFile       string // log_file: defaults to Name + ".log"
 	// HTTPAllowRemote (http_allow_remote) allows an http_addr that is not
 	// a loopback address.
 	HTTPAllowRemote bool
-	// RecoverWindow (recover_window) is how long a restarted dispatcher
-	// holds frames for entities and gates that have not re-registered.
-	RecoverWindow time.Duration
-	// RecoverQueueLimit (recover_queue_limit) bounds the bytes it holds.
-	RecoverQueueLimit int
+	// DispatcherTuning holds the other keys: sizes, queue limits and
+	// windows, which dispatcher.Config embeds as they are.
+	DispatcherTuning
 }
 
 // GameConfig is the configuration of one game process, section [gameN].
 type GameConfig struct {
-	ID           int           // N of [gameN], 1..65535
-	Name         string        // section name, e.g. "game1"
-	Host         string        // host: the machine it runs on; empty on a one-machine cluster
-	BootEntity   string        // boot_entity: entity type created for each new client
-	SaveInterval time.Duration // save_interval: how often persistent entities are saved
-	// FreezeDir (freeze_dir) is where hot-reload freeze files go, relative
-	// to the server directory.
-	FreezeDir string
-	// KeepFreezeFiles (keep_freeze_files) is how many freeze files are kept.
-	KeepFreezeFiles int
-	// FreezeTimeout (freeze_timeout) bounds a freeze.
-	FreezeTimeout time.Duration
-	// PositionSyncInterval (position_sync_interval) is how often clients
-	// are sent the positions of what moved in their view.
-	PositionSyncInterval time.Duration
-	// StallThreshold (stall_threshold) is how long one wake-up of the game
-	// loop may run, or the loop fall behind, before it is logged as stuck
-	// (with the loop's stack) and counted.
-	StallThreshold time.Duration
-	// AOISyncLimit (aoi_sync_limit) bounds the creates and position
-	// updates one client is sent per position sync; the rest wait.
-	AOISyncLimit int
-	// AOISyncTotal (aoi_sync_total) bounds them for a whole space per sync.
-	AOISyncTotal int
+	ID         int    // N of [gameN], 1..65535
+	Name       string // section name, e.g. "game1"
+	Host       string // host: the machine it runs on; empty on a one-machine cluster
+	BootEntity string // boot_entity: entity type created for each new client
 	// HTTPAllowRemote (http_allow_remote) allows an http_addr that is not
 	// a loopback address.
 	HTTPAllowRemote bool
-	// AOISyncWork (aoi_sync_work) bounds the pairs one position sync
-	// examines per space to find what moved (space.Config.SyncWork).
-	AOISyncWork int
-	// MaxClientString (max_client_string) bounds every string in the
-	// arguments of a client's call, in bytes; a longer one refuses the
-	// call and disconnects the client. 0 means unlimited (the frame,
-	// max_client_packet_size, still bounds it).
-	MaxClientString int
-	// RequestTimeout (request_timeout) is how long an entity's request
-	// (Entity.Request) waits for its answer, unless it gives its own.
-	RequestTimeout time.Duration
-	// ServiceGrace (service_grace): a game that is ready asks at once for
-	// the service shards it is preferred for, and for the others after
-	// this long, in case their games are not coming.
-	ServiceGrace time.Duration
-	// MailboxLimit (mailbox_limit) bounds the offline calls
-	// (Entity.CallOffline) kept in storage for one entity.
-	MailboxLimit int
-	// SlowCall (slow_call): an entity method (a call, a request, a timer)
-	// that holds the game loop longer is logged, naming the type, the
-	// entity and the method.
-	SlowCall       time.Duration
-	HTTPAddr       string // http_addr: admin HTTP host:port; empty means disabled
-	LogLevel       string // log_level: debug, info, warn or error
-	LogFile        string // log_file: defaults to Name + ".log"
-	MaxPacketSize  int    // max_packet_size in bytes
-	SendBufferSize int    // send_buffer_size in bytes
+	HTTPAddr        string // http_addr: admin HTTP host:port; empty means disabled
+	LogLevel        string // log_level: debug, info, warn or error
+	LogFile         string // log_file: defaults to Name + ".log"
+	// GameTuning holds the other keys: intervals, sizes and limits, which
+	// game.Config embeds as they are.
+	GameTuning
 }
 
 // GateConfig is the configuration of one gate process, section [gateN].
@@ -274,67 +223,13 @@ type GateConfig struct {
 	WSTLSCert, WSTLSKey string
 	// WSOrigins (ws_origins) lists the browser origins allowed to connect
 	// over WebSocket, e.g. https://game.example; empty allows any.
-	WSOrigins        []string
-	HeartbeatTimeout time.Duration // heartbeat_timeout: idle clients are disconnected after it
-	// HeartbeatInterval (heartbeat_interval) is how often clients should
-	// send a heartbeat; the gate announces it and heartbeat_timeout to
-	// them, and the Go and JavaScript clients follow. 0 (unset, the default):
-	// DefaultHeartbeatInterval, or half of HeartbeatTimeout if shorter, so
-	// that a config with a short heartbeat_timeout and no interval stays
-	// valid.
-	HeartbeatInterval    time.Duration
-	MaxClientPacketSize  int    // max_client_packet_size in bytes
-	ClientSendBufferSize int    // client_send_buffer_size in bytes
-	MaxPacketSize        int    // max_packet_size in bytes
-	SendBufferSize       int    // send_buffer_size in bytes
-	LogLevel             string // log_level: debug, info, warn or error
-	LogFile              string // log_file: defaults to Name + ".log"
-	// ClientMsgRate (client_msg_rate) and ClientMsgBurst (client_msg_burst)
-	// bound the frames one client may send: a token bucket refilled at the
-	// rate per second, holding at most the burst. A client over it is
-	// kicked. A rate of 0 means unlimited; the burst must be positive.
-	ClientMsgRate, ClientMsgBurst int
-	// ClientByteRate (client_byte_rate) and ClientByteBurst
-	// (client_byte_burst) do the same for the bytes a client sends, frame
-	// headers included. The gate raises a burst below one largest frame
-	// (max_client_packet_size + 6) to it.
-	ClientByteRate, ClientByteBurst int
-	// MaxClients (max_clients) bounds the clients connected to the gate;
-	// more are kicked with "server full" as they connect. 0 means unlimited.
-	MaxClients int
-	// MaxClientRequests (max_client_requests) bounds the requests one
-	// client may have waiting for their answers; the gate answers one
-	// beyond with the code "overloaded".
-	MaxClientRequests int
-	// KCPSessionRate (kcp_session_rate) and KCPSessionBurst
-	// (kcp_session_burst) bound the new KCP sessions the gate accepts;
-	// the first datagram of a session beyond is dropped (the client's KCP
-	// resends it). A rate of 0 means unlimited.
-	KCPSessionRate, KCPSessionBurst int
-	// KCPHelloRate (kcp_hello_rate) bounds the KCP handshake hellos the
-	// gate answers per second, in all (the burst is one second's worth).
-	// 0 means unlimited.
-	KCPHelloRate int
-	// KCPHandshakeTimeout (kcp_handshake_timeout) is how long a new KCP
-	// session has to deliver its first complete frame; until then it is
-	// not counted against max_clients. The gate cuts a longer one to
-	// heartbeat_timeout.
-	KCPHandshakeTimeout time.Duration
-	// KCPInterval (kcp_interval) is how often KCP looks at each session
-	// for retransmissions and window updates, 10ms to 1s: every session
-	// costs a little CPU at each look, idle or not, and a lost packet
-	// waits up to one interval longer for its resend.
-	KCPInterval time.Duration
-	// ResumeWindow (resume_window) is how long the gate holds a
-	// resumable session (docs/protocol.md, 8.1) after its connection
-	// dropped without a quit, up to MaxResumeWindow; 0 makes sessions not
-	// resumable.
-	ResumeWindow time.Duration
-	// ResumeLimit (resume_limit) bounds the bytes of session frames the
-	// gate keeps for one resumable client: unacknowledged ones while it
-	// is connected, and everything sent while it is away (past it, the
-	// held session ends).
-	ResumeLimit int
+	WSOrigins []string
+	LogLevel  string // log_level: debug, info, warn or error
+	LogFile   string // log_file: defaults to Name + ".log"
+	// GateTuning holds the other keys: heartbeats, sizes, rates, client
+	// limits, KCP and resume settings, which gate.Config embeds as they
+	// are.
+	GateTuning
 }
 
 // WSURL returns the URL a client dials for the gate's WebSocket port at
@@ -398,76 +293,23 @@ func processName(kind string, id int) string { return kind + strconv.Itoa(id) }
 
 func newDispatcher(id int) DispatcherConfig {
 	name := processName(dispatcherKind, id)
-	return DispatcherConfig{
-		ID:                id,
-		Name:              name,
-		HTTPAddr:          DefaultHTTPAddr,
-		LogLevel:          DefaultLogLevel,
-		LogFile:           name + ".log",
-		MaxPacketSize:     DefaultMaxPacketSize,
-		SendBufferSize:    DefaultSendBufferSize,
-		FreezeQueueLimit:  DefaultFreezeQueueLimit,
-		RestoreTimeout:    DefaultRestoreTimeout,
-		RecoverWindow:     DefaultRecoverWindow,
-		RecoverQueueLimit: DefaultRecoverQueueLimit,
-	}
+	d := DispatcherConfig{ID: id, Name: name, HTTPAddr: DefaultHTTPAddr, LogLevel: DefaultLogLevel, LogFile: name + ".log"}
+	d.DispatcherTuning.SetDefaults()
+	return d
 }
 
 func newGame(id int) GameConfig {
 	name := processName(gameKind, id)
-	return GameConfig{
-		ID:                   id,
-		Name:                 name,
-		SaveInterval:         DefaultSaveInterval,
-		FreezeDir:            DefaultFreezeDir,
-		KeepFreezeFiles:      DefaultKeepFreezeFiles,
-		FreezeTimeout:        DefaultFreezeTimeout,
-		PositionSyncInterval: DefaultPositionSyncInterval,
-		StallThreshold:       DefaultStallThreshold,
-		AOISyncLimit:         DefaultAOISyncLimit,
-		AOISyncTotal:         DefaultAOISyncTotal,
-		AOISyncWork:          DefaultAOISyncWork,
-		MaxClientString:      DefaultMaxClientString,
-		RequestTimeout:       DefaultRequestTimeout,
-		ServiceGrace:         DefaultServiceGrace,
-		MailboxLimit:         DefaultMailboxLimit,
-		SlowCall:             DefaultSlowCall,
-		HTTPAddr:             DefaultHTTPAddr,
-		LogLevel:             DefaultLogLevel,
-		LogFile:              name + ".log",
-		MaxPacketSize:        DefaultMaxPacketSize,
-		SendBufferSize:       DefaultSendBufferSize,
-	}
+	g := GameConfig{ID: id, Name: name, HTTPAddr: DefaultHTTPAddr, LogLevel: DefaultLogLevel, LogFile: name + ".log"}
+	g.GameTuning.SetDefaults()
+	return g
 }
 
 func newGate(id int) GateConfig {
 	name := processName(gateKind, id)
-	return GateConfig{
-		ID:                   id,
-		Name:                 name,
-		KCP:                  DefaultKCP,
-		HeartbeatTimeout:     DefaultHeartbeatTimeout,
-		MaxClientPacketSize:  DefaultMaxClientPacketSize,
-		ClientSendBufferSize: DefaultClientSendBufferSize,
-		MaxPacketSize:        DefaultMaxPacketSize,
-		SendBufferSize:       DefaultSendBufferSize,
-		HTTPAddr:             DefaultHTTPAddr,
-		LogLevel:             DefaultLogLevel,
-		LogFile:              name + ".log",
-		ClientMsgRate:        DefaultClientMsgRate,
-		ClientMsgBurst:       DefaultClientMsgBurst,
-		ClientByteRate:       DefaultClientByteRate,
-		ClientByteBurst:      DefaultClientByteBurst,
-		MaxClients:           DefaultMaxClients,
-		MaxClientRequests:    DefaultMaxClientRequests,
-		KCPSessionRate:       DefaultKCPSessionRate,
-		KCPSessionBurst:      DefaultKCPSessionBurst,
-		KCPHelloRate:         DefaultKCPHelloRate,
-		KCPHandshakeTimeout:  DefaultKCPHandshakeTimeout,
-		KCPInterval:          DefaultKCPInterval,
-		ResumeWindow:         DefaultResumeWindow,
-		ResumeLimit:          DefaultResumeLimit,
-	}
+	g := GateConfig{ID: id, Name: name, KCP: DefaultKCP, HTTPAddr: DefaultHTTPAddr, LogLevel: DefaultLogLevel, LogFile: name + ".log"}
+	g.GateTuning.SetDefaults()
+	return g
 }
 
 // Default returns a new copy of the configuration in the default config.ini:

@@ -93,19 +93,19 @@ max_packet_size = 8192
 send_buffer_size = 8192
 client_msg_rate = 10
 client_msg_burst = 20
-max_clients = 0
+max_clients = unlimited
 
 [gate2]
 kcp = yes
 client_send_buffer_size = 100
-client_msg_rate = 0
+client_msg_rate = Unlimited
 client_byte_rate = 5000
 client_byte_burst = 9000
 max_clients = 7
-kcp_session_rate = 0
+kcp_session_rate = unlimited
 kcp_session_burst = 3
 kcp_interval = 40ms
-kcp_hello_rate = 0
+kcp_hello_rate = unlimited
 kcp_handshake_timeout = 1500ms
 
 [gate1]
@@ -132,14 +132,14 @@ path = data/world#1.db
 	for _, g := range []*GateConfig{&gt1, &gt2} {
 		g.KCP, g.HeartbeatTimeout, g.HeartbeatInterval, g.ListenAddr = false, time.Minute, 2*time.Second, "0.0.0.0:0"
 		g.MaxClientPacketSize, g.MaxPacketSize, g.SendBufferSize = 4096, 8192, 8192
-		g.ClientMsgRate, g.ClientMsgBurst, g.MaxClients = 10, 20, 0
+		g.ClientMsgRate, g.ClientMsgBurst, g.MaxClients = 10, 20, Unlimited
 	}
 	gt1.ListenAddr = "127.0.0.1:14001"
 	gt2.KCP, gt2.ClientSendBufferSize = true, 100
-	gt2.ClientMsgRate, gt2.ClientByteRate, gt2.ClientByteBurst = 0, 5000, 9000
-	gt2.MaxClients, gt2.KCPSessionRate, gt2.KCPSessionBurst = 7, 0, 3
+	gt2.ClientMsgRate, gt2.ClientByteRate, gt2.ClientByteBurst = Unlimited, 5000, 9000
+	gt2.MaxClients, gt2.KCPSessionRate, gt2.KCPSessionBurst = 7, Unlimited, 3
 	gt2.KCPInterval = 40 * time.Millisecond
-	gt2.KCPHelloRate, gt2.KCPHandshakeTimeout = 0, 1500*time.Millisecond
+	gt2.KCPHelloRate, gt2.KCPHandshakeTimeout = Unlimited, 1500*time.Millisecond
 	want := &Config{
 		Dispatchers: []DispatcherConfig{d1, d2},
 		Games:       []GameConfig{g7},
@@ -200,7 +200,7 @@ func TestParseErrors(t *testing.T) {
 			name: "dispatcher recovery bounds",
 			text: minimal + "[dispatcher_common]\nrecover_window = 0s\nrecover_queue_limit = -5\n",
 			want: []string{
-				`config.ini: [dispatcher_common] recover_window = "0s": must be positive`,
+				`config.ini: [dispatcher_common] recover_window = "0s": 0 is ambiguous: write recover_window = off to turn it off, or remove the key for the default (20s)`,
 				`config.ini: [dispatcher_common] recover_queue_limit = "-5": must be a positive number of bytes`,
 			},
 		},
@@ -304,12 +304,12 @@ listen_addr = 127.0.0.1:14001
 			text: minimal + "[gate_common]\nclient_msg_rate = -1\nclient_byte_rate = 1MiB\nmax_clients = lots\n" +
 				"client_msg_burst = 0\nclient_byte_burst = -5\nkcp_session_rate = 1.5\nkcp_session_burst = none\n",
 			want: []string{
-				`config.ini: [gate_common] client_msg_rate = "-1": must not be negative (0 means unlimited)`,
-				`config.ini: [gate_common] client_byte_rate = "1MiB": not a whole number (0 means unlimited)`,
-				`config.ini: [gate_common] max_clients = "lots": not a whole number (0 means unlimited)`,
+				`config.ini: [gate_common] client_msg_rate = "-1": must be positive (or unlimited)`,
+				`config.ini: [gate_common] client_byte_rate = "1MiB": not a whole number (or unlimited)`,
+				`config.ini: [gate_common] max_clients = "lots": not a whole number (or unlimited)`,
 				`config.ini: [gate_common] client_msg_burst = "0": must be a positive whole number`,
 				`config.ini: [gate_common] client_byte_burst = "-5": must be a positive whole number`,
-				`config.ini: [gate_common] kcp_session_rate = "1.5": not a whole number (0 means unlimited)`,
+				`config.ini: [gate_common] kcp_session_rate = "1.5": not a whole number (or unlimited)`,
 				`config.ini: [gate_common] kcp_session_burst = "none": must be a positive whole number`,
 			},
 		},
@@ -338,7 +338,7 @@ listen_addr = 127.0.0.1:14001
 		{
 			name: "limit in a process section",
 			text: minimal + "max_clients = -3\n",
-			want: []string{`config.ini: [gate1] max_clients = "-3": must not be negative (0 means unlimited)`},
+			want: []string{`config.ini: [gate1] max_clients = "-3": must be positive (or unlimited)`},
 		},
 		{
 			name: "duration without unit",
@@ -401,7 +401,7 @@ listen_addr = 127.0.0.1:14001
 			text: minimal + "[gate_common]\nkcp_handshake_timeout = 0s\nkcp_hello_rate = -1\n",
 			want: []string{
 				`config.ini: [gate_common] kcp_handshake_timeout = "0s": must be positive`,
-				`config.ini: [gate_common] kcp_hello_rate = "-1": must not be negative (0 means unlimited)`,
+				`config.ini: [gate_common] kcp_hello_rate = "-1": must be positive (or unlimited)`,
 			},
 		},
 		{
@@ -788,11 +788,17 @@ func TestValidateHandBuilt(t *testing.T) {
 			`[gate1] client_byte_burst = "0": must be a positive whole number`,
 			`[gate1] kcp_session_burst = "0": must be a positive whole number`,
 		}},
-		{"negative limits", func(c *Config) {
-			c.Gates[0].MaxClients, c.Gates[0].KCPSessionRate = -1, -2
+		{"limits and windows", func(c *Config) {
+			// Unlimited (-1) is fine; 0 and other negatives are not.
+			c.Gates[0].MaxClients, c.Gates[0].KCPSessionRate, c.Gates[0].ClientMsgRate = Unlimited, -2, 0
+			c.Gates[0].ResumeWindow, c.Games[0].MaxClientString = 0, -7
+			c.Dispatchers[0].RecoverWindow, c.Games[0].SlowCall = Off, -time.Second
 		}, []string{
-			`[gate1] max_clients = "-1": must not be negative (0 means unlimited)`,
-			`[gate1] kcp_session_rate = "-2": must not be negative (0 means unlimited)`,
+			`[gate1] kcp_session_rate = "-2": must be a positive whole number, or unlimited (Unlimited)`,
+			`[gate1] client_msg_rate = "0": must be a positive whole number, or unlimited (Unlimited)`,
+			`[gate1] resume_window = "0s": must be positive and at most 1h, or off (Off)`,
+			`[game1] max_client_string = "-7": must be a positive whole number, or unlimited (Unlimited)`,
+			`[game1] slow_call = "-1s": must be positive, or off (Off)`,
 		}},
 		{"bad IDs", func(c *Config) {
 			c.Dispatchers = append(c.Dispatchers, c.Dispatchers[0])

@@ -46,6 +46,15 @@
 // address other machines dial with advertise_addr; see Config.Hosts,
 // DispatcherConfig.DialAddr and docs/deployment.md.
 //
+// The keys that tune a server are the fields of one struct per kind,
+// GateTuning, GameTuning and DispatcherTuning, embedded both in the
+// section's config (GateConfig...) and in the server's own Config
+// (gate.Config...), so that the two cannot drift: a zero field takes its
+// default (SetDefaults), and Unlimited and Off (-1) lift a limit or turn a
+// window off where the field allows it. In the file these are words:
+// max_clients = unlimited, resume_window = off; an explicit 0 for such a
+// key is an error that names both ways of saying what was meant.
+//
 // Load and Parse report every problem they find, joined with errors.Join, and
 // each message names the file, the section and the key, for example:
 //

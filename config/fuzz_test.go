@@ -44,6 +44,9 @@ func FuzzParse(f *testing.F) {
 		minimal + "[dispatcher1]\nadvertise_addr = 0.0.0.0:0\nhost = a\n[game_common]\nhost = b\n[gate_common]\nhost = b\n",
 		minimal + "[game2]\nboot_entity = Account\n[storage]\ntype = none\n",
 		minimal + "[cluster]\nsecret = short\nsecret_file = cluster.secret\n",
+		minimal + "[gate_common]\nmax_clients = unlimited\nclient_msg_rate = UNLIMITED\nresume_window = off\nkcp_hello_rate = 0\n",
+		minimal + "[game_common]\nmax_client_string = 0\nslow_call = Off\n[dispatcher_common]\nrecover_window = 0s\n",
+		minimal + "[gate_common]\nmax_clients = unlimite\nresume_window = of\nkcp_session_rate = -1\n[dispatcher_common]\nrecover_window = unlimited\n",
 	} {
 		f.Add([]byte(s))
 	}

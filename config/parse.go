@@ -346,12 +346,24 @@ func durField(key string, p *time.Duration) field {
 	}}
 }
 
-// windowField parses a duration that may be 0 (off).
-func windowField(key string, p *time.Duration) field {
+// offDurField parses a positive duration, or "off" (Off). An explicit 0
+// is refused: in config.ini it used to mean off for resume_window, while
+// a zero in the Go structs takes the default, so it is ambiguous; the
+// message names both ways of saying what was meant.
+func offDurField(key string, p *time.Duration, def time.Duration) field {
 	return field{key, func(v string) string {
+		if strings.EqualFold(v, "off") {
+			*p = Off
+			return ""
+		}
 		d, err := time.ParseDuration(v)
-		if err != nil {
-			return "not a duration (use e.g. 60s, 5m; 0 = off)"
+		switch {
+		case err != nil:
+			return "not a duration (use e.g. 60s, 5m; or off)"
+		case d == 0:
+			return fmt.Sprintf("0 is ambiguous: write %s = off to turn it off, or remove the key for the default (%v)", key, def)
+		case d < 0:
+			return "must be positive (or off)"
 		}
 		*p = d
 		return ""
@@ -370,15 +382,24 @@ func countField(key string, p *int) field {
 	}}
 }
 
-// limitField parses a limit: a whole number of things, 0 for unlimited.
-func limitField(key string, p *int) field {
+// limitField parses a limit: a positive whole number of things, or
+// "unlimited" (Unlimited). An explicit 0 is refused: in config.ini it used
+// to mean unlimited, while a zero in the Go structs takes the default, so
+// it is ambiguous; the message names both ways of saying what was meant.
+func limitField(key string, p *int, def int) field {
 	return field{key, func(v string) string {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return "not a whole number (0 means unlimited)"
+		if strings.EqualFold(v, "unlimited") {
+			*p = Unlimited
+			return ""
 		}
-		if msg := limitProblem(n); msg != "" {
-			return msg
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil:
+			return "not a whole number (or unlimited)"
+		case n == 0:
+			return fmt.Sprintf("0 is ambiguous: write %s = unlimited for no limit, or remove the key for the default (%d)", key, def)
+		case n < 0:
+			return "must be positive (or unlimited)"
 		}
 		*p = n
 		return ""
@@ -444,7 +465,7 @@ func dispatcherFields(d *DispatcherConfig) []field {
 		sizeField("send_buffer_size", &d.SendBufferSize, 0),
 		sizeField("freeze_queue_limit", &d.FreezeQueueLimit, 0),
 		durField("restore_timeout", &d.RestoreTimeout),
-		durField("recover_window", &d.RecoverWindow),
+		offDurField("recover_window", &d.RecoverWindow, DefaultRecoverWindow),
 		sizeField("recover_queue_limit", &d.RecoverQueueLimit, 0),
 	}
 }
@@ -462,10 +483,10 @@ func gameFields(g *GameConfig) []field {
 		countField("aoi_sync_limit", &g.AOISyncLimit),
 		countField("aoi_sync_total", &g.AOISyncTotal),
 		countField("aoi_sync_work", &g.AOISyncWork),
-		limitField("max_client_string", &g.MaxClientString),
+		limitField("max_client_string", &g.MaxClientString, DefaultMaxClientString),
 		durField("request_timeout", &g.RequestTimeout),
 		durField("service_grace", &g.ServiceGrace),
-		durField("slow_call", &g.SlowCall),
+		offDurField("slow_call", &g.SlowCall, DefaultSlowCall),
 		countField("mailbox_limit", &g.MailboxLimit),
 		strField("http_addr", &g.HTTPAddr),
 		boolField("http_allow_remote", &g.HTTPAllowRemote),
@@ -497,18 +518,18 @@ func gateFields(g *GateConfig) []field {
 		sizeField("send_buffer_size", &g.SendBufferSize, 0),
 		strField("log_level", &g.LogLevel),
 		strField("log_file", &g.LogFile),
-		limitField("client_msg_rate", &g.ClientMsgRate),
+		limitField("client_msg_rate", &g.ClientMsgRate, DefaultClientMsgRate),
 		countField("client_msg_burst", &g.ClientMsgBurst),
-		limitField("client_byte_rate", &g.ClientByteRate),
+		limitField("client_byte_rate", &g.ClientByteRate, DefaultClientByteRate),
 		countField("client_byte_burst", &g.ClientByteBurst),
-		limitField("max_clients", &g.MaxClients),
+		limitField("max_clients", &g.MaxClients, DefaultMaxClients),
 		countField("max_client_requests", &g.MaxClientRequests),
-		limitField("kcp_session_rate", &g.KCPSessionRate),
+		limitField("kcp_session_rate", &g.KCPSessionRate, DefaultKCPSessionRate),
 		countField("kcp_session_burst", &g.KCPSessionBurst),
-		limitField("kcp_hello_rate", &g.KCPHelloRate),
+		limitField("kcp_hello_rate", &g.KCPHelloRate, DefaultKCPHelloRate),
 		durField("kcp_handshake_timeout", &g.KCPHandshakeTimeout),
 		durField("kcp_interval", &g.KCPInterval),
-		windowField("resume_window", &g.ResumeWindow),
+		offDurField("resume_window", &g.ResumeWindow, DefaultResumeWindow),
 		sizeField("resume_limit", &g.ResumeLimit, 0),
 	}
 }

@@ -138,7 +138,10 @@ func join(prefix string, ps []problem) error {
 // configurations built in code. It reports every problem, joined with
 // errors.Join; each message names the section and key concerned, e.g.
 // `[gate1] listen_addr = "localhost": not host:port (missing port)`.
-// Validate does not modify c.
+// Validate does not modify c. It checks a complete configuration, as
+// Parse and Default return: a zero tuning field, which a server would
+// take as its default, is reported here as missing (start from Default),
+// while Unlimited and Off are accepted where the key allows them.
 func (c *Config) Validate() error {
 	return join("", c.validate())
 }
@@ -297,12 +300,20 @@ func sizeProblem(n, limit int) string {
 	return ""
 }
 
-// limitProblem reports a rate or count limit that is negative.
+// limitProblem reports a rate or count limit that is neither positive
+// nor Unlimited.
 func limitProblem(n int) string {
-	if n < 0 {
-		return "must not be negative (0 means unlimited)"
+	if n <= 0 && n != Unlimited {
+		return "must be a positive whole number, or unlimited (Unlimited)"
 	}
 	return ""
+}
+
+// checkOffDuration reports a duration that is neither positive nor Off.
+func checkOffDuration(ps *problems, sec, key string, d time.Duration) {
+	if d <= 0 && d != Off {
+		ps.bad(sec, key, d.String(), "must be positive, or off (Off)")
+	}
 }
 
 var logLevels = []string{"debug", "info", "warn", "error"}
@@ -489,7 +500,7 @@ func (d *DispatcherConfig) validate(ps *problems, all *addrSet) {
 	checkCommon(ps, addrs, sec, d.HTTPAddr, d.HTTPAllowRemote, d.LogLevel, d.LogFile, d.MaxPacketSize, d.SendBufferSize)
 	checkSize(ps, sec, "freeze_queue_limit", d.FreezeQueueLimit, 0)
 	checkDuration(ps, sec, "restore_timeout", d.RestoreTimeout)
-	checkDuration(ps, sec, "recover_window", d.RecoverWindow)
+	checkOffDuration(ps, sec, "recover_window", d.RecoverWindow)
 	checkSize(ps, sec, "recover_queue_limit", d.RecoverQueueLimit, 0)
 }
 
@@ -510,7 +521,7 @@ func (g *GameConfig) validate(ps *problems, all *addrSet) {
 	checkDuration(ps, sec, "stall_threshold", g.StallThreshold)
 	checkDuration(ps, sec, "request_timeout", g.RequestTimeout)
 	checkDuration(ps, sec, "service_grace", g.ServiceGrace)
-	checkDuration(ps, sec, "slow_call", g.SlowCall)
+	checkOffDuration(ps, sec, "slow_call", g.SlowCall)
 	if g.MailboxLimit <= 0 || g.MailboxLimit > storage.MaxMailboxLimit {
 		ps.bad(sec, "mailbox_limit", strconv.Itoa(g.MailboxLimit), fmt.Sprintf("must be a whole number from 1 to %d", storage.MaxMailboxLimit))
 	}
@@ -522,6 +533,9 @@ func (g *GameConfig) validate(ps *problems, all *addrSet) {
 	if g.AOISyncLimit > MaxAOISyncLimit {
 		// One client's positions message counts its entries in 16 bits.
 		ps.bad(sec, "aoi_sync_limit", strconv.Itoa(g.AOISyncLimit), fmt.Sprintf("must be at most %d", MaxAOISyncLimit))
+	}
+	if msg := limitProblem(g.MaxClientString); msg != "" {
+		ps.bad(sec, "max_client_string", strconv.Itoa(g.MaxClientString), msg)
 	}
 	if g.KeepFreezeFiles <= 0 {
 		ps.bad(sec, "keep_freeze_files", strconv.Itoa(g.KeepFreezeFiles), "must be a positive whole number (of files)")
@@ -584,8 +598,8 @@ func (g *GateConfig) validateTimers(ps *problems, sec string) {
 	if g.KCPInterval < 10*time.Millisecond || g.KCPInterval > time.Second || g.KCPInterval%time.Millisecond != 0 {
 		ps.bad(sec, "kcp_interval", g.KCPInterval.String(), "must be whole milliseconds from 10ms to 1s")
 	}
-	if g.ResumeWindow < 0 || g.ResumeWindow > MaxResumeWindow {
-		ps.bad(sec, "resume_window", g.ResumeWindow.String(), "must be from 0 (off) to 1h")
+	if g.ResumeWindow != Off && (g.ResumeWindow <= 0 || g.ResumeWindow > MaxResumeWindow) {
+		ps.bad(sec, "resume_window", g.ResumeWindow.String(), "must be positive and at most 1h, or off (Off)")
 	}
 	if g.ResumeLimit < MinResumeLimit || g.ResumeLimit > MaxResumeLimit {
 		ps.bad(sec, "resume_limit", strconv.Itoa(g.ResumeLimit), fmt.Sprintf("must be from %d (64 KiB) to %d (256 MiB) bytes", MinResumeLimit, MaxResumeLimit))

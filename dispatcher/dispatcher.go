@@ -52,7 +52,14 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// Config configures a Dispatcher.
+// Config configures a Dispatcher. Zero values take the defaults noted.
+//
+// The tunables that config.ini sets (sizes, the freeze and recovery
+// queues and windows) are those of the embedded config.DispatcherTuning,
+// documented there: a zero field takes its default
+// (config.DispatcherTuning.SetDefaults), and config.Off turns
+// RecoverWindow off. The fields below are the dispatcher's identity, its
+// place in the cluster, and settings config.ini does not have.
 type Config struct {
 	// ID is the dispatcher's number (its config section, e.g. 1 for [dispatcher1]).
 	ID int
@@ -62,13 +69,6 @@ type Config struct {
 	Index, Count int
 	// ListenAddr is where games and gates connect (port 0: any free port).
 	ListenAddr string
-	// MaxPacketSize is the largest frame body accepted from a peer (default 16 MiB).
-	MaxPacketSize int
-	// SendBufferSize is the bytes queued for one peer past which the
-	// peers whose frames fill it wait for it to drain (back-pressure); a
-	// peer is closed as a slow consumer only past twice that, or when it
-	// reads nothing for the write timeout (default 64 MiB).
-	SendBufferSize int
 	// HelloTimeout is how long a new connection has to say MsgHello and,
 	// with a Secret, to complete the challenge–response (default 10s).
 	HelloTimeout time.Duration
@@ -78,23 +78,8 @@ type Config struct {
 	// refused. Without it, only peers connecting from a loopback address
 	// (this machine) are accepted, as Redis's protected mode does.
 	Secret []byte
-	// FreezeQueueLimit bounds the bytes queued for a game frozen for a hot
-	// reload (default 64 MiB). Packets beyond it are dropped and counted,
-	// with an error in the log.
-	FreezeQueueLimit int
-	// RestoreTimeout is how long a frozen game that disconnected may take
-	// to come back before the dispatcher gives up on it and tells its peers
-	// it is gone (default 60s).
-	RestoreTimeout time.Duration
-	// RecoverWindow is how long a restarted dispatcher (one that a peer
-	// says was not the dispatcher it knew) holds frames for entities not
-	// registered yet, gates not connected yet, and new clients while no
-	// game is connected (default 20s; negative: never). What is still held
-	// at its end is dropped, with an error in the log.
-	RecoverWindow time.Duration
-	// RecoverQueueLimit bounds the bytes held during RecoverWindow
-	// (default 64 MiB). Frames beyond it are dropped and counted.
-	RecoverQueueLimit int
+	// DispatcherTuning holds the tunables config.ini sets (see above).
+	config.DispatcherTuning
 	// Games lists the IDs of every game of the cluster (from the config).
 	// During RecoverWindow a restarted dispatcher holds loads of entities
 	// it does not know (one may live on a game that has not re-registered
@@ -181,29 +166,12 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.Index < 0 || cfg.Index >= cfg.Count {
 		return nil, fmt.Errorf("dispatcher: index %d out of range for %d dispatchers", cfg.Index, cfg.Count)
 	}
-	if cfg.MaxPacketSize <= 0 {
-		cfg.MaxPacketSize = config.DefaultMaxPacketSize
-	}
-	if cfg.SendBufferSize <= 0 {
-		cfg.SendBufferSize = config.DefaultSendBufferSize
-	}
+	cfg.DispatcherTuning.SetDefaults()
 	if cfg.HelloTimeout <= 0 {
 		cfg.HelloTimeout = 10 * time.Second
 	}
 	if cfg.MigrateQueueLimit <= 0 {
 		cfg.MigrateQueueLimit = 4 << 20
-	}
-	if cfg.FreezeQueueLimit <= 0 {
-		cfg.FreezeQueueLimit = config.DefaultFreezeQueueLimit
-	}
-	if cfg.RestoreTimeout <= 0 {
-		cfg.RestoreTimeout = config.DefaultRestoreTimeout
-	}
-	if cfg.RecoverWindow == 0 {
-		cfg.RecoverWindow = config.DefaultRecoverWindow
-	}
-	if cfg.RecoverQueueLimit <= 0 {
-		cfg.RecoverQueueLimit = config.DefaultRecoverQueueLimit
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 10 * time.Second

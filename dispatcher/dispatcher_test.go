@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/dispatcher"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/sirupsen/logrus"
@@ -502,7 +503,7 @@ func TestRegistrationsKeepTheNewerCopy(t *testing.T) {
 }
 
 func TestProtocolErrorsCloseThePeer(t *testing.T) {
-	s := startDispatcher(t, dispatcher.Config{MaxPacketSize: 1 << 10})
+	s := startDispatcher(t, dispatcher.Config{DispatcherTuning: config.DispatcherTuning{MaxPacketSize: 1 << 10}})
 	witnessGame := connect(t, s, rpc.RoleGame, 1)
 	witnessGate := connect(t, s, rpc.RoleGate, 1)
 	own := rpc.NewEntityID()

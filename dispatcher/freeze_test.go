@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/dispatcher"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/sirupsen/logrus"
@@ -338,7 +339,7 @@ func TestUnfreezeFlushesTheQueueToTheSameConnection(t *testing.T) {
 
 func TestFreezeQueueLimit(t *testing.T) {
 	const limit = 2000
-	s := startDispatcher(t, dispatcher.Config{FreezeQueueLimit: limit})
+	s := startDispatcher(t, dispatcher.Config{DispatcherTuning: config.DispatcherTuning{FreezeQueueLimit: limit}})
 	g1 := connect(t, s, rpc.RoleGame, 1)
 	g2 := connect(t, s, rpc.RoleGame, 2)
 	gw := connect(t, s, rpc.RoleGate, 1)
@@ -396,7 +397,7 @@ func TestFreezeQueueLimit(t *testing.T) {
 }
 
 func TestRestoreTimeoutGivesUpOnTheFrozenGame(t *testing.T) {
-	s := startDispatcher(t, dispatcher.Config{RestoreTimeout: 100 * time.Millisecond})
+	s := startDispatcher(t, dispatcher.Config{DispatcherTuning: config.DispatcherTuning{RestoreTimeout: 100 * time.Millisecond}})
 	g1 := connect(t, s, rpc.RoleGame, 1)
 	g2 := connect(t, s, rpc.RoleGame, 2)
 	gw := connect(t, s, rpc.RoleGate, 1)
@@ -520,7 +521,7 @@ func TestRestoredProcessReplacesTheFrozenConnection(t *testing.T) {
 // Closing the dispatcher while a frozen game is away stops its restore
 // timer (goleak in TestMain checks nothing is left running).
 func TestCloseWithAFrozenGameAway(t *testing.T) {
-	s := startDispatcher(t, dispatcher.Config{RestoreTimeout: time.Hour})
+	s := startDispatcher(t, dispatcher.Config{DispatcherTuning: config.DispatcherTuning{RestoreTimeout: time.Hour}})
 	g1 := connect(t, s, rpc.RoleGame, 1)
 	freeze(t, g1)
 	g1.close()

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/dispatcher"
 	"github.com/goworld-engine/goworld/rpc"
 )
@@ -95,7 +96,7 @@ func TestNoRecoveryWithoutARestart(t *testing.T) {
 // What is held is bounded, and what is left at the end of the window is
 // dropped, with errors in the log.
 func TestRecoveryIsBoundedInSizeAndTime(t *testing.T) {
-	s := startDispatcher(t, dispatcher.Config{RecoverWindow: 300 * time.Millisecond, RecoverQueueLimit: 200})
+	s := startDispatcher(t, dispatcher.Config{DispatcherTuning: config.DispatcherTuning{RecoverWindow: 300 * time.Millisecond, RecoverQueueLimit: 200}})
 	gate1, _ := connectAfter(t, s, rpc.RoleGate, 1, 0xbeef)
 	e := rpc.NewEntityID()
 	for range 10 {
@@ -178,7 +179,7 @@ func TestHeldLoadIsPlacedOnceEveryGameIsBack(t *testing.T) {
 // Without the list of games, a load held after a restart is placed when
 // the recovery window ends.
 func TestHeldLoadIsPlacedAtTheEndOfTheWindow(t *testing.T) {
-	s := startDispatcher(t, dispatcher.Config{RecoverWindow: 300 * time.Millisecond})
+	s := startDispatcher(t, dispatcher.Config{DispatcherTuning: config.DispatcherTuning{RecoverWindow: 300 * time.Millisecond}})
 	// The window opens when game 1's hello arrives, so the time is taken
 	// before it is sent: the load must not be placed sooner than 300ms
 	// after that.

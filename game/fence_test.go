@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/dispatcher"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/game"
@@ -58,7 +59,8 @@ func setupStaleCopy(t *testing.T) *staleCopy {
 	l, logs := newLogger()
 	startD := func(addr string) *dispatcherNode {
 		d, err := dispatcher.New(dispatcher.Config{ID: 1, ListenAddr: addr, Logger: l, Games: []rpc.GameID{1, 2},
-			RecoverWindow: 300 * time.Millisecond})
+			DispatcherTuning: config.DispatcherTuning{RecoverWindow: 300 * time.Millisecond},
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +75,8 @@ func setupStaleCopy(t *testing.T) *staleCopy {
 	}
 	cfg := func(id int, to string) game.Config {
 		return game.Config{ID: id, Dispatchers: []string{to}, BootEntity: "FnBoot", Registry: reg,
-			Storage: openRedis(t, srv.Addr, 0), SaveInterval: time.Hour, Logger: l}
+			Storage: openRedis(t, srv.Addr, 0), GameTuning: config.GameTuning{SaveInterval: time.Hour},
+			Logger: l}
 	}
 	g1 := startGame(t, cfg(1, path.ln.Addr().String())).g
 	g2 := startGame(t, cfg(2, addr)).g

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/game"
 	"github.com/goworld-engine/goworld/gate"
@@ -318,7 +319,8 @@ func newReloadEnv(t *testing.T) *reloadEnv {
 
 func (r *reloadEnv) config(restore *entity.Frozen) game.Config {
 	return game.Config{ID: r.gameID, Dispatchers: []string{r.d.addr}, BootEntity: "FzPlayer", Registry: r.reg,
-		FreezeDir: r.dir, Restore: restore, Logger: r.log}
+		GameTuning: config.GameTuning{FreezeDir: r.dir},
+		Restore:    restore, Logger: r.log}
 }
 
 // freeze asks g to freeze, expects Run to return ErrFrozen and returns
@@ -700,7 +702,8 @@ func TestFreezeTimesOutWhenADispatcherNeverAcks(t *testing.T) {
 	dir := t.TempDir()
 	const timeout = 200 * time.Millisecond
 	cfg := game.Config{ID: 1, Dispatchers: []string{real.addr, fake.addr}, BootEntity: "Probe", Registry: freezeRegistry(t),
-		FreezeDir: dir, FreezeTimeout: timeout, Logger: l}
+		GameTuning: config.GameTuning{FreezeDir: dir, FreezeTimeout: timeout},
+		Logger:     l}
 	g, err := game.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -755,7 +758,8 @@ func TestLateAckIsNotCountedForTheNextFreeze(t *testing.T) {
 	fake := startFakeDispatcher(t)
 	dir := t.TempDir()
 	g, err := game.New(game.Config{ID: 1, Dispatchers: []string{fake.addr}, BootEntity: "Probe", Registry: freezeRegistry(t),
-		FreezeDir: dir, FreezeTimeout: 100 * time.Millisecond, Logger: l})
+		GameTuning: config.GameTuning{FreezeDir: dir, FreezeTimeout: 100 * time.Millisecond},
+		Logger:     l})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -805,7 +809,8 @@ func TestFrozenGameFlushesItsLastPackets(t *testing.T) {
 	// The fake dispatcher takes frames this large; a game sends none over
 	// its max_packet_size.
 	g, err := game.New(game.Config{ID: 1, Dispatchers: []string{fake.addr}, BootEntity: "Probe", Registry: freezeRegistry(t),
-		FreezeDir: dir, Logger: l, MaxPacketSize: 2 * bigCallSize})
+		GameTuning: config.GameTuning{FreezeDir: dir, MaxPacketSize: 2 * bigCallSize},
+		Logger:     l})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -892,7 +897,8 @@ func TestCloseDuringAFreeze(t *testing.T) {
 	fake := startFakeDispatcher(t)
 	dir := t.TempDir()
 	g, err := game.New(game.Config{ID: 1, Dispatchers: []string{fake.addr}, BootEntity: "Probe", Registry: freezeRegistry(t),
-		FreezeDir: dir, FreezeTimeout: time.Hour, Logger: l})
+		GameTuning: config.GameTuning{FreezeDir: dir, FreezeTimeout: time.Hour},
+		Logger:     l})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,13 @@ import (
 )
 
 // Config configures a Game. Zero values take the defaults noted.
+//
+// The tunables that config.ini sets (intervals, sizes, AOI and client
+// limits, freeze settings) are those of the embedded config.GameTuning,
+// documented there: a zero field takes its default
+// (config.GameTuning.SetDefaults). The fields below are the game's
+// identity, its entity types, storage and cluster, and settings
+// config.ini does not have.
 type Config struct {
 	// ID is the game's number ([game1] is 1). Required.
 	ID int
@@ -47,18 +54,12 @@ type Config struct {
 	// Storage persists entities and serves the key-value store; nil means
 	// no persistence (loading a persistent entity then fails).
 	Storage storage.Backend
-	// SaveInterval is how often changed persistent entities are saved (default 60s).
-	SaveInterval time.Duration
-	// MaxPacketSize is the largest frame body accepted from a dispatcher (default 16 MiB).
-	MaxPacketSize int
 	// Secret is the cluster secret (nil: none): the links to the
 	// dispatchers prove they hold it, and refuse a dispatcher that cannot
 	// prove it too (see link.Config.Secret).
 	Secret []byte
-	// SendBufferSize is the bytes queued for a dispatcher past which the
-	// game loop waits for the link to drain (back-pressure), and a quarter
-	// of what the dispatchers may queue for the loop (default 64 MiB).
-	SendBufferSize int
+	// GameTuning holds the tunables config.ini sets (see above).
+	config.GameTuning
 	// ShutdownTimeout bounds the final save at shutdown, and then the
 	// writing of what is queued for the dispatchers (default 10s).
 	ShutdownTimeout time.Duration
@@ -72,45 +73,6 @@ type Config struct {
 	// the failure is reported and the entities stay dirty for the next
 	// save (default 2 minutes).
 	SaveRetryTimeout time.Duration
-	// FreezeDir is where hot-reload freeze files are written (default "freeze").
-	FreezeDir string
-	// KeepFreezeFiles is how many freeze files of this game are kept for
-	// post-mortems (default 5).
-	KeepFreezeFiles int
-	// FreezeTimeout bounds a freeze: waiting for the dispatchers'
-	// acknowledgements and for storage to drain (default 10s).
-	FreezeTimeout time.Duration
-	// StallThreshold is how long one wake-up of the game loop (a frame,
-	// the timers, a save...) may run before the loop is logged as stuck,
-	// with its stack; and how far behind the loop may fall before that is
-	// logged (default 1s; see stall.go).
-	StallThreshold time.Duration
-	// PositionSyncInterval is how often clients are sent the positions of
-	// what moved in their view (default 100ms).
-	PositionSyncInterval time.Duration
-	// AOISyncLimit bounds the entity creates and position updates one
-	// client is sent per position sync (default 64).
-	AOISyncLimit int
-	// AOISyncTotal bounds those of one position sync for a whole space
-	// (default 50,000).
-	AOISyncTotal int
-	// AOISyncWork bounds the pairs one position sync examines per space
-	// to find what moved (space.Config.SyncWork; default 50,000).
-	AOISyncWork int
-	// ClientStringLimit bounds each string in a client call's arguments,
-	// in bytes (entity.WorldConfig.ClientStringLimit: 0 takes the
-	// default, 4096; negative means no limit).
-	ClientStringLimit int
-	// RequestTimeout and SlowCall: see entity.WorldConfig (0 takes the
-	// defaults, 10s and 50ms).
-	RequestTimeout, SlowCall time.Duration
-	// MailboxLimit: see entity.WorldConfig (0 takes the default, 256).
-	MailboxLimit int
-	// ServiceGrace: once ready, the game asks at once for the service
-	// shards it is preferred for, and for the others after this long (in
-	// case their games are not coming; see entity.Engine.Ready). 0 takes
-	// the default, 2s.
-	ServiceGrace time.Duration
 	// Restore, if set, is the world to rebuild before connecting: the game
 	// resumes a hot reload.
 	Restore *entity.Frozen
@@ -192,15 +154,7 @@ func New(cfg Config) (*Game, error) {
 	if cfg.BootEntity == "" {
 		return nil, errors.New("game: no boot entity type")
 	}
-	if cfg.SaveInterval <= 0 {
-		cfg.SaveInterval = config.DefaultSaveInterval
-	}
-	if cfg.MaxPacketSize <= 0 {
-		cfg.MaxPacketSize = config.DefaultMaxPacketSize
-	}
-	if cfg.SendBufferSize <= 0 {
-		cfg.SendBufferSize = config.DefaultSendBufferSize
-	}
+	cfg.GameTuning.SetDefaults()
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
@@ -209,24 +163,6 @@ func New(cfg Config) (*Game, error) {
 	}
 	if cfg.SaveRetryTimeout <= 0 {
 		cfg.SaveRetryTimeout = DefaultSaveRetryTimeout
-	}
-	if cfg.FreezeDir == "" {
-		cfg.FreezeDir = "freeze"
-	}
-	if cfg.KeepFreezeFiles <= 0 {
-		cfg.KeepFreezeFiles = config.DefaultKeepFreezeFiles
-	}
-	if cfg.FreezeTimeout <= 0 {
-		cfg.FreezeTimeout = config.DefaultFreezeTimeout
-	}
-	if cfg.StallThreshold <= 0 {
-		cfg.StallThreshold = config.DefaultStallThreshold
-	}
-	if cfg.PositionSyncInterval <= 0 {
-		cfg.PositionSyncInterval = config.DefaultPositionSyncInterval
-	}
-	if cfg.ServiceGrace <= 0 {
-		cfg.ServiceGrace = config.DefaultServiceGrace
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()
@@ -254,7 +190,7 @@ func New(cfg Config) (*Game, error) {
 		GameID: rpc.GameID(cfg.ID), Games: cfg.Games, Registry: cfg.Registry, BootEntity: cfg.BootEntity,
 		Outbox: (*outbox)(g), Store: store, Logger: g.log, Async: g.async,
 		SyncLimit: cfg.AOISyncLimit, SyncTotal: cfg.AOISyncTotal, SyncWork: cfg.AOISyncWork,
-		ClientStringLimit: cfg.ClientStringLimit,
+		ClientStringLimit: cfg.MaxClientString,
 		RequestTimeout:    cfg.RequestTimeout, SlowCall: cfg.SlowCall,
 		MailboxLimit: cfg.MailboxLimit,
 	})

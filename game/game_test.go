@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/game"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
@@ -324,7 +325,8 @@ func storageGame(t *testing.T, saveInterval time.Duration) (*gameNode, *recBacke
 	b := newRecBackend(t)
 	n := startGame(t, game.Config{
 		ID: 1, Dispatchers: []string{d.addr}, BootEntity: "Probe", Registry: registry(t),
-		Storage: b, SaveInterval: saveInterval, Logger: l,
+		Storage: b, GameTuning: config.GameTuning{SaveInterval: saveInterval},
+		Logger: l,
 	})
 	return n, b
 }

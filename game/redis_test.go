@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/game"
 	"github.com/goworld-engine/goworld/internal/testkit/redistest"
@@ -87,7 +88,8 @@ func TestSlowRedisNeverBlocksTheLoop(t *testing.T) {
 	d := startDispatcher(t, "127.0.0.1:0", l)
 	n := startGame(t, game.Config{
 		ID: 1, Dispatchers: []string{d.addr}, BootEntity: "Probe", Registry: registry(t),
-		Storage: b, SaveInterval: time.Hour, StorageQueueLimit: 1 << 20, Logger: l,
+		Storage: b, GameTuning: config.GameTuning{SaveInterval: time.Hour},
+		StorageQueueLimit: 1 << 20, Logger: l,
 	})
 	g := n.g
 	sk := newSink(t)
@@ -164,7 +166,8 @@ func TestRedisLostWhileRunning(t *testing.T) {
 	d := startDispatcher(t, "127.0.0.1:0", l)
 	n := startGame(t, game.Config{
 		ID: 1, Dispatchers: []string{d.addr}, BootEntity: "Probe", Registry: lobbyRegistry(t),
-		Storage: b, SaveInterval: time.Hour, SaveRetryTimeout: time.Minute, Logger: l,
+		Storage: b, GameTuning: config.GameTuning{SaveInterval: time.Hour},
+		SaveRetryTimeout: time.Minute, Logger: l,
 	})
 	g := n.g
 	sk := newSink(t)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/dispatcher"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/game"
@@ -70,7 +71,8 @@ func benchReload(b *testing.B, n int) {
 	defer d.Close()
 	dir := b.TempDir()
 	cfg := game.Config{ID: 1, Dispatchers: []string{d.Addr().String()}, BootEntity: "Monster",
-		Registry: reg, FreezeDir: dir, Logger: log}
+		Registry: reg, GameTuning: config.GameTuning{FreezeDir: dir},
+		Logger: log}
 
 	g, err := game.New(cfg)
 	if err != nil {

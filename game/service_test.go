@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/dispatcher"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/game"
@@ -126,8 +127,10 @@ func (e *svcEnv) config(id int, dispatcherAddr string, restore *entity.Frozen) g
 	l, _ := newLogger()
 	l.AddHook(e.logs)
 	return game.Config{ID: id, Games: e.games, Dispatchers: []string{dispatcherAddr}, BootEntity: "Probe", Registry: e.reg,
-		Storage: e.st, FreezeDir: e.dir, Restore: restore, Logger: l, ServiceGrace: 300 * time.Millisecond,
-		RequestTimeout: time.Second} // a request lost with a cut link times out soon: askUntil retries
+		Storage: e.st, Restore: restore, Logger: l,
+		GameTuning: config.GameTuning{FreezeDir: e.dir, ServiceGrace: 300 * time.Millisecond,
+			RequestTimeout: time.Second}, // a request lost with a cut link times out soon: askUntil retries
+	}
 }
 
 // shards returns, per game, how many shards of service name it hosts.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/game"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/rpc"
@@ -140,7 +141,8 @@ func TestShutdownTimeoutBoundsTheFinalSave(t *testing.T) {
 	defer b.release()
 	n := startGame(t, game.Config{
 		ID: 1, Dispatchers: []string{d.addr}, BootEntity: "Probe", Registry: registry(t),
-		Storage: b, SaveInterval: time.Hour, ShutdownTimeout: 100 * time.Millisecond, Logger: l,
+		Storage: b, GameTuning: config.GameTuning{SaveInterval: time.Hour},
+		ShutdownTimeout: 100 * time.Millisecond, Logger: l,
 	})
 	g := n.g
 	hero := createLocally(t, g, "Hero", map[string]any{"level": 1})
@@ -219,7 +221,8 @@ func TestShutdownDeadlineLeavesTheSaveGoing(t *testing.T) {
 	defer b.release()
 	n := startGame(t, game.Config{
 		ID: 1, Dispatchers: []string{d.addr}, BootEntity: "Probe", Registry: registry(t),
-		Storage: b, SaveInterval: time.Hour, ShutdownTimeout: 20 * time.Second, Logger: l,
+		Storage: b, GameTuning: config.GameTuning{SaveInterval: time.Hour},
+		ShutdownTimeout: 20 * time.Second, Logger: l,
 	})
 	g := n.g
 	hero := createLocally(t, g, "Hero", map[string]any{"level": 1})

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goworld-engine/goworld/config"
+	"github.com/goworld-engine/goworld/internal/fdlimit"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/sirupsen/logrus"
 )
@@ -63,5 +65,42 @@ func TestClampClients(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), "RLIMIT_NOFILE") {
 			t.Errorf("error does not name the limit: %v", err)
 		}
+	}
+}
+
+// TestFillKeepsUnlimitedAndOff: what New makes of config.Unlimited and
+// config.Off. An unlimited max_clients is clamped to what the open-file
+// limit leaves (where the process has one: it was left unlimited before
+// the tunables moved to config.GateTuning, and accept then failed at the
+// limit); unlimited rates become the limiters' 0 (none), bursts stay at
+// least 1 (a frame for the bytes), and resume_window = off turns resumes
+// off; zeros take config's defaults.
+func TestFillKeepsUnlimitedAndOff(t *testing.T) {
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	c := Config{ID: 1, Dispatchers: []string{"127.0.0.1:1"}, Logger: log, GateTuning: config.GateTuning{
+		MaxClients: config.Unlimited, ClientMsgRate: config.Unlimited, ClientMsgBurst: config.Unlimited,
+		ClientByteRate: config.Unlimited, ClientByteBurst: config.Unlimited, KCPSessionRate: config.Unlimited,
+		KCPSessionBurst: config.Unlimited, KCPHelloRate: config.Unlimited, ResumeWindow: config.Off,
+	}}
+	c.fill()
+	if err := c.fitOpenFiles(); err != nil {
+		t.Fatal(err)
+	}
+	if limit, ok := fdlimit.Raise(); ok {
+		if want := fdlimit.ClientsFor(limit, FDReserve+1); c.MaxClients != want {
+			t.Errorf("MaxClients = %d, want %d (what the open-file limit %d leaves)", c.MaxClients, want, limit)
+		}
+	} else if c.MaxClients != config.Unlimited {
+		t.Errorf("MaxClients = %d without an open-file limit, want Unlimited", c.MaxClients)
+	}
+	if c.ClientMsgRate != 0 || c.ClientByteRate != 0 || c.KCPSessionRate != 0 || c.KCPHelloRate != 0 {
+		t.Errorf("rates %d %d %d %d, want 0 (none)", c.ClientMsgRate, c.ClientByteRate, c.KCPSessionRate, c.KCPHelloRate)
+	}
+	if c.ClientMsgBurst != 1 || c.KCPSessionBurst != 1 || c.ClientByteBurst != config.DefaultMaxClientPacketSize+rpc.HeaderSize {
+		t.Errorf("bursts %d %d %d", c.ClientMsgBurst, c.KCPSessionBurst, c.ClientByteBurst)
+	}
+	if c.ResumeWindow != 0 || c.ResumeLimit != config.DefaultResumeLimit || c.HeartbeatInterval != config.DefaultHeartbeatInterval {
+		t.Errorf("ResumeWindow %v, ResumeLimit %d, HeartbeatInterval %v", c.ResumeWindow, c.ResumeLimit, c.HeartbeatInterval)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
@@ -508,7 +509,7 @@ func TestFuzzMoverGoesWithItsClient(t *testing.T) {
 // filter drops its first datagram before KCP sees it, the client's KCP
 // resends it, and the session opens once the rate has a token.
 func TestKCPClientOverSessionRateGetsIn(t *testing.T) {
-	c := startFuzzCluster(t, cluster.Options{KCP: true, GateLimits: &gate.Config{KCPSessionRate: 2, KCPSessionBurst: 1}})
+	c := startFuzzCluster(t, cluster.Options{KCP: true, GateLimits: &gate.Config{GateTuning: config.GateTuning{KCPSessionRate: 2, KCPSessionBurst: 1}}})
 	addr := c.GateAddr(0)
 	for trial := 1; ; trial++ {
 		taker, err := client.Dial(addr, client.Options{KCP: true})

@@ -50,6 +50,14 @@ import (
 )
 
 // Config configures a Gate. Zero values take the defaults noted.
+//
+// The tunables that config.ini sets (heartbeats, sizes, rates, client
+// limits, KCP and resume settings) are those of the embedded
+// config.GateTuning, documented there: a zero field takes its default
+// (config.GateTuning.SetDefaults), and config.Unlimited or config.Off
+// lifts a limit or turns a feature off where the field allows it. The
+// fields below are the gate's identity, addresses and certificates, and
+// settings config.ini does not have.
 type Config struct {
 	// ID is the gate's number ([gate1] is 1). Required.
 	ID int
@@ -78,81 +86,12 @@ type Config struct {
 	WSOrigins []string
 	// Dispatchers are the addresses of all dispatchers, in config order.
 	Dispatchers []string
-	// HeartbeatTimeout disconnects a client that sends nothing for this
-	// long (default 30s).
-	HeartbeatTimeout time.Duration
-	// HeartbeatInterval is how often clients should send a heartbeat
-	// (default 5s; at least rpc.MinHeartbeatInterval, and cut to half of
-	// HeartbeatTimeout). The gate announces it, with HeartbeatTimeout, in
-	// every MsgHeartbeatAck; the Go and JavaScript clients adopt both, and
-	// take the gate as gone after min(4 intervals, HeartbeatTimeout)
-	// without a frame from it.
-	HeartbeatInterval time.Duration
-	// MaxClientPacketSize is the largest frame body a client may send (default 64 KiB).
-	MaxClientPacketSize int
-	// ClientSendBufferSize bounds the bytes queued for one client (default 1 MiB).
-	ClientSendBufferSize int
-	// MaxPacketSize is the largest frame body accepted from a dispatcher (default 16 MiB).
-	MaxPacketSize int
 	// Secret is the cluster secret (nil: none): the links to the
 	// dispatchers prove they hold it, and refuse a dispatcher that cannot
 	// prove it too (see link.Config.Secret).
 	Secret []byte
-	// SendBufferSize is the bytes queued for a dispatcher past which the
-	// clients whose frames fill it wait for it to drain (back-pressure;
-	// default 64 MiB).
-	SendBufferSize int
-	// ClientMsgRate and ClientMsgBurst bound the frames one client may send
-	// per second (token bucket; defaults 1000/s, burst 2000). ClientByteRate
-	// and ClientByteBurst do the same for bytes, headers included (defaults
-	// 1 MiB/s, burst 2 MiB; a burst below one largest frame is raised to it).
-	// Zero takes the default, negative means unlimited. A client over a limit
-	// is kicked with "rate limit: ...".
-	ClientMsgRate, ClientMsgBurst   int
-	ClientByteRate, ClientByteBurst int
-	// MaxClients bounds the connected clients (default 50000; negative:
-	// as many as the open-file limit allows). Connections beyond are
-	// kicked with "server full". New clamps it to the process's open-file
-	// limit (RLIMIT_NOFILE, raised to its hard limit first) less
-	// FDReserve descriptors and one per dispatcher, with a warning, and
-	// fails if that leaves fewer than MinClients: at the limit, accept
-	// would fail for players and for the admin server alike.
-	MaxClients int
-	// MaxClientRequests bounds the requests (MsgRequest) one client may
-	// have waiting for their answers (default 64): the gate answers one
-	// beyond with rpc.CodeOverloaded at once, without forwarding it.
-	MaxClientRequests int
-	// KCPSessionRate and KCPSessionBurst bound new KCP sessions per second
-	// (defaults 500/s, burst 2500; negative: unlimited). The first
-	// datagram of a session beyond is dropped before KCP sees it (the
-	// client's KCP resends it), and the drops logged at most once a second.
-	KCPSessionRate, KCPSessionBurst int
-	// KCPHelloRate bounds the KCP handshake hellos the gate answers per
-	// second, in all (default 2000/s, burst the same; negative:
-	// unlimited). The rest go unanswered; clients resend theirs.
-	KCPHelloRate int
-	// KCPHandshakeTimeout is how long a new KCP session has to deliver its
-	// first complete frame (default 3s; at most HeartbeatTimeout). Until
-	// then it is pending, not a client: it does not count against
-	// MaxClients. Then it is closed.
-	KCPHandshakeTimeout time.Duration
-	// KCPInterval is how often KCP looks at each session for
-	// retransmissions (default 10ms; 10ms to 1s, whole milliseconds). Each
-	// look costs every session a little CPU, idle or not; a lost packet
-	// waits up to an interval longer for its resend.
-	KCPInterval time.Duration
-	// ResumeWindow is how long the gate holds a resumable session (a
-	// client that asked for one with rpc.HelloResume) after its
-	// connection dropped without a quit, for the client to resume it with
-	// MsgResume (default 60s; negative: sessions are not resumable, and
-	// the hello's flag is ignored). At most MaxResumeWindow.
-	ResumeWindow time.Duration
-	// ResumeLimit bounds the bytes of session frames the gate keeps for
-	// one resumable client: unacknowledged while it is connected (past
-	// it the oldest are forgotten), everything sent while it is away
-	// (past it the held session ends). Default 1 MiB; at least
-	// MinResumeLimit.
-	ResumeLimit int
+	// GateTuning holds the tunables config.ini sets (see above).
+	config.GateTuning
 	// ShutdownReason is the kick reason a graceful Shutdown gives every
 	// client (default "server shutting down").
 	ShutdownReason string
@@ -343,8 +282,10 @@ func New(cfg Config) (*Gate, error) {
 	return g, nil
 }
 
-// fill replaces the zero values of c with the defaults noted on Config,
-// and brings the others within their bounds.
+// fill replaces the zero values of c with their defaults (those of
+// config.GateTuning in one place, SetDefaults), brings the others within
+// their bounds, and turns config.Unlimited and config.Off into the zero
+// the gate's limiters and session code take for "none".
 func (c *Config) fill() {
 	if c.ShutdownReason == "" {
 		c.ShutdownReason = "server shutting down"
@@ -352,61 +293,28 @@ func (c *Config) fill() {
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = 3 * time.Second
 	}
-	if c.HeartbeatTimeout <= 0 {
-		c.HeartbeatTimeout = config.DefaultHeartbeatTimeout
-	}
-	if c.HeartbeatInterval <= 0 {
-		c.HeartbeatInterval = config.DefaultHeartbeatInterval
-	}
-	c.HeartbeatInterval = min(max(c.HeartbeatInterval, rpc.MinHeartbeatInterval), c.HeartbeatTimeout/2, rpc.MaxHeartbeatInterval)
 	if c.TLSHandshakeTimeout <= 0 {
 		c.TLSHandshakeTimeout = 10 * time.Second
-	}
-	if c.MaxClientPacketSize <= 0 {
-		c.MaxClientPacketSize = config.DefaultMaxClientPacketSize
-	}
-	if c.ClientSendBufferSize <= 0 {
-		c.ClientSendBufferSize = config.DefaultClientSendBufferSize
-	}
-	if c.MaxPacketSize <= 0 {
-		c.MaxPacketSize = config.DefaultMaxPacketSize
-	}
-	if c.SendBufferSize <= 0 {
-		c.SendBufferSize = config.DefaultSendBufferSize
 	}
 	if c.Logger == nil {
 		c.Logger = logrus.StandardLogger()
 	}
-	c.ClientMsgRate = limitOr(c.ClientMsgRate, config.DefaultClientMsgRate)
-	c.ClientMsgBurst = limitOr(c.ClientMsgBurst, config.DefaultClientMsgBurst)
-	c.ClientByteRate = limitOr(c.ClientByteRate, config.DefaultClientByteRate)
-	c.ClientByteBurst = max(limitOr(c.ClientByteBurst, config.DefaultClientByteBurst), c.MaxClientPacketSize+rpc.HeaderSize)
-	c.MaxClients = limitOr(c.MaxClients, config.DefaultMaxClients)
-	if c.MaxClientRequests <= 0 {
-		c.MaxClientRequests = config.DefaultMaxClientRequests
+	c.GateTuning.SetDefaults()
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = config.DefaultHeartbeatInterval
 	}
-	c.KCPSessionRate = limitOr(c.KCPSessionRate, config.DefaultKCPSessionRate)
-	c.KCPSessionBurst = max(limitOr(c.KCPSessionBurst, config.DefaultKCPSessionBurst), 1)
-	c.KCPHelloRate = limitOr(c.KCPHelloRate, config.DefaultKCPHelloRate)
-	if c.KCPHandshakeTimeout <= 0 {
-		c.KCPHandshakeTimeout = config.DefaultKCPHandshakeTimeout
-	}
-	c.KCPHandshakeTimeout = min(c.KCPHandshakeTimeout, c.HeartbeatTimeout)
-	if c.KCPInterval <= 0 {
-		c.KCPInterval = config.DefaultKCPInterval
-	}
-	c.KCPInterval = min(max(c.KCPInterval, 10*time.Millisecond), time.Second)
+	c.HeartbeatInterval = min(max(c.HeartbeatInterval, rpc.MinHeartbeatInterval), c.HeartbeatTimeout/2, rpc.MaxHeartbeatInterval)
+	// Negative rates and bursts (config.Unlimited) become 0: unlimited.
+	c.ClientMsgRate = max(c.ClientMsgRate, 0)
 	c.ClientMsgBurst = max(c.ClientMsgBurst, 1)
-	switch {
-	case c.ResumeWindow == 0:
-		c.ResumeWindow = DefaultResumeWindow
-	case c.ResumeWindow < 0:
-		c.ResumeWindow = 0
-	}
-	c.ResumeWindow = min(c.ResumeWindow, MaxResumeWindow)
-	if c.ResumeLimit <= 0 {
-		c.ResumeLimit = DefaultResumeLimit
-	}
+	c.ClientByteRate = max(c.ClientByteRate, 0)
+	c.ClientByteBurst = max(c.ClientByteBurst, c.MaxClientPacketSize+rpc.HeaderSize)
+	c.KCPSessionRate = max(c.KCPSessionRate, 0)
+	c.KCPSessionBurst = max(c.KCPSessionBurst, 1)
+	c.KCPHelloRate = max(c.KCPHelloRate, 0)
+	c.KCPHandshakeTimeout = min(c.KCPHandshakeTimeout, c.HeartbeatTimeout)
+	c.KCPInterval = min(max(c.KCPInterval, 10*time.Millisecond), time.Second)
+	c.ResumeWindow = min(max(c.ResumeWindow, 0), MaxResumeWindow) // config.Off: 0, not resumable
 	c.ResumeLimit = max(c.ResumeLimit, MinResumeLimit)
 }
 
@@ -422,7 +330,7 @@ func (c *Config) fitOpenFiles() error {
 		if n != c.MaxClients {
 			what := fmt.Sprintf("max_clients = %d", c.MaxClients)
 			if c.MaxClients < 0 {
-				what = "max_clients = 0 (unlimited)"
+				what = "max_clients = unlimited"
 			}
 			c.Logger.WithField("gate", c.ID).Warnf("%s does not fit the open-file limit (RLIMIT_NOFILE) of %d descriptors, %d of which are kept for the gate's own links, listeners and admin server: serving at most %d clients. Raise the limit (ulimit -n, LimitNOFILE= for systemd) or lower max_clients",
 				what, limit, FDReserve+len(c.Dispatchers), n)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/metrics"
@@ -144,7 +145,7 @@ func TestKCPKickSurvivesALostPacket(t *testing.T) {
 	// interval's looks, so the kick still comes, later.
 	for _, interval := range []time.Duration{0, 200 * time.Millisecond} {
 		t.Run(fmt.Sprintf("kcp_interval=%v", interval), func(t *testing.T) {
-			c, _ := start(t, cluster.Options{KCP: true, GateLimits: &gate.Config{MaxClients: 1, KCPInterval: interval}})
+			c, _ := start(t, cluster.Options{KCP: true, GateLimits: &gate.Config{GateTuning: config.GateTuning{MaxClients: 1, KCPInterval: interval}}})
 			dialPlayer(t, c.GateAddr(0))
 			relay := newLossyRelay(t, c.GateAddr(0))
 			x, err := client.Dial(relay.addr(), client.Options{KCP: true, HeartbeatInterval: -1, KCPInterval: interval})
@@ -165,7 +166,7 @@ func TestKCPKickSurvivesALostPacket(t *testing.T) {
 // TestKCPRateLimitKickReachesTheClient: a KCP client over its message
 // rate gets the reason, like a TCP client.
 func TestKCPRateLimitKickReachesTheClient(t *testing.T) {
-	c, l := start(t, cluster.Options{KCP: true, GateLimits: &gate.Config{ClientMsgRate: 50, ClientMsgBurst: 100}})
+	c, l := start(t, cluster.Options{KCP: true, GateLimits: &gate.Config{GateTuning: config.GateTuning{ClientMsgRate: 50, ClientMsgBurst: 100}}})
 	x, err := client.Dial(c.GateAddr(0), client.Options{KCP: true})
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +185,7 @@ func TestKCPRateLimitKickReachesTheClient(t *testing.T) {
 // refused and the refusals logged, while an existing KCP client is served.
 func TestKCPSessionRateLimit(t *testing.T) {
 	const rate, burst, flood = 5, 5, 60
-	c, l := start(t, cluster.Options{KCP: true, GateLimits: &gate.Config{KCPSessionRate: rate, KCPSessionBurst: burst}})
+	c, l := start(t, cluster.Options{KCP: true, GateLimits: &gate.Config{GateTuning: config.GateTuning{KCPSessionRate: rate, KCPSessionBurst: burst}}})
 	old, err := client.Dial(c.GateAddr(0), client.Options{KCP: true})
 	if err != nil {
 		t.Fatal(err)
@@ -447,7 +448,7 @@ func dialWith(t *testing.T, addr string, opts client.Options) *client.Client {
 // max_clients = 20, TCP, WebSocket and KCP clients all get in afterwards,
 // and the drops are counted and logged.
 func TestKCPJunkTakesNoSlot(t *testing.T) {
-	c, l := start(t, cluster.Options{KCP: true, WebSocket: true, GateLimits: &gate.Config{MaxClients: 20}})
+	c, l := start(t, cluster.Options{KCP: true, WebSocket: true, GateLimits: &gate.Config{GateTuning: config.GateTuning{MaxClients: 20}}})
 	g := c.Gates[0]
 	ga, err := net.ResolveUDPAddr("udp", c.GateAddr(0))
 	if err != nil {
@@ -570,7 +571,7 @@ func clientOf(t *testing.T, c *cluster.Cluster, id rpc.EntityID) entity.ClientRe
 // one). Its address is not held either: a KCP session from the same
 // socket, with the same cookie, then gets in.
 func TestKCPNoSessionWithoutAFrame(t *testing.T) {
-	c, l := start(t, cluster.Options{KCP: true, GateLimits: &gate.Config{MaxClients: 2}})
+	c, l := start(t, cluster.Options{KCP: true, GateLimits: &gate.Config{GateTuning: config.GateTuning{MaxClients: 2}}})
 	g := c.Gates[0]
 	fresh := newKCPSessionCounter()
 	uc, ga, conv := handshakeSocket(t, c.GateAddr(0))

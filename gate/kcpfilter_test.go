@@ -14,6 +14,7 @@ import (
 	"time"
 
 	goclient "github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/sirupsen/logrus"
 	kcp "github.com/xtaci/kcp-go/v5"
@@ -657,7 +658,8 @@ func TestKCPPendingSessionExpires(t *testing.T) {
 	log.SetOutput(io.Discard)
 	log.AddHook(hookFunc(func(e *logrus.Entry) { logged.Store(e.Message) }))
 	g, err := New(Config{ID: 9, ListenAddr: "127.0.0.1:0", KCP: true, Dispatchers: []string{"127.0.0.1:1"},
-		KCPHandshakeTimeout: 500 * time.Millisecond, Logger: log})
+		GateTuning: config.GateTuning{KCPHandshakeTimeout: 500 * time.Millisecond},
+		Logger:     log})
 	if err != nil {
 		t.Fatal(err)
 	}

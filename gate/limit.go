@@ -29,14 +29,3 @@ func (b *bucket) take(now time.Time, n float64) bool {
 	b.tokens -= n
 	return true
 }
-
-// limitOr returns n, def for 0, and 0 (unlimited) for a negative n.
-func limitOr(n, def int) int {
-	switch {
-	case n == 0:
-		return def
-	case n < 0:
-		return 0
-	}
-	return n
-}

@@ -5,13 +5,14 @@ import (
 	"testing"
 
 	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/rpc"
 )
 
 func TestMessageRateLimitKicksOnlyTheFlooder(t *testing.T) {
-	c, l := start(t, cluster.Options{GateLimits: &gate.Config{ClientMsgRate: 50, ClientMsgBurst: 100}})
+	c, l := start(t, cluster.Options{GateLimits: &gate.Config{GateTuning: config.GateTuning{ClientMsgRate: 50, ClientMsgBurst: 100}}})
 	p := newPair(t, c.GateAddr(0))
 	flood := dialPlayer(t, c.GateAddr(0))
 	for i := 0; i < 1000; i++ {
@@ -26,7 +27,7 @@ func TestMessageRateLimitKicksOnlyTheFlooder(t *testing.T) {
 
 func TestByteRateLimitKicks(t *testing.T) {
 	c, l := start(t, cluster.Options{MaxClientPacketSize: 1000,
-		GateLimits: &gate.Config{ClientByteRate: 10000, ClientByteBurst: 20000}})
+		GateLimits: &gate.Config{GateTuning: config.GateTuning{ClientByteRate: 10000, ClientByteBurst: 20000}}})
 	p := newPair(t, c.GateAddr(0))
 	flood := dialPlayer(t, c.GateAddr(0))
 	for i := 0; i < 100; i++ {
@@ -40,7 +41,7 @@ func TestByteRateLimitKicks(t *testing.T) {
 }
 
 func TestMaxClientsRefusesTheNextClient(t *testing.T) {
-	c, _ := start(t, cluster.Options{KCP: true, WebSocket: true, GateLimits: &gate.Config{MaxClients: 2}})
+	c, _ := start(t, cluster.Options{KCP: true, WebSocket: true, GateLimits: &gate.Config{GateTuning: config.GateTuning{MaxClients: 2}}})
 	a := dialPlayer(t, c.GateAddr(0))
 	dialPlayer(t, c.GateAddr(0))
 	for _, tc := range []struct {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/rpc"
@@ -18,7 +19,7 @@ import (
 
 // floodLimits kicks a client after 100 messages.
 var floodLimits = cluster.Options{WebSocket: true,
-	GateLimits: &gate.Config{ClientMsgRate: 50, ClientMsgBurst: 100}}
+	GateLimits: &gate.Config{GateTuning: config.GateTuning{ClientMsgRate: 50, ClientMsgBurst: 100}}}
 
 const floodKick = "rate limit: more than 50 messages per second"
 

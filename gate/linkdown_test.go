@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/dispatcher"
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
@@ -17,7 +18,7 @@ import (
 // reason, and only that client is disconnected.
 func TestCallsBeyondTheLinkQueueAreRefused(t *testing.T) {
 	// No byte rate limit: the queue, not the limit, must stop the flood.
-	c, logs := start(t, cluster.Options{GateLimits: &gate.Config{ClientByteRate: -1, ClientByteBurst: -1}})
+	c, logs := start(t, cluster.Options{GateLimits: &gate.Config{GateTuning: config.GateTuning{ClientByteRate: config.Unlimited, ClientByteBurst: config.Unlimited}}})
 	flooder, quiet := dialPlayer(t, c.GateAddr(0)), dialPlayer(t, c.GateAddr(0))
 	addr := c.Dispatchers[0].Addr().String()
 	c.Dispatchers[0].Close()

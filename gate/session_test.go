@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
@@ -115,7 +116,7 @@ func startResumers(t testing.TB, o cluster.Options, lim gate.Config) *cluster.Cl
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	o.Registry, o.BootEntity, o.Logger, o.GateLimits = r, "Resumer", log, &lim
-	o.ClientStringLimit = -1
+	o.ClientStringLimit = config.Unlimited
 	for len(resumerEvents) > 0 {
 		<-resumerEvents
 	}
@@ -439,7 +440,7 @@ func tryResume(t testing.TB, d dialer, body []byte) string {
 // once and in order, every request gets exactly one answer, and the
 // gate's count of the client's frames is exactly what the client sent.
 func TestResumeLosesNothingOverEachTransport(t *testing.T) {
-	c := startResumers(t, cluster.Options{KCP: true, WebSocket: true}, gate.Config{ResumeWindow: 30 * time.Second})
+	c := startResumers(t, cluster.Options{KCP: true, WebSocket: true}, gate.Config{GateTuning: config.GateTuning{ResumeWindow: 30 * time.Second}})
 	for _, tr := range []struct {
 		name string
 		d    dialer
@@ -562,7 +563,7 @@ func resumeBody(tok rpc.ResumeToken, received uint64) []byte {
 // resume while the old connection is still open closes that one without
 // a frame and runs neither hook; a bye then ends the session at once.
 func TestResumeHooksAndTheEntityBinding(t *testing.T) {
-	c := startResumers(t, cluster.Options{}, gate.Config{ResumeWindow: 30 * time.Second})
+	c := startResumers(t, cluster.Options{}, gate.Config{GateTuning: config.GateTuning{ResumeWindow: 30 * time.Second}})
 	r := newRawSession(t, tcpDialer(c.GateAddr(0)))
 	r.start()
 	r.send(rpc.MsgCallEntity, echoFrame(r.player, "before")[rpc.HeaderSize:])
@@ -643,7 +644,7 @@ func TestResumeHooksAndTheEntityBinding(t *testing.T) {
 // that never asked for a session cannot send an Ack, and a session's
 // Ack beyond what was sent is a protocol error.
 func TestResumeRefusals(t *testing.T) {
-	c := startResumers(t, cluster.Options{}, gate.Config{ResumeWindow: 30 * time.Second})
+	c := startResumers(t, cluster.Options{}, gate.Config{GateTuning: config.GateTuning{ResumeWindow: 30 * time.Second}})
 	d := tcpDialer(c.GateAddr(0))
 	r := newRawSession(t, d)
 	r.start()
@@ -719,7 +720,7 @@ func TestResumeRefusals(t *testing.T) {
 // gate forgets the client, and a resume is refused as expired; a fresh
 // login works.
 func TestResumeWindowEnds(t *testing.T) {
-	c := startResumers(t, cluster.Options{}, gate.Config{ResumeWindow: 300 * time.Millisecond})
+	c := startResumers(t, cluster.Options{}, gate.Config{GateTuning: config.GateTuning{ResumeWindow: 300 * time.Millisecond}})
 	r := newRawSession(t, tcpDialer(c.GateAddr(0)))
 	r.start()
 	r.drop()
@@ -746,7 +747,7 @@ func TestResumeWindowEnds(t *testing.T) {
 // says why; the journal's bytes are then freed.
 func TestHeldSessionOverItsLimit(t *testing.T) {
 	const limit = gate.MinResumeLimit
-	c := startResumers(t, cluster.Options{}, gate.Config{ResumeWindow: 30 * time.Second, ResumeLimit: limit})
+	c := startResumers(t, cluster.Options{}, gate.Config{GateTuning: config.GateTuning{ResumeWindow: 30 * time.Second, ResumeLimit: limit}})
 	g := c.Gates[0]
 	journal := func() float64 { n, _ := gateMetrics(t, g).Sum("goworld_gate_session_journal_bytes"); return n }
 	r := newRawSession(t, tcpDialer(c.GateAddr(0)))
@@ -792,7 +793,7 @@ func TestHeldSessionOverItsLimit(t *testing.T) {
 // connection goes on); a resume that would need them is refused, and
 // one that does not is accepted.
 func TestResumeAfterForgottenFrames(t *testing.T) {
-	c := startResumers(t, cluster.Options{}, gate.Config{ResumeWindow: 30 * time.Second, ResumeLimit: gate.MinResumeLimit})
+	c := startResumers(t, cluster.Options{}, gate.Config{GateTuning: config.GateTuning{ResumeWindow: 30 * time.Second, ResumeLimit: gate.MinResumeLimit}})
 	r := newRawSession(t, tcpDialer(c.GateAddr(0)))
 	r.autoAck = false
 	r.start()
@@ -818,7 +819,7 @@ func TestResumeAfterForgottenFrames(t *testing.T) {
 // session at once, as before: no OnClientAway, the entity is told its
 // client left, and the token says why.
 func TestKickEndsAResumableSession(t *testing.T) {
-	c := startResumers(t, cluster.Options{}, gate.Config{ResumeWindow: 30 * time.Second})
+	c := startResumers(t, cluster.Options{}, gate.Config{GateTuning: config.GateTuning{ResumeWindow: 30 * time.Second}})
 	r := newRawSession(t, tcpDialer(c.GateAddr(0)))
 	r.start()
 	b := rpc.AppendString(rpc.AppendEntityID(nil, r.player), "KickMe")
@@ -838,7 +839,7 @@ func TestKickEndsAResumableSession(t *testing.T) {
 // the held session resumes although the gate is full. A gate with
 // resumes off answers the hello's flag with no MsgSession.
 func TestHeldSessionsCountAgainstMaxClients(t *testing.T) {
-	c := startResumers(t, cluster.Options{}, gate.Config{ResumeWindow: 30 * time.Second, MaxClients: 2})
+	c := startResumers(t, cluster.Options{}, gate.Config{GateTuning: config.GateTuning{ResumeWindow: 30 * time.Second, MaxClients: 2}})
 	d := tcpDialer(c.GateAddr(0))
 	a, b := newRawSession(t, d), newRawSession(t, d)
 	a.start()
@@ -860,7 +861,7 @@ func TestHeldSessionsCountAgainstMaxClients(t *testing.T) {
 	a.expectEcho("back in")
 	waitFor(t, "two clients", func() bool { return c.Gates[0].NumClients() == 2 })
 
-	off := startResumers(t, cluster.Options{}, gate.Config{ResumeWindow: -1})
+	off := startResumers(t, cluster.Options{}, gate.Config{GateTuning: config.GateTuning{ResumeWindow: config.Off}})
 	nc, cut = tcpDialer(off.GateAddr(0))(t)
 	defer cut()
 	nc.Write(rpc.AppendFrame(nil, rpc.MsgClientHello, rpc.AppendClientHelloFlags(nil, rpc.ProtocolVersion, rpc.HelloResume)))
@@ -884,7 +885,7 @@ func BenchmarkHeldSessionMemory(b *testing.B) {
 		b.Run(fmt.Sprintf("away=%dKB", away), func(b *testing.B) {
 			for range b.N {
 				const k = 200
-				c := startResumers(b, cluster.Options{}, gate.Config{ResumeWindow: time.Minute})
+				c := startResumers(b, cluster.Options{}, gate.Config{GateTuning: config.GateTuning{ResumeWindow: time.Minute}})
 				heap := func() float64 {
 					var m runtime.MemStats
 					runtime.GC()

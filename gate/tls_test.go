@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/rpc"
@@ -22,7 +23,7 @@ import (
 func TestTLSClients(t *testing.T) {
 	c, _ := start(t, cluster.Options{})
 	cert, key, pool := selfSignedCert(t)
-	g := startGate(t, c, gate.Config{TLSCertFile: cert, TLSKeyFile: key, ClientMsgRate: 50, ClientMsgBurst: 100})
+	g := startGate(t, c, gate.Config{TLSCertFile: cert, TLSKeyFile: key, GateTuning: config.GateTuning{ClientMsgRate: 50, ClientMsgBurst: 100}})
 	addr := g.Addr().String()
 	opts := client.Options{TLS: true, TLSConfig: &tls.Config{RootCAs: pool}}
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/rpc"
@@ -50,7 +51,8 @@ func TestWebSocketPingsCountAgainstRateLimits(t *testing.T) {
 // 3 s, then reads everything and chats on.
 func TestWebSocketPongWaitsLikeAnyWrite(t *testing.T) {
 	c, _ := start(t, cluster.Options{WebSocket: true, GateLimits: &gate.Config{
-		ClientMsgRate: -1, ClientByteRate: -1}})
+		GateTuning: config.GateTuning{ClientMsgRate: config.Unlimited, ClientByteRate: config.Unlimited},
+	}})
 	r := dialRawWS(t, c.GateWSURL(0), nil)
 	id := r.player()
 	var pongs atomic.Int64

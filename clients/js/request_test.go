@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
@@ -47,7 +48,7 @@ func TestRequestsAgainstCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := cluster.Start(t, cluster.Options{Registry: reg, BootEntity: "JsAnswerer", WebSocket: true,
-		GateLimits: &gate.Config{MaxClientRequests: 2}})
+		GateLimits: &gate.Config{GateTuning: config.GateTuning{MaxClientRequests: 2}}})
 	out := nodetest.Run(t, ".", nodeTimeout, "testdata/request.mjs", c.GateWSURL(0))
 	if !strings.Contains(out, "request: ok") {
 		t.Fatalf("request.mjs did not report ok:\n%s", out)

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/testkit/browsertest"
@@ -182,7 +183,7 @@ func resumeCluster(t *testing.T, window time.Duration) (*cluster.Cluster, *wsPro
 	}
 	c := cluster.Start(t, cluster.Options{Registry: reg, BootEntity: "JsResumer", WebSocket: true,
 		HeartbeatInterval: time.Second, HeartbeatTimeout: 4 * time.Second,
-		GateLimits: &gate.Config{ResumeWindow: window}})
+		GateLimits: &gate.Config{GateTuning: config.GateTuning{ResumeWindow: window}}})
 	return c, newWSProxy(t, c.GateWSURL(0))
 }
 

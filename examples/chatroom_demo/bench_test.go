@@ -751,7 +751,7 @@ func BenchmarkIdleClientMemory(b *testing.B) {
 // perfPingConfig is perfConfig without the per-client rate limits:
 // BenchmarkPingPong sends heartbeats as fast as the gate answers, far
 // over client_msg_rate's default.
-var perfPingConfig = strings.Replace(perfConfig, "heartbeat_timeout = 60s\n", "heartbeat_timeout = 60s\nclient_msg_rate = 0\nclient_byte_rate = 0\n", 1)
+var perfPingConfig = strings.Replace(perfConfig, "heartbeat_timeout = 60s\n", "heartbeat_timeout = 60s\nclient_msg_rate = unlimited\nclient_byte_rate = unlimited\n", 1)
 
 func BenchmarkPingPong(b *testing.B) {
 	ping := rpc.AppendFrame(nil, rpc.MsgHeartbeat, nil)

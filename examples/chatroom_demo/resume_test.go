@@ -21,6 +21,7 @@ import (
 
 	"github.com/Shopify/toxiproxy/v2"
 	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/rpc"
@@ -455,7 +456,7 @@ func TestChatThroughRepeatedDrops(t *testing.T) {
 // hears the player's next line, once.
 func TestResumeAfterTheWindowIsRefused(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{Registry: registry(t), BootEntity: "Account", StorageDir: t.TempDir(),
-		GateLimits: &gate.Config{ResumeWindow: 500 * time.Millisecond}})
+		GateLimits: &gate.Config{GateTuning: config.GateTuning{ResumeWindow: 500 * time.Millisecond}}})
 	cu := newToxiCutter(t, "alice", c.GateAddr(0), false)
 	opts := resumeOptions(false)
 	opts.ReconnectMax = time.Minute // past the window: the gate, not the client, gives up

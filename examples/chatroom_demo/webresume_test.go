@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/internal/testkit/cutproxy"
@@ -135,7 +136,7 @@ func TestWebPageResumesAfterCuts(t *testing.T) {
 // the page says so, logs in again with the name and password it kept,
 // and rejoins the room, where she chats on.
 func TestWebPageLogsInAgainAfterRefusedResume(t *testing.T) {
-	c, p, alice := pageBehindProxy(t, &gate.Config{ResumeWindow: 500 * time.Millisecond})
+	c, p, alice := pageBehindProxy(t, &gate.Config{GateTuning: config.GateTuning{ResumeWindow: 500 * time.Millisecond}})
 	alice.enter("register", "alice", "secret", "garden")
 	alice.expect("logged in as alice")
 	alice.expect("joined garden")

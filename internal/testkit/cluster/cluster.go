@@ -5,6 +5,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/dispatcher"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/game"
@@ -55,9 +57,11 @@ type Options struct {
 	MaxClientPacketSize int
 	// ClientSendBufferSize for the gates (default 1 MiB).
 	ClientSendBufferSize int
-	// GateLimits, if set, supplies the gates' rate and connection limits
-	// (ClientMsgRate ... KCPInterval, KCPHelloRate, KCPHandshakeTimeout,
-	// ResumeWindow and ResumeLimit of gate.Config; other fields ignored).
+	// GateLimits, if set, supplies the gates' tunables: its GateTuning
+	// (rates, client limits, KCP and resume settings...; its other fields
+	// are ignored). HeartbeatTimeout, HeartbeatInterval,
+	// MaxClientPacketSize, ClientSendBufferSize and MaxPacketSize above,
+	// when set, win over its own.
 	GateLimits *gate.Config
 	// SaveInterval for the games (default 60s).
 	SaveInterval time.Duration
@@ -70,8 +74,8 @@ type Options struct {
 	MaxPacketSize int
 	// AOISyncLimit for the games (default 128).
 	AOISyncLimit int
-	// ClientStringLimit for the games (game.Config; 0: the default,
-	// 4096 bytes; negative: unlimited).
+	// ClientStringLimit for the games (game.Config.MaxClientString; 0:
+	// the default, 4096 bytes; config.Unlimited: no limit).
 	ClientStringLimit int
 	// RequestTimeout and SlowCall for the games (0: the defaults).
 	RequestTimeout, SlowCall time.Duration
@@ -146,7 +150,7 @@ func New(o Options) (*Cluster, error) {
 	for i := 0; i < o.Dispatchers; i++ {
 		d, err := dispatcher.New(dispatcher.Config{
 			ID: i + 1, Index: i, Count: o.Dispatchers, ListenAddr: "127.0.0.1:0", Logger: o.Logger,
-			Games: games, MaxPacketSize: o.MaxPacketSize, Secret: o.Secret,
+			Games: games, DispatcherTuning: config.DispatcherTuning{MaxPacketSize: o.MaxPacketSize}, Secret: o.Secret,
 		})
 		if err != nil {
 			return fail(err)
@@ -176,10 +180,13 @@ func New(o Options) (*Cluster, error) {
 		}
 		g, err := game.New(game.Config{
 			ID: i + 1, Games: games, Dispatchers: gameAddrs, BootEntity: o.BootEntity, Registry: o.Registry,
-			Storage: st, SaveInterval: o.SaveInterval, Logger: o.Logger, MaxPacketSize: o.MaxPacketSize,
-			PositionSyncInterval: o.PositionSyncInterval, AOISyncLimit: o.AOISyncLimit, StallThreshold: o.StallThreshold,
-			ClientStringLimit: o.ClientStringLimit, Secret: o.Secret,
-			RequestTimeout: o.RequestTimeout, SlowCall: o.SlowCall, MailboxLimit: o.MailboxLimit,
+			Storage: st, Logger: o.Logger, Secret: o.Secret,
+			GameTuning: config.GameTuning{
+				SaveInterval: o.SaveInterval, MaxPacketSize: o.MaxPacketSize,
+				PositionSyncInterval: o.PositionSyncInterval, AOISyncLimit: o.AOISyncLimit, StallThreshold: o.StallThreshold,
+				MaxClientString: o.ClientStringLimit,
+				RequestTimeout:  o.RequestTimeout, SlowCall: o.SlowCall, MailboxLimit: o.MailboxLimit,
+			},
 		})
 		if err != nil {
 			return fail(err)
@@ -188,24 +195,23 @@ func New(o Options) (*Cluster, error) {
 		run(g.Run)
 	}
 	for i := 0; i < o.Gates; i++ {
-		var lim gate.Config
+		var tun config.GateTuning
 		if o.GateLimits != nil {
-			lim = *o.GateLimits
+			tun = o.GateLimits.GateTuning
 		}
+		// The Options' own gate settings, when set, win over GateLimits'.
+		tun.HeartbeatTimeout = cmp.Or(o.HeartbeatTimeout, tun.HeartbeatTimeout)
+		tun.HeartbeatInterval = cmp.Or(o.HeartbeatInterval, tun.HeartbeatInterval)
+		tun.MaxClientPacketSize = cmp.Or(o.MaxClientPacketSize, tun.MaxClientPacketSize)
+		tun.ClientSendBufferSize = cmp.Or(o.ClientSendBufferSize, tun.ClientSendBufferSize)
+		tun.MaxPacketSize = cmp.Or(o.MaxPacketSize, tun.MaxPacketSize)
 		wsAddr := ""
 		if o.WebSocket {
 			wsAddr = "127.0.0.1:0"
 		}
 		g, err := gate.New(gate.Config{
 			ID: i + 1, ListenAddr: "127.0.0.1:0", KCP: o.KCP, WSAddr: wsAddr, Dispatchers: addrs,
-			HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval, MaxClientPacketSize: o.MaxClientPacketSize,
-			ClientSendBufferSize: o.ClientSendBufferSize, Logger: o.Logger, MaxPacketSize: o.MaxPacketSize,
-			ClientMsgRate: lim.ClientMsgRate, ClientMsgBurst: lim.ClientMsgBurst,
-			ClientByteRate: lim.ClientByteRate, ClientByteBurst: lim.ClientByteBurst,
-			MaxClients: lim.MaxClients, MaxClientRequests: lim.MaxClientRequests, KCPSessionRate: lim.KCPSessionRate, KCPSessionBurst: lim.KCPSessionBurst,
-			KCPInterval: lim.KCPInterval, KCPHelloRate: lim.KCPHelloRate, KCPHandshakeTimeout: lim.KCPHandshakeTimeout,
-			ResumeWindow: lim.ResumeWindow, ResumeLimit: lim.ResumeLimit,
-			Secret: o.Secret,
+			GateTuning: tun, Logger: o.Logger, Secret: o.Secret,
 		})
 		if err != nil {
 			return fail(err)
