@@ -133,7 +133,7 @@ type Options struct {
 	// acknowledges it (ResumeBuffer) and an acknowledgement about every
 	// 100 ms while frames arrive. Bots and tests that want a drop to end
 	// the session at once (and today's frames on the wire) leave it off.
-	// A gate with resume_window = 0, or one older than resumable
+	// A gate with resume_window = off, or one older than resumable
 	// sessions, ignores the request: the session is then not resumable,
 	// and a drop ends it as without Resume.
 	Resume bool

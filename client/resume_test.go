@@ -610,7 +610,7 @@ func TestResumeAfterSilence(t *testing.T) {
 	}
 }
 
-// TestNotResumable: a gate that sends no MsgSession (resume_window = 0,
+// TestNotResumable: a gate that sends no MsgSession (resume_window = off,
 // or older) leaves the session not resumable: the client sends no acks,
 // and a drop ends it as without Resume.
 func TestNotResumable(t *testing.T) {

@@ -238,7 +238,7 @@ func (c *Client) received(t rpc.MsgType, size int) {
 		// broadcast can reach the connection before the gate has read
 		// its hello. The boot entity's MsgCreateEntity comes after the
 		// hello, which the gate answers with MsgSession first: if that
-		// did not come, this gate holds no session (resume_window = 0,
+		// did not come, this gate holds no session (resume_window = off,
 		// or an older gate).
 		if t == rpc.MsgCreateEntity {
 			s.state = sessNone

@@ -1214,7 +1214,7 @@
 
   /**
    * resumable is true once the gate has made the session resumable (its
-   * MsgSession came); a gate with resume_window = 0, or one older than
+   * MsgSession came); a gate with resume_window = off, or one older than
    * resumable sessions, leaves it false, and a drop ends the session.
    */
   Object.defineProperty(Client.prototype, "resumable", {
@@ -1936,7 +1936,7 @@
       // the socket before the gate has read the hello. The boot entity's
       // MsgCreateEntity comes after the hello, which the gate answers
       // with MsgSession first: if that did not come, this gate holds no
-      // session (resume_window = 0, or an older gate).
+      // session (resume_window = off, or an older gate).
       if (type === MsgType.CreateEntity) {
         s.state = "none";
         s.kept = [];

@@ -763,7 +763,7 @@ step("resume: refused, failed attempts, reconnectMax, reconnectMax < 0, a gate w
   eq(ev.filter((e) => e[0] === "reconnecting").length, 0, "no reconnecting");
 }
 {
-  // A gate with resume_window = 0: no MsgSession before the boot entity.
+  // A gate with resume_window = off: no MsgSession before the boot entity.
   const c = new GoWorld.Client(resumeOpts);
   const p = c.connect("ws://fake/nosession");
   const ws = FakeWebSocket.last;

@@ -72,7 +72,7 @@ type Options struct {
 	// MaxPacketSize for every server: the largest frame body each accepts
 	// from the others (default 16 MiB).
 	MaxPacketSize int
-	// AOISyncLimit for the games (default 128).
+	// AOISyncLimit for the games (default config.DefaultAOISyncLimit).
 	AOISyncLimit int
 	// ClientStringLimit for the games (game.Config.MaxClientString; 0:
 	// the default, 4096 bytes; config.Unlimited: no limit).
