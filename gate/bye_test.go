@@ -227,7 +227,7 @@ func BenchmarkKCPQuit(b *testing.B) {
 					}
 				}
 				if relay != nil {
-					relay.cut.Store(true)
+					relay.SetDown(true)
 				}
 				b.StartTimer()
 				began := time.Now()

@@ -21,6 +21,7 @@ import (
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/udprelay"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/sirupsen/logrus"
 	kcp "github.com/xtaci/kcp-go/v5"
@@ -338,62 +339,23 @@ func FuzzGateWSStream(f *testing.F) {
 	})
 }
 
-// kcpRelay forwards datagrams between one KCP client and the gate,
-// keeping those the client sent: real KCP traffic to seed the fuzzer with.
+// kcpRelay forwards datagrams between one KCP client and the gate
+// (udprelay), keeping those the client sent: real KCP traffic to seed
+// the fuzzer with.
 type kcpRelay struct {
-	pc   net.PacketConn
+	*udprelay.Relay
 	mu   sync.Mutex
 	sent [][]byte
 }
 
 func startKCPRelay(tb testing.TB, gate string) *kcpRelay {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	up, err := net.Dial("udp", gate)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	r := &kcpRelay{pc: pc}
-	var wg sync.WaitGroup
-	var client net.Addr
-	var clientMu sync.Mutex
-	wg.Add(2)
-	go func() { // client → gate
-		defer wg.Done()
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			clientMu.Lock()
-			client = from
-			clientMu.Unlock()
-			r.mu.Lock()
-			r.sent = append(r.sent, append([]byte(nil), buf[:n]...))
-			r.mu.Unlock()
-			up.Write(buf[:n])
-		}
-	}()
-	go func() { // gate → client
-		defer wg.Done()
-		buf := make([]byte, 2048)
-		for {
-			n, err := up.Read(buf)
-			if err != nil {
-				return
-			}
-			clientMu.Lock()
-			to := client
-			clientMu.Unlock()
-			if to != nil {
-				pc.WriteTo(buf[:n], to)
-			}
-		}
-	}()
-	tb.Cleanup(func() { pc.Close(); up.Close(); wg.Wait() })
+	r := &kcpRelay{}
+	r.Relay = udprelay.New(tb, gate, udprelay.Options{ToGate: func(b []byte) []byte {
+		r.mu.Lock()
+		r.sent = append(r.sent, append([]byte(nil), b...))
+		r.mu.Unlock()
+		return b
+	}})
 	return r
 }
 
@@ -605,7 +567,7 @@ func FuzzGateKCPDatagrams(f *testing.F) {
 	// Seeds: the datagrams of a real client's session (connect, call,
 	// acks, and its goodbye at Close), one per seed and all together.
 	relay := startKCPRelay(f, addr)
-	echoOverKCP(f, relay.pc.LocalAddr().String(), "seed", 30*time.Second)
+	echoOverKCP(f, relay.Addr(), "seed", 30*time.Second)
 	relay.mu.Lock()
 	sent := relay.sent
 	relay.mu.Unlock()

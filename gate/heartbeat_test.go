@@ -73,7 +73,7 @@ func TestSilentPeerNoticedWithinTheHeartbeatTimeout(t *testing.T) {
 		iv, to := x.Heartbeat()
 		return iv == 250*time.Millisecond && to == time.Second
 	})
-	relay.cut.Store(true)
+	relay.SetDown(true)
 	awaitGone(t, id, 10*time.Second)
 	d := disconnected(t, x)
 	if d.Reason != "the server stopped answering" {

@@ -19,6 +19,7 @@ import (
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/metrics"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/udprelay"
 	"github.com/goworld-engine/goworld/rpc"
 	kcp "github.com/xtaci/kcp-go/v5"
 )
@@ -44,21 +45,17 @@ func withoutKCPData(p []byte) (rest []byte, had bool) {
 	return rest, had
 }
 
-// lossyRelay relays the UDP datagrams of one client to a gate and back,
-// dropping (if lossy) the data segments of the first datagram from the
-// gate that carries any: a lost packet, on a real UDP path. To the gate,
-// the client's address is back's: what the test writes on back comes
-// from the client's address, as a spoofer's datagrams would.
+// lossyRelay relays the UDP datagrams of a client to a gate and back
+// (udprelay), dropping (if lossy) the data segments of the first datagram
+// from the gate that carries any: a lost packet, on a real UDP path.
+// SetDown(true) drops everything, both ways: a network gone dead. What a
+// test writes on Upstream reaches the gate from the client's address, as
+// a spoofer's datagrams would.
 type lossyRelay struct {
-	front    *net.UDPConn // the client talks to this
-	back     *net.UDPConn // connected to the gate
-	lossy    bool
-	cut      atomic.Bool // drop everything, both ways: a network gone dead
-	dropped  atomic.Int32
-	relayed  atomic.Int32 // data datagrams delivered to the client
-	wg       sync.WaitGroup
-	peerOnce sync.Once
-	peer     chan *net.UDPAddr
+	*udprelay.Relay
+	lossy   bool
+	dropped atomic.Int32
+	relayed atomic.Int32 // data datagrams delivered to the client
 }
 
 func newLossyRelay(t *testing.T, gateAddr string) *lossyRelay {
@@ -68,74 +65,26 @@ func newLossyRelay(t *testing.T, gateAddr string) *lossyRelay {
 
 func newRelay(t testing.TB, gateAddr string, lossy bool) *lossyRelay {
 	t.Helper()
-	front, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ga, err := net.ResolveUDPAddr("udp", gateAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := net.DialUDP("udp", nil, ga)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &lossyRelay{front: front, back: back, lossy: lossy, peer: make(chan *net.UDPAddr, 1)}
-	r.wg.Add(2)
-	go func() { // client -> gate
-		defer r.wg.Done()
-		buf := make([]byte, 64<<10)
-		for {
-			n, from, err := front.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			r.peerOnce.Do(func() { r.peer <- from })
-			if !r.cut.Load() {
-				back.Write(buf[:n])
-			}
-		}
-	}()
-	go func() { // gate -> client
-		defer r.wg.Done()
-		var to *net.UDPAddr
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := back.Read(buf)
-			if err != nil {
-				return
-			}
-			if to == nil {
-				to = <-r.peer // the gate answers only after the client spoke
-			}
-			if r.cut.Load() {
-				continue
-			}
-			out := buf[:n]
-			if rest, had := withoutKCPData(out); had && r.lossy {
-				if r.dropped.Load() == 0 {
-					// Lose the data, deliver the ACKs: the client's own
-					// frame is acknowledged, so it sends nothing more.
-					r.dropped.Add(1)
-					if out = rest; len(out) == 0 {
-						continue
-					}
-				} else {
-					r.relayed.Add(1)
-				}
-			}
-			front.WriteToUDP(out, to)
-		}
-	}()
-	t.Cleanup(func() {
-		front.Close()
-		back.Close()
-		r.wg.Wait()
-	})
+	r := &lossyRelay{lossy: lossy}
+	r.Relay = udprelay.New(t, gateAddr, udprelay.Options{ToClient: r.toClient})
 	return r
 }
 
-func (r *lossyRelay) addr() string { return r.front.LocalAddr().String() }
+// toClient loses the data of the first datagram with any, and delivers
+// its ACKs: the client's own frame is acknowledged, so it sends nothing
+// more.
+func (r *lossyRelay) toClient(out []byte) []byte {
+	if rest, had := withoutKCPData(out); had && r.lossy {
+		if r.dropped.Load() == 0 {
+			r.dropped.Add(1)
+			return rest
+		}
+		r.relayed.Add(1)
+	}
+	return out
+}
+
+func (r *lossyRelay) addr() string { return r.Addr() }
 
 // TestKCPKickSurvivesALostPacket: the gate's "server full" kick to a KCP
 // client is lost once on the way; the session the gate closed lingers and
@@ -510,7 +459,7 @@ func TestKCPSessionCannotBeTakenOver(t *testing.T) {
 	for i := range 10 {
 		conv := rand.Uint32() | 1
 		for _, d := range [][]byte{kcpSegment(conv, kcpCmdPush, 0, hb), kcpSegment(conv, 82, uint32(i), nil), kcpSegment(conv, kcpCmdPush, 1, hb)} {
-			if _, err := relay.back.Write(d); err != nil {
+			if _, err := relay.Upstream(t).Write(d); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/udprelay"
 	"github.com/goworld-engine/goworld/rpc"
 )
 
@@ -141,116 +142,22 @@ func (tc *toxiCutter) heal() {
 	}
 }
 
-// udpRelay stands between KCP clients and the gate, with a socket of its
-// own to the gate per client address, as a NAT would. cut forgets every
-// mapping (the datagrams of a forgotten client address are dropped, and
-// its socket to the gate is closed) and drops everything until heal: the
-// clients and the gate notice only by their heartbeats, as when a phone
-// changes networks. A client that dials again comes from a new address
-// and gets a new mapping.
-type udpRelay struct {
-	ln       *net.UDPConn
-	upstream *net.UDPAddr
-	mu       sync.Mutex
-	down     bool
-	peers    map[string]*net.UDPConn // client address → socket to the gate
-	dead     map[string]bool
-	wg       sync.WaitGroup
-}
+// udpRelay stands between KCP clients and the gate (udprelay: a socket
+// of its own to the gate per client address, as a NAT would). cut
+// forgets every mapping and drops everything until heal: the clients and
+// the gate notice only by their heartbeats, as when a phone changes
+// networks. A client that dials again comes from a new address and gets
+// a new mapping.
+type udpRelay struct{ *udprelay.Relay }
 
-func newUDPRelay(t testing.TB, upstream string) *udpRelay {
+func newUDPRelay(t testing.TB, upstream string) udpRelay {
 	t.Helper()
-	ua, err := net.ResolveUDPAddr("udp", upstream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &udpRelay{ln: ln, upstream: ua, peers: map[string]*net.UDPConn{}, dead: map[string]bool{}}
-	r.wg.Add(1)
-	go r.serve()
-	t.Cleanup(r.close)
-	return r
+	return udpRelay{udprelay.New(t, upstream, udprelay.Options{})}
 }
 
-func (r *udpRelay) addr() string { return r.ln.LocalAddr().String() }
-
-// serve forwards the clients' datagrams until the relay is closed.
-func (r *udpRelay) serve() {
-	defer r.wg.Done()
-	buf := make([]byte, 64<<10)
-	for {
-		n, from, err := r.ln.ReadFromUDP(buf)
-		if err != nil {
-			return // closed
-		}
-		key := from.String()
-		r.mu.Lock()
-		up := r.peers[key]
-		if r.down || r.dead[key] {
-			r.mu.Unlock()
-			continue
-		}
-		if up == nil {
-			if up, err = net.DialUDP("udp", nil, r.upstream); err != nil {
-				r.mu.Unlock()
-				continue
-			}
-			r.peers[key] = up
-			r.wg.Add(1)
-			go r.back(up, from)
-		}
-		r.mu.Unlock()
-		up.Write(buf[:n])
-	}
-}
-
-// back forwards the gate's datagrams on up to the client at to, until up
-// is closed.
-func (r *udpRelay) back(up *net.UDPConn, to *net.UDPAddr) {
-	defer r.wg.Done()
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := up.Read(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue // ICMP refusals and the like
-		}
-		r.mu.Lock()
-		drop := r.down
-		r.mu.Unlock()
-		if !drop {
-			r.ln.WriteToUDP(buf[:n], to)
-		}
-	}
-}
-
-func (r *udpRelay) cut() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.down = true
-	for key, up := range r.peers {
-		up.Close()
-		r.dead[key] = true
-		delete(r.peers, key)
-	}
-}
-
-func (r *udpRelay) heal() {
-	r.mu.Lock()
-	r.down = false
-	r.mu.Unlock()
-}
-
-func (r *udpRelay) close() {
-	r.ln.Close()
-	r.cut()
-	r.wg.Wait()
-}
+func (r udpRelay) addr() string { return r.Addr() }
+func (r udpRelay) cut()         { r.SetDown(true); r.Forget() }
+func (r udpRelay) heal()        { r.SetDown(false) }
 
 // member is a chatter whose events a goroutine reads: it checks each chat
 // line as it comes (every sender's lines, "NAME N" with perhaps padding
