@@ -22,6 +22,8 @@ import (
 //	                          walkers walk (100..MaxWorldSize; default WorldSize)
 //	AOI_DEMO_WALK_FOR=45s     how long the walkers walk once all exist, then
 //	                          they stand still (default 0: until the game stops)
+//	AOI_DEMO_WALK_EVERY=1s    how often each walker steps (10ms..1m; default
+//	                          100ms, as the bots)
 //
 // A value that does not parse or is out of range is logged as an error
 // by the entry zone and the default is used instead.
@@ -29,6 +31,7 @@ const (
 	envWalkers   = "AOI_DEMO_WALKERS"
 	envWorldSize = "AOI_DEMO_WORLD_SIZE"
 	envWalkFor   = "AOI_DEMO_WALK_FOR"
+	envWalkEvery = "AOI_DEMO_WALK_EVERY"
 )
 
 // MaxWalkers bounds AOI_DEMO_WALKERS.
@@ -38,31 +41,38 @@ const MaxWalkers = 1_000_000
 const MaxWorldSize = 1_000_000
 
 // Walking: like the bots and the benchmark's clients, a walker steps up
-// to walkStep units on each axis walkRate times a second. The entry zone
-// moves a tenth of its walkers every walkTick, so each walks once every
-// 10 ticks (100 ms), spread evenly rather than all at once.
+// to walkStep units on each axis, by default 10 times a second. The entry
+// zone moves a share of its walkers every walkTick, in turn, so that each
+// walks once every AOI_DEMO_WALK_EVERY (a tenth of them each tick by
+// default), spread evenly rather than all at once. It spends at most
+// walkBudget of each tick on them: a game that cannot afford the steps
+// makes fewer (and says so in its log every walkReport), and still
+// handles its clients.
 const (
 	walkStep     = 5
 	walkTick     = 10 * time.Millisecond
-	walkSlices   = 10             // walkTick × walkSlices = one step per walker
-	spawnPerTick = 2000           // walkers created per tick while spawning
+	walkBudget   = walkTick / 2
+	walkReport   = 10 * time.Second
+	spawnPerTick = 500            // walkers created per tick while spawning
 	maxWalkFor   = 24 * time.Hour // bound of AOI_DEMO_WALK_FOR
+	maxWalkEvery = time.Minute    // bound of AOI_DEMO_WALK_EVERY
 )
 
-// settings are the walkers' environment, read once by Register.
+// settings are the walkers' environment, read once at start.
 type settings struct {
 	walkers   int
 	worldSize float32
 	walkFor   time.Duration
+	walkEvery time.Duration
 	errs      []error // what was out of range, logged by the entry zone
 }
 
 // env holds the settings; its defaults leave the demo as it was.
-var env = settings{worldSize: WorldSize}
+var env = settings{worldSize: WorldSize, walkEvery: 100 * time.Millisecond}
 
 // readSettings reads the walkers' environment variables.
 func readSettings(getenv func(string) string) settings {
-	s := settings{worldSize: WorldSize}
+	s := settings{worldSize: WorldSize, walkEvery: 100 * time.Millisecond}
 	if v := getenv(envWalkers); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > MaxWalkers {
@@ -85,6 +95,14 @@ func readSettings(getenv func(string) string) settings {
 			s.errs = append(s.errs, fmt.Errorf("%s=%.32q: want a duration from 0 to %v; walking until the game stops", envWalkFor, v, maxWalkFor))
 		} else {
 			s.walkFor = d
+		}
+	}
+	if v := getenv(envWalkEvery); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < walkTick || d > maxWalkEvery {
+			s.errs = append(s.errs, fmt.Errorf("%s=%.32q: want a duration from %v to %v; stepping every %v", envWalkEvery, v, walkTick, maxWalkEvery, s.walkEvery))
+		} else {
+			s.walkEvery = d
 		}
 	}
 	return s
@@ -114,9 +132,15 @@ func (w *Walker) DescribeEntityType(desc *goworld.TypeDesc) {
 // object (a hot reload rebuilds it from the zone's members: OnRestore).
 type walking struct {
 	walkers []*goworld.Entity
-	slice   int       // which tenth of the walkers moves next
+	next    int       // the walker that steps next
+	owed    float64   // steps due and not made yet (at most one each)
+	last    time.Time // the last tick
 	stopAt  time.Time // zero: walk until the game stops
 	stopped bool
+	// For the log: steps made and due since reported.
+	stepped  int
+	due      float64
+	reported time.Time
 }
 
 // startWalkers logs the settings' errors and, if walkers are wanted,
@@ -135,7 +159,8 @@ func (z *Zone) startWalkers() {
 }
 
 // Walk is the entry zone's walk timer: it creates walkers until there are
-// AOI_DEMO_WALKERS of them, then moves a tenth of them a step each tick,
+// AOI_DEMO_WALKERS of them, then moves those due a step each tick (a
+// tenth of them by default: see AOI_DEMO_WALK_EVERY), within walkBudget,
 // until AOI_DEMO_WALK_FOR has passed. It logs "zone 1: N walkers walking"
 // once they all exist and "zone 1: walkers stopped" when they stop.
 func (z *Zone) Walk() {
@@ -165,15 +190,32 @@ func (z *Zone) Walk() {
 		}
 		return
 	}
-	if !w.stopAt.IsZero() && !z.World().Now().Before(w.stopAt) {
+	now := z.World().Now()
+	if !w.stopAt.IsZero() && !now.Before(w.stopAt) {
 		w.stopped = true
 		log.Infof("zone %d: walkers stopped", EntryZone)
 		return
 	}
 	n := len(w.walkers)
-	from, to := n*w.slice/walkSlices, n*(w.slice+1)/walkSlices
-	w.slice = (w.slice + 1) % walkSlices
-	for _, e := range w.walkers[from:to] {
+	if n == 0 {
+		w.stopped = true // none could be created
+		return
+	}
+	if w.last.IsZero() {
+		w.last, w.reported = now, now
+	}
+	due := float64(n) * float64(min(now.Sub(w.last), time.Second)) / float64(env.walkEvery)
+	w.last = now
+	w.owed = min(w.owed+due, float64(n))
+	w.due += due
+	start := time.Now()
+	for i := 0; w.owed >= 1; i++ {
+		if i%64 == 63 && time.Since(start) >= walkBudget {
+			break
+		}
+		e := w.walkers[w.next]
+		w.next = (w.next + 1) % n
+		w.owed--
 		if e.IsDestroyed() || e.Space() == nil {
 			continue
 		}
@@ -183,12 +225,17 @@ func (z *Zone) Walk() {
 		if err := e.SetPosition(p); err != nil {
 			log.Errorf("%s: %v", e, err)
 		}
+		w.stepped++
+	}
+	if now.Sub(w.reported) >= walkReport {
+		log.Infof("zone %d: walkers made %d of %.0f steps due in the last %v", EntryZone, w.stepped, w.due, now.Sub(w.reported).Round(time.Millisecond))
+		w.stepped, w.due, w.reported = 0, 0, now
 	}
 }
 
 // OnRestore rebuilds the list of walkers after a hot reload: the walkers
-// are the zone's members of type Walker (their order, and so which tenth
-// moves when, may change). The walk timer survived the reload.
+// are the zone's members of type Walker (their order, and so which
+// steps when, may change). The walk timer survived the reload.
 func (z *Zone) OnRestore() {
 	z.walk = walking{}
 	z.Members(func(e *goworld.Entity) bool {
