@@ -158,16 +158,21 @@ func (h *gapHist) quantile(q float64) float64 {
 	return float64(gapUpper(gapBuckets - 1))
 }
 
-// clock is the benchmark's time base for the gaps: nanoseconds since
-// epoch (monotonic), and the window [from, to) in which gaps are counted
-// (to = 0: not ended; from = 0: not started).
+// epoch is the benchmark's time base for the gaps (nanoseconds since
+// epoch, monotonic), and [winFrom, winTo) the window in which gaps are
+// counted (winTo = 0: not ended; winFrom = 0: not started).
 var (
 	epoch              = time.Now()
 	winFrom, winTo     atomic.Int64
-	halfRadiusSquared  = float64(demo.AOIRadius*demo.AOIRadius) / 4
-	walkerType         = "Walker"
 	errWalkersTooEarly = fmt.Errorf("the server's walkers stopped before the window ended (AOI_DEMO_WALK_FOR %v too short?)", walkersFor)
 )
+
+// halfRadiusSquared: a neighbour this close (squared distance) counts
+// for near-gap-p90-ms.
+const halfRadiusSquared = float64(demo.AOIRadius*demo.AOIRadius) / 4
+
+// walkerType is the entity type of the demo's server-side walkers.
+const walkerType = "Walker"
 
 func inWindow(now int64) bool {
 	from, to := winFrom.Load(), winTo.Load()
