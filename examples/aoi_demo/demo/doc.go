@@ -10,9 +10,11 @@ package demo
 import "github.com/goworld-engine/goworld"
 
 // Register registers the demo's entity types: the service ZoneService
-// (Zone, one shard per zone) and Player. An error (none is expected:
+// (Zone, one shard per zone), Player and Walker (server-side walkers, off
+// unless AOI_DEMO_WALKERS asks for them: walkers.go). An error (none is expected:
 // the arguments are constants) is reported by goworld.Run.
 func Register() {
 	goworld.RegisterService(ZoneService, &Zone{}, Zones)
 	goworld.RegisterEntity("Player", &Player{})
+	goworld.RegisterEntity("Walker", &Walker{})
 }

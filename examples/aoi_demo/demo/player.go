@@ -2,7 +2,6 @@ package demo
 
 import (
 	"errors"
-	"math/rand/v2"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -112,7 +111,7 @@ func (p *Player) goTo(zone int) {
 	// never been in a zone, at a random spot.
 	pos := p.Position()
 	if p.Attrs.GetInt("zone") == 0 {
-		pos = goworld.Vector3{X: rand.Float32() * WorldSize, Z: rand.Float32() * WorldSize}
+		pos = randomSpot()
 	}
 	// A space on this game is entered now (OnEnterSpace runs); one on
 	// another game is reached by migrating there (OnRestore runs there,

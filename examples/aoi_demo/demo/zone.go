@@ -7,7 +7,8 @@ import (
 )
 
 // Size of the demo world: players spawn, and bots walk, within
-// [0, WorldSize) on x and z. The spaces themselves are unbounded.
+// [0, WorldSize) on x and z (AOI_DEMO_WORLD_SIZE changes where players
+// spawn: walkers.go). The spaces themselves are unbounded.
 const WorldSize = 1000
 
 // CellSize is a zone's AOI grid cell: about the players' AOI radius.
@@ -37,6 +38,7 @@ const ZoneService = "Zone"
 // one re-created after its game died starts empty.
 type Zone struct {
 	goworld.Entity
+	walk walking // the entry zone's walkers, if any (walkers.go)
 }
 
 // DescribeEntityType makes Zone a space with a server-side zone number.
@@ -55,6 +57,9 @@ func (z *Zone) OnCreated() {
 	z.Attrs.Set("zone", shard+1)
 	w := z.World()
 	w.Logger().Infof("zone %d is space %s on game %d", shard+1, z.ID(), w.GameID())
+	if shard+1 == EntryZone {
+		z.startWalkers()
+	}
 }
 
 // ZoneID returns the entity ID of zone's space (1..Zones): the ID of the
