@@ -491,14 +491,7 @@ func (g *Game) loop(ctx context.Context) error {
 			g.guard("in the position sync", 0, nil, en.SyncPositions)
 			g.tickDone(tickSync, start)
 		case <-g.in.signal:
-			m, ok := g.in.pop()
-			if !ok {
-				continue
-			}
-			start := g.begin(tickFrame, m.t)
-			g.frameWaited(m.at, start)
-			g.handleFrame(&fz, m)
-			g.tickDone(tickFrame, start)
+			turns += g.handleFrames(&fz)
 		case <-g.posted.signal:
 			start := g.begin(tickPosted, 0)
 			for _, fn := range g.posted.drain() {
@@ -534,6 +527,43 @@ func (g *Game) loop(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// maxFrameBatch and frameBatchTime bound the frames one loop turn
+// handles from the inbound queue: up to 64, for up to 2 ms. One frame a
+// turn let a game whose timers were always due (a turn of timers for
+// each frame, the select choosing at random) take in one frame per timer
+// run; a batch also saves a select per frame. The bound keeps timers and
+// the position sync from waiting long behind a flood of frames.
+const (
+	maxFrameBatch  = 64
+	frameBatchTime = 2 * time.Millisecond
+)
+
+// handleFrames handles the frames waiting from the dispatchers, in order,
+// within maxFrameBatch and frameBatchTime, stopping after a freeze's
+// acknowledgement (the loop then looks at the freeze). It returns the
+// frames handled: the loop's turns they count as (a batch is at most
+// maxUnflushed, so what they queued is flushed after it if more wait).
+func (g *Game) handleFrames(fz *freezer) int {
+	var first time.Time
+	for n := 0; n < maxFrameBatch; n++ {
+		m, ok := g.in.pop()
+		if !ok {
+			return n
+		}
+		start := g.begin(tickFrame, m.t)
+		if n == 0 {
+			first = start
+		}
+		g.frameWaited(m.at, start)
+		g.handleFrame(fz, m)
+		g.tickDone(tickFrame, start)
+		if m.t == rpc.MsgFreezeAck || time.Since(first) >= frameBatchTime {
+			return n + 1
+		}
+	}
+	return maxFrameBatch
 }
 
 // handleFrame handles frame m from a dispatcher: a freeze's
