@@ -171,9 +171,10 @@ func BenchmarkClientCost(b *testing.B) {
 					b.ReportMetric(float64(r.CPU)/float64(time.Microsecond)/float64(max(r.Delivered, 1)), "cpu-us/delivery")
 					b.ReportMetric(float64(r.Delivered)/o.Duration.Seconds(), "deliveries/s")
 					b.ReportMetric(float64(r.Goroutines)/float64(n), "goroutines/client")
-					b.Logf("%s × %d: sent %d, delivered %d of %d; CPU %v; heap+stack %d → %d → %d KB, RSS %d → %d → %d KB; %d goroutines",
+					b.Logf("%s × %d: sent %d, delivered %d of %d; CPU %v; heap+stack %d → %d → %d KB (stack %d → %d → %d KB), RSS %d → %d → %d KB; %d goroutines",
 						kind, n, r.Sent, r.Delivered, r.Expected, r.CPU.Round(time.Millisecond),
 						(r.Base.Heap+r.Base.Stack)>>10, (r.Idle.Heap+r.Idle.Stack)>>10, (r.Loaded.Heap+r.Loaded.Stack)>>10,
+						r.Base.Stack>>10, r.Idle.Stack>>10, r.Loaded.Stack>>10,
 						r.Base.RSS>>10, r.Idle.RSS>>10, r.Loaded.RSS>>10, r.Goroutines)
 					for _, e := range r.Errors {
 						b.Error(e)
