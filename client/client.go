@@ -37,7 +37,7 @@
 // With Options.OnEvent, a function receives the events instead of the
 // channel, called on the client's own goroutine, in the same order; the
 // application needs no goroutine per client to read them (a load bot's
-// clients then cost about what a hand-written client does). It must not
+// clients then cost about 5 KB less each). It must not
 // block for long, and it cannot wait for a Request (ErrRequestInHandler:
 // use RequestAsync):
 //
@@ -52,7 +52,7 @@
 // by timers, and writes by a goroutine that runs only while there is
 // something to write. Thousands of clients in one process (a load bot)
 // cost about 18 KB of heap each with the application's goroutine
-// reading Events, and about 11 KB with OnEvent (docs/performance.md).
+// reading Events, and about 13 KB with OnEvent (docs/performance.md).
 //
 // The package imports no server package: it speaks the protocol in
 // docs/protocol.md through the shared wire layer (package rpc) only.
@@ -133,8 +133,8 @@ type Options struct {
 	// from the gate (and, with Resume, reconnects), one event at a time
 	// and in the order the channel would give them, Disconnected last;
 	// the application then needs no goroutine of its own per client, and
-	// no event crosses a channel (a load bot's clients cost about what a
-	// hand-written client does: docs/performance.md).
+	// no event crosses a channel (a load bot's clients cost about 5 KB of
+	// heap less each: docs/performance.md).
 	//
 	// The client reads nothing from the gate while the handler runs:
 	// keep it short, and hand long work to a goroutine of your own.
