@@ -37,9 +37,9 @@
 // With Options.OnEvent, a function receives the events instead of the
 // channel, called on the client's own goroutine, in the same order; the
 // application needs no goroutine per client to read them (a load bot's
-// clients then cost about 5 KB less each). It must not
-// block for long, and it cannot wait for a Request (ErrRequestInHandler:
-// use RequestAsync):
+// clients then cost about 5 KB less each). It must not block for long,
+// and it cannot wait for a Request (ErrRequestInHandler: use
+// RequestAsync):
 //
 //	c, err := client.Dial(addr, client.Options{OnEvent: func(ev client.Event) {
 //		if ev, ok := ev.(client.Call); ok && ev.Method == "OnChat" {
