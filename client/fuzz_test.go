@@ -140,34 +140,12 @@ func FuzzClientFrames(f *testing.F) {
 			}
 			streams = append(streams, frame(nil, rpc.MsgKick, kickBody("resume refused: fuzz")))
 		}
-		var handed chan client.Event // through OnEvent, for an input of odd length
-		if len(data)%2 == 1 {
-			handed = make(chan client.Event, opts.EventBuffer)
-			stop := make(chan struct{})
-			defer close(stop) // a failed input must not leave the reader waiting
-			opts.OnEvent = func(ev client.Event) {
-				select {
-				case handed <- ev:
-				case <-stop:
-				}
-			}
-		}
+		next, stop := fuzzEvents(t, &opts, len(data)%2 == 1)
+		defer stop()
 		ln.(*net.TCPListener).SetDeadline(time.Now().Add(eventTimeout))
 		c, err := client.Dial(ln.Addr().String(), opts)
 		if err != nil {
 			t.Fatal(err)
-		}
-		next := func() client.Event {
-			if handed == nil {
-				return nextEvent(t, c)
-			}
-			select {
-			case ev := <-handed:
-				return ev
-			case <-time.After(eventTimeout):
-				t.Fatal("no event in time")
-			}
-			return nil
 		}
 		// Serve the client's connections (inputs run one at a time: they
 		// are c's), each stream once, then the last one again.
@@ -197,7 +175,7 @@ func FuzzClientFrames(f *testing.F) {
 			}
 		}()
 		for {
-			ev := next()
+			ev := next(c)
 			// The view stays readable and consistent meanwhile.
 			if e, ok := c.Player(); ok && !e.IsPlayer {
 				t.Fatalf("Player() is not a player: %#v", e)
@@ -226,4 +204,31 @@ func FuzzClientFrames(f *testing.F) {
 		ln.(*net.TCPListener).SetDeadline(time.Now())
 		<-served
 	})
+}
+
+// fuzzEvents returns how FuzzClientFrames reads a client's events: from
+// its Events channel, or, with handler, from what the Options.OnEvent it
+// sets in opts hands over. stop releases a handler still waiting (a
+// failed input must not leave the reader stuck).
+func fuzzEvents(t *testing.T, opts *client.Options, handler bool) (next func(*client.Client) client.Event, stop func()) {
+	if !handler {
+		return func(c *client.Client) client.Event { return nextEvent(t, c) }, func() {}
+	}
+	handed, done := make(chan client.Event, opts.EventBuffer), make(chan struct{})
+	opts.OnEvent = func(ev client.Event) {
+		select {
+		case handed <- ev:
+		case <-done:
+		}
+	}
+	next = func(*client.Client) client.Event {
+		select {
+		case ev := <-handed:
+			return ev
+		case <-time.After(eventTimeout):
+			t.Fatal("no event in time")
+		}
+		return nil
+	}
+	return next, func() { close(done) }
 }
