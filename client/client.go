@@ -1,7 +1,7 @@
 // Package client is the Go client for goworld servers: it connects to a
 // gate over TCP, KCP or WebSocket, keeps a view of the entities the server shows it,
 // calls their exposed methods, and delivers what the server sends as
-// events on a channel.
+// events on a channel or to a function.
 //
 //	c, err := client.Dial("127.0.0.1:14001", client.Options{}) // or "ws://127.0.0.1:14002/"
 //	if err != nil { ... }
@@ -34,12 +34,25 @@
 //	case client.Resumed:
 //		fmt.Println("reconnected")
 //
+// With Options.OnEvent, a function receives the events instead of the
+// channel, called on the client's own goroutine, in the same order; the
+// application needs no goroutine per client to read them (a load bot's
+// clients then cost about 5 KB less each). It must not block for long,
+// and it cannot wait for a Request (ErrRequestInHandler: use
+// RequestAsync):
+//
+//	c, err := client.Dial(addr, client.Options{OnEvent: func(ev client.Event) {
+//		if ev, ok := ev.(client.Call); ok && ev.Method == "OnChat" {
+//			chats.Add(1)
+//		}
+//	}})
+//
 // A client holds one goroutine of its own, its reader, which decodes
 // what the gate sends and delivers events; heartbeats and acks are sent
 // by timers, and writes by a goroutine that runs only while there is
 // something to write. Thousands of clients in one process (a load bot)
-// cost about 18 KB of heap each, with the application's goroutine
-// reading Events (docs/performance.md).
+// cost about 18 KB of heap each with the application's goroutine
+// reading Events, and about 13 KB with OnEvent (docs/performance.md).
 //
 // The package imports no server package: it speaks the protocol in
 // docs/protocol.md through the shared wire layer (package rpc) only.
@@ -111,8 +124,33 @@ type Options struct {
 	// the application is behind, so that a client whose application keeps
 	// up costs 32 slots rather than 1024 (16 KB). On Close, events that
 	// do not fit in the channel are dropped, as before those that did not
-	// fit in it were.
+	// fit in it were. Unused with OnEvent.
 	EventBuffer int
+
+	// OnEvent, if set, receives the events instead of the Events channel
+	// (which is then closed from the start: a loop over it ends at once).
+	// It is called on the client's own goroutine, the one that reads
+	// from the gate (and, with Resume, reconnects), one event at a time
+	// and in the order the channel would give them, Disconnected last;
+	// the application then needs no goroutine of its own per client, and
+	// no event crosses a channel (a load bot's clients cost about 5 KB of
+	// heap less each: docs/performance.md).
+	//
+	// The client reads nothing from the gate while the handler runs:
+	// keep it short, and hand long work to a goroutine of your own.
+	// From the handler, Call, CallPlayer, MovePlayer, RequestAsync,
+	// Entity and the other methods that do not wait may be called;
+	// Request, RequestEntity, RequestAs and RequestEntityAs return
+	// ErrRequestInHandler at once (their answer would have to be read by
+	// the goroutine waiting for it: use RequestAsync, whose done function
+	// runs on the same goroutine); Close returns at once without waiting,
+	// and the handler gets Disconnected once it has returned. Close
+	// called elsewhere waits for a handler in progress, and for the
+	// handler of Disconnected. A panic in the handler ends the session,
+	// as a malformed frame does (Disconnected.Err wraps
+	// ErrHandlerPanic; a panic in the handler of Disconnected is
+	// recovered and dropped).
+	OnEvent func(Event)
 
 	// Resume asks the gate for a resumable session (docs/protocol.md,
 	// 8.1): when the connection drops (end of stream, a reset, a write
@@ -311,6 +349,14 @@ type Client struct {
 	pending map[uint32]waiter
 	nextReq uint32
 	ended   bool // the read loop has ended: no answer will come
+
+	// With Options.OnEvent (onevent.go): the ID of the run goroutine,
+	// which calls the handler; the handler's panic, on the run goroutine
+	// only; and the timer that bounds a Close from the handler (under
+	// tmu).
+	readerG    atomic.Uint64
+	handlerErr error
+	closeTimer *time.Timer
 }
 
 // Stats counts what a client has received and sent since it connected.
@@ -375,16 +421,20 @@ func Dial(addr string, opts Options) (*Client, error) {
 			idle = opts.HeartbeatTimeout
 		}
 	}
-	chanCap := min(opts.EventBuffer, eventChanCap)
 	c := &Client{
 		opts:     opts,
 		addr:     addr,
-		events:   make(chan Event, chanCap),
-		evq:      eventQueue{max: opts.EventBuffer - chanCap, room: make(chan struct{}, 1)},
 		entities: map[rpc.EntityID]*Entity{},
 		closing:  make(chan struct{}),
 		isKCP:    opts.KCP && !wsconn.IsURL(addr),
 		follow:   follow,
+	}
+	if opts.OnEvent != nil {
+		c.events = closedEvents
+	} else {
+		chanCap := min(opts.EventBuffer, eventChanCap)
+		c.events = make(chan Event, chanCap)
+		c.evq = eventQueue{max: opts.EventBuffer - chanCap, room: make(chan struct{}, 1)}
 	}
 	c.hbEvery.Store(int64(opts.HeartbeatInterval))
 	c.hbIdle.Store(int64(idle))
@@ -503,7 +553,9 @@ func tlsHandshake(ctx context.Context, nc net.Conn, addr string, opts Options) (
 	return tc, nil
 }
 
-// Events returns the channel of events. It is closed after Disconnected.
+// Events returns the channel of events. It is closed after Disconnected;
+// with Options.OnEvent, which receives the events instead, it is closed
+// from the start.
 func (c *Client) Events() <-chan Event { return c.events }
 
 // Player returns the client's player entity, if the server has shown one.
@@ -658,8 +710,13 @@ const closeWait = time.Second
 // entity, for its resume window. A client that is reconnecting has no
 // connection to say goodbye on: it stops, and what it kept for the
 // resume is dropped. Events still buffered can be read; the channel is
-// then closed.
+// then closed. With Options.OnEvent, Close waits for a handler in
+// progress and the handler of Disconnected; called from the handler, it
+// waits for nothing (see Options.OnEvent).
 func (c *Client) Close() error {
+	if c.onReader() {
+		return c.closeFromHandler()
+	}
 	wait := time.NewTimer(closeWait)
 	defer wait.Stop()
 	c.smu.Lock()
@@ -736,6 +793,9 @@ func (c *Client) adopt(p rpc.HeartbeatParams) {
 func (c *Client) run(conn *rpc.Conn) {
 	defer c.wg.Done()
 	defer c.closeEvents()
+	if c.opts.OnEvent != nil {
+		c.readerG.Store(goid())
+	}
 	var d *Disconnected
 	for {
 		reason := conn.Serve(c.serve)
@@ -753,7 +813,12 @@ func (c *Client) run(conn *rpc.Conn) {
 			break
 		}
 		conn = next
-		c.emit(Resumed{})
+		if !c.emit(Resumed{}) && c.handlerErr != nil {
+			conn.Close(c.handlerErr)
+			conn.Wait()
+			d = c.disconnected(c.handlerErr)
+			break
+		}
 		if c.opts.HeartbeatInterval > 0 {
 			// Heartbeats restart on the new connection, and its answer
 			// tells the gate's settings again.
@@ -794,6 +859,8 @@ func (c *Client) disconnected(reason error) *Disconnected {
 			d.Reason = "the server closed the connection"
 		case errors.Is(reason, ErrClosed):
 			d.Reason = "closed by the client"
+		case errors.Is(reason, ErrHandlerPanic):
+			d.Reason = "the event handler panicked"
 		default:
 			d.Reason = reason.Error()
 		}
@@ -806,7 +873,11 @@ func (c *Client) disconnected(reason error) *Disconnected {
 // other than the gate's last words as protocol errors, which end the
 // session rather than resume it.
 func (c *Client) serve(t rpc.MsgType, body []byte) error {
-	if err := c.handle(t, body); err != nil {
+	err := c.handle(t, body)
+	if c.handlerErr != nil {
+		return c.handlerErr // OnEvent panicked: ends the session
+	}
+	if err != nil {
 		if errors.Is(err, ErrKicked) || errors.Is(err, ErrClosed) || errors.Is(err, rpc.ErrPeerClosed) {
 			return err
 		}

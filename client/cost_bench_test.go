@@ -8,6 +8,11 @@ package client_test
 //	go test ./client/ -run '^$' -bench BenchmarkClientCost -benchtime 1x -timeout 30m \
 //		-cost.clients 1000,4000 -cost.rounds 3 -cost.duration 10s
 //
+// Three kinds: "hand" (below), "client" (package client with a goroutine
+// reading Events, as most applications use it) and "client-onevent"
+// (package client with Options.OnEvent: the events handled on the
+// client's own reader goroutine).
+//
 // The cluster (one dispatcher, game and gate, in this process) hosts
 // Chatter, a chat room stripped to what the load needs: Join(name,
 // room) sets the client's filter property and answers OnJoined; Say(text)
@@ -58,7 +63,7 @@ var (
 	costClients  = flag.String("cost.clients", "1000", "BenchmarkClientCost: client counts, comma-separated (multiples of 50)")
 	costRounds   = flag.Int("cost.rounds", 2, "BenchmarkClientCost: rounds of each kind, alternated")
 	costDuration = flag.Duration("cost.duration", 10*time.Second, "BenchmarkClientCost: how long each run chats")
-	costKinds    = flag.String("cost.kinds", "hand,client", "BenchmarkClientCost: the kinds of client to run, in order")
+	costKinds    = flag.String("cost.kinds", "hand,client,client-onevent", "BenchmarkClientCost: the kinds of client to run, in order")
 	costProfile  = flag.String("cost.profile", "", "BenchmarkClientCost: a directory for each child's CPU profile of the load and heap profile after it (KIND-N-TAG.cpu, .heap)")
 )
 
@@ -100,7 +105,7 @@ func (c *Chatter) Say(text string) {
 
 // costOrders is what the parent tells a child.
 type costOrders struct {
-	Kind     string        // "client" or "hand"
+	Kind     string        // "client", "client-onevent" or "hand"
 	Clients  int           // a multiple of costRoomSize
 	Addr     string        // the gate
 	Tag      string        // the run's rooms and lines start with it (one byte)
@@ -166,9 +171,10 @@ func BenchmarkClientCost(b *testing.B) {
 					b.ReportMetric(float64(r.CPU)/float64(time.Microsecond)/float64(max(r.Delivered, 1)), "cpu-us/delivery")
 					b.ReportMetric(float64(r.Delivered)/o.Duration.Seconds(), "deliveries/s")
 					b.ReportMetric(float64(r.Goroutines)/float64(n), "goroutines/client")
-					b.Logf("%s × %d: sent %d, delivered %d of %d; CPU %v; heap+stack %d → %d → %d KB, RSS %d → %d → %d KB; %d goroutines",
+					b.Logf("%s × %d: sent %d, delivered %d of %d; CPU %v; heap+stack %d → %d → %d KB (stack %d → %d → %d KB), RSS %d → %d → %d KB; %d goroutines",
 						kind, n, r.Sent, r.Delivered, r.Expected, r.CPU.Round(time.Millisecond),
 						(r.Base.Heap+r.Base.Stack)>>10, (r.Idle.Heap+r.Idle.Stack)>>10, (r.Loaded.Heap+r.Loaded.Stack)>>10,
+						r.Base.Stack>>10, r.Idle.Stack>>10, r.Loaded.Stack>>10,
 						r.Base.RSS>>10, r.Idle.RSS>>10, r.Loaded.RSS>>10, r.Goroutines)
 					for _, e := range r.Errors {
 						b.Error(e)
@@ -290,6 +296,8 @@ func costRun(o costOrders) (r costResult) {
 				switch o.Kind {
 				case "client":
 					bots[i], err = dialCostClient(o.Addr, name, room, count, fail)
+				case "client-onevent":
+					bots[i], err = dialCostOnEvent(o.Addr, name, room, count, fail)
 				case "hand":
 					bots[i], err = hand.dial(o.Addr, name, room, count, fail)
 				default:
@@ -452,6 +460,65 @@ func (cc *costClient) close() {
 	cc.c.Close()
 	<-cc.done
 }
+
+// costOnEvent is a package client bot with Options.OnEvent: no goroutine
+// of its own, the events handled on the client's reader.
+type costOnEvent struct {
+	c *client.Client
+}
+
+func dialCostOnEvent(addr, name, room string, count func(string), fail func(string, ...any)) (*costOnEvent, error) {
+	joined := make(chan error, 1)
+	ready := make(chan struct{})
+	var c *client.Client
+	c, err := client.Dial(addr, client.Options{OnEvent: func(ev client.Event) {
+		switch ev := ev.(type) {
+		case client.EntityCreated:
+			if ev.IsPlayer {
+				<-ready // c is set
+				if err := c.Call(ev.ID, "Join", name, room); err != nil {
+					joined <- err
+				}
+			}
+		case client.Call:
+			switch ev.Method {
+			case "OnChat":
+				if len(ev.Args) == 3 {
+					text, _ := ev.Args[2].(string)
+					count(text)
+				}
+			case "OnJoined":
+				joined <- nil
+			}
+		case client.Disconnected:
+			if !errors.Is(ev.Err, client.ErrClosed) {
+				fail("%s disconnected: %s", name, ev.Reason)
+				select {
+				case joined <- errors.New(ev.Reason):
+				default:
+				}
+			}
+		}
+	}})
+	if err != nil {
+		return nil, err
+	}
+	close(ready)
+	select {
+	case err = <-joined:
+	case <-time.After(time.Minute):
+		err = errors.New("no OnJoined within a minute")
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &costOnEvent{c: c}, nil
+}
+
+func (co *costOnEvent) say(text string) error { return co.c.CallPlayer("Say", text) }
+
+func (co *costOnEvent) close() { co.c.Close() }
 
 // ---------------------------------------------------------------------
 // A minimal hand-written client: a socket, a 4 KiB read buffer, a

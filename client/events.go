@@ -36,6 +36,9 @@ type eventQueue struct {
 // (Disconnected above all) are not dropped at random. On the run
 // goroutine only: the pump it starts is counted in c.wg, which run holds.
 func (c *Client) emit(ev Event) bool {
+	if c.opts.OnEvent != nil {
+		return c.callHandler(ev) // onevent.go
+	}
 	q := &c.evq
 	q.mu.Lock()
 	for {
@@ -125,6 +128,9 @@ func (c *Client) pump() {
 // or, if the pump is still delivering, once it is done. On the run
 // goroutine, after its last emit.
 func (c *Client) closeEvents() {
+	if c.opts.OnEvent != nil {
+		return // closedEvents, closed from the start
+	}
 	q := &c.evq
 	q.mu.Lock()
 	defer q.mu.Unlock()

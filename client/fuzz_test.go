@@ -27,6 +27,10 @@ import (
 // acks); a third is refused. Malformed MsgSession, MsgResumed and MsgAck
 // bodies, acks and resumes that count more than was sent, and the
 // session frames in the wrong places must all end cleanly.
+//
+// An input of odd length is delivered through Options.OnEvent (the
+// handler hands each event to the test's loop) rather than the Events
+// channel: the same events, the same end.
 func FuzzClientFrames(f *testing.F) {
 	id, other := rpc.EntityID("AAAAAAAAAAAAAAAA"), rpc.EntityID("BBBBBBBBBBBBBBBB")
 	frame := rpc.AppendFrame
@@ -136,6 +140,8 @@ func FuzzClientFrames(f *testing.F) {
 			}
 			streams = append(streams, frame(nil, rpc.MsgKick, kickBody("resume refused: fuzz")))
 		}
+		next, stop := fuzzEvents(t, &opts, len(data)%2 == 1)
+		defer stop()
 		ln.(*net.TCPListener).SetDeadline(time.Now().Add(eventTimeout))
 		c, err := client.Dial(ln.Addr().String(), opts)
 		if err != nil {
@@ -169,7 +175,7 @@ func FuzzClientFrames(f *testing.F) {
 			}
 		}()
 		for {
-			ev := nextEvent(t, c)
+			ev := next(c)
 			// The view stays readable and consistent meanwhile.
 			if e, ok := c.Player(); ok && !e.IsPlayer {
 				t.Fatalf("Player() is not a player: %#v", e)
@@ -198,4 +204,31 @@ func FuzzClientFrames(f *testing.F) {
 		ln.(*net.TCPListener).SetDeadline(time.Now())
 		<-served
 	})
+}
+
+// fuzzEvents returns how FuzzClientFrames reads a client's events: from
+// its Events channel, or, with handler, from what the Options.OnEvent it
+// sets in opts hands over. stop releases a handler still waiting (a
+// failed input must not leave the reader stuck).
+func fuzzEvents(t *testing.T, opts *client.Options, handler bool) (next func(*client.Client) client.Event, stop func()) {
+	if !handler {
+		return func(c *client.Client) client.Event { return nextEvent(t, c) }, func() {}
+	}
+	handed, done := make(chan client.Event, opts.EventBuffer), make(chan struct{})
+	opts.OnEvent = func(ev client.Event) {
+		select {
+		case handed <- ev:
+		case <-done:
+		}
+	}
+	next = func(*client.Client) client.Event {
+		select {
+		case ev := <-handed:
+			return ev
+		case <-time.After(eventTimeout):
+			t.Fatal("no event in time")
+		}
+		return nil
+	}
+	return next, func() { close(done) }
 }

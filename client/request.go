@@ -41,7 +41,8 @@ func (w waiter) deliver(r reply) {
 // entity does not exist, or the client has max_client_requests requests
 // waiting already (CodeOverloaded). If ctx ends first, the error wraps
 // both rpc.ErrTimeout and ctx.Err(), and an answer that comes later is
-// dropped. If the connection closes first, it is ErrClosed.
+// dropped. If the connection closes first, it is ErrClosed. Called from
+// Options.OnEvent, it returns ErrRequestInHandler at once.
 //
 // The server's method returns (T, error), error, or nothing (then the
 // answer is nil once it has run); see docs/protocol.md, MsgRequest.
@@ -60,6 +61,9 @@ func (c *Client) Request(ctx context.Context, method string, args ...any) (any, 
 func (c *Client) RequestEntity(ctx context.Context, id rpc.EntityID, method string, args ...any) (any, error) {
 	if err := checkTarget(id, method); err != nil {
 		return nil, err
+	}
+	if c.onReader() {
+		return nil, ErrRequestInHandler
 	}
 	ch := make(chan reply, 1)
 	reqID, err := c.startRequest(id, method, args, waiter{ch: ch})

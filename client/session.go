@@ -376,6 +376,9 @@ func (c *Client) stopTimers() {
 	if c.ackTimer != nil {
 		c.ackTimer.Stop()
 	}
+	if c.closeTimer != nil {
+		c.closeTimer.Stop()
+	}
 }
 
 // mayResume reports whether a connection that ended with reason is a
@@ -390,7 +393,7 @@ func (c *Client) mayResume(reason error) bool {
 		return false
 	default:
 	}
-	for _, end := range []error{ErrKicked, ErrClosed, errGateBye, rpc.ErrHandlerPanic, rpc.ErrFrameTooLarge, rpc.ErrFrameTooShort} {
+	for _, end := range []error{ErrKicked, ErrClosed, errGateBye, rpc.ErrHandlerPanic, ErrHandlerPanic, rpc.ErrFrameTooLarge, rpc.ErrFrameTooShort} {
 		if errors.Is(reason, end) {
 			return false
 		}
@@ -440,6 +443,9 @@ func (c *Client) reconnect(drop error) (*rpc.Conn, *Disconnected) {
 			}
 		}
 		if !c.emit(Reconnecting{Attempt: attempt, Err: last}) {
+			if err := c.handlerErr; err != nil {
+				return nil, c.disconnected(err)
+			}
 			return nil, closed
 		}
 		t := time.NewTimer(min(c.backoff(attempt), left))

@@ -288,15 +288,23 @@ func dialAddr(p process, key, addr string) (string, error) {
 // scenario is one kind of load. A bot is set up by setup (which may read
 // the client's events until it is ready), then its events go to recv and
 // the scheduler calls send for each of its requests.
+//
+// A bot's events are handled on its client's reader goroutine
+// (client.Options.OnEvent): during set-up the handler hands each to
+// setup's goroutine (bot.setupEv), afterwards it calls recv itself. A
+// bot has no goroutine of its own, so that a run of thousands of bots
+// costs the bench process what the clients do (client.OnEvent in
+// docs/performance.md): recv must not block.
 type scenario struct {
 	// period is the time between two requests of one client.
 	period func(o benchOptions) time.Duration
-	// setup prepares client i; it reads events from b.c.Events() until the
-	// bot is ready.
+	// setup prepares client i; it reads events from b.setupEv (through
+	// awaitEvent) until the bot is ready.
 	setup func(r *benchRun, b *bot) error
 	// send sends request seq of bot b.
 	send func(r *benchRun, b *bot, seq int) error
-	// recv handles one event of bot b after set-up.
+	// recv handles one event of bot b after set-up, on the client's
+	// reader goroutine: it must not block.
 	recv func(r *benchRun, b *bot, ev client.Event)
 }
 
@@ -311,7 +319,13 @@ var scenarios = map[string]scenario{
 type bot struct {
 	i    int
 	c    *client.Client
-	done chan struct{}
+	done chan struct{} // closed once the client has delivered Disconnected
+
+	// setupEv hands the events to setup's goroutine (unbuffered: each is
+	// taken, in order, or none) until setupDone is closed; from then on
+	// the handler calls recv.
+	setupEv   chan client.Event
+	setupDone chan struct{}
 
 	mu     sync.Mutex
 	sentAt map[int]time.Time // requests awaiting their answer, by seq
@@ -537,26 +551,33 @@ func (r *benchRun) setUp(ctx context.Context) error {
 }
 
 func (r *benchRun) setUpBot(i int) error {
-	c, err := client.Dial(r.o.gates[i%len(r.o.gates)], client.Options{KCP: r.o.kcp})
+	b := &bot{i: i, done: make(chan struct{}), sentAt: map[int]time.Time{},
+		setupEv: make(chan client.Event), setupDone: make(chan struct{})}
+	c, err := client.Dial(r.o.gates[i%len(r.o.gates)], client.Options{KCP: r.o.kcp, OnEvent: func(ev client.Event) {
+		if _, last := ev.(client.Disconnected); last {
+			// Counted after the run, once; set-up may be waiting for it.
+			defer close(b.done)
+		}
+		select {
+		case b.setupEv <- ev:
+			return
+		case <-b.setupDone:
+		}
+		if _, last := ev.(client.Disconnected); !last {
+			r.sc.recv(r, b, ev)
+		}
+	}})
 	if err != nil {
 		return err
 	}
-	b := &bot{i: i, c: c, done: make(chan struct{}), sentAt: map[int]time.Time{}}
+	b.c = c
 	r.bots[i] = b
-	if err := r.sc.setup(r, b); err != nil {
-		c.Close()
-		close(b.done)
+	err = r.sc.setup(r, b)
+	close(b.setupDone)
+	if err != nil {
+		c.Close() // the handler, no longer handing over, closes done
 		return err
 	}
-	go func() {
-		defer close(b.done)
-		for ev := range c.Events() {
-			if _, ok := ev.(client.Disconnected); ok {
-				continue // counted after the run, once
-			}
-			r.sc.recv(r, b, ev)
-		}
-	}()
 	return nil
 }
 
@@ -567,10 +588,7 @@ func awaitEvent(b *bot, what string, match func(client.Event) (bool, error)) err
 	defer deadline.Stop()
 	for {
 		select {
-		case ev, ok := <-b.c.Events():
-			if !ok {
-				return fmt.Errorf("disconnected waiting for %s", what)
-			}
+		case ev := <-b.setupEv:
 			if d, isD := ev.(client.Disconnected); isD {
 				return fmt.Errorf("disconnected waiting for %s: %s", what, d.Reason)
 			}

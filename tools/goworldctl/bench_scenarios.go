@@ -304,10 +304,7 @@ func awaitSpace(b *bot) error {
 	playerType := ""
 	for {
 		select {
-		case ev, ok := <-b.c.Events():
-			if !ok {
-				return fmt.Errorf("disconnected waiting for a space")
-			}
+		case ev := <-b.setupEv:
 			switch ev := ev.(type) {
 			case client.Disconnected:
 				return fmt.Errorf("disconnected waiting for a space: %s", ev.Reason)
