@@ -235,11 +235,12 @@ type wideRef struct {
 }
 
 // slot is an entity's entry in its cell: a copy of what a search needs,
-// so that searching a cell reads one array.
+// so that searching a cell reads one array, and naming the entity in an
+// event reads no record.
 type slot struct {
 	x, z float64
 	r2   float64 // the entity's squared radius if small; -1 otherwise
-	e    *entity
+	id   ID
 }
 
 // cell is a square of the grid (level 0), holding the entities in it and
@@ -472,7 +473,7 @@ func (g *Grid) Neighbors(id ID, fn func(ID) bool) {
 		for _, cr := range e.cover {
 			for i := range cr.c.slots {
 				s := &cr.c.slots[i]
-				if dist2(ex, ez, s.x, s.z) <= r2 && s.e != e && !fn(s.e.id) {
+				if dist2(ex, ez, s.x, s.z) <= r2 && s.id != id && !fn(s.id) {
 					return
 				}
 			}
@@ -496,7 +497,7 @@ func (g *Grid) Neighbors(id ID, fn func(ID) bool) {
 			}
 			for i := range c.slots {
 				s := &c.slots[i]
-				if dist2(ex, ez, s.x, s.z) <= r2 && s.e != e && !fn(s.e.id) {
+				if dist2(ex, ez, s.x, s.z) <= r2 && s.id != id && !fn(s.id) {
 					return
 				}
 			}
@@ -537,7 +538,7 @@ func (g *Grid) Watchers(id ID, fn func(ID) bool) {
 				}
 				for i := range c.slots {
 					s := &c.slots[i]
-					if dist2(ex, ez, s.x, s.z) <= s.r2 && s.e != e && !fn(s.e.id) {
+					if dist2(ex, ez, s.x, s.z) <= s.r2 && s.id != id && !fn(s.id) {
 						return
 					}
 				}
@@ -971,16 +972,16 @@ func (g *Grid) scanCell(c *cell) {
 
 // scanSlots is scanCell's loop.
 func (g *Grid) scanSlots(slots []slot) {
-	e := g.sub
+	id := g.subject
 	ox, oz, or2, nx, nz, nr2 := g.ox, g.oz, g.or2, g.nx, g.nz, g.nr2
 	for i := range slots {
 		s := &slots[i]
 		dn, do := dist2(nx, nz, s.x, s.z), dist2(ox, oz, s.x, s.z)
-		if now := dn <= nr2; now != (do <= or2) && s.e != e {
-			g.emit(e.id, s.e.id, now)
+		if now := dn <= nr2; now != (do <= or2) && s.id != id {
+			g.emit(id, s.id, now)
 		}
-		if now := dn <= s.r2; now != (do <= s.r2) && s.e != e {
-			g.emit(s.e.id, e.id, now)
+		if now := dn <= s.r2; now != (do <= s.r2) && s.id != id {
+			g.emit(s.id, id, now)
 		}
 	}
 }
@@ -1321,7 +1322,7 @@ func (g *Grid) addToCell(e *entity, c *cell) {
 	}
 	e.cell = c
 	e.ci = len(c.slots)
-	c.slots = append(c.slots, slot{e.x, e.z, e.slotR2(), e})
+	c.slots = append(c.slots, slot{e.x, e.z, e.slotR2(), e.id})
 	if len(c.slots) == 1 {
 		for k, n := range c.nb {
 			if n != nil {
@@ -1339,7 +1340,7 @@ func (g *Grid) removeFromCell(e *entity) {
 	n := len(c.slots) - 1
 	last := c.slots[n]
 	c.slots[e.ci] = last
-	last.e.ci = e.ci
+	g.lookup(last.id).ci = e.ci
 	c.slots[n] = slot{}
 	c.slots = c.slots[:n]
 	if n == len(c.first) && &c.slots[0] != &c.first[0] {
