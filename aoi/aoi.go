@@ -851,46 +851,33 @@ const cornerBits = 1<<0 | 1<<2 | 1<<6 | 1<<8
 // move in progress: no entity there is within reach of either, so none
 // sees or is seen by the subject, before or after. (With the cell size as
 // radius, a corner cell is beyond reach of a position in about a fifth of
-// the cases: its nearest point is the cell's corner.) It is called for
-// the usual move only, whose positions are both in home (to within the
-// margin of the boxes, reach being at most the cell size). The corner
-// cells are widened and the reach lengthened by a margin far above the
-// rounding of the coordinates to cells and of the distances, so that the
-// answer is conservative.
+// the cases: its nearest point is the cell's corner.) The cells are
+// widened and the reach lengthened by a margin far above the rounding of
+// the coordinates to cells and of the distances, so that the answer is
+// conservative.
 func (g *Grid) farCorners(home *cell, reach float64) uint {
-	m := (math.Abs(g.nx) + math.Abs(g.nz) + reach + 2*g.size) * boxSlack
+	m := (max(math.Abs(g.ox), math.Abs(g.oz), math.Abs(g.nx), math.Abs(g.nz)) + reach + g.size) * boxSlack
 	lim := (reach + 2*m) * (reach + 2*m)
-	x0, z0 := float64(home.cx)*g.size+m, float64(home.cz)*g.size+m
-	x1, z1 := x0+g.size-2*m, z0+g.size-2*m
-	far := uint(cornerBits)
-	for _, p := range [2][2]float64{{g.ox, g.oz}, {g.nx, g.nz}} {
-		// The distances from p to the corner cells' columns and rows
-		// (widened by m), or 0 where p is in them.
-		l, r := max0(p[0]-x0), max0(x1-p[0])
-		d, u := max0(p[1]-z0), max0(z1-p[1])
-		l, r, d, u = l*l, r*r, d*d, u*u
-		if !(l+d > lim) {
-			far &^= 1 << 0
-		}
-		if !(r+d > lim) {
-			far &^= 1 << 2
-		}
-		if !(l+u > lim) {
-			far &^= 1 << 6
-		}
-		if !(r+u > lim) {
-			far &^= 1 << 8
+	// The corner cells' edges: x0..x1 for the column cx-1, x2..x3 for
+	// cx+1; the same for the rows.
+	x1, z1 := float64(home.cx)*g.size+m, float64(home.cz)*g.size+m
+	x2, z2 := float64(home.cx+1)*g.size-m, float64(home.cz+1)*g.size-m
+	x0, z0, x3, z3 := x1-g.size-2*m, z1-g.size-2*m, x2+g.size+2*m, z2+g.size+2*m
+	far := uint(0)
+	for k, c := range [4][4]float64{{x0, x1, z0, z1}, {x2, x3, z0, z1}, {x0, x1, z2, z3}, {x2, x3, z2, z3}} {
+		if rectDist2(g.ox, g.oz, c) > lim && rectDist2(g.nx, g.nz, c) > lim {
+			far |= 1 << [4]uint{0, 2, 6, 8}[k]
 		}
 	}
 	return far
 }
 
-// max0 returns v, or 0 if v is not positive.
-func max0(v float64) float64 {
-	if v > 0 {
-		return v
-	}
-	return 0
+// rectDist2 is the squared distance from (px, pz) to the rectangle
+// {x0, x1, z0, z1}.
+func rectDist2(px, pz float64, r [4]float64) float64 {
+	dx := max(r[0]-px, 0, px-r[1])
+	dz := max(r[2]-pz, 0, pz-r[3])
+	return dx*dx + dz*dz
 }
 
 // settler finds, for a wide entity's move, the cells of its cover whose
