@@ -816,20 +816,15 @@ func (g *Grid) moveScan(e *entity, c0 *cell) {
 	a, b := g.base.box(g.ox, g.oz, reach), g.base.box(e.x, e.z, reach)
 	switch {
 	case a == b && a.x1-a.x0 == 2 && a.z1-a.z0 == 2 && a.x0 == e.cell.cx-1 && a.z0 == e.cell.cz-1 && n >= 9:
-		// The usual case: the 3×3 cells around its own, less the
-		// corners beyond reach of both positions. Read their headers
-		// first, so that the memory loads overlap.
+		// The usual case: the 3×3 cells around its own. Read their
+		// headers first, so that the memory loads overlap.
 		home := e.cell
-		occ := uint(home.occupied)
-		if occ&cornerBits != 0 {
-			occ &^= g.farCorners(home, reach)
-		}
 		n := 0
-		for m := occ; m != 0; m &= m - 1 {
+		for m := uint(home.occupied); m != 0; m &= m - 1 {
 			n += len(home.nb[bits.TrailingZeros(m)].slots)
 		}
 		g.compared += n
-		for m := occ; m != 0; m &= m - 1 {
+		for m := uint(home.occupied); m != 0; m &= m - 1 {
 			g.scanSlots(home.nb[bits.TrailingZeros(m)].slots)
 		}
 	case a == b && a.cells() <= float64(n):
@@ -840,44 +835,6 @@ func (g *Grid) moveScan(e *entity, c0 *cell) {
 		g.scanBox(a, c0, box{}, false)
 		g.scanBox(b, e.cell, a, true)
 	}
-}
-
-// cornerBits are the bits of a cell's 3×3 block (occupied, nb) of its
-// four corner cells.
-const cornerBits = 1<<0 | 1<<2 | 1<<6 | 1<<8
-
-// farCorners returns the bits of the corner cells of home's 3×3 block that
-// lie wholly beyond reach of both the old and the new position of the
-// move in progress: no entity there is within reach of either, so none
-// sees or is seen by the subject, before or after. (With the cell size as
-// radius, a corner cell is beyond reach of a position in about a fifth of
-// the cases: its nearest point is the cell's corner.) The cells are
-// widened and the reach lengthened by a margin far above the rounding of
-// the coordinates to cells and of the distances, so that the answer is
-// conservative.
-func (g *Grid) farCorners(home *cell, reach float64) uint {
-	m := (max(math.Abs(g.ox), math.Abs(g.oz), math.Abs(g.nx), math.Abs(g.nz)) + reach + g.size) * boxSlack
-	lim := (reach + 2*m) * (reach + 2*m)
-	// The corner cells' edges: x0..x1 for the column cx-1, x2..x3 for
-	// cx+1; the same for the rows.
-	x1, z1 := float64(home.cx)*g.size+m, float64(home.cz)*g.size+m
-	x2, z2 := float64(home.cx+1)*g.size-m, float64(home.cz+1)*g.size-m
-	x0, z0, x3, z3 := x1-g.size-2*m, z1-g.size-2*m, x2+g.size+2*m, z2+g.size+2*m
-	far := uint(0)
-	for k, c := range [4][4]float64{{x0, x1, z0, z1}, {x2, x3, z0, z1}, {x0, x1, z2, z3}, {x2, x3, z2, z3}} {
-		if rectDist2(g.ox, g.oz, c) > lim && rectDist2(g.nx, g.nz, c) > lim {
-			far |= 1 << [4]uint{0, 2, 6, 8}[k]
-		}
-	}
-	return far
-}
-
-// rectDist2 is the squared distance from (px, pz) to the rectangle
-// {x0, x1, z0, z1}.
-func rectDist2(px, pz float64, r [4]float64) float64 {
-	dx := max(r[0]-px, 0, px-r[1])
-	dz := max(r[2]-pz, 0, pz-r[3])
-	return dx*dx + dz*dz
 }
 
 // settler finds, for a wide entity's move, the cells of its cover whose
