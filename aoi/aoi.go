@@ -32,9 +32,10 @@
 // search the cells around the entity, and an operation finds what changed
 // by comparing, for the entities near the old and the new position, the
 // rule before and after. Memory is therefore linear in the number of
-// entities, whatever their number within one radius: about 400 bytes per
-// entity where each has a cell of its own (a 160-byte record, a 32-byte
-// cell entry, a 208-byte cell), less where entities share cells, plus,
+// entities, whatever their number within one radius: about 450 bytes per
+// entity where each has a cell of its own (a 160-byte record, a 256-byte
+// cell holding up to three 32-byte entries), less where entities share
+// cells, plus,
 // for an entity whose radius exceeds the cell size, 32 bytes for each
 // cell its radius covers (at most 22×22), and those cells where no other
 // entity made them.
@@ -234,36 +235,41 @@ type wideRef struct {
 }
 
 // slot is an entity's entry in its cell: a copy of what a search needs,
-// so that searching a cell reads one array.
+// so that searching a cell reads one array, and naming the entity in an
+// event reads no record.
 type slot struct {
 	x, z float64
 	r2   float64 // the entity's squared radius if small; -1 otherwise
-	e    *entity
+	id   ID
 }
 
 // cell is a square of the grid (level 0), holding the entities in it and
 // the wide entities of level 0 that cover it; or a tile of a higher level,
 // holding only the wide entities of that level that cover it.
 //
-// The fields are laid out for the searches: a cell is 192 bytes, so it
-// starts on a 64-byte cache line, and the first line holds slots and the
-// first slot's array, so that searching a cell of one entity reads one
-// line.
+// The fields are laid out for the searches: a cell is 256 bytes, so it
+// starts on a 256-byte boundary; its first line holds slots and the first
+// entry, its second line two more, so that searching a cell of up to three
+// entities reads these two adjacent lines and nothing else (slots points
+// into first whenever it fits there: at 100,000 entities, a pointer to an
+// array elsewhere would cost each search of the cell one more load from
+// memory, dependent on the first).
 type cell struct {
 	slots []slot
-	// first is where slots starts: in the cell itself.
-	first [1]slot
 	// occupied has bit k set if nb[k] holds entities, so that a search
 	// of the 3×3 block reads no empty cell.
 	occupied uint16
-	cx, cz   int64
+	_        [6]byte
+	// first is where slots lies while it holds up to len(first) entries.
+	first [3]slot
 	// nb is the 3×3 block of cells around this one, nb[4] being itself,
 	// and nil where there is no cell: most searches need no map lookup.
 	// (Level 0 only.)
-	nb   [9]*cell
-	wide []wideRef
-	key  uint64
-	_    [8]byte
+	nb     [9]*cell
+	cx, cz int64
+	wide   []wideRef
+	key    uint64
+	_      [8]byte
 }
 
 // box is a rectangle of cells, bounds included.
@@ -467,7 +473,7 @@ func (g *Grid) Neighbors(id ID, fn func(ID) bool) {
 		for _, cr := range e.cover {
 			for i := range cr.c.slots {
 				s := &cr.c.slots[i]
-				if dist2(ex, ez, s.x, s.z) <= r2 && s.e != e && !fn(s.e.id) {
+				if dist2(ex, ez, s.x, s.z) <= r2 && s.id != id && !fn(s.id) {
 					return
 				}
 			}
@@ -491,7 +497,7 @@ func (g *Grid) Neighbors(id ID, fn func(ID) bool) {
 			}
 			for i := range c.slots {
 				s := &c.slots[i]
-				if dist2(ex, ez, s.x, s.z) <= r2 && s.e != e && !fn(s.e.id) {
+				if dist2(ex, ez, s.x, s.z) <= r2 && s.id != id && !fn(s.id) {
 					return
 				}
 			}
@@ -532,7 +538,7 @@ func (g *Grid) Watchers(id ID, fn func(ID) bool) {
 				}
 				for i := range c.slots {
 					s := &c.slots[i]
-					if dist2(ex, ez, s.x, s.z) <= s.r2 && s.e != e && !fn(s.e.id) {
+					if dist2(ex, ez, s.x, s.z) <= s.r2 && s.id != id && !fn(s.id) {
 						return
 					}
 				}
@@ -966,16 +972,16 @@ func (g *Grid) scanCell(c *cell) {
 
 // scanSlots is scanCell's loop.
 func (g *Grid) scanSlots(slots []slot) {
-	e := g.sub
+	id := g.subject
 	ox, oz, or2, nx, nz, nr2 := g.ox, g.oz, g.or2, g.nx, g.nz, g.nr2
 	for i := range slots {
 		s := &slots[i]
 		dn, do := dist2(nx, nz, s.x, s.z), dist2(ox, oz, s.x, s.z)
-		if now := dn <= nr2; now != (do <= or2) && s.e != e {
-			g.emit(e.id, s.e.id, now)
+		if now := dn <= nr2; now != (do <= or2) && s.id != id {
+			g.emit(id, s.id, now)
 		}
-		if now := dn <= s.r2; now != (do <= s.r2) && s.e != e {
-			g.emit(s.e.id, e.id, now)
+		if now := dn <= s.r2; now != (do <= s.r2) && s.id != id {
+			g.emit(s.id, id, now)
 		}
 	}
 }
@@ -1316,7 +1322,7 @@ func (g *Grid) addToCell(e *entity, c *cell) {
 	}
 	e.cell = c
 	e.ci = len(c.slots)
-	c.slots = append(c.slots, slot{e.x, e.z, e.slotR2(), e})
+	c.slots = append(c.slots, slot{e.x, e.z, e.slotR2(), e.id})
 	if len(c.slots) == 1 {
 		for k, n := range c.nb {
 			if n != nil {
@@ -1334,9 +1340,14 @@ func (g *Grid) removeFromCell(e *entity) {
 	n := len(c.slots) - 1
 	last := c.slots[n]
 	c.slots[e.ci] = last
-	last.e.ci = e.ci
+	g.lookup(last.id).ci = e.ci
 	c.slots[n] = slot{}
 	c.slots = c.slots[:n]
+	if n == len(c.first) && &c.slots[0] != &c.first[0] {
+		// Back into the cell's own line pair: the array elsewhere goes.
+		copy(c.first[:], c.slots)
+		c.slots = c.first[:n]
+	}
 	e.cell = nil
 	if n == 0 {
 		for k, nb := range c.nb {
@@ -1371,9 +1382,7 @@ func (g *Grid) tidy() {
 		c.nb = [9]*cell{}
 		c.occupied = 0
 		if len(g.free) < 1024 {
-			if cap(c.slots) > 16 {
-				c.slots = c.first[:0]
-			}
+			c.slots = c.first[:0]
 			if cap(c.wide) > 16 {
 				c.wide = nil
 			}

@@ -259,7 +259,7 @@ func checkInvariants(g *Grid) error {
 		if e.ai != i || g.lookup(e.id) != e {
 			return fmt.Errorf("entity %d: bad index in all", e.id)
 		}
-		if e.cell == nil || e.cell.slots[e.ci] != (slot{e.x, e.z, e.slotR2(), e}) ||
+		if e.cell == nil || e.cell.slots[e.ci] != (slot{e.x, e.z, e.slotR2(), e.id}) ||
 			e.cell.cx != g.base.coord(e.x) || e.cell.cz != g.base.coord(e.z) || g.cells[e.cell.key] != e.cell {
 			return fmt.Errorf("entity %d: bad cell", e.id)
 		}
@@ -381,7 +381,7 @@ func checkInvariants(g *Grid) error {
 			return fmt.Errorf("cell (%d, %d): occupied %b", c.cx, c.cz, c.occupied)
 		}
 		for i, s := range c.slots {
-			if s.e.cell != c || s.e.ci != i {
+			if e := g.lookup(s.id); e == nil || e.cell != c || e.ci != i {
 				return fmt.Errorf("cell (%d, %d): slot %d not mirrored", c.cx, c.cz, i)
 			}
 		}
