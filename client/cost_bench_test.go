@@ -397,6 +397,41 @@ func costMemNow() costMem {
 // ---------------------------------------------------------------------
 // Package client
 
+// chatBot returns a package client bot's event handler: it joins room
+// once its player exists (client returns the client, once it is set),
+// counts the chat lines it hears, and reports the join, or a
+// disconnection before it, on joined.
+func chatBot(name, room string, cl func() *client.Client, joined chan error, count func(string), fail func(string, ...any)) func(client.Event) {
+	return func(ev client.Event) {
+		switch ev := ev.(type) {
+		case client.EntityCreated:
+			if ev.IsPlayer {
+				if err := cl().Call(ev.ID, "Join", name, room); err != nil {
+					joined <- err
+				}
+			}
+		case client.Call:
+			switch ev.Method {
+			case "OnChat":
+				if len(ev.Args) == 3 {
+					text, _ := ev.Args[2].(string)
+					count(text)
+				}
+			case "OnJoined":
+				joined <- nil
+			}
+		case client.Disconnected:
+			if !errors.Is(ev.Err, client.ErrClosed) {
+				fail("%s disconnected: %s", name, ev.Reason)
+				select {
+				case joined <- errors.New(ev.Reason):
+				default:
+				}
+			}
+		}
+	}
+}
+
 // costClient is a package client bot: Options{} (the defaults, as
 // goworldctl bench uses), and a goroutine reading its events.
 type costClient struct {
@@ -411,35 +446,11 @@ func dialCostClient(addr, name, room string, count func(string), fail func(strin
 	}
 	cc := &costClient{c: c, done: make(chan struct{})}
 	joined := make(chan error, 1)
+	handle := chatBot(name, room, func() *client.Client { return c }, joined, count, fail)
 	go func() {
 		defer close(cc.done)
 		for ev := range c.Events() {
-			switch ev := ev.(type) {
-			case client.EntityCreated:
-				if ev.IsPlayer {
-					if err := c.Call(ev.ID, "Join", name, room); err != nil {
-						joined <- err
-					}
-				}
-			case client.Call:
-				switch ev.Method {
-				case "OnChat":
-					if len(ev.Args) == 3 {
-						text, _ := ev.Args[2].(string)
-						count(text)
-					}
-				case "OnJoined":
-					joined <- nil
-				}
-			case client.Disconnected:
-				if !errors.Is(ev.Err, client.ErrClosed) {
-					fail("%s disconnected: %s", name, ev.Reason)
-					select {
-					case joined <- errors.New(ev.Reason):
-					default:
-					}
-				}
-			}
+			handle(ev)
 		}
 	}()
 	select {
@@ -471,35 +482,8 @@ func dialCostOnEvent(addr, name, room string, count func(string), fail func(stri
 	joined := make(chan error, 1)
 	ready := make(chan struct{})
 	var c *client.Client
-	c, err := client.Dial(addr, client.Options{OnEvent: func(ev client.Event) {
-		switch ev := ev.(type) {
-		case client.EntityCreated:
-			if ev.IsPlayer {
-				<-ready // c is set
-				if err := c.Call(ev.ID, "Join", name, room); err != nil {
-					joined <- err
-				}
-			}
-		case client.Call:
-			switch ev.Method {
-			case "OnChat":
-				if len(ev.Args) == 3 {
-					text, _ := ev.Args[2].(string)
-					count(text)
-				}
-			case "OnJoined":
-				joined <- nil
-			}
-		case client.Disconnected:
-			if !errors.Is(ev.Err, client.ErrClosed) {
-				fail("%s disconnected: %s", name, ev.Reason)
-				select {
-				case joined <- errors.New(ev.Reason):
-				default:
-				}
-			}
-		}
-	}})
+	handle := chatBot(name, room, func() *client.Client { <-ready; return c }, joined, count, fail)
+	c, err := client.Dial(addr, client.Options{OnEvent: handle})
 	if err != nil {
 		return nil, err
 	}
