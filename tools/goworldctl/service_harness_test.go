@@ -487,6 +487,18 @@ func (w *shardWatch) exclude(game string, out bool) {
 // shards of a service, or if too few sweeps counted to mean anything.
 func (w *shardWatch) finish(minSweeps int) {
 	w.sc.tb.Helper()
+	// A quick run (a reload done in a second on a busy machine) may end
+	// before the watch has swept often enough: it goes on sweeping, the
+	// settled cluster, until it has (bounded), rather than fail.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		w.mu.Lock()
+		n := w.sweeps
+		w.mu.Unlock()
+		if n >= minSweeps {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // polling the count, bounded by deadline
+	}
 	w.halt()
 	w.mu.Lock()
 	defer w.mu.Unlock()
