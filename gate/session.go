@@ -652,11 +652,12 @@ func (g *Gate) resume(c *client, body []byte) error {
 	if wasHeld {
 		g.sendAway(old, owner, false) // OnClientBack follows OnClientAway
 	}
+	resent := s.sent - r.Received // read under s.mu: deliver counts sent
 	s.mu.Unlock()
 	c.adopted = old
 	g.met.resumes[resumeOK].Add(1)
 	g.lines.Logf(g.log.WithField("client", uint64(old.id)).WithField("remote", conn.RemoteAddr().String()), logrus.DebugLevel,
-		"session resumed", "session resumed (%d frames resent)", s.sent-r.Received)
+		"session resumed", "session resumed (%d frames resent)", resent)
 	return nil
 }
 
