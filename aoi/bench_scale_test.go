@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+
+	"github.com/goworld-engine/goworld/internal/procstat"
 )
 
 // Benchmarks of issue 18: crowds, mixed and wide radii, a cell size that
@@ -111,7 +113,7 @@ func benchCrowd(b *testing.B, spread float64) {
 			}
 			cb.enters, cb.leaves = 0, 0
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := procstat.SelfCPU()
 			for range b.N {
 				for i := range n {
 					at = (at + 2) & (len(steps) - 1)
@@ -131,7 +133,7 @@ func benchCrowd(b *testing.B, spread float64) {
 			ops := float64(b.N) * n
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/ops, "ns/move")
 			b.ReportMetric(float64(cb.enters+cb.leaves)/ops, "events/move")
-			b.ReportMetric(float64(cpuTime()-cpu0)/ops, "cpu-ns/move")
+			b.ReportMetric(float64(procstat.SelfCPU()-cpu0)/ops, "cpu-ns/move")
 		})
 	}
 }
@@ -175,7 +177,7 @@ func (sc scaleCase) run(b *testing.B) {
 			}
 			st.cb.enters, st.cb.leaves = 0, 0
 			b.ResetTimer()
-			st.cpu0 = cpuTime()
+			st.cpu0 = procstat.SelfCPU()
 			for range b.N {
 				for i := range sc.n {
 					x, z := st.bounce(st.x[i]+st.step()), st.bounce(st.z[i]+st.step())
@@ -269,7 +271,7 @@ func BenchmarkWideMove(b *testing.B) {
 			rng := rand.New(rand.NewPCG(7, 8))
 			x, z := 0.0, 0.0
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := procstat.SelfCPU()
 			for range b.N {
 				x, z = x+rng.Float64()*6-3, z+rng.Float64()*6-3
 				// Stay within the square: turn back towards the centre.
@@ -280,7 +282,7 @@ func BenchmarkWideMove(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/move")
+			b.ReportMetric(float64(procstat.SelfCPU()-cpu0)/float64(b.N), "cpu-ns/move")
 			b.ReportMetric(float64(cb.enters+cb.leaves)/float64(b.N), "events/move")
 		})
 	}

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/goworld-engine/goworld/internal/procstat"
 )
 
 // The benchmarks compare, in one run, the Grid, the cross-linked list
@@ -45,7 +47,7 @@ type benchState struct {
 	rng    *rand.Rand
 	steps  []float64 // precomputed random steps, so that timing excludes the generator
 	stepAt int
-	cpu0   time.Duration // cpuTime at the start of the timed loop, if it has no pauses
+	cpu0   time.Duration // procstat.SelfCPU at the start of the timed loop, if it has no pauses
 }
 
 func newBenchState(mk func(Callbacks) impl, world float64, insert bool) *benchState {
@@ -88,7 +90,7 @@ func (st *benchState) report(b *testing.B, per int, unit string) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/ops, "ns/"+unit)
 	b.ReportMetric(float64(st.cb.enters+st.cb.leaves)/ops, "events/"+unit)
 	if st.cpu0 > 0 {
-		b.ReportMetric(float64(cpuTime()-st.cpu0)/ops, "cpu-ns/"+unit)
+		b.ReportMetric(float64(procstat.SelfCPU()-st.cpu0)/ops, "cpu-ns/"+unit)
 	}
 }
 
@@ -117,7 +119,7 @@ func forEach(b *testing.B, insert bool, fn func(b *testing.B, st *benchState)) {
 // (ns/move) is without the waits for a core.
 func BenchmarkMoveRound(b *testing.B) {
 	forEach(b, true, func(b *testing.B, st *benchState) {
-		st.cpu0 = cpuTime()
+		st.cpu0 = procstat.SelfCPU()
 		for range b.N {
 			for i := range benchN {
 				x, z := st.bounce(st.x[i]+st.step()), st.bounce(st.z[i]+st.step())

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/goworld-engine/goworld/internal/procstat"
 )
 
 // pushRouter is the routing of moves as it was before 7 December, kept
@@ -177,10 +179,10 @@ func benchWalkers(b *testing.B, n, viewers, walkers int, size float64, cfg Confi
 	b.ResetTimer()
 	for range b.N {
 		walk()
-		t0, c0 := time.Now(), cpuTime()
+		t0, c0 := time.Now(), procstat.SelfCPU()
 		sync()
 		syncTime += time.Since(t0)
-		syncCPU += cpuTime() - c0
+		syncCPU += procstat.SelfCPU() - c0
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(out.sent)/float64(b.N), "positions/sync")

@@ -1,8 +1,0 @@
-//go:build !unix
-
-package aoi
-
-import "time"
-
-// cpuTime is not measured here: the cpu-ns metrics read 0.
-func cpuTime() time.Duration { return 0 }
