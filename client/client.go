@@ -70,6 +70,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/goworld-engine/goworld/internal/goid"
 	"github.com/goworld-engine/goworld/internal/wsconn"
 	"github.com/goworld-engine/goworld/rpc"
 )
@@ -794,7 +795,7 @@ func (c *Client) run(conn *rpc.Conn) {
 	defer c.wg.Done()
 	defer c.closeEvents()
 	if c.opts.OnEvent != nil {
-		c.readerG.Store(goid())
+		c.readerG.Store(goid.Current())
 	}
 	var d *Disconnected
 	for {

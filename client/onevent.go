@@ -1,13 +1,11 @@
 package client
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"runtime"
-	"strconv"
 	"time"
 
+	"github.com/goworld-engine/goworld/internal/goid"
 	"github.com/goworld-engine/goworld/rpc"
 )
 
@@ -34,10 +32,9 @@ import (
 //   - A panic in the handler ends the session, as a malformed frame
 //     does (no resume): Disconnected.Err wraps ErrHandlerPanic.
 //
-// The handler's goroutine is told apart by its ID, read from
-// runtime.Stack (the runtime exports no other): it is read once when
-// run starts and once per Request and Close of a client with OnEvent,
-// never on the path of a frame.
+// The handler's goroutine is told apart by its ID (internal/goid): it
+// is read once when run starts and once per Request and Close of a
+// client with OnEvent, never on the path of a frame.
 
 // ErrRequestInHandler is returned by Request, RequestEntity, RequestAs
 // and RequestEntityAs when they are called from Options.OnEvent: the
@@ -83,21 +80,8 @@ func (c *Client) onReader() bool {
 	if c.opts.OnEvent == nil {
 		return false
 	}
-	return goid() == c.readerG.Load()
-}
-
-// goid returns the calling goroutine's ID, from the first line of its
-// stack trace ("goroutine 123 [running]:").
-func goid() uint64 {
-	var buf [64]byte
-	b := buf[:runtime.Stack(buf[:], false)]
-	b, ok := bytes.CutPrefix(b, []byte("goroutine "))
-	if i := bytes.IndexByte(b, ' '); ok && i > 0 {
-		if id, err := strconv.ParseUint(string(b[:i]), 10, 64); err == nil {
-			return id
-		}
-	}
-	panic("client: cannot read the goroutine's ID from " + strconv.Quote(string(buf[:])))
+	id := goid.Current()
+	return id != 0 && id == c.readerG.Load()
 }
 
 // closeFromHandler is Close called from Options.OnEvent: it says

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goworld-engine/goworld/internal/goid"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 )
 
@@ -13,15 +14,15 @@ func TestWorldGo(t *testing.T) {
 	c, logs := startCluster(t, cluster.Options{})
 	g := c.Games[0]
 	loop := make(chan uint64, 1)
-	onLoop(t, g, func() { loop <- goid() })
+	onLoop(t, g, func() { loop <- goid.Current() })
 	loopID := <-loop
 
 	type result struct{ workG, doneG uint64 }
 	ok, failed := make(chan result, 1), make(chan result, 1)
 	onLoop(t, g, func() {
 		var r result
-		g.World().Go(func() { r.workG = goid() }, func() { r.doneG = goid(); ok <- r })
-		g.World().Go(func() { panic("work failed") }, func() { failed <- result{doneG: goid()} })
+		g.World().Go(func() { r.workG = goid.Current() }, func() { r.doneG = goid.Current(); ok <- r })
+		g.World().Go(func() { panic("work failed") }, func() { failed <- result{doneG: goid.Current()} })
 	})
 	for _, ch := range []chan result{ok, failed} {
 		select {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/entity"
+	"github.com/goworld-engine/goworld/internal/goid"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/goworld-engine/goworld/rpc/link"
 	"github.com/goworld-engine/goworld/storage"
@@ -458,7 +459,7 @@ func (g *Game) loop(ctx context.Context) error {
 	}()
 	g.publish()
 	defer g.out.Flush()
-	g.met.loop.goid.Store(currentGoid())
+	g.met.loop.goid.Store(goid.Current())
 	stopWatch := make(chan struct{})
 	watchDone := make(chan struct{})
 	go func() { defer close(watchDone); g.watchLoop(stopWatch) }()

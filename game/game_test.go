@@ -13,6 +13,7 @@ import (
 	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/game"
+	"github.com/goworld-engine/goworld/internal/goid"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/goworld-engine/goworld/storage"
@@ -109,17 +110,17 @@ func TestPostRunsFunctionsInOrderOnTheLoop(t *testing.T) {
 		id := createLocally(t, g, "Probe", map[string]any{"tag": sk.tag})
 		sk.expect(t, "created")
 		ids := make(chan uint64, 3)
-		g.Post(func() { ids <- goid() })
+		g.Post(func() { ids <- goid.Current() })
 		g.Post(func() {
-			ids <- goid()
+			ids <- goid.Current()
 			if _, err := g.World().Entity(id).AddCallback(time.Millisecond, "Ping", 1); err != nil {
 				panic(err)
 			}
 		})
 		ping := sk.expect(t, "Ping")
 		a, b := <-ids, <-ids
-		if a != b || a != ping.goid || a == goid() {
-			t.Fatalf("posted functions ran on goroutines %d and %d, a timer on %d; the test runs on %d", a, b, ping.goid, goid())
+		if a != b || a != ping.goid || a == goid.Current() {
+			t.Fatalf("posted functions ran on goroutines %d and %d, a timer on %d; the test runs on %d", a, b, ping.goid, goid.Current())
 		}
 	})
 

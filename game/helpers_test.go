@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/goworld-engine/goworld/dispatcher"
 	"github.com/goworld-engine/goworld/entity"
 	"github.com/goworld-engine/goworld/game"
+	"github.com/goworld-engine/goworld/internal/goid"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/goworld-engine/goworld/storage"
@@ -66,7 +66,7 @@ func report(e *entity.Entity, what string, args ...any) {
 	if !ok {
 		return
 	}
-	v.(*sink).ch <- event{what: what, id: e.ID(), args: args, goid: goid()}
+	v.(*sink).ch <- event{what: what, id: e.ID(), args: args, goid: goid.Current()}
 }
 
 // next returns the next report.
@@ -89,15 +89,6 @@ func (s *sink) expect(t *testing.T, what string) event {
 		t.Fatalf("got report %s%v from %s, want %s", ev.what, ev.args, ev.id, what)
 	}
 	return ev
-}
-
-// goid returns the current goroutine's ID, to check that code runs on the
-// game loop.
-func goid() uint64 {
-	var buf [64]byte
-	s := strings.TrimPrefix(string(buf[:runtime.Stack(buf[:], false)]), "goroutine ")
-	id, _ := strconv.ParseUint(s[:strings.IndexByte(s, ' ')], 10, 64)
-	return id
 }
 
 // Probe is a plain entity that reports its calls.

@@ -146,15 +146,3 @@ func goroutineStack(id uint64) string {
 	}
 	return string(st)
 }
-
-// currentGoid returns the calling goroutine's ID.
-func currentGoid() uint64 {
-	var buf [64]byte
-	b := buf[:runtime.Stack(buf[:], false)]
-	b = bytes.TrimPrefix(b, []byte("goroutine "))
-	if i := bytes.IndexByte(b, ' '); i > 0 {
-		id, _ := strconv.ParseUint(string(b[:i]), 10, 64)
-		return id
-	}
-	return 0
-}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/game"
+	"github.com/goworld-engine/goworld/internal/goid"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/rpc"
 	"github.com/goworld-engine/goworld/storage"
@@ -28,17 +29,17 @@ func TestKVStoreCallbacksRunOnTheLoop(t *testing.T) {
 	results := make(chan result, 8)
 	var loopID uint64
 	onLoop(t, g, func() {
-		loopID = goid()
+		loopID = goid.Current()
 		w := g.World()
 		w.KVPutIfAbsent("account:alice", []byte("avatar1"), func(stored bool, existing []byte, err error) {
-			results <- result{"first put-if-absent", stored, existing, err, goid() == loopID}
+			results <- result{"first put-if-absent", stored, existing, err, goid.Current() == loopID}
 			w.KVPutIfAbsent("account:alice", []byte("avatar2"), func(stored bool, existing []byte, err error) {
-				results <- result{"second put-if-absent", stored, existing, err, goid() == loopID}
+				results <- result{"second put-if-absent", stored, existing, err, goid.Current() == loopID}
 				w.KVPut("account:alice", []byte("avatar3"), nil)
 				w.KVPut("account:bob", []byte("avatar4"), func(err error) {
-					results <- result{"put", false, nil, err, goid() == loopID}
+					results <- result{"put", false, nil, err, goid.Current() == loopID}
 					w.KVGet("account:alice", func(v []byte, err error) {
-						results <- result{"get", false, v, err, goid() == loopID}
+						results <- result{"get", false, v, err, goid.Current() == loopID}
 					})
 				})
 			})
