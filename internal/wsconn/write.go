@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -268,9 +267,6 @@ func (w *serverWriter) setDeadline(t time.Time) {
 // writeError keeps a deadline's error as net.Conn promises it (wrapping
 // os.ErrDeadlineExceeded) and everything else as it is.
 func writeError(err error) error {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return err
-	}
 	if terr := deadlineError(err); terr != nil {
 		return terr
 	}

@@ -218,10 +218,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return c.w.write(p)
 	}
 	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
-		if terr := deadlineError(err); terr != nil {
-			err = terr
-		}
-		return 0, err
+		return 0, writeError(err)
 	}
 	return len(p), nil
 }
