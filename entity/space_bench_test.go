@@ -1,7 +1,11 @@
 package entity
 
 import (
+	"cmp"
+	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/goworld-engine/goworld/rpc"
@@ -118,5 +122,102 @@ func BenchmarkAttrFanOut(b *testing.B) {
 	b.StopTimer()
 	if out.msgs < b.N {
 		b.Fatalf("%d messages for %d changes", out.msgs, b.N)
+	}
+}
+
+// BigZone is a space of cell size 100, for BenchmarkServerStep.
+type BigZone struct{ Entity }
+
+func (z *BigZone) DescribeEntityType(d *TypeDesc) { d.DefineSpace(100) }
+
+// Roamer is a member with the players' AOI radius of 100 and no hooks.
+type Roamer struct{ Entity }
+
+func (r *Roamer) DescribeEntityType(d *TypeDesc) {
+	d.SetAOIRadius(100)
+	d.DefineAttr("name", AttrAllClients)
+}
+
+// BenchmarkServerStep is one step of every member of a space of n
+// (1 % of them with clients, on 4 gates) at the density of 10,000 on
+// 10,000×10,000 with radius 100: SetPosition by up to 5 units on each
+// axis, as the aoi demo's walkers step. The order of the steps is what
+// decides the cost at 100,000 (memory, not arithmetic): "random" steps
+// the members in a random order fixed before the timer starts (players
+// moved by their clients), "created" in the order they were created at
+// random spots (the aoi demo's walkers), "spatial" in the order they
+// were created row of cells by row of cells (a spawner that fills the
+// map region by region). It reports the step's cost on the game loop, and the
+// share of it spent in the space (grid, views, AOI reports) as the
+// engine's aoi_move metric measures it. A position sync runs every n/10
+// steps, as it would at 10 steps a second per member.
+func BenchmarkServerStep(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		for _, order := range []string{"random", "created", "spatial"} {
+			b.Run(fmt.Sprintf("n=%d/order=%s", n, order), func(b *testing.B) {
+				reg := NewRegistry()
+				if err := reg.Register("BigZone", &BigZone{}); err != nil {
+					b.Fatal(err)
+				}
+				if err := reg.Register("Roamer", &Roamer{}); err != nil {
+					b.Fatal(err)
+				}
+				out := &nullOutbox{}
+				en, err := NewEngine(WorldConfig{GameID: 1, Registry: reg, Outbox: out})
+				if err != nil {
+					b.Fatal(err)
+				}
+				w := en.World()
+				size := math.Sqrt(float64(n)) * 100
+				rng := rand.New(rand.NewPCG(1, 1))
+				ps := make([]*Entity, n)
+				spots := make([]Vector3, n)
+				for i := range spots {
+					spots[i] = Vector3{X: float32(rng.Float64() * size), Z: float32(rng.Float64() * size)}
+				}
+				if order == "spatial" {
+					// Rows of cells, each row's cells in turn.
+					slices.SortFunc(spots, func(a, b Vector3) int {
+						if c := cmp.Compare(int(a.Z/100), int(b.Z/100)); c != 0 {
+							return c
+						}
+						return cmp.Compare(a.X, b.X)
+					})
+				}
+				en.Run(func() {
+					zone, _ := w.CreateSpaceLocally("BigZone", nil)
+					for i := range ps {
+						ps[i], _ = w.CreateEntityLocally("Roamer", map[string]any{"name": "p"})
+						if i%100 == 0 {
+							ps[i].setClient(&ClientRef{Gate: rpc.GateID(1 + i%4), ID: rpc.ClientID(i + 1)})
+						}
+						ps[i].EnterSpace(zone.ID(), spots[i])
+					}
+				})
+				en.SyncPositions()
+				if order == "random" {
+					rng.Shuffle(len(ps), func(i, j int) { ps[i], ps[j] = ps[j], ps[i] })
+				}
+				moves0, spent0 := w.aoiCost.moves, w.aoiCost.spent
+				b.ResetTimer()
+				for range b.N {
+					for i, p := range ps {
+						pos := p.Position()
+						pos.X = min(max(pos.X+float32(rng.Float64()*2-1)*5, 0), float32(size))
+						pos.Z = min(max(pos.Z+float32(rng.Float64()*2-1)*5, 0), float32(size))
+						if err := p.SetPosition(pos); err != nil {
+							b.Fatal(err)
+						}
+						if i%(n/10) == n/10-1 {
+							en.SyncPositions()
+						}
+					}
+				}
+				b.StopTimer()
+				steps := float64(b.N) * float64(n)
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/steps, "ns/step")
+				b.ReportMetric(float64((w.aoiCost.spent-spent0).Nanoseconds())/float64(w.aoiCost.moves-moves0), "ns/space-move")
+			})
+		}
 	}
 }
