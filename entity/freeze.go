@@ -167,7 +167,7 @@ func (e *Entity) frozen(now time.Time) FrozenEntity {
 	if sp := e.space; sp != nil {
 		fe.Space = string(sp.id)
 		for _, a := range sp.sp.s.Pending(e.aoiID) {
-			if t := sp.sp.members[a]; t != nil {
+			if t := sp.sp.members.get(a); t != nil {
 				fe.Unshown = append(fe.Unshown, string(t.id))
 			}
 		}
@@ -414,7 +414,7 @@ func (w *World) restoreSpaces(f *Frozen, restored []*Entity) {
 		ids := sp.sp.s.Reserve(len(members))
 		for i, e := range members {
 			e.space, e.aoiID = sp, ids[i]
-			sp.sp.members[e.aoiID] = e
+			sp.sp.members.set(e.aoiID, e)
 		}
 		for _, e := range members {
 			fe := byID[e.id]

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/goworld-engine/goworld/aoi"
@@ -58,7 +59,54 @@ var (
 type spaceState struct {
 	e       *Entity
 	s       *space.Space
-	members map[aoi.ID]*Entity
+	members memberTable
+}
+
+// memberTable holds a space's members by their AOI ID. Package space
+// gives IDs small and dense (from 1, reused), so an index finds a member:
+// the position sync names one per position it sends, and a map lookup
+// among 100,000 members costs a miss or two each time.
+type memberTable struct {
+	byID []*Entity // nil for free IDs
+	n    int
+}
+
+// get returns the member id, or nil.
+func (t *memberTable) get(id aoi.ID) *Entity {
+	if id < aoi.ID(len(t.byID)) {
+		return t.byID[id]
+	}
+	return nil
+}
+
+// set records e as member id.
+func (t *memberTable) set(id aoi.ID, e *Entity) {
+	if id >= aoi.ID(len(t.byID)) {
+		t.byID = slices.Grow(t.byID, int(id)+1-len(t.byID))[:id+1]
+	}
+	if t.byID[id] == nil {
+		t.n++
+	}
+	t.byID[id] = e
+}
+
+// del forgets member id.
+func (t *memberTable) del(id aoi.ID) {
+	if id < aoi.ID(len(t.byID)) && t.byID[id] != nil {
+		t.byID[id] = nil
+		t.n--
+	}
+}
+
+// all returns the members, in the order of their IDs.
+func (t *memberTable) all() []*Entity {
+	out := make([]*Entity, 0, t.n)
+	for _, e := range t.byID {
+		if e != nil {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // IsSpace reports whether the entity is a space (its type called
@@ -83,7 +131,7 @@ func (e *Entity) NumMembers() int {
 	if e.sp == nil {
 		return 0
 	}
-	return len(e.sp.members)
+	return e.sp.members.n
 }
 
 // Members calls fn for each entity in this space, until fn returns false.
@@ -92,8 +140,8 @@ func (e *Entity) Members(fn func(*Entity) bool) {
 	if e.sp == nil {
 		return
 	}
-	for _, m := range e.sp.members {
-		if !fn(m) {
+	for _, m := range e.sp.members.byID {
+		if m != nil && !fn(m) {
 			return
 		}
 	}
@@ -106,7 +154,7 @@ func (e *Entity) Neighbors(fn func(*Entity) bool) {
 		return
 	}
 	sp := e.space.sp
-	sp.s.Neighbors(e.aoiID, func(id aoi.ID) bool { return fn(sp.members[id]) })
+	sp.s.Neighbors(e.aoiID, func(id aoi.ID) bool { return fn(sp.members.get(id)) })
 }
 
 // Watchers calls fn for each entity that sees this one, until fn returns
@@ -116,7 +164,7 @@ func (e *Entity) Watchers(fn func(*Entity) bool) {
 		return
 	}
 	sp := e.space.sp
-	sp.s.Watchers(e.aoiID, func(id aoi.ID) bool { return fn(sp.members[id]) })
+	sp.s.Watchers(e.aoiID, func(id aoi.ID) bool { return fn(sp.members.get(id)) })
 }
 
 // Sees reports whether other is in this entity's area of interest.
@@ -204,11 +252,17 @@ func (e *Entity) moveTo(pos Vector3, yaw float32, byOwner bool) error {
 		s.Touch(e.aoiID, byOwner)
 		return nil
 	}
+	w := e.world
 	var err error
-	e.world.spaceOp(func() {
+	w.spaceOp(func() {
+		if !w.aoiCost.timed() {
+			err = s.Move(e.aoiID, float64(pos.X), float64(pos.Z), byOwner)
+			w.aoiCost.count()
+			return
+		}
 		start := time.Now()
 		err = s.Move(e.aoiID, float64(pos.X), float64(pos.Z), byOwner)
-		e.world.aoiCost.add(start)
+		w.aoiCost.add(start)
 	})
 	return err
 }
@@ -233,7 +287,7 @@ func (e *Entity) joinSpace(sp *Entity, pos Vector3) {
 	})
 	// The entity must be known by its ID before the space reports on it.
 	e.aoiID = sp.sp.s.Reserve(1)[0]
-	sp.sp.members[e.aoiID] = e
+	sp.sp.members.set(e.aoiID, e)
 	if _, err := sp.sp.s.Add(float64(pos.X), float64(pos.Z), e.typ.aoiRadius, e.client != nil); err != nil {
 		// Positions are checked before; this is a bug.
 		panic(fmt.Sprintf("entity: %s entering %s: %v", e, sp, err))
@@ -250,7 +304,7 @@ func (e *Entity) leaveSpace() {
 	if err := sp.sp.s.Remove(e.aoiID); err != nil {
 		panic(fmt.Sprintf("entity: %s leaving %s: %v", e, sp, err))
 	}
-	delete(sp.sp.members, e.aoiID)
+	sp.sp.members.del(e.aoiID)
 	e.space = nil
 	e.aoiID = 0
 	if e.client != nil {
@@ -284,13 +338,10 @@ func (e *Entity) enterSpaceBody() []byte {
 
 // emptySpace makes every member of space e leave it (e is being destroyed).
 func (e *Entity) emptySpace() {
-	if e.sp == nil || len(e.sp.members) == 0 {
+	if e.sp == nil || e.sp.members.n == 0 {
 		return
 	}
-	members := make([]*Entity, 0, len(e.sp.members))
-	for _, m := range e.sp.members {
-		members = append(members, m)
-	}
+	members := e.sp.members.all()
 	e.world.spaceOp(func() {
 		for _, m := range members {
 			m.leaveSpace()
@@ -344,7 +395,7 @@ func (w *World) runHooks() {
 
 // newSpaceState makes e a space (its type declared DefineSpace).
 func (w *World) newSpaceState(e *Entity) {
-	sp := &spaceState{e: e, members: map[aoi.ID]*Entity{}}
+	sp := &spaceState{e: e}
 	sp.s = space.New(space.Config{CellSize: e.typ.cellSize, SyncLimit: w.cfg.SyncLimit, SyncTotal: w.cfg.SyncTotal, SyncWork: w.cfg.SyncWork}, (*spaceOut)(sp))
 	e.sp = sp
 	w.spaces[e.id] = e
@@ -368,7 +419,7 @@ func (w *World) NumSpaces() int { return len(w.spaces) }
 type spaceOut spaceState
 
 func (o *spaceOut) Create(viewer, target aoi.ID) {
-	v, t := o.members[viewer], o.members[target]
+	v, t := o.members.get(viewer), o.members.get(target)
 	if v == nil || t == nil || v.client == nil {
 		return
 	}
@@ -376,7 +427,7 @@ func (o *spaceOut) Create(viewer, target aoi.ID) {
 }
 
 func (o *spaceOut) Destroy(viewer, target aoi.ID) {
-	v, t := o.members[viewer], o.members[target]
+	v, t := o.members.get(viewer), o.members.get(target)
 	if v == nil || t == nil || v.client == nil {
 		return
 	}
@@ -384,7 +435,7 @@ func (o *spaceOut) Destroy(viewer, target aoi.ID) {
 }
 
 func (o *spaceOut) Positions(viewer aoi.ID, targets []aoi.ID) {
-	v := o.members[viewer]
+	v := o.members.get(viewer)
 	if v == nil || v.client == nil {
 		return
 	}
@@ -395,7 +446,7 @@ func (o *spaceOut) Positions(viewer aoi.ID, targets []aoi.ID) {
 		b := make([]byte, 2, 2+len(chunk)*(rpc.EntityIDLength+rpc.PositionSize))
 		n := 0
 		for _, id := range chunk {
-			if t := o.members[id]; t != nil {
+			if t := o.members.get(id); t != nil {
 				b = rpc.AppendEntityID(b, t.id)
 				b = rpc.AppendPosition(b, t.pos, t.yaw)
 				n++
@@ -413,15 +464,21 @@ func (o *spaceOut) Positions(viewer aoi.ID, targets []aoi.ID) {
 const maxPositionsPerMsg = 1<<16 - 1
 
 func (o *spaceOut) AOI(watcher, target aoi.ID, enter bool) {
-	wa, t := o.members[watcher], o.members[target]
+	wa, t := o.members.get(watcher), o.members.get(target)
 	if wa == nil || t == nil {
 		return
 	}
 	w := wa.world
 	if enter {
+		if !wa.typ.entersAOI {
+			return
+		}
 		if h, ok := wa.self.Interface().(AOIEnterer); ok {
 			w.queueHook(func() { w.safely(wa, "OnEnterAOI", func() { h.OnEnterAOI(t) }) })
 		}
+		return
+	}
+	if !wa.typ.leavesAOI {
 		return
 	}
 	if h, ok := wa.self.Interface().(AOILeaver); ok {
@@ -448,7 +505,7 @@ func (e *Entity) fanOutAttr(body []byte) {
 	sp := e.space.sp
 	var refs []ClientRef
 	sp.s.ShownTo(e.aoiID, func(v aoi.ID) {
-		if m := sp.members[v]; m != nil && m.client != nil {
+		if m := sp.members.get(v); m != nil && m.client != nil {
 			refs = append(refs, *m.client)
 		}
 	})

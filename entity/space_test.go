@@ -2,7 +2,9 @@ package entity
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -459,10 +461,10 @@ func TestPositionsOverSixtyFiveThousand(t *testing.T) {
 	out := (*spaceOut)(zone.sp)
 	const n = maxPositionsPerMsg + 10
 	targets := make([]aoi.ID, 0, n+1)
-	for id := range zone.sp.members {
-		if zone.sp.members[id] == viewer {
+	for id, m := range zone.sp.members.byID {
+		if m == viewer {
 			for range n {
-				targets = append(targets, id) // the viewer n times: members are what is looked up
+				targets = append(targets, aoi.ID(id)) // the viewer n times: members are what is looked up
 			}
 		}
 	}
@@ -478,5 +480,48 @@ func TestPositionsOverSixtyFiveThousand(t *testing.T) {
 	}
 	if len(counts) != 2 || counts[0] != maxPositionsPerMsg || counts[1] != 10 {
 		t.Fatalf("positions messages with %v entries, want [%d 10]", counts, maxPositionsPerMsg)
+	}
+}
+
+// A space's members are found by their AOI IDs, which leaving frees and
+// entering reuses: after any mix of entering and leaving, NumMembers,
+// Members and each member's lookup agree with who is in the space.
+func TestSpaceMembersThroughReusedIDs(t *testing.T) {
+	e := newSpaceEnv(t)
+	zone := e.create("Zone", nil)
+	rng := rand.New(rand.NewPCG(3, 4))
+	var all []*Entity
+	for i := range 40 {
+		all = append(all, e.mover(fmt.Sprint("m", i)))
+	}
+	in := map[*Entity]bool{}
+	for range 400 {
+		m := all[rng.IntN(len(all))]
+		if in[m] {
+			e.eng.Run(m.LeaveSpace)
+			delete(in, m)
+		} else {
+			e.enter(m, zone, float32(rng.IntN(30)), float32(rng.IntN(30)))
+			in[m] = true
+		}
+		if zone.NumMembers() != len(in) {
+			t.Fatalf("NumMembers %d, want %d", zone.NumMembers(), len(in))
+		}
+		seen := map[*Entity]bool{}
+		zone.Members(func(m *Entity) bool {
+			if !in[m] || seen[m] {
+				t.Fatalf("Members gave %s (in the space: %v, twice: %v)", m, in[m], seen[m])
+			}
+			seen[m] = true
+			return true
+		})
+		if len(seen) != len(in) {
+			t.Fatalf("Members gave %d, want %d", len(seen), len(in))
+		}
+		for m := range in {
+			if m.Space() != zone || zone.sp.members.get(m.aoiID) != m {
+				t.Fatalf("%s is not found by its AOI ID %d", m, m.aoiID)
+			}
+		}
 	}
 }
