@@ -202,6 +202,9 @@ type entityType struct {
 	service *serviceDesc
 	// watchesGames: the type implements GameWatcher.
 	watchesGames bool
+	// entersAOI, leavesAOI: the type implements AOIEnterer, AOILeaver
+	// (asked once here, not at each of the many AOI changes).
+	entersAOI, leavesAOI bool
 	// clientMethods: the declared client methods (nil: none declared,
 	// calls to clients are not checked; see clientmethods.go).
 	clientMethods map[string]*clientMethod
@@ -296,6 +299,8 @@ func (r *Registry) Register(name string, proto any) error {
 	}
 	t.persistent = desc.persistent
 	_, t.watchesGames = reflect.New(st).Interface().(GameWatcher)
+	_, t.entersAOI = reflect.New(st).Interface().(AOIEnterer)
+	_, t.leavesAOI = reflect.New(st).Interface().(AOILeaver)
 	t.isSpace, t.cellSize, t.aoiRadius = desc.isSpace, desc.cellSize, desc.aoiRadius
 	var problems []string
 	if desc.isSpace && (math.IsNaN(desc.cellSize) || math.IsInf(desc.cellSize, 0) || desc.cellSize < 0) {
