@@ -1,9 +1,11 @@
 package demo
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -115,6 +117,38 @@ func randomSpot() goworld.Vector3 {
 	return goworld.Vector3{X: rand.Float32() * env.worldSize, Z: rand.Float32() * env.worldSize}
 }
 
+// spawnSpots returns n random spots in a square of side size, in the
+// order a spawner filling the map region by region would give them: by
+// rows AOIRadius deep, each row in turn from left to right and right to
+// left. The walkers are created in this order and step in it, so that
+// one walker's step reads memory that the steps of the walkers before it
+// brought into the caches: their cells, and records allocated next to
+// each other. At 100,000 members a step costs about 0.55× what it does
+// when they step in an order unrelated to where they are
+// (entity.BenchmarkServerStep, "spatial" against "created"). A walker
+// wanders only a few cells from where it started in an hour, so the
+// order holds.
+func spawnSpots(n int, size float32, rng *rand.Rand) []goworld.Vector3 {
+	spots := make([]goworld.Vector3, n)
+	for i := range spots {
+		spots[i] = goworld.Vector3{X: rng.Float32() * size, Z: rng.Float32() * size}
+	}
+	slices.SortFunc(spots, regionOrder)
+	return spots
+}
+
+// regionOrder compares a and b in spawnSpots' order.
+func regionOrder(a, b goworld.Vector3) int {
+	ra, rb := int(a.Z/AOIRadius), int(b.Z/AOIRadius)
+	if ra != rb {
+		return cmp.Compare(ra, rb)
+	}
+	if ra%2 == 1 {
+		return cmp.Compare(b.X, a.X)
+	}
+	return cmp.Compare(a.X, b.X)
+}
+
 // Walker is a server-side member of the entry zone that walks at random
 // (see AOI_DEMO_WALKERS). It sees what is within AOIRadius, as a player
 // does, and the players' clients see it as an entity of type "Walker".
@@ -132,10 +166,11 @@ func (w *Walker) DescribeEntityType(desc *goworld.TypeDesc) {
 // object (a hot reload rebuilds it from the zone's members: OnRestore).
 type walking struct {
 	walkers []*goworld.Entity
-	next    int       // the walker that steps next
-	owed    float64   // steps due and not made yet (at most one each)
-	last    time.Time // the last tick
-	stopAt  time.Time // zero: walk until the game stops
+	spots   []goworld.Vector3 // where the walkers are created, while they are
+	next    int               // the walker that steps next
+	owed    float64           // steps due and not made yet (at most one each)
+	last    time.Time         // the last tick
+	stopAt  time.Time         // zero: walk until the game stops
 	stopped bool
 	// For the log: steps made and due since reported.
 	stepped  int
@@ -170,10 +205,13 @@ func (z *Zone) Walk() {
 	}
 	log := z.World().Logger()
 	if len(w.walkers) < env.walkers {
+		if w.spots == nil {
+			w.spots = spawnSpots(env.walkers, env.worldSize, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
+		}
 		for range min(spawnPerTick, env.walkers-len(w.walkers)) {
 			e, err := z.World().CreateEntityLocally("Walker", nil)
 			if err == nil {
-				err = e.EnterSpace(z.ID(), randomSpot())
+				err = e.EnterSpace(z.ID(), w.spots[len(w.walkers)])
 			}
 			if err != nil {
 				log.Errorf("zone %d: walker %d: %v; no more walkers", EntryZone, len(w.walkers)+1, err)
@@ -183,6 +221,7 @@ func (z *Zone) Walk() {
 			w.walkers = append(w.walkers, e)
 		}
 		if len(w.walkers) == env.walkers {
+			w.spots = nil
 			if env.walkFor > 0 {
 				w.stopAt = z.World().Now().Add(env.walkFor)
 			}
@@ -234,8 +273,10 @@ func (z *Zone) Walk() {
 }
 
 // OnRestore rebuilds the list of walkers after a hot reload: the walkers
-// are the zone's members of type Walker (their order, and so which
-// steps when, may change). The walk timer survived the reload.
+// are the zone's members of type Walker, put back in spawnSpots' order
+// of where they are now. The walk timer survived the reload. A reload
+// while walkers are still being created creates the rest at the random
+// spots of a new spawn order.
 func (z *Zone) OnRestore() {
 	z.walk = walking{}
 	z.Members(func(e *goworld.Entity) bool {
@@ -244,6 +285,7 @@ func (z *Zone) OnRestore() {
 		}
 		return true
 	})
+	slices.SortFunc(z.walk.walkers, func(a, b *goworld.Entity) int { return regionOrder(a.Position(), b.Position()) })
 	if env.walkers > 0 && len(z.walk.walkers) >= env.walkers && env.walkFor > 0 {
 		// The walking time restarts: what was left of it is not saved.
 		z.walk.stopAt = z.World().Now().Add(env.walkFor)

@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -52,5 +53,37 @@ func TestReadSettings(t *testing.T) {
 		if s.walkers != def.walkers || s.worldSize != def.worldSize || s.walkFor != def.walkFor || s.walkEvery != def.walkEvery {
 			t.Errorf("%s=%.20s: %+v, want the defaults", c.key, c.val, s)
 		}
+	}
+}
+
+// Walkers are created region by region: every spot in the square, rows
+// AOIRadius deep in order, each row's spots by x, left to right and right
+// to left in turn.
+func TestSpawnSpotsGoRegionByRegion(t *testing.T) {
+	const n, size = 5000, 1000
+	spots := spawnSpots(n, size, rand.New(rand.NewPCG(1, 2)))
+	if len(spots) != n {
+		t.Fatalf("%d spots, want %d", len(spots), n)
+	}
+	rows := map[int]bool{}
+	for i, p := range spots {
+		if p.X < 0 || p.X >= size || p.Z < 0 || p.Z >= size {
+			t.Fatalf("spot %d %v is outside the %v square", i, p, size)
+		}
+		rows[int(p.Z/AOIRadius)] = true
+		if i == 0 {
+			continue
+		}
+		q := spots[i-1]
+		ra, rb := int(q.Z/AOIRadius), int(p.Z/AOIRadius)
+		switch {
+		case rb < ra:
+			t.Fatalf("spot %d %v is in a row before spot %d's %v", i, p, i-1, q)
+		case rb == ra && rb%2 == 0 && p.X < q.X, rb == ra && rb%2 == 1 && p.X > q.X:
+			t.Fatalf("spots %d %v and %d %v are out of order within row %d", i-1, q, i, p, rb)
+		}
+	}
+	if len(rows) != size/AOIRadius {
+		t.Fatalf("%d rows, want %d", len(rows), size/AOIRadius)
 	}
 }
