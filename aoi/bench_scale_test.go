@@ -159,7 +159,7 @@ func (sc scaleCase) run(b *testing.B) {
 	for _, im := range sc.impls {
 		var st *benchState
 		var mib float64 // heap held by the AOI after inserting all
-		var order []int // the IDs in the order a round moves them
+		var order []ID  // the IDs in the order a round moves them; st.x[k] is order[k]'s
 		b.Run(sc.name+"/"+im.name, func(b *testing.B) {
 			if st == nil {
 				st = &benchState{cb: &counter{}, world: sc.world, rng: rand.New(rand.NewPCG(1, 2))}
@@ -179,22 +179,28 @@ func (sc scaleCase) run(b *testing.B) {
 				for i := range st.steps {
 					st.steps[i] = (st.rng.Float64()*2 - 1) * benchStep
 				}
-				order = make([]int, sc.n)
+				order = make([]ID, sc.n)
 				for i := range order {
-					order[i] = i
+					order[i] = ID(i)
 				}
 				if sc.shuffled {
-					st.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+					// st.x and st.z follow the order, so that the
+					// benchmark's own reads stay sequential.
+					st.rng.Shuffle(len(order), func(i, j int) {
+						order[i], order[j] = order[j], order[i]
+						st.x[i], st.x[j] = st.x[j], st.x[i]
+						st.z[i], st.z[j] = st.z[j], st.z[i]
+					})
 				}
 			}
 			st.cb.enters, st.cb.leaves = 0, 0
 			b.ResetTimer()
 			st.cpu0 = procstat.SelfCPU()
 			for range b.N {
-				for _, i := range order {
-					x, z := st.bounce(st.x[i]+st.step()), st.bounce(st.z[i]+st.step())
-					st.x[i], st.z[i] = x, z
-					if err := st.s.Move(ID(i), x, z); err != nil {
+				for k, id := range order {
+					x, z := st.bounce(st.x[k]+st.step()), st.bounce(st.z[k]+st.step())
+					st.x[k], st.z[k] = x, z
+					if err := st.s.Move(id, x, z); err != nil {
 						b.Fatal(err)
 					}
 				}
