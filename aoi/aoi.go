@@ -32,11 +32,10 @@
 // search the cells around the entity, and an operation finds what changed
 // by comparing, for the entities near the old and the new position, the
 // rule before and after. Memory is therefore linear in the number of
-// entities, whatever their number within one radius: about 480 bytes per
+// entities, whatever their number within one radius: about 450 bytes per
 // entity where each has a cell of its own (a 160-byte record, a 256-byte
-// cell holding up to three 32-byte entries, and 24 bytes for each ID in
-// the table of IDs, which covers up to about twice as many IDs as there
-// are entities), less where entities share cells, plus,
+// cell holding up to three 32-byte entries), less where entities share
+// cells, plus,
 // for an entity whose radius exceeds the cell size, 32 bytes for each
 // cell its radius covers (at most 22×22), and those cells where no other
 // entity made them.
@@ -221,22 +220,6 @@ type entity struct {
 	size0 float64
 }
 
-// ref is the entry of the ID table (Grid.dense): a copy of where the
-// entity's slot is, so that the move of a small entity reads the entry,
-// then its cell (whose slot has its position and squared radius), and
-// the entity's record not at all: at 100,000 entities moved in a random
-// order, each of these is a load from memory, one after the other.
-// Every change of e.cell, e.ci or e's radius is copied here.
-type ref struct {
-	c  *cell // e.cell; nil where no entity has the ID
-	e  *entity
-	ci int32 // e.ci
-	// quick: e is small and its radius is at most its class's reach, so
-	// that the grid's small reach covers it: its moves can take the path
-	// that reads this entry and its cell, not its record.
-	quick bool
-}
-
 // coverRef is a wide entity's registration in tile c: its entry is
 // c.wide[i].
 type coverRef struct {
@@ -331,9 +314,9 @@ type Grid struct {
 	cb        Callbacks
 
 	// The entities by ID: those below len(dense) in dense (the engine's
-	// IDs are small and dense: an index is faster than a hash), with where
-	// each one's slot is (see ref), the others in sparse.
-	dense  []ref
+	// IDs are small and dense: an index is faster than a hash), the others
+	// in sparse.
+	dense  []*entity
 	sparse map[ID]*entity
 	cells  map[uint64]*cell
 	empty  int       // cells in the map with no entity and no wide entry
@@ -396,23 +379,9 @@ func (g *Grid) Len() int { return len(g.all) }
 // lookup returns the entity id, or nil.
 func (g *Grid) lookup(id ID) *entity {
 	if id < ID(len(g.dense)) {
-		return g.dense[id].e
+		return g.dense[id]
 	}
 	return g.sparse[id]
-}
-
-// quick reports whether e's moves can take the quick path (see ref).
-// smallReach computes the reach of topClass, at least e's class, so.
-func (g *Grid) quick(e *entity) bool {
-	return e.cell != nil && e.class >= 0 && e.r <= float64(e.class)/classesPerCell*g.size
-}
-
-// setRef copies e's place (cell, index, quick) into its entry of the ID
-// table, if it has one.
-func (g *Grid) setRef(e *entity) {
-	if e.id < ID(len(g.dense)) {
-		g.dense[e.id] = ref{c: e.cell, e: e, ci: int32(e.ci), quick: g.quick(e)}
-	}
 }
 
 // store records e under its ID. IDs up to about twice the number of
@@ -425,13 +394,13 @@ func (g *Grid) store(e *entity) {
 		g.dense = slices.Grow(g.dense, int(n)-len(g.dense))[:n]
 		for k, o := range g.sparse {
 			if k < n {
-				g.setRef(o)
+				g.dense[k] = o
 				delete(g.sparse, k)
 			}
 		}
 	}
 	if id < ID(len(g.dense)) {
-		g.setRef(e)
+		g.dense[id] = e
 		return
 	}
 	if g.sparse == nil {
@@ -443,7 +412,7 @@ func (g *Grid) store(e *entity) {
 // forget undoes store.
 func (g *Grid) forget(id ID) {
 	if id < ID(len(g.dense)) {
-		g.dense[id] = ref{}
+		g.dense[id] = nil
 		return
 	}
 	delete(g.sparse, id)
@@ -630,8 +599,7 @@ func (g *Grid) Insert(id ID, x, z, radius float64) error {
 	g.all = append(g.all, e)
 	g.classify(e, radius)
 	g.addToCell(e, g.getCell(g.base.coord(x), g.base.coord(z)))
-	g.setRef(e)
-	g.begin(id, e, math.NaN(), math.NaN(), -1, x, z, e.r2)
+	g.begin(e, math.NaN(), math.NaN(), -1, x, z, e.r2)
 	g.scanHere(e)
 	g.wideTargets(nil, e.cell)
 	for _, w := range g.omni {
@@ -653,15 +621,6 @@ func (g *Grid) Move(id ID, x, z float64) error {
 	if g.busy > 0 {
 		return opErr("move", id, ErrReentrant)
 	}
-	if id < ID(len(g.dense)) {
-		if r := &g.dense[id]; r.quick {
-			if !finite(x) || !finite(z) {
-				return opErr("move", id, ErrInvalidPosition, x, z)
-			}
-			g.moveQuick(id, r, x, z)
-			return nil
-		}
-	}
 	e := g.lookup(id)
 	if e == nil {
 		return opErr("move", id, ErrUnknownID)
@@ -675,64 +634,30 @@ func (g *Grid) Move(id ID, x, z float64) error {
 	ox, oz := e.x, e.z
 	c0 := e.cell
 	e.x, e.z = x, z
-	g.place(e, c0, e.ci, slot{x, z, e.slotR2(), id})
+	if cx, cz := g.base.coord(x), g.base.coord(z); cx != c0.cx || cz != c0.cz {
+		g.removeFromCell(e)
+		c := (*cell)(nil)
+		if dx, dz := cx-c0.cx, cz-c0.cz; dx >= -1 && dx <= 1 && dz >= -1 && dz <= 1 {
+			c = c0.nb[(dz+1)*3+dx+1]
+		}
+		if c == nil {
+			c = g.getCell(cx, cz)
+		}
+		g.addToCell(e, c)
+	} else {
+		s := &c0.slots[e.ci]
+		s.x, s.z = x, z
+	}
 	r2 := e.r2
 	if e.class == classOmni {
 		r2 = -1 // it sees everything before and after
 	}
-	g.begin(id, e, ox, oz, r2, x, z, r2)
+	g.begin(e, ox, oz, r2, x, z, r2)
 	g.moveScan(e, c0)
 	g.wideTargets(c0, e.cell)
 	g.tidy()
 	g.fire()
 	return nil
-}
-
-// moveQuick is Move for an entity that is quick (r is its entry in the
-// ID table): it reads the entry, then the entity's cell and those around
-// it, and only writes the entity's record.
-func (g *Grid) moveQuick(id ID, r *ref, x, z float64) {
-	c0 := r.c
-	s := &c0.slots[r.ci]
-	ox, oz, r2 := s.x, s.z, s.r2
-	if x == ox && z == oz {
-		return
-	}
-	e := r.e
-	e.x, e.z = x, z
-	c1 := c0
-	if g.base.coord(x) == c0.cx && g.base.coord(z) == c0.cz {
-		s.x, s.z = x, z
-	} else {
-		c1 = g.place(e, c0, int(r.ci), slot{x, z, r2, id})
-	}
-	g.begin(id, e, ox, oz, r2, x, z, r2)
-	// e is quick: the small reach covers its radius.
-	g.scanMoved(g.smallReach(), c0, c1)
-	g.wideTargets(c0, c1)
-	g.tidy()
-	g.fire()
-}
-
-// place puts the moved entity e, in slot ci of cell c0, into the cell of
-// its new position s (s.x, s.z), and returns that cell. It reads e's
-// record only through the writes of e.cell and e.ci.
-func (g *Grid) place(e *entity, c0 *cell, ci int, s slot) *cell {
-	cx, cz := g.base.coord(s.x), g.base.coord(s.z)
-	if cx == c0.cx && cz == c0.cz {
-		c0.slots[ci].x, c0.slots[ci].z = s.x, s.z
-		return c0
-	}
-	g.takeFromCell(e, c0, ci)
-	c := (*cell)(nil)
-	if dx, dz := cx-c0.cx, cz-c0.cz; dx >= -1 && dx <= 1 && dz >= -1 && dz <= 1 {
-		c = c0.nb[(dz+1)*3+dx+1]
-	}
-	if c == nil {
-		c = g.getCell(cx, cz)
-	}
-	g.putInCell(e, c, s)
-	return c
 }
 
 // SetRadius changes the radius of id and reports what comes into or
@@ -756,11 +681,10 @@ func (g *Grid) SetRadius(id ID, radius float64) error {
 	or, or2, wasOmni := e.r, e.r2, e.class == classOmni
 	g.unclass(e)
 	g.classify(e, radius)
-	g.setRef(e)
 	e.cell.slots[e.ci].r2 = e.slotR2()
 	// The position does not change, so the comparisons of who sees e find
 	// nothing; only what e sees is compared.
-	g.begin(id, e, e.x, e.z, or2, e.x, e.z, e.r2)
+	g.begin(e, e.x, e.z, or2, e.x, e.z, e.r2)
 	if wasOmni || e.class == classOmni {
 		g.scanAll()
 	} else if b := g.base.box(e.x, e.z, max(or, radius)); b.cells() > float64(len(g.all)) {
@@ -786,7 +710,7 @@ func (g *Grid) Remove(id ID) error {
 	if e == nil {
 		return opErr("remove", id, ErrUnknownID)
 	}
-	g.begin(id, e, e.x, e.z, e.r2, math.NaN(), math.NaN(), -1)
+	g.begin(e, e.x, e.z, e.r2, math.NaN(), math.NaN(), -1)
 	g.scanHere(e)
 	g.wideTargets(e.cell, nil)
 	for _, w := range g.omni {
@@ -809,10 +733,10 @@ func (g *Grid) Remove(id ID) error {
 	return nil
 }
 
-// begin starts an operation on e (of ID id), from (ox, oz, or2) to (nx,
-// nz, nr2); see Grid.sub.
-func (g *Grid) begin(id ID, e *entity, ox, oz, or2, nx, nz, nr2 float64) {
-	g.subject, g.sub = id, e
+// begin starts an operation on e, from (ox, oz, or2) to (nx, nz, nr2);
+// see Grid.sub.
+func (g *Grid) begin(e *entity, ox, oz, or2, nx, nz, nr2 float64) {
+	g.subject, g.sub = e.id, e
 	g.ox, g.oz, g.or2, g.nx, g.nz, g.nr2 = ox, oz, or2, nx, nz, nr2
 }
 
@@ -886,23 +810,15 @@ func (g *Grid) moveScan(e *entity, c0 *cell) {
 	if e.class != classOmni {
 		reach = max(reach, e.r)
 	}
-	g.scanMoved(reach, c0, e.cell)
-}
-
-// scanMoved compares the moving sub, from cell c0 to cell c1, with the
-// entities within reach of its old or its new position (none if reach is
-// negative).
-func (g *Grid) scanMoved(reach float64, c0, c1 *cell) {
 	if reach < 0 {
 		return
 	}
-	n := len(g.all)
-	a, b := g.base.box(g.ox, g.oz, reach), g.base.box(g.nx, g.nz, reach)
+	a, b := g.base.box(g.ox, g.oz, reach), g.base.box(e.x, e.z, reach)
 	switch {
-	case a == b && a.x1-a.x0 == 2 && a.z1-a.z0 == 2 && a.x0 == c1.cx-1 && a.z0 == c1.cz-1 && n >= 9:
+	case a == b && a.x1-a.x0 == 2 && a.z1-a.z0 == 2 && a.x0 == e.cell.cx-1 && a.z0 == e.cell.cz-1 && n >= 9:
 		// The usual case: the 3×3 cells around its own. Read their
 		// headers first, so that the memory loads overlap.
-		home := c1
+		home := e.cell
 		n := 0
 		for m := uint(home.occupied); m != 0; m &= m - 1 {
 			n += len(home.nb[bits.TrailingZeros(m)].slots)
@@ -912,12 +828,12 @@ func (g *Grid) scanMoved(reach float64, c0, c1 *cell) {
 			g.scanSlots(home.nb[bits.TrailingZeros(m)].slots)
 		}
 	case a == b && a.cells() <= float64(n):
-		g.scanBox(a, c1, box{}, false)
+		g.scanBox(a, e.cell, box{}, false)
 	case a.cells()+b.cells() > float64(n):
 		g.scanAll()
 	default:
 		g.scanBox(a, c0, box{}, false)
-		g.scanBox(b, c1, a, true)
+		g.scanBox(b, e.cell, a, true)
 	}
 }
 
@@ -1400,23 +1316,13 @@ func (g *Grid) getCell(cx, cz int64) *cell {
 	return c
 }
 
-// addToCell puts e into cell c.
 func (g *Grid) addToCell(e *entity, c *cell) {
-	g.putInCell(e, c, slot{e.x, e.z, e.slotR2(), e.id})
-}
-
-// putInCell puts e, whose slot is s, into cell c.
-func (g *Grid) putInCell(e *entity, c *cell, s slot) {
 	if len(c.slots)+len(c.wide) == 0 {
 		g.empty--
 	}
 	e.cell = c
 	e.ci = len(c.slots)
-	if s.id < ID(len(g.dense)) {
-		r := &g.dense[s.id]
-		r.c, r.ci = c, int32(e.ci)
-	}
-	c.slots = append(c.slots, s)
+	c.slots = append(c.slots, slot{e.x, e.z, e.slotR2(), e.id})
 	if len(c.slots) == 1 {
 		for k, n := range c.nb {
 			if n != nil {
@@ -1430,21 +1336,11 @@ func (g *Grid) putInCell(e *entity, c *cell, s slot) {
 // even if empty: tidy drops empty cells in batches, and meanwhile they
 // remain valid for the operation in progress.
 func (g *Grid) removeFromCell(e *entity) {
-	g.takeFromCell(e, e.cell, e.ci)
-}
-
-// takeFromCell is removeFromCell of e, in slot ci of cell c.
-func (g *Grid) takeFromCell(e *entity, c *cell, ci int) {
+	c := e.cell
 	n := len(c.slots) - 1
 	last := c.slots[n]
-	c.slots[ci] = last
-	if id := last.id; id < ID(len(g.dense)) {
-		r := &g.dense[id]
-		r.ci = int32(ci)
-		r.e.ci = ci
-	} else {
-		g.sparse[id].ci = ci
-	}
+	c.slots[e.ci] = last
+	g.lookup(last.id).ci = e.ci
 	c.slots[n] = slot{}
 	c.slots = c.slots[:n]
 	if n == len(c.first) && &c.slots[0] != &c.first[0] {
@@ -1452,7 +1348,6 @@ func (g *Grid) takeFromCell(e *entity, c *cell, ci int) {
 		copy(c.first[:], c.slots)
 		c.slots = c.first[:n]
 	}
-	// e's entry in the ID table keeps c until putInCell or forget.
 	e.cell = nil
 	if n == 0 {
 		for k, nb := range c.nb {

@@ -7,12 +7,12 @@ import (
 	"testing"
 )
 
-// The ID table's entries (Grid.dense) are copies of where each entity's
-// slot is, which the moves of quick entities read instead of the entity's
-// record. These tests drive the edges of that copy against the
+// The table of IDs (Grid.dense, Grid.sparse) at its edges, against the
 // brute-force reference, with a full check (pairs, Neighbors, Watchers,
-// and checkInvariants, which compares every entry with its record) after
-// every operation.
+// and checkInvariants, which checks where each entity is stored and its
+// entry in its cell) after every operation. (They were written for an ID
+// table that held each entity's cell and slot index, which issue 18
+// tried: see docs/perf/2026-12-07-aoi-move-chain.md.)
 
 // walk moves each of ids by random steps of up to step, n times, some of
 // them across cells, and some to where it is (which changes nothing).
@@ -38,9 +38,8 @@ func insertAt(c *checker, pos map[ID][2]float64, id ID, x, z, r float64) {
 	}
 }
 
-// An ID beyond the dense table lives in sparse and moves by the general
-// path; when the table grows past it, with the entity in its cell, it
-// moves into the table and then moves by the quick path.
+// An ID beyond the dense table lives in sparse; when the table grows past
+// it, with the entity in its cell, it moves into the table.
 func TestIDTableSparseThenDense(t *testing.T) {
 	c := newChecker(t, "sparse then dense", newGridImpl(10), 1)
 	g := c.grid
@@ -73,8 +72,8 @@ func TestIDTableSparseThenDense(t *testing.T) {
 	if grew == 0 {
 		t.Fatalf("the table did not grow while entities were in it")
 	}
-	if _, ok := g.sparse[late]; ok || !g.dense[late].quick || g.dense[late].e.id != late {
-		t.Fatalf("ID %d did not move into the table: entry %+v", late, g.dense[late])
+	if _, ok := g.sparse[late]; ok || g.dense[late] == nil || g.dense[late].id != late {
+		t.Fatalf("ID %d did not move into the table", late)
 	}
 	if _, ok := g.sparse[far]; !ok {
 		t.Fatalf("ID %d left sparse", far)
@@ -82,12 +81,13 @@ func TestIDTableSparseThenDense(t *testing.T) {
 	walk(c, rng, append(ids, late, far), pos, 15, 400)
 }
 
-// An ID removed and inserted again, as small, wide, omni, and small with
-// a radius just above its class's reach, gets an entry for what it is
-// now; SetRadius changes the entry with the kind.
+// An ID removed and inserted again, as small, wide, +Inf, and small with
+// a radius just above its class's reach (so that the grid's largest small
+// reach, which a move searches, must take the radius itself into
+// account), and the same kinds by SetRadius.
 func TestIDTableReuse(t *testing.T) {
 	// Cell 7: the radius 3.5000000000000004 rounds to class 4, whose
-	// reach, 4/8*7, is 3.5: below the radius, so that entity is not quick.
+	// reach, 4/8*7, is 3.5: below the radius.
 	const cell = 7
 	above := math.Nextafter(3.5, 4)
 	rng := rand.New(rand.NewPCG(18, 2))
@@ -99,42 +99,36 @@ func TestIDTableReuse(t *testing.T) {
 		insertAt(c, pos, id, rng.Float64()*40, rng.Float64()*40, []float64{0, 3, above, 7}[id%4])
 		ids = append(ids, id)
 	}
-	if e := g.lookup(2); e.r != above || e.class < 0 || g.dense[2].quick || float64(e.class)/classesPerCell*cell >= e.r {
-		t.Fatalf("entity 2 (radius %v): class %d, quick %v: want small, beyond its class's reach, and not quick", e.r, e.class, g.dense[2].quick)
+	if e := g.lookup(2); e.r != above || e.class < 0 || float64(e.class)/classesPerCell*cell >= e.r {
+		t.Fatalf("entity 2 (radius %v): class %d: want small, beyond its class's reach", e.r, e.class)
 	}
 	const id = ID(5)
-	kinds := []struct {
-		r     float64
-		quick bool
-	}{{3, true}, {above, false}, {3 * cell, false}, {math.Inf(1), false}, {0, true}, {cell, true}}
-	for i, k := range kinds {
+	kinds := []float64{3, above, 3 * cell, math.Inf(1), 0, cell}
+	for i, r := range kinds {
 		if err := c.do(op{kind: opRemove, id: id}); err != nil {
 			c.fatalf("remove: %v", err)
 		}
-		if g.dense[id] != (ref{}) {
-			t.Fatalf("removed %d: entry %+v left", id, g.dense[id])
+		if g.dense[id] != nil {
+			t.Fatalf("removed %d: still in the table", id)
 		}
-		insertAt(c, pos, id, rng.Float64()*40, rng.Float64()*40, k.r)
-		if g.dense[id].quick != k.quick {
-			t.Fatalf("round %d: %d inserted with radius %v: quick %v, want %v", i, id, k.r, g.dense[id].quick, k.quick)
+		insertAt(c, pos, id, rng.Float64()*40, rng.Float64()*40, r)
+		if e := g.dense[id]; e == nil || e.r != r {
+			t.Fatalf("round %d: %d inserted with radius %v: not in the table with it", i, id, r)
 		}
 		walk(c, rng, ids, pos, 10, 60)
 		// The same by SetRadius, from the previous kind.
 		prev := kinds[(i+len(kinds)-1)%len(kinds)]
-		if err := c.do(op{kind: opSetRadius, id: id, r: prev.r}); err != nil {
+		if err := c.do(op{kind: opSetRadius, id: id, r: prev}); err != nil {
 			c.fatalf("set radius: %v", err)
-		}
-		if g.dense[id].quick != prev.quick {
-			t.Fatalf("round %d: radius of %d set to %v: quick %v, want %v", i, id, prev.r, g.dense[id].quick, prev.quick)
 		}
 		walk(c, rng, ids, pos, 10, 60)
 	}
 }
 
-// Many entities walking across cells in a small grid: the entries of the
-// entities that take the place of a leaving one in its cell follow it
-// (checked after every operation), with IDs in the table, in sparse, and
-// reused.
+// Many entities walking across cells in a small grid, with IDs in the
+// table, in sparse, and reused: the entities that take the place of a
+// leaving one in its cell keep their index (checked after every
+// operation).
 func TestIDTableWalk(t *testing.T) {
 	for seed := range uint64(4) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {

@@ -236,21 +236,12 @@ func checkInvariants(g *Grid) error {
 		}
 	}
 	stored := len(g.sparse)
-	for id, r := range g.dense {
-		e := r.e
-		if e == nil {
-			if r != (ref{}) {
-				return fmt.Errorf("ID %d: no entity, entry %+v", id, r)
+	for id, e := range g.dense {
+		if e != nil {
+			stored++
+			if e.id != ID(id) {
+				return fmt.Errorf("entity %d stored as %d", e.id, id)
 			}
-			continue
-		}
-		stored++
-		if e.id != ID(id) {
-			return fmt.Errorf("entity %d stored as %d", e.id, id)
-		}
-		quick := e.class >= 0 && e.r <= float64(e.class)/classesPerCell*g.size
-		if r.c != e.cell || int(r.ci) != e.ci || r.quick != quick {
-			return fmt.Errorf("entity %d: entry %+v for cell %p, index %d, quick %v", e.id, r, e.cell, e.ci, quick)
 		}
 	}
 	for id, e := range g.sparse {
