@@ -141,20 +141,25 @@ func benchCrowd(b *testing.B, spread float64) {
 func slicesClone(s []float64) []float64 { return append([]float64(nil), s...) }
 
 // scaleCase is a move-round benchmark: n entities uniformly on a
-// world×world map, cell size cell, radius(i) for entity i.
+// world×world map, cell size cell, radius(i) for entity i. A round moves
+// them in ID order (which is also the order in which they were inserted,
+// so the order of their records in memory), or, if shuffled, in a random
+// order fixed before the timer starts, as clients move their players.
 type scaleCase struct {
-	name   string
-	n      int
-	world  float64
-	cell   float64
-	radius func(i int) float64
-	impls  []scaleImpl
+	name     string
+	n        int
+	world    float64
+	cell     float64
+	radius   func(i int) float64
+	impls    []scaleImpl
+	shuffled bool
 }
 
 func (sc scaleCase) run(b *testing.B) {
 	for _, im := range sc.impls {
 		var st *benchState
 		var mib float64 // heap held by the AOI after inserting all
+		var order []ID  // the IDs in the order a round moves them; st.x[k] is order[k]'s
 		b.Run(sc.name+"/"+im.name, func(b *testing.B) {
 			if st == nil {
 				st = &benchState{cb: &counter{}, world: sc.world, rng: rand.New(rand.NewPCG(1, 2))}
@@ -174,15 +179,28 @@ func (sc scaleCase) run(b *testing.B) {
 				for i := range st.steps {
 					st.steps[i] = (st.rng.Float64()*2 - 1) * benchStep
 				}
+				order = make([]ID, sc.n)
+				for i := range order {
+					order[i] = ID(i)
+				}
+				if sc.shuffled {
+					// st.x and st.z follow the order, so that the
+					// benchmark's own reads stay sequential.
+					st.rng.Shuffle(len(order), func(i, j int) {
+						order[i], order[j] = order[j], order[i]
+						st.x[i], st.x[j] = st.x[j], st.x[i]
+						st.z[i], st.z[j] = st.z[j], st.z[i]
+					})
+				}
 			}
 			st.cb.enters, st.cb.leaves = 0, 0
 			b.ResetTimer()
 			st.cpu0 = procstat.SelfCPU()
 			for range b.N {
-				for i := range sc.n {
-					x, z := st.bounce(st.x[i]+st.step()), st.bounce(st.z[i]+st.step())
-					st.x[i], st.z[i] = x, z
-					if err := st.s.Move(ID(i), x, z); err != nil {
+				for k, id := range order {
+					x, z := st.bounce(st.x[k]+st.step()), st.bounce(st.z[k]+st.step())
+					st.x[k], st.z[k] = x, z
+					if err := st.s.Move(id, x, z); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -202,27 +220,27 @@ func BenchmarkRadii(b *testing.B) {
 	fixed := func(r float64) func(int) float64 { return func(int) float64 { return r } }
 	uniform := func(i int) float64 { return float64((i * 7919) % 1001) } // 0..1000, spread evenly
 	cases := []scaleCase{
-		{"r=100", benchN, 10000, 100, fixed(100), all},
+		{"r=100", benchN, 10000, 100, fixed(100), all, false},
 		{"r=100+one199", benchN, 10000, 100, func(i int) float64 {
 			if i == 0 {
 				return 199
 			}
 			return 100
-		}, all},
+		}, all, false},
 		{"r=100+one1000", benchN, 10000, 100, func(i int) float64 {
 			if i == 0 {
 				return 1000
 			}
 			return 100
-		}, all},
+		}, all, false},
 		{"r=100+1%1000", benchN, 10000, 100, func(i int) float64 {
 			if i%100 == 0 {
 				return 1000
 			}
 			return 100
-		}, all},
-		{"r=0..1000", benchN, 10000, 100, uniform, all},
-		{"cell=40/r=100", benchN, 10000, 40, fixed(100), all},
+		}, all, false},
+		{"r=0..1000", benchN, 10000, 100, uniform, all, false},
+		{"cell=40/r=100", benchN, 10000, 40, fixed(100), all, false},
 	}
 	for _, sc := range cases {
 		sc.run(b)
@@ -233,12 +251,17 @@ func BenchmarkRadii(b *testing.B) {
 // cell 100, at the same density (10,000×10,000 and 31,623×31,623). The
 // brute force is left out at 100,000 (its visibility matrix alone would
 // take 1.25 GB) and so is the cross-linked list (its inserts walk the
-// lists from the head: about 5·10^9 steps to build).
+// lists from the head: about 5·10^9 steps to build). n=N/grid moves the
+// entities in ID order, n=N/random/grid in a random order (fixed before
+// the timer), as a game's clients do: at 100,000 every move's first
+// loads then come from memory.
 func BenchmarkScale(b *testing.B) {
 	fixed := func(int) float64 { return benchRadius }
 	for _, sc := range []scaleCase{
-		{"n=10000", 10000, 10000, 100, fixed, []scaleImpl{implGrid, implOldGrid}},
-		{"n=100000", 100000, 10000 * math.Sqrt(10), 100, fixed, []scaleImpl{implGrid, implOldGrid}},
+		{"n=10000", 10000, 10000, 100, fixed, []scaleImpl{implGrid, implOldGrid}, false},
+		{"n=100000", 100000, 10000 * math.Sqrt(10), 100, fixed, []scaleImpl{implGrid, implOldGrid}, false},
+		{"n=10000/random", 10000, 10000, 100, fixed, []scaleImpl{implGrid}, true},
+		{"n=100000/random", 100000, 10000 * math.Sqrt(10), 100, fixed, []scaleImpl{implGrid}, true},
 	} {
 		sc.run(b)
 	}
