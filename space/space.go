@@ -31,7 +31,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/goworld-engine/goworld/aoi"
@@ -95,9 +94,9 @@ const (
 	DefaultSyncWork  = 128_000
 )
 
-// maxID is the largest ID a Space assigns: views key their state tables
-// by 32 bits.
-const maxID = math.MaxUint32
+// maxID is the largest ID a Space assigns: views keep an ID and its
+// flags in 32 bits (see stateTable).
+const maxID = idMask
 
 // errFull: Add found no ID left.
 var errFull = errors.New("space: full (no member ID left)")

@@ -119,14 +119,14 @@ func TestStateTableAgainstMap(t *testing.T) {
 func TestStateTableIDsAboveMax(t *testing.T) {
 	var tab stateTable
 	tab.or(1, fShown)
-	if st := tab.get(1 + 1<<32); st != 0 {
-		t.Fatalf("get(1<<32+1) = %#x, want 0", st)
+	if st := tab.get(1 + 1<<idBits); st != 0 {
+		t.Fatalf("get(1<<29+1) = %#x, want 0", st)
 	}
-	if st := tab.clear(1+1<<32, fShown); st != 0 || tab.get(1) != fShown {
-		t.Fatalf("clear(1<<32+1) = %#x and left %#x", st, tab.get(1))
+	if st := tab.clear(1+1<<idBits, fShown); st != 0 || tab.get(1) != fShown {
+		t.Fatalf("clear(1<<29+1) = %#x and left %#x", st, tab.get(1))
 	}
-	if tab.turn(1+1<<32, fShown, fPos) || tab.get(1) != fShown {
-		t.Fatal("turn(1<<32+1) changed 1")
+	if tab.turn(1+1<<idBits, fShown, fPos) || tab.get(1) != fShown {
+		t.Fatal("turn(1<<29+1) changed 1")
 	}
 }
 
