@@ -642,7 +642,7 @@ type due struct {
 // cand is a queued position Sync may send.
 type cand struct {
 	id ID
-	d2 float64 // squared distance from the viewer
+	d2 float64 // squared distance from the viewer (0 for itself)
 }
 
 // sendPositions sends up to m's budget of its queued positions. All of
@@ -653,7 +653,6 @@ type cand struct {
 // 4 × (entries ahead of it) / budget Syncs, however many near ones move.
 func (s *Space) sendPositions(v *view, cur uint64) {
 	id := v.id
-	vx, vz, _ := s.grid.Position(id)
 	// Gather the live entries, oldest first; their fPos is cleared here
 	// (which also skips a second, stale entry of the same ID) and set
 	// back for those that stay.
@@ -667,12 +666,7 @@ func (s *Space) sendPositions(v *view, cur uint64) {
 		if st&fShown == 0 && t != id {
 			continue // still pending: its create will carry its position
 		}
-		c := cand{id: t}
-		if t != id {
-			x, z, _ := s.grid.Position(t)
-			c.d2 = (x-vx)*(x-vx) + (z-vz)*(z-vz)
-		}
-		cs = append(cs, c)
+		cs = append(cs, cand{id: t})
 	}
 	s.cand = cs
 	v.pos, v.posHead = v.pos[:0], 0
@@ -695,9 +689,15 @@ func (s *Space) sendPositions(v *view, cur uint64) {
 		// go, and of those at it, as many as the budget still allows.
 		var limit float64
 		if near > 0 {
+			// Distances only now: when all fit, they are not needed.
+			vx, vz, _ := s.grid.Position(id)
 			s.d2 = s.d2[:0]
-			for _, c := range rest {
-				s.d2 = append(s.d2, c.d2)
+			for i := range rest {
+				if t := rest[i].id; t != id {
+					x, z, _ := s.grid.Position(t)
+					rest[i].d2 = (x-vx)*(x-vx) + (z-vz)*(z-vz)
+				}
+				s.d2 = append(s.d2, rest[i].d2)
 			}
 			limit = nth(s.d2, near-1)
 			under := 0
