@@ -37,9 +37,9 @@ import (
 )
 
 // ID identifies a member within its space. Add assigns them, small and
-// dense (from 1), and reuses those of removed members, so that looking a
-// member up is an index, not a hash: routing moves does it once per
-// (viewer, neighbour) or (mover, watcher) pair.
+// dense (from 1, at most 2^29 − 1), and reuses those of removed members,
+// so that looking a member up is an index, not a hash: routing moves
+// does it once per (viewer, neighbour) or (mover, watcher) pair.
 type ID = aoi.ID
 
 // Output receives what a Space decides. Its methods are called
@@ -148,6 +148,7 @@ type Space struct {
 	out     Output
 	slots   []member // by ID; unused for free IDs (and for 0)
 	free    []ID
+	maxID   ID // the largest ID Add may assign: maxID (lower in tests)
 	count   int
 	viewers []*view // in no order; view.idx is the index
 	// epoch numbers the Sync intervals: moves since the last Sync are
@@ -195,7 +196,7 @@ func New(cfg Config, out Output) *Space {
 	if cfg.SyncTotal <= 0 {
 		cfg.SyncTotal = DefaultSyncTotal
 	}
-	s := &Space{cfg: cfg, out: out, slots: []member{{}}, epoch: 1}
+	s := &Space{cfg: cfg, out: out, slots: []member{{}}, maxID: maxID, epoch: 1}
 	s.grid = aoi.NewGrid(cfg.CellSize, aoi.Funcs{
 		OnEnter: func(w, t ID) { s.events = append(s.events, event{w, t, true}) },
 		OnLeave: func(w, t ID) { s.events = append(s.events, event{w, t, false}) },
@@ -219,7 +220,8 @@ func (s *Space) member(id ID) *member {
 }
 
 // Add adds a member at (x, z) with an AOI radius and returns its ID.
-// viewer says whether it has a client to keep a view for.
+// viewer says whether it has a client to keep a view for. It fails when
+// the space holds 2^29 − 1 members (no ID is left).
 func (s *Space) Add(x, z, radius float64, viewer bool) (ID, error) {
 	var id ID
 	if n := len(s.free); n > 0 {
@@ -227,7 +229,7 @@ func (s *Space) Add(x, z, radius float64, viewer bool) (ID, error) {
 		s.free = s.free[:n-1]
 	} else {
 		id = ID(len(s.slots))
-		if id > maxID {
+		if id > s.maxID {
 			return 0, errFull
 		}
 		s.slots = append(s.slots, member{})

@@ -1,6 +1,7 @@
 package space
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -576,4 +577,26 @@ func TestReusedIDs(t *testing.T) {
 	vs[3] = true
 	r.drain()
 	r.checkExact(vs)
+}
+
+// TestFull: when no ID is left, Add fails and changes nothing; a removed
+// member's ID is then the one Add assigns.
+func TestFull(t *testing.T) {
+	r := newRecorder(t, Config{CellSize: 10})
+	s := r.s
+	s.maxID = 3
+	for id := ID(1); id <= 3; id++ {
+		addAs(t, s, id, float64(id), 0, 10, true)
+	}
+	if _, err := s.Add(0, 0, 10, true); !errors.Is(err, errFull) {
+		t.Fatalf("Add with no ID left: %v, want errFull", err)
+	}
+	if s.Len() != 3 || s.NumViewers() != 3 || s.Has(4) {
+		t.Fatalf("after the failed Add: Len %d, NumViewers %d, Has(4) %v", s.Len(), s.NumViewers(), s.Has(4))
+	}
+	must(t, s.Remove(2))
+	delete(r.views, 2)
+	addAs(t, s, 2, 5, 0, 10, true)
+	r.drain()
+	r.checkExact(map[ID]bool{1: true, 2: true, 3: true})
 }
