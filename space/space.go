@@ -29,6 +29,7 @@ package space
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -36,9 +37,9 @@ import (
 )
 
 // ID identifies a member within its space. Add assigns them, small and
-// dense (from 1), and reuses those of removed members, so that looking a
-// member up is an index, not a hash: routing moves does it once per
-// (viewer, neighbour) or (mover, watcher) pair.
+// dense (from 1, at most 2^29 − 1), and reuses those of removed members,
+// so that looking a member up is an index, not a hash: routing moves
+// does it once per (viewer, neighbour) or (mover, watcher) pair.
 type ID = aoi.ID
 
 // Output receives what a Space decides. Its methods are called
@@ -93,19 +94,31 @@ const (
 	DefaultSyncWork  = 128_000
 )
 
+// maxID is the largest ID a Space assigns: views keep an ID and its
+// flags in 32 bits (see stateTable).
+const maxID = idMask
+
+// errFull: Add found no ID left.
+var errFull = errors.New("space: full (no member ID left)")
+
+// member is one slot of Space.slots, kept by value: a move reads one
+// array entry for what it needs of the member (its stamp, whether it is
+// listed, its view), a load the processor can overlap with the grid's.
 type member struct {
-	id      ID
 	movedAt uint64 // the Sync interval of its last move (see Space.epoch); 0: never
+	view    *view  // nil: no client
+	used    bool   // the ID is a member's (false for free IDs and 0)
 	listed  bool   // in Space.moved
-	view    *view
 }
 
 type view struct {
+	id  ID  // the viewer
+	idx int // in Space.viewers
 	// state holds, for every entity the viewer sees (and the viewer
 	// itself when its own position is due), what its client has of it:
-	// one map for the three facts, so that each step of routing and
-	// sending costs one lookup.
-	state map[ID]uint8
+	// one table for the three facts, so that each step of routing and
+	// sending costs one probe.
+	state stateTable
 	// pending: entities seen but not yet created on the client (over the
 	// budget), oldest first; entries without fPending are stale.
 	pending     []ID
@@ -120,7 +133,8 @@ type view struct {
 	routed uint64
 }
 
-// Flags of view.state.
+// Flags of view.state (never 0 together: an entity without any is not
+// in the table).
 const (
 	fShown   = 1 << iota // the client holds the entity
 	fPending             // queued in pending
@@ -132,10 +146,11 @@ type Space struct {
 	cfg     Config
 	grid    *aoi.Grid
 	out     Output
-	slots   []*member // by ID; nil for free IDs (and for 0)
+	slots   []member // by ID; unused for free IDs (and for 0)
 	free    []ID
+	maxID   ID // the largest ID Add may assign: maxID (lower in tests)
 	count   int
-	viewers map[ID]*member
+	viewers []*view // in no order; view.idx is the index
 	// epoch numbers the Sync intervals: moves since the last Sync are
 	// stamped with it, and each Sync ends it (epoch++). lastMove is the
 	// latest stamp given.
@@ -143,7 +158,9 @@ type Space struct {
 	// moved lists the members that moved since the last Sync (and, after
 	// a Sync that routed from the movers' side and ran out of work, those
 	// it did not get to: leftover).
-	moved    []*member
+	// Entries whose member is no longer listed are stale (the member
+	// was removed, or its ID reused and listed again further on).
+	moved    []ID
 	leftover bool
 	behind   int     // viewers the last Sync did not get to route
 	events   []event // the current grid operation's changes
@@ -179,7 +196,7 @@ func New(cfg Config, out Output) *Space {
 	if cfg.SyncTotal <= 0 {
 		cfg.SyncTotal = DefaultSyncTotal
 	}
-	s := &Space{cfg: cfg, out: out, slots: []*member{nil}, viewers: map[ID]*member{}, epoch: 1}
+	s := &Space{cfg: cfg, out: out, slots: []member{{}}, maxID: maxID, epoch: 1}
 	s.grid = aoi.NewGrid(cfg.CellSize, aoi.Funcs{
 		OnEnter: func(w, t ID) { s.events = append(s.events, event{w, t, true}) },
 		OnLeave: func(w, t ID) { s.events = append(s.events, event{w, t, false}) },
@@ -193,15 +210,18 @@ func (s *Space) Len() int { return s.count }
 // Has reports whether id is a member.
 func (s *Space) Has(id ID) bool { return s.member(id) != nil }
 
+// member returns id's slot, nil if id is not a member. The pointer is
+// good until the next Add.
 func (s *Space) member(id ID) *member {
-	if id >= ID(len(s.slots)) {
+	if id >= ID(len(s.slots)) || !s.slots[id].used {
 		return nil
 	}
-	return s.slots[id]
+	return &s.slots[id]
 }
 
 // Add adds a member at (x, z) with an AOI radius and returns its ID.
-// viewer says whether it has a client to keep a view for.
+// viewer says whether it has a client to keep a view for. It fails when
+// the space holds 2^29 − 1 members (no ID is left).
 func (s *Space) Add(x, z, radius float64, viewer bool) (ID, error) {
 	var id ID
 	if n := len(s.free); n > 0 {
@@ -209,15 +229,14 @@ func (s *Space) Add(x, z, radius float64, viewer bool) (ID, error) {
 		s.free = s.free[:n-1]
 	} else {
 		id = ID(len(s.slots))
-		s.slots = append(s.slots, nil)
+		if id > s.maxID {
+			return 0, errFull
+		}
+		s.slots = append(s.slots, member{})
 	}
-	m := &member{id: id}
+	s.slots[id] = member{used: true}
 	if viewer {
-		m.view = s.newView()
-	}
-	s.slots[id] = m
-	if viewer {
-		s.viewers[id] = m
+		s.addView(id)
 	}
 	if err := s.grid.Insert(id, x, z, radius); err != nil {
 		s.release(id)
@@ -229,9 +248,32 @@ func (s *Space) Add(x, z, radius float64, viewer bool) (ID, error) {
 }
 
 func (s *Space) release(id ID) {
-	s.slots[id] = nil
-	delete(s.viewers, id)
+	s.dropView(id)
+	s.slots[id] = member{}
 	s.free = append(s.free, id)
+}
+
+// addView gives id a view.
+func (s *Space) addView(id ID) {
+	// Moves of this interval are routed to it too: an entity it is shown
+	// now may move again before the Sync.
+	v := &view{id: id, idx: len(s.viewers), budget: s.cfg.SyncLimit, routed: s.epoch - 1}
+	s.slots[id].view = v
+	s.viewers = append(s.viewers, v)
+}
+
+// dropView takes id's view away (if it has one) and returns it.
+func (s *Space) dropView(id ID) *view {
+	v := s.slots[id].view
+	if v == nil {
+		return nil
+	}
+	s.slots[id].view = nil
+	last := s.viewers[len(s.viewers)-1]
+	s.viewers[v.idx], last.idx = last, v.idx
+	s.viewers[len(s.viewers)-1] = nil
+	s.viewers = s.viewers[:len(s.viewers)-1]
+	return v
 }
 
 // Reserve returns the ID the next Add or Restore will assign, so that a
@@ -280,7 +322,7 @@ func (s *Space) Restore(x, z, radius float64, viewer bool, pending []ID) (ID, er
 		delete(s.frozen, id)
 		return 0, err
 	}
-	s.stamp(s.slots[id])
+	s.stamp(id)
 	return id, nil
 }
 
@@ -296,7 +338,7 @@ func (s *Space) Pending(viewer ID) []ID {
 	}
 	var out []ID
 	for _, id := range m.view.pending[m.view.pendingHead:] {
-		if m.view.state[id]&fPending != 0 {
+		if m.view.state.get(id)&fPending != 0 {
 			out = append(out, id)
 		}
 	}
@@ -307,15 +349,13 @@ func (s *Space) Pending(viewer ID) []ID {
 // the clients that held it) and its own client is told to destroy
 // everything it held.
 func (s *Space) Remove(id ID) error {
-	m := s.member(id)
-	if m == nil {
+	if s.member(id) == nil {
 		return fmt.Errorf("space: %w: %d", aoi.ErrUnknownID, id)
 	}
 	if err := s.grid.Remove(id); err != nil {
 		return err
 	}
 	s.apply()
-	m.view = nil
 	s.release(id)
 	s.count--
 	return nil
@@ -325,41 +365,48 @@ func (s *Space) Remove(id ID) error {
 // that client is not told; other viewers that hold it are, at the next
 // Sync.
 func (s *Space) Move(id ID, x, z float64, byOwner bool) error {
-	m := s.member(id)
-	if m == nil {
+	// The slot's load overlaps the grid's: nothing here waits for it.
+	if id >= ID(len(s.slots)) || !s.slots[id].used {
 		return fmt.Errorf("space: %w: %d", aoi.ErrUnknownID, id)
 	}
 	if err := s.grid.Move(id, x, z); err != nil {
 		return err
 	}
-	s.apply()
-	s.touch(m, byOwner)
+	if len(s.events) > 0 {
+		s.apply()
+	}
+	s.touch(id, byOwner)
 	return nil
 }
 
 // Touch marks id as moved without moving it on the grid (a change of height
 // or yaw only), so that viewers are sent its position at the next Sync.
 func (s *Space) Touch(id ID, byOwner bool) {
-	if m := s.member(id); m != nil {
-		s.touch(m, byOwner)
+	if s.member(id) != nil {
+		s.touch(id, byOwner)
 	}
 }
 
-func (s *Space) touch(m *member, byOwner bool) {
+// touch stamps id, a member, and queues its own position for its
+// client unless byOwner.
+func (s *Space) touch(id ID, byOwner bool) {
+	m := &s.slots[id]
 	if !byOwner && m.view != nil {
-		m.view.queuePos(m.id) // its own client learns where it is
+		m.view.queuePos(id) // its own client learns where it is
 	}
-	s.stamp(m)
+	s.stampSlot(id, m)
 }
 
-// stamp marks m as moved in this Sync interval: the viewers that see it
-// queue its position when routing next reaches them.
-func (s *Space) stamp(m *member) {
+// stamp marks id, a member, as moved in this Sync interval: the viewers
+// that see it queue its position when routing next reaches them.
+func (s *Space) stamp(id ID) { s.stampSlot(id, &s.slots[id]) }
+
+func (s *Space) stampSlot(id ID, m *member) {
 	m.movedAt = s.epoch
 	s.lastMove = s.epoch
 	if !m.listed {
 		m.listed = true
-		s.moved = append(s.moved, m)
+		s.moved = append(s.moved, id)
 	}
 }
 
@@ -384,24 +431,22 @@ func (s *Space) SetViewer(id ID, on bool) {
 		return
 	}
 	if !on {
-		v := m.view
-		m.view = nil
-		delete(s.viewers, id)
-		for t, st := range v.state {
+		v := s.dropView(id)
+		v.state.all(func(t ID, st uint8) {
 			if st&fShown != 0 {
 				s.out.Destroy(id, t)
 			}
-		}
+		})
 		return
 	}
-	m.view = s.newView()
-	s.viewers[id] = m
+	s.addView(id)
+	v := s.slots[id].view
 	s.buf = s.buf[:0]
 	s.grid.Neighbors(id, func(t ID) bool { s.buf = append(s.buf, t); return true })
 	for _, t := range s.buf {
-		s.show(m, t)
+		s.show(v, t)
 	}
-	s.touch(m, false) // the new client learns where its entity is
+	s.touch(id, false) // the new client learns where its entity is
 }
 
 // Sees reports whether watcher sees target.
@@ -413,7 +458,7 @@ func (s *Space) Shown(viewer, target ID) bool {
 	if m == nil || m.view == nil {
 		return false
 	}
-	return m.view.state[target]&fShown != 0
+	return m.view.state.get(target)&fShown != 0
 }
 
 // Neighbors calls fn for each member id sees, until fn returns false. fn
@@ -428,10 +473,8 @@ func (s *Space) Watchers(id ID, fn func(ID) bool) { s.grid.Watchers(id, fn) }
 // tell when id's public state changes.
 func (s *Space) ShownTo(id ID, fn func(viewer ID)) {
 	s.grid.Watchers(id, func(w ID) bool {
-		if m := s.slots[w]; m.view != nil {
-			if m.view.state[id]&fShown != 0 {
-				fn(w)
-			}
+		if v := s.slots[w].view; v != nil && v.state.get(id)&fShown != 0 {
+			fn(w)
 		}
 		return true
 	})
@@ -466,8 +509,8 @@ func (s *Space) Sync() {
 	// Route the viewers routed longest ago first, so that when the work
 	// bound runs out, the ones left wait only until the next Sync.
 	s.order = s.order[:0]
-	for _, m := range s.viewers {
-		s.order = append(s.order, due{m: m})
+	for _, v := range s.viewers {
+		s.order = append(s.order, due{v: v})
 	}
 	// Few movers among many viewers (a crowd standing still, one walking
 	// through): asking each mover's watchers is cheaper than each viewer's
@@ -476,18 +519,18 @@ func (s *Space) Sync() {
 	if s.leftover || (s.behind == 0 && 2*len(s.moved) < len(s.viewers) && !s.pullOnly) {
 		s.pushRoute(cur)
 		for i, d := range s.order {
-			v := d.m.view
+			v := d.v
 			v.routed = cur
 			s.order[i].n = len(v.pending) - v.pendingHead + len(v.pos) - v.posHead
 		}
 	} else {
-		slices.SortFunc(s.order, func(a, b due) int { return cmp.Compare(a.m.view.routed, b.m.view.routed) })
+		slices.SortFunc(s.order, func(a, b due) int { return cmp.Compare(a.v.routed, b.v.routed) })
 		s.behind = 0
 		for i, d := range s.order {
-			v := d.m.view
+			v := d.v
 			if v.routed < s.lastMove {
 				if work < s.cfg.SyncWork {
-					work += s.route(d.m, cur)
+					work += s.route(v, cur)
 				} else {
 					s.behind++
 				}
@@ -505,9 +548,9 @@ func (s *Space) Sync() {
 	}
 	total := s.cfg.SyncTotal
 	for i, d := range s.order {
-		m := d.m
-		s.order[i].m = nil
-		id, v := m.id, m.view
+		v := d.v
+		s.order[i].v = nil
+		id := v.id
 		v.budget = min(s.cfg.SyncLimit, total/(len(s.order)-i))
 		if s.old {
 			v.budget = min(s.cfg.SyncLimit, total)
@@ -519,17 +562,15 @@ func (s *Space) Sync() {
 		for head < len(v.pending) && v.budget > 0 {
 			t := v.pending[head]
 			head++
-			st := v.state[t]
-			if st&fPending == 0 {
+			if !v.state.turn(t, fPending, fShown) {
 				continue
 			}
-			v.state[t] = st&^fPending | fShown
 			v.budget--
 			s.out.Create(id, t)
 		}
 		v.pending, v.pendingHead = advance(v.pending, head)
 		if len(v.pos) > v.posHead && v.budget > 0 {
-			s.sendPositions(m, cur)
+			s.sendPositions(v, cur)
 		}
 		total -= before - v.budget
 		// Until the next Sync, what is left of the per-viewer budget
@@ -544,25 +585,25 @@ func (s *Space) Sync() {
 // listed, and the next Sync routes them the same way first.
 func (s *Space) pushRoute(cur uint64) {
 	work, done := 0, 0
-	for _, m := range s.moved {
+	for _, id := range s.moved {
 		if work >= s.cfg.SyncWork {
 			break
 		}
 		done++
-		m.listed = false
-		if s.slots[m.id] != m {
-			continue // removed since
+		m := &s.slots[id]
+		if !m.listed {
+			continue // stale: removed since, or listed again further on
 		}
-		s.grid.Watchers(m.id, func(w ID) bool {
+		m.listed = false
+		s.grid.Watchers(id, func(w ID) bool {
 			work++
 			if v := s.slots[w].view; v != nil {
-				v.queuePos(m.id)
+				v.queuePos(id)
 			}
 			return true
 		})
 	}
 	n := copy(s.moved, s.moved[done:])
-	clear(s.moved[n:])
 	s.moved = s.moved[:n]
 	s.leftover = n > 0
 }
@@ -570,22 +611,20 @@ func (s *Space) pushRoute(cur uint64) {
 // unlist empties the list of movers (routing from the viewers' side
 // found them through their stamps).
 func (s *Space) unlist() {
-	for _, m := range s.moved {
-		m.listed = false
+	for _, id := range s.moved {
+		s.slots[id].listed = false
 	}
-	clear(s.moved)
 	s.moved = s.moved[:0]
 }
 
-// route queues, in m's view, the position of every member m sees that
-// moved after m was last routed, and returns the pairs examined.
-func (s *Space) route(m *member, cur uint64) int {
-	v := m.view
+// route queues, in v, the position of every member its viewer sees that
+// moved after v was last routed, and returns the pairs examined.
+func (s *Space) route(v *view, cur uint64) int {
 	since := v.routed
 	n := 0
 	// Whether the client holds the mover is checked when the queue is
 	// sent (it may be created by then), which saves a lookup per pair.
-	s.grid.Neighbors(m.id, func(t ID) bool {
+	s.grid.Neighbors(v.id, func(t ID) bool {
 		n++
 		if s.slots[t].movedAt > since {
 			v.queuePos(t)
@@ -598,14 +637,14 @@ func (s *Space) route(m *member, cur uint64) int {
 
 // due is a viewer and how much it has due, for sharing SyncTotal.
 type due struct {
-	m *member
+	v *view
 	n int
 }
 
 // cand is a queued position Sync may send.
 type cand struct {
 	id ID
-	d2 float64 // squared distance from the viewer
+	d2 float64 // squared distance from the viewer (0 for itself)
 }
 
 // sendPositions sends up to m's budget of its queued positions. All of
@@ -614,33 +653,22 @@ type cand struct {
 // nearest; the rest stay queued, in the order they were queued, for the
 // next Sync. A queued position thus waits at most about
 // 4 × (entries ahead of it) / budget Syncs, however many near ones move.
-func (s *Space) sendPositions(m *member, cur uint64) {
-	v, id := m.view, m.id
-	vx, vz, _ := s.grid.Position(id)
+func (s *Space) sendPositions(v *view, cur uint64) {
+	id := v.id
 	// Gather the live entries, oldest first; their fPos is cleared here
 	// (which also skips a second, stale entry of the same ID) and set
 	// back for those that stay.
 	cs := s.cand[:0]
 	for _, t := range v.pos[v.posHead:] {
-		st := v.state[t]
+		// (An entry left with no flag, the viewer itself, is removed.)
+		st := v.state.clear(t, fPos)
 		if st&fPos == 0 {
 			continue
-		}
-		st &^= fPos
-		if st == 0 {
-			delete(v.state, t) // the viewer itself
-		} else {
-			v.state[t] = st
 		}
 		if st&fShown == 0 && t != id {
 			continue // still pending: its create will carry its position
 		}
-		c := cand{id: t}
-		if t != id {
-			x, z, _ := s.grid.Position(t)
-			c.d2 = (x-vx)*(x-vx) + (z-vz)*(z-vz)
-		}
-		cs = append(cs, c)
+		cs = append(cs, cand{id: t})
 	}
 	s.cand = cs
 	v.pos, v.posHead = v.pos[:0], 0
@@ -663,9 +691,15 @@ func (s *Space) sendPositions(m *member, cur uint64) {
 		// go, and of those at it, as many as the budget still allows.
 		var limit float64
 		if near > 0 {
+			// Distances only now: when all fit, they are not needed.
+			vx, vz, _ := s.grid.Position(id)
 			s.d2 = s.d2[:0]
-			for _, c := range rest {
-				s.d2 = append(s.d2, c.d2)
+			for i := range rest {
+				if t := rest[i].id; t != id {
+					x, z, _ := s.grid.Position(t)
+					rest[i].d2 = (x-vx)*(x-vx) + (z-vz)*(z-vz)
+				}
+				s.d2 = append(s.d2, rest[i].d2)
 			}
 			limit = nth(s.d2, near-1)
 			under := 0
@@ -702,7 +736,7 @@ func (s *Space) sendPositions(m *member, cur uint64) {
 // requeue puts t back in v's position queue (after sendPositions took it
 // out).
 func (s *Space) requeue(v *view, t ID) {
-	v.state[t] |= fPos
+	v.state.or(t, fPos)
 	v.pos = append(v.pos, t)
 }
 
@@ -746,26 +780,20 @@ func (s *Space) Backlog() (moves, creates, positions int) {
 	if s.leftover {
 		moves = len(s.moved)
 	}
-	for _, m := range s.viewers {
-		if m.view.routed < s.lastMove {
+	for _, v := range s.viewers {
+		if v.routed < s.lastMove {
 			moves++
 		}
-		for _, st := range m.view.state {
+		v.state.all(func(_ ID, st uint8) {
 			if st&fPending != 0 {
 				creates++
 			}
 			if st&fPos != 0 {
 				positions++
 			}
-		}
+		})
 	}
 	return moves, creates, positions
-}
-
-func (s *Space) newView() *view {
-	// Moves of this interval are routed to it too: an entity it is shown
-	// now may move again before the Sync.
-	return &view{state: map[ID]uint8{}, budget: s.cfg.SyncLimit, routed: s.epoch - 1}
 }
 
 // apply turns the grid's changes into view updates and AOI reports.
@@ -773,12 +801,12 @@ func (s *Space) apply() {
 	evs := s.events
 	s.events = s.events[:0]
 	for _, ev := range evs {
-		m := s.slots[ev.watcher]
-		if m != nil && m.view != nil {
+		// One load per event: a free slot has no view.
+		if v := s.slots[ev.watcher].view; v != nil {
 			if ev.enter {
-				s.show(m, ev.target)
+				s.show(v, ev.target)
 			} else {
-				s.hide(m, ev.target)
+				s.hide(v, ev.target)
 			}
 		}
 	}
@@ -790,45 +818,37 @@ func (s *Space) apply() {
 	}
 }
 
-// show makes target visible in m's view: at once if the budget allows,
-// else at a later Sync.
-func (s *Space) show(m *member, target ID) {
-	v := m.view
-	st := v.state[target]
-	if st&(fShown|fPending) != 0 {
+// show makes target visible in v: at once if the budget allows, else at
+// a later Sync.
+func (s *Space) show(v *view, target ID) {
+	if v.state.get(target)&(fShown|fPending) != 0 {
 		return
 	}
 	switch {
 	case s.quiet:
-		if _, pending := s.frozen[m.id][target]; !pending {
-			v.state[target] = st | fShown
+		if _, pending := s.frozen[v.id][target]; !pending {
+			v.state.or(target, fShown)
 			return
 		}
 	case v.budget > 0:
 		v.budget--
-		v.state[target] = st | fShown
-		s.out.Create(m.id, target)
+		v.state.or(target, fShown)
+		s.out.Create(v.id, target)
 		return
 	}
-	v.state[target] = st | fPending
+	v.state.or(target, fPending)
 	v.pending = append(v.pending, target)
 }
 
-func (s *Space) hide(m *member, target ID) {
-	v := m.view
-	st, ok := v.state[target]
-	if !ok {
-		return
-	}
-	delete(v.state, target) // queue entries left behind are stale
-	if st&fShown != 0 && !s.quiet {
-		s.out.Destroy(m.id, target)
+func (s *Space) hide(v *view, target ID) {
+	// Queue entries left behind are stale.
+	if st := v.state.clear(target, fShown|fPending|fPos); st&fShown != 0 && !s.quiet {
+		s.out.Destroy(v.id, target)
 	}
 }
 
 func (v *view) queuePos(t ID) {
-	if st := v.state[t]; st&fPos == 0 {
-		v.state[t] = st | fPos
+	if v.state.or(t, fPos)&fPos == 0 {
 		v.pos = append(v.pos, t)
 	}
 }

@@ -1,6 +1,7 @@
 package space
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -507,4 +508,95 @@ func addAs(t *testing.T, s *Space, want ID, x, z, radius float64, viewer bool) {
 	if id != want {
 		t.Fatalf("Add returned ID %d, want %d", id, want)
 	}
+}
+
+// TestReusedIDs: a mover removed before the Sync and its ID reused by a
+// member that moves too is routed once (the moved list holds its ID
+// twice, once stale); a viewer removed from the middle of the viewers and
+// its ID reused by a member without a client leaves the other viewers
+// served and gets nothing.
+func TestReusedIDs(t *testing.T) {
+	r := newRecorder(t, Config{CellSize: 100, SyncLimit: 100})
+	s := r.s
+	vs := map[ID]bool{}
+	for i := range 6 {
+		addAs(t, s, ID(i+1), float64(i), 0, 100, true)
+		vs[ID(i+1)] = true
+	}
+	addAs(t, s, 7, 10, 10, 0, false)
+	r.drain()
+	r.checkExact(vs)
+
+	// Few movers among many viewers: routing goes from the movers' side.
+	must(t, s.Move(7, 11, 10, true))
+	must(t, s.Remove(7))
+	addAs(t, s, 7, 12, 10, 0, false)
+	must(t, s.Move(7, 13, 10, true))
+	r.pos = map[ID][]ID{}
+	r.sync()
+	for v := range vs {
+		if !slices.Equal(r.pos[v], []ID{7}) {
+			t.Fatalf("viewer %d got positions %v, want [7] once", v, r.pos[v])
+		}
+	}
+	if m, c, p := s.Backlog(); m+c+p != 0 {
+		t.Fatalf("backlog %d moves, %d creates, %d positions", m, c, p)
+	}
+
+	// Viewer 3 leaves; its ID comes back without a client; viewer 1
+	// leaves too (the last viewer moved into its place before).
+	must(t, s.Remove(3))
+	delete(vs, 3)
+	delete(r.views, 3)
+	addAs(t, s, 3, 2, 0, 100, false)
+	must(t, s.Remove(1))
+	delete(vs, 1)
+	delete(r.views, 1)
+	if s.NumViewers() != len(vs) {
+		t.Fatalf("NumViewers() = %d, want %d", s.NumViewers(), len(vs))
+	}
+	r.pos = map[ID][]ID{}
+	for id := ID(2); id <= 7; id++ {
+		x, z, _ := s.grid.Position(id)
+		must(t, s.Move(id, x, z+1, false))
+	}
+	r.drain()
+	r.checkExact(vs)
+	for v := range r.pos {
+		if !vs[v] {
+			t.Fatalf("%d, without a client, was sent positions %v", v, r.pos[v])
+		}
+	}
+	for v := range vs {
+		if len(r.pos[v]) != 6 { // its own and its five neighbours'
+			t.Fatalf("viewer %d got positions %v, want 6", v, r.pos[v])
+		}
+	}
+	// The reused ID gets a view again, and is shown what it sees.
+	s.SetViewer(3, true)
+	vs[3] = true
+	r.drain()
+	r.checkExact(vs)
+}
+
+// TestFull: when no ID is left, Add fails and changes nothing; a removed
+// member's ID is then the one Add assigns.
+func TestFull(t *testing.T) {
+	r := newRecorder(t, Config{CellSize: 10})
+	s := r.s
+	s.maxID = 3
+	for id := ID(1); id <= 3; id++ {
+		addAs(t, s, id, float64(id), 0, 10, true)
+	}
+	if _, err := s.Add(0, 0, 10, true); !errors.Is(err, errFull) {
+		t.Fatalf("Add with no ID left: %v, want errFull", err)
+	}
+	if s.Len() != 3 || s.NumViewers() != 3 || s.Has(4) {
+		t.Fatalf("after the failed Add: Len %d, NumViewers %d, Has(4) %v", s.Len(), s.NumViewers(), s.Has(4))
+	}
+	must(t, s.Remove(2))
+	delete(r.views, 2)
+	addAs(t, s, 2, 5, 0, 10, true)
+	r.drain()
+	r.checkExact(map[ID]bool{1: true, 2: true, 3: true})
 }

@@ -29,10 +29,10 @@ func (p *pushRouter) sync(s *Space) {
 	if len(p.queued) < len(s.slots) {
 		p.queued = slices.Grow(p.queued, len(s.slots)-len(p.queued))[:len(s.slots)]
 	}
-	for _, m := range s.slots[1:] {
-		if m != nil && m.movedAt > p.last && !p.queued[m.id] {
-			p.queued[m.id] = true
-			p.moved = append(p.moved, m.id)
+	for i, m := range s.slots {
+		if id := ID(i); m.used && m.movedAt > p.last && !p.queued[id] {
+			p.queued[id] = true
+			p.moved = append(p.moved, id)
 		}
 	}
 	p.last = cur
@@ -57,8 +57,8 @@ func (p *pushRouter) sync(s *Space) {
 		})
 	}
 	p.moved = p.moved[:copy(p.moved, p.moved[done:])]
-	for _, m := range s.viewers {
-		m.view.routed = s.lastMove
+	for _, v := range s.viewers {
+		v.routed = s.lastMove
 	}
 	s.unlist()
 	s.leftover = false
