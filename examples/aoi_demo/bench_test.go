@@ -51,11 +51,12 @@ import (
 )
 
 var (
-	movingClients = flag.Int("moving.clients", 1000, "clients of BenchmarkMovingClients")
-	movingWalkers = flag.Int("moving.walkers", 0, "server-side walkers (demo.Walker) of BenchmarkMovingClients, in the clients' space")
-	movingEvery   = flag.Duration("moving.walkevery", 100*time.Millisecond, "how often each server-side walker steps (AOI_DEMO_WALK_EVERY)")
-	movingProf    = flag.String("moving.gameprofile", "", "write a CPU profile of the game over the window to this file (from its admin server's /debug/pprof/profile)")
-	movingWorld   = flag.Int("moving.world", 0, "side of the square the clients and walkers walk in (0: demo.WorldSize without walkers, else the density of 10,000 on 10,000×10,000)")
+	movingClients  = flag.Int("moving.clients", 1000, "clients of BenchmarkMovingClients")
+	movingWalkers  = flag.Int("moving.walkers", 0, "server-side walkers (demo.Walker) of BenchmarkMovingClients, in the clients' space")
+	movingEvery    = flag.Duration("moving.walkevery", 100*time.Millisecond, "how often each server-side walker steps (AOI_DEMO_WALK_EVERY)")
+	movingProf     = flag.String("moving.gameprofile", "", "write a CPU profile of the game over the window to this file (from its admin server's /debug/pprof/profile)")
+	movingGateProf = flag.String("moving.gateprofile", "", "write a CPU profile of the gate over the window to this file, as -moving.gameprofile does for the game")
+	movingWorld    = flag.Int("moving.world", 0, "side of the square the clients and walkers walk in (0: demo.WorldSize without walkers, else the density of 10,000 on 10,000×10,000)")
 )
 
 // benchConfig is the benchmark cluster: one of each, ports picked by the
@@ -333,7 +334,7 @@ func BenchmarkMovingClients(b *testing.B) {
 		pids[m[1]], _ = strconv.Atoi(m[2])
 		admins[m[1]] = m[3]
 	}
-	if code != 0 || len(pids) != 3 || admins["game1"] == "" {
+	if code != 0 || len(pids) != 3 || admins["game1"] == "" || admins["gate1"] == "" {
 		b.Fatalf("goworldctl status: exit %d\n%s%s", code, out, errOut)
 	}
 	gameLog := filepath.Join(dir, "log", "game1.log")
@@ -425,11 +426,19 @@ func BenchmarkMovingClients(b *testing.B) {
 	cpu0, self0, stats0, upd0, sent0 := cpuOf(b, pids), procstat.SelfCPU(), sumStats(ws), sumUpdates(ws), sent.Load()
 	t0 := time.Now()
 	winFrom.Store(int64(t0.Sub(epoch)))
-	profErr := make(chan error, 1)
-	if *movingProf != "" {
-		go func() { profErr <- fetchProfile(admins["game1"], window-time.Second, *movingProf) }()
-	} else {
-		close(profErr)
+	profErr := make(chan error, 2)
+	profiles := 0
+	for proc, path := range map[string]string{"game1": *movingProf, "gate1": *movingGateProf} {
+		if path != "" {
+			profiles++
+			go func() {
+				if err := fetchProfile(admins[proc], window-time.Second, path); err != nil {
+					profErr <- fmt.Errorf("%s profile: %w", proc, err)
+					return
+				}
+				profErr <- nil
+			}()
+		}
 	}
 	time.Sleep(window) // pacing: the load is defined by time
 	t1 := time.Now()
@@ -445,8 +454,10 @@ func BenchmarkMovingClients(b *testing.B) {
 	if err := <-moverErr; err != nil {
 		b.Fatal(err)
 	}
-	if err := <-profErr; err != nil {
-		b.Errorf("game profile: %v", err)
+	for range profiles {
+		if err := <-profErr; err != nil {
+			b.Error(err)
+		}
 	}
 	moved := time.Since(start)
 
