@@ -140,6 +140,13 @@ func (en *Engine) Freeze() (*Frozen, error) {
 		}
 	}
 	w.flushLocal() // calls made by hooks run now, not after the reload
+	// Destroys that wait for the next position sync go now: the views
+	// rebuilt after the reload hold only what their members see, so a
+	// client would keep what left its view since the last sync.
+	for _, sp := range w.spaces {
+		sp.sp.s.SendDestroys()
+	}
+	w.flushClients()
 	if n := w.StorageInFlight(); n > 0 {
 		// A hook used storage: its callback could not survive the reload.
 		return nil, fmt.Errorf("%w: %d operations started by OnFreeze hooks (hooks must not use storage)", ErrStorageBusy, n)

@@ -97,11 +97,16 @@ func TestSpaceHooksAndClientMessages(t *testing.T) {
 	}) {
 		t.Fatalf("hooks: %v", got)
 	}
-	frames := e.out.take()
 	refA, refB := ClientRef{1, 10}, ClientRef{1, 11}
-	if n := len(toClientOf(t, frames, refA, rpc.MsgEnterSpace)); n != 1 {
+	early := e.out.take()
+	if n := len(toClientOf(t, early, refA, rpc.MsgEnterSpace)); n != 1 {
 		t.Fatalf("a got %d EnterSpace", n)
 	}
+	if n := len(toClientOf(t, early, refA, rpc.MsgCreateEntity)); n != 0 {
+		t.Fatalf("a got %d creates before the position sync", n)
+	}
+	e.eng.Run(e.eng.SyncPositions)
+	frames := e.out.take()
 	creates := toClientOf(t, frames, refA, rpc.MsgCreateEntity)
 	if len(creates) != 1 {
 		t.Fatalf("a got %d creates", len(creates))
@@ -134,6 +139,10 @@ func TestSpaceHooksAndClientMessages(t *testing.T) {
 	if got := e.events(); !slices.Equal(got, []string{string(a.ID()) + " -bee", string(b.ID()) + " -a"}) {
 		t.Fatalf("hooks after moving away: %v", got)
 	}
+	if d := toClientOf(t, e.out.take(), refA, rpc.MsgDestroyEntity); len(d) != 0 {
+		t.Fatalf("a's destroys before the position sync: %v", d)
+	}
+	e.eng.Run(e.eng.SyncPositions)
 	frames = e.out.take()
 	if d := toClientOf(t, frames, refA, rpc.MsgDestroyEntity); len(d) != 1 || decodeEntityIDBody(t, d[0].body) != b.ID() {
 		t.Fatalf("a's destroys: %v", d)
@@ -190,6 +199,7 @@ func TestAttributeFanOutReachesEveryViewer(t *testing.T) {
 		e.bind(m, rpc.GateID(1+i%2), rpc.ClientID(100+i))
 		e.enter(m, zone, 1, 1)
 	}
+	e.eng.Run(e.eng.SyncPositions)
 	e.out.take()
 	e.eng.Run(func() { star.Attrs.Set("name", "superstar") })
 	seen := map[ClientRef]bool{}
@@ -215,6 +225,7 @@ func TestRawBatchLayout(t *testing.T) {
 		e.bind(m, rpc.GateID(1+i%2), rpc.ClientID(100+i))
 		e.enter(m, zone, 1, 1)
 	}
+	e.eng.Run(e.eng.SyncPositions)
 	out := &countingOutbox{}
 	e.w.out = out
 	e.eng.Run(func() { star.Attrs.Set("name", "superstar") })
@@ -316,7 +327,8 @@ func TestSpacesSurviveFreeze(t *testing.T) {
 	e.bind(a, 1, 10)
 	e.enter(b, zone, 1, 0)
 	e.enter(c, zone, 2, 0)
-	e.enter(a, zone, 0, 0) // budget 1: a's client is shown one of b, c now
+	e.enter(a, zone, 0, 0)
+	e.eng.Run(e.eng.SyncPositions) // budget 1: a's client is shown one of b, c
 	var shown, unshown rpc.EntityID
 	for _, m := range toClientOf(t, e.out.take(), ClientRef{1, 10}, rpc.MsgCreateEntity) {
 		if id := decodeCreate(t, m.body).id; id != a.ID() {
@@ -356,6 +368,7 @@ func TestSpacesSurviveFreeze(t *testing.T) {
 	// Moving a away destroys both on its client: the one it held before
 	// the reload and the one shown after.
 	e2.eng.Run(func() { a2.SetPosition(Vector3{X: 100}) })
+	e2.eng.Run(e2.eng.SyncPositions)
 	d := toClientOf(t, e2.out.take(), ClientRef{1, 10}, rpc.MsgDestroyEntity)
 	if len(d) != 2 {
 		t.Fatalf("%d destroys after moving away, want 2", len(d))
@@ -523,5 +536,34 @@ func TestSpaceMembersThroughReusedIDs(t *testing.T) {
 				t.Fatalf("%s is not found by its AOI ID %d", m, m.aoiID)
 			}
 		}
+	}
+}
+
+// A destroy that waits for the next position sync goes out when the game
+// freezes for a hot reload: the views rebuilt after it hold only what
+// their members see, so the client would otherwise keep it for good.
+func TestFreezeSendsWaitingDestroys(t *testing.T) {
+	e := newSpaceEnv(t)
+	zone := e.create("Zone", nil)
+	a, b := e.mover("a"), e.mover("b")
+	e.bind(a, 1, 10)
+	e.enter(a, zone, 0, 0)
+	e.enter(b, zone, 1, 0)
+	e.eng.Run(e.eng.SyncPositions)
+	shown := false
+	for _, c := range toClientOf(t, e.out.take(), ClientRef{1, 10}, rpc.MsgCreateEntity) {
+		shown = shown || decodeCreate(t, c.body).id == b.ID()
+	}
+	if !shown {
+		t.Fatal("a's client was not shown b")
+	}
+	e.eng.Run(func() { b.SetPosition(Vector3{X: 100}) })
+	if d := toClientOf(t, e.out.take(), ClientRef{1, 10}, rpc.MsgDestroyEntity); len(d) != 0 {
+		t.Fatalf("destroyed before the sync: %v", d)
+	}
+	e.freeze()
+	d := toClientOf(t, e.out.take(), ClientRef{1, 10}, rpc.MsgDestroyEntity)
+	if len(d) != 1 || decodeEntityIDBody(t, d[0].body) != b.ID() {
+		t.Fatalf("destroys sent by the freeze: %v, want b's", d)
 	}
 }

@@ -8,10 +8,16 @@
 // messages and hooks. Keeping it apart makes the rules testable on their
 // own:
 //
-//   - A member with a view (a client) is shown an entity when it comes into
-//     its area of interest (Create) and told when it leaves (Destroy); the
-//     view never holds an entity the member does not see, and Positions
-//     only ever name entities the view holds (or the viewer itself).
+//   - A member with a view (a client) is shown an entity that comes into
+//     its area of interest (Create) and told of one that leaves (Destroy)
+//     at the next [Space.Sync], with the positions: so a client gets
+//     everything of one interval together (the engine sends it in one
+//     message), and what leaves and comes back within the interval costs
+//     it only a position. After each Sync the view holds only entities the
+//     member sees; in between it may also hold those whose destroy waits
+//     (and Remove destroys at once, since the ID is then free). Positions
+//     only ever name entities the view holds and the member sees (or the
+//     viewer itself).
 //   - What one viewer is sent per [Space.Sync] is bounded (Config.SyncLimit
 //     creates and position updates together, and Config.SyncTotal for all
 //     viewers, shared by what each has due): in a crowd, creates wait
@@ -37,7 +43,7 @@ import (
 )
 
 // ID identifies a member within its space. Add assigns them, small and
-// dense (from 1, at most 2^29 − 1), and reuses those of removed members,
+// dense (from 1, at most 2^28 − 1), and reuses those of removed members,
 // so that looking a member up is an index, not a hash: routing moves
 // does it once per (viewer, neighbour) or (mover, watcher) pair.
 type ID = aoi.ID
@@ -109,6 +115,9 @@ type member struct {
 	view    *view  // nil: no client
 	used    bool   // the ID is a member's (false for free IDs and 0)
 	listed  bool   // in Space.moved
+	// gone: some view may hold it with fGone (its destroy waiting for
+	// the next Sync), so that Remove must look; cleared by Sync.
+	gone bool
 }
 
 type view struct {
@@ -119,15 +128,20 @@ type view struct {
 	// one table for the three facts, so that each step of routing and
 	// sending costs one probe.
 	state stateTable
-	// pending: entities seen but not yet created on the client (over the
-	// budget), oldest first; entries without fPending are stale.
+	// pending: entities seen but not yet created on the client (until
+	// the next Sync, or over its budget), oldest first; entries without
+	// fPending are stale.
 	pending     []ID
 	pendingHead int // entries before it are consumed
 	// pos: entities whose new position the client has not been sent yet;
 	// entries without fPos are stale.
 	pos     []ID
 	posHead int
-	budget  int
+	// gone: entities the client holds but the viewer no longer sees,
+	// whose destroy waits for the next Sync; entries without fGone are
+	// stale (the entity came back into view, or was destroyed at once).
+	gone   []ID
+	budget int
 	// routed: moves up to this Sync interval (see Space.epoch) have been
 	// queued in pos; later ones are found at the next routing.
 	routed uint64
@@ -139,6 +153,7 @@ const (
 	fShown   = 1 << iota // the client holds the entity
 	fPending             // queued in pending
 	fPos                 // queued in pos
+	fGone                // held but no longer seen: its destroy is queued in Space.gone
 )
 
 // Space is the state of one space. Create it with New.
@@ -164,6 +179,12 @@ type Space struct {
 	leftover bool
 	behind   int     // viewers the last Sync did not get to route
 	events   []event // the current grid operation's changes
+	// gone lists the members marked gone (member.gone) since the last
+	// Sync, whose marks it clears.
+	gone []ID
+	// now: Create and Destroy go out at once (Remove: the ID is freed
+	// before the next Sync).
+	now bool
 	quiet    bool    // restoring: views are rebuilt, nothing is output
 	frozen   map[ID]map[ID]struct{}
 	buf      []ID
@@ -221,7 +242,7 @@ func (s *Space) member(id ID) *member {
 
 // Add adds a member at (x, z) with an AOI radius and returns its ID.
 // viewer says whether it has a client to keep a view for. It fails when
-// the space holds 2^29 − 1 members (no ID is left).
+// the space holds 2^28 − 1 members (no ID is left).
 func (s *Space) Add(x, z, radius float64, viewer bool) (ID, error) {
 	var id ID
 	if n := len(s.free); n > 0 {
@@ -347,15 +368,36 @@ func (s *Space) Pending(viewer ID) []ID {
 
 // Remove takes id out of the space: everyone stops seeing it (Destroy for
 // the clients that held it) and its own client is told to destroy
-// everything it held.
+// everything it held, at once rather than at the next Sync (the ID is
+// free for another member once Remove returns).
 func (s *Space) Remove(id ID) error {
-	if s.member(id) == nil {
+	m := s.member(id)
+	if m == nil {
 		return fmt.Errorf("space: %w: %d", aoi.ErrUnknownID, id)
 	}
-	if err := s.grid.Remove(id); err != nil {
+	// Its ID is free once this returns: what waits to destroy it, or
+	// to destroy what its own client holds, goes now.
+	if m.gone {
+		for _, v := range s.viewers {
+			if st := v.state.get(id); st&fGone != 0 {
+				v.state.clear(id, st)
+				s.out.Destroy(v.id, id)
+			}
+		}
+		m.gone = false
+	}
+	if m.view != nil {
+		s.sendDestroys(m.view)
+	}
+	s.now = true
+	err := s.grid.Remove(id)
+	if err == nil {
+		s.apply()
+	}
+	s.now = false
+	if err != nil {
 		return err
 	}
-	s.apply()
 	s.release(id)
 	s.count--
 	return nil
@@ -423,8 +465,9 @@ func (s *Space) SetRadius(id ID, r float64) error {
 }
 
 // SetViewer starts (on) or ends a view for id, when a client is bound to
-// or taken from it. A new view is shown everything id sees (within the
-// budget); an ended one is told to destroy everything it held.
+// or taken from it. A new view is shown everything id sees (from the next
+// Sync, within the budget); an ended one is told, at once, to destroy
+// everything it held.
 func (s *Space) SetViewer(id ID, on bool) {
 	m := s.member(id)
 	if m == nil || (m.view != nil) == on {
@@ -483,8 +526,9 @@ func (s *Space) ShownTo(id ID, fn func(viewer ID)) {
 // NumViewers returns the number of members with a view.
 func (s *Space) NumViewers() int { return len(s.viewers) }
 
-// Sync sends what is due: each viewer's pending creates, then the
-// positions of what moved since the last Sync, at most SyncLimit of both
+// Sync sends what is due: each viewer's destroys (what left its view
+// since the last Sync), its pending creates, then the positions of what
+// moved since the last Sync, at most SyncLimit of creates and positions
 // together per viewer. Call it at the position sync interval.
 //
 // Moves are routed from the viewers' side: each viewer (those routed
@@ -556,8 +600,9 @@ func (s *Space) Sync() {
 			v.budget = min(s.cfg.SyncLimit, total)
 		}
 		before := v.budget
-		// Pending creates first: an entity must exist on the client
-		// before its position means anything.
+		// What left the view first, then the creates: an entity must
+		// exist on the client before its position means anything.
+		s.sendDestroys(v)
 		head := v.pendingHead
 		for head < len(v.pending) && v.budget > 0 {
 			t := v.pending[head]
@@ -573,10 +618,9 @@ func (s *Space) Sync() {
 			s.sendPositions(v, cur)
 		}
 		total -= before - v.budget
-		// Until the next Sync, what is left of the per-viewer budget
-		// serves creates made at once.
-		v.budget = s.cfg.SyncLimit - (before - v.budget)
 	}
+	// Every view's destroys went out: nothing waits for Remove to find.
+	s.unmarkGone()
 }
 
 // pushRoute routes moves from the movers' side: for each listed mover,
@@ -818,33 +862,83 @@ func (s *Space) apply() {
 	}
 }
 
-// show makes target visible in v: at once if the budget allows, else at
-// a later Sync.
+// show makes target visible in v: its create waits for the next Sync
+// (within the viewer's budget then). An entity whose destroy was waiting
+// is still on the client: it stays, and only its position is sent.
 func (s *Space) show(v *view, target ID) {
-	if v.state.get(target)&(fShown|fPending) != 0 {
+	st := v.state.get(target)
+	if st&fGone != 0 {
+		v.state.clear(target, fGone)
+		v.queuePos(target)
 		return
 	}
-	switch {
-	case s.quiet:
+	if st&(fShown|fPending) != 0 {
+		return
+	}
+	if s.quiet {
 		if _, pending := s.frozen[v.id][target]; !pending {
 			v.state.or(target, fShown)
 			return
 		}
-	case v.budget > 0:
-		v.budget--
-		v.state.or(target, fShown)
-		s.out.Create(v.id, target)
-		return
 	}
 	v.state.or(target, fPending)
 	v.pending = append(v.pending, target)
 }
 
+// hide takes target out of v: a create still waiting is dropped, and
+// the client's copy is destroyed at the next Sync (at once while a
+// member is being removed: its ID is freed before then).
 func (s *Space) hide(v *view, target ID) {
-	// Queue entries left behind are stale.
-	if st := v.state.clear(target, fShown|fPending|fPos); st&fShown != 0 && !s.quiet {
+	st := v.state.get(target)
+	switch {
+	case st&fShown == 0 || s.quiet:
+		// Queue entries left behind are stale.
+		v.state.clear(target, st)
+	case s.now:
+		v.state.clear(target, st)
 		s.out.Destroy(v.id, target)
+	case st&fGone == 0:
+		v.state.clear(target, fPos)
+		v.state.or(target, fGone)
+		v.gone = append(v.gone, target)
+		if m := &s.slots[target]; !m.gone {
+			m.gone = true
+			s.gone = append(s.gone, target)
+		}
 	}
+}
+
+// sendDestroys sends v's waiting destroys.
+func (s *Space) sendDestroys(v *view) {
+	for _, t := range v.gone {
+		if st := v.state.get(t); st&fGone != 0 {
+			v.state.clear(t, st)
+			s.out.Destroy(v.id, t)
+		}
+	}
+	clear(v.gone)
+	v.gone = v.gone[:0]
+}
+
+// SendDestroys sends, at once, the destroys that wait for the next Sync
+// (entities that left a client's view since the last one). The engine
+// calls it before it freezes the space for a hot reload: the views it
+// rebuilds after hold only what their members see.
+func (s *Space) SendDestroys() {
+	for _, v := range s.viewers {
+		s.sendDestroys(v)
+	}
+	s.unmarkGone()
+}
+
+// unmarkGone clears the gone marks, once no view has a destroy waiting.
+func (s *Space) unmarkGone() {
+	for _, d := range s.gone {
+		if int(d) < len(s.slots) {
+			s.slots[d].gone = false
+		}
+	}
+	s.gone = s.gone[:0]
 }
 
 func (v *view) queuePos(t ID) {

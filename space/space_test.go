@@ -21,6 +21,7 @@ type recorder struct {
 	aoi    []string
 	limit  int
 	strict bool // check the per-Sync budget
+	inSync bool // in Sync: the only time creates go out
 }
 
 func newRecorder(t *testing.T, cfg Config) *recorder {
@@ -41,6 +42,9 @@ func (r *recorder) Create(viewer, target ID) {
 	r.t.Helper()
 	if viewer == target {
 		r.t.Fatalf("Create(%d, itself)", viewer)
+	}
+	if !r.inSync {
+		r.t.Fatalf("Create(%d, %d) outside a Sync", viewer, target)
 	}
 	if r.view(viewer)[target] {
 		r.t.Fatalf("Create(%d, %d): the client already holds it", viewer, target)
@@ -66,6 +70,9 @@ func (r *recorder) Positions(viewer ID, targets []ID) {
 		if t != viewer && !r.view(viewer)[t] {
 			r.t.Fatalf("Positions(%d) names %d, which its client does not hold", viewer, t)
 		}
+		if t != viewer && !r.s.Sees(viewer, t) {
+			r.t.Fatalf("Positions(%d) names %d, which it no longer sees", viewer, t)
+		}
 	}
 	r.pos[viewer] = append(r.pos[viewer], targets...)
 	r.count(viewer, len(targets))
@@ -83,13 +90,32 @@ func (r *recorder) count(viewer ID, n int) {
 	}
 }
 
+// sync runs a Sync, after which every client holds only what its
+// entity sees.
 func (r *recorder) sync() {
+	r.t.Helper()
 	r.sent = map[ID]int{}
+	r.inSync = true
 	r.s.Sync()
+	r.inSync = false
+	r.checkSeen()
 }
 
-// checkSubset: every client holds only what its entity sees.
+// checkSubset: every client holds only what its entity sees, or what
+// left its view since the last Sync (its destroy waits for the next).
 func (r *recorder) checkSubset() {
+	r.t.Helper()
+	for v, held := range r.views {
+		for t := range held {
+			if !r.s.Sees(v, t) && (!r.s.Has(v) || r.s.slots[v].view == nil || r.s.slots[v].view.state.get(t)&fGone == 0) {
+				r.t.Fatalf("client of %d holds %d, which it does not see and is not to destroy", v, t)
+			}
+		}
+	}
+}
+
+// checkSeen: every client holds only what its entity sees.
+func (r *recorder) checkSeen() {
 	r.t.Helper()
 	for v, held := range r.views {
 		for t := range held {
@@ -143,6 +169,10 @@ func TestCreateDestroyAndAOIOrder(t *testing.T) {
 	addAs(t, s, 1, 0, 0, 10, true)
 	addAs(t, s, 2, 5, 0, 10, false)
 	addAs(t, s, 3, 50, 0, 10, true)
+	if len(r.views[1]) != 0 {
+		t.Fatalf("a create went out before the Sync: %v", r.views)
+	}
+	r.sync()
 	if !r.views[1][2] || len(r.views[3]) != 0 {
 		t.Fatalf("views after adds: %v", r.views)
 	}
@@ -152,6 +182,10 @@ func TestCreateDestroyAndAOIOrder(t *testing.T) {
 	}
 	r.aoi = nil
 	must(t, s.Move(2, 45, 0, false))
+	if !r.views[1][2] || r.views[3][2] {
+		t.Fatalf("views changed before the Sync: %v", r.views)
+	}
+	r.sync()
 	if r.views[1][2] || !r.views[3][2] {
 		t.Fatalf("views after move: %v", r.views)
 	}
@@ -219,8 +253,12 @@ func TestSetViewer(t *testing.T) {
 		addAs(t, s, i, float64(i), 0, 10, false)
 	}
 	s.SetViewer(3, true)
+	if len(r.views[3]) != 0 {
+		t.Fatalf("a new view got %d creates before the Sync", len(r.views[3]))
+	}
+	r.sync()
 	if len(r.views[3]) != 2 {
-		t.Fatalf("a new view got %d creates at once, want the budget of 2", len(r.views[3]))
+		t.Fatalf("a new view got %d creates at its first Sync, want the budget of 2", len(r.views[3]))
 	}
 	r.drain()
 	r.checkExact(map[ID]bool{3: true})
@@ -599,4 +637,86 @@ func TestFull(t *testing.T) {
 	addAs(t, s, 2, 5, 0, 10, true)
 	r.drain()
 	r.checkExact(map[ID]bool{1: true, 2: true, 3: true})
+}
+
+// What leaves a view and comes back before the Sync costs the client
+// nothing but a position: no destroy, no second create.
+func TestLeaveAndComeBackBeforeTheSync(t *testing.T) {
+	r := newRecorder(t, Config{CellSize: 10})
+	s := r.s
+	addAs(t, s, 1, 0, 0, 10, true)
+	addAs(t, s, 2, 5, 0, 10, false)
+	r.sync()
+	if !r.views[1][2] {
+		t.Fatalf("2 not shown: %v", r.views)
+	}
+	must(t, s.Move(2, 30, 0, false)) // out of 1's view
+	if !s.Shown(1, 2) {
+		t.Fatal("Shown(1, 2) is false while its client still holds it")
+	}
+	must(t, s.Move(2, 6, 0, false)) // back
+	r.pos = map[ID][]ID{}
+	destroyed := len(r.views[1])
+	r.sync()
+	if !r.views[1][2] || len(r.views[1]) != destroyed {
+		t.Fatalf("views after coming back: %v", r.views)
+	}
+	if !slices.Contains(r.pos[1], 2) {
+		t.Fatalf("1's client was not sent 2's position: %v", r.pos[1])
+	}
+	// Out again, and a Sync: destroyed then.
+	must(t, s.Move(2, 30, 0, false))
+	r.sync()
+	if r.views[1][2] || s.Shown(1, 2) {
+		t.Fatalf("2 still held after the Sync: %v", r.views)
+	}
+}
+
+// A member removed while a client's destroy of it waits is destroyed
+// there at once (its ID is free for another), as is what the removed
+// member's own client was to destroy.
+func TestRemoveSendsWaitingDestroys(t *testing.T) {
+	r := newRecorder(t, Config{CellSize: 10})
+	s := r.s
+	addAs(t, s, 1, 0, 0, 10, true)
+	addAs(t, s, 2, 5, 0, 10, true)
+	addAs(t, s, 3, -5, 0, 10, false)
+	r.sync()
+	if !r.views[1][2] || !r.views[2][1] || !r.views[1][3] {
+		t.Fatalf("views: %v", r.views)
+	}
+	must(t, s.Move(2, 40, 0, false)) // 1 and 2 lose each other
+	must(t, s.Remove(2))
+	if r.views[1][2] {
+		t.Fatalf("1's client still holds the removed 2: %v", r.views[1])
+	}
+	if len(r.views[2]) != 0 {
+		t.Fatalf("the removed 2's client still holds %v", r.views[2])
+	}
+	// The ID is reused by a member 1 sees: shown at the next Sync, and
+	// no stale destroy takes it away.
+	addAs(t, s, 2, 3, 0, 10, false)
+	r.sync()
+	r.sync()
+	if !r.views[1][2] || !r.views[1][3] {
+		t.Fatalf("views after the ID's reuse: %v", r.views[1])
+	}
+}
+
+// SendDestroys sends the waiting destroys at once (before a freeze).
+func TestSendDestroys(t *testing.T) {
+	r := newRecorder(t, Config{CellSize: 10})
+	s := r.s
+	addAs(t, s, 1, 0, 0, 10, true)
+	addAs(t, s, 2, 5, 0, 10, false)
+	r.sync()
+	must(t, s.Move(2, 40, 0, false))
+	if !r.views[1][2] {
+		t.Fatal("destroyed before the Sync")
+	}
+	s.SendDestroys()
+	if r.views[1][2] || s.Shown(1, 2) {
+		t.Fatalf("SendDestroys left %v", r.views[1])
+	}
+	r.checkSeen()
 }

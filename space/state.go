@@ -4,13 +4,13 @@ import "math/bits"
 
 // stateTable maps the members one viewer sees (and the viewer itself,
 // while its own position is due) to what its client has of them: the
-// flags fShown, fPending and fPos. It stands in for a map[ID]uint8,
+// flags fShown, fPending, fPos and fGone. It stands in for a map[ID]uint8,
 // which routing and sending consult for every (viewer, neighbour) pair:
 // an open-addressing table of linear probing, keyed by the small dense
 // IDs a Space assigns, with backward-shift deletion, so that no
 // tombstones build up however often entities come and go. Each slot is
-// one uint32: the ID in the low 29 bits (0, never a member's, marks an
-// empty slot) and the three flags above it, so that the table of a
+// one uint32: the ID in the low 28 bits (0, never a member's, marks an
+// empty slot) and the four flags above it, so that the table of a
 // viewer with 60 entities in sight is 512 bytes. A viewer sees about 60
 // entities in a town and a thousand in a crowd; the table fills at most
 // 3/4 of its slots and halves when it fills under 1/8 of them, so it has
@@ -26,7 +26,7 @@ type stateTable struct {
 }
 
 const (
-	idBits = 29
+	idBits = 28
 	idMask = 1<<idBits - 1
 	// minStateSlots is the table's smallest size once it holds anything.
 	minStateSlots = 16
@@ -170,4 +170,4 @@ func (t *stateTable) all(fn func(id ID, st uint8)) {
 func (t *stateTable) len() int { return t.n }
 
 // The flags fit in the bits above an ID (a compile-time check).
-var _ = [1]struct{}{}[(fShown|fPending|fPos)>>(32-idBits)]
+var _ = [1]struct{}{}[(fShown|fPending|fPos|fGone)>>(32-idBits)]
