@@ -184,13 +184,13 @@ type Space struct {
 	gone []ID
 	// now: Create and Destroy go out at once (Remove: the ID is freed
 	// before the next Sync).
-	now bool
-	quiet    bool    // restoring: views are rebuilt, nothing is output
-	frozen   map[ID]map[ID]struct{}
-	buf      []ID
-	cand     []cand    // Sync's scratch: a viewer's queued positions
-	d2       []float64 // and their distances
-	order    []due     // Sync's scratch: the viewers
+	now    bool
+	quiet  bool // restoring: views are rebuilt, nothing is output
+	frozen map[ID]map[ID]struct{}
+	buf    []ID
+	cand   []cand    // Sync's scratch: a viewer's queued positions
+	d2     []float64 // and their distances
+	order  []due     // Sync's scratch: the viewers
 	// old (benchmarks only): send as before 7 December, queued positions
 	// oldest first and SyncTotal to the first viewers that come.
 	old bool
