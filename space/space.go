@@ -182,8 +182,8 @@ type Space struct {
 	// gone lists the members marked gone (member.gone) since the last
 	// Sync, whose marks it clears.
 	gone []ID
-	// now: Create and Destroy go out at once (Remove: the ID is freed
-	// before the next Sync).
+	// now: a Destroy goes out at once, not at the next Sync (Remove: the
+	// ID is free before then).
 	now    bool
 	quiet  bool // restoring: views are rebuilt, nothing is output
 	frozen map[ID]map[ID]struct{}
