@@ -25,8 +25,9 @@ type recorder struct {
 	// ver counts each member's changes of public state (see change);
 	// cver is the version a viewer's client holds of a target: that of
 	// its create, or of the last change ShownTo reported to it.
-	ver  map[ID]int
-	cver map[[2]ID]int
+	ver      map[ID]int
+	cver     map[[2]ID]int
+	destroys int // Destroy calls
 }
 
 func newRecorder(t *testing.T, cfg Config) *recorder {
@@ -69,6 +70,7 @@ func (r *recorder) Destroy(viewer, target ID) {
 		r.t.Fatalf("Destroy(%d, %d): the client does not hold it", viewer, target)
 	}
 	delete(r.view(viewer), target)
+	r.destroys++
 }
 
 func (r *recorder) Positions(viewer ID, targets []ID) {
@@ -854,4 +856,48 @@ func TestShownToWhileDestroyWaits(t *testing.T) {
 	r.change(3)
 	r.drain()
 	r.checkExact(map[ID]bool{1: true, 2: true})
+}
+
+// SetRadius shrinking and growing back within an interval: what the
+// client held stays, with only a position, and what waited to be created
+// is created once; shrinking with a Sync in between destroys, and
+// growing then creates anew.
+func TestSetRadiusShrinkAndGrowWithinInterval(t *testing.T) {
+	r := newRecorder(t, Config{CellSize: 10, SyncLimit: 1})
+	s := r.s
+	addAs(t, s, 1, 0, 0, 10, true)
+	addAs(t, s, 2, 5, 0, 10, false)
+	addAs(t, s, 3, 6, 0, 10, false)
+	r.sync() // budget 1: 2 is created, 3 waits
+	if !r.views[1][2] || r.views[1][3] {
+		t.Fatalf("views: %v", r.views[1])
+	}
+	must(t, s.SetRadius(1, 1)) // 2's destroy waits, 3's create is dropped
+	if !s.Shown(1, 2) || len(s.Pending(1)) != 0 {
+		t.Fatalf("after shrinking: Shown(1, 2) %v, pending %v", s.Shown(1, 2), s.Pending(1))
+	}
+	r.change(2)
+	must(t, s.SetRadius(1, 10)) // both back
+	r.pos = map[ID][]ID{}
+	r.sync()
+	if !r.views[1][2] || !r.views[1][3] {
+		t.Fatalf("views after growing back: %v", r.views[1])
+	}
+	if r.destroys != 0 || len(r.pos[1]) != 0 {
+		t.Fatalf("%d destroys, positions %v: want none (the budget went to 3's create)", r.destroys, r.pos[1])
+	}
+	r.sync()
+	if !slices.Equal(r.pos[1], []ID{2}) {
+		t.Fatalf("positions %v, want 2's, which came back", r.pos[1])
+	}
+	r.drain()
+	r.checkExact(map[ID]bool{1: true})
+	must(t, s.SetRadius(1, 1))
+	r.sync()
+	if len(r.views[1]) != 0 || r.destroys != 2 {
+		t.Fatalf("after shrinking and a Sync: %v, %d destroys", r.views[1], r.destroys)
+	}
+	must(t, s.SetRadius(1, 10))
+	r.drain()
+	r.checkExact(map[ID]bool{1: true})
 }
