@@ -567,3 +567,84 @@ func TestFreezeSendsWaitingDestroys(t *testing.T) {
 		t.Fatalf("destroys sent by the freeze: %v, want b's", d)
 	}
 }
+
+// An attribute that changes while a client's destroy of its entity waits
+// (the entity left the view since the last sync) reaches that client:
+// the entity may come back into view before the sync, and the client
+// then keeps its copy, which must not be stale.
+func TestAttrChangeWhileDestroyWaits(t *testing.T) {
+	e := newSpaceEnv(t)
+	zone := e.create("Zone", nil)
+	a, b := e.mover("a"), e.mover("b")
+	e.bind(a, 1, 10)
+	e.enter(a, zone, 0, 0)
+	e.enter(b, zone, 1, 0)
+	e.eng.Run(e.eng.SyncPositions)
+	refA := ClientRef{1, 10}
+	// held plays a's client: b's name as it knows it ("" = not held).
+	held := ""
+	apply := func(frames []frame) {
+		t.Helper()
+		for _, m := range clientMsgs(t, frames) {
+			if m.ref() != refA {
+				continue
+			}
+			switch m.typ {
+			case rpc.MsgCreateEntity:
+				if c := decodeCreate(t, m.body); c.id == b.ID() {
+					if held != "" {
+						t.Fatal("a's client was created b, which it holds")
+					}
+					held = c.attrs["name"].(string)
+				}
+			case rpc.MsgDestroyEntity:
+				if decodeEntityIDBody(t, m.body) == b.ID() {
+					if held == "" {
+						t.Fatal("a's client was told to destroy b, which it does not hold")
+					}
+					held = ""
+				}
+			case rpc.MsgAttrChange:
+				if c := decodeAttrChange(t, m.body); c.id == b.ID() {
+					if held == "" {
+						t.Fatal("a's client was sent a change of b, which it does not hold")
+					}
+					if len(c.path) == 1 && c.path[0] == "name" {
+						held = c.value.(string)
+					}
+				}
+			}
+		}
+	}
+	apply(e.out.take())
+	if held != "b" {
+		t.Fatalf("a's client holds b as %q", held)
+	}
+	e.eng.Run(func() {
+		b.SetPosition(Vector3{X: 100}) // out of a's view: its destroy waits
+		b.Attrs.Set("name", "renamed")
+		b.SetPosition(Vector3{X: 2}) // back before the sync
+	})
+	e.eng.Run(e.eng.SyncPositions)
+	apply(e.out.take())
+	if held != "renamed" {
+		t.Fatalf("after the sync a's client holds b as %q, want \"renamed\"", held)
+	}
+	// Out, changed, and a sync: destroyed, and shown anew with the
+	// change when it comes back.
+	e.eng.Run(func() {
+		b.SetPosition(Vector3{X: 100})
+		b.Attrs.Set("name", "again")
+	})
+	e.eng.Run(e.eng.SyncPositions)
+	apply(e.out.take())
+	if held != "" {
+		t.Fatalf("a's client still holds b (%q) after it left", held)
+	}
+	e.eng.Run(func() { b.SetPosition(Vector3{X: 2}) })
+	e.eng.Run(e.eng.SyncPositions)
+	apply(e.out.take())
+	if held != "again" {
+		t.Fatalf("a's client holds b as %q, want \"again\"", held)
+	}
+}

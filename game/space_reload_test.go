@@ -41,6 +41,7 @@ type viewer struct {
 	destroys int
 	spaces   int
 	gone     string
+	moved    map[rpc.EntityID]rpc.Vector3 // the last position of each, as the events tell it
 	done     chan struct{}
 }
 
@@ -50,7 +51,7 @@ func newViewer(t *testing.T, addr string) *viewer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &viewer{c: c, done: make(chan struct{})}
+	v := &viewer{c: c, moved: map[rpc.EntityID]rpc.Vector3{}, done: make(chan struct{})}
 	go func() {
 		defer close(v.done)
 		for ev := range c.Events() {
@@ -64,6 +65,10 @@ func newViewer(t *testing.T, addr string) *viewer {
 				v.destroys++
 			case client.SpaceEntered:
 				v.spaces++
+			case client.Moved:
+				for _, u := range ev.Updates {
+					v.moved[u.ID] = u.Pos
+				}
 			case client.Disconnected:
 				v.gone = ev.Reason
 			}
@@ -188,6 +193,100 @@ func TestSpacesSurviveHotReload(t *testing.T) {
 		if got != wantDelta[i] {
 			t.Fatalf("%s got %+v creates/destroys/space messages across the reload, want %+v", names[i], got, wantDelta[i])
 		}
+	}
+	if err := g2.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHotReloadWithWaitingDestroysAndPendingCreates: a game freezes
+// between two position syncs, while a client's destroy of an entity that
+// left its view waits and its create of another waits over the budget.
+// The freeze sends the destroy (the restored views hold only what their
+// members see, so the client would otherwise keep it for good), and the
+// restored game sends the create it owed, once, at its first sync.
+func TestHotReloadWithWaitingDestroysAndPendingCreates(t *testing.T) {
+	r := newReloadEnv(t)
+	for name, proto := range map[string]any{"Roamer": &Roamer{}, "Field": &Field{}} {
+		if err := r.reg.Register(name, proto); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := r.config(nil)
+	cfg.BootEntity = "Roamer"
+	// The test runs the syncs itself, on the loop, between its steps.
+	cfg.PositionSyncInterval = time.Hour
+	cfg.AOISyncLimit = 1
+	g1 := startGame(t, cfg)
+	field := createLocally(t, g1.g, "Field", nil)
+	syncOn := func(g *game.Game) { onLoop(t, g, game.EngineOf(g).SyncPositions) }
+
+	// ann at 0 sees ben (6) and cat (3); she is shown one per sync, ben
+	// first (he came into her view first).
+	names := []string{"ann", "ben", "cat"}
+	xs := []float64{0, 6, 3}
+	vs := make([]*viewer, len(names))
+	ids := make([]rpc.EntityID, len(names))
+	for i, n := range names {
+		vs[i] = newViewer(t, r.gw.g.Addr().String())
+		p, _ := vs[i].c.Player()
+		ids[i] = p.ID
+		if err := vs[i].c.CallPlayer("Join", n, string(field), xs[i]); err != nil {
+			t.Fatal(err)
+		}
+		until(t, n+" in the field", func() bool {
+			in := false
+			onLoop(t, g1.g, func() {
+				e := g1.g.World().Entity(ids[i])
+				in = e != nil && e.Space() != nil && e.Space().ID() == field
+			})
+			return in
+		})
+	}
+	ann := vs[0]
+	syncOn(g1.g)
+	until(t, "ann is shown ben", func() bool { return slices.Equal(ann.sees(), []string{"ben"}) })
+
+	// Ben walks off (server side): ann's destroy of him waits for the
+	// next sync, which never comes on this game; cat's create waits too.
+	onLoopErr(t, g1.g, func() error {
+		return g1.g.World().Entity(ids[1]).SetPosition(entity.Vector3{X: 100})
+	})
+	g1.g.RequestFreeze()
+	if err := g1.wait(t); !errors.Is(err, game.ErrFrozen) {
+		t.Fatalf("Run returned %v, want ErrFrozen", err)
+	}
+	until(t, "the freeze's destroy of ben reaches ann", func() bool { return len(ann.sees()) == 0 })
+
+	res := readResult(t, r.dir, r.gameID)
+	f, err := game.LoadFreezeFile(res.File, r.gameID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Restore = f
+	g2 := startGame(t, cfg)
+	syncOn(g2.g)
+	until(t, "ann is shown cat after the reload", func() bool { return slices.Equal(ann.sees(), []string{"cat"}) })
+	// More syncs send nothing more to ann: no second create of cat, and
+	// ben stays away.
+	syncOn(g2.g)
+	syncOn(g2.g)
+	// Anything sent to ann by now is counted once this call's answer is.
+	onLoopErr(t, g2.g, func() error {
+		return g2.g.World().Entity(ids[0]).SetPosition(entity.Vector3{X: 1})
+	})
+	syncOn(g2.g)
+	until(t, "the event of ann's own move is counted", func() bool {
+		ann.mu.Lock()
+		defer ann.mu.Unlock()
+		return ann.moved[ids[0]].X == 1
+	})
+	c, d, _, gone := ann.counts()
+	if gone != "" {
+		t.Fatalf("ann was disconnected: %s", gone)
+	}
+	if c != 2 || d != 1 || !slices.Equal(ann.sees(), []string{"cat"}) {
+		t.Fatalf("ann got %d creates and %d destroys and holds %v; want ben and cat created, ben destroyed, cat held", c, d, ann.sees())
 	}
 	if err := g2.stop(t); err != nil {
 		t.Fatal(err)

@@ -115,9 +115,10 @@ type member struct {
 	view    *view  // nil: no client
 	used    bool   // the ID is a member's (false for free IDs and 0)
 	listed  bool   // in Space.moved
-	// gone: some view may hold it with fGone (its destroy waiting for
-	// the next Sync), so that Remove must look; cleared by Sync.
-	gone bool
+	// gone: 1 + its index in Space.gone, where the views that may hold
+	// it with fGone (its destroy waiting for the next Sync) are listed,
+	// for Remove and ShownTo; 0: none. Cleared by Sync.
+	gone int32
 }
 
 type view struct {
@@ -180,8 +181,8 @@ type Space struct {
 	behind   int     // viewers the last Sync did not get to route
 	events   []event // the current grid operation's changes
 	// gone lists the members marked gone (member.gone) since the last
-	// Sync, whose marks it clears.
-	gone []ID
+	// Sync, whose marks it clears, each with the views that hid it.
+	gone []goneList
 	// now: a Destroy goes out at once, not at the next Sync (Remove: the
 	// ID is free before then).
 	now    bool
@@ -196,6 +197,16 @@ type Space struct {
 	old bool
 	// pullOnly (benchmarks only): always route from the viewers' side.
 	pullOnly bool
+}
+
+// goneList is a member some views hid since the last Sync (see hide),
+// with the IDs of their viewers. An entry is live while that viewer's
+// view holds the member with fGone; others are stale (it came back into
+// view, the view ended, or its destroy went out), and one viewer may be
+// listed twice (it hid the member, saw it again and hid it again).
+type goneList struct {
+	target  ID
+	viewers []ID
 }
 
 type event struct {
@@ -377,14 +388,18 @@ func (s *Space) Remove(id ID) error {
 	}
 	// Its ID is free once this returns: what waits to destroy it, or
 	// to destroy what its own client holds, goes now.
-	if m.gone {
-		for _, v := range s.viewers {
-			if st := v.state.get(id); st&fGone != 0 {
-				v.state.clear(id, st)
-				s.out.Destroy(v.id, id)
+	if m.gone != 0 {
+		g := &s.gone[m.gone-1]
+		for _, w := range g.viewers {
+			if v := s.slots[w].view; v != nil {
+				if st := v.state.get(id); st&fGone != 0 {
+					v.state.clear(id, st)
+					s.out.Destroy(w, id)
+				}
 			}
 		}
-		m.gone = false
+		g.viewers = g.viewers[:0]
+		m.gone = 0
 	}
 	if m.view != nil {
 		s.sendDestroys(m.view)
@@ -512,15 +527,43 @@ func (s *Space) Neighbors(id ID, fn func(ID) bool) { s.grid.Neighbors(id, fn) }
 // fn must not modify the space.
 func (s *Space) Watchers(id ID, fn func(ID) bool) { s.grid.Watchers(id, fn) }
 
-// ShownTo calls fn for each viewer whose client holds id: the clients to
-// tell when id's public state changes.
+// ShownTo calls fn for each viewer whose client holds id, once each: the
+// clients to tell when id's public state changes. They include those
+// whose destroy of id waits for the next Sync (id left their view since
+// the last one): id may come back into view before then, and the client
+// keeps its copy, which must not miss the change.
 func (s *Space) ShownTo(id ID, fn func(viewer ID)) {
+	m := s.member(id)
+	if m == nil {
+		return
+	}
 	s.grid.Watchers(id, func(w ID) bool {
 		if v := s.slots[w].view; v != nil && v.state.get(id)&fShown != 0 {
 			fn(w)
 		}
 		return true
 	})
+	if m.gone == 0 {
+		return
+	}
+	// The views that hid id: keep the live entries, once each (fGone is
+	// taken off each one found, so a second entry of it reads as stale,
+	// and put back), then tell them. None of them sees id, so none was
+	// a watcher above.
+	g := &s.gone[m.gone-1]
+	live := g.viewers[:0]
+	for _, w := range g.viewers {
+		if v := s.slots[w].view; v != nil && v.state.turn(id, fGone, fShown) {
+			live = append(live, w)
+		}
+	}
+	g.viewers = live
+	for _, w := range live {
+		s.slots[w].view.state.or(id, fGone)
+	}
+	for _, w := range live {
+		fn(w)
+	}
 }
 
 // NumViewers returns the number of members with a view.
@@ -901,10 +944,20 @@ func (s *Space) hide(v *view, target ID) {
 		v.state.clear(target, fPos)
 		v.state.or(target, fGone)
 		v.gone = append(v.gone, target)
-		if m := &s.slots[target]; !m.gone {
-			m.gone = true
-			s.gone = append(s.gone, target)
+		m := &s.slots[target]
+		if m.gone == 0 {
+			// Reuse the list of an earlier interval, and its capacity.
+			n := len(s.gone)
+			if n < cap(s.gone) {
+				s.gone = s.gone[:n+1]
+				s.gone[n].target, s.gone[n].viewers = target, s.gone[n].viewers[:0]
+			} else {
+				s.gone = append(s.gone, goneList{target: target})
+			}
+			m.gone = int32(n + 1)
 		}
+		g := &s.gone[m.gone-1]
+		g.viewers = append(g.viewers, v.id)
 	}
 }
 
@@ -933,9 +986,9 @@ func (s *Space) SendDestroys() {
 
 // unmarkGone clears the gone marks, once no view has a destroy waiting.
 func (s *Space) unmarkGone() {
-	for _, d := range s.gone {
-		if int(d) < len(s.slots) {
-			s.slots[d].gone = false
+	for i := range s.gone {
+		if d := s.gone[i].target; int(d) < len(s.slots) {
+			s.slots[d].gone = 0
 		}
 	}
 	s.gone = s.gone[:0]

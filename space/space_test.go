@@ -22,10 +22,17 @@ type recorder struct {
 	limit  int
 	strict bool // check the per-Sync budget
 	inSync bool // in Sync: the only time creates go out
+	// ver counts each member's changes of public state (see change);
+	// cver is the version a viewer's client holds of a target: that of
+	// its create, or of the last change ShownTo reported to it.
+	ver      map[ID]int
+	cver     map[[2]ID]int
+	destroys int // Destroy calls
 }
 
 func newRecorder(t *testing.T, cfg Config) *recorder {
-	r := &recorder{t: t, views: map[ID]map[ID]bool{}, sent: map[ID]int{}, pos: map[ID][]ID{}, strict: true}
+	r := &recorder{t: t, views: map[ID]map[ID]bool{}, sent: map[ID]int{}, pos: map[ID][]ID{}, strict: true,
+		ver: map[ID]int{}, cver: map[[2]ID]int{}}
 	r.s = New(cfg, r)
 	r.limit = r.s.cfg.SyncLimit
 	return r
@@ -53,6 +60,7 @@ func (r *recorder) Create(viewer, target ID) {
 		r.t.Fatalf("Create(%d, %d): the viewer does not see it", viewer, target)
 	}
 	r.view(viewer)[target] = true
+	r.cver[[2]ID{viewer, target}] = r.ver[target]
 	r.count(viewer, 1)
 }
 
@@ -62,6 +70,7 @@ func (r *recorder) Destroy(viewer, target ID) {
 		r.t.Fatalf("Destroy(%d, %d): the client does not hold it", viewer, target)
 	}
 	delete(r.view(viewer), target)
+	r.destroys++
 }
 
 func (r *recorder) Positions(viewer ID, targets []ID) {
@@ -76,6 +85,39 @@ func (r *recorder) Positions(viewer ID, targets []ID) {
 	}
 	r.pos[viewer] = append(r.pos[viewer], targets...)
 	r.count(viewer, len(targets))
+}
+
+// change plays a change of target's public state (an attribute): the
+// clients ShownTo names are sent it, and they must be exactly those that
+// hold target, each named once.
+func (r *recorder) change(target ID) {
+	r.t.Helper()
+	r.ver[target]++
+	told := map[ID]bool{}
+	r.s.ShownTo(target, func(v ID) {
+		if told[v] {
+			r.t.Fatalf("ShownTo(%d) named %d twice", target, v)
+		}
+		told[v] = true
+		if !r.views[v][target] {
+			r.t.Fatalf("ShownTo(%d) named %d, whose client does not hold it", target, v)
+		}
+		r.cver[[2]ID{v, target}] = r.ver[target]
+	})
+	r.checkFresh()
+}
+
+// checkFresh: every client's copy of an entity has its latest public
+// state.
+func (r *recorder) checkFresh() {
+	r.t.Helper()
+	for v, held := range r.views {
+		for t := range held {
+			if got, want := r.cver[[2]ID{v, t}], r.ver[t]; got != want {
+				r.t.Fatalf("client of %d holds %d at version %d, want %d (a change did not reach it)", v, t, got, want)
+			}
+		}
+	}
 }
 
 func (r *recorder) AOI(watcher, target ID, enter bool) {
@@ -99,6 +141,7 @@ func (r *recorder) sync() {
 	r.s.Sync()
 	r.inSync = false
 	r.checkSeen()
+	r.checkFresh()
 }
 
 // checkSubset: every client holds only what its entity sees, or what
@@ -430,10 +473,13 @@ func TestRestoreRebuildsViewsQuietly(t *testing.T) {
 }
 
 // TestRandomWorkload is the property test: random adds, removes, moves,
-// teleports, crowds, radius changes and viewer changes, with syncs in
-// between. After every operation clients hold only what their entities
-// see and no viewer gets more than its budget per sync; after a drain
-// every client holds exactly what its entity sees.
+// teleports, crowds, radius changes, viewer changes, changes of public
+// state (ShownTo) and SendDestroys, with syncs in between. After every
+// operation clients hold only what their entities see or what waits to
+// be destroyed, no viewer gets more than its budget per sync, and every
+// client's copy of an entity has its latest public state; after a Sync
+// clients hold only what their entities see; after a drain every client
+// holds exactly what its entity sees.
 func TestRandomWorkload(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
@@ -466,7 +512,7 @@ func TestRandomWorkload(t *testing.T) {
 				return rng.Float64() * 200
 			}
 			for op := 0; op < 600; op++ {
-				switch k := rng.IntN(10); {
+				switch k := rng.IntN(12); {
 				case k < 3 || len(live) < 3:
 					v := rng.IntN(2) == 0
 					id, err := s.Add(coord(), coord(), float64(rng.IntN(40)), v)
@@ -495,6 +541,16 @@ func TestRandomWorkload(t *testing.T) {
 				case k == 8:
 					id, _ := pick()
 					must(t, s.SetRadius(id, float64(rng.IntN(60))))
+				case k == 9:
+					// A change of public state, such as an attribute: it
+					// reaches every client that holds the entity, those
+					// whose destroy waits included.
+					id, _ := pick()
+					r.change(id)
+				case k == 10:
+					// What a freeze does before it captures the views.
+					s.SendDestroys()
+					r.checkSeen()
 				default:
 					id, _ := pick()
 					on := !viewers[id]
@@ -719,4 +775,129 @@ func TestSendDestroys(t *testing.T) {
 		t.Fatalf("SendDestroys left %v", r.views[1])
 	}
 	r.checkSeen()
+}
+
+// ShownTo names every client that holds the entity, those whose destroy
+// of it waits included (it may come back before the Sync, and the
+// client keep its copy), each once however often it left and came back,
+// and none whose copy was already destroyed: by Remove, by the end of
+// its view, or through a viewer ID reused within the interval.
+func TestShownToWhileDestroyWaits(t *testing.T) {
+	r := newRecorder(t, Config{CellSize: 10})
+	s := r.s
+	addAs(t, s, 1, 0, 0, 10, true)
+	addAs(t, s, 2, 100, 0, 10, true)
+	addAs(t, s, 3, 5, 0, 10, false)
+	r.sync()
+	if !r.views[1][3] {
+		t.Fatalf("views: %v", r.views)
+	}
+	shownTo := func(id ID) []ID {
+		var got []ID
+		s.ShownTo(id, func(v ID) { got = append(got, v) })
+		slices.Sort(got)
+		return got
+	}
+	// 3 leaves 1's view, comes back, leaves again: 1 hid it twice.
+	must(t, s.Move(3, 30, 0, false))
+	must(t, s.Move(3, 6, 0, false))
+	must(t, s.Move(3, 30, 0, false))
+	if got := shownTo(3); !slices.Equal(got, []ID{1}) {
+		t.Fatalf("ShownTo(3) = %v while 1's destroy of it waits, want [1] once", got)
+	}
+	r.change(3)
+	must(t, s.Move(3, 6, 0, false)) // back before the Sync: kept, and fresh
+	r.sync()
+	if !r.views[1][3] {
+		t.Fatalf("3 came back but 1's client lost it: %v", r.views[1])
+	}
+
+	// 1's view ends while its destroy of 3 waits, and starts again in
+	// the same interval: the old copy went at once, the new view does
+	// not hold 3 until its create.
+	must(t, s.Move(3, 30, 0, false))
+	s.SetViewer(1, false)
+	if len(r.views[1]) != 0 {
+		t.Fatalf("an ended view still holds %v", r.views[1])
+	}
+	s.SetViewer(1, true)
+	if got := shownTo(3); len(got) != 0 {
+		t.Fatalf("ShownTo(3) = %v after 1's copy was destroyed", got)
+	}
+	must(t, s.Move(3, 6, 0, false))
+	r.change(3)
+	r.sync()
+	if !r.views[1][3] {
+		t.Fatalf("1's new view was not shown 3: %v", r.views[1])
+	}
+
+	// Viewer 1 is removed while its destroy of 3 waits; its ID goes to
+	// a new viewer that sees 3 but holds nothing yet.
+	must(t, s.Move(3, 30, 0, false))
+	must(t, s.Remove(1))
+	delete(r.views, 1)
+	addAs(t, s, 1, 25, 0, 10, true)
+	if got := shownTo(3); len(got) != 0 {
+		t.Fatalf("ShownTo(3) = %v, naming a reused ID whose client holds nothing", got)
+	}
+	r.change(3)
+	r.sync()
+	if !r.views[1][3] {
+		t.Fatalf("the new viewer 1 was not shown 3: %v", r.views[1])
+	}
+	// And a destroy of 3 waiting for viewer 2 (far off, moved in and
+	// out) does not make 1 named twice.
+	must(t, s.Move(2, 29, 0, false))
+	r.sync()
+	must(t, s.Move(2, 100, 0, false))
+	if got := shownTo(3); !slices.Equal(got, []ID{1, 2}) {
+		t.Fatalf("ShownTo(3) = %v, want [1 2]", got)
+	}
+	r.change(3)
+	r.drain()
+	r.checkExact(map[ID]bool{1: true, 2: true})
+}
+
+// SetRadius shrinking and growing back within an interval: what the
+// client held stays, with only a position, and what waited to be created
+// is created once; shrinking with a Sync in between destroys, and
+// growing then creates anew.
+func TestSetRadiusShrinkAndGrowWithinInterval(t *testing.T) {
+	r := newRecorder(t, Config{CellSize: 10, SyncLimit: 1})
+	s := r.s
+	addAs(t, s, 1, 0, 0, 10, true)
+	addAs(t, s, 2, 5, 0, 10, false)
+	addAs(t, s, 3, 6, 0, 10, false)
+	r.sync() // budget 1: 2 is created, 3 waits
+	if !r.views[1][2] || r.views[1][3] {
+		t.Fatalf("views: %v", r.views[1])
+	}
+	must(t, s.SetRadius(1, 1)) // 2's destroy waits, 3's create is dropped
+	if !s.Shown(1, 2) || len(s.Pending(1)) != 0 {
+		t.Fatalf("after shrinking: Shown(1, 2) %v, pending %v", s.Shown(1, 2), s.Pending(1))
+	}
+	r.change(2)
+	must(t, s.SetRadius(1, 10)) // both back
+	r.pos = map[ID][]ID{}
+	r.sync()
+	if !r.views[1][2] || !r.views[1][3] {
+		t.Fatalf("views after growing back: %v", r.views[1])
+	}
+	if r.destroys != 0 || len(r.pos[1]) != 0 {
+		t.Fatalf("%d destroys, positions %v: want none (the budget went to 3's create)", r.destroys, r.pos[1])
+	}
+	r.sync()
+	if !slices.Equal(r.pos[1], []ID{2}) {
+		t.Fatalf("positions %v, want 2's, which came back", r.pos[1])
+	}
+	r.drain()
+	r.checkExact(map[ID]bool{1: true})
+	must(t, s.SetRadius(1, 1))
+	r.sync()
+	if len(r.views[1]) != 0 || r.destroys != 2 {
+		t.Fatalf("after shrinking and a Sync: %v, %d destroys", r.views[1], r.destroys)
+	}
+	must(t, s.SetRadius(1, 10))
+	r.drain()
+	r.checkExact(map[ID]bool{1: true})
 }
