@@ -223,8 +223,10 @@ func (e *Entity) LeaveSpace() {
 }
 
 // SetPosition moves the entity. In a space, entities that can now see it,
-// or no longer can, are told at once; the clients that see it (and its
-// own client) get its new position at the next position sync.
+// or no longer can, are told at once (their OnEnterAOI and OnLeaveAOI
+// hooks); clients are told at the next position sync: those that now see
+// it get it created, those that no longer do get it destroyed, and those
+// that keep seeing it (and its own client) get its new position.
 func (e *Entity) SetPosition(pos Vector3) error {
 	if !pos.Finite() {
 		return fmt.Errorf("%w: %v", ErrBadPosition, pos)
@@ -402,7 +404,8 @@ func (w *World) newSpaceState(e *Entity) {
 }
 
 // SyncPositions sends, for every space, what is due to its clients (see
-// package space): pending creates and the positions of what moved. The
+// package space): the destroys of what left their views, pending creates
+// and the positions of what moved. The
 // game calls it at the position sync interval.
 func (en *Engine) SyncPositions() {
 	w := en.w
