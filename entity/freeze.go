@@ -82,6 +82,12 @@ type FrozenEntity struct {
 	// it sees that its client has not been sent yet (over the per-sync
 	// budget). Everything else it sees, its client already holds.
 	Unshown []string `msgpack:"unshown,omitempty"`
+	// OwnPosDue: the entity has a client in a space, and game code moved
+	// it since the last position sync, so its client is owed its own
+	// position (sent at the first sync after the restore). A client that
+	// moves its entity itself is not sent its own position back, so it
+	// is not snapped back to where it was when the game froze.
+	OwnPosDue bool `msgpack:"own_pos_due,omitempty"`
 	// Calls are calls that reached the entity while it was migrating, to
 	// run after it arrives (in migrations only, never in freeze files).
 	Calls []FrozenCall `msgpack:"calls,omitempty"`
@@ -178,6 +184,7 @@ func (e *Entity) frozen(now time.Time) FrozenEntity {
 				fe.Unshown = append(fe.Unshown, string(t.id))
 			}
 		}
+		fe.OwnPosDue = sp.sp.s.OwnPositionDue(e.aoiID)
 	}
 	tids := make([]TimerID, 0, len(e.timers))
 	for tid := range e.timers {
@@ -435,6 +442,9 @@ func (w *World) restoreSpaces(f *Frozen, restored []*Entity) {
 			if err != nil || id != e.aoiID {
 				// Positions were finite when frozen; this is a bug.
 				panic(fmt.Sprintf("entity: restoring %s into %s: id %d, want %d: %v", e, sp, id, e.aoiID, err))
+			}
+			if fe.OwnPosDue {
+				sp.sp.s.Touch(id, false)
 			}
 		}
 		sp.sp.s.FinishRestore()

@@ -648,3 +648,43 @@ func TestAttrChangeWhileDestroyWaits(t *testing.T) {
 		t.Fatalf("a's client holds b as %q, want \"again\"", held)
 	}
 }
+
+// A player that game code moved since the last position sync is owed its
+// own position: a hot reload in between keeps the debt, and the first
+// sync after it pays it. One its own client moved is not sent it back.
+func TestFreezeKeepsOwnPositionDue(t *testing.T) {
+	e := newSpaceEnv(t)
+	zone := e.create("Zone", nil)
+	a, b := e.mover("a"), e.mover("b")
+	e.bind(a, 1, 10)
+	e.bind(b, 1, 11)
+	e.enter(a, zone, 0, 0)
+	e.enter(b, zone, 50, 0)
+	e.eng.Run(e.eng.SyncPositions)
+	e.out.take()
+	e.eng.Run(func() { a.SetPosition(Vector3{X: 3}) })                                        // by the server
+	e.eng.Run(func() { e.w.clientPosition(b.ID(), *b.client, zone.ID(), Vector3{X: 53}, 0) }) // by b's own client
+	f, _ := e.freeze()
+	e2 := newEnvWith(t, e.reg, e.clock)
+	e2.restore(f)
+	e2.eng.Run(e2.eng.SyncPositions)
+	frames := e2.out.take()
+	own := func(ref ClientRef, id rpc.EntityID) bool {
+		for _, m := range toClientOf(t, frames, ref, rpc.MsgPositions) {
+			r := rpc.NewReader(m.body)
+			for n := r.Uint16(); n > 0; n-- {
+				if r.EntityID() == id {
+					return true
+				}
+				r.Position()
+			}
+		}
+		return false
+	}
+	if !own(ClientRef{1, 10}, a.ID()) {
+		t.Fatal("a's client was not sent the position the server gave a before the reload")
+	}
+	if own(ClientRef{1, 11}, b.ID()) {
+		t.Fatal("b's client was sent back the position it gave b itself")
+	}
+}

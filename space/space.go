@@ -358,6 +358,15 @@ func (s *Space) Restore(x, z, radius float64, viewer bool, pending []ID) (ID, er
 	return id, nil
 }
 
+// OwnPositionDue reports whether viewer's client is owed its own entity's
+// position (the server moved it since the last Sync), for a freeze file:
+// after the restore, Touch(viewer, false) owes it again. Restore does not,
+// since a client that moves its entity itself is not sent it back.
+func (s *Space) OwnPositionDue(viewer ID) bool {
+	m := s.member(viewer)
+	return m != nil && m.view != nil && m.view.state.get(viewer)&fPos != 0
+}
+
 // FinishRestore forgets what Restore needed to rebuild the views.
 func (s *Space) FinishRestore() { s.frozen = nil }
 
