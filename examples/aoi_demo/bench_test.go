@@ -424,6 +424,7 @@ func BenchmarkMovingClients(b *testing.B) {
 	time.Sleep(warmUp) // pacing: the load is defined by time
 	met0 := scrape(b, admins["game1"])
 	cpu0, self0, stats0, upd0, sent0 := cpuOf(b, pids), procstat.SelfCPU(), sumStats(ws), sumUpdates(ws), sent.Load()
+	gr0, gw0 := syscallsOf(b, pids["gate1"])
 	t0 := time.Now()
 	winFrom.Store(int64(t0.Sub(epoch)))
 	profErr := make(chan error, 2)
@@ -444,6 +445,7 @@ func BenchmarkMovingClients(b *testing.B) {
 	t1 := time.Now()
 	winTo.Store(int64(t1.Sub(epoch)))
 	cpu1, self1, stats1, upd1, sent1 := cpuOf(b, pids), procstat.SelfCPU(), sumStats(ws), sumUpdates(ws), sent.Load()
+	gr1, gw1 := syscallsOf(b, pids["gate1"])
 	met1 := scrape(b, admins["game1"])
 	all, near, maxGap, open, gapsN := gapFigures(ws, int64(t1.Sub(epoch)))
 	secs := t1.Sub(t0).Seconds()
@@ -540,6 +542,10 @@ func BenchmarkMovingClients(b *testing.B) {
 		b.ReportMetric(d.Seconds()/secs*100, name+"-CPU-%")
 	}
 	b.ReportMetric(servers.Seconds()/secs*100, "servers-CPU-%")
+	// The gate's system calls (its CPU is mostly them): a client's frames
+	// of one sync interval should leave in one write.
+	b.ReportMetric(float64(gw1-gw0)/secs/float64(n), "gate-writes/s/client")
+	b.ReportMetric(float64(gr1-gr0)/secs/float64(n), "gate-reads/s/client")
 	b.ReportMetric((self1-self0).Seconds()/secs*100, "bench-CPU-%")
 	// Server CPU, and the load side's, per position delivered to a
 	// client (the load side's includes sending the moves).
@@ -670,6 +676,17 @@ func cpuOf(b *testing.B, pids map[string]int) map[string]time.Duration {
 		m[name] = d
 	}
 	return m
+}
+
+// syscallsOf returns the read-like and write-like system calls pid made
+// so far.
+func syscallsOf(b *testing.B, pid int) (reads, writes int64) {
+	b.Helper()
+	r, w, err := procstat.Syscalls(pid)
+	if err != nil {
+		b.Fatalf("system calls of pid %d: %v", pid, err)
+	}
+	return r, w
 }
 
 // scrape fetches a process's metrics from its admin address.

@@ -75,6 +75,41 @@ func RSSKB(pid int) (int64, error) {
 	return 0, fmt.Errorf("procstat: no VmRSS in /proc/%d/status", pid)
 }
 
+// Syscalls returns how many read-like and write-like system calls pid
+// has made (syscr and syscw of /proc/PID/io: read, readv, recvmsg...;
+// write, writev, sendmsg...), so that a benchmark can count what a
+// server's sockets cost it in calls.
+func Syscalls(pid int) (reads, writes int64, err error) {
+	if runtime.GOOS != "linux" {
+		return 0, 0, ErrUnsupported
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	found := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if !ok || (k != "syscr" && k != "syscw") {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("procstat: /proc/%d/io: %w", pid, err)
+		}
+		if k == "syscr" {
+			reads = n
+		} else {
+			writes = n
+		}
+		found++
+	}
+	if found != 2 {
+		return 0, 0, fmt.Errorf("procstat: no syscr and syscw in /proc/%d/io", pid)
+	}
+	return reads, writes, nil
+}
+
 // RunqWait returns how long the threads of pid have been runnable but
 // waiting for a CPU (the second field of /proc/PID/task/TID/schedstat),
 // summed over the threads alive now. On a shared machine it tells stalls

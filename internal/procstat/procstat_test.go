@@ -44,6 +44,27 @@ func TestOwnProcess(t *testing.T) {
 	if RunqWait(pid) < 0 {
 		t.Fatal("negative RunqWait")
 	}
+	r0, w0, err := Syscalls(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(t.TempDir() + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for range 10 {
+		if _, err := f.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.ReadAt(make([]byte, 1), 0); err != nil {
+		t.Fatal(err)
+	}
+	r1, w1, err := Syscalls(pid)
+	if err != nil || w1 < w0+10 || r1 < r0+1 {
+		t.Fatalf("Syscalls went from %d reads, %d writes to %d, %d (%v) over 10 writes and a read", r0, w0, r1, w1, err)
+	}
 }
 
 func TestMissingProcess(t *testing.T) {
@@ -56,6 +77,9 @@ func TestMissingProcess(t *testing.T) {
 	}
 	if _, err := RSSKB(1 << 30); err == nil {
 		t.Fatal("RSSKB of a missing process: no error")
+	}
+	if _, _, err := Syscalls(1 << 30); err == nil {
+		t.Fatal("Syscalls of a missing process: no error")
 	}
 	if d := RunqWait(1 << 30); d != 0 {
 		t.Fatalf("RunqWait of a missing process = %v", d)
