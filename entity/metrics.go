@@ -25,8 +25,8 @@ type aoiCost struct {
 // aoiSampleGap is the mean gap between timed moves.
 const aoiSampleGap = 16
 
-// timed reports whether the coming move is to be timed (then add it with
-// add), or only counted (then count it with count).
+// timed reports whether the coming move is to be timed: then add gets
+// its start time, else the zero time.
 func (c *aoiCost) timed() bool {
 	if c.skip > 0 {
 		return false
@@ -37,16 +37,14 @@ func (c *aoiCost) timed() bool {
 	return true
 }
 
-// count counts a move that was not timed.
-func (c *aoiCost) count() {
-	c.moves++
-	c.skip--
-}
-
-// add counts a timed move, which started at start, for the moves its gap
-// stands for, and draws the next gap.
+// add counts a move. A timed one, which started at start, stands for
+// the moves of its gap, and draws the next gap.
 func (c *aoiCost) add(start time.Time) {
 	c.moves++
+	if start.IsZero() {
+		c.skip--
+		return
+	}
 	c.spent += time.Duration(c.gap) * time.Since(start)
 	c.gap = 1 + rand.Uint32N(2*aoiSampleGap-1)
 	c.skip = c.gap - 1

@@ -257,12 +257,10 @@ func (e *Entity) moveTo(pos Vector3, yaw float32, byOwner bool) error {
 	w := e.world
 	var err error
 	w.spaceOp(func() {
-		if !w.aoiCost.timed() {
-			err = s.Move(e.aoiID, float64(pos.X), float64(pos.Z), byOwner)
-			w.aoiCost.count()
-			return
+		var start time.Time
+		if w.aoiCost.timed() {
+			start = time.Now()
 		}
-		start := time.Now()
 		err = s.Move(e.aoiID, float64(pos.X), float64(pos.Z), byOwner)
 		w.aoiCost.add(start)
 	})

@@ -950,8 +950,7 @@ func (s *Space) hide(v *view, target ID) {
 		v.state.clear(target, st)
 		s.out.Destroy(v.id, target)
 	case st&fGone == 0:
-		v.state.clear(target, fPos)
-		v.state.or(target, fGone)
+		v.state.turn(target, fShown|fPos, fShown|fGone) // no position to send
 		v.gone = append(v.gone, target)
 		m := &s.slots[target]
 		if m.gone == 0 {
@@ -978,7 +977,6 @@ func (s *Space) sendDestroys(v *view) {
 			s.out.Destroy(v.id, t)
 		}
 	}
-	clear(v.gone)
 	v.gone = v.gone[:0]
 }
 
