@@ -914,6 +914,9 @@ func TestEnsureServicePlacesOnPreferredGame(t *testing.T) {
 	// A short body is a protocol error: the game's link is closed.
 	g1.send(t, rpc.MsgEnsureService, rpc.AppendEntityID(nil, b))
 	g1.expectClosed(t)
+	// The others are told; once g2 is, a gate connecting now gets no
+	// PeerGone of its own before its answer.
+	g2.expectPeerGone(t, rpc.RoleGame, 1)
 	// From a gate too.
 	gw := connect(t, s, rpc.RoleGate, 1)
 	gw.send(t, rpc.MsgEnsureService, ensureBody(b, 1, "Svc"))
