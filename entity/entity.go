@@ -129,21 +129,70 @@ func (e *Entity) CallClient(method string, args ...any) {
 	if e.client == nil && len(e.typ.clientMethods) == 0 {
 		return
 	}
+	if body := e.clientCallBody("CallClient", method, args); body != nil && e.client != nil {
+		e.world.toClient(*e.client, rpc.MsgCallClient, body)
+	}
+}
+
+// CallNearbyClients calls method on this entity's copy in every client
+// that shows it: its own client, if one is bound, and the clients of the
+// members of its space that see it (Watchers) and have been shown it.
+// It is what an emote, a spoken line or a hit in a crowd needs: one call
+// on the entity that acted, which each client near it plays on its copy
+// of that entity. The body is encoded once, and each gate gets one frame
+// for all of its clients.
+//
+// A client that starts to see the entity in the interval before the next
+// position sync is shown it at that sync (MsgCreateEntity), after the
+// call, and does not get the call; a client that stopped seeing it in that
+// interval still holds its copy until the sync and does get it. Declared
+// client methods are checked as for CallClient, against this entity's
+// type, whether any client gets the call or not.
+func (e *Entity) CallNearbyClients(method string, args ...any) {
+	e.callNearby("CallNearbyClients", method, args, true)
+}
+
+// CallOtherNearbyClients is CallNearbyClients without the entity's own
+// client: for what that client already knows, such as an emote its
+// player started.
+func (e *Entity) CallOtherNearbyClients(method string, args ...any) {
+	e.callNearby("CallOtherNearbyClients", method, args, false)
+}
+
+// callNearby is CallNearbyClients (own) and CallOtherNearbyClients.
+func (e *Entity) callNearby(api, method string, args []any, own bool) {
+	toOwn := own && e.client != nil
+	if !toOwn && e.space == nil && len(e.typ.clientMethods) == 0 {
+		return
+	}
+	body := e.clientCallBody(api, method, args)
+	if body == nil {
+		return
+	}
+	if toOwn {
+		e.world.toClient(*e.client, rpc.MsgCallClient, body)
+	}
+	e.fanOut(rpc.MsgCallClient, body)
+}
+
+// clientCallBody encodes a call of method on this entity's client copies
+// (MsgCallClient's body), or returns nil after logging and counting why it
+// cannot be sent: arguments a client cannot decode, or a method or
+// arguments that the type's declared client methods do not allow. api
+// names the caller in the log.
+func (e *Entity) clientCallBody(api, method string, args []any) []byte {
 	body, err := appendCall(nil, e.id, method, args)
 	if err != nil {
-		e.world.log.WithError(err).Errorf("%s.CallClient(%s)", e, clip.Name(method))
-		return
+		e.world.log.WithError(err).Errorf("%s.%s(%s)", e, api, clip.Name(method))
+		return nil
 	}
 	if len(e.typ.clientMethods) > 0 {
 		if msg := e.world.checkClientCall(e.typ, method, callArgs(body)); msg != "" {
 			e.world.clientCallError(msg)
-			return
+			return nil
 		}
 	}
-	if e.client == nil {
-		return
-	}
-	e.world.toClient(*e.client, rpc.MsgCallClient, body)
+	return body
 }
 
 // callArgs returns the msgpack argument array of a body appendCall
@@ -351,7 +400,7 @@ func (e *Entity) attrChanged(root string, op rpc.AttrOp, path []any, value any) 
 			e.world.toClient(*e.client, rpc.MsgAttrChange, b)
 		}
 		if toOthers {
-			e.fanOutAttr(b)
+			e.fanOut(rpc.MsgAttrChange, b)
 		}
 	}
 }

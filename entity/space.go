@@ -497,9 +497,9 @@ func (e *Entity) publicCreateBody() []byte {
 	return e.shown
 }
 
-// fanOutAttr sends an attribute change of e to the clients that hold e,
-// other than its own.
-func (e *Entity) fanOutAttr(body []byte) {
+// fanOut sends a frame about e (an attribute change, a call) to the
+// clients that hold e (Space.ShownTo), other than its own.
+func (e *Entity) fanOut(t rpc.MsgType, body []byte) {
 	if e.space == nil {
 		return
 	}
@@ -511,7 +511,7 @@ func (e *Entity) fanOutAttr(body []byte) {
 		}
 	})
 	if len(refs) > 0 {
-		e.world.toClientRefs(refs, rpc.MsgAttrChange, body)
+		e.world.toClientRefs(refs, t, body)
 	}
 }
 

@@ -514,6 +514,32 @@ func testNearFarAndBack(t *testing.T, addr string, kcp bool) {
 		}
 	}
 
+	// An emote is a call on alice's entity at the clients that show her:
+	// bob's; not her own (CallOtherNearbyClients), nor carol's, far away.
+	ma, mb, mc = alice.mark(), bob.mark(), carol.mark()
+	if err := alice.c.CallPlayer("Emote", "wave"); err != nil {
+		t.Fatal(err)
+	}
+	isEmote := func(ev client.Event) bool {
+		c, ok := ev.(client.Call)
+		return ok && c.Method == "OnEmote"
+	}
+	wave := bob.await("alice's wave", mb, isEmote).(client.Call)
+	if wave.EntityID != alice.id || wave.Broadcast || len(wave.Args) != 1 || wave.Args[0] != "wave" {
+		t.Fatalf("bob saw %+v", wave)
+	}
+	// The emote has run (bob saw it) before alice's and carol's syncs.
+	alice.sync()
+	carol.sync()
+	for _, p := range []struct {
+		who  *player
+		mark int
+	}{{alice, ma}, {carol, mc}} {
+		if slices.ContainsFunc(p.who.since(p.mark), isEmote) {
+			t.Fatalf("%s was sent alice's emote", p.who.name)
+		}
+	}
+
 	// A new name reaches the players who see her.
 	alice.name = "alice2"
 	if err := alice.c.CallPlayer("SetName", alice.name); err != nil {

@@ -14,8 +14,9 @@ const AOIRadius = 100
 
 // Limits of what clients may send.
 const (
-	maxName = 32   // bytes of a name
-	maxSay  = 1000 // bytes of a message
+	maxName  = 32   // bytes of a name
+	maxSay   = 1000 // bytes of a message
+	maxEmote = 32   // bytes of an emote's name
 )
 
 // maxTravelTries bounds how often one travel tries again after the
@@ -55,7 +56,7 @@ func (p *Player) DescribeEntityType(desc *goworld.TypeDesc) {
 	desc.DefineAttr("game", goworld.AttrOwnClient)
 	desc.DefineAttr("travel", 0)
 	desc.DefineAttr("travelTries", 0)
-	desc.ExposeToClient("SetName", "Say", "Travel")
+	desc.ExposeToClient("SetName", "Say", "Travel", "Emote")
 }
 
 // OnCreated gives the player a name until its client picks one.
@@ -195,6 +196,17 @@ func (p *Player) SetName(name string) {
 		return
 	}
 	p.Attrs.Set("name", name)
+}
+
+// Emote shows the players who see this one that it plays an emote (a
+// wave, a dance): OnEmote(name) on their copy of this player, not on its
+// own client, which started it.
+func (p *Player) Emote(name string) {
+	if name == "" || len(name) > maxEmote || !utf8.ValidString(name) {
+		p.CallClient("OnError", "an emote is 1 to 32 bytes of UTF-8")
+		return
+	}
+	p.CallOtherNearbyClients("OnEmote", name)
 }
 
 // Say sends text to the player itself and to every player it sees (all
