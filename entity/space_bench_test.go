@@ -125,6 +125,52 @@ func BenchmarkAttrFanOut(b *testing.B) {
 	}
 }
 
+// BenchmarkCallNearby is one call that the 49 other players of a crowd
+// of 50 (on 4 gates, all seeing each other) must get, as the game sends
+// it and flushes it: "nearby" with CallOtherNearbyClients (one call on
+// the actor, encoded once, one frame per gate for its clients), "each"
+// as a game without it does, a CallClient on every neighbour's own
+// player. bytes/call is what the game hands its dispatchers.
+func BenchmarkCallNearby(b *testing.B) {
+	for _, way := range []string{"nearby", "each"} {
+		b.Run(way, func(b *testing.B) {
+			w, en, out := walkerWorld(b)
+			ps := make([]*Entity, 50)
+			en.Run(func() {
+				zone, _ := w.CreateSpaceLocally("Zone", nil)
+				for i := range ps {
+					ps[i], _ = w.CreateEntityLocally("Walker", map[string]any{"name": "p"})
+					ps[i].setClient(&ClientRef{Gate: rpc.GateID(1 + i%4), ID: rpc.ClientID(i + 1)})
+					ps[i].EnterSpace(zone.ID(), Vector3{X: float32(i % 5), Z: float32(i / 5)})
+				}
+			})
+			en.SyncPositions()
+			en.FlushClients()
+			*out = nullOutbox{}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				p := ps[i%len(ps)]
+				if way == "nearby" {
+					p.CallOtherNearbyClients("OnEmote", "wave")
+				} else {
+					id := string(p.ID())
+					p.Neighbors(func(n *Entity) bool {
+						n.CallClient("OnEmote", id, "wave")
+						return true
+					})
+				}
+				en.FlushClients()
+			}
+			b.StopTimer()
+			if out.msgs < b.N {
+				b.Fatalf("%d messages for %d calls", out.msgs, b.N)
+			}
+			b.ReportMetric(float64(out.bytes)/float64(b.N), "bytes/call")
+		})
+	}
+}
+
 // BigZone is a space of cell size 100, for BenchmarkServerStep.
 type BigZone struct{ Entity }
 
