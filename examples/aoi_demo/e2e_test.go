@@ -540,6 +540,33 @@ func testNearFarAndBack(t *testing.T, addr string, kcp bool) {
 		}
 	}
 
+	// One emote per 250 ms a player: of five sent at once, bob sees at
+	// most one per 250 ms that passed (one in all, unless the machine
+	// stalled), and alice is told of each one refused.
+	ma, mb = alice.mark(), bob.mark()
+	start := time.Now()
+	for range 5 {
+		if err := alice.c.CallPlayer("Emote", "dance"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice.sync() // her emotes ran before her sync: their errors came first
+	bob.sync()   // and before bob's: what they sent him came first
+	elapsed := time.Since(start)
+	count := func(evs []client.Event, method, arg string) int {
+		n := 0
+		for _, ev := range evs {
+			if c, ok := ev.(client.Call); ok && c.Method == method && len(c.Args) == 1 && c.Args[0] == arg {
+				n++
+			}
+		}
+		return n
+	}
+	shown, refused := count(bob.since(mb), "OnEmote", "dance"), count(alice.since(ma), "OnError", "one emote at a time")
+	if shown+refused != 5 || shown > 1+int(elapsed/(250*time.Millisecond)) {
+		t.Fatalf("of 5 emotes within %v, bob was shown %d and alice told of %d refused", elapsed, shown, refused)
+	}
+
 	// A new name reaches the players who see her.
 	alice.name = "alice2"
 	if err := alice.c.CallPlayer("SetName", alice.name); err != nil {

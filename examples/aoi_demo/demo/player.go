@@ -19,6 +19,9 @@ const (
 	maxEmote = 32   // bytes of an emote's name
 )
 
+// emoteEvery is the shortest time between two emotes of one player.
+const emoteEvery = 250 * time.Millisecond
+
 // maxTravelTries bounds how often one travel tries again after the
 // zone's space turned out not to be live (its game died and the service
 // is re-creating it elsewhere, or it is not created yet while the
@@ -45,6 +48,9 @@ const retryArrival = 500 * time.Millisecond
 // zone it is going to, 0 if none) and travelTries.
 type Player struct {
 	goworld.Entity
+	// lastEmote is when the player last emoted (not an attribute: after a
+	// hot reload or a migration it starts again from zero).
+	lastEmote time.Time
 }
 
 // DescribeEntityType declares the player's AOI, its attributes and its
@@ -200,12 +206,21 @@ func (p *Player) SetName(name string) {
 
 // Emote shows the players who see this one that it plays an emote (a
 // wave, a dance): OnEmote(name) on their copy of this player, not on its
-// own client, which started it.
+// own client, which started it. One client's emote reaches every client
+// near it, so each player may emote at most once per emoteEvery: a
+// client flooding emotes in a square of a thousand would otherwise cost
+// the servers a thousand frames for each of its own.
 func (p *Player) Emote(name string) {
 	if name == "" || len(name) > maxEmote || !utf8.ValidString(name) {
 		p.CallClient("OnError", "an emote is 1 to 32 bytes of UTF-8")
 		return
 	}
+	now := p.World().Now()
+	if now.Sub(p.lastEmote) < emoteEvery {
+		p.CallClient("OnError", "one emote at a time")
+		return
+	}
+	p.lastEmote = now
 	p.CallOtherNearbyClients("OnEmote", name)
 }
 
