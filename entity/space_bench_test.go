@@ -100,6 +100,23 @@ func BenchmarkWorldSyncTick(b *testing.B) {
 // 49 others (on 4 gates): encoding the change and grouping its receivers
 // by gate, as the game loop does for every AttrAllClients change.
 func BenchmarkAttrFanOut(b *testing.B) {
+	en, ps, out := crowdOf50(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		ps[i%len(ps)].Attrs.Set("name", "q")
+		en.FlushClients()
+	}
+	b.StopTimer()
+	if out.msgs < b.N {
+		b.Fatalf("%d messages for %d changes", out.msgs, b.N)
+	}
+}
+
+// crowdOf50 returns a world with 50 players with clients (on 4 gates)
+// who all see each other, synced and flushed, its frames going to out
+// (reset).
+func crowdOf50(b *testing.B) (*Engine, []*Entity, *nullOutbox) {
 	w, en, out := walkerWorld(b)
 	ps := make([]*Entity, 50)
 	en.Run(func() {
@@ -113,16 +130,7 @@ func BenchmarkAttrFanOut(b *testing.B) {
 	en.SyncPositions()
 	en.FlushClients()
 	*out = nullOutbox{}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		ps[i%len(ps)].Attrs.Set("name", "q")
-		en.FlushClients()
-	}
-	b.StopTimer()
-	if out.msgs < b.N {
-		b.Fatalf("%d messages for %d changes", out.msgs, b.N)
-	}
+	return en, ps, out
 }
 
 // BenchmarkCallNearby is one call that the 49 other players of a crowd
@@ -134,19 +142,7 @@ func BenchmarkAttrFanOut(b *testing.B) {
 func BenchmarkCallNearby(b *testing.B) {
 	for _, way := range []string{"nearby", "each"} {
 		b.Run(way, func(b *testing.B) {
-			w, en, out := walkerWorld(b)
-			ps := make([]*Entity, 50)
-			en.Run(func() {
-				zone, _ := w.CreateSpaceLocally("Zone", nil)
-				for i := range ps {
-					ps[i], _ = w.CreateEntityLocally("Walker", map[string]any{"name": "p"})
-					ps[i].setClient(&ClientRef{Gate: rpc.GateID(1 + i%4), ID: rpc.ClientID(i + 1)})
-					ps[i].EnterSpace(zone.ID(), Vector3{X: float32(i % 5), Z: float32(i / 5)})
-				}
-			})
-			en.SyncPositions()
-			en.FlushClients()
-			*out = nullOutbox{}
+			en, ps, out := crowdOf50(b)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
