@@ -342,8 +342,11 @@ func TestStartBadReady(t *testing.T) {
 		{"wrong-name", time.Minute, true},
 		{"garbage", time.Minute, true},
 		// A process that closes the pipe but keeps running is given until
-		// the timeout to exit by itself.
-		{"close-pipe", 300 * time.Millisecond, false},
+		// the timeout to exit by itself. The timeout also covers the
+		// helper's start until it closes the pipe (else the error is
+		// ErrReadyTimeout): 300 ms was too short for a race-enabled
+		// binary on a loaded machine.
+		{"close-pipe", 3 * time.Second, false},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			begin := time.Now()
