@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -324,6 +325,24 @@ func TestClientCannotMoveAnothersEntity(t *testing.T) {
 	mallory.SendRaw(rpc.MsgSyncPosition, b)
 	waitFor(t, "mallory is kicked for a NaN", func() bool { return mallory.kicked() != "" })
 	waitFor(t, "watcher no longer sees mallory", func() bool { return slices.Equal(watcher.sees(), []string{"alice"}) })
+
+	// So is a position beyond max_client_coordinate (a million by
+	// default), where the AOI's searches would grow: the client says why.
+	alice.move(t, 1e6, 1)
+	waitFor(t, "watcher no longer sees alice, at the edge", func() bool { return len(watcher.sees()) == 0 })
+	alice.move(t, 1, 2)
+	waitFor(t, "watcher sees alice back", func() bool {
+		e, _ := watcher.Entity(alice.id())
+		return e.Pos == rpc.Vector3{X: 1, Z: 2}
+	})
+	if k := alice.kicked(); k != "" {
+		t.Fatalf("alice was kicked at the limit: %q", k)
+	}
+	alice.move(t, 3e38, 1)
+	waitFor(t, "alice is kicked far out", func() bool { return alice.kicked() != "" })
+	if k := alice.kicked(); !strings.Contains(k, "beyond ±1000000 (max_client_coordinate)") {
+		t.Fatalf("alice's kick: %q", k)
+	}
 }
 
 // TestViewConsistencyOverRandomMoves: clients walk and teleport at

@@ -96,6 +96,9 @@ const (
 	// DefaultMaxClientString bounds each string in a client's call
 	// arguments, in bytes (max_client_string).
 	DefaultMaxClientString = 4096
+	// DefaultMaxClientCoordinate bounds each coordinate of a position a
+	// client sends for its player (max_client_coordinate).
+	DefaultMaxClientCoordinate = 1_000_000
 	// DefaultRequestTimeout is the default request_timeout: how long an
 	// entity's request waits for its answer.
 	DefaultRequestTimeout = 10 * time.Second

@@ -484,6 +484,7 @@ func gameFields(g *GameConfig) []field {
 		countField("aoi_sync_total", &g.AOISyncTotal),
 		countField("aoi_sync_work", &g.AOISyncWork),
 		limitField("max_client_string", &g.MaxClientString, DefaultMaxClientString),
+		limitField("max_client_coordinate", &g.MaxClientCoordinate, DefaultMaxClientCoordinate),
 		durField("request_timeout", &g.RequestTimeout),
 		durField("service_grace", &g.ServiceGrace),
 		offDurField("slow_call", &g.SlowCall, DefaultSlowCall),

@@ -193,6 +193,12 @@ type GameTuning struct {
 	// client (default DefaultMaxClientString). Unlimited leaves only the
 	// frame's bound, max_client_packet_size.
 	MaxClientString int
+	// MaxClientCoordinate (max_client_coordinate) bounds each coordinate
+	// (|x|, |y|, |z|) of a position a client sends for its player; a
+	// position beyond it disconnects the client, as a NaN does (default
+	// DefaultMaxClientCoordinate). Unlimited leaves only float32's range,
+	// where the AOI grid's moves compare every member of the space.
+	MaxClientCoordinate int
 	// RequestTimeout (request_timeout) is how long an entity's request
 	// (Entity.Request) waits for its answer, unless it gives its own
 	// (default DefaultRequestTimeout).
@@ -213,8 +219,8 @@ type GameTuning struct {
 }
 
 // SetDefaults gives every zero field of t its default. A negative size,
-// count or duration takes the default too; a negative MaxClientString
-// (Unlimited) or SlowCall (Off) is kept.
+// count or duration takes the default too; a negative MaxClientString or
+// MaxClientCoordinate (Unlimited) or SlowCall (Off) is kept.
 func (t *GameTuning) SetDefaults() {
 	positiveOr(&t.SaveInterval, DefaultSaveInterval)
 	positiveOr(&t.MaxPacketSize, DefaultMaxPacketSize)
@@ -230,6 +236,7 @@ func (t *GameTuning) SetDefaults() {
 	positiveOr(&t.AOISyncTotal, DefaultAOISyncTotal)
 	positiveOr(&t.AOISyncWork, DefaultAOISyncWork)
 	nonZeroOr(&t.MaxClientString, DefaultMaxClientString)
+	nonZeroOr(&t.MaxClientCoordinate, DefaultMaxClientCoordinate)
 	positiveOr(&t.RequestTimeout, DefaultRequestTimeout)
 	nonZeroOr(&t.SlowCall, DefaultSlowCall)
 	positiveOr(&t.MailboxLimit, DefaultMailboxLimit)

@@ -537,6 +537,9 @@ func (g *GameConfig) validate(ps *problems, all *addrSet) {
 	if msg := limitProblem(g.MaxClientString); msg != "" {
 		ps.bad(sec, "max_client_string", strconv.Itoa(g.MaxClientString), msg)
 	}
+	if msg := limitProblem(g.MaxClientCoordinate); msg != "" {
+		ps.bad(sec, "max_client_coordinate", strconv.Itoa(g.MaxClientCoordinate), msg)
+	}
 	if g.KeepFreezeFiles <= 0 {
 		ps.bad(sec, "keep_freeze_files", strconv.Itoa(g.KeepFreezeFiles), "must be a positive whole number (of files)")
 	}

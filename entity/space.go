@@ -588,6 +588,13 @@ func (w *World) CreateEntityOnGame(gameID rpc.GameID, typeName string, attrs map
 	return id, nil
 }
 
+// beyondClientLimit reports whether a coordinate of pos, from a client,
+// is beyond ClientCoordinateLimit.
+func (w *World) beyondClientLimit(pos Vector3) bool {
+	l := float32(w.cfg.ClientCoordinateLimit)
+	return l > 0 && (pos.X > l || pos.X < -l || pos.Y > l || pos.Y < -l || pos.Z > l || pos.Z < -l)
+}
+
 // clientPosition applies a position a client sent for entity id: only if
 // the entity is that client's and is in the space the client named (a
 // position sent before the client learnt of a space change is dropped).
@@ -603,6 +610,8 @@ func (w *World) clientPosition(id rpc.EntityID, ref ClientRef, spaceID rpc.Entit
 		w.log.WithField("entity", e.String()).Debug("position for another space dropped (sent before a space change)")
 	case !pos.Finite() || math.IsNaN(float64(yaw)) || math.IsInf(float64(yaw), 0):
 		w.clientError(ref, e, "SyncPosition", "position is NaN or infinite")
+	case w.beyondClientLimit(pos):
+		w.clientError(ref, e, "SyncPosition", fmt.Sprintf("a coordinate beyond ±%d (max_client_coordinate)", w.cfg.ClientCoordinateLimit))
 	default:
 		e.clientMoved(pos, yaw)
 	}

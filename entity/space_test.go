@@ -688,3 +688,61 @@ func TestFreezeKeepsOwnPositionDue(t *testing.T) {
 		t.Fatal("b's client was sent back the position it gave b itself")
 	}
 }
+
+// TestClientCoordinateLimit: a client's position with a coordinate beyond
+// the world's ClientCoordinateLimit (either sign, any axis) is not applied
+// and disconnects the client with a kick that says why; at the limit it
+// is applied; a server move is not bounded; Unlimited (negative) lifts
+// the bound; the default is DefaultClientCoordinateLimit.
+func TestClientCoordinateLimit(t *testing.T) {
+	send := func(e *env, a, zone *Entity, pos Vector3) {
+		b := rpc.AppendEntityID(nil, a.ID())
+		b = rpc.AppendUint16(b, 1)
+		b = rpc.AppendUint64(b, 10)
+		b = rpc.AppendEntityID(b, zone.ID())
+		e.eng.Handle(rpc.MsgClientSyncPosition, rpc.AppendPosition(b, pos, 0))
+	}
+	setUp := func(limit int) (*env, *Entity, *Entity) {
+		e := newSpaceEnv(t, func(_ *env, c *WorldConfig) { c.ClientCoordinateLimit = limit })
+		zone := e.create("Zone", nil)
+		a := e.mover("a")
+		e.bind(a, 1, 10)
+		e.enter(a, zone, 0, 0)
+		e.out.take()
+		return e, zone, a
+	}
+	for _, far := range []Vector3{{X: 1001}, {X: -1001}, {Y: 1001}, {Z: -1001}, {X: 3e38}} {
+		e, zone, a := setUp(1000)
+		at := Vector3{X: 1000, Y: -1000, Z: 1000}
+		send(e, a, zone, at)
+		if a.Position() != at {
+			t.Fatalf("at the limit: at %v, want %v", a.Position(), at)
+		}
+		if ks := kicks(t, e.out.take()); len(ks) != 0 {
+			t.Fatalf("at the limit: kicked %v", ks)
+		}
+		send(e, a, zone, far)
+		ks := kicks(t, e.out.take())
+		if a.Position() != at || len(ks) != 1 {
+			t.Fatalf("%v: at %v, kicks %v; want it not applied and one kick", far, a.Position(), ks)
+		}
+		if want := "beyond ±1000 (max_client_coordinate)"; !strings.Contains(ks[0].reason, want) || len(ks[0].reason) > 200 {
+			t.Fatalf("kick reason %q, want it to contain %q", ks[0].reason, want)
+		}
+		e.eng.Run(func() { a.SetPosition(far) })
+		if a.Position() != far {
+			t.Fatalf("a server move to %v: at %v", far, a.Position())
+		}
+	}
+	e, zone, a := setUp(-1) // unlimited
+	send(e, a, zone, Vector3{X: 3e38})
+	if ks := kicks(t, e.out.take()); len(ks) != 0 || a.Position().X != 3e38 {
+		t.Fatalf("unlimited: at %v, kicks %v", a.Position(), ks)
+	}
+	e, zone, a = setUp(0) // the default
+	send(e, a, zone, Vector3{X: DefaultClientCoordinateLimit})
+	send(e, a, zone, Vector3{X: 2 * DefaultClientCoordinateLimit})
+	if ks := kicks(t, e.out.take()); len(ks) != 1 || a.Position().X != DefaultClientCoordinateLimit {
+		t.Fatalf("the default: at %v, kicks %v", a.Position(), ks)
+	}
+}

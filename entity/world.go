@@ -89,6 +89,14 @@ type WorldConfig struct {
 	// refuses the call and disconnects the client. 0 takes
 	// DefaultClientStringLimit; negative means no limit but the frame's.
 	ClientStringLimit int
+	// ClientCoordinateLimit bounds each coordinate (|x|, |y|, |z|) of a
+	// position a client sends for its player: one beyond it disconnects
+	// the client, as a NaN does. Far out the AOI grid's searches grow
+	// (beyond about 10^9 cells a move compares every member of the
+	// space), so an unchecked client could slow its whole space. 0 takes
+	// DefaultClientCoordinateLimit; negative means no limit but float32's.
+	// Server moves (SetPosition) are not bounded.
+	ClientCoordinateLimit int
 	// RequestTimeout is how long a request (Entity.Request) waits for an
 	// answer before its callback gets rpc.ErrTimeout, unless the request
 	// gives its own (default DefaultRequestTimeout).
@@ -110,6 +118,12 @@ type WorldConfig struct {
 // attributes it ends up in. A game that takes longer text raises it;
 // binary arguments ([]byte, sent as msgpack bin) are not limited by it.
 const DefaultClientStringLimit = 4096
+
+// DefaultClientCoordinateLimit is WorldConfig.ClientCoordinateLimit's
+// default (config.ini's max_client_coordinate): a million units each way,
+// far beyond any map a client walks, and float32 still resolves a
+// sixteenth of a unit there.
+const DefaultClientCoordinateLimit = 1_000_000
 
 // World holds all entities of one game process: it is what game code
 // reaches through Entity.World, to create, load and call entities, talk
@@ -201,6 +215,9 @@ func newWorld(cfg WorldConfig) (*World, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = logrus.StandardLogger()
+	}
+	if cfg.ClientCoordinateLimit == 0 {
+		cfg.ClientCoordinateLimit = DefaultClientCoordinateLimit
 	}
 	if cfg.ClientStringLimit == 0 {
 		cfg.ClientStringLimit = DefaultClientStringLimit

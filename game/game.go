@@ -191,8 +191,8 @@ func New(cfg Config) (*Game, error) {
 		GameID: rpc.GameID(cfg.ID), Games: cfg.Games, Registry: cfg.Registry, BootEntity: cfg.BootEntity,
 		Outbox: (*outbox)(g), Store: store, Logger: g.log, Async: g.async,
 		SyncLimit: cfg.AOISyncLimit, SyncTotal: cfg.AOISyncTotal, SyncWork: cfg.AOISyncWork,
-		ClientStringLimit: cfg.MaxClientString,
-		RequestTimeout:    cfg.RequestTimeout, SlowCall: cfg.SlowCall,
+		ClientStringLimit: cfg.MaxClientString, ClientCoordinateLimit: cfg.MaxClientCoordinate,
+		RequestTimeout: cfg.RequestTimeout, SlowCall: cfg.SlowCall,
 		MailboxLimit: cfg.MailboxLimit,
 	})
 	if err != nil {
