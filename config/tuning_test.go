@@ -27,7 +27,7 @@ var keySamples = map[string]map[string]string{
 		"aoi_sync_limit": "aoi_sync_limit = 10", "aoi_sync_total": "aoi_sync_total = 10", "aoi_sync_work": "aoi_sync_work = 10",
 		"max_client_string": "max_client_string = unlimited", "request_timeout": "request_timeout = 3s",
 		"max_client_coordinate": "max_client_coordinate = 5000",
-		"service_grace": "service_grace = 1s", "slow_call": "slow_call = off", "mailbox_limit": "mailbox_limit = 10",
+		"service_grace":         "service_grace = 1s", "slow_call": "slow_call = off", "mailbox_limit": "mailbox_limit = 10",
 		"http_addr": "http_addr = 127.0.0.1:15002", "http_allow_remote": "http_allow_remote = true", "log_level": "log_level = debug",
 		"log_file": "log_file = g.log", "max_packet_size": "max_packet_size = 1048576", "send_buffer_size": "send_buffer_size = 33554432",
 	},
