@@ -310,3 +310,39 @@ func BenchmarkWideMove(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFarOutMove: the moves of one small entity (radius 10, cell
+// 10) among n others of the same radius spread over 1000×1000, with the
+// mover far from them at x = 1e6, 1e12 or 3e38 (the largest float32
+// coordinate a client may send is about 3.4e38). Beyond about 10^9 cell
+// sizes from the origin the searches' margin for rounding spans more
+// cells than there are entities, and they compare every entity instead
+// (the package doc): a move's cost grows with n there. One op is one
+// move of the far entity, by a ten-millionth of its distance.
+//
+//	go test -run XXX -bench FarOutMove -cpu 1 ./aoi/
+func BenchmarkFarOutMove(b *testing.B) {
+	for _, n := range []int{1000, 5000} {
+		for _, far := range []float64{1e6, 1e12, 3e38} {
+			b.Run(fmt.Sprintf("n=%d/x=%g", n, far), func(b *testing.B) {
+				g := NewGrid(10, &counter{})
+				rng := rand.New(rand.NewPCG(1, 2))
+				for i := 1; i <= n; i++ {
+					if err := g.Insert(ID(i), rng.Float64()*1000, rng.Float64()*1000, 10); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := g.Insert(0, far, 0, 10); err != nil {
+					b.Fatal(err)
+				}
+				step := far * 1e-7
+				b.ResetTimer()
+				for i := range b.N {
+					if err := g.Move(0, far+float64(i%2)*step, 0); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

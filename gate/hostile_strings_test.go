@@ -36,7 +36,9 @@ const maxKickReason = 300
 // string field); a 65,000-byte name that is not an identifier made the
 // gate panic. Now each is a protocol error at the gate with a short
 // reason, a 64 KiB argument string is refused by the game with a short
-// reason, and two players chat before and after each.
+// reason (also one sent as a msgpack bin for the string parameter, which
+// passed unbounded until the sweep of 7 December), and two players chat
+// before and after each.
 func TestOverLongStringsAreKickedAndOthersChatOn(t *testing.T) {
 	c, l := start(t, cluster.Options{ClientStringLimit: entity.DefaultClientStringLimit})
 	addr := c.GateAddr(0)
@@ -57,6 +59,8 @@ func TestOverLongStringsAreKickedAndOthersChatOn(t *testing.T) {
 		{"short non-identifier with control bytes", func(cl *client.Client) { rawCall(t, cl, "a\nb\x00"+strings.Repeat("c", 200)) },
 			`protocol error: method name "a\nb\x00cccc`},
 		{"64 KiB argument string", func(cl *client.Client) { cl.CallPlayer("Echo", strings.Repeat("x", 65000)) },
+			"call Player.Echo refused: Player.Echo: rpc: bad arguments: argument 0 (string): string too long: 65000 bytes, over the limit of 4096 (max_client_string)"},
+		{"64 KiB argument string sent as binary", func(cl *client.Client) { rawCall(t, cl, "Echo", []byte(strings.Repeat("y", 65000))) },
 			"call Player.Echo refused: Player.Echo: rpc: bad arguments: argument 0 (string): string too long: 65000 bytes, over the limit of 4096 (max_client_string)"},
 		{"64 KiB room name", func(cl *client.Client) { cl.CallPlayer("Join", strings.Repeat("r", 65000)) },
 			"call Player.Join refused: Player.Join: rpc: bad arguments: argument 0 (string): string too long: 65000 bytes"},

@@ -47,8 +47,9 @@ type argDecoder struct {
 	data []byte
 	r    bytes.Reader
 	dec  *msgpack.Decoder
-	// maxStr, if > 0, bounds every msgpack string (values and map keys;
-	// not binary values) that the decoder keeps (DecodeClientArgs).
+	// maxStr, if > 0, bounds every msgpack string (values and map keys)
+	// that the decoder keeps, and every bin it makes a Go string of; not
+	// binary values kept as bytes (DecodeClientArgs).
 	maxStr int
 }
 
@@ -89,11 +90,18 @@ func (d *argDecoder) next(n int) []byte {
 // bytes in the input, for the caller to copy; nil only for a nil length,
 // which no str or bin code has. A str over maxStr is refused.
 func readRaw(d *argDecoder, c byte) ([]byte, error) {
+	return readRawBounded(d, msgpcode.IsString(c))
+}
+
+// readRawBounded is readRaw, refusing a str or bin over maxStr if
+// bounded (its declared length, before the bytes are counted): a bin
+// read into a Go string is bounded as a str is.
+func readRawBounded(d *argDecoder, bounded bool) ([]byte, error) {
 	n, err := d.dec.DecodeBytesLen()
 	if err != nil {
 		return nil, err
 	}
-	if d.maxStr > 0 && n > d.maxStr && msgpcode.IsString(c) {
+	if bounded && d.maxStr > 0 && n > d.maxStr {
 		return nil, fmt.Errorf("%w: %d bytes, over the limit of %d", ErrStringTooLong, n, d.maxStr)
 	}
 	if n < 0 {

@@ -4,7 +4,9 @@ package rpc
 // function per kind (issue 19), kept as the oracle of the differential
 // test in args_diff_test.go: same values, same error texts. Only the
 // names changed (old…); what they share with the new code (argDecoder,
-// checkLen, fieldsOf, valueText, keyText) did not change.
+// checkLen, fieldsOf, valueText, keyText) did not change. One fix was
+// made in both since: a bin decoded into a string is bounded by the
+// string bound (reflect.String below).
 
 import (
 	"bytes"
@@ -276,6 +278,26 @@ func oldDecodeInto(d *argDecoder, v reflect.Value, depth int) error {
 	case reflect.String:
 		if !msgpcode.IsString(c) && !msgpcode.IsBin(c) {
 			return fmt.Errorf("msgpack code 0x%02x for %s", c, v.Type())
+		}
+		if msgpcode.IsBin(c) && d.maxStr > 0 {
+			// The one change since the split: a bin for a string is
+			// bounded as a str is (FuzzDecodeArgs, a0fe83d0f024a839).
+			n, err := d.dec.DecodeBytesLen()
+			if err != nil {
+				return err
+			}
+			if n > d.maxStr {
+				return fmt.Errorf("%w: %d bytes, over the limit of %d", ErrStringTooLong, n, d.maxStr)
+			}
+			if err := checkLen(d, n); err != nil {
+				return err
+			}
+			b := make([]byte, n)
+			if _, err := oldReadFull(&d.r, b); err != nil {
+				return err
+			}
+			v.SetString(string(b))
+			return nil
 		}
 		x, err := oldDecodeAny(d, depth)
 		if err != nil {

@@ -25,9 +25,11 @@ func DecodeArgs(data []byte, types []reflect.Type) ([]reflect.Value, error) {
 // DecodeClientArgs is DecodeArgs for arguments a client sent: every
 // msgpack string in them (an argument, a list element, a map key or
 // value, at any depth) longer than maxString bytes is an error wrapping
-// ErrArgs and ErrStringTooLong, whatever parameter type it was for.
-// Binary values (msgpack bin, sent for []byte) are not limited: they are
-// bounded only by the frame. maxString <= 0 means no limit.
+// ErrArgs and ErrStringTooLong, whatever parameter type it was for, and
+// so is a msgpack bin decoded into a Go string (a string parameter,
+// element, key or field). Binary values kept as bytes (msgpack bin, sent
+// for []byte or any) are not limited: they are bounded only by the
+// frame. maxString <= 0 means no limit.
 func DecodeClientArgs(data []byte, types []reflect.Type, maxString int) ([]reflect.Value, error) {
 	d := getDecoder(data)
 	defer putDecoder(d)
@@ -212,12 +214,13 @@ func decodeExactFloat(d *argDecoder, v reflect.Value, c byte) error {
 	return nil
 }
 
-// decodeString takes a str (bounded by maxStr) or a bin.
+// decodeString takes a str or a bin, either bounded by maxStr: both
+// become a Go string.
 func decodeString(d *argDecoder, v reflect.Value, c byte) error {
 	if !msgpcode.IsString(c) && !msgpcode.IsBin(c) {
 		return fmt.Errorf("msgpack code 0x%02x for %s", c, v.Type())
 	}
-	raw, err := readRaw(d, c)
+	raw, err := readRawBounded(d, true)
 	if err != nil {
 		return err
 	}

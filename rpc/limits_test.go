@@ -30,6 +30,17 @@ func TestDecodeClientArgsStringLimit(t *testing.T) {
 		{"string for []byte", mustArgs(t, long), typesOf(new([]byte))},
 		{"string for int", mustArgs(t, long), typesOf(new(int))},
 		{"deep", mustArgs(t, []any{[]any{[]any{long}}}), typesOf(new(any))},
+		// A bin becomes a Go string as readily as a str (protocol.md
+		// 7.3): bounded alike (FuzzDecodeArgs, a0fe83d0f024a839).
+		{"bin for string", mustArgs(t, []byte(long)), typesOf(new(string))},
+		{"bin in a string list", mustArgs(t, []any{[]byte("a"), []byte(long)}), typesOf(new([]string))},
+		{"bin map key", binKeyMap(long), typesOf(new(map[string]int))},
+		{"bin map value", mustArgs(t, map[string]any{"k": []byte(long)}), typesOf(new(map[string]string))},
+		{"bin struct field", mustArgs(t, map[string]any{"Name": []byte(long)}), typesOf(new(S))},
+		{"bin for *string", mustArgs(t, []byte(long)), typesOf(new(*string))},
+		// Its declared length is refused before the bytes are counted,
+		// as a str's is.
+		{"bin for string, cut short", []byte{0x91, 0xc6, 0x7f, 0xff, 0xff, 0xff, 'x'}, typesOf(new(string))},
 	}
 	for _, tc := range refused {
 		_, err := DecodeClientArgs(tc.data, tc.types, limit)
@@ -59,6 +70,9 @@ func TestDecodeClientArgsStringLimit(t *testing.T) {
 	}{
 		{"at the limit", mustArgs(t, ok, map[string]string{ok: ok}), typesOf(new(string), new(map[string]string)), limit},
 		{"binary", mustArgs(t, []byte(long)), typesOf(new([]byte)), limit},
+		{"binary for any", mustArgs(t, []byte(long)), typesOf(new(any)), limit},
+		{"bin for string at the limit", mustArgs(t, []byte(ok)), typesOf(new(string)), limit},
+		{"bin for string, no limit", mustArgs(t, []byte(long)), typesOf(new(string)), 0},
 		{"no limit", mustArgs(t, long), typesOf(new(string)), 0},
 	} {
 		if _, err := DecodeClientArgs(tc.data, tc.types, tc.max); err != nil {
@@ -69,6 +83,18 @@ func TestDecodeClientArgsStringLimit(t *testing.T) {
 	if _, err := DecodeArgs(mustArgs(t, long), typesOf(new(string))); err != nil {
 		t.Errorf("DecodeArgs after a limited decode: %v", err)
 	}
+}
+
+// binKeyMap is the arguments [{key: 1}] with key sent as a msgpack bin
+// (bin 8 for up to 255 bytes, else bin 16).
+func binKeyMap(key string) []byte {
+	b := []byte{0x91, 0x81}
+	if len(key) < 256 {
+		b = append(b, 0xc4, byte(len(key)))
+	} else {
+		b = append(b, 0xc5, byte(len(key)>>8), byte(len(key)))
+	}
+	return append(append(b, key...), 0x01)
 }
 
 // TestDecodeArgsErrorsAreBounded: the errors of DecodeArgs quote what a

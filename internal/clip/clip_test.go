@@ -74,6 +74,9 @@ func TestName(t *testing.T) {
 	}
 }
 
+// FuzzQuote checks Prefix and Quote on any string and bound: a prefix
+// within the bound, cut on a character boundary of valid UTF-8, no more
+// than a character short; a quote on one line, bounded by the bound.
 func FuzzQuote(f *testing.F) {
 	f.Add("abc", 2)
 	f.Add("€€€", 4)
