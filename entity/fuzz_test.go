@@ -40,6 +40,12 @@ func clientBody(id rpc.EntityID, gate rpc.GateID, cid rpc.ClientID) []byte {
 	return rpc.AppendUint64(rpc.AppendUint16(rpc.AppendEntityID(nil, id), uint16(gate)), uint64(cid))
 }
 
+// clientPosBody is MsgClientSyncPosition's body: client ref's position p
+// and yaw for its entity id in space.
+func clientPosBody(id rpc.EntityID, ref ClientRef, space rpc.EntityID, p Vector3, yaw float32) []byte {
+	return rpc.AppendPosition(rpc.AppendEntityID(clientBody(id, ref.Gate, ref.ID), space), p, yaw)
+}
+
 func createOnGameBody(tb testing.TB, id rpc.EntityID, typeName string, attrs map[string]any) []byte {
 	b := rpc.AppendString(rpc.AppendUint16(rpc.AppendEntityID(nil, id), uint16(testGameID)), typeName)
 	b, err := rpc.AppendValue(b, attrs)
@@ -113,7 +119,7 @@ func FuzzWorldFrames(f *testing.F) {
 		return b
 	}
 	pos := func(id rpc.EntityID, cid rpc.ClientID, space rpc.EntityID, p Vector3, yaw float32) []byte {
-		return rpc.AppendPosition(rpc.AppendEntityID(clientBody(id, 1, cid), space), p, yaw)
+		return clientPosBody(id, ClientRef{1, cid}, space, p, yaw)
 	}
 	load := rpc.AppendString(rpc.AppendEntityID(nil, fuzzAvatar), "Avatar")
 	loadFor := func(id rpc.EntityID) []byte {

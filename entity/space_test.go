@@ -250,11 +250,7 @@ func TestClientPositionOwnership(t *testing.T) {
 	e.bind(a, 1, 10)
 	e.enter(a, zone, 0, 0)
 	send := func(ref ClientRef, space rpc.EntityID, pos Vector3) {
-		b := rpc.AppendEntityID(nil, a.ID())
-		b = rpc.AppendUint16(b, uint16(ref.Gate))
-		b = rpc.AppendUint64(b, uint64(ref.ID))
-		b = rpc.AppendEntityID(b, space)
-		e.eng.Handle(rpc.MsgClientSyncPosition, rpc.AppendPosition(b, pos, 0.5))
+		e.eng.Handle(rpc.MsgClientSyncPosition, clientPosBody(a.ID(), ref, space, pos, 0.5))
 	}
 	send(ClientRef{1, 10}, zone.ID(), Vector3{X: 2, Y: 3, Z: 4})
 	if a.Position() != (Vector3{X: 2, Y: 3, Z: 4}) || a.Yaw() != 0.5 {
@@ -696,11 +692,7 @@ func TestFreezeKeepsOwnPositionDue(t *testing.T) {
 // the bound; the default is DefaultClientCoordinateLimit.
 func TestClientCoordinateLimit(t *testing.T) {
 	send := func(e *env, a, zone *Entity, pos Vector3) {
-		b := rpc.AppendEntityID(nil, a.ID())
-		b = rpc.AppendUint16(b, 1)
-		b = rpc.AppendUint64(b, 10)
-		b = rpc.AppendEntityID(b, zone.ID())
-		e.eng.Handle(rpc.MsgClientSyncPosition, rpc.AppendPosition(b, pos, 0))
+		e.eng.Handle(rpc.MsgClientSyncPosition, clientPosBody(a.ID(), ClientRef{1, 10}, zone.ID(), pos, 0))
 	}
 	setUp := func(limit int) (*env, *Entity, *Entity) {
 		e := newSpaceEnv(t, func(_ *env, c *WorldConfig) { c.ClientCoordinateLimit = limit })
