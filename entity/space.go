@@ -503,16 +503,19 @@ func (e *Entity) fanOut(t rpc.MsgType, body []byte) {
 	if e.space == nil {
 		return
 	}
-	sp := e.space.sp
-	var refs []ClientRef
+	sp, w := e.space.sp, e.world
+	// The scratch list is safe to reuse: ShownTo runs no game code, and
+	// toClientRefs copies the IDs.
+	refs := w.shownTo[:0]
 	sp.s.ShownTo(e.aoiID, func(v aoi.ID) {
 		if m := sp.members.get(v); m != nil && m.client != nil {
 			refs = append(refs, *m.client)
 		}
 	})
 	if len(refs) > 0 {
-		e.world.toClientRefs(refs, t, body)
+		w.toClientRefs(refs, t, body)
 	}
+	w.shownTo = refs[:0]
 }
 
 // clientMoved applies a position from e's own client, checked by the caller.

@@ -161,6 +161,7 @@ type World struct {
 	inHooks bool
 	gateOut map[rpc.GateID]*gateOut       // client frames of the current event, per gate
 	byGate  map[rpc.GateID][]rpc.ClientID // toClientRefs' scratch, kept empty between calls
+	shownTo []ClientRef                   // fanOut's scratch, truncated after each use
 	// migrations: entities waiting for their dispatcher's MsgMigrateBlockAck.
 	migrations map[rpc.EntityID]*migration
 	aoiCost    aoiCost // see metrics.go
