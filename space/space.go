@@ -84,6 +84,10 @@ type Config struct {
 	// fewer than half as many members moved as there are viewers,
 	// (mover, watcher) pairs.
 	SyncWork int
+	// ViewLimit bounds the entities one viewer's client holds at a time
+	// (0, the default: no bound). A viewer that sees more is shown the
+	// nearest ViewLimit of them: see Sync.
+	ViewLimit int
 }
 
 // Defaults for Config. DefaultSyncTotal and DefaultSyncWork let 2,000
@@ -146,6 +150,9 @@ type view struct {
 	// routed: moves up to this Sync interval (see Space.epoch) have been
 	// queued in pos; later ones are found at the next routing.
 	routed uint64
+	// chosen: the Sync interval in which the view last chose the nearest
+	// of what it sees (with a ViewLimit; 0: never).
+	chosen uint64
 }
 
 // Flags of view.state (never 0 together: an entity without any is not
@@ -185,13 +192,15 @@ type Space struct {
 	gone []goneList
 	// now: a Destroy goes out at once, not at the next Sync (Remove: the
 	// ID is free before then).
-	now    bool
-	quiet  bool // restoring: views are rebuilt, nothing is output
-	frozen map[ID]map[ID]struct{}
-	buf    []ID
-	cand   []cand    // Sync's scratch: a viewer's queued positions
-	d2     []float64 // and their distances
-	order  []due     // Sync's scratch: the viewers
+	now      bool
+	quiet    bool // restoring: views are rebuilt, nothing is output
+	frozen   map[ID]map[ID]struct{}
+	buf      []ID
+	cand     []cand    // Sync's scratch: a viewer's queued positions
+	d2       []float64 // and their distances
+	order    []due     // Sync's scratch: the viewers
+	near     []cand    // choose's scratch: what a view sees
+	choosers []*view   // chooseNearest's scratch
 	// old (benchmarks only): send as before 7 December, queued positions
 	// oldest first and SyncTotal to the first viewers that come.
 	old bool
@@ -636,6 +645,15 @@ func (s *Space) Sync() {
 		}
 		s.unlist()
 	}
+	// What left the views first: an entity must exist on the client
+	// before its position means anything, and what is destroyed makes
+	// room under ViewLimit.
+	for _, v := range s.viewers {
+		s.sendDestroys(v)
+	}
+	if s.cfg.ViewLimit > 0 {
+		s.chooseNearest(cur)
+	}
 	// SyncTotal is shared like water: viewers in the order of what they
 	// have due, least first, each may use an even share of what is left,
 	// so what one leaves unused goes to those with more.
@@ -652,11 +670,9 @@ func (s *Space) Sync() {
 			v.budget = min(s.cfg.SyncLimit, total)
 		}
 		before := v.budget
-		// What left the view first, then the creates: an entity must
-		// exist on the client before its position means anything.
-		s.sendDestroys(v)
+		// The creates, then the positions.
 		head := v.pendingHead
-		for head < len(v.pending) && v.budget > 0 {
+		for head < len(v.pending) && v.budget > 0 && !s.full(v) {
 			t := v.pending[head]
 			head++
 			if !v.state.turn(t, fPending, fShown) {
@@ -673,6 +689,120 @@ func (s *Space) Sync() {
 	}
 	// Every view's destroys went out: nothing waits for Remove to find.
 	s.unmarkGone()
+}
+
+// Choosing what a limited view holds (Config.ViewLimit).
+const (
+	// chooseEvery: a view over its limit chooses again at most every
+	// chooseEvery Syncs (half a second at the default interval).
+	chooseEvery = 5
+	// keepFactor: an entity the client holds counts, when a view
+	// chooses, as if its squared distance were keepFactor times what it
+	// is (as if about 10 % nearer), so that two entities at about the
+	// same distance do not take turns on the client at every choice.
+	keepFactor = 0.81
+)
+
+// full reports whether v's client holds as many entities as it may.
+func (s *Space) full(v *view) bool {
+	return s.cfg.ViewLimit > 0 && v.state.held() >= s.cfg.ViewLimit
+}
+
+// chooseNearest lets the views that see more than ViewLimit choose the
+// nearest of what they see (see choose): those that chose longest ago
+// first, each at most every chooseEvery Syncs (or at every Sync while
+// its client has room), until SyncWork entities have been looked at;
+// the others choose at a later Sync.
+func (s *Space) chooseNearest(cur uint64) {
+	vs := s.choosers[:0]
+	for _, v := range s.viewers {
+		held := v.state.held()
+		if held+len(v.pending)-v.pendingHead <= s.cfg.ViewLimit {
+			continue // everything fits
+		}
+		// With room on the client (one it held left, or it is being
+		// filled), choose at once what fills it.
+		if cur-v.chosen >= chooseEvery || held < s.cfg.ViewLimit && v.chosen < cur {
+			vs = append(vs, v)
+		}
+	}
+	slices.SortFunc(vs, func(a, b *view) int { return cmp.Compare(a.chosen, b.chosen) })
+	work := 0
+	for _, v := range vs {
+		if work >= s.cfg.SyncWork {
+			break
+		}
+		work += s.choose(v, cur)
+	}
+	clear(vs)
+	s.choosers = vs[:0]
+}
+
+// choose makes v hold the ViewLimit nearest of what its viewer sees
+// (counting those it holds as keepFactor nearer): those it holds beyond
+// them are destroyed on its client now, and wait in pending like any
+// create; those it does not hold among them go first in pending, and
+// are created at this Sync and the next ones, within the budget. It
+// returns the entities looked at.
+//
+// pending is rebuilt from what the viewer sees, so it holds no stale
+// entry afterwards: those of a crowd that never fits would otherwise
+// pile up.
+func (s *Space) choose(v *view, cur uint64) int {
+	v.chosen = cur
+	vx, vz, _ := s.grid.Position(v.id)
+	ns := s.near[:0]
+	s.grid.Neighbors(v.id, func(t ID) bool {
+		x, z, _ := s.grid.Position(t)
+		d2 := (x-vx)*(x-vx) + (z-vz)*(z-vz)
+		if v.state.get(t)&fShown != 0 {
+			d2 *= keepFactor
+		}
+		ns = append(ns, cand{id: t, d2: d2})
+		return true
+	})
+	s.near = ns
+	limit := s.cfg.ViewLimit
+	if len(ns) <= limit {
+		return len(ns)
+	}
+	s.d2 = s.d2[:0]
+	for _, n := range ns {
+		s.d2 = append(s.d2, n.d2)
+	}
+	bound := nth(s.d2, limit-1)
+	// Of those at the bound, as many as the limit still allows.
+	atBound := limit
+	for _, d := range s.d2[:limit] {
+		if d < bound {
+			atBound--
+		}
+	}
+	// The chosen the client does not hold go first, then the others.
+	v.pending, v.pendingHead = v.pending[:0], 0
+	rest := s.buf[:0]
+	for _, n := range ns {
+		in := n.d2 < bound
+		if n.d2 == bound && atBound > 0 {
+			atBound--
+			in = true
+		}
+		st := v.state.get(n.id)
+		switch {
+		case st&fShown != 0 && !in:
+			v.state.turn(n.id, fShown|fPos, fPending)
+			s.out.Destroy(v.id, n.id)
+			rest = append(rest, n.id)
+		case st&fShown != 0:
+		case in:
+			v.pending = append(v.pending, n.id)
+		default:
+			rest = append(rest, n.id)
+		}
+	}
+	v.pending = append(v.pending, rest...)
+	s.buf = rest[:0]
+	return len(ns)
 }
 
 // pushRoute routes moves from the movers' side: for each listed mover,
@@ -871,7 +1001,9 @@ func nth(a []float64, k int) float64 {
 // Backlog returns the moves not routed yet (viewers not routed, or movers
 // not routed when routing went from the movers' side), and
 // the creates and position updates queued for viewers, for metrics and
-// tests.
+// tests. Creates that wait for room under ViewLimit rather than for the
+// budget are not counted: a view that sees more than its limit has them
+// for as long as it does.
 func (s *Space) Backlog() (moves, creates, positions int) {
 	if s.leftover {
 		moves = len(s.moved)
@@ -880,14 +1012,19 @@ func (s *Space) Backlog() (moves, creates, positions int) {
 		if v.routed < s.lastMove {
 			moves++
 		}
+		pending := 0
 		v.state.all(func(_ ID, st uint8) {
 			if st&fPending != 0 {
-				creates++
+				pending++
 			}
 			if st&fPos != 0 {
 				positions++
 			}
 		})
+		if s.cfg.ViewLimit > 0 {
+			pending = max(0, min(pending, s.cfg.ViewLimit-v.state.held()))
+		}
+		creates += pending
 	}
 	return moves, creates, positions
 }

@@ -60,6 +60,9 @@ func (r *recorder) Create(viewer, target ID) {
 		r.t.Fatalf("Create(%d, %d): the viewer does not see it", viewer, target)
 	}
 	r.view(viewer)[target] = true
+	if l := r.s.cfg.ViewLimit; l > 0 && len(r.view(viewer)) > l {
+		r.t.Fatalf("Create(%d, %d): its client holds %d entities, ViewLimit %d", viewer, target, len(r.view(viewer)), l)
+	}
 	r.cver[[2]ID{viewer, target}] = r.ver[target]
 	r.count(viewer, 1)
 }
@@ -189,6 +192,64 @@ func (r *recorder) checkExact(viewers map[ID]bool) {
 			r.t.Fatalf("client of %d holds %v, sees %v", v, got, want)
 		}
 	}
+}
+
+// checkNearest: with a ViewLimit, every viewer's client holds what it
+// sees up to the limit, and the nearest: no entity it sees and does not
+// hold is nearer than keepFactor allows (counting those it holds as
+// about 10 % nearer). Call it after a drain followed by chooseEvery
+// Syncs without moves.
+func (r *recorder) checkNearest(viewers map[ID]bool) {
+	r.t.Helper()
+	limit := r.s.cfg.ViewLimit
+	for v := range viewers {
+		vx, vz, _ := r.s.grid.Position(v)
+		d2 := func(t ID) float64 {
+			x, z, _ := r.s.grid.Position(t)
+			return (x-vx)*(x-vx) + (z-vz)*(z-vz)
+		}
+		held := r.views[v]
+		far, seen := -1.0, 0 // the farthest held, as choose counts it
+		for t := range held {
+			if !r.s.Sees(v, t) || !r.s.Shown(v, t) {
+				r.t.Fatalf("client of %d holds %d: sees %v, shown %v", v, t, r.s.Sees(v, t), r.s.Shown(v, t))
+			}
+			far = max(far, keepFactor*d2(t))
+		}
+		r.s.Neighbors(v, func(t ID) bool {
+			seen++
+			if !held[t] && d2(t) < far {
+				r.t.Errorf("client of %d does not hold %d at squared distance %v, but holds one at %v (as chosen)", v, t, d2(t), far)
+			}
+			return true
+		})
+		if want := min(seen, limit); len(held) != want {
+			r.t.Fatalf("client of %d holds %d entities; it sees %d, ViewLimit %d", v, len(held), seen, limit)
+		}
+	}
+}
+
+// chooseAll syncs until every view over its ViewLimit has chosen since
+// now (they take turns when SyncWork binds), then drains.
+func (r *recorder) chooseAll() {
+	r.t.Helper()
+	since := r.s.epoch
+	for i := 0; ; i++ {
+		if i > 10000 {
+			r.t.Fatal("some view never chooses")
+		}
+		r.sync()
+		done := true
+		for _, v := range r.s.viewers {
+			if v.chosen < since && v.state.held()+len(v.pending)-v.pendingHead > r.s.cfg.ViewLimit {
+				done = false
+			}
+		}
+		if done {
+			break
+		}
+	}
+	r.drain()
 }
 
 // drain syncs until nothing is pending.
@@ -481,11 +542,16 @@ func TestRestoreRebuildsViewsQuietly(t *testing.T) {
 // clients hold only what their entities see; after a drain every client
 // holds exactly what its entity sees.
 func TestRandomWorkload(t *testing.T) {
-	for seed := uint64(1); seed <= 20; seed++ {
+	// Seeds above 20 also bound what each client holds (ViewLimit).
+	for seed := uint64(1); seed <= 32; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, seed*7))
 			limit := 1 + rng.IntN(20)
-			r := newRecorder(t, Config{CellSize: 20, SyncLimit: limit, SyncWork: 1 + rng.IntN(200)})
+			cfg := Config{CellSize: 20, SyncLimit: limit, SyncWork: 1 + rng.IntN(200)}
+			if seed > 20 {
+				cfg.ViewLimit = 1 + int(seed%7)
+			}
+			r := newRecorder(t, cfg)
 			s := r.s
 			// Half the seeds route only from the viewers' side; the
 			// others switch to the movers' side when few moved.
@@ -573,7 +639,12 @@ func TestRandomWorkload(t *testing.T) {
 				}
 			}
 			r.drain()
-			r.checkExact(viewers)
+			if cfg.ViewLimit == 0 {
+				r.checkExact(viewers)
+				return
+			}
+			r.chooseAll()
+			r.checkNearest(viewers)
 		})
 	}
 }

@@ -22,6 +22,7 @@ import "math/bits"
 type stateTable struct {
 	e     []uint32 // len a power of two (or 0)
 	n     int      // entries held
+	shown int      // entries with fShown: what the client holds
 	shift uint8    // 64 - log2(len(e))
 }
 
@@ -77,8 +78,21 @@ func (t *stateTable) or(id ID, f uint8) uint8 {
 		t.n++
 		e = k
 	}
-	t.e[i] = e | uint32(f)<<idBits
+	ne := e | uint32(f)<<idBits
+	t.e[i] = ne
+	t.count(e, ne)
 	return uint8(e >> idBits)
+}
+
+// count keeps t.shown as an entry's state goes from e to ne.
+func (t *stateTable) count(e, ne uint32) {
+	switch {
+	case (e^ne)>>idBits&fShown == 0:
+	case ne>>idBits&fShown != 0:
+		t.shown++
+	default:
+		t.shown--
+	}
 }
 
 // clear clears the flags f in id's state, removing it if none are left,
@@ -92,7 +106,9 @@ func (t *stateTable) clear(id ID, f uint8) uint8 {
 	if e == 0 {
 		return 0
 	}
-	if ne := e &^ (uint32(f) << idBits); ne>>idBits != 0 {
+	ne := e &^ (uint32(f) << idBits)
+	t.count(e, ne)
+	if ne>>idBits != 0 {
 		t.e[i] = ne
 	} else {
 		t.removeAt(i)
@@ -111,7 +127,9 @@ func (t *stateTable) turn(id ID, from, to uint8) bool {
 	if e>>idBits&uint32(from) == 0 {
 		return false // (an empty slot has no flags)
 	}
-	t.e[i] = e&^(uint32(from)<<idBits) | uint32(to)<<idBits
+	ne := e&^(uint32(from)<<idBits) | uint32(to)<<idBits
+	t.e[i] = ne
+	t.count(e, ne)
 	return true
 }
 
@@ -168,6 +186,10 @@ func (t *stateTable) all(fn func(id ID, st uint8)) {
 
 // len returns the number of entries.
 func (t *stateTable) len() int { return t.n }
+
+// held returns the number of entries with fShown: the entities the
+// client holds (those whose destroy waits included).
+func (t *stateTable) held() int { return t.shown }
 
 // The flags fit in the bits above an ID (a compile-time check).
 var _ = [1]struct{}{}[(fShown|fPending|fPos|fGone)>>(32-idBits)]

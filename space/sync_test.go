@@ -195,3 +195,105 @@ func TestFewMoversAmongManyViewers(t *testing.T) {
 		}
 	}
 }
+
+// heldBy returns the entities viewer's client holds, sorted.
+func heldBy(r *recorder, viewer ID) []ID {
+	var got []ID
+	for t := range r.views[viewer] {
+		got = append(got, t)
+	}
+	slices.Sort(got)
+	return got
+}
+
+// With a ViewLimit, a viewer's client holds the nearest of what it sees,
+// whatever the order they came in; a nearer one takes the place of the
+// farthest at the next choice, unless it is only a little nearer; and
+// what the client does not hold is not told of changes.
+func TestViewLimitHoldsTheNearest(t *testing.T) {
+	r := newRecorder(t, Config{CellSize: 100, ViewLimit: 3})
+	s := r.s
+	addAs(t, s, 1, 0, 0, 100, true)
+	// Farthest first: IDs 2..7 at 60, 50, ..., 10.
+	for i := ID(2); i <= 7; i++ {
+		addAs(t, s, i, float64(8-i)*10, 0, 0, false)
+	}
+	r.chooseAll()
+	if got, want := heldBy(r, 1), []ID{5, 6, 7}; !slices.Equal(got, want) {
+		t.Fatalf("client holds %v, want the three nearest %v", got, want)
+	}
+	s.ShownTo(2, func(v ID) { t.Errorf("ShownTo(2) names %d, whose client does not hold it", v) })
+	if _, creates, _ := s.Backlog(); creates != 0 {
+		t.Errorf("Backlog counts %d creates that wait only for room", creates)
+	}
+
+	// The farthest (2, at 60) comes nearest: it replaces 5 (at 30).
+	must(t, s.Move(2, 5, 0, false))
+	r.chooseAll()
+	if got, want := heldBy(r, 1), []ID{2, 6, 7}; !slices.Equal(got, want) {
+		t.Fatalf("after 2 came to 5: client holds %v, want %v", got, want)
+	}
+	// 4 (at 40) comes a little nearer than 6 (at 20): not enough to swap.
+	destroys := r.destroys
+	must(t, s.Move(4, 19.5, 0, false))
+	r.chooseAll()
+	r.chooseAll()
+	if got, want := heldBy(r, 1), []ID{2, 6, 7}; !slices.Equal(got, want) || r.destroys != destroys {
+		t.Fatalf("4 a little nearer than 6: client holds %v after %d destroys, want %v and none", got, r.destroys-destroys, want)
+	}
+	// Then clearly nearer: it does.
+	must(t, s.Move(4, 17, 0, false))
+	r.chooseAll()
+	if got, want := heldBy(r, 1), []ID{2, 4, 7}; !slices.Equal(got, want) {
+		t.Fatalf("4 clearly nearer than 6: client holds %v, want %v", got, want)
+	}
+	// One it holds leaves its view: the nearest it does not hold takes
+	// its place at once (6, at 20), at the Sync that destroys it.
+	must(t, s.Move(7, 500, 0, false))
+	destroys = r.destroys
+	r.sync()
+	if got, want := heldBy(r, 1), []ID{2, 4, 6}; !slices.Equal(got, want) || r.destroys != destroys+1 {
+		t.Fatalf("after 7 left: client holds %v after %d destroys, want %v after 1", got, r.destroys-destroys, want)
+	}
+}
+
+// A freeze keeps a limited view as it is: what the client does not hold
+// for want of room is pending in the freeze file, and the restored view
+// holds the same nearest, with nothing created or destroyed.
+func TestRestoreKeepsALimitedView(t *testing.T) {
+	cfg := Config{CellSize: 10, ViewLimit: 2}
+	r := newRecorder(t, cfg)
+	addAs(t, r.s, 1, 0, 0, 10, true)
+	for i := ID(2); i <= 6; i++ {
+		addAs(t, r.s, i, float64(8-i), 0, 0, false) // at 6, 5, ..., 2
+	}
+	r.chooseAll()
+	held, pending := heldBy(r, 1), r.s.Pending(1)
+	if !slices.Equal(held, []ID{5, 6}) || !sameSet(pending, []ID{2, 3, 4}) {
+		t.Fatalf("before the freeze: holds %v, pending %v; want [5 6] and [2 3 4]", held, pending)
+	}
+
+	r2 := newRecorder(t, cfg)
+	for i := ID(1); i <= 6; i++ {
+		x, z, _ := r.s.grid.Position(i)
+		rad, _ := r.s.grid.Radius(i)
+		var p []ID
+		if i == 1 {
+			p = pending
+		}
+		got, err := r2.s.Restore(x, z, rad, i == 1, p)
+		must(t, err)
+		if got != i {
+			t.Fatalf("restored as %d, want %d", got, i)
+		}
+	}
+	r2.s.FinishRestore()
+	for _, tt := range held {
+		r2.view(1)[tt] = true
+	}
+	r2.chooseAll()
+	r2.checkNearest(map[ID]bool{1: true})
+	if got := heldBy(r2, 1); !slices.Equal(got, held) || r2.destroys != 0 {
+		t.Fatalf("after the restore: holds %v after %d destroys, want %v and none", got, r2.destroys, held)
+	}
+}
