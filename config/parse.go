@@ -396,6 +396,8 @@ func limitField(key string, p *int, def int) field {
 		switch {
 		case err != nil:
 			return "not a whole number (or unlimited)"
+		case n == 0 && def == Unlimited:
+			return fmt.Sprintf("0 is ambiguous: write %s = unlimited for no limit (the default), or a positive number", key)
 		case n == 0:
 			return fmt.Sprintf("0 is ambiguous: write %s = unlimited for no limit, or remove the key for the default (%d)", key, def)
 		case n < 0:
@@ -483,6 +485,7 @@ func gameFields(g *GameConfig) []field {
 		countField("aoi_sync_limit", &g.AOISyncLimit),
 		countField("aoi_sync_total", &g.AOISyncTotal),
 		countField("aoi_sync_work", &g.AOISyncWork),
+		limitField("aoi_view_limit", &g.AOIViewLimit, Unlimited),
 		limitField("max_client_string", &g.MaxClientString, DefaultMaxClientString),
 		limitField("max_client_coordinate", &g.MaxClientCoordinate, DefaultMaxClientCoordinate),
 		durField("request_timeout", &g.RequestTimeout),

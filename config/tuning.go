@@ -187,6 +187,10 @@ type GameTuning struct {
 	// examines per space to find what moved (space.Config.SyncWork;
 	// default DefaultAOISyncWork).
 	AOISyncWork int
+	// AOIViewLimit (aoi_view_limit) bounds the entities one client holds
+	// in its space at a time: a client whose player sees more is shown
+	// the nearest of them (space.Config.ViewLimit; default Unlimited).
+	AOIViewLimit int
 	// MaxClientString (max_client_string) bounds every string in the
 	// arguments of a client's call, in bytes (any depth, map keys
 	// included); a longer one refuses the call and disconnects the
@@ -219,8 +223,9 @@ type GameTuning struct {
 }
 
 // SetDefaults gives every zero field of t its default. A negative size,
-// count or duration takes the default too; a negative MaxClientString or
-// MaxClientCoordinate (Unlimited) or SlowCall (Off) is kept.
+// count or duration takes the default too; a negative AOIViewLimit,
+// MaxClientString or MaxClientCoordinate (Unlimited) or SlowCall (Off) is
+// kept.
 func (t *GameTuning) SetDefaults() {
 	positiveOr(&t.SaveInterval, DefaultSaveInterval)
 	positiveOr(&t.MaxPacketSize, DefaultMaxPacketSize)
@@ -235,6 +240,7 @@ func (t *GameTuning) SetDefaults() {
 	positiveOr(&t.AOISyncLimit, DefaultAOISyncLimit)
 	positiveOr(&t.AOISyncTotal, DefaultAOISyncTotal)
 	positiveOr(&t.AOISyncWork, DefaultAOISyncWork)
+	nonZeroOr(&t.AOIViewLimit, Unlimited)
 	nonZeroOr(&t.MaxClientString, DefaultMaxClientString)
 	nonZeroOr(&t.MaxClientCoordinate, DefaultMaxClientCoordinate)
 	positiveOr(&t.RequestTimeout, DefaultRequestTimeout)

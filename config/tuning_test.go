@@ -25,6 +25,7 @@ var keySamples = map[string]map[string]string{
 		"keep_freeze_files": "keep_freeze_files = 2", "freeze_timeout": "freeze_timeout = 3s",
 		"position_sync_interval": "position_sync_interval = 50ms", "stall_threshold": "stall_threshold = 2s",
 		"aoi_sync_limit": "aoi_sync_limit = 10", "aoi_sync_total": "aoi_sync_total = 10", "aoi_sync_work": "aoi_sync_work = 10",
+		"aoi_view_limit":    "aoi_view_limit = 100",
 		"max_client_string": "max_client_string = unlimited", "request_timeout": "request_timeout = 3s",
 		"max_client_coordinate": "max_client_coordinate = 5000",
 		"service_grace":         "service_grace = 1s", "slow_call": "slow_call = off", "mailbox_limit": "mailbox_limit = 10",
@@ -172,6 +173,7 @@ func TestUnlimitedAndOff(t *testing.T) {
 		{gateKind, "kcp_hello_rate", "KCPHelloRate", false, strconv.Itoa(DefaultKCPHelloRate)},
 		{gameKind, "max_client_string", "MaxClientString", false, strconv.Itoa(DefaultMaxClientString)},
 		{gameKind, "max_client_coordinate", "MaxClientCoordinate", false, strconv.Itoa(DefaultMaxClientCoordinate)},
+		{gameKind, "aoi_view_limit", "AOIViewLimit", false, "unlimited"},
 		{gateKind, "resume_window", "ResumeWindow", true, DefaultResumeWindow.String()},
 		{dispatcherKind, "recover_window", "RecoverWindow", true, DefaultRecoverWindow.String()},
 		{gameKind, "slow_call", "SlowCall", true, DefaultSlowCall.String()},
@@ -184,6 +186,9 @@ func TestUnlimitedAndOff(t *testing.T) {
 		bad := map[string]string{
 			"0":  "0 is ambiguous: write " + tc.key + " = unlimited for no limit, or remove the key for the default (" + tc.def + ")",
 			"-1": "must be positive (or unlimited)",
+		}
+		if tc.def == "unlimited" {
+			bad["0"] = "0 is ambiguous: write " + tc.key + " = unlimited for no limit (the default), or a positive number"
 		}
 		if tc.window {
 			word, lifted, other, ok, okWant = "off", int64(Off), "unlimited", "7s", int64(7*time.Second)

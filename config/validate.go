@@ -534,6 +534,9 @@ func (g *GameConfig) validate(ps *problems, all *addrSet) {
 		// One client's positions message counts its entries in 16 bits.
 		ps.bad(sec, "aoi_sync_limit", strconv.Itoa(g.AOISyncLimit), fmt.Sprintf("must be at most %d", MaxAOISyncLimit))
 	}
+	if msg := limitProblem(g.AOIViewLimit); msg != "" {
+		ps.bad(sec, "aoi_view_limit", strconv.Itoa(g.AOIViewLimit), msg)
+	}
 	if msg := limitProblem(g.MaxClientString); msg != "" {
 		ps.bad(sec, "max_client_string", strconv.Itoa(g.MaxClientString), msg)
 	}

@@ -163,3 +163,50 @@ func TestCallNearbyClientsChecksDeclarations(t *testing.T) {
 		t.Fatalf("the declared call reached %v", got)
 	}
 }
+
+// TestViewLimit: with WorldConfig.ViewLimit, a client in a crowd holds
+// the nearest of what its player sees, whatever the order they came in;
+// calls near the others do not reach it; and when one comes nearer than
+// those it holds, it takes the farthest one's place within a few syncs.
+func TestViewLimit(t *testing.T) {
+	e := newSpaceEnv(t, func(_ *env, c *WorldConfig) { c.ViewLimit = 2 })
+	cc := newClientCopies(t)
+	zone := e.create("Zone", nil)
+	a := e.mover("a")
+	ref := ClientRef{1, 10}
+	e.bind(a, 1, 10)
+	e.enter(a, zone, 0, 0)
+	crowd := make([]*Entity, 5)
+	for i := range crowd {
+		crowd[i] = e.mover("m")
+		e.enter(crowd[i], zone, float32(9-i*2), 0) // at 9, 7, 5, 3, 1: farthest first
+	}
+	e.eng.Run(e.eng.SyncPositions)
+	cc.apply(e.out.take())
+	holds := func(want ...*Entity) {
+		t.Helper()
+		got := map[rpc.EntityID]bool{}
+		for _, m := range want {
+			got[m.ID()] = true
+		}
+		if !maps.Equal(cc.held[ref], got) {
+			t.Fatalf("client holds %v, want %v", slices.Collect(maps.Keys(cc.held[ref])), slices.Collect(maps.Keys(got)))
+		}
+	}
+	holds(a, crowd[4], crowd[3])
+	e.eng.Run(func() {
+		crowd[0].CallNearbyClients("OnWave", 1)
+		crowd[4].CallNearbyClients("OnWave", 1)
+	})
+	if got, want := cc.apply(e.out.take())[ref], []string{string(crowd[4].ID()) + " OnWave"}; !slices.Equal(got, want) {
+		t.Fatalf("calls to the client: %v, want %v", got, want)
+	}
+	// The farthest comes nearest: within 5 syncs (a limited view chooses
+	// at most that often) it replaces the one at 3.
+	e.eng.Run(func() { crowd[0].SetPosition(Vector3{X: -0.5}) })
+	for range 5 {
+		e.eng.Run(e.eng.SyncPositions)
+		cc.apply(e.out.take())
+	}
+	holds(a, crowd[4], crowd[0])
+}

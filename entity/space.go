@@ -396,7 +396,8 @@ func (w *World) runHooks() {
 // newSpaceState makes e a space (its type declared DefineSpace).
 func (w *World) newSpaceState(e *Entity) {
 	sp := &spaceState{e: e}
-	sp.s = space.New(space.Config{CellSize: e.typ.cellSize, SyncLimit: w.cfg.SyncLimit, SyncTotal: w.cfg.SyncTotal, SyncWork: w.cfg.SyncWork}, (*spaceOut)(sp))
+	sp.s = space.New(space.Config{CellSize: e.typ.cellSize, SyncLimit: w.cfg.SyncLimit, SyncTotal: w.cfg.SyncTotal, SyncWork: w.cfg.SyncWork,
+		ViewLimit: max(w.cfg.ViewLimit, 0)}, (*spaceOut)(sp))
 	e.sp = sp
 	w.spaces[e.id] = e
 }

@@ -84,6 +84,10 @@ type WorldConfig struct {
 	// SyncWork bounds the work of one position sync per space (default
 	// space.DefaultSyncWork).
 	SyncWork int
+	// ViewLimit bounds the entities one client holds in its space at a
+	// time: a client whose entity sees more is shown the nearest of them
+	// (see space.Config.ViewLimit). 0 or negative: no bound.
+	ViewLimit int
 	// ClientStringLimit bounds every string in the arguments of a
 	// client's call, at any depth (rpc.DecodeClientArgs): a longer one
 	// refuses the call and disconnects the client. 0 takes

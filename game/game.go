@@ -190,7 +190,7 @@ func New(cfg Config) (*Game, error) {
 	en, err := entity.NewEngine(entity.WorldConfig{
 		GameID: rpc.GameID(cfg.ID), Games: cfg.Games, Registry: cfg.Registry, BootEntity: cfg.BootEntity,
 		Outbox: (*outbox)(g), Store: store, Logger: g.log, Async: g.async,
-		SyncLimit: cfg.AOISyncLimit, SyncTotal: cfg.AOISyncTotal, SyncWork: cfg.AOISyncWork,
+		SyncLimit: cfg.AOISyncLimit, SyncTotal: cfg.AOISyncTotal, SyncWork: cfg.AOISyncWork, ViewLimit: cfg.AOIViewLimit,
 		ClientStringLimit: cfg.MaxClientString, ClientCoordinateLimit: cfg.MaxClientCoordinate,
 		RequestTimeout: cfg.RequestTimeout, SlowCall: cfg.SlowCall,
 		MailboxLimit: cfg.MailboxLimit,
