@@ -1,0 +1,144 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/goworld-engine/goworld/client"
+	"github.com/goworld-engine/goworld/examples/aoi_demo/demo"
+	"github.com/goworld-engine/goworld/rpc"
+)
+
+// keepMargin is the rule a limited view chooses by (package space): it
+// keeps an entity its client holds unless one it does not hold is more
+// than about 10 % nearer (squared distances: 0.81).
+const keepMargin = 0.81
+
+// TestViewLimitInACrowd: with aoi_view_limit, real clients standing within
+// sight of more players than the limit each hold only the limit, the
+// nearest (within the margin that keeps a held one), and never more at any
+// moment; a hot reload keeps the limited views as they are (nothing
+// created or destroyed); and a player who walks up to another afterwards
+// takes the place of the farthest in its view.
+func TestViewLimitInACrowd(t *testing.T) {
+	const limit = 3
+	addr, dir := startClusterDir(t, fmt.Sprintf("aoi_view_limit = %d", limit))
+	ctl, _ := binaries(t)
+	h := newHub()
+	// Along a line, the gaps growing: 1000, 1010, 1023, 1040, 1062, 1090,
+	// 1126 (the ends are out of each other's sight, radius 100).
+	xs := []float32{1000, 1010, 1023, 1040, 1062, 1090, 1126}
+	ps := make([]*player, len(xs))
+	for i := range ps {
+		ps[i] = join(t, h, addr, fmt.Sprintf("p%d", i), i%2 == 1)
+	}
+	for i, p := range ps {
+		p.move(xs[i], 1000)
+		p.sync()
+	}
+	// A view is right when it holds min(limit, seen) players it sees, and
+	// none it does not hold is clearly nearer than one it holds.
+	wrong := func(i int) string {
+		p := ps[i]
+		d2 := func(q *player) float64 {
+			dx, dz := float64(q.pos.X)-float64(p.pos.X), float64(q.pos.Z)-float64(p.pos.Z)
+			return dx*dx + dz*dz
+		}
+		var seen []*player
+		for j, q := range ps {
+			if j != i && d2(q) <= demo.AOIRadius*demo.AOIRadius {
+				seen = append(seen, q)
+			}
+		}
+		held, far := 0, -1.0
+		for _, q := range seen {
+			if e, ok := p.c.Entity(q.id); ok {
+				if e.Pos != q.pos {
+					return fmt.Sprintf("holds %s at %v, not at %v", q.name, e.Pos, q.pos)
+				}
+				held++
+				far = max(far, keepMargin*d2(q))
+			}
+		}
+		if n := len(p.c.Entities()) - 1; n != held {
+			return fmt.Sprintf("holds %d entities besides its player, %d of them players it sees", n, held)
+		}
+		if held != min(limit, len(seen)) {
+			return fmt.Sprintf("holds %d of the %d players it sees, limit %d", held, len(seen), limit)
+		}
+		for _, q := range seen {
+			if _, ok := p.c.Entity(q.id); !ok && d2(q) < far {
+				return fmt.Sprintf("does not hold %s at distance² %v, but holds one at %v (as chosen)", q.name, d2(q), far/keepMargin)
+			}
+		}
+		return ""
+	}
+	converged := func(what string) {
+		t.Helper()
+		if !h.wait(func() bool {
+			for i := range ps {
+				if wrong(i) != "" {
+					return false
+				}
+			}
+			return true
+		}) {
+			for i, p := range ps {
+				if w := wrong(i); w != "" {
+					t.Errorf("%s at %v: %s", p.name, p.pos, w)
+				}
+			}
+			t.Fatalf("%s: the limited views did not settle within %v", what, waitTimeout)
+		}
+	}
+	converged("standing in a line")
+
+	marks := make([]int, len(ps))
+	for i, p := range ps {
+		marks[i] = p.mark()
+	}
+	out, errOut, code := runCmd(t, ctl, "reload", "-no-build", dir)
+	if code != 0 || !strings.Contains(out, "reloaded game1") {
+		t.Fatalf("goworldctl reload: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	for _, p := range ps {
+		p.sync() // through the restored game
+	}
+	for i, p := range ps {
+		for _, ev := range p.since(marks[i]) {
+			switch ev := ev.(type) {
+			case client.EntityCreated, client.EntityDestroyed, client.Disconnected:
+				t.Fatalf("%s, across the reload: %T %+v", p.name, ev, ev)
+			}
+		}
+	}
+
+	// The last walks up to the first: p0's view takes it in, in place of
+	// its farthest.
+	ps[6].move(1001, 1001)
+	ps[6].sync()
+	converged("after p6 walked up to p0")
+	if !ps[0].sees(ps[6]) {
+		t.Fatal("p0 does not hold p6, its nearest")
+	}
+
+	// Replayed, no client's events ever had it hold more than the limit.
+	for _, p := range ps {
+		view, most := map[rpc.EntityID]bool{}, 0
+		for _, ev := range p.since(0) {
+			switch ev := ev.(type) {
+			case client.EntityCreated:
+				if ev.ID != p.id {
+					view[ev.ID] = true
+					most = max(most, len(view))
+				}
+			case client.EntityDestroyed:
+				delete(view, ev.ID)
+			}
+		}
+		if most > limit {
+			t.Errorf("%s held %d entities at once besides its player, limit %d", p.name, most, limit)
+		}
+	}
+}
