@@ -847,6 +847,9 @@ func (s *Space) unlist() {
 // moved after v was last routed, and returns the pairs examined.
 func (s *Space) route(v *view, cur uint64) int {
 	since := v.routed
+	if s.cfg.ViewLimit > 0 {
+		return s.routeHeld(v, cur)
+	}
 	n := 0
 	// Whether the client holds the mover is checked when the queue is
 	// sent (it may be created by then), which saves a lookup per pair.
@@ -859,6 +862,28 @@ func (s *Space) route(v *view, cur uint64) int {
 	})
 	v.routed = cur
 	return n
+}
+
+// routeHeld is route for a limited view, which may see many more
+// entities than its client holds: it goes through the view's own table
+// instead, and queues the held entities that moved (the others get
+// their position with their create). It returns the held entries looked
+// at: the (viewer, neighbour) pairs whose move it checked; the others
+// cost only a scan of the table.
+func (s *Space) routeHeld(v *view, cur uint64) int {
+	since := v.routed
+	moved := s.buf[:0]
+	v.state.all(func(t ID, st uint8) {
+		if st&(fShown|fGone) == fShown && s.slots[t].movedAt > since {
+			moved = append(moved, t)
+		}
+	})
+	for _, t := range moved {
+		v.queuePos(t)
+	}
+	s.buf = moved[:0]
+	v.routed = cur
+	return v.state.held()
 }
 
 // due is a viewer and how much it has due, for sharing SyncTotal.

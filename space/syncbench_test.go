@@ -74,7 +74,9 @@ type gapOut struct {
 	gaps []int32
 	near []int32 // the gaps of neighbours within half the radius
 	sent int
-	s    *Space
+	// churn counts creates and destroys.
+	churn int
+	s     *Space
 	// countOnly: count what is sent and record nothing, so that the time
 	// measured is the Space's alone (the recorder's map of all pairs costs
 	// about as much as the Sync it records).
@@ -82,11 +84,13 @@ type gapOut struct {
 }
 
 func (o *gapOut) Create(viewer, target ID) {
+	o.churn++
 	if !o.countOnly {
 		o.last[uint64(viewer)<<32|uint64(target)] = o.tick
 	}
 }
 func (o *gapOut) Destroy(viewer, target ID) {
+	o.churn++
 	if !o.countOnly {
 		delete(o.last, uint64(viewer)<<32|uint64(target))
 	}
@@ -174,7 +178,7 @@ func benchWalkers(b *testing.B, n, viewers, walkers int, size float64, cfg Confi
 		walk()
 		sync()
 	}
-	out.gaps, out.near, out.sent = out.gaps[:0], out.near[:0], 0
+	out.gaps, out.near, out.sent, out.churn = out.gaps[:0], out.near[:0], 0, 0
 	var syncTime, syncCPU time.Duration
 	b.ResetTimer()
 	for range b.N {
@@ -186,6 +190,7 @@ func benchWalkers(b *testing.B, n, viewers, walkers int, size float64, cfg Confi
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(out.sent)/float64(b.N), "positions/sync")
+	b.ReportMetric(float64(out.churn)/float64(b.N), "creates+destroys/sync")
 	b.ReportMetric(float64(syncTime.Microseconds())/float64(b.N), "sync-µs")
 	b.ReportMetric(float64(syncCPU.Microseconds())/float64(b.N), "sync-cpu-µs")
 	if out.countOnly {
@@ -278,4 +283,22 @@ func BenchmarkStillCrowd(b *testing.B) {
 	b.Run("before", func(b *testing.B) { benchWalkers(b, 2000, 500, 10, 300, Config{}, "before") })
 	b.Run("pull-only", func(b *testing.B) { benchWalkers(b, 2000, 500, 10, 300, Config{}, "pull-only") })
 	b.Run("now", func(b *testing.B) { benchWalkers(b, 2000, 500, 10, 300, Config{}, "now") })
+}
+
+// BenchmarkCitySquare: 2,000 clients walking in a 300×300 square, each
+// seeing about 700 of the others (radius 100): without a ViewLimit, and
+// with one of 100 (each client holds its 100 nearest), with the default
+// per-client budget (64) and with one that fits the limit (100). The
+// gaps are between the updates a client gets of the entities it holds;
+// creates+destroys/sync is what the choosing costs the clients.
+//
+//	go test -run XXX -bench CitySquare -benchtime 50x -cpu 1 ./space/
+func BenchmarkCitySquare(b *testing.B) {
+	const n, size = 2000, 300
+	b.Run("unlimited", func(b *testing.B) { benchWalk(b, n, n, size, Config{}, "now") })
+	b.Run("view=100", func(b *testing.B) { benchWalk(b, n, n, size, Config{ViewLimit: 100}, "now") })
+	b.Run("view=100/limit=100", func(b *testing.B) { benchWalk(b, n, n, size, Config{ViewLimit: 100, SyncLimit: 100}, "now") })
+	b.Run("view=100/limit=100/cost", func(b *testing.B) {
+		benchWalk(b, n, n, size, Config{ViewLimit: 100, SyncLimit: 100}, "now+nop")
+	})
 }
