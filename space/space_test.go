@@ -546,107 +546,129 @@ func TestRandomWorkload(t *testing.T) {
 	for seed := uint64(1); seed <= 32; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, seed*7))
-			limit := 1 + rng.IntN(20)
-			cfg := Config{CellSize: 20, SyncLimit: limit, SyncWork: 1 + rng.IntN(200)}
+			cfg := Config{CellSize: 20, SyncLimit: 1 + rng.IntN(20), SyncWork: 1 + rng.IntN(200)}
 			if seed > 20 {
 				cfg.ViewLimit = 1 + int(seed%7)
 			}
-			r := newRecorder(t, cfg)
-			s := r.s
 			// Half the seeds route only from the viewers' side; the
 			// others switch to the movers' side when few moved.
-			s.pullOnly = seed%2 == 0
-			live := map[ID]bool{}
-			viewers := map[ID]bool{}
-			pick := func() (ID, bool) {
-				if len(live) == 0 {
-					return 0, false
-				}
-				k := rng.IntN(len(live))
-				for id := range live {
-					if k == 0 {
-						return id, true
-					}
-					k--
-				}
-				return 0, false
-			}
-			coord := func() float64 {
-				if rng.IntN(4) == 0 {
-					return 50 + rng.Float64()*3 // the crowd spot
-				}
-				return rng.Float64() * 200
-			}
-			for op := 0; op < 600; op++ {
-				switch k := rng.IntN(12); {
-				case k < 3 || len(live) < 3:
-					v := rng.IntN(2) == 0
-					id, err := s.Add(coord(), coord(), float64(rng.IntN(40)), v)
-					must(t, err)
-					if live[id] {
-						t.Fatalf("Add returned %d, which is live", id)
-					}
-					live[id] = true
-					if v {
-						viewers[id] = true
-					}
-				case k == 3:
-					id, _ := pick()
-					must(t, s.Remove(id))
-					delete(live, id)
-					delete(viewers, id)
-					delete(r.views, id)
-					delete(r.sent, id) // its ID, when reused, is another client
-				case k <= 6:
-					id, _ := pick()
-					x, z, _ := s.grid.Position(id)
-					must(t, s.Move(id, x+rng.Float64()*10-5, z+rng.Float64()*10-5, rng.IntN(2) == 0))
-				case k == 7:
-					id, _ := pick()
-					must(t, s.Move(id, coord(), coord(), false)) // teleport
-				case k == 8:
-					id, _ := pick()
-					must(t, s.SetRadius(id, float64(rng.IntN(60))))
-				case k == 9:
-					// A change of public state, such as an attribute: it
-					// reaches every client that holds the entity, those
-					// whose destroy waits included.
-					id, _ := pick()
-					r.change(id)
-				case k == 10:
-					// What a freeze does before it captures the views.
-					s.SendDestroys()
-					r.checkSeen()
-				default:
-					id, _ := pick()
-					on := !viewers[id]
-					if on {
-						delete(r.sent, id) // a new client, with a budget of its own
-					}
-					s.SetViewer(id, on)
-					if on {
-						viewers[id] = true
-					} else {
-						delete(viewers, id)
-						if len(r.views[id]) != 0 {
-							t.Fatalf("ended view of %d still holds %v", id, r.views[id])
-						}
-					}
-				}
-				r.checkSubset()
-				if rng.IntN(5) == 0 {
-					r.sync()
-				}
-			}
-			r.drain()
-			if cfg.ViewLimit == 0 {
-				r.checkExact(viewers)
-				return
-			}
-			r.chooseAll()
-			r.checkNearest(viewers)
+			randomWorkload(t, rng, cfg, seed%2 == 0, 600)
 		})
 	}
+}
+
+// FuzzSpaceWorkload runs randomWorkload from a fuzzed seed and budgets,
+// ViewLimit included (0: none): the recorder checks every output.
+//
+//	go test -run '^$' -fuzz FuzzSpaceWorkload -fuzztime 5m ./space/
+func FuzzSpaceWorkload(f *testing.F) {
+	f.Add(uint64(1), uint8(3), uint8(50), uint8(0), false)
+	f.Add(uint64(2), uint8(1), uint8(1), uint8(1), true)
+	f.Add(uint64(3), uint8(20), uint8(200), uint8(4), false)
+	f.Fuzz(func(t *testing.T, seed uint64, syncLimit, syncWork, viewLimit uint8, pullOnly bool) {
+		cfg := Config{CellSize: 20, SyncLimit: 1 + int(syncLimit%32), SyncWork: 1 + int(syncWork), ViewLimit: int(viewLimit % 16)}
+		randomWorkload(t, rand.New(rand.NewPCG(seed, seed*7)), cfg, pullOnly, 300)
+	})
+}
+
+// randomWorkload runs ops random operations on a space (adds, removes,
+// moves, teleports, radius changes, attribute changes, freezes' destroys,
+// views on and off, Syncs), checking the outputs as they come, then
+// drains it and checks that each client holds what its entity sees (the
+// nearest of it, with a ViewLimit).
+func randomWorkload(t *testing.T, rng *rand.Rand, cfg Config, pullOnly bool, ops int) {
+	r := newRecorder(t, cfg)
+	s := r.s
+	s.pullOnly = pullOnly
+	live := map[ID]bool{}
+	viewers := map[ID]bool{}
+	pick := func() (ID, bool) {
+		if len(live) == 0 {
+			return 0, false
+		}
+		k := rng.IntN(len(live))
+		for id := range live {
+			if k == 0 {
+				return id, true
+			}
+			k--
+		}
+		return 0, false
+	}
+	coord := func() float64 {
+		if rng.IntN(4) == 0 {
+			return 50 + rng.Float64()*3 // the crowd spot
+		}
+		return rng.Float64() * 200
+	}
+	for op := 0; op < ops; op++ {
+		switch k := rng.IntN(12); {
+		case k < 3 || len(live) < 3:
+			v := rng.IntN(2) == 0
+			id, err := s.Add(coord(), coord(), float64(rng.IntN(40)), v)
+			must(t, err)
+			if live[id] {
+				t.Fatalf("Add returned %d, which is live", id)
+			}
+			live[id] = true
+			if v {
+				viewers[id] = true
+			}
+		case k == 3:
+			id, _ := pick()
+			must(t, s.Remove(id))
+			delete(live, id)
+			delete(viewers, id)
+			delete(r.views, id)
+			delete(r.sent, id) // its ID, when reused, is another client
+		case k <= 6:
+			id, _ := pick()
+			x, z, _ := s.grid.Position(id)
+			must(t, s.Move(id, x+rng.Float64()*10-5, z+rng.Float64()*10-5, rng.IntN(2) == 0))
+		case k == 7:
+			id, _ := pick()
+			must(t, s.Move(id, coord(), coord(), false)) // teleport
+		case k == 8:
+			id, _ := pick()
+			must(t, s.SetRadius(id, float64(rng.IntN(60))))
+		case k == 9:
+			// A change of public state, such as an attribute: it
+			// reaches every client that holds the entity, those
+			// whose destroy waits included.
+			id, _ := pick()
+			r.change(id)
+		case k == 10:
+			// What a freeze does before it captures the views.
+			s.SendDestroys()
+			r.checkSeen()
+		default:
+			id, _ := pick()
+			on := !viewers[id]
+			if on {
+				delete(r.sent, id) // a new client, with a budget of its own
+			}
+			s.SetViewer(id, on)
+			if on {
+				viewers[id] = true
+			} else {
+				delete(viewers, id)
+				if len(r.views[id]) != 0 {
+					t.Fatalf("ended view of %d still holds %v", id, r.views[id])
+				}
+			}
+		}
+		r.checkSubset()
+		if rng.IntN(5) == 0 {
+			r.sync()
+		}
+	}
+	r.drain()
+	if cfg.ViewLimit == 0 {
+		r.checkExact(viewers)
+		return
+	}
+	r.chooseAll()
+	r.checkNearest(viewers)
 }
 
 func must(t *testing.T, err error) {
