@@ -288,17 +288,24 @@ func BenchmarkStillCrowd(b *testing.B) {
 // BenchmarkCitySquare: 2,000 clients walking in a 300×300 square, each
 // seeing about 700 of the others (radius 100): without a ViewLimit, and
 // with one of 100 (each client holds its 100 nearest), with the default
-// per-client budget (64) and with one that fits the limit (100). The
-// gaps are between the updates a client gets of the entities it holds;
-// creates+destroys/sync is what the choosing costs the clients.
+// per-client budget (64) and with one that fits the limit (100), then
+// with the space's budgets raised to what is due. The gaps are between
+// the updates a client gets of the entities it holds; creates+destroys/sync
+// is what the choosing costs the clients (all members walk up to 5 units
+// a Sync on each axis: a restless crowd).
 //
 //	go test -run XXX -bench CitySquare -benchtime 50x -cpu 1 ./space/
 func BenchmarkCitySquare(b *testing.B) {
 	const n, size = 2000, 300
 	b.Run("unlimited", func(b *testing.B) { benchWalk(b, n, n, size, Config{}, "now") })
+	b.Run("unlimited/cost", func(b *testing.B) { benchWalk(b, n, n, size, Config{}, "now+nop") })
 	b.Run("view=100", func(b *testing.B) { benchWalk(b, n, n, size, Config{ViewLimit: 100}, "now") })
 	b.Run("view=100/limit=100", func(b *testing.B) { benchWalk(b, n, n, size, Config{ViewLimit: 100, SyncLimit: 100}, "now") })
 	b.Run("view=100/limit=100/cost", func(b *testing.B) {
 		benchWalk(b, n, n, size, Config{ViewLimit: 100, SyncLimit: 100}, "now+nop")
 	})
+	// aoi_sync_total and aoi_sync_work raised to what is due (2,000 × 100).
+	raised := Config{ViewLimit: 100, SyncLimit: 100, SyncTotal: 200_000, SyncWork: 200_000}
+	b.Run("view=100/limit=100/raised", func(b *testing.B) { benchWalk(b, n, n, size, raised, "now") })
+	b.Run("view=100/limit=100/raised/cost", func(b *testing.B) { benchWalk(b, n, n, size, raised, "now+nop") })
 }
