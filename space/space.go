@@ -23,6 +23,10 @@
 //     viewers, shared by what each has due): in a crowd, creates wait
 //     oldest first, and positions go nearest first, with a quarter of the
 //     budget to those that waited longest, so every entity gets its turn.
+//   - What one viewer's client holds may be bounded too
+//     (Config.ViewLimit): it is then shown the nearest of what the member
+//     sees, chosen again every few Syncs; the others wait in its pending
+//     creates. The AOI itself, and what [Output.AOI] reports, is the same.
 //   - The work one Sync does to find who must hear of a move is bounded
 //     too (Config.SyncWork pairs: (viewer, neighbour) pairs, so members
 //     without a client cost nothing; or, when few members moved,
@@ -380,7 +384,8 @@ func (s *Space) OwnPositionDue(viewer ID) bool {
 func (s *Space) FinishRestore() { s.frozen = nil }
 
 // Pending returns the entities viewer sees but its client has not been
-// shown yet (over the per-Sync budget), for a freeze file.
+// shown yet (over the per-Sync budget, or for want of room under
+// ViewLimit), for a freeze file.
 func (s *Space) Pending(viewer ID) []ID {
 	m := s.member(viewer)
 	if m == nil || m.view == nil {
@@ -607,6 +612,12 @@ func (s *Space) NumViewers() int { return len(s.viewers) }
 // quarters of it goes to the nearest (its own entity counts as nearest)
 // and a quarter to those that have waited longest, so that a far
 // neighbour is never starved: see sendPositions.
+//
+// With a ViewLimit, a view whose member sees more than the limit
+// chooses, after the destroys, the nearest it should hold (see
+// chooseNearest and choose): what it holds beyond them is destroyed, and
+// its creates go nearest first, only while its client has room. Its
+// moves are routed through what it holds (routeHeld).
 func (s *Space) Sync() {
 	cur := s.epoch
 	s.epoch++
