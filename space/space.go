@@ -789,9 +789,11 @@ func (s *Space) choose(v *view, cur uint64) int {
 			atBound--
 		}
 	}
-	// The chosen the client does not hold go first, then the others.
-	v.pending, v.pendingHead = v.pending[:0], 0
+	// The chosen the client does not hold go first, nearest first (ns
+	// is reused for them: each is written behind the one read), then
+	// the others.
 	rest := s.buf[:0]
+	chosen := ns[:0]
 	for _, n := range ns {
 		in := n.d2 < bound
 		if n.d2 == bound && atBound > 0 {
@@ -806,10 +808,15 @@ func (s *Space) choose(v *view, cur uint64) int {
 			rest = append(rest, n.id)
 		case st&fShown != 0:
 		case in:
-			v.pending = append(v.pending, n.id)
+			chosen = append(chosen, n)
 		default:
 			rest = append(rest, n.id)
 		}
+	}
+	slices.SortFunc(chosen, func(a, b cand) int { return cmp.Compare(a.d2, b.d2) })
+	v.pending, v.pendingHead = v.pending[:0], 0
+	for _, c := range chosen {
+		v.pending = append(v.pending, c.id)
 	}
 	v.pending = append(v.pending, rest...)
 	s.buf = rest[:0]

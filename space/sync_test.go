@@ -297,3 +297,20 @@ func TestRestoreKeepsALimitedView(t *testing.T) {
 		t.Fatalf("after the restore: holds %v after %d destroys, want %v and none", got, r2.destroys, held)
 	}
 }
+
+// With a ViewLimit, when the budget is smaller than what the client has
+// room for, the nearest are created first.
+func TestViewLimitCreatesNearestFirst(t *testing.T) {
+	r := newRecorder(t, Config{CellSize: 100, ViewLimit: 3, SyncLimit: 1})
+	s := r.s
+	addAs(t, s, 1, 0, 0, 100, true)
+	for i := ID(2); i <= 7; i++ {
+		addAs(t, s, i, float64(8-i)*10, 0, 0, false) // at 60, 50, ..., 10
+	}
+	for _, want := range [][]ID{{7}, {6, 7}, {5, 6, 7}} {
+		r.sync()
+		if got := heldBy(r, 1); !slices.Equal(got, want) {
+			t.Fatalf("client holds %v, want %v", got, want)
+		}
+	}
+}
