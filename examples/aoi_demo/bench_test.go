@@ -56,6 +56,7 @@ var (
 	movingEvery    = flag.Duration("moving.walkevery", 100*time.Millisecond, "how often each server-side walker steps (AOI_DEMO_WALK_EVERY)")
 	movingProf     = flag.String("moving.gameprofile", "", "write a CPU profile of the game over the window to this file (from its admin server's /debug/pprof/profile)")
 	movingGateProf = flag.String("moving.gateprofile", "", "write a CPU profile of the gate over the window to this file, as -moving.gameprofile does for the game")
+	movingView     = flag.Int("moving.viewlimit", 0, "aoi_view_limit of BenchmarkMovingClients' game (0: unlimited, the default)")
 	movingWorld    = flag.Int("moving.world", 0, "side of the square the clients and walkers walk in (0: demo.WorldSize without walkers, else the density of 10,000 on 10,000×10,000)")
 )
 
@@ -306,6 +307,11 @@ func BenchmarkMovingClients(b *testing.B) {
 	if n < 1 || walkers < 0 || walkers > demo.MaxWalkers {
 		b.Fatalf("-moving.clients %d -moving.walkers %d: want at least one client and 0 to %d walkers", n, walkers, demo.MaxWalkers)
 	}
+	if *movingView < 0 || *movingView > 0 && walkers > 0 {
+		// The final check of the views knows the clients' positions,
+		// not the walkers': it cannot tell which nearest a view holds.
+		b.Fatalf("-moving.viewlimit %d: want 0 or more, and 0 with -moving.walkers", *movingView)
+	}
 	world := *movingWorld
 	if world == 0 {
 		world = demo.WorldSize
@@ -326,7 +332,11 @@ func BenchmarkMovingClients(b *testing.B) {
 	// default GOGC (profile of a 2,000-client run): collect less often.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 
-	addr, dir := startClusterConfig(b, benchConfig)
+	config := benchConfig
+	if *movingView > 0 {
+		config = strings.Replace(config, "[game_common]\n", fmt.Sprintf("[game_common]\naoi_view_limit = %d\n", *movingView), 1)
+	}
+	addr, dir := startClusterConfig(b, config)
 	ctl, _ := binaries(b)
 	out, errOut, code := runCmd(b, ctl, "status", dir)
 	pids, admins := map[string]int{}, map[string]string{}
@@ -349,7 +359,7 @@ func BenchmarkMovingClients(b *testing.B) {
 	var inWorld atomic.Int64
 	ws := make([]*walker, n)
 	seed := uint64(time.Now().UnixNano())
-	b.Logf("%d clients and %d walkers (a step every %v) in a %d×%d square, walks from seed %d", n, walkers, *movingEvery, world, world, seed)
+	b.Logf("%d clients and %d walkers (a step every %v) in a %d×%d square, aoi_view_limit %d (0: unlimited), walks from seed %d", n, walkers, *movingEvery, world, world, *movingView, seed)
 	b.Cleanup(func() {
 		for _, w := range ws {
 			if w != nil {
@@ -482,7 +492,7 @@ func BenchmarkMovingClients(b *testing.B) {
 	var viewSum int
 	match := func() bool {
 		for ; converged < n; converged++ {
-			v, ok := viewMatches(ws, converged, walkers > 0)
+			v, ok := viewMatches(ws, converged, walkers > 0, *movingView)
 			if !ok {
 				return false
 			}
@@ -587,23 +597,46 @@ func BenchmarkMovingClients(b *testing.B) {
 // decides), each at its last position, and returns the number of those
 // players. With walkers, the view may also hold walkers, which
 // walkersMatch checks once every view has settled.
-func viewMatches(ws []*walker, i int, walkers bool) (int, bool) {
+func viewMatches(ws []*walker, i int, walkers bool, limit int) (int, bool) {
 	w := ws[i]
-	want := 0
+	want, held := 0, 0
+	far := -1.0 // with a limit: the farthest held, as the game chooses (keepMargin)
+	var unheld []float64
 	for j, q := range ws {
 		if j == i {
 			continue
 		}
 		dx := float64(q.pos.X) - float64(w.pos.X)
 		dz := float64(q.pos.Z) - float64(w.pos.Z)
-		if dx*dx+dz*dz > demo.AOIRadius*demo.AOIRadius {
+		d2 := dx*dx + dz*dz
+		if d2 > demo.AOIRadius*demo.AOIRadius {
 			continue
 		}
 		want++
 		e, ok := w.c.Entity(q.id)
-		if !ok || e.Pos != q.pos {
+		switch {
+		case ok && e.Pos != q.pos:
+			return 0, false
+		case ok:
+			held++
+			far = max(far, keepMargin*d2)
+		case limit == 0:
+			return 0, false
+		default:
+			unheld = append(unheld, d2)
+		}
+	}
+	if limit > 0 {
+		// The nearest, up to the limit (see TestViewLimitInACrowd).
+		if held != min(want, limit) {
 			return 0, false
 		}
+		for _, d2 := range unheld {
+			if d2 < far {
+				return 0, false
+			}
+		}
+		want = held
 	}
 	// The view also holds the player itself.
 	if !walkers {
