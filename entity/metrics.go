@@ -58,3 +58,17 @@ func (en *Engine) AOIStats() (moves uint64, spent time.Duration) {
 	w := en.w
 	return w.aoiCost.moves, w.aoiCost.spent
 }
+
+// SyncDeferred counts, over all the position syncs of a world's spaces
+// so far, what a bound made them leave for a later sync (see
+// space.Deferred): Routes, clients whose neighbours' moves were not
+// looked at (aoi_sync_work); Creates and Positions, entity creates and
+// positions that waited for a client's share of the budget
+// (aoi_sync_limit, aoi_sync_total). Nothing deferred is lost. Growing
+// counts in a crowd say that its clients get positions less often than
+// every sync; a game that wants them every sync raises the bounds.
+type SyncDeferred struct{ Routes, Creates, Positions uint64 }
+
+// SyncDeferred returns what the position syncs deferred so far. Use it
+// on the game loop.
+func (en *Engine) SyncDeferred() SyncDeferred { return en.w.syncDeferred }

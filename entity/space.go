@@ -409,7 +409,10 @@ func (w *World) newSpaceState(e *Entity) {
 func (en *Engine) SyncPositions() {
 	w := en.w
 	for _, sp := range w.spaces {
-		sp.sp.s.Sync()
+		d := sp.sp.s.Sync()
+		w.syncDeferred.Routes += uint64(d.Routes)
+		w.syncDeferred.Creates += uint64(d.Creates)
+		w.syncDeferred.Positions += uint64(d.Positions)
 	}
 	w.flushClients()
 }

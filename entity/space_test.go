@@ -738,3 +738,30 @@ func TestClientCoordinateLimit(t *testing.T) {
 		t.Fatalf("the default: at %v, kicks %v", a.Position(), ks)
 	}
 }
+
+// TestSyncDeferredCounts: Engine.SyncDeferred sums what the position
+// syncs of the world's spaces left for later over a client's budget, and
+// counts nothing once everything went.
+func TestSyncDeferredCounts(t *testing.T) {
+	e := newSpaceEnv(t, withSyncLimit(1))
+	zone := e.create("Zone", nil)
+	a := e.mover("a")
+	e.bind(a, 1, 10)
+	e.enter(a, zone, 0, 0)
+	for i := range 3 {
+		e.enter(e.mover("m"), zone, float32(i+1), 0)
+	}
+	// One create a sync: 2, 1 and 0 creates left after each, so the sums
+	// 2, 3, 3 and 3.
+	var got []SyncDeferred
+	for range 4 {
+		e.eng.Run(func() {
+			e.eng.SyncPositions()
+			got = append(got, e.eng.SyncDeferred())
+		})
+	}
+	want := []SyncDeferred{{Creates: 2}, {Creates: 3}, {Creates: 3}, {Creates: 3}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("SyncDeferred after each sync: %+v, want %+v", got, want)
+	}
+}

@@ -169,6 +169,9 @@ type World struct {
 	// migrations: entities waiting for their dispatcher's MsgMigrateBlockAck.
 	migrations map[rpc.EntityID]*migration
 	aoiCost    aoiCost // see metrics.go
+	// syncDeferred sums what the position syncs left for later (see
+	// Engine.SyncDeferred).
+	syncDeferred SyncDeferred
 	// panics logs (within a budget) and counts the panics recovered from
 	// entity code: methods, hooks, timers, callbacks.
 	panics recovered.Log

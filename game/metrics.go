@@ -40,6 +40,9 @@ type gameMetrics struct {
 	spaces   atomic.Int64
 	aoiMoves atomic.Uint64
 	aoiNanos atomic.Int64
+	// deferred: what the position syncs left for later, by kind
+	// (entity.SyncDeferred: routes, creates, positions).
+	deferred [3]atomic.Uint64
 	panics   recovered.Log // panics recovered on the loop and the links
 	// entityPanics is the world's count of panics recovered in entity code.
 	entityPanics atomic.Uint64
@@ -74,6 +77,10 @@ func (g *Game) publish() {
 	moves, spent := en.AOIStats()
 	m.aoiMoves.Store(moves)
 	m.aoiNanos.Store(int64(spent))
+	d := en.SyncDeferred()
+	m.deferred[0].Store(d.Routes)
+	m.deferred[1].Store(d.Creates)
+	m.deferred[2].Store(d.Positions)
 	m.entityPanics.Store(w.Panics())
 	m.fenced.Store(en.FencedCopies())
 }
@@ -92,6 +99,10 @@ func (g *Game) WriteMetrics(out io.Writer) error {
 	})
 	w.Counter("goworld_game_aoi_moves_total", "Moves of entities within a space's AOI grid.", m.aoiMoves.Load())
 	w.FloatCounter("goworld_game_aoi_move_seconds_total", "Time spent in AOI grid moves.", time.Duration(m.aoiNanos.Load()).Seconds())
+	const deferredHelp = "What position syncs left for a later sync because a bound held it back: clients whose neighbours' moves were not looked at (aoi_sync_work), creates and positions over a client's share (aoi_sync_limit, aoi_sync_total). Nothing is lost; a growing count means clients in a crowd get positions less often than every sync."
+	for i, what := range []string{"route", "create", "position"} {
+		w.Counter("goworld_game_aoi_deferred_total", deferredHelp, m.deferred[i].Load(), "what", what)
+	}
 	for k, h := range m.tick {
 		w.Histogram("goworld_game_tick_seconds", "Time the game loop spent on one wake-up, by what woke it.", h, "kind", tickKindNames[k])
 	}

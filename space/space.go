@@ -595,7 +595,8 @@ func (s *Space) NumViewers() int { return len(s.viewers) }
 // Sync sends what is due: each viewer's destroys (what left its view
 // since the last Sync), its pending creates, then the positions of what
 // moved since the last Sync, at most SyncLimit of creates and positions
-// together per viewer. Call it at the position sync interval.
+// together per viewer, and returns what it had to leave for later. Call
+// it at the position sync interval.
 //
 // Moves are routed from the viewers' side: each viewer (those routed
 // longest ago first) goes through what it sees and queues the members
@@ -618,7 +619,8 @@ func (s *Space) NumViewers() int { return len(s.viewers) }
 // chooseNearest and choose): what it holds beyond them is destroyed, and
 // its creates go nearest first, only while its client has room. Its
 // moves are routed through what it holds (routeHeld).
-func (s *Space) Sync() {
+func (s *Space) Sync() Deferred {
+	var left Deferred
 	cur := s.epoch
 	s.epoch++
 	work := 0
@@ -697,10 +699,30 @@ func (s *Space) Sync() {
 			s.sendPositions(v, cur)
 		}
 		total -= before - v.budget
+		creates, positions := v.state.waiting()
+		if s.cfg.ViewLimit > 0 {
+			creates = max(0, min(creates, s.cfg.ViewLimit-v.state.held()))
+		}
+		left.Creates += creates
+		left.Positions += positions
 	}
 	// Every view's destroys went out: nothing waits for Remove to find.
 	s.unmarkGone()
+	left.Routes = s.behind
+	if s.leftover {
+		left.Routes = len(s.moved)
+	}
+	return left
 }
+
+// Deferred is what one Sync left for a later one because a bound held
+// it back: Routes, the viewers whose moves were not routed (SyncWork;
+// routing from the movers' side, the movers not routed); Creates and
+// Positions, the creates and the positions of held entities that wait
+// for a viewer's budget (SyncLimit, SyncTotal). Creates that wait for
+// room under ViewLimit are not counted. Nothing deferred is lost: it
+// goes at a later Sync.
+type Deferred struct{ Routes, Creates, Positions int }
 
 // Choosing what a limited view holds (Config.ViewLimit).
 const (

@@ -27,7 +27,8 @@ type recorder struct {
 	// its create, or of the last change ShownTo reported to it.
 	ver      map[ID]int
 	cver     map[[2]ID]int
-	destroys int // Destroy calls
+	destroys int      // Destroy calls
+	left     Deferred // what the last sync left for later
 }
 
 func newRecorder(t *testing.T, cfg Config) *recorder {
@@ -141,7 +142,7 @@ func (r *recorder) sync() {
 	r.t.Helper()
 	r.sent = map[ID]int{}
 	r.inSync = true
-	r.s.Sync()
+	r.left = r.s.Sync()
 	r.inSync = false
 	r.checkSeen()
 	r.checkFresh()

@@ -23,6 +23,8 @@ type stateTable struct {
 	e     []uint32 // len a power of two (or 0)
 	n     int      // entries held
 	shown int      // entries with fShown: what the client holds
+	pend  int      // entries with fPending: creates that wait
+	due   int      // entries with fShown and fPos: positions that wait
 	shift uint8    // 64 - log2(len(e))
 }
 
@@ -84,15 +86,20 @@ func (t *stateTable) or(id ID, f uint8) uint8 {
 	return uint8(e >> idBits)
 }
 
-// count keeps t.shown as an entry's state goes from e to ne.
+// count keeps the counts of states as an entry's state goes from e to
+// ne.
 func (t *stateTable) count(e, ne uint32) {
-	switch {
-	case (e^ne)>>idBits&fShown == 0:
-	case ne>>idBits&fShown != 0:
-		t.shown++
-	default:
-		t.shown--
+	was, is := uint8(e>>idBits), uint8(ne>>idBits)
+	t.shown += b2i(is&fShown != 0) - b2i(was&fShown != 0)
+	t.pend += b2i(is&fPending != 0) - b2i(was&fPending != 0)
+	t.due += b2i(is&(fShown|fPos) == fShown|fPos) - b2i(was&(fShown|fPos) == fShown|fPos)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
 	}
+	return 0
 }
 
 // clear clears the flags f in id's state, removing it if none are left,
@@ -190,6 +197,11 @@ func (t *stateTable) len() int { return t.n }
 // held returns the number of entries with fShown: the entities the
 // client holds (those whose destroy waits included).
 func (t *stateTable) held() int { return t.shown }
+
+// waiting returns the number of entries with fPending (creates that
+// wait) and of those with fShown and fPos (held entities whose position
+// waits).
+func (t *stateTable) waiting() (creates, positions int) { return t.pend, t.due }
 
 // The flags fit in the bits above an ID (a compile-time check).
 var _ = [1]struct{}{}[(fShown|fPending|fPos|fGone)>>(32-idBits)]

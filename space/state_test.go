@@ -33,14 +33,23 @@ func checkTable(t *testing.T, tab *stateTable, want map[ID]uint8, keys int) {
 	if tab.len() != len(want) {
 		t.Fatalf("len() = %d, want %d", tab.len(), len(want))
 	}
-	shown := 0
+	shown, pend, due := 0, 0, 0
 	for _, st := range want {
 		if st&fShown != 0 {
 			shown++
 		}
+		if st&fPending != 0 {
+			pend++
+		}
+		if st&(fShown|fPos) == fShown|fPos {
+			due++
+		}
 	}
 	if tab.held() != shown {
 		t.Fatalf("held() = %d, want %d", tab.held(), shown)
+	}
+	if c, p := tab.waiting(); c != pend || p != due {
+		t.Fatalf("waiting() = %d, %d; want %d, %d", c, p, pend, due)
 	}
 	if n := len(tab.e); n != 0 && (4*tab.n > 3*n || (n > minStateSlots && 8*tab.n < n)) {
 		t.Fatalf("%d entries in %d slots", tab.n, n)

@@ -314,3 +314,59 @@ func TestViewLimitCreatesNearestFirst(t *testing.T) {
 		}
 	}
 }
+
+// Sync reports what a bound made it leave for later: creates and
+// positions over a viewer's budget, viewers not routed for want of
+// SyncWork; not what waits for room under a ViewLimit.
+func TestSyncReportsWhatItDeferred(t *testing.T) {
+	const n = 40
+	r := newRecorder(t, Config{CellSize: 100, SyncLimit: 8})
+	s := r.s
+	addAs(t, s, 1, 0, 0, 100, true)
+	for i := ID(2); i < 2+n; i++ {
+		addAs(t, s, i, float64(i), 0, 0, false)
+	}
+	r.sync()
+	if want := (Deferred{Creates: n - 8}); r.left != want {
+		t.Fatalf("first Sync deferred %+v, want %+v", r.left, want)
+	}
+	r.drain()
+	if r.left != (Deferred{}) {
+		t.Fatalf("drained, the last Sync deferred %+v", r.left)
+	}
+	for i := ID(2); i < 2+n; i++ {
+		must(t, s.Move(i, float64(i), 1, true))
+	}
+	r.sync()
+	if want := (Deferred{Positions: n - 8}); r.left != want {
+		t.Fatalf("Sync after %d moves deferred %+v, want %+v", n, r.left, want)
+	}
+
+	// Three viewers that see 39 each, SyncWork 30: one is routed a Sync.
+	r = newRecorder(t, Config{CellSize: 100, SyncWork: 30})
+	s = r.s
+	s.pullOnly = true
+	for i := ID(1); i <= n; i++ {
+		addAs(t, s, i, float64(i), 0, 100, i <= 3)
+	}
+	r.drain()
+	for i := ID(1); i <= n; i++ {
+		must(t, s.Move(i, float64(i), 1, true))
+	}
+	r.sync()
+	if r.left.Routes != 2 {
+		t.Fatalf("Sync with work for one viewer of three deferred %+v, want 2 routes", r.left)
+	}
+
+	// What waits for room under a ViewLimit is not deferred.
+	r = newRecorder(t, Config{CellSize: 100, ViewLimit: 5})
+	s = r.s
+	addAs(t, s, 1, 0, 0, 100, true)
+	for i := ID(2); i < 2+n; i++ {
+		addAs(t, s, i, float64(i), 0, 0, false)
+	}
+	r.sync()
+	if r.left != (Deferred{}) {
+		t.Fatalf("a limited view's first Sync deferred %+v, want nothing", r.left)
+	}
+}

@@ -148,6 +148,9 @@ func rateLine(role string, delta metrics.Samples, interval time.Duration) string
 		if q, ok := delta.Quantile(0.99, "goworld_game_tick_seconds", "kind", "sync"); ok {
 			f = append(f, "sync_p99="+formatSeconds(q))
 		}
+		if v, ok := delta.Sum("goworld_game_aoi_deferred_total"); ok && v > 0 {
+			rate("sync_deferred", "goworld_game_aoi_deferred_total", false)
+		}
 	}
 	rate("packets_in", "goworld_packets_in_total", false)
 	rate("packets_out", "goworld_packets_out_total", false)
@@ -197,6 +200,11 @@ func metricsLine(role string, ss metrics.Samples) string {
 			}
 		}
 		count("aoi_moves", "goworld_game_aoi_moves_total")
+		if v, ok := ss.Sum("goworld_game_aoi_deferred_total"); ok && v > 0 {
+			// What the syncs left for later (budgets binding): shown
+			// only when there is some.
+			add("sync_deferred", strconv.FormatFloat(v, 'f', 0, 64))
+		}
 		if moves, _ := ss.Sum("goworld_game_aoi_moves_total"); moves > 0 {
 			spent, _ := ss.Sum("goworld_game_aoi_move_seconds_total")
 			add("aoi_move_mean", formatSeconds(spent/moves))

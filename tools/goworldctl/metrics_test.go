@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goworld-engine/goworld/internal/metrics"
 )
@@ -36,6 +38,9 @@ goworld_game_tick_seconds_count{kind="sync"} 10
 		}
 	}
 	t.Logf("status line: %s", line)
+	if strings.Contains(line, "sync_deferred") {
+		t.Errorf("status line %q shows sync_deferred with nothing deferred", line)
+	}
 	// The frames' p99 is within their first bucket (<= 100µs); the
 	// syncs', within (100ms, 200ms]. Mixed, the p99 would be 100µs and
 	// the slow syncs invisible.
@@ -58,4 +63,33 @@ func regexpField(line, key string) string {
 		}
 	}
 	return ""
+}
+
+// TestStatusShowsDeferred: what the position syncs left for later (the
+// budgets binding in a crowd) shows as sync_deferred, the sum of its
+// kinds, and as a rate under -watch.
+func TestStatusShowsDeferred(t *testing.T) {
+	sample := func(route, create, position int) metrics.Samples {
+		t.Helper()
+		text := fmt.Sprintf(`# TYPE goworld_game_aoi_deferred_total counter
+goworld_game_aoi_deferred_total{what="route"} %d
+goworld_game_aoi_deferred_total{what="create"} %d
+goworld_game_aoi_deferred_total{what="position"} %d
+`, route, create, position)
+		ss, err := metrics.Parse(strings.NewReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ss
+	}
+	before, after := sample(1, 2, 40), sample(3, 2, 60)
+	if got := regexpField(metricsLine(roleGame, after), "sync_deferred"); got != "65" {
+		t.Errorf("sync_deferred=%q, want 65", got)
+	}
+	if got := regexpField(rateLine(roleGame, after.Delta(before), 2*time.Second), "sync_deferred"); got != "11.0/s" {
+		t.Errorf("sync_deferred rate %q, want 11.0/s", got)
+	}
+	if line := rateLine(roleGame, after.Delta(after), time.Second); strings.Contains(line, "sync_deferred") {
+		t.Errorf("rate line %q shows sync_deferred with nothing deferred over the interval", line)
+	}
 }
