@@ -244,7 +244,10 @@ type PositionUpdate struct {
 // Avatar after login).
 type EntityCreated struct{ Entity }
 
-// EntityDestroyed: an entity left the client's view.
+// EntityDestroyed: an entity left the client's view: it left the
+// player's area of interest, left the space or was destroyed, or (with the
+// game's aoi_view_limit) nearer entities took its place; a later
+// EntityCreated brings it back with its current state.
 type EntityDestroyed struct {
 	ID   rpc.EntityID
 	Type string

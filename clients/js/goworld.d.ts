@@ -194,7 +194,12 @@ export interface EntityCreatedEvent {
   readonly isPlayer: boolean;
 }
 
-/** entityDestroyed: an entity left the view. */
+/**
+ * entityDestroyed: an entity left the view: it left the player's area of
+ * interest, left the space or was destroyed, or (with the game's
+ * aoi_view_limit) nearer entities took its place; a later entityCreated
+ * brings it back with its current state.
+ */
 export interface EntityDestroyedEvent {
   readonly id: string;
   /** Its type, or "" for an ID that was not in the view. */
