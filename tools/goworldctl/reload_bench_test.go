@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,7 +43,11 @@ func benchReloadWorld(b *testing.B, n int) {
 	if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "bin", "rw"), "./testdata/reloadgame").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "config.ini"), []byte(reloadConfig), 0o644); err != nil {
+	// The tests' 5 s freeze_timeout is too short for 100,000 entities on
+	// a loaded machine (10.6 s seen at load 13-16): a benchmark measures
+	// the freeze, it does not bound it.
+	config := strings.Replace(reloadConfig, "freeze_timeout = 5s", "freeze_timeout = 2m", 1)
+	if err := os.WriteFile(filepath.Join(dir, "config.ini"), []byte(config), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	goworldctl := func(args ...string) string {
