@@ -374,12 +374,13 @@ namespace GoWorld
 
         void ReadLoop()
         {
-            var head = new byte[6];
+            var head = new byte[4];
             try
             {
                 while (true)
                 {
-                    if (!ReadFull(head, 6))
+                    // The length, checked before anything else is read (protocol.md 4).
+                    if (!ReadFull(head, 4))
                     {
                         Fail(Volatile.Read(ref byeSent) != 0 ? "closed by the client" : "connection closed by the server");
                         return;
@@ -388,7 +389,8 @@ namespace GoWorld
                     if (length < 2) throw new ProtocolException("frame length below 2");
                     if (length - 2 > (uint)opts.MaxBodySize)
                         throw new ProtocolException("frame too large: " + (length - 2) + " bytes, limit " + opts.MaxBodySize);
-                    ushort type = (ushort)(head[4] | (head[5] << 8));
+                    if (!ReadFull(head, 2)) throw new IOException("connection closed inside a frame");
+                    ushort type = (ushort)(head[0] | (head[1] << 8));
                     byte[] body = ReadBody((int)(length - 2));
                     if (body == null) throw new IOException("connection closed inside a frame");
                     Interlocked.Exchange(ref lastReceivedMs, clock.ElapsedMilliseconds);
@@ -666,13 +668,19 @@ namespace GoWorld
                 case MsgType.CreateEntity:
                     {
                         var e = new ClientEntity { Id = f.Id, Type = f.TypeName, IsPlayer = f.IsPlayer, Attrs = f.Attrs, HasPosition = f.HasPos, Position = f.Pos };
-                        entities[f.Id] = e;
                         if (f.IsPlayer)
                         {
                             if (Player != null && Player.Id != f.Id) Player.IsPlayer = false;
                             Player = e;
                         }
-                        else if (Player != null && Player.Id == f.Id) Player = null;
+                        else if (Player != null && Player.Id == f.Id)
+                        {
+                            // isPlayer = 0 leaves the player unchanged, even
+                            // when it names the player (protocol.md 6.4).
+                            e.IsPlayer = true;
+                            Player = e;
+                        }
+                        entities[f.Id] = e;
                         Raise(EntityCreated, e);
                         break;
                     }
