@@ -196,12 +196,10 @@ namespace GoWorld
     sealed class WebSocketTransport : ITransport
     {
         readonly ClientWebSocket ws = new ClientWebSocket();
-        readonly TimeSpan timeout;
         int closed;
 
         public WebSocketTransport(Uri uri, TimeSpan timeout)
         {
-            this.timeout = timeout;
             try
             {
                 using (var cts = new CancellationTokenSource(timeout))
@@ -239,8 +237,10 @@ namespace GoWorld
             {
                 if (ws.State == WebSocketState.Open || ws.State == WebSocketState.CloseReceived)
                 {
-                    using (var cts = new CancellationTokenSource(timeout))
-                        ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", cts.Token).Wait(timeout);
+                    // The close message (code 1000, protocol.md 3.3); its
+                    // send is bounded by a second.
+                    using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1)))
+                        ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", cts.Token).Wait(TimeSpan.FromSeconds(1));
                 }
             }
             catch (Exception) { }
@@ -277,10 +277,12 @@ namespace GoWorld
         long lastReceivedMs;            // Interlocked
         int intervalMs = 5000, gateTimeoutMs = 30000; // as announced (volatile by Interlocked)
         int byeSent;
+        // Lock order: never take stateLock while holding queueLock; the
+        // closed flag is read without a lock.
         readonly object stateLock = new object();
-        bool closed;
-        string reason;
-        bool disconnectDelivered;
+        int closed;                     // 1 once the connection ended (Volatile)
+        string reason;                  // set before closed
+        bool disconnectDelivered;       // under queueLock
 
         readonly Dictionary<string, ClientEntity> entities = new Dictionary<string, ClientEntity>();
         readonly Dictionary<string, Action<ClientCall>> handlers = new Dictionary<string, Action<ClientCall>>();
@@ -307,7 +309,7 @@ namespace GoWorld
         /// <summary>Why the connection ended (set once it has), or null.</summary>
         public string DisconnectReason { get { lock (stateLock) return reason; } }
         /// <summary>Whether the connection is still open.</summary>
-        public bool IsConnected { get { lock (stateLock) return !closed; } }
+        public bool IsConnected { get { return !IsClosedNow(); } }
         /// <summary>The heartbeat interval in use (the gate's announcement, or the option).</summary>
         public TimeSpan HeartbeatInterval { get { return TimeSpan.FromMilliseconds(Interval()); } }
 
@@ -488,7 +490,7 @@ namespace GoWorld
             }
         }
 
-        bool IsClosedNow() { lock (stateLock) return closed; }
+        bool IsClosedNow() { return Volatile.Read(ref closed) != 0; }
 
         void Enqueue(ServerFrame f)
         {
@@ -497,6 +499,11 @@ namespace GoWorld
                 // Bounded: wait for Poll rather than grow without end.
                 while (queuedBytes > 0 && queuedBytes + f.BodySize > opts.MaxQueuedBytes && !IsClosedNow())
                     Monitor.Wait(queueLock, 100);
+                // Once the connection has ended (Close, a silent server), a
+                // frame read meanwhile is dropped: Disconnected is last.
+                // (The reader's own ends, a kick or the end of the stream,
+                // queue everything before they close.)
+                if (IsClosedNow()) return;
                 queue.Enqueue(f);
                 queuedBytes += f.BodySize;
             }
@@ -508,9 +515,9 @@ namespace GoWorld
         {
             lock (stateLock)
             {
-                if (closed) return;
-                closed = true;
+                if (IsClosedNow()) return;
                 reason = why ?? "connection closed";
+                Volatile.Write(ref closed, 1);
             }
             transport.Close();
             stop.Set();
@@ -803,17 +810,14 @@ namespace GoWorld
 
         void DeliverDisconnect()
         {
-            string why;
-            lock (stateLock)
+            if (!IsClosedNow()) return;
+            lock (queueLock)
             {
-                if (!closed || disconnectDelivered) return;
-                // Only once the reader has queued its last frame: after Fail,
-                // the reader queues nothing more, so an empty queue is final.
-                lock (queueLock) if (queue.Count > 0) return;
+                // Once closed, nothing more is queued: an empty queue is final.
+                if (disconnectDelivered || queue.Count > 0) return;
                 disconnectDelivered = true;
-                why = reason;
             }
-            Raise(Disconnected, why);
+            Raise(Disconnected, DisconnectReason);
         }
 
         /// <summary>
