@@ -110,13 +110,10 @@ func goldenValues() []any {
 		vs = append(vs, n)
 	}
 	vs = append(vs, uint64(math.MaxUint64), uint64(1)<<63, int8(-5), uint16(300), int(7))
-	for _, f := range []float64{0, 3, -0.0, 2.5, 1e300, -1e-300, math.NaN(), math.Inf(1), math.Inf(-1), math.SmallestNonzeroFloat64} {
-		if f == 0 && math.Signbit(f) {
-			f = math.Copysign(0, -1)
-		}
+	for _, f := range []float64{0, 3, math.Copysign(0, -1), 2.5, 1e300, -1e-300, math.NaN(), math.Inf(1), math.Inf(-1), math.SmallestNonzeroFloat64} {
 		vs = append(vs, f)
 	}
-	vs = append(vs, math.Copysign(0, -1), float32(3), float32(-1.5), float32(math.Inf(1)))
+	vs = append(vs, float32(3), float32(-1.5), float32(math.Inf(1)))
 	for _, n := range []int{0, 1, 31, 32, 255, 256, 65535, 65536} {
 		vs = append(vs, strings.Repeat("x", n))
 	}
@@ -165,16 +162,13 @@ func TestCodec(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", describe(v), err)
 		}
-		// Round trip on the Go side too: the description is of the value
-		// the server sends, not of what a decoder made of it.
+		// The description is of the Go value the server encoded, not of
+		// what any decoder made of the bytes.
 		lines = append(lines, hex.EncodeToString(b)+"\t"+describe(v))
 	}
 	golden := filepath.Join(t.TempDir(), "golden.txt")
 	if err := os.WriteFile(golden, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
-	}
-	if d := os.Getenv("GOWORLD_CSHARP_KEEP"); d != "" {
-		os.WriteFile(filepath.Join(d, "golden.txt"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 	}
 	out := monotest.Run(t, monoTimeout, exe, golden, "20000")
 	if !strings.Contains(out, "codec: ok") {
