@@ -51,6 +51,19 @@ namespace GoWorld
         public TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
         /// <summary>How long Close waits for the gate's MsgBye (default 1 s).</summary>
         public TimeSpan CloseTimeout = TimeSpan.FromSeconds(1);
+        /// <summary>
+        /// Ask for a resumable session (protocol.md 8.1, default off): when
+        /// the connection drops, the client dials again (same transport)
+        /// and takes the session up where it stopped, nothing lost or
+        /// repeated either way, within the gate's resume_window.
+        /// </summary>
+        public bool Resume;
+        /// <summary>
+        /// In a resumable session, the most bytes of calls, requests and
+        /// positions kept until the gate acknowledges them (default 1 MiB).
+        /// Past it the session can no longer be resumed: a drop then ends it.
+        /// </summary>
+        public int ResumeBufferSize = 1 << 20;
     }
 
     /// <summary>The client's copy of an entity: the player, or another entity in its view.</summary>
@@ -265,8 +278,26 @@ namespace GoWorld
         public const int MaxReasonLength = 1024;
 
         readonly ClientOptions opts;
-        readonly ITransport transport;
+        readonly Func<ITransport> dial;
+        ITransport transport;           // the current connection (under writeLock)
+        volatile bool connected = true; // false while a resumable session redials
         readonly Thread reader, keeper;
+
+        // Resumable sessions (protocol.md 8.1).
+        volatile bool resumable;        // the gate sent MsgSession
+        bool resumeOff;                 // asked, but the gate holds no sessions (under writeLock)
+        byte[] token;                   // reader thread
+        uint windowMs;
+        long redialDeadline = -1;       // reader thread: when the window of the current drop ends
+        long recvCount, recvAcked;      // session frames received / acknowledged (under ackLock)
+        long firstUnackedMs = -1, unackedBytes;
+        readonly object ackLock = new object();
+        long sentCount, gateAcked;      // session frames sent / acknowledged by the gate (under writeLock)
+        readonly Queue<byte[]> journal = new Queue<byte[]>(); // frames gateAcked+1 … sentCount
+        long journalBytes;
+        bool journalOverflow;
+        string dropReason;              // why the keeper cut a silent connection
+        readonly Random jitter = new Random(); // reader thread
         readonly object writeLock = new object();
         readonly object queueLock = new object();
         readonly Queue<ServerFrame> queue = new Queue<ServerFrame>();
@@ -312,6 +343,13 @@ namespace GoWorld
         public bool IsConnected { get { return !IsClosedNow(); } }
         /// <summary>The heartbeat interval in use (the gate's announcement, or the option).</summary>
         public TimeSpan HeartbeatInterval { get { return TimeSpan.FromMilliseconds(Interval()); } }
+        /// <summary>Whether the session is resumable: Resume was asked and the gate sent MsgSession.</summary>
+        public bool IsResumable { get { return resumable; } }
+
+        /// <summary>A resumable session's connection dropped; the client is dialling again (the reason). Runs in Poll.</summary>
+        public event Action<string> Reconnecting;
+        /// <summary>A resumable session was taken up again on a new connection. Runs in Poll.</summary>
+        public event Action Reconnected;
 
         /// <summary>An entity was created (the player or another). Runs in Poll.</summary>
         public event Action<ClientEntity> EntityCreated;
@@ -330,19 +368,17 @@ namespace GoWorld
         /// <summary>The connection ended, with the reason (the kick's, or what happened). Runs in Poll, once, last.</summary>
         public event Action<string> Disconnected;
 
-        GoWorldClient(ITransport t, ClientOptions o)
+        GoWorldClient(Func<ITransport> dial, ClientOptions o)
         {
-            transport = t;
+            this.dial = dial;
             opts = o;
+            var t = dial();
+            transport = t;
             if (o.HeartbeatInterval > TimeSpan.Zero) intervalMs = (int)o.HeartbeatInterval.TotalMilliseconds;
             lastReceivedMs = clock.ElapsedMilliseconds;
             // Hello first, then a heartbeat: its answer says the gate's settings.
-            var hello = Protocol.Hello();
-            var hb = Protocol.Heartbeat();
-            var both = new byte[hello.Length + hb.Length];
-            Buffer.BlockCopy(hello, 0, both, 0, hello.Length);
-            Buffer.BlockCopy(hb, 0, both, hello.Length, hb.Length);
-            try { t.Write(both, 0, both.Length); }
+            var first = Concat(Protocol.Hello(o.Resume ? Protocol.HelloResume : (byte)0), Protocol.Heartbeat());
+            try { t.Write(first, 0, first.Length); }
             catch { t.Close(); throw; }
             reader = new Thread(ReadLoop) { IsBackground = true, Name = "goworld reader" };
             keeper = new Thread(KeepLoop) { IsBackground = true, Name = "goworld heartbeat" };
@@ -357,7 +393,7 @@ namespace GoWorld
         public static GoWorldClient ConnectTcp(string host, int port, ClientOptions options = null)
         {
             var o = options ?? new ClientOptions();
-            return new GoWorldClient(new TcpTransport(host, port, o.ConnectTimeout), o);
+            return new GoWorldClient(() => new TcpTransport(host, port, o.ConnectTimeout), o);
         }
 
         /// <summary>
@@ -368,35 +404,82 @@ namespace GoWorld
         public static GoWorldClient ConnectWebSocket(string url, ClientOptions options = null)
         {
             var o = options ?? new ClientOptions();
-            return new GoWorldClient(new WebSocketTransport(new Uri(url), o.ConnectTimeout), o);
+            var uri = new Uri(url);
+            return new GoWorldClient(() => new WebSocketTransport(uri, o.ConnectTimeout), o);
         }
 
         // ---------------------------------------------------------------
         // Background threads
 
+        // Local frame types, queued for Poll by the reader (never on the wire).
+        const ushort LocalReconnecting = 0xfffe, LocalReconnected = 0xffff;
+
+        static byte[] Concat(byte[] a, byte[] b)
+        {
+            var r = new byte[a.Length + b.Length];
+            Buffer.BlockCopy(a, 0, r, 0, a.Length);
+            Buffer.BlockCopy(b, 0, r, a.Length, b.Length);
+            return r;
+        }
+
+        // ReadLoop reads the connection; in a resumable session it dials
+        // again after a drop and reads the new connection, until the
+        // session ends.
         void ReadLoop()
         {
+            bool resuming = false;
+            while (true)
+            {
+                string drop = ReadConnection(resuming);
+                if (drop == null) return; // ended for good (Fail was called)
+                if (!CanResume())
+                {
+                    Fail(drop);
+                    return;
+                }
+                if (!Redial(drop)) return;
+                resuming = true;
+            }
+        }
+
+        bool CanResume()
+        {
+            if (!resumable || IsClosedNow() || Volatile.Read(ref byeSent) != 0) return false;
+            lock (writeLock) return !journalOverflow;
+        }
+
+        // ReadConnection reads frames from the current connection until it
+        // ends. It returns why, for a drop that a resumable session may
+        // survive (the end of the stream, a read error, a silent server);
+        // null when the session ended (a kick, a bye, a protocol error, Close).
+        string ReadConnection(bool resuming)
+        {
+            ITransport t;
+            lock (writeLock) t = transport;
             var head = new byte[4];
+            bool sessionStarted = false; // MsgSession or MsgResumed seen on this connection
             try
             {
                 while (true)
                 {
                     // The length, checked before anything else is read (protocol.md 4).
-                    if (!ReadFull(head, 4))
+                    if (!ReadFull(t, head, 4))
                     {
-                        Fail(Volatile.Read(ref byeSent) != 0 ? "closed by the client" : "connection closed by the server");
-                        return;
+                        if (Volatile.Read(ref byeSent) != 0) { Fail("closed by the client"); return null; }
+                        return DropReason("connection closed by the server");
                     }
                     uint length = (uint)(head[0] | (head[1] << 8) | (head[2] << 16) | (head[3] << 24));
                     if (length < 2) throw new ProtocolException("frame length below 2");
                     if (length - 2 > (uint)opts.MaxBodySize)
                         throw new ProtocolException("frame too large: " + (length - 2) + " bytes, limit " + opts.MaxBodySize);
-                    if (!ReadFull(head, 2)) throw new IOException("connection closed inside a frame");
+                    if (!ReadFull(t, head, 2)) throw new IOException("connection closed inside a frame");
                     ushort type = (ushort)(head[0] | (head[1] << 8));
-                    byte[] body = ReadBody((int)(length - 2));
+                    byte[] body = ReadBody(t, (int)(length - 2));
                     if (body == null) throw new IOException("connection closed inside a frame");
                     Interlocked.Exchange(ref lastReceivedMs, clock.ElapsedMilliseconds);
                     var f = Protocol.DecodeServerFrame(type, body, 0, body.Length);
+                    if (!opts.Resume && (type == MsgType.Session || type == MsgType.Resumed || type == MsgType.Ack))
+                        throw new ProtocolException("unexpected message type " + type);
                     switch (type)
                     {
                         case MsgType.HeartbeatAck:
@@ -405,26 +488,181 @@ namespace GoWorld
                         case MsgType.Bye:
                             if (Volatile.Read(ref byeSent) != 0) { byeAnswered.Set(); Fail("closed by the client"); }
                             else Fail("closed by the server (MsgBye)");
-                            return;
+                            return null;
                         case MsgType.Kick:
                             Enqueue(f);
                             Fail(Protocol.Cut(f.Text, MaxReasonLength));
-                            return;
+                            return null;
+                        case MsgType.Session:
+                            if (resuming || sessionStarted || resumable) throw new ProtocolException("unexpected MsgSession");
+                            token = f.Token;
+                            windowMs = f.WindowMs;
+                            sessionStarted = true;
+                            resumable = true;
+                            continue;
+                        case MsgType.Resumed:
+                            if (!resuming || sessionStarted) throw new ProtocolException("unexpected MsgResumed");
+                            token = f.Token;
+                            sessionStarted = true;
+                            Resumed(t, f.Received);
+                            continue;
+                        case MsgType.Ack:
+                            if (!sessionStarted) throw new ProtocolException("MsgAck outside a resumable session");
+                            GateAck(f.Received);
+                            continue;
                     }
+                    if (resuming && !sessionStarted) continue; // before MsgResumed: the session resends its own copy
+                    if (opts.Resume && !resumable && type == MsgType.CreateEntity)
+                    {
+                        // The boot entity with no MsgSession before it: the gate holds no sessions.
+                        lock (writeLock) { resumeOff = true; journal.Clear(); journalBytes = 0; }
+                    }
+                    if (sessionStarted && MsgType.IsSessionFrame(type)) Received(body.Length + 6);
                     Enqueue(f);
-                    if (IsClosedNow()) return;
+                    if (IsClosedNow()) return null;
                 }
             }
-            catch (ProtocolException e) { Fail("protocol error: " + e.Message); }
-            catch (Exception e) { Fail(IsClosedNow() ? null : "connection lost: " + e.Message); }
+            catch (ProtocolException e) { Fail("protocol error: " + e.Message); return null; }
+            catch (Exception e)
+            {
+                if (IsClosedNow()) return null;
+                return DropReason("connection lost: " + e.Message);
+            }
         }
 
-        bool ReadFull(byte[] buf, int n)
+        // DropReason prefers the reason the keeper gave when it cut the
+        // connection (a silent server) to what the read saw.
+        string DropReason(string seen)
+        {
+            string why = Interlocked.Exchange(ref dropReason, null);
+            return why ?? seen;
+        }
+
+        // Received counts a session frame from the gate and acknowledges at
+        // 32 KiB (the keeper acknowledges after 100 ms, protocol.md 8.1).
+        void Received(int size)
+        {
+            bool ackNow;
+            lock (ackLock)
+            {
+                recvCount++;
+                if (firstUnackedMs < 0) firstUnackedMs = clock.ElapsedMilliseconds;
+                unackedBytes += size;
+                ackNow = unackedBytes >= 32 << 10;
+            }
+            if (ackNow) SendAck();
+        }
+
+        // SendAck acknowledges every session frame received so far.
+        void SendAck()
+        {
+            long n;
+            lock (ackLock)
+            {
+                if (recvCount == recvAcked) return;
+                n = recvCount;
+                recvAcked = n;
+                firstUnackedMs = -1;
+                unackedBytes = 0;
+            }
+            try { Send(Protocol.Ack((ulong)n), false); }
+            catch (Exception) { } // a drop: the resume says how far we got
+        }
+
+        // GateAck forgets the sent frames the gate acknowledged.
+        void GateAck(ulong received)
+        {
+            lock (writeLock)
+            {
+                if (received < (ulong)gateAcked || received > (ulong)sentCount)
+                    throw new ProtocolException("Ack of " + received + " frames, but " + sentCount + " were sent");
+                Trim((long)received);
+            }
+        }
+
+        void Trim(long upTo)
+        {
+            while (gateAcked < upTo)
+            {
+                if (journal.Count > 0) journalBytes -= journal.Dequeue().Length; // empty past an overflow
+                gateAcked++;
+            }
+        }
+
+        // Resumed: the gate took the session up and has received our frames
+        // up to received; resend the rest, in order, then carry on.
+        void Resumed(ITransport t, ulong received)
+        {
+            lock (writeLock)
+            {
+                if (received < (ulong)gateAcked || received > (ulong)sentCount)
+                    throw new ProtocolException("Resumed with " + received + " frames received, but " + sentCount + " were sent");
+                Trim((long)received);
+                foreach (byte[] fr in journal) t.Write(fr, 0, fr.Length);
+                connected = true;
+                redialDeadline = -1;
+            }
+            Interlocked.Exchange(ref lastReceivedMs, clock.ElapsedMilliseconds);
+            EnqueueLocal(LocalReconnected, null);
+        }
+
+        // Redial dials again, with backoff, within the gate's resume window,
+        // and sends MsgResume on the first connection that opens. False if
+        // the session ended (Fail was called).
+        bool Redial(string why)
+        {
+            ITransport old;
+            lock (writeLock)
+            {
+                connected = false;
+                old = transport;
+            }
+            old.Close();
+            EnqueueLocal(LocalReconnecting, why);
+            // The window runs from the first drop, across failed resumes.
+            if (redialDeadline < 0) redialDeadline = clock.ElapsedMilliseconds + windowMs;
+            long deadline = redialDeadline;
+            int backoff = 100;
+            while (!IsClosedNow())
+            {
+                long left = deadline - clock.ElapsedMilliseconds;
+                if (left <= 0) break;
+                ITransport t = null;
+                try
+                {
+                    t = dial();
+                    long received;
+                    lock (ackLock) { received = recvCount; recvAcked = received; firstUnackedMs = -1; unackedBytes = 0; }
+                    var first = Concat(Protocol.Resume(token, (ulong)received), Protocol.Heartbeat());
+                    lock (writeLock)
+                    {
+                        if (IsClosedNow()) { t.Close(); return false; }
+                        transport = t;
+                    }
+                    t.Write(first, 0, first.Length);
+                    Interlocked.Exchange(ref lastReceivedMs, clock.ElapsedMilliseconds);
+                    return true;
+                }
+                catch (Exception)
+                {
+                    if (t != null) t.Close();
+                }
+                // Backoff with jitter (±25%), so that the clients of a gate
+                // that comes back do not all dial at the same moment.
+                int wait = backoff * 3 / 4 + jitter.Next(backoff / 2 + 1);
+                if (stop.WaitOne((int)Math.Min(wait, Math.Max(left, 1)))) break;
+                backoff = Math.Min(backoff * 2, 2000);
+            }
+            Fail("connection lost: " + why + "; no resume within the gate's resume window");
+            return false;
+        }
+
+        bool ReadFull(ITransport t, byte[] buf, int n)
         {
             int got = 0;
             while (got < n)
             {
-                int k = transport.Read(buf, got, n - got);
+                int k = t.Read(buf, got, n - got);
                 if (k <= 0)
                 {
                     if (got == 0) return false;
@@ -437,14 +675,14 @@ namespace GoWorld
 
         // ReadBody reads n bytes, growing its buffer as they arrive: a
         // length that the server declares but does not send costs nothing.
-        byte[] ReadBody(int n)
+        byte[] ReadBody(ITransport t, int n)
         {
             byte[] buf = new byte[Math.Min(n, 64 << 10)];
             int got = 0;
             while (got < n)
             {
                 if (got == buf.Length) Array.Resize(ref buf, (int)Math.Min((long)n, 2L * buf.Length));
-                int k = transport.Read(buf, got, buf.Length - got);
+                int k = t.Read(buf, got, buf.Length - got);
                 if (k <= 0) return null;
                 got += k;
             }
@@ -468,6 +706,8 @@ namespace GoWorld
             return Math.Min(4L * Interval(), Volatile.Read(ref gateTimeoutMs));
         }
 
+        // KeepLoop sends heartbeats (and, in a resumable session, acks) and
+        // takes a silent server as gone.
         void KeepLoop()
         {
             long lastBeat = clock.ElapsedMilliseconds;
@@ -478,15 +718,30 @@ namespace GoWorld
                 long now = clock.ElapsedMilliseconds;
                 if (now - Interlocked.Read(ref lastReceivedMs) > DeadAfterMs())
                 {
-                    Fail("the server stopped answering");
-                    return;
+                    if (!CanResume())
+                    {
+                        Fail("the server stopped answering");
+                        return;
+                    }
+                    // A drop: cut the connection; the reader dials again.
+                    Interlocked.Exchange(ref dropReason, "the server stopped answering");
+                    ITransport t;
+                    lock (writeLock) t = transport;
+                    t.Close();
+                    Interlocked.Exchange(ref lastReceivedMs, now);
+                    continue;
                 }
+                if (!connected) { lastBeat = now; continue; } // redialling, or waiting for MsgResumed
+                bool ack;
+                lock (ackLock) ack = firstUnackedMs >= 0 && now - firstUnackedMs >= 100;
                 if (now - lastBeat >= Interval())
                 {
                     lastBeat = now;
-                    try { Send(hb); }
-                    catch (Exception e) { Fail("connection lost: " + e.Message); return; }
+                    ack = true; // with every heartbeat, if anything is new
+                    try { Send(hb, false); }
+                    catch (Exception e) { if (!CanResume()) { Fail("connection lost: " + e.Message); return; } }
                 }
+                if (ack && resumable) SendAck();
             }
         }
 
@@ -509,29 +764,64 @@ namespace GoWorld
             }
         }
 
+        void EnqueueLocal(ushort type, string text)
+        {
+            Enqueue(new ServerFrame { Type = type, Text = text });
+        }
+
         // Fail ends the connection once, with the first reason given (null:
         // keep the reason already set).
         void Fail(string why)
         {
+            ITransport t;
             lock (stateLock)
             {
                 if (IsClosedNow()) return;
                 reason = why ?? "connection closed";
                 Volatile.Write(ref closed, 1);
             }
-            transport.Close();
+            lock (writeLock) t = transport;
+            t.Close();
             stop.Set();
             lock (queueLock) Monitor.PulseAll(queueLock);
         }
 
-        void Send(byte[] frame)
+        // Send writes a frame. A session frame (a call, request or
+        // position) in a resumable session is also kept until the gate
+        // acknowledges it, and while the client redials it is only kept:
+        // the resume sends it. Returns whether it went (or will go) out.
+        bool Send(byte[] frame, bool session)
         {
             if (frame.Length - 6 > opts.MaxSendBodySize)
                 throw new ArgumentException("frame body of " + (frame.Length - 6) + " bytes, over the limit of " + opts.MaxSendBodySize);
             lock (writeLock)
             {
                 if (IsClosedNow()) throw new InvalidOperationException("the connection is closed: " + DisconnectReason);
-                transport.Write(frame, 0, frame.Length);
+                if (session && opts.Resume && !resumeOff)
+                {
+                    sentCount++;
+                    if (!journalOverflow)
+                    {
+                        journal.Enqueue(frame);
+                        journalBytes += frame.Length;
+                    }
+                    if (journalBytes > opts.ResumeBufferSize && !journalOverflow)
+                    {
+                        // Past the bound: no resume is possible any more; keep
+                        // nothing (a drop now ends the session).
+                        journalOverflow = true;
+                        journal.Clear();
+                        journalBytes = 0;
+                    }
+                }
+                if (!connected) return session && resumable;
+                try { transport.Write(frame, 0, frame.Length); }
+                catch (Exception)
+                {
+                    if (!resumable) throw;
+                    transport.Close(); // a drop: the reader dials again, the resume resends
+                }
+                return true;
             }
         }
 
@@ -556,7 +846,7 @@ namespace GoWorld
         /// </summary>
         public void Call(string entityId, string method, params object[] args)
         {
-            Send(Protocol.CallEntity(entityId, method, args));
+            Send(Protocol.CallEntity(entityId, method, args), true);
         }
 
         /// <summary>Calls a method on the player (see <see cref="Call"/>).</summary>
@@ -583,7 +873,7 @@ namespace GoWorld
                 do { id = ++nextRequestId; } while (id == 0 || pending.ContainsKey(id));
                 pending[id] = new PendingRequest { Done = done, DeadlineMs = clock.ElapsedMilliseconds + (long)timeout.TotalMilliseconds };
             }
-            try { Send(Protocol.Request(entityId, id, method, args)); }
+            try { Send(Protocol.Request(entityId, id, method, args), true); }
             catch
             {
                 lock (requestLock) pending.Remove(id);
@@ -610,7 +900,7 @@ namespace GoWorld
             var player = Player;
             string space = SpaceId;
             if (player == null || space == null) throw new InvalidOperationException("the player is in no space");
-            Send(Protocol.SyncPosition(player.Id, space, p));
+            Send(Protocol.SyncPosition(player.Id, space, p), true);
             player.Position = p;
             player.HasPosition = true;
         }
@@ -654,7 +944,7 @@ namespace GoWorld
             {
                 Interlocked.Exchange(ref byeSent, 1);
                 bool sent = true;
-                try { Send(Protocol.Bye()); } catch (Exception) { sent = false; }
+                try { sent = Send(Protocol.Bye(), false); } catch (Exception) { sent = false; }
                 if (sent) byeAnswered.WaitOne(opts.CloseTimeout);
                 Fail("closed by the client");
             }
@@ -764,6 +1054,12 @@ namespace GoWorld
                     }
                 case MsgType.Kick:
                     KickReason = Protocol.Cut(f.Text, MaxReasonLength);
+                    break;
+                case LocalReconnecting:
+                    if (Reconnecting != null) Reconnecting(f.Text);
+                    break;
+                case LocalReconnected:
+                    if (Reconnected != null) Reconnected();
                     break;
             }
         }

@@ -38,6 +38,10 @@ namespace GoWorld
         public const ushort Request = 6;
         /// <summary>both ways: the close frame.</summary>
         public const ushort Bye = 7;
+        /// <summary>client → gate: the first frame of a connection that resumes a session (8.1).</summary>
+        public const ushort Resume = 8;
+        /// <summary>both ways, in a resumable session: session frames received so far (8.1).</summary>
+        public const ushort Ack = 9;
         /// <summary>gate → client: an entity enters the view.</summary>
         public const ushort CreateEntity = 10;
         /// <summary>gate → client: an entity leaves the view.</summary>
@@ -54,6 +58,19 @@ namespace GoWorld
         public const ushort Positions = 16;
         /// <summary>gate → client: the answer to a MsgRequest.</summary>
         public const ushort Reply = 17;
+        /// <summary>gate → client: a resumable session's token and settings (8.1).</summary>
+        public const ushort Session = 18;
+        /// <summary>gate → client: a resume accepted, with the new token (8.1).</summary>
+        public const ushort Resumed = 19;
+
+        /// <summary>
+        /// Whether frames of this type, from the gate, are session frames:
+        /// counted and resent in a resumable session (protocol.md 8.1).
+        /// </summary>
+        public static bool IsSessionFrame(ushort type)
+        {
+            return (type >= CreateEntity && type <= AttrChange) || (type >= EnterSpace && type <= Reply);
+        }
     }
 
     /// <summary>A position and heading in a space (protocol.md 2.5).</summary>
@@ -121,6 +138,12 @@ namespace GoWorld
         public Position[] PositionList;
         /// <summary>HeartbeatAck: the announced interval and timeout in ms (0: not announced).</summary>
         public uint HeartbeatIntervalMs, HeartbeatTimeoutMs;
+        /// <summary>Session, Resumed: the resume token (32 bytes).</summary>
+        public byte[] Token;
+        /// <summary>Session: resume_window and resume_limit.</summary>
+        public uint WindowMs, Limit;
+        /// <summary>Resumed, Ack: the count of session frames the gate received.</summary>
+        public ulong Received;
         /// <summary>The size of the body, for the client's queue accounting.</summary>
         public int BodySize;
     }
@@ -243,11 +266,40 @@ namespace GoWorld
             foreach (object a in args) w.Write(a);
         }
 
+        /// <summary>The MsgClientHello flag that asks for a resumable session (8.1).</summary>
+        public const byte HelloResume = 1;
+
         /// <summary>MsgClientHello (6.12): the first frame.</summary>
-        public static byte[] Hello()
+        public static byte[] Hello() { return Hello(0); }
+
+        /// <summary>MsgClientHello with flags (<see cref="HelloResume"/>; 0 sends none).</summary>
+        public static byte[] Hello(byte flags)
         {
             var w = Begin(MsgType.ClientHello);
             w.WriteU16LE(Version);
+            if (flags != 0) w.WriteByte(flags);
+            return End(w);
+        }
+
+        /// <summary>MsgResume (6.18): the first frame of a connection that resumes a session.</summary>
+        public static byte[] Resume(byte[] token, ulong received)
+        {
+            if (token == null || token.Length != 32) throw new ArgumentException("a resume token is 32 bytes");
+            var w = Begin(MsgType.Resume);
+            w.WriteU16LE(Version);
+            w.WriteByte(HelloResume);
+            w.WriteBytes(token, 0, 32);
+            w.WriteU32LE((uint)received);
+            w.WriteU32LE((uint)(received >> 32));
+            return End(w);
+        }
+
+        /// <summary>MsgAck (6.17).</summary>
+        public static byte[] Ack(ulong received)
+        {
+            var w = Begin(MsgType.Ack);
+            w.WriteU32LE((uint)received);
+            w.WriteU32LE((uint)(received >> 32));
             return End(w);
         }
 
@@ -320,6 +372,15 @@ namespace GoWorld
                 P += 4;
                 return v;
             }
+            public ulong U64(string what) { uint lo = U32(what); return lo | ((ulong)U32(what) << 32); }
+            public byte[] Bytes(int n, string what)
+            {
+                Need(n, what);
+                var r = new byte[n];
+                Buffer.BlockCopy(B, P, r, 0, n);
+                P += n;
+                return r;
+            }
             public float F32(string what) { return BitConverter.ToSingle(BitConverter.GetBytes(U32(what)), 0); }
             public Position Pos(string what) { return new Position(F32(what), F32(what), F32(what), F32(what)); }
 
@@ -385,6 +446,19 @@ namespace GoWorld
                     if (count >= 8) { f.HeartbeatIntervalMs = b.U32("HeartbeatAck"); f.HeartbeatTimeoutMs = b.U32("HeartbeatAck"); }
                     break; // shorter bodies say nothing; later bytes are for later versions
                 case MsgType.Bye:
+                    break;
+                case MsgType.Session:
+                    f.Token = b.Bytes(32, "Session");
+                    f.WindowMs = b.U32("Session");
+                    f.Limit = b.U32("Session");
+                    break; // later fields: ignored
+                case MsgType.Resumed:
+                    f.Token = b.Bytes(32, "Resumed");
+                    f.Received = b.U64("Resumed");
+                    break; // later fields: ignored
+                case MsgType.Ack:
+                    f.Received = b.U64("Ack");
+                    b.Done("Ack");
                     break;
                 case MsgType.CreateEntity:
                     {

@@ -13,7 +13,11 @@
 // members: NAME, NAME") and "/quit", and prints every message of its room
 // as "[ROOM] NAME: TEXT". At the end of its input it leaves once its /who
 // are answered. A refused login exits with status 1, a lost connection
-// with status 2.
+// with status 2. It asks for a resumable session: when the network drops
+// for a moment it prints "reconnecting…" on standard error, takes the
+// session up again ("reconnected"), and nothing said either way is lost
+// or repeated; if the gate no longer holds the session, it exits with
+// status 2 (the Go demo client logs in again instead).
 
 using System;
 using System.Collections.Generic;
@@ -47,11 +51,13 @@ static class Chat
         GoWorldClient client;
         try
         {
-            if (gate.StartsWith("ws://") || gate.StartsWith("wss://")) client = GoWorldClient.ConnectWebSocket(gate);
+            // A resumable session: a network blip costs nothing (protocol.md 8.1).
+            var options = new ClientOptions { Resume = true };
+            if (gate.StartsWith("ws://") || gate.StartsWith("wss://")) client = GoWorldClient.ConnectWebSocket(gate, options);
             else
             {
                 int colon = gate.LastIndexOf(':');
-                client = GoWorldClient.ConnectTcp(gate.Substring(0, colon), int.Parse(gate.Substring(colon + 1)));
+                client = GoWorldClient.ConnectTcp(gate.Substring(0, colon), int.Parse(gate.Substring(colon + 1)), options);
             }
         }
         catch (Exception e)
@@ -88,6 +94,8 @@ static class Chat
         client.On("OnLeft", c => Console.WriteLine("[" + c.Args[0] + "] " + c.Args[1] + " left"));
         client.On("OnError", c => Console.WriteLine("error: " + c.Args[0]));
         client.UnhandledCall += c => { }; // OnMembers, OnMail...: not shown by this example
+        client.Reconnecting += why => Console.Error.WriteLine("reconnecting… (" + why + ")");
+        client.Reconnected += () => Console.Error.WriteLine("reconnected");
         client.Disconnected += why => { Console.WriteLine("disconnected: " + why); if (exit < 0) exit = 2; };
 
         // Standard input is read on a thread of its own; lines go to the
