@@ -292,7 +292,7 @@ static class CodecTests
         catch (Exception e) { Fail(what + ": " + e.Message); return null; }
     }
 
-    static readonly ushort[] ServerTypes = { 2, 7, 10, 11, 12, 13, 14, 15, 16, 17, 1, 3, 5, 9, 18, 999 };
+    static readonly ushort[] ServerTypes = { 2, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 1, 3, 5, 8, 999 };
 
     static void Fuzz(List<byte[]> golden, int iterations)
     {
