@@ -1,0 +1,138 @@
+package csharpclient_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/goworld-engine/goworld/entity"
+	"github.com/goworld-engine/goworld/internal/testkit/cluster"
+	"github.com/goworld-engine/goworld/internal/testkit/cutproxy"
+	"github.com/goworld-engine/goworld/internal/testkit/monotest"
+)
+
+// resumerLog is what CsResumer entities did: the hooks that ran and the
+// Move numbers received, in order. Set before the cluster starts.
+var resumerLog struct {
+	mu    sync.Mutex
+	hooks []string
+	moves []int
+}
+
+func logResumer(hook string, move int) {
+	resumerLog.mu.Lock()
+	defer resumerLog.mu.Unlock()
+	if hook != "" {
+		resumerLog.hooks = append(resumerLog.hooks, hook)
+	} else {
+		resumerLog.moves = append(resumerLog.moves, move)
+	}
+}
+
+// CsResumer is the boot entity of the resume test.
+type CsResumer struct{ entity.Entity }
+
+func (r *CsResumer) DescribeEntityType(d *entity.TypeDesc) { d.ExposeToClient("Move") }
+func (r *CsResumer) OnClientConnected()                    { logResumer("connected", 0) }
+func (r *CsResumer) OnClientAway()                         { logResumer("away", 0) }
+func (r *CsResumer) OnClientBack()                         { logResumer("back", 0) }
+func (r *CsResumer) OnClientDisconnected() {
+	logResumer("gone", 0)
+	r.Destroy()
+}
+
+// Move records n and answers it.
+func (r *CsResumer) Move(n int) {
+	logResumer("", n)
+	r.CallClient("OnMoved", n)
+}
+
+// TestResumeAcrossACut: a resumable session of the C# client over TCP
+// through a proxy (internal/testkit/cutproxy) that resets the connection
+// mid-session and refuses new ones for a while: the client notices,
+// keeps what it sends meanwhile, dials again with backoff, resumes, and
+// every call reaches the entity once and in order, every answer the
+// client once and in order; the entity sees its client away and back,
+// and gone at once when the client closes.
+func TestResumeAcrossACut(t *testing.T) {
+	exe := build(t, "tests/ResumeTests.cs")[0]
+	reg := entity.NewRegistry()
+	if err := reg.Register("CsResumer", &CsResumer{}); err != nil {
+		t.Fatal(err)
+	}
+	c := cluster.Start(t, cluster.Options{Registry: reg, BootEntity: "CsResumer"})
+	proxy, err := cutproxy.Start(c.GateAddr(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	host, port, _ := strings.Cut(proxy.Addr(), ":")
+
+	ctx, cancel := context.WithTimeout(context.Background(), monoTimeout)
+	defer cancel()
+	cmd := monotest.Command(ctx, t, exe, host, port)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	s := bufio.NewScanner(stdout)
+	for s.Scan() {
+		line := s.Text()
+		out = append(out, line)
+		switch line {
+		case "CUT":
+			if n := proxy.Cut(); n != 1 {
+				t.Errorf("the proxy cut %d connections, want 1", n)
+			}
+			io.WriteString(stdin, "cut\n")
+		case "HEAL":
+			// Connections the client tried meanwhile were reset: it
+			// retries with backoff.
+			proxy.Heal()
+			io.WriteString(stdin, "healed\n")
+		}
+	}
+	stdin.Close()
+	werr := cmd.Wait()
+	log := strings.Join(out, "\n") + "\n" + errOut.String()
+	if werr != nil || !strings.Contains(log, "resume: ok") {
+		t.Fatalf("ResumeTests: %v\n%s", werr, log)
+	}
+	t.Logf("ResumeTests:\n%s", log)
+
+	want := make([]int, 45)
+	for i := range want {
+		want[i] = i + 1
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resumerLog.mu.Lock()
+		moves, hooks := slices.Clone(resumerLog.moves), slices.Clone(resumerLog.hooks)
+		resumerLog.mu.Unlock()
+		got := fmt.Sprint(hooks)
+		if slices.Equal(moves, want) && got == "[connected away back gone]" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the entity received moves %v\nand ran hooks %s, want [connected away back gone]", moves, got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
