@@ -167,8 +167,8 @@ func setupStaleCopy(t *testing.T) *staleCopy {
 	return &staleCopy{g1: g1, g2: g2, path: path, st: st, sk: sk, hero: hero, c: c, logs: logs}
 }
 
-// dispatcherMetric returns the value of the dispatcher's gauge or counter
-// name (without labels), or -1 if it has none.
+// dispatcherMetric returns the value of the dispatcher's first sample of
+// the gauge or counter name (whatever its labels), or -1 if it has none.
 func dispatcherMetric(t *testing.T, d *dispatcherNode, name string) float64 {
 	t.Helper()
 	var buf bytes.Buffer
