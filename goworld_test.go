@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goworld-engine/goworld/entity"
 	"github.com/sirupsen/logrus"
 	"go.uber.org/goleak"
 )
@@ -55,7 +56,10 @@ func TestRunRefusesBadInvocations(t *testing.T) {
 }
 
 func TestRegistrationErrorsStopRun(t *testing.T) {
+	// A registry of its own: the process's registry would keep "Fine"
+	// and fail the next run of this test (-count 2).
 	saved, savedErr := registry, registerErr
+	registry, registerErr = entity.NewRegistry(), nil
 	t.Cleanup(func() { registry, registerErr = saved, savedErr })
 	if err := RegisterEntity("Fine", &okEntity{}); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,10 @@
 package game_test
 
 import (
+	"bytes"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -93,10 +96,16 @@ func setupStaleCopy(t *testing.T) *staleCopy {
 		t.Fatal(err)
 	}
 	// Game 2 is busier: the client's boot entity and the hero's load go
-	// to game 1, the least loaded.
+	// to game 1, the least loaded. The dispatcher must know it first:
+	// game 2 sends the registrations after createLocally returns, and the
+	// dispatcher reads each game on its own goroutine, so game 1's load
+	// could be placed before them, on game 2 (seen once under load).
 	for range 3 {
 		createLocally(t, g2, "Probe", nil)
 	}
+	waitFor(t, "the dispatcher's record of game 2's entities", func() bool {
+		return dispatcherMetric(t, d, "goworld_dispatcher_entities") == 3
+	})
 	c, err := client.Dial(gw.g.Addr().String(), client.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -112,11 +121,13 @@ func setupStaleCopy(t *testing.T) *staleCopy {
 	if got := waitPlayerID(t, c); got != hero {
 		t.Fatalf("client's player is %s, want the hero %s", got, hero)
 	}
-	onLoop(t, g1, func() {
-		if g1.World().Entity(hero) == nil {
-			t.Fatal("the hero was not loaded on game 1")
-		}
-	})
+	// (t.Fatal must not run on the game's loop: it would end the loop's
+	// goroutine, and the test would hang in the game's Close.)
+	onGame1 := false
+	onLoop(t, g1, func() { onGame1 = g1.World().Entity(hero) != nil })
+	if !onGame1 {
+		t.Fatal("the hero was not loaded on game 1")
+	}
 
 	// The dispatcher restarts; game 1 stays cut off past the window. The
 	// dispatcher stops first: cut off while it still ran, game 1 would be
@@ -140,16 +151,39 @@ func setupStaleCopy(t *testing.T) *staleCopy {
 	if ev := sk.expect(t, "created"); ev.id != hero {
 		t.Fatalf("created %s, want the hero %s", ev.id, hero)
 	}
+	onGame2 := false
 	onLoop(t, g2, func() {
-		if g2.World().Entity(hero) == nil {
-			t.Fatal("the hero is not on game 2")
+		if e := g2.World().Entity(hero); e != nil {
+			onGame2 = true
+			e.Attrs.Set("level", 50)
+			game.EngineOf(g2).SaveDirty(nil)
 		}
-		g2.World().Entity(hero).Attrs.Set("level", 50)
-		game.EngineOf(g2).SaveDirty(nil)
 	})
+	if !onGame2 {
+		t.Fatal("the hero is not on game 2")
+	}
 	waitFor(t, "game 2's save", func() bool { return stored(t, st, "Hero", hero)["level"] == int64(50) })
 
 	return &staleCopy{g1: g1, g2: g2, path: path, st: st, sk: sk, hero: hero, c: c, logs: logs}
+}
+
+// dispatcherMetric returns the value of the dispatcher's first sample of
+// the gauge or counter name (whatever its labels), or -1 if it has none.
+func dispatcherMetric(t *testing.T, d *dispatcherNode, name string) float64 {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := d.d.WriteMetrics(&buf); err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `\{[^}]*\} (\S+)$`).FindStringSubmatch(buf.String())
+	if m == nil {
+		return -1
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // expectTold waits for the client of the retired copy to be disconnected
@@ -186,14 +220,18 @@ func TestStaleCopyIsFencedAndRetired(t *testing.T) {
 	s := setupStaleCopy(t)
 	g1, g2, path, st, hero, logs := s.g1, s.g2, s.path, s.st, s.hero, s.logs
 	// Game 1's stale copy saves a change of its own: refused, retired.
+	lost := false
 	onLoop(t, g1, func() {
 		e := g1.World().Entity(hero)
-		if e == nil {
-			t.Fatal("game 1 lost its copy before saving")
+		if lost = e == nil; lost {
+			return
 		}
 		e.Attrs.Set("level", 7)
 		game.EngineOf(g1).SaveDirty(nil)
 	})
+	if lost {
+		t.Fatal("game 1 lost its copy before saving")
+	}
 	waitFor(t, "game 1 retiring its copy", func() bool {
 		gone := false
 		onLoop(t, g1, func() { gone = g1.World().Entity(hero) == nil })

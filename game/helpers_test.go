@@ -220,7 +220,10 @@ func startCluster(t *testing.T, o cluster.Options) (*cluster.Cluster, *logHook) 
 	return cluster.Start(t, o), h
 }
 
-// onLoop runs fn on g's loop and waits until it has run.
+// onLoop runs fn on g's loop and waits until it has run. fn must not
+// call t.Fatal (or FailNow, or Skip): on the loop's goroutine that ends
+// the loop, and the test then hangs in the game's Close. Set a result
+// and check it after onLoop returns.
 func onLoop(t *testing.T, g *game.Game, fn func()) {
 	t.Helper()
 	done := make(chan struct{})

@@ -136,6 +136,14 @@ func TestSpacesSurviveHotReload(t *testing.T) {
 	want := [][]string{{"ben"}, {"ann", "cat"}, {"ben"}}
 	for i, v := range vs {
 		until(t, names[i]+"'s view", func() bool { return slices.Equal(v.sees(), want[i]) })
+		// The client's state changes before its events are counted (on
+		// the viewer's goroutine): wait until they are, or the creates of
+		// this view would count as resent by the reload (ben's two were,
+		// once under load).
+		until(t, names[i]+"'s events of the view counted", func() bool {
+			c, d, s, _ := v.counts()
+			return c-d == len(want[i]) && s == 1
+		})
 	}
 	type snap struct{ creates, destroys, spaces int }
 	before := make([]snap, len(vs))

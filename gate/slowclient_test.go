@@ -33,8 +33,12 @@ func TestClientThatStopsReadingIsDisconnected(t *testing.T) {
 				}
 			}
 			slow.CallPlayer("Flood", 4000, 4000)
-			// From here on nobody takes slow's events.
-			l.wait(t, "slow consumer", "limit 65536", "client_send_buffer_size")
+			// From here on nobody takes slow's events. The gate closes
+			// it once what the sockets hold (megabytes over TCP) and
+			// 64 KiB more have come through the race-enabled game and
+			// dispatcher: as long as that takes (a subtest took 13 s in all
+			// under load; l.wait gives 10 s).
+			l.waitWhileFed(t, c.Gates[0], "slow consumer", "limit 65536", "client_send_buffer_size")
 			p.check(t)
 			for deadline := time.Now().Add(10 * time.Second); c.Gates[0].NumClients() != 2; time.Sleep(time.Millisecond) {
 				if time.Now().After(deadline) {
