@@ -816,9 +816,16 @@ namespace GoWorld
                 }
                 if (!connected) return session && resumable;
                 try { transport.Write(frame, 0, frame.Length); }
-                catch (Exception)
+                catch (Exception e)
                 {
-                    if (!resumable) throw;
+                    if (!resumable)
+                    {
+                        // The connection is gone (or a timed-out write left
+                        // half a frame on it): end it, and fail as the API
+                        // says for a closed connection.
+                        Fail("connection lost: " + e.Message);
+                        throw new InvalidOperationException("the connection is closed: " + DisconnectReason, e);
+                    }
                     transport.Close(); // a drop: the reader dials again, the resume resends
                 }
                 return true;
@@ -842,7 +849,8 @@ namespace GoWorld
         /// Calls an exposed method on an entity (MsgCallEntity). No answer
         /// comes back; see <see cref="Request"/>. Throws ArgumentException
         /// for a bad ID, method name or argument, and InvalidOperationException
-        /// once the connection is closed.
+        /// once the connection is closed (a failed write closes it: Poll
+        /// then delivers Disconnected).
         /// </summary>
         public void Call(string entityId, string method, params object[] args)
         {
@@ -908,8 +916,9 @@ namespace GoWorld
         /// <summary>
         /// Applies what the reader thread queued and runs the handlers, on
         /// the calling thread (Unity: call it in Update). Returns the number
-        /// of frames applied. If a handler throws, the exception comes out
-        /// of Poll and the frames after it stay queued for the next Poll.
+        /// of frames applied. If a handler (or a request's callback)
+        /// throws, the exception comes out of Poll and the frames and
+        /// expired requests after it stay queued for the next Poll.
         /// </summary>
         public int Poll()
         {
@@ -945,7 +954,9 @@ namespace GoWorld
                 Interlocked.Exchange(ref byeSent, 1);
                 bool sent = true;
                 try { sent = Send(Protocol.Bye(), false); } catch (Exception) { sent = false; }
-                if (sent) byeAnswered.WaitOne(opts.CloseTimeout);
+                // The gate's MsgBye, or the end of the connection (stop:
+                // the gate closed without a MsgBye, or it dropped).
+                if (sent) WaitHandle.WaitAny(new WaitHandle[] { byeAnswered, stop }, opts.CloseTimeout);
                 Fail("closed by the client");
             }
             if (Thread.CurrentThread != reader) reader.Join();
@@ -1094,11 +1105,15 @@ namespace GoWorld
                         expired.Add(kv);
                     }
                 }
-                if (expired != null) foreach (var kv in expired) pending.Remove(kv.Key);
             }
             if (expired == null) return;
             foreach (var kv in expired)
             {
+                // Taken out one at a time, just before its callback: if a
+                // callback throws (out of Poll), the others stay pending
+                // and the next Poll runs them.
+                lock (requestLock)
+                    if (!pending.Remove(kv.Key)) continue;
                 if (gone) kv.Value.Done(new Reply { RequestId = kv.Key, Code = ReplyCode.Disconnected, Message = "disconnected: " + DisconnectReason });
                 else kv.Value.Done(new Reply { RequestId = kv.Key, Code = ReplyCode.Timeout, Message = "no answer in time" });
             }
