@@ -274,7 +274,7 @@ namespace GoWorld
     /// </summary>
     public sealed class GoWorldClient : IDisposable
     {
-        /// <summary>The most of a kick reason (or any disconnect reason) kept, in characters.</summary>
+        /// <summary>The most of a kick reason (or any disconnect reason) kept, in characters (a cut one ends in "…").</summary>
         public const int MaxReasonLength = 1024;
 
         readonly ClientOptions opts;
@@ -770,14 +770,15 @@ namespace GoWorld
         }
 
         // Fail ends the connection once, with the first reason given (null:
-        // keep the reason already set).
+        // keep the reason already set), cut to MaxReasonLength: a reason
+        // may quote the gate (a kick, an attribute path's key).
         void Fail(string why)
         {
             ITransport t;
             lock (stateLock)
             {
                 if (IsClosedNow()) return;
-                reason = why ?? "connection closed";
+                reason = Protocol.Cut(why, MaxReasonLength) ?? "connection closed";
                 Volatile.Write(ref closed, 1);
             }
             lock (writeLock) t = transport;

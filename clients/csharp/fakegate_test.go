@@ -94,6 +94,15 @@ var fakeScenarios = map[string]fakeScenario{
 		_, err := c.Write(append(bootCreate(), frame(rpc.MsgAttrChange, change)...))
 		return err
 	},
+	"divergelong": func(c net.Conn) error {
+		// A change whose path does not resolve, at a 5,000-byte key: the
+		// reason the client gives must be cut to MaxReasonLength.
+		key := bytes.Repeat([]byte{'k'}, 5000)
+		path := append(append([]byte{0x92, 0xda, byte(len(key) >> 8), byte(len(key))}, key...), 0xa1, 'b')
+		change := append(append(append(rpc.AppendEntityID(nil, bootID), 1), path...), 0x01)
+		_, err := c.Write(append(bootCreate(), frame(rpc.MsgAttrChange, change)...))
+		return err
+	},
 	"expire": func(c net.Conn) error {
 		// Two requests, never answered; then the end of the stream: both
 		// must end in the client with code Disconnected, exactly once,
@@ -215,7 +224,8 @@ func countHeartbeats(c net.Conn) (int, error) {
 // split into single bytes, a gate gone silent after announcing short
 // heartbeats, a frame over the size limit, a length below 2, an unknown
 // type, an unasked MsgBye, the end of the stream, a truncated body, an
-// attribute change that does not apply; requests that end with the
+// attribute change that does not apply (also at a 5,000-byte key, whose
+// reason is cut); requests that end with the
 // connection while a callback throws; a MsgBye with no answer; writes
 // to a connection the gate closed; and a clean close.
 func TestAgainstFakeGate(t *testing.T) {

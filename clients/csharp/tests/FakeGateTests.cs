@@ -160,6 +160,12 @@ static class FakeGateTests
         Expect("diverge", Run(host, ports["diverge"], ev),
             "protocol error: attribute change of Account(AAECAwQFBgcICQoL) does not apply: step 0 (a) does not resolve");
 
+        string longWhy = Run(host, ports["divergelong"], ev);
+        string prefix = "protocol error: attribute change of Account(AAECAwQFBgcICQoL) does not apply: step 0 (kkk";
+        if (!longWhy.StartsWith(prefix) || longWhy.Length > GoWorldClient.MaxReasonLength + 1)
+            Fail("divergelong: a reason of " + longWhy.Length + " characters (at most " + (GoWorldClient.MaxReasonLength + 1) + "), beginning \"" + Protocol.Cut(longWhy, 100) + "\"");
+        else Console.WriteLine("divergelong: a reason of " + longWhy.Length + " characters");
+
         Expire(host, ports["expire"]);
         NoBye(host, ports["nobye"]);
         Gone(host, ports["gone"]);
