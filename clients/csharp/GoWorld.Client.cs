@@ -434,12 +434,21 @@ namespace GoWorld
                 if (drop == null) return; // ended for good (Fail was called)
                 if (!CanResume())
                 {
-                    Fail(drop);
+                    Fail(Lost(drop));
                     return;
                 }
                 if (!Redial(drop)) return;
                 resuming = true;
             }
+        }
+
+        // Lost is the reason for a connection that broke: what broke it,
+        // or, once Close has sent MsgBye, "closed by the client" (the
+        // gate answers a MsgBye and closes; a write or read that fails
+        // then is the close the client asked for).
+        string Lost(string why)
+        {
+            return Volatile.Read(ref byeSent) != 0 ? "closed by the client" : why;
         }
 
         bool CanResume()
@@ -553,20 +562,27 @@ namespace GoWorld
             if (ackNow) SendAck();
         }
 
-        // SendAck acknowledges every session frame received so far.
+        // SendAck acknowledges every session frame received so far. The
+        // reader and the keeper both call it: the count is taken and sent
+        // under writeLock (lock order: writeLock, then ackLock), so acks
+        // leave in the order they were counted; the gate kicks a client
+        // whose ack goes backwards (protocol.md 8.1).
         void SendAck()
         {
-            long n;
-            lock (ackLock)
+            lock (writeLock)
             {
-                if (recvCount == recvAcked) return;
-                n = recvCount;
-                recvAcked = n;
-                firstUnackedMs = -1;
-                unackedBytes = 0;
+                long n;
+                lock (ackLock)
+                {
+                    if (recvCount == recvAcked) return;
+                    n = recvCount;
+                    recvAcked = n;
+                    firstUnackedMs = -1;
+                    unackedBytes = 0;
+                }
+                try { Send(Protocol.Ack((ulong)n), false); }
+                catch (Exception) { } // a drop: the resume says how far we got
             }
-            try { Send(Protocol.Ack((ulong)n), false); }
-            catch (Exception) { } // a drop: the resume says how far we got
         }
 
         // GateAck forgets the sent frames the gate acknowledged.
@@ -739,7 +755,7 @@ namespace GoWorld
                     lastBeat = now;
                     ack = true; // with every heartbeat, if anything is new
                     try { Send(hb, false); }
-                    catch (Exception e) { if (!CanResume()) { Fail("connection lost: " + e.Message); return; } }
+                    catch (Exception e) { if (!CanResume()) { Fail(Lost("connection lost: " + e.Message)); return; } }
                 }
                 if (ack && resumable) SendAck();
             }
@@ -824,7 +840,7 @@ namespace GoWorld
                         // The connection is gone (or a timed-out write left
                         // half a frame on it): end it, and fail as the API
                         // says for a closed connection.
-                        Fail("connection lost: " + e.Message);
+                        Fail(Lost("connection lost: " + e.Message));
                         throw new InvalidOperationException("the connection is closed: " + DisconnectReason, e);
                     }
                     transport.Close(); // a drop: the reader dials again, the resume resends
