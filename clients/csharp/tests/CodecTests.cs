@@ -305,6 +305,14 @@ static class CodecTests
         catch (ArgumentException) { }
         try { Protocol.SyncPosition("AAECAwQFBgcICQoL", "AAECAwQFBgcICQoL", new Position(float.NaN, 0, 0, 0)); Fail("sent NaN"); }
         catch (ArgumentException) { }
+        // An argument the encoder refuses (a Unity Vector3, a char) is a
+        // bad argument: ArgumentException, as Call's documentation says.
+        foreach (object bad in new object[] { 'c', new object(), new List<object> { 1, new object() } })
+        {
+            try { Protocol.Request("AAECAwQFBgcICQoL", 1, "Hi", new object[] { 1, bad }); Fail("sent a " + bad.GetType().Name + " argument"); }
+            catch (ArgumentException e) { if (!e.Message.StartsWith("argument 2: ")) Fail("bad argument: " + e.Message); }
+            catch (Exception e) { Fail("a " + bad.GetType().Name + " argument: " + e.GetType().Name + ", want ArgumentException"); }
+        }
         Protocol.CallEntity("AAECAwQFBgcICQoL", new string('a', 256), null);
         Protocol.CallEntity("AAECAwQFBgcICQoL", "Größe_2", null);
         Console.WriteLine("encoder: ok");
