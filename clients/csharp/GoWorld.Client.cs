@@ -960,7 +960,8 @@ namespace GoWorld
 
         /// <summary>
         /// Closes the connection: sends MsgBye, waits (options.CloseTimeout
-        /// at most) for the gate's MsgBye in answer, closes the socket and
+        /// at most) for the gate's MsgBye in answer or the end of the
+        /// connection, closes the socket and
         /// stops the threads. A Poll afterwards delivers what was queued
         /// and the Disconnected event ("closed by the client").
         /// </summary>
