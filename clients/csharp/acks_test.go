@@ -16,7 +16,7 @@ import (
 	"github.com/goworld-engine/goworld/rpc"
 )
 
-// TestAcksNeverGoBackwards: a resumable session's client acknowledges
+// TestResumeAcksNeverGoBackwards: a resumable session's client acknowledges
 // the gate's session frames from two threads (the reader, every 32 KiB;
 // the heartbeat thread, with every heartbeat), while the game thread
 // writes large calls. The gate kicks a client whose MsgAck goes
@@ -24,7 +24,7 @@ import (
 // were counted. A Go stand-in gate streams session frames for 3 s and
 // checks every MsgAck against the one before it and against what it
 // sent (tests/AckTests.cs heartbeats every millisecond, to ack often).
-func TestAcksNeverGoBackwards(t *testing.T) {
+func TestResumeAcksNeverGoBackwards(t *testing.T) {
 	exe := build(t, "tests/AckTests.cs")[0]
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

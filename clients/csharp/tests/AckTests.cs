@@ -1,5 +1,5 @@
 // AckTests: a resumable session's acks under load, run by
-// clients/csharp/acks_test.go (TestAcksNeverGoBackwards).
+// clients/csharp/acks_test.go (TestResumeAcksNeverGoBackwards).
 //
 //   mono AckTests.exe HOST:PORT
 //
