@@ -274,7 +274,7 @@ namespace GoWorld
     /// </summary>
     public sealed class GoWorldClient : IDisposable
     {
-        /// <summary>The most of a kick reason (or any disconnect reason) kept, in characters.</summary>
+        /// <summary>The most of a kick reason (or any disconnect reason) kept, in characters (a cut one ends in "…").</summary>
         public const int MaxReasonLength = 1024;
 
         readonly ClientOptions opts;
@@ -434,12 +434,21 @@ namespace GoWorld
                 if (drop == null) return; // ended for good (Fail was called)
                 if (!CanResume())
                 {
-                    Fail(drop);
+                    Fail(Lost(drop));
                     return;
                 }
                 if (!Redial(drop)) return;
                 resuming = true;
             }
+        }
+
+        // Lost is the reason for a connection that broke: what broke it,
+        // or, once Close has sent MsgBye, "closed by the client" (the
+        // gate answers a MsgBye and closes; a write or read that fails
+        // then is the close the client asked for).
+        string Lost(string why)
+        {
+            return Volatile.Read(ref byeSent) != 0 ? "closed by the client" : why;
         }
 
         bool CanResume()
@@ -553,20 +562,27 @@ namespace GoWorld
             if (ackNow) SendAck();
         }
 
-        // SendAck acknowledges every session frame received so far.
+        // SendAck acknowledges every session frame received so far. The
+        // reader and the keeper both call it: the count is taken and sent
+        // under writeLock (lock order: writeLock, then ackLock), so acks
+        // leave in the order they were counted; the gate kicks a client
+        // whose ack goes backwards (protocol.md 8.1).
         void SendAck()
         {
-            long n;
-            lock (ackLock)
+            lock (writeLock)
             {
-                if (recvCount == recvAcked) return;
-                n = recvCount;
-                recvAcked = n;
-                firstUnackedMs = -1;
-                unackedBytes = 0;
+                long n;
+                lock (ackLock)
+                {
+                    if (recvCount == recvAcked) return;
+                    n = recvCount;
+                    recvAcked = n;
+                    firstUnackedMs = -1;
+                    unackedBytes = 0;
+                }
+                try { Send(Protocol.Ack((ulong)n), false); }
+                catch (Exception) { } // a drop: the resume says how far we got
             }
-            try { Send(Protocol.Ack((ulong)n), false); }
-            catch (Exception) { } // a drop: the resume says how far we got
         }
 
         // GateAck forgets the sent frames the gate acknowledged.
@@ -739,7 +755,7 @@ namespace GoWorld
                     lastBeat = now;
                     ack = true; // with every heartbeat, if anything is new
                     try { Send(hb, false); }
-                    catch (Exception e) { if (!CanResume()) { Fail("connection lost: " + e.Message); return; } }
+                    catch (Exception e) { if (!CanResume()) { Fail(Lost("connection lost: " + e.Message)); return; } }
                 }
                 if (ack && resumable) SendAck();
             }
@@ -770,14 +786,15 @@ namespace GoWorld
         }
 
         // Fail ends the connection once, with the first reason given (null:
-        // keep the reason already set).
+        // keep the reason already set), cut to MaxReasonLength: a reason
+        // may quote the gate (a kick, an attribute path's key).
         void Fail(string why)
         {
             ITransport t;
             lock (stateLock)
             {
                 if (IsClosedNow()) return;
-                reason = why ?? "connection closed";
+                reason = Protocol.Cut(why, MaxReasonLength) ?? "connection closed";
                 Volatile.Write(ref closed, 1);
             }
             lock (writeLock) t = transport;
@@ -816,9 +833,16 @@ namespace GoWorld
                 }
                 if (!connected) return session && resumable;
                 try { transport.Write(frame, 0, frame.Length); }
-                catch (Exception)
+                catch (Exception e)
                 {
-                    if (!resumable) throw;
+                    if (!resumable)
+                    {
+                        // The connection is gone (or a timed-out write left
+                        // half a frame on it): end it, and fail as the API
+                        // says for a closed connection.
+                        Fail(Lost("connection lost: " + e.Message));
+                        throw new InvalidOperationException("the connection is closed: " + DisconnectReason, e);
+                    }
                     transport.Close(); // a drop: the reader dials again, the resume resends
                 }
                 return true;
@@ -842,7 +866,8 @@ namespace GoWorld
         /// Calls an exposed method on an entity (MsgCallEntity). No answer
         /// comes back; see <see cref="Request"/>. Throws ArgumentException
         /// for a bad ID, method name or argument, and InvalidOperationException
-        /// once the connection is closed.
+        /// once the connection is closed (a failed write closes it: Poll
+        /// then delivers Disconnected).
         /// </summary>
         public void Call(string entityId, string method, params object[] args)
         {
@@ -908,8 +933,9 @@ namespace GoWorld
         /// <summary>
         /// Applies what the reader thread queued and runs the handlers, on
         /// the calling thread (Unity: call it in Update). Returns the number
-        /// of frames applied. If a handler throws, the exception comes out
-        /// of Poll and the frames after it stay queued for the next Poll.
+        /// of frames applied. If a handler (or a request's callback)
+        /// throws, the exception comes out of Poll and the frames and
+        /// expired requests after it stay queued for the next Poll.
         /// </summary>
         public int Poll()
         {
@@ -934,7 +960,8 @@ namespace GoWorld
 
         /// <summary>
         /// Closes the connection: sends MsgBye, waits (options.CloseTimeout
-        /// at most) for the gate's MsgBye in answer, closes the socket and
+        /// at most) for the gate's MsgBye in answer or the end of the
+        /// connection, closes the socket and
         /// stops the threads. A Poll afterwards delivers what was queued
         /// and the Disconnected event ("closed by the client").
         /// </summary>
@@ -945,7 +972,9 @@ namespace GoWorld
                 Interlocked.Exchange(ref byeSent, 1);
                 bool sent = true;
                 try { sent = Send(Protocol.Bye(), false); } catch (Exception) { sent = false; }
-                if (sent) byeAnswered.WaitOne(opts.CloseTimeout);
+                // The gate's MsgBye, or the end of the connection (stop:
+                // the gate closed without a MsgBye, or it dropped).
+                if (sent) WaitHandle.WaitAny(new WaitHandle[] { byeAnswered, stop }, opts.CloseTimeout);
                 Fail("closed by the client");
             }
             if (Thread.CurrentThread != reader) reader.Join();
@@ -1094,11 +1123,15 @@ namespace GoWorld
                         expired.Add(kv);
                     }
                 }
-                if (expired != null) foreach (var kv in expired) pending.Remove(kv.Key);
             }
             if (expired == null) return;
             foreach (var kv in expired)
             {
+                // Taken out one at a time, just before its callback: if a
+                // callback throws (out of Poll), the others stay pending
+                // and the next Poll runs them.
+                lock (requestLock)
+                    if (!pending.Remove(kv.Key)) continue;
                 if (gone) kv.Value.Done(new Reply { RequestId = kv.Key, Code = ReplyCode.Disconnected, Message = "disconnected: " + DisconnectReason });
                 else kv.Value.Done(new Reply { RequestId = kv.Key, Code = ReplyCode.Timeout, Message = "no answer in time" });
             }

@@ -36,7 +36,10 @@ namespace GoWorld
     ///
     /// The decoder never allocates from a length it has not checked against
     /// the bytes that remain (an array or map declaring more elements than
-    /// there are bytes left is refused before any allocation), refuses
+    /// there are bytes left is refused before any allocation; a container
+    /// allocates ahead for at most 1024 elements and grows as they are
+    /// read, so nested containers that each declare all the bytes left
+    /// cost no more than what is read), refuses
     /// nesting deeper than <see cref="MaxDepth"/>, and throws
     /// <see cref="MsgPackException"/> for anything malformed.
     /// </summary>
@@ -156,12 +159,21 @@ namespace GoWorld
             return r;
         }
 
+        // The most elements (or entries) allocated ahead for a container;
+        // past it, it grows as elements are read. The check against the
+        // bytes left bounds one container, but MaxDepth nested containers
+        // can each declare all the bytes left: allocated ahead, a 16 MiB
+        // frame would cost gigabytes before it is refused.
+        const int PreallocMax = 1024;
+
         static List<object> ReadArray(byte[] b, ref int p, int end, long n, int depth)
         {
             if (depth + 1 > MaxDepth) throw new MsgPackException("nesting deeper than " + MaxDepth);
             // Every element takes at least one byte.
             if (n > end - p) throw new MsgPackException("array of " + n + " elements in " + (end - p) + " bytes");
-            var list = new List<object>((int)n);
+            // Capacity for what is read, not what is declared: every level
+            // of a nesting may declare all the bytes left (see PreallocMax).
+            var list = new List<object>((int)Math.Min(n, PreallocMax));
             for (long i = 0; i < n; i++) list.Add(DecodeValue(b, ref p, end, depth + 1));
             return list;
         }
@@ -171,7 +183,7 @@ namespace GoWorld
             if (depth + 1 > MaxDepth) throw new MsgPackException("nesting deeper than " + MaxDepth);
             // Every entry takes at least two bytes.
             if (n > (end - p) / 2) throw new MsgPackException("map of " + n + " entries in " + (end - p) + " bytes");
-            var map = new Dictionary<string, object>((int)n);
+            var map = new Dictionary<string, object>((int)Math.Min(n, PreallocMax));
             for (long i = 0; i < n; i++)
             {
                 string k = DecodeValue(b, ref p, end, depth + 1) as string;

@@ -263,7 +263,12 @@ namespace GoWorld
         {
             if (args == null) args = new object[0];
             w.WriteArrayHeader(args.Length);
-            foreach (object a in args) w.Write(a);
+            for (int i = 0; i < args.Length; i++)
+            {
+                // A value the encoder refuses is a bad argument.
+                try { w.Write(args[i]); }
+                catch (MsgPackException e) { throw new ArgumentException("argument " + (i + 1) + ": " + e.Message, e); }
+            }
         }
 
         /// <summary>The MsgClientHello flag that asks for a resumable session (8.1).</summary>
@@ -309,7 +314,7 @@ namespace GoWorld
         /// <summary>MsgBye (6.15).</summary>
         public static byte[] Bye() { return End(Begin(MsgType.Bye)); }
 
-        /// <summary>MsgCallEntity (6.3).</summary>
+        /// <summary>MsgCallEntity (6.3). Throws ArgumentException for a bad ID, method name or argument.</summary>
         public static byte[] CallEntity(string entityId, string method, object[] args)
         {
             CheckEntityId(entityId, "the entity ID");
@@ -321,7 +326,7 @@ namespace GoWorld
             return End(w);
         }
 
-        /// <summary>MsgRequest (6.13).</summary>
+        /// <summary>MsgRequest (6.13). Throws ArgumentException for a bad ID, method name or argument.</summary>
         public static byte[] Request(string entityId, uint requestId, string method, object[] args)
         {
             CheckEntityId(entityId, "the entity ID");

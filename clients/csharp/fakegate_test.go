@@ -94,6 +94,52 @@ var fakeScenarios = map[string]fakeScenario{
 		_, err := c.Write(append(bootCreate(), frame(rpc.MsgAttrChange, change)...))
 		return err
 	},
+	"divergelong": func(c net.Conn) error {
+		// A change whose path does not resolve, at a 5,000-byte key: the
+		// reason the client gives must be cut to MaxReasonLength.
+		key := bytes.Repeat([]byte{'k'}, 5000)
+		path := append(append([]byte{0x92, 0xda, byte(len(key) >> 8), byte(len(key))}, key...), 0xa1, 'b')
+		change := append(append(append(rpc.AppendEntityID(nil, bootID), 1), path...), 0x01)
+		_, err := c.Write(append(bootCreate(), frame(rpc.MsgAttrChange, change)...))
+		return err
+	},
+	"expire": func(c net.Conn) error {
+		// Two requests, never answered; then the end of the stream: both
+		// must end in the client with code Disconnected, exactly once,
+		// though the first callback to run throws.
+		if _, err := c.Write(bootCreate()); err != nil {
+			return err
+		}
+		if err := readUntil(c, rpc.MsgRequest, 2); err != nil {
+			return err
+		}
+		return c.(*net.TCPConn).CloseWrite()
+	},
+	"nobye": func(c net.Conn) error {
+		// The client's MsgBye gets no answer: the gate just ends the
+		// stream, and the client's Close must not wait out its timeout.
+		if _, err := c.Write(bootCreate()); err != nil {
+			return err
+		}
+		if err := readUntil(c, rpc.MsgBye, 1); err != nil {
+			return err
+		}
+		return c.(*net.TCPConn).CloseWrite()
+	},
+	"gone": func(c net.Conn) error {
+		// Two frames: the client (MaxQueuedBytes 1, no Poll) queues the
+		// first and its reader waits with the second, reading nothing
+		// more; then the gate closes the socket, so the client's writes
+		// fail (the gate answers them with a reset).
+		call := frame(rpc.MsgCallClient, append(rpc.AppendString(rpc.AppendEntityID(nil, bootID), "OnHi"), 0x90))
+		if _, err := c.Write(append(append(bootCreate(), call...), call...)); err != nil {
+			return err
+		}
+		if err := readUntil(c, rpc.MsgCallEntity, 1); err != nil {
+			return err
+		}
+		return c.Close()
+	},
 	"close": func(c net.Conn) error {
 		if _, err := c.Write(bootCreate()); err != nil {
 			return err
@@ -139,6 +185,21 @@ func readFrame(c net.Conn) (rpc.MsgType, []byte, error) {
 	return rpc.MsgType(binary.LittleEndian.Uint16(h[4:])), body, nil
 }
 
+// readUntil reads the client's frames until n of type typ (at most 10 s).
+func readUntil(c net.Conn, typ rpc.MsgType, n int) error {
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for n > 0 {
+		got, _, err := readFrame(c)
+		if err != nil {
+			return fmt.Errorf("waiting for %d frames of type %d: %v", n, typ, err)
+		}
+		if got == typ {
+			n--
+		}
+	}
+	return nil
+}
+
 // countHeartbeats reads heartbeats until the client closes (at most 10 s).
 func countHeartbeats(c net.Conn) (int, error) {
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -163,7 +224,10 @@ func countHeartbeats(c net.Conn) (int, error) {
 // split into single bytes, a gate gone silent after announcing short
 // heartbeats, a frame over the size limit, a length below 2, an unknown
 // type, an unasked MsgBye, the end of the stream, a truncated body, an
-// attribute change that does not apply; and a clean close.
+// attribute change that does not apply (also at a 5,000-byte key, whose
+// reason is cut); requests that end with the
+// connection while a callback throws; a MsgBye with no answer; writes
+// to a connection the gate closed; and a clean close.
 func TestAgainstFakeGate(t *testing.T) {
 	exe := build(t, "tests/FakeGateTests.cs")[0]
 	var (
@@ -199,7 +263,7 @@ func TestAgainstFakeGate(t *testing.T) {
 				if !bytes.Equal(first[:], want) {
 					return fmt.Errorf("the client began with %x, want %x", first, want)
 				}
-				if err := scenario(c); err != nil || name == "eof" {
+				if err := scenario(c); err != nil || name == "eof" || name == "gone" {
 					return err
 				}
 				// Then wait for the client to close: what it does, it

@@ -169,6 +169,13 @@ static class CodecTests
             if (depth != MsgPack.MaxDepth) Fail("nested arrays: depth " + depth);
         }
         catch (Exception e) { Fail("arrays " + MsgPack.MaxDepth + " deep: " + e.Message); }
+        // Containers nested MaxDepth deep, each declaring as many elements
+        // (or entries) as there are bytes left: every count passes the
+        // check against the bytes that remain, so the decoder must not
+        // allocate what is declared, only what it reads (else 64 levels
+        // of 8 bytes per declared element: 500 times the input).
+        Amplification("array32 headers", 0xdd, 1);
+        Amplification("map32 headers", 0xdf, 2);
         // Every truncation of every golden vector (the first 300 bytes of
         // the long ones, then 40 more spread over the rest).
         int cuts = 0;
@@ -191,6 +198,31 @@ static class CodecTests
             }
         }
         Console.WriteLine("hostile: ok (" + cuts + " truncations) in " + sw.ElapsedMilliseconds + " ms");
+    }
+
+    // Amplification decodes MaxDepth nested containers of the given code
+    // (array32 or map32), each declaring the most elements the bytes left
+    // allow (bytes left / per), over 256 KiB of nils; the decode must be
+    // refused having allocated at most 32 bytes per input byte (the
+    // innermost array does hold its 256 Ki nils).
+    static void Amplification(string what, byte code, int per)
+    {
+        const int fill = 256 << 10;
+        int headers = MsgPack.MaxDepth * 5;
+        var b = new byte[headers + fill];
+        for (int i = 0; i < MsgPack.MaxDepth; i++)
+        {
+            int at = i * 5;
+            uint n = (uint)((b.Length - at - 5) / per);
+            b[at] = code;
+            b[at + 1] = (byte)(n >> 24); b[at + 2] = (byte)(n >> 16); b[at + 3] = (byte)(n >> 8); b[at + 4] = (byte)n;
+        }
+        for (int i = headers; i < b.Length; i++) b[i] = 0xc0;
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        MustRefuse(what + " " + MsgPack.MaxDepth + " deep, each declaring the rest", b);
+        long used = GC.GetAllocatedBytesForCurrentThread() - before;
+        if (used > 32L * b.Length) Fail(what + ": " + used + " bytes allocated to refuse " + b.Length + " bytes of input, over 32 per byte");
+        else Console.WriteLine(what + ": " + used + " bytes allocated for " + b.Length + " bytes of input");
     }
 
     // DocExamples: the hex in docs/protocol.md, both ways.
@@ -273,6 +305,14 @@ static class CodecTests
         catch (ArgumentException) { }
         try { Protocol.SyncPosition("AAECAwQFBgcICQoL", "AAECAwQFBgcICQoL", new Position(float.NaN, 0, 0, 0)); Fail("sent NaN"); }
         catch (ArgumentException) { }
+        // An argument the encoder refuses (a Unity Vector3, a char) is a
+        // bad argument: ArgumentException, as Call's documentation says.
+        foreach (object bad in new object[] { 'c', new object(), new List<object> { 1, new object() } })
+        {
+            try { Protocol.Request("AAECAwQFBgcICQoL", 1, "Hi", new object[] { 1, bad }); Fail("sent a " + bad.GetType().Name + " argument"); }
+            catch (ArgumentException e) { if (!e.Message.StartsWith("argument 2: ")) Fail("bad argument: " + e.Message); }
+            catch (Exception e) { Fail("a " + bad.GetType().Name + " argument: " + e.GetType().Name + ", want ArgumentException"); }
+        }
         Protocol.CallEntity("AAECAwQFBgcICQoL", new string('a', 256), null);
         Protocol.CallEntity("AAECAwQFBgcICQoL", "Größe_2", null);
         Console.WriteLine("encoder: ok");

@@ -45,6 +45,87 @@ static class FakeGateTests
         else Console.WriteLine(what + ": " + got);
     }
 
+    const string BootId = "AAECAwQFBgcICQoL";
+
+    // Expire: two requests the gate never answers, then the end of the
+    // stream. The first callback to run throws (out of Poll, as a
+    // handler's exception does); each callback must still run exactly
+    // once, with code Disconnected, and Disconnected come after them.
+    static void Expire(string host, int port)
+    {
+        var c = GoWorldClient.ConnectTcp(host, port);
+        var done = new List<string>();
+        string reason = null;
+        bool thrown = false;
+        Action<Reply> cb = r =>
+        {
+            done.Add(r.RequestId + ":" + r.Code);
+            if (!thrown) { thrown = true; throw new ApplicationException("the game's bug"); }
+        };
+        c.EntityCreated += e =>
+        {
+            c.RequestPlayer("Ping", null, cb);
+            c.RequestPlayer("Ping", null, cb);
+        };
+        c.Disconnected += why => { reason = why; done.Add("disconnected"); };
+        int caught = 0;
+        var sw = Stopwatch.StartNew();
+        while (reason == null && sw.ElapsedMilliseconds < 10000)
+        {
+            try { c.Poll(); }
+            catch (ApplicationException) { caught++; }
+            Thread.Sleep(2);
+        }
+        c.Close();
+        done.Sort(StringComparer.Ordinal);
+        Expect("expire", reason, "connection closed by the server");
+        Expect("expire callbacks", string.Join(" ", done), "1:-1 2:-1 disconnected");
+        if (caught != 1) Fail("expire: " + caught + " exceptions out of Poll, want 1");
+    }
+
+    // NoBye: the gate ends the stream instead of answering the client's
+    // MsgBye; Close must return then, not wait out CloseTimeout (30 s).
+    static void NoBye(string host, int port)
+    {
+        var c = GoWorldClient.ConnectTcp(host, port, new ClientOptions { CloseTimeout = TimeSpan.FromSeconds(30) });
+        var sw = Stopwatch.StartNew();
+        while (c.Player == null && sw.ElapsedMilliseconds < 10000) { c.Poll(); Thread.Sleep(2); }
+        if (c.Player == null) { Fail("nobye: no player in 10 s"); c.Close(); return; }
+        sw.Restart();
+        c.Close();
+        long ms = sw.ElapsedMilliseconds;
+        Expect("nobye", c.DisconnectReason, "closed by the client");
+        if (ms > 10000) Fail("nobye: Close took " + ms + " ms after the gate ended the stream (CloseTimeout 30 s)");
+    }
+
+    // Gone: the gate closes the socket while the client's reader waits
+    // for room in its queue (MaxQueuedBytes 1, no Poll), so only a write
+    // can see the connection is gone. Calls must then fail as the API
+    // says, with InvalidOperationException (not an IOException from the
+    // socket), the client closed, and Poll tell why.
+    static void Gone(string host, int port)
+    {
+        var c = GoWorldClient.ConnectTcp(host, port, new ClientOptions { MaxQueuedBytes = 1 });
+        Exception failed = null;
+        var sw = Stopwatch.StartNew();
+        while (failed == null && sw.ElapsedMilliseconds < 10000)
+        {
+            try { c.Call(BootId, "Ping"); }
+            catch (Exception e) { failed = e; }
+            Thread.Sleep(5);
+        }
+        bool connected = c.IsConnected;
+        string reason = null;
+        c.Disconnected += why => reason = why;
+        for (int i = 0; i < 10 && reason == null; i++) c.Poll();
+        c.Close();
+        if (failed == null) { Fail("gone: calls still succeed 10 s after the gate closed"); return; }
+        Expect("gone: the call's exception", failed.GetType().Name, "InvalidOperationException");
+        if (connected) Fail("gone: still connected after a call failed");
+        if (reason == null || !reason.StartsWith("connection lost: ")) Fail("gone: Disconnected said \"" + reason + "\", want \"connection lost: …\"");
+        else Console.WriteLine("gone: " + reason);
+    }
+
     static int Main(string[] args)
     {
         string host = args[0];
@@ -78,6 +159,16 @@ static class FakeGateTests
         Expect("truncated", Run(host, ports["truncated"], ev), "protocol error: truncated CreateEntity: 16 bytes needed, 3 left");
         Expect("diverge", Run(host, ports["diverge"], ev),
             "protocol error: attribute change of Account(AAECAwQFBgcICQoL) does not apply: step 0 (a) does not resolve");
+
+        string longWhy = Run(host, ports["divergelong"], ev);
+        string prefix = "protocol error: attribute change of Account(AAECAwQFBgcICQoL) does not apply: step 0 (kkk";
+        if (!longWhy.StartsWith(prefix) || longWhy.Length > GoWorldClient.MaxReasonLength + 1)
+            Fail("divergelong: a reason of " + longWhy.Length + " characters (at most " + (GoWorldClient.MaxReasonLength + 1) + "), beginning \"" + Protocol.Cut(longWhy, 100) + "\"");
+        else Console.WriteLine("divergelong: a reason of " + longWhy.Length + " characters");
+
+        Expire(host, ports["expire"]);
+        NoBye(host, ports["nobye"]);
+        Gone(host, ports["gone"]);
 
         // A clean close: MsgBye, the gate's MsgBye, and the socket closed.
         ev.Clear();
