@@ -2,13 +2,13 @@ package csharpclient_test
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/goworld-engine/goworld/entity"
+	"github.com/goworld-engine/goworld/internal/testkit/argkinds"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/internal/testkit/monotest"
 	"github.com/goworld-engine/goworld/rpc"
@@ -38,50 +38,12 @@ func (p *CsTester) OnClientDisconnected() { p.Destroy() }
 // Echo describes its arguments with the Go types they arrived as, and
 // sends them back as they are.
 func (p *CsTester) Echo(args []any) {
-	d := describeKinds(args)
+	d := argkinds.Describe(args)
 	select {
 	case received <- d:
 	default:
 	}
 	p.CallClient("OnEcho", d, args)
-}
-
-// describeKinds is the JavaScript client test's notation: Go types, as
-// the server decoded a client's arguments (protocol.md 7.3, "any").
-func describeKinds(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "nil"
-	case bool:
-		return fmt.Sprintf("bool(%v)", x)
-	case int64:
-		return fmt.Sprintf("int64(%d)", x)
-	case uint64:
-		return fmt.Sprintf("uint64(%d)", x)
-	case float64:
-		return "float64(" + strconv.FormatFloat(x, 'g', -1, 64) + ")"
-	case string:
-		return fmt.Sprintf("string(%q)", x)
-	case []byte:
-		return fmt.Sprintf("bytes(%x)", x)
-	case []any:
-		s := make([]string, len(x))
-		for i, e := range x {
-			s[i] = describeKinds(e)
-		}
-		return "[" + strings.Join(s, ",") + "]"
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for i, k := range keys {
-			keys[i] = k + ":" + describeKinds(x[k])
-		}
-		return "{" + strings.Join(keys, ",") + "}"
-	}
-	return fmt.Sprintf("unexpected %T", v)
 }
 
 // wantEcho is what CsTester.Echo receives from ClusterTests.cs.

@@ -11,7 +11,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/goworld-engine/goworld/entity"
+	"github.com/goworld-engine/goworld/internal/testkit/argkinds"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/internal/testkit/nodetest"
 	"github.com/goworld-engine/goworld/rpc"
@@ -71,48 +71,12 @@ func (p *Tester) Hello() { p.CallClient("OnHello", string(p.ID())) }
 // Kinds describes each argument with the Go type it arrived as, and sends
 // the arguments back as they are.
 func (p *Tester) Kinds(args []any) {
-	d := describe(args)
+	d := argkinds.Describe(args)
 	select {
 	case seen <- d:
 	default:
 	}
 	p.CallClient("OnKinds", d, args)
-}
-
-func describe(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "nil"
-	case bool:
-		return fmt.Sprintf("bool(%v)", x)
-	case int64:
-		return fmt.Sprintf("int64(%d)", x)
-	case uint64:
-		return fmt.Sprintf("uint64(%d)", x)
-	case float64:
-		return "float64(" + strconv.FormatFloat(x, 'g', -1, 64) + ")"
-	case string:
-		return fmt.Sprintf("string(%q)", x)
-	case []byte:
-		return fmt.Sprintf("bytes(%x)", x)
-	case []any:
-		s := make([]string, len(x))
-		for i, e := range x {
-			s[i] = describe(e)
-		}
-		return "[" + strings.Join(s, ",") + "]"
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for i, k := range keys {
-			keys[i] = k + ":" + describe(x[k])
-		}
-		return "{" + strings.Join(keys, ",") + "}"
-	}
-	return fmt.Sprintf("unexpected %T", v)
 }
 
 // Point is a struct parameter: a map keyed by field name or tag.
