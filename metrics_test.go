@@ -112,17 +112,7 @@ func TestMetricsOfARunningCluster(t *testing.T) {
 		a.SetMetrics(fn)
 		addrs[name] = a.Addr()
 	}
-	spaceID := make(chan rpc.EntityID, 1)
-	cl.Games[0].Post(func() {
-		sp, err := cl.Games[0].World().CreateSpaceLocally("Arena", nil)
-		if err != nil {
-			t.Error(err)
-			spaceID <- ""
-			return
-		}
-		spaceID <- sp.ID()
-	})
-	space := <-spaceID
+	space := cl.CreateSpace(t, 0, "Arena")
 
 	const clients, pings, walks = 3, 20, 5
 	var sent, received client.Stats

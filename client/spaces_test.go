@@ -102,18 +102,8 @@ func startSpaceCluster(t *testing.T, games int) *spaceCluster {
 	c := cluster.Start(t, cluster.Options{Registry: reg, BootEntity: "Walker", Games: games, KCP: true,
 		PositionSyncInterval: 10 * time.Millisecond, AOISyncLimit: 16})
 	sc := &spaceCluster{Cluster: c}
-	for _, g := range c.Games {
-		done := make(chan rpc.EntityID)
-		g.Post(func() {
-			sp, err := g.World().CreateSpaceLocally("Arena", nil)
-			if err != nil {
-				t.Error(err)
-				close(done)
-				return
-			}
-			done <- sp.ID()
-		})
-		sc.spaces = append(sc.spaces, <-done)
+	for i := range c.Games {
+		sc.spaces = append(sc.spaces, c.CreateSpace(t, i, "Arena"))
 	}
 	return sc
 }

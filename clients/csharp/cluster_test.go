@@ -152,26 +152,7 @@ func TestAgainstCluster(t *testing.T) {
 	c := cluster.Start(t, cluster.Options{Registry: reg, BootEntity: "CsTester", WebSocket: true,
 		HeartbeatInterval: heartbeatInterval, HeartbeatTimeout: heartbeatTimeout,
 		PositionSyncInterval: 20 * time.Millisecond})
-	arena := make(chan rpc.EntityID, 1)
-	g := c.Games[0]
-	g.Post(func() {
-		sp, err := g.World().CreateSpaceLocally("CsArena", nil)
-		if err != nil {
-			t.Error(err)
-			close(arena)
-			return
-		}
-		arena <- sp.ID()
-	})
-	var space rpc.EntityID
-	select {
-	case space = <-arena:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no arena after 10s")
-	}
-	if space == "" {
-		t.FailNow()
-	}
+	space := c.CreateSpace(t, 0, "CsArena")
 	host, port, _ := strings.Cut(c.GateAddr(0), ":")
 	out := monotest.Run(t, monoTimeout, exe, host, port, c.GateWSURL(0), string(space),
 		strconv.Itoa(int(heartbeatTimeout/time.Millisecond)))

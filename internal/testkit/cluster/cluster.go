@@ -276,3 +276,34 @@ func (c *Cluster) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// CreateSpace creates a space of type typ on game i (CreateSpaceLocally,
+// on its loop) and returns its ID; it fails the test if the game refuses
+// or does not answer within 10 s.
+func (c *Cluster) CreateSpace(t testing.TB, i int, typ string) rpc.EntityID {
+	t.Helper()
+	g := c.Games[i]
+	type result struct {
+		id  rpc.EntityID
+		err error
+	}
+	done := make(chan result, 1)
+	g.Post(func() {
+		sp, err := g.World().CreateSpaceLocally(typ, nil)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		done <- result{id: sp.ID()}
+	})
+	select {
+	case r := <-done:
+		if r.err != nil {
+			t.Fatalf("game %d: creating a %s: %v", i, typ, r.err)
+		}
+		return r.id
+	case <-time.After(10 * time.Second):
+		t.Fatalf("game %d: no %s after 10s", i, typ)
+	}
+	return ""
+}
