@@ -277,6 +277,12 @@ namespace GoWorld
         /// <summary>The most of a kick reason (or any disconnect reason) kept, in characters (a cut one ends in "…").</summary>
         public const int MaxReasonLength = 1024;
 
+        /// <summary>
+        /// The longest resume window the client honours, in milliseconds:
+        /// an hour, the most a gate's resume_window may be.
+        /// </summary>
+        public const uint MaxResumeWindowMs = 3600 * 1000;
+
         readonly ClientOptions opts;
         readonly Func<ITransport> dial;
         ITransport transport;           // the current connection (under writeLock)
@@ -316,6 +322,7 @@ namespace GoWorld
         bool disconnectDelivered;       // under queueLock
 
         readonly Dictionary<string, ClientEntity> entities = new Dictionary<string, ClientEntity>();
+        readonly IDictionary<string, ClientEntity> entitiesView;
         readonly Dictionary<string, Action<ClientCall>> handlers = new Dictionary<string, Action<ClientCall>>();
         readonly object requestLock = new object();
         readonly Dictionary<uint, PendingRequest> pending = new Dictionary<uint, PendingRequest>();
@@ -333,8 +340,12 @@ namespace GoWorld
         public string SpaceId { get; private set; }
         /// <summary>The type of <see cref="SpaceId"/>, or null.</summary>
         public string SpaceType { get; private set; }
-        /// <summary>The entities the client holds, the player included, by ID. Read only.</summary>
-        public IDictionary<string, ClientEntity> Entities { get { return entities; } }
+        /// <summary>
+        /// The entities the client holds, the player included, by ID: a
+        /// read-only view (changing it throws NotSupportedException) that
+        /// Poll updates; read it on the thread that calls Poll.
+        /// </summary>
+        public IDictionary<string, ClientEntity> Entities { get { return entitiesView; } }
         /// <summary>The reason of the MsgKick received, or null.</summary>
         public string KickReason { get; private set; }
         /// <summary>Why the connection ended (set once it has), or null.</summary>
@@ -372,6 +383,7 @@ namespace GoWorld
         {
             this.dial = dial;
             opts = o;
+            entitiesView = new System.Collections.ObjectModel.ReadOnlyDictionary<string, ClientEntity>(entities);
             var t = dial();
             transport = t;
             if (o.HeartbeatInterval > TimeSpan.Zero) intervalMs = (int)o.HeartbeatInterval.TotalMilliseconds;
@@ -505,7 +517,10 @@ namespace GoWorld
                         case MsgType.Session:
                             if (resuming || sessionStarted || resumable) throw new ProtocolException("unexpected MsgSession");
                             token = f.Token;
-                            windowMs = f.WindowMs;
+                            // A gate holds a session at most an hour
+                            // (resume_window): a larger window would keep
+                            // a client redialling a gate that is gone.
+                            windowMs = Math.Min(f.WindowMs, MaxResumeWindowMs);
                             sessionStarted = true;
                             resumable = true;
                             continue;
@@ -855,6 +870,8 @@ namespace GoWorld
         /// <summary>
         /// Registers the handler of a method the server calls on the
         /// client (MsgCallClient). One handler per method; null removes it.
+        /// Call it on the thread that calls Poll (which reads the handlers),
+        /// or before the first Poll.
         /// </summary>
         public void On(string method, Action<ClientCall> handler)
         {

@@ -215,6 +215,13 @@ static class ClusterTests
         Until("a and b see each other", () => b.C.SpaceId == space && a.C.Entities.ContainsKey(bId) && b.C.Entities.ContainsKey(aId));
         var bOnA = a.C.Entities[bId];
         var aOnB = b.C.Entities[aId];
+        try
+        {
+            a.C.Entities.Remove(bId);
+            Check(false, "Entities let the game remove an entity the client holds");
+        }
+        catch (NotSupportedException) { }
+        Check(a.C.Entities.ContainsKey(bId), "Entities still holds b after a refused Remove");
         Check(!bOnA.IsPlayer && bOnA.Type == "CsTester" && bOnA.HasPosition && bOnA.Position.X == 2 && bOnA.Position.Z == 2,
             "b as a sees it: " + bOnA + " " + bOnA.Position);
         Check((string)aOnB.Attrs["name"] == "alice" && (long)aOnB.Attrs["hp"] == 99 && !aOnB.Attrs.ContainsKey("bag"),
