@@ -52,21 +52,7 @@ func describe(v any) string {
 		return "nil"
 	case bool:
 		return fmt.Sprintf("bool(%v)", x)
-	case int:
-		return fmt.Sprintf("int(%d)", x)
-	case int8:
-		return fmt.Sprintf("int(%d)", x)
-	case int16:
-		return fmt.Sprintf("int(%d)", x)
-	case int32:
-		return fmt.Sprintf("int(%d)", x)
-	case int64:
-		return fmt.Sprintf("int(%d)", x)
-	case uint8:
-		return fmt.Sprintf("int(%d)", x)
-	case uint16:
-		return fmt.Sprintf("int(%d)", x)
-	case uint32:
+	case int, int8, int16, int32, int64, uint8, uint16, uint32:
 		return fmt.Sprintf("int(%d)", x)
 	case uint64:
 		if x > math.MaxInt64 {
