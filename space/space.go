@@ -699,11 +699,8 @@ func (s *Space) Sync() Deferred {
 			s.sendPositions(v, cur)
 		}
 		total -= before - v.budget
-		creates, positions := v.state.waiting()
-		if s.cfg.ViewLimit > 0 {
-			creates = max(0, min(creates, s.cfg.ViewLimit-v.state.held()))
-		}
-		left.Creates += creates
+		_, positions := v.state.waiting()
+		left.Creates += s.waitingCreates(v)
 		left.Positions += positions
 	}
 	// Every view's destroys went out: nothing waits for Remove to find.
@@ -1077,21 +1074,25 @@ func (s *Space) Backlog() (moves, creates, positions int) {
 		if v.routed < s.lastMove {
 			moves++
 		}
-		pending := 0
 		v.state.all(func(_ ID, st uint8) {
-			if st&fPending != 0 {
-				pending++
-			}
 			if st&fPos != 0 {
 				positions++
 			}
 		})
-		if s.cfg.ViewLimit > 0 {
-			pending = max(0, min(pending, s.cfg.ViewLimit-v.state.held()))
-		}
-		creates += pending
+		creates += s.waitingCreates(v)
 	}
 	return moves, creates, positions
+}
+
+// waitingCreates returns the creates v's client waits for from the
+// budget: all its pending creates, or, under a ViewLimit, as many as
+// there is room for (the others wait for room, not for the budget).
+func (s *Space) waitingCreates(v *view) int {
+	pending, _ := v.state.waiting()
+	if s.cfg.ViewLimit > 0 {
+		pending = max(0, min(pending, s.cfg.ViewLimit-v.state.held()))
+	}
+	return pending
 }
 
 // apply turns the grid's changes into view updates and AOI reports.

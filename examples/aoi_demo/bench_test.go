@@ -599,9 +599,8 @@ func BenchmarkMovingClients(b *testing.B) {
 // walkersMatch checks once every view has settled.
 func viewMatches(ws []*walker, i int, walkers bool, limit int) (int, bool) {
 	w := ws[i]
-	want, held := 0, 0
-	far := -1.0 // with a limit: the farthest held, as the game chooses (keepMargin)
-	var unheld []float64
+	want := 0
+	var held, unheld []float64
 	for j, q := range ws {
 		if j == i {
 			continue
@@ -618,8 +617,7 @@ func viewMatches(ws []*walker, i int, walkers bool, limit int) (int, bool) {
 		case ok && e.Pos != q.pos:
 			return 0, false
 		case ok:
-			held++
-			far = max(far, keepMargin*d2)
+			held = append(held, d2)
 		case limit == 0:
 			return 0, false
 		default:
@@ -628,15 +626,10 @@ func viewMatches(ws []*walker, i int, walkers bool, limit int) (int, bool) {
 	}
 	if limit > 0 {
 		// The nearest, up to the limit (see TestViewLimitInACrowd).
-		if held != min(want, limit) {
+		if nearestProblem(held, unheld, limit) != "" {
 			return 0, false
 		}
-		for _, d2 := range unheld {
-			if d2 < far {
-				return 0, false
-			}
-		}
-		want = held
+		want = len(held)
 	}
 	// The view also holds the player itself.
 	if !walkers {

@@ -15,6 +15,26 @@ import (
 // than about 10 % nearer (squared distances: 0.81).
 const keepMargin = 0.81
 
+// nearestProblem checks a limited view by its squared distances to what
+// it holds and to what it sees and does not hold: it holds min(seen,
+// limit), and none it does not hold is nearer than keepMargin allows. It
+// returns what is wrong, or "".
+func nearestProblem(held, unheld []float64, limit int) string {
+	if seen := len(held) + len(unheld); len(held) != min(limit, seen) {
+		return fmt.Sprintf("holds %d of the %d entities it sees, limit %d", len(held), seen, limit)
+	}
+	far := -1.0 // the farthest held, as the game chooses
+	for _, d2 := range held {
+		far = max(far, keepMargin*d2)
+	}
+	for _, d2 := range unheld {
+		if d2 < far {
+			return fmt.Sprintf("does not hold one at distance² %v, but holds one at %v (as chosen)", d2, far/keepMargin)
+		}
+	}
+	return ""
+}
+
 // TestViewLimitInACrowd: with aoi_view_limit, real clients standing within
 // sight of more players than the limit each hold only the limit, the
 // nearest (within the margin that keeps a held one), and never more at any
@@ -45,34 +65,25 @@ func TestViewLimitInACrowd(t *testing.T) {
 			dx, dz := float64(q.pos.X)-float64(p.pos.X), float64(q.pos.Z)-float64(p.pos.Z)
 			return dx*dx + dz*dz
 		}
-		var seen []*player
+		var held, unheld []float64
 		for j, q := range ps {
-			if j != i && d2(q) <= demo.AOIRadius*demo.AOIRadius {
-				seen = append(seen, q)
+			if j == i || d2(q) > demo.AOIRadius*demo.AOIRadius {
+				continue
+			}
+			e, ok := p.c.Entity(q.id)
+			switch {
+			case ok && e.Pos != q.pos:
+				return fmt.Sprintf("holds %s at %v, not at %v", q.name, e.Pos, q.pos)
+			case ok:
+				held = append(held, d2(q))
+			default:
+				unheld = append(unheld, d2(q))
 			}
 		}
-		held, far := 0, -1.0
-		for _, q := range seen {
-			if e, ok := p.c.Entity(q.id); ok {
-				if e.Pos != q.pos {
-					return fmt.Sprintf("holds %s at %v, not at %v", q.name, e.Pos, q.pos)
-				}
-				held++
-				far = max(far, keepMargin*d2(q))
-			}
+		if n := len(p.c.Entities()) - 1; n != len(held) {
+			return fmt.Sprintf("holds %d entities besides its player, %d of them players it sees", n, len(held))
 		}
-		if n := len(p.c.Entities()) - 1; n != held {
-			return fmt.Sprintf("holds %d entities besides its player, %d of them players it sees", n, held)
-		}
-		if held != min(limit, len(seen)) {
-			return fmt.Sprintf("holds %d of the %d players it sees, limit %d", held, len(seen), limit)
-		}
-		for _, q := range seen {
-			if _, ok := p.c.Entity(q.id); !ok && d2(q) < far {
-				return fmt.Sprintf("does not hold %s at distance² %v, but holds one at %v (as chosen)", q.name, d2(q), far/keepMargin)
-			}
-		}
-		return ""
+		return nearestProblem(held, unheld, limit)
 	}
 	converged := func(what string) {
 		t.Helper()
