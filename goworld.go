@@ -82,6 +82,10 @@ const (
 	AttrPersistent = entity.AttrPersistent
 )
 
+// NoViewLimit, given to Entity.SetViewLimit, lets an entity's client hold
+// everything its entity sees, whatever aoi_view_limit says.
+const NoViewLimit = entity.NoViewLimit
+
 // FilterOp is the comparison of World.CallFilteredClientsOp.
 type FilterOp = rpc.FilterOp
 

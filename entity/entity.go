@@ -55,6 +55,7 @@ type Entity struct {
 	aoiID     aoi.ID      // its ID in that space
 	pos       Vector3
 	yaw       float32
+	viewLimit int  // its own view limit (SetViewLimit); 0: the world's
 	migrating bool // waiting to leave for another game
 
 	// The MsgCreateEntity body other clients are sent, kept while nothing

@@ -82,6 +82,9 @@ type FrozenEntity struct {
 	// it sees that its client has not been sent yet (over the per-sync
 	// budget). Everything else it sees, its client already holds.
 	Unshown []string `msgpack:"unshown,omitempty"`
+	// ViewLimit is the entity's own view limit (Entity.SetViewLimit); 0:
+	// none.
+	ViewLimit int `msgpack:"view_limit,omitempty"`
 	// OwnPosDue: the entity has a client in a space, and game code moved
 	// it since the last position sync, so its client is owed its own
 	// position (sent at the first sync after the restore). A client that
@@ -173,7 +176,7 @@ func (en *Engine) Freeze() (*Frozen, error) {
 // frozen captures e (its attributes are the live tree, not a copy).
 func (e *Entity) frozen(now time.Time) FrozenEntity {
 	fe := FrozenEntity{Type: e.typ.name, ID: string(e.id), Attrs: e.Attrs, NextTimer: uint64(e.nextTimer), Dirty: e.dirty,
-		Epoch: e.epoch, Pos: [3]float32{e.pos.X, e.pos.Y, e.pos.Z}, Yaw: e.yaw}
+		Epoch: e.epoch, Pos: [3]float32{e.pos.X, e.pos.Y, e.pos.Z}, Yaw: e.yaw, ViewLimit: e.viewLimit}
 	if e.client != nil {
 		fe.Client = &FrozenClient{Gate: uint16(e.client.Gate), ID: uint64(e.client.ID), Addr: e.clientAddr}
 	}
@@ -359,6 +362,7 @@ func (w *World) rebuild(fe *FrozenEntity, now time.Time, argsOK map[string]bool,
 	e.epoch = fe.Epoch
 	e.nextTimer = TimerID(fe.NextTimer)
 	e.pos, e.yaw = Vector3{X: fe.Pos[0], Y: fe.Pos[1], Z: fe.Pos[2]}, fe.Yaw
+	e.viewLimit = max(fe.ViewLimit, NoViewLimit)
 	if !e.pos.Finite() {
 		e.pos = Vector3{}
 	}
@@ -445,6 +449,9 @@ func (w *World) restoreSpaces(f *Frozen, restored []*Entity) {
 			}
 			if fe.OwnPosDue {
 				sp.sp.s.Touch(id, false)
+			}
+			if e.viewLimit != 0 {
+				_ = sp.sp.s.SetViewLimit(id, e.viewLimit) // a member since Restore
 			}
 		}
 		sp.sp.s.FinishRestore()

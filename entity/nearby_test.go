@@ -210,3 +210,85 @@ func TestViewLimit(t *testing.T) {
 	}
 	holds(a, crowd[4], crowd[0])
 }
+
+// An entity's own view limit (SetViewLimit) bounds its client where the
+// world has none, and stays with the entity across a hot reload and a
+// migration to another game.
+func TestOwnViewLimit(t *testing.T) {
+	e := newSpaceEnv(t)
+	cc := newClientCopies(t)
+	zone := e.create("Zone", nil)
+	a := e.mover("a")
+	ref := ClientRef{1, 10}
+	e.bind(a, 1, 10)
+	e.enter(a, zone, 0, 0)
+	crowd := make([]*Entity, 5)
+	for i := range crowd {
+		crowd[i] = e.mover("m")
+		e.enter(crowd[i], zone, float32(9-i*2), 0) // at 9, 7, 5, 3, 1
+	}
+	e.eng.Run(e.eng.SyncPositions)
+	cc.apply(e.out.take())
+	holds := func(cc *clientCopies, want ...*Entity) {
+		t.Helper()
+		got := map[rpc.EntityID]bool{}
+		for _, m := range want {
+			got[m.ID()] = true
+		}
+		if !maps.Equal(cc.held[ref], got) {
+			t.Fatalf("client holds %v, want %v", slices.Collect(maps.Keys(cc.held[ref])), slices.Collect(maps.Keys(got)))
+		}
+	}
+	holds(cc, append([]*Entity{a}, crowd...)...) // no limit in this world
+	e.eng.Run(func() { a.SetViewLimit(2) })
+	e.eng.Run(e.eng.SyncPositions)
+	cc.apply(e.out.take())
+	holds(cc, a, crowd[4], crowd[3])
+
+	// A hot reload keeps it: the restored client is held to 2 as well.
+	f, _ := e.freeze()
+	if fe := frozenEntity(t, f, a.ID()); fe.ViewLimit != 2 {
+		t.Fatalf("freeze file: view limit %d, want 2", fe.ViewLimit)
+	}
+	e2 := newEnvWith(t, e.reg, e.clock)
+	e2.restore(f)
+	a2 := e2.w.Entity(a.ID())
+	if l, own := e2.w.Entity(zone.ID()).sp.s.ViewLimit(a2.aoiID); a2.ViewLimit() != 2 || l != 2 || !own {
+		t.Fatalf("restored: ViewLimit() %d, the space holds its client to %d (own %v); want 2", a2.ViewLimit(), l, own)
+	}
+	// Its client's copies go on from what it held; the farthest of the
+	// crowd comes nearest, and within 5 syncs takes a place.
+	var far *Entity
+	e2.eng.Run(func() { far = e2.w.Entity(crowd[0].ID()); far.SetPosition(Vector3{X: -0.5}) })
+	for range 5 {
+		e2.eng.Run(e2.eng.SyncPositions)
+		cc.apply(e2.out.take())
+	}
+	holds(cc, a, crowd[4], crowd[0])
+
+	// A migration keeps it too.
+	e3 := newEnvWith(t, e.reg, e.clock)
+	var zone3 *Entity
+	e3.eng.Run(func() { zone3, _ = e3.w.CreateSpaceLocally("Zone", nil) })
+	e2.eng.Run(func() { a2.SetViewLimit(NoViewLimit) })
+	e2.enter(a2, zone3, 3, 4) // not local: migrates
+	e2.out.take()
+	e2.eng.Handle(rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, a2.ID()))
+	var mig []byte
+	for _, fr := range e2.out.take() {
+		if fr.typ == rpc.MsgMigrateEntity {
+			mig = fr.body
+		}
+	}
+	if mig == nil {
+		t.Fatal("no MigrateEntity sent")
+	}
+	e3.eng.Handle(rpc.MsgMigrateEntity, mig)
+	a3 := e3.w.Entity(a.ID())
+	if a3 == nil || a3.Space() != zone3 {
+		t.Fatalf("arrived as %+v", a3)
+	}
+	if l, own := zone3.sp.s.ViewLimit(a3.aoiID); a3.ViewLimit() != NoViewLimit || l != 0 || !own {
+		t.Fatalf("migrated: ViewLimit() %d, the space holds its client to %d (own %v); want none, its own", a3.ViewLimit(), l, own)
+	}
+}

@@ -125,6 +125,34 @@ func (e *Entity) Yaw() float32 { return e.yaw }
 // AOIRadius returns the radius within which the entity sees others.
 func (e *Entity) AOIRadius() float64 { return e.typ.aoiRadius }
 
+// NoViewLimit, given to SetViewLimit, lets an entity's client hold
+// everything its entity sees, whatever the world's ViewLimit.
+const NoViewLimit = -1
+
+// SetViewLimit bounds the entities this entity's client holds in its
+// space at a time, for this entity alone (a low-end device, a spectator):
+// n > 0, at most the n nearest of what it sees, overriding the world's
+// ViewLimit (aoi_view_limit), lower or higher; NoViewLimit (any n < 0),
+// no bound; 0, the world's ViewLimit again. It takes effect at the next
+// position sync (a client holding more is sent destroys for the
+// farthest), and it stays with the entity: in every space it enters,
+// with every client bound to it, across a hot reload and a migration to
+// another game. Neither the AOI nor OnEnterAOI and OnLeaveAOI change. If
+// a client asks for its limit, bound what it may ask: a client that may
+// set any n may choose to hold everything it sees.
+func (e *Entity) SetViewLimit(n int) {
+	e.viewLimit = max(n, NoViewLimit)
+	if sp := e.space; sp != nil {
+		// e is a member: the space knows its ID.
+		_ = sp.sp.s.SetViewLimit(e.aoiID, e.viewLimit)
+	}
+}
+
+// ViewLimit returns the entity's own view limit, as given to
+// SetViewLimit: 0 when it has none (the world's ViewLimit applies),
+// NoViewLimit for no bound.
+func (e *Entity) ViewLimit() int { return e.viewLimit }
+
 // NumMembers returns how many entities are in this space (0 if it is not
 // a space).
 func (e *Entity) NumMembers() int {
@@ -291,6 +319,9 @@ func (e *Entity) joinSpace(sp *Entity, pos Vector3) {
 	if _, err := sp.sp.s.Add(float64(pos.X), float64(pos.Z), e.typ.aoiRadius, e.client != nil); err != nil {
 		// Positions are checked before; this is a bug.
 		panic(fmt.Sprintf("entity: %s entering %s: %v", e, sp, err))
+	}
+	if e.viewLimit != 0 {
+		_ = sp.sp.s.SetViewLimit(e.aoiID, e.viewLimit) // a member since Add
 	}
 }
 

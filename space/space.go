@@ -24,9 +24,10 @@
 //     oldest first, and positions go nearest first, with a quarter of the
 //     budget to those that waited longest, so every entity gets its turn.
 //   - What one viewer's client holds may be bounded too
-//     (Config.ViewLimit): it is then shown the nearest of what the member
-//     sees, chosen again every few Syncs; the others wait in its pending
-//     creates. The AOI itself, and what [Output.AOI] reports, is the same.
+//     (Config.ViewLimit, or one member's own: [Space.SetViewLimit]): it is
+//     then shown the nearest of what the member sees, chosen again every
+//     few Syncs; the others wait in its pending creates. The AOI itself,
+//     and what [Output.AOI] reports, is the same.
 //   - The work one Sync does to find who must hear of a move is bounded
 //     too (Config.SyncWork pairs: (viewer, neighbour) pairs, so members
 //     without a client cost nothing; or, when few members moved,
@@ -155,8 +156,11 @@ type view struct {
 	// queued in pos; later ones are found at the next routing.
 	routed uint64
 	// chosen: the Sync interval in which the view last chose the nearest
-	// of what it sees (with a ViewLimit; 0: never).
+	// of what it sees (with a limit; 0: never).
 	chosen uint64
+	// limit bounds the entities the client holds (see Config.ViewLimit
+	// and Space.SetViewLimit); 0: no bound.
+	limit int
 }
 
 // Flags of view.state (never 0 together: an entity without any is not
@@ -205,6 +209,9 @@ type Space struct {
 	order    []due     // Sync's scratch: the viewers
 	near     []cand    // choose's scratch: what a view sees
 	choosers []*view   // chooseNearest's scratch
+	// limits: the members with a view limit of their own (SetViewLimit),
+	// kept while they have no view too.
+	limits map[ID]int
 	// old (benchmarks only): send as before 7 December, queued positions
 	// oldest first and SyncTotal to the first viewers that come.
 	old bool
@@ -294,6 +301,7 @@ func (s *Space) Add(x, z, radius float64, viewer bool) (ID, error) {
 
 func (s *Space) release(id ID) {
 	s.dropView(id)
+	delete(s.limits, id)
 	s.slots[id] = member{}
 	s.free = append(s.free, id)
 }
@@ -303,8 +311,56 @@ func (s *Space) addView(id ID) {
 	// Moves of this interval are routed to it too: an entity it is shown
 	// now may move again before the Sync.
 	v := &view{id: id, idx: len(s.viewers), budget: s.cfg.SyncLimit, routed: s.epoch - 1}
+	v.limit = s.viewLimit(id)
 	s.slots[id].view = v
 	s.viewers = append(s.viewers, v)
+}
+
+// viewLimit returns the limit of id's view: its own (SetViewLimit), else
+// Config.ViewLimit; 0: no bound.
+func (s *Space) viewLimit(id ID) int {
+	n, own := s.limits[id]
+	switch {
+	case !own:
+		return max(s.cfg.ViewLimit, 0)
+	case n < 0:
+		return 0
+	}
+	return n
+}
+
+// SetViewLimit gives id a view limit of its own, used whenever it has a
+// client: n > 0, its client holds at most the n nearest of what it sees
+// (as with Config.ViewLimit, which it overrides, lower or higher); n < 0,
+// no bound; 0, Config.ViewLimit again. A client that now holds more than
+// its limit is destroyed the farthest at the next Sync; one with more
+// room is sent what fills it, within the budget. The limit goes with the
+// member: Remove forgets it.
+func (s *Space) SetViewLimit(id ID, n int) error {
+	m := s.member(id)
+	if m == nil {
+		return fmt.Errorf("space: %w: %d", aoi.ErrUnknownID, id)
+	}
+	if n == 0 {
+		delete(s.limits, id)
+	} else {
+		if s.limits == nil {
+			s.limits = map[ID]int{}
+		}
+		s.limits[id] = n
+	}
+	if v := m.view; v != nil {
+		v.limit = s.viewLimit(id)
+		v.chosen = 0 // choose at the next Sync
+	}
+	return nil
+}
+
+// ViewLimit returns the limit id's client is held to (0: none), and
+// whether it is id's own (SetViewLimit) rather than Config.ViewLimit.
+func (s *Space) ViewLimit(id ID) (limit int, own bool) {
+	_, own = s.limits[id]
+	return s.viewLimit(id), own
 }
 
 // dropView takes id's view away (if it has one) and returns it.
@@ -664,9 +720,7 @@ func (s *Space) Sync() Deferred {
 	for _, v := range s.viewers {
 		s.sendDestroys(v)
 	}
-	if s.cfg.ViewLimit > 0 {
-		s.chooseNearest(cur)
-	}
+	s.chooseNearest(cur)
 	// SyncTotal is shared like water: viewers in the order of what they
 	// have due, least first, each may use an even share of what is left,
 	// so what one leaves unused goes to those with more.
@@ -717,11 +771,11 @@ func (s *Space) Sync() Deferred {
 // routing from the movers' side, the movers not routed); Creates and
 // Positions, the creates and the positions of held entities that wait
 // for a viewer's budget (SyncLimit, SyncTotal). Creates that wait for
-// room under ViewLimit are not counted. Nothing deferred is lost: it
+// room under a view limit are not counted. Nothing deferred is lost: it
 // goes at a later Sync.
 type Deferred struct{ Routes, Creates, Positions int }
 
-// Choosing what a limited view holds (Config.ViewLimit).
+// Choosing what a limited view holds (Config.ViewLimit, SetViewLimit).
 const (
 	// chooseEvery: a view over its limit chooses again at most every
 	// chooseEvery Syncs (half a second at the default interval).
@@ -735,10 +789,10 @@ const (
 
 // full reports whether v's client holds as many entities as it may.
 func (s *Space) full(v *view) bool {
-	return s.cfg.ViewLimit > 0 && v.state.held() >= s.cfg.ViewLimit
+	return v.limit > 0 && v.state.held() >= v.limit
 }
 
-// chooseNearest lets the views that see more than ViewLimit choose the
+// chooseNearest lets the views that see more than their limit choose the
 // nearest of what they see (see choose): those that chose longest ago
 // first, each at most every chooseEvery Syncs (or at every Sync while
 // its client has room), until SyncWork entities have been looked at;
@@ -746,13 +800,17 @@ func (s *Space) full(v *view) bool {
 func (s *Space) chooseNearest(cur uint64) {
 	vs := s.choosers[:0]
 	for _, v := range s.viewers {
+		if v.limit == 0 {
+			continue
+		}
 		held := v.state.held()
-		if held+len(v.pending)-v.pendingHead <= s.cfg.ViewLimit {
+		if held+len(v.pending)-v.pendingHead <= v.limit {
 			continue // everything fits
 		}
 		// With room on the client (one it held left, or it is being
-		// filled), choose at once what fills it.
-		if cur-v.chosen >= chooseEvery || held < s.cfg.ViewLimit && v.chosen < cur {
+		// filled), choose at once what fills it; and a view that never
+		// chose (new, or its limit changed) chooses at once.
+		if v.chosen == 0 || cur-v.chosen >= chooseEvery || held < v.limit && v.chosen < cur {
 			vs = append(vs, v)
 		}
 	}
@@ -768,7 +826,7 @@ func (s *Space) chooseNearest(cur uint64) {
 	s.choosers = vs[:0]
 }
 
-// choose makes v hold the ViewLimit nearest of what its viewer sees
+// choose makes v hold the v.limit nearest of what its viewer sees
 // (counting those it holds as keepFactor nearer): those it holds beyond
 // them are destroyed on its client now, and wait in pending like any
 // create; those it does not hold among them go first in pending, and
@@ -792,7 +850,7 @@ func (s *Space) choose(v *view, cur uint64) int {
 		return true
 	})
 	s.near = ns
-	limit := s.cfg.ViewLimit
+	limit := v.limit
 	if len(ns) <= limit {
 		return len(ns)
 	}
@@ -884,7 +942,7 @@ func (s *Space) unlist() {
 // moved after v was last routed, and returns the pairs examined.
 func (s *Space) route(v *view, cur uint64) int {
 	since := v.routed
-	if s.cfg.ViewLimit > 0 {
+	if v.limit > 0 {
 		return s.routeHeld(v, cur)
 	}
 	n := 0
@@ -1063,7 +1121,7 @@ func nth(a []float64, k int) float64 {
 // Backlog returns the moves not routed yet (viewers not routed, or movers
 // not routed when routing went from the movers' side), and
 // the creates and position updates queued for viewers, for metrics and
-// tests. Creates that wait for room under ViewLimit rather than for the
+// tests. Creates that wait for room under a view limit rather than for the
 // budget are not counted: a view that sees more than its limit has them
 // for as long as it does.
 func (s *Space) Backlog() (moves, creates, positions int) {
@@ -1085,12 +1143,12 @@ func (s *Space) Backlog() (moves, creates, positions int) {
 }
 
 // waitingCreates returns the creates v's client waits for from the
-// budget: all its pending creates, or, under a ViewLimit, as many as
+// budget: all its pending creates, or, under a view limit, as many as
 // there is room for (the others wait for room, not for the budget).
 func (s *Space) waitingCreates(v *view) int {
 	pending, _ := v.state.waiting()
-	if s.cfg.ViewLimit > 0 {
-		pending = max(0, min(pending, s.cfg.ViewLimit-v.state.held()))
+	if v.limit > 0 {
+		pending = max(0, min(pending, v.limit-v.state.held()))
 	}
 	return pending
 }

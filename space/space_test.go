@@ -61,8 +61,8 @@ func (r *recorder) Create(viewer, target ID) {
 		r.t.Fatalf("Create(%d, %d): the viewer does not see it", viewer, target)
 	}
 	r.view(viewer)[target] = true
-	if l := r.s.cfg.ViewLimit; l > 0 && len(r.view(viewer)) > l {
-		r.t.Fatalf("Create(%d, %d): its client holds %d entities, ViewLimit %d", viewer, target, len(r.view(viewer)), l)
+	if l, _ := r.s.ViewLimit(viewer); l > 0 && len(r.view(viewer)) > l {
+		r.t.Fatalf("Create(%d, %d): its client holds %d entities, view limit %d", viewer, target, len(r.view(viewer)), l)
 	}
 	r.cver[[2]ID{viewer, target}] = r.ver[target]
 	r.count(viewer, 1)
@@ -195,15 +195,14 @@ func (r *recorder) checkExact(viewers map[ID]bool) {
 	}
 }
 
-// checkNearest: with a ViewLimit, every viewer's client holds what it
-// sees up to the limit, and the nearest: no entity it sees and does not
-// hold is nearer than keepFactor allows (counting those it holds as
-// about 10 % nearer). Call it after a drain followed by chooseEvery
-// Syncs without moves.
+// checkNearest: every viewer's client holds what it sees up to its view
+// limit (all of it without one), and the nearest: no entity it sees and
+// does not hold is nearer than keepFactor allows (counting those it holds
+// as about 10 % nearer). Call it after chooseAll.
 func (r *recorder) checkNearest(viewers map[ID]bool) {
 	r.t.Helper()
-	limit := r.s.cfg.ViewLimit
 	for v := range viewers {
+		limit, _ := r.s.ViewLimit(v)
 		vx, vz, _ := r.s.grid.Position(v)
 		d2 := func(t ID) float64 {
 			x, z, _ := r.s.grid.Position(t)
@@ -224,13 +223,17 @@ func (r *recorder) checkNearest(viewers map[ID]bool) {
 			}
 			return true
 		})
-		if want := min(seen, limit); len(held) != want {
-			r.t.Fatalf("client of %d holds %d entities; it sees %d, ViewLimit %d", v, len(held), seen, limit)
+		want := seen
+		if limit > 0 {
+			want = min(seen, limit)
+		}
+		if len(held) != want {
+			r.t.Fatalf("client of %d holds %d entities; it sees %d, view limit %d", v, len(held), seen, limit)
 		}
 	}
 }
 
-// chooseAll syncs until every view over its ViewLimit has chosen since
+// chooseAll syncs until every view over its limit has chosen since
 // now (they take turns when SyncWork binds), then drains.
 func (r *recorder) chooseAll() {
 	r.t.Helper()
@@ -242,7 +245,7 @@ func (r *recorder) chooseAll() {
 		r.sync()
 		done := true
 		for _, v := range r.s.viewers {
-			if v.chosen < since && v.state.held()+len(v.pending)-v.pendingHead > r.s.cfg.ViewLimit {
+			if v.limit > 0 && v.chosen < since && v.state.held()+len(v.pending)-v.pendingHead > v.limit {
 				done = false
 			}
 		}
@@ -543,44 +546,54 @@ func TestRestoreRebuildsViewsQuietly(t *testing.T) {
 // clients hold only what their entities see; after a drain every client
 // holds exactly what its entity sees.
 func TestRandomWorkload(t *testing.T) {
-	// Seeds above 20 also bound what each client holds (ViewLimit).
-	for seed := uint64(1); seed <= 32; seed++ {
+	// Seeds above 20 also bound what each client holds (ViewLimit), and
+	// seeds above 26 give members limits of their own (SetViewLimit), as
+	// do seeds 33–36 without a ViewLimit.
+	for seed := uint64(1); seed <= 36; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, seed*7))
 			cfg := Config{CellSize: 20, SyncLimit: 1 + rng.IntN(20), SyncWork: 1 + rng.IntN(200)}
-			if seed > 20 {
+			if seed > 20 && seed <= 32 {
 				cfg.ViewLimit = 1 + int(seed%7)
 			}
 			// Half the seeds route only from the viewers' side; the
 			// others switch to the movers' side when few moved.
-			randomWorkload(t, rng, cfg, seed%2 == 0, 600)
+			randomWorkload(t, rng, cfg, workload{pullOnly: seed%2 == 0, ownLimits: seed > 26}, 600)
 		})
 	}
 }
 
 // FuzzSpaceWorkload runs randomWorkload from a fuzzed seed and budgets,
-// ViewLimit included (0: none): the recorder checks every output.
+// ViewLimit included (0: none), and members' own limits or not: the
+// recorder checks every output.
 //
 //	go test -run '^$' -fuzz FuzzSpaceWorkload -fuzztime 5m ./space/
 func FuzzSpaceWorkload(f *testing.F) {
-	f.Add(uint64(1), uint8(3), uint8(50), uint8(0), false)
-	f.Add(uint64(2), uint8(1), uint8(1), uint8(1), true)
-	f.Add(uint64(3), uint8(20), uint8(200), uint8(4), false)
-	f.Fuzz(func(t *testing.T, seed uint64, syncLimit, syncWork, viewLimit uint8, pullOnly bool) {
+	f.Add(uint64(1), uint8(3), uint8(50), uint8(0), false, false)
+	f.Add(uint64(2), uint8(1), uint8(1), uint8(1), true, false)
+	f.Add(uint64(3), uint8(20), uint8(200), uint8(4), false, true)
+	f.Add(uint64(4), uint8(5), uint8(20), uint8(0), true, true)
+	f.Fuzz(func(t *testing.T, seed uint64, syncLimit, syncWork, viewLimit uint8, pullOnly, ownLimits bool) {
 		cfg := Config{CellSize: 20, SyncLimit: 1 + int(syncLimit%32), SyncWork: 1 + int(syncWork), ViewLimit: int(viewLimit % 16)}
-		randomWorkload(t, rand.New(rand.NewPCG(seed, seed*7)), cfg, pullOnly, 300)
+		randomWorkload(t, rand.New(rand.NewPCG(seed, seed*7)), cfg, workload{pullOnly: pullOnly, ownLimits: ownLimits}, 300)
 	})
+}
+
+// workload says what a randomWorkload does besides its usual operations.
+type workload struct {
+	pullOnly  bool // route only from the viewers' side
+	ownLimits bool // give members view limits of their own, now and then
 }
 
 // randomWorkload runs ops random operations on a space (adds, removes,
 // moves, teleports, radius changes, attribute changes, freezes' destroys,
-// views on and off, Syncs), checking the outputs as they come, then
-// drains it and checks that each client holds what its entity sees (the
-// nearest of it, with a ViewLimit).
-func randomWorkload(t *testing.T, rng *rand.Rand, cfg Config, pullOnly bool, ops int) {
+// views on and off, members' own view limits with w.ownLimits, Syncs),
+// checking the outputs as they come, then drains it and checks that each
+// client holds what its entity sees (the nearest of it, with a limit).
+func randomWorkload(t *testing.T, rng *rand.Rand, cfg Config, w workload, ops int) {
 	r := newRecorder(t, cfg)
 	s := r.s
-	s.pullOnly = pullOnly
+	s.pullOnly = w.pullOnly
 	live := map[ID]bool{}
 	viewers := map[ID]bool{}
 	pick := func() (ID, bool) {
@@ -642,6 +655,12 @@ func randomWorkload(t *testing.T, rng *rand.Rand, cfg Config, pullOnly bool, ops
 			// What a freeze does before it captures the views.
 			s.SendDestroys()
 			r.checkSeen()
+		case w.ownLimits && rng.IntN(3) == 0:
+			// A limit of its own: none (negative), the space's (0),
+			// or 1 to 6; lowered or raised while its client holds
+			// entities, or set while it has none.
+			id, _ := pick()
+			must(t, s.SetViewLimit(id, rng.IntN(9)-2))
 		default:
 			id, _ := pick()
 			on := !viewers[id]
@@ -664,7 +683,7 @@ func randomWorkload(t *testing.T, rng *rand.Rand, cfg Config, pullOnly bool, ops
 		}
 	}
 	r.drain()
-	if cfg.ViewLimit == 0 {
+	if cfg.ViewLimit == 0 && len(s.limits) == 0 {
 		r.checkExact(viewers)
 		return
 	}

@@ -1,8 +1,11 @@
 package space
 
 import (
+	"errors"
 	"slices"
 	"testing"
+
+	"github.com/goworld-engine/goworld/aoi"
 )
 
 // When a viewer's queued positions exceed its budget, the nearest go
@@ -295,6 +298,58 @@ func TestRestoreKeepsALimitedView(t *testing.T) {
 	r2.checkNearest(map[ID]bool{1: true})
 	if got := heldBy(r2, 1); !slices.Equal(got, held) || r2.destroys != 0 {
 		t.Fatalf("after the restore: holds %v after %d destroys, want %v and none", got, r2.destroys, held)
+	}
+}
+
+// A member's own view limit (SetViewLimit) overrides the space's, lower,
+// higher or none, from the next Sync; 0 gives the space's back; it stays
+// with the member while it has no client, and goes with it.
+func TestOwnViewLimit(t *testing.T) {
+	r := newRecorder(t, Config{CellSize: 100, ViewLimit: 4})
+	s := r.s
+	addAs(t, s, 1, 0, 0, 100, true)
+	for i := ID(2); i <= 7; i++ {
+		addAs(t, s, i, float64(8-i)*10, 0, 0, false) // at 60, 50, ..., 10
+	}
+	r.chooseAll()
+	if got, want := heldBy(r, 1), []ID{4, 5, 6, 7}; !slices.Equal(got, want) {
+		t.Fatalf("with the space's limit: client holds %v, want %v", got, want)
+	}
+	step := func(n int, want []ID, what string) {
+		t.Helper()
+		must(t, s.SetViewLimit(1, n))
+		r.sync() // one Sync: the view chooses at once
+		if got := heldBy(r, 1); !slices.Equal(got, want) {
+			t.Fatalf("%s: after one Sync the client holds %v, want %v", what, got, want)
+		}
+	}
+	step(2, []ID{6, 7}, "lowered to 2")
+	step(3, []ID{5, 6, 7}, "raised to 3")
+	step(-1, []ID{2, 3, 4, 5, 6, 7}, "no limit")
+	if l, own := s.ViewLimit(1); l != 0 || !own {
+		t.Fatalf("ViewLimit(1) = %d, %v; want 0 (none), its own", l, own)
+	}
+	step(0, []ID{4, 5, 6, 7}, "the space's again")
+	if l, own := s.ViewLimit(1); l != 4 || own {
+		t.Fatalf("ViewLimit(1) = %d, %v; want 4, the space's", l, own)
+	}
+
+	// Set while it has no client: its next client is held to it.
+	s.SetViewer(1, false)
+	must(t, s.SetViewLimit(1, 1))
+	s.SetViewer(1, true)
+	r.sync()
+	if got, want := heldBy(r, 1), []ID{7}; !slices.Equal(got, want) {
+		t.Fatalf("a new client under its own limit of 1 holds %v, want %v", got, want)
+	}
+	// Removed, its ID's next member has the space's limit.
+	must(t, s.Remove(1))
+	addAs(t, s, 1, 0, 0, 100, true)
+	if l, own := s.ViewLimit(1); l != 4 || own {
+		t.Fatalf("the next member with ID 1 has limit %d, own %v; want 4, the space's", l, own)
+	}
+	if err := s.SetViewLimit(99, 3); !errors.Is(err, aoi.ErrUnknownID) {
+		t.Fatalf("SetViewLimit of no member: %v, want ErrUnknownID", err)
 	}
 }
 

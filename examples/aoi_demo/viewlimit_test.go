@@ -36,11 +36,13 @@ func nearestProblem(held, unheld []float64, limit int) string {
 }
 
 // TestViewLimitInACrowd: with aoi_view_limit, real clients standing within
-// sight of more players than the limit each hold only the limit, the
-// nearest (within the margin that keeps a held one), and never more at any
-// moment; a hot reload keeps the limited views as they are (nothing
-// created or destroyed); and a player who walks up to another afterwards
-// takes the place of the farthest in its view.
+// sight of more players than the limit each hold only the limit (or the
+// lower one a player asked for: LimitView), the nearest (within the
+// margin that keeps a held one), and never more at any moment; a hot
+// reload keeps the limited views as they are (nothing created or
+// destroyed), the player's own limit included; a player who walks up to
+// another afterwards takes the place of the farthest in its view; and a
+// player's own limit, lowered or given back, applies at once.
 func TestViewLimitInACrowd(t *testing.T) {
 	const limit = 3
 	addr, dir := startClusterDir(t, fmt.Sprintf("aoi_view_limit = %d", limit))
@@ -53,10 +55,25 @@ func TestViewLimitInACrowd(t *testing.T) {
 	for i := range ps {
 		ps[i] = join(t, h, addr, fmt.Sprintf("p%d", i), i%2 == 1)
 	}
+	limits := make([]int, len(ps)) // what each player's client may hold
 	for i, p := range ps {
 		p.move(xs[i], 1000)
 		p.sync()
+		limits[i] = limit
 	}
+	// p1 asks for fewer (demo.Player.LimitView: Entity.SetViewLimit).
+	setLimit := func(i, n int) {
+		t.Helper()
+		if err := ps[i].c.CallPlayer("LimitView", n); err != nil {
+			t.Fatal(err)
+		}
+		ps[i].sync()
+		limits[i] = n
+		if n == 0 {
+			limits[i] = limit
+		}
+	}
+	setLimit(1, 2)
 	// A view is right when it holds min(limit, seen) players it sees, and
 	// none it does not hold is clearly nearer than one it holds.
 	wrong := func(i int) string {
@@ -83,7 +100,7 @@ func TestViewLimitInACrowd(t *testing.T) {
 		if n := len(p.c.Entities()) - 1; n != len(held) {
 			return fmt.Sprintf("holds %d entities besides its player, %d of them players it sees", n, len(held))
 		}
-		return nearestProblem(held, unheld, limit)
+		return nearestProblem(held, unheld, limits[i])
 	}
 	converged := func(what string) {
 		t.Helper()
@@ -153,6 +170,20 @@ func TestViewLimitInACrowd(t *testing.T) {
 	if !ps[0].sees(ps[6]) {
 		t.Fatal("p0 does not hold p6, its nearest")
 	}
+	// p0 asks for one only, then for the game's limit again.
+	setLimit(0, 1)
+	converged("p0 asked for 1")
+	setLimit(0, 0)
+	converged("p0 asked for the game's limit again")
+	// A limit out of range is refused.
+	m := ps[0].mark()
+	if err := ps[0].c.CallPlayer("LimitView", 201); err != nil {
+		t.Fatal(err)
+	}
+	ps[0].await("the refusal of a view limit of 201", m, func(ev client.Event) bool {
+		c, ok := ev.(client.Call)
+		return ok && c.Method == "OnError" && len(c.Args) == 1 && strings.Contains(fmt.Sprint(c.Args[0]), "view limit")
+	})
 
 	// Replayed, no client's events ever had it hold more than the limit.
 	for _, p := range ps {

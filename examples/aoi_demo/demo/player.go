@@ -17,6 +17,10 @@ const (
 	maxName  = 32   // bytes of a name
 	maxSay   = 1000 // bytes of a message
 	maxEmote = 32   // bytes of an emote's name
+	// maxViewLimit bounds what a client may ask LimitView for: no
+	// more than a client's screen shows, so that no client can ask to be
+	// shown a whole crowd where the game holds views to aoi_view_limit.
+	maxViewLimit = 200
 )
 
 // emoteEvery is the shortest time between two emotes of one player.
@@ -62,7 +66,7 @@ func (p *Player) DescribeEntityType(desc *goworld.TypeDesc) {
 	desc.DefineAttr("game", goworld.AttrOwnClient)
 	desc.DefineAttr("travel", 0)
 	desc.DefineAttr("travelTries", 0)
-	desc.ExposeToClient("SetName", "Say", "Travel", "Emote")
+	desc.ExposeToClient("SetName", "Say", "Travel", "Emote", "LimitView")
 }
 
 // OnCreated gives the player a name until its client picks one.
@@ -202,6 +206,18 @@ func (p *Player) SetName(name string) {
 		return
 	}
 	p.Attrs.Set("name", name)
+}
+
+// LimitView lets the player's client ask to hold at most n of the
+// players it sees, the nearest (a low-end device, a small screen): 1 to
+// maxViewLimit, or 0 for the game's aoi_view_limit again. It stays with
+// the player, across zones, games and hot reloads.
+func (p *Player) LimitView(n int) {
+	if n < 0 || n > maxViewLimit {
+		p.CallClient("OnError", "a view limit is 0 (the game's) to "+strconv.Itoa(maxViewLimit))
+		return
+	}
+	p.Entity.SetViewLimit(n)
 }
 
 // Emote shows the players who see this one that it plays an emote (a
