@@ -29,6 +29,8 @@ package goworld
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -507,7 +509,7 @@ func (r *roleRun) game() error {
 	// With [storage] type = none the game has no storage (nil).
 	var backend storage.Backend
 	if r.cfg.Storage.Type != config.StorageNone {
-		b, err := storage.OpenConfig(storageConfig(&r.cfg.Storage))
+		b, err := openStorage(&r.cfg.Storage)
 		if err != nil {
 			return err
 		}
@@ -610,14 +612,45 @@ func loopbackListen(a net.Addr) bool {
 	return ok && ta.IP.IsLoopback()
 }
 
-// storageConfig maps config.ini's [storage] section to storage.OpenConfig's.
-func storageConfig(s *config.StorageConfig) storage.Config {
+// openStorage opens the backend of config.ini's [storage] section.
+func openStorage(s *config.StorageConfig) (storage.Backend, error) {
 	c := storage.Config{Type: s.Type, Path: s.Path}
 	if s.Type == storage.TypeRedis {
+		tc, err := redisTLS(s)
+		if err != nil {
+			return nil, err
+		}
 		c.Redis = &storage.RedisOptions{
-			Addr: s.Addr, Addrs: s.Addrs, Password: s.Password, DB: s.DB, KeyPrefix: s.KeyPrefix,
+			Addr: s.Addr, Addrs: s.Addrs, Username: s.Username, Password: s.Password, TLS: tc, DB: s.DB, KeyPrefix: s.KeyPrefix,
 			DialTimeout: s.DialTimeout, ReadTimeout: s.ReadTimeout, WriteTimeout: s.WriteTimeout,
 		}
 	}
-	return c
+	return storage.OpenConfig(c)
+}
+
+// redisTLS returns the TLS configuration of [storage] tls = true, its
+// files read (nil without tls).
+func redisTLS(s *config.StorageConfig) (*tls.Config, error) {
+	if !s.TLS {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.TLSServerName}
+	if s.TLSCA != "" {
+		pem, err := os.ReadFile(s.TLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("[storage] tls_ca: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("[storage] tls_ca: %s holds no PEM certificate", s.TLSCA)
+		}
+	}
+	if s.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("[storage] tls_cert, tls_key: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
 }

@@ -128,7 +128,7 @@ func runAll(ctx context.Context, cfg *config.Config, secret []byte, log *logrus.
 
 	var backend storage.Backend
 	if len(cfg.Games) > 0 && cfg.Storage.Type != config.StorageNone {
-		b, err := storage.OpenConfig(storageConfig(&cfg.Storage))
+		b, err := openStorage(&cfg.Storage)
 		if err != nil {
 			return err
 		}

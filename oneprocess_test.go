@@ -34,36 +34,9 @@ func (c *clicker) Click() (int, error) {
 // picks), a real client plays, and a stop tells the
 // client (the gates go first) and returns cleanly.
 func TestOneProcess(t *testing.T) {
-	saved, savedErr := registry, registerErr
-	t.Cleanup(func() { registry, registerErr = saved, savedErr })
-	registry, registerErr = newTestRegistry(t), nil
-
-	dir := t.TempDir()
-	ini := "[dispatcher1]\nlisten_addr = 127.0.0.1:0\n[game_common]\nboot_entity = Clicker\n[game1]\n[game2]\n" +
-		"[gate1]\nlisten_addr = 127.0.0.1:0\nkcp = false\n[storage]\ntype = none\n"
-	cfgPath := filepath.Join(dir, "config.ini")
-	if err := os.WriteFile(cfgPath, []byte(ini), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	ctx, cancel := context.WithCancel(context.Background())
+	addrs, cancel, done := startOneProcess(t, "[dispatcher1]\nlisten_addr = 127.0.0.1:0\n[game_common]\nboot_entity = Clicker\n[game1]\n[game2]\n"+
+		"[gate1]\nlisten_addr = 127.0.0.1:0\nkcp = false\n[storage]\ntype = none\n")
 	defer cancel()
-	gates := make(chan []string, 1)
-	done := make(chan error, 1)
-	go func() { done <- runAll(ctx, cfg, nil, log, func(g []string) { gates <- g }) }()
-	var addrs []string
-	select {
-	case addrs = <-gates:
-	case err := <-done:
-		t.Fatalf("runAll returned before it was ready: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("not ready")
-	}
 	c, err := client.Dial(addrs[0], client.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +69,42 @@ func TestOneProcess(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("runAll did not return after the stop")
 	}
+}
+
+// startOneProcess runs the servers of config.ini text ini in this process
+// (runAll) with the test registry, and returns the gates' addresses once
+// they are ready, the cancel that stops them, and where runAll's error
+// comes.
+func startOneProcess(t *testing.T, ini string) (addrs []string, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	saved, savedErr := registry, registerErr
+	t.Cleanup(func() { registry, registerErr = saved, savedErr })
+	registry, registerErr = newTestRegistry(t), nil
+
+	cfgPath := filepath.Join(t.TempDir(), "config.ini")
+	if err := os.WriteFile(cfgPath, []byte(ini), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	ctx, cancel := context.WithCancel(context.Background())
+	gates := make(chan []string, 1)
+	errc := make(chan error, 1)
+	go func() { errc <- runAll(ctx, cfg, nil, log, func(g []string) { gates <- g }) }()
+	select {
+	case addrs = <-gates:
+	case err := <-errc:
+		cancel()
+		t.Fatalf("runAll returned before it was ready: %v", err)
+	case <-time.After(20 * time.Second):
+		cancel()
+		t.Fatal("not ready")
+	}
+	return addrs, cancel, errc
 }
 
 func newTestRegistry(t *testing.T) *entity.Registry {

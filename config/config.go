@@ -251,9 +251,20 @@ type StorageConfig struct {
 	Path string // path (bbolt): the database file, relative to the server directory
 
 	// The keys of type = redis (see storage.RedisOptions).
-	Addr         string        // addr: a standalone server's host:port
-	Addrs        []string      // addrs: nodes of a Redis Cluster, host:port each
-	Password     string        // password: sent with AUTH; never printed
+	Addr     string   // addr: a standalone server's host:port
+	Addrs    []string // addrs: nodes of a Redis Cluster, host:port each
+	Username string   // username: the ACL user AUTH names (Redis 6+); empty: the default user
+	Password string   // password: sent with AUTH; never printed
+	// TLS (tls) makes the connections to Redis speak TLS. TLSCA (tls_ca)
+	// is a PEM file of the CAs that verify the server (empty: the
+	// system's); TLSCert and TLSKey (tls_cert, tls_key) a client
+	// certificate and key, for a server that requires one; TLSServerName
+	// (tls_server_name) the name the server's certificate must carry
+	// (empty: the host of addr). Files are relative to the server
+	// directory.
+	TLS                                   bool
+	TLSCA, TLSCert, TLSKey, TLSServerName string
+
 	DB           int           // db: the database number (standalone only)
 	KeyPrefix    string        // key_prefix: starts every key (default "goworld:")
 	DialTimeout  time.Duration // dial_timeout (default 5s)

@@ -28,9 +28,11 @@
 // [storage] selects the backend: type = bbolt keeps everything in the file
 // path (one game process only); type = redis uses a Redis server (addr =
 // HOST:PORT, db) or a Redis Cluster (addrs = A,B,C), shared by every game,
-// with password, key_prefix (default "goworld:"), dial_timeout (5s),
-// read_timeout and write_timeout (3s). The keys of redis are errors with
-// another type, and a password is never quoted in a message.
+// with username and password, key_prefix (default "goworld:"),
+// dial_timeout (5s), read_timeout and write_timeout (3s), and tls = true
+// with tls_ca, tls_cert and tls_key (PEM files) and tls_server_name for a
+// server that speaks TLS. The keys of redis are errors with another type,
+// and a password is never quoted in a message.
 //
 // A section named dispatcherN, gameN or gateN (N in 1..65535, written without
 // leading zeros) defines one process. It inherits every key of the matching

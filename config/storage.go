@@ -9,7 +9,8 @@ import (
 const maxKeyPrefix = 256
 
 // redisKeys are the [storage] keys used only with type = redis.
-var redisKeys = []string{"addr", "addrs", "password", "db", "key_prefix", "dial_timeout", "read_timeout", "write_timeout"}
+var redisKeys = []string{"addr", "addrs", "username", "password", "db", "key_prefix", "dial_timeout", "read_timeout", "write_timeout",
+	"tls", "tls_ca", "tls_cert", "tls_key", "tls_server_name"}
 
 // checkRedis checks the keys of [storage] type = redis.
 func (s *StorageConfig) checkRedis(ps *problems) {
@@ -25,6 +26,19 @@ func (s *StorageConfig) checkRedis(ps *problems) {
 			ps.bad(sec, "addr", s.Addr, msg)
 		} else if strings.HasSuffix(s.Addr, ":0") {
 			ps.bad(sec, "addr", s.Addr, "port 0 is not a server's port")
+		}
+	}
+	if (s.TLSCert == "") != (s.TLSKey == "") {
+		ps.add(sec, "tls_cert", "and tls_key go together: set both (a client certificate and its key, PEM) or neither", "tls_cert", "tls_key")
+	}
+	if !s.TLS {
+		for _, k := range []struct {
+			key string
+			set bool
+		}{{"tls_ca", s.TLSCA != ""}, {"tls_cert", s.TLSCert != ""}, {"tls_key", s.TLSKey != ""}, {"tls_server_name", s.TLSServerName != ""}} {
+			if k.set {
+				ps.add(sec, k.key, "is set but tls is not: set tls = true to speak TLS to Redis", k.key, "tls")
+			}
 		}
 	}
 	if len(s.Addrs) > 0 && s.DB != 0 {
@@ -51,6 +65,8 @@ func (s *StorageConfig) checkRedis(ps *problems) {
 func (s *StorageConfig) checkNotRedis(ps *problems) {
 	set := map[string]bool{
 		"addr": s.Addr != "", "addrs": len(s.Addrs) > 0, "password": s.Password != "", "db": s.DB != 0,
+		"username": s.Username != "", "tls": s.TLS, "tls_ca": s.TLSCA != "", "tls_cert": s.TLSCert != "",
+		"tls_key": s.TLSKey != "", "tls_server_name": s.TLSServerName != "",
 	}
 	for _, k := range redisKeys {
 		if set[k] {

@@ -44,6 +44,20 @@ write_timeout = 1s
 			s.Type, s.Addrs, s.Password, s.KeyPrefix = "redis", []string{"10.0.0.5:7000", "10.0.0.6:7000", "10.0.0.7:7000"}, "s3cret", "world2:"
 			s.DialTimeout, s.ReadTimeout, s.WriteTimeout = 2*time.Second, 500*time.Millisecond, time.Second
 		})},
+		{"TLS and an ACL user", `[storage]
+type = redis
+addr = redis.internal:6380
+username = game
+password = s3cret
+tls = true
+tls_ca = certs/ca.pem
+tls_cert = certs/game.pem
+tls_key = certs/game.key
+tls_server_name = redis.example
+`, storageWith(func(s *StorageConfig) {
+			s.Type, s.Addr, s.Username, s.Password = "redis", "redis.internal:6380", "game", "s3cret"
+			s.TLS, s.TLSCA, s.TLSCert, s.TLSKey, s.TLSServerName = true, "certs/ca.pem", "certs/game.pem", "certs/game.key", "redis.example"
+		})},
 		{"db and an empty prefix", "[storage]\ntype = redis\naddr = localhost:6379\ndb = 3\nkey_prefix =\n",
 			storageWith(func(s *StorageConfig) { s.Type, s.Addr, s.DB, s.KeyPrefix = "redis", "localhost:6379", 3, "" })},
 	} {
@@ -88,6 +102,14 @@ func TestStorageRedisErrors(t *testing.T) {
 		{"redis keys with bbolt", "[storage]\ntype = bbolt\naddr = a:1\npassword = x\n",
 			[]string{`config.ini: [storage] addr is only used with type = redis`,
 				`config.ini: [storage] password is only used with type = redis`}},
+		{"TLS files without tls", "[storage]\ntype = redis\naddr = a:1\ntls_ca = ca.pem\ntls_server_name = r\n",
+			[]string{`config.ini: [storage] tls_ca is set but tls is not: set tls = true to speak TLS to Redis`,
+				`config.ini: [storage] tls_server_name is set but tls is not`}},
+		{"client certificate without its key", "[storage]\ntype = redis\naddr = a:1\ntls = true\ntls_cert = c.pem\n",
+			[]string{`config.ini: [storage] tls_cert and tls_key go together`}},
+		{"tls with bbolt", "[storage]\ntype = bbolt\ntls = true\nusername = u\n",
+			[]string{`config.ini: [storage] tls is only used with type = redis`,
+				`config.ini: [storage] username is only used with type = redis`}},
 		{"unknown key", "[storage]\ntype = redis\naddress = a:1\n",
 			[]string{`config.ini: [storage] unknown key "address" (did you mean "addrs"?)`}},
 	} {

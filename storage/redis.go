@@ -2,14 +2,18 @@ package storage
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -49,8 +53,15 @@ type RedisOptions struct {
 	// Addrs are some nodes of a Redis Cluster (host:port each); the client
 	// discovers the others.
 	Addrs []string
+	// Username is the ACL user (Redis 6 and later) that AUTH names with
+	// Password; empty means the default user.
+	Username string
 	// Password is sent with AUTH; empty means none.
 	Password string
+	// TLS, if set, makes every connection to the server (each node of a
+	// cluster) speak TLS with this configuration; nil means plain TCP. An
+	// empty ServerName is the host of the address dialled.
+	TLS *tls.Config
 	// DB is the database number (SELECT) of a standalone server; a
 	// cluster has only database 0.
 	DB int
@@ -257,7 +268,7 @@ func OpenRedis(opts *RedisOptions) (*Redis, error) {
 	noMaint := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	if len(o.Addrs) > 0 {
 		r.cluster = redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs: o.Addrs, Password: o.Password,
+			Addrs: o.Addrs, Username: o.Username, Password: o.Password, TLSConfig: o.TLS,
 			// Retries are the backend's (see retry): go-redis would
 			// also retry PutIfAbsent, whose first try may have stored.
 			MaxRetries:  -1,
@@ -267,7 +278,7 @@ func OpenRedis(opts *RedisOptions) (*Redis, error) {
 		r.client = r.cluster
 	} else {
 		r.client = redis.NewClient(&redis.Options{
-			Addr: o.Addr, Password: o.Password, DB: o.DB,
+			Addr: o.Addr, Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: o.TLS,
 			MaxRetries:  -1,
 			DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
 			DialerRetries: 2, DisableIdentity: true, MaintNotificationsConfig: noMaint,
@@ -314,7 +325,7 @@ func checkRedisOptions(o *RedisOptions) error {
 func (r *Redis) check() error {
 	ctx := context.Background()
 	fail := func(err error) error {
-		return fmt.Errorf("storage: redis %s: cannot use the server: %w", r.where, err)
+		return fmt.Errorf("storage: redis %s: cannot use the server: %w%s", r.where, err, r.tlsHint(err))
 	}
 	if r.cluster == nil {
 		info, err := r.client.Info(ctx, "cluster").Result()
@@ -338,6 +349,20 @@ func (r *Redis) check() error {
 		return fail(err)
 	}
 	return nil
+}
+
+// tlsHint returns what an error at Open says of TLS set on one side
+// only: a TLS-only server closes a plain connection at once, and a plain
+// server never answers a TLS handshake.
+func (r *Redis) tlsHint(err error) string {
+	switch {
+	case r.opts.TLS == nil && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)):
+		return " (the server closed the connection at once, as one that speaks only TLS does to a plain client: " +
+			"set tls = true in [storage], RedisOptions.TLS)"
+	case r.opts.TLS != nil && (errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err)):
+		return " (no answer to the TLS handshake within the dial timeout: is this the server's TLS port?)"
+	}
+	return ""
 }
 
 // Where returns the server's address, or "cluster A,B,C".

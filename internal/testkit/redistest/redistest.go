@@ -61,6 +61,8 @@ func Require(t testing.TB, programs ...string) []string {
 type Server struct {
 	// Addr is the server's 127.0.0.1:port.
 	Addr string
+	// TLSAddr is its TLS port's 127.0.0.1:port (StartTLS); empty for none.
+	TLSAddr string
 	// Dir is its working directory (dump, AOF, nodes.conf, log).
 	Dir string
 
@@ -78,6 +80,16 @@ type Server struct {
 // is stopped when the test ends.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
+	s, err := startWith(t, args)
+	if err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	return s
+}
+
+// startWith starts a server with args on a free port, trying five.
+func startWith(t testing.TB, args []string) (*Server, error) {
+	t.Helper()
 	bin := Require(t, "redis-server")[0]
 	s := &Server{Dir: t.TempDir(), bin: bin}
 	var err error
@@ -92,14 +104,47 @@ func Start(t testing.TB, args ...string) *Server {
 			"--save", "", "--appendonly", "no", "--dir", s.Dir, "--logfile", "redis.log",
 			"--daemonize", "no", "--protected-mode", "yes"}, args...)
 		if err = s.start(); err == nil {
-			break
+			t.Cleanup(s.Stop)
+			return s, nil
 		}
 	}
-	if err != nil {
-		t.Fatalf("redistest: %v", err)
+	return nil, err
+}
+
+// TLS says how StartTLS's server speaks TLS: its certificate and key
+// (PEM files), the CA file it verifies clients' certificates with, and
+// whether it requires clients to present one (tls-auth-clients).
+type TLS struct {
+	CertFile, KeyFile, CAFile string
+	AuthClients               bool
+}
+
+// StartTLS starts a server as Start does that also serves TLS, on
+// TLSAddr (another free 127.0.0.1 port), with the certificate in tc. Its
+// plain port stays open for the harness (readiness, Command).
+func StartTLS(t testing.TB, tc TLS, args ...string) *Server {
+	t.Helper()
+	Require(t, "redis-server")
+	auth := "no"
+	if tc.AuthClients {
+		auth = "yes"
 	}
-	t.Cleanup(s.Stop)
-	return s
+	var err error
+	for range 3 { // a free port can be taken before the server binds it
+		var port int
+		if port, err = freePort(); err != nil {
+			break
+		}
+		tlsArgs := append([]string{"--tls-port", strconv.Itoa(port), "--tls-cert-file", tc.CertFile,
+			"--tls-key-file", tc.KeyFile, "--tls-ca-cert-file", tc.CAFile, "--tls-auth-clients", auth}, args...)
+		var s *Server
+		if s, err = startWith(t, tlsArgs); err == nil {
+			s.TLSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			return s
+		}
+	}
+	t.Fatalf("redistest: %v", err)
+	return nil
 }
 
 func freePort() (int, error) {

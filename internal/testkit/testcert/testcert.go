@@ -1,6 +1,7 @@
 // Package testcert makes self-signed TLS certificates for tests: a
 // certificate for 127.0.0.1, valid for an hour either side of now, and
-// its key, written as PEM files, with a pool that trusts it.
+// its key, written as PEM files, with a pool that trusts it. The
+// certificate serves a client too (mutual TLS).
 package testcert
 
 import (
@@ -31,7 +32,7 @@ func Write(dir string) (certFile, keyFile string, pool *x509.CertPool, err error
 		NotAfter:     time.Now().Add(time.Hour),
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
