@@ -81,16 +81,7 @@ func startOneProcess(t *testing.T, ini string) (addrs []string, cancel context.C
 	t.Cleanup(func() { registry, registerErr = saved, savedErr })
 	registry, registerErr = newTestRegistry(t), nil
 
-	cfgPath := filepath.Join(t.TempDir(), "config.ini")
-	if err := os.WriteFile(cfgPath, []byte(ini), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := logrus.New()
-	log.SetOutput(io.Discard)
+	cfg, log := loadIni(t, ini)
 	ctx, cancel := context.WithCancel(context.Background())
 	gates := make(chan []string, 1)
 	errc := make(chan error, 1)
@@ -105,6 +96,23 @@ func startOneProcess(t *testing.T, ini string) (addrs []string, cancel context.C
 		t.Fatal("not ready")
 	}
 	return addrs, cancel, errc
+}
+
+// loadIni loads config.ini text ini, written in a temporary directory,
+// and returns it with a logger that writes nowhere.
+func loadIni(t *testing.T, ini string) (*config.Config, *logrus.Logger) {
+	t.Helper()
+	cfgPath := filepath.Join(t.TempDir(), "config.ini")
+	if err := os.WriteFile(cfgPath, []byte(ini), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	return cfg, log
 }
 
 func newTestRegistry(t *testing.T) *entity.Registry {

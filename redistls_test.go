@@ -3,17 +3,13 @@ package goworld
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/goworld-engine/goworld/client"
-	"github.com/goworld-engine/goworld/config"
 	"github.com/goworld-engine/goworld/internal/testkit/redistest"
 	"github.com/goworld-engine/goworld/internal/testkit/testcert"
-	"github.com/sirupsen/logrus"
 )
 
 // TestRedisOverTLS: config.ini's [storage] with tls, a CA file, a client
@@ -64,16 +60,7 @@ func TestRedisOverTLS(t *testing.T) {
 
 	// The same with a CA file that does not exist: runAll fails before
 	// any gate is ready.
-	cfgPath := filepath.Join(dir, "config.ini")
-	if err := os.WriteFile(cfgPath, []byte(ini(filepath.Join(dir, "missing.pem"))), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := logrus.New()
-	log.SetOutput(io.Discard)
+	cfg, log := loadIni(t, ini(filepath.Join(dir, "missing.pem")))
 	err = runAll(context.Background(), cfg, nil, log, func([]string) { t.Error("a gate got ready") })
 	if err == nil || !strings.Contains(err.Error(), "[storage] tls_ca") || !strings.Contains(err.Error(), "missing.pem") {
 		t.Fatalf("a missing tls_ca file: %v, want an error naming [storage] tls_ca and the file", err)

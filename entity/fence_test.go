@@ -238,17 +238,7 @@ func TestEpochTravels(t *testing.T) {
 	s2.eng.Run(func() { zone, _ = s2.w.CreateSpaceLocally("Zone", nil) })
 	m := s1.mover("traveller")
 	m.epoch = 7
-	s1.enter(m, zone, 1, 1)
-	s1.out.take()
-	s1.eng.Handle(rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, m.ID()))
-	var mig []byte
-	for _, f := range s1.out.take() {
-		if f.typ == rpc.MsgMigrateEntity {
-			mig = f.body
-		}
-	}
-	s2.eng.Handle(rpc.MsgMigrateEntity, mig)
-	if m2 := s2.w.Entity(m.ID()); m2 == nil || m2.epoch != 7 {
+	if m2 := s1.migrateTo(s2, m, zone, 1, 1); m2 == nil || m2.epoch != 7 {
 		t.Fatalf("migrated entity arrived as %+v; want epoch 7", m2)
 	}
 

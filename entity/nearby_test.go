@@ -31,6 +31,37 @@ func newClientCopies(t *testing.T) *clientCopies {
 	return &clientCopies{t: t, held: map[ClientRef]map[rpc.EntityID]bool{}, calls: map[ClientRef][]string{}}
 }
 
+// holds fails the test unless ref's client holds exactly want.
+func (cc *clientCopies) holds(ref ClientRef, want ...*Entity) {
+	cc.t.Helper()
+	got := map[rpc.EntityID]bool{}
+	for _, m := range want {
+		got[m.ID()] = true
+	}
+	if !maps.Equal(cc.held[ref], got) {
+		cc.t.Fatalf("client holds %v, want %v", slices.Collect(maps.Keys(cc.held[ref])), slices.Collect(maps.Keys(got)))
+	}
+}
+
+// crowdScene makes, in e, a zone where a, with client (1, 10) at the
+// origin, sees five movers at x = 9, 7, 5, 3, 1 (they enter farthest
+// first), syncs once, and returns the client's copies and the entities.
+func crowdScene(e *env) (cc *clientCopies, zone, a *Entity, crowd []*Entity) {
+	cc = newClientCopies(e.t)
+	zone = e.create("Zone", nil)
+	a = e.mover("a")
+	e.bind(a, 1, 10)
+	e.enter(a, zone, 0, 0)
+	crowd = make([]*Entity, 5)
+	for i := range crowd {
+		crowd[i] = e.mover("m")
+		e.enter(crowd[i], zone, float32(9-i*2), 0)
+	}
+	e.eng.Run(e.eng.SyncPositions)
+	cc.apply(e.out.take())
+	return cc, zone, a, crowd
+}
+
 // apply plays frames; it returns the calls they carried, by client.
 func (cc *clientCopies) apply(frames []frame) map[ClientRef][]string {
 	cc.t.Helper()
@@ -170,29 +201,9 @@ func TestCallNearbyClientsChecksDeclarations(t *testing.T) {
 // those it holds, it takes the farthest one's place within a few syncs.
 func TestViewLimit(t *testing.T) {
 	e := newSpaceEnv(t, func(_ *env, c *WorldConfig) { c.ViewLimit = 2 })
-	cc := newClientCopies(t)
-	zone := e.create("Zone", nil)
-	a := e.mover("a")
+	cc, _, a, crowd := crowdScene(e)
 	ref := ClientRef{1, 10}
-	e.bind(a, 1, 10)
-	e.enter(a, zone, 0, 0)
-	crowd := make([]*Entity, 5)
-	for i := range crowd {
-		crowd[i] = e.mover("m")
-		e.enter(crowd[i], zone, float32(9-i*2), 0) // at 9, 7, 5, 3, 1: farthest first
-	}
-	e.eng.Run(e.eng.SyncPositions)
-	cc.apply(e.out.take())
-	holds := func(want ...*Entity) {
-		t.Helper()
-		got := map[rpc.EntityID]bool{}
-		for _, m := range want {
-			got[m.ID()] = true
-		}
-		if !maps.Equal(cc.held[ref], got) {
-			t.Fatalf("client holds %v, want %v", slices.Collect(maps.Keys(cc.held[ref])), slices.Collect(maps.Keys(got)))
-		}
-	}
+	holds := func(want ...*Entity) { t.Helper(); cc.holds(ref, want...) }
 	holds(a, crowd[4], crowd[3])
 	e.eng.Run(func() {
 		crowd[0].CallNearbyClients("OnWave", 1)
@@ -216,34 +227,14 @@ func TestViewLimit(t *testing.T) {
 // migration to another game.
 func TestOwnViewLimit(t *testing.T) {
 	e := newSpaceEnv(t)
-	cc := newClientCopies(t)
-	zone := e.create("Zone", nil)
-	a := e.mover("a")
+	cc, zone, a, crowd := crowdScene(e)
 	ref := ClientRef{1, 10}
-	e.bind(a, 1, 10)
-	e.enter(a, zone, 0, 0)
-	crowd := make([]*Entity, 5)
-	for i := range crowd {
-		crowd[i] = e.mover("m")
-		e.enter(crowd[i], zone, float32(9-i*2), 0) // at 9, 7, 5, 3, 1
-	}
-	e.eng.Run(e.eng.SyncPositions)
-	cc.apply(e.out.take())
-	holds := func(cc *clientCopies, want ...*Entity) {
-		t.Helper()
-		got := map[rpc.EntityID]bool{}
-		for _, m := range want {
-			got[m.ID()] = true
-		}
-		if !maps.Equal(cc.held[ref], got) {
-			t.Fatalf("client holds %v, want %v", slices.Collect(maps.Keys(cc.held[ref])), slices.Collect(maps.Keys(got)))
-		}
-	}
-	holds(cc, append([]*Entity{a}, crowd...)...) // no limit in this world
+	holds := func(want ...*Entity) { t.Helper(); cc.holds(ref, want...) }
+	holds(append([]*Entity{a}, crowd...)...) // no limit in this world
 	e.eng.Run(func() { a.SetViewLimit(2) })
 	e.eng.Run(e.eng.SyncPositions)
 	cc.apply(e.out.take())
-	holds(cc, a, crowd[4], crowd[3])
+	holds(a, crowd[4], crowd[3])
 
 	// A hot reload keeps it: the restored client is held to 2 as well.
 	f, _ := e.freeze()
@@ -264,27 +255,14 @@ func TestOwnViewLimit(t *testing.T) {
 		e2.eng.Run(e2.eng.SyncPositions)
 		cc.apply(e2.out.take())
 	}
-	holds(cc, a, crowd[4], crowd[0])
+	holds(a, crowd[4], crowd[0])
 
 	// A migration keeps it too.
 	e3 := newEnvWith(t, e.reg, e.clock)
 	var zone3 *Entity
 	e3.eng.Run(func() { zone3, _ = e3.w.CreateSpaceLocally("Zone", nil) })
 	e2.eng.Run(func() { a2.SetViewLimit(NoViewLimit) })
-	e2.enter(a2, zone3, 3, 4) // not local: migrates
-	e2.out.take()
-	e2.eng.Handle(rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, a2.ID()))
-	var mig []byte
-	for _, fr := range e2.out.take() {
-		if fr.typ == rpc.MsgMigrateEntity {
-			mig = fr.body
-		}
-	}
-	if mig == nil {
-		t.Fatal("no MigrateEntity sent")
-	}
-	e3.eng.Handle(rpc.MsgMigrateEntity, mig)
-	a3 := e3.w.Entity(a.ID())
+	a3 := e2.migrateTo(e3, a2, zone3, 3, 4)
 	if a3 == nil || a3.Space() != zone3 {
 		t.Fatalf("arrived as %+v", a3)
 	}

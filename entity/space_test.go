@@ -65,6 +65,27 @@ func (e *env) enter(m *Entity, sp *Entity, x, z float32) {
 	}
 }
 
+// migrateTo sends m into zone, a space of the world of to, at (x, z),
+// playing the dispatchers: it acks the migration's block and hands the
+// entity over. It returns the entity as it arrived (nil if it did not).
+func (e *env) migrateTo(to *env, m, zone *Entity, x, z float32) *Entity {
+	e.t.Helper()
+	e.enter(m, zone, x, z) // not local: migrates
+	e.out.take()
+	e.eng.Handle(rpc.MsgMigrateBlockAck, rpc.AppendEntityID(nil, m.ID()))
+	var mig []byte
+	for _, f := range e.out.take() {
+		if f.typ == rpc.MsgMigrateEntity {
+			mig = f.body
+		}
+	}
+	if mig == nil {
+		e.t.Fatalf("%s: no MigrateEntity sent", m)
+	}
+	to.eng.Handle(rpc.MsgMigrateEntity, mig)
+	return to.w.Entity(m.ID())
+}
+
 // toClientOf returns the client frames of type typ sent to ref.
 func toClientOf(t *testing.T, frames []frame, ref ClientRef, typ rpc.MsgType) []clientMsg {
 	var out []clientMsg
