@@ -420,6 +420,24 @@ namespace GoWorld
             return new GoWorldClient(() => new WebSocketTransport(uri, o.ConnectTimeout), o);
         }
 
+        /// <summary>
+        /// Connects over KCP (protocol.md 3.2: UDP to the gate's TCP port
+        /// number, the cookie handshake, then a KCP session with the gate's
+        /// settings) and sends the hello. Blocks for at most
+        /// options.ConnectTimeout; throws IOException on failure. A
+        /// resumable session's redial opens a new UDP socket and handshake.
+        /// </summary>
+        public static GoWorldClient ConnectKcp(string host, int port, ClientOptions options = null)
+        {
+            var o = options ?? new ClientOptions();
+            int dials = 0;
+            // A first dial's hellos back off to a second apart; a redial
+            // resends every 250 ms, so that a player whose network returns
+            // is answered at once (as the Go client does).
+            return new GoWorldClient(() => new KcpTransport(host, port, o.ConnectTimeout, (int)Math.Min(o.MaxBodySize + 6L, int.MaxValue),
+                Interlocked.Increment(ref dials) == 1 ? 1000 : 250), o);
+        }
+
         // ---------------------------------------------------------------
         // Background threads
 

@@ -140,7 +140,16 @@ const (
 // client's own timeout), a space with both players (creates, positions
 // both ways, destroys), a broadcast, the announced heartbeats kept past
 // the gate's timeout, a kick reason (cut to its bound) and a clean close.
-func TestAgainstCluster(t *testing.T) {
+func TestAgainstCluster(t *testing.T) { runClusterScript(t, false) }
+
+// TestAgainstClusterKCP: the same session (tests/ClusterTests.cs) with
+// both clients over KCP (protocol.md 3.2) to the real gate: the
+// handshake, the first segment, frames split over KCP messages (the
+// 2,000-character kick reason is more than one segment), the lingering
+// close that delivers the kick, and a clean close with MsgBye.
+func TestAgainstClusterKCP(t *testing.T) { runClusterScript(t, true) }
+
+func runClusterScript(t *testing.T, kcp bool) {
 	exe := build(t, "tests/ClusterTests.cs")[0]
 	received = make(chan string, 1)
 	reg := entity.NewRegistry()
@@ -149,13 +158,18 @@ func TestAgainstCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := cluster.Start(t, cluster.Options{Registry: reg, BootEntity: "CsTester", WebSocket: true,
+	c := cluster.Start(t, cluster.Options{Registry: reg, BootEntity: "CsTester", WebSocket: !kcp, KCP: kcp,
 		HeartbeatInterval: heartbeatInterval, HeartbeatTimeout: heartbeatTimeout,
 		PositionSyncInterval: 20 * time.Millisecond})
 	space := c.CreateSpace(t, 0, "CsArena")
 	host, port, _ := strings.Cut(c.GateAddr(0), ":")
-	out := monotest.Run(t, monoTimeout, exe, host, port, c.GateWSURL(0), string(space),
-		strconv.Itoa(int(heartbeatTimeout/time.Millisecond)))
+	args := []string{host, port, "-", string(space), strconv.Itoa(int(heartbeatTimeout / time.Millisecond))}
+	if kcp {
+		args = append(args, "kcp")
+	} else {
+		args[2] = c.GateWSURL(0)
+	}
+	out := monotest.Run(t, monoTimeout, exe, args...)
 	if !strings.Contains(out, "cluster: ok") {
 		t.Fatalf("ClusterTests did not report ok:\n%s", out)
 	}
