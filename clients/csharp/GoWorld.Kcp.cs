@@ -727,7 +727,8 @@ namespace GoWorld
         readonly object mu = new object();
         readonly Thread loop;
         readonly System.Diagnostics.Stopwatch clock = System.Diagnostics.Stopwatch.StartNew();
-        readonly long silentLimitMs;   // no datagram from the session by then: dead
+        readonly long silentLimitMs;   // no datagram from the session this long after the handshake: dead
+        readonly long sessionStartMs;
         bool heard;                    // a datagram of the session arrived (under mu)
         bool closed;                   // under mu
         string dead;                   // why the session is dead (under mu)
@@ -759,6 +760,7 @@ namespace GoWorld
             // A session the gate never opens is silent: give up after the
             // dial timeout (protocol.md 3.2) and let the client dial again.
             silentLimitMs = (long)timeout.TotalMilliseconds;
+            sessionStartMs = clock.ElapsedMilliseconds;
             loop = new Thread(Loop) { IsBackground = true, Name = "goworld kcp" };
             loop.Start();
         }
@@ -801,7 +803,7 @@ namespace GoWorld
                         uint now = Now();
                         kcp.Update(now);
                         if (kcp.Dead && dead == null) dead = "the gate stopped acknowledging (KCP dead link)";
-                        if (!heard && clock.ElapsedMilliseconds > silentLimitMs && dead == null)
+                        if (!heard && clock.ElapsedMilliseconds - sessionStartMs > silentLimitMs && dead == null)
                             dead = "no answer from the gate within " + silentLimitMs / 1000.0 + " s of the KCP handshake";
                         if (dead != null) { Monitor.PulseAll(mu); return; }
                         wait = Math.Max(1, Math.Min((int)(kcp.Check(now) - now), IntervalMs));

@@ -1,6 +1,7 @@
 package csharpclient_test
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -173,6 +174,25 @@ func runClusterScript(t *testing.T, kcp bool) {
 	if !strings.Contains(out, "cluster: ok") {
 		t.Fatalf("ClusterTests did not report ok:\n%s", out)
 	}
+	if kcp {
+		// Both clients came over KCP, each with one handshake, and the
+		// gate dropped none of their datagrams as malformed or as a first
+		// segment without a whole frame.
+		var m bytes.Buffer
+		if err := c.Gates[0].WriteMetrics(&m); err != nil {
+			t.Fatal(err)
+		}
+		for metric, want := range map[string]string{
+			`goworld_gate_kcp_hellos_answered_total{process="gate1"}`:            "2",
+			`goworld_gate_kcp_dropped_total{process="gate1",reason="malformed"}`: "0",
+			`goworld_gate_kcp_dropped_total{process="gate1",reason="no_frame"}`:  "0",
+			`goworld_gate_kcp_old_client_kicks_total{process="gate1"}`:           "0",
+		} {
+			if got := metricValue(m.String(), metric); got != want {
+				t.Errorf("%s = %q, want %s", metric, got, want)
+			}
+		}
+	}
 	select {
 	case got := <-received:
 		if got != wantEcho {
@@ -181,4 +201,15 @@ func runClusterScript(t *testing.T, kcp bool) {
 	default:
 		t.Error("Echo never ran on the server")
 	}
+}
+
+// metricValue returns the value of the metric line that begins with
+// name (its labels included) in Prometheus text, or "" if none.
+func metricValue(text, name string) string {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	return ""
 }
