@@ -29,7 +29,10 @@ import (
 // forged answers (another nonce from the gate's address, the right nonce
 // from another address) are ignored, the hellos are resent after 250 ms
 // and 500 ms with one nonce, and the dial times out with the documented
-// message; a gate of another handshake version is refused at once; a
+// message; a gate of another handshake version is refused at once;
+// datagrams after the cookie from another address, over the MTU, of
+// another conv, with frg 200 or a length past the datagram are dropped,
+// and the session ends with the gate's real kick, acknowledged; a
 // gate that answers the second hello gets a first segment that holds the
 // client's hello and heartbeat whole (sn 0, frg 0, conv the cookie), and
 // a session it never answers is given up after the dial timeout.
@@ -148,6 +151,40 @@ var fakeKCPGates = map[string]func(conn *net.UDPConn) error{
 		_, err = conn.WriteToUDP(answer, from)
 		return err
 	},
+	"hostile": func(conn *net.UDPConn) error {
+		// A cookie, then datagrams that must all be dropped, each a
+		// PUSH of sn 0 holding a kick: from another address, over the
+		// MTU, of another conv, with frg 200, with a length past the
+		// datagram; then the real one, whose kick reason the client
+		// must end with. The client acknowledges it.
+		nonce, from, err := readHello(conn, 30*time.Second)
+		if err != nil {
+			return err
+		}
+		const cookie = 0x0a0b0c0d
+		if _, err := conn.WriteToUDP(rpc.AppendKCPCookie(nil, rpc.KCPCookieOK, nonce, cookie), from); err != nil {
+			return err
+		}
+		if _, err := readSegment(conn, cookie, 81); err != nil {
+			return fmt.Errorf("no first segment: %v", err)
+		}
+		other, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return err
+		}
+		defer other.Close()
+		kick := func(reason string) []byte { return frame(rpc.MsgKick, rpc.AppendString(nil, reason)) }
+		other.WriteToUDP(pushSegment(cookie, 0, kick("from another address")), from)
+		conn.WriteToUDP(pushSegment(cookie, 0, kick(strings.Repeat("m", 1400))), from)
+		conn.WriteToUDP(pushSegment(cookie+1, 0, kick("another conv")), from)
+		conn.WriteToUDP(pushSegment(cookie, 200, kick("frg 200")), from)
+		conn.WriteToUDP(pushSegment(cookie, 0, kick("a length past the datagram"))[:40], from)
+		conn.WriteToUDP(pushSegment(cookie, 0, kick("the real kick")), from)
+		if _, err := readSegment(conn, cookie, 82); err != nil {
+			return fmt.Errorf("no ACK of the kick: %v", err)
+		}
+		return nil
+	},
 	"silent": func(conn *net.UDPConn) error {
 		if _, _, err := readHello(conn, 30*time.Second); err != nil {
 			return err
@@ -184,4 +221,32 @@ var fakeKCPGates = map[string]func(conn *net.UDPConn) error{
 			return nil
 		}
 	},
+}
+
+// pushSegment is a KCP PUSH of sn 0 (una 0, window 128) holding data.
+func pushSegment(conv uint32, frg byte, data []byte) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, conv)
+	b = append(b, 81, frg, 128, 0)
+	b = binary.LittleEndian.AppendUint32(b, 0) // ts
+	b = binary.LittleEndian.AppendUint32(b, 0) // sn
+	b = binary.LittleEndian.AppendUint32(b, 1) // una: the client's first segment is acknowledged
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(data)))
+	return append(b, data...)
+}
+
+// readSegment reads the client's datagrams (within 5 s, skipping
+// hellos) until one of conv whose first segment has command cmd.
+func readSegment(conn *net.UDPConn, conv uint32, cmd byte) ([]byte, error) {
+	buf := make([]byte, 2048)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		n, _, err := conn.ReadFromUDP(buf)
+		if err != nil {
+			return nil, err
+		}
+		d := buf[:n]
+		if n >= 24 && binary.LittleEndian.Uint32(d) == conv && d[4] == cmd {
+			return d, nil
+		}
+	}
 }

@@ -2,7 +2,7 @@
 // clients/csharp/kcp_test.go (TestKcp).
 //
 //   mono KcpTests.exe core HELLO_HEX COOKIE_HEX FUZZ_COUNT
-//   mono KcpTests.exe handshake HOST forged=PORT version=PORT silent=PORT
+//   mono KcpTests.exe handshake HOST forged=PORT version=PORT hostile=PORT silent=PORT
 //
 // core: the golden vectors of protocol.md 3.2 (HELLO_HEX and COOKIE_HEX
 // are the server's encoding of them, for nonce 0x1122334455667788 and
@@ -13,8 +13,10 @@
 //
 // handshake: ConnectKcp against the Go test's fake gates: forged answers
 // ignored until the dial times out with the documented message; a
-// version mismatch refused at once; a session the gate never answers
-// given up after the dial timeout. Prints "kcp handshake: ok".
+// version mismatch refused at once; datagrams from another address,
+// over the MTU, of another conv, with a huge frg or a length past the
+// datagram dropped; a session the gate never answers given up after the
+// dial timeout. Prints "kcp handshake: ok".
 
 using System;
 using System.Collections.Generic;
@@ -419,6 +421,22 @@ static class KcpTests
             Check(e.Message.Contains("the gate speaks handshake version 2 (status 1), this client 1: update the client"), "the version message: " + e.Message);
             Check(sw.ElapsedMilliseconds < 2500, "the version mismatch took " + sw.ElapsedMilliseconds + " ms");
         }
+
+        // Datagrams the transport must drop (from another address, over
+        // the MTU, another conv, frg 200, a length past the datagram),
+        // each a kick; then the gate's real kick.
+        sw = Stopwatch.StartNew();
+        var h = GoWorldClient.ConnectKcp(host, ports["hostile"], new ClientOptions { ConnectTimeout = TimeSpan.FromSeconds(5) });
+        string kicked = null;
+        h.Disconnected += r => kicked = r;
+        while (kicked == null && sw.ElapsedMilliseconds < 10000)
+        {
+            h.Poll();
+            System.Threading.Thread.Sleep(5);
+        }
+        Console.WriteLine("hostile: " + kicked);
+        Check(kicked == "the real kick" && h.KickReason == "the real kick", "the hostile gate's session ended with: " + kicked);
+        h.Close();
 
         // A gate that gives a cookie (on the second hello) and then never
         // answers the session: the client gives up after the dial timeout.
