@@ -35,7 +35,8 @@ import (
 // and the session ends with the gate's real kick, acknowledged; a
 // gate that answers the second hello gets a first segment that holds the
 // client's hello and heartbeat whole (sn 0, frg 0, conv the cookie), and
-// a session it never answers is given up after the dial timeout.
+// a session it never answers is given up after the dial timeout, and a
+// write waiting for room in the full send window fails then.
 func TestKcp(t *testing.T) {
 	exe := build(t, "tests/KcpTests.cs")[0]
 

@@ -444,13 +444,21 @@ static class KcpTests
         var c = GoWorldClient.ConnectKcp(host, ports["silent"], new ClientOptions { ConnectTimeout = TimeSpan.FromMilliseconds(1500) });
         string why = null;
         c.Disconnected += r => why = r;
+        // Calls of 60 KB fill KCP's send window (nothing is acknowledged):
+        // the write that waits for room fails when the session is given
+        // up, rather than wait forever.
+        var big = new string('x', 60000);
+        int calls = 0;
         while (why == null && sw.ElapsedMilliseconds < 10000)
         {
+            try { c.Call("AAAAAAAAAAAAAAAA", "Fill", big); calls++; }
+            catch (InvalidOperationException) { }
             c.Poll();
             System.Threading.Thread.Sleep(5);
         }
-        Console.WriteLine("silent: " + why);
+        Console.WriteLine("silent: " + why + " (" + calls + " calls of 60 KB written, " + sw.ElapsedMilliseconds + " ms)");
         Check(why == "connection lost: no answer from the gate within 1.5 s of the KCP handshake", "the silent session's reason: " + why);
+        Check(calls >= 5, calls + " calls written before the window was full");
         c.Close();
     }
 }
