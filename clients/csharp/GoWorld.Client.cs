@@ -9,7 +9,7 @@
 //
 // C# 7, no dependencies: compiles with Unity (.NET Standard 2.1) and with
 // mono's mcs. Files: GoWorld.Client.cs, GoWorld.Protocol.cs,
-// GoWorld.MsgPack.cs.
+// GoWorld.MsgPack.cs, GoWorld.Kcp.cs.
 
 using System;
 using System.Collections.Generic;
@@ -158,7 +158,7 @@ namespace GoWorld
         public object Value;
     }
 
-    // A byte stream that carries frames: TCP or WebSocket.
+    // A byte stream that carries frames: TCP, KCP (GoWorld.Kcp.cs) or WebSocket.
     interface ITransport
     {
         int Read(byte[] buf, int off, int n);   // 0 at end of stream
@@ -266,7 +266,7 @@ namespace GoWorld
     /// A connection to a goworld gate and the client's view of the world:
     /// its player, the entities it sees, the space it is in.
     ///
-    /// Connect with <see cref="ConnectTcp"/> or <see cref="ConnectWebSocket"/>,
+    /// Connect with <see cref="ConnectTcp"/>, <see cref="ConnectKcp"/> or <see cref="ConnectWebSocket"/>,
     /// register handlers (<see cref="On"/>, the events), call
     /// <see cref="Poll"/> once per frame on the main thread (Unity: in
     /// Update), and <see cref="Close"/> when done. No handler ever runs
@@ -418,6 +418,24 @@ namespace GoWorld
             var o = options ?? new ClientOptions();
             var uri = new Uri(url);
             return new GoWorldClient(() => new WebSocketTransport(uri, o.ConnectTimeout), o);
+        }
+
+        /// <summary>
+        /// Connects over KCP (protocol.md 3.2: UDP to the gate's TCP port
+        /// number, the cookie handshake, then a KCP session with the gate's
+        /// settings) and sends the hello. Blocks for at most
+        /// options.ConnectTimeout; throws IOException on failure. A
+        /// resumable session's redial opens a new UDP socket and handshake.
+        /// </summary>
+        public static GoWorldClient ConnectKcp(string host, int port, ClientOptions options = null)
+        {
+            var o = options ?? new ClientOptions();
+            int dials = 0;
+            // A first dial's hellos back off to a second apart; a redial
+            // resends every 250 ms, so that a player whose network returns
+            // is answered at once (as the Go client does).
+            return new GoWorldClient(() => new KcpTransport(host, port, o.ConnectTimeout, (int)Math.Min(o.MaxBodySize + 6L, int.MaxValue),
+                Interlocked.Increment(ref dials) == 1 ? 1000 : 250), o);
         }
 
         // ---------------------------------------------------------------

@@ -1,6 +1,7 @@
 package csharpclient_test
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -140,7 +141,16 @@ const (
 // client's own timeout), a space with both players (creates, positions
 // both ways, destroys), a broadcast, the announced heartbeats kept past
 // the gate's timeout, a kick reason (cut to its bound) and a clean close.
-func TestAgainstCluster(t *testing.T) {
+func TestAgainstCluster(t *testing.T) { runClusterScript(t, false) }
+
+// TestAgainstClusterKCP: the same session (tests/ClusterTests.cs) with
+// both clients over KCP (protocol.md 3.2) to the real gate: the
+// handshake, the first segment, frames split over KCP messages (the
+// 2,000-character kick reason is more than one segment), the lingering
+// close that delivers the kick, and a clean close with MsgBye.
+func TestAgainstClusterKCP(t *testing.T) { runClusterScript(t, true) }
+
+func runClusterScript(t *testing.T, kcp bool) {
 	exe := build(t, "tests/ClusterTests.cs")[0]
 	received = make(chan string, 1)
 	reg := entity.NewRegistry()
@@ -149,15 +159,39 @@ func TestAgainstCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c := cluster.Start(t, cluster.Options{Registry: reg, BootEntity: "CsTester", WebSocket: true,
+	c := cluster.Start(t, cluster.Options{Registry: reg, BootEntity: "CsTester", WebSocket: !kcp, KCP: kcp,
 		HeartbeatInterval: heartbeatInterval, HeartbeatTimeout: heartbeatTimeout,
 		PositionSyncInterval: 20 * time.Millisecond})
 	space := c.CreateSpace(t, 0, "CsArena")
 	host, port, _ := strings.Cut(c.GateAddr(0), ":")
-	out := monotest.Run(t, monoTimeout, exe, host, port, c.GateWSURL(0), string(space),
-		strconv.Itoa(int(heartbeatTimeout/time.Millisecond)))
+	args := []string{host, port, "-", string(space), strconv.Itoa(int(heartbeatTimeout / time.Millisecond))}
+	if kcp {
+		args = append(args, "kcp")
+	} else {
+		args[2] = c.GateWSURL(0)
+	}
+	out := monotest.Run(t, monoTimeout, exe, args...)
 	if !strings.Contains(out, "cluster: ok") {
 		t.Fatalf("ClusterTests did not report ok:\n%s", out)
+	}
+	if kcp {
+		// Both clients came over KCP, each with one handshake, and the
+		// gate dropped none of their datagrams as malformed or as a first
+		// segment without a whole frame.
+		var m bytes.Buffer
+		if err := c.Gates[0].WriteMetrics(&m); err != nil {
+			t.Fatal(err)
+		}
+		for metric, want := range map[string]string{
+			`goworld_gate_kcp_hellos_answered_total{process="gate1"}`:            "2",
+			`goworld_gate_kcp_dropped_total{process="gate1",reason="malformed"}`: "0",
+			`goworld_gate_kcp_dropped_total{process="gate1",reason="no_frame"}`:  "0",
+			`goworld_gate_kcp_old_client_kicks_total{process="gate1"}`:           "0",
+		} {
+			if got := metricValue(m.String(), metric); got != want {
+				t.Errorf("%s = %q, want %s", metric, got, want)
+			}
+		}
 	}
 	select {
 	case got := <-received:
@@ -167,4 +201,15 @@ func TestAgainstCluster(t *testing.T) {
 	default:
 		t.Error("Echo never ran on the server")
 	}
+}
+
+// metricValue returns the value of the metric line that begins with
+// name (its labels included) in Prometheus text, or "" if none.
+func metricValue(text, name string) string {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	return ""
 }

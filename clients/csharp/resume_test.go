@@ -16,6 +16,7 @@ import (
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/internal/testkit/cutproxy"
 	"github.com/goworld-engine/goworld/internal/testkit/monotest"
+	"github.com/goworld-engine/goworld/internal/testkit/udprelay"
 )
 
 // resumerLog is what CsResumer entities did: the hooks that ran and the
@@ -61,23 +62,62 @@ func (r *CsResumer) Move(n int) {
 // every call reaches the entity once and in order, every answer the
 // client once and in order; the entity sees its client away and back,
 // and gone at once when the client closes.
-func TestResumeAcrossACut(t *testing.T) {
+func TestResumeAcrossACut(t *testing.T) { runResume(t, false) }
+
+// TestResumeAcrossACutKCP: the same over KCP, through a UDP relay
+// (internal/testkit/udprelay) that goes dark: the client notices the
+// silence by its heartbeats, redials with a new UDP socket and a new
+// handshake (resending its hello while the relay is dark), resumes, and
+// nothing is lost or repeated either way.
+func TestResumeAcrossACutKCP(t *testing.T) { runResume(t, true) }
+
+func runResume(t *testing.T, kcp bool) {
 	exe := build(t, "tests/ResumeTests.cs")[0]
+	resumerLog.mu.Lock()
+	resumerLog.hooks, resumerLog.moves = nil, nil
+	resumerLog.mu.Unlock()
 	reg := entity.NewRegistry()
 	if err := reg.Register("CsResumer", &CsResumer{}); err != nil {
 		t.Fatal(err)
 	}
-	c := cluster.Start(t, cluster.Options{Registry: reg, BootEntity: "CsResumer"})
-	proxy, err := cutproxy.Start(c.GateAddr(0))
-	if err != nil {
-		t.Fatal(err)
+	opts := cluster.Options{Registry: reg, BootEntity: "CsResumer", KCP: kcp}
+	if kcp {
+		// The client notices a dark path by silence: short heartbeats.
+		opts.HeartbeatInterval, opts.HeartbeatTimeout = heartbeatInterval, heartbeatTimeout
 	}
-	defer proxy.Close()
-	host, port, _ := strings.Cut(proxy.Addr(), ":")
+	c := cluster.Start(t, opts)
+	var addr string
+	var cut func() error
+	var heal func()
+	if kcp {
+		relay := udprelay.New(t, c.GateAddr(0), udprelay.Options{})
+		addr = relay.Addr()
+		cut = func() error { relay.SetDown(true); return nil }
+		heal = func() { relay.SetDown(false) }
+	} else {
+		proxy, err := cutproxy.Start(c.GateAddr(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer proxy.Close()
+		addr = proxy.Addr()
+		cut = func() error {
+			if n := proxy.Cut(); n != 1 {
+				return fmt.Errorf("the proxy cut %d connections, want 1", n)
+			}
+			return nil
+		}
+		heal = proxy.Heal
+	}
+	host, port, _ := strings.Cut(addr, ":")
+	args := []string{host, port}
+	if kcp {
+		args = append(args, "kcp")
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), monoTimeout)
 	defer cancel()
-	cmd := monotest.Command(ctx, t, exe, host, port)
+	cmd := monotest.Command(ctx, t, exe, args...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -98,14 +138,14 @@ func TestResumeAcrossACut(t *testing.T) {
 		out = append(out, line)
 		switch line {
 		case "CUT":
-			if n := proxy.Cut(); n != 1 {
-				t.Errorf("the proxy cut %d connections, want 1", n)
+			if err := cut(); err != nil {
+				t.Error(err)
 			}
 			io.WriteString(stdin, "cut\n")
 		case "HEAL":
 			// Connections the client tried meanwhile were reset: it
 			// retries with backoff.
-			proxy.Heal()
+			heal()
 			io.WriteString(stdin, "healed\n")
 		}
 	}
@@ -128,11 +168,27 @@ func TestResumeAcrossACut(t *testing.T) {
 		resumerLog.mu.Unlock()
 		got := fmt.Sprint(hooks)
 		if slices.Equal(moves, want) && got == "[connected away back gone]" {
-			return
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the entity received moves %v\nand ran hooks %s, want [connected away back gone]", moves, got)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if kcp {
+		// The resume came over a new session: a second handshake
+		// (protocol.md 3.2: a redial opens a new socket), one resume.
+		var m bytes.Buffer
+		if err := c.Gates[0].WriteMetrics(&m); err != nil {
+			t.Fatal(err)
+		}
+		for metric, want := range map[string]string{
+			`goworld_gate_kcp_hellos_answered_total{process="gate1"}`: "2",
+			`goworld_gate_resumes_total{process="gate1",result="ok"}`: "1",
+		} {
+			if got := metricValue(m.String(), metric); got != want {
+				t.Errorf("%s = %q, want %s", metric, got, want)
+			}
+		}
 	}
 }

@@ -1,10 +1,11 @@
 // ClusterTests: a session of the C# client against a real in-process
 // cluster, run by clients/csharp/cluster_test.go (TestAgainstCluster).
 //
-//   mono ClusterTests.exe HOST PORT WS_URL SPACE_ID HEARTBEAT_TIMEOUT_MS
+//   mono ClusterTests.exe HOST PORT WS_URL SPACE_ID HEARTBEAT_TIMEOUT_MS [kcp]
 //
-// Client a connects over TCP, client b over WebSocket; both play the
-// boot entity CsTester. Prints "cluster: ok", or fails with the step.
+// Client a connects over TCP, client b over WebSocket; with "kcp", both
+// over KCP (TestAgainstClusterKCP). Both play the boot entity CsTester.
+// Prints "cluster: ok", or fails with the step.
 
 using System;
 using System.Collections.Generic;
@@ -125,7 +126,7 @@ static class ClusterTests
     {
         try
         {
-            Run(args[0], int.Parse(args[1]), args[2], args[3], int.Parse(args[4]));
+            Run(args[0], int.Parse(args[1]), args[2], args[3], int.Parse(args[4]), args.Length > 5 && args[5] == "kcp");
         }
         catch (Exception e)
         {
@@ -137,10 +138,10 @@ static class ClusterTests
         return 0;
     }
 
-    static void Run(string host, int port, string wsUrl, string space, int heartbeatTimeoutMs)
+    static void Run(string host, int port, string wsUrl, string space, int heartbeatTimeoutMs, bool kcp)
     {
-        // ---- connect over TCP; the boot entity is the player
-        var a = Track("a", GoWorldClient.ConnectTcp(host, port));
+        // ---- connect over TCP (or KCP); the boot entity is the player
+        var a = Track("a", kcp ? GoWorldClient.ConnectKcp(host, port) : GoWorldClient.ConnectTcp(host, port));
         Until("a's player", () => a.C.Player != null);
         Check(a.C.Player.Type == "CsTester" && a.C.Player.IsPlayer && !a.C.Player.HasPosition, "a's player: " + a.C.Player);
         Until("the gate's heartbeat interval", () => a.C.HeartbeatInterval < TimeSpan.FromSeconds(1));
@@ -201,8 +202,8 @@ static class ClusterTests
         Check(r.Ok && (long)r.Result == 2, "the request after a timed-out one");
         Log("requests: ok");
 
-        // ---- a space with a second client, over WebSocket
-        var b = Track("b", GoWorldClient.ConnectWebSocket(wsUrl));
+        // ---- a space with a second client, over WebSocket (or KCP)
+        var b = Track("b", kcp ? GoWorldClient.ConnectKcp(host, port) : GoWorldClient.ConnectWebSocket(wsUrl));
         Until("b's player", () => b.C.Player != null);
         string aId = a.C.Player.Id, bId = b.C.Player.Id;
         b.C.CallPlayer("SetName", "bob");

@@ -2,8 +2,10 @@
 // through a proxy that the Go test cuts, run by
 // clients/csharp/resume_test.go (TestResumeAcrossACut).
 //
-//   mono ResumeTests.exe HOST PORT
+//   mono ResumeTests.exe HOST PORT [kcp]
 //
+// With "kcp", over KCP (TestResumeAcrossACutKCP: the Go test's UDP relay
+// goes dark, and the client notices by its heartbeats).
 // It prints "CUT" and waits for a line on standard input (the Go test
 // has cut every connection and refuses new ones), sends while cut,
 // prints "HEAL" and waits again (the Go test lets connections through),
@@ -47,7 +49,9 @@ static class ResumeTests
     {
         try
         {
-            c = GoWorldClient.ConnectTcp(args[0], int.Parse(args[1]), new ClientOptions { Resume = true });
+            var opts = new ClientOptions { Resume = true };
+            bool kcp = args.Length > 2 && args[2] == "kcp";
+            c = kcp ? GoWorldClient.ConnectKcp(args[0], int.Parse(args[1]), opts) : GoWorldClient.ConnectTcp(args[0], int.Parse(args[1]), opts);
             c.On("OnMoved", call => moved.Add((long)call.Args[0]));
             c.Reconnecting += why => { reconnecting++; Console.WriteLine("reconnecting: " + why); };
             c.Reconnected += () => { reconnected++; Console.WriteLine("reconnected"); };
