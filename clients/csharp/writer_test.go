@@ -325,4 +325,3 @@ func TestWriter(t *testing.T) {
 	}
 	t.Logf("WriterTests:\n%s", log)
 }
-
