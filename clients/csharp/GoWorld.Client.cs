@@ -1036,10 +1036,13 @@ namespace GoWorld
 
         /// <summary>
         /// Calls an exposed method on an entity (MsgCallEntity). No answer
-        /// comes back; see <see cref="Request"/>. Throws ArgumentException
+        /// comes back; see <see cref="Request"/>. It queues the frame for
+        /// the writer thread and returns at once, whatever the network
+        /// does. Throws ArgumentException
         /// for a bad ID, method name or argument, and InvalidOperationException
-        /// once the connection is closed (a failed write closes it: Poll
-        /// then delivers Disconnected).
+        /// once the connection is closed (a failed write closes it, and so
+        /// does a send queue over MaxSendQueueBytes: Poll then delivers
+        /// Disconnected).
         /// </summary>
         public void Call(string entityId, string method, params object[] args)
         {
@@ -1090,7 +1093,9 @@ namespace GoWorld
         /// <summary>
         /// Reports that the player moved (MsgSyncPosition) and sets its
         /// local position. Only while the player is in a space; the values
-        /// must be finite.
+        /// must be finite. Any thread may call it, while Poll runs on
+        /// another: Position is never seen half written, and of two
+        /// threads' calls the one sent last is the one kept.
         /// </summary>
         public void SyncPosition(Position p)
         {
@@ -1135,11 +1140,14 @@ namespace GoWorld
         }
 
         /// <summary>
-        /// Closes the connection: sends MsgBye, waits (options.CloseTimeout
-        /// at most) for the gate's MsgBye in answer or the end of the
-        /// connection, closes the socket and
-        /// stops the threads. A Poll afterwards delivers what was queued
-        /// and the Disconnected event ("closed by the client").
+        /// Closes the connection: queues MsgBye after everything sent
+        /// before it, waits (options.CloseTimeout at most) for the gate's
+        /// MsgBye in answer (so all of it was written) or the end of the
+        /// connection, closes the socket and stops and joins the threads
+        /// (what is still queued then is dropped). While a resumable
+        /// session redials, it returns at once: the dial is cancelled. A
+        /// Poll afterwards delivers what was queued and the Disconnected
+        /// event ("closed by the client").
         /// </summary>
         public void Close()
         {
