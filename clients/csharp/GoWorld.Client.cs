@@ -429,6 +429,14 @@ namespace GoWorld
         public bool IsConnected { get { return !IsClosedNow(); } }
         /// <summary>The heartbeat interval in use (the gate's announcement, or the option).</summary>
         public TimeSpan HeartbeatInterval { get { return TimeSpan.FromMilliseconds(Interval()); } }
+        /// <summary>
+        /// Bytes sent (calls, requests, positions, heartbeats) and not yet
+        /// handed to the socket: the send queue, which may not pass
+        /// <see cref="ClientOptions.MaxSendQueueBytes"/>. A game that sends
+        /// in bulk can hold back while it is high, rather than end the
+        /// session.
+        /// </summary>
+        public long QueuedSendBytes { get { lock (writeLock) return outBytes; } }
         /// <summary>Whether the session is resumable: Resume was asked and the gate sent MsgSession.</summary>
         public bool IsResumable { get { return resumable; } }
 

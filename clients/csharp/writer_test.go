@@ -124,7 +124,10 @@ func callClient(method string, args []byte) []byte {
 // session redials does not wait for the dial.
 func TestWriter(t *testing.T) {
 	exe := build(t, "tests/WriterTests.cs")[0]
-	release := make(chan struct{}) // the stalled gate may read
+	release := make(chan struct{})  // the stalled gate may read
+	finished := make(chan struct{}) // the C# program ended
+	var finishOnce sync.Once
+	defer finishOnce.Do(func() { close(finished) })
 	var releaseOnce sync.Once
 	defer releaseOnce.Do(func() { close(release) })
 
@@ -166,8 +169,8 @@ func TestWriter(t *testing.T) {
 			if _, err := c.Write(bootCreate()); err != nil {
 				return err
 			}
-			// Read nothing until the client gives up and closes.
-			<-release
+			// Read nothing until the C# program has ended.
+			<-finished
 			io.Copy(io.Discard, c)
 			return nil
 		},
@@ -312,6 +315,7 @@ func TestWriter(t *testing.T) {
 	}
 	werr := cmd.Wait()
 	releaseOnce.Do(func() { close(release) })
+	finishOnce.Do(func() { close(finished) })
 	for _, ln := range lns {
 		ln.Close()
 	}
