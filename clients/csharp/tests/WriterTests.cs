@@ -138,9 +138,11 @@ static class WriterTests
     // 20,000 frames while another thread calls SyncPosition(i, i, i, i)
     // and a third reads Position: no reader, Poll's or the others, ever
     // sees a position made of two. The last SyncPosition is the one kept.
+    // Close flushes what the thread queued (up to 8 MB) before its
+    // MsgBye, which the gate reads through (CloseTimeout 60 s).
     static void Position()
     {
-        var c = Connect("position", new ClientOptions { MaxSendQueueBytes = 64 << 20 });
+        var c = Connect("position", new ClientOptions { MaxSendQueueBytes = 64 << 20, CloseTimeout = TimeSpan.FromSeconds(60) });
         var sw = Stopwatch.StartNew();
         while (c.SpaceId == null && sw.ElapsedMilliseconds < 10000) { c.Poll(); Thread.Sleep(1); }
         if (c.SpaceId == null) { Fail("position: no space in 10 s"); c.Close(); return; }
@@ -192,6 +194,7 @@ static class WriterTests
         c.SyncPosition(last);
         Expect("position: the last sent", player.Position.ToString() + " " + player.HasPosition, last.ToString() + " True");
         c.Close();
+        Expect("position close", c.DisconnectReason, "closed by the client");
     }
 
     // Budget: a 16 MiB frame (the largest the gate sends) and a frame of
