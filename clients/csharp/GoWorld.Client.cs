@@ -2,10 +2,11 @@
 // written from docs/protocol.md (client protocol version 1).
 //
 // Threading, Unity style: a background thread reads and decodes frames
-// into a queue, another sends heartbeats and watches for a silent server;
-// the game calls Poll() on its main thread, which applies the queued
-// frames to the entities and runs every handler there. Calls, requests and
-// positions may be sent from the main thread (or any thread).
+// into a queue, another sends heartbeats and watches for a silent server,
+// a third writes; the game calls Poll() on its main thread, which applies
+// the queued frames to the entities and runs every handler there. Calls,
+// requests and positions may be sent from the main thread (or any
+// thread): they are queued for the writer and never wait for the network.
 //
 // C# 7, no dependencies: compiles with Unity (.NET Standard 2.1) and with
 // mono's mcs. Files: GoWorld.Client.cs, GoWorld.Protocol.cs,
@@ -41,8 +42,30 @@ namespace GoWorld
         /// <summary>The largest frame body this client sends (default 64 KiB, the gate's max_client_packet_size).</summary>
         public int MaxSendBodySize = 64 << 10;
         /// <summary>
+        /// Bytes of frames queued for the writer thread and not yet handed
+        /// to the socket (default 4 MiB). Sending never waits for the
+        /// network; a send that takes a non-empty queue past this (the
+        /// network stalled, or the game sends faster than it carries)
+        /// ends the session with "send queue over N bytes
+        /// (MaxSendQueueBytes): the network does not carry what the
+        /// client sends", as the gate ends a slow consumer.
+        /// </summary>
+        public int MaxSendQueueBytes = 4 << 20;
+        /// <summary>
+        /// The most MessagePack values (scalars and containers together)
+        /// decoded from one frame (default 1,048,576,
+        /// <see cref="MsgPack.DefaultMaxValues"/>). A frame over it is a
+        /// protocol error and ends the connection: every value is an
+        /// object in memory, and one byte (an empty map) can cost a
+        /// hundred. Raise it only for a game that sends more values than
+        /// that in one call or attribute map.
+        /// </summary>
+        public int MaxFrameValues = MsgPack.DefaultMaxValues;
+        /// <summary>
         /// Bytes of decoded frames the reader thread queues for Poll (default
-        /// 64 MiB). When Poll falls that far behind, the reader stops
+        /// 64 MiB), counting each frame as its body plus
+        /// <see cref="GoWorldClient.ValueCost"/> bytes for each value
+        /// decoded from it. When Poll falls that far behind, the reader stops
         /// reading until it catches up (the gate then, at worst, closes
         /// the client as a slow consumer); memory stays bounded.
         /// </summary>
@@ -81,10 +104,36 @@ namespace GoWorld
         /// Read it; do not change it.
         /// </summary>
         public Dictionary<string, object> Attrs { get; internal set; }
+        // The position is written by Poll (from the gate) and by
+        // SyncPosition (on any thread), and read on any thread: a Position
+        // is four floats, which no single write or read covers, so both
+        // fields are kept under posLock.
+        readonly object posLock = new object();
+        Position position;
+        bool hasPosition;
+
         /// <summary>Whether the entity is in a space (and Position means something).</summary>
-        public bool HasPosition { get; internal set; }
-        /// <summary>The position and heading, when in a space.</summary>
-        public Position Position { get; internal set; }
+        public bool HasPosition
+        {
+            get { lock (posLock) return hasPosition; }
+            internal set { lock (posLock) hasPosition = value; }
+        }
+
+        /// <summary>
+        /// The position and heading, when in a space. Safe to read on any
+        /// thread: Poll and SyncPosition set it whole, never torn.
+        /// </summary>
+        public Position Position
+        {
+            get { lock (posLock) return position; }
+            internal set { lock (posLock) position = value; }
+        }
+
+        // SetPosition sets the position and HasPosition together.
+        internal void SetPosition(Position p)
+        {
+            lock (posLock) { position = p; hasPosition = true; }
+        }
 
         /// <summary>"Type(Id)".</summary>
         public override string ToString() { return Type + "(" + Id + ")"; }
@@ -172,13 +221,18 @@ namespace GoWorld
         readonly NetworkStream stream;
         int closed;
 
-        public TcpTransport(string host, int port, TimeSpan timeout)
+        // The connect gives up after timeout, or at once when cancel is
+        // cancelled (Close while a resumable session redials).
+        public TcpTransport(string host, int port, TimeSpan timeout, CancellationToken cancel)
         {
             tcp = new TcpClient();
             try
             {
                 var t = tcp.ConnectAsync(host, port);
-                if (!t.Wait(timeout)) throw new IOException("connect to " + host + ":" + port + ": no answer within " + timeout.TotalSeconds + " s");
+                bool done;
+                try { done = t.Wait((int)timeout.TotalMilliseconds, cancel); }
+                catch (OperationCanceledException) { throw new IOException("connect to " + host + ":" + port + ": cancelled, the client closed"); }
+                if (!done) throw new IOException("connect to " + host + ":" + port + ": no answer within " + timeout.TotalSeconds + " s");
                 tcp.NoDelay = true;
                 tcp.SendTimeout = 10000;
                 stream = tcp.GetStream();
@@ -211,12 +265,15 @@ namespace GoWorld
         readonly ClientWebSocket ws = new ClientWebSocket();
         int closed;
 
-        public WebSocketTransport(Uri uri, TimeSpan timeout)
+        public WebSocketTransport(Uri uri, TimeSpan timeout, CancellationToken cancel)
         {
             try
             {
-                using (var cts = new CancellationTokenSource(timeout))
+                using (var cts = CancellationTokenSource.CreateLinkedTokenSource(cancel))
+                {
+                    cts.CancelAfter(timeout);
                     ws.ConnectAsync(uri, cts.Token).GetAwaiter().GetResult();
+                }
             }
             catch (Exception e)
             {
@@ -283,11 +340,29 @@ namespace GoWorld
         /// </summary>
         public const uint MaxResumeWindowMs = 3600 * 1000;
 
+        /// <summary>
+        /// What each decoded value counts for, in bytes, against
+        /// <see cref="ClientOptions.MaxQueuedBytes"/> (besides the body's
+        /// own bytes): about what a boxed scalar or an empty container
+        /// costs in memory, with the reference to it.
+        /// </summary>
+        public const int ValueCost = 64;
+
         readonly ClientOptions opts;
-        readonly Func<ITransport> dial;
+        readonly int sendQueueMax, frameValuesMax;
+        readonly Func<CancellationToken, ITransport> dial;
+        readonly CancellationTokenSource closing = new CancellationTokenSource(); // cancelled by Fail: a dial gives up
         ITransport transport;           // the current connection (under writeLock)
         volatile bool connected = true; // false while a resumable session redials
-        readonly Thread reader, keeper;
+        readonly Thread reader, keeper, writer;
+
+        // The outbound queue (under writeLock): frames for the current
+        // connection in the order Send took the lock, which the writer
+        // thread takes all at once and writes in one write. Nothing but
+        // the writer writes to a connection once the threads run.
+        readonly List<byte[]> outq = new List<byte[]>();
+        long outBytes;
+        readonly object syncPosLock = new object(); // SyncPosition: the send and the local position in one order
 
         // Resumable sessions (protocol.md 8.1).
         volatile bool resumable;        // the gate sent MsgSession
@@ -354,6 +429,14 @@ namespace GoWorld
         public bool IsConnected { get { return !IsClosedNow(); } }
         /// <summary>The heartbeat interval in use (the gate's announcement, or the option).</summary>
         public TimeSpan HeartbeatInterval { get { return TimeSpan.FromMilliseconds(Interval()); } }
+        /// <summary>
+        /// Bytes sent (calls, requests, positions, heartbeats) and not yet
+        /// handed to the socket: the send queue, which may not pass
+        /// <see cref="ClientOptions.MaxSendQueueBytes"/>. A game that sends
+        /// in bulk can hold back while it is high, rather than end the
+        /// session.
+        /// </summary>
+        public long QueuedSendBytes { get { lock (writeLock) return outBytes; } }
         /// <summary>Whether the session is resumable: Resume was asked and the gate sent MsgSession.</summary>
         public bool IsResumable { get { return resumable; } }
 
@@ -379,12 +462,14 @@ namespace GoWorld
         /// <summary>The connection ended, with the reason (the kick's, or what happened). Runs in Poll, once, last.</summary>
         public event Action<string> Disconnected;
 
-        GoWorldClient(Func<ITransport> dial, ClientOptions o)
+        GoWorldClient(Func<CancellationToken, ITransport> dial, ClientOptions o)
         {
             this.dial = dial;
             opts = o;
+            sendQueueMax = o.MaxSendQueueBytes > 0 ? o.MaxSendQueueBytes : 4 << 20;
+            frameValuesMax = o.MaxFrameValues > 0 ? o.MaxFrameValues : MsgPack.DefaultMaxValues;
             entitiesView = new System.Collections.ObjectModel.ReadOnlyDictionary<string, ClientEntity>(entities);
-            var t = dial();
+            var t = dial(CancellationToken.None);
             transport = t;
             if (o.HeartbeatInterval > TimeSpan.Zero) intervalMs = (int)o.HeartbeatInterval.TotalMilliseconds;
             lastReceivedMs = clock.ElapsedMilliseconds;
@@ -394,8 +479,10 @@ namespace GoWorld
             catch { t.Close(); throw; }
             reader = new Thread(ReadLoop) { IsBackground = true, Name = "goworld reader" };
             keeper = new Thread(KeepLoop) { IsBackground = true, Name = "goworld heartbeat" };
+            writer = new Thread(WriteLoop) { IsBackground = true, Name = "goworld writer" };
             reader.Start();
             keeper.Start();
+            writer.Start();
         }
 
         /// <summary>
@@ -405,7 +492,7 @@ namespace GoWorld
         public static GoWorldClient ConnectTcp(string host, int port, ClientOptions options = null)
         {
             var o = options ?? new ClientOptions();
-            return new GoWorldClient(() => new TcpTransport(host, port, o.ConnectTimeout), o);
+            return new GoWorldClient(cancel => new TcpTransport(host, port, o.ConnectTimeout, cancel), o);
         }
 
         /// <summary>
@@ -417,7 +504,7 @@ namespace GoWorld
         {
             var o = options ?? new ClientOptions();
             var uri = new Uri(url);
-            return new GoWorldClient(() => new WebSocketTransport(uri, o.ConnectTimeout), o);
+            return new GoWorldClient(cancel => new WebSocketTransport(uri, o.ConnectTimeout, cancel), o);
         }
 
         /// <summary>
@@ -516,7 +603,7 @@ namespace GoWorld
                     byte[] body = ReadBody(t, (int)(length - 2));
                     if (body == null) throw new IOException("connection closed inside a frame");
                     Interlocked.Exchange(ref lastReceivedMs, clock.ElapsedMilliseconds);
-                    var f = Protocol.DecodeServerFrame(type, body, 0, body.Length);
+                    var f = Protocol.DecodeServerFrame(type, body, 0, body.Length, frameValuesMax);
                     if (!opts.Resume && (type == MsgType.Session || type == MsgType.Resumed || type == MsgType.Ack))
                         throw new ProtocolException("unexpected message type " + type);
                     switch (type)
@@ -546,7 +633,7 @@ namespace GoWorld
                             if (!resuming || sessionStarted) throw new ProtocolException("unexpected MsgResumed");
                             token = f.Token;
                             sessionStarted = true;
-                            Resumed(t, f.Received);
+                            Resumed(f.Received);
                             continue;
                         case MsgType.Ack:
                             if (!sessionStarted) throw new ProtocolException("MsgAck outside a resumable session");
@@ -639,15 +726,18 @@ namespace GoWorld
         }
 
         // Resumed: the gate took the session up and has received our frames
-        // up to received; resend the rest, in order, then carry on.
-        void Resumed(ITransport t, ulong received)
+        // up to received; resend the rest, in order, then carry on. They go
+        // ahead of anything sent from now on (Send queues nothing until
+        // connected); the journal is bounded by ResumeBufferSize, so the
+        // send queue's bound does not apply to them.
+        void Resumed(ulong received)
         {
             lock (writeLock)
             {
                 if (received < (ulong)gateAcked || received > (ulong)sentCount)
                     throw new ProtocolException("Resumed with " + received + " frames received, but " + sentCount + " were sent");
                 Trim((long)received);
-                foreach (byte[] fr in journal) t.Write(fr, 0, fr.Length);
+                foreach (byte[] fr in journal) Push(fr);
                 connected = true;
                 redialDeadline = -1;
             }
@@ -665,6 +755,7 @@ namespace GoWorld
             {
                 connected = false;
                 old = transport;
+                DropOutbound(); // heartbeats and acks of the old connection; session frames are in the journal
             }
             old.Close();
             EnqueueLocal(LocalReconnecting, why);
@@ -679,7 +770,7 @@ namespace GoWorld
                 ITransport t = null;
                 try
                 {
-                    t = dial();
+                    t = dial(closing.Token); // Close cancels it
                     long received;
                     lock (ackLock) { received = recvCount; recvAcked = received; firstUnackedMs = -1; unackedBytes = 0; }
                     var first = Concat(Protocol.Resume(token, (ulong)received), Protocol.Heartbeat());
@@ -687,8 +778,9 @@ namespace GoWorld
                     {
                         if (IsClosedNow()) { t.Close(); return false; }
                         transport = t;
+                        DropOutbound();
+                        Push(first); // the writer writes it: it alone writes
                     }
-                    t.Write(first, 0, first.Length);
                     Interlocked.Exchange(ref lastReceivedMs, clock.ElapsedMilliseconds);
                     return true;
                 }
@@ -801,7 +893,7 @@ namespace GoWorld
             lock (queueLock)
             {
                 // Bounded: wait for Poll rather than grow without end.
-                while (queuedBytes > 0 && queuedBytes + f.BodySize > opts.MaxQueuedBytes && !IsClosedNow())
+                while (queuedBytes > 0 && queuedBytes + Charge(f) > opts.MaxQueuedBytes && !IsClosedNow())
                     Monitor.Wait(queueLock, 100);
                 // Once the connection has ended (Close, a silent server), a
                 // frame read meanwhile is dropped: Disconnected is last.
@@ -809,9 +901,13 @@ namespace GoWorld
                 // queue everything before they close.)
                 if (IsClosedNow()) return;
                 queue.Enqueue(f);
-                queuedBytes += f.BodySize;
+                queuedBytes += Charge(f);
             }
         }
+
+        // Charge is what a queued frame counts for against MaxQueuedBytes:
+        // its body, and ValueCost for each value decoded from it.
+        static long Charge(ServerFrame f) { return f.BodySize + (long)ValueCost * f.Values; }
 
         void EnqueueLocal(ushort type, string text)
         {
@@ -830,16 +926,23 @@ namespace GoWorld
                 reason = Protocol.Cut(why, MaxReasonLength) ?? "connection closed";
                 Volatile.Write(ref closed, 1);
             }
-            lock (writeLock) t = transport;
+            closing.Cancel(); // a dial under way gives up
+            lock (writeLock)
+            {
+                t = transport;
+                Monitor.PulseAll(writeLock); // the writer drops what is queued and ends
+            }
             t.Close();
             stop.Set();
             lock (queueLock) Monitor.PulseAll(queueLock);
         }
 
-        // Send writes a frame. A session frame (a call, request or
+        // Send queues a frame for the writer thread; it never waits for the
+        // network. A session frame (a call, request or
         // position) in a resumable session is also kept until the gate
         // acknowledges it, and while the client redials it is only kept:
-        // the resume sends it. Returns whether it went (or will go) out.
+        // the resume sends it. Returns whether it will go out. A frame that
+        // takes a non-empty queue past MaxSendQueueBytes ends the session.
         bool Send(byte[] frame, bool session)
         {
             if (frame.Length - 6 > opts.MaxSendBodySize)
@@ -865,20 +968,80 @@ namespace GoWorld
                     }
                 }
                 if (!connected) return session && resumable;
-                try { transport.Write(frame, 0, frame.Length); }
+                if (outBytes > 0 && outBytes + frame.Length > sendQueueMax)
+                {
+                    // The network does not carry what the game sends: end
+                    // the session, as the gate ends a slow consumer,
+                    // rather than wait or grow without bound.
+                    Fail("send queue over " + sendQueueMax + " bytes (MaxSendQueueBytes): the network does not carry what the client sends");
+                    throw new InvalidOperationException("the connection is closed: " + DisconnectReason);
+                }
+                Push(frame);
+                return true;
+            }
+        }
+
+        // Push appends a frame to the outbound queue and wakes the writer
+        // (under writeLock).
+        void Push(byte[] frame)
+        {
+            outq.Add(frame);
+            outBytes += frame.Length;
+            Monitor.PulseAll(writeLock);
+        }
+
+        // DropOutbound forgets what is queued for the connection (under writeLock).
+        void DropOutbound()
+        {
+            outq.Clear();
+            outBytes = 0;
+        }
+
+        // WriteLoop is the writer thread: it takes everything queued, as
+        // soon as there is anything, and writes it in one write to the
+        // connection it was queued for; it ends when the connection does.
+        void WriteLoop()
+        {
+            byte[] buf = new byte[64 << 10];
+            while (true)
+            {
+                ITransport t;
+                int n = 0;
+                lock (writeLock)
+                {
+                    while (outq.Count == 0 && !IsClosedNow()) Monitor.Wait(writeLock);
+                    if (IsClosedNow())
+                    {
+                        DropOutbound();
+                        return;
+                    }
+                    if (buf.Length < outBytes) buf = new byte[Math.Max(outBytes, 2L * buf.Length)];
+                    foreach (byte[] fr in outq)
+                    {
+                        Buffer.BlockCopy(fr, 0, buf, n, fr.Length);
+                        n += fr.Length;
+                    }
+                    DropOutbound();
+                    t = transport;
+                }
+                try { t.Write(buf, 0, n); }
                 catch (Exception e)
                 {
+                    if (IsClosedNow()) return;
+                    bool current;
+                    lock (writeLock) current = t == transport;
+                    if (!current) continue; // a connection already dropped
                     if (!resumable)
                     {
                         // The connection is gone (or a timed-out write left
-                        // half a frame on it): end it, and fail as the API
-                        // says for a closed connection.
+                        // half a frame on it): end it; sends then fail as
+                        // the API says for a closed connection.
                         Fail(Lost("connection lost: " + e.Message));
-                        throw new InvalidOperationException("the connection is closed: " + DisconnectReason, e);
+                        return;
                     }
-                    transport.Close(); // a drop: the reader dials again, the resume resends
+                    t.Close(); // a drop: the reader dials again, the resume resends
                 }
-                return true;
+                if (buf.Length > 1 << 20) buf = new byte[64 << 10]; // a burst's buffer is not kept
             }
         }
 
@@ -899,10 +1062,13 @@ namespace GoWorld
 
         /// <summary>
         /// Calls an exposed method on an entity (MsgCallEntity). No answer
-        /// comes back; see <see cref="Request"/>. Throws ArgumentException
+        /// comes back; see <see cref="Request"/>. It queues the frame for
+        /// the writer thread and returns at once, whatever the network
+        /// does. Throws ArgumentException
         /// for a bad ID, method name or argument, and InvalidOperationException
-        /// once the connection is closed (a failed write closes it: Poll
-        /// then delivers Disconnected).
+        /// once the connection is closed (a failed write closes it, and so
+        /// does a send queue over MaxSendQueueBytes: Poll then delivers
+        /// Disconnected).
         /// </summary>
         public void Call(string entityId, string method, params object[] args)
         {
@@ -953,16 +1119,22 @@ namespace GoWorld
         /// <summary>
         /// Reports that the player moved (MsgSyncPosition) and sets its
         /// local position. Only while the player is in a space; the values
-        /// must be finite.
+        /// must be finite. Any thread may call it, while Poll runs on
+        /// another: Position is never seen half written, and of two
+        /// threads' calls the one sent last is the one kept.
         /// </summary>
         public void SyncPosition(Position p)
         {
             var player = Player;
             string space = SpaceId;
             if (player == null || space == null) throw new InvalidOperationException("the player is in no space");
-            Send(Protocol.SyncPosition(player.Id, space, p), true);
-            player.Position = p;
-            player.HasPosition = true;
+            var frame = Protocol.SyncPosition(player.Id, space, p);
+            // Two threads' positions: the last sent is the one kept.
+            lock (syncPosLock)
+            {
+                Send(frame, true);
+                player.SetPosition(p);
+            }
         }
 
         /// <summary>
@@ -982,7 +1154,7 @@ namespace GoWorld
                 {
                     if (queue.Count == 0) break;
                     f = queue.Dequeue();
-                    queuedBytes -= f.BodySize;
+                    queuedBytes -= Charge(f);
                     Monitor.PulseAll(queueLock);
                 }
                 n++;
@@ -994,11 +1166,14 @@ namespace GoWorld
         }
 
         /// <summary>
-        /// Closes the connection: sends MsgBye, waits (options.CloseTimeout
-        /// at most) for the gate's MsgBye in answer or the end of the
-        /// connection, closes the socket and
-        /// stops the threads. A Poll afterwards delivers what was queued
-        /// and the Disconnected event ("closed by the client").
+        /// Closes the connection: queues MsgBye after everything sent
+        /// before it, waits (options.CloseTimeout at most) for the gate's
+        /// MsgBye in answer (so all of it was written) or the end of the
+        /// connection, closes the socket and stops and joins the threads
+        /// (what is still queued then is dropped). While a resumable
+        /// session redials, it returns at once: the dial is cancelled. A
+        /// Poll afterwards delivers what was queued and the Disconnected
+        /// event ("closed by the client").
         /// </summary>
         public void Close()
         {
@@ -1014,6 +1189,7 @@ namespace GoWorld
             }
             if (Thread.CurrentThread != reader) reader.Join();
             if (Thread.CurrentThread != keeper) keeper.Join();
+            if (Thread.CurrentThread != writer) writer.Join();
         }
 
         /// <summary>Same as <see cref="Close"/>.</summary>
@@ -1091,7 +1267,7 @@ namespace GoWorld
                     {
                         SpaceId = f.Id;
                         SpaceType = f.TypeName;
-                        if (Player != null) { Player.Position = f.Pos; Player.HasPosition = true; }
+                        if (Player != null) Player.SetPosition(f.Pos);
                     }
                     Raise(SpaceChanged, this);
                     break;
@@ -1100,8 +1276,7 @@ namespace GoWorld
                     {
                         ClientEntity e;
                         if (!entities.TryGetValue(f.PositionIds[i], out e)) continue;
-                        e.Position = f.PositionList[i];
-                        e.HasPosition = true;
+                        e.SetPosition(f.PositionList[i]);
                         Raise(EntityMoved, e);
                     }
                     break;

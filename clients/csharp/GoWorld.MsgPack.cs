@@ -24,6 +24,16 @@ namespace GoWorld
     }
 
     /// <summary>
+    /// Thrown when a decode would go past its budget of values
+    /// (<see cref="MsgPack.DefaultMaxValues"/>, or the budget given).
+    /// </summary>
+    public sealed class MsgPackBudgetException : MsgPackException
+    {
+        /// <summary>Creates the exception.</summary>
+        public MsgPackBudgetException() : base("more values than the budget allows") { }
+    }
+
+    /// <summary>
     /// The MessagePack subset of docs/protocol.md section 7.
     ///
     /// Decoded values are: <c>null</c>, <c>bool</c>, <c>long</c> (every
@@ -40,8 +50,11 @@ namespace GoWorld
     /// allocates ahead for at most 1024 elements and grows as they are
     /// read, so nested containers that each declare all the bytes left
     /// cost no more than what is read), refuses
-    /// nesting deeper than <see cref="MaxDepth"/>, and throws
-    /// <see cref="MsgPackException"/> for anything malformed.
+    /// nesting deeper than <see cref="MaxDepth"/>, decodes at most a
+    /// budget of values (<see cref="DefaultMaxValues"/>: every value,
+    /// scalar or container, is an object in memory, tens of bytes for one
+    /// byte of input: an empty map is one byte), and throws
+    /// <see cref="MsgPackException"/> for anything malformed or over the budget.
     /// </summary>
     public static class MsgPack
     {
@@ -51,6 +64,15 @@ namespace GoWorld
         /// (protocol.md 7.2); deeper input is refused as malformed.
         /// </summary>
         public const int MaxDepth = 64;
+
+        /// <summary>
+        /// The most values one decode (and the client, one frame) decodes
+        /// unless told otherwise: 1,048,576. Every value counts, scalars
+        /// and containers alike (an array of three integers is four). A
+        /// frame of a megabyte of empty maps would otherwise become a
+        /// million dictionaries, a hundred megabytes or more.
+        /// </summary>
+        public const int DefaultMaxValues = 1 << 20;
 
         static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, false);
 
@@ -64,7 +86,8 @@ namespace GoWorld
         {
             if (data == null) throw new ArgumentNullException("data");
             int pos = 0;
-            object v = Decode(data, ref pos, data.Length);
+            int budget = DefaultMaxValues;
+            object v = Decode(data, ref pos, data.Length, ref budget);
             if (pos != data.Length)
                 throw new MsgPackException((data.Length - pos) + " trailing bytes after the value");
             return v;
@@ -77,10 +100,32 @@ namespace GoWorld
         /// </summary>
         public static object Decode(byte[] data, ref int pos, int end)
         {
+            int budget = DefaultMaxValues;
+            return Decode(data, ref pos, end, ref budget);
+        }
+
+        /// <summary>
+        /// Decodes one value as <see cref="Decode(byte[], ref int, int)"/>
+        /// does, within a budget: <paramref name="budget"/> is the number
+        /// of values (scalars and containers) that may still be decoded,
+        /// and is decreased by those decoded. Past it, throws
+        /// <see cref="MsgPackException"/> ("more than N values"), so that
+        /// several values of one frame can share one budget.
+        /// </summary>
+        public static object Decode(byte[] data, ref int pos, int end, ref int budget)
+        {
             if (data == null) throw new ArgumentNullException("data");
             if (pos < 0 || end > data.Length || pos > end)
                 throw new ArgumentOutOfRangeException("pos");
-            return DecodeValue(data, ref pos, end, 0);
+            var st = new DecodeState { Left = budget };
+            try { return DecodeValue(data, ref pos, end, 0, st); }
+            finally { budget = st.Left; }
+        }
+
+        // DecodeState is what one decode shares across its recursion.
+        sealed class DecodeState
+        {
+            public int Left; // values that may still be decoded
         }
 
         static void Need(int pos, int end, long n)
@@ -98,15 +143,18 @@ namespace GoWorld
             return v;
         }
 
-        static object DecodeValue(byte[] b, ref int p, int end, int depth)
+        static object DecodeValue(byte[] b, ref int p, int end, int depth, DecodeState st)
         {
             Need(p, end, 1);
+            // Counted before anything is built: a refused value costs nothing.
+            if (st.Left <= 0) throw new MsgPackBudgetException();
+            st.Left--;
             byte c = b[p++];
             if (c <= 0x7f) return (long)c;
             if (c >= 0xe0) return (long)(sbyte)c;
             if (c >= 0xa0 && c <= 0xbf) return ReadStr(b, ref p, end, c & 0x1f);
-            if (c >= 0x90 && c <= 0x9f) return ReadArray(b, ref p, end, c & 0x0f, depth);
-            if (c >= 0x80 && c <= 0x8f) return ReadMap(b, ref p, end, c & 0x0f, depth);
+            if (c >= 0x90 && c <= 0x9f) return ReadArray(b, ref p, end, c & 0x0f, depth, st);
+            if (c >= 0x80 && c <= 0x8f) return ReadMap(b, ref p, end, c & 0x0f, depth, st);
             switch (c)
             {
                 case 0xc0: return null;
@@ -133,10 +181,10 @@ namespace GoWorld
                 case 0xd9: return ReadStr(b, ref p, end, (long)ReadBE(b, ref p, end, 1));
                 case 0xda: return ReadStr(b, ref p, end, (long)ReadBE(b, ref p, end, 2));
                 case 0xdb: return ReadStr(b, ref p, end, (long)ReadBE(b, ref p, end, 4));
-                case 0xdc: return ReadArray(b, ref p, end, (long)ReadBE(b, ref p, end, 2), depth);
-                case 0xdd: return ReadArray(b, ref p, end, (long)ReadBE(b, ref p, end, 4), depth);
-                case 0xde: return ReadMap(b, ref p, end, (long)ReadBE(b, ref p, end, 2), depth);
-                case 0xdf: return ReadMap(b, ref p, end, (long)ReadBE(b, ref p, end, 4), depth);
+                case 0xdc: return ReadArray(b, ref p, end, (long)ReadBE(b, ref p, end, 2), depth, st);
+                case 0xdd: return ReadArray(b, ref p, end, (long)ReadBE(b, ref p, end, 4), depth, st);
+                case 0xde: return ReadMap(b, ref p, end, (long)ReadBE(b, ref p, end, 2), depth, st);
+                case 0xdf: return ReadMap(b, ref p, end, (long)ReadBE(b, ref p, end, 4), depth, st);
                 case 0xc1: throw new MsgPackException("msgpack code 0xc1 is never used");
                 default: throw new MsgPackException("msgpack extension 0x" + c.ToString("x2") + " is not part of the protocol");
             }
@@ -166,7 +214,7 @@ namespace GoWorld
         // frame would cost gigabytes before it is refused.
         const int PreallocMax = 1024;
 
-        static List<object> ReadArray(byte[] b, ref int p, int end, long n, int depth)
+        static List<object> ReadArray(byte[] b, ref int p, int end, long n, int depth, DecodeState st)
         {
             if (depth + 1 > MaxDepth) throw new MsgPackException("nesting deeper than " + MaxDepth);
             // Every element takes at least one byte.
@@ -174,11 +222,11 @@ namespace GoWorld
             // Capacity for what is read, not what is declared: every level
             // of a nesting may declare all the bytes left (see PreallocMax).
             var list = new List<object>((int)Math.Min(n, PreallocMax));
-            for (long i = 0; i < n; i++) list.Add(DecodeValue(b, ref p, end, depth + 1));
+            for (long i = 0; i < n; i++) list.Add(DecodeValue(b, ref p, end, depth + 1, st));
             return list;
         }
 
-        static Dictionary<string, object> ReadMap(byte[] b, ref int p, int end, long n, int depth)
+        static Dictionary<string, object> ReadMap(byte[] b, ref int p, int end, long n, int depth, DecodeState st)
         {
             if (depth + 1 > MaxDepth) throw new MsgPackException("nesting deeper than " + MaxDepth);
             // Every entry takes at least two bytes.
@@ -186,9 +234,9 @@ namespace GoWorld
             var map = new Dictionary<string, object>((int)Math.Min(n, PreallocMax));
             for (long i = 0; i < n; i++)
             {
-                string k = DecodeValue(b, ref p, end, depth + 1) as string;
+                string k = DecodeValue(b, ref p, end, depth + 1, st) as string;
                 if (k == null) throw new MsgPackException("map key that is not a string");
-                map[k] = DecodeValue(b, ref p, end, depth + 1);
+                map[k] = DecodeValue(b, ref p, end, depth + 1, st);
             }
             return map;
         }

@@ -146,6 +146,8 @@ namespace GoWorld
         public ulong Received;
         /// <summary>The size of the body, for the client's queue accounting.</summary>
         public int BodySize;
+        /// <summary>The number of MessagePack values decoded from the body (scalars and containers), for the client's queue accounting.</summary>
+        public int Values;
     }
 
     /// <summary>The attribute change operations of protocol.md 11.2.</summary>
@@ -422,9 +424,15 @@ namespace GoWorld
                 return s;
             }
 
+            public int MaxValues, ValuesLeft; // the frame's budget of decoded values
+
             public object Value(string what)
             {
-                try { return MsgPack.Decode(B, ref P, End); }
+                try { return MsgPack.Decode(B, ref P, End, ref ValuesLeft); }
+                catch (MsgPackBudgetException)
+                {
+                    throw new ProtocolException(what + ": more than " + MaxValues + " values in one frame (the client's MaxFrameValues)");
+                }
                 catch (MsgPackException e) { throw new ProtocolException(what + ": " + e.Message); }
             }
 
@@ -441,9 +449,22 @@ namespace GoWorld
         /// </summary>
         public static ServerFrame DecodeServerFrame(ushort type, byte[] body, int offset, int count)
         {
+            return DecodeServerFrame(type, body, offset, count, MsgPack.DefaultMaxValues);
+        }
+
+        /// <summary>
+        /// Decodes the body of a frame as <see cref="DecodeServerFrame(ushort, byte[], int, int)"/>
+        /// does, decoding at most <paramref name="maxValues"/> MessagePack
+        /// values (scalars and containers, all the frame's values together):
+        /// past it, throws <see cref="ProtocolException"/>. The frame's
+        /// <see cref="ServerFrame.Values"/> says how many it decoded.
+        /// </summary>
+        public static ServerFrame DecodeServerFrame(ushort type, byte[] body, int offset, int count, int maxValues)
+        {
             if (body == null || offset < 0 || count < 0 || offset + count > body.Length)
                 throw new ArgumentOutOfRangeException("count");
-            var b = new Body { B = body, P = offset, End = offset + count };
+            if (maxValues < 1) throw new ArgumentOutOfRangeException("maxValues");
+            var b = new Body { B = body, P = offset, End = offset + count, MaxValues = maxValues, ValuesLeft = maxValues };
             var f = new ServerFrame { Type = type, BodySize = count };
             switch (type)
             {
@@ -548,6 +569,7 @@ namespace GoWorld
                 default:
                     throw new ProtocolException("unexpected message type " + type);
             }
+            f.Values = maxValues - b.ValuesLeft;
             return f;
         }
     }

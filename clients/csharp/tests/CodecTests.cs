@@ -122,6 +122,7 @@ static class CodecTests
         if (n < 50) Fail("only " + n + " golden vectors");
 
         Hostile(golden);
+        Budget(golden);
         DocExamples();
         Encoder();
         Fuzz(golden, int.Parse(args[1]));
@@ -332,6 +333,75 @@ static class CodecTests
         catch (Exception e) { Fail(what + ": " + e.Message); return null; }
     }
 
+    // CountValues is what a decode of v counts against its budget: every
+    // value, map keys included.
+    static int CountValues(object v)
+    {
+        int n = 1;
+        var l = v as List<object>;
+        if (l != null) foreach (object e in l) n += CountValues(e);
+        var m = v as Dictionary<string, object>;
+        if (m != null) foreach (var kv in m) n += 1 + CountValues(kv.Value);
+        return n;
+    }
+
+    // Budget: a decode counts every value against its budget, takes
+    // exactly what it decoded from it, and refuses one value more than
+    // the budget with MsgPackBudgetException; a frame's values share one
+    // budget; a megabyte of empty maps is refused by default.
+    static void Budget(List<byte[]> golden)
+    {
+        var sw = Stopwatch.StartNew();
+        foreach (byte[] b in golden)
+        {
+            string name = Cut(Hex(b, 0, Math.Min(b.Length, 120)));
+            object v;
+            try { v = MsgPack.Decode(b); }
+            catch (Exception e) { Fail("budget: golden " + name + ": " + e.Message); continue; }
+            int need = CountValues(v);
+            int pos = 0, budget = need + 5;
+            try
+            {
+                MsgPack.Decode(b, ref pos, b.Length, ref budget);
+                if (budget != 5) Fail("budget: golden " + name + ": " + (need + 5 - budget) + " values taken, want " + need);
+            }
+            catch (Exception e) { Fail("budget: golden " + name + " within " + need + " values: " + e.Message); }
+            pos = 0;
+            budget = need - 1;
+            try
+            {
+                MsgPack.Decode(b, ref pos, b.Length, ref budget);
+                Fail("budget: golden " + name + " of " + need + " values decoded within " + (need - 1));
+            }
+            catch (MsgPackBudgetException) { }
+            catch (Exception e) { Fail("budget: golden " + name + " within " + (need - 1) + ": " + e.GetType().Name + ": " + e.Message); }
+        }
+        // A megabyte of empty maps (an array of 1,048,576): over the
+        // default budget by the array itself.
+        byte[] maps = Repeat(Unhex("dd00100000"), 1, Repeat(new byte[] { 0x80 }, 1 << 20, new byte[0]));
+        try { MsgPack.Decode(maps); Fail("budget: a megabyte of empty maps decoded"); }
+        catch (MsgPackBudgetException) { }
+        catch (Exception e) { Fail("budget: a megabyte of empty maps: " + e.GetType().Name + ": " + e.Message); }
+        // One frame, one budget: an AttrChange's path (array + string = 2)
+        // and value (1) are 3 values.
+        var cw = new List<byte>(Encoding.ASCII.GetBytes("DA0ODxAREhMUFRYX"));
+        cw.AddRange(Unhex("01" + "91a161" + "05")); // Set, path ["a"], value 5
+        byte[] change = cw.ToArray();
+        try
+        {
+            var f = Protocol.DecodeServerFrame(MsgType.AttrChange, change, 0, change.Length, 3);
+            if (f.Values != 3) Fail("budget: AttrChange decoded " + f.Values + " values, want 3");
+        }
+        catch (Exception e) { Fail("budget: AttrChange within 3 values: " + e.Message); }
+        try
+        {
+            Protocol.DecodeServerFrame(MsgType.AttrChange, change, 0, change.Length, 2);
+            Fail("budget: AttrChange of 3 values decoded within 2");
+        }
+        catch (ProtocolException e) { Expect("budget: AttrChange within 2", e.Message, "AttrChange value: more than 2 values in one frame (the client's MaxFrameValues)"); }
+        Console.WriteLine("budget: ok in " + sw.ElapsedMilliseconds + " ms");
+    }
+
     static readonly ushort[] ServerTypes = { 2, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 1, 3, 5, 8, 999 };
 
     static void Fuzz(List<byte[]> golden, int iterations)
@@ -369,6 +439,17 @@ static class CodecTests
             catch (MsgPackException) { refused++; }
             catch (Exception e) { Fail("fuzz " + Hex(b) + ": " + e.GetType().Name + ": " + e.Message); }
 
+            // Within a small budget: refused, or decoded with exactly its
+            // values taken from the budget.
+            int small = 1 + rnd.Next(12), left = small, at = 0;
+            try
+            {
+                object v = MsgPack.Decode(b, ref at, b.Length, ref left);
+                if (small - left != CountValues(v)) Fail("fuzz " + Hex(b) + ": " + (small - left) + " values taken for " + CountValues(v));
+            }
+            catch (MsgPackException) { }
+            catch (Exception e) { Fail("fuzz " + Hex(b) + " within " + small + " values: " + e.GetType().Name + ": " + e.Message); }
+
             // The same bytes (and a frame-like prefix) as the body of every type.
             ushort t = ServerTypes[rnd.Next(ServerTypes.Length)];
             byte[] body = b;
@@ -383,7 +464,12 @@ static class CodecTests
                 body[18] = 0;
                 b.CopyTo(body, 19);
             }
-            try { Protocol.DecodeServerFrame(t, body, 0, body.Length); frames++; }
+            try
+            {
+                var f = Protocol.DecodeServerFrame(t, body, 0, body.Length, 1 + rnd.Next(12));
+                frames++;
+                if (f.Values > 12) Fail("fuzz frame type " + t + " " + Hex(body) + ": " + f.Values + " values, over its budget");
+            }
             catch (ProtocolException) { }
             catch (Exception e) { Fail("fuzz frame type " + t + " " + Hex(body) + ": " + e.GetType().Name + ": " + e.Message); }
         }
