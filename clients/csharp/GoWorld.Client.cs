@@ -521,8 +521,8 @@ namespace GoWorld
             // A first dial's hellos back off to a second apart; a redial
             // resends every 250 ms, so that a player whose network returns
             // is answered at once (as the Go client does).
-            return new GoWorldClient(() => new KcpTransport(host, port, o.ConnectTimeout, (int)Math.Min(o.MaxBodySize + 6L, int.MaxValue),
-                Interlocked.Increment(ref dials) == 1 ? 1000 : 250), o);
+            return new GoWorldClient(cancel => new KcpTransport(host, port, o.ConnectTimeout, (int)Math.Min(o.MaxBodySize + 6L, int.MaxValue),
+                Interlocked.Increment(ref dials) == 1 ? 1000 : 250, cancel), o);
         }
 
         // ---------------------------------------------------------------

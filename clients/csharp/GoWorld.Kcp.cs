@@ -735,7 +735,10 @@ namespace GoWorld
         byte[] rest;                   // what Read has not returned yet of the last message (reader thread)
         int restOff;
 
-        public KcpTransport(string host, int port, TimeSpan timeout, int maxMessage, int helloGapMs)
+        // The handshake gives up after timeout, or at once when cancel is
+        // cancelled (Close while a resumable session redials): the socket
+        // is closed under it.
+        public KcpTransport(string host, int port, TimeSpan timeout, int maxMessage, int helloGapMs, CancellationToken cancel)
         {
             gate = new IPEndPoint(Resolve(host, port), port);
             sock = new Socket(gate.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
@@ -743,7 +746,15 @@ namespace GoWorld
             {
                 sock.Bind(new IPEndPoint(gate.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0));
                 uint conv;
-                try { conv = KcpHandshake.Run(sock, gate, timeout, helloGapMs); }
+                try
+                {
+                    using (cancel.Register(() => sock.Close()))
+                        conv = KcpHandshake.Run(sock, gate, timeout, helloGapMs);
+                }
+                catch (Exception) when (cancel.IsCancellationRequested)
+                {
+                    throw new IOException("connect to " + host + ":" + port + " over KCP: cancelled, the client closed");
+                }
                 catch (IOException e) { throw new IOException("connect to " + host + ":" + port + " over KCP: " + e.Message, e); }
                 kcp = new Kcp(conv, Output);
                 kcp.SetNoDelay(1, IntervalMs, 2, true);

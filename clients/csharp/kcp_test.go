@@ -85,8 +85,8 @@ func TestKcp(t *testing.T) {
 	})
 }
 
-// readHello reads the client's next hello (within d) and checks it.
-func readHello(conn *net.UDPConn, d time.Duration) (uint64, *net.UDPAddr, error) {
+// readKCPHello reads the client's next KCP hello (within d) and checks it.
+func readKCPHello(conn *net.UDPConn, d time.Duration) (uint64, *net.UDPAddr, error) {
 	buf := make([]byte, 2048)
 	conn.SetReadDeadline(time.Now().Add(d))
 	n, from, err := conn.ReadFromUDP(buf)
@@ -118,7 +118,7 @@ var fakeKCPGates = map[string]func(conn *net.UDPConn) error{
 		var at []time.Duration
 		start := time.Now()
 		for {
-			nonce, from, err := readHello(conn, 3*time.Second)
+			nonce, from, err := readKCPHello(conn, 3*time.Second)
 			if err != nil {
 				break // the client gave up
 			}
@@ -143,7 +143,7 @@ var fakeKCPGates = map[string]func(conn *net.UDPConn) error{
 		return nil
 	},
 	"version": func(conn *net.UDPConn) error {
-		nonce, from, err := readHello(conn, 30*time.Second)
+		nonce, from, err := readKCPHello(conn, 30*time.Second)
 		if err != nil {
 			return err
 		}
@@ -158,7 +158,7 @@ var fakeKCPGates = map[string]func(conn *net.UDPConn) error{
 		// MTU, of another conv, with frg 200, with a length past the
 		// datagram; then the real one, whose kick reason the client
 		// must end with. The client acknowledges it.
-		nonce, from, err := readHello(conn, 30*time.Second)
+		nonce, from, err := readKCPHello(conn, 30*time.Second)
 		if err != nil {
 			return err
 		}
@@ -187,11 +187,11 @@ var fakeKCPGates = map[string]func(conn *net.UDPConn) error{
 		return nil
 	},
 	"silent": func(conn *net.UDPConn) error {
-		if _, _, err := readHello(conn, 30*time.Second); err != nil {
+		if _, _, err := readKCPHello(conn, 30*time.Second); err != nil {
 			return err
 		}
 		// The second hello gets the answer.
-		nonce, from, err := readHello(conn, 2*time.Second)
+		nonce, from, err := readKCPHello(conn, 2*time.Second)
 		if err != nil {
 			return fmt.Errorf("no second hello: %v", err)
 		}

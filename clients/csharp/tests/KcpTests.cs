@@ -445,13 +445,18 @@ static class KcpTests
         string why = null;
         c.Disconnected += r => why = r;
         // Calls of 60 KB fill KCP's send window (nothing is acknowledged):
-        // the write that waits for room fails when the session is given
-        // up, rather than wait forever.
+        // the writer thread's write that waits for room fails when the
+        // session is given up, rather than wait forever. The calls keep
+        // the send queue under its bound (QueuedSendBytes), so that the
+        // session ends for its silence, not for the queue.
         var big = new string('x', 60000);
         int calls = 0;
         while (why == null && sw.ElapsedMilliseconds < 10000)
         {
-            try { c.Call("AAAAAAAAAAAAAAAA", "Fill", big); calls++; }
+            try
+            {
+                if (c.QueuedSendBytes < 1 << 20) { c.Call("AAAAAAAAAAAAAAAA", "Fill", big); calls++; }
+            }
             catch (InvalidOperationException) { }
             c.Poll();
             System.Threading.Thread.Sleep(5);
