@@ -1,6 +1,7 @@
 package goworld
 
 import (
+	"net/netip"
 	"reflect"
 	"slices"
 	"strconv"
@@ -123,6 +124,8 @@ func fillDistinct(t *testing.T, v reflect.Value, n *int) {
 			f.SetBool(true)
 		case f.Type() == reflect.TypeFor[[]string]():
 			f.Set(reflect.ValueOf([]string{"s" + strconv.Itoa(*n)}))
+		case f.Type() == reflect.TypeFor[[]netip.Prefix]():
+			f.Set(reflect.ValueOf([]netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(*n)}), 32)}))
 		default:
 			t.Fatalf("fillDistinct: field %s of type %s: add its kind", sf.Name, f.Type())
 		}

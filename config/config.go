@@ -129,6 +129,12 @@ const (
 	// DefaultMaxClients is the default max_clients: the clients one gate
 	// serves at a time.
 	DefaultMaxClients = 50000
+	// DefaultMaxClientsPerIP is the default max_clients_per_ip: the
+	// connections one address may hold at a gate, so that one host cannot
+	// take every place (or every descriptor, with WebSocket handshakes).
+	// Players behind one NAT share an address: a thousand is far more than
+	// one house, school or office, and still a fiftieth of a gate.
+	DefaultMaxClientsPerIP = 1000
 	// DefaultResumeWindow is the default resume_window: how long a gate
 	// holds a resumable session after its connection dropped.
 	DefaultResumeWindow = 60 * time.Second

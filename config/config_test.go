@@ -341,6 +341,16 @@ listen_addr = 127.0.0.1:14001
 			want: []string{`config.ini: [gate1] max_clients = "-3": must be positive (or unlimited)`},
 		},
 		{
+			name: "exempt networks that are not",
+			text: minimal + "max_clients_per_ip_exempt = 10.0.0.0/8, proxy.example\n",
+			want: []string{`config.ini: [gate1] max_clients_per_ip_exempt = "10.0.0.0/8, proxy.example": "proxy.example": not a network (10.0.0.0/8) or an address`},
+		},
+		{
+			name: "exempt networks empty",
+			text: minimal + "max_clients_per_ip_exempt = ,\n",
+			want: []string{`max_clients_per_ip_exempt = ",": no network (write none to exempt nothing)`},
+		},
+		{
 			name: "duration without unit",
 			text: minimal + "[gate_common]\nheartbeat_timeout = 30\n",
 			want: []string{`config.ini: [gate_common] heartbeat_timeout = "30": not a duration`},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"net/url"
 	"os"
 	"slices"
@@ -386,6 +387,37 @@ func countField(key string, p *int) field {
 // "unlimited" (Unlimited). An explicit 0 is refused: in config.ini it used
 // to mean unlimited, while a zero in the Go structs takes the default, so
 // it is ambiguous; the message names both ways of saying what was meant.
+// prefixListField reads a list of networks (CIDR prefixes such as
+// 10.0.0.0/8, or single addresses) separated by commas or spaces, or none.
+func prefixListField(key string, p *[]netip.Prefix) field {
+	return field{key, func(v string) string {
+		if strings.EqualFold(strings.TrimSpace(v), "none") {
+			*p = []netip.Prefix{}
+			return ""
+		}
+		var list []netip.Prefix
+		for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+			pf, err := netip.ParsePrefix(s)
+			if err != nil {
+				a, aerr := netip.ParseAddr(s)
+				if aerr != nil {
+					if len(s) > maxShownName {
+						s = s[:maxShownName] + "..."
+					}
+					return strconv.Quote(s) + ": not a network (10.0.0.0/8) or an address (use none for no network)"
+				}
+				pf = netip.PrefixFrom(a, a.BitLen())
+			}
+			list = append(list, pf.Masked())
+		}
+		if len(list) == 0 {
+			return "no network (write none to exempt nothing)"
+		}
+		*p = list
+		return ""
+	}}
+}
+
 func limitField(key string, p *int, def int) field {
 	return field{key, func(v string) string {
 		if strings.EqualFold(v, "unlimited") {
@@ -527,6 +559,8 @@ func gateFields(g *GateConfig) []field {
 		limitField("client_byte_rate", &g.ClientByteRate, DefaultClientByteRate),
 		countField("client_byte_burst", &g.ClientByteBurst),
 		limitField("max_clients", &g.MaxClients, DefaultMaxClients),
+		limitField("max_clients_per_ip", &g.MaxClientsPerIP, DefaultMaxClientsPerIP),
+		prefixListField("max_clients_per_ip_exempt", &g.MaxClientsPerIPExempt),
 		countField("max_client_requests", &g.MaxClientRequests),
 		limitField("kcp_session_rate", &g.KCPSessionRate, DefaultKCPSessionRate),
 		countField("kcp_session_burst", &g.KCPSessionBurst),

@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Unlimited, in a limit of GateTuning or GameTuning that allows it, means
 // no limit: config.ini writes it "unlimited" (max_clients = unlimited).
@@ -72,6 +75,21 @@ type GateTuning struct {
 	// one per dispatcher, with a warning, and refuses to start if that
 	// leaves fewer than gate.MinClients.
 	MaxClients int
+	// MaxClientsPerIP (max_clients_per_ip) bounds the connections one
+	// address holds at a time (an IPv6 address counts by its /64, which
+	// one host usually has to itself): TCP, TLS, KCP and WebSocket
+	// together, WebSocket ones from the moment they are accepted, still in
+	// their HTTP handshake (default DefaultMaxClientsPerIP; may be
+	// Unlimited). More are refused: "too many connections from your
+	// address" (a kick; HTTP 429 for a WebSocket handshake). Addresses in
+	// MaxClientsPerIPExempt are not bounded.
+	MaxClientsPerIP int
+	// MaxClientsPerIPExempt (max_clients_per_ip_exempt) lists the
+	// networks that MaxClientsPerIP does not bound: the gate's own reverse
+	// proxies, through which every client comes from one address. nil
+	// takes the default, loopback (127.0.0.0/8 and ::1); empty (none)
+	// exempts nothing.
+	MaxClientsPerIPExempt []netip.Prefix
 	// MaxClientRequests (max_client_requests) bounds the requests
 	// (MsgRequest) one client may have waiting for their answers; the
 	// gate answers one beyond with the code "overloaded" at once, without
@@ -129,6 +147,10 @@ func (t *GateTuning) SetDefaults() {
 	nonZeroOr(&t.ClientByteRate, DefaultClientByteRate)
 	nonZeroOr(&t.ClientByteBurst, DefaultClientByteBurst)
 	nonZeroOr(&t.MaxClients, DefaultMaxClients)
+	nonZeroOr(&t.MaxClientsPerIP, DefaultMaxClientsPerIP)
+	if t.MaxClientsPerIPExempt == nil {
+		t.MaxClientsPerIPExempt = DefaultMaxClientsPerIPExempt()
+	}
 	positiveOr(&t.MaxClientRequests, DefaultMaxClientRequests)
 	nonZeroOr(&t.KCPSessionRate, DefaultKCPSessionRate)
 	nonZeroOr(&t.KCPSessionBurst, DefaultKCPSessionBurst)
@@ -300,6 +322,13 @@ func (t *DispatcherTuning) SetDefaults() {
 }
 
 // positiveOr sets *p to def unless it is positive.
+// DefaultMaxClientsPerIPExempt returns the default
+// max_clients_per_ip_exempt: loopback, where a reverse proxy on the gate's
+// own machine (and a load test) connects from.
+func DefaultMaxClientsPerIPExempt() []netip.Prefix {
+	return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+}
+
 func positiveOr[T int | time.Duration](p *T, def T) {
 	if *p <= 0 {
 		*p = def

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"reflect"
 	"sort"
 	"strconv"
@@ -45,7 +46,7 @@ var keySamples = map[string]map[string]string{
 		"log_level": "log_level = debug", "log_file": "log_file = t.log",
 		"client_msg_rate": "client_msg_rate = unlimited", "client_msg_burst": "client_msg_burst = 5",
 		"client_byte_rate": "client_byte_rate = unlimited", "client_byte_burst": "client_byte_burst = 5",
-		"max_clients": "max_clients = unlimited", "max_client_requests": "max_client_requests = 5",
+		"max_clients": "max_clients = unlimited", "max_clients_per_ip": "max_clients_per_ip = 8", "max_clients_per_ip_exempt": "max_clients_per_ip_exempt = 10.0.0.0/8, 192.0.2.7", "max_client_requests": "max_client_requests = 5",
 		"kcp_session_rate": "kcp_session_rate = unlimited", "kcp_session_burst": "kcp_session_burst = 5",
 		"kcp_hello_rate": "kcp_hello_rate = unlimited", "kcp_handshake_timeout": "kcp_handshake_timeout = 1s",
 		"kcp_interval": "kcp_interval = 20ms", "resume_window": "resume_window = off", "resume_limit": "resume_limit = 65536",
@@ -242,19 +243,20 @@ func TestSetDefaults(t *testing.T) {
 		KCPSessionRate: DefaultKCPSessionRate, KCPSessionBurst: DefaultKCPSessionBurst, KCPHelloRate: DefaultKCPHelloRate,
 		KCPHandshakeTimeout: DefaultKCPHandshakeTimeout, KCPInterval: DefaultKCPInterval,
 		ResumeWindow: DefaultResumeWindow, ResumeLimit: DefaultResumeLimit,
+		MaxClientsPerIP: DefaultMaxClientsPerIP, MaxClientsPerIPExempt: DefaultMaxClientsPerIPExempt(),
 	}
-	if gt != want {
+	if !reflect.DeepEqual(gt, want) {
 		t.Errorf("GateTuning defaults\n got %+v\nwant %+v", gt, want)
 	}
 	c := Default()
-	if c.Gates[0].GateTuning != gt || c.Games[0].GameTuning != gm || c.Dispatchers[0].DispatcherTuning != dt {
+	if !reflect.DeepEqual(c.Gates[0].GateTuning, gt) || c.Games[0].GameTuning != gm || c.Dispatchers[0].DispatcherTuning != dt {
 		t.Errorf("Default's tuning differs from SetDefaults'")
 	}
 	p, err := Parse("config.ini", []byte(minimal))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Gates[0].GateTuning != gt || p.Games[0].GameTuning != gm || p.Dispatchers[0].DispatcherTuning != dt {
+	if !reflect.DeepEqual(p.Gates[0].GateTuning, gt) || p.Games[0].GameTuning != gm || p.Dispatchers[0].DispatcherTuning != dt {
 		t.Errorf("Parse's tuning differs from SetDefaults'")
 	}
 
@@ -273,5 +275,29 @@ func TestSetDefaults(t *testing.T) {
 	d.SetDefaults()
 	if d.RecoverWindow != Off || d.FreezeQueueLimit != DefaultFreezeQueueLimit {
 		t.Errorf("DispatcherTuning: %+v", d)
+	}
+}
+
+// max_clients_per_ip_exempt: networks and single addresses, masked; none
+// is an empty list (nothing exempt), which SetDefaults keeps; absent, the
+// default, loopback.
+func TestMaxClientsPerIPExempt(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want []netip.Prefix
+	}{
+		{"", DefaultMaxClientsPerIPExempt()},
+		{"max_clients_per_ip_exempt = none\n", []netip.Prefix{}},
+		{"max_clients_per_ip_exempt = 10.1.2.3/8 2001:db8::5\n",
+			[]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::5/128")}},
+	} {
+		c, err := Parse("config.ini", []byte(minimal+tc.line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := c.Gates[0].MaxClientsPerIPExempt
+		if !reflect.DeepEqual(got, tc.want) || got == nil {
+			t.Errorf("%q: exempt %v, want %v", tc.line, got, tc.want)
+		}
 	}
 }

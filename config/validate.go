@@ -637,6 +637,9 @@ func (g *GateConfig) validateRates(ps *problems, sec string) {
 			ps.bad(sec, b.key, strconv.Itoa(b.n), "must be a positive whole number")
 		}
 	}
+	if msg := limitProblem(g.MaxClientsPerIP); msg != "" {
+		ps.bad(sec, "max_clients_per_ip", strconv.Itoa(g.MaxClientsPerIP), msg)
+	}
 }
 
 // validateStorage checks [storage] against the games it serves.

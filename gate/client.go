@@ -61,7 +61,9 @@ func (c *client) cur() *client {
 	return c
 }
 
-func (g *Gate) startClient(nc net.Conn, isKCP bool) {
+// startClient makes nc a client, or refuses it with a kick: over says its
+// address holds max_clients_per_ip connections already.
+func (g *Gate) startClient(nc net.Conn, isKCP, over bool) {
 	c := &client{
 		id:    rpc.ClientID(g.nextID.Add(1)),
 		kcp:   isKCP,
@@ -110,6 +112,9 @@ func (g *Gate) startClient(nc net.Conn, isKCP bool) {
 		return
 	}
 	refusal := g.leaving
+	if refusal == "" && over {
+		refusal = tooManyFromAddr
+	}
 	if refusal == "" && g.cfg.MaxClients > 0 && len(g.clients) >= g.cfg.MaxClients {
 		refusal = "server full"
 		if g.overflow < int(g.held.Load()) {

@@ -190,6 +190,7 @@ type Gate struct {
 	stopClosing context.CancelFunc
 	wg          sync.WaitGroup
 	met         gateMetrics // see metrics.go
+	perAddr     *addrLimit  // max_clients_per_ip (peraddr.go)
 	// lines rate-limits the log lines clients can cause (see LogBurst).
 	lines *lograte.Limiter
 }
@@ -218,6 +219,7 @@ func New(cfg Config) (*Gate, error) {
 		stopped: make(chan struct{}),
 		changed: make(chan struct{}, 1),
 		hbAck:   rpc.AppendHeartbeatAck(nil, rpc.HeartbeatParams{Interval: cfg.HeartbeatInterval, Timeout: cfg.HeartbeatTimeout}),
+		perAddr: newAddrLimit(cfg.MaxClientsPerIP, cfg.MaxClientsPerIPExempt),
 	}
 	g.lines = lograte.New(g.log, LogInterval, LogBurst)
 	g.closing, g.stopClosing = context.WithCancel(context.Background())
@@ -463,13 +465,18 @@ func (g *Gate) acceptLoop(ln net.Listener, isKCP bool) {
 			continue
 		}
 		delay = 0
+		over := false
 		switch c := nc.(type) {
 		case *net.TCPConn:
 			c.SetNoDelay(true)
+			// Counted until its socket is closed; one over
+			// max_clients_per_ip is kicked with the reason.
+			release, ok := g.perAddr.take(c.RemoteAddr())
+			over = !ok
 			if g.tlsConf != nil {
-				nc = g.newTLSConn(c)
+				nc = g.newTLSConn(c, release)
 			} else {
-				nc = g.newTCPConn(c) // a last kick is read before the close
+				nc = g.newTCPConn(c, release) // a last kick is read before the close
 			}
 		case *kcp.UDPSession:
 			c.SetNoDelay(1, int(g.cfg.KCPInterval/time.Millisecond), 2, 1)
@@ -478,7 +485,7 @@ func (g *Gate) acceptLoop(ln net.Listener, isKCP bool) {
 			g.admitKCP(c) // a client once its first frame is in (kcp.go)
 			continue
 		}
-		g.startClient(nc, isKCP)
+		g.startClient(nc, isKCP, over)
 	}
 }
 

@@ -25,8 +25,8 @@ const kcpLinger = time.Second
 // frame the gate has read already (first): its Close stops the reader at
 // once and tears the session down after kcpLinger, or as soon as the gate
 // closes.
-func (g *Gate) newKCPConn(s *kcp.UDPSession, first []byte) net.Conn {
-	return &lingerConn{Conn: &kcpFirstFrame{UDPSession: s, first: first}, g: g, finish: func() {
+func (g *Gate) newKCPConn(s *kcp.UDPSession, first []byte, release func()) net.Conn {
+	return &lingerConn{Conn: &kcpFirstFrame{UDPSession: s, first: first}, g: g, release: release, finish: func() {
 		t := time.NewTimer(kcpLinger)
 		defer t.Stop()
 		select {
@@ -74,10 +74,17 @@ func (c *kcpFirstFrame) Read(p []byte) (int, error) {
 // received.
 func (g *Gate) admitKCP(s *kcp.UDPSession) {
 	g.udp.accepted(s.RemoteAddr(), s.GetConv())
+	// Counted until the session is closed; one over max_clients_per_ip
+	// is kicked with the reason at its first frame.
+	release, ok := g.perAddr.take(s.RemoteAddr())
+	if !ok {
+		release = func() {}
+	}
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
 		g.closeKCP(s)
+		release()
 		return
 	}
 	g.wg.Add(1)
@@ -96,10 +103,11 @@ func (g *Gate) admitKCP(s *kcp.UDPSession) {
 			}
 			g.kcpPending.Add(-1)
 			g.closeKCP(s)
+			release()
 			return
 		}
 		g.kcpPending.Add(-1)
-		g.startClient(g.newKCPConn(s, first), true)
+		g.startClient(g.newKCPConn(s, first, release), true, !ok)
 	}()
 }
 

@@ -1,6 +1,7 @@
 package gate_test
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -64,20 +65,91 @@ func TestMaxClientsRefusesTheNextClient(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev := next(t, x)
-		for {
-			if _, ok := ev.(client.Disconnected); ok {
-				break
-			}
-			if e, ok := ev.(client.EntityCreated); ok && e.IsPlayer {
-				x.Close()
-				return
-			}
-			ev = next(t, x)
+		if playerOrKick(t, x) {
+			x.Close()
+			return
 		}
 		x.Close()
 		if i > 100 {
 			t.Fatal("still full after a client left")
+		}
+	}
+}
+
+// TestClientsPerIP: with max_clients_per_ip = 2 (loopback not exempt),
+// a third connection from the same address is refused with the reason,
+// over TCP and KCP (a kick) and WebSocket (HTTP 429, before the upgrade),
+// while another address gets in; when one of the first two leaves, its
+// place is free again. Exempt addresses are not bounded.
+func TestClientsPerIP(t *testing.T) {
+	c, _ := start(t, cluster.Options{KCP: true, WebSocket: true, GateLimits: &gate.Config{GateTuning: config.GateTuning{
+		MaxClientsPerIP: 2, MaxClientsPerIPExempt: []netip.Prefix{}}}})
+	a := dialPlayer(t, c.GateAddr(0))
+	dialPlayer(t, c.GateAddr(0))
+	for _, kcp := range []bool{false, true} {
+		x, err := client.Dial(c.GateAddr(0), client.Options{KCP: kcp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := expectKick(t, x); r != "too many connections from your address" {
+			t.Fatalf("kcp=%v: kick reason %q", kcp, r)
+		}
+		x.Close()
+	}
+	if _, err := client.Dial(c.GateWSURL(0), client.Options{}); err == nil || !strings.Contains(err.Error(), "429") {
+		t.Fatalf("a WebSocket over the limit: %v, want an HTTP 429 refusal", err)
+	}
+	// Another address is not affected.
+	other, err := client.Dial(c.GateAddr(0), client.Options{LocalIP: "127.0.0.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !playerOrKick(t, other) {
+		t.Fatal("a client from 127.0.0.2 was refused")
+	}
+	other.Close()
+
+	if got, _ := gateMetrics(t, c.Gates[0]).Sum("goworld_gate_clients_refused_per_ip_total"); got < 3 {
+		t.Errorf("goworld_gate_clients_refused_per_ip_total = %v, want 3 at least", got)
+	}
+	// Once a leaves (its socket closed: after its lingering close), a
+	// new client from the address gets in.
+	a.Close()
+	for i := 0; ; i++ {
+		x, err := client.Dial(c.GateAddr(0), client.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if playerOrKick(t, x) {
+			x.Close()
+			break
+		}
+		x.Close()
+		if i > 100 {
+			t.Fatal("the address is still over its limit after a client left")
+		}
+	}
+
+	// By default loopback is exempt: a gate with a limit of 1 takes three
+	// clients from 127.0.0.1.
+	d, _ := start(t, cluster.Options{GateLimits: &gate.Config{GateTuning: config.GateTuning{MaxClientsPerIP: 1}}})
+	for range 3 {
+		dialPlayer(t, d.GateAddr(0))
+	}
+}
+
+// playerOrKick waits until c is shown its player (true) or disconnected
+// (false).
+func playerOrKick(t *testing.T, c *client.Client) bool {
+	t.Helper()
+	for {
+		switch ev := next(t, c).(type) {
+		case client.Disconnected:
+			return false
+		case client.EntityCreated:
+			if ev.IsPlayer {
+				return true
+			}
 		}
 	}
 }

@@ -43,6 +43,9 @@ type lingerConn struct {
 	net.Conn
 	g      *Gate
 	finish func()
+	// release, if set, runs once finish has closed the socket: it
+	// uncounts the connection (max_clients_per_ip).
+	release func()
 	// control, for a WebSocket client, charges a control message (a ping
 	// or pong, payload bytes) to the client; false: do not answer it. Set
 	// before the reader starts; called on the reader goroutine only.
@@ -107,6 +110,9 @@ func (c *lingerConn) Close() error {
 	go func() {
 		defer c.g.wg.Done()
 		c.finish()
+		if c.release != nil {
+			c.release()
+		}
 		if c.g.lingers.Add(-1) == 0 {
 			c.g.poke()
 		}
@@ -164,16 +170,20 @@ type tcpConn struct {
 func (c tcpConn) RawSocket() syscall.Conn { return c.tcp }
 
 // newTCPConn wraps the server side of one TCP client.
-func (g *Gate) newTCPConn(tc *net.TCPConn) net.Conn {
-	return tcpConn{g.newStreamConn(tc), tc}
+func (g *Gate) newTCPConn(tc *net.TCPConn, release func()) net.Conn {
+	lc := g.newStreamConn(tc)
+	lc.release = release
+	return tcpConn{lc, tc}
 }
 
 // newTLSConn wraps the server side of one TCP client of a TLS port. The
 // handshake happens at the first read, bounded like any read by the
 // heartbeat timeout. Its close lingers too: after the TLS close_notify,
 // what the client still sends is read and dropped (see closeLinger).
-func (g *Gate) newTLSConn(tc *net.TCPConn) net.Conn {
-	return g.newStreamConn(tls.Server(tc, g.tlsConf))
+func (g *Gate) newTLSConn(tc *net.TCPConn, release func()) net.Conn {
+	lc := g.newStreamConn(tls.Server(tc, g.tlsConf))
+	lc.release = release
+	return lc
 }
 
 // newWSConn wraps the server side of one WebSocket client: its Close

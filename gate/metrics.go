@@ -73,6 +73,8 @@ func (g *Gate) WriteMetrics(out io.Writer) error {
 		w.Counter("goworld_gate_sessions_ended_held_total", "Held sessions that ended without a resume, by why: window (resume_window passed), limit (more than resume_limit sent while away), kicked, closed (the gate closed).",
 			g.met.endedHeld[i].Load(), "reason", name)
 	}
+	w.Counter("goworld_gate_clients_refused_per_ip_total", "Connections refused because their address held max_clients_per_ip already (TCP, TLS and KCP: kicked; WebSocket: HTTP 429).", g.perAddr.refused.Load())
+	w.Gauge("goworld_gate_client_addresses", "Addresses (IPv6: /64 networks) holding connections counted against max_clients_per_ip, exempt ones left out.", float64(g.perAddr.addrs()))
 	w.Counter("goworld_gate_protocol_version_refused_total", "Clients refused because their ClientHello named another protocol version than the gate's.", g.met.versionRefused.Load())
 	w.Counter("goworld_gate_requests_overloaded_total", "Client requests the gate answered \"overloaded\" itself: max_client_requests were waiting, or the dispatcher link was down.", g.reqOverloaded.Load())
 	w.Counter("goworld_gate_replies_unmatched_total", "Answers dropped because the client had no such request waiting (forgotten after a minute unanswered).", g.reqUnmatched.Load())

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log"
@@ -61,9 +62,11 @@ func (g *Gate) listenWS() (*wsListener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gate%d: WebSocket: %w", cfg.ID, err)
 	}
-	l := &wsListener{g: g, ln: ln, conns: make(chan net.Conn), done: make(chan struct{})}
+	// Connections count against max_clients_per_ip from their accept,
+	// so that handshakes that never finish cannot take every descriptor.
+	l := &wsListener{g: g, ln: countedListener{ln, g.perAddr}, conns: make(chan net.Conn), done: make(chan struct{})}
 	if tlsConf != nil {
-		l.ln = tls.NewListener(ln, tlsConf)
+		l.ln = tls.NewListener(l.ln, tlsConf)
 	}
 	l.up = websocket.Upgrader{
 		HandshakeTimeout: wsHandshakeTimeout,
@@ -80,6 +83,9 @@ func (g *Gate) listenWS() (*wsListener, error) {
 		ReadTimeout:       wsHandshakeTimeout, // an upgraded connection clears it
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          log.New(debugWriter{g.log}, "", 0),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
 	}
 	return l, nil
 }
@@ -117,6 +123,20 @@ func (w debugWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// connKey is the request context's key of its connection (ConnContext).
+type connKey struct{}
+
+// overAddrLimit reports whether r came on a connection over
+// max_clients_per_ip (see countedListener).
+func overAddrLimit(r *http.Request) bool {
+	c, _ := r.Context().Value(connKey{}).(net.Conn)
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	cc, ok := c.(*countedConn)
+	return ok && cc.over
+}
+
 // serve runs the HTTP server until Close.
 func (l *wsListener) serve() { l.srv.Serve(l.ln) }
 
@@ -131,6 +151,11 @@ func (l *wsListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.handlers.Add(1)
 	l.mu.Unlock()
 	defer l.handlers.Done()
+	if overAddrLimit(r) {
+		w.Header().Set("Connection", "close")
+		http.Error(w, "goworld gate: "+tooManyFromAddr, http.StatusTooManyRequests)
+		return
+	}
 	if !websocket.IsWebSocketUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
 		http.Error(w, "goworld gate: this port speaks WebSocket only (docs/protocol.md)", http.StatusUpgradeRequired)
