@@ -19,7 +19,8 @@ import (
 )
 
 // resumerLog is what CsResumer entities did: the hooks that ran and the
-// Move numbers received, in order. Set before the cluster starts.
+// Move numbers received, in order. Emptied before the cluster starts (a
+// run of the test with -count 2 found the first run's records).
 var resumerLog struct {
 	mu    sync.Mutex
 	hooks []string
@@ -63,6 +64,9 @@ func (r *CsResumer) Move(n int) {
 // and gone at once when the client closes.
 func TestResumeAcrossACut(t *testing.T) {
 	exe := build(t, "tests/ResumeTests.cs")[0]
+	resumerLog.mu.Lock()
+	resumerLog.hooks, resumerLog.moves = nil, nil
+	resumerLog.mu.Unlock()
 	reg := entity.NewRegistry()
 	if err := reg.Register("CsResumer", &CsResumer{}); err != nil {
 		t.Fatal(err)
