@@ -49,20 +49,35 @@ func TestWebSocketPingsCountAgainstRateLimits(t *testing.T) {
 // closed it without a word: here it pings, unlimited, without reading
 // until the gate's socket to it is full (a pong write blocks), stops for
 // 3 s, then reads everything and chats on.
+//
+// Reading the 100,000 pongs takes about 1 s here, but once took more
+// than the 10 s that frames allows (the whole module's tests under
+// load): the read deadline moves on with every pong, 10 s without one
+// fails, and 2 minutes in all.
 func TestWebSocketPongWaitsLikeAnyWrite(t *testing.T) {
 	c, _ := start(t, cluster.Options{WebSocket: true, GateLimits: &gate.Config{
 		GateTuning: config.GateTuning{ClientMsgRate: config.Unlimited, ClientByteRate: config.Unlimited},
 	}})
 	r := dialRawWS(t, c.GateWSURL(0), nil)
 	id := r.player()
-	var pongs atomic.Int64
-	r.ws.SetPongHandler(func(string) error { pongs.Add(1); return nil })
-	payload := []byte(strings.Repeat("p", 125)) // the largest a control message holds
 	// 100,000 pongs (13 MB) are more than the kernel's buffers on both
 	// sides hold: the gate's pong writes block, then its reads stop, then
 	// our writes block, until we read. A call follows the pings: its
 	// answer comes after every pong.
 	const pings = 100000
+	var pongs atomic.Int64
+	var overall time.Time // set before the reads begin
+	r.ws.SetPongHandler(func(string) error {
+		pongs.Add(1)
+		// On the reading goroutine, inside frames' ReadMessage: progress.
+		return r.ws.SetReadDeadline(minTime(time.Now().Add(10*time.Second), overall))
+	})
+	defer func() {
+		if t.Failed() {
+			t.Logf("%d of %d pongs read", pongs.Load(), pings)
+		}
+	}()
+	payload := []byte(strings.Repeat("p", 125)) // the largest a control message holds
 	wrote := make(chan error, 1)
 	go func() {
 		for i := 0; i < pings; i++ {
@@ -74,6 +89,8 @@ func TestWebSocketPongWaitsLikeAnyWrite(t *testing.T) {
 		wrote <- r.ws.WriteMessage(websocket.BinaryMessage, callFrame(id, "Echo", "after the pings"))
 	}()
 	time.Sleep(3 * time.Second) // the slow reader: the scenario, not a wait for an event
+	began := time.Now()
+	overall = began.Add(2 * time.Minute)
 	r.frames(func(typ rpc.MsgType, body []byte) bool {
 		if typ == rpc.MsgKick {
 			t.Fatalf("kicked: %s", rpc.NewReader(body).String())
@@ -86,4 +103,12 @@ func TestWebSocketPongWaitsLikeAnyWrite(t *testing.T) {
 	if n := pongs.Load(); n != pings {
 		t.Fatalf("%d pongs, want %d", n, pings)
 	}
+	t.Logf("read %d pongs and the answer in %v", pings, time.Since(began).Round(time.Millisecond))
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }

@@ -20,7 +20,8 @@ import (
 )
 
 // resumerLog is what CsResumer entities did: the hooks that ran and the
-// Move numbers received, in order. Set before the cluster starts.
+// Move numbers received, in order. Emptied before the cluster starts (a
+// run of the test with -count 2 found the first run's records).
 var resumerLog struct {
 	mu    sync.Mutex
 	hooks []string

@@ -4,7 +4,9 @@
 // a second it prints how many players a bot sees on average, the totals
 // of entity creates, destroys and position updates the bots received, and
 // how many travels ended in the zone asked for; it stops by itself after
-// -duration.
+// -duration: the bots stop walking and travelling, and once the travels
+// under way have ended (for at most 10 s) a last line starting "done"
+// gives the same figures.
 //
 //	go run ./examples/aoi_demo/bots -gate 127.0.0.1:14021 [-bots 20] [-duration 10s] [-rate 10] [-travel 0] [-kcp]
 //
@@ -101,8 +103,9 @@ type bot struct {
 
 func runBots(o options, out io.Writer) error {
 	var tot totals
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	stop := make(chan struct{})     // the end: a disconnection after it is no loss
+	stopWalk := make(chan struct{}) // the end of the duration: no more moves or travels
+	var wg, walkers sync.WaitGroup
 	bots := make([]*bot, 0, o.bots)
 	var dialErr error
 	for i := range o.bots {
@@ -113,12 +116,16 @@ func runBots(o options, out io.Writer) error {
 		}
 		b := &bot{n: i, c: c, done: make(chan struct{})}
 		bots = append(bots, b)
-		wg.Add(2)
+		wg.Add(1)
+		walkers.Add(1)
 		go func() { defer wg.Done(); b.events(&tot, stop) }()
-		go func() { defer wg.Done(); b.walk(o.rate, o.travel, stop) }()
+		go func() { defer walkers.Done(); b.walk(o.rate, o.travel, stopWalk) }()
 	}
 	if dialErr == nil {
-		report(out, o, bots, &tot)
+		report(out, o, bots, &tot, func() { close(stopWalk); walkers.Wait() })
+	} else {
+		close(stopWalk)
+		walkers.Wait()
 	}
 	close(stop)
 	for _, b := range bots {
@@ -138,22 +145,51 @@ func runBots(o options, out io.Writer) error {
 	return errors.Join(errs...)
 }
 
+// settleMax bounds how long the bots wait, after the duration, for the
+// travels under way to end.
+const settleMax = 10 * time.Second
+
 // report prints the statistics once a second until the duration is over.
-func report(out io.Writer, o options, bots []*bot, tot *totals) {
+// Then it stops the bots' walks (stopWalk returns once no bot moves or
+// travels any more), waits until every bot still connected is in a zone
+// with no travel under way, for at most settleMax, and prints the final
+// line: a bot migrating to another game is in no space, and would not
+// count as in the world.
+func report(out io.Writer, o options, bots []*bot, tot *totals, stopWalk func()) {
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	end := time.NewTimer(o.duration)
 	defer end.Stop()
-	for {
+	for running := true; running; {
 		select {
 		case <-tick.C:
 			printStats(out, "", time.Since(start), bots, tot)
 		case <-end.C:
-			printStats(out, "done ", time.Since(start), bots, tot)
-			return
+			running = false
 		}
 	}
+	stopWalk()
+	for deadline := time.Now().Add(settleMax); !allSettled(bots) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond) // polling the clients' state, with a deadline
+	}
+	printStats(out, "done ", time.Since(start), bots, tot)
+}
+
+// allSettled reports whether every bot is in a zone with no travel under
+// way, or disconnected.
+func allSettled(bots []*bot) bool {
+	for _, b := range bots {
+		select {
+		case <-b.done:
+			continue
+		default:
+		}
+		if sp, _ := b.c.Space(); sp == "" || b.target.Load() != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func printStats(out io.Writer, prefix string, elapsed time.Duration, bots []*bot, tot *totals) {
