@@ -59,21 +59,26 @@ func TestMaxClientsRefusesTheNextClient(t *testing.T) {
 		x.Close()
 	}
 	a.Close()
-	// Once a leaves, a new client gets in (bounded by dialPlayer's waits).
-	for i := 0; ; i++ {
-		x, err := client.Dial(c.GateAddr(0), client.Options{})
+	// Once a leaves, a new client gets in.
+	awaitAdmitted(t, c.GateAddr(0), "still full after a client left")
+}
+
+// awaitAdmitted dials addr until a client gets its player (at most 100
+// tries, each bounded by next's wait), failing with why if none does.
+func awaitAdmitted(t *testing.T, addr, why string) {
+	t.Helper()
+	for range 100 {
+		x, err := client.Dial(addr, client.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if playerOrKick(t, x) {
-			x.Close()
+		ok := playerOrKick(t, x)
+		x.Close()
+		if ok {
 			return
 		}
-		x.Close()
-		if i > 100 {
-			t.Fatal("still full after a client left")
-		}
 	}
+	t.Fatal(why)
 }
 
 // TestClientsPerIP: with max_clients_per_ip = 2 (loopback not exempt),
@@ -115,20 +120,7 @@ func TestClientsPerIP(t *testing.T) {
 	// Once a leaves (its socket closed: after its lingering close), a
 	// new client from the address gets in.
 	a.Close()
-	for i := 0; ; i++ {
-		x, err := client.Dial(c.GateAddr(0), client.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if playerOrKick(t, x) {
-			x.Close()
-			break
-		}
-		x.Close()
-		if i > 100 {
-			t.Fatal("the address is still over its limit after a client left")
-		}
-	}
+	awaitAdmitted(t, c.GateAddr(0), "the address is still over its limit after a client left")
 
 	// By default loopback is exempt: a gate with a limit of 1 takes three
 	// clients from 127.0.0.1.

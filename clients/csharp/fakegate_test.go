@@ -230,63 +230,90 @@ func countHeartbeats(c net.Conn) (int, error) {
 // to a connection the gate closed; and a clean close.
 func TestAgainstFakeGate(t *testing.T) {
 	exe := build(t, "tests/FakeGateTests.cs")[0]
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		lns  []net.Listener
-		args = []string{"127.0.0.1"}
-	)
+	gates := map[string]func(net.Conn) error{}
 	for name, scenario := range fakeScenarios {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		args = append(args, fmt.Sprintf("%s=%d", name, ln.Addr().(*net.TCPAddr).Port))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := ln.Accept()
-			if err != nil {
-				return // the test ended without this scenario's client
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(time.Minute))
-			err = func() error {
-				// Every client starts with its hello and a heartbeat.
-				var first [14]byte
-				if _, err := io.ReadFull(c, first[:]); err != nil {
-					return err
-				}
-				want := append(frame(rpc.MsgClientHello, rpc.AppendClientHello(nil, rpc.ProtocolVersion)), frame(rpc.MsgHeartbeat, nil)...)
-				if !bytes.Equal(first[:], want) {
-					return fmt.Errorf("the client began with %x, want %x", first, want)
-				}
-				if err := scenario(c); err != nil || name == "eof" || name == "gone" {
-					return err
-				}
-				// Then wait for the client to close: what it does, it
-				// does by itself, not because the stream ended.
-				_, err := io.Copy(io.Discard, c)
+		gates[name] = func(c net.Conn) error {
+			// Every client starts with its hello and a heartbeat.
+			var first [14]byte
+			if _, err := io.ReadFull(c, first[:]); err != nil {
 				return err
-			}()
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %v", name, err))
-				mu.Unlock()
 			}
-		}()
+			want := append(frame(rpc.MsgClientHello, rpc.AppendClientHello(nil, rpc.ProtocolVersion)), frame(rpc.MsgHeartbeat, nil)...)
+			if !bytes.Equal(first[:], want) {
+				return fmt.Errorf("the client began with %x, want %x", first, want)
+			}
+			if err := scenario(c); err != nil || name == "eof" || name == "gone" {
+				return err
+			}
+			// Then wait for the client to close: what it does, it
+			// does by itself, not because the stream ended.
+			_, err := io.Copy(io.Discard, c)
+			return err
+		}
 	}
-	out := monotest.Run(t, monoTimeout, exe, args...)
-	for _, ln := range lns {
-		ln.Close()
-	}
-	wg.Wait()
-	for _, err := range errs {
+	fg := serveFakeGates(t, gates, time.Minute)
+	out := monotest.Run(t, monoTimeout, exe, fg.args...)
+	for _, err := range fg.stop() {
 		t.Error(err)
 	}
 	if !bytes.Contains([]byte(out), []byte("fakegate: ok")) {
 		t.Fatalf("FakeGateTests did not report ok:\n%s", out)
 	}
+}
+
+// fakeGates serves scenarios of stand-in gates, each on its own
+// 127.0.0.1 listener (see serveFakeGates).
+type fakeGates struct {
+	args []string // "127.0.0.1", then name=port for each scenario
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	errs []error
+	lns  []net.Listener
+}
+
+// serveFakeGates listens for each scenario of gates on a free 127.0.0.1
+// port and runs it on the first connection there, within deadline; stop
+// ends them and returns their errors.
+func serveFakeGates(t *testing.T, gates map[string]func(net.Conn) error, deadline time.Duration) *fakeGates {
+	t.Helper()
+	f := &fakeGates{args: []string{"127.0.0.1"}}
+	for name, gate := range gates {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.lns = append(f.lns, ln)
+		f.args = append(f.args, fmt.Sprintf("%s=%d", name, ln.Addr().(*net.TCPAddr).Port))
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			c, err := ln.Accept()
+			if err != nil {
+				return // the test ended without this scenario's client
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(deadline))
+			f.report(name, gate(c))
+		}()
+	}
+	return f
+}
+
+// report records a scenario's error, if any.
+func (f *fakeGates) report(name string, err error) {
+	if err != nil {
+		f.mu.Lock()
+		f.errs = append(f.errs, fmt.Errorf("%s: %v", name, err))
+		f.mu.Unlock()
+	}
+}
+
+// stop closes the listeners, waits for the scenarios and returns their
+// errors.
+func (f *fakeGates) stop() []error {
+	for _, ln := range f.lns {
+		ln.Close()
+	}
+	f.wg.Wait()
+	return f.errs
 }

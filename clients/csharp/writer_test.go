@@ -17,11 +17,6 @@ import (
 	"github.com/goworld-engine/goworld/rpc"
 )
 
-// writerGate is one scenario's fake gate: it gets the accepted
-// connection (the client's hello and first heartbeat not yet read) and
-// returns what the client got wrong.
-type writerGate func(c net.Conn) error
-
 // readHello reads the client's hello and first heartbeat.
 func readHello(c net.Conn) error {
 	for _, want := range []rpc.MsgType{rpc.MsgClientHello, rpc.MsgHeartbeat} {
@@ -131,7 +126,10 @@ func TestWriter(t *testing.T) {
 	var releaseOnce sync.Once
 	defer releaseOnce.Do(func() { close(release) })
 
-	gates := map[string]writerGate{
+	// Each scenario's fake gate gets the accepted connection (the
+	// client's hello and first heartbeat not yet read) and returns
+	// what the client got wrong.
+	gates := map[string]func(net.Conn) error{
 		"stall": func(c net.Conn) error {
 			c.(*net.TCPConn).SetReadBuffer(16 << 10)
 			if err := readHello(c); err != nil {
@@ -253,40 +251,9 @@ func TestWriter(t *testing.T) {
 		},
 	}
 
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		lns  []net.Listener
-		args = []string{"127.0.0.1"}
-	)
-	report := func(name string, err error) {
-		if err != nil {
-			mu.Lock()
-			errs = append(errs, fmt.Errorf("%s: %v", name, err))
-			mu.Unlock()
-		}
-	}
-	for name, gate := range gates {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		args = append(args, fmt.Sprintf("%s=%d", name, ln.Addr().(*net.TCPAddr).Port))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := ln.Accept()
-			if err != nil {
-				return // the test ended without this scenario's client
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(2 * time.Minute))
-			report(name, gate(c))
-		}()
-	}
-	if redial, stop, err := redialGate(report); err != nil {
+	fg := serveFakeGates(t, gates, 2*time.Minute)
+	args := fg.args
+	if redial, stop, err := redialGate(fg.report); err != nil {
 		t.Logf("no redial scenario: %v", err)
 	} else {
 		defer stop()
@@ -316,10 +283,7 @@ func TestWriter(t *testing.T) {
 	werr := cmd.Wait()
 	releaseOnce.Do(func() { close(release) })
 	finishOnce.Do(func() { close(finished) })
-	for _, ln := range lns {
-		ln.Close()
-	}
-	wg.Wait()
+	errs := fg.stop()
 	log := strings.Join(out, "\n") + "\n" + errOut.String()
 	for _, err := range errs {
 		t.Error(err)
