@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/goworld-engine/goworld/entity"
+	"github.com/goworld-engine/goworld/gate"
 	"github.com/goworld-engine/goworld/internal/testkit/argkinds"
 	"github.com/goworld-engine/goworld/internal/testkit/cluster"
 	"github.com/goworld-engine/goworld/internal/testkit/monotest"
@@ -178,20 +179,12 @@ func runClusterScript(t *testing.T, kcp bool) {
 		// Both clients came over KCP, each with one handshake, and the
 		// gate dropped none of their datagrams as malformed or as a first
 		// segment without a whole frame.
-		var m bytes.Buffer
-		if err := c.Gates[0].WriteMetrics(&m); err != nil {
-			t.Fatal(err)
-		}
-		for metric, want := range map[string]string{
+		checkGateMetrics(t, c.Gates[0], map[string]string{
 			`goworld_gate_kcp_hellos_answered_total{process="gate1"}`:            "2",
 			`goworld_gate_kcp_dropped_total{process="gate1",reason="malformed"}`: "0",
 			`goworld_gate_kcp_dropped_total{process="gate1",reason="no_frame"}`:  "0",
 			`goworld_gate_kcp_old_client_kicks_total{process="gate1"}`:           "0",
-		} {
-			if got := metricValue(m.String(), metric); got != want {
-				t.Errorf("%s = %q, want %s", metric, got, want)
-			}
-		}
+		})
 	}
 	select {
 	case got := <-received:
@@ -205,6 +198,21 @@ func runClusterScript(t *testing.T, kcp bool) {
 
 // metricValue returns the value of the metric line that begins with
 // name (its labels included) in Prometheus text, or "" if none.
+// checkGateMetrics fails t for each metric of g (a name with its labels)
+// whose value is not the one wanted.
+func checkGateMetrics(t *testing.T, g *gate.Gate, want map[string]string) {
+	t.Helper()
+	var m bytes.Buffer
+	if err := g.WriteMetrics(&m); err != nil {
+		t.Fatal(err)
+	}
+	for metric, w := range want {
+		if got := metricValue(m.String(), metric); got != w {
+			t.Errorf("%s = %q, want %s", metric, got, w)
+		}
+	}
+}
+
 func metricValue(text, name string) string {
 	for _, line := range strings.Split(text, "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {

@@ -179,17 +179,9 @@ func runResume(t *testing.T, kcp bool) {
 	if kcp {
 		// The resume came over a new session: a second handshake
 		// (protocol.md 3.2: a redial opens a new socket), one resume.
-		var m bytes.Buffer
-		if err := c.Gates[0].WriteMetrics(&m); err != nil {
-			t.Fatal(err)
-		}
-		for metric, want := range map[string]string{
+		checkGateMetrics(t, c.Gates[0], map[string]string{
 			`goworld_gate_kcp_hellos_answered_total{process="gate1"}`: "2",
 			`goworld_gate_resumes_total{process="gate1",result="ok"}`: "1",
-		} {
-			if got := metricValue(m.String(), metric); got != want {
-				t.Errorf("%s = %q, want %s", metric, got, want)
-			}
-		}
+		})
 	}
 }
