@@ -33,6 +33,8 @@ func FuzzParse(f *testing.F) {
 		minimal + "[storage]\ntype = redis\naddrs = a:1, b:2,c:3\npassword = p\nkey_prefix = w:\ndial_timeout = 1s\nread_timeout = 2s\nwrite_timeout = 3s\n",
 		minimal + "[storage]\ntype = redis\naddr = a:1\ndb = 3\naddrs = x,\xff\x01:9\nkey_prefix = {\n",
 		minimal + "[storage]\ntype = \x00bolt\naddr = a:1\npassword = \"\"\"a\nb\"\"\"\n",
+		minimal + "[storage]\ntype = redis\naddr = a:1\nusername = u\ntls = yes\ntls_ca = ca.pem\ntls_cert = c.pem\ntls_server_name = \xff\n",
+		minimal + "[gate_common]\nmax_clients_per_ip = 0\nmax_clients_per_ip_exempt = 10.0.0.0/33, ::1/128,, none fe80::%eth0\n",
 		"key = value\n[dispatcher0]\n[game-1]\n[gate99999999999999999999]\n",
 		"[dispatcher1\nlisten_addr\n= x\n",
 		"[game_common]\nlog_level = \"debug\n[game1]\nboot_entity = `A` ; c\n",
