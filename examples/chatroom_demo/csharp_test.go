@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -113,8 +115,8 @@ func (c *csChat) exit(want int) {
 
 // TestCSharpChatExample: the C# client's chat example against the real
 // chatroom demo (its entities, in process, on real sockets): two users
-// register and chat, /who is a request, a wrong password is refused, a
-// returning user logs in, and both leave cleanly.
+// register and chat (alice over KCP), /who is a request, a wrong password
+// is refused, a returning user logs in, and both leave cleanly.
 func TestCSharpChatExample(t *testing.T) {
 	dir := monotest.TempDir(t)
 	src := filepath.Join("..", "..", "clients", "csharp")
@@ -129,7 +131,7 @@ func TestCSharpChatExample(t *testing.T) {
 	bob := startCSChat(ctx, t, exe, "bob", "-gate", gate, "-user", "bob", "-password", "pw-bob", "-register")
 	bob.expect("logged in as bob")
 	bob.expect("joined lobby")
-	alice := startCSChat(ctx, t, exe, "alice", "-gate", gate, "-user", "alice", "-password", "pw-alice", "-register")
+	alice := startCSChat(ctx, t, exe, "alice", "-gate", gate, "-user", "alice", "-password", "pw-alice", "-register", "-kcp")
 	alice.expect("logged in as alice")
 	alice.expect("joined lobby")
 	bob.expect("[lobby] alice entered")
@@ -160,5 +162,13 @@ func TestCSharpChatExample(t *testing.T) {
 	bob.exit(0)
 	if strings.Contains(bob.output(), "anyone?") {
 		t.Errorf("bob, in lobby, heard a line said in den:\n%s", bob.output())
+	}
+	// alice came over KCP: the gate answered a handshake.
+	var m bytes.Buffer
+	if err := c.Gates[0].WriteMetrics(&m); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^goworld_gate_kcp_hellos_answered_total\{[^}]*\} [1-9]`).Match(m.Bytes()) {
+		t.Errorf("no KCP handshake answered: alice did not come over KCP")
 	}
 }

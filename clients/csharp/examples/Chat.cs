@@ -4,9 +4,10 @@
 // loop that stands for Update), Close() at the end.
 //
 //   mcs -langversion:7 -out:Chat.exe examples/Chat.cs GoWorld.*.cs
-//   mono Chat.exe -gate 127.0.0.1:14001 -user alice -password secret [-register] [-room lobby]
+//   mono Chat.exe -gate 127.0.0.1:14001 -user alice -password secret [-register] [-room lobby] [-kcp]
 //
-// -gate ws://127.0.0.1:14002/ connects over WebSocket. It logs in (with
+// -gate ws://127.0.0.1:14002/ connects over WebSocket, -kcp over KCP (UDP
+// to the same port number as TCP). It logs in (with
 // -register, it creates the account first), joins the room, prints
 // "logged in as NAME" and "joined ROOM", says each line of standard input
 // to the room, understands "/join ROOM", "/who" (a request: "[ROOM]
@@ -29,7 +30,7 @@ static class Chat
     static int Main(string[] args)
     {
         string gate = "127.0.0.1:14001", user = null, password = null, room = "lobby";
-        bool register = false;
+        bool register = false, kcp = false;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -39,12 +40,13 @@ static class Chat
                 case "-password": password = args[++i]; break;
                 case "-room": room = args[++i]; break;
                 case "-register": register = true; break;
+                case "-kcp": kcp = true; break;
                 default: Console.Error.WriteLine("unknown argument " + args[i]); return 1;
             }
         }
         if (user == null || password == null)
         {
-            Console.Error.WriteLine("usage: Chat.exe -gate HOST:PORT|ws://HOST:PORT/ -user NAME -password PASSWORD [-register] [-room ROOM]");
+            Console.Error.WriteLine("usage: Chat.exe -gate HOST:PORT|ws://HOST:PORT/ -user NAME -password PASSWORD [-register] [-room ROOM] [-kcp]");
             return 1;
         }
 
@@ -57,7 +59,9 @@ static class Chat
             else
             {
                 int colon = gate.LastIndexOf(':');
-                client = GoWorldClient.ConnectTcp(gate.Substring(0, colon), int.Parse(gate.Substring(colon + 1)), options);
+                string host = gate.Substring(0, colon);
+                int port = int.Parse(gate.Substring(colon + 1));
+                client = kcp ? GoWorldClient.ConnectKcp(host, port, options) : GoWorldClient.ConnectTcp(host, port, options);
             }
         }
         catch (Exception e)
