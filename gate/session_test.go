@@ -855,6 +855,10 @@ func TestHeldSessionsCountAgainstMaxClients(t *testing.T) {
 		t.Fatalf("a third client: %q, want server full", got)
 	}
 	cut()
+	// The third client held a place beyond max_clients (admitted in case
+	// it resumed) until the gate has seen its connection end: only then
+	// is the held session's place free for its resume.
+	waitFor(t, "the third client gone", func() bool { return c.Gates[0].NumClients() == 2 })
 	a.resume()
 	awaitHook(t, a.player, "back")
 	a.send(rpc.MsgCallEntity, echoFrame(a.player, "back in")[rpc.HeaderSize:])
