@@ -1,8 +1,6 @@
 package csharpclient_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -118,22 +116,9 @@ func runResume(t *testing.T, kcp bool) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), monoTimeout)
 	defer cancel()
-	cmd := monotest.Command(ctx, t, exe, args...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := monotest.Start(ctx, t, exe, args...)
+	stdin, s := p.Stdin, p.Stdout
 	var out []string
-	s := bufio.NewScanner(stdout)
 	for s.Scan() {
 		line := s.Text()
 		out = append(out, line)
@@ -151,8 +136,8 @@ func runResume(t *testing.T, kcp bool) {
 		}
 	}
 	stdin.Close()
-	werr := cmd.Wait()
-	log := strings.Join(out, "\n") + "\n" + errOut.String()
+	werr := p.Cmd.Wait()
+	log := strings.Join(out, "\n") + "\n" + p.Stderr.String()
 	if werr != nil || !strings.Contains(log, "resume: ok") {
 		t.Fatalf("ResumeTests: %v\n%s", werr, log)
 	}

@@ -1,7 +1,6 @@
 package csharpclient_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -262,29 +261,20 @@ func TestWriter(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), monoTimeout)
 	defer cancel()
-	cmd := monotest.Command(ctx, t, exe, args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var errOut bytes.Buffer
-	cmd.Stderr = &errOut
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := monotest.Start(ctx, t, exe, args...)
 	var out []string
-	s := bufio.NewScanner(stdout)
+	s := p.Stdout
 	for s.Scan() {
 		out = append(out, s.Text())
 		if s.Text() == "RELEASE stall" {
 			releaseOnce.Do(func() { close(release) })
 		}
 	}
-	werr := cmd.Wait()
+	werr := p.Cmd.Wait()
 	releaseOnce.Do(func() { close(release) })
 	finishOnce.Do(func() { close(finished) })
 	errs := fg.stop()
-	log := strings.Join(out, "\n") + "\n" + errOut.String()
+	log := strings.Join(out, "\n") + "\n" + p.Stderr.String()
 	for _, err := range errs {
 		t.Error(err)
 	}

@@ -11,10 +11,12 @@
 package monotest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,6 +111,36 @@ func Command(ctx context.Context, t testing.TB, exe string, args ...string) *exe
 	cmd.Dir = filepath.Dir(exe)
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
+}
+
+// Proc is a mono program started by Start, talked to line by line.
+type Proc struct {
+	Cmd    *exec.Cmd
+	Stdin  io.WriteCloser
+	Stdout *bufio.Scanner // its standard output, a line at a time
+	Stderr bytes.Buffer   // what it wrote to standard error (read after Wait)
+}
+
+// Start starts exe under mono (see Command) with pipes to its standard
+// input and output, its standard error kept in Stderr. The caller must
+// read Stdout to its end and call Cmd.Wait.
+func Start(ctx context.Context, t testing.TB, exe string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{Cmd: Command(ctx, t, exe, args...)}
+	var err error
+	if p.Stdin, err = p.Cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := p.Cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Cmd.Stderr = &p.Stderr
+	if err := p.Cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.Stdout = bufio.NewScanner(stdout)
+	return p
 }
 
 // Run runs exe under mono to completion and returns its output (stdout
